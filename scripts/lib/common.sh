@@ -1,0 +1,42 @@
+# Shared helpers for the scripts in scripts/. Source it; do not run it.
+set -euo pipefail
+
+KCR_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# Toolchain extras we install ourselves (TypeScript, the seeded Go build cache, S3Proxy, ...).
+KCR_TOOLS_DIR="${KCR_TOOLS_DIR:-/opt/kubecoderun}"
+export KCR_ROOT KCR_TOOLS_DIR
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# java_major JAVA_BIN -> prints the major version (17, 21, 25...) or nothing.
+java_major() {
+  "$1" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = \([0-9]*\).*/\1/p' | head -n1
+}
+
+# Selects a JDK 21+ and exports JAVA_HOME: JAVA_HOME if it is 21+, else the newest under /usr/lib/jvm.
+select_jdk() {
+  if [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/javac" ]; then
+    local v; v="$(java_major "$JAVA_HOME/bin/java")"
+    if [ -n "$v" ] && [ "$v" -ge 21 ]; then export JAVA_HOME; return 0; fi
+    log "JAVA_HOME=$JAVA_HOME is Java ${v:-?}; looking for a JDK 21+ under /usr/lib/jvm"
+  fi
+  local best="" bestv=0 d v
+  for d in /usr/lib/jvm/*/; do
+    d="${d%/}"
+    [ -x "$d/bin/javac" ] || continue
+    v="$(java_major "$d/bin/java")"
+    if [ -n "$v" ] && [ "$v" -ge 21 ] && [ "$v" -gt "$bestv" ]; then best="$d"; bestv="$v"; fi
+  done
+  [ -n "$best" ] || die "KubeCodeRun needs a JDK 21 or newer (Helidon 4). Set JAVA_HOME to one, or install one under /usr/lib/jvm (e.g. apt-get install openjdk-21-jdk-headless or a Temurin 21+)."
+  export JAVA_HOME="$best"
+}
+
+# Maven with the selected JDK, quiet, in batch mode.
+mvn_run() {
+  select_jdk
+  # Maven 3.8 still calls sun.misc.Unsafe, which JDK 24+ warns about loudly.
+  local opts="${MAVEN_OPTS:-}"
+  [ "$(java_major "$JAVA_HOME/bin/java")" -lt 24 ] || opts="$opts --sun-misc-unsafe-memory-access=allow"
+  JAVA_HOME="$JAVA_HOME" MAVEN_OPTS="$opts" mvn -B -q -f "$KCR_ROOT/pom.xml" "$@"
+}

@@ -1,0 +1,143 @@
+package dev.kubecoderun;
+
+import dev.kubecoderun.api.ApiServer;
+import dev.kubecoderun.auth.EnvApiKeys;
+import dev.kubecoderun.config.Config;
+import dev.kubecoderun.execution.ExecutionService;
+import dev.kubecoderun.files.FileService;
+import dev.kubecoderun.files.LocalFileMetadataStore;
+import dev.kubecoderun.files.LocalObjectStore;
+import dev.kubecoderun.files.ObjectStore;
+import dev.kubecoderun.files.StorageHealthCheck;
+import dev.kubecoderun.sandbox.ExecutionSlots;
+import dev.kubecoderun.sandbox.SandboxFactory;
+import dev.kubecoderun.sandbox.SandboxHealthCheck;
+import dev.kubecoderun.sandbox.SandboxPool;
+import dev.kubecoderun.sandbox.local.LocalSandboxFactory;
+import dev.kubecoderun.sandbox.local.Toolchains;
+import dev.kubecoderun.session.LocalSessionStore;
+import dev.kubecoderun.session.SessionResolver;
+import dev.kubecoderun.state.LocalStateStore;
+import dev.kubecoderun.state.StateStore;
+import io.helidon.webclient.api.WebClient;
+import io.helidon.webserver.WebServer;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import java.util.logging.Logger;
+
+/** The one wiring class: builds every component by hand, starts them, stops them in order. */
+public final class Application implements AutoCloseable {
+  private static final Logger LOG = Logger.getLogger(Application.class.getName());
+  static final String VERSION = "0.1.0";
+
+  private final Config config;
+  private final SandboxPool pool;
+  private final ExecutionSlots slots;
+  private final WebServer server;
+  private volatile boolean draining;
+
+  private Application(Config config) {
+    this.config = config;
+    Clock clock = Clock.systemUTC();
+
+    ObjectStore objects = new LocalObjectStore(config.dataDir());
+    FileService files =
+        new FileService(new LocalFileMetadataStore(config.dataDir()), objects, clock);
+    SessionResolver sessions = new SessionResolver(new LocalSessionStore(config.dataDir()), clock);
+    StateStore states = new LocalStateStore(config.dataDir(), config.state().ttl(), clock);
+
+    WebClient http =
+        WebClient.builder()
+            .connectTimeout(Duration.ofSeconds(5))
+            .readTimeout(Duration.ofSeconds(30))
+            .followRedirects(false)
+            .build();
+    SandboxFactory factory =
+        new LocalSandboxFactory(
+            new LocalSandboxFactory.Settings(
+                config.sandbox().runnerBinary(),
+                config.dataDir().resolve("sandboxes"),
+                "bwrap",
+                config.sandbox().startTimeout(),
+                config.limits().maxExecutionTime().toMillis(),
+                config.limits().maxOutputBytes(),
+                config.sandbox().pythonPreload()),
+            Toolchains.discover(System.getenv(), config.sandbox().toolsDir()),
+            http);
+    pool =
+        new SandboxPool(
+            factory,
+            config.sandbox()::poolSize,
+            config.sandbox().parallelStarts(),
+            config.sandbox().poolWaitTimeout());
+    slots =
+        new ExecutionSlots(
+            config.limits().maxConcurrentExecutions(), config.limits().queueTimeout());
+    ExecutionService executions =
+        new ExecutionService(sessions, files, states, pool, slots, config.limits(), config.state());
+
+    ApiServer.AuthSettings auth = null;
+    if (config.auth().enabled()) {
+      auth =
+          new ApiServer.AuthSettings(
+              new EnvApiKeys(config.auth().apiKeys()), config.limits().maxJsonBodyBytes());
+    } else {
+      LOG.warning("AUTH_ENABLED=false: the API accepts requests WITHOUT an API key");
+    }
+    var endpoints =
+        dev.kubecoderun.api.Endpoints.all(
+            executions,
+            files,
+            sessions,
+            states,
+            clock,
+            config,
+            VERSION,
+            () -> !draining,
+            List.of(
+                new StorageHealthCheck(objects, "storage"), new SandboxHealthCheck(pool, slots)));
+    pool.start();
+    long maxPayload =
+        Math.max(
+            config.limits().maxJsonBodyBytes(),
+            config.limits().maxFileSizeBytes() * config.limits().maxFilesPerRequest() + (1 << 20));
+    server =
+        ApiServer.start(
+            config.server().host(),
+            config.server().port(),
+            maxPayload,
+            config.server().shutdownGrace(),
+            new ApiServer.Endpoints(endpoints, auth));
+    LOG.info(
+        "KubeCodeRun " + VERSION + " listening on " + config.server().host() + ":" + server.port());
+  }
+
+  public static Application start(Config config) {
+    return new Application(config);
+  }
+
+  public int port() {
+    return server.port();
+  }
+
+  public SandboxPool pool() {
+    return pool;
+  }
+
+  /** Graceful stop: refuse new work, let running executions finish, then destroy sandboxes. */
+  @Override
+  public void close() {
+    draining = true;
+    try {
+      if (!slots.drain(config.server().shutdownGrace())) {
+        LOG.warning("executions still running after the shutdown grace period");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    server.stop();
+    pool.close();
+    LOG.info("stopped");
+  }
+}

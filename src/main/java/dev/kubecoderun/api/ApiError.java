@@ -1,0 +1,84 @@
+package dev.kubecoderun.api;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A request that ends in a non-2xx answer. Rendered as the one error body: {@code {error,
+ * error_type, details, request_id, timestamp}}.
+ */
+public final class ApiError extends RuntimeException {
+  /** One entry of {@code details}. */
+  public record Detail(String field, String message, String code) {}
+
+  private final int status;
+  private final String errorType;
+  private final List<Detail> details;
+  private final Map<String, String> headers = new LinkedHashMap<>();
+
+  public ApiError(int status, String errorType, String message, List<Detail> details) {
+    super(message);
+    this.status = status;
+    this.errorType = errorType;
+    this.details = details;
+  }
+
+  public ApiError(int status, String message) {
+    this(status, typeFor(status), message, null);
+  }
+
+  public static ApiError badRequest(String message, String field, String code) {
+    return new ApiError(400, "validation", message, List.of(new Detail(field, message, code)));
+  }
+
+  public static ApiError validation(String field, String message, String code) {
+    return new ApiError(
+        422, "validation", "Request validation failed", List.of(new Detail(field, message, code)));
+  }
+
+  public static ApiError notFound(String message) {
+    return new ApiError(404, message);
+  }
+
+  public static ApiError unavailable(String message, int retryAfterSeconds) {
+    return new ApiError(503, message).header("Retry-After", Integer.toString(retryAfterSeconds));
+  }
+
+  public ApiError header(String name, String value) {
+    headers.put(name, value);
+    return this;
+  }
+
+  public int status() {
+    return status;
+  }
+
+  public String errorType() {
+    return errorType;
+  }
+
+  public List<Detail> details() {
+    return details;
+  }
+
+  public Map<String, String> headers() {
+    return headers;
+  }
+
+  static String typeFor(int status) {
+    return switch (status) {
+      case 400, 415, 422 -> "validation";
+      case 401 -> "authentication";
+      case 403 -> "authorization";
+      case 404, 405 -> "resource_not_found";
+      case 409 -> "resource_conflict";
+      case 413 -> "resource_exhausted";
+      case 429 -> "rate_limited";
+      case 502 -> "external_service";
+      case 503 -> "service_unavailable";
+      case 504 -> "timeout";
+      default -> "internal_server";
+    };
+  }
+}

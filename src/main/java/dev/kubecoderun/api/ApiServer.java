@@ -1,0 +1,87 @@
+package dev.kubecoderun.api;
+
+import dev.kubecoderun.session.Ids;
+import io.helidon.common.media.type.MediaTypes;
+import io.helidon.http.DirectHandler;
+import io.helidon.http.HeaderNames;
+import io.helidon.webserver.WebServer;
+import io.helidon.webserver.http.HttpRouting;
+import io.helidon.webserver.http.HttpService;
+import java.time.Duration;
+import java.util.List;
+
+/** The HTTP server: filters, every route at the root and under /v1, and the error shape. */
+public final class ApiServer {
+  private ApiServer() {}
+
+  /** What the routes are built from; assembled by the wiring class. */
+  public record Endpoints(List<HttpService> services, AuthSettings auth) {}
+
+  /** Authentication as configured: the key check, or none when AUTH_ENABLED=false. */
+  public record AuthSettings(dev.kubecoderun.auth.ApiKeyValidator keys, long maxJsonBytes) {}
+
+  public static WebServer start(
+      String host, int port, long maxPayloadBytes, Duration shutdownGrace, Endpoints endpoints) {
+    HttpRouting.Builder routing = HttpRouting.builder().addFilter(new RequestFilter());
+    if (endpoints.auth() != null) {
+      routing.addFilter(new AuthFilter(endpoints.auth().keys(), endpoints.auth().maxJsonBytes()));
+    }
+    for (HttpService s : endpoints.services()) {
+      routing.register("/", s);
+      routing.register("/v1", s);
+    }
+    routing.any(
+        (req, res) ->
+            ErrorResponses.send(
+                req,
+                res,
+                Routes.unmatched(req.prologue().method(), req.prologue().uriPath().path())));
+    routing.error(ApiError.class, ErrorResponses::send);
+    routing.error(
+        java.io.UncheckedIOException.class,
+        (req, res, e) ->
+            ErrorResponses.send(
+                req, res, ApiError.unavailable("Storage failure: " + e.getMessage(), 2)));
+    routing.error(Throwable.class, ErrorResponses::sendUnexpected);
+
+    return WebServer.builder()
+        .host(host)
+        .port(port)
+        .maxPayloadSize(maxPayloadBytes)
+        .shutdownGracePeriod(shutdownGrace)
+        .shutdownHook(false)
+        .directHandlers(
+            d -> {
+              for (DirectHandler.EventType t : DirectHandler.EventType.values()) {
+                d.addHandler(t, ApiServer::direct);
+              }
+            })
+        .routing(routing)
+        .build()
+        .start();
+  }
+
+  /** Errors Helidon answers before routing (malformed HTTP, oversized body) get our shape too. */
+  private static DirectHandler.TransportResponse direct(
+      DirectHandler.TransportRequest req,
+      DirectHandler.EventType type,
+      io.helidon.http.Status status,
+      io.helidon.http.ServerResponseHeaders headers,
+      String message) {
+    int code = status.code();
+    String text =
+        switch (type) {
+          case PAYLOAD_TOO_LARGE -> "Request body too large";
+          case BAD_REQUEST -> "Bad request: " + message;
+          default -> code >= 500 ? "An unexpected error occurred" : message;
+        };
+    String id = Ids.next();
+    headers.contentType(MediaTypes.APPLICATION_JSON);
+    headers.set(HeaderNames.create("X-Request-ID"), id);
+    return DirectHandler.TransportResponse.builder()
+        .status(status)
+        .headers(headers)
+        .entity(ErrorResponses.body(new ApiError(code, text), id))
+        .build();
+  }
+}

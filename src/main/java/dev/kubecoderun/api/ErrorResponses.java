@@ -1,0 +1,46 @@
+package dev.kubecoderun.api;
+
+import io.helidon.common.media.type.MediaTypes;
+import io.helidon.http.HeaderNames;
+import io.helidon.webserver.http.ServerRequest;
+import io.helidon.webserver.http.ServerResponse;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/** Renders every non-2xx answer in the one error shape. */
+public final class ErrorResponses {
+  private static final Logger LOG = Logger.getLogger(ErrorResponses.class.getName());
+
+  private ErrorResponses() {}
+
+  public static void send(ServerRequest req, ServerResponse res, ApiError e) {
+    if (res.isSent()) {
+      return;
+    }
+    e.headers().forEach(res::header);
+    res.status(e.status());
+    res.headers().contentType(MediaTypes.APPLICATION_JSON);
+    res.send(body(e, RequestId.of(req).value()));
+  }
+
+  public static void sendUnexpected(ServerRequest req, ServerResponse res, Throwable t) {
+    LOG.log(Level.SEVERE, "unexpected error on " + req.prologue().uriPath().path(), t);
+    send(req, res, new ApiError(500, "internal_server", "An unexpected error occurred", null));
+  }
+
+  static byte[] body(ApiError e, String requestId) {
+    Map<String, Object> body = new LinkedHashMap<>();
+    body.put("error", e.getMessage());
+    body.put("error_type", e.errorType());
+    body.put("details", e.details());
+    body.put("request_id", requestId);
+    body.put("timestamp", System.currentTimeMillis() / 1000.0);
+    return Json.write(body);
+  }
+
+  static void noStore(ServerResponse res) {
+    res.header(HeaderNames.CACHE_CONTROL, "no-store");
+  }
+}

@@ -1,0 +1,128 @@
+package dev.kubecoderun.api;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.execution.ExecCommand;
+import dev.kubecoderun.execution.ExecResponse;
+import dev.kubecoderun.execution.ExecutionService;
+import dev.kubecoderun.execution.Language;
+import dev.kubecoderun.session.Ids;
+import io.helidon.common.media.type.MediaTypes;
+import io.helidon.webserver.http.HttpRules;
+import io.helidon.webserver.http.HttpService;
+import io.helidon.webserver.http.ServerRequest;
+import io.helidon.webserver.http.ServerResponse;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Pattern;
+
+/** POST /exec: validates the request, runs it, answers 200 for every outcome of the code. */
+final class ExecEndpoint implements HttpService {
+  private static final Pattern ENTITY_ID = Pattern.compile("[A-Za-z0-9_-]{1,40}");
+
+  private final ExecutionService executions;
+  private final long maxJsonBytes;
+
+  ExecEndpoint(ExecutionService executions, long maxJsonBytes) {
+    this.executions = executions;
+    this.maxJsonBytes = maxJsonBytes;
+  }
+
+  @Override
+  public void routing(HttpRules rules) {
+    rules.post("/exec", this::exec);
+  }
+
+  private void exec(ServerRequest req, ServerResponse res) throws InterruptedException {
+    ExecCommand cmd = parse(JsonBody.read(req, maxJsonBytes).tree());
+    ExecResponse out = executions.execute(cmd);
+    res.headers().contentType(MediaTypes.APPLICATION_JSON);
+    res.send(Json.write(out));
+  }
+
+  static ExecCommand parse(JsonNode body) {
+    if (!body.isObject()) {
+      throw ApiError.validation("body", "Request body must be a JSON object", "type_error");
+    }
+    String lang = Fields.requiredString(body, "lang");
+    Language language =
+        Language.parse(lang)
+            .orElseThrow(
+                () ->
+                    new ApiError(
+                        400,
+                        "validation",
+                        "Unsupported programming language: " + lang,
+                        List.of(
+                            new ApiError.Detail(
+                                "lang",
+                                "Language '" + lang + "' is not supported",
+                                "unsupported_language"))));
+    String code = Fields.requiredString(body, "code");
+    if (code.isBlank()) {
+      throw ApiError.badRequest("Code cannot be empty", "code", "empty_code");
+    }
+    String sessionId = Fields.optionalString(body, "session_id");
+    if (sessionId != null && !Ids.isValid(sessionId)) {
+      throw ApiError.validation("session_id", "Invalid session id", "invalid_id");
+    }
+    String entityId = Fields.optionalString(body, "entity_id");
+    if (entityId != null && !ENTITY_ID.matcher(entityId).matches()) {
+      throw ApiError.validation(
+          "entity_id", "entity_id must be 1-40 characters of [A-Za-z0-9_-]", "invalid_entity_id");
+    }
+    String userId = Fields.optionalString(body, "user_id");
+    return new ExecCommand(
+        language, code, args(body.get("args")), sessionId, entityId, userId, files(body));
+  }
+
+  /** Program arguments when the client sends a list of strings; any other shape is ignored. */
+  private static List<String> args(JsonNode args) {
+    if (args == null || !args.isArray()) {
+      return null;
+    }
+    List<String> out = new ArrayList<>();
+    for (JsonNode a : args) {
+      if (!a.isTextual()) {
+        return null;
+      }
+      out.add(a.asText());
+    }
+    return out.isEmpty() ? null : out;
+  }
+
+  private static List<ExecCommand.FileRef> files(JsonNode body) {
+    JsonNode files = body.get("files");
+    if (files == null || files.isNull()) {
+      return List.of();
+    }
+    if (!files.isArray()) {
+      throw ApiError.validation("files", "files must be a list", "type_error");
+    }
+    List<ExecCommand.FileRef> refs = new ArrayList<>();
+    for (int i = 0; i < files.size(); i++) {
+      JsonNode f = files.get(i);
+      String where = "files[" + i + "]";
+      if (!f.isObject()) {
+        throw ApiError.validation(where, "file reference must be an object", "type_error");
+      }
+      String id = Fields.requiredString(f, "id", where + ".id");
+      String sid = Fields.optionalString(f, "session_id", where + ".session_id");
+      String storage =
+          Fields.optionalString(f, "storage_session_id", where + ".storage_session_id");
+      String session = storage != null ? storage : sid;
+      if (session == null) {
+        throw ApiError.validation(
+            where + ".session_id", "session_id or storage_session_id is required", "missing");
+      }
+      if (!Ids.isValid(id) || !Ids.isValid(session)) {
+        throw ApiError.validation(where, "invalid file or session id", "invalid_id");
+      }
+      String name = Fields.optionalString(f, "name", where + ".name");
+      if (name != null) {
+        name = SandboxPaths.checkRelative(name, where + ".name");
+      }
+      refs.add(new ExecCommand.FileRef(id, session, name));
+    }
+    return refs;
+  }
+}

@@ -1,0 +1,97 @@
+package dev.kubecoderun.api;
+
+import dev.kubecoderun.state.StateStore;
+import dev.kubecoderun.state.StoredState;
+import io.helidon.common.media.type.MediaTypes;
+import io.helidon.http.HeaderNames;
+import io.helidon.webserver.http.HttpRules;
+import io.helidon.webserver.http.HttpService;
+import io.helidon.webserver.http.ServerRequest;
+import io.helidon.webserver.http.ServerResponse;
+import java.io.IOException;
+import java.io.InputStream;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+
+/** GET/POST/DELETE /state/{sid} (raw state bytes with an ETag) and /state/{sid}/info. */
+final class StateEndpoint implements HttpService {
+  private final StateStore states;
+  private final long maxBytes;
+
+  StateEndpoint(StateStore states, long maxBytes) {
+    this.states = states;
+    this.maxBytes = maxBytes;
+  }
+
+  @Override
+  public void routing(HttpRules rules) {
+    rules
+        .get("/state/{session_id}", this::download)
+        .post("/state/{session_id}", this::upload)
+        .delete("/state/{session_id}", this::delete)
+        .get("/state/{session_id}/info", this::info);
+  }
+
+  private void download(ServerRequest req, ServerResponse res) {
+    String sid = FilesEndpoint.id(req, "session_id");
+    StoredState s =
+        states.load(sid).orElseThrow(() -> ApiError.notFound("No state for session " + sid));
+    String etag = "\"" + s.hash() + "\"";
+    res.header("ETag", etag);
+    String ifNoneMatch = req.headers().first(HeaderNames.IF_NONE_MATCH).orElse(null);
+    if (ifNoneMatch != null && ifNoneMatch.replace("\"", "").trim().equals(s.hash())) {
+      res.status(304).send();
+      return;
+    }
+    res.headers().contentType(MediaTypes.APPLICATION_OCTET_STREAM);
+    res.send(s.bytes());
+  }
+
+  private void upload(ServerRequest req, ServerResponse res) throws IOException {
+    String sid = FilesEndpoint.id(req, "session_id");
+    byte[] bytes;
+    try (InputStream in = req.content().inputStream()) {
+      bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBytes + 1));
+    }
+    if (bytes.length > maxBytes) {
+      throw new ApiError(413, "State exceeds the " + maxBytes + " byte limit");
+    }
+    if (bytes.length < 2) {
+      throw ApiError.badRequest("State too short", "body", "invalid_state");
+    }
+    if (bytes[0] != 1 && bytes[0] != 2) {
+      throw ApiError.badRequest("Unknown state version: " + bytes[0], "body", "invalid_state");
+    }
+    states.save(sid, bytes);
+    res.status(201);
+    res.headers().contentType(MediaTypes.APPLICATION_JSON);
+    res.send(Json.write(Map.of("message", "state_uploaded", "size", bytes.length)));
+  }
+
+  private void delete(ServerRequest req, ServerResponse res) {
+    states.delete(FilesEndpoint.id(req, "session_id"));
+    res.status(204).send();
+  }
+
+  private void info(ServerRequest req, ServerResponse res) {
+    String sid = FilesEndpoint.id(req, "session_id");
+    Optional<StoredState> s = states.load(sid);
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("exists", s.isPresent());
+    m.put("session_id", sid);
+    m.put("size_bytes", s.map(x -> x.bytes().length).orElse(null));
+    m.put("hash", s.map(StoredState::hash).orElse(null));
+    m.put("created_at", s.map(x -> iso(x.createdAt())).orElse(null));
+    m.put("expires_at", s.map(x -> iso(x.expiresAt())).orElse(null));
+    m.put("source", s.isPresent() ? "local" : null);
+    res.headers().contentType(MediaTypes.APPLICATION_JSON);
+    res.send(Json.write(m));
+  }
+
+  private static String iso(java.time.Instant t) {
+    return DateTimeFormatter.ISO_OFFSET_DATE_TIME.format(t.atOffset(ZoneOffset.UTC));
+  }
+}

@@ -1,0 +1,161 @@
+package dev.kubecoderun.api;
+
+import dev.kubecoderun.files.FileService;
+import dev.kubecoderun.files.StoredFile;
+import dev.kubecoderun.files.TooLargeException;
+import dev.kubecoderun.session.Ids;
+import dev.kubecoderun.session.Session;
+import dev.kubecoderun.session.SessionResolver;
+import io.helidon.common.media.type.MediaTypes;
+import io.helidon.http.HeaderNames;
+import io.helidon.webserver.http.HttpRules;
+import io.helidon.webserver.http.HttpService;
+import io.helidon.webserver.http.ServerRequest;
+import io.helidon.webserver.http.ServerResponse;
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * POST /upload and /upload/batch: multipart, streamed part by part into the file store. A failed
+ * /upload stores nothing; /upload/batch reports each file on its own.
+ */
+final class UploadEndpoint implements HttpService {
+  private static final Logger LOG = Logger.getLogger(UploadEndpoint.class.getName());
+  private static final int MAX_FIELD_BYTES = 4096;
+
+  private final FileService files;
+  private final SessionResolver sessions;
+  private final long maxFileBytes;
+  private final int maxFiles;
+
+  UploadEndpoint(FileService files, SessionResolver sessions, long maxFileBytes, int maxFiles) {
+    this.files = files;
+    this.sessions = sessions;
+    this.maxFileBytes = maxFileBytes;
+    this.maxFiles = maxFiles;
+  }
+
+  @Override
+  public void routing(HttpRules rules) {
+    rules.post("/upload", (req, res) -> upload(req, res, false));
+    rules.post("/upload/batch", (req, res) -> upload(req, res, true));
+  }
+
+  private void upload(ServerRequest req, ServerResponse res, boolean batch) throws IOException {
+    String boundary =
+        MultipartReader.boundaryOf(req.headers().first(HeaderNames.CONTENT_TYPE).orElse(null));
+    if (boundary == null) {
+      throw new ApiError(415, "Expected a multipart/form-data body with a 'file' part");
+    }
+    Map<String, String> fields = new HashMap<>();
+    List<StoredFile> stored = new ArrayList<>();
+    List<Map<String, Object>> results = new ArrayList<>();
+    Session session = null;
+    int failed = 0;
+    boolean complete = false;
+    try (InputStream body = req.content().inputStream()) {
+      MultipartReader parts = new MultipartReader(body, boundary);
+      for (MultipartReader.Part p = parts.next(); p != null; p = parts.next()) {
+        if (p.filename() == null) {
+          fields.put(p.name(), p.text(MAX_FIELD_BYTES));
+          continue;
+        }
+        if (!p.name().equals("file") && !p.name().equals("files")) {
+          continue;
+        }
+        if (stored.size() + failed >= maxFiles) {
+          throw new ApiError(413, "Too many files. Maximum " + maxFiles + " files allowed");
+        }
+        if (session == null) {
+          session = session(fields, req);
+        }
+        try {
+          StoredFile f =
+              files.upload(session.id(), p.filename(), p.contentType(), p.body(), maxFileBytes);
+          stored.add(f);
+          results.add(result("success", f, p.filename(), null));
+        } catch (TooLargeException e) {
+          String msg =
+              "File "
+                  + p.filename()
+                  + " exceeds maximum size of "
+                  + maxFileBytes / (1024 * 1024)
+                  + "MB";
+          if (!batch) {
+            throw new ApiError(413, msg);
+          }
+          failed++;
+          results.add(result("error", null, p.filename(), msg));
+        }
+      }
+      complete = true;
+    } finally {
+      if (!complete && !batch) {
+        rollback(stored);
+      }
+    }
+    if (stored.isEmpty() && failed == 0) {
+      throw ApiError.validation("file", "Field required: a multipart part named 'file'", "missing");
+    }
+    Map<String, Object> out = new LinkedHashMap<>();
+    if (batch) {
+      out.put("message", failed == 0 ? "success" : stored.isEmpty() ? "error" : "partial_success");
+    } else {
+      out.put("message", "success");
+    }
+    out.put("session_id", session.id());
+    out.put("storage_session_id", session.id());
+    if (batch) {
+      out.put("files", results);
+      out.put("succeeded", stored.size());
+      out.put("failed", failed);
+    } else {
+      out.put(
+          "files",
+          stored.stream().map(f -> Map.of("fileId", f.id(), "filename", f.name())).toList());
+    }
+    res.headers().contentType(MediaTypes.APPLICATION_JSON);
+    res.send(Json.write(out));
+  }
+
+  private Session session(Map<String, String> fields, ServerRequest req) {
+    String sid = fields.get("session_id");
+    if (sid != null && !Ids.isValid(sid)) {
+      throw ApiError.validation("session_id", "Invalid session id", "invalid_id");
+    }
+    String entity = fields.get("entity_id");
+    String user = req.headers().first(HeaderNames.create("User-Id")).orElse(null);
+    return sessions.resolve(sid, List.of(), entity, user);
+  }
+
+  private static Map<String, Object> result(
+      String status, StoredFile f, String filename, String error) {
+    Map<String, Object> r = new LinkedHashMap<>();
+    r.put("status", status);
+    if (f != null) {
+      r.put("fileId", f.id());
+      r.put("filename", f.name());
+    } else {
+      r.put("filename", filename);
+      r.put("error", error);
+    }
+    return r;
+  }
+
+  private void rollback(List<StoredFile> stored) {
+    for (StoredFile f : stored) {
+      try {
+        files.delete(f.sessionId(), f.id());
+      } catch (IOException | RuntimeException e) {
+        LOG.log(Level.WARNING, "cannot roll back upload " + f.id(), e);
+      }
+    }
+  }
+}

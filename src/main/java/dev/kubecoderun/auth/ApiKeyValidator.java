@@ -1,0 +1,6 @@
+package dev.kubecoderun.auth;
+
+/** Decides whether an API key may use the service. */
+public interface ApiKeyValidator {
+  boolean isValid(String key);
+}

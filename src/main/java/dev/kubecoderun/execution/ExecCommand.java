@@ -1,0 +1,17 @@
+package dev.kubecoderun.execution;
+
+import java.util.List;
+
+/** A validated /exec request. */
+public record ExecCommand(
+    Language language,
+    String code,
+    List<String> args,
+    String sessionId,
+    String entityId,
+    String userId,
+    List<FileRef> files) {
+
+  /** An input file: stored as (sessionId, id), placed at /mnt/data/{name}. */
+  public record FileRef(String id, String sessionId, String name) {}
+}

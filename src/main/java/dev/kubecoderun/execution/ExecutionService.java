@@ -1,0 +1,273 @@
+package dev.kubecoderun.execution;
+
+import dev.kubecoderun.api.ApiError;
+import dev.kubecoderun.config.Config;
+import dev.kubecoderun.files.FileService;
+import dev.kubecoderun.files.StoredFile;
+import dev.kubecoderun.files.TooLargeException;
+import dev.kubecoderun.sandbox.ExecutionSlots;
+import dev.kubecoderun.sandbox.RunnerRequest;
+import dev.kubecoderun.sandbox.RunnerResult;
+import dev.kubecoderun.sandbox.Sandbox;
+import dev.kubecoderun.sandbox.SandboxException;
+import dev.kubecoderun.sandbox.SandboxPool;
+import dev.kubecoderun.session.Session;
+import dev.kubecoderun.session.SessionResolver;
+import dev.kubecoderun.state.StateHash;
+import dev.kubecoderun.state.StateStore;
+import dev.kubecoderun.state.StoredState;
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * One /exec, in plain steps: resolve the session, take a slot and a warm sandbox, put the input
+ * files, run, store what the run created or changed, save Python state, answer, and hand the
+ * sandbox back to be destroyed.
+ */
+public final class ExecutionService {
+  private static final Logger LOG = Logger.getLogger(ExecutionService.class.getName());
+
+  private final SessionResolver sessions;
+  private final FileService files;
+  private final StateStore states;
+  private final SandboxPool pool;
+  private final ExecutionSlots slots;
+  private final Config.Limits limits;
+  private final Config.State stateConfig;
+
+  public ExecutionService(
+      SessionResolver sessions,
+      FileService files,
+      StateStore states,
+      SandboxPool pool,
+      ExecutionSlots slots,
+      Config.Limits limits,
+      Config.State stateConfig) {
+    this.sessions = sessions;
+    this.files = files;
+    this.states = states;
+    this.pool = pool;
+    this.slots = slots;
+    this.limits = limits;
+    this.stateConfig = stateConfig;
+  }
+
+  public ExecResponse execute(ExecCommand cmd) throws InterruptedException {
+    List<String> fileSessions = cmd.files().stream().map(ExecCommand.FileRef::sessionId).toList();
+    Session session = sessions.resolve(cmd.sessionId(), fileSessions, cmd.entityId(), cmd.userId());
+    List<String> notes = new ArrayList<>();
+    Map<String, StoredFile> inputs = resolveInputs(cmd.files(), notes);
+    boolean usesState = cmd.language() == Language.PY && stateConfig.enabled();
+    String state = null;
+    if (usesState) {
+      state =
+          states
+              .load(session.id())
+              .map(s -> Base64.getEncoder().encodeToString(s.bytes()))
+              .orElse(null);
+    }
+
+    if (!slots.tryAcquire()) {
+      throw ApiError.unavailable("All execution slots are busy; retry shortly", 2);
+    }
+    try {
+      Sandbox sandbox = acquireSandbox(cmd.language());
+      try {
+        for (Map.Entry<String, StoredFile> in : inputs.entrySet()) {
+          putInput(sandbox, in.getKey(), in.getValue());
+        }
+        RunnerRequest request =
+            new RunnerRequest(
+                cmd.language().code(),
+                cmd.code(),
+                limits.maxExecutionTime().toMillis(),
+                cmd.args(),
+                state,
+                usesState);
+        RunnerResult result =
+            sandbox.runner().execute(request, limits.maxExecutionTime().plusSeconds(15));
+        List<ExecResponse.OutputFile> outputs =
+            storeOutputs(sandbox, session, result, inputs, notes);
+        StoredStateInfo saved =
+            usesState ? saveState(session, result, notes) : StoredStateInfo.NONE;
+        return respond(session, result, outputs, saved, notes);
+      } catch (SandboxException e) {
+        LOG.log(Level.WARNING, "sandbox failure in session " + session.id(), e);
+        throw ApiError.unavailable("Sandbox failure: " + e.getMessage(), 2);
+      } finally {
+        pool.release(sandbox);
+      }
+    } finally {
+      slots.release();
+    }
+  }
+
+  private Sandbox acquireSandbox(Language language) throws InterruptedException {
+    try {
+      return pool.acquire(language);
+    } catch (SandboxException e) {
+      LOG.log(Level.WARNING, "no sandbox for " + language.code(), e);
+      throw ApiError.unavailable("No sandbox available: " + e.getMessage(), 5);
+    }
+  }
+
+  /** Later references to the same target name win, as in LibreChat's own file tracking. */
+  private Map<String, StoredFile> resolveInputs(
+      List<ExecCommand.FileRef> refs, List<String> notes) {
+    Map<String, StoredFile> inputs = new LinkedHashMap<>();
+    for (ExecCommand.FileRef ref : refs) {
+      Optional<StoredFile> f = files.resolve(ref.sessionId(), ref.id(), ref.name());
+      String shown = ref.name() != null ? ref.name() : ref.id();
+      if (f.isEmpty()) {
+        notes.add("input file '" + shown + "' was not found and is not in /mnt/data");
+        continue;
+      }
+      inputs.remove(ref.name() != null ? ref.name() : f.get().name());
+      inputs.put(ref.name() != null ? ref.name() : f.get().name(), f.get());
+    }
+    return inputs;
+  }
+
+  private void putInput(Sandbox sandbox, String name, StoredFile file) throws SandboxException {
+    try {
+      Optional<InputStream> in = files.open(file);
+      if (in.isEmpty()) {
+        throw new SandboxException("stored content of '" + name + "' is missing");
+      }
+      try (InputStream stream = in.get()) {
+        sandbox.runner().putFile(name, stream);
+      }
+    } catch (IOException e) {
+      throw ApiError.unavailable("File storage failure: " + e.getMessage(), 2);
+    }
+  }
+
+  private List<ExecResponse.OutputFile> storeOutputs(
+      Sandbox sandbox,
+      Session session,
+      RunnerResult result,
+      Map<String, StoredFile> inputs,
+      List<String> notes)
+      throws SandboxException {
+    List<ExecResponse.OutputFile> out = new ArrayList<>();
+    List<RunnerResult.ChangedFile> changed =
+        result.changedFiles().stream()
+            .sorted(Comparator.comparing(RunnerResult.ChangedFile::path))
+            .toList();
+    for (RunnerResult.ChangedFile f : changed) {
+      if (out.size() >= limits.maxOutputFiles()) {
+        notes.add(
+            (changed.size() - out.size())
+                + " more generated file(s) not kept: at most "
+                + limits.maxOutputFiles()
+                + " per run");
+        break;
+      }
+      if (f.size() > limits.maxFileSizeBytes()) {
+        notes.add("generated file '" + f.path() + "' not kept: larger than the file size limit");
+        continue;
+      }
+      StoredFile stored;
+      try {
+        stored =
+            sandbox
+                .runner()
+                .readFile(
+                    f.path(),
+                    in -> files.storeOutput(session.id(), f.path(), in, limits.maxFileSizeBytes()));
+      } catch (TooLargeException e) {
+        notes.add("generated file '" + f.path() + "' not kept: larger than the file size limit");
+        continue;
+      } catch (IOException e) {
+        throw ApiError.unavailable("File storage failure: " + e.getMessage(), 2);
+      }
+      StoredFile original = inputs.get(f.path());
+      ExecResponse.ModifiedFrom from =
+          f.modified() && original != null
+              ? new ExecResponse.ModifiedFrom(original.id(), original.sessionId())
+              : null;
+      out.add(new ExecResponse.OutputFile(stored.id(), stored.name(), session.id(), from));
+    }
+    return out;
+  }
+
+  private record StoredStateInfo(boolean has, Integer size, String hash) {
+    static final StoredStateInfo NONE = new StoredStateInfo(false, null, null);
+  }
+
+  private StoredStateInfo saveState(Session session, RunnerResult result, List<String> notes) {
+    boolean ok = result.exitCode() == 0 && !result.timedOut();
+    if (!ok && !stateConfig.captureOnError()) {
+      return states.load(session.id()).map(ExecutionService::info).orElse(StoredStateInfo.NONE);
+    }
+    if (result.state() == null || result.state().isEmpty()) {
+      states.delete(session.id());
+      return StoredStateInfo.NONE;
+    }
+    byte[] bytes = Base64.getDecoder().decode(result.state());
+    if (bytes.length > stateConfig.maxBytes()) {
+      notes.add("Python state not saved: larger than " + stateConfig.maxBytes() + " bytes");
+      return StoredStateInfo.NONE;
+    }
+    states.save(session.id(), bytes);
+    if (result.stateErrors() != null && !result.stateErrors().isEmpty()) {
+      LOG.fine("state errors in " + session.id() + ": " + result.stateErrors());
+    }
+    return new StoredStateInfo(true, bytes.length, StateHash.of(bytes));
+  }
+
+  private static StoredStateInfo info(StoredState s) {
+    return new StoredStateInfo(true, s.bytes().length, s.hash());
+  }
+
+  private ExecResponse respond(
+      Session session,
+      RunnerResult r,
+      List<ExecResponse.OutputFile> outputs,
+      StoredStateInfo state,
+      List<String> notes) {
+    String status = r.timedOut() ? "timeout" : r.exitCode() == 0 ? "ok" : "error";
+    StringBuilder stderr =
+        new StringBuilder(
+            OutputText.clean(r.stderr(), r.stderrTruncated(), limits.maxOutputBytes(), false));
+    if (r.timedOut()) {
+      appendLine(
+          stderr,
+          "Execution timed out after " + limits.maxExecutionTime().toSeconds() + " seconds");
+    } else if (r.exitCode() != 0 && stderr.isEmpty()) {
+      appendLine(stderr, "Code execution failed with exit code " + r.exitCode());
+    }
+    for (String note : notes) {
+      appendLine(stderr, "[kubecoderun] " + note);
+    }
+    return new ExecResponse(
+        session.id(),
+        OutputText.clean(r.stdout(), r.stdoutTruncated(), limits.maxOutputBytes(), true),
+        stderr.toString(),
+        outputs,
+        r.deletedFiles(),
+        status,
+        r.exitCode(),
+        r.signal(),
+        Math.round(r.durationMs()),
+        state.has(),
+        state.size(),
+        state.hash());
+  }
+
+  private static void appendLine(StringBuilder sb, String line) {
+    if (!sb.isEmpty() && sb.charAt(sb.length() - 1) != '\n') {
+      sb.append('\n');
+    }
+    sb.append(line);
+  }
+}

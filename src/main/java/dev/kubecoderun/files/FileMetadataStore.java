@@ -1,0 +1,16 @@
+package dev.kubecoderun.files;
+
+import java.util.List;
+import java.util.Optional;
+
+/** Where file metadata lives: memory (embedded) or Redis (production). */
+public interface FileMetadataStore {
+  void save(StoredFile file);
+
+  Optional<StoredFile> find(String sessionId, String fileId);
+
+  /** A session's files, oldest first. */
+  List<StoredFile> list(String sessionId);
+
+  boolean delete(String sessionId, String fileId);
+}

@@ -1,0 +1,88 @@
+package dev.kubecoderun.files;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.UUID;
+
+/**
+ * Writes for the embedded stores: always to a temporary file first, then an atomic rename, so a
+ * crash or a rejected upload never leaves a half-written file behind.
+ */
+public final class LocalDisk {
+  private LocalDisk() {}
+
+  public static void write(Path target, byte[] bytes) {
+    try {
+      Files.createDirectories(target.getParent());
+      Path tmp = tempBeside(target);
+      Files.write(tmp, bytes);
+      moveIntoPlace(tmp, target);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /**
+   * Streams {@code in} into {@code target}; more than {@code maxBytes} throws {@link
+   * TooLargeException} and leaves nothing behind. Returns the size written.
+   */
+  public static long write(Path target, InputStream in, long maxBytes) throws IOException {
+    Files.createDirectories(target.getParent());
+    Path tmp = tempBeside(target);
+    long total = 0;
+    try (OutputStream out = Files.newOutputStream(tmp)) {
+      byte[] buf = new byte[64 * 1024];
+      int n;
+      while ((n = in.read(buf)) != -1) {
+        total += n;
+        if (total > maxBytes) {
+          throw new TooLargeException(maxBytes);
+        }
+        out.write(buf, 0, n);
+      }
+    } catch (IOException | RuntimeException e) {
+      Files.deleteIfExists(tmp);
+      throw e;
+    }
+    moveIntoPlace(tmp, target);
+    return total;
+  }
+
+  public static void deleteTree(Path root) {
+    if (!Files.exists(root)) {
+      return;
+    }
+    try (var paths = Files.walk(root)) {
+      paths
+          .sorted(java.util.Comparator.reverseOrder())
+          .forEach(
+              p -> {
+                try {
+                  Files.deleteIfExists(p);
+                } catch (IOException ignored) {
+                  // best effort: a later sweep removes what is left
+                }
+              });
+    } catch (IOException ignored) {
+      // best effort
+    }
+  }
+
+  private static Path tempBeside(Path target) {
+    return target.resolveSibling("." + target.getFileName() + "." + UUID.randomUUID() + ".tmp");
+  }
+
+  private static void moveIntoPlace(Path tmp, Path target) throws IOException {
+    try {
+      Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } catch (AtomicMoveNotSupportedException e) {
+      Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+    }
+  }
+}

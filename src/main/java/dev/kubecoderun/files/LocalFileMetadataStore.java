@@ -1,0 +1,87 @@
+package dev.kubecoderun.files;
+
+import dev.kubecoderun.api.Json;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.logging.Logger;
+
+/** File metadata in memory, written through to JSON files so it survives a restart. */
+public final class LocalFileMetadataStore implements FileMetadataStore {
+  private static final Logger LOG = Logger.getLogger(LocalFileMetadataStore.class.getName());
+
+  private final Path dir;
+  private final Map<String, Map<String, StoredFile>> bySession = new ConcurrentHashMap<>();
+
+  public LocalFileMetadataStore(Path dataDir) {
+    this.dir = dataDir.resolve("meta/files");
+    load();
+  }
+
+  @Override
+  public void save(StoredFile file) {
+    LocalDisk.write(pathOf(file.sessionId(), file.id()), Json.write(file));
+    bySession
+        .computeIfAbsent(file.sessionId(), k -> new ConcurrentHashMap<>())
+        .put(file.id(), file);
+  }
+
+  @Override
+  public Optional<StoredFile> find(String sessionId, String fileId) {
+    return Optional.ofNullable(bySession.getOrDefault(sessionId, Map.of()).get(fileId));
+  }
+
+  @Override
+  public List<StoredFile> list(String sessionId) {
+    return bySession.getOrDefault(sessionId, Map.of()).values().stream()
+        .sorted(Comparator.comparing(StoredFile::createdAt).thenComparing(StoredFile::id))
+        .toList();
+  }
+
+  @Override
+  public boolean delete(String sessionId, String fileId) {
+    Map<String, StoredFile> files = bySession.get(sessionId);
+    if (files == null || files.remove(fileId) == null) {
+      return false;
+    }
+    try {
+      Files.deleteIfExists(pathOf(sessionId, fileId));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return true;
+  }
+
+  private Path pathOf(String sessionId, String fileId) {
+    return dir.resolve(sessionId).resolve(fileId + ".json");
+  }
+
+  private void load() {
+    if (!Files.isDirectory(dir)) {
+      return;
+    }
+    try (var paths = Files.walk(dir, 2)) {
+      paths
+          .filter(p -> p.getFileName().toString().endsWith(".json"))
+          .forEach(
+              p -> {
+                try {
+                  StoredFile f = Json.read(Files.readAllBytes(p), StoredFile.class);
+                  bySession
+                      .computeIfAbsent(f.sessionId(), k -> new ConcurrentHashMap<>())
+                      .put(f.id(), f);
+                } catch (IOException | RuntimeException e) {
+                  LOG.warning("skipping unreadable file metadata " + p + ": " + e.getMessage());
+                }
+              });
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+}

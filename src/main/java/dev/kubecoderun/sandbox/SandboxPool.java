@@ -1,0 +1,196 @@
+package dev.kubecoderun.sandbox;
+
+import dev.kubecoderun.execution.Language;
+import java.time.Duration;
+import java.util.EnumMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.ToIntFunction;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Warm sandboxes per language, each used once. Taking one starts its replacement at once (no
+ * polling); creations run on virtual threads, at most {@code parallelStarts} at a time so a burst
+ * does not starve the machine. A language with pool size 0 gets a sandbox started on demand; so
+ * does any language whose pool stays empty past the wait.
+ */
+public final class SandboxPool implements AutoCloseable {
+  private static final Logger LOG = Logger.getLogger(SandboxPool.class.getName());
+  private static final Duration RETRY_DELAY = Duration.ofSeconds(2);
+
+  private final SandboxFactory factory;
+  private final ToIntFunction<Language> targetSize;
+  private final Duration poolWait;
+  private final Semaphore starts;
+  private final ExecutorService background = Executors.newVirtualThreadPerTaskExecutor();
+  private final Map<Language, LinkedBlockingQueue<Sandbox>> ready = new EnumMap<>(Language.class);
+  private final Map<Language, AtomicInteger> starting = new EnumMap<>(Language.class);
+  private final AtomicLong hits = new AtomicLong();
+  private final AtomicLong misses = new AtomicLong();
+  private volatile boolean closed;
+
+  public SandboxPool(
+      SandboxFactory factory,
+      ToIntFunction<Language> targetSize,
+      int parallelStarts,
+      Duration poolWait) {
+    this.factory = factory;
+    this.targetSize = targetSize;
+    this.poolWait = poolWait;
+    this.starts = new Semaphore(parallelStarts);
+    for (Language l : Language.values()) {
+      ready.put(l, new LinkedBlockingQueue<>());
+      starting.put(l, new AtomicInteger());
+    }
+  }
+
+  /** Starts filling every pool in the background. */
+  public void start() {
+    for (Language l : Language.values()) {
+      refill(l);
+    }
+  }
+
+  /** A live sandbox for {@code language}: a warm one when the pool has it, else a new one. */
+  public Sandbox acquire(Language language) throws SandboxException, InterruptedException {
+    if (closed) {
+      throw new SandboxException("the service is shutting down");
+    }
+    if (targetSize.applyAsInt(language) > 0) {
+      long deadline = System.nanoTime() + poolWait.toNanos();
+      LinkedBlockingQueue<Sandbox> queue = ready.get(language);
+      while (true) {
+        long left = deadline - System.nanoTime();
+        Sandbox s = queue.poll(Math.max(0, left), TimeUnit.NANOSECONDS);
+        if (s == null) {
+          break;
+        }
+        refill(language);
+        if (s.isAlive()) {
+          hits.incrementAndGet();
+          return s;
+        }
+        LOG.warning("discarding dead sandbox " + s.id());
+        destroy(s);
+      }
+    }
+    misses.incrementAndGet();
+    return factory.create(language, false);
+  }
+
+  /** Destroys a used sandbox in the background. */
+  public void release(Sandbox sandbox) {
+    background.submit(() -> destroy(sandbox));
+  }
+
+  /** Starts as many sandboxes as the pool is missing. */
+  private void refill(Language language) {
+    if (closed) {
+      return;
+    }
+    int missing =
+        targetSize.applyAsInt(language) - ready.get(language).size() - starting.get(language).get();
+    for (int i = 0; i < missing; i++) {
+      starting.get(language).incrementAndGet();
+      background.submit(() -> startOne(language));
+    }
+  }
+
+  private void startOne(Language language) {
+    boolean failed = false;
+    try {
+      starts.acquire();
+      try {
+        if (closed) {
+          return;
+        }
+        Sandbox s = factory.create(language, true);
+        if (closed) {
+          destroy(s);
+        } else {
+          ready.get(language).add(s);
+        }
+      } finally {
+        starts.release();
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (SandboxException | RuntimeException e) {
+      failed = true;
+      LOG.log(Level.WARNING, "cannot start a " + language.code() + " sandbox: " + e.getMessage());
+    } finally {
+      starting.get(language).decrementAndGet();
+    }
+    if (failed && !closed) {
+      // Back off so a broken toolchain does not turn into a busy loop.
+      try {
+        Thread.sleep(RETRY_DELAY);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+      refill(language);
+    }
+  }
+
+  private static void destroy(Sandbox s) {
+    try {
+      s.close();
+    } catch (RuntimeException e) {
+      LOG.log(Level.WARNING, "cannot destroy sandbox " + s.id(), e);
+    }
+  }
+
+  /** Per-language {@code ready/target} counts and hit/miss totals, for health and metrics. */
+  public Map<String, Object> stats() {
+    Map<String, Object> out = new LinkedHashMap<>();
+    Map<String, Object> pools = new LinkedHashMap<>();
+    for (Language l : Language.values()) {
+      int target = targetSize.applyAsInt(l);
+      if (target > 0) {
+        pools.put(
+            l.code(),
+            Map.of(
+                "ready", ready.get(l).size(),
+                "starting", starting.get(l).get(),
+                "target", target));
+      }
+    }
+    out.put("backend", factory.name());
+    out.put("pools", pools);
+    out.put("hits", hits.get());
+    out.put("misses", misses.get());
+    return out;
+  }
+
+  /** Ready sandboxes of a language (for readiness checks and tests). */
+  public int readyCount(Language language) {
+    return ready.get(language).size();
+  }
+
+  @Override
+  public void close() {
+    closed = true;
+    background.shutdown();
+    try {
+      background.awaitTermination(30, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    for (LinkedBlockingQueue<Sandbox> q : ready.values()) {
+      Sandbox s;
+      while ((s = q.poll()) != null) {
+        destroy(s);
+      }
+    }
+    factory.close();
+  }
+}

@@ -1,0 +1,62 @@
+package dev.kubecoderun.sandbox.local;
+
+import dev.kubecoderun.execution.Language;
+import dev.kubecoderun.files.LocalDisk;
+import dev.kubecoderun.sandbox.RunnerClient;
+import dev.kubecoderun.sandbox.Sandbox;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+
+/** A runner process on loopback with its own folder; closing it kills the process tree. */
+final class LocalSandbox implements Sandbox {
+  private final String id;
+  private final Language language;
+  private final Process process;
+  private final RunnerClient runner;
+  private final Path dir;
+
+  LocalSandbox(String id, Language language, Process process, RunnerClient runner, Path dir) {
+    this.id = id;
+    this.language = language;
+    this.process = process;
+    this.runner = runner;
+    this.dir = dir;
+  }
+
+  @Override
+  public String id() {
+    return id;
+  }
+
+  @Override
+  public Language language() {
+    return language;
+  }
+
+  @Override
+  public RunnerClient runner() {
+    return runner;
+  }
+
+  @Override
+  public boolean isAlive() {
+    return process.isAlive();
+  }
+
+  @Override
+  public void close() {
+    kill(process);
+    LocalDisk.deleteTree(dir);
+  }
+
+  static void kill(Process process) {
+    // Descendants first: bwrap children die with their parent, but be thorough.
+    process.descendants().forEach(ProcessHandle::destroyForcibly);
+    process.destroyForcibly();
+    try {
+      process.waitFor(5, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+}

@@ -1,0 +1,33 @@
+package dev.kubecoderun.session;
+
+import java.security.SecureRandom;
+import java.util.regex.Pattern;
+
+/**
+ * 21-character ids ({@code [A-Za-z0-9_-]}, first and last alphanumeric so they are valid Kubernetes
+ * label values), as LibreChat expects.
+ */
+public final class Ids {
+  private static final String ALNUM =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  private static final String ALPHABET = ALNUM + "_-";
+  private static final Pattern VALID = Pattern.compile("[A-Za-z0-9_-]{1,64}");
+  private static final SecureRandom RANDOM = new SecureRandom();
+
+  private Ids() {}
+
+  public static String next() {
+    char[] id = new char[21];
+    id[0] = ALNUM.charAt(RANDOM.nextInt(ALNUM.length()));
+    for (int i = 1; i < 20; i++) {
+      id[i] = ALPHABET.charAt(RANDOM.nextInt(ALPHABET.length()));
+    }
+    id[20] = ALNUM.charAt(RANDOM.nextInt(ALNUM.length()));
+    return new String(id);
+  }
+
+  /** Ids from clients: the same alphabet, so they are safe in storage keys and paths. */
+  public static boolean isValid(String id) {
+    return id != null && VALID.matcher(id).matches();
+  }
+}

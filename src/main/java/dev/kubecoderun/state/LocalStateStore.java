@@ -1,0 +1,61 @@
+package dev.kubecoderun.state;
+
+import dev.kubecoderun.api.Json;
+import dev.kubecoderun.files.LocalDisk;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Optional;
+
+/** State as DATA_DIR/states/{sid}/state.dat plus a small JSON of its hash and expiry. */
+public final class LocalStateStore implements StateStore {
+  private record Meta(String hash, Instant createdAt, Instant expiresAt) {}
+
+  private final Path root;
+  private final Duration ttl;
+  private final Clock clock;
+
+  public LocalStateStore(Path dataDir, Duration ttl, Clock clock) {
+    this.root = dataDir.resolve("states");
+    this.ttl = ttl;
+    this.clock = clock;
+  }
+
+  @Override
+  public Optional<StoredState> load(String sessionId) {
+    Path dir = root.resolve(sessionId);
+    try {
+      Meta meta = Json.read(Files.readAllBytes(dir.resolve("meta.json")), Meta.class);
+      if (meta.expiresAt().isBefore(clock.instant())) {
+        delete(sessionId);
+        return Optional.empty();
+      }
+      byte[] bytes = Files.readAllBytes(dir.resolve("state.dat"));
+      return Optional.of(new StoredState(bytes, meta.hash(), meta.createdAt(), meta.expiresAt()));
+    } catch (NoSuchFileException e) {
+      return Optional.empty();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  @Override
+  public void save(String sessionId, byte[] bytes) {
+    Path dir = root.resolve(sessionId);
+    Instant now = clock.instant();
+    // Bytes first, then the meta that makes them visible.
+    LocalDisk.write(dir.resolve("state.dat"), bytes);
+    LocalDisk.write(
+        dir.resolve("meta.json"), Json.write(new Meta(StateHash.of(bytes), now, now.plus(ttl))));
+  }
+
+  @Override
+  public void delete(String sessionId) {
+    LocalDisk.deleteTree(root.resolve(sessionId));
+  }
+}
