@@ -40,3 +40,12 @@ mvn_run() {
   [ "$(java_major "$JAVA_HOME/bin/java")" -lt 24 ] || opts="$opts --sun-misc-unsafe-memory-access=allow"
   JAVA_HOME="$JAVA_HOME" MAVEN_OPTS="$opts" mvn -B -q -f "$KCR_ROOT/pom.xml" "$@"
 }
+
+# Maven for test runs: not quiet, so Surefire's "Tests run: ..." summary is printed.
+mvn_test() {
+  select_jdk
+  local opts="${MAVEN_OPTS:-}"
+  [ "$(java_major "$JAVA_HOME/bin/java")" -lt 24 ] || opts="$opts --sun-misc-unsafe-memory-access=allow"
+  JAVA_HOME="$JAVA_HOME" MAVEN_OPTS="$opts" mvn -B --no-transfer-progress -Dstyle.color=never \
+    -f "$KCR_ROOT/pom.xml" "$@"
+}

@@ -1,0 +1,106 @@
+package dev.kubecoderun.api;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.execution.ExecCommand;
+import dev.kubecoderun.execution.Language;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class ExecEndpointParseTest {
+  private static final String SID = "AbCdEfGhIjKlMnOpQrSt1";
+  private static final String FID = "ZyXwVuTsRqPoNmLkJiHg2";
+
+  private static JsonNode json(String s) throws IOException {
+    return Json.tree(s.getBytes(StandardCharsets.UTF_8));
+  }
+
+  @Test
+  void acceptsBothLibreChatFileReferenceGenerationsAndIgnoresUnknownFields() throws IOException {
+    ExecCommand c =
+        ExecEndpoint.parse(
+            json(
+                "{\"lang\":\"Python\",\"code\":\"print(1)\",\"codeSessionKey\":\"x\",\"timeout\":5,"
+                    + "\"files\":[{\"id\":\""
+                    + FID
+                    + "\",\"session_id\":\""
+                    + SID
+                    + "\",\"name\":\"a.csv\"},"
+                    + "{\"id\":\""
+                    + FID
+                    + "\",\"storage_session_id\":\""
+                    + SID
+                    + "\",\"name\":\"d/b.csv\",\"kind\":\"user\"}]}"));
+    assertEquals(Language.PY, c.language());
+    assertEquals(
+        List.of(
+            new ExecCommand.FileRef(FID, SID, "a.csv"),
+            new ExecCommand.FileRef(FID, SID, "d/b.csv")),
+        c.files());
+    assertNull(c.args());
+  }
+
+  @Test
+  void passesStringArgsAndIgnoresOtherShapes() throws IOException {
+    assertEquals(
+        List.of("a", "b"),
+        ExecEndpoint.parse(json("{\"lang\":\"py\",\"code\":\"x\",\"args\":[\"a\",\"b\"]}")).args());
+    assertNull(
+        ExecEndpoint.parse(json("{\"lang\":\"py\",\"code\":\"x\",\"args\":{\"a\":1}}")).args());
+  }
+
+  @Test
+  void missingOrMistypedFieldsAre422WithTheField() throws IOException {
+    ApiError missing =
+        assertThrows(ApiError.class, () -> ExecEndpoint.parse(json("{\"code\":\"x\"}")));
+    assertEquals(422, missing.status());
+    assertEquals("lang", missing.details().get(0).field());
+    ApiError typed =
+        assertThrows(
+            ApiError.class, () -> ExecEndpoint.parse(json("{\"lang\":\"py\",\"code\":5}")));
+    assertEquals(422, typed.status());
+    assertEquals("code", typed.details().get(0).field());
+    ApiError noSession =
+        assertThrows(
+            ApiError.class,
+            () ->
+                ExecEndpoint.parse(
+                    json("{\"lang\":\"py\",\"code\":\"x\",\"files\":[{\"id\":\"" + FID + "\"}]}")));
+    assertEquals("files[0].session_id", noSession.details().get(0).field());
+  }
+
+  @Test
+  void unknownLanguageAndBlankCodeAre400() throws IOException {
+    ApiError lang =
+        assertThrows(
+            ApiError.class, () -> ExecEndpoint.parse(json("{\"lang\":\"cobol\",\"code\":\"x\"}")));
+    assertEquals(400, lang.status());
+    assertEquals("unsupported_language", lang.details().get(0).code());
+    ApiError blank =
+        assertThrows(
+            ApiError.class, () -> ExecEndpoint.parse(json("{\"lang\":\"py\",\"code\":\"  \"}")));
+    assertEquals(400, blank.status());
+    assertEquals("empty_code", blank.details().get(0).code());
+  }
+
+  @Test
+  void traversalInAFileNameIs400() throws IOException {
+    ApiError e =
+        assertThrows(
+            ApiError.class,
+            () ->
+                ExecEndpoint.parse(
+                    json(
+                        "{\"lang\":\"py\",\"code\":\"x\",\"files\":[{\"id\":\""
+                            + FID
+                            + "\",\"session_id\":\""
+                            + SID
+                            + "\",\"name\":\"../../etc/passwd\"}]}")));
+    assertEquals(400, e.status());
+  }
+}

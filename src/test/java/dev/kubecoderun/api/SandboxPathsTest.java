@@ -1,0 +1,26 @@
+package dev.kubecoderun.api;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class SandboxPathsTest {
+  @Test
+  void keepsRelativeNamesWithSubFolders() {
+    assertEquals("data.csv", SandboxPaths.checkRelative("data.csv", "f"));
+    assertEquals("dir/sub/a.csv", SandboxPaths.checkRelative("dir//sub/./a.csv", "f"));
+    assertEquals("a.csv", SandboxPaths.checkRelative("/mnt/data/a.csv", "f"));
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"../../etc/passwd", "/etc/passwd", "a/../../b", "..", ".", "", "a\\b"})
+  void refusesNamesThatLeaveTheWorkdir(String name) {
+    ApiError e =
+        assertThrows(ApiError.class, () -> SandboxPaths.checkRelative(name, "files[0].name"));
+    assertEquals(400, e.status());
+    assertEquals("files[0].name", e.details().get(0).field());
+  }
+}
