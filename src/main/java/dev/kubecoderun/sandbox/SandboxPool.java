@@ -88,6 +88,10 @@ public final class SandboxPool implements AutoCloseable {
 
   /** Destroys a used sandbox in the background. */
   public void release(Sandbox sandbox) {
+    if (closed) {
+      destroy(sandbox);
+      return;
+    }
     background.submit(() -> destroy(sandbox));
   }
 

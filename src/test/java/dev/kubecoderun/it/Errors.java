@@ -1,0 +1,25 @@
+package dev.kubecoderun.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
+/** The one error shape, asserted the same way everywhere. */
+final class Errors {
+  private Errors() {}
+
+  static JsonNode assertError(TestServer.Reply r, int status, String errorType) {
+    assertEquals(status, r.status(), r.body());
+    JsonNode e = r.json();
+    assertTrue(e.path("error").isTextual() && !e.path("error").asText().isBlank(), r.body());
+    assertEquals(errorType, e.path("error_type").asText(), r.body());
+    assertTrue(
+        e.has("details") && (e.get("details").isNull() || e.get("details").isArray()), r.body());
+    assertTrue(e.path("timestamp").isNumber(), r.body());
+    String id = e.path("request_id").asText();
+    assertTrue(id.length() == 21, r.body());
+    assertEquals(id, r.header("X-Request-ID"), "request id in body and header");
+    return e;
+  }
+}

@@ -1,0 +1,149 @@
+package dev.kubecoderun.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.net.http.HttpRequest;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/** Every bad request gets the right status and the one error shape. */
+@Tag("integration")
+class ErrorsTest {
+  private final TestServer server = TestServer.get();
+
+  @Test
+  void malformedJsonIs400() {
+    Errors.assertError(server.postJson("/exec", "{not json"), 400, "validation");
+    Errors.assertError(server.postJson("/exec", ""), 400, "validation");
+  }
+
+  @Test
+  void wrongTypesAndMissingFieldsAre422NamingTheField() {
+    JsonNode e =
+        Errors.assertError(
+            server.postJson("/exec", "{\"lang\":\"py\",\"code\":42}"), 422, "validation");
+    assertEquals("code", e.path("details").get(0).path("field").asText());
+    e = Errors.assertError(server.postJson("/exec", "{\"code\":\"print(1)\"}"), 422, "validation");
+    assertEquals("lang", e.path("details").get(0).path("field").asText());
+    Errors.assertError(server.postJson("/exec", "[1,2]"), 422, "validation");
+    Errors.assertError(
+        server.postJson("/exec", "{\"lang\":\"py\",\"code\":\"1\",\"files\":\"x\"}"),
+        422,
+        "validation");
+  }
+
+  @Test
+  void unknownLanguageAndEmptyCodeAre400() {
+    JsonNode e = Errors.assertError(server.exec("cobol", "DISPLAY 'X'"), 400, "validation");
+    assertEquals("unsupported_language", e.path("details").get(0).path("code").asText());
+    Errors.assertError(server.exec("py", "   "), 400, "validation");
+  }
+
+  @Test
+  void oversizedUploadIs413AndStoresNothing() {
+    TestServer.Reply r =
+        server.upload(
+            "/upload",
+            "big.bin",
+            new byte[(int) TestServer.MAX_FILE_BYTES + 1],
+            Map.of("entity_id", "bigfiles"));
+    Errors.assertError(r, 413, "resource_exhausted");
+  }
+
+  @Test
+  void tooManyFilesIs413() {
+    StringBuilder body = new StringBuilder();
+    for (int i = 0; i < 6; i++) {
+      body.append("--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f")
+          .append(i)
+          .append(".txt\"\r\n\r\nx\r\n");
+    }
+    body.append("--B--\r\n");
+    TestServer.Reply r =
+        server.send(
+            server
+                .request("/upload")
+                .header("Content-Type", "multipart/form-data; boundary=B")
+                .POST(HttpRequest.BodyPublishers.ofString(body.toString())));
+    Errors.assertError(r, 413, "resource_exhausted");
+  }
+
+  @Test
+  void uploadWithoutAFileOrNotMultipart() {
+    Errors.assertError(
+        server.send(
+            server
+                .request("/upload")
+                .header("Content-Type", "multipart/form-data; boundary=B")
+                .POST(
+                    HttpRequest.BodyPublishers.ofString(
+                        "--B\r\nContent-Disposition: form-data; name=\"entity_id\"\r\n\r\nx\r\n--B--\r\n"))),
+        422,
+        "validation");
+    Errors.assertError(server.postJson("/upload", "{}"), 415, "validation");
+  }
+
+  @Test
+  void traversalNamesNeverLeaveTheSandbox() {
+    JsonNode up = server.upload("../../etc/passwd", "not really").json();
+    assertEquals("passwd", up.path("files").get(0).path("filename").asText());
+    String sid = up.path("session_id").asText();
+    String fid = up.path("files").get(0).path("fileId").asText();
+    Errors.assertError(
+        server.exec(
+            Map.of(
+                "lang",
+                "py",
+                "code",
+                "print(1)",
+                "files",
+                List.of(Map.of("id", fid, "session_id", sid, "name", "../../etc/passwd")))),
+        400,
+        "validation");
+    Errors.assertError(server.get("/download/..%2F..%2Fetc/passwd"), 422, "validation");
+  }
+
+  @Test
+  void unknownSessionsAndFilesAre404() {
+    Errors.assertError(
+        server.get("/download/NoSuchSession00000001/NoSuchFile000000000001"),
+        404,
+        "resource_not_found");
+    Errors.assertError(
+        server.delete("/files/NoSuchSession00000001/NoSuchFile000000000001"),
+        404,
+        "resource_not_found");
+    Errors.assertError(
+        server.get("/sessions/NoSuchSession00000001/objects/NoSuchFile000000000001"),
+        404,
+        "resource_not_found");
+  }
+
+  @Test
+  void wrongOrMissingKeyIs401() {
+    Errors.assertError(
+        server.send(
+            java.net.http.HttpRequest.newBuilder(server.base.resolve("/exec"))
+                .header("X-API-Key", "wrong-key-wrong-key-wrong")
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"lang\":\"py\",\"code\":\"1\"}"))),
+        401,
+        "authentication");
+    Errors.assertError(
+        server.send(
+            java.net.http.HttpRequest.newBuilder(server.base.resolve("/v1/files/abc")).GET()),
+        401,
+        "authentication");
+  }
+
+  @Test
+  void unknownRoutesAre404AndWrongMethods405() {
+    Errors.assertError(server.get("/v1/nothing/here"), 404, "resource_not_found");
+    TestServer.Reply r = server.get("/v1/exec");
+    Errors.assertError(r, 405, "resource_not_found");
+    assertEquals("POST", r.header("Allow"));
+  }
+}

@@ -1,0 +1,89 @@
+package dev.kubecoderun.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.net.http.HttpRequest;
+import java.util.Map;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/** Python variables survive between runs of a session; the /state endpoints expose them. */
+@Tag("integration")
+class StateTest {
+  private final TestServer server = TestServer.get();
+
+  @Test
+  void variablesDataFramesAndFunctionsSurviveBetweenRuns() {
+    JsonNode first =
+        server
+            .exec(
+                "py",
+                "import pandas as pd\nx = 42\ndf = pd.DataFrame({'a': [1, 2, 3]})\nsquare = lambda v: v * v\n")
+            .json();
+    assertTrue(first.path("has_state").asBoolean(), first.toString());
+    assertEquals(64, first.path("state_hash").asText().length());
+    String sid = first.path("session_id").asText();
+
+    JsonNode second =
+        server
+            .exec(
+                Map.of(
+                    "lang",
+                    "py",
+                    "code",
+                    "print(x, int(df['a'].sum()), square(7))",
+                    "session_id",
+                    sid))
+            .json();
+    assertEquals("42 6 49\n", second.path("stdout").asText(), second.toString());
+    assertEquals(sid, second.path("session_id").asText());
+  }
+
+  @Test
+  void stateEndpointsDownloadWithEtagUploadInfoAndDelete() {
+    String sid = server.exec("py", "y = 'kept'").json().path("session_id").asText();
+
+    TestServer.Reply state = server.get("/state/" + sid);
+    assertEquals(200, state.status());
+    byte[] bytes = state.raw().body();
+    assertEquals(2, bytes[0], "version byte 0x02: LZ4 frame of a cloudpickle dump");
+    String etag = state.header("ETag");
+    assertEquals(
+        304,
+        server.send(server.request("/state/" + sid).header("If-None-Match", etag).GET()).status());
+
+    JsonNode info = server.get("/state/" + sid + "/info").json();
+    assertTrue(info.path("exists").asBoolean());
+    assertEquals(bytes.length, info.path("size_bytes").asInt());
+
+    // Upload the same state into a fresh session: the next run there sees the variable.
+    String other = "StateUploadTarget0001";
+    TestServer.Reply up =
+        server.send(
+            server
+                .request("/state/" + other)
+                .header("Content-Type", "application/octet-stream")
+                .POST(HttpRequest.BodyPublishers.ofByteArray(bytes)));
+    assertEquals(201, up.status(), up.body());
+    JsonNode run =
+        server.exec(Map.of("lang", "py", "code", "print(y)", "session_id", other)).json();
+    assertEquals("kept\n", run.path("stdout").asText(), run.toString());
+
+    assertEquals(204, server.delete("/state/" + other).status());
+    Errors.assertError(server.get("/state/" + other), 404, "resource_not_found");
+    assertFalse(server.get("/state/" + other + "/info").json().path("exists").asBoolean());
+  }
+
+  @Test
+  void invalidStateUploadsAreRefused() {
+    TestServer.Reply bad =
+        server.send(
+            server
+                .request("/state/BadStateSession000001")
+                .POST(HttpRequest.BodyPublishers.ofByteArray(new byte[] {9, 1, 2})));
+    Errors.assertError(bad, 400, "validation");
+  }
+}

@@ -1,0 +1,171 @@
+package dev.kubecoderun.it;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.Application;
+import dev.kubecoderun.api.Json;
+import dev.kubecoderun.config.Config;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * One real API server for the whole integration suite (starting sandboxes costs CPU on a 2-core
+ * machine): the real local backend, real runners, real bubblewrap, stores on a temporary disk.
+ */
+final class TestServer {
+  static final String KEY = "integration-test-key-0123456789";
+  static final long MAX_FILE_BYTES = 2L * 1024 * 1024;
+
+  private static TestServer instance;
+
+  final Application app;
+  final URI base;
+  final Path dataDir;
+  final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+
+  private TestServer(Application app, Path dataDir) {
+    this.app = app;
+    this.dataDir = dataDir;
+    this.base = URI.create("http://127.0.0.1:" + app.port());
+  }
+
+  static synchronized TestServer get() {
+    if (instance == null) {
+      try {
+        Path data = Files.createTempDirectory("kcr-it-");
+        Map<String, String> env = new HashMap<>();
+        env.put("API_KEY", KEY);
+        env.put("API_HOST", "127.0.0.1");
+        env.put("API_PORT", "0");
+        env.put("DATA_DIR", data.toString());
+        env.put("RUNNER_BIN", runnerBinary());
+        env.put("POD_POOL_PY", "1");
+        env.put("POD_POOL_JS", "1");
+        env.put("MAX_EXECUTION_TIME", "20");
+        env.put("MAX_FILE_SIZE_MB", "2");
+        env.put("MAX_FILES_PER_REQUEST", "5");
+        env.put("EXECUTION_QUEUE_TIMEOUT_SECONDS", "120");
+        env.put("SHUTDOWN_GRACE_SECONDS", "5");
+        Application app = Application.start(Config.from(env));
+        instance = new TestServer(app, data);
+        Runtime.getRuntime().addShutdownHook(new Thread(app::close));
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+    return instance;
+  }
+
+  private static String runnerBinary() {
+    String fromEnv = System.getenv("RUNNER_BIN");
+    if (fromEnv != null && !fromEnv.isBlank()) {
+      return fromEnv;
+    }
+    return Path.of("target/runner").toAbsolutePath().toString();
+  }
+
+  /** A response with its body as text and, when it is JSON, as a tree. */
+  record Reply(int status, String body, HttpResponse<byte[]> raw) {
+    JsonNode json() {
+      try {
+        return Json.tree(body.getBytes(StandardCharsets.UTF_8));
+      } catch (IOException e) {
+        throw new AssertionError("not JSON (" + status + "): " + body, e);
+      }
+    }
+
+    String header(String name) {
+      return raw.headers().firstValue(name).orElse(null);
+    }
+  }
+
+  Reply send(HttpRequest.Builder req) {
+    try {
+      HttpResponse<byte[]> r =
+          http.send(
+              req.timeout(Duration.ofSeconds(120)).build(),
+              HttpResponse.BodyHandlers.ofByteArray());
+      return new Reply(r.statusCode(), new String(r.body(), StandardCharsets.UTF_8), r);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError(e);
+    }
+  }
+
+  HttpRequest.Builder request(String path) {
+    return HttpRequest.newBuilder(base.resolve(path)).header("X-API-Key", KEY);
+  }
+
+  Reply get(String path) {
+    return send(request(path).GET());
+  }
+
+  Reply delete(String path) {
+    return send(request(path).DELETE());
+  }
+
+  Reply postJson(String path, String json) {
+    return send(
+        request(path)
+            .header("Content-Type", "application/json")
+            .POST(HttpRequest.BodyPublishers.ofString(json)));
+  }
+
+  Reply exec(Map<String, Object> body) {
+    return postJson("/v1/exec", Json.writeString(body));
+  }
+
+  Reply exec(String lang, String code) {
+    return exec(Map.of("lang", lang, "code", code));
+  }
+
+  /** POST /upload with one {@code file} part plus form fields. */
+  Reply upload(String path, String filename, byte[] content, Map<String, String> fields) {
+    String boundary = "kcrTestBoundary" + System.nanoTime();
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    try {
+      for (var f : fields.entrySet()) {
+        out.write(
+            ("--"
+                    + boundary
+                    + "\r\nContent-Disposition: form-data; name=\""
+                    + f.getKey()
+                    + "\"\r\n\r\n"
+                    + f.getValue()
+                    + "\r\n")
+                .getBytes(StandardCharsets.UTF_8));
+      }
+      out.write(
+          ("--"
+                  + boundary
+                  + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\""
+                  + filename
+                  + "\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+              .getBytes(StandardCharsets.UTF_8));
+      out.write(content);
+      out.write(("\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return send(
+        request(path)
+            .header("Content-Type", "multipart/form-data; boundary=" + boundary)
+            .POST(HttpRequest.BodyPublishers.ofByteArray(out.toByteArray())));
+  }
+
+  Reply upload(String filename, String content) {
+    return upload("/upload", filename, content.getBytes(StandardCharsets.UTF_8), Map.of());
+  }
+}

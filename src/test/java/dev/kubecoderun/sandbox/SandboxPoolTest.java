@@ -1,0 +1,157 @@
+package dev.kubecoderun.sandbox;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kubecoderun.execution.Language;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/** The pool's logic with a fake factory (no processes): refill, dead sandboxes, cold starts. */
+class SandboxPoolTest {
+  static final class FakeSandbox implements Sandbox {
+    final String id;
+    final Language language;
+    final boolean warm;
+    final AtomicBoolean alive = new AtomicBoolean(true);
+    final AtomicBoolean closed = new AtomicBoolean();
+
+    FakeSandbox(String id, Language language, boolean warm) {
+      this.id = id;
+      this.language = language;
+      this.warm = warm;
+    }
+
+    @Override
+    public String id() {
+      return id;
+    }
+
+    @Override
+    public Language language() {
+      return language;
+    }
+
+    @Override
+    public RunnerClient runner() {
+      return null;
+    }
+
+    @Override
+    public boolean isAlive() {
+      return alive.get();
+    }
+
+    @Override
+    public void close() {
+      closed.set(true);
+    }
+  }
+
+  static final class FakeFactory implements SandboxFactory {
+    final List<FakeSandbox> created = new CopyOnWriteArrayList<>();
+    final AtomicInteger counter = new AtomicInteger();
+    volatile boolean failing;
+
+    @Override
+    public Sandbox create(Language language, boolean warm) throws SandboxException {
+      if (failing) {
+        throw new SandboxException("broken toolchain");
+      }
+      FakeSandbox s = new FakeSandbox("s" + counter.incrementAndGet(), language, warm);
+      created.add(s);
+      return s;
+    }
+
+    @Override
+    public String name() {
+      return "fake";
+    }
+  }
+
+  private static void eventually(java.util.function.BooleanSupplier condition)
+      throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("condition not met within 5 s");
+      }
+      Thread.sleep(5);
+    }
+  }
+
+  @Test
+  void fillsToTargetAndReplacesEachTakenSandbox() throws Exception {
+    FakeFactory factory = new FakeFactory();
+    try (SandboxPool pool =
+        new SandboxPool(factory, l -> l == Language.PY ? 2 : 0, 2, Duration.ofSeconds(1))) {
+      pool.start();
+      eventually(() -> pool.readyCount(Language.PY) == 2);
+      Sandbox taken = pool.acquire(Language.PY);
+      assertTrue(((FakeSandbox) taken).warm, "pooled sandboxes are warm");
+      eventually(() -> pool.readyCount(Language.PY) == 2);
+      assertEquals(3, factory.created.size());
+      pool.release(taken);
+      eventually(((FakeSandbox) taken).closed::get);
+    }
+  }
+
+  @Test
+  void neverHandsOutADeadSandbox() throws Exception {
+    FakeFactory factory = new FakeFactory();
+    try (SandboxPool pool =
+        new SandboxPool(factory, l -> l == Language.JS ? 1 : 0, 1, Duration.ofSeconds(2))) {
+      pool.start();
+      eventually(() -> pool.readyCount(Language.JS) == 1);
+      FakeSandbox first = factory.created.get(0);
+      first.alive.set(false);
+      Sandbox s = pool.acquire(Language.JS);
+      assertNotSame(first, s);
+      assertTrue(s.isAlive());
+      eventually(first.closed::get);
+    }
+  }
+
+  @Test
+  void languagesWithoutAPoolStartColdOnDemand() throws Exception {
+    FakeFactory factory = new FakeFactory();
+    try (SandboxPool pool = new SandboxPool(factory, l -> 0, 1, Duration.ofSeconds(1))) {
+      pool.start();
+      Sandbox s = pool.acquire(Language.GO);
+      assertFalse(((FakeSandbox) s).warm);
+      assertEquals(Language.GO, s.language());
+      assertEquals(1, factory.created.size());
+    }
+  }
+
+  @Test
+  void aBrokenFactoryIsReportedNotHidden() throws Exception {
+    FakeFactory factory = new FakeFactory();
+    factory.failing = true;
+    try (SandboxPool pool =
+        new SandboxPool(factory, l -> l == Language.PY ? 1 : 0, 1, Duration.ofMillis(100))) {
+      pool.start();
+      assertThrows(SandboxException.class, () -> pool.acquire(Language.PY));
+    }
+  }
+
+  @Test
+  void closingDestroysReadySandboxes() throws Exception {
+    FakeFactory factory = new FakeFactory();
+    SandboxPool pool =
+        new SandboxPool(factory, l -> l == Language.PY ? 2 : 0, 2, Duration.ofSeconds(1));
+    pool.start();
+    eventually(() -> pool.readyCount(Language.PY) == 2);
+    pool.close();
+    assertTrue(factory.created.stream().allMatch(s -> s.closed.get()));
+    assertThrows(SandboxException.class, () -> pool.acquire(Language.PY));
+  }
+}
