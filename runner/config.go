@@ -1,0 +1,181 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// sandboxUID is the uid/gid children run as when the runner itself is root (root ignores RLIMIT_NPROC).
+const sandboxUID = 65532
+
+// Config is everything the runner reads from its command line and environment.
+type Config struct {
+	Listen       string
+	Workdir      string // host path of the user's files
+	Scratch      string // host path of code files, build output, caches, HOME and TMPDIR
+	ChildWorkdir string // the workdir as children see it
+	ChildScratch string // the scratch dir as children see it
+	Warm         map[string]bool
+	Wrap         []string
+	MaxOutput    int
+	MaxTimeout   time.Duration
+	MaxProcs     uint64
+	MaxOpenFiles uint64
+	MaxFileSize  uint64
+	ChildUID     int // -1: children keep the runner's uid
+	ChildGID     int
+	Token        string
+	PyPreload    []string
+	GoCacheSeed  string
+	Tools        map[string]string // tool name (PYTHON, NODE, ...) -> absolute path, "" if not found
+}
+
+// toolDefaults are the RUNNER_TOOL_<NAME> commands and their defaults.
+var toolDefaults = map[string]string{
+	"PYTHON": "python3", "NODE": "node", "TSC": "tsc", "GO": "go", "JAVA": "java", "JAVAC": "javac",
+	"GCC": "gcc", "GXX": "g++", "PHP": "php", "RUSTC": "rustc", "RSCRIPT": "Rscript",
+	"GFORTRAN": "gfortran", "LDC2": "ldc2", "BASH": "bash",
+}
+
+// parseConfig reads flags, falling back to RUNNER_* variables from getenv, then to the defaults.
+func parseConfig(args []string, getenv func(string) string) (*Config, error) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	defUID := "-1"
+	if os.Geteuid() == 0 {
+		defUID = strconv.Itoa(sandboxUID)
+	}
+	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	listen := fs.String("listen", env("RUNNER_LISTEN", "0.0.0.0:8080"), "")
+	workdir := fs.String("workdir", env("RUNNER_WORKDIR", "/mnt/data"), "")
+	scratch := fs.String("scratch", env("RUNNER_SCRATCH", "/tmp/kcr"), "")
+	childWorkdir := fs.String("child-workdir", env("RUNNER_CHILD_WORKDIR", ""), "")
+	childScratch := fs.String("child-scratch", env("RUNNER_CHILD_SCRATCH", ""), "")
+	warm := fs.String("warm", env("RUNNER_WARM", "py,js"), "")
+	wrap := fs.String("wrap", env("RUNNER_WRAP", ""), "")
+	maxOutput := fs.String("max-output", env("RUNNER_MAX_OUTPUT", "1048576"), "")
+	maxTimeout := fs.String("max-timeout-ms", env("RUNNER_MAX_TIMEOUT_MS", "300000"), "")
+	maxProcs := fs.String("max-procs", env("RUNNER_MAX_PROCS", "256"), "")
+	maxFiles := fs.String("max-open-files", env("RUNNER_MAX_OPEN_FILES", "1024"), "")
+	maxFileSize := fs.String("max-file-size", env("RUNNER_MAX_FILE_SIZE", "104857600"), "")
+	childUID := fs.String("child-uid", env("RUNNER_CHILD_UID", defUID), "")
+	childGID := fs.String("child-gid", env("RUNNER_CHILD_GID", ""), "")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+
+	c := &Config{Listen: *listen, Token: getenv("RUNNER_TOKEN"), Warm: map[string]bool{}, Tools: map[string]string{}}
+	if c.Token == "" {
+		return nil, errors.New("RUNNER_TOKEN is required")
+	}
+	var err error
+	if c.Workdir, err = filepath.Abs(*workdir); err != nil {
+		return nil, err
+	}
+	if c.Scratch, err = filepath.Abs(*scratch); err != nil {
+		return nil, err
+	}
+	if within(c.Scratch, c.Workdir) || within(c.Workdir, c.Scratch) {
+		return nil, errors.New("--scratch and --workdir must not contain each other")
+	}
+	c.ChildWorkdir, c.ChildScratch = *childWorkdir, *childScratch
+	if c.ChildWorkdir == "" {
+		c.ChildWorkdir = c.Workdir
+	}
+	if c.ChildScratch == "" {
+		c.ChildScratch = c.Scratch
+	}
+	for _, l := range strings.Split(*warm, ",") {
+		if l = strings.TrimSpace(l); l != "" {
+			c.Warm[l] = true
+		}
+	}
+	if *wrap != "" {
+		if err := json.Unmarshal([]byte(*wrap), &c.Wrap); err != nil {
+			return nil, fmt.Errorf("--wrap must be a JSON array of strings: %v", err)
+		}
+	}
+	ints := []struct {
+		name string
+		val  string
+		dst  *uint64
+	}{{"max-procs", *maxProcs, &c.MaxProcs}, {"max-open-files", *maxFiles, &c.MaxOpenFiles}, {"max-file-size", *maxFileSize, &c.MaxFileSize}}
+	for _, n := range ints {
+		if *n.dst, err = strconv.ParseUint(n.val, 10, 64); err != nil || *n.dst == 0 {
+			return nil, fmt.Errorf("--%s: want a positive integer, got %q", n.name, n.val)
+		}
+	}
+	if c.MaxOutput, err = strconv.Atoi(*maxOutput); err != nil || c.MaxOutput <= 0 {
+		return nil, fmt.Errorf("--max-output: want a positive integer, got %q", *maxOutput)
+	}
+	ms, err := strconv.Atoi(*maxTimeout)
+	if err != nil || ms <= 0 {
+		return nil, fmt.Errorf("--max-timeout-ms: want a positive integer, got %q", *maxTimeout)
+	}
+	c.MaxTimeout = time.Duration(ms) * time.Millisecond
+	if c.ChildUID, err = strconv.Atoi(*childUID); err != nil || c.ChildUID < -1 {
+		return nil, fmt.Errorf("--child-uid: want a uid or -1, got %q", *childUID)
+	}
+	c.ChildGID = c.ChildUID
+	if *childGID != "" {
+		if c.ChildGID, err = strconv.Atoi(*childGID); err != nil || c.ChildGID < -1 {
+			return nil, fmt.Errorf("--child-gid: want a gid or -1, got %q", *childGID)
+		}
+	}
+	if c.ChildUID < 0 || c.ChildGID < 0 {
+		c.ChildUID, c.ChildGID = -1, -1
+	}
+
+	c.PyPreload = splitList(env("RUNNER_PY_PRELOAD", "numpy,pandas,matplotlib"))
+	c.GoCacheSeed = env("RUNNER_GO_CACHE_SEED", "/opt/kubecoderun/go-cache-seed")
+	for name, def := range toolDefaults {
+		c.Tools[name] = resolveTool(env("RUNNER_TOOL_"+name, def))
+	}
+	return c, nil
+}
+
+// resolveTool makes a tool command absolute, looking it up on the runner's PATH; "" if not found.
+func resolveTool(cmd string) string {
+	if filepath.IsAbs(cmd) {
+		return cmd
+	}
+	if p, err := exec.LookPath(cmd); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+	}
+	return ""
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// within reports whether path is dir or inside it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}

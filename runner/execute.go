@@ -1,0 +1,258 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+type execRequest struct {
+	Language     string   `json:"language"`
+	Code         string   `json:"code"`
+	TimeoutMS    int64    `json:"timeout_ms"`
+	Args         []string `json:"args"`
+	State        string   `json:"state"`
+	CaptureState bool     `json:"capture_state"`
+}
+
+type execResponse struct {
+	ExitCode        int          `json:"exit_code"`
+	Signal          *string      `json:"signal"`
+	TimedOut        bool         `json:"timed_out"`
+	Stdout          string       `json:"stdout"`
+	Stderr          string       `json:"stderr"`
+	StdoutTruncated bool         `json:"stdout_truncated"`
+	StderrTruncated bool         `json:"stderr_truncated"`
+	DurationMS      float64      `json:"duration_ms"`
+	State           string       `json:"state,omitempty"`
+	StateErrors     []string     `json:"state_errors,omitempty"`
+	Files           []fileChange `json:"files"`
+	Deleted         []string     `json:"deleted"`
+}
+
+const (
+	maxRequestBytes = 256 << 20
+	maxStateBytes   = 64 << 20
+)
+
+func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
+	if !s.busy.TryLock() {
+		writeError(w, http.StatusConflict, "busy")
+		return
+	}
+	defer s.busy.Unlock()
+	var req execRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed request: %v", err)
+		return
+	}
+	lang, ok := languages[req.Language]
+	if !ok {
+		writeError(w, http.StatusBadRequest, "unknown language %q", req.Language)
+		return
+	}
+	for _, t := range lang.tools {
+		if s.cfg.Tools[t] == "" {
+			writeError(w, http.StatusBadRequest, "language %s is not available here: %s not found (RUNNER_TOOL_%s)", req.Language, toolDefaults[t], t)
+			return
+		}
+	}
+	var state []byte
+	if req.State != "" && req.Language == "py" {
+		var err error
+		if state, err = base64.StdEncoding.DecodeString(req.State); err != nil {
+			writeError(w, http.StatusBadRequest, "state is not base64: %v", err)
+			return
+		}
+	}
+	resp, err := s.execute(&req, lang, state)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// run is one execution in progress.
+type run struct {
+	s        *Server
+	req      *execRequest
+	state    []byte // Python state to restore, raw bytes
+	src      string // the code file as children see it
+	deadline time.Time
+	shimUsed string // "py" or "js" when a shim ran, so its warm slot is refilled
+}
+
+func (s *Server) execute(req *execRequest, lang language, state []byte) (*execResponse, error) {
+	timeout := time.Duration(req.TimeoutMS) * time.Millisecond
+	if timeout <= 0 || timeout > s.cfg.MaxTimeout {
+		timeout = s.cfg.MaxTimeout
+	}
+	name := lang.file
+	if req.Language == "java" {
+		name = javaMainClass(req.Code) + ".java"
+	}
+	before := snapshot(s.cfg.Workdir)
+	if err := s.prepareRun(name, req.Code); err != nil {
+		return nil, err
+	}
+	r := &run{s: s, req: req, state: state, src: s.child(dirCode, name)}
+	s.stdout.reset(s.cfg.MaxOutput)
+	s.stderr.reset(s.cfg.MaxOutput)
+
+	start := time.Now()
+	r.deadline = start.Add(timeout)
+	res := lang.run(r)
+	duration := time.Since(start)
+	if r.shimUsed != "" {
+		go s.refill(s.warm[r.shimUsed])
+	}
+
+	resp := &execResponse{
+		ExitCode: res.exitCode, TimedOut: res.timedOut,
+		Stdout: string(s.stdout.buf), Stderr: string(s.stderr.buf),
+		StdoutTruncated: s.stdout.truncated, StderrTruncated: s.stderr.truncated,
+		DurationMS: float64(duration.Microseconds()) / 1000,
+	}
+	if res.signal != "" {
+		resp.Signal = &res.signal
+	}
+	resp.Files, resp.Deleted = diffSnapshots(before, snapshot(s.cfg.Workdir))
+	if req.Language == "py" && req.CaptureState {
+		resp.State, resp.StateErrors = s.readState()
+	}
+	return resp, nil
+}
+
+// prepareRun empties the per-run scratch dirs and writes the code file.
+func (s *Server) prepareRun(name, code string) error {
+	for _, d := range []string{dirCode, dirBuild, dirState} {
+		ents, err := os.ReadDir(s.scratch(d))
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if err := os.RemoveAll(s.scratch(d, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return writeNew(s.scratch(dirCode, name), []byte(code))
+}
+
+// writeNew creates a file that must not exist yet (never following a symlink planted by a child).
+func writeNew(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// readState returns what the Python shim captured: base64 state (or "") and the errors.
+func (s *Server) readState() (string, []string) {
+	var errs []string
+	if b, err := readRegular(s.scratch(dirState, "errors.json"), maxStateBytes); err == nil {
+		if err := json.Unmarshal(b, &errs); err != nil {
+			errs = append(errs, "runner: unreadable state errors: "+err.Error())
+		}
+	}
+	b, err := readRegular(s.scratch(dirState, "out.bin"), maxStateBytes)
+	if err != nil && !os.IsNotExist(err) {
+		errs = append(errs, "runner: state not captured: "+err.Error())
+	}
+	return base64.StdEncoding.EncodeToString(b), errs
+}
+
+// readRegular reads at most max bytes of a regular file that a child may have tampered with: no
+// symlink is followed and a FIFO cannot block the runner.
+func readRegular(path string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", filepath.Base(path))
+	}
+	if st.Size() > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", filepath.Base(path), max)
+	}
+	b := make([]byte, st.Size())
+	n, err := f.ReadAt(b, 0)
+	if n == len(b) {
+		err = nil
+	}
+	return b[:n], err
+}
+
+// fail ends the run with a runner-side error reported like a failed program.
+func (r *run) fail(format string, a ...any) stepResult {
+	r.s.stderr.write([]byte(fmt.Sprintf(format, a...) + "\n"))
+	return stepResult{exitCode: 1}
+}
+
+func (r *run) tool(name string) string { return r.s.cfg.Tools[name] }
+func (r *run) bin() string             { return r.s.child(dirBuild, "prog") }
+func (r *run) args() []string {
+	if r.req.Args == nil {
+		return []string{}
+	}
+	return r.req.Args
+}
+
+// compile runs a compiler; its stdout and stderr both go to the run's stderr. ok is false when the
+// run must stop here (compile error or timeout), res then being the run's result.
+func (r *run) compile(argv ...string) (res stepResult, ok bool) {
+	p, err := r.s.startProc(append(r.s.prefixed(), argv...), procOpts{mergeStderr: true})
+	if err != nil {
+		return r.fail("runner: starting %s: %v", argv[0], err), false
+	}
+	var d drainers
+	d.start(p.stdout, &r.s.stderr)
+	res = r.s.wait(p, r.deadline, nil)
+	d.wait(p)
+	p.closePipes()
+	return res, res.exitCode == 0 && !res.timedOut
+}
+
+// exec runs the program with stdout and stderr captured separately.
+func (r *run) exec(argv ...string) stepResult {
+	p, err := r.s.startProc(append(r.s.prefixed(), argv...), procOpts{})
+	if err != nil {
+		return r.fail("runner: starting %s: %v", argv[0], err)
+	}
+	var d drainers
+	d.start(p.stdout, &r.s.stdout)
+	d.start(p.stderr, &r.s.stderr)
+	res := r.s.wait(p, r.deadline, nil)
+	d.wait(p)
+	p.closePipes()
+	return res
+}
+
+// compiled compiles then runs the binary with the request's args.
+func (r *run) compiled(compiler ...string) stepResult {
+	if res, ok := r.compile(compiler...); !ok {
+		return res
+	}
+	return r.exec(append([]string{r.bin()}, r.args()...)...)
+}
+
+// prefixed returns a fresh copy of the child prefix (__child re-exec + wrap).
+func (s *Server) prefixed() []string {
+	return append(make([]string, 0, len(s.prefix)+16), s.prefix...)
+}

@@ -1,0 +1,3 @@
+module kubecoderun/runner
+
+go 1.25

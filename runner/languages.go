@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// language says how to run one language: the code file name and the steps. Compilers write only into
+// the build dir (explicit output flags, because under a wrap the cwd is always the workdir).
+type language struct {
+	file  string   // code file name; Java's is the name of the class holding main
+	tools []string // Config.Tools entries it needs
+	run   func(r *run) stepResult
+}
+
+var languages = map[string]language{
+	"py": {"code.py", []string{"PYTHON"}, runPython},
+	"js": {"code.js", []string{"NODE"}, func(r *run) stepResult {
+		return r.shim("js", shimJob{Argv: r.args()})
+	}},
+	"ts":   {"code.ts", []string{"NODE", "TSC"}, runTypeScript},
+	"go":   {"main.go", []string{"GO"}, runGo},
+	"java": {"", []string{"JAVA"}, runJava},
+	"c": {"code.c", []string{"GCC"}, func(r *run) stepResult {
+		return r.compiled(r.tool("GCC"), "-O2", "-pipe", "-o", r.bin(), r.src, "-lm")
+	}},
+	"cpp": {"code.cpp", []string{"GXX"}, func(r *run) stepResult {
+		return r.compiled(r.tool("GXX"), "-O2", "-pipe", "-std=gnu++20", "-o", r.bin(), r.src)
+	}},
+	"rs": {"main.rs", []string{"RUSTC"}, func(r *run) stepResult {
+		rustc, edition := r.s.rust()
+		return r.compiled(rustc, "--edition", edition, "-C", "opt-level=1", "-o", r.bin(), r.src)
+	}},
+	"f90": {"code.f90", []string{"GFORTRAN"}, func(r *run) stepResult {
+		return r.compiled(r.tool("GFORTRAN"), "-O2", "-pipe", "-J", r.s.child(dirBuild), "-o", r.bin(), r.src)
+	}},
+	"d": {"code.d", []string{"LDC2"}, func(r *run) stepResult {
+		return r.compiled(r.tool("LDC2"), "-O", "-of="+r.bin(), "-od="+r.s.child(dirBuild), r.src)
+	}},
+	"php": {"code.php", []string{"PHP"}, func(r *run) stepResult {
+		// Errors go to stderr, as in other languages, instead of PHP's default stdout.
+		return r.exec(append([]string{r.tool("PHP"), "-d", "display_errors=stderr", "-d", "log_errors=0", r.src}, r.args()...)...)
+	}},
+	"r": {"code.r", []string{"RSCRIPT"}, func(r *run) stepResult {
+		return r.exec(append([]string{r.tool("RSCRIPT"), r.src}, r.args()...)...)
+	}},
+	"bash": {"code.sh", []string{"BASH"}, func(r *run) stepResult {
+		return r.exec(append([]string{r.tool("BASH"), r.src}, r.args()...)...)
+	}},
+}
+
+func runPython(r *run) stepResult {
+	job := shimJob{File: r.src, Argv: r.args()}
+	if r.state != nil {
+		if err := os.WriteFile(r.s.scratch(dirState, "in.bin"), r.state, 0o644); err != nil {
+			return r.fail("runner: writing state: %v", err)
+		}
+		job.StateIn = r.s.child(dirState, "in.bin")
+	}
+	if r.req.CaptureState {
+		job.StateOut = r.s.child(dirState, "out.bin")
+		job.StateErrors = r.s.child(dirState, "errors.json")
+	}
+	return r.shim("py", job)
+}
+
+// runTypeScript type-checks and compiles with tsc (diagnostics are a compile error) into code/code.js,
+// then runs that with the Node shim; the source map makes stack traces name code.ts.
+func runTypeScript(r *run) stepResult {
+	tsc := []string{r.tool("TSC")}
+	if strings.HasSuffix(tsc[0], ".js") {
+		tsc = []string{r.tool("NODE"), tsc[0]}
+	}
+	tsc = append(tsc, "--outDir", r.s.child(dirCode), "--module", "commonjs", "--target", "es2022",
+		"--lib", "es2022", "--sourceMap", "--esModuleInterop", "--skipLibCheck", "--pretty", "false")
+	if nm := nodeModulesOf(r.tool("TSC")); nm != "" {
+		if _, err := os.Stat(filepath.Join(nm, "@types", "node")); err == nil {
+			tsc = append(tsc, "--types", "node", "--typeRoots", filepath.Join(nm, "@types"))
+		}
+	}
+	if res, ok := r.compile(append(tsc, r.src)...); !ok {
+		return res
+	}
+	return r.shim("js", shimJob{Argv: r.args()})
+}
+
+// runGo builds with the seeded cache (so the standard library is never rebuilt), then runs the binary:
+// "go run" would report the program's exit code as 1.
+func runGo(r *run) stepResult {
+	r.s.goCache.Do(r.s.seedGoCache)
+	if res, ok := r.compile(r.tool("GO"), "-C", r.s.child(dirCode), "build", "-o", r.bin(), "main.go"); !ok {
+		return res
+	}
+	return r.exec(append([]string{r.bin()}, r.args()...)...)
+}
+
+// runJava uses the JDK 22+ source launcher: one JVM compiles in memory and runs the class holding main
+// (the file is named after it). The flags favour start-up time.
+func runJava(r *run) stepResult {
+	return r.exec(append([]string{r.tool("JAVA"), "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
+		"-XX:-UsePerfData", "-Xshare:auto", "-Djava.io.tmpdir=" + r.s.child(dirTmp), r.src}, r.args()...)...)
+}
+
+// detectRust returns the rustc to use and the newest edition it supports. A rustup proxy on PATH needs the
+// runner's HOME, which children do not have, so the toolchain's own rustc is used instead.
+func (s *Server) detectRust() (string, string) {
+	rustc := s.cfg.Tools["RUSTC"]
+	if sysroot, err := toolOutput(rustc, "--print", "sysroot"); err == nil {
+		if real := filepath.Join(strings.TrimSpace(sysroot), "bin", "rustc"); real != rustc {
+			if _, err := os.Stat(real); err == nil {
+				rustc = real
+			}
+		}
+	}
+	edition := "2021"
+	if v, err := toolOutput(rustc, "--version"); err == nil {
+		if m := regexp.MustCompile(`rustc 1\.(\d+)`).FindStringSubmatch(v); m != nil {
+			if minor, _ := strconv.Atoi(m[1]); minor >= 85 {
+				edition = "2024"
+			}
+		}
+	}
+	return rustc, edition
+}
+
+// toolOutput runs a trusted toolchain command (not user code) and returns its stdout.
+func toolOutput(path string, args ...string) (string, error) {
+	var out bytes.Buffer
+	cmd := exec.Command(path, args...)
+	cmd.Stdout = &out
+	if err := startTracked(cmd); err != nil {
+		return "", err
+	}
+	err := waitTracked(cmd)
+	return out.String(), err
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Go cannot set rlimits for one child only, so every child is started as
+//
+//	runner __child nproc=N nofile=N fsize=N core=0 [uid=U gid=G] -- [wrap...] cmd...
+//
+// which lowers its own rlimits, drops to the sandbox uid when asked, and then execve's the command. The
+// runner already made it a session leader. It comes before the wrap prefix, so the runner binary need not
+// be visible inside the sandbox, and it runs as the runner's user, so the binary need not be readable by
+// the sandbox uid either.
+const childCommand = "__child"
+
+const (
+	rlimitNPROC     = 0x6 // not exported by package syscall
+	prSetPdeathsig  = 1
+	prSetNoNewPrivs = 38
+	prSetDumpable   = 4
+	prSetSubreaper  = 36
+)
+
+var rlimitNames = map[string]int{
+	"nproc":  rlimitNPROC,
+	"nofile": syscall.RLIMIT_NOFILE,
+	"fsize":  syscall.RLIMIT_FSIZE,
+	"core":   syscall.RLIMIT_CORE,
+}
+
+// childPrefix is the re-exec prefix for a child: limits, uid, then "--".
+func (c *Config) childPrefix(self string) []string {
+	args := []string{self, childCommand,
+		"nproc=" + strconv.FormatUint(c.MaxProcs, 10),
+		"nofile=" + strconv.FormatUint(c.MaxOpenFiles, 10),
+		"fsize=" + strconv.FormatUint(c.MaxFileSize, 10),
+		"core=0"}
+	if c.ChildUID >= 0 {
+		args = append(args, "uid="+strconv.Itoa(c.ChildUID), "gid="+strconv.Itoa(c.ChildGID))
+	}
+	return append(args, "--")
+}
+
+// childMain runs in the re-executed child: apply limits and uid, then become the command.
+func childMain(args []string) {
+	fail := func(format string, a ...any) {
+		fmt.Fprintf(os.Stderr, "runner: "+format+"\n", a...)
+		os.Exit(127)
+	}
+	uid, gid := -1, -1
+	i := 0
+	for ; i < len(args) && args[i] != "--"; i++ {
+		name, val, _ := strings.Cut(args[i], "=")
+		n, err := strconv.ParseUint(val, 10, 64)
+		if err != nil {
+			fail("bad argument %q", args[i])
+		}
+		switch name {
+		case "uid":
+			uid = int(n)
+		case "gid":
+			gid = int(n)
+		default:
+			res, ok := rlimitNames[name]
+			if !ok {
+				fail("bad argument %q", args[i])
+			}
+			var cur syscall.Rlimit
+			if err := syscall.Getrlimit(res, &cur); err == nil && cur.Max < n {
+				n = cur.Max // an unprivileged process cannot raise its hard limit
+			}
+			if err := syscall.Setrlimit(res, &syscall.Rlimit{Cur: n, Max: n}); err != nil {
+				fail("setrlimit %s: %v", name, err)
+			}
+		}
+	}
+	if i+1 >= len(args) {
+		fail("no command")
+	}
+	if gid >= 0 {
+		if err := syscall.Setgroups(nil); err != nil {
+			fail("setgroups: %v", err)
+		}
+		if err := syscall.Setgid(gid); err != nil {
+			fail("setgid: %v", err)
+		}
+	}
+	if uid >= 0 {
+		if err := syscall.Setuid(uid); err != nil {
+			fail("setuid: %v", err)
+		}
+	}
+	// A uid change clears the parent-death signal; set it again. No setuid binary may gain privileges.
+	prctl(prSetPdeathsig, uintptr(syscall.SIGKILL))
+	prctl(prSetNoNewPrivs, 1)
+	cmd := args[i+1:]
+	path, err := exec.LookPath(cmd[0])
+	if err != nil {
+		fail("%v", err)
+	}
+	err = syscall.Exec(path, cmd, os.Environ())
+	fail("exec %s: %v", cmd[0], err)
+}
+
+func prctl(option, arg uintptr) error {
+	if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, option, arg, 0); e != 0 {
+		return e
+	}
+	return nil
+}

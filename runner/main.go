@@ -1,0 +1,29 @@
+// Command runner is the HTTP server inside every KubeCodeRun sandbox: it runs untrusted code as child
+// processes and exposes the sandbox's work directory (see docs/runner-protocol.md).
+package main
+
+import (
+	"log"
+	"net/http"
+	"os"
+)
+
+func main() {
+	// The runner re-executes itself as "runner __child LIMITS -- CMD..." to set rlimits before exec.
+	if len(os.Args) > 1 && os.Args[1] == childCommand {
+		childMain(os.Args[2:])
+		return
+	}
+	cfg, err := parseConfig(os.Args[1:], os.Getenv)
+	if err != nil {
+		log.Fatalf("runner: %v", err)
+	}
+	srv, err := newServer(cfg)
+	if err != nil {
+		log.Fatalf("runner: %v", err)
+	}
+	srv.startBackground()
+	log.Printf("runner: listening on %s, workdir %s, scratch %s", cfg.Listen, cfg.Workdir, cfg.Scratch)
+	hs := &http.Server{Addr: cfg.Listen, Handler: srv.handler()}
+	log.Fatal(hs.ListenAndServe())
+}

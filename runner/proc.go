@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// proc is one started child (a compiler, a program or a shim) with its pipes.
+type proc struct {
+	cmd    *exec.Cmd
+	pid    int
+	done   chan struct{} // closed once the process has exited and been reaped
+	stdin  *os.File      // write end, nil when stdin is /dev/null
+	stdout *os.File      // read end
+	stderr *os.File      // read end; nil when stderr goes to the stdout pipe
+	status *os.File      // read end of the status pipe (fd 3 of the child), or nil
+}
+
+// procOpts says which pipes a child gets besides stdout.
+type procOpts struct {
+	stdin       bool // a stdin pipe instead of /dev/null
+	mergeStderr bool // stderr into the stdout pipe (compiler diagnostics)
+	status      bool // a status pipe as fd 3 (the Python shim reports its exit code there)
+}
+
+// startProc starts argv (already prefixed with the __child re-exec and the wrap) in its own session.
+func (s *Server) startProc(argv []string, o procOpts) (*proc, error) {
+	p := &proc{done: make(chan struct{})}
+	var childEnds []*os.File
+	closeAll := func() {
+		for _, f := range append(childEnds, p.stdin, p.stdout, p.stderr, p.status) {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}
+	cmd := &exec.Cmd{Path: argv[0], Args: argv, Env: s.env, Dir: s.cfg.Workdir,
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	p.stdout, cmd.Stdout, cmd.Stderr = outR, outW, outW
+	childEnds = append(childEnds, outW)
+	if !o.mergeStderr {
+		errR, errW, err := os.Pipe()
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		p.stderr, cmd.Stderr = errR, errW
+		childEnds = append(childEnds, errW)
+	}
+	if o.stdin {
+		inR, inW, err := os.Pipe()
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		p.stdin, cmd.Stdin = inW, inR
+		childEnds = append(childEnds, inR)
+	}
+	if o.status {
+		stR, stW, err := os.Pipe()
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		p.status, cmd.ExtraFiles = stR, []*os.File{stW}
+		childEnds = append(childEnds, stW)
+	}
+	if err := startTracked(cmd); err != nil {
+		closeAll()
+		return nil, err
+	}
+	for _, f := range childEnds {
+		f.Close()
+	}
+	p.cmd, p.pid = cmd, cmd.Process.Pid
+	go func() {
+		waitTracked(cmd)
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// exited reports whether the process has already exited.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// kill kills the process's whole process group (it is a session leader, so pgid == pid).
+func (p *proc) kill() {
+	syscall.Kill(-p.pid, syscall.SIGKILL)
+}
+
+// closePipes closes the runner's ends of the pipes.
+func (p *proc) closePipes() {
+	for _, f := range []*os.File{p.stdin, p.stdout, p.stderr, p.status} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// stepResult is how one step (compile or run) ended.
+type stepResult struct {
+	exitCode int
+	signal   string
+	timedOut bool
+}
+
+// wait waits for p until the deadline, then kills everything the step left behind (its process group,
+// and via sweep any descendant that escaped it) so that no background process keeps the pipes open.
+// A status (from the Python shim, which closed its stdout and stderr first) ends the step at once: the
+// exit of an interpreter with numpy and pandas loaded takes milliseconds and need not be waited for.
+func (s *Server) wait(p *proc, deadline time.Time, status <-chan int) stepResult {
+	var res stepResult
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-p.done:
+	case code := <-status:
+		p.kill()
+		sweep()
+		return stepResult{exitCode: code & 0xff}
+	case <-timer.C:
+		res.timedOut = true
+		p.kill()
+		<-p.done
+	}
+	p.kill()
+	sweep()
+	if res.timedOut {
+		res.exitCode = 124
+		return res
+	}
+	ws := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	switch {
+	case ws.Signaled():
+		res.exitCode = 128 + int(ws.Signal())
+		res.signal = signalName(ws.Signal())
+	default:
+		res.exitCode = ws.ExitStatus()
+		// bubblewrap (and shells) report a child killed by signal N as exit code 128+N.
+		if len(s.cfg.Wrap) > 0 && res.exitCode > 128 && res.exitCode < 128+65 {
+			res.signal = signalName(syscall.Signal(res.exitCode - 128))
+		}
+	}
+	return res
+}
+
+var signalNames = map[syscall.Signal]string{
+	syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT", syscall.SIGILL: "SIGILL",
+	syscall.SIGTRAP: "SIGTRAP", syscall.SIGABRT: "SIGABRT", syscall.SIGBUS: "SIGBUS", syscall.SIGFPE: "SIGFPE",
+	syscall.SIGKILL: "SIGKILL", syscall.SIGUSR1: "SIGUSR1", syscall.SIGSEGV: "SIGSEGV", syscall.SIGUSR2: "SIGUSR2",
+	syscall.SIGPIPE: "SIGPIPE", syscall.SIGALRM: "SIGALRM", syscall.SIGTERM: "SIGTERM", syscall.SIGXCPU: "SIGXCPU",
+	syscall.SIGXFSZ: "SIGXFSZ", syscall.SIGSYS: "SIGSYS",
+}
+
+func signalName(sig syscall.Signal) string {
+	if n, ok := signalNames[sig]; ok {
+		return n
+	}
+	return "SIG" + strconv.Itoa(int(sig))
+}
+
+// readStatus delivers the exit code the child writes to its status pipe as a decimal line, if it does.
+func readStatus(f *os.File) <-chan int {
+	ch := make(chan int, 1)
+	go func() {
+		var b [32]byte
+		n := 0
+		for n < len(b) {
+			m, err := f.Read(b[n:])
+			n += m
+			if i := bytes.IndexByte(b[:n], '\n'); i >= 0 {
+				if code, err := strconv.Atoi(string(b[:i])); err == nil {
+					ch <- code
+				}
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return ch
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"log"
+	"strings"
+	"sync"
+)
+
+// Python and Node code runs through a shim (shims/pyrun.py, shims/noderun.js) that starts, prints
+// readyMarker, reads one JSON job line on stdin and runs the job like `python3 code.py` / `node code.js`
+// would. A warm shim was started ahead (Python with modules pre-imported) and is already waiting; a cold
+// shim is started for the run and gets the job at once. Both are the same code.
+//
+// The Node shim is a preload (node -r noderun.js code/code.js): once it has the job it returns, and Node
+// itself loads the entry point, which the runner wrote before sending the job (tsc writes its output
+// there too). Stack traces are then exactly those of `node code.js`.
+const readyMarker = "\x00kcr-ready\n"
+
+// shimJob is the JSON line sent to a shim.
+type shimJob struct {
+	File        string   `json:"file,omitempty"` // Python; Node's entry point is fixed at start
+	Argv        []string `json:"argv"`
+	StateIn     string   `json:"state_in,omitempty"`
+	StateOut    string   `json:"state_out,omitempty"`
+	StateErrors string   `json:"state_errors,omitempty"`
+}
+
+type shim struct {
+	p   *proc
+	out *bufio.Reader // stdout; the ready marker is consumed by waitReady
+}
+
+// startShim starts a Python or Node shim. Only a warm Python shim pre-imports RUNNER_PY_PRELOAD.
+func (s *Server) startShim(lang string, warm bool) (*shim, error) {
+	var argv []string
+	switch lang {
+	case "py":
+		preload := ""
+		if warm {
+			preload = strings.Join(s.cfg.PyPreload, ",")
+		}
+		argv = []string{s.cfg.Tools["PYTHON"], s.child(dirShims, "pyrun.py"), preload}
+	case "js":
+		argv = []string{s.cfg.Tools["NODE"], "--enable-source-maps", "-r", s.child(dirShims, "noderun.js"), s.child(dirCode, "code.js")}
+	}
+	p, err := s.startProc(append(s.prefixed(), argv...), procOpts{stdin: true, status: lang == "py"})
+	if err != nil {
+		return nil, err
+	}
+	return &shim{p: p, out: bufio.NewReaderSize(p.stdout, 64<<10)}, nil
+}
+
+// waitReady consumes the ready marker. If anything else comes first (the interpreter failed to start),
+// those bytes stay in the reader and become the run's output.
+func (sh *shim) waitReady() bool {
+	b, err := sh.out.Peek(len(readyMarker))
+	if err != nil || string(b) != readyMarker {
+		return false
+	}
+	sh.out.Discard(len(readyMarker))
+	return true
+}
+
+// warmSlot holds at most one warm shim of a language.
+type warmSlot struct {
+	lang    string
+	enabled bool
+	mu      sync.Mutex
+	sh      *shim // started, maybe not ready yet
+	ready   bool
+}
+
+func (w *warmSlot) isReady() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.sh != nil && w.ready && !w.sh.p.exited()
+}
+
+// take hands out the warm shim if it is ready and alive, else nil (the caller then starts a cold one).
+func (w *warmSlot) take() *shim {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.sh == nil || !w.ready || w.sh.p.exited() {
+		return nil
+	}
+	sh := w.sh
+	w.sh, w.ready = nil, false
+	return sh
+}
+
+// refill starts a warm shim in the slot if it is enabled and empty.
+func (s *Server) refill(w *warmSlot) {
+	if !w.enabled {
+		return
+	}
+	w.mu.Lock()
+	if w.sh != nil {
+		w.mu.Unlock()
+		return
+	}
+	sh, err := s.startShim(w.lang, true)
+	if err != nil {
+		w.mu.Unlock()
+		log.Printf("runner: starting warm %s: %v", w.lang, err)
+		return
+	}
+	w.sh = sh
+	w.mu.Unlock()
+
+	ok := sh.waitReady()
+	w.mu.Lock()
+	if w.sh == sh {
+		w.ready = ok
+	}
+	w.mu.Unlock()
+	if !ok {
+		log.Printf("runner: warm %s did not start", w.lang)
+	}
+	// If the shim dies while idle (or never got ready), drop it; a run then falls back to cold.
+	<-sh.p.done
+	w.mu.Lock()
+	idle := w.sh == sh
+	if idle {
+		w.sh, w.ready = nil, false
+	}
+	w.mu.Unlock()
+	if idle {
+		sh.p.closePipes()
+	}
+}
+
+// shim runs a job in the warm shim of lang, or in a cold one if none is ready.
+func (r *run) shim(lang string, job shimJob) stepResult {
+	r.shimUsed = lang
+	line, _ := json.Marshal(job)
+	line = append(line, '\n')
+	sh := r.s.warm[lang].take()
+	if sh != nil {
+		if _, err := sh.p.stdin.Write(line); err != nil { // it died just now
+			sh.p.kill()
+			sh.p.closePipes()
+			sh = nil
+		}
+	}
+	cold := sh == nil
+	if cold {
+		var err error
+		if sh, err = r.s.startShim(lang, false); err != nil {
+			return r.fail("runner: starting %s: %v", lang, err)
+		}
+		sh.p.stdin.Write(line) // a failure shows as the shim's own exit
+	}
+	sh.p.stdin.Close()
+
+	var d drainers
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if cold {
+			sh.waitReady()
+		}
+		drain(sh.out, &r.s.stdout)
+	}()
+	d.start(sh.p.stderr, &r.s.stderr)
+	var status <-chan int
+	if sh.p.status != nil {
+		status = readStatus(sh.p.status)
+	}
+	res := r.s.wait(sh.p, r.deadline, status)
+	d.wait(sh.p)
+	sh.p.closePipes()
+	return res
+}
