@@ -61,6 +61,8 @@ public final class BubblewrapCommand {
     add(cmd, "--proc", "/proc", "--dev", "/dev");
     add(cmd, "--bind", workdir.toString(), SANDBOX_WORKDIR);
     add(cmd, "--bind", scratch.toString(), SANDBOX_SCRATCH);
+    // The root is bwrap's own tmpfs: make it read-only so only /mnt/data and /tmp are writable.
+    add(cmd, "--remount-ro", "/");
     add(cmd, "--chdir", SANDBOX_WORKDIR);
     cmd.add("--");
     return cmd;

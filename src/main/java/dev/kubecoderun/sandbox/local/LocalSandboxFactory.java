@@ -105,6 +105,9 @@ public final class LocalSandboxFactory implements SandboxFactory {
       add(cmd, "--child-workdir", BubblewrapCommand.SANDBOX_WORKDIR);
       add(cmd, "--child-scratch", BubblewrapCommand.SANDBOX_SCRATCH);
       add(cmd, "--warm", warmLanguage);
+      // bubblewrap gives children uid 65532 in their own user namespace; bwrap itself must keep
+      // the API's uid to read the toolchains it binds.
+      add(cmd, "--child-uid", "-1");
       add(cmd, "--wrap", Json.writeString(wrap));
       add(cmd, "--max-output", Integer.toString(settings.maxOutputBytes()));
       add(cmd, "--max-timeout-ms", Long.toString(settings.maxTimeoutMs()));
@@ -186,7 +189,19 @@ public final class LocalSandboxFactory implements SandboxFactory {
   private static void requireBubblewrap(String bwrap) {
     try {
       Process p =
-          new ProcessBuilder(bwrap, "--unshare-all", "--ro-bind", "/usr", "/usr", "/usr/bin/true")
+          new ProcessBuilder(
+                  bwrap,
+                  "--unshare-all",
+                  "--ro-bind",
+                  "/usr",
+                  "/usr",
+                  "--symlink",
+                  "usr/lib",
+                  "/lib",
+                  "--symlink",
+                  "usr/lib64",
+                  "/lib64",
+                  "/usr/bin/true")
               .redirectErrorStream(true)
               .start();
       String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
