@@ -54,10 +54,6 @@ func parseConfig(args []string, getenv func(string) string) (*Config, error) {
 		}
 		return def
 	}
-	defUID := "-1"
-	if os.Geteuid() == 0 {
-		defUID = strconv.Itoa(sandboxUID)
-	}
 	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	listen := fs.String("listen", env("RUNNER_LISTEN", "0.0.0.0:8080"), "")
@@ -72,7 +68,7 @@ func parseConfig(args []string, getenv func(string) string) (*Config, error) {
 	maxProcs := fs.String("max-procs", env("RUNNER_MAX_PROCS", "256"), "")
 	maxFiles := fs.String("max-open-files", env("RUNNER_MAX_OPEN_FILES", "1024"), "")
 	maxFileSize := fs.String("max-file-size", env("RUNNER_MAX_FILE_SIZE", "104857600"), "")
-	childUID := fs.String("child-uid", env("RUNNER_CHILD_UID", defUID), "")
+	childUID := fs.String("child-uid", env("RUNNER_CHILD_UID", ""), "")
 	childGID := fs.String("child-gid", env("RUNNER_CHILD_GID", ""), "")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -130,6 +126,14 @@ func parseConfig(args []string, getenv func(string) string) (*Config, error) {
 		return nil, fmt.Errorf("--max-timeout-ms: want a positive integer, got %q", *maxTimeout)
 	}
 	c.MaxTimeout = time.Duration(ms) * time.Millisecond
+	if *childUID == "" {
+		// Root ignores RLIMIT_NPROC and may do anything: without a wrap, children run as the sandbox
+		// user. A wrap (bubblewrap) sets the sandbox uid itself and may need root to reach its binds.
+		*childUID = "-1"
+		if os.Geteuid() == 0 && len(c.Wrap) == 0 {
+			*childUID = strconv.Itoa(sandboxUID)
+		}
+	}
 	if c.ChildUID, err = strconv.Atoi(*childUID); err != nil || c.ChildUID < -1 {
 		return nil, fmt.Errorf("--child-uid: want a uid or -1, got %q", *childUID)
 	}

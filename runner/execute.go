@@ -3,11 +3,11 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
-	"syscall"
+	"path"
 	"time"
 )
 
@@ -129,74 +129,29 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 	return resp, nil
 }
 
-// prepareRun empties the per-run scratch dirs and writes the code file.
+// prepareRun gives the run fresh per-run scratch dirs and writes the code file.
 func (s *Server) prepareRun(name, code string) error {
 	for _, d := range []string{dirCode, dirBuild, dirState} {
-		ents, err := os.ReadDir(s.scratch(d))
-		if err != nil {
+		if err := s.freshDir(d); err != nil {
 			return err
 		}
-		for _, e := range ents {
-			if err := os.RemoveAll(s.scratch(d, e.Name())); err != nil {
-				return err
-			}
-		}
 	}
-	return writeNew(s.scratch(dirCode, name), []byte(code))
-}
-
-// writeNew creates a file that must not exist yet (never following a symlink planted by a child).
-func writeNew(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return s.writeScratch(path.Join(dirCode, name), []byte(code))
 }
 
 // readState returns what the Python shim captured: base64 state (or "") and the errors.
 func (s *Server) readState() (string, []string) {
 	var errs []string
-	if b, err := readRegular(s.scratch(dirState, "errors.json"), maxStateBytes); err == nil {
+	if b, err := s.readScratch(path.Join(dirState, "errors.json"), maxStateBytes); err == nil {
 		if err := json.Unmarshal(b, &errs); err != nil {
 			errs = append(errs, "runner: unreadable state errors: "+err.Error())
 		}
 	}
-	b, err := readRegular(s.scratch(dirState, "out.bin"), maxStateBytes)
-	if err != nil && !os.IsNotExist(err) {
-		errs = append(errs, "runner: state not captured: "+err.Error())
+	b, err := s.readScratch(path.Join(dirState, "out.bin"), maxStateBytes)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, "runner: state not captured: "+unwrapPathError(err).Error())
 	}
 	return base64.StdEncoding.EncodeToString(b), errs
-}
-
-// readRegular reads at most max bytes of a regular file that a child may have tampered with: no
-// symlink is followed and a FIFO cannot block the runner.
-func readRegular(path string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", filepath.Base(path))
-	}
-	if st.Size() > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes", filepath.Base(path), max)
-	}
-	b := make([]byte, st.Size())
-	n, err := f.ReadAt(b, 0)
-	if n == len(b) {
-		err = nil
-	}
-	return b[:n], err
 }
 
 // fail ends the run with a runner-side error reported like a failed program.

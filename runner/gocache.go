@@ -16,7 +16,7 @@ import (
 // because earlier runs may have planted symlinks in the cache dir.
 func (s *Server) seedGoCache() {
 	start := time.Now()
-	dst, err := os.OpenRoot(s.scratch(dirGoCache))
+	dst, err := s.scratchRoot.OpenRoot(dirGoCache)
 	if err != nil {
 		log.Printf("runner: go cache: %v", err)
 		return

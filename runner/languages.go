@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -57,7 +58,7 @@ var languages = map[string]language{
 func runPython(r *run) stepResult {
 	job := shimJob{File: r.src, Argv: r.args()}
 	if r.state != nil {
-		if err := os.WriteFile(r.s.scratch(dirState, "in.bin"), r.state, 0o644); err != nil {
+		if err := r.s.writeScratch(path.Join(dirState, "in.bin"), r.state); err != nil {
 			return r.fail("runner: writing state: %v", err)
 		}
 		job.StateIn = r.s.child(dirState, "in.bin")

@@ -11,9 +11,10 @@ import (
 
 // Go cannot set rlimits for one child only, so every child is started as
 //
-//	runner __child nproc=N nofile=N fsize=N core=0 [uid=U gid=G] -- [wrap...] cmd...
+//	runner __child [cgroup=DIR] nproc=N nofile=N fsize=N core=0 [uid=U gid=G] -- [wrap...] cmd...
 //
-// which lowers its own rlimits, drops to the sandbox uid when asked, and then execve's the command. The
+// which joins the runner's pids cgroup, lowers its own rlimits, drops to the sandbox uid when asked,
+// and then execve's the command. The
 // runner already made it a session leader. It comes before the wrap prefix, so the runner binary need not
 // be visible inside the sandbox, and it runs as the runner's user, so the binary need not be readable by
 // the sandbox uid either.
@@ -34,13 +35,17 @@ var rlimitNames = map[string]int{
 	"core":   syscall.RLIMIT_CORE,
 }
 
-// childPrefix is the re-exec prefix for a child: limits, uid, then "--".
-func (c *Config) childPrefix(self string) []string {
-	args := []string{self, childCommand,
-		"nproc=" + strconv.FormatUint(c.MaxProcs, 10),
-		"nofile=" + strconv.FormatUint(c.MaxOpenFiles, 10),
-		"fsize=" + strconv.FormatUint(c.MaxFileSize, 10),
-		"core=0"}
+// childPrefix is the re-exec prefix for a child: cgroup, limits, uid, then "--".
+func (c *Config) childPrefix(self, cgroup string) []string {
+	args := []string{self, childCommand}
+	if cgroup != "" {
+		args = append(args, "cgroup="+cgroup)
+	}
+	args = append(args,
+		"nproc="+strconv.FormatUint(c.MaxProcs, 10),
+		"nofile="+strconv.FormatUint(c.MaxOpenFiles, 10),
+		"fsize="+strconv.FormatUint(c.MaxFileSize, 10),
+		"core=0")
 	if c.ChildUID >= 0 {
 		args = append(args, "uid="+strconv.Itoa(c.ChildUID), "gid="+strconv.Itoa(c.ChildGID))
 	}
@@ -57,6 +62,12 @@ func childMain(args []string) {
 	i := 0
 	for ; i < len(args) && args[i] != "--"; i++ {
 		name, val, _ := strings.Cut(args[i], "=")
+		if name == "cgroup" {
+			if err := joinCgroup(val); err != nil {
+				fail("joining the pids cgroup: %v", err)
+			}
+			continue
+		}
 		n, err := strconv.ParseUint(val, 10, 64)
 		if err != nil {
 			fail("bad argument %q", args[i])

@@ -6,6 +6,8 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 func main() {
@@ -23,6 +25,15 @@ func main() {
 		log.Fatalf("runner: %v", err)
 	}
 	srv.startBackground()
+	// On SIGTERM/SIGINT kill every child and remove the cgroup before leaving.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-stop
+		killAll()
+		srv.Close()
+		os.Exit(0)
+	}()
 	log.Printf("runner: listening on %s, workdir %s, scratch %s", cfg.Listen, cfg.Workdir, cfg.Scratch)
 	hs := &http.Server{Addr: cfg.Listen, Handler: srv.handler()}
 	log.Fatal(hs.ListenAndServe())

@@ -4,6 +4,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 //go:embed shims/pyrun.py shims/noderun.js
@@ -33,9 +35,13 @@ type Server struct {
 	self   string   // the runner binary, re-executed as __child
 	prefix []string // __child re-exec prefix + wrap, prepended to every child command
 	env    []string // environment of every child
+	cgroup string   // pids cgroup of the children, or ""
 	root   *os.Root // the workdir; file endpoints never leave it
-	busy   sync.Mutex
-	warm   map[string]*warmSlot
+	// The scratch dir. Children own most of it (and it is their /tmp under bubblewrap), so after start
+	// the runner touches it only through this Root: a planted symlink cannot redirect its writes.
+	scratchRoot *os.Root
+	busy        sync.Mutex
+	warm        map[string]*warmSlot
 
 	goCache sync.Once
 	rust    func() (rustc, edition string) // detected on first use
@@ -50,32 +56,40 @@ func newServer(cfg *Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, self: self, warm: map[string]*warmSlot{}}
-	s.prefix = append(cfg.childPrefix(self), cfg.Wrap...)
+	if s.cgroup, err = setupPidsCgroup(cfg.MaxProcs); err != nil {
+		log.Printf("runner: no pids cgroup (%v); processes are bounded by RLIMIT_NPROC only", err)
+	}
+	s.prefix = append(cfg.childPrefix(self, s.cgroup), cfg.Wrap...)
 	if err := os.MkdirAll(cfg.Workdir, 0o755); err != nil {
 		return nil, err
-	}
-	// Directories children write to belong to the child uid; shims/ stays the runner's.
-	for _, d := range []string{dirCode, dirShims, dirBuild, dirState, dirHome, dirTmp, dirGoCache} {
-		if err := os.MkdirAll(s.scratch(d), 0o755); err != nil {
-			return nil, err
-		}
-		if d != dirShims {
-			if err := s.chownTree(s.scratch(d)); err != nil {
-				return nil, err
-			}
-		}
 	}
 	if err := s.chownTree(cfg.Workdir); err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"pyrun.py", "noderun.js"} {
-		b, _ := shimFiles.ReadFile("shims/" + name)
-		if err := os.WriteFile(s.scratch(dirShims, name), b, 0o644); err != nil {
+	if s.root, err = os.OpenRoot(cfg.Workdir); err != nil {
+		return nil, err
+	}
+	// The scratch dir is sticky and world-writable like /tmp (it is /tmp inside bubblewrap). Directories
+	// children write to belong to the child uid; shims/ stays the runner's, so children cannot swap it.
+	if err := os.MkdirAll(cfg.Scratch, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(cfg.Scratch, 0o777|os.ModeSticky); err != nil {
+		log.Printf("runner: cannot make %s sticky and world-writable: %v", cfg.Scratch, err)
+	}
+	if s.scratchRoot, err = os.OpenRoot(cfg.Scratch); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{dirShims, dirCode, dirBuild, dirState, dirHome, dirTmp, dirGoCache} {
+		if err := s.freshDir(d); err != nil {
 			return nil, err
 		}
 	}
-	if s.root, err = os.OpenRoot(cfg.Workdir); err != nil {
-		return nil, err
+	for _, name := range []string{"pyrun.py", "noderun.js"} {
+		b, _ := shimFiles.ReadFile("shims/" + name)
+		if err := s.writeScratch(path.Join(dirShims, name), b); err != nil {
+			return nil, err
+		}
 	}
 	s.env = buildEnv(cfg)
 	s.rust = sync.OnceValues(s.detectRust)
@@ -98,6 +112,19 @@ func (s *Server) startBackground() {
 	if s.cfg.Warm["go"] {
 		go s.goCache.Do(s.seedGoCache)
 	}
+}
+
+// Close stops the warm interpreters and removes the pids cgroup. No run may be in progress.
+func (s *Server) Close() {
+	for _, w := range s.warm {
+		w.stop()
+	}
+	sweep()
+	if s.cgroup != "" {
+		os.Remove(s.cgroup)
+	}
+	s.root.Close()
+	s.scratchRoot.Close()
 }
 
 func (s *Server) handler() http.Handler {
@@ -125,13 +152,57 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "warm": warm})
 }
 
-// scratch is a host path inside the scratch dir; child is the same path as children see it.
-func (s *Server) scratch(elem ...string) string {
-	return filepath.Join(append([]string{s.cfg.Scratch}, elem...)...)
-}
-
+// child is a path inside the scratch dir as children see it.
 func (s *Server) child(elem ...string) string {
 	return path.Join(append([]string{s.cfg.ChildScratch}, elem...)...)
+}
+
+// freshDir replaces a scratch sub-directory with an empty one, owned by the child uid unless it is
+// shims/. Nothing is followed: a symlink put in its place is removed, not its target.
+func (s *Server) freshDir(d string) error {
+	if err := s.scratchRoot.RemoveAll(d); err != nil {
+		return err
+	}
+	if err := s.scratchRoot.Mkdir(d, 0o755); err != nil {
+		return err
+	}
+	if d != dirShims && s.cfg.ChildUID >= 0 && s.cfg.ChildUID != os.Geteuid() {
+		return s.scratchRoot.Lchown(d, s.cfg.ChildUID, s.cfg.ChildGID)
+	}
+	return nil
+}
+
+// writeScratch creates a new file in the scratch dir (readable by children, owned by the runner).
+func (s *Server) writeScratch(name string, data []byte) error {
+	f, err := s.scratchRoot.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// readScratch reads at most max bytes of a regular file a child wrote; a FIFO cannot block the runner.
+func (s *Server) readScratch(name string, max int64) ([]byte, error) {
+	f, err := s.scratchRoot.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", name)
+	}
+	if st.Size() > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", name, max)
+	}
+	return io.ReadAll(io.LimitReader(f, max))
 }
 
 // chownTree gives dir and everything in it to the child uid, when children run as another user.

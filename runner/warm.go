@@ -92,11 +92,8 @@ func (w *warmSlot) take() *shim {
 
 // refill starts a warm shim in the slot if it is enabled and empty.
 func (s *Server) refill(w *warmSlot) {
-	if !w.enabled {
-		return
-	}
 	w.mu.Lock()
-	if w.sh != nil {
+	if !w.enabled || w.sh != nil {
 		w.mu.Unlock()
 		return
 	}
@@ -172,4 +169,17 @@ func (r *run) shim(lang string, job shimJob) stepResult {
 	d.wait(sh.p)
 	sh.p.closePipes()
 	return res
+}
+
+// stop kills the warm shim and keeps the slot empty.
+func (w *warmSlot) stop() {
+	w.mu.Lock()
+	sh := w.sh
+	w.enabled, w.sh, w.ready = false, nil, false
+	w.mu.Unlock()
+	if sh != nil {
+		sh.p.kill()
+		<-sh.p.done
+		sh.p.closePipes()
+	}
 }

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// langCase is one language end to end: hello world, an error, and file input/output.
+type langCase struct {
+	lang      string
+	hello     string // prints "hello" (and "hello" only)
+	bad       string // fails to compile or throws
+	badCode   int    // expected exit code of bad, -1 for "any non-zero"
+	badStderr string // expected in stderr of bad
+	io        string // reads a number from input.txt, writes twice it to output.txt
+}
+
+var langCases = []langCase{
+	{
+		lang:  "py",
+		hello: `print("hello")`,
+		bad:   "def f():\n    raise ValueError('bad input')\n\nf()\n", badCode: 1,
+		badStderr: "code.py\", line 2, in f\n    raise ValueError('bad input')\nValueError: bad input",
+		io:        "n = int(open('input.txt').read())\nopen('output.txt', 'w').write(str(n * 2))\n",
+	},
+	{
+		lang:  "js",
+		hello: `console.log("hello")`,
+		bad:   "function f() {\n  throw new Error('bad input');\n}\nf();\n", badCode: 1,
+		badStderr: "code.js:2\n  throw new Error('bad input');\n  ^\n\nError: bad input\n    at f (",
+		io:        "const fs = require('fs');\nconst n = parseInt(fs.readFileSync('input.txt', 'utf8'));\nfs.writeFileSync('output.txt', String(n * 2));\n",
+	},
+	{
+		lang:  "ts",
+		hello: "const greeting: string = 'hello';\nconsole.log(greeting);\n",
+		bad:   "const n: number = 'not a number';\nconsole.log(n);\n", badCode: -1,
+		badStderr: "code.ts(1,7): error TS2322: Type 'string' is not assignable to type 'number'.",
+		io:        "import * as fs from 'fs';\nconst n: number = parseInt(fs.readFileSync('input.txt', 'utf8'));\nfs.writeFileSync('output.txt', String(n * 2));\n",
+	},
+	{
+		lang:  "go",
+		hello: "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello\") }\n",
+		bad:   "package main\n\nfunc main() { undefinedFunction() }\n", badCode: 1,
+		badStderr: "main.go:3:15: undefined: undefinedFunction",
+		io:        "package main\n\nimport (\n\t\"os\"\n\t\"strconv\"\n\t\"strings\"\n)\n\nfunc main() {\n\tb, _ := os.ReadFile(\"input.txt\")\n\tn, _ := strconv.Atoi(strings.TrimSpace(string(b)))\n\tos.WriteFile(\"output.txt\", []byte(strconv.Itoa(n*2)), 0o644)\n}\n",
+	},
+	{
+		lang: "java",
+		// The class holding main is not the first one and not called Code.
+		hello: "class Helper { static String word() { return \"hello\"; } }\n\npublic class Greeter {\n  public static void main(String[] args) { System.out.println(Helper.word()); }\n}\n",
+		bad:   "public class Main {\n  public static void main(String[] args) { int x = \"s\"; }\n}\n", badCode: 1,
+		badStderr: "error: incompatible types: String cannot be converted to int",
+		io:        "import java.nio.file.*;\n\npublic class Main {\n  public static void main(String[] args) throws Exception {\n    int n = Integer.parseInt(Files.readString(Path.of(\"input.txt\")).trim());\n    Files.writeString(Path.of(\"output.txt\"), String.valueOf(n * 2));\n  }\n}\n",
+	},
+	{
+		lang:  "c",
+		hello: "#include <stdio.h>\n#include <math.h>\n\nint main(void) {\n  volatile double x = 4.0;\n  if (sqrt(x) == 2.0) printf(\"hello\\n\");\n  return 0;\n}\n",
+		bad:   "int main(void) { return undefined_variable; }\n", badCode: 1,
+		badStderr: "error: ‘undefined_variable’ undeclared",
+		io:        "#include <stdio.h>\n\nint main(void) {\n  int n;\n  FILE *in = fopen(\"input.txt\", \"r\");\n  fscanf(in, \"%d\", &n);\n  FILE *out = fopen(\"output.txt\", \"w\");\n  fprintf(out, \"%d\", n * 2);\n  fclose(out);\n  return 0;\n}\n",
+	},
+	{
+		lang:  "cpp",
+		hello: "#include <iostream>\n#include <vector>\n\nint main() {\n  std::vector<std::string> v{\"hello\"};\n  for (auto &s : v) std::cout << s << std::endl;\n}\n",
+		bad:   "#include <iostream>\nint main() { std::cout << undefined_thing; }\n", badCode: 1,
+		badStderr: "error: ‘undefined_thing’ was not declared",
+		io:        "#include <fstream>\n\nint main() {\n  int n;\n  std::ifstream(\"input.txt\") >> n;\n  std::ofstream(\"output.txt\") << n * 2;\n}\n",
+	},
+	{
+		lang:  "rs",
+		hello: "fn main() {\n    println!(\"hello\");\n}\n",
+		bad:   "fn main() {\n    let x: i32 = \"s\";\n}\n", badCode: 1,
+		badStderr: "mismatched types",
+		io:        "use std::fs;\n\nfn main() {\n    let n: i64 = fs::read_to_string(\"input.txt\").unwrap().trim().parse().unwrap();\n    fs::write(\"output.txt\", (n * 2).to_string()).unwrap();\n}\n",
+	},
+	{
+		lang:  "f90",
+		hello: "program hello\n  print '(a)', 'hello'\nend program hello\n",
+		bad:   "program bad\n  integer :: x\n  x = undefined_function_call(\nend program bad\n", badCode: 1,
+		badStderr: "Error",
+		io:        "program io\n  integer :: n\n  open(10, file='input.txt')\n  read(10, *) n\n  close(10)\n  open(11, file='output.txt')\n  write(11, '(i0)') n * 2\n  close(11)\nend program io\n",
+	},
+	{
+		lang:  "d",
+		hello: "import std.stdio;\n\nvoid main() {\n    writeln(\"hello\");\n}\n",
+		bad:   "void main() {\n    undefinedFunction();\n}\n", badCode: 1,
+		badStderr: "undefined identifier `undefinedFunction`",
+		io:        "import std.file, std.conv, std.string;\n\nvoid main() {\n    auto n = readText(\"input.txt\").strip.to!int;\n    write(\"output.txt\", to!string(n * 2));\n}\n",
+	},
+	{
+		lang:  "php",
+		hello: "<?php\necho \"hello\\n\";\n",
+		bad:   "<?php\nundefined_function();\n", badCode: 255,
+		badStderr: "Call to undefined function undefined_function()",
+		io:        "<?php\n$n = (int) file_get_contents('input.txt');\nfile_put_contents('output.txt', (string) ($n * 2));\n",
+	},
+	{
+		lang:  "r",
+		hello: "cat(\"hello\\n\")\n",
+		bad:   "f <- function() stop(\"bad input\")\nf()\n", badCode: 1,
+		badStderr: "Error in f() : bad input",
+		io:        "n <- as.integer(readLines(\"input.txt\", warn = FALSE))\ncat(n * 2, file = \"output.txt\")\n",
+	},
+	{
+		lang:  "bash",
+		hello: "echo hello\n",
+		bad:   "echo 'bad input' >&2\nexit 3\n", badCode: 3,
+		badStderr: "bad input",
+		io:        "n=$(cat input.txt)\necho -n $((n * 2)) > output.txt\n",
+	},
+}
+
+func TestLanguages(t *testing.T) {
+	for _, c := range langCases {
+		t.Run(c.lang, func(t *testing.T) {
+			t.Parallel()
+			var opts runnerOpts
+			if c.lang == "rs" && os.Geteuid() == 0 {
+				opts.args = rustChildUID(t)
+			}
+			tr := newRunner(t, opts)
+
+			res := tr.run(c.lang, c.hello)
+			if res.ExitCode != 0 || res.Stdout != "hello\n" || res.TimedOut {
+				t.Fatalf("hello world: want exit 0 and stdout \"hello\\n\", got %s", res)
+			}
+			if len(res.Files) != 0 || len(res.Deleted) != 0 {
+				t.Errorf("code files or build artefacts showed up in the workdir: %v %v", res.Files, res.Deleted)
+			}
+
+			res = tr.run(c.lang, c.bad)
+			if res.ExitCode == 0 || (c.badCode >= 0 && res.ExitCode != c.badCode) {
+				t.Errorf("error case: want exit %d, got %s", c.badCode, res)
+			}
+			if !strings.Contains(res.Stderr, c.badStderr) {
+				t.Errorf("error case: stderr does not contain %q:\n%s", c.badStderr, res.Stderr)
+			}
+
+			tr.put("input.txt", "21\n")
+			res = tr.run(c.lang, c.io)
+			if res.ExitCode != 0 {
+				t.Fatalf("file io: %s", res)
+			}
+			if got := strings.Join(changedPaths(res.Files), ","); got != "created output.txt" {
+				t.Errorf("file io: want files [created output.txt], got %v", got)
+			}
+			if got := strings.TrimSpace(tr.get("output.txt")); got != "42" {
+				t.Errorf("file io: output.txt = %q, want 42", got)
+			}
+		})
+	}
+}
+
+// rustChildUID keeps children as root when the Rust toolchain is not reachable by other users (a
+// rustup toolchain under /root on this machine); the sandbox uid could not even stat rustc.
+func rustChildUID(t *testing.T) []string {
+	rustc := resolveTool("rustc")
+	if rustc == "" {
+		return nil
+	}
+	for d := filepath.Dir(rustc); d != "/"; d = filepath.Dir(d) {
+		if st, err := os.Stat(d); err == nil && st.Mode().Perm()&0o001 == 0 {
+			t.Logf("rustc under %s is not reachable by other users: running rs children as root", d)
+			return []string{"--child-uid", "-1"}
+		}
+	}
+	return nil
+}
+
+func TestJavaMainClass(t *testing.T) {
+	cases := map[string]string{
+		"public class Code { public static void main(String[] a) {} }":                                                                         "Code",
+		"class A {}\npublic class B { public static void main(String[] a) {} }":                                                                "B",
+		"class A { static class Inner {} }\nclass B { void run() {} public static void main(String... a) {} }":                                 "B",
+		"// class Fake { void main() {} }\npublic class Real { public static void main(String[] a) { String s = \"class X { void main(\"; } }": "Real",
+		"void main() { IO.println(\"compact\"); }":                                                                                             "Main",
+		"class NoMain { void run() {} }":                                                                                                       "Main",
+		"class First { public static void main(String[] a) {} }\npublic class Second { public static void main(String[] a) {} }":               "Second",
+	}
+	for src, want := range cases {
+		if got := javaMainClass(src); got != want {
+			t.Errorf("javaMainClass(%q) = %q, want %q", src, got, want)
+		}
+	}
+}

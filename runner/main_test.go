@@ -1,0 +1,321 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The tests run real runners in-process (httptest) with real toolchains. Children re-execute the test
+// binary as "__child", so TestMain must dispatch that first.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == childCommand {
+		childMain(os.Args[2:])
+		return
+	}
+	if os.Getenv("RUNNER_TEST_LOG") == "" {
+		log.SetOutput(io.Discard)
+	}
+	base, err := os.MkdirTemp("", "kcr-runner-test-")
+	if err != nil {
+		panic(err)
+	}
+	os.Chmod(base, 0o755) // children run as other uids and must reach their dirs
+	testBase = base
+	code := m.Run()
+	os.RemoveAll(base)
+	os.Exit(code)
+}
+
+var (
+	testBase string
+	nextUID  atomic.Int64
+	nextDir  atomic.Int64
+)
+
+const testToken = "test-token-0123456789"
+
+// testTools points the runner at the toolchains of this machine: Debian's python3 (with numpy,
+// pandas...), the TypeScript compiler of the tools dir, a JDK 22+ for the source launcher.
+func testEnv() map[string]string {
+	env := map[string]string{"RUNNER_TOKEN": testToken, "RUNNER_TOOL_PYTHON": "/usr/bin/python3"}
+	if tsc := "/opt/kubecoderun/node_modules/typescript/lib/tsc.js"; fileExists(tsc) {
+		env["RUNNER_TOOL_TSC"] = tsc
+	}
+	if java := newestJava(22); java != "" {
+		env["RUNNER_TOOL_JAVA"] = java
+	}
+	return env
+}
+
+// newestJava finds the newest JDK under /usr/lib/jvm with at least the given major version.
+func newestJava(min int) string {
+	best, bestV := "", 0
+	dirs, _ := filepath.Glob("/usr/lib/jvm/*/release")
+	for _, rel := range dirs {
+		b, _ := os.ReadFile(rel)
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, `JAVA_VERSION="`); ok {
+				major, _ := strconv.Atoi(strings.Split(v, ".")[0])
+				java := filepath.Join(filepath.Dir(rel), "bin", "java")
+				if major >= min && major > bestV && fileExists(java) {
+					best, bestV = java, major
+				}
+			}
+		}
+	}
+	return best
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// testRunner is one runner served by httptest.
+type testRunner struct {
+	t       *testing.T
+	srv     *Server
+	http    *httptest.Server
+	work    string
+	scratch string
+	uid     int
+}
+
+// runnerOpts adjusts a test runner: extra flags and environment.
+type runnerOpts struct {
+	args []string
+	env  map[string]string
+}
+
+// newRunner starts a runner with its own workdir, scratch dir and child uid (so that parallel tests
+// never share an RLIMIT_NPROC budget). No warm interpreter unless opts ask for one with --warm.
+func newRunner(t *testing.T, opts runnerOpts) *testRunner {
+	t.Helper()
+	n := nextDir.Add(1)
+	dir := filepath.Join(testBase, fmt.Sprintf("r%d", n))
+	tr := &testRunner{t: t, work: filepath.Join(dir, "work"), scratch: filepath.Join(dir, "scratch")}
+	os.MkdirAll(dir, 0o755)
+	env := testEnv()
+	for k, v := range opts.env {
+		env[k] = v
+	}
+	args := []string{"--workdir", tr.work, "--scratch", tr.scratch, "--warm", "", "--max-timeout-ms", "60000"}
+	if os.Geteuid() == 0 {
+		tr.uid = 70000 + int(nextUID.Add(1))
+		args = append(args, "--child-uid", strconv.Itoa(tr.uid))
+	}
+	args = append(args, opts.args...)
+	cfg, err := parseConfig(args, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	if cfg.ChildUID < 0 {
+		tr.uid = -1
+	}
+	srv, err := newServer(cfg)
+	if err != nil {
+		t.Fatalf("newServer: %v", err)
+	}
+	srv.startBackground()
+	tr.srv = srv
+	tr.http = httptest.NewServer(srv.handler())
+	t.Cleanup(func() {
+		tr.http.Close()
+		srv.Close()
+	})
+	return tr
+}
+
+// request sends an authenticated request and returns the status and body.
+func (tr *testRunner) request(method, path string, body io.Reader) (int, []byte) {
+	tr.t.Helper()
+	return tr.requestWithToken(method, path, body, testToken)
+}
+
+func (tr *testRunner) requestWithToken(method, path string, body io.Reader, token string) (int, []byte) {
+	tr.t.Helper()
+	req, err := http.NewRequest(method, tr.http.URL+path, body)
+	if err != nil {
+		tr.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tr.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// result is /execute's answer as the API sees it.
+type result struct {
+	ExitCode        int          `json:"exit_code"`
+	Signal          *string      `json:"signal"`
+	TimedOut        bool         `json:"timed_out"`
+	Stdout          string       `json:"stdout"`
+	Stderr          string       `json:"stderr"`
+	StdoutTruncated bool         `json:"stdout_truncated"`
+	StderrTruncated bool         `json:"stderr_truncated"`
+	DurationMS      float64      `json:"duration_ms"`
+	State           string       `json:"state"`
+	StateErrors     []string     `json:"state_errors"`
+	Files           []fileChange `json:"files"`
+	Deleted         []string     `json:"deleted"`
+}
+
+func (r result) String() string {
+	b, _ := json.MarshalIndent(r, "", "  ")
+	return string(b)
+}
+
+// execute runs code and fails the test unless the runner answers 200.
+func (tr *testRunner) execute(req map[string]any) result {
+	tr.t.Helper()
+	body, _ := json.Marshal(req)
+	status, out := tr.request("POST", "/execute", bytes.NewReader(body))
+	if status != http.StatusOK {
+		tr.t.Fatalf("execute: status %d: %s", status, out)
+	}
+	var res result
+	if err := json.Unmarshal(out, &res); err != nil {
+		tr.t.Fatalf("execute: bad JSON %q: %v", out, err)
+	}
+	return res
+}
+
+func (tr *testRunner) run(lang, code string) result {
+	tr.t.Helper()
+	return tr.execute(map[string]any{"language": lang, "code": code, "timeout_ms": 60000})
+}
+
+func (tr *testRunner) put(path, content string) {
+	tr.t.Helper()
+	if status, body := tr.request("PUT", "/files/"+path, strings.NewReader(content)); status != http.StatusCreated {
+		tr.t.Fatalf("PUT %s: %d %s", path, status, body)
+	}
+}
+
+func (tr *testRunner) get(path string) string {
+	tr.t.Helper()
+	status, body := tr.request("GET", "/files/"+path, nil)
+	if status != http.StatusOK {
+		tr.t.Fatalf("GET %s: %d %s", path, status, body)
+	}
+	return string(body)
+}
+
+// waitWarm waits until the warm interpreter of lang is ready.
+func (tr *testRunner) waitWarm(lang string) {
+	tr.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if tr.srv.warm[lang].isReady() {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	tr.t.Fatalf("warm %s not ready after 60 s", lang)
+}
+
+func changedPaths(files []fileChange) []string {
+	var out []string
+	for _, f := range files {
+		out = append(out, f.Change+" "+f.Path)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// processesOf lists the pids of live (not zombie) processes owned by uid.
+func processesOf(uid int) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		var state string
+		var ruid int = -1
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "State:"); ok {
+				state = strings.TrimSpace(v)
+			}
+			if v, ok := strings.CutPrefix(line, "Uid:"); ok {
+				ruid, _ = strconv.Atoi(strings.Fields(v)[0])
+			}
+		}
+		if ruid == uid && !strings.HasPrefix(state, "Z") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// processesWithArgs lists live processes whose command line contains all args, in order.
+func processesWithArgs(args ...string) []int {
+	var pids []int
+	want := strings.Join(args, "\x00")
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.Contains(string(b), want) {
+			if st, _ := os.ReadFile("/proc/" + e.Name() + "/stat"); !bytes.Contains(st, []byte(") Z ")) {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+// eventually retries cond for up to d (process exit is asynchronous).
+func eventually(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// runDirect runs a command outside the runner (for reference output), reaper-safe.
+func runDirect(t *testing.T, dir string, env []string, argv ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, env, &out, &errb
+	if err := startTracked(cmd); err != nil {
+		t.Fatal(err)
+	}
+	waitTracked(cmd)
+	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+}
