@@ -123,6 +123,12 @@ func (s *Server) getFile(w http.ResponseWriter, name string) {
 
 func (s *Server) deleteFile(w http.ResponseWriter, name string) {
 	st, err := s.root.Lstat(name)
+	if err == nil && st.Mode()&fs.ModeSymlink != 0 {
+		// A symlink resolving outside the workdir is refused like any other such path.
+		if _, serr := s.root.Stat(name); serr != nil && !errors.Is(serr, fs.ErrNotExist) {
+			err = serr
+		}
+	}
 	if err == nil {
 		if st.IsDir() {
 			err = s.root.RemoveAll(name)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -47,6 +48,7 @@ type Server struct {
 	rust    func() (rustc, edition string) // detected on first use
 
 	stdout, stderr capture // reused by every run (runs are serialised by busy)
+	warmRuns       atomic.Int64
 }
 
 // newServer prepares the scratch dir and workdir. It starts no process; see startBackground.

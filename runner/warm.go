@@ -28,8 +28,9 @@ type shimJob struct {
 }
 
 type shim struct {
-	p   *proc
-	out *bufio.Reader // stdout; the ready marker is consumed by waitReady
+	p     *proc
+	out   *bufio.Reader // stdout; the ready marker is consumed by waitReady
+	taken bool          // handed to a run (guarded by its warmSlot's mu)
 }
 
 // startShim starts a Python or Node shim. Only a warm Python shim pre-imports RUNNER_PY_PRELOAD.
@@ -86,6 +87,7 @@ func (w *warmSlot) take() *shim {
 		return nil
 	}
 	sh := w.sh
+	sh.taken = true
 	w.sh, w.ready = nil, false
 	return sh
 }
@@ -93,7 +95,7 @@ func (w *warmSlot) take() *shim {
 // refill starts a warm shim in the slot if it is enabled and empty.
 func (s *Server) refill(w *warmSlot) {
 	w.mu.Lock()
-	if !w.enabled || w.sh != nil {
+	if !w.enabled || (w.sh != nil && !w.sh.p.exited()) {
 		w.mu.Unlock()
 		return
 	}
@@ -118,12 +120,12 @@ func (s *Server) refill(w *warmSlot) {
 	// If the shim dies while idle (or never got ready), drop it; a run then falls back to cold.
 	<-sh.p.done
 	w.mu.Lock()
-	idle := w.sh == sh
-	if idle {
+	if w.sh == sh {
 		w.sh, w.ready = nil, false
 	}
+	taken := sh.taken
 	w.mu.Unlock()
-	if idle {
+	if !taken {
 		sh.p.closePipes()
 	}
 }
@@ -142,6 +144,9 @@ func (r *run) shim(lang string, job shimJob) stepResult {
 		}
 	}
 	cold := sh == nil
+	if !cold {
+		r.s.warmRuns.Add(1)
+	}
 	if cold {
 		var err error
 		if sh, err = r.s.startShim(lang, false); err != nil {
@@ -180,6 +185,5 @@ func (w *warmSlot) stop() {
 	if sh != nil {
 		sh.p.kill()
 		<-sh.p.done
-		sh.p.closePipes()
 	}
 }
