@@ -109,6 +109,7 @@ public final class SandboxPool implements AutoCloseable {
   }
 
   private void startOne(Language language) {
+    boolean counted = false;
     boolean failed = false;
     try {
       starts.acquire();
@@ -117,6 +118,10 @@ public final class SandboxPool implements AutoCloseable {
           return;
         }
         Sandbox s = factory.create(language, true);
+        // No longer "starting" before it is visible as ready: a request that wakes up on the
+        // add must see the pool one short, or it would not start the replacement.
+        starting.get(language).decrementAndGet();
+        counted = true;
         if (closed) {
           destroy(s);
         } else {
@@ -131,7 +136,9 @@ public final class SandboxPool implements AutoCloseable {
       failed = true;
       LOG.log(Level.WARNING, "cannot start a " + language.code() + " sandbox: " + e.getMessage());
     } finally {
-      starting.get(language).decrementAndGet();
+      if (!counted) {
+        starting.get(language).decrementAndGet();
+      }
     }
     if (failed && !closed) {
       // Back off so a broken toolchain does not turn into a busy loop.

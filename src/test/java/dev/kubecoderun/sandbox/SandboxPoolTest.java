@@ -105,6 +105,21 @@ class SandboxPoolTest {
   }
 
   @Test
+  void aRequestWaitingForTheRefillStillTriggersTheNextRefill() throws Exception {
+    FakeFactory factory = new FakeFactory();
+    try (SandboxPool pool =
+        new SandboxPool(factory, l -> l == Language.PY ? 1 : 0, 1, Duration.ofSeconds(5))) {
+      pool.start();
+      for (int i = 0; i < 20; i++) {
+        // Taken while its replacement is still starting: the caller waits for that one.
+        pool.release(pool.acquire(Language.PY));
+      }
+      eventually(() -> pool.readyCount(Language.PY) == 1);
+      assertEquals(0L, pool.stats().get("misses"), "every request got a pooled sandbox");
+    }
+  }
+
+  @Test
   void neverHandsOutADeadSandbox() throws Exception {
     FakeFactory factory = new FakeFactory();
     try (SandboxPool pool =
