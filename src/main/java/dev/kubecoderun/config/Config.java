@@ -43,7 +43,9 @@ public record Config(
       Duration startTimeout,
       Path runnerBinary,
       String pythonPreload,
-      Path toolsDir) {
+      Path toolsDir,
+      String path,
+      Map<String, String> toolOverrides) {
 
     public int poolSize(Language language) {
       return poolSizes.getOrDefault(language, 0);
@@ -123,7 +125,9 @@ public record Config(
             env.seconds("SANDBOX_START_TIMEOUT_SECONDS", 30, 1, 600),
             Path.of(env.string("RUNNER_BIN", "target/runner")).toAbsolutePath(),
             env.string("RUNNER_PY_PRELOAD", "numpy,pandas,matplotlib"),
-            toolsDir);
+            toolsDir,
+            env.string("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            env.withPrefix("RUNNER_TOOL_"));
 
     State state =
         new State(

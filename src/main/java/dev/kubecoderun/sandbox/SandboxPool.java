@@ -190,7 +190,8 @@ public final class SandboxPool implements AutoCloseable {
   @Override
   public void close() {
     closed = true;
-    background.shutdown();
+    // Interrupts sandboxes still starting (they kill their process) and lets destroys finish.
+    background.shutdownNow();
     try {
       background.awaitTermination(30, TimeUnit.SECONDS);
     } catch (InterruptedException e) {
