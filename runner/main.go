@@ -16,7 +16,7 @@ func main() {
 		childMain(os.Args[2:])
 		return
 	}
-	cfg, err := parseConfig(os.Args[1:], os.Getenv)
+	cfg, err := parseConfig(os.Args[1:], os.LookupEnv)
 	if err != nil {
 		log.Fatalf("runner: %v", err)
 	}

@@ -174,6 +174,30 @@ func (s *Server) freshDir(d string) error {
 	return nil
 }
 
+// clearDir removes everything in a scratch sub-directory; it fails if the directory is not one.
+func (s *Server) clearDir(d string) error {
+	dir, err := s.scratchRoot.OpenRoot(d)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	f, err := dir.Open(".")
+	if err != nil {
+		return err
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := dir.RemoveAll(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // writeScratch creates a new file in the scratch dir (readable by children, owned by the runner).
 func (s *Server) writeScratch(name string, data []byte) error {
 	f, err := s.scratchRoot.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
