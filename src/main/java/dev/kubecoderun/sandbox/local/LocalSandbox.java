@@ -53,6 +53,11 @@ final class LocalSandbox implements Sandbox {
   }
 
   @Override
+  public void onExit(Runnable callback) {
+    process.onExit().thenRun(callback);
+  }
+
+  @Override
   public void close() {
     kill(process);
     LocalDisk.deleteTree(dir);
