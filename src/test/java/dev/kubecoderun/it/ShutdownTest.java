@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.Application;
-import dev.kubecoderun.config.Config;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -12,7 +11,6 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.Tag;
@@ -24,20 +22,7 @@ class ShutdownTest {
   @Test
   void runningExecutionsFinishAndEverySandboxIsDestroyed() throws Exception {
     Path data = Files.createTempDirectory("kcr-shutdown-");
-    Map<String, String> env = new HashMap<>();
-    env.put("API_KEY", TestServer.KEY);
-    env.put("API_HOST", "127.0.0.1");
-    env.put("API_PORT", "0");
-    env.put("DATA_DIR", data.toString());
-    env.put(
-        "RUNNER_BIN",
-        Path.of(System.getenv().getOrDefault("RUNNER_BIN", "target/runner"))
-            .toAbsolutePath()
-            .toString());
-    env.put("POD_POOL_PY", "1");
-    env.put("POD_POOL_JS", "1");
-    env.put("SHUTDOWN_GRACE_SECONDS", "20");
-    Application app = Application.start(Config.from(env));
+    Application app = StandaloneServer.start(data, Map.of("POD_POOL_PY", "1", "POD_POOL_JS", "1"));
     HttpClient http = HttpClient.newHttpClient();
     HttpRequest slow =
         HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + app.port() + "/exec"))
