@@ -74,9 +74,9 @@ func runPython(r *run) stepResult {
 // runTypeScript type-checks and compiles with tsc (diagnostics are a compile error) into code/code.js,
 // then runs that with the Node shim; the source map makes stack traces name code.ts.
 func runTypeScript(r *run) stepResult {
-	tsc := []string{r.tool("TSC")}
+	tsc, src := []string{r.tool("TSC")}, r.src
 	if strings.HasSuffix(tsc[0], ".js") {
-		tsc = []string{r.tool("NODE"), tsc[0]}
+		tsc, src = []string{r.tool("NODE"), r.s.child(dirShims, "tscrun.js"), r.s.child(dirCode), tsc[0]}, "code.ts"
 	}
 	tsc = append(tsc, "--outDir", r.s.child(dirCode), "--module", "commonjs", "--target", "es2022",
 		"--lib", "es2022", "--sourceMap", "--esModuleInterop", "--skipLibCheck", "--pretty", "false")
@@ -85,7 +85,7 @@ func runTypeScript(r *run) stepResult {
 			tsc = append(tsc, "--types", "node", "--typeRoots", filepath.Join(nm, "@types"))
 		}
 	}
-	if res, ok := r.compile(append(tsc, r.src)...); !ok {
+	if res, ok := r.compile(append(tsc, src)...); !ok {
 		return res
 	}
 	return r.shim("js", shimJob{Argv: r.args()})

@@ -36,7 +36,7 @@ var langCases = []langCase{
 		lang:  "ts",
 		hello: "const greeting: string = 'hello';\nconsole.log(greeting);\n",
 		bad:   "const n: number = 'not a number';\nconsole.log(n);\n", badCode: -1,
-		badStderr: "code.ts(1,7): error TS2322: Type 'string' is not assignable to type 'number'.",
+		badStderr: "\ncode.ts(1,7): error TS2322: Type 'string' is not assignable to type 'number'.",
 		io:        "import * as fs from 'fs';\nconst n: number = parseInt(fs.readFileSync('input.txt', 'utf8'));\nfs.writeFileSync('output.txt', String(n * 2));\n",
 	},
 	{
@@ -134,7 +134,7 @@ func TestLanguages(t *testing.T) {
 			if res.ExitCode == 0 || (c.badCode >= 0 && res.ExitCode != c.badCode) {
 				t.Errorf("error case: want exit %d, got %s", c.badCode, res)
 			}
-			if !strings.Contains(res.Stderr, c.badStderr) {
+			if !strings.Contains("\n"+res.Stderr, c.badStderr) { // "\n" anchors at a line start
 				t.Errorf("error case: stderr does not contain %q:\n%s", c.badStderr, res.Stderr)
 			}
 

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -317,5 +318,9 @@ func runDirect(t testing.TB, dir string, env []string, argv ...string) (stdout, 
 		t.Fatal(err)
 	}
 	waitTracked(cmd)
-	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+	code = cmd.ProcessState.ExitCode()
+	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() {
+		code = 128 + int(ws.Signal()) // as the runner reports it
+	}
+	return out.String(), errb.String(), code
 }
