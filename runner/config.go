@@ -36,6 +36,7 @@ type Config struct {
 	Token        string
 	PyPreload    []string
 	GoCacheSeed  string
+	JavaAOTCache string            // JDK AOT cache for the source launcher, "" if none
 	Tools        map[string]string // tool name (PYTHON, NODE, ...) -> absolute path, "" if not found
 }
 
@@ -164,6 +165,7 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (*Config, er
 	for name, def := range toolDefaults {
 		c.Tools[name] = resolveTool(env("RUNNER_TOOL_"+name, def))
 	}
+	c.JavaAOTCache = env("RUNNER_JAVA_AOT_CACHE", defaultJavaAOTCache(c.Tools["JAVA"]))
 	return c, nil
 }
 
@@ -178,6 +180,22 @@ func resolveTool(cmd string) string {
 		}
 	}
 	return ""
+}
+
+// defaultJavaAOTCache is the cache scripts/install.d/runner-java-aot.sh built for this JDK, if any:
+// /opt/kubecoderun/java-aot/<JDK directory name>.aot.
+func defaultJavaAOTCache(java string) string {
+	if java == "" {
+		return ""
+	}
+	if real, err := filepath.EvalSymlinks(java); err == nil {
+		java = real
+	}
+	p := filepath.Join("/opt/kubecoderun/java-aot", filepath.Base(filepath.Dir(filepath.Dir(java)))+".aot")
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
 }
 
 func splitList(s string) []string {

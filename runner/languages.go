@@ -102,10 +102,15 @@ func runGo(r *run) stepResult {
 }
 
 // runJava uses the JDK 22+ source launcher: one JVM compiles in memory and runs the class holding main
-// (the file is named after it). The flags favour start-up time.
+// (the file is named after it). The flags favour start-up time, as does the AOT cache of JDK and javac
+// classes when there is one (a cache the JVM cannot use is ignored, silently).
 func runJava(r *run) stepResult {
-	return r.exec(append([]string{r.tool("JAVA"), "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
-		"-XX:-UsePerfData", "-Xshare:auto", "-Djava.io.tmpdir=" + r.s.child(dirTmp), r.src}, r.args()...)...)
+	argv := []string{r.tool("JAVA"), "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-XX:-UsePerfData"}
+	if aot := r.s.cfg.JavaAOTCache; aot != "" {
+		argv = append(argv, "-XX:AOTCache="+aot, "-Xlog:aot=off,cds=off")
+	}
+	argv = append(argv, "-Djava.io.tmpdir="+r.s.child(dirTmp), r.src)
+	return r.exec(append(argv, r.args()...)...)
 }
 
 // detectRust returns the rustc to use and the newest edition it supports. A rustup proxy on PATH needs the

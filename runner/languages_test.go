@@ -185,3 +185,15 @@ func TestJavaMainClass(t *testing.T) {
 		}
 	}
 }
+
+// A Java AOT cache the JVM cannot use must not show up in the program's output.
+func TestJavaWithAnUnusableAOTCache(t *testing.T) {
+	t.Parallel()
+	bad := filepath.Join(testBase, "bad.aot")
+	os.WriteFile(bad, []byte("not an AOT cache"), 0o644)
+	tr := newRunner(t, runnerOpts{env: map[string]string{"RUNNER_JAVA_AOT_CACHE": bad}})
+	res := tr.run("java", "public class Main { public static void main(String[] a) { System.out.println(\"hello\"); } }")
+	if res.ExitCode != 0 || res.Stdout != "hello\n" || res.Stderr != "" {
+		t.Errorf("want a clean hello, got %s", res)
+	}
+}
