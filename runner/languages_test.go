@@ -197,3 +197,39 @@ func TestJavaWithAnUnusableAOTCache(t *testing.T) {
 		t.Errorf("want a clean hello, got %s", res)
 	}
 }
+
+// Go builds use the seeded build cache: the standard library is never compiled by a run.
+func TestGoUsesTheSeededCache(t *testing.T) {
+	t.Parallel()
+	seed := "/opt/kubecoderun/go-cache-seed"
+	if _, err := os.Stat(seed); err != nil {
+		t.Skip("no seed cache: run scripts/install-prereqs")
+	}
+	tr := newRunner(t, runnerOpts{args: []string{"--warm", "go"}})
+	tr.srv.goCache.Do(tr.srv.seedGoCache) // waits for the copy started at start
+	cache := filepath.Join(tr.scratch, dirGoCache)
+	before := countFiles(cache)
+	if seeded := countFiles(seed); before < seeded {
+		t.Fatalf("GOCACHE holds %d files, the seed %d", before, seeded)
+	}
+	res := tr.run("go", "package main\n\nimport (\n\t\"encoding/json\"\n\t\"fmt\"\n\t\"os\"\n\t\"sort\"\n\t\"strings\"\n)\n\n"+
+		"func main() {\n\ts := []string{\"b\", \"a\"}\n\tsort.Strings(s)\n\tb, _ := json.Marshal(s)\n\tfmt.Println(strings.ToUpper(string(b)))\n\tos.Exit(3)\n}\n")
+	if res.ExitCode != 3 || res.Stdout != "[\"A\",\"B\"]\n" {
+		t.Fatalf("want the program's output and its exit code 3, got %s", res)
+	}
+	// Compiling the main package and linking add a handful of entries; the standard library hundreds.
+	if added := countFiles(cache) - before; added > 40 {
+		t.Errorf("the build added %d files to GOCACHE: the standard library was rebuilt", added)
+	}
+}
+
+func countFiles(dir string) int {
+	n := 0
+	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return nil
+	})
+	return n
+}
