@@ -70,12 +70,12 @@ func reapUntrackedLocked() {
 // sweep kills every descendant of the runner outside the subtrees of tracked children (running steps,
 // warm interpreters): after a step has ended, those are its leftovers, e.g. background jobs or processes
 // that escaped the process group with setsid and were re-parented to the runner.
-func sweep() { kill(false) }
+func sweep() { killDescendants(false) }
 
 // killAll kills every descendant of the runner (at shutdown).
-func killAll() { kill(true) }
+func killAll() { killDescendants(true) }
 
-func kill(all bool) {
+func killDescendants(all bool) {
 	deadline := time.Now().Add(5 * time.Second)
 	for pause := 100 * time.Microsecond; ; pause = min(2*pause, 20*time.Millisecond) {
 		procs.Lock()
