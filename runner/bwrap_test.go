@@ -75,6 +75,20 @@ func TestBubblewrap(t *testing.T) {
 				t.Errorf("sandbox environment: %s", res)
 			}
 
+			// A compiled language: the compiler writes into /tmp/build although the cwd is /mnt/data.
+			res = tr.run("c", "#include <stdio.h>\nint main(void) { puts(\"compiled\"); return 0; }\n")
+			if res.ExitCode != 0 || res.Stdout != "compiled\n" || len(res.Files) != 0 {
+				t.Errorf("C under bubblewrap: %s", res)
+			}
+			// The timeout kills the program inside the sandbox, and whatever it started.
+			res = tr.execute(map[string]any{"language": "bash", "timeout_ms": 1000, "code": "sleep 1006 &\nsetsid sleep 1007 &\nwhile :; do :; done\n"})
+			if !res.TimedOut || res.ExitCode != 124 {
+				t.Errorf("timeout under bubblewrap: %s", res)
+			}
+			if !eventually(3*time.Second, func() bool { return len(processesWithArgs("sleep", "1006"))+len(processesWithArgs("sleep", "1007")) == 0 }) {
+				t.Errorf("processes started inside the sandbox survived the timeout")
+			}
+
 			start := time.Now()
 			res = tr.execute(map[string]any{"language": "bash", "timeout_ms": 3000, "code": "bomb() { bomb | bomb & }\nbomb\nsleep 5\n"})
 			if took := time.Since(start); took > 15*time.Second {
