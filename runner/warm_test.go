@@ -158,3 +158,15 @@ func TestColdFallbackWhenTheWarmInterpreterDied(t *testing.T) {
 	}
 	tr.waitWarm("py") // and a new one is started
 }
+
+// Modules uploaded after the warm interpreter started are importable (the workdir is on sys.path).
+func TestWarmPythonImportsUploadedModules(t *testing.T) {
+	t.Parallel()
+	tr := newRunner(t, runnerOpts{args: []string{"--warm", "py"}, env: map[string]string{"RUNNER_PY_PRELOAD": "json"}})
+	tr.waitWarm("py")
+	tr.put("helper.py", "def f():\n    return 'helper ok'\n")
+	res := tr.run("py", "import helper\nprint(helper.f())")
+	if res.Stdout != "helper ok\n" || tr.srv.warmRuns.Load() != 1 {
+		t.Errorf("want the uploaded module imported by the warm interpreter, got %s", res)
+	}
+}
