@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 //go:embed shims/pyrun.py shims/noderun.js shims/tscrun.js
@@ -123,7 +124,13 @@ func (s *Server) Close() {
 	}
 	sweep()
 	if s.cgroup != "" {
-		os.Remove(s.cgroup)
+		// rmdir fails while a killed process is still exiting.
+		for i := 0; i < 100; i++ {
+			if err := os.Remove(s.cgroup); err == nil || os.IsNotExist(err) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	s.root.Close()
 	s.scratchRoot.Close()
