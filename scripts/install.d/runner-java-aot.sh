@@ -5,7 +5,9 @@
 runner_java_aot() {
   local out="$KCR_TOOLS_DIR/java-aot" jdk java name version work
   mkdir -p "$out"
-  for jdk in /usr/lib/jvm/*/; do
+  # KCR_JDK_DIRS: the JDK directories to build for (a container image names its one JDK); default all
+  # under /usr/lib/jvm.
+  for jdk in ${KCR_JDK_DIRS:-/usr/lib/jvm/*/}; do
     jdk="${jdk%/}"
     java="$jdk/bin/java"
     [ -x "$java" ] && [ ! -L "$jdk" ] || continue

@@ -1,0 +1,28 @@
+# syntax=docker/dockerfile:1
+# Fortran sandbox image: gfortran 12.
+# Build from the repository root: scripts/build-images (or docker build -f languages/fortran.Dockerfile .).
+
+# Stage 1: the runner, a static Go binary (standard library only). The same stage in every image.
+FROM golang:1.26-bookworm AS runner-build
+WORKDIR /src/runner
+COPY runner/ ./
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/runner .
+
+FROM debian:bookworm-slim
+LABEL dev.kubecoderun.languages="f90"
+# The sandbox user (uid/gid 65532, as in the pod spec) and the mount point of the work directory.
+RUN groupadd --gid 65532 sandbox \
+ && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin sandbox \
+ && mkdir -p /mnt/data && chown 65532:65532 /mnt/data
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gfortran libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
+ENV RUNNER_TOOL_GFORTRAN=/usr/bin/gfortran \
+    RUNNER_WARM=
+COPY --from=runner-build /out/runner /usr/local/bin/runner
+USER 65532:65532
+WORKDIR /mnt/data
+EXPOSE 8080
+# The language is chosen per request; RUNNER_TOKEN (and RUNNER_WARM when the API wants another) come
+# from the pod spec. No `env -i`: the runner builds each child's environment itself.
+ENTRYPOINT ["/usr/local/bin/runner", "--listen", "0.0.0.0:8080", "--workdir", "/mnt/data", "--scratch", "/tmp/kcr"]

@@ -1,0 +1,33 @@
+# syntax=docker/dockerfile:1
+# Node.js sandbox image for js and ts: Node 22, TypeScript with @types/node, common npm libraries (global, on NODE_PATH).
+# Build from the repository root: scripts/build-images (or docker build -f languages/node.Dockerfile .).
+
+# Stage 1: the runner, a static Go binary (standard library only). The same stage in every image.
+FROM golang:1.26-bookworm AS runner-build
+WORKDIR /src/runner
+COPY runner/ ./
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/runner .
+
+FROM node:22-bookworm-slim
+LABEL dev.kubecoderun.languages="js ts"
+# The sandbox user (uid/gid 65532, as in the pod spec) and the mount point of the work directory.
+RUN groupadd --gid 65532 sandbox \
+ && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin sandbox \
+ && mkdir -p /mnt/data && chown 65532:65532 /mnt/data
+# The runner runs tsc.js with node (RUNNER_TOOL_TSC) and gives tsc the @types of the same
+# node_modules; user code can require() the global modules (the runner puts them on NODE_PATH).
+RUN npm install --global --no-audit --no-fund --omit=dev \
+      typescript@5 @types/node@22 \
+      lodash date-fns uuid mathjs decimal.js papaparse js-yaml marked cheerio exceljs pdf-lib zod \
+ && npm cache clean --force \
+ && node /usr/local/lib/node_modules/typescript/lib/tsc.js --version
+ENV RUNNER_TOOL_NODE=/usr/local/bin/node \
+    RUNNER_TOOL_TSC=/usr/local/lib/node_modules/typescript/lib/tsc.js \
+    RUNNER_WARM=js
+COPY --from=runner-build /out/runner /usr/local/bin/runner
+USER 65532:65532
+WORKDIR /mnt/data
+EXPOSE 8080
+# The language is chosen per request; RUNNER_TOKEN (and RUNNER_WARM when the API wants another) come
+# from the pod spec. No `env -i`: the runner builds each child's environment itself.
+ENTRYPOINT ["/usr/local/bin/runner", "--listen", "0.0.0.0:8080", "--workdir", "/mnt/data", "--scratch", "/tmp/kcr"]

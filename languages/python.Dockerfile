@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1
+# Python sandbox image: CPython 3.12 with the common data libraries; the runner keeps a warm interpreter with numpy, pandas and matplotlib imported.
+# Build from the repository root: scripts/build-images (or docker build -f languages/python.Dockerfile .).
+
+# Stage 1: the runner, a static Go binary (standard library only). The same stage in every image.
+FROM golang:1.26-bookworm AS runner-build
+WORKDIR /src/runner
+COPY runner/ ./
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/runner .
+
+FROM python:3.12-slim-bookworm
+LABEL dev.kubecoderun.languages="py"
+# The sandbox user (uid/gid 65532, as in the pod spec) and the mount point of the work directory.
+RUN groupadd --gid 65532 sandbox \
+ && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin sandbox \
+ && mkdir -p /mnt/data && chown 65532:65532 /mnt/data
+# cloudpickle and lz4 carry Python state between runs; numpy, pandas and matplotlib are pre-imported
+# by the warm interpreter (RUNNER_PY_PRELOAD); the rest is what user code commonly imports.
+COPY languages/python-requirements.txt /tmp/python-requirements.txt
+RUN pip install --no-cache-dir --disable-pip-version-check -r /tmp/python-requirements.txt \
+ && rm /tmp/python-requirements.txt \
+ && python3 -c "import numpy, pandas, matplotlib, scipy, openpyxl, cloudpickle, lz4.frame"
+ENV RUNNER_TOOL_PYTHON=/usr/local/bin/python3 \
+    RUNNER_WARM=py
+COPY --from=runner-build /out/runner /usr/local/bin/runner
+USER 65532:65532
+WORKDIR /mnt/data
+EXPOSE 8080
+# The language is chosen per request; RUNNER_TOKEN (and RUNNER_WARM when the API wants another) come
+# from the pod spec. No `env -i`: the runner builds each child's environment itself.
+ENTRYPOINT ["/usr/local/bin/runner", "--listen", "0.0.0.0:8080", "--workdir", "/mnt/data", "--scratch", "/tmp/kcr"]

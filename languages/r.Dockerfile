@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1
+# R sandbox image: R 4.2 with the tidyverse core and data.table, from Debian.
+# Build from the repository root: scripts/build-images (or docker build -f languages/r.Dockerfile .).
+
+# Stage 1: the runner, a static Go binary (standard library only). The same stage in every image.
+FROM golang:1.26-bookworm AS runner-build
+WORKDIR /src/runner
+COPY runner/ ./
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/runner .
+
+FROM debian:bookworm-slim
+LABEL dev.kubecoderun.languages="r"
+# The sandbox user (uid/gid 65532, as in the pod spec) and the mount point of the work directory.
+RUN groupadd --gid 65532 sandbox \
+ && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin sandbox \
+ && mkdir -p /mnt/data && chown 65532:65532 /mnt/data
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends r-base-core \
+      r-cran-jsonlite r-cran-ggplot2 r-cran-dplyr r-cran-tidyr r-cran-readr r-cran-stringr \
+      r-cran-lubridate r-cran-data.table r-cran-readxl r-cran-xml2 r-cran-magrittr \
+ && rm -rf /var/lib/apt/lists/* \
+ && Rscript -e 'library(ggplot2); library(dplyr); library(jsonlite)'
+ENV RUNNER_TOOL_RSCRIPT=/usr/bin/Rscript \
+    RUNNER_WARM=
+COPY --from=runner-build /out/runner /usr/local/bin/runner
+USER 65532:65532
+WORKDIR /mnt/data
+EXPOSE 8080
+# The language is chosen per request; RUNNER_TOKEN (and RUNNER_WARM when the API wants another) come
+# from the pod spec. No `env -i`: the runner builds each child's environment itself.
+ENTRYPOINT ["/usr/local/bin/runner", "--listen", "0.0.0.0:8080", "--workdir", "/mnt/data", "--scratch", "/tmp/kcr"]
