@@ -1,0 +1,607 @@
+package main
+
+// The sandbox images (languages/*.Dockerfile) must agree with this runner: every language of the
+// languages table is served by exactly one image, which installs what the tools of that language need
+// and names them with RUNNER_TOOL_<NAME>; every image builds this runner and starts it the same way.
+// The checks read the Dockerfiles (no container engine here); each image also runs its tools once at
+// build time, which is where a broken package install shows.
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const repoRoot = ".."
+
+// wantEntrypoint is how every image starts the runner: no `env -i`, no language; RUNNER_TOKEN and the
+// rest come from the pod spec, the language from each request.
+var wantEntrypoint = []string{"/usr/local/bin/runner", "--listen", "0.0.0.0:8080", "--workdir", "/mnt/data", "--scratch", "/tmp/kcr"}
+
+// provider says what in an image's final stage provides a tool: a base image (name prefix), a Debian
+// package, global npm packages (all of them), or a custom check of the base image.
+type provider struct {
+	bases []string
+	apt   []string
+	npm   []string
+	check func(d *dockerfile) error
+}
+
+// toolProviders covers every tool a language of languages.go names. A new tool needs an entry here and
+// an image that provides it.
+var toolProviders = map[string]provider{
+	"PYTHON":   {bases: []string{"python:"}, apt: []string{"python3"}},
+	"NODE":     {bases: []string{"node:"}, apt: []string{"nodejs"}},
+	"TSC":      {npm: []string{"typescript", "@types/node"}},
+	"GO":       {bases: []string{"golang:"}},
+	"JAVA":     {check: needJDK(22)}, // the multi-file source launcher
+	"JAVAC":    {check: needJDK(22)},
+	"GCC":      {apt: []string{"gcc"}},
+	"GXX":      {apt: []string{"g++"}},
+	"PHP":      {bases: []string{"php:"}, apt: []string{"php-cli"}},
+	"RUSTC":    {bases: []string{"rust:"}},
+	"RSCRIPT":  {apt: []string{"r-base-core"}},
+	"GFORTRAN": {apt: []string{"gfortran"}},
+	"LDC2":     {apt: []string{"ldc"}},
+	"BASH":     {apt: []string{"bash"}},
+}
+
+// needJDK accepts an Eclipse Temurin JDK base image (or Debian's openjdk-N-jdk) of at least version min.
+func needJDK(min int) func(d *dockerfile) error {
+	return func(d *dockerfile) error {
+		if m := regexp.MustCompile(`^eclipse-temurin:(\d+)[.\d]*-jdk`).FindStringSubmatch(d.final().from); m != nil {
+			if v, _ := strconv.Atoi(m[1]); v >= min {
+				return nil
+			}
+		}
+		for _, p := range d.aptPackages() {
+			if m := regexp.MustCompile(`^openjdk-(\d+)-jdk`).FindStringSubmatch(p); m != nil {
+				if v, _ := strconv.Atoi(m[1]); v >= min {
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("needs a JDK %d+ (eclipse-temurin:N-jdk base or openjdk-N-jdk package), base is %s", min, d.final().from)
+	}
+}
+
+type instruction struct {
+	cmd  string // upper case: FROM, RUN, ENV, ...
+	args string // continuation lines joined
+}
+
+type stage struct {
+	from, as string
+	instrs   []instruction
+}
+
+type dockerfile struct {
+	name   string // python for languages/python.Dockerfile
+	text   string
+	stages []*stage
+}
+
+func (d *dockerfile) final() *stage { return d.stages[len(d.stages)-1] }
+
+// code is every instruction of every stage, without the comments.
+func (d *dockerfile) code() string {
+	var b strings.Builder
+	for _, s := range d.stages {
+		fmt.Fprintf(&b, "FROM %s AS %s\n", s.from, s.as)
+		for _, in := range s.instrs {
+			fmt.Fprintf(&b, "%s %s\n", in.cmd, in.args)
+		}
+	}
+	return b.String()
+}
+
+// parseDockerfile understands what our Dockerfiles use: comments, line continuations, ARG defaults
+// in FROM, FROM ... AS name.
+func parseDockerfile(name, text string) (*dockerfile, error) {
+	d := &dockerfile{name: name, text: text}
+	args := map[string]string{}
+	var logical []string
+	cur := ""
+	for _, line := range strings.Split(text, "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "#") || (t == "" && cur == "") {
+			continue
+		}
+		if strings.HasSuffix(t, "\\") {
+			cur += strings.TrimSuffix(t, "\\") + " "
+			continue
+		}
+		logical = append(logical, cur+t)
+		cur = ""
+	}
+	if cur != "" {
+		logical = append(logical, cur)
+	}
+	for _, l := range logical {
+		cmd, rest, _ := strings.Cut(l, " ")
+		cmd, rest = strings.ToUpper(cmd), strings.TrimSpace(rest)
+		switch {
+		case cmd == "ARG" && len(d.stages) == 0:
+			k, v, _ := strings.Cut(rest, "=")
+			args[k] = v
+		case cmd == "FROM":
+			f := strings.Fields(os.Expand(rest, func(k string) string { return args[k] }))
+			s := &stage{from: f[0]}
+			if len(f) == 3 && strings.EqualFold(f[1], "AS") {
+				s.as = f[2]
+			}
+			d.stages = append(d.stages, s)
+		case len(d.stages) == 0:
+			return nil, fmt.Errorf("%s before the first FROM", cmd)
+		default:
+			s := d.stages[len(d.stages)-1]
+			s.instrs = append(s.instrs, instruction{cmd, rest})
+		}
+	}
+	if len(d.stages) == 0 {
+		return nil, fmt.Errorf("no FROM")
+	}
+	return d, nil
+}
+
+// all returns the arguments of the final stage's instructions of one kind.
+func (s *stage) all(cmd string) []string {
+	var out []string
+	for _, in := range s.instrs {
+		if in.cmd == cmd {
+			out = append(out, in.args)
+		}
+	}
+	return out
+}
+
+// keyValues parses ENV and LABEL arguments: k=v pairs, values possibly double-quoted.
+func keyValues(args string) map[string]string {
+	out := map[string]string{}
+	re := regexp.MustCompile(`([A-Za-z0-9_.\-]+)=("[^"]*"|\S*)`)
+	for _, m := range re.FindAllStringSubmatch(args, -1) {
+		out[m[1]] = strings.Trim(m[2], `"`)
+	}
+	return out
+}
+
+func (d *dockerfile) env() map[string]string {
+	env := map[string]string{}
+	for _, a := range d.final().all("ENV") {
+		for k, v := range keyValues(a) {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+func (d *dockerfile) languages() []string {
+	for _, a := range d.final().all("LABEL") {
+		if v, ok := keyValues(a)["dev.kubecoderun.languages"]; ok {
+			return strings.Fields(v)
+		}
+	}
+	return nil
+}
+
+// commandArgs returns the package arguments of every `<prefix> ...` command in the final stage's RUN
+// instructions, up to the end of that shell command; flags are dropped.
+func (d *dockerfile) commandArgs(prefix *regexp.Regexp) [][]string {
+	var out [][]string
+	for _, run := range d.final().all("RUN") {
+		for _, loc := range prefix.FindAllStringIndex(run, -1) {
+			var args []string
+			for _, tok := range strings.Fields(run[loc[1]:]) {
+				if tok == "&&" || tok == ";" || tok == "||" || tok == "|" {
+					break
+				}
+				args = append(args, tok)
+			}
+			out = append(out, args)
+		}
+	}
+	return out
+}
+
+func withoutFlags(args []string) []string {
+	var out []string
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (d *dockerfile) aptPackages() []string {
+	var out []string
+	for _, args := range d.commandArgs(regexp.MustCompile(`apt-get install`)) {
+		for _, p := range withoutFlags(args) {
+			out = append(out, strings.SplitN(p, "=", 2)[0])
+		}
+	}
+	return out
+}
+
+// npmGlobalPackages: packages of `npm install --global|-g`, without their version (name@range).
+func (d *dockerfile) npmGlobalPackages() []string {
+	var out []string
+	for _, args := range d.commandArgs(regexp.MustCompile(`npm (install|i)\b`)) {
+		if !slices.Contains(args, "-g") && !slices.Contains(args, "--global") {
+			continue
+		}
+		for _, p := range withoutFlags(args) {
+			if i := strings.LastIndex(p, "@"); i > 0 {
+				p = p[:i]
+			}
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// pipPackages: normalised names from `pip install` arguments and its -r files (found through the COPY
+// that put them in the image).
+func (d *dockerfile) pipPackages() ([]string, error) {
+	var out []string
+	for _, args := range d.commandArgs(regexp.MustCompile(`pip3? install`)) {
+		for i := 0; i < len(args); i++ {
+			if args[i] == "-r" && i+1 < len(args) {
+				reqs, err := d.requirementsFile(args[i+1])
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, reqs...)
+				i++
+			} else if !strings.HasPrefix(args[i], "-") {
+				out = append(out, pipName(args[i]))
+			}
+		}
+	}
+	return out, nil
+}
+
+func pipName(req string) string {
+	name := regexp.MustCompile(`^[A-Za-z0-9_.\-]+`).FindString(strings.TrimSpace(req))
+	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
+}
+
+func (d *dockerfile) requirementsFile(inImage string) ([]string, error) {
+	for _, c := range d.final().all("COPY") {
+		f := withoutFlags(strings.Fields(c))
+		if len(f) == 2 && f[1] == inImage {
+			b, err := os.ReadFile(filepath.Join(repoRoot, f[0]))
+			if err != nil {
+				return nil, err
+			}
+			var out []string
+			for _, line := range strings.Split(string(b), "\n") {
+				if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+					out = append(out, pipName(line))
+				}
+			}
+			return out, nil
+		}
+	}
+	return nil, fmt.Errorf("pip -r %s: no COPY puts that file in the image", inImage)
+}
+
+func (p provider) satisfiedBy(d *dockerfile) error {
+	if p.check != nil {
+		return p.check(d)
+	}
+	for _, b := range p.bases {
+		if strings.HasPrefix(d.final().from, b) {
+			return nil
+		}
+	}
+	if len(p.npm) > 0 {
+		have := d.npmGlobalPackages()
+		for _, n := range p.npm {
+			if !slices.Contains(have, n) {
+				return fmt.Errorf("needs npm install --global %s", strings.Join(p.npm, " "))
+			}
+		}
+		return nil
+	}
+	apt := d.aptPackages()
+	for _, a := range p.apt {
+		if slices.Contains(apt, a) {
+			return nil
+		}
+	}
+	var want []string
+	for _, b := range p.bases {
+		want = append(want, "a "+b+" base image")
+	}
+	for _, a := range p.apt {
+		want = append(want, "apt-get install "+a)
+	}
+	return fmt.Errorf("needs %s", strings.Join(want, " or "))
+}
+
+// checkImage returns what is wrong with one image, each error naming the file.
+func checkImage(d *dockerfile, defaults *Config) []error {
+	var errs []error
+	bad := func(format string, a ...any) {
+		errs = append(errs, fmt.Errorf("languages/%s.Dockerfile: %s", d.name, fmt.Sprintf(format, a...)))
+	}
+
+	// The runner: built from ./runner with CGO off in a golang stage, copied in, started the same way.
+	var build *stage
+	for _, s := range d.stages {
+		if s.as == "runner-build" {
+			build = s
+		}
+	}
+	if build == nil || !strings.HasPrefix(build.from, "golang:") {
+		bad("no `FROM golang:... AS runner-build` stage")
+	} else {
+		runs := strings.Join(build.all("RUN"), "\n")
+		copies := strings.Join(build.all("COPY"), "\n")
+		if !strings.Contains(runs, "CGO_ENABLED=0 go build") || !regexp.MustCompile(`(?m)^runner/? `).MatchString(copies) {
+			bad("the runner-build stage must COPY runner/ and `CGO_ENABLED=0 go build` it")
+		}
+	}
+	if !slices.ContainsFunc(d.final().all("COPY"), func(c string) bool {
+		return strings.HasPrefix(c, "--from=runner-build ") && strings.HasSuffix(c, " /usr/local/bin/runner")
+	}) {
+		bad("the final stage must COPY --from=runner-build ... /usr/local/bin/runner")
+	}
+	if users := d.final().all("USER"); len(users) == 0 || users[len(users)-1] != "65532:65532" {
+		bad("the final stage must end as USER 65532:65532, got %q", users)
+	}
+	eps := d.final().all("ENTRYPOINT")
+	var ep []string
+	if len(eps) != 1 || json.Unmarshal([]byte(eps[0]), &ep) != nil || !slices.Equal(ep, wantEntrypoint) {
+		bad("ENTRYPOINT must be exactly %q, got %q", wantEntrypoint, eps)
+	}
+	if regexp.MustCompile(`\benv"?\s*,?\s*"?-i\b`).MatchString(d.code()) {
+		bad("`env -i` would wipe the environment the pod spec passes (RUNNER_TOKEN)")
+	}
+	env := d.env()
+	if _, ok := env["LANGUAGE"]; ok {
+		bad("no LANGUAGE in the image: the language is per request")
+	}
+
+	// Languages and their tools.
+	langs := d.languages()
+	if len(langs) == 0 {
+		bad(`no LABEL dev.kubecoderun.languages="..." naming the languages it serves`)
+	}
+	for _, l := range langs {
+		lang, ok := languages[l]
+		if !ok {
+			bad("serves %q, which the runner does not know", l)
+			continue
+		}
+		for _, tool := range lang.tools {
+			path, ok := env["RUNNER_TOOL_"+tool]
+			if !ok || !filepath.IsAbs(path) {
+				bad("language %s: ENV RUNNER_TOOL_%s must name the tool by absolute path, got %q", l, tool, path)
+			}
+			p, ok := toolProviders[tool]
+			if !ok {
+				bad("language %s: no known way to provide tool %s (add it to toolProviders in runner/images_test.go)", l, tool)
+				continue
+			}
+			if err := p.satisfiedBy(d); err != nil {
+				bad("language %s, tool %s: %v", l, tool, err)
+			}
+		}
+	}
+	for _, w := range strings.Split(env["RUNNER_WARM"], ",") {
+		if w = strings.TrimSpace(w); w != "" && !slices.Contains(langs, w) {
+			bad("RUNNER_WARM names %q, which this image does not serve", w)
+		}
+	}
+	if tsc, ok := env["RUNNER_TOOL_TSC"]; ok && !strings.Contains(tsc, "/node_modules/typescript/") {
+		bad("RUNNER_TOOL_TSC %q is not inside the installed typescript package", tsc)
+	}
+
+	// What the runner itself needs beyond the tools.
+	if slices.Contains(langs, "py") {
+		pip, err := d.pipPackages()
+		if err != nil {
+			bad("%v", err)
+		}
+		need := append([]string{"cloudpickle", "lz4"}, defaults.PyPreload...) // state + RUNNER_PY_PRELOAD
+		for _, n := range need {
+			if !slices.Contains(pip, pipName(n)) {
+				bad("python packages must include %s (state capture or the warm preload); have %v", n, pip)
+			}
+		}
+	}
+	if slices.Contains(langs, "go") {
+		if !strings.Contains(d.code(), "runner-go-cache.sh") || !strings.Contains(d.code(), defaults.GoCacheSeed) {
+			bad("must build the seed Go build cache with scripts/install.d/runner-go-cache.sh at the runner's default %s", defaults.GoCacheSeed)
+		}
+	}
+	return errs
+}
+
+// checkImages checks every image and that the runner's languages are served exactly once.
+func checkImages(images []*dockerfile, defaults *Config) []error {
+	var errs []error
+	servedBy := map[string][]string{}
+	for _, d := range images {
+		errs = append(errs, checkImage(d, defaults)...)
+		for _, l := range d.languages() {
+			servedBy[l] = append(servedBy[l], d.name)
+		}
+	}
+	names := make([]string, 0, len(languages))
+	for l := range languages {
+		names = append(names, l)
+	}
+	sort.Strings(names)
+	for _, l := range names {
+		if len(servedBy[l]) != 1 {
+			errs = append(errs, fmt.Errorf("language %s must be served by exactly one image in languages/, got %v", l, servedBy[l]))
+		}
+	}
+	return errs
+}
+
+func loadImages(t *testing.T) []*dockerfile {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(repoRoot, "languages", "*.Dockerfile"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no languages/*.Dockerfile (%v)", err)
+	}
+	var out []*dockerfile
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := parseDockerfile(strings.TrimSuffix(filepath.Base(f), ".Dockerfile"), string(b))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func runnerDefaults(t *testing.T) *Config {
+	t.Helper()
+	c, err := parseConfig(nil, func(k string) (string, bool) {
+		if k == "RUNNER_TOKEN" {
+			return "t", true
+		}
+		return "", false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestImagesMatchRunnerLanguages(t *testing.T) {
+	for _, err := range checkImages(loadImages(t), runnerDefaults(t)) {
+		t.Error(err)
+	}
+}
+
+// The check must catch a broken image: each edit below breaks one promise and must be reported.
+func TestImageCheckCatchesBreakage(t *testing.T) {
+	defaults := runnerDefaults(t)
+	breakages := []struct {
+		image, old, new, want string
+	}{
+		{"fortran", "gfortran libc6-dev", "libc6-dev", "tool GFORTRAN: needs apt-get install gfortran"},
+		{"c-cpp", "gcc g++ libc6-dev", "gcc libc6-dev", "tool GXX"},
+		{"node", "typescript@5 ", "", "tool TSC: needs npm install --global typescript"},
+		{"node", "RUNNER_TOOL_TSC=", "X_TSC=", "ENV RUNNER_TOOL_TSC must name the tool"},
+		{"java", "eclipse-temurin:25-jdk-noble", "eclipse-temurin:21-jdk-noble", "needs a JDK 22+"},
+		{"python", "RUNNER_WARM=py", "RUNNER_WARM=py,js", `RUNNER_WARM names "js"`},
+		{"python", `"--scratch", "/tmp/kcr"]`, `"--scratch", "/tmp"]`, "ENTRYPOINT must be exactly"},
+		{"d", `ENTRYPOINT ["/usr/local/bin/runner"`, `ENTRYPOINT ["/usr/bin/env", "-i", "LANGUAGE=d", "/usr/local/bin/runner"`, "env -i"},
+		{"r", "USER 65532:65532", "USER root", "USER 65532:65532"},
+		{"php", "COPY --from=runner-build /out/runner /usr/local/bin/runner", "", "COPY --from=runner-build"},
+		{"rust", "CGO_ENABLED=0 go build", "go build", "CGO_ENABLED=0 go build"},
+		{"go", "runner-go-cache.sh", "other.sh", "seed Go build cache"},
+		{"bash", `languages="bash"`, `languages="sh"`, "language bash must be served by exactly one image"},
+		{"c-cpp", `languages="c cpp"`, `languages="c cpp d"`, "language d must be served by exactly one image"},
+	}
+	for _, b := range breakages {
+		images := loadImages(t)
+		found := false
+		for i, d := range images {
+			if d.name != b.image {
+				continue
+			}
+			if !strings.Contains(d.text, b.old) {
+				t.Fatalf("%s.Dockerfile no longer contains %q: update this test", b.image, b.old)
+			}
+			broken, err := parseDockerfile(d.name, strings.ReplaceAll(d.text, b.old, b.new))
+			if err != nil {
+				t.Fatal(err)
+			}
+			images[i], found = broken, true
+		}
+		if !found {
+			t.Fatalf("no image %s", b.image)
+		}
+		errs := checkImages(images, defaults)
+		if !slices.ContainsFunc(errs, func(e error) bool { return strings.Contains(e.Error(), b.want) }) {
+			t.Errorf("%s: replacing %q by %q: want an error containing %q, got %v", b.image, b.old, b.new, b.want, errs)
+		}
+	}
+
+	// A python image without cloudpickle in its requirements: the file is read through the COPY.
+	images := loadImages(t)
+	for _, d := range images {
+		if d.name == "python" {
+			d.text = strings.Replace(d.text, "languages/python-requirements.txt", "languages/missing.txt", 1)
+			d.final().instrs = slices.DeleteFunc(d.final().instrs, func(in instruction) bool { return in.cmd == "COPY" && strings.Contains(in.args, "python-requirements") })
+		}
+	}
+	if errs := checkImages(images, defaults); !slices.ContainsFunc(errs, func(e error) bool { return strings.Contains(e.Error(), "no COPY puts that file") }) {
+		t.Errorf("python requirements not found: want an error, got %v", errs)
+	}
+}
+
+// scripts/build-images builds every image with the chart's default names, and says clearly when no
+// container engine can be used.
+func TestBuildImagesScript(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	fake := filepath.Join(dir, "fake-engine")
+	os.WriteFile(fake, []byte("#!/bin/sh\necho \"$*\" >> "+calls+"\n"), 0o755)
+	script, _ := filepath.Abs(filepath.Join(repoRoot, "scripts", "build-images"))
+	run := func(env ...string) (string, error) {
+		cmd := exec.Command("bash", script)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+
+	if out, err := run("CONTAINER_ENGINE="+fake, "REGISTRY=registry.example/acme/", "TAG=t1"); err != nil {
+		t.Fatalf("build-images: %v\n%s", err, out)
+	}
+	b, _ := os.ReadFile(calls)
+	got := strings.Split(strings.TrimSpace(string(b)), "\n")
+	want := []string{"info", "build -f Dockerfile -t registry.example/acme/kubecoderun-api:t1 ."}
+	for _, d := range loadImages(t) {
+		want = append(want, fmt.Sprintf("build -f languages/%s.Dockerfile -t registry.example/acme/kubecoderun-%s:t1 .", d.name, d.name))
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("engine calls:\n got %q\nwant %q", got, want)
+	}
+
+	failing := filepath.Join(dir, "no-daemon")
+	os.WriteFile(failing, []byte("#!/bin/sh\nexit 1\n"), 0o755)
+	if out, err := run("CONTAINER_ENGINE=" + failing); err == nil || !strings.Contains(out, "cannot reach its engine") {
+		t.Errorf("engine without daemon: want a clear error, got %v: %s", err, out)
+	}
+	// No docker or podman on PATH: only the tools the script itself needs.
+	bin := filepath.Join(dir, "bin")
+	os.Mkdir(bin, 0o755)
+	for _, tool := range []string{"bash", "sed", "dirname"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Skip("no " + tool)
+		}
+		os.Symlink(p, filepath.Join(bin, tool))
+	}
+	cmd := exec.Command(filepath.Join(bin, "bash"), script)
+	cmd.Env = []string{"PATH=" + bin}
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "neither docker nor podman") {
+		t.Errorf("no engine: want a clear error, got %v: %s", err, out)
+	}
+}
