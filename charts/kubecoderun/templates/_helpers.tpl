@@ -1,0 +1,111 @@
+{{/* Names and labels. */}}
+{{- define "kubecoderun.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "kubecoderun.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "kubecoderun.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "kubecoderun.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/* The API pods (Service, PodDisruptionBudget and NetworkPolicy selectors). */}}
+{{- define "kubecoderun.apiSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "kubecoderun.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: api
+{{- end -}}
+
+{{/* The sandbox pods the API creates: passed to it as K8S_SANDBOX_LABELS, selected by the
+     sandbox NetworkPolicy. */}}
+{{- define "kubecoderun.sandboxLabels" -}}
+app.kubernetes.io/name: {{ include "kubecoderun.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: sandbox
+{{- end -}}
+
+{{- define "kubecoderun.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "kubecoderun.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The API key: given, else the one already in the release's Secret (so an upgrade keeps it),
+     else a new random one. `lookup` finds nothing under `helm template`. */}}
+{{- define "kubecoderun.apiKey" -}}
+{{- if .Values.apiKey.value -}}
+{{- if lt (len .Values.apiKey.value) 16 -}}
+{{- fail "apiKey.value must be at least 16 characters" -}}
+{{- end -}}
+{{- .Values.apiKey.value -}}
+{{- else -}}
+{{- $secret := lookup "v1" "Secret" .Release.Namespace (include "kubecoderun.fullname" .) -}}
+{{- if and $secret $secret.data (hasKey $secret.data "API_KEY") -}}
+{{- index $secret.data "API_KEY" | b64dec -}}
+{{- else -}}
+{{- randAlphaNum 40 -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* What goes into the chart's own Secret (empty when everything comes from existing Secrets). */}}
+{{- define "kubecoderun.secretData" -}}
+{{- if not .Values.apiKey.existingSecret }}
+API_KEY: {{ include "kubecoderun.apiKey" . | b64enc | quote }}
+{{- end }}
+{{- if and .Values.redis.enabled .Values.redis.password (not .Values.redis.existingSecret) }}
+REDIS_PASSWORD: {{ .Values.redis.password | b64enc | quote }}
+{{- end }}
+{{- if and .Values.minio.enabled (not .Values.minio.useIAM) (not .Values.minio.existingSecret) }}
+MINIO_ACCESS_KEY: {{ .Values.minio.accessKey | b64enc | quote }}
+MINIO_SECRET_KEY: {{ .Values.minio.secretKey | b64enc | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Checks that fail the install with a message instead of deploying something that cannot work. */}}
+{{- define "kubecoderun.validate" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not (and .Values.redis.enabled .Values.minio.enabled)) -}}
+{{- fail "replicaCount > 1 needs redis.enabled and minio.enabled: the embedded stores live inside one pod" -}}
+{{- end -}}
+{{- if and .Values.redis.enabled (not .Values.redis.url) -}}
+{{- fail "redis.enabled needs redis.url (redis://host:6379/0)" -}}
+{{- end -}}
+{{- if .Values.minio.enabled -}}
+{{- if not .Values.minio.endpoint -}}
+{{- fail "minio.enabled needs minio.endpoint" -}}
+{{- end -}}
+{{- if not (or .Values.minio.useIAM .Values.minio.existingSecret (and .Values.minio.accessKey .Values.minio.secretKey)) -}}
+{{- fail "minio.enabled needs minio.accessKey and minio.secretKey, minio.existingSecret, or minio.useIAM" -}}
+{{- end -}}
+{{- end -}}
+{{- range $lang, $size := .Values.sandbox.podPool -}}
+{{- if not (hasKey $.Values.sandbox.image.byLanguage $lang) -}}
+{{- fail (printf "sandbox.podPool.%s: unknown language (known: %s)" $lang (keys $.Values.sandbox.image.byLanguage | sortAlpha | join ", ")) -}}
+{{- end -}}
+{{- if or (lt (int $size) 0) (gt (int $size) 100) -}}
+{{- fail (printf "sandbox.podPool.%s must be 0-100" $lang) -}}
+{{- end -}}
+{{- end -}}
+{{- range $lang, $_ := .Values.sandbox.langImage -}}
+{{- if not (hasKey $.Values.sandbox.image.byLanguage $lang) -}}
+{{- fail (printf "sandbox.langImage.%s: unknown language" $lang) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
