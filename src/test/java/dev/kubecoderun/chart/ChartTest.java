@@ -1,0 +1,606 @@
+package dev.kubecoderun.chart;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.MappingIterator;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import com.sun.net.httpserver.HttpServer;
+import dev.kubecoderun.execution.Language;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Renders charts/kubecoderun with Helm (helm-java) under several sets of values and checks the
+ * manifests: RBAC exactly as docs/kubernetes.md lists it, the hardened API pod, the
+ * NetworkPolicies, the API key generated once and kept through {@code lookup}, and values reaching
+ * the ConfigMap.
+ *
+ * <p>{@code lookup} is answered by a fake Kubernetes API on loopback that knows one Secret, so the
+ * test sees both a first install (no Secret: a new key) and an upgrade (the Secret's key is kept).
+ */
+@Tag("chart")
+class ChartTest {
+  static final String RELEASE = "rel";
+  static final String FULLNAME = "rel-kubecoderun";
+  static final String NS = "kcr";
+  static final String UPGRADE_NS = "upgraded";
+  static final String KEPT_KEY = "key-of-an-earlier-install-0123456789";
+  static final Path CHART = Path.of("charts/kubecoderun");
+  static final ObjectMapper YAML = new YAMLMapper();
+
+  /** Values files rendered once for all tests: id -> (namespace, values). */
+  static final Map<String, String[]> JOBS = new LinkedHashMap<>();
+
+  static {
+    JOBS.put("defaults", new String[] {NS, "{}"});
+    JOBS.put("defaults-again", new String[] {NS, "{}"});
+    JOBS.put("upgrade", new String[] {UPGRADE_NS, "{}"});
+    JOBS.put(
+        "production",
+        new String[] {
+          NS,
+          """
+          replicaCount: 2
+          apiKey: {existingSecret: my-keys, existingSecretKey: KEY}
+          config: {MAX_EXECUTION_TIME: "45", POD_POOL_PY: "9"}
+          redis: {enabled: true, url: "redis://redis:6379/2", password: redis-pw, keyPrefix: "kcr:"}
+          minio: {enabled: true, endpoint: "minio:9000", secure: false, bucket: files, accessKey: ak, secretKey: sk}
+          sandbox:
+            podPool: {py: 7, go: 1}
+            image: {registry: "registry.example/acme/", tag: "2.0", pullPolicy: Always, pullSecrets: [regcred, other]}
+            langImage: {r: "registry.example/custom-r:5"}
+            resources:
+              requests: {cpu: 200m, memory: 300Mi, ephemeral-storage: 100Mi}
+              limits: {cpu: "2", memory: 1Gi, ephemeral-storage: 2Gi}
+            dataSizeLimit: 2Gi
+            tmpSizeLimit: 1Gi
+            runtimeClassName: gvisor
+            podNodeSelector: {pool: sandbox}
+            podTolerations: [{key: sandbox, operator: Exists, effect: NoSchedule}]
+          networkPolicy:
+            apiNamespace: api-ns
+            sandboxEgress: [{to: [{ipBlock: {cidr: 10.1.0.0/16}}], ports: [{protocol: TCP, port: 443}]}]
+          ingress: {enabled: true, className: nginx}
+          """
+        });
+    JOBS.put("iam", new String[] {NS, "minio: {enabled: true, endpoint: s3.local, useIAM: true}"});
+    JOBS.put("no-netpol", new String[] {NS, "networkPolicy: {enabled: false}"});
+    JOBS.put("bad-replicas", new String[] {NS, "replicaCount: 3"});
+    JOBS.put("bad-language", new String[] {NS, "sandbox: {podPool: {python: 2}}"});
+    JOBS.put("bad-pool-size", new String[] {NS, "sandbox: {podPool: {py: 101}}"});
+    JOBS.put("short-key", new String[] {NS, "apiKey: {value: short}"});
+    JOBS.put("bad-minio", new String[] {NS, "minio: {enabled: true, endpoint: 'minio:9000'}"});
+  }
+
+  static HttpServer fakeApi;
+  static final List<String> apiRequests = new CopyOnWriteArrayList<>();
+  static final Map<String, List<JsonNode>> rendered = new TreeMap<>();
+  static final Map<String, String> errors = new TreeMap<>();
+  static String lint;
+
+  @BeforeAll
+  static void render(@TempDir Path work) throws Exception {
+    fakeApi = startFakeApi();
+    Path kubeconfig = work.resolve("kubeconfig");
+    Files.writeString(
+        kubeconfig,
+        """
+        apiVersion: v1
+        kind: Config
+        clusters: [{name: fake, cluster: {server: "http://127.0.0.1:%d"}}]
+        users: [{name: fake, user: {}}]
+        contexts: [{name: fake, context: {cluster: fake, user: fake}}]
+        current-context: fake
+        """
+            .formatted(fakeApi.getAddress().getPort()));
+    StringBuilder jobs = new StringBuilder();
+    for (var job : JOBS.entrySet()) {
+      jobs.append(job.getKey()).append(' ').append(job.getValue()[0]).append('\n');
+      Files.writeString(work.resolve(job.getKey() + ".yaml"), job.getValue()[1]);
+    }
+    Files.writeString(work.resolve("jobs.txt"), jobs);
+
+    ProcessBuilder pb =
+        new ProcessBuilder(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED",
+                "-cp",
+                System.getProperty("java.class.path"),
+                HelmRender.class.getName(),
+                CHART.toAbsolutePath().toString(),
+                work.toString())
+            .redirectErrorStream(true)
+            .redirectOutput(work.resolve("render.log").toFile());
+    // Only the fake API, and Helm's own files in the work dir, never the user's.
+    Map<String, String> env = pb.environment();
+    env.keySet().removeIf(k -> k.startsWith("KUBERNETES_") || k.startsWith("HELM_"));
+    env.put("KUBECONFIG", kubeconfig.toString());
+    env.put("HOME", work.toString());
+    env.put("XDG_CACHE_HOME", work.resolve("cache").toString());
+    env.put("XDG_CONFIG_HOME", work.resolve("config").toString());
+    env.put("XDG_DATA_HOME", work.resolve("data").toString());
+    Process p = pb.start();
+    if (!p.waitFor(180, TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      fail("rendering took over 180 s: " + Files.readString(work.resolve("render.log")));
+    }
+    assertEquals(
+        0, p.exitValue(), () -> "renderer failed: " + readQuietly(work.resolve("render.log")));
+
+    for (String id : JOBS.keySet()) {
+      Path out = work.resolve(id + ".out");
+      if (Files.exists(out)) {
+        List<JsonNode> docs = new ArrayList<>();
+        try (MappingIterator<JsonNode> it =
+            YAML.readerFor(JsonNode.class).readValues(Files.readString(out))) {
+          while (it.hasNext()) {
+            JsonNode doc = it.next();
+            if (doc != null && !doc.isNull() && !doc.isEmpty()) {
+              docs.add(doc);
+            }
+          }
+        }
+        rendered.put(id, docs);
+      } else {
+        errors.put(id, Files.readString(work.resolve(id + ".err")));
+      }
+    }
+    lint = Files.readString(work.resolve("lint.out"));
+  }
+
+  @AfterAll
+  static void stopFakeApi() {
+    if (fakeApi != null) {
+      fakeApi.stop(0);
+    }
+  }
+
+  /**
+   * Just enough of the Kubernetes API for Helm's {@code lookup "v1" "Secret"}: discovery of v1, and
+   * one Secret, the release's own in {@link #UPGRADE_NS}, as an earlier install left it.
+   */
+  static HttpServer startFakeApi() throws IOException {
+    HttpServer server =
+        HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+    server.createContext(
+        "/",
+        ex -> {
+          String path = ex.getRequestURI().getPath();
+          apiRequests.add(ex.getRequestMethod() + " " + path);
+          int status = 200;
+          String body;
+          if (path.equals("/api/v1")) {
+            body =
+                """
+                {"kind":"APIResourceList","groupVersion":"v1","resources":[{"name":"secrets",
+                "singularName":"secret","namespaced":true,"kind":"Secret","verbs":["get"]}]}""";
+          } else if (path.equals("/api/v1/namespaces/" + UPGRADE_NS + "/secrets/" + FULLNAME)) {
+            body =
+                """
+                {"apiVersion":"v1","kind":"Secret","metadata":{"name":"%s","namespace":"%s"},
+                "type":"Opaque","data":{"API_KEY":"%s"}}"""
+                    .formatted(FULLNAME, UPGRADE_NS, b64(KEPT_KEY));
+          } else {
+            status = 404;
+            body =
+                """
+                {"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}""";
+          }
+          byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+          ex.getResponseHeaders().add("Content-Type", "application/json");
+          ex.sendResponseHeaders(status, bytes.length);
+          ex.getResponseBody().write(bytes);
+          ex.close();
+        });
+    server.start();
+    return server;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  @Test
+  void rbacIsExactlyWhatTheDocsList() throws IOException {
+    // docs/kubernetes.md, section "RBAC": | `group` | `resource` | `verb`, `verb` | why |
+    Set<String> documented = new TreeSet<>();
+    Matcher row =
+        Pattern.compile("(?m)^\\| `([a-z.]*)` \\| `([a-z/]+)` \\| ((?:`[a-z]+`(?:, )?)+) \\|")
+            .matcher(Files.readString(Path.of("docs/kubernetes.md")));
+    while (row.find()) {
+      for (String verb : row.group(3).replace("`", "").split(", ")) {
+        documented.add(row.group(1) + "/" + row.group(2) + ":" + verb);
+      }
+    }
+    Set<String> expected =
+        Set.of(
+            "/pods:get",
+            "/pods:list",
+            "/pods:watch",
+            "/pods:create",
+            "/pods:delete",
+            "/pods/status:get",
+            "batch/jobs:create",
+            "batch/jobs:get",
+            "batch/jobs:list",
+            "batch/jobs:watch",
+            "batch/jobs:delete");
+    assertEquals(new TreeSet<>(expected), documented, "docs/kubernetes.md RBAC table");
+
+    for (String id : List.of("defaults", "production")) {
+      JsonNode role = one(id, "Role", FULLNAME);
+      Set<String> granted = new TreeSet<>();
+      for (JsonNode rule : role.path("rules")) {
+        for (JsonNode group : rule.path("apiGroups")) {
+          for (JsonNode resource : rule.path("resources")) {
+            for (JsonNode verb : rule.path("verbs")) {
+              granted.add(group.asText() + "/" + resource.asText() + ":" + verb.asText());
+            }
+          }
+        }
+        assertTrue(rule.path("resourceNames").isMissingNode(), "no resourceNames: " + rule);
+      }
+      assertEquals(documented, granted, id + ": Role rules");
+      assertEquals(NS, role.path("metadata").path("namespace").asText(NS));
+
+      JsonNode binding = one(id, "RoleBinding", FULLNAME);
+      assertEquals("Role", binding.at("/roleRef/kind").asText());
+      assertEquals(FULLNAME, binding.at("/roleRef/name").asText());
+      assertEquals(1, binding.path("subjects").size());
+      assertEquals("ServiceAccount", binding.at("/subjects/0/kind").asText());
+      assertEquals(FULLNAME, binding.at("/subjects/0/name").asText());
+      assertEquals(NS, binding.at("/subjects/0/namespace").asText());
+      assertEquals(
+          FULLNAME,
+          one(id, "Deployment", FULLNAME).at("/spec/template/spec/serviceAccountName").asText());
+      // Nothing cluster-wide, ever.
+      assertEquals(
+          List.of(),
+          rendered.get(id).stream()
+              .map(d -> d.path("kind").asText())
+              .filter(k -> k.startsWith("Cluster"))
+              .toList());
+    }
+  }
+
+  @Test
+  void apiPodIsHardened() {
+    JsonNode pod = one("defaults", "Deployment", FULLNAME).at("/spec/template/spec");
+    assertEquals(65532, pod.at("/securityContext/runAsUser").asInt());
+    assertEquals(65532, pod.at("/securityContext/runAsGroup").asInt());
+    assertTrue(pod.at("/securityContext/runAsNonRoot").asBoolean());
+    assertEquals("RuntimeDefault", pod.at("/securityContext/seccompProfile/type").asText());
+    assertFalse(pod.path("enableServiceLinks").asBoolean(true));
+
+    JsonNode api = pod.at("/containers/0");
+    assertEquals(1, pod.path("containers").size());
+    assertTrue(api.at("/securityContext/readOnlyRootFilesystem").asBoolean());
+    assertFalse(api.at("/securityContext/allowPrivilegeEscalation").asBoolean(true));
+    assertEquals("[\"ALL\"]", api.at("/securityContext/capabilities/drop").toString());
+    assertEquals("kubecoderun-api:0.1.0", api.path("image").asText());
+    assertEquals(8000, api.at("/ports/0/containerPort").asInt());
+    assertEquals("http", api.at("/ports/0/name").asText());
+    assertEquals("/health", api.at("/livenessProbe/httpGet/path").asText());
+    assertEquals("http", api.at("/livenessProbe/httpGet/port").asText());
+    assertEquals("/ready", api.at("/readinessProbe/httpGet/path").asText());
+    assertEquals("http", api.at("/readinessProbe/httpGet/port").asText());
+    assertEquals("1Gi", api.at("/resources/limits/memory").asText());
+    assertFalse(api.at("/resources/requests/cpu").isMissingNode());
+
+    // The writable places of a read-only root: /tmp and DATA_DIR, both volumes.
+    Map<String, String> mounts = new TreeMap<>();
+    api.path("volumeMounts")
+        .forEach(m -> mounts.put(m.path("mountPath").asText(), m.path("name").asText()));
+    assertEquals(Map.of("/tmp", "tmp", "/data", "data"), mounts);
+    Map<String, JsonNode> volumes = new TreeMap<>();
+    pod.path("volumes").forEach(v -> volumes.put(v.path("name").asText(), v));
+    assertEquals("256Mi", volumes.get("tmp").at("/emptyDir/sizeLimit").asText());
+    assertEquals("/data", configMap("defaults").get("DATA_DIR"));
+
+    // The pod's own name and uid reach the API, for the ownerReferences of its sandboxes.
+    assertEquals(
+        "metadata.uid", env(api, "K8S_POD_UID").at("/valueFrom/fieldRef/fieldPath").asText());
+    assertEquals(
+        "metadata.name", env(api, "K8S_POD_NAME").at("/valueFrom/fieldRef/fieldPath").asText());
+    assertEquals(FULLNAME, api.at("/envFrom/0/configMapRef/name").asText());
+  }
+
+  @Test
+  void networkPoliciesLetOnlyTheApiReachTheRunnerAndSandboxesReachNothing() throws IOException {
+    Map<String, String> cm = configMap("defaults");
+    JsonNode sandboxLabels = YAML.readTree(cm.get("K8S_SANDBOX_LABELS"));
+    JsonNode deployment = one("defaults", "Deployment", FULLNAME);
+    JsonNode apiLabels = deployment.at("/spec/selector/matchLabels");
+
+    JsonNode sandbox = one("defaults", "NetworkPolicy", FULLNAME + "-sandbox").path("spec");
+    // Selects exactly the pods the API labels as sandboxes, and not the API's own pods.
+    assertEquals(sandboxLabels, sandbox.at("/podSelector/matchLabels"));
+    assertNotEquals(
+        sandboxLabels.path("app.kubernetes.io/component"),
+        apiLabels.path("app.kubernetes.io/component"));
+    assertEquals("[\"Ingress\",\"Egress\"]", sandbox.path("policyTypes").toString());
+    assertTrue(
+        sandbox.path("egress").isArray() && sandbox.path("egress").isEmpty(), "no egress at all");
+    assertEquals(1, sandbox.path("ingress").size());
+    JsonNode rule = sandbox.at("/ingress/0");
+    assertEquals(1, rule.path("from").size(), "one peer, with both selectors (AND)");
+    JsonNode peer = rule.at("/from/0");
+    assertEquals(
+        NS, peer.at("/namespaceSelector/matchLabels/kubernetes.io~1metadata.name").asText());
+    assertEquals(apiLabels, peer.at("/podSelector/matchLabels"));
+    assertEquals(
+        deployment.at("/spec/template/metadata/labels").path("app.kubernetes.io/component"),
+        peer.at("/podSelector/matchLabels/app.kubernetes.io~1component"));
+    assertEquals("[{\"protocol\":\"TCP\",\"port\":8080}]", rule.path("ports").toString());
+
+    JsonNode api = one("defaults", "NetworkPolicy", FULLNAME + "-api").path("spec");
+    assertEquals(apiLabels, api.at("/podSelector/matchLabels"));
+    assertEquals("[\"Ingress\"]", api.path("policyTypes").toString());
+    assertEquals("[{\"protocol\":\"TCP\",\"port\":8000}]", api.at("/ingress/0/ports").toString());
+    assertTrue(api.at("/ingress/0/from").isMissingNode(), "from anywhere by default");
+
+    // The API in another namespace; egress opened on purpose.
+    JsonNode prod = one("production", "NetworkPolicy", FULLNAME + "-sandbox").path("spec");
+    assertEquals(
+        "api-ns",
+        prod.at("/ingress/0/from/0/namespaceSelector/matchLabels/kubernetes.io~1metadata.name")
+            .asText());
+    assertEquals("10.1.0.0/16", prod.at("/egress/0/to/0/ipBlock/cidr").asText());
+
+    assertTrue(
+        rendered.get("no-netpol").stream()
+            .noneMatch(d -> d.path("kind").asText().equals("NetworkPolicy")));
+  }
+
+  @Test
+  void apiKeyIsGeneratedOnceAndKeptThroughLookup() {
+    String first = secret("defaults").get("API_KEY");
+    String second = secret("defaults-again").get("API_KEY");
+    assertTrue(first.matches("[A-Za-z0-9]{40}"), first);
+    assertNotEquals(first, second, "a new install gets a new random key");
+    // Both renders asked the cluster for the release's Secret: that is the `lookup`.
+    assertTrue(
+        apiRequests.contains("GET /api/v1/namespaces/" + NS + "/secrets/" + FULLNAME),
+        apiRequests::toString);
+    // An upgrade finds the Secret of the earlier install and keeps its key.
+    assertEquals(KEPT_KEY, secret("upgrade").get("API_KEY"));
+    JsonNode api = one("defaults", "Deployment", FULLNAME).at("/spec/template/spec/containers/0");
+    assertEquals(FULLNAME, env(api, "API_KEY").at("/valueFrom/secretKeyRef/name").asText());
+    assertEquals("API_KEY", env(api, "API_KEY").at("/valueFrom/secretKeyRef/key").asText());
+
+    // existingSecret: the chart generates no key, the API reads the given Secret.
+    assertFalse(secret("production").containsKey("API_KEY"));
+    JsonNode prod =
+        one("production", "Deployment", FULLNAME).at("/spec/template/spec/containers/0");
+    assertEquals("my-keys", env(prod, "API_KEY").at("/valueFrom/secretKeyRef/name").asText());
+    assertEquals("KEY", env(prod, "API_KEY").at("/valueFrom/secretKeyRef/key").asText());
+  }
+
+  @Test
+  void valuesReachTheConfigMap() {
+    Map<String, String> cm = configMap("production");
+    assertEquals("kubernetes", cm.get("SANDBOX_BACKEND"));
+    assertEquals(NS, cm.get("K8S_NAMESPACE"));
+    assertEquals("9", cm.get("POD_POOL_PY"), "config wins over the computed value");
+    assertEquals("1", cm.get("POD_POOL_GO"));
+    assertEquals("2", configMap("defaults").get("POD_POOL_JS"));
+    assertEquals("2", cm.get("POD_POOL_JS"), "Helm merges podPool with the defaults");
+    assertEquals("0", cm.get("POD_POOL_TS"));
+    assertEquals("45", cm.get("MAX_EXECUTION_TIME"));
+    assertEquals("registry.example/acme/kubecoderun-python:2.0", cm.get("LANG_IMAGE_PY"));
+    assertEquals("registry.example/acme/kubecoderun-node:2.0", cm.get("LANG_IMAGE_TS"));
+    assertEquals("registry.example/custom-r:5", cm.get("LANG_IMAGE_R"));
+    assertEquals("Always", cm.get("K8S_IMAGE_PULL_POLICY"));
+    assertEquals("regcred,other", cm.get("K8S_IMAGE_PULL_SECRETS"));
+    assertEquals("200m", cm.get("K8S_CPU_REQUEST"));
+    assertEquals("2", cm.get("K8S_CPU_LIMIT"));
+    assertEquals("300Mi", cm.get("K8S_MEMORY_REQUEST"));
+    assertEquals("1Gi", cm.get("K8S_MEMORY_LIMIT"));
+    assertEquals("100Mi", cm.get("K8S_EPHEMERAL_STORAGE_REQUEST"));
+    assertEquals("2Gi", cm.get("K8S_EPHEMERAL_STORAGE_LIMIT"));
+    assertEquals("2Gi", cm.get("K8S_DATA_SIZE_LIMIT"));
+    assertEquals("1Gi", cm.get("K8S_TMP_SIZE_LIMIT"));
+    assertEquals("gvisor", cm.get("K8S_RUNTIME_CLASS_NAME"));
+    assertEquals("{\"pool\":\"sandbox\"}", cm.get("K8S_POD_NODE_SELECTOR"));
+    assertEquals(
+        "[{\"effect\":\"NoSchedule\",\"key\":\"sandbox\",\"operator\":\"Exists\"}]",
+        cm.get("K8S_POD_TOLERATIONS"));
+    assertEquals("redis://redis:6379/2", cm.get("REDIS_URL"));
+    assertEquals("kcr:", cm.get("REDIS_KEY_PREFIX"));
+    assertEquals("minio:9000", cm.get("MINIO_ENDPOINT"));
+    assertEquals("false", cm.get("MINIO_SECURE"));
+    assertEquals("files", cm.get("MINIO_BUCKET"));
+    assertEquals("false", cm.get("MINIO_USE_IAM"));
+    // Secrets are never in the ConfigMap; they reach the API from the Secret.
+    assertTrue(
+        cm.keySet().stream().noneMatch(k -> k.contains("PASSWORD") || k.contains("_KEY")),
+        cm::toString);
+    assertEquals(
+        Map.of("REDIS_PASSWORD", "redis-pw", "MINIO_ACCESS_KEY", "ak", "MINIO_SECRET_KEY", "sk"),
+        secret("production"));
+    JsonNode api = one("production", "Deployment", FULLNAME).at("/spec/template/spec/containers/0");
+    for (String name : List.of("REDIS_PASSWORD", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY")) {
+      assertEquals(FULLNAME, env(api, name).at("/valueFrom/secretKeyRef/name").asText(), name);
+      assertEquals(name, env(api, name).at("/valueFrom/secretKeyRef/key").asText(), name);
+    }
+    assertEquals(2, one("production", "Deployment", FULLNAME).at("/spec/replicas").asInt());
+    assertEquals(
+        "nginx", one("production", "Ingress", FULLNAME).at("/spec/ingressClassName").asText());
+
+    // Off by default: no store settings, no optional sandbox settings.
+    Map<String, String> defaults = configMap("defaults");
+    for (String absent :
+        List.of(
+            "REDIS_URL",
+            "MINIO_ENDPOINT",
+            "K8S_RUNTIME_CLASS_NAME",
+            "K8S_POD_NODE_SELECTOR",
+            "K8S_POD_TOLERATIONS",
+            "K8S_IMAGE_PULL_SECRETS")) {
+      assertNull(defaults.get(absent), absent);
+    }
+    assertTrue(
+        rendered.get("defaults").stream()
+            .noneMatch(d -> d.path("kind").asText().equals("Ingress")));
+
+    // IAM: no static keys anywhere.
+    JsonNode iam = one("iam", "Deployment", FULLNAME).at("/spec/template/spec/containers/0");
+    assertNull(envOrNull(iam, "MINIO_ACCESS_KEY"));
+    assertEquals("true", configMap("iam").get("MINIO_USE_IAM"));
+    assertFalse(secret("iam").containsKey("MINIO_ACCESS_KEY"));
+  }
+
+  /** Every language the API accepts has a pool size and an image, and that image serves it. */
+  @Test
+  void everyLanguageHasAnImageThatServesIt() throws IOException {
+    Map<String, String> cm = configMap("defaults");
+    Pattern label = Pattern.compile("(?m)^LABEL dev\\.kubecoderun\\.languages=\"([^\"]*)\"");
+    for (Language lang : Language.values()) {
+      String code = lang.code().toUpperCase(java.util.Locale.ROOT);
+      assertNotNull(cm.get("POD_POOL_" + code), "POD_POOL_" + code);
+      String image = cm.get("LANG_IMAGE_" + code);
+      Matcher m =
+          Pattern.compile("kubecoderun-([a-z0-9-]+):0\\.1\\.0").matcher(String.valueOf(image));
+      assertTrue(m.matches(), "LANG_IMAGE_" + code + " = " + image);
+      Path dockerfile = Path.of("languages", m.group(1) + ".Dockerfile");
+      assertTrue(Files.exists(dockerfile), dockerfile + " for " + lang.code());
+      Matcher served = label.matcher(Files.readString(dockerfile));
+      assertTrue(served.find(), dockerfile + " has no languages label");
+      assertTrue(
+          List.of(served.group(1).split(" ")).contains(lang.code()),
+          dockerfile + " does not serve " + lang.code());
+    }
+    Set<String> chartLanguages =
+        cm.keySet().stream()
+            .filter(k -> k.startsWith("LANG_IMAGE_"))
+            .map(k -> k.substring("LANG_IMAGE_".length()).toLowerCase(java.util.Locale.ROOT))
+            .collect(Collectors.toCollection(TreeSet::new));
+    Set<String> apiLanguages =
+        java.util.Arrays.stream(Language.values())
+            .map(Language::code)
+            .collect(Collectors.toCollection(TreeSet::new));
+    assertEquals(apiLanguages, chartLanguages);
+  }
+
+  @Test
+  void valuesThatCannotWorkFailWithAMessage() {
+    assertTrue(
+        errors
+            .get("bad-replicas")
+            .contains("replicaCount > 1 needs redis.enabled and minio.enabled"),
+        errors::toString);
+    assertTrue(
+        errors.get("bad-language").contains("sandbox.podPool.python: unknown language"),
+        errors::toString);
+    assertTrue(
+        errors.get("bad-pool-size").contains("sandbox.podPool.py must be 0-100"), errors::toString);
+    assertTrue(errors.get("short-key").contains("at least 16 characters"), errors::toString);
+    assertTrue(
+        errors.get("bad-minio").contains("minio.enabled needs minio.accessKey"), errors::toString);
+    assertEquals(
+        Set.of("bad-replicas", "bad-language", "bad-pool-size", "short-key", "bad-minio"),
+        errors.keySet());
+  }
+
+  @Test
+  void lintPasses() {
+    assertTrue(lint.startsWith("OK"), lint);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  static JsonNode one(String id, String kind, String name) {
+    List<JsonNode> docs = rendered.get(id);
+    assertNotNull(docs, () -> id + " did not render: " + errors.get(id));
+    List<JsonNode> found =
+        docs.stream()
+            .filter(d -> d.path("kind").asText().equals(kind))
+            .filter(d -> d.at("/metadata/name").asText().equals(name))
+            .toList();
+    assertEquals(1, found.size(), () -> id + ": one " + kind + " " + name);
+    return found.get(0);
+  }
+
+  static Map<String, String> configMap(String id) {
+    Map<String, String> data = new TreeMap<>();
+    one(id, "ConfigMap", FULLNAME)
+        .path("data")
+        .properties()
+        .forEach(e -> data.put(e.getKey(), e.getValue().asText()));
+    return data;
+  }
+
+  /** The chart's Secret, decoded; empty when the chart renders none. */
+  static Map<String, String> secret(String id) {
+    Map<String, String> data = new TreeMap<>();
+    rendered.get(id).stream()
+        .filter(d -> d.path("kind").asText().equals("Secret"))
+        .forEach(
+            s ->
+                s.path("data")
+                    .properties()
+                    .forEach(
+                        e ->
+                            data.put(
+                                e.getKey(),
+                                new String(
+                                    Base64.getDecoder().decode(e.getValue().asText()),
+                                    StandardCharsets.UTF_8))));
+    return data;
+  }
+
+  static JsonNode env(JsonNode container, String name) {
+    JsonNode e = envOrNull(container, name);
+    assertNotNull(e, "env " + name);
+    return e;
+  }
+
+  static JsonNode envOrNull(JsonNode container, String name) {
+    for (JsonNode e : container.path("env")) {
+      if (e.path("name").asText().equals(name)) {
+        return e;
+      }
+    }
+    return null;
+  }
+
+  static String b64(String s) {
+    return Base64.getEncoder().encodeToString(s.getBytes(StandardCharsets.UTF_8));
+  }
+
+  static String readQuietly(Path p) {
+    try {
+      return Files.readString(p);
+    } catch (IOException e) {
+      return e.toString();
+    }
+  }
+}
