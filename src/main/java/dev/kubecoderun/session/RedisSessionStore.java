@@ -24,10 +24,14 @@ import redis.clients.jedis.resps.ScanResult;
  * Each atomic step touches one key only, so the same code works on Redis Cluster.
  */
 public final class RedisSessionStore implements SessionStore {
-  /** KEYS[1] the session hash; ARGV[1] TTL seconds, ARGV[2] now, then the new hash's fields. */
+  /**
+   * KEYS[1] the session hash; ARGV[1] TTL seconds, ARGV[2] now, then the new hash's fields. A live
+   * session is reused (ISO times in one format compare as strings), anything else replaced.
+   */
   private static final String CREATE_OR_REUSE =
       """
-      if redis.call('HGET', KEYS[1], 'status') == 'active' then
+      local expires = redis.call('HGET', KEYS[1], 'expires_at')
+      if redis.call('HGET', KEYS[1], 'status') == 'active' and (not expires or expires > ARGV[2]) then
         redis.call('HSET', KEYS[1], 'last_activity', ARGV[2])
         return redis.call('HGETALL', KEYS[1])
       end
