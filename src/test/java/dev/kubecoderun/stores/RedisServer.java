@@ -13,7 +13,7 @@ import java.util.concurrent.TimeUnit;
  * to disk when stopped, so a stop and restart keeps the data, as a production Redis with
  * persistence does.
  */
-final class RedisServer {
+public final class RedisServer {
   private static RedisServer shared;
 
   final int port;
@@ -26,7 +26,7 @@ final class RedisServer {
   }
 
   /** The one server of the test run; each test class uses its own key prefix. */
-  static synchronized RedisServer shared() {
+  public static synchronized RedisServer shared() {
     if (shared == null) {
       try {
         shared = new RedisServer(FreePort.pick(), Files.createTempDirectory("kcr-redis-"));
@@ -39,11 +39,11 @@ final class RedisServer {
     return shared;
   }
 
-  String url() {
+  public String url() {
     return "redis://127.0.0.1:" + port;
   }
 
-  synchronized void start() {
+  public synchronized void start() {
     try {
       process =
           new ProcessBuilder(
@@ -72,7 +72,7 @@ final class RedisServer {
   }
 
   /** SHUTDOWN SAVE: the data is on disk for the next start. */
-  synchronized void stop() {
+  public synchronized void stop() {
     try {
       new ProcessBuilder("redis-cli", "-p", Integer.toString(port), "shutdown", "save")
           .redirectErrorStream(true)

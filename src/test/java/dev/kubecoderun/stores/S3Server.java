@@ -13,9 +13,9 @@ import java.util.concurrent.TimeUnit;
  * into target/s3proxy by the build) as its own process, with its filesystem backend in a temporary
  * directory, on a free loopback port.
  */
-final class S3Server {
-  static final String ACCESS_KEY = "kcr-test-access";
-  static final String SECRET_KEY = "kcr-test-secret-key";
+public final class S3Server {
+  public static final String ACCESS_KEY = "kcr-test-access";
+  public static final String SECRET_KEY = "kcr-test-secret-key";
   private static S3Server shared;
 
   final int port;
@@ -27,7 +27,7 @@ final class S3Server {
     this.dir = dir;
   }
 
-  static synchronized S3Server shared() {
+  public static synchronized S3Server shared() {
     if (shared == null) {
       try {
         shared = new S3Server(FreePort.pick(), Files.createTempDirectory("kcr-s3-"));
@@ -40,11 +40,11 @@ final class S3Server {
     return shared;
   }
 
-  String endpoint() {
+  public String endpoint() {
     return "http://127.0.0.1:" + port;
   }
 
-  synchronized void start() {
+  public synchronized void start() {
     Path jar = Path.of("target/s3proxy/s3proxy.jar").toAbsolutePath();
     if (!Files.isRegularFile(jar)) {
       throw new IllegalStateException(jar + " is missing: the Maven build copies it there");
@@ -85,7 +85,7 @@ final class S3Server {
     FreePort.awaitListening(port, Duration.ofSeconds(60), process);
   }
 
-  synchronized void stop() {
+  public synchronized void stop() {
     if (process == null) {
       return;
     }
