@@ -141,12 +141,11 @@ func (r *run) shim(lang string, job shimJob) stepResult {
 			sh.p.kill()
 			sh.p.closePipes()
 			sh = nil
+		} else {
+			r.s.warmRuns.Add(1)
 		}
 	}
 	cold := sh == nil
-	if !cold {
-		r.s.warmRuns.Add(1)
-	}
 	if cold {
 		var err error
 		if sh, err = r.s.startShim(lang, false); err != nil {

@@ -6,6 +6,9 @@
 // uncaught exceptions, process.exit and the event loop are those of a script started directly.
 const fs = require('fs');
 
+// Create the stdio streams now: the first console.log would otherwise spend milliseconds loading them.
+process.stdout;
+process.stderr;
 fs.writeSync(1, '\0kcr-ready\n');
 
 const chunks = [];

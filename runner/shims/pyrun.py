@@ -14,6 +14,9 @@ from importlib.machinery import SourceFileLoader
 
 READY = b"\x00kcr-ready\n"
 STATUS_FD = 3  # the runner reads the exit code here; not inherited by the program's children
+SHIM_PID = os.getpid()
+# Bound now: user code may replace them in the os module.
+_close, _write, _exit, _kill, _getpid = os.close, os.write, os._exit, os.kill, os.getpid
 
 
 def preload(names):
@@ -151,7 +154,7 @@ def run(job):
     if job.get("state_in"):
         restore_state(job["state_in"], main.__dict__, errors)
 
-    code = 0
+    code, interrupted = 0, False
     try:
         with open(path, "rb") as f:
             source = f.read()
@@ -160,7 +163,7 @@ def run(job):
         code = exit_code(e)
     except BaseException as e:
         print_exception(e)
-        code = 1
+        code, interrupted = 1, isinstance(e, KeyboardInterrupt)
 
     # Interpreter exit: wait for non-daemon threads, then atexit handlers.
     threading = sys.modules.get("threading")
@@ -186,19 +189,26 @@ def run(job):
     except BaseException:
         pass
     flush()
+    if interrupted:  # like the interpreter: die of SIGINT
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _kill(_getpid(), signal.SIGINT)
+    code = code & 0xFF if isinstance(code, int) else 1
+    if _getpid() != SHIM_PID:  # a process the code forked ends here; only the shim reports
+        _exit(code)
     # Report the exit code with stdout and stderr closed: the runner can answer without waiting for the
     # exit itself, which takes milliseconds with numpy and pandas mapped.
-    code = code & 0xFF if isinstance(code, int) else 1
     for fd in (1, 2):
         try:
-            os.close(fd)
+            _close(fd)
         except OSError:
             pass
     try:
-        os.write(STATUS_FD, b"%d\n" % code)
+        _write(STATUS_FD, b"%d\n" % code)
     except OSError:
         pass
-    os._exit(code)
+    _exit(code)
 
 
 def main():
@@ -210,6 +220,8 @@ def main():
     names = [n for n in (sys.argv[1] if len(sys.argv) > 1 else "").split(",") if n]
     if names:
         preload(names)
+    # The first compile() initialises the compiler (over a millisecond); do it before the job comes.
+    compile("x = 1\n", "<warm-up>", "exec")
     os.write(1, READY)
     run(read_job())
     del shim

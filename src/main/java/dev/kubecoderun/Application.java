@@ -132,7 +132,10 @@ public final class Application implements AutoCloseable {
                 config.limits().maxExecutionTime().toMillis(),
                 config.limits().maxOutputBytes(),
                 config.sandbox().pythonPreload()),
-            Toolchains.discover(System.getenv(), config.sandbox().toolsDir()),
+            Toolchains.discover(
+                config.sandbox().path(),
+                config.sandbox().toolOverrides(),
+                config.sandbox().toolsDir()),
             http);
     pool =
         new SandboxPool(
