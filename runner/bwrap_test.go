@@ -85,7 +85,9 @@ func TestBubblewrap(t *testing.T) {
 			if !res.TimedOut || res.ExitCode != 124 {
 				t.Errorf("timeout under bubblewrap: %s", res)
 			}
-			if !eventually(3*time.Second, func() bool { return len(processesWithArgs("sleep", "1006"))+len(processesWithArgs("sleep", "1007")) == 0 }) {
+			if !eventually(3*time.Second, func() bool {
+				return len(processesWithArgs("sleep", "1006"))+len(processesWithArgs("sleep", "1007")) == 0
+			}) {
 				t.Errorf("processes started inside the sandbox survived the timeout")
 			}
 

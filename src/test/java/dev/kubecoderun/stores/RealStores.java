@@ -21,6 +21,24 @@ final class RealStores {
     return S3ObjectStore.create(config("unused:", bucket).s3());
   }
 
+  /** An S3 store without touching the Redis test server (for a separate small-heap JVM). */
+  static S3ObjectStore s3At(String endpoint, String bucket) {
+    return S3ObjectStore.create(
+        Config.from(
+                Map.of(
+                    "AUTH_ENABLED",
+                    "false",
+                    "MINIO_ENDPOINT",
+                    endpoint,
+                    "MINIO_ACCESS_KEY",
+                    S3Server.ACCESS_KEY,
+                    "MINIO_SECRET_KEY",
+                    S3Server.SECRET_KEY,
+                    "MINIO_BUCKET",
+                    bucket))
+            .s3());
+  }
+
   static Config config(String prefix, String bucket) {
     Map<String, String> env = new HashMap<>();
     env.put("AUTH_ENABLED", "false");
