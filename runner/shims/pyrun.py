@@ -1,12 +1,12 @@
 """KubeCodeRun Python shim: runs one job exactly like `python3 code.py` would, warm or cold.
 
 Started as `python3 pyrun.py PRELOAD`: pre-imports the comma-separated PRELOAD modules (warm shims
-only), writes the ready marker to stdout, reads one JSON job line on stdin, runs the code in a fresh
+only), writes the ready marker to stdout, reads its job (all of stdin: "file NUL state_in NUL
+state_out NUL state_errors [NUL arg]...", empty = none), runs the code in a fresh
 __main__, does what the interpreter does at exit (threads, atexit, flush), captures the state when
 asked, and leaves with os._exit (skipping the slow interpreter teardown).
 """
 import builtins
-import json
 import os
 import sys
 import types
@@ -47,17 +47,20 @@ def preload(names):
 
 
 def read_job():
-    buf = b""
-    while not buf.endswith(b"\n"):
+    chunks = []
+    while True:
         chunk = os.read(0, 65536)
-        if not chunk:  # the runner went away before sending a job
-            os._exit(0)
-        buf += chunk
+        if not chunk:
+            break
+        chunks.append(chunk)
+    if not chunks:  # the runner went away before sending a job
+        os._exit(0)
     # The program's stdin is empty, as under the runner's cold start of any other language.
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    return json.loads(buf)
+    fields = b"".join(chunks).decode("utf-8", "surrogateescape").split("\0")
+    return {"file": fields[0], "state_in": fields[1], "state_out": fields[2], "state_errors": fields[3], "argv": fields[4:]}
 
 
 def restore_state(path, namespace, errors):
@@ -180,6 +183,8 @@ def run(job):
         pass
     if job.get("state_out"):
         capture_state(main.__dict__, job["state_out"], errors)
+        import json
+
         with open(job["state_errors"], "w") as f:
             json.dump(errors, f)
     # Dropping the namespace closes (and so flushes) files the code left open, as teardown would.

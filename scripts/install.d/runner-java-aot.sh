@@ -9,7 +9,7 @@ runner_java_aot() {
     jdk="${jdk%/}"
     java="$jdk/bin/java"
     [ -x "$java" ] && [ ! -L "$jdk" ] || continue
-    version="$(sed -n 's/^JAVA_VERSION="\(.*\)"/\1/p' "$jdk/release" 2>/dev/null)"
+    version="$(sed -n 's/^JAVA_VERSION="\(.*\)"/\1/p' "$jdk/release" 2>/dev/null || true)"
     [ "${version%%.*}" -ge 25 ] 2>/dev/null || continue
     name="$(basename "$jdk")"
     if [ -f "$out/$name.aot" ] && [ "$(cat "$out/$name.version" 2>/dev/null)" = "$version" ]; then

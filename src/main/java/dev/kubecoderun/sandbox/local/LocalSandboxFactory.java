@@ -41,6 +41,7 @@ public final class LocalSandboxFactory implements SandboxFactory {
       Duration startTimeout,
       long maxTimeoutMs,
       int maxOutputBytes,
+      long maxFileBytes,
       String pythonPreload) {}
 
   private final Settings settings;
@@ -120,6 +121,8 @@ public final class LocalSandboxFactory implements SandboxFactory {
       add(cmd, "--wrap", Json.writeString(wrap));
       add(cmd, "--max-output", Integer.toString(settings.maxOutputBytes()));
       add(cmd, "--max-timeout-ms", Long.toString(settings.maxTimeoutMs()));
+      // RLIMIT_FSIZE of everything a run writes (build artefacts included), and the input limit.
+      add(cmd, "--max-file-size", Long.toString(settings.maxFileBytes()));
       ProcessBuilder pb = new ProcessBuilder(cmd);
       Map<String, String> env = pb.environment();
       env.clear();
