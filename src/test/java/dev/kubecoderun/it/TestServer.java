@@ -88,11 +88,6 @@ final class TestServer {
         env.put("MAX_FILES_PER_REQUEST", "5");
         env.put("EXECUTION_QUEUE_TIMEOUT_SECONDS", "120");
         env.put("SHUTDOWN_GRACE_SECONDS", "5");
-        // The real PATH, as scripts/run passes it: toolchains outside /usr/local/bin (Go in
-        // /usr/local/go/bin) are found the way they are in production.
-        if (System.getenv("PATH") != null) {
-          env.put("PATH", System.getenv("PATH"));
-        }
         Application app = Application.start(Config.from(env));
         Runtime.getRuntime().addShutdownHook(new Thread(app::close));
         return new TestServer(app, data);
