@@ -70,6 +70,10 @@ func TestSandboxPod(t *testing.T) {
 		t.Fatalf("GET /health on the podIP: %d %v", code, err)
 	}
 	expectPrint1(t, ip, token)
+	// runAsUser is enforced: the runner and the code it runs are uid 65532, not root.
+	if out := execute(t, ip, token, "import os; print(os.getuid(), os.getgid())"); out["stdout"] != "65532 65532\n" {
+		t.Fatalf("user code ran as %v, want uid/gid 65532", out)
+	}
 
 	pid := runnerPID(t, pod)
 	if !processAlive(pid, ip) {
@@ -182,5 +186,27 @@ func TestOwnerGarbageCollection(t *testing.T) {
 	waitGone(t, ns, dependent.Name, 60*time.Second)
 	if processAlive(pid, ip) {
 		t.Fatalf("the collected pod's runner (pid %d) is still alive", pid)
+	}
+}
+
+// activeDeadlineSeconds is enforced: the runner is killed and the pod fails with DeadlineExceeded,
+// the safety net behind the API's own timeouts.
+func TestActiveDeadline(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t)
+	spec := sandboxPodSpec(tokenValue(randomHex(16)))
+	spec.ActiveDeadlineSeconds = ptr(int64(2))
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "short-lived"}, Spec: spec}
+	if _, err := client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod = waitReady(t, ns, pod.Name)
+	ip, pid := pod.Status.PodIP, runnerPID(t, pod)
+	poll(t, "DeadlineExceeded", 30*time.Second, func() (bool, error) {
+		p, err := client.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodFailed && p.Status.Reason == "DeadlineExceeded", err
+	})
+	if processAlive(pid, ip) {
+		t.Fatalf("runner pid %d alive past the deadline", pid)
 	}
 }

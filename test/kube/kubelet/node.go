@@ -27,12 +27,13 @@ func (k *Kubelet) registerNode(ctx context.Context) error {
 			"kubernetes.io/os":       runtime.GOOS,
 			"kubernetes.io/arch":     runtime.GOARCH,
 		},
-	}}
+	}, Status: nodeStatus()}
+	// Created with its Ready status, so the node lifecycle controller never sees it not ready.
 	_, err := k.client.CoreV1().Nodes().Create(ctx, node, metaCreate)
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return err
+	if apierrors.IsAlreadyExists(err) {
+		return k.updateNode(ctx)
 	}
-	return k.updateNode(ctx)
+	return err
 }
 
 // heartbeat renews the lease and the node status until ctx ends.
