@@ -36,6 +36,7 @@ type Config struct {
 	Token        string
 	PyPreload    []string
 	GoCacheSeed  string
+	JavaAOTCache string            // JDK AOT cache for the source launcher, "" if none
 	Tools        map[string]string // tool name (PYTHON, NODE, ...) -> absolute path, "" if not found
 }
 
@@ -46,10 +47,22 @@ var toolDefaults = map[string]string{
 	"GFORTRAN": "gfortran", "LDC2": "ldc2", "BASH": "bash",
 }
 
-// parseConfig reads flags, falling back to RUNNER_* variables from getenv, then to the defaults.
-func parseConfig(args []string, getenv func(string) string) (*Config, error) {
+// parseConfig reads flags, falling back to RUNNER_* variables (from lookup, e.g. os.LookupEnv), then
+// to the defaults. An empty variable counts as unset, except for the lists RUNNER_WARM, RUNNER_WRAP and
+// RUNNER_PY_PRELOAD, where empty means none.
+func parseConfig(args []string, lookup func(string) (string, bool)) (*Config, error) {
+	getenv := func(name string) string {
+		v, _ := lookup(name)
+		return v
+	}
 	env := func(name, def string) string {
 		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	list := func(name, def string) string {
+		if v, ok := lookup(name); ok {
 			return v
 		}
 		return def
@@ -61,8 +74,8 @@ func parseConfig(args []string, getenv func(string) string) (*Config, error) {
 	scratch := fs.String("scratch", env("RUNNER_SCRATCH", "/tmp/kcr"), "")
 	childWorkdir := fs.String("child-workdir", env("RUNNER_CHILD_WORKDIR", ""), "")
 	childScratch := fs.String("child-scratch", env("RUNNER_CHILD_SCRATCH", ""), "")
-	warm := fs.String("warm", env("RUNNER_WARM", "py,js"), "")
-	wrap := fs.String("wrap", env("RUNNER_WRAP", ""), "")
+	warm := fs.String("warm", list("RUNNER_WARM", "py,js"), "")
+	wrap := fs.String("wrap", list("RUNNER_WRAP", ""), "")
 	maxOutput := fs.String("max-output", env("RUNNER_MAX_OUTPUT", "1048576"), "")
 	maxTimeout := fs.String("max-timeout-ms", env("RUNNER_MAX_TIMEOUT_MS", "300000"), "")
 	maxProcs := fs.String("max-procs", env("RUNNER_MAX_PROCS", "256"), "")
@@ -147,11 +160,12 @@ func parseConfig(args []string, getenv func(string) string) (*Config, error) {
 		c.ChildUID, c.ChildGID = -1, -1
 	}
 
-	c.PyPreload = splitList(env("RUNNER_PY_PRELOAD", "numpy,pandas,matplotlib"))
+	c.PyPreload = splitList(list("RUNNER_PY_PRELOAD", "numpy,pandas,matplotlib"))
 	c.GoCacheSeed = env("RUNNER_GO_CACHE_SEED", "/opt/kubecoderun/go-cache-seed")
 	for name, def := range toolDefaults {
 		c.Tools[name] = resolveTool(env("RUNNER_TOOL_"+name, def))
 	}
+	c.JavaAOTCache = env("RUNNER_JAVA_AOT_CACHE", defaultJavaAOTCache(c.Tools["JAVA"]))
 	return c, nil
 }
 
@@ -166,6 +180,22 @@ func resolveTool(cmd string) string {
 		}
 	}
 	return ""
+}
+
+// defaultJavaAOTCache is the cache scripts/install.d/runner-java-aot.sh built for this JDK, if any:
+// /opt/kubecoderun/java-aot/<JDK directory name>.aot.
+func defaultJavaAOTCache(java string) string {
+	if java == "" {
+		return ""
+	}
+	if real, err := filepath.EvalSymlinks(java); err == nil {
+		java = real
+	}
+	p := filepath.Join("/opt/kubecoderun/java-aot", filepath.Base(filepath.Dir(filepath.Dir(java)))+".aot")
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
 }
 
 func splitList(s string) []string {

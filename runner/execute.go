@@ -97,8 +97,15 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 	if req.Language == "java" {
 		name = javaMainClass(req.Code) + ".java"
 	}
+	dirs := []string{dirCode}
+	if lang.build {
+		dirs = append(dirs, dirBuild)
+	}
+	if req.Language == "py" && (state != nil || req.CaptureState) {
+		dirs = append(dirs, dirState)
+	}
 	before := snapshot(s.cfg.Workdir)
-	if err := s.prepareRun(name, req.Code); err != nil {
+	if err := s.prepareRun(dirs, name, req.Code); err != nil {
 		return nil, err
 	}
 	r := &run{s: s, req: req, state: state, src: s.child(dirCode, name)}
@@ -129,11 +136,14 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 	return resp, nil
 }
 
-// prepareRun gives the run fresh per-run scratch dirs and writes the code file.
-func (s *Server) prepareRun(name, code string) error {
-	for _, d := range []string{dirCode, dirBuild, dirState} {
-		if err := s.freshDir(d); err != nil {
-			return err
+// prepareRun empties the per-run scratch dirs the run uses and writes the code file.
+func (s *Server) prepareRun(dirs []string, name, code string) error {
+	for _, d := range dirs {
+		if err := s.clearDir(d); err != nil {
+			// Replaced by user code (e.g. with a symlink): start over with a new directory.
+			if err := s.freshDir(d); err != nil {
+				return err
+			}
 		}
 	}
 	return s.writeScratch(path.Join(dirCode, name), []byte(code))

@@ -17,40 +17,41 @@ type language struct {
 	file  string   // code file name; Java's is the name of the class holding main
 	tools []string // Config.Tools entries it needs
 	run   func(r *run) stepResult
+	build bool // writes into the build dir
 }
 
 var languages = map[string]language{
-	"py": {"code.py", []string{"PYTHON"}, runPython},
-	"js": {"code.js", []string{"NODE"}, func(r *run) stepResult {
+	"py": {file: "code.py", tools: []string{"PYTHON"}, run: runPython},
+	"js": {file: "code.js", tools: []string{"NODE"}, run: func(r *run) stepResult {
 		return r.shim("js", shimJob{Argv: r.args()})
 	}},
-	"ts":   {"code.ts", []string{"NODE", "TSC"}, runTypeScript},
-	"go":   {"main.go", []string{"GO"}, runGo},
-	"java": {"", []string{"JAVA"}, runJava},
-	"c": {"code.c", []string{"GCC"}, func(r *run) stepResult {
+	"ts":   {file: "code.ts", tools: []string{"NODE", "TSC"}, run: runTypeScript},
+	"go":   {file: "main.go", tools: []string{"GO"}, run: runGo, build: true},
+	"java": {tools: []string{"JAVA"}, run: runJava},
+	"c": {file: "code.c", tools: []string{"GCC"}, build: true, run: func(r *run) stepResult {
 		return r.compiled(r.tool("GCC"), "-O2", "-pipe", "-o", r.bin(), r.src, "-lm")
 	}},
-	"cpp": {"code.cpp", []string{"GXX"}, func(r *run) stepResult {
+	"cpp": {file: "code.cpp", tools: []string{"GXX"}, build: true, run: func(r *run) stepResult {
 		return r.compiled(r.tool("GXX"), "-O2", "-pipe", "-std=gnu++20", "-o", r.bin(), r.src)
 	}},
-	"rs": {"main.rs", []string{"RUSTC"}, func(r *run) stepResult {
+	"rs": {file: "main.rs", tools: []string{"RUSTC"}, build: true, run: func(r *run) stepResult {
 		rustc, edition := r.s.rust()
 		return r.compiled(rustc, "--edition", edition, "-C", "opt-level=1", "-o", r.bin(), r.src)
 	}},
-	"f90": {"code.f90", []string{"GFORTRAN"}, func(r *run) stepResult {
+	"f90": {file: "code.f90", tools: []string{"GFORTRAN"}, build: true, run: func(r *run) stepResult {
 		return r.compiled(r.tool("GFORTRAN"), "-O2", "-pipe", "-J", r.s.child(dirBuild), "-o", r.bin(), r.src)
 	}},
-	"d": {"code.d", []string{"LDC2"}, func(r *run) stepResult {
+	"d": {file: "code.d", tools: []string{"LDC2"}, build: true, run: func(r *run) stepResult {
 		return r.compiled(r.tool("LDC2"), "-O", "-of="+r.bin(), "-od="+r.s.child(dirBuild), r.src)
 	}},
-	"php": {"code.php", []string{"PHP"}, func(r *run) stepResult {
+	"php": {file: "code.php", tools: []string{"PHP"}, run: func(r *run) stepResult {
 		// Errors go to stderr, as in other languages, instead of PHP's default stdout.
 		return r.exec(append([]string{r.tool("PHP"), "-d", "display_errors=stderr", "-d", "log_errors=0", r.src}, r.args()...)...)
 	}},
-	"r": {"code.r", []string{"RSCRIPT"}, func(r *run) stepResult {
+	"r": {file: "code.r", tools: []string{"RSCRIPT"}, run: func(r *run) stepResult {
 		return r.exec(append([]string{r.tool("RSCRIPT"), r.src}, r.args()...)...)
 	}},
-	"bash": {"code.sh", []string{"BASH"}, func(r *run) stepResult {
+	"bash": {file: "code.sh", tools: []string{"BASH"}, run: func(r *run) stepResult {
 		return r.exec(append([]string{r.tool("BASH"), r.src}, r.args()...)...)
 	}},
 }
@@ -73,9 +74,9 @@ func runPython(r *run) stepResult {
 // runTypeScript type-checks and compiles with tsc (diagnostics are a compile error) into code/code.js,
 // then runs that with the Node shim; the source map makes stack traces name code.ts.
 func runTypeScript(r *run) stepResult {
-	tsc := []string{r.tool("TSC")}
+	tsc, src := []string{r.tool("TSC")}, r.src
 	if strings.HasSuffix(tsc[0], ".js") {
-		tsc = []string{r.tool("NODE"), tsc[0]}
+		tsc, src = []string{r.tool("NODE"), r.s.child(dirShims, "tscrun.js"), r.s.child(dirCode), tsc[0]}, "code.ts"
 	}
 	tsc = append(tsc, "--outDir", r.s.child(dirCode), "--module", "commonjs", "--target", "es2022",
 		"--lib", "es2022", "--sourceMap", "--esModuleInterop", "--skipLibCheck", "--pretty", "false")
@@ -84,7 +85,7 @@ func runTypeScript(r *run) stepResult {
 			tsc = append(tsc, "--types", "node", "--typeRoots", filepath.Join(nm, "@types"))
 		}
 	}
-	if res, ok := r.compile(append(tsc, r.src)...); !ok {
+	if res, ok := r.compile(append(tsc, src)...); !ok {
 		return res
 	}
 	return r.shim("js", shimJob{Argv: r.args()})
@@ -101,10 +102,15 @@ func runGo(r *run) stepResult {
 }
 
 // runJava uses the JDK 22+ source launcher: one JVM compiles in memory and runs the class holding main
-// (the file is named after it). The flags favour start-up time.
+// (the file is named after it). The flags favour start-up time, as does the AOT cache of JDK and javac
+// classes when there is one (a cache the JVM cannot use is ignored, silently).
 func runJava(r *run) stepResult {
-	return r.exec(append([]string{r.tool("JAVA"), "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
-		"-XX:-UsePerfData", "-Xshare:auto", "-Djava.io.tmpdir=" + r.s.child(dirTmp), r.src}, r.args()...)...)
+	argv := []string{r.tool("JAVA"), "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-XX:-UsePerfData"}
+	if aot := r.s.cfg.JavaAOTCache; aot != "" {
+		argv = append(argv, "-XX:AOTCache="+aot, "-Xlog:aot=off,cds=off")
+	}
+	argv = append(argv, "-Djava.io.tmpdir="+r.s.child(dirTmp), r.src)
+	return r.exec(append(argv, r.args()...)...)
 }
 
 // detectRust returns the rustc to use and the newest edition it supports. A rustup proxy on PATH needs the

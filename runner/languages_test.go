@@ -36,7 +36,7 @@ var langCases = []langCase{
 		lang:  "ts",
 		hello: "const greeting: string = 'hello';\nconsole.log(greeting);\n",
 		bad:   "const n: number = 'not a number';\nconsole.log(n);\n", badCode: -1,
-		badStderr: "code.ts(1,7): error TS2322: Type 'string' is not assignable to type 'number'.",
+		badStderr: "\ncode.ts(1,7): error TS2322: Type 'string' is not assignable to type 'number'.",
 		io:        "import * as fs from 'fs';\nconst n: number = parseInt(fs.readFileSync('input.txt', 'utf8'));\nfs.writeFileSync('output.txt', String(n * 2));\n",
 	},
 	{
@@ -134,7 +134,7 @@ func TestLanguages(t *testing.T) {
 			if res.ExitCode == 0 || (c.badCode >= 0 && res.ExitCode != c.badCode) {
 				t.Errorf("error case: want exit %d, got %s", c.badCode, res)
 			}
-			if !strings.Contains(res.Stderr, c.badStderr) {
+			if !strings.Contains("\n"+res.Stderr, c.badStderr) { // "\n" anchors at a line start
 				t.Errorf("error case: stderr does not contain %q:\n%s", c.badStderr, res.Stderr)
 			}
 
@@ -184,4 +184,52 @@ func TestJavaMainClass(t *testing.T) {
 			t.Errorf("javaMainClass(%q) = %q, want %q", src, got, want)
 		}
 	}
+}
+
+// A Java AOT cache the JVM cannot use must not show up in the program's output.
+func TestJavaWithAnUnusableAOTCache(t *testing.T) {
+	t.Parallel()
+	bad := filepath.Join(testBase, "bad.aot")
+	os.WriteFile(bad, []byte("not an AOT cache"), 0o644)
+	tr := newRunner(t, runnerOpts{env: map[string]string{"RUNNER_JAVA_AOT_CACHE": bad}})
+	res := tr.run("java", "public class Main { public static void main(String[] a) { System.out.println(\"hello\"); } }")
+	if res.ExitCode != 0 || res.Stdout != "hello\n" || res.Stderr != "" {
+		t.Errorf("want a clean hello, got %s", res)
+	}
+}
+
+// Go builds use the seeded build cache: the standard library is never compiled by a run.
+func TestGoUsesTheSeededCache(t *testing.T) {
+	t.Parallel()
+	seed := "/opt/kubecoderun/go-cache-seed"
+	if _, err := os.Stat(seed); err != nil {
+		t.Skip("no seed cache: run scripts/install-prereqs")
+	}
+	tr := newRunner(t, runnerOpts{args: []string{"--warm", "go"}})
+	tr.srv.goCache.Do(tr.srv.seedGoCache) // waits for the copy started at start
+	cache := filepath.Join(tr.scratch, dirGoCache)
+	before := countFiles(cache)
+	if seeded := countFiles(seed); before < seeded {
+		t.Fatalf("GOCACHE holds %d files, the seed %d", before, seeded)
+	}
+	res := tr.run("go", "package main\n\nimport (\n\t\"encoding/json\"\n\t\"fmt\"\n\t\"os\"\n\t\"sort\"\n\t\"strings\"\n)\n\n"+
+		"func main() {\n\ts := []string{\"b\", \"a\"}\n\tsort.Strings(s)\n\tb, _ := json.Marshal(s)\n\tfmt.Println(strings.ToUpper(string(b)))\n\tos.Exit(3)\n}\n")
+	if res.ExitCode != 3 || res.Stdout != "[\"A\",\"B\"]\n" {
+		t.Fatalf("want the program's output and its exit code 3, got %s", res)
+	}
+	// Compiling the main package and linking add a handful of entries; the standard library hundreds.
+	if added := countFiles(cache) - before; added > 40 {
+		t.Errorf("the build added %d files to GOCACHE: the standard library was rebuilt", added)
+	}
+}
+
+func countFiles(dir string) int {
+	n := 0
+	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return nil
+	})
+	return n
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -16,7 +17,7 @@ func main() {
 		childMain(os.Args[2:])
 		return
 	}
-	cfg, err := parseConfig(os.Args[1:], os.Getenv)
+	cfg, err := parseConfig(os.Args[1:], os.LookupEnv)
 	if err != nil {
 		log.Fatalf("runner: %v", err)
 	}
@@ -35,6 +36,6 @@ func main() {
 		os.Exit(0)
 	}()
 	log.Printf("runner: listening on %s, workdir %s, scratch %s", cfg.Listen, cfg.Workdir, cfg.Scratch)
-	hs := &http.Server{Addr: cfg.Listen, Handler: srv.handler()}
+	hs := &http.Server{Addr: cfg.Listen, Handler: srv.handler(), ReadHeaderTimeout: 30 * time.Second}
 	log.Fatal(hs.ListenAndServe())
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -87,7 +88,7 @@ func fileExists(p string) bool {
 
 // testRunner is one runner served by httptest.
 type testRunner struct {
-	t       *testing.T
+	t       testing.TB
 	srv     *Server
 	http    *httptest.Server
 	work    string
@@ -103,35 +104,35 @@ type runnerOpts struct {
 
 // newRunner starts a runner with its own workdir, scratch dir and child uid (so that parallel tests
 // never share an RLIMIT_NPROC budget). No warm interpreter unless opts ask for one with --warm.
-func newRunner(t *testing.T, opts runnerOpts) *testRunner {
+func newRunner(t testing.TB, opts runnerOpts) *testRunner {
 	t.Helper()
-	n := nextDir.Add(1)
-	dir := filepath.Join(testBase, fmt.Sprintf("r%d", n))
-	tr := &testRunner{t: t, work: filepath.Join(dir, "work"), scratch: filepath.Join(dir, "scratch")}
+	dir := filepath.Join(testBase, fmt.Sprintf("r%d", nextDir.Add(1)))
 	os.MkdirAll(dir, 0o755)
+	args := []string{"--workdir", filepath.Join(dir, "work"), "--scratch", filepath.Join(dir, "scratch")}
+	if os.Geteuid() == 0 {
+		args = append(args, "--child-uid", strconv.Itoa(70000+int(nextUID.Add(1))))
+	}
+	return newRunnerAt(t, append(args, opts.args...), opts.env)
+}
+
+// newRunnerAt starts a runner with the given flags (later flags win) and extra environment.
+func newRunnerAt(t testing.TB, args []string, extraEnv map[string]string) *testRunner {
+	t.Helper()
 	env := testEnv()
-	for k, v := range opts.env {
+	for k, v := range extraEnv {
 		env[k] = v
 	}
-	args := []string{"--workdir", tr.work, "--scratch", tr.scratch, "--warm", "", "--max-timeout-ms", "60000"}
-	if os.Geteuid() == 0 {
-		tr.uid = 70000 + int(nextUID.Add(1))
-		args = append(args, "--child-uid", strconv.Itoa(tr.uid))
-	}
-	args = append(args, opts.args...)
-	cfg, err := parseConfig(args, func(k string) string { return env[k] })
+	args = append([]string{"--warm", "", "--max-timeout-ms", "60000"}, args...)
+	cfg, err := parseConfig(args, envOf(env))
 	if err != nil {
 		t.Fatalf("config: %v", err)
-	}
-	if cfg.ChildUID < 0 {
-		tr.uid = -1
 	}
 	srv, err := newServer(cfg)
 	if err != nil {
 		t.Fatalf("newServer: %v", err)
 	}
 	srv.startBackground()
-	tr.srv = srv
+	tr := &testRunner{t: t, srv: srv, work: cfg.Workdir, scratch: cfg.Scratch, uid: cfg.ChildUID}
 	tr.http = httptest.NewServer(srv.handler())
 	t.Cleanup(func() {
 		tr.http.Close()
@@ -308,7 +309,7 @@ func eventually(d time.Duration, cond func() bool) bool {
 }
 
 // runDirect runs a command outside the runner (for reference output), reaper-safe.
-func runDirect(t *testing.T, dir string, env []string, argv ...string) (stdout, stderr string, code int) {
+func runDirect(t testing.TB, dir string, env []string, argv ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -317,5 +318,9 @@ func runDirect(t *testing.T, dir string, env []string, argv ...string) (stdout, 
 		t.Fatal(err)
 	}
 	waitTracked(cmd)
-	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+	code = cmd.ProcessState.ExitCode()
+	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() {
+		code = 128 + int(ws.Signal()) // as the runner reports it
+	}
+	return out.String(), errb.String(), code
 }

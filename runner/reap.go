@@ -59,7 +59,7 @@ func waitTracked(cmd *exec.Cmd) error {
 
 // reapUntrackedLocked collects exited children nobody waits for. Caller holds procs.
 func reapUntrackedLocked() {
-	for _, pid := range childrenOf(os.Getpid()) {
+	for _, pid := range orphans() {
 		if !procs.tracked[pid] {
 			var ws syscall.WaitStatus
 			syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
@@ -70,18 +70,21 @@ func reapUntrackedLocked() {
 // sweep kills every descendant of the runner outside the subtrees of tracked children (running steps,
 // warm interpreters): after a step has ended, those are its leftovers, e.g. background jobs or processes
 // that escaped the process group with setsid and were re-parented to the runner.
-func sweep() { kill(false) }
+func sweep() { killDescendants(false) }
 
 // killAll kills every descendant of the runner (at shutdown).
-func killAll() { kill(true) }
+func killAll() { killDescendants(true) }
 
-func kill(all bool) {
-	self := os.Getpid()
+func killDescendants(all bool) {
 	deadline := time.Now().Add(5 * time.Second)
 	for pause := 100 * time.Microsecond; ; pause = min(2*pause, 20*time.Millisecond) {
 		procs.Lock()
 		var victims []int
-		for _, c := range childrenOf(self) {
+		kids := orphans()
+		if all {
+			kids = childrenOf(os.Getpid())
+		}
+		for _, c := range kids {
 			if all || !procs.tracked[c] {
 				victims = appendTree(victims, c)
 			}
@@ -96,6 +99,24 @@ func kill(all bool) {
 		}
 		time.Sleep(pause)
 	}
+}
+
+// orphans lists the children of the runner's main thread. Untracked children are always orphans
+// re-parented to the runner, and the kernel gives those to the first live thread of the subreaper (or
+// PID 1), which is the main thread: one small read instead of one per runner thread.
+func orphans() []int {
+	self := strconv.Itoa(os.Getpid())
+	b, err := os.ReadFile("/proc/" + self + "/task/" + self + "/children")
+	if err != nil {
+		return childrenOf(os.Getpid())
+	}
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // appendTree appends pid and all its descendants.

@@ -14,9 +14,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
-//go:embed shims/pyrun.py shims/noderun.js
+//go:embed shims/pyrun.py shims/noderun.js shims/tscrun.js
 var shimFiles embed.FS
 
 // Scratch sub-directories. Only the runner writes shims/; children may write the others.
@@ -27,7 +28,7 @@ const (
 	dirHome    = "home"    // HOME of children
 	dirTmp     = "tmp"     // TMPDIR of children
 	dirGoCache = "gocache" // GOCACHE, copied from the seed
-	dirShims   = "shims"   // pyrun.py, noderun.js
+	dirShims   = "shims"   // pyrun.py, noderun.js, tscrun.js
 )
 
 // Server is one runner: its configuration, the sandbox directories and the warm interpreters.
@@ -87,7 +88,7 @@ func newServer(cfg *Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	for _, name := range []string{"pyrun.py", "noderun.js"} {
+	for _, name := range []string{"pyrun.py", "noderun.js", "tscrun.js"} {
 		b, _ := shimFiles.ReadFile("shims/" + name)
 		if err := s.writeScratch(path.Join(dirShims, name), b); err != nil {
 			return nil, err
@@ -123,7 +124,13 @@ func (s *Server) Close() {
 	}
 	sweep()
 	if s.cgroup != "" {
-		os.Remove(s.cgroup)
+		// rmdir fails while a killed process is still exiting.
+		for i := 0; i < 100; i++ {
+			if err := os.Remove(s.cgroup); err == nil || os.IsNotExist(err) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	s.root.Close()
 	s.scratchRoot.Close()
@@ -170,6 +177,30 @@ func (s *Server) freshDir(d string) error {
 	}
 	if d != dirShims && s.cfg.ChildUID >= 0 && s.cfg.ChildUID != os.Geteuid() {
 		return s.scratchRoot.Lchown(d, s.cfg.ChildUID, s.cfg.ChildGID)
+	}
+	return nil
+}
+
+// clearDir removes everything in a scratch sub-directory; it fails if the directory is not one.
+func (s *Server) clearDir(d string) error {
+	dir, err := s.scratchRoot.OpenRoot(d)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	f, err := dir.Open(".")
+	if err != nil {
+		return err
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := dir.RemoveAll(n); err != nil {
+			return err
+		}
 	}
 	return nil
 }

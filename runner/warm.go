@@ -2,15 +2,14 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"log"
 	"strings"
 	"sync"
 )
 
 // Python and Node code runs through a shim (shims/pyrun.py, shims/noderun.js) that starts, prints
-// readyMarker, reads one JSON job line on stdin and runs the job like `python3 code.py` / `node code.js`
-// would. A warm shim was started ahead (Python with modules pre-imported) and is already waiting; a cold
+// readyMarker, reads its job (all of stdin: NUL-separated fields, so the shim needs no JSON parser)
+// and runs the job like `python3 code.py` / `node code.js` would. A warm shim was started ahead (Python with modules pre-imported) and is already waiting; a cold
 // shim is started for the run and gets the job at once. Both are the same code.
 //
 // The Node shim is a preload (node -r noderun.js code/code.js): once it has the job it returns, and Node
@@ -18,13 +17,21 @@ import (
 // there too). Stack traces are then exactly those of `node code.js`.
 const readyMarker = "\x00kcr-ready\n"
 
-// shimJob is the JSON line sent to a shim.
+// shimJob is what a shim is told: for Python the code file, the state files ("" = none) and the
+// arguments; for Node only the arguments (the entry point is fixed at start).
 type shimJob struct {
-	File        string   `json:"file,omitempty"` // Python; Node's entry point is fixed at start
-	Argv        []string `json:"argv"`
-	StateIn     string   `json:"state_in,omitempty"`
-	StateOut    string   `json:"state_out,omitempty"`
-	StateErrors string   `json:"state_errors,omitempty"`
+	File, StateIn, StateOut, StateErrors string
+	Argv                                 []string
+}
+
+// encode is the job as the shim reads it: Python "file\0state_in\0state_out\0state_errors[\0arg...]",
+// Node "argv[\0arg...]". Never empty: an empty stdin means the runner went away.
+func (j shimJob) encode(lang string) []byte {
+	fields := append([]string{"argv"}, j.Argv...)
+	if lang == "py" {
+		fields = append([]string{j.File, j.StateIn, j.StateOut, j.StateErrors}, j.Argv...)
+	}
+	return []byte(strings.Join(fields, "\x00"))
 }
 
 type shim struct {
@@ -133,20 +140,18 @@ func (s *Server) refill(w *warmSlot) {
 // shim runs a job in the warm shim of lang, or in a cold one if none is ready.
 func (r *run) shim(lang string, job shimJob) stepResult {
 	r.shimUsed = lang
-	line, _ := json.Marshal(job)
-	line = append(line, '\n')
+	line := job.encode(lang)
 	sh := r.s.warm[lang].take()
 	if sh != nil {
 		if _, err := sh.p.stdin.Write(line); err != nil { // it died just now
 			sh.p.kill()
 			sh.p.closePipes()
 			sh = nil
+		} else {
+			r.s.warmRuns.Add(1)
 		}
 	}
 	cold := sh == nil
-	if !cold {
-		r.s.warmRuns.Add(1)
-	}
 	if cold {
 		var err error
 		if sh, err = r.s.startShim(lang, false); err != nil {
@@ -154,7 +159,7 @@ func (r *run) shim(lang string, job shimJob) stepResult {
 		}
 		sh.p.stdin.Write(line) // a failure shows as the shim's own exit
 	}
-	sh.p.stdin.Close()
+	sh.p.stdin.Close() // the end of the job
 
 	var d drainers
 	d.wg.Add(1)

@@ -60,6 +60,9 @@ func TestWarmPythonBehavesLikePython(t *testing.T) {
 		"thread":     "import threading, time\n\ndef work():\n    time.sleep(0.2)\n    print('thread done')\n\nthreading.Thread(target=work).start()\nprint('main done')\n",
 		"unflushed":  "f = open('unflushed.txt', 'w')\nf.write('data')\nprint(open('unflushed.txt').read() == '')\n",
 		"modules":    "import sys\nprint(sys.path[0] == __file__.rsplit('/', 1)[0])\n",
+		"interrupt":  "raise KeyboardInterrupt\n",
+		"fork":       "import os, time\npid = os.fork()\nif pid == 0:\n    print('child')\nelse:\n    os.waitpid(pid, 0)\n    time.sleep(0.05)\n    print('parent')\n",
+		"os patched": "import os\nos._exit = os.close = None\nprint('patched')\n",
 	}
 	for name, code := range cases {
 		warm, cold, ref := tr.runBoth("py", code, []string{"arg1", "arg 2"}, "/usr/bin/python3")
@@ -154,4 +157,16 @@ func TestColdFallbackWhenTheWarmInterpreterDied(t *testing.T) {
 		t.Errorf("a dead warm interpreter was used")
 	}
 	tr.waitWarm("py") // and a new one is started
+}
+
+// Modules uploaded after the warm interpreter started are importable (the workdir is on sys.path).
+func TestWarmPythonImportsUploadedModules(t *testing.T) {
+	t.Parallel()
+	tr := newRunner(t, runnerOpts{args: []string{"--warm", "py"}, env: map[string]string{"RUNNER_PY_PRELOAD": "json"}})
+	tr.waitWarm("py")
+	tr.put("helper.py", "def f():\n    return 'helper ok'\n")
+	res := tr.run("py", "import helper\nprint(helper.f())")
+	if res.Stdout != "helper ok\n" || tr.srv.warmRuns.Load() != 1 {
+		t.Errorf("want the uploaded module imported by the warm interpreter, got %s", res)
+	}
 }

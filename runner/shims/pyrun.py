@@ -1,12 +1,12 @@
 """KubeCodeRun Python shim: runs one job exactly like `python3 code.py` would, warm or cold.
 
 Started as `python3 pyrun.py PRELOAD`: pre-imports the comma-separated PRELOAD modules (warm shims
-only), writes the ready marker to stdout, reads one JSON job line on stdin, runs the code in a fresh
+only), writes the ready marker to stdout, reads its job (all of stdin: "file NUL state_in NUL
+state_out NUL state_errors [NUL arg]...", empty = none), runs the code in a fresh
 __main__, does what the interpreter does at exit (threads, atexit, flush), captures the state when
 asked, and leaves with os._exit (skipping the slow interpreter teardown).
 """
 import builtins
-import json
 import os
 import sys
 import types
@@ -14,6 +14,9 @@ from importlib.machinery import SourceFileLoader
 
 READY = b"\x00kcr-ready\n"
 STATUS_FD = 3  # the runner reads the exit code here; not inherited by the program's children
+SHIM_PID = os.getpid()
+# Bound now: user code may replace them in the os module.
+_close, _write, _exit, _kill, _getpid = os.close, os.write, os._exit, os.kill, os.getpid
 
 
 def preload(names):
@@ -44,17 +47,20 @@ def preload(names):
 
 
 def read_job():
-    buf = b""
-    while not buf.endswith(b"\n"):
+    chunks = []
+    while True:
         chunk = os.read(0, 65536)
-        if not chunk:  # the runner went away before sending a job
-            os._exit(0)
-        buf += chunk
+        if not chunk:
+            break
+        chunks.append(chunk)
+    if not chunks:  # the runner went away before sending a job
+        os._exit(0)
     # The program's stdin is empty, as under the runner's cold start of any other language.
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    return json.loads(buf)
+    fields = b"".join(chunks).decode("utf-8", "surrogateescape").split("\0")
+    return {"file": fields[0], "state_in": fields[1], "state_out": fields[2], "state_errors": fields[3], "argv": fields[4:]}
 
 
 def restore_state(path, namespace, errors):
@@ -151,7 +157,7 @@ def run(job):
     if job.get("state_in"):
         restore_state(job["state_in"], main.__dict__, errors)
 
-    code = 0
+    code, interrupted = 0, False
     try:
         with open(path, "rb") as f:
             source = f.read()
@@ -160,7 +166,7 @@ def run(job):
         code = exit_code(e)
     except BaseException as e:
         print_exception(e)
-        code = 1
+        code, interrupted = 1, isinstance(e, KeyboardInterrupt)
 
     # Interpreter exit: wait for non-daemon threads, then atexit handlers.
     threading = sys.modules.get("threading")
@@ -177,6 +183,8 @@ def run(job):
         pass
     if job.get("state_out"):
         capture_state(main.__dict__, job["state_out"], errors)
+        import json
+
         with open(job["state_errors"], "w") as f:
             json.dump(errors, f)
     # Dropping the namespace closes (and so flushes) files the code left open, as teardown would.
@@ -186,19 +194,26 @@ def run(job):
     except BaseException:
         pass
     flush()
+    if interrupted:  # like the interpreter: die of SIGINT
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _kill(_getpid(), signal.SIGINT)
+    code = code & 0xFF if isinstance(code, int) else 1
+    if _getpid() != SHIM_PID:  # a process the code forked ends here; only the shim reports
+        _exit(code)
     # Report the exit code with stdout and stderr closed: the runner can answer without waiting for the
     # exit itself, which takes milliseconds with numpy and pandas mapped.
-    code = code & 0xFF if isinstance(code, int) else 1
     for fd in (1, 2):
         try:
-            os.close(fd)
+            _close(fd)
         except OSError:
             pass
     try:
-        os.write(STATUS_FD, b"%d\n" % code)
+        _write(STATUS_FD, b"%d\n" % code)
     except OSError:
         pass
-    os._exit(code)
+    _exit(code)
 
 
 def main():
@@ -210,6 +225,8 @@ def main():
     names = [n for n in (sys.argv[1] if len(sys.argv) > 1 else "").split(",") if n]
     if names:
         preload(names)
+    # The first compile() initialises the compiler (over a millisecond); do it before the job comes.
+    compile("x = 1\n", "<warm-up>", "exec")
     os.write(1, READY)
     run(read_job())
     del shim

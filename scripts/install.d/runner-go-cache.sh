@@ -68,12 +68,16 @@ import (
 func main() {}
 GO
   # The same environment as the runner gives children (except paths), so the cache keys match.
-  (cd "$work" && env -i PATH="$goroot/bin:/usr/local/bin:/usr/bin:/bin" HOME="$work" TMPDIR="$work" \
+  if (cd "$work" && env -i PATH="$goroot/bin:/usr/local/bin:/usr/bin:/bin" HOME="$work" TMPDIR="$work" \
       GOCACHE="$seed.tmp" GOPATH="$work/go" GOTOOLCHAIN=local GOPROXY=off GOSUMDB=off GOFLAGS=-mod=mod \
-      GOTELEMETRY=off "$go_bin" build -o "$work/prog" main.go)
-  echo "$version" > "$seed.tmp/.kcr-version"
-  chmod -R a+rX "$seed.tmp"
-  rm -rf "$seed" && mv "$seed.tmp" "$seed"
+      GOTELEMETRY=off "$go_bin" build -o "$work/prog" main.go); then
+    echo "$version" > "$seed.tmp/.kcr-version"
+    chmod -R a+rX "$seed.tmp"
+    rm -rf "$seed" && mv "$seed.tmp" "$seed"
+  else
+    log "runner: could not build the Go build cache seed (Go runs will compile the standard library)"
+    rm -rf "$seed.tmp"
+  fi
   rm -rf "$work"
 }
 runner_go_cache

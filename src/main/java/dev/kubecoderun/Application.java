@@ -62,8 +62,12 @@ public final class Application implements AutoCloseable {
                 config.sandbox().startTimeout(),
                 config.limits().maxExecutionTime().toMillis(),
                 config.limits().maxOutputBytes(),
+                config.limits().maxFileSizeBytes(),
                 config.sandbox().pythonPreload()),
-            Toolchains.discover(System.getenv(), config.sandbox().toolsDir()),
+            Toolchains.discover(
+                config.sandbox().path(),
+                config.sandbox().toolOverrides(),
+                config.sandbox().toolsDir()),
             http);
     pool =
         new SandboxPool(

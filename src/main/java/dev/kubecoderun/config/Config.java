@@ -43,7 +43,9 @@ public record Config(
       Duration startTimeout,
       Path runnerBinary,
       String pythonPreload,
-      Path toolsDir) {
+      Path toolsDir,
+      String path,
+      Map<String, String> toolOverrides) {
 
     public int poolSize(Language language) {
       return poolSizes.getOrDefault(language, 0);
@@ -119,11 +121,13 @@ public record Config(
             backend,
             Map.copyOf(pools),
             env.integer("POD_POOL_PARALLEL_BATCH", 2, 1, 64),
-            env.seconds("POD_POOL_WAIT_SECONDS", 10, 0, 600),
+            env.seconds("POD_POOL_WAIT_SECONDS", 1, 0, 600),
             env.seconds("SANDBOX_START_TIMEOUT_SECONDS", 30, 1, 600),
             Path.of(env.string("RUNNER_BIN", "target/runner")).toAbsolutePath(),
             env.string("RUNNER_PY_PRELOAD", "numpy,pandas,matplotlib"),
-            toolsDir);
+            toolsDir,
+            env.string("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            env.withPrefix("RUNNER_TOOL_"));
 
     State state =
         new State(

@@ -62,6 +62,18 @@ final class Env {
     return Duration.ofSeconds(integer(name, dflt, min, max));
   }
 
+  /** Every variable starting with {@code prefix}, keyed by the rest of its name. */
+  Map<String, String> withPrefix(String prefix) {
+    Map<String, String> out = new java.util.TreeMap<>();
+    vars.forEach(
+        (k, v) -> {
+          if (k.startsWith(prefix) && v != null && !v.isBlank()) {
+            out.put(k.substring(prefix.length()), v.trim());
+          }
+        });
+    return out;
+  }
+
   List<String> list(String name) {
     List<String> out = new ArrayList<>();
     String v = vars.get(name);

@@ -13,7 +13,12 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 
-/** HTTP client of one sandbox's runner (docs/runner-protocol.md). Plain blocking calls. */
+/**
+ * HTTP client of one sandbox's runner (docs/runner-protocol.md). Plain blocking calls.
+ *
+ * <p>Connections are not kept alive: a sandbox sees a handful of calls, on loopback, and a
+ * connection left idle in Helidon's cache can fail when reused (helidon-io/helidon#10861).
+ */
 public final class RunnerClient {
   /** Reads a file's bytes from the runner. */
   @FunctionalInterface
@@ -38,7 +43,10 @@ public final class RunnerClient {
   /** True when GET /health answers 200; with {@code needWarm} also when the warm one is up. */
   public boolean healthy(String warmLanguage) {
     try (HttpClientResponse res =
-        http.get(base.resolve("/health").toString()).readTimeout(Duration.ofSeconds(2)).request()) {
+        http.get(base.resolve("/health").toString())
+            .keepAlive(false)
+            .readTimeout(Duration.ofSeconds(2))
+            .request()) {
       if (res.status() != Status.OK_200) {
         return false;
       }
@@ -55,6 +63,7 @@ public final class RunnerClient {
   public RunnerResult execute(RunnerRequest request, Duration timeout) throws SandboxException {
     try (HttpClientResponse res =
         http.post(base.resolve("/execute").toString())
+            .keepAlive(false)
             .header(HeaderNames.AUTHORIZATION, authorization)
             .contentType(MediaTypes.APPLICATION_JSON)
             .readTimeout(timeout)
@@ -77,6 +86,7 @@ public final class RunnerClient {
   public void putFile(String path, InputStream content) throws SandboxException {
     try (HttpClientResponse res =
         http.put(fileUri(path))
+            .keepAlive(false)
             .header(HeaderNames.AUTHORIZATION, authorization)
             .contentType(MediaTypes.APPLICATION_OCTET_STREAM)
             .outputStream(
@@ -101,7 +111,10 @@ public final class RunnerClient {
   /** Streams the workdir file {@code path} to {@code reader}. */
   public <T> T readFile(String path, FileReader<T> reader) throws SandboxException, IOException {
     try (HttpClientResponse res =
-        http.get(fileUri(path)).header(HeaderNames.AUTHORIZATION, authorization).request()) {
+        http.get(fileUri(path))
+            .keepAlive(false)
+            .header(HeaderNames.AUTHORIZATION, authorization)
+            .request()) {
       if (res.status() != Status.OK_200) {
         throw new SandboxException("runner cannot read " + path + ": " + res.status().code());
       }

@@ -12,6 +12,9 @@ public interface Sandbox extends AutoCloseable {
 
   boolean isAlive();
 
+  /** Runs {@code callback} once when the sandbox dies on its own (or is destroyed). */
+  void onExit(Runnable callback);
+
   /** Destroys the sandbox: its processes and its files. */
   @Override
   void close();

@@ -126,6 +126,8 @@ public final class SandboxPool implements AutoCloseable {
           destroy(s);
         } else {
           ready.get(language).add(s);
+          // A warm sandbox that dies while it waits is replaced at once, not when someone takes it.
+          s.onExit(() -> replaceDead(language, s));
         }
       } finally {
         starts.release();
@@ -148,6 +150,14 @@ public final class SandboxPool implements AutoCloseable {
         Thread.currentThread().interrupt();
         return;
       }
+      refill(language);
+    }
+  }
+
+  private void replaceDead(Language language, Sandbox s) {
+    if (ready.get(language).remove(s)) {
+      LOG.warning("warm sandbox " + s.id() + " died; replacing it");
+      destroy(s);
       refill(language);
     }
   }
@@ -190,7 +200,8 @@ public final class SandboxPool implements AutoCloseable {
   @Override
   public void close() {
     closed = true;
-    background.shutdown();
+    // Interrupts sandboxes still starting (they kill their process) and lets destroys finish.
+    background.shutdownNow();
     try {
       background.awaitTermination(30, TimeUnit.SECONDS);
     } catch (InterruptedException e) {

@@ -23,6 +23,12 @@ class SandboxPoolTest {
     final boolean warm;
     final AtomicBoolean alive = new AtomicBoolean(true);
     final AtomicBoolean closed = new AtomicBoolean();
+    final List<Runnable> exitCallbacks = new CopyOnWriteArrayList<>();
+
+    void die() {
+      alive.set(false);
+      exitCallbacks.forEach(Runnable::run);
+    }
 
     FakeSandbox(String id, Language language, boolean warm) {
       this.id = id;
@@ -48,6 +54,11 @@ class SandboxPoolTest {
     @Override
     public boolean isAlive() {
       return alive.get();
+    }
+
+    @Override
+    public void onExit(Runnable callback) {
+      exitCallbacks.add(callback);
     }
 
     @Override
@@ -132,6 +143,21 @@ class SandboxPoolTest {
       assertNotSame(first, s);
       assertTrue(s.isAlive());
       eventually(first.closed::get);
+    }
+  }
+
+  @Test
+  void aSandboxThatDiesWhileWaitingIsReplacedWithoutARequest() throws Exception {
+    FakeFactory factory = new FakeFactory();
+    try (SandboxPool pool =
+        new SandboxPool(factory, l -> l == Language.PY ? 1 : 0, 1, Duration.ofSeconds(1))) {
+      pool.start();
+      eventually(() -> pool.readyCount(Language.PY) == 1);
+      FakeSandbox first = factory.created.get(0);
+      first.die();
+      eventually(() -> factory.created.size() == 2 && pool.readyCount(Language.PY) == 1);
+      assertTrue(first.closed.get());
+      assertTrue(pool.acquire(Language.PY).isAlive());
     }
   }
 

@@ -6,6 +6,7 @@ import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.sandbox.Sandbox;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 /** A runner process on loopback with its own folder; closing it kills the process tree. */
 final class LocalSandbox implements Sandbox {
@@ -14,13 +15,21 @@ final class LocalSandbox implements Sandbox {
   private final Process process;
   private final RunnerClient runner;
   private final Path dir;
+  private final Consumer<LocalSandbox> onClose;
 
-  LocalSandbox(String id, Language language, Process process, RunnerClient runner, Path dir) {
+  LocalSandbox(
+      String id,
+      Language language,
+      Process process,
+      RunnerClient runner,
+      Path dir,
+      Consumer<LocalSandbox> onClose) {
     this.id = id;
     this.language = language;
     this.process = process;
     this.runner = runner;
     this.dir = dir;
+    this.onClose = onClose;
   }
 
   @Override
@@ -44,9 +53,15 @@ final class LocalSandbox implements Sandbox {
   }
 
   @Override
+  public void onExit(Runnable callback) {
+    process.onExit().thenRun(callback);
+  }
+
+  @Override
   public void close() {
     kill(process);
     LocalDisk.deleteTree(dir);
+    onClose.accept(this);
   }
 
   static void kill(Process process) {

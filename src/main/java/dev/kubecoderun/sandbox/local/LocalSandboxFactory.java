@@ -41,6 +41,7 @@ public final class LocalSandboxFactory implements SandboxFactory {
       Duration startTimeout,
       long maxTimeoutMs,
       int maxOutputBytes,
+      long maxFileBytes,
       String pythonPreload) {}
 
   private final Settings settings;
@@ -48,6 +49,8 @@ public final class LocalSandboxFactory implements SandboxFactory {
   private final WebClient http;
   private final Path passwd;
   private final Path group;
+  private final java.util.Set<LocalSandbox> live =
+      java.util.concurrent.ConcurrentHashMap.newKeySet();
 
   public LocalSandboxFactory(Settings settings, Toolchains toolchains, WebClient http) {
     this.settings = settings;
@@ -77,6 +80,13 @@ public final class LocalSandboxFactory implements SandboxFactory {
   @Override
   public String name() {
     return "local";
+  }
+
+  /** Destroys every sandbox still alive (the pool hands back the ones it knows of first). */
+  @Override
+  public void close() {
+    List<LocalSandbox> left = List.copyOf(live);
+    left.parallelStream().forEach(LocalSandbox::close);
   }
 
   @Override
@@ -111,6 +121,8 @@ public final class LocalSandboxFactory implements SandboxFactory {
       add(cmd, "--wrap", Json.writeString(wrap));
       add(cmd, "--max-output", Integer.toString(settings.maxOutputBytes()));
       add(cmd, "--max-timeout-ms", Long.toString(settings.maxTimeoutMs()));
+      // Files a run writes, and inputs put into it, have the size limit of uploads.
+      add(cmd, "--max-file-size", Long.toString(settings.maxFileBytes()));
       ProcessBuilder pb = new ProcessBuilder(cmd);
       Map<String, String> env = pb.environment();
       env.clear();
@@ -124,7 +136,9 @@ public final class LocalSandboxFactory implements SandboxFactory {
       Files.writeString(dir.resolve("runner.pid"), Long.toString(process.pid()));
       RunnerClient client = new RunnerClient(http, URI.create("http://127.0.0.1:" + port), token);
       awaitHealthy(process, client, warmLanguage.isEmpty() ? null : warmLanguage, dir);
-      return new LocalSandbox(id, language, process, client, dir);
+      LocalSandbox sandbox = new LocalSandbox(id, language, process, client, dir, live::remove);
+      live.add(sandbox);
+      return sandbox;
     } catch (IOException | RuntimeException | SandboxException e) {
       if (process != null) {
         LocalSandbox.kill(process);

@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -42,9 +41,12 @@ public final class Toolchains {
     return extraRoots;
   }
 
-  public static Toolchains discover(Map<String, String> env, Path toolsDir) {
+  /**
+   * @param path the PATH to look tools up in
+   * @param overrides {@code RUNNER_TOOL_<NAME>} values from the configuration, keyed by NAME
+   */
+  public static Toolchains discover(String path, Map<String, String> overrides, Path toolsDir) {
     Map<String, String> tools = new LinkedHashMap<>();
-    String path = env.getOrDefault("PATH", "/usr/local/bin:/usr/bin:/bin");
     // Debian's python3 carries the scientific stack as packages; prefer it over a PATH shim.
     tools.put("PYTHON", firstExisting("/usr/bin/python3").orElseGet(() -> which("python3", path)));
     tools.put("NODE", which("node", path));
@@ -62,12 +64,7 @@ public final class Toolchains {
     tools.put("LDC2", which("ldc2", path));
     tools.put("BASH", firstExisting("/bin/bash").orElseGet(() -> which("bash", path)));
     // Operators may point any tool elsewhere.
-    for (String key : new ArrayList<>(tools.keySet())) {
-      String override = env.get("RUNNER_TOOL_" + key);
-      if (override != null && !override.isBlank()) {
-        tools.put(key, override.trim());
-      }
-    }
+    overrides.forEach(tools::put);
     Set<Path> roots = new TreeSet<>();
     roots.add(toolsDir);
     for (String tool : tools.values()) {

@@ -1,0 +1,56 @@
+// One /exec scenario under load. Configured by environment variables (scripts/bench sets them):
+//   BASE, KEY          the API and its key
+//   SCENARIO           py_print | js_print | py_pandas_png
+//   MODE               closed: VUS virtual users back to back for DURATION
+//                      paced:  RATE requests per second for DURATION (one at a time)
+import http from 'k6/http';
+import { check } from 'k6';
+
+const SCENARIOS = {
+  py_print: { lang: 'py', code: 'print(1)', files: 0 },
+  js_print: { lang: 'js', code: 'console.log(1)', files: 0 },
+  py_pandas_png: {
+    lang: 'py',
+    code:
+      'import pandas as pd\nimport matplotlib.pyplot as plt\n' +
+      "df = pd.DataFrame({'x': range(50), 'y': [i * i for i in range(50)]})\n" +
+      "df.plot(x='x', y='y')\nplt.savefig('plot.png')\nprint(len(df))\n",
+    files: 1,
+  },
+};
+
+const scenario = SCENARIOS[__ENV.SCENARIO || 'py_print'];
+const mode = __ENV.MODE || 'closed';
+const duration = __ENV.DURATION || '30s';
+
+export const options = {
+  summaryTrendStats: ['med', 'p(95)', 'p(99)', 'avg', 'max'],
+  scenarios: {
+    load:
+      mode === 'paced'
+        ? {
+            executor: 'constant-arrival-rate',
+            rate: Number(__ENV.RATE || 1),
+            timeUnit: '1s',
+            duration,
+            preAllocatedVUs: 1,
+            maxVUs: 1,
+          }
+        : { executor: 'constant-vus', vus: Number(__ENV.VUS || 1), duration },
+  },
+};
+
+const body = JSON.stringify({ lang: scenario.lang, code: scenario.code });
+const params = {
+  headers: { 'Content-Type': 'application/json', 'X-API-Key': __ENV.KEY },
+  timeout: '120s',
+};
+
+export default function () {
+  const res = http.post(`${__ENV.BASE}/v1/exec`, body, params);
+  check(res, {
+    'status 200': (r) => r.status === 200,
+    'code ran ok': (r) => r.status === 200 && r.json('status') === 'ok',
+    'files returned': (r) => r.status === 200 && (r.json('files') || []).length === scenario.files,
+  });
+}

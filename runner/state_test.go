@@ -1,0 +1,100 @@
+package main
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+)
+
+// capture runs code with capture_state and returns the result; state is restored first when given.
+func (tr *testRunner) withState(code, state string) result {
+	tr.t.Helper()
+	return tr.execute(map[string]any{"language": "py", "code": code, "state": state, "capture_state": true, "timeout_ms": 30000})
+}
+
+func TestPythonStateRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, warm := range []bool{true, false} {
+		name := map[bool]string{true: "warm", false: "cold"}[warm]
+		t.Run(name, func(t *testing.T) {
+			var opts runnerOpts
+			if warm {
+				opts.args = []string{"--warm", "py"}
+			}
+			tr := newRunner(t, opts)
+			wait := func() {
+				if warm {
+					tr.waitWarm("py")
+				}
+			}
+			wait()
+			res := tr.withState("import pandas as pd\nx = 42\ndf = pd.DataFrame({'a': [1, 2, 3]})\nf = lambda v: v + 1\n"+
+				"class Point:\n    def __init__(self, x):\n        self.x = x\np = Point(7)\n", "")
+			if res.ExitCode != 0 || res.State == "" || len(res.StateErrors) != 0 {
+				t.Fatalf("capture: %s", res)
+			}
+			raw, _ := base64.StdEncoding.DecodeString(res.State)
+			if raw[0] != 0x02 {
+				t.Errorf("state version byte %#x, want 0x02", raw[0])
+			}
+			wait()
+			res = tr.withState("print(x, df['a'].sum(), f(41), p.x)\nx += 1\n", res.State)
+			if res.Stdout != "42 6 42 7\n" {
+				t.Fatalf("restore: want \"42 6 42 7\", got %s", res)
+			}
+			wait()
+			if res = tr.withState("print(x)", res.State); res.Stdout != "43\n" {
+				t.Errorf("second round trip: %s", res)
+			}
+		})
+	}
+}
+
+func TestPythonStateSkipsWhatItCannotKeep(t *testing.T) {
+	t.Parallel()
+	tr := newRunner(t, runnerOpts{})
+	res := tr.withState("import math, json as j\n_private = 1\nkept = 'yes'\nfh = open('data.txt', 'w')\n", "")
+	if len(res.StateErrors) != 1 || !strings.HasPrefix(res.StateErrors[0], "Cannot serialize 'fh' (TextIOWrapper): ") {
+		t.Fatalf("want one error naming the open file, got %q", res.StateErrors)
+	}
+	res = tr.withState("print(sorted(k for k in globals() if not k.startswith('__')))", res.State)
+	if res.Stdout != "['kept']\n" {
+		t.Errorf("want only 'kept' restored (no modules, no _names, no file), got %s", res)
+	}
+}
+
+func TestPythonStateAfterExitAndErrors(t *testing.T) {
+	t.Parallel()
+	tr := newRunner(t, runnerOpts{})
+	res := tr.withState("import sys\nz = 5\nsys.exit(2)\n", "")
+	if res.ExitCode != 2 || res.State == "" {
+		t.Fatalf("sys.exit must still capture: %s", res)
+	}
+	if res = tr.withState("print(z)\nraise ValueError('late')\n", res.State); res.Stdout != "5\n" || res.ExitCode != 1 || res.State == "" {
+		t.Errorf("an uncaught exception must still capture: %s", res)
+	}
+	// Nothing to keep: no state at all.
+	if res = tr.withState("pass", ""); res.State != "" || len(res.StateErrors) != 0 {
+		t.Errorf("empty namespace: want no state, got %s", res)
+	}
+	// Without capture_state nothing is returned.
+	if res = tr.run("py", "x = 1"); res.State != "" || res.StateErrors != nil {
+		t.Errorf("no capture asked: %s", res)
+	}
+	// Unreadable state is reported, the code still runs.
+	bad := base64.StdEncoding.EncodeToString([]byte{0x02, 1, 2, 3})
+	if res = tr.withState("print('ran')", bad); res.Stdout != "ran\n" || len(res.StateErrors) != 1 || !strings.HasPrefix(res.StateErrors[0], "Cannot restore state") {
+		t.Errorf("corrupt state: %s", res)
+	}
+}
+
+func TestPythonStateVersion1(t *testing.T) {
+	t.Parallel()
+	tr := newRunner(t, runnerOpts{})
+	// Version 0x01 is a raw cloudpickle dump.
+	res := tr.run("py", "import base64, cloudpickle\nprint(base64.b64encode(b'\\x01' + cloudpickle.dumps({'v': 7})).decode())")
+	state := strings.TrimSpace(res.Stdout)
+	if res = tr.withState("print(v)", state); res.Stdout != "7\n" {
+		t.Errorf("version 1 state: %s", res)
+	}
+}

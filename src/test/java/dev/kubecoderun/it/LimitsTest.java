@@ -1,0 +1,50 @@
+package dev.kubecoderun.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/** Limits that protect the service, seen through HTTP. */
+@Tag("integration")
+class LimitsTest {
+  private final TestServer server = TestServer.get();
+
+  @Test
+  void aJsonBodyOverTheLimitIs413() {
+    String code = "#".repeat(11 * 1024 * 1024);
+    Errors.assertError(
+        server.postJson("/exec", "{\"lang\":\"py\",\"code\":\"" + code + "\"}"),
+        413,
+        "resource_exhausted");
+  }
+
+  @Test
+  void outputIsCappedAndSaysSo() {
+    JsonNode r =
+        server.exec("py", "import sys\nsys.stdout.write('x' * 3_000_000)\nprint('tail')").json();
+    String out = r.path("stdout").asText();
+    assertTrue(out.length() <= 1024 * 1024 + 100, "capped at MAX_OUTPUT_SIZE: " + out.length());
+    assertTrue(out.contains("[output truncated"), out.substring(out.length() - 80));
+    assertEquals("ok", r.path("status").asText());
+  }
+
+  @Test
+  void stderrOfASuccessfulRunIsKept() {
+    JsonNode r =
+        server.exec("py", "import sys\nprint('warning!', file=sys.stderr)\nprint('fine')").json();
+    assertEquals("ok", r.path("status").asText());
+    assertEquals("warning!\n", r.path("stderr").asText());
+  }
+
+  @Test
+  void aRunOverTheTimeLimitIsATimeoutWithEverythingKilled() {
+    JsonNode r = server.exec("bash", "(sleep 300; echo orphan) & echo started; sleep 300").json();
+    assertEquals("timeout", r.path("status").asText(), r.toString());
+    assertEquals(124, r.path("code").asInt());
+    assertEquals("started\n", r.path("stdout").asText());
+    assertTrue(r.path("stderr").asText().contains("timed out after 20 seconds"), r.toString());
+  }
+}

@@ -1,0 +1,57 @@
+package dev.kubecoderun.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kubecoderun.execution.Language;
+import java.util.List;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/** The warm pool with real runner processes. */
+@Tag("integration")
+class PoolTest {
+  private final TestServer server = TestServer.get();
+
+  private List<ProcessHandle> warmPythonRunners() {
+    String dir = server.dataDir.resolve("sandboxes").toString();
+    return ProcessHandle.allProcesses()
+        .filter(
+            p ->
+                p.info()
+                    .commandLine()
+                    .map(c -> c.contains(dir) && c.contains("--warm py") && !c.contains("__child"))
+                    .orElse(false))
+        .toList();
+  }
+
+  private void awaitWarmPython() throws InterruptedException {
+    for (int i = 0; i < 600 && server.app.pool().readyCount(Language.PY) < 1; i++) {
+      Thread.sleep(50);
+    }
+    assertEquals(1, server.app.pool().readyCount(Language.PY), "a warm py sandbox is ready");
+  }
+
+  @Test
+  void aWarmSandboxKilledWhileWaitingIsReplaced() throws InterruptedException {
+    awaitWarmPython();
+    List<ProcessHandle> before = warmPythonRunners();
+    assertEquals(1, before.size(), before.toString());
+    ProcessHandle victim = before.get(0);
+    victim.destroyForcibly();
+    victim.onExit().join();
+    for (int i = 0; i < 600; i++) {
+      List<ProcessHandle> now = warmPythonRunners();
+      if (server.app.pool().readyCount(Language.PY) == 1
+          && now.size() == 1
+          && now.get(0).pid() != victim.pid()) {
+        break;
+      }
+      Thread.sleep(50);
+    }
+    List<ProcessHandle> after = warmPythonRunners();
+    assertEquals(1, after.size());
+    assertTrue(after.get(0).pid() != victim.pid(), "a new sandbox replaced the dead one");
+    assertEquals("ok\n", server.exec("py", "print('ok')").json().path("stdout").asText());
+  }
+}
