@@ -62,7 +62,7 @@ public final class Application implements AutoCloseable {
                 config.sandbox().startTimeout(),
                 config.limits().maxExecutionTime().toMillis(),
                 config.limits().maxOutputBytes(),
-                config.limits().maxFileSizeBytes(),
+                config.sandbox().maxSandboxFileBytes(),
                 config.sandbox().pythonPreload()),
             Toolchains.discover(
                 config.sandbox().path(),

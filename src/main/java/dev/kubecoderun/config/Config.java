@@ -41,6 +41,7 @@ public record Config(
       int parallelStarts,
       Duration poolWaitTimeout,
       Duration startTimeout,
+      long maxSandboxFileBytes,
       Path runnerBinary,
       String pythonPreload,
       Path toolsDir,
@@ -116,6 +117,15 @@ public record Config(
           "SANDBOX_BACKEND=" + backend + " is not supported (supported: local)");
     }
     Path toolsDir = Path.of(env.string("KCR_TOOLS_DIR", "/opt/kubecoderun"));
+    int sandboxFileMb = env.integer("SANDBOX_MAX_FILE_SIZE_MB", 1024, 1, 1_000_000);
+    if (sandboxFileMb < maxFileMb) {
+      throw new ConfigException(
+          "SANDBOX_MAX_FILE_SIZE_MB="
+              + sandboxFileMb
+              + " is below MAX_FILE_SIZE_MB="
+              + maxFileMb
+              + ": input files would not fit in the sandbox");
+    }
     Sandbox sandbox =
         new Sandbox(
             backend,
@@ -123,6 +133,7 @@ public record Config(
             env.integer("POD_POOL_PARALLEL_BATCH", 2, 1, 64),
             env.seconds("POD_POOL_WAIT_SECONDS", 1, 0, 600),
             env.seconds("SANDBOX_START_TIMEOUT_SECONDS", 30, 1, 600),
+            sandboxFileMb * 1024L * 1024L,
             Path.of(env.string("RUNNER_BIN", "target/runner")).toAbsolutePath(),
             env.string("RUNNER_PY_PRELOAD", "numpy,pandas,matplotlib"),
             toolsDir,

@@ -37,6 +37,23 @@ class ConfigTest {
   }
 
   @Test
+  void theSandboxFileLimitMustFitTheInputs() {
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                Config.from(
+                    Map.of(
+                        "API_KEY",
+                        KEY,
+                        "MAX_FILE_SIZE_MB",
+                        "200",
+                        "SANDBOX_MAX_FILE_SIZE_MB",
+                        "100")));
+    assertTrue(e.getMessage().contains("SANDBOX_MAX_FILE_SIZE_MB"));
+  }
+
+  @Test
   void badValuesNameTheVariable() {
     assertTrue(
         assertThrows(

@@ -45,6 +45,7 @@ final class TestServer {
         Path data = Files.createTempDirectory("kcr-it-");
         Map<String, String> env = new HashMap<>();
         env.put("API_KEY", KEY);
+        env.put("PATH", System.getenv("PATH")); // where the toolchains are found
         env.put("API_HOST", "127.0.0.1");
         env.put("API_PORT", "0");
         env.put("DATA_DIR", data.toString());
