@@ -120,6 +120,9 @@ public final class Application implements AutoCloseable {
         WebClient.builder()
             .connectTimeout(Duration.ofSeconds(5))
             .readTimeout(Duration.ofSeconds(30))
+            // Headers and body go out as separate writes: without TCP_NODELAY, Nagle's algorithm
+            // holds the second one until the runner's delayed ACK, tens of ms per call.
+            .socketOptions(o -> o.tcpNoDelay(true))
             .followRedirects(false)
             .build();
     SandboxFactory factory =
