@@ -25,6 +25,7 @@ type Config struct {
 	ChildWorkdir string // the workdir as children see it
 	ChildScratch string // the scratch dir as children see it
 	Warm         map[string]bool
+	SingleUse    bool // one execution per runner (pool sandboxes): no interpreter is re-warmed after it
 	Wrap         []string
 	MaxOutput    int
 	MaxTimeout   time.Duration
@@ -36,6 +37,7 @@ type Config struct {
 	Token        string
 	PyPreload    []string
 	GoCacheSeed  string
+	MplCacheSeed string            // prebuilt matplotlib font list copied into MPLCONFIGDIR
 	JavaAOTCache string            // JDK AOT cache for the source launcher, "" if none
 	Tools        map[string]string // tool name (PYTHON, NODE, ...) -> absolute path, "" if not found
 }
@@ -83,6 +85,7 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (*Config, er
 	maxFileSize := fs.String("max-file-size", env("RUNNER_MAX_FILE_SIZE", "104857600"), "")
 	childUID := fs.String("child-uid", env("RUNNER_CHILD_UID", ""), "")
 	childGID := fs.String("child-gid", env("RUNNER_CHILD_GID", ""), "")
+	singleUse := fs.Bool("single-use", env("RUNNER_SINGLE_USE", "") == "true", "")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -90,7 +93,7 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (*Config, er
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 
-	c := &Config{Listen: *listen, Token: getenv("RUNNER_TOKEN"), Warm: map[string]bool{}, Tools: map[string]string{}}
+	c := &Config{Listen: *listen, Token: getenv("RUNNER_TOKEN"), Warm: map[string]bool{}, Tools: map[string]string{}, SingleUse: *singleUse}
 	if c.Token == "" {
 		return nil, errors.New("RUNNER_TOKEN is required")
 	}
@@ -162,6 +165,7 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (*Config, er
 
 	c.PyPreload = splitList(list("RUNNER_PY_PRELOAD", "numpy,pandas,matplotlib"))
 	c.GoCacheSeed = env("RUNNER_GO_CACHE_SEED", "/opt/kubecoderun/go-cache-seed")
+	c.MplCacheSeed = env("RUNNER_MPL_CACHE_SEED", "/opt/kubecoderun/mpl-cache")
 	for name, def := range toolDefaults {
 		c.Tools[name] = resolveTool(env("RUNNER_TOOL_"+name, def))
 	}

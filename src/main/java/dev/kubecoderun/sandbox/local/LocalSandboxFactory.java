@@ -41,6 +41,7 @@ public final class LocalSandboxFactory implements SandboxFactory {
       Duration startTimeout,
       long maxTimeoutMs,
       int maxOutputBytes,
+      long maxFileBytes,
       String pythonPreload) {}
 
   private final Settings settings;
@@ -114,12 +115,16 @@ public final class LocalSandboxFactory implements SandboxFactory {
       add(cmd, "--child-workdir", BubblewrapCommand.SANDBOX_WORKDIR);
       add(cmd, "--child-scratch", BubblewrapCommand.SANDBOX_SCRATCH);
       add(cmd, "--warm", warmLanguage);
+      // One execution per sandbox: the runner must not warm a second interpreter after it.
+      cmd.add("--single-use");
       // bubblewrap gives children uid 65532 in their own user namespace; bwrap itself must keep
       // the API's uid to read the toolchains it binds.
       add(cmd, "--child-uid", "-1");
       add(cmd, "--wrap", Json.writeString(wrap));
       add(cmd, "--max-output", Integer.toString(settings.maxOutputBytes()));
       add(cmd, "--max-timeout-ms", Long.toString(settings.maxTimeoutMs()));
+      // RLIMIT_FSIZE of everything a run writes (build artefacts included), and the input limit.
+      add(cmd, "--max-file-size", Long.toString(settings.maxFileBytes()));
       ProcessBuilder pb = new ProcessBuilder(cmd);
       Map<String, String> env = pb.environment();
       env.clear();

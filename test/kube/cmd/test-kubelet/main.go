@@ -1,0 +1,49 @@
+// Command test-kubelet runs the test kubelet (package kubelet) against the API server of a kubeconfig
+// until SIGTERM or SIGINT, then kills its pods' processes and removes their directories.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"kubecoderun/test/kube/kubelet"
+)
+
+func main() {
+	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the API server")
+	cfg := kubelet.Config{}
+	flag.StringVar(&cfg.NodeName, "node-name", "kcr-test-node", "name of the node to register")
+	flag.StringVar(&cfg.RunnerBin, "runner", "", "runner binary every pod's container runs")
+	flag.StringVar(&cfg.PodDir, "pod-dir", "", "directory for the per-pod directories")
+	// A random 127.N: kubelets of concurrent test clusters rarely share addresses (and skip busy ones).
+	flag.StringVar(&cfg.IPPrefix, "ip-prefix", fmt.Sprintf("127.%d", 10+rand.IntN(240)), "pods get addresses PREFIX.x.y")
+	flag.Parse()
+	if *kubeconfig == "" || cfg.RunnerBin == "" || cfg.PodDir == "" {
+		log.Fatal("test-kubelet: --kubeconfig, --runner and --pod-dir are required")
+	}
+	if err := os.MkdirAll(cfg.PodDir, 0o755); err != nil {
+		log.Fatal(err)
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := kubelet.New(cfg, client).Run(ctx); err != nil {
+		log.Fatal(err)
+	}
+}

@@ -1,0 +1,166 @@
+package kubelet
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// containerPath is the PATH of a typical container image: the host's system tools, not root's home.
+const containerPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// command builds the runner command for the pod's first container. The image's entrypoint is the
+// runner: command[1:] and args are passed on, then the kubelet's own --listen/--workdir/--scratch,
+// which win (the runner's flags all take a value, and the last one counts).
+func (k *Kubelet) command(ctx context.Context, p *pod, listen string) (*exec.Cmd, error) {
+	c := p.spec.Spec.Containers[0]
+	uid, gid, err := runAs(p.spec, &c)
+	if err != nil {
+		return nil, err
+	}
+	work, scratch := filepath.Join(p.dir, "data"), filepath.Join(p.dir, "tmp")
+	for _, d := range []string{p.dir, work, scratch} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	env := []string{"PATH=" + containerPath, "HOSTNAME=" + p.spec.Name}
+	for _, e := range c.Env {
+		v, ok, err := k.envValue(ctx, p, e)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			env = append(env, e.Name+"="+v)
+		}
+	}
+
+	var args []string
+	if len(c.Command) > 1 {
+		args = append(args, c.Command[1:]...)
+	}
+	args = append(args, c.Args...)
+	args = append(args, "--listen", listen, "--workdir", work, "--scratch", scratch)
+	cmd := exec.Command(k.cfg.RunnerBin, args...)
+	cmd.Env = env
+	cmd.Dir = work
+	if uid >= 0 {
+		// Run as the pod's user, as a container would: the runner then is not root, like in a real pod.
+		for _, d := range []string{work, scratch} {
+			if err := os.Chown(d, uid, gid); err != nil {
+				return nil, err
+			}
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
+			Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{},
+		}}
+	}
+	return cmd, nil
+}
+
+// runAs is the uid and gid the container asks for (container level over pod level); -1 keeps the
+// kubelet's. runAsNonRoot without a uid is refused like a kubelet refuses a root image.
+func runAs(p *corev1.Pod, c *corev1.Container) (int, int, error) {
+	var uid, gid *int64
+	var nonRoot *bool
+	if sc := p.Spec.SecurityContext; sc != nil {
+		uid, gid, nonRoot = sc.RunAsUser, sc.RunAsGroup, sc.RunAsNonRoot
+	}
+	if sc := c.SecurityContext; sc != nil {
+		if sc.RunAsUser != nil {
+			uid = sc.RunAsUser
+		}
+		if sc.RunAsGroup != nil {
+			gid = sc.RunAsGroup
+		}
+		if sc.RunAsNonRoot != nil {
+			nonRoot = sc.RunAsNonRoot
+		}
+	}
+	u, g := -1, -1
+	if uid != nil {
+		u, g = int(*uid), int(*uid)
+	}
+	if gid != nil {
+		g = int(*gid)
+	}
+	effective := u
+	if effective < 0 {
+		effective = os.Geteuid()
+	}
+	if nonRoot != nil && *nonRoot && effective == 0 {
+		return 0, 0, fmt.Errorf("container has runAsNonRoot and would run as root")
+	}
+	if u < 0 && g >= 0 {
+		u = os.Geteuid()
+	}
+	return u, g, nil
+}
+
+// envValue resolves one env entry: a literal, a field of the pod, or a key of a Secret or ConfigMap.
+// ok is false for an optional reference that does not exist.
+func (k *Kubelet) envValue(ctx context.Context, p *pod, e corev1.EnvVar) (string, bool, error) {
+	src := e.ValueFrom
+	switch {
+	case src == nil:
+		return e.Value, true, nil
+	case src.FieldRef != nil:
+		return fieldValue(p, src.FieldRef.FieldPath)
+	case src.SecretKeyRef != nil:
+		ref := src.SecretKeyRef
+		s, err := k.client.CoreV1().Secrets(p.spec.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if err == nil {
+			if v, found := s.Data[ref.Key]; found {
+				return string(v), true, nil
+			}
+		}
+		return missing(err, ref.Optional, "secret", ref.Name, ref.Key)
+	case src.ConfigMapKeyRef != nil:
+		ref := src.ConfigMapKeyRef
+		cm, err := k.client.CoreV1().ConfigMaps(p.spec.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if err == nil {
+			if v, found := cm.Data[ref.Key]; found {
+				return v, true, nil
+			}
+		}
+		return missing(err, ref.Optional, "configmap", ref.Name, ref.Key)
+	}
+	return "", false, fmt.Errorf("env %s: unsupported valueFrom", e.Name)
+}
+
+func missing(err error, optional *bool, kind, name, key string) (string, bool, error) {
+	if err != nil && !apierrors.IsNotFound(err) {
+		return "", false, err
+	}
+	if optional != nil && *optional {
+		return "", false, nil
+	}
+	return "", false, fmt.Errorf("%s %q has no key %q", kind, name, key)
+}
+
+func fieldValue(p *pod, path string) (string, bool, error) {
+	switch path {
+	case "metadata.name":
+		return p.spec.Name, true, nil
+	case "metadata.namespace":
+		return p.spec.Namespace, true, nil
+	case "metadata.uid":
+		return string(p.spec.UID), true, nil
+	case "spec.nodeName":
+		return p.spec.Spec.NodeName, true, nil
+	case "spec.serviceAccountName":
+		return p.spec.Spec.ServiceAccountName, true, nil
+	case "status.podIP":
+		return p.ip, true, nil
+	case "status.hostIP":
+		return "127.0.0.1", true, nil
+	}
+	return "", false, fmt.Errorf("unsupported fieldRef %q", path)
+}
