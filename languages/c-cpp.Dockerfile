@@ -23,6 +23,8 @@ ENV RUNNER_TOOL_GCC=/usr/bin/gcc \
     RUNNER_TOOL_GXX=/usr/bin/g++ \
     RUNNER_WARM=
 COPY --from=runner-build /out/runner /usr/local/bin/runner
+# Every sandbox pod serves one execution: nothing is warmed again after it.
+ENV RUNNER_SINGLE_USE=true
 USER 65532:65532
 WORKDIR /mnt/data
 EXPOSE 8080

@@ -26,6 +26,8 @@ RUN bash -c 'source /tmp/kcr/scripts/lib/common.sh && source /tmp/kcr/scripts/in
 ENV RUNNER_TOOL_GO=/usr/local/go/bin/go \
     RUNNER_WARM=go
 COPY --from=runner-build /out/runner /usr/local/bin/runner
+# Every sandbox pod serves one execution: nothing is warmed again after it.
+ENV RUNNER_SINGLE_USE=true
 USER 65532:65532
 WORKDIR /mnt/data
 EXPOSE 8080

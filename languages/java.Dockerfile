@@ -25,6 +25,8 @@ RUN KCR_JDK_DIRS=/opt/java/openjdk bash -c 'source /tmp/kcr/scripts/lib/common.s
 ENV RUNNER_TOOL_JAVA=/opt/java/openjdk/bin/java \
     RUNNER_WARM=
 COPY --from=runner-build /out/runner /usr/local/bin/runner
+# Every sandbox pod serves one execution: nothing is warmed again after it.
+ENV RUNNER_SINGLE_USE=true
 USER 65532:65532
 WORKDIR /mnt/data
 EXPOSE 8080

@@ -25,6 +25,8 @@ ENV RUNNER_TOOL_NODE=/usr/local/bin/node \
     RUNNER_TOOL_TSC=/usr/local/lib/node_modules/typescript/lib/tsc.js \
     RUNNER_WARM=js
 COPY --from=runner-build /out/runner /usr/local/bin/runner
+# Every sandbox pod serves one execution: nothing is warmed again after it.
+ENV RUNNER_SINGLE_USE=true
 USER 65532:65532
 WORKDIR /mnt/data
 EXPOSE 8080

@@ -20,6 +20,8 @@ RUN apt-get update \
 ENV RUNNER_TOOL_PHP=/usr/bin/php \
     RUNNER_WARM=
 COPY --from=runner-build /out/runner /usr/local/bin/runner
+# Every sandbox pod serves one execution: nothing is warmed again after it.
+ENV RUNNER_SINGLE_USE=true
 USER 65532:65532
 WORKDIR /mnt/data
 EXPOSE 8080

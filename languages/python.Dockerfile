@@ -14,15 +14,25 @@ LABEL dev.kubecoderun.languages="py"
 RUN groupadd --gid 65532 sandbox \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin sandbox \
  && mkdir -p /mnt/data && chown 65532:65532 /mnt/data
+ENV RUNNER_TOOL_PYTHON=/usr/local/bin/python3 \
+    RUNNER_WARM=py
 # cloudpickle and lz4 carry Python state between runs; numpy, pandas and matplotlib are pre-imported
 # by the warm interpreter (RUNNER_PY_PRELOAD); the rest is what user code commonly imports.
 COPY languages/python-requirements.txt /tmp/python-requirements.txt
 RUN pip install --no-cache-dir --disable-pip-version-check -r /tmp/python-requirements.txt \
  && rm /tmp/python-requirements.txt \
  && python3 -c "import numpy, pandas, matplotlib, scipy, openpyxl, cloudpickle, lz4.frame"
-ENV RUNNER_TOOL_PYTHON=/usr/local/bin/python3 \
-    RUNNER_WARM=py
+# matplotlib's font list, built once here: the runner copies it into each sandbox's MPLCONFIGDIR
+# (RUNNER_MPL_CACHE_SEED, default /opt/kubecoderun/mpl-cache) instead of scanning fonts per pod.
+COPY scripts/lib/common.sh /tmp/kcr/scripts/lib/common.sh
+COPY scripts/install.d/runner-mpl-cache.sh /tmp/kcr/scripts/install.d/runner-mpl-cache.sh
+RUN bash -c 'source /tmp/kcr/scripts/lib/common.sh && source /tmp/kcr/scripts/install.d/runner-mpl-cache.sh' \
+ && ls /opt/kubecoderun/mpl-cache/fontlist-*.json \
+ && chmod -R a+rX /opt/kubecoderun \
+ && rm -rf /tmp/kcr
 COPY --from=runner-build /out/runner /usr/local/bin/runner
+# Every sandbox pod serves one execution: nothing is warmed again after it.
+ENV RUNNER_SINGLE_USE=true
 USER 65532:65532
 WORKDIR /mnt/data
 EXPOSE 8080

@@ -20,6 +20,8 @@ RUN rustc --version && gcc --version >/dev/null
 ENV RUNNER_TOOL_RUSTC=/usr/local/cargo/bin/rustc \
     RUNNER_WARM=
 COPY --from=runner-build /out/runner /usr/local/bin/runner
+# Every sandbox pod serves one execution: nothing is warmed again after it.
+ENV RUNNER_SINGLE_USE=true
 USER 65532:65532
 WORKDIR /mnt/data
 EXPOSE 8080

@@ -420,6 +420,9 @@ func checkImage(d *dockerfile, defaults *Config) []error {
 			}
 		}
 	}
+	if slices.Contains(langs, "py") && (!strings.Contains(d.code(), "runner-mpl-cache.sh") || !strings.Contains(d.code(), defaults.MplCacheSeed)) {
+		bad("must build the matplotlib font list with scripts/install.d/runner-mpl-cache.sh at the runner's default %s", defaults.MplCacheSeed)
+	}
 	if slices.Contains(langs, "go") {
 		if !strings.Contains(d.code(), "runner-go-cache.sh") || !strings.Contains(d.code(), defaults.GoCacheSeed) {
 			bad("must build the seed Go build cache with scripts/install.d/runner-go-cache.sh at the runner's default %s", defaults.GoCacheSeed)
@@ -510,6 +513,7 @@ func TestImageCheckCatchesBreakage(t *testing.T) {
 		{"php", "COPY --from=runner-build /out/runner /usr/local/bin/runner", "", "COPY --from=runner-build"},
 		{"rust", "CGO_ENABLED=0 go build", "go build", "CGO_ENABLED=0 go build"},
 		{"go", "runner-go-cache.sh", "other.sh", "seed Go build cache"},
+		{"python", "runner-mpl-cache.sh", "other.sh", "matplotlib font list"},
 		{"bash", `languages="bash"`, `languages="sh"`, "language bash must be served by exactly one image"},
 		{"c-cpp", `languages="c cpp"`, `languages="c cpp d"`, "language d must be served by exactly one image"},
 	}
