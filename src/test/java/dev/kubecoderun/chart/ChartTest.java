@@ -270,7 +270,6 @@ class ChartTest {
         assertTrue(rule.path("resourceNames").isMissingNode(), "no resourceNames: " + rule);
       }
       assertEquals(documented, granted, id + ": Role rules");
-      assertEquals(NS, role.path("metadata").path("namespace").asText(NS));
 
       JsonNode binding = one(id, "RoleBinding", FULLNAME);
       assertEquals("Role", binding.at("/roleRef/kind").asText());
