@@ -13,16 +13,19 @@ import dev.kubecoderun.sandbox.ExecutionSlots;
 import dev.kubecoderun.sandbox.SandboxFactory;
 import dev.kubecoderun.sandbox.SandboxHealthCheck;
 import dev.kubecoderun.sandbox.SandboxPool;
+import dev.kubecoderun.sandbox.kubernetes.KubernetesSandboxFactory;
 import dev.kubecoderun.sandbox.local.LocalSandboxFactory;
 import dev.kubecoderun.sandbox.local.Toolchains;
 import dev.kubecoderun.session.LocalSessionStore;
 import dev.kubecoderun.session.SessionResolver;
 import dev.kubecoderun.state.LocalStateStore;
 import dev.kubecoderun.state.StateStore;
+import io.helidon.health.HealthCheck;
 import io.helidon.webclient.api.WebClient;
 import io.helidon.webserver.WebServer;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.logging.Logger;
 
@@ -53,22 +56,9 @@ public final class Application implements AutoCloseable {
             .readTimeout(Duration.ofSeconds(30))
             .followRedirects(false)
             .build();
-    SandboxFactory factory =
-        new LocalSandboxFactory(
-            new LocalSandboxFactory.Settings(
-                config.sandbox().runnerBinary(),
-                config.dataDir().resolve("sandboxes"),
-                "bwrap",
-                config.sandbox().startTimeout(),
-                config.limits().maxExecutionTime().toMillis(),
-                config.limits().maxOutputBytes(),
-                config.limits().maxFileSizeBytes(),
-                config.sandbox().pythonPreload()),
-            Toolchains.discover(
-                config.sandbox().path(),
-                config.sandbox().toolOverrides(),
-                config.sandbox().toolsDir()),
-            http);
+    List<HealthCheck> checks = new ArrayList<>();
+    checks.add(new StorageHealthCheck(objects, "storage"));
+    SandboxFactory factory = sandboxFactory(config, http, checks);
     pool =
         new SandboxPool(
             factory,
@@ -78,6 +68,7 @@ public final class Application implements AutoCloseable {
     slots =
         new ExecutionSlots(
             config.limits().maxConcurrentExecutions(), config.limits().queueTimeout());
+    checks.add(new SandboxHealthCheck(pool, slots));
     ExecutionService executions =
         new ExecutionService(sessions, files, states, pool, slots, config.limits(), config.state());
 
@@ -91,16 +82,7 @@ public final class Application implements AutoCloseable {
     }
     var endpoints =
         dev.kubecoderun.api.Endpoints.all(
-            executions,
-            files,
-            sessions,
-            states,
-            clock,
-            config,
-            VERSION,
-            () -> !draining,
-            List.of(
-                new StorageHealthCheck(objects, "storage"), new SandboxHealthCheck(pool, slots)));
+            executions, files, sessions, states, clock, config, VERSION, () -> !draining, checks);
     pool.start();
     long maxPayload =
         Math.max(
@@ -115,6 +97,38 @@ public final class Application implements AutoCloseable {
             new ApiServer.Endpoints(endpoints, auth));
     LOG.info(
         "KubeCodeRun " + VERSION + " listening on " + config.server().host() + ":" + server.port());
+  }
+
+  /** The backend SANDBOX_BACKEND names; a backend with its own health check adds it. */
+  private static SandboxFactory sandboxFactory(
+      Config config, WebClient http, List<HealthCheck> checks) {
+    if (config.sandbox().backend().equals("kubernetes")) {
+      KubernetesSandboxFactory k8s =
+          new KubernetesSandboxFactory(
+              config.kubernetes(),
+              new KubernetesSandboxFactory.Settings(
+                  config.sandbox().startTimeout(),
+                  config.limits().maxExecutionTime().toMillis(),
+                  config.limits().maxOutputBytes(),
+                  config.limits().maxFileSizeBytes(),
+                  config.sandbox().pythonPreload()),
+              http);
+      checks.add(k8s.healthCheck());
+      return k8s;
+    }
+    return new LocalSandboxFactory(
+        new LocalSandboxFactory.Settings(
+            config.sandbox().runnerBinary(),
+            config.dataDir().resolve("sandboxes"),
+            "bwrap",
+            config.sandbox().startTimeout(),
+            config.limits().maxExecutionTime().toMillis(),
+            config.limits().maxOutputBytes(),
+            config.limits().maxFileSizeBytes(),
+            config.sandbox().pythonPreload()),
+        Toolchains.discover(
+            config.sandbox().path(), config.sandbox().toolOverrides(), config.sandbox().toolsDir()),
+        http);
   }
 
   public static Application start(Config config) {

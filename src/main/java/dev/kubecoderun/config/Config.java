@@ -19,7 +19,8 @@ public record Config(
     Sandbox sandbox,
     State state,
     Path dataDir,
-    Logging logging) {
+    Logging logging,
+    Kubernetes kubernetes) {
 
   public record Server(String host, int port, Duration shutdownGrace) {}
 
@@ -51,6 +52,32 @@ public record Config(
       return poolSizes.getOrDefault(language, 0);
     }
   }
+
+  /** The Kubernetes backend (SANDBOX_BACKEND=kubernetes); read even when unused, it is cheap. */
+  public record Kubernetes(
+      String namespace,
+      String kubeconfig,
+      String instanceId,
+      String ownerPodName,
+      String ownerPodUid,
+      Map<Language, String> images,
+      String imagePullPolicy,
+      List<String> imagePullSecrets,
+      Map<Language, String> cpuLimits,
+      Map<Language, String> memoryLimits,
+      String cpuRequest,
+      String memoryRequest,
+      String ephemeralStorageLimit,
+      String runtimeClassName,
+      Map<String, String> nodeSelector,
+      List<Map<String, Object>> tolerations,
+      String seccompProfileType,
+      Duration podActiveDeadline,
+      Duration jobDeadline,
+      Duration jobTtl,
+      int maxPods,
+      int maxJobs,
+      Map<String, String> podEnv) {}
 
   public record State(boolean enabled, Duration ttl, boolean captureOnError, long maxBytes) {}
 
@@ -111,9 +138,9 @@ public record Config(
           lang, env.integer("POD_POOL_" + lang.code().toUpperCase(Locale.ROOT), dflt, 0, 100));
     }
     String backend = env.string("SANDBOX_BACKEND", "local").toLowerCase(Locale.ROOT);
-    if (!backend.equals("local")) {
+    if (!backend.equals("local") && !backend.equals("kubernetes")) {
       throw new ConfigException(
-          "SANDBOX_BACKEND=" + backend + " is not supported (supported: local)");
+          "SANDBOX_BACKEND=" + backend + " is not supported (supported: local, kubernetes)");
     }
     Path toolsDir = Path.of(env.string("KCR_TOOLS_DIR", "/opt/kubecoderun"));
     Sandbox sandbox =
@@ -121,7 +148,8 @@ public record Config(
             backend,
             Map.copyOf(pools),
             env.integer("POD_POOL_PARALLEL_BATCH", 2, 1, 64),
-            env.seconds("POD_POOL_WAIT_SECONDS", 1, 0, 600),
+            // A Job costs seconds, a local runner milliseconds: wait longer for a warm pod.
+            env.seconds("POD_POOL_WAIT_SECONDS", backend.equals("kubernetes") ? 10 : 1, 0, 600),
             env.seconds("SANDBOX_START_TIMEOUT_SECONDS", 30, 1, 600),
             Path.of(env.string("RUNNER_BIN", "target/runner")).toAbsolutePath(),
             env.string("RUNNER_PY_PRELOAD", "numpy,pandas,matplotlib"),
@@ -144,6 +172,7 @@ public record Config(
     Logging logging =
         new Logging(
             env.string("LOG_LEVEL", "INFO").toUpperCase(Locale.ROOT), format.equals("json"));
-    return new Config(server, auth, limits, sandbox, state, dataDir, logging);
+    return new Config(
+        server, auth, limits, sandbox, state, dataDir, logging, KubernetesConfig.read(env));
   }
 }
