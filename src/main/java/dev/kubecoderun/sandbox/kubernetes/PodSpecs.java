@@ -178,6 +178,9 @@ final class PodSpecs {
 
     V1PodSpec spec =
         new V1PodSpec()
+            // The generated model starts every map empty, and an empty "overhead" is refused
+            // ("Pod Overhead set without corresponding RuntimeClass"): send none.
+            .overhead(null)
             .containers(List.of(container))
             .restartPolicy("Never")
             .hostname("sandbox")
