@@ -36,6 +36,7 @@ type Config struct {
 	Token        string
 	PyPreload    []string
 	GoCacheSeed  string
+	MplCacheSeed string            // prebuilt matplotlib font list copied into MPLCONFIGDIR
 	JavaAOTCache string            // JDK AOT cache for the source launcher, "" if none
 	Tools        map[string]string // tool name (PYTHON, NODE, ...) -> absolute path, "" if not found
 }
@@ -162,6 +163,7 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (*Config, er
 
 	c.PyPreload = splitList(list("RUNNER_PY_PRELOAD", "numpy,pandas,matplotlib"))
 	c.GoCacheSeed = env("RUNNER_GO_CACHE_SEED", "/opt/kubecoderun/go-cache-seed")
+	c.MplCacheSeed = env("RUNNER_MPL_CACHE_SEED", "/opt/kubecoderun/mpl-cache")
 	for name, def := range toolDefaults {
 		c.Tools[name] = resolveTool(env("RUNNER_TOOL_"+name, def))
 	}

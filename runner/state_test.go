@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/base64"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -96,5 +98,15 @@ func TestPythonStateVersion1(t *testing.T) {
 	state := strings.TrimSpace(res.Stdout)
 	if res = tr.withState("print(v)", state); res.Stdout != "7\n" {
 		t.Errorf("version 1 state: %s", res)
+	}
+}
+
+func TestMatplotlibFontListIsSeededSoWarmPythonDoesNotRebuildIt(t *testing.T) {
+	seed := t.TempDir()
+	os.WriteFile(filepath.Join(seed, "fontlist-v999.json"), []byte(`{"seeded":true}`), 0o644)
+	tr := newRunner(t, runnerOpts{env: map[string]string{"RUNNER_MPL_CACHE_SEED": seed}})
+	r := tr.run("py", "import os\nprint(open(os.path.join(os.environ['MPLCONFIGDIR'], 'fontlist-v999.json')).read())")
+	if r.Stdout != "{\"seeded\":true}\n" {
+		t.Fatalf("seeded font list not visible to the child: %v", r)
 	}
 }

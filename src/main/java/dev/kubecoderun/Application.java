@@ -1,14 +1,25 @@
 package dev.kubecoderun;
 
 import dev.kubecoderun.api.ApiServer;
+import dev.kubecoderun.auth.ApiKeyStore;
 import dev.kubecoderun.auth.EnvApiKeys;
+import dev.kubecoderun.auth.LocalApiKeyStore;
+import dev.kubecoderun.auth.ManagedApiKeys;
+import dev.kubecoderun.auth.RedisApiKeyStore;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.execution.ExecutionService;
+import dev.kubecoderun.files.FileMetadataStore;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.files.LocalFileMetadataStore;
 import dev.kubecoderun.files.LocalObjectStore;
 import dev.kubecoderun.files.ObjectStore;
+import dev.kubecoderun.files.OrphanSweeper;
+import dev.kubecoderun.files.RedisFileMetadataStore;
+import dev.kubecoderun.files.S3ObjectStore;
 import dev.kubecoderun.files.StorageHealthCheck;
+import dev.kubecoderun.redis.RedisClients;
+import dev.kubecoderun.redis.RedisConnection;
+import dev.kubecoderun.redis.RedisHealthCheck;
 import dev.kubecoderun.sandbox.ExecutionSlots;
 import dev.kubecoderun.sandbox.SandboxFactory;
 import dev.kubecoderun.sandbox.SandboxHealthCheck;
@@ -17,8 +28,14 @@ import dev.kubecoderun.sandbox.kubernetes.KubernetesSandboxFactory;
 import dev.kubecoderun.sandbox.local.LocalSandboxFactory;
 import dev.kubecoderun.sandbox.local.Toolchains;
 import dev.kubecoderun.session.LocalSessionStore;
+import dev.kubecoderun.session.RedisSessionStore;
+import dev.kubecoderun.session.SessionCleaner;
 import dev.kubecoderun.session.SessionResolver;
+import dev.kubecoderun.session.SessionStore;
 import dev.kubecoderun.state.LocalStateStore;
+import dev.kubecoderun.state.RedisStateStore;
+import dev.kubecoderun.state.StateArchive;
+import dev.kubecoderun.state.StateArchiver;
 import dev.kubecoderun.state.StateStore;
 import io.helidon.health.HealthCheck;
 import io.helidon.webclient.api.WebClient;
@@ -38,26 +55,77 @@ public final class Application implements AutoCloseable {
   private final SandboxPool pool;
   private final ExecutionSlots slots;
   private final WebServer server;
+  private final Housekeeping housekeeping;
+  private final RedisConnection redis;
   private volatile boolean draining;
 
   private Application(Config config) {
     this.config = config;
     Clock clock = Clock.systemUTC();
 
-    ObjectStore objects = new LocalObjectStore(config.dataDir());
-    FileService files =
-        new FileService(new LocalFileMetadataStore(config.dataDir()), objects, clock);
-    SessionResolver sessions = new SessionResolver(new LocalSessionStore(config.dataDir()), clock);
-    StateStore states = new LocalStateStore(config.dataDir(), config.state().ttl(), clock);
+    // Stores: Redis and S3 when configured, else the embedded ones (memory + local disk).
+    List<HealthCheck> checks = new ArrayList<>();
+    ObjectStore objects;
+    if (config.s3().enabled()) {
+      objects = S3ObjectStore.create(config.s3());
+      checks.add(new StorageHealthCheck(objects, "s3"));
+    } else {
+      objects = new LocalObjectStore(config.dataDir());
+      checks.add(new StorageHealthCheck(objects, "storage"));
+    }
+    Duration sessionTtl = config.sessions().ttl();
+    FileMetadataStore metadata;
+    SessionStore sessionStore;
+    StateStore states;
+    ApiKeyStore keyStore;
+    StateArchiver archiver = null;
+    if (config.redis().enabled()) {
+      redis = RedisClients.connect(config.redis());
+      checks.add(0, new RedisHealthCheck(redis, config.redis().mode().name().toLowerCase()));
+      metadata = new RedisFileMetadataStore(redis, sessionTtl);
+      sessionStore = new RedisSessionStore(redis, clock);
+      keyStore = new RedisApiKeyStore(redis);
+      boolean archive =
+          config.state().archiveEnabled()
+              && config.state().ttl().compareTo(config.state().archiveAfter()) > 0;
+      StateArchive stateArchive = archive ? new StateArchive(objects) : null;
+      RedisStateStore redisStates =
+          new RedisStateStore(redis, config.state().ttl(), clock, stateArchive);
+      states = redisStates;
+      if (archive) {
+        archiver = new StateArchiver(redisStates, stateArchive, config.state(), clock);
+      }
+    } else {
+      redis = null;
+      metadata = new LocalFileMetadataStore(config.dataDir());
+      sessionStore = new LocalSessionStore(config.dataDir());
+      keyStore = new LocalApiKeyStore(clock);
+      states = new LocalStateStore(config.dataDir(), config.state().ttl(), clock);
+    }
+    FileService files = new FileService(metadata, objects, clock);
+    SessionResolver sessions = new SessionResolver(sessionStore, clock, sessionTtl);
+
+    housekeeping = new Housekeeping();
+    SessionCleaner cleaner = new SessionCleaner(sessionStore, files);
+    housekeeping.every("session clean-up", config.sessions().cleanupInterval(), cleaner::runOnce);
+    if (config.sessions().orphanSweep()) {
+      OrphanSweeper sweeper = new OrphanSweeper(objects, metadata, clock);
+      housekeeping.every("orphan sweep", config.sessions().cleanupInterval(), sweeper::runOnce);
+    }
+    if (archiver != null) {
+      housekeeping.every(
+          "state archival", config.state().archiveCheckInterval(), archiver::runOnce);
+    }
 
     WebClient http =
         WebClient.builder()
             .connectTimeout(Duration.ofSeconds(5))
             .readTimeout(Duration.ofSeconds(30))
+            // Headers and body go out as separate writes: without TCP_NODELAY, Nagle's algorithm
+            // holds the second one until the runner's delayed ACK, tens of ms per call.
+            .socketOptions(o -> o.tcpNoDelay(true))
             .followRedirects(false)
             .build();
-    List<HealthCheck> checks = new ArrayList<>();
-    checks.add(new StorageHealthCheck(objects, "storage"));
     SandboxFactory factory = sandboxFactory(config, http, checks);
     pool =
         new SandboxPool(
@@ -76,7 +144,12 @@ public final class Application implements AutoCloseable {
     if (config.auth().enabled()) {
       auth =
           new ApiServer.AuthSettings(
-              new EnvApiKeys(config.auth().apiKeys()), config.limits().maxJsonBodyBytes());
+              new ManagedApiKeys(
+                  new EnvApiKeys(config.auth().apiKeys()),
+                  keyStore,
+                  config.auth().rateLimitEnabled(),
+                  clock),
+              config.limits().maxJsonBodyBytes());
     } else {
       LOG.warning("AUTH_ENABLED=false: the API accepts requests WITHOUT an API key");
     }
@@ -110,7 +183,7 @@ public final class Application implements AutoCloseable {
                   config.sandbox().startTimeout(),
                   config.limits().maxExecutionTime().toMillis(),
                   config.limits().maxOutputBytes(),
-                  config.limits().maxFileSizeBytes(),
+                  config.sandbox().maxSandboxFileBytes(),
                   config.sandbox().pythonPreload()),
               http);
       checks.add(k8s.healthCheck());
@@ -124,7 +197,7 @@ public final class Application implements AutoCloseable {
             config.sandbox().startTimeout(),
             config.limits().maxExecutionTime().toMillis(),
             config.limits().maxOutputBytes(),
-            config.limits().maxFileSizeBytes(),
+            config.sandbox().maxSandboxFileBytes(),
             config.sandbox().pythonPreload()),
         Toolchains.discover(
             config.sandbox().path(), config.sandbox().toolOverrides(), config.sandbox().toolsDir()),
@@ -155,7 +228,11 @@ public final class Application implements AutoCloseable {
       Thread.currentThread().interrupt();
     }
     server.stop();
+    housekeeping.close();
     pool.close();
+    if (redis != null) {
+      redis.close();
+    }
     LOG.info("stopped");
   }
 }

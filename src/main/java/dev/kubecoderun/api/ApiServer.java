@@ -48,6 +48,9 @@ public final class ApiServer {
         .host(host)
         .port(port)
         .maxPayloadSize(maxPayloadBytes)
+        // Small responses must not wait for the client's delayed ACK (Nagle's algorithm).
+        .connectionOptions(
+            io.helidon.common.socket.SocketOptions.builder().tcpNoDelay(true).build())
         .shutdownGracePeriod(shutdownGrace)
         .shutdownHook(false)
         .directHandlers(

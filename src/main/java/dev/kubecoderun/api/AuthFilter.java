@@ -44,14 +44,36 @@ final class AuthFilter implements Filter {
       if (key == null) {
         throw new ApiError(401, "Missing API key");
       }
-      if (!keys.isValid(key)) {
-        throw new ApiError(401, "Invalid API key");
+      switch (keys.check(key)) {
+        case ApiKeyValidator.Accepted a -> {}
+        case ApiKeyValidator.Rejected r -> throw new ApiError(401, r.message());
+        case ApiKeyValidator.Unavailable u -> throw ApiError.unavailable(u.message(), 2);
+        case ApiKeyValidator.Limited l -> throw rateLimited(l);
       }
     } catch (ApiError e) {
       ErrorResponses.send(req, res, e);
       return;
     }
     chain.proceed();
+  }
+
+  /** 429 with Retry-After and the X-RateLimit-* headers the Python version computed but dropped. */
+  private static ApiError rateLimited(ApiKeyValidator.Limited l) {
+    long retryAfter =
+        Math.max(1, java.time.Duration.between(java.time.Instant.now(), l.resetAt()).toSeconds());
+    return new ApiError(
+            429,
+            "Rate limit exceeded for "
+                + l.window().label()
+                + ". Limit: "
+                + l.limit()
+                + ", Used: "
+                + l.used())
+        .header("Retry-After", Long.toString(retryAfter))
+        .header("X-RateLimit-Limit", Long.toString(l.limit()))
+        .header("X-RateLimit-Remaining", Long.toString(Math.max(0, l.limit() - l.used())))
+        .header("X-RateLimit-Reset", Long.toString(l.resetAt().getEpochSecond()))
+        .header("X-RateLimit-Period", l.window().label());
   }
 
   private static String fromHeaders(RoutingRequest req) {

@@ -65,7 +65,7 @@ final class StateEndpoint implements HttpService {
     if (bytes[0] != 1 && bytes[0] != 2) {
       throw ApiError.badRequest("Unknown state version: " + bytes[0], "body", "invalid_state");
     }
-    states.save(sid, bytes);
+    states.saveUpload(sid, bytes);
     res.status(201);
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(Map.of("message", "state_uploaded", "size", bytes.length)));

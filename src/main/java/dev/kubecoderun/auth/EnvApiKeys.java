@@ -17,6 +17,10 @@ public final class EnvApiKeys implements ApiKeyValidator {
   }
 
   @Override
+  public Decision check(String key) {
+    return isValid(key) ? new Accepted() : new Rejected("Invalid API key");
+  }
+
   public boolean isValid(String key) {
     if (key == null || key.isEmpty()) {
       return false;

@@ -18,13 +18,17 @@ public record Config(
     Limits limits,
     Sandbox sandbox,
     State state,
+    Sessions sessions,
+    Redis redis,
+    S3 s3,
     Path dataDir,
     Logging logging,
     Kubernetes kubernetes) {
 
   public record Server(String host, int port, Duration shutdownGrace) {}
 
-  public record Auth(boolean enabled, List<String> apiKeys) {}
+  /** {@code rateLimitEnabled}: per-key limits of managed keys (records in the key store). */
+  public record Auth(boolean enabled, List<String> apiKeys, boolean rateLimitEnabled) {}
 
   public record Limits(
       Duration maxExecutionTime,
@@ -42,6 +46,7 @@ public record Config(
       int parallelStarts,
       Duration poolWaitTimeout,
       Duration startTimeout,
+      long maxSandboxFileBytes,
       Path runnerBinary,
       String pythonPreload,
       Path toolsDir,
@@ -79,7 +84,71 @@ public record Config(
       int maxJobs,
       Map<String, String> podEnv) {}
 
-  public record State(boolean enabled, Duration ttl, boolean captureOnError, long maxBytes) {}
+  /**
+   * Python state. Archival (idle state moved from Redis to the object store) only runs with the
+   * Redis state store.
+   */
+  public record State(
+      boolean enabled,
+      Duration ttl,
+      boolean captureOnError,
+      long maxBytes,
+      boolean archiveEnabled,
+      Duration archiveAfter,
+      Duration archiveTtl,
+      Duration archiveCheckInterval) {}
+
+  /**
+   * {@code ttl} ZERO means sessions never expire. The clean-up deletes the files of expired
+   * sessions; the orphan sweep deletes stored objects that no file metadata points at.
+   */
+  public record Sessions(Duration ttl, Duration cleanupInterval, boolean orphanSweep) {}
+
+  /** Redis, or {@code enabled=false} for the embedded in-memory stores. */
+  public record Redis(
+      boolean enabled,
+      RedisMode mode,
+      String host,
+      int port,
+      int database,
+      String username,
+      String password,
+      List<String> clusterNodes,
+      List<String> sentinelNodes,
+      String sentinelMaster,
+      String sentinelPassword,
+      Tls tls,
+      String keyPrefix,
+      int maxConnections,
+      Duration socketTimeout,
+      Duration connectTimeout) {}
+
+  /** How Redis is deployed. */
+  public enum RedisMode {
+    STANDALONE,
+    SENTINEL,
+    CLUSTER
+  }
+
+  /** TLS to Redis: PEM files; a null path means the JDK default (system CAs, no client cert). */
+  public record Tls(
+      boolean enabled, Path caCerts, Path certFile, Path keyFile, boolean checkHostname) {}
+
+  /**
+   * S3-compatible object storage, or {@code enabled=false} for files on local disk. {@code
+   * endpoint} is a full URL. Without static keys and with {@code useIam}, credentials come from
+   * IRSA (web identity), ECS or the EC2 instance profile.
+   */
+  public record S3(
+      boolean enabled,
+      String endpoint,
+      String accessKey,
+      String secretKey,
+      boolean useIam,
+      String bucket,
+      String region,
+      Path caCerts,
+      boolean pathStyle) {}
 
   public record Logging(String level, boolean json) {}
 
@@ -112,7 +181,7 @@ public record Config(
           "No API key configured: set API_KEY (or API_KEYS), or AUTH_ENABLED=false to run without"
               + " authentication");
     }
-    Auth auth = new Auth(authEnabled, List.copyOf(keys));
+    Auth auth = new Auth(authEnabled, List.copyOf(keys), env.bool("RATE_LIMIT_ENABLED", true));
 
     int maxFileMb = env.integer("MAX_FILE_SIZE_MB", 100, 1, 100_000);
     Limits limits =
@@ -143,6 +212,15 @@ public record Config(
           "SANDBOX_BACKEND=" + backend + " is not supported (supported: local, kubernetes)");
     }
     Path toolsDir = Path.of(env.string("KCR_TOOLS_DIR", "/opt/kubecoderun"));
+    int sandboxFileMb = env.integer("SANDBOX_MAX_FILE_SIZE_MB", 1024, 1, 1_000_000);
+    if (sandboxFileMb < maxFileMb) {
+      throw new ConfigException(
+          "SANDBOX_MAX_FILE_SIZE_MB="
+              + sandboxFileMb
+              + " is below MAX_FILE_SIZE_MB="
+              + maxFileMb
+              + ": input files would not fit in the sandbox");
+    }
     Sandbox sandbox =
         new Sandbox(
             backend,
@@ -151,6 +229,7 @@ public record Config(
             // A Job costs seconds, a local runner milliseconds: wait longer for a warm pod.
             env.seconds("POD_POOL_WAIT_SECONDS", backend.equals("kubernetes") ? 10 : 1, 0, 600),
             env.seconds("SANDBOX_START_TIMEOUT_SECONDS", 30, 1, 600),
+            sandboxFileMb * 1024L * 1024L,
             Path.of(env.string("RUNNER_BIN", "target/runner")).toAbsolutePath(),
             env.string("RUNNER_PY_PRELOAD", "numpy,pandas,matplotlib"),
             toolsDir,
@@ -162,7 +241,16 @@ public record Config(
             env.bool("STATE_PERSISTENCE_ENABLED", true),
             env.seconds("STATE_TTL_SECONDS", 7200, 60, 30 * 86400),
             env.bool("STATE_CAPTURE_ON_ERROR", false),
-            env.integer("STATE_MAX_SIZE_MB", 50, 1, 1024) * 1024L * 1024L);
+            env.integer("STATE_MAX_SIZE_MB", 50, 1, 1024) * 1024L * 1024L,
+            env.bool("STATE_ARCHIVE_ENABLED", true),
+            env.seconds("STATE_ARCHIVE_AFTER_SECONDS", 3600, 60, 30 * 86400),
+            Duration.ofDays(env.integer("STATE_ARCHIVE_TTL_DAYS", 7, 1, 365)),
+            env.seconds("STATE_ARCHIVE_CHECK_INTERVAL_SECONDS", 300, 1, 86400));
+    Sessions sessions =
+        new Sessions(
+            Duration.ofHours(env.integer("SESSION_TTL_HOURS", 0, 0, 87600)),
+            Duration.ofMinutes(env.integer("SESSION_CLEANUP_INTERVAL_MINUTES", 10, 1, 1440)),
+            env.bool("ENABLE_ORPHAN_MINIO_CLEANUP", true));
 
     Path dataDir = Path.of(env.string("DATA_DIR", "data")).toAbsolutePath().normalize();
     String format = env.string("LOG_FORMAT", "json").toLowerCase(Locale.ROOT);
@@ -173,6 +261,170 @@ public record Config(
         new Logging(
             env.string("LOG_LEVEL", "INFO").toUpperCase(Locale.ROOT), format.equals("json"));
     return new Config(
-        server, auth, limits, sandbox, state, dataDir, logging, KubernetesConfig.read(env));
+        server,
+        auth,
+        limits,
+        sandbox,
+        state,
+        sessions,
+        redis(env),
+        s3(env),
+        dataDir,
+        logging,
+        KubernetesConfig.read(env));
+  }
+
+  /**
+   * Redis is used when REDIS_URL or REDIS_HOST is set, or REDIS_MODE names sentinel or cluster.
+   * REDIS_URL ({@code redis://[user:password@]host:port[/db]}, {@code rediss://} for TLS) overrides
+   * host, port, database and password.
+   */
+  private static Redis redis(Env env) {
+    RedisMode mode =
+        switch (env.string("REDIS_MODE", "standalone").toLowerCase(Locale.ROOT)) {
+          case "standalone" -> RedisMode.STANDALONE;
+          case "sentinel" -> RedisMode.SENTINEL;
+          case "cluster" -> RedisMode.CLUSTER;
+          default ->
+              throw new ConfigException(
+                  "REDIS_MODE="
+                      + env.string("REDIS_MODE", "")
+                      + " must be standalone|sentinel|cluster");
+        };
+    String url = env.string("REDIS_URL", null);
+    String host = env.string("REDIS_HOST", null);
+    boolean enabled = url != null || host != null || mode != RedisMode.STANDALONE;
+    int port = env.integer("REDIS_PORT", 6379, 1, 65535);
+    int db = env.integer("REDIS_DB", 0, 0, 1000);
+    String user = null;
+    String password = env.string("REDIS_PASSWORD", null);
+    boolean tls = env.bool("REDIS_SSL", false);
+    if (url != null) {
+      java.net.URI uri;
+      try {
+        uri = java.net.URI.create(url);
+      } catch (IllegalArgumentException e) {
+        throw new ConfigException("REDIS_URL is not a valid URL: " + e.getMessage());
+      }
+      String scheme = String.valueOf(uri.getScheme()).toLowerCase(Locale.ROOT);
+      if (!scheme.equals("redis") && !scheme.equals("rediss") || uri.getHost() == null) {
+        throw new ConfigException(
+            "REDIS_URL must look like redis://[user:password@]host:port[/db]");
+      }
+      host = uri.getHost();
+      port = uri.getPort() > 0 ? uri.getPort() : 6379;
+      tls = tls || scheme.equals("rediss");
+      String path = uri.getPath() == null ? "" : uri.getPath().replace("/", "");
+      if (!path.isEmpty()) {
+        try {
+          db = Integer.parseInt(path);
+        } catch (NumberFormatException e) {
+          throw new ConfigException("REDIS_URL database '" + path + "' is not a number");
+        }
+      }
+      String info = uri.getRawUserInfo();
+      if (info != null) {
+        int colon = info.indexOf(':');
+        String u = colon < 0 ? "" : decode(info.substring(0, colon));
+        String p = decode(colon < 0 ? info : info.substring(colon + 1));
+        user = u.isEmpty() ? null : u;
+        password = p.isEmpty() ? password : p;
+      }
+    }
+    List<String> clusterNodes = env.list("REDIS_CLUSTER_NODES");
+    List<String> sentinelNodes = env.list("REDIS_SENTINEL_NODES");
+    if (mode == RedisMode.CLUSTER && clusterNodes.isEmpty()) {
+      if (host == null) {
+        throw new ConfigException("REDIS_MODE=cluster needs REDIS_CLUSTER_NODES (host:port,...)");
+      }
+      clusterNodes = List.of(host + ":" + port);
+    }
+    if (mode == RedisMode.SENTINEL && sentinelNodes.isEmpty()) {
+      throw new ConfigException("REDIS_MODE=sentinel needs REDIS_SENTINEL_NODES (host:port,...)");
+    }
+    for (String node : concat(clusterNodes, sentinelNodes)) {
+      if (!node.matches("[^:\\s]+:\\d{1,5}")) {
+        throw new ConfigException("Redis node '" + node + "' must be host:port");
+      }
+    }
+    Tls tlsConfig =
+        new Tls(
+            tls,
+            path(env, "REDIS_SSL_CA_CERTS"),
+            path(env, "REDIS_SSL_CERTFILE"),
+            path(env, "REDIS_SSL_KEYFILE"),
+            env.bool("REDIS_SSL_CHECK_HOSTNAME", true));
+    if ((tlsConfig.certFile() == null) != (tlsConfig.keyFile() == null)) {
+      throw new ConfigException("REDIS_SSL_CERTFILE and REDIS_SSL_KEYFILE go together");
+    }
+    return new Redis(
+        enabled,
+        mode,
+        host == null ? "localhost" : host,
+        port,
+        db,
+        user,
+        password,
+        List.copyOf(clusterNodes),
+        List.copyOf(sentinelNodes),
+        env.string("REDIS_SENTINEL_MASTER", "mymaster"),
+        env.string("REDIS_SENTINEL_PASSWORD", null),
+        tlsConfig,
+        env.string("REDIS_KEY_PREFIX", ""),
+        env.integer("REDIS_MAX_CONNECTIONS", 20, 1, 10_000),
+        env.seconds("REDIS_SOCKET_TIMEOUT", 5, 1, 600),
+        env.seconds("REDIS_SOCKET_CONNECT_TIMEOUT", 5, 1, 600));
+  }
+
+  /**
+   * S3 is used when MINIO_ENDPOINT is set: {@code host:port} (MINIO_SECURE picks https) or a full
+   * URL.
+   */
+  private static S3 s3(Env env) {
+    String endpoint = env.string("MINIO_ENDPOINT", null);
+    boolean secure = env.bool("MINIO_SECURE", false);
+    String accessKey = env.firstOf(null, "MINIO_ACCESS_KEY", "AWS_ACCESS_KEY_ID");
+    String secretKey = env.firstOf(null, "MINIO_SECRET_KEY", "AWS_SECRET_ACCESS_KEY");
+    boolean useIam = env.bool("MINIO_USE_IAM", false);
+    String bucket = env.string("MINIO_BUCKET", "kubecoderun-files");
+    if (endpoint != null) {
+      if (!endpoint.contains("://")) {
+        endpoint = (secure ? "https://" : "http://") + endpoint;
+      }
+      if (!useIam && (accessKey == null || secretKey == null)) {
+        throw new ConfigException(
+            "MINIO_ENDPOINT needs MINIO_ACCESS_KEY and MINIO_SECRET_KEY (or MINIO_USE_IAM=true)");
+      }
+      if (!bucket.matches("[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")) {
+        throw new ConfigException("MINIO_BUCKET=" + bucket + " is not a valid bucket name");
+      }
+    }
+    return new S3(
+        endpoint != null,
+        endpoint,
+        accessKey,
+        secretKey,
+        useIam,
+        bucket,
+        env.string("MINIO_REGION", "us-east-1"),
+        path(env, "MINIO_CA_CERTS"),
+        env.bool("MINIO_PATH_STYLE", false));
+  }
+
+  private static Path path(Env env, String name) {
+    String v = env.string(name, null);
+    return v == null ? null : Path.of(v);
+  }
+
+  private static String decode(String s) {
+    // Percent-decoding only: a '+' in a password is a plus, not a space.
+    return java.net.URLDecoder.decode(
+        s.replace("+", "%2B"), java.nio.charset.StandardCharsets.UTF_8);
+  }
+
+  private static List<String> concat(List<String> a, List<String> b) {
+    List<String> all = new java.util.ArrayList<>(a);
+    all.addAll(b);
+    return all;
   }
 }

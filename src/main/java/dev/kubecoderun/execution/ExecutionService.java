@@ -62,6 +62,7 @@ public final class ExecutionService {
   }
 
   public ExecResponse execute(ExecCommand cmd) throws InterruptedException {
+    PhaseTimer timer = new PhaseTimer();
     List<String> fileSessions = cmd.files().stream().map(ExecCommand.FileRef::sessionId).toList();
     Session session = sessions.resolve(cmd.sessionId(), fileSessions, cmd.entityId(), cmd.userId());
     List<String> notes = new ArrayList<>();
@@ -76,15 +77,19 @@ public final class ExecutionService {
               .orElse(null);
     }
 
+    timer.mark("prepare");
     if (!slots.tryAcquire()) {
       throw ApiError.unavailable("All execution slots are busy; retry shortly", 2);
     }
+    timer.mark("slot");
     try {
       Sandbox sandbox = acquireSandbox(cmd.language());
+      timer.mark("sandbox");
       try {
         for (Map.Entry<String, StoredFile> in : inputs.entrySet()) {
           putInput(sandbox, in.getKey(), in.getValue());
         }
+        timer.mark("inputs");
         RunnerRequest request =
             new RunnerRequest(
                 cmd.language().code(),
@@ -95,11 +100,16 @@ public final class ExecutionService {
                 usesState);
         RunnerResult result =
             sandbox.runner().execute(request, limits.maxExecutionTime().plusSeconds(15));
+        timer.mark("run");
         List<ExecResponse.OutputFile> outputs =
             storeOutputs(sandbox, session, result, inputs, notes);
+        timer.mark("outputs");
         StoredStateInfo saved =
             usesState ? saveState(session, result, notes) : StoredStateInfo.NONE;
-        return respond(session, result, outputs, saved, notes);
+        timer.mark("state");
+        ExecResponse response = respond(session, result, outputs, saved, notes);
+        timer.log(cmd.language(), response.status(), session.id());
+        return response;
       } catch (SandboxException e) {
         LOG.log(Level.WARNING, "sandbox failure in session " + session.id(), e);
         throw ApiError.unavailable("Sandbox failure: " + e.getMessage(), 2);

@@ -98,6 +98,25 @@ public final class FileService {
     return objects.open(file.objectKey());
   }
 
+  /**
+   * Deletes every file of a session: the metadata-listed ones, then any object left under the
+   * session's prefix (an upload whose metadata write failed). Returns how many objects went.
+   */
+  public int deleteSession(String sessionId, int maxObjects) throws IOException {
+    int deleted = 0;
+    for (StoredFile f : metadata.list(sessionId)) {
+      if (delete(sessionId, f.id())) {
+        deleted++;
+      }
+    }
+    for (ObjectStore.ObjectSummary o :
+        objects.list("sessions/" + sessionId + "/", null, maxObjects)) {
+      objects.delete(o.key());
+      deleted++;
+    }
+    return deleted;
+  }
+
   /** Deletes metadata first: a failure after it leaves an orphan object, never a dangling name. */
   public boolean delete(String sessionId, String fileId) throws IOException {
     Optional<StoredFile> file = metadata.find(sessionId, fileId);

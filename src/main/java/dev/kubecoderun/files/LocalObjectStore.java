@@ -5,7 +5,10 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
+import java.util.stream.Stream;
 
 /** Objects as files under DATA_DIR/objects, keyed like the S3 layout. */
 public final class LocalObjectStore implements ObjectStore {
@@ -33,6 +36,37 @@ public final class LocalObjectStore implements ObjectStore {
   @Override
   public void delete(String key) throws IOException {
     Files.deleteIfExists(pathOf(key));
+  }
+
+  /** Walks the directory under the prefix; temporary files of writes in progress are skipped. */
+  @Override
+  public List<ObjectSummary> list(String prefix, String startAfter, int limit) throws IOException {
+    int slash = prefix.lastIndexOf('/');
+    Path dir = pathOf(slash < 0 ? "" : prefix.substring(0, slash));
+    if (!Files.isDirectory(dir)) {
+      return List.of();
+    }
+    List<ObjectSummary> out = new ArrayList<>();
+    try (Stream<Path> paths = Files.walk(dir)) {
+      List<String> keys =
+          paths
+              .filter(p -> Files.isRegularFile(p) && !p.getFileName().toString().startsWith("."))
+              .map(p -> root.relativize(p).toString().replace('\\', '/'))
+              .filter(
+                  k -> k.startsWith(prefix) && (startAfter == null || k.compareTo(startAfter) > 0))
+              .sorted()
+              .limit(limit)
+              .toList();
+      for (String k : keys) {
+        Path p = pathOf(k);
+        try {
+          out.add(new ObjectSummary(k, Files.size(p), Files.getLastModifiedTime(p).toInstant()));
+        } catch (NoSuchFileException e) {
+          // deleted meanwhile
+        }
+      }
+    }
+    return out;
   }
 
   private Path pathOf(String key) {

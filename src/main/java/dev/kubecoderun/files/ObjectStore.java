@@ -2,10 +2,20 @@ package dev.kubecoderun.files;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.time.Instant;
+import java.util.List;
 import java.util.Optional;
 
-/** Where file bytes live: local disk (embedded) or S3-compatible storage (production). */
+/**
+ * Where file bytes live: local disk (embedded) or S3-compatible storage (production). A store that
+ * cannot be reached throws {@link java.io.UncheckedIOException} (the API answers 503); a checked
+ * {@link IOException} comes from the caller's own stream (a client that went away, {@link
+ * TooLargeException}).
+ */
 public interface ObjectStore {
+  /** One stored object, as listed. */
+  record ObjectSummary(String key, long size, Instant lastModified) {}
+
   /**
    * Streams {@code in} to {@code key}. Throws {@link TooLargeException} past {@code maxBytes},
    * leaving nothing stored. Returns the size.
@@ -15,5 +25,12 @@ public interface ObjectStore {
   /** The object's bytes, or empty if it does not exist. The caller closes the stream. */
   Optional<InputStream> open(String key) throws IOException;
 
+  /** Deletes the object; no error when it does not exist. */
   void delete(String key) throws IOException;
+
+  /**
+   * Up to {@code limit} objects whose key starts with {@code prefix}, in key order, after {@code
+   * startAfter} (null: from the first).
+   */
+  List<ObjectSummary> list(String prefix, String startAfter, int limit) throws IOException;
 }

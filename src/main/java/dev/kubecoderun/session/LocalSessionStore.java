@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.Comparator;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -26,21 +27,50 @@ public final class LocalSessionStore implements SessionStore {
   }
 
   @Override
-  public void save(Session session) {
-    LocalDisk.write(dir.resolve(session.id() + ".json"), Json.write(session));
-    sessions.put(session.id(), session);
+  public Session createOrReuse(Session candidate) {
+    Instant now = candidate.lastActivity();
+    Session s =
+        sessions.compute(
+            candidate.id(),
+            (id, old) -> old == null || old.isExpired(now) ? candidate : old.touched(now));
+    LocalDisk.write(dir.resolve(s.id() + ".json"), Json.write(s));
+    return s;
   }
 
   @Override
   public Optional<Session> find(String id) {
-    return Optional.ofNullable(sessions.get(id));
+    return Optional.ofNullable(sessions.get(id)).filter(s -> !s.isExpired(Instant.now()));
   }
 
   @Override
   public Optional<Session> findByEntity(String entityId) {
+    Instant now = Instant.now();
     return sessions.values().stream()
-        .filter(s -> entityId.equals(s.entityId()))
+        .filter(s -> entityId.equals(s.entityId()) && !s.isExpired(now))
         .max(Comparator.comparing(Session::lastActivity));
+  }
+
+  /** The cursor is "k" + the last id returned; ids are listed in sorted order. */
+  @Override
+  public IdPage ids(String cursor, int limit) {
+    String after = IdPage.START.equals(cursor) ? null : cursor.substring(1);
+    List<String> page =
+        sessions.keySet().stream()
+            .filter(id -> after == null || id.compareTo(after) > 0)
+            .sorted()
+            .limit(limit)
+            .toList();
+    return new IdPage(page, page.size() < limit ? IdPage.START : "k" + page.get(page.size() - 1));
+  }
+
+  @Override
+  public void delete(String id) {
+    sessions.remove(id);
+    try {
+      Files.deleteIfExists(dir.resolve(id + ".json"));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
   }
 
   @Override

@@ -1,6 +1,7 @@
 package dev.kubecoderun.session;
 
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
@@ -13,21 +14,19 @@ import java.util.Optional;
 public final class SessionResolver {
   private final SessionStore store;
   private final Clock clock;
+  private final Duration ttl;
 
-  public SessionResolver(SessionStore store, Clock clock) {
+  /** {@code ttl} ZERO: sessions never expire. */
+  public SessionResolver(SessionStore store, Clock clock, Duration ttl) {
     this.store = store;
     this.clock = clock;
+    this.ttl = ttl;
   }
 
   public Session resolve(
       String requestedId, List<String> fileSessionIds, String entityId, String userId) {
     Instant now = clock.instant();
     if (requestedId != null) {
-      Optional<Session> named = store.find(requestedId);
-      if (named.isPresent()) {
-        store.touch(requestedId, now);
-        return named.get().touched(now);
-      }
       return create(requestedId, entityId, userId, now);
     }
     for (String sid : fileSessionIds) {
@@ -51,9 +50,9 @@ public final class SessionResolver {
     return store.find(id);
   }
 
+  /** Creates the session, or reuses it when it exists (atomically: replicas may race). */
   private Session create(String id, String entityId, String userId, Instant now) {
-    Session s = new Session(id, now, now, entityId, userId);
-    store.save(s);
-    return s;
+    Instant expiresAt = ttl.isZero() ? null : now.plus(ttl);
+    return store.createOrReuse(new Session(id, now, now, expiresAt, entityId, userId));
   }
 }

@@ -1,16 +1,43 @@
 package dev.kubecoderun.session;
 
 import java.time.Instant;
+import java.util.List;
 import java.util.Optional;
 
-/** Where sessions live: memory (embedded) or Redis (production). */
+/**
+ * Where sessions live: memory (embedded) or Redis (production). Expired sessions are never
+ * returned.
+ */
 public interface SessionStore {
-  void save(Session session);
+  /**
+   * The session with {@code candidate}'s id, touched at {@code candidate.lastActivity()}, if it
+   * exists; else {@code candidate}, now stored. Atomic: two replicas creating the same id at once
+   * both get the one session that won.
+   */
+  Session createOrReuse(Session candidate);
 
   Optional<Session> find(String id);
 
-  /** The most recently active session created for an entity (a LibreChat agent or assistant). */
+  /** A live session created for an entity (a LibreChat agent or assistant), if any. */
   Optional<Session> findByEntity(String entityId);
 
   void touch(String id, Instant now);
+
+  /**
+   * One page of the ids of every known session, live or expired, for the clean-up. Start with
+   * {@link IdPage#START}; the last page has {@code next} equal to {@link IdPage#START}.
+   */
+  IdPage ids(String cursor, int limit);
+
+  /** Forgets the session (not its files, not its state). */
+  void delete(String id);
+
+  /** A page of session ids and where the next one starts. */
+  record IdPage(List<String> ids, String next) {
+    public static final String START = "0";
+
+    public boolean isLast() {
+      return START.equals(next);
+    }
+  }
 }

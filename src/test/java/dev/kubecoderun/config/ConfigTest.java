@@ -37,6 +37,23 @@ class ConfigTest {
   }
 
   @Test
+  void theSandboxFileLimitMustFitTheInputs() {
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                Config.from(
+                    Map.of(
+                        "API_KEY",
+                        KEY,
+                        "MAX_FILE_SIZE_MB",
+                        "200",
+                        "SANDBOX_MAX_FILE_SIZE_MB",
+                        "100")));
+    assertTrue(e.getMessage().contains("SANDBOX_MAX_FILE_SIZE_MB"));
+  }
+
+  @Test
   void badValuesNameTheVariable() {
     assertTrue(
         assertThrows(
@@ -53,5 +70,73 @@ class ConfigTest {
                 () -> Config.from(Map.of("API_KEY", KEY, "MAX_EXECUTION_TIME", "0")))
             .getMessage()
             .contains("MAX_EXECUTION_TIME"));
+  }
+
+  @Test
+  void withoutRedisAndS3SettingsTheEmbeddedStoresAreUsed() {
+    Config c = Config.from(Map.of("API_KEY", KEY));
+    assertFalse(c.redis().enabled());
+    assertFalse(c.s3().enabled());
+    assertEquals(java.time.Duration.ZERO, c.sessions().ttl());
+    assertTrue(c.sessions().orphanSweep());
+  }
+
+  @Test
+  void redisUrlGivesHostPortDatabaseCredentialsAndTls() {
+    Config.Redis r =
+        Config.from(
+                Map.of(
+                    "API_KEY", KEY,
+                    "REDIS_URL", "rediss://app:p%40ss+word@redis.example:6380/3",
+                    "REDIS_KEY_PREFIX", "kcr:"))
+            .redis();
+    assertTrue(r.enabled());
+    assertEquals("redis.example", r.host());
+    assertEquals(6380, r.port());
+    assertEquals(3, r.database());
+    assertEquals("app", r.username());
+    assertEquals("p@ss+word", r.password());
+    assertTrue(r.tls().enabled());
+    assertEquals("kcr:", r.keyPrefix());
+  }
+
+  @Test
+  void sentinelAndClusterModesNeedTheirNodes() {
+    assertTrue(
+        assertThrows(
+                ConfigException.class,
+                () -> Config.from(Map.of("API_KEY", KEY, "REDIS_MODE", "sentinel")))
+            .getMessage()
+            .contains("REDIS_SENTINEL_NODES"));
+    Config.Redis r =
+        Config.from(
+                Map.of(
+                    "API_KEY", KEY,
+                    "REDIS_MODE", "cluster",
+                    "REDIS_CLUSTER_NODES", "a:7000, b:7001"))
+            .redis();
+    assertEquals(Config.RedisMode.CLUSTER, r.mode());
+    assertEquals(java.util.List.of("a:7000", "b:7001"), r.clusterNodes());
+  }
+
+  @Test
+  void s3NeedsKeysUnlessIamAndGetsASchemeFromMinioSecure() {
+    assertTrue(
+        assertThrows(
+                ConfigException.class,
+                () -> Config.from(Map.of("API_KEY", KEY, "MINIO_ENDPOINT", "minio:9000")))
+            .getMessage()
+            .contains("MINIO_ACCESS_KEY"));
+    Config.S3 s3 =
+        Config.from(
+                Map.of(
+                    "API_KEY", KEY,
+                    "MINIO_ENDPOINT", "s3.example:443",
+                    "MINIO_SECURE", "true",
+                    "MINIO_USE_IAM", "true"))
+            .s3();
+    assertEquals("https://s3.example:443", s3.endpoint());
+    assertTrue(s3.useIam());
+    assertEquals("kubecoderun-files", s3.bucket());
   }
 }

@@ -13,6 +13,7 @@ final class StandaloneServer {
   static Application start(Path dataDir, Map<String, String> overrides) {
     Map<String, String> env = new HashMap<>();
     env.put("API_KEY", TestServer.KEY);
+    env.put("PATH", System.getenv("PATH")); // where the toolchains are found
     env.put("API_HOST", "127.0.0.1");
     env.put("API_PORT", "0");
     env.put("DATA_DIR", dataDir.toString());

@@ -41,29 +41,60 @@ final class TestServer {
 
   static synchronized TestServer get() {
     if (instance == null) {
+      instance = start(Map.of(), "1");
+    }
+    return instance;
+  }
+
+  private static TestServer realStores;
+
+  /**
+   * A second server for the end-to-end and fault tests of the production stores: Redis and S3 of
+   * the test servers (redis-server, S3Proxy), one warm Python sandbox.
+   */
+  static synchronized TestServer withRealStores() {
+    if (realStores == null) {
+      dev.kubecoderun.stores.RedisServer redis = dev.kubecoderun.stores.RedisServer.shared();
+      dev.kubecoderun.stores.S3Server s3 = dev.kubecoderun.stores.S3Server.shared();
+      Map<String, String> env = new HashMap<>();
+      env.put("REDIS_URL", redis.url());
+      env.put("REDIS_KEY_PREFIX", "kcr-e2e:");
+      env.put("REDIS_SOCKET_TIMEOUT", "2");
+      env.put("REDIS_SOCKET_CONNECT_TIMEOUT", "2");
+      env.put("MINIO_ENDPOINT", s3.endpoint());
+      env.put("MINIO_ACCESS_KEY", dev.kubecoderun.stores.S3Server.ACCESS_KEY);
+      env.put("MINIO_SECRET_KEY", dev.kubecoderun.stores.S3Server.SECRET_KEY);
+      env.put("MINIO_BUCKET", "kcr-e2e");
+      realStores = start(env, "0");
+    }
+    return realStores;
+  }
+
+  private static TestServer start(Map<String, String> extra, String jsPool) {
+    {
       try {
         Path data = Files.createTempDirectory("kcr-it-");
-        Map<String, String> env = new HashMap<>();
+        Map<String, String> env = new HashMap<>(extra);
         env.put("API_KEY", KEY);
+        env.put("PATH", System.getenv("PATH")); // where the toolchains are found
         env.put("API_HOST", "127.0.0.1");
         env.put("API_PORT", "0");
         env.put("DATA_DIR", data.toString());
         env.put("RUNNER_BIN", runnerBinary());
         env.put("POD_POOL_PY", "1");
-        env.put("POD_POOL_JS", "1");
+        env.put("POD_POOL_JS", jsPool);
         env.put("MAX_EXECUTION_TIME", "20");
         env.put("MAX_FILE_SIZE_MB", "2");
         env.put("MAX_FILES_PER_REQUEST", "5");
         env.put("EXECUTION_QUEUE_TIMEOUT_SECONDS", "120");
         env.put("SHUTDOWN_GRACE_SECONDS", "5");
         Application app = Application.start(Config.from(env));
-        instance = new TestServer(app, data);
         Runtime.getRuntime().addShutdownHook(new Thread(app::close));
+        return new TestServer(app, data);
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
     }
-    return instance;
   }
 
   private static String runnerBinary() {

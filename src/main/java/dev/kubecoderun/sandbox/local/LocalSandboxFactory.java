@@ -121,7 +121,7 @@ public final class LocalSandboxFactory implements SandboxFactory {
       add(cmd, "--wrap", Json.writeString(wrap));
       add(cmd, "--max-output", Integer.toString(settings.maxOutputBytes()));
       add(cmd, "--max-timeout-ms", Long.toString(settings.maxTimeoutMs()));
-      // Files a run writes, and inputs put into it, have the size limit of uploads.
+      // RLIMIT_FSIZE of everything a run writes (build artefacts included), and the input limit.
       add(cmd, "--max-file-size", Long.toString(settings.maxFileBytes()));
       ProcessBuilder pb = new ProcessBuilder(cmd);
       Map<String, String> env = pb.environment();

@@ -1,0 +1,33 @@
+package dev.kubecoderun.auth;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Optional;
+
+/** Managed API-key records, the validation cache and rate-limit counters. */
+public interface ApiKeyStore {
+  Optional<ApiKeyRecord> find(String keyHash);
+
+  /** Creates or replaces a record (and lists it in the key index). */
+  void save(ApiKeyRecord record);
+
+  /** The validation cache entry of a key ({@code "1"} = a valid managed key), if any. */
+  Optional<String> cachedValidation(String shortHash);
+
+  void cacheValidation(String shortHash, String value, Duration ttl);
+
+  /** Forgets the cache entry (after a key is changed or revoked). */
+  void invalidate(String shortHash);
+
+  /**
+   * Adds one to a usage counter and returns the new count, atomically; a new counter expires after
+   * {@code ttl}.
+   */
+  long increment(String shortHash, String counter, Duration ttl);
+
+  /** Takes back one {@link #increment} (a request that was refused after all). */
+  void decrement(String shortHash, String counter);
+
+  /** {@code usage_count + 1} and {@code last_used_at = now} on the record. */
+  void recordUsage(String keyHash, Instant now);
+}

@@ -1,0 +1,164 @@
+package dev.kubecoderun.auth;
+
+import dev.kubecoderun.redis.PyTime;
+import dev.kubecoderun.redis.RedisConnection;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.EnumMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import redis.clients.jedis.params.SetParams;
+
+/**
+ * Managed keys in Redis with the reference layout: hash {@code {p}api_keys:records:{sha256}}, set
+ * {@code {p}api_keys:index}, cache {@code {p}api_keys:valid:{sha256[:16]}} and counters {@code
+ * {p}api_keys:usage:{sha256[:16]}:{window}}.
+ */
+public final class RedisApiKeyStore implements ApiKeyStore {
+  /** INCR and, for a new counter, its EXPIRE in one step: no counter is ever left without TTL. */
+  private static final String INCREMENT =
+      """
+      local n = redis.call('INCR', KEYS[1])
+      if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+      return n
+      """;
+
+  /** Never recreates a counter that expired meanwhile. */
+  private static final String DECREMENT =
+      """
+      if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
+      return 0
+      """;
+
+  private static final Map<RateWindow, String> LIMIT_FIELDS =
+      Map.of(
+          RateWindow.SECOND, "rate_limits_per_second",
+          RateWindow.MINUTE, "rate_limits_per_minute",
+          RateWindow.HOUR, "rate_limits_hourly",
+          RateWindow.DAY, "rate_limits_daily",
+          RateWindow.MONTH, "rate_limits_monthly");
+
+  private final RedisConnection redis;
+
+  public RedisApiKeyStore(RedisConnection redis) {
+    this.redis = redis;
+  }
+
+  @Override
+  public Optional<ApiKeyRecord> find(String keyHash) {
+    Map<String, String> h = redis.call(j -> j.hgetAll(recordKey(keyHash)));
+    if (h.isEmpty()) {
+      return Optional.empty();
+    }
+    Map<RateWindow, Long> limits = new EnumMap<>(RateWindow.class);
+    LIMIT_FIELDS.forEach(
+        (w, field) -> {
+          String v = h.get(field);
+          if (v != null && !v.isBlank() && !v.equals("None")) {
+            limits.put(w, Long.parseLong(v.trim()));
+          }
+        });
+    return Optional.of(
+        new ApiKeyRecord(
+            keyHash,
+            h.getOrDefault("key_prefix", ""),
+            h.getOrDefault("name", ""),
+            PyTime.parse(h.get("created_at")),
+            "true".equalsIgnoreCase(h.get("enabled")),
+            limits,
+            parseLong(h.get("usage_count")),
+            PyTime.parse(h.get("last_used_at"))));
+  }
+
+  @Override
+  public void save(ApiKeyRecord r) {
+    Map<String, String> h = new LinkedHashMap<>();
+    h.put("key_hash", r.keyHash());
+    h.put("key_prefix", r.keyPrefix());
+    h.put("name", r.name());
+    h.put("created_at", PyTime.format(r.createdAt()));
+    h.put("enabled", Boolean.toString(r.enabled()));
+    LIMIT_FIELDS.forEach(
+        (w, field) -> h.put(field, r.limits().containsKey(w) ? r.limits().get(w).toString() : ""));
+    h.put("metadata", "{}");
+    h.put("last_used_at", r.lastUsedAt() == null ? "" : PyTime.format(r.lastUsedAt()));
+    h.put("usage_count", Long.toString(r.usageCount()));
+    h.put("source", "managed");
+    redis.run(
+        j -> {
+          j.hset(recordKey(r.keyHash()), h);
+          j.sadd(redis.key("api_keys:index"), r.keyHash());
+        });
+  }
+
+  @Override
+  public Optional<String> cachedValidation(String shortHash) {
+    return Optional.ofNullable(redis.call(j -> j.get(cacheKey(shortHash))));
+  }
+
+  @Override
+  public void cacheValidation(String shortHash, String value, Duration ttl) {
+    redis.run(j -> j.set(cacheKey(shortHash), value, new SetParams().ex(ttl.toSeconds())));
+  }
+
+  @Override
+  public void invalidate(String shortHash) {
+    redis.run(j -> j.del(cacheKey(shortHash)));
+  }
+
+  @Override
+  public long increment(String shortHash, String counter, Duration ttl) {
+    Object n =
+        redis.call(
+            j ->
+                j.eval(
+                    INCREMENT,
+                    List.of(usageKey(shortHash, counter)),
+                    List.of(Long.toString(ttl.toSeconds()))));
+    return (Long) n;
+  }
+
+  @Override
+  public void decrement(String shortHash, String counter) {
+    redis.run(j -> j.eval(DECREMENT, List.of(usageKey(shortHash, counter)), List.of()));
+  }
+
+  /** Only on an existing record: a usage update never creates a partial record. */
+  @Override
+  public void recordUsage(String keyHash, Instant now) {
+    redis.run(
+        j ->
+            j.eval(
+                """
+                if redis.call('EXISTS', KEYS[1]) == 1 then
+                  redis.call('HINCRBY', KEYS[1], 'usage_count', 1)
+                  redis.call('HSET', KEYS[1], 'last_used_at', ARGV[1])
+                end
+                return 1
+                """,
+                List.of(recordKey(keyHash)),
+                List.of(PyTime.format(now))));
+  }
+
+  private String recordKey(String keyHash) {
+    return redis.key("api_keys:records:" + keyHash);
+  }
+
+  private String cacheKey(String shortHash) {
+    return redis.key("api_keys:valid:" + shortHash);
+  }
+
+  private String usageKey(String shortHash, String counter) {
+    return redis.key("api_keys:usage:" + shortHash + ":" + counter);
+  }
+
+  private static long parseLong(String s) {
+    try {
+      return s == null || s.isBlank() ? 0 : Long.parseLong(s.trim());
+    } catch (NumberFormatException e) {
+      return 0;
+    }
+  }
+}

@@ -1,0 +1,134 @@
+package dev.kubecoderun.files;
+
+import dev.kubecoderun.redis.PyTime;
+import dev.kubecoderun.redis.RedisConnection;
+import dev.kubecoderun.redis.RedisHashes;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import redis.clients.jedis.AbstractPipeline;
+import redis.clients.jedis.Response;
+
+/**
+ * File metadata in Redis with the reference layout: hash {@code {p}files:{sid}:{fid}} and set
+ * {@code {p}session_files:{sid}}, both expiring with the session TTL when one is set.
+ */
+public final class RedisFileMetadataStore implements FileMetadataStore {
+  private final RedisConnection redis;
+  private final long ttlSeconds;
+
+  /** {@code sessionTtl} ZERO: metadata never expires (as sessions). */
+  public RedisFileMetadataStore(RedisConnection redis, Duration sessionTtl) {
+    this.redis = redis;
+    this.ttlSeconds = sessionTtl.toSeconds();
+  }
+
+  /** The set entry first: list() skips an id whose hash is missing, never the other way round. */
+  @Override
+  public void save(StoredFile file) {
+    String setKey = setKey(file.sessionId());
+    List<String> args = RedisHashes.args(ttlSeconds, toHash(file));
+    redis.run(
+        j -> {
+          j.sadd(setKey, file.id());
+          if (ttlSeconds > 0) {
+            j.expire(setKey, ttlSeconds);
+          }
+          j.eval(RedisHashes.REPLACE_WITH_TTL, List.of(fileKey(file.sessionId(), file.id())), args);
+        });
+  }
+
+  @Override
+  public Optional<StoredFile> find(String sessionId, String fileId) {
+    Map<String, String> h = redis.call(j -> j.hgetAll(fileKey(sessionId, fileId)));
+    return h.isEmpty() ? Optional.empty() : Optional.of(fromHash(h, sessionId, fileId));
+  }
+
+  @Override
+  public List<StoredFile> list(String sessionId) {
+    List<String> ids = new ArrayList<>(redis.call(j -> j.smembers(setKey(sessionId))));
+    if (ids.isEmpty()) {
+      return List.of();
+    }
+    List<Map<String, String>> hashes =
+        redis.call(
+            j -> {
+              List<Response<Map<String, String>>> replies = new ArrayList<>();
+              try (AbstractPipeline p = j.pipelined()) {
+                for (String id : ids) {
+                  replies.add(p.hgetAll(fileKey(sessionId, id)));
+                }
+                p.sync();
+              }
+              return replies.stream().map(Response::get).toList();
+            });
+    List<StoredFile> files = new ArrayList<>();
+    for (int i = 0; i < ids.size(); i++) {
+      if (!hashes.get(i).isEmpty()) {
+        files.add(fromHash(hashes.get(i), sessionId, ids.get(i)));
+      }
+    }
+    files.sort(Comparator.comparing(StoredFile::createdAt).thenComparing(StoredFile::id));
+    return files;
+  }
+
+  @Override
+  public boolean delete(String sessionId, String fileId) {
+    return redis.call(
+        j -> {
+          long removed = j.del(fileKey(sessionId, fileId));
+          j.srem(setKey(sessionId), fileId);
+          return removed > 0;
+        });
+  }
+
+  private String fileKey(String sessionId, String fileId) {
+    return redis.key("files:" + sessionId + ":" + fileId);
+  }
+
+  private String setKey(String sessionId) {
+    return redis.key("session_files:" + sessionId);
+  }
+
+  private static Map<String, String> toHash(StoredFile f) {
+    Map<String, String> h = new LinkedHashMap<>();
+    h.put("file_id", f.id());
+    h.put("filename", f.name());
+    h.put("content_type", f.contentType());
+    h.put("object_key", f.objectKey());
+    h.put("session_id", f.sessionId());
+    h.put("created_at", PyTime.format(f.createdAt()));
+    h.put("size", Long.toString(f.size()));
+    h.put("path", f.path());
+    h.put("type", f.kind() == StoredFile.Kind.UPLOAD ? "upload" : "output");
+    return h;
+  }
+
+  /** Tolerant of hashes written by the Python version (the same fields, maybe fewer). */
+  private static StoredFile fromHash(Map<String, String> h, String sessionId, String fileId) {
+    StoredFile.Kind kind =
+        "output".equals(h.get("type")) ? StoredFile.Kind.OUTPUT : StoredFile.Kind.UPLOAD;
+    String key = h.get("object_key");
+    Instant created = PyTime.parse(h.get("created_at"));
+    long size;
+    try {
+      size = Long.parseLong(h.getOrDefault("size", "0"));
+    } catch (NumberFormatException e) {
+      size = 0;
+    }
+    return new StoredFile(
+        sessionId,
+        fileId,
+        h.getOrDefault("filename", fileId),
+        h.getOrDefault("content_type", "application/octet-stream"),
+        key == null || key.isEmpty() ? StoredFile.objectKey(sessionId, kind, fileId) : key,
+        size,
+        created == null ? Instant.EPOCH : created,
+        kind);
+  }
+}

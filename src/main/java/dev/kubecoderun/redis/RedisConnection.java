@@ -1,0 +1,101 @@
+package dev.kubecoderun.redis;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.function.Function;
+import java.util.logging.Logger;
+import redis.clients.jedis.RedisClient;
+import redis.clients.jedis.UnifiedJedis;
+import redis.clients.jedis.exceptions.JedisConnectionException;
+import redis.clients.jedis.exceptions.JedisDataException;
+import redis.clients.jedis.exceptions.JedisException;
+
+/**
+ * The one Redis client of the service, shared by every Redis store. Every command goes through
+ * {@link #call}, which turns "Redis is unreachable" into an {@link UncheckedIOException} (the API
+ * answers 503 with Retry-After) and keeps working once Redis is back, without a restart.
+ */
+public final class RedisConnection implements AutoCloseable {
+  private static final Logger LOG = Logger.getLogger(RedisConnection.class.getName());
+
+  private final UnifiedJedis jedis;
+  private final String prefix;
+
+  public RedisConnection(UnifiedJedis jedis, String keyPrefix) {
+    this.jedis = jedis;
+    this.prefix = keyPrefix == null ? "" : keyPrefix;
+  }
+
+  /** {@code suffix} with REDIS_KEY_PREFIX in front, as every key of the reference layout. */
+  public String key(String suffix) {
+    return prefix + suffix;
+  }
+
+  public String prefix() {
+    return prefix;
+  }
+
+  /**
+   * Runs {@code command}. A broken connection is retried once on a fresh one: after a Redis restart
+   * the idle pooled connections are all dead, and the first command on each would fail.
+   */
+  public <T> T call(Function<UnifiedJedis, T> command) {
+    try {
+      return command.apply(jedis);
+    } catch (JedisConnectionException first) {
+      dropIdleConnections();
+      try {
+        return command.apply(jedis);
+      } catch (JedisException e) {
+        throw unavailable(e);
+      }
+    } catch (JedisException e) {
+      throw unavailable(e);
+    }
+  }
+
+  /** Like {@link #call} for commands without a result. */
+  public void run(java.util.function.Consumer<UnifiedJedis> command) {
+    call(
+        j -> {
+          command.accept(j);
+          return null;
+        });
+  }
+
+  private void dropIdleConnections() {
+    if (jedis instanceof RedisClient standalone) {
+      standalone.getPool().clear();
+    }
+  }
+
+  /**
+   * Failures of the connection or of a Redis that cannot serve right now become an IO failure;
+   * anything else (a wrong type, a script error) is a bug and stays a 500.
+   */
+  private static RuntimeException unavailable(JedisException e) {
+    if (e instanceof JedisDataException && !isTransient(e.getMessage())) {
+      return new IllegalStateException("Redis command failed: " + e.getMessage(), e);
+    }
+    LOG.fine(() -> "Redis unavailable: " + e);
+    return new UncheckedIOException(
+        "Redis unavailable: " + e.getMessage(), new IOException(e.getMessage(), e));
+  }
+
+  private static boolean isTransient(String message) {
+    if (message == null) {
+      return false;
+    }
+    for (String p : new String[] {"LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN"}) {
+      if (message.startsWith(p)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  @Override
+  public void close() {
+    jedis.close();
+  }
+}

@@ -1,0 +1,205 @@
+package dev.kubecoderun.session;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.api.Json;
+import dev.kubecoderun.redis.PyTime;
+import dev.kubecoderun.redis.RedisConnection;
+import dev.kubecoderun.redis.RedisHashes;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import redis.clients.jedis.params.ScanParams;
+import redis.clients.jedis.resps.ScanResult;
+
+/**
+ * Sessions in Redis with the reference layout: hash {@code {p}sessions:{id}} (EXPIRE = session TTL
+ * when set), set {@code {p}sessions:index} of every id, set {@code {p}entity_sessions:{entity}}.
+ * Each atomic step touches one key only, so the same code works on Redis Cluster.
+ */
+public final class RedisSessionStore implements SessionStore {
+  /**
+   * KEYS[1] the session hash; ARGV[1] TTL seconds, ARGV[2] now, then the new hash's fields. A live
+   * session is reused (ISO times in one format compare as strings), anything else replaced.
+   */
+  private static final String CREATE_OR_REUSE =
+      """
+      local expires = redis.call('HGET', KEYS[1], 'expires_at')
+      if redis.call('HGET', KEYS[1], 'status') == 'active' and (not expires or expires > ARGV[2]) then
+        redis.call('HSET', KEYS[1], 'last_activity', ARGV[2])
+        return redis.call('HGETALL', KEYS[1])
+      end
+      redis.call('DEL', KEYS[1])
+      redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+      if tonumber(ARGV[1]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+      return redis.call('HGETALL', KEYS[1])
+      """;
+
+  /** Never creates a partial hash for a session that is gone. */
+  private static final String TOUCH =
+      """
+      if redis.call('EXISTS', KEYS[1]) == 1 then
+        redis.call('HSET', KEYS[1], 'last_activity', ARGV[1])
+      end
+      return 1
+      """;
+
+  private final RedisConnection redis;
+  private final Clock clock;
+
+  public RedisSessionStore(RedisConnection redis, Clock clock) {
+    this.redis = redis;
+    this.clock = clock;
+  }
+
+  @Override
+  public Session createOrReuse(Session candidate) {
+    long ttl =
+        candidate.expiresAt() == null
+            ? 0
+            : Math.max(
+                1, Duration.between(candidate.createdAt(), candidate.expiresAt()).toSeconds());
+    List<String> args = new ArrayList<>();
+    args.add(Long.toString(ttl));
+    args.add(PyTime.format(candidate.lastActivity()));
+    toHash(candidate)
+        .forEach(
+            (field, value) -> {
+              args.add(field);
+              args.add(value);
+            });
+    Object reply =
+        redis.call(j -> j.eval(CREATE_OR_REUSE, List.of(sessionKey(candidate.id())), args));
+    Session stored = fromHash(RedisHashes.fromFlatList(reply));
+    // The index entries are idempotent and written after the hash: the clean-up and the orphan
+    // sweep collect whatever a failure between the two leaves behind.
+    redis.run(
+        j -> {
+          j.sadd(redis.key("sessions:index"), stored.id());
+          if (stored.entityId() != null) {
+            j.sadd(redis.key("entity_sessions:" + stored.entityId()), stored.id());
+          }
+        });
+    return stored;
+  }
+
+  @Override
+  public Optional<Session> find(String id) {
+    Map<String, String> hash = redis.call(j -> j.hgetAll(sessionKey(id)));
+    if (hash.isEmpty() || !"active".equals(hash.get("status"))) {
+      return Optional.empty();
+    }
+    Session s = fromHash(hash);
+    return s.isExpired(clock.instant()) ? Optional.empty() : Optional.of(s);
+  }
+
+  /** One of the entity's live sessions; members whose session is gone are dropped on the way. */
+  @Override
+  public Optional<Session> findByEntity(String entityId) {
+    String setKey = redis.key("entity_sessions:" + entityId);
+    List<String> ids = redis.call(j -> j.srandmember(setKey, 10));
+    for (String id : ids) {
+      Optional<Session> s = find(id);
+      if (s.isPresent()) {
+        return s;
+      }
+      redis.run(j -> j.srem(setKey, id));
+    }
+    return Optional.empty();
+  }
+
+  @Override
+  public void touch(String id, Instant now) {
+    redis.run(j -> j.eval(TOUCH, List.of(sessionKey(id)), List.of(PyTime.format(now))));
+  }
+
+  @Override
+  public IdPage ids(String cursor, int limit) {
+    ScanResult<String> page =
+        redis.call(
+            j -> j.sscan(redis.key("sessions:index"), cursor, new ScanParams().count(limit)));
+    return new IdPage(page.getResult(), page.getCursor());
+  }
+
+  @Override
+  public void delete(String id) {
+    Map<String, String> hash = redis.call(j -> j.hgetAll(sessionKey(id)));
+    String entity = hash.isEmpty() ? null : entityOf(hash.get("metadata"));
+    redis.run(
+        j -> {
+          j.del(sessionKey(id));
+          j.srem(redis.key("sessions:index"), id);
+          if (entity != null) {
+            j.srem(redis.key("entity_sessions:" + entity), id);
+          }
+        });
+  }
+
+  private String sessionKey(String id) {
+    return redis.key("sessions:" + id);
+  }
+
+  /** The reference's hash fields; the pod and usage fields stay empty as in the Python version. */
+  private static Map<String, String> toHash(Session s) {
+    Map<String, String> metadata = new LinkedHashMap<>();
+    if (s.entityId() != null) {
+      metadata.put("entity_id", s.entityId());
+    }
+    if (s.userId() != null) {
+      metadata.put("user_id", s.userId());
+    }
+    Map<String, String> h = new LinkedHashMap<>();
+    h.put("session_id", s.id());
+    h.put("status", "active");
+    h.put("created_at", PyTime.format(s.createdAt()));
+    h.put("last_activity", PyTime.format(s.lastActivity()));
+    h.put("expires_at", s.expiresAt() == null ? PyTime.NEVER : PyTime.format(s.expiresAt()));
+    h.put("pod_name", "");
+    h.put("pod_status", "");
+    h.put("files", "{}");
+    h.put("working_directory", "/mnt/data");
+    h.put("memory_usage_mb", "");
+    h.put("cpu_usage_percent", "");
+    h.put("metadata", Json.writeString(metadata));
+    return h;
+  }
+
+  private static Session fromHash(Map<String, String> h) {
+    Instant created = PyTime.parse(h.get("created_at"));
+    Instant last = PyTime.parse(h.get("last_activity"));
+    String expires = h.get("expires_at");
+    Instant expiresAt =
+        expires == null || expires.startsWith("9999") ? null : PyTime.parse(expires);
+    JsonNode meta = metadata(h.get("metadata"));
+    return new Session(
+        h.get("session_id"),
+        created,
+        last == null ? created : last,
+        expiresAt,
+        text(meta, "entity_id"),
+        text(meta, "user_id"));
+  }
+
+  private static String entityOf(String metadata) {
+    return text(metadata(metadata), "entity_id");
+  }
+
+  private static JsonNode metadata(String json) {
+    try {
+      return Json.tree((json == null ? "{}" : json).getBytes(StandardCharsets.UTF_8));
+    } catch (IOException e) {
+      return Json.MAPPER.createObjectNode();
+    }
+  }
+
+  private static String text(JsonNode node, String field) {
+    JsonNode v = node.path(field);
+    return v.isTextual() && !v.asText().isEmpty() ? v.asText() : null;
+  }
+}

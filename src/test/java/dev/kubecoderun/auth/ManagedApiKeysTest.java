@@ -1,0 +1,121 @@
+package dev.kubecoderun.auth;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+
+class ManagedApiKeysTest {
+  private static final String ENV_KEY = "env-key-0123456789abcdef";
+  private static final String MANAGED = "sk-managed-0123456789abcdef";
+
+  private final LocalApiKeyStore store = new LocalApiKeyStore(Clock.systemUTC());
+
+  private ManagedApiKeys keys(ApiKeyStore s, boolean rateLimits) {
+    return new ManagedApiKeys(new EnvApiKeys(List.of(ENV_KEY)), s, rateLimits, Clock.systemUTC());
+  }
+
+  private void manage(String key, boolean enabled, Map<RateWindow, Long> limits) {
+    store.save(
+        new ApiKeyRecord(
+            ManagedApiKeys.sha256Hex(key),
+            "sk-managed",
+            "t",
+            Instant.now(),
+            enabled,
+            limits,
+            0,
+            null));
+  }
+
+  @Test
+  void envKeysAndEnabledManagedKeysAreAcceptedOthersRejected() {
+    manage(MANAGED, true, Map.of());
+    manage("sk-disabled-0123456789", false, Map.of());
+    ManagedApiKeys keys = keys(store, true);
+    assertInstanceOf(ApiKeyValidator.Accepted.class, keys.check(ENV_KEY));
+    assertInstanceOf(ApiKeyValidator.Accepted.class, keys.check(MANAGED));
+    assertEquals(
+        new ApiKeyValidator.Rejected("API key is disabled"), keys.check("sk-disabled-0123456789"));
+    assertEquals(new ApiKeyValidator.Rejected("Invalid API key"), keys.check("sk-nobody"));
+    assertEquals(1, store.find(ManagedApiKeys.sha256Hex(MANAGED)).orElseThrow().usageCount());
+  }
+
+  @Test
+  void aManagedKeyIsLimitedPerWindowAndTheRefusalIsNotCounted() {
+    manage(MANAGED, true, Map.of(RateWindow.MINUTE, 3L));
+    ManagedApiKeys keys = keys(store, true);
+    for (int i = 0; i < 3; i++) {
+      assertInstanceOf(ApiKeyValidator.Accepted.class, keys.check(MANAGED));
+    }
+    ApiKeyValidator.Limited limited =
+        assertInstanceOf(ApiKeyValidator.Limited.class, keys.check(MANAGED));
+    assertEquals(RateWindow.MINUTE, limited.window());
+    assertEquals(3, limited.limit());
+    assertEquals(3, limited.used());
+    assertInstanceOf(ApiKeyValidator.Limited.class, keys.check(MANAGED));
+    assertInstanceOf(
+        ApiKeyValidator.Accepted.class, keys(store, false).check(MANAGED), "limits switched off");
+  }
+
+  @Test
+  void whenTheStoreIsDownEnvKeysStillWorkAndManagedKeysGet503() {
+    ApiKeyStore down =
+        new ApiKeyStore() {
+          private UncheckedIOException fail() {
+            return new UncheckedIOException(new IOException("Redis unavailable"));
+          }
+
+          @Override
+          public Optional<ApiKeyRecord> find(String keyHash) {
+            throw fail();
+          }
+
+          @Override
+          public void save(ApiKeyRecord record) {
+            throw fail();
+          }
+
+          @Override
+          public Optional<String> cachedValidation(String shortHash) {
+            throw fail();
+          }
+
+          @Override
+          public void cacheValidation(String shortHash, String value, Duration ttl) {
+            throw fail();
+          }
+
+          @Override
+          public void invalidate(String shortHash) {
+            throw fail();
+          }
+
+          @Override
+          public long increment(String shortHash, String counter, Duration ttl) {
+            throw fail();
+          }
+
+          @Override
+          public void decrement(String shortHash, String counter) {
+            throw fail();
+          }
+
+          @Override
+          public void recordUsage(String keyHash, Instant now) {
+            throw fail();
+          }
+        };
+    ManagedApiKeys keys = keys(down, true);
+    assertInstanceOf(ApiKeyValidator.Accepted.class, keys.check(ENV_KEY));
+    assertInstanceOf(ApiKeyValidator.Unavailable.class, keys.check(MANAGED));
+  }
+}

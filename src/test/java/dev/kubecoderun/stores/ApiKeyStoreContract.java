@@ -1,0 +1,104 @@
+package dev.kubecoderun.stores;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kubecoderun.auth.ApiKeyRecord;
+import dev.kubecoderun.auth.ApiKeyStore;
+import dev.kubecoderun.auth.ManagedApiKeys;
+import dev.kubecoderun.auth.RateWindow;
+import dev.kubecoderun.session.Ids;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import org.junit.jupiter.api.Test;
+
+/** What every ApiKeyStore does; run against the in-memory store and against Redis. */
+abstract class ApiKeyStoreContract {
+  abstract ApiKeyStore store();
+
+  private final Instant now = Instant.now().truncatedTo(ChronoUnit.MICROS);
+
+  private ApiKeyRecord record(boolean enabled) {
+    String hash = ManagedApiKeys.sha256Hex("sk-" + Ids.next());
+    return new ApiKeyRecord(
+        hash,
+        "sk-abcdefgh",
+        "ci key",
+        now,
+        enabled,
+        Map.of(RateWindow.MINUTE, 5L, RateWindow.DAY, 100L),
+        0,
+        null);
+  }
+
+  @Test
+  void aSavedRecordIsFoundWithItsLimits() {
+    ApiKeyRecord r = record(true);
+    store().save(r);
+    assertEquals(r, store().find(r.keyHash()).orElseThrow());
+    assertTrue(store().find(ManagedApiKeys.sha256Hex("unknown")).isEmpty());
+  }
+
+  @Test
+  void usageIsCountedOnTheRecordAndNeverCreatesOne() {
+    ApiKeyRecord r = record(true);
+    store().save(r);
+    store().recordUsage(r.keyHash(), now.plusSeconds(1));
+    store().recordUsage(r.keyHash(), now.plusSeconds(2));
+    ApiKeyRecord used = store().find(r.keyHash()).orElseThrow();
+    assertEquals(2, used.usageCount());
+    assertEquals(now.plusSeconds(2), used.lastUsedAt());
+    String ghost = ManagedApiKeys.sha256Hex("ghost");
+    store().recordUsage(ghost, now);
+    assertTrue(store().find(ghost).isEmpty());
+  }
+
+  @Test
+  void theValidationCacheHoldsAValueUntilInvalidated() {
+    String shortHash = Ids.next().substring(0, 16);
+    assertTrue(store().cachedValidation(shortHash).isEmpty());
+    store().cacheValidation(shortHash, "1", Duration.ofSeconds(300));
+    assertEquals("1", store().cachedValidation(shortHash).orElseThrow());
+    store().invalidate(shortHash);
+    assertTrue(store().cachedValidation(shortHash).isEmpty());
+  }
+
+  @Test
+  void countersAreAtomicUnderConcurrentIncrements() throws Exception {
+    String shortHash = Ids.next().substring(0, 16);
+    String counter = RateWindow.MINUTE.counter(now);
+    ExecutorService pool = Executors.newFixedThreadPool(8);
+    try {
+      List<Callable<Long>> calls = new ArrayList<>();
+      for (int i = 0; i < 200; i++) {
+        calls.add(() -> store().increment(shortHash, counter, Duration.ofSeconds(120)));
+      }
+      List<Long> seen = new ArrayList<>();
+      for (var f : pool.invokeAll(calls)) {
+        seen.add(f.get());
+      }
+      assertEquals(200, seen.stream().distinct().count(), "every increment saw its own count");
+      assertEquals(200L, seen.stream().mapToLong(Long::longValue).max().orElseThrow());
+    } finally {
+      pool.shutdownNow();
+    }
+    store().decrement(shortHash, counter);
+    assertEquals(200, store().increment(shortHash, counter, Duration.ofSeconds(120)));
+  }
+
+  @Test
+  void aCounterStartsAgainAfterItsTtl() throws InterruptedException {
+    String shortHash = Ids.next().substring(0, 16);
+    assertEquals(1, store().increment(shortHash, "second:x", Duration.ofSeconds(1)));
+    assertEquals(2, store().increment(shortHash, "second:x", Duration.ofSeconds(1)));
+    Thread.sleep(1300);
+    assertEquals(1, store().increment(shortHash, "second:x", Duration.ofSeconds(1)));
+  }
+}

@@ -1,0 +1,67 @@
+package dev.kubecoderun.stores;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kubecoderun.files.FileMetadataStore;
+import dev.kubecoderun.files.StoredFile;
+import dev.kubecoderun.session.Ids;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** What every FileMetadataStore does; run against the embedded store and against Redis. */
+abstract class FileMetadataStoreContract {
+  abstract FileMetadataStore store();
+
+  private final String session = Ids.next();
+  private final Instant now = Instant.now().truncatedTo(ChronoUnit.MICROS);
+
+  private StoredFile file(String name, StoredFile.Kind kind, Instant at) {
+    String id = Ids.next();
+    return new StoredFile(
+        session, id, name, "text/csv", StoredFile.objectKey(session, kind, id), 42, at, kind);
+  }
+
+  @Test
+  void aSavedFileIsFoundWithEveryField() {
+    StoredFile f = file("data/input file.csv", StoredFile.Kind.UPLOAD, now);
+    store().save(f);
+    assertEquals(f, store().find(session, f.id()).orElseThrow());
+    assertTrue(store().find(session, Ids.next()).isEmpty());
+    assertTrue(store().find(Ids.next(), f.id()).isEmpty());
+  }
+
+  @Test
+  void listGivesASessionsFilesOldestFirstAndOnlyThem() {
+    StoredFile newer = file("b.png", StoredFile.Kind.OUTPUT, now.plusSeconds(2));
+    StoredFile older = file("a.csv", StoredFile.Kind.UPLOAD, now);
+    store().save(newer);
+    store().save(older);
+    StoredFile elsewhere =
+        new StoredFile(
+            Ids.next(),
+            Ids.next(),
+            "x",
+            "text/plain",
+            "sessions/x/uploads/y",
+            1,
+            now,
+            older.kind());
+    store().save(elsewhere);
+    assertEquals(List.of(older, newer), store().list(session));
+    assertEquals(List.of(), store().list(Ids.next()));
+  }
+
+  @Test
+  void deleteRemovesTheFileOnceAndReportsIt() {
+    StoredFile f = file("gone.txt", StoredFile.Kind.OUTPUT, now);
+    store().save(f);
+    assertTrue(store().delete(session, f.id()));
+    assertFalse(store().delete(session, f.id()));
+    assertTrue(store().find(session, f.id()).isEmpty());
+    assertEquals(List.of(), store().list(session));
+  }
+}

@@ -1,0 +1,74 @@
+package dev.kubecoderun.stores;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kubecoderun.files.FileService;
+import dev.kubecoderun.files.LocalFileMetadataStore;
+import dev.kubecoderun.files.LocalObjectStore;
+import dev.kubecoderun.files.OrphanSweeper;
+import dev.kubecoderun.files.StoredFile;
+import dev.kubecoderun.session.Ids;
+import dev.kubecoderun.session.LocalSessionStore;
+import dev.kubecoderun.session.Session;
+import dev.kubecoderun.session.SessionCleaner;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The clean-up jobs: expired sessions lose their files, orphaned objects are swept. */
+class HousekeepingTest {
+  @TempDir Path dataDir;
+
+  private StoredFile upload(FileService files, String sid, String name) throws IOException {
+    return files.upload(sid, name, "text/plain", new ByteArrayInputStream(new byte[] {1, 2}), 10);
+  }
+
+  @Test
+  void anExpiredSessionLosesItsFilesAndALiveOneKeepsThem() throws IOException {
+    LocalSessionStore sessions = new LocalSessionStore(dataDir);
+    LocalObjectStore objects = new LocalObjectStore(dataDir);
+    FileService files =
+        new FileService(new LocalFileMetadataStore(dataDir), objects, Clock.systemUTC());
+    Instant now = Instant.now();
+    Instant past = now.minus(Duration.ofHours(3));
+    Session expired =
+        sessions.createOrReuse(
+            new Session(Ids.next(), past, past, past.plusSeconds(3600), null, null));
+    Session live = sessions.createOrReuse(new Session(Ids.next(), now, now, null, null, null));
+    StoredFile gone = upload(files, expired.id(), "old.txt");
+    StoredFile kept = upload(files, live.id(), "new.txt");
+
+    assertEquals(1, new SessionCleaner(sessions, files).runOnce());
+
+    assertTrue(files.find(expired.id(), gone.id()).isEmpty());
+    assertTrue(objects.open(gone.objectKey()).isEmpty(), "the object went with its metadata");
+    assertTrue(objects.list("sessions/" + expired.id() + "/", null, 10).isEmpty());
+    assertTrue(files.find(live.id(), kept.id()).isPresent());
+    assertTrue(objects.open(kept.objectKey()).isPresent());
+  }
+
+  @Test
+  void theSweepDeletesOldObjectsWithoutMetadataOnly() throws IOException {
+    LocalObjectStore objects = new LocalObjectStore(dataDir);
+    LocalFileMetadataStore metadata = new LocalFileMetadataStore(dataDir);
+    FileService files = new FileService(metadata, objects, Clock.systemUTC());
+    StoredFile referenced = upload(files, Ids.next(), "kept.txt");
+    String orphan = StoredFile.objectKey(Ids.next(), StoredFile.Kind.UPLOAD, Ids.next());
+    objects.put(orphan, new ByteArrayInputStream(new byte[] {9}), 10, null);
+
+    Clock now = Clock.systemUTC();
+    assertEquals(0, new OrphanSweeper(objects, metadata, now).runOnce(), "young objects stay");
+
+    Clock twoHoursLater = Clock.fixed(Instant.now().plus(Duration.ofHours(2)), ZoneOffset.UTC);
+    assertEquals(1, new OrphanSweeper(objects, metadata, twoHoursLater).runOnce());
+    assertTrue(objects.open(orphan).isEmpty());
+    assertTrue(objects.open(referenced.objectKey()).isPresent());
+  }
+}

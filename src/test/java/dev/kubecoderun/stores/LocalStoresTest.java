@@ -1,0 +1,70 @@
+package dev.kubecoderun.stores;
+
+import dev.kubecoderun.auth.ApiKeyStore;
+import dev.kubecoderun.auth.LocalApiKeyStore;
+import dev.kubecoderun.files.FileMetadataStore;
+import dev.kubecoderun.files.LocalFileMetadataStore;
+import dev.kubecoderun.files.LocalObjectStore;
+import dev.kubecoderun.files.ObjectStore;
+import dev.kubecoderun.session.LocalSessionStore;
+import dev.kubecoderun.session.SessionStore;
+import dev.kubecoderun.state.LocalStateStore;
+import dev.kubecoderun.state.StateStore;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import org.junit.jupiter.api.Nested;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The store contracts against the embedded stores (memory and local disk). */
+class LocalStoresTest {
+  @TempDir static Path dataDir;
+
+  @Nested
+  class Sessions extends SessionStoreContract {
+    private final SessionStore store = new LocalSessionStore(dataDir);
+
+    @Override
+    SessionStore store() {
+      return store;
+    }
+  }
+
+  @Nested
+  class FileMetadata extends FileMetadataStoreContract {
+    private final FileMetadataStore store = new LocalFileMetadataStore(dataDir);
+
+    @Override
+    FileMetadataStore store() {
+      return store;
+    }
+  }
+
+  @Nested
+  class Objects extends ObjectStoreContract {
+    private final ObjectStore store = new LocalObjectStore(dataDir);
+
+    @Override
+    ObjectStore store() {
+      return store;
+    }
+  }
+
+  @Nested
+  class States extends StateStoreContract {
+    @Override
+    StateStore store(Duration ttl) {
+      return new LocalStateStore(dataDir, ttl, Clock.systemUTC());
+    }
+  }
+
+  @Nested
+  class ApiKeys extends ApiKeyStoreContract {
+    private final ApiKeyStore store = new LocalApiKeyStore(Clock.systemUTC());
+
+    @Override
+    ApiKeyStore store() {
+      return store;
+    }
+  }
+}

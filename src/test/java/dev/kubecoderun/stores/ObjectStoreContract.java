@@ -1,0 +1,82 @@
+package dev.kubecoderun.stores;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kubecoderun.files.ObjectStore;
+import dev.kubecoderun.files.TooLargeException;
+import dev.kubecoderun.session.Ids;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** What every ObjectStore does; run against the local disk store and against S3. */
+abstract class ObjectStoreContract {
+  abstract ObjectStore store();
+
+  private final String prefix = "sessions/" + Ids.next() + "/";
+
+  private static byte[] read(InputStream in) throws IOException {
+    try (in) {
+      return in.readAllBytes();
+    }
+  }
+
+  @Test
+  void storedBytesComeBackUnchanged() throws IOException {
+    byte[] content = "a,b\n1,2\n".getBytes(StandardCharsets.UTF_8);
+    long size =
+        store().put(prefix + "uploads/f1", new ByteArrayInputStream(content), 100, "text/csv");
+    assertEquals(content.length, size);
+    assertArrayEquals(content, read(store().open(prefix + "uploads/f1").orElseThrow()));
+  }
+
+  @Test
+  void aMissingObjectIsEmptyAndDeletingItIsNoError() throws IOException {
+    assertTrue(store().open(prefix + "uploads/none").isEmpty());
+    store().delete(prefix + "uploads/none");
+  }
+
+  @Test
+  void tooLargeAStreamIsRefusedAndNothingIsStored() throws IOException {
+    byte[] content = new byte[1000];
+    assertThrows(
+        TooLargeException.class,
+        () -> store().put(prefix + "uploads/big", new ByteArrayInputStream(content), 999, null));
+    assertTrue(store().open(prefix + "uploads/big").isEmpty());
+  }
+
+  @Test
+  void deletedObjectsAreGone() throws IOException {
+    store().put(prefix + "outputs/o1", new ByteArrayInputStream(new byte[] {1}), 10, null);
+    store().delete(prefix + "outputs/o1");
+    assertTrue(store().open(prefix + "outputs/o1").isEmpty());
+  }
+
+  @Test
+  void listGivesKeysUnderAPrefixInOrderPageByPage() throws IOException {
+    for (String k : List.of("outputs/c", "uploads/a", "uploads/b")) {
+      store().put(prefix + k, new ByteArrayInputStream(new byte[] {7, 7}), 10, null);
+    }
+    store()
+        .put(
+            "sessions/" + Ids.next() + "/uploads/z",
+            new ByteArrayInputStream(new byte[1]),
+            10,
+            null);
+    List<ObjectStore.ObjectSummary> first = store().list(prefix, null, 2);
+    assertEquals(
+        List.of(prefix + "outputs/c", prefix + "uploads/a"),
+        first.stream().map(ObjectStore.ObjectSummary::key).toList());
+    assertEquals(2, first.get(0).size());
+    List<ObjectStore.ObjectSummary> rest = store().list(prefix, first.get(1).key(), 2);
+    assertEquals(
+        List.of(prefix + "uploads/b"), rest.stream().map(ObjectStore.ObjectSummary::key).toList());
+    assertTrue(store().list("sessions/" + Ids.next() + "/", null, 10).isEmpty());
+  }
+}

@@ -1,0 +1,97 @@
+package dev.kubecoderun.stores;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A real redis-server (the Debian package) on a free loopback port, started by the tests. It saves
+ * to disk when stopped, so a stop and restart keeps the data, as a production Redis with
+ * persistence does.
+ */
+public final class RedisServer {
+  private static RedisServer shared;
+
+  final int port;
+  private final Path dir;
+  private Process process;
+
+  private RedisServer(int port, Path dir) {
+    this.port = port;
+    this.dir = dir;
+  }
+
+  /** The one server of the test run; each test class uses its own key prefix. */
+  public static synchronized RedisServer shared() {
+    if (shared == null) {
+      try {
+        shared = new RedisServer(FreePort.pick(), Files.createTempDirectory("kcr-redis-"));
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+      shared.start();
+      Runtime.getRuntime().addShutdownHook(new Thread(shared::kill));
+    }
+    return shared;
+  }
+
+  public String url() {
+    return "redis://127.0.0.1:" + port;
+  }
+
+  public synchronized void start() {
+    try {
+      process =
+          new ProcessBuilder(
+                  List.of(
+                      "redis-server",
+                      "--port",
+                      Integer.toString(port),
+                      "--bind",
+                      "127.0.0.1",
+                      "--dir",
+                      dir.toString(),
+                      "--save",
+                      "3600 1",
+                      "--appendonly",
+                      "no",
+                      "--protected-mode",
+                      "no"))
+              .redirectErrorStream(true)
+              .redirectOutput(dir.resolve("redis.log").toFile())
+              .start();
+    } catch (IOException e) {
+      throw new IllegalStateException(
+          "cannot start redis-server (scripts/install-prereqs installs it): " + e.getMessage(), e);
+    }
+    FreePort.awaitListening(port, Duration.ofSeconds(10), process);
+  }
+
+  /** SHUTDOWN SAVE: the data is on disk for the next start. */
+  public synchronized void stop() {
+    try {
+      new ProcessBuilder("redis-cli", "-p", Integer.toString(port), "shutdown", "save")
+          .redirectErrorStream(true)
+          .start()
+          .waitFor(10, TimeUnit.SECONDS);
+      if (!process.waitFor(10, TimeUnit.SECONDS)) {
+        process.destroyForcibly();
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private synchronized void kill() {
+    if (process != null) {
+      process.destroyForcibly();
+    }
+  }
+}

@@ -1,0 +1,141 @@
+package dev.kubecoderun.stores;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kubecoderun.session.Ids;
+import dev.kubecoderun.session.Session;
+import dev.kubecoderun.session.SessionStore;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.Test;
+
+/** What every SessionStore does; run against the embedded store and against Redis. */
+abstract class SessionStoreContract {
+  abstract SessionStore store();
+
+  private final Instant now = Instant.now().truncatedTo(ChronoUnit.MICROS);
+
+  private Session fresh(String entity) {
+    return new Session(Ids.next(), now, now, null, entity, "user-1");
+  }
+
+  @Test
+  void aCreatedSessionIsFoundWithItsEntityAndUser() {
+    Session s = store().createOrReuse(fresh("agent-1"));
+    Session found = store().find(s.id()).orElseThrow();
+    assertEquals(s.id(), found.id());
+    assertEquals("agent-1", found.entityId());
+    assertEquals("user-1", found.userId());
+    assertEquals(now, found.createdAt());
+    assertTrue(store().find(Ids.next()).isEmpty());
+  }
+
+  @Test
+  void createOrReuseReturnsTheExistingSessionTouched() {
+    Session first = store().createOrReuse(fresh("agent-2"));
+    Instant later = now.plusSeconds(5);
+    Session again =
+        store().createOrReuse(new Session(first.id(), later, later, null, "other-entity", "other"));
+    assertEquals(first.createdAt(), again.createdAt(), "the first creation wins");
+    assertEquals("agent-2", again.entityId());
+    assertEquals(later, again.lastActivity());
+  }
+
+  @Test
+  void replicasCreatingTheSameSessionAtOnceAllGetTheOneThatWon() throws Exception {
+    String id = Ids.next();
+    ExecutorService pool = Executors.newFixedThreadPool(8);
+    try {
+      List<Callable<Session>> racers = new ArrayList<>();
+      for (int i = 0; i < 8; i++) {
+        String user = "user-" + i;
+        racers.add(() -> store().createOrReuse(new Session(id, now, now, null, null, user)));
+      }
+      Set<String> winners = new HashSet<>();
+      for (Future<Session> f : pool.invokeAll(racers)) {
+        winners.add(f.get().userId());
+      }
+      assertEquals(1, winners.size(), "every racer sees the same stored session: " + winners);
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  @Test
+  void expiredSessionsAreNotFoundAndMayBeCreatedAnew() {
+    Instant past = now.minus(Duration.ofHours(2));
+    Session expired =
+        new Session(Ids.next(), past, past, past.plusSeconds(3600), "agent-x", "user-1");
+    store().createOrReuse(expired);
+    assertTrue(store().find(expired.id()).isEmpty());
+    assertTrue(store().findByEntity("agent-x").isEmpty());
+    Session renewed =
+        store().createOrReuse(new Session(expired.id(), now, now, null, "agent-x", "u"));
+    assertEquals(now, renewed.createdAt());
+  }
+
+  @Test
+  void findByEntityReturnsALiveSessionOfThatEntity() {
+    String entity = "agent-" + Ids.next();
+    assertTrue(store().findByEntity(entity).isEmpty());
+    Session s = store().createOrReuse(fresh(entity));
+    assertEquals(s.id(), store().findByEntity(entity).orElseThrow().id());
+    store().delete(s.id());
+    assertTrue(store().findByEntity(entity).isEmpty());
+  }
+
+  @Test
+  void touchMovesLastActivityAndNeverCreatesASession() {
+    Session s = store().createOrReuse(fresh(null));
+    store().touch(s.id(), now.plusSeconds(60));
+    assertEquals(now.plusSeconds(60), store().find(s.id()).orElseThrow().lastActivity());
+    String ghost = Ids.next();
+    store().touch(ghost, now);
+    assertTrue(store().find(ghost).isEmpty());
+  }
+
+  @Test
+  void idsPagesThroughEverySessionAndDeleteForgetsOne() {
+    Set<String> created = new HashSet<>();
+    for (int i = 0; i < 25; i++) {
+      created.add(store().createOrReuse(fresh(null)).id());
+    }
+    Set<String> seen = new HashSet<>();
+    String cursor = SessionStore.IdPage.START;
+    int pages = 0;
+    do {
+      SessionStore.IdPage page = store().ids(cursor, 10);
+      seen.addAll(page.ids());
+      cursor = page.next();
+      pages++;
+    } while (!SessionStore.IdPage.START.equals(cursor) && pages < 1000);
+    assertTrue(seen.containsAll(created));
+
+    String gone = created.iterator().next();
+    store().delete(gone);
+    assertTrue(store().find(gone).isEmpty());
+    assertFalse(allIds().contains(gone));
+  }
+
+  private Set<String> allIds() {
+    Set<String> all = new HashSet<>();
+    String cursor = SessionStore.IdPage.START;
+    do {
+      SessionStore.IdPage page = store().ids(cursor, 100);
+      all.addAll(page.ids());
+      cursor = page.next();
+    } while (!SessionStore.IdPage.START.equals(cursor));
+    return all;
+  }
+}

@@ -1,0 +1,65 @@
+package dev.kubecoderun.stores;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kubecoderun.session.Ids;
+import dev.kubecoderun.state.StateHash;
+import dev.kubecoderun.state.StateStore;
+import dev.kubecoderun.state.StoredState;
+import java.time.Duration;
+import java.time.Instant;
+import org.junit.jupiter.api.Test;
+
+/** What every StateStore does; run against the local disk store and against Redis. */
+abstract class StateStoreContract {
+  /** A store whose states live for {@code ttl}. */
+  abstract StateStore store(Duration ttl);
+
+  static final byte[] STATE = {2, 4, 34, 77, 24, 0, 1, 2, 3};
+
+  @Test
+  void savedStateLoadsWithItsHashAndExpiry() {
+    StateStore store = store(Duration.ofHours(2));
+    String sid = Ids.next();
+    Instant before = Instant.now();
+    store.save(sid, STATE);
+    StoredState s = store.load(sid).orElseThrow();
+    assertArrayEquals(STATE, s.bytes());
+    assertEquals(StateHash.of(STATE), s.hash());
+    assertTrue(s.expiresAt().isAfter(before.plus(Duration.ofMinutes(119))), s.toString());
+    assertTrue(store.load(Ids.next()).isEmpty());
+  }
+
+  @Test
+  void aNewerStateReplacesTheOlderAndAnUploadLoadsLikeARun() {
+    StateStore store = store(Duration.ofHours(2));
+    String sid = Ids.next();
+    store.save(sid, STATE);
+    byte[] newer = {2, 9, 9};
+    store.saveUpload(sid, newer);
+    assertArrayEquals(newer, store.load(sid).orElseThrow().bytes());
+    assertEquals(StateHash.of(newer), store.load(sid).orElseThrow().hash());
+  }
+
+  @Test
+  void deletedStateIsGone() {
+    StateStore store = store(Duration.ofHours(2));
+    String sid = Ids.next();
+    store.save(sid, STATE);
+    store.delete(sid);
+    assertTrue(store.load(sid).isEmpty());
+    store.delete(sid);
+  }
+
+  @Test
+  void stateExpiresAfterItsTtl() throws InterruptedException {
+    StateStore store = store(Duration.ofSeconds(1));
+    String sid = Ids.next();
+    store.save(sid, STATE);
+    assertTrue(store.load(sid).isPresent());
+    Thread.sleep(1300);
+    assertTrue(store.load(sid).isEmpty());
+  }
+}
