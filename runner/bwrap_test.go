@@ -124,3 +124,33 @@ func warmTasks(tr *testRunner) int {
 	}
 	return len(appendTree(nil, w.sh.p.pid))
 }
+
+// A pool sandbox under bubblewrap serves one run: the drains end when the pipes are empty (bubblewrap
+// holds them open until the interpreter's teardown is over) without losing a byte, and no interpreter
+// is warmed again afterwards.
+func TestSingleUseWarmPythonUnderBubblewrap(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("the bubblewrap tests run as root, like the local backend")
+	}
+	tr := newBwrapRunner(t, "--child-uid", "-1", "--warm", "py", "--single-use")
+	tr.waitWarm("py")
+	res := tr.run("py", "import sys\nfor i in range(4000):\n    print('%05d' % i + 'x' * 44)\nsys.stderr.write('e' * 100000)\nprint('end')\n")
+	if res.ExitCode != 0 || len(res.Stdout) != 4000*50+4 || !strings.HasSuffix(res.Stdout, "03999"+strings.Repeat("x", 44)+"\nend\n") {
+		t.Fatalf("stdout of the warm run is incomplete: %d bytes, exit %d", len(res.Stdout), res.ExitCode)
+	}
+	if len(res.Stderr) != 100000 {
+		t.Fatalf("stderr of the warm run is incomplete: %d bytes", len(res.Stderr))
+	}
+	if tr.srv.warmRuns.Load() != 1 {
+		t.Fatalf("the warm interpreter was not used")
+	}
+	time.Sleep(300 * time.Millisecond)
+	w := tr.srv.warm["py"]
+	w.mu.Lock()
+	rewarmed := w.sh != nil
+	w.mu.Unlock()
+	if rewarmed {
+		t.Errorf("a single-use runner warmed another interpreter after its run")
+	}
+}

@@ -25,6 +25,7 @@ type Config struct {
 	ChildWorkdir string // the workdir as children see it
 	ChildScratch string // the scratch dir as children see it
 	Warm         map[string]bool
+	SingleUse    bool // one execution per runner (pool sandboxes): no interpreter is re-warmed after it
 	Wrap         []string
 	MaxOutput    int
 	MaxTimeout   time.Duration
@@ -84,6 +85,7 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (*Config, er
 	maxFileSize := fs.String("max-file-size", env("RUNNER_MAX_FILE_SIZE", "104857600"), "")
 	childUID := fs.String("child-uid", env("RUNNER_CHILD_UID", ""), "")
 	childGID := fs.String("child-gid", env("RUNNER_CHILD_GID", ""), "")
+	singleUse := fs.Bool("single-use", env("RUNNER_SINGLE_USE", "") == "true", "")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -91,7 +93,7 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (*Config, er
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 
-	c := &Config{Listen: *listen, Token: getenv("RUNNER_TOKEN"), Warm: map[string]bool{}, Tools: map[string]string{}}
+	c := &Config{Listen: *listen, Token: getenv("RUNNER_TOKEN"), Warm: map[string]bool{}, Tools: map[string]string{}, SingleUse: *singleUse}
 	if c.Token == "" {
 		return nil, errors.New("RUNNER_TOKEN is required")
 	}

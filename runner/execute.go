@@ -116,7 +116,9 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 	r.deadline = start.Add(timeout)
 	res := lang.run(r)
 	duration := time.Since(start)
-	if r.shimUsed != "" {
+	if r.shimUsed != "" && !s.cfg.SingleUse {
+		// A single-use sandbox is destroyed after this run: warming another interpreter (a second of
+		// CPU for Python with pandas) would only slow down the machine's other sandboxes.
 		go s.refill(s.warm[r.shimUsed])
 	}
 

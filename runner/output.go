@@ -1,9 +1,14 @@
 package main
 
 import (
+	"errors"
 	"io"
+	"os"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 )
 
 // capture keeps the first max bytes of a stream and drops the rest, so an output flood costs the
@@ -31,26 +36,74 @@ var readBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 
 // drain copies r into c until EOF or a read error (e.g. the runner closed the pipe).
 func drain(r io.Reader, c *capture) {
+	drainPipe(r, nil, c, nil)
+}
+
+// drainPipe reads r (which reads from pipe f) into c until EOF or, once finishing is set, until the pipe
+// is empty: finish wakes a blocked read with a deadline, and a deadline only ends the drain when nothing
+// is left to read, so no output is lost to a reader that was slow to get the CPU.
+func drainPipe(r io.Reader, f *os.File, c *capture, finishing *atomic.Bool) {
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
 	for {
 		n, err := r.Read(*bp)
 		c.write((*bp)[:n])
-		if err != nil {
-			return
+		if err == nil {
+			continue
 		}
+		if f != nil && finishing.Load() && errors.Is(err, os.ErrDeadlineExceeded) && pipeBuffered(f) > 0 {
+			f.SetReadDeadline(time.Now().Add(time.Millisecond))
+			continue
+		}
+		return
 	}
 }
 
-// drainers reads a step's pipes in the background.
-type drainers struct{ wg sync.WaitGroup }
+// pipeBuffered is how many bytes wait in a pipe (FIONREAD), without disturbing f's deadlines.
+func pipeBuffered(f *os.File) int {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	rc.Control(func(fd uintptr) {
+		var v int32
+		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&v))); e == 0 {
+			n = int(v)
+		}
+	})
+	return n
+}
 
-func (d *drainers) start(r io.Reader, c *capture) {
+// drainers reads a step's pipes in the background.
+type drainers struct {
+	wg        sync.WaitGroup
+	finishing atomic.Bool
+	files     []*os.File
+}
+
+func (d *drainers) start(f *os.File, c *capture) {
+	d.startReader(f, f, c)
+}
+
+// startReader drains r, which reads from pipe f (e.g. through a bufio.Reader).
+func (d *drainers) startReader(r io.Reader, f *os.File, c *capture) {
+	d.files = append(d.files, f)
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		drain(r, c)
+		drainPipe(r, f, c, &d.finishing)
 	}()
+}
+
+// finishWhenEmpty ends the drains once the pipes are empty instead of at EOF. For a step whose writer
+// closed its output before reporting its end: other holders of the pipe (bubblewrap) close it only when
+// the interpreter's exit is over, milliseconds later.
+func (d *drainers) finishWhenEmpty() {
+	d.finishing.Store(true)
+	for _, f := range d.files {
+		f.SetReadDeadline(time.Now().Add(time.Millisecond))
+	}
 }
 
 // wait waits for the readers to hit EOF. The step's processes are all dead by now, so EOF is immediate;

@@ -117,6 +117,7 @@ type stepResult struct {
 	exitCode int
 	signal   string
 	timedOut bool
+	reported bool // the child reported its exit code on the status pipe (it had closed its output first)
 }
 
 // wait waits for p until the deadline, then kills everything the step left behind (its process group,
@@ -132,7 +133,7 @@ func (s *Server) wait(p *proc, deadline time.Time, status <-chan int) stepResult
 	case code := <-status:
 		p.kill()
 		sweep()
-		return stepResult{exitCode: code & 0xff}
+		return stepResult{exitCode: code & 0xff, reported: true}
 	case <-timer.C:
 		res.timedOut = true
 		p.kill()

@@ -162,24 +162,33 @@ func (r *run) shim(lang string, job shimJob) stepResult {
 	sh.p.stdin.Close() // the end of the job
 
 	var d drainers
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
+	stdout := sh.out
+	d.startReader(readerFunc(func(b []byte) (int, error) {
 		if cold {
 			sh.waitReady()
+			cold = false
 		}
-		drain(sh.out, &r.s.stdout)
-	}()
+		return stdout.Read(b)
+	}), sh.p.stdout, &r.s.stdout)
 	d.start(sh.p.stderr, &r.s.stderr)
 	var status <-chan int
 	if sh.p.status != nil {
 		status = readStatus(sh.p.status)
 	}
 	res := r.s.wait(sh.p, r.deadline, status)
+	if res.reported {
+		// The shim flushed and closed its stdout and stderr before reporting: all output is in the pipes.
+		d.finishWhenEmpty()
+	}
 	d.wait(sh.p)
 	sh.p.closePipes()
 	return res
 }
+
+// readerFunc adapts a function to io.Reader.
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(b []byte) (int, error) { return f(b) }
 
 // stop kills the warm shim and keeps the slot empty.
 func (w *warmSlot) stop() {

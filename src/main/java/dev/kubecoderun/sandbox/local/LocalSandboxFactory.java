@@ -115,6 +115,8 @@ public final class LocalSandboxFactory implements SandboxFactory {
       add(cmd, "--child-workdir", BubblewrapCommand.SANDBOX_WORKDIR);
       add(cmd, "--child-scratch", BubblewrapCommand.SANDBOX_SCRATCH);
       add(cmd, "--warm", warmLanguage);
+      // One execution per sandbox: the runner must not warm a second interpreter after it.
+      cmd.add("--single-use");
       // bubblewrap gives children uid 65532 in their own user namespace; bwrap itself must keep
       // the API's uid to read the toolchains it binds.
       add(cmd, "--child-uid", "-1");
