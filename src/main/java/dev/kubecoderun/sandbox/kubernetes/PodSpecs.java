@@ -127,6 +127,8 @@ final class PodSpecs {
     k8s.podEnv().forEach((k, v) -> env.add(new V1EnvVar().name(k).value(v)));
     env.add(new V1EnvVar().name("RUNNER_TOKEN").value(token));
     env.add(new V1EnvVar().name("RUNNER_WARM").value(warm ? warmLanguage(language) : ""));
+    // Every sandbox pod serves one execution: its runner must not warm a second interpreter.
+    env.add(new V1EnvVar().name("RUNNER_SINGLE_USE").value("true"));
     env.add(new V1EnvVar().name("RUNNER_PY_PRELOAD").value(runner.preload()));
     env.add(
         new V1EnvVar().name("RUNNER_MAX_OUTPUT").value(Integer.toString(runner.maxOutputBytes())));
