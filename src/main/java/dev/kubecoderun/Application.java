@@ -24,6 +24,7 @@ import dev.kubecoderun.sandbox.ExecutionSlots;
 import dev.kubecoderun.sandbox.SandboxFactory;
 import dev.kubecoderun.sandbox.SandboxHealthCheck;
 import dev.kubecoderun.sandbox.SandboxPool;
+import dev.kubecoderun.sandbox.kubernetes.KubernetesSandboxFactory;
 import dev.kubecoderun.sandbox.local.LocalSandboxFactory;
 import dev.kubecoderun.sandbox.local.Toolchains;
 import dev.kubecoderun.session.LocalSessionStore;
@@ -125,22 +126,7 @@ public final class Application implements AutoCloseable {
             .socketOptions(o -> o.tcpNoDelay(true))
             .followRedirects(false)
             .build();
-    SandboxFactory factory =
-        new LocalSandboxFactory(
-            new LocalSandboxFactory.Settings(
-                config.sandbox().runnerBinary(),
-                config.dataDir().resolve("sandboxes"),
-                "bwrap",
-                config.sandbox().startTimeout(),
-                config.limits().maxExecutionTime().toMillis(),
-                config.limits().maxOutputBytes(),
-                config.sandbox().maxSandboxFileBytes(),
-                config.sandbox().pythonPreload()),
-            Toolchains.discover(
-                config.sandbox().path(),
-                config.sandbox().toolOverrides(),
-                config.sandbox().toolsDir()),
-            http);
+    SandboxFactory factory = sandboxFactory(config, http, checks);
     pool =
         new SandboxPool(
             factory,
@@ -184,6 +170,38 @@ public final class Application implements AutoCloseable {
             new ApiServer.Endpoints(endpoints, auth));
     LOG.info(
         "KubeCodeRun " + VERSION + " listening on " + config.server().host() + ":" + server.port());
+  }
+
+  /** The backend SANDBOX_BACKEND names; a backend with its own health check adds it. */
+  private static SandboxFactory sandboxFactory(
+      Config config, WebClient http, List<HealthCheck> checks) {
+    if (config.sandbox().backend().equals("kubernetes")) {
+      KubernetesSandboxFactory k8s =
+          new KubernetesSandboxFactory(
+              config.kubernetes(),
+              new KubernetesSandboxFactory.Settings(
+                  config.sandbox().startTimeout(),
+                  config.limits().maxExecutionTime().toMillis(),
+                  config.limits().maxOutputBytes(),
+                  config.sandbox().maxSandboxFileBytes(),
+                  config.sandbox().pythonPreload()),
+              http);
+      checks.add(k8s.healthCheck());
+      return k8s;
+    }
+    return new LocalSandboxFactory(
+        new LocalSandboxFactory.Settings(
+            config.sandbox().runnerBinary(),
+            config.dataDir().resolve("sandboxes"),
+            "bwrap",
+            config.sandbox().startTimeout(),
+            config.limits().maxExecutionTime().toMillis(),
+            config.limits().maxOutputBytes(),
+            config.sandbox().maxSandboxFileBytes(),
+            config.sandbox().pythonPreload()),
+        Toolchains.discover(
+            config.sandbox().path(), config.sandbox().toolOverrides(), config.sandbox().toolsDir()),
+        http);
   }
 
   public static Application start(Config config) {

@@ -22,7 +22,8 @@ public record Config(
     Redis redis,
     S3 s3,
     Path dataDir,
-    Logging logging) {
+    Logging logging,
+    Kubernetes kubernetes) {
 
   public record Server(String host, int port, Duration shutdownGrace) {}
 
@@ -56,6 +57,32 @@ public record Config(
       return poolSizes.getOrDefault(language, 0);
     }
   }
+
+  /** The Kubernetes backend (SANDBOX_BACKEND=kubernetes); read even when unused, it is cheap. */
+  public record Kubernetes(
+      String namespace,
+      String kubeconfig,
+      String instanceId,
+      String ownerPodName,
+      String ownerPodUid,
+      Map<Language, String> images,
+      String imagePullPolicy,
+      List<String> imagePullSecrets,
+      Map<Language, String> cpuLimits,
+      Map<Language, String> memoryLimits,
+      String cpuRequest,
+      String memoryRequest,
+      String ephemeralStorageLimit,
+      String runtimeClassName,
+      Map<String, String> nodeSelector,
+      List<Map<String, Object>> tolerations,
+      String seccompProfileType,
+      Duration podActiveDeadline,
+      Duration jobDeadline,
+      Duration jobTtl,
+      int maxPods,
+      int maxJobs,
+      Map<String, String> podEnv) {}
 
   /**
    * Python state. Archival (idle state moved from Redis to the object store) only runs with the
@@ -180,9 +207,9 @@ public record Config(
           lang, env.integer("POD_POOL_" + lang.code().toUpperCase(Locale.ROOT), dflt, 0, 100));
     }
     String backend = env.string("SANDBOX_BACKEND", "local").toLowerCase(Locale.ROOT);
-    if (!backend.equals("local")) {
+    if (!backend.equals("local") && !backend.equals("kubernetes")) {
       throw new ConfigException(
-          "SANDBOX_BACKEND=" + backend + " is not supported (supported: local)");
+          "SANDBOX_BACKEND=" + backend + " is not supported (supported: local, kubernetes)");
     }
     Path toolsDir = Path.of(env.string("KCR_TOOLS_DIR", "/opt/kubecoderun"));
     int sandboxFileMb = env.integer("SANDBOX_MAX_FILE_SIZE_MB", 1024, 1, 1_000_000);
@@ -199,7 +226,8 @@ public record Config(
             backend,
             Map.copyOf(pools),
             env.integer("POD_POOL_PARALLEL_BATCH", 2, 1, 64),
-            env.seconds("POD_POOL_WAIT_SECONDS", 1, 0, 600),
+            // A Job costs seconds, a local runner milliseconds: wait longer for a warm pod.
+            env.seconds("POD_POOL_WAIT_SECONDS", backend.equals("kubernetes") ? 10 : 1, 0, 600),
             env.seconds("SANDBOX_START_TIMEOUT_SECONDS", 30, 1, 600),
             sandboxFileMb * 1024L * 1024L,
             Path.of(env.string("RUNNER_BIN", "target/runner")).toAbsolutePath(),
@@ -233,7 +261,17 @@ public record Config(
         new Logging(
             env.string("LOG_LEVEL", "INFO").toUpperCase(Locale.ROOT), format.equals("json"));
     return new Config(
-        server, auth, limits, sandbox, state, sessions, redis(env), s3(env), dataDir, logging);
+        server,
+        auth,
+        limits,
+        sandbox,
+        state,
+        sessions,
+        redis(env),
+        s3(env),
+        dataDir,
+        logging,
+        KubernetesConfig.read(env));
   }
 
   /**

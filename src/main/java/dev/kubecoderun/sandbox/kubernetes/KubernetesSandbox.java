@@ -1,0 +1,61 @@
+package dev.kubecoderun.sandbox.kubernetes;
+
+import dev.kubecoderun.execution.Language;
+import dev.kubecoderun.sandbox.RunnerClient;
+import dev.kubecoderun.sandbox.Sandbox;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/** A sandbox pod (a pool pod, or the pod of a one-run Job); closing it deletes the object. */
+final class KubernetesSandbox implements Sandbox {
+  private final String name;
+  private final Language language;
+  private final RunnerClient runner;
+  private final PodWatcher watcher;
+  private final Runnable delete;
+  private final AtomicBoolean closed = new AtomicBoolean();
+
+  /**
+   * @param name the sandbox name: the pod's, or the Job's for a Job
+   * @param delete deletes the pod or Job and frees its slot; run once
+   */
+  KubernetesSandbox(
+      String name, Language language, RunnerClient runner, PodWatcher watcher, Runnable delete) {
+    this.name = name;
+    this.language = language;
+    this.runner = runner;
+    this.watcher = watcher;
+    this.delete = delete;
+  }
+
+  @Override
+  public String id() {
+    return name;
+  }
+
+  @Override
+  public Language language() {
+    return language;
+  }
+
+  @Override
+  public RunnerClient runner() {
+    return runner;
+  }
+
+  @Override
+  public boolean isAlive() {
+    return !closed.get() && watcher.alive(name);
+  }
+
+  @Override
+  public void onExit(Runnable callback) {
+    watcher.onGone(name, callback);
+  }
+
+  @Override
+  public void close() {
+    if (closed.compareAndSet(false, true)) {
+      delete.run();
+    }
+  }
+}

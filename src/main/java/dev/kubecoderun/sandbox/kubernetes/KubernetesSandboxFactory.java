@@ -1,0 +1,236 @@
+package dev.kubecoderun.sandbox.kubernetes;
+
+import dev.kubecoderun.config.Config;
+import dev.kubecoderun.execution.Language;
+import dev.kubecoderun.sandbox.RunnerClient;
+import dev.kubecoderun.sandbox.Sandbox;
+import dev.kubecoderun.sandbox.SandboxException;
+import dev.kubecoderun.sandbox.SandboxFactory;
+import io.helidon.webclient.api.WebClient;
+import io.kubernetes.client.openapi.ApiException;
+import java.io.IOException;
+import java.net.URI;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Logger;
+
+/**
+ * Kubernetes backend: a pool sandbox is a hardened pod, an on-demand sandbox is the pod of a
+ * one-run Job. Creations are independent blocking calls (the pool runs them in parallel); pod
+ * readiness comes from one shared watch. Global caps bound the pods and Jobs in flight.
+ */
+public final class KubernetesSandboxFactory implements SandboxFactory {
+  private static final Logger LOG = Logger.getLogger(KubernetesSandboxFactory.class.getName());
+  private static final SecureRandom RANDOM = new SecureRandom();
+
+  /** The API's limits the runner in a pod enforces, and how long a pod may take to start. */
+  public record Settings(
+      Duration startTimeout,
+      long maxTimeoutMs,
+      int maxOutputBytes,
+      long maxFileBytes,
+      String pythonPreload) {}
+
+  private final Config.Kubernetes k8s;
+  private final Settings settings;
+  private final WebClient http;
+  private final PodSpecs specs;
+  private final SandboxObjects objects;
+  private final PodWatcher watcher;
+  private final Semaphore pods;
+  private final Semaphore jobs;
+  // Sandboxes created and not yet closed, by name, with their role: deleted at shutdown.
+  private final Map<String, Boolean> live = new ConcurrentHashMap<>();
+
+  public KubernetesSandboxFactory(Config.Kubernetes k8s, Settings settings, WebClient http) {
+    this.k8s = k8s;
+    this.settings = settings;
+    this.http = http;
+    this.specs =
+        new PodSpecs(
+            k8s,
+            new PodSpecs.RunnerSettings(
+                settings.maxTimeoutMs(),
+                settings.maxOutputBytes(),
+                settings.maxFileBytes(),
+                settings.pythonPreload()));
+    this.pods = new Semaphore(k8s.maxPods());
+    this.jobs = new Semaphore(k8s.maxJobs());
+    try {
+      objects = new SandboxObjects(KubeClients.requests(k8s.kubeconfig()), k8s.namespace());
+      OrphanCleaner.sweep(objects, specs.selector());
+      watcher =
+          new PodWatcher(KubeClients.watch(k8s.kubeconfig()), k8s.namespace(), specs.selector());
+      watcher.start(settings.startTimeout());
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot configure the Kubernetes client: " + e, e);
+    } catch (ApiException e) {
+      throw new IllegalStateException(
+          "cannot reach the Kubernetes API in namespace "
+              + k8s.namespace()
+              + ": "
+              + e.getCode()
+              + " "
+              + e.getResponseBody(),
+          e);
+    } catch (SandboxException e) {
+      throw new IllegalStateException(e.getMessage(), e);
+    }
+    LOG.info(
+        "Kubernetes backend: namespace "
+            + k8s.namespace()
+            + ", instance "
+            + k8s.instanceId()
+            + (k8s.ownerPodUid() == null ? " (no owner pod: POD_NAME/POD_UID unset)" : ""));
+  }
+
+  @Override
+  public String name() {
+    return "kubernetes";
+  }
+
+  /** The objects the health check pings. */
+  public KubernetesHealthCheck healthCheck() {
+    return new KubernetesHealthCheck(objects, specs.selector(), watcher);
+  }
+
+  /**
+   * {@code warm}: a pool pod (warm interpreter, the pool deadline). Otherwise one Job for one run.
+   * Blocks until the pod is Ready (bounded by the start timeout).
+   */
+  @Override
+  public Sandbox create(Language language, boolean warm) throws SandboxException {
+    Semaphore cap = warm ? pods : jobs;
+    long deadline = System.nanoTime() + settings.startTimeout().toNanos();
+    try {
+      if (!cap.tryAcquire(settings.startTimeout().toNanos(), TimeUnit.NANOSECONDS)) {
+        throw new SandboxException(
+            "too many sandbox "
+                + (warm
+                    ? "pods (K8S_MAX_PODS=" + k8s.maxPods()
+                    : "jobs (K8S_MAX_JOBS=" + k8s.maxJobs())
+                + ") in flight");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new SandboxException("interrupted while waiting for a sandbox slot");
+    }
+    String name =
+        (warm ? "kcr-" : "kcr-job-")
+            + language.code().toLowerCase(Locale.ROOT)
+            + "-"
+            + HexFormat.of().formatHex(randomBytes(5));
+    String token = HexFormat.of().formatHex(randomBytes(24));
+    Runnable delete =
+        () -> {
+          try {
+            if (warm) {
+              objects.deletePod(name);
+            } else {
+              objects.deleteJob(name);
+            }
+          } finally {
+            live.remove(name);
+            cap.release();
+          }
+        };
+    boolean created = false;
+    try {
+      live.put(name, warm);
+      if (warm) {
+        objects.createPod(specs.poolPod(name, language, token));
+      } else {
+        objects.createJob(specs.job(name, language, token));
+      }
+      created = true;
+      PodWatcher.Ready ready = watcher.awaitReady(name, left(deadline));
+      RunnerClient client =
+          new RunnerClient(
+              http, URI.create("http://" + ready.ip() + ":" + PodSpecs.RUNNER_PORT), token);
+      String warmLanguage = warm ? PodSpecs.warmLanguage(language) : "";
+      if (!warmLanguage.isEmpty()) {
+        awaitWarm(client, warmLanguage, name, deadline);
+      }
+      return new KubernetesSandbox(name, language, client, watcher, delete);
+    } catch (ApiException e) {
+      delete.run();
+      throw new SandboxException(
+          "cannot create sandbox "
+              + (warm ? "pod " : "job ")
+              + name
+              + ": "
+              + e.getCode()
+              + " "
+              + e.getResponseBody(),
+          e);
+    } catch (SandboxException | RuntimeException e) {
+      if (created) {
+        delete.run();
+      } else {
+        live.remove(name);
+        cap.release();
+      }
+      throw e instanceof SandboxException se
+          ? se
+          : new SandboxException("cannot start sandbox " + name + ": " + e, e);
+    }
+  }
+
+  /**
+   * The pod is Ready once its runner answers; the warm interpreter may still be importing. This
+   * asks the pod itself (not the API server), briefly, until the interpreter is up.
+   */
+  private static void awaitWarm(RunnerClient client, String language, String name, long deadline)
+      throws SandboxException {
+    long sleepMs = 10;
+    while (!client.healthy(language)) {
+      if (System.nanoTime() > deadline) {
+        throw new SandboxException("warm " + language + " interpreter of " + name + " not up");
+      }
+      try {
+        Thread.sleep(sleepMs);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new SandboxException("interrupted while starting " + name);
+      }
+      sleepMs = Math.min(sleepMs * 2, 200);
+    }
+  }
+
+  private static Duration left(long deadline) {
+    return Duration.ofNanos(Math.max(0, deadline - System.nanoTime()));
+  }
+
+  /** Deletes every sandbox still alive, in parallel, then stops the watch. */
+  @Override
+  public void close() {
+    List<Map.Entry<String, Boolean>> left = List.copyOf(live.entrySet());
+    try (var pool = Executors.newVirtualThreadPerTaskExecutor()) {
+      for (Map.Entry<String, Boolean> e : left) {
+        pool.submit(
+            () -> {
+              if (e.getValue()) {
+                objects.deletePod(e.getKey());
+              } else {
+                objects.deleteJob(e.getKey());
+              }
+            });
+      }
+    }
+    watcher.close();
+  }
+
+  private static byte[] randomBytes(int n) {
+    byte[] b = new byte[n];
+    RANDOM.nextBytes(b);
+    return b;
+  }
+}

@@ -1,0 +1,255 @@
+package dev.kubecoderun.sandbox.kubernetes;
+
+import dev.kubecoderun.config.Config;
+import dev.kubecoderun.execution.Language;
+import io.kubernetes.client.custom.IntOrString;
+import io.kubernetes.client.custom.Quantity;
+import io.kubernetes.client.openapi.models.V1Capabilities;
+import io.kubernetes.client.openapi.models.V1Container;
+import io.kubernetes.client.openapi.models.V1ContainerPort;
+import io.kubernetes.client.openapi.models.V1EmptyDirVolumeSource;
+import io.kubernetes.client.openapi.models.V1EnvVar;
+import io.kubernetes.client.openapi.models.V1HTTPGetAction;
+import io.kubernetes.client.openapi.models.V1Job;
+import io.kubernetes.client.openapi.models.V1JobSpec;
+import io.kubernetes.client.openapi.models.V1LocalObjectReference;
+import io.kubernetes.client.openapi.models.V1ObjectMeta;
+import io.kubernetes.client.openapi.models.V1OwnerReference;
+import io.kubernetes.client.openapi.models.V1Pod;
+import io.kubernetes.client.openapi.models.V1PodSecurityContext;
+import io.kubernetes.client.openapi.models.V1PodSpec;
+import io.kubernetes.client.openapi.models.V1PodTemplateSpec;
+import io.kubernetes.client.openapi.models.V1Probe;
+import io.kubernetes.client.openapi.models.V1ResourceRequirements;
+import io.kubernetes.client.openapi.models.V1SeccompProfile;
+import io.kubernetes.client.openapi.models.V1SecurityContext;
+import io.kubernetes.client.openapi.models.V1Toleration;
+import io.kubernetes.client.openapi.models.V1Volume;
+import io.kubernetes.client.openapi.models.V1VolumeMount;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Builds the hardened sandbox pod (decisions §2) and the Job that wraps one for a single run. */
+final class PodSpecs {
+  static final String MANAGED_BY = "app.kubernetes.io/managed-by";
+  static final String LANGUAGE = "kubecoderun.io/language";
+  static final String ROLE = "kubecoderun.io/role";
+  static final String OWNER = "kubecoderun.io/owner";
+
+  /** The sandbox name (pod name, or Job name for a Job's pod): what the watcher keys pods by. */
+  static final String SANDBOX = "kubecoderun.io/sandbox";
+
+  static final int RUNNER_PORT = 8080;
+  static final long SANDBOX_UID = 65532;
+  private static final String SCRATCH_SIZE = "1Gi";
+
+  /** What the runner inside a pod is told, from the API's limits. */
+  record RunnerSettings(long maxTimeoutMs, int maxOutputBytes, long maxFileBytes, String preload) {}
+
+  private final Config.Kubernetes k8s;
+  private final RunnerSettings runner;
+
+  PodSpecs(Config.Kubernetes k8s, RunnerSettings runner) {
+    this.k8s = k8s;
+    this.runner = runner;
+  }
+
+  /** The label selector of every sandbox object this API instance owns. */
+  String selector() {
+    return MANAGED_BY + "=kubecoderun," + OWNER + "=" + k8s.instanceId();
+  }
+
+  /** A pool pod: warm interpreter, the long pool deadline. */
+  V1Pod poolPod(String name, Language language, String token) {
+    return new V1Pod()
+        .apiVersion("v1")
+        .kind("Pod")
+        .metadata(
+            new V1ObjectMeta()
+                .name(name)
+                .labels(labels(name, language, "pool"))
+                .ownerReferences(ownerReferences()))
+        .spec(
+            podSpec(language, token, true)
+                .activeDeadlineSeconds(k8s.podActiveDeadline().toSeconds()));
+  }
+
+  /** A Job of one pod for one run: no retry, the Job deadline, collected after its TTL. */
+  V1Job job(String name, Language language, String token) {
+    long deadline = k8s.jobDeadline().toSeconds();
+    return new V1Job()
+        .apiVersion("batch/v1")
+        .kind("Job")
+        .metadata(
+            new V1ObjectMeta()
+                .name(name)
+                .labels(labels(name, language, "job"))
+                .ownerReferences(ownerReferences()))
+        .spec(
+            new V1JobSpec()
+                .backoffLimit(0)
+                .activeDeadlineSeconds(deadline)
+                .ttlSecondsAfterFinished((int) k8s.jobTtl().toSeconds())
+                .template(
+                    new V1PodTemplateSpec()
+                        .metadata(new V1ObjectMeta().labels(labels(name, language, "job")))
+                        .spec(podSpec(language, token, false).activeDeadlineSeconds(deadline))));
+  }
+
+  private Map<String, String> labels(String name, Language language, String role) {
+    Map<String, String> labels = new LinkedHashMap<>();
+    labels.put(MANAGED_BY, "kubecoderun");
+    labels.put(LANGUAGE, language.code());
+    labels.put(ROLE, role);
+    labels.put(OWNER, k8s.instanceId());
+    labels.put(SANDBOX, name);
+    return labels;
+  }
+
+  /** The API pod owns its sandboxes, so the garbage collector removes them if it dies. */
+  private List<V1OwnerReference> ownerReferences() {
+    if (k8s.ownerPodName() == null || k8s.ownerPodUid() == null) {
+      return null;
+    }
+    return List.of(
+        new V1OwnerReference()
+            .apiVersion("v1")
+            .kind("Pod")
+            .name(k8s.ownerPodName())
+            .uid(k8s.ownerPodUid()));
+  }
+
+  private V1PodSpec podSpec(Language language, String token, boolean warm) {
+    List<V1EnvVar> env = new ArrayList<>();
+    // Extra variables first: the runner's own settings below must win over them.
+    k8s.podEnv().forEach((k, v) -> env.add(new V1EnvVar().name(k).value(v)));
+    env.add(new V1EnvVar().name("RUNNER_TOKEN").value(token));
+    env.add(new V1EnvVar().name("RUNNER_WARM").value(warm ? warmLanguage(language) : ""));
+    // Every sandbox pod serves one execution: its runner must not warm a second interpreter.
+    env.add(new V1EnvVar().name("RUNNER_SINGLE_USE").value("true"));
+    env.add(new V1EnvVar().name("RUNNER_PY_PRELOAD").value(runner.preload()));
+    env.add(
+        new V1EnvVar().name("RUNNER_MAX_OUTPUT").value(Integer.toString(runner.maxOutputBytes())));
+    env.add(
+        new V1EnvVar().name("RUNNER_MAX_TIMEOUT_MS").value(Long.toString(runner.maxTimeoutMs())));
+    env.add(
+        new V1EnvVar().name("RUNNER_MAX_FILE_SIZE").value(Long.toString(runner.maxFileBytes())));
+    env.add(new V1EnvVar().name("RUNNER_WORKDIR").value("/mnt/data"));
+    env.add(new V1EnvVar().name("RUNNER_SCRATCH").value("/tmp/kcr"));
+
+    V1Container container =
+        new V1Container()
+            .name("runner")
+            .image(k8s.images().get(language))
+            .imagePullPolicy(k8s.imagePullPolicy())
+            .ports(List.of(new V1ContainerPort().name("http").containerPort(RUNNER_PORT)))
+            .env(env)
+            .readinessProbe(
+                new V1Probe()
+                    .httpGet(
+                        new V1HTTPGetAction().path("/health").port(new IntOrString(RUNNER_PORT)))
+                    .periodSeconds(1)
+                    .failureThreshold(3))
+            .resources(
+                new V1ResourceRequirements()
+                    .requests(
+                        Map.of(
+                            "cpu", Quantity.fromString(k8s.cpuRequest()),
+                            "memory", Quantity.fromString(k8s.memoryRequest()),
+                            "ephemeral-storage", Quantity.fromString(k8s.ephemeralStorageLimit())))
+                    .limits(
+                        Map.of(
+                            "cpu", Quantity.fromString(k8s.cpuLimits().get(language)),
+                            "memory", Quantity.fromString(k8s.memoryLimits().get(language)),
+                            "ephemeral-storage", Quantity.fromString(k8s.ephemeralStorageLimit()))))
+            .securityContext(
+                new V1SecurityContext()
+                    .runAsUser(SANDBOX_UID)
+                    .runAsGroup(SANDBOX_UID)
+                    .runAsNonRoot(true)
+                    .allowPrivilegeEscalation(false)
+                    .readOnlyRootFilesystem(true)
+                    .privileged(false)
+                    .capabilities(new V1Capabilities().drop(List.of("ALL"))))
+            .volumeMounts(
+                List.of(
+                    new V1VolumeMount().name("data").mountPath("/mnt/data"),
+                    new V1VolumeMount().name("tmp").mountPath("/tmp")));
+
+    V1PodSpec spec =
+        new V1PodSpec()
+            // The generated model starts every map empty, and an empty "overhead" is refused
+            // ("Pod Overhead set without corresponding RuntimeClass"): send none.
+            .overhead(null)
+            .containers(List.of(container))
+            .restartPolicy("Never")
+            .hostname("sandbox")
+            .automountServiceAccountToken(false)
+            .enableServiceLinks(false)
+            .terminationGracePeriodSeconds(5L)
+            .securityContext(
+                new V1PodSecurityContext()
+                    .runAsUser(SANDBOX_UID)
+                    .runAsGroup(SANDBOX_UID)
+                    .fsGroup(SANDBOX_UID)
+                    .runAsNonRoot(true)
+                    .seccompProfile(new V1SeccompProfile().type(k8s.seccompProfileType())))
+            .volumes(
+                List.of(
+                    new V1Volume()
+                        .name("data")
+                        .emptyDir(
+                            new V1EmptyDirVolumeSource()
+                                .sizeLimit(Quantity.fromString(SCRATCH_SIZE))),
+                    new V1Volume()
+                        .name("tmp")
+                        .emptyDir(
+                            new V1EmptyDirVolumeSource()
+                                .sizeLimit(Quantity.fromString(SCRATCH_SIZE)))));
+    if (!k8s.runtimeClassName().isEmpty()) {
+      spec.runtimeClassName(k8s.runtimeClassName());
+    }
+    if (!k8s.nodeSelector().isEmpty()) {
+      spec.nodeSelector(k8s.nodeSelector());
+    }
+    if (!k8s.tolerations().isEmpty()) {
+      spec.tolerations(k8s.tolerations().stream().map(PodSpecs::toleration).toList());
+    }
+    if (!k8s.imagePullSecrets().isEmpty()) {
+      spec.imagePullSecrets(
+          k8s.imagePullSecrets().stream().map(n -> new V1LocalObjectReference().name(n)).toList());
+    }
+    return spec;
+  }
+
+  /** The languages the runner can start ahead of a request. */
+  static String warmLanguage(Language language) {
+    return switch (language) {
+      case PY, JS, GO -> language.code();
+      default -> "";
+    };
+  }
+
+  /** A toleration from its JSON form (camelCase keys, as in a manifest). */
+  private static V1Toleration toleration(Map<String, Object> t) {
+    V1Toleration out = new V1Toleration();
+    if (t.get("key") != null) {
+      out.key(t.get("key").toString());
+    }
+    if (t.get("operator") != null) {
+      out.operator(t.get("operator").toString());
+    }
+    if (t.get("value") != null) {
+      out.value(t.get("value").toString());
+    }
+    if (t.get("effect") != null) {
+      out.effect(t.get("effect").toString());
+    }
+    if (t.get("tolerationSeconds") instanceof Number n) {
+      out.tolerationSeconds(n.longValue());
+    }
+    return out;
+  }
+}

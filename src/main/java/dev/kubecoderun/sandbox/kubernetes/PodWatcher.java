@@ -1,0 +1,267 @@
+package dev.kubecoderun.sandbox.kubernetes;
+
+import dev.kubecoderun.sandbox.SandboxException;
+import io.kubernetes.client.informer.ResourceEventHandler;
+import io.kubernetes.client.informer.SharedIndexInformer;
+import io.kubernetes.client.informer.SharedInformerFactory;
+import io.kubernetes.client.openapi.ApiClient;
+import io.kubernetes.client.openapi.apis.CoreV1Api;
+import io.kubernetes.client.openapi.models.V1Pod;
+import io.kubernetes.client.openapi.models.V1PodCondition;
+import io.kubernetes.client.openapi.models.V1PodList;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.logging.Logger;
+
+/**
+ * ONE informer (list + watch) on the backend's label selector: it keeps the latest state of every
+ * sandbox pod, wakes the threads waiting for a pod to become ready and tells sandboxes when their
+ * pod dies. Nothing polls the API server per pod.
+ */
+final class PodWatcher implements AutoCloseable {
+  private static final Logger LOG = Logger.getLogger(PodWatcher.class.getName());
+
+  /** What a waiter learns: a ready pod's address, or why it will never be ready. */
+  record Ready(String podName, String ip) {}
+
+  private final SharedInformerFactory factory;
+  private final SharedIndexInformer<V1Pod> informer;
+  private final ReentrantLock lock = new ReentrantLock();
+  private final Condition changed = lock.newCondition();
+  // Latest pod per sandbox name (the kubecoderun.io/sandbox label: a pod, or a Job's pod).
+  private final Map<String, V1Pod> pods = new HashMap<>();
+  private final Map<String, List<Runnable>> onGone = new HashMap<>();
+
+  PodWatcher(ApiClient watchClient, String namespace, String selector) {
+    CoreV1Api core = new CoreV1Api(watchClient);
+    factory = new SharedInformerFactory(watchClient);
+    informer =
+        factory.sharedIndexInformerFor(
+            params ->
+                core.listNamespacedPod(namespace)
+                    .labelSelector(selector)
+                    .resourceVersion(params.resourceVersion)
+                    .timeoutSeconds(params.timeoutSeconds)
+                    .watch(params.watch)
+                    .buildCall(null),
+            V1Pod.class,
+            V1PodList.class);
+    informer.addEventHandler(
+        new ResourceEventHandler<>() {
+          @Override
+          public void onAdd(V1Pod pod) {
+            update(pod);
+          }
+
+          @Override
+          public void onUpdate(V1Pod old, V1Pod pod) {
+            update(pod);
+          }
+
+          @Override
+          public void onDelete(V1Pod pod, boolean finalStateUnknown) {
+            removed(pod);
+          }
+        });
+  }
+
+  /** Starts the informer and waits for its first list (so start-up sees existing pods). */
+  void start(Duration timeout) throws SandboxException {
+    factory.startAllRegisteredInformers();
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (!informer.hasSynced()) {
+      if (System.nanoTime() > deadline) {
+        throw new SandboxException(
+            "the pod watch did not sync within " + timeout.toSeconds() + " s");
+      }
+      sleep(20);
+    }
+  }
+
+  boolean synced() {
+    return informer.hasSynced();
+  }
+
+  /** Blocks until the sandbox's pod is Ready with an IP; fails fast when it fails or goes away. */
+  Ready awaitReady(String sandbox, Duration timeout) throws SandboxException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    lock.lock();
+    try {
+      while (true) {
+        V1Pod pod = pods.get(sandbox);
+        if (pod != null) {
+          if (dead(pod)) {
+            throw new SandboxException(
+                "sandbox pod " + describe(pod) + " died before it was ready");
+          }
+          if (ready(pod)) {
+            return new Ready(pod.getMetadata().getName(), pod.getStatus().getPodIP());
+          }
+        }
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          throw new SandboxException(
+              "sandbox pod "
+                  + (pod == null ? sandbox + " (not created yet)" : describe(pod))
+                  + " not ready within "
+                  + timeout.toSeconds()
+                  + " s");
+        }
+        changed.awaitNanos(left);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new SandboxException("interrupted while waiting for sandbox pod " + sandbox);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** True while the sandbox's pod exists and neither failed nor is being deleted. */
+  boolean alive(String sandbox) {
+    lock.lock();
+    try {
+      V1Pod pod = pods.get(sandbox);
+      return pod != null && !dead(pod);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Runs {@code callback} once the sandbox's pod dies or goes (at once if it already has). */
+  void onGone(String sandbox, Runnable callback) {
+    lock.lock();
+    boolean now;
+    try {
+      V1Pod pod = pods.get(sandbox);
+      now = pod == null || dead(pod);
+      if (!now) {
+        onGone.computeIfAbsent(sandbox, k -> new ArrayList<>()).add(callback);
+      }
+    } finally {
+      lock.unlock();
+    }
+    if (now) {
+      callback.run();
+    }
+  }
+
+  /** Sandbox names of the pods currently known (for the start-up sweep). */
+  List<String> sandboxNames() {
+    lock.lock();
+    try {
+      return List.copyOf(pods.keySet());
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  private void update(V1Pod pod) {
+    String sandbox = sandboxOf(pod);
+    if (sandbox == null) {
+      return;
+    }
+    List<Runnable> fire = null;
+    lock.lock();
+    try {
+      pods.put(sandbox, pod);
+      if (dead(pod)) {
+        fire = onGone.remove(sandbox);
+      }
+      changed.signalAll();
+    } finally {
+      lock.unlock();
+    }
+    run(fire);
+  }
+
+  private void removed(V1Pod pod) {
+    String sandbox = sandboxOf(pod);
+    if (sandbox == null) {
+      return;
+    }
+    List<Runnable> fire;
+    lock.lock();
+    try {
+      V1Pod current = pods.get(sandbox);
+      // A Job's replacement pod may already be newer: only forget the pod that went.
+      if (current != null && current.getMetadata().getUid().equals(pod.getMetadata().getUid())) {
+        pods.remove(sandbox);
+      }
+      fire = onGone.remove(sandbox);
+      changed.signalAll();
+    } finally {
+      lock.unlock();
+    }
+    run(fire);
+  }
+
+  private static void run(List<Runnable> callbacks) {
+    if (callbacks == null) {
+      return;
+    }
+    for (Runnable r : callbacks) {
+      try {
+        r.run();
+      } catch (RuntimeException e) {
+        LOG.warning("pod exit callback failed: " + e);
+      }
+    }
+  }
+
+  private static String sandboxOf(V1Pod pod) {
+    Map<String, String> labels = pod.getMetadata().getLabels();
+    return labels == null ? null : labels.get(PodSpecs.SANDBOX);
+  }
+
+  static boolean ready(V1Pod pod) {
+    if (pod.getStatus() == null || pod.getStatus().getPodIP() == null) {
+      return false;
+    }
+    if (!"Running".equals(pod.getStatus().getPhase())) {
+      return false;
+    }
+    List<V1PodCondition> conditions = pod.getStatus().getConditions();
+    return conditions != null
+        && conditions.stream()
+            .anyMatch(c -> "Ready".equals(c.getType()) && "True".equals(c.getStatus()));
+  }
+
+  static boolean dead(V1Pod pod) {
+    if (pod.getMetadata().getDeletionTimestamp() != null) {
+      return true;
+    }
+    String phase = pod.getStatus() == null ? null : pod.getStatus().getPhase();
+    return "Failed".equals(phase) || "Succeeded".equals(phase);
+  }
+
+  private static String describe(V1Pod pod) {
+    var status = pod.getStatus();
+    return pod.getMetadata().getName()
+        + " (phase "
+        + (status == null ? "?" : status.getPhase())
+        + (status != null && status.getReason() != null ? ", " + status.getReason() : "")
+        + (status != null && status.getMessage() != null ? ": " + status.getMessage() : "")
+        + ")";
+  }
+
+  private static void sleep(long ms) throws SandboxException {
+    try {
+      TimeUnit.MILLISECONDS.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new SandboxException("interrupted");
+    }
+  }
+
+  @Override
+  public void close() {
+    factory.stopAllRegisteredInformers(true);
+  }
+}

@@ -1,0 +1,82 @@
+package dev.kubecoderun.sandbox.kubernetes;
+
+import io.kubernetes.client.openapi.ApiClient;
+import io.kubernetes.client.openapi.ApiException;
+import io.kubernetes.client.openapi.apis.BatchV1Api;
+import io.kubernetes.client.openapi.apis.CoreV1Api;
+import io.kubernetes.client.openapi.models.V1Job;
+import io.kubernetes.client.openapi.models.V1Pod;
+import java.util.List;
+import java.util.logging.Logger;
+
+/** The API calls on sandbox objects: create and delete pods and Jobs, list this instance's. */
+final class SandboxObjects {
+  private static final Logger LOG = Logger.getLogger(SandboxObjects.class.getName());
+
+  private final CoreV1Api core;
+  private final BatchV1Api batch;
+  private final String namespace;
+
+  SandboxObjects(ApiClient client, String namespace) {
+    this.core = new CoreV1Api(client);
+    this.batch = new BatchV1Api(client);
+    this.namespace = namespace;
+  }
+
+  String namespace() {
+    return namespace;
+  }
+
+  void createPod(V1Pod pod) throws ApiException {
+    core.createNamespacedPod(namespace, pod).execute();
+  }
+
+  void createJob(V1Job job) throws ApiException {
+    batch.createNamespacedJob(namespace, job).execute();
+  }
+
+  /** Deletes a pod; already gone is fine. Never throws: a leftover is swept or collected later. */
+  void deletePod(String name) {
+    try {
+      core.deleteNamespacedPod(name, namespace).execute();
+    } catch (ApiException e) {
+      if (e.getCode() != 404) {
+        LOG.warning("cannot delete pod " + name + ": " + e.getCode() + " " + e.getResponseBody());
+      }
+    } catch (RuntimeException e) {
+      LOG.warning("cannot delete pod " + name + ": " + e);
+    }
+  }
+
+  /** Deletes a Job and, in the background, its pod (the garbage collector follows the owner). */
+  void deleteJob(String name) {
+    try {
+      batch.deleteNamespacedJob(name, namespace).propagationPolicy("Background").execute();
+    } catch (ApiException e) {
+      if (e.getCode() != 404) {
+        LOG.warning("cannot delete job " + name + ": " + e.getCode() + " " + e.getResponseBody());
+      }
+    } catch (RuntimeException e) {
+      LOG.warning("cannot delete job " + name + ": " + e);
+    }
+  }
+
+  /** Names of the pods matching {@code selector} that no Job owns (Jobs delete their own). */
+  List<String> pods(String selector) throws ApiException {
+    return core.listNamespacedPod(namespace).labelSelector(selector).execute().getItems().stream()
+        .filter(p -> !"job".equals(p.getMetadata().getLabels().get(PodSpecs.ROLE)))
+        .map(p -> p.getMetadata().getName())
+        .toList();
+  }
+
+  List<String> jobs(String selector) throws ApiException {
+    return batch.listNamespacedJob(namespace).labelSelector(selector).execute().getItems().stream()
+        .map(j -> j.getMetadata().getName())
+        .toList();
+  }
+
+  /** A cheap authorised call: reachability and RBAC in one (for the health check). */
+  void ping(String selector) throws ApiException {
+    core.listNamespacedPod(namespace).labelSelector(selector).limit(1).execute();
+  }
+}

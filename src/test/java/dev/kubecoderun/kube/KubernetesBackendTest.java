@@ -1,0 +1,468 @@
+package dev.kubecoderun.kube;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.api.Json;
+import dev.kubecoderun.sandbox.local.Toolchains;
+import io.kubernetes.client.openapi.ApiClient;
+import io.kubernetes.client.openapi.ApiException;
+import io.kubernetes.client.openapi.apis.BatchV1Api;
+import io.kubernetes.client.openapi.apis.CoreV1Api;
+import io.kubernetes.client.openapi.apis.RbacAuthorizationV1Api;
+import io.kubernetes.client.openapi.models.AuthenticationV1TokenRequest;
+import io.kubernetes.client.openapi.models.RbacV1Subject;
+import io.kubernetes.client.openapi.models.V1Container;
+import io.kubernetes.client.openapi.models.V1EnvVar;
+import io.kubernetes.client.openapi.models.V1Namespace;
+import io.kubernetes.client.openapi.models.V1ObjectMeta;
+import io.kubernetes.client.openapi.models.V1Pod;
+import io.kubernetes.client.openapi.models.V1PodSpec;
+import io.kubernetes.client.openapi.models.V1PolicyRule;
+import io.kubernetes.client.openapi.models.V1Role;
+import io.kubernetes.client.openapi.models.V1RoleBinding;
+import io.kubernetes.client.openapi.models.V1RoleRef;
+import io.kubernetes.client.openapi.models.V1ServiceAccount;
+import io.kubernetes.client.openapi.models.V1TokenRequestSpec;
+import io.kubernetes.client.util.Config;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Base64;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * The Kubernetes backend against a real control plane, through real HTTP to the API running as its
+ * own JVM with a least-privilege service account (so RBAC is checked on every call).
+ */
+@Tag("kubernetes")
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class KubernetesBackendTest {
+  private static final String OWNER = "kcr-api";
+  private static final String SELECTOR = "app.kubernetes.io/managed-by=kubecoderun";
+
+  private static TestCluster cluster;
+  private static CoreV1Api admin;
+  private static BatchV1Api adminBatch;
+  private static String ns;
+  private static String ownerUid;
+  private static Path saKubeconfig;
+  private static ApiProcess api;
+  // Every Job name the API created, seen by a watch of the test's own.
+  private static final Set<String> jobsSeen = ConcurrentHashMap.newKeySet();
+
+  @BeforeAll
+  static void setUp() throws Exception {
+    cluster = TestCluster.get();
+    admin = new CoreV1Api(cluster.admin);
+    adminBatch = new BatchV1Api(cluster.admin);
+    ns = "kcr-test-" + Long.toHexString(System.nanoTime() & 0xffffff);
+    admin.createNamespace(new V1Namespace().metadata(new V1ObjectMeta().name(ns))).execute();
+    saKubeconfig = serviceAccountKubeconfig();
+    ownerUid = createOwnerPod();
+    api = ApiProcess.start(apiEnv(1, 1));
+  }
+
+  @AfterAll
+  static void tearDown() throws Exception {
+    if (api != null && api.process.isAlive()) {
+      api.kill();
+    }
+    if (ns != null) {
+      admin.deleteNamespace(ns).execute();
+    }
+  }
+
+  /**
+   * The API's identity: a ServiceAccount bound to a Role with only what the backend calls. pods
+   * create/delete: pool pods; pods list/watch: the one informer, the start-up sweep, the health
+   * check; jobs create/delete: one Job per on-demand run; jobs list: the start-up sweep. No get, no
+   * update/patch, nothing on secrets or any other resource.
+   */
+  private static Path serviceAccountKubeconfig() throws Exception {
+    admin
+        .createNamespacedServiceAccount(ns, new V1ServiceAccount().metadata(meta("kcr-api")))
+        .execute();
+    new RbacAuthorizationV1Api(cluster.admin)
+        .createNamespacedRole(
+            ns,
+            new V1Role()
+                .metadata(meta("kcr-api"))
+                .rules(
+                    List.of(
+                        new V1PolicyRule()
+                            .apiGroups(List.of(""))
+                            .resources(List.of("pods"))
+                            .verbs(List.of("create", "delete", "list", "watch")),
+                        new V1PolicyRule()
+                            .apiGroups(List.of("batch"))
+                            .resources(List.of("jobs"))
+                            .verbs(List.of("create", "delete", "list")))))
+        .execute();
+    new RbacAuthorizationV1Api(cluster.admin)
+        .createNamespacedRoleBinding(
+            ns,
+            new V1RoleBinding()
+                .metadata(meta("kcr-api"))
+                .roleRef(
+                    new V1RoleRef()
+                        .apiGroup("rbac.authorization.k8s.io")
+                        .kind("Role")
+                        .name("kcr-api"))
+                .subjects(
+                    List.of(
+                        new RbacV1Subject().kind("ServiceAccount").name("kcr-api").namespace(ns))))
+        .execute();
+    String token =
+        admin
+            .createNamespacedServiceAccountToken(
+                "kcr-api",
+                ns,
+                new AuthenticationV1TokenRequest()
+                    .spec(new V1TokenRequestSpec().expirationSeconds(3600L)))
+            .execute()
+            .getStatus()
+            .getToken();
+    String ca = Base64.getEncoder().encodeToString(Files.readAllBytes(cluster.caFile));
+    Path file = Files.createTempFile("kcr-sa-", ".kubeconfig");
+    Files.writeString(
+        file,
+        String.join(
+            "\n",
+            "apiVersion: v1",
+            "kind: Config",
+            "clusters:",
+            "- name: test",
+            "  cluster:",
+            "    server: " + cluster.server,
+            "    certificate-authority-data: " + ca,
+            "users:",
+            "- name: kcr-api",
+            "  user:",
+            "    token: " + token,
+            "contexts:",
+            "- name: test",
+            "  context: {cluster: test, user: kcr-api, namespace: " + ns + "}",
+            "current-context: test",
+            ""));
+    return file;
+  }
+
+  /** The "API pod" sandboxes are owned by (the API itself runs outside, as a test JVM). */
+  private static String createOwnerPod() throws ApiException {
+    V1Pod pod =
+        admin
+            .createNamespacedPod(
+                ns,
+                new V1Pod()
+                    .metadata(meta(OWNER))
+                    .spec(
+                        new V1PodSpec()
+                            .overhead(null)
+                            .restartPolicy("Never")
+                            .containers(
+                                List.of(
+                                    new V1Container()
+                                        .name("api")
+                                        .image("kubecoderun/api:test")
+                                        .env(
+                                            List.of(
+                                                new V1EnvVar()
+                                                    .name("RUNNER_TOKEN")
+                                                    .value("owner-pod-token")))))))
+            .execute();
+    return pod.getMetadata().getUid();
+  }
+
+  private static Map<String, String> apiEnv(int poolPy, int poolJs) {
+    Map<String, String> env = new HashMap<>();
+    env.put("SANDBOX_BACKEND", "kubernetes");
+    env.put("KUBECONFIG", saKubeconfig.toString());
+    env.put("K8S_NAMESPACE", ns);
+    env.put("POD_NAME", OWNER);
+    env.put("POD_UID", ownerUid);
+    env.put("POD_POOL_PY", Integer.toString(poolPy));
+    env.put("POD_POOL_JS", Integer.toString(poolJs));
+    env.put("SANDBOX_START_TIMEOUT_SECONDS", "60");
+    env.put("K8S_RUNTIME_CLASS_NAME", "");
+    env.put("K8S_POD_NODE_SELECTOR", "{\"kubernetes.io/os\":\"linux\"}");
+    env.put(
+        "K8S_POD_TOLERATIONS",
+        "[{\"key\":\"sandbox\",\"operator\":\"Exists\",\"effect\":\"NoSchedule\"}]");
+    env.put("K8S_IMAGE_PULL_SECRETS", "regcred");
+    // The test kubelet runs the runner on this host: the pod spec tells it where the toolchains
+    // are, as an image's environment would.
+    Map<String, String> tools =
+        Toolchains.discover(System.getenv("PATH"), Map.of(), Path.of("/opt/kubecoderun"))
+            .runnerEnvironment();
+    env.put("K8S_POD_ENV", Json.writeString(tools));
+    return env;
+  }
+
+  private static V1ObjectMeta meta(String name) {
+    return new V1ObjectMeta().name(name).namespace(ns);
+  }
+
+  private static List<V1Pod> sandboxPods(String extraSelector) throws ApiException {
+    return admin
+        .listNamespacedPod(ns)
+        .labelSelector(SELECTOR + (extraSelector.isEmpty() ? "" : "," + extraSelector))
+        .execute()
+        .getItems();
+  }
+
+  private static List<V1Pod> readyPool(String lang) throws ApiException {
+    return sandboxPods("kubecoderun.io/role=pool,kubecoderun.io/language=" + lang).stream()
+        .filter(KubernetesBackendTest::ready)
+        .toList();
+  }
+
+  private static boolean ready(V1Pod p) {
+    return p.getMetadata().getDeletionTimestamp() == null
+        && p.getStatus() != null
+        && p.getStatus().getConditions() != null
+        && p.getStatus().getConditions().stream()
+            .anyMatch(c -> c.getType().equals("Ready") && c.getStatus().equals("True"));
+  }
+
+  private static void await(String what, int seconds, BooleanSupplier condition)
+      throws InterruptedException {
+    long deadline = System.nanoTime() + seconds * 1_000_000_000L;
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError(
+            "timed out after "
+                + seconds
+                + " s waiting for "
+                + what
+                + "\nAPI log:\n"
+                + api.logTail());
+      }
+      Thread.sleep(200);
+    }
+  }
+
+  private static BooleanSupplier quietly(ThrowingSupplier s) {
+    return () -> {
+      try {
+        return s.get();
+      } catch (ApiException e) {
+        return false;
+      }
+    };
+  }
+
+  @FunctionalInterface
+  interface ThrowingSupplier {
+    boolean get() throws ApiException;
+  }
+
+  @Test
+  @Order(1)
+  void pythonAndNodeRunOnPoolPodsAndThePoolRefills() throws Exception {
+    for (String lang : List.of("py", "js")) {
+      await("a ready " + lang + " pool pod", 90, quietly(() -> readyPool(lang).size() == 1));
+      String used = readyPool(lang).get(0).getMetadata().getName();
+      String code =
+          lang.equals("py")
+              ? "import socket\nprint(6*7, socket.gethostname())"
+              : "console.log(6*7)";
+      JsonNode r = api.exec(lang, code);
+      assertTrue(r.path("stdout").asText().startsWith("42"), r.toString());
+      // The used pod is deleted and a fresh one takes its place.
+      await(
+          "the used " + lang + " pod deleted and a new one ready",
+          90,
+          quietly(
+              () -> {
+                List<V1Pod> now = sandboxPods("kubecoderun.io/language=" + lang);
+                return now.stream().noneMatch(p -> p.getMetadata().getName().equals(used))
+                    && readyPool(lang).size() == 1;
+              }));
+    }
+  }
+
+  @Test
+  @Order(2)
+  void aCompiledLanguageRunsInAOneRunJobThatIsDeletedAfterwards() throws Exception {
+    Thread watcher = Thread.ofVirtual().start(KubernetesBackendTest::recordJobs);
+    try {
+      JsonNode r =
+          api.exec("c", "#include <stdio.h>\nint main(){printf(\"%d\\n\", 6*7);return 0;}");
+      assertEquals("42\n", r.path("stdout").asText(), r.toString());
+    } finally {
+      watcher.interrupt();
+    }
+    assertEquals(1, jobsSeen.size(), "one Job for one run: " + jobsSeen);
+    String job = jobsSeen.iterator().next();
+    assertTrue(job.startsWith("kcr-job-c-"), job);
+    await(
+        "the Job and its pod deleted",
+        60,
+        quietly(
+            () ->
+                adminBatch.listNamespacedJob(ns).execute().getItems().isEmpty()
+                    && sandboxPods("kubecoderun.io/role=job").isEmpty()));
+  }
+
+  /** Polls the Jobs the API creates while the C run is going on (a test-side helper). */
+  private static void recordJobs() {
+    while (!Thread.currentThread().isInterrupted()) {
+      try {
+        adminBatch
+            .listNamespacedJob(ns)
+            .execute()
+            .getItems()
+            .forEach(j -> jobsSeen.add(j.getMetadata().getName()));
+        Thread.sleep(50);
+      } catch (ApiException e) {
+        // keep polling
+      } catch (InterruptedException e) {
+        return;
+      }
+    }
+  }
+
+  @Test
+  @Order(3)
+  void poolPodsHaveTheHardenedSpec() throws Exception {
+    V1Pod pod = readyPool("py").get(0);
+    Map<String, String> labels = pod.getMetadata().getLabels();
+    assertEquals("kubecoderun", labels.get("app.kubernetes.io/managed-by"));
+    assertEquals("py", labels.get("kubecoderun.io/language"));
+    assertEquals("pool", labels.get("kubecoderun.io/role"));
+    assertEquals(OWNER, labels.get("kubecoderun.io/owner"));
+    var owner = pod.getMetadata().getOwnerReferences().get(0);
+    assertEquals("Pod", owner.getKind());
+    assertEquals(OWNER, owner.getName());
+    assertEquals(ownerUid, owner.getUid());
+
+    V1PodSpec spec = pod.getSpec();
+    assertEquals("Never", spec.getRestartPolicy());
+    assertEquals("sandbox", spec.getHostname());
+    assertEquals(Boolean.FALSE, spec.getAutomountServiceAccountToken());
+    assertEquals(Boolean.FALSE, spec.getEnableServiceLinks());
+    assertEquals(3600L, spec.getActiveDeadlineSeconds());
+    assertNull(spec.getRuntimeClassName());
+    assertEquals(Map.of("kubernetes.io/os", "linux"), spec.getNodeSelector());
+    assertEquals("sandbox", spec.getTolerations().get(0).getKey());
+    assertEquals("regcred", spec.getImagePullSecrets().get(0).getName());
+    var psc = spec.getSecurityContext();
+    assertEquals(65532L, psc.getRunAsUser());
+    assertEquals(65532L, psc.getRunAsGroup());
+    assertEquals(65532L, psc.getFsGroup());
+    assertEquals(Boolean.TRUE, psc.getRunAsNonRoot());
+    assertEquals("RuntimeDefault", psc.getSeccompProfile().getType());
+
+    V1Container c = spec.getContainers().get(0);
+    assertEquals("kubecoderun/python:latest", c.getImage());
+    assertEquals("IfNotPresent", c.getImagePullPolicy());
+    var sc = c.getSecurityContext();
+    assertEquals(Boolean.FALSE, sc.getAllowPrivilegeEscalation());
+    assertEquals(Boolean.TRUE, sc.getReadOnlyRootFilesystem());
+    assertEquals(Boolean.TRUE, sc.getRunAsNonRoot());
+    assertEquals(List.of("ALL"), sc.getCapabilities().getDrop());
+    assertEquals("/health", c.getReadinessProbe().getHttpGet().getPath());
+    assertEquals(8080, c.getReadinessProbe().getHttpGet().getPort().getIntValue());
+    for (String r : List.of("cpu", "memory", "ephemeral-storage")) {
+      assertNotNull(c.getResources().getLimits().get(r), "limit " + r);
+      assertNotNull(c.getResources().getRequests().get(r), "request " + r);
+    }
+    assertEquals("1", c.getResources().getLimits().get("cpu").toSuffixedString());
+    assertEquals("512Mi", c.getResources().getLimits().get("memory").toSuffixedString());
+    Set<String> mounts = new HashSet<>();
+    c.getVolumeMounts().forEach(m -> mounts.add(m.getMountPath()));
+    assertEquals(Set.of("/mnt/data", "/tmp"), mounts);
+    spec.getVolumes()
+        .forEach(
+            v ->
+                assertEquals(
+                    "1Gi", v.getEmptyDir().getSizeLimit().toSuffixedString(), v.getName()));
+    String token =
+        c.getEnv().stream()
+            .filter(e -> e.getName().equals("RUNNER_TOKEN"))
+            .findFirst()
+            .orElseThrow()
+            .getValue();
+    assertTrue(token.length() >= 32, "a random runner token");
+    String otherToken =
+        readyPool("js").get(0).getSpec().getContainers().get(0).getEnv().stream()
+            .filter(e -> e.getName().equals("RUNNER_TOKEN"))
+            .findFirst()
+            .orElseThrow()
+            .getValue();
+    assertFalse(token.equals(otherToken), "one token per pod");
+  }
+
+  @Test
+  @Order(4)
+  void theApiRunsWithLeastPrivilegeAndReportsTheKubernetesApi() throws Exception {
+    ApiClient sa = Config.fromConfig(saKubeconfig.toString());
+    ApiException denied =
+        assertThrows(
+            ApiException.class, () -> new CoreV1Api(sa).listNamespacedSecret(ns).execute());
+    assertEquals(403, denied.getCode());
+    assertEquals(
+        403,
+        assertThrows(
+                ApiException.class, () -> new CoreV1Api(sa).readNamespacedPod(OWNER, ns).execute())
+            .getCode());
+    var r = api.get("/health/detailed");
+    JsonNode k8s = Json.tree(r.body().getBytes()).path("services").path("kubernetes");
+    assertEquals("healthy", k8s.path("status").asText(), r.body());
+    assertEquals(ns, k8s.path("details").path("namespace").asText(), r.body());
+  }
+
+  @Test
+  @Order(5)
+  void aGracefulStopDeletesEveryPod() throws Exception {
+    assertFalse(sandboxPods("").isEmpty());
+    api.close();
+    await("no sandbox pods after SIGTERM", 30, quietly(() -> sandboxPods("").isEmpty()));
+  }
+
+  @Test
+  @Order(6)
+  void aKilledApiLeavesNothingBehindAfterItsRestart() throws Exception {
+    api = ApiProcess.start(apiEnv(1, 1));
+    await(
+        "the pools full",
+        90,
+        quietly(() -> readyPool("py").size() == 1 && readyPool("js").size() == 1));
+    api.kill();
+    Thread.sleep(1000);
+    List<V1Pod> orphans = sandboxPods("");
+    assertEquals(2, orphans.size(), "the killed API's pods are still there");
+    api = ApiProcess.start(apiEnv(0, 0));
+    await("the start-up sweep", 30, quietly(() -> sandboxPods("").isEmpty()));
+    api.close();
+  }
+
+  @Test
+  @Order(7)
+  void theOwnerPodsDeletionCollectsItsSandboxes() throws Exception {
+    api = ApiProcess.start(apiEnv(1, 0));
+    await("a py pool pod", 90, quietly(() -> readyPool("py").size() == 1));
+    api.kill();
+    admin.deleteNamespacedPod(OWNER, ns).execute();
+    // The garbage collector of kube-controller-manager follows the ownerReference.
+    await("garbage collection of the sandbox pods", 90, quietly(() -> sandboxPods("").isEmpty()));
+  }
+}
