@@ -555,8 +555,8 @@ func TestImageCheckCatchesBreakage(t *testing.T) {
 	}
 }
 
-// scripts/build-images builds every image with the chart's default names, and says clearly when no
-// container engine can be used.
+// scripts/build-images builds every image under the names the Kubernetes backend derives
+// (<registry>/<name>:<tag>), and says clearly when no container engine can be used.
 func TestBuildImagesScript(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("no bash")
@@ -578,9 +578,9 @@ func TestBuildImagesScript(t *testing.T) {
 	}
 	b, _ := os.ReadFile(calls)
 	got := strings.Split(strings.TrimSpace(string(b)), "\n")
-	want := []string{"info", "build -f Dockerfile -t registry.example/acme/kubecoderun-api:t1 ."}
+	want := []string{"info", "build -f Dockerfile -t registry.example/acme/api:t1 ."}
 	for _, d := range loadImages(t) {
-		want = append(want, fmt.Sprintf("build -f languages/%s.Dockerfile -t registry.example/acme/kubecoderun-%s:t1 .", d.name, d.name))
+		want = append(want, fmt.Sprintf("build -f languages/%s.Dockerfile -t registry.example/acme/%s:t1 .", d.name, d.name))
 	}
 	slices.Sort(got)
 	slices.Sort(want)

@@ -31,12 +31,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: api
 {{- end -}}
 
-{{/* The sandbox pods the API creates: passed to it as K8S_SANDBOX_LABELS, selected by the
-     sandbox NetworkPolicy. */}}
+{{/* The sandbox pods: the API labels every pod and Job pod it creates so (sandbox/kubernetes/PodSpecs.java). */}}
 {{- define "kubecoderun.sandboxLabels" -}}
-app.kubernetes.io/name: {{ include "kubecoderun.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/component: sandbox
+app.kubernetes.io/managed-by: kubecoderun
+{{- end -}}
+
+{{/* The language codes of the API (execution/Language.java), for POD_POOL_<LANG> and LANG_*_<LANG>. */}}
+{{- define "kubecoderun.languages" -}}
+py js ts go java c cpp php rs r f90 d bash
 {{- end -}}
 
 {{- define "kubecoderun.serviceAccountName" -}}
@@ -95,17 +97,23 @@ MINIO_SECRET_KEY: {{ .Values.minio.secretKey | b64enc | quote }}
 {{- fail "minio.enabled needs minio.accessKey and minio.secretKey, minio.existingSecret, or minio.useIAM" -}}
 {{- end -}}
 {{- end -}}
+{{- $langs := splitList " " (include "kubecoderun.languages" .) -}}
+{{- $pooled := 0 -}}
 {{- range $lang, $size := .Values.sandbox.podPool -}}
-{{- if not (hasKey $.Values.sandbox.image.byLanguage $lang) -}}
-{{- fail (printf "sandbox.podPool.%s: unknown language (known: %s)" $lang (keys $.Values.sandbox.image.byLanguage | sortAlpha | join ", ")) -}}
+{{- if not (has $lang $langs) -}}
+{{- fail (printf "sandbox.podPool.%s: unknown language (known: %s)" $lang (join ", " $langs)) -}}
 {{- end -}}
 {{- if or (lt (int $size) 0) (gt (int $size) 100) -}}
 {{- fail (printf "sandbox.podPool.%s must be 0-100" $lang) -}}
 {{- end -}}
+{{- $pooled = add $pooled $size -}}
 {{- end -}}
-{{- range $lang, $_ := .Values.sandbox.langImage -}}
-{{- if not (hasKey $.Values.sandbox.image.byLanguage $lang) -}}
-{{- fail (printf "sandbox.langImage.%s: unknown language" $lang) -}}
+{{- if gt (int $pooled) (int .Values.sandbox.maxPods) -}}
+{{- fail (printf "the pools (sandbox.podPool: %d pods) do not fit in sandbox.maxPods (%d)" (int $pooled) (int .Values.sandbox.maxPods)) -}}
+{{- end -}}
+{{- range $key := concat (keys .Values.sandbox.langImage) (keys .Values.sandbox.langLimits) -}}
+{{- if not (has $key $langs) -}}
+{{- fail (printf "sandbox.langImage / sandbox.langLimits: unknown language %s (known: %s)" $key (join ", " $langs)) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

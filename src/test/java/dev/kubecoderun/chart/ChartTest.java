@@ -13,6 +13,7 @@ import com.fasterxml.jackson.databind.MappingIterator;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import com.sun.net.httpserver.HttpServer;
+import dev.kubecoderun.config.Config;
 import dev.kubecoderun.execution.Language;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -21,9 +22,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
@@ -32,7 +35,6 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -77,13 +79,14 @@ class ChartTest {
           minio: {enabled: true, endpoint: "minio:9000", secure: false, bucket: files, accessKey: ak, secretKey: sk}
           sandbox:
             podPool: {py: 7, go: 1}
-            image: {registry: "registry.example/acme/", tag: "2.0", pullPolicy: Always, pullSecrets: [regcred, other]}
+            image: {registry: "registry.example/acme", tag: "2.0", pullPolicy: Always, pullSecrets: [regcred, other]}
             langImage: {r: "registry.example/custom-r:5"}
             resources:
-              requests: {cpu: 200m, memory: 300Mi, ephemeral-storage: 100Mi}
-              limits: {cpu: "2", memory: 1Gi, ephemeral-storage: 2Gi}
-            dataSizeLimit: 2Gi
-            tmpSizeLimit: 1Gi
+              requests: {cpu: 200m, memory: 300Mi}
+              limits: {cpu: "2", memory: 1Gi, ephemeral-storage: 3Gi}
+            langLimits: {java: {memory: 2Gi}, rs: {cpu: "3"}}
+            maxPods: 12
+            maxJobs: 4
             runtimeClassName: gvisor
             podNodeSelector: {pool: sandbox}
             podTolerations: [{key: sandbox, operator: Exists, effect: NoSchedule}]
@@ -98,6 +101,8 @@ class ChartTest {
     JOBS.put("bad-replicas", new String[] {NS, "replicaCount: 3"});
     JOBS.put("bad-language", new String[] {NS, "sandbox: {podPool: {python: 2}}"});
     JOBS.put("bad-pool-size", new String[] {NS, "sandbox: {podPool: {py: 101}}"});
+    JOBS.put("pools-over-max", new String[] {NS, "sandbox: {podPool: {py: 8}, maxPods: 9}"});
+    JOBS.put("bad-lang-limits", new String[] {NS, "sandbox: {langLimits: {python: {cpu: 1}}}"});
     JOBS.put("short-key", new String[] {NS, "apiKey: {value: short}"});
     JOBS.put("bad-minio", new String[] {NS, "minio: {enabled: true, endpoint: 'minio:9000'}"});
   }
@@ -243,17 +248,13 @@ class ChartTest {
     }
     Set<String> expected =
         Set.of(
-            "/pods:get",
-            "/pods:list",
-            "/pods:watch",
             "/pods:create",
             "/pods:delete",
-            "/pods/status:get",
+            "/pods:list",
+            "/pods:watch",
             "batch/jobs:create",
-            "batch/jobs:get",
-            "batch/jobs:list",
-            "batch/jobs:watch",
-            "batch/jobs:delete");
+            "batch/jobs:delete",
+            "batch/jobs:list");
     assertEquals(new TreeSet<>(expected), documented, "docs/kubernetes.md RBAC table");
 
     for (String id : List.of("defaults", "production")) {
@@ -305,7 +306,7 @@ class ChartTest {
     assertTrue(api.at("/securityContext/readOnlyRootFilesystem").asBoolean());
     assertFalse(api.at("/securityContext/allowPrivilegeEscalation").asBoolean(true));
     assertEquals("[\"ALL\"]", api.at("/securityContext/capabilities/drop").toString());
-    assertEquals("kubecoderun-api:0.1.0", api.path("image").asText());
+    assertEquals("kubecoderun/api:0.1.0", api.path("image").asText());
     assertEquals(8000, api.at("/ports/0/containerPort").asInt());
     assertEquals("http", api.at("/ports/0/name").asText());
     assertEquals("/health", api.at("/livenessProbe/httpGet/path").asText());
@@ -326,26 +327,27 @@ class ChartTest {
     assertEquals("/data", configMap("defaults").get("DATA_DIR"));
 
     // The pod's own name and uid reach the API, for the ownerReferences of its sandboxes.
+    assertEquals("metadata.uid", env(api, "POD_UID").at("/valueFrom/fieldRef/fieldPath").asText());
     assertEquals(
-        "metadata.uid", env(api, "K8S_POD_UID").at("/valueFrom/fieldRef/fieldPath").asText());
+        "metadata.name", env(api, "POD_NAME").at("/valueFrom/fieldRef/fieldPath").asText());
     assertEquals(
-        "metadata.name", env(api, "K8S_POD_NAME").at("/valueFrom/fieldRef/fieldPath").asText());
+        "metadata.namespace",
+        env(api, "POD_NAMESPACE").at("/valueFrom/fieldRef/fieldPath").asText());
     assertEquals(FULLNAME, api.at("/envFrom/0/configMapRef/name").asText());
   }
 
   @Test
   void networkPoliciesLetOnlyTheApiReachTheRunnerAndSandboxesReachNothing() throws IOException {
-    Map<String, String> cm = configMap("defaults");
-    JsonNode sandboxLabels = YAML.readTree(cm.get("K8S_SANDBOX_LABELS"));
     JsonNode deployment = one("defaults", "Deployment", FULLNAME);
     JsonNode apiLabels = deployment.at("/spec/selector/matchLabels");
+    JsonNode apiPodLabels = deployment.at("/spec/template/metadata/labels");
 
     JsonNode sandbox = one("defaults", "NetworkPolicy", FULLNAME + "-sandbox").path("spec");
-    // Selects exactly the pods the API labels as sandboxes, and not the API's own pods.
-    assertEquals(sandboxLabels, sandbox.at("/podSelector/matchLabels"));
-    assertNotEquals(
-        sandboxLabels.path("app.kubernetes.io/component"),
-        apiLabels.path("app.kubernetes.io/component"));
+    // Selects the label the API puts on every sandbox pod (PodSpecs), which its own pods lack.
+    assertEquals(
+        "{\"app.kubernetes.io/managed-by\":\"kubecoderun\"}",
+        sandbox.at("/podSelector/matchLabels").toString());
+    assertNotEquals("kubecoderun", apiPodLabels.path("app.kubernetes.io/managed-by").asText());
     assertEquals("[\"Ingress\",\"Egress\"]", sandbox.path("policyTypes").toString());
     assertTrue(
         sandbox.path("egress").isArray() && sandbox.path("egress").isEmpty(), "no egress at all");
@@ -356,9 +358,10 @@ class ChartTest {
     assertEquals(
         NS, peer.at("/namespaceSelector/matchLabels/kubernetes.io~1metadata.name").asText());
     assertEquals(apiLabels, peer.at("/podSelector/matchLabels"));
-    assertEquals(
-        deployment.at("/spec/template/metadata/labels").path("app.kubernetes.io/component"),
-        peer.at("/podSelector/matchLabels/app.kubernetes.io~1component"));
+    apiLabels
+        .properties()
+        .forEach(
+            l -> assertEquals(l.getValue(), apiPodLabels.path(l.getKey()), "API pods carry " + l));
     assertEquals("[{\"protocol\":\"TCP\",\"port\":8080}]", rule.path("ports").toString());
 
     JsonNode api = one("defaults", "NetworkPolicy", FULLNAME + "-api").path("spec");
@@ -415,19 +418,21 @@ class ChartTest {
     assertEquals("2", cm.get("POD_POOL_JS"), "Helm merges podPool with the defaults");
     assertEquals("0", cm.get("POD_POOL_TS"));
     assertEquals("45", cm.get("MAX_EXECUTION_TIME"));
-    assertEquals("registry.example/acme/kubecoderun-python:2.0", cm.get("LANG_IMAGE_PY"));
-    assertEquals("registry.example/acme/kubecoderun-node:2.0", cm.get("LANG_IMAGE_TS"));
+    assertEquals("registry.example/acme", cm.get("K8S_IMAGE_REGISTRY"));
+    assertEquals("2.0", cm.get("K8S_IMAGE_TAG"));
     assertEquals("registry.example/custom-r:5", cm.get("LANG_IMAGE_R"));
+    assertEquals("2Gi", cm.get("LANG_MEMORY_LIMIT_JAVA"));
+    assertEquals("3", cm.get("LANG_CPU_LIMIT_RS"));
+    assertNull(cm.get("LANG_CPU_LIMIT_JAVA"));
+    assertEquals("12", cm.get("K8S_MAX_PODS"));
+    assertEquals("4", cm.get("K8S_MAX_JOBS"));
     assertEquals("Always", cm.get("K8S_IMAGE_PULL_POLICY"));
     assertEquals("regcred,other", cm.get("K8S_IMAGE_PULL_SECRETS"));
     assertEquals("200m", cm.get("K8S_CPU_REQUEST"));
     assertEquals("2", cm.get("K8S_CPU_LIMIT"));
     assertEquals("300Mi", cm.get("K8S_MEMORY_REQUEST"));
     assertEquals("1Gi", cm.get("K8S_MEMORY_LIMIT"));
-    assertEquals("100Mi", cm.get("K8S_EPHEMERAL_STORAGE_REQUEST"));
-    assertEquals("2Gi", cm.get("K8S_EPHEMERAL_STORAGE_LIMIT"));
-    assertEquals("2Gi", cm.get("K8S_DATA_SIZE_LIMIT"));
-    assertEquals("1Gi", cm.get("K8S_TMP_SIZE_LIMIT"));
+    assertEquals("3Gi", cm.get("K8S_EPHEMERAL_STORAGE_LIMIT"));
     assertEquals("gvisor", cm.get("K8S_RUNTIME_CLASS_NAME"));
     assertEquals("{\"pool\":\"sandbox\"}", cm.get("K8S_POD_NODE_SELECTOR"));
     assertEquals(
@@ -479,36 +484,79 @@ class ChartTest {
     assertFalse(secret("iam").containsKey("MINIO_ACCESS_KEY"));
   }
 
-  /** Every language the API accepts has a pool size and an image, and that image serves it. */
+  /**
+   * The API reads what the chart renders: the ConfigMap and the Deployment's env go through the
+   * API's own configuration parser ({@link Config#from}), which must accept every value, and every
+   * variable is one docs/configuration.md documents (no setting the API would ignore). Each
+   * language's image is then built from a Dockerfile that serves that language.
+   */
   @Test
-  void everyLanguageHasAnImageThatServesIt() throws IOException {
-    Map<String, String> cm = configMap("defaults");
+  void theApiAcceptsWhatTheChartRenders() throws IOException {
+    String docs = Files.readString(Path.of("docs/configuration.md"));
     Pattern label = Pattern.compile("(?m)^LABEL dev\\.kubecoderun\\.languages=\"([^\"]*)\"");
-    for (Language lang : Language.values()) {
-      String code = lang.code().toUpperCase(java.util.Locale.ROOT);
-      assertNotNull(cm.get("POD_POOL_" + code), "POD_POOL_" + code);
-      String image = cm.get("LANG_IMAGE_" + code);
-      Matcher m =
-          Pattern.compile("kubecoderun-([a-z0-9-]+):0\\.1\\.0").matcher(String.valueOf(image));
-      assertTrue(m.matches(), "LANG_IMAGE_" + code + " = " + image);
-      Path dockerfile = Path.of("languages", m.group(1) + ".Dockerfile");
-      assertTrue(Files.exists(dockerfile), dockerfile + " for " + lang.code());
-      Matcher served = label.matcher(Files.readString(dockerfile));
-      assertTrue(served.find(), dockerfile + " has no languages label");
-      assertTrue(
-          List.of(served.group(1).split(" ")).contains(lang.code()),
-          dockerfile + " does not serve " + lang.code());
+    for (String id : List.of("defaults", "production", "iam")) {
+      Map<String, String> env = apiEnv(id);
+      for (String name : env.keySet()) {
+        String documented = name.replaceFirst("_(" + String.join("|", codes()) + ")$", "_<CODE>");
+        assertTrue(
+            docs.contains("`" + name + "`")
+                || docs.contains("`" + documented + "`")
+                || (name.startsWith("POD_POOL_") && docs.contains("`POD_POOL_TS`")),
+            id + ": " + name + " is not in docs/configuration.md");
+      }
+      Config config = Config.from(env);
+      assertEquals("kubernetes", config.sandbox().backend());
+      Config.Kubernetes k = config.kubernetes();
+      assertEquals(NS, k.namespace());
+      assertEquals("set-by-kubernetes-pod-uid", k.ownerPodUid());
+      for (Language lang : Language.values()) {
+        String image = k.images().get(lang);
+        if (id.equals("production") && lang == Language.R) {
+          assertEquals("registry.example/custom-r:5", image);
+          continue;
+        }
+        Matcher m = Pattern.compile(".*/([a-z0-9-]+):[^/]+").matcher(image);
+        assertTrue(m.matches(), lang + ": " + image);
+        Path dockerfile = Path.of("languages", m.group(1) + ".Dockerfile");
+        assertTrue(Files.exists(dockerfile), dockerfile + " for " + lang.code());
+        Matcher served = label.matcher(Files.readString(dockerfile));
+        assertTrue(served.find(), dockerfile + " has no languages label");
+        assertTrue(
+            List.of(served.group(1).split(" ")).contains(lang.code()),
+            dockerfile + " does not serve " + lang.code());
+      }
     }
-    Set<String> chartLanguages =
-        cm.keySet().stream()
-            .filter(k -> k.startsWith("LANG_IMAGE_"))
-            .map(k -> k.substring("LANG_IMAGE_".length()).toLowerCase(java.util.Locale.ROOT))
-            .collect(Collectors.toCollection(TreeSet::new));
-    Set<String> apiLanguages =
-        java.util.Arrays.stream(Language.values())
-            .map(Language::code)
-            .collect(Collectors.toCollection(TreeSet::new));
-    assertEquals(apiLanguages, chartLanguages);
+    Config.Kubernetes defaults = Config.from(apiEnv("defaults")).kubernetes();
+    assertEquals("kubecoderun/python:0.1.0", defaults.images().get(Language.PY));
+    assertEquals(3, Config.from(apiEnv("defaults")).sandbox().poolSize(Language.PY));
+    Config prod = Config.from(apiEnv("production"));
+    assertEquals("registry.example/acme/node:2.0", prod.kubernetes().images().get(Language.TS));
+    assertEquals("2Gi", prod.kubernetes().memoryLimits().get(Language.JAVA));
+    assertEquals("1Gi", prod.kubernetes().memoryLimits().get(Language.PY));
+    assertEquals("3", prod.kubernetes().cpuLimits().get(Language.RS));
+    assertEquals(List.of("regcred", "other"), prod.kubernetes().imagePullSecrets());
+    assertEquals(Map.of("pool", "sandbox"), prod.kubernetes().nodeSelector());
+    assertEquals("gvisor", prod.kubernetes().runtimeClassName());
+    assertEquals(12, prod.kubernetes().maxPods());
+    assertEquals(9, prod.sandbox().poolSize(Language.PY));
+  }
+
+  static List<String> codes() {
+    return Arrays.stream(Language.values()).map(l -> l.code().toUpperCase(Locale.ROOT)).toList();
+  }
+
+  /**
+   * The API container's environment: the ConfigMap, plus the Deployment's own entries (downward
+   * API, Secret values) with the values Kubernetes would put there.
+   */
+  static Map<String, String> apiEnv(String id) {
+    Map<String, String> env = new TreeMap<>(configMap(id));
+    JsonNode api = one(id, "Deployment", FULLNAME).at("/spec/template/spec/containers/0");
+    for (JsonNode e : api.path("env")) {
+      String name = e.path("name").asText();
+      env.put(name, "set-by-kubernetes-" + name.toLowerCase(Locale.ROOT).replace('_', '-'));
+    }
+    return env;
   }
 
   @Test
@@ -526,8 +574,19 @@ class ChartTest {
     assertTrue(errors.get("short-key").contains("at least 16 characters"), errors::toString);
     assertTrue(
         errors.get("bad-minio").contains("minio.enabled needs minio.accessKey"), errors::toString);
+    assertTrue(
+        errors.get("pools-over-max").contains("do not fit in sandbox.maxPods (9)"),
+        errors::toString);
+    assertTrue(errors.get("bad-lang-limits").contains("unknown language python"), errors::toString);
     assertEquals(
-        Set.of("bad-replicas", "bad-language", "bad-pool-size", "short-key", "bad-minio"),
+        Set.of(
+            "bad-replicas",
+            "bad-language",
+            "bad-pool-size",
+            "short-key",
+            "bad-minio",
+            "pools-over-max",
+            "bad-lang-limits"),
         errors.keySet());
   }
 
