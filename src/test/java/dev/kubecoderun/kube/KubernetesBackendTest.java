@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.api.Json;
+import dev.kubecoderun.chart.HelmRender;
 import dev.kubecoderun.sandbox.local.Toolchains;
 import io.kubernetes.client.openapi.ApiClient;
 import io.kubernetes.client.openapi.ApiException;
@@ -16,22 +17,20 @@ import io.kubernetes.client.openapi.apis.BatchV1Api;
 import io.kubernetes.client.openapi.apis.CoreV1Api;
 import io.kubernetes.client.openapi.apis.RbacAuthorizationV1Api;
 import io.kubernetes.client.openapi.models.AuthenticationV1TokenRequest;
-import io.kubernetes.client.openapi.models.RbacV1Subject;
 import io.kubernetes.client.openapi.models.V1Container;
 import io.kubernetes.client.openapi.models.V1EnvVar;
 import io.kubernetes.client.openapi.models.V1Namespace;
 import io.kubernetes.client.openapi.models.V1ObjectMeta;
 import io.kubernetes.client.openapi.models.V1Pod;
 import io.kubernetes.client.openapi.models.V1PodSpec;
-import io.kubernetes.client.openapi.models.V1PolicyRule;
 import io.kubernetes.client.openapi.models.V1Role;
 import io.kubernetes.client.openapi.models.V1RoleBinding;
-import io.kubernetes.client.openapi.models.V1RoleRef;
 import io.kubernetes.client.openapi.models.V1ServiceAccount;
 import io.kubernetes.client.openapi.models.V1TokenRequestSpec;
 import io.kubernetes.client.util.Config;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Base64;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -39,6 +38,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -91,49 +91,28 @@ class KubernetesBackendTest {
   }
 
   /**
-   * The API's identity: a ServiceAccount bound to a Role with only what the backend calls. pods
-   * create/delete: pool pods; pods list/watch: the one informer, the start-up sweep, the health
-   * check; jobs create/delete: one Job per on-demand run; jobs list: the start-up sweep. No get, no
-   * update/patch, nothing on secrets or any other resource.
+   * The API's identity is the chart's own: its ServiceAccount, Role and RoleBinding, rendered with
+   * helm-java (in a JVM of its own, whose {@code lookup} reaches this control plane) and applied
+   * here, so the test exercises exactly the permissions an operator installs.
    */
   private static Path serviceAccountKubeconfig() throws Exception {
-    admin
-        .createNamespacedServiceAccount(ns, new V1ServiceAccount().metadata(meta("kcr-api")))
-        .execute();
-    new RbacAuthorizationV1Api(cluster.admin)
-        .createNamespacedRole(
-            ns,
-            new V1Role()
-                .metadata(meta("kcr-api"))
-                .rules(
-                    List.of(
-                        new V1PolicyRule()
-                            .apiGroups(List.of(""))
-                            .resources(List.of("pods"))
-                            .verbs(List.of("create", "delete", "list", "watch")),
-                        new V1PolicyRule()
-                            .apiGroups(List.of("batch"))
-                            .resources(List.of("jobs"))
-                            .verbs(List.of("create", "delete", "list")))))
-        .execute();
-    new RbacAuthorizationV1Api(cluster.admin)
-        .createNamespacedRoleBinding(
-            ns,
-            new V1RoleBinding()
-                .metadata(meta("kcr-api"))
-                .roleRef(
-                    new V1RoleRef()
-                        .apiGroup("rbac.authorization.k8s.io")
-                        .kind("Role")
-                        .name("kcr-api"))
-                .subjects(
-                    List.of(
-                        new RbacV1Subject().kind("ServiceAccount").name("kcr-api").namespace(ns))))
-        .execute();
+    String serviceAccount = null;
+    for (Object doc : renderChartRbac()) {
+      var rbac = new RbacAuthorizationV1Api(cluster.admin);
+      if (doc instanceof V1ServiceAccount sa) {
+        admin.createNamespacedServiceAccount(ns, sa).execute();
+        serviceAccount = sa.getMetadata().getName();
+      } else if (doc instanceof V1Role role) {
+        rbac.createNamespacedRole(ns, role).execute();
+      } else if (doc instanceof V1RoleBinding binding) {
+        rbac.createNamespacedRoleBinding(ns, binding).execute();
+      }
+    }
+    assertNotNull(serviceAccount, "the chart renders a ServiceAccount");
     String token =
         admin
             .createNamespacedServiceAccountToken(
-                "kcr-api",
+                serviceAccount,
                 ns,
                 new AuthenticationV1TokenRequest()
                     .spec(new V1TokenRequestSpec().expirationSeconds(3600L)))
@@ -163,6 +142,57 @@ class KubernetesBackendTest {
             "current-context: test",
             ""));
     return file;
+  }
+
+  /** The chart's ServiceAccount, Role and RoleBinding for this test's namespace, as objects. */
+  private static List<Object> renderChartRbac() throws Exception {
+    Path work = Files.createTempDirectory("kcr-chart-");
+    Files.writeString(work.resolve("jobs.txt"), "rbac " + ns + "\n");
+    Files.writeString(work.resolve("rbac.yaml"), "{}\n");
+    ProcessBuilder pb =
+        new ProcessBuilder(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED",
+                "-cp",
+                System.getProperty("java.class.path"),
+                HelmRender.class.getName(),
+                Path.of("charts/kubecoderun").toAbsolutePath().toString(),
+                work.toString())
+            .redirectErrorStream(true)
+            .redirectOutput(work.resolve("render.log").toFile());
+    Map<String, String> env = pb.environment();
+    env.keySet().removeIf(k -> k.startsWith("KUBERNETES_") || k.startsWith("HELM_"));
+    env.put("KUBECONFIG", cluster.kubeconfig.toString());
+    env.put("HOME", work.toString());
+    env.put("XDG_CACHE_HOME", work.resolve("cache").toString());
+    env.put("XDG_CONFIG_HOME", work.resolve("config").toString());
+    env.put("XDG_DATA_HOME", work.resolve("data").toString());
+    Process p = pb.start();
+    assertTrue(p.waitFor(180, TimeUnit.SECONDS), "rendering the chart took over 180 s");
+    Path out = work.resolve("rbac.out");
+    assertTrue(
+        Files.exists(out),
+        () ->
+            "chart not rendered: "
+                + readQuietly(work.resolve("rbac.err"))
+                + readQuietly(work.resolve("render.log")));
+    List<Object> objects = new ArrayList<>();
+    for (String doc : Files.readString(out).split("(?m)^---\\s*$")) {
+      if (doc.contains("kind: ServiceAccount")
+          || doc.contains("kind: Role\n")
+          || doc.contains("kind: RoleBinding")) {
+        objects.add(io.kubernetes.client.util.Yaml.load(doc));
+      }
+    }
+    return objects;
+  }
+
+  private static String readQuietly(Path file) {
+    try {
+      return Files.readString(file);
+    } catch (java.io.IOException e) {
+      return "";
+    }
   }
 
   /** The "API pod" sandboxes are owned by (the API itself runs outside, as a test JVM). */
