@@ -87,22 +87,27 @@ final class ApiProcess {
 
   /** POST /v1/exec; fails with the API's log when the answer is not 200. */
   JsonNode exec(String lang, String code) throws IOException, InterruptedException {
-    HttpResponse<String> r =
-        http.send(
-            HttpRequest.newBuilder(base.resolve("/v1/exec"))
-                .header("X-API-Key", KEY)
-                .header("Content-Type", "application/json")
-                .timeout(Duration.ofSeconds(120))
-                .POST(
-                    HttpRequest.BodyPublishers.ofString(
-                        Json.writeString(Map.of("lang", lang, "code", code))))
-                .build(),
-            HttpResponse.BodyHandlers.ofString());
+    HttpResponse<String> r = execResponse(lang, code);
     if (r.statusCode() != 200) {
       throw new AssertionError(
           "exec " + lang + " -> " + r.statusCode() + " " + r.body() + "\nAPI log:\n" + logTail());
     }
     return Json.tree(r.body().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+  }
+
+  /** POST /v1/exec, whatever the answer. */
+  HttpResponse<String> execResponse(String lang, String code)
+      throws IOException, InterruptedException {
+    return http.send(
+        HttpRequest.newBuilder(base.resolve("/v1/exec"))
+            .header("X-API-Key", KEY)
+            .header("Content-Type", "application/json")
+            .timeout(Duration.ofSeconds(120))
+            .POST(
+                HttpRequest.BodyPublishers.ofString(
+                    Json.writeString(Map.of("lang", lang, "code", code))))
+            .build(),
+        HttpResponse.BodyHandlers.ofString());
   }
 
   String logTail() {

@@ -462,6 +462,71 @@ class KubernetesBackendTest {
 
   @Test
   @Order(5)
+  void aRequestFindingThePoolEmptyRunsInAJob() throws Exception {
+    api.close();
+    await("the first API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
+    Map<String, String> env = apiEnv(1, 0);
+    env.put("POD_POOL_WAIT_SECONDS", "0"); // no waiting for the refill: an empty pool means a Job
+    api = ApiProcess.start(env);
+    await("a ready py pool pod", 90, quietly(() -> readyPool("py").size() == 1));
+    jobsSeen.clear();
+    Thread watcher = Thread.ofVirtual().start(KubernetesBackendTest::recordJobs);
+    try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+      // Two runs at once: one takes the pool pod, the other finds the pool empty.
+      var slow = runs.submit(() -> api.exec("py", "import time\ntime.sleep(3)\nprint('pooled')"));
+      Thread.sleep(500);
+      var other = runs.submit(() -> api.exec("py", "print('second')"));
+      String outputs = slow.get().path("stdout").asText() + other.get().path("stdout").asText();
+      assertEquals("pooled\nsecond\n", outputs);
+    } finally {
+      watcher.interrupt();
+    }
+    assertTrue(
+        jobsSeen.stream().anyMatch(j -> j.startsWith("kcr-job-py-")),
+        "the run that found the pool empty ran in a Job: " + jobsSeen);
+  }
+
+  @Test
+  @Order(6)
+  void overTheJobCapARunWaitsABoundedTimeThen503() throws Exception {
+    api.close();
+    await("the previous API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
+    Map<String, String> env = apiEnv(0, 0);
+    env.put("K8S_MAX_JOBS", "1");
+    env.put("SANDBOX_START_TIMEOUT_SECONDS", "5"); // also the longest wait for a free Job slot
+    api = ApiProcess.start(env);
+    String sleepy =
+        "#include <stdio.h>\n#include <unistd.h>\nint main(){sleep(12);puts(\"first\");return 0;}";
+    try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+      var first = runs.submit(() -> api.exec("c", sleepy));
+      await(
+          "the first run's Job",
+          30,
+          quietly(() -> !sandboxPods("kubecoderun.io/role=job").isEmpty()));
+      var refused = api.execResponse("c", "int main(){return 0;}");
+      assertEquals(503, refused.statusCode(), refused.body());
+      JsonNode error = Json.tree(refused.body().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      assertEquals("service_unavailable", error.path("error_type").asText(), refused.body());
+      assertTrue(refused.headers().firstValue("Retry-After").isPresent());
+      assertEquals("first\n", first.get().path("stdout").asText());
+    }
+    // With the slot free again, the next run goes through.
+    assertEquals(
+        "0\n",
+        api.exec("c", "#include <stdio.h>\nint main(){printf(\"%d\\n\",0);return 0;}")
+            .path("stdout")
+            .asText());
+    api.close();
+    await("the Jobs deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
+    api = ApiProcess.start(apiEnv(1, 1));
+    await(
+        "the pools full again",
+        90,
+        quietly(() -> readyPool("py").size() == 1 && readyPool("js").size() == 1));
+  }
+
+  @Test
+  @Order(7)
   void aGracefulStopDeletesEveryPod() throws Exception {
     assertFalse(sandboxPods("").isEmpty());
     api.close();
@@ -469,7 +534,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(6)
+  @Order(8)
   void aKilledApiLeavesNothingBehindAfterItsRestart() throws Exception {
     api = ApiProcess.start(apiEnv(1, 1));
     await(
@@ -486,7 +551,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(7)
+  @Order(9)
   void theOwnerPodsDeletionCollectsItsSandboxes() throws Exception {
     api = ApiProcess.start(apiEnv(1, 0));
     await("a py pool pod", 90, quietly(() -> readyPool("py").size() == 1));
