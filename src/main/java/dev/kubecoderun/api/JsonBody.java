@@ -19,11 +19,12 @@ record JsonBody(byte[] bytes) {
     byte[] bytes;
     try (InputStream in = req.content().inputStream()) {
       bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBytes + 1));
+      if (bytes.length > maxBytes) {
+        Bodies.drain(in);
+        throw new ApiError(413, "Request body is larger than " + maxBytes + " bytes");
+      }
     } catch (IOException e) {
       throw new UncheckedIOException(e);
-    }
-    if (bytes.length > maxBytes) {
-      throw new ApiError(413, "Request body is larger than " + maxBytes + " bytes");
     }
     JsonBody body = new JsonBody(bytes);
     req.context().register(body);

@@ -71,6 +71,7 @@ final class UploadEndpoint implements HttpService {
           continue;
         }
         if (stored.size() + failed >= maxFiles) {
+          Bodies.drain(body);
           throw new ApiError(413, "Too many files. Maximum " + maxFiles + " files allowed");
         }
         if (session == null) {
@@ -89,6 +90,7 @@ final class UploadEndpoint implements HttpService {
                   + maxFileBytes / (1024 * 1024)
                   + "MB";
           if (!batch) {
+            Bodies.drain(body);
             throw new ApiError(413, msg);
           }
           failed++;
