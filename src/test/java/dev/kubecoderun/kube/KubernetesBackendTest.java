@@ -331,6 +331,22 @@ class KubernetesBackendTest {
 
   @Test
   @Order(2)
+  void aPoolPodThatDiesWhileWaitingIsReplaced() throws Exception {
+    await("a ready py pool pod", 90, quietly(() -> readyPool("py").size() == 1));
+    String victim = readyPool("py").get(0).getMetadata().getName();
+    admin.deleteNamespacedPod(victim, ns).gracePeriodSeconds(0).execute();
+    await(
+        "a new py pool pod in place of the deleted one",
+        90,
+        quietly(
+            () ->
+                readyPool("py").size() == 1
+                    && !readyPool("py").get(0).getMetadata().getName().equals(victim)));
+    assertEquals("42\n", api.exec("py", "print(6*7)").path("stdout").asText());
+  }
+
+  @Test
+  @Order(3)
   void aCompiledLanguageRunsInAOneRunJobThatIsDeletedAfterwards() throws Exception {
     Thread watcher = Thread.ofVirtual().start(KubernetesBackendTest::recordJobs);
     try {
@@ -371,7 +387,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(3)
+  @Order(4)
   void poolPodsHaveTheHardenedSpec() throws Exception {
     V1Pod pod = readyPool("py").get(0);
     Map<String, String> labels = pod.getMetadata().getLabels();
@@ -442,7 +458,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(4)
+  @Order(5)
   void theApiRunsWithLeastPrivilegeAndReportsTheKubernetesApi() throws Exception {
     ApiClient sa = Config.fromConfig(saKubeconfig.toString());
     ApiException denied =
@@ -461,7 +477,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(5)
+  @Order(6)
   void aRequestFindingThePoolEmptyRunsInAJob() throws Exception {
     api.close();
     await("the first API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
@@ -487,7 +503,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(6)
+  @Order(7)
   void overTheJobCapARunWaitsABoundedTimeThen503() throws Exception {
     api.close();
     await("the previous API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
@@ -526,7 +542,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(7)
+  @Order(8)
   void aGracefulStopDeletesEveryPod() throws Exception {
     assertFalse(sandboxPods("").isEmpty());
     api.close();
@@ -534,7 +550,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(8)
+  @Order(9)
   void aKilledApiLeavesNothingBehindAfterItsRestart() throws Exception {
     api = ApiProcess.start(apiEnv(1, 1));
     await(
@@ -551,7 +567,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(9)
+  @Order(10)
   void theOwnerPodsDeletionCollectsItsSandboxes() throws Exception {
     api = ApiProcess.start(apiEnv(1, 0));
     await("a py pool pod", 90, quietly(() -> readyPool("py").size() == 1));
