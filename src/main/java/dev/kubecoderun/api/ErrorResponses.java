@@ -1,7 +1,6 @@
 package dev.kubecoderun.api;
 
 import io.helidon.common.media.type.MediaTypes;
-import io.helidon.http.HeaderNames;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
 import java.util.LinkedHashMap;
@@ -38,9 +37,5 @@ public final class ErrorResponses {
     body.put("request_id", requestId);
     body.put("timestamp", System.currentTimeMillis() / 1000.0);
     return Json.write(body);
-  }
-
-  static void noStore(ServerResponse res) {
-    res.header(HeaderNames.CACHE_CONTROL, "no-store");
   }
 }
