@@ -34,6 +34,7 @@ public final class Endpoints {
             config.limits().maxFileSizeBytes(),
             config.limits().maxFilesPerRequest()),
         new FilesEndpoint(files, sessions, clock),
-        new StateEndpoint(states, config.state().maxBytes()));
+        new StateEndpoint(
+            states, config.state().maxBytes(), config.redis().enabled() ? "redis" : "local"));
   }
 }

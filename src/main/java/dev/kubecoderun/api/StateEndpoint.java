@@ -20,10 +20,13 @@ import java.util.Optional;
 final class StateEndpoint implements HttpService {
   private final StateStore states;
   private final long maxBytes;
+  private final String source;
 
-  StateEndpoint(StateStore states, long maxBytes) {
+  /** {@code source} names where state lives, as /info reports it: "redis" or "local". */
+  StateEndpoint(StateStore states, long maxBytes, String source) {
     this.states = states;
     this.maxBytes = maxBytes;
+    this.source = source;
   }
 
   @Override
@@ -86,7 +89,7 @@ final class StateEndpoint implements HttpService {
     m.put("hash", s.map(StoredState::hash).orElse(null));
     m.put("created_at", s.map(x -> iso(x.createdAt())).orElse(null));
     m.put("expires_at", s.map(x -> iso(x.expiresAt())).orElse(null));
-    m.put("source", s.isPresent() ? "local" : null);
+    m.put("source", s.isPresent() ? source : null);
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(m));
   }

@@ -72,6 +72,7 @@ class RealStoresTest {
     JsonNode first = server.exec("py", "x = 41").json();
     assertTrue(first.path("has_state").asBoolean(), first.toString());
     String sid = first.path("session_id").asText();
+    assertEquals("redis", server.get("/state/" + sid + "/info").json().path("source").asText());
     JsonNode second =
         server.exec(Map.of("lang", "py", "code", "print(x + 1)", "session_id", sid)).json();
     assertEquals("42\n", second.path("stdout").asText(), second.toString());

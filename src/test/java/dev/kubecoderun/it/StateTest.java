@@ -58,6 +58,7 @@ class StateTest {
     JsonNode info = server.get("/state/" + sid + "/info").json();
     assertTrue(info.path("exists").asBoolean());
     assertEquals(bytes.length, info.path("size_bytes").asInt());
+    assertEquals("local", info.path("source").asText());
 
     // Upload the same state into a fresh session: the next run there sees the variable.
     String other = "StateUploadTarget0001";
