@@ -157,7 +157,7 @@ public final class Application implements AutoCloseable {
         dev.kubecoderun.api.Endpoints.all(
             executions, files, sessions, states, clock, config, VERSION, () -> !draining, checks);
     pool.start();
-    long maxPayload =
+    long largestBody =
         Math.max(
             config.limits().maxJsonBodyBytes(),
             config.limits().maxFileSizeBytes() * config.limits().maxFilesPerRequest() + (1 << 20));
@@ -165,7 +165,7 @@ public final class Application implements AutoCloseable {
         ApiServer.start(
             config.server().host(),
             config.server().port(),
-            maxPayload,
+            largestBody,
             config.server().shutdownGrace(),
             new ApiServer.Endpoints(endpoints, auth));
     LOG.info(

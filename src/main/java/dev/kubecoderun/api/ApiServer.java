@@ -21,7 +21,7 @@ public final class ApiServer {
   public record AuthSettings(dev.kubecoderun.auth.ApiKeyValidator keys, long maxJsonBytes) {}
 
   public static WebServer start(
-      String host, int port, long maxPayloadBytes, Duration shutdownGrace, Endpoints endpoints) {
+      String host, int port, long largestBodyBytes, Duration shutdownGrace, Endpoints endpoints) {
     HttpRouting.Builder routing = HttpRouting.builder().addFilter(new RequestFilter());
     if (endpoints.auth() != null) {
       routing.addFilter(new AuthFilter(endpoints.auth().keys(), endpoints.auth().maxJsonBytes()));
@@ -47,7 +47,11 @@ public final class ApiServer {
     return WebServer.builder()
         .host(host)
         .port(port)
-        .maxPayloadSize(maxPayloadBytes)
+        // Handlers refuse a body over its own limit and drain what is left (up to DRAIN_LIMIT), so
+        // the
+        // client reads a clean 413. Helidon's hard ceiling sits above that: a body it refuses is
+        // not drained, and a client still sending may see a reset connection instead of the answer.
+        .maxPayloadSize(largestBodyBytes + Bodies.DRAIN_LIMIT)
         // Small responses must not wait for the client's delayed ACK (Nagle's algorithm).
         .connectionOptions(
             io.helidon.common.socket.SocketOptions.builder().tcpNoDelay(true).build())

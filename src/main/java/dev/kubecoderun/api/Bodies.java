@@ -6,7 +6,7 @@ import java.io.InputStream;
 /** Helpers for request bodies a handler refuses part-way. */
 final class Bodies {
   /** How much of a refused body is read and dropped before answering. */
-  private static final long DRAIN_LIMIT = 16L * 1024 * 1024;
+  static final long DRAIN_LIMIT = 16L * 1024 * 1024;
 
   private Bodies() {}
 

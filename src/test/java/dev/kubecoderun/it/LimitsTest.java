@@ -4,6 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.api.Json;
+import java.io.IOException;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -19,6 +23,25 @@ class LimitsTest {
         server.postJson("/exec", "{\"lang\":\"py\",\"code\":\"" + code + "\"}"),
         413,
         "resource_exhausted");
+  }
+
+  @Test
+  void aBodyDeclaredFarOverEveryLimitIsRefusedBeforeItIsSent() throws IOException {
+    try (Socket socket = new Socket("127.0.0.1", server.base.getPort())) {
+      socket.setSoTimeout(10_000);
+      socket
+          .getOutputStream()
+          .write(
+              ("POST /exec HTTP/1.1\r\nHost: localhost\r\nX-API-Key: "
+                      + TestServer.KEY
+                      + "\r\nContent-Type: application/json\r\nContent-Length: 10737418240\r\n\r\n")
+                  .getBytes(StandardCharsets.US_ASCII));
+      String answer = new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      assertTrue(answer.startsWith("HTTP/1.1 413 "), answer);
+      JsonNode error = Json.tree(answer.substring(answer.indexOf("\r\n\r\n") + 4).getBytes());
+      assertEquals("resource_exhausted", error.path("error_type").asText(), answer);
+      assertTrue(error.path("request_id").isTextual(), answer);
+    }
   }
 
   @Test
