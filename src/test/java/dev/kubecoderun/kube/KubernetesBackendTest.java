@@ -332,17 +332,79 @@ class KubernetesBackendTest {
   @Test
   @Order(2)
   void aPoolPodThatDiesWhileWaitingIsReplaced() throws Exception {
-    await("a ready py pool pod", 90, quietly(() -> readyPool("py").size() == 1));
+    await("the API's py pool full", 90, () -> apiPoolReady("py") == 1);
     String victim = readyPool("py").get(0).getMetadata().getName();
     admin.deleteNamespacedPod(victim, ns).gracePeriodSeconds(0).execute();
+    // Replaced from the watch event, not when a request finds it dead: well within a start timeout.
     await(
         "a new py pool pod in place of the deleted one",
-        90,
-        quietly(
-            () ->
-                readyPool("py").size() == 1
-                    && !readyPool("py").get(0).getMetadata().getName().equals(victim)));
+        30,
+        () ->
+            apiPoolReady("py") == 1
+                && quietly(
+                        () ->
+                            readyPool("py").size() == 1
+                                && !readyPool("py").get(0).getMetadata().getName().equals(victim))
+                    .getAsBoolean());
     assertEquals("42\n", api.exec("py", "print(6*7)").path("stdout").asText());
+  }
+
+  @Test
+  @Order(2)
+  void aPoolPodThatDiesWhileStartingIsGivenUpAtOnceAndReplaced() throws Exception {
+    await("the API's py pool full", 90, () -> apiPoolReady("py") == 1);
+    String used = readyPool("py").get(0).getMetadata().getName();
+    assertEquals("42\n", api.exec("py", "print(6*7)").path("stdout").asText());
+    // The refill pod: deleted as soon as the API server has it, long before its interpreter is up.
+    String[] starting = new String[1];
+    await(
+        "the refill pod created",
+        30,
+        quietly(
+            () -> {
+              for (V1Pod p : sandboxPods("kubecoderun.io/role=pool,kubecoderun.io/language=py")) {
+                if (!p.getMetadata().getName().equals(used)
+                    && p.getMetadata().getDeletionTimestamp() == null) {
+                  starting[0] = p.getMetadata().getName();
+                  return true;
+                }
+              }
+              return false;
+            }));
+    admin.deleteNamespacedPod(starting[0], ns).gracePeriodSeconds(0).execute();
+    // SANDBOX_START_TIMEOUT_SECONDS is 60 here: a replacement ready well before it means the API
+    // gave up on the deleted pod at once instead of waiting for it to time out.
+    await(
+        "a py pool pod other than the deleted one, ready in the API's pool",
+        30,
+        () ->
+            apiPoolReady("py") == 1
+                && quietly(
+                        () ->
+                            readyPool("py").stream()
+                                .noneMatch(p -> p.getMetadata().getName().equals(starting[0])))
+                    .getAsBoolean());
+    assertEquals("42\n", api.exec("py", "print(6*7)").path("stdout").asText());
+  }
+
+  /** Ready sandboxes of a language in the API's own pool, from /health/detailed. */
+  private static int apiPoolReady(String lang) {
+    try {
+      var r = api.get("/health/detailed");
+      return Json.tree(r.body().getBytes())
+          .path("services")
+          .path("sandbox")
+          .path("details")
+          .path("pools")
+          .path(lang)
+          .path("ready")
+          .asInt(-1);
+    } catch (java.io.IOException e) {
+      return -1;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return -1;
+    }
   }
 
   @Test
@@ -504,6 +566,35 @@ class KubernetesBackendTest {
 
   @Test
   @Order(7)
+  void thePodCapBoundsThePoolsAndRunsStillFlow() throws Exception {
+    api.close();
+    await("the previous API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
+    Map<String, String> env = apiEnv(3, 0);
+    env.put("K8S_MAX_PODS", "2");
+    api = ApiProcess.start(env);
+    await("two py pool pods ready in the API", 90, () -> apiPoolReady("py") == 2);
+    // The third pool pod waits for a slot; it must never exist alongside the two.
+    for (int i = 0; i < 3; i++) {
+      assertEquals("ran\n", api.exec("py", "print('ran')").path("stdout").asText());
+      long deadline = System.nanoTime() + 3_000_000_000L;
+      while (System.nanoTime() < deadline) {
+        List<V1Pod> live =
+            sandboxPods("kubecoderun.io/role=pool").stream()
+                .filter(p -> p.getMetadata().getDeletionTimestamp() == null)
+                .toList();
+        assertTrue(live.size() <= 2, "K8S_MAX_PODS=2 but live pool pods are " + names(live));
+        Thread.sleep(50);
+      }
+    }
+    await("the pool back at the cap", 60, () -> apiPoolReady("py") == 2);
+  }
+
+  private static List<String> names(List<V1Pod> pods) {
+    return pods.stream().map(p -> p.getMetadata().getName()).toList();
+  }
+
+  @Test
+  @Order(8)
   void overTheJobCapARunWaitsABoundedTimeThen503() throws Exception {
     api.close();
     await("the previous API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
@@ -542,7 +633,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(8)
+  @Order(9)
   void aGracefulStopDeletesEveryPod() throws Exception {
     assertFalse(sandboxPods("").isEmpty());
     api.close();
@@ -550,7 +641,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(9)
+  @Order(10)
   void aKilledApiLeavesNothingBehindAfterItsRestart() throws Exception {
     api = ApiProcess.start(apiEnv(1, 1));
     await(
@@ -567,7 +658,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(10)
+  @Order(11)
   void theOwnerPodsDeletionCollectsItsSandboxes() throws Exception {
     api = ApiProcess.start(apiEnv(1, 0));
     await("a py pool pod", 90, quietly(() -> readyPool("py").size() == 1));

@@ -157,7 +157,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
               http, URI.create("http://" + ready.ip() + ":" + PodSpecs.RUNNER_PORT), token);
       String warmLanguage = warm ? PodSpecs.warmLanguage(language) : "";
       if (!warmLanguage.isEmpty()) {
-        awaitWarm(client, warmLanguage, name, deadline);
+        awaitWarm(client, warmLanguage, name, deadline, () -> watcher.alive(name));
       }
       return new KubernetesSandbox(name, language, client, watcher, delete);
     } catch (ApiException e) {
@@ -188,10 +188,19 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
    * The pod is Ready once its runner answers; the warm interpreter may still be importing. This
    * asks the pod itself (not the API server), briefly, until the interpreter is up.
    */
-  private static void awaitWarm(RunnerClient client, String language, String name, long deadline)
+  private static void awaitWarm(
+      RunnerClient client,
+      String language,
+      String name,
+      long deadline,
+      java.util.function.BooleanSupplier podAlive)
       throws SandboxException {
     long sleepMs = 10;
     while (!client.healthy(language)) {
+      // A pod deleted or failed meanwhile will never answer: give up now, not at the deadline.
+      if (!podAlive.getAsBoolean()) {
+        throw new SandboxException("sandbox pod " + name + " went away while it was starting");
+      }
       if (System.nanoTime() > deadline) {
         throw new SandboxException("warm " + language + " interpreter of " + name + " not up");
       }
