@@ -22,6 +22,8 @@ import (
 var (
 	restConfig *rest.Config
 	client     kubernetes.Interface
+	// imagesDir is the kubelet's --image-commands dir: kube-up's <state>/images, next to the kubeconfig.
+	imagesDir string
 )
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
@@ -46,6 +48,7 @@ func run(m *testing.M) int {
 			return 1
 		}
 	}
+	imagesDir = filepath.Join(filepath.Dir(kubeconfig), "images")
 	var err error
 	if restConfig, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
 		fmt.Println(err)

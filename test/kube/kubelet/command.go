@@ -3,9 +3,13 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"log"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,9 +20,10 @@ import (
 // containerPath is the PATH of a typical container image: the host's system tools, not root's home.
 const containerPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// command builds the runner command for the pod's first container. The image's entrypoint is the
-// runner: command[1:] and args are passed on, then the kubelet's own --listen/--workdir/--scratch,
-// which win (the runner's flags all take a value, and the last one counts).
+// command builds the command for the pod's first container: its image command (imageCommand) if
+// there is one, else the runner. The image's entrypoint is taken to be that program: command[1:] and
+// args are passed on, then the kubelet's own --listen/--workdir/--scratch, which win (the runner's
+// flags all take a value, and the last one counts).
 func (k *Kubelet) command(ctx context.Context, p *pod, listen string) (*exec.Cmd, error) {
 	c := p.spec.Spec.Containers[0]
 	uid, gid, err := runAs(p.spec, &c)
@@ -31,14 +36,37 @@ func (k *Kubelet) command(ctx context.Context, p *pod, listen string) (*exec.Cmd
 			return nil, err
 		}
 	}
-	env := []string{"PATH=" + containerPath, "HOSTNAME=" + p.spec.Name}
+	owned := []string{work, scratch}
+	env := &envList{}
+	env.set("PATH", containerPath)
+	env.set("HOSTNAME", p.spec.Name)
+
+	bin := k.cfg.RunnerBin
+	if img := k.imageCommand(c.Image); img != "" {
+		bin = img
+		if automount(p.spec) {
+			kubeconfig, files, err := k.serviceAccountFiles(ctx, p)
+			if err != nil {
+				return nil, fmt.Errorf("service account credentials: %w", err)
+			}
+			owned = append(owned, files...)
+			env.set("KUBECONFIG", kubeconfig)
+		}
+	}
+
+	// envFrom first, then env: a name in both gets env's value, as in a real kubelet.
+	for _, from := range c.EnvFrom {
+		if err := k.envFrom(ctx, p, from, env); err != nil {
+			return nil, err
+		}
+	}
 	for _, e := range c.Env {
 		v, ok, err := k.envValue(ctx, p, e)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			env = append(env, e.Name+"="+v)
+			env.set(e.Name, v)
 		}
 	}
 
@@ -48,12 +76,12 @@ func (k *Kubelet) command(ctx context.Context, p *pod, listen string) (*exec.Cmd
 	}
 	args = append(args, c.Args...)
 	args = append(args, "--listen", listen, "--workdir", work, "--scratch", scratch)
-	cmd := exec.Command(k.cfg.RunnerBin, args...)
-	cmd.Env = env
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env.list()
 	cmd.Dir = work
 	if uid >= 0 {
-		// Run as the pod's user, as a container would: the runner then is not root, like in a real pod.
-		for _, d := range []string{work, scratch} {
+		// Run as the pod's user, as a container would: the process then is not root, like in a real pod.
+		for _, d := range owned {
 			if err := os.Chown(d, uid, gid); err != nil {
 				return nil, err
 			}
@@ -63,6 +91,110 @@ func (k *Kubelet) command(ctx context.Context, p *pod, listen string) (*exec.Cmd
 		}}
 	}
 	return cmd, nil
+}
+
+// imageCommand is the executable that stands in for image in the image-commands dir, or "" when
+// there is none (or no such dir): the image without @digest and :tag, every '/' made '_'
+// ("kubecoderun/api:0.1.0" -> "kubecoderun_api"). Looked up when the pod starts.
+func (k *Kubelet) imageCommand(image string) string {
+	if k.cfg.ImageCommands == "" {
+		return ""
+	}
+	name := imageCommandName(image)
+	if name == "" {
+		return ""
+	}
+	path := filepath.Join(k.cfg.ImageCommands, name)
+	fi, err := os.Stat(path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		return ""
+	}
+	return path
+}
+
+// imageCommandName is the file name of image's command: "registry:5000/x/y@sha256:..." -> "registry:5000_x_y".
+func imageCommandName(image string) string {
+	if i := strings.Index(image, "@"); i >= 0 {
+		image = image[:i]
+	}
+	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		image = image[:i]
+	}
+	name := strings.ReplaceAll(image, "/", "_")
+	if name == "." || name == ".." {
+		return ""
+	}
+	return name
+}
+
+// envList is the process environment: names in first-set order, a later value replacing an earlier one.
+type envList struct {
+	names  []string
+	values map[string]string
+}
+
+func (e *envList) set(name, value string) {
+	if e.values == nil {
+		e.values = map[string]string{}
+	}
+	if _, ok := e.values[name]; !ok {
+		e.names = append(e.names, name)
+	}
+	e.values[name] = value
+}
+
+func (e *envList) list() []string {
+	out := make([]string, 0, len(e.names))
+	for _, n := range e.names {
+		out = append(out, n+"="+e.values[n])
+	}
+	return out
+}
+
+// envFrom adds every key of a ConfigMap or Secret, with the entry's prefix. A missing optional source
+// adds nothing; a missing required one fails the pod start. Keys that cannot be variable names are
+// skipped, as a kubelet does.
+func (k *Kubelet) envFrom(ctx context.Context, p *pod, from corev1.EnvFromSource, env *envList) error {
+	data := map[string]string{}
+	switch {
+	case from.ConfigMapRef != nil:
+		ref := from.ConfigMapRef
+		cm, err := k.client.CoreV1().ConfigMaps(p.spec.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if err != nil {
+			return missingSource(err, ref.Optional, "configmap", ref.Name)
+		}
+		maps.Copy(data, cm.Data)
+	case from.SecretRef != nil:
+		ref := from.SecretRef
+		s, err := k.client.CoreV1().Secrets(p.spec.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if err != nil {
+			return missingSource(err, ref.Optional, "secret", ref.Name)
+		}
+		for key, v := range s.Data {
+			data[key] = string(v)
+		}
+	default:
+		return fmt.Errorf("envFrom: neither configMapRef nor secretRef")
+	}
+	for _, key := range slices.Sorted(maps.Keys(data)) {
+		name := from.Prefix + key
+		if name == "" || strings.ContainsAny(name, "=\x00") {
+			log.Printf("kubelet: pod %s: envFrom skips invalid name %q", p.name(), name)
+			continue
+		}
+		env.set(name, data[key])
+	}
+	return nil
+}
+
+func missingSource(err error, optional *bool, kind, name string) error {
+	if !apierrors.IsNotFound(err) {
+		return err
+	}
+	if optional != nil && *optional {
+		return nil
+	}
+	return fmt.Errorf("envFrom: %s %q not found", kind, name)
 }
 
 // runAs is the uid and gid the container asks for (container level over pod level); -1 keeps the

@@ -1,7 +1,8 @@
 // Package kubelet is a test kubelet: it registers one node, binds every unscheduled pod to it and runs
-// each pod's container as a local KubeCodeRun runner process on a loopback address of its own, reporting
-// the pod's status back through the API like a real kubelet. It enforces only what a process can:
-// the user id, the active deadline and deletion. Images, volumes, limits and seccomp are ignored.
+// each pod's container as a local process on a loopback address of its own (a KubeCodeRun runner, or
+// the image's stand-in command from the image-commands dir), reporting the pod's status back through
+// the API like a real kubelet. It enforces only what a process can: the user id, the active deadline
+// and deletion. Images, volumes, limits and seccomp are ignored.
 package kubelet
 
 import (
@@ -23,9 +24,15 @@ const resync = 30 * time.Second
 // Config says which node to be and how to run pods.
 type Config struct {
 	NodeName  string
-	RunnerBin string // the runner binary every pod's container runs
+	RunnerBin string // the runner binary a pod's container runs when its image has no command
 	PodDir    string // per-pod directories are created under it
 	IPPrefix  string // "127.N": pods get 127.N.x.y
+	// ImageCommands is a dir of executables standing in for images (see imageCommand); "" = none.
+	ImageCommands string
+	// APIServer and APICA (PEM) are the API server URL and CA written into the service-account
+	// kubeconfig of image-command pods: the ones this kubelet uses.
+	APIServer string
+	APICA     []byte
 }
 
 // Kubelet runs the pods bound to its node.

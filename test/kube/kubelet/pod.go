@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 
 var metaCreate = metav1.CreateOptions{}
 
-// pod is one pod this kubelet runs: a runner process on its own loopback address.
+// pod is one pod this kubelet runs: a runner (or image command) process on its own loopback address.
 type pod struct {
 	spec     *corev1.Pod // the pod as first seen; its spec does not change
 	stop     chan struct{}
@@ -61,7 +62,7 @@ func (k *Kubelet) runPod(ctx context.Context, p *pod) {
 	for {
 		select {
 		case <-tick.C:
-			if !ready && healthy(p.ip, containerPort(p.spec)) {
+			if !ready && healthy(p.ip, containerPort(p.spec), readinessPath(p.spec)) {
 				ready = true
 				k.patchStatus(ctx, p, running(p, true))
 			}
@@ -92,7 +93,7 @@ func (k *Kubelet) waitStop(ctx context.Context, p *pod) {
 	}
 }
 
-// startPod allocates the address and directories and starts the runner.
+// startPod allocates the address and directories and starts the runner or image command.
 func (k *Kubelet) startPod(ctx context.Context, p *pod) error {
 	if len(p.spec.Spec.Containers) == 0 {
 		return fmt.Errorf("pod has no containers")
@@ -145,15 +146,32 @@ func (k *Kubelet) confirmDeletion(ctx context.Context, p *corev1.Pod) {
 	}
 }
 
-// healthy reports whether the runner answers GET /health with 200.
-func healthy(ip string, port int32) bool {
-	c := http.Client{Timeout: time.Second}
-	resp, err := c.Get(fmt.Sprintf("http://%s:%d/health", ip, port))
+// healthy reports whether the process answers GET path with a status from 200 to 399, the success
+// of a kubelet's HTTP probe (redirects are not followed).
+func healthy(ip string, port int32, path string) bool {
+	c := http.Client{
+		Timeout:       time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resp, err := c.Get(fmt.Sprintf("http://%s:%d%s", ip, port, path))
 	if err != nil {
 		return false
 	}
 	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return resp.StatusCode >= 200 && resp.StatusCode < 400
+}
+
+// readinessPath is the path of the container's HTTP readiness probe, else the runner's /health.
+// The probe's port, scheme and timings are ignored: it is polled on the container port every 100 ms.
+func readinessPath(p *corev1.Pod) string {
+	rp := p.Spec.Containers[0].ReadinessProbe
+	if rp == nil || rp.HTTPGet == nil || rp.HTTPGet.Path == "" {
+		return "/health"
+	}
+	if !strings.HasPrefix(rp.HTTPGet.Path, "/") {
+		return "/" + rp.HTTPGet.Path
+	}
+	return rp.HTTPGet.Path
 }
 
 // containerPort is the first declared port of the container, else the runner's default 8080.

@@ -22,7 +22,9 @@ func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the API server")
 	cfg := kubelet.Config{}
 	flag.StringVar(&cfg.NodeName, "node-name", "kcr-test-node", "name of the node to register")
-	flag.StringVar(&cfg.RunnerBin, "runner", "", "runner binary every pod's container runs")
+	flag.StringVar(&cfg.RunnerBin, "runner", "", "runner binary a pod's container runs (unless its image has a command)")
+	flag.StringVar(&cfg.ImageCommands, "image-commands", "",
+		"dir of executables run instead of the runner for an image: <image without tag/digest, '/' -> '_'>")
 	flag.StringVar(&cfg.PodDir, "pod-dir", "", "directory for the per-pod directories")
 	// A random 127.N: kubelets of concurrent test clusters rarely share addresses (and skip busy ones).
 	flag.StringVar(&cfg.IPPrefix, "ip-prefix", fmt.Sprintf("127.%d", 10+rand.IntN(240)), "pods get addresses PREFIX.x.y")
@@ -36,6 +38,13 @@ func main() {
 	rc, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 	if err != nil {
 		log.Fatal(err)
+	}
+	// Image-command pods get a kubeconfig for this same API server (see kubelet.serviceAccountFiles).
+	cfg.APIServer, cfg.APICA = rc.Host, rc.CAData
+	if len(cfg.APICA) == 0 && rc.CAFile != "" {
+		if cfg.APICA, err = os.ReadFile(rc.CAFile); err != nil {
+			log.Fatal(err)
+		}
 	}
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
