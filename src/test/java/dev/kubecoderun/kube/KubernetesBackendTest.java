@@ -38,7 +38,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -149,33 +148,16 @@ class KubernetesBackendTest {
     Path work = Files.createTempDirectory("kcr-chart-");
     Files.writeString(work.resolve("jobs.txt"), "rbac " + ns + "\n");
     Files.writeString(work.resolve("rbac.yaml"), "{}\n");
-    ProcessBuilder pb =
-        new ProcessBuilder(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED",
-                "-cp",
-                System.getProperty("java.class.path"),
-                HelmRender.class.getName(),
-                Path.of("charts/kubecoderun").toAbsolutePath().toString(),
-                work.toString())
-            .redirectErrorStream(true)
-            .redirectOutput(work.resolve("render.log").toFile());
-    Map<String, String> env = pb.environment();
-    env.keySet().removeIf(k -> k.startsWith("KUBERNETES_") || k.startsWith("HELM_"));
-    env.put("KUBECONFIG", cluster.kubeconfig.toString());
-    env.put("HOME", work.toString());
-    env.put("XDG_CACHE_HOME", work.resolve("cache").toString());
-    env.put("XDG_CONFIG_HOME", work.resolve("config").toString());
-    env.put("XDG_DATA_HOME", work.resolve("data").toString());
-    Process p = pb.start();
-    assertTrue(p.waitFor(180, TimeUnit.SECONDS), "rendering the chart took over 180 s");
+    HelmProcess.run(
+        HelmRender.class,
+        cluster.kubeconfig,
+        work,
+        Path.of("charts/kubecoderun").toAbsolutePath().toString(),
+        work.toString());
     Path out = work.resolve("rbac.out");
     assertTrue(
         Files.exists(out),
-        () ->
-            "chart not rendered: "
-                + readQuietly(work.resolve("rbac.err"))
-                + readQuietly(work.resolve("render.log")));
+        () -> "chart not rendered: " + HelmProcess.read(work.resolve("rbac.err")));
     List<Object> objects = new ArrayList<>();
     for (String doc : Files.readString(out).split("(?m)^---\\s*$")) {
       if (doc.contains("kind: ServiceAccount")
@@ -185,14 +167,6 @@ class KubernetesBackendTest {
       }
     }
     return objects;
-  }
-
-  private static String readQuietly(Path file) {
-    try {
-      return Files.readString(file);
-    } catch (java.io.IOException e) {
-      return "";
-    }
   }
 
   /** The "API pod" sandboxes are owned by (the API itself runs outside, as a test JVM). */
