@@ -361,6 +361,50 @@ class KubernetesBackendTest {
     assertEquals("42\n", api.exec("py", "print(6*7)").path("stdout").asText());
   }
 
+  @Test
+  @Order(3)
+  void theApiRidesOutAnApiServerOutageAndItsWatchResumes() throws Exception {
+    await("the API's py pool full", 90, () -> apiPoolReady("py") == 1);
+    String warm = readyPool("py").get(0).getMetadata().getName();
+    try (var background = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+      var restart =
+          background.submit(
+              () -> {
+                cluster.restart("kube-apiserver", 8);
+                return null;
+              });
+      await(
+          "the API server down",
+          30,
+          () -> !quietly(() -> admin.listNamespace().execute() != null).getAsBoolean());
+      // A warm sandbox needs no API server: the run goes through, its delete fails for now.
+      assertEquals("during\n", api.exec("py", "print('during')").path("stdout").asText());
+      restart.get();
+    }
+    // The used pod is deleted once the API server is back (the stray sweep), and the watch,
+    // resumed,
+    // sees a warm pod deleted behind the API's back and has it replaced.
+    await(
+        "the pod used during the outage deleted",
+        60,
+        quietly(
+            () -> sandboxPods("").stream().noneMatch(p -> p.getMetadata().getName().equals(warm))));
+    await("the pool full again", 60, () -> apiPoolReady("py") == 1);
+    String next = readyPool("py").get(0).getMetadata().getName();
+    admin.deleteNamespacedPod(next, ns).gracePeriodSeconds(0).execute();
+    await(
+        "a replacement for the pod deleted after the outage",
+        30,
+        () ->
+            apiPoolReady("py") == 1
+                && quietly(
+                        () ->
+                            readyPool("py").size() == 1
+                                && !readyPool("py").get(0).getMetadata().getName().equals(next))
+                    .getAsBoolean());
+    assertEquals("after\n", api.exec("py", "print('after')").path("stdout").asText());
+  }
+
   /** Ready sandboxes of a language in the API's own pool, from /health/detailed. */
   private static int apiPoolReady(String lang) {
     try {
@@ -382,7 +426,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(3)
+  @Order(4)
   void aCompiledLanguageRunsInAOneRunJobThatIsDeletedAfterwards() throws Exception {
     Thread watcher = Thread.ofVirtual().start(KubernetesBackendTest::recordJobs);
     try {
@@ -423,7 +467,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(4)
+  @Order(5)
   void poolPodsHaveTheHardenedSpec() throws Exception {
     V1Pod pod = readyPool("py").get(0);
     Map<String, String> labels = pod.getMetadata().getLabels();
@@ -494,7 +538,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(5)
+  @Order(6)
   void theApiRunsWithLeastPrivilegeAndReportsTheKubernetesApi() throws Exception {
     ApiClient sa = Config.fromConfig(saKubeconfig.toString());
     ApiException denied =
@@ -513,7 +557,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(6)
+  @Order(7)
   void aRequestFindingThePoolEmptyRunsInAJob() throws Exception {
     api.close();
     await("the first API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
@@ -539,7 +583,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(7)
+  @Order(8)
   void thePodCapBoundsThePoolsAndRunsStillFlow() throws Exception {
     api.close();
     await("the previous API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
@@ -568,7 +612,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(8)
+  @Order(9)
   void overTheJobCapARunWaitsABoundedTimeThen503() throws Exception {
     api.close();
     await("the previous API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
@@ -607,7 +651,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(9)
+  @Order(10)
   void aGracefulStopDeletesEveryPod() throws Exception {
     assertFalse(sandboxPods("").isEmpty());
     api.close();
@@ -615,7 +659,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(10)
+  @Order(11)
   void aKilledApiLeavesNothingBehindAfterItsRestart() throws Exception {
     api = ApiProcess.start(apiEnv(1, 1));
     await(
@@ -632,7 +676,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(11)
+  @Order(12)
   void theOwnerPodsDeletionCollectsItsSandboxes() throws Exception {
     api = ApiProcess.start(apiEnv(1, 0));
     await("a py pool pod", 90, quietly(() -> readyPool("py").size() == 1));

@@ -56,11 +56,21 @@ final class TestCluster {
     }
   }
 
-  private static String script(String name, Path state) throws IOException, InterruptedException {
+  /**
+   * Stops one daemon (etcd, kube-apiserver, kube-controller-manager), keeps it down for {@code
+   * downSeconds}, starts it again and waits until the API server is ready.
+   */
+  void restart(String daemon, int downSeconds) throws IOException, InterruptedException {
+    script("kube-restart", kubeconfig.getParent(), daemon, Integer.toString(downSeconds));
+  }
+
+  private static String script(String name, Path state, String... args)
+      throws IOException, InterruptedException {
     Path root = Path.of("").toAbsolutePath();
-    ProcessBuilder pb =
-        new ProcessBuilder(root.resolve("scripts").resolve(name).toString())
-            .redirectError(ProcessBuilder.Redirect.INHERIT);
+    java.util.List<String> command = new java.util.ArrayList<>();
+    command.add(root.resolve("scripts").resolve(name).toString());
+    command.addAll(java.util.List.of(args));
+    ProcessBuilder pb = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT);
     pb.environment().put("KCR_KUBE_STATE", state.toString());
     pb.environment()
         .putIfAbsent("KCR_RUNNER_BIN", root.resolve("target/runner").toAbsolutePath().toString());

@@ -30,6 +30,8 @@ import java.util.logging.Logger;
 public final class KubernetesSandboxFactory implements SandboxFactory {
   private static final Logger LOG = Logger.getLogger(KubernetesSandboxFactory.class.getName());
   private static final SecureRandom RANDOM = new SecureRandom();
+  // How often pods a failed delete left behind (API server briefly unreachable) are deleted again.
+  private static final Duration STRAY_SWEEP_INTERVAL = Duration.ofSeconds(30);
 
   /** The API's limits the runner in a pod enforces, and how long a pod may take to start. */
   public record Settings(
@@ -49,6 +51,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   private final Semaphore jobs;
   // Sandboxes created and not yet closed, by name, with their role: deleted at shutdown.
   private final Map<String, Boolean> live = new ConcurrentHashMap<>();
+  private final Thread straySweeper;
 
   public KubernetesSandboxFactory(Config.Kubernetes k8s, Settings settings, WebClient http) {
     this.k8s = k8s;
@@ -70,6 +73,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
       watcher =
           new PodWatcher(KubeClients.watch(k8s.kubeconfig()), k8s.namespace(), specs.selector());
       watcher.start(settings.startTimeout());
+      straySweeper = Thread.ofVirtual().name("kcr-stray-sweeper").start(this::sweepStrays);
     } catch (IOException e) {
       throw new IllegalStateException("cannot configure the Kubernetes client: " + e, e);
     } catch (ApiException e) {
@@ -77,9 +81,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
           "cannot reach the Kubernetes API in namespace "
               + k8s.namespace()
               + ": "
-              + e.getCode()
-              + " "
-              + e.getResponseBody(),
+              + SandboxObjects.reason(e),
           e);
     } catch (SandboxException e) {
       throw new IllegalStateException(e.getMessage(), e);
@@ -167,9 +169,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
               + (warm ? "pod " : "job ")
               + name
               + ": "
-              + e.getCode()
-              + " "
-              + e.getResponseBody(),
+              + SandboxObjects.reason(e),
           e);
     } catch (SandboxException | RuntimeException e) {
       if (created) {
@@ -218,9 +218,36 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
     return Duration.ofNanos(Math.max(0, deadline - System.nanoTime()));
   }
 
+  /**
+   * A sandbox is deleted once, when it is closed; when that delete fails (the API server was
+   * unreachable), its pod would stay until the API restarts. This deletes such strays again.
+   */
+  private void sweepStrays() {
+    while (!Thread.currentThread().isInterrupted()) {
+      try {
+        Thread.sleep(STRAY_SWEEP_INTERVAL);
+      } catch (InterruptedException e) {
+        return;
+      }
+      Map<String, Boolean> strays = watcher.untracked(live.keySet());
+      strays.forEach(
+          (name, job) -> {
+            if (job) {
+              objects.deleteJob(name);
+            } else {
+              objects.deletePod(name);
+            }
+          });
+      if (!strays.isEmpty()) {
+        LOG.info("deleted " + strays.size() + " sandbox object(s) an earlier delete missed");
+      }
+    }
+  }
+
   /** Deletes every sandbox still alive, in parallel, then stops the watch. */
   @Override
   public void close() {
+    straySweeper.interrupt();
     List<Map.Entry<String, Boolean>> left = List.copyOf(live.entrySet());
     try (var pool = Executors.newVirtualThreadPerTaskExecutor()) {
       for (Map.Entry<String, Boolean> e : left) {

@@ -152,6 +152,26 @@ final class PodWatcher implements AutoCloseable {
     }
   }
 
+  /**
+   * Sandboxes (name to "is a Job") whose pods exist, are not being deleted, and are not in {@code
+   * tracked}: what a failed delete left behind. Read from the watch's cache, no API call.
+   */
+  Map<String, Boolean> untracked(java.util.Set<String> tracked) {
+    lock.lock();
+    try {
+      Map<String, Boolean> out = new HashMap<>();
+      pods.forEach(
+          (sandbox, pod) -> {
+            if (!tracked.contains(sandbox) && pod.getMetadata().getDeletionTimestamp() == null) {
+              out.put(sandbox, "job".equals(pod.getMetadata().getLabels().get(PodSpecs.ROLE)));
+            }
+          });
+      return out;
+    } finally {
+      lock.unlock();
+    }
+  }
+
   /** Sandbox names of the pods currently known (for the start-up sweep). */
   List<String> sandboxNames() {
     lock.lock();

@@ -41,7 +41,7 @@ final class SandboxObjects {
       core.deleteNamespacedPod(name, namespace).execute();
     } catch (ApiException e) {
       if (e.getCode() != 404) {
-        LOG.warning("cannot delete pod " + name + ": " + e.getCode() + " " + e.getResponseBody());
+        LOG.warning("cannot delete pod " + name + ": " + reason(e));
       }
     } catch (RuntimeException e) {
       LOG.warning("cannot delete pod " + name + ": " + e);
@@ -54,11 +54,18 @@ final class SandboxObjects {
       batch.deleteNamespacedJob(name, namespace).propagationPolicy("Background").execute();
     } catch (ApiException e) {
       if (e.getCode() != 404) {
-        LOG.warning("cannot delete job " + name + ": " + e.getCode() + " " + e.getResponseBody());
+        LOG.warning("cannot delete job " + name + ": " + reason(e));
       }
     } catch (RuntimeException e) {
       LOG.warning("cannot delete job " + name + ": " + e);
     }
+  }
+
+  /** The API server's answer, or why there was none (code 0: no connection). */
+  static String reason(ApiException e) {
+    return e.getCode() == 0
+        ? "API server unreachable (" + e.getMessage() + ")"
+        : e.getCode() + " " + e.getResponseBody();
   }
 
   /** Names of the pods matching {@code selector} that no Job owns (Jobs delete their own). */
