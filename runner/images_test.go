@@ -9,6 +9,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -607,5 +608,50 @@ func TestBuildImagesScript(t *testing.T) {
 	cmd.Env = []string{"PATH=" + bin}
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "neither docker nor podman") {
 		t.Errorf("no engine: want a clear error, got %v: %s", err, out)
+	}
+}
+
+// bookwormBased: final stages whose base is Debian 12, like this machine: their apt packages can be
+// looked up in its package lists. Ubuntu bases (eclipse-temurin:*-noble) cannot.
+func bookwormBased(from string) bool {
+	return strings.HasPrefix(from, "debian:bookworm") || strings.Contains(from, "-bookworm")
+}
+
+// Every apt package a Debian 12 based image installs exists in Debian 12: a misspelt or vanished
+// package would only show when the image is built, and there is no container engine here.
+func TestImageAptPackagesExistInTheirRelease(t *testing.T) {
+	release, err := os.ReadFile("/etc/os-release")
+	if err != nil || !strings.Contains(string(release), "VERSION_CODENAME=bookworm") {
+		t.Skip("needs a Debian 12 (bookworm) machine and its package lists")
+	}
+	if _, err := exec.LookPath("apt-cache"); err != nil {
+		t.Skip("no apt-cache")
+	}
+	want := map[string][]string{} // package -> images installing it
+	for _, d := range loadImages(t) {
+		if !bookwormBased(d.final().from) {
+			t.Logf("%s: base %s is not Debian 12; its packages are not checked here", d.name, d.final().from)
+			continue
+		}
+		for _, p := range d.aptPackages() {
+			want[p] = append(want[p], d.name)
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("no apt package found: the Dockerfile parsing is broken")
+	}
+	// One apt-cache call for all (each call reads the package lists: about a second).
+	names := slices.Sorted(maps.Keys(want))
+	out, _ := exec.Command("apt-cache", append([]string{"show", "--no-all-versions"}, names...)...).Output()
+	found := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if name, ok := strings.CutPrefix(line, "Package: "); ok {
+			found[strings.TrimSpace(name)] = true
+		}
+	}
+	for _, p := range names {
+		if !found[p] {
+			t.Errorf("%v install %q, which Debian 12 does not have", want[p], p)
+		}
 	}
 }
