@@ -660,6 +660,33 @@ class KubernetesBackendTest {
 
   @Test
   @Order(11)
+  void aJobLeftByAKilledApiEndsAtItsDeadlineAndIsCollectedAfterItsTtl() throws Exception {
+    Map<String, String> env = apiEnv(0, 0);
+    env.put("K8S_JOB_DEADLINE_SECONDS", "10");
+    env.put("K8S_JOB_TTL_SECONDS", "0");
+    api = ApiProcess.start(env);
+    try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+      runs.submit(() -> api.execResponse("bash", "sleep 25; echo never"));
+      await(
+          "the run's Job",
+          60,
+          quietly(() -> !adminBatch.listNamespacedJob(ns).execute().getItems().isEmpty()));
+      await("the run's pod", 60, quietly(() -> !sandboxPods("kubecoderun.io/role=job").isEmpty()));
+      api.kill(); // nothing deletes the Job now but Kubernetes itself
+    }
+    // The Job controller ends the Job at its deadline (its pod goes), the TTL controller deletes
+    // it.
+    await(
+        "the Job and its pod gone",
+        60,
+        quietly(
+            () ->
+                adminBatch.listNamespacedJob(ns).execute().getItems().isEmpty()
+                    && sandboxPods("").isEmpty()));
+  }
+
+  @Test
+  @Order(12)
   void aKilledApiLeavesNothingBehindAfterItsRestart() throws Exception {
     api = ApiProcess.start(apiEnv(1, 1));
     await(
@@ -676,7 +703,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  @Order(12)
+  @Order(13)
   void theOwnerPodsDeletionCollectsItsSandboxes() throws Exception {
     api = ApiProcess.start(apiEnv(1, 0));
     await("a py pool pod", 90, quietly(() -> readyPool("py").size() == 1));
