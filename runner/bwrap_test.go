@@ -99,8 +99,8 @@ func TestBubblewrap(t *testing.T) {
 			if !strings.Contains(res.Stderr, "Resource temporarily unavailable") {
 				t.Errorf("the process limit did not bite: %s", res)
 			}
-			if tr.srv.cgroup != "" && !eventually(5*time.Second, func() bool { return cgroupTasks(tr.srv.cgroup) <= warmTasks(tr) }) {
-				t.Errorf("%d tasks left in the cgroup after the bomb", cgroupTasks(tr.srv.cgroup))
+			if tr.srv.cg.pids != "" && !eventually(5*time.Second, func() bool { return cgroupTasks(tr.srv.cg.pids) <= warmTasks(tr) }) {
+				t.Errorf("%d tasks left in the cgroup after the bomb", cgroupTasks(tr.srv.cg.pids))
 			}
 			if res := tr.run("py", "print('alive')"); res.Stdout != "alive\n" {
 				t.Errorf("runner unusable after the bomb: %s", res)

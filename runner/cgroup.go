@@ -3,54 +3,173 @@ package main
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
-// A pids cgroup bounds the number of tasks of all children together, whatever their uid. It matters
-// when the runner is root and starts bubblewrap as root: the sandboxed processes are then host uid 0,
-// which the kernel exempts from RLIMIT_NPROC, so without it a fork bomb would only be stopped by the
-// timeout. Used when the runner can create one (root, cgroup v1 pids or cgroup v2 with the pids
-// controller at the root); every __child joins it before exec.
+// The sandbox cgroups bound all children of one server together, whatever their uid:
+//
+//   - pids: pids.max = --max-procs. It matters when the runner is root and starts bubblewrap as root:
+//     the sandboxed processes are then host uid 0, which the kernel exempts from RLIMIT_NPROC, so
+//     without it a fork bomb would only be stopped by the timeout.
+//   - memory (only with --max-memory): the memory of every child together, warm interpreters
+//     included. A child that goes over it is killed by the kernel's OOM killer, and the run's stderr
+//     says so.
+//
+// Each is used when the runner can create it: root, and a cgroup v1 hierarchy with the controller, or
+// the cgroup v2 root delegating it (memory and pids then share one directory). Every __child joins
+// them before exec ("cgroup=DIR" once per directory).
 
 const cgroupPrefix = "kcr-runner-"
 
 var cgroupSeq atomic.Int64
 
-// setupPidsCgroup creates a pids cgroup with pids.max = max for one server and returns its path.
-func setupPidsCgroup(max uint64) (string, error) {
+// sandboxCgroups are the cgroups of one server's children.
+type sandboxCgroups struct {
+	pids     string // dir with pids.max, or ""
+	memory   string // dir with the memory limit, or ""; the same as pids when they share a hierarchy
+	memV2    bool   // memory is a cgroup v2 dir (memory.max, memory.events)
+	memLimit uint64
+}
+
+// dirs are the distinct directories a child joins.
+func (c *sandboxCgroups) dirs() []string {
+	var out []string
+	for _, d := range []string{c.pids, c.memory} {
+		if d != "" && (len(out) == 0 || out[0] != d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// remove removes the cgroups; no child may be left but ones being killed.
+func (c *sandboxCgroups) remove() {
+	for _, d := range c.dirs() {
+		// rmdir fails while a killed process is still exiting.
+		for i := 0; i < 100; i++ {
+			if err := os.Remove(d); err == nil || os.IsNotExist(err) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// setupCgroups creates the cgroups of one server: pids always when it can, memory when maxMemory > 0.
+// An error says why one of them could not be made; the server goes on without it. A runner that is not
+// root makes none, and only a memory limit it was asked for is worth an error then.
+func setupCgroups(maxProcs, maxMemory uint64) (cg sandboxCgroups, pidsErr, memErr error) {
 	if os.Geteuid() != 0 {
-		return "", nil
+		if maxMemory > 0 {
+			memErr = errors.New("the runner is not root")
+		}
+		return cg, nil, memErr
 	}
-	parent := pidsHierarchy()
-	if parent == "" {
-		return "", errors.New("no writable pids cgroup hierarchy")
+	h := findCgroupHierarchies()
+	name := cgroupPrefix + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(cgroupSeq.Add(1), 10)
+	pidsParent, _ := h.parent("pids")
+	if pidsParent == "" {
+		pidsErr = errors.New("no writable pids cgroup hierarchy")
+	} else {
+		cg.pids, pidsErr = makeCgroup(pidsParent, name, func(dir string) error {
+			return writeCgroupFile(dir, "pids.max", strconv.FormatUint(maxProcs, 10))
+		})
 	}
+	if maxMemory == 0 {
+		return cg, pidsErr, nil
+	}
+	memParent, v2 := h.parent("memory")
+	switch {
+	case memParent == "":
+		memErr = errors.New("no cgroup hierarchy with the memory controller")
+	case memParent == pidsParent && cg.pids != "":
+		// cgroup v2 (or a v1 hierarchy with both controllers): one directory with both limits.
+		if memErr = setMemoryLimit(cg.pids, maxMemory, v2); memErr == nil {
+			cg.memory = cg.pids
+		}
+	default:
+		cg.memory, memErr = makeCgroup(memParent, name, func(dir string) error {
+			return setMemoryLimit(dir, maxMemory, v2)
+		})
+	}
+	if cg.memory != "" {
+		cg.memV2, cg.memLimit = v2, maxMemory
+	}
+	return cg, pidsErr, memErr
+}
+
+// makeCgroup removes stale cgroups of dead runners under parent, then creates parent/name and
+// configures it; on error nothing is left.
+func makeCgroup(parent, name string, configure func(dir string) error) (string, error) {
 	removeStaleCgroups(parent)
-	dir := filepath.Join(parent, cgroupPrefix+strconv.Itoa(os.Getpid())+"-"+strconv.FormatInt(cgroupSeq.Add(1), 10))
+	dir := filepath.Join(parent, name)
 	if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "pids.max"), []byte(strconv.FormatUint(max, 10)), 0); err != nil {
+	if err := configure(dir); err != nil {
 		os.Remove(dir)
 		return "", err
 	}
 	return dir, nil
 }
 
-// pidsHierarchy finds where to create the cgroup: the root of a cgroup v1 pids hierarchy, or the root
-// of cgroup v2 when it delegates the pids controller to its children.
-func pidsHierarchy() string {
+// setMemoryLimit bounds a memory cgroup to limit bytes, swap included where the kernel accounts it.
+func setMemoryLimit(dir string, limit uint64, v2 bool) error {
+	val := strconv.FormatUint(limit, 10)
+	if v2 {
+		if err := writeCgroupFile(dir, "memory.max", val); err != nil {
+			return err
+		}
+		writeCgroupFile(dir, "memory.swap.max", "0") // absent without swap accounting
+		return nil
+	}
+	if err := writeCgroupFile(dir, "memory.limit_in_bytes", val); err != nil {
+		return err
+	}
+	// Memory plus swap: absent or refused when swap accounting is off. Then no swap use is the best
+	// that can be asked for.
+	writeCgroupFile(dir, "memory.memsw.limit_in_bytes", val)
+	writeCgroupFile(dir, "memory.swappiness", "0")
+	return nil
+}
+
+func writeCgroupFile(dir, name, val string) error {
+	return os.WriteFile(filepath.Join(dir, name), []byte(val), 0)
+}
+
+// cgroupHierarchies are the cgroup mounts of this machine (their roots).
+type cgroupHierarchies struct {
+	v1      map[string]string // controller -> mount point of the v1 hierarchy that has it
+	v2      string            // mount point of cgroup v2, or ""
+	v2Ctrls map[string]bool   // controllers the v2 root delegates to its children (cgroup.subtree_control)
+}
+
+// parent is where to create a cgroup with the controller: the root of the cgroup v1 hierarchy that has
+// it, or else the cgroup v2 root when it delegates it to its children; "" if neither.
+func (h cgroupHierarchies) parent(ctrl string) (dir string, v2 bool) {
+	if d := h.v1[ctrl]; d != "" {
+		return d, false
+	}
+	if h.v2 != "" && h.v2Ctrls[ctrl] {
+		return h.v2, true
+	}
+	return "", false
+}
+
+func findCgroupHierarchies() cgroupHierarchies {
+	h := cgroupHierarchies{v1: map[string]string{}, v2Ctrls: map[string]bool{}}
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return ""
+		return h
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	v2 := ""
 	for sc.Scan() {
 		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS ... - FSTYPE SOURCE SUPEROPTS
 		pre, post, ok := strings.Cut(sc.Text(), " - ")
@@ -65,18 +184,32 @@ func pidsHierarchy() string {
 		switch right[0] {
 		case "cgroup":
 			for _, o := range strings.Split(right[2], ",") {
-				if o == "pids" {
-					return mnt
+				if h.v1[o] == "" {
+					h.v1[o] = mnt
 				}
 			}
 		case "cgroup2":
-			if b, err := os.ReadFile(filepath.Join(mnt, "cgroup.subtree_control")); err == nil &&
-				strings.Contains(" "+string(b)+" ", " pids") {
-				v2 = mnt
+			if b, err := os.ReadFile(filepath.Join(mnt, "cgroup.subtree_control")); err == nil && h.v2 == "" {
+				h.v2 = mnt
+				for _, c := range strings.Fields(string(b)) {
+					h.v2Ctrls[c] = true
+				}
 			}
 		}
 	}
-	return v2
+	return h
+}
+
+// pidsHierarchy is where the pids cgroup goes, "" if nowhere.
+func pidsHierarchy() string {
+	d, _ := findCgroupHierarchies().parent("pids")
+	return d
+}
+
+// memoryHierarchy is where the memory cgroup goes, "" if nowhere.
+func memoryHierarchy() string {
+	d, _ := findCgroupHierarchies().parent("memory")
+	return d
 }
 
 // removeStaleCgroups removes cgroups of runners that are gone (rmdir fails while a task is inside).
@@ -97,4 +230,46 @@ func removeStaleCgroups(parent string) {
 // joinCgroup moves the calling process into the cgroup (in __child, before exec).
 func joinCgroup(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0)
+}
+
+// oomKills reads how many times the kernel killed a process of the memory cgroup for going over its
+// limit: memory.events "oom_kill" (v2) or memory.oom_control "oom_kill" (v1, Linux 4.13+). Before
+// 4.13 it reads memory.failcnt instead, which also grows when the limit is reached and reclaim
+// succeeds: exact is false then, and only a run ended by SIGKILL is blamed on the limit.
+func (c *sandboxCgroups) oomKills() (n uint64, exact bool, err error) {
+	if c.memory == "" {
+		return 0, false, errors.New("no memory cgroup")
+	}
+	file := "memory.oom_control"
+	if c.memV2 {
+		file = "memory.events"
+	}
+	b, err := os.ReadFile(filepath.Join(c.memory, file))
+	if err != nil {
+		return 0, false, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+			n, err = strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n, true, err
+		}
+	}
+	if c.memV2 {
+		return 0, false, fmt.Errorf("no oom_kill in %s", file)
+	}
+	b, err = os.ReadFile(filepath.Join(c.memory, "memory.failcnt"))
+	if err != nil {
+		return 0, false, err
+	}
+	n, err = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return n, false, err
+}
+
+// memoryNotice is the stderr line of a run the memory limit killed.
+func memoryNotice(limit uint64) string {
+	size := strconv.FormatUint(limit, 10) + " bytes"
+	if limit%(1<<20) == 0 {
+		size = strconv.FormatUint(limit>>20, 10) + " MiB"
+	}
+	return "[kubecoderun] killed: the sandbox memory limit (" + size + ") was exceeded"
 }

@@ -32,7 +32,8 @@ type Config struct {
 	MaxProcs     uint64
 	MaxOpenFiles uint64
 	MaxFileSize  uint64
-	ChildUID     int // -1: children keep the runner's uid
+	MaxMemory    uint64 // bytes, all children together (a memory cgroup); 0 = no limit
+	ChildUID     int    // -1: children keep the runner's uid
 	ChildGID     int
 	Token        string
 	PyPreload    []string
@@ -83,6 +84,7 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (*Config, er
 	maxProcs := fs.String("max-procs", env("RUNNER_MAX_PROCS", "256"), "")
 	maxFiles := fs.String("max-open-files", env("RUNNER_MAX_OPEN_FILES", "1024"), "")
 	maxFileSize := fs.String("max-file-size", env("RUNNER_MAX_FILE_SIZE", "104857600"), "")
+	maxMemory := fs.String("max-memory", env("RUNNER_MAX_MEMORY", "0"), "")
 	childUID := fs.String("child-uid", env("RUNNER_CHILD_UID", ""), "")
 	childGID := fs.String("child-gid", env("RUNNER_CHILD_GID", ""), "")
 	singleUse := fs.Bool("single-use", env("RUNNER_SINGLE_USE", "") == "true", "")
@@ -133,6 +135,9 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (*Config, er
 		if *n.dst, err = strconv.ParseUint(n.val, 10, 64); err != nil || *n.dst == 0 {
 			return nil, fmt.Errorf("--%s: want a positive integer, got %q", n.name, n.val)
 		}
+	}
+	if c.MaxMemory, err = strconv.ParseUint(*maxMemory, 10, 64); err != nil {
+		return nil, fmt.Errorf("--max-memory: want a number of bytes (0 = no limit), got %q", *maxMemory)
 	}
 	if c.MaxOutput, err = strconv.Atoi(*maxOutput); err != nil || c.MaxOutput <= 0 {
 		return nil, fmt.Errorf("--max-output: want a positive integer, got %q", *maxOutput)

@@ -19,7 +19,7 @@ func TestConfigDefaultsAndEnvironment(t *testing.T) {
 	}
 	if c.Listen != "0.0.0.0:8080" || c.Workdir != "/mnt/data" || c.Scratch != "/tmp/kcr" || c.ChildWorkdir != "/mnt/data" ||
 		c.ChildScratch != "/tmp/kcr" || !c.Warm["py"] || !c.Warm["js"] || c.Wrap != nil || c.MaxOutput != 1048576 ||
-		c.MaxTimeout != 300*time.Second || c.MaxProcs != 256 || c.MaxOpenFiles != 1024 || c.MaxFileSize != 104857600 ||
+		c.MaxTimeout != 300*time.Second || c.MaxProcs != 256 || c.MaxOpenFiles != 1024 || c.MaxFileSize != 104857600 || c.MaxMemory != 0 ||
 		!reflect.DeepEqual(c.PyPreload, []string{"numpy", "pandas", "matplotlib"}) {
 		t.Errorf("defaults: %+v", c)
 	}
@@ -35,7 +35,7 @@ func TestConfigDefaultsAndEnvironment(t *testing.T) {
 		"RUNNER_TOKEN": "t", "RUNNER_LISTEN": "ignored:1", "RUNNER_WORKDIR": "/w", "RUNNER_SCRATCH": "/s",
 		"RUNNER_CHILD_WORKDIR": "/mnt/data", "RUNNER_WARM": "go", "RUNNER_WRAP": `["bwrap","--"]`,
 		"RUNNER_MAX_TIMEOUT_MS": "1500", "RUNNER_MAX_OUTPUT": "99", "RUNNER_PY_PRELOAD": "json, csv",
-		"RUNNER_TOOL_GCC": "/opt/gcc/bin/gcc",
+		"RUNNER_TOOL_GCC": "/opt/gcc/bin/gcc", "RUNNER_MAX_MEMORY": "536870912",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ func TestConfigDefaultsAndEnvironment(t *testing.T) {
 	if c.Workdir != "/w" || c.Scratch != "/s" || c.ChildWorkdir != "/mnt/data" || c.ChildScratch != "/s" ||
 		!reflect.DeepEqual(c.Warm, map[string]bool{"go": true}) || !reflect.DeepEqual(c.Wrap, []string{"bwrap", "--"}) ||
 		c.MaxTimeout != 1500*time.Millisecond || !reflect.DeepEqual(c.PyPreload, []string{"json", "csv"}) ||
-		c.Tools["GCC"] != "/opt/gcc/bin/gcc" {
+		c.Tools["GCC"] != "/opt/gcc/bin/gcc" || c.MaxMemory != 512<<20 {
 		t.Errorf("environment: %+v", c)
 	}
 	if c.ChildUID != -1 {
@@ -68,6 +68,7 @@ func TestConfigErrors(t *testing.T) {
 		"must not contain":         {"--workdir", "/a", "--scratch", "/a/b"},
 		"JSON array":               {"--wrap", "bwrap --"},
 		"--max-procs":              {"--max-procs", "0"},
+		"--max-memory":             {"--max-memory", "512M"},
 		"--max-timeout-ms":         {"--max-timeout-ms", "soon"},
 		"unexpected argument":      {"extra"},
 	}

@@ -112,6 +112,7 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 	s.stdout.reset(s.cfg.MaxOutput)
 	s.stderr.reset(s.cfg.MaxOutput)
 
+	oomBefore, _, oomErr := s.cg.oomKills()
 	start := time.Now()
 	r.deadline = start.Add(timeout)
 	res := lang.run(r)
@@ -130,6 +131,16 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 	}
 	if res.signal != "" {
 		resp.Signal = &res.signal
+	}
+	if oomErr == nil {
+		// The OOM killer of the memory cgroup killed a process during the run. The notice goes after
+		// the capped stderr, so a run that flooded stderr still says it.
+		if n, exact, err := s.cg.oomKills(); err == nil && n > oomBefore && (exact || res.signal == "SIGKILL") {
+			if resp.Stderr != "" && resp.Stderr[len(resp.Stderr)-1] != '\n' {
+				resp.Stderr += "\n"
+			}
+			resp.Stderr += memoryNotice(s.cg.memLimit) + "\n"
+		}
 	}
 	resp.Files, resp.Deleted = diffSnapshots(before, snapshot(s.cfg.Workdir))
 	if req.Language == "py" && req.CaptureState {

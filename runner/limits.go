@@ -11,11 +11,12 @@ import (
 
 // Go cannot set rlimits for one child only, so every child is started as
 //
-//	runner __child [cgroup=DIR] nproc=N nofile=N fsize=N core=0 [uid=U gid=G] -- [wrap...] cmd...
+//	runner __child [cgroup=DIR]... nproc=N nofile=N fsize=N core=0 [uid=U gid=G] -- [wrap...] cmd...
 //
-// which joins the runner's pids cgroup, lowers its own rlimits, drops to the sandbox uid when asked,
-// and then execve's the command. The
-// runner already made it a session leader. It comes before the wrap prefix, so the runner binary need not
+// which joins the runner's sandbox cgroups (one cgroup=DIR per directory: the pids cgroup, and the
+// memory cgroup with --max-memory, which is the same directory on cgroup v2), lowers its own rlimits,
+// drops to the sandbox uid when asked, and then execve's the command. The runner already made it a
+// session leader. It comes before the wrap prefix, so the runner binary need not
 // be visible inside the sandbox, and it runs as the runner's user, so the binary need not be readable by
 // the sandbox uid either.
 const childCommand = "__child"
@@ -35,11 +36,11 @@ var rlimitNames = map[string]int{
 	"core":   syscall.RLIMIT_CORE,
 }
 
-// childPrefix is the re-exec prefix for a child: cgroup, limits, uid, then "--".
-func (c *Config) childPrefix(self, cgroup string) []string {
+// childPrefix is the re-exec prefix for a child: cgroups, limits, uid, then "--".
+func (c *Config) childPrefix(self string, cgroups []string) []string {
 	args := []string{self, childCommand}
-	if cgroup != "" {
-		args = append(args, "cgroup="+cgroup)
+	for _, dir := range cgroups {
+		args = append(args, "cgroup="+dir)
 	}
 	args = append(args,
 		"nproc="+strconv.FormatUint(c.MaxProcs, 10),
@@ -64,7 +65,7 @@ func childMain(args []string) {
 		name, val, _ := strings.Cut(args[i], "=")
 		if name == "cgroup" {
 			if err := joinCgroup(val); err != nil {
-				fail("joining the pids cgroup: %v", err)
+				fail("joining the cgroup %s: %v", val, err)
 			}
 			continue
 		}

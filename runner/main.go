@@ -26,7 +26,7 @@ func main() {
 		log.Fatalf("runner: %v", err)
 	}
 	srv.startBackground()
-	// On SIGTERM/SIGINT kill every child and remove the cgroup before leaving.
+	// On SIGTERM/SIGINT kill every child and remove the cgroups before leaving.
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	go func() {

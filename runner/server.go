@@ -14,7 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 )
 
 //go:embed shims/pyrun.py shims/noderun.js shims/tscrun.js
@@ -34,11 +33,11 @@ const (
 // Server is one runner: its configuration, the sandbox directories and the warm interpreters.
 type Server struct {
 	cfg    *Config
-	self   string   // the runner binary, re-executed as __child
-	prefix []string // __child re-exec prefix + wrap, prepended to every child command
-	env    []string // environment of every child
-	cgroup string   // pids cgroup of the children, or ""
-	root   *os.Root // the workdir; file endpoints never leave it
+	self   string         // the runner binary, re-executed as __child
+	prefix []string       // __child re-exec prefix + wrap, prepended to every child command
+	env    []string       // environment of every child
+	cg     sandboxCgroups // pids and memory cgroups of the children, where the runner could make them
+	root   *os.Root       // the workdir; file endpoints never leave it
 	// The scratch dir. Children own most of it (and it is their /tmp under bubblewrap), so after start
 	// the runner touches it only through this Root: a planted symlink cannot redirect its writes.
 	scratchRoot *os.Root
@@ -59,10 +58,15 @@ func newServer(cfg *Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, self: self, warm: map[string]*warmSlot{}}
-	if s.cgroup, err = setupPidsCgroup(cfg.MaxProcs); err != nil {
-		log.Printf("runner: no pids cgroup (%v); processes are bounded by RLIMIT_NPROC only", err)
+	var pidsErr, memErr error
+	s.cg, pidsErr, memErr = setupCgroups(cfg.MaxProcs, cfg.MaxMemory)
+	if pidsErr != nil {
+		log.Printf("runner: no pids cgroup (%v); processes are bounded by RLIMIT_NPROC only", pidsErr)
 	}
-	s.prefix = append(cfg.childPrefix(self, s.cgroup), cfg.Wrap...)
+	if memErr != nil {
+		log.Printf("runner: no memory cgroup (%v); --max-memory %d is NOT enforced: the memory of children is unbounded", memErr, cfg.MaxMemory)
+	}
+	s.prefix = append(cfg.childPrefix(self, s.cg.dirs()), cfg.Wrap...)
 	if err := os.MkdirAll(cfg.Workdir, 0o755); err != nil {
 		return nil, err
 	}
@@ -118,21 +122,13 @@ func (s *Server) startBackground() {
 	}
 }
 
-// Close stops the warm interpreters and removes the pids cgroup. No run may be in progress.
+// Close stops the warm interpreters and removes the cgroups. No run may be in progress.
 func (s *Server) Close() {
 	for _, w := range s.warm {
 		w.stop()
 	}
 	sweep()
-	if s.cgroup != "" {
-		// rmdir fails while a killed process is still exiting.
-		for i := 0; i < 100; i++ {
-			if err := os.Remove(s.cgroup); err == nil || os.IsNotExist(err) {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	s.cg.remove()
 	s.root.Close()
 	s.scratchRoot.Close()
 }

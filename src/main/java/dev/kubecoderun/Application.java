@@ -198,6 +198,7 @@ public final class Application implements AutoCloseable {
             config.limits().maxExecutionTime().toMillis(),
             config.limits().maxOutputBytes(),
             config.sandbox().maxSandboxFileBytes(),
+            config.sandbox().memoryLimitBytes(),
             config.sandbox().pythonPreload()),
         Toolchains.discover(
             config.sandbox().path(), config.sandbox().toolOverrides(), config.sandbox().toolsDir()),

@@ -47,6 +47,7 @@ public record Config(
       Duration poolWaitTimeout,
       Duration startTimeout,
       long maxSandboxFileBytes,
+      long memoryLimitBytes,
       Path runnerBinary,
       String pythonPreload,
       Path toolsDir,
@@ -221,6 +222,14 @@ public record Config(
               + maxFileMb
               + ": input files would not fit in the sandbox");
     }
+    int memoryMb = env.integer("SANDBOX_MEMORY_LIMIT_MB", 1024, 0, 1_000_000);
+    if (memoryMb > 0 && memoryMb < 256) {
+      throw new ConfigException(
+          "SANDBOX_MEMORY_LIMIT_MB="
+              + memoryMb
+              + " leaves no room for a warm Python with numpy, pandas and matplotlib; use 256 or"
+              + " more, or 0 for no limit");
+    }
     Sandbox sandbox =
         new Sandbox(
             backend,
@@ -230,6 +239,7 @@ public record Config(
             env.seconds("POD_POOL_WAIT_SECONDS", backend.equals("kubernetes") ? 10 : 1, 0, 600),
             env.seconds("SANDBOX_START_TIMEOUT_SECONDS", 30, 1, 600),
             sandboxFileMb * 1024L * 1024L,
+            memoryMb * 1024L * 1024L,
             Path.of(env.string("RUNNER_BIN", "target/runner")).toAbsolutePath(),
             env.string("RUNNER_PY_PRELOAD", "numpy,pandas,matplotlib"),
             toolsDir,

@@ -54,6 +54,21 @@ class ConfigTest {
   }
 
   @Test
+  void theSandboxMemoryLimitIsOneGibibyteNoneOrRoomyEnoughForAWarmPython() {
+    assertEquals(1024L << 20, Config.from(Map.of("API_KEY", KEY)).sandbox().memoryLimitBytes());
+    assertEquals(
+        0,
+        Config.from(Map.of("API_KEY", KEY, "SANDBOX_MEMORY_LIMIT_MB", "0"))
+            .sandbox()
+            .memoryLimitBytes());
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () -> Config.from(Map.of("API_KEY", KEY, "SANDBOX_MEMORY_LIMIT_MB", "100")));
+    assertTrue(e.getMessage().contains("SANDBOX_MEMORY_LIMIT_MB=100"), e.getMessage());
+  }
+
+  @Test
   void badValuesNameTheVariable() {
     assertTrue(
         assertThrows(

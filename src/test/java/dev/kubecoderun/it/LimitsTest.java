@@ -55,6 +55,16 @@ class LimitsTest {
   }
 
   @Test
+  void aRunOverTheMemoryLimitIsKilledAndSaysSoWhileTheServiceGoesOn() {
+    // SANDBOX_MEMORY_LIMIT_MB is 1024 (the default): three GiB of touched pages cannot fit.
+    JsonNode r = server.exec("py", "x = b'x' * (3 * 1024**3)\nprint('survived')").json();
+    assertEquals("error", r.path("status").asText(), r.toString());
+    assertTrue(r.path("stderr").asText().contains("memory limit"), r.toString());
+    assertTrue(!r.path("stdout").asText().contains("survived"), r.toString());
+    assertEquals("fine\n", server.exec("py", "print('fine')").json().path("stdout").asText());
+  }
+
+  @Test
   void stderrOfASuccessfulRunIsKept() {
     JsonNode r =
         server.exec("py", "import sys\nprint('warning!', file=sys.stderr)\nprint('fine')").json();

@@ -42,6 +42,7 @@ public final class LocalSandboxFactory implements SandboxFactory {
       long maxTimeoutMs,
       int maxOutputBytes,
       long maxFileBytes,
+      long maxMemoryBytes,
       String pythonPreload) {}
 
   private final Settings settings;
@@ -125,6 +126,10 @@ public final class LocalSandboxFactory implements SandboxFactory {
       add(cmd, "--max-timeout-ms", Long.toString(settings.maxTimeoutMs()));
       // RLIMIT_FSIZE of everything a run writes (build artefacts included), and the input limit.
       add(cmd, "--max-file-size", Long.toString(settings.maxFileBytes()));
+      if (settings.maxMemoryBytes() > 0) {
+        // All of the sandbox's processes together, warm interpreter included (a memory cgroup).
+        add(cmd, "--max-memory", Long.toString(settings.maxMemoryBytes()));
+      }
       ProcessBuilder pb = new ProcessBuilder(cmd);
       Map<String, String> env = pb.environment();
       env.clear();
