@@ -33,7 +33,6 @@ type Config struct {
 	MaxOpenFiles uint64
 	MaxFileSize  uint64
 	MaxMemory    uint64 // bytes, all children together (a memory cgroup); 0 = no limit
-	WarmNice     int    // nice value of warm interpreters while they start and wait; 0 = off
 	ChildUID     int    // -1: children keep the runner's uid
 	ChildGID     int
 	Token        string
@@ -86,7 +85,6 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (*Config, er
 	maxFiles := fs.String("max-open-files", env("RUNNER_MAX_OPEN_FILES", "1024"), "")
 	maxFileSize := fs.String("max-file-size", env("RUNNER_MAX_FILE_SIZE", "104857600"), "")
 	maxMemory := fs.String("max-memory", env("RUNNER_MAX_MEMORY", "0"), "")
-	warmNice := fs.String("warm-nice", env("RUNNER_WARM_NICE", "0"), "")
 	childUID := fs.String("child-uid", env("RUNNER_CHILD_UID", ""), "")
 	childGID := fs.String("child-gid", env("RUNNER_CHILD_GID", ""), "")
 	singleUse := fs.Bool("single-use", env("RUNNER_SINGLE_USE", "") == "true", "")
@@ -140,9 +138,6 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (*Config, er
 	}
 	if c.MaxMemory, err = strconv.ParseUint(*maxMemory, 10, 64); err != nil {
 		return nil, fmt.Errorf("--max-memory: want a number of bytes (0 = no limit), got %q", *maxMemory)
-	}
-	if c.WarmNice, err = strconv.Atoi(*warmNice); err != nil || c.WarmNice < 0 || c.WarmNice > 19 {
-		return nil, fmt.Errorf("--warm-nice: want 0 (off) to 19, got %q", *warmNice)
 	}
 	if c.MaxOutput, err = strconv.Atoi(*maxOutput); err != nil || c.MaxOutput <= 0 {
 		return nil, fmt.Errorf("--max-output: want a positive integer, got %q", *maxOutput)

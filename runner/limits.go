@@ -11,12 +11,11 @@ import (
 
 // Go cannot set rlimits for one child only, so every child is started as
 //
-//	runner __child [cgroup=DIR]... nproc=N nofile=N fsize=N core=0 [nice=N] [uid=U gid=G] -- [wrap...] cmd...
+//	runner __child [cgroup=DIR]... nproc=N nofile=N fsize=N core=0 [uid=U gid=G] -- [wrap...] cmd...
 //
 // which joins the runner's sandbox cgroups (one cgroup=DIR per directory: the pids cgroup, and the
 // memory cgroup with --max-memory, which is the same directory on cgroup v2), lowers its own rlimits,
-// lowers its CPU priority when asked (a warm interpreter starting), drops to the sandbox uid when asked,
-// and then execve's the command. The runner already made it a
+// drops to the sandbox uid when asked, and then execve's the command. The runner already made it a
 // session leader. It comes before the wrap prefix, so the runner binary need not
 // be visible inside the sandbox, and it runs as the runner's user, so the binary need not be readable by
 // the sandbox uid either.
@@ -75,10 +74,6 @@ func childMain(args []string) {
 			fail("bad argument %q", args[i])
 		}
 		switch name {
-		case "nice":
-			if err := syscall.Setpriority(syscall.PRIO_PROCESS, 0, int(n)); err != nil {
-				fail("setpriority: %v", err)
-			}
 		case "uid":
 			uid = int(n)
 		case "gid":

@@ -67,10 +67,6 @@ func newServer(cfg *Config) (*Server, error) {
 		log.Printf("runner: no memory cgroup (%v); --max-memory %d is NOT enforced: the memory of children is unbounded", memErr, cfg.MaxMemory)
 	}
 	s.prefix = append(cfg.childPrefix(self, s.cg.dirs()), cfg.Wrap...)
-	if cfg.WarmNice > 0 && os.Geteuid() != 0 {
-		log.Printf("runner: --warm-nice %d ignored: only root can give a taken interpreter its priority back", cfg.WarmNice)
-		cfg.WarmNice = 0
-	}
 	if err := os.MkdirAll(cfg.Workdir, 0o755); err != nil {
 		return nil, err
 	}

@@ -53,11 +53,7 @@ func (s *Server) startShim(lang string, warm bool) (*shim, error) {
 	case "js":
 		argv = []string{s.cfg.Tools["NODE"], "--enable-source-maps", "-r", s.child(dirShims, "noderun.js"), s.child(dirCode, "code.js")}
 	}
-	prefix := s.prefixed()
-	if warm && s.cfg.WarmNice > 0 {
-		prefix = withNice(prefix, s.cfg.WarmNice)
-	}
-	p, err := s.startProc(append(prefix, argv...), procOpts{stdin: true, status: lang == "py"})
+	p, err := s.startProc(append(s.prefixed(), argv...), procOpts{stdin: true, status: lang == "py"})
 	if err != nil {
 		return nil, err
 	}
@@ -146,11 +142,6 @@ func (r *run) shim(lang string, job shimJob) stepResult {
 	r.shimUsed = lang
 	line := job.encode(lang)
 	sh := r.s.warm[lang].take()
-	if sh != nil && r.s.cfg.WarmNice > 0 {
-		if err := renice(sh.p.pid, 0); err != nil {
-			log.Printf("runner: restoring the priority of the warm %s: %v", lang, err)
-		}
-	}
 	if sh != nil {
 		if _, err := sh.p.stdin.Write(line); err != nil { // it died just now
 			sh.p.kill()

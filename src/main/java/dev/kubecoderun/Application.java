@@ -199,7 +199,6 @@ public final class Application implements AutoCloseable {
             config.limits().maxOutputBytes(),
             config.sandbox().maxSandboxFileBytes(),
             config.sandbox().memoryLimitBytes(),
-            config.sandbox().warmNice(),
             config.sandbox().pythonPreload()),
         Toolchains.discover(
             config.sandbox().path(), config.sandbox().toolOverrides(), config.sandbox().toolsDir()),

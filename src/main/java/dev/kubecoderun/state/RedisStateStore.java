@@ -115,8 +115,6 @@ public final class RedisStateStore implements StateStore {
             p.set(key("", sessionId), base64, expiry);
             p.set(key("hash:", sessionId), hash, expiry);
             p.set(key("meta:", sessionId), Json.writeString(meta), expiry);
-            // The Python version reads this marker to prefer an uploaded state; here the upload
-            // is the state itself, so nothing reads it. Kept for a mixed roll-out sharing Redis.
             if (fromUpload) {
               p.set(key("uploaded:", sessionId), "1", new SetParams().ex(UPLOAD_MARKER_SECONDS));
             }

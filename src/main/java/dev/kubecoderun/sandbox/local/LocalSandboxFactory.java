@@ -43,7 +43,6 @@ public final class LocalSandboxFactory implements SandboxFactory {
       int maxOutputBytes,
       long maxFileBytes,
       long maxMemoryBytes,
-      int warmNice,
       String pythonPreload) {}
 
   private final Settings settings;
@@ -127,9 +126,6 @@ public final class LocalSandboxFactory implements SandboxFactory {
       add(cmd, "--max-timeout-ms", Long.toString(settings.maxTimeoutMs()));
       // RLIMIT_FSIZE of everything a run writes (build artefacts included), and the input limit.
       add(cmd, "--max-file-size", Long.toString(settings.maxFileBytes()));
-      // A warm interpreter starts and waits at a low CPU priority, so refills do not slow down the
-      // runs being served; the runner restores the priority when a run takes it.
-      add(cmd, "--warm-nice", Integer.toString(settings.warmNice()));
       if (settings.maxMemoryBytes() > 0) {
         // All of the sandbox's processes together, warm interpreter included (a memory cgroup).
         add(cmd, "--max-memory", Long.toString(settings.maxMemoryBytes()));
