@@ -136,11 +136,13 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 		// The OOM killer of the memory cgroup killed a process during the run. The notice goes after
 		// the capped stderr, so a run that flooded stderr still says it.
 		if n, exact, err := s.cg.oomKills(); err == nil && n > oomBefore && (exact || res.signal == "SIGKILL") {
-			if resp.Stderr != "" && resp.Stderr[len(resp.Stderr)-1] != '\n' {
-				resp.Stderr += "\n"
-			}
-			resp.Stderr += memoryNotice(s.cg.memLimit) + "\n"
+			resp.Stderr = withNotice(resp.Stderr, memoryNotice(s.cg.memLimit))
 		}
+	}
+	if s.stopping.Load() {
+		// SIGTERM (the pod deleted, the host stopping) killed the run: say so rather than leave an
+		// unexplained SIGKILL.
+		resp.Stderr = withNotice(resp.Stderr, stoppedNotice)
 	}
 	resp.Files, resp.Deleted = diffSnapshots(before, snapshot(s.cfg.Workdir))
 	if req.Language == "py" && req.CaptureState {
@@ -233,4 +235,14 @@ func (r *run) compiled(compiler ...string) stepResult {
 // prefixed returns a fresh copy of the child prefix (__child re-exec + wrap).
 func (s *Server) prefixed() []string {
 	return append(make([]string, 0, len(s.prefix)+16), s.prefix...)
+}
+
+const stoppedNotice = "[kubecoderun] killed: the sandbox was stopped during the run"
+
+// withNotice appends a notice line to stderr, on a line of its own.
+func withNotice(stderr, notice string) string {
+	if stderr != "" && stderr[len(stderr)-1] != '\n' {
+		stderr += "\n"
+	}
+	return stderr + notice + "\n"
 }

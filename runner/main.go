@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"log"
 	"net/http"
 	"os"
@@ -26,16 +27,25 @@ func main() {
 		log.Fatalf("runner: %v", err)
 	}
 	srv.startBackground()
-	// On SIGTERM/SIGINT kill every child and remove the cgroups before leaving.
+	hs := &http.Server{Addr: cfg.Listen, Handler: srv.handler(), ReadHeaderTimeout: 30 * time.Second}
+	// On SIGTERM/SIGINT kill every child, let a run in progress send its (killed) result, remove the
+	// cgroups and leave.
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	stopped := make(chan struct{})
 	go func() {
 		<-stop
+		srv.stopping.Store(true)
 		killAll()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		hs.Shutdown(ctx)
+		cancel()
 		srv.Close()
-		os.Exit(0)
+		close(stopped)
 	}()
 	log.Printf("runner: listening on %s, workdir %s, scratch %s", cfg.Listen, cfg.Workdir, cfg.Scratch)
-	hs := &http.Server{Addr: cfg.Listen, Handler: srv.handler(), ReadHeaderTimeout: 30 * time.Second}
-	log.Fatal(hs.ListenAndServe())
+	if err := hs.ListenAndServe(); err != http.ErrServerClosed {
+		log.Fatal(err)
+	}
+	<-stopped
 }

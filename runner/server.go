@@ -49,6 +49,7 @@ type Server struct {
 
 	stdout, stderr capture // reused by every run (runs are serialised by busy)
 	warmRuns       atomic.Int64
+	stopping       atomic.Bool // SIGTERM received: a run ending now was killed by the stop
 }
 
 // newServer prepares the scratch dir and workdir. It starts no process; see startBackground.

@@ -38,6 +38,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -403,6 +404,34 @@ class KubernetesBackendTest {
                                 && !readyPool("py").get(0).getMetadata().getName().equals(next))
                     .getAsBoolean());
     assertEquals("after\n", api.exec("py", "print('after')").path("stdout").asText());
+  }
+
+  @Test
+  @Order(2)
+  void aSandboxPodDeletedInTheMiddleOfARunEndsTheRunWithAClearErrorAndTheServiceGoesOn()
+      throws Exception {
+    await("the API's py pool full", 90, () -> apiPoolReady("py") == 1);
+    String pod = readyPool("py").get(0).getMetadata().getName();
+    try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+      var run =
+          runs.submit(
+              () ->
+                  api.execResponse(
+                      "py", "import time\nprint('started', flush=True)\ntime.sleep(60)"));
+      Thread.sleep(2000); // the run has the pod now
+      admin.deleteNamespacedPod(pod, ns).gracePeriodSeconds(0).execute();
+      // The pod's runner gets SIGTERM: it kills the run and still answers, saying why.
+      var r = run.get(30, TimeUnit.SECONDS);
+      assertEquals(200, r.statusCode(), r.body());
+      JsonNode result = Json.tree(r.body().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      assertEquals("error", result.path("status").asText(), r.body());
+      assertEquals("started\n", result.path("stdout").asText(), r.body());
+      assertTrue(
+          result.path("stderr").asText().contains("the sandbox was stopped during the run"),
+          r.body());
+    }
+    await("the pool full again", 60, () -> apiPoolReady("py") == 1);
+    assertEquals("42\n", api.exec("py", "print(6*7)").path("stdout").asText());
   }
 
   /** Ready sandboxes of a language in the API's own pool, from /health/detailed. */

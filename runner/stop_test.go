@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// SIGTERM (a deleted pod, a stopping host) in the middle of a run: the run is killed, its result
+// still reaches the caller and says why, and the runner exits cleanly.
+func TestSigtermDuringARunAnswersItThenExits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the runner binary")
+	}
+	// Under testBase: children run as another uid and must reach their dirs.
+	dir := filepath.Join(testBase, fmt.Sprintf("sigterm%d", nextDir.Add(1)))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "runner")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(bin, "--listen", addr, "--workdir", filepath.Join(dir, "w"), "--scratch", filepath.Join(dir, "s"), "--warm", "")
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "RUNNER_TOKEN=" + testToken}
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	for i := 0; ; i++ {
+		if r, err := http.Get("http://" + addr + "/health"); err == nil {
+			r.Body.Close()
+			break
+		}
+		if i > 200 {
+			t.Fatalf("runner not up: %s", logs.String())
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+
+	type answer struct {
+		res result
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		body, _ := json.Marshal(map[string]any{"language": "bash", "code": "echo started; sleep 60", "timeout_ms": 30000})
+		req, _ := http.NewRequest("POST", "http://"+addr+"/execute", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		req.Header.Set("Content-Type", "application/json")
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- answer{err: err}
+			return
+		}
+		defer r.Body.Close()
+		var res result
+		if r.StatusCode != 200 {
+			done <- answer{err: fmt.Errorf("status %d", r.StatusCode)}
+			return
+		}
+		done <- answer{res: res, err: json.NewDecoder(r.Body).Decode(&res)}
+	}()
+	time.Sleep(1500 * time.Millisecond) // the run is sleeping now
+	cmd.Process.Signal(syscall.SIGTERM)
+
+	select {
+	case a := <-done:
+		if a.err != nil {
+			t.Fatalf("the run got no answer: %v\n%s", a.err, logs.String())
+		}
+		if a.res.Stdout != "started\n" || a.res.ExitCode == 0 || !strings.HasSuffix(a.res.Stderr, stoppedNotice+"\n") {
+			t.Fatalf("answer: %s", a.res)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no answer 20 s after SIGTERM")
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("runner exit: %v\n%s", err, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("runner still running 10 s after SIGTERM")
+	}
+}
