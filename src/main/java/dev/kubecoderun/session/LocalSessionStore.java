@@ -20,6 +20,9 @@ public final class LocalSessionStore implements SessionStore {
 
   private final Path dir;
   private final Map<String, Session> sessions = new ConcurrentHashMap<>();
+  private final Map<String, Claim> entityClaims = new ConcurrentHashMap<>();
+
+  private record Claim(String sessionId, long untilNanos) {}
 
   public LocalSessionStore(Path dataDir) {
     this.dir = dataDir.resolve("meta/sessions");
@@ -48,6 +51,21 @@ public final class LocalSessionStore implements SessionStore {
     return sessions.values().stream()
         .filter(s -> entityId.equals(s.entityId()) && !s.isExpired(now))
         .max(Comparator.comparing(Session::lastActivity));
+  }
+
+  @Override
+  public String claimEntity(String entityId, String candidateId) {
+    long now = System.nanoTime();
+    // Claims are few and short-lived: drop the stale ones on the way.
+    entityClaims.values().removeIf(c -> c.untilNanos() - now < 0);
+    return entityClaims
+        .compute(
+            entityId,
+            (e, old) ->
+                old != null && old.untilNanos() - now > 0
+                    ? old
+                    : new Claim(candidateId, now + ENTITY_CLAIM.toNanos()))
+        .sessionId();
   }
 
   /** The cursor is "k" + the last id returned; ids are listed in sorted order. */

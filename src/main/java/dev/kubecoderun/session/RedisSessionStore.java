@@ -20,8 +20,9 @@ import redis.clients.jedis.resps.ScanResult;
 
 /**
  * Sessions in Redis with the reference layout: hash {@code {p}sessions:{id}} (EXPIRE = session TTL
- * when set), set {@code {p}sessions:index} of every id, set {@code {p}entity_sessions:{entity}}.
- * Each atomic step touches one key only, so the same code works on Redis Cluster.
+ * when set), set {@code {p}sessions:index} of every id, set {@code {p}entity_sessions:{entity}};
+ * and ours, {@code {p}entity_claim:{entity}} (30 s): the id concurrent first requests share. Each
+ * atomic step touches one key only, so the same code works on Redis Cluster.
  */
 public final class RedisSessionStore implements SessionStore {
   /**
@@ -87,6 +88,25 @@ public final class RedisSessionStore implements SessionStore {
           }
         });
     return stored;
+  }
+
+  /** SET NX with a TTL: the first of concurrent requests (any replica) wins. */
+  private static final String CLAIM =
+      """
+      if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return ARGV[1] end
+      return redis.call('GET', KEYS[1])
+      """;
+
+  @Override
+  public String claimEntity(String entityId, String candidateId) {
+    Object winner =
+        redis.call(
+            j ->
+                j.eval(
+                    CLAIM,
+                    List.of(redis.key("entity_claim:" + entityId)),
+                    List.of(candidateId, Long.toString(ENTITY_CLAIM.toSeconds()))));
+    return winner == null ? candidateId : winner.toString();
   }
 
   @Override

@@ -42,6 +42,7 @@ public final class SessionResolver {
         store.touch(s.get().id(), now);
         return s.get().touched(now);
       }
+      return create(store.claimEntity(entityId, Ids.next()), entityId, userId, now);
     }
     return create(Ids.next(), entityId, userId, now);
   }

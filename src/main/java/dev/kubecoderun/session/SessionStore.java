@@ -21,6 +21,16 @@ public interface SessionStore {
   /** A live session created for an entity (a LibreChat agent or assistant), if any. */
   Optional<Session> findByEntity(String entityId);
 
+  /**
+   * The id a new session of the entity gets: {@code candidateId}, unless a concurrent request (this
+   * replica or another) claimed one for the entity within {@link #ENTITY_CLAIM}; then that one. So
+   * two first requests of one entity at once end in one session, not two.
+   */
+  String claimEntity(String entityId, String candidateId);
+
+  /** How long an entity's claim covers later first requests (then the session itself is found). */
+  java.time.Duration ENTITY_CLAIM = java.time.Duration.ofSeconds(30);
+
   void touch(String id, Instant now);
 
   /**

@@ -42,6 +42,29 @@ abstract class SessionStoreContract {
   }
 
   @Test
+  void concurrentFirstRequestsOfAnEntityClaimOneSessionId() throws Exception {
+    String entity = "agent-claim-" + Ids.next();
+    ExecutorService pool = Executors.newFixedThreadPool(8);
+    try {
+      List<Future<String>> claims = new ArrayList<>();
+      for (int i = 0; i < 16; i++) {
+        claims.add(pool.submit(() -> store().claimEntity(entity, Ids.next())));
+      }
+      Set<String> ids = new HashSet<>();
+      for (Future<String> c : claims) {
+        ids.add(c.get());
+      }
+      assertEquals(1, ids.size(), "one id for all: " + ids);
+      String claimed = ids.iterator().next();
+      assertEquals(claimed, store().claimEntity(entity, Ids.next()), "a later first request too");
+      String other = Ids.next();
+      assertEquals(other, store().claimEntity("another-" + entity, other), "another entity");
+    } finally {
+      pool.shutdown();
+    }
+  }
+
+  @Test
   void createOrReuseReturnsTheExistingSessionTouched() {
     Session first = store().createOrReuse(fresh("agent-2"));
     Instant later = now.plusSeconds(5);
