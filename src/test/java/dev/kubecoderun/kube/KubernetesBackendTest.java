@@ -311,16 +311,7 @@ class KubernetesBackendTest {
     String victim = readyPool("py").get(0).getMetadata().getName();
     admin.deleteNamespacedPod(victim, ns).gracePeriodSeconds(0).execute();
     // Replaced from the watch event, not when a request finds it dead: well within a start timeout.
-    await(
-        "a new py pool pod in place of the deleted one",
-        30,
-        () ->
-            apiPoolReady("py") == 1
-                && quietly(
-                        () ->
-                            readyPool("py").size() == 1
-                                && !readyPool("py").get(0).getMetadata().getName().equals(victim))
-                    .getAsBoolean());
+    awaitPyPoolRefilledWithout(victim, "a new py pool pod in place of the deleted one", 30);
     assertEquals("42\n", api.exec("py", "print(6*7)").path("stdout").asText());
   }
 
@@ -393,16 +384,7 @@ class KubernetesBackendTest {
     await("the pool full again", 60, () -> apiPoolReady("py") == 1);
     String next = readyPool("py").get(0).getMetadata().getName();
     admin.deleteNamespacedPod(next, ns).gracePeriodSeconds(0).execute();
-    await(
-        "a replacement for the pod deleted after the outage",
-        30,
-        () ->
-            apiPoolReady("py") == 1
-                && quietly(
-                        () ->
-                            readyPool("py").size() == 1
-                                && !readyPool("py").get(0).getMetadata().getName().equals(next))
-                    .getAsBoolean());
+    awaitPyPoolRefilledWithout(next, "a replacement for the pod deleted after the outage", 30);
     assertEquals("after\n", api.exec("py", "print('after')").path("stdout").asText());
   }
 
@@ -432,6 +414,21 @@ class KubernetesBackendTest {
     }
     await("the pool full again", 60, () -> apiPoolReady("py") == 1);
     assertEquals("42\n", api.exec("py", "print(6*7)").path("stdout").asText());
+  }
+
+  /** Waits until the API's py pool is full again with a pod other than {@code gone}. */
+  private static void awaitPyPoolRefilledWithout(String gone, String what, int seconds)
+      throws InterruptedException {
+    await(
+        what,
+        seconds,
+        () ->
+            apiPoolReady("py") == 1
+                && quietly(
+                        () ->
+                            readyPool("py").size() == 1
+                                && !readyPool("py").get(0).getMetadata().getName().equals(gone))
+                    .getAsBoolean());
   }
 
   /** Ready sandboxes of a language in the API's own pool, from /health/detailed. */
