@@ -54,4 +54,21 @@ class PoolTest {
     assertTrue(after.get(0).pid() != victim.pid(), "a new sandbox replaced the dead one");
     assertEquals("ok\n", server.exec("py", "print('ok')").json().path("stdout").asText());
   }
+
+  @Test
+  void aSandboxKilledInTheMiddleOfARunIsA503AndTheNextRunWorks() throws Exception {
+    awaitWarmPython();
+    ProcessHandle victim = warmPythonRunners().get(0); // the pool holds one: the run takes it
+    try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+      var run = runs.submit(() -> server.exec("py", "import time\ntime.sleep(15)"));
+      Thread.sleep(1500);
+      assertTrue(victim.isAlive(), "the run's sandbox is still running");
+      // An operator or the host's OOM killer: nothing of the runner gets to answer.
+      victim.destroyForcibly();
+      TestServer.Reply reply = run.get();
+      Errors.assertError(reply, 503, "service_unavailable");
+      assertTrue(reply.header("Retry-After") != null, "a 503 says when to retry");
+    }
+    assertEquals("ok\n", server.exec("py", "print('ok')").json().path("stdout").asText());
+  }
 }
