@@ -74,6 +74,7 @@ public final class ApiError extends RuntimeException {
       case 404, 405 -> "resource_not_found";
       case 409 -> "resource_conflict";
       case 413 -> "resource_exhausted";
+      case 416 -> "validation";
       case 429 -> "rate_limited";
       case 502 -> "external_service";
       case 503 -> "service_unavailable";

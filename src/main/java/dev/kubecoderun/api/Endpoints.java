@@ -33,7 +33,7 @@ public final class Endpoints {
             sessions,
             config.limits().maxFileSizeBytes(),
             config.limits().maxFilesPerRequest()),
-        new FilesEndpoint(files, sessions, clock),
+        new FilesEndpoint(files, sessions, clock, config.server().downloadSendTimeout()),
         new StateEndpoint(
             states, config.state().maxBytes(), config.redis().enabled() ? "redis" : "local"));
   }

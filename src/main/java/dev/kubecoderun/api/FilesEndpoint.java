@@ -5,17 +5,23 @@ import dev.kubecoderun.files.StoredFile;
 import dev.kubecoderun.session.Ids;
 import dev.kubecoderun.session.SessionResolver;
 import io.helidon.common.media.type.MediaTypes;
+import io.helidon.http.HeaderNames;
+import io.helidon.http.Method;
+import io.helidon.http.ServerRequestHeaders;
+import io.helidon.http.Status;
 import io.helidon.webserver.http.HttpRules;
 import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
+import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
+import java.time.format.DateTimeParseException;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -26,14 +32,19 @@ final class FilesEndpoint implements HttpService {
   private static final DateTimeFormatter MILLIS_Z =
       DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'").withZone(ZoneOffset.UTC);
 
+  private static final DateTimeFormatter HTTP_DATE =
+      DateTimeFormatter.RFC_1123_DATE_TIME.withZone(ZoneOffset.UTC);
+
   private final FileService files;
   private final SessionResolver sessions;
   private final Clock clock;
+  private final Duration sendTimeout;
 
-  FilesEndpoint(FileService files, SessionResolver sessions, Clock clock) {
+  FilesEndpoint(FileService files, SessionResolver sessions, Clock clock, Duration sendTimeout) {
     this.files = files;
     this.sessions = sessions;
     this.clock = clock;
+    this.sendTimeout = sendTimeout;
   }
 
   @Override
@@ -42,6 +53,7 @@ final class FilesEndpoint implements HttpService {
         .get("/files/{session_id}", this::list)
         .delete("/files/{session_id}/{file_id}", this::delete)
         .get("/download/{session_id}/{file_id}", this::download)
+        .head("/download/{session_id}/{file_id}", this::download)
         .options("/download/{session_id}/{file_id}", this::preflight)
         .get("/sessions/{session_id}/objects/{file_id}", this::object);
   }
@@ -111,19 +123,81 @@ final class FilesEndpoint implements HttpService {
     return m;
   }
 
+  /**
+   * GET and HEAD of a file: Content-Length always, a single {@code Range} (206, or 416 past the
+   * end) with {@code If-Range} against the ETag or Last-Modified. A file id names immutable bytes,
+   * so its id is a strong ETag.
+   */
   private void download(ServerRequest req, ServerResponse res) throws IOException {
     StoredFile f = existing(req);
-    Optional<InputStream> content = files.open(f);
+    long size = f.size();
+    String etag = "\"" + f.id() + "\"";
+    boolean head = req.prologue().method() == Method.HEAD;
+    Optional<ByteRange> range = Optional.empty();
+    // RFC 9110: Range is defined for GET only; If-Range that does not match means the whole file.
+    if (!head && ifRangeMatches(req.headers(), etag, f.createdAt())) {
+      range = ByteRange.parse(req.headers().first(HeaderNames.RANGE).orElse(null), size);
+    }
+    Runnable headers =
+        () -> {
+          cors(res);
+          res.header("Content-Type", ContentTypes.forDownload(f));
+          res.header("Content-Disposition", ContentDisposition.attachment(f.name()));
+          res.header("Cache-Control", "private, max-age=3600");
+          res.header("Accept-Ranges", "bytes");
+          res.header("ETag", etag);
+          res.header("Last-Modified", HTTP_DATE.format(f.createdAt()));
+        };
+    if (head) {
+      headers.run();
+      res.headers().contentLength(size);
+      res.send();
+      return;
+    }
+    Optional<InputStream> content =
+        range.isPresent()
+            ? files.open(f, range.get().first(), range.get().length())
+            : files.open(f);
     if (content.isEmpty()) {
       throw ApiError.notFound("File content not found");
     }
-    cors(res);
-    res.header("Content-Type", ContentTypes.forDownload(f));
-    res.header("Content-Disposition", ContentDisposition.attachment(f.name()));
-    res.header("Cache-Control", "private, max-age=3600");
-    try (InputStream in = content.get();
-        OutputStream out = res.outputStream()) {
-      in.transferTo(out);
+    String what = f.sessionId() + "/" + f.id();
+    try (InputStream in = content.get()) {
+      if (range.isPresent()) {
+        ByteRange r = range.get();
+        FileBody.send(
+            res,
+            in,
+            r.length(),
+            sendTimeout,
+            () -> {
+              headers.run();
+              res.status(Status.PARTIAL_CONTENT_206);
+              res.header("Content-Range", r.contentRange(size));
+            },
+            what);
+      } else {
+        FileBody.send(res, in, size, sendTimeout, headers, what);
+      }
+    }
+  }
+
+  /** No If-Range, or one naming this file's ETag (strong comparison) or Last-Modified date. */
+  private static boolean ifRangeMatches(
+      ServerRequestHeaders headers, String etag, Instant lastModified) {
+    Optional<String> ifRange = headers.first(HeaderNames.IF_RANGE).map(String::strip);
+    if (ifRange.isEmpty()) {
+      return true;
+    }
+    String v = ifRange.get();
+    if (v.startsWith("\"") || v.startsWith("W/")) {
+      return v.equals(etag);
+    }
+    try {
+      return ZonedDateTime.parse(v, DateTimeFormatter.RFC_1123_DATE_TIME).toEpochSecond()
+          == lastModified.getEpochSecond();
+    } catch (DateTimeParseException e) {
+      return false;
     }
   }
 
@@ -135,9 +209,12 @@ final class FilesEndpoint implements HttpService {
 
   private static void cors(ServerResponse res) {
     res.header("Access-Control-Allow-Origin", "*");
-    res.header("Access-Control-Allow-Methods", "GET, OPTIONS");
-    res.header("Access-Control-Allow-Headers", "x-api-key, Content-Type, Authorization");
-    res.header("Access-Control-Expose-Headers", "Content-Disposition");
+    res.header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+    res.header(
+        "Access-Control-Allow-Headers", "x-api-key, Content-Type, Authorization, Range, If-Range");
+    res.header(
+        "Access-Control-Expose-Headers",
+        "Content-Disposition, Content-Length, Content-Range, Accept-Ranges, ETag");
   }
 
   private void delete(ServerRequest req, ServerResponse res) throws IOException {

@@ -25,7 +25,12 @@ public record Config(
     Logging logging,
     Kubernetes kubernetes) {
 
-  public record Server(String host, int port, Duration shutdownGrace) {}
+  /**
+   * {@code downloadSendTimeout}: a file download whose client accepts no bytes for this long is
+   * aborted, so a client that stops reading cannot hold a file or S3 connection open forever.
+   */
+  public record Server(
+      String host, int port, Duration shutdownGrace, Duration downloadSendTimeout) {}
 
   /** {@code rateLimitEnabled}: per-key limits of managed keys (records in the key store). */
   public record Auth(boolean enabled, List<String> apiKeys, boolean rateLimitEnabled) {}
@@ -163,7 +168,8 @@ public record Config(
         new Server(
             env.string("API_HOST", "0.0.0.0"),
             env.integer("API_PORT", 8000, 0, 65535),
-            env.seconds("SHUTDOWN_GRACE_SECONDS", 30, 0, 3600));
+            env.seconds("SHUTDOWN_GRACE_SECONDS", 30, 0, 3600),
+            env.seconds("DOWNLOAD_SEND_TIMEOUT_SECONDS", 60, 1, 3600));
 
     List<String> keys = new java.util.ArrayList<>();
     String single = env.string("API_KEY", null);

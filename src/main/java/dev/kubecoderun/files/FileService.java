@@ -98,6 +98,11 @@ public final class FileService {
     return objects.open(file.objectKey());
   }
 
+  /** {@code length} bytes (at least one) of the file from {@code offset}; see {@link #open}. */
+  public Optional<InputStream> open(StoredFile file, long offset, long length) throws IOException {
+    return objects.open(file.objectKey(), offset, length);
+  }
+
   /**
    * Deletes every file of a session: the metadata-listed ones, then any object left under the
    * session's prefix (an upload whose metadata write failed). Returns how many objects went.

@@ -25,6 +25,13 @@ public interface ObjectStore {
   /** The object's bytes, or empty if it does not exist. The caller closes the stream. */
   Optional<InputStream> open(String key) throws IOException;
 
+  /**
+   * The {@code length} bytes (at least one) of the object from {@code offset}, or empty if it does
+   * not exist. The stream ends after them, or earlier if the object is shorter than the caller
+   * thinks: the caller counts. The caller closes the stream.
+   */
+  Optional<InputStream> open(String key, long offset, long length) throws IOException;
+
   /** Deletes the object; no error when it does not exist. */
   void delete(String key) throws IOException;
 

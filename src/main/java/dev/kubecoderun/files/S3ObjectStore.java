@@ -99,9 +99,20 @@ public final class S3ObjectStore implements ObjectStore {
 
   @Override
   public Optional<InputStream> open(String key) {
+    return get(GetObjectArgs.builder().bucket(bucket).object(key).build(), key);
+  }
+
+  /** A ranged GET: S3 sends only the bytes asked for. */
+  @Override
+  public Optional<InputStream> open(String key, long offset, long length) {
+    return get(
+        GetObjectArgs.builder().bucket(bucket).object(key).offset(offset).length(length).build(),
+        key);
+  }
+
+  private Optional<InputStream> get(GetObjectArgs args, String key) {
     try {
-      return Optional.of(
-          client.getObject(GetObjectArgs.builder().bucket(bucket).object(key).build()));
+      return Optional.of(client.getObject(args));
     } catch (ErrorResponseException e) {
       if (MISSING.contains(e.errorResponse().code())) {
         return Optional.empty();

@@ -37,6 +37,24 @@ abstract class ObjectStoreContract {
   }
 
   @Test
+  void aRangeGivesJustThoseBytes() throws IOException {
+    byte[] content = "0123456789".getBytes(StandardCharsets.UTF_8);
+    store().put(prefix + "uploads/r", new ByteArrayInputStream(content), 100, null);
+    assertEquals("345", text(store().open(prefix + "uploads/r", 3, 3).orElseThrow()));
+    assertEquals("0", text(store().open(prefix + "uploads/r", 0, 1).orElseThrow()));
+    assertEquals("9", text(store().open(prefix + "uploads/r", 9, 1).orElseThrow()));
+    assertEquals("0123456789", text(store().open(prefix + "uploads/r", 0, 10).orElseThrow()));
+    assertTrue(store().open(prefix + "uploads/none", 0, 1).isEmpty());
+  }
+
+  /** What a ranged stream gives within the asked length (a store may send no more). */
+  private static String text(InputStream in) throws IOException {
+    try (in) {
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    }
+  }
+
+  @Test
   void aMissingObjectIsEmptyAndDeletingItIsNoError() throws IOException {
     assertTrue(store().open(prefix + "uploads/none").isEmpty());
     store().delete(prefix + "uploads/none");
