@@ -74,18 +74,23 @@ got="$(curl -sf "$base$path" -H "X-API-Key: $key" | sha256sum | cut -d' ' -f1)"
 [ "$got" = "$want" ] || die "the file did not come back whole"
 rm -f "$work/file.bin"
 
-# Heap used (KiB) and RSS (KiB) of the API, sampled until the file named by $1 exists.
+# RSS (KiB) of the API every 50 ms, and its heap used (KiB) as often as jstat answers, until the
+# file named by $1 exists.
 sample() {
   local stop=$1 out=$2
   while [ ! -e "$stop" ]; do
-    heap_kb="$(jstat -gc "$api" 2>/dev/null | awk 'NR==2 {printf "%d", $3+$4+$6+$8}')"
-    rss_kb="$(awk '/^VmRSS/ {print $2}' "/proc/$api/status")"
-    echo "${heap_kb:-0} $rss_kb" >>"$out"
-    sleep 0.1
+    awk '/^VmRSS/ {print "rss", $2}' "/proc/$api/status" >>"$out"
+    sleep 0.05
+  done &
+  while [ ! -e "$stop" ]; do
+    jstat -gc "$api" 2>/dev/null | awk 'NR==2 {printf "heap %d\n", $3+$4+$6+$8}' >>"$out"
   done
+  wait
 }
 
 rss_idle="$(awk '/^VmRSS/ {print $2}' "/proc/$api/status")"
+gcs() { jstat -gc "$api" | awk 'NR==2 {print $13 + $15}'; }
+gcs_before="$(gcs)"
 printf 'store=%s size=%s MiB parallel=%s heap=%s jdk=%s\n' "$store" "$size_mb" "$parallel" "${heap:-default}" \
   "$("$JAVA_HOME/bin/java" -version 2>&1 | head -1)"
 printf 'API RSS before the downloads: %d MiB\n' "$((rss_idle / 1024))"
@@ -110,13 +115,14 @@ for r in $(seq 1 "$rounds"); do
   per="$(cat "$work"/c* | awk '{printf "%.0f ", $2/1048576}')"
   secs="$(echo "$end - $start" | bc)"
   agg="$(echo "scale=1; $parallel * $size_mb / $secs" | bc)"
-  peak="$(sort -n -k2 "$work/mem" | tail -1)"
-  heapmax="$(sort -n -k1 "$work/mem" | tail -1 | cut -d' ' -f1)"
-  printf 'round %d: %s MiB in %.2f s = %s MiB/s aggregate (per download MiB/s: %s); peak RSS %d MiB, peak heap used %d MiB\n' \
-    "$r" "$((parallel * size_mb))" "$secs" "$agg" "$per" "$(( ${peak#* } / 1024 ))" "$((heapmax / 1024))"
+  rss="$(awk '$1 == "rss" {if ($2 > m) m = $2; n++} END {printf "%d MiB (%d samples)", m / 1024, n}' "$work/mem")"
+  heapmax="$(awk '$1 == "heap" {if ($2 > m) m = $2; n++} END {printf "%d MiB (%d samples)", m / 1024, n}' "$work/mem")"
+  printf 'round %d: %s MiB in %.2f s = %s MiB/s aggregate (per download MiB/s: %s); peak RSS %s, peak heap used %s\n' \
+    "$r" "$((parallel * size_mb))" "$secs" "$agg" "$per" "$rss" "$heapmax"
   total_mib=$((total_mib + parallel * size_mb)); total_s="$(echo "$total_s + $secs" | bc)"
 done
-printf 'overall: %s MiB/s aggregate over %d rounds\n' "$(echo "scale=1; $total_mib / $total_s" | bc)" "$rounds"
+printf 'overall: %s MiB/s aggregate over %d rounds; %d garbage collections during them\n' \
+  "$(echo "scale=1; $total_mib / $total_s" | bc)" "$rounds" "$(( $(gcs) - gcs_before ))"
 jcmd "$api" GC.run >/dev/null 2>&1 || true
 printf 'API after the downloads and a full GC: heap used %d MiB, RSS %d MiB\n' \
   "$(( $(jstat -gc "$api" | awk 'NR==2 {printf "%d", $3+$4+$6+$8}') / 1024 ))" \
