@@ -17,7 +17,7 @@ final class Routes {
           shape("/upload/batch", Method.POST),
           shape("/files/" + ID, Method.GET),
           shape("/files/" + ID + "/" + ID, Method.DELETE),
-          shape("/download/" + ID + "/" + ID, Method.GET, Method.OPTIONS),
+          shape("/download/" + ID + "/" + ID, Method.GET, Method.HEAD, Method.OPTIONS),
           shape("/sessions/" + ID + "/objects/" + ID, Method.GET),
           shape("/state/" + ID, Method.GET, Method.POST, Method.DELETE),
           shape("/state/" + ID + "/info", Method.GET),
