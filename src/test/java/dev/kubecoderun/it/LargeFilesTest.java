@@ -115,9 +115,17 @@ class LargeFilesTest {
         });
   }
 
+  /** Stops the servers and deletes their data: a run leaves hundreds of MiB of test files. */
   @AfterAll
-  static synchronized void stop() {
-    SERVERS.values().forEach(s -> s.app().close());
+  static synchronized void stop() throws IOException {
+    for (Server s : SERVERS.values()) {
+      s.app().close();
+      try (var paths = Files.walk(s.dataDir())) {
+        for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+          Files.deleteIfExists(p);
+        }
+      }
+    }
     SERVERS.clear();
     UPLOADS.clear();
   }
