@@ -32,12 +32,16 @@ type execResponse struct {
 	State           string       `json:"state,omitempty"`
 	StateErrors     []string     `json:"state_errors,omitempty"`
 	Files           []fileChange `json:"files"`
+	FilesOmitted    int          `json:"files_omitted,omitempty"`
 	Deleted         []string     `json:"deleted"`
 }
 
 const (
 	maxRequestBytes = 256 << 20
 	maxStateBytes   = 64 << 20
+	// maxListedFiles bounds the answer of a run that created a huge number of files (the API keeps
+	// at most MAX_OUTPUT_FILES, at most 1000, and names the others): the rest are only counted.
+	maxListedFiles = 10000
 )
 
 func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
@@ -145,6 +149,10 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 		resp.Stderr = withNotice(resp.Stderr, stoppedNotice)
 	}
 	resp.Files, resp.Deleted = diffSnapshots(before, snapshot(s.cfg.Workdir))
+	if len(resp.Files) > maxListedFiles {
+		resp.FilesOmitted = len(resp.Files) - maxListedFiles
+		resp.Files = resp.Files[:maxListedFiles]
+	}
 	if req.Language == "py" && req.CaptureState {
 		resp.State, resp.StateErrors = s.readState()
 	}

@@ -17,7 +17,8 @@ import (
 // resolves outside it, symlinks included; "..", absolute and unclean paths are refused up front.
 
 type listedFile struct {
-	Path  string  `json:"path"`
+	Path  string  `json:"path"` // displayPath of the name
+	Ref   string  `json:"ref"`  // escapePath of the name
 	Size  int64   `json:"size"`
 	Mtime float64 `json:"mtime"`
 }
@@ -26,9 +27,9 @@ func (s *Server) handleListFiles(w http.ResponseWriter, r *http.Request) {
 	snap := snapshot(s.cfg.Workdir)
 	files := make([]listedFile, 0, len(snap))
 	for p, st := range snap {
-		files = append(files, listedFile{Path: p, Size: st.size, Mtime: float64(st.mtime) / 1e9})
+		files = append(files, listedFile{Path: displayPath(p), Ref: escapePath(p), Size: st.size, Mtime: float64(st.mtime) / 1e9})
 	}
-	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	sort.Slice(files, func(i, j int) bool { return byPath(files[i].Path, files[i].Ref, files[j].Path, files[j].Ref) })
 	writeJSON(w, http.StatusOK, map[string]any{"files": files})
 }
 

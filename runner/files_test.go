@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -144,5 +145,105 @@ func TestBadRequests(t *testing.T) {
 		if status != http.StatusBadRequest || json.Unmarshal(out, &e) != nil || e["error"] == "" {
 			t.Errorf("%s: %d %s, want 400 with a JSON error", body, status, out)
 		}
+	}
+}
+
+// Names as code writes them: every one is listed with a ref that reads the file back byte for byte.
+func TestAnyFileNameIsListedWithARefThatReadsIt(t *testing.T) {
+	t.Parallel()
+	tr := newRunner(t, runnerOpts{})
+	names := map[string]string{ // what the test writes -> the path the runner should display
+		"a b.txt": "a b.txt", "é.txt": "é.txt", "数据.csv": "数据.csv", "a+b.txt": "a+b.txt",
+		"a%20b.txt": "a%20b.txt", "a#b.txt": "a#b.txt", "a?b.txt": "a?b.txt", "it's.txt": "it's.txt",
+		"a&b.txt": "a&b.txt", `q"q.txt`: `q"q.txt`, "a;b=c.txt": "a;b=c.txt", "{x}.txt": "{x}.txt",
+		"new\nline.txt": "new\nline.txt", "tab\t\x01\x7f.txt": "tab\t\x01\x7f.txt", `back\slash`: `back\slash`,
+		"sub dir/ü/x y.txt": "sub dir/ü/x y.txt", "bad\xff\xfe.txt": "bad\ufffd\ufffd.txt",
+		strings.Repeat("n", 251) + ".txt": strings.Repeat("n", 251) + ".txt",
+		strings.Repeat("é", 127) + "a":    strings.Repeat("é", 127) + "a", // 255 bytes
+	}
+	var code strings.Builder
+	code.WriteString("import os\n")
+	for name := range names {
+		fmt.Fprintf(&code, "p = %s\nos.makedirs(os.path.dirname(p) or b'.', exist_ok=True)\nopen(p, 'wb').write(p)\n", pyBytes(name))
+	}
+	res := tr.run("py", code.String())
+	if res.ExitCode != 0 {
+		t.Fatalf("writing the files: %s", res)
+	}
+	if len(res.Files) != len(names) {
+		t.Fatalf("listed %d files, want %d: %s", len(res.Files), len(names), res)
+	}
+	byDisplay := map[string]fileChange{}
+	for _, f := range res.Files {
+		byDisplay[f.Path] = f
+	}
+	for written, shown := range names {
+		f, ok := byDisplay[shown]
+		if !ok {
+			t.Errorf("%q is not listed as %q", written, shown)
+			continue
+		}
+		if f.Ref != escapePath(written) {
+			t.Errorf("%q: ref %q, want %q", written, f.Ref, escapePath(written))
+		}
+		if got := tr.get(f.Ref); got != written {
+			t.Errorf("GET %s returned %q, want %q", f.Ref, got, written)
+		}
+	}
+	status, body := tr.request("GET", "/files", nil)
+	var list struct {
+		Files []listedFile `json:"files"`
+	}
+	if err := json.Unmarshal(body, &list); status != http.StatusOK || err != nil {
+		t.Fatalf("list: %d %s", status, body)
+	}
+	for _, f := range list.Files {
+		if got := tr.get(f.Ref); len(got) != int(f.Size) {
+			t.Errorf("GET %s (listed): %d bytes, want %d", f.Ref, len(got), f.Size)
+		}
+	}
+	// The same escaping works for uploads: PUT by ref, the file has the exact name.
+	tr.put(escapePath("up\xffload é.txt"), "x")
+	if _, err := os.Stat(filepath.Join(tr.work, "up\xffload é.txt")); err != nil {
+		t.Errorf("PUT by an escaped path: %v", err)
+	}
+}
+
+// pyBytes is a Python bytes literal of s.
+func pyBytes(s string) string {
+	var b strings.Builder
+	b.WriteString("b'")
+	for i := 0; i < len(s); i++ {
+		fmt.Fprintf(&b, "\\x%02x", s[i])
+	}
+	b.WriteString("'")
+	return b.String()
+}
+
+func TestEscapeAndDisplayPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"a.txt": "a.txt", "d/a b.txt": "d/a%20b.txt", "a%20b": "a%2520b", "é": "%C3%A9",
+		"a+b&c=d;e?f#g": "a%2Bb%26c%3Dd%3Be%3Ff%23g", "~_-.": "~_-.", "\xff\n": "%FF%0A",
+	} {
+		if got := escapePath(in); got != want {
+			t.Errorf("escapePath(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[string]string{"ok é": "ok é", "a\xffb": "a\ufffdb", "\xe6\x95": "\ufffd\ufffd"} {
+		if got := displayPath(in); got != want {
+			t.Errorf("displayPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestAHugeNumberOfFilesIsCounted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("creates 10,050 files")
+	}
+	t.Parallel()
+	tr := newRunner(t, runnerOpts{})
+	res := tr.run("py", "import os\nfor d in range(201):\n  os.makedirs(f'd{d}')\n  for i in range(50): open(f'd{d}/f{i}', 'w').close()\n")
+	if res.ExitCode != 0 || len(res.Files) != maxListedFiles || res.FilesOmitted != 201*50-maxListedFiles {
+		t.Fatalf("listed %d files, %d omitted: exit %d %s", len(res.Files), res.FilesOmitted, res.ExitCode, res.Stderr)
 	}
 }

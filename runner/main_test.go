@@ -178,6 +178,7 @@ type result struct {
 	State           string       `json:"state"`
 	StateErrors     []string     `json:"state_errors"`
 	Files           []fileChange `json:"files"`
+	FilesOmitted    int          `json:"files_omitted"`
 	Deleted         []string     `json:"deleted"`
 }
 

@@ -4,6 +4,8 @@ import (
 	"io/fs"
 	"path/filepath"
 	"sort"
+	"strings"
+	"unicode/utf8"
 )
 
 // fileStat is what a workdir snapshot keeps of a regular file: enough to tell it changed.
@@ -13,7 +15,8 @@ type fileStat struct {
 }
 
 type fileChange struct {
-	Path   string  `json:"path"`
+	Path   string  `json:"path"` // displayPath of the name
+	Ref    string  `json:"ref"`  // escapePath of the name: what to GET under /files/
 	Size   int64   `json:"size"`
 	Mtime  float64 `json:"mtime"`
 	Change string  `json:"change"` // "created" or "modified"
@@ -53,14 +56,61 @@ func diffSnapshots(before, after map[string]fileStat) ([]fileChange, []string) {
 			}
 			change = "modified"
 		}
-		files = append(files, fileChange{Path: p, Size: a.size, Mtime: float64(a.mtime) / 1e9, Change: change})
+		files = append(files, fileChange{Path: displayPath(p), Ref: escapePath(p), Size: a.size, Mtime: float64(a.mtime) / 1e9, Change: change})
 	}
 	for p := range before {
 		if _, ok := after[p]; !ok {
-			deleted = append(deleted, p)
+			deleted = append(deleted, displayPath(p))
 		}
 	}
-	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	sort.Slice(files, func(i, j int) bool { return byPath(files[i].Path, files[i].Ref, files[j].Path, files[j].Ref) })
 	sort.Strings(deleted)
 	return files, deleted
+}
+
+// byPath orders by name, then by ref (two names may display alike when they are not UTF-8).
+func byPath(pathA, refA, pathB, refB string) bool {
+	if pathA != pathB {
+		return pathA < pathB
+	}
+	return refA < refB
+}
+
+// displayPath is a name as JSON can carry it: a name that is not valid UTF-8 has each invalid byte
+// replaced by U+FFFD (encoding/json would do the same, silently). Use the ref to address the file.
+func displayPath(p string) string {
+	if utf8.ValidString(p) {
+		return p
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); {
+		r, n := utf8.DecodeRuneInString(p[i:])
+		if r == utf8.RuneError && n == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(p[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// escapePath percent-encodes every byte of p (RFC 3986, upper-case hex) except the unreserved
+// characters and "/": the exact name, whatever its bytes, for a /files/{path} URL. The API sends it
+// back as it is, so neither side re-encodes a name (docs/runner-protocol.md, "Files").
+func escapePath(p string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '/' {
+			b.WriteByte(c)
+		} else {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
 }
