@@ -18,7 +18,11 @@ public record ExecResponse(
     @JsonProperty("wall_time") long wallTimeMs,
     @JsonProperty("has_state") boolean hasState,
     @JsonProperty("state_size") Integer stateSize,
-    @JsonProperty("state_hash") String stateHash) {
+    @JsonProperty("state_hash") String stateHash,
+    @JsonProperty("skipped_files") @JsonInclude(JsonInclude.Include.NON_EMPTY)
+        List<SkippedFile> skippedFiles,
+    @JsonProperty("artifact_delivery") @JsonInclude(JsonInclude.Include.NON_NULL)
+        ArtifactDelivery artifactDelivery) {
 
   /** A file the run created or modified. */
   @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -31,4 +35,31 @@ public record ExecResponse(
   /** The input file a modified output replaces. */
   public record ModifiedFrom(
       String id, @JsonProperty("storage_session_id") String storageSessionId) {}
+
+  /**
+   * A file the run created or modified that is not returned. {@code reason}: {@code too_large}
+   * (over MAX_FILE_SIZE_MB), {@code too_many} (over MAX_OUTPUT_FILES), {@code unreadable} (the
+   * runner could not read it; {@code message} says why).
+   */
+  @JsonInclude(JsonInclude.Include.NON_NULL)
+  public record SkippedFile(String name, String reason, Long size, String message) {}
+
+  /**
+   * LibreChat's own summary of files that could not be kept (its client shows the model "N of M
+   * generated files could not be persisted"): present only when at least one failed.
+   */
+  public record ArtifactDelivery(
+      String code, String status, int attempted, int delivered, int failed) {
+    public static ArtifactDelivery of(int delivered, int failed) {
+      if (failed == 0) {
+        return null;
+      }
+      return new ArtifactDelivery(
+          "artifact_delivery_failed",
+          delivered == 0 ? "failed" : "partial",
+          delivered + failed,
+          delivered,
+          failed);
+    }
+  }
 }

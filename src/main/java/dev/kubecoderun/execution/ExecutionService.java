@@ -3,9 +3,11 @@ package dev.kubecoderun.execution;
 import dev.kubecoderun.api.ApiError;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.files.FileService;
+import dev.kubecoderun.files.OutputName;
 import dev.kubecoderun.files.StoredFile;
 import dev.kubecoderun.files.TooLargeException;
 import dev.kubecoderun.sandbox.ExecutionSlots;
+import dev.kubecoderun.sandbox.RunnerFileException;
 import dev.kubecoderun.sandbox.RunnerRequest;
 import dev.kubecoderun.sandbox.RunnerResult;
 import dev.kubecoderun.sandbox.Sandbox;
@@ -101,8 +103,7 @@ public final class ExecutionService {
         RunnerResult result =
             sandbox.runner().execute(request, limits.maxExecutionTime().plusSeconds(15));
         timer.mark("run");
-        List<ExecResponse.OutputFile> outputs =
-            storeOutputs(sandbox, session, result, inputs, notes);
+        Outputs outputs = storeOutputs(sandbox, session, result, inputs, notes);
         timer.mark("outputs");
         StoredStateInfo saved =
             usesState ? saveState(session, result, notes) : StoredStateInfo.NONE;
@@ -161,7 +162,18 @@ public final class ExecutionService {
     }
   }
 
-  private List<ExecResponse.OutputFile> storeOutputs(
+  /** What became of the files the run created or modified. */
+  private record Outputs(
+      List<ExecResponse.OutputFile> stored,
+      List<ExecResponse.SkippedFile> skipped,
+      ExecResponse.ArtifactDelivery delivery) {}
+
+  /**
+   * Stores each file the run created or modified, in path order, up to MAX_OUTPUT_FILES. A file
+   * that cannot be kept (too many, too large, unreadable) is skipped and named, never failing the
+   * others; only an unreachable runner or a failing file store ends the run with an error.
+   */
+  private Outputs storeOutputs(
       Sandbox sandbox,
       Session session,
       RunnerResult result,
@@ -169,21 +181,25 @@ public final class ExecutionService {
       List<String> notes)
       throws SandboxException {
     List<ExecResponse.OutputFile> out = new ArrayList<>();
+    List<ExecResponse.SkippedFile> skipped = new ArrayList<>();
     List<RunnerResult.ChangedFile> changed =
         result.changedFiles().stream()
             .sorted(Comparator.comparing(RunnerResult.ChangedFile::path))
             .toList();
+    long limit = limits.maxFileSizeBytes();
     for (RunnerResult.ChangedFile f : changed) {
+      String name = OutputName.of(f.path());
       if (out.size() >= limits.maxOutputFiles()) {
-        notes.add(
-            (changed.size() - out.size())
-                + " more generated file(s) not kept: at most "
-                + limits.maxOutputFiles()
-                + " per run");
-        break;
+        skipped.add(
+            new ExecResponse.SkippedFile(
+                name,
+                "too_many",
+                f.size(),
+                "at most " + limits.maxOutputFiles() + " files are kept per run"));
+        continue;
       }
-      if (f.size() > limits.maxFileSizeBytes()) {
-        notes.add("generated file '" + f.path() + "' not kept: larger than the file size limit");
+      if (f.size() > limit) {
+        skipped.add(tooLarge(name, f.size(), notes));
         continue;
       }
       StoredFile stored;
@@ -191,11 +207,14 @@ public final class ExecutionService {
         stored =
             sandbox
                 .runner()
-                .readFile(
-                    f.path(),
-                    in -> files.storeOutput(session.id(), f.path(), in, limits.maxFileSizeBytes()));
+                .readFile(f.encodedPath(), in -> files.storeOutput(session.id(), name, in, limit));
       } catch (TooLargeException e) {
-        notes.add("generated file '" + f.path() + "' not kept: larger than the file size limit");
+        skipped.add(tooLarge(name, null, notes));
+        continue;
+      } catch (RunnerFileException e) {
+        notes.add(
+            "generated file '" + name + "' not kept: the runner cannot read it: " + e.getMessage());
+        skipped.add(new ExecResponse.SkippedFile(name, "unreadable", f.size(), e.getMessage()));
         continue;
       } catch (IOException e) {
         throw ApiError.unavailable("File storage failure: " + e.getMessage(), 2);
@@ -207,7 +226,25 @@ public final class ExecutionService {
               : null;
       out.add(new ExecResponse.OutputFile(stored.id(), stored.name(), session.id(), from));
     }
-    return out;
+    int tooMany = (int) skipped.stream().filter(s -> s.reason().equals("too_many")).count();
+    int omitted = Math.max(0, result.filesOmitted());
+    if (tooMany + omitted > 0) {
+      notes.add(
+          (tooMany + omitted)
+              + " more generated file(s) not kept: at most "
+              + limits.maxOutputFiles()
+              + " per run");
+    }
+    return new Outputs(
+        out, skipped, ExecResponse.ArtifactDelivery.of(out.size(), skipped.size() + omitted));
+  }
+
+  private ExecResponse.SkippedFile tooLarge(String name, Long size, List<String> notes) {
+    String limit = (limits.maxFileSizeBytes() >> 20) + " MiB";
+    notes.add(
+        "generated file '" + name + "' not kept: larger than the file size limit (" + limit + ")");
+    return new ExecResponse.SkippedFile(
+        name, "too_large", size, "larger than the file size limit (" + limit + ")");
   }
 
   private record StoredStateInfo(boolean has, Integer size, String hash) {
@@ -240,11 +277,7 @@ public final class ExecutionService {
   }
 
   private ExecResponse respond(
-      Session session,
-      RunnerResult r,
-      List<ExecResponse.OutputFile> outputs,
-      StoredStateInfo state,
-      List<String> notes) {
+      Session session, RunnerResult r, Outputs outputs, StoredStateInfo state, List<String> notes) {
     String status = r.timedOut() ? "timeout" : r.exitCode() == 0 ? "ok" : "error";
     StringBuilder stderr =
         new StringBuilder(
@@ -263,15 +296,17 @@ public final class ExecutionService {
         session.id(),
         OutputText.clean(r.stdout(), r.stdoutTruncated(), limits.maxOutputBytes(), true),
         stderr.toString(),
-        outputs,
-        r.deletedFiles(),
+        outputs.stored(),
+        r.deletedFiles().stream().map(OutputName::of).toList(),
         status,
         r.exitCode(),
         r.signal(),
         Math.round(r.durationMs()),
         state.has(),
         state.size(),
-        state.hash());
+        state.hash(),
+        outputs.skipped(),
+        outputs.delivery());
   }
 
   private static void appendLine(StringBuilder sb, String line) {

@@ -2,8 +2,11 @@ package dev.kubecoderun.sandbox;
 
 import dev.kubecoderun.api.Json;
 import io.helidon.common.media.type.MediaTypes;
+import io.helidon.common.uri.UriInfo;
+import io.helidon.common.uri.UriPath;
 import io.helidon.http.HeaderNames;
 import io.helidon.http.Status;
+import io.helidon.webclient.api.ClientUri;
 import io.helidon.webclient.api.HttpClientResponse;
 import io.helidon.webclient.api.WebClient;
 import java.io.IOException;
@@ -28,11 +31,13 @@ public final class RunnerClient {
 
   private final WebClient http;
   private final URI base;
+  private final UriInfo baseUri;
   private final String authorization;
 
   public RunnerClient(WebClient http, URI base, String token) {
     this.http = http;
     this.base = base;
+    this.baseUri = ClientUri.create(base);
     this.authorization = "Bearer " + token;
   }
 
@@ -85,7 +90,8 @@ public final class RunnerClient {
   /** Streams {@code content} to the workdir path {@code path}. */
   public void putFile(String path, InputStream content) throws SandboxException {
     try (HttpClientResponse res =
-        http.put(fileUri(path))
+        http.put()
+            .uri(fileUri(PathEncoding.encodePath(path)))
             .keepAlive(false)
             .header(HeaderNames.AUTHORIZATION, authorization)
             .contentType(MediaTypes.APPLICATION_OCTET_STREAM)
@@ -108,31 +114,80 @@ public final class RunnerClient {
     }
   }
 
-  /** Streams the workdir file {@code path} to {@code reader}. */
-  public <T> T readFile(String path, FileReader<T> reader) throws SandboxException, IOException {
-    try (HttpClientResponse res =
-        http.get(fileUri(path))
-            .keepAlive(false)
-            .header(HeaderNames.AUTHORIZATION, authorization)
-            .request()) {
-      if (res.status() != Status.OK_200) {
-        throw new SandboxException("runner cannot read " + path + ": " + res.status().code());
-      }
-      try (InputStream in = res.inputStream()) {
-        return reader.read(in);
-      }
-    } catch (UncheckedIOException e) {
-      throw e.getCause();
+  /**
+   * Streams the workdir file whose encoded path is {@code ref} (the runner's {@code ref} of a
+   * listed file, or {@link PathEncoding#encodePath}) to {@code reader}.
+   *
+   * @throws RunnerFileException the runner answered but cannot serve this file (gone, not a regular
+   *     file, not readable, a bad ref), or its content broke off while being read
+   * @throws SandboxException the runner could not be reached
+   * @throws IOException from {@code reader}, other than reading the runner's answer
+   */
+  public <T> T readFile(String ref, FileReader<T> reader)
+      throws RunnerFileException, SandboxException, IOException {
+    if (!PathEncoding.isEncodedPath(ref)) {
+      throw new RunnerFileException("not a valid encoded path");
+    }
+    HttpClientResponse res;
+    try {
+      res =
+          http.get()
+              .uri(fileUri(ref))
+              .keepAlive(false)
+              .header(HeaderNames.AUTHORIZATION, authorization)
+              .request();
     } catch (RuntimeException e) {
       throw new SandboxException("runner read file failed: " + e.getMessage(), e);
     }
+    try (res) {
+      int status = res.status().code();
+      if (status == 400 || status == 404) {
+        throw new RunnerFileException(errorText(res));
+      }
+      if (status != 200) {
+        throw new SandboxException("runner answered " + status + " to a file read");
+      }
+      try (RunnerStream in = new RunnerStream(res.inputStream())) {
+        return reader.read(in);
+      } catch (IOException | RuntimeException e) {
+        if (causedBy(e, RunnerStream.Broken.class)) {
+          throw new RunnerFileException("reading it broke off: " + e.getMessage());
+        }
+        if (e instanceof UncheckedIOException u) {
+          throw u.getCause();
+        }
+        throw e;
+      }
+    }
   }
 
-  private String fileUri(String path) {
-    StringBuilder sb = new StringBuilder(base.toString()).append("/files");
-    for (String segment : path.split("/")) {
-      sb.append('/').append(PathEncoding.encodeSegment(segment));
+  /**
+   * The request URI of a file: Helidon's {@code uri(String)} takes a string as decoded text and
+   * encodes it again ({@code %20} went out as {@code %2520}), so the encoded path is set as a raw
+   * {@link UriPath} and goes on the wire exactly as given.
+   */
+  private ClientUri fileUri(String encodedPath) {
+    return ClientUri.create(
+        UriInfo.builder(baseUri).path(UriPath.create("/files/" + encodedPath)).build());
+  }
+
+  /** The runner's {@code {"error": ...}}, bounded: a file error is shown to the user. */
+  private static String errorText(HttpClientResponse res) {
+    try (InputStream in = res.inputStream()) {
+      byte[] body = in.readNBytes(1024);
+      var error = Json.tree(body).path("error");
+      return error.isTextual() ? error.asText() : new String(body, StandardCharsets.UTF_8);
+    } catch (IOException | RuntimeException e) {
+      return "(no message)";
     }
-    return sb.toString();
+  }
+
+  private static boolean causedBy(Throwable e, Class<? extends Throwable> type) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (type.isInstance(t)) {
+        return true;
+      }
+    }
+    return false;
   }
 }

@@ -16,12 +16,21 @@ public record RunnerResult(
     String state,
     @JsonProperty("state_errors") List<String> stateErrors,
     List<ChangedFile> files,
+    @JsonProperty("files_omitted") int filesOmitted,
     List<String> deleted) {
 
-  /** A file the run created or modified under the workdir. */
-  public record ChangedFile(String path, long size, double mtime, String change) {
+  /**
+   * A file the run created or modified under the workdir. {@code path} is its name as text (bytes
+   * that are not UTF-8 shown as U+FFFD); {@code ref} its exact name encoded, to read it with.
+   */
+  public record ChangedFile(String path, String ref, long size, double mtime, String change) {
     public boolean modified() {
       return "modified".equals(change);
+    }
+
+    /** What to read the file by: the runner's ref, or the encoded path from an older runner. */
+    public String encodedPath() {
+      return ref != null ? ref : PathEncoding.encodePath(path);
     }
   }
 

@@ -1,17 +1,25 @@
 package dev.kubecoderun.sandbox;
 
+import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.sun.net.httpserver.HttpServer;
 import io.helidon.webclient.api.WebClient;
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -20,6 +28,7 @@ import org.junit.jupiter.api.Test;
 class RunnerClientTest {
   private HttpServer server;
   private RunnerClient client;
+  private final List<String> requested = new java.util.concurrent.CopyOnWriteArrayList<>();
 
   @BeforeEach
   void start() throws IOException {
@@ -38,6 +47,26 @@ class RunnerClientTest {
                   ? "{\"exit_code\":0,\"stdout\":\"1\\n\",\"stderr\":\"\",\"duration_ms\":1.5,"
                       + "\"files\":[{\"path\":\"a b/c.txt\",\"size\":3,\"mtime\":1,\"change\":\"created\"}]}"
                   : "{\"error\":\"unauthorized\"}");
+        });
+    server.createContext(
+        "/files/",
+        ex -> {
+          String raw = ex.getRequestURI().getRawPath();
+          requested.add(ex.getRequestMethod() + " " + raw);
+          if (raw.endsWith("/missing")) {
+            reply(ex, 404, "{\"error\":\"not found\"}");
+          } else if (raw.endsWith("/broken")) {
+            reply(ex, 500, "{\"error\":\"boom\"}");
+          } else if (raw.endsWith("/short")) {
+            ex.getRequestBody().readAllBytes();
+            ex.sendResponseHeaders(200, 100); // promises 100 bytes, sends 5
+            ex.getResponseBody().write("12345".getBytes(StandardCharsets.UTF_8));
+            ex.getResponseBody().flush();
+            ex.close(); // the JDK server drops the connection of an answer left short
+          } else {
+            byte[] body = ex.getRequestBody().readAllBytes();
+            reply(ex, ex.getRequestMethod().equals("PUT") ? 201 : 200, body.length + ":" + raw);
+          }
         });
     server.start();
     // A short read timeout, so the idle pause below outlives it.
@@ -72,18 +101,94 @@ class RunnerClientTest {
             Duration.ofSeconds(5));
     assertEquals("1\n", r.stdout());
     assertEquals(
-        List.of(new RunnerResult.ChangedFile("a b/c.txt", 3, 1, "created")), r.changedFiles());
+        List.of(new RunnerResult.ChangedFile("a b/c.txt", null, 3, 1, "created")),
+        r.changedFiles());
   }
 
   @Test
   void aRefusedExecuteIsASandboxFailure() {
     RunnerClient wrongToken = new RunnerClient(WebClient.builder().build(), client.base(), "wrong");
     SandboxException e =
-        org.junit.jupiter.api.Assertions.assertThrows(
+        assertThrows(
             SandboxException.class,
             () ->
                 wrongToken.execute(
                     new RunnerRequest("py", "1", 1000, null, null, false), Duration.ofSeconds(5)));
     assertTrue(e.getMessage().contains("401"), e.getMessage());
+  }
+
+  /**
+   * Every name goes on the wire encoded once (Helidon's uri(String) encoded an encoded path again:
+   * "a b.txt" was asked for as /files/a%2520b.txt and answered 404).
+   */
+  @Test
+  void fileNamesGoOnTheWireEncodedOnce() throws Exception {
+    Map<String, String> names = new LinkedHashMap<>();
+    names.put("a b.txt", "a%20b.txt");
+    names.put("é.txt", "%C3%A9.txt");
+    names.put("数据.csv", "%E6%95%B0%E6%8D%AE.csv");
+    names.put("a+b.txt", "a%2Bb.txt");
+    names.put("a%20b.txt", "a%2520b.txt");
+    names.put("a#b.txt", "a%23b.txt");
+    names.put("a?b.txt", "a%3Fb.txt");
+    names.put("it's.txt", "it%27s.txt");
+    names.put("a&b.txt", "a%26b.txt");
+    names.put("q\"q.txt", "q%22q.txt");
+    names.put("{x};y=z.txt", "%7Bx%7D%3By%3Dz.txt");
+    names.put("new\nline\t.txt", "new%0Aline%09.txt");
+    names.put("sub dir/ü/x.txt", "sub%20dir/%C3%BC/x.txt");
+    for (var e : names.entrySet()) {
+      String ref = PathEncoding.encodePath(e.getKey());
+      assertEquals(e.getValue(), ref);
+      client.putFile(e.getKey(), new ByteArrayInputStream(new byte[] {1, 2}));
+      String got = client.readFile(ref, in -> new String(in.readAllBytes(), UTF_8));
+      assertEquals("0:/files/" + e.getValue(), got);
+    }
+    List<String> expected = new ArrayList<>();
+    for (String encoded : names.values()) {
+      expected.add("PUT /files/" + encoded);
+      expected.add("GET /files/" + encoded);
+    }
+    assertEquals(expected, requested);
+    // A ref of bytes that are not UTF-8 (only the runner can name such a file) goes out as it is.
+    assertEquals(
+        "0:/files/bad%FF.txt",
+        client.readFile("bad%FF.txt", in -> new String(in.readAllBytes(), UTF_8)));
+  }
+
+  @Test
+  void aFileTheRunnerCannotGiveIsAFileErrorNotASandboxFailure() throws Exception {
+    RunnerFileException missing =
+        assertThrows(RunnerFileException.class, () -> client.readFile("missing", in -> null));
+    assertEquals("not found", missing.getMessage());
+    for (String bad : List.of("a b", "a%2", "a%zz", "x\r\nHost: evil", "")) {
+      assertThrows(RunnerFileException.class, () -> client.readFile(bad, in -> null), bad);
+    }
+    assertThrows(SandboxException.class, () -> client.readFile("broken", in -> null));
+    RunnerFileException cut =
+        assertThrows(
+            RunnerFileException.class, () -> client.readFile("short", InputStream::readAllBytes));
+    assertTrue(cut.getMessage().startsWith("reading it broke off"), cut.getMessage());
+    // An IOException of the reader itself (the file store) is not the runner's.
+    IOException store =
+        assertThrows(
+            IOException.class,
+            () ->
+                client.readFile(
+                    "fine",
+                    in -> {
+                      throw new IOException("disk full");
+                    }));
+    assertEquals("disk full", store.getMessage());
+  }
+
+  @Test
+  void encodedPathsAreRecognised() {
+    assertTrue(PathEncoding.isEncodedPath("a/b%20c.txt"));
+    assertTrue(PathEncoding.isEncodedPath("%FF"));
+    assertFalse(PathEncoding.isEncodedPath("a b"));
+    assertFalse(PathEncoding.isEncodedPath("a%F"));
+    assertFalse(PathEncoding.isEncodedPath("a?b"));
+    assertEquals("a%2Fb", PathEncoding.encodeSegment("a/b"));
   }
 }
