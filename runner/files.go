@@ -5,6 +5,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"sort"
@@ -50,6 +51,20 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
 	}
+}
+
+// pathHeader names the file of a "PUT /files": its path encoded as in a /files/{path} URL. The API
+// uploads this way because its HTTP client (Helidon 4.4) garbles the request line of a streamed
+// request longer than about 1 KiB, which a long or deeply nested non-ASCII name reaches.
+const pathHeader = "X-Kcr-Path"
+
+func (s *Server) handlePutByHeader(w http.ResponseWriter, r *http.Request) {
+	name, err := url.PathUnescape(r.Header.Get(pathHeader))
+	if err != nil || !validRelPath(name) {
+		writeError(w, http.StatusBadRequest, "invalid %s %q: want a clean relative path inside the workdir", pathHeader, r.Header.Get(pathHeader))
+		return
+	}
+	s.putFile(w, r, name)
 }
 
 // validRelPath accepts "a/b.txt" but not "", "/a", "a/../b", "../a", "a//b", "./a" or "a/".

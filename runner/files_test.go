@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -245,5 +246,39 @@ func TestAHugeNumberOfFilesIsCounted(t *testing.T) {
 	res := tr.run("py", "import os\nfor d in range(201):\n  os.makedirs(f'd{d}')\n  for i in range(50): open(f'd{d}/f{i}', 'w').close()\n")
 	if res.ExitCode != 0 || len(res.Files) != maxListedFiles || res.FilesOmitted != 201*50-maxListedFiles {
 		t.Fatalf("listed %d files, %d omitted: exit %d %s", len(res.Files), res.FilesOmitted, res.ExitCode, res.Stderr)
+	}
+}
+
+func TestPutWithThePathInAHeader(t *testing.T) {
+	t.Parallel()
+	tr := newRunner(t, runnerOpts{})
+	long := strings.Repeat(strings.Repeat("数", 60)+"/", 8) + "x y\xff.txt" // over 4 KiB encoded
+	put := func(header string) (int, []byte) {
+		req, _ := http.NewRequest("PUT", tr.http.URL+"/files", strings.NewReader("content"))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		req.Header.Set(pathHeader, header)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	if status, body := put(escapePath(long)); status != http.StatusCreated {
+		t.Fatalf("PUT by header: %d %s", status, body)
+	}
+	if b, err := os.ReadFile(filepath.Join(tr.work, long)); err != nil || string(b) != "content" {
+		t.Errorf("the file is not at its exact name: %v %q", err, b)
+	}
+	for _, bad := range []string{"", "../x", "a/../../x", "%2e%2e/x", "a%zz", "/abs", "a%00b"} {
+		if status, _ := put(bad); status != http.StatusBadRequest {
+			t.Errorf("PUT by header %q: %d, want 400", bad, status)
+		}
+	}
+	req, _ := http.NewRequest("PUT", tr.http.URL+"/files", strings.NewReader("x"))
+	req.Header.Set(pathHeader, "a.txt")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("PUT by header without the token: %v %v", err, resp)
 	}
 }

@@ -139,6 +139,7 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("GET /health", s.handleHealth)
 	mux.Handle("POST /execute", s.auth(http.HandlerFunc(s.handleExecute)))
 	mux.Handle("GET /files", s.auth(http.HandlerFunc(s.handleListFiles)))
+	mux.Handle("PUT /files", s.auth(http.HandlerFunc(s.handlePutByHeader)))
 	files := s.auth(http.HandlerFunc(s.handleFile))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// File paths bypass ServeMux, which would answer an unclean path ("a/../b") with a redirect

@@ -29,6 +29,8 @@ public final class RunnerClient {
     T read(InputStream in) throws IOException;
   }
 
+  private static final io.helidon.http.HeaderName PATH_HEADER = HeaderNames.create("X-Kcr-Path");
+
   private final WebClient http;
   private final URI base;
   private final UriInfo baseUri;
@@ -87,11 +89,16 @@ public final class RunnerClient {
     }
   }
 
-  /** Streams {@code content} to the workdir path {@code path}. */
+  /**
+   * Streams {@code content} to the workdir path {@code path}. The path goes in a header, not in the
+   * URL: Helidon 4.4's streamed request loses a request line longer than about 1 KiB (its growing
+   * buffer forgets what {@code write(BufferData)} put in it when it grows again), which a long or
+   * deeply nested non-ASCII name reaches once encoded.
+   */
   public void putFile(String path, InputStream content) throws SandboxException {
     try (HttpClientResponse res =
-        http.put()
-            .uri(fileUri(PathEncoding.encodePath(path)))
+        http.put(base.resolve("/files").toString())
+            .header(PATH_HEADER, PathEncoding.encodePath(path))
             .keepAlive(false)
             .header(HeaderNames.AUTHORIZATION, authorization)
             .contentType(MediaTypes.APPLICATION_OCTET_STREAM)

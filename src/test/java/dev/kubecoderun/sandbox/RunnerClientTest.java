@@ -49,10 +49,11 @@ class RunnerClientTest {
                   : "{\"error\":\"unauthorized\"}");
         });
     server.createContext(
-        "/files/",
+        "/files",
         ex -> {
           String raw = ex.getRequestURI().getRawPath();
-          requested.add(ex.getRequestMethod() + " " + raw);
+          String header = ex.getRequestHeaders().getFirst("X-Kcr-Path");
+          requested.add(ex.getRequestMethod() + " " + raw + (header == null ? "" : " " + header));
           if (raw.endsWith("/missing")) {
             reply(ex, 404, "{\"error\":\"not found\"}");
           } else if (raw.endsWith("/broken")) {
@@ -146,7 +147,7 @@ class RunnerClientTest {
     }
     List<String> expected = new ArrayList<>();
     for (String encoded : names.values()) {
-      expected.add("PUT /files/" + encoded);
+      expected.add("PUT /files " + encoded);
       expected.add("GET /files/" + encoded);
     }
     assertEquals(expected, requested);
@@ -154,6 +155,18 @@ class RunnerClientTest {
     assertEquals(
         "0:/files/bad%FF.txt",
         client.readFile("bad%FF.txt", in -> new String(in.readAllBytes(), UTF_8)));
+  }
+
+  /** Helidon 4.4 garbles the request line of a streamed request over about 1 KiB: not ours. */
+  @Test
+  void aLongNameIsUploadedIntact() throws Exception {
+    String name =
+        String.join("/", java.util.Collections.nCopies(8, "\u6570".repeat(60))) + "/x.txt";
+    client.putFile(name, new ByteArrayInputStream(new byte[] {1}));
+    assertEquals(List.of("PUT /files " + PathEncoding.encodePath(name)), requested);
+    String ref = PathEncoding.encodePath(name);
+    assertEquals(
+        "0:/files/" + ref, client.readFile(ref, in -> new String(in.readAllBytes(), UTF_8)));
   }
 
   @Test

@@ -1,0 +1,230 @@
+package dev.kubecoderun.it;
+
+import static java.nio.charset.StandardCharsets.ISO_8859_1;
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.ByteArrayOutputStream;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Files the code writes to /mnt/data come back whatever their name, size or number: returned, or
+ * named in skipped_files with the reason; never a failed run (the local backend, real runners).
+ */
+@Tag("integration")
+class GeneratedFilesTest {
+  private final TestServer server = TestServer.get();
+
+  /** {@code written}: the name's bytes as the code writes them; {@code returned}: the name back. */
+  static Stream<Arguments> names() {
+    String nested =
+        String.join("/", java.util.Collections.nCopies(8, "d".repeat(200))) + "/deep file.txt";
+    return Stream.of(
+        same("a b.txt"),
+        same("sales report.csv"),
+        same("\u00e9.txt"),
+        same("r\u00e9sum\u00e9.csv"),
+        same("\u6570\u636e.csv"),
+        same("a+b.txt"),
+        same("a%20b.txt"),
+        same("a#b.txt"),
+        same("a?b.txt"),
+        same("it's.txt"),
+        same("a&b.txt"),
+        same("q\"q.txt"),
+        same("{x};y=z[1] (2).txt"),
+        same("dir with space/sous-dossier \u00e9/deep.txt"),
+        same("n".repeat(251) + ".txt"), // 255 bytes
+        same("\u00e9".repeat(127) + "a"), // 255 bytes, 128 characters
+        same(nested),
+        Arguments.of("newline", utf8("new\nline.txt"), "new_line.txt"),
+        Arguments.of("controls", utf8("tab\tand\u0001ctl\u007f.txt"), "tab_and_ctl_.txt"),
+        Arguments.of("backslash", utf8("back\\slash.txt"), "back_slash.txt"),
+        Arguments.of("bidi override", utf8("\u202etxt.exe"), "_txt.exe"),
+        Arguments.of(
+            "not UTF-8", "bad\u00ff\u00fe.txt".getBytes(ISO_8859_1), "bad\ufffd\ufffd.txt"));
+  }
+
+  private static Arguments same(String name) {
+    return Arguments.of(
+        name.length() > 40 ? name.substring(0, 40) + "..." : name, utf8(name), name);
+  }
+
+  private static byte[] utf8(String s) {
+    return s.getBytes(UTF_8);
+  }
+
+  /** A Python bytes literal. */
+  private static String py(byte[] b) {
+    StringBuilder sb = new StringBuilder("b'");
+    for (byte x : b) {
+      sb.append(String.format("\\x%02x", x & 0xff));
+    }
+    return sb.append('\'').toString();
+  }
+
+  private static byte[] content(byte[] name) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    out.writeBytes(utf8("content of "));
+    out.writeBytes(name);
+    return out.toByteArray();
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("names")
+  void aFileOfAnyNameComesBackAndGoesBackIntoTheNextRun(
+      String label, byte[] written, String returned) {
+    String code =
+        "import os\np = "
+            + py(written)
+            + "\nos.makedirs(os.path.dirname(p) or b'.', exist_ok=True)\n"
+            + "open(p, 'wb').write(b'content of ' + p)\n";
+    TestServer.Reply reply = server.exec("py", code);
+    assertEquals(200, reply.status(), reply.body());
+    JsonNode run = reply.json();
+    assertEquals(1, run.path("files").size(), run.toString());
+    JsonNode file = run.path("files").get(0);
+    assertEquals(returned, file.path("name").asText());
+    assertTrue(run.path("skipped_files").isMissingNode(), run.toString());
+    assertTrue(run.path("artifact_delivery").isMissingNode(), run.toString());
+    String session = run.path("session_id").asText();
+    String id = file.path("id").asText();
+
+    TestServer.Reply download = server.get("/v1/download/" + session + "/" + id);
+    assertEquals(200, download.status());
+    assertArrayEquals(content(written), download.raw().body());
+
+    // LibreChat sends the returned name back: the file is placed at that path, content intact.
+    JsonNode next =
+        server
+            .exec(
+                Map.of(
+                    "lang",
+                    "py",
+                    "code",
+                    "import sys\nsys.stdout.write(open("
+                        + py(utf8(returned))
+                        + ", 'rb').read().hex())",
+                    "files",
+                    List.of(Map.of("id", id, "storage_session_id", session, "name", returned))))
+            .json();
+    assertEquals(
+        HexFormat.of().formatHex(content(written)) + "\n",
+        next.path("stdout").asText(),
+        next.toString());
+    assertEquals(0, next.path("files").size(), "the unchanged input is not an output: " + next);
+  }
+
+  @Test
+  void manyFilesInNestedFoldersKeepTheFirstOnesAndNameTheRest() {
+    // 30 files in 3 levels of folders with odd names; MAX_OUTPUT_FILES (20) are kept.
+    String code =
+        """
+        import os
+        for i in range(3):
+            for j in range(2):
+                d = f'lvl {i}/sous-dossier \u00e9 {j}'
+                os.makedirs(d, exist_ok=True)
+                for k in range(5):
+                    open(f'{d}/f#{k} & co.txt', 'w').write(str(k))
+        """;
+    JsonNode run = server.exec("py", code).json();
+    assertEquals("ok", run.path("status").asText(), run.toString());
+    assertEquals(20, run.path("files").size(), run.toString());
+    assertEquals(
+        "lvl 0/sous-dossier \u00e9 0/f#0 & co.txt", run.path("files").get(0).path("name").asText());
+    JsonNode skipped = run.path("skipped_files");
+    assertEquals(10, skipped.size(), run.toString());
+    for (JsonNode s : skipped) {
+      assertEquals("too_many", s.path("reason").asText());
+      assertTrue(s.path("name").asText().startsWith("lvl 2/"), s.toString());
+    }
+    assertEquals(
+        Map.of(
+            "code",
+            "artifact_delivery_failed",
+            "status",
+            "partial",
+            "attempted",
+            30,
+            "delivered",
+            20,
+            "failed",
+            10),
+        deliveryOf(run));
+    assertTrue(
+        run.path("stderr")
+            .asText()
+            .contains("10 more generated file(s) not kept: at most 20 per run"),
+        run.toString());
+  }
+
+  @Test
+  void aFileOverTheSizeLimitIsNamedAndTheOthersComeBack() {
+    long limit = TestServer.MAX_FILE_BYTES;
+    String code =
+        "open('big output.bin', 'wb').write(b'0' * "
+            + (limit + 1)
+            + ")\nopen('small.txt', 'w').write('ok')\nprint('done')\n";
+    JsonNode run = server.exec("py", code).json();
+    assertEquals("done\n", run.path("stdout").asText(), run.toString());
+    assertEquals(List.of("small.txt"), names(run.path("files")), run.toString());
+    JsonNode skipped = run.path("skipped_files").get(0);
+    assertEquals("big output.bin", skipped.path("name").asText());
+    assertEquals("too_large", skipped.path("reason").asText());
+    assertEquals(limit + 1, skipped.path("size").asLong());
+    assertEquals("larger than the file size limit (2 MiB)", skipped.path("message").asText());
+    assertTrue(
+        run.path("stderr")
+            .asText()
+            .contains(
+                "[kubecoderun] generated file 'big output.bin' not kept: larger than the file size"
+                    + " limit (2 MiB)"),
+        run.toString());
+    assertEquals("partial", run.path("artifact_delivery").path("status").asText());
+
+    JsonNode only =
+        server.exec("py", "open('big.bin', 'wb').write(b'0' * " + (limit + 1) + ")").json();
+    assertEquals(0, only.path("files").size(), only.toString());
+    assertEquals(
+        Map.of(
+            "code",
+            "artifact_delivery_failed",
+            "status",
+            "failed",
+            "attempted",
+            1,
+            "delivered",
+            0,
+            "failed",
+            1),
+        deliveryOf(only));
+  }
+
+  private static List<String> names(JsonNode files) {
+    List<String> out = new java.util.ArrayList<>();
+    files.forEach(f -> out.add(f.path("name").asText()));
+    return out;
+  }
+
+  private static Map<String, Object> deliveryOf(JsonNode run) {
+    JsonNode d = run.path("artifact_delivery");
+    return Map.of(
+        "code", d.path("code").asText(),
+        "status", d.path("status").asText(),
+        "attempted", d.path("attempted").asInt(),
+        "delivered", d.path("delivered").asInt(),
+        "failed", d.path("failed").asInt());
+  }
+}
