@@ -27,9 +27,12 @@ import dev.kubecoderun.sandbox.SandboxPool;
 import dev.kubecoderun.sandbox.kubernetes.KubernetesSandboxFactory;
 import dev.kubecoderun.sandbox.local.LocalSandboxFactory;
 import dev.kubecoderun.sandbox.local.Toolchains;
+import dev.kubecoderun.session.LocalSessionLocks;
 import dev.kubecoderun.session.LocalSessionStore;
+import dev.kubecoderun.session.RedisSessionLocks;
 import dev.kubecoderun.session.RedisSessionStore;
 import dev.kubecoderun.session.SessionCleaner;
+import dev.kubecoderun.session.SessionLocks;
 import dev.kubecoderun.session.SessionResolver;
 import dev.kubecoderun.session.SessionStore;
 import dev.kubecoderun.state.LocalStateStore;
@@ -78,6 +81,7 @@ public final class Application implements AutoCloseable {
     SessionStore sessionStore;
     StateStore states;
     ApiKeyStore keyStore;
+    SessionLocks sessionLocks;
     StateArchiver archiver = null;
     if (config.redis().enabled()) {
       redis = RedisClients.connect(config.redis());
@@ -85,6 +89,7 @@ public final class Application implements AutoCloseable {
       metadata = new RedisFileMetadataStore(redis, sessionTtl);
       sessionStore = new RedisSessionStore(redis, clock);
       keyStore = new RedisApiKeyStore(redis);
+      sessionLocks = new RedisSessionLocks(redis);
       boolean archive =
           config.state().archiveEnabled()
               && config.state().ttl().compareTo(config.state().archiveAfter()) > 0;
@@ -100,6 +105,7 @@ public final class Application implements AutoCloseable {
       metadata = new LocalFileMetadataStore(config.dataDir());
       sessionStore = new LocalSessionStore(config.dataDir());
       keyStore = new LocalApiKeyStore(clock);
+      sessionLocks = new LocalSessionLocks();
       states = new LocalStateStore(config.dataDir(), config.state().ttl(), clock);
     }
     FileService files = new FileService(metadata, objects, clock);
@@ -138,7 +144,16 @@ public final class Application implements AutoCloseable {
             config.limits().maxConcurrentExecutions(), config.limits().queueTimeout());
     checks.add(new SandboxHealthCheck(pool, slots));
     ExecutionService executions =
-        new ExecutionService(sessions, files, states, pool, slots, config.limits(), config.state());
+        new ExecutionService(
+            sessions,
+            files,
+            states,
+            pool,
+            slots,
+            config.limits(),
+            config.state(),
+            sessionLocks,
+            config.sessions().queueTimeout());
 
     ApiServer.AuthSettings auth = null;
     if (config.auth().enabled()) {

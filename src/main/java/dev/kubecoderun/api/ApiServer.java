@@ -12,6 +12,9 @@ import java.util.List;
 
 /** The HTTP server: filters, every route at the root and under /v1, and the error shape. */
 public final class ApiServer {
+  /** A run of the session is still going after the whole wait: it may take a while more. */
+  private static final String SESSION_BUSY_RETRY_AFTER = "5";
+
   private ApiServer() {}
 
   /** What the routes are built from; assembled by the wiring class. */
@@ -37,6 +40,13 @@ public final class ApiServer {
                 res,
                 Routes.unmatched(req.prologue().method(), req.prologue().uriPath().path())));
     routing.error(ApiError.class, ErrorResponses::send);
+    routing.error(
+        dev.kubecoderun.session.SessionBusyException.class,
+        (req, res, e) ->
+            ErrorResponses.send(
+                req,
+                res,
+                new ApiError(409, e.getMessage()).header("Retry-After", SESSION_BUSY_RETRY_AFTER)));
     routing.error(
         java.io.UncheckedIOException.class,
         (req, res, e) ->

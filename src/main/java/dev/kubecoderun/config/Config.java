@@ -108,7 +108,8 @@ public record Config(
    * {@code ttl} ZERO means sessions never expire. The clean-up deletes the files of expired
    * sessions; the orphan sweep deletes stored objects that no file metadata points at.
    */
-  public record Sessions(Duration ttl, Duration cleanupInterval, boolean orphanSweep) {}
+  public record Sessions(
+      Duration ttl, Duration cleanupInterval, boolean orphanSweep, Duration queueTimeout) {}
 
   /** Redis, or {@code enabled=false} for the embedded in-memory stores. */
   public record Redis(
@@ -266,7 +267,13 @@ public record Config(
         new Sessions(
             Duration.ofHours(env.integer("SESSION_TTL_HOURS", 0, 0, 87600)),
             Duration.ofMinutes(env.integer("SESSION_CLEANUP_INTERVAL_MINUTES", 10, 1, 1440)),
-            env.bool("ENABLE_ORPHAN_MINIO_CLEANUP", true));
+            env.bool("ENABLE_ORPHAN_MINIO_CLEANUP", true),
+            // A run waits for the runs of its session before it: by default two whole runs.
+            env.seconds(
+                "SESSION_QUEUE_TIMEOUT_SECONDS",
+                (int) Math.max(60, 2 * limits.maxExecutionTime().toSeconds()),
+                0,
+                3600));
 
     Path dataDir = Path.of(env.string("DATA_DIR", "data")).toAbsolutePath().normalize();
     String format = env.string("LOG_FORMAT", "json").toLowerCase(Locale.ROOT);

@@ -14,12 +14,15 @@ import dev.kubecoderun.sandbox.Sandbox;
 import dev.kubecoderun.sandbox.SandboxException;
 import dev.kubecoderun.sandbox.SandboxPool;
 import dev.kubecoderun.session.Session;
+import dev.kubecoderun.session.SessionBusyException;
+import dev.kubecoderun.session.SessionLocks;
 import dev.kubecoderun.session.SessionResolver;
 import dev.kubecoderun.state.StateHash;
 import dev.kubecoderun.state.StateStore;
 import dev.kubecoderun.state.StoredState;
 import java.io.IOException;
 import java.io.InputStream;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Comparator;
@@ -45,6 +48,8 @@ public final class ExecutionService {
   private final ExecutionSlots slots;
   private final Config.Limits limits;
   private final Config.State stateConfig;
+  private final SessionLocks locks;
+  private final Duration sessionWait;
 
   public ExecutionService(
       SessionResolver sessions,
@@ -53,7 +58,9 @@ public final class ExecutionService {
       SandboxPool pool,
       ExecutionSlots slots,
       Config.Limits limits,
-      Config.State stateConfig) {
+      Config.State stateConfig,
+      SessionLocks locks,
+      Duration sessionWait) {
     this.sessions = sessions;
     this.files = files;
     this.states = states;
@@ -61,14 +68,37 @@ public final class ExecutionService {
     this.slots = slots;
     this.limits = limits;
     this.stateConfig = stateConfig;
+    this.locks = locks;
+    this.sessionWait = sessionWait;
   }
 
+  /**
+   * Runs of one session go one at a time (see {@link SessionLocks}): a run waits up to
+   * SESSION_QUEUE_TIMEOUT_SECONDS for the one before it, else {@link SessionBusyException}.
+   */
   public ExecResponse execute(ExecCommand cmd) throws InterruptedException {
     PhaseTimer timer = new PhaseTimer();
     List<String> fileSessions = cmd.files().stream().map(ExecCommand.FileRef::sessionId).toList();
     Session session = sessions.resolve(cmd.sessionId(), fileSessions, cmd.entityId(), cmd.userId());
     List<String> notes = new ArrayList<>();
     Map<String, StoredFile> inputs = resolveInputs(cmd.files(), notes);
+    timer.mark("prepare");
+    SessionLocks.Lease held = locks.acquire(session.id(), sessionWait);
+    try {
+      timer.mark("session");
+      return executeHeld(cmd, session, inputs, notes, timer);
+    } finally {
+      held.close();
+    }
+  }
+
+  private ExecResponse executeHeld(
+      ExecCommand cmd,
+      Session session,
+      Map<String, StoredFile> inputs,
+      List<String> notes,
+      PhaseTimer timer)
+      throws InterruptedException {
     boolean usesState = cmd.language() == Language.PY && stateConfig.enabled();
     String state = null;
     if (usesState) {
@@ -79,7 +109,7 @@ public final class ExecutionService {
               .orElse(null);
     }
 
-    timer.mark("prepare");
+    timer.mark("state_load");
     if (!slots.tryAcquire()) {
       throw ApiError.unavailable("All execution slots are busy; retry shortly", 2);
     }

@@ -6,7 +6,9 @@ import dev.kubecoderun.files.FileMetadataStore;
 import dev.kubecoderun.files.LocalFileMetadataStore;
 import dev.kubecoderun.files.LocalObjectStore;
 import dev.kubecoderun.files.ObjectStore;
+import dev.kubecoderun.session.LocalSessionLocks;
 import dev.kubecoderun.session.LocalSessionStore;
+import dev.kubecoderun.session.SessionLocks;
 import dev.kubecoderun.session.SessionStore;
 import dev.kubecoderun.state.LocalStateStore;
 import dev.kubecoderun.state.StateStore;
@@ -65,6 +67,17 @@ class LocalStoresTest {
     @Override
     ApiKeyStore store() {
       return store;
+    }
+  }
+
+  /** One process: every "replica" is the same in-process locks. */
+  @Nested
+  class Locks extends SessionLocksContract {
+    private final SessionLocks locks = new LocalSessionLocks();
+
+    @Override
+    SessionLocks replica() {
+      return locks;
     }
   }
 }

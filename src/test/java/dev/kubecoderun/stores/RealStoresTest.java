@@ -1,12 +1,20 @@
 package dev.kubecoderun.stores;
 
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import dev.kubecoderun.auth.ApiKeyStore;
 import dev.kubecoderun.auth.RedisApiKeyStore;
 import dev.kubecoderun.files.FileMetadataStore;
 import dev.kubecoderun.files.ObjectStore;
 import dev.kubecoderun.files.RedisFileMetadataStore;
 import dev.kubecoderun.redis.RedisConnection;
+import dev.kubecoderun.session.Ids;
+import dev.kubecoderun.session.RedisSessionLocks;
 import dev.kubecoderun.session.RedisSessionStore;
+import dev.kubecoderun.session.SessionBusyException;
+import dev.kubecoderun.session.SessionLocks;
 import dev.kubecoderun.session.SessionStore;
 import dev.kubecoderun.state.RedisStateStore;
 import dev.kubecoderun.state.StateArchive;
@@ -16,6 +24,7 @@ import java.time.Duration;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
 
 /**
  * The same store contracts against a real redis-server and a real S3 server (S3Proxy), both started
@@ -83,6 +92,64 @@ class RealStoresTest {
     @Override
     ApiKeyStore store() {
       return store;
+    }
+  }
+
+  /** Each replica() is another API replica: its own locks object on the same Redis. */
+  @Nested
+  class Locks extends SessionLocksContract {
+    @Override
+    SessionLocks replica() {
+      return new RedisSessionLocks(REDIS);
+    }
+
+    @Test
+    void theLockOfACrashedReplicaFreesItselfWithinItsLease() throws Exception {
+      String sid = Ids.next();
+      // What a replica that died while holding the session leaves: a key nobody renews.
+      REDIS.run(
+          j ->
+              j.set(
+                  REDIS.key("session_lock:" + sid),
+                  "token-of-a-dead-replica",
+                  redis.clients.jedis.params.SetParams.setParams().px(1500)));
+      long start = System.nanoTime();
+      replica().acquire(sid, Duration.ofSeconds(20)).close();
+      long waitedMs = (System.nanoTime() - start) / 1_000_000;
+      assertTrue(waitedMs >= 500 && waitedMs < 10_000, "waited " + waitedMs + " ms");
+    }
+
+    @Test
+    void aRunLongerThanTheLeaseKeepsItsLock() throws Exception {
+      String sid = Ids.next();
+      SessionLocks shortLease = new RedisSessionLocks(REDIS, Duration.ofMillis(600));
+      String key = REDIS.key("session_lock:" + sid);
+      SessionLocks.Lease held = shortLease.acquire(sid, Duration.ZERO);
+      Thread.sleep(2000); // the run goes on for more than three leases
+      assertThrows(SessionBusyException.class, () -> replica().acquire(sid, Duration.ZERO));
+      Long ttl = REDIS.call(j -> j.pttl(key));
+      assertTrue(ttl > 0 && ttl <= 600, "lease left: " + ttl);
+      held.close();
+      Boolean left = REDIS.call(j -> j.exists(key));
+      assertFalse(left, "released at the end of the run");
+    }
+
+    @Test
+    void redisDownIsAnUnavailableStoreNotABusySession() {
+      RedisConnection nowhere =
+          dev.kubecoderun.redis.RedisClients.connect(
+              dev.kubecoderun.config.Config.from(
+                      java.util.Map.of(
+                          "AUTH_ENABLED",
+                          "false",
+                          "REDIS_URL",
+                          "redis://127.0.0.1:" + FreePort.pick(),
+                          "REDIS_SOCKET_CONNECT_TIMEOUT",
+                          "1"))
+                  .redis());
+      assertThrows(
+          java.io.UncheckedIOException.class,
+          () -> new RedisSessionLocks(nowhere).acquire(Ids.next(), Duration.ofSeconds(5)));
     }
   }
 }
