@@ -65,6 +65,7 @@ final class TestServer {
       env.put("MINIO_ACCESS_KEY", dev.kubecoderun.stores.S3Server.ACCESS_KEY);
       env.put("MINIO_SECRET_KEY", dev.kubecoderun.stores.S3Server.SECRET_KEY);
       env.put("MINIO_BUCKET", "kcr-e2e");
+      env.put("SESSION_QUEUE_TIMEOUT_SECONDS", "8"); // ConcurrentRunsTest waits this long
       realStores = start(env, "0");
     }
     return realStores;
