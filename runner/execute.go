@@ -21,19 +21,20 @@ type execRequest struct {
 }
 
 type execResponse struct {
-	ExitCode        int          `json:"exit_code"`
-	Signal          *string      `json:"signal"`
-	TimedOut        bool         `json:"timed_out"`
-	Stdout          string       `json:"stdout"`
-	Stderr          string       `json:"stderr"`
-	StdoutTruncated bool         `json:"stdout_truncated"`
-	StderrTruncated bool         `json:"stderr_truncated"`
-	DurationMS      float64      `json:"duration_ms"`
-	State           string       `json:"state,omitempty"`
-	StateErrors     []string     `json:"state_errors,omitempty"`
-	Files           []fileChange `json:"files"`
-	FilesOmitted    int          `json:"files_omitted,omitempty"`
-	Deleted         []string     `json:"deleted"`
+	ExitCode        int            `json:"exit_code"`
+	Signal          *string        `json:"signal"`
+	TimedOut        bool           `json:"timed_out"`
+	Stdout          string         `json:"stdout"`
+	Stderr          string         `json:"stderr"`
+	StdoutTruncated bool           `json:"stdout_truncated"`
+	StderrTruncated bool           `json:"stderr_truncated"`
+	DurationMS      float64        `json:"duration_ms"`
+	State           string         `json:"state,omitempty"`
+	StateErrors     []string       `json:"state_errors,omitempty"`
+	Files           []fileChange   `json:"files"`
+	FilesOmitted    int            `json:"files_omitted,omitempty"`
+	Unlisted        []unlistedPath `json:"unlisted,omitempty"`
+	Deleted         []string       `json:"deleted"`
 }
 
 const (
@@ -108,7 +109,7 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 	if req.Language == "py" && (state != nil || req.CaptureState) {
 		dirs = append(dirs, dirState)
 	}
-	before := snapshot(s.cfg.Workdir)
+	before, _ := snapshot(s.cfg.Workdir)
 	if err := s.prepareRun(dirs, name, req.Code); err != nil {
 		return nil, err
 	}
@@ -148,7 +149,9 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 		// unexplained SIGKILL.
 		resp.Stderr = withNotice(resp.Stderr, stoppedNotice)
 	}
-	resp.Files, resp.Deleted = diffSnapshots(before, snapshot(s.cfg.Workdir))
+	after, unlisted := snapshot(s.cfg.Workdir)
+	resp.Files, resp.Deleted = diffSnapshots(before, after, unlisted)
+	resp.Unlisted = unlisted
 	if len(resp.Files) > maxListedFiles {
 		resp.FilesOmitted = len(resp.Files) - maxListedFiles
 		resp.Files = resp.Files[:maxListedFiles]

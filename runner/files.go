@@ -25,7 +25,7 @@ type listedFile struct {
 }
 
 func (s *Server) handleListFiles(w http.ResponseWriter, r *http.Request) {
-	snap := snapshot(s.cfg.Workdir)
+	snap, _ := snapshot(s.cfg.Workdir)
 	files := make([]listedFile, 0, len(snap))
 	for p, st := range snap {
 		files = append(files, listedFile{Path: displayPath(p), Ref: escapePath(p), Size: st.size, Mtime: float64(st.mtime) / 1e9})

@@ -282,3 +282,31 @@ func TestPutWithThePathInAHeader(t *testing.T) {
 		t.Errorf("PUT by header without the token: %v %v", err, resp)
 	}
 }
+
+// A folder the runner cannot look into (here: deeper than PATH_MAX; on Kubernetes also a folder user
+// code made unreadable) is reported, and the files it had are not reported deleted.
+func TestAFolderTheRunnerCannotListIsReported(t *testing.T) {
+	t.Parallel()
+	tr := newRunner(t, runnerOpts{})
+	tr.put("deep/input.txt", "in")
+	res := tr.run("py", "import os\nos.chdir('deep')\nfor i in range(20):\n  os.mkdir('d' * 250)\n  os.chdir('d' * 250)\nopen('x.txt', 'w').write('x')\n")
+	if res.ExitCode != 0 {
+		t.Fatalf("%s", res)
+	}
+	if len(res.Unlisted) == 0 || !strings.HasPrefix(res.Unlisted[0].Path, "deep/ddd") ||
+		res.Unlisted[0].Error != "file name too long" || res.Unlisted[0].Ref != escapePath(res.Unlisted[0].Path) {
+		t.Errorf("unlisted: %+v", res.Unlisted)
+	}
+	if len(res.Deleted) != 0 {
+		t.Errorf("deleted: %v", res.Deleted)
+	}
+}
+
+func TestFilesInAnUnlistedFolderAreNotDeleted(t *testing.T) {
+	before := map[string]fileStat{"sec/x.txt": {1, 1}, "sec2.txt": {1, 1}, "gone.txt": {1, 1}}
+	after := map[string]fileStat{"sec2.txt": {1, 1}}
+	_, deleted := diffSnapshots(before, after, []unlistedPath{{raw: "sec"}})
+	if strings.Join(deleted, ",") != "gone.txt" {
+		t.Errorf("deleted: %v", deleted)
+	}
+}

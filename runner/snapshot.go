@@ -22,12 +22,31 @@ type fileChange struct {
 	Change string  `json:"change"` // "created" or "modified"
 }
 
-// snapshot lists the regular files under dir, recursively, by "/"-separated relative path. Symlinks
-// are not followed.
-func snapshot(dir string) map[string]fileStat {
+// unlistedPath is a folder (or entry) the snapshot could not look into, e.g. a folder user code made
+// unreadable: what is inside cannot be listed, and the API says so instead of dropping it silently.
+type unlistedPath struct {
+	Path  string `json:"path"`
+	Ref   string `json:"ref"`
+	Error string `json:"error"`
+	raw   string // the relative path itself
+}
+
+const maxUnlisted = 100
+
+// snapshot lists the regular files under dir, recursively, by "/"-separated relative path, and
+// what it could not look into (at most maxUnlisted). Symlinks are not followed.
+func snapshot(dir string) (map[string]fileStat, []unlistedPath) {
 	out := map[string]fileStat{}
+	var unlisted []unlistedPath
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
+		if err != nil {
+			if rel, rerr := filepath.Rel(dir, p); rerr == nil && rel != "." && len(unlisted) < maxUnlisted {
+				rel = filepath.ToSlash(rel)
+				unlisted = append(unlisted, unlistedPath{Path: displayPath(rel), Ref: escapePath(rel), Error: unwrapPathError(err).Error(), raw: rel})
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
 			return nil
 		}
 		info, err := d.Info()
@@ -41,11 +60,12 @@ func snapshot(dir string) map[string]fileStat {
 		out[filepath.ToSlash(rel)] = fileStat{size: info.Size(), mtime: info.ModTime().UnixNano()}
 		return nil
 	})
-	return out
+	return out, unlisted
 }
 
 // diffSnapshots lists files created or modified (size or mtime changed) and files deleted, sorted.
-func diffSnapshots(before, after map[string]fileStat) ([]fileChange, []string) {
+// A file under an unlisted folder is not known to be gone, so it is not reported deleted.
+func diffSnapshots(before, after map[string]fileStat, unlisted []unlistedPath) ([]fileChange, []string) {
 	files, deleted := []fileChange{}, []string{}
 	for p, a := range after {
 		b, existed := before[p]
@@ -59,13 +79,22 @@ func diffSnapshots(before, after map[string]fileStat) ([]fileChange, []string) {
 		files = append(files, fileChange{Path: displayPath(p), Ref: escapePath(p), Size: a.size, Mtime: float64(a.mtime) / 1e9, Change: change})
 	}
 	for p := range before {
-		if _, ok := after[p]; !ok {
+		if _, ok := after[p]; !ok && !under(p, unlisted) {
 			deleted = append(deleted, displayPath(p))
 		}
 	}
 	sort.Slice(files, func(i, j int) bool { return byPath(files[i].Path, files[i].Ref, files[j].Path, files[j].Ref) })
 	sort.Strings(deleted)
 	return files, deleted
+}
+
+func under(p string, unlisted []unlistedPath) bool {
+	for _, u := range unlisted {
+		if p == u.raw || strings.HasPrefix(p, u.raw+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // byPath orders by name, then by ref (two names may display alike when they are not UTF-8).

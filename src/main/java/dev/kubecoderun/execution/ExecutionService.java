@@ -256,6 +256,12 @@ public final class ExecutionService {
               : null;
       out.add(new ExecResponse.OutputFile(stored.id(), stored.name(), session.id(), from));
     }
+    for (RunnerResult.Unlisted u : result.unlistedPaths()) {
+      String name = OutputName.of(u.path());
+      String why = "the runner could not look into it: " + u.error();
+      notes.add("files under '" + name + "' not kept: " + why);
+      skipped.add(new ExecResponse.SkippedFile(name, "unreadable", null, why));
+    }
     int tooMany = (int) skipped.stream().filter(s -> s.reason().equals("too_many")).count();
     int omitted = Math.max(0, result.filesOmitted());
     if (tooMany + omitted > 0) {

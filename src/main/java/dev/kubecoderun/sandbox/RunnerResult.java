@@ -17,7 +17,15 @@ public record RunnerResult(
     @JsonProperty("state_errors") List<String> stateErrors,
     List<ChangedFile> files,
     @JsonProperty("files_omitted") int filesOmitted,
+    List<Unlisted> unlisted,
     List<String> deleted) {
+
+  /** A folder (or entry) under the workdir the runner could not look into, and why. */
+  public record Unlisted(String path, String ref, String error) {}
+
+  public List<Unlisted> unlistedPaths() {
+    return unlisted == null ? List.of() : unlisted;
+  }
 
   /**
    * A file the run created or modified under the workdir. {@code path} is its name as text (bytes

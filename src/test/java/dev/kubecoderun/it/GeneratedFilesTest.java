@@ -212,6 +212,31 @@ class GeneratedFilesTest {
         deliveryOf(only));
   }
 
+  /** Folders deeper than PATH_MAX cannot be listed: named, not silently missing. */
+  @Test
+  void aFolderTheRunnerCannotLookIntoIsNamed() {
+    String code =
+        """
+        import os
+        open('kept.txt', 'w').write('k')
+        os.mkdir('deep')
+        os.chdir('deep')
+        for i in range(20):
+            os.mkdir('d' * 250)
+            os.chdir('d' * 250)
+        open('lost.txt', 'w').write('x')
+        """;
+    JsonNode run = server.exec("py", code).json();
+    assertEquals(List.of("kept.txt"), names(run.path("files")), run.toString());
+    JsonNode skipped = run.path("skipped_files").get(0);
+    assertTrue(skipped.path("name").asText().startsWith("deep/ddd"), run.toString());
+    assertEquals("unreadable", skipped.path("reason").asText());
+    assertEquals(
+        "the runner could not look into it: file name too long", skipped.path("message").asText());
+    assertEquals("partial", run.path("artifact_delivery").path("status").asText());
+    assertTrue(run.path("stderr").asText().contains("not kept: the runner could not look into it"));
+  }
+
   private static List<String> names(JsonNode files) {
     List<String> out = new java.util.ArrayList<>();
     files.forEach(f -> out.add(f.path("name").asText()));

@@ -110,6 +110,31 @@ final class ApiProcess {
         HttpResponse.BodyHandlers.ofString());
   }
 
+  /** POST /v1/exec with any body; fails with the API's log when the answer is not 200. */
+  JsonNode exec(Map<String, Object> body) throws IOException, InterruptedException {
+    HttpResponse<String> r =
+        http.send(
+            HttpRequest.newBuilder(base.resolve("/v1/exec"))
+                .header("X-API-Key", KEY)
+                .header("Content-Type", "application/json")
+                .timeout(Duration.ofSeconds(120))
+                .POST(HttpRequest.BodyPublishers.ofString(Json.writeString(body)))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    if (r.statusCode() != 200) {
+      throw new AssertionError(
+          "exec -> " + r.statusCode() + " " + r.body() + "\nAPI log:\n" + logTail());
+    }
+    return Json.tree(r.body().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+  }
+
+  /** GET, the body as bytes. */
+  HttpResponse<byte[]> getBytes(String path) throws IOException, InterruptedException {
+    return http.send(
+        HttpRequest.newBuilder(base.resolve(path)).header("X-API-Key", KEY).GET().build(),
+        HttpResponse.BodyHandlers.ofByteArray());
+  }
+
   String logTail() {
     try {
       String s = Files.readString(log);

@@ -1,5 +1,6 @@
 package dev.kubecoderun.kube;
 
+import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -205,6 +206,7 @@ class KubernetesBackendTest {
     env.put("POD_UID", ownerUid);
     env.put("POD_POOL_PY", Integer.toString(poolPy));
     env.put("POD_POOL_JS", Integer.toString(poolJs));
+    env.put("MAX_FILE_SIZE_MB", "2");
     env.put("SANDBOX_START_TIMEOUT_SECONDS", "60");
     env.put("K8S_RUNTIME_CLASS_NAME", "");
     env.put("K8S_POD_NODE_SELECTOR", "{\"kubernetes.io/os\":\"linux\"}");
@@ -414,6 +416,98 @@ class KubernetesBackendTest {
     }
     await("the pool full again", 60, () -> apiPoolReady("py") == 1);
     assertEquals("42\n", api.exec("py", "print(6*7)").path("stdout").asText());
+  }
+
+  /**
+   * Files with ordinary and odd names come back from a sandbox pod, where the runner is not root: a
+   * file it cannot read (mode 000) is named in skipped_files, one over MAX_FILE_SIZE_MB (2 here)
+   * too, and the others still come back; each goes back into the next run under its returned name.
+   */
+  @Test
+  @Order(2)
+  void generatedFilesOfAnyNameComeBackFromAPodAndTheOnesThatCannotAreNamed() throws Exception {
+    String nested = String.join("/", java.util.Collections.nCopies(6, "\u6570".repeat(60)));
+    Map<String, String> names = new java.util.LinkedHashMap<>(); // written (UTF-8) -> returned
+    for (String n :
+        List.of(
+            "a b.txt",
+            "\u00e9.txt",
+            "\u6570\u636e.csv",
+            "a+b.txt",
+            "a%20b.txt",
+            "a#b.txt",
+            "a?b.txt",
+            "it's.txt",
+            "a&b.txt",
+            "q\"q.txt",
+            "n".repeat(251) + ".txt",
+            nested + "/deep file.txt")) {
+      names.put(n, n);
+    }
+    names.put("new\nline.txt", "new_line.txt");
+    StringBuilder code = new StringBuilder("import os\n");
+    for (String n : names.keySet()) {
+      code.append("p = ").append(py(n.getBytes(UTF_8))).append('\n');
+      code.append("os.makedirs(os.path.dirname(p) or b'.', exist_ok=True)\n");
+      code.append("open(p, 'wb').write(b'content of ' + p)\n");
+    }
+    code.append("open(b'bad\\xff.txt', 'wb').write(b'not utf-8')\n");
+    code.append("open('locked.txt', 'w').write('x')\nos.chmod('locked.txt', 0)\n");
+    code.append("open('big.bin', 'wb').write(b'0' * (3 << 20))\n");
+    code.append("os.makedirs('secret/inner')\nopen('secret/inner/x.txt', 'w').write('x')\n");
+    code.append("os.chmod('secret', 0)\n");
+    JsonNode run = api.exec(Map.of("lang", "py", "code", code.toString()));
+    assertEquals("ok", run.path("status").asText(), run.toString());
+    String sid = run.path("session_id").asText();
+
+    Map<String, JsonNode> returned = new HashMap<>();
+    run.path("files").forEach(f -> returned.put(f.path("name").asText(), f));
+    Set<String> expected = new HashSet<>(names.values());
+    expected.add("bad\ufffd.txt");
+    assertEquals(expected, returned.keySet(), run.toString());
+    Map<String, String> skipped = new HashMap<>();
+    run.path("skipped_files")
+        .forEach(f -> skipped.put(f.path("name").asText(), f.path("reason").asText()));
+    assertEquals(
+        Map.of("locked.txt", "unreadable", "big.bin", "too_large", "secret", "unreadable"),
+        skipped);
+    assertTrue(
+        run.path("stderr").asText().contains("generated file 'locked.txt' not kept"),
+        run.toString());
+    JsonNode delivery = run.path("artifact_delivery");
+    assertEquals("partial", delivery.path("status").asText(), run.toString());
+    assertEquals(expected.size() + 3, delivery.path("attempted").asInt());
+    assertEquals(3, delivery.path("failed").asInt());
+
+    // Downloads, and the next run on another pod gets every file back under its returned name.
+    List<Map<String, Object>> refs = new ArrayList<>();
+    StringBuilder check = new StringBuilder("import hashlib\n");
+    for (var e : names.entrySet()) {
+      JsonNode f = returned.get(e.getValue());
+      byte[] content = ("content of " + e.getKey()).getBytes(UTF_8);
+      var download = api.getBytes("/v1/download/" + sid + "/" + f.path("id").asText());
+      assertEquals(200, download.statusCode());
+      org.junit.jupiter.api.Assertions.assertArrayEquals(content, download.body(), e.getValue());
+      refs.add(
+          Map.of("id", f.path("id").asText(), "storage_session_id", sid, "name", e.getValue()));
+      check
+          .append("assert open(")
+          .append(py(e.getValue().getBytes(UTF_8)))
+          .append(", 'rb').read() == ")
+          .append(py(content))
+          .append("\n");
+    }
+    check.append("print('all', ").append(names.size()).append(")\n");
+    JsonNode next = api.exec(Map.of("lang", "py", "code", check.toString(), "files", refs));
+    assertEquals("all " + names.size() + "\n", next.path("stdout").asText(), next.toString());
+  }
+
+  private static String py(byte[] b) {
+    StringBuilder sb = new StringBuilder("b'");
+    for (byte x : b) {
+      sb.append(String.format("\\x%02x", x & 0xff));
+    }
+    return sb.append('\'').toString();
   }
 
   /** Waits until the API's py pool is full again with a pod other than {@code gone}. */
