@@ -34,9 +34,9 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * One /exec, in plain steps: resolve the session, take a slot and a warm sandbox, put the input
- * files, run, store what the run created or changed, save Python state, answer, and hand the
- * sandbox back to be destroyed.
+ * One /exec, in plain steps: resolve the session, wait for its previous run to end, take a slot and
+ * a warm sandbox, put the input files, run, store what the run created or changed, save Python
+ * state, answer, and hand the sandbox back to be destroyed.
  */
 public final class ExecutionService {
   private static final Logger LOG = Logger.getLogger(ExecutionService.class.getName());

@@ -97,6 +97,21 @@ class ConfigTest {
   }
 
   @Test
+  void aRunWaitsForItsSessionTwiceTheLongestRunByDefault() {
+    assertEquals(
+        java.time.Duration.ofSeconds(60),
+        Config.from(Map.of("API_KEY", KEY)).sessions().queueTimeout());
+    assertEquals(
+        java.time.Duration.ofSeconds(240),
+        Config.from(Map.of("API_KEY", KEY, "MAX_EXECUTION_TIME", "120")).sessions().queueTimeout());
+    assertEquals(
+        java.time.Duration.ZERO,
+        Config.from(Map.of("API_KEY", KEY, "SESSION_QUEUE_TIMEOUT_SECONDS", "0"))
+            .sessions()
+            .queueTimeout());
+  }
+
+  @Test
   void redisUrlGivesHostPortDatabaseCredentialsAndTls() {
     Config.Redis r =
         Config.from(
