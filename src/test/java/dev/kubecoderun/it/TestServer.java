@@ -70,7 +70,8 @@ final class TestServer {
     return realStores;
   }
 
-  private static TestServer start(Map<String, String> extra, String jsPool) {
+  /** A server of the caller's, with {@code extra} settings; close its {@link #app} after. */
+  static TestServer start(Map<String, String> extra, String jsPool) {
     {
       try {
         Path data = Files.createTempDirectory("kcr-it-");

@@ -50,6 +50,7 @@ public final class RedisServer {
       throw new UncheckedIOException(e);
     }
     server.start();
+    Runtime.getRuntime().addShutdownHook(new Thread(server::kill));
     return server;
   }
 
