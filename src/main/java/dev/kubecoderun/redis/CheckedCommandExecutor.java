@@ -1,5 +1,6 @@
 package dev.kubecoderun.redis;
 
+import java.util.logging.Logger;
 import redis.clients.jedis.CommandObject;
 import redis.clients.jedis.Connection;
 import redis.clients.jedis.exceptions.JedisConnectionException;
@@ -16,6 +17,8 @@ import redis.clients.jedis.util.IOUtils;
  * Redis, or the stream is out of step); such a failure becomes a connection failure (503).
  */
 final class CheckedCommandExecutor implements CommandExecutor {
+  private static final Logger LOG = Logger.getLogger(CheckedCommandExecutor.class.getName());
+
   private final ConnectionProvider provider;
 
   CheckedCommandExecutor(ConnectionProvider provider) {
@@ -34,8 +37,9 @@ final class CheckedCommandExecutor implements CommandExecutor {
         throw e;
       } catch (RuntimeException e) {
         connection.setBroken();
-        throw new JedisConnectionException(
-            "Redis reply unusable for " + command.getArguments().getCommand() + ": " + e, e);
+        String what = "Redis reply unusable for " + command.getArguments().getCommand() + ": " + e;
+        LOG.warning(what + "; the connection is dropped");
+        throw new JedisConnectionException(what, e);
       } catch (Error e) {
         connection.setBroken();
         throw e;
