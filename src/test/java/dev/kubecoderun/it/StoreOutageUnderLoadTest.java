@@ -7,6 +7,7 @@ import dev.kubecoderun.stores.RedisSentinels;
 import dev.kubecoderun.stores.RedisServer;
 import dev.kubecoderun.stores.S3Server;
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Tag;
@@ -40,30 +41,19 @@ class StoreOutageUnderLoadTest {
   @Test
   void redisSentinelFailoverUnderLoad() throws Exception {
     try (RedisSentinels redis = RedisSentinels.start()) {
-      TestServer server =
-          TestServer.start(
-              Map.of(
-                  "REDIS_MODE",
-                  "sentinel",
-                  "REDIS_SENTINEL_NODES",
-                  redis.nodes(),
-                  "REDIS_SENTINEL_MASTER",
-                  RedisSentinels.MASTER_NAME,
-                  "REDIS_KEY_PREFIX",
-                  "kcr-sentinel:",
-                  "REDIS_SOCKET_TIMEOUT",
-                  "2",
-                  "REDIS_SOCKET_CONNECT_TIMEOUT",
-                  "2",
-                  "MINIO_ENDPOINT",
-                  S3Server.shared().endpoint(),
-                  "MINIO_ACCESS_KEY",
-                  S3Server.ACCESS_KEY,
-                  "MINIO_SECRET_KEY",
-                  S3Server.SECRET_KEY,
-                  "MINIO_BUCKET",
-                  "kcr-sentinel"),
-              "0");
+      Map<String, String> env = new HashMap<>();
+      env.put("REDIS_MODE", "sentinel");
+      env.put("REDIS_SENTINEL_NODES", redis.nodes());
+      env.put("REDIS_SENTINEL_MASTER", RedisSentinels.MASTER_NAME);
+      env.put("REDIS_KEY_PREFIX", "kcr-sentinel:");
+      env.put("REDIS_SOCKET_TIMEOUT", "2");
+      env.put("REDIS_SOCKET_CONNECT_TIMEOUT", "2");
+      env.put("MINIO_ENDPOINT", S3Server.shared().endpoint());
+      env.put("MINIO_ACCESS_KEY", S3Server.ACCESS_KEY);
+      env.put("MINIO_SECRET_KEY", S3Server.SECRET_KEY);
+      env.put("MINIO_BUCKET", "kcr-sentinel");
+      env.put("RUNNER_PY_PRELOAD", "json"); // cheap warm sandboxes, as withRealStores
+      TestServer server = TestServer.start(env, "0");
       try {
         outageUnderLoad(
             server,

@@ -65,6 +65,9 @@ final class TestServer {
       env.put("MINIO_ACCESS_KEY", dev.kubecoderun.stores.S3Server.ACCESS_KEY);
       env.put("MINIO_SECRET_KEY", dev.kubecoderun.stores.S3Server.SECRET_KEY);
       env.put("MINIO_BUCKET", "kcr-e2e");
+      // No numpy or pandas ahead of time: these tests load the stores, and a cheap warm sandbox
+      // keeps the CPU for that.
+      env.put("RUNNER_PY_PRELOAD", "json");
       realStores = start(env, "0");
     }
     return realStores;
