@@ -11,11 +11,21 @@ import redis.clients.jedis.RedisClient;
 import redis.clients.jedis.RedisClusterClient;
 import redis.clients.jedis.RedisSentinelClient;
 import redis.clients.jedis.UnifiedJedis;
+import redis.clients.jedis.providers.ConnectionProvider;
+import redis.clients.jedis.providers.PooledConnectionProvider;
+import redis.clients.jedis.providers.SentineledConnectionProvider;
 
 /**
  * Builds the jedis client for REDIS_MODE: standalone, sentinel or cluster, with TLS, a bounded pool
- * and timeouts. Nothing connects here: the first command does, so the API starts while Redis is
- * still coming up.
+ * and timeouts. In standalone mode nothing connects here: the first command does, so the API starts
+ * while Redis is still coming up (sentinel mode asks the sentinels for the master at once).
+ *
+ * <p>A pooled connection only ever holds a reply its caller reads: jedis marks a connection broken
+ * on any failure while writing a command or reading its reply, and the pool destroys a broken
+ * connection instead of handing it out again; {@link CheckedCommandExecutor} does the same when a
+ * reply read whole cannot be used. jedis's RESP3 handshake (HELLO) refuses a peer that is not
+ * Redis, and {@link NoSelfConnectSocketFactory} refuses, in standalone mode, the one such peer a
+ * local Redis that is down can leave behind: the connection to itself.
  */
 public final class RedisClients {
   private RedisClients() {}
@@ -32,20 +42,40 @@ public final class RedisClients {
     pool.setMaxWait(cfg.socketTimeout());
     JedisClientConfig client = clientConfig(cfg, cfg.password(), cfg.database());
     return switch (cfg.mode()) {
-      case STANDALONE ->
-          RedisClient.builder()
-              .hostAndPort(cfg.host(), cfg.port())
-              .clientConfig(client)
-              .poolConfig(pool)
-              .build();
-      case SENTINEL ->
-          RedisSentinelClient.builder()
-              .masterName(cfg.sentinelMaster())
-              .sentinels(nodes(cfg.sentinelNodes()))
-              .clientConfig(client)
-              .sentinelClientConfig(clientConfig(cfg, cfg.sentinelPassword(), 0))
-              .poolConfig(pool)
-              .build();
+      case STANDALONE -> {
+        HostAndPort node = new HostAndPort(cfg.host(), cfg.port());
+        ConnectionProvider provider =
+            new PooledConnectionProvider(
+                new ClosingConnectionFactory(new NoSelfConnectSocketFactory(node, client), client),
+                pool);
+        yield RedisClient.builder()
+            .hostAndPort(node)
+            .clientConfig(client)
+            .connectionProvider(provider)
+            .commandExecutor(new CheckedCommandExecutor(provider))
+            .build();
+      }
+      case SENTINEL -> {
+        Set<HostAndPort> sentinels = nodes(cfg.sentinelNodes());
+        ConnectionProvider provider =
+            new SentineledConnectionProvider(
+                cfg.sentinelMaster(),
+                client,
+                pool,
+                sentinels,
+                // Sentinels are asked through jedis's single-connection client, which speaks RESP2.
+                DefaultJedisClientConfig.builder()
+                    .from(clientConfig(cfg, cfg.sentinelPassword(), 0))
+                    .serverDefaultProtocol()
+                    .build());
+        yield RedisSentinelClient.builder()
+            .masterName(cfg.sentinelMaster())
+            .sentinels(sentinels)
+            .clientConfig(client)
+            .connectionProvider(provider)
+            .commandExecutor(new CheckedCommandExecutor(provider))
+            .build();
+      }
       case CLUSTER ->
           RedisClusterClient.builder()
               .nodes(nodes(cfg.clusterNodes()))

@@ -5,6 +5,7 @@ import java.io.UncheckedIOException;
 import java.util.function.Function;
 import java.util.logging.Logger;
 import redis.clients.jedis.RedisClient;
+import redis.clients.jedis.RedisSentinelClient;
 import redis.clients.jedis.UnifiedJedis;
 import redis.clients.jedis.exceptions.JedisConnectionException;
 import redis.clients.jedis.exceptions.JedisDataException;
@@ -36,8 +37,11 @@ public final class RedisConnection implements AutoCloseable {
   }
 
   /**
-   * Runs {@code command}. A broken connection is retried once on a fresh one: after a Redis restart
-   * the idle pooled connections are all dead, and the first command on each would fail.
+   * Runs {@code command}. A connection failure is retried once: after a Redis restart the idle
+   * pooled connections are all dead, and the first command on each would fail, so they are dropped
+   * first. The retry never gets the connection that failed, nor any connection with a reply left
+   * unread: a connection that failed mid-command is broken and destroyed, never pooled again (see
+   * {@link RedisClients}). {@code command} may therefore run twice and must be safe to repeat.
    */
   public <T> T call(Function<UnifiedJedis, T> command) {
     try {
@@ -63,9 +67,12 @@ public final class RedisConnection implements AutoCloseable {
         });
   }
 
+  /** Only idle connections: one in use is its borrower's until returned (or destroyed). */
   private void dropIdleConnections() {
     if (jedis instanceof RedisClient standalone) {
       standalone.getPool().clear();
+    } else if (jedis instanceof RedisSentinelClient sentinel) {
+      sentinel.getPrimaryNodesConnectionMap().values().forEach(pool -> pool.clear());
     }
   }
 

@@ -66,12 +66,16 @@ final class TestServer {
       env.put("MINIO_SECRET_KEY", dev.kubecoderun.stores.S3Server.SECRET_KEY);
       env.put("MINIO_BUCKET", "kcr-e2e");
       env.put("SESSION_QUEUE_TIMEOUT_SECONDS", "8"); // ConcurrentRunsTest waits this long
+      // No numpy or pandas ahead of time: these tests load the stores, and a cheap warm sandbox
+      // keeps the CPU for that.
+      env.put("RUNNER_PY_PRELOAD", "json");
       realStores = start(env, "0");
     }
     return realStores;
   }
 
-  private static TestServer start(Map<String, String> extra, String jsPool) {
+  /** A server of the caller's, with {@code extra} settings; close its {@link #app} after. */
+  static TestServer start(Map<String, String> extra, String jsPool) {
     {
       try {
         Path data = Files.createTempDirectory("kcr-it-");

@@ -5,6 +5,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -18,25 +19,43 @@ public final class RedisServer {
 
   final int port;
   private final Path dir;
+  private final List<String> extraArgs;
   private Process process;
 
-  private RedisServer(int port, Path dir) {
+  private RedisServer(int port, Path dir, List<String> extraArgs) {
     this.port = port;
     this.dir = dir;
+    this.extraArgs = extraArgs;
   }
 
-  /** The one server of the test run; each test class uses its own key prefix. */
+  /**
+   * The one server of the test run; each test class uses its own key prefix. Its port is one a
+   * client can reach itself on while the server is stopped (where the kernel allows it), so the
+   * tests that stop it also meet that case (issue 13).
+   */
   public static synchronized RedisServer shared() {
     if (shared == null) {
-      try {
-        shared = new RedisServer(FreePort.pick(), Files.createTempDirectory("kcr-redis-"));
-      } catch (IOException e) {
-        throw new UncheckedIOException(e);
-      }
-      shared.start();
+      shared = start(FreePort.pickSelfConnectable().orElseGet(FreePort::pick), List.of());
       Runtime.getRuntime().addShutdownHook(new Thread(shared::kill));
     }
     return shared;
+  }
+
+  /** A server of the caller's, on {@code port}, with more redis-server arguments; kill it after. */
+  public static RedisServer start(int port, List<String> extraArgs) {
+    RedisServer server;
+    try {
+      server = new RedisServer(port, Files.createTempDirectory("kcr-redis-"), extraArgs);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    server.start();
+    Runtime.getRuntime().addShutdownHook(new Thread(server::kill));
+    return server;
+  }
+
+  public int port() {
+    return port;
   }
 
   public String url() {
@@ -44,25 +63,28 @@ public final class RedisServer {
   }
 
   public synchronized void start() {
+    List<String> command =
+        new ArrayList<>(
+            List.of(
+                "redis-server",
+                "--port",
+                Integer.toString(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                dir.toString(),
+                "--save",
+                "3600 1",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no"));
+    command.addAll(extraArgs);
     try {
       process =
-          new ProcessBuilder(
-                  List.of(
-                      "redis-server",
-                      "--port",
-                      Integer.toString(port),
-                      "--bind",
-                      "127.0.0.1",
-                      "--dir",
-                      dir.toString(),
-                      "--save",
-                      "3600 1",
-                      "--appendonly",
-                      "no",
-                      "--protected-mode",
-                      "no"))
+          new ProcessBuilder(command)
               .redirectErrorStream(true)
-              .redirectOutput(dir.resolve("redis.log").toFile())
+              .redirectOutput(ProcessBuilder.Redirect.appendTo(dir.resolve("redis.log").toFile()))
               .start();
     } catch (IOException e) {
       throw new IllegalStateException(
@@ -89,7 +111,7 @@ public final class RedisServer {
     }
   }
 
-  private synchronized void kill() {
+  public synchronized void kill() {
     if (process != null) {
       process.destroyForcibly();
     }
