@@ -24,6 +24,8 @@ func buildEnv(c *Config) []string {
 		"PYTHONPATH=" + c.ChildWorkdir,
 		"MPLBACKEND=Agg",
 		"MPLCONFIGDIR=" + path.Join(home, ".config", "matplotlib"),
+		// C++: Eigen's headers live in /usr/include/eigen3; user code includes <Eigen/Dense>.
+		"CPLUS_INCLUDE_PATH=/usr/include/eigen3",
 		// Go: the installed toolchain only, no network, the (seeded) build cache in scratch.
 		"GOTOOLCHAIN=local",
 		"GOPROXY=off",
