@@ -39,7 +39,25 @@ func buildEnv(c *Config) []string {
 	if np := nodePath(c); np != "" {
 		env = append(env, "NODE_PATH="+np)
 	}
+	if tz := localTimeZone(); tz != "" {
+		env = append(env, "TZ="+tz)
+	}
 	return env
+}
+
+// localTimeZone names the machine's time zone, the target of the /etc/localtime link below
+// zoneinfo/, or "". Programs that want its name (R's Sys.timezone(), which lubridate and readr call)
+// then need not ask timedatectl, which fails in a sandbox and fills stderr with warnings.
+func localTimeZone() string {
+	target, err := os.Readlink("/etc/localtime")
+	if err != nil {
+		return ""
+	}
+	_, name, ok := strings.Cut(target, "zoneinfo/")
+	if !ok {
+		return ""
+	}
+	return name
 }
 
 // childPath puts the directories of the configured tools first, then the usual system directories.
