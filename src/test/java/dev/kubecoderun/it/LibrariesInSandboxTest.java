@@ -42,9 +42,24 @@ class LibrariesInSandboxTest {
     assertEquals(
         LibraryCheck.OK + "\n",
         r.path("stdout").asText(),
-        () -> lang.code() + ": " + r.path("stdout").asText() + r.path("stderr").asText());
+        () ->
+            lang.code()
+                + ": "
+                + r.path("stdout").asText()
+                + r.path("stderr").asText()
+                + "\nprogram (a compile error names its line):\n"
+                + numbered(program));
     assertEquals("ok", r.path("status").asText(), r::toString);
     assertEquals("", r.path("stderr").asText(), "no warnings either: users would see them");
+  }
+
+  private static String numbered(String program) {
+    StringBuilder b = new StringBuilder();
+    String[] lines = program.split("\n");
+    for (int i = 0; i < lines.length; i++) {
+      b.append(i + 1).append(": ").append(lines[i]).append('\n');
+    }
+    return b.toString();
   }
 
   /** The warm interpreter pre-imports numpy from the venv, not from anywhere else. */
@@ -136,6 +151,10 @@ class LibrariesInSandboxTest {
         assertEquals(want.use().get(0), libs.get(i).path("use").get(0).asText());
       }
     }
+
+    TestServer.Reply post = server.postJson("/v1/languages", "{}");
+    assertEquals(405, post.status(), post.body());
+    assertEquals("GET", post.header("Allow"));
 
     TestServer.Reply anonymous =
         server.send(HttpRequest.newBuilder(server.base.resolve("/v1/languages")).GET());
