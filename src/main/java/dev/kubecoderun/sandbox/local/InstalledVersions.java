@@ -173,11 +173,15 @@ public final class InstalledVersions {
 
   /**
    * stdout and stderr of a short command with little output (less than a pipe holds), "" when it
-   * cannot run or takes too long.
+   * cannot run or takes too long. The API's environment (its keys) is not passed on.
    */
   private static String run(String... cmd) {
     try {
-      Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+      ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+      pb.environment().clear();
+      pb.environment().put("PATH", "/usr/local/bin:/usr/bin:/bin");
+      pb.environment().put("LANG", "C.UTF-8");
+      Process p = pb.start();
       p.getOutputStream().close();
       if (!p.waitFor(TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
         p.destroyForcibly();
