@@ -7,6 +7,8 @@ FROM maven:3.9-eclipse-temurin-21 AS build
 WORKDIR /src
 COPY pom.xml ./
 COPY src/main ./src/main
+# The sandboxes' library lists, bundled in the jar for GET /languages.
+COPY languages ./languages
 RUN --mount=type=cache,target=/root/.m2 \
     mvn -B -q -DskipTests package dependency:copy-dependencies \
         -DoutputDirectory=target/lib -DincludeScope=runtime \

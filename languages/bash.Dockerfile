@@ -14,10 +14,12 @@ LABEL dev.kubecoderun.languages="bash"
 RUN groupadd --gid 65532 sandbox \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin sandbox \
  && mkdir -p /mnt/data && chown 65532:65532 /mnt/data
+# The commands user code can run: the Debian packages of languages/bash/packages.txt, the list the local
+# install reads too.
+COPY languages/bash/packages.txt /tmp/packages.txt
 RUN apt-get update \
- && apt-get install -y --no-install-recommends bash coreutils gawk sed grep findutils jq bc file \
-      zip unzip xz-utils bzip2 sqlite3 xxd \
- && rm -rf /var/lib/apt/lists/*
+ && awk '!/^#/ && NF {print $1}' /tmp/packages.txt | xargs apt-get install -y --no-install-recommends bash \
+ && rm -rf /var/lib/apt/lists/* /tmp/packages.txt
 ENV RUNNER_TOOL_BASH=/bin/bash \
     RUNNER_WARM=
 COPY --from=runner-build /out/runner /usr/local/bin/runner

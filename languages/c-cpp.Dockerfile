@@ -15,10 +15,12 @@ RUN groupadd --gid 65532 sandbox \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin sandbox \
  && mkdir -p /mnt/data && chown 65532:65532 /mnt/data
 # The runner compiles with `gcc ... -lm` and `g++ -std=gnu++20`; only header-only libraries are usable
-# (nothing else is linked).
+# (nothing else is linked): the Debian packages of languages/c-cpp/packages.txt, the list the local
+# install reads too.
+COPY languages/c-cpp/packages.txt /tmp/packages.txt
 RUN apt-get update \
- && apt-get install -y --no-install-recommends gcc g++ libc6-dev nlohmann-json3-dev libeigen3-dev \
- && rm -rf /var/lib/apt/lists/*
+ && awk '!/^#/ && NF {print $1}' /tmp/packages.txt | xargs apt-get install -y --no-install-recommends gcc g++ libc6-dev \
+ && rm -rf /var/lib/apt/lists/* /tmp/packages.txt
 ENV RUNNER_TOOL_GCC=/usr/bin/gcc \
     RUNNER_TOOL_GXX=/usr/bin/g++ \
     RUNNER_WARM=

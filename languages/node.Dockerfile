@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Node.js sandbox image for js and ts: Node 22, TypeScript with @types/node, common npm libraries (global, on NODE_PATH).
+# Node.js sandbox image for js and ts: Node 22, TypeScript with @types/node, common npm libraries (on NODE_PATH).
 # Build from the repository root: scripts/build-images (or docker build -f languages/node.Dockerfile .).
 
 # Stage 1: the runner, a static Go binary (standard library only). The same stage in every image.
@@ -14,15 +14,19 @@ LABEL dev.kubecoderun.languages="js ts"
 RUN groupadd --gid 65532 sandbox \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin sandbox \
  && mkdir -p /mnt/data && chown 65532:65532 /mnt/data
-# The runner runs tsc.js with node (RUNNER_TOOL_TSC) and gives tsc the @types of the same
-# node_modules; user code can require() the global modules (the runner puts them on NODE_PATH).
-RUN npm install --global --no-audit --no-fund --omit=dev \
-      typescript@5 @types/node@22 \
-      lodash date-fns uuid mathjs decimal.js papaparse js-yaml marked cheerio exceljs pdf-lib zod \
- && npm cache clean --force \
- && node /usr/local/lib/node_modules/typescript/lib/tsc.js --version
+# The npm packages user code can use, with TypeScript and the @types (languages/node/package.json,
+# locked in package-lock.json), installed by the same script as on the local backend into
+# /opt/kubecoderun/node/node_modules. The runner runs tsc.js with node (RUNNER_TOOL_TSC) and puts that
+# node_modules on NODE_PATH for require() and next to code.ts for tsc.
+COPY scripts/lib/common.sh /tmp/kcr/scripts/lib/common.sh
+COPY scripts/install.d/libs-node.sh /tmp/kcr/scripts/install.d/libs-node.sh
+COPY languages/node/package.json languages/node/package-lock.json /tmp/kcr/languages/node/
+RUN --mount=type=cache,target=/opt/kubecoderun/cache \
+    bash -c 'source /tmp/kcr/scripts/lib/common.sh && source /tmp/kcr/scripts/install.d/libs-node.sh' \
+ && node /opt/kubecoderun/node/node_modules/typescript/lib/tsc.js --version \
+ && rm -rf /tmp/kcr
 ENV RUNNER_TOOL_NODE=/usr/local/bin/node \
-    RUNNER_TOOL_TSC=/usr/local/lib/node_modules/typescript/lib/tsc.js \
+    RUNNER_TOOL_TSC=/opt/kubecoderun/node/node_modules/typescript/lib/tsc.js \
     RUNNER_WARM=js
 COPY --from=runner-build /out/runner /usr/local/bin/runner
 # Every sandbox pod serves one execution: nothing is warmed again after it.

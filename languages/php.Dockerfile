@@ -14,9 +14,12 @@ LABEL dev.kubecoderun.languages="php"
 RUN groupadd --gid 65532 sandbox \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin sandbox \
  && mkdir -p /mnt/data && chown 65532:65532 /mnt/data
+# The extensions user code can use: the Debian packages of languages/php/packages.txt, the list the local
+# install reads too.
+COPY languages/php/packages.txt /tmp/packages.txt
 RUN apt-get update \
- && apt-get install -y --no-install-recommends php-cli php-mbstring php-xml php-zip php-gd php-bcmath php-intl \
- && rm -rf /var/lib/apt/lists/*
+ && awk '!/^#/ && NF {print $1}' /tmp/packages.txt | xargs apt-get install -y --no-install-recommends php-cli \
+ && rm -rf /var/lib/apt/lists/* /tmp/packages.txt
 ENV RUNNER_TOOL_PHP=/usr/bin/php \
     RUNNER_WARM=
 COPY --from=runner-build /out/runner /usr/local/bin/runner

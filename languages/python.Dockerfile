@@ -14,19 +14,20 @@ LABEL dev.kubecoderun.languages="py"
 RUN groupadd --gid 65532 sandbox \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin sandbox \
  && mkdir -p /mnt/data && chown 65532:65532 /mnt/data
-ENV RUNNER_TOOL_PYTHON=/usr/local/bin/python3 \
-    RUNNER_WARM=py
-# cloudpickle and lz4 carry Python state between runs; numpy, pandas and matplotlib are pre-imported
-# by the warm interpreter (RUNNER_PY_PRELOAD); the rest is what user code commonly imports.
-COPY languages/python-requirements.txt /tmp/python-requirements.txt
-RUN pip install --no-cache-dir --disable-pip-version-check -r /tmp/python-requirements.txt \
- && rm /tmp/python-requirements.txt \
- && python3 -c "import numpy, pandas, matplotlib, scipy, openpyxl, cloudpickle, lz4.frame"
-# matplotlib's font list, built once here: the runner copies it into each sandbox's MPLCONFIGDIR
+# The Python libraries user code can import (languages/python/requirements.txt, locked with hashes in
+# requirements.lock), installed by the same script as on the local backend into the venv
+# /opt/kubecoderun/venv, whose python3 the runner runs: cloudpickle and lz4 carry Python state between
+# runs; numpy, pandas and matplotlib are pre-imported by the warm interpreter (RUNNER_PY_PRELOAD).
+# Then matplotlib's font list, built once here: the runner copies it into each sandbox's MPLCONFIGDIR
 # (RUNNER_MPL_CACHE_SEED, default /opt/kubecoderun/mpl-cache) instead of scanning fonts per pod.
+ENV RUNNER_TOOL_PYTHON=/opt/kubecoderun/venv/bin/python3 \
+    RUNNER_WARM=py
 COPY scripts/lib/common.sh /tmp/kcr/scripts/lib/common.sh
-COPY scripts/install.d/runner-mpl-cache.sh /tmp/kcr/scripts/install.d/runner-mpl-cache.sh
-RUN bash -c 'source /tmp/kcr/scripts/lib/common.sh && source /tmp/kcr/scripts/install.d/runner-mpl-cache.sh' \
+COPY scripts/install.d/libs-python.sh scripts/install.d/runner-mpl-cache.sh /tmp/kcr/scripts/install.d/
+COPY languages/python/requirements.lock /tmp/kcr/languages/python/requirements.lock
+RUN --mount=type=cache,target=/opt/kubecoderun/cache \
+    KCR_PYTHON=/usr/local/bin/python3 bash -c 'source /tmp/kcr/scripts/lib/common.sh && source /tmp/kcr/scripts/install.d/libs-python.sh && source /tmp/kcr/scripts/install.d/runner-mpl-cache.sh' \
+ && /opt/kubecoderun/venv/bin/python3 -c "import numpy, pandas, matplotlib, cloudpickle, lz4.frame" \
  && ls /opt/kubecoderun/mpl-cache/fontlist-*.json \
  && chmod -R a+rX /opt/kubecoderun \
  && rm -rf /tmp/kcr

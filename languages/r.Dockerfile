@@ -14,11 +14,12 @@ LABEL dev.kubecoderun.languages="r"
 RUN groupadd --gid 65532 sandbox \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin sandbox \
  && mkdir -p /mnt/data && chown 65532:65532 /mnt/data
+# The R packages user code can library(): the Debian packages of languages/r/packages.txt, the list the
+# local install reads too.
+COPY languages/r/packages.txt /tmp/packages.txt
 RUN apt-get update \
- && apt-get install -y --no-install-recommends r-base-core \
-      r-cran-jsonlite r-cran-ggplot2 r-cran-dplyr r-cran-tidyr r-cran-readr r-cran-stringr \
-      r-cran-lubridate r-cran-data.table r-cran-readxl r-cran-xml2 r-cran-magrittr \
- && rm -rf /var/lib/apt/lists/* \
+ && awk '!/^#/ && NF {print $1}' /tmp/packages.txt | xargs apt-get install -y --no-install-recommends r-base-core \
+ && rm -rf /var/lib/apt/lists/* /tmp/packages.txt \
  && Rscript -e 'library(ggplot2); library(dplyr); library(jsonlite)'
 ENV RUNNER_TOOL_RSCRIPT=/usr/bin/Rscript \
     RUNNER_WARM=

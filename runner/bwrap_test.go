@@ -21,8 +21,9 @@ func bwrapPrefix(t *testing.T, work, scratch string) string {
 		"--uid", "65532", "--gid", "65532", "--cap-drop", "ALL", "--hostname", "sandbox",
 		"--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
 		"--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin"}
-	for _, etc := range []string{"/etc/alternatives", "/etc/ld.so.cache", "/etc/localtime", "/etc/ssl"} {
-		wrap = append(wrap, "--ro-bind-try", etc, etc)
+	// The tools dir, as the Java backend binds it: the Python the tests run is its venv's.
+	for _, ro := range []string{"/etc/alternatives", "/etc/ld.so.cache", "/etc/localtime", "/etc/ssl", "/opt/kubecoderun"} {
+		wrap = append(wrap, "--ro-bind-try", ro, ro)
 	}
 	wrap = append(wrap, "--proc", "/proc", "--dev", "/dev", "--bind", work, "/mnt/data", "--bind", scratch, "/tmp",
 		"--chdir", "/mnt/data", "--")

@@ -24,6 +24,8 @@ func buildEnv(c *Config) []string {
 		"PYTHONPATH=" + c.ChildWorkdir,
 		"MPLBACKEND=Agg",
 		"MPLCONFIGDIR=" + path.Join(home, ".config", "matplotlib"),
+		// C++: Eigen's headers live in /usr/include/eigen3; user code includes <Eigen/Dense>.
+		"CPLUS_INCLUDE_PATH=/usr/include/eigen3",
 		// Go: the installed toolchain only, no network, the (seeded) build cache in scratch.
 		"GOTOOLCHAIN=local",
 		"GOPROXY=off",
@@ -37,7 +39,25 @@ func buildEnv(c *Config) []string {
 	if np := nodePath(c); np != "" {
 		env = append(env, "NODE_PATH="+np)
 	}
+	if tz := localTimeZone(); tz != "" {
+		env = append(env, "TZ="+tz)
+	}
 	return env
+}
+
+// localTimeZone names the machine's time zone, the target of the /etc/localtime link below
+// zoneinfo/, or "". Programs that want its name (R's Sys.timezone(), which lubridate and readr call)
+// then need not ask timedatectl, which fails in a sandbox and fills stderr with warnings.
+func localTimeZone() string {
+	target, err := os.Readlink("/etc/localtime")
+	if err != nil {
+		return ""
+	}
+	_, name, ok := strings.Cut(target, "zoneinfo/")
+	if !ok {
+		return ""
+	}
+	return name
 }
 
 // childPath puts the directories of the configured tools first, then the usual system directories.

@@ -28,11 +28,10 @@ const repoRoot = ".."
 var wantEntrypoint = []string{"/usr/local/bin/runner", "--listen", "0.0.0.0:8080", "--workdir", "/mnt/data", "--scratch", "/tmp/kcr"}
 
 // provider says what in an image's final stage provides a tool: a base image (name prefix), a Debian
-// package, global npm packages (all of them), or a custom check of the base image.
+// package, or a custom check of the image.
 type provider struct {
 	bases []string
 	apt   []string
-	npm   []string
 	check func(d *dockerfile) error
 }
 
@@ -41,7 +40,7 @@ type provider struct {
 var toolProviders = map[string]provider{
 	"PYTHON":   {bases: []string{"python:"}, apt: []string{"python3"}},
 	"NODE":     {bases: []string{"node:"}, apt: []string{"nodejs"}},
-	"TSC":      {npm: []string{"typescript", "@types/node"}},
+	"TSC":      {check: needNodeLibraries("typescript", "@types/node")},
 	"GO":       {bases: []string{"golang:"}},
 	"JAVA":     {check: needJDK(22)}, // the multi-file source launcher
 	"JAVAC":    {check: needJDK(22)},
@@ -53,6 +52,30 @@ var toolProviders = map[string]provider{
 	"GFORTRAN": {apt: []string{"gfortran"}},
 	"LDC2":     {apt: []string{"ldc"}},
 	"BASH":     {apt: []string{"bash"}},
+}
+
+// needNodeLibraries: the image installs languages/node/package-lock.json with
+// scripts/install.d/libs-node.sh, and languages/node/package.json has these packages.
+func needNodeLibraries(names ...string) func(d *dockerfile) error {
+	return func(d *dockerfile) error {
+		if !d.runs("libs-node.sh") || !d.copies("languages/node/package-lock.json") {
+			return fmt.Errorf("needs the Node libraries: COPY languages/node/package-lock.json and run scripts/install.d/libs-node.sh")
+		}
+		b, err := os.ReadFile(filepath.Join(repoRoot, "languages", "node", "package.json"))
+		if err != nil {
+			return err
+		}
+		var pkg struct{ Dependencies map[string]string }
+		if err := json.Unmarshal(b, &pkg); err != nil {
+			return fmt.Errorf("languages/node/package.json: %v", err)
+		}
+		for _, n := range names {
+			if _, ok := pkg.Dependencies[n]; !ok {
+				return fmt.Errorf("languages/node/package.json must list %s", n)
+			}
+		}
+		return nil
+	}
 }
 
 // needJDK accepts an Eclipse Temurin JDK base image (or Debian's openjdk-N-jdk) of at least version min.
@@ -222,6 +245,8 @@ func withoutFlags(args []string) []string {
 	return out
 }
 
+// aptPackages: the arguments of `apt-get install`, and the packages of the languages/*/packages.txt
+// lists the image pipes into it (`awk ... LIST | xargs apt-get install ...`).
 func (d *dockerfile) aptPackages() []string {
 	var out []string
 	for _, args := range d.commandArgs(regexp.MustCompile(`apt-get install`)) {
@@ -229,42 +254,85 @@ func (d *dockerfile) aptPackages() []string {
 			out = append(out, strings.SplitN(p, "=", 2)[0])
 		}
 	}
+	for _, list := range d.aptLists() {
+		out = append(out, debPackages(list)...)
+	}
 	return out
 }
 
-// npmGlobalPackages: packages of `npm install --global|-g`, without their version (name@range).
-func (d *dockerfile) npmGlobalPackages() []string {
+// copiedTo returns where the final stage COPYs a file of the repository, or "".
+func (d *dockerfile) copiedTo(src string) string {
+	for _, c := range d.final().all("COPY") {
+		f := withoutFlags(strings.Fields(c))
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == src {
+				dest := f[len(f)-1]
+				if strings.HasSuffix(dest, "/") {
+					dest += filepath.Base(src)
+				}
+				return dest
+			}
+		}
+	}
+	return ""
+}
+
+func (d *dockerfile) copies(src string) bool { return d.copiedTo(src) != "" }
+
+// runs: some RUN of the final stage contains this text.
+func (d *dockerfile) runs(text string) bool {
+	return slices.ContainsFunc(d.final().all("RUN"), func(r string) bool { return strings.Contains(r, text) })
+}
+
+// aptLists: the languages/*/packages.txt files the image COPYs and installs with
+// `awk '!/^#/ && NF {print $1}' DEST | xargs apt-get install ...`, the way scripts/install-prereqs reads them.
+func (d *dockerfile) aptLists() []string {
 	var out []string
-	for _, args := range d.commandArgs(regexp.MustCompile(`npm (install|i)\b`)) {
-		if !slices.Contains(args, "-g") && !slices.Contains(args, "--global") {
+	lists, _ := filepath.Glob(filepath.Join(repoRoot, "languages", "*", "packages.txt"))
+	for _, l := range lists {
+		src, _ := filepath.Rel(repoRoot, l)
+		dest := d.copiedTo(src)
+		if dest == "" {
 			continue
 		}
-		for _, p := range withoutFlags(args) {
-			if i := strings.LastIndex(p, "@"); i > 0 {
-				p = p[:i]
+		for _, run := range d.final().all("RUN") {
+			if strings.Contains(run, "awk '!/^#/ && NF {print $1}' "+dest+" | xargs apt-get install ") {
+				out = append(out, l)
 			}
-			out = append(out, p)
 		}
 	}
 	return out
 }
 
-// pipPackages: normalised names from `pip install` arguments and its -r files (found through the COPY
-// that put them in the image).
-func (d *dockerfile) pipPackages() ([]string, error) {
+// debPackages: the first word of every line of a packages.txt list that is not a comment.
+func debPackages(list string) []string {
+	b, err := os.ReadFile(list)
+	if err != nil {
+		return nil
+	}
 	var out []string
-	for _, args := range d.commandArgs(regexp.MustCompile(`pip3? install`)) {
-		for i := 0; i < len(args); i++ {
-			if args[i] == "-r" && i+1 < len(args) {
-				reqs, err := d.requirementsFile(args[i+1])
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, reqs...)
-				i++
-			} else if !strings.HasPrefix(args[i], "-") {
-				out = append(out, pipName(args[i]))
-			}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && !strings.HasPrefix(f[0], "#") {
+			out = append(out, f[0])
+		}
+	}
+	return out
+}
+
+// pythonLibraries: the normalised names of languages/python/requirements.txt, which the image installs
+// (its lock file) with scripts/install.d/libs-python.sh.
+func (d *dockerfile) pythonLibraries() ([]string, error) {
+	if !d.runs("libs-python.sh") || !d.copies("languages/python/requirements.lock") {
+		return nil, fmt.Errorf("must COPY languages/python/requirements.lock and install it with scripts/install.d/libs-python.sh")
+	}
+	b, err := os.ReadFile(filepath.Join(repoRoot, "languages", "python", "requirements.txt"))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, pipName(line))
 		}
 	}
 	return out, nil
@@ -275,26 +343,6 @@ func pipName(req string) string {
 	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
 }
 
-func (d *dockerfile) requirementsFile(inImage string) ([]string, error) {
-	for _, c := range d.final().all("COPY") {
-		f := withoutFlags(strings.Fields(c))
-		if len(f) == 2 && f[1] == inImage {
-			b, err := os.ReadFile(filepath.Join(repoRoot, f[0]))
-			if err != nil {
-				return nil, err
-			}
-			var out []string
-			for _, line := range strings.Split(string(b), "\n") {
-				if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-					out = append(out, pipName(line))
-				}
-			}
-			return out, nil
-		}
-	}
-	return nil, fmt.Errorf("pip -r %s: no COPY puts that file in the image", inImage)
-}
-
 func (p provider) satisfiedBy(d *dockerfile) error {
 	if p.check != nil {
 		return p.check(d)
@@ -303,15 +351,6 @@ func (p provider) satisfiedBy(d *dockerfile) error {
 		if strings.HasPrefix(d.final().from, b) {
 			return nil
 		}
-	}
-	if len(p.npm) > 0 {
-		have := d.npmGlobalPackages()
-		for _, n := range p.npm {
-			if !slices.Contains(have, n) {
-				return fmt.Errorf("needs npm install --global %s", strings.Join(p.npm, " "))
-			}
-		}
-		return nil
 	}
 	apt := d.aptPackages()
 	for _, a := range p.apt {
@@ -410,7 +449,7 @@ func checkImage(d *dockerfile, defaults *Config) []error {
 
 	// What the runner itself needs beyond the tools.
 	if slices.Contains(langs, "py") {
-		pip, err := d.pipPackages()
+		pip, err := d.pythonLibraries()
 		if err != nil {
 			bad("%v", err)
 		}
@@ -419,6 +458,19 @@ func checkImage(d *dockerfile, defaults *Config) []error {
 			if !slices.Contains(pip, pipName(n)) {
 				bad("python packages must include %s (state capture or the warm preload); have %v", n, pip)
 			}
+		}
+	}
+	// The library lists of languages/<image>/ are what that image installs: the local install reads the
+	// same files, so the two cannot drift.
+	for _, list := range []string{"packages.txt", "requirements.lock", "package.json", "package-lock.json"} {
+		src := "languages/" + d.name + "/" + list
+		if _, err := os.Stat(filepath.Join(repoRoot, src)); err != nil {
+			continue
+		}
+		if !d.copies(src) {
+			bad("must COPY %s and install it (the list the local install reads too)", src)
+		} else if list == "packages.txt" && !slices.Contains(d.aptLists(), filepath.Join(repoRoot, src)) {
+			bad("must install the packages of %s: awk '!/^#/ && NF {print $1}' DEST | xargs apt-get install ...", src)
 		}
 	}
 	if slices.Contains(langs, "py") && (!strings.Contains(d.code(), "runner-mpl-cache.sh") || !strings.Contains(d.code(), defaults.MplCacheSeed)) {
@@ -504,7 +556,11 @@ func TestImageCheckCatchesBreakage(t *testing.T) {
 	}{
 		{"fortran", "gfortran libc6-dev", "libc6-dev", "tool GFORTRAN: needs apt-get install gfortran"},
 		{"c-cpp", "gcc g++ libc6-dev", "gcc libc6-dev", "tool GXX"},
-		{"node", "typescript@5 ", "", "tool TSC: needs npm install --global typescript"},
+		{"node", "libs-node.sh' \\", "other.sh' \\", "tool TSC: needs the Node libraries"},
+		{"node", "languages/node/package.json languages/node/package-lock.json", "languages/node/package.json", "must COPY languages/node/package-lock.json"},
+		{"python", "libs-python.sh &&", "other.sh &&", "install it with scripts/install.d/libs-python.sh"},
+		{"r", "COPY languages/r/packages.txt /tmp/packages.txt", "COPY languages/r/other.txt /tmp/packages.txt", "must COPY languages/r/packages.txt"},
+		{"bash", "| xargs apt-get install -y --no-install-recommends bash", "| xargs echo && apt-get install -y --no-install-recommends bash", "must install the packages of languages/bash/packages.txt"},
 		{"node", "RUNNER_TOOL_TSC=", "X_TSC=", "ENV RUNNER_TOOL_TSC must name the tool"},
 		{"java", "eclipse-temurin:25-jdk-noble", "eclipse-temurin:21-jdk-noble", "needs a JDK 22+"},
 		{"python", "RUNNER_WARM=py", "RUNNER_WARM=py,js", `RUNNER_WARM names "js"`},
@@ -543,16 +599,15 @@ func TestImageCheckCatchesBreakage(t *testing.T) {
 		}
 	}
 
-	// A python image without cloudpickle in its requirements: the file is read through the COPY.
+	// A python image that does not put the lock file in: the requirements are read through the COPY.
 	images := loadImages(t)
 	for _, d := range images {
 		if d.name == "python" {
-			d.text = strings.Replace(d.text, "languages/python-requirements.txt", "languages/missing.txt", 1)
-			d.final().instrs = slices.DeleteFunc(d.final().instrs, func(in instruction) bool { return in.cmd == "COPY" && strings.Contains(in.args, "python-requirements") })
+			d.final().instrs = slices.DeleteFunc(d.final().instrs, func(in instruction) bool { return in.cmd == "COPY" && strings.Contains(in.args, "requirements.lock") })
 		}
 	}
-	if errs := checkImages(images, defaults); !slices.ContainsFunc(errs, func(e error) bool { return strings.Contains(e.Error(), "no COPY puts that file") }) {
-		t.Errorf("python requirements not found: want an error, got %v", errs)
+	if errs := checkImages(images, defaults); !slices.ContainsFunc(errs, func(e error) bool { return strings.Contains(e.Error(), "must COPY languages/python/requirements.lock") }) {
+		t.Errorf("python lock not copied: want an error, got %v", errs)
 	}
 }
 

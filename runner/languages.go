@@ -84,6 +84,12 @@ func runTypeScript(r *run) stepResult {
 		if _, err := os.Stat(filepath.Join(nm, "@types", "node")); err == nil {
 			tsc = append(tsc, "--types", "node", "--typeRoots", filepath.Join(nm, "@types"))
 		}
+		// tsc finds the types of an imported package (its own or @types/NAME) only in node_modules
+		// folders above the importing file, never on NODE_PATH: a link next to code.ts lets
+		// `import _ from "lodash"` type-check against the installed libraries.
+		if err := r.s.scratchRoot.Symlink(nm, path.Join(dirCode, "node_modules")); err != nil {
+			return r.fail("runner: linking node_modules: %v", err)
+		}
 	}
 	if res, ok := r.compile(append(tsc, src)...); !ok {
 		return res

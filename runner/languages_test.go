@@ -153,6 +153,26 @@ func TestLanguages(t *testing.T) {
 	}
 }
 
+// TypeScript code type-checks against the installed npm libraries (their own types or @types/NAME), the
+// way tsc would in a project: a wrong use is a compile error, a right one compiles and runs.
+func TestTypeScriptImportsInstalledLibraries(t *testing.T) {
+	t.Parallel()
+	tsc := testEnv()["RUNNER_TOOL_TSC"]
+	nm := nodeModulesOf(tsc)
+	if _, err := os.Stat(filepath.Join(nm, "@types", "lodash")); tsc == "" || err != nil {
+		t.Skip("no lodash types next to the TypeScript compiler (scripts/install-prereqs installs them)")
+	}
+	tr := newRunner(t, runnerOpts{})
+	res := tr.run("ts", "import _ from 'lodash';\nconst pairs: number[][] = _.chunk([1, 2, 3], 2);\nconsole.log(JSON.stringify(pairs));\n")
+	if res.ExitCode != 0 || res.Stdout != "[[1,2],[3]]\n" {
+		t.Fatalf("lodash from TypeScript: want [[1,2],[3]], got %s", res)
+	}
+	res = tr.run("ts", "import _ from 'lodash';\nconst wrong: string = _.chunk([1, 2, 3], 2);\nconsole.log(wrong);\n")
+	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "code.ts(2,7): error TS2322") {
+		t.Errorf("a wrong use of lodash's types must not compile, got %s", res)
+	}
+}
+
 // rustChildUID keeps children as root when the Rust toolchain is not reachable by other users (a
 // rustup toolchain under /root on this machine); the sandbox uid could not even stat rustc.
 func rustChildUID(t *testing.T) []string {

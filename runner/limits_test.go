@@ -224,6 +224,14 @@ func TestChildEnvironment(t *testing.T) {
 	if env["LANG"] != "C.UTF-8" || env["GOPROXY"] != "off" || env["PYTHONUNBUFFERED"] != "1" || env["MPLBACKEND"] != "Agg" {
 		t.Errorf("missing settings in %v", env)
 	}
+	if env["CPLUS_INCLUDE_PATH"] != "/usr/include/eigen3" {
+		t.Errorf("CPLUS_INCLUDE_PATH = %q, want Eigen's folder", env["CPLUS_INCLUDE_PATH"])
+	}
+	if target, err := os.Readlink("/etc/localtime"); err == nil && strings.Contains(target, "zoneinfo/") {
+		if want := target[strings.Index(target, "zoneinfo/")+len("zoneinfo/"):]; env["TZ"] != want {
+			t.Errorf("TZ = %q, want %q (the /etc/localtime link)", env["TZ"], want)
+		}
+	}
 	if strings.TrimSpace(lines[1]) != tr.work {
 		t.Errorf("cwd = %q, want the workdir %q", lines[1], tr.work)
 	}

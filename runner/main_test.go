@@ -49,11 +49,15 @@ var (
 
 const testToken = "test-token-0123456789"
 
-// testTools points the runner at the toolchains of this machine: Debian's python3 (with numpy,
-// pandas...), the TypeScript compiler of the tools dir, a JDK 22+ for the source launcher.
+// testTools points the runner at the toolchains of this machine as scripts/install-prereqs leaves
+// them: the Python of the libraries' venv (numpy, pandas, cloudpickle...; else Debian's python3), the
+// TypeScript compiler of the tools dir's Node libraries, a JDK 22+ for the source launcher.
 func testEnv() map[string]string {
 	env := map[string]string{"RUNNER_TOKEN": testToken, "RUNNER_TOOL_PYTHON": "/usr/bin/python3"}
-	if tsc := "/opt/kubecoderun/node_modules/typescript/lib/tsc.js"; fileExists(tsc) {
+	if py := "/opt/kubecoderun/venv/bin/python3"; fileExists(py) {
+		env["RUNNER_TOOL_PYTHON"] = py
+	}
+	if tsc := "/opt/kubecoderun/node/node_modules/typescript/lib/tsc.js"; fileExists(tsc) {
 		env["RUNNER_TOOL_TSC"] = tsc
 	}
 	if java := newestJava(22); java != "" {

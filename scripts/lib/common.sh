@@ -49,3 +49,38 @@ mvn_test() {
   JAVA_HOME="$JAVA_HOME" MAVEN_OPTS="$opts" mvn -B --no-transfer-progress -Dstyle.color=never \
     -f "$KCR_ROOT/pom.xml" "$@"
 }
+
+# deb_packages FILE... -> the Debian packages of languages/*/packages.txt lists (first word of each line
+# that is not a comment). The images read the lists the same way (awk in their Dockerfiles).
+deb_packages() {
+  awk '!/^#/ && NF {print $1}' "$@"
+}
+
+# versioned_install NAME KEY BUILD: makes $KCR_TOOLS_DIR/NAME a link to NAME-<hash of KEY>, which
+# `BUILD DIR` fills when it is not there yet (BUILD must return non-zero on failure). The link changes in
+# one step, so a sandbox never sees a half-built tree; older NAME-* trees are then removed.
+versioned_install() {
+  local name="$1" key="$2" build="$3" hash dir link old
+  hash="$(printf '%s' "$key" | sha256sum | cut -c1-12)"
+  dir="$KCR_TOOLS_DIR/$name-$hash"
+  link="$KCR_TOOLS_DIR/$name"
+  if [ -f "$dir/.kcr-done" ] && [ "$(readlink "$link" 2>/dev/null)" = "$name-$hash" ]; then
+    return 0
+  fi
+  if [ ! -f "$dir/.kcr-done" ]; then
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    if ! "$build" "$dir"; then
+      rm -rf "$dir"
+      return 1
+    fi
+    chmod -R a+rX "$dir"
+    printf '%s\n' "$key" > "$dir/.kcr-done"
+  fi
+  if [ -e "$link" ] && [ ! -L "$link" ]; then rm -rf "$link"; fi
+  ln -sfn "$name-$hash" "$link.tmp"
+  mv -T "$link.tmp" "$link"
+  for old in "$KCR_TOOLS_DIR/$name"-*; do
+    [ "$old" = "$dir" ] || rm -rf "$old"
+  done
+}

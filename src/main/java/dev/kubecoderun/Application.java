@@ -8,6 +8,8 @@ import dev.kubecoderun.auth.ManagedApiKeys;
 import dev.kubecoderun.auth.RedisApiKeyStore;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.execution.ExecutionService;
+import dev.kubecoderun.execution.LanguageCatalog;
+import dev.kubecoderun.execution.Libraries;
 import dev.kubecoderun.files.FileMetadataStore;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.files.LocalFileMetadataStore;
@@ -25,6 +27,7 @@ import dev.kubecoderun.sandbox.SandboxFactory;
 import dev.kubecoderun.sandbox.SandboxHealthCheck;
 import dev.kubecoderun.sandbox.SandboxPool;
 import dev.kubecoderun.sandbox.kubernetes.KubernetesSandboxFactory;
+import dev.kubecoderun.sandbox.local.InstalledVersions;
 import dev.kubecoderun.sandbox.local.LocalSandboxFactory;
 import dev.kubecoderun.sandbox.local.Toolchains;
 import dev.kubecoderun.session.LocalSessionLocks;
@@ -133,6 +136,7 @@ public final class Application implements AutoCloseable {
             .followRedirects(false)
             .build();
     SandboxFactory factory = sandboxFactory(config, http, checks);
+    LanguageCatalog languages = languageCatalog(config);
     pool =
         new SandboxPool(
             factory,
@@ -170,7 +174,16 @@ public final class Application implements AutoCloseable {
     }
     var endpoints =
         dev.kubecoderun.api.Endpoints.all(
-            executions, files, sessions, states, clock, config, VERSION, () -> !draining, checks);
+            executions,
+            languages,
+            files,
+            sessions,
+            states,
+            clock,
+            config,
+            VERSION,
+            () -> !draining,
+            checks);
     pool.start();
     long largestBody =
         Math.max(
@@ -185,6 +198,27 @@ public final class Application implements AutoCloseable {
             new ApiServer.Endpoints(endpoints, auth));
     LOG.info(
         "KubeCodeRun " + VERSION + " listening on " + config.server().host() + ":" + server.port());
+  }
+
+  /**
+   * The languages with their libraries. The local backend can tell the versions its sandboxes run
+   * (found on first use); the images of the Kubernetes one run elsewhere, so the lock files'
+   * versions stand for theirs.
+   */
+  private static LanguageCatalog languageCatalog(Config config) {
+    Libraries libraries = Libraries.bundled();
+    if (config.sandbox().backend().equals("kubernetes")) {
+      return new LanguageCatalog(libraries, () -> LanguageCatalog.Installed.UNKNOWN);
+    }
+    return new LanguageCatalog(
+        libraries,
+        () ->
+            InstalledVersions.detect(
+                Toolchains.discover(
+                    config.sandbox().path(),
+                    config.sandbox().toolOverrides(),
+                    config.sandbox().toolsDir()),
+                libraries));
   }
 
   /** The backend SANDBOX_BACKEND names; a backend with its own health check adds it. */

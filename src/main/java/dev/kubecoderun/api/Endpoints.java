@@ -2,6 +2,7 @@ package dev.kubecoderun.api;
 
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.execution.ExecutionService;
+import dev.kubecoderun.execution.LanguageCatalog;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.session.SessionResolver;
 import dev.kubecoderun.state.StateStore;
@@ -17,6 +18,7 @@ public final class Endpoints {
 
   public static List<HttpService> all(
       ExecutionService executions,
+      LanguageCatalog languages,
       FileService files,
       SessionResolver sessions,
       StateStore states,
@@ -28,6 +30,7 @@ public final class Endpoints {
     return List.of(
         new HealthEndpoint(version, ready, checks),
         new ExecEndpoint(executions, config.limits().maxJsonBodyBytes()),
+        new LanguagesEndpoint(languages),
         new UploadEndpoint(
             files,
             sessions,

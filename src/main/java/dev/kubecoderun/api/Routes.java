@@ -13,6 +13,7 @@ final class Routes {
   private static final List<Shape> SHAPES =
       List.of(
           shape("/exec", Method.POST),
+          shape("/languages", Method.GET),
           shape("/upload", Method.POST),
           shape("/upload/batch", Method.POST),
           shape("/files/" + ID, Method.GET),

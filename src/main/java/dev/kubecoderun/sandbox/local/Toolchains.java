@@ -47,10 +47,16 @@ public final class Toolchains {
    */
   public static Toolchains discover(String path, Map<String, String> overrides, Path toolsDir) {
     Map<String, String> tools = new LinkedHashMap<>();
-    // Debian's python3 carries the scientific stack as packages; prefer it over a PATH shim.
-    tools.put("PYTHON", firstExisting("/usr/bin/python3").orElseGet(() -> which("python3", path)));
+    // The venv of the libraries user code can import (scripts/install.d/libs-python.sh), made with
+    // Debian's python3; else Debian's python3 itself, never a PATH shim (pyenv).
+    tools.put(
+        "PYTHON",
+        firstExisting(toolsDir.resolve("venv/bin/python3").toString())
+            .or(() -> firstExisting("/usr/bin/python3"))
+            .orElseGet(() -> which("python3", path)));
     tools.put("NODE", which("node", path));
-    tools.put("TSC", toolsDir.resolve("node_modules/typescript/lib/tsc.js").toString());
+    // The npm libraries' node_modules (scripts/install.d/libs-node.sh) holds the compiler too.
+    tools.put("TSC", toolsDir.resolve("node/node_modules/typescript/lib/tsc.js").toString());
     tools.put("GO", which("go", path));
     Path javaHome = Path.of(System.getProperty("java.home"));
     tools.put("JAVA", javaHome.resolve("bin/java").toString());
