@@ -10,9 +10,7 @@ COPY src/main ./src/main
 # The sandboxes' library lists, bundled in the jar for GET /languages.
 COPY languages ./languages
 RUN --mount=type=cache,target=/root/.m2 \
-    mvn -B -q -DskipTests package dependency:copy-dependencies \
-        -DoutputDirectory=target/lib -DincludeScope=runtime \
- && cp target/kubecoderun-*.jar target/kubecoderun.jar
+    mvn -B -q -DskipTests package
 
 FROM eclipse-temurin:21-jre
 RUN groupadd --gid 65532 kubecoderun \

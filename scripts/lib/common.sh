@@ -84,3 +84,29 @@ versioned_install() {
     [ "$old" = "$dir" ] || rm -rf "$old"
   done
 }
+
+# The API jar; its manifest's Class-Path names the libraries in target/lib.
+KCR_JAR="$KCR_ROOT/target/kubecoderun.jar"
+
+# True when target/ holds everything `java -jar $KCR_JAR` and the local backend need, built from
+# the current sources: the runner, the jar, and every library the jar's manifest names. Whichever
+# command built them (scripts/build, scripts/test, mvn verify) does not matter.
+build_is_current() {
+  [ -x "$KCR_ROOT/target/runner" ] && [ -f "$KCR_JAR" ] || return 1
+  [ -z "$(find "$KCR_ROOT/runner" -newer "$KCR_ROOT/target/runner" -type f | head -n1)" ] || return 1
+  # languages/: the library lists the jar carries (GET /languages).
+  [ -z "$(find "$KCR_ROOT/src/main" "$KCR_ROOT/languages" "$KCR_ROOT/pom.xml" -newer "$KCR_JAR" -type f | head -n1)" ] || return 1
+  local lib
+  for lib in $(jar_class_path); do
+    [ -f "$KCR_ROOT/target/$lib" ] || return 1
+  done
+}
+
+# The Class-Path entries of the jar's manifest, one per line (72-column lines joined first).
+jar_class_path() {
+  local tmp; tmp="$(mktemp -d)"
+  (cd "$tmp" && "$JAVA_HOME/bin/jar" -xf "$KCR_JAR" META-INF/MANIFEST.MF)
+  tr -d '\r' < "$tmp/META-INF/MANIFEST.MF" | sed -e ':a' -e 'N' -e '$!ba' -e 's/\n //g' \
+    | sed -n 's/^Class-Path: //p' | tr ' ' '\n' | sed '/^$/d'
+  rm -rf "$tmp"
+}
