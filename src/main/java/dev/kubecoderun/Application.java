@@ -46,16 +46,20 @@ import dev.kubecoderun.state.StateStore;
 import io.helidon.health.HealthCheck;
 import io.helidon.webclient.api.WebClient;
 import io.helidon.webserver.WebServer;
+import java.io.IOException;
+import java.io.InputStream;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Properties;
 import java.util.logging.Logger;
 
 /** The one wiring class: builds every component by hand, starts them, stops them in order. */
 public final class Application implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(Application.class.getName());
-  static final String VERSION = "0.1.0";
+  /** The version pom.xml sets, as the build wrote it into version.properties. */
+  public static final String VERSION = readVersion();
 
   private final Config config;
   private final SandboxPool pool;
@@ -252,6 +256,16 @@ public final class Application implements AutoCloseable {
         Toolchains.discover(
             config.sandbox().path(), config.sandbox().toolOverrides(), config.sandbox().toolsDir()),
         http);
+  }
+
+  private static String readVersion() {
+    Properties p = new Properties();
+    try (InputStream in = Application.class.getResourceAsStream("version.properties")) {
+      p.load(in);
+    } catch (IOException | NullPointerException e) {
+      throw new IllegalStateException("version.properties is missing from the build", e);
+    }
+    return p.getProperty("version");
   }
 
   public static Application start(Config config) {

@@ -13,6 +13,7 @@ import com.fasterxml.jackson.databind.MappingIterator;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import com.sun.net.httpserver.HttpServer;
+import dev.kubecoderun.Application;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.execution.Language;
 import java.io.IOException;
@@ -306,7 +307,7 @@ class ChartTest {
     assertTrue(api.at("/securityContext/readOnlyRootFilesystem").asBoolean());
     assertFalse(api.at("/securityContext/allowPrivilegeEscalation").asBoolean(true));
     assertEquals("[\"ALL\"]", api.at("/securityContext/capabilities/drop").toString());
-    assertEquals("kubecoderun/api:0.1.0", api.path("image").asText());
+    assertEquals("kubecoderun/api:" + Application.VERSION, api.path("image").asText());
     assertEquals(8000, api.at("/ports/0/containerPort").asInt());
     assertEquals("http", api.at("/ports/0/name").asText());
     assertEquals("/health", api.at("/livenessProbe/httpGet/path").asText());
@@ -527,7 +528,7 @@ class ChartTest {
       }
     }
     Config.Kubernetes defaults = Config.from(apiEnv("defaults")).kubernetes();
-    assertEquals("kubecoderun/python:0.1.0", defaults.images().get(Language.PY));
+    assertEquals("kubecoderun/python:" + Application.VERSION, defaults.images().get(Language.PY));
     assertEquals(3, Config.from(apiEnv("defaults")).sandbox().poolSize(Language.PY));
     Config prod = Config.from(apiEnv("production"));
     assertEquals("registry.example/acme/node:2.0", prod.kubernetes().images().get(Language.TS));
@@ -588,6 +589,14 @@ class ChartTest {
             "pools-over-max",
             "bad-lang-limits"),
         errors.keySet());
+  }
+
+  /** pom.xml sets the version; the chart must deploy the same one (its image tags default to it). */
+  @Test
+  void chartVersionIsTheBuildVersion() throws IOException {
+    JsonNode chart = new YAMLMapper().readTree(Path.of("charts/kubecoderun/Chart.yaml").toFile());
+    assertEquals(Application.VERSION, chart.path("version").asText());
+    assertEquals(Application.VERSION, chart.path("appVersion").asText());
   }
 
   @Test
