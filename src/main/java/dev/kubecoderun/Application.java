@@ -7,6 +7,7 @@ import dev.kubecoderun.auth.LocalApiKeyStore;
 import dev.kubecoderun.auth.ManagedApiKeys;
 import dev.kubecoderun.auth.RedisApiKeyStore;
 import dev.kubecoderun.config.Config;
+import dev.kubecoderun.config.ConfigException;
 import dev.kubecoderun.execution.ExecutionService;
 import dev.kubecoderun.execution.LanguageCatalog;
 import dev.kubecoderun.execution.Libraries;
@@ -48,6 +49,10 @@ import io.helidon.webclient.api.WebClient;
 import io.helidon.webserver.WebServer;
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -58,6 +63,7 @@ import java.util.logging.Logger;
 /** The one wiring class: builds every component by hand, starts them, stops them in order. */
 public final class Application implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(Application.class.getName());
+
   /** The version pom.xml sets, as the build wrote it into version.properties. */
   public static final String VERSION = readVersion();
 
@@ -72,6 +78,8 @@ public final class Application implements AutoCloseable {
   private Application(Config config) {
     this.config = config;
     Clock clock = Clock.systemUTC();
+    requireWritable(config.dataDir());
+    requireFreePort(config.server().host(), config.server().port());
 
     // Stores: Redis and S3 when configured, else the embedded ones (memory + local disk).
     List<HealthCheck> checks = new ArrayList<>();
@@ -200,6 +208,20 @@ public final class Application implements AutoCloseable {
             largestBody,
             config.server().shutdownGrace(),
             new ApiServer.Endpoints(endpoints, auth));
+    if (!server.isRunning()) {
+      // Bound a moment ago by requireFreePort, taken since: stop what started, say why.
+      pool.close();
+      housekeeping.close();
+      if (redis != null) {
+        redis.close();
+      }
+      throw new IllegalStateException(
+          "API_HOST="
+              + config.server().host()
+              + " API_PORT="
+              + config.server().port()
+              + ": the HTTP server could not listen there");
+    }
     LOG.info(
         "KubeCodeRun " + VERSION + " listening on " + config.server().host() + ":" + server.port());
   }
@@ -223,6 +245,33 @@ public final class Application implements AutoCloseable {
                     config.sandbox().toolOverrides(),
                     config.sandbox().toolsDir()),
                 libraries));
+  }
+
+  /** DATA_DIR holds the sandboxes' folders and, without Redis and S3, every store. */
+  private static void requireWritable(Path dir) {
+    try {
+      Files.createDirectories(dir);
+      Files.deleteIfExists(Files.createTempFile(dir, ".write-check", ""));
+    } catch (IOException e) {
+      throw new ConfigException("DATA_DIR=" + dir + " is not a writable directory: " + e);
+    }
+  }
+
+  /**
+   * Helidon logs a port it cannot bind and carries on without a listener: check first, so the start
+   * fails with a line naming the setting.
+   */
+  private static void requireFreePort(String host, int port) {
+    if (port == 0) {
+      return;
+    }
+    try (ServerSocket s = new ServerSocket()) {
+      s.setReuseAddress(true);
+      s.bind(new InetSocketAddress(host, port));
+    } catch (IOException e) {
+      throw new ConfigException(
+          "API_HOST=" + host + " API_PORT=" + port + ": cannot listen there: " + e.getMessage());
+    }
   }
 
   /** The backend SANDBOX_BACKEND names; a backend with its own health check adds it. */

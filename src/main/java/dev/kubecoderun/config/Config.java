@@ -7,6 +7,7 @@ import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.logging.Level;
 
 /**
  * Every setting of the service, read once from the environment at start. Each one is documented in
@@ -157,7 +158,7 @@ public record Config(
       Path caCerts,
       boolean pathStyle) {}
 
-  public record Logging(String level, boolean json) {}
+  public record Logging(Level level, boolean json) {}
 
   public static Config fromEnvironment() {
     return from(System.getenv());
@@ -280,9 +281,7 @@ public record Config(
     if (!format.equals("json") && !format.equals("text")) {
       throw new ConfigException("LOG_FORMAT=" + format + " must be json or text");
     }
-    Logging logging =
-        new Logging(
-            env.string("LOG_LEVEL", "INFO").toUpperCase(Locale.ROOT), format.equals("json"));
+    Logging logging = new Logging(logLevel(env.string("LOG_LEVEL", "INFO")), format.equals("json"));
     return new Config(
         server,
         auth,
@@ -432,6 +431,27 @@ public record Config(
         env.string("MINIO_REGION", "us-east-1"),
         path(env, "MINIO_CA_CERTS"),
         env.bool("MINIO_PATH_STYLE", false));
+  }
+
+  /** The Python version's level names, and java.util.logging's own. */
+  private static Level logLevel(String name) {
+    return switch (name.toUpperCase(Locale.ROOT)) {
+      case "CRITICAL", "ERROR", "SEVERE" -> Level.SEVERE;
+      case "WARNING", "WARN" -> Level.WARNING;
+      case "INFO" -> Level.INFO;
+      case "DEBUG", "FINE" -> Level.FINE;
+      case "CONFIG" -> Level.CONFIG;
+      case "FINER" -> Level.FINER;
+      case "FINEST" -> Level.FINEST;
+      case "ALL" -> Level.ALL;
+      case "OFF" -> Level.OFF;
+      default ->
+          throw new ConfigException(
+              "LOG_LEVEL="
+                  + name
+                  + " is not a level: DEBUG, INFO, WARNING, ERROR or CRITICAL"
+                  + " (or java.util.logging's FINE, SEVERE, ...)");
+    };
   }
 
   private static Path path(Env env, String name) {

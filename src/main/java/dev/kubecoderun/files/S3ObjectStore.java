@@ -58,7 +58,8 @@ public final class S3ObjectStore implements ObjectStore {
       try {
         http = HttpUtils.enableExternalCertificates(http, cfg.caCerts().toString());
       } catch (GeneralSecurityException | IOException e) {
-        throw new ConfigException("MINIO_CA_CERTS cannot be used: " + e.getMessage());
+        throw new ConfigException(
+            "MINIO_CA_CERTS=" + cfg.caCerts() + " cannot be used: " + e.getMessage());
       }
     }
     MinioClient.Builder b =

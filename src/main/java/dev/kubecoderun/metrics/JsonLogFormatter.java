@@ -17,6 +17,10 @@ import java.util.logging.Logger;
 
 /** One JSON object per log line, carrying the request id of the request being served. */
 public final class JsonLogFormatter extends Formatter {
+  // Held here: java.util.logging keeps loggers weakly, and a collected one forgets its level.
+  private static final Logger SERVICE = Logger.getLogger("dev.kubecoderun");
+  private static final Logger HELIDON = Logger.getLogger("io.helidon");
+
   private final boolean json;
 
   private JsonLogFormatter(boolean json) {
@@ -25,16 +29,21 @@ public final class JsonLogFormatter extends Formatter {
 
   public static void install(Config.Logging logging) {
     LogManager.getLogManager().reset();
+    Level level = logging.level();
+    // The service's own loggers at LOG_LEVEL; libraries no chattier than INFO (DEBUG would
+    // otherwise print every CA certificate the JDK loads), and Helidon no chattier than WARNING.
     Logger root = Logger.getLogger("");
-    Level level = Level.parse(logging.level().equals("WARN") ? "WARNING" : logging.level());
-    root.setLevel(level);
+    root.setLevel(moreSevere(level, Level.INFO));
+    SERVICE.setLevel(level);
+    HELIDON.setLevel(moreSevere(level, Level.WARNING));
     ConsoleHandler handler = new ConsoleHandler();
     handler.setLevel(level);
     handler.setFormatter(new JsonLogFormatter(logging.json()));
     root.addHandler(handler);
-    // Helidon is chatty at INFO about its own features.
-    Logger.getLogger("io.helidon")
-        .setLevel(level.intValue() < Level.WARNING.intValue() ? Level.WARNING : level);
+  }
+
+  private static Level moreSevere(Level a, Level b) {
+    return a.intValue() >= b.intValue() ? a : b;
   }
 
   @Override

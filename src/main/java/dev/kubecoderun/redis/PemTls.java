@@ -31,7 +31,10 @@ public final class PemTls {
 
   private PemTls() {}
 
+  /** A file that cannot be read or used is a {@link ConfigException} naming its setting. */
   public static SslOptions sslOptions(Config.Tls tls) {
+    String setting = "REDIS_SSL_CA_CERTS";
+    Path file = tls.caCerts();
     try {
       SslOptions.Builder b =
           SslOptions.builder()
@@ -45,17 +48,19 @@ public final class PemTls {
         b.trustStoreType("PKCS12").truststore(resource(trust), NO_PASSWORD);
       }
       if (tls.certFile() != null) {
+        setting = "REDIS_SSL_KEYFILE";
+        file = tls.keyFile();
+        PrivateKey key = privateKey(file);
+        setting = "REDIS_SSL_CERTFILE";
+        file = tls.certFile();
         KeyStore identity = emptyStore();
         identity.setKeyEntry(
-            "client",
-            privateKey(tls.keyFile()),
-            NO_PASSWORD,
-            certificates(tls.certFile()).toArray(new Certificate[0]));
+            "client", key, NO_PASSWORD, certificates(file).toArray(new Certificate[0]));
         b.keyStoreType("PKCS12").keystore(resource(identity), NO_PASSWORD);
       }
       return b.build();
     } catch (IOException | GeneralSecurityException e) {
-      throw new ConfigException("Redis TLS files cannot be used: " + e.getMessage());
+      throw new ConfigException(setting + "=" + file + " cannot be used: " + e);
     }
   }
 

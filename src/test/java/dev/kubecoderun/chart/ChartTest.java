@@ -591,7 +591,9 @@ class ChartTest {
         errors.keySet());
   }
 
-  /** pom.xml sets the version; the chart must deploy the same one (its image tags default to it). */
+  /**
+   * pom.xml sets the version; the chart must deploy the same one (its image tags default to it).
+   */
   @Test
   void chartVersionIsTheBuildVersion() throws IOException {
     JsonNode chart = new YAMLMapper().readTree(Path.of("charts/kubecoderun/Chart.yaml").toFile());

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.execution.Language;
 import java.util.Map;
+import java.util.logging.Level;
 import org.junit.jupiter.api.Test;
 
 class ConfigTest {
@@ -85,6 +86,29 @@ class ConfigTest {
                 () -> Config.from(Map.of("API_KEY", KEY, "MAX_EXECUTION_TIME", "0")))
             .getMessage()
             .contains("MAX_EXECUTION_TIME"));
+  }
+
+  @Test
+  void logLevelsTakeThePythonVersionsNames() {
+    for (var e :
+        Map.of(
+                "DEBUG", Level.FINE,
+                "info", Level.INFO,
+                "WARNING", Level.WARNING,
+                "WARN", Level.WARNING,
+                "ERROR", Level.SEVERE,
+                "CRITICAL", Level.SEVERE,
+                "FINER", Level.FINER)
+            .entrySet()) {
+      assertEquals(
+          e.getValue(),
+          Config.from(Map.of("API_KEY", KEY, "LOG_LEVEL", e.getKey())).logging().level(),
+          e.getKey());
+    }
+    ConfigException bad =
+        assertThrows(
+            ConfigException.class, () -> Config.from(Map.of("API_KEY", KEY, "LOG_LEVEL", "LOUD")));
+    assertTrue(bad.getMessage().startsWith("LOG_LEVEL=LOUD"), bad.getMessage());
   }
 
   @Test

@@ -1,6 +1,7 @@
 package dev.kubecoderun.sandbox.kubernetes;
 
 import dev.kubecoderun.config.Config;
+import dev.kubecoderun.config.ConfigException;
 import dev.kubecoderun.execution.Language;
 import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.sandbox.Sandbox;
@@ -75,7 +76,12 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
       watcher.start(settings.startTimeout());
       straySweeper = Thread.ofVirtual().name("kcr-stray-sweeper").start(this::sweepStrays);
     } catch (IOException e) {
-      throw new IllegalStateException("cannot configure the Kubernetes client: " + e, e);
+      throw new ConfigException(
+          (k8s.kubeconfig() == null
+                  ? "no KUBECONFIG, and the in-cluster service account"
+                  : "KUBECONFIG=" + k8s.kubeconfig())
+              + " cannot be used: "
+              + e);
     } catch (ApiException e) {
       throw new IllegalStateException(
           "cannot reach the Kubernetes API in namespace "

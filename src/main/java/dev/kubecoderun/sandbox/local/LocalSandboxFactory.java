@@ -1,6 +1,7 @@
 package dev.kubecoderun.sandbox.local;
 
 import dev.kubecoderun.api.Json;
+import dev.kubecoderun.config.ConfigException;
 import dev.kubecoderun.execution.Language;
 import dev.kubecoderun.files.LocalDisk;
 import dev.kubecoderun.sandbox.RunnerClient;
@@ -58,10 +59,10 @@ public final class LocalSandboxFactory implements SandboxFactory {
     this.toolchains = toolchains;
     this.http = http;
     if (!Files.isExecutable(settings.runnerBinary())) {
-      throw new IllegalStateException(
-          "runner binary not found at "
+      throw new ConfigException(
+          "RUNNER_BIN="
               + settings.runnerBinary()
-              + " (build it with scripts/build, or set RUNNER_BIN)");
+              + " is not an executable file (scripts/build builds target/runner)");
     }
     requireBubblewrap(settings.bwrap());
     removeLeftovers(settings.sandboxesDir());
