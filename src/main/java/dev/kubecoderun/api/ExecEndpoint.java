@@ -1,6 +1,7 @@
 package dev.kubecoderun.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.common.Json;
 import dev.kubecoderun.execution.ExecCommand;
 import dev.kubecoderun.execution.ExecResponse;
 import dev.kubecoderun.execution.ExecutionService;

@@ -1,5 +1,6 @@
 package dev.kubecoderun.api;
 
+import dev.kubecoderun.common.Json;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.files.StoredFile;
 import dev.kubecoderun.session.Ids;

@@ -1,6 +1,7 @@
 package dev.kubecoderun.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.common.Json;
 import io.helidon.webserver.http.ServerRequest;
 import java.io.IOException;
 import java.io.InputStream;

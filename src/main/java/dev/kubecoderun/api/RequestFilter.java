@@ -1,5 +1,6 @@
 package dev.kubecoderun.api;
 
+import dev.kubecoderun.metrics.LogContext;
 import dev.kubecoderun.session.Ids;
 import io.helidon.webserver.http.Filter;
 import io.helidon.webserver.http.FilterChain;

@@ -1,5 +1,6 @@
 package dev.kubecoderun.api;
 
+import dev.kubecoderun.common.Json;
 import dev.kubecoderun.state.StateStore;
 import dev.kubecoderun.state.StoredState;
 import io.helidon.common.media.type.MediaTypes;

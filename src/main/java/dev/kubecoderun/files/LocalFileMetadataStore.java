@@ -1,6 +1,6 @@
 package dev.kubecoderun.files;
 
-import dev.kubecoderun.api.Json;
+import dev.kubecoderun.common.Json;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;

@@ -1,7 +1,6 @@
 package dev.kubecoderun.metrics;
 
-import dev.kubecoderun.api.Json;
-import dev.kubecoderun.api.LogContext;
+import dev.kubecoderun.common.Json;
 import dev.kubecoderun.config.Config;
 import java.io.PrintWriter;
 import java.io.StringWriter;

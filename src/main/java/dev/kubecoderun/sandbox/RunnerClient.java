@@ -1,6 +1,6 @@
 package dev.kubecoderun.sandbox;
 
-import dev.kubecoderun.api.Json;
+import dev.kubecoderun.common.Json;
 import io.helidon.common.media.type.MediaTypes;
 import io.helidon.common.uri.UriInfo;
 import io.helidon.common.uri.UriPath;

@@ -1,7 +1,7 @@
 package dev.kubecoderun.session;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.kubecoderun.api.Json;
+import dev.kubecoderun.common.Json;
 import dev.kubecoderun.redis.PyTime;
 import dev.kubecoderun.redis.RedisConnection;
 import dev.kubecoderun.redis.RedisHashes;

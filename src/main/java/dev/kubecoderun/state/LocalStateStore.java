@@ -1,6 +1,6 @@
 package dev.kubecoderun.state;
 
-import dev.kubecoderun.api.Json;
+import dev.kubecoderun.common.Json;
 import dev.kubecoderun.files.LocalDisk;
 import java.io.IOException;
 import java.io.UncheckedIOException;

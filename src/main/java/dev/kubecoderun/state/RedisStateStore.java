@@ -1,6 +1,6 @@
 package dev.kubecoderun.state;
 
-import dev.kubecoderun.api.Json;
+import dev.kubecoderun.common.Json;
 import dev.kubecoderun.redis.PyTime;
 import dev.kubecoderun.redis.RedisConnection;
 import java.io.IOException;

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.Application;
-import dev.kubecoderun.api.Json;
+import dev.kubecoderun.common.Json;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.kubecoderun.api.Json;
+import dev.kubecoderun.common.Json;
 import java.io.IOException;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;

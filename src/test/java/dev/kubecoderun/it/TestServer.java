@@ -2,7 +2,7 @@ package dev.kubecoderun.it;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.Application;
-import dev.kubecoderun.api.Json;
+import dev.kubecoderun.common.Json;
 import dev.kubecoderun.config.Config;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;

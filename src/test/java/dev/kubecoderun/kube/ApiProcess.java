@@ -1,7 +1,7 @@
 package dev.kubecoderun.kube;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.kubecoderun.api.Json;
+import dev.kubecoderun.common.Json;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.net.URI;

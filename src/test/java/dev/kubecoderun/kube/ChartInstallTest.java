@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.kubecoderun.api.Json;
 import dev.kubecoderun.chart.HelmRelease;
+import dev.kubecoderun.common.Json;
 import dev.kubecoderun.sandbox.local.Toolchains;
 import dev.kubecoderun.stores.RedisServer;
 import dev.kubecoderun.stores.S3Server;

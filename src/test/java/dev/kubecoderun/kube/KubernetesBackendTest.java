@@ -9,8 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.kubecoderun.api.Json;
 import dev.kubecoderun.chart.HelmRender;
+import dev.kubecoderun.common.Json;
 import dev.kubecoderun.sandbox.local.Toolchains;
 import io.kubernetes.client.openapi.ApiClient;
 import io.kubernetes.client.openapi.ApiException;

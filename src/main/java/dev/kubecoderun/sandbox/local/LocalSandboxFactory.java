@@ -1,6 +1,6 @@
 package dev.kubecoderun.sandbox.local;
 
-import dev.kubecoderun.api.Json;
+import dev.kubecoderun.common.Json;
 import dev.kubecoderun.config.ConfigException;
 import dev.kubecoderun.execution.Language;
 import dev.kubecoderun.files.LocalDisk;

@@ -1,4 +1,4 @@
-package dev.kubecoderun.api;
+package dev.kubecoderun.common;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;

@@ -1,4 +1,4 @@
-package dev.kubecoderun.api;
+package dev.kubecoderun.metrics;
 
 /** The request id of the request this (virtual) thread serves, for log lines. */
 public final class LogContext {
@@ -6,11 +6,11 @@ public final class LogContext {
 
   private LogContext() {}
 
-  static void set(String id) {
+  public static void set(String id) {
     REQUEST_ID.set(id);
   }
 
-  static void clear() {
+  public static void clear() {
     REQUEST_ID.remove();
   }
 
