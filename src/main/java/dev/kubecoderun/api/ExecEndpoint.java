@@ -5,7 +5,7 @@ import dev.kubecoderun.common.Json;
 import dev.kubecoderun.execution.ExecCommand;
 import dev.kubecoderun.execution.ExecResponse;
 import dev.kubecoderun.execution.ExecutionService;
-import dev.kubecoderun.execution.Language;
+import dev.kubecoderun.language.Language;
 import dev.kubecoderun.session.Ids;
 import io.helidon.common.media.type.MediaTypes;
 import io.helidon.webserver.http.HttpRules;

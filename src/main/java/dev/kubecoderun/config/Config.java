@@ -1,6 +1,6 @@
 package dev.kubecoderun.config;
 
-import dev.kubecoderun.execution.Language;
+import dev.kubecoderun.language.Language;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.EnumMap;

@@ -2,7 +2,7 @@ package dev.kubecoderun.config;
 
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.kubecoderun.execution.Language;
+import dev.kubecoderun.language.Language;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

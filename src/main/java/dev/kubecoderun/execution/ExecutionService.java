@@ -6,6 +6,7 @@ import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.files.OutputName;
 import dev.kubecoderun.files.StoredFile;
 import dev.kubecoderun.files.TooLargeException;
+import dev.kubecoderun.language.Language;
 import dev.kubecoderun.sandbox.ExecutionSlots;
 import dev.kubecoderun.sandbox.RunnerFileException;
 import dev.kubecoderun.sandbox.RunnerRequest;

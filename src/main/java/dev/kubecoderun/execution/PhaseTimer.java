@@ -1,5 +1,6 @@
 package dev.kubecoderun.execution;
 
+import dev.kubecoderun.language.Language;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.logging.Level;

@@ -1,6 +1,6 @@
 package dev.kubecoderun.sandbox;
 
-import dev.kubecoderun.execution.Language;
+import dev.kubecoderun.language.Language;
 
 /** One single-use sandbox: a runner ready to run one execution, destroyed afterwards. */
 public interface Sandbox extends AutoCloseable {

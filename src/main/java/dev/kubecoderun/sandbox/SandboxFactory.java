@@ -1,6 +1,6 @@
 package dev.kubecoderun.sandbox;
 
-import dev.kubecoderun.execution.Language;
+import dev.kubecoderun.language.Language;
 
 /** Creates sandboxes of one backend (local processes, Kubernetes pods). */
 public interface SandboxFactory extends AutoCloseable {

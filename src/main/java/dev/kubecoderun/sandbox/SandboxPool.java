@@ -1,6 +1,6 @@
 package dev.kubecoderun.sandbox;
 
-import dev.kubecoderun.execution.Language;
+import dev.kubecoderun.language.Language;
 import java.time.Duration;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;

@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.execution.ExecCommand;
-import dev.kubecoderun.execution.Language;
+import dev.kubecoderun.language.Language;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.List;

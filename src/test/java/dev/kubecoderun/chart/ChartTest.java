@@ -15,7 +15,7 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import com.sun.net.httpserver.HttpServer;
 import dev.kubecoderun.Application;
 import dev.kubecoderun.config.Config;
-import dev.kubecoderun.execution.Language;
+import dev.kubecoderun.language.Language;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;

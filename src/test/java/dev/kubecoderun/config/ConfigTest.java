@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kubecoderun.execution.Language;
+import dev.kubecoderun.language.Language;
 import java.util.Map;
 import java.util.logging.Level;
 import org.junit.jupiter.api.Test;

@@ -3,7 +3,7 @@ package dev.kubecoderun.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kubecoderun.execution.Language;
+import dev.kubecoderun.language.Language;
 import java.util.List;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;

@@ -1,6 +1,6 @@
 package dev.kubecoderun.sandbox.kubernetes;
 
-import dev.kubecoderun.execution.Language;
+import dev.kubecoderun.language.Language;
 import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.sandbox.Sandbox;
 import java.util.concurrent.atomic.AtomicBoolean;

@@ -2,7 +2,7 @@ package dev.kubecoderun.sandbox.kubernetes;
 
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.config.ConfigException;
-import dev.kubecoderun.execution.Language;
+import dev.kubecoderun.language.Language;
 import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.sandbox.Sandbox;
 import dev.kubecoderun.sandbox.SandboxException;

@@ -1,7 +1,7 @@
 package dev.kubecoderun.sandbox.kubernetes;
 
 import dev.kubecoderun.config.Config;
-import dev.kubecoderun.execution.Language;
+import dev.kubecoderun.language.Language;
 import io.kubernetes.client.custom.IntOrString;
 import io.kubernetes.client.custom.Quantity;
 import io.kubernetes.client.openapi.models.V1Capabilities;

@@ -1,7 +1,7 @@
 package dev.kubecoderun.sandbox.local;
 
-import dev.kubecoderun.execution.Language;
 import dev.kubecoderun.files.LocalDisk;
+import dev.kubecoderun.language.Language;
 import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.sandbox.Sandbox;
 import java.nio.file.Path;

@@ -2,8 +2,8 @@ package dev.kubecoderun.sandbox.local;
 
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.config.ConfigException;
-import dev.kubecoderun.execution.Language;
 import dev.kubecoderun.files.LocalDisk;
+import dev.kubecoderun.language.Language;
 import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.sandbox.Sandbox;
 import dev.kubecoderun.sandbox.SandboxException;

@@ -1,4 +1,4 @@
-package dev.kubecoderun.execution;
+package dev.kubecoderun.language;
 
 import java.util.HashMap;
 import java.util.Locale;
