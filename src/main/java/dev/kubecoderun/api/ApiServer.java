@@ -1,20 +1,20 @@
 package dev.kubecoderun.api;
 
+import dev.kubecoderun.execution.ExecutionUnavailableException;
 import dev.kubecoderun.session.Ids;
+import dev.kubecoderun.session.SessionBusyException;
 import io.helidon.common.media.type.MediaTypes;
 import io.helidon.http.DirectHandler;
 import io.helidon.http.HeaderNames;
 import io.helidon.webserver.WebServer;
 import io.helidon.webserver.http.HttpRouting;
 import io.helidon.webserver.http.HttpService;
+import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.List;
 
 /** The HTTP server: filters, every route at the root and under /v1, and the error shape. */
 public final class ApiServer {
-  /** A run of the session is still going after the whole wait: it may take a while more. */
-  private static final String SESSION_BUSY_RETRY_AFTER = "5";
-
   private ApiServer() {}
 
   /** What the routes are built from; assembled by the wiring class. */
@@ -41,17 +41,14 @@ public final class ApiServer {
                 Routes.unmatched(req.prologue().method(), req.prologue().uriPath().path())));
     routing.error(ApiError.class, ErrorResponses::send);
     routing.error(
-        dev.kubecoderun.session.SessionBusyException.class,
-        (req, res, e) ->
-            ErrorResponses.send(
-                req,
-                res,
-                new ApiError(409, e.getMessage()).header("Retry-After", SESSION_BUSY_RETRY_AFTER)));
+        SessionBusyException.class,
+        (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
     routing.error(
-        java.io.UncheckedIOException.class,
-        (req, res, e) ->
-            ErrorResponses.send(
-                req, res, ApiError.unavailable("Storage failure: " + e.getMessage(), 2)));
+        ExecutionUnavailableException.class,
+        (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
+    routing.error(
+        UncheckedIOException.class,
+        (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
     routing.error(Throwable.class, ErrorResponses::sendUnexpected);
 
     return WebServer.builder()

@@ -1,6 +1,5 @@
 package dev.kubecoderun.execution;
 
-import dev.kubecoderun.api.ApiError;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.files.OutputName;
@@ -23,6 +22,7 @@ import dev.kubecoderun.state.StateStore;
 import dev.kubecoderun.state.StoredState;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -112,7 +112,10 @@ public final class ExecutionService {
 
     timer.mark("state_load");
     if (!slots.tryAcquire()) {
-      throw ApiError.unavailable("All execution slots are busy; retry shortly", 2);
+      throw new ExecutionUnavailableException(
+          ExecutionUnavailableException.Reason.SLOTS_BUSY,
+          "All execution slots are busy; retry shortly",
+          null);
     }
     timer.mark("slot");
     try {
@@ -144,7 +147,8 @@ public final class ExecutionService {
         return response;
       } catch (SandboxException e) {
         LOG.log(Level.WARNING, "sandbox failure in session " + session.id(), e);
-        throw ApiError.unavailable("Sandbox failure: " + e.getMessage(), 2);
+        throw new ExecutionUnavailableException(
+            ExecutionUnavailableException.Reason.SANDBOX_FAILED, e.getMessage(), e);
       } finally {
         pool.release(sandbox);
       }
@@ -158,7 +162,8 @@ public final class ExecutionService {
       return pool.acquire(language);
     } catch (SandboxException e) {
       LOG.log(Level.WARNING, "no sandbox for " + language.code(), e);
-      throw ApiError.unavailable("No sandbox available: " + e.getMessage(), 5);
+      throw new ExecutionUnavailableException(
+          ExecutionUnavailableException.Reason.NO_SANDBOX, e.getMessage(), e);
     }
   }
 
@@ -179,17 +184,18 @@ public final class ExecutionService {
     return inputs;
   }
 
+  /** A store that fails (reading the input, or missing its bytes) is a storage failure. */
   private void putInput(Sandbox sandbox, String name, StoredFile file) throws SandboxException {
     try {
       Optional<InputStream> in = files.open(file);
       if (in.isEmpty()) {
-        throw new SandboxException("stored content of '" + name + "' is missing");
+        throw new IOException("stored content of '" + name + "' is missing");
       }
       try (InputStream stream = in.get()) {
         sandbox.runner().putFile(name, stream);
       }
     } catch (IOException e) {
-      throw ApiError.unavailable("File storage failure: " + e.getMessage(), 2);
+      throw new UncheckedIOException(e.getMessage(), e);
     }
   }
 
@@ -248,7 +254,7 @@ public final class ExecutionService {
         skipped.add(new ExecResponse.SkippedFile(name, "unreadable", f.size(), e.getMessage()));
         continue;
       } catch (IOException e) {
-        throw ApiError.unavailable("File storage failure: " + e.getMessage(), 2);
+        throw new UncheckedIOException(e.getMessage(), e);
       }
       StoredFile original = inputs.get(f.path());
       ExecResponse.ModifiedFrom from =

@@ -9,6 +9,7 @@ import io.helidon.http.Status;
 import io.helidon.webclient.api.ClientUri;
 import io.helidon.webclient.api.HttpClientResponse;
 import io.helidon.webclient.api.WebClient;
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -93,9 +94,11 @@ public final class RunnerClient {
    * Streams {@code content} to the workdir path {@code path}. The path goes in a header, not in the
    * URL: Helidon 4.4's streamed request loses a request line longer than about 1 KiB (its growing
    * buffer forgets what {@code write(BufferData)} put in it when it grows again), which a long or
-   * deeply nested non-ASCII name reaches once encoded.
+   * deeply nested non-ASCII name reaches once encoded. An IOException is {@code content}'s own (its
+   * store failed); the runner failing is a SandboxException.
    */
-  public void putFile(String path, InputStream content) throws SandboxException {
+  public void putFile(String path, InputStream content) throws SandboxException, IOException {
+    SourceStream source = new SourceStream(content);
     try (HttpClientResponse res =
         http.put(base.resolve("/files").toString())
             .header(PATH_HEADER, PathEncoding.encodePath(path))
@@ -104,7 +107,7 @@ public final class RunnerClient {
             .contentType(MediaTypes.APPLICATION_OCTET_STREAM)
             .outputStream(
                 out -> {
-                  content.transferTo(out);
+                  source.transferTo(out);
                   out.close();
                 })) {
       if (res.status().code() != 201 && res.status().code() != 200) {
@@ -117,7 +120,29 @@ public final class RunnerClient {
                 + res.as(String.class));
       }
     } catch (RuntimeException e) {
+      if (source.failure != null) {
+        throw source.failure;
+      }
       throw new SandboxException("runner put file failed: " + e.getMessage(), e);
+    }
+  }
+
+  /** Remembers a failure of the stream being sent, to tell it apart from the runner's. */
+  private static final class SourceStream extends FilterInputStream {
+    IOException failure;
+
+    SourceStream(InputStream in) {
+      super(in);
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      try {
+        return super.read(b, off, len);
+      } catch (IOException e) {
+        failure = e;
+        throw e;
+      }
     }
   }
 

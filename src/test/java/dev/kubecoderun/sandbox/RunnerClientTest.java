@@ -107,6 +107,35 @@ class RunnerClientTest {
   }
 
   @Test
+  void aFileWhoseStoreFailsMidStreamIsAnIoFailureNotASandboxFailure() throws Exception {
+    client.putFile("ok.txt", new java.io.ByteArrayInputStream(new byte[100_000]));
+    java.io.InputStream failing =
+        new java.io.InputStream() {
+          private int left = 70_000;
+
+          @Override
+          public int read() throws IOException {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) < 0 ? -1 : one[0];
+          }
+
+          @Override
+          public int read(byte[] b, int off, int len) throws IOException {
+            if (left <= 0) {
+              throw new IOException("S3 connection reset");
+            }
+            int n = Math.min(len, left);
+            left -= n;
+            return n;
+          }
+        };
+    IOException e =
+        org.junit.jupiter.api.Assertions.assertThrows(
+            IOException.class, () -> client.putFile("a.txt", failing));
+    assertEquals("S3 connection reset", e.getMessage());
+  }
+
+  @Test
   void aRefusedExecuteIsASandboxFailure() {
     RunnerClient wrongToken = new RunnerClient(WebClient.builder().build(), client.base(), "wrong");
     SandboxException e =

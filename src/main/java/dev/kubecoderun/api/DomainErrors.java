@@ -1,0 +1,31 @@
+package dev.kubecoderun.api;
+
+import dev.kubecoderun.execution.ExecutionUnavailableException;
+import dev.kubecoderun.session.SessionBusyException;
+import java.io.UncheckedIOException;
+
+/**
+ * The HTTP answer to each failure the domain raises: the domain says what went wrong, this says
+ * which status, message and Retry-After the client sees.
+ */
+final class DomainErrors {
+  private DomainErrors() {}
+
+  static ApiError of(ExecutionUnavailableException e) {
+    return switch (e.reason()) {
+      case SLOTS_BUSY -> ApiError.unavailable(e.getMessage(), 2);
+      case NO_SANDBOX -> ApiError.unavailable("No sandbox available: " + e.getMessage(), 5);
+      case SANDBOX_FAILED -> ApiError.unavailable("Sandbox failure: " + e.getMessage(), 2);
+    };
+  }
+
+  /** A run of the session is still going after the whole wait: it may take a while more. */
+  static ApiError of(SessionBusyException e) {
+    return new ApiError(409, e.getMessage()).header("Retry-After", "5");
+  }
+
+  /** A store (Redis, S3, the local disk) that failed or cannot be reached. */
+  static ApiError of(UncheckedIOException e) {
+    return ApiError.unavailable("Storage failure: " + e.getMessage(), 2);
+  }
+}

@@ -1,0 +1,45 @@
+package dev.kubecoderun.api;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.kubecoderun.execution.ExecutionUnavailableException;
+import dev.kubecoderun.execution.ExecutionUnavailableException.Reason;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import org.junit.jupiter.api.Test;
+
+class DomainErrorsTest {
+  private static ApiError of(Reason reason, String message) {
+    return DomainErrors.of(new ExecutionUnavailableException(reason, message, null));
+  }
+
+  @Test
+  void everyUnavailableExecutionIsA503WithRetryAfter() {
+    ApiError busy = of(Reason.SLOTS_BUSY, "All execution slots are busy; retry shortly");
+    assertEquals(503, busy.status());
+    assertEquals("service_unavailable", busy.errorType());
+    assertEquals("All execution slots are busy; retry shortly", busy.getMessage());
+    assertEquals("2", busy.headers().get("Retry-After"));
+
+    ApiError none = of(Reason.NO_SANDBOX, "runner not ready within 30 s");
+    assertEquals(503, none.status());
+    assertEquals("No sandbox available: runner not ready within 30 s", none.getMessage());
+    assertEquals("5", none.headers().get("Retry-After"));
+
+    ApiError failed = of(Reason.SANDBOX_FAILED, "runner execute failed: reset");
+    assertEquals(503, failed.status());
+    assertEquals("Sandbox failure: runner execute failed: reset", failed.getMessage());
+    assertEquals("2", failed.headers().get("Retry-After"));
+  }
+
+  @Test
+  void aStoreThatFailsIsAStorageFailureNotASandboxFailure() {
+    ApiError e =
+        DomainErrors.of(
+            new UncheckedIOException(
+                "stored content of 'a.csv' is missing", new IOException("missing")));
+    assertEquals(503, e.status());
+    assertEquals("Storage failure: stored content of 'a.csv' is missing", e.getMessage());
+    assertEquals("2", e.headers().get("Retry-After"));
+  }
+}
