@@ -1,6 +1,7 @@
 package dev.kubecoderun.sandbox;
 
 import dev.kubecoderun.language.Language;
+import dev.kubecoderun.execution.ExecCommand;
 
 /** One single-use sandbox: a runner ready to run one execution, destroyed afterwards. */
 public interface Sandbox extends AutoCloseable {
