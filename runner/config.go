@@ -118,6 +118,9 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (*Config, er
 	}
 	for _, l := range strings.Split(*warm, ",") {
 		if l = strings.TrimSpace(l); l != "" {
+			if languages[l].warm == warmNone {
+				return nil, fmt.Errorf("--warm: %q cannot be prepared ahead (only %s)", l, strings.Join(warmable(), ", "))
+			}
 			c.Warm[l] = true
 		}
 	}

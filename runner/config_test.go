@@ -71,6 +71,7 @@ func TestConfigErrors(t *testing.T) {
 		"--max-memory":             {"--max-memory", "512M"},
 		"--max-timeout-ms":         {"--max-timeout-ms", "soon"},
 		"unexpected argument":      {"extra"},
+		`"ts" cannot be prepared ahead (only go, js, py)`: {"--warm", "py,ts"},
 	}
 	for want, args := range cases {
 		env := map[string]string{"RUNNER_TOKEN": "t"}

@@ -122,10 +122,10 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 	r.deadline = start.Add(timeout)
 	res := lang.run(r)
 	duration := time.Since(start)
-	if r.shimUsed != "" && !s.cfg.SingleUse {
+	if slot := s.warm[r.shimUsed]; slot != nil && !s.cfg.SingleUse {
 		// A single-use sandbox is destroyed after this run: warming another interpreter (a second of
 		// CPU for Python with pandas) would only slow down the machine's other sandboxes.
-		go s.refill(s.warm[r.shimUsed])
+		go s.refill(slot)
 	}
 
 	resp := &execResponse{

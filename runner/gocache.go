@@ -15,6 +15,7 @@ import (
 // writes to its GOCACHE and must not be able to poison the shared seed. The copy goes through os.Root
 // because earlier runs may have planted symlinks in the cache dir.
 func (s *Server) seedGoCache() {
+	defer s.goCacheSeeded.Store(true)
 	start := time.Now()
 	dst, err := s.scratchRoot.OpenRoot(dirGoCache)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -17,16 +18,38 @@ type language struct {
 	file  string   // code file name; Java's is the name of the class holding main
 	tools []string // Config.Tools entries it needs
 	run   func(r *run) stepResult
-	build bool // writes into the build dir
+	build bool     // writes into the build dir
+	warm  warmKind // what --warm prepares for it; which languages are warmed is the API's choice
+}
+
+// warmKind is how a language is prepared ahead of its run in a pool sandbox.
+type warmKind int
+
+const (
+	warmNone        warmKind = iota
+	warmInterpreter          // a shim started ahead, waiting for the job (warm.go)
+	warmBuildCache           // the seeded build cache copied in at start (gocache.go)
+)
+
+// warmable lists the languages --warm accepts, for messages.
+func warmable() []string {
+	var out []string
+	for name, l := range languages {
+		if l.warm != warmNone {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 var languages = map[string]language{
-	"py": {file: "code.py", tools: []string{"PYTHON"}, run: runPython},
-	"js": {file: "code.js", tools: []string{"NODE"}, run: func(r *run) stepResult {
+	"py": {file: "code.py", tools: []string{"PYTHON"}, run: runPython, warm: warmInterpreter},
+	"js": {file: "code.js", tools: []string{"NODE"}, warm: warmInterpreter, run: func(r *run) stepResult {
 		return r.shim("js", shimJob{Argv: r.args()})
 	}},
 	"ts":   {file: "code.ts", tools: []string{"NODE", "TSC"}, run: runTypeScript},
-	"go":   {file: "main.go", tools: []string{"GO"}, run: runGo, build: true},
+	"go":   {file: "main.go", tools: []string{"GO"}, run: runGo, build: true, warm: warmBuildCache},
 	"java": {tools: []string{"JAVA"}, run: runJava},
 	"c": {file: "code.c", tools: []string{"GCC"}, build: true, run: func(r *run) stepResult {
 		return r.compiled(r.tool("GCC"), "-O2", "-pipe", "-o", r.bin(), r.src, "-lm")

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // langCase is one language end to end: hello world, an error, and file input/output.
@@ -240,6 +243,21 @@ func TestGoUsesTheSeededCache(t *testing.T) {
 	// Compiling the main package and linking add a handful of entries; the standard library hundreds.
 	if added := countFiles(cache) - before; added > 40 {
 		t.Errorf("the build added %d files to GOCACHE: the standard library was rebuilt", added)
+	}
+}
+
+// A pool sandbox of Go is ready once its build cache is in place: /health says so, as it says for a
+// warm interpreter, and says nothing of languages it was not asked to prepare.
+func TestHealthReportsTheGoBuildCacheAsWarm(t *testing.T) {
+	t.Parallel()
+	tr := newRunner(t, runnerOpts{args: []string{"--warm", "go"}})
+	var health struct{ Warm map[string]bool }
+	ok := eventually(60*time.Second, func() bool {
+		status, body := tr.request("GET", "/health", nil)
+		return status == http.StatusOK && json.Unmarshal(body, &health) == nil && health.Warm["go"]
+	})
+	if !ok || len(health.Warm) != 1 {
+		t.Fatalf("want warm go (and nothing else) on /health, got %v", health.Warm)
 	}
 }
 

@@ -44,8 +44,9 @@ type Server struct {
 	busy        sync.Mutex
 	warm        map[string]*warmSlot
 
-	goCache sync.Once
-	rust    func() (rustc, edition string) // detected on first use
+	goCache       sync.Once
+	goCacheSeeded atomic.Bool                    // seedGoCache has finished (copied, or found no seed)
+	rust          func() (rustc, edition string) // detected on first use
 
 	stdout, stderr capture // reused by every run (runs are serialised by busy)
 	warmRuns       atomic.Int64
@@ -102,8 +103,10 @@ func newServer(cfg *Config) (*Server, error) {
 	s.seedMatplotlibCache()
 	s.env = buildEnv(cfg)
 	s.rust = sync.OnceValues(s.detectRust)
-	for _, lang := range []string{"py", "js"} {
-		s.warm[lang] = &warmSlot{lang: lang, enabled: cfg.Warm[lang]}
+	for lang := range cfg.Warm {
+		if languages[lang].warm == warmInterpreter {
+			s.warm[lang] = &warmSlot{lang: lang, enabled: true}
+		}
 	}
 	return s, nil
 }
@@ -114,12 +117,12 @@ func (s *Server) startBackground() {
 	// Children of the same uid must not read the token from /proc/<runner>/environ or ptrace us.
 	prctl(prSetDumpable, 0)
 	for _, slot := range s.warm {
-		if slot.enabled {
-			go s.refill(slot)
-		}
+		go s.refill(slot)
 	}
-	if s.cfg.Warm["go"] {
-		go s.goCache.Do(s.seedGoCache)
+	for lang := range s.cfg.Warm {
+		if languages[lang].warm == warmBuildCache {
+			go s.goCache.Do(s.seedGoCache)
+		}
 	}
 }
 
@@ -152,10 +155,17 @@ func (s *Server) handler() http.Handler {
 	})
 }
 
+// handleHealth reports, for each --warm language, whether it is prepared: its interpreter waits for a
+// job, or its build cache is in place. The API waits for that before it hands out a pool sandbox.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	warm := map[string]bool{}
-	for lang, slot := range s.warm {
-		warm[lang] = slot.isReady()
+	for lang := range s.cfg.Warm {
+		switch languages[lang].warm {
+		case warmInterpreter:
+			warm[lang] = s.warm[lang].isReady()
+		case warmBuildCache:
+			warm[lang] = s.goCacheSeeded.Load()
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "warm": warm})
 }

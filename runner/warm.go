@@ -141,7 +141,10 @@ func (s *Server) refill(w *warmSlot) {
 func (r *run) shim(lang string, job shimJob) stepResult {
 	r.shimUsed = lang
 	line := job.encode(lang)
-	sh := r.s.warm[lang].take()
+	var sh *shim
+	if slot := r.s.warm[lang]; slot != nil {
+		sh = slot.take()
+	}
 	if sh != nil {
 		if _, err := sh.p.stdin.Write(line); err != nil { // it died just now
 			sh.p.kill()

@@ -206,14 +206,10 @@ public record Config(
 
     Map<Language, Integer> pools = new EnumMap<>(Language.class);
     for (Language lang : Language.values()) {
-      int dflt =
-          switch (lang) {
-            case PY -> 3;
-            case JS -> 2;
-            default -> 0;
-          };
       pools.put(
-          lang, env.integer("POD_POOL_" + lang.code().toUpperCase(Locale.ROOT), dflt, 0, 100));
+          lang,
+          env.integer(
+              "POD_POOL_" + lang.code().toUpperCase(Locale.ROOT), lang.defaultPoolSize(), 0, 100));
     }
     String backend = env.string("SANDBOX_BACKEND", "local").toLowerCase(Locale.ROOT);
     if (!backend.equals("local") && !backend.equals("kubernetes")) {

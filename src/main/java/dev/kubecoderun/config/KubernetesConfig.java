@@ -33,7 +33,7 @@ final class KubernetesConfig {
     Map<Language, String> memory = new EnumMap<>(Language.class);
     for (Language l : Language.values()) {
       String code = l.code().toUpperCase(Locale.ROOT);
-      images.put(l, env.string("LANG_IMAGE_" + code, registry + "/" + imageName(l) + ":" + tag));
+      images.put(l, env.string("LANG_IMAGE_" + code, registry + "/" + l.image() + ":" + tag));
       cpu.put(l, env.string("LANG_CPU_LIMIT_" + code, cpuLimit));
       memory.put(l, env.string("LANG_MEMORY_LIMIT_" + code, memoryLimit));
     }
@@ -73,23 +73,6 @@ final class KubernetesConfig {
         env.integer("K8S_MAX_PODS", 50, 1, 10_000),
         env.integer("K8S_MAX_JOBS", 20, 1, 10_000),
         json(env, "K8S_POD_ENV", "{}", new TypeReference<Map<String, String>>() {}));
-  }
-
-  /** The image of each language; several languages share one (node, c-cpp). */
-  static String imageName(Language l) {
-    return switch (l) {
-      case PY -> "python";
-      case JS, TS -> "node";
-      case GO -> "go";
-      case JAVA -> "java";
-      case C, CPP -> "c-cpp";
-      case PHP -> "php";
-      case RS -> "rust";
-      case R -> "r";
-      case F90 -> "fortran";
-      case D -> "d";
-      case BASH -> "bash";
-    };
   }
 
   /** POD_NAMESPACE (downward API), else the service account's namespace, else "default". */

@@ -100,7 +100,7 @@ public final class ExecutionService {
       List<String> notes,
       PhaseTimer timer)
       throws InterruptedException {
-    boolean usesState = cmd.language() == Language.PY && stateConfig.enabled();
+    boolean usesState = cmd.language().keepsState() && stateConfig.enabled();
     String state = null;
     if (usesState) {
       state =

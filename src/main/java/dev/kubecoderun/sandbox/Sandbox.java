@@ -1,7 +1,6 @@
 package dev.kubecoderun.sandbox;
 
 import dev.kubecoderun.language.Language;
-import dev.kubecoderun.execution.ExecCommand;
 
 /** One single-use sandbox: a runner ready to run one execution, destroyed afterwards. */
 public interface Sandbox extends AutoCloseable {

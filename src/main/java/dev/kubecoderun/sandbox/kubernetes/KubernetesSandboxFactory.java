@@ -163,9 +163,8 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
       RunnerClient client =
           new RunnerClient(
               http, URI.create("http://" + ready.ip() + ":" + PodSpecs.RUNNER_PORT), token);
-      String warmLanguage = warm ? PodSpecs.warmLanguage(language) : "";
-      if (!warmLanguage.isEmpty()) {
-        awaitWarm(client, warmLanguage, name, deadline, () -> watcher.alive(name));
+      if (warm && language.warm()) {
+        awaitWarm(client, language.code(), name, deadline, () -> watcher.alive(name));
       }
       return new KubernetesSandbox(name, language, client, watcher, delete);
     } catch (ApiException e) {

@@ -126,7 +126,8 @@ final class PodSpecs {
     // Extra variables first: the runner's own settings below must win over them.
     k8s.podEnv().forEach((k, v) -> env.add(new V1EnvVar().name(k).value(v)));
     env.add(new V1EnvVar().name("RUNNER_TOKEN").value(token));
-    env.add(new V1EnvVar().name("RUNNER_WARM").value(warm ? warmLanguage(language) : ""));
+    env.add(
+        new V1EnvVar().name("RUNNER_WARM").value(warm && language.warm() ? language.code() : ""));
     // Every sandbox pod serves one execution: its runner must not warm a second interpreter.
     env.add(new V1EnvVar().name("RUNNER_SINGLE_USE").value("true"));
     env.add(new V1EnvVar().name("RUNNER_PY_PRELOAD").value(runner.preload()));
@@ -222,14 +223,6 @@ final class PodSpecs {
           k8s.imagePullSecrets().stream().map(n -> new V1LocalObjectReference().name(n)).toList());
     }
     return spec;
-  }
-
-  /** The languages the runner can start ahead of a request. */
-  static String warmLanguage(Language language) {
-    return switch (language) {
-      case PY, JS, GO -> language.code();
-      default -> "";
-    };
   }
 
   /** A toleration from its JSON form (camelCase keys, as in a manifest). */

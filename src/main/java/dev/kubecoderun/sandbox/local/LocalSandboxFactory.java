@@ -103,10 +103,7 @@ public final class LocalSandboxFactory implements SandboxFactory {
       Files.createDirectories(scratch);
       int port = freePort();
       String token = HexFormat.of().formatHex(randomBytes(24));
-      String warmLanguage =
-          warm && (language == Language.PY || language == Language.JS || language == Language.GO)
-              ? language.code()
-              : "";
+      String warmLanguage = warm && language.warm() ? language.code() : "";
       List<String> wrap =
           BubblewrapCommand.build(
               settings.bwrap(), work, scratch, passwd, group, toolchains.extraRoots());
