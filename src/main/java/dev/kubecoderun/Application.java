@@ -24,6 +24,7 @@ import dev.kubecoderun.redis.RedisClients;
 import dev.kubecoderun.redis.RedisConnection;
 import dev.kubecoderun.redis.RedisHealthCheck;
 import dev.kubecoderun.sandbox.ExecutionSlots;
+import dev.kubecoderun.sandbox.RunnerSettings;
 import dev.kubecoderun.sandbox.SandboxFactory;
 import dev.kubecoderun.sandbox.SandboxHealthCheck;
 import dev.kubecoderun.sandbox.SandboxPool;
@@ -277,17 +278,16 @@ public final class Application implements AutoCloseable {
   /** The backend SANDBOX_BACKEND names; a backend with its own health check adds it. */
   private static SandboxFactory sandboxFactory(
       Config config, WebClient http, List<HealthCheck> checks) {
+    RunnerSettings runner =
+        new RunnerSettings(
+            config.sandbox().startTimeout(),
+            config.limits().maxExecutionTime().toMillis(),
+            config.limits().maxOutputBytes(),
+            config.sandbox().maxSandboxFileBytes(),
+            config.sandbox().pythonPreload());
     if (config.sandbox().backend().equals("kubernetes")) {
       KubernetesSandboxFactory k8s =
-          new KubernetesSandboxFactory(
-              config.kubernetes(),
-              new KubernetesSandboxFactory.Settings(
-                  config.sandbox().startTimeout(),
-                  config.limits().maxExecutionTime().toMillis(),
-                  config.limits().maxOutputBytes(),
-                  config.sandbox().maxSandboxFileBytes(),
-                  config.sandbox().pythonPreload()),
-              http);
+          new KubernetesSandboxFactory(config.kubernetes(), runner, http);
       checks.add(k8s.healthCheck());
       return k8s;
     }
@@ -296,12 +296,8 @@ public final class Application implements AutoCloseable {
             config.sandbox().runnerBinary(),
             config.dataDir().resolve("sandboxes"),
             "bwrap",
-            config.sandbox().startTimeout(),
-            config.limits().maxExecutionTime().toMillis(),
-            config.limits().maxOutputBytes(),
-            config.sandbox().maxSandboxFileBytes(),
-            config.sandbox().memoryLimitBytes(),
-            config.sandbox().pythonPreload()),
+            config.sandbox().memoryLimitBytes()),
+        runner,
         Toolchains.discover(
             config.sandbox().path(), config.sandbox().toolOverrides(), config.sandbox().toolsDir()),
         http);

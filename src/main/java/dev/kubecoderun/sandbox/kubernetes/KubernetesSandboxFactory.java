@@ -4,6 +4,7 @@ import dev.kubecoderun.config.Config;
 import dev.kubecoderun.config.ConfigException;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.sandbox.RunnerClient;
+import dev.kubecoderun.sandbox.RunnerSettings;
 import dev.kubecoderun.sandbox.Sandbox;
 import dev.kubecoderun.sandbox.SandboxException;
 import dev.kubecoderun.sandbox.SandboxFactory;
@@ -34,16 +35,8 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   // How often pods a failed delete left behind (API server briefly unreachable) are deleted again.
   private static final Duration STRAY_SWEEP_INTERVAL = Duration.ofSeconds(30);
 
-  /** The API's limits the runner in a pod enforces, and how long a pod may take to start. */
-  public record Settings(
-      Duration startTimeout,
-      long maxTimeoutMs,
-      int maxOutputBytes,
-      long maxFileBytes,
-      String pythonPreload) {}
-
   private final Config.Kubernetes k8s;
-  private final Settings settings;
+  private final RunnerSettings settings;
   private final WebClient http;
   private final PodSpecs specs;
   private final SandboxObjects objects;
@@ -54,18 +47,11 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   private final Map<String, Boolean> live = new ConcurrentHashMap<>();
   private final Thread straySweeper;
 
-  public KubernetesSandboxFactory(Config.Kubernetes k8s, Settings settings, WebClient http) {
+  public KubernetesSandboxFactory(Config.Kubernetes k8s, RunnerSettings settings, WebClient http) {
     this.k8s = k8s;
     this.settings = settings;
     this.http = http;
-    this.specs =
-        new PodSpecs(
-            k8s,
-            new PodSpecs.RunnerSettings(
-                settings.maxTimeoutMs(),
-                settings.maxOutputBytes(),
-                settings.maxFileBytes(),
-                settings.pythonPreload()));
+    this.specs = new PodSpecs(k8s, settings);
     this.pods = new Semaphore(k8s.maxPods());
     this.jobs = new Semaphore(k8s.maxJobs());
     try {

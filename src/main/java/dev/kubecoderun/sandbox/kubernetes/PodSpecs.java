@@ -2,6 +2,7 @@ package dev.kubecoderun.sandbox.kubernetes;
 
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.language.Language;
+import dev.kubecoderun.sandbox.RunnerSettings;
 import io.kubernetes.client.custom.IntOrString;
 import io.kubernetes.client.custom.Quantity;
 import io.kubernetes.client.openapi.models.V1Capabilities;
@@ -44,9 +45,6 @@ final class PodSpecs {
   static final int RUNNER_PORT = 8080;
   static final long SANDBOX_UID = 65532;
   private static final String SCRATCH_SIZE = "1Gi";
-
-  /** What the runner inside a pod is told, from the API's limits. */
-  record RunnerSettings(long maxTimeoutMs, int maxOutputBytes, long maxFileBytes, String preload) {}
 
   private final Config.Kubernetes k8s;
   private final RunnerSettings runner;
@@ -130,13 +128,7 @@ final class PodSpecs {
         new V1EnvVar().name("RUNNER_WARM").value(warm && language.warm() ? language.code() : ""));
     // Every sandbox pod serves one execution: its runner must not warm a second interpreter.
     env.add(new V1EnvVar().name("RUNNER_SINGLE_USE").value("true"));
-    env.add(new V1EnvVar().name("RUNNER_PY_PRELOAD").value(runner.preload()));
-    env.add(
-        new V1EnvVar().name("RUNNER_MAX_OUTPUT").value(Integer.toString(runner.maxOutputBytes())));
-    env.add(
-        new V1EnvVar().name("RUNNER_MAX_TIMEOUT_MS").value(Long.toString(runner.maxTimeoutMs())));
-    env.add(
-        new V1EnvVar().name("RUNNER_MAX_FILE_SIZE").value(Long.toString(runner.maxFileBytes())));
+    runner.environment().forEach((k, v) -> env.add(new V1EnvVar().name(k).value(v)));
     env.add(new V1EnvVar().name("RUNNER_WORKDIR").value("/mnt/data"));
     env.add(new V1EnvVar().name("RUNNER_SCRATCH").value("/tmp/kcr"));
 

@@ -5,6 +5,7 @@ import dev.kubecoderun.config.ConfigException;
 import dev.kubecoderun.files.LocalDisk;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.sandbox.RunnerClient;
+import dev.kubecoderun.sandbox.RunnerSettings;
 import dev.kubecoderun.sandbox.Sandbox;
 import dev.kubecoderun.sandbox.SandboxException;
 import dev.kubecoderun.sandbox.SandboxFactory;
@@ -19,7 +20,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
@@ -34,19 +34,14 @@ public final class LocalSandboxFactory implements SandboxFactory {
   private static final Logger LOG = Logger.getLogger(LocalSandboxFactory.class.getName());
   private static final SecureRandom RANDOM = new SecureRandom();
 
-  /** What a runner process is given; all of it comes from the typed configuration. */
-  public record Settings(
-      Path runnerBinary,
-      Path sandboxesDir,
-      String bwrap,
-      Duration startTimeout,
-      long maxTimeoutMs,
-      int maxOutputBytes,
-      long maxFileBytes,
-      long maxMemoryBytes,
-      String pythonPreload) {}
+  /**
+   * What only the local backend needs: the runner binary, where sandboxes live, the bubblewrap
+   * command, and the memory limit of each sandbox (0 = none).
+   */
+  public record Settings(Path runnerBinary, Path sandboxesDir, String bwrap, long maxMemoryBytes) {}
 
   private final Settings settings;
+  private final RunnerSettings runnerSettings;
   private final Toolchains toolchains;
   private final WebClient http;
   private final Path passwd;
@@ -54,8 +49,10 @@ public final class LocalSandboxFactory implements SandboxFactory {
   private final java.util.Set<LocalSandbox> live =
       java.util.concurrent.ConcurrentHashMap.newKeySet();
 
-  public LocalSandboxFactory(Settings settings, Toolchains toolchains, WebClient http) {
+  public LocalSandboxFactory(
+      Settings settings, RunnerSettings runnerSettings, Toolchains toolchains, WebClient http) {
     this.settings = settings;
+    this.runnerSettings = runnerSettings;
     this.toolchains = toolchains;
     this.http = http;
     if (!Files.isExecutable(settings.runnerBinary())) {
@@ -120,10 +117,6 @@ public final class LocalSandboxFactory implements SandboxFactory {
       // the API's uid to read the toolchains it binds.
       add(cmd, "--child-uid", "-1");
       add(cmd, "--wrap", Json.writeString(wrap));
-      add(cmd, "--max-output", Integer.toString(settings.maxOutputBytes()));
-      add(cmd, "--max-timeout-ms", Long.toString(settings.maxTimeoutMs()));
-      // RLIMIT_FSIZE of everything a run writes (build artefacts included), and the input limit.
-      add(cmd, "--max-file-size", Long.toString(settings.maxFileBytes()));
       if (settings.maxMemoryBytes() > 0) {
         // All of the sandbox's processes together, warm interpreter included (a memory cgroup).
         add(cmd, "--max-memory", Long.toString(settings.maxMemoryBytes()));
@@ -133,7 +126,7 @@ public final class LocalSandboxFactory implements SandboxFactory {
       env.clear();
       env.put("PATH", "/usr/local/bin:/usr/bin:/bin");
       env.put("RUNNER_TOKEN", token);
-      env.put("RUNNER_PY_PRELOAD", settings.pythonPreload());
+      env.putAll(runnerSettings.environment());
       env.putAll(toolchains.runnerEnvironment());
       pb.redirectErrorStream(true);
       pb.redirectOutput(dir.resolve("runner.log").toFile());
@@ -158,7 +151,7 @@ public final class LocalSandboxFactory implements SandboxFactory {
 
   private void awaitHealthy(Process process, RunnerClient client, String warm, Path dir)
       throws SandboxException {
-    long deadline = System.nanoTime() + settings.startTimeout().toNanos();
+    long deadline = System.nanoTime() + runnerSettings.startTimeout().toNanos();
     long sleepMs = 2;
     while (System.nanoTime() < deadline) {
       if (!process.isAlive()) {
@@ -176,7 +169,7 @@ public final class LocalSandboxFactory implements SandboxFactory {
       sleepMs = Math.min(sleepMs * 2, 50);
     }
     throw new SandboxException(
-        "runner not ready within " + settings.startTimeout().toSeconds() + " s");
+        "runner not ready within " + runnerSettings.startTimeout().toSeconds() + " s");
   }
 
   private static String tail(Path log) {
