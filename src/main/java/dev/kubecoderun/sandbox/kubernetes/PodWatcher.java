@@ -14,6 +14,8 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -22,7 +24,10 @@ import java.util.logging.Logger;
 /**
  * ONE informer (list + watch) on the backend's label selector: it keeps the latest state of every
  * sandbox pod, wakes the threads waiting for a pod to become ready and tells sandboxes when their
- * pod dies. Nothing polls the API server per pod.
+ * pod dies. Nothing polls the API server per pod. The informer's handlers only record the pod and
+ * hand the "pod gone" callbacks to their own virtual threads: a callback may make blocking API
+ * calls (deleting the pod, up to the client's timeout), which must not hold up every other pod's
+ * events.
  */
 final class PodWatcher implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(PodWatcher.class.getName());
@@ -37,6 +42,7 @@ final class PodWatcher implements AutoCloseable {
   // Latest pod per sandbox name (the kubecoderun.io/sandbox label: a pod, or a Job's pod).
   private final Map<String, V1Pod> pods = new HashMap<>();
   private final Map<String, List<Runnable>> onGone = new HashMap<>();
+  private final ExecutorService callbacks = Executors.newVirtualThreadPerTaskExecutor();
 
   PodWatcher(ApiClient watchClient, String namespace, String selector) {
     CoreV1Api core = new CoreV1Api(watchClient);
@@ -182,7 +188,7 @@ final class PodWatcher implements AutoCloseable {
     }
   }
 
-  private void update(V1Pod pod) {
+  void update(V1Pod pod) {
     String sandbox = sandboxOf(pod);
     if (sandbox == null) {
       return;
@@ -201,7 +207,7 @@ final class PodWatcher implements AutoCloseable {
     run(fire);
   }
 
-  private void removed(V1Pod pod) {
+  void removed(V1Pod pod) {
     String sandbox = sandboxOf(pod);
     if (sandbox == null) {
       return;
@@ -222,16 +228,20 @@ final class PodWatcher implements AutoCloseable {
     run(fire);
   }
 
-  private static void run(List<Runnable> callbacks) {
-    if (callbacks == null) {
+  /** Enqueues the callbacks; the informer's thread goes back to its events at once. */
+  private void run(List<Runnable> fire) {
+    if (fire == null) {
       return;
     }
-    for (Runnable r : callbacks) {
-      try {
-        r.run();
-      } catch (RuntimeException e) {
-        LOG.warning("pod exit callback failed: " + e);
-      }
+    for (Runnable r : fire) {
+      callbacks.submit(
+          () -> {
+            try {
+              r.run();
+            } catch (RuntimeException e) {
+              LOG.warning("pod exit callback failed: " + e);
+            }
+          });
     }
   }
 
@@ -283,5 +293,6 @@ final class PodWatcher implements AutoCloseable {
   @Override
   public void close() {
     factory.stopAllRegisteredInformers(true);
+    callbacks.shutdown();
   }
 }

@@ -1,0 +1,72 @@
+package dev.kubecoderun.sandbox.kubernetes;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.kubernetes.client.openapi.ApiClient;
+import io.kubernetes.client.openapi.models.V1ObjectMeta;
+import io.kubernetes.client.openapi.models.V1Pod;
+import io.kubernetes.client.openapi.models.V1PodStatus;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+
+/** The informer's handlers, fed by hand (no API server): they record and enqueue, never block. */
+class PodWatcherTest {
+  private static V1Pod pod(String sandbox, String phase) {
+    return new V1Pod()
+        .metadata(
+            new V1ObjectMeta()
+                .name(sandbox)
+                .uid("uid-" + sandbox)
+                .labels(Map.of(PodSpecs.SANDBOX, sandbox)))
+        .status(new V1PodStatus().phase(phase));
+  }
+
+  @Test
+  void aPodGoneCallbackRunsOffTheInformerThreadWhichGoesOnAtOnce() throws Exception {
+    ApiClient never = new ApiClient(); // never called: the informer is not started
+    never.setReadTimeout(0);
+    PodWatcher watcher = new PodWatcher(never, "ns", "sel");
+    try {
+      watcher.update(pod("a", "Running"));
+      watcher.update(pod("b", "Running"));
+      CountDownLatch started = new CountDownLatch(1);
+      CountDownLatch release = new CountDownLatch(1);
+      AtomicReference<Thread> ranOn = new AtomicReference<>();
+      // Like SandboxPool.replaceDead: a blocking delete of the pod.
+      watcher.onGone(
+          "a",
+          () -> {
+            ranOn.set(Thread.currentThread());
+            started.countDown();
+            try {
+              release.await();
+            } catch (InterruptedException e) {
+              Thread.currentThread().interrupt();
+            }
+          });
+      AtomicReference<Thread> informer = new AtomicReference<>();
+      // If the handler ran the callback itself, these would wait for the release: a deadlock.
+      assertTimeoutPreemptively(
+          Duration.ofSeconds(30),
+          () -> {
+            informer.set(Thread.currentThread());
+            watcher.removed(pod("a", "Running"));
+            watcher.update(pod("b", "Failed"));
+          });
+      assertTrue(started.await(30, TimeUnit.SECONDS), "the callback ran");
+      assertNotSame(informer.get(), ranOn.get());
+      assertFalse(watcher.alive("a"));
+      assertFalse(watcher.alive("b"), "b's event was recorded while a's callback still blocked");
+      release.countDown();
+    } finally {
+      watcher.close();
+    }
+  }
+}
