@@ -33,12 +33,13 @@ public final class ApiServer {
       routing.register("/", s);
       routing.register("/v1", s);
     }
+    Routes routes = Routes.of(endpoints.services());
     routing.any(
         (req, res) ->
             ErrorResponses.send(
                 req,
                 res,
-                Routes.unmatched(req.prologue().method(), req.prologue().uriPath().path())));
+                routes.unmatched(req.prologue().method(), req.prologue().uriPath().path())));
     routing.error(ApiError.class, ErrorResponses::send);
     routing.error(
         SessionBusyException.class,

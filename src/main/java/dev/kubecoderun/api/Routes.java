@@ -1,35 +1,44 @@
 package dev.kubecoderun.api;
 
+import io.helidon.common.uri.UriFragment;
+import io.helidon.common.uri.UriPath;
+import io.helidon.common.uri.UriQuery;
+import io.helidon.http.HttpPrologue;
 import io.helidon.http.Method;
+import io.helidon.webserver.http.HttpRoute;
+import io.helidon.webserver.http.HttpRules;
+import io.helidon.webserver.http.HttpService;
+import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
-import java.util.regex.Pattern;
+import java.util.TreeSet;
 
-/** The route table's shapes, to answer 405 (known path, other method) rather than 404. */
+/**
+ * The routes the services register, recorded from their own {@code routing} (the table Helidon
+ * routes by), to answer 405 (known path, other method) rather than 404.
+ */
 final class Routes {
-  private record Shape(Pattern path, Set<Method> methods) {}
-
-  private static final String ID = "[^/]+";
-  private static final List<Shape> SHAPES =
+  private static final List<Method> METHODS =
       List.of(
-          shape("/exec", Method.POST),
-          shape("/languages", Method.GET),
-          shape("/upload", Method.POST),
-          shape("/upload/batch", Method.POST),
-          shape("/files/" + ID, Method.GET),
-          shape("/files/" + ID + "/" + ID, Method.DELETE),
-          shape("/download/" + ID + "/" + ID, Method.GET, Method.HEAD, Method.OPTIONS),
-          shape("/sessions/" + ID + "/objects/" + ID, Method.GET),
-          shape("/state/" + ID, Method.GET, Method.POST, Method.DELETE),
-          shape("/state/" + ID + "/info", Method.GET),
-          shape("/health", Method.GET),
-          shape("/health/detailed", Method.GET),
-          shape("/ready", Method.GET));
+          Method.GET,
+          Method.HEAD,
+          Method.POST,
+          Method.PUT,
+          Method.DELETE,
+          Method.OPTIONS,
+          Method.PATCH,
+          Method.TRACE);
 
-  private Routes() {}
+  private final List<HttpRoute> routes;
 
-  private static Shape shape(String regex, Method... methods) {
-    return new Shape(Pattern.compile(regex), Set.of(methods));
+  private Routes(List<HttpRoute> routes) {
+    this.routes = routes;
+  }
+
+  /** Asks each service for its routes, as Helidon does when it registers the service. */
+  static Routes of(List<HttpService> services) {
+    Recorder recorder = new Recorder();
+    services.forEach(s -> s.routing(recorder));
+    return new Routes(List.copyOf(recorder.routes));
   }
 
   /** The path without the optional /v1 prefix (LibreChat's base URL ends in /v1). */
@@ -41,16 +50,45 @@ final class Routes {
   }
 
   /** 405 when some route has this path with another method, else 404. */
-  static ApiError unmatched(Method method, String rawPath) {
-    String path = withoutVersion(rawPath);
-    for (Shape s : SHAPES) {
-      if (s.path().matcher(path).matches() && !s.methods().contains(method)) {
-        return new ApiError(405, "Method " + method.text() + " is not allowed on " + rawPath)
-            .header(
-                "Allow",
-                String.join(", ", s.methods().stream().map(Method::text).sorted().toList()));
+  ApiError unmatched(Method method, String rawPath) {
+    UriPath path = UriPath.create(withoutVersion(rawPath));
+    TreeSet<String> allowed = new TreeSet<>();
+    for (Method m : METHODS) {
+      HttpPrologue asked =
+          HttpPrologue.create(
+              "HTTP/1.1", "HTTP", "1.1", m, path, UriQuery.empty(), UriFragment.empty());
+      if (routes.stream().anyMatch(r -> r.accepts(asked).accepted())) {
+        allowed.add(m.text());
       }
     }
-    return new ApiError(404, "Not found: " + rawPath);
+    if (allowed.isEmpty() || allowed.contains(method.text())) {
+      return new ApiError(404, "Not found: " + rawPath);
+    }
+    return new ApiError(405, "Method " + method.text() + " is not allowed on " + rawPath)
+        .header("Allow", String.join(", ", allowed));
+  }
+
+  /** Keeps the routes a service registers; nothing is served from it. */
+  private static final class Recorder implements HttpRules {
+    final List<HttpRoute> routes = new ArrayList<>();
+
+    @Override
+    public HttpRules register(HttpService... services) {
+      for (HttpService s : services) {
+        s.routing(this);
+      }
+      return this;
+    }
+
+    @Override
+    public HttpRules register(String path, HttpService... services) {
+      throw new UnsupportedOperationException("services are registered at the root and /v1 only");
+    }
+
+    @Override
+    public HttpRules route(HttpRoute route) {
+      routes.add(route);
+      return this;
+    }
   }
 }

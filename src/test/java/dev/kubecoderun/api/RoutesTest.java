@@ -3,20 +3,37 @@ package dev.kubecoderun.api;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.helidon.http.Method;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class RoutesTest {
+  /** The real services (their routing needs none of their collaborators). */
+  private final Routes routes =
+      Routes.of(
+          List.of(
+              new HealthEndpoint("test", () -> true, List.of()),
+              new ExecEndpoint(null, 1),
+              new UploadEndpoint(null, null, 1, 1),
+              new FilesEndpoint(null, null, null),
+              new StateEndpoint(null, 1, "local")));
+
   @Test
   void aKnownPathWithAnotherMethodIs405WithAllow() {
-    ApiError e = Routes.unmatched(Method.GET, "/v1/exec");
+    ApiError e = routes.unmatched(Method.GET, "/v1/exec");
     assertEquals(405, e.status());
     assertEquals("POST", e.headers().get("Allow"));
+    ApiError download = routes.unmatched(Method.DELETE, "/download/s1/f1");
+    assertEquals(405, download.status());
+    assertEquals("GET, HEAD, OPTIONS", download.headers().get("Allow"));
+    assertEquals(
+        "DELETE, GET, POST", routes.unmatched(Method.PUT, "/state/s1").headers().get("Allow"));
+    assertEquals("DELETE", routes.unmatched(Method.GET, "/files/s1/f1").headers().get("Allow"));
   }
 
   @Test
   void anUnknownPathIs404() {
-    assertEquals(404, Routes.unmatched(Method.GET, "/nope").status());
-    assertEquals(404, Routes.unmatched(Method.POST, "/v1/files/a/b/c").status());
+    assertEquals(404, routes.unmatched(Method.GET, "/nope").status());
+    assertEquals(404, routes.unmatched(Method.POST, "/v1/files/a/b/c").status());
   }
 
   @Test
