@@ -11,6 +11,16 @@ import java.util.Map;
 /**
  * A streaming multipart/form-data reader: each part's body is read straight from the request, so a
  * 200 MiB upload never sits in the heap. Read (or skip) a part before asking for the next.
+ *
+ * <p>Why not Helidon's streaming multipart (helidon-http-media-multipart), tried in 2026-11: the
+ * registry our builds reach has it only at 4.1.x, not at the BOM's 4.4.0; and with 4.1.3 on our
+ * 4.4.0 server it fails our uploads. A part's file name (io.helidon.http.ContentDisposition 4.4.0)
+ * ignores {@code filename*} (RFC 5987), URL-decodes the plain {@code filename} ("a+b.csv" comes out
+ * "a b.csv", "100%.txt" throws) and stops at a quoted ';'. A body with a preamble (RFC 2046 allows
+ * one) yields no part at all. A part's stream returns 0 from {@code read(byte[])} at each empty
+ * line, so a caller looping while {@code read > 0} stops early (13 MB of a 100 MB upload in the
+ * trial). This reader has none of these, and keeps the limits UploadEndpoint needs: part headers
+ * bounded (32 lines of 8 KiB), a field's value bounded, the rest of a refused body drained.
  */
 final class MultipartReader {
   /** One part. {@code filename} is null for plain form fields. */
