@@ -122,9 +122,14 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 	r.deadline = start.Add(timeout)
 	res := lang.run(r)
 	duration := time.Since(start)
-	if slot := s.warm[r.shimUsed]; slot != nil && !s.cfg.SingleUse {
+	if s.cfg.SingleUse {
 		// A single-use sandbox is destroyed after this run: warming another interpreter (a second of
-		// CPU for Python with pandas) would only slow down the machine's other sandboxes.
+		// CPU for Python with pandas) would only slow down the machine's other sandboxes. Stopped
+		// slots stay empty: nothing warms them again.
+		for _, slot := range s.warm {
+			slot.stop()
+		}
+	} else if slot := s.warm[r.shimUsed]; slot != nil {
 		go s.refill(slot)
 	}
 
