@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -183,12 +184,19 @@ func TestOneExecutionAtATime(t *testing.T) {
 	t.Parallel()
 	tr := newRunner(t, runnerOpts{})
 	done := make(chan result)
-	go func() { done <- tr.execute(map[string]any{"language": "bash", "code": "sleep 1; echo first"}) }()
-	time.Sleep(300 * time.Millisecond)
+	// The first run marks that it runs, then waits for the test to let it finish.
+	code := "touch started\nwhile [ ! -e finish ]; do sleep 0.02; done\necho first"
+	go func() { done <- tr.execute(map[string]any{"language": "bash", "code": code}) }()
+	if !eventually(30*time.Second, func() bool { return exists(filepath.Join(tr.work, "started")) }) {
+		t.Fatal("the first run never started")
+	}
 	body, _ := json.Marshal(map[string]any{"language": "bash", "code": "echo second"})
 	status, out := tr.request("POST", "/execute", bytes.NewReader(body))
 	if status != http.StatusConflict || !strings.Contains(string(out), `"error":"busy"`) {
 		t.Errorf("want 409 busy while a run is in progress, got %d %s", status, out)
+	}
+	if err := os.WriteFile(filepath.Join(tr.work, "finish"), nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	if res := <-done; res.Stdout != "first\n" {
 		t.Errorf("first run: %s", res)
@@ -269,10 +277,28 @@ func TestWorkdirChangesAreListed(t *testing.T) {
 func TestOrphansAreReaped(t *testing.T) {
 	tr := newRunner(t, runnerOpts{})
 	done := make(chan result)
-	go func() { done <- tr.run("bash", "(sleep 0.1 &)\nsleep 1.5\necho ok\n") }()
-	time.Sleep(time.Second) // the orphaned sleep has exited by now
+	// The subshell leaves an orphan (its background sleep) and names it; the run goes on until the
+	// test lets it finish.
+	go func() {
+		done <- tr.run("bash", "(sleep 0.1 & echo $! > orphan.pid)\nwhile [ ! -e finish ]; do sleep 0.02; done\necho ok\n")
+	}()
+	orphan := 0
+	reaped := eventually(30*time.Second, func() bool {
+		if orphan == 0 {
+			b, _ := os.ReadFile(filepath.Join(tr.work, "orphan.pid"))
+			orphan, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+			return false
+		}
+		return !exists("/proc/" + strconv.Itoa(orphan)) // a zombie would still be listed
+	})
+	if !reaped {
+		t.Errorf("the orphan %d was not reaped during the run (zombie children: %v)", orphan, zombieChildren())
+	}
 	if z := zombieChildren(); len(z) != 0 {
 		t.Errorf("zombie children of the runner during the run: %v", z)
+	}
+	if err := os.WriteFile(filepath.Join(tr.work, "finish"), nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	if res := <-done; res.Stdout != "ok\n" {
 		t.Fatalf("%s", res)

@@ -231,14 +231,9 @@ func (tr *testRunner) get(path string) string {
 // waitWarm waits until the warm interpreter of lang is ready.
 func (tr *testRunner) waitWarm(lang string) {
 	tr.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if tr.srv.warm[lang].isReady() {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !eventually(60*time.Second, tr.srv.warm[lang].isReady) {
+		tr.t.Fatalf("warm %s not ready after 60 s", lang)
 	}
-	tr.t.Fatalf("warm %s not ready after 60 s", lang)
 }
 
 func changedPaths(files []fileChange) []string {
@@ -300,7 +295,8 @@ func processesWithArgs(args ...string) []int {
 	return pids
 }
 
-// eventually retries cond for up to d (process exit is asynchronous).
+// eventually is how every test waits: it retries cond until it holds, for up to d, never sleeping a fixed
+// time in the test itself. It reports whether cond came true.
 func eventually(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for {
@@ -312,6 +308,12 @@ func eventually(d time.Duration, cond func() bool) bool {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// exists reports whether a path exists (a marker file a test waits for).
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // runDirect runs a command outside the runner (for reference output), reaper-safe.

@@ -44,15 +44,15 @@ func TestSigtermDuringARunAnswersItThenExits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	for i := 0; ; i++ {
-		if r, err := http.Get("http://" + addr + "/health"); err == nil {
+	up := eventually(30*time.Second, func() bool {
+		r, err := http.Get("http://" + addr + "/health")
+		if err == nil {
 			r.Body.Close()
-			break
 		}
-		if i > 200 {
-			t.Fatalf("runner not up: %s", logs.String())
-		}
-		time.Sleep(25 * time.Millisecond)
+		return err == nil
+	})
+	if !up {
+		t.Fatalf("runner not up: %s", logs.String())
 	}
 
 	type answer struct {
@@ -61,7 +61,7 @@ func TestSigtermDuringARunAnswersItThenExits(t *testing.T) {
 	}
 	done := make(chan answer, 1)
 	go func() {
-		body, _ := json.Marshal(map[string]any{"language": "bash", "code": "echo started; sleep 60", "timeout_ms": 30000})
+		body, _ := json.Marshal(map[string]any{"language": "bash", "code": "echo started; touch started; sleep 60", "timeout_ms": 30000})
 		req, _ := http.NewRequest("POST", "http://"+addr+"/execute", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+testToken)
 		req.Header.Set("Content-Type", "application/json")
@@ -78,7 +78,9 @@ func TestSigtermDuringARunAnswersItThenExits(t *testing.T) {
 		}
 		done <- answer{res: res, err: json.NewDecoder(r.Body).Decode(&res)}
 	}()
-	time.Sleep(1500 * time.Millisecond) // the run is sleeping now
+	if !eventually(30*time.Second, func() bool { return exists(filepath.Join(dir, "w", "started")) }) {
+		t.Fatalf("the run never started: %s", logs.String())
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 
 	select {

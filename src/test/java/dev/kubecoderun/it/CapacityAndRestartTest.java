@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.Application;
 import dev.kubecoderun.common.Json;
+import dev.kubecoderun.testing.Eventually;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -64,15 +65,23 @@ class CapacityAndRestartTest {
         HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + app.port() + "/health/detailed"))
             .header("X-API-Key", TestServer.KEY)
             .build();
-    for (int i = 0; i < 600; i++) {
-      JsonNode h = send(health).json();
-      if (h.path("services").path("sandbox").path("details").path("executions_running").asInt()
-          == n) {
-        return;
-      }
-      Thread.sleep(50);
-    }
-    throw new AssertionError("never saw " + n + " running executions");
+    Eventually.await(
+        n + " running executions",
+        Duration.ofSeconds(30),
+        () -> {
+          try {
+            return send(health)
+                    .json()
+                    .path("services")
+                    .path("sandbox")
+                    .path("details")
+                    .path("executions_running")
+                    .asInt()
+                == n;
+          } catch (IOException | InterruptedException e) {
+            throw new IllegalStateException(e);
+          }
+        });
   }
 
   @Test

@@ -4,6 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.language.Language;
+import dev.kubecoderun.testing.Eventually;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -26,10 +30,17 @@ class PoolTest {
   }
 
   private void awaitWarmPython() throws InterruptedException {
-    for (int i = 0; i < 600 && server.app.pool().readyCount(Language.PY) < 1; i++) {
-      Thread.sleep(50);
-    }
+    Eventually.await(
+        "a warm py sandbox",
+        Duration.ofSeconds(30),
+        () -> server.app.pool().readyCount(Language.PY) >= 1);
     assertEquals(1, server.app.pool().readyCount(Language.PY), "a warm py sandbox is ready");
+  }
+
+  /** The sandbox folder a runner serves (its --workdir): where the code's files appear. */
+  private static Path workdirOf(ProcessHandle runner) {
+    List<String> args = List.of(runner.info().arguments().orElseThrow());
+    return Path.of(args.get(args.indexOf("--workdir") + 1));
   }
 
   @Test
@@ -40,15 +51,15 @@ class PoolTest {
     ProcessHandle victim = before.get(0);
     victim.destroyForcibly();
     victim.onExit().join();
-    for (int i = 0; i < 600; i++) {
-      List<ProcessHandle> now = warmPythonRunners();
-      if (server.app.pool().readyCount(Language.PY) == 1
-          && now.size() == 1
-          && now.get(0).pid() != victim.pid()) {
-        break;
-      }
-      Thread.sleep(50);
-    }
+    Eventually.await(
+        "a new warm py sandbox in place of the dead one",
+        Duration.ofSeconds(30),
+        () -> {
+          List<ProcessHandle> now = warmPythonRunners();
+          return server.app.pool().readyCount(Language.PY) == 1
+              && now.size() == 1
+              && now.get(0).pid() != victim.pid();
+        });
     List<ProcessHandle> after = warmPythonRunners();
     assertEquals(1, after.size());
     assertTrue(after.get(0).pid() != victim.pid(), "a new sandbox replaced the dead one");
@@ -60,8 +71,12 @@ class PoolTest {
     awaitWarmPython();
     ProcessHandle victim = warmPythonRunners().get(0); // the pool holds one: the run takes it
     try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
-      var run = runs.submit(() -> server.exec("py", "import time\ntime.sleep(15)"));
-      Thread.sleep(1500);
+      var run =
+          runs.submit(
+              () -> server.exec("py", "open('started', 'w').close()\nimport time\ntime.sleep(15)"));
+      Path started = workdirOf(victim).resolve("started");
+      Eventually.await(
+          "the run's code running", Duration.ofSeconds(30), () -> Files.exists(started));
       assertTrue(victim.isAlive(), "the run's sandbox is still running");
       // An operator or the host's OOM killer: nothing of the runner gets to answer.
       victim.destroyForcibly();

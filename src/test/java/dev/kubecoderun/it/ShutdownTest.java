@@ -4,6 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.Application;
+import dev.kubecoderun.testing.Eventually;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -31,18 +34,28 @@ class ShutdownTest {
             .timeout(Duration.ofSeconds(60))
             .POST(
                 HttpRequest.BodyPublishers.ofString(
-                    "{\"lang\":\"bash\",\"code\":\"sleep 2; echo finished\"}"))
+                    "{\"lang\":\"bash\",\"code\":\"touch started; sleep 2; echo finished\"}"))
             .build();
     CompletableFuture<HttpResponse<String>> inFlight =
         http.sendAsync(slow, HttpResponse.BodyHandlers.ofString());
-    Thread.sleep(1000); // the execution is running now
+    Path sandboxes = data.resolve("sandboxes");
+    // The code marks its own start in its /mnt/data (DATA_DIR/sandboxes/<id>/data).
+    Eventually.await(
+        "the execution running",
+        Duration.ofSeconds(30),
+        () -> {
+          try (var found = Files.find(sandboxes, 3, (p, a) -> p.endsWith("data/started"))) {
+            return found.findAny().isPresent();
+          } catch (IOException | UncheckedIOException e) {
+            return false; // a sandbox folder went away while we looked
+          }
+        });
 
     app.close();
 
     HttpResponse<String> r = inFlight.get();
     assertEquals(200, r.statusCode(), r.body());
     assertTrue(r.body().contains("\"stdout\":\"finished\\n\""), r.body());
-    Path sandboxes = data.resolve("sandboxes");
     try (var left = Files.list(sandboxes)) {
       assertEquals(
           0,

@@ -12,6 +12,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.chart.HelmRender;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.sandbox.local.Toolchains;
+import dev.kubecoderun.testing.Eventually;
 import io.kubernetes.client.openapi.ApiClient;
 import io.kubernetes.client.openapi.ApiException;
 import io.kubernetes.client.openapi.apis.BatchV1Api;
@@ -251,19 +252,8 @@ class KubernetesBackendTest {
 
   private static void await(String what, int seconds, BooleanSupplier condition)
       throws InterruptedException {
-    long deadline = System.nanoTime() + seconds * 1_000_000_000L;
-    while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError(
-            "timed out after "
-                + seconds
-                + " s waiting for "
-                + what
-                + "\nAPI log:\n"
-                + api.logTail());
-      }
-      Thread.sleep(200);
-    }
+    Eventually.await(
+        what, java.time.Duration.ofSeconds(seconds), condition, () -> "API log:\n" + api.logTail());
   }
 
   private static BooleanSupplier quietly(ThrowingSupplier s) {

@@ -1,5 +1,6 @@
 package dev.kubecoderun.stores;
 
+import dev.kubecoderun.testing.Eventually;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
@@ -58,24 +59,21 @@ final class FreePort {
 
   /** Waits until something accepts connections on the port. */
   static void awaitListening(int port, Duration timeout, Process process) {
-    long deadline = System.nanoTime() + timeout.toNanos();
-    while (System.nanoTime() < deadline) {
-      if (!process.isAlive()) {
-        throw new IllegalStateException("test server exited with " + process.exitValue());
-      }
-      try {
-        new Socket(InetAddress.getLoopbackAddress(), port).close();
-        return;
-      } catch (IOException e) {
-        sleep(50);
-      }
-    }
-    throw new IllegalStateException("test server did not listen on " + port + " in " + timeout);
-  }
-
-  static void sleep(long ms) {
     try {
-      Thread.sleep(ms);
+      Eventually.await(
+          "a test server listening on " + port,
+          timeout,
+          () -> {
+            if (!process.isAlive()) {
+              throw new IllegalStateException("test server exited with " + process.exitValue());
+            }
+            try {
+              new Socket(InetAddress.getLoopbackAddress(), port).close();
+              return true;
+            } catch (IOException e) {
+              return false;
+            }
+          });
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException(e);
