@@ -3,12 +3,14 @@ package dev.kubecoderun.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kubecoderun.Application;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.testing.Eventually;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -85,5 +87,23 @@ class PoolTest {
       assertTrue(reply.header("Retry-After") != null, "a 503 says when to retry");
     }
     assertEquals("ok\n", server.exec("py", "print('ok')").json().path("stdout").asText());
+  }
+
+  /** Go's warm step is its build cache: a Go pool fills like the others (it used to time out). */
+  @Test
+  void aGoPoolFillsOnceItsBuildCacheIsIn() throws Exception {
+    Application app =
+        StandaloneServer.start(
+            Files.createTempDirectory("kcr-go-pool-"),
+            Map.of("POD_POOL_GO", "1", "SANDBOX_START_TIMEOUT_SECONDS", "60"));
+    try {
+      Eventually.await(
+          "a warm go sandbox",
+          Duration.ofSeconds(60),
+          () -> app.pool().readyCount(Language.GO) == 1);
+      assertEquals(0L, app.pool().stats().get("misses"));
+    } finally {
+      app.close();
+    }
   }
 }
