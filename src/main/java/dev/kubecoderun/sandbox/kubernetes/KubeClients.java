@@ -15,27 +15,23 @@ final class KubeClients {
 
   /** A client for plain requests: bounded timeouts, so a hung API server cannot hang a request. */
   static ApiClient requests(String kubeconfig) throws IOException {
-    ApiClient client = base(kubeconfig);
-    client.setHttpClient(
-        client
-            .getHttpClient()
-            .newBuilder()
-            .connectTimeout(10, TimeUnit.SECONDS)
-            .readTimeout(30, TimeUnit.SECONDS)
-            .writeTimeout(30, TimeUnit.SECONDS)
-            .build());
-    return client;
+    return withTimeouts(base(kubeconfig), 30);
   }
 
   /** A client for the watch: no read timeout (the server ends each watch after its own timeout). */
   static ApiClient watch(String kubeconfig) throws IOException {
-    ApiClient client = base(kubeconfig);
+    return withTimeouts(base(kubeconfig), 0);
+  }
+
+  /** Connects within 10 s; reads and writes within {@code ioSeconds} (0: no limit). */
+  private static ApiClient withTimeouts(ApiClient client, long ioSeconds) {
     client.setHttpClient(
         client
             .getHttpClient()
             .newBuilder()
             .connectTimeout(10, TimeUnit.SECONDS)
-            .readTimeout(0, TimeUnit.SECONDS)
+            .readTimeout(ioSeconds, TimeUnit.SECONDS)
+            .writeTimeout(ioSeconds, TimeUnit.SECONDS)
             .build());
     return client;
   }
