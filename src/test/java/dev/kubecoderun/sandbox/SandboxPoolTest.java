@@ -17,9 +17,7 @@ import org.junit.jupiter.api.Test;
 
 /** The pool's logic with a fake factory (no processes): refill, dead sandboxes, cold starts. */
 class SandboxPoolTest {
-  static final class FakeSandbox implements Sandbox {
-    final String id;
-    final Language language;
+  static final class FakeSandbox extends AbstractSandbox {
     final boolean warm;
     final AtomicBoolean alive = new AtomicBoolean(true);
     final AtomicBoolean closed = new AtomicBoolean();
@@ -31,24 +29,8 @@ class SandboxPoolTest {
     }
 
     FakeSandbox(String id, Language language, boolean warm) {
-      this.id = id;
-      this.language = language;
+      super(id, language, null);
       this.warm = warm;
-    }
-
-    @Override
-    public String id() {
-      return id;
-    }
-
-    @Override
-    public Language language() {
-      return language;
-    }
-
-    @Override
-    public RunnerClient runner() {
-      return null;
     }
 
     @Override

@@ -1,15 +1,12 @@
 package dev.kubecoderun.sandbox.kubernetes;
 
 import dev.kubecoderun.language.Language;
+import dev.kubecoderun.sandbox.AbstractSandbox;
 import dev.kubecoderun.sandbox.RunnerClient;
-import dev.kubecoderun.sandbox.Sandbox;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /** A sandbox pod (a pool pod, or the pod of a one-run Job); closing it deletes the object. */
-final class KubernetesSandbox implements Sandbox {
-  private final String name;
-  private final Language language;
-  private final RunnerClient runner;
+final class KubernetesSandbox extends AbstractSandbox {
   private final PodWatcher watcher;
   private final Runnable delete;
   private final AtomicBoolean closed = new AtomicBoolean();
@@ -20,36 +17,19 @@ final class KubernetesSandbox implements Sandbox {
    */
   KubernetesSandbox(
       String name, Language language, RunnerClient runner, PodWatcher watcher, Runnable delete) {
-    this.name = name;
-    this.language = language;
-    this.runner = runner;
+    super(name, language, runner);
     this.watcher = watcher;
     this.delete = delete;
   }
 
   @Override
-  public String id() {
-    return name;
-  }
-
-  @Override
-  public Language language() {
-    return language;
-  }
-
-  @Override
-  public RunnerClient runner() {
-    return runner;
-  }
-
-  @Override
   public boolean isAlive() {
-    return !closed.get() && watcher.alive(name);
+    return !closed.get() && watcher.alive(id());
   }
 
   @Override
   public void onExit(Runnable callback) {
-    watcher.onGone(name, callback);
+    watcher.onGone(id(), callback);
   }
 
   @Override

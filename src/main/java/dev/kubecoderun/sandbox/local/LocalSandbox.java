@@ -2,18 +2,15 @@ package dev.kubecoderun.sandbox.local;
 
 import dev.kubecoderun.files.LocalDisk;
 import dev.kubecoderun.language.Language;
+import dev.kubecoderun.sandbox.AbstractSandbox;
 import dev.kubecoderun.sandbox.RunnerClient;
-import dev.kubecoderun.sandbox.Sandbox;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
 /** A runner process on loopback with its own folder; closing it kills the process tree. */
-final class LocalSandbox implements Sandbox {
-  private final String id;
-  private final Language language;
+final class LocalSandbox extends AbstractSandbox {
   private final Process process;
-  private final RunnerClient runner;
   private final Path dir;
   private final Consumer<LocalSandbox> onClose;
 
@@ -24,27 +21,10 @@ final class LocalSandbox implements Sandbox {
       RunnerClient runner,
       Path dir,
       Consumer<LocalSandbox> onClose) {
-    this.id = id;
-    this.language = language;
+    super(id, language, runner);
     this.process = process;
-    this.runner = runner;
     this.dir = dir;
     this.onClose = onClose;
-  }
-
-  @Override
-  public String id() {
-    return id;
-  }
-
-  @Override
-  public Language language() {
-    return language;
-  }
-
-  @Override
-  public RunnerClient runner() {
-    return runner;
   }
 
   @Override
