@@ -170,22 +170,7 @@ func (tr *testRunner) requestWithToken(method, path string, body io.Reader, toke
 }
 
 // result is /execute's answer as the API sees it.
-type result struct {
-	ExitCode        int            `json:"exit_code"`
-	Signal          *string        `json:"signal"`
-	TimedOut        bool           `json:"timed_out"`
-	Stdout          string         `json:"stdout"`
-	Stderr          string         `json:"stderr"`
-	StdoutTruncated bool           `json:"stdout_truncated"`
-	StderrTruncated bool           `json:"stderr_truncated"`
-	DurationMS      float64        `json:"duration_ms"`
-	State           string         `json:"state"`
-	StateErrors     []string       `json:"state_errors"`
-	Files           []fileChange   `json:"files"`
-	FilesOmitted    int            `json:"files_omitted"`
-	Unlisted        []unlistedPath `json:"unlisted"`
-	Deleted         []string       `json:"deleted"`
-}
+type result execResponse
 
 func (r result) String() string {
 	b, _ := json.MarshalIndent(r, "", "  ")
