@@ -92,18 +92,13 @@ class PoolTest {
   /** Go's warm step is its build cache: a Go pool fills like the others (it used to time out). */
   @Test
   void aGoPoolFillsOnceItsBuildCacheIsIn() throws Exception {
-    Application app =
-        StandaloneServer.start(
-            Files.createTempDirectory("kcr-go-pool-"),
-            Map.of("POD_POOL_GO", "1", "SANDBOX_START_TIMEOUT_SECONDS", "60"));
-    try {
+    Path data = Files.createTempDirectory("kcr-go-pool-");
+    try (Application app = StandaloneServer.start(data, Map.of("POD_POOL_GO", "1"))) {
       Eventually.await(
           "a warm go sandbox",
           Duration.ofSeconds(60),
           () -> app.pool().readyCount(Language.GO) == 1);
       assertEquals(0L, app.pool().stats().get("misses"));
-    } finally {
-      app.close();
     }
   }
 }
