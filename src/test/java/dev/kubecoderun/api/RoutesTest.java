@@ -2,20 +2,26 @@ package dev.kubecoderun.api;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.kubecoderun.config.Config;
 import io.helidon.http.Method;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class RoutesTest {
-  /** The real services (their routing needs none of their collaborators). */
+  /** The real services, as the server gets them (their routing needs none of their parts). */
   private final Routes routes =
       Routes.of(
-          List.of(
-              new HealthEndpoint("test", () -> true, List.of()),
-              new ExecEndpoint(null, 1),
-              new UploadEndpoint(null, null, 1, 1),
-              new FilesEndpoint(null, null, null),
-              new StateEndpoint(null, 1, "local")));
+          Endpoints.all(
+              null,
+              null,
+              null,
+              null,
+              null,
+              Config.from(Map.of("AUTH_ENABLED", "false")),
+              "test",
+              () -> true,
+              List.of()));
 
   @Test
   void aKnownPathWithAnotherMethodIs405WithAllow() {
