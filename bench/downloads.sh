@@ -10,7 +10,7 @@
 source "$(dirname "$0")/../scripts/lib/common.sh"
 cd "$KCR_ROOT"
 select_jdk
-[ -f target/kubecoderun-0.1.0-SNAPSHOT.jar ] && [ -x target/runner ] || "$KCR_ROOT/scripts/build"
+build_is_current || "$KCR_ROOT/scripts/build"
 
 store="${BENCH_STORE:-disk}"
 size_mb="${BENCH_SIZE_MB:-100}"
@@ -59,8 +59,7 @@ jvm=(-XX:+UseSerialGC -Xss512k) # as scripts/run and the image start it
 [ -z "$heap" ] || jvm+=("-Xmx$heap")
 env API_KEY="$key" API_HOST=127.0.0.1 API_PORT="$port" DATA_DIR="$work/data" RUNNER_BIN="$KCR_ROOT/target/runner" \
   LOG_LEVEL=WARNING POD_POOL_PY=0 POD_POOL_JS=0 MAX_FILE_SIZE_MB="$size_mb" "${env_extra[@]}" \
-  "$JAVA_HOME/bin/java" "${jvm[@]}" -cp "target/kubecoderun-0.1.0-SNAPSHOT.jar:target/lib/*" \
-  dev.kubecoderun.Main >"$work/api.log" 2>&1 &
+  "$JAVA_HOME/bin/java" "${jvm[@]}" -jar "$KCR_JAR" >"$work/api.log" 2>&1 &
 api=$!
 pids+=("$api")
 await_port "$port"
