@@ -9,7 +9,10 @@ import java.util.function.Supplier;
  * matters when the condition never comes (then the test fails saying what it waited for).
  */
 public final class Eventually {
-  private static final long POLL_MS = 20;
+  // Quick at first for conditions that come fast; then no more than five looks a second, so a
+  // condition that asks a server (health, the Kubernetes API) does not load it while it waits.
+  private static final long FIRST_POLL_MS = 10;
+  private static final long MAX_POLL_MS = 200;
 
   private Eventually() {}
 
@@ -23,6 +26,7 @@ public final class Eventually {
       String what, Duration timeout, BooleanSupplier condition, Supplier<String> context)
       throws InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
+    long pollMs = FIRST_POLL_MS;
     while (!condition.getAsBoolean()) {
       if (System.nanoTime() > deadline) {
         String more = context.get();
@@ -33,7 +37,8 @@ public final class Eventually {
                 + what
                 + (more.isEmpty() ? "" : "\n" + more));
       }
-      Thread.sleep(POLL_MS);
+      Thread.sleep(pollMs);
+      pollMs = Math.min(pollMs * 2, MAX_POLL_MS);
     }
   }
 }
