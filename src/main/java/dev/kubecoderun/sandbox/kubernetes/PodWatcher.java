@@ -12,6 +12,7 @@ import io.kubernetes.client.openapi.models.V1PodList;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
@@ -41,6 +42,15 @@ final class PodWatcher implements AutoCloseable {
   private final Condition changed = lock.newCondition();
   // Latest pod per sandbox name (the kubecoderun.io/sandbox label: a pod, or a Job's pod).
   private final Map<String, V1Pod> pods = new HashMap<>();
+  // Sandboxes whose pod was deleted, the most recent ones (names are never reused): a waiter that
+  // wakes after its pod came and went learns that it went, instead of waiting for it to be created.
+  private final Map<String, Boolean> gone =
+      new LinkedHashMap<>() {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, Boolean> eldest) {
+          return size() > 4096;
+        }
+      };
   private final Map<String, List<Runnable>> onGone = new HashMap<>();
   private final ExecutorService callbacks = Executors.newVirtualThreadPerTaskExecutor();
 
@@ -101,6 +111,9 @@ final class PodWatcher implements AutoCloseable {
     try {
       while (true) {
         V1Pod pod = pods.get(sandbox);
+        if (pod == null && gone.containsKey(sandbox)) {
+          throw new SandboxException("sandbox pod " + sandbox + " was deleted before it was ready");
+        }
         if (pod != null) {
           if (dead(pod)) {
             throw new SandboxException(
@@ -197,6 +210,7 @@ final class PodWatcher implements AutoCloseable {
     lock.lock();
     try {
       pods.put(sandbox, pod);
+      gone.remove(sandbox);
       if (dead(pod)) {
         fire = onGone.remove(sandbox);
       }
@@ -219,6 +233,7 @@ final class PodWatcher implements AutoCloseable {
       // A Job's replacement pod may already be newer: only forget the pod that went.
       if (current != null && current.getMetadata().getUid().equals(pod.getMetadata().getUid())) {
         pods.remove(sandbox);
+        gone.put(sandbox, true);
       }
       fire = onGone.remove(sandbox);
       changed.signalAll();

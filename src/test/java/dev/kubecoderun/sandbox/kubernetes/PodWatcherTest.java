@@ -2,9 +2,11 @@ package dev.kubecoderun.sandbox.kubernetes;
 
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kubecoderun.sandbox.SandboxException;
 import io.kubernetes.client.openapi.ApiClient;
 import io.kubernetes.client.openapi.models.V1ObjectMeta;
 import io.kubernetes.client.openapi.models.V1Pod;
@@ -65,6 +67,24 @@ class PodWatcherTest {
       assertFalse(watcher.alive("a"));
       assertFalse(watcher.alive("b"), "b's event was recorded while a's callback still blocked");
       release.countDown();
+    } finally {
+      watcher.close();
+    }
+  }
+
+  @Test
+  void aPodThatCameAndWentBeforeItsWaiterLookedIsGivenUpAtOnce() throws Exception {
+    ApiClient never = new ApiClient();
+    never.setReadTimeout(0);
+    PodWatcher watcher = new PodWatcher(never, "ns", "sel");
+    try {
+      // Created and deleted (grace 0) before the creating thread waits for it.
+      watcher.update(pod("c", "Pending"));
+      watcher.removed(pod("c", "Pending"));
+      SandboxException e =
+          assertThrows(
+              SandboxException.class, () -> watcher.awaitReady("c", Duration.ofMinutes(5)));
+      assertTrue(e.getMessage().contains("deleted before it was ready"), e.getMessage());
     } finally {
       watcher.close();
     }
