@@ -79,4 +79,14 @@ final class FreePort {
       throw new IllegalStateException(e);
     }
   }
+
+  /** A polling loop's pause (RedisSentinels' failover watch keeps state between its looks). */
+  static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
 }
