@@ -2,8 +2,8 @@ package dev.kubecoderun.api;
 
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.execution.ExecutionService;
-import dev.kubecoderun.execution.LanguageCatalog;
 import dev.kubecoderun.files.FileService;
+import dev.kubecoderun.language.LanguageCatalog;
 import dev.kubecoderun.session.SessionResolver;
 import dev.kubecoderun.state.StateStore;
 import io.helidon.health.HealthCheck;

@@ -1,7 +1,8 @@
 package dev.kubecoderun.api;
 
-import dev.kubecoderun.execution.LanguageCatalog;
-import dev.kubecoderun.execution.Libraries;
+import dev.kubecoderun.common.Json;
+import dev.kubecoderun.language.LanguageCatalog;
+import dev.kubecoderun.language.Libraries;
 import io.helidon.common.media.type.MediaTypes;
 import io.helidon.webserver.http.HttpRules;
 import io.helidon.webserver.http.HttpService;

@@ -1,4 +1,4 @@
-package dev.kubecoderun.execution;
+package dev.kubecoderun.language;
 
 import java.util.ArrayList;
 import java.util.List;

@@ -1,4 +1,4 @@
-package dev.kubecoderun.execution;
+package dev.kubecoderun.language;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;

@@ -1,4 +1,4 @@
-package dev.kubecoderun.execution;
+package dev.kubecoderun.language;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -12,7 +12,7 @@ import java.util.Optional;
  * to a sandbox (a local one in the tests, an image's) it shows the sandbox has what {@code GET
  * /languages} promises. TypeScript's also fails to compile when tsc cannot find a library's types.
  *
- * <p>{@code java -cp <jar and libs> dev.kubecoderun.execution.LibraryCheck LANG} prints the program
+ * <p>{@code java -cp <jar and libs> dev.kubecoderun.language.LibraryCheck LANG} prints the program
  * of one language, for scripts.
  */
 public final class LibraryCheck {

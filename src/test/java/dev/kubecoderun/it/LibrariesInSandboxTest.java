@@ -5,9 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.kubecoderun.execution.Language;
-import dev.kubecoderun.execution.Libraries;
-import dev.kubecoderun.execution.LibraryCheck;
+import dev.kubecoderun.language.Language;
+import dev.kubecoderun.language.Libraries;
+import dev.kubecoderun.language.LibraryCheck;
 import java.net.http.HttpRequest;
 import java.util.HashMap;
 import java.util.List;

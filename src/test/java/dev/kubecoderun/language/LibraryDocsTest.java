@@ -1,4 +1,4 @@
-package dev.kubecoderun.execution;
+package dev.kubecoderun.language;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;

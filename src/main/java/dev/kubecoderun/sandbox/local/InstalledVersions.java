@@ -2,9 +2,9 @@ package dev.kubecoderun.sandbox.local;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.kubecoderun.execution.Language;
-import dev.kubecoderun.execution.LanguageCatalog;
-import dev.kubecoderun.execution.Libraries;
+import dev.kubecoderun.language.Language;
+import dev.kubecoderun.language.LanguageCatalog;
+import dev.kubecoderun.language.Libraries;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
