@@ -1,5 +1,10 @@
 package dev.kubecoderun;
 
+import dev.kubecoderun.admin.KeyAdmin;
+import dev.kubecoderun.admin.LocalUsageStore;
+import dev.kubecoderun.admin.RedisUsageStore;
+import dev.kubecoderun.admin.Usage;
+import dev.kubecoderun.admin.UsageStore;
 import dev.kubecoderun.api.ApiServer;
 import dev.kubecoderun.auth.ApiKeyStore;
 import dev.kubecoderun.auth.EnvApiKeys;
@@ -9,6 +14,7 @@ import dev.kubecoderun.auth.RedisApiKeyStore;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.config.ConfigException;
 import dev.kubecoderun.execution.ExecutionService;
+import dev.kubecoderun.files.CountingObjectStore;
 import dev.kubecoderun.files.FileMetadataStore;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.files.LocalFileMetadataStore;
@@ -20,6 +26,7 @@ import dev.kubecoderun.files.S3ObjectStore;
 import dev.kubecoderun.files.StorageHealthCheck;
 import dev.kubecoderun.language.LanguageCatalog;
 import dev.kubecoderun.language.Libraries;
+import dev.kubecoderun.metrics.Metrics;
 import dev.kubecoderun.redis.RedisClients;
 import dev.kubecoderun.redis.RedisConnection;
 import dev.kubecoderun.redis.RedisHealthCheck;
@@ -74,6 +81,8 @@ public final class Application implements AutoCloseable {
   private final WebServer server;
   private final Housekeeping housekeeping;
   private final RedisConnection redis;
+  private final Metrics metrics;
+  private final UsageStore usageStore;
   private volatile boolean draining;
 
   private Application(Config config) {
@@ -81,15 +90,20 @@ public final class Application implements AutoCloseable {
     Clock clock = Clock.systemUTC();
     requireWritable(config.dataDir());
     requireFreePort(config.server().host(), config.server().port());
+    metrics = new Metrics();
 
     // Stores: Redis and S3 when configured, else the embedded ones (memory + local disk).
     List<HealthCheck> checks = new ArrayList<>();
     ObjectStore objects;
     if (config.s3().enabled()) {
-      objects = S3ObjectStore.create(config.s3());
+      objects =
+          new CountingObjectStore(
+              S3ObjectStore.create(config.s3()), () -> metrics.storeError("s3"));
       checks.add(new StorageHealthCheck(objects, "s3"));
     } else {
-      objects = new LocalObjectStore(config.dataDir());
+      objects =
+          new CountingObjectStore(
+              new LocalObjectStore(config.dataDir()), () -> metrics.storeError("local"));
       checks.add(new StorageHealthCheck(objects, "storage"));
     }
     Duration sessionTtl = config.sessions().ttl();
@@ -100,11 +114,12 @@ public final class Application implements AutoCloseable {
     SessionLocks sessionLocks;
     StateArchiver archiver = null;
     if (config.redis().enabled()) {
-      redis = RedisClients.connect(config.redis());
+      redis = RedisClients.connect(config.redis(), () -> metrics.storeError("redis"));
       checks.add(0, new RedisHealthCheck(redis, config.redis().mode().name().toLowerCase()));
       metadata = new RedisFileMetadataStore(redis, sessionTtl);
       sessionStore = new RedisSessionStore(redis, clock);
       keyStore = new RedisApiKeyStore(redis);
+      usageStore = new RedisUsageStore(redis, config.operations().usageRetention());
       sessionLocks = new RedisSessionLocks(redis);
       boolean archive =
           config.state().archiveEnabled()
@@ -120,7 +135,9 @@ public final class Application implements AutoCloseable {
       redis = null;
       metadata = new LocalFileMetadataStore(config.dataDir());
       sessionStore = new LocalSessionStore(config.dataDir());
-      keyStore = new LocalApiKeyStore(clock);
+      keyStore = new LocalApiKeyStore(clock, config.dataDir());
+      usageStore =
+          new LocalUsageStore(config.dataDir(), config.operations().usageRetention(), clock);
       sessionLocks = new LocalSessionLocks();
       states = new LocalStateStore(config.dataDir(), config.state().ttl(), clock);
     }
@@ -155,10 +172,11 @@ public final class Application implements AutoCloseable {
             factory,
             config.sandbox()::poolSize,
             config.sandbox().parallelStarts(),
-            config.sandbox().poolWaitTimeout());
+            config.sandbox().poolWaitTimeout(),
+            metrics);
     slots =
         new ExecutionSlots(
-            config.limits().maxConcurrentExecutions(), config.limits().queueTimeout());
+            config.limits().maxConcurrentExecutions(), config.limits().queueTimeout(), metrics);
     checks.add(new SandboxHealthCheck(pool, slots));
     ExecutionService executions =
         new ExecutionService(
@@ -196,7 +214,13 @@ public final class Application implements AutoCloseable {
             config,
             VERSION,
             () -> !draining,
-            checks);
+            checks,
+            new dev.kubecoderun.api.Endpoints.Operations(
+                metrics,
+                new Usage(usageStore, clock, config.operations().usageRetention()),
+                new KeyAdmin(keyStore, config.auth().apiKeys(), clock),
+                pool,
+                slots));
     pool.start();
     long largestBody =
         Math.max(
@@ -208,14 +232,16 @@ public final class Application implements AutoCloseable {
             config.server().port(),
             largestBody,
             config.server().shutdownGrace(),
-            new ApiServer.Endpoints(endpoints, auth));
+            new ApiServer.Endpoints(endpoints, auth, metrics));
     if (!server.isRunning()) {
       // Bound a moment ago by requireFreePort, taken since: stop what started, say why.
       pool.close();
       housekeeping.close();
+      usageStore.close();
       if (redis != null) {
         redis.close();
       }
+      metrics.close();
       throw new IllegalStateException(
           "API_HOST="
               + config.server().host()
@@ -339,9 +365,11 @@ public final class Application implements AutoCloseable {
     server.stop();
     housekeeping.close();
     pool.close();
+    usageStore.close();
     if (redis != null) {
       redis.close();
     }
+    metrics.close();
     LOG.info("stopped");
   }
 }

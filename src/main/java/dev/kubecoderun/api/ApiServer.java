@@ -1,6 +1,7 @@
 package dev.kubecoderun.api;
 
 import dev.kubecoderun.execution.ExecutionUnavailableException;
+import dev.kubecoderun.metrics.Metrics;
 import dev.kubecoderun.session.Ids;
 import dev.kubecoderun.session.SessionBusyException;
 import io.helidon.common.media.type.MediaTypes;
@@ -18,14 +19,15 @@ public final class ApiServer {
   private ApiServer() {}
 
   /** What the routes are built from; assembled by the wiring class. */
-  public record Endpoints(List<HttpService> services, AuthSettings auth) {}
+  public record Endpoints(List<HttpService> services, AuthSettings auth, Metrics metrics) {}
 
   /** Authentication as configured: the key check, or none when AUTH_ENABLED=false. */
   public record AuthSettings(dev.kubecoderun.auth.ApiKeyValidator keys, long maxJsonBytes) {}
 
   public static WebServer start(
       String host, int port, long largestBodyBytes, Duration shutdownGrace, Endpoints endpoints) {
-    HttpRouting.Builder routing = HttpRouting.builder().addFilter(new RequestFilter());
+    HttpRouting.Builder routing =
+        HttpRouting.builder().addFilter(new RequestFilter(endpoints.metrics()));
     if (endpoints.auth() != null) {
       routing.addFilter(new AuthFilter(endpoints.auth().keys(), endpoints.auth().maxJsonBytes()));
     }

@@ -4,6 +4,7 @@ import dev.kubecoderun.common.Json;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.files.StoredFile;
 import dev.kubecoderun.files.TooLargeException;
+import dev.kubecoderun.metrics.Metrics;
 import dev.kubecoderun.session.Ids;
 import dev.kubecoderun.session.Session;
 import dev.kubecoderun.session.SessionResolver;
@@ -35,8 +36,15 @@ final class UploadEndpoint implements HttpService {
   private final SessionResolver sessions;
   private final long maxFileBytes;
   private final int maxFiles;
+  private final Metrics metrics;
 
-  UploadEndpoint(FileService files, SessionResolver sessions, long maxFileBytes, int maxFiles) {
+  UploadEndpoint(
+      FileService files,
+      SessionResolver sessions,
+      long maxFileBytes,
+      int maxFiles,
+      Metrics metrics) {
+    this.metrics = metrics;
     this.files = files;
     this.sessions = sessions;
     this.maxFileBytes = maxFileBytes;
@@ -126,6 +134,7 @@ final class UploadEndpoint implements HttpService {
     }
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(out));
+    metrics.filesUploaded(stored.size(), stored.stream().mapToLong(StoredFile::size).sum());
   }
 
   private Session session(Map<String, String> fields, ServerRequest req) {

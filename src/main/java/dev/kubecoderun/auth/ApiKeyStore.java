@@ -2,6 +2,7 @@ package dev.kubecoderun.auth;
 
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.Optional;
 
 /** Managed API-key records, the validation cache and rate-limit counters. */
@@ -10,6 +11,15 @@ public interface ApiKeyStore {
 
   /** Creates or replaces a record (and lists it in the key index). */
   void save(ApiKeyRecord record);
+
+  /** Every managed record (the key index), in no particular order. */
+  List<ApiKeyRecord> list();
+
+  /**
+   * Deletes a record, its index entry and its validation cache entry; false when there was none.
+   * The next check of the key, on any replica, finds no record.
+   */
+  boolean delete(String keyHash);
 
   /** The validation cache entry of a key ({@code "1"} = a valid managed key), if any. */
   Optional<String> cachedValidation(String shortHash);

@@ -7,8 +7,8 @@ public interface ApiKeyValidator {
   /** The outcome of one check. */
   sealed interface Decision {}
 
-  /** The key may proceed. */
-  record Accepted() implements Decision {}
+  /** The key may proceed; {@code keyHash} is the SHA-256 (hex) of the key, its id. */
+  record Accepted(String keyHash) implements Decision {}
 
   /** 401 with this message. */
   record Rejected(String message) implements Decision {}

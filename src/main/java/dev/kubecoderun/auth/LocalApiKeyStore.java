@@ -1,23 +1,47 @@
 package dev.kubecoderun.auth;
 
+import dev.kubecoderun.common.Json;
+import dev.kubecoderun.files.LocalDisk;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.logging.Logger;
 
-/** Managed keys, cache and counters in memory (embedded mode: nothing survives a restart). */
+/**
+ * Managed keys of the embedded mode: in memory, each record written through to its own JSON file
+ * under {@code DATA_DIR/meta/api-keys} so keys made with the admin API survive a restart. The
+ * validation cache and the rate-limit counters are short-lived and stay in memory.
+ */
 public final class LocalApiKeyStore implements ApiKeyStore {
+  private static final Logger LOG = Logger.getLogger(LocalApiKeyStore.class.getName());
+
   private record Expiring(String value, long count, Instant expiresAt) {}
 
   private final Clock clock;
+  private final Path dir;
   private final Map<String, ApiKeyRecord> records = new ConcurrentHashMap<>();
   private final Map<String, Expiring> cache = new ConcurrentHashMap<>();
   private final Map<String, Expiring> counters = new ConcurrentHashMap<>();
 
+  /** Records in memory only (tests). */
   public LocalApiKeyStore(Clock clock) {
     this.clock = clock;
+    this.dir = null;
+  }
+
+  /** Records kept under {@code dataDir/meta/api-keys}, loaded now. */
+  public LocalApiKeyStore(Clock clock, Path dataDir) {
+    this.clock = clock;
+    this.dir = dataDir.resolve("meta/api-keys");
+    load();
   }
 
   @Override
@@ -28,6 +52,26 @@ public final class LocalApiKeyStore implements ApiKeyStore {
   @Override
   public void save(ApiKeyRecord record) {
     records.put(record.keyHash(), record);
+    persist(record);
+  }
+
+  @Override
+  public List<ApiKeyRecord> list() {
+    return List.copyOf(records.values());
+  }
+
+  @Override
+  public boolean delete(String keyHash) {
+    boolean existed = records.remove(keyHash) != null;
+    cache.remove(keyHash.substring(0, Math.min(16, keyHash.length())));
+    if (dir != null) {
+      try {
+        Files.deleteIfExists(file(keyHash));
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+    return existed;
   }
 
   @Override
@@ -70,17 +114,44 @@ public final class LocalApiKeyStore implements ApiKeyStore {
 
   @Override
   public void recordUsage(String keyHash, Instant now) {
-    records.computeIfPresent(
-        keyHash,
-        (k, r) ->
-            new ApiKeyRecord(
-                r.keyHash(),
-                r.keyPrefix(),
-                r.name(),
-                r.createdAt(),
-                r.enabled(),
-                r.limits(),
-                r.usageCount() + 1,
-                now));
+    ApiKeyRecord r =
+        records.computeIfPresent(keyHash, (k, old) -> old.withUsage(old.usageCount() + 1, now));
+    if (r != null) {
+      persist(r);
+    }
+  }
+
+  private void persist(ApiKeyRecord r) {
+    if (dir != null) {
+      LocalDisk.write(file(r.keyHash()), Json.write(r));
+    }
+  }
+
+  private Path file(String keyHash) {
+    if (!keyHash.matches("[0-9a-f]{64}")) {
+      throw new IllegalArgumentException("not a key hash: " + keyHash);
+    }
+    return dir.resolve(keyHash + ".json");
+  }
+
+  private void load() {
+    if (!Files.isDirectory(dir)) {
+      return;
+    }
+    try (var files = Files.list(dir)) {
+      files
+          .filter(p -> p.getFileName().toString().endsWith(".json"))
+          .forEach(
+              p -> {
+                try {
+                  ApiKeyRecord r = Json.read(Files.readAllBytes(p), ApiKeyRecord.class);
+                  records.put(r.keyHash(), r);
+                } catch (IOException | RuntimeException e) {
+                  LOG.warning("skipping unreadable API key file " + p + ": " + e.getMessage());
+                }
+              });
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
   }
 }

@@ -5,7 +5,6 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Clock;
-import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HexFormat;
@@ -16,13 +15,13 @@ import java.util.logging.Logger;
 
 /**
  * Env keys (checked first, locally, so they keep working while the key store is down), then managed
- * keys from the key store with their per-window rate limits. A window is counted and checked in one
- * atomic increment, so two replicas can never both let the last allowed request through; when a
- * later window refuses, the windows already counted are given back.
+ * keys from the key store with their per-window rate limits. There is no validation cache: one read
+ * of the record per request is what lets a revocation take effect at once everywhere. A window is
+ * counted and checked in one atomic increment, so two replicas can never both let the last allowed
+ * request through; when a later window refuses, the windows already counted are given back.
  */
 public final class ManagedApiKeys implements ApiKeyValidator {
   private static final Logger LOG = Logger.getLogger(ManagedApiKeys.class.getName());
-  static final Duration CACHE_TTL = Duration.ofSeconds(300);
 
   private final EnvApiKeys envKeys;
   private final ApiKeyStore store;
@@ -42,37 +41,29 @@ public final class ManagedApiKeys implements ApiKeyValidator {
     if (key == null || key.isEmpty()) {
       return new Rejected("Missing API key");
     }
-    if (envKeys.isValid(key)) {
-      return new Accepted();
-    }
     String hash = sha256Hex(key);
-    String shortHash = hash.substring(0, 16);
+    if (envKeys.isValid(key)) {
+      return new Accepted(hash);
+    }
     try {
-      Optional<String> cached = store.cachedValidation(shortHash);
-      if (cached.isPresent() && cached.get().equals("1") && !rateLimitEnabled) {
-        store.recordUsage(hash, clock.instant());
-        return new Accepted();
-      }
+      // The record is read on every request, never taken from a cache: a key revoked or
+      // disabled through the admin API, on any replica, is refused by the very next request.
       Optional<ApiKeyRecord> record = store.find(hash);
       if (record.isEmpty()) {
         return new Rejected("Invalid API key");
       }
       if (!record.get().enabled()) {
-        store.invalidate(shortHash);
         return new Rejected("API key is disabled");
-      }
-      if (cached.isEmpty()) {
-        store.cacheValidation(shortHash, "1", CACHE_TTL);
       }
       Instant now = clock.instant();
       if (rateLimitEnabled) {
-        Decision limited = consume(shortHash, record.get().limits(), now);
+        Decision limited = consume(record.get().shortHash(), record.get().limits(), now);
         if (limited != null) {
           return limited;
         }
       }
       store.recordUsage(hash, now);
-      return new Accepted();
+      return new Accepted(hash);
     } catch (UncheckedIOException e) {
       LOG.warning("API key store unavailable: " + e.getMessage());
       return new Unavailable("API key store unavailable; retry shortly");

@@ -1,9 +1,13 @@
 package dev.kubecoderun.auth;
 
+import dev.kubecoderun.common.Json;
 import dev.kubecoderun.redis.PyTime;
 import dev.kubecoderun.redis.RedisConnection;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -69,7 +73,45 @@ public final class RedisApiKeyStore implements ApiKeyStore {
             "true".equalsIgnoreCase(h.get("enabled")),
             limits,
             parseLong(h.get("usage_count")),
-            PyTime.parse(h.get("last_used_at"))));
+            PyTime.parse(h.get("last_used_at")),
+            metadata(h.get("metadata"))));
+  }
+
+  /** The Python version's {@code metadata} field: a JSON object of strings. */
+  private static Map<String, String> metadata(String json) {
+    if (json == null || json.isBlank()) {
+      return Map.of();
+    }
+    try {
+      Map<String, String> out = new LinkedHashMap<>();
+      Json.tree(json.getBytes(StandardCharsets.UTF_8))
+          .properties()
+          .forEach(e -> out.put(e.getKey(), e.getValue().asText()));
+      return out;
+    } catch (IOException | RuntimeException e) {
+      return Map.of();
+    }
+  }
+
+  @Override
+  public List<ApiKeyRecord> list() {
+    List<ApiKeyRecord> out = new ArrayList<>();
+    for (String hash : redis.call(j -> j.smembers(redis.key("api_keys:index")))) {
+      find(hash).ifPresent(out::add);
+    }
+    return out;
+  }
+
+  /** The record first: once it is gone, no replica accepts the key. */
+  @Override
+  public boolean delete(String keyHash) {
+    long deleted = redis.call(j -> j.del(recordKey(keyHash)));
+    redis.run(
+        j -> {
+          j.srem(redis.key("api_keys:index"), keyHash);
+          j.del(cacheKey(keyHash.substring(0, 16)));
+        });
+    return deleted > 0;
   }
 
   @Override
@@ -82,7 +124,7 @@ public final class RedisApiKeyStore implements ApiKeyStore {
     h.put("enabled", Boolean.toString(r.enabled()));
     LIMIT_FIELDS.forEach(
         (w, field) -> h.put(field, r.limits().containsKey(w) ? r.limits().get(w).toString() : ""));
-    h.put("metadata", "{}");
+    h.put("metadata", Json.writeString(r.metadata()));
     h.put("last_used_at", r.lastUsedAt() == null ? "" : PyTime.format(r.lastUsedAt()));
     h.put("usage_count", Long.toString(r.usageCount()));
     h.put("source", "managed");

@@ -24,7 +24,8 @@ public record Config(
     S3 s3,
     Path dataDir,
     Logging logging,
-    Kubernetes kubernetes) {
+    Kubernetes kubernetes,
+    Operations operations) {
 
   /**
    * {@code downloadSendTimeout}: a file download whose client accepts no bytes for this long is
@@ -160,6 +161,20 @@ public record Config(
 
   public record Logging(Level level, boolean json) {}
 
+  /**
+   * The operator's side: {@code masterKey} (MASTER_API_KEY, null = admin API and dashboard off)
+   * guards the admin API, the dashboard and, unless {@code metricsPublic}, GET /metrics. {@code
+   * usageRetention}: how long per-hour usage is kept. {@code docsEnabled}: GET /openapi.json and
+   * the /docs page.
+   */
+  public record Operations(
+      String masterKey, boolean metricsPublic, Duration usageRetention, boolean docsEnabled) {
+
+    public boolean adminEnabled() {
+      return masterKey != null;
+    }
+  }
+
   public static Config fromEnvironment() {
     return from(System.getenv());
   }
@@ -289,7 +304,27 @@ public record Config(
         s3(env),
         dataDir,
         logging,
-        KubernetesConfig.read(env));
+        KubernetesConfig.read(env),
+        operations(env, keys));
+  }
+
+  private static Operations operations(Env env, List<String> apiKeys) {
+    String master = env.string("MASTER_API_KEY", null);
+    if (master != null) {
+      if (master.length() < 32) {
+        throw new ConfigException(
+            "MASTER_API_KEY must be at least 32 characters (it opens the admin API)");
+      }
+      if (apiKeys.contains(master)) {
+        throw new ConfigException(
+            "MASTER_API_KEY must differ from every API key (API_KEY / API_KEYS)");
+      }
+    }
+    return new Operations(
+        master,
+        env.bool("METRICS_PUBLIC", false),
+        Duration.ofDays(env.integer("USAGE_RETENTION_DAYS", 30, 1, 400)),
+        env.bool("ENABLE_DOCS", true));
   }
 
   /**

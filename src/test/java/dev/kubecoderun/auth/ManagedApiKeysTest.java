@@ -50,6 +50,19 @@ class ManagedApiKeysTest {
   }
 
   @Test
+  void aKeyDisabledOrDeletedIsRefusedByTheVeryNextRequest() {
+    for (boolean rateLimits : new boolean[] {true, false}) {
+      manage(MANAGED, true, Map.of());
+      ManagedApiKeys keys = keys(store, rateLimits);
+      assertInstanceOf(ApiKeyValidator.Accepted.class, keys.check(MANAGED));
+      manage(MANAGED, false, Map.of());
+      assertEquals(new ApiKeyValidator.Rejected("API key is disabled"), keys.check(MANAGED));
+      store.delete(ManagedApiKeys.sha256Hex(MANAGED));
+      assertEquals(new ApiKeyValidator.Rejected("Invalid API key"), keys.check(MANAGED));
+    }
+  }
+
+  @Test
   void aManagedKeyIsLimitedPerWindowAndTheRefusalIsNotCounted() {
     manage(MANAGED, true, Map.of(RateWindow.MINUTE, 3L));
     ManagedApiKeys keys = keys(store, true);
@@ -81,6 +94,16 @@ class ManagedApiKeysTest {
 
           @Override
           public void save(ApiKeyRecord record) {
+            throw fail();
+          }
+
+          @Override
+          public List<ApiKeyRecord> list() {
+            throw fail();
+          }
+
+          @Override
+          public boolean delete(String keyHash) {
             throw fail();
           }
 

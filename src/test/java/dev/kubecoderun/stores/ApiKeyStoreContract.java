@@ -1,6 +1,7 @@
 package dev.kubecoderun.stores;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.auth.ApiKeyRecord;
@@ -44,6 +45,28 @@ abstract class ApiKeyStoreContract {
     store().save(r);
     assertEquals(r, store().find(r.keyHash()).orElseThrow());
     assertTrue(store().find(ManagedApiKeys.sha256Hex("unknown")).isEmpty());
+  }
+
+  @Test
+  void recordsAreListedWithTheirMetadataAndDeletedForGood() {
+    ApiKeyRecord r =
+        new ApiKeyRecord(
+            ManagedApiKeys.sha256Hex("sk-" + Ids.next()),
+            "sk-abcdefgh",
+            "listed",
+            now,
+            true,
+            Map.of(),
+            0,
+            null,
+            Map.of("team", "data", "env", "prod"));
+    store().save(r);
+    assertTrue(store().list().contains(r), "listed: " + store().list());
+    assertEquals(Map.of("team", "data", "env", "prod"), store().find(r.keyHash()).get().metadata());
+    assertTrue(store().delete(r.keyHash()));
+    assertTrue(store().find(r.keyHash()).isEmpty());
+    assertTrue(store().list().stream().noneMatch(x -> x.keyHash().equals(r.keyHash())));
+    assertFalse(store().delete(r.keyHash()), "nothing left to delete");
   }
 
   @Test
