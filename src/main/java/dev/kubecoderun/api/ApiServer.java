@@ -26,8 +26,9 @@ public final class ApiServer {
 
   public static WebServer start(
       String host, int port, long largestBodyBytes, Duration shutdownGrace, Endpoints endpoints) {
+    Routes routes = Routes.of(endpoints.services());
     HttpRouting.Builder routing =
-        HttpRouting.builder().addFilter(new RequestFilter(endpoints.metrics()));
+        HttpRouting.builder().addFilter(new RequestFilter(endpoints.metrics(), routes));
     if (endpoints.auth() != null) {
       routing.addFilter(new AuthFilter(endpoints.auth().keys(), endpoints.auth().maxJsonBytes()));
     }
@@ -35,7 +36,6 @@ public final class ApiServer {
       routing.register("/", s);
       routing.register("/v1", s);
     }
-    Routes routes = Routes.of(endpoints.services());
     routing.any(
         (req, res) ->
             ErrorResponses.send(

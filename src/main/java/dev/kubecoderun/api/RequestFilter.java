@@ -20,9 +20,11 @@ final class RequestFilter implements Filter {
   private static final Logger ACCESS = Logger.getLogger("dev.kubecoderun.access");
 
   private final Metrics metrics;
+  private final Routes routes;
 
-  RequestFilter(Metrics metrics) {
+  RequestFilter(Metrics metrics, Routes routes) {
     this.metrics = metrics;
+    this.routes = routes;
   }
 
   @Override
@@ -44,21 +46,23 @@ final class RequestFilter implements Filter {
       fields.put("path", req.prologue().uriPath().path());
       fields.put("status", res.status().code());
       fields.put("duration_ms", Math.round(nanos / 1e5) / 10.0);
-      metrics.request(req.prologue().method().text(), route(req), res.status().code(), nanos);
+      metrics.request(
+          req.prologue().method().text(),
+          route(req.prologue().method(), req.prologue().uriPath().path()),
+          res.status().code(),
+          nanos);
       ACCESS.log(Level.INFO, "request", fields);
       LogContext.clear();
     }
   }
 
   /**
-   * The template of the route that answered ("/files/{session_id}"), the same with or without the
-   * /v1 prefix; "unmatched" for a path no route has: the label's values stay few.
+   * The template of the route that takes the request ("/files/{session_id}"), the same with or
+   * without the /v1 prefix, also when a filter answered first (401, 429); "unmatched" for a path no
+   * route has: the label's values stay few.
    */
-  private static String route(RoutingRequest req) {
-    String pattern = req.matchingPattern().orElse(null);
-    if (pattern == null || pattern.isEmpty() || pattern.equals("/*") || pattern.equals("*")) {
-      return "unmatched";
-    }
-    return Routes.withoutVersion(pattern);
+  private String route(io.helidon.http.Method method, String path) {
+    String t = routes.template(method, path);
+    return t == null ? "unmatched" : t;
   }
 }
