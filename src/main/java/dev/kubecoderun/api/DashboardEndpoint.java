@@ -10,15 +10,17 @@ import io.helidon.webserver.http.ServerResponse;
 /**
  * The operator's dashboard at /admin-dashboard: static files from the jar (no build step, no CDN).
  * The page holds no data: it asks for the master key and reads everything from the admin API with
- * it. Off (404) without MASTER_API_KEY.
+ * it. Off (404) without MASTER_API_KEY, or with ADMIN_DASHBOARD_ENABLED=false.
  */
 final class DashboardEndpoint implements HttpService {
   private static final String ROOT = "dashboard";
 
   private final MasterKey master;
+  private final boolean enabled;
 
-  DashboardEndpoint(MasterKey master) {
+  DashboardEndpoint(MasterKey master, boolean enabled) {
     this.master = master;
+    this.enabled = enabled;
   }
 
   @Override
@@ -49,8 +51,9 @@ final class DashboardEndpoint implements HttpService {
   }
 
   private void requireOn() {
-    if (!master.enabled()) {
-      throw ApiError.notFound("The dashboard is off: MASTER_API_KEY is not set");
+    if (!master.enabled() || !enabled) {
+      throw ApiError.notFound(
+          "The dashboard is off: MASTER_API_KEY is not set or ADMIN_DASHBOARD_ENABLED=false");
     }
   }
 }

@@ -56,7 +56,7 @@ public final class Endpoints {
         new AdminKeysEndpoint(master, ops.keys()),
         new AdminUsageEndpoint(master, ops.usage(), ops.keys(), ops.pool(), ops.slots(), checks),
         new MetricsEndpoint(ops.metrics(), master, config.operations().metricsPublic()),
-        new DashboardEndpoint(master),
+        new DashboardEndpoint(master, config.operations().dashboardEnabled()),
         new DocsEndpoint(config.operations().docsEnabled(), version));
   }
 }

@@ -165,10 +165,14 @@ public record Config(
    * The operator's side: {@code masterKey} (MASTER_API_KEY, null = admin API and dashboard off)
    * guards the admin API, the dashboard and, unless {@code metricsPublic}, GET /metrics. {@code
    * usageRetention}: how long per-hour usage is kept. {@code docsEnabled}: GET /openapi.json and
-   * the /docs page.
+   * the /docs page. {@code dashboardEnabled}: the /admin-dashboard page (with a master key).
    */
   public record Operations(
-      String masterKey, boolean metricsPublic, Duration usageRetention, boolean docsEnabled) {
+      String masterKey,
+      boolean metricsPublic,
+      Duration usageRetention,
+      boolean docsEnabled,
+      boolean dashboardEnabled) {
 
     public boolean adminEnabled() {
       return masterKey != null;
@@ -324,7 +328,8 @@ public record Config(
         master,
         env.bool("METRICS_PUBLIC", false),
         Duration.ofDays(env.integer("USAGE_RETENTION_DAYS", 30, 1, 400)),
-        env.bool("ENABLE_DOCS", true));
+        env.bool("ENABLE_DOCS", true),
+        env.bool("ADMIN_DASHBOARD_ENABLED", true));
   }
 
   /**
