@@ -2,6 +2,7 @@ package dev.kubecoderun.config;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -192,5 +193,26 @@ class ConfigTest {
     assertEquals("https://s3.example:443", s3.endpoint());
     assertTrue(s3.useIam());
     assertEquals("kubecoderun-files", s3.bucket());
+  }
+
+  @Test
+  void theMasterKeyIsLongAndNoApiKey() {
+    Map<String, String> base = Map.of("API_KEY", "an-api-key-0123456789");
+    assertNull(Config.from(base).operations().masterKey());
+    assertFalse(Config.from(base).operations().adminEnabled());
+    java.util.HashMap<String, String> env = new java.util.HashMap<>(base);
+    env.put("MASTER_API_KEY", "too-short");
+    assertThrows(ConfigException.class, () -> Config.from(env));
+    env.put("MASTER_API_KEY", "an-api-key-0123456789");
+    assertThrows(ConfigException.class, () -> Config.from(env));
+    env.put("MASTER_API_KEY", "m".repeat(32));
+    env.put("USAGE_RETENTION_DAYS", "7");
+    env.put("METRICS_PUBLIC", "true");
+    Config.Operations ops = Config.from(env).operations();
+    assertTrue(ops.adminEnabled());
+    assertTrue(ops.metricsPublic());
+    assertEquals(java.time.Duration.ofDays(7), ops.usageRetention());
+    assertTrue(ops.docsEnabled());
+    assertTrue(ops.dashboardEnabled());
   }
 }
