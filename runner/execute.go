@@ -213,7 +213,7 @@ func (r *run) args() []string {
 // compile runs a compiler; its stdout and stderr both go to the run's stderr. ok is false when the
 // run must stop here (compile error or timeout), res then being the run's result.
 func (r *run) compile(argv ...string) (res stepResult, ok bool) {
-	p, err := r.s.startProc(append(r.s.prefixed(), argv...), procOpts{mergeStderr: true})
+	p, err := r.s.startChild(argv, procOpts{mergeStderr: true})
 	if err != nil {
 		return r.fail("runner: starting %s: %v", argv[0], err), false
 	}
@@ -227,7 +227,7 @@ func (r *run) compile(argv ...string) (res stepResult, ok bool) {
 
 // exec runs the program with stdout and stderr captured separately.
 func (r *run) exec(argv ...string) stepResult {
-	p, err := r.s.startProc(append(r.s.prefixed(), argv...), procOpts{})
+	p, err := r.s.startChild(argv, procOpts{})
 	if err != nil {
 		return r.fail("runner: starting %s: %v", argv[0], err)
 	}

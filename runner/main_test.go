@@ -23,8 +23,7 @@ import (
 // The tests run real runners in-process (httptest) with real toolchains. Children re-execute the test
 // binary as "__child", so TestMain must dispatch that first.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == childCommand {
-		childMain(os.Args[2:])
+	if dispatchSubcommand(os.Args) {
 		return
 	}
 	if os.Getenv("RUNNER_TEST_LOG") == "" {

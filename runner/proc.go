@@ -11,9 +11,10 @@ import (
 
 // proc is one started child (a compiler, a program or a shim) with its pipes.
 type proc struct {
-	cmd    *exec.Cmd
 	pid    int
-	done   chan struct{} // closed once the process has exited and been reaped
+	done   chan struct{}      // closed once the process has exited and been reaped
+	ws     syscall.WaitStatus // how it ended; valid once done is closed
+	killFn func()             // kills it and what it started; nil = its process group
 	stdin  *os.File      // write end, nil when stdin is /dev/null
 	stdout *os.File      // read end
 	stderr *os.File      // read end; nil when stderr goes to the stdout pipe
@@ -80,9 +81,10 @@ func (s *Server) startProc(argv []string, o procOpts) (*proc, error) {
 	for _, f := range childEnds {
 		f.Close()
 	}
-	p.cmd, p.pid = cmd, cmd.Process.Pid
+	p.pid = cmd.Process.Pid
 	go func() {
 		waitTracked(cmd)
+		p.ws = cmd.ProcessState.Sys().(syscall.WaitStatus)
 		close(p.done)
 	}()
 	return p, nil
@@ -98,8 +100,13 @@ func (p *proc) exited() bool {
 	}
 }
 
-// kill kills the process's whole process group (it is a session leader, so pgid == pid).
+// kill kills the process and what it started: by default its whole process group (it is a session
+// leader, so pgid == pid).
 func (p *proc) kill() {
+	if p.killFn != nil {
+		p.killFn()
+		return
+	}
 	syscall.Kill(-p.pid, syscall.SIGKILL)
 }
 
@@ -132,7 +139,7 @@ func (s *Server) wait(p *proc, deadline time.Time, status <-chan int) stepResult
 	case <-p.done:
 	case code := <-status:
 		p.kill()
-		sweep()
+		s.killLeftovers()
 		return stepResult{exitCode: code & 0xff, reported: true}
 	case <-timer.C:
 		res.timedOut = true
@@ -140,12 +147,12 @@ func (s *Server) wait(p *proc, deadline time.Time, status <-chan int) stepResult
 		<-p.done
 	}
 	p.kill()
-	sweep()
+	s.killLeftovers()
 	if res.timedOut {
 		res.exitCode = 124
 		return res
 	}
-	ws := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	ws := p.ws
 	switch {
 	case ws.Signaled():
 		res.exitCode = 128 + int(ws.Signal())

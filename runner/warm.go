@@ -53,7 +53,18 @@ func (s *Server) startShim(lang string, warm bool) (*shim, error) {
 	case "js":
 		argv = []string{s.cfg.Tools["NODE"], "--enable-source-maps", "-r", s.child(dirShims, "noderun.js"), s.child(dirCode, "code.js")}
 	}
-	p, err := s.startProc(append(s.prefixed(), argv...), procOpts{stdin: true, status: lang == "py"})
+	o := procOpts{stdin: true, status: lang == "py"}
+	var p *proc
+	var err error
+	if lang == "py" && !warm && s.jail != nil {
+		// Jail mode: a run forks the Python template (preloaded, warm) when it is ready.
+		if p, err = s.jail.forkPython(o); p != nil {
+			s.warmRuns.Add(1)
+		}
+	}
+	if p == nil && err == nil {
+		p, err = s.startChild(argv, o)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+)
+
+// jailSandbox is one sandbox of the jail server: a tmpfs (its /mnt/data and /tmp), cgroups, a host uid
+// of its own, a holder owning its namespaces, and a runner Server answering its requests.
+type jailSandbox struct {
+	j       *jail
+	id      string
+	token   string
+	uid     int
+	dir     string // the tmpfs
+	cg      *sandboxCG
+	holder  *exec.Cmd
+	pidfd   int
+	srv     *Server
+	handler http.Handler
+
+	mu     sync.Mutex // guards closed against starts
+	closed bool
+}
+
+// create makes a sandbox. warm: for js, a Node shim is started at once and waits for the run.
+func (j *jail) create(lang string, warm, singleUse bool) (sb *jailSandbox, err error) {
+	uid, err := j.allocUID()
+	if err != nil {
+		return nil, err
+	}
+	sb = &jailSandbox{j: j, id: randomHex(12), token: randomHex(24), uid: uid, pidfd: -1}
+	sb.dir = filepath.Join(j.cfg.Base, "sb", sb.id)
+	defer func() {
+		if err != nil {
+			sb.teardown()
+		}
+	}()
+	if err = mountSandboxDisk(sb.dir, j.cfg.DiskSize, j.cfg.DiskInodes, uid); err != nil {
+		sb.dir = ""
+		return nil, err
+	}
+	c := j.cfg.Child
+	if sb.cg, err = j.cg.newSandboxCG(sb.id, c.MaxProcs, c.MaxMemory, j.cfg.CPUMillis); err != nil {
+		return nil, fmt.Errorf("sandbox cgroups: %v", err)
+	}
+	spec := holderSpec{Skeleton: j.skeleton, NewRoot: j.newroot, Data: filepath.Join(sb.dir, "data"),
+		Tmp: filepath.Join(sb.dir, "tmp"), ShmSize: j.cfg.ShmSize, ShmInodes: 1024}
+	if sb.holder, sb.pidfd, err = j.startHolder(spec, uid); err != nil {
+		return nil, err
+	}
+	cfg := *c
+	cfg.Token, cfg.SingleUse = sb.token, singleUse
+	cfg.Workdir, cfg.Scratch = filepath.Join(sb.dir, "data"), filepath.Join(sb.dir, "tmp")
+	cfg.ChildWorkdir, cfg.ChildScratch = "/mnt/data", "/tmp"
+	cfg.ChildUID, cfg.ChildGID = uid, uid
+	cfg.Warm = map[string]bool{"js": warm && lang == "js", "go": warm && lang == "go"}
+	if sb.srv, err = newServerIn(&cfg, sb); err != nil {
+		return nil, err
+	}
+	sb.handler = sb.srv.handler()
+	sb.srv.startBackground()
+	j.mu.Lock()
+	j.byID[sb.id] = sb
+	j.byToken[tokenKey("Bearer "+sb.token)] = sb
+	j.mu.Unlock()
+	return sb, nil
+}
+
+// destroy kills everything of the sandbox and removes it; a run in progress ends as killed.
+func (j *jail) destroy(sb *jailSandbox) {
+	j.mu.Lock()
+	delete(j.byID, sb.id)
+	delete(j.byToken, tokenKey("Bearer "+sb.token))
+	j.mu.Unlock()
+	sb.mu.Lock()
+	sb.closed = true
+	sb.mu.Unlock()
+	if sb.cg != nil {
+		sb.cg.killAll(nil)
+	}
+	if sb.srv != nil {
+		sb.srv.busy.Lock() // a run in progress has ended (killed) and answered
+		sb.srv.Close()
+		sb.srv.busy.Unlock()
+	}
+	sb.teardown()
+}
+
+// teardown releases what create acquired, in reverse.
+func (sb *jailSandbox) teardown() {
+	if sb.cg != nil {
+		if err := sb.cg.killAll(nil); err != nil {
+			log.Printf("runner jail: sandbox %s: %v", sb.id, err)
+		}
+	}
+	if sb.holder != nil {
+		sb.holder.Process.Kill() // PID 1 of the sandbox: whatever was left in its pid namespace dies too
+		sb.holder.Wait()
+	}
+	if sb.pidfd >= 0 {
+		syscall.Close(sb.pidfd)
+	}
+	if sb.cg != nil {
+		sb.cg.remove()
+	}
+	if sb.dir != "" {
+		unmountSandboxDisk(sb.dir)
+	}
+	sb.j.freeUID(sb.uid)
+}
+
+// start runs argv (a compiler, a program, a Node shim) in the sandbox through the exec template.
+func (sb *jailSandbox) start(argv []string, o procOpts) (*proc, error) {
+	job, _ := json.Marshal(map[string]any{"argv": argv, "env": sb.srv.env})
+	return sb.spawn(sb.j.exec, o, job)
+}
+
+// forkPython forks the Python template into the sandbox, for a run; nil, nil when the template is not
+// ready (the run then starts a cold interpreter).
+func (sb *jailSandbox) forkPython(o procOpts) (*proc, error) {
+	if !sb.j.py.ready.Load() {
+		return nil, nil
+	}
+	return sb.spawn(sb.j.py, o, nil)
+}
+
+// spawn has template t fork a child into the sandbox with the pipes o asks for (and a job pipe
+// carrying job, when not nil).
+func (sb *jailSandbox) spawn(t *template, o procOpts, job []byte) (*proc, error) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.closed {
+		return nil, fmt.Errorf("the sandbox is gone")
+	}
+	p := &proc{done: make(chan struct{})}
+	var ours, theirs []*os.File
+	closeAll := func(files []*os.File) {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	names := []string{"ns"}
+	fds := []int{sb.pidfd}
+	pipe := func(name string, childReads bool) (*os.File, error) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		mine, child := r, w
+		if childReads {
+			mine, child = w, r
+		}
+		ours, theirs = append(ours, mine), append(theirs, child)
+		names, fds = append(names, name), append(fds, int(child.Fd()))
+		return mine, nil
+	}
+	var err error
+	if o.stdin {
+		p.stdin, err = pipe("stdin", true)
+	}
+	if err == nil {
+		p.stdout, err = pipe("stdout", false)
+	}
+	if err == nil && o.mergeStderr {
+		names, fds = append(names, "stderr"), append(fds, fds[len(fds)-1])
+	} else if err == nil {
+		p.stderr, err = pipe("stderr", false)
+	}
+	if err == nil && o.status {
+		p.status, err = pipe("status", false)
+	}
+	var jobW *os.File
+	if err == nil && job != nil {
+		jobW, err = pipe("job", true)
+	}
+	if err != nil {
+		closeAll(ours)
+		closeAll(theirs)
+		return nil, err
+	}
+	for _, f := range sb.cg.procs {
+		names, fds = append(names, "cg"), append(fds, int(f.Fd()))
+	}
+	err = t.spawn(names, fds, p)
+	closeAll(theirs)
+	if err != nil {
+		closeAll(ours)
+		return nil, err
+	}
+	if jobW != nil {
+		go func() {
+			jobW.Write(job)
+			jobW.Close()
+		}()
+	}
+	pid := p.pid
+	p.killFn = func() {
+		syscall.Kill(-pid, syscall.SIGKILL) // its process group (it made itself a session leader)
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	return p, nil
+}
