@@ -15,10 +15,10 @@ type proc struct {
 	done   chan struct{}      // closed once the process has exited and been reaped
 	ws     syscall.WaitStatus // how it ended; valid once done is closed
 	killFn func()             // kills it and what it started; nil = its process group
-	stdin  *os.File      // write end, nil when stdin is /dev/null
-	stdout *os.File      // read end
-	stderr *os.File      // read end; nil when stderr goes to the stdout pipe
-	status *os.File      // read end of the status pipe (fd 3 of the child), or nil
+	stdin  *os.File           // write end, nil when stdin is /dev/null
+	stdout *os.File           // read end
+	stderr *os.File           // read end; nil when stderr goes to the stdout pipe
+	status *os.File           // read end of the status pipe (fd 3 of the child), or nil
 }
 
 // procOpts says which pipes a child gets besides stdout.
