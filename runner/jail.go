@@ -124,11 +124,7 @@ func jailMain(args []string) {
 		fmt.Fprintf(os.Stderr, "runner jail: cannot jail sandboxes here: %v\n", err)
 		os.Exit(2)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		log.Fatalf("runner jail: %v", err)
-	}
-	cmd := &exec.Cmd{Path: self, Args: append([]string{self, jailServeCommand}, args...), Env: os.Environ(),
+	cmd := &exec.Cmd{Path: selfExe, Args: append([]string{selfExe, jailServeCommand}, args...), Env: os.Environ(),
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		SysProcAttr: &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}}
 	if err := cmd.Start(); err != nil {
@@ -175,10 +171,8 @@ func jailPrerequisites(cfg *jailConfig) error {
 // jail is the running jail server.
 type jail struct {
 	cfg      *jailConfig
-	self     string
-	skeleton string
-	newroot  string
 	cg       *jailCgroupRoot
+	rust     func() (rustc, edition string)
 	filter   []byte
 	py, exec *template
 	env      []string // the environment of templates and children
@@ -228,14 +222,22 @@ func jailServe(args []string) {
 	<-stopped
 }
 
-// newJail builds the base, the skeleton and the cgroup parents, starts the templates and checks, with
-// a probe sandbox, that a run really gets its jail.
+// The jail server's own root, once started: its base tmpfs, with the host paths it and its children
+// use (toolchains, seeds) bound read-only at their own paths, /proc, the cgroup filesystems and
+// /dev/null, and its private directories under /.kcr. Holders and templates are cloned from this view,
+// so every path they need is one an unprivileged uid can reach.
+const (
+	jailPrivate  = "/.kcr"
+	jailSkeleton = jailPrivate + "/skeleton" // the read-only root of sandboxes
+	jailNewRoot  = jailPrivate + "/newroot"  // where a holder or template assembles its root
+	jailDisks    = jailPrivate + "/sb"       // the sandboxes' tmpfs
+	selfExe      = "/proc/self/exe"          // the runner binary, wherever it is on the host
+)
+
+// newJail builds its root and the skeleton, makes the cgroup parents, starts the templates and checks,
+// with a probe sandbox, that a run really gets its jail.
 func newJail(cfg *jailConfig) (*jail, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	j := &jail{cfg: cfg, self: self, byToken: map[[32]byte]*jailSandbox{}, byID: map[string]*jailSandbox{},
+	j := &jail{cfg: cfg, byToken: map[[32]byte]*jailSandbox{}, byID: map[string]*jailSandbox{},
 		uidsUsed: map[int]bool{}, uidNext: 1, env: buildEnv(&Config{ChildScratch: "/tmp", ChildWorkdir: "/mnt/data", Tools: cfg.Child.Tools})}
 	if err := os.MkdirAll(cfg.Base, 0o755); err != nil {
 		return nil, err
@@ -245,15 +247,25 @@ func newJail(cfg *jailConfig) (*jail, error) {
 	if err := syscall.Mount("kcr-jail", cfg.Base, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "mode=0755"); err != nil {
 		return nil, fmt.Errorf("mounting a tmpfs at %s: %v", cfg.Base, err)
 	}
-	j.skeleton, j.newroot = filepath.Join(cfg.Base, "root"), filepath.Join(cfg.Base, "newroot")
-	for _, d := range []string{j.skeleton, j.newroot, filepath.Join(cfg.Base, "sb")} {
-		if err := os.Mkdir(d, 0o755); err != nil {
+	in := func(p string) string { return filepath.Join(cfg.Base, p) }
+	for _, d := range []string{jailSkeleton, jailNewRoot, jailDisks} {
+		if err := os.MkdirAll(in(d), 0o755); err != nil {
 			return nil, err
 		}
 	}
-	if err := buildSkeleton(j.skeleton, cfg.ROBinds); err != nil {
+	if err := buildSkeleton(in(jailSkeleton), cfg.ROBinds); err != nil {
 		return nil, err
 	}
+	// Rust is detected once, with the host's view, for every sandbox.
+	rustc, edition := (&Server{cfg: cfg.Child}).detectRust()
+	j.rust = func() (string, string) { return rustc, edition }
+	if err := buildJailRoot(cfg.Base, append(cfg.ROBinds, cfg.Child.GoCacheSeed, cfg.Child.MplCacheSeed)); err != nil {
+		return nil, err
+	}
+	if err := enterRoot(cfg.Base); err != nil {
+		return nil, err
+	}
+	var err error
 	if j.filter, err = seccompFilter(); err != nil {
 		return nil, err
 	}
@@ -298,7 +310,7 @@ func (j *jail) templateSpec(mode string) (templateSpec, error) {
 	if mode == "exec" {
 		argv = []string{c.Tools["PYTHON"], "-I", "-S", "/tmp/shims/zygote.py", mode}
 	}
-	return templateSpec{Mode: mode, Skeleton: j.skeleton, NewRoot: j.newroot, Argv: argv, Env: j.env,
+	return templateSpec{Mode: mode, Skeleton: jailSkeleton, NewRoot: jailNewRoot, Argv: argv, Env: j.env,
 		MplSeed: c.MplCacheSeed,
 		Files: map[string][]byte{"shims/pyrun.py": pyrun, "shims/zygote.py": zygote,
 			"shims/zygote.json": zspec, "shims/seccomp.bpf": j.filter}}, nil
@@ -467,7 +479,7 @@ func (j *jail) handleCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "cannot create a sandbox: %v", err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"id": sb.id, "token": sb.token})
+	writeJSON(w, http.StatusCreated, map[string]any{"id": sb.id, "token": sb.token, "pid": sb.holder.Process.Pid})
 }
 
 func (j *jail) handleDestroy(w http.ResponseWriter, r *http.Request) {

@@ -11,14 +11,17 @@ import (
 	"unsafe"
 )
 
-// The jail server lives in a mount namespace of its own, with a tmpfs at its base directory:
+// The jail server lives in a mount namespace of its own, whose root is a tmpfs (mounted at its --base
+// directory, then pivoted into):
 //
-//	<base>/root        the skeleton: a read-only tmpfs with the system's /usr (and /bin, /lib, ...
-//	                   as on the host), a few /etc files, the toolchains outside /usr, /dev nodes and
-//	                   empty mount points (/mnt/data, /tmp, /proc, /dev/shm, /dev/pts), all read-only
-//	<base>/newroot     an empty directory where holders and templates assemble their root
-//	<base>/sb/<id>     one tmpfs per sandbox (size- and inode-bounded): data/ (its /mnt/data) and
-//	                   tmp/ (its /tmp)
+//	/usr, /opt/..., ...  the host paths it and its children use, read-only, at their own paths
+//	/proc, /sys/fs/cgroup, /dev/null
+//	/.kcr/skeleton       the root of every sandbox: a read-only tmpfs with the system's /usr (and /bin,
+//	                     /lib, ... as on the host), a few /etc files, the toolchains outside /usr, /dev
+//	                     nodes and empty mount points (/mnt/data, /tmp, /proc, /dev/shm, /dev/pts)
+//	/.kcr/newroot        an empty directory where holders and templates assemble their root
+//	/.kcr/sb/<id>        one tmpfs per sandbox (size- and inode-bounded): data/ (its /mnt/data) and
+//	                     tmp/ (its /tmp)
 //
 // Nothing of this is visible on the host, and all of it goes away with the jail server's processes.
 
@@ -211,6 +214,41 @@ func mountSandboxDisk(dir string, size, inodes uint64, uid int) error {
 func unmountSandboxDisk(dir string) {
 	syscall.Unmount(dir, syscall.MNT_DETACH)
 	os.Remove(dir)
+}
+
+// buildJailRoot prepares the jail server's own root at dir: roBinds and the skeleton's system paths
+// read-only at their own paths, a proc, the host's cgroup filesystems (writable) and /dev/null.
+func buildJailRoot(dir string, roBinds []string) error {
+	binds := []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}
+	binds = append(append(binds, skeletonEtc...), roBinds...)
+	sort.Strings(binds)
+	var done []string
+	for _, b := range binds {
+		if b == "" {
+			continue
+		}
+		b = filepath.Clean(b)
+		if !filepath.IsAbs(b) || b == "/" || insideAny(b, done) || within(b, jailPrivate) {
+			continue
+		}
+		if _, err := os.Stat(b); err != nil {
+			continue
+		}
+		if err := bindInto(dir, b, true); err != nil {
+			return err
+		}
+		done = append(done, b)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "proc"), 0o755); err != nil {
+		return err
+	}
+	if err := mountProc(filepath.Join(dir, "proc")); err != nil {
+		return err
+	}
+	if err := bindInto(dir, "/sys/fs/cgroup", false); err != nil {
+		return err
+	}
+	return bindInto(dir, "/dev/null", false)
 }
 
 // assembleRoot is the start of a holder or a template in its new mount namespace: private propagation,

@@ -31,6 +31,7 @@ const (
 	templateCommand = "__template"
 )
 
+// holderSpec: paths are as the jail server sees them (under /.kcr of its own root).
 type holderSpec struct {
 	Skeleton  string `json:"skeleton"`
 	NewRoot   string `json:"newroot"`
@@ -112,7 +113,7 @@ func (j *jail) startHolder(spec holderSpec, uid int) (*exec.Cmd, int, error) {
 	defer r.Close()
 	pidfd := -1
 	ids := []syscall.SysProcIDMap{{ContainerID: 0, HostID: j.cfg.UIDBase, Size: 1}, {ContainerID: sandboxUID, HostID: uid, Size: 1}}
-	cmd := &exec.Cmd{Path: j.self, Args: []string{j.self, holderCommand, string(b)}, Env: []string{}, Dir: "/",
+	cmd := &exec.Cmd{Path: selfExe, Args: []string{selfExe, holderCommand, string(b)}, Env: []string{}, Dir: "/",
 		ExtraFiles: []*os.File{w},
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWNET |
@@ -217,3 +218,4 @@ func setupTemplate(spec templateSpec) error {
 	}
 	return enterRoot(spec.NewRoot)
 }
+

@@ -31,13 +31,13 @@ type jailSandbox struct {
 }
 
 // create makes a sandbox. warm: for js, a Node shim is started at once and waits for the run.
-func (j *jail) create(lang string, warm, singleUse bool) (sb *jailSandbox, err error) {
+func (j *jail) create(lang string, warm, singleUse bool) (*jailSandbox, error) {
 	uid, err := j.allocUID()
 	if err != nil {
 		return nil, err
 	}
-	sb = &jailSandbox{j: j, id: randomHex(12), token: randomHex(24), uid: uid, pidfd: -1}
-	sb.dir = filepath.Join(j.cfg.Base, "sb", sb.id)
+	sb := &jailSandbox{j: j, id: randomHex(12), token: randomHex(24), uid: uid, pidfd: -1}
+	sb.dir = filepath.Join(jailDisks, sb.id)
 	defer func() {
 		if err != nil {
 			sb.teardown()
@@ -51,7 +51,7 @@ func (j *jail) create(lang string, warm, singleUse bool) (sb *jailSandbox, err e
 	if sb.cg, err = j.cg.newSandboxCG(sb.id, c.MaxProcs, c.MaxMemory, j.cfg.CPUMillis); err != nil {
 		return nil, fmt.Errorf("sandbox cgroups: %v", err)
 	}
-	spec := holderSpec{Skeleton: j.skeleton, NewRoot: j.newroot, Data: filepath.Join(sb.dir, "data"),
+	spec := holderSpec{Skeleton: jailSkeleton, NewRoot: jailNewRoot, Data: filepath.Join(sb.dir, "data"),
 		Tmp: filepath.Join(sb.dir, "tmp"), ShmSize: j.cfg.ShmSize, ShmInodes: 1024}
 	if sb.holder, sb.pidfd, err = j.startHolder(spec, uid); err != nil {
 		return nil, err
@@ -65,6 +65,7 @@ func (j *jail) create(lang string, warm, singleUse bool) (sb *jailSandbox, err e
 	if sb.srv, err = newServerIn(&cfg, sb); err != nil {
 		return nil, err
 	}
+	sb.srv.rust = j.rust
 	sb.handler = sb.srv.handler()
 	sb.srv.startBackground()
 	j.mu.Lock()

@@ -79,7 +79,7 @@ func (t *template) serve() error {
 		return err
 	}
 	b, _ := json.Marshal(spec)
-	cmd := &exec.Cmd{Path: t.j.self, Args: []string{t.j.self, templateCommand, string(b)}, Env: []string{}, Dir: "/",
+	cmd := &exec.Cmd{Path: selfExe, Args: []string{selfExe, templateCommand, string(b)}, Env: []string{}, Dir: "/",
 		ExtraFiles: []*os.File{theirs}, Stdout: os.Stderr, Stderr: os.Stderr,
 		SysProcAttr: &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL, Setsid: true}}
 	err = cmd.Start()

@@ -295,8 +295,8 @@ public final class Application implements AutoCloseable {
         new LocalSandboxFactory.Settings(
             config.sandbox().runnerBinary(),
             config.dataDir().resolve("sandboxes"),
-            "bwrap",
-            config.sandbox().memoryLimitBytes()),
+            config.sandbox().memoryLimitBytes(),
+            config.sandbox().jail()),
         runner,
         Toolchains.discover(
             config.sandbox().path(), config.sandbox().toolOverrides(), config.sandbox().toolsDir()),

@@ -58,12 +58,21 @@ public record Config(
       String pythonPreload,
       Path toolsDir,
       String path,
-      Map<String, String> toolOverrides) {
+      Map<String, String> toolOverrides,
+      Jail jail) {
 
     public int poolSize(Language language) {
       return poolSizes.getOrDefault(language, 0);
     }
   }
+
+  /**
+   * The local backend's jail: per sandbox a tmpfs of {@code diskBytes} and {@code diskInodes} for
+   * /mnt/data and /tmp together, a /dev/shm of {@code shmBytes}, {@code cpuLimit} CPUs (0 = none),
+   * and a host uid of its own from {@code uidBase + 1} to {@code uidBase + uidCount - 1}.
+   */
+  public record Jail(
+      long diskBytes, int diskInodes, long shmBytes, double cpuLimit, int uidBase, int uidCount) {}
 
   /** The Kubernetes backend (SANDBOX_BACKEND=kubernetes); read even when unused, it is cheap. */
   public record Kubernetes(
@@ -248,7 +257,14 @@ public record Config(
             env.string("RUNNER_PY_PRELOAD", "numpy,pandas,matplotlib"),
             toolsDir,
             env.string("PATH", "/usr/local/bin:/usr/bin:/bin"),
-            env.withPrefix("RUNNER_TOOL_"));
+            env.withPrefix("RUNNER_TOOL_"),
+            new Jail(
+                env.integer("SANDBOX_DISK_LIMIT_MB", 1024, 16, 1_000_000) * 1024L * 1024L,
+                env.integer("SANDBOX_DISK_INODES", 16384, 256, 100_000_000),
+                env.integer("SANDBOX_SHM_SIZE_MB", 64, 1, 1_000_000) * 1024L * 1024L,
+                env.decimal("SANDBOX_CPU_LIMIT", 1.0, 0, 1024),
+                env.integer("SANDBOX_UID_BASE", 1_500_000, 1000, 2_000_000_000),
+                env.integer("SANDBOX_UID_COUNT", 4096, 16, 1_000_000)));
 
     State state =
         new State(
