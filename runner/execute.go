@@ -76,6 +76,9 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	resp, err := s.execute(&req, lang, state)
+	if err == nil && s.jail != nil && s.jail.dead(killGrace(resp)) {
+		err = errors.New("the sandbox died during the run")
+	}
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "%v", err)
 		return
@@ -261,4 +264,13 @@ func withNotice(stderr, notice string) string {
 		stderr += "\n"
 	}
 	return stderr + notice + "\n"
+}
+
+// killGrace is how long to wait for a sandbox's holder to be seen dead after a run: only a run killed
+// by SIGKILL (what the holder's death does to it) may have been killed that way.
+func killGrace(resp *execResponse) time.Duration {
+	if resp.Signal != nil && *resp.Signal == "SIGKILL" && !resp.TimedOut {
+		return 200 * time.Millisecond
+	}
+	return 0
 }

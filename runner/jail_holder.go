@@ -218,4 +218,3 @@ func setupTemplate(spec templateSpec) error {
 	}
 	return enterRoot(spec.NewRoot)
 }
-

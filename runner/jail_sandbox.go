@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
+	"unsafe"
 )
 
 // jailSandbox is one sandbox of the jail server: a tmpfs (its /mnt/data and /tmp), cgroups, a host uid
@@ -22,6 +24,7 @@ type jailSandbox struct {
 	dir     string // the tmpfs
 	cg      *sandboxCG
 	holder  *exec.Cmd
+	gone    chan struct{} // closed when the holder has exited: the sandbox is dead
 	pidfd   int
 	srv     *Server
 	handler http.Handler
@@ -56,6 +59,13 @@ func (j *jail) create(lang string, warm, singleUse bool) (*jailSandbox, error) {
 	if sb.holder, sb.pidfd, err = j.startHolder(spec, uid); err != nil {
 		return nil, err
 	}
+	sb.gone = make(chan struct{})
+	go func() {
+		sb.holder.Wait()
+		close(sb.gone)
+		// Whatever the sandbox ran died with its pid namespace; a run in progress ends now.
+		sb.cg.killAll(nil)
+	}()
 	cfg := *c
 	cfg.Token, cfg.SingleUse = sb.token, singleUse
 	cfg.Workdir, cfg.Scratch = filepath.Join(sb.dir, "data"), filepath.Join(sb.dir, "tmp")
@@ -104,7 +114,7 @@ func (sb *jailSandbox) teardown() {
 	}
 	if sb.holder != nil {
 		sb.holder.Process.Kill() // PID 1 of the sandbox: whatever was left in its pid namespace dies too
-		sb.holder.Wait()
+		<-sb.gone
 	}
 	if sb.pidfd >= 0 {
 		syscall.Close(sb.pidfd)
@@ -208,4 +218,24 @@ func (sb *jailSandbox) spawn(t *template, o procOpts, job []byte) (*proc, error)
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 	return p, nil
+}
+
+// dead reports whether the sandbox's holder is gone (killed from outside): its runs cannot be trusted
+// to have run, and the sandbox cannot run anything any more. A run the holder's death killed is
+// reported (SIGKILL) a moment before the holder has finished exiting, so after a SIGKILL it waits up
+// to grace for the holder's pidfd to say so.
+func (sb *jailSandbox) dead(grace time.Duration) bool {
+	select {
+	case <-sb.gone:
+		return true
+	default:
+	}
+	fds := []struct {
+		fd      int32
+		events  int16
+		revents int16
+	}{{fd: int32(sb.pidfd), events: 0x1 /* POLLIN */}}
+	ts := syscall.NsecToTimespec(grace.Nanoseconds())
+	n, _, e := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+	return e == 0 && n == 1
 }
