@@ -121,6 +121,10 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 	s.stderr.reset(s.cfg.MaxOutput)
 
 	oomBefore, _, oomErr := s.cg.oomKills()
+	var pidsBefore uint64
+	if s.jail != nil {
+		pidsBefore = s.jail.cg.pidsLimitHits()
+	}
 	start := time.Now()
 	r.deadline = start.Add(timeout)
 	res := lang.run(r)
@@ -150,6 +154,11 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 		// the capped stderr, so a run that flooded stderr still says it.
 		if n, exact, err := s.cg.oomKills(); err == nil && n > oomBefore && (exact || res.signal == "SIGKILL") {
 			resp.Stderr = withNotice(resp.Stderr, memoryNotice(s.cg.memLimit))
+		}
+	}
+	if s.jail != nil {
+		for _, n := range s.jail.limitNotices(pidsBefore, res.exitCode != 0) {
+			resp.Stderr = withNotice(resp.Stderr, n)
 		}
 	}
 	if s.stopping.Load() {

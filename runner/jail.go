@@ -304,7 +304,9 @@ func (j *jail) templateSpec(mode string) (templateSpec, error) {
 	zspec, _ := json.Marshal(map[string]any{
 		"cap_last_cap": last,
 		"preload":      c.PyPreload,
-		"rlimits":      map[string]uint64{"nproc": c.MaxProcs, "nofile": c.MaxOpenFiles, "fsize": c.MaxFileSize, "core": 0},
+		// pids.max of the sandbox's cgroup is the process limit (and says when it refused a fork);
+		// RLIMIT_NPROC, per sandbox uid as well, is a backstop above it.
+		"rlimits": map[string]uint64{"nproc": 2 * c.MaxProcs, "nofile": c.MaxOpenFiles, "fsize": c.MaxFileSize, "core": 0},
 	})
 	argv := []string{c.Tools["PYTHON"], "/tmp/shims/zygote.py", mode}
 	if mode == "exec" {
@@ -479,7 +481,7 @@ func (j *jail) handleCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "cannot create a sandbox: %v", err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"id": sb.id, "token": sb.token, "pid": sb.holder.Process.Pid})
+	writeJSON(w, http.StatusCreated, map[string]any{"id": sb.id, "token": sb.token, "pid": sb.holder.Process.Pid, "uid": sb.uid})
 }
 
 func (j *jail) handleDestroy(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log"
 	"os"
 	"path/filepath"
 	"sort"
@@ -101,6 +102,10 @@ func buildSkeleton(dir string, roBinds []string) error {
 	for _, b := range binds {
 		b = filepath.Clean(b)
 		if !filepath.IsAbs(b) || b == "/" || insideAny(b, done) {
+			continue
+		}
+		if insideAny(b, []string{"/tmp", "/mnt/data", "/proc", "/dev"}) {
+			log.Printf("runner jail: %s is not bound into sandboxes: their own %s covers it", b, strings.SplitN(b, "/", 3)[1])
 			continue
 		}
 		if _, err := os.Stat(b); err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -238,4 +239,27 @@ func (sb *jailSandbox) dead(grace time.Duration) bool {
 	ts := syscall.NsecToTimespec(grace.Nanoseconds())
 	n, _, e := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
 	return e == 0 && n == 1
+}
+
+// limitNotices are the stderr lines of a run that hit a limit of the sandbox: the process limit
+// (pids.max refused a fork during the run), and, for a run that failed, a full disk, a full inode
+// table or a full /dev/shm.
+func (sb *jailSandbox) limitNotices(pidsBefore uint64, failed bool) []string {
+	var out []string
+	c := sb.j.cfg
+	if sb.cg.pidsLimitHits() > pidsBefore {
+		out = append(out, fmt.Sprintf("[kubecoderun] the sandbox process limit (%d) was reached", c.Child.MaxProcs))
+	}
+	if !failed {
+		return out
+	}
+	if noSpace, noInodes := statfsFull(sb.dir); noSpace {
+		out = append(out, fmt.Sprintf("[kubecoderun] the sandbox disk limit (%s for /mnt/data and /tmp together) was reached", humanBytes(c.DiskSize)))
+	} else if noInodes {
+		out = append(out, fmt.Sprintf("[kubecoderun] the sandbox file count limit (%d files) was reached", c.DiskInodes))
+	}
+	if noSpace, _ := statfsFull("/proc/" + strconv.Itoa(sb.holder.Process.Pid) + "/root/dev/shm"); noSpace {
+		out = append(out, fmt.Sprintf("[kubecoderun] the sandbox /dev/shm limit (%s) was reached", humanBytes(c.ShmSize)))
+	}
+	return out
 }

@@ -36,14 +36,18 @@ func TestMain(m *testing.M) {
 	os.Chmod(base, 0o755) // children run as other uids and must reach their dirs
 	testBase = base
 	code := m.Run()
+	for _, f := range afterTests {
+		f()
+	}
 	os.RemoveAll(base)
 	os.Exit(code)
 }
 
 var (
-	testBase string
-	nextUID  atomic.Int64
-	nextDir  atomic.Int64
+	afterTests []func() // clean-ups of what tests share (the shared jail server)
+	testBase   string
+	nextUID    atomic.Int64
+	nextDir    atomic.Int64
 )
 
 const testToken = "test-token-0123456789"
