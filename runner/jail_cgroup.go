@@ -210,6 +210,30 @@ func (cg *sandboxCG) killAll(keep []int) error {
 	}
 }
 
+// signalAll sends SIGKILL to every process of the sandbox but those in keep, without waiting for them
+// to finish exiting (an interpreter with numpy mapped takes milliseconds to): rounds until one finds
+// no process it has not signalled yet. A process with a pending SIGKILL forks no more, so whatever it
+// started before shows up in the next round.
+func (cg *sandboxCG) signalAll(keep []int) {
+	if cg.pids == "" {
+		return
+	}
+	signalled := map[int]bool{}
+	for round := 0; round < 1000; round++ {
+		fresh := 0
+		for _, pid := range cgroupPids(cg.pids) {
+			if !signalled[pid] && !containsInt(keep, pid) {
+				syscall.Kill(pid, syscall.SIGKILL)
+				signalled[pid] = true
+				fresh++
+			}
+		}
+		if fresh == 0 {
+			return
+		}
+	}
+}
+
 // remove closes the cgroup.procs files and removes the directories (empty by then).
 func (cg *sandboxCG) remove() {
 	for _, f := range cg.procs {

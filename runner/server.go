@@ -177,7 +177,7 @@ func (s *Server) killLeftovers() {
 			}
 			w.mu.Unlock()
 		}
-		s.jail.cg.killAll(keep)
+		s.jail.cg.signalAll(keep)
 		return
 	}
 	sweep()

@@ -243,6 +243,15 @@ public record Config(
               + " leaves no room for a warm Python with numpy, pandas and matplotlib; use 256 or"
               + " more, or 0 for no limit");
     }
+    int diskMb = env.integer("SANDBOX_DISK_LIMIT_MB", 1024, 16, 1_000_000);
+    if (diskMb < maxFileMb) {
+      throw new ConfigException(
+          "SANDBOX_DISK_LIMIT_MB="
+              + diskMb
+              + " is below MAX_FILE_SIZE_MB="
+              + maxFileMb
+              + ": an input file would not fit in the sandbox");
+    }
     Sandbox sandbox =
         new Sandbox(
             backend,
@@ -259,7 +268,7 @@ public record Config(
             env.string("PATH", "/usr/local/bin:/usr/bin:/bin"),
             env.withPrefix("RUNNER_TOOL_"),
             new Jail(
-                env.integer("SANDBOX_DISK_LIMIT_MB", 1024, 16, 1_000_000) * 1024L * 1024L,
+                diskMb * 1024L * 1024L,
                 env.integer("SANDBOX_DISK_INODES", 16384, 256, 100_000_000),
                 env.integer("SANDBOX_SHM_SIZE_MB", 64, 1, 1_000_000) * 1024L * 1024L,
                 env.decimal("SANDBOX_CPU_LIMIT", 1.0, 0, 1024),
