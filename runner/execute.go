@@ -243,6 +243,11 @@ func (r *run) exec(argv ...string) stepResult {
 	if err != nil {
 		return r.fail("runner: starting %s: %v", argv[0], err)
 	}
+	return r.collect(p)
+}
+
+// collect captures a started program's stdout and stderr until it ends or the deadline.
+func (r *run) collect(p *proc) stepResult {
 	var d drainers
 	d.start(p.stdout, &r.s.stdout)
 	d.start(p.stderr, &r.s.stderr)

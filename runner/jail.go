@@ -175,7 +175,8 @@ type jail struct {
 	rust     func() (rustc, edition string)
 	filter   []byte
 	py, exec *template
-	env      []string // the environment of templates and children
+	js       *template // nil without the Node template's addon: js runs start a Node each
+	env      []string  // the environment of templates and children
 
 	mu       sync.Mutex
 	byToken  map[[32]byte]*jailSandbox
@@ -278,6 +279,14 @@ func newJail(cfg *jailConfig) (*jail, error) {
 	if cfg.Child.Warm["py"] {
 		go j.py.run()
 	}
+	if cfg.Child.Warm["js"] && cfg.Child.Tools["NODE"] != "" {
+		if _, err := os.Stat(cfg.Child.NodeZygote); err == nil {
+			j.js = newTemplate(j, "js")
+			go j.js.run()
+		} else {
+			log.Printf("runner jail: no Node template (%v): every js run starts a Node", err)
+		}
+	}
 	if err := j.probe(); err != nil {
 		j.close()
 		return nil, err
@@ -308,14 +317,25 @@ func (j *jail) templateSpec(mode string) (templateSpec, error) {
 		// RLIMIT_NPROC, per sandbox uid as well, is a backstop above it.
 		"rlimits": map[string]uint64{"nproc": 2 * c.MaxProcs, "nofile": c.MaxOpenFiles, "fsize": c.MaxFileSize, "core": 0},
 	})
-	argv := []string{c.Tools["PYTHON"], "/tmp/shims/zygote.py", mode}
-	if mode == "exec" {
+	files := map[string][]byte{"shims/pyrun.py": pyrun, "shims/zygote.py": zygote,
+		"shims/zygote.json": zspec, "shims/seccomp.bpf": j.filter}
+	var argv []string
+	switch mode {
+	case "py":
+		argv = []string{c.Tools["PYTHON"], "/tmp/shims/zygote.py", mode}
+	case "exec":
 		argv = []string{c.Tools["PYTHON"], "-I", "-S", "/tmp/shims/zygote.py", mode}
+	case "js":
+		if files["shims/nodezygote.js"], err = shimFiles.ReadFile("shims/nodezygote.js"); err != nil {
+			return templateSpec{}, err
+		}
+		if files["shims/kcr_zygote.node"], err = os.ReadFile(c.NodeZygote); err != nil {
+			return templateSpec{}, err
+		}
+		argv = []string{c.Tools["NODE"], "--single-threaded", "--enable-source-maps", "/tmp/shims/nodezygote.js"}
 	}
 	return templateSpec{Mode: mode, Skeleton: jailSkeleton, NewRoot: jailNewRoot, Argv: argv, Env: j.env,
-		MplSeed: c.MplCacheSeed,
-		Files: map[string][]byte{"shims/pyrun.py": pyrun, "shims/zygote.py": zygote,
-			"shims/zygote.json": zspec, "shims/seccomp.bpf": j.filter}}, nil
+		MplSeed: c.MplCacheSeed, Files: files}, nil
 }
 
 // probe runs one command in a fresh sandbox and checks it ran jailed: the first thing that fails is
@@ -378,6 +398,9 @@ func (j *jail) closeAll() {
 func (j *jail) close() {
 	j.py.stop()
 	j.exec.stop()
+	if j.js != nil {
+		j.js.stop()
+	}
 	if j.cg != nil {
 		j.cg.remove()
 	}
@@ -452,10 +475,16 @@ func (j *jail) handleHealth(w http.ResponseWriter, r *http.Request) {
 	j.mu.Lock()
 	n := len(j.byID)
 	j.mu.Unlock()
+	templates := map[string]any{"py": j.py.stats(), "exec": j.exec.stats()}
+	jsReady := j.exec.ready.Load()
+	if j.js != nil {
+		templates["js"] = j.js.stats()
+		jsReady = j.js.ready.Load()
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok",
-		"warm":      map[string]bool{"py": j.py.ready.Load(), "js": j.exec.ready.Load()},
+		"warm":      map[string]bool{"py": j.py.ready.Load(), "js": jsReady},
 		"sandboxes": n,
-		"templates": map[string]any{"py": j.py.stats(), "exec": j.exec.stats()}})
+		"templates": templates})
 }
 
 func (j *jail) handleCreate(w http.ResponseWriter, r *http.Request) {

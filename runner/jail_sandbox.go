@@ -72,7 +72,8 @@ func (j *jail) create(lang string, warm, singleUse bool) (*jailSandbox, error) {
 	cfg.Workdir, cfg.Scratch = filepath.Join(sb.dir, "data"), filepath.Join(sb.dir, "tmp")
 	cfg.ChildWorkdir, cfg.ChildScratch = "/mnt/data", "/tmp"
 	cfg.ChildUID, cfg.ChildGID = uid, uid
-	cfg.Warm = map[string]bool{"js": warm && lang == "js", "go": warm && lang == "go"}
+	// A js sandbox waits with a Node of its own only when there is no Node template to fork from.
+	cfg.Warm = map[string]bool{"js": warm && lang == "js" && j.js == nil, "go": warm && lang == "go"}
 	if sb.srv, err = newServerIn(&cfg, sb); err != nil {
 		return nil, err
 	}
@@ -142,6 +143,16 @@ func (sb *jailSandbox) forkPython(o procOpts) (*proc, error) {
 		return nil, nil
 	}
 	return sb.spawn(sb.j.py, o, nil)
+}
+
+// forkNode forks the Node template into the sandbox to run code (a .js file) with args; nil, nil
+// when there is no Node template or it is not ready.
+func (sb *jailSandbox) forkNode(code string, args []string) (*proc, error) {
+	if sb.j.js == nil || !sb.j.js.ready.Load() {
+		return nil, nil
+	}
+	job, _ := json.Marshal(map[string]any{"argv": append([]string{code}, args...)})
+	return sb.spawn(sb.j.js, procOpts{}, job)
 }
 
 // spawn has template t fork a child into the sandbox with the pipes o asks for (and a job pipe

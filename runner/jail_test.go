@@ -552,8 +552,8 @@ func TestJailTemplatesAndHoldersHoldNoSecret(t *testing.T) {
 	h := j.health(t)
 	templates := h["templates"].(map[string]any)
 	pids := []int{b.pid}
-	for _, name := range []string{"py", "exec"} {
-		pids = append(pids, int(templates[name].(map[string]any)["pid"].(float64)))
+	for _, tpl := range templates { // py, exec and, with its addon, js
+		pids = append(pids, int(tpl.(map[string]any)["pid"].(float64)))
 	}
 	allowed := map[string]bool{}
 	for _, kv := range j.childEnv() {
@@ -637,6 +637,48 @@ print(total)
 	res = c.run("py", "def f():\n    1/0\nf()")
 	if res.ExitCode != 1 || !strings.Contains(res.Stderr, `File "/tmp/code/code.py", line 3, in <module>`) || !strings.Contains(res.Stderr, "ZeroDivisionError") {
 		t.Fatalf("traceback: %s", res)
+	}
+}
+
+func TestJailNodeRunsAreForkedIntoTheSameJail(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	templates := j.health(t)["templates"].(map[string]any)
+	if _, err := os.Stat(defaultNodeZygote); err != nil {
+		t.Skipf("no Node template addon (%v): scripts/install-prereqs builds it", err)
+	}
+	if js, ok := templates["js"].(map[string]any); !ok || js["ready"] != true {
+		t.Fatalf("the Node template is not running: %v", templates)
+	}
+	b := j.create(t, "js", true)
+	res := b.run("js", `const fs = require('fs');
+const st = fs.readFileSync('/proc/self/status', 'utf8');
+console.log(process.getuid(), st.match(/^(CapEff|CapBnd|NoNewPrivs|Seccomp):.*$/gm).join(' '));
+const kinds = fs.readdirSync('/proc/self/fd').map((fd) => { try { return fs.readlinkSync('/proc/self/fd/' + fd); } catch { return 'gone'; } });
+console.log(kinds.filter((k) => /socket|pidfd|ns\/|:\[pid|^\/(?!dev\/null|proc\/)/.test(k)).join(' ') || 'none');
+const cp = require('child_process');
+console.log(cp.spawnSync('unshare', ['-U', 'true']).status, process.argv.slice(1).join(' '));
+`)
+	if res.ExitCode != 0 || res.Stdout != "65532 CapEff:\t0000000000000000 CapBnd:\t0000000000000000 NoNewPrivs:\t1 Seccomp:\t2\nnone\n1 /tmp/code/code.js\n" {
+		t.Fatalf("a forked Node run: %s", res)
+	}
+	res = b.run("js", "function f() {\n  throw new TypeError('bad type');\n}\nf();\n")
+	if res.ExitCode != 1 || !strings.Contains(res.Stderr, "/tmp/code/code.js:2\n  throw new TypeError('bad type');\n  ^\n\nTypeError: bad type\n    at f (") {
+		t.Fatalf("an uncaught exception in a forked Node run: %s", res)
+	}
+	res = b.run("js", "process.on('exit', (c) => console.log('exiting', c));\nsetTimeout(() => process.exit(4), 5);\n")
+	if res.ExitCode != 4 || res.Stdout != "exiting 4\n" {
+		t.Fatalf("process.exit in a forked Node run: %s", res)
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 3; i++ {
+		out := b.run("js", "console.log(Math.random(), require('crypto').randomUUID())").Stdout
+		for _, v := range strings.Fields(out) {
+			if seen[v] {
+				t.Errorf("value repeated in another run: %s", v)
+			}
+			seen[v] = true
+		}
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 	"syscall"
 )
 
-//go:embed shims/pyrun.py shims/noderun.js shims/tscrun.js shims/zygote.py
+//go:embed shims/pyrun.py shims/noderun.js shims/tscrun.js shims/zygote.py shims/nodezygote.js
 var shimFiles embed.FS
 
 // Scratch sub-directories. Only the runner writes shims/; children may write the others.
