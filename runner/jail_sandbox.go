@@ -133,16 +133,16 @@ func (sb *jailSandbox) teardown() {
 // start runs argv (a compiler, a program, a Node shim) in the sandbox through the exec template.
 func (sb *jailSandbox) start(argv []string, o procOpts) (*proc, error) {
 	job, _ := json.Marshal(map[string]any{"argv": argv, "env": sb.srv.env})
-	return sb.spawn(sb.j.exec, o, job)
+	return sb.spawn(sb.j.exec, o, job, nil)
 }
 
 // forkPython forks the Python template into the sandbox, for a run; nil, nil when the template is not
 // ready (the run then starts a cold interpreter).
-func (sb *jailSandbox) forkPython(o procOpts) (*proc, error) {
+func (sb *jailSandbox) forkPython(o procOpts, job []byte) (*proc, error) {
 	if !sb.j.py.ready.Load() {
 		return nil, nil
 	}
-	return sb.spawn(sb.j.py, o, nil)
+	return sb.spawn(sb.j.py, o, nil, job)
 }
 
 // forkNode forks the Node template into the sandbox to run code (a .js file) with args; nil, nil
@@ -152,12 +152,14 @@ func (sb *jailSandbox) forkNode(code string, args []string) (*proc, error) {
 		return nil, nil
 	}
 	job, _ := json.Marshal(map[string]any{"argv": append([]string{code}, args...)})
-	return sb.spawn(sb.j.js, procOpts{}, job)
+	return sb.spawn(sb.j.js, procOpts{}, job, nil)
 }
 
-// spawn has template t fork a child into the sandbox with the pipes o asks for (and a job pipe
-// carrying job, when not nil).
-func (sb *jailSandbox) spawn(t *template, o procOpts, job []byte) (*proc, error) {
+// spawn has template t fork a child into the sandbox with the pipes o asks for, a job pipe carrying
+// job when not nil, and input written to its stdin (which is then closed, and p.stdin nil). Both are
+// written before the fork when they fit in the pipe, so the child need not wait for this process to
+// be scheduled again.
+func (sb *jailSandbox) spawn(t *template, o procOpts, job, input []byte) (*proc, error) {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	if sb.closed {
@@ -212,17 +214,30 @@ func (sb *jailSandbox) spawn(t *template, o procOpts, job []byte) (*proc, error)
 	for _, f := range sb.cg.procs {
 		names, fds = append(names, "cg"), append(fds, int(f.Fd()))
 	}
+	var later []func()
+	feed := func(w *os.File, data []byte) {
+		if len(data) <= 32<<10 { // a pipe holds 64 KiB
+			w.Write(data)
+			w.Close()
+		} else {
+			later = append(later, func() { w.Write(data); w.Close() })
+		}
+	}
+	if jobW != nil {
+		feed(jobW, job)
+	}
+	if input != nil && p.stdin != nil {
+		feed(p.stdin, input)
+		p.stdin = nil
+	}
 	err = t.spawn(names, fds, p)
 	closeAll(theirs)
 	if err != nil {
 		closeAll(ours)
 		return nil, err
 	}
-	if jobW != nil {
-		go func() {
-			jobW.Write(job)
-			jobW.Close()
-		}()
+	for _, f := range later {
+		go f()
 	}
 	pid := p.pid
 	p.killFn = func() {

@@ -59,6 +59,8 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+var jailClient = &http.Client{Timeout: 3 * time.Minute}
+
 var shared struct {
 	once sync.Once
 	j    *testJail
@@ -119,12 +121,13 @@ func startJail(t testing.TB, extra ...string) (*testJail, error) {
 		j.cmd.Env = append(j.cmd.Env, k+"="+v)
 	}
 	j.cmd.Stdout, j.cmd.Stderr = j.log, j.log
-	if err := j.cmd.Start(); err != nil {
+	// Tracked: the classic runner tests in this process sweep untracked descendants of it.
+	if err := startTracked(j.cmd); err != nil {
 		return nil, err
 	}
 	exited := make(chan struct{})
 	go func() {
-		j.cmd.Wait()
+		waitTracked(j.cmd)
 		close(exited)
 	}()
 	deadline := time.Now().Add(120 * time.Second)
@@ -170,7 +173,7 @@ func (j *testJail) request(method, path, token string, body io.Reader) (int, []b
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := jailClient.Do(req)
 	if err != nil {
 		return 0, []byte(err.Error())
 	}
