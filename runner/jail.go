@@ -175,6 +175,7 @@ type jail struct {
 	rust     func() (rustc, edition string)
 	filter   []byte
 	py, exec *template
+	py0      *template // a bare Python (no RUNNER_PY_PRELOAD) for code that imports only the stdlib
 	js       *template // nil without the Node template's addon: js runs start a Node each
 	env      []string  // the environment of templates and children
 
@@ -275,9 +276,11 @@ func newJail(cfg *jailConfig) (*jail, error) {
 	}
 	j.exec = newTemplate(j, "exec")
 	j.py = newTemplate(j, "py")
+	j.py0 = newTemplate(j, "py0")
 	go j.exec.run()
 	if cfg.Child.Warm["py"] {
 		go j.py.run()
+		go j.py0.run()
 	}
 	if cfg.Child.Warm["js"] && cfg.Child.Tools["NODE"] != "" {
 		if _, err := os.Stat(cfg.Child.NodeZygote); err == nil {
@@ -312,7 +315,6 @@ func (j *jail) templateSpec(mode string) (templateSpec, error) {
 	c := j.cfg.Child
 	zspec, _ := json.Marshal(map[string]any{
 		"cap_last_cap": last,
-		"preload":      c.PyPreload,
 		// pids.max of the sandbox's cgroup is the process limit (and says when it refused a fork);
 		// RLIMIT_NPROC, per sandbox uid as well, is a backstop above it.
 		"rlimits": map[string]uint64{"nproc": 2 * c.MaxProcs, "nofile": c.MaxOpenFiles, "fsize": c.MaxFileSize, "core": 0},
@@ -322,7 +324,9 @@ func (j *jail) templateSpec(mode string) (templateSpec, error) {
 	var argv []string
 	switch mode {
 	case "py":
-		argv = []string{c.Tools["PYTHON"], "/tmp/shims/zygote.py", mode}
+		argv = []string{c.Tools["PYTHON"], "/tmp/shims/zygote.py", "py", strings.Join(c.PyPreload, ",")}
+	case "py0":
+		argv = []string{c.Tools["PYTHON"], "/tmp/shims/zygote.py", "py", "cloudpickle,lz4.frame"}
 	case "exec":
 		argv = []string{c.Tools["PYTHON"], "-I", "-S", "/tmp/shims/zygote.py", mode}
 	case "js":
@@ -397,6 +401,7 @@ func (j *jail) closeAll() {
 // close stops the templates and removes the cgroup parents (sandboxes must be gone).
 func (j *jail) close() {
 	j.py.stop()
+	j.py0.stop()
 	j.exec.stop()
 	if j.js != nil {
 		j.js.stop()
@@ -475,7 +480,7 @@ func (j *jail) handleHealth(w http.ResponseWriter, r *http.Request) {
 	j.mu.Lock()
 	n := len(j.byID)
 	j.mu.Unlock()
-	templates := map[string]any{"py": j.py.stats(), "exec": j.exec.stats()}
+	templates := map[string]any{"py": j.py.stats(), "py0": j.py0.stats(), "exec": j.exec.stats()}
 	jsReady := j.exec.ready.Load()
 	if j.js != nil {
 		templates["js"] = j.js.stats()

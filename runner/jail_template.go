@@ -28,6 +28,7 @@ type template struct {
 	nextID  atomic.Uint64
 	starts  atomic.Int64 // how many times the template was started (1 + restarts)
 	stopped atomic.Bool
+	stdlib  atomic.Pointer[map[string]bool] // a Python template's standard library modules
 }
 
 type templateJob struct {
@@ -37,11 +38,12 @@ type templateJob struct {
 }
 
 type templateMsg struct {
-	Ready  bool   `json:"ready"`
-	ID     uint64 `json:"id"`
-	Pid    int    `json:"pid"`
-	Error  string `json:"error"`
-	Status *int   `json:"status"`
+	Ready  bool     `json:"ready"`
+	Stdlib []string `json:"stdlib"`
+	ID     uint64   `json:"id"`
+	Pid    int      `json:"pid"`
+	Error  string   `json:"error"`
+	Status *int     `json:"status"`
 }
 
 func newTemplate(j *jail, mode string) *template {
@@ -132,6 +134,13 @@ func (t *template) serve() error {
 
 func (t *template) handle(m templateMsg) {
 	if m.Ready {
+		if m.Stdlib != nil {
+			set := map[string]bool{}
+			for _, name := range m.Stdlib {
+				set[name] = true
+			}
+			t.stdlib.Store(&set)
+		}
 		t.ready.Store(true)
 		return
 	}

@@ -112,3 +112,25 @@ func TestSeccompFilterDecisions(t *testing.T) {
 		}
 	}
 }
+
+func TestOnlyStandardLibraryImportsPickTheBareTemplate(t *testing.T) {
+	stdlib := map[string]bool{"os": true, "sys": true, "json": true, "collections": true, "math": true}
+	cases := map[string]bool{
+		"print(1)":                                           true,
+		"import os, sys\nimport json as j\n":                 true,
+		"from collections.abc import Mapping":                true,
+		"  import math  # indented, commented\n":             true,
+		"import numpy as np":                                 false,
+		"import os, pandas":                                  false,
+		"from matplotlib import pyplot":                      false,
+		"x = __import__('numpy')":                            false,
+		"import importlib\nimportlib.import_module('numpy')": false,
+		"exec('import numpy')":                               false,
+		"if True:\n    import seaborn\n":                     false,
+	}
+	for code, want := range cases {
+		if got := onlyImports(code, stdlib); got != want {
+			t.Errorf("%q: got %v, want %v", code, got, want)
+		}
+	}
+}

@@ -43,7 +43,7 @@ type shim struct {
 // startShim starts a Python or Node shim. Only a warm Python shim pre-imports RUNNER_PY_PRELOAD. job,
 // when not nil, is written to a Python run forked in jail mode before it starts (its stdin is then
 // nil: the shim has it already); other shims get their job from the caller.
-func (s *Server) startShim(lang string, warm bool, job []byte) (*shim, error) {
+func (s *Server) startShim(lang string, warm bool, job []byte, r *run) (*shim, error) {
 	var argv []string
 	switch lang {
 	case "py":
@@ -60,7 +60,7 @@ func (s *Server) startShim(lang string, warm bool, job []byte) (*shim, error) {
 	var err error
 	if lang == "py" && !warm && s.jail != nil {
 		// Jail mode: a run forks the Python template (preloaded, warm) when it is ready.
-		if p, err = s.jail.forkPython(o, job); p != nil {
+		if p, err = s.jail.forkPython(o, job, r.req.Code, r.state != nil); p != nil {
 			s.warmRuns.Add(1)
 		}
 	}
@@ -119,7 +119,7 @@ func (s *Server) refill(w *warmSlot) {
 		w.mu.Unlock()
 		return
 	}
-	sh, err := s.startShim(w.lang, true, nil)
+	sh, err := s.startShim(w.lang, true, nil, nil)
 	if err != nil {
 		w.mu.Unlock()
 		log.Printf("runner: starting warm %s: %v", w.lang, err)
@@ -170,7 +170,7 @@ func (r *run) shim(lang string, job shimJob) stepResult {
 	cold := sh == nil
 	if cold {
 		var err error
-		if sh, err = r.s.startShim(lang, false, line); err != nil {
+		if sh, err = r.s.startShim(lang, false, line, r); err != nil {
 			return r.fail("runner: starting %s: %v", lang, err)
 		}
 		if sh.p.stdin != nil {

@@ -4,8 +4,11 @@ The jail server (runner jail, docs/runner-protocol.md "Jail mode") starts one te
 a mount namespace that looks like a sandbox (same paths, nothing of the host beyond the read-only
 toolchains), as root, with an environment holding nothing secret:
 
-    python3 zygote.py py     Python runs: pre-imports RUNNER_PY_PRELOAD, draws a first plot, then forks
-                             one child per run, which runs pyrun.run() like a cold shim would
+    python3 zygote.py py PRELOAD
+                             Python runs: pre-imports the comma-separated PRELOAD (RUNNER_PY_PRELOAD,
+                             or for the bare template only what state capture needs), draws a first
+                             plot when matplotlib is in it, then forks one child per run, which runs
+                             pyrun.run() like a cold shim would
     python3 -I -S zygote.py exec
                              every other command: forks one child per command, which execs it
 
@@ -29,7 +32,9 @@ the jail. Each child:
 
 Control protocol (SOCK_SEQPACKET on fd 3): the server sends {"id": N, "fds": [names]} with the fds as
 SCM_RIGHTS; the template answers {"id": N, "pid": P} (or {"id": N, "error": "..."}), then
-{"id": N, "status": W} (the wait status) once the child is gone. It first sends {"ready": true}.
+{"id": N, "status": W} (the wait status) once the child is gone. It first sends {"ready": true} (a
+Python template adds "stdlib": the standard library's module names, so the server can tell code
+that needs only them).
 """
 import ctypes
 import fcntl
@@ -210,7 +215,7 @@ def warm_up():
     """Pre-import RUNNER_PY_PRELOAD and exercise what the first plot would load and cache."""
     import pyrun
 
-    names = SPEC.get("preload", [])
+    names = [n for n in (sys.argv[2] if len(sys.argv) > 2 else "").split(",") if n]
     if names:
         pyrun.preload(names)
     saved = os.dup(1), os.dup(2)
@@ -262,7 +267,10 @@ def main():
     def send(msg):
         ctl.send(json.dumps(msg).encode())
 
-    send({"ready": True})
+    ready = {"ready": True}
+    if MODE == "py":
+        ready["stdlib"] = sorted(sys.stdlib_module_names)
+    send(ready)
     while True:
         for key, _ in sel.select():
             if key.data is None:
