@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // A sandbox's holder ("runner __holder SPEC") owns the sandbox's namespaces: the jail server starts it
@@ -99,7 +100,34 @@ func setupHolder(spec holderSpec) error {
 	if err := syscall.Sethostname([]byte("sandbox")); err != nil {
 		return fmt.Errorf("sethostname: %v", err)
 	}
+	if err := loopbackUp(); err != nil {
+		return fmt.Errorf("bringing up the loopback interface: %v", err)
+	}
 	return enterRoot(spec.NewRoot)
+}
+
+// loopbackUp brings up lo in the sandbox's network namespace (a new one has it down): code may talk
+// to itself over 127.0.0.1, and to nothing else.
+func loopbackUp() error {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(fd)
+	var req struct {
+		name  [16]byte
+		flags uint16
+		_     [22]byte
+	}
+	copy(req.name[:], "lo")
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.SIOCGIFFLAGS, uintptr(unsafe.Pointer(&req))); e != 0 {
+		return e
+	}
+	req.flags |= syscall.IFF_UP
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.SIOCSIFFLAGS, uintptr(unsafe.Pointer(&req))); e != 0 {
+		return e
+	}
+	return nil
 }
 
 // startHolder starts the holder of a sandbox whose runs are host uid uid, and waits for it to be ready.

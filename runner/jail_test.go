@@ -298,12 +298,20 @@ print(" ".join(st[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "
 print(socket.gethostname(), os.getcwd(), open("/proc/self/cgroup").read().strip().split(":")[-1])
 print(sorted(int(p) for p in os.listdir("/proc") if p.isdigit())[:1], len([p for p in os.listdir("/proc") if p.isdigit()]) < 5)
 print(sorted(os.listdir("/")))
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); c = socket.create_connection(s.getsockname()); print("loopback", c.getpeername()[0])
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=2); print("ONLINE")
+except OSError as e:
+    print("offline", e.errno)
 `)
 	want := "65532 65532 []\n" +
 		"0000000000000000 0000000000000000 0000000000000000 0000000000000000 0000000000000000 1 2\n" +
 		"sandbox /mnt/data /\n[1] True\n"
 	if !strings.HasPrefix(out, want) {
 		t.Fatalf("inside the jail:\n%s\nwant:\n%s", out, want)
+	}
+	if !strings.Contains(out, "loopback 127.0.0.1\noffline 101\n") {
+		t.Errorf("the network of a sandbox (its own loopback only): %s", out)
 	}
 	for _, hidden := range []string{"'home'", "'root'", "'sys'", "'srv'", "'work'", "'run'", "'boot'"} {
 		if strings.Contains(out, hidden) {

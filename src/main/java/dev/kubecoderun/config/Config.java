@@ -257,8 +257,10 @@ public record Config(
             backend,
             Map.copyOf(pools),
             env.integer("POD_POOL_PARALLEL_BATCH", 2, 1, 64),
-            // A Job costs seconds, a local runner milliseconds: wait longer for a warm pod.
-            env.seconds("POD_POOL_WAIT_SECONDS", backend.equals("kubernetes") ? 10 : 1, 0, 600),
+            // A Job costs seconds: wait for a warm pod. A local sandbox costs milliseconds: make
+            // one
+            // at once when the pool is empty.
+            env.seconds("POD_POOL_WAIT_SECONDS", backend.equals("kubernetes") ? 10 : 0, 0, 600),
             env.seconds("SANDBOX_START_TIMEOUT_SECONDS", 30, 1, 600),
             sandboxFileMb * 1024L * 1024L,
             memoryMb * 1024L * 1024L,
