@@ -336,7 +336,8 @@ func (j *jail) templateSpec(mode string) (templateSpec, error) {
 		if files["shims/kcr_zygote.node"], err = os.ReadFile(c.NodeZygote); err != nil {
 			return templateSpec{}, err
 		}
-		argv = []string{c.Tools["NODE"], "--single-threaded", "--enable-source-maps", "/tmp/shims/nodezygote.js"}
+		// No V8 background threads (a fork has none); wasm compiles on the calling thread.
+		argv = []string{c.Tools["NODE"], "--single-threaded", "--no-wasm-async-compilation", "--enable-source-maps", "/tmp/shims/nodezygote.js"}
 	}
 	return templateSpec{Mode: mode, Skeleton: jailSkeleton, NewRoot: jailNewRoot, Argv: argv, Env: j.env,
 		MplSeed: c.MplCacheSeed, Files: files}, nil

@@ -133,14 +133,22 @@ func insideAny(p string, dirs []string) bool {
 }
 
 // bindInto binds the host path src at the same path under root, creating the mount point (a file or
-// a directory, with its parents). readOnly also makes it nosuid and nodev, recursively.
+// a directory, with its parents). readOnly also makes it nosuid and nodev, recursively. A symlink is
+// copied as a symlink (e.g. /etc/localtime, which tools read as a link to learn the time zone).
 func bindInto(root, src string, readOnly bool) error {
-	st, err := os.Stat(src)
-	if err != nil {
-		return err
-	}
 	dst := filepath.Join(root, src)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if lst, err := os.Lstat(src); err == nil && lst.Mode()&os.ModeSymlink != 0 {
+		target, err := os.Readlink(src)
+		if err != nil {
+			return err
+		}
+		return os.Symlink(target, dst)
+	}
+	st, err := os.Stat(src)
+	if err != nil {
 		return err
 	}
 	if st.IsDir() {

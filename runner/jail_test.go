@@ -677,6 +677,15 @@ console.log(cp.spawnSync('unshare', ['-U', 'true']).status, process.argv.slice(1
 	if res.ExitCode != 1 || !strings.Contains(res.Stderr, "/tmp/code/code.js:2\n  throw new TypeError('bad type');\n  ^\n\nTypeError: bad type\n    at f (") {
 		t.Fatalf("an uncaught exception in a forked Node run: %s", res)
 	}
+	// Full garbage collections and wasm: V8 jobs that would wait for worker threads a fork lacks.
+	res = b.run("js", `let a = []; for (let i = 0; i < 2e6; i++) a.push({ i, s: 'x' + i }); a = null;
+const bufs = []; for (let i = 0; i < 100; i++) bufs.push(new ArrayBuffer(1 << 20)); bufs.length = 0;
+WebAssembly.compile(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])).then(() => console.log('wasm'));
+setTimeout(() => console.log('timer'), 5);
+`)
+	if res.ExitCode != 0 || res.Stdout != "wasm\ntimer\n" {
+		t.Fatalf("garbage collection and wasm in a forked Node run: %s", res)
+	}
 	res = b.run("js", "process.on('exit', (c) => console.log('exiting', c));\nsetTimeout(() => process.exit(4), 5);\n")
 	if res.ExitCode != 4 || res.Stdout != "exiting 4\n" {
 		t.Fatalf("process.exit in a forked Node run: %s", res)

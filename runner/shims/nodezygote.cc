@@ -13,6 +13,11 @@
 //  - Threads do not survive a fork. The template runs with V8's --single-threaded (no background
 //    compiler or GC threads; nothing waits for one), never starts libuv's thread pool (the child
 //    starts its own), and the child re-creates its event loop's descriptors (uv_loop_fork).
+//  - V8 still posts "jobs" to the platform's worker threads (the mark-compact GC's parallel clearing,
+//    wasm compilation), and Node waits for every posted worker task at the end of each event loop
+//    turn. The child's platform says it has no worker threads (a job then runs on the thread that
+//    joins it, the main one) and drops any task posted to a worker; wasm compiles synchronously
+//    (--no-wasm-async-compilation).
 //  - Node's teardown at exit joins the platform's worker threads, which the child does not have: the
 //    child's process-exit handler (process.exit, an uncaught exception) leaves with _exit once Node
 //    has done its part (the 'exit' event, the error report), and the JavaScript half does the same
@@ -223,6 +228,34 @@ static void add_kid(long id, pid_t pid, int pidfd) {
   kids[nkids++] = kid{id, pid, pidfd};
 }
 
+// The child's platform: no worker threads. Both are virtual methods of v8::Platform; the slot of each
+// in the vtable comes from its pointer to member (Itanium C++ ABI: 1 + the byte offset).
+static int NoWorkerThreads(v8::Platform *) { return 0; }
+static void DropWorkerTask(v8::Platform *, std::unique_ptr<v8::Task> task) { task.reset(); }
+
+template <typename Member>
+static size_t vtable_slot(Member member) {
+  uintptr_t raw;
+  static_assert(sizeof(member) >= sizeof raw, "a pointer to a virtual member");
+  memcpy(&raw, &member, sizeof raw);
+  return (raw - 1) / sizeof(void *);
+}
+
+static void patch_slot(void **vtable, size_t slot, void *fn) {
+  uintptr_t page = reinterpret_cast<uintptr_t>(&vtable[slot]) & ~uintptr_t(4095);
+  if (mprotect(reinterpret_cast<void *>(page), 8192, PROT_READ | PROT_WRITE)) fail("mprotect");
+  vtable[slot] = fn;
+  mprotect(reinterpret_cast<void *>(page), 8192, PROT_READ);
+}
+
+static void no_platform_workers(node::Environment *environment) {
+  v8::Platform *platform = node::GetMultiIsolatePlatform(environment);
+  if (!platform) fail("no platform");
+  void **vtable = *reinterpret_cast<void ***>(platform);
+  patch_slot(vtable, vtable_slot(&v8::Platform::NumberOfWorkerThreads), reinterpret_cast<void *>(&NoWorkerThreads));
+  patch_slot(vtable, vtable_slot(&v8::Platform::CallOnWorkerThread), reinterpret_cast<void *>(&DropWorkerTask));
+}
+
 // handle_job forks a child for one job; returns 1 in the child (jailed), 0 in the template.
 static int handle_job(void) {
   char msg[4096];
@@ -327,6 +360,7 @@ static napi_value Serve(napi_env env, napi_callback_info info) {
       // Leave through _exit once Node has done its part of process.exit or of an uncaught exception.
       v8::Isolate *isolate = v8::Isolate::GetCurrent();
       node::Environment *environment = node::GetCurrentEnvironment(isolate->GetCurrentContext());
+      no_platform_workers(environment);
       node::SetProcessExitHandler(environment, [](node::Environment *, int code) { _exit(code & 0xff); });
       napi_value undefined;
       napi_get_undefined(env, &undefined);
