@@ -137,6 +137,17 @@ func jailMain(args []string) {
 			cmd.Process.Signal(s)
 		}
 	}()
+	// The jail lives as long as whoever started it (the API): a parent killed without stopping it
+	// (SIGKILL, the OOM killer) must not leave it running with its sandboxes.
+	go func(parent int) {
+		for range time.Tick(time.Second) {
+			if os.Getppid() != parent {
+				log.Printf("runner jail: the process that started the jail is gone; stopping")
+				cmd.Process.Signal(syscall.SIGTERM)
+				return
+			}
+		}
+	}(os.Getppid())
 	cmd.Wait()
 	os.Exit(cmd.ProcessState.ExitCode())
 }

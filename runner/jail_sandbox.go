@@ -32,8 +32,13 @@ type jailSandbox struct {
 	srv     *Server
 	handler http.Handler
 
-	mu     sync.Mutex // guards closed against starts
+	mu     sync.Mutex // guards closed against starts, and ahead
 	closed bool
+	// A child forked and jailed ahead for a pooled sandbox's run (from the bare Python template, or
+	// the Node one), waiting for its job: the run then pays neither the fork nor entering the jail,
+	// whose cgroup migration waits for an RCU grace period when the machine was idle (~10 ms here).
+	ahead     *proc
+	aheadLang string
 }
 
 // create makes a sandbox. warm: for js, a Node shim is started at once and waits for the run.
@@ -82,6 +87,9 @@ func (j *jail) create(lang string, warm, singleUse bool) (*jailSandbox, error) {
 	sb.srv.rust = j.rust
 	sb.handler = sb.srv.handler()
 	sb.srv.startBackground()
+	if warm {
+		sb.forkAhead(lang)
+	}
 	j.mu.Lock()
 	j.byID[sb.id] = sb
 	j.byToken[tokenKey("Bearer "+sb.token)] = sb
@@ -147,12 +155,56 @@ func (sb *jailSandbox) start(argv []string, o procOpts) (*proc, error) {
 func (sb *jailSandbox) forkPython(o procOpts, job []byte, code string, state bool) (*proc, error) {
 	t := sb.j.py
 	if stdlib := sb.j.py0.stdlib.Load(); !state && sb.j.py0.ready.Load() && stdlib != nil && onlyImports(code, *stdlib) {
+		if p := sb.takeAhead("py"); p != nil {
+			p.stdin.Write(job) // it reads its job once it has all of it
+			p.stdin.Close()
+			p.stdin = nil
+			return p, nil
+		}
 		t = sb.j.py0
 	}
 	if !t.ready.Load() {
 		return nil, nil
 	}
 	return sb.spawn(t, o, nil, job)
+}
+
+// forkAhead forks the child of a pooled sandbox's run ahead: Python from the bare template (code that
+// needs the preloaded modules forks from their template when it comes), Node from its template.
+func (sb *jailSandbox) forkAhead(lang string) {
+	var p *proc
+	var err error
+	switch {
+	case lang == "py" && sb.j.py0.ready.Load():
+		p, err = sb.spawn(sb.j.py0, procOpts{stdin: true, status: true}, nil, nil)
+	case lang == "js" && sb.j.js != nil && sb.j.js.ready.Load():
+		p, err = sb.spawn(sb.j.js, procOpts{jobPipe: true}, nil, nil)
+	}
+	if err != nil {
+		log.Printf("runner jail: sandbox %s: forking ahead: %v", sb.id, err)
+	}
+	if p != nil {
+		sb.mu.Lock()
+		sb.ahead, sb.aheadLang = p, lang
+		sb.mu.Unlock()
+	}
+}
+
+// takeAhead hands out the child forked ahead for lang, if it is still alive.
+func (sb *jailSandbox) takeAhead(lang string) *proc {
+	sb.mu.Lock()
+	p := sb.ahead
+	if p == nil || sb.aheadLang != lang {
+		sb.mu.Unlock()
+		return nil
+	}
+	sb.ahead = nil
+	sb.mu.Unlock()
+	if p.exited() {
+		p.closePipes()
+		return nil
+	}
+	return p
 }
 
 var (
@@ -188,10 +240,19 @@ func onlyImports(code string, allowed map[string]bool) bool {
 // forkNode forks the Node template into the sandbox to run code (a .js file) with args; nil, nil
 // when there is no Node template or it is not ready.
 func (sb *jailSandbox) forkNode(code string, args []string) (*proc, error) {
+	job, _ := json.Marshal(map[string]any{"argv": append([]string{code}, args...)})
+	if p := sb.takeAhead("js"); p != nil {
+		w := p.job
+		p.job = nil
+		go func() { // a pipe holds 64 KiB: the arguments may be more
+			w.Write(job)
+			w.Close()
+		}()
+		return p, nil
+	}
 	if sb.j.js == nil || !sb.j.js.ready.Load() {
 		return nil, nil
 	}
-	job, _ := json.Marshal(map[string]any{"argv": append([]string{code}, args...)})
 	return sb.spawn(sb.j.js, procOpts{}, job, nil)
 }
 
@@ -243,7 +304,7 @@ func (sb *jailSandbox) spawn(t *template, o procOpts, job, input []byte) (*proc,
 		p.status, err = pipe("status", false)
 	}
 	var jobW *os.File
-	if err == nil && job != nil {
+	if err == nil && (job != nil || o.jobPipe) {
 		jobW, err = pipe("job", true)
 	}
 	if err != nil {
@@ -263,8 +324,10 @@ func (sb *jailSandbox) spawn(t *template, o procOpts, job, input []byte) (*proc,
 			later = append(later, func() { w.Write(data); w.Close() })
 		}
 	}
-	if jobW != nil {
+	if jobW != nil && job != nil {
 		feed(jobW, job)
+	} else if jobW != nil {
+		p.job = jobW // written by whoever takes the child
 	}
 	if input != nil && p.stdin != nil {
 		feed(p.stdin, input)

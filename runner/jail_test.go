@@ -96,6 +96,12 @@ func freePort() int {
 }
 
 func startJail(t testing.TB, extra ...string) (*testJail, error) {
+	return startJailVia(t, nil, extra...)
+}
+
+// startJailVia starts the jail server; with wrapper, as the child of that command (whose argv ends
+// with the jail's: "$0" "$@" in a shell).
+func startJailVia(t testing.TB, wrapper []string, extra ...string) (*testJail, error) {
 	dir := filepath.Join(testBase, fmt.Sprintf("jail%d", nextDir.Add(1)))
 	// Sandboxes have a /tmp of their own: a host tree to bind must live elsewhere.
 	private, err := os.MkdirTemp("/var/tmp", "kcr-jail-test-")
@@ -116,6 +122,9 @@ func startJail(t testing.TB, extra ...string) (*testJail, error) {
 		"--uid-base", strconv.Itoa(jailUIDBase), "--uid-count", strconv.Itoa(jailUIDCount)}, extra...)
 	j := &testJail{t: t, url: "http://127.0.0.1:" + strconv.Itoa(port), log: &syncBuffer{}, private: private}
 	j.cmd = exec.Command(self, args...)
+	if wrapper != nil {
+		j.cmd = exec.Command(wrapper[0], append(append(wrapper[1:], self), args...)...)
+	}
 	j.cmd.Env = append(os.Environ(), "RUNNER_ADMIN_TOKEN="+jailAdmin)
 	for k, v := range testEnv() {
 		j.cmd.Env = append(j.cmd.Env, k+"="+v)
@@ -771,4 +780,56 @@ func innerJailPid(j *testJail) int {
 		return -1
 	}
 	return kids[0]
+}
+
+func TestJailStopsWhenWhatStartedItDies(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("the jail tests run as root, like the local backend")
+	}
+	// A shell starts the jail and is then killed outright, as an API killed by the OOM killer would be.
+	j, err := startJailVia(t, []string{"/bin/sh", "-c", `"$0" "$@" & wait`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := j.create(t, "bash", false)
+	outer := childrenOf(j.cmd.Process.Pid)
+	if len(outer) != 1 {
+		t.Fatalf("the shell's children: %v", outer)
+	}
+	syscall.Kill(j.cmd.Process.Pid, syscall.SIGKILL)
+	if !eventually(15*time.Second, func() bool {
+		_, e1 := os.Stat("/proc/" + strconv.Itoa(outer[0]))
+		_, e2 := os.Stat("/proc/" + strconv.Itoa(b.pid))
+		return e1 != nil && e2 != nil
+	}) {
+		t.Fatalf("the jail (pid %d) or its sandbox's holder (pid %d) outlived what started it", outer[0], b.pid)
+	}
+}
+
+func TestJailRefusesWhatItCannotJailWithOneLine(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the jail as another user")
+	}
+	// The test binary lives in a directory only root may enter: give nobody a copy it can run.
+	self, _ := os.Executable()
+	bin, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(testBase, fmt.Sprintf("runner-copy-%d", nextDir.Add(1)))
+	if err := os.WriteFile(copyPath, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(copyPath, "jail", "--listen", "127.0.0.1:"+strconv.Itoa(freePort()), "--base", filepath.Join(testBase, "refused"))
+	cmd.Env = append(os.Environ(), "RUNNER_ADMIN_TOKEN="+jailAdmin)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	err = cmd.Run()
+	want := "runner jail: cannot jail sandboxes here: the runner is not root (it creates cgroups, mounts and namespaces for every sandbox)\n"
+	if err == nil || cmd.ProcessState.ExitCode() != 2 || out.String() != want {
+		t.Fatalf("a jail started as nobody: %v, %q", err, out.String())
+	}
 }

@@ -19,6 +19,7 @@ type proc struct {
 	stdout *os.File           // read end
 	stderr *os.File           // read end; nil when stderr goes to the stdout pipe
 	status *os.File           // read end of the status pipe (fd 3 of the child), or nil
+	job    *os.File           // write end of a job pipe still to be written (a child forked ahead), or nil
 }
 
 // procOpts says which pipes a child gets besides stdout.
@@ -26,6 +27,7 @@ type procOpts struct {
 	stdin       bool // a stdin pipe instead of /dev/null
 	mergeStderr bool // stderr into the stdout pipe (compiler diagnostics)
 	status      bool // a status pipe as fd 3 (the Python shim reports its exit code there)
+	jobPipe     bool // jail mode: a job pipe left open for the caller to write (p.job)
 }
 
 // startProc starts argv (already prefixed with the __child re-exec and the wrap) in its own session.
@@ -112,7 +114,7 @@ func (p *proc) kill() {
 
 // closePipes closes the runner's ends of the pipes.
 func (p *proc) closePipes() {
-	for _, f := range []*os.File{p.stdin, p.stdout, p.stderr, p.status} {
+	for _, f := range []*os.File{p.stdin, p.stdout, p.stderr, p.status, p.job} {
 		if f != nil {
 			f.Close()
 		}
