@@ -79,8 +79,12 @@ func (j *jail) create(lang string, warm, singleUse bool) (*jailSandbox, error) {
 	cfg.Workdir, cfg.Scratch = filepath.Join(sb.dir, "data"), filepath.Join(sb.dir, "tmp")
 	cfg.ChildWorkdir, cfg.ChildScratch = "/mnt/data", "/tmp"
 	cfg.ChildUID, cfg.ChildGID = uid, uid
-	// A js sandbox waits with a Node of its own only when there is no Node template to fork from.
-	cfg.Warm = map[string]bool{"js": warm && lang == "js" && j.js == nil, "go": warm && lang == "go"}
+	// A js sandbox waits with a Node of its own only when there is no Node template to fork from;
+	// a go one seeds its build cache ahead.
+	cfg.Warm = map[string]bool{}
+	if warm && (lang == "go" || lang == "js" && j.js == nil) {
+		cfg.Warm[lang] = true
+	}
 	if sb.srv, err = newServerIn(&cfg, sb); err != nil {
 		return nil, err
 	}

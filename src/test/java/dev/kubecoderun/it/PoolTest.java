@@ -25,7 +25,9 @@ import org.junit.jupiter.api.Test;
 class PoolTest {
   private final TestServer server = TestServer.get();
 
-  /** The jail server process of this test server ({@code runner jail ... --base DATA/sandboxes}). */
+  /**
+   * The jail server process of this test server ({@code runner jail ... --base DATA/sandboxes}).
+   */
   private ProcessHandle jailServer() {
     String dir = server.dataDir.resolve("sandboxes").toString();
     List<ProcessHandle> jails =

@@ -69,8 +69,8 @@ final class JailServer implements AutoCloseable {
       Files.deleteIfExists(log);
       setCurrent(start());
     } catch (IOException | SandboxException e) {
-      throw new IllegalStateException(
-          "the local sandbox backend cannot start: " + e.getMessage(), e);
+      // Main prints it after "cannot start: ".
+      throw new IllegalStateException("local sandboxes: " + e.getMessage(), e);
     }
   }
 
@@ -290,7 +290,7 @@ final class JailServer implements AutoCloseable {
     String reason = null;
     for (String line : text.split("\n")) {
       if (line.startsWith(REFUSAL)) {
-        reason = "no sandbox jail on this host: " + line.substring(REFUSAL.length()).trim();
+        reason = "no jail on this host: " + line.substring(REFUSAL.length()).trim();
       }
     }
     return reason != null ? reason : "the sandbox jail exited at start: " + text;

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import dev.kubecoderun.config.Config;
+import dev.kubecoderun.sandbox.RunnerSettings;
 import io.helidon.webclient.api.WebClient;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -35,22 +36,20 @@ class LocalSandboxFactoryTest {
         new LocalSandboxFactory.Settings(
             runner,
             dir.resolve("sandboxes"),
-            Duration.ofSeconds(5),
-            30_000,
-            1 << 20,
-            1 << 20,
             0,
-            "",
             new Config.Jail(1 << 30, 16384, 64 << 20, 1, 1_500_000, 4096));
+    RunnerSettings runnerSettings =
+        new RunnerSettings(Duration.ofSeconds(5), 30_000, 1 << 20, 1 << 20, "");
     Toolchains toolchains = Toolchains.discover("/usr/bin:/bin", Map.of(), dir);
     IllegalStateException e =
         assertThrows(
             IllegalStateException.class,
-            () -> new LocalSandboxFactory(settings, toolchains, WebClient.builder().build()));
+            () ->
+                new LocalSandboxFactory(
+                    settings, runnerSettings, toolchains, WebClient.builder().build()));
     assertEquals(
-        "the local sandbox backend cannot start: no sandbox jail on this host: no usable cgroup"
-            + " pids controller (a cgroup v1 hierarchy with it, or the cgroup v2 root delegating"
-            + " it)",
+        "local sandboxes: no jail on this host: no usable cgroup pids controller (a cgroup v1"
+            + " hierarchy with it, or the cgroup v2 root delegating it)",
         e.getMessage());
   }
 }

@@ -1,9 +1,9 @@
 package dev.kubecoderun.bench;
 
 import dev.kubecoderun.api.ExecParsing;
-import dev.kubecoderun.api.Json;
+import dev.kubecoderun.common.Json;
 import dev.kubecoderun.execution.ExecResponse;
-import dev.kubecoderun.execution.Language;
+import dev.kubecoderun.language.Language;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.files.LocalFileMetadataStore;
 import dev.kubecoderun.files.LocalObjectStore;

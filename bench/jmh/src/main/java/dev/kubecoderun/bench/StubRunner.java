@@ -1,7 +1,7 @@
 package dev.kubecoderun.bench;
 
 import com.sun.net.httpserver.HttpServer;
-import dev.kubecoderun.execution.Language;
+import dev.kubecoderun.language.Language;
 import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.sandbox.Sandbox;
 import dev.kubecoderun.sandbox.SandboxFactory;
