@@ -38,6 +38,7 @@ type testJail struct {
 	t       testing.TB
 	url     string
 	cmd     *exec.Cmd
+	exited  chan struct{} // closed once the jail server has exited
 	log     *syncBuffer
 	private string // a host tree bound read-only into sandboxes, with a root-only file
 }
@@ -139,38 +140,38 @@ func startJailVia(t testing.TB, wrapper []string, extra ...string) (*testJail, e
 		waitTracked(j.cmd)
 		close(exited)
 	}()
-	deadline := time.Now().Add(120 * time.Second)
-	for time.Now().Before(deadline) {
+	j.exited = exited
+	gone := false
+	ready := eventually(120*time.Second, func() bool {
 		select {
 		case <-exited:
-			return nil, fmt.Errorf("the jail server exited at start: %s", j.log.String())
+			gone = true
+			return true
 		default:
 		}
 		var h struct {
 			Warm map[string]bool `json:"warm"`
 		}
-		if status, body := j.request("GET", "/health", "", nil); status == 200 && json.Unmarshal(body, &h) == nil && h.Warm["py"] {
-			return j, nil
-		}
-		time.Sleep(20 * time.Millisecond)
+		status, body := j.request("GET", "/health", "", nil)
+		return status == 200 && json.Unmarshal(body, &h) == nil && h.Warm["py"]
+	})
+	if gone {
+		return nil, fmt.Errorf("the jail server exited at start: %s", j.log.String())
 	}
-	j.stop()
-	return nil, fmt.Errorf("the jail server was not ready in time: %s", j.log.String())
+	if !ready {
+		j.stop()
+		return nil, fmt.Errorf("the jail server was not ready in time: %s", j.log.String())
+	}
+	return j, nil
 }
 
 func (j *testJail) stop() {
 	j.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() {
-		for j.cmd.ProcessState == nil {
-			time.Sleep(10 * time.Millisecond)
-		}
-		close(done)
-	}()
 	select {
-	case <-done:
+	case <-j.exited:
 	case <-time.After(30 * time.Second):
 		j.cmd.Process.Kill()
+		<-j.exited
 	}
 }
 
@@ -492,10 +493,10 @@ func TestJailRunsCannotSeeEachOther(t *testing.T) {
 			"open('/mnt/data/a-secret-file', 'w').write('a')\nopen('/tmp/a-secret-tmp', 'w').write('a')\n" +
 			"open('/dev/shm/a-secret-shm', 'w').write('a')\ntime.sleep(20)\n"})
 	}()
-	if !eventually(20*time.Second, func() bool { return len(processesOf(a.uid)) >= 1 }) {
+	// A's last file, seen (as root) through its holder's root: A's files are all there.
+	if !eventually(20*time.Second, func() bool { return exists("/proc/" + strconv.Itoa(a.pid) + "/root/dev/shm/a-secret-shm") }) {
 		t.Fatal("run A did not start")
 	}
-	time.Sleep(200 * time.Millisecond)
 	out := b.py(`import os
 found = []
 for top in ("/mnt", "/tmp", "/dev", "/opt", "/etc"):
