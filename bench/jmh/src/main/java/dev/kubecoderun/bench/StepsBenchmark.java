@@ -73,6 +73,8 @@ public class StepsBenchmark {
           3,
           false,
           null,
+          null,
+          List.of(),
           null);
 
   @Setup(Level.Trial)
