@@ -85,7 +85,11 @@ public final class Application implements AutoCloseable {
   private final UsageStore usageStore;
   private volatile boolean draining;
 
-  private Application(Config config) {
+  /**
+   * @param factoryOverride the sandbox backend to use instead of the one {@code config} names (the
+   *     benchmarks plug in a stub runner), or null
+   */
+  private Application(Config config, SandboxFactory factoryOverride) {
     this.config = config;
     Clock clock = Clock.systemUTC();
     requireWritable(config.dataDir());
@@ -165,7 +169,8 @@ public final class Application implements AutoCloseable {
             .socketOptions(o -> o.tcpNoDelay(true))
             .followRedirects(false)
             .build();
-    SandboxFactory factory = sandboxFactory(config, http, checks);
+    SandboxFactory factory =
+        factoryOverride != null ? factoryOverride : sandboxFactory(config, http, checks);
     LanguageCatalog languages = languageCatalog(config);
     pool =
         new SandboxPool(
@@ -321,8 +326,8 @@ public final class Application implements AutoCloseable {
         new LocalSandboxFactory.Settings(
             config.sandbox().runnerBinary(),
             config.dataDir().resolve("sandboxes"),
-            "bwrap",
-            config.sandbox().memoryLimitBytes()),
+            config.sandbox().memoryLimitBytes(),
+            config.sandbox().jail()),
         runner,
         Toolchains.discover(
             config.sandbox().path(), config.sandbox().toolOverrides(), config.sandbox().toolsDir()),
@@ -340,7 +345,12 @@ public final class Application implements AutoCloseable {
   }
 
   public static Application start(Config config) {
-    return new Application(config);
+    return new Application(config, null);
+  }
+
+  /** The API with another sandbox backend (bench/jmh measures the API's own work with a stub). */
+  public static Application start(Config config, SandboxFactory factory) {
+    return new Application(config, factory);
   }
 
   public int port() {

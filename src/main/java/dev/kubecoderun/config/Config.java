@@ -59,12 +59,21 @@ public record Config(
       String pythonPreload,
       Path toolsDir,
       String path,
-      Map<String, String> toolOverrides) {
+      Map<String, String> toolOverrides,
+      Jail jail) {
 
     public int poolSize(Language language) {
       return poolSizes.getOrDefault(language, 0);
     }
   }
+
+  /**
+   * The local backend's jail: per sandbox a tmpfs of {@code diskBytes} and {@code diskInodes} for
+   * /mnt/data and /tmp together, a /dev/shm of {@code shmBytes}, {@code cpuLimit} CPUs (0 = none),
+   * and a host uid of its own from {@code uidBase + 1} to {@code uidBase + uidCount - 1}.
+   */
+  public record Jail(
+      long diskBytes, int diskInodes, long shmBytes, double cpuLimit, int uidBase, int uidCount) {}
 
   /** The Kubernetes backend (SANDBOX_BACKEND=kubernetes); read even when unused, it is cheap. */
   public record Kubernetes(
@@ -253,13 +262,24 @@ public record Config(
               + " leaves no room for a warm Python with numpy, pandas and matplotlib; use 256 or"
               + " more, or 0 for no limit");
     }
+    int diskMb = env.integer("SANDBOX_DISK_LIMIT_MB", 1024, 16, 1_000_000);
+    if (diskMb < maxFileMb) {
+      throw new ConfigException(
+          "SANDBOX_DISK_LIMIT_MB="
+              + diskMb
+              + " is below MAX_FILE_SIZE_MB="
+              + maxFileMb
+              + ": an input file would not fit in the sandbox");
+    }
     Sandbox sandbox =
         new Sandbox(
             backend,
             Map.copyOf(pools),
             env.integer("POD_POOL_PARALLEL_BATCH", 2, 1, 64),
-            // A Job costs seconds, a local runner milliseconds: wait longer for a warm pod.
-            env.seconds("POD_POOL_WAIT_SECONDS", backend.equals("kubernetes") ? 10 : 1, 0, 600),
+            // A Job costs seconds: wait for a warm pod. A local sandbox costs milliseconds: make
+            // one
+            // at once when the pool is empty.
+            env.seconds("POD_POOL_WAIT_SECONDS", backend.equals("kubernetes") ? 10 : 0, 0, 600),
             env.seconds("SANDBOX_START_TIMEOUT_SECONDS", 30, 1, 600),
             sandboxFileMb * 1024L * 1024L,
             memoryMb * 1024L * 1024L,
@@ -267,7 +287,14 @@ public record Config(
             env.string("RUNNER_PY_PRELOAD", "numpy,pandas,matplotlib"),
             toolsDir,
             env.string("PATH", "/usr/local/bin:/usr/bin:/bin"),
-            env.withPrefix("RUNNER_TOOL_"));
+            env.withPrefix("RUNNER_TOOL_"),
+            new Jail(
+                diskMb * 1024L * 1024L,
+                env.integer("SANDBOX_DISK_INODES", 16384, 256, 100_000_000),
+                env.integer("SANDBOX_SHM_SIZE_MB", 64, 1, 1_000_000) * 1024L * 1024L,
+                env.decimal("SANDBOX_CPU_LIMIT", 1.0, 0, 1024),
+                env.integer("SANDBOX_UID_BASE", 1_500_000, 1000, 2_000_000_000),
+                env.integer("SANDBOX_UID_COUNT", 4096, 16, 1_000_000)));
 
     State state =
         new State(
