@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.chart.HelmRelease;
 import dev.kubecoderun.common.Json;
-import dev.kubecoderun.sandbox.local.Toolchains;
 import dev.kubecoderun.stores.RedisServer;
 import dev.kubecoderun.stores.S3Server;
 import io.kubernetes.client.openapi.ApiException;
@@ -172,11 +171,7 @@ class ChartInstallTest {
             "SHUTDOWN_GRACE_SECONDS",
             "5",
             "LOG_FORMAT",
-            "text",
-            "K8S_POD_ENV",
-            Json.writeString(
-                Toolchains.discover(System.getenv("PATH"), Map.of(), Path.of("/opt/kubecoderun"))
-                    .runnerEnvironment())));
+            "text"));
     v.put("sandbox", Map.of("podPool", Map.of("py", 1, "js", 1), "maxPods", 6, "maxJobs", 2));
     v.put("redis", Map.of("enabled", true, "url", RedisServer.shared().url(), "keyPrefix", ns));
     v.put(

@@ -11,7 +11,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.chart.HelmRender;
 import dev.kubecoderun.common.Json;
-import dev.kubecoderun.sandbox.local.Toolchains;
 import dev.kubecoderun.testing.Eventually;
 import io.kubernetes.client.openapi.ApiClient;
 import io.kubernetes.client.openapi.ApiException;
@@ -215,12 +214,6 @@ class KubernetesBackendTest {
         "K8S_POD_TOLERATIONS",
         "[{\"key\":\"sandbox\",\"operator\":\"Exists\",\"effect\":\"NoSchedule\"}]");
     env.put("K8S_IMAGE_PULL_SECRETS", "regcred");
-    // The test kubelet runs the runner on this host: the pod spec tells it where the toolchains
-    // are, as an image's environment would.
-    Map<String, String> tools =
-        Toolchains.discover(System.getenv("PATH"), Map.of(), Path.of("/opt/kubecoderun"))
-            .runnerEnvironment();
-    env.put("K8S_POD_ENV", Json.writeString(tools));
     return env;
   }
 
@@ -609,6 +602,9 @@ class KubernetesBackendTest {
 
     V1Container c = spec.getContainers().get(0);
     assertEquals("kubecoderun/python:latest", c.getImage());
+    // The test kubelet ran it from the built image (scripts/build-images), not as a host process.
+    String imageId = pod.getStatus().getContainerStatuses().get(0).getImageID();
+    assertTrue(imageId.startsWith("sha256:"), "not run from the python image: " + imageId);
     assertEquals("IfNotPresent", c.getImagePullPolicy());
     var sc = c.getSecurityContext();
     assertEquals(Boolean.FALSE, sc.getAllowPrivilegeEscalation());
