@@ -289,6 +289,7 @@ public final class Application implements AutoCloseable {
       KubernetesSandboxFactory k8s =
           new KubernetesSandboxFactory(config.kubernetes(), runner, http);
       checks.add(k8s.healthCheck());
+      checks.add(k8s.isolationCheck());
       return k8s;
     }
     return new LocalSandboxFactory(

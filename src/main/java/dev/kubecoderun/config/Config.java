@@ -89,7 +89,41 @@ public record Config(
       Duration jobTtl,
       int maxPods,
       int maxJobs,
-      Map<String, String> podEnv) {}
+      Map<String, String> podEnv,
+      Isolation isolation,
+      String ownerNamespace,
+      Duration ownerLease) {
+
+    /**
+     * True when the sandboxes live in another namespace than the API pod: they cannot have it as
+     * their owner then (owner references do not cross namespaces), and owner Leases stand in.
+     */
+    public boolean sandboxesElsewhere() {
+      return ownerNamespace != null && !ownerNamespace.equals(namespace);
+    }
+  }
+
+  /**
+   * How sandbox pods are kept apart on a node and what the start-up check tries
+   * (docs/kubernetes.md, "Isolation between sandboxes"). {@code userNamespaces}: AUTO (hostUsers:
+   * false when the start-up check finds it works, else a distinct uid per pod), ON, OFF (distinct
+   * uids only). {@code uidMin}..{@code uidMax}: the distinct uids. {@code apiAddress}: host:port of
+   * this API as a sandbox would reach it, or null when unknown; {@code egressTargets}: further
+   * addresses a sandbox must not reach.
+   */
+  public record Isolation(
+      UserNamespaces userNamespaces,
+      long uidMin,
+      long uidMax,
+      String apiAddress,
+      List<String> egressTargets) {}
+
+  /** K8S_USER_NAMESPACES. */
+  public enum UserNamespaces {
+    AUTO,
+    ON,
+    OFF
+  }
 
   /**
    * Python state. Archival (idle state moved from Redis to the object store) only runs with the

@@ -253,7 +253,10 @@ class KubernetesBackendTest {
     return () -> {
       try {
         return s.get();
-      } catch (ApiException e) {
+      } catch (ApiException | java.io.IOException e) {
+        return false;
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
         return false;
       }
     };
@@ -261,7 +264,7 @@ class KubernetesBackendTest {
 
   @FunctionalInterface
   interface ThrowingSupplier {
-    boolean get() throws ApiException;
+    boolean get() throws ApiException, java.io.IOException, InterruptedException;
   }
 
   @Test
@@ -593,6 +596,8 @@ class KubernetesBackendTest {
     assertEquals(Map.of("kubernetes.io/os", "linux"), spec.getNodeSelector());
     assertEquals("sandbox", spec.getTolerations().get(0).getKey());
     assertEquals("regcred", spec.getImagePullSecrets().get(0).getName());
+    // Its own user namespace (the start-up check found the test kubelet provides them).
+    assertEquals(Boolean.FALSE, spec.getHostUsers());
     var psc = spec.getSecurityContext();
     assertEquals(65532L, psc.getRunAsUser());
     assertEquals(65532L, psc.getRunAsGroup());
@@ -660,6 +665,141 @@ class KubernetesBackendTest {
     JsonNode k8s = Json.tree(r.body().getBytes()).path("services").path("kubernetes");
     assertEquals("healthy", k8s.path("status").asText(), r.body());
     assertEquals(ns, k8s.path("details").path("namespace").asText(), r.body());
+  }
+
+  /**
+   * The start-up check runs a probe pod and reports what the cluster gives sandboxes: the test
+   * kubelet gives pods with hostUsers: false a user namespace, the kube-up's podPidsLimit (1024),
+   * and no NetworkPolicy at all (no CNI: a sandbox reaches the API).
+   */
+  @Test
+  @Order(6)
+  void theStartUpCheckReportsWhatTheClusterGivesSandboxes() throws Exception {
+    JsonNode[] iso = new JsonNode[1];
+    await(
+        "the isolation check done",
+        90,
+        quietly(
+            () -> {
+              iso[0] = isolationReport();
+              return iso[0].path("details").has("checked_at");
+            }));
+    JsonNode d = iso[0].path("details");
+    assertEquals("unhealthy", iso[0].path("status").asText(), iso[0].toString());
+    assertTrue(d.path("user_namespaces").asText().startsWith("on: "), d.toString());
+    assertTrue(
+        d.path("sandbox_uids").asText().startsWith("65532, in a user namespace"), d.toString());
+    assertTrue(d.path("pods_pids_limit").asText().startsWith("1024 "), d.toString());
+    String apiAddress = api.base.getHost() + ":" + api.base.getPort();
+    assertEquals("connected", d.path("egress").path(apiAddress).asText(), d.toString());
+    assertTrue(
+        d.path("network_policy")
+            .asText()
+            .startsWith("NOT enforced: a sandbox reached " + apiAddress),
+        d.toString());
+    // The probe pod is gone; only the pools are left.
+    await(
+        "the probe pod deleted",
+        30,
+        quietly(() -> sandboxPods("kubecoderun.io/role=probe").isEmpty()));
+  }
+
+  private static JsonNode isolationReport() throws java.io.IOException, InterruptedException {
+    return Json.tree(api.get("/health/detailed").body().getBytes())
+        .path("services")
+        .path("sandbox_isolation");
+  }
+
+  /**
+   * RLIMIT_NPROC counts per host uid across the node: with every pod on one uid, a fork bomb in one
+   * pod would leave no process to any other. Each pod has host ids of its own (a user namespace),
+   * or, with K8S_USER_NAMESPACES=off, a uid of its own: a fork bomb holding its limit in one pod
+   * does not stop the next pod from starting 60 processes.
+   */
+  @Test
+  @Order(6)
+  void aForkBombInOnePodDoesNotStopAnotherPodsForks() throws Exception {
+    forkBombBesideAnotherPod();
+    api.close();
+    await("the previous API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
+    Map<String, String> env = apiEnv(1, 1);
+    env.put("K8S_USER_NAMESPACES", "off");
+    env.put("K8S_SANDBOX_UIDS", "200000-299999");
+    api = ApiProcess.start(env);
+    await(
+        "the pools full",
+        90,
+        quietly(() -> readyPool("py").size() == 1 && readyPool("js").size() == 1));
+    Set<Long> uids = new HashSet<>();
+    for (V1Pod p : readyPool("py")) {
+      assertNull(p.getSpec().getHostUsers());
+      long uid = p.getSpec().getSecurityContext().getRunAsUser();
+      assertTrue(uid >= 200000 && uid <= 299999, "uid " + uid);
+      assertEquals(uid, p.getSpec().getContainers().get(0).getSecurityContext().getRunAsUser());
+      assertEquals(uid, p.getSpec().getSecurityContext().getFsGroup());
+      uids.add(uid);
+    }
+    uids.add(readyPool("js").get(0).getSpec().getSecurityContext().getRunAsUser());
+    assertEquals(2, uids.size(), "one uid per pod: " + uids);
+    JsonNode[] iso = new JsonNode[1];
+    await(
+        "the isolation check done",
+        90,
+        quietly(
+            () -> {
+              iso[0] = isolationReport();
+              return iso[0].path("details").has("checked_at");
+            }));
+    assertTrue(
+        iso[0].path("details").path("sandbox_uids").asText().startsWith("a distinct uid per pod"),
+        iso[0].toString());
+    forkBombBesideAnotherPod();
+    api.close();
+    await("this API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
+    api = ApiProcess.start(apiEnv(1, 1));
+    await(
+        "the pools full again",
+        90,
+        quietly(() -> readyPool("py").size() == 1 && readyPool("js").size() == 1));
+  }
+
+  private static void forkBombBesideAnotherPod() throws Exception {
+    String bomb =
+        "import os, time\n"
+            + "held = 0\n"
+            + "end = time.time() + 10\n"
+            + "while time.time() < end:\n"
+            + "    try:\n"
+            + "        if os.fork() == 0:\n"
+            + "            time.sleep(12)\n"
+            + "            os._exit(0)\n"
+            + "        held += 1\n"
+            + "    except OSError:\n"
+            + "        time.sleep(0.01)\n"
+            + "print('held', held)\n";
+    String other =
+        "import os, time\n"
+            + "ok = 0\n"
+            + "for i in range(60):\n"
+            + "    try:\n"
+            + "        if os.fork() == 0:\n"
+            + "            time.sleep(2)\n"
+            + "            os._exit(0)\n"
+            + "        ok += 1\n"
+            + "    except OSError as e:\n"
+            + "        print('fork failed:', e)\n"
+            + "        break\n"
+            + "print('forked', ok)\n";
+    try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+      var bombRun = runs.submit(() -> api.exec("py", bomb));
+      // The bomb reaches its limit (RLIMIT_NPROC, 256) within a second and holds it: then another
+      // pod (the refilled pool pod, or a Job) forks.
+      Thread.sleep(4000);
+      JsonNode r = api.exec("py", other);
+      assertEquals("forked 60\n", r.path("stdout").asText(), r.toString());
+      JsonNode b = bombRun.get();
+      assertTrue(b.path("stdout").asText().startsWith("held 2"), "the bomb held ~256: " + b);
+    }
   }
 
   @Test
@@ -801,7 +941,7 @@ class KubernetesBackendTest {
         quietly(() -> readyPool("py").size() == 1 && readyPool("js").size() == 1));
     api.kill();
     Thread.sleep(1000);
-    List<V1Pod> orphans = sandboxPods("");
+    List<V1Pod> orphans = sandboxPods("kubecoderun.io/role=pool");
     assertEquals(2, orphans.size(), "the killed API's pods are still there");
     api = ApiProcess.start(apiEnv(0, 0));
     await("the start-up sweep", 30, quietly(() -> sandboxPods("").isEmpty()));
