@@ -36,6 +36,16 @@ app.kubernetes.io/component: api
 app.kubernetes.io/managed-by: kubecoderun
 {{- end -}}
 
+{{/* Where the sandboxes run: a namespace of their own (sandbox.namespace.separate, the default), named
+     sandbox.namespace.name or "<release namespace>-sandboxes"; else the release namespace. */}}
+{{- define "kubecoderun.sandboxNamespace" -}}
+{{- if .Values.sandbox.namespace.separate -}}
+{{- .Values.sandbox.namespace.name | default (printf "%s-sandboxes" .Release.Namespace) | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- .Release.Namespace -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The language codes of the API (execution/Language.java), for POD_POOL_<LANG> and LANG_*_<LANG>. */}}
 {{- define "kubecoderun.languages" -}}
 py js ts go java c cpp php rs r f90 d bash
