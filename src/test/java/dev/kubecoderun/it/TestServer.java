@@ -136,7 +136,7 @@ final class TestServer {
         config
             .kubernetes()
             .images()
-            .get(dev.kubecoderun.execution.Language.parse(lang).orElseThrow());
+            .get(dev.kubecoderun.language.Language.parse(lang).orElseThrow());
     String name = image.replaceAll("@.*$", "").replaceAll(":[^/:]*$", "").replace('/', '_');
     return Files.isDirectory(images.resolve(name).resolve("rootfs"));
   }

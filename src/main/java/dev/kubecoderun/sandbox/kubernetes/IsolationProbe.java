@@ -1,7 +1,7 @@
 package dev.kubecoderun.sandbox.kubernetes;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.kubecoderun.api.Json;
+import dev.kubecoderun.common.Json;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.sandbox.RunnerRequest;
