@@ -40,7 +40,7 @@ app.kubernetes.io/managed-by: kubecoderun
      sandbox.namespace.name or "<release namespace>-sandboxes"; else the release namespace. */}}
 {{- define "kubecoderun.sandboxNamespace" -}}
 {{- if .Values.sandbox.namespace.separate -}}
-{{- .Values.sandbox.namespace.name | default (printf "%s-sandboxes" .Release.Namespace) | trunc 63 | trimSuffix "-" -}}
+{{- .Values.sandbox.namespace.name | default (printf "%s-sandboxes" (.Release.Namespace | default "default")) | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
 {{- .Release.Namespace -}}
 {{- end -}}
@@ -120,6 +120,9 @@ MINIO_SECRET_KEY: {{ .Values.minio.secretKey | b64enc | quote }}
 {{- end -}}
 {{- if gt (int $pooled) (int .Values.sandbox.maxPods) -}}
 {{- fail (printf "the pools (sandbox.podPool: %d pods) do not fit in sandbox.maxPods (%d)" (int $pooled) (int .Values.sandbox.maxPods)) -}}
+{{- end -}}
+{{- if not (has .Values.sandbox.userNamespaces (list "auto" "on" "off")) -}}
+{{- fail (printf "sandbox.userNamespaces must be auto, on or off, not %v" .Values.sandbox.userNamespaces) -}}
 {{- end -}}
 {{- range $key := concat (keys .Values.sandbox.langImage) (keys .Values.sandbox.langLimits) -}}
 {{- if not (has $key $langs) -}}

@@ -119,7 +119,7 @@ final class KubernetesConfig {
     }
     String api = host == null ? null : (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
     List<String> targets =
-        env.string("K8S_EGRESS_CHECK_ADDRESSES", null) == null
+        !env.present("K8S_EGRESS_CHECK_ADDRESSES")
             ? List.of("1.1.1.1:443", "169.254.169.254:80")
             : List.copyOf(env.list("K8S_EGRESS_CHECK_ADDRESSES"));
     for (String t : targets) {

@@ -62,7 +62,10 @@ class KubernetesBackendTest {
   private static TestCluster cluster;
   private static CoreV1Api admin;
   private static BatchV1Api adminBatch;
+  // The API's namespace (its ServiceAccount, the owner pod) and the sandboxes' own, as the chart
+  // lays them out by default.
   private static String ns;
+  private static String sandboxNs;
   private static String ownerUid;
   private static Path saKubeconfig;
   private static ApiProcess api;
@@ -76,6 +79,7 @@ class KubernetesBackendTest {
     adminBatch = new BatchV1Api(cluster.admin);
     ns = "kcr-test-" + Long.toHexString(System.nanoTime() & 0xffffff);
     admin.createNamespace(new V1Namespace().metadata(new V1ObjectMeta().name(ns))).execute();
+    sandboxNs = ns + "-sandboxes";
     saKubeconfig = serviceAccountKubeconfig();
     ownerUid = createOwnerPod();
     api = ApiProcess.start(apiEnv(1, 1));
@@ -88,25 +92,39 @@ class KubernetesBackendTest {
     }
     if (ns != null) {
       admin.deleteNamespace(ns).execute();
+      admin.deleteNamespace(sandboxNs).execute();
     }
   }
 
   /**
-   * The API's identity is the chart's own: its ServiceAccount, Role and RoleBinding, rendered with
-   * helm-java (in a JVM of its own, whose {@code lookup} reaches this control plane) and applied
-   * here, so the test exercises exactly the permissions an operator installs.
+   * The API's identity is the chart's own: its ServiceAccount, Role and RoleBinding, and the
+   * sandboxes' Namespace with its Pod Security labels, rendered with helm-java (in a JVM of its
+   * own, whose {@code lookup} reaches this control plane) and applied here, so the test exercises
+   * exactly the permissions and the admission an operator installs.
    */
   private static Path serviceAccountKubeconfig() throws Exception {
     String serviceAccount = null;
-    for (Object doc : renderChartRbac()) {
+    List<Object> docs = renderChartRbac();
+    for (Object doc : docs) {
+      if (doc instanceof V1Namespace namespace) {
+        assertEquals(sandboxNs, namespace.getMetadata().getName());
+        assertEquals(
+            "restricted",
+            namespace.getMetadata().getLabels().get("pod-security.kubernetes.io/enforce"));
+        admin.createNamespace(namespace).execute();
+      }
+    }
+    for (Object doc : docs) {
       var rbac = new RbacAuthorizationV1Api(cluster.admin);
       if (doc instanceof V1ServiceAccount sa) {
         admin.createNamespacedServiceAccount(ns, sa).execute();
         serviceAccount = sa.getMetadata().getName();
       } else if (doc instanceof V1Role role) {
-        rbac.createNamespacedRole(ns, role).execute();
+        assertEquals(sandboxNs, role.getMetadata().getNamespace(), "the Role is the sandboxes'");
+        rbac.createNamespacedRole(sandboxNs, role).execute();
       } else if (doc instanceof V1RoleBinding binding) {
-        rbac.createNamespacedRoleBinding(ns, binding).execute();
+        assertEquals(sandboxNs, binding.getMetadata().getNamespace());
+        rbac.createNamespacedRoleBinding(sandboxNs, binding).execute();
       }
     }
     assertNotNull(serviceAccount, "the chart renders a ServiceAccount");
@@ -164,7 +182,8 @@ class KubernetesBackendTest {
     for (String doc : Files.readString(out).split("(?m)^---\\s*$")) {
       if (doc.contains("kind: ServiceAccount")
           || doc.contains("kind: Role\n")
-          || doc.contains("kind: RoleBinding")) {
+          || doc.contains("kind: RoleBinding")
+          || doc.contains("kind: Namespace")) {
         objects.add(io.kubernetes.client.util.Yaml.load(doc));
       }
     }
@@ -201,7 +220,9 @@ class KubernetesBackendTest {
     Map<String, String> env = new HashMap<>();
     env.put("SANDBOX_BACKEND", "kubernetes");
     env.put("KUBECONFIG", saKubeconfig.toString());
-    env.put("K8S_NAMESPACE", ns);
+    env.put("K8S_NAMESPACE", sandboxNs);
+    env.put("POD_NAMESPACE", ns);
+    env.put("K8S_OWNER_LEASE_SECONDS", "5");
     env.put("POD_NAME", OWNER);
     env.put("POD_UID", ownerUid);
     env.put("POD_POOL_PY", Integer.toString(poolPy));
@@ -223,7 +244,7 @@ class KubernetesBackendTest {
 
   private static List<V1Pod> sandboxPods(String extraSelector) throws ApiException {
     return admin
-        .listNamespacedPod(ns)
+        .listNamespacedPod(sandboxNs)
         .labelSelector(SELECTOR + (extraSelector.isEmpty() ? "" : "," + extraSelector))
         .execute()
         .getItems();
@@ -297,7 +318,7 @@ class KubernetesBackendTest {
   void aPoolPodThatDiesWhileWaitingIsReplaced() throws Exception {
     await("the API's py pool full", 90, () -> apiPoolReady("py") == 1);
     String victim = readyPool("py").get(0).getMetadata().getName();
-    admin.deleteNamespacedPod(victim, ns).gracePeriodSeconds(0).execute();
+    admin.deleteNamespacedPod(victim, sandboxNs).gracePeriodSeconds(0).execute();
     // Replaced from the watch event, not when a request finds it dead: well within a start timeout.
     awaitPyPoolRefilledWithout(victim, "a new py pool pod in place of the deleted one", 30);
     assertEquals("42\n", api.exec("py", "print(6*7)").path("stdout").asText());
@@ -325,7 +346,7 @@ class KubernetesBackendTest {
               }
               return false;
             }));
-    admin.deleteNamespacedPod(starting[0], ns).gracePeriodSeconds(0).execute();
+    admin.deleteNamespacedPod(starting[0], sandboxNs).gracePeriodSeconds(0).execute();
     // SANDBOX_START_TIMEOUT_SECONDS is 60 here: a replacement ready well before it means the API
     // gave up on the deleted pod at once instead of waiting for it to time out.
     await(
@@ -371,7 +392,7 @@ class KubernetesBackendTest {
             () -> sandboxPods("").stream().noneMatch(p -> p.getMetadata().getName().equals(warm))));
     await("the pool full again", 60, () -> apiPoolReady("py") == 1);
     String next = readyPool("py").get(0).getMetadata().getName();
-    admin.deleteNamespacedPod(next, ns).gracePeriodSeconds(0).execute();
+    admin.deleteNamespacedPod(next, sandboxNs).gracePeriodSeconds(0).execute();
     awaitPyPoolRefilledWithout(next, "a replacement for the pod deleted after the outage", 30);
     assertEquals("after\n", api.exec("py", "print('after')").path("stdout").asText());
   }
@@ -389,7 +410,7 @@ class KubernetesBackendTest {
                   api.execResponse(
                       "py", "import time\nprint('started', flush=True)\ntime.sleep(60)"));
       Thread.sleep(2000); // the run has the pod now
-      admin.deleteNamespacedPod(pod, ns).gracePeriodSeconds(0).execute();
+      admin.deleteNamespacedPod(pod, sandboxNs).gracePeriodSeconds(0).execute();
       // The pod's runner gets SIGTERM: it kills the run and still answers, saying why.
       var r = run.get(30, TimeUnit.SECONDS);
       assertEquals(200, r.statusCode(), r.body());
@@ -550,7 +571,7 @@ class KubernetesBackendTest {
         60,
         quietly(
             () ->
-                adminBatch.listNamespacedJob(ns).execute().getItems().isEmpty()
+                adminBatch.listNamespacedJob(sandboxNs).execute().getItems().isEmpty()
                     && sandboxPods("kubecoderun.io/role=job").isEmpty()));
   }
 
@@ -559,7 +580,7 @@ class KubernetesBackendTest {
     while (!Thread.currentThread().isInterrupted()) {
       try {
         adminBatch
-            .listNamespacedJob(ns)
+            .listNamespacedJob(sandboxNs)
             .execute()
             .getItems()
             .forEach(j -> jobsSeen.add(j.getMetadata().getName()));
@@ -581,10 +602,10 @@ class KubernetesBackendTest {
     assertEquals("py", labels.get("kubecoderun.io/language"));
     assertEquals("pool", labels.get("kubecoderun.io/role"));
     assertEquals(OWNER, labels.get("kubecoderun.io/owner"));
-    var owner = pod.getMetadata().getOwnerReferences().get(0);
-    assertEquals("Pod", owner.getKind());
-    assertEquals(OWNER, owner.getName());
-    assertEquals(ownerUid, owner.getUid());
+    // No ownerReference across namespaces (the garbage collector would delete it at once): the
+    // owner Lease stands in.
+    var refs = pod.getMetadata().getOwnerReferences();
+    assertTrue(refs == null || refs.isEmpty(), "no owner across namespaces: " + refs);
 
     V1PodSpec spec = pod.getSpec();
     assertEquals("Never", spec.getRestartPolicy());
@@ -652,19 +673,31 @@ class KubernetesBackendTest {
   @Order(6)
   void theApiRunsWithLeastPrivilegeAndReportsTheKubernetesApi() throws Exception {
     ApiClient sa = Config.fromConfig(saKubeconfig.toString());
-    ApiException denied =
-        assertThrows(
-            ApiException.class, () -> new CoreV1Api(sa).listNamespacedSecret(ns).execute());
-    assertEquals(403, denied.getCode());
+    for (String namespace : List.of(ns, sandboxNs)) {
+      ApiException denied =
+          assertThrows(
+              ApiException.class,
+              () -> new CoreV1Api(sa).listNamespacedSecret(namespace).execute());
+      assertEquals(403, denied.getCode());
+    }
+    // Nothing at all in its own namespace: its Role is the sandboxes'.
     assertEquals(
         403,
-        assertThrows(
-                ApiException.class, () -> new CoreV1Api(sa).readNamespacedPod(OWNER, ns).execute())
+        assertThrows(ApiException.class, () -> new CoreV1Api(sa).listNamespacedPod(ns).execute())
             .getCode());
+    // Its owner Lease is there, renewed.
+    var leases =
+        new io.kubernetes.client.openapi.apis.CoordinationV1Api(cluster.admin)
+            .listNamespacedLease(sandboxNs)
+            .execute()
+            .getItems();
+    assertEquals(
+        List.of("kcr-owner-" + OWNER),
+        leases.stream().map(l -> l.getMetadata().getName()).toList());
     var r = api.get("/health/detailed");
     JsonNode k8s = Json.tree(r.body().getBytes()).path("services").path("kubernetes");
     assertEquals("healthy", k8s.path("status").asText(), r.body());
-    assertEquals(ns, k8s.path("details").path("namespace").asText(), r.body());
+    assertEquals(sandboxNs, k8s.path("details").path("namespace").asText(), r.body());
   }
 
   /**
@@ -916,7 +949,7 @@ class KubernetesBackendTest {
       await(
           "the run's Job",
           60,
-          quietly(() -> !adminBatch.listNamespacedJob(ns).execute().getItems().isEmpty()));
+          quietly(() -> !adminBatch.listNamespacedJob(sandboxNs).execute().getItems().isEmpty()));
       await("the run's pod", 60, quietly(() -> !sandboxPods("kubecoderun.io/role=job").isEmpty()));
       api.kill(); // nothing deletes the Job now but Kubernetes itself
     }
@@ -927,7 +960,7 @@ class KubernetesBackendTest {
         60,
         quietly(
             () ->
-                adminBatch.listNamespacedJob(ns).execute().getItems().isEmpty()
+                adminBatch.listNamespacedJob(sandboxNs).execute().getItems().isEmpty()
                     && sandboxPods("").isEmpty()));
   }
 
@@ -948,14 +981,76 @@ class KubernetesBackendTest {
     api.close();
   }
 
+  /**
+   * An API pod gone for good (killed, not restarted): another API pod deletes its sandboxes once
+   * its owner Lease has expired (twice K8S_OWNER_LEASE_SECONDS, 5 s here), and the Lease too.
+   */
   @Test
   @Order(13)
-  void theOwnerPodsDeletionCollectsItsSandboxes() throws Exception {
+  void anotherApiPodDeletesTheSandboxesOfOneWhoseLeaseExpired() throws Exception {
     api = ApiProcess.start(apiEnv(1, 0));
     await("a py pool pod", 90, quietly(() -> readyPool("py").size() == 1));
     api.kill();
+    Map<String, String> env = apiEnv(0, 0);
+    env.put("POD_NAME", "kcr-api-2"); // another API pod
+    env.remove("POD_UID");
+    api = ApiProcess.start(env);
+    await(
+        "the gone API pod's sandboxes and Lease deleted",
+        60,
+        quietly(
+            () ->
+                sandboxPods("kubecoderun.io/owner=" + OWNER).isEmpty()
+                    && new io.kubernetes.client.openapi.apis.CoordinationV1Api(cluster.admin)
+                        .listNamespacedLease(sandboxNs).execute().getItems().stream()
+                            .noneMatch(
+                                l -> l.getMetadata().getName().equals("kcr-owner-" + OWNER))));
+    api.close();
+  }
+
+  /**
+   * Sandboxes in the API pod's own namespace (sandbox.namespace.separate=false) have it as their
+   * owner: when it is deleted, the garbage collector deletes them.
+   */
+  @Test
+  @Order(14)
+  void inTheApiPodsNamespaceTheOwnerPodsDeletionCollectsItsSandboxes() throws Exception {
+    Map<String, String> env = apiEnv(1, 0);
+    env.put("K8S_NAMESPACE", ns);
+    env.put("KUBECONFIG", cluster.kubeconfig.toString()); // the chart's Role is the sandboxes' ns'
+    api = ApiProcess.start(env);
+    await(
+        "a py pool pod in the API's namespace",
+        90,
+        quietly(
+            () ->
+                admin
+                    .listNamespacedPod(ns)
+                    .labelSelector(SELECTOR + ",kubecoderun.io/role=pool")
+                    .execute()
+                    .getItems()
+                    .stream()
+                    .anyMatch(
+                        p ->
+                            p.getMetadata().getOwnerReferences() != null
+                                && p.getMetadata()
+                                    .getOwnerReferences()
+                                    .get(0)
+                                    .getUid()
+                                    .equals(ownerUid))));
+    api.kill();
     admin.deleteNamespacedPod(OWNER, ns).execute();
     // The garbage collector of kube-controller-manager follows the ownerReference.
-    await("garbage collection of the sandbox pods", 90, quietly(() -> sandboxPods("").isEmpty()));
+    await(
+        "garbage collection of the sandbox pods",
+        90,
+        quietly(
+            () ->
+                admin
+                    .listNamespacedPod(ns)
+                    .labelSelector(SELECTOR)
+                    .execute()
+                    .getItems()
+                    .isEmpty()));
   }
 }
