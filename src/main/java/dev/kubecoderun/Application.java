@@ -155,7 +155,12 @@ public final class Application implements AutoCloseable {
             factory,
             config.sandbox()::poolSize,
             config.sandbox().parallelStarts(),
-            config.sandbox().poolWaitTimeout());
+            config.sandbox().poolWaitTimeout(),
+            !config.sandbox().poolFollowsDemand()
+                ? 0
+                : config.sandbox().backend().equals("kubernetes")
+                    ? config.kubernetes().maxPods()
+                    : config.limits().maxConcurrentExecutions());
     slots =
         new ExecutionSlots(
             config.limits().maxConcurrentExecutions(), config.limits().queueTimeout());

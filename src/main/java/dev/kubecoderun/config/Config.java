@@ -58,7 +58,8 @@ public record Config(
       String pythonPreload,
       Path toolsDir,
       String path,
-      Map<String, String> toolOverrides) {
+      Map<String, String> toolOverrides,
+      boolean poolFollowsDemand) {
 
     public int poolSize(Language language) {
       return poolSizes.getOrDefault(language, 0);
@@ -282,7 +283,10 @@ public record Config(
             env.string("RUNNER_PY_PRELOAD", "numpy,pandas,matplotlib"),
             toolsDir,
             env.string("PATH", "/usr/local/bin:/usr/bin:/bin"),
-            env.withPrefix("RUNNER_TOOL_"));
+            env.withPrefix("RUNNER_TOOL_"),
+            // Pool sizes follow demand on Kubernetes (within K8S_MAX_PODS); the local backend's
+            // sandboxes are cheap to start and share the API's machine.
+            env.bool("POD_POOL_FOLLOW_DEMAND", backend.equals("kubernetes")));
 
     State state =
         new State(

@@ -223,6 +223,8 @@ class KubernetesBackendTest {
     env.put("K8S_NAMESPACE", sandboxNs);
     env.put("POD_NAMESPACE", ns);
     env.put("K8S_OWNER_LEASE_SECONDS", "5");
+    // Fixed pool sizes, which these tests count on (poolsFollowDemand turns it on).
+    env.put("POD_POOL_FOLLOW_DEMAND", "false");
     env.put("POD_NAME", OWNER);
     env.put("POD_UID", ownerUid);
     env.put("POD_POOL_PY", Integer.toString(poolPy));
@@ -833,6 +835,63 @@ class KubernetesBackendTest {
       JsonNode b = bombRun.get();
       assertTrue(b.path("stdout").asText().startsWith("held 2"), "the bomb held ~256: " + b);
     }
+  }
+
+  /**
+   * Following demand (the default on Kubernetes): three runs at once of a language with a pool of
+   * one make its pool bigger, within K8S_MAX_PODS; a language without a pool gets one once used.
+   */
+  @Test
+  @Order(6)
+  void poolsFollowDemand() throws Exception {
+    api.close();
+    await("the previous API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
+    Map<String, String> env = apiEnv(1, 0);
+    env.put("POD_POOL_FOLLOW_DEMAND", "true");
+    env.put("K8S_MAX_PODS", "6");
+    api = ApiProcess.start(env);
+    await("a ready py pool pod", 90, quietly(() -> readyPool("py").size() == 1));
+    try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+      List<java.util.concurrent.Future<JsonNode>> three = new ArrayList<>();
+      for (int i = 0; i < 3; i++) {
+        three.add(runs.submit(() -> api.exec("py", "import time\ntime.sleep(2)\nprint('ok')")));
+      }
+      for (var f : three) {
+        assertEquals("ok\n", f.get().path("stdout").asText());
+      }
+    }
+    JsonNode py = poolStats().path("py");
+    assertTrue(py.path("target").asInt() > 1, "the py pool grew: " + py);
+    assertTrue(py.path("target").asInt() <= 6, "within K8S_MAX_PODS: " + py);
+    assertTrue(py.path("demand").path("peak_in_use").asInt() >= 2, py.toString());
+    await("more than one py pool pod", 90, quietly(() -> readyPool("py").size() > 1));
+    // A language without a pool: its first run is a Job, after which it has a pool.
+    assertEquals("0\n", api.exec("bash", "echo 0").path("stdout").asText());
+    await("a bash pool", 90, quietly(() -> readyPool("bash").size() >= 1));
+    await(
+        "every pool pod within K8S_MAX_PODS",
+        30,
+        quietly(
+            () ->
+                sandboxPods("kubecoderun.io/role=pool").stream()
+                        .filter(p -> p.getMetadata().getDeletionTimestamp() == null)
+                        .count()
+                    <= 6));
+    api.close();
+    await("this API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
+    api = ApiProcess.start(apiEnv(1, 1));
+    await(
+        "the pools full again",
+        90,
+        quietly(() -> readyPool("py").size() == 1 && readyPool("js").size() == 1));
+  }
+
+  private static JsonNode poolStats() throws java.io.IOException, InterruptedException {
+    return Json.tree(api.get("/health/detailed").body().getBytes())
+        .path("services")
+        .path("sandbox")
+        .path("details")
+        .path("pools");
   }
 
   @Test
