@@ -121,6 +121,9 @@ MINIO_SECRET_KEY: {{ .Values.minio.secretKey | b64enc | quote }}
 {{- if gt (int $pooled) (int .Values.sandbox.maxPods) -}}
 {{- fail (printf "the pools (sandbox.podPool: %d pods) do not fit in sandbox.maxPods (%d)" (int $pooled) (int .Values.sandbox.maxPods)) -}}
 {{- end -}}
+{{- if not (has .Values.sandbox.podReuse (list "none" "session")) -}}
+{{- fail (printf "sandbox.podReuse must be none or session, not %v" .Values.sandbox.podReuse) -}}
+{{- end -}}
 {{- if not (has .Values.sandbox.userNamespaces (list "auto" "on" "off")) -}}
 {{- fail (printf "sandbox.userNamespaces must be auto, on or off, not %v" .Values.sandbox.userNamespaces) -}}
 {{- end -}}

@@ -28,6 +28,7 @@ import dev.kubecoderun.sandbox.RunnerSettings;
 import dev.kubecoderun.sandbox.SandboxFactory;
 import dev.kubecoderun.sandbox.SandboxHealthCheck;
 import dev.kubecoderun.sandbox.SandboxPool;
+import dev.kubecoderun.sandbox.SessionSandboxes;
 import dev.kubecoderun.sandbox.kubernetes.KubernetesSandboxFactory;
 import dev.kubecoderun.sandbox.local.InstalledVersions;
 import dev.kubecoderun.sandbox.local.LocalSandboxFactory;
@@ -70,6 +71,7 @@ public final class Application implements AutoCloseable {
 
   private final Config config;
   private final SandboxPool pool;
+  private final SessionSandboxes sessionSandboxes; // null: one sandbox per run
   private final ExecutionSlots slots;
   private final WebServer server;
   private final Housekeeping housekeeping;
@@ -164,7 +166,17 @@ public final class Application implements AutoCloseable {
     slots =
         new ExecutionSlots(
             config.limits().maxConcurrentExecutions(), config.limits().queueTimeout());
-    checks.add(new SandboxHealthCheck(pool, slots));
+    // K8S_POD_REUSE=session: a pod serves the runs of one session, at most half the pods kept so.
+    sessionSandboxes =
+        config.sandbox().backend().equals("kubernetes")
+                && config.kubernetes().podReuse() == Config.PodReuse.SESSION
+            ? new SessionSandboxes(
+                pool,
+                config.kubernetes().sessionPodIdle(),
+                config.kubernetes().sessionPodMaxRuns(),
+                Math.max(1, config.kubernetes().maxPods() / 2))
+            : null;
+    checks.add(new SandboxHealthCheck(pool, slots, sessionSandboxes));
     ExecutionService executions =
         new ExecutionService(
             sessions,
@@ -175,7 +187,8 @@ public final class Application implements AutoCloseable {
             config.limits(),
             config.state(),
             sessionLocks,
-            config.sessions().queueTimeout());
+            config.sessions().queueTimeout(),
+            sessionSandboxes);
 
     ApiServer.AuthSettings auth = null;
     if (config.auth().enabled()) {
@@ -344,6 +357,9 @@ public final class Application implements AutoCloseable {
     }
     server.stop();
     housekeeping.close();
+    if (sessionSandboxes != null) {
+      sessionSandboxes.close();
+    }
     pool.close();
     if (redis != null) {
       redis.close();

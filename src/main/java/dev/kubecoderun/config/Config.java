@@ -93,7 +93,10 @@ public record Config(
       Map<String, String> podEnv,
       Isolation isolation,
       String ownerNamespace,
-      Duration ownerLease) {
+      Duration ownerLease,
+      PodReuse podReuse,
+      Duration sessionPodIdle,
+      int sessionPodMaxRuns) {
 
     /**
      * True when the sandboxes live in another namespace than the API pod: they cannot have it as
@@ -118,6 +121,15 @@ public record Config(
       long uidMax,
       String apiAddress,
       List<String> egressTargets) {}
+
+  /**
+   * K8S_POD_REUSE: NONE, a sandbox pod serves one run; SESSION, it serves the runs of one session
+   * (reset between them) until idle, and never another session.
+   */
+  public enum PodReuse {
+    NONE,
+    SESSION
+  }
 
   /** K8S_USER_NAMESPACES. */
   public enum UserNamespaces {

@@ -75,7 +75,19 @@ final class KubernetesConfig {
         json(env, "K8S_POD_ENV", "{}", new TypeReference<Map<String, String>>() {}),
         isolation(env),
         env.string("POD_NAMESPACE", null),
-        env.seconds("K8S_OWNER_LEASE_SECONDS", 60, 5, 3600));
+        env.seconds("K8S_OWNER_LEASE_SECONDS", 60, 5, 3600),
+        podReuse(env),
+        env.seconds("K8S_SESSION_POD_IDLE_SECONDS", 120, 5, 3600),
+        env.integer("K8S_SESSION_POD_MAX_RUNS", 100, 1, 100_000));
+  }
+
+  private static Config.PodReuse podReuse(Env env) {
+    String v = env.string("K8S_POD_REUSE", "none");
+    try {
+      return Config.PodReuse.valueOf(v.toUpperCase(Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException("K8S_POD_REUSE=" + v + " must be none or session");
+    }
   }
 
   // Distinct uids: far above the ids of a node's own users and of the kubelet's user-namespace

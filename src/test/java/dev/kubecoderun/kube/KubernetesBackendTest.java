@@ -886,6 +886,73 @@ class KubernetesBackendTest {
         quietly(() -> readyPool("py").size() == 1 && readyPool("js").size() == 1));
   }
 
+  /**
+   * K8S_POD_REUSE=session: the second run of a session runs in the pod of its first, reset in
+   * between (nothing of the first run is left but what the API carries: its files when passed,
+   * Python state), while another session never gets that pod.
+   */
+  @Test
+  @Order(6)
+  void withSessionReuseASessionsNextRunTakesItsOwnPodResetAndNoOtherSessionDoes() throws Exception {
+    api.close();
+    await("the previous API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
+    Map<String, String> env = apiEnv(1, 0);
+    env.put("K8S_POD_REUSE", "session");
+    api = ApiProcess.start(env);
+    await("a ready py pool pod", 90, quietly(() -> readyPool("py").size() == 1));
+    assertEquals(
+        "false",
+        readyPool("py").get(0).getSpec().getContainers().get(0).getEnv().stream()
+            .filter(e -> e.getName().equals("RUNNER_SINGLE_USE"))
+            .findFirst()
+            .orElseThrow()
+            .getValue());
+    String first =
+        "import os\n"
+            + "x = 41\n"
+            + "open('/mnt/data/left.txt', 'w').write('x')\n"
+            + "os.makedirs('/mnt/data/locked/in')\n"
+            + "open('/mnt/data/locked/in/f', 'w').write('x')\n"
+            + "os.chmod('/mnt/data/locked', 0)\n"
+            + "open(os.path.expanduser('~/.Rprofile'), 'w').write('x')\n"
+            + "open('/tmp/kcr/tmp/marker', 'w').write('x')\n"
+            + "print(os.getpid() > 0)\n";
+    JsonNode r1 = api.exec("py", first);
+    assertEquals("True\n", r1.path("stdout").asText(), r1.toString());
+    String session = r1.path("session_id").asText();
+    int podsAfterFirst = sandboxPods("kubecoderun.io/language=py").size();
+    String second =
+        "import os\n"
+            + "print(x + 1, sorted(os.listdir('/mnt/data')),"
+            + " os.path.exists(os.path.expanduser('~/.Rprofile')),"
+            + " os.path.exists('/tmp/kcr/tmp/marker'))\n";
+    JsonNode r2 = api.exec(Map.of("lang", "py", "code", second, "session_id", session));
+    assertEquals("42 [] False False\n", r2.path("stdout").asText(), r2.toString());
+    JsonNode sessions = sessionStats();
+    assertEquals(1, sessions.path("reused").asInt(), sessions.toString());
+    assertEquals(0, sessions.path("reset_failures").asInt(), sessions.toString());
+    // Another session: a pool pod of its own, not the kept one.
+    JsonNode other = api.exec("py", "print('other')");
+    assertEquals("other\n", other.path("stdout").asText());
+    assertEquals(1, sessionStats().path("reused").asInt(), "another session's run reused nothing");
+    assertTrue(podsAfterFirst >= 2, "the kept pod and the pool's");
+    api.close();
+    await("this API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
+    api = ApiProcess.start(apiEnv(1, 1));
+    await(
+        "the pools full again",
+        90,
+        quietly(() -> readyPool("py").size() == 1 && readyPool("js").size() == 1));
+  }
+
+  private static JsonNode sessionStats() throws java.io.IOException, InterruptedException {
+    return Json.tree(api.get("/health/detailed").body().getBytes())
+        .path("services")
+        .path("sandbox")
+        .path("details")
+        .path("session_sandboxes");
+  }
+
   private static JsonNode poolStats() throws java.io.IOException, InterruptedException {
     return Json.tree(api.get("/health/detailed").body().getBytes())
         .path("services")

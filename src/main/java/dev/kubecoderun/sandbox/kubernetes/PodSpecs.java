@@ -158,8 +158,12 @@ final class PodSpecs {
     env.add(new V1EnvVar().name("RUNNER_TOKEN").value(token));
     env.add(
         new V1EnvVar().name("RUNNER_WARM").value(warm && language.warm() ? language.code() : ""));
-    // Every sandbox pod serves one execution: its runner must not warm a second interpreter.
-    env.add(new V1EnvVar().name("RUNNER_SINGLE_USE").value("true"));
+    // A sandbox pod serves one execution (its runner must not warm a second interpreter), or with
+    // K8S_POD_REUSE=session the runs of one session, reset between them.
+    env.add(
+        new V1EnvVar()
+            .name("RUNNER_SINGLE_USE")
+            .value(Boolean.toString(k8s.podReuse() == Config.PodReuse.NONE)));
     runner.environment().forEach((k, v) -> env.add(new V1EnvVar().name(k).value(v)));
     env.add(new V1EnvVar().name("RUNNER_WORKDIR").value("/mnt/data"));
     env.add(new V1EnvVar().name("RUNNER_SCRATCH").value("/tmp/kcr"));
