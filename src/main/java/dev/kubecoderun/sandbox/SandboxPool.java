@@ -147,6 +147,23 @@ public final class SandboxPool implements AutoCloseable {
     return s;
   }
 
+  /**
+   * A used sandbox kept for its session's next run (SessionSandboxes): not in use, so not demand
+   * for the pool, until {@link #unparked}.
+   */
+  void parked(Sandbox sandbox) {
+    if (demand != null) {
+      demand.returned(sandbox.language());
+    }
+  }
+
+  /** A kept sandbox taken again by its session (or given back: {@link #release} follows). */
+  void unparked(Sandbox sandbox) {
+    if (demand != null) {
+      demand.taken(sandbox.language());
+    }
+  }
+
   /** Destroys a used sandbox in the background. */
   public void release(Sandbox sandbox) {
     if (demand != null) {

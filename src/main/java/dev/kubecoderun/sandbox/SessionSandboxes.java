@@ -78,6 +78,7 @@ public final class SessionSandboxes implements AutoCloseable {
     if (k == null) {
       return Optional.empty();
     }
+    pool.unparked(k.sandbox());
     boolean ok;
     try {
       ok = k.reset().get(30, TimeUnit.SECONDS);
@@ -105,6 +106,7 @@ public final class SessionSandboxes implements AutoCloseable {
       release(sandbox);
       return;
     }
+    pool.parked(sandbox);
     Future<Boolean> reset =
         background.submit(
             () -> {
@@ -132,7 +134,13 @@ public final class SessionSandboxes implements AutoCloseable {
         evicted.add(kept.remove(lru).sandbox());
       }
     }
-    evicted.forEach(this::release);
+    evicted.forEach(this::releaseKept);
+  }
+
+  /** Gives back a sandbox that was kept (parked, so first counted in use again). */
+  private void releaseKept(Sandbox sandbox) {
+    pool.unparked(sandbox);
+    release(sandbox);
   }
 
   /** Gives a sandbox back to the pool, which destroys it. */
@@ -165,7 +173,7 @@ public final class SessionSandboxes implements AutoCloseable {
                   return gone;
                 });
       }
-      expired.forEach(this::release);
+      expired.forEach(this::releaseKept);
     }
   }
 
@@ -188,7 +196,7 @@ public final class SessionSandboxes implements AutoCloseable {
       all = kept.values().stream().map(Kept::sandbox).toList();
       kept.clear();
     }
-    all.forEach(this::release);
+    all.forEach(this::releaseKept);
     background.shutdownNow();
   }
 }
