@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // InitArg is os.Args[1] of the re-executed binary that sets the container up.
@@ -64,6 +66,11 @@ func Command(spec Spec) (*exec.Cmd, *Starter, error) {
 	if !spec.ReadOnlyRoot && spec.Layer == "" {
 		return nil, nil, fmt.Errorf("container: a writable root needs a Layer dir")
 	}
+	if !spec.ReadOnlyRoot && spec.UserNS != nil {
+		// The overlay's copy-up would have to create files owned by ids the namespace does not map
+		// (the image's root); a runtime uses idmapped layers for that, this package does not.
+		return nil, nil, fmt.Errorf("container: a writable root in a user namespace is not supported (use readOnlyRootFilesystem)")
+	}
 	// Done here, as the host's root, what the init could not do as a user namespace's root: the
 	// mount points missing in the image (made in the image's root filesystem, as a runtime makes them
 	// in the container's layer) and the writable layer, owned by the container's root.
@@ -94,13 +101,24 @@ func Command(spec Spec) (*exec.Cmd, *Starter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// The root filesystem as a detached copy of its mount tree, made here and attached by the init:
+	// a user namespace's root may not reach its path (an image's layers under /var/lib/containers
+	// are closed to other users), and a bind mount cannot take its source from another namespace.
+	rootfd, err := unix.OpenTree(unix.AT_FDCWD, spec.Rootfs, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		self.Close()
+		return nil, nil, fmt.Errorf("container: root filesystem %s: %w", spec.Rootfs, err)
+	}
+	rootfs := os.NewFile(uintptr(rootfd), spec.Rootfs)
 	r, w, err := os.Pipe()
 	if err != nil {
 		self.Close()
+		rootfs.Close()
 		return nil, nil, err
 	}
 	cmd := &exec.Cmd{Path: "/proc/self/fd/4", Args: []string{"kcr-container", InitArg}, Env: []string{}}
-	cmd.ExtraFiles = []*os.File{r, self} // fd 3: the spec, then EOF = go; fd 4: the binary
+	// fd 3: the spec, then EOF = go; fd 4: the binary; fd 5: the root filesystem.
+	cmd.ExtraFiles = []*os.File{r, self, rootfs}
 	attr := &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
 	}
@@ -117,13 +135,13 @@ func Command(spec Spec) (*exec.Cmd, *Starter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return cmd, &Starter{r: r, w: w, self: self, spec: b}, nil
+	return cmd, &Starter{r: r, w: w, self: self, rootfs: rootfs, spec: b}, nil
 }
 
 // Starter holds the container's setup until Release.
 type Starter struct {
-	r, w, self *os.File
-	spec       []byte
+	r, w, self, rootfs *os.File
+	spec               []byte
 }
 
 // Release lets the started process set the container up and run its command. Call it once after
@@ -131,6 +149,7 @@ type Starter struct {
 func (s *Starter) Release() error {
 	s.r.Close()
 	s.self.Close()
+	s.rootfs.Close()
 	_, err := s.w.Write(s.spec)
 	if cerr := s.w.Close(); err == nil {
 		err = cerr
@@ -142,6 +161,7 @@ func (s *Starter) Release() error {
 func (s *Starter) Abort() {
 	s.r.Close()
 	s.self.Close()
+	s.rootfs.Close()
 	s.w.Close()
 }
 
@@ -177,13 +197,14 @@ func initContainer() error {
 		return fmt.Errorf("making mounts private: %w", err)
 	}
 	root := s.Root
-	if s.ReadOnlyRoot {
-		if err := syscall.Mount(s.Rootfs, root, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
-			return fmt.Errorf("binding the root filesystem: %w", err)
-		}
-	} else {
+	// The detached root filesystem the parent made (fd 5), attached at root; a writable root is an
+	// overlay on top of it, at the same place.
+	if err := unix.MoveMount(5, "", unix.AT_FDCWD, root, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("attaching the root filesystem: %w", err)
+	}
+	if !s.ReadOnlyRoot {
 		upper, work := filepath.Join(s.Layer, "upper"), filepath.Join(s.Layer, "work")
-		opts := "lowerdir=" + s.Rootfs + ",upperdir=" + upper + ",workdir=" + work
+		opts := "lowerdir=" + root + ",upperdir=" + upper + ",workdir=" + work
 		if err := syscall.Mount("overlay", root, "overlay", 0, opts); err != nil {
 			return fmt.Errorf("overlay root: %w", err)
 		}
@@ -215,6 +236,7 @@ func initContainer() error {
 			return fmt.Errorf("read-only root: %w", err)
 		}
 	}
+	syscall.Close(5)
 	if err := syscall.Chdir(root); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package container
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,6 +49,9 @@ func TestContainer(t *testing.T) {
 		t.Skip("needs root")
 	}
 	// Not t.TempDir: a user namespace's root must be able to reach the dirs (0755 all the way).
+	if _, _, err := Command(Spec{Rootfs: "/", Root: "/tmp", Layer: "/tmp/l", Args: []string{"sh"}, UserNS: &IDMap{HostID: 1 << 30, Size: 65536}}); err == nil {
+		t.Error("a writable root in a user namespace must be refused")
+	}
 	dir, err := os.MkdirTemp("", "kcr-container-")
 	if err != nil {
 		t.Fatal(err)
@@ -60,10 +64,11 @@ func TestContainer(t *testing.T) {
 	os.WriteFile(filepath.Join(data, "in.txt"), []byte("hello"), 0o644)
 	root := filepath.Join(dir, "root")
 	os.Mkdir(root, 0o755)
-	for _, userns := range []*IDMap{nil, {HostID: 1 << 30, Size: 65536}} {
+	for i, userns := range []*IDMap{nil, {HostID: 1 << 30, Size: 65536}, nil} {
+		readOnly := i < 2
 		out, err := run(t, Spec{
-			Rootfs: testRootfs(t), Root: root, ReadOnlyRoot: true,
-			Args: []string{"sh", "-c", "id -u; cat /proc/self/uid_map; cat /mnt/data/in.txt; echo out > /mnt/data/out.txt; touch /etc/x 2>/dev/null && echo root-writable; hostname; echo $$"},
+			Rootfs: testRootfs(t), Root: root, ReadOnlyRoot: readOnly, Layer: filepath.Join(dir, fmt.Sprintf("layer%d", i)),
+			Args: []string{"sh", "-c", "id -u; cat /proc/self/uid_map; cat /mnt/data/in.txt; echo out > /mnt/data/out.txt; touch /var/tmp/kcr-x 2>/dev/null && echo root-writable; hostname; echo $$"},
 			Env:  []string{"PATH=/usr/bin:/bin"}, Dir: "/mnt/data", UID: 65532, GID: 65532, Hostname: "sandbox",
 			Mounts: []Mount{{Source: data, Target: "/mnt/data"}}, UserNS: userns, NoNewPrivs: true,
 		})
@@ -72,7 +77,8 @@ func TestContainer(t *testing.T) {
 		}
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		t.Logf("userns %v: %q", userns, lines)
-		if lines[0] != "65532" || !strings.Contains(out, "hello") || strings.Contains(out, "root-writable") || !strings.Contains(out, "sandbox") || lines[len(lines)-1] != "1" {
+		// A read-only root stays so; a writable one is an overlay (the image is never written).
+		if lines[0] != "65532" || !strings.Contains(out, "hello") || strings.Contains(out, "root-writable") == readOnly || !strings.Contains(out, "sandbox") || lines[len(lines)-1] != "1" {
 			t.Errorf("unexpected: %q", out)
 		}
 		b, err := os.ReadFile(filepath.Join(data, "out.txt"))
