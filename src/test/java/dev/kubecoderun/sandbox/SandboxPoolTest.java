@@ -92,7 +92,14 @@ class SandboxPoolTest {
   void followingDemandALanguageGetsThePoolItsUseNeedsWithinTheCap() throws Exception {
     FakeFactory factory = new FakeFactory();
     factory.startMillis = 1200;
-    try (SandboxPool pool = new SandboxPool(factory, l -> 0, 4, Duration.ofSeconds(5), 3, dev.kubecoderun.metrics.Metrics.unbound())) {
+    try (SandboxPool pool =
+        new SandboxPool(
+            factory,
+            l -> 0,
+            4,
+            Duration.ofSeconds(5),
+            3,
+            dev.kubecoderun.metrics.Metrics.unbound())) {
       pool.start();
       Sandbox first = pool.acquire(Language.GO);
       assertFalse(((FakeSandbox) first).warm, "no pool yet: started for the run");
