@@ -388,7 +388,7 @@ class ChartTest {
     JsonNode api = one("defaults", "Deployment", FULLNAME).at("/spec/template/spec/containers/0");
     assertEquals("status.podIP", env(api, "POD_IP").at("/valueFrom/fieldRef/fieldPath").asText());
     assertTrue(
-        errors.get("bad-user-namespaces").contains("sandbox.userNamespaces"), errors::toString);
+        errors.get("bad-user-namespaces").contains("'/sandbox/userNamespaces'"), errors::toString);
   }
 
   @Test
