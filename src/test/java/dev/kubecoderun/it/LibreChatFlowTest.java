@@ -125,15 +125,18 @@ class LibreChatFlowTest {
         "total\n6\n",
         server.get("/v1/download/" + runSession + "/" + out.path("id").asText()).body());
 
-    // The output, passed to the next call, is at /mnt/data again (bash this time).
+    // The output, passed to the next call, is at /mnt/data again (Python: the one image every
+    // Kubernetes run builds, whatever KCR_ALL_IMAGES says).
     JsonNode next =
         server
             .exec(
                 Map.of(
                     "lang",
-                    "bash",
+                    "py",
                     "code",
-                    "tail -n 1 /mnt/data/out.csv; ls /mnt/data",
+                    "import os\n"
+                        + "print(open('/mnt/data/out.csv').read().splitlines()[-1])\n"
+                        + "print(*sorted(os.listdir('/mnt/data')))",
                     "files",
                     List.of(ref(out.path("id").asText(), runSession, "out.csv"))))
             .json();
