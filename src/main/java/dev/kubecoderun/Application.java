@@ -128,8 +128,8 @@ public final class Application implements AutoCloseable {
       sessionLocks = new LocalSessionLocks();
       states = new LocalStateStore(config.dataDir(), config.state().ttl(), clock);
     }
-    FileService files = new FileService(metadata, objects, clock);
     SessionResolver sessions = new SessionResolver(sessionStore, clock, sessionTtl);
+    FileService files = new FileService(metadata, objects, clock, sessions::owns);
 
     housekeeping = new Housekeeping();
     SessionCleaner cleaner = new SessionCleaner(sessionStore, files);

@@ -5,6 +5,7 @@ import dev.kubecoderun.config.Config;
 import dev.kubecoderun.execution.ExecutionUnavailableException;
 import dev.kubecoderun.session.Ids;
 import dev.kubecoderun.session.SessionBusyException;
+import dev.kubecoderun.session.SessionNotFoundException;
 import io.helidon.common.media.type.MediaTypes;
 import io.helidon.http.DirectHandler;
 import io.helidon.http.HeaderNames;
@@ -52,6 +53,9 @@ public final class ApiServer {
     routing.error(ApiError.class, ErrorResponses::send);
     routing.error(
         SessionBusyException.class,
+        (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
+    routing.error(
+        SessionNotFoundException.class,
         (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
     routing.error(
         ExecutionUnavailableException.class,

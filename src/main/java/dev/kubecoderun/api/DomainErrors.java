@@ -2,6 +2,7 @@ package dev.kubecoderun.api;
 
 import dev.kubecoderun.execution.ExecutionUnavailableException;
 import dev.kubecoderun.session.SessionBusyException;
+import dev.kubecoderun.session.SessionNotFoundException;
 import java.io.UncheckedIOException;
 
 /**
@@ -22,6 +23,11 @@ final class DomainErrors {
   /** A run of the session is still going after the whole wait: it may take a while more. */
   static ApiError of(SessionBusyException e) {
     return new ApiError(409, e.getMessage()).header("Retry-After", "5");
+  }
+
+  /** Another principal's session: told apart from a missing one by nothing. */
+  static ApiError of(SessionNotFoundException e) {
+    return ApiError.notFound("Session not found");
   }
 
   /** A store (Redis, S3, the local disk) that failed or cannot be reached. */

@@ -29,15 +29,20 @@ public final class Endpoints {
       List<HealthCheck> checks) {
     return List.of(
         new HealthEndpoint(version, ready, checks),
-        new ExecEndpoint(executions, config.limits().maxJsonBodyBytes()),
+        new ExecEndpoint(
+            executions, config.limits().maxJsonBodyBytes(), config.limits().maxExecFiles()),
         new LanguagesEndpoint(languages),
         new UploadEndpoint(
             files,
             sessions,
             config.limits().maxFileSizeBytes(),
-            config.limits().maxFilesPerRequest()),
+            config.limits().maxFilesPerRequest(),
+            config.limits().maxFormFields()),
         new FilesEndpoint(files, sessions, clock, config.server().downloadSendTimeout()),
         new StateEndpoint(
-            states, config.state().maxBytes(), config.redis().enabled() ? "redis" : "local"));
+            states,
+            sessions,
+            config.state().maxBytes(),
+            config.redis().enabled() ? "redis" : "local"));
   }
 }

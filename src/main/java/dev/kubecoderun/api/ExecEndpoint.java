@@ -1,6 +1,7 @@
 package dev.kubecoderun.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.execution.ExecCommand;
 import dev.kubecoderun.execution.ExecResponse;
@@ -22,10 +23,12 @@ final class ExecEndpoint implements HttpService {
 
   private final ExecutionService executions;
   private final long maxJsonBytes;
+  private final int maxFiles;
 
-  ExecEndpoint(ExecutionService executions, long maxJsonBytes) {
+  ExecEndpoint(ExecutionService executions, long maxJsonBytes, int maxFiles) {
     this.executions = executions;
     this.maxJsonBytes = maxJsonBytes;
+    this.maxFiles = maxFiles;
   }
 
   @Override
@@ -34,13 +37,13 @@ final class ExecEndpoint implements HttpService {
   }
 
   private void exec(ServerRequest req, ServerResponse res) throws InterruptedException {
-    ExecCommand cmd = parse(JsonBody.read(req, maxJsonBytes).tree());
+    ExecCommand cmd = parse(Principals.of(req), JsonBody.read(req, maxJsonBytes).tree(), maxFiles);
     ExecResponse out = executions.execute(cmd);
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(out));
   }
 
-  static ExecCommand parse(JsonNode body) {
+  static ExecCommand parse(Principal principal, JsonNode body, int maxFiles) {
     if (!body.isObject()) {
       throw ApiError.validation("body", "Request body must be a JSON object", "type_error");
     }
@@ -73,7 +76,14 @@ final class ExecEndpoint implements HttpService {
     }
     String userId = Fields.optionalString(body, "user_id");
     return new ExecCommand(
-        language, code, args(body.get("args")), sessionId, entityId, userId, files(body));
+        principal,
+        language,
+        code,
+        args(body.get("args")),
+        sessionId,
+        entityId,
+        userId,
+        files(body, maxFiles));
   }
 
   /** Program arguments when the client sends a list of strings; any other shape is ignored. */
@@ -91,13 +101,23 @@ final class ExecEndpoint implements HttpService {
     return out.isEmpty() ? null : out;
   }
 
-  private static List<ExecCommand.FileRef> files(JsonNode body) {
+  /**
+   * The file references, at most {@code maxFiles} (MAX_EXEC_FILES): each one costs a copy into the
+   * sandbox, and the same big file could otherwise be referenced thousands of times.
+   */
+  private static List<ExecCommand.FileRef> files(JsonNode body, int maxFiles) {
     JsonNode files = body.get("files");
     if (files == null || files.isNull()) {
       return List.of();
     }
     if (!files.isArray()) {
       throw ApiError.validation("files", "files must be a list", "type_error");
+    }
+    if (files.size() > maxFiles) {
+      throw ApiError.badRequest(
+          "Too many file references: " + files.size() + " (at most " + maxFiles + ")",
+          "files",
+          "too_many_files");
     }
     List<ExecCommand.FileRef> refs = new ArrayList<>();
     for (int i = 0; i < files.size(); i++) {
