@@ -24,6 +24,14 @@ import java.util.Map;
  */
 final class TestServer {
   static final String KEY = "integration-test-key-0123456789";
+
+  /** A second API key: another principal. */
+  static final String KEY2 = "integration-test-key-other-principal";
+
+  /** LibreChat's signing key of every test server (CODEAPI_JWT_JWKS_JSON). */
+  static final dev.kubecoderun.testing.LibreChatTokens TOKENS =
+      dev.kubecoderun.testing.LibreChatTokens.ed25519(dev.kubecoderun.testing.LibreChatTokens.KID);
+
   static final long MAX_FILE_BYTES = 2L * 1024 * 1024;
 
   private static TestServer instance;
@@ -81,6 +89,9 @@ final class TestServer {
         Path data = Files.createTempDirectory("kcr-it-");
         Map<String, String> env = new HashMap<>(extra);
         env.put("API_KEY", KEY);
+        env.putIfAbsent("API_KEYS", KEY2);
+        // LibreChat's JWTs beside the keys (CODEAPI_AUTH_PROVIDER then defaults to "both").
+        env.putIfAbsent("CODEAPI_JWT_JWKS_JSON", TOKENS.jwks());
         env.put("PATH", System.getenv("PATH")); // where the toolchains are found
         env.put("API_HOST", "127.0.0.1");
         env.put("API_PORT", "0");
@@ -144,6 +155,53 @@ final class TestServer {
     return HttpRequest.newBuilder(base.resolve(path)).header("X-API-Key", KEY);
   }
 
+  /** The calls of {@link TestServer}, made with another API key. */
+  Caller withKey(String key) {
+    return new Caller(this, "X-API-Key", key);
+  }
+
+  /** The calls of {@link TestServer}, made as a LibreChat user (a bearer JWT). */
+  Caller asUser(String tenant, String sub) {
+    return new Caller(this, "Authorization", "Bearer " + TOKENS.token(tenant, sub));
+  }
+
+  /** Requests with one credential header. */
+  record Caller(TestServer server, String header, String value) {
+    HttpRequest.Builder request(String path) {
+      return HttpRequest.newBuilder(server.base.resolve(path)).header(header, value);
+    }
+
+    Reply get(String path) {
+      return server.send(request(path).GET());
+    }
+
+    Reply delete(String path) {
+      return server.send(request(path).DELETE());
+    }
+
+    Reply postJson(String path, String json) {
+      return server.send(
+          request(path)
+              .header("Content-Type", "application/json")
+              .POST(HttpRequest.BodyPublishers.ofString(json)));
+    }
+
+    Reply post(String path, byte[] body) {
+      return server.send(
+          request(path)
+              .header("Content-Type", "application/octet-stream")
+              .POST(HttpRequest.BodyPublishers.ofByteArray(body)));
+    }
+
+    Reply exec(Map<String, Object> body) {
+      return postJson("/v1/exec", Json.writeString(body));
+    }
+
+    Reply upload(String filename, byte[] content, Map<String, String> fields) {
+      return server.send(server.multipart(request("/v1/upload"), filename, content, fields));
+    }
+  }
+
   Reply get(String path) {
     return send(request(path).GET());
   }
@@ -169,6 +227,11 @@ final class TestServer {
 
   /** POST /upload with one {@code file} part plus form fields. */
   Reply upload(String path, String filename, byte[] content, Map<String, String> fields) {
+    return send(multipart(request(path), filename, content, fields));
+  }
+
+  HttpRequest.Builder multipart(
+      HttpRequest.Builder req, String filename, byte[] content, Map<String, String> fields) {
     String boundary = "kcrTestBoundary" + System.nanoTime();
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     try {
@@ -195,10 +258,8 @@ final class TestServer {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    return send(
-        request(path)
-            .header("Content-Type", "multipart/form-data; boundary=" + boundary)
-            .POST(HttpRequest.BodyPublishers.ofByteArray(out.toByteArray())));
+    return req.header("Content-Type", "multipart/form-data; boundary=" + boundary)
+        .POST(HttpRequest.BodyPublishers.ofByteArray(out.toByteArray()));
   }
 
   Reply upload(String filename, String content) {
