@@ -62,17 +62,7 @@ final class TestServer {
    */
   static synchronized TestServer withRealStores() {
     if (realStores == null) {
-      dev.kubecoderun.stores.RedisServer redis = dev.kubecoderun.stores.RedisServer.shared();
-      dev.kubecoderun.stores.S3Server s3 = dev.kubecoderun.stores.S3Server.shared();
-      Map<String, String> env = new HashMap<>();
-      env.put("REDIS_URL", redis.url());
-      env.put("REDIS_KEY_PREFIX", "kcr-e2e:");
-      env.put("REDIS_SOCKET_TIMEOUT", "2");
-      env.put("REDIS_SOCKET_CONNECT_TIMEOUT", "2");
-      env.put("MINIO_ENDPOINT", s3.endpoint());
-      env.put("MINIO_ACCESS_KEY", dev.kubecoderun.stores.S3Server.ACCESS_KEY);
-      env.put("MINIO_SECRET_KEY", dev.kubecoderun.stores.S3Server.SECRET_KEY);
-      env.put("MINIO_BUCKET", "kcr-e2e");
+      Map<String, String> env = realStoresEnv("kcr-e2e:", "kcr-e2e");
       env.put("SESSION_QUEUE_TIMEOUT_SECONDS", "8"); // ConcurrentRunsTest waits this long
       // No numpy or pandas ahead of time: these tests load the stores, and a cheap warm sandbox
       // keeps the CPU for that.
@@ -82,11 +72,33 @@ final class TestServer {
     return realStores;
   }
 
-  /** A server of the caller's, with {@code extra} settings; close its {@link #app} after. */
+  /** The settings of a server on the test Redis (keys under {@code prefix}) and S3 bucket. */
+  static Map<String, String> realStoresEnv(String prefix, String bucket) {
+    dev.kubecoderun.stores.RedisServer redis = dev.kubecoderun.stores.RedisServer.shared();
+    dev.kubecoderun.stores.S3Server s3 = dev.kubecoderun.stores.S3Server.shared();
+    Map<String, String> env = new HashMap<>();
+    env.put("REDIS_URL", redis.url());
+    env.put("REDIS_KEY_PREFIX", prefix);
+    env.put("REDIS_SOCKET_TIMEOUT", "2");
+    env.put("REDIS_SOCKET_CONNECT_TIMEOUT", "2");
+    env.put("MINIO_ENDPOINT", s3.endpoint());
+    env.put("MINIO_ACCESS_KEY", dev.kubecoderun.stores.S3Server.ACCESS_KEY);
+    env.put("MINIO_SECRET_KEY", dev.kubecoderun.stores.S3Server.SECRET_KEY);
+    env.put("MINIO_BUCKET", bucket);
+    return env;
+  }
+
+  /**
+   * A server of the caller's, with {@code extra} settings (DATA_DIR and POD_POOL_PY among them, or
+   * a new temporary directory and one warm Python); close its {@link #app} after.
+   */
   static TestServer start(Map<String, String> extra, String jsPool) {
     {
       try {
-        Path data = Files.createTempDirectory("kcr-it-");
+        Path data =
+            extra.containsKey("DATA_DIR")
+                ? Path.of(extra.get("DATA_DIR"))
+                : Files.createTempDirectory("kcr-it-");
         Map<String, String> env = new HashMap<>(extra);
         env.put("API_KEY", KEY);
         env.putIfAbsent("API_KEYS", KEY2);
@@ -97,7 +109,7 @@ final class TestServer {
         env.put("API_PORT", "0");
         env.put("DATA_DIR", data.toString());
         env.put("RUNNER_BIN", runnerBinary());
-        env.put("POD_POOL_PY", "1");
+        env.putIfAbsent("POD_POOL_PY", "1");
         env.put("POD_POOL_JS", jsPool);
         env.put("MAX_EXECUTION_TIME", "20");
         env.put("MAX_FILE_SIZE_MB", "2");
