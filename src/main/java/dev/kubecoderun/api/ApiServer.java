@@ -63,6 +63,13 @@ public final class ApiServer {
     routing.error(
         UncheckedIOException.class,
         (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
+    // A client that closed its connection in the middle of its body: nothing went wrong here, and
+    // a stack trace per such client would let anyone flood the log.
+    routing.error(
+        io.helidon.common.buffers.DataReader.InsufficientDataAvailableException.class,
+        (req, res, e) ->
+            ErrorResponses.send(
+                req, res, ApiError.badRequest("Request body ended early", "body", "truncated")));
     routing.error(Throwable.class, ErrorResponses::sendUnexpected);
 
     return WebServer.builder()
