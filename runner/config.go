@@ -40,8 +40,12 @@ type Config struct {
 	GoCacheSeed  string
 	MplCacheSeed string            // prebuilt matplotlib font list copied into MPLCONFIGDIR
 	JavaAOTCache string            // JDK AOT cache for the source launcher, "" if none
+	NodeZygote   string            // the Node template's addon (jail mode), built by scripts/install.d
 	Tools        map[string]string // tool name (PYTHON, NODE, ...) -> absolute path, "" if not found
 }
+
+// defaultNodeZygote is where scripts/install.d/runner-node-zygote.sh builds the Node template's addon.
+const defaultNodeZygote = "/opt/kubecoderun/node-zygote/kcr_zygote.node"
 
 // toolDefaults are the RUNNER_TOOL_<NAME> commands and their defaults.
 var toolDefaults = map[string]string{
@@ -54,6 +58,21 @@ var toolDefaults = map[string]string{
 // to the defaults. An empty variable counts as unset, except for the lists RUNNER_WARM, RUNNER_WRAP and
 // RUNNER_PY_PRELOAD, where empty means none.
 func parseConfig(args []string, lookup func(string) (string, bool)) (*Config, error) {
+	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	build := configFlags(fs, lookup)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return build()
+}
+
+// configFlags registers the runner's flags on fs. After fs.Parse, the function it returns validates
+// them and builds the Config. (The jail server registers its own flags beside these.)
+func configFlags(fs *flag.FlagSet, lookup func(string) (string, bool)) func() (*Config, error) {
 	getenv := func(name string) string {
 		v, _ := lookup(name)
 		return v
@@ -70,8 +89,6 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (*Config, er
 		}
 		return def
 	}
-	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	listen := fs.String("listen", env("RUNNER_LISTEN", "0.0.0.0:8080"), "")
 	workdir := fs.String("workdir", env("RUNNER_WORKDIR", "/mnt/data"), "")
 	scratch := fs.String("scratch", env("RUNNER_SCRATCH", "/tmp/kcr"), "")
@@ -88,97 +105,93 @@ func parseConfig(args []string, lookup func(string) (string, bool)) (*Config, er
 	childUID := fs.String("child-uid", env("RUNNER_CHILD_UID", ""), "")
 	childGID := fs.String("child-gid", env("RUNNER_CHILD_GID", ""), "")
 	singleUse := fs.Bool("single-use", env("RUNNER_SINGLE_USE", "") == "true", "")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-
-	c := &Config{Listen: *listen, Token: getenv("RUNNER_TOKEN"), Warm: map[string]bool{}, Tools: map[string]string{}, SingleUse: *singleUse}
-	if c.Token == "" {
-		return nil, errors.New("RUNNER_TOKEN is required")
-	}
-	var err error
-	if c.Workdir, err = filepath.Abs(*workdir); err != nil {
-		return nil, err
-	}
-	if c.Scratch, err = filepath.Abs(*scratch); err != nil {
-		return nil, err
-	}
-	if within(c.Scratch, c.Workdir) || within(c.Workdir, c.Scratch) {
-		return nil, errors.New("--scratch and --workdir must not contain each other")
-	}
-	c.ChildWorkdir, c.ChildScratch = *childWorkdir, *childScratch
-	if c.ChildWorkdir == "" {
-		c.ChildWorkdir = c.Workdir
-	}
-	if c.ChildScratch == "" {
-		c.ChildScratch = c.Scratch
-	}
-	for _, l := range strings.Split(*warm, ",") {
-		if l = strings.TrimSpace(l); l != "" {
-			if languages[l].warm == warmNone {
-				return nil, fmt.Errorf("--warm: %q cannot be prepared ahead (only %s)", l, strings.Join(warmable(), ", "))
+	return func() (*Config, error) {
+		c := &Config{Listen: *listen, Token: getenv("RUNNER_TOKEN"), Warm: map[string]bool{}, Tools: map[string]string{}, SingleUse: *singleUse}
+		if c.Token == "" {
+			return nil, errors.New("RUNNER_TOKEN is required")
+		}
+		var err error
+		if c.Workdir, err = filepath.Abs(*workdir); err != nil {
+			return nil, err
+		}
+		if c.Scratch, err = filepath.Abs(*scratch); err != nil {
+			return nil, err
+		}
+		if within(c.Scratch, c.Workdir) || within(c.Workdir, c.Scratch) {
+			return nil, errors.New("--scratch and --workdir must not contain each other")
+		}
+		c.ChildWorkdir, c.ChildScratch = *childWorkdir, *childScratch
+		if c.ChildWorkdir == "" {
+			c.ChildWorkdir = c.Workdir
+		}
+		if c.ChildScratch == "" {
+			c.ChildScratch = c.Scratch
+		}
+		for _, l := range strings.Split(*warm, ",") {
+			if l = strings.TrimSpace(l); l != "" {
+				if languages[l].warm == warmNone {
+					return nil, fmt.Errorf("--warm: %q cannot be prepared ahead (only %s)", l, strings.Join(warmable(), ", "))
+				}
+				c.Warm[l] = true
 			}
-			c.Warm[l] = true
 		}
-	}
-	if *wrap != "" {
-		if err := json.Unmarshal([]byte(*wrap), &c.Wrap); err != nil {
-			return nil, fmt.Errorf("--wrap must be a JSON array of strings: %v", err)
+		if *wrap != "" {
+			if err := json.Unmarshal([]byte(*wrap), &c.Wrap); err != nil {
+				return nil, fmt.Errorf("--wrap must be a JSON array of strings: %v", err)
+			}
 		}
-	}
-	ints := []struct {
-		name string
-		val  string
-		dst  *uint64
-	}{{"max-procs", *maxProcs, &c.MaxProcs}, {"max-open-files", *maxFiles, &c.MaxOpenFiles}, {"max-file-size", *maxFileSize, &c.MaxFileSize}}
-	for _, n := range ints {
-		if *n.dst, err = strconv.ParseUint(n.val, 10, 64); err != nil || *n.dst == 0 {
-			return nil, fmt.Errorf("--%s: want a positive integer, got %q", n.name, n.val)
+		ints := []struct {
+			name string
+			val  string
+			dst  *uint64
+		}{{"max-procs", *maxProcs, &c.MaxProcs}, {"max-open-files", *maxFiles, &c.MaxOpenFiles}, {"max-file-size", *maxFileSize, &c.MaxFileSize}}
+		for _, n := range ints {
+			if *n.dst, err = strconv.ParseUint(n.val, 10, 64); err != nil || *n.dst == 0 {
+				return nil, fmt.Errorf("--%s: want a positive integer, got %q", n.name, n.val)
+			}
 		}
-	}
-	if c.MaxMemory, err = strconv.ParseUint(*maxMemory, 10, 64); err != nil {
-		return nil, fmt.Errorf("--max-memory: want a number of bytes (0 = no limit), got %q", *maxMemory)
-	}
-	if c.MaxOutput, err = strconv.Atoi(*maxOutput); err != nil || c.MaxOutput <= 0 {
-		return nil, fmt.Errorf("--max-output: want a positive integer, got %q", *maxOutput)
-	}
-	ms, err := strconv.Atoi(*maxTimeout)
-	if err != nil || ms <= 0 {
-		return nil, fmt.Errorf("--max-timeout-ms: want a positive integer, got %q", *maxTimeout)
-	}
-	c.MaxTimeout = time.Duration(ms) * time.Millisecond
-	if *childUID == "" {
-		// Root ignores RLIMIT_NPROC and may do anything: without a wrap, children run as the sandbox
-		// user. A wrap (bubblewrap) sets the sandbox uid itself and may need root to reach its binds.
-		*childUID = "-1"
-		if os.Geteuid() == 0 && len(c.Wrap) == 0 {
-			*childUID = strconv.Itoa(sandboxUID)
+		if c.MaxMemory, err = strconv.ParseUint(*maxMemory, 10, 64); err != nil {
+			return nil, fmt.Errorf("--max-memory: want a number of bytes (0 = no limit), got %q", *maxMemory)
 		}
-	}
-	if c.ChildUID, err = strconv.Atoi(*childUID); err != nil || c.ChildUID < -1 {
-		return nil, fmt.Errorf("--child-uid: want a uid or -1, got %q", *childUID)
-	}
-	c.ChildGID = c.ChildUID
-	if *childGID != "" {
-		if c.ChildGID, err = strconv.Atoi(*childGID); err != nil || c.ChildGID < -1 {
-			return nil, fmt.Errorf("--child-gid: want a gid or -1, got %q", *childGID)
+		if c.MaxOutput, err = strconv.Atoi(*maxOutput); err != nil || c.MaxOutput <= 0 {
+			return nil, fmt.Errorf("--max-output: want a positive integer, got %q", *maxOutput)
 		}
-	}
-	if c.ChildUID < 0 || c.ChildGID < 0 {
-		c.ChildUID, c.ChildGID = -1, -1
-	}
+		ms, err := strconv.Atoi(*maxTimeout)
+		if err != nil || ms <= 0 {
+			return nil, fmt.Errorf("--max-timeout-ms: want a positive integer, got %q", *maxTimeout)
+		}
+		c.MaxTimeout = time.Duration(ms) * time.Millisecond
+		if *childUID == "" {
+			// Root ignores RLIMIT_NPROC and may do anything: without a wrap, children run as the sandbox
+			// user. A wrap (bubblewrap) sets the sandbox uid itself and may need root to reach its binds.
+			*childUID = "-1"
+			if os.Geteuid() == 0 && len(c.Wrap) == 0 {
+				*childUID = strconv.Itoa(sandboxUID)
+			}
+		}
+		if c.ChildUID, err = strconv.Atoi(*childUID); err != nil || c.ChildUID < -1 {
+			return nil, fmt.Errorf("--child-uid: want a uid or -1, got %q", *childUID)
+		}
+		c.ChildGID = c.ChildUID
+		if *childGID != "" {
+			if c.ChildGID, err = strconv.Atoi(*childGID); err != nil || c.ChildGID < -1 {
+				return nil, fmt.Errorf("--child-gid: want a gid or -1, got %q", *childGID)
+			}
+		}
+		if c.ChildUID < 0 || c.ChildGID < 0 {
+			c.ChildUID, c.ChildGID = -1, -1
+		}
 
-	c.PyPreload = splitList(list("RUNNER_PY_PRELOAD", "numpy,pandas,matplotlib"))
-	c.GoCacheSeed = env("RUNNER_GO_CACHE_SEED", "/opt/kubecoderun/go-cache-seed")
-	c.MplCacheSeed = env("RUNNER_MPL_CACHE_SEED", "/opt/kubecoderun/mpl-cache")
-	for name, def := range toolDefaults {
-		c.Tools[name] = resolveTool(env("RUNNER_TOOL_"+name, def))
+		c.PyPreload = splitList(list("RUNNER_PY_PRELOAD", "numpy,pandas,matplotlib"))
+		c.GoCacheSeed = env("RUNNER_GO_CACHE_SEED", "/opt/kubecoderun/go-cache-seed")
+		c.MplCacheSeed = env("RUNNER_MPL_CACHE_SEED", "/opt/kubecoderun/mpl-cache")
+		for name, def := range toolDefaults {
+			c.Tools[name] = resolveTool(env("RUNNER_TOOL_"+name, def))
+		}
+		c.JavaAOTCache = env("RUNNER_JAVA_AOT_CACHE", defaultJavaAOTCache(c.Tools["JAVA"]))
+		c.NodeZygote = env("RUNNER_NODE_ZYGOTE", defaultNodeZygote)
+		return c, nil
 	}
-	c.JavaAOTCache = env("RUNNER_JAVA_AOT_CACHE", defaultJavaAOTCache(c.Tools["JAVA"]))
-	return c, nil
 }
 
 // resolveTool makes a tool command absolute, looking it up on the runner's PATH; "" if not found.

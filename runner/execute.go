@@ -76,6 +76,9 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	resp, err := s.execute(&req, lang, state)
+	if err == nil && s.jail != nil && s.jail.dead(killGrace(resp)) {
+		err = errors.New("the sandbox died during the run")
+	}
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "%v", err)
 		return
@@ -118,6 +121,10 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 	s.stderr.reset(s.cfg.MaxOutput)
 
 	oomBefore, _, oomErr := s.cg.oomKills()
+	var pidsBefore uint64
+	if s.jail != nil {
+		pidsBefore = s.jail.cg.pidsLimitHits()
+	}
 	start := time.Now()
 	r.deadline = start.Add(timeout)
 	res := lang.run(r)
@@ -147,6 +154,11 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 		// the capped stderr, so a run that flooded stderr still says it.
 		if n, exact, err := s.cg.oomKills(); err == nil && n > oomBefore && (exact || res.signal == "SIGKILL") {
 			resp.Stderr = withNotice(resp.Stderr, memoryNotice(s.cg.memLimit))
+		}
+	}
+	if s.jail != nil {
+		for _, n := range s.jail.limitNotices(pidsBefore, res.exitCode != 0) {
+			resp.Stderr = withNotice(resp.Stderr, n)
 		}
 	}
 	if s.stopping.Load() {
@@ -213,7 +225,7 @@ func (r *run) args() []string {
 // compile runs a compiler; its stdout and stderr both go to the run's stderr. ok is false when the
 // run must stop here (compile error or timeout), res then being the run's result.
 func (r *run) compile(argv ...string) (res stepResult, ok bool) {
-	p, err := r.s.startProc(append(r.s.prefixed(), argv...), procOpts{mergeStderr: true})
+	p, err := r.s.startChild(argv, procOpts{mergeStderr: true})
 	if err != nil {
 		return r.fail("runner: starting %s: %v", argv[0], err), false
 	}
@@ -227,10 +239,15 @@ func (r *run) compile(argv ...string) (res stepResult, ok bool) {
 
 // exec runs the program with stdout and stderr captured separately.
 func (r *run) exec(argv ...string) stepResult {
-	p, err := r.s.startProc(append(r.s.prefixed(), argv...), procOpts{})
+	p, err := r.s.startChild(argv, procOpts{})
 	if err != nil {
 		return r.fail("runner: starting %s: %v", argv[0], err)
 	}
+	return r.collect(p)
+}
+
+// collect captures a started program's stdout and stderr until it ends or the deadline.
+func (r *run) collect(p *proc) stepResult {
 	var d drainers
 	d.start(p.stdout, &r.s.stdout)
 	d.start(p.stderr, &r.s.stderr)
@@ -261,4 +278,13 @@ func withNotice(stderr, notice string) string {
 		stderr += "\n"
 	}
 	return stderr + notice + "\n"
+}
+
+// killGrace is how long to wait for a sandbox's holder to be seen dead after a run: only a run killed
+// by SIGKILL (what the holder's death does to it) may have been killed that way.
+func killGrace(resp *execResponse) time.Duration {
+	if resp.Signal != nil && *resp.Signal == "SIGKILL" && !resp.TimedOut {
+		return 200 * time.Millisecond
+	}
+	return 0
 }

@@ -44,10 +44,8 @@ func warmable() []string {
 }
 
 var languages = map[string]language{
-	"py": {file: "code.py", tools: []string{"PYTHON"}, run: runPython, warm: warmInterpreter},
-	"js": {file: "code.js", tools: []string{"NODE"}, warm: warmInterpreter, run: func(r *run) stepResult {
-		return r.shim("js", shimJob{Argv: r.args()})
-	}},
+	"py":   {file: "code.py", tools: []string{"PYTHON"}, run: runPython, warm: warmInterpreter},
+	"js":   {file: "code.js", tools: []string{"NODE"}, warm: warmInterpreter, run: func(r *run) stepResult { return r.node() }},
 	"ts":   {file: "code.ts", tools: []string{"NODE", "TSC"}, run: runTypeScript},
 	"go":   {file: "main.go", tools: []string{"GO"}, run: runGo, build: true, warm: warmBuildCache},
 	"java": {tools: []string{"JAVA"}, run: runJava},
@@ -116,6 +114,22 @@ func runTypeScript(r *run) stepResult {
 	}
 	if res, ok := r.compile(append(tsc, src)...); !ok {
 		return res
+	}
+	return r.node()
+}
+
+// node runs code/code.js: forked from the Node template in jail mode (when there is one), else through
+// the Node shim (warm or cold).
+func (r *run) node() stepResult {
+	if r.s.jail != nil {
+		p, err := r.s.jail.forkNode(r.s.child(dirCode, "code.js"), r.args())
+		if err != nil {
+			return r.fail("runner: starting node: %v", err)
+		}
+		if p != nil {
+			r.s.warmRuns.Add(1)
+			return r.collect(p)
+		}
 	}
 	return r.shim("js", shimJob{Argv: r.args()})
 }

@@ -13,9 +13,7 @@ import (
 )
 
 func main() {
-	// The runner re-executes itself as "runner __child LIMITS -- CMD..." to set rlimits before exec.
-	if len(os.Args) > 1 && os.Args[1] == childCommand {
-		childMain(os.Args[2:])
+	if dispatchSubcommand(os.Args) {
 		return
 	}
 	cfg, err := parseConfig(os.Args[1:], os.LookupEnv)
@@ -48,4 +46,28 @@ func main() {
 		log.Fatal(err)
 	}
 	<-stopped
+}
+
+// dispatchSubcommand runs the subcommands of the runner binary: "__child LIMITS -- CMD..." (a child
+// re-executed to set rlimits before exec), and jail mode's "jail" (the jail server), "__jail" (the same
+// in its own mount namespace), "__holder" and "__template". It reports whether args named one.
+func dispatchSubcommand(args []string) bool {
+	if len(args) < 2 {
+		return false
+	}
+	switch args[1] {
+	case childCommand:
+		childMain(args[2:])
+	case "jail":
+		jailMain(args[2:])
+	case jailServeCommand:
+		jailServe(args[2:])
+	case holderCommand:
+		holderMain(args[2:])
+	case templateCommand:
+		templateMain(args[2:])
+	default:
+		return false
+	}
+	return true
 }

@@ -23,8 +23,7 @@ import (
 // The tests run real runners in-process (httptest) with real toolchains. Children re-execute the test
 // binary as "__child", so TestMain must dispatch that first.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == childCommand {
-		childMain(os.Args[2:])
+	if dispatchSubcommand(os.Args) {
 		return
 	}
 	if os.Getenv("RUNNER_TEST_LOG") == "" {
@@ -37,14 +36,18 @@ func TestMain(m *testing.M) {
 	os.Chmod(base, 0o755) // children run as other uids and must reach their dirs
 	testBase = base
 	code := m.Run()
+	for _, f := range afterTests {
+		f()
+	}
 	os.RemoveAll(base)
 	os.Exit(code)
 }
 
 var (
-	testBase string
-	nextUID  atomic.Int64
-	nextDir  atomic.Int64
+	afterTests []func() // clean-ups of what tests share (the shared jail server)
+	testBase   string
+	nextUID    atomic.Int64
+	nextDir    atomic.Int64
 )
 
 const testToken = "test-token-0123456789"

@@ -11,13 +11,15 @@ import (
 
 // proc is one started child (a compiler, a program or a shim) with its pipes.
 type proc struct {
-	cmd    *exec.Cmd
 	pid    int
-	done   chan struct{} // closed once the process has exited and been reaped
-	stdin  *os.File      // write end, nil when stdin is /dev/null
-	stdout *os.File      // read end
-	stderr *os.File      // read end; nil when stderr goes to the stdout pipe
-	status *os.File      // read end of the status pipe (fd 3 of the child), or nil
+	done   chan struct{}      // closed once the process has exited and been reaped
+	ws     syscall.WaitStatus // how it ended; valid once done is closed
+	killFn func()             // kills it and what it started; nil = its process group
+	stdin  *os.File           // write end, nil when stdin is /dev/null
+	stdout *os.File           // read end
+	stderr *os.File           // read end; nil when stderr goes to the stdout pipe
+	status *os.File           // read end of the status pipe (fd 3 of the child), or nil
+	job    *os.File           // write end of a job pipe still to be written (a child forked ahead), or nil
 }
 
 // procOpts says which pipes a child gets besides stdout.
@@ -25,6 +27,7 @@ type procOpts struct {
 	stdin       bool // a stdin pipe instead of /dev/null
 	mergeStderr bool // stderr into the stdout pipe (compiler diagnostics)
 	status      bool // a status pipe as fd 3 (the Python shim reports its exit code there)
+	jobPipe     bool // jail mode: a job pipe left open for the caller to write (p.job)
 }
 
 // startProc starts argv (already prefixed with the __child re-exec and the wrap) in its own session.
@@ -80,9 +83,10 @@ func (s *Server) startProc(argv []string, o procOpts) (*proc, error) {
 	for _, f := range childEnds {
 		f.Close()
 	}
-	p.cmd, p.pid = cmd, cmd.Process.Pid
+	p.pid = cmd.Process.Pid
 	go func() {
 		waitTracked(cmd)
+		p.ws = cmd.ProcessState.Sys().(syscall.WaitStatus)
 		close(p.done)
 	}()
 	return p, nil
@@ -98,14 +102,19 @@ func (p *proc) exited() bool {
 	}
 }
 
-// kill kills the process's whole process group (it is a session leader, so pgid == pid).
+// kill kills the process and what it started: by default its whole process group (it is a session
+// leader, so pgid == pid).
 func (p *proc) kill() {
+	if p.killFn != nil {
+		p.killFn()
+		return
+	}
 	syscall.Kill(-p.pid, syscall.SIGKILL)
 }
 
 // closePipes closes the runner's ends of the pipes.
 func (p *proc) closePipes() {
-	for _, f := range []*os.File{p.stdin, p.stdout, p.stderr, p.status} {
+	for _, f := range []*os.File{p.stdin, p.stdout, p.stderr, p.status, p.job} {
 		if f != nil {
 			f.Close()
 		}
@@ -132,7 +141,7 @@ func (s *Server) wait(p *proc, deadline time.Time, status <-chan int) stepResult
 	case <-p.done:
 	case code := <-status:
 		p.kill()
-		sweep()
+		s.killLeftovers()
 		return stepResult{exitCode: code & 0xff, reported: true}
 	case <-timer.C:
 		res.timedOut = true
@@ -140,12 +149,12 @@ func (s *Server) wait(p *proc, deadline time.Time, status <-chan int) stepResult
 		<-p.done
 	}
 	p.kill()
-	sweep()
+	s.killLeftovers()
 	if res.timedOut {
 		res.exitCode = 124
 		return res
 	}
-	ws := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	ws := p.ws
 	switch {
 	case ws.Signaled():
 		res.exitCode = 128 + int(ws.Signal())

@@ -16,7 +16,7 @@ import (
 	"syscall"
 )
 
-//go:embed shims/pyrun.py shims/noderun.js shims/tscrun.js
+//go:embed shims/pyrun.py shims/noderun.js shims/tscrun.js shims/zygote.py shims/nodezygote.js
 var shimFiles embed.FS
 
 // Scratch sub-directories. Only the runner writes shims/; children may write the others.
@@ -51,24 +51,38 @@ type Server struct {
 	stdout, stderr capture // reused by every run (runs are serialised by busy)
 	warmRuns       atomic.Int64
 	stopping       atomic.Bool // SIGTERM received: a run ending now was killed by the stop
+
+	// jail is the sandbox this server serves in jail mode (one jail server, many sandboxes): children
+	// start inside its namespaces through the templates. nil for a classic runner.
+	jail *jailSandbox
 }
 
 // newServer prepares the scratch dir and workdir. It starts no process; see startBackground.
 func newServer(cfg *Config) (*Server, error) {
+	return newServerIn(cfg, nil)
+}
+
+// newServerIn prepares a server; with a jail sandbox, its children run in that sandbox (whose cgroups
+// the jail made) instead of as __child re-execs.
+func newServerIn(cfg *Config, jail *jailSandbox) (*Server, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, self: self, warm: map[string]*warmSlot{}}
-	var pidsErr, memErr error
-	s.cg, pidsErr, memErr = setupCgroups(cfg.MaxProcs, cfg.MaxMemory)
-	if pidsErr != nil {
-		log.Printf("runner: no pids cgroup (%v); processes are bounded by RLIMIT_NPROC only", pidsErr)
+	s := &Server{cfg: cfg, self: self, warm: map[string]*warmSlot{}, jail: jail}
+	if jail != nil {
+		s.cg = jail.cg.sandboxCgroups()
+	} else {
+		var pidsErr, memErr error
+		s.cg, pidsErr, memErr = setupCgroups(cfg.MaxProcs, cfg.MaxMemory)
+		if pidsErr != nil {
+			log.Printf("runner: no pids cgroup (%v); processes are bounded by RLIMIT_NPROC only", pidsErr)
+		}
+		if memErr != nil {
+			log.Printf("runner: no memory cgroup (%v); --max-memory %d is NOT enforced: the memory of children is unbounded", memErr, cfg.MaxMemory)
+		}
+		s.prefix = append(cfg.childPrefix(self, s.cg.dirs()), cfg.Wrap...)
 	}
-	if memErr != nil {
-		log.Printf("runner: no memory cgroup (%v); --max-memory %d is NOT enforced: the memory of children is unbounded", memErr, cfg.MaxMemory)
-	}
-	s.prefix = append(cfg.childPrefix(self, s.cg.dirs()), cfg.Wrap...)
 	if err := os.MkdirAll(cfg.Workdir, 0o755); err != nil {
 		return nil, err
 	}
@@ -113,9 +127,11 @@ func newServer(cfg *Config) (*Server, error) {
 
 // startBackground makes the runner a subreaper and prepares the --warm languages.
 func (s *Server) startBackground() {
-	startReaper()
-	// Children of the same uid must not read the token from /proc/<runner>/environ or ptrace us.
-	prctl(prSetDumpable, 0)
+	if s.jail == nil {
+		startReaper()
+		// Children of the same uid must not read the token from /proc/<runner>/environ or ptrace us.
+		prctl(prSetDumpable, 0)
+	}
 	for _, slot := range s.warm {
 		go s.refill(slot)
 	}
@@ -126,15 +142,45 @@ func (s *Server) startBackground() {
 	}
 }
 
-// Close stops the warm interpreters and removes the cgroups. No run may be in progress.
+// Close stops the warm interpreters and removes the cgroups. No run may be in progress. In jail mode
+// the jail sandbox kills what is left and removes its cgroups itself.
 func (s *Server) Close() {
 	for _, w := range s.warm {
 		w.stop()
 	}
-	sweep()
-	s.cg.remove()
+	if s.jail == nil {
+		sweep()
+		s.cg.remove()
+	}
 	s.root.Close()
 	s.scratchRoot.Close()
+}
+
+// startChild starts a child; argv is the command as children see it. In jail mode it starts inside the
+// sandbox's jail, else as a __child re-exec followed by the wrap.
+func (s *Server) startChild(argv []string, o procOpts) (*proc, error) {
+	if s.jail != nil {
+		return s.jail.start(argv, o)
+	}
+	return s.startProc(append(s.prefixed(), argv...), o)
+}
+
+// killLeftovers kills what a step left running (background jobs, processes that left its process
+// group), sparing idle warm interpreters.
+func (s *Server) killLeftovers() {
+	if s.jail != nil {
+		var keep []int
+		for _, w := range s.warm {
+			w.mu.Lock()
+			if w.sh != nil && !w.sh.taken {
+				keep = append(keep, w.sh.p.pid)
+			}
+			w.mu.Unlock()
+		}
+		s.jail.cg.signalAll(keep)
+		return
+	}
+	sweep()
 }
 
 func (s *Server) handler() http.Handler {

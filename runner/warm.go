@@ -40,8 +40,10 @@ type shim struct {
 	taken bool          // handed to a run (guarded by its warmSlot's mu)
 }
 
-// startShim starts a Python or Node shim. Only a warm Python shim pre-imports RUNNER_PY_PRELOAD.
-func (s *Server) startShim(lang string, warm bool) (*shim, error) {
+// startShim starts a Python or Node shim. Only a warm Python shim pre-imports RUNNER_PY_PRELOAD. job,
+// when not nil, is written to a Python run forked in jail mode before it starts (its stdin is then
+// nil: the shim has it already); other shims get their job from the caller.
+func (s *Server) startShim(lang string, warm bool, job []byte, r *run) (*shim, error) {
 	var argv []string
 	switch lang {
 	case "py":
@@ -53,7 +55,18 @@ func (s *Server) startShim(lang string, warm bool) (*shim, error) {
 	case "js":
 		argv = []string{s.cfg.Tools["NODE"], "--enable-source-maps", "-r", s.child(dirShims, "noderun.js"), s.child(dirCode, "code.js")}
 	}
-	p, err := s.startProc(append(s.prefixed(), argv...), procOpts{stdin: true, status: lang == "py"})
+	o := procOpts{stdin: true, status: lang == "py"}
+	var p *proc
+	var err error
+	if lang == "py" && !warm && s.jail != nil {
+		// Jail mode: a run forks the Python template (preloaded, warm) when it is ready.
+		if p, err = s.jail.forkPython(o, job, r.req.Code, r.state != nil); p != nil {
+			s.warmRuns.Add(1)
+		}
+	}
+	if p == nil && err == nil {
+		p, err = s.startChild(argv, o)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +119,7 @@ func (s *Server) refill(w *warmSlot) {
 		w.mu.Unlock()
 		return
 	}
-	sh, err := s.startShim(w.lang, true)
+	sh, err := s.startShim(w.lang, true, nil, nil)
 	if err != nil {
 		w.mu.Unlock()
 		log.Printf("runner: starting warm %s: %v", w.lang, err)
@@ -157,12 +170,16 @@ func (r *run) shim(lang string, job shimJob) stepResult {
 	cold := sh == nil
 	if cold {
 		var err error
-		if sh, err = r.s.startShim(lang, false); err != nil {
+		if sh, err = r.s.startShim(lang, false, line, r); err != nil {
 			return r.fail("runner: starting %s: %v", lang, err)
 		}
-		sh.p.stdin.Write(line) // a failure shows as the shim's own exit
+		if sh.p.stdin != nil {
+			sh.p.stdin.Write(line) // a failure shows as the shim's own exit
+		}
 	}
-	sh.p.stdin.Close() // the end of the job
+	if sh.p.stdin != nil {
+		sh.p.stdin.Close() // the end of the job
+	}
 
 	var d drainers
 	stdout := sh.out

@@ -1,6 +1,6 @@
 // One /exec scenario under load. Configured by environment variables (scripts/bench sets them):
 //   BASE, KEY          the API and its key
-//   SCENARIO           py_print | js_print | py_pandas_png
+//   SCENARIO           py_print | js_print | c_print | py_pandas_png
 //   MODE               closed: VUS virtual users back to back for DURATION
 //                      paced:  RATE requests per second for DURATION (one at a time)
 import http from 'k6/http';
@@ -9,6 +9,7 @@ import { check } from 'k6';
 const SCENARIOS = {
   py_print: { lang: 'py', code: 'print(1)', files: 0 },
   js_print: { lang: 'js', code: 'console.log(1)', files: 0 },
+  c_print: { lang: 'c', code: '#include <stdio.h>\nint main(void) { puts("1"); return 0; }\n', files: 0 },
   py_pandas_png: {
     lang: 'py',
     code:

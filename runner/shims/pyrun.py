@@ -232,4 +232,5 @@ def main():
     del shim
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -75,6 +75,9 @@ API_KEY: {{ include "kubecoderun.apiKey" . | b64enc | quote }}
 {{- if and .Values.redis.enabled .Values.redis.password (not .Values.redis.existingSecret) }}
 REDIS_PASSWORD: {{ .Values.redis.password | b64enc | quote }}
 {{- end }}
+{{- if and .Values.masterKey.value (not .Values.masterKey.existingSecret) }}
+MASTER_API_KEY: {{ .Values.masterKey.value | b64enc | quote }}
+{{- end }}
 {{- if and .Values.minio.enabled (not .Values.minio.useIAM) (not .Values.minio.existingSecret) }}
 MINIO_ACCESS_KEY: {{ .Values.minio.accessKey | b64enc | quote }}
 MINIO_SECRET_KEY: {{ .Values.minio.secretKey | b64enc | quote }}
@@ -85,6 +88,12 @@ MINIO_SECRET_KEY: {{ .Values.minio.secretKey | b64enc | quote }}
 {{- define "kubecoderun.validate" -}}
 {{- if and (gt (int .Values.replicaCount) 1) (not (and .Values.redis.enabled .Values.minio.enabled)) -}}
 {{- fail "replicaCount > 1 needs redis.enabled and minio.enabled: the embedded stores live inside one pod" -}}
+{{- end -}}
+{{- if and .Values.masterKey.value (lt (len .Values.masterKey.value) 32) -}}
+{{- fail "masterKey.value must be at least 32 characters" -}}
+{{- end -}}
+{{- if and (or .Values.metrics.serviceMonitor.enabled .Values.metrics.podMonitor.enabled) (not .Values.metrics.public) (not (include "kubecoderun.masterKeySet" .)) -}}
+{{- fail "metrics.serviceMonitor / metrics.podMonitor need masterKey (Prometheus sends it) or metrics.public: true" -}}
 {{- end -}}
 {{- if and .Values.redis.enabled (not .Values.redis.url) -}}
 {{- fail "redis.enabled needs redis.url (redis://host:6379/0)" -}}
@@ -116,4 +125,17 @@ MINIO_SECRET_KEY: {{ .Values.minio.secretKey | b64enc | quote }}
 {{- fail (printf "sandbox.langImage / sandbox.langLimits: unknown language %s (known: %s)" $key (join ", " $langs)) -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Non-empty when a master key is configured (a value or an existing Secret). */}}
+{{- define "kubecoderun.masterKeySet" -}}
+{{- if or .Values.masterKey.value .Values.masterKey.existingSecret }}yes{{ end -}}
+{{- end -}}
+
+{{/* The Secret and key holding MASTER_API_KEY. */}}
+{{- define "kubecoderun.masterKeySecret" -}}
+{{- .Values.masterKey.existingSecret | default (include "kubecoderun.fullname" .) -}}
+{{- end -}}
+{{- define "kubecoderun.masterKeySecretKey" -}}
+{{- ternary .Values.masterKey.existingSecretKey "MASTER_API_KEY" (not (empty .Values.masterKey.existingSecret)) -}}
 {{- end -}}

@@ -1,5 +1,10 @@
 package dev.kubecoderun;
 
+import dev.kubecoderun.admin.KeyAdmin;
+import dev.kubecoderun.admin.LocalUsageStore;
+import dev.kubecoderun.admin.RedisUsageStore;
+import dev.kubecoderun.admin.Usage;
+import dev.kubecoderun.admin.UsageStore;
 import dev.kubecoderun.api.ApiServer;
 import dev.kubecoderun.auth.ApiKeyStore;
 import dev.kubecoderun.auth.Authenticator;
@@ -13,6 +18,7 @@ import dev.kubecoderun.auth.RedisApiKeyStore;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.config.ConfigException;
 import dev.kubecoderun.execution.ExecutionService;
+import dev.kubecoderun.files.CountingObjectStore;
 import dev.kubecoderun.files.FileMetadataStore;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.files.LocalFileMetadataStore;
@@ -24,6 +30,7 @@ import dev.kubecoderun.files.S3ObjectStore;
 import dev.kubecoderun.files.StorageHealthCheck;
 import dev.kubecoderun.language.LanguageCatalog;
 import dev.kubecoderun.language.Libraries;
+import dev.kubecoderun.metrics.Metrics;
 import dev.kubecoderun.redis.RedisClients;
 import dev.kubecoderun.redis.RedisConnection;
 import dev.kubecoderun.redis.RedisHealthCheck;
@@ -78,22 +85,33 @@ public final class Application implements AutoCloseable {
   private final WebServer server;
   private final Housekeeping housekeeping;
   private final RedisConnection redis;
+  private final Metrics metrics;
+  private final UsageStore usageStore;
   private volatile boolean draining;
 
-  private Application(Config config) {
+  /**
+   * @param factoryOverride the sandbox backend to use instead of the one {@code config} names (the
+   *     benchmarks plug in a stub runner), or null
+   */
+  private Application(Config config, SandboxFactory factoryOverride) {
     this.config = config;
     Clock clock = Clock.systemUTC();
     requireWritable(config.dataDir());
     requireFreePort(config.server().host(), config.server().port());
+    metrics = new Metrics();
 
     // Stores: Redis and S3 when configured, else the embedded ones (memory + local disk).
     List<HealthCheck> checks = new ArrayList<>();
     ObjectStore objects;
     if (config.s3().enabled()) {
-      objects = S3ObjectStore.create(config.s3());
+      objects =
+          new CountingObjectStore(
+              S3ObjectStore.create(config.s3()), () -> metrics.storeError("s3"));
       checks.add(new StorageHealthCheck(objects, "s3"));
     } else {
-      objects = new LocalObjectStore(config.dataDir());
+      objects =
+          new CountingObjectStore(
+              new LocalObjectStore(config.dataDir()), () -> metrics.storeError("local"));
       checks.add(new StorageHealthCheck(objects, "storage"));
     }
     Duration sessionTtl = config.sessions().ttl();
@@ -104,11 +122,12 @@ public final class Application implements AutoCloseable {
     SessionLocks sessionLocks;
     StateArchiver archiver = null;
     if (config.redis().enabled()) {
-      redis = RedisClients.connect(config.redis());
+      redis = RedisClients.connect(config.redis(), () -> metrics.storeError("redis"));
       checks.add(0, new RedisHealthCheck(redis, config.redis().mode().name().toLowerCase()));
       metadata = new RedisFileMetadataStore(redis, sessionTtl);
       sessionStore = new RedisSessionStore(redis, clock);
       keyStore = new RedisApiKeyStore(redis);
+      usageStore = new RedisUsageStore(redis, config.operations().usageRetention());
       sessionLocks = new RedisSessionLocks(redis);
       boolean archive =
           config.state().archiveEnabled()
@@ -124,7 +143,9 @@ public final class Application implements AutoCloseable {
       redis = null;
       metadata = new LocalFileMetadataStore(config.dataDir());
       sessionStore = new LocalSessionStore(config.dataDir());
-      keyStore = new LocalApiKeyStore(clock);
+      keyStore = new LocalApiKeyStore(clock, config.dataDir());
+      usageStore =
+          new LocalUsageStore(config.dataDir(), config.operations().usageRetention(), clock);
       sessionLocks = new LocalSessionLocks();
       states = new LocalStateStore(config.dataDir(), config.state().ttl(), clock);
     }
@@ -152,17 +173,19 @@ public final class Application implements AutoCloseable {
             .socketOptions(o -> o.tcpNoDelay(true))
             .followRedirects(false)
             .build();
-    SandboxFactory factory = sandboxFactory(config, http, checks);
+    SandboxFactory factory =
+        factoryOverride != null ? factoryOverride : sandboxFactory(config, http, checks);
     LanguageCatalog languages = languageCatalog(config);
     pool =
         new SandboxPool(
             factory,
             config.sandbox()::poolSize,
             config.sandbox().parallelStarts(),
-            config.sandbox().poolWaitTimeout());
+            config.sandbox().poolWaitTimeout(),
+            metrics);
     slots =
         new ExecutionSlots(
-            config.limits().maxConcurrentExecutions(), config.limits().queueTimeout());
+            config.limits().maxConcurrentExecutions(), config.limits().queueTimeout(), metrics);
     checks.add(new SandboxHealthCheck(pool, slots));
     ExecutionService executions =
         new ExecutionService(
@@ -195,21 +218,30 @@ public final class Application implements AutoCloseable {
             config,
             VERSION,
             () -> !draining,
-            checks);
+            checks,
+            new dev.kubecoderun.api.Endpoints.Operations(
+                metrics,
+                new Usage(usageStore, clock, config.operations().usageRetention()),
+                new KeyAdmin(keyStore, config.auth().apiKeys(), clock),
+                pool,
+                slots));
     pool.start();
     long largestBody =
         Math.max(
             config.limits().maxJsonBodyBytes(),
             config.limits().maxFileSizeBytes() * config.limits().maxFilesPerRequest() + (1 << 20));
     server =
-        ApiServer.start(config.server(), largestBody, new ApiServer.Endpoints(endpoints, auth));
+        ApiServer.start(
+            config.server(), largestBody, new ApiServer.Endpoints(endpoints, auth, metrics));
     if (!server.isRunning()) {
       // Bound a moment ago by requireFreePort, taken since: stop what started, say why.
       pool.close();
       housekeeping.close();
+      usageStore.close();
       if (redis != null) {
         redis.close();
       }
+      metrics.close();
       throw new IllegalStateException(
           "API_HOST="
               + config.server().host()
@@ -327,8 +359,8 @@ public final class Application implements AutoCloseable {
         new LocalSandboxFactory.Settings(
             config.sandbox().runnerBinary(),
             config.dataDir().resolve("sandboxes"),
-            "bwrap",
-            config.sandbox().memoryLimitBytes()),
+            config.sandbox().memoryLimitBytes(),
+            config.sandbox().jail()),
         runner,
         Toolchains.discover(
             config.sandbox().path(), config.sandbox().toolOverrides(), config.sandbox().toolsDir()),
@@ -346,7 +378,12 @@ public final class Application implements AutoCloseable {
   }
 
   public static Application start(Config config) {
-    return new Application(config);
+    return new Application(config, null);
+  }
+
+  /** The API with another sandbox backend (bench/jmh measures the API's own work with a stub). */
+  public static Application start(Config config, SandboxFactory factory) {
+    return new Application(config, factory);
   }
 
   public int port() {
@@ -371,9 +408,11 @@ public final class Application implements AutoCloseable {
     server.stop();
     housekeeping.close();
     pool.close();
+    usageStore.close();
     if (redis != null) {
       redis.close();
     }
+    metrics.close();
     LOG.info("stopped");
   }
 }

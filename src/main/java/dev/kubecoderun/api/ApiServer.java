@@ -3,6 +3,7 @@ package dev.kubecoderun.api;
 import dev.kubecoderun.auth.Authenticator;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.execution.ExecutionUnavailableException;
+import dev.kubecoderun.metrics.Metrics;
 import dev.kubecoderun.session.Ids;
 import dev.kubecoderun.session.SessionBusyException;
 import dev.kubecoderun.session.SessionNotFoundException;
@@ -24,14 +25,16 @@ public final class ApiServer {
    * What the routes are built from; assembled by the wiring class. {@code auth} is null when
    * AUTH_ENABLED=false: every request then acts as the anonymous principal.
    */
-  public record Endpoints(List<HttpService> services, AuthSettings auth) {}
+  public record Endpoints(List<HttpService> services, AuthSettings auth, Metrics metrics) {}
 
   /** Authentication as configured. */
   public record AuthSettings(Authenticator authenticator, long maxJsonBytes) {}
 
   public static WebServer start(
       Config.Server settings, long largestBodyBytes, Endpoints endpoints) {
-    HttpRouting.Builder routing = HttpRouting.builder().addFilter(new RequestFilter());
+    Routes routes = Routes.of(endpoints.services());
+    HttpRouting.Builder routing =
+        HttpRouting.builder().addFilter(new RequestFilter(endpoints.metrics(), routes));
     if (endpoints.auth() != null) {
       routing.addFilter(
           new AuthFilter(endpoints.auth().authenticator(), endpoints.auth().maxJsonBytes()));
@@ -43,7 +46,6 @@ public final class ApiServer {
       routing.register("/", s);
       routing.register("/v1", s);
     }
-    Routes routes = Routes.of(endpoints.services());
     routing.any(
         (req, res) ->
             ErrorResponses.send(

@@ -19,11 +19,12 @@ import java.util.Locale;
 import java.util.Set;
 
 /**
- * Authentication on every route but health/readiness and CORS preflights: finds the credential
- * (X-API-Key, Authorization Bearer or ApiKey, or for a JSON body without either, a key field in the
- * body), lets the {@link Authenticator} name the {@link Principal}, and puts it in the request
- * context for the handlers. Every response to a principal with rate limits carries the RateLimit-*
- * (draft 6) and X-RateLimit-* headers.
+ * Authentication on every route but health/readiness, CORS preflights and the routes of the master
+ * key ({@link MasterKey#ownsAuth}, which no principal reaches): finds the credential (X-API-Key,
+ * Authorization Bearer or ApiKey, or for a JSON body without either, a key field in the body), lets
+ * the {@link Authenticator} name the {@link Principal}, and puts it in the request context for the
+ * handlers. Every response to a principal with rate limits carries the RateLimit-* (draft 6) and
+ * X-RateLimit-* headers.
  */
 final class AuthFilter implements Filter {
   private static final io.helidon.http.HeaderName X_API_KEY = HeaderNames.create("X-API-Key");
@@ -46,7 +47,9 @@ final class AuthFilter implements Filter {
   @Override
   public void filter(FilterChain chain, RoutingRequest req, RoutingResponse res) {
     String path = Routes.withoutVersion(req.prologue().uriPath().path());
-    if (OPEN_PATHS.contains(path) || req.prologue().method() == Method.OPTIONS) {
+    if (OPEN_PATHS.contains(path)
+        || MasterKey.ownsAuth(path)
+        || req.prologue().method() == Method.OPTIONS) {
       chain.proceed();
       return;
     }

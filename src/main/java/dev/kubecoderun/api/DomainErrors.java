@@ -30,6 +30,18 @@ final class DomainErrors {
     return ApiError.notFound("Session not found");
   }
 
+  /** The answer the client gets for {@code e} (500 for what the domain does not name). */
+  static ApiError shown(RuntimeException e) {
+    return switch (e) {
+      case ApiError a -> a;
+      case ExecutionUnavailableException u -> of(u);
+      case SessionBusyException b -> of(b);
+      case SessionNotFoundException n -> of(n);
+      case UncheckedIOException io -> of(io);
+      default -> new ApiError(500, "An unexpected error occurred");
+    };
+  }
+
   /** A store (Redis, S3, the local disk) that failed or cannot be reached. */
   static ApiError of(UncheckedIOException e) {
     return ApiError.unavailable("Storage failure: " + e.getMessage(), 2);

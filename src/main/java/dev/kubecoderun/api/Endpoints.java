@@ -1,9 +1,14 @@
 package dev.kubecoderun.api;
 
+import dev.kubecoderun.admin.KeyAdmin;
+import dev.kubecoderun.admin.Usage;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.execution.ExecutionService;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.language.LanguageCatalog;
+import dev.kubecoderun.metrics.Metrics;
+import dev.kubecoderun.sandbox.ExecutionSlots;
+import dev.kubecoderun.sandbox.SandboxPool;
 import dev.kubecoderun.session.SessionResolver;
 import dev.kubecoderun.state.StateStore;
 import io.helidon.health.HealthCheck;
@@ -16,6 +21,10 @@ import java.util.function.BooleanSupplier;
 public final class Endpoints {
   private Endpoints() {}
 
+  /** The operator's side: metrics, usage, key management and the live state it reports. */
+  public record Operations(
+      Metrics metrics, Usage usage, KeyAdmin keys, SandboxPool pool, ExecutionSlots slots) {}
+
   public static List<HttpService> all(
       ExecutionService executions,
       LanguageCatalog languages,
@@ -26,23 +35,36 @@ public final class Endpoints {
       Config config,
       String version,
       BooleanSupplier ready,
-      List<HealthCheck> checks) {
+      List<HealthCheck> checks,
+      Operations ops) {
+    MasterKey master = new MasterKey(config.operations().masterKey());
     return List.of(
         new HealthEndpoint(version, ready, checks),
         new ExecEndpoint(
-            executions, config.limits().maxJsonBodyBytes(), config.limits().maxExecFiles()),
+            executions,
+            config.limits().maxJsonBodyBytes(),
+            config.limits().maxExecFiles(),
+            ops.metrics(),
+            ops.usage()),
         new LanguagesEndpoint(languages),
         new UploadEndpoint(
             files,
             sessions,
             config.limits().maxFileSizeBytes(),
             config.limits().maxFilesPerRequest(),
-            config.limits().maxFormFields()),
-        new FilesEndpoint(files, sessions, clock, config.server().downloadSendTimeout()),
+            config.limits().maxFormFields(),
+            ops.metrics()),
+        new FilesEndpoint(
+            files, sessions, clock, config.server().downloadSendTimeout(), ops.metrics()),
         new StateEndpoint(
             states,
             sessions,
             config.state().maxBytes(),
-            config.redis().enabled() ? "redis" : "local"));
+            config.redis().enabled() ? "redis" : "local"),
+        new AdminKeysEndpoint(master, ops.keys()),
+        new AdminUsageEndpoint(master, ops.usage(), ops.keys(), ops.pool(), ops.slots(), checks),
+        new MetricsEndpoint(ops.metrics(), master, config.operations().metricsPublic()),
+        new DashboardEndpoint(master, config.operations().dashboardEnabled()),
+        new DocsEndpoint(config.operations().docsEnabled(), version));
   }
 }

@@ -1,12 +1,15 @@
 package dev.kubecoderun.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.admin.Usage;
+import dev.kubecoderun.admin.UsageEvent;
 import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.execution.ExecCommand;
 import dev.kubecoderun.execution.ExecResponse;
 import dev.kubecoderun.execution.ExecutionService;
 import dev.kubecoderun.language.Language;
+import dev.kubecoderun.metrics.Metrics;
 import dev.kubecoderun.session.Ids;
 import io.helidon.common.media.type.MediaTypes;
 import io.helidon.webserver.http.HttpRules;
@@ -24,11 +27,16 @@ final class ExecEndpoint implements HttpService {
   private final ExecutionService executions;
   private final long maxJsonBytes;
   private final int maxFiles;
+  private final Metrics metrics;
+  private final Usage usage;
 
-  ExecEndpoint(ExecutionService executions, long maxJsonBytes, int maxFiles) {
+  ExecEndpoint(
+      ExecutionService executions, long maxJsonBytes, int maxFiles, Metrics metrics, Usage usage) {
     this.executions = executions;
     this.maxJsonBytes = maxJsonBytes;
     this.maxFiles = maxFiles;
+    this.metrics = metrics;
+    this.usage = usage;
   }
 
   @Override
@@ -36,11 +44,58 @@ final class ExecEndpoint implements HttpService {
     rules.post("/exec", this::exec);
   }
 
+  /**
+   * A request that passes validation is an execution: its outcome and time go to the metrics and to
+   * usage, after the answer is sent (a failure is recorded on its way to the error handler).
+   */
   private void exec(ServerRequest req, ServerResponse res) throws InterruptedException {
     ExecCommand cmd = parse(Principals.of(req), JsonBody.read(req, maxJsonBytes).tree(), maxFiles);
-    ExecResponse out = executions.execute(cmd);
+    long start = System.nanoTime();
+    ExecResponse out;
+    try {
+      out = executions.execute(cmd);
+    } catch (RuntimeException e) {
+      ApiError shown = DomainErrors.shown(e);
+      record(req, cmd, shown.status() == 409 ? "busy" : "failed", start, shown);
+      throw e;
+    }
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(out));
+    record(req, cmd, out.status(), start, null);
+  }
+
+  private void record(
+      ServerRequest req, ExecCommand cmd, String outcome, long start, ApiError error) {
+    long nanos = System.nanoTime() - start;
+    String lang = cmd.language().code();
+    metrics.execution(lang, outcome, nanos);
+    String subject = usageSubject(cmd.principal());
+    String message =
+        switch (outcome) {
+          case "ok", "error" -> null;
+          case "timeout" -> "timed out";
+          default -> error.getMessage();
+        };
+    usage.record(
+        new UsageEvent(
+            usage.now(),
+            subject,
+            lang,
+            outcome.equals("busy") ? "failed" : outcome,
+            nanos / 1_000_000,
+            error == null ? 200 : error.status(),
+            message == null ? null : message.substring(0, Math.min(300, message.length())),
+            RequestId.of(req).value()));
+  }
+
+  /**
+   * Who usage counts the run under: an API key's id (the first 16 hex digits of its SHA-256, as the
+   * admin API's per-key usage), a LibreChat user's {@link Principal#shortId}, or {@code anonymous}.
+   */
+  static String usageSubject(Principal principal) {
+    return principal.source() == Principal.Source.ANONYMOUS
+        ? UsageEvent.ANONYMOUS
+        : principal.shortId();
   }
 
   static ExecCommand parse(Principal principal, JsonNode body, int maxFiles) {

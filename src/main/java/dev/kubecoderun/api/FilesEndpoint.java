@@ -3,6 +3,7 @@ package dev.kubecoderun.api;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.files.StoredFile;
+import dev.kubecoderun.metrics.Metrics;
 import dev.kubecoderun.session.Ids;
 import dev.kubecoderun.session.SessionResolver;
 import io.helidon.common.media.type.MediaTypes;
@@ -40,8 +41,15 @@ final class FilesEndpoint implements HttpService {
   private final SessionResolver sessions;
   private final Clock clock;
   private final Duration sendTimeout;
+  private final Metrics metrics;
 
-  FilesEndpoint(FileService files, SessionResolver sessions, Clock clock, Duration sendTimeout) {
+  FilesEndpoint(
+      FileService files,
+      SessionResolver sessions,
+      Clock clock,
+      Duration sendTimeout,
+      Metrics metrics) {
+    this.metrics = metrics;
     this.files = files;
     this.sessions = sessions;
     this.clock = clock;
@@ -183,8 +191,10 @@ final class FilesEndpoint implements HttpService {
               res.header("Content-Range", r.contentRange(size));
             },
             what);
+        metrics.fileDownloaded(r.length());
       } else {
         FileBody.send(res, in, size, sendTimeout, headers, what);
+        metrics.fileDownloaded(size);
       }
     }
   }

@@ -1,6 +1,7 @@
 package dev.kubecoderun.api;
 
 import dev.kubecoderun.metrics.LogContext;
+import dev.kubecoderun.metrics.Metrics;
 import dev.kubecoderun.session.Ids;
 import io.helidon.webserver.http.Filter;
 import io.helidon.webserver.http.FilterChain;
@@ -18,6 +19,14 @@ import java.util.logging.Logger;
 final class RequestFilter implements Filter {
   private static final Logger ACCESS = Logger.getLogger("dev.kubecoderun.access");
 
+  private final Metrics metrics;
+  private final Routes routes;
+
+  RequestFilter(Metrics metrics, Routes routes) {
+    this.metrics = metrics;
+    this.routes = routes;
+  }
+
   @Override
   public void filter(FilterChain chain, RoutingRequest req, RoutingResponse res) {
     String id = Ids.next();
@@ -32,13 +41,29 @@ final class RequestFilter implements Filter {
     try {
       chain.proceed();
     } finally {
+      long nanos = System.nanoTime() - start;
       Map<String, Object> fields = new LinkedHashMap<>();
       fields.put("method", req.prologue().method().text());
       fields.put("path", req.prologue().uriPath().path());
       fields.put("status", res.status().code());
-      fields.put("duration_ms", Math.round((System.nanoTime() - start) / 1e5) / 10.0);
+      fields.put("duration_ms", Math.round(nanos / 1e5) / 10.0);
+      metrics.request(
+          req.prologue().method().text(),
+          route(req.prologue().method(), req.prologue().uriPath().path()),
+          res.status().code(),
+          nanos);
       ACCESS.log(Level.INFO, "request", fields);
       LogContext.clear();
     }
+  }
+
+  /**
+   * The template of the route that takes the request ("/files/{session_id}"), the same with or
+   * without the /v1 prefix, also when a filter answered first (401, 429); "unmatched" for a path no
+   * route has: the label's values stay few.
+   */
+  private String route(io.helidon.http.Method method, String path) {
+    String t = routes.template(method, path);
+    return t == null ? "unmatched" : t;
   }
 }

@@ -9,7 +9,9 @@ import io.helidon.webserver.http.HttpRoute;
 import io.helidon.webserver.http.HttpRules;
 import io.helidon.webserver.http.HttpService;
 import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.TreeSet;
 
 /**
@@ -29,16 +31,51 @@ final class Routes {
           Method.TRACE);
 
   private final List<HttpRoute> routes;
+  private final List<String> templates;
+  private final Map<HttpRoute, String> paths;
 
-  private Routes(List<HttpRoute> routes) {
+  private Routes(List<HttpRoute> routes, List<String> templates, Map<HttpRoute, String> paths) {
     this.routes = routes;
+    this.templates = templates;
+    this.paths = paths;
   }
 
   /** Asks each service for its routes, as Helidon does when it registers the service. */
   static Routes of(List<HttpService> services) {
     Recorder recorder = new Recorder();
     services.forEach(s -> s.routing(recorder));
-    return new Routes(List.copyOf(recorder.routes));
+    return new Routes(
+        List.copyOf(recorder.routes),
+        List.copyOf(recorder.templates),
+        new IdentityHashMap<>(recorder.paths));
+  }
+
+  /**
+   * The path template of the route that takes this request ("/files/{session_id}"), with or without
+   * the /v1 prefix; null when no route has the path. Also for requests a filter answered before
+   * routing (401, 429).
+   */
+  String template(Method method, String rawPath) {
+    UriPath path = UriPath.create(withoutVersion(rawPath));
+    HttpPrologue asked =
+        HttpPrologue.create(
+            "HTTP/1.1", "HTTP", "1.1", method, path, UriQuery.empty(), UriFragment.empty());
+    for (HttpRoute r : routes) {
+      if (r.accepts(asked).accepted()) {
+        return paths.get(r);
+      }
+    }
+    return null;
+  }
+
+  /** Every route as "METHOD /path/{param}" (what GET /openapi.json must describe). */
+  List<String> templates() {
+    return templates;
+  }
+
+  /** Routes registered other than by method and path pattern (none, or templates() misses some). */
+  int untemplated() {
+    return routes.size() - templates.size();
   }
 
   /** The path without the optional /v1 prefix (LibreChat's base URL ends in /v1). */
@@ -71,6 +108,21 @@ final class Routes {
   /** Keeps the routes a service registers; nothing is served from it. */
   private static final class Recorder implements HttpRules {
     final List<HttpRoute> routes = new ArrayList<>();
+    final List<String> templates = new ArrayList<>();
+    final Map<HttpRoute, String> paths = new IdentityHashMap<>();
+    private String pattern;
+
+    /** Where get(path, handler) and the like arrive, with the pattern still readable. */
+    @Override
+    public HttpRules route(Method method, String pathPattern, io.helidon.webserver.http.Handler h) {
+      templates.add(method.text() + " " + pathPattern);
+      pattern = pathPattern;
+      try {
+        return HttpRules.super.route(method, pathPattern, h);
+      } finally {
+        pattern = null;
+      }
+    }
 
     @Override
     public HttpRules register(HttpService... services) {
@@ -88,6 +140,9 @@ final class Routes {
     @Override
     public HttpRules route(HttpRoute route) {
       routes.add(route);
+      if (pattern != null) {
+        paths.put(route, pattern);
+      }
       return this;
     }
   }

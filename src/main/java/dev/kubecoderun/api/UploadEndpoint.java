@@ -5,6 +5,7 @@ import dev.kubecoderun.common.Json;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.files.StoredFile;
 import dev.kubecoderun.files.TooLargeException;
+import dev.kubecoderun.metrics.Metrics;
 import dev.kubecoderun.session.Ids;
 import dev.kubecoderun.session.Session;
 import dev.kubecoderun.session.SessionResolver;
@@ -37,9 +38,16 @@ final class UploadEndpoint implements HttpService {
   private final long maxFileBytes;
   private final int maxFiles;
   private final int maxFields;
+  private final Metrics metrics;
 
   UploadEndpoint(
-      FileService files, SessionResolver sessions, long maxFileBytes, int maxFiles, int maxFields) {
+      FileService files,
+      SessionResolver sessions,
+      long maxFileBytes,
+      int maxFiles,
+      int maxFields,
+      Metrics metrics) {
+    this.metrics = metrics;
     this.files = files;
     this.sessions = sessions;
     this.maxFileBytes = maxFileBytes;
@@ -144,6 +152,7 @@ final class UploadEndpoint implements HttpService {
     }
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(out));
+    metrics.filesUploaded(stored.size(), stored.stream().mapToLong(StoredFile::size).sum());
   }
 
   /** The principal's session named by the form, else its entity's, else a new one. */

@@ -2,21 +2,29 @@ package dev.kubecoderun.auth;
 
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.Optional;
 
-/** Managed API-key records, the validation cache and rate-limit counters. */
+/** Managed API-key records and rate-limit counters. */
 public interface ApiKeyStore {
   Optional<ApiKeyRecord> find(String keyHash);
 
   /** Creates or replaces a record (and lists it in the key index). */
   void save(ApiKeyRecord record);
 
-  /** The validation cache entry of a key ({@code "1"} = a valid managed key), if any. */
-  Optional<String> cachedValidation(String shortHash);
+  /** Every managed record (the key index), in no particular order. */
+  List<ApiKeyRecord> list();
 
-  void cacheValidation(String shortHash, String value, Duration ttl);
+  /**
+   * Deletes a record, its index entry and its validation cache entry; false when there was none.
+   * The next check of the key, on any replica, finds no record.
+   */
+  boolean delete(String keyHash);
 
-  /** Forgets the cache entry (after a key is changed or revoked). */
+  /**
+   * Forgets the Python version's validation cache entry of a key (after it is changed), so a Python
+   * replica sharing the store sees the change too. This API keeps no such cache.
+   */
   void invalidate(String shortHash);
 
   /**

@@ -9,9 +9,14 @@ public interface ApiKeyValidator {
   /** The outcome of one check. */
   sealed interface Decision {}
 
-  /** The key may proceed, within {@code limits} (empty: none; counted by {@link RateLimiter}). */
-  record Accepted(Map<RateWindow, Long> limits) implements Decision {
-    public static final Accepted UNLIMITED = new Accepted(Map.of());
+  /**
+   * The key may proceed, within {@code limits} (empty: none; counted by {@link RateLimiter}).
+   * {@code keyHash} is the SHA-256 (hex) of the key, its id (and its {@link Principal}'s).
+   */
+  record Accepted(String keyHash, Map<RateWindow, Long> limits) implements Decision {
+    public Accepted {
+      limits = Map.copyOf(limits);
+    }
   }
 
   /** 401 with this message. */

@@ -127,7 +127,7 @@ public final class Authenticator {
               + " bearer token");
     }
     return switch (keys.check(credential)) {
-      case ApiKeyValidator.Accepted a -> limit(Principal.apiKey(credential), a.limits());
+      case ApiKeyValidator.Accepted a -> limit(Principal.ofKeyHash(a.keyHash()), a.limits());
       case ApiKeyValidator.Rejected r -> new Denied("invalid_api_key", r.message());
       case ApiKeyValidator.Unavailable u -> new Unavailable(u.message());
     };

@@ -1,23 +1,46 @@
 package dev.kubecoderun.auth;
 
+import dev.kubecoderun.common.Json;
+import dev.kubecoderun.files.LocalDisk;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.logging.Logger;
 
-/** Managed keys, cache and counters in memory (embedded mode: nothing survives a restart). */
+/**
+ * Managed keys of the embedded mode: in memory, each record written through to its own JSON file
+ * under {@code DATA_DIR/meta/api-keys} so keys made with the admin API survive a restart. The
+ * rate-limit counters are short-lived and stay in memory.
+ */
 public final class LocalApiKeyStore implements ApiKeyStore {
-  private record Expiring(String value, long count, Instant expiresAt) {}
+  private static final Logger LOG = Logger.getLogger(LocalApiKeyStore.class.getName());
+
+  private record Expiring(long count, Instant expiresAt) {}
 
   private final Clock clock;
+  private final Path dir;
   private final Map<String, ApiKeyRecord> records = new ConcurrentHashMap<>();
-  private final Map<String, Expiring> cache = new ConcurrentHashMap<>();
   private final Map<String, Expiring> counters = new ConcurrentHashMap<>();
 
+  /** Records in memory only (tests). */
   public LocalApiKeyStore(Clock clock) {
     this.clock = clock;
+    this.dir = null;
+  }
+
+  /** Records kept under {@code dataDir/meta/api-keys}, loaded now. */
+  public LocalApiKeyStore(Clock clock, Path dataDir) {
+    this.clock = clock;
+    this.dir = dataDir.resolve("meta/api-keys");
+    load();
   }
 
   @Override
@@ -28,25 +51,30 @@ public final class LocalApiKeyStore implements ApiKeyStore {
   @Override
   public void save(ApiKeyRecord record) {
     records.put(record.keyHash(), record);
+    persist(record);
   }
 
   @Override
-  public Optional<String> cachedValidation(String shortHash) {
-    Expiring e = cache.get(shortHash);
-    return e == null || !e.expiresAt().isAfter(clock.instant())
-        ? Optional.empty()
-        : Optional.of(e.value());
+  public List<ApiKeyRecord> list() {
+    return List.copyOf(records.values());
   }
 
   @Override
-  public void cacheValidation(String shortHash, String value, Duration ttl) {
-    cache.put(shortHash, new Expiring(value, 0, clock.instant().plus(ttl)));
+  public boolean delete(String keyHash) {
+    boolean existed = records.remove(keyHash) != null;
+    if (dir != null) {
+      try {
+        Files.deleteIfExists(file(keyHash));
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+    return existed;
   }
 
+  /** No Python replica shares an embedded store: nothing to forget. */
   @Override
-  public void invalidate(String shortHash) {
-    cache.remove(shortHash);
-  }
+  public void invalidate(String shortHash) {}
 
   @Override
   public long increment(String shortHash, String counter, Duration ttl) {
@@ -56,8 +84,8 @@ public final class LocalApiKeyStore implements ApiKeyStore {
             shortHash + ":" + counter,
             (k, old) ->
                 old == null || !old.expiresAt().isAfter(now)
-                    ? new Expiring(null, 1, now.plus(ttl))
-                    : new Expiring(null, old.count() + 1, old.expiresAt()))
+                    ? new Expiring(1, now.plus(ttl))
+                    : new Expiring(old.count() + 1, old.expiresAt()))
         .count();
   }
 
@@ -65,22 +93,49 @@ public final class LocalApiKeyStore implements ApiKeyStore {
   public void decrement(String shortHash, String counter) {
     counters.computeIfPresent(
         shortHash + ":" + counter,
-        (k, old) -> new Expiring(null, Math.max(0, old.count() - 1), old.expiresAt()));
+        (k, old) -> new Expiring(Math.max(0, old.count() - 1), old.expiresAt()));
   }
 
   @Override
   public void recordUsage(String keyHash, Instant now) {
-    records.computeIfPresent(
-        keyHash,
-        (k, r) ->
-            new ApiKeyRecord(
-                r.keyHash(),
-                r.keyPrefix(),
-                r.name(),
-                r.createdAt(),
-                r.enabled(),
-                r.limits(),
-                r.usageCount() + 1,
-                now));
+    ApiKeyRecord r =
+        records.computeIfPresent(keyHash, (k, old) -> old.withUsage(old.usageCount() + 1, now));
+    if (r != null) {
+      persist(r);
+    }
+  }
+
+  private void persist(ApiKeyRecord r) {
+    if (dir != null) {
+      LocalDisk.write(file(r.keyHash()), Json.write(r));
+    }
+  }
+
+  private Path file(String keyHash) {
+    if (!keyHash.matches("[0-9a-f]{64}")) {
+      throw new IllegalArgumentException("not a key hash: " + keyHash);
+    }
+    return dir.resolve(keyHash + ".json");
+  }
+
+  private void load() {
+    if (!Files.isDirectory(dir)) {
+      return;
+    }
+    try (var files = Files.list(dir)) {
+      files
+          .filter(p -> p.getFileName().toString().endsWith(".json"))
+          .forEach(
+              p -> {
+                try {
+                  ApiKeyRecord r = Json.read(Files.readAllBytes(p), ApiKeyRecord.class);
+                  records.put(r.keyHash(), r);
+                } catch (IOException | RuntimeException e) {
+                  LOG.warning("skipping unreadable API key file " + p + ": " + e.getMessage());
+                }
+              });
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
   }
 }

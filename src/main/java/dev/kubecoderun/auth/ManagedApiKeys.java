@@ -5,19 +5,19 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Clock;
-import java.time.Duration;
 import java.util.HexFormat;
+import java.util.Map;
 import java.util.Optional;
 import java.util.logging.Logger;
 
 /**
  * Env keys (checked first, locally, so they keep working while the key store is down), then managed
  * keys from the key store, accepted with their per-window rate limits ({@link RateLimiter} counts
- * them).
+ * them). There is no validation cache: one read of the record per request is what lets a revocation
+ * take effect at once everywhere.
  */
 public final class ManagedApiKeys implements ApiKeyValidator {
   private static final Logger LOG = Logger.getLogger(ManagedApiKeys.class.getName());
-  static final Duration CACHE_TTL = Duration.ofSeconds(300);
 
   private final EnvApiKeys envKeys;
   private final ApiKeyStore store;
@@ -37,30 +37,22 @@ public final class ManagedApiKeys implements ApiKeyValidator {
     if (key == null || key.isEmpty()) {
       return new Rejected("Missing API key");
     }
-    if (envKeys.isValid(key)) {
-      return Accepted.UNLIMITED;
-    }
     String hash = sha256Hex(key);
-    String shortHash = hash.substring(0, 16);
+    if (envKeys.isValid(key)) {
+      return new Accepted(hash, Map.of());
+    }
     try {
-      Optional<String> cached = store.cachedValidation(shortHash);
-      if (cached.isPresent() && cached.get().equals("1") && !rateLimitEnabled) {
-        store.recordUsage(hash, clock.instant());
-        return Accepted.UNLIMITED;
-      }
+      // The record is read on every request, never taken from a cache: a key revoked or
+      // disabled through the admin API, on any replica, is refused by the very next request.
       Optional<ApiKeyRecord> record = store.find(hash);
       if (record.isEmpty()) {
         return new Rejected("Invalid API key");
       }
       if (!record.get().enabled()) {
-        store.invalidate(shortHash);
         return new Rejected("API key is disabled");
       }
-      if (cached.isEmpty()) {
-        store.cacheValidation(shortHash, "1", CACHE_TTL);
-      }
       store.recordUsage(hash, clock.instant());
-      return rateLimitEnabled ? new Accepted(record.get().limits()) : Accepted.UNLIMITED;
+      return new Accepted(hash, rateLimitEnabled ? record.get().limits() : Map.of());
     } catch (UncheckedIOException e) {
       LOG.warning("API key store unavailable: " + e.getMessage());
       return new Unavailable("API key store unavailable; retry shortly");

@@ -1,20 +1,24 @@
 package dev.kubecoderun.auth;
 
+import dev.kubecoderun.common.Json;
 import dev.kubecoderun.redis.PyTime;
 import dev.kubecoderun.redis.RedisConnection;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import redis.clients.jedis.params.SetParams;
 
 /**
  * Managed keys in Redis with the reference layout: hash {@code {p}api_keys:records:{sha256}}, set
- * {@code {p}api_keys:index}, cache {@code {p}api_keys:valid:{sha256[:16]}} and counters {@code
- * {p}api_keys:usage:{sha256[:16]}:{window}}.
+ * {@code {p}api_keys:index}, counters {@code {p}api_keys:usage:{sha256[:16]}:{window}}. The Python
+ * version also caches a key's validation in {@code {p}api_keys:valid:{sha256[:16]}}: this API never
+ * reads it, but removes it when a key changes, for a Python replica sharing the Redis.
  */
 public final class RedisApiKeyStore implements ApiKeyStore {
   /** INCR and, for a new counter, its EXPIRE in one step: no counter is ever left without TTL. */
@@ -69,7 +73,45 @@ public final class RedisApiKeyStore implements ApiKeyStore {
             "true".equalsIgnoreCase(h.get("enabled")),
             limits,
             parseLong(h.get("usage_count")),
-            PyTime.parse(h.get("last_used_at"))));
+            PyTime.parse(h.get("last_used_at")),
+            metadata(h.get("metadata"))));
+  }
+
+  /** The Python version's {@code metadata} field: a JSON object of strings. */
+  private static Map<String, String> metadata(String json) {
+    if (json == null || json.isBlank()) {
+      return Map.of();
+    }
+    try {
+      Map<String, String> out = new LinkedHashMap<>();
+      Json.tree(json.getBytes(StandardCharsets.UTF_8))
+          .properties()
+          .forEach(e -> out.put(e.getKey(), e.getValue().asText()));
+      return out;
+    } catch (IOException | RuntimeException e) {
+      return Map.of();
+    }
+  }
+
+  @Override
+  public List<ApiKeyRecord> list() {
+    List<ApiKeyRecord> out = new ArrayList<>();
+    for (String hash : redis.call(j -> j.smembers(redis.key("api_keys:index")))) {
+      find(hash).ifPresent(out::add);
+    }
+    return out;
+  }
+
+  /** The record first: once it is gone, no replica accepts the key. */
+  @Override
+  public boolean delete(String keyHash) {
+    long deleted = redis.call(j -> j.del(recordKey(keyHash)));
+    redis.run(
+        j -> {
+          j.srem(redis.key("api_keys:index"), keyHash);
+          j.del(cacheKey(keyHash.substring(0, 16)));
+        });
+    return deleted > 0;
   }
 
   @Override
@@ -82,7 +124,7 @@ public final class RedisApiKeyStore implements ApiKeyStore {
     h.put("enabled", Boolean.toString(r.enabled()));
     LIMIT_FIELDS.forEach(
         (w, field) -> h.put(field, r.limits().containsKey(w) ? r.limits().get(w).toString() : ""));
-    h.put("metadata", "{}");
+    h.put("metadata", Json.writeString(r.metadata()));
     h.put("last_used_at", r.lastUsedAt() == null ? "" : PyTime.format(r.lastUsedAt()));
     h.put("usage_count", Long.toString(r.usageCount()));
     h.put("source", "managed");
@@ -91,16 +133,6 @@ public final class RedisApiKeyStore implements ApiKeyStore {
           j.hset(recordKey(r.keyHash()), h);
           j.sadd(redis.key("api_keys:index"), r.keyHash());
         });
-  }
-
-  @Override
-  public Optional<String> cachedValidation(String shortHash) {
-    return Optional.ofNullable(redis.call(j -> j.get(cacheKey(shortHash))));
-  }
-
-  @Override
-  public void cacheValidation(String shortHash, String value, Duration ttl) {
-    redis.run(j -> j.set(cacheKey(shortHash), value, new SetParams().ex(ttl.toSeconds())));
   }
 
   @Override

@@ -27,7 +27,8 @@ public record Config(
     S3 s3,
     Path dataDir,
     Logging logging,
-    Kubernetes kubernetes) {
+    Kubernetes kubernetes,
+    Operations operations) {
 
   /**
    * {@code downloadSendTimeout}: a file download whose client accepts no bytes for this long is
@@ -90,12 +91,21 @@ public record Config(
       String pythonPreload,
       Path toolsDir,
       String path,
-      Map<String, String> toolOverrides) {
+      Map<String, String> toolOverrides,
+      Jail jail) {
 
     public int poolSize(Language language) {
       return poolSizes.getOrDefault(language, 0);
     }
   }
+
+  /**
+   * The local backend's jail: per sandbox a tmpfs of {@code diskBytes} and {@code diskInodes} for
+   * /mnt/data and /tmp together, a /dev/shm of {@code shmBytes}, {@code cpuLimit} CPUs (0 = none),
+   * and a host uid of its own from {@code uidBase + 1} to {@code uidBase + uidCount - 1}.
+   */
+  public record Jail(
+      long diskBytes, int diskInodes, long shmBytes, double cpuLimit, int uidBase, int uidCount) {}
 
   /** The Kubernetes backend (SANDBOX_BACKEND=kubernetes); read even when unused, it is cheap. */
   public record Kubernetes(
@@ -192,6 +202,24 @@ public record Config(
 
   public record Logging(Level level, boolean json) {}
 
+  /**
+   * The operator's side: {@code masterKey} (MASTER_API_KEY, null = admin API and dashboard off)
+   * guards the admin API, the dashboard and, unless {@code metricsPublic}, GET /metrics. {@code
+   * usageRetention}: how long per-hour usage is kept. {@code docsEnabled}: GET /openapi.json and
+   * the /docs page. {@code dashboardEnabled}: the /admin-dashboard page (with a master key).
+   */
+  public record Operations(
+      String masterKey,
+      boolean metricsPublic,
+      Duration usageRetention,
+      boolean docsEnabled,
+      boolean dashboardEnabled) {
+
+    public boolean adminEnabled() {
+      return masterKey != null;
+    }
+  }
+
   public static Config fromEnvironment() {
     return from(System.getenv());
   }
@@ -266,13 +294,24 @@ public record Config(
               + " leaves no room for a warm Python with numpy, pandas and matplotlib; use 256 or"
               + " more, or 0 for no limit");
     }
+    int diskMb = env.integer("SANDBOX_DISK_LIMIT_MB", 1024, 16, 1_000_000);
+    if (diskMb < maxFileMb) {
+      throw new ConfigException(
+          "SANDBOX_DISK_LIMIT_MB="
+              + diskMb
+              + " is below MAX_FILE_SIZE_MB="
+              + maxFileMb
+              + ": an input file would not fit in the sandbox");
+    }
     Sandbox sandbox =
         new Sandbox(
             backend,
             Map.copyOf(pools),
             env.integer("POD_POOL_PARALLEL_BATCH", 2, 1, 64),
-            // A Job costs seconds, a local runner milliseconds: wait longer for a warm pod.
-            env.seconds("POD_POOL_WAIT_SECONDS", backend.equals("kubernetes") ? 10 : 1, 0, 600),
+            // A Job costs seconds: wait for a warm pod. A local sandbox costs milliseconds: make
+            // one
+            // at once when the pool is empty.
+            env.seconds("POD_POOL_WAIT_SECONDS", backend.equals("kubernetes") ? 10 : 0, 0, 600),
             env.seconds("SANDBOX_START_TIMEOUT_SECONDS", 30, 1, 600),
             sandboxFileMb * 1024L * 1024L,
             memoryMb * 1024L * 1024L,
@@ -280,7 +319,14 @@ public record Config(
             env.string("RUNNER_PY_PRELOAD", "numpy,pandas,matplotlib"),
             toolsDir,
             env.string("PATH", "/usr/local/bin:/usr/bin:/bin"),
-            env.withPrefix("RUNNER_TOOL_"));
+            env.withPrefix("RUNNER_TOOL_"),
+            new Jail(
+                diskMb * 1024L * 1024L,
+                env.integer("SANDBOX_DISK_INODES", 16384, 256, 100_000_000),
+                env.integer("SANDBOX_SHM_SIZE_MB", 64, 1, 1_000_000) * 1024L * 1024L,
+                env.decimal("SANDBOX_CPU_LIMIT", 1.0, 0, 1024),
+                env.integer("SANDBOX_UID_BASE", 1_500_000, 1000, 2_000_000_000),
+                env.integer("SANDBOX_UID_COUNT", 4096, 16, 1_000_000)));
 
     State state =
         new State(
@@ -321,7 +367,28 @@ public record Config(
         s3(env),
         dataDir,
         logging,
-        KubernetesConfig.read(env));
+        KubernetesConfig.read(env),
+        operations(env, keys));
+  }
+
+  private static Operations operations(Env env, List<String> apiKeys) {
+    String master = env.string("MASTER_API_KEY", null);
+    if (master != null) {
+      if (master.length() < 32) {
+        throw new ConfigException(
+            "MASTER_API_KEY must be at least 32 characters (it opens the admin API)");
+      }
+      if (apiKeys.contains(master)) {
+        throw new ConfigException(
+            "MASTER_API_KEY must differ from every API key (API_KEY / API_KEYS)");
+      }
+    }
+    return new Operations(
+        master,
+        env.bool("METRICS_PUBLIC", false),
+        Duration.ofDays(env.integer("USAGE_RETENTION_DAYS", 30, 1, 400)),
+        env.bool("ENABLE_DOCS", true),
+        env.bool("ADMIN_DASHBOARD_ENABLED", true));
   }
 
   /**

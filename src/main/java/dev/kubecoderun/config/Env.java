@@ -46,6 +46,22 @@ final class Env {
     }
   }
 
+  double decimal(String name, double dflt, double min, double max) {
+    String v = vars.get(name);
+    if (v == null || v.isBlank()) {
+      return dflt;
+    }
+    try {
+      double n = Double.parseDouble(v.trim());
+      if (!(n >= min && n <= max)) {
+        throw new ConfigException(name + "=" + v + " is out of range [" + min + ", " + max + "]");
+      }
+      return n;
+    } catch (NumberFormatException e) {
+      throw new ConfigException(name + "=" + v + " is not a number");
+    }
+  }
+
   boolean bool(String name, boolean dflt) {
     String v = vars.get(name);
     if (v == null || v.isBlank()) {

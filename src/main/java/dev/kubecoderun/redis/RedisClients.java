@@ -31,7 +31,12 @@ public final class RedisClients {
   private RedisClients() {}
 
   public static RedisConnection connect(Config.Redis cfg) {
-    return new RedisConnection(client(cfg), cfg.keyPrefix());
+    return connect(cfg, () -> {});
+  }
+
+  /** {@code onFailure}: see {@link RedisConnection}. */
+  public static RedisConnection connect(Config.Redis cfg, Runnable onFailure) {
+    return new RedisConnection(client(cfg), cfg.keyPrefix(), onFailure);
   }
 
   static UnifiedJedis client(Config.Redis cfg) {

@@ -21,10 +21,17 @@ public final class RedisConnection implements AutoCloseable {
 
   private final UnifiedJedis jedis;
   private final String prefix;
+  private final Runnable onFailure;
 
   public RedisConnection(UnifiedJedis jedis, String keyPrefix) {
+    this(jedis, keyPrefix, () -> {});
+  }
+
+  /** {@code onFailure} runs once per command that fails for good (the store-errors metric). */
+  public RedisConnection(UnifiedJedis jedis, String keyPrefix, Runnable onFailure) {
     this.jedis = jedis;
     this.prefix = keyPrefix == null ? "" : keyPrefix;
+    this.onFailure = onFailure;
   }
 
   /** {@code suffix} with REDIS_KEY_PREFIX in front, as every key of the reference layout. */
@@ -51,9 +58,11 @@ public final class RedisConnection implements AutoCloseable {
       try {
         return command.apply(jedis);
       } catch (JedisException e) {
+        onFailure.run();
         throw unavailable(e);
       }
     } catch (JedisException e) {
+      onFailure.run();
       throw unavailable(e);
     }
   }

@@ -1,5 +1,6 @@
 package dev.kubecoderun.sandbox;
 
+import dev.kubecoderun.metrics.Metrics;
 import java.time.Duration;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
@@ -9,16 +10,26 @@ public final class ExecutionSlots {
   private final int capacity;
   private final Semaphore slots;
   private final Duration maxWait;
+  private final Metrics metrics;
 
   public ExecutionSlots(int capacity, Duration maxWait) {
+    this(capacity, maxWait, Metrics.unbound());
+  }
+
+  public ExecutionSlots(int capacity, Duration maxWait, Metrics metrics) {
     this.capacity = capacity;
     this.slots = new Semaphore(capacity, true);
     this.maxWait = maxWait;
+    this.metrics = metrics;
+    metrics.slots(this::inUse, capacity);
   }
 
   /** Takes a slot, or returns false when none frees up within the wait. */
   public boolean tryAcquire() throws InterruptedException {
-    return slots.tryAcquire(maxWait.toMillis(), TimeUnit.MILLISECONDS);
+    long start = System.nanoTime();
+    boolean got = slots.tryAcquire(maxWait.toMillis(), TimeUnit.MILLISECONDS);
+    metrics.slotWait(System.nanoTime() - start);
+    return got;
   }
 
   public void release() {

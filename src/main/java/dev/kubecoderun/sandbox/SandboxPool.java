@@ -1,6 +1,7 @@
 package dev.kubecoderun.sandbox;
 
 import dev.kubecoderun.language.Language;
+import dev.kubecoderun.metrics.Metrics;
 import java.time.Duration;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
@@ -33,6 +34,8 @@ public final class SandboxPool implements AutoCloseable {
   private final ExecutorService background = Executors.newVirtualThreadPerTaskExecutor();
   private final Map<Language, LinkedBlockingQueue<Sandbox>> ready = new EnumMap<>(Language.class);
   private final Map<Language, AtomicInteger> starting = new EnumMap<>(Language.class);
+  private final Map<Language, AtomicInteger> inUse = new EnumMap<>(Language.class);
+  private final Metrics metrics;
   private final AtomicLong hits = new AtomicLong();
   private final AtomicLong misses = new AtomicLong();
   private volatile boolean closed;
@@ -42,13 +45,30 @@ public final class SandboxPool implements AutoCloseable {
       ToIntFunction<Language> targetSize,
       int parallelStarts,
       Duration poolWait) {
+    this(factory, targetSize, parallelStarts, poolWait, Metrics.unbound());
+  }
+
+  public SandboxPool(
+      SandboxFactory factory,
+      ToIntFunction<Language> targetSize,
+      int parallelStarts,
+      Duration poolWait,
+      Metrics metrics) {
     this.factory = factory;
     this.targetSize = targetSize;
     this.poolWait = poolWait;
     this.starts = new Semaphore(parallelStarts);
+    this.metrics = metrics;
     for (Language l : Language.values()) {
       ready.put(l, new LinkedBlockingQueue<>());
       starting.put(l, new AtomicInteger());
+      inUse.put(l, new AtomicInteger());
+      metrics.pool(
+          l.code(),
+          () -> targetSize.applyAsInt(l),
+          () -> ready.get(l).size(),
+          () -> inUse.get(l).get(),
+          () -> starting.get(l).get());
     }
   }
 
@@ -64,6 +84,7 @@ public final class SandboxPool implements AutoCloseable {
     if (closed) {
       throw new SandboxException("the service is shutting down");
     }
+    long asked = System.nanoTime();
     if (targetSize.applyAsInt(language) > 0) {
       long deadline = System.nanoTime() + poolWait.toNanos();
       LinkedBlockingQueue<Sandbox> queue = ready.get(language);
@@ -76,6 +97,8 @@ public final class SandboxPool implements AutoCloseable {
         refill(language);
         if (s.isAlive()) {
           hits.incrementAndGet();
+          inUse.get(language).incrementAndGet();
+          metrics.sandboxWait(language.code(), "pool", System.nanoTime() - asked);
           return s;
         }
         LOG.warning("discarding dead sandbox " + s.id());
@@ -83,11 +106,24 @@ public final class SandboxPool implements AutoCloseable {
       }
     }
     misses.incrementAndGet();
-    return factory.create(language, false);
+    long start = System.nanoTime();
+    Sandbox s;
+    try {
+      s = factory.create(language, false);
+    } catch (SandboxException | RuntimeException e) {
+      metrics.sandboxStart(language.code(), "on_demand", false, System.nanoTime() - start);
+      throw e;
+    }
+    long now = System.nanoTime();
+    metrics.sandboxStart(language.code(), "on_demand", true, now - start);
+    metrics.sandboxWait(language.code(), "new", now - asked);
+    inUse.get(language).incrementAndGet();
+    return s;
   }
 
   /** Destroys a used sandbox in the background. */
   public void release(Sandbox sandbox) {
+    inUse.get(sandbox.language()).decrementAndGet();
     if (closed) {
       destroy(sandbox);
       return;
@@ -117,7 +153,15 @@ public final class SandboxPool implements AutoCloseable {
         if (closed) {
           return;
         }
-        Sandbox s = factory.create(language, true);
+        long start = System.nanoTime();
+        Sandbox s;
+        try {
+          s = factory.create(language, true);
+        } catch (SandboxException | RuntimeException e) {
+          metrics.sandboxStart(language.code(), "warm", false, System.nanoTime() - start);
+          throw e;
+        }
+        metrics.sandboxStart(language.code(), "warm", true, System.nanoTime() - start);
         // No longer "starting" before it is visible as ready: a request that wakes up on the
         // add must see the pool one short, or it would not start the replacement.
         starting.get(language).decrementAndGet();
@@ -182,6 +226,7 @@ public final class SandboxPool implements AutoCloseable {
             Map.of(
                 "ready", ready.get(l).size(),
                 "starting", starting.get(l).get(),
+                "in_use", inUse.get(l).get(),
                 "target", target));
       }
     }
@@ -190,6 +235,29 @@ public final class SandboxPool implements AutoCloseable {
     out.put("hits", hits.get());
     out.put("misses", misses.get());
     return out;
+  }
+
+  /** One language's pool right now. */
+  public record PoolState(String language, int target, int ready, int starting, int inUse) {}
+
+  /** Every language's pool, those with no warm sandboxes included. */
+  public java.util.List<PoolState> states() {
+    java.util.List<PoolState> out = new java.util.ArrayList<>();
+    for (Language l : Language.values()) {
+      out.add(
+          new PoolState(
+              l.code(),
+              targetSize.applyAsInt(l),
+              ready.get(l).size(),
+              starting.get(l).get(),
+              inUse.get(l).get()));
+    }
+    return out;
+  }
+
+  /** The backend's name: local or kubernetes. */
+  public String backend() {
+    return factory.name();
   }
 
   /** Ready sandboxes of a language (for readiness checks and tests). */

@@ -22,7 +22,8 @@ class RoutesTest {
               Config.from(Map.of("AUTH_ENABLED", "false")),
               "test",
               () -> true,
-              List.of()));
+              List.of(),
+              new Endpoints.Operations(null, null, null, null, null)));
 
   @Test
   void aKnownPathWithAnotherMethodIs405WithAllow() {

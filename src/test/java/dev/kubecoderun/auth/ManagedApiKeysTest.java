@@ -51,6 +51,19 @@ class ManagedApiKeysTest {
   }
 
   @Test
+  void aKeyDisabledOrDeletedIsRefusedByTheVeryNextRequest() {
+    for (boolean rateLimits : new boolean[] {true, false}) {
+      manage(MANAGED, true, Map.of());
+      ManagedApiKeys keys = keys(store, rateLimits);
+      assertInstanceOf(ApiKeyValidator.Accepted.class, keys.check(MANAGED));
+      manage(MANAGED, false, Map.of());
+      assertEquals(new ApiKeyValidator.Rejected("API key is disabled"), keys.check(MANAGED));
+      store.delete(ManagedApiKeys.sha256Hex(MANAGED));
+      assertEquals(new ApiKeyValidator.Rejected("Invalid API key"), keys.check(MANAGED));
+    }
+  }
+
+  @Test
   void aManagedKeyIsLimitedPerWindowAndTheRefusalIsNotCounted() {
     manage(MANAGED, true, Map.of(RateWindow.MINUTE, 3L));
     ManagedApiKeys keys = keys(store, true);
@@ -103,12 +116,12 @@ class ManagedApiKeysTest {
           }
 
           @Override
-          public Optional<String> cachedValidation(String shortHash) {
+          public List<ApiKeyRecord> list() {
             throw fail();
           }
 
           @Override
-          public void cacheValidation(String shortHash, String value, Duration ttl) {
+          public boolean delete(String keyHash) {
             throw fail();
           }
 

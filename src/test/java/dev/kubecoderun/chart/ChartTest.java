@@ -106,6 +106,40 @@ class ChartTest {
     JOBS.put("bad-lang-limits", new String[] {NS, "sandbox: {langLimits: {python: {cpu: 1}}}"});
     JOBS.put("short-key", new String[] {NS, "apiKey: {value: short}"});
     JOBS.put("bad-minio", new String[] {NS, "minio: {enabled: true, endpoint: 'minio:9000'}"});
+    JOBS.put(
+        "operations",
+        new String[] {
+          NS,
+          """
+          masterKey: {value: "master-key-of-the-chart-test-0123456789"}
+          adminDashboard: {enabled: false}
+          apiDocs: {enabled: false}
+          metrics:
+            serviceMonitor: {enabled: true, interval: 15s, labels: {release: prom}}
+            podMonitor: {enabled: true}
+            grafanaDashboard: {enabled: true}
+          """
+        });
+    JOBS.put(
+        "master-secret",
+        new String[] {
+          NS,
+          "masterKey: {existingSecret: ops-keys, existingSecretKey: MK}\n"
+              + "metrics: {serviceMonitor: {enabled: true}}"
+        });
+    JOBS.put(
+        "metrics-public",
+        new String[] {NS, "metrics: {public: true, podMonitor: {enabled: true}}"});
+    // Wrong types and unknown values: refused by values.schema.json before anything renders.
+    JOBS.put("type-replicas", new String[] {NS, "replicaCount: two"});
+    JOBS.put("type-pool", new String[] {NS, "sandbox: {podPool: {py: \"3\"}}"});
+    JOBS.put("type-metrics", new String[] {NS, "metrics: {public: \"yes\"}"});
+    JOBS.put("type-monitor", new String[] {NS, "metrics: {serviceMonitor: {enabled: 1}}"});
+    JOBS.put("type-user-ns", new String[] {NS, "sandbox: {userNamespaces: maybe}"});
+    JOBS.put("unknown-value", new String[] {NS, "replicaCont: 2"});
+    JOBS.put("unknown-nested", new String[] {NS, "redis: {enable: true}"});
+    JOBS.put("short-master", new String[] {NS, "masterKey: {value: short}"});
+    JOBS.put("monitor-no-key", new String[] {NS, "metrics: {serviceMonitor: {enabled: true}}"});
   }
 
   static HttpServer fakeApi;
@@ -579,16 +613,175 @@ class ChartTest {
         errors.get("pools-over-max").contains("do not fit in sandbox.maxPods (9)"),
         errors::toString);
     assertTrue(errors.get("bad-lang-limits").contains("unknown language python"), errors::toString);
+    assertTrue(errors.get("short-master").contains("at least 32 characters"), errors::toString);
+    assertTrue(errors.get("monitor-no-key").contains("need masterKey"), errors::toString);
+    Set<String> expected =
+        new TreeSet<>(
+            Set.of(
+                "bad-replicas",
+                "bad-language",
+                "bad-pool-size",
+                "short-key",
+                "bad-minio",
+                "pools-over-max",
+                "bad-lang-limits",
+                "short-master",
+                "monitor-no-key"));
+    JOBS.keySet().stream()
+        .filter(id -> id.startsWith("type-") || id.startsWith("unknown-"))
+        .forEach(expected::add);
+    assertEquals(expected, errors.keySet());
+  }
+
+  /** values.schema.json refuses a value of the wrong type, or one the chart does not have. */
+  @Test
+  void theSchemaRefusesWrongTypesAndUnknownValues() {
+    for (String id :
+        List.of(
+            "type-replicas",
+            "type-pool",
+            "type-metrics",
+            "type-monitor",
+            "type-user-ns",
+            "unknown-value",
+            "unknown-nested")) {
+      assertTrue(
+          errors.get(id).contains("schema"),
+          () -> id + " not refused by the schema: " + errors.get(id));
+    }
+    assertTrue(errors.get("type-replicas").contains("replicaCount"), errors::toString);
+    assertTrue(errors.get("unknown-value").contains("replicaCont"), errors::toString);
+  }
+
+  /**
+   * Every value in values.yaml is described by values.schema.json, and every value a template reads
+   * is one of them.
+   */
+  @Test
+  void theSchemaDescribesEveryValueTheChartReads() throws IOException {
+    JsonNode schema = new ObjectMapper().readTree(CHART.resolve("values.schema.json").toFile());
+    JsonNode values = YAML.readTree(CHART.resolve("values.yaml").toFile());
+    List<String> missing = new ArrayList<>();
+    undescribed("", values, schema, missing);
+    assertEquals(List.of(), missing, "values.yaml keys values.schema.json lacks");
+    Set<String> read = new TreeSet<>();
+    try (var files = Files.list(CHART.resolve("templates"))) {
+      for (Path f : files.toList()) {
+        Matcher m =
+            Pattern.compile("\\.Values((?:\\.[A-Za-z0-9_]+)+)").matcher(Files.readString(f));
+        while (m.find()) {
+          read.add(m.group(1).substring(1));
+        }
+      }
+    }
+    for (String path : read) {
+      JsonNode at = values;
+      for (String part : path.split("\\.")) {
+        at = at.path(part);
+      }
+      assertFalse(at.isMissingNode(), path + " is read by a template but not in values.yaml");
+    }
+  }
+
+  private static void undescribed(String at, JsonNode value, JsonNode schema, List<String> out) {
+    if (!value.isObject()) {
+      return;
+    }
+    for (var e : value.properties()) {
+      JsonNode sub = schema.path("properties").path(e.getKey());
+      if (sub.isMissingNode()) {
+        sub = schema.path("additionalProperties");
+      }
+      if (sub.isMissingNode() || sub.isBoolean()) {
+        out.add(at + e.getKey());
+        continue;
+      }
+      if (sub.path("properties").isObject() || sub.path("additionalProperties").isObject()) {
+        undescribed(at + e.getKey() + ".", e.getValue(), sub, out);
+      }
+    }
+  }
+
+  @Test
+  void metricsMonitorsAndTheDashboardToggles() throws IOException {
+    Map<String, String> cm = configMap("operations");
+    assertEquals("false", cm.get("METRICS_PUBLIC"));
+    assertEquals("false", cm.get("ENABLE_DOCS"));
+    assertEquals("false", cm.get("ADMIN_DASHBOARD_ENABLED"));
+    assertEquals("true", configMap("defaults").get("ADMIN_DASHBOARD_ENABLED"));
     assertEquals(
-        Set.of(
-            "bad-replicas",
-            "bad-language",
-            "bad-pool-size",
-            "short-key",
-            "bad-minio",
-            "pools-over-max",
-            "bad-lang-limits"),
-        errors.keySet());
+        "master-key-of-the-chart-test-0123456789", secret("operations").get("MASTER_API_KEY"));
+    JsonNode api = one("operations", "Deployment", FULLNAME).at("/spec/template/spec/containers/0");
+    assertEquals(FULLNAME, env(api, "MASTER_API_KEY").at("/valueFrom/secretKeyRef/name").asText());
+    assertEquals(
+        "MASTER_API_KEY", env(api, "MASTER_API_KEY").at("/valueFrom/secretKeyRef/key").asText());
+    assertNull(
+        envOrNull(
+            one("defaults", "Deployment", FULLNAME).at("/spec/template/spec/containers/0"),
+            "MASTER_API_KEY"));
+
+    JsonNode sm = one("operations", "ServiceMonitor", FULLNAME);
+    assertEquals("prom", sm.at("/metadata/labels/release").asText());
+    assertEquals("/metrics", sm.at("/spec/endpoints/0/path").asText());
+    assertEquals("http", sm.at("/spec/endpoints/0/port").asText());
+    assertEquals("15s", sm.at("/spec/endpoints/0/interval").asText());
+    assertEquals("Bearer", sm.at("/spec/endpoints/0/authorization/type").asText());
+    assertEquals(FULLNAME, sm.at("/spec/endpoints/0/authorization/credentials/name").asText());
+    JsonNode service = one("operations", "Service", FULLNAME);
+    sm.at("/spec/selector/matchLabels")
+        .properties()
+        .forEach(
+            l ->
+                assertEquals(
+                    l.getValue().asText(),
+                    service.at("/metadata/labels/" + l.getKey().replace("/", "~1")).asText(),
+                    "the ServiceMonitor selects the API Service: " + l.getKey()));
+    JsonNode pm = one("operations", "PodMonitor", FULLNAME);
+    assertEquals(
+        "MASTER_API_KEY",
+        pm.at("/spec/podMetricsEndpoints/0/authorization/credentials/key").asText());
+
+    JsonNode dash = one("operations", "ConfigMap", FULLNAME + "-grafana-dashboard");
+    assertEquals("1", dash.at("/metadata/labels/grafana_dashboard").asText());
+    JsonNode grafana = new ObjectMapper().readTree(dash.at("/data/kubecoderun.json").asText());
+    assertEquals("KubeCodeRun", grafana.get("title").asText());
+    String exprs = grafana.get("panels").toString();
+    for (String metric :
+        List.of(
+            "http_server_requests_seconds_count",
+            "kubecoderun_executions_seconds_bucket",
+            "kubecoderun_sandbox_wait_seconds_bucket",
+            "kubecoderun_pool_ready",
+            "kubecoderun_sandbox_start_seconds_bucket",
+            "kubecoderun_files_uploaded_bytes_total",
+            "kubecoderun_rate_limit_refusals_total",
+            "kubecoderun_store_errors_total",
+            "jvm_memory_used_bytes")) {
+      assertTrue(exprs.contains(metric), "the Grafana dashboard charts " + metric);
+    }
+
+    JsonNode fromSecret =
+        one("master-secret", "Deployment", FULLNAME).at("/spec/template/spec/containers/0");
+    assertEquals(
+        "ops-keys", env(fromSecret, "MASTER_API_KEY").at("/valueFrom/secretKeyRef/name").asText());
+    assertEquals(
+        "MK", env(fromSecret, "MASTER_API_KEY").at("/valueFrom/secretKeyRef/key").asText());
+    assertEquals(
+        "MK",
+        one("master-secret", "ServiceMonitor", FULLNAME)
+            .at("/spec/endpoints/0/authorization/credentials/key")
+            .asText());
+    assertFalse(secret("master-secret").containsKey("MASTER_API_KEY"));
+
+    assertEquals("true", configMap("metrics-public").get("METRICS_PUBLIC"));
+    assertTrue(
+        one("metrics-public", "PodMonitor", FULLNAME)
+            .at("/spec/podMetricsEndpoints/0/authorization")
+            .isMissingNode(),
+        "public: no credentials");
+    assertTrue(
+        rendered.get("defaults").stream()
+            .noneMatch(d -> d.path("kind").asText().endsWith("Monitor")));
   }
 
   /**

@@ -143,6 +143,43 @@ class ConfigTest {
   }
 
   @Test
+  void theLocalJailHasDefaultsAndChecksItsSettings() {
+    Config.Jail jail = Config.from(Map.of("API_KEY", KEY)).sandbox().jail();
+    assertEquals(new Config.Jail(1024L << 20, 16384, 64L << 20, 1.0, 1_500_000, 4096), jail);
+    jail =
+        Config.from(
+                Map.of(
+                    "API_KEY", KEY,
+                    "SANDBOX_DISK_LIMIT_MB", "256",
+                    "SANDBOX_DISK_INODES", "1000",
+                    "SANDBOX_SHM_SIZE_MB", "8",
+                    "SANDBOX_CPU_LIMIT", "0.5",
+                    "SANDBOX_UID_BASE", "300000",
+                    "SANDBOX_UID_COUNT", "64"))
+            .sandbox()
+            .jail();
+    assertEquals(new Config.Jail(256L << 20, 1000, 8L << 20, 0.5, 300_000, 64), jail);
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                Config.from(
+                    Map.of(
+                        "API_KEY",
+                        KEY,
+                        "MAX_FILE_SIZE_MB",
+                        "200",
+                        "SANDBOX_DISK_LIMIT_MB",
+                        "100")));
+    assertTrue(e.getMessage().contains("SANDBOX_DISK_LIMIT_MB=100"), e.getMessage());
+    e =
+        assertThrows(
+            ConfigException.class,
+            () -> Config.from(Map.of("API_KEY", KEY, "SANDBOX_CPU_LIMIT", "lots")));
+    assertTrue(e.getMessage().contains("SANDBOX_CPU_LIMIT"), e.getMessage());
+  }
+
+  @Test
   void badValuesNameTheVariable() {
     assertTrue(
         assertThrows(
@@ -265,5 +302,26 @@ class ConfigTest {
     assertEquals("https://s3.example:443", s3.endpoint());
     assertTrue(s3.useIam());
     assertEquals("kubecoderun-files", s3.bucket());
+  }
+
+  @Test
+  void theMasterKeyIsLongAndNoApiKey() {
+    Map<String, String> base = Map.of("API_KEY", "an-api-key-0123456789");
+    assertNull(Config.from(base).operations().masterKey());
+    assertFalse(Config.from(base).operations().adminEnabled());
+    java.util.HashMap<String, String> env = new java.util.HashMap<>(base);
+    env.put("MASTER_API_KEY", "too-short");
+    assertThrows(ConfigException.class, () -> Config.from(env));
+    env.put("MASTER_API_KEY", "an-api-key-0123456789");
+    assertThrows(ConfigException.class, () -> Config.from(env));
+    env.put("MASTER_API_KEY", "m".repeat(32));
+    env.put("USAGE_RETENTION_DAYS", "7");
+    env.put("METRICS_PUBLIC", "true");
+    Config.Operations ops = Config.from(env).operations();
+    assertTrue(ops.adminEnabled());
+    assertTrue(ops.metricsPublic());
+    assertEquals(java.time.Duration.ofDays(7), ops.usageRetention());
+    assertTrue(ops.docsEnabled());
+    assertTrue(ops.dashboardEnabled());
   }
 }

@@ -11,24 +11,52 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
-/** The warm pool with real runner processes. */
+/**
+ * The warm pool with the real jail server: sandboxes whose holder (PID 1 of their jail) dies are
+ * replaced, and a jail server that dies is started again.
+ */
 @Tag("integration")
 class PoolTest {
   private final TestServer server = TestServer.get();
 
-  private List<ProcessHandle> warmPythonRunners() {
+  /**
+   * The jail server process of this test server ({@code runner jail ... --base DATA/sandboxes}).
+   */
+  private ProcessHandle jailServer() {
     String dir = server.dataDir.resolve("sandboxes").toString();
-    return ProcessHandle.allProcesses()
-        .filter(
-            p ->
-                p.info()
-                    .commandLine()
-                    .map(c -> c.contains(dir) && c.contains("--warm py") && !c.contains("__child"))
-                    .orElse(false))
-        .toList();
+    List<ProcessHandle> jails =
+        ProcessHandle.allProcesses()
+            .filter(
+                p ->
+                    p.info()
+                        .commandLine()
+                        .map(c -> c.contains(" jail ") && c.contains(dir) && !c.contains("__"))
+                        .orElse(false))
+            .toList();
+    assertEquals(1, jails.size(), jails.toString());
+    return jails.get(0);
+  }
+
+  /** The holders of the jail's sandboxes: one per sandbox, pooled or in use. */
+  private Set<Long> holders() {
+    return jailServer()
+        .descendants()
+        .filter(p -> p.info().commandLine().map(c -> c.contains("__holder")).orElse(false))
+        .map(ProcessHandle::pid)
+        .collect(Collectors.toSet());
+  }
+
+  /** The holder among {@code holders} whose sandbox has {@code file} in its /mnt/data (as root). */
+  private static Optional<Long> sandboxWith(Set<Long> holders, String file) {
+    return holders.stream()
+        .filter(h -> Files.exists(Path.of("/proc/" + h + "/root/mnt/data/" + file)))
+        .findFirst();
   }
 
   private void awaitWarmPython() throws InterruptedException {
@@ -39,54 +67,71 @@ class PoolTest {
     assertEquals(1, server.app.pool().readyCount(Language.PY), "a warm py sandbox is ready");
   }
 
-  /** The sandbox folder a runner serves (its --workdir): where the code's files appear. */
-  private static Path workdirOf(ProcessHandle runner) {
-    List<String> args = List.of(runner.info().arguments().orElseThrow());
-    return Path.of(args.get(args.indexOf("--workdir") + 1));
-  }
-
   @Test
-  void aWarmSandboxKilledWhileWaitingIsReplaced() throws InterruptedException {
+  void pooledSandboxesWhoseHolderIsKilledAreReplaced() throws InterruptedException {
     awaitWarmPython();
-    List<ProcessHandle> before = warmPythonRunners();
-    assertEquals(1, before.size(), before.toString());
-    ProcessHandle victim = before.get(0);
-    victim.destroyForcibly();
-    victim.onExit().join();
+    Set<Long> before = holders();
+    assertTrue(!before.isEmpty(), "the pooled sandboxes have holders");
+    for (long pid : before) {
+      ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+    }
+    // Each pool back at its target (TestServer: one py, one js), with none of the killed holders.
     Eventually.await(
-        "a new warm py sandbox in place of the dead one",
+        "new warm sandboxes in place of the dead ones",
         Duration.ofSeconds(30),
         () -> {
-          List<ProcessHandle> now = warmPythonRunners();
+          Set<Long> now = holders();
           return server.app.pool().readyCount(Language.PY) == 1
-              && now.size() == 1
-              && now.get(0).pid() != victim.pid();
+              && server.app.pool().readyCount(Language.JS) == 1
+              && now.size() >= 2
+              && now.stream().noneMatch(before::contains);
         });
-    List<ProcessHandle> after = warmPythonRunners();
-    assertEquals(1, after.size());
-    assertTrue(after.get(0).pid() != victim.pid(), "a new sandbox replaced the dead one");
     assertEquals("ok\n", server.exec("py", "print('ok')").json().path("stdout").asText());
   }
 
   @Test
-  void aSandboxKilledInTheMiddleOfARunIsA503AndTheNextRunWorks() throws Exception {
+  void aSandboxWhoseHolderIsKilledInTheMiddleOfARunIsA503AndTheNextRunWorks() throws Exception {
     awaitWarmPython();
-    ProcessHandle victim = warmPythonRunners().get(0); // the pool holds one: the run takes it
+    Set<Long> pooled = holders(); // the run takes the pooled py sandbox among them
     try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
       var run =
           runs.submit(
               () -> server.exec("py", "open('started', 'w').close()\nimport time\ntime.sleep(15)"));
-      Path started = workdirOf(victim).resolve("started");
       Eventually.await(
-          "the run's code running", Duration.ofSeconds(30), () -> Files.exists(started));
-      assertTrue(victim.isAlive(), "the run's sandbox is still running");
-      // An operator or the host's OOM killer: nothing of the runner gets to answer.
-      victim.destroyForcibly();
+          "the run's code running",
+          Duration.ofSeconds(30),
+          () -> sandboxWith(pooled, "started").isPresent());
+      long victim = sandboxWith(pooled, "started").orElseThrow();
+      // An operator, or the host's OOM killer: the sandbox's PID 1 dies and takes the run with it.
+      ProcessHandle.of(victim).ifPresent(ProcessHandle::destroyForcibly);
       TestServer.Reply reply = run.get();
       Errors.assertError(reply, 503, "service_unavailable");
       assertTrue(reply.header("Retry-After") != null, "a 503 says when to retry");
     }
     assertEquals("ok\n", server.exec("py", "print('ok')").json().path("stdout").asText());
+  }
+
+  @Test
+  void theJailServerKilledInTheMiddleOfARunIsA503AndItIsStartedAgain() throws Exception {
+    awaitWarmPython();
+    ProcessHandle victim = jailServer();
+    Set<Long> pooled = holders();
+    try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+      var run =
+          runs.submit(
+              () -> server.exec("py", "open('started', 'w').close()\nimport time\ntime.sleep(15)"));
+      Eventually.await(
+          "the run's code running",
+          Duration.ofSeconds(30),
+          () -> sandboxWith(pooled, "started").isPresent());
+      victim.destroyForcibly();
+      TestServer.Reply reply = run.get();
+      Errors.assertError(reply, 503, "service_unavailable");
+      assertTrue(reply.header("Retry-After") != null, "a 503 says when to retry");
+    }
+    // The next run waits for the new jail (and its pool) instead of failing.
+    assertEquals("ok\n", server.exec("py", "print('ok')").json().path("stdout").asText());
+    assertTrue(jailServer().pid() != victim.pid(), "a new jail server runs");
   }
 
   /** Go's warm step is its build cache: a Go pool fills like the others (it used to time out). */

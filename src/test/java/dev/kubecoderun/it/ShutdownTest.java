@@ -5,8 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.Application;
 import dev.kubecoderun.testing.Eventually;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -39,17 +37,24 @@ class ShutdownTest {
     CompletableFuture<HttpResponse<String>> inFlight =
         http.sendAsync(slow, HttpResponse.BodyHandlers.ofString());
     Path sandboxes = data.resolve("sandboxes");
-    // The code marks its own start in its /mnt/data (DATA_DIR/sandboxes/<id>/data).
+    // The code marks its own start in its /mnt/data, which only its jail sees: root finds it
+    // through
+    // /proc/<holder>/root of the sandboxes' holders (the jail server's children).
     Eventually.await(
         "the execution running",
         Duration.ofSeconds(30),
-        () -> {
-          try (var found = Files.find(sandboxes, 3, (p, a) -> p.endsWith("data/started"))) {
-            return found.findAny().isPresent();
-          } catch (IOException | UncheckedIOException e) {
-            return false; // a sandbox folder went away while we looked
-          }
-        });
+        () ->
+            ProcessHandle.allProcesses()
+                .filter(
+                    p ->
+                        p.info()
+                            .commandLine()
+                            .map(c -> c.contains(sandboxes.toString()))
+                            .orElse(false))
+                .flatMap(ProcessHandle::descendants)
+                .filter(p -> p.info().commandLine().map(c -> c.contains("__holder")).orElse(false))
+                .anyMatch(
+                    h -> Files.exists(Path.of("/proc/" + h.pid() + "/root/mnt/data/started"))));
 
     app.close();
 

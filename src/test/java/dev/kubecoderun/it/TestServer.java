@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.Application;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.config.Config;
+import dev.kubecoderun.testing.OpenApiContract;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -31,6 +32,9 @@ final class TestServer {
   /** LibreChat's signing key of every test server (CODEAPI_JWT_JWKS_JSON). */
   static final dev.kubecoderun.testing.LibreChatTokens TOKENS =
       dev.kubecoderun.testing.LibreChatTokens.ed25519(dev.kubecoderun.testing.LibreChatTokens.KID);
+
+  /** The master key of every test server (the admin API, the dashboard, /metrics). */
+  static final String MASTER = "integration-master-key-0123456789abcdef";
 
   static final long MAX_FILE_BYTES = 2L * 1024 * 1024;
 
@@ -102,6 +106,7 @@ final class TestServer {
         Map<String, String> env = new HashMap<>(extra);
         env.put("API_KEY", KEY);
         env.putIfAbsent("API_KEYS", KEY2);
+        env.putIfAbsent("MASTER_API_KEY", MASTER);
         // LibreChat's JWTs beside the keys (CODEAPI_AUTH_PROVIDER then defaults to "both").
         env.putIfAbsent("CODEAPI_JWT_JWKS_JSON", TOKENS.jwks());
         env.put("PATH", System.getenv("PATH")); // where the toolchains are found
@@ -116,6 +121,8 @@ final class TestServer {
         env.put("MAX_FILES_PER_REQUEST", "5");
         env.put("EXECUTION_QUEUE_TIMEOUT_SECONDS", "120");
         env.put("SHUTDOWN_GRACE_SECONDS", "5");
+        env.putAll(extra);
+        env.values().removeIf(v -> v == null);
         Application app = Application.start(Config.from(env));
         Runtime.getRuntime().addShutdownHook(new Thread(app::close));
         return new TestServer(app, data);
@@ -148,13 +155,23 @@ final class TestServer {
     }
   }
 
+  /**
+   * Sends the request; every answer is checked against GET /openapi.json's description of its route
+   * and status (OpenApiContract), so each integration test also tests the document.
+   */
   Reply send(HttpRequest.Builder req) {
     try {
-      HttpResponse<byte[]> r =
-          http.send(
-              req.timeout(Duration.ofSeconds(120)).build(),
-              HttpResponse.BodyHandlers.ofByteArray());
-      return new Reply(r.statusCode(), new String(r.body(), StandardCharsets.UTF_8), r);
+      HttpRequest built = req.timeout(Duration.ofSeconds(120)).build();
+      HttpResponse<byte[]> r = http.send(built, HttpResponse.BodyHandlers.ofByteArray());
+      Reply reply = new Reply(r.statusCode(), new String(r.body(), StandardCharsets.UTF_8), r);
+      OpenApiContract.shared()
+          .check(
+              built.method(),
+              built.uri().getRawPath(),
+              r.statusCode(),
+              r.headers().firstValue("Content-Type").orElse(null),
+              r.body());
+      return reply;
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     } catch (InterruptedException e) {

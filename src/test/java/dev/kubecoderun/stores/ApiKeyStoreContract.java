@@ -1,6 +1,7 @@
 package dev.kubecoderun.stores;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.auth.ApiKeyRecord;
@@ -47,6 +48,28 @@ abstract class ApiKeyStoreContract {
   }
 
   @Test
+  void recordsAreListedWithTheirMetadataAndDeletedForGood() {
+    ApiKeyRecord r =
+        new ApiKeyRecord(
+            ManagedApiKeys.sha256Hex("sk-" + Ids.next()),
+            "sk-abcdefgh",
+            "listed",
+            now,
+            true,
+            Map.of(),
+            0,
+            null,
+            Map.of("team", "data", "env", "prod"));
+    store().save(r);
+    assertTrue(store().list().contains(r), "listed: " + store().list());
+    assertEquals(Map.of("team", "data", "env", "prod"), store().find(r.keyHash()).get().metadata());
+    assertTrue(store().delete(r.keyHash()));
+    assertTrue(store().find(r.keyHash()).isEmpty());
+    assertTrue(store().list().stream().noneMatch(x -> x.keyHash().equals(r.keyHash())));
+    assertFalse(store().delete(r.keyHash()), "nothing left to delete");
+  }
+
+  @Test
   void usageIsCountedOnTheRecordAndNeverCreatesOne() {
     ApiKeyRecord r = record(true);
     store().save(r);
@@ -58,16 +81,6 @@ abstract class ApiKeyStoreContract {
     String ghost = ManagedApiKeys.sha256Hex("ghost");
     store().recordUsage(ghost, now);
     assertTrue(store().find(ghost).isEmpty());
-  }
-
-  @Test
-  void theValidationCacheHoldsAValueUntilInvalidated() {
-    String shortHash = Ids.next().substring(0, 16);
-    assertTrue(store().cachedValidation(shortHash).isEmpty());
-    store().cacheValidation(shortHash, "1", Duration.ofSeconds(300));
-    assertEquals("1", store().cachedValidation(shortHash).orElseThrow());
-    store().invalidate(shortHash);
-    assertTrue(store().cachedValidation(shortHash).isEmpty());
   }
 
   @Test

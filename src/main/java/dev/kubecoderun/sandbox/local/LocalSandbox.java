@@ -1,57 +1,58 @@
 package dev.kubecoderun.sandbox.local;
 
-import dev.kubecoderun.files.LocalDisk;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.sandbox.AbstractSandbox;
 import dev.kubecoderun.sandbox.RunnerClient;
-import java.nio.file.Path;
-import java.util.concurrent.TimeUnit;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 
-/** A runner process on loopback with its own folder; closing it kills the process tree. */
+/**
+ * One sandbox of the jail server. It is alive while the jail process and the sandbox's holder (PID
+ * 1 of its jail, whose death takes everything in the sandbox with it) are.
+ */
 final class LocalSandbox extends AbstractSandbox {
-  private final Process process;
-  private final Path dir;
+  private final JailServer.Created created;
+  private final Optional<ProcessHandle> holder;
   private final Consumer<LocalSandbox> onClose;
+  private final AtomicBoolean closed = new AtomicBoolean();
 
   LocalSandbox(
-      String id,
+      JailServer.Created created,
       Language language,
-      Process process,
       RunnerClient runner,
-      Path dir,
       Consumer<LocalSandbox> onClose) {
-    super(id, language, runner);
-    this.process = process;
-    this.dir = dir;
+    super(created.id(), language, runner);
+    this.created = created;
+    this.holder = ProcessHandle.of(created.holderPid());
     this.onClose = onClose;
+  }
+
+  JailServer.Instance jail() {
+    return created.instance();
   }
 
   @Override
   public boolean isAlive() {
-    return process.isAlive();
+    return !closed.get()
+        && created.instance().process().isAlive()
+        && holder.map(ProcessHandle::isAlive).orElse(false);
   }
 
   @Override
   public void onExit(Runnable callback) {
-    process.onExit().thenRun(callback);
+    CompletableFuture<?> holderGone =
+        holder
+            .map(h -> (CompletableFuture<?>) h.onExit())
+            .orElse(CompletableFuture.completedFuture(null));
+    CompletableFuture.anyOf(created.instance().process().onExit(), holderGone).thenRun(callback);
   }
 
   @Override
   public void close() {
-    kill(process);
-    LocalDisk.deleteTree(dir);
-    onClose.accept(this);
-  }
-
-  static void kill(Process process) {
-    // Descendants first: bwrap children die with their parent, but be thorough.
-    process.descendants().forEach(ProcessHandle::destroyForcibly);
-    process.destroyForcibly();
-    try {
-      process.waitFor(5, TimeUnit.SECONDS);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
+    if (closed.compareAndSet(false, true)) {
+      onClose.accept(this);
     }
   }
 }

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Jail mode gives every sandbox its own cgroups: pids (pids.max), memory (the limit, no swap) and, with
+// --max-cpu, cpu (a CFS quota). They live under one parent per jail server, kcr-jail-<pid>, at the root
+// of each cgroup v1 hierarchy that has the controller, or of cgroup v2 (one directory for all three).
+// The processes of a run join them before they enter the jail; the template and the holder do not.
+
+const jailCgroupPrefix = "kcr-jail-"
+
+// jailCgroupRoot is where one jail server makes the cgroups of its sandboxes.
+type jailCgroupRoot struct {
+	parents map[string]string // controller (pids, memory, cpu) -> the kcr-jail-<pid> directory
+	v2      map[string]bool   // controller -> its parent is a cgroup v2 directory
+}
+
+// newJailCgroupRoot creates the kcr-jail-<pid> parents; cpu only when wanted. It fails naming the
+// controller it cannot use.
+func newJailCgroupRoot(cpu bool) (*jailCgroupRoot, error) {
+	h := findCgroupHierarchies()
+	r := &jailCgroupRoot{parents: map[string]string{}, v2: map[string]bool{}}
+	ctrls := []string{"pids", "memory"}
+	if cpu {
+		ctrls = append(ctrls, "cpu")
+	}
+	name := jailCgroupPrefix + strconv.Itoa(os.Getpid())
+	var v2ctrls []string
+	for _, c := range ctrls {
+		dir, v2 := h.parent(c)
+		if dir == "" {
+			return nil, fmt.Errorf("no cgroup %s controller (neither a cgroup v1 hierarchy with it nor the cgroup v2 root delegating it)", c)
+		}
+		removeStaleJailCgroups(dir)
+		r.parents[c], r.v2[c] = filepath.Join(dir, name), v2
+		if v2 {
+			v2ctrls = append(v2ctrls, "+"+c)
+		}
+	}
+	for _, c := range ctrls {
+		if err := os.Mkdir(r.parents[c], 0o755); err != nil && !os.IsExist(err) {
+			r.remove()
+			return nil, fmt.Errorf("cannot create the %s cgroup %s: %v", c, r.parents[c], err)
+		}
+	}
+	if len(v2ctrls) > 0 {
+		dir := r.parents["pids"]
+		if !r.v2["pids"] {
+			dir = r.parents["memory"]
+		}
+		if err := writeCgroupFile(dir, "cgroup.subtree_control", strings.Join(v2ctrls, " ")); err != nil {
+			r.remove()
+			return nil, fmt.Errorf("cannot delegate %s below %s: %v", strings.Join(v2ctrls, " "), dir, err)
+		}
+	}
+	return r, nil
+}
+
+// remove removes the parents (their sandboxes' cgroups must be gone).
+func (r *jailCgroupRoot) remove() {
+	for _, d := range r.parents {
+		os.Remove(d)
+	}
+}
+
+// removeStaleJailCgroups removes what jail servers that are gone left under parent.
+func removeStaleJailCgroups(parent string) {
+	ents, _ := os.ReadDir(parent)
+	for _, e := range ents {
+		pid, err := strconv.Atoi(strings.TrimPrefix(e.Name(), jailCgroupPrefix))
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), jailCgroupPrefix) || err != nil {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+			continue
+		}
+		dir := filepath.Join(parent, e.Name())
+		subs, _ := os.ReadDir(dir)
+		for _, s := range subs {
+			if s.IsDir() {
+				cg := &sandboxCG{dirs: []string{filepath.Join(dir, s.Name())}, pids: filepath.Join(dir, s.Name())}
+				cg.killAll(nil)
+				removeCgroupDir(cg.pids)
+			}
+		}
+		os.Remove(dir)
+	}
+}
+
+// sandboxCG are the cgroups of one sandbox.
+type sandboxCG struct {
+	dirs     []string   // distinct directories (one on cgroup v2)
+	pids     string     // the directory with pids.max and the pids of the sandbox's processes
+	pidsV2   bool       // cgroup.kill may exist there
+	memory   string     // the directory with the memory limit
+	memV2    bool       //
+	memLimit uint64     //
+	procs    []*os.File // cgroup.procs of each directory, opened for the children to join (they write "0")
+}
+
+// newSandboxCG makes the cgroups of one sandbox and sets its limits.
+func (r *jailCgroupRoot) newSandboxCG(id string, maxProcs, maxMemory uint64, cpuMillis int) (*sandboxCG, error) {
+	cg := &sandboxCG{memLimit: maxMemory}
+	for _, c := range []string{"pids", "memory", "cpu"} {
+		parent, ok := r.parents[c]
+		if !ok {
+			continue
+		}
+		dir := filepath.Join(parent, id)
+		if !containsString(cg.dirs, dir) {
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				cg.remove()
+				return nil, err
+			}
+			cg.dirs = append(cg.dirs, dir)
+		}
+		var err error
+		switch c {
+		case "pids":
+			cg.pids, cg.pidsV2 = dir, r.v2[c]
+			err = writeCgroupFile(dir, "pids.max", strconv.FormatUint(maxProcs, 10))
+		case "memory":
+			cg.memory, cg.memV2 = dir, r.v2[c]
+			if maxMemory > 0 {
+				err = setMemoryLimit(dir, maxMemory, r.v2[c])
+			}
+		case "cpu":
+			err = setCPULimit(dir, cpuMillis, r.v2[c])
+		}
+		if err != nil {
+			cg.remove()
+			return nil, fmt.Errorf("%s cgroup %s: %v", c, dir, err)
+		}
+	}
+	for _, d := range cg.dirs {
+		f, err := os.OpenFile(filepath.Join(d, "cgroup.procs"), os.O_WRONLY, 0)
+		if err != nil {
+			cg.remove()
+			return nil, err
+		}
+		cg.procs = append(cg.procs, f)
+	}
+	return cg, nil
+}
+
+// setCPULimit caps the cgroup at cpuMillis thousandths of a CPU (a CFS quota per 100 ms period).
+func setCPULimit(dir string, cpuMillis int, v2 bool) error {
+	quota := strconv.Itoa(cpuMillis * 100)
+	if v2 {
+		return writeCgroupFile(dir, "cpu.max", quota+" 100000")
+	}
+	if err := writeCgroupFile(dir, "cpu.cfs_period_us", "100000"); err != nil {
+		return err
+	}
+	return writeCgroupFile(dir, "cpu.cfs_quota_us", quota)
+}
+
+// sandboxCgroups is the view the runner's execute path uses (memory limit notice).
+func (cg *sandboxCG) sandboxCgroups() sandboxCgroups {
+	return sandboxCgroups{pids: cg.pids, memory: cg.memory, memV2: cg.memV2, memLimit: cg.memLimit}
+}
+
+// cgroupPids lists the processes in a cgroup directory.
+func cgroupPids(dir string) []int {
+	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// killAll kills every process of the sandbox but those in keep, and waits until they are gone: a
+// killed process cannot fork, and pids.max bounds what a fork bomb can start in between, so a few
+// rounds do it.
+func (cg *sandboxCG) killAll(keep []int) error {
+	if cg.pids == "" {
+		return nil
+	}
+	if len(keep) == 0 && cg.pidsV2 {
+		writeCgroupFile(cg.pids, "cgroup.kill", "1") // Linux 5.14+; the loop below covers older ones
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for pause := 50 * time.Microsecond; ; pause = min(2*pause, 10*time.Millisecond) {
+		left := 0
+		for _, pid := range cgroupPids(cg.pids) {
+			if !containsInt(keep, pid) {
+				syscall.Kill(pid, syscall.SIGKILL)
+				left++
+			}
+		}
+		if left == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d processes of cgroup %s survived SIGKILL", left, cg.pids)
+		}
+		time.Sleep(pause)
+	}
+}
+
+// signalAll sends SIGKILL to every process of the sandbox but those in keep, without waiting for them
+// to finish exiting (an interpreter with numpy mapped takes milliseconds to): rounds until one finds
+// no process it has not signalled yet. A process with a pending SIGKILL forks no more, so whatever it
+// started before shows up in the next round.
+func (cg *sandboxCG) signalAll(keep []int) {
+	if cg.pids == "" {
+		return
+	}
+	signalled := map[int]bool{}
+	for round := 0; round < 1000; round++ {
+		fresh := 0
+		for _, pid := range cgroupPids(cg.pids) {
+			if !signalled[pid] && !containsInt(keep, pid) {
+				syscall.Kill(pid, syscall.SIGKILL)
+				signalled[pid] = true
+				fresh++
+			}
+		}
+		if fresh == 0 {
+			return
+		}
+	}
+}
+
+// remove closes the cgroup.procs files and removes the directories (empty by then).
+func (cg *sandboxCG) remove() {
+	for _, f := range cg.procs {
+		f.Close()
+	}
+	cg.procs = nil
+	for _, d := range cg.dirs {
+		removeCgroupDir(d)
+	}
+}
+
+// removeCgroupDir removes a cgroup; rmdir fails while a killed process is still exiting.
+func removeCgroupDir(dir string) {
+	for i := 0; i < 200; i++ {
+		err := os.Remove(dir)
+		if err == nil || errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// pidsLimitHits is how often the sandbox hit pids.max (pids.events "max"), for the notice.
+func (cg *sandboxCG) pidsLimitHits() uint64 {
+	b, err := os.ReadFile(filepath.Join(cg.pids, "pids.events"))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "max "); ok {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func containsInt(list []int, n int) bool {
+	for _, v := range list {
+		if v == n {
+			return true
+		}
+	}
+	return false
+}

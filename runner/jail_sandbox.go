@@ -1,0 +1,398 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// jailSandbox is one sandbox of the jail server: a tmpfs (its /mnt/data and /tmp), cgroups, a host uid
+// of its own, a holder owning its namespaces, and a runner Server answering its requests.
+type jailSandbox struct {
+	j       *jail
+	id      string
+	token   string
+	uid     int
+	dir     string // the tmpfs
+	cg      *sandboxCG
+	holder  *exec.Cmd
+	gone    chan struct{} // closed when the holder has exited: the sandbox is dead
+	pidfd   int
+	srv     *Server
+	handler http.Handler
+
+	mu     sync.Mutex // guards closed against starts, and ahead
+	closed bool
+	// A child forked and jailed ahead for a pooled sandbox's run (from the bare Python template, or
+	// the Node one), waiting for its job: the run then pays neither the fork nor entering the jail,
+	// whose cgroup migration waits for an RCU grace period when the machine was idle (~10 ms here).
+	ahead     *proc
+	aheadLang string
+}
+
+// create makes a sandbox. warm: for js, a Node shim is started at once and waits for the run.
+func (j *jail) create(lang string, warm, singleUse bool) (*jailSandbox, error) {
+	uid, err := j.allocUID()
+	if err != nil {
+		return nil, err
+	}
+	sb := &jailSandbox{j: j, id: randomHex(12), token: randomHex(24), uid: uid, pidfd: -1}
+	sb.dir = filepath.Join(jailDisks, sb.id)
+	defer func() {
+		if err != nil {
+			sb.teardown()
+		}
+	}()
+	if err = mountSandboxDisk(sb.dir, j.cfg.DiskSize, j.cfg.DiskInodes, uid); err != nil {
+		sb.dir = ""
+		return nil, err
+	}
+	c := j.cfg.Child
+	if sb.cg, err = j.cg.newSandboxCG(sb.id, c.MaxProcs, c.MaxMemory, j.cfg.CPUMillis); err != nil {
+		return nil, fmt.Errorf("sandbox cgroups: %v", err)
+	}
+	spec := holderSpec{Skeleton: jailSkeleton, NewRoot: jailNewRoot, Data: filepath.Join(sb.dir, "data"),
+		Tmp: filepath.Join(sb.dir, "tmp"), ShmSize: j.cfg.ShmSize, ShmInodes: 1024}
+	if sb.holder, sb.pidfd, err = j.startHolder(spec, uid); err != nil {
+		return nil, err
+	}
+	sb.gone = make(chan struct{})
+	go func() {
+		sb.holder.Wait()
+		close(sb.gone)
+		// Whatever the sandbox ran died with its pid namespace; a run in progress ends now.
+		sb.cg.killAll(nil)
+	}()
+	cfg := *c
+	cfg.Token, cfg.SingleUse = sb.token, singleUse
+	cfg.Workdir, cfg.Scratch = filepath.Join(sb.dir, "data"), filepath.Join(sb.dir, "tmp")
+	cfg.ChildWorkdir, cfg.ChildScratch = "/mnt/data", "/tmp"
+	cfg.ChildUID, cfg.ChildGID = uid, uid
+	// A js sandbox waits with a Node of its own only when there is no Node template to fork from;
+	// a go one seeds its build cache ahead.
+	cfg.Warm = map[string]bool{}
+	if warm && (lang == "go" || lang == "js" && j.js == nil) {
+		cfg.Warm[lang] = true
+	}
+	if sb.srv, err = newServerIn(&cfg, sb); err != nil {
+		return nil, err
+	}
+	sb.srv.rust = j.rust
+	sb.handler = sb.srv.handler()
+	sb.srv.startBackground()
+	if warm {
+		sb.forkAhead(lang)
+	}
+	j.mu.Lock()
+	j.byID[sb.id] = sb
+	j.byToken[tokenKey("Bearer "+sb.token)] = sb
+	j.mu.Unlock()
+	return sb, nil
+}
+
+// destroy kills everything of the sandbox and removes it; a run in progress ends as killed.
+func (j *jail) destroy(sb *jailSandbox) {
+	j.mu.Lock()
+	delete(j.byID, sb.id)
+	delete(j.byToken, tokenKey("Bearer "+sb.token))
+	j.mu.Unlock()
+	sb.mu.Lock()
+	sb.closed = true
+	sb.mu.Unlock()
+	if sb.cg != nil {
+		sb.cg.killAll(nil)
+	}
+	if sb.srv != nil {
+		sb.srv.busy.Lock() // a run in progress has ended (killed) and answered
+		sb.srv.Close()
+		sb.srv.busy.Unlock()
+	}
+	sb.teardown()
+}
+
+// teardown releases what create acquired, in reverse.
+func (sb *jailSandbox) teardown() {
+	if sb.cg != nil {
+		if err := sb.cg.killAll(nil); err != nil {
+			log.Printf("runner jail: sandbox %s: %v", sb.id, err)
+		}
+	}
+	if sb.holder != nil {
+		sb.holder.Process.Kill() // PID 1 of the sandbox: whatever was left in its pid namespace dies too
+		<-sb.gone
+	}
+	if sb.pidfd >= 0 {
+		syscall.Close(sb.pidfd)
+	}
+	if sb.cg != nil {
+		sb.cg.remove()
+	}
+	if sb.dir != "" {
+		unmountSandboxDisk(sb.dir)
+	}
+	sb.j.freeUID(sb.uid)
+}
+
+// start runs argv (a compiler, a program, a Node shim) in the sandbox through the exec template.
+func (sb *jailSandbox) start(argv []string, o procOpts) (*proc, error) {
+	job, _ := json.Marshal(map[string]any{"argv": argv, "env": sb.srv.env})
+	return sb.spawn(sb.j.exec, o, job, nil)
+}
+
+// forkPython forks the Python template into the sandbox, for a run; nil, nil when the template is not
+// ready (the run then starts a cold interpreter).
+//
+// Code that imports only the standard library (and restores no state) is forked from the bare
+// template: forking a 12 MB interpreter instead of a 100 MB one costs a fraction, and nothing it
+// imports was preloaded anyway. Everything else comes from the template with RUNNER_PY_PRELOAD.
+func (sb *jailSandbox) forkPython(o procOpts, job []byte, code string, state bool) (*proc, error) {
+	t := sb.j.py
+	if stdlib := sb.j.py0.stdlib.Load(); !state && sb.j.py0.ready.Load() && stdlib != nil && onlyImports(code, *stdlib) {
+		if p := sb.takeAhead("py"); p != nil {
+			p.stdin.Write(job) // it reads its job once it has all of it
+			p.stdin.Close()
+			p.stdin = nil
+			return p, nil
+		}
+		t = sb.j.py0
+	}
+	if !t.ready.Load() {
+		return nil, nil
+	}
+	return sb.spawn(t, o, nil, job)
+}
+
+// forkAhead forks the child of a pooled sandbox's run ahead: Python from the bare template (code that
+// needs the preloaded modules forks from their template when it comes), Node from its template.
+func (sb *jailSandbox) forkAhead(lang string) {
+	var p *proc
+	var err error
+	switch {
+	case lang == "py" && sb.j.py0.ready.Load():
+		p, err = sb.spawn(sb.j.py0, procOpts{stdin: true, status: true}, nil, nil)
+	case lang == "js" && sb.j.js != nil && sb.j.js.ready.Load():
+		p, err = sb.spawn(sb.j.js, procOpts{jobPipe: true}, nil, nil)
+	}
+	if err != nil {
+		log.Printf("runner jail: sandbox %s: forking ahead: %v", sb.id, err)
+	}
+	if p != nil {
+		sb.mu.Lock()
+		sb.ahead, sb.aheadLang = p, lang
+		sb.mu.Unlock()
+	}
+}
+
+// takeAhead hands out the child forked ahead for lang, if it is still alive.
+func (sb *jailSandbox) takeAhead(lang string) *proc {
+	sb.mu.Lock()
+	p := sb.ahead
+	if p == nil || sb.aheadLang != lang {
+		sb.mu.Unlock()
+		return nil
+	}
+	sb.ahead = nil
+	sb.mu.Unlock()
+	if p.exited() {
+		p.closePipes()
+		return nil
+	}
+	return p
+}
+
+var (
+	pyImport     = regexp.MustCompile(`(?m)^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import|import[ \t]+([^#\n;]+))`)
+	pyDynamicImp = regexp.MustCompile(`__import__|importlib|import_module|exec\(|eval\(`)
+)
+
+// onlyImports reports whether every module Python code imports (statically; any dynamic import or
+// exec says no) is in allowed.
+func onlyImports(code string, allowed map[string]bool) bool {
+	if pyDynamicImp.MatchString(code) {
+		return false
+	}
+	for _, m := range pyImport.FindAllStringSubmatch(code, -1) {
+		names := []string{m[1]}
+		if m[1] == "" {
+			names = strings.Split(m[2], ",")
+		}
+		for _, n := range names {
+			fields := strings.Fields(n) // "numpy as np"
+			if len(fields) == 0 {
+				continue
+			}
+			top, _, _ := strings.Cut(strings.Trim(fields[0], "()"), ".")
+			if top != "" && !allowed[top] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// forkNode forks the Node template into the sandbox to run code (a .js file) with args; nil, nil
+// when there is no Node template or it is not ready.
+func (sb *jailSandbox) forkNode(code string, args []string) (*proc, error) {
+	job, _ := json.Marshal(map[string]any{"argv": append([]string{code}, args...)})
+	if p := sb.takeAhead("js"); p != nil {
+		w := p.job
+		p.job = nil
+		go func() { // a pipe holds 64 KiB: the arguments may be more
+			w.Write(job)
+			w.Close()
+		}()
+		return p, nil
+	}
+	if sb.j.js == nil || !sb.j.js.ready.Load() {
+		return nil, nil
+	}
+	return sb.spawn(sb.j.js, procOpts{}, job, nil)
+}
+
+// spawn has template t fork a child into the sandbox with the pipes o asks for, a job pipe carrying
+// job when not nil, and input written to its stdin (which is then closed, and p.stdin nil). Both are
+// written before the fork when they fit in the pipe, so the child need not wait for this process to
+// be scheduled again.
+func (sb *jailSandbox) spawn(t *template, o procOpts, job, input []byte) (*proc, error) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.closed {
+		return nil, fmt.Errorf("the sandbox is gone")
+	}
+	p := &proc{done: make(chan struct{})}
+	var ours, theirs []*os.File
+	closeAll := func(files []*os.File) {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	names := []string{"ns"}
+	fds := []int{sb.pidfd}
+	pipe := func(name string, childReads bool) (*os.File, error) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		mine, child := r, w
+		if childReads {
+			mine, child = w, r
+		}
+		ours, theirs = append(ours, mine), append(theirs, child)
+		names, fds = append(names, name), append(fds, int(child.Fd()))
+		return mine, nil
+	}
+	var err error
+	if o.stdin {
+		p.stdin, err = pipe("stdin", true)
+	}
+	if err == nil {
+		p.stdout, err = pipe("stdout", false)
+	}
+	if err == nil && o.mergeStderr {
+		names, fds = append(names, "stderr"), append(fds, fds[len(fds)-1])
+	} else if err == nil {
+		p.stderr, err = pipe("stderr", false)
+	}
+	if err == nil && o.status {
+		p.status, err = pipe("status", false)
+	}
+	var jobW *os.File
+	if err == nil && (job != nil || o.jobPipe) {
+		jobW, err = pipe("job", true)
+	}
+	if err != nil {
+		closeAll(ours)
+		closeAll(theirs)
+		return nil, err
+	}
+	for _, f := range sb.cg.procs {
+		names, fds = append(names, "cg"), append(fds, int(f.Fd()))
+	}
+	var later []func()
+	feed := func(w *os.File, data []byte) {
+		if len(data) <= 32<<10 { // a pipe holds 64 KiB
+			w.Write(data)
+			w.Close()
+		} else {
+			later = append(later, func() { w.Write(data); w.Close() })
+		}
+	}
+	if jobW != nil && job != nil {
+		feed(jobW, job)
+	} else if jobW != nil {
+		p.job = jobW // written by whoever takes the child
+	}
+	if input != nil && p.stdin != nil {
+		feed(p.stdin, input)
+		p.stdin = nil
+	}
+	err = t.spawn(names, fds, p)
+	closeAll(theirs)
+	if err != nil {
+		closeAll(ours)
+		return nil, err
+	}
+	for _, f := range later {
+		go f()
+	}
+	pid := p.pid
+	p.killFn = func() {
+		syscall.Kill(-pid, syscall.SIGKILL) // its process group (it made itself a session leader)
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	return p, nil
+}
+
+// dead reports whether the sandbox's holder is gone (killed from outside): its runs cannot be trusted
+// to have run, and the sandbox cannot run anything any more. A run the holder's death killed is
+// reported (SIGKILL) a moment before the holder has finished exiting, so after a SIGKILL it waits up
+// to grace for the holder's pidfd to say so.
+func (sb *jailSandbox) dead(grace time.Duration) bool {
+	select {
+	case <-sb.gone:
+		return true
+	default:
+	}
+	fds := []struct {
+		fd      int32
+		events  int16
+		revents int16
+	}{{fd: int32(sb.pidfd), events: 0x1 /* POLLIN */}}
+	ts := syscall.NsecToTimespec(grace.Nanoseconds())
+	n, _, e := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+	return e == 0 && n == 1
+}
+
+// limitNotices are the stderr lines of a run that hit a limit of the sandbox: the process limit
+// (pids.max refused a fork during the run), and, for a run that failed, a full disk, a full inode
+// table or a full /dev/shm.
+func (sb *jailSandbox) limitNotices(pidsBefore uint64, failed bool) []string {
+	var out []string
+	c := sb.j.cfg
+	if sb.cg.pidsLimitHits() > pidsBefore {
+		out = append(out, fmt.Sprintf("[kubecoderun] the sandbox process limit (%d) was reached", c.Child.MaxProcs))
+	}
+	if !failed {
+		return out
+	}
+	if noSpace, noInodes := statfsFull(sb.dir); noSpace {
+		out = append(out, fmt.Sprintf("[kubecoderun] the sandbox disk limit (%s for /mnt/data and /tmp together) was reached", humanBytes(c.DiskSize)))
+	} else if noInodes {
+		out = append(out, fmt.Sprintf("[kubecoderun] the sandbox file count limit (%d files) was reached", c.DiskInodes))
+	}
+	if noSpace, _ := statfsFull("/proc/" + strconv.Itoa(sb.holder.Process.Pid) + "/root/dev/shm"); noSpace {
+		out = append(out, fmt.Sprintf("[kubecoderun] the sandbox /dev/shm limit (%s) was reached", humanBytes(c.ShmSize)))
+	}
+	return out
+}

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// template is one long-lived template process (shims/zygote.py) and the control socket to it.
+type template struct {
+	j    *jail
+	mode string // "py" (forks Python runs) or "exec" (forks children that exec a command)
+
+	mu      sync.Mutex // guards sock, cmd and pending, and serialises sends
+	sock    *os.File   // our end of the SOCK_SEQPACKET pair
+	cmd     *exec.Cmd
+	pending map[uint64]*templateJob
+	ready   atomic.Bool
+	nextID  atomic.Uint64
+	starts  atomic.Int64 // how many times the template was started (1 + restarts)
+	stopped atomic.Bool
+	stdlib  atomic.Pointer[map[string]bool] // a Python template's standard library modules
+}
+
+type templateJob struct {
+	started chan error // the template forked the child (nil) or could not (the error)
+	p       *proc
+	forked  bool
+}
+
+type templateMsg struct {
+	Ready  bool     `json:"ready"`
+	Stdlib []string `json:"stdlib"`
+	ID     uint64   `json:"id"`
+	Pid    int      `json:"pid"`
+	Error  string   `json:"error"`
+	Status *int     `json:"status"`
+}
+
+func newTemplate(j *jail, mode string) *template {
+	return &template{j: j, mode: mode, pending: map[uint64]*templateJob{}}
+}
+
+// run keeps the template running until stop: it starts it, serves its messages, and starts it again
+// (after a pause) when it dies.
+func (t *template) run() {
+	for !t.stopped.Load() {
+		start := time.Now()
+		err := t.serve()
+		if t.stopped.Load() {
+			return
+		}
+		log.Printf("runner: %s template stopped (%v); starting it again", t.mode, err)
+		if time.Since(start) < 5*time.Second {
+			time.Sleep(time.Second)
+		}
+	}
+}
+
+// serve starts the template and reads its messages until it exits.
+func (t *template) serve() error {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	syscall.SetNonblock(fds[0], true) // our end goes through the poller; the template's stays blocking
+	ours, theirs := os.NewFile(uintptr(fds[0]), "template"), os.NewFile(uintptr(fds[1]), "template-child")
+	spec, err := t.j.templateSpec(t.mode)
+	if err != nil {
+		ours.Close()
+		theirs.Close()
+		return err
+	}
+	b, _ := json.Marshal(spec)
+	cmd := &exec.Cmd{Path: selfExe, Args: []string{selfExe, templateCommand, string(b)}, Env: []string{}, Dir: "/",
+		ExtraFiles: []*os.File{theirs}, Stdout: os.Stderr, Stderr: os.Stderr,
+		SysProcAttr: &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL, Setsid: true}}
+	err = cmd.Start()
+	theirs.Close()
+	if err != nil {
+		ours.Close()
+		return err
+	}
+	t.starts.Add(1)
+	t.mu.Lock()
+	t.sock, t.cmd = ours, cmd
+	t.mu.Unlock()
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+		ours.Close() // unblocks the read below if the template died without closing its end
+	}()
+
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := ours.Read(buf)
+		if err != nil || n == 0 {
+			break
+		}
+		var m templateMsg
+		if json.Unmarshal(buf[:n], &m) != nil {
+			continue
+		}
+		t.handle(m)
+	}
+	t.ready.Store(false)
+	cmd.Process.Kill()
+	<-exited
+	// Its children died with it (parent-death signal): fail what was pending.
+	t.mu.Lock()
+	pending := t.pending
+	t.pending, t.sock, t.cmd = map[uint64]*templateJob{}, nil, nil
+	t.mu.Unlock()
+	for _, job := range pending {
+		if !job.forked {
+			job.started <- errors.New("the template stopped")
+			continue
+		}
+		job.p.ws = syscall.WaitStatus(syscall.SIGKILL)
+		close(job.p.done)
+	}
+	return errors.New(cmd.ProcessState.String())
+}
+
+func (t *template) handle(m templateMsg) {
+	if m.Ready {
+		if m.Stdlib != nil {
+			set := map[string]bool{}
+			for _, name := range m.Stdlib {
+				set[name] = true
+			}
+			t.stdlib.Store(&set)
+		}
+		t.ready.Store(true)
+		return
+	}
+	t.mu.Lock()
+	job := t.pending[m.ID]
+	if job != nil && (m.Status != nil || m.Error != "") {
+		delete(t.pending, m.ID)
+	}
+	if job != nil && m.Pid > 0 {
+		job.forked = true
+		job.p.pid = m.Pid
+	}
+	t.mu.Unlock()
+	switch {
+	case job == nil:
+	case m.Error != "":
+		job.started <- errors.New(m.Error)
+	case m.Pid > 0:
+		job.started <- nil
+	case m.Status != nil:
+		job.p.ws = syscall.WaitStatus(*m.Status)
+		close(job.p.done)
+	}
+}
+
+// spawn asks the template to fork a child with these fds (names say what each is, see zygote.py) and
+// waits until it did. p.done is closed once the child is gone.
+func (t *template) spawn(names []string, fds []int, p *proc) error {
+	job := &templateJob{started: make(chan error, 1), p: p}
+	id := t.nextID.Add(1)
+	hdr, _ := json.Marshal(map[string]any{"id": id, "fds": names})
+	t.mu.Lock()
+	if t.sock == nil || !t.ready.Load() {
+		t.mu.Unlock()
+		return fmt.Errorf("the %s template is not running", t.mode)
+	}
+	t.pending[id] = job
+	rc, err := t.sock.SyscallConn()
+	if err == nil {
+		cerr := rc.Write(func(fd uintptr) bool {
+			err = syscall.Sendmsg(int(fd), hdr, syscall.UnixRights(fds...), nil, 0)
+			return err != syscall.EAGAIN
+		})
+		if err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		delete(t.pending, id)
+	}
+	t.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("sending to the %s template: %v", t.mode, err)
+	}
+	select {
+	case err = <-job.started:
+	case <-time.After(30 * time.Second):
+		err = fmt.Errorf("the %s template did not fork in time", t.mode)
+	}
+	return err
+}
+
+// stop kills the template for good.
+func (t *template) stop() {
+	t.stopped.Store(true)
+	t.mu.Lock()
+	cmd := t.cmd
+	t.mu.Unlock()
+	if cmd != nil && cmd.Process != nil {
+		cmd.Process.Kill()
+	}
+}
+
+// stats are the template's pid and resident memory, for /health.
+func (t *template) stats() map[string]any {
+	t.mu.Lock()
+	cmd := t.cmd
+	t.mu.Unlock()
+	out := map[string]any{"ready": t.ready.Load(), "starts": t.starts.Load()}
+	if cmd != nil && cmd.Process != nil {
+		out["pid"] = cmd.Process.Pid
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/status"); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+					kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+					out["rss_kb"] = kb
+				}
+			}
+		}
+	}
+	return out
+}

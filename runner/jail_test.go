@@ -1,0 +1,836 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The jail tests start the real jail server (this test binary as "runner jail", the way the local
+// backend starts target/runner) and talk to it over HTTP. They need root, like the local backend.
+
+const (
+	jailAdmin    = "jail-admin-token-0123456789"
+	jailMemory   = 384 << 20
+	jailDisk     = 64 << 20
+	jailInodes   = 4096
+	jailShm      = 16 << 20
+	jailProcs    = 96
+	jailUIDBase  = 1600000
+	jailUIDCount = 512
+)
+
+// testJail is a running jail server.
+type testJail struct {
+	t       testing.TB
+	url     string
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed once the jail server has exited
+	log     *syncBuffer
+	private string // a host tree bound read-only into sandboxes, with a root-only file
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var jailClient = &http.Client{Timeout: 3 * time.Minute}
+
+var shared struct {
+	once sync.Once
+	j    *testJail
+	err  error
+}
+
+// sharedJail is the jail server most jail tests share (starting its Python template costs a second of
+// CPU): small limits, so the bomb tests hit them fast.
+func sharedJail(t *testing.T) *testJail {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the jail tests run as root, like the local backend")
+	}
+	shared.once.Do(func() {
+		shared.j, shared.err = startJail(t)
+		if shared.err == nil {
+			afterTests = append(afterTests, shared.j.stop)
+		}
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.j
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func startJail(t testing.TB, extra ...string) (*testJail, error) {
+	return startJailVia(t, nil, extra...)
+}
+
+// startJailVia starts the jail server; with wrapper, as the child of that command (whose argv ends
+// with the jail's: "$0" "$@" in a shell).
+func startJailVia(t testing.TB, wrapper []string, extra ...string) (*testJail, error) {
+	dir := filepath.Join(testBase, fmt.Sprintf("jail%d", nextDir.Add(1)))
+	// Sandboxes have a /tmp of their own: a host tree to bind must live elsewhere.
+	private, err := os.MkdirTemp("/var/tmp", "kcr-jail-test-")
+	if err != nil {
+		return nil, err
+	}
+	os.Chmod(private, 0o755)
+	afterTests = append(afterTests, func() { os.RemoveAll(private) })
+	os.WriteFile(filepath.Join(private, "public.txt"), []byte("public\n"), 0o644)
+	os.WriteFile(filepath.Join(private, "secret.key"), []byte("host secret\n"), 0o600)
+	self, _ := os.Executable()
+	port := freePort()
+	args := append([]string{"jail", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--base", filepath.Join(dir, "sandboxes"),
+		"--ro-bind", private, "--ro-bind", "/opt/kubecoderun",
+		"--max-memory", strconv.Itoa(jailMemory), "--disk-size", strconv.Itoa(jailDisk),
+		"--disk-inodes", strconv.Itoa(jailInodes), "--shm-size", strconv.Itoa(jailShm),
+		"--max-procs", strconv.Itoa(jailProcs), "--max-timeout-ms", "60000",
+		"--uid-base", strconv.Itoa(jailUIDBase), "--uid-count", strconv.Itoa(jailUIDCount)}, extra...)
+	j := &testJail{t: t, url: "http://127.0.0.1:" + strconv.Itoa(port), log: &syncBuffer{}, private: private}
+	j.cmd = exec.Command(self, args...)
+	if wrapper != nil {
+		j.cmd = exec.Command(wrapper[0], append(append(wrapper[1:], self), args...)...)
+	}
+	j.cmd.Env = append(os.Environ(), "RUNNER_ADMIN_TOKEN="+jailAdmin)
+	for k, v := range testEnv() {
+		j.cmd.Env = append(j.cmd.Env, k+"="+v)
+	}
+	j.cmd.Stdout, j.cmd.Stderr = j.log, j.log
+	// Tracked: the classic runner tests in this process sweep untracked descendants of it.
+	if err := startTracked(j.cmd); err != nil {
+		return nil, err
+	}
+	exited := make(chan struct{})
+	go func() {
+		waitTracked(j.cmd)
+		close(exited)
+	}()
+	j.exited = exited
+	gone := false
+	ready := eventually(120*time.Second, func() bool {
+		select {
+		case <-exited:
+			gone = true
+			return true
+		default:
+		}
+		var h struct {
+			Warm map[string]bool `json:"warm"`
+		}
+		status, body := j.request("GET", "/health", "", nil)
+		return status == 200 && json.Unmarshal(body, &h) == nil && h.Warm["py"]
+	})
+	if gone {
+		return nil, fmt.Errorf("the jail server exited at start: %s", j.log.String())
+	}
+	if !ready {
+		j.stop()
+		return nil, fmt.Errorf("the jail server was not ready in time: %s", j.log.String())
+	}
+	return j, nil
+}
+
+func (j *testJail) stop() {
+	j.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-j.exited:
+	case <-time.After(30 * time.Second):
+		j.cmd.Process.Kill()
+		<-j.exited
+	}
+}
+
+func (j *testJail) request(method, path, token string, body io.Reader) (int, []byte) {
+	req, err := http.NewRequest(method, j.url+path, body)
+	if err != nil {
+		panic(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := jailClient.Do(req)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func (j *testJail) health(t testing.TB) map[string]any {
+	status, body := j.request("GET", "/health", "", nil)
+	var h map[string]any
+	if status != 200 || json.Unmarshal(body, &h) != nil {
+		t.Fatalf("health: %d %s", status, body)
+	}
+	return h
+}
+
+// jailBox is one sandbox of a test jail.
+type jailBox struct {
+	j     *testJail
+	t     testing.TB
+	id    string
+	token string
+	uid   int
+	pid   int // its holder
+}
+
+func (j *testJail) create(t testing.TB, lang string, warm bool) *jailBox {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"language": lang, "warm": warm})
+	status, out := j.request("POST", "/sandboxes", jailAdmin, bytes.NewReader(body))
+	if status != http.StatusCreated {
+		t.Fatalf("create sandbox: %d %s\n%s", status, out, j.log.String())
+	}
+	b := &jailBox{j: j, t: t}
+	var r struct {
+		ID    string `json:"id"`
+		Token string `json:"token"`
+		UID   int    `json:"uid"`
+		Pid   int    `json:"pid"`
+	}
+	json.Unmarshal(out, &r)
+	b.id, b.token, b.uid, b.pid = r.ID, r.Token, r.UID, r.Pid
+	t.Cleanup(b.destroy)
+	return b
+}
+
+func (b *jailBox) destroy() {
+	b.j.request("DELETE", "/sandboxes/"+b.id, jailAdmin, nil)
+}
+
+func (b *jailBox) execute(req map[string]any) result {
+	b.t.Helper()
+	body, _ := json.Marshal(req)
+	status, out := b.j.request("POST", "/execute", b.token, bytes.NewReader(body))
+	if status != http.StatusOK {
+		b.t.Fatalf("execute: %d %s", status, out)
+	}
+	var res result
+	if err := json.Unmarshal(out, &res); err != nil {
+		b.t.Fatalf("execute: bad JSON %q: %v", out, err)
+	}
+	return res
+}
+
+func (b *jailBox) run(lang, code string) result {
+	b.t.Helper()
+	return b.execute(map[string]any{"language": lang, "code": code, "timeout_ms": 60000})
+}
+
+// py runs Python code that must succeed and returns its stdout.
+func (b *jailBox) py(code string) string {
+	b.t.Helper()
+	res := b.run("py", code)
+	if res.ExitCode != 0 {
+		b.t.Fatalf("py failed: %s", res)
+	}
+	return res.Stdout
+}
+
+func TestJailRunsOnItsOwnUnprivilegedHostUID(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	a, b := j.create(t, "py", false), j.create(t, "py", false)
+	if a.uid == b.uid || a.uid <= jailUIDBase || a.uid >= jailUIDBase+jailUIDCount || a.uid == os.Getuid() {
+		t.Fatalf("sandbox uids %d and %d: want two distinct uids in (%d, %d)", a.uid, b.uid, jailUIDBase, jailUIDBase+jailUIDCount)
+	}
+	// While a run sleeps, its processes on the host are the sandbox's uid, never root.
+	done := make(chan result, 1)
+	go func() {
+		done <- a.execute(map[string]any{"language": "py", "timeout_ms": 60000,
+			"code": "import subprocess, time\nopen('/mnt/data/started', 'w').close()\nsubprocess.Popen(['sleep', '30'])\ntime.sleep(30)\n"})
+	}()
+	if !eventually(30*time.Second, func() bool { return len(processesOf(a.uid)) >= 2 }) {
+		t.Fatalf("no processes of uid %d while the run sleeps", a.uid)
+	}
+	for _, pid := range processesOf(a.uid) {
+		st, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+		for _, line := range strings.Split(string(st), "\n") {
+			if f := strings.Fields(line); len(f) == 5 && (f[0] == "Uid:" || f[0] == "Gid:") {
+				for _, id := range f[1:] {
+					if id != strconv.Itoa(a.uid) {
+						t.Errorf("process %d: %s", pid, line)
+					}
+				}
+			}
+			if strings.HasPrefix(line, "CapEff:") && !strings.HasSuffix(line, "0000000000000000") {
+				t.Errorf("process %d has capabilities: %s", pid, line)
+			}
+		}
+	}
+	a.destroy()
+	<-done
+	if !eventually(10*time.Second, func() bool { return len(processesOf(a.uid)) == 0 }) {
+		t.Errorf("processes of uid %d survived their sandbox: %v", a.uid, processesOf(a.uid))
+	}
+
+	out := b.py(`import os, socket
+st = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines())
+print(os.getuid(), os.getgid(), os.getgroups())
+print(" ".join(st[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp")))
+print(socket.gethostname(), os.getcwd(), open("/proc/self/cgroup").read().strip().split(":")[-1])
+print(sorted(int(p) for p in os.listdir("/proc") if p.isdigit())[:1], len([p for p in os.listdir("/proc") if p.isdigit()]) < 5)
+print(sorted(os.listdir("/")))
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); c = socket.create_connection(s.getsockname()); print("loopback", c.getpeername()[0])
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=2); print("ONLINE")
+except OSError as e:
+    print("offline", e.errno)
+`)
+	want := "65532 65532 []\n" +
+		"0000000000000000 0000000000000000 0000000000000000 0000000000000000 0000000000000000 1 2\n" +
+		"sandbox /mnt/data /\n[1] True\n"
+	if !strings.HasPrefix(out, want) {
+		t.Fatalf("inside the jail:\n%s\nwant:\n%s", out, want)
+	}
+	if !strings.Contains(out, "loopback 127.0.0.1\noffline 101\n") {
+		t.Errorf("the network of a sandbox (its own loopback only): %s", out)
+	}
+	for _, hidden := range []string{"'home'", "'root'", "'sys'", "'srv'", "'work'", "'run'", "'boot'"} {
+		if strings.Contains(out, hidden) {
+			t.Errorf("the sandbox's / shows %s: %s", hidden, out)
+		}
+	}
+}
+
+func TestJailHostPrivateFilesAreUnreadable(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	b := j.create(t, "py", false)
+	out := b.py(fmt.Sprintf(`import os
+def attempt(f):
+    try:
+        f()
+        return "READ"
+    except Exception as e:
+        return type(e).__name__
+print(open(%[1]q + "/public.txt").read().strip())
+print(attempt(lambda: open(%[1]q + "/secret.key").read()))
+print(attempt(lambda: open("/etc/shadow").read()), os.path.exists("/etc/ssl/private"), os.path.exists("/root/.bashrc"))
+print(attempt(lambda: open(%[1]q + "/new", "w")), attempt(lambda: open("/usr/evil", "w")), attempt(lambda: open("/evil", "w")))
+`, j.private))
+	want := "public\nPermissionError\nFileNotFoundError False False\nOSError OSError OSError\n"
+	if out != want {
+		t.Fatalf("host files from a sandbox:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+func TestJailNestedNamespacesFail(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	b := j.create(t, "bash", false)
+	res := b.run("bash", "unshare -U true; echo user=$?; unshare -m true; echo mount=$?; unshare -n true; echo net=$?; "+
+		"cat /proc/sys/user/max_user_namespaces; echo 1 > /proc/sys/user/max_user_namespaces 2>/dev/null; echo write=$?")
+	if res.Stdout != "user=1\nmount=1\nnet=1\n0\nwrite=1\n" {
+		t.Fatalf("nested namespaces: %s", res)
+	}
+	out := b.py(`import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+for name, flags in (("user", 0x10000000), ("mount", 0x20000), ("pid", 0x20000000), ("cgroup", 0x02000000)):
+    r = libc.unshare(flags)
+    print(name, r, os.strerror(ctypes.get_errno()))
+`)
+	want := "user -1 Operation not permitted\nmount -1 Operation not permitted\npid -1 Operation not permitted\ncgroup -1 Operation not permitted\n"
+	if out != want {
+		t.Fatalf("unshare from Python:\n%s", out)
+	}
+}
+
+func TestJailDeniedSyscallsAndSocketFamiliesFail(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	b := j.create(t, "py", false)
+	var calls []string
+	for _, name := range seccompDenied {
+		if nr, ok := sysNumber(name); ok {
+			calls = append(calls, fmt.Sprintf("(%q, %d, %d)", name, nr, syscall.EPERM))
+		}
+	}
+	for _, name := range seccompNoSys {
+		calls = append(calls, fmt.Sprintf("(%q, %d, %d)", name, mustSysNumber(name), syscall.ENOSYS))
+	}
+	code := `import ctypes, os, socket, threading, subprocess
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+bad = []
+for name, nr, want in [` + strings.Join(calls, ", ") + `]:
+    ctypes.set_errno(0)
+    r = libc.syscall(nr, 0, 0, 0, 0, 0, 0)
+    if r != -1 or ctypes.get_errno() != want:
+        bad.append((name, r, os.strerror(ctypes.get_errno())))
+print("syscalls", bad)
+denied = []
+for fam, typ, proto in ((38, 5, 0), (33, 2, 0), (40, 1, 0), (17, 3, 0), (15, 3, 2), (16, 3, 9), (16, 3, 15), (31, 1, 0)):
+    try:
+        socket.socket(fam, typ, proto).close()
+        denied.append("OPEN %d/%d" % (fam, proto))
+    except OSError as e:
+        denied.append(e.errno)
+print("families", sorted(set(denied)))
+ok = []
+for fam, typ, proto in ((1, 1, 0), (2, 1, 0), (10, 2, 0), (16, 3, 0)):
+    socket.socket(fam, typ, proto).close()
+    ok.append(fam)
+print("allowed", ok)
+t = threading.Thread(target=lambda: None); t.start(); t.join()
+print(subprocess.run(["true"]).returncode, os.waitpid(os.fork() or os._exit(3), 0)[1] >> 8 if False else "fork")
+`
+	out := b.py(code)
+	want := fmt.Sprintf("syscalls []\nfamilies [%d]\nallowed [1, 2, 10, 16]\n0 fork\n", syscall.EAFNOSUPPORT)
+	if out != want {
+		t.Fatalf("denied syscalls:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+func TestJailForkBombDoesNotStopAnotherRun(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	bomber, other := j.create(t, "bash", false), j.create(t, "py", false)
+	bombed := make(chan result, 1)
+	go func() {
+		bombed <- bomber.execute(map[string]any{"language": "bash", "timeout_ms": 8000,
+			"code": "bomb() { bomb | bomb & }\nbomb\nsleep 10\n"})
+	}()
+	// Wait until the bomb is at its limit, then start processes and threads elsewhere.
+	if !eventually(20*time.Second, func() bool { return len(processesOf(bomber.uid)) >= jailProcs-5 }) {
+		t.Fatalf("the bomb never reached the process limit: %d processes", len(processesOf(bomber.uid)))
+	}
+	out := other.py(`import subprocess, threading
+ts = [threading.Thread(target=lambda: None) for _ in range(20)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(sum(subprocess.run(["true"]).returncode == 0 for _ in range(20)))
+`)
+	if out != "20\n" {
+		t.Fatalf("a run beside a fork bomb: %q", out)
+	}
+	res := <-bombed
+	if !strings.Contains(res.Stderr, "the sandbox process limit ("+strconv.Itoa(jailProcs)+") was reached") {
+		t.Errorf("the fork bomb's run does not say what stopped it: %s", res.Stderr[max(0, len(res.Stderr)-300):])
+	}
+	if !eventually(10*time.Second, func() bool { return len(processesOf(bomber.uid)) == 0 }) {
+		t.Errorf("%d processes of the bomb survived its run", len(processesOf(bomber.uid)))
+	}
+}
+
+func TestJailBombsEndWithAClearMessage(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	cases := []struct {
+		name, lang, code, notice string
+	}{
+		{"memory", "py", "x = bytearray(1024 * 1024 * 1024)\nprint('survived')", "killed: the sandbox memory limit (384 MiB) was exceeded"},
+		{"disk", "py", "f = open('/mnt/data/big', 'wb')\nwhile True:\n    f.write(b'x' * 1048576)\n", "the sandbox disk limit (64 MiB for /mnt/data and /tmp together) was reached"},
+		{"tmp disk", "bash", "cat /dev/zero > /tmp/big", "the sandbox disk limit (64 MiB for /mnt/data and /tmp together) was reached"},
+		{"inodes", "py", "import os\nfor i in range(100000):\n    open('/tmp/f%d' % i, 'w').close()\n", "the sandbox file count limit (4096 files) was reached"},
+		{"shm", "bash", "cat /dev/zero > /dev/shm/big", "the sandbox /dev/shm limit (16 MiB) was reached"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := j.create(t, c.lang, false)
+			res := b.run(c.lang, c.code)
+			if res.ExitCode == 0 || strings.Contains(res.Stdout, "survived") || !strings.Contains(res.Stderr, "[kubecoderun] "+c.notice) {
+				t.Fatalf("%s bomb: %s", c.name, res)
+			}
+			// The sandbox's next run is not blamed for the last one.
+			if res := b.run("bash", "echo fine"); res.Stdout != "fine\n" || strings.Contains(res.Stderr, "[kubecoderun]") {
+				t.Errorf("after the %s bomb: %s", c.name, res)
+			}
+		})
+	}
+	t.Run("output", func(t *testing.T) {
+		b := j.create(t, "py", false)
+		res := b.run("py", "import sys\nfor _ in range(200):\n    sys.stdout.write('x' * 100000)\n")
+		if !res.StdoutTruncated || len(res.Stdout) != 1048576 || res.ExitCode != 0 {
+			t.Fatalf("output bomb: %d bytes, truncated %v, exit %d", len(res.Stdout), res.StdoutTruncated, res.ExitCode)
+		}
+	})
+}
+
+func TestJailRunsCannotSeeEachOther(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	a, b := j.create(t, "py", false), j.create(t, "py", false)
+	done := make(chan result, 1)
+	go func() {
+		done <- a.execute(map[string]any{"language": "py", "timeout_ms": 60000, "code": "import time\n" +
+			"open('/mnt/data/a-secret-file', 'w').write('a')\nopen('/tmp/a-secret-tmp', 'w').write('a')\n" +
+			"open('/dev/shm/a-secret-shm', 'w').write('a')\ntime.sleep(20)\n"})
+	}()
+	// A's last file, seen (as root) through its holder's root: A's files are all there.
+	if !eventually(20*time.Second, func() bool { return exists("/proc/" + strconv.Itoa(a.pid) + "/root/dev/shm/a-secret-shm") }) {
+		t.Fatal("run A did not start")
+	}
+	out := b.py(`import os
+found = []
+for top in ("/mnt", "/tmp", "/dev", "/opt", "/etc"):
+    for d, dirs, files in os.walk(top):
+        found += [f for f in files if "secret" in f]
+print(found)
+mine = os.getpid()
+print(sorted(int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, mine)))
+try:
+    os.kill(-1, 9)  # every process this run may signal: none but its own
+    print("signalled")
+except OSError as e:
+    print(type(e).__name__)
+`)
+	if out != "[]\n[]\nProcessLookupError\n" {
+		t.Fatalf("sandbox B sees sandbox A:\n%s", out)
+	}
+	if len(processesOf(a.uid)) == 0 {
+		t.Fatal("sandbox B killed sandbox A's run")
+	}
+	a.destroy()
+	<-done
+}
+
+func TestJailLeavesNoSurvivorAfterARun(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	b := j.create(t, "bash", false)
+	res := b.run("bash", "(sleep 1017 &) ; setsid sleep 1018 & nohup sleep 1019 >/dev/null 2>&1 & disown; echo started")
+	if res.Stdout != "started\n" {
+		t.Fatalf("run: %s", res)
+	}
+	if !eventually(5*time.Second, func() bool {
+		return len(processesOf(b.uid)) == 0 && len(processesWithArgs("sleep", "1017"))+len(processesWithArgs("sleep", "1018"))+len(processesWithArgs("sleep", "1019")) == 0
+	}) {
+		t.Fatalf("processes survived the run: %v", processesOf(b.uid))
+	}
+	res = b.execute(map[string]any{"language": "bash", "timeout_ms": 1000, "code": "sleep 1020 &\nsetsid sleep 1021 &\nwhile :; do :; done\n"})
+	if !res.TimedOut || res.ExitCode != 124 {
+		t.Fatalf("timeout: %s", res)
+	}
+	if !eventually(5*time.Second, func() bool { return len(processesOf(b.uid)) == 0 }) {
+		t.Fatalf("processes survived the timeout: %v", processesOf(b.uid))
+	}
+}
+
+func TestJailRunsGetFreshRandomness(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	a, b := j.create(t, "py", false), j.create(t, "py", false)
+	code := `import random, uuid, secrets, tempfile, os, numpy
+print(random.random(), numpy.random.rand(), uuid.uuid4(), secrets.token_hex(8), os.urandom(8).hex(),
+      os.path.basename(tempfile.NamedTemporaryFile().name), hash(os.urandom(4)))
+`
+	seen := map[string]string{}
+	for i, box := range []*jailBox{a, a, b} {
+		fields := strings.Fields(box.py(code))
+		if len(fields) != 7 {
+			t.Fatalf("run %d: %v", i, fields)
+		}
+		for k, v := range fields[:6] {
+			if prev, ok := seen[strconv.Itoa(k)+v]; ok {
+				t.Errorf("value %d repeated in run %d (first in %s): %s", k, i, prev, v)
+			}
+			seen[strconv.Itoa(k)+v] = strconv.Itoa(i)
+		}
+	}
+}
+
+func TestJailTemplatesAndHoldersHoldNoSecret(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	b := j.create(t, "js", true)
+	h := j.health(t)
+	templates := h["templates"].(map[string]any)
+	pids := []int{b.pid}
+	for _, tpl := range templates { // py, exec and, with its addon, js
+		pids = append(pids, int(tpl.(map[string]any)["pid"].(float64)))
+	}
+	allowed := map[string]bool{}
+	for _, kv := range j.childEnv() {
+		allowed[kv] = true
+	}
+	for _, pid := range pids {
+		env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		if err != nil {
+			t.Fatalf("pid %d: %v", pid, err)
+		}
+		for _, kv := range strings.Split(string(env), "\x00") {
+			if kv != "" && !allowed[kv] {
+				t.Errorf("pid %d has %q in its environment", pid, kv)
+			}
+		}
+		if bytes.Contains(env, []byte(jailAdmin)) || bytes.Contains(env, []byte(b.token)) || bytes.Contains(env, []byte("RUNNER_")) {
+			t.Errorf("pid %d holds a token in its environment", pid)
+		}
+	}
+	// What a run sees of its own environment: the same, nothing of the jail server's.
+	out := b.run("js", "console.log(Object.keys(process.env).sort().join(' '))").Stdout
+	if strings.Contains(out, "RUNNER") || strings.Contains(out, "TOKEN") || !strings.Contains(out, "PATH") {
+		t.Errorf("a run's environment: %s", out)
+	}
+}
+
+// childEnv is the environment every template and child gets.
+func (j *testJail) childEnv() []string {
+	cfg, err := parseJailConfig([]string{"--base", "/x"}, envOf(map[string]string{"RUNNER_ADMIN_TOKEN": "x", "RUNNER_TOOL_PYTHON": "/usr/bin/python3"}))
+	if err != nil {
+		panic(err)
+	}
+	for k, v := range testEnv() {
+		if name, ok := strings.CutPrefix(k, "RUNNER_TOOL_"); ok {
+			cfg.Child.Tools[name] = v
+		}
+	}
+	return buildEnv(&Config{ChildScratch: "/tmp", ChildWorkdir: "/mnt/data", Tools: cfg.Child.Tools})
+}
+
+func TestJailStateAndFilesBehaveAsWithoutIt(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	b := j.create(t, "py", false)
+	status, out := j.request("PUT", "/files/in/data.csv", b.token, strings.NewReader("a,b\n1,2\n"))
+	if status != http.StatusCreated {
+		t.Fatalf("put: %d %s", status, out)
+	}
+	j.request("PUT", "/files/gone.txt", b.token, strings.NewReader("x"))
+	res := b.execute(map[string]any{"language": "py", "capture_state": true, "timeout_ms": 60000, "code": `import pandas as pd, os
+df = pd.read_csv("in/data.csv")
+df["c"] = df.a + df.b
+df.to_csv("in/data.csv", index=False)
+import matplotlib.pyplot as plt
+df.plot(); plt.savefig("plot.png")
+os.remove("gone.txt")
+total = int(df.c.sum())
+def twice(x): return 2 * x
+print(total)
+`})
+	if res.ExitCode != 0 || res.Stdout != "3\n" || res.State == "" || len(res.StateErrors) != 0 {
+		t.Fatalf("first run: %s", res)
+	}
+	if got := strings.Join(changedPaths(res.Files), ","); got != "created plot.png,modified in/data.csv" || strings.Join(res.Deleted, ",") != "gone.txt" {
+		t.Fatalf("files: %s deleted %v", got, res.Deleted)
+	}
+	status, png := j.request("GET", "/files/plot.png", b.token, nil)
+	if status != 200 || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Fatalf("plot: %d %d bytes", status, len(png))
+	}
+	c := j.create(t, "py", false)
+	res = c.execute(map[string]any{"language": "py", "state": res.State, "capture_state": true, "timeout_ms": 60000,
+		"code": "print(twice(total))"})
+	if res.ExitCode != 0 || res.Stdout != "6\n" {
+		t.Fatalf("state restored in another sandbox: %s", res)
+	}
+	res = c.run("py", "import sys\nprint('err', file=sys.stderr)\nraise SystemExit(3)")
+	if res.ExitCode != 3 || res.Stderr != "err\n" {
+		t.Fatalf("exit code: %s", res)
+	}
+	res = c.run("py", "def f():\n    1/0\nf()")
+	if res.ExitCode != 1 || !strings.Contains(res.Stderr, `File "/tmp/code/code.py", line 3, in <module>`) || !strings.Contains(res.Stderr, "ZeroDivisionError") {
+		t.Fatalf("traceback: %s", res)
+	}
+}
+
+func TestJailNodeRunsAreForkedIntoTheSameJail(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	templates := j.health(t)["templates"].(map[string]any)
+	if _, err := os.Stat(defaultNodeZygote); err != nil {
+		t.Skipf("no Node template addon (%v): scripts/install-prereqs builds it", err)
+	}
+	if js, ok := templates["js"].(map[string]any); !ok || js["ready"] != true {
+		t.Fatalf("the Node template is not running: %v", templates)
+	}
+	b := j.create(t, "js", true)
+	res := b.run("js", `const fs = require('fs');
+const st = fs.readFileSync('/proc/self/status', 'utf8');
+console.log(process.getuid(), st.match(/^(CapEff|CapBnd|NoNewPrivs|Seccomp):.*$/gm).join(' '));
+const kinds = fs.readdirSync('/proc/self/fd').map((fd) => { try { return fs.readlinkSync('/proc/self/fd/' + fd); } catch { return 'gone'; } });
+console.log(kinds.filter((k) => /socket|pidfd|ns\/|:\[pid|^\/(?!dev\/null|proc\/)/.test(k)).join(' ') || 'none');
+const cp = require('child_process');
+console.log(cp.spawnSync('unshare', ['-U', 'true']).status, process.argv.slice(1).join(' '));
+`)
+	if res.ExitCode != 0 || res.Stdout != "65532 CapEff:\t0000000000000000 CapBnd:\t0000000000000000 NoNewPrivs:\t1 Seccomp:\t2\nnone\n1 /tmp/code/code.js\n" {
+		t.Fatalf("a forked Node run: %s", res)
+	}
+	res = b.run("js", "function f() {\n  throw new TypeError('bad type');\n}\nf();\n")
+	if res.ExitCode != 1 || !strings.Contains(res.Stderr, "/tmp/code/code.js:2\n  throw new TypeError('bad type');\n  ^\n\nTypeError: bad type\n    at f (") {
+		t.Fatalf("an uncaught exception in a forked Node run: %s", res)
+	}
+	// Full garbage collections and wasm: V8 jobs that would wait for worker threads a fork lacks.
+	res = b.run("js", `let a = []; for (let i = 0; i < 2e6; i++) a.push({ i, s: 'x' + i }); a = null;
+const bufs = []; for (let i = 0; i < 100; i++) bufs.push(new ArrayBuffer(1 << 20)); bufs.length = 0;
+WebAssembly.compile(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])).then(() => console.log('wasm'));
+setTimeout(() => console.log('timer'), 5);
+`)
+	if res.ExitCode != 0 || res.Stdout != "wasm\ntimer\n" {
+		t.Fatalf("garbage collection and wasm in a forked Node run: %s", res)
+	}
+	res = b.run("js", "process.on('exit', (c) => console.log('exiting', c));\nsetTimeout(() => process.exit(4), 5);\n")
+	if res.ExitCode != 4 || res.Stdout != "exiting 4\n" {
+		t.Fatalf("process.exit in a forked Node run: %s", res)
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 3; i++ {
+		out := b.run("js", "console.log(Math.random(), require('crypto').randomUUID())").Stdout
+		for _, v := range strings.Fields(out) {
+			if seen[v] {
+				t.Errorf("value repeated in another run: %s", v)
+			}
+			seen[v] = true
+		}
+	}
+}
+
+func TestJailLanguagesAndWarmNode(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	js := j.create(t, "js", true)
+	if !eventually(30*time.Second, func() bool {
+		status, body := j.request("GET", "/health", "", nil)
+		return status == 200 && bytes.Contains(body, []byte(`"js":true`))
+	}) {
+		t.Fatal("no warm js")
+	}
+	res := js.run("js", "console.log(require.main === module, process.argv.length, typeof require('fs').readFileSync)")
+	if res.ExitCode != 0 || res.Stdout != "true 2 function\n" {
+		t.Fatalf("js: %s", res)
+	}
+	for _, c := range []struct{ lang, code, want string }{
+		{"bash", "echo $((6*7)) $(id -u)", "42 65532\n"},
+		{"c", "#include <stdio.h>\nint main(void){printf(\"%d\\n\", 6*7);return 0;}", "42\n"},
+		{"go", "package main\nimport \"fmt\"\nfunc main(){fmt.Println(6*7)}", "42\n"},
+		{"js", "console.log(6*7)", "42\n"},
+	} {
+		b := j.create(t, c.lang, false)
+		if res := b.run(c.lang, c.code); res.ExitCode != 0 || res.Stdout != c.want {
+			t.Errorf("%s: %s", c.lang, res)
+		}
+	}
+}
+
+func TestJailStopEndsRunsAndCleansUp(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("the jail tests run as root, like the local backend")
+	}
+	j, err := startJail(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := j.create(t, "bash", false)
+	done := make(chan result, 1)
+	go func() { done <- b.run("bash", "echo started; sleep 60") }()
+	if !eventually(20*time.Second, func() bool { return len(processesWithArgs("sleep", "60")) > 0 && len(processesOf(b.uid)) > 0 }) {
+		t.Fatal("the run did not start")
+	}
+	inner := innerJailPid(j)
+	j.stop()
+	res := <-done
+	if res.Stdout != "started\n" || !strings.Contains(res.Stderr, stoppedNotice) {
+		t.Errorf("a run when the jail stops: %s", res)
+	}
+	if !eventually(5*time.Second, func() bool { return len(processesOf(b.uid)) == 0 }) {
+		t.Errorf("processes left: %v", processesOf(b.uid))
+	}
+	// Its cgroups are gone.
+	for _, c := range []string{"pids", "memory", "cpu"} {
+		if d, _ := findCgroupHierarchies().parent(c); d != "" {
+			if _, err := os.Stat(filepath.Join(d, jailCgroupPrefix+strconv.Itoa(inner))); err == nil {
+				t.Errorf("the %s cgroup of the jail is left", c)
+			}
+		}
+	}
+}
+
+// innerJailPid is the pid of the jail server proper (runner __jail, the child of runner jail).
+func innerJailPid(j *testJail) int {
+	kids := childrenOf(j.cmd.Process.Pid)
+	sort.Ints(kids)
+	if len(kids) == 0 {
+		return -1
+	}
+	return kids[0]
+}
+
+func TestJailStopsWhenWhatStartedItDies(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("the jail tests run as root, like the local backend")
+	}
+	// A shell starts the jail and is then killed outright, as an API killed by the OOM killer would be.
+	j, err := startJailVia(t, []string{"/bin/sh", "-c", `"$0" "$@" & wait`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := j.create(t, "bash", false)
+	outer := childrenOf(j.cmd.Process.Pid)
+	if len(outer) != 1 {
+		t.Fatalf("the shell's children: %v", outer)
+	}
+	syscall.Kill(j.cmd.Process.Pid, syscall.SIGKILL)
+	if !eventually(15*time.Second, func() bool {
+		_, e1 := os.Stat("/proc/" + strconv.Itoa(outer[0]))
+		_, e2 := os.Stat("/proc/" + strconv.Itoa(b.pid))
+		return e1 != nil && e2 != nil
+	}) {
+		t.Fatalf("the jail (pid %d) or its sandbox's holder (pid %d) outlived what started it", outer[0], b.pid)
+	}
+}
+
+func TestJailRefusesWhatItCannotJailWithOneLine(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the jail as another user")
+	}
+	// The test binary lives in a directory only root may enter: give nobody a copy it can run.
+	self, _ := os.Executable()
+	bin, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(testBase, fmt.Sprintf("runner-copy-%d", nextDir.Add(1)))
+	if err := os.WriteFile(copyPath, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(copyPath, "jail", "--listen", "127.0.0.1:"+strconv.Itoa(freePort()), "--base", filepath.Join(testBase, "refused"))
+	cmd.Env = append(os.Environ(), "RUNNER_ADMIN_TOKEN="+jailAdmin)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	err = cmd.Run()
+	want := "runner jail: cannot jail sandboxes here: the runner is not root (it creates cgroups, mounts and namespaces for every sandbox)\n"
+	if err == nil || cmd.ProcessState.ExitCode() != 2 || out.String() != want {
+		t.Fatalf("a jail started as nobody: %v, %q", err, out.String())
+	}
+}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"syscall"
+)
+
+// The seccomp filter of every jailed run (docs/runner-protocol.md, "Jail mode"). The jail server
+// generates it once and hands it to the templates as raw BPF (struct sock_filter[]); each run's child
+// loads it after dropping its privileges, just before user code runs. It denies what code interpreters
+// never need and container escapes often use; everything else is allowed:
+//
+//   - a syscall of another ABI (i386, x32): the process is killed;
+//   - new namespaces (clone/unshare with a CLONE_NEW* flag, setns): EPERM. clone3 gets ENOSYS, so libc
+//     and runtimes fall back to clone, whose flags the filter can read;
+//   - the mount family, chroot, pivot_root: EPERM;
+//   - keyctl, add_key, request_key, bpf, perf_event_open, userfaultfd: EPERM; io_uring: ENOSYS (libuv
+//     falls back to its thread pool);
+//   - ptrace, process_vm_readv/writev, pidfd_getfd, kcmp: EPERM;
+//   - kernel modules, kexec, reboot, swap, accounting, quotas, open_by_handle_at, ioperm/iopl, ...: EPERM;
+//   - socket/socketpair: only AF_UNIX, AF_INET, AF_INET6, and AF_NETLINK with NETLINK_ROUTE (glibc and
+//     libuv list interfaces through it); any other family gets EAFNOSUPPORT (AF_ALG, AF_RXRPC, AF_VSOCK,
+//     AF_PACKET, AF_KEY, ...).
+
+const (
+	seccompRetKillProcess = 0x80000000
+	seccompRetErrno       = 0x00050000
+	seccompRetAllow       = 0x7fff0000
+
+	bpfLdWAbs  = 0x00 | 0x00 | 0x20 // BPF_LD | BPF_W | BPF_ABS
+	bpfJeqK    = 0x05 | 0x10 | 0x00 // BPF_JMP | BPF_JEQ | BPF_K
+	bpfJgeK    = 0x05 | 0x30 | 0x00 // BPF_JMP | BPF_JGE | BPF_K
+	bpfJsetK   = 0x05 | 0x40 | 0x00 // BPF_JMP | BPF_JSET | BPF_K
+	bpfRetK    = 0x06 | 0x00        // BPF_RET | BPF_K
+	bpfInsnLen = 8
+
+	// offsets in struct seccomp_data
+	seccompNr   = 0
+	seccompArch = 4
+	seccompArg0 = 16 // args[i] at 16+8i; the low 32 bits come first on little-endian machines
+
+	nsCloneFlags = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
+	cloneNewTime = 0x00000080 // only meaningful for unshare (for clone it is part of the exit signal)
+
+	afUnix, afInet, afInet6, afNetlink = 1, 2, 10, 16
+	netlinkRoute                       = 0
+)
+
+// seccompDenied fail with EPERM whatever their arguments, by name; those the architecture does not
+// have are skipped (sysNumbers in seccomp_<arch>.go).
+var seccompDenied = []string{
+	"mount", "umount2", "pivot_root", "chroot",
+	"open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr", "open_tree_attr",
+	"setns",
+	"keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd",
+	"ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp", "process_madvise",
+	"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
+	"create_module", "query_module", "get_kernel_syms",
+	"reboot", "swapon", "swapoff", "acct", "quotactl", "quotactl_fd", "open_by_handle_at", "name_to_handle_at",
+	"syslog", "vhangup", "fanotify_init", "settimeofday", "clock_settime", "sethostname", "setdomainname",
+	"iopl", "ioperm", "modify_ldt", "uselib", "ustat", "sysfs", "_sysctl", "lookup_dcookie", "nfsservctl",
+}
+
+// seccompNoSys fail with ENOSYS, so callers fall back to something else.
+var seccompNoSys = []string{"clone3", "io_uring_setup", "io_uring_enter", "io_uring_register"}
+
+// unifiedSysNumbers are numbered the same on every architecture (the unified table, Linux 5.1+).
+var unifiedSysNumbers = map[string]uint32{
+	"io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "open_tree": 428,
+	"move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433, "clone3": 435,
+	"pidfd_getfd": 438, "process_madvise": 440, "mount_setattr": 442, "quotactl_fd": 443,
+	"open_tree_attr": 467,
+}
+
+// sysNumber is the number of a syscall on this architecture.
+func sysNumber(name string) (uint32, bool) {
+	if n, ok := unifiedSysNumbers[name]; ok {
+		return n, true
+	}
+	n, ok := sysNumbers[name]
+	return n, ok
+}
+
+func mustSysNumber(name string) uint32 {
+	n, ok := sysNumber(name)
+	if !ok {
+		panic("seccomp: no syscall " + name + " on this architecture")
+	}
+	return n
+}
+
+// bpfInsn is one struct sock_filter, with symbolic jump targets until assembled.
+type bpfInsn struct {
+	code   uint16
+	jt, jf string // label to jump to; "" = the next instruction
+	k      uint32
+	label  string // this instruction's label
+}
+
+// bpfAssemble turns instructions into struct sock_filter[] (little-endian, as the kernel reads it on the
+// architectures the runner is built for).
+func bpfAssemble(insns []bpfInsn) ([]byte, error) {
+	at := map[string]int{}
+	for i, in := range insns {
+		if in.label != "" {
+			at[in.label] = i
+		}
+	}
+	off := func(i int, label string) (uint8, error) {
+		if label == "" {
+			return 0, nil
+		}
+		j, ok := at[label]
+		if !ok || j <= i || j-i-1 > 255 {
+			return 0, fmt.Errorf("seccomp: bad jump from %d to %q", i, label)
+		}
+		return uint8(j - i - 1), nil
+	}
+	out := make([]byte, 0, bpfInsnLen*len(insns))
+	for i, in := range insns {
+		jt, err := off(i, in.jt)
+		if err != nil {
+			return nil, err
+		}
+		jf, err := off(i, in.jf)
+		if err != nil {
+			return nil, err
+		}
+		out = binary.LittleEndian.AppendUint16(out, in.code)
+		out = append(out, jt, jf)
+		out = binary.LittleEndian.AppendUint32(out, in.k)
+	}
+	return out, nil
+}
+
+func ldAbs(off uint32) bpfInsn             { return bpfInsn{code: bpfLdWAbs, k: off} }
+func jeq(k uint32, jt, jf string) bpfInsn  { return bpfInsn{code: bpfJeqK, k: k, jt: jt, jf: jf} }
+func jge(k uint32, jt, jf string) bpfInsn  { return bpfInsn{code: bpfJgeK, k: k, jt: jt, jf: jf} }
+func jset(k uint32, jt, jf string) bpfInsn { return bpfInsn{code: bpfJsetK, k: k, jt: jt, jf: jf} }
+func ret(k uint32) bpfInsn                 { return bpfInsn{code: bpfRetK, k: k} }
+func labeled(name string, in bpfInsn) bpfInsn {
+	in.label = name
+	return in
+}
+
+// seccompFilter builds the filter for the runner's own architecture.
+func seccompFilter() ([]byte, error) {
+	p := []bpfInsn{ldAbs(seccompArch), jeq(auditArch, "", "kill"), ldAbs(seccompNr)}
+	if x32SyscallBit != 0 {
+		p = append(p, jge(x32SyscallBit, "kill", ""))
+	}
+	p = append(p,
+		jeq(mustSysNumber("clone"), "clone", ""),
+		jeq(mustSysNumber("unshare"), "unshare", ""),
+		jeq(mustSysNumber("socket"), "socket", ""),
+		jeq(mustSysNumber("socketpair"), "socket", ""))
+	for _, name := range seccompDenied {
+		if nr, ok := sysNumber(name); ok {
+			p = append(p, jeq(nr, "eperm", ""))
+		}
+	}
+	for _, name := range seccompNoSys {
+		p = append(p, jeq(mustSysNumber(name), "enosys", ""))
+	}
+	p = append(p, ret(seccompRetAllow),
+		labeled("clone", ldAbs(seccompArg0)), jset(nsCloneFlags, "eperm", "allow"),
+		labeled("unshare", ldAbs(seccompArg0)), jset(nsCloneFlags|cloneNewTime, "eperm", "allow"),
+		labeled("socket", ldAbs(seccompArg0)),
+		jeq(afUnix, "allow", ""), jeq(afInet, "allow", ""), jeq(afInet6, "allow", ""),
+		jeq(afNetlink, "", "eafnosupport"),
+		ldAbs(seccompArg0+16), jeq(netlinkRoute, "allow", "eafnosupport"),
+		labeled("allow", ret(seccompRetAllow)),
+		labeled("eperm", ret(seccompRetErrno|uint32(syscall.EPERM))),
+		labeled("enosys", ret(seccompRetErrno|uint32(syscall.ENOSYS))),
+		labeled("eafnosupport", ret(seccompRetErrno|uint32(syscall.EAFNOSUPPORT))),
+		labeled("kill", ret(seccompRetKillProcess)),
+	)
+	return bpfAssemble(p)
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"encoding/binary"
+	"syscall"
+	"testing"
+)
+
+// runBPF interprets a classic BPF seccomp program on a struct seccomp_data, as the kernel would.
+func runBPF(t *testing.T, prog []byte, arch, nr uint32, args ...uint64) uint32 {
+	t.Helper()
+	data := make([]byte, 64)
+	binary.LittleEndian.PutUint32(data[0:], nr)
+	binary.LittleEndian.PutUint32(data[4:], arch)
+	for i, a := range args {
+		binary.LittleEndian.PutUint64(data[16+8*i:], a)
+	}
+	var acc uint32
+	for pc := 0; pc*bpfInsnLen < len(prog); pc++ {
+		in := prog[pc*bpfInsnLen:]
+		code, jt, jf, k := binary.LittleEndian.Uint16(in), int(in[2]), int(in[3]), binary.LittleEndian.Uint32(in[4:])
+		switch code {
+		case bpfLdWAbs:
+			acc = binary.LittleEndian.Uint32(data[k:])
+		case bpfJeqK, bpfJgeK, bpfJsetK:
+			cond := acc == k
+			if code == bpfJgeK {
+				cond = acc >= k
+			} else if code == bpfJsetK {
+				cond = acc&k != 0
+			}
+			if cond {
+				pc += jt
+			} else {
+				pc += jf
+			}
+		case bpfRetK:
+			return k
+		default:
+			t.Fatalf("unexpected BPF opcode %#x at %d", code, pc)
+		}
+	}
+	t.Fatalf("the program fell off its end")
+	return 0
+}
+
+func TestSeccompFilterDecisions(t *testing.T) {
+	prog, err := seccompFilter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(prog)/bpfInsnLen > 4096 {
+		t.Fatalf("program too long: %d instructions", len(prog)/bpfInsnLen)
+	}
+	eperm := uint32(seccompRetErrno | uint32(syscall.EPERM))
+	enosys := uint32(seccompRetErrno | uint32(syscall.ENOSYS))
+	eafnosupport := uint32(seccompRetErrno | uint32(syscall.EAFNOSUPPORT))
+	sys := mustSysNumber
+	cases := []struct {
+		name string
+		nr   uint32
+		args []uint64
+		want uint32
+	}{
+		{"read", uint32(syscall.SYS_READ), nil, seccompRetAllow},
+		{"fork-like clone", sys("clone"), []uint64{uint64(syscall.SIGCHLD)}, seccompRetAllow},
+		{"thread clone", sys("clone"), []uint64{syscall.CLONE_VM | syscall.CLONE_FS | syscall.CLONE_FILES | syscall.CLONE_SIGHAND | syscall.CLONE_THREAD}, seccompRetAllow},
+		{"clone new user ns", sys("clone"), []uint64{syscall.CLONE_NEWUSER | uint64(syscall.SIGCHLD)}, eperm},
+		{"clone new net ns", sys("clone"), []uint64{syscall.CLONE_NEWNET}, eperm},
+		{"clone new cgroup ns", sys("clone"), []uint64{0x02000000}, eperm},
+		{"clone3", sys("clone3"), nil, enosys},
+		{"unshare files", sys("unshare"), []uint64{syscall.CLONE_FILES}, seccompRetAllow},
+		{"unshare user", sys("unshare"), []uint64{syscall.CLONE_NEWUSER}, eperm},
+		{"unshare mount", sys("unshare"), []uint64{syscall.CLONE_NEWNS}, eperm},
+		{"unshare time", sys("unshare"), []uint64{cloneNewTime}, eperm},
+		{"unshare flags in the high half only", sys("unshare"), []uint64{1 << 40}, seccompRetAllow},
+		{"io_uring_setup", sys("io_uring_setup"), nil, enosys},
+		{"socket unix", sys("socket"), []uint64{afUnix}, seccompRetAllow},
+		{"socket inet", sys("socket"), []uint64{afInet}, seccompRetAllow},
+		{"socket inet6", sys("socket"), []uint64{afInet6}, seccompRetAllow},
+		{"socket netlink route", sys("socket"), []uint64{afNetlink, 3, netlinkRoute}, seccompRetAllow},
+		{"socket netlink audit", sys("socket"), []uint64{afNetlink, 3, 9}, eafnosupport},
+		{"socket netlink uevent", sys("socket"), []uint64{afNetlink, 3, 15}, eafnosupport},
+		{"socket AF_ALG", sys("socket"), []uint64{38}, eafnosupport},
+		{"socket AF_RXRPC", sys("socket"), []uint64{33}, eafnosupport},
+		{"socket AF_VSOCK", sys("socket"), []uint64{40}, eafnosupport},
+		{"socket AF_PACKET", sys("socket"), []uint64{17}, eafnosupport},
+		{"socketpair AF_ALG", sys("socketpair"), []uint64{38}, eafnosupport},
+		{"socketpair unix", sys("socketpair"), []uint64{afUnix}, seccompRetAllow},
+	}
+	for _, name := range seccompDenied {
+		if nr, ok := sysNumber(name); ok {
+			cases = append(cases, struct {
+				name string
+				nr   uint32
+				args []uint64
+				want uint32
+			}{name, nr, nil, eperm})
+		}
+	}
+	for _, c := range cases {
+		if got := runBPF(t, prog, auditArch, c.nr, c.args...); got != c.want {
+			t.Errorf("%s: got %#x, want %#x", c.name, got, c.want)
+		}
+	}
+	if got := runBPF(t, prog, 0x40000003 /* AUDIT_ARCH_I386 */, 1); got != seccompRetKillProcess {
+		t.Errorf("another architecture: got %#x, want kill", got)
+	}
+	if x32SyscallBit != 0 {
+		if got := runBPF(t, prog, auditArch, x32SyscallBit|uint32(syscall.SYS_READ)); got != seccompRetKillProcess {
+			t.Errorf("an x32 syscall: got %#x, want kill", got)
+		}
+	}
+}
+
+func TestOnlyStandardLibraryImportsPickTheBareTemplate(t *testing.T) {
+	stdlib := map[string]bool{"os": true, "sys": true, "json": true, "collections": true, "math": true}
+	cases := map[string]bool{
+		"print(1)":                                           true,
+		"import os, sys\nimport json as j\n":                 true,
+		"from collections.abc import Mapping":                true,
+		"  import math  # indented, commented\n":             true,
+		"import numpy as np":                                 false,
+		"import os, pandas":                                  false,
+		"from matplotlib import pyplot":                      false,
+		"x = __import__('numpy')":                            false,
+		"import importlib\nimportlib.import_module('numpy')": false,
+		"exec('import numpy')":                               false,
+		"if True:\n    import seaborn\n":                     false,
+	}
+	for code, want := range cases {
+		if got := onlyImports(code, stdlib); got != want {
+			t.Errorf("%q: got %v, want %v", code, got, want)
+		}
+	}
+}

@@ -1,0 +1,389 @@
+// KubeCodeRun Node template ("zygote"): the native half of shims/nodezygote.js, built at install time
+// (scripts/install.d/runner-node-zygote.sh) as a Node-API addon, so it fits every Node version.
+//
+// serve() is the template's loop, as in shims/zygote.py: it reads jobs from the jail server on fd 3
+// (SOCK_SEQPACKET: {"id":N,"fds":[names]} with the fds as SCM_RIGHTS), forks one child per job and
+// reports {"id":N,"pid":P} (or "error"), then {"id":N,"status":W}. It never returns in the template.
+// The child enters the sandbox's jail exactly as zygote.py's enter_jail() does (same steps, same
+// order, same checks) and then returns to JavaScript, which runs the code.
+//
+// Forking Node needs three things a plain fork() does not give:
+//  - V8 marks its heap MADV_DONTFORK: the pages would be missing in the child. Every mapping is made
+//    inheritable again right before each fork.
+//  - Threads do not survive a fork. The template runs with V8's --single-threaded (no background
+//    compiler or GC threads; nothing waits for one), never starts libuv's thread pool (the child
+//    starts its own), and the child re-creates its event loop's descriptors (uv_loop_fork).
+//  - V8 still posts "jobs" to the platform's worker threads (the mark-compact GC's parallel clearing,
+//    wasm compilation), and Node waits for every posted worker task at the end of each event loop
+//    turn. The child's platform says it has no worker threads (a job then runs on the thread that
+//    joins it, the main one) and drops any task posted to a worker; wasm compiles synchronously
+//    (--no-wasm-async-compilation).
+//  - Node's teardown at exit joins the platform's worker threads, which the child does not have: the
+//    child's process-exit handler (process.exit, an uncaught exception) leaves with _exit once Node
+//    has done its part (the 'exit' event, the error report), and the JavaScript half does the same
+//    when the event loop ends on its own.
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <node.h>
+#include <node_api.h>
+#include <uv.h>
+#include <v8.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SANDBOX_ID 65532
+#define MAX_FDS 64
+#define CTL_FD 3
+
+static int cap_last_cap;
+static struct rlimit limits[4];
+static const int limit_ids[4] = {RLIMIT_NPROC, RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_CORE};
+static struct sock_filter *filter;
+static unsigned short filter_len;
+static int self_pidns = -1;
+
+struct kid {
+  long id;
+  pid_t pid;
+  int pidfd;
+};
+static struct kid *kids;
+static int nkids, capkids;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (n > 0) send(CTL_FD, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1, MSG_NOSIGNAL);
+}
+
+// The job header: {"id":N,"fds":["ns","stdin",...]}. The names are fixed words; no escaping.
+static int parse_header(const char *msg, long *id, char names[MAX_FDS][8], int *n) {
+  const char *p = strstr(msg, "\"id\":");
+  if (!p) return -1;
+  *id = strtol(p + 5, NULL, 10);
+  p = strstr(msg, "\"fds\":[");
+  if (!p) return -1;
+  p += 7;
+  *n = 0;
+  while (*p && *p != ']') {
+    if (*p == '"') {
+      const char *end = strchr(p + 1, '"');
+      if (!end || end - p - 1 >= 8 || *n >= MAX_FDS) return -1;
+      memcpy(names[*n], p + 1, end - p - 1);
+      names[*n][end - p - 1] = 0;
+      (*n)++;
+      p = end + 1;
+    } else {
+      p++;
+    }
+  }
+  return 0;
+}
+
+static void make_forkable(void) {
+  FILE *f = fopen("/proc/self/maps", "re");
+  if (!f) return;
+  char line[512];
+  unsigned long a, b;
+  while (fgets(line, sizeof line, f)) {
+    if (sscanf(line, "%lx-%lx", &a, &b) == 2) madvise((void *)a, b - a, MADV_DOFORK);
+  }
+  fclose(f);
+}
+
+static void fail(const char *what) {
+  dprintf(2, "runner: cannot enter the jail: %s: %s\n", what, strerror(errno));
+  _exit(127);
+}
+
+// close_template_fds closes every descriptor above the slots that belongs to the template or reaches
+// outside the sandbox (sockets, pidfds, namespaces, files, directories); it keeps the child's own
+// event loop plumbing (pipes, eventfd, epoll, io_uring), which uv_loop_fork re-creates.
+static void close_template_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) fail("listing /proc/self/fd");
+  int dfd = dirfd(d);
+  struct dirent *e;
+  int doomed[1024], n = 0;
+  while ((e = readdir(d)) && n < 1024) {
+    int fd = atoi(e->d_name);
+    if (e->d_name[0] == '.' || fd <= 4 || fd == dfd) continue;
+    char path[64], target[256];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t len = readlink(path, target, sizeof target - 1);
+    target[len > 0 ? len : 0] = 0;
+    if (strncmp(target, "pipe:", 5) == 0 || strcmp(target, "anon_inode:[eventfd]") == 0 ||
+        strcmp(target, "anon_inode:[eventpoll]") == 0 || strcmp(target, "anon_inode:[io_uring]") == 0)
+      continue;
+    doomed[n++] = fd;
+  }
+  closedir(d);
+  for (int i = 0; i < n; i++) close(doomed[i]);
+}
+
+// enter_jail: zygote.py's enter_jail(), step for step.
+static void enter_jail(char names[MAX_FDS][8], int *fds, int n) {
+  int high[MAX_FDS];
+  for (int i = 0; i < n; i++) {
+    high[i] = fcntl(fds[i], F_DUPFD, 100);
+    if (high[i] < 0) fail("dup");
+  }
+  const char *slots[5] = {"stdin", "stdout", "stderr", "status", "job"};
+  for (int s = 0; s < 5; s++) {
+    int found = -1;
+    for (int i = 0; i < n; i++)
+      if (strcmp(names[i], slots[s]) == 0) {
+        found = high[i];
+        break;
+      }
+    if (found >= 0) {
+      if (dup2(found, s) < 0) fail("dup2");
+    } else if (s <= 2) {
+      int null = open("/dev/null", O_RDWR);
+      if (null < 0 || dup2(null, s) < 0) fail("/dev/null");
+      close(null);
+    } else {
+      close(s);
+    }
+  }
+  if (setgroups(0, NULL)) fail("setgroups");
+  for (int i = 0; i < 4; i++)
+    if (setrlimit(limit_ids[i], &limits[i])) fail("setrlimit");
+  int ns = -1;
+  for (int i = 0; i < n; i++) {
+    if (strcmp(names[i], "cg") == 0 && write(high[i], "0", 1) != 1) fail("joining a cgroup");
+    if (strcmp(names[i], "ns") == 0) ns = high[i];
+  }
+  if (ns < 0) fail("no namespace fd");
+  if (setns(ns, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)) fail("setns");
+  if (unshare(CLONE_NEWCGROUP)) fail("unshare cgroup");
+  if (chdir("/mnt/data")) fail("chdir");
+  for (int cap = 0; cap <= cap_last_cap; cap++)
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)) fail("dropping the bounding set");
+  if (setresgid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)) fail("setresgid");
+  if (setresuid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)) fail("setresuid");
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  if (syscall(SYS_capset, &hdr, data)) fail("capset");
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)) fail("clearing ambient capabilities");
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) fail("no_new_privs");
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)) fail("pdeathsig");
+  if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)) fail("dumpable");
+  if (setsid() < 0) fail("setsid");
+  for (int i = 0; i < n; i++) close(high[i]);
+  close_template_fds();
+  // Fail closed.
+  char st[4096];
+  int sfd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  ssize_t len = sfd >= 0 ? read(sfd, st, sizeof st - 1) : -1;
+  if (sfd >= 0) close(sfd);
+  if (len <= 0) fail("reading /proc/self/status");
+  st[len] = 0;
+  const char *want[] = {"CapInh:\t0000000000000000", "CapPrm:\t0000000000000000",
+                        "CapEff:\t0000000000000000", "CapBnd:\t0000000000000000",
+                        "CapAmb:\t0000000000000000", "NoNewPrivs:\t1", "Uid:\t65532\t65532\t65532"};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+    if (!strstr(st, want[i])) {
+      errno = EPERM;
+      fail(want[i]);
+    }
+  struct sock_fprog prog = {filter_len, filter};
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0)) fail("seccomp");
+  // After seccomp: libuv then finds io_uring denied and keeps to epoll and its thread pool.
+  if (uv_loop_fork(uv_default_loop())) fail("uv_loop_fork");
+}
+
+static void add_kid(long id, pid_t pid, int pidfd) {
+  if (nkids == capkids) {
+    capkids = capkids ? 2 * capkids : 16;
+    kids = static_cast<struct kid *>(realloc(kids, capkids * sizeof *kids));
+    if (!kids) abort();
+  }
+  kids[nkids++] = kid{id, pid, pidfd};
+}
+
+// The child's platform: no worker threads. Both are virtual methods of v8::Platform; the slot of each
+// in the vtable comes from its pointer to member (Itanium C++ ABI: 1 + the byte offset).
+static int NoWorkerThreads(v8::Platform *) { return 0; }
+static void DropWorkerTask(v8::Platform *, std::unique_ptr<v8::Task> task) { task.reset(); }
+
+template <typename Member>
+static size_t vtable_slot(Member member) {
+  uintptr_t raw;
+  static_assert(sizeof(member) >= sizeof raw, "a pointer to a virtual member");
+  memcpy(&raw, &member, sizeof raw);
+  return (raw - 1) / sizeof(void *);
+}
+
+static void patch_slot(void **vtable, size_t slot, void *fn) {
+  uintptr_t page = reinterpret_cast<uintptr_t>(&vtable[slot]) & ~uintptr_t(4095);
+  if (mprotect(reinterpret_cast<void *>(page), 8192, PROT_READ | PROT_WRITE)) fail("mprotect");
+  vtable[slot] = fn;
+  mprotect(reinterpret_cast<void *>(page), 8192, PROT_READ);
+}
+
+static void no_platform_workers(node::Environment *environment) {
+  v8::Platform *platform = node::GetMultiIsolatePlatform(environment);
+  if (!platform) fail("no platform");
+  void **vtable = *reinterpret_cast<void ***>(platform);
+  patch_slot(vtable, vtable_slot(&v8::Platform::NumberOfWorkerThreads), reinterpret_cast<void *>(&NoWorkerThreads));
+  patch_slot(vtable, vtable_slot(&v8::Platform::CallOnWorkerThread), reinterpret_cast<void *>(&DropWorkerTask));
+}
+
+// handle_job forks a child for one job; returns 1 in the child (jailed), 0 in the template.
+static int handle_job(void) {
+  char msg[4096];
+  union {
+    char buf[CMSG_SPACE(MAX_FDS * sizeof(int))];
+    struct cmsghdr align;
+  } ctrl;
+  struct iovec iov = {msg, sizeof msg - 1};
+  struct msghdr mh = {};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = ctrl.buf;
+  mh.msg_controllen = sizeof ctrl.buf;
+  ssize_t len = recvmsg(CTL_FD, &mh, MSG_CMSG_CLOEXEC);
+  if (len == 0) _exit(0);  // the jail server is gone
+  if (len < 0) return 0;
+  msg[len] = 0;
+  int fds[MAX_FDS], nfds = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      int k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (int i = 0; i < k && nfds < MAX_FDS; i++) fds[nfds++] = ((int *)CMSG_DATA(c))[i];
+    }
+  long id = 0;
+  char names[MAX_FDS][8];
+  int n = 0;
+  int ns = -1;
+  if (parse_header(msg, &id, names, &n) || n != nfds) {
+    say("{\"id\":%ld,\"error\":\"bad job: %d fds for %d names\"}", id, nfds, n);
+    for (int i = 0; i < nfds; i++) close(fds[i]);
+    return 0;
+  }
+  for (int i = 0; i < n; i++)
+    if (strcmp(names[i], "ns") == 0) ns = fds[i];
+  pid_t pid = -1;
+  int err = 0;
+  if (ns < 0 || setns(ns, CLONE_NEWPID)) {
+    err = errno;
+  } else {
+    make_forkable();
+    pid = fork();
+    if (pid == 0) {
+      enter_jail(names, fds, n);
+      return 1;
+    }
+    err = errno;
+    if (setns(self_pidns, CLONE_NEWPID)) abort();  // the template must stay in its own namespace
+  }
+  for (int i = 0; i < nfds; i++) close(fds[i]);
+  if (pid < 0) {
+    say("{\"id\":%ld,\"error\":\"%s\"}", id, strerror(err));
+    return 0;
+  }
+  int pidfd = syscall(SYS_pidfd_open, pid, 0);
+  add_kid(id, pid, pidfd);
+  say("{\"id\":%ld,\"pid\":%d}", id, pid);
+  return 0;
+}
+
+// serve(capLastCap, [nproc, nofile, fsize, core], filter): the template's loop; returns only in a
+// forked child, inside its jail.
+static napi_value Serve(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_get_value_int32(env, argv[0], &cap_last_cap);
+  for (uint32_t i = 0; i < 4; i++) {
+    napi_value v;
+    double d;
+    napi_get_element(env, argv[1], i, &v);
+    napi_get_value_double(env, v, &d);
+    limits[i].rlim_cur = limits[i].rlim_max = (rlim_t)d;
+  }
+  void *bytes;
+  size_t blen;
+  napi_get_buffer_info(env, argv[2], &bytes, &blen);
+  filter = static_cast<struct sock_filter *>(malloc(blen));
+  memcpy(filter, bytes, blen);
+  filter_len = blen / sizeof(struct sock_filter);
+  self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+  if (self_pidns < 0) abort();
+  say("{\"ready\":true}");
+  for (;;) {
+    struct pollfd pfds[1 + 1024];
+    int np = 0;
+    pfds[np++] = pollfd{CTL_FD, POLLIN, 0};
+    for (int i = 0; i < nkids && np < 1025; i++) pfds[np++] = pollfd{kids[i].pidfd, POLLIN, 0};
+    if (poll(pfds, np, -1) < 0) {
+      if (errno == EINTR) continue;
+      abort();
+    }
+    for (int i = np - 1; i >= 1; i--) {
+      if (!pfds[i].revents) continue;
+      struct kid k = kids[i - 1];
+      int status = 0;
+      waitpid(k.pid, &status, 0);
+      close(k.pidfd);
+      kids[i - 1] = kids[--nkids];
+      say("{\"id\":%ld,\"status\":%d}", k.id, status);
+    }
+    if (pfds[0].revents && handle_job()) {
+      // Leave through _exit once Node has done its part of process.exit or of an uncaught exception.
+      v8::Isolate *isolate = v8::Isolate::GetCurrent();
+      node::Environment *environment = node::GetCurrentEnvironment(isolate->GetCurrentContext());
+      no_platform_workers(environment);
+      node::SetProcessExitHandler(environment, [](node::Environment *, int code) { _exit(code & 0xff); });
+      napi_value undefined;
+      napi_get_undefined(env, &undefined);
+      return undefined;
+    }
+  }
+}
+
+// exit(code): ends a child at once, skipping Node's teardown (see the top).
+static napi_value Exit(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t code = 0;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc > 0) napi_get_value_int32(env, argv[0], &code);
+  _exit(code & 0xff);
+}
+
+NAPI_MODULE_INIT() {
+  napi_value f;
+  napi_create_function(env, "serve", NAPI_AUTO_LENGTH, Serve, NULL, &f);
+  napi_set_named_property(env, exports, "serve", f);
+  napi_create_function(env, "exit", NAPI_AUTO_LENGTH, Exit, NULL, &f);
+  napi_set_named_property(env, exports, "exit", f);
+  return exports;
+}

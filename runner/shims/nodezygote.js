@@ -1,0 +1,63 @@
+'use strict';
+// KubeCodeRun Node template ("zygote"), the JavaScript half of nodezygote.c. The jail server starts it
+// as `node --single-threaded --enable-source-maps /tmp/shims/nodezygote.js` in a mount namespace that
+// looks like a sandbox, with the children's environment and nothing secret. It loads what runs need,
+// then serve() forks one child per job; only children come back from it, each already in its jail.
+// A child then runs its job like `node code.js args` would: process.argv, require.main, stack traces,
+// uncaught exceptions, process.exit and the event loop are Node's own.
+const fs = require('fs');
+const zygote = require('./kcr_zygote.node');
+
+const spec = JSON.parse(fs.readFileSync(__dirname + '/zygote.json', 'utf8'));
+const filter = fs.readFileSync(__dirname + '/seccomp.bpf');
+// Modules most programs load, loaded once here instead of in every run. Nothing is started: no stream
+// on stdio (the child's fds 0-2 are its own), no thread pool, no random numbers drawn.
+for (const m of ['buffer', 'events', 'stream', 'util', 'path', 'url', 'os', 'net', 'tty', 'crypto',
+  'child_process', 'string_decoder', 'timers', 'assert', 'readline', 'zlib', 'http', 'https']) {
+  require(m);
+}
+const r = spec.rlimits;
+zygote.serve(spec.cap_last_cap, [r.nproc, r.nofile, r.fsize, r.core], filter);
+
+// --- From here on: a forked child, inside its jail. ---
+// Math.random's state is the template's in every child: replace it with one drawn from the kernel.
+{
+  const { randomFillSync } = require('crypto');
+  const words = new Uint32Array(512);
+  let next = words.length;
+  Math.random = function random() {
+    if (next >= words.length) {
+      randomFillSync(words);
+      next = 0;
+    }
+    const hi = words[next++] >>> 5;
+    const lo = words[next++] >>> 6;
+    return (hi * 67108864 + lo) / 9007199254740992;
+  };
+}
+// The job: {"argv": [code file, args...]} on fd 4.
+const chunks = [];
+const buf = Buffer.alloc(65536);
+for (let n; (n = fs.readSync(4, buf, 0, buf.length, null)) > 0;) {
+  chunks.push(Buffer.from(buf.subarray(0, n)));
+}
+fs.closeSync(4);
+const job = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+process.argv = [process.argv[0], ...job.argv];
+// Node's own teardown would join platform threads the child does not have. When the event loop ends
+// on its own or process.exit() is called, leave once 'exit' has been emitted (listeners have run;
+// stdio on pipes and files is written synchronously). An uncaught exception emits 'exit' before Node
+// reports it: then Node reports it and its exit handler (set by serve) leaves.
+let crashing = false;
+process.on('uncaughtExceptionMonitor', () => {
+  crashing = process.listenerCount('uncaughtException') === 0;
+});
+const emit = process.emit;
+process.emit = function (event, ...args) {
+  const result = emit.call(this, event, ...args);
+  if (event === 'exit' && !crashing) {
+    zygote.exit(args[0] ?? process.exitCode ?? 0);
+  }
+  return result;
+};
+require('module').runMain();

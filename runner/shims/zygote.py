@@ -1,0 +1,310 @@
+"""KubeCodeRun jail template ("zygote"): forks each jailed run.
+
+The jail server (runner jail, docs/runner-protocol.md "Jail mode") starts one template per kind, each in
+a mount namespace that looks like a sandbox (same paths, nothing of the host beyond the read-only
+toolchains), as root, with an environment holding nothing secret:
+
+    python3 zygote.py py PRELOAD
+                             Python runs: pre-imports the comma-separated PRELOAD (RUNNER_PY_PRELOAD,
+                             or for the bare template only what state capture needs), draws a first
+                             plot when matplotlib is in it, then forks one child per run, which runs
+                             pyrun.run() like a cold shim would
+    python3 -I -S zygote.py exec
+                             every other command: forks one child per command, which execs it
+
+The template never runs user code and never reads user data: a job message carries file descriptors
+and their names only. The child reads its job (code file, arguments, ...) from a pipe after it entered
+the jail. Each child:
+
+  1. moves the fds it was given to 0 (stdin), 1 (stdout), 2 (stderr), 3 (status), 4 (job);
+  2. drops its supplementary groups, joins the sandbox's cgroups (writes "0" to the cgroup.procs files
+     the jail server opened) and enters the sandbox's user, mount, network, ipc and uts namespaces
+     through the pidfd of the sandbox's holder process (its pid namespace was entered by the template
+     just before the fork), then a new cgroup namespace;
+  3. drops every capability (bounding set, then uid/gid 65532 inside = the sandbox's own host uid,
+     then capset and the ambient set), sets no_new_privs and the parent-death signal, becomes a
+     session leader, closes every other fd (the rlimits were set in step 2, while still root);
+  4. checks all of that in /proc/self/status and stops (exit 127) if anything is off;
+  5. loads the seccomp filter the jail server generated (seccomp.bpf);
+  6. py: reseeds what a fork would share (random is reseeded by CPython itself; numpy's global
+     generator, tempfile names), writes the ready marker and runs the job read from stdin;
+     exec: reads {"argv", "env"} from the job pipe and execs.
+
+Control protocol (SOCK_SEQPACKET on fd 3): the server sends {"id": N, "fds": [names]} with the fds as
+SCM_RIGHTS; the template answers {"id": N, "pid": P} (or {"id": N, "error": "..."}), then
+{"id": N, "status": W} (the wait status) once the child is gone. It first sends {"ready": true} (a
+Python template adds "stdlib": the standard library's module names, so the server can tell code
+that needs only them).
+"""
+import ctypes
+import fcntl
+import json
+import os
+import resource
+import selectors
+import socket
+import sys
+
+MODE = sys.argv[1]
+SHIMS = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(SHIMS, "zygote.json")) as f:
+    SPEC = json.load(f)
+with open(os.path.join(SHIMS, "seccomp.bpf"), "rb") as f:
+    FILTER = f.read()
+
+CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x02000000, 0x04000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_SECCOMP = 1, 4, 24, 22
+PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
+SECCOMP_MODE_FILTER = 2
+SYS_CLOSE_RANGE = 436
+SANDBOX_ID = 65532
+READY = b"\x00kcr-ready\n"
+SLOTS = ["stdin", "stdout", "stderr", "status", "job"]  # fd 0..4 in the child
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+libc.syscall.restype = ctypes.c_long
+
+
+class CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+class SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+
+
+def check(ret, what):
+    if ret == -1:
+        e = ctypes.get_errno()
+        raise OSError(e, "%s: %s" % (what, os.strerror(e)))
+    return ret
+
+
+def prctl(option, arg2=0, arg3=0):
+    check(libc.prctl(option, arg2, arg3, 0, 0), "prctl %d" % option)
+
+
+def enter_jail(names, fds):
+    """Steps 1-5 of the module docstring, in the forked child. Raises on any failure."""
+    # 1. Move every fd out of the way, then into its slot.
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in fds]
+    slots = {}
+    for name, fd in zip(names, high):
+        slots.setdefault(name, []).append(fd)
+    for i, name in enumerate(SLOTS):
+        if name in slots:
+            os.dup2(slots[name][0], i)
+        elif i <= 2:
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, i)
+            os.close(null)
+        else:
+            try:
+                os.close(i)
+            except OSError:
+                pass
+    # 2. Groups, rlimits (while still privileged: a hard limit may have to be raised), cgroups,
+    # namespaces.
+    os.setgroups([])
+    for name, value in SPEC["rlimits"].items():
+        resource.setrlimit(getattr(resource, "RLIMIT_" + name.upper()), (value, value))
+    for fd in slots.get("cg", []):
+        os.write(fd, b"0")
+    ns = slots["ns"][0]
+    check(libc.setns(ns, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "setns")
+    check(libc.unshare(CLONE_NEWCGROUP), "unshare cgroup")
+    os.chdir("/mnt/data")
+    # 3. Privileges and limits.
+    for cap in range(SPEC["cap_last_cap"] + 1):
+        prctl(PR_CAPBSET_DROP, cap)
+    os.setresgid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)
+    os.setresuid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)
+    hdr, data = CapHeader(0x20080522, 0), (CapData * 2)()
+    check(libc.capset(ctypes.byref(hdr), data), "capset")
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    prctl(PR_SET_PDEATHSIG, 9)
+    prctl(PR_SET_DUMPABLE, 1)  # a process of its own, like any other: /proc/self belongs to it
+    os.setsid()
+    check(libc.syscall(SYS_CLOSE_RANGE, len(SLOTS), 0xFFFFFFFF, 0), "close_range")
+    # 4. Fail closed.
+    status = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            status[k] = v.split()
+    want = {"CapInh": "0" * 16, "CapPrm": "0" * 16, "CapEff": "0" * 16, "CapBnd": "0" * 16, "CapAmb": "0" * 16}
+    for k, v in want.items():
+        if status.get(k, [""])[0] != v:
+            raise OSError("jail check: %s is %s" % (k, status.get(k)))
+    if status.get("NoNewPrivs") != ["1"] or status.get("Uid", [""])[:3] != [str(SANDBOX_ID)] * 3:
+        raise OSError("jail check: NoNewPrivs %s, Uid %s" % (status.get("NoNewPrivs"), status.get("Uid")))
+    # 5. The seccomp filter, last: nothing above may need a denied syscall.
+    prog = SockFprog(len(FILTER) // 8, FILTER)
+    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog))
+
+
+def child(names, fds):
+    try:
+        enter_jail(names, fds)
+    except BaseException as e:
+        try:
+            os.write(2, ("runner: cannot enter the jail: %s\n" % e).encode())
+        finally:
+            os._exit(127)
+    if MODE == "py":
+        run_python()
+    else:
+        run_exec()
+    os._exit(127)
+
+
+def run_python():
+    import pyrun
+
+    pyrun.SHIM_PID = os.getpid()
+    os.set_inheritable(pyrun.STATUS_FD, False)  # the program's own children do not get the status pipe
+    # What a fork shares with its siblings. random reseeds itself after a fork (os.register_at_fork).
+    np = sys.modules.get("numpy")
+    if np is not None:
+        try:
+            np.random.seed()
+        except Exception:
+            pass
+    tf = sys.modules.get("tempfile")
+    if tf is not None:
+        tf._name_sequence = None
+    # The template's /mnt/data was another (empty) directory: forget what the import system cached of it.
+    for p in list(sys.path_importer_cache):
+        if p.startswith("/mnt/data") or p.startswith("/tmp"):
+            del sys.path_importer_cache[p]
+    os.write(1, READY)
+    pyrun.run(pyrun.read_job())
+
+
+def run_exec():
+    chunks = []
+    while True:
+        b = os.read(4, 65536)
+        if not b:
+            break
+        chunks.append(b)
+    os.close(4)
+    job = json.loads(b"".join(chunks))
+    argv, env = job["argv"], dict(e.split("=", 1) for e in job["env"])
+    try:
+        path = argv[0]
+        if "/" not in path:
+            for d in env.get("PATH", "").split(":"):
+                if d and os.access(os.path.join(d, path), os.X_OK):
+                    path = os.path.join(d, path)
+                    break
+        os.execve(path, argv, env)
+    except OSError as e:
+        os.write(2, ("runner: cannot start %s: %s\n" % (argv[0], e.strerror)).encode())
+        os._exit(127)
+
+
+def warm_up():
+    """Pre-import RUNNER_PY_PRELOAD and exercise what the first plot would load and cache."""
+    import pyrun
+
+    names = [n for n in (sys.argv[2] if len(sys.argv) > 2 else "").split(",") if n]
+    if names:
+        pyrun.preload(names)
+    saved = os.dup(1), os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    try:
+        if "matplotlib" in names:
+            import io
+
+            import matplotlib.pyplot as plt
+
+            fig, ax = plt.subplots()
+            ax.plot([0, 1], [0, 1], label="x")
+            ax.set_title("warm-up")
+            ax.legend()
+            fig.savefig(io.BytesIO(), format="png")
+            plt.close(fig)
+            if "pandas" in names:
+                import pandas as pd
+
+                pd.DataFrame({"x": [1, 2], "y": [3, 4]}).plot(x="x", y="y")
+                plt.savefig(io.BytesIO(), format="png")
+                plt.close("all")
+    except Exception:
+        pass
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (null,) + saved:
+            os.close(fd)
+    compile("x = 1\n", "<warm-up>", "exec")
+    import gc
+
+    gc.collect()
+    gc.freeze()  # children do not touch (and copy) the template's objects when they collect
+
+
+def main():
+    if MODE == "py":
+        warm_up()
+    ctl = socket.socket(fileno=3)
+    self_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    sel = selectors.DefaultSelector()
+    sel.register(ctl, selectors.EVENT_READ, None)
+
+    def send(msg):
+        ctl.send(json.dumps(msg).encode())
+
+    ready = {"ready": True}
+    if MODE == "py":
+        ready["stdlib"] = sorted(sys.stdlib_module_names)
+    send(ready)
+    while True:
+        for key, _ in sel.select():
+            if key.data is None:
+                msg, fds, _, _ = socket.recv_fds(ctl, 65536, 64)
+                if not msg:
+                    return  # the jail server is gone
+                job = json.loads(msg)
+                names = job["fds"]
+                try:
+                    if len(names) != len(fds):
+                        raise OSError("got %d fds for %d names" % (len(fds), len(names)))
+                    check(libc.setns(fds[names.index("ns")], CLONE_NEWPID), "setns pid")
+                    try:
+                        pid = os.fork()
+                        if pid == 0:
+                            child(names, fds)
+                    finally:
+                        check(libc.setns(self_pidns, CLONE_NEWPID), "setns back")
+                except OSError as e:
+                    send({"id": job["id"], "error": str(e)})
+                    continue
+                finally:
+                    for fd in fds:
+                        os.close(fd)
+                pidfd = os.pidfd_open(pid)
+                sel.register(pidfd, selectors.EVENT_READ, (job["id"], pid))
+                send({"id": job["id"], "pid": pid})
+            else:
+                job_id, pid = key.data
+                _, status = os.waitpid(pid, 0)
+                sel.unregister(key.fileobj)
+                os.close(key.fileobj)
+                send({"id": job_id, "status": status})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+package dev.kubecoderun.admin;
+
+import dev.kubecoderun.auth.ApiKeyRecord;
+import dev.kubecoderun.auth.ApiKeyStore;
+import dev.kubecoderun.auth.ManagedApiKeys;
+import dev.kubecoderun.auth.RateWindow;
+import java.security.SecureRandom;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The admin API's key management: managed keys are created (the secret is returned once, only its
+ * SHA-256 is stored), listed, changed and revoked; the env keys (API_KEY, API_KEYS) are listed
+ * read-only. A change is one write of the record, which every replica reads on the key's next
+ * request.
+ */
+public final class KeyAdmin {
+  /** A key as the admin API shows it; {@code source}: managed or environment. */
+  public record Key(ApiKeyRecord record, String source) {
+    public boolean managed() {
+      return source.equals("managed");
+    }
+  }
+
+  /** A new key: {@code apiKey} is the secret, shown this once. */
+  public record Created(String apiKey, ApiKeyRecord record) {}
+
+  /** The result of a change. */
+  public enum Outcome {
+    DONE,
+    NOT_FOUND,
+    ENVIRONMENT
+  }
+
+  private final ApiKeyStore store;
+  private final List<ApiKeyRecord> envKeys;
+  private final Clock clock;
+  private final SecureRandom random = new SecureRandom();
+
+  public KeyAdmin(ApiKeyStore store, List<String> envKeys, Clock clock) {
+    this.store = store;
+    this.clock = clock;
+    Instant started = clock.instant();
+    List<ApiKeyRecord> env = new ArrayList<>();
+    for (int i = 0; i < envKeys.size(); i++) {
+      String k = envKeys.get(i);
+      // Only 4 characters: an env key may be as short as 16, and the prefix is shown.
+      env.add(
+          new ApiKeyRecord(
+              ManagedApiKeys.sha256Hex(k),
+              k.substring(0, 4),
+              "Environment Key (#" + (i + 1) + ")",
+              started,
+              true,
+              Map.of(),
+              0,
+              null,
+              Map.of("type", "environment")));
+    }
+    this.envKeys = List.copyOf(env);
+  }
+
+  /** The Python version's key format: {@code sk-} + 24 random bytes in base64url (35 chars). */
+  public Created create(String name, Map<RateWindow, Long> limits, Map<String, String> metadata) {
+    byte[] secret = new byte[24];
+    random.nextBytes(secret);
+    String key = "sk-" + Base64.getUrlEncoder().withoutPadding().encodeToString(secret);
+    ApiKeyRecord r =
+        new ApiKeyRecord(
+            ManagedApiKeys.sha256Hex(key),
+            key.substring(0, 11),
+            name,
+            clock.instant(),
+            true,
+            limits,
+            0,
+            null,
+            metadata);
+    store.save(r);
+    return new Created(key, r);
+  }
+
+  /** Every key, newest first; env keys after the managed ones. */
+  public List<Key> list() {
+    List<Key> out = new ArrayList<>();
+    store.list().stream()
+        .sorted(Comparator.comparing(ApiKeyRecord::createdAt).reversed())
+        .forEach(r -> out.add(new Key(r, "managed")));
+    envKeys.forEach(r -> out.add(new Key(r, "environment")));
+    return out;
+  }
+
+  public Optional<Key> find(String keyHash) {
+    Optional<ApiKeyRecord> env =
+        envKeys.stream().filter(r -> r.keyHash().equals(keyHash)).findFirst();
+    if (env.isPresent()) {
+      return Optional.of(new Key(env.get(), "environment"));
+    }
+    return store.find(keyHash).map(r -> new Key(r, "managed"));
+  }
+
+  /** Changes what is not null; {@code limits}, when given, replaces all windows. */
+  public Outcome update(
+      String keyHash, String name, Boolean enabled, Map<RateWindow, Long> limits) {
+    Optional<Key> found = find(keyHash);
+    if (found.isEmpty()) {
+      return Outcome.NOT_FOUND;
+    }
+    if (!found.get().managed()) {
+      return Outcome.ENVIRONMENT;
+    }
+    ApiKeyRecord r = found.get().record();
+    store.save(
+        new ApiKeyRecord(
+            r.keyHash(),
+            r.keyPrefix(),
+            name != null ? name : r.name(),
+            r.createdAt(),
+            enabled != null ? enabled : r.enabled(),
+            limits != null ? limits : r.limits(),
+            r.usageCount(),
+            r.lastUsedAt(),
+            r.metadata()));
+    // The Python version's validation cache, for a Python replica sharing this Redis.
+    store.invalidate(r.shortHash());
+    return Outcome.DONE;
+  }
+
+  public Outcome revoke(String keyHash) {
+    if (envKeys.stream().anyMatch(r -> r.keyHash().equals(keyHash))) {
+      return Outcome.ENVIRONMENT;
+    }
+    return store.delete(keyHash) ? Outcome.DONE : Outcome.NOT_FOUND;
+  }
+}

@@ -1,0 +1,62 @@
+package dev.kubecoderun.admin;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.logging.Logger;
+
+/**
+ * Usage of the service: records each execution and answers the admin API's questions about a
+ * window. Recording never fails a request: a store that cannot take it is logged (at most once a
+ * minute) and the event is lost.
+ */
+public final class Usage {
+  private static final Logger LOG = Logger.getLogger(Usage.class.getName());
+
+  private final UsageStore store;
+  private final Clock clock;
+  private final Duration retention;
+  private final AtomicLong lastWarning = new AtomicLong();
+
+  public Usage(UsageStore store, Clock clock, Duration retention) {
+    this.store = store;
+    this.clock = clock;
+    this.retention = retention;
+  }
+
+  public Instant now() {
+    return clock.instant();
+  }
+
+  public Duration retention() {
+    return retention;
+  }
+
+  public void record(UsageEvent e) {
+    try {
+      store.record(e);
+    } catch (RuntimeException ex) {
+      long now = System.nanoTime();
+      long last = lastWarning.get();
+      if (now - last > Duration.ofMinutes(1).toNanos() && lastWarning.compareAndSet(last, now)) {
+        LOG.warning("usage not recorded: " + ex.getMessage());
+      }
+    }
+  }
+
+  /** Per-hour usage of the hours that start in [from, to). */
+  public UsageReport hourly(Instant from, Instant to, String subject, String language) {
+    return UsageReport.of(store.hours(from, to), subject, language);
+  }
+
+  /** Per-minute usage (all keys together) of the minutes that start in [from, to). */
+  public UsageReport perMinute(Instant from, Instant to, String language) {
+    return UsageReport.of(store.minutes(from, to), null, language);
+  }
+
+  public List<UsageEvent> failures(int limit) {
+    return store.failures(limit);
+  }
+}

@@ -1,0 +1,76 @@
+package dev.kubecoderun.api;
+
+import io.helidon.http.HeaderNames;
+import io.helidon.webserver.http.ServerRequest;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+
+/**
+ * The operator's key (MASTER_API_KEY): the only key the admin API, the dashboard's data and
+ * /metrics accept, in {@code X-API-Key} or {@code Authorization: Bearer}. API keys never reach
+ * these routes (the API-key filter lets them through to this check), and this key is no API key.
+ */
+final class MasterKey {
+  /** Paths that do their own authentication (this key), or need none (the API description). */
+  static boolean ownsAuth(String path) {
+    return path.equals("/metrics")
+        || path.startsWith("/api/v1/admin/")
+        || path.equals("/api/v1/admin")
+        || path.equals("/admin-dashboard")
+        || path.startsWith("/admin-dashboard/")
+        || path.equals("/openapi.json")
+        || path.equals("/docs")
+        || path.startsWith("/docs/");
+  }
+
+  private final byte[] digest;
+
+  /** {@code key} null: the admin API is off. */
+  MasterKey(String key) {
+    this.digest = key == null ? null : sha256(key);
+  }
+
+  boolean enabled() {
+    return digest != null;
+  }
+
+  /** Passes with the master key; else 404 (no master key set), 401 (none sent) or 403. */
+  void require(ServerRequest req) {
+    if (digest == null) {
+      throw new ApiError(404, "The admin API is off: MASTER_API_KEY is not set");
+    }
+    if (!matches(req)) {
+      String sent = sent(req);
+      throw sent == null
+          ? new ApiError(401, "Master API key required (X-API-Key or Authorization: Bearer)")
+          : new ApiError(403, "Invalid Master API Key");
+    }
+  }
+
+  /** True when the request carries the master key (constant-time comparison of digests). */
+  boolean matches(ServerRequest req) {
+    String sent = sent(req);
+    return digest != null && sent != null && MessageDigest.isEqual(digest, sha256(sent));
+  }
+
+  private static String sent(ServerRequest req) {
+    String key = req.headers().first(HeaderNames.create("X-API-Key")).orElse(null);
+    if (key != null && !key.isEmpty()) {
+      return key;
+    }
+    String auth = req.headers().first(HeaderNames.AUTHORIZATION).orElse(null);
+    if (auth != null && auth.startsWith("Bearer ") && auth.length() > 7) {
+      return auth.substring(7).trim();
+    }
+    return null;
+  }
+
+  private static byte[] sha256(String s) {
+    try {
+      return MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

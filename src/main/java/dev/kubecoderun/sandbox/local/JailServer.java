@@ -1,0 +1,323 @@
+package dev.kubecoderun.sandbox.local;
+
+import dev.kubecoderun.common.Json;
+import dev.kubecoderun.language.Language;
+import dev.kubecoderun.sandbox.RunnerSettings;
+import dev.kubecoderun.sandbox.SandboxException;
+import io.helidon.common.media.type.MediaTypes;
+import io.helidon.http.HeaderNames;
+import io.helidon.http.Status;
+import io.helidon.webclient.api.HttpClientResponse;
+import io.helidon.webclient.api.WebClient;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Logger;
+
+/**
+ * The jail server ({@code runner jail}, docs/runner-protocol.md "Jail mode"): one root process that
+ * serves every local sandbox, each behind its own token, and forks every run into a jail of its
+ * own. It is started once; if it dies it is started again (its sandboxes die with it, and the pool
+ * replaces them). When the host cannot give a jail what it needs, the first start fails with the
+ * jail's one-line reason.
+ */
+final class JailServer implements AutoCloseable {
+  private static final Logger LOG = Logger.getLogger(JailServer.class.getName());
+  private static final SecureRandom RANDOM = new SecureRandom();
+  private static final String REFUSAL = "runner jail: cannot jail sandboxes here: ";
+
+  /** One run of the jail process. */
+  record Instance(Process process, URI base) {}
+
+  /** A sandbox the jail created: its id, token, and the pid of its holder (PID 1 of its jail). */
+  record Created(Instance instance, String id, String token, long holderPid) {}
+
+  private final LocalSandboxFactory.Settings settings;
+  private final RunnerSettings runner;
+  private final Toolchains toolchains;
+  private final WebClient http;
+  private final String adminAuthorization;
+  private final Path log;
+  private final Object lock = new Object();
+  private Instance current; // guarded by lock; null while (re)starting
+  private volatile boolean closed;
+
+  JailServer(
+      LocalSandboxFactory.Settings settings,
+      RunnerSettings runner,
+      Toolchains toolchains,
+      WebClient http) {
+    this.settings = settings;
+    this.runner = runner;
+    this.toolchains = toolchains;
+    this.http = http;
+    this.adminAuthorization = "Bearer " + HexFormat.of().formatHex(randomBytes(24));
+    this.log = settings.sandboxesDir().resolveSibling("jail.log");
+    try {
+      Files.createDirectories(settings.sandboxesDir());
+      Files.deleteIfExists(log);
+      setCurrent(start());
+    } catch (IOException | SandboxException e) {
+      // Main prints it after "cannot start: ".
+      throw new IllegalStateException("local sandboxes: " + e.getMessage(), e);
+    }
+  }
+
+  /** The running jail, waiting (up to the start timeout) while it is being started again. */
+  Instance instance() throws SandboxException {
+    long deadline = System.nanoTime() + runner.startTimeout().toNanos();
+    synchronized (lock) {
+      while (current == null || !current.process().isAlive()) {
+        long left = deadline - System.nanoTime();
+        if (closed || left <= 0) {
+          throw new SandboxException("the sandbox jail is not running");
+        }
+        try {
+          TimeUnit.NANOSECONDS.timedWait(lock, left);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new SandboxException("interrupted while waiting for the sandbox jail");
+        }
+      }
+      return current;
+    }
+  }
+
+  /** Creates a sandbox; {@code warm} starts a js sandbox's Node ahead (Python runs are forked). */
+  Created create(Language language, boolean warm) throws SandboxException {
+    Instance jail = instance();
+    String body =
+        Json.writeString(Map.of("language", language.code(), "warm", warm, "single_use", true));
+    try (HttpClientResponse res =
+        http.post(jail.base().resolve("/sandboxes").toString())
+            .keepAlive(false)
+            .header(HeaderNames.AUTHORIZATION, adminAuthorization)
+            .contentType(MediaTypes.APPLICATION_JSON)
+            .readTimeout(runner.startTimeout())
+            .submit(body)) {
+      byte[] answer = res.entity().as(byte[].class);
+      if (res.status() != Status.CREATED_201) {
+        throw new SandboxException(
+            "the jail refused a sandbox: "
+                + res.status().code()
+                + " "
+                + new String(answer, StandardCharsets.UTF_8));
+      }
+      var tree = Json.tree(answer);
+      return new Created(
+          jail, tree.path("id").asText(), tree.path("token").asText(), tree.path("pid").asLong());
+    } catch (IOException | RuntimeException e) {
+      throw new SandboxException("cannot create a sandbox: " + e.getMessage(), e);
+    }
+  }
+
+  /** Destroys a sandbox of that jail instance (a dead instance took its sandboxes with it). */
+  void destroy(Instance jail, String id) {
+    if (!jail.process().isAlive()) {
+      return;
+    }
+    try (HttpClientResponse res =
+        http.delete(jail.base().resolve("/sandboxes/" + id).toString())
+            .keepAlive(false)
+            .header(HeaderNames.AUTHORIZATION, adminAuthorization)
+            .readTimeout(Duration.ofSeconds(30))
+            .request()) {
+      if (res.status() != Status.NO_CONTENT_204 && res.status() != Status.NOT_FOUND_404) {
+        LOG.warning("the jail could not destroy sandbox " + id + ": " + res.status().code());
+      }
+    } catch (RuntimeException e) {
+      if (jail.process().isAlive()) {
+        LOG.warning("cannot destroy sandbox " + id + ": " + e.getMessage());
+      }
+    }
+  }
+
+  /** Stops the jail: it kills every sandbox and removes its cgroups, then exits. */
+  @Override
+  public void close() {
+    Instance jail;
+    synchronized (lock) {
+      closed = true;
+      jail = current;
+      lock.notifyAll();
+    }
+    if (jail == null) {
+      return;
+    }
+    jail.process().destroy(); // SIGTERM: it cleans up
+    try {
+      if (!jail.process().waitFor(20, TimeUnit.SECONDS)) {
+        jail.process().destroyForcibly();
+        jail.process().waitFor(5, TimeUnit.SECONDS);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private void setCurrent(Instance jail) {
+    synchronized (lock) {
+      current = jail;
+      lock.notifyAll();
+    }
+    jail.process().onExit().thenRun(() -> restartAfter(jail));
+  }
+
+  /** The jail died on its own: start another (its sandboxes are gone; the pool replaces them). */
+  private void restartAfter(Instance dead) {
+    synchronized (lock) {
+      if (closed || current != dead) {
+        return;
+      }
+      current = null;
+    }
+    LOG.warning(
+        "the sandbox jail exited ("
+            + dead.process().exitValue()
+            + "); starting it again. Its log: "
+            + tail());
+    Thread.ofVirtual()
+        .start(
+            () -> {
+              while (!closed) {
+                try {
+                  setCurrent(start());
+                  return;
+                } catch (IOException | SandboxException e) {
+                  LOG.warning("cannot start the sandbox jail again: " + e.getMessage());
+                  try {
+                    Thread.sleep(2000);
+                  } catch (InterruptedException ie) {
+                    return;
+                  }
+                }
+              }
+            });
+  }
+
+  /** Starts the jail and waits until it answers with its Python template ready. */
+  private Instance start() throws IOException, SandboxException {
+    int port = freePort();
+    List<String> cmd = new ArrayList<>();
+    cmd.add(settings.runnerBinary().toString());
+    cmd.add("jail");
+    add(cmd, "--listen", "127.0.0.1:" + port, "--base", settings.sandboxesDir().toString());
+    for (Path root : toolchains.extraRoots()) {
+      add(cmd, "--ro-bind", root.toString());
+    }
+    // The templates: every py run is forked from a Python one, js runs from the Node one.
+    add(cmd, "--warm", "py,js");
+    add(cmd, "--max-memory", Long.toString(settings.maxMemoryBytes()));
+    add(cmd, "--disk-size", Long.toString(settings.jail().diskBytes()));
+    add(cmd, "--disk-inodes", Integer.toString(settings.jail().diskInodes()));
+    add(cmd, "--shm-size", Long.toString(settings.jail().shmBytes()));
+    add(cmd, "--max-cpu", Double.toString(settings.jail().cpuLimit()));
+    add(cmd, "--uid-base", Integer.toString(settings.jail().uidBase()));
+    add(cmd, "--uid-count", Integer.toString(settings.jail().uidCount()));
+    add(cmd, "--start-timeout", runner.startTimeout().toSeconds() + "s");
+    ProcessBuilder pb = new ProcessBuilder(cmd);
+    Map<String, String> env = pb.environment();
+    env.clear();
+    env.put("PATH", "/usr/local/bin:/usr/bin:/bin");
+    env.put("RUNNER_ADMIN_TOKEN", adminAuthorization.substring("Bearer ".length()));
+    env.putAll(runner.environment()); // the limits every backend's runners get, and the preload
+    env.putAll(toolchains.runnerEnvironment());
+    pb.redirectErrorStream(true);
+    pb.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+    Process process = pb.start();
+    Instance jail = new Instance(process, URI.create("http://127.0.0.1:" + port));
+    awaitReady(jail);
+    return jail;
+  }
+
+  private void awaitReady(Instance jail) throws SandboxException {
+    long deadline = System.nanoTime() + runner.startTimeout().toNanos() * 2;
+    long sleepMs = 2;
+    while (System.nanoTime() < deadline) {
+      if (!jail.process().isAlive()) {
+        throw new SandboxException(refusal());
+      }
+      if (ready(jail)) {
+        return;
+      }
+      try {
+        Thread.sleep(sleepMs);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        jail.process().destroyForcibly();
+        throw new SandboxException("interrupted while starting the sandbox jail");
+      }
+      sleepMs = Math.min(sleepMs * 2, 50);
+    }
+    jail.process().destroyForcibly();
+    throw new SandboxException(
+        "the sandbox jail was not ready within "
+            + runner.startTimeout().toSeconds() * 2
+            + " s; its log: "
+            + tail());
+  }
+
+  private boolean ready(Instance jail) {
+    try (HttpClientResponse res =
+        http.get(jail.base().resolve("/health").toString())
+            .keepAlive(false)
+            .readTimeout(Duration.ofSeconds(2))
+            .request()) {
+      if (res.status() != Status.OK_200) {
+        return false;
+      }
+      var warm = Json.tree(res.entity().as(byte[].class)).path("warm");
+      return warm.path("py").asBoolean(false);
+    } catch (IOException | RuntimeException e) {
+      return false;
+    }
+  }
+
+  /** The jail's own one-line reason when it refuses to start, else the end of its log. */
+  private String refusal() {
+    String text = tail();
+    String reason = null;
+    for (String line : text.split("\n")) {
+      if (line.startsWith(REFUSAL)) {
+        reason = "no jail on this host: " + line.substring(REFUSAL.length()).trim();
+      }
+    }
+    return reason != null ? reason : "the sandbox jail exited at start: " + text;
+  }
+
+  private String tail() {
+    try {
+      String s = Files.readString(log);
+      return s.length() > 2000 ? s.substring(s.length() - 2000) : s;
+    } catch (IOException e) {
+      return "(no log)";
+    }
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      return s.getLocalPort();
+    }
+  }
+
+  private static byte[] randomBytes(int n) {
+    byte[] b = new byte[n];
+    RANDOM.nextBytes(b);
+    return b;
+  }
+
+  private static void add(List<String> cmd, String... args) {
+    cmd.addAll(List.of(args));
+  }
+}

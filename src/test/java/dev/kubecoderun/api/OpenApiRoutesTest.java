@@ -1,0 +1,55 @@
+package dev.kubecoderun.api;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.config.Config;
+import dev.kubecoderun.testing.OpenApiContract;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import org.junit.jupiter.api.Test;
+
+/**
+ * GET /openapi.json describes exactly the routes the server answers: the services' own routes (as
+ * the server registers them) against the document's operations, both ways.
+ */
+class OpenApiRoutesTest {
+  private final Routes routes =
+      Routes.of(
+          Endpoints.all(
+              null,
+              null,
+              null,
+              null,
+              null,
+              null,
+              Config.from(Map.of("AUTH_ENABLED", "false")),
+              "test",
+              () -> true,
+              List.of(),
+              new Endpoints.Operations(null, null, null, null, null)));
+
+  @Test
+  void everyRouteIsDocumentedAndEveryDocumentedRouteExists() {
+    assertEquals(0, routes.untemplated(), "every route is registered by method and path");
+    Set<String> served = new TreeSet<>(routes.templates());
+    Set<String> documented = OpenApiContract.shared().routes();
+    Set<String> undocumented = new TreeSet<>(served);
+    undocumented.removeAll(documented);
+    Set<String> missing = new TreeSet<>(documented);
+    missing.removeAll(served);
+    assertEquals(Set.of(), undocumented, "routes the server answers that the document lacks");
+    assertEquals(Set.of(), missing, "documented routes the server does not answer");
+  }
+
+  @Test
+  void theServedDocumentIsTheSourceWithTheRunningVersion() {
+    JsonNode served = DocsEndpoint.document("9.9.9");
+    assertEquals("3.1.0", served.get("openapi").asText());
+    assertEquals("9.9.9", served.at("/info/version").asText());
+    assertEquals(
+        OpenApiContract.shared().document().get("paths"), served.get("paths"), "same paths");
+  }
+}

@@ -1,0 +1,256 @@
+package dev.kubecoderun.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.auth.ManagedApiKeys;
+import java.net.http.HttpRequest;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The admin API on a real server: only the master key opens it, keys are created (secret once),
+ * changed and revoked with an effect on the very next request, and executions show up in usage.
+ */
+@Tag("integration")
+class AdminApiTest {
+  private final TestServer server = TestServer.get();
+
+  static HttpRequest.Builder admin(TestServer s, String path) {
+    return HttpRequest.newBuilder(s.base.resolve(path)).header("X-API-Key", TestServer.MASTER);
+  }
+
+  static TestServer.Reply adminJson(TestServer s, String method, String path, String json) {
+    return s.send(
+        admin(s, path)
+            .header("Content-Type", "application/json")
+            .method(method, HttpRequest.BodyPublishers.ofString(json)));
+  }
+
+  /** GET /languages with {@code key}: cheap, and authenticated like every API route. */
+  private int useKey(String key) {
+    return server
+        .send(HttpRequest.newBuilder(server.base.resolve("/v1/languages")).header("X-API-Key", key))
+        .status();
+  }
+
+  @Test
+  void onlyTheMasterKeyOpensTheAdminApiAndItOpensNothingElse() {
+    HttpRequest.Builder none = HttpRequest.newBuilder(server.base.resolve("/api/v1/admin/keys"));
+    Errors.assertError(server.send(none), 401, "authentication");
+    Errors.assertError(
+        server.send(
+            HttpRequest.newBuilder(server.base.resolve("/api/v1/admin/keys"))
+                .header("X-API-Key", TestServer.KEY)),
+        403,
+        "authorization");
+    Errors.assertError(
+        server.send(
+            HttpRequest.newBuilder(server.base.resolve("/api/v1/admin/usage"))
+                .header("Authorization", "Bearer " + TestServer.KEY)),
+        403,
+        "authorization");
+    assertEquals(200, server.send(admin(server, "/api/v1/admin/keys")).status());
+    assertEquals(
+        200,
+        server
+            .send(
+                HttpRequest.newBuilder(server.base.resolve("/api/v1/admin/pools"))
+                    .header("Authorization", "Bearer " + TestServer.MASTER))
+            .status());
+    assertEquals(401, useKey(TestServer.MASTER), "the master key is no API key");
+  }
+
+  @Test
+  void aKeyIsCreatedShownOnceChangedAndRevokedAtOnce() {
+    TestServer.Reply created =
+        adminJson(
+            server,
+            "POST",
+            "/api/v1/admin/keys",
+            "{\"name\":\"ci app\",\"rate_limits\":{\"per_minute\":1000},\"metadata\":{\"team\":\"qa\"}}");
+    assertEquals(200, created.status(), created.body());
+    assertEquals("no-store", created.header("Cache-Control"));
+    String secret = created.json().get("api_key").asText();
+    JsonNode record = created.json().get("record");
+    String hash = record.get("key_hash").asText();
+    assertTrue(secret.matches("sk-[A-Za-z0-9_-]{32}"), secret);
+    assertEquals(ManagedApiKeys.sha256Hex(secret), hash, "only the hash is kept, and it is this");
+    assertEquals(secret.substring(0, 11), record.get("key_prefix").asText());
+    assertEquals(1000, record.at("/rate_limits/per_minute").asInt());
+    assertTrue(record.at("/rate_limits/hourly").isNull());
+    assertEquals("qa", record.at("/metadata/team").asText());
+    assertEquals("managed", record.get("source").asText());
+
+    TestServer.Reply list = server.send(admin(server, "/api/v1/admin/keys"));
+    assertFalse(list.body().contains(secret), "the secret is never listed");
+    assertTrue(list.body().contains(hash));
+    assertTrue(list.body().contains("\"source\":\"environment\""), "env keys listed read-only");
+
+    assertEquals(200, useKey(secret));
+    assertEquals(200, useKey(secret));
+    JsonNode shown = server.send(admin(server, "/api/v1/admin/keys/" + hash)).json();
+    assertEquals(2, shown.get("usage_count").asInt());
+    assertTrue(shown.get("last_used_at").isTextual());
+
+    TestServer.Reply disabled =
+        adminJson(server, "PATCH", "/api/v1/admin/keys/" + hash, "{\"enabled\":false}");
+    assertEquals("true", disabled.body());
+    assertEquals(401, useKey(secret), "disabled: refused by the very next request");
+    adminJson(
+        server, "PATCH", "/api/v1/admin/keys/" + hash, "{\"enabled\":true,\"name\":\"renamed\"}");
+    assertEquals(200, useKey(secret));
+    assertEquals(
+        "renamed",
+        server.send(admin(server, "/api/v1/admin/keys/" + hash)).json().get("name").asText());
+
+    assertEquals("true", server.send(admin(server, "/api/v1/admin/keys/" + hash).DELETE()).body());
+    assertEquals(401, useKey(secret), "revoked: refused by the very next request");
+    Errors.assertError(
+        server.send(admin(server, "/api/v1/admin/keys/" + hash)), 404, "resource_not_found");
+    Errors.assertError(
+        server.send(admin(server, "/api/v1/admin/keys/" + hash).DELETE()),
+        404,
+        "resource_not_found");
+  }
+
+  @Test
+  void rateLimitsOfAKeyAreEnforcedAndReplaced() {
+    JsonNode created =
+        adminJson(
+                server,
+                "POST",
+                "/api/v1/admin/keys",
+                "{\"name\":\"limited\",\"rate_limits\":{\"per_minute\":2}}")
+            .json();
+    String secret = created.get("api_key").asText();
+    String hash = created.at("/record/key_hash").asText();
+    assertEquals(200, useKey(secret));
+    assertEquals(200, useKey(secret));
+    assertEquals(429, useKey(secret));
+    adminJson(
+        server, "PATCH", "/api/v1/admin/keys/" + hash, "{\"rate_limits\":{\"per_minute\":100}}");
+    assertEquals(200, useKey(secret));
+    server.send(admin(server, "/api/v1/admin/keys/" + hash).DELETE());
+  }
+
+  @Test
+  void badRequestsAndEnvKeysAreRefused() {
+    Errors.assertError(adminJson(server, "POST", "/api/v1/admin/keys", "{}"), 422, "validation");
+    Errors.assertError(
+        adminJson(
+            server, "POST", "/api/v1/admin/keys", "{\"name\":\"x\",\"rate_limits\":{\"daily\":0}}"),
+        422,
+        "validation");
+    Errors.assertError(
+        adminJson(server, "POST", "/api/v1/admin/keys", "{\"name\":\"x\",\"metadata\":{\"a\":1}}"),
+        422,
+        "validation");
+    Errors.assertError(
+        adminJson(server, "PATCH", "/api/v1/admin/keys/" + "0".repeat(64), "{\"enabled\":false}"),
+        404,
+        "resource_not_found");
+    String envHash = ManagedApiKeys.sha256Hex(TestServer.KEY);
+    Errors.assertError(
+        adminJson(server, "PATCH", "/api/v1/admin/keys/" + envHash, "{\"enabled\":false}"),
+        403,
+        "authorization");
+    Errors.assertError(
+        server.send(admin(server, "/api/v1/admin/keys/" + envHash).DELETE()), 403, "authorization");
+    assertEquals(200, useKey(TestServer.KEY));
+    Errors.assertError(
+        server.send(admin(server, "/api/v1/admin/usage?hours=0")), 422, "validation");
+    Errors.assertError(
+        server.send(admin(server, "/api/v1/admin/metrics/summary?period=year")), 422, "validation");
+  }
+
+  @Test
+  void executionsShowUpInUsageByKeyAndLanguageWithFailures() {
+    JsonNode created =
+        adminJson(server, "POST", "/api/v1/admin/keys", "{\"name\":\"usage probe\"}").json();
+    String secret = created.get("api_key").asText();
+    String hash = created.at("/record/key_hash").asText();
+    List<Integer> statuses = new ArrayList<>();
+    for (String code : List.of("echo ok", "exit 3", "echo again")) {
+      statuses.add(
+          server
+              .send(
+                  HttpRequest.newBuilder(server.base.resolve("/exec"))
+                      .header("X-API-Key", secret)
+                      .header("Content-Type", "application/json")
+                      .POST(
+                          HttpRequest.BodyPublishers.ofString(
+                              dev.kubecoderun.common.Json.writeString(
+                                  Map.of("lang", "bash", "code", code)))))
+              .status());
+    }
+    assertEquals(List.of(200, 200, 200), statuses);
+
+    JsonNode usage =
+        server.send(admin(server, "/api/v1/admin/keys/" + hash + "/usage?hours=2")).json();
+    assertEquals(3, usage.at("/totals/executions").asInt(), usage.toString());
+    assertEquals(1, usage.at("/totals/error_count").asInt(), usage.toString());
+    assertEquals("bash", usage.at("/by_language/0/language").asText());
+    assertTrue(usage.at("/totals/latency_ms/p50").isNumber(), usage.toString());
+
+    JsonNode all = server.send(admin(server, "/api/v1/admin/usage?hours=1")).json();
+    boolean found = false;
+    for (JsonNode k : all.get("by_api_key")) {
+      if (k.get("api_key_hash").asText().equals(hash.substring(0, 16))) {
+        found = true;
+        assertEquals("usage probe", k.get("name").asText());
+        assertEquals(3, k.get("executions").asInt());
+      }
+    }
+    assertTrue(found, all.toString());
+
+    JsonNode filtered =
+        server
+            .send(admin(server, "/api/v1/admin/usage?api_key_hash=" + hash + "&language=bash"))
+            .json();
+    assertEquals(3, filtered.at("/totals/executions").asInt());
+
+    JsonNode live = server.send(admin(server, "/api/v1/admin/usage/live?minutes=5")).json();
+    assertTrue(live.at("/totals/executions").asInt() >= 3, live.toString());
+    assertTrue(live.at("/totals/per_minute").asDouble() > 0);
+
+    JsonNode failures = server.send(admin(server, "/api/v1/admin/failures?limit=50")).json();
+    boolean listed = false;
+    for (JsonNode f : failures.get("failures")) {
+      if (f.get("api_key_hash").asText().equals(hash.substring(0, 16))) {
+        listed = true;
+        assertEquals("error", f.get("outcome").asText());
+        assertEquals("usage probe", f.get("key_name").asText());
+        assertNull(f.get("message").textValue(), "never the code's output");
+      }
+    }
+    assertTrue(listed, failures.toString());
+
+    JsonNode stats = server.send(admin(server, "/api/v1/admin/stats?hours=1")).json();
+    assertTrue(stats.at("/summary/total_executions").asInt() >= 3);
+    assertTrue(stats.at("/by_language/bash/execution_count").asInt() >= 3);
+    assertEquals(
+        200, server.send(admin(server, "/api/v1/admin/metrics/summary?period=hour")).status());
+    JsonNode langs = server.send(admin(server, "/api/v1/admin/metrics/languages")).json();
+    assertEquals(3, langs.at("/matrix/bash/" + hash.substring(0, 16)).asInt(), langs.toString());
+    JsonNode series =
+        server.send(admin(server, "/api/v1/admin/metrics/time-series?period=day")).json();
+    assertEquals("hour", series.get("granularity").asText());
+    JsonNode heat = server.send(admin(server, "/api/v1/admin/metrics/heatmap")).json();
+    assertTrue(heat.get("max_value").asInt() >= 3);
+    JsonNode keys = server.send(admin(server, "/api/v1/admin/metrics/api-keys")).json();
+    assertTrue(keys.toString().contains("usage probe"));
+    JsonNode top = server.send(admin(server, "/api/v1/admin/metrics/top-languages?limit=3")).json();
+    assertTrue(top.get("languages").size() >= 1);
+    JsonNode pools = server.send(admin(server, "/api/v1/admin/pools")).json();
+    assertEquals("local", pools.get("backend").asText());
+    assertTrue(pools.at("/pool_stats/total_acquisitions").asInt() >= 3);
+    server.send(admin(server, "/api/v1/admin/keys/" + hash).DELETE());
+  }
+}

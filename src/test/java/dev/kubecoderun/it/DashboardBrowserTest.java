@@ -1,0 +1,177 @@
+package dev.kubecoderun.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kubecoderun.auth.ManagedApiKeys;
+import java.io.File;
+import java.io.IOException;
+import java.net.http.HttpRequest;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.logging.Level;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.openqa.selenium.By;
+import org.openqa.selenium.OutputType;
+import org.openqa.selenium.WebDriver;
+import org.openqa.selenium.WebElement;
+import org.openqa.selenium.chrome.ChromeDriver;
+import org.openqa.selenium.chrome.ChromeDriverService;
+import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.logging.LogEntry;
+import org.openqa.selenium.logging.LogType;
+import org.openqa.selenium.support.ui.ExpectedConditions;
+import org.openqa.selenium.support.ui.WebDriverWait;
+
+/**
+ * The dashboard in a real browser: Debian's headless Chromium, driven through its chromedriver
+ * (both installed by scripts/install-prereqs). Signs in with the master key, creates a key (shown
+ * once, and it works), revokes it (and it stops working), and fails on any console error. The
+ * screenshots are target/dashboard.png and target/api-docs.png.
+ */
+@Tag("integration")
+class DashboardBrowserTest {
+  private static final Path SCREENSHOT = Path.of("target/dashboard.png");
+  private static final Path DOCS_SCREENSHOT = Path.of("target/api-docs.png");
+
+  private static WebDriver browser;
+  private static Path profile;
+  private final TestServer server = TestServer.get();
+
+  @BeforeAll
+  static void openBrowser() throws IOException {
+    profile = Files.createTempDirectory("kcr-chromium-");
+    ChromeOptions options = new ChromeOptions();
+    options.setBinary("/usr/bin/chromium");
+    options.addArguments(
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,2000",
+        "--user-data-dir=" + profile);
+    options.setCapability("goog:loggingPrefs", Map.of(LogType.BROWSER, "ALL"));
+    ChromeDriverService service =
+        new ChromeDriverService.Builder()
+            .usingDriverExecutable(new File("/usr/bin/chromedriver"))
+            .usingAnyFreePort()
+            .build();
+    browser = new ChromeDriver(service, options);
+  }
+
+  @AfterAll
+  static void closeBrowser() throws IOException {
+    if (browser != null) {
+      browser.quit();
+    }
+    try (var files = Files.walk(profile)) {
+      files.sorted(java.util.Comparator.reverseOrder()).map(Path::toFile).forEach(File::delete);
+    }
+  }
+
+  private WebDriverWait waitUpTo(int seconds) {
+    return new WebDriverWait(browser, Duration.ofSeconds(seconds));
+  }
+
+  private int useKey(String key) {
+    return server
+        .send(HttpRequest.newBuilder(server.base.resolve("/languages")).header("X-API-Key", key))
+        .status();
+  }
+
+  /** Everything the pages logged as an error (a failed request, an uncaught exception). */
+  private static List<String> consoleErrors() {
+    return browser.manage().logs().get(LogType.BROWSER).getAll().stream()
+        .filter(e -> e.getLevel().intValue() >= Level.SEVERE.intValue())
+        .map(LogEntry::toString)
+        .toList();
+  }
+
+  @Test
+  void signInCreateAKeyRevokeItWithoutAConsoleError() throws IOException {
+    // Something to show: two runs, one of them failing.
+    assertEquals(200, server.exec("bash", "echo dashboard").status());
+    assertEquals(200, server.exec("bash", "exit 4").status());
+
+    browser.get(server.base.resolve("/admin-dashboard").toString());
+    WebElement keyField =
+        waitUpTo(20).until(ExpectedConditions.visibilityOfElementLocated(By.id("master-key")));
+    keyField.sendKeys(TestServer.MASTER);
+    browser.findElement(By.id("login")).click();
+    waitUpTo(20).until(ExpectedConditions.visibilityOfElementLocated(By.id("main-view")));
+    waitUpTo(20)
+        .until(
+            ExpectedConditions.textToBePresentInElementLocated(
+                By.cssSelector("#keys tbody"), "Environment Key"));
+    waitUpTo(20)
+        .until(
+            ExpectedConditions.textToBePresentInElementLocated(
+                By.cssSelector("#live-languages tbody"), "bash"));
+    waitUpTo(20)
+        .until(
+            ExpectedConditions.textToBePresentInElementLocated(
+                By.cssSelector("#pools tbody"), "py"));
+    waitUpTo(20)
+        .until(
+            ExpectedConditions.textToBePresentInElementLocated(
+                By.cssSelector("#failures tbody"), "error"));
+
+    browser.findElement(By.id("key-name")).sendKeys("browser key");
+    browser.findElement(By.id("key-limit")).sendKeys("30");
+    browser.findElement(By.id("create-key")).click();
+    WebElement shown =
+        waitUpTo(20).until(ExpectedConditions.visibilityOfElementLocated(By.id("new-key-value")));
+    String secret = shown.getText().trim();
+    assertTrue(secret.matches("sk-[A-Za-z0-9_-]{32}"), "the new key is shown: " + secret);
+    assertEquals(200, useKey(secret), "the key the page showed works");
+    By row = By.cssSelector("#keys tr[data-key-hash='" + ManagedApiKeys.sha256Hex(secret) + "']");
+    waitUpTo(20).until(ExpectedConditions.textToBePresentInElementLocated(row, "browser key"));
+    assertTrue(browser.findElement(row).getText().contains("30"), "its per-minute limit");
+    save(SCREENSHOT);
+
+    browser.findElement(By.id("new-key-done")).click();
+    assertTrue(browser.findElements(By.cssSelector("#new-key-value")).get(0).getText().isEmpty());
+    WebElement revoke = browser.findElement(row).findElement(By.cssSelector("button.revoke"));
+    revoke.click();
+    waitUpTo(5)
+        .until(ExpectedConditions.textToBePresentInElement(revoke, "Confirm revoke"))
+        .booleanValue();
+    revoke.click();
+    waitUpTo(20).until(ExpectedConditions.numberOfElementsToBe(row, 0));
+    assertEquals(401, useKey(secret), "revoked from the page: refused");
+
+    assertEquals(List.of(), consoleErrors(), "console errors on the dashboard");
+  }
+
+  @Test
+  void theApiReferencePageRendersTheDocument() throws IOException {
+    browser.get(server.base.resolve("/docs").toString());
+    waitUpTo(30)
+        .until(
+            ExpectedConditions.textToBePresentInElementLocated(
+                By.cssSelector(".swagger-ui .info"), "KubeCodeRun API"));
+    waitUpTo(30)
+        .until(
+            ExpectedConditions.textToBePresentInElementLocated(
+                By.cssSelector(".swagger-ui"), "/api/v1/admin/keys"));
+    save(DOCS_SCREENSHOT);
+    assertEquals(List.of(), consoleErrors(), "console errors on the API reference page");
+  }
+
+  private static void save(Path to) throws IOException {
+    File shot = ((ChromeDriver) browser).getScreenshotAs(OutputType.FILE);
+    Files.createDirectories(to.getParent());
+    Files.copy(shot.toPath(), to, StandardCopyOption.REPLACE_EXISTING);
+  }
+}

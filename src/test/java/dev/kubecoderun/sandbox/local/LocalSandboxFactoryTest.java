@@ -1,0 +1,55 @@
+package dev.kubecoderun.sandbox.local;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import dev.kubecoderun.config.Config;
+import dev.kubecoderun.sandbox.RunnerSettings;
+import io.helidon.webclient.api.WebClient;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The local backend refuses to start, with the jail's own one-line reason, where it cannot jail.
+ */
+class LocalSandboxFactoryTest {
+  @TempDir Path dir;
+
+  @Test
+  void aJailThatRefusesStopsTheBackendWithItsReason() throws IOException {
+    // A stand-in for the runner: what `runner jail` prints and does on a host without cgroups.
+    Path runner = dir.resolve("runner");
+    Files.writeString(
+        runner,
+        "#!/bin/sh\n"
+            + "echo 'runner jail: cannot jail sandboxes here: no usable cgroup pids controller"
+            + " (a cgroup v1 hierarchy with it, or the cgroup v2 root delegating it)' >&2\n"
+            + "exit 2\n");
+    Files.setPosixFilePermissions(runner, PosixFilePermissions.fromString("rwxr-xr-x"));
+    LocalSandboxFactory.Settings settings =
+        new LocalSandboxFactory.Settings(
+            runner,
+            dir.resolve("sandboxes"),
+            0,
+            new Config.Jail(1 << 30, 16384, 64 << 20, 1, 1_500_000, 4096));
+    RunnerSettings runnerSettings =
+        new RunnerSettings(Duration.ofSeconds(5), 30_000, 1 << 20, 1 << 20, "");
+    Toolchains toolchains = Toolchains.discover("/usr/bin:/bin", Map.of(), dir);
+    IllegalStateException e =
+        assertThrows(
+            IllegalStateException.class,
+            () ->
+                new LocalSandboxFactory(
+                    settings, runnerSettings, toolchains, WebClient.builder().build()));
+    assertEquals(
+        "local sandboxes: no jail on this host: no usable cgroup pids controller (a cgroup v1"
+            + " hierarchy with it, or the cgroup v2 root delegating it)",
+        e.getMessage());
+  }
+}
