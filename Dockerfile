@@ -1,23 +1,23 @@
 # syntax=docker/dockerfile:1
-# The API image: the Helidon SE service on a JRE 21, non-root (65532), for the Kubernetes backend.
-# Build from the repository root: scripts/build-images api (or docker build .).
+# The API image: the Helidon SE service on Debian's OpenJDK 21 JRE, non-root (65532), for the Kubernetes
+# backend. Build from the repository root with `scripts/build-images api`: it builds the jar and its
+# runtime libraries on the host first (scripts/build) into target/image-inputs/api, which this file
+# copies in. BASE is Debian 13, like the sandbox images (docs/kubernetes.md, "One Debian base").
+ARG BASE=debian:trixie-slim
 
-# Stage 1: the jar and its runtime libraries (target/lib, named in the jar's Class-Path).
-FROM maven:3.9-eclipse-temurin-21 AS build
-WORKDIR /src
-COPY pom.xml ./
-COPY src/main ./src/main
-# The sandboxes' library lists, bundled in the jar for GET /languages.
-COPY languages ./languages
-RUN --mount=type=cache,target=/root/.m2 \
-    mvn -B -q -DskipTests package
-
-FROM eclipse-temurin:21-jre
+FROM ${BASE}
+# The JRE's postinst links its man pages with update-alternatives, which fails without man1 (slim
+# images drop /usr/share/man).
+RUN mkdir -p /usr/share/man/man1 \
+ && apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openjdk-21-jre-headless \
+ && rm -rf /var/lib/apt/lists/*
 RUN groupadd --gid 65532 kubecoderun \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin kubecoderun \
  && mkdir -p /data && chown 65532:65532 /data
-COPY --from=build /src/target/lib /app/lib
-COPY --from=build /src/target/kubecoderun.jar /app/kubecoderun.jar
+# The libraries first: they change less often than the jar (target/lib, named in the jar's Class-Path).
+COPY target/image-inputs/api/lib /app/lib
+COPY target/image-inputs/api/kubecoderun.jar /app/kubecoderun.jar
 # DATA_DIR holds the embedded stores when Redis/S3 are not configured (the chart mounts a volume there).
 ENV DATA_DIR=/data
 USER 65532:65532

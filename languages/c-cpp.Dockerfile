@@ -1,16 +1,13 @@
 # syntax=docker/dockerfile:1
-# C and C++ sandbox image: GCC 12 (gcc, g++ with C++20) and common header-only libraries.
-# Build from the repository root: scripts/build-images (or docker build -f languages/c-cpp.Dockerfile .).
+# C and C++ sandbox image: GCC 14 (gcc, g++ with C++20) and common header-only libraries.
+# Build from the repository root with `scripts/build-images c-cpp`: it first builds the runner (a static
+# Go binary, the same in every image) into target/image-inputs/runner, which this file copies in. BASE is
+# Debian 13 (docs/kubernetes.md, "One Debian base"); scripts/build-images --debootstrap makes it locally.
+ARG BASE=debian:trixie-slim
 
-# Stage 1: the runner, a static Go binary (standard library only). The same stage in every image.
-FROM golang:1.26-bookworm AS runner-build
-WORKDIR /src/runner
-COPY runner/ ./
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/runner .
-
-FROM debian:bookworm-slim
+FROM ${BASE}
 LABEL dev.kubecoderun.languages="c cpp"
-# The sandbox user (uid/gid 65532, as in the pod spec) and the mount point of the work directory.
+# The sandbox user (uid/gid 65532, the pod spec's default) and the mount point of the work directory.
 RUN groupadd --gid 65532 sandbox \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin sandbox \
  && mkdir -p /mnt/data && chown 65532:65532 /mnt/data
@@ -19,12 +16,12 @@ RUN groupadd --gid 65532 sandbox \
 # install reads too.
 COPY languages/c-cpp/packages.txt /tmp/packages.txt
 RUN apt-get update \
- && awk '!/^#/ && NF {print $1}' /tmp/packages.txt | xargs apt-get install -y --no-install-recommends gcc g++ libc6-dev \
+ && awk '!/^#/ && NF {print $1}' /tmp/packages.txt | DEBIAN_FRONTEND=noninteractive xargs apt-get install -y --no-install-recommends gcc g++ libc6-dev \
  && rm -rf /var/lib/apt/lists/* /tmp/packages.txt
 ENV RUNNER_TOOL_GCC=/usr/bin/gcc \
     RUNNER_TOOL_GXX=/usr/bin/g++ \
     RUNNER_WARM=
-COPY --from=runner-build /out/runner /usr/local/bin/runner
+COPY target/image-inputs/runner /usr/local/bin/runner
 # Every sandbox pod serves one execution: nothing is warmed again after it.
 ENV RUNNER_SINGLE_USE=true
 USER 65532:65532

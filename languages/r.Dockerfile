@@ -1,16 +1,13 @@
 # syntax=docker/dockerfile:1
-# R sandbox image: R 4.2 with the tidyverse core and data.table, from Debian.
-# Build from the repository root: scripts/build-images (or docker build -f languages/r.Dockerfile .).
+# R sandbox image: R 4.5 with the tidyverse core and data.table, from Debian.
+# Build from the repository root with `scripts/build-images r`: it first builds the runner (a static
+# Go binary, the same in every image) into target/image-inputs/runner, which this file copies in. BASE is
+# Debian 13 (docs/kubernetes.md, "One Debian base"); scripts/build-images --debootstrap makes it locally.
+ARG BASE=debian:trixie-slim
 
-# Stage 1: the runner, a static Go binary (standard library only). The same stage in every image.
-FROM golang:1.26-bookworm AS runner-build
-WORKDIR /src/runner
-COPY runner/ ./
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/runner .
-
-FROM debian:bookworm-slim
+FROM ${BASE}
 LABEL dev.kubecoderun.languages="r"
-# The sandbox user (uid/gid 65532, as in the pod spec) and the mount point of the work directory.
+# The sandbox user (uid/gid 65532, the pod spec's default) and the mount point of the work directory.
 RUN groupadd --gid 65532 sandbox \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin sandbox \
  && mkdir -p /mnt/data && chown 65532:65532 /mnt/data
@@ -18,12 +15,12 @@ RUN groupadd --gid 65532 sandbox \
 # local install reads too.
 COPY languages/r/packages.txt /tmp/packages.txt
 RUN apt-get update \
- && awk '!/^#/ && NF {print $1}' /tmp/packages.txt | xargs apt-get install -y --no-install-recommends r-base-core \
+ && awk '!/^#/ && NF {print $1}' /tmp/packages.txt | DEBIAN_FRONTEND=noninteractive xargs apt-get install -y --no-install-recommends r-base-core \
  && rm -rf /var/lib/apt/lists/* /tmp/packages.txt \
  && Rscript -e 'library(ggplot2); library(dplyr); library(jsonlite)'
 ENV RUNNER_TOOL_RSCRIPT=/usr/bin/Rscript \
     RUNNER_WARM=
-COPY --from=runner-build /out/runner /usr/local/bin/runner
+COPY target/image-inputs/runner /usr/local/bin/runner
 # Every sandbox pod serves one execution: nothing is warmed again after it.
 ENV RUNNER_SINGLE_USE=true
 USER 65532:65532

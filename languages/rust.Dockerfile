@@ -1,25 +1,24 @@
 # syntax=docker/dockerfile:1
-# Rust sandbox image: the stable toolchain (rustc; edition 2024 from 1.85). Plain rustc: the standard library only, no crates.
-# Build from the repository root: scripts/build-images (or docker build -f languages/rust.Dockerfile .).
+# Rust sandbox image: Debian's rustc 1.85 (edition 2024). Plain rustc: the standard library only, no crates.
+# Build from the repository root with `scripts/build-images rust`: it first builds the runner (a static
+# Go binary, the same in every image) into target/image-inputs/runner, which this file copies in. BASE is
+# Debian 13 (docs/kubernetes.md, "One Debian base"); scripts/build-images --debootstrap makes it locally.
+ARG BASE=debian:trixie-slim
 
-# Stage 1: the runner, a static Go binary (standard library only). The same stage in every image.
-FROM golang:1.26-bookworm AS runner-build
-WORKDIR /src/runner
-COPY runner/ ./
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/runner .
-
-FROM rust:1-slim-bookworm
+FROM ${BASE}
 LABEL dev.kubecoderun.languages="rs"
-# The sandbox user (uid/gid 65532, as in the pod spec) and the mount point of the work directory.
+# The sandbox user (uid/gid 65532, the pod spec's default) and the mount point of the work directory.
 RUN groupadd --gid 65532 sandbox \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin sandbox \
  && mkdir -p /mnt/data && chown 65532:65532 /mnt/data
-# /usr/local/cargo/bin/rustc is a rustup proxy; the runner asks it for its sysroot once and then runs
-# the toolchain's own rustc (children get no rustup environment). gcc (in the base image) links.
-RUN rustc --version && gcc --version >/dev/null
-ENV RUNNER_TOOL_RUSTC=/usr/local/cargo/bin/rustc \
+# gcc links (rustc calls `cc`).
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rustc gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/* \
+ && rustc --version
+ENV RUNNER_TOOL_RUSTC=/usr/bin/rustc \
     RUNNER_WARM=
-COPY --from=runner-build /out/runner /usr/local/bin/runner
+COPY target/image-inputs/runner /usr/local/bin/runner
 # Every sandbox pod serves one execution: nothing is warmed again after it.
 ENV RUNNER_SINGLE_USE=true
 USER 65532:65532

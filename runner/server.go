@@ -189,6 +189,7 @@ func (s *Server) handler() http.Handler {
 	mux.Handle("POST /execute", s.auth(http.HandlerFunc(s.handleExecute)))
 	mux.Handle("GET /files", s.auth(http.HandlerFunc(s.handleListFiles)))
 	mux.Handle("PUT /files", s.auth(http.HandlerFunc(s.handlePutByHeader)))
+	mux.Handle("POST /reset", s.auth(http.HandlerFunc(s.handleReset)))
 	files := s.auth(http.HandlerFunc(s.handleFile))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// File paths bypass ServeMux, which would answer an unclean path ("a/../b") with a redirect

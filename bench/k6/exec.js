@@ -3,6 +3,8 @@
 //   SCENARIO           py_print | js_print | c_print | py_pandas_png
 //   MODE               closed: VUS virtual users back to back for DURATION
 //                      paced:  RATE requests per second for DURATION (one at a time)
+//   SESSION            unset: every request a session of its own; "vu": each virtual user keeps one
+//                      session (session_id "<RUN>-<vu>"), like a conversation's runs
 import http from 'k6/http';
 import { check } from 'k6';
 
@@ -41,14 +43,25 @@ export const options = {
   },
 };
 
-const body = JSON.stringify({ lang: scenario.lang, code: scenario.code });
+const sessionPerVu = __ENV.SESSION === 'vu';
+const plain = JSON.stringify({ lang: scenario.lang, code: scenario.code });
+function body() {
+  if (!sessionPerVu) {
+    return plain;
+  }
+  return JSON.stringify({
+    lang: scenario.lang,
+    code: scenario.code,
+    session_id: `${__ENV.RUN || 'bench'}-${__VU}`,
+  });
+}
 const params = {
   headers: { 'Content-Type': 'application/json', 'X-API-Key': __ENV.KEY },
   timeout: '120s',
 };
 
 export default function () {
-  const res = http.post(`${__ENV.BASE}/v1/exec`, body, params);
+  const res = http.post(`${__ENV.BASE}/v1/exec`, body(), params);
   check(res, {
     'status 200': (r) => r.status === 200,
     'code ran ok': (r) => r.status === 200 && r.json('status') === 'ok',

@@ -36,6 +36,16 @@ app.kubernetes.io/component: api
 app.kubernetes.io/managed-by: kubecoderun
 {{- end -}}
 
+{{/* Where the sandboxes run: a namespace of their own (sandbox.namespace.separate, the default), named
+     sandbox.namespace.name or "<release namespace>-sandboxes"; else the release namespace. */}}
+{{- define "kubecoderun.sandboxNamespace" -}}
+{{- if .Values.sandbox.namespace.separate -}}
+{{- .Values.sandbox.namespace.name | default (printf "%s-sandboxes" (.Release.Namespace | default "default")) | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- .Release.Namespace -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The language codes of the API (execution/Language.java), for POD_POOL_<LANG> and LANG_*_<LANG>. */}}
 {{- define "kubecoderun.languages" -}}
 py js ts go java c cpp php rs r f90 d bash
@@ -119,6 +129,12 @@ MINIO_SECRET_KEY: {{ .Values.minio.secretKey | b64enc | quote }}
 {{- end -}}
 {{- if gt (int $pooled) (int .Values.sandbox.maxPods) -}}
 {{- fail (printf "the pools (sandbox.podPool: %d pods) do not fit in sandbox.maxPods (%d)" (int $pooled) (int .Values.sandbox.maxPods)) -}}
+{{- end -}}
+{{- if not (has .Values.sandbox.podReuse (list "none" "session")) -}}
+{{- fail (printf "sandbox.podReuse must be none or session, not %v" .Values.sandbox.podReuse) -}}
+{{- end -}}
+{{- if not (has .Values.sandbox.userNamespaces (list "auto" "on" "off")) -}}
+{{- fail (printf "sandbox.userNamespaces must be auto, on or off, not %v" .Values.sandbox.userNamespaces) -}}
 {{- end -}}
 {{- range $key := concat (keys .Values.sandbox.langImage) (keys .Values.sandbox.langLimits) -}}
 {{- if not (has $key $langs) -}}

@@ -15,39 +15,48 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"kubecoderun/test/kube/container"
 )
 
 // containerPath is the PATH of a typical container image: the host's system tools, not root's home.
 const containerPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// command builds the command for the pod's first container: its image command (imageCommand) if
-// there is one, else the runner. The image's entrypoint is taken to be that program: command[1:] and
-// args are passed on, then the kubelet's own --listen/--workdir/--scratch, which win (the runner's
-// flags all take a value, and the last one counts).
-func (k *Kubelet) command(ctx context.Context, p *pod, listen string) (*exec.Cmd, error) {
+// command builds the command for the pod's first container. An unpacked image (unpackedImage) runs
+// as a container (containerCommand: the Starter is then non-nil and must be released once the process
+// has started). Otherwise the process runs on the host: the image command (imageCommand) if there is
+// one, else the runner; the image's entrypoint is taken to be that program: command[1:] and args are
+// passed on, then the kubelet's own --listen/--workdir/--scratch, which win (the runner's flags all
+// take a value, and the last one counts).
+func (k *Kubelet) command(ctx context.Context, p *pod, listen string) (*exec.Cmd, *container.Starter, error) {
 	c := p.spec.Spec.Containers[0]
-	uid, gid, err := runAs(p.spec, &c)
+	img, err := k.unpackedImage(c.Image)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	work, scratch := filepath.Join(p.dir, "data"), filepath.Join(p.dir, "tmp")
-	for _, d := range []string{p.dir, work, scratch} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, err
-		}
+	if err := os.MkdirAll(p.dir, 0o755); err != nil {
+		return nil, nil, err
 	}
-	owned := []string{work, scratch}
 	env := &envList{}
-	env.set("PATH", containerPath)
+	if img != nil {
+		for _, e := range img.config.Env {
+			if name, v, ok := strings.Cut(e, "="); ok {
+				env.set(name, v)
+			}
+		}
+	} else {
+		env.set("PATH", containerPath)
+	}
 	env.set("HOSTNAME", p.spec.Name)
 
 	bin := k.cfg.RunnerBin
-	if img := k.imageCommand(c.Image); img != "" {
-		bin = img
+	var owned []string
+	if cmdImg := k.imageCommand(c.Image); img == nil && cmdImg != "" {
+		bin = cmdImg
 		if automount(p.spec) {
 			kubeconfig, files, err := k.serviceAccountFiles(ctx, p)
 			if err != nil {
-				return nil, fmt.Errorf("service account credentials: %w", err)
+				return nil, nil, fmt.Errorf("service account credentials: %w", err)
 			}
 			owned = append(owned, files...)
 			env.set("KUBECONFIG", kubeconfig)
@@ -57,18 +66,34 @@ func (k *Kubelet) command(ctx context.Context, p *pod, listen string) (*exec.Cmd
 	// envFrom first, then env: a name in both gets env's value, as in a real kubelet.
 	for _, from := range c.EnvFrom {
 		if err := k.envFrom(ctx, p, from, env); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for _, e := range c.Env {
 		v, ok, err := k.envValue(ctx, p, e)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if ok {
 			env.set(e.Name, v)
 		}
 	}
+	if img != nil {
+		p.image = img
+		return k.containerCommand(p, img, env, listen)
+	}
+
+	uid, gid, err := runAs(p.spec, &c)
+	if err != nil {
+		return nil, nil, err
+	}
+	work, scratch := filepath.Join(p.dir, "data"), filepath.Join(p.dir, "tmp")
+	for _, d := range []string{work, scratch} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, nil, err
+		}
+	}
+	owned = append(owned, work, scratch)
 
 	var args []string
 	if len(c.Command) > 1 {
@@ -83,14 +108,14 @@ func (k *Kubelet) command(ctx context.Context, p *pod, listen string) (*exec.Cmd
 		// Run as the pod's user, as a container would: the process then is not root, like in a real pod.
 		for _, d := range owned {
 			if err := os.Chown(d, uid, gid); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
 			Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{},
 		}}
 	}
-	return cmd, nil
+	return cmd, nil, nil
 }
 
 // imageCommand is the executable that stands in for image in the image-commands dir, or "" when

@@ -7,7 +7,9 @@ package kubelet
 
 import (
 	"context"
+	"fmt"
 	"log"
+	"os"
 	"sync"
 	"time"
 
@@ -29,6 +31,15 @@ type Config struct {
 	IPPrefix  string // "127.N": pods get 127.N.x.y
 	// ImageCommands is a dir of executables standing in for images (see imageCommand); "" = none.
 	ImageCommands string
+	// ImageRootfs is a dir of unpacked images (scripts/build-images --rootfs): a pod whose image is
+	// there runs in it as a container (see containerCommand); "" = none.
+	ImageRootfs string
+	// UsernsBase is the first host id of the user namespaces of pods with hostUsers: false; each pod
+	// gets 65536 ids of its own above it (UsernsSlots ranges at most).
+	UsernsBase, UsernsSlots int
+	// PodPidsLimit is the most processes (threads) an image pod may have at once, the kubelet's
+	// podPidsLimit; 0 or less: no limit.
+	PodPidsLimit int64
 	// APIServer and APICA (PEM) are the API server URL and CA written into the service-account
 	// kubeconfig of image-command pods: the ones this kubelet uses.
 	APIServer string
@@ -40,6 +51,9 @@ type Kubelet struct {
 	cfg    Config
 	client kubernetes.Interface
 	ips    *ipPool
+	userns *usernsPool
+	// cgroupName is the directory of this kubelet's pod cgroups in each hierarchy.
+	cgroupName string
 
 	mu      sync.Mutex
 	pods    map[types.UID]*pod
@@ -50,11 +64,13 @@ type Kubelet struct {
 // New returns a kubelet; Run starts it.
 func New(cfg Config, client kubernetes.Interface) *Kubelet {
 	return &Kubelet{
-		cfg:     cfg,
-		client:  client,
-		ips:     newIPPool(cfg.IPPrefix),
-		pods:    map[types.UID]*pod{},
-		binding: map[types.UID]bool{},
+		cfg:        cfg,
+		client:     client,
+		ips:        newIPPool(cfg.IPPrefix),
+		userns:     &usernsPool{base: cfg.UsernsBase, slots: cfg.UsernsSlots, used: map[int]bool{}},
+		cgroupName: fmt.Sprintf("kcr-test-kubelet-%d", os.Getpid()),
+		pods:       map[types.UID]*pod{},
+		binding:    map[types.UID]bool{},
 	}
 }
 
@@ -82,6 +98,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	<-ctx.Done()
 	factory.Shutdown()
 	k.wg.Wait()
+	k.removeCgroupRoots()
 	return nil
 }
 

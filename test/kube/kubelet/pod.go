@@ -28,6 +28,9 @@ type pod struct {
 	dir     string
 	proc    *process
 	started metav1.Time
+	image   *image      // the unpacked image it runs in, nil for a host process
+	userns  int         // first host id of its user namespace, 0 for none
+	cgroups *podCgroups // nil for none
 }
 
 func newPod(p *corev1.Pod) *pod {
@@ -105,12 +108,28 @@ func (k *Kubelet) startPod(ctx context.Context, p *pod) error {
 	}
 	p.ip = ip
 	p.dir = filepath.Join(k.cfg.PodDir, fmt.Sprintf("%s_%s_%s", p.spec.Namespace, p.spec.Name, p.spec.UID))
-	cmd, err := k.command(ctx, p, fmt.Sprintf("%s:%d", ip, port))
+	cmd, starter, err := k.command(ctx, p, fmt.Sprintf("%s:%d", ip, port))
 	if err != nil {
 		return err
 	}
-	p.proc, err = startProcess(cmd, filepath.Join(p.dir, "runner.log"))
-	return err
+	if starter == nil {
+		p.proc, err = startProcess(cmd, filepath.Join(p.dir, "runner.log"))
+		return err
+	}
+	// A container: into its cgroups before anything runs in it.
+	if p.cgroups, err = k.newPodCgroups(p); err != nil {
+		starter.Abort()
+		return err
+	}
+	if p.proc, err = startProcess(cmd, filepath.Join(p.dir, "runner.log")); err != nil {
+		starter.Abort()
+		return err
+	}
+	if err := p.cgroups.add(cmd.Process.Pid); err != nil {
+		starter.Abort()
+		return err
+	}
+	return starter.Release()
 }
 
 // cleanup kills the process, removes the pod's directory, frees its address and, when the pod is
@@ -119,6 +138,8 @@ func (k *Kubelet) cleanup(ctx context.Context, p *pod) {
 	if p.proc != nil {
 		p.proc.kill(gracePeriod(p.spec))
 	}
+	p.cgroups.remove()
+	k.userns.free(p.userns)
 	if p.dir != "" {
 		if err := os.RemoveAll(p.dir); err != nil {
 			log.Printf("kubelet: pod %s: %v", p.name(), err)

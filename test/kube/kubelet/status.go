@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,7 +29,7 @@ func (k *Kubelet) patchStatus(ctx context.Context, p *pod, st corev1.PodStatus) 
 // running is the status of a started pod, ready once the runner answered /health.
 func running(p *pod, ready bool) corev1.PodStatus {
 	st := base(p, corev1.PodRunning, ready, "")
-	st.ContainerStatuses = []corev1.ContainerStatus{container(p, ready,
+	st.ContainerStatuses = []corev1.ContainerStatus{containerStatus(p, ready,
 		corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: p.started}})}
 	return st
 }
@@ -42,7 +43,7 @@ func exited(p *pod, code int32, reason, msg string) corev1.PodStatus {
 	st := base(p, phase, false, "PodCompleted")
 	st.Reason, st.Message = reason, msg
 	now := metav1.Now()
-	st.ContainerStatuses = []corev1.ContainerStatus{container(p, false, corev1.ContainerState{
+	st.ContainerStatuses = []corev1.ContainerStatus{containerStatus(p, false, corev1.ContainerState{
 		Terminated: &corev1.ContainerStateTerminated{
 			ExitCode: code, Reason: creason, StartedAt: p.started, FinishedAt: now,
 			ContainerID: containerID(p),
@@ -55,7 +56,7 @@ func failedToStart(p *pod, err error) corev1.PodStatus {
 	st := base(p, corev1.PodFailed, false, "PodCompleted")
 	st.Reason, st.Message = "StartError", err.Error()
 	now := metav1.Now()
-	st.ContainerStatuses = []corev1.ContainerStatus{container(p, false, corev1.ContainerState{
+	st.ContainerStatuses = []corev1.ContainerStatus{containerStatus(p, false, corev1.ContainerState{
 		Terminated: &corev1.ContainerStateTerminated{
 			ExitCode: 128, Reason: "StartError", Message: err.Error(), FinishedAt: now,
 		}})}
@@ -93,13 +94,18 @@ func base(p *pod, phase corev1.PodPhase, ready bool, notReadyReason string) core
 	return st
 }
 
-func container(p *pod, ready bool, state corev1.ContainerState) corev1.ContainerStatus {
+func containerStatus(p *pod, ready bool, state corev1.ContainerState) corev1.ContainerStatus {
 	c := p.spec.Spec.Containers[0]
 	started := state.Running != nil
+	// The id of the unpacked image it runs in; a host process has none: its image name then.
+	imageID := c.Image
+	if p.image != nil && p.image.id != "" {
+		imageID = "sha256:" + strings.TrimPrefix(p.image.id, "sha256:")
+	}
 	return corev1.ContainerStatus{
 		Name:        c.Name,
 		Image:       c.Image,
-		ImageID:     c.Image,
+		ImageID:     imageID,
 		ContainerID: containerID(p),
 		Ready:       ready,
 		Started:     &started,

@@ -15,16 +15,26 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"kubecoderun/test/kube/container"
 	"kubecoderun/test/kube/kubelet"
 )
 
 func main() {
+	// Image pods start as this binary re-executed into their namespaces (package container).
+	container.MaybeInit()
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the API server")
 	cfg := kubelet.Config{}
 	flag.StringVar(&cfg.NodeName, "node-name", "kcr-test-node", "name of the node to register")
 	flag.StringVar(&cfg.RunnerBin, "runner", "", "runner binary a pod's container runs (unless its image has a command)")
 	flag.StringVar(&cfg.ImageCommands, "image-commands", "",
 		"dir of executables run instead of the runner for an image: <image without tag/digest, '/' -> '_'>")
+	flag.StringVar(&cfg.ImageRootfs, "image-rootfs", "",
+		"dir of unpacked images (scripts/build-images --rootfs): <image without tag/digest, '/' -> '_'>/{rootfs,config.json}")
+	flag.Int64Var(&cfg.PodPidsLimit, "pod-pids-limit", -1, "most processes of an image pod (the kubelet's podPidsLimit); -1: none")
+	// Like the IP prefix: a random base, so the pods of concurrent test clusters rarely share host ids.
+	flag.IntVar(&cfg.UsernsBase, "userns-base", 1<<30+rand.IntN(64)<<24,
+		"first host id of the user namespaces of pods with hostUsers: false (65536 per pod)")
+	flag.IntVar(&cfg.UsernsSlots, "userns-slots", 256, "most pods with a user namespace at once")
 	flag.StringVar(&cfg.PodDir, "pod-dir", "", "directory for the per-pod directories")
 	// A random 127.N: kubelets of concurrent test clusters rarely share addresses (and skip busy ones).
 	flag.StringVar(&cfg.IPPrefix, "ip-prefix", fmt.Sprintf("127.%d", 10+rand.IntN(240)), "pods get addresses PREFIX.x.y")

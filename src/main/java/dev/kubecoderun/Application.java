@@ -39,6 +39,7 @@ import dev.kubecoderun.sandbox.RunnerSettings;
 import dev.kubecoderun.sandbox.SandboxFactory;
 import dev.kubecoderun.sandbox.SandboxHealthCheck;
 import dev.kubecoderun.sandbox.SandboxPool;
+import dev.kubecoderun.sandbox.SessionSandboxes;
 import dev.kubecoderun.sandbox.kubernetes.KubernetesSandboxFactory;
 import dev.kubecoderun.sandbox.local.InstalledVersions;
 import dev.kubecoderun.sandbox.local.LocalSandboxFactory;
@@ -81,6 +82,7 @@ public final class Application implements AutoCloseable {
 
   private final Config config;
   private final SandboxPool pool;
+  private final SessionSandboxes sessionSandboxes; // null: one sandbox per run
   private final ExecutionSlots slots;
   private final WebServer server;
   private final Housekeeping housekeeping;
@@ -182,11 +184,26 @@ public final class Application implements AutoCloseable {
             config.sandbox()::poolSize,
             config.sandbox().parallelStarts(),
             config.sandbox().poolWaitTimeout(),
+            !config.sandbox().poolFollowsDemand()
+                ? 0
+                : config.sandbox().backend().equals("kubernetes")
+                    ? config.kubernetes().maxPods()
+                    : config.limits().maxConcurrentExecutions(),
             metrics);
     slots =
         new ExecutionSlots(
             config.limits().maxConcurrentExecutions(), config.limits().queueTimeout(), metrics);
-    checks.add(new SandboxHealthCheck(pool, slots));
+    // K8S_POD_REUSE=session: a pod serves the runs of one session, at most half the pods kept so.
+    sessionSandboxes =
+        config.sandbox().backend().equals("kubernetes")
+                && config.kubernetes().podReuse() == Config.PodReuse.SESSION
+            ? new SessionSandboxes(
+                pool,
+                config.kubernetes().sessionPodIdle(),
+                config.kubernetes().sessionPodMaxRuns(),
+                Math.max(1, config.kubernetes().maxPods() / 2))
+            : null;
+    checks.add(new SandboxHealthCheck(pool, slots, sessionSandboxes));
     ExecutionService executions =
         new ExecutionService(
             sessions,
@@ -197,7 +214,8 @@ public final class Application implements AutoCloseable {
             config.limits(),
             config.state(),
             sessionLocks,
-            config.sessions().queueTimeout());
+            config.sessions().queueTimeout(),
+            sessionSandboxes);
 
     ApiServer.AuthSettings auth = null;
     if (config.auth().enabled()) {
@@ -353,6 +371,7 @@ public final class Application implements AutoCloseable {
       KubernetesSandboxFactory k8s =
           new KubernetesSandboxFactory(config.kubernetes(), runner, http);
       checks.add(k8s.healthCheck());
+      checks.add(k8s.isolationCheck());
       return k8s;
     }
     return new LocalSandboxFactory(
@@ -407,6 +426,9 @@ public final class Application implements AutoCloseable {
     }
     server.stop();
     housekeeping.close();
+    if (sessionSandboxes != null) {
+      sessionSandboxes.close();
+    }
     pool.close();
     usageStore.close();
     if (redis != null) {

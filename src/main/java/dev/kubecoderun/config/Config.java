@@ -92,7 +92,8 @@ public record Config(
       Path toolsDir,
       String path,
       Map<String, String> toolOverrides,
-      Jail jail) {
+      Jail jail,
+      boolean poolFollowsDemand) {
 
     public int poolSize(Language language) {
       return poolSizes.getOrDefault(language, 0);
@@ -131,7 +132,53 @@ public record Config(
       Duration jobTtl,
       int maxPods,
       int maxJobs,
-      Map<String, String> podEnv) {}
+      Map<String, String> podEnv,
+      Isolation isolation,
+      String ownerNamespace,
+      Duration ownerLease,
+      PodReuse podReuse,
+      Duration sessionPodIdle,
+      int sessionPodMaxRuns) {
+
+    /**
+     * True when the sandboxes live in another namespace than the API pod: they cannot have it as
+     * their owner then (owner references do not cross namespaces), and owner Leases stand in.
+     */
+    public boolean sandboxesElsewhere() {
+      return ownerNamespace != null && !ownerNamespace.equals(namespace);
+    }
+  }
+
+  /**
+   * How sandbox pods are kept apart on a node and what the start-up check tries
+   * (docs/kubernetes.md, "Isolation between sandboxes"). {@code userNamespaces}: AUTO (hostUsers:
+   * false when the start-up check finds it works, else a distinct uid per pod), ON, OFF (distinct
+   * uids only). {@code uidMin}..{@code uidMax}: the distinct uids. {@code apiAddress}: host:port of
+   * this API as a sandbox would reach it, or null when unknown; {@code egressTargets}: further
+   * addresses a sandbox must not reach.
+   */
+  public record Isolation(
+      UserNamespaces userNamespaces,
+      long uidMin,
+      long uidMax,
+      String apiAddress,
+      List<String> egressTargets) {}
+
+  /**
+   * K8S_POD_REUSE: NONE, a sandbox pod serves one run; SESSION, it serves the runs of one session
+   * (reset between them) until idle, and never another session.
+   */
+  public enum PodReuse {
+    NONE,
+    SESSION
+  }
+
+  /** K8S_USER_NAMESPACES. */
+  public enum UserNamespaces {
+    AUTO,
+    ON,
+    OFF
+  }
 
   /**
    * Python state. Archival (idle state moved from Redis to the object store) only runs with the
@@ -326,7 +373,10 @@ public record Config(
                 env.integer("SANDBOX_SHM_SIZE_MB", 64, 1, 1_000_000) * 1024L * 1024L,
                 env.decimal("SANDBOX_CPU_LIMIT", 1.0, 0, 1024),
                 env.integer("SANDBOX_UID_BASE", 1_500_000, 1000, 2_000_000_000),
-                env.integer("SANDBOX_UID_COUNT", 4096, 16, 1_000_000)));
+                env.integer("SANDBOX_UID_COUNT", 4096, 16, 1_000_000)),
+            // Pool sizes follow demand on Kubernetes (within K8S_MAX_PODS); the local backend's
+            // sandboxes are cheap to start and share the API's machine.
+            env.bool("POD_POOL_FOLLOW_DEMAND", backend.equals("kubernetes")));
 
     State state =
         new State(

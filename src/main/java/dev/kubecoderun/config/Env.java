@@ -19,6 +19,11 @@ final class Env {
     return v == null || v.isBlank() ? dflt : v.trim();
   }
 
+  /** Whether the variable is there at all, even empty (for lists where empty means none). */
+  boolean present(String name) {
+    return vars.containsKey(name);
+  }
+
   /** The first of several names that is set (newer name first), else the default. */
   String firstOf(String dflt, String... names) {
     for (String n : names) {

@@ -72,7 +72,75 @@ final class KubernetesConfig {
         env.seconds("K8S_JOB_TTL_SECONDS", 60, 0, 86400),
         env.integer("K8S_MAX_PODS", 50, 1, 10_000),
         env.integer("K8S_MAX_JOBS", 20, 1, 10_000),
-        json(env, "K8S_POD_ENV", "{}", new TypeReference<Map<String, String>>() {}));
+        json(env, "K8S_POD_ENV", "{}", new TypeReference<Map<String, String>>() {}),
+        isolation(env),
+        env.string("POD_NAMESPACE", null),
+        env.seconds("K8S_OWNER_LEASE_SECONDS", 60, 5, 3600),
+        podReuse(env),
+        env.seconds("K8S_SESSION_POD_IDLE_SECONDS", 120, 5, 3600),
+        env.integer("K8S_SESSION_POD_MAX_RUNS", 100, 1, 100_000));
+  }
+
+  private static Config.PodReuse podReuse(Env env) {
+    String v = env.string("K8S_POD_REUSE", "none");
+    try {
+      return Config.PodReuse.valueOf(v.toUpperCase(Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException("K8S_POD_REUSE=" + v + " must be none or session");
+    }
+  }
+
+  // Distinct uids: far above the ids of a node's own users and of the kubelet's user-namespace
+  // ranges (65536 x N), below 2^31 (some tools read ids as signed ints).
+  private static final long DEFAULT_UID_MIN = 1_000_000_000L;
+  private static final long DEFAULT_UID_MAX = 1_999_999_999L;
+
+  private static Config.Isolation isolation(Env env) {
+    String mode = env.string("K8S_USER_NAMESPACES", "auto").toUpperCase(Locale.ROOT);
+    Config.UserNamespaces userNamespaces;
+    try {
+      userNamespaces = Config.UserNamespaces.valueOf(mode);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(
+          "K8S_USER_NAMESPACES=" + mode.toLowerCase(Locale.ROOT) + " must be auto, on or off");
+    }
+    String range = env.string("K8S_SANDBOX_UIDS", DEFAULT_UID_MIN + "-" + DEFAULT_UID_MAX);
+    long min;
+    long max;
+    try {
+      String[] parts = range.trim().split("-", 2);
+      min = Long.parseLong(parts[0].trim());
+      max = Long.parseLong(parts[1].trim());
+    } catch (RuntimeException e) {
+      throw new ConfigException(
+          "K8S_SANDBOX_UIDS=" + range + " must be MIN-MAX, e.g. 100000-199999");
+    }
+    if (min < 1000 || max < min + 99 || max > 2_147_483_647L) {
+      throw new ConfigException(
+          "K8S_SANDBOX_UIDS="
+              + range
+              + ": want at least 100 uids, all from 1000 to 2147483647 (not a node's own users)");
+    }
+    // This API as a sandbox would reach it: its pod IP (the chart passes POD_IP), else the address
+    // it listens on when that is a specific one.
+    String port = env.string("API_PORT", "8000");
+    String host = env.string("POD_IP", null);
+    if (host == null) {
+      String listen = env.string("API_HOST", "0.0.0.0");
+      host = listen.equals("0.0.0.0") || listen.equals("::") ? null : listen;
+    }
+    String api = host == null ? null : (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
+    List<String> targets =
+        !env.present("K8S_EGRESS_CHECK_ADDRESSES")
+            ? List.of("1.1.1.1:443", "169.254.169.254:80")
+            : List.copyOf(env.list("K8S_EGRESS_CHECK_ADDRESSES"));
+    for (String t : targets) {
+      if (!t.matches("(\\[[0-9a-fA-F:.]+\\]|[^\\s:\\[\\]]+):\\d{1,5}")) {
+        throw new ConfigException(
+            "K8S_EGRESS_CHECK_ADDRESSES: \"" + t + "\" is not host:port (IPv6 as [addr]:port)");
+      }
+    }
+    return new Config.Isolation(userNamespaces, min, max, api, targets);
   }
 
   /** POD_NAMESPACE (downward API), else the service account's namespace, else "default". */

@@ -13,6 +13,7 @@ import dev.kubecoderun.sandbox.RunnerResult;
 import dev.kubecoderun.sandbox.Sandbox;
 import dev.kubecoderun.sandbox.SandboxException;
 import dev.kubecoderun.sandbox.SandboxPool;
+import dev.kubecoderun.sandbox.SessionSandboxes;
 import dev.kubecoderun.session.Session;
 import dev.kubecoderun.session.SessionBusyException;
 import dev.kubecoderun.session.SessionLocks;
@@ -51,6 +52,7 @@ public final class ExecutionService {
   private final Config.State stateConfig;
   private final SessionLocks locks;
   private final Duration sessionWait;
+  private final SessionSandboxes sessionSandboxes;
 
   public ExecutionService(
       SessionResolver sessions,
@@ -62,6 +64,25 @@ public final class ExecutionService {
       Config.State stateConfig,
       SessionLocks locks,
       Duration sessionWait) {
+    this(sessions, files, states, pool, slots, limits, stateConfig, locks, sessionWait, null);
+  }
+
+  /**
+   * @param sessionSandboxes when not null, a sandbox serves the runs of one session (reset between
+   *     them) instead of one run (K8S_POD_REUSE=session)
+   */
+  public ExecutionService(
+      SessionResolver sessions,
+      FileService files,
+      StateStore states,
+      SandboxPool pool,
+      ExecutionSlots slots,
+      Config.Limits limits,
+      Config.State stateConfig,
+      SessionLocks locks,
+      Duration sessionWait,
+      SessionSandboxes sessionSandboxes) {
+    this.sessionSandboxes = sessionSandboxes;
     this.sessions = sessions;
     this.files = files;
     this.states = states;
@@ -121,8 +142,10 @@ public final class ExecutionService {
     }
     timer.mark("slot");
     try {
-      Sandbox sandbox = acquireSandbox(cmd.language());
+      String sandboxKey = session.id() + "/" + cmd.language().code();
+      Sandbox sandbox = acquireSandbox(cmd.language(), sandboxKey);
       timer.mark("sandbox");
+      boolean reusable = false;
       try {
         for (Map.Entry<String, StoredFile> in : inputs.entrySet()) {
           putInput(sandbox, in.getKey(), in.getValue());
@@ -141,6 +164,8 @@ public final class ExecutionService {
                 .runner()
                 .execute(request, limits.maxExecutionTime().plusSeconds(15), maxRunnerReply());
         timer.mark("run");
+        // A run that ended on its own leaves a sandbox its session may use again.
+        reusable = !result.timedOut();
         Outputs outputs = storeOutputs(cmd, sandbox, session, result, inputs, notes);
         timer.mark("outputs");
         StoredStateInfo saved =
@@ -154,7 +179,13 @@ public final class ExecutionService {
         throw new ExecutionUnavailableException(
             ExecutionUnavailableException.Reason.SANDBOX_FAILED, e.getMessage(), e);
       } finally {
-        pool.release(sandbox);
+        if (sessionSandboxes != null && reusable) {
+          sessionSandboxes.keep(sandboxKey, sandbox);
+        } else if (sessionSandboxes != null) {
+          sessionSandboxes.release(sandbox);
+        } else {
+          pool.release(sandbox);
+        }
       }
     } finally {
       slots.release();
@@ -172,8 +203,15 @@ public final class ExecutionService {
     return (int) Math.min(Integer.MAX_VALUE - 8, outputs + state + files + (1 << 20));
   }
 
-  private Sandbox acquireSandbox(Language language) throws InterruptedException {
+  /** The session's own sandbox of that language when one is kept, else one of the pool. */
+  private Sandbox acquireSandbox(Language language, String key) throws InterruptedException {
     try {
+      if (sessionSandboxes != null) {
+        Optional<Sandbox> kept = sessionSandboxes.take(key);
+        if (kept.isPresent()) {
+          return kept.get();
+        }
+      }
       return pool.acquire(language);
     } catch (SandboxException e) {
       LOG.log(Level.WARNING, "no sandbox for " + language.code(), e);

@@ -113,6 +113,26 @@ public final class RunnerClient {
   }
 
   /**
+   * Makes a used sandbox like a fresh one for another run of the same session (the runner's POST
+   * /reset: workdir and per-run scratch emptied, warm interpreters started again after the wipe).
+   */
+  public void reset() throws SandboxException {
+    try (HttpClientResponse res =
+        http.post(base.resolve("/reset").toString())
+            .keepAlive(false)
+            .header(HeaderNames.AUTHORIZATION, authorization)
+            .readTimeout(Duration.ofSeconds(30))
+            .request()) {
+      if (res.status().code() != 204) {
+        throw new SandboxException(
+            "runner answered " + res.status().code() + " to reset: " + res.as(String.class));
+      }
+    } catch (RuntimeException e) {
+      throw new SandboxException("runner reset failed: " + e.getMessage(), e);
+    }
+  }
+
+  /**
    * Streams {@code content} to the workdir path {@code path}. The path goes in a header, not in the
    * URL: Helidon 4.4's streamed request loses a request line longer than about 1 KiB (its growing
    * buffer forgets what {@code write(BufferData)} put in it when it grows again), which a long or

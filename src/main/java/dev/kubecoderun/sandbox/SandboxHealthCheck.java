@@ -7,10 +7,17 @@ import io.helidon.health.HealthCheckResponse;
 public final class SandboxHealthCheck implements HealthCheck {
   private final SandboxPool pool;
   private final ExecutionSlots slots;
+  private final SessionSandboxes sessionSandboxes; // null unless pods serve a session
 
   public SandboxHealthCheck(SandboxPool pool, ExecutionSlots slots) {
+    this(pool, slots, null);
+  }
+
+  public SandboxHealthCheck(
+      SandboxPool pool, ExecutionSlots slots, SessionSandboxes sessionSandboxes) {
     this.pool = pool;
     this.slots = slots;
+    this.sessionSandboxes = sessionSandboxes;
   }
 
   @Override
@@ -24,6 +31,9 @@ public final class SandboxHealthCheck implements HealthCheck {
     pool.stats().forEach(b::detail);
     b.detail("executions_running", slots.inUse());
     b.detail("executions_max", slots.capacity());
+    if (sessionSandboxes != null) {
+      b.detail("session_sandboxes", sessionSandboxes.stats());
+    }
     return b.build();
   }
 }

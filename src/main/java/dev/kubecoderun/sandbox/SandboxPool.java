@@ -21,14 +21,19 @@ import java.util.logging.Logger;
  * Warm sandboxes per language, each used once. Taking one starts its replacement at once (no
  * polling); creations run on virtual threads, at most {@code parallelStarts} at a time so a burst
  * does not starve the machine. A language with pool size 0 gets a sandbox started on demand; so
- * does any language whose pool stays empty past the wait.
+ * does any language whose pool stays empty past the wait. With a demand cap the pool sizes follow
+ * demand (PoolDemand): the configured size at least, more while recent use needs it, fewer again
+ * when it fades.
  */
 public final class SandboxPool implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(SandboxPool.class.getName());
   private static final Duration RETRY_DELAY = Duration.ofSeconds(2);
 
+  private static final Duration RESIZE_INTERVAL = Duration.ofSeconds(10);
+
   private final SandboxFactory factory;
   private final ToIntFunction<Language> targetSize;
+  private final PoolDemand demand; // null: fixed sizes
   private final Duration poolWait;
   private final Semaphore starts;
   private final ExecutorService background = Executors.newVirtualThreadPerTaskExecutor();
@@ -45,37 +50,60 @@ public final class SandboxPool implements AutoCloseable {
       ToIntFunction<Language> targetSize,
       int parallelStarts,
       Duration poolWait) {
-    this(factory, targetSize, parallelStarts, poolWait, Metrics.unbound());
+    this(factory, targetSize, parallelStarts, poolWait, 0, Metrics.unbound());
   }
 
+  /**
+   * @param demandCap above 0: the pool sizes follow demand, all pools and the sandboxes in use
+   *     together within this many (K8S_MAX_PODS); 0: the sizes of {@code targetSize}
+   */
   public SandboxPool(
       SandboxFactory factory,
       ToIntFunction<Language> targetSize,
       int parallelStarts,
       Duration poolWait,
+      int demandCap,
       Metrics metrics) {
     this.factory = factory;
-    this.targetSize = targetSize;
+    this.metrics = metrics;
+    this.demand = demandCap > 0 ? new PoolDemand(targetSize, demandCap) : null;
+    this.targetSize = demand != null ? demand : targetSize;
     this.poolWait = poolWait;
     this.starts = new Semaphore(parallelStarts);
-    this.metrics = metrics;
     for (Language l : Language.values()) {
       ready.put(l, new LinkedBlockingQueue<>());
       starting.put(l, new AtomicInteger());
       inUse.put(l, new AtomicInteger());
       metrics.pool(
           l.code(),
-          () -> targetSize.applyAsInt(l),
+          () -> this.targetSize.applyAsInt(l),
           () -> ready.get(l).size(),
           () -> inUse.get(l).get(),
           () -> starting.get(l).get());
     }
   }
 
-  /** Starts filling every pool in the background. */
+  /** Starts filling every pool in the background (and, following demand, resizing them). */
   public void start() {
     for (Language l : Language.values()) {
       refill(l);
+    }
+    if (demand != null) {
+      background.submit(this::resizeLoop);
+    }
+  }
+
+  /** Grows or shrinks the pools as demand changes, also while no request comes. */
+  private void resizeLoop() {
+    while (!closed) {
+      try {
+        Thread.sleep(RESIZE_INTERVAL);
+      } catch (InterruptedException e) {
+        return;
+      }
+      for (Language l : Language.values()) {
+        refill(l);
+      }
     }
   }
 
@@ -84,8 +112,27 @@ public final class SandboxPool implements AutoCloseable {
     if (closed) {
       throw new SandboxException("the service is shutting down");
     }
+    if (demand != null) {
+      demand.taken(language);
+    }
+    boolean got = false;
+    try {
+      Sandbox s = take(language);
+      got = true;
+      return s;
+    } finally {
+      if (!got && demand != null) {
+        demand.returned(language);
+      }
+    }
+  }
+
+  private Sandbox take(Language language) throws SandboxException, InterruptedException {
     long asked = System.nanoTime();
     if (targetSize.applyAsInt(language) > 0) {
+      if (demand != null) {
+        refill(language); // the target may have grown since the last take
+      }
       long deadline = System.nanoTime() + poolWait.toNanos();
       LinkedBlockingQueue<Sandbox> queue = ready.get(language);
       while (true) {
@@ -106,24 +153,48 @@ public final class SandboxPool implements AutoCloseable {
       }
     }
     misses.incrementAndGet();
-    long start = System.nanoTime();
+    long began = System.nanoTime();
     Sandbox s;
     try {
       s = factory.create(language, false);
     } catch (SandboxException | RuntimeException e) {
-      metrics.sandboxStart(language.code(), "on_demand", false, System.nanoTime() - start);
+      metrics.sandboxStart(language.code(), "on_demand", false, System.nanoTime() - began);
       throw e;
     }
     long now = System.nanoTime();
-    metrics.sandboxStart(language.code(), "on_demand", true, now - start);
+    metrics.sandboxStart(language.code(), "on_demand", true, now - began);
     metrics.sandboxWait(language.code(), "new", now - asked);
     inUse.get(language).incrementAndGet();
+    if (demand != null) {
+      demand.refilled(language, Duration.ofNanos(now - began));
+      refill(language); // this use may be what gives the language a pool
+    }
     return s;
+  }
+
+  /**
+   * A used sandbox kept for its session's next run (SessionSandboxes): not in use, so not demand
+   * for the pool, until {@link #unparked}.
+   */
+  void parked(Sandbox sandbox) {
+    if (demand != null) {
+      demand.returned(sandbox.language());
+    }
+  }
+
+  /** A kept sandbox taken again by its session (or given back: {@link #release} follows). */
+  void unparked(Sandbox sandbox) {
+    if (demand != null) {
+      demand.taken(sandbox.language());
+    }
   }
 
   /** Destroys a used sandbox in the background. */
   public void release(Sandbox sandbox) {
     inUse.get(sandbox.language()).decrementAndGet();
+    if (demand != null) {
+      demand.returned(sandbox.language());
+    }
     if (closed) {
       destroy(sandbox);
       return;
@@ -131,13 +202,23 @@ public final class SandboxPool implements AutoCloseable {
     background.submit(() -> destroy(sandbox));
   }
 
-  /** Starts as many sandboxes as the pool is missing. */
+  /**
+   * Starts as many sandboxes as the pool is missing; one that has more ready than its target
+   * (demand faded) gives the extra back.
+   */
   private void refill(Language language) {
     if (closed) {
       return;
     }
-    int missing =
-        targetSize.applyAsInt(language) - ready.get(language).size() - starting.get(language).get();
+    int target = targetSize.applyAsInt(language);
+    while (demand != null && ready.get(language).size() > target) {
+      Sandbox extra = ready.get(language).poll();
+      if (extra == null) {
+        break;
+      }
+      background.submit(() -> destroy(extra));
+    }
+    int missing = target - ready.get(language).size() - starting.get(language).get();
     for (int i = 0; i < missing; i++) {
       starting.get(language).incrementAndGet();
       background.submit(() -> startOne(language));
@@ -153,15 +234,18 @@ public final class SandboxPool implements AutoCloseable {
         if (closed) {
           return;
         }
-        long start = System.nanoTime();
+        long began = System.nanoTime();
         Sandbox s;
         try {
           s = factory.create(language, true);
         } catch (SandboxException | RuntimeException e) {
-          metrics.sandboxStart(language.code(), "warm", false, System.nanoTime() - start);
+          metrics.sandboxStart(language.code(), "warm", false, System.nanoTime() - began);
           throw e;
         }
-        metrics.sandboxStart(language.code(), "warm", true, System.nanoTime() - start);
+        metrics.sandboxStart(language.code(), "warm", true, System.nanoTime() - began);
+        if (demand != null) {
+          demand.refilled(language, Duration.ofNanos(System.nanoTime() - began));
+        }
         // No longer "starting" before it is visible as ready: a request that wakes up on the
         // add must see the pool one short, or it would not start the replacement.
         starting.get(language).decrementAndGet();
@@ -221,13 +305,15 @@ public final class SandboxPool implements AutoCloseable {
     for (Language l : Language.values()) {
       int target = targetSize.applyAsInt(l);
       if (target > 0) {
-        pools.put(
-            l.code(),
-            Map.of(
-                "ready", ready.get(l).size(),
-                "starting", starting.get(l).get(),
-                "in_use", inUse.get(l).get(),
-                "target", target));
+        Map<String, Object> p = new LinkedHashMap<>();
+        p.put("ready", ready.get(l).size());
+        p.put("starting", starting.get(l).get());
+        p.put("in_use", inUse.get(l).get());
+        p.put("target", target);
+        if (demand != null) {
+          p.put("demand", demand.describe(l));
+        }
+        pools.put(l.code(), p);
       }
     }
     out.put("backend", factory.name());

@@ -56,6 +56,7 @@ class ChartTest {
   static final String RELEASE = "rel";
   static final String FULLNAME = "rel-kubecoderun";
   static final String NS = "kcr";
+  static final String SANDBOX_NS = "kcr-sandboxes";
   static final String UPGRADE_NS = "upgraded";
   static final String KEPT_KEY = "key-of-an-earlier-install-0123456789";
   static final Path CHART = Path.of("charts/kubecoderun");
@@ -99,6 +100,10 @@ class ChartTest {
         });
     JOBS.put("iam", new String[] {NS, "minio: {enabled: true, endpoint: s3.local, useIAM: true}"});
     JOBS.put("no-netpol", new String[] {NS, "networkPolicy: {enabled: false}"});
+    JOBS.put("same-namespace", new String[] {NS, "sandbox: {namespace: {separate: false}}"});
+    JOBS.put(
+        "own-namespace", new String[] {NS, "sandbox: {namespace: {name: sbx, create: false}}"});
+    JOBS.put("bad-user-namespaces", new String[] {NS, "sandbox: {userNamespaces: yes}"});
     JOBS.put("bad-replicas", new String[] {NS, "replicaCount: 3"});
     JOBS.put("bad-language", new String[] {NS, "sandbox: {podPool: {python: 2}}"});
     JOBS.put("bad-pool-size", new String[] {NS, "sandbox: {podPool: {py: 101}}"});
@@ -273,7 +278,7 @@ class ChartTest {
     // docs/kubernetes.md, section "RBAC": | core or group | `resource` | `verb`, `verb` | why |
     Set<String> documented = new TreeSet<>();
     Matcher row =
-        Pattern.compile("(?m)^\\| ([a-z.]+) \\| `([a-z/]+)` \\| ((?:`[a-z]+`(?:, )?)+) \\|")
+        Pattern.compile("(?m)^\\| ([a-z0-9.]+) \\| `([a-z/]+)` \\| ((?:`[a-z]+`(?:, )?)+) \\|")
             .matcher(Files.readString(Path.of("docs/kubernetes.md")));
     while (row.find()) {
       String group = row.group(1).equals("core") ? "" : row.group(1);
@@ -289,7 +294,11 @@ class ChartTest {
             "/pods:watch",
             "batch/jobs:create",
             "batch/jobs:delete",
-            "batch/jobs:list");
+            "batch/jobs:list",
+            "coordination.k8s.io/leases:create",
+            "coordination.k8s.io/leases:update",
+            "coordination.k8s.io/leases:delete",
+            "coordination.k8s.io/leases:list");
     assertEquals(new TreeSet<>(expected), documented, "docs/kubernetes.md RBAC table");
 
     for (String id : List.of("defaults", "production")) {
@@ -306,8 +315,12 @@ class ChartTest {
         assertTrue(rule.path("resourceNames").isMissingNode(), "no resourceNames: " + rule);
       }
       assertEquals(documented, granted, id + ": Role rules");
+      // In the sandboxes' namespace only, where the API's ServiceAccount (in the release
+      // namespace) gets it.
+      assertEquals(SANDBOX_NS, role.at("/metadata/namespace").asText());
 
       JsonNode binding = one(id, "RoleBinding", FULLNAME);
+      assertEquals(SANDBOX_NS, binding.at("/metadata/namespace").asText());
       assertEquals("Role", binding.at("/roleRef/kind").asText());
       assertEquals(FULLNAME, binding.at("/roleRef/name").asText());
       assertEquals(1, binding.path("subjects").size());
@@ -325,6 +338,57 @@ class ChartTest {
               .filter(k -> k.startsWith("Cluster"))
               .toList());
     }
+  }
+
+  /**
+   * Sandboxes run in a namespace of their own, held to Pod Security "restricted", where the Role
+   * and the sandbox NetworkPolicy are; or, with sandbox.namespace.separate=false, in the release
+   * namespace; or in a namespace made by someone else (create=false).
+   */
+  @Test
+  void sandboxesHaveANamespaceOfTheirOwnHeldToPodSecurityRestricted() {
+    JsonNode ns = one("defaults", "Namespace", SANDBOX_NS);
+    for (String mode : List.of("enforce", "audit", "warn")) {
+      assertEquals(
+          "restricted", ns.at("/metadata/labels/pod-security.kubernetes.io~1" + mode).asText());
+      assertEquals(
+          "latest",
+          ns.at("/metadata/labels/pod-security.kubernetes.io~1" + mode + "-version").asText());
+    }
+    assertEquals(SANDBOX_NS, configMap("defaults").get("K8S_NAMESPACE"));
+    assertEquals(
+        SANDBOX_NS,
+        one("defaults", "NetworkPolicy", FULLNAME + "-sandbox").at("/metadata/namespace").asText());
+    // The API's own NetworkPolicy stays with the API.
+    assertTrue(
+        one("defaults", "NetworkPolicy", FULLNAME + "-api")
+            .at("/metadata/namespace")
+            .isMissingNode());
+
+    assertEquals(NS, configMap("same-namespace").get("K8S_NAMESPACE"));
+    assertEquals(NS, one("same-namespace", "Role", FULLNAME).at("/metadata/namespace").asText());
+    assertTrue(
+        rendered.get("same-namespace").stream()
+            .noneMatch(d -> d.path("kind").asText().equals("Namespace")));
+
+    assertEquals("sbx", configMap("own-namespace").get("K8S_NAMESPACE"));
+    assertEquals("sbx", one("own-namespace", "Role", FULLNAME).at("/metadata/namespace").asText());
+    assertTrue(
+        rendered.get("own-namespace").stream()
+            .noneMatch(d -> d.path("kind").asText().equals("Namespace")));
+  }
+
+  /** The isolation settings and the pod's address reach the API (the start-up check uses them). */
+  @Test
+  void isolationSettingsReachTheApi() {
+    Map<String, String> cm = configMap("defaults");
+    assertEquals("auto", cm.get("K8S_USER_NAMESPACES"));
+    assertEquals("1000000000-1999999999", cm.get("K8S_SANDBOX_UIDS"));
+    assertEquals("1.1.1.1:443,169.254.169.254:80", cm.get("K8S_EGRESS_CHECK_ADDRESSES"));
+    JsonNode api = one("defaults", "Deployment", FULLNAME).at("/spec/template/spec/containers/0");
+    assertEquals("status.podIP", env(api, "POD_IP").at("/valueFrom/fieldRef/fieldPath").asText());
+    assertTrue(
+        errors.get("bad-user-namespaces").contains("'/sandbox/userNamespaces'"), errors::toString);
   }
 
   @Test
@@ -446,7 +510,7 @@ class ChartTest {
   void valuesReachTheConfigMap() {
     Map<String, String> cm = configMap("production");
     assertEquals("kubernetes", cm.get("SANDBOX_BACKEND"));
-    assertEquals(NS, cm.get("K8S_NAMESPACE"));
+    assertEquals(SANDBOX_NS, cm.get("K8S_NAMESPACE"));
     assertEquals("9", cm.get("POD_POOL_PY"), "config wins over the computed value");
     assertEquals("1", cm.get("POD_POOL_GO"));
     assertEquals("2", configMap("defaults").get("POD_POOL_JS"));
@@ -542,7 +606,7 @@ class ChartTest {
       Config config = Config.from(env);
       assertEquals("kubernetes", config.sandbox().backend());
       Config.Kubernetes k = config.kubernetes();
-      assertEquals(NS, k.namespace());
+      assertEquals(SANDBOX_NS, k.namespace());
       assertEquals("set-by-kubernetes-pod-uid", k.ownerPodUid());
       for (Language lang : Language.values()) {
         String image = k.images().get(lang);
@@ -626,7 +690,8 @@ class ChartTest {
                 "pools-over-max",
                 "bad-lang-limits",
                 "short-master",
-                "monitor-no-key"));
+                "monitor-no-key",
+                "bad-user-namespaces"));
     JOBS.keySet().stream()
         .filter(id -> id.startsWith("type-") || id.startsWith("unknown-"))
         .forEach(expected::add);

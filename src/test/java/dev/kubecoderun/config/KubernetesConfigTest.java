@@ -41,6 +41,46 @@ class KubernetesConfigTest {
     assertEquals(50, k.maxPods());
     assertEquals(20, k.maxJobs());
     assertEquals(0, config().sandbox().poolWaitTimeout().toSeconds(), "local makes one at once");
+    Config.Isolation iso = k.isolation();
+    assertEquals(Config.UserNamespaces.AUTO, iso.userNamespaces());
+    assertEquals(1_000_000_000L, iso.uidMin());
+    assertEquals(1_999_999_999L, iso.uidMax());
+    assertEquals(List.of("1.1.1.1:443", "169.254.169.254:80"), iso.egressTargets());
+    assertEquals(null, iso.apiAddress(), "listening on every address: unknown");
+    assertEquals(60, k.ownerLease().toSeconds());
+    assertTrue(!k.sandboxesElsewhere(), "in the API pod's namespace");
+  }
+
+  @Test
+  void isolationSettings() {
+    Config.Kubernetes k =
+        config(
+                "K8S_USER_NAMESPACES", "off",
+                "K8S_SANDBOX_UIDS", " 200000 - 299999 ",
+                "K8S_EGRESS_CHECK_ADDRESSES", "10.0.0.1:80, [fd00::1]:443",
+                "POD_IP", "10.1.2.3",
+                "API_PORT", "8001",
+                "POD_NAMESPACE", "api",
+                "K8S_NAMESPACE", "api-sandboxes")
+            .kubernetes();
+    Config.Isolation iso = k.isolation();
+    assertEquals(Config.UserNamespaces.OFF, iso.userNamespaces());
+    assertEquals(200000, iso.uidMin());
+    assertEquals(299999, iso.uidMax());
+    assertEquals(List.of("10.0.0.1:80", "[fd00::1]:443"), iso.egressTargets());
+    assertEquals("10.1.2.3:8001", iso.apiAddress());
+    assertTrue(k.sandboxesElsewhere());
+    assertEquals(
+        "[fd00::2]:8000",
+        config("POD_IP", "fd00::2").kubernetes().isolation().apiAddress(),
+        "IPv6 in brackets");
+    assertEquals(
+        "127.0.0.1:8000",
+        config("API_HOST", "127.0.0.1").kubernetes().isolation().apiAddress(),
+        "a specific listen address stands in for the pod IP");
+    assertEquals(
+        List.of(),
+        config("K8S_EGRESS_CHECK_ADDRESSES", "").kubernetes().isolation().egressTargets());
   }
 
   @Test
@@ -78,6 +118,13 @@ class KubernetesConfigTest {
             new String[] {"K8S_POD_NODE_SELECTOR", "nope"},
             new String[] {"K8S_SECCOMP_PROFILE_TYPE", "Localhost"},
             new String[] {"K8S_MAX_PODS", "0"},
+            new String[] {"K8S_USER_NAMESPACES", "maybe"},
+            new String[] {"K8S_SANDBOX_UIDS", "5000"},
+            new String[] {"K8S_SANDBOX_UIDS", "0-100000"},
+            new String[] {"K8S_SANDBOX_UIDS", "100000-100010"},
+            new String[] {"K8S_SANDBOX_UIDS", "100000-3000000000"},
+            new String[] {"K8S_EGRESS_CHECK_ADDRESSES", "1.1.1.1"},
+            new String[] {"K8S_OWNER_LEASE_SECONDS", "1"},
             new String[] {"SANDBOX_BACKEND", "docker"})) {
       ConfigException e = assertThrows(ConfigException.class, () -> config(bad));
       assertTrue(e.getMessage().contains(bad[0]), e.getMessage());

@@ -17,7 +17,14 @@ import org.junit.jupiter.api.Test;
 /** The calls LibreChat makes, in the order it makes them. */
 @Tag("integration")
 class LibreChatFlowTest {
-  private final TestServer server = TestServer.get();
+  final TestServer server = server();
+
+  /**
+   * The server the flows run against: the local backend's (KubernetesLibreChatFlowTest: a pod's).
+   */
+  TestServer server() {
+    return TestServer.get();
+  }
 
   private static Map<String, Object> ref(String id, String sid, String name) {
     return Map.of("id", id, "storage_session_id", sid, "name", name, "kind", "user");
@@ -87,6 +94,50 @@ class LibreChatFlowTest {
                         ref(out.path("id").asText(), runSession, "reports/sum.txt"))))
             .json();
     assertEquals("43\n", next.path("stdout").asText(), next.toString());
+  }
+
+  /**
+   * What code LibreChat's models write: absolute paths under /mnt/data, where uploads are and
+   * outputs must go (the sandbox's working directory, on every backend).
+   */
+  @Test
+  void codeReadsUploadsAndWritesOutputsByAbsolutePathUnderMntData() {
+    JsonNode up = server.upload("my data.csv", "a,b\n1,2\n3,4\n").json();
+    String sid = up.path("session_id").asText();
+    String fid = up.path("files").get(0).path("fileId").asText();
+    String code =
+        "import csv, os\n"
+            + "print(os.getcwd())\n"
+            + "rows = list(csv.reader(open('/mnt/data/my_data.csv')))\n"
+            + "with open('/mnt/data/out.csv', 'w') as f:\n"
+            + "    f.write('total\\n' + str(sum(int(r[1]) for r in rows[1:])) + '\\n')\n";
+    JsonNode run =
+        server
+            .exec(
+                Map.of("lang", "py", "code", code, "files", List.of(ref(fid, sid, "my_data.csv"))))
+            .json();
+    assertEquals("/mnt/data\n", run.path("stdout").asText(), run.toString());
+    assertEquals(1, run.path("files").size(), run.toString());
+    JsonNode out = run.path("files").get(0);
+    assertEquals("out.csv", out.path("name").asText());
+    String runSession = run.path("session_id").asText();
+    assertEquals(
+        "total\n6\n",
+        server.get("/v1/download/" + runSession + "/" + out.path("id").asText()).body());
+
+    // The output, passed to the next call, is at /mnt/data again (bash this time).
+    JsonNode next =
+        server
+            .exec(
+                Map.of(
+                    "lang",
+                    "bash",
+                    "code",
+                    "tail -n 1 /mnt/data/out.csv; ls /mnt/data",
+                    "files",
+                    List.of(ref(out.path("id").asText(), runSession, "out.csv"))))
+            .json();
+    assertEquals("6\nout.csv\n", next.path("stdout").asText(), next.toString());
   }
 
   @Test

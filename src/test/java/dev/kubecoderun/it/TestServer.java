@@ -41,12 +41,14 @@ final class TestServer {
   private static TestServer instance;
 
   final Application app;
+  final Config config;
   final URI base;
   final Path dataDir;
   final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
-  private TestServer(Application app, Path dataDir) {
+  private TestServer(Application app, Config config, Path dataDir) {
     this.app = app;
+    this.config = config;
     this.dataDir = dataDir;
     this.base = URI.create("http://127.0.0.1:" + app.port());
   }
@@ -92,6 +94,71 @@ final class TestServer {
     return env;
   }
 
+  private static TestServer kubernetes;
+
+  /**
+   * A server on the Kubernetes backend, in a namespace of its own of the test cluster
+   * (KCR_KUBECONFIG, else one started for the run), where the test kubelet runs the sandbox pods
+   * from the images scripts/build-images unpacked: pools of one py and one js pod, Jobs for the
+   * other languages.
+   */
+  static synchronized TestServer kubernetes() {
+    if (kubernetes == null) {
+      try {
+        dev.kubecoderun.kube.TestCluster cluster = dev.kubecoderun.kube.TestCluster.get();
+        String ns = "kcr-it-" + Long.toHexString(System.nanoTime() & 0xffffffL);
+        new io.kubernetes.client.openapi.apis.CoreV1Api(cluster.admin)
+            .createNamespace(
+                new io.kubernetes.client.openapi.models.V1Namespace()
+                    .metadata(new io.kubernetes.client.openapi.models.V1ObjectMeta().name(ns)))
+            .execute();
+        Map<String, String> env = new HashMap<>();
+        env.put("SANDBOX_BACKEND", "kubernetes");
+        env.put("KUBECONFIG", cluster.kubeconfig.toString());
+        env.put("K8S_NAMESPACE", ns);
+        env.put("POD_NAME", "kcr-it");
+        env.put("SANDBOX_START_TIMEOUT_SECONDS", "90");
+        env.put("MAX_EXECUTION_TIME", "60"); // a cold compile of a Job on a busy machine
+        kubernetes = start(env, "1");
+        kubernetes.images = imagesDir();
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new AssertionError(e);
+      } catch (io.kubernetes.client.openapi.ApiException e) {
+        throw new AssertionError("cannot create the test namespace: " + e.getResponseBody(), e);
+      }
+    }
+    return kubernetes;
+  }
+
+  // The unpacked images the test kubelet runs (Kubernetes server only), else null.
+  private Path images;
+
+  private static Path imagesDir() {
+    String dir = System.getenv("KCR_IMAGE_ROOTFS");
+    return Path.of(dir == null || dir.isBlank() ? "target/images" : dir).toAbsolutePath();
+  }
+
+  /**
+   * Whether this server can run {@code lang}: always on the local backend; on Kubernetes when the
+   * language's image is built and unpacked (scripts/test builds python, node and c-cpp; all of them
+   * with KCR_ALL_IMAGES=1).
+   */
+  boolean canRun(String lang) {
+    if (images == null) {
+      return true;
+    }
+    String image =
+        config
+            .kubernetes()
+            .images()
+            .get(dev.kubecoderun.language.Language.parse(lang).orElseThrow());
+    String name = image.replaceAll("@.*$", "").replaceAll(":[^/:]*$", "").replace('/', '_');
+    return Files.isDirectory(images.resolve(name).resolve("rootfs"));
+  }
+
   /**
    * A server of the caller's, with {@code extra} settings (DATA_DIR and POD_POOL_PY among them, or
    * a new temporary directory and one warm Python); close its {@link #app} after.
@@ -123,9 +190,10 @@ final class TestServer {
         env.put("SHUTDOWN_GRACE_SECONDS", "5");
         env.putAll(extra);
         env.values().removeIf(v -> v == null);
-        Application app = Application.start(Config.from(env));
+        Config config = Config.from(env);
+        Application app = Application.start(config);
         Runtime.getRuntime().addShutdownHook(new Thread(app::close));
-        return new TestServer(app, data);
+        return new TestServer(app, config, data);
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }

@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.chart.HelmRelease;
 import dev.kubecoderun.common.Json;
-import dev.kubecoderun.sandbox.local.Toolchains;
 import dev.kubecoderun.stores.RedisServer;
 import dev.kubecoderun.stores.S3Server;
 import io.kubernetes.client.openapi.ApiException;
@@ -19,7 +18,6 @@ import io.kubernetes.client.openapi.apis.PolicyV1Api;
 import io.kubernetes.client.openapi.apis.RbacAuthorizationV1Api;
 import io.kubernetes.client.openapi.models.V1Namespace;
 import io.kubernetes.client.openapi.models.V1ObjectMeta;
-import io.kubernetes.client.openapi.models.V1OwnerReference;
 import io.kubernetes.client.openapi.models.V1Pod;
 import java.io.IOException;
 import java.net.URI;
@@ -172,11 +170,7 @@ class ChartInstallTest {
             "SHUTDOWN_GRACE_SECONDS",
             "5",
             "LOG_FORMAT",
-            "text",
-            "K8S_POD_ENV",
-            Json.writeString(
-                Toolchains.discover(System.getenv("PATH"), Map.of(), Path.of("/opt/kubecoderun"))
-                    .runnerEnvironment())));
+            "text"));
     v.put("sandbox", Map.of("podPool", Map.of("py", 1, "js", 1), "maxPods", 6, "maxJobs", 2));
     v.put("redis", Map.of("enabled", true, "url", RedisServer.shared().url(), "keyPrefix", ns));
     v.put(
@@ -238,12 +232,22 @@ class ChartInstallTest {
         core.readNamespacedService(FULLNAME, ns).execute().getSpec().getPorts().get(0).getPort());
     Map<String, String> config = core.readNamespacedConfigMap(FULLNAME, ns).execute().getData();
     assertEquals("kubernetes", config.get("SANDBOX_BACKEND"));
-    assertEquals(ns, config.get("K8S_NAMESPACE"));
+    // The sandboxes' own namespace, held to Pod Security "restricted", with the Role and the
+    // sandbox NetworkPolicy in it.
+    assertEquals(sandboxNs(), config.get("K8S_NAMESPACE"));
+    assertEquals(
+        "restricted",
+        core.readNamespace(sandboxNs())
+            .execute()
+            .getMetadata()
+            .getLabels()
+            .get("pod-security.kubernetes.io/enforce"));
     assertEquals(40, apiKey().length(), "a generated API key");
     assertNotNull(core.readNamespacedServiceAccount(FULLNAME, ns).execute());
-    assertNotNull(rbac.readNamespacedRole(FULLNAME, ns).execute());
-    assertNotNull(rbac.readNamespacedRoleBinding(FULLNAME, ns).execute());
-    assertEquals(2, net.listNamespacedNetworkPolicy(ns).execute().getItems().size());
+    assertNotNull(rbac.readNamespacedRole(FULLNAME, sandboxNs()).execute());
+    assertNotNull(rbac.readNamespacedRoleBinding(FULLNAME, sandboxNs()).execute());
+    assertEquals(1, net.listNamespacedNetworkPolicy(ns).execute().getItems().size());
+    assertEquals(1, net.listNamespacedNetworkPolicy(sandboxNs()).execute().getItems().size());
     assertEquals(
         "code.example.com",
         net.readNamespacedIngress(FULLNAME, ns).execute().getSpec().getRules().get(0).getHost());
@@ -258,11 +262,20 @@ class ChartInstallTest {
     String base = "http://" + api.getStatus().getPodIP() + ":8000";
     await(
         "the warm pools full", 120, () -> poolReady(base, "py") == 1 && poolReady(base, "js") == 1);
-    // Every sandbox pod the API made belongs to the API pod: it goes when the API pod goes.
+    // Every sandbox pod the API made is labelled with the API pod, which holds its owner Lease in
+    // the sandboxes' namespace: when the pod goes for good, another API pod deletes them.
     for (V1Pod sandbox : sandboxPods()) {
-      V1OwnerReference owner = sandbox.getMetadata().getOwnerReferences().get(0);
-      assertEquals(api.getMetadata().getUid(), owner.getUid(), sandbox.getMetadata().getName());
+      assertEquals(
+          api.getMetadata().getName(),
+          sandbox.getMetadata().getLabels().get("kubecoderun.io/owner"),
+          sandbox.getMetadata().getName());
     }
+    assertEquals(
+        List.of("kcr-owner-" + api.getMetadata().getName()),
+        new io.kubernetes.client.openapi.apis.CoordinationV1Api(cluster.admin)
+            .listNamespacedLease(sandboxNs()).execute().getItems().stream()
+                .map(l -> l.getMetadata().getName())
+                .toList());
     JsonNode py = exec(base, "py", "x = 6 * 7\nprint(x)");
     assertEquals("42\n", py.path("stdout").asText(), py.toString());
     assertEquals("42\n", exec(base, "js", "console.log(6 * 7)").path("stdout").asText());
@@ -297,7 +310,8 @@ class ChartInstallTest {
     assertEquals(
         "25",
         core.readNamespacedConfigMap(FULLNAME, ns).execute().getData().get("MAX_EXECUTION_TIME"));
-    // The ConfigMap checksum changed: a new API pod replaces the old one, whose sandboxes go too.
+    // The ConfigMap checksum changed: a new API pod replaces the old one, whose sandboxes go too
+    // (it deletes them at its clean stop).
     V1Pod after = awaitApiPod(before.getMetadata().getUid());
     String base = "http://" + after.getStatus().getPodIP() + ":8000";
     await(
@@ -313,11 +327,10 @@ class ChartInstallTest {
             sandboxPods().stream()
                 .allMatch(
                     p ->
-                        p.getMetadata()
-                            .getOwnerReferences()
-                            .get(0)
-                            .getUid()
-                            .equals(after.getMetadata().getUid())));
+                        after
+                            .getMetadata()
+                            .getName()
+                            .equals(p.getMetadata().getLabels().get("kubecoderun.io/owner"))));
     assertEquals("ok\n", exec(base, "py", "print('ok')").path("stdout").asText());
   }
 
@@ -361,16 +374,21 @@ class ChartInstallTest {
   }
 
   private static List<V1Pod> apiPods() {
-    return pods(API_PODS);
+    return pods(ns, API_PODS);
   }
 
   private static List<V1Pod> sandboxPods() {
-    return pods(SANDBOX_PODS);
+    return pods(sandboxNs(), SANDBOX_PODS);
   }
 
-  private static List<V1Pod> pods(String selector) {
+  /** The chart's default: the sandboxes in a namespace of their own. */
+  private static String sandboxNs() {
+    return ns + "-sandboxes";
+  }
+
+  private static List<V1Pod> pods(String namespace, String selector) {
     try {
-      return core.listNamespacedPod(ns).labelSelector(selector).execute().getItems();
+      return core.listNamespacedPod(namespace).labelSelector(selector).execute().getItems();
     } catch (ApiException e) {
       throw new AssertionError("cannot list pods: " + e.getCode() + " " + e.getResponseBody(), e);
     }

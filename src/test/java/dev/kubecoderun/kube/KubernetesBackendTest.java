@@ -11,7 +11,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.chart.HelmRender;
 import dev.kubecoderun.common.Json;
-import dev.kubecoderun.sandbox.local.Toolchains;
 import dev.kubecoderun.testing.Eventually;
 import io.kubernetes.client.openapi.ApiClient;
 import io.kubernetes.client.openapi.ApiException;
@@ -63,7 +62,10 @@ class KubernetesBackendTest {
   private static TestCluster cluster;
   private static CoreV1Api admin;
   private static BatchV1Api adminBatch;
+  // The API's namespace (its ServiceAccount, the owner pod) and the sandboxes' own, as the chart
+  // lays them out by default.
   private static String ns;
+  private static String sandboxNs;
   private static String ownerUid;
   private static Path saKubeconfig;
   private static ApiProcess api;
@@ -77,6 +79,7 @@ class KubernetesBackendTest {
     adminBatch = new BatchV1Api(cluster.admin);
     ns = "kcr-test-" + Long.toHexString(System.nanoTime() & 0xffffff);
     admin.createNamespace(new V1Namespace().metadata(new V1ObjectMeta().name(ns))).execute();
+    sandboxNs = ns + "-sandboxes";
     saKubeconfig = serviceAccountKubeconfig();
     ownerUid = createOwnerPod();
     api = ApiProcess.start(apiEnv(1, 1));
@@ -89,25 +92,39 @@ class KubernetesBackendTest {
     }
     if (ns != null) {
       admin.deleteNamespace(ns).execute();
+      admin.deleteNamespace(sandboxNs).execute();
     }
   }
 
   /**
-   * The API's identity is the chart's own: its ServiceAccount, Role and RoleBinding, rendered with
-   * helm-java (in a JVM of its own, whose {@code lookup} reaches this control plane) and applied
-   * here, so the test exercises exactly the permissions an operator installs.
+   * The API's identity is the chart's own: its ServiceAccount, Role and RoleBinding, and the
+   * sandboxes' Namespace with its Pod Security labels, rendered with helm-java (in a JVM of its
+   * own, whose {@code lookup} reaches this control plane) and applied here, so the test exercises
+   * exactly the permissions and the admission an operator installs.
    */
   private static Path serviceAccountKubeconfig() throws Exception {
     String serviceAccount = null;
-    for (Object doc : renderChartRbac()) {
+    List<Object> docs = renderChartRbac();
+    for (Object doc : docs) {
+      if (doc instanceof V1Namespace namespace) {
+        assertEquals(sandboxNs, namespace.getMetadata().getName());
+        assertEquals(
+            "restricted",
+            namespace.getMetadata().getLabels().get("pod-security.kubernetes.io/enforce"));
+        admin.createNamespace(namespace).execute();
+      }
+    }
+    for (Object doc : docs) {
       var rbac = new RbacAuthorizationV1Api(cluster.admin);
       if (doc instanceof V1ServiceAccount sa) {
         admin.createNamespacedServiceAccount(ns, sa).execute();
         serviceAccount = sa.getMetadata().getName();
       } else if (doc instanceof V1Role role) {
-        rbac.createNamespacedRole(ns, role).execute();
+        assertEquals(sandboxNs, role.getMetadata().getNamespace(), "the Role is the sandboxes'");
+        rbac.createNamespacedRole(sandboxNs, role).execute();
       } else if (doc instanceof V1RoleBinding binding) {
-        rbac.createNamespacedRoleBinding(ns, binding).execute();
+        assertEquals(sandboxNs, binding.getMetadata().getNamespace());
+        rbac.createNamespacedRoleBinding(sandboxNs, binding).execute();
       }
     }
     assertNotNull(serviceAccount, "the chart renders a ServiceAccount");
@@ -165,7 +182,8 @@ class KubernetesBackendTest {
     for (String doc : Files.readString(out).split("(?m)^---\\s*$")) {
       if (doc.contains("kind: ServiceAccount")
           || doc.contains("kind: Role\n")
-          || doc.contains("kind: RoleBinding")) {
+          || doc.contains("kind: RoleBinding")
+          || doc.contains("kind: Namespace")) {
         objects.add(io.kubernetes.client.util.Yaml.load(doc));
       }
     }
@@ -202,7 +220,11 @@ class KubernetesBackendTest {
     Map<String, String> env = new HashMap<>();
     env.put("SANDBOX_BACKEND", "kubernetes");
     env.put("KUBECONFIG", saKubeconfig.toString());
-    env.put("K8S_NAMESPACE", ns);
+    env.put("K8S_NAMESPACE", sandboxNs);
+    env.put("POD_NAMESPACE", ns);
+    env.put("K8S_OWNER_LEASE_SECONDS", "5");
+    // Fixed pool sizes, which these tests count on (poolsFollowDemand turns it on).
+    env.put("POD_POOL_FOLLOW_DEMAND", "false");
     env.put("POD_NAME", OWNER);
     env.put("POD_UID", ownerUid);
     env.put("POD_POOL_PY", Integer.toString(poolPy));
@@ -215,12 +237,6 @@ class KubernetesBackendTest {
         "K8S_POD_TOLERATIONS",
         "[{\"key\":\"sandbox\",\"operator\":\"Exists\",\"effect\":\"NoSchedule\"}]");
     env.put("K8S_IMAGE_PULL_SECRETS", "regcred");
-    // The test kubelet runs the runner on this host: the pod spec tells it where the toolchains
-    // are, as an image's environment would.
-    Map<String, String> tools =
-        Toolchains.discover(System.getenv("PATH"), Map.of(), Path.of("/opt/kubecoderun"))
-            .runnerEnvironment();
-    env.put("K8S_POD_ENV", Json.writeString(tools));
     return env;
   }
 
@@ -230,7 +246,7 @@ class KubernetesBackendTest {
 
   private static List<V1Pod> sandboxPods(String extraSelector) throws ApiException {
     return admin
-        .listNamespacedPod(ns)
+        .listNamespacedPod(sandboxNs)
         .labelSelector(SELECTOR + (extraSelector.isEmpty() ? "" : "," + extraSelector))
         .execute()
         .getItems();
@@ -260,7 +276,10 @@ class KubernetesBackendTest {
     return () -> {
       try {
         return s.get();
-      } catch (ApiException e) {
+      } catch (ApiException | java.io.IOException e) {
+        return false;
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
         return false;
       }
     };
@@ -268,7 +287,7 @@ class KubernetesBackendTest {
 
   @FunctionalInterface
   interface ThrowingSupplier {
-    boolean get() throws ApiException;
+    boolean get() throws ApiException, java.io.IOException, InterruptedException;
   }
 
   @Test
@@ -301,7 +320,7 @@ class KubernetesBackendTest {
   void aPoolPodThatDiesWhileWaitingIsReplaced() throws Exception {
     await("the API's py pool full", 90, () -> apiPoolReady("py") == 1);
     String victim = readyPool("py").get(0).getMetadata().getName();
-    admin.deleteNamespacedPod(victim, ns).gracePeriodSeconds(0).execute();
+    admin.deleteNamespacedPod(victim, sandboxNs).gracePeriodSeconds(0).execute();
     // Replaced from the watch event, not when a request finds it dead: well within a start timeout.
     awaitPyPoolRefilledWithout(victim, "a new py pool pod in place of the deleted one", 30);
     assertEquals("42\n", api.exec("py", "print(6*7)").path("stdout").asText());
@@ -329,7 +348,7 @@ class KubernetesBackendTest {
               }
               return false;
             }));
-    admin.deleteNamespacedPod(starting[0], ns).gracePeriodSeconds(0).execute();
+    admin.deleteNamespacedPod(starting[0], sandboxNs).gracePeriodSeconds(0).execute();
     // SANDBOX_START_TIMEOUT_SECONDS is 60 here: a replacement ready well before it means the API
     // gave up on the deleted pod at once instead of waiting for it to time out.
     await(
@@ -375,7 +394,7 @@ class KubernetesBackendTest {
             () -> sandboxPods("").stream().noneMatch(p -> p.getMetadata().getName().equals(warm))));
     await("the pool full again", 60, () -> apiPoolReady("py") == 1);
     String next = readyPool("py").get(0).getMetadata().getName();
-    admin.deleteNamespacedPod(next, ns).gracePeriodSeconds(0).execute();
+    admin.deleteNamespacedPod(next, sandboxNs).gracePeriodSeconds(0).execute();
     awaitPyPoolRefilledWithout(next, "a replacement for the pod deleted after the outage", 30);
     assertEquals("after\n", api.exec("py", "print('after')").path("stdout").asText());
   }
@@ -393,7 +412,7 @@ class KubernetesBackendTest {
                   api.execResponse(
                       "py", "import time\nprint('started', flush=True)\ntime.sleep(60)"));
       Thread.sleep(2000); // the run has the pod now
-      admin.deleteNamespacedPod(pod, ns).gracePeriodSeconds(0).execute();
+      admin.deleteNamespacedPod(pod, sandboxNs).gracePeriodSeconds(0).execute();
       // The pod's runner gets SIGTERM: it kills the run and still answers, saying why.
       var r = run.get(30, TimeUnit.SECONDS);
       assertEquals(200, r.statusCode(), r.body());
@@ -554,7 +573,7 @@ class KubernetesBackendTest {
         60,
         quietly(
             () ->
-                adminBatch.listNamespacedJob(ns).execute().getItems().isEmpty()
+                adminBatch.listNamespacedJob(sandboxNs).execute().getItems().isEmpty()
                     && sandboxPods("kubecoderun.io/role=job").isEmpty()));
   }
 
@@ -563,7 +582,7 @@ class KubernetesBackendTest {
     while (!Thread.currentThread().isInterrupted()) {
       try {
         adminBatch
-            .listNamespacedJob(ns)
+            .listNamespacedJob(sandboxNs)
             .execute()
             .getItems()
             .forEach(j -> jobsSeen.add(j.getMetadata().getName()));
@@ -585,10 +604,10 @@ class KubernetesBackendTest {
     assertEquals("py", labels.get("kubecoderun.io/language"));
     assertEquals("pool", labels.get("kubecoderun.io/role"));
     assertEquals(OWNER, labels.get("kubecoderun.io/owner"));
-    var owner = pod.getMetadata().getOwnerReferences().get(0);
-    assertEquals("Pod", owner.getKind());
-    assertEquals(OWNER, owner.getName());
-    assertEquals(ownerUid, owner.getUid());
+    // No ownerReference across namespaces (the garbage collector would delete it at once): the
+    // owner Lease stands in.
+    var refs = pod.getMetadata().getOwnerReferences();
+    assertTrue(refs == null || refs.isEmpty(), "no owner across namespaces: " + refs);
 
     V1PodSpec spec = pod.getSpec();
     assertEquals("Never", spec.getRestartPolicy());
@@ -600,6 +619,8 @@ class KubernetesBackendTest {
     assertEquals(Map.of("kubernetes.io/os", "linux"), spec.getNodeSelector());
     assertEquals("sandbox", spec.getTolerations().get(0).getKey());
     assertEquals("regcred", spec.getImagePullSecrets().get(0).getName());
+    // Its own user namespace (the start-up check found the test kubelet provides them).
+    assertEquals(Boolean.FALSE, spec.getHostUsers());
     var psc = spec.getSecurityContext();
     assertEquals(65532L, psc.getRunAsUser());
     assertEquals(65532L, psc.getRunAsGroup());
@@ -609,6 +630,9 @@ class KubernetesBackendTest {
 
     V1Container c = spec.getContainers().get(0);
     assertEquals("kubecoderun/python:latest", c.getImage());
+    // The test kubelet ran it from the built image (scripts/build-images), not as a host process.
+    String imageId = pod.getStatus().getContainerStatuses().get(0).getImageID();
+    assertTrue(imageId.startsWith("sha256:"), "not run from the python image: " + imageId);
     assertEquals("IfNotPresent", c.getImagePullPolicy());
     var sc = c.getSecurityContext();
     assertEquals(Boolean.FALSE, sc.getAllowPrivilegeEscalation());
@@ -651,19 +675,290 @@ class KubernetesBackendTest {
   @Order(6)
   void theApiRunsWithLeastPrivilegeAndReportsTheKubernetesApi() throws Exception {
     ApiClient sa = Config.fromConfig(saKubeconfig.toString());
-    ApiException denied =
-        assertThrows(
-            ApiException.class, () -> new CoreV1Api(sa).listNamespacedSecret(ns).execute());
-    assertEquals(403, denied.getCode());
+    for (String namespace : List.of(ns, sandboxNs)) {
+      ApiException denied =
+          assertThrows(
+              ApiException.class,
+              () -> new CoreV1Api(sa).listNamespacedSecret(namespace).execute());
+      assertEquals(403, denied.getCode());
+    }
+    // Nothing at all in its own namespace: its Role is the sandboxes'.
     assertEquals(
         403,
-        assertThrows(
-                ApiException.class, () -> new CoreV1Api(sa).readNamespacedPod(OWNER, ns).execute())
+        assertThrows(ApiException.class, () -> new CoreV1Api(sa).listNamespacedPod(ns).execute())
             .getCode());
+    // Its owner Lease is there, renewed.
+    var leases =
+        new io.kubernetes.client.openapi.apis.CoordinationV1Api(cluster.admin)
+            .listNamespacedLease(sandboxNs)
+            .execute()
+            .getItems();
+    assertEquals(
+        List.of("kcr-owner-" + OWNER),
+        leases.stream().map(l -> l.getMetadata().getName()).toList());
     var r = api.get("/health/detailed");
     JsonNode k8s = Json.tree(r.body().getBytes()).path("services").path("kubernetes");
     assertEquals("healthy", k8s.path("status").asText(), r.body());
-    assertEquals(ns, k8s.path("details").path("namespace").asText(), r.body());
+    assertEquals(sandboxNs, k8s.path("details").path("namespace").asText(), r.body());
+  }
+
+  /**
+   * The start-up check runs a probe pod and reports what the cluster gives sandboxes: the test
+   * kubelet gives pods with hostUsers: false a user namespace, the kube-up's podPidsLimit (1024),
+   * and no NetworkPolicy at all (no CNI: a sandbox reaches the API).
+   */
+  @Test
+  @Order(6)
+  void theStartUpCheckReportsWhatTheClusterGivesSandboxes() throws Exception {
+    JsonNode[] iso = new JsonNode[1];
+    await(
+        "the isolation check done",
+        90,
+        quietly(
+            () -> {
+              iso[0] = isolationReport();
+              return iso[0].path("details").has("checked_at");
+            }));
+    JsonNode d = iso[0].path("details");
+    assertEquals("unhealthy", iso[0].path("status").asText(), iso[0].toString());
+    assertTrue(d.path("user_namespaces").asText().startsWith("on: "), d.toString());
+    assertTrue(
+        d.path("sandbox_uids").asText().startsWith("65532, in a user namespace"), d.toString());
+    assertTrue(d.path("pods_pids_limit").asText().startsWith("1024 "), d.toString());
+    String apiAddress = api.base.getHost() + ":" + api.base.getPort();
+    assertEquals("connected", d.path("egress").path(apiAddress).asText(), d.toString());
+    assertTrue(
+        d.path("network_policy")
+            .asText()
+            .startsWith("NOT enforced: a sandbox reached " + apiAddress),
+        d.toString());
+    // The probe pod is gone; only the pools are left.
+    await(
+        "the probe pod deleted",
+        30,
+        quietly(() -> sandboxPods("kubecoderun.io/role=probe").isEmpty()));
+  }
+
+  private static JsonNode isolationReport() throws java.io.IOException, InterruptedException {
+    return Json.tree(api.get("/health/detailed").body().getBytes())
+        .path("services")
+        .path("sandbox_isolation");
+  }
+
+  /**
+   * RLIMIT_NPROC counts per host uid across the node: with every pod on one uid, a fork bomb in one
+   * pod would leave no process to any other. Each pod has host ids of its own (a user namespace),
+   * or, with K8S_USER_NAMESPACES=off, a uid of its own: a fork bomb holding its limit in one pod
+   * does not stop the next pod from starting 60 processes.
+   */
+  @Test
+  @Order(6)
+  void aForkBombInOnePodDoesNotStopAnotherPodsForks() throws Exception {
+    forkBombBesideAnotherPod();
+    api.close();
+    await("the previous API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
+    Map<String, String> env = apiEnv(1, 1);
+    env.put("K8S_USER_NAMESPACES", "off");
+    env.put("K8S_SANDBOX_UIDS", "200000-299999");
+    api = ApiProcess.start(env);
+    await(
+        "the pools full",
+        90,
+        quietly(() -> readyPool("py").size() == 1 && readyPool("js").size() == 1));
+    Set<Long> uids = new HashSet<>();
+    for (V1Pod p : readyPool("py")) {
+      assertNull(p.getSpec().getHostUsers());
+      long uid = p.getSpec().getSecurityContext().getRunAsUser();
+      assertTrue(uid >= 200000 && uid <= 299999, "uid " + uid);
+      assertEquals(uid, p.getSpec().getContainers().get(0).getSecurityContext().getRunAsUser());
+      assertEquals(uid, p.getSpec().getSecurityContext().getFsGroup());
+      uids.add(uid);
+    }
+    uids.add(readyPool("js").get(0).getSpec().getSecurityContext().getRunAsUser());
+    assertEquals(2, uids.size(), "one uid per pod: " + uids);
+    JsonNode[] iso = new JsonNode[1];
+    await(
+        "the isolation check done",
+        90,
+        quietly(
+            () -> {
+              iso[0] = isolationReport();
+              return iso[0].path("details").has("checked_at");
+            }));
+    assertTrue(
+        iso[0].path("details").path("sandbox_uids").asText().startsWith("a distinct uid per pod"),
+        iso[0].toString());
+    forkBombBesideAnotherPod();
+    api.close();
+    await("this API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
+    api = ApiProcess.start(apiEnv(1, 1));
+    await(
+        "the pools full again",
+        90,
+        quietly(() -> readyPool("py").size() == 1 && readyPool("js").size() == 1));
+  }
+
+  private static void forkBombBesideAnotherPod() throws Exception {
+    String bomb =
+        "import os, time\n"
+            + "held = 0\n"
+            + "end = time.time() + 10\n"
+            + "while time.time() < end:\n"
+            + "    try:\n"
+            + "        if os.fork() == 0:\n"
+            + "            time.sleep(12)\n"
+            + "            os._exit(0)\n"
+            + "        held += 1\n"
+            + "    except OSError:\n"
+            + "        time.sleep(0.01)\n"
+            + "print('held', held)\n";
+    String other =
+        "import os, time\n"
+            + "ok = 0\n"
+            + "for i in range(60):\n"
+            + "    try:\n"
+            + "        if os.fork() == 0:\n"
+            + "            time.sleep(2)\n"
+            + "            os._exit(0)\n"
+            + "        ok += 1\n"
+            + "    except OSError as e:\n"
+            + "        print('fork failed:', e)\n"
+            + "        break\n"
+            + "print('forked', ok)\n";
+    try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+      var bombRun = runs.submit(() -> api.exec("py", bomb));
+      // The bomb reaches its limit (RLIMIT_NPROC, 256) within a second and holds it: then another
+      // pod (the refilled pool pod, or a Job) forks.
+      Thread.sleep(4000);
+      JsonNode r = api.exec("py", other);
+      assertEquals("forked 60\n", r.path("stdout").asText(), r.toString());
+      JsonNode b = bombRun.get();
+      assertTrue(b.path("stdout").asText().startsWith("held 2"), "the bomb held ~256: " + b);
+    }
+  }
+
+  /**
+   * Following demand (the default on Kubernetes): three runs at once of a language with a pool of
+   * one make its pool bigger, within K8S_MAX_PODS; a language without a pool gets one once used.
+   */
+  @Test
+  @Order(6)
+  void poolsFollowDemand() throws Exception {
+    api.close();
+    await("the previous API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
+    Map<String, String> env = apiEnv(1, 0);
+    env.put("POD_POOL_FOLLOW_DEMAND", "true");
+    env.put("K8S_MAX_PODS", "6");
+    api = ApiProcess.start(env);
+    await("a ready py pool pod", 90, quietly(() -> readyPool("py").size() == 1));
+    try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+      List<java.util.concurrent.Future<JsonNode>> three = new ArrayList<>();
+      for (int i = 0; i < 3; i++) {
+        three.add(runs.submit(() -> api.exec("py", "import time\ntime.sleep(2)\nprint('ok')")));
+      }
+      for (var f : three) {
+        assertEquals("ok\n", f.get().path("stdout").asText());
+      }
+    }
+    JsonNode py = poolStats().path("py");
+    assertTrue(py.path("target").asInt() > 1, "the py pool grew: " + py);
+    assertTrue(py.path("target").asInt() <= 6, "within K8S_MAX_PODS: " + py);
+    assertTrue(py.path("demand").path("peak_in_use").asInt() >= 2, py.toString());
+    await("more than one py pool pod", 90, quietly(() -> readyPool("py").size() > 1));
+    // A language without a pool: its first run is a Job, after which it has a pool.
+    assertEquals("0\n", api.exec("bash", "echo 0").path("stdout").asText());
+    await("a bash pool", 90, quietly(() -> readyPool("bash").size() >= 1));
+    await(
+        "every pool pod within K8S_MAX_PODS",
+        30,
+        quietly(
+            () ->
+                sandboxPods("kubecoderun.io/role=pool").stream()
+                        .filter(p -> p.getMetadata().getDeletionTimestamp() == null)
+                        .count()
+                    <= 6));
+    api.close();
+    await("this API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
+    api = ApiProcess.start(apiEnv(1, 1));
+    await(
+        "the pools full again",
+        90,
+        quietly(() -> readyPool("py").size() == 1 && readyPool("js").size() == 1));
+  }
+
+  /**
+   * K8S_POD_REUSE=session: the second run of a session runs in the pod of its first, reset in
+   * between (nothing of the first run is left but what the API carries: its files when passed,
+   * Python state), while another session never gets that pod.
+   */
+  @Test
+  @Order(6)
+  void withSessionReuseASessionsNextRunTakesItsOwnPodResetAndNoOtherSessionDoes() throws Exception {
+    api.close();
+    await("the previous API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
+    Map<String, String> env = apiEnv(1, 0);
+    env.put("K8S_POD_REUSE", "session");
+    api = ApiProcess.start(env);
+    await("a ready py pool pod", 90, quietly(() -> readyPool("py").size() == 1));
+    assertEquals(
+        "false",
+        readyPool("py").get(0).getSpec().getContainers().get(0).getEnv().stream()
+            .filter(e -> e.getName().equals("RUNNER_SINGLE_USE"))
+            .findFirst()
+            .orElseThrow()
+            .getValue());
+    String first =
+        "import os\n"
+            + "x = 41\n"
+            + "open('/mnt/data/left.txt', 'w').write('x')\n"
+            + "os.makedirs('/mnt/data/locked/in')\n"
+            + "open('/mnt/data/locked/in/f', 'w').write('x')\n"
+            + "os.chmod('/mnt/data/locked', 0)\n"
+            + "open(os.path.expanduser('~/.Rprofile'), 'w').write('x')\n"
+            + "open('/tmp/kcr/tmp/marker', 'w').write('x')\n"
+            + "print(os.getpid() > 0)\n";
+    JsonNode r1 = api.exec("py", first);
+    assertEquals("True\n", r1.path("stdout").asText(), r1.toString());
+    String session = r1.path("session_id").asText();
+    int podsAfterFirst = sandboxPods("kubecoderun.io/language=py").size();
+    String second =
+        "import os\n"
+            + "print(x + 1, sorted(os.listdir('/mnt/data')),"
+            + " os.path.exists(os.path.expanduser('~/.Rprofile')),"
+            + " os.path.exists('/tmp/kcr/tmp/marker'))\n";
+    JsonNode r2 = api.exec(Map.of("lang", "py", "code", second, "session_id", session));
+    assertEquals("42 [] False False\n", r2.path("stdout").asText(), r2.toString());
+    JsonNode sessions = sessionStats();
+    assertEquals(1, sessions.path("reused").asInt(), sessions.toString());
+    assertEquals(0, sessions.path("reset_failures").asInt(), sessions.toString());
+    // Another session: a pool pod of its own, not the kept one.
+    JsonNode other = api.exec("py", "print('other')");
+    assertEquals("other\n", other.path("stdout").asText());
+    assertEquals(1, sessionStats().path("reused").asInt(), "another session's run reused nothing");
+    assertTrue(podsAfterFirst >= 2, "the kept pod and the pool's");
+    api.close();
+    await("this API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
+    api = ApiProcess.start(apiEnv(1, 1));
+    await(
+        "the pools full again",
+        90,
+        quietly(() -> readyPool("py").size() == 1 && readyPool("js").size() == 1));
+  }
+
+  private static JsonNode sessionStats() throws java.io.IOException, InterruptedException {
+    return Json.tree(api.get("/health/detailed").body().getBytes())
+        .path("services")
+        .path("sandbox")
+        .path("details")
+        .path("session_sandboxes");
+  }
+
+  private static JsonNode poolStats() throws java.io.IOException, InterruptedException {
+    return Json.tree(api.get("/health/detailed").body().getBytes())
+        .path("services")
+        .path("sandbox")
+        .path("details")
+        .path("pools");
   }
 
   @Test
@@ -780,7 +1075,7 @@ class KubernetesBackendTest {
       await(
           "the run's Job",
           60,
-          quietly(() -> !adminBatch.listNamespacedJob(ns).execute().getItems().isEmpty()));
+          quietly(() -> !adminBatch.listNamespacedJob(sandboxNs).execute().getItems().isEmpty()));
       await("the run's pod", 60, quietly(() -> !sandboxPods("kubecoderun.io/role=job").isEmpty()));
       api.kill(); // nothing deletes the Job now but Kubernetes itself
     }
@@ -791,7 +1086,7 @@ class KubernetesBackendTest {
         60,
         quietly(
             () ->
-                adminBatch.listNamespacedJob(ns).execute().getItems().isEmpty()
+                adminBatch.listNamespacedJob(sandboxNs).execute().getItems().isEmpty()
                     && sandboxPods("").isEmpty()));
   }
 
@@ -805,21 +1100,83 @@ class KubernetesBackendTest {
         quietly(() -> readyPool("py").size() == 1 && readyPool("js").size() == 1));
     api.kill();
     Thread.sleep(1000);
-    List<V1Pod> orphans = sandboxPods("");
+    List<V1Pod> orphans = sandboxPods("kubecoderun.io/role=pool");
     assertEquals(2, orphans.size(), "the killed API's pods are still there");
     api = ApiProcess.start(apiEnv(0, 0));
     await("the start-up sweep", 30, quietly(() -> sandboxPods("").isEmpty()));
     api.close();
   }
 
+  /**
+   * An API pod gone for good (killed, not restarted): another API pod deletes its sandboxes once
+   * its owner Lease has expired (twice K8S_OWNER_LEASE_SECONDS, 5 s here), and the Lease too.
+   */
   @Test
   @Order(13)
-  void theOwnerPodsDeletionCollectsItsSandboxes() throws Exception {
+  void anotherApiPodDeletesTheSandboxesOfOneWhoseLeaseExpired() throws Exception {
     api = ApiProcess.start(apiEnv(1, 0));
     await("a py pool pod", 90, quietly(() -> readyPool("py").size() == 1));
     api.kill();
+    Map<String, String> env = apiEnv(0, 0);
+    env.put("POD_NAME", "kcr-api-2"); // another API pod
+    env.remove("POD_UID");
+    api = ApiProcess.start(env);
+    await(
+        "the gone API pod's sandboxes and Lease deleted",
+        60,
+        quietly(
+            () ->
+                sandboxPods("kubecoderun.io/owner=" + OWNER).isEmpty()
+                    && new io.kubernetes.client.openapi.apis.CoordinationV1Api(cluster.admin)
+                        .listNamespacedLease(sandboxNs).execute().getItems().stream()
+                            .noneMatch(
+                                l -> l.getMetadata().getName().equals("kcr-owner-" + OWNER))));
+    api.close();
+  }
+
+  /**
+   * Sandboxes in the API pod's own namespace (sandbox.namespace.separate=false) have it as their
+   * owner: when it is deleted, the garbage collector deletes them.
+   */
+  @Test
+  @Order(14)
+  void inTheApiPodsNamespaceTheOwnerPodsDeletionCollectsItsSandboxes() throws Exception {
+    Map<String, String> env = apiEnv(1, 0);
+    env.put("K8S_NAMESPACE", ns);
+    env.put("KUBECONFIG", cluster.kubeconfig.toString()); // the chart's Role is the sandboxes' ns'
+    api = ApiProcess.start(env);
+    await(
+        "a py pool pod in the API's namespace",
+        90,
+        quietly(
+            () ->
+                admin
+                    .listNamespacedPod(ns)
+                    .labelSelector(SELECTOR + ",kubecoderun.io/role=pool")
+                    .execute()
+                    .getItems()
+                    .stream()
+                    .anyMatch(
+                        p ->
+                            p.getMetadata().getOwnerReferences() != null
+                                && p.getMetadata()
+                                    .getOwnerReferences()
+                                    .get(0)
+                                    .getUid()
+                                    .equals(ownerUid))));
+    api.kill();
     admin.deleteNamespacedPod(OWNER, ns).execute();
     // The garbage collector of kube-controller-manager follows the ownerReference.
-    await("garbage collection of the sandbox pods", 90, quietly(() -> sandboxPods("").isEmpty()));
+    await(
+        "garbage collection of the sandbox pods",
+        90,
+        quietly(
+            () ->
+                admin
+                    .listNamespacedPod(ns)
+                    .labelSelector(SELECTOR)
+                    .execute()
+                    .getItems()
+                    .isEmpty()));
   }
 }

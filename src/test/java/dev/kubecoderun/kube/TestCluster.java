@@ -12,16 +12,17 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The test control plane (scripts/kube-up: etcd, kube-apiserver with RBAC, controller-manager and
- * the test kubelet running pods as runner processes). KCR_KUBECONFIG reuses a running one;
- * otherwise one is started in a temp dir and stopped at the end. Failing to start fails the tests.
+ * the test kubelet running pods from the unpacked images of scripts/build-images). KCR_KUBECONFIG
+ * reuses a running one; otherwise one is started in a temp dir and stopped at the end. Failing to
+ * start fails the tests.
  */
-final class TestCluster {
+public final class TestCluster {
   private static TestCluster instance;
 
-  final Path kubeconfig;
+  public final Path kubeconfig;
   final String server;
   final Path caFile;
-  final ApiClient admin;
+  public final ApiClient admin;
   private final Path ownState;
 
   private TestCluster(Path kubeconfig, Path ownState) throws IOException {
@@ -33,7 +34,7 @@ final class TestCluster {
     this.admin = Config.fromConfig(kubeconfig.toString());
   }
 
-  static synchronized TestCluster get() throws IOException, InterruptedException {
+  public static synchronized TestCluster get() throws IOException, InterruptedException {
     if (instance == null) {
       String given = System.getenv("KCR_KUBECONFIG");
       if (given != null && !given.isBlank()) {

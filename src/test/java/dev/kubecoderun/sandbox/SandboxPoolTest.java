@@ -53,11 +53,20 @@ class SandboxPoolTest {
     final List<FakeSandbox> created = new CopyOnWriteArrayList<>();
     final AtomicInteger counter = new AtomicInteger();
     volatile boolean failing;
+    volatile long startMillis; // how long a start takes
 
     @Override
     public Sandbox create(Language language, boolean warm) throws SandboxException {
       if (failing) {
         throw new SandboxException("broken toolchain");
+      }
+      if (startMillis > 0) {
+        try {
+          Thread.sleep(startMillis);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new SandboxException("interrupted");
+        }
       }
       FakeSandbox s = new FakeSandbox("s" + counter.incrementAndGet(), language, warm);
       created.add(s);
@@ -73,6 +82,42 @@ class SandboxPoolTest {
   private static void eventually(java.util.function.BooleanSupplier condition)
       throws InterruptedException {
     Eventually.await("the pool's condition", Duration.ofSeconds(5), condition);
+  }
+
+  /**
+   * Following demand: a language without a pool gets one once used (1 in use x a 1.2 s start = 2),
+   * and the pools with the sandboxes in use stay within the cap.
+   */
+  @Test
+  void followingDemandALanguageGetsThePoolItsUseNeedsWithinTheCap() throws Exception {
+    FakeFactory factory = new FakeFactory();
+    factory.startMillis = 1200;
+    try (SandboxPool pool =
+        new SandboxPool(
+            factory,
+            l -> 0,
+            4,
+            Duration.ofSeconds(5),
+            3,
+            dev.kubecoderun.metrics.Metrics.unbound())) {
+      pool.start();
+      Sandbox first = pool.acquire(Language.GO);
+      assertFalse(((FakeSandbox) first).warm, "no pool yet: started for the run");
+      eventually(() -> pool.readyCount(Language.GO) == 2);
+      @SuppressWarnings("unchecked")
+      var go =
+          (java.util.Map<String, Object>)
+              ((java.util.Map<String, Object>) pool.stats().get("pools")).get("go");
+      assertEquals(2, go.get("target"));
+      Sandbox second = pool.acquire(Language.GO);
+      assertTrue(((FakeSandbox) second).warm, "from the pool");
+      // 2 in use (peak 2 x 1.2 s = 3 wanted), the cap 3: room for 1 ready.
+      Thread.sleep(1500);
+      assertEquals(1, pool.readyCount(Language.GO));
+      assertEquals(3, factory.created.stream().filter(c -> !c.closed.get()).count());
+      pool.release(first);
+      pool.release(second);
+    }
   }
 
   @Test

@@ -46,6 +46,9 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   // Sandboxes created and not yet closed, by name, with their role: deleted at shutdown.
   private final Map<String, Boolean> live = new ConcurrentHashMap<>();
   private final Thread straySweeper;
+  private final SandboxIsolation isolation;
+  // Sandboxes in their own namespace: this API pod's Lease there (else null: owner references).
+  private final OwnerLeases leases;
 
   public KubernetesSandboxFactory(Config.Kubernetes k8s, RunnerSettings settings, WebClient http) {
     this.k8s = k8s;
@@ -54,13 +57,33 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
     this.specs = new PodSpecs(k8s, settings);
     this.pods = new Semaphore(k8s.maxPods());
     this.jobs = new Semaphore(k8s.maxJobs());
+    this.isolation = new SandboxIsolation(k8s.isolation());
     try {
-      objects = new SandboxObjects(KubeClients.requests(k8s.kubeconfig()), k8s.namespace());
+      var requests = KubeClients.requests(k8s.kubeconfig());
+      objects = new SandboxObjects(requests, k8s.namespace());
+      if (k8s.sandboxesElsewhere() && k8s.ownerPodName() != null) {
+        leases = new OwnerLeases(requests, k8s.namespace(), k8s.instanceId(), k8s.ownerLease());
+        leases.start();
+      } else {
+        leases = null;
+      }
       OrphanCleaner.sweep(objects, specs.selector());
       watcher =
           new PodWatcher(KubeClients.watch(k8s.kubeconfig()), k8s.namespace(), specs.selector());
       watcher.start(settings.startTimeout());
       straySweeper = Thread.ofVirtual().name("kcr-stray-sweeper").start(this::sweepStrays);
+      IsolationProbe probe =
+          new IsolationProbe(
+              isolation,
+              objects,
+              watcher,
+              specs,
+              http,
+              settings.startTimeout(),
+              hostPort(requests.getBasePath()),
+              name -> live.put(name, false),
+              live::remove);
+      Thread.ofVirtual().name("kcr-isolation-probe").start(probe::run);
     } catch (IOException e) {
       throw new ConfigException(
           (k8s.kubeconfig() == null
@@ -96,6 +119,29 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
     return new KubernetesHealthCheck(objects, specs.selector(), watcher);
   }
 
+  /** What the start-up check found about the sandboxes' isolation (sandbox_isolation). */
+  public io.helidon.health.HealthCheck isolationCheck() {
+    return new IsolationHealthCheck(isolation);
+  }
+
+  /** host:port of a URL, the default port of its scheme filled in; null when it has no host. */
+  private static String hostPort(String url) {
+    try {
+      URI u = URI.create(url);
+      if (u.getHost() == null) {
+        return null;
+      }
+      int port = u.getPort() > 0 ? u.getPort() : "https".equals(u.getScheme()) ? 443 : 80;
+      return (u.getHost().contains(":") && !u.getHost().startsWith("[")
+              ? "[" + u.getHost() + "]"
+              : u.getHost())
+          + ":"
+          + port;
+    } catch (IllegalArgumentException e) {
+      return null;
+    }
+  }
+
   /**
    * {@code warm}: a pool pod (warm interpreter, the pool deadline). Otherwise one Job for one run.
    * Blocks until the pod is Ready (bounded by the start timeout).
@@ -105,6 +151,8 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
     Semaphore cap = warm ? pods : jobs;
     long deadline = System.nanoTime() + settings.startTimeout().toNanos();
     try {
+      // Only at start: the check decides between user namespaces and distinct uids.
+      isolation.awaitDecision(settings.startTimeout());
       if (!cap.tryAcquire(settings.startTimeout().toNanos(), TimeUnit.NANOSECONDS)) {
         throw new SandboxException(
             "too many sandbox "
@@ -123,6 +171,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
             + "-"
             + HexFormat.of().formatHex(randomBytes(5));
     String token = HexFormat.of().formatHex(randomBytes(24));
+    SandboxIsolation.PodIdentity identity = isolation.next();
     Runnable delete =
         () -> {
           try {
@@ -133,6 +182,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
             }
           } finally {
             live.remove(name);
+            isolation.release(identity);
             cap.release();
           }
         };
@@ -140,9 +190,9 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
     try {
       live.put(name, warm);
       if (warm) {
-        objects.createPod(specs.poolPod(name, language, token));
+        objects.createPod(specs.poolPod(name, language, token, identity));
       } else {
-        objects.createJob(specs.job(name, language, token));
+        objects.createJob(specs.job(name, language, token, identity));
       }
       created = true;
       PodWatcher.Ready ready = watcher.awaitReady(name, left(deadline));
@@ -167,6 +217,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
         delete.run();
       } else {
         live.remove(name);
+        isolation.release(identity);
         cap.release();
       }
       throw e instanceof SandboxException se
@@ -216,7 +267,11 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   private void sweepStrays() {
     while (!Thread.currentThread().isInterrupted()) {
       try {
-        Thread.sleep(STRAY_SWEEP_INTERVAL);
+        // Often enough that a gone API pod's sandboxes go soon after its Lease expired.
+        Thread.sleep(
+            leases == null
+                ? STRAY_SWEEP_INTERVAL
+                : java.util.Collections.min(List.of(STRAY_SWEEP_INTERVAL, k8s.ownerLease())));
       } catch (InterruptedException e) {
         return;
       }
@@ -232,6 +287,40 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
       if (!strays.isEmpty()) {
         LOG.info("deleted " + strays.size() + " sandbox object(s) an earlier delete missed");
       }
+      if (leases != null) {
+        sweepDeadOwners();
+      }
+    }
+  }
+
+  /**
+   * Deletes the sandboxes of API pods whose owner Lease has expired: gone without a clean stop, and
+   * not restarted (a restart of the same pod sweeps its own at start).
+   */
+  private void sweepDeadOwners() {
+    try {
+      var owners = leases.liveOwners();
+      String all = PodSpecs.MANAGED_BY + "=kubecoderun";
+      int n = 0;
+      for (var e : objects.podOwners(all).entrySet()) {
+        if (!owners.contains(e.getValue())) {
+          objects.deletePod(e.getKey());
+          n++;
+        }
+      }
+      for (var e : objects.jobOwners(all).entrySet()) {
+        if (!owners.contains(e.getValue())) {
+          objects.deleteJob(e.getKey());
+          n++;
+        }
+      }
+      if (n > 0) {
+        LOG.info("deleted " + n + " sandbox object(s) of API pods that are gone");
+      }
+    } catch (ApiException e) {
+      LOG.warning("cannot sweep the sandboxes of gone API pods: " + SandboxObjects.reason(e));
+    } catch (RuntimeException e) {
+      LOG.warning("cannot sweep the sandboxes of gone API pods: " + e);
     }
   }
 
@@ -253,6 +342,9 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
       }
     }
     watcher.close();
+    if (leases != null) {
+      leases.close();
+    }
   }
 
   private static byte[] randomBytes(int n) {

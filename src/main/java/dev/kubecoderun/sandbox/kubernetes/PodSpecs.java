@@ -43,7 +43,10 @@ final class PodSpecs {
   static final String SANDBOX = "kubecoderun.io/sandbox";
 
   static final int RUNNER_PORT = 8080;
+
+  /** The images' sandbox user, which pods run as inside their own user namespace. */
   static final long SANDBOX_UID = 65532;
+
   private static final String SCRATCH_SIZE = "1Gi";
 
   private final Config.Kubernetes k8s;
@@ -60,7 +63,8 @@ final class PodSpecs {
   }
 
   /** A pool pod: warm interpreter, the long pool deadline. */
-  V1Pod poolPod(String name, Language language, String token) {
+  V1Pod poolPod(
+      String name, Language language, String token, SandboxIsolation.PodIdentity identity) {
     return new V1Pod()
         .apiVersion("v1")
         .kind("Pod")
@@ -70,12 +74,28 @@ final class PodSpecs {
                 .labels(labels(name, language, "pool"))
                 .ownerReferences(ownerReferences()))
         .spec(
-            podSpec(language, token, true)
+            podSpec(language, token, true, identity)
                 .activeDeadlineSeconds(k8s.podActiveDeadline().toSeconds()));
   }
 
+  /**
+   * The start-up check's pod (IsolationProbe): a Python sandbox like any other, without a warm
+   * interpreter, gone after a few minutes at most.
+   */
+  V1Pod probePod(String name, String token, SandboxIsolation.PodIdentity identity) {
+    return new V1Pod()
+        .apiVersion("v1")
+        .kind("Pod")
+        .metadata(
+            new V1ObjectMeta()
+                .name(name)
+                .labels(labels(name, Language.PY, "probe"))
+                .ownerReferences(ownerReferences()))
+        .spec(podSpec(Language.PY, token, false, identity).activeDeadlineSeconds(600L));
+  }
+
   /** A Job of one pod for one run: no retry, the Job deadline, collected after its TTL. */
-  V1Job job(String name, Language language, String token) {
+  V1Job job(String name, Language language, String token, SandboxIsolation.PodIdentity identity) {
     long deadline = k8s.jobDeadline().toSeconds();
     return new V1Job()
         .apiVersion("batch/v1")
@@ -93,7 +113,9 @@ final class PodSpecs {
                 .template(
                     new V1PodTemplateSpec()
                         .metadata(new V1ObjectMeta().labels(labels(name, language, "job")))
-                        .spec(podSpec(language, token, false).activeDeadlineSeconds(deadline))));
+                        .spec(
+                            podSpec(language, token, false, identity)
+                                .activeDeadlineSeconds(deadline))));
   }
 
   private Map<String, String> labels(String name, Language language, String role) {
@@ -106,9 +128,13 @@ final class PodSpecs {
     return labels;
   }
 
-  /** The API pod owns its sandboxes, so the garbage collector removes them if it dies. */
+  /**
+   * The API pod owns its sandboxes, so the garbage collector removes them if it dies; not across
+   * namespaces (the collector would take the owner for missing and delete them at once): owner
+   * Leases stand in there (OwnerLeases).
+   */
   private List<V1OwnerReference> ownerReferences() {
-    if (k8s.ownerPodName() == null || k8s.ownerPodUid() == null) {
+    if (k8s.ownerPodName() == null || k8s.ownerPodUid() == null || k8s.sandboxesElsewhere()) {
       return null;
     }
     return List.of(
@@ -119,15 +145,25 @@ final class PodSpecs {
             .uid(k8s.ownerPodUid()));
   }
 
-  private V1PodSpec podSpec(Language language, String token, boolean warm) {
+  /**
+   * The hardened sandbox pod. {@code identity}: its uid/gid (pod and container level, and fsGroup)
+   * and, with user namespaces, {@code hostUsers: false} (see SandboxIsolation).
+   */
+  private V1PodSpec podSpec(
+      Language language, String token, boolean warm, SandboxIsolation.PodIdentity identity) {
+    long uid = identity.uid();
     List<V1EnvVar> env = new ArrayList<>();
     // Extra variables first: the runner's own settings below must win over them.
     k8s.podEnv().forEach((k, v) -> env.add(new V1EnvVar().name(k).value(v)));
     env.add(new V1EnvVar().name("RUNNER_TOKEN").value(token));
     env.add(
         new V1EnvVar().name("RUNNER_WARM").value(warm && language.warm() ? language.code() : ""));
-    // Every sandbox pod serves one execution: its runner must not warm a second interpreter.
-    env.add(new V1EnvVar().name("RUNNER_SINGLE_USE").value("true"));
+    // A sandbox pod serves one execution (its runner must not warm a second interpreter), or with
+    // K8S_POD_REUSE=session the runs of one session, reset between them.
+    env.add(
+        new V1EnvVar()
+            .name("RUNNER_SINGLE_USE")
+            .value(Boolean.toString(k8s.podReuse() == Config.PodReuse.NONE)));
     runner.environment().forEach((k, v) -> env.add(new V1EnvVar().name(k).value(v)));
     env.add(new V1EnvVar().name("RUNNER_WORKDIR").value("/mnt/data"));
     env.add(new V1EnvVar().name("RUNNER_SCRATCH").value("/tmp/kcr"));
@@ -159,8 +195,8 @@ final class PodSpecs {
                             "ephemeral-storage", Quantity.fromString(k8s.ephemeralStorageLimit()))))
             .securityContext(
                 new V1SecurityContext()
-                    .runAsUser(SANDBOX_UID)
-                    .runAsGroup(SANDBOX_UID)
+                    .runAsUser(uid)
+                    .runAsGroup(uid)
                     .runAsNonRoot(true)
                     .allowPrivilegeEscalation(false)
                     .readOnlyRootFilesystem(true)
@@ -182,11 +218,12 @@ final class PodSpecs {
             .automountServiceAccountToken(false)
             .enableServiceLinks(false)
             .terminationGracePeriodSeconds(5L)
+            .hostUsers(identity.hostUsers())
             .securityContext(
                 new V1PodSecurityContext()
-                    .runAsUser(SANDBOX_UID)
-                    .runAsGroup(SANDBOX_UID)
-                    .fsGroup(SANDBOX_UID)
+                    .runAsUser(uid)
+                    .runAsGroup(uid)
+                    .fsGroup(uid)
                     .runAsNonRoot(true)
                     .seccompProfile(new V1SeccompProfile().type(k8s.seccompProfileType())))
             .volumes(

@@ -6,7 +6,9 @@ import io.kubernetes.client.openapi.apis.BatchV1Api;
 import io.kubernetes.client.openapi.apis.CoreV1Api;
 import io.kubernetes.client.openapi.models.V1Job;
 import io.kubernetes.client.openapi.models.V1Pod;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.logging.Logger;
 
 /** The API calls on sandbox objects: create and delete pods and Jobs, list this instance's. */
@@ -29,6 +31,11 @@ final class SandboxObjects {
 
   void createPod(V1Pod pod) throws ApiException {
     core.createNamespacedPod(namespace, pod).execute();
+  }
+
+  /** Creates a pod and returns it as the API server stored it (fields it does not know dropped). */
+  V1Pod createPodReturning(V1Pod pod) throws ApiException {
+    return core.createNamespacedPod(namespace, pod).execute();
   }
 
   void createJob(V1Job job) throws ApiException {
@@ -74,6 +81,30 @@ final class SandboxObjects {
         .filter(p -> !"job".equals(p.getMetadata().getLabels().get(PodSpecs.ROLE)))
         .map(p -> p.getMetadata().getName())
         .toList();
+  }
+
+  /** Pods matching {@code selector} that no Job owns, by name, with their owner label. */
+  Map<String, String> podOwners(String selector) throws ApiException {
+    Map<String, String> out = new HashMap<>();
+    for (V1Pod p : core.listNamespacedPod(namespace).labelSelector(selector).execute().getItems()) {
+      Map<String, String> labels = p.getMetadata().getLabels();
+      if (!"job".equals(labels.get(PodSpecs.ROLE))
+          && p.getMetadata().getDeletionTimestamp() == null) {
+        out.put(p.getMetadata().getName(), labels.getOrDefault(PodSpecs.OWNER, ""));
+      }
+    }
+    return out;
+  }
+
+  /** Jobs matching {@code selector} by name, with their owner label. */
+  Map<String, String> jobOwners(String selector) throws ApiException {
+    Map<String, String> out = new HashMap<>();
+    for (V1Job j :
+        batch.listNamespacedJob(namespace).labelSelector(selector).execute().getItems()) {
+      out.put(
+          j.getMetadata().getName(), j.getMetadata().getLabels().getOrDefault(PodSpecs.OWNER, ""));
+    }
+    return out;
   }
 
   List<String> jobs(String selector) throws ApiException {

@@ -1,0 +1,266 @@
+package dev.kubecoderun.sandbox.kubernetes;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.common.Json;
+import dev.kubecoderun.config.Config;
+import dev.kubecoderun.sandbox.RunnerClient;
+import dev.kubecoderun.sandbox.RunnerRequest;
+import dev.kubecoderun.sandbox.RunnerResult;
+import dev.kubecoderun.sandbox.SandboxException;
+import io.helidon.webclient.api.WebClient;
+import io.kubernetes.client.openapi.ApiException;
+import io.kubernetes.client.openapi.models.V1Pod;
+import java.io.IOException;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+import java.util.logging.Logger;
+
+/**
+ * The start-up check of what the cluster really gives sandboxes: one probe pod, as hardened as the
+ * others, runs a Python program as user code that reports what it sees (its uid map: is it in a
+ * user namespace of its own; its cgroup's pids limit) and tries to connect to what no sandbox may
+ * reach: this API, the Kubernetes API and the addresses of K8S_EGRESS_CHECK_ADDRESSES (a public one
+ * and the cloud metadata endpoint by default). A connection that succeeds means the NetworkPolicy
+ * is not enforced. With K8S_USER_NAMESPACES=auto the probe pod asks for {@code hostUsers: false};
+ * when that does not work (the API server drops the field, the pod does not start, or it still runs
+ * in the host's user namespace), sandboxes get a distinct uid each instead.
+ */
+final class IsolationProbe {
+  private static final Logger LOG = Logger.getLogger(IsolationProbe.class.getName());
+  private static final SecureRandom RANDOM = new SecureRandom();
+
+  // User code: what it sees and what it can reach, as one JSON line.
+  private static final String PROGRAM =
+      """
+      import json, os, socket, threading
+      TARGETS = %s
+      r = {"uid": os.getuid()}
+      try:
+          m = open("/proc/self/uid_map").read().split()
+          r["uid_map"] = " ".join(m)
+          r["user_namespace"] = m[:3] != ["0", "0", "4294967295"]
+      except OSError as e:
+          r["uid_map"] = str(e)
+          r["user_namespace"] = None
+      def pids_max():
+          try:
+              lines = open("/proc/self/cgroup").read().splitlines()
+          except OSError:
+              return None
+          for line in lines:
+              _, ctl, path = line.split(":", 2)
+              if ctl == "" or "pids" in ctl.split(","):
+                  root = "/sys/fs/cgroup" if ctl == "" else "/sys/fs/cgroup/pids"
+                  for d in (root + path, root):
+                      try:
+                          return open(os.path.join(d, "pids.max")).read().strip()
+                      except OSError:
+                          pass
+          return None
+      r["pids_max"] = pids_max()
+      r["connect"] = {}
+      def attempt(target):
+          host, port = target.rsplit(":", 1)
+          host = host.strip("[]")
+          s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+          s.settimeout(3)
+          try:
+              s.connect((host, int(port)))
+              res = "connected"
+          except socket.timeout:
+              res = "timeout"
+          except ConnectionRefusedError:
+              res = "refused"
+          except OSError as e:
+              res = "error: " + (e.strerror or str(e))
+          finally:
+              s.close()
+          r["connect"][target] = res
+      threads = [threading.Thread(target=attempt, args=(t,)) for t in TARGETS]
+      for t in threads:
+          t.start()
+      for t in threads:
+          t.join()
+      print(json.dumps(r))
+      """;
+
+  private final SandboxIsolation isolation;
+  private final SandboxObjects objects;
+  private final PodWatcher watcher;
+  private final PodSpecs specs;
+  private final WebClient http;
+  private final Duration startTimeout;
+  private final List<String> targets;
+  private final Consumer<String> track;
+  private final Consumer<String> untrack;
+
+  /**
+   * @param kubernetesApi host:port of the Kubernetes API as the API reaches it
+   * @param track, untrack keep the probe pod out of the stray sweep while it lives
+   */
+  IsolationProbe(
+      SandboxIsolation isolation,
+      SandboxObjects objects,
+      PodWatcher watcher,
+      PodSpecs specs,
+      WebClient http,
+      Duration startTimeout,
+      String kubernetesApi,
+      Consumer<String> track,
+      Consumer<String> untrack) {
+    this.isolation = isolation;
+    this.objects = objects;
+    this.watcher = watcher;
+    this.specs = specs;
+    this.http = http;
+    this.startTimeout = startTimeout;
+    this.track = track;
+    this.untrack = untrack;
+    List<String> t = new ArrayList<>();
+    Config.Isolation config = isolation.config();
+    if (config.apiAddress() != null) {
+      t.add(config.apiAddress());
+    }
+    if (kubernetesApi != null) {
+      t.add(kubernetesApi);
+    }
+    t.addAll(config.egressTargets());
+    this.targets = List.copyOf(t);
+  }
+
+  /** What one probe pod found, or why it found nothing. */
+  private record Attempt(JsonNode seen, String error, boolean fieldDropped) {}
+
+  /** Runs the check and gives its decision and findings to the isolation. Never throws. */
+  void run() {
+    Config.UserNamespaces mode = isolation.config().userNamespaces();
+    Map<String, Object> findings = new LinkedHashMap<>();
+    Attempt first = attempt(mode != Config.UserNamespaces.OFF);
+    boolean userns = false;
+    Attempt seen = first;
+    if (mode == Config.UserNamespaces.OFF) {
+      findings.put("user_namespaces", "off (K8S_USER_NAMESPACES=off)");
+    } else if (first.error() == null && first.seen().path("user_namespace").asBoolean(false)) {
+      userns = true;
+      findings.put(
+          "user_namespaces",
+          "on: a pod with hostUsers: false runs as uid 65532 mapped to host ids of its own ("
+              + first.seen().path("uid_map").asText()
+              + ")");
+    } else {
+      String why =
+          first.fieldDropped()
+              ? "the API server drops hostUsers (Kubernetes before 1.25, or the"
+                  + " UserNamespacesSupport feature gate off)"
+              : first.error() != null
+                  ? "a pod with hostUsers: false did not run (" + first.error() + ")"
+                  : "a pod with hostUsers: false still ran in the host's user namespace (uid map "
+                      + first.seen().path("uid_map").asText()
+                      + "): the kubelet or runtime ignores it";
+      findings.put(
+          "user_namespaces",
+          "unavailable: "
+              + why
+              + (mode == Config.UserNamespaces.ON
+                  ? "; K8S_USER_NAMESPACES=on keeps asking for it"
+                  : "; sandbox pods run as a distinct uid each instead"));
+      if (first.error() != null && mode == Config.UserNamespaces.AUTO) {
+        seen = attempt(false); // the egress check still needs a pod that runs
+      }
+    }
+    boolean good = seen.error() == null && (userns || mode != Config.UserNamespaces.ON);
+    if (seen.error() != null) {
+      findings.put(
+          "network_policy", "not checked: the probe pod did not run (" + seen.error() + ")");
+      findings.put("pods_pids_limit", "not checked");
+    } else {
+      JsonNode s = seen.seen();
+      String pids = s.path("pids_max").asText("");
+      findings.put(
+          "pods_pids_limit",
+          pids.matches("\\d+")
+              ? pids + " (pids.max of the sandbox's cgroup)"
+              : "not visible inside the pod (its cgroup says \""
+                  + pids
+                  + "\"): make sure the kubelet's podPidsLimit is set (docs/kubernetes.md)");
+      List<String> reached = new ArrayList<>();
+      Map<String, String> egress = new LinkedHashMap<>();
+      s.path("connect")
+          .properties()
+          .forEach(
+              e -> {
+                egress.put(e.getKey(), e.getValue().asText());
+                if (e.getValue().asText().equals("connected")) {
+                  reached.add(e.getKey());
+                }
+              });
+      findings.put("egress", egress);
+      if (reached.isEmpty()) {
+        findings.put(
+            "network_policy",
+            targets.isEmpty()
+                ? "not checked: no address to try"
+                : "enforced: a sandbox reached none of " + String.join(", ", targets));
+      } else {
+        good = false;
+        findings.put(
+            "network_policy",
+            "NOT enforced: a sandbox reached "
+                + String.join(", ", reached)
+                + " (no CNI enforcing NetworkPolicy, or the chart's policies are off)");
+      }
+    }
+    isolation.decide(userns, findings, good);
+    LOG.info("sandbox isolation: " + isolation.report());
+  }
+
+  /** One probe pod: created, awaited, its program run, deleted. */
+  private Attempt attempt(boolean userNamespace) {
+    String name = "kcr-probe-" + HexFormat.of().formatHex(randomBytes(5));
+    String token = HexFormat.of().formatHex(randomBytes(24));
+    SandboxIsolation.PodIdentity identity =
+        userNamespace ? isolation.next(true) : isolation.next(false);
+    boolean dropped = false;
+    track.accept(name);
+    try {
+      V1Pod created = objects.createPodReturning(specs.probePod(name, token, identity));
+      dropped = userNamespace && created.getSpec().getHostUsers() == null;
+      PodWatcher.Ready ready = watcher.awaitReady(name, startTimeout);
+      RunnerClient client =
+          new RunnerClient(
+              http, URI.create("http://" + ready.ip() + ":" + PodSpecs.RUNNER_PORT), token);
+      String code = PROGRAM.formatted(Json.writeString(targets));
+      RunnerResult r =
+          client.execute(
+              new RunnerRequest("py", code, 30_000, List.of(), null, false),
+              Duration.ofSeconds(40));
+      if (r.exitCode() != 0) {
+        return new Attempt(null, "the probe program failed: " + r.stderr(), dropped);
+      }
+      return new Attempt(
+          Json.tree(r.stdout().trim().getBytes(StandardCharsets.UTF_8)), null, dropped);
+    } catch (ApiException e) {
+      return new Attempt(null, "cannot create it: " + SandboxObjects.reason(e), dropped);
+    } catch (SandboxException | IOException | RuntimeException e) {
+      return new Attempt(null, e.getMessage(), dropped);
+    } finally {
+      objects.deletePod(name);
+      untrack.accept(name);
+      isolation.release(identity);
+    }
+  }
+
+  private static byte[] randomBytes(int n) {
+    byte[] b = new byte[n];
+    RANDOM.nextBytes(b);
+    return b;
+  }
+}

@@ -1,0 +1,109 @@
+package dev.kubecoderun.sandbox.kubernetes;
+
+import dev.kubecoderun.config.Config;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Which user ids sandbox pods run as, so no two pods on a node share one: RLIMIT_NPROC is counted
+ * per host uid across the whole node, so with one shared uid a fork bomb in one pod would stop
+ * every other pod from starting a process. Either each pod gets its own user namespace ({@code
+ * hostUsers: false}: its uid 65532 maps to host ids no other pod has), or, where the cluster cannot
+ * do that, its own uid from {@code K8S_SANDBOX_UIDS}. Which one is decided by the start-up check
+ * ({@link IsolationProbe}), whose findings this also keeps for /health/detailed.
+ */
+final class SandboxIsolation {
+  private static final SecureRandom RANDOM = new SecureRandom();
+
+  /** The identity of one pod: {@code hostUsers} (null: the cluster's default) and its uid/gid. */
+  record PodIdentity(Boolean hostUsers, long uid) {}
+
+  private final Config.Isolation config;
+  private final CountDownLatch decided = new CountDownLatch(1);
+  private final Set<Long> uidsInUse = ConcurrentHashMap.newKeySet();
+  private volatile boolean userNamespaces;
+  private volatile Map<String, Object> report;
+  private volatile boolean healthy = true;
+
+  SandboxIsolation(Config.Isolation config) {
+    this.config = config;
+    userNamespaces = config.userNamespaces() == Config.UserNamespaces.ON;
+    Map<String, Object> r = new LinkedHashMap<>();
+    r.put("check", "running");
+    report = r;
+    if (config.userNamespaces() == Config.UserNamespaces.OFF) {
+      r.put("user_namespaces", "off (K8S_USER_NAMESPACES=off)");
+    }
+  }
+
+  Config.Isolation config() {
+    return config;
+  }
+
+  /**
+   * Waits (at most {@code timeout}) for the start-up check to decide between user namespaces and
+   * distinct uids; past it, pods get distinct uids, which are safe either way.
+   */
+  void awaitDecision(Duration timeout) throws InterruptedException {
+    decided.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
+  }
+
+  /** The identity for a new pod; {@link #release} it when the pod is deleted. */
+  PodIdentity next(boolean forceUserNamespace) {
+    if (userNamespaces || forceUserNamespace) {
+      return new PodIdentity(false, PodSpecs.SANDBOX_UID);
+    }
+    long span = config.uidMax() - config.uidMin() + 1;
+    while (true) {
+      long uid = config.uidMin() + (RANDOM.nextLong() & Long.MAX_VALUE) % span;
+      if (uidsInUse.add(uid)) {
+        return new PodIdentity(null, uid);
+      }
+    }
+  }
+
+  PodIdentity next() {
+    return next(false);
+  }
+
+  void release(PodIdentity identity) {
+    if (identity != null && identity.hostUsers() == null) {
+      uidsInUse.remove(identity.uid());
+    }
+  }
+
+  /** Records the check's findings and the decision it leads to. */
+  void decide(boolean useUserNamespaces, Map<String, Object> findings, boolean allGood) {
+    userNamespaces = useUserNamespaces || config.userNamespaces() == Config.UserNamespaces.ON;
+    Map<String, Object> r = new LinkedHashMap<>(findings);
+    r.put(
+        "sandbox_uids",
+        userNamespaces
+            ? "65532, in a user namespace of each pod's own (hostUsers: false)"
+            : "a distinct uid per pod, from " + config.uidMin() + "-" + config.uidMax());
+    r.put("checked_at", Instant.now().toString());
+    report = r;
+    healthy = allGood;
+    decided.countDown();
+  }
+
+  boolean userNamespaces() {
+    return userNamespaces;
+  }
+
+  Map<String, Object> report() {
+    return report;
+  }
+
+  /** False when the check found a sandbox can reach what it must not, or could not run. */
+  boolean healthy() {
+    return healthy;
+  }
+}
