@@ -136,6 +136,27 @@ MINIO_SECRET_KEY: {{ .Values.minio.secretKey | b64enc | quote }}
 {{- if not (has .Values.sandbox.userNamespaces (list "auto" "on" "off")) -}}
 {{- fail (printf "sandbox.userNamespaces must be auto, on or off, not %v" .Values.sandbox.userNamespaces) -}}
 {{- end -}}
+{{- $jwt := .Values.auth.jwt -}}
+{{- $provider := .Values.auth.provider | default (index .Values.config "CODEAPI_AUTH_PROVIDER" | default "" | toString) -}}
+{{- $authOff := eq (index .Values.config "AUTH_ENABLED" | default "true" | toString | lower) "false" -}}
+{{- if and (has $provider (list "librechat-jwt" "both")) (not $authOff) (not (include "kubecoderun.jwtKeySet" .)) -}}
+{{- fail (printf "auth.provider=%s needs LibreChat's public key: auth.jwt.publicKey, .publicKeyBase64, .jwks, .jwksFrom or .publicKeysFrom" $provider) -}}
+{{- end -}}
+{{- if and $jwt.jwksFrom.configMap $jwt.jwksFrom.secret -}}
+{{- fail "auth.jwt.jwksFrom: configMap or secret, not both" -}}
+{{- end -}}
+{{- if and $jwt.publicKeysFrom.configMap $jwt.publicKeysFrom.secret -}}
+{{- fail "auth.jwt.publicKeysFrom: configMap or secret, not both" -}}
+{{- end -}}
+{{- /* The inline keys land in a ConfigMap: a private key pasted there by mistake must not. */ -}}
+{{- if or (contains "PRIVATE KEY" $jwt.publicKey) (contains "PRIVATE KEY" (b64dec $jwt.publicKeyBase64)) -}}
+{{- fail "auth.jwt.publicKey / publicKeyBase64 hold a PRIVATE key: give the API LibreChat's public key only (it goes into a ConfigMap)" -}}
+{{- end -}}
+{{- with $jwt.publicKey -}}
+{{- if not (or (contains "-----BEGIN PUBLIC KEY-----" .) (hasPrefix "{" (trim .))) -}}
+{{- fail "auth.jwt.publicKey must be a PEM public key (-----BEGIN PUBLIC KEY-----) or a public JWK; a base64 one goes in auth.jwt.publicKeyBase64" -}}
+{{- end -}}
+{{- end -}}
 {{- range $key := concat (keys .Values.sandbox.langImage) (keys .Values.sandbox.langLimits) -}}
 {{- if not (has $key $langs) -}}
 {{- fail (printf "sandbox.langImage / sandbox.langLimits: unknown language %s (known: %s)" $key (join ", " $langs)) -}}
@@ -154,4 +175,30 @@ MINIO_SECRET_KEY: {{ .Values.minio.secretKey | b64enc | quote }}
 {{- end -}}
 {{- define "kubecoderun.masterKeySecretKey" -}}
 {{- ternary .Values.masterKey.existingSecretKey "MASTER_API_KEY" (not (empty .Values.masterKey.existingSecret)) -}}
+{{- end -}}
+
+
+{{/* The JWKS file (auth.jwt.jwksFrom) and the <kid>.pem directory (auth.jwt.publicKeysFrom): "configMap"
+     or "secret" when one is given, and where they are mounted. */}}
+{{- define "kubecoderun.jwksSource" -}}
+{{- if .Values.auth.jwt.jwksFrom.configMap }}configMap{{ else if .Values.auth.jwt.jwksFrom.secret }}secret{{ end -}}
+{{- end -}}
+{{- define "kubecoderun.jwksDir" -}}/etc/kubecoderun/jwt-jwks{{- end -}}
+{{- define "kubecoderun.publicKeysSource" -}}
+{{- if .Values.auth.jwt.publicKeysFrom.configMap }}configMap{{ else if .Values.auth.jwt.publicKeysFrom.secret }}secret{{ end -}}
+{{- end -}}
+{{- define "kubecoderun.publicKeysDir" -}}/etc/kubecoderun/jwt-keys{{- end -}}
+
+{{/* Non-empty when the API gets a JWT public key from the chart's values or from config / extraEnv. */}}
+{{- define "kubecoderun.jwtKeySet" -}}
+{{- $jwt := .Values.auth.jwt -}}
+{{- $named := list -}}
+{{- range .Values.extraEnv }}{{ $named = append $named .name }}{{ end -}}
+{{- range $k, $v := .Values.config }}{{ if $v }}{{ $named = append $named $k }}{{ end }}{{ end -}}
+{{- $vars := list "CODEAPI_JWT_PUBLIC_KEY" "CODEAPI_JWT_PUBLIC_KEY_BASE64" "CODEAPI_JWT_JWKS_JSON" "CODEAPI_JWT_JWKS_FILE" "CODEAPI_JWT_PUBLIC_KEYS_DIR" -}}
+{{- if or $jwt.publicKey $jwt.publicKeyBase64 $jwt.jwks (include "kubecoderun.jwksSource" .) (include "kubecoderun.publicKeysSource" .) -}}
+yes
+{{- else -}}
+{{- range $vars }}{{ if has . $named }}yes{{ end }}{{ end -}}
+{{- end -}}
 {{- end -}}

@@ -7,9 +7,13 @@ import dev.kubecoderun.admin.Usage;
 import dev.kubecoderun.admin.UsageStore;
 import dev.kubecoderun.api.ApiServer;
 import dev.kubecoderun.auth.ApiKeyStore;
+import dev.kubecoderun.auth.Authenticator;
 import dev.kubecoderun.auth.EnvApiKeys;
+import dev.kubecoderun.auth.JwtKeys;
+import dev.kubecoderun.auth.JwtVerifier;
 import dev.kubecoderun.auth.LocalApiKeyStore;
 import dev.kubecoderun.auth.ManagedApiKeys;
+import dev.kubecoderun.auth.RateLimiter;
 import dev.kubecoderun.auth.RedisApiKeyStore;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.config.ConfigException;
@@ -147,8 +151,8 @@ public final class Application implements AutoCloseable {
       sessionLocks = new LocalSessionLocks();
       states = new LocalStateStore(config.dataDir(), config.state().ttl(), clock);
     }
-    FileService files = new FileService(metadata, objects, clock);
     SessionResolver sessions = new SessionResolver(sessionStore, clock, sessionTtl);
+    FileService files = new FileService(metadata, objects, clock, sessions::owns);
 
     housekeeping = new Housekeeping();
     SessionCleaner cleaner = new SessionCleaner(sessionStore, files);
@@ -217,12 +221,7 @@ public final class Application implements AutoCloseable {
     if (config.auth().enabled()) {
       auth =
           new ApiServer.AuthSettings(
-              new ManagedApiKeys(
-                  new EnvApiKeys(config.auth().apiKeys()),
-                  keyStore,
-                  config.auth().rateLimitEnabled(),
-                  clock),
-              config.limits().maxJsonBodyBytes());
+              authenticator(config.auth(), keyStore, clock), config.limits().maxJsonBodyBytes());
     } else {
       LOG.warning("AUTH_ENABLED=false: the API accepts requests WITHOUT an API key");
     }
@@ -251,11 +250,7 @@ public final class Application implements AutoCloseable {
             config.limits().maxFileSizeBytes() * config.limits().maxFilesPerRequest() + (1 << 20));
     server =
         ApiServer.start(
-            config.server().host(),
-            config.server().port(),
-            largestBody,
-            config.server().shutdownGrace(),
-            new ApiServer.Endpoints(endpoints, auth, metrics));
+            config.server(), largestBody, new ApiServer.Endpoints(endpoints, auth, metrics));
     if (!server.isRunning()) {
       // Bound a moment ago by requireFreePort, taken since: stop what started, say why.
       pool.close();
@@ -274,6 +269,44 @@ public final class Application implements AutoCloseable {
     }
     LOG.info(
         "KubeCodeRun " + VERSION + " listening on " + config.server().host() + ":" + server.port());
+  }
+
+  /** API keys and/or LibreChat's JWTs (CODEAPI_AUTH_PROVIDER), then per-principal rate limits. */
+  private static Authenticator authenticator(Config.Auth a, ApiKeyStore keyStore, Clock clock) {
+    ManagedApiKeys keys =
+        new ManagedApiKeys(new EnvApiKeys(a.apiKeys()), keyStore, a.rateLimitEnabled(), clock);
+    JwtVerifier jwts = null;
+    if (a.jwt() != null) {
+      JwtKeys jwtKeys;
+      try {
+        jwtKeys = JwtKeys.load(a.jwt().keys());
+      } catch (IllegalArgumentException e) {
+        throw new ConfigException(e.getMessage());
+      }
+      Config.Jwt j = a.jwt();
+      jwts =
+          new JwtVerifier(
+              new JwtVerifier.Settings(
+                  j.issuer(),
+                  j.audience(),
+                  j.allowedAlgorithms(),
+                  j.clockSkew(),
+                  j.maxLifetime(),
+                  j.singleTenantId(),
+                  j.strictTenant()),
+              jwtKeys,
+              clock);
+    }
+    if (a.provider() == Authenticator.Mode.LIBRECHAT_JWT && !a.apiKeys().isEmpty()) {
+      LOG.warning("CODEAPI_AUTH_PROVIDER=librechat-jwt: API_KEY/API_KEYS are set but not accepted");
+    }
+    LOG.info("authentication: CODEAPI_AUTH_PROVIDER=" + a.provider().setting());
+    return new Authenticator(
+        a.provider(),
+        keys,
+        jwts,
+        new RateLimiter(keyStore, clock),
+        a.rateLimitEnabled() ? a.jwtRateLimits() : java.util.Map.of());
   }
 
   /**

@@ -16,6 +16,7 @@ public final class ApiError extends RuntimeException {
   private final String errorType;
   private final List<Detail> details;
   private final Map<String, String> headers = new LinkedHashMap<>();
+  private final Map<String, Object> extra = new LinkedHashMap<>();
 
   public ApiError(int status, String errorType, String message, List<Detail> details) {
     super(message);
@@ -48,6 +49,19 @@ public final class ApiError extends RuntimeException {
   public ApiError header(String name, String value) {
     headers.put(name, value);
     return this;
+  }
+
+  /**
+   * A field of the body beside the usual five, for what a client reads by name (LibreChat: {@code
+   * retry_after_seconds} on 429, {@code code} on a profile mismatch).
+   */
+  public ApiError extra(String name, Object value) {
+    extra.put(name, value);
+    return this;
+  }
+
+  public Map<String, Object> extra() {
+    return extra;
   }
 
   public int status() {

@@ -1,9 +1,12 @@
 package dev.kubecoderun.api;
 
+import dev.kubecoderun.auth.Authenticator;
+import dev.kubecoderun.config.Config;
 import dev.kubecoderun.execution.ExecutionUnavailableException;
 import dev.kubecoderun.metrics.Metrics;
 import dev.kubecoderun.session.Ids;
 import dev.kubecoderun.session.SessionBusyException;
+import dev.kubecoderun.session.SessionNotFoundException;
 import io.helidon.common.media.type.MediaTypes;
 import io.helidon.http.DirectHandler;
 import io.helidon.http.HeaderNames;
@@ -18,20 +21,27 @@ import java.util.List;
 public final class ApiServer {
   private ApiServer() {}
 
-  /** What the routes are built from; assembled by the wiring class. */
+  /**
+   * What the routes are built from; assembled by the wiring class. {@code auth} is null when
+   * AUTH_ENABLED=false: every request then acts as the anonymous principal.
+   */
   public record Endpoints(List<HttpService> services, AuthSettings auth, Metrics metrics) {}
 
-  /** Authentication as configured: the key check, or none when AUTH_ENABLED=false. */
-  public record AuthSettings(dev.kubecoderun.auth.ApiKeyValidator keys, long maxJsonBytes) {}
+  /** Authentication as configured. */
+  public record AuthSettings(Authenticator authenticator, long maxJsonBytes) {}
 
   public static WebServer start(
-      String host, int port, long largestBodyBytes, Duration shutdownGrace, Endpoints endpoints) {
+      Config.Server settings, long largestBodyBytes, Endpoints endpoints) {
     Routes routes = Routes.of(endpoints.services());
     HttpRouting.Builder routing =
         HttpRouting.builder().addFilter(new RequestFilter(endpoints.metrics(), routes));
     if (endpoints.auth() != null) {
-      routing.addFilter(new AuthFilter(endpoints.auth().keys(), endpoints.auth().maxJsonBytes()));
+      routing.addFilter(
+          new AuthFilter(endpoints.auth().authenticator(), endpoints.auth().maxJsonBytes()));
+    } else {
+      routing.addFilter(Principals.anonymous());
     }
+    routing.addFilter(new ProfileFilter());
     for (HttpService s : endpoints.services()) {
       routing.register("/", s);
       routing.register("/v1", s);
@@ -47,16 +57,32 @@ public final class ApiServer {
         SessionBusyException.class,
         (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
     routing.error(
+        SessionNotFoundException.class,
+        (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
+    routing.error(
         ExecutionUnavailableException.class,
         (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
     routing.error(
         UncheckedIOException.class,
         (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
+    // A client that closed its connection in the middle of its body: nothing went wrong here, and
+    // a stack trace per such client would let anyone flood the log.
+    routing.error(
+        io.helidon.common.buffers.DataReader.InsufficientDataAvailableException.class,
+        (req, res, e) ->
+            ErrorResponses.send(
+                req, res, ApiError.badRequest("Request body ended early", "body", "truncated")));
     routing.error(Throwable.class, ErrorResponses::sendUnexpected);
 
     return WebServer.builder()
-        .host(host)
-        .port(port)
+        .host(settings.host())
+        .port(settings.port())
+        // Bounds on what clients can hold: connections (each a virtual thread and buffers),
+        // requests in progress (more get 503 at once), and connections left idle.
+        .maxTcpConnections(settings.maxConnections())
+        .maxConcurrentRequests(settings.maxConcurrentRequests())
+        .idleConnectionTimeout(settings.idleConnectionTimeout())
+        .idleConnectionPeriod(idleCheckPeriod(settings.idleConnectionTimeout()))
         // Handlers refuse a body over its own limit and drain what is left (up to DRAIN_LIMIT), so
         // the
         // client reads a clean 413. Helidon's hard ceiling sits above that: a body it refuses is
@@ -65,7 +91,7 @@ public final class ApiServer {
         // Small responses must not wait for the client's delayed ACK (Nagle's algorithm).
         .connectionOptions(
             io.helidon.common.socket.SocketOptions.builder().tcpNoDelay(true).build())
-        .shutdownGracePeriod(shutdownGrace)
+        .shutdownGracePeriod(settings.shutdownGrace())
         .shutdownHook(false)
         .directHandlers(
             d -> {
@@ -76,6 +102,14 @@ public final class ApiServer {
         .routing(routing)
         .build()
         .start();
+  }
+
+  /**
+   * Idle connections are looked for often enough that one lives at most about 1.25 × the timeout.
+   */
+  static Duration idleCheckPeriod(Duration timeout) {
+    Duration quarter = timeout.dividedBy(4);
+    return quarter.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : quarter;
   }
 
   /** Errors Helidon answers before routing (malformed HTTP, oversized body) get our shape too. */
@@ -90,9 +124,15 @@ public final class ApiServer {
         switch (type) {
           case PAYLOAD_TOO_LARGE -> "Request body too large";
           case BAD_REQUEST -> "Bad request: " + message;
-          default -> code >= 500 ? "An unexpected error occurred" : message;
+          default ->
+              code == 503
+                  ? "Too many requests in progress (MAX_CONCURRENT_REQUESTS); retry shortly"
+                  : code >= 500 ? "An unexpected error occurred" : message;
         };
     String id = Ids.next();
+    if (code == 503) {
+      headers.set(HeaderNames.RETRY_AFTER, "1");
+    }
     headers.contentType(MediaTypes.APPLICATION_JSON);
     headers.set(HeaderNames.create("X-Request-ID"), id);
     return DirectHandler.TransportResponse.builder()

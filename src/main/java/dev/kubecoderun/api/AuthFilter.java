@@ -1,31 +1,46 @@
 package dev.kubecoderun.api;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import dev.kubecoderun.auth.ApiKeyValidator;
+import dev.kubecoderun.auth.Authenticator;
+import dev.kubecoderun.auth.Principal;
+import dev.kubecoderun.auth.RateLimiter;
 import io.helidon.http.HeaderNames;
 import io.helidon.http.Method;
 import io.helidon.webserver.http.Filter;
 import io.helidon.webserver.http.FilterChain;
 import io.helidon.webserver.http.RoutingRequest;
 import io.helidon.webserver.http.RoutingResponse;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 
 /**
- * API-key check on every route but health/readiness and CORS preflights. The key comes from
- * X-API-Key, from Authorization (Bearer or ApiKey), or, for JSON bodies, from the body fields newer
- * LibreChat clients spread into their requests.
+ * Authentication on every route but health/readiness, CORS preflights and the routes of the master
+ * key ({@link MasterKey#ownsAuth}, which no principal reaches): finds the credential (X-API-Key,
+ * Authorization Bearer or ApiKey, or for a JSON body without either, a key field in the body), lets
+ * the {@link Authenticator} name the {@link Principal}, and puts it in the request context for the
+ * handlers. Every response to a principal with rate limits carries the RateLimit-* (draft 6) and
+ * X-RateLimit-* headers.
  */
 final class AuthFilter implements Filter {
   private static final io.helidon.http.HeaderName X_API_KEY = HeaderNames.create("X-API-Key");
   private static final Set<String> OPEN_PATHS = Set.of("/health", "/ready");
-  private static final String[] BODY_FIELDS = {"LIBRECHAT_CODE_API_KEY", "api_key", "apiKey"};
 
-  private final ApiKeyValidator keys;
+  /**
+   * A key in the body is looked for in the first MiB only (as the Python version): an
+   * unauthenticated client cannot make the server hold more than that.
+   */
+  static final int MAX_UNAUTHENTICATED_BODY = 1 << 20;
+
+  private final Authenticator authenticator;
   private final long maxJsonBytes;
 
-  AuthFilter(ApiKeyValidator keys, long maxJsonBytes) {
-    this.keys = keys;
+  AuthFilter(Authenticator authenticator, long maxJsonBytes) {
+    this.authenticator = authenticator;
     this.maxJsonBytes = maxJsonBytes;
   }
 
@@ -39,18 +54,28 @@ final class AuthFilter implements Filter {
       return;
     }
     try {
-      String key = fromHeaders(req);
-      if (key == null && hasJsonBody(req)) {
-        key = fromBody(JsonBody.read(req, maxJsonBytes));
-      }
-      if (key == null) {
-        throw new ApiError(401, "Missing API key");
-      }
-      switch (keys.check(key)) {
-        case ApiKeyValidator.Accepted a -> req.context().register(new Caller(a.keyHash()));
-        case ApiKeyValidator.Rejected r -> throw new ApiError(401, r.message());
-        case ApiKeyValidator.Unavailable u -> throw ApiError.unavailable(u.message(), 2);
-        case ApiKeyValidator.Limited l -> throw rateLimited(l);
+      Authenticator.Outcome outcome = authenticate(req);
+      switch (outcome) {
+        case Authenticator.Allowed a -> {
+          req.context().register(a.principal());
+          if (a.rate() != null) {
+            rateHeaders(
+                res,
+                a.rate().limit(),
+                a.rate().remaining(),
+                a.rate().resetAt(),
+                a.rate().window().label());
+          }
+        }
+        case Authenticator.Denied d ->
+            throw new ApiError(
+                    401,
+                    "authentication",
+                    d.message(),
+                    List.of(new ApiError.Detail("credentials", d.message(), d.reason())))
+                .header("WWW-Authenticate", "Bearer");
+        case Authenticator.Unavailable u -> throw ApiError.unavailable(u.message(), 2);
+        case Authenticator.Limited l -> throw rateLimited(res, l.limit());
       }
     } catch (ApiError e) {
       ErrorResponses.send(req, res, e);
@@ -59,40 +84,52 @@ final class AuthFilter implements Filter {
     chain.proceed();
   }
 
-  /** 429 with Retry-After and the X-RateLimit-* headers the Python version computed but dropped. */
-  private static ApiError rateLimited(ApiKeyValidator.Limited l) {
-    long retryAfter =
-        Math.max(1, java.time.Duration.between(java.time.Instant.now(), l.resetAt()).toSeconds());
-    return new ApiError(
-            429,
-            "Rate limit exceeded for "
-                + l.window().label()
-                + ". Limit: "
-                + l.limit()
-                + ", Used: "
-                + l.used())
-        .header("Retry-After", Long.toString(retryAfter))
-        .header("X-RateLimit-Limit", Long.toString(l.limit()))
-        .header("X-RateLimit-Remaining", Long.toString(Math.max(0, l.limit() - l.used())))
-        .header("X-RateLimit-Reset", Long.toString(l.resetAt().getEpochSecond()))
-        .header("X-RateLimit-Period", l.window().label());
-  }
-
-  private static String fromHeaders(RoutingRequest req) {
+  private Authenticator.Outcome authenticate(RoutingRequest req) {
     String key = req.headers().first(X_API_KEY).orElse(null);
     if (key != null && !key.isEmpty()) {
-      return key;
+      return authenticator.authenticate(key.trim(), Authenticator.From.KEY_HEADER);
     }
     String auth = req.headers().first(HeaderNames.AUTHORIZATION).orElse(null);
     if (auth != null) {
-      if (auth.startsWith("Bearer ")) {
-        return auth.substring(7).trim();
+      if (auth.regionMatches(true, 0, "Bearer ", 0, 7)) {
+        return authenticator.authenticate(auth.substring(7).trim(), Authenticator.From.BEARER);
       }
-      if (auth.startsWith("ApiKey ")) {
-        return auth.substring(7).trim();
+      if (auth.regionMatches(true, 0, "ApiKey ", 0, 7)) {
+        return authenticator.authenticate(auth.substring(7).trim(), Authenticator.From.KEY_HEADER);
       }
     }
-    return null;
+    if (hasJsonBody(req)) {
+      return authenticator.authenticate(bodyKey(req), Authenticator.From.BODY);
+    }
+    return authenticator.authenticate(null, null);
+  }
+
+  /**
+   * Reads at most {@link #MAX_UNAUTHENTICATED_BODY} of the body; a larger one carries no key we
+   * look at. The bytes read are kept for the handler.
+   */
+  private String bodyKey(RoutingRequest req) {
+    int max = (int) Math.min(maxJsonBytes, MAX_UNAUTHENTICATED_BODY);
+    byte[] bytes;
+    try {
+      InputStream in = req.content().inputStream();
+      bytes = in.readNBytes(max + 1);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    if (bytes.length > max) {
+      throw new ApiError(
+          401,
+          "authentication",
+          "Missing API key: a key in the body is only read from bodies of at most "
+              + max
+              + " bytes; send it in X-API-Key or Authorization",
+          List.of(
+              new ApiError.Detail(
+                  "credentials", "no credentials in the headers", "missing_credentials")));
+    }
+    req.context().register(new JsonBody(bytes));
+    return BodyCredential.find(bytes);
   }
 
   private static boolean hasJsonBody(RoutingRequest req) {
@@ -106,19 +143,45 @@ final class AuthFilter implements Filter {
         .orElse(false);
   }
 
-  private static String fromBody(JsonBody body) {
-    JsonNode tree;
-    try {
-      tree = body.tree();
-    } catch (ApiError e) {
-      return null; // the handler reports the bad body after auth fails with 401
-    }
-    for (String field : BODY_FIELDS) {
-      JsonNode v = tree.path(field);
-      if (v.isTextual() && !v.asText().isBlank()) {
-        return v.asText().trim();
-      }
-    }
-    return null;
+  /**
+   * 429 in the one error shape with {@code error: "rate_limited"} and {@code retry_after_seconds}
+   * (what LibreChat reads), Retry-After, and the rate-limit headers.
+   */
+  private static ApiError rateLimited(RoutingResponse res, RateLimiter.Limited l) {
+    long retryAfter = secondsUntil(l.resetAt());
+    String message =
+        "Rate limit exceeded for "
+            + l.window().label()
+            + ". Limit: "
+            + l.limit()
+            + ", Used: "
+            + l.used();
+    ApiError e =
+        new ApiError(
+                429,
+                "rate_limited",
+                "rate_limited",
+                List.of(new ApiError.Detail(null, message, "rate_limited")))
+            .extra("retry_after_seconds", retryAfter)
+            .header("Retry-After", Long.toString(retryAfter));
+    rateHeaders(res, l.limit(), 0, l.resetAt(), l.window().label());
+    return e;
+  }
+
+  /** RateLimit-* (draft-ietf-httpapi-ratelimit-headers-06: Reset in seconds) and X-RateLimit-*. */
+  private static void rateHeaders(
+      RoutingResponse res, long limit, long remaining, Instant resetAt, String period) {
+    long reset = secondsUntil(resetAt);
+    res.header("RateLimit-Limit", Long.toString(limit));
+    res.header("RateLimit-Remaining", Long.toString(remaining));
+    res.header("RateLimit-Reset", Long.toString(reset));
+    res.header("X-RateLimit-Limit", Long.toString(limit));
+    res.header("X-RateLimit-Remaining", Long.toString(remaining));
+    res.header("X-RateLimit-Reset", Long.toString(resetAt.getEpochSecond()));
+    res.header("X-RateLimit-Period", period);
+  }
+
+  private static long secondsUntil(Instant t) {
+    return Math.max(1, (Duration.between(Instant.now(), t).toMillis() + 999) / 1000);
   }
 }

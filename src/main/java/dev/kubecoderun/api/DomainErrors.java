@@ -2,6 +2,7 @@ package dev.kubecoderun.api;
 
 import dev.kubecoderun.execution.ExecutionUnavailableException;
 import dev.kubecoderun.session.SessionBusyException;
+import dev.kubecoderun.session.SessionNotFoundException;
 import java.io.UncheckedIOException;
 
 /**
@@ -24,12 +25,18 @@ final class DomainErrors {
     return new ApiError(409, e.getMessage()).header("Retry-After", "5");
   }
 
+  /** Another principal's session: told apart from a missing one by nothing. */
+  static ApiError of(SessionNotFoundException e) {
+    return ApiError.notFound("Session not found");
+  }
+
   /** The answer the client gets for {@code e} (500 for what the domain does not name). */
   static ApiError shown(RuntimeException e) {
     return switch (e) {
       case ApiError a -> a;
       case ExecutionUnavailableException u -> of(u);
       case SessionBusyException b -> of(b);
+      case SessionNotFoundException n -> of(n);
       case UncheckedIOException io -> of(io);
       default -> new ApiError(500, "An unexpected error occurred");
     };

@@ -41,18 +41,26 @@ public final class Endpoints {
     return List.of(
         new HealthEndpoint(version, ready, checks),
         new ExecEndpoint(
-            executions, config.limits().maxJsonBodyBytes(), ops.metrics(), ops.usage()),
+            executions,
+            config.limits().maxJsonBodyBytes(),
+            config.limits().maxExecFiles(),
+            ops.metrics(),
+            ops.usage()),
         new LanguagesEndpoint(languages),
         new UploadEndpoint(
             files,
             sessions,
             config.limits().maxFileSizeBytes(),
             config.limits().maxFilesPerRequest(),
+            config.limits().maxFormFields(),
             ops.metrics()),
         new FilesEndpoint(
             files, sessions, clock, config.server().downloadSendTimeout(), ops.metrics()),
         new StateEndpoint(
-            states, config.state().maxBytes(), config.redis().enabled() ? "redis" : "local"),
+            states,
+            sessions,
+            config.state().maxBytes(),
+            config.redis().enabled() ? "redis" : "local"),
         new AdminKeysEndpoint(master, ops.keys()),
         new AdminUsageEndpoint(master, ops.usage(), ops.keys(), ops.pool(), ops.slots(), checks),
         new MetricsEndpoint(ops.metrics(), master, config.operations().metricsPublic()),

@@ -37,6 +37,7 @@ public final class ErrorResponses {
     body.put("details", e.details());
     body.put("request_id", requestId);
     body.put("timestamp", System.currentTimeMillis() / 1000.0);
+    e.extra().forEach(body::putIfAbsent);
     return Json.write(body);
   }
 }

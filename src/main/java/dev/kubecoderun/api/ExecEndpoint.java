@@ -3,6 +3,7 @@ package dev.kubecoderun.api;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.admin.Usage;
 import dev.kubecoderun.admin.UsageEvent;
+import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.execution.ExecCommand;
 import dev.kubecoderun.execution.ExecResponse;
@@ -25,12 +26,15 @@ final class ExecEndpoint implements HttpService {
 
   private final ExecutionService executions;
   private final long maxJsonBytes;
+  private final int maxFiles;
   private final Metrics metrics;
   private final Usage usage;
 
-  ExecEndpoint(ExecutionService executions, long maxJsonBytes, Metrics metrics, Usage usage) {
+  ExecEndpoint(
+      ExecutionService executions, long maxJsonBytes, int maxFiles, Metrics metrics, Usage usage) {
     this.executions = executions;
     this.maxJsonBytes = maxJsonBytes;
+    this.maxFiles = maxFiles;
     this.metrics = metrics;
     this.usage = usage;
   }
@@ -45,7 +49,7 @@ final class ExecEndpoint implements HttpService {
    * usage, after the answer is sent (a failure is recorded on its way to the error handler).
    */
   private void exec(ServerRequest req, ServerResponse res) throws InterruptedException {
-    ExecCommand cmd = parse(JsonBody.read(req, maxJsonBytes).tree());
+    ExecCommand cmd = parse(Principals.of(req), JsonBody.read(req, maxJsonBytes).tree(), maxFiles);
     long start = System.nanoTime();
     ExecResponse out;
     try {
@@ -65,8 +69,7 @@ final class ExecEndpoint implements HttpService {
     long nanos = System.nanoTime() - start;
     String lang = cmd.language().code();
     metrics.execution(lang, outcome, nanos);
-    String subject =
-        req.context().get(Caller.class).map(Caller::usageId).orElse(UsageEvent.ANONYMOUS);
+    String subject = usageSubject(cmd.principal());
     String message =
         switch (outcome) {
           case "ok", "error" -> null;
@@ -85,7 +88,17 @@ final class ExecEndpoint implements HttpService {
             RequestId.of(req).value()));
   }
 
-  static ExecCommand parse(JsonNode body) {
+  /**
+   * Who usage counts the run under: an API key's id (the first 16 hex digits of its SHA-256, as the
+   * admin API's per-key usage), a LibreChat user's {@link Principal#shortId}, or {@code anonymous}.
+   */
+  static String usageSubject(Principal principal) {
+    return principal.source() == Principal.Source.ANONYMOUS
+        ? UsageEvent.ANONYMOUS
+        : principal.shortId();
+  }
+
+  static ExecCommand parse(Principal principal, JsonNode body, int maxFiles) {
     if (!body.isObject()) {
       throw ApiError.validation("body", "Request body must be a JSON object", "type_error");
     }
@@ -118,7 +131,14 @@ final class ExecEndpoint implements HttpService {
     }
     String userId = Fields.optionalString(body, "user_id");
     return new ExecCommand(
-        language, code, args(body.get("args")), sessionId, entityId, userId, files(body));
+        principal,
+        language,
+        code,
+        args(body.get("args")),
+        sessionId,
+        entityId,
+        userId,
+        files(body, maxFiles));
   }
 
   /** Program arguments when the client sends a list of strings; any other shape is ignored. */
@@ -136,13 +156,23 @@ final class ExecEndpoint implements HttpService {
     return out.isEmpty() ? null : out;
   }
 
-  private static List<ExecCommand.FileRef> files(JsonNode body) {
+  /**
+   * The file references, at most {@code maxFiles} (MAX_EXEC_FILES): each one costs a copy into the
+   * sandbox, and the same big file could otherwise be referenced thousands of times.
+   */
+  private static List<ExecCommand.FileRef> files(JsonNode body, int maxFiles) {
     JsonNode files = body.get("files");
     if (files == null || files.isNull()) {
       return List.of();
     }
     if (!files.isArray()) {
       throw ApiError.validation("files", "files must be a list", "type_error");
+    }
+    if (files.size() > maxFiles) {
+      throw ApiError.badRequest(
+          "Too many file references: " + files.size() + " (at most " + maxFiles + ")",
+          "files",
+          "too_many_files");
     }
     List<ExecCommand.FileRef> refs = new ArrayList<>();
     for (int i = 0; i < files.size(); i++) {

@@ -67,13 +67,19 @@ final class FilesEndpoint implements HttpService {
         .get("/sessions/{session_id}/objects/{file_id}", this::object);
   }
 
+  /**
+   * The session's files the principal may read: all of its own session, the shared (agent, skill)
+   * files of its tenant in another's. A session with none for them lists as empty, as an unknown
+   * session does.
+   */
   private void list(ServerRequest req, ServerResponse res) {
     String sid = id(req, "session_id");
     String detail = req.query().first("detail").orElse("full");
-    boolean live = sessions.find(sid).isPresent();
+    List<StoredFile> visible = files.list(Principals.of(req), sid);
+    boolean live = !visible.isEmpty() && sessions.find(sid).isPresent();
     Instant now = clock.instant();
     List<Map<String, Object>> out =
-        files.list(sid).stream()
+        visible.stream()
             .map(
                 f ->
                     switch (detail) {
@@ -228,9 +234,11 @@ final class FilesEndpoint implements HttpService {
         "Content-Disposition, Content-Length, Content-Range, Accept-Ranges, ETag");
   }
 
+  /** Only the file's owner deletes it; to anyone else it does not exist. */
   private void delete(ServerRequest req, ServerResponse res) throws IOException {
-    StoredFile f = existing(req);
-    if (!files.delete(f.sessionId(), f.id())) {
+    String sid = id(req, "session_id");
+    String fid = id(req, "file_id");
+    if (!files.delete(Principals.of(req), sid, fid)) {
       throw ApiError.notFound("File not found");
     }
     res.status(200).send();
@@ -256,7 +264,9 @@ final class FilesEndpoint implements HttpService {
   private StoredFile existing(ServerRequest req) {
     String sid = id(req, "session_id");
     String fid = id(req, "file_id");
-    return files.find(sid, fid).orElseThrow(() -> ApiError.notFound("File not found"));
+    return files
+        .find(Principals.of(req), sid, fid)
+        .orElseThrow(() -> ApiError.notFound("File not found"));
   }
 
   static String id(ServerRequest req, String param) {

@@ -37,6 +37,7 @@ final class RequestFilter implements Filter {
     res.header("X-Content-Type-Options", "nosniff");
     res.header("X-Frame-Options", "DENY");
     res.header("Referrer-Policy", "no-referrer");
+    res.header(ProfileFilter.EXECUTION_PROFILE, ProfileFilter.PROFILE);
     try {
       chain.proceed();
     } finally {

@@ -1,6 +1,7 @@
 package dev.kubecoderun.api;
 
 import dev.kubecoderun.common.Json;
+import dev.kubecoderun.session.SessionResolver;
 import dev.kubecoderun.state.StateStore;
 import dev.kubecoderun.state.StoredState;
 import io.helidon.common.media.type.MediaTypes;
@@ -17,17 +18,28 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 
-/** GET/POST/DELETE /state/{sid} (raw state bytes with an ETag) and /state/{sid}/info. */
+/**
+ * GET/POST/DELETE /state/{sid} (raw state bytes with an ETag) and /state/{sid}/info. A session's
+ * state is its owner's: to another principal there is none (404, {@code exists: false}, a DELETE
+ * that deletes nothing), and a POST to their session is a 404 as for any session of theirs.
+ */
 final class StateEndpoint implements HttpService {
   private final StateStore states;
+  private final SessionResolver sessions;
   private final long maxBytes;
   private final String source;
 
   /** {@code source} names where state lives, as /info reports it: "redis" or "local". */
-  StateEndpoint(StateStore states, long maxBytes, String source) {
+  StateEndpoint(StateStore states, SessionResolver sessions, long maxBytes, String source) {
     this.states = states;
+    this.sessions = sessions;
     this.maxBytes = maxBytes;
     this.source = source;
+  }
+
+  /** The state of the principal's session; empty for any other. */
+  private Optional<StoredState> load(ServerRequest req, String sid) {
+    return sessions.owns(Principals.of(req), sid) ? states.load(sid) : Optional.empty();
   }
 
   @Override
@@ -42,7 +54,7 @@ final class StateEndpoint implements HttpService {
   private void download(ServerRequest req, ServerResponse res) {
     String sid = FilesEndpoint.id(req, "session_id");
     StoredState s =
-        states.load(sid).orElseThrow(() -> ApiError.notFound("No state for session " + sid));
+        load(req, sid).orElseThrow(() -> ApiError.notFound("No state for session " + sid));
     String etag = "\"" + s.hash() + "\"";
     res.header("ETag", etag);
     String ifNoneMatch = req.headers().first(HeaderNames.IF_NONE_MATCH).orElse(null);
@@ -69,6 +81,8 @@ final class StateEndpoint implements HttpService {
     if (bytes[0] != 1 && bytes[0] != 2) {
       throw ApiError.badRequest("Unknown state version: " + bytes[0], "body", "invalid_state");
     }
+    // A new session id becomes the principal's; another's is a 404 like any session of theirs.
+    sessions.createOwned(Principals.of(req), sid);
     states.saveUpload(sid, bytes);
     res.status(201);
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
@@ -76,13 +90,16 @@ final class StateEndpoint implements HttpService {
   }
 
   private void delete(ServerRequest req, ServerResponse res) {
-    states.delete(FilesEndpoint.id(req, "session_id"));
+    String sid = FilesEndpoint.id(req, "session_id");
+    if (sessions.owns(Principals.of(req), sid)) {
+      states.delete(sid);
+    }
     res.status(204).send();
   }
 
   private void info(ServerRequest req, ServerResponse res) {
     String sid = FilesEndpoint.id(req, "session_id");
-    Optional<StoredState> s = states.load(sid);
+    Optional<StoredState> s = load(req, sid);
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("exists", s.isPresent());
     m.put("session_id", sid);

@@ -1,5 +1,6 @@
 package dev.kubecoderun.api;
 
+import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.files.StoredFile;
@@ -36,6 +37,7 @@ final class UploadEndpoint implements HttpService {
   private final SessionResolver sessions;
   private final long maxFileBytes;
   private final int maxFiles;
+  private final int maxFields;
   private final Metrics metrics;
 
   UploadEndpoint(
@@ -43,12 +45,14 @@ final class UploadEndpoint implements HttpService {
       SessionResolver sessions,
       long maxFileBytes,
       int maxFiles,
+      int maxFields,
       Metrics metrics) {
     this.metrics = metrics;
     this.files = files;
     this.sessions = sessions;
     this.maxFileBytes = maxFileBytes;
     this.maxFiles = maxFiles;
+    this.maxFields = maxFields;
   }
 
   @Override
@@ -63,7 +67,9 @@ final class UploadEndpoint implements HttpService {
     if (boundary == null) {
       throw new ApiError(415, "Expected a multipart/form-data body with a 'file' part");
     }
+    Principal principal = Principals.of(req);
     Map<String, String> fields = new HashMap<>();
+    int fieldCount = 0;
     List<StoredFile> stored = new ArrayList<>();
     List<Map<String, Object>> results = new ArrayList<>();
     Session session = null;
@@ -73,6 +79,11 @@ final class UploadEndpoint implements HttpService {
       MultipartReader parts = new MultipartReader(body, boundary);
       for (MultipartReader.Part p = parts.next(); p != null; p = parts.next()) {
         if (p.filename() == null) {
+          // Held in memory: bounded in number as in size.
+          if (++fieldCount > maxFields) {
+            Bodies.drain(body);
+            throw new ApiError(413, "Too many form fields. Maximum " + maxFields + " allowed");
+          }
           fields.put(p.name(), p.text(MAX_FIELD_BYTES));
           continue;
         }
@@ -84,11 +95,18 @@ final class UploadEndpoint implements HttpService {
           throw new ApiError(413, "Too many files. Maximum " + maxFiles + " files allowed");
         }
         if (session == null) {
-          session = session(fields, req);
+          session = session(principal, fields, req);
         }
         try {
           StoredFile f =
-              files.upload(session.id(), p.filename(), p.contentType(), p.body(), maxFileBytes);
+              files.upload(
+                  principal,
+                  sharing(fields),
+                  session.id(),
+                  p.filename(),
+                  p.contentType(),
+                  p.body(),
+                  maxFileBytes);
           stored.add(f);
           results.add(result("success", f, p.filename(), null));
         } catch (TooLargeException e) {
@@ -137,14 +155,31 @@ final class UploadEndpoint implements HttpService {
     metrics.filesUploaded(stored.size(), stored.stream().mapToLong(StoredFile::size).sum());
   }
 
-  private Session session(Map<String, String> fields, ServerRequest req) {
+  /** The principal's session named by the form, else its entity's, else a new one. */
+  private Session session(Principal principal, Map<String, String> fields, ServerRequest req) {
     String sid = fields.get("session_id");
     if (sid != null && !Ids.isValid(sid)) {
       throw ApiError.validation("session_id", "Invalid session id", "invalid_id");
     }
     String entity = fields.get("entity_id");
     String user = req.headers().first(HeaderNames.create("User-Id")).orElse(null);
-    return sessions.resolve(sid, List.of(), entity, user);
+    return sessions.resolve(principal, sid, List.of(), entity, user);
+  }
+
+  /**
+   * LibreChat's {@code kind}: {@code user} (the default) files are the uploader's alone, {@code
+   * agent} and {@code skill} files are read by the uploader's whole tenant.
+   */
+  private static StoredFile.Sharing sharing(Map<String, String> fields) {
+    String kind = fields.get("kind");
+    if (kind == null || kind.isBlank()) {
+      return StoredFile.Sharing.USER;
+    }
+    StoredFile.Sharing s = StoredFile.Sharing.parse(kind.trim());
+    if (s == null) {
+      throw ApiError.validation("kind", "kind must be user, agent or skill", "invalid_kind");
+    }
+    return s;
   }
 
   private static Map<String, Object> result(
@@ -164,7 +199,7 @@ final class UploadEndpoint implements HttpService {
   private void rollback(List<StoredFile> stored) {
     for (StoredFile f : stored) {
       try {
-        files.delete(f.sessionId(), f.id());
+        files.deleteAnyOwner(f.sessionId(), f.id());
       } catch (IOException | RuntimeException e) {
         LOG.log(Level.WARNING, "cannot roll back upload " + f.id(), e);
       }

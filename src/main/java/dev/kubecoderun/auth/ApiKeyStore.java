@@ -5,7 +5,7 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 
-/** Managed API-key records, the validation cache and rate-limit counters. */
+/** Managed API-key records and rate-limit counters. */
 public interface ApiKeyStore {
   Optional<ApiKeyRecord> find(String keyHash);
 
@@ -21,12 +21,10 @@ public interface ApiKeyStore {
    */
   boolean delete(String keyHash);
 
-  /** The validation cache entry of a key ({@code "1"} = a valid managed key), if any. */
-  Optional<String> cachedValidation(String shortHash);
-
-  void cacheValidation(String shortHash, String value, Duration ttl);
-
-  /** Forgets the cache entry (after a key is changed or revoked). */
+  /**
+   * Forgets the Python version's validation cache entry of a key (after it is changed), so a Python
+   * replica sharing the store sees the change too. This API keeps no such cache.
+   */
   void invalidate(String shortHash);
 
   /**

@@ -4,6 +4,7 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The keys from API_KEY / API_KEYS. Keys are compared as SHA-256 digests with a constant-time
@@ -19,7 +20,7 @@ public final class EnvApiKeys implements ApiKeyValidator {
   @Override
   public Decision check(String key) {
     return isValid(key)
-        ? new Accepted(ManagedApiKeys.sha256Hex(key))
+        ? new Accepted(ManagedApiKeys.sha256Hex(key), Map.of())
         : new Rejected("Invalid API key");
   }
 

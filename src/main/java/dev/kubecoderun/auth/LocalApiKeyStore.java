@@ -18,17 +18,16 @@ import java.util.logging.Logger;
 /**
  * Managed keys of the embedded mode: in memory, each record written through to its own JSON file
  * under {@code DATA_DIR/meta/api-keys} so keys made with the admin API survive a restart. The
- * validation cache and the rate-limit counters are short-lived and stay in memory.
+ * rate-limit counters are short-lived and stay in memory.
  */
 public final class LocalApiKeyStore implements ApiKeyStore {
   private static final Logger LOG = Logger.getLogger(LocalApiKeyStore.class.getName());
 
-  private record Expiring(String value, long count, Instant expiresAt) {}
+  private record Expiring(long count, Instant expiresAt) {}
 
   private final Clock clock;
   private final Path dir;
   private final Map<String, ApiKeyRecord> records = new ConcurrentHashMap<>();
-  private final Map<String, Expiring> cache = new ConcurrentHashMap<>();
   private final Map<String, Expiring> counters = new ConcurrentHashMap<>();
 
   /** Records in memory only (tests). */
@@ -63,7 +62,6 @@ public final class LocalApiKeyStore implements ApiKeyStore {
   @Override
   public boolean delete(String keyHash) {
     boolean existed = records.remove(keyHash) != null;
-    cache.remove(keyHash.substring(0, Math.min(16, keyHash.length())));
     if (dir != null) {
       try {
         Files.deleteIfExists(file(keyHash));
@@ -74,23 +72,9 @@ public final class LocalApiKeyStore implements ApiKeyStore {
     return existed;
   }
 
+  /** No Python replica shares an embedded store: nothing to forget. */
   @Override
-  public Optional<String> cachedValidation(String shortHash) {
-    Expiring e = cache.get(shortHash);
-    return e == null || !e.expiresAt().isAfter(clock.instant())
-        ? Optional.empty()
-        : Optional.of(e.value());
-  }
-
-  @Override
-  public void cacheValidation(String shortHash, String value, Duration ttl) {
-    cache.put(shortHash, new Expiring(value, 0, clock.instant().plus(ttl)));
-  }
-
-  @Override
-  public void invalidate(String shortHash) {
-    cache.remove(shortHash);
-  }
+  public void invalidate(String shortHash) {}
 
   @Override
   public long increment(String shortHash, String counter, Duration ttl) {
@@ -100,8 +84,8 @@ public final class LocalApiKeyStore implements ApiKeyStore {
             shortHash + ":" + counter,
             (k, old) ->
                 old == null || !old.expiresAt().isAfter(now)
-                    ? new Expiring(null, 1, now.plus(ttl))
-                    : new Expiring(null, old.count() + 1, old.expiresAt()))
+                    ? new Expiring(1, now.plus(ttl))
+                    : new Expiring(old.count() + 1, old.expiresAt()))
         .count();
   }
 
@@ -109,7 +93,7 @@ public final class LocalApiKeyStore implements ApiKeyStore {
   public void decrement(String shortHash, String counter) {
     counters.computeIfPresent(
         shortHash + ":" + counter,
-        (k, old) -> new Expiring(null, Math.max(0, old.count() - 1), old.expiresAt()));
+        (k, old) -> new Expiring(Math.max(0, old.count() - 1), old.expiresAt()));
   }
 
   @Override

@@ -5,20 +5,16 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Clock;
-import java.time.Instant;
-import java.util.ArrayList;
 import java.util.HexFormat;
-import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.logging.Logger;
 
 /**
  * Env keys (checked first, locally, so they keep working while the key store is down), then managed
- * keys from the key store with their per-window rate limits. There is no validation cache: one read
- * of the record per request is what lets a revocation take effect at once everywhere. A window is
- * counted and checked in one atomic increment, so two replicas can never both let the last allowed
- * request through; when a later window refuses, the windows already counted are given back.
+ * keys from the key store, accepted with their per-window rate limits ({@link RateLimiter} counts
+ * them). There is no validation cache: one read of the record per request is what lets a revocation
+ * take effect at once everywhere.
  */
 public final class ManagedApiKeys implements ApiKeyValidator {
   private static final Logger LOG = Logger.getLogger(ManagedApiKeys.class.getName());
@@ -43,7 +39,7 @@ public final class ManagedApiKeys implements ApiKeyValidator {
     }
     String hash = sha256Hex(key);
     if (envKeys.isValid(key)) {
-      return new Accepted(hash);
+      return new Accepted(hash, Map.of());
     }
     try {
       // The record is read on every request, never taken from a cache: a key revoked or
@@ -55,40 +51,12 @@ public final class ManagedApiKeys implements ApiKeyValidator {
       if (!record.get().enabled()) {
         return new Rejected("API key is disabled");
       }
-      Instant now = clock.instant();
-      if (rateLimitEnabled) {
-        Decision limited = consume(record.get().shortHash(), record.get().limits(), now);
-        if (limited != null) {
-          return limited;
-        }
-      }
-      store.recordUsage(hash, now);
-      return new Accepted(hash);
+      store.recordUsage(hash, clock.instant());
+      return new Accepted(hash, rateLimitEnabled ? record.get().limits() : Map.of());
     } catch (UncheckedIOException e) {
       LOG.warning("API key store unavailable: " + e.getMessage());
       return new Unavailable("API key store unavailable; retry shortly");
     }
-  }
-
-  /** Counts the request in every limited window; null when all are within their limits. */
-  private Decision consume(String shortHash, Map<RateWindow, Long> limits, Instant now) {
-    List<String> counted = new ArrayList<>();
-    for (RateWindow w : RateWindow.values()) {
-      Long limit = limits.get(w);
-      if (limit == null) {
-        continue;
-      }
-      String counter = w.counter(now);
-      long used = store.increment(shortHash, counter, w.counterTtl());
-      counted.add(counter);
-      if (used > limit) {
-        for (String c : counted) {
-          store.decrement(shortHash, c);
-        }
-        return new Limited(w, limit, used - 1, w.resetAt(now));
-      }
-    }
-    return null;
   }
 
   public static String sha256Hex(String key) {

@@ -13,12 +13,12 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import redis.clients.jedis.params.SetParams;
 
 /**
  * Managed keys in Redis with the reference layout: hash {@code {p}api_keys:records:{sha256}}, set
- * {@code {p}api_keys:index}, cache {@code {p}api_keys:valid:{sha256[:16]}} and counters {@code
- * {p}api_keys:usage:{sha256[:16]}:{window}}.
+ * {@code {p}api_keys:index}, counters {@code {p}api_keys:usage:{sha256[:16]}:{window}}. The Python
+ * version also caches a key's validation in {@code {p}api_keys:valid:{sha256[:16]}}: this API never
+ * reads it, but removes it when a key changes, for a Python replica sharing the Redis.
  */
 public final class RedisApiKeyStore implements ApiKeyStore {
   /** INCR and, for a new counter, its EXPIRE in one step: no counter is ever left without TTL. */
@@ -133,16 +133,6 @@ public final class RedisApiKeyStore implements ApiKeyStore {
           j.hset(recordKey(r.keyHash()), h);
           j.sadd(redis.key("api_keys:index"), r.keyHash());
         });
-  }
-
-  @Override
-  public Optional<String> cachedValidation(String shortHash) {
-    return Optional.ofNullable(redis.call(j -> j.get(cacheKey(shortHash))));
-  }
-
-  @Override
-  public void cacheValidation(String shortHash, String value, Duration ttl) {
-    redis.run(j -> j.set(cacheKey(shortHash), value, new SetParams().ex(ttl.toSeconds())));
   }
 
   @Override

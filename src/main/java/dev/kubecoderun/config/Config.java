@@ -1,5 +1,8 @@
 package dev.kubecoderun.config;
 
+import dev.kubecoderun.auth.Authenticator;
+import dev.kubecoderun.auth.JwtKeys;
+import dev.kubecoderun.auth.RateWindow;
 import dev.kubecoderun.language.Language;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -32,10 +35,37 @@ public record Config(
    * aborted, so a client that stops reading cannot hold a file or S3 connection open forever.
    */
   public record Server(
-      String host, int port, Duration shutdownGrace, Duration downloadSendTimeout) {}
+      String host,
+      int port,
+      Duration shutdownGrace,
+      Duration downloadSendTimeout,
+      int maxConnections,
+      int maxConcurrentRequests,
+      Duration idleConnectionTimeout) {}
 
-  /** {@code rateLimitEnabled}: per-key limits of managed keys (records in the key store). */
-  public record Auth(boolean enabled, List<String> apiKeys, boolean rateLimitEnabled) {}
+  /**
+   * {@code rateLimitEnabled}: per-key limits of managed keys (records in the key store) and {@code
+   * jwtRateLimits} of every JWT principal. {@code provider} (CODEAPI_AUTH_PROVIDER) picks API keys,
+   * LibreChat JWTs, or both; {@code jwt} is null when JWTs are not accepted.
+   */
+  public record Auth(
+      boolean enabled,
+      List<String> apiKeys,
+      boolean rateLimitEnabled,
+      Authenticator.Mode provider,
+      Jwt jwt,
+      Map<RateWindow, Long> jwtRateLimits) {}
+
+  /** How LibreChat's tokens are checked (names as ClickHouse's code interpreter reads them). */
+  public record Jwt(
+      JwtKeys.Sources keys,
+      String issuer,
+      String audience,
+      java.util.Set<String> allowedAlgorithms,
+      Duration clockSkew,
+      Duration maxLifetime,
+      String singleTenantId,
+      boolean strictTenant) {}
 
   public record Limits(
       Duration maxExecutionTime,
@@ -45,7 +75,9 @@ public record Config(
       int maxOutputBytes,
       long maxJsonBodyBytes,
       int maxConcurrentExecutions,
-      Duration queueTimeout) {}
+      Duration queueTimeout,
+      int maxExecFiles,
+      int maxFormFields) {}
 
   public record Sandbox(
       String backend,
@@ -246,7 +278,10 @@ public record Config(
             env.string("API_HOST", "0.0.0.0"),
             env.integer("API_PORT", 8000, 0, 65535),
             env.seconds("SHUTDOWN_GRACE_SECONDS", 30, 0, 3600),
-            env.seconds("DOWNLOAD_SEND_TIMEOUT_SECONDS", 60, 1, 3600));
+            env.seconds("DOWNLOAD_SEND_TIMEOUT_SECONDS", 60, 1, 3600),
+            env.integer("MAX_CONNECTIONS", 512, 8, 100_000),
+            env.integer("MAX_CONCURRENT_REQUESTS", 256, 4, 100_000),
+            env.seconds("IDLE_CONNECTION_TIMEOUT_SECONDS", 60, 1, 3600));
 
     List<String> keys = new java.util.ArrayList<>();
     String single = env.string("API_KEY", null);
@@ -260,12 +295,7 @@ public record Config(
       }
     }
     boolean authEnabled = env.bool("AUTH_ENABLED", true);
-    if (authEnabled && keys.isEmpty()) {
-      throw new ConfigException(
-          "No API key configured: set API_KEY (or API_KEYS), or AUTH_ENABLED=false to run without"
-              + " authentication");
-    }
-    Auth auth = new Auth(authEnabled, List.copyOf(keys), env.bool("RATE_LIMIT_ENABLED", true));
+    Auth auth = auth(env, authEnabled, keys);
 
     int maxFileMb = env.integer("MAX_FILE_SIZE_MB", 100, 1, 100_000);
     Limits limits =
@@ -277,7 +307,9 @@ public record Config(
             env.integer("MAX_OUTPUT_SIZE", 1024 * 1024, 1024, 64 * 1024 * 1024),
             env.integer("MAX_REQUEST_BODY_MB", 10, 1, 1024) * 1024L * 1024L,
             env.integer("MAX_CONCURRENT_EXECUTIONS", 8, 1, 10_000),
-            env.seconds("EXECUTION_QUEUE_TIMEOUT_SECONDS", 30, 0, 3600));
+            env.seconds("EXECUTION_QUEUE_TIMEOUT_SECONDS", 30, 0, 3600),
+            env.integer("MAX_EXEC_FILES", 100, 1, 10_000),
+            env.integer("MAX_FORM_FIELDS", 32, 1, 1000));
 
     Map<Language, Integer> pools = new EnumMap<>(Language.class);
     for (Language lang : Language.values()) {
@@ -407,6 +439,114 @@ public record Config(
         Duration.ofDays(env.integer("USAGE_RETENTION_DAYS", 30, 1, 400)),
         env.bool("ENABLE_DOCS", true),
         env.bool("ADMIN_DASHBOARD_ENABLED", true));
+  }
+
+  /**
+   * CODEAPI_AUTH_PROVIDER and the CODEAPI_JWT_* settings, with the names and defaults of
+   * ClickHouse's code interpreter (LibreChat's reference server). Unset, the provider is {@code
+   * both} when a JWT key is configured and {@code legacy-api-key} otherwise, so a deployment that
+   * only sets API_KEY behaves as before and one that adds a JWT key needs nothing else.
+   */
+  private static Auth auth(Env env, boolean enabled, List<String> keys) {
+    String sourceKid = env.firstOf(null, "CODEAPI_JWT_KID", "CODEAPI_JWT_KEY_ID");
+    String dir = env.string("CODEAPI_JWT_PUBLIC_KEYS_DIR", null);
+    String file = env.string("CODEAPI_JWT_JWKS_FILE", null);
+    JwtKeys.Sources sources =
+        new JwtKeys.Sources(
+            env.string("CODEAPI_JWT_PUBLIC_KEY", null),
+            env.string("CODEAPI_JWT_PUBLIC_KEY_BASE64", null),
+            sourceKid,
+            env.string("CODEAPI_JWT_JWKS_JSON", null),
+            file == null ? null : Path.of(file),
+            dir == null ? null : Path.of(dir),
+            env.seconds("CODEAPI_JWT_KEY_CACHE_TTL_SECONDS", 30, 1, 300));
+    String providerName =
+        env.string("CODEAPI_AUTH_PROVIDER", sources.any() ? "both" : "legacy-api-key");
+    Authenticator.Mode provider = Authenticator.Mode.parse(providerName);
+    if (provider == null) {
+      throw new ConfigException(
+          "CODEAPI_AUTH_PROVIDER="
+              + providerName
+              + " must be librechat-jwt, both or legacy-api-key"
+              + (providerName.equalsIgnoreCase("none")
+                  ? " (to run without authentication, set AUTH_ENABLED=false)"
+                  : ""));
+    }
+    Jwt jwt = null;
+    if (provider != Authenticator.Mode.LEGACY_API_KEY) {
+      if (enabled && !sources.any()) {
+        throw new ConfigException(
+            "CODEAPI_AUTH_PROVIDER="
+                + provider.setting()
+                + " needs a public key: CODEAPI_JWT_PUBLIC_KEY, CODEAPI_JWT_PUBLIC_KEY_BASE64,"
+                + " CODEAPI_JWT_JWKS_JSON, CODEAPI_JWT_JWKS_FILE or CODEAPI_JWT_PUBLIC_KEYS_DIR");
+      }
+      java.util.Set<String> algs = new java.util.LinkedHashSet<>();
+      for (String a : env.list("CODEAPI_JWT_ALLOWED_ALGS")) {
+        if (!a.equals("EdDSA") && !a.equals("RS256")) {
+          throw new ConfigException(
+              "CODEAPI_JWT_ALLOWED_ALGS: " + a + " is not supported (EdDSA and RS256 are)");
+        }
+        algs.add(a);
+      }
+      if (algs.isEmpty()) {
+        algs.add("EdDSA");
+        algs.add("RS256");
+      }
+      jwt =
+          new Jwt(
+              sources,
+              env.string("CODEAPI_JWT_ISSUER", "librechat"),
+              env.string("CODEAPI_JWT_AUDIENCE", "codeapi"),
+              java.util.Set.copyOf(algs),
+              env.seconds("CODEAPI_JWT_CLOCK_SKEW_SECONDS", 30, 0, 30),
+              env.seconds("CODEAPI_JWT_MAX_TTL_SECONDS", 300, 1, 300),
+              env.string("CODEAPI_JWT_SINGLE_TENANT_ID", "legacy"),
+              env.bool("CODEAPI_TENANT_ISOLATION_STRICT", false));
+    }
+    if (enabled && provider == Authenticator.Mode.LEGACY_API_KEY && keys.isEmpty()) {
+      throw new ConfigException(
+          "No API key configured: set API_KEY (or API_KEYS), configure LibreChat's JWT key"
+              + " (CODEAPI_JWT_PUBLIC_KEY, ...), or AUTH_ENABLED=false to run without"
+              + " authentication");
+    }
+    return new Auth(
+        enabled,
+        List.copyOf(keys),
+        env.bool("RATE_LIMIT_ENABLED", true),
+        provider,
+        jwt,
+        rateLimits(env, "JWT_RATE_LIMITS"));
+  }
+
+  /** {@code per_minute=60,hourly=1000}: the window names of managed keys' limits. */
+  private static Map<RateWindow, Long> rateLimits(Env env, String name) {
+    Map<RateWindow, Long> limits = new EnumMap<>(RateWindow.class);
+    for (String part : env.list(name)) {
+      String[] kv = part.split("=", 2);
+      RateWindow window = null;
+      for (RateWindow w : RateWindow.values()) {
+        if (w.label().equals(kv[0].trim())) {
+          window = w;
+        }
+      }
+      long n;
+      try {
+        n = kv.length == 2 ? Long.parseLong(kv[1].trim()) : -1;
+      } catch (NumberFormatException e) {
+        n = -1;
+      }
+      if (window == null || n < 1) {
+        throw new ConfigException(
+            name
+                + ": '"
+                + part
+                + "' must be WINDOW=COUNT with WINDOW one of per_second, per_minute, hourly, daily,"
+                + " monthly and COUNT at least 1");
+      }
+      limits.put(window, n);
+    }
+    return Map.copyOf(limits);
   }
 
   /**

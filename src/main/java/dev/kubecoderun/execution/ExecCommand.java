@@ -1,10 +1,12 @@
 package dev.kubecoderun.execution;
 
+import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.language.Language;
 import java.util.List;
 
-/** A validated /exec request. */
+/** A validated /exec request of {@code principal}. */
 public record ExecCommand(
+    Principal principal,
     Language language,
     String code,
     List<String> args,

@@ -101,9 +101,11 @@ public final class ExecutionService {
   public ExecResponse execute(ExecCommand cmd) throws InterruptedException {
     PhaseTimer timer = new PhaseTimer();
     List<String> fileSessions = cmd.files().stream().map(ExecCommand.FileRef::sessionId).toList();
-    Session session = sessions.resolve(cmd.sessionId(), fileSessions, cmd.entityId(), cmd.userId());
+    Session session =
+        sessions.resolve(
+            cmd.principal(), cmd.sessionId(), fileSessions, cmd.entityId(), cmd.userId());
     List<String> notes = new ArrayList<>();
-    Map<String, StoredFile> inputs = resolveInputs(cmd.files(), notes);
+    Map<String, StoredFile> inputs = resolveInputs(cmd.principal(), cmd.files(), notes);
     timer.mark("prepare");
     SessionLocks.Lease held = locks.acquire(session.id(), sessionWait);
     try {
@@ -158,11 +160,13 @@ public final class ExecutionService {
                 state,
                 usesState);
         RunnerResult result =
-            sandbox.runner().execute(request, limits.maxExecutionTime().plusSeconds(15));
+            sandbox
+                .runner()
+                .execute(request, limits.maxExecutionTime().plusSeconds(15), maxRunnerReply());
         timer.mark("run");
         // A run that ended on its own leaves a sandbox its session may use again.
         reusable = !result.timedOut();
-        Outputs outputs = storeOutputs(sandbox, session, result, inputs, notes);
+        Outputs outputs = storeOutputs(cmd, sandbox, session, result, inputs, notes);
         timer.mark("outputs");
         StoredStateInfo saved =
             usesState ? saveState(session, result, notes) : StoredStateInfo.NONE;
@@ -188,6 +192,17 @@ public final class ExecutionService {
     }
   }
 
+  /**
+   * The most a runner's answer may be: stdout and stderr (each MAX_OUTPUT_SIZE, at worst 6 bytes of
+   * JSON per byte), the state (at most 64 MiB, base64) and the file list (at most 10 000 entries).
+   */
+  private int maxRunnerReply() {
+    long outputs = 12L * limits.maxOutputBytes();
+    long state = (64L << 20) * 4 / 3;
+    long files = 64L << 20;
+    return (int) Math.min(Integer.MAX_VALUE - 8, outputs + state + files + (1 << 20));
+  }
+
   /** The session's own sandbox of that language when one is kept, else one of the pool. */
   private Sandbox acquireSandbox(Language language, String key) throws InterruptedException {
     try {
@@ -207,10 +222,13 @@ public final class ExecutionService {
 
   /** Later references to the same target name win, as in LibreChat's own file tracking. */
   private Map<String, StoredFile> resolveInputs(
-      List<ExecCommand.FileRef> refs, List<String> notes) {
+      dev.kubecoderun.auth.Principal principal,
+      List<ExecCommand.FileRef> refs,
+      List<String> notes) {
     Map<String, StoredFile> inputs = new LinkedHashMap<>();
     for (ExecCommand.FileRef ref : refs) {
-      Optional<StoredFile> f = files.resolve(ref.sessionId(), ref.id(), ref.name());
+      // Another principal's file is "not found", exactly as a file that does not exist.
+      Optional<StoredFile> f = files.resolve(principal, ref.sessionId(), ref.id(), ref.name());
       String shown = ref.name() != null ? ref.name() : ref.id();
       if (f.isEmpty()) {
         notes.add("input file '" + shown + "' was not found and is not in /mnt/data");
@@ -249,6 +267,7 @@ public final class ExecutionService {
    * others; only an unreachable runner or a failing file store ends the run with an error.
    */
   private Outputs storeOutputs(
+      ExecCommand cmd,
       Sandbox sandbox,
       Session session,
       RunnerResult result,
@@ -282,7 +301,9 @@ public final class ExecutionService {
         stored =
             sandbox
                 .runner()
-                .readFile(f.encodedPath(), in -> files.storeOutput(session.id(), name, in, limit));
+                .readFile(
+                    f.encodedPath(),
+                    in -> files.storeOutput(cmd.principal(), session.id(), name, in, limit));
       } catch (TooLargeException e) {
         skipped.add(tooLarge(name, null, notes));
         continue;

@@ -1,5 +1,6 @@
 package dev.kubecoderun.files;
 
+import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.session.Ids;
 import java.io.IOException;
 import java.io.InputStream;
@@ -11,23 +12,38 @@ import java.util.Optional;
  * Stores, finds and deletes a session's files. Bytes go to the object store before the metadata
  * that points at them, so no metadata ever names a missing object; a failed metadata write removes
  * the object again.
+ *
+ * <p>Every file has an owner: the principal that stored it may read and delete it; an {@code agent}
+ * or {@code skill} file may also be read by the rest of its owner's tenant. A file written before
+ * owners were recorded is its session's owner's. To anyone else a file does not exist.
  */
 public final class FileService {
   private final FileMetadataStore metadata;
   private final ObjectStore objects;
   private final Clock clock;
+  private final SessionOwners sessions;
 
-  public FileService(FileMetadataStore metadata, ObjectStore objects, Clock clock) {
+  public FileService(
+      FileMetadataStore metadata, ObjectStore objects, Clock clock, SessionOwners sessions) {
     this.metadata = metadata;
     this.objects = objects;
     this.clock = clock;
+    this.sessions = sessions;
   }
 
-  /** Stores an upload under its sanitized name. */
+  /** Stores an upload of {@code owner} under its sanitized name. */
   public StoredFile upload(
-      String sessionId, String rawName, String contentType, InputStream in, long maxBytes)
+      Principal owner,
+      StoredFile.Sharing sharing,
+      String sessionId,
+      String rawName,
+      String contentType,
+      InputStream in,
+      long maxBytes)
       throws IOException {
     return store(
+        owner,
+        sharing,
         sessionId,
         FilenameSanitizer.sanitize(rawName),
         contentType == null ? "application/octet-stream" : contentType,
@@ -36,13 +52,24 @@ public final class FileService {
         StoredFile.Kind.UPLOAD);
   }
 
-  /** Stores a file a run created or modified, under its path relative to /mnt/data. */
-  public StoredFile storeOutput(String sessionId, String name, InputStream in, long maxBytes)
+  /** Stores a file a run of {@code owner} created or modified, under its path in /mnt/data. */
+  public StoredFile storeOutput(
+      Principal owner, String sessionId, String name, InputStream in, long maxBytes)
       throws IOException {
-    return store(sessionId, name, "application/octet-stream", in, maxBytes, StoredFile.Kind.OUTPUT);
+    return store(
+        owner,
+        StoredFile.Sharing.USER,
+        sessionId,
+        name,
+        "application/octet-stream",
+        in,
+        maxBytes,
+        StoredFile.Kind.OUTPUT);
   }
 
   private StoredFile store(
+      Principal owner,
+      StoredFile.Sharing sharing,
       String sessionId,
       String name,
       String contentType,
@@ -54,7 +81,18 @@ public final class FileService {
     String key = StoredFile.objectKey(sessionId, kind, id);
     long size = objects.put(key, in, maxBytes, contentType);
     StoredFile file =
-        new StoredFile(sessionId, id, name, contentType, key, size, clock.instant(), kind);
+        new StoredFile(
+            sessionId,
+            id,
+            name,
+            contentType,
+            key,
+            size,
+            clock.instant(),
+            kind,
+            owner.user(),
+            owner.tenant(),
+            sharing);
     try {
       metadata.save(file);
     } catch (RuntimeException e) {
@@ -64,22 +102,38 @@ public final class FileService {
     return file;
   }
 
-  public Optional<StoredFile> find(String sessionId, String fileId) {
-    return metadata.find(sessionId, fileId);
+  /** The file, when the principal may read it. */
+  public Optional<StoredFile> find(Principal principal, String sessionId, String fileId) {
+    return metadata.find(sessionId, fileId).filter(f -> readable(principal, f));
+  }
+
+  /** The session's files the principal may read, oldest first. */
+  public List<StoredFile> list(Principal principal, String sessionId) {
+    List<StoredFile> all = metadata.list(sessionId);
+    if (all.isEmpty()) {
+      return all;
+    }
+    // A file without an owner is the session's owner's: ask once for all of them.
+    boolean ownsSession =
+        all.stream().anyMatch(StoredFile::isLegacy) && sessions.owns(principal, sessionId);
+    return all.stream()
+        .filter(f -> f.isLegacy() ? ownsSession : readableOwned(principal, f))
+        .toList();
   }
 
   /**
-   * A file reference from a client: by id in its session, else (older clients) the newest file of
-   * that session whose name or id matches.
+   * A file reference from a client, when the principal may read it: by id in its session, else
+   * (older clients) the newest readable file of that session whose name or id matches.
    */
-  public Optional<StoredFile> resolve(String sessionId, String fileId, String name) {
+  public Optional<StoredFile> resolve(
+      Principal principal, String sessionId, String fileId, String name) {
     if (fileId != null) {
-      Optional<StoredFile> byId = metadata.find(sessionId, fileId);
+      Optional<StoredFile> byId = find(principal, sessionId, fileId);
       if (byId.isPresent()) {
         return byId;
       }
     }
-    List<StoredFile> files = metadata.list(sessionId);
+    List<StoredFile> files = list(principal, sessionId);
     for (int i = files.size() - 1; i >= 0; i--) {
       StoredFile f = files.get(i);
       if (f.name().equals(name) || f.name().equals(fileId) || f.id().equals(fileId)) {
@@ -89,7 +143,36 @@ public final class FileService {
     return Optional.empty();
   }
 
-  public List<StoredFile> list(String sessionId) {
+  /**
+   * Deletes the file when the principal owns it (readers of a shared file may not); false when it
+   * does not exist for them.
+   */
+  public boolean delete(Principal principal, String sessionId, String fileId) throws IOException {
+    Optional<StoredFile> file = metadata.find(sessionId, fileId);
+    if (file.isEmpty()) {
+      return false;
+    }
+    StoredFile f = file.get();
+    boolean owns =
+        f.isLegacy() ? sessions.owns(principal, sessionId) : principal.user().equals(f.owner());
+    return owns && deleteAnyOwner(sessionId, fileId);
+  }
+
+  private boolean readable(Principal principal, StoredFile f) {
+    return f.isLegacy() ? sessions.owns(principal, f.sessionId()) : readableOwned(principal, f);
+  }
+
+  private static boolean readableOwned(Principal principal, StoredFile f) {
+    return principal.user().equals(f.owner()) || f.sharedWith(principal.tenant());
+  }
+
+  /** Any file, whoever owns it: for the housekeeping, never for a request. */
+  public Optional<StoredFile> findAnyOwner(String sessionId, String fileId) {
+    return metadata.find(sessionId, fileId);
+  }
+
+  /** Any files, whoever owns them: for the housekeeping, never for a request. */
+  public List<StoredFile> listAnyOwner(String sessionId) {
     return metadata.list(sessionId);
   }
 
@@ -110,7 +193,7 @@ public final class FileService {
   public int deleteSession(String sessionId, int maxObjects) throws IOException {
     int deleted = 0;
     for (StoredFile f : metadata.list(sessionId)) {
-      if (delete(sessionId, f.id())) {
+      if (deleteAnyOwner(sessionId, f.id())) {
         deleted++;
       }
     }
@@ -122,8 +205,12 @@ public final class FileService {
     return deleted;
   }
 
-  /** Deletes metadata first: a failure after it leaves an orphan object, never a dangling name. */
-  public boolean delete(String sessionId, String fileId) throws IOException {
+  /**
+   * Deletes metadata first: a failure after it leaves an orphan object, never a dangling name. Any
+   * file, whoever owns it: for the housekeeping and a failed upload's roll-back, never for a
+   * request.
+   */
+  public boolean deleteAnyOwner(String sessionId, String fileId) throws IOException {
     Optional<StoredFile> file = metadata.find(sessionId, fileId);
     if (file.isEmpty() || !metadata.delete(sessionId, fileId)) {
       return false;

@@ -16,7 +16,9 @@ import redis.clients.jedis.Response;
 
 /**
  * File metadata in Redis with the reference layout: hash {@code {p}files:{sid}:{fid}} and set
- * {@code {p}session_files:{sid}}, both expiring with the session TTL when one is set.
+ * {@code {p}session_files:{sid}}, both expiring with the session TTL when one is set. Ours beside
+ * the reference's fields: {@code owner}, {@code tenant} and {@code kind} (user, agent, skill),
+ * absent on files written before owners were recorded.
  */
 public final class RedisFileMetadataStore implements FileMetadataStore {
   private final RedisConnection redis;
@@ -106,6 +108,11 @@ public final class RedisFileMetadataStore implements FileMetadataStore {
     h.put("size", Long.toString(f.size()));
     h.put("path", f.path());
     h.put("type", f.kind() == StoredFile.Kind.UPLOAD ? "upload" : "output");
+    if (f.owner() != null) {
+      h.put("owner", f.owner());
+      h.put("tenant", f.tenant());
+      h.put("kind", f.sharing().code());
+    }
     return h;
   }
 
@@ -129,6 +136,16 @@ public final class RedisFileMetadataStore implements FileMetadataStore {
         key == null || key.isEmpty() ? StoredFile.objectKey(sessionId, kind, fileId) : key,
         size,
         created == null ? Instant.EPOCH : created,
-        kind);
+        kind,
+        emptyToNull(h.get("owner")),
+        emptyToNull(h.get("tenant")),
+        h.get("owner") == null || h.get("owner").isEmpty()
+            ? null
+            : java.util.Objects.requireNonNullElse(
+                StoredFile.Sharing.parse(h.get("kind")), StoredFile.Sharing.USER));
+  }
+
+  private static String emptyToNull(String s) {
+    return s == null || s.isEmpty() ? null : s;
   }
 }

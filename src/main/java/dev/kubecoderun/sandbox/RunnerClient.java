@@ -68,7 +68,20 @@ public final class RunnerClient {
     }
   }
 
+  /** The reply bound of {@link #execute(RunnerRequest, Duration)}. */
+  public static final int DEFAULT_MAX_REPLY_BYTES = 256 << 20;
+
   public RunnerResult execute(RunnerRequest request, Duration timeout) throws SandboxException {
+    return execute(request, timeout, DEFAULT_MAX_REPLY_BYTES);
+  }
+
+  /**
+   * Runs the request. At most {@code maxReplyBytes} of the runner's answer are read: the runner
+   * bounds its output, state and file list, so a longer answer means a runner that is not ours (on
+   * Kubernetes it shares its pod with user code) and is refused without holding it.
+   */
+  public RunnerResult execute(RunnerRequest request, Duration timeout, int maxReplyBytes)
+      throws SandboxException {
     try (HttpClientResponse res =
         http.post(base.resolve("/execute").toString())
             .keepAlive(false)
@@ -76,7 +89,16 @@ public final class RunnerClient {
             .contentType(MediaTypes.APPLICATION_JSON)
             .readTimeout(timeout)
             .submit(Json.write(request))) {
-      byte[] body = res.entity().as(byte[].class);
+      byte[] body;
+      try (InputStream in = res.inputStream()) {
+        body = in.readNBytes(maxReplyBytes + 1);
+      } catch (IOException e) {
+        throw new SandboxException("runner execute failed: " + e.getMessage(), e);
+      }
+      if (body.length > maxReplyBytes) {
+        throw new SandboxException(
+            "the runner's answer is larger than " + maxReplyBytes + " bytes; refused");
+      }
       if (res.status() != Status.OK_200) {
         throw new SandboxException(
             "runner answered "

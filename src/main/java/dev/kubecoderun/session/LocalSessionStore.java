@@ -30,12 +30,20 @@ public final class LocalSessionStore implements SessionStore {
   }
 
   @Override
-  public Session createOrReuse(Session candidate) {
+  public Session createOrReuse(Session candidate, boolean claimLegacy) {
     Instant now = candidate.lastActivity();
     Session s =
         sessions.compute(
             candidate.id(),
-            (id, old) -> old == null || old.isExpired(now) ? candidate : old.touched(now));
+            (id, old) -> {
+              if (old == null || old.isExpired(now)) {
+                return candidate;
+              }
+              Session touched = old.touched(now);
+              return claimLegacy && old.isLegacy() && candidate.owner() != null
+                  ? touched.ownedBy(candidate.owner(), candidate.tenant())
+                  : touched;
+            });
     LocalDisk.write(dir.resolve(s.id() + ".json"), Json.write(s));
     return s;
   }
@@ -46,21 +54,36 @@ public final class LocalSessionStore implements SessionStore {
   }
 
   @Override
-  public Optional<Session> findByEntity(String entityId) {
+  public Optional<Session> claim(String id, String owner, String tenant) {
+    Instant now = Instant.now();
+    Session s =
+        sessions.computeIfPresent(
+            id,
+            (k, old) -> old.isLegacy() && !old.isExpired(now) ? old.ownedBy(owner, tenant) : old);
+    if (s == null || s.isExpired(now)) {
+      return Optional.empty();
+    }
+    LocalDisk.write(dir.resolve(s.id() + ".json"), Json.write(s));
+    return Optional.of(s);
+  }
+
+  @Override
+  public Optional<Session> findByEntity(String owner, String entityId) {
     Instant now = Instant.now();
     return sessions.values().stream()
         .filter(s -> entityId.equals(s.entityId()) && !s.isExpired(now))
+        .filter(s -> java.util.Objects.equals(owner, s.owner()))
         .max(Comparator.comparing(Session::lastActivity));
   }
 
   @Override
-  public String claimEntity(String entityId, String candidateId) {
+  public String claimEntity(String owner, String entityId, String candidateId) {
     long now = System.nanoTime();
     // Claims are few and short-lived: drop the stale ones on the way.
     entityClaims.values().removeIf(c -> c.untilNanos() - now < 0);
     return entityClaims
         .compute(
-            entityId,
+            (owner == null ? "" : owner) + "\n" + entityId,
             (e, old) ->
                 old != null && old.untilNanos() - now > 0
                     ? old

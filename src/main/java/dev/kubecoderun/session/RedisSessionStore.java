@@ -21,24 +21,47 @@ import redis.clients.jedis.resps.ScanResult;
 /**
  * Sessions in Redis with the reference layout: hash {@code {p}sessions:{id}} (EXPIRE = session TTL
  * when set), set {@code {p}sessions:index} of every id, set {@code {p}entity_sessions:{entity}};
- * and ours, {@code {p}entity_claim:{entity}} (30 s): the id concurrent first requests share. Each
- * atomic step touches one key only, so the same code works on Redis Cluster.
+ * and ours: the hash fields {@code owner} and {@code tenant} (the principal that created it; absent
+ * on sessions written before owners were recorded), the set {@code
+ * {p}entity_sessions:{entity}:{owner hash}} of an owner's sessions of an entity (the reference's
+ * set keeps the ownerless ones), and {@code {p}entity_claim:{entity}[:{owner hash}]} (30 s): the id
+ * concurrent first requests share. Each atomic step touches one key only, so the same code works on
+ * Redis Cluster.
  */
 public final class RedisSessionStore implements SessionStore {
   /**
-   * KEYS[1] the session hash; ARGV[1] TTL seconds, ARGV[2] now, then the new hash's fields. A live
-   * session is reused (ISO times in one format compare as strings), anything else replaced.
+   * KEYS[1] the session hash; ARGV[1] TTL seconds, ARGV[2] now, ARGV[3] and ARGV[4] the owner and
+   * tenant that take over a live session without an owner ('' = none), then the new hash's fields.
+   * A live session is reused (ISO times in one format compare as strings), anything else replaced.
    */
   private static final String CREATE_OR_REUSE =
       """
       local expires = redis.call('HGET', KEYS[1], 'expires_at')
       if redis.call('HGET', KEYS[1], 'status') == 'active' and (not expires or expires > ARGV[2]) then
         redis.call('HSET', KEYS[1], 'last_activity', ARGV[2])
+        local owner = redis.call('HGET', KEYS[1], 'owner')
+        if ARGV[3] ~= '' and (not owner or owner == '') then
+          redis.call('HSET', KEYS[1], 'owner', ARGV[3], 'tenant', ARGV[4])
+        end
         return redis.call('HGETALL', KEYS[1])
       end
       redis.call('DEL', KEYS[1])
-      redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+      redis.call('HSET', KEYS[1], unpack(ARGV, 5))
       if tonumber(ARGV[1]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+      return redis.call('HGETALL', KEYS[1])
+      """;
+
+  /** KEYS[1] the session hash; ARGV[1] now, ARGV[2] owner, ARGV[3] tenant. */
+  private static final String CLAIM =
+      """
+      local expires = redis.call('HGET', KEYS[1], 'expires_at')
+      if redis.call('HGET', KEYS[1], 'status') ~= 'active' or (expires and expires <= ARGV[1]) then
+        return {}
+      end
+      local owner = redis.call('HGET', KEYS[1], 'owner')
+      if not owner or owner == '' then
+        redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'tenant', ARGV[3])
+      end
       return redis.call('HGETALL', KEYS[1])
       """;
 
@@ -60,7 +83,7 @@ public final class RedisSessionStore implements SessionStore {
   }
 
   @Override
-  public Session createOrReuse(Session candidate) {
+  public Session createOrReuse(Session candidate, boolean claimLegacy) {
     long ttl =
         candidate.expiresAt() == null
             ? 0
@@ -69,6 +92,9 @@ public final class RedisSessionStore implements SessionStore {
     List<String> args = new ArrayList<>();
     args.add(Long.toString(ttl));
     args.add(PyTime.format(candidate.lastActivity()));
+    boolean claims = claimLegacy && candidate.owner() != null;
+    args.add(claims ? candidate.owner() : "");
+    args.add(claims ? candidate.tenant() : "");
     toHash(candidate)
         .forEach(
             (field, value) -> {
@@ -84,29 +110,73 @@ public final class RedisSessionStore implements SessionStore {
         j -> {
           j.sadd(redis.key("sessions:index"), stored.id());
           if (stored.entityId() != null) {
-            j.sadd(redis.key("entity_sessions:" + stored.entityId()), stored.id());
+            j.sadd(entityKey(stored.owner(), stored.entityId()), stored.id());
           }
         });
     return stored;
   }
 
+  @Override
+  public Optional<Session> claim(String id, String owner, String tenant) {
+    Object reply =
+        redis.call(
+            j ->
+                j.eval(
+                    CLAIM,
+                    List.of(sessionKey(id)),
+                    List.of(PyTime.format(clock.instant()), owner, tenant)));
+    Map<String, String> hash = RedisHashes.fromFlatList(reply);
+    if (hash.isEmpty()) {
+      return Optional.empty();
+    }
+    Session s = fromHash(hash);
+    if (s.entityId() != null && owner.equals(s.owner())) {
+      // Found by its owner's entity lookups from now on.
+      redis.run(j -> j.sadd(entityKey(owner, s.entityId()), id));
+    }
+    return Optional.of(s);
+  }
+
   /** SET NX with a TTL: the first of concurrent requests (any replica) wins. */
-  private static final String CLAIM =
+  private static final String CLAIM_ENTITY =
       """
       if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return ARGV[1] end
       return redis.call('GET', KEYS[1])
       """;
 
   @Override
-  public String claimEntity(String entityId, String candidateId) {
+  public String claimEntity(String owner, String entityId, String candidateId) {
     Object winner =
         redis.call(
             j ->
                 j.eval(
-                    CLAIM,
-                    List.of(redis.key("entity_claim:" + entityId)),
+                    CLAIM_ENTITY,
+                    List.of(redis.key("entity_claim:" + entityId + ownerSuffix(owner))),
                     List.of(candidateId, Long.toString(ENTITY_CLAIM.toSeconds()))));
     return winner == null ? candidateId : winner.toString();
+  }
+
+  /** The reference's set for ownerless sessions; an owner's own set beside it. */
+  private String entityKey(String owner, String entityId) {
+    return redis.key("entity_sessions:" + entityId + ownerSuffix(owner));
+  }
+
+  /**
+   * {@code :<24 hex of sha256(owner)>}, or nothing for no owner. Entity ids have no ':' (they are
+   * [A-Za-z0-9_-]), so an owner's key never collides with another entity's legacy key.
+   */
+  private static String ownerSuffix(String owner) {
+    if (owner == null) {
+      return "";
+    }
+    try {
+      byte[] d =
+          java.security.MessageDigest.getInstance("SHA-256")
+              .digest(owner.getBytes(StandardCharsets.UTF_8));
+      return ":" + java.util.HexFormat.of().formatHex(d, 0, 12);
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   @Override
@@ -119,14 +189,17 @@ public final class RedisSessionStore implements SessionStore {
     return s.isExpired(clock.instant()) ? Optional.empty() : Optional.of(s);
   }
 
-  /** One of the entity's live sessions; members whose session is gone are dropped on the way. */
+  /**
+   * One of the owner's live sessions of the entity; members whose session is gone (or, in the
+   * ownerless set, that found an owner since) are dropped on the way.
+   */
   @Override
-  public Optional<Session> findByEntity(String entityId) {
-    String setKey = redis.key("entity_sessions:" + entityId);
+  public Optional<Session> findByEntity(String owner, String entityId) {
+    String setKey = entityKey(owner, entityId);
     List<String> ids = redis.call(j -> j.srandmember(setKey, 10));
     for (String id : ids) {
       Optional<Session> s = find(id);
-      if (s.isPresent()) {
+      if (s.isPresent() && java.util.Objects.equals(owner, s.get().owner())) {
         return s;
       }
       redis.run(j -> j.srem(setKey, id));
@@ -151,12 +224,16 @@ public final class RedisSessionStore implements SessionStore {
   public void delete(String id) {
     Map<String, String> hash = redis.call(j -> j.hgetAll(sessionKey(id)));
     String entity = hash.isEmpty() ? null : entityOf(hash.get("metadata"));
+    String owner = hash.isEmpty() ? null : emptyToNull(hash.get("owner"));
     redis.run(
         j -> {
           j.del(sessionKey(id));
           j.srem(redis.key("sessions:index"), id);
           if (entity != null) {
-            j.srem(redis.key("entity_sessions:" + entity), id);
+            j.srem(entityKey(null, entity), id);
+            if (owner != null) {
+              j.srem(entityKey(owner, entity), id);
+            }
           }
         });
   }
@@ -187,6 +264,10 @@ public final class RedisSessionStore implements SessionStore {
     h.put("memory_usage_mb", "");
     h.put("cpu_usage_percent", "");
     h.put("metadata", Json.writeString(metadata));
+    if (s.owner() != null) {
+      h.put("owner", s.owner());
+      h.put("tenant", s.tenant());
+    }
     return h;
   }
 
@@ -203,7 +284,13 @@ public final class RedisSessionStore implements SessionStore {
         last == null ? created : last,
         expiresAt,
         text(meta, "entity_id"),
-        text(meta, "user_id"));
+        text(meta, "user_id"),
+        emptyToNull(h.get("owner")),
+        emptyToNull(h.get("tenant")));
+  }
+
+  private static String emptyToNull(String s) {
+    return s == null || s.isEmpty() ? null : s;
   }
 
   private static String entityOf(String metadata) {

@@ -1,5 +1,6 @@
 package dev.kubecoderun.session;
 
+import dev.kubecoderun.auth.Principal;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -7,9 +8,12 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * Picks the session of a request: the one named, else the storage session of the first referenced
- * file, else the entity's, else a new one. A well-formed session id that does not exist yet is
- * adopted rather than replaced, so state uploaded to it is found.
+ * Picks the session of a request, for its principal: the one named, else the storage session of the
+ * first referenced file that is the principal's, else the principal's session of the entity, else a
+ * new one. A well-formed session id that does not exist yet is adopted rather than replaced, so
+ * state uploaded to it is found. A session belongs to the principal that created it; another
+ * principal is told it does not exist. A session written before owners were recorded is taken over
+ * by the first API key that uses it (see docs/auth.md, "Migration").
  */
 public final class SessionResolver {
   private final SessionStore store;
@@ -23,37 +27,92 @@ public final class SessionResolver {
     this.ttl = ttl;
   }
 
+  /**
+   * @throws SessionNotFoundException {@code requestedId} is another principal's session
+   */
   public Session resolve(
-      String requestedId, List<String> fileSessionIds, String entityId, String userId) {
+      Principal principal,
+      String requestedId,
+      List<String> fileSessionIds,
+      String entityId,
+      String userId) {
     Instant now = clock.instant();
     if (requestedId != null) {
-      return create(requestedId, entityId, userId, now);
+      return createOwned(principal, requestedId, entityId, userId, now);
     }
     for (String sid : fileSessionIds) {
-      Optional<Session> s = store.find(sid);
+      Optional<Session> s = findOwned(principal, sid);
       if (s.isPresent()) {
         store.touch(sid, now);
         return s.get().touched(now);
       }
     }
     if (entityId != null) {
-      Optional<Session> s = store.findByEntity(entityId);
+      Optional<Session> s = store.findByEntity(principal.user(), entityId);
+      if (s.isEmpty() && principal.mayClaimLegacy()) {
+        s =
+            store
+                .findByEntity(null, entityId)
+                .flatMap(legacy -> store.claim(legacy.id(), principal.user(), principal.tenant()))
+                .filter(claimed -> principal.user().equals(claimed.owner()));
+      }
       if (s.isPresent()) {
         store.touch(s.get().id(), now);
         return s.get().touched(now);
       }
-      return create(store.claimEntity(entityId, Ids.next()), entityId, userId, now);
+      String id = store.claimEntity(principal.user(), entityId, Ids.next());
+      return createOwned(principal, id, entityId, userId, now);
     }
-    return create(Ids.next(), entityId, userId, now);
+    return createOwned(principal, Ids.next(), entityId, userId, now);
   }
 
+  /**
+   * The session, when it is the principal's (taking over a session without an owner when the
+   * principal may); empty when it does not exist or is another's.
+   */
+  public Optional<Session> findOwned(Principal principal, String id) {
+    Optional<Session> s = store.find(id);
+    if (s.isEmpty()) {
+      return s;
+    }
+    if (s.get().isLegacy() && principal.mayClaimLegacy()) {
+      s = store.claim(id, principal.user(), principal.tenant());
+    }
+    return s.filter(found -> principal.user().equals(found.owner()));
+  }
+
+  /** Whether the session exists and is the principal's (see {@link #findOwned}). */
+  public boolean owns(Principal principal, String id) {
+    return findOwned(principal, id).isPresent();
+  }
+
+  /** Any live session, whoever owns it: for listings that decide file by file. */
   public Optional<Session> find(String id) {
     return store.find(id);
   }
 
-  /** Creates the session, or reuses it when it exists (atomically: replicas may race). */
-  private Session create(String id, String entityId, String userId, Instant now) {
+  /**
+   * Creates the session for the principal, or reuses it when it is already theirs (atomically:
+   * replicas may race).
+   *
+   * @throws SessionNotFoundException it exists and is another principal's
+   */
+  public Session createOwned(
+      Principal principal, String id, String entityId, String userId, Instant now) {
     Instant expiresAt = ttl.isZero() ? null : now.plus(ttl);
-    return store.createOrReuse(new Session(id, now, now, expiresAt, entityId, userId));
+    Session s =
+        store.createOrReuse(
+            new Session(
+                id, now, now, expiresAt, entityId, userId, principal.user(), principal.tenant()),
+            principal.mayClaimLegacy());
+    if (!principal.user().equals(s.owner())) {
+      throw new SessionNotFoundException(id);
+    }
+    return s;
+  }
+
+  /** {@link #createOwned} at the current time. */
+  public Session createOwned(Principal principal, String id) {
+    return createOwned(principal, id, null, null, clock.instant());
   }
 }

@@ -14,19 +14,46 @@ public interface SessionStore {
    * exists; else {@code candidate}, now stored. Atomic: two replicas creating the same id at once
    * both get the one session that won.
    */
-  Session createOrReuse(Session candidate);
+  default Session createOrReuse(Session candidate) {
+    return createOrReuse(candidate, false);
+  }
+
+  /**
+   * As {@link #createOrReuse(Session)}; with {@code claimLegacy}, an existing session without an
+   * owner becomes {@code candidate}'s owner's in the same atomic step.
+   */
+  Session createOrReuse(Session candidate, boolean claimLegacy);
 
   Optional<Session> find(String id);
 
-  /** A live session created for an entity (a LibreChat agent or assistant), if any. */
-  Optional<Session> findByEntity(String entityId);
+  /**
+   * The live session {@code id} after giving it to {@code owner} if it had no owner (atomically: of
+   * two principals claiming at once, one wins and the other sees the winner's session).
+   */
+  Optional<Session> claim(String id, String owner, String tenant);
+
+  /** A live session created for an entity by sessions without an owner (legacy), if any. */
+  default Optional<Session> findByEntity(String entityId) {
+    return findByEntity(null, entityId);
+  }
 
   /**
-   * The id a new session of the entity gets: {@code candidateId}, unless a concurrent request (this
-   * replica or another) claimed one for the entity within {@link #ENTITY_CLAIM}; then that one. So
-   * two first requests of one entity at once end in one session, not two.
+   * A live session {@code owner} created for an entity (a LibreChat agent or assistant), if any;
+   * {@code owner} null: one of the legacy sessions of the entity, written without an owner.
    */
-  String claimEntity(String entityId, String candidateId);
+  Optional<Session> findByEntity(String owner, String entityId);
+
+  default String claimEntity(String entityId, String candidateId) {
+    return claimEntity(null, entityId, candidateId);
+  }
+
+  /**
+   * The id a new session of {@code owner} for the entity gets: {@code candidateId}, unless a
+   * concurrent request (this replica or another) of the same owner claimed one for the entity
+   * within {@link #ENTITY_CLAIM}; then that one. So two first requests of one entity at once end in
+   * one session, not two.
+   */
+  String claimEntity(String owner, String entityId, String candidateId);
 
   /** How long an entity's claim covers later first requests (then the session itself is found). */
   java.time.Duration ENTITY_CLAIM = java.time.Duration.ofSeconds(30);

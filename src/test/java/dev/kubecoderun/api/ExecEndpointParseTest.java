@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.execution.ExecCommand;
 import dev.kubecoderun.language.Language;
@@ -17,6 +18,10 @@ class ExecEndpointParseTest {
   private static final String SID = "AbCdEfGhIjKlMnOpQrSt1";
   private static final String FID = "ZyXwVuTsRqPoNmLkJiHg2";
 
+  private static ExecCommand parse(JsonNode body) {
+    return ExecEndpoint.parse(Principal.apiKey("a-test-key-0123456789"), body, 3);
+  }
+
   private static JsonNode json(String s) throws IOException {
     return Json.tree(s.getBytes(StandardCharsets.UTF_8));
   }
@@ -24,7 +29,7 @@ class ExecEndpointParseTest {
   @Test
   void acceptsBothLibreChatFileReferenceGenerationsAndIgnoresUnknownFields() throws IOException {
     ExecCommand c =
-        ExecEndpoint.parse(
+        parse(
             json(
                 "{\"lang\":\"Python\",\"code\":\"print(1)\",\"codeSessionKey\":\"x\",\"timeout\":5,"
                     + "\"files\":[{\"id\":\""
@@ -50,27 +55,24 @@ class ExecEndpointParseTest {
   void passesStringArgsAndIgnoresOtherShapes() throws IOException {
     assertEquals(
         List.of("a", "b"),
-        ExecEndpoint.parse(json("{\"lang\":\"py\",\"code\":\"x\",\"args\":[\"a\",\"b\"]}")).args());
-    assertNull(
-        ExecEndpoint.parse(json("{\"lang\":\"py\",\"code\":\"x\",\"args\":{\"a\":1}}")).args());
+        parse(json("{\"lang\":\"py\",\"code\":\"x\",\"args\":[\"a\",\"b\"]}")).args());
+    assertNull(parse(json("{\"lang\":\"py\",\"code\":\"x\",\"args\":{\"a\":1}}")).args());
   }
 
   @Test
   void missingOrMistypedFieldsAre422WithTheField() throws IOException {
-    ApiError missing =
-        assertThrows(ApiError.class, () -> ExecEndpoint.parse(json("{\"code\":\"x\"}")));
+    ApiError missing = assertThrows(ApiError.class, () -> parse(json("{\"code\":\"x\"}")));
     assertEquals(422, missing.status());
     assertEquals("lang", missing.details().get(0).field());
     ApiError typed =
-        assertThrows(
-            ApiError.class, () -> ExecEndpoint.parse(json("{\"lang\":\"py\",\"code\":5}")));
+        assertThrows(ApiError.class, () -> parse(json("{\"lang\":\"py\",\"code\":5}")));
     assertEquals(422, typed.status());
     assertEquals("code", typed.details().get(0).field());
     ApiError noSession =
         assertThrows(
             ApiError.class,
             () ->
-                ExecEndpoint.parse(
+                parse(
                     json("{\"lang\":\"py\",\"code\":\"x\",\"files\":[{\"id\":\"" + FID + "\"}]}")));
     assertEquals("files[0].session_id", noSession.details().get(0).field());
   }
@@ -78,15 +80,31 @@ class ExecEndpointParseTest {
   @Test
   void unknownLanguageAndBlankCodeAre400() throws IOException {
     ApiError lang =
-        assertThrows(
-            ApiError.class, () -> ExecEndpoint.parse(json("{\"lang\":\"cobol\",\"code\":\"x\"}")));
+        assertThrows(ApiError.class, () -> parse(json("{\"lang\":\"cobol\",\"code\":\"x\"}")));
     assertEquals(400, lang.status());
     assertEquals("unsupported_language", lang.details().get(0).code());
     ApiError blank =
-        assertThrows(
-            ApiError.class, () -> ExecEndpoint.parse(json("{\"lang\":\"py\",\"code\":\"  \"}")));
+        assertThrows(ApiError.class, () -> parse(json("{\"lang\":\"py\",\"code\":\"  \"}")));
     assertEquals(400, blank.status());
     assertEquals("empty_code", blank.details().get(0).code());
+  }
+
+  @Test
+  void moreFileReferencesThanMaxExecFilesAre400() throws IOException {
+    String ref = "{\"id\":\"" + FID + "\",\"session_id\":\"" + SID + "\"}";
+    String three = ref + "," + ref + "," + ref;
+    assertEquals(
+        3,
+        parse(json("{\"lang\":\"py\",\"code\":\"x\",\"files\":[" + three + "]}")).files().size());
+    ApiError e =
+        assertThrows(
+            ApiError.class,
+            () ->
+                parse(
+                    json(
+                        "{\"lang\":\"py\",\"code\":\"x\",\"files\":[" + three + "," + ref + "]}")));
+    assertEquals(400, e.status());
+    assertEquals("too_many_files", e.details().get(0).code());
   }
 
   @Test
@@ -95,7 +113,7 @@ class ExecEndpointParseTest {
         assertThrows(
             ApiError.class,
             () ->
-                ExecEndpoint.parse(
+                parse(
                     json(
                         "{\"lang\":\"py\",\"code\":\"x\",\"files\":[{\"id\":\""
                             + FID

@@ -8,6 +8,7 @@ import java.io.UncheckedIOException;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.ZoneOffset;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -66,17 +67,34 @@ class ManagedApiKeysTest {
   void aManagedKeyIsLimitedPerWindowAndTheRefusalIsNotCounted() {
     manage(MANAGED, true, Map.of(RateWindow.MINUTE, 3L));
     ManagedApiKeys keys = keys(store, true);
+    // A fixed clock: the test never straddles two minute windows.
+    RateLimiter limiter =
+        new RateLimiter(store, Clock.fixed(Instant.parse("2030-01-01T10:00:30Z"), ZoneOffset.UTC));
+    Principal principal = Principal.apiKey(MANAGED);
+    Map<RateWindow, Long> limits = Map.of();
     for (int i = 0; i < 3; i++) {
-      assertInstanceOf(ApiKeyValidator.Accepted.class, keys.check(MANAGED));
+      limits = assertInstanceOf(ApiKeyValidator.Accepted.class, keys.check(MANAGED)).limits();
+      RateLimiter.Within within =
+          assertInstanceOf(RateLimiter.Within.class, limiter.consume(principal, limits));
+      assertEquals(2 - i, within.status().remaining());
+      assertEquals(3, within.status().limit());
+      assertEquals(Instant.parse("2030-01-01T10:01:00Z"), within.status().resetAt());
     }
-    ApiKeyValidator.Limited limited =
-        assertInstanceOf(ApiKeyValidator.Limited.class, keys.check(MANAGED));
+    RateLimiter.Limited limited =
+        assertInstanceOf(RateLimiter.Limited.class, limiter.consume(principal, limits));
     assertEquals(RateWindow.MINUTE, limited.window());
     assertEquals(3, limited.limit());
     assertEquals(3, limited.used());
-    assertInstanceOf(ApiKeyValidator.Limited.class, keys.check(MANAGED));
+    assertInstanceOf(RateLimiter.Limited.class, limiter.consume(principal, limits));
+    assertEquals(
+        Map.of(),
+        assertInstanceOf(ApiKeyValidator.Accepted.class, keys(store, false).check(MANAGED))
+            .limits(),
+        "limits switched off");
     assertInstanceOf(
-        ApiKeyValidator.Accepted.class, keys(store, false).check(MANAGED), "limits switched off");
+        RateLimiter.Within.class,
+        limiter.consume(Principal.apiKey(ENV_KEY), limits),
+        "counted per principal");
   }
 
   @Test
@@ -104,16 +122,6 @@ class ManagedApiKeysTest {
 
           @Override
           public boolean delete(String keyHash) {
-            throw fail();
-          }
-
-          @Override
-          public Optional<String> cachedValidation(String shortHash) {
-            throw fail();
-          }
-
-          @Override
-          public void cacheValidation(String shortHash, String value, Duration ttl) {
             throw fail();
           }
 

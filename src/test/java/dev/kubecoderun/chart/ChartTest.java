@@ -14,6 +14,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import com.sun.net.httpserver.HttpServer;
 import dev.kubecoderun.Application;
+import dev.kubecoderun.auth.Authenticator;
+import dev.kubecoderun.auth.JwtKeys;
+import dev.kubecoderun.auth.RateWindow;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.language.Language;
 import java.io.IOException;
@@ -22,6 +25,9 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.KeyPairGenerator;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
@@ -61,6 +67,30 @@ class ChartTest {
   static final String KEPT_KEY = "key-of-an-earlier-install-0123456789";
   static final Path CHART = Path.of("charts/kubecoderun");
   static final ObjectMapper YAML = new YAMLMapper();
+
+  /** An Ed25519 public key as PEM, and another's x as a JWK has it (both for the "jwt" job). */
+  static final String PEM;
+
+  static final String JWK_X;
+
+  static {
+    try {
+      KeyPairGenerator gen = KeyPairGenerator.getInstance("Ed25519");
+      PEM =
+          "-----BEGIN PUBLIC KEY-----\n"
+              + Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII))
+                  .encodeToString(gen.generateKeyPair().getPublic().getEncoded())
+              + "\n-----END PUBLIC KEY-----\n";
+      byte[] spki = gen.generateKeyPair().getPublic().getEncoded();
+      // X.509 SubjectPublicKeyInfo of Ed25519: a 12-byte header, then the 32-byte key.
+      JWK_X =
+          Base64.getUrlEncoder()
+              .withoutPadding()
+              .encodeToString(Arrays.copyOfRange(spki, spki.length - 32, spki.length));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
 
   /** Values files rendered once for all tests: id -> (namespace, values). */
   static final Map<String, String[]> JOBS = new LinkedHashMap<>();
@@ -145,6 +175,72 @@ class ChartTest {
     JOBS.put("unknown-nested", new String[] {NS, "redis: {enable: true}"});
     JOBS.put("short-master", new String[] {NS, "masterKey: {value: short}"});
     JOBS.put("monitor-no-key", new String[] {NS, "metrics: {serviceMonitor: {enabled: true}}"});
+    // LibreChat's JWTs: keys inline (a PEM and a JWKS given as YAML), bounds and limits.
+    JOBS.put(
+        "jwt",
+        new String[] {
+          NS,
+          """
+          auth:
+            provider: librechat-jwt
+            rateLimitEnabled: false
+            jwt:
+              issuer: lc-prod
+              audience: code
+              allowedAlgs: [EdDSA]
+              kid: lc-codeapi-2026-05
+              publicKey: |
+          %s
+              jwks: {keys: [{kty: OKP, crv: Ed25519, x: "%s", kid: rotated}]}
+              singleTenantId: acme
+              rateLimits: {per_minute: 60, hourly: 1000}
+          server: {maxConnections: 2000, maxConcurrentRequests: 100, idleConnectionTimeoutSeconds: 30}
+          """
+              .formatted(PEM.indent(8).stripTrailing(), JWK_X)
+        });
+    // Key files from the operator's own Secret and ConfigMap, mounted read-only.
+    JOBS.put(
+        "jwt-files",
+        new String[] {
+          NS,
+          """
+          auth:
+            provider: both
+            jwt:
+              jwksFrom: {secret: lc-jwks, key: codeapi.json}
+              publicKeysFrom: {configMap: lc-keys}
+              keyCacheTtlSeconds: 10
+              tenantIsolationStrict: true
+          """
+        });
+    JOBS.put(
+        "jwt-jwks-configmap",
+        new String[] {NS, "auth: {jwt: {jwks: '{\"keys\":[]}', jwksFrom: {configMap: lc-jwks}}}"});
+    // A key given through config: (the chart's own check must not refuse it).
+    JOBS.put(
+        "jwt-key-in-config",
+        new String[] {
+          NS,
+          "auth: {provider: librechat-jwt}\nconfig: {CODEAPI_JWT_PUBLIC_KEY_BASE64: \""
+              + b64(PEM)
+              + "\"}"
+        });
+    JOBS.put("jwt-no-key", new String[] {NS, "auth: {provider: librechat-jwt}"});
+    JOBS.put("both-no-key", new String[] {NS, "auth: {provider: both}"});
+    JOBS.put(
+        "jwks-two-sources",
+        new String[] {NS, "auth: {jwt: {jwksFrom: {configMap: a, secret: b}}}"});
+    JOBS.put(
+        "jwt-private-key",
+        new String[] {
+          NS,
+          "auth: {jwt: {publicKey: \"-----BEGIN PRIVATE KEY-----\\nMC4CAQAwBQYDK2VwBCIEIA==\\n-----END PRIVATE KEY-----\"}}"
+        });
+    JOBS.put("jwt-not-pem", new String[] {NS, "auth: {jwt: {publicKey: c29tZSBiYXNlNjQ=}}"});
+    JOBS.put("type-alg", new String[] {NS, "auth: {jwt: {allowedAlgs: [HS256]}}"});
+    JOBS.put("type-provider", new String[] {NS, "auth: {provider: none}"});
+    JOBS.put("type-rate-window", new String[] {NS, "auth: {jwt: {rateLimits: {per_week: 5}}}"});
+    JOBS.put("type-connections", new String[] {NS, "server: {maxConnections: 4}"});
   }
 
   static HttpServer fakeApi;
@@ -593,7 +689,8 @@ class ChartTest {
   void theApiAcceptsWhatTheChartRenders() throws IOException {
     String docs = Files.readString(Path.of("docs/configuration.md"));
     Pattern label = Pattern.compile("(?m)^LABEL dev\\.kubecoderun\\.languages=\"([^\"]*)\"");
-    for (String id : List.of("defaults", "production", "iam")) {
+    for (String id :
+        List.of("defaults", "production", "iam", "jwt", "jwt-files", "jwt-key-in-config")) {
       Map<String, String> env = apiEnv(id);
       for (String name : env.keySet()) {
         String documented = name.replaceFirst("_(" + String.join("|", codes()) + ")$", "_<CODE>");
@@ -638,6 +735,133 @@ class ChartTest {
     assertEquals("gvisor", prod.kubernetes().runtimeClassName());
     assertEquals(12, prod.kubernetes().maxPods());
     assertEquals(9, prod.sandbox().poolSize(Language.PY));
+
+    // The defaults: API keys only, the API's own bounds.
+    Config plain = Config.from(apiEnv("defaults"));
+    assertEquals(Authenticator.Mode.LEGACY_API_KEY, plain.auth().provider());
+    assertNull(plain.auth().jwt());
+    assertTrue(plain.auth().rateLimitEnabled());
+    Config.Server apiDefaults = Config.from(Map.of("API_KEY", "k".repeat(16))).server();
+    assertEquals(apiDefaults.maxConnections(), plain.server().maxConnections());
+    assertEquals(apiDefaults.maxConcurrentRequests(), plain.server().maxConcurrentRequests());
+    assertEquals(apiDefaults.idleConnectionTimeout(), plain.server().idleConnectionTimeout());
+
+    // LibreChat's JWTs with inline keys: the API reads both keys from what the ConfigMap holds.
+    Config jwt = Config.from(apiEnv("jwt"));
+    assertEquals(Authenticator.Mode.LIBRECHAT_JWT, jwt.auth().provider());
+    assertEquals("lc-prod", jwt.auth().jwt().issuer());
+    assertEquals("code", jwt.auth().jwt().audience());
+    assertEquals(Set.of("EdDSA"), jwt.auth().jwt().allowedAlgorithms());
+    assertEquals("acme", jwt.auth().jwt().singleTenantId());
+    assertFalse(jwt.auth().rateLimitEnabled());
+    assertEquals(
+        Map.of(RateWindow.MINUTE, 60L, RateWindow.HOUR, 1000L), jwt.auth().jwtRateLimits());
+    assertEquals(2000, jwt.server().maxConnections());
+    assertEquals(100, jwt.server().maxConcurrentRequests());
+    assertEquals(Duration.ofSeconds(30), jwt.server().idleConnectionTimeout());
+    JwtKeys keys = JwtKeys.load(jwt.auth().jwt().keys());
+    assertNotNull(keys.find("lc-codeapi-2026-05"), "the PEM key under its kid");
+    assertNotNull(keys.find("rotated"), "the JWKS key");
+    assertNotEquals(keys.find("lc-codeapi-2026-05"), keys.find("rotated"));
+
+    // Key files: where the Deployment mounts them.
+    Config files = Config.from(apiEnv("jwt-files"));
+    assertEquals(Authenticator.Mode.BOTH, files.auth().provider());
+    assertEquals(
+        Path.of("/etc/kubecoderun/jwt-jwks/jwks.json"), files.auth().jwt().keys().jwksFile());
+    assertEquals(Path.of("/etc/kubecoderun/jwt-keys"), files.auth().jwt().keys().keysDir());
+    assertEquals(Duration.ofSeconds(10), files.auth().jwt().keys().reload());
+    assertTrue(files.auth().jwt().strictTenant());
+
+    assertEquals(
+        Authenticator.Mode.LIBRECHAT_JWT,
+        Config.from(apiEnv("jwt-key-in-config")).auth().provider());
+  }
+
+  /**
+   * The auth values reach the ConfigMap (public keys are no secret: nothing of them goes into the
+   * Secret), and a JWKS or key directory from the operator's ConfigMap or Secret is mounted
+   * read-only, whole (no subPath, so the kubelet's updates reach the API), where the env says.
+   */
+  @Test
+  void authValuesReachTheConfigMapAndTheKeyFilesAreMounted() throws IOException {
+    Map<String, String> cm = configMap("jwt");
+    assertEquals("librechat-jwt", cm.get("CODEAPI_AUTH_PROVIDER"));
+    assertEquals("lc-prod", cm.get("CODEAPI_JWT_ISSUER"));
+    assertEquals("code", cm.get("CODEAPI_JWT_AUDIENCE"));
+    assertEquals("EdDSA", cm.get("CODEAPI_JWT_ALLOWED_ALGS"));
+    assertEquals("lc-codeapi-2026-05", cm.get("CODEAPI_JWT_KID"));
+    assertEquals(PEM.strip(), cm.get("CODEAPI_JWT_PUBLIC_KEY"));
+    JsonNode jwks = new ObjectMapper().readTree(cm.get("CODEAPI_JWT_JWKS_JSON"));
+    assertEquals(JWK_X, jwks.at("/keys/0/x").asText());
+    assertEquals("rotated", jwks.at("/keys/0/kid").asText());
+    assertEquals("hourly=1000,per_minute=60", cm.get("JWT_RATE_LIMITS"));
+    assertEquals("false", cm.get("RATE_LIMIT_ENABLED"));
+    assertEquals("2000", cm.get("MAX_CONNECTIONS"));
+    assertEquals("100", cm.get("MAX_CONCURRENT_REQUESTS"));
+    assertEquals("30", cm.get("IDLE_CONNECTION_TIMEOUT_SECONDS"));
+    assertEquals("acme", cm.get("CODEAPI_JWT_SINGLE_TENANT_ID"));
+    assertEquals(Set.of("API_KEY"), secret("jwt").keySet());
+    JsonNode spec = one("jwt", "Deployment", FULLNAME).at("/spec/template/spec");
+    assertEquals(
+        List.of("tmp", "data"),
+        spec.path("volumes").findValuesAsText("name"),
+        "inline keys need no volume");
+
+    // The defaults: no auth setting but the bounds, so the API picks its own provider.
+    Map<String, String> plain = configMap("defaults");
+    assertTrue(
+        plain.keySet().stream().noneMatch(k -> k.startsWith("CODEAPI_") || k.startsWith("JWT_")),
+        plain::toString);
+    assertEquals("512", plain.get("MAX_CONNECTIONS"));
+    assertEquals("256", plain.get("MAX_CONCURRENT_REQUESTS"));
+    assertEquals("60", plain.get("IDLE_CONNECTION_TIMEOUT_SECONDS"));
+    assertEquals("true", plain.get("RATE_LIMIT_ENABLED"));
+
+    Map<String, String> files = configMap("jwt-files");
+    assertEquals("both", files.get("CODEAPI_AUTH_PROVIDER"));
+    assertEquals("/etc/kubecoderun/jwt-jwks/jwks.json", files.get("CODEAPI_JWT_JWKS_FILE"));
+    assertEquals("/etc/kubecoderun/jwt-keys", files.get("CODEAPI_JWT_PUBLIC_KEYS_DIR"));
+    assertEquals("10", files.get("CODEAPI_JWT_KEY_CACHE_TTL_SECONDS"));
+    assertEquals("true", files.get("CODEAPI_TENANT_ISOLATION_STRICT"));
+    spec = one("jwt-files", "Deployment", FULLNAME).at("/spec/template/spec");
+    JsonNode jwksVolume = volume(spec, "jwt-jwks");
+    assertEquals("lc-jwks", jwksVolume.at("/secret/secretName").asText());
+    assertEquals("codeapi.json", jwksVolume.at("/secret/items/0/key").asText());
+    assertEquals("jwks.json", jwksVolume.at("/secret/items/0/path").asText());
+    assertEquals("lc-keys", volume(spec, "jwt-keys").at("/configMap/name").asText());
+    assertTrue(volume(spec, "jwt-keys").at("/configMap/items").isMissingNode(), "every entry");
+    Map<String, JsonNode> mounts = new TreeMap<>();
+    spec.at("/containers/0/volumeMounts").forEach(m -> mounts.put(m.path("name").asText(), m));
+    for (var m :
+        Map.of("jwt-jwks", "/etc/kubecoderun/jwt-jwks", "jwt-keys", "/etc/kubecoderun/jwt-keys")
+            .entrySet()) {
+      JsonNode mount = mounts.get(m.getKey());
+      assertNotNull(mount, m.getKey());
+      assertEquals(m.getValue(), mount.path("mountPath").asText());
+      assertTrue(mount.path("readOnly").asBoolean(), m.getKey() + " read-only");
+      assertTrue(mount.path("subPath").isMissingNode(), m.getKey() + " without subPath");
+    }
+
+    Map<String, String> both = configMap("jwt-jwks-configmap");
+    assertEquals("{\"keys\":[]}", both.get("CODEAPI_JWT_JWKS_JSON"));
+    assertEquals("/etc/kubecoderun/jwt-jwks/jwks.json", both.get("CODEAPI_JWT_JWKS_FILE"));
+    JsonNode cmVolume =
+        volume(
+            one("jwt-jwks-configmap", "Deployment", FULLNAME).at("/spec/template/spec"),
+            "jwt-jwks");
+    assertEquals("lc-jwks", cmVolume.at("/configMap/name").asText());
+    assertEquals("jwks.json", cmVolume.at("/configMap/items/0/key").asText());
+  }
+
+  static JsonNode volume(JsonNode podSpec, String name) {
+    for (JsonNode v : podSpec.path("volumes")) {
+      if (v.path("name").asText().equals(name)) {
+        return v;
+      }
+    }
+    fail("no volume " + name + " in " + podSpec.path("volumes"));
+    return null;
   }
 
   static List<String> codes() {
@@ -679,6 +903,21 @@ class ChartTest {
     assertTrue(errors.get("bad-lang-limits").contains("unknown language python"), errors::toString);
     assertTrue(errors.get("short-master").contains("at least 32 characters"), errors::toString);
     assertTrue(errors.get("monitor-no-key").contains("need masterKey"), errors::toString);
+    assertTrue(
+        errors
+            .get("jwt-no-key")
+            .contains("auth.provider=librechat-jwt needs LibreChat's public key"),
+        errors::toString);
+    assertTrue(
+        errors.get("both-no-key").contains("auth.provider=both needs LibreChat's public key"),
+        errors::toString);
+    assertTrue(
+        errors.get("jwks-two-sources").contains("auth.jwt.jwksFrom: configMap or secret"),
+        errors::toString);
+    assertTrue(errors.get("jwt-private-key").contains("hold a PRIVATE key"), errors::toString);
+    assertTrue(
+        errors.get("jwt-not-pem").contains("auth.jwt.publicKey must be a PEM public key"),
+        errors::toString);
     Set<String> expected =
         new TreeSet<>(
             Set.of(
@@ -691,7 +930,12 @@ class ChartTest {
                 "bad-lang-limits",
                 "short-master",
                 "monitor-no-key",
-                "bad-user-namespaces"));
+                "bad-user-namespaces",
+                "jwt-no-key",
+                "both-no-key",
+                "jwks-two-sources",
+                "jwt-private-key",
+                "jwt-not-pem"));
     JOBS.keySet().stream()
         .filter(id -> id.startsWith("type-") || id.startsWith("unknown-"))
         .forEach(expected::add);
@@ -709,13 +953,18 @@ class ChartTest {
             "type-monitor",
             "type-user-ns",
             "unknown-value",
-            "unknown-nested")) {
+            "unknown-nested",
+            "type-alg",
+            "type-provider",
+            "type-rate-window",
+            "type-connections")) {
       assertTrue(
           errors.get(id).contains("schema"),
           () -> id + " not refused by the schema: " + errors.get(id));
     }
     assertTrue(errors.get("type-replicas").contains("replicaCount"), errors::toString);
     assertTrue(errors.get("unknown-value").contains("replicaCont"), errors::toString);
+    assertTrue(errors.get("type-rate-window").contains("per_week"), errors::toString);
   }
 
   /**

@@ -6,8 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kubecoderun.auth.Authenticator;
+import dev.kubecoderun.auth.RateWindow;
 import dev.kubecoderun.language.Language;
 import java.util.Map;
+import java.util.Set;
 import java.util.logging.Level;
 import org.junit.jupiter.api.Test;
 
@@ -36,6 +39,75 @@ class ConfigTest {
     ConfigException e = assertThrows(ConfigException.class, () -> Config.from(Map.of()));
     assertTrue(e.getMessage().contains("API_KEY"));
     assertFalse(Config.from(Map.of("AUTH_ENABLED", "false")).auth().enabled());
+  }
+
+  @Test
+  void theAuthProviderFollowsWhatIsConfiguredUnlessNamed() {
+    Config keysOnly = Config.from(Map.of("API_KEY", KEY));
+    assertEquals(Authenticator.Mode.LEGACY_API_KEY, keysOnly.auth().provider());
+    assertNull(keysOnly.auth().jwt());
+    Config withJwt = Config.from(Map.of("CODEAPI_JWT_PUBLIC_KEY", "pem"));
+    assertEquals(Authenticator.Mode.BOTH, withJwt.auth().provider(), "no API key needed then");
+    assertEquals("librechat", withJwt.auth().jwt().issuer());
+    assertEquals("codeapi", withJwt.auth().jwt().audience());
+    assertEquals(Set.of("EdDSA", "RS256"), withJwt.auth().jwt().allowedAlgorithms());
+    assertEquals(30, withJwt.auth().jwt().clockSkew().toSeconds());
+    assertEquals(300, withJwt.auth().jwt().maxLifetime().toSeconds());
+    assertEquals("legacy", withJwt.auth().jwt().singleTenantId());
+    Config named =
+        Config.from(
+            Map.of(
+                "CODEAPI_AUTH_PROVIDER",
+                "librechat-jwt",
+                "CODEAPI_JWT_JWKS_JSON",
+                "{}",
+                "CODEAPI_JWT_KEY_ID",
+                "k1",
+                "CODEAPI_JWT_ALLOWED_ALGS",
+                "EdDSA",
+                "JWT_RATE_LIMITS",
+                "per_minute=60, hourly=1000"));
+    assertEquals(Authenticator.Mode.LIBRECHAT_JWT, named.auth().provider());
+    assertEquals("k1", named.auth().jwt().keys().kid());
+    assertEquals(Set.of("EdDSA"), named.auth().jwt().allowedAlgorithms());
+    assertEquals(
+        Map.of(RateWindow.MINUTE, 60L, RateWindow.HOUR, 1000L), named.auth().jwtRateLimits());
+  }
+
+  @Test
+  void badAuthSettingsNameTheVariable() {
+    assertTrue(
+        assertThrows(
+                ConfigException.class,
+                () -> Config.from(Map.of("API_KEY", KEY, "CODEAPI_AUTH_PROVIDER", "none")))
+            .getMessage()
+            .contains("AUTH_ENABLED=false"));
+    assertTrue(
+        assertThrows(
+                ConfigException.class,
+                () -> Config.from(Map.of("CODEAPI_AUTH_PROVIDER", "librechat-jwt")))
+            .getMessage()
+            .contains("CODEAPI_JWT_PUBLIC_KEY"));
+    assertTrue(
+        assertThrows(
+                ConfigException.class,
+                () ->
+                    Config.from(
+                        Map.of(
+                            "CODEAPI_JWT_PUBLIC_KEY", "pem", "CODEAPI_JWT_ALLOWED_ALGS", "HS256")))
+            .getMessage()
+            .contains("HS256"));
+    assertTrue(
+        assertThrows(
+                ConfigException.class,
+                () -> Config.from(Map.of("API_KEY", KEY, "JWT_RATE_LIMITS", "per_week=5")))
+            .getMessage()
+            .contains("JWT_RATE_LIMITS"));
+    assertThrows(
+        ConfigException.class,
+        () ->
+            Config.from(
+                Map.of("CODEAPI_JWT_PUBLIC_KEY", "pem", "CODEAPI_JWT_MAX_TTL_SECONDS", "3600")));
   }
 
   @Test

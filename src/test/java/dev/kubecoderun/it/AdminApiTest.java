@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.auth.ManagedApiKeys;
+import dev.kubecoderun.auth.Principal;
 import java.net.http.HttpRequest;
 import java.util.ArrayList;
 import java.util.List;
@@ -65,6 +66,34 @@ class AdminApiTest {
                     .header("Authorization", "Bearer " + TestServer.MASTER))
             .status());
     assertEquals(401, useKey(TestServer.MASTER), "the master key is no API key");
+    assertEquals(
+        401,
+        server
+            .send(
+                HttpRequest.newBuilder(server.base.resolve("/v1/languages"))
+                    .header("Authorization", "Bearer " + TestServer.MASTER))
+            .status(),
+        "nor a bearer token");
+  }
+
+  @Test
+  void aLibreChatUserIsNoAdminAndItsRunsAreCountedUnderItsPrincipal() {
+    String sub = "usage-" + dev.kubecoderun.session.Ids.next();
+    TestServer.Caller user = server.asUser("acme", sub);
+    Errors.assertError(user.get("/api/v1/admin/keys"), 403, "authorization");
+    Errors.assertError(user.get("/metrics"), 403, "authorization");
+    assertEquals(200, user.exec(Map.of("lang", "bash", "code", "echo ok")).status());
+
+    String subject = Principal.jwt("acme", sub).shortId();
+    JsonNode all = server.send(admin(server, "/api/v1/admin/usage?hours=1")).json();
+    boolean found = false;
+    for (JsonNode k : all.get("by_api_key")) {
+      if (k.get("api_key_hash").asText().equals(subject)) {
+        found = true;
+        assertEquals(1, k.get("executions").asInt(), k.toString());
+      }
+    }
+    assertTrue(found, subject + " in " + all);
   }
 
   @Test

@@ -26,6 +26,13 @@ import java.util.Map;
 final class TestServer {
   static final String KEY = "integration-test-key-0123456789";
 
+  /** A second API key: another principal. */
+  static final String KEY2 = "integration-test-key-other-principal";
+
+  /** LibreChat's signing key of every test server (CODEAPI_JWT_JWKS_JSON). */
+  static final dev.kubecoderun.testing.LibreChatTokens TOKENS =
+      dev.kubecoderun.testing.LibreChatTokens.ed25519(dev.kubecoderun.testing.LibreChatTokens.KID);
+
   /** The master key of every test server (the admin API, the dashboard, /metrics). */
   static final String MASTER = "integration-master-key-0123456789abcdef";
 
@@ -61,17 +68,7 @@ final class TestServer {
    */
   static synchronized TestServer withRealStores() {
     if (realStores == null) {
-      dev.kubecoderun.stores.RedisServer redis = dev.kubecoderun.stores.RedisServer.shared();
-      dev.kubecoderun.stores.S3Server s3 = dev.kubecoderun.stores.S3Server.shared();
-      Map<String, String> env = new HashMap<>();
-      env.put("REDIS_URL", redis.url());
-      env.put("REDIS_KEY_PREFIX", "kcr-e2e:");
-      env.put("REDIS_SOCKET_TIMEOUT", "2");
-      env.put("REDIS_SOCKET_CONNECT_TIMEOUT", "2");
-      env.put("MINIO_ENDPOINT", s3.endpoint());
-      env.put("MINIO_ACCESS_KEY", dev.kubecoderun.stores.S3Server.ACCESS_KEY);
-      env.put("MINIO_SECRET_KEY", dev.kubecoderun.stores.S3Server.SECRET_KEY);
-      env.put("MINIO_BUCKET", "kcr-e2e");
+      Map<String, String> env = realStoresEnv("kcr-e2e:", "kcr-e2e");
       env.put("SESSION_QUEUE_TIMEOUT_SECONDS", "8"); // ConcurrentRunsTest waits this long
       // No numpy or pandas ahead of time: these tests load the stores, and a cheap warm sandbox
       // keeps the CPU for that.
@@ -79,6 +76,22 @@ final class TestServer {
       realStores = start(env, "0");
     }
     return realStores;
+  }
+
+  /** The settings of a server on the test Redis (keys under {@code prefix}) and S3 bucket. */
+  static Map<String, String> realStoresEnv(String prefix, String bucket) {
+    dev.kubecoderun.stores.RedisServer redis = dev.kubecoderun.stores.RedisServer.shared();
+    dev.kubecoderun.stores.S3Server s3 = dev.kubecoderun.stores.S3Server.shared();
+    Map<String, String> env = new HashMap<>();
+    env.put("REDIS_URL", redis.url());
+    env.put("REDIS_KEY_PREFIX", prefix);
+    env.put("REDIS_SOCKET_TIMEOUT", "2");
+    env.put("REDIS_SOCKET_CONNECT_TIMEOUT", "2");
+    env.put("MINIO_ENDPOINT", s3.endpoint());
+    env.put("MINIO_ACCESS_KEY", dev.kubecoderun.stores.S3Server.ACCESS_KEY);
+    env.put("MINIO_SECRET_KEY", dev.kubecoderun.stores.S3Server.SECRET_KEY);
+    env.put("MINIO_BUCKET", bucket);
+    return env;
   }
 
   private static TestServer kubernetes;
@@ -146,20 +159,29 @@ final class TestServer {
     return Files.isDirectory(images.resolve(name).resolve("rootfs"));
   }
 
-  /** A server of the caller's, with {@code extra} settings; close its {@link #app} after. */
+  /**
+   * A server of the caller's, with {@code extra} settings (DATA_DIR and POD_POOL_PY among them, or
+   * a new temporary directory and one warm Python); close its {@link #app} after.
+   */
   static TestServer start(Map<String, String> extra, String jsPool) {
     {
       try {
-        Path data = Files.createTempDirectory("kcr-it-");
-        Map<String, String> env = new HashMap<>();
+        Path data =
+            extra.containsKey("DATA_DIR")
+                ? Path.of(extra.get("DATA_DIR"))
+                : Files.createTempDirectory("kcr-it-");
+        Map<String, String> env = new HashMap<>(extra);
         env.put("API_KEY", KEY);
-        env.put("MASTER_API_KEY", MASTER);
+        env.putIfAbsent("API_KEYS", KEY2);
+        env.putIfAbsent("MASTER_API_KEY", MASTER);
+        // LibreChat's JWTs beside the keys (CODEAPI_AUTH_PROVIDER then defaults to "both").
+        env.putIfAbsent("CODEAPI_JWT_JWKS_JSON", TOKENS.jwks());
         env.put("PATH", System.getenv("PATH")); // where the toolchains are found
         env.put("API_HOST", "127.0.0.1");
         env.put("API_PORT", "0");
         env.put("DATA_DIR", data.toString());
         env.put("RUNNER_BIN", runnerBinary());
-        env.put("POD_POOL_PY", "1");
+        env.putIfAbsent("POD_POOL_PY", "1");
         env.put("POD_POOL_JS", jsPool);
         env.put("MAX_EXECUTION_TIME", "20");
         env.put("MAX_FILE_SIZE_MB", "2");
@@ -230,6 +252,53 @@ final class TestServer {
     return HttpRequest.newBuilder(base.resolve(path)).header("X-API-Key", KEY);
   }
 
+  /** The calls of {@link TestServer}, made with another API key. */
+  Caller withKey(String key) {
+    return new Caller(this, "X-API-Key", key);
+  }
+
+  /** The calls of {@link TestServer}, made as a LibreChat user (a bearer JWT). */
+  Caller asUser(String tenant, String sub) {
+    return new Caller(this, "Authorization", "Bearer " + TOKENS.token(tenant, sub));
+  }
+
+  /** Requests with one credential header. */
+  record Caller(TestServer server, String header, String value) {
+    HttpRequest.Builder request(String path) {
+      return HttpRequest.newBuilder(server.base.resolve(path)).header(header, value);
+    }
+
+    Reply get(String path) {
+      return server.send(request(path).GET());
+    }
+
+    Reply delete(String path) {
+      return server.send(request(path).DELETE());
+    }
+
+    Reply postJson(String path, String json) {
+      return server.send(
+          request(path)
+              .header("Content-Type", "application/json")
+              .POST(HttpRequest.BodyPublishers.ofString(json)));
+    }
+
+    Reply post(String path, byte[] body) {
+      return server.send(
+          request(path)
+              .header("Content-Type", "application/octet-stream")
+              .POST(HttpRequest.BodyPublishers.ofByteArray(body)));
+    }
+
+    Reply exec(Map<String, Object> body) {
+      return postJson("/v1/exec", Json.writeString(body));
+    }
+
+    Reply upload(String filename, byte[] content, Map<String, String> fields) {
+      return server.send(server.multipart(request("/v1/upload"), filename, content, fields));
+    }
+  }
+
   Reply get(String path) {
     return send(request(path).GET());
   }
@@ -255,6 +324,11 @@ final class TestServer {
 
   /** POST /upload with one {@code file} part plus form fields. */
   Reply upload(String path, String filename, byte[] content, Map<String, String> fields) {
+    return send(multipart(request(path), filename, content, fields));
+  }
+
+  HttpRequest.Builder multipart(
+      HttpRequest.Builder req, String filename, byte[] content, Map<String, String> fields) {
     String boundary = "kcrTestBoundary" + System.nanoTime();
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     try {
@@ -281,10 +355,8 @@ final class TestServer {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    return send(
-        request(path)
-            .header("Content-Type", "multipart/form-data; boundary=" + boundary)
-            .POST(HttpRequest.BodyPublishers.ofByteArray(out.toByteArray())));
+    return req.header("Content-Type", "multipart/form-data; boundary=" + boundary)
+        .POST(HttpRequest.BodyPublishers.ofByteArray(out.toByteArray()));
   }
 
   Reply upload(String filename, String content) {

@@ -107,6 +107,16 @@ class RunnerClientTest {
   }
 
   @Test
+  void aRunnerAnswerOverTheBoundIsRefusedWithoutReadingItAll() throws Exception {
+    RunnerRequest req = new RunnerRequest("py", "print(1)", 1000, List.of(), null, false);
+    // The stand-in's answer is about 120 bytes: within 1000, not within 50.
+    assertEquals("1\n", client.execute(req, Duration.ofSeconds(5), 1000).stdout());
+    SandboxException e =
+        assertThrows(SandboxException.class, () -> client.execute(req, Duration.ofSeconds(5), 50));
+    assertTrue(e.getMessage().contains("larger than 50 bytes"), e.getMessage());
+  }
+
+  @Test
   void aFileWhoseStoreFailsMidStreamIsAnIoFailureNotASandboxFailure() throws Exception {
     client.putFile("ok.txt", new java.io.ByteArrayInputStream(new byte[100_000]));
     java.io.InputStream failing =

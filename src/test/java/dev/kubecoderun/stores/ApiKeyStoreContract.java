@@ -84,16 +84,6 @@ abstract class ApiKeyStoreContract {
   }
 
   @Test
-  void theValidationCacheHoldsAValueUntilInvalidated() {
-    String shortHash = Ids.next().substring(0, 16);
-    assertTrue(store().cachedValidation(shortHash).isEmpty());
-    store().cacheValidation(shortHash, "1", Duration.ofSeconds(300));
-    assertEquals("1", store().cachedValidation(shortHash).orElseThrow());
-    store().invalidate(shortHash);
-    assertTrue(store().cachedValidation(shortHash).isEmpty());
-  }
-
-  @Test
   void countersAreAtomicUnderConcurrentIncrements() throws Exception {
     String shortHash = Ids.next().substring(0, 16);
     String counter = RateWindow.MINUTE.counter(now);

@@ -56,6 +56,31 @@ abstract class FileMetadataStoreContract {
   }
 
   @Test
+  void anOwnedFileKeepsItsOwnerTenantAndKind() {
+    String id = Ids.next();
+    StoredFile f =
+        new StoredFile(
+            session,
+            id,
+            "skill.md",
+            "text/markdown",
+            StoredFile.objectKey(session, StoredFile.Kind.UPLOAD, id),
+            3,
+            now,
+            StoredFile.Kind.UPLOAD,
+            "jwt:acme/u1",
+            "jwt:acme",
+            StoredFile.Sharing.SKILL);
+    store().save(f);
+    StoredFile found = store().find(session, id).orElseThrow();
+    assertEquals(f, found);
+    assertFalse(found.isLegacy());
+    assertTrue(found.sharedWith("jwt:acme"));
+    assertFalse(found.sharedWith("jwt:other"));
+    assertTrue(file("old.csv", StoredFile.Kind.UPLOAD, now).isLegacy());
+  }
+
+  @Test
   void deleteRemovesTheFileOnceAndReportsIt() {
     StoredFile f = file("gone.txt", StoredFile.Kind.OUTPUT, now);
     store().save(f);

@@ -3,6 +3,7 @@ package dev.kubecoderun.stores;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.files.LocalFileMetadataStore;
 import dev.kubecoderun.files.LocalObjectStore;
@@ -24,10 +25,19 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The clean-up jobs: expired sessions lose their files, orphaned objects are swept. */
 class HousekeepingTest {
+  private static final Principal OWNER = Principal.apiKey("housekeeping-test-key-0123");
+
   @TempDir Path dataDir;
 
   private StoredFile upload(FileService files, String sid, String name) throws IOException {
-    return files.upload(sid, name, "text/plain", new ByteArrayInputStream(new byte[] {1, 2}), 10);
+    return files.upload(
+        OWNER,
+        StoredFile.Sharing.USER,
+        sid,
+        name,
+        "text/plain",
+        new ByteArrayInputStream(new byte[] {1, 2}),
+        10);
   }
 
   @Test
@@ -35,7 +45,8 @@ class HousekeepingTest {
     LocalSessionStore sessions = new LocalSessionStore(dataDir);
     LocalObjectStore objects = new LocalObjectStore(dataDir);
     FileService files =
-        new FileService(new LocalFileMetadataStore(dataDir), objects, Clock.systemUTC());
+        new FileService(
+            new LocalFileMetadataStore(dataDir), objects, Clock.systemUTC(), (p, sid) -> false);
     Instant now = Instant.now();
     Instant past = now.minus(Duration.ofHours(3));
     Session expired =
@@ -47,10 +58,10 @@ class HousekeepingTest {
 
     assertEquals(1, new SessionCleaner(sessions, files).runOnce());
 
-    assertTrue(files.find(expired.id(), gone.id()).isEmpty());
+    assertTrue(files.findAnyOwner(expired.id(), gone.id()).isEmpty());
     assertTrue(objects.open(gone.objectKey()).isEmpty(), "the object went with its metadata");
     assertTrue(objects.list("sessions/" + expired.id() + "/", null, 10).isEmpty());
-    assertTrue(files.find(live.id(), kept.id()).isPresent());
+    assertTrue(files.findAnyOwner(live.id(), kept.id()).isPresent());
     assertTrue(objects.open(kept.objectKey()).isPresent());
   }
 
@@ -58,7 +69,7 @@ class HousekeepingTest {
   void theSweepDeletesOldObjectsWithoutMetadataOnly() throws IOException {
     LocalObjectStore objects = new LocalObjectStore(dataDir);
     LocalFileMetadataStore metadata = new LocalFileMetadataStore(dataDir);
-    FileService files = new FileService(metadata, objects, Clock.systemUTC());
+    FileService files = new FileService(metadata, objects, Clock.systemUTC(), (p, sid) -> false);
     StoredFile referenced = upload(files, Ids.next(), "kept.txt");
     String orphan = StoredFile.objectKey(Ids.next(), StoredFile.Kind.UPLOAD, Ids.next());
     objects.put(orphan, new ByteArrayInputStream(new byte[] {9}), 10, null);

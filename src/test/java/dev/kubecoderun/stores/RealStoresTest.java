@@ -93,6 +93,16 @@ class RealStoresTest {
     ApiKeyStore store() {
       return store;
     }
+
+    @Test
+    void invalidateRemovesThePythonVersionsValidationCacheEntry() {
+      String shortHash = Ids.next().substring(0, 16);
+      String key = REDIS.key("api_keys:valid:" + shortHash);
+      REDIS.run(j -> j.set(key, "1"));
+      store.invalidate(shortHash);
+      Boolean left = REDIS.call(j -> j.exists(key));
+      assertFalse(left);
+    }
   }
 
   /** Each replica() is another API replica: its own locks object on the same Redis. */

@@ -64,6 +64,74 @@ abstract class SessionStoreContract {
     }
   }
 
+  private Session owned(String entity, String owner) {
+    return new Session(Ids.next(), now, now, null, entity, "user-1", owner, "tenant-of-" + owner);
+  }
+
+  @Test
+  void anOwnedSessionKeepsItsOwnerAndIsNotTakenOver() {
+    Session s = store().createOrReuse(owned(null, "key:a"));
+    assertEquals("key:a", store().find(s.id()).orElseThrow().owner());
+    assertEquals("tenant-of-key:a", store().find(s.id()).orElseThrow().tenant());
+    Session again =
+        store().createOrReuse(new Session(s.id(), now, now, null, null, null, "key:b", "t"), true);
+    assertEquals("key:a", again.owner(), "an owner is never replaced");
+    assertEquals("key:a", store().claim(s.id(), "key:b", "t").orElseThrow().owner());
+    assertTrue(store().claim(Ids.next(), "key:b", "t").isEmpty(), "nothing to claim");
+  }
+
+  @Test
+  void aSessionWithoutOwnerIsTakenOverOnceAndOnlyWhenAsked() throws Exception {
+    Session legacy = store().createOrReuse(fresh(null));
+    assertTrue(legacy.isLegacy());
+    Session reused =
+        store()
+            .createOrReuse(
+                new Session(legacy.id(), now, now, null, null, null, "key:a", "t"), false);
+    assertTrue(reused.isLegacy(), "not claimed unless asked");
+    // Claimed by whichever of two principals comes first; the other sees the winner.
+    ExecutorService pool = Executors.newFixedThreadPool(2);
+    try {
+      Future<Session> a =
+          pool.submit(() -> store().claim(legacy.id(), "key:a", "ta").orElseThrow());
+      Future<Session> b =
+          pool.submit(() -> store().claim(legacy.id(), "key:b", "tb").orElseThrow());
+      String winner = a.get().owner();
+      assertEquals(winner, b.get().owner());
+      assertEquals(winner, store().find(legacy.id()).orElseThrow().owner());
+    } finally {
+      pool.shutdown();
+    }
+    Session other = store().createOrReuse(fresh(null));
+    Session claimed =
+        store()
+            .createOrReuse(
+                new Session(other.id(), now, now, null, null, null, "key:c", "tc"), true);
+    assertEquals("key:c", claimed.owner());
+    assertEquals("tc", claimed.tenant());
+  }
+
+  @Test
+  void entitySessionsAreFoundPerOwner() {
+    String entity = "agent-own-" + Ids.next().substring(0, 8).replace("-", "_");
+    Session a = store().createOrReuse(owned(entity, "key:a"));
+    Session b = store().createOrReuse(owned(entity, "jwt:t/b"));
+    assertEquals(a.id(), store().findByEntity("key:a", entity).orElseThrow().id());
+    assertEquals(b.id(), store().findByEntity("jwt:t/b", entity).orElseThrow().id());
+    assertTrue(store().findByEntity("key:c", entity).isEmpty());
+    assertTrue(store().findByEntity(null, entity).isEmpty(), "no session without owner");
+    Session legacy = store().createOrReuse(fresh(entity));
+    assertEquals(legacy.id(), store().findByEntity(null, entity).orElseThrow().id());
+    store().claim(legacy.id(), "key:c", "tc");
+    assertTrue(store().findByEntity(null, entity).isEmpty(), "claimed: no longer ownerless");
+    assertEquals(legacy.id(), store().findByEntity("key:c", entity).orElseThrow().id());
+    String ida = Ids.next();
+    assertEquals(ida, store().claimEntity("key:a", entity, ida));
+    String idb = Ids.next();
+    assertEquals(idb, store().claimEntity("key:b", entity, idb), "claims are per owner");
+    assertEquals(ida, store().claimEntity("key:a", entity, Ids.next()));
+  }
+
   @Test
   void createOrReuseReturnsTheExistingSessionTouched() {
     Session first = store().createOrReuse(fresh("agent-2"));

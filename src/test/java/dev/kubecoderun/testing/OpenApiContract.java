@@ -119,7 +119,11 @@ public final class OpenApiContract {
       response = op.get("responses").get("default");
       if (response == null && (status == 401 || status == 429 || status == 503)) {
         // Authentication, rate limits and overload apply to every route the same way.
-        response = doc.at("/components/responses/Error");
+        response =
+            doc.at(
+                status == 429
+                    ? "/components/responses/RateLimited"
+                    : "/components/responses/Error");
       }
     }
     if (response == null) {

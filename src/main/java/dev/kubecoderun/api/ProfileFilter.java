@@ -1,0 +1,63 @@
+package dev.kubecoderun.api;
+
+import io.helidon.http.HeaderName;
+import io.helidon.http.HeaderNames;
+import io.helidon.webserver.http.Filter;
+import io.helidon.webserver.http.FilterChain;
+import io.helidon.webserver.http.RoutingRequest;
+import io.helidon.webserver.http.RoutingResponse;
+import java.util.List;
+
+/**
+ * LibreChat's assertions about the deployment it reached (librechat-client.md §2, §9). This server
+ * is the {@code default} execution profile: it says so on every response ({@code
+ * X-CodeAPI-Execution-Profile}), and refuses with 409 a request that expects another profile, or
+ * that names a stateful workspace or a paired bridge worker, which it does not have. The body's
+ * {@code error} and {@code code} carry the code LibreChat recognises, so the model is told the
+ * environment does not support the call and not to retry.
+ */
+final class ProfileFilter implements Filter {
+  static final String PROFILE = "default";
+  static final HeaderName EXECUTION_PROFILE = HeaderNames.create("X-CodeAPI-Execution-Profile");
+  private static final HeaderName EXPECTED_PROFILE =
+      HeaderNames.create("X-CodeAPI-Expected-Profile");
+  private static final HeaderName WORKSPACE = HeaderNames.create("X-LibreChat-Code-Workspace-ID");
+  private static final HeaderName WORKER = HeaderNames.create("X-LibreChat-Code-Worker-ID");
+
+  @Override
+  public void filter(FilterChain chain, RoutingRequest req, RoutingResponse res) {
+    String expected = req.headers().first(EXPECTED_PROFILE).map(String::trim).orElse(null);
+    ApiError refused = null;
+    if (expected != null && !expected.isEmpty() && !expected.equalsIgnoreCase(PROFILE)) {
+      refused =
+          refusal(
+              "execution_profile_mismatch",
+              "This server serves the '"
+                  + PROFILE
+                  + "' execution profile, not '"
+                  + expected
+                  + "' (X-CodeAPI-Expected-Profile)");
+    } else if (req.headers().contains(WORKSPACE)) {
+      refused =
+          refusal(
+              "stateful_workspace_unsupported",
+              "Attached workspaces (X-LibreChat-Code-Workspace-ID) are not supported");
+    } else if (req.headers().contains(WORKER)) {
+      refused =
+          refusal(
+              "bridge_worker_mismatch",
+              "Bridge workers (X-LibreChat-Code-Worker-ID) are not supported");
+    }
+    if (refused != null) {
+      ErrorResponses.send(req, res, refused);
+      return;
+    }
+    chain.proceed();
+  }
+
+  private static ApiError refusal(String code, String message) {
+    return new ApiError(
+            409, "resource_conflict", code, List.of(new ApiError.Detail(null, message, code)))
+        .extra("code", code);
+  }
+}

@@ -1,0 +1,265 @@
+package dev.kubecoderun.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kubecoderun.session.Ids;
+import dev.kubecoderun.testing.Eventually;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.http.HttpRequest;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Hostile clients against servers with small bounds (MAX_CONNECTIONS=48,
+ * IDLE_CONNECTION_TIMEOUT_SECONDS=2; MAX_CONCURRENT_REQUESTS=16): large unauthenticated bodies,
+ * stalled requests and idle connections cost bounded work, get clear answers, and leave the API
+ * answering everyone else.
+ */
+@Tag("integration")
+class HostileClientsTest {
+  private static TestServer server;
+
+  @BeforeAll
+  static void start() {
+    server =
+        TestServer.start(
+            Map.of(
+                "MAX_CONNECTIONS", "48",
+                "IDLE_CONNECTION_TIMEOUT_SECONDS", "2",
+                "POD_POOL_PY", "0"),
+            "0");
+  }
+
+  @AfterAll
+  static void stop() {
+    server.app.close();
+  }
+
+  private static Socket connect() throws IOException {
+    Socket s = new Socket();
+    s.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
+    s.setSoTimeout(30_000);
+    return s;
+  }
+
+  /** The status line of the answer on {@code s}, or null when the connection ended without one. */
+  private static String statusLine(Socket s) {
+    try {
+      InputStream in = s.getInputStream();
+      StringBuilder line = new StringBuilder();
+      for (int c = in.read(); c != -1 && c != '\n'; c = in.read()) {
+        line.append((char) c);
+      }
+      return line.isEmpty() ? null : line.toString().trim();
+    } catch (IOException e) {
+      return null;
+    }
+  }
+
+  /** A request of another, well-behaved client: answered, and quickly. */
+  private static void assertOthersAreAnswered() {
+    TestServer.Reply r =
+        server.send(
+            server.request("/v1/files/" + Ids.next()).timeout(Duration.ofSeconds(10)).GET());
+    assertEquals(200, r.status(), r.body());
+  }
+
+  @Test
+  void largeUnauthenticatedBodiesAre401AfterAtMostAMebibyteWhileOthersAreServed() throws Exception {
+    byte[] chunk = "{},".repeat(20_000).getBytes(StandardCharsets.US_ASCII);
+    ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor();
+    try {
+      List<Future<String>> answers = new ArrayList<>();
+      for (int i = 0; i < 12; i++) {
+        answers.add(
+            pool.submit(
+                () -> {
+                  Socket s = connect();
+                  try {
+                    OutputStream out = s.getOutputStream();
+                    out.write(
+                        ("POST /v1/exec HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                + "Content-Length: 10000000\r\n\r\n[")
+                            .getBytes(StandardCharsets.US_ASCII));
+                    // Writes on its own: the server answers long before the 10 MB are sent.
+                    Thread writer =
+                        Thread.ofVirtual()
+                            .start(
+                                () -> {
+                                  try {
+                                    for (long sent = 0; sent < 10_000_000; sent += chunk.length) {
+                                      out.write(chunk);
+                                    }
+                                  } catch (IOException e) {
+                                    // the server closed the connection after answering
+                                  }
+                                });
+                    String status = statusLine(s);
+                    s.close();
+                    writer.join(10_000);
+                    return status;
+                  } finally {
+                    s.close();
+                  }
+                }));
+      }
+      for (int i = 0; i < 5; i++) {
+        assertOthersAreAnswered();
+      }
+      for (Future<String> a : answers) {
+        assertEquals("HTTP/1.1 401 Unauthorized", a.get(60, TimeUnit.SECONDS));
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+    assertOthersAreAnswered();
+  }
+
+  /** One request on a new connection of its own; its status line. */
+  private static String probe(int port) throws IOException {
+    try (Socket s = new Socket()) {
+      s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+      s.setSoTimeout(10_000);
+      s.getOutputStream()
+          .write(
+              ("GET /v1/files/"
+                      + Ids.next()
+                      + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-API-Key: "
+                      + TestServer.KEY
+                      + "\r\n\r\n")
+                  .getBytes(StandardCharsets.US_ASCII));
+      return statusLine(s);
+    }
+  }
+
+  /**
+   * On a server of its own (no connection of another test around): requests that stall in their
+   * body hold MAX_CONCURRENT_REQUESTS; one more is refused at once, and when they go the server
+   * serves again.
+   */
+  @Test
+  void requestsOverMaxConcurrentRequestsGet503AtOnceAndTheRestIsServedAfter() throws Exception {
+    TestServer own =
+        TestServer.start(Map.of("MAX_CONCURRENT_REQUESTS", "16", "POD_POOL_PY", "0"), "0");
+    int port = own.app.port();
+    List<Socket> stalled = new ArrayList<>();
+    try {
+      assertEquals("HTTP/1.1 200 OK", probe(port));
+      // Uploads that send their headers and a little of the body, then stall: each holds a
+      // request in progress.
+      for (int i = 0; i < 16; i++) {
+        Socket s = new Socket();
+        s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+        s.getOutputStream()
+            .write(
+                ("POST /v1/upload HTTP/1.1\r\nHost: x\r\nX-API-Key: "
+                        + TestServer.KEY
+                        + "\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                        + "Content-Length: 1000000\r\n\r\n--b\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+        s.getOutputStream().flush();
+        stalled.add(s);
+      }
+      Eventually.await(
+          "a request over the limit is refused",
+          Duration.ofSeconds(20),
+          () -> {
+            try {
+              return "HTTP/1.1 503 Service Unavailable".equals(probe(port));
+            } catch (IOException e) {
+              return false;
+            }
+          });
+      TestServer.Reply refused =
+          own.send(own.request("/v1/files/" + Ids.next()).timeout(Duration.ofSeconds(10)).GET());
+      Errors.assertError(refused, 503, "service_unavailable");
+      assertEquals("1", refused.header("Retry-After"));
+    } finally {
+      for (Socket s : stalled) {
+        s.close();
+      }
+    }
+    try {
+      Eventually.await(
+          "requests served again",
+          Duration.ofSeconds(20),
+          () -> {
+            try {
+              return "HTTP/1.1 200 OK".equals(probe(port));
+            } catch (IOException e) {
+              return false;
+            }
+          });
+    } finally {
+      own.app.close();
+    }
+  }
+
+  @Test
+  void idleAndHalfSentConnectionsBeyondMaxConnectionsAreClosedAndDoNotStarveOthers()
+      throws Exception {
+    List<Socket> idle = new ArrayList<>();
+    try {
+      // More than MAX_CONNECTIONS: a new connection waits for a slot, which the idle
+      // timeout frees within seconds.
+      for (int i = 0; i < 60; i++) {
+        Socket s = connect();
+        if (i % 2 == 0) {
+          // Half a request line, then nothing.
+          s.getOutputStream().write("GET /v1/fi".getBytes(StandardCharsets.US_ASCII));
+        }
+        idle.add(s);
+      }
+      assertOthersAreAnswered();
+      // Closed by the server within IDLE_CONNECTION_TIMEOUT_SECONDS (2 s, looked at every 0.5 s).
+      long start = System.nanoTime();
+      for (Socket s : idle) {
+        s.setSoTimeout(15_000);
+        assertEquals(
+            null, statusLine(s), "an idle connection is closed without an answer, or with 408");
+      }
+      assertTrue(System.nanoTime() - start < Duration.ofSeconds(15).toNanos(), "closed in time");
+    } finally {
+      for (Socket s : idle) {
+        s.close();
+      }
+    }
+    assertOthersAreAnswered();
+  }
+
+  @Test
+  void moreFormFieldsThanMaxFormFieldsAre413() {
+    StringBuilder body = new StringBuilder();
+    for (int i = 0; i < 40; i++) {
+      body.append("--b\r\nContent-Disposition: form-data; name=\"f")
+          .append(i)
+          .append("\"\r\n\r\nvalue\r\n");
+    }
+    body.append(
+        "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nx\r\n--b--\r\n");
+    TestServer.Reply r =
+        server.send(
+            server
+                .request("/v1/upload")
+                .header("Content-Type", "multipart/form-data; boundary=b")
+                .POST(HttpRequest.BodyPublishers.ofString(body.toString())));
+    Errors.assertError(r, 413, "resource_exhausted");
+    assertTrue(r.body().contains("32"), r.body());
+  }
+}
