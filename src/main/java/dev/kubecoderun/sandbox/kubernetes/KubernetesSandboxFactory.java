@@ -49,6 +49,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   private final SandboxIsolation isolation;
   // Sandboxes in their own namespace: this API pod's Lease there (else null: owner references).
   private final OwnerLeases leases;
+  private final IsolationProbe probe;
 
   public KubernetesSandboxFactory(Config.Kubernetes k8s, RunnerSettings settings, WebClient http) {
     this.k8s = k8s;
@@ -72,7 +73,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
           new PodWatcher(KubeClients.watch(k8s.kubeconfig()), k8s.namespace(), specs.selector());
       watcher.start(settings.startTimeout());
       straySweeper = Thread.ofVirtual().name("kcr-stray-sweeper").start(this::sweepStrays);
-      IsolationProbe probe =
+      probe =
           new IsolationProbe(
               isolation,
               objects,
@@ -83,7 +84,6 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
               hostPort(requests.getBasePath()),
               name -> live.put(name, false),
               live::remove);
-      Thread.ofVirtual().name("kcr-isolation-probe").start(probe::run);
     } catch (IOException e) {
       throw new ConfigException(
           (k8s.kubeconfig() == null
@@ -112,6 +112,15 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   @Override
   public String name() {
     return "kubernetes";
+  }
+
+  /**
+   * Starts the isolation check (its probe pod tries to reach this API, among others): call it once
+   * the API listens, or a sandbox would find it "refused" whatever the NetworkPolicy. Until the
+   * check decides, sandbox creations wait for it.
+   */
+  public void startIsolationCheck() {
+    Thread.ofVirtual().name("kcr-isolation-probe").start(probe::run);
   }
 
   /** The objects the health check pings. */
