@@ -16,7 +16,7 @@ import (
 	"syscall"
 )
 
-//go:embed shims/pyrun.py shims/noderun.js shims/tscrun.js shims/zygote.py shims/nodezygote.js
+//go:embed shims/pyrun.py shims/noderun.js shims/tscrun.js shims/zygote.py shims/nodezygote.js shims/ptc.py shims/ptccall.py
 var shimFiles embed.FS
 
 // Scratch sub-directories. Only the runner writes shims/; children may write the others.
@@ -51,6 +51,9 @@ type Server struct {
 	stdout, stderr capture // reused by every run (runs are serialised by busy)
 	warmRuns       atomic.Int64
 	stopping       atomic.Bool // SIGTERM received: a run ending now was killed by the stop
+
+	ptcMu sync.Mutex
+	ptc   *ptcRun // the programmatic run in progress or last ended, nil before any
 
 	// jail is the sandbox this server serves in jail mode (one jail server, many sandboxes): children
 	// start inside its namespaces through the templates. nil for a classic runner.
@@ -108,7 +111,7 @@ func newServerIn(cfg *Config, jail *jailSandbox) (*Server, error) {
 			return nil, err
 		}
 	}
-	for _, name := range []string{"pyrun.py", "noderun.js", "tscrun.js"} {
+	for _, name := range []string{"pyrun.py", "noderun.js", "tscrun.js", "ptccall.py"} {
 		b, _ := shimFiles.ReadFile("shims/" + name)
 		if err := s.writeScratch(path.Join(dirShims, name), b); err != nil {
 			return nil, err
@@ -190,6 +193,9 @@ func (s *Server) handler() http.Handler {
 	mux.Handle("GET /files", s.auth(http.HandlerFunc(s.handleListFiles)))
 	mux.Handle("PUT /files", s.auth(http.HandlerFunc(s.handlePutByHeader)))
 	mux.Handle("POST /reset", s.auth(http.HandlerFunc(s.handleReset)))
+	mux.Handle("POST /ptc/continue", s.auth(http.HandlerFunc(s.handlePTCContinue)))
+	mux.Handle("POST /ptc/wait", s.auth(http.HandlerFunc(s.handlePTCWait)))
+	mux.Handle("POST /ptc/cancel", s.auth(http.HandlerFunc(s.handlePTCCancel)))
 	files := s.auth(http.HandlerFunc(s.handleFile))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// File paths bypass ServeMux, which would answer an unclean path ("a/../b") with a redirect

@@ -1,0 +1,78 @@
+# KubeCodeRun programmatic tool calling, Python side (prepended to the code file by the runner).
+# Each tool is an async stub; calls made before the event loop runs again (asyncio.gather) go to the
+# runner as one batch, over the unix socket, and block until the client's results come back.
+import asyncio as _kcr_asyncio
+
+
+class ToolCallError(RuntimeError):
+    """A tool the code called failed on the client's side."""
+
+
+class _KcrPTC:
+    def __init__(self, path):
+        self._path = path
+        self._sock = None
+        self._pending = []
+        self._scheduled = False
+
+    def stub(self, name):
+        call = self.call
+
+        async def tool(*args, **kwargs):
+            if args:
+                if len(args) == 1 and isinstance(args[0], dict) and not kwargs:
+                    kwargs = args[0]
+                else:
+                    raise TypeError("%s takes keyword arguments (or one dict)" % name)
+            return await call(name, kwargs)
+
+        tool.__name__ = tool.__qualname__ = name
+        return tool
+
+    def call(self, name, args):
+        loop = _kcr_asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._pending.append((name, args, fut))
+        if not self._scheduled:
+            # Runs after every task scheduled now has taken its first step: gather's calls go together.
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return fut
+
+    def _flush(self):
+        import json
+        import socket
+
+        self._scheduled = False
+        batch, self._pending = self._pending, []
+        try:
+            if self._sock is None:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(self._path)
+                self._sock, self._rfile = s, s.makefile("rb")
+            msg = {"calls": [{"name": n, "input": a} for n, a, _ in batch]}
+            self._sock.sendall(json.dumps(msg, default=str).encode() + b"\n")
+            reply = json.loads(self._rfile.readline() or b"null")
+            results = reply["results"]
+        except Exception as e:
+            for _, _, f in batch:
+                if not f.done():
+                    f.set_exception(ToolCallError("tool call failed: %s" % e))
+            return
+        for (name, _, f), r in zip(batch, results):
+            if f.done():
+                continue
+            if r.get("is_error"):
+                f.set_exception(ToolCallError(r.get("error_message") or "tool %s failed" % name))
+            else:
+                f.set_result(r.get("result"))
+
+    def main(self, path, namespace):
+        import ast
+
+        with open(path, encoding="utf-8") as f:
+            src = f.read()
+        code = compile(src, path, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+        result = eval(code, namespace)
+        if _kcr_asyncio.iscoroutine(result):
+            _kcr_asyncio.run(result)
