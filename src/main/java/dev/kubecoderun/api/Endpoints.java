@@ -4,6 +4,7 @@ import dev.kubecoderun.admin.KeyAdmin;
 import dev.kubecoderun.admin.Usage;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.execution.ExecutionService;
+import dev.kubecoderun.execution.ProgrammaticService;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.language.LanguageCatalog;
 import dev.kubecoderun.metrics.Metrics;
@@ -24,6 +25,39 @@ public final class Endpoints {
   /** The operator's side: metrics, usage, key management and the live state it reports. */
   public record Operations(
       Metrics metrics, Usage usage, KeyAdmin keys, SandboxPool pool, ExecutionSlots slots) {}
+
+  /** The API's HTTP services; {@code programmatic} serves /exec/programmatic. */
+  public static List<HttpService> all(
+      ExecutionService executions,
+      ProgrammaticService programmatic,
+      LanguageCatalog languages,
+      FileService files,
+      SessionResolver sessions,
+      StateStore states,
+      Clock clock,
+      Config config,
+      String version,
+      BooleanSupplier ready,
+      List<HealthCheck> checks,
+      Operations ops) {
+    List<HttpService> all =
+        new java.util.ArrayList<>(
+            all(
+                executions,
+                languages,
+                files,
+                sessions,
+                states,
+                clock,
+                config,
+                version,
+                ready,
+                checks,
+                ops));
+    all.add(2, new ProgrammaticEndpoint(
+            programmatic, config.limits().maxJsonBodyBytes(), config.limits().maxExecFiles()));
+    return List.copyOf(all);
+  }
 
   public static List<HttpService> all(
       ExecutionService executions,
