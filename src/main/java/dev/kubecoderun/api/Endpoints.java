@@ -40,37 +40,6 @@ public final class Endpoints {
       BooleanSupplier ready,
       List<HealthCheck> checks,
       Operations ops) {
-    List<HttpService> all =
-        new java.util.ArrayList<>(
-            all(
-                executions,
-                languages,
-                files,
-                sessions,
-                states,
-                clock,
-                config,
-                version,
-                ready,
-                checks,
-                ops));
-    all.add(2, new ProgrammaticEndpoint(
-            programmatic, config.limits().maxJsonBodyBytes(), config.limits().maxExecFiles()));
-    return List.copyOf(all);
-  }
-
-  public static List<HttpService> all(
-      ExecutionService executions,
-      LanguageCatalog languages,
-      FileService files,
-      SessionResolver sessions,
-      StateStore states,
-      Clock clock,
-      Config config,
-      String version,
-      BooleanSupplier ready,
-      List<HealthCheck> checks,
-      Operations ops) {
     MasterKey master = new MasterKey(config.operations().masterKey());
     return List.of(
         new HealthEndpoint(version, ready, checks),
@@ -80,6 +49,8 @@ public final class Endpoints {
             config.limits().maxExecFiles(),
             ops.metrics(),
             ops.usage()),
+        new ProgrammaticEndpoint(
+            programmatic, config.limits().maxJsonBodyBytes(), config.limits().maxExecFiles()),
         new LanguagesEndpoint(languages),
         new UploadEndpoint(
             files,
