@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path"
 	"regexp"
 	"sort"
@@ -81,6 +80,8 @@ type ptcRun struct {
 	results   chan []ptcResult
 	cancel    chan struct{}
 	cancelOne sync.Once
+	abort     chan struct{} // closed to kill the run: every step's wait ends (proc.go)
+	abortOne  sync.Once
 	done      chan struct{} // closed when the run ended and final is set
 
 	mu       sync.Mutex
@@ -125,7 +126,7 @@ func (s *Server) handlePTCExecute(w http.ResponseWriter, req *execRequest, lang 
 		idents[id], names[n] = n, true
 	}
 	run := &ptcRun{s: s, names: names, maxRounds: p.MaxRounds, batches: make(chan *batchMsg, ptcMaxConns),
-		events: make(chan ptcReply, 2), results: make(chan []ptcResult, 1), cancel: make(chan struct{}),
+		events: make(chan ptcReply, 2), results: make(chan []ptcResult, 1), cancel: make(chan struct{}), abort: make(chan struct{}),
 		done: make(chan struct{})}
 	if run.maxRounds <= 0 {
 		run.maxRounds = ptcDefaultRounds
@@ -168,16 +169,28 @@ func (s *Server) handlePTCExecute(w http.ResponseWriter, req *execRequest, lang 
 	return true
 }
 
-// listen makes the socket children connect to; only the runner writes shims/.
+// listen makes the socket children connect to; only the runner writes shims/. A path longer than a
+// socket address holds (a deep scratch dir) is reached through the directory's /proc/self/fd link.
 func (run *ptcRun) listen() error {
 	s := run.s
-	_ = s.scratchRoot.Remove(path.Join(dirShims, ptcSocket))
-	ln, err := net.Listen("unix", path.Join(s.cfg.Scratch, dirShims, ptcSocket))
+	name := path.Join(dirShims, ptcSocket)
+	_ = s.scratchRoot.Remove(name)
+	addr := path.Join(s.cfg.Scratch, name)
+	if len(addr) >= 100 {
+		dir, err := s.scratchRoot.Open(dirShims)
+		if err != nil {
+			return fmt.Errorf("ptc socket: %v", err)
+		}
+		defer dir.Close()
+		addr = fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), ptcSocket)
+	}
+	ln, err := net.Listen("unix", addr)
 	if err != nil {
 		return fmt.Errorf("ptc socket: %v", err)
 	}
-	ln.(*net.UnixListener).SetUnlinkOnClose(true)
-	if err := os.Chmod(path.Join(s.cfg.Scratch, dirShims, ptcSocket), 0o666); err != nil {
+	// Removed by name when the run ends (the /proc path may name another directory by then).
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err := s.scratchRoot.Chmod(name, 0o666); err != nil {
 		ln.Close()
 		return fmt.Errorf("ptc socket: %v", err)
 	}
@@ -432,18 +445,29 @@ func (run *ptcRun) offer(res []ptcResult) error {
 
 var errStale = errors.New("these results are not those of the batch waiting for them")
 
-// kill ends the run early: every process of the run is killed, and the result says why.
+// kill ends the run early: the step in progress is killed with what it started, as at a timeout, and
+// the result says why.
 func (run *ptcRun) kill(reason, detail string) {
 	run.mu.Lock()
 	if run.end == "" {
 		run.end, run.detail = reason, detail
 	}
 	run.mu.Unlock()
-	s := run.s
-	if s.jail != nil {
-		s.jail.cg.signalAll(nil)
-	} else {
-		killAll()
+	run.abortOne.Do(func() { close(run.abort) })
+}
+
+// runAbort is closed when the programmatic run in progress must stop (nil: never).
+func (s *Server) runAbort() <-chan struct{} {
+	s.ptcMu.Lock()
+	defer s.ptcMu.Unlock()
+	if s.ptc == nil {
+		return nil
+	}
+	select {
+	case <-s.ptc.done: // ended: later runs are not its
+		return nil
+	default:
+		return s.ptc.abort
 	}
 }
 
@@ -460,6 +484,7 @@ func (run *ptcRun) next() ptcReply {
 // finish records the run's end and releases everything that waits for it.
 func (run *ptcRun) finish(resp *execResponse, err error) {
 	run.ln.Close()
+	_ = run.s.scratchRoot.Remove(path.Join(dirShims, ptcSocket))
 	run.mu.Lock()
 	if resp != nil {
 		resp.PTCEnd, resp.PTCDetail = run.end, run.detail

@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -197,6 +201,9 @@ func ptcLimits(t *testing.T, target func(t *testing.T) ptcTarget) {
 	t.Run("RoundTrips", func(t *testing.T) {
 		p := target(t)
 		r := p.start(t, "py", "for i in range(5):\n    await t(i=i)\n", []string{"t"}, map[string]any{"max_rounds": 2})
+		if r.Status != "tool_call_required" {
+			t.Fatalf("%+v %s", r, p.final(t))
+		}
 		r = p.cont(t, []ptcResult{ok(r.ToolCalls[0].ID, 1)})
 		r = p.cont(t, []ptcResult{ok(r.ToolCalls[0].ID, 1)})
 		res := p.final(t)
@@ -287,4 +294,33 @@ print(await t(a=1))
 			t.Fatalf("%+v %s", r, res)
 		}
 	})
+}
+
+// A scratch dir deeper than a socket address holds (the test kubelet's pods): both sides go through
+// /proc/self/fd.
+func TestPTCWithADeepScratchDir(t *testing.T) {
+	dir := filepath.Join(testBase, fmt.Sprintf("r%d", nextDir.Add(1)), strings.Repeat("deep/", 20))
+	os.MkdirAll(dir, 0o755)
+	for d := filepath.Dir(filepath.Clean(dir)); len(d) > len(testBase); d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	args := []string{"--workdir", filepath.Join(dir, "work"), "--scratch", filepath.Join(dir, "scratch")}
+	if os.Geteuid() == 0 {
+		args = append(args, "--child-uid", strconv.Itoa(70000+int(nextUID.Add(1))))
+	}
+	p := classicTarget(newRunnerAt(t, args, nil))
+	for _, lang := range []string{"py", "bash"} {
+		code := "echo_tool"
+		if lang == "py" {
+			code = "print(await echo_tool())"
+		}
+		r := p.start(t, lang, code, []string{"echo-tool"}, nil)
+		if r.Status != "tool_call_required" {
+			t.Fatalf("%s: %+v %s", lang, r, p.final(t))
+		}
+		p.cont(t, []ptcResult{ok(r.ToolCalls[0].ID, "hi")})
+		if res := p.final(t); res.ExitCode != 0 || res.Stdout != "hi\n" {
+			t.Fatalf("%s: %s", lang, res)
+		}
+	}
 }

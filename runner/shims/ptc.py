@@ -4,6 +4,23 @@
 import asyncio as _kcr_asyncio
 
 
+def _kcr_connect(path):
+    import os
+    import socket
+
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    if len(path) < 100:
+        s.connect(path)
+        return s
+    # Longer than a socket address holds: through the directory's /proc/self/fd link.
+    d = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        s.connect("/proc/self/fd/%d/%s" % (d, os.path.basename(path)))
+    finally:
+        os.close(d)
+    return s
+
+
 class ToolCallError(RuntimeError):
     """A tool the code called failed on the client's side."""
 
@@ -47,8 +64,7 @@ class _KcrPTC:
         batch, self._pending = self._pending, []
         try:
             if self._sock is None:
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.connect(self._path)
+                s = _kcr_connect(self._path)
                 self._sock, self._rfile = s, s.makefile("rb")
             msg = {"calls": [{"name": n, "input": a} for n, a, _ in batch]}
             self._sock.sendall(json.dumps(msg, default=str).encode() + b"\n")

@@ -11,6 +11,7 @@ import dev.kubecoderun.sandbox.SandboxException;
 import io.helidon.webclient.api.WebClient;
 import java.io.IOException;
 import java.net.URI;
+import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -229,7 +230,11 @@ public final class ProgrammaticService {
       throw new RefusedProgramException(error.asText("invalid programmatic request"));
     }
     if (r.status() != 200) {
-      throw new SandboxException("runner answered " + r.status() + " to a programmatic run");
+      throw new SandboxException(
+          "runner answered "
+              + r.status()
+              + " to a programmatic run: "
+              + new String(r.body(), 0, Math.min(r.body().length, 300), StandardCharsets.UTF_8));
     }
     first.complete(new First(Json.read(r.body(), RunnerReply.class), sessionId));
     while (true) {
