@@ -214,7 +214,7 @@ public final class ExecutionService {
    * The most a runner's answer may be: stdout and stderr (each MAX_OUTPUT_SIZE, at worst 6 bytes of
    * JSON per byte), the state (at most 64 MiB, base64) and the file list (at most 10 000 entries).
    */
-  private int maxRunnerReply() {
+  int maxRunnerReply() {
     long outputs = 12L * limits.maxOutputBytes();
     long state = (64L << 20) * 4 / 3;
     long files = 64L << 20;

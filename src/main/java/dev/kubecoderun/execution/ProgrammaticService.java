@@ -224,7 +224,9 @@ public final class ProgrammaticService {
         new ProgrammaticStore.Execution(
             start.principal(), runner.base().toString(), runner.token(), sessionId),
         executionTtl());
-    RunnerClient.Reply r = runner.post("/execute", body, start.segmentTimeout().plus(MARGIN));
+    RunnerClient.Reply r =
+        runner.post(
+            "/execute", body, start.segmentTimeout().plus(MARGIN), executions.maxRunnerReply());
     if (r.status() == 400) {
       JsonNode error = Json.MAPPER.readTree(r.body()).path("error");
       throw new RefusedProgramException(error.asText("invalid programmatic request"));
@@ -238,7 +240,8 @@ public final class ProgrammaticService {
     }
     first.complete(new First(Json.read(r.body(), RunnerReply.class), sessionId));
     while (true) {
-      RunnerClient.Reply w = runner.post("/ptc/wait", Map.of(), Duration.ofSeconds(60));
+      RunnerClient.Reply w =
+          runner.post("/ptc/wait", Map.of(), Duration.ofSeconds(60), executions.maxRunnerReply());
       if (w.status() == 202) {
         continue;
       }
@@ -276,7 +279,12 @@ public final class ProgrammaticService {
     RunnerClient runner = new RunnerClient(http, URI.create(e.runnerUrl()), e.runnerToken());
     RunnerClient.Reply r;
     try {
-      r = runner.post("/ptc/continue", Map.of("tool_results", results), maxSegment.plus(MARGIN));
+      r =
+          runner.post(
+              "/ptc/continue",
+              Map.of("tool_results", results),
+              maxSegment.plus(MARGIN),
+              executions.maxRunnerReply());
     } catch (SandboxException ex) {
       throw new ExecutionUnavailableException(
           ExecutionUnavailableException.Reason.SANDBOX_FAILED, ex.getMessage(), ex);
@@ -311,7 +319,7 @@ public final class ProgrammaticService {
     store.deleteExecution(id.get());
     try {
       new RunnerClient(http, URI.create(e.get().runnerUrl()), e.get().runnerToken())
-          .post("/ptc/cancel", Map.of(), Duration.ofSeconds(5));
+          .post("/ptc/cancel", Map.of(), Duration.ofSeconds(5), 4096);
     } catch (SandboxException ex) {
       // The sandbox is gone already: nothing left to cancel.
       LOG.fine("cancel of " + id.get() + ": " + ex.getMessage());

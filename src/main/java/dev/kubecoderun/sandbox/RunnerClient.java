@@ -119,16 +119,17 @@ public final class RunnerClient {
     }
   }
 
-  /** A runner's answer: its status and body (at most {@code MAX_REPLY} bytes). */
+  /** A runner's answer: its status and body. */
   public record Reply(int status, byte[] body) {}
-
-  private static final int MAX_REPLY = 64 << 20;
 
   /**
    * POSTs JSON to one of the runner's programmatic endpoints ({@code /execute} with {@code ptc},
-   * {@code /ptc/continue}, {@code /ptc/wait}, {@code /ptc/cancel}); the caller reads the status.
+   * {@code /ptc/continue}, {@code /ptc/wait}, {@code /ptc/cancel}); the caller reads the status. An
+   * answer over {@code maxReplyBytes} is refused (see {@link #execute(RunnerRequest, Duration,
+   * int)}).
    */
-  public Reply post(String path, Object body, Duration readTimeout) throws SandboxException {
+  public Reply post(String path, Object body, Duration readTimeout, int maxReplyBytes)
+      throws SandboxException {
     try (HttpClientResponse res =
         http.post(base.resolve(path).toString())
             .keepAlive(false)
@@ -137,8 +138,8 @@ public final class RunnerClient {
             .readTimeout(readTimeout)
             .submit(Json.write(body))) {
       try (InputStream in = res.inputStream()) {
-        byte[] bytes = in.readNBytes(MAX_REPLY + 1);
-        if (bytes.length > MAX_REPLY) {
+        byte[] bytes = in.readNBytes(maxReplyBytes + 1);
+        if (bytes.length > maxReplyBytes) {
           throw new SandboxException("runner answer to " + path + " is too large");
         }
         return new Reply(res.status().code(), bytes);
