@@ -640,11 +640,13 @@ func (s *Server) ptcProgram(lang, code string, idents map[string]string) (string
 	user := s.child(dirCode, "main.py")
 	prelude, _ := shimFiles.ReadFile("shims/ptc.py")
 	b.Write(prelude)
-	fmt.Fprintf(&b, "\n_kcr_ptc = _KcrPTC(%s)\n", pyQuote(sock))
+	// The stubs are bound by main, so a tool named like a name of the prelude cannot break it.
+	stubs := map[string]string{}
 	for _, id := range keys {
-		fmt.Fprintf(&b, "%s = _kcr_ptc.stub(%s)\n", id, pyQuote(idents[id]))
+		stubs[id] = idents[id]
 	}
-	fmt.Fprintf(&b, "del _KcrPTC\n_kcr_ptc.main(%s, globals())\n", pyQuote(user))
+	js, _ := json.Marshal(stubs)
+	fmt.Fprintf(&b, "\n_KcrPTC(%s).main(%s, globals(), %s)\n", pyQuote(sock), pyQuote(user), pyQuote(string(js)))
 	return b.String(), nil
 }
 

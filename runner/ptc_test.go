@@ -130,7 +130,7 @@ except ToolCallError as e:
     print("error", e)
 open("out.txt", "w").write("done")
 `
-	r := p.start(t, "py", code, []string{"get_number", "my-tool", "class"}, nil)
+	r := p.start(t, "py", code, []string{"get_number", "my-tool", "class", "_kcr_ptc", "_kcr_asyncio"}, nil)
 	if r.Status != "tool_call_required" || len(r.ToolCalls) != 1 || r.ToolCalls[0].Name != "get_number" ||
 		string(r.ToolCalls[0].Input) != `{"x":2}` || r.ToolCalls[0].ID != "call_001" {
 		t.Fatalf("first batch: %+v", r)

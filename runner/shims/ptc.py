@@ -27,6 +27,9 @@ class ToolCallError(RuntimeError):
 
 class _KcrPTC:
     def __init__(self, path):
+        # Everything the methods use is bound here: the code's namespace is the module's, and a tool
+        # may have the name of one of its globals.
+        self._asyncio, self._error, self._connect = _kcr_asyncio, ToolCallError, _kcr_connect
         self._path = path
         self._sock = None
         self._pending = []
@@ -47,7 +50,7 @@ class _KcrPTC:
         return tool
 
     def call(self, name, args):
-        loop = _kcr_asyncio.get_running_loop()
+        loop = self._asyncio.get_running_loop()
         fut = loop.create_future()
         self._pending.append((name, args, fut))
         if not self._scheduled:
@@ -64,7 +67,7 @@ class _KcrPTC:
         batch, self._pending = self._pending, []
         try:
             if self._sock is None:
-                s = _kcr_connect(self._path)
+                s = self._connect(self._path)
                 self._sock, self._rfile = s, s.makefile("rb")
             msg = {"calls": [{"name": n, "input": a} for n, a, _ in batch]}
             self._sock.sendall(json.dumps(msg, default=str).encode() + b"\n")
@@ -73,22 +76,29 @@ class _KcrPTC:
         except Exception as e:
             for _, _, f in batch:
                 if not f.done():
-                    f.set_exception(ToolCallError("tool call failed: %s" % e))
+                    f.set_exception(self._error("tool call failed: %s" % e))
             return
         for (name, _, f), r in zip(batch, results):
             if f.done():
                 continue
             if r.get("is_error"):
-                f.set_exception(ToolCallError(r.get("error_message") or "tool %s failed" % name))
+                f.set_exception(self._error(r.get("error_message") or "tool %s failed" % name))
             else:
                 f.set_result(r.get("result"))
 
-    def main(self, path, namespace):
+    def main(self, path, namespace, stubs):
         import ast
+        import json
+
+        namespace["_kcr_ptc"] = self
+        for name in ("_KcrPTC", "_kcr_connect"):
+            namespace.pop(name, None)
+        for ident, name in json.loads(stubs).items():
+            namespace[ident] = self.stub(name)
 
         with open(path, encoding="utf-8") as f:
             src = f.read()
         code = compile(src, path, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
         result = eval(code, namespace)
-        if _kcr_asyncio.iscoroutine(result):
-            _kcr_asyncio.run(result)
+        if self._asyncio.iscoroutine(result):
+            self._asyncio.run(result)
