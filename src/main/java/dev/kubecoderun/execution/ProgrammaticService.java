@@ -129,8 +129,9 @@ public final class ProgrammaticService {
     return idleTimeout.plus(MARGIN);
   }
 
+  /** The longest a run can last: every round trip waiting and running its longest. */
   private Duration executionTtl() {
-    return idleTimeout.plus(maxSegment).plus(FINAL_TTL);
+    return idleTimeout.plus(maxSegment).multipliedBy(MAX_ROUND_TRIPS + 1).plus(FINAL_TTL);
   }
 
   /** Starts a run: answers its first batch of tool calls, or its end. */
@@ -275,7 +276,6 @@ public final class ProgrammaticService {
     if (requestId != null) {
       store.putRequest(principal, requestId, t.executionId(), executionTtl());
     }
-    store.putExecution(t.executionId(), e, executionTtl());
     RunnerClient runner = new RunnerClient(http, URI.create(e.runnerUrl()), e.runnerToken());
     RunnerClient.Reply r;
     try {
