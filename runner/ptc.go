@@ -65,7 +65,7 @@ type ptcReply struct {
 // batchMsg is what a connection sent: its calls, and where their results go.
 type batchMsg struct {
 	calls []ptcCall
-	reply chan []ptcResult // buffered 1; closed without a value when the run ends
+	reply chan []ptcResult // buffered 1
 }
 
 type ptcRun struct {
@@ -267,8 +267,10 @@ func (run *ptcRun) serve(c net.Conn) {
 		case <-run.done:
 			return
 		}
-		res, ok := <-b.reply
-		if !ok {
+		var res []ptcResult
+		select {
+		case res = <-b.reply:
+		case <-run.done: // killed while the batch was out
 			return
 		}
 		out, _ := json.Marshal(map[string]any{"results": res})
@@ -496,14 +498,6 @@ func (run *ptcRun) finish(resp *execResponse, err error) {
 	run.final, run.finalErr = resp, err
 	run.mu.Unlock()
 	close(run.done)
-	if run.pending != nil {
-		for _, b := range run.pending {
-			select {
-			case <-b.reply:
-			default:
-			}
-		}
-	}
 }
 
 // current is the PTC run of this server, or nil.

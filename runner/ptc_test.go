@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // ptcTarget is a runner's API: a classic runner or a jail sandbox.
@@ -322,5 +323,27 @@ func TestPTCWithADeepScratchDir(t *testing.T) {
 		if res := p.final(t); res.ExitCode != 0 || res.Stdout != "hi\n" {
 			t.Fatalf("%s: %s", lang, res)
 		}
+	}
+}
+
+// Connections blocked on a batch when the run is killed are let go: nothing of a run outlives it.
+func TestPTCKilledRunLeavesNoConnectionBehind(t *testing.T) {
+	tr := newRunner(t, runnerOpts{})
+	p := classicTarget(tr)
+	r := p.start(t, "py", "import asyncio\nawait asyncio.gather(t(), t(), t())\n", []string{"t"}, nil)
+	if r.Status != "tool_call_required" || len(r.ToolCalls) != 3 {
+		t.Fatalf("%+v", r)
+	}
+	run := tr.srv.currentPTC()
+	p.post(t, "/ptc/cancel", map[string]any{}, http.StatusNoContent)
+	if res := p.final(t); res.PTCEnd != "cancelled" {
+		t.Fatalf("%s", res)
+	}
+	if !eventually(5*time.Second, func() bool {
+		run.mu.Lock()
+		defer run.mu.Unlock()
+		return run.conns == 0
+	}) {
+		t.Fatalf("connections still served after the run: %d", run.conns)
 	}
 }
