@@ -50,7 +50,11 @@ public final class Endpoints {
             ops.metrics(),
             ops.usage()),
         new ProgrammaticEndpoint(
-            programmatic, config.limits().maxJsonBodyBytes(), config.limits().maxExecFiles()),
+            programmatic,
+            config.limits().maxJsonBodyBytes(),
+            config.limits().maxExecFiles(),
+            ops.metrics(),
+            ops.usage()),
         new LanguagesEndpoint(languages),
         new UploadEndpoint(
             files,

@@ -1,10 +1,13 @@
 package dev.kubecoderun.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.admin.Usage;
+import dev.kubecoderun.admin.UsageEvent;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.execution.ExecCommand;
 import dev.kubecoderun.execution.ProgrammaticService;
 import dev.kubecoderun.language.Language;
+import dev.kubecoderun.metrics.Metrics;
 import dev.kubecoderun.session.Ids;
 import io.helidon.common.media.type.MediaTypes;
 import io.helidon.http.HeaderNames;
@@ -37,11 +40,20 @@ final class ProgrammaticEndpoint implements HttpService {
   private final ProgrammaticService programmatic;
   private final long maxJsonBytes;
   private final int maxFiles;
+  private final Metrics metrics;
+  private final Usage usage;
 
-  ProgrammaticEndpoint(ProgrammaticService programmatic, long maxJsonBytes, int maxFiles) {
+  ProgrammaticEndpoint(
+      ProgrammaticService programmatic,
+      long maxJsonBytes,
+      int maxFiles,
+      Metrics metrics,
+      Usage usage) {
     this.programmatic = programmatic;
     this.maxJsonBytes = maxJsonBytes;
     this.maxFiles = maxFiles;
+    this.metrics = metrics;
+    this.usage = usage;
   }
 
   @Override
@@ -83,7 +95,20 @@ final class ProgrammaticEndpoint implements HttpService {
         }
         reply = programmatic.resume(principal, requestId, token, results(body));
       } else {
-        reply = programmatic.start(start(req, body, principal, requestId));
+        ProgrammaticService.Start start = start(req, body, principal, requestId);
+        try {
+          reply = programmatic.start(start);
+        } catch (RuntimeException e) {
+          // A run that could not start counts as a failed execution, as for /exec.
+          ApiError shown = DomainErrors.shown(e);
+          record(
+              req,
+              start.command().language().code(),
+              shown.status() == 409 ? "busy" : "failed",
+              0,
+              shown);
+          throw e;
+        }
       }
     } catch (ProgrammaticService.UnknownContinuationException e) {
       throw ApiError.notFound(e.getMessage());
@@ -94,6 +119,36 @@ final class ProgrammaticEndpoint implements HttpService {
     }
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(shape(reply)));
+    if (reply instanceof ProgrammaticService.Done d) {
+      String outcome =
+          switch (String.valueOf(d.body().get("error"))) {
+            case "null" -> "ok";
+            case "Time limit exceeded" -> "timeout";
+            default -> "error";
+          };
+      record(req, d.language(), outcome, d.durationMs(), null);
+    }
+  }
+
+  /** The run's outcome and time, in the metrics and usage of executions (as /exec's). */
+  private void record(ServerRequest req, String lang, String outcome, long millis, ApiError error) {
+    metrics.execution(lang, outcome, millis * 1_000_000);
+    String message =
+        switch (outcome) {
+          case "ok", "error" -> null;
+          case "timeout" -> "timed out";
+          default -> error.getMessage();
+        };
+    usage.record(
+        new UsageEvent(
+            usage.now(),
+            ExecEndpoint.usageSubject(Principals.of(req)),
+            lang,
+            outcome.equals("busy") ? "failed" : outcome,
+            millis,
+            error == null ? 200 : error.status(),
+            message == null ? null : message.substring(0, Math.min(300, message.length())),
+            RequestId.of(req).value()));
   }
 
   private void cancel(ServerRequest req, ServerResponse res) {

@@ -53,8 +53,15 @@ public final class ProgrammaticService {
   public record ToolCallsRequired(String sessionId, String token, List<Call> calls)
       implements Reply {}
 
-  /** The run ended: {@code body} is the completed or error answer. */
-  public record Done(Map<String, Object> body) implements Reply {}
+  /**
+   * The run ended: {@code body} is the completed or error answer; {@code language} and {@code
+   * durationMs} (start to end, tool calls included) are for usage and metrics.
+   */
+  public record Done(Map<String, Object> body, String language, long durationMs) implements Reply {}
+
+  /** What the owner stores for the replica that answers the end. */
+  private record Final(
+      String language, @JsonProperty("duration_ms") long durationMs, Map<String, Object> body) {}
 
   /** An unknown, expired or another principal's token or request id (shown as 404). */
   public static final class UnknownContinuationException extends RuntimeException {
@@ -160,6 +167,8 @@ public final class ProgrammaticService {
    */
   private void own(Start start, String executionId, CompletableFuture<First> first) {
     RunnerEnd[] end = new RunnerEnd[1];
+    long began = System.nanoTime();
+    String language = start.command().language().code();
     try {
       ExecResponse response =
           executions.execute(
@@ -172,7 +181,8 @@ public final class ProgrammaticService {
                 }
               });
       Map<String, Object> body = finalBody(response, end[0]);
-      store.putFinal(executionId, Json.writeString(body), FINAL_TTL);
+      store.putFinal(
+          executionId, Json.writeString(new Final(language, millisSince(began), body)), FINAL_TTL);
       String why = end[0] == null ? null : end[0].end();
       if ("cancelled".equals(why) || "idle_timeout".equals(why)) {
         store.deleteExecution(executionId);
@@ -189,7 +199,10 @@ public final class ProgrammaticService {
         body.put("stdout", "");
         body.put("stderr", "");
         try {
-          store.putFinal(executionId, Json.writeString(body), FINAL_TTL);
+          store.putFinal(
+              executionId,
+              Json.writeString(new Final(language, millisSince(began), body)),
+              FINAL_TTL);
           store.deleteExecution(executionId);
         } catch (RuntimeException ignored) {
           // the store is down: the continuation answers 503 after its wait
@@ -342,9 +355,8 @@ public final class ProgrammaticService {
           null);
     }
     try {
-      @SuppressWarnings("unchecked")
-      Map<String, Object> map = Json.MAPPER.readValue(body.get(), LinkedHashMap.class);
-      return new Done(map);
+      Final f = Json.MAPPER.readValue(body.get(), Final.class);
+      return new Done(f.body(), f.language(), f.durationMs());
     } catch (IOException e) {
       throw new IllegalStateException(e);
     }
@@ -385,6 +397,10 @@ public final class ProgrammaticService {
       body.put("artifact_delivery", r.artifactDelivery());
     }
     return body;
+  }
+
+  private static long millisSince(long nanos) {
+    return (System.nanoTime() - nanos) / 1_000_000;
   }
 
   private static String randomId(int bytes) {

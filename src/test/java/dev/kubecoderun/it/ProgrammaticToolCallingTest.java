@@ -350,6 +350,21 @@ class ProgrammaticToolCallingTest {
   }
 
   @Test
+  void aRunCountsAsOneExecutionInUsage() {
+    TestServer s = server();
+    JsonNode created =
+        AdminApiTest.adminJson(s, "POST", "/api/v1/admin/keys", "{\"name\":\"ptc usage\"}").json();
+    String key = created.get("api_key").asText();
+    String hash = created.at("/record/key_hash").asText();
+    JsonNode r = post(s, key, null, python("print(await t())\nprint(await t())\n", "t")).json();
+    r = post(s, key, null, continuation(r, List.of(result(r.at("/tool_calls/0"), 1)))).json();
+    r = post(s, key, null, continuation(r, List.of(result(r.at("/tool_calls/0"), 2)))).json();
+    assertEquals("1\n2\n", r.get("stdout").asText(), r.toString());
+    JsonNode usage = s.send(AdminApiTest.admin(s, "/api/v1/admin/keys/" + hash + "/usage")).json();
+    assertEquals(1, usage.at("/totals/executions").asInt(), usage.toString());
+  }
+
+  @Test
   void badRequests() {
     TestServer s = server();
     Errors.assertError(post(s, TestServer.KEY, null, Map.of("code", "")), 400, "validation");
