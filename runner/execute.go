@@ -18,6 +18,11 @@ type execRequest struct {
 	Args         []string `json:"args"`
 	State        string   `json:"state"`
 	CaptureState bool     `json:"capture_state"`
+	// PTC makes it a programmatic run (ptc.go): the answer comes when the code first calls a tool.
+	PTC *ptcRequest `json:"ptc,omitempty"`
+
+	extra        map[string]string // more files for code/ (the user's code of a Python PTC run)
+	longDeadline time.Duration     // when set, the run's deadline instead of timeout_ms (PTC)
 }
 
 type execResponse struct {
@@ -35,6 +40,11 @@ type execResponse struct {
 	FilesOmitted    int            `json:"files_omitted,omitempty"`
 	Unlisted        []unlistedPath `json:"unlisted,omitempty"`
 	Deleted         []string       `json:"deleted"`
+	// PTC runs: why the runner ended the run ("timeout", "cancelled", "idle_timeout", "round_trips",
+	// "unregistered_tool", "too_many_calls"; absent when it ended on its own), and round trips made.
+	PTCEnd    string `json:"ptc_end,omitempty"`
+	PTCDetail string `json:"ptc_detail,omitempty"`
+	PTCRounds int    `json:"ptc_rounds,omitempty"`
 }
 
 const (
@@ -50,7 +60,12 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, "busy")
 		return
 	}
-	defer s.busy.Unlock()
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			s.busy.Unlock()
+		}
+	}()
 	var req execRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes)).Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "malformed request: %v", err)
@@ -66,6 +81,11 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "language %s is not available here: %s not found (RUNNER_TOOL_%s)", req.Language, toolDefaults[t], t)
 			return
 		}
+	}
+	if req.PTC != nil {
+		// The run goes on after this answer; it unlocks busy when it ends.
+		handedOff = s.handlePTCExecute(w, &req, lang)
+		return
 	}
 	var state []byte
 	if req.State != "" && req.Language == "py" {
@@ -101,6 +121,9 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 	if timeout <= 0 || timeout > s.cfg.MaxTimeout {
 		timeout = s.cfg.MaxTimeout
 	}
+	if req.longDeadline > 0 {
+		timeout = req.longDeadline
+	}
 	name := lang.file
 	if req.Language == "java" {
 		name = javaMainClass(req.Code) + ".java"
@@ -115,6 +138,11 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 	before, _ := snapshot(s.cfg.Workdir)
 	if err := s.prepareRun(dirs, name, req.Code); err != nil {
 		return nil, err
+	}
+	for n, content := range req.extra {
+		if err := s.writeScratch(path.Join(dirCode, n), []byte(content)); err != nil {
+			return nil, err
+		}
 	}
 	r := &run{s: s, req: req, state: state, src: s.child(dirCode, name)}
 	s.stdout.reset(s.cfg.MaxOutput)

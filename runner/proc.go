@@ -139,6 +139,10 @@ func (s *Server) wait(p *proc, deadline time.Time, status <-chan int) stepResult
 	defer timer.Stop()
 	select {
 	case <-p.done:
+	case <-s.runAbort():
+		// A programmatic run ended by the runner (its limits, a cancel): killed like any SIGKILL.
+		p.kill()
+		<-p.done
 	case code := <-status:
 		p.kill()
 		s.killLeftovers()

@@ -16,7 +16,7 @@ import (
 	"syscall"
 )
 
-//go:embed shims/pyrun.py shims/noderun.js shims/tscrun.js shims/zygote.py shims/nodezygote.js
+//go:embed shims/pyrun.py shims/noderun.js shims/tscrun.js shims/zygote.py shims/nodezygote.js shims/ptc.py
 var shimFiles embed.FS
 
 // Scratch sub-directories. Only the runner writes shims/; children may write the others.
@@ -30,10 +30,13 @@ const (
 	dirShims   = "shims"   // pyrun.py, noderun.js, tscrun.js
 )
 
+// executable is the runner binary's path (the tests point it at a copy children can reach).
+var executable = os.Executable
+
 // Server is one runner: its configuration, the sandbox directories and the warm interpreters.
 type Server struct {
 	cfg    *Config
-	self   string         // the runner binary, re-executed as __child
+	self   string         // the runner binary, re-executed as __child and run by bash PTC stubs (ptc-call)
 	prefix []string       // __child re-exec prefix + wrap, prepended to every child command
 	env    []string       // environment of every child
 	cg     sandboxCgroups // pids and memory cgroups of the children, where the runner could make them
@@ -52,6 +55,9 @@ type Server struct {
 	warmRuns       atomic.Int64
 	stopping       atomic.Bool // SIGTERM received: a run ending now was killed by the stop
 
+	ptcMu sync.Mutex
+	ptc   *ptcRun // the programmatic run in progress or last ended, nil before any
+
 	// jail is the sandbox this server serves in jail mode (one jail server, many sandboxes): children
 	// start inside its namespaces through the templates. nil for a classic runner.
 	jail *jailSandbox
@@ -65,7 +71,7 @@ func newServer(cfg *Config) (*Server, error) {
 // newServerIn prepares a server; with a jail sandbox, its children run in that sandbox (whose cgroups
 // the jail made) instead of as __child re-execs.
 func newServerIn(cfg *Config, jail *jailSandbox) (*Server, error) {
-	self, err := os.Executable()
+	self, err := executable()
 	if err != nil {
 		return nil, err
 	}
@@ -190,6 +196,9 @@ func (s *Server) handler() http.Handler {
 	mux.Handle("GET /files", s.auth(http.HandlerFunc(s.handleListFiles)))
 	mux.Handle("PUT /files", s.auth(http.HandlerFunc(s.handlePutByHeader)))
 	mux.Handle("POST /reset", s.auth(http.HandlerFunc(s.handleReset)))
+	mux.Handle("POST /ptc/continue", s.auth(http.HandlerFunc(s.handlePTCContinue)))
+	mux.Handle("POST /ptc/wait", s.auth(http.HandlerFunc(s.handlePTCWait)))
+	mux.Handle("POST /ptc/cancel", s.auth(http.HandlerFunc(s.handlePTCCancel)))
 	files := s.auth(http.HandlerFunc(s.handleFile))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// File paths bypass ServeMux, which would answer an unclean path ("a/../b") with a redirect

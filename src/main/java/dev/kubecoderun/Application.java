@@ -18,6 +18,9 @@ import dev.kubecoderun.auth.RedisApiKeyStore;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.config.ConfigException;
 import dev.kubecoderun.execution.ExecutionService;
+import dev.kubecoderun.execution.LocalProgrammaticStore;
+import dev.kubecoderun.execution.ProgrammaticService;
+import dev.kubecoderun.execution.RedisProgrammaticStore;
 import dev.kubecoderun.files.CountingObjectStore;
 import dev.kubecoderun.files.FileMetadataStore;
 import dev.kubecoderun.files.FileService;
@@ -227,9 +230,17 @@ public final class Application implements AutoCloseable {
     } else {
       LOG.warning("AUTH_ENABLED=false: the API accepts requests WITHOUT an API key");
     }
+    ProgrammaticService programmatic =
+        new ProgrammaticService(
+            executions,
+            redis != null ? new RedisProgrammaticStore(redis) : new LocalProgrammaticStore(),
+            http,
+            config.sessions().ptcContinuationTimeout(),
+            config.limits().maxExecutionTime());
     var endpoints =
         dev.kubecoderun.api.Endpoints.all(
             executions,
+            programmatic,
             languages,
             files,
             sessions,

@@ -4,6 +4,7 @@ import dev.kubecoderun.admin.KeyAdmin;
 import dev.kubecoderun.admin.Usage;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.execution.ExecutionService;
+import dev.kubecoderun.execution.ProgrammaticService;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.language.LanguageCatalog;
 import dev.kubecoderun.metrics.Metrics;
@@ -25,8 +26,10 @@ public final class Endpoints {
   public record Operations(
       Metrics metrics, Usage usage, KeyAdmin keys, SandboxPool pool, ExecutionSlots slots) {}
 
+  /** The API's HTTP services; {@code programmatic} serves /exec/programmatic. */
   public static List<HttpService> all(
       ExecutionService executions,
+      ProgrammaticService programmatic,
       LanguageCatalog languages,
       FileService files,
       SessionResolver sessions,
@@ -42,6 +45,12 @@ public final class Endpoints {
         new HealthEndpoint(version, ready, checks),
         new ExecEndpoint(
             executions,
+            config.limits().maxJsonBodyBytes(),
+            config.limits().maxExecFiles(),
+            ops.metrics(),
+            ops.usage()),
+        new ProgrammaticEndpoint(
+            programmatic,
             config.limits().maxJsonBodyBytes(),
             config.limits().maxExecFiles(),
             ops.metrics(),

@@ -160,7 +160,7 @@ final class ExecEndpoint implements HttpService {
    * The file references, at most {@code maxFiles} (MAX_EXEC_FILES): each one costs a copy into the
    * sandbox, and the same big file could otherwise be referenced thousands of times.
    */
-  private static List<ExecCommand.FileRef> files(JsonNode body, int maxFiles) {
+  static List<ExecCommand.FileRef> files(JsonNode body, int maxFiles) {
     JsonNode files = body.get("files");
     if (files == null || files.isNull()) {
       return List.of();

@@ -197,9 +197,16 @@ public record Config(
   /**
    * {@code ttl} ZERO means sessions never expire. The clean-up deletes the files of expired
    * sessions; the orphan sweep deletes stored objects that no file metadata points at.
+   *
+   * @param ptcContinuationTimeout how long a programmatic run waits for a batch's tool results
+   *     before its sandbox is killed (PTC_CONTINUATION_TIMEOUT_SECONDS)
    */
   public record Sessions(
-      Duration ttl, Duration cleanupInterval, boolean orphanSweep, Duration queueTimeout) {}
+      Duration ttl,
+      Duration cleanupInterval,
+      boolean orphanSweep,
+      Duration queueTimeout,
+      Duration ptcContinuationTimeout) {}
 
   /** Redis, or {@code enabled=false} for the embedded in-memory stores. */
   public record Redis(
@@ -398,7 +405,8 @@ public record Config(
                 "SESSION_QUEUE_TIMEOUT_SECONDS",
                 (int) Math.max(60, 2 * limits.maxExecutionTime().toSeconds()),
                 0,
-                3600));
+                3600),
+            env.seconds("PTC_CONTINUATION_TIMEOUT_SECONDS", 120, 1, 3600));
 
     Path dataDir = Path.of(env.string("DATA_DIR", "data")).toAbsolutePath().normalize();
     String format = env.string("LOG_FORMAT", "json").toLowerCase(Locale.ROOT);

@@ -95,10 +95,25 @@ public final class ExecutionService {
   }
 
   /**
+   * How the run step talks to the sandbox's runner when it is not one POST /execute (a programmatic
+   * run: {@link ProgrammaticService}). Such a run neither loads nor saves Python state.
+   */
+  @FunctionalInterface
+  public interface RunStep {
+    RunnerResult run(Sandbox sandbox, RunnerRequest request, String sessionId)
+        throws SandboxException, InterruptedException;
+  }
+
+  /**
    * Runs of one session go one at a time (see {@link SessionLocks}): a run waits up to
    * SESSION_QUEUE_TIMEOUT_SECONDS for the one before it, else {@link SessionBusyException}.
    */
   public ExecResponse execute(ExecCommand cmd) throws InterruptedException {
+    return execute(cmd, null);
+  }
+
+  /** {@link #execute(ExecCommand)} with the run step {@code step} (null: the usual one). */
+  public ExecResponse execute(ExecCommand cmd, RunStep step) throws InterruptedException {
     PhaseTimer timer = new PhaseTimer();
     List<String> fileSessions = cmd.files().stream().map(ExecCommand.FileRef::sessionId).toList();
     Session session =
@@ -110,7 +125,7 @@ public final class ExecutionService {
     SessionLocks.Lease held = locks.acquire(session.id(), sessionWait);
     try {
       timer.mark("session");
-      return executeHeld(cmd, session, inputs, notes, timer);
+      return executeHeld(cmd, session, inputs, notes, timer, step);
     } finally {
       held.close();
     }
@@ -121,9 +136,10 @@ public final class ExecutionService {
       Session session,
       Map<String, StoredFile> inputs,
       List<String> notes,
-      PhaseTimer timer)
+      PhaseTimer timer,
+      RunStep step)
       throws InterruptedException {
-    boolean usesState = cmd.language().keepsState() && stateConfig.enabled();
+    boolean usesState = step == null && cmd.language().keepsState() && stateConfig.enabled();
     String state = null;
     if (usesState) {
       state =
@@ -160,9 +176,11 @@ public final class ExecutionService {
                 state,
                 usesState);
         RunnerResult result =
-            sandbox
-                .runner()
-                .execute(request, limits.maxExecutionTime().plusSeconds(15), maxRunnerReply());
+            step != null
+                ? step.run(sandbox, request, session.id())
+                : sandbox
+                    .runner()
+                    .execute(request, limits.maxExecutionTime().plusSeconds(15), maxRunnerReply());
         timer.mark("run");
         // A run that ended on its own leaves a sandbox its session may use again.
         reusable = !result.timedOut();
@@ -196,7 +214,7 @@ public final class ExecutionService {
    * The most a runner's answer may be: stdout and stderr (each MAX_OUTPUT_SIZE, at worst 6 bytes of
    * JSON per byte), the state (at most 64 MiB, base64) and the file list (at most 10 000 entries).
    */
-  private int maxRunnerReply() {
+  int maxRunnerReply() {
     long outputs = 12L * limits.maxOutputBytes();
     long state = (64L << 20) * 4 / 3;
     long files = 64L << 20;

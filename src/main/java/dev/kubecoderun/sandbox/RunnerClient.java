@@ -48,6 +48,13 @@ public final class RunnerClient {
     return base;
   }
 
+  /**
+   * The runner's bearer token (a programmatic run's record keeps it, to reach the runner again).
+   */
+  public String token() {
+    return authorization.substring("Bearer ".length());
+  }
+
   /** True when GET /health answers 200; with {@code needWarm} also when the warm one is up. */
   public boolean healthy(String warmLanguage) {
     try (HttpClientResponse res =
@@ -109,6 +116,36 @@ public final class RunnerClient {
       return Json.read(body, RunnerResult.class);
     } catch (RuntimeException e) {
       throw new SandboxException("runner execute failed: " + e.getMessage(), e);
+    }
+  }
+
+  /** A runner's answer: its status and body. */
+  public record Reply(int status, byte[] body) {}
+
+  /**
+   * POSTs JSON to one of the runner's programmatic endpoints ({@code /execute} with {@code ptc},
+   * {@code /ptc/continue}, {@code /ptc/wait}, {@code /ptc/cancel}); the caller reads the status. An
+   * answer over {@code maxReplyBytes} is refused (see {@link #execute(RunnerRequest, Duration,
+   * int)}).
+   */
+  public Reply post(String path, Object body, Duration readTimeout, int maxReplyBytes)
+      throws SandboxException {
+    try (HttpClientResponse res =
+        http.post(base.resolve(path).toString())
+            .keepAlive(false)
+            .header(HeaderNames.AUTHORIZATION, authorization)
+            .contentType(MediaTypes.APPLICATION_JSON)
+            .readTimeout(readTimeout)
+            .submit(Json.write(body))) {
+      try (InputStream in = res.inputStream()) {
+        byte[] bytes = in.readNBytes(maxReplyBytes + 1);
+        if (bytes.length > maxReplyBytes) {
+          throw new SandboxException("runner answer to " + path + " is too large");
+        }
+        return new Reply(res.status().code(), bytes);
+      }
+    } catch (RuntimeException | IOException e) {
+      throw new SandboxException("runner " + path + " failed: " + e.getMessage(), e);
     }
   }
 

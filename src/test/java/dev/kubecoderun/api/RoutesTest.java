@@ -19,6 +19,7 @@ class RoutesTest {
               null,
               null,
               null,
+              null,
               Config.from(Map.of("AUTH_ENABLED", "false")),
               "test",
               () -> true,

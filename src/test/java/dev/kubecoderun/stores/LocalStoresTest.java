@@ -22,6 +22,18 @@ import org.junit.jupiter.api.io.TempDir;
 class LocalStoresTest {
   @TempDir static Path dataDir;
 
+  /** One process: every replica() is the same store. */
+  @Nested
+  class Programmatic extends ProgrammaticStoreContract {
+    private final dev.kubecoderun.execution.ProgrammaticStore store =
+        new dev.kubecoderun.execution.LocalProgrammaticStore();
+
+    @Override
+    dev.kubecoderun.execution.ProgrammaticStore replica() {
+      return store;
+    }
+  }
+
   @Nested
   class Sessions extends SessionStoreContract {
     private final SessionStore store = new LocalSessionStore(dataDir);

@@ -105,6 +105,14 @@ class RealStoresTest {
     }
   }
 
+  @Nested
+  class Programmatic extends ProgrammaticStoreContract {
+    @Override
+    dev.kubecoderun.execution.ProgrammaticStore replica() {
+      return new dev.kubecoderun.execution.RedisProgrammaticStore(REDIS);
+    }
+  }
+
   /** Each replica() is another API replica: its own locks object on the same Redis. */
   @Nested
   class Locks extends SessionLocksContract {

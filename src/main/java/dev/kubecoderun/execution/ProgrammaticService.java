@@ -1,0 +1,411 @@
+package dev.kubecoderun.execution;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.common.Json;
+import dev.kubecoderun.sandbox.RunnerClient;
+import dev.kubecoderun.sandbox.RunnerRequest;
+import dev.kubecoderun.sandbox.RunnerResult;
+import dev.kubecoderun.sandbox.Sandbox;
+import dev.kubecoderun.sandbox.SandboxException;
+import io.helidon.webclient.api.WebClient;
+import java.io.IOException;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Programmatic tool calling (LibreChat's run_tools_with_code / run_tools_with_bash): the code calls
+ * tools the client runs. The run goes through the usual /exec pipeline ({@link ExecutionService})
+ * on an owner thread of the replica that started it, which holds the session, the slot and the
+ * sandbox until the run ends; the runner keeps the program blocked while the client runs each batch
+ * of calls. Continuations go straight to the runner (whose address the store holds), from any
+ * replica; the owner stores the final answer for whichever replica answers the last continuation.
+ */
+public final class ProgrammaticService {
+  private static final Logger LOG = Logger.getLogger(ProgrammaticService.class.getName());
+  private static final SecureRandom RANDOM = new SecureRandom();
+
+  /** LibreChat's client gives up after this many tool_call_required answers. */
+  public static final int MAX_ROUND_TRIPS = 20;
+
+  private static final Duration FINAL_TTL = Duration.ofMinutes(10);
+  private static final Duration MARGIN = Duration.ofSeconds(30);
+
+  /** A tool call of a batch: its id, the tool's registered name, its input. */
+  public record Call(String id, String name, JsonNode input) {}
+
+  /** What a programmatic request answers. */
+  public sealed interface Reply permits ToolCallsRequired, Done {}
+
+  /** The code waits for these calls' results; send them with {@code token}. */
+  public record ToolCallsRequired(String sessionId, String token, List<Call> calls)
+      implements Reply {}
+
+  /**
+   * The run ended: {@code body} is the completed or error answer; {@code language} and {@code
+   * durationMs} (start to end, tool calls included) are for usage and metrics.
+   */
+  public record Done(Map<String, Object> body, String language, long durationMs) implements Reply {}
+
+  /** What the owner stores for the replica that answers the end. */
+  private record Final(
+      String language, @JsonProperty("duration_ms") long durationMs, Map<String, Object> body) {}
+
+  /** An unknown, expired or another principal's token or request id (shown as 404). */
+  public static final class UnknownContinuationException extends RuntimeException {
+    public UnknownContinuationException(String message) {
+      super(message);
+    }
+  }
+
+  /** A token used already, or results that are not those of the batch waiting (shown as 409). */
+  public static final class StaleContinuationException extends RuntimeException {
+    public StaleContinuationException(String message) {
+      super(message);
+    }
+  }
+
+  /** A request the runner refused (e.g. two tools with the same function name; shown as 400). */
+  public static final class RefusedProgramException extends RuntimeException {
+    public RefusedProgramException(String message) {
+      super(message);
+    }
+  }
+
+  /** A new programmatic run, validated. */
+  public record Start(
+      String principal,
+      String requestId,
+      ExecCommand command,
+      List<String> tools,
+      Duration segmentTimeout) {}
+
+  /** The runner's answer to a start or a continue: a batch, or the end. */
+  private record RunnerReply(String status, @JsonProperty("tool_calls") List<Call> toolCalls) {}
+
+  /** Why the runner ended a run (absent: it ended on its own). */
+  private record RunnerEnd(
+      @JsonProperty("ptc_end") String end,
+      @JsonProperty("ptc_detail") String detail,
+      @JsonProperty("exit_code") int exitCode,
+      @JsonProperty("timed_out") boolean timedOut) {}
+
+  private record First(RunnerReply reply, String sessionId) {}
+
+  private final ExecutionService executions;
+  private final ProgrammaticStore store;
+  private final WebClient http;
+  private final Duration idleTimeout;
+  private final Duration maxSegment;
+
+  /**
+   * @param idleTimeout how long a batch waits for its results before the run is killed
+   *     (PTC_CONTINUATION_TIMEOUT_SECONDS)
+   * @param maxSegment the longest a run may go on between tool calls (MAX_EXECUTION_TIME)
+   */
+  public ProgrammaticService(
+      ExecutionService executions,
+      ProgrammaticStore store,
+      WebClient http,
+      Duration idleTimeout,
+      Duration maxSegment) {
+    this.executions = executions;
+    this.store = store;
+    this.http = http;
+    this.idleTimeout = idleTimeout;
+    this.maxSegment = maxSegment;
+  }
+
+  public Duration maxSegment() {
+    return maxSegment;
+  }
+
+  private Duration tokenTtl() {
+    return idleTimeout.plus(MARGIN);
+  }
+
+  /** The longest a run can last: every round trip waiting and running its longest. */
+  private Duration executionTtl() {
+    return idleTimeout.plus(maxSegment).multipliedBy(MAX_ROUND_TRIPS + 1).plus(FINAL_TTL);
+  }
+
+  /** Starts a run: answers its first batch of tool calls, or its end. */
+  public Reply start(Start start) throws InterruptedException {
+    String executionId = randomId(16);
+    if (start.requestId() != null) {
+      store.putRequest(start.principal(), start.requestId(), executionId, executionTtl());
+    }
+    CompletableFuture<First> first = new CompletableFuture<>();
+    Thread.ofVirtual().name("ptc-" + executionId).start(() -> own(start, executionId, first));
+    First f;
+    try {
+      f = first.get();
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof RuntimeException r) {
+        throw r;
+      }
+      throw new IllegalStateException(e.getCause());
+    }
+    return answer(f.reply(), executionId, start.principal(), f.sessionId());
+  }
+
+  /**
+   * The owner of a run: the /exec pipeline, whose run step starts the runner's programmatic run,
+   * hands its first answer to the starting request, and waits for the run's end.
+   */
+  private void own(Start start, String executionId, CompletableFuture<First> first) {
+    RunnerEnd[] end = new RunnerEnd[1];
+    long began = System.nanoTime();
+    String language = start.command().language().code();
+    try {
+      ExecResponse response =
+          executions.execute(
+              start.command(),
+              (sandbox, request, sessionId) -> {
+                try {
+                  return runOwned(start, executionId, sandbox, request, sessionId, first, end);
+                } catch (IOException e) {
+                  throw new SandboxException("unreadable runner answer: " + e.getMessage(), e);
+                }
+              });
+      Map<String, Object> body = finalBody(response, end[0]);
+      store.putFinal(
+          executionId, Json.writeString(new Final(language, millisSince(began), body)), FINAL_TTL);
+      String why = end[0] == null ? null : end[0].end();
+      if ("cancelled".equals(why) || "idle_timeout".equals(why)) {
+        store.deleteExecution(executionId);
+      }
+      first.complete(new First(new RunnerReply("ended", null), response.sessionId()));
+    } catch (Throwable e) {
+      if (!first.completeExceptionally(
+          e instanceof RuntimeException ? e : new IllegalStateException(e))) {
+        // The client is in a continuation: it gets an error answer, the tokens become unknown.
+        LOG.log(Level.WARNING, "programmatic run " + executionId + " failed", e);
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("status", "error");
+        body.put("error", "Execution failed or timed out");
+        body.put("stdout", "");
+        body.put("stderr", "");
+        try {
+          store.putFinal(
+              executionId,
+              Json.writeString(new Final(language, millisSince(began), body)),
+              FINAL_TTL);
+          store.deleteExecution(executionId);
+        } catch (RuntimeException ignored) {
+          // the store is down: the continuation answers 503 after its wait
+        }
+      }
+      if (e instanceof InterruptedException) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  private RunnerResult runOwned(
+      Start start,
+      String executionId,
+      Sandbox sandbox,
+      RunnerRequest request,
+      String sessionId,
+      CompletableFuture<First> first,
+      RunnerEnd[] end)
+      throws SandboxException, InterruptedException, IOException {
+    RunnerClient runner = sandbox.runner();
+    Map<String, Object> ptc = new LinkedHashMap<>();
+    ptc.put("tools", start.tools());
+    ptc.put("max_rounds", MAX_ROUND_TRIPS);
+    ptc.put("idle_timeout_ms", idleTimeout.toMillis());
+    Map<String, Object> body = new LinkedHashMap<>();
+    body.put("language", request.language());
+    body.put("code", request.code());
+    body.put("timeout_ms", start.segmentTimeout().toMillis());
+    body.put("ptc", ptc);
+    store.putExecution(
+        executionId,
+        new ProgrammaticStore.Execution(
+            start.principal(), runner.base().toString(), runner.token(), sessionId),
+        executionTtl());
+    RunnerClient.Reply r =
+        runner.post(
+            "/execute", body, start.segmentTimeout().plus(MARGIN), executions.maxRunnerReply());
+    if (r.status() == 400) {
+      JsonNode error = Json.MAPPER.readTree(r.body()).path("error");
+      throw new RefusedProgramException(error.asText("invalid programmatic request"));
+    }
+    if (r.status() != 200) {
+      throw new SandboxException(
+          "runner answered "
+              + r.status()
+              + " to a programmatic run: "
+              + new String(r.body(), 0, Math.min(r.body().length, 300), StandardCharsets.UTF_8));
+    }
+    first.complete(new First(Json.read(r.body(), RunnerReply.class), sessionId));
+    while (true) {
+      RunnerClient.Reply w =
+          runner.post("/ptc/wait", Map.of(), Duration.ofSeconds(60), executions.maxRunnerReply());
+      if (w.status() == 202) {
+        continue;
+      }
+      if (w.status() != 200) {
+        throw new SandboxException("runner answered " + w.status() + " to wait");
+      }
+      end[0] = Json.read(w.body(), RunnerEnd.class);
+      return Json.read(w.body(), RunnerResult.class);
+    }
+  }
+
+  /** Sends a batch's results; answers the next batch, or the end. */
+  public Reply resume(String principal, String requestId, String token, List<Object> results)
+      throws InterruptedException {
+    ProgrammaticStore.Token t =
+        store
+            .token(token)
+            .filter(x -> x.principal().equals(principal))
+            .orElseThrow(
+                () -> new UnknownContinuationException("Unknown or expired continuation token"));
+    ProgrammaticStore.Execution e =
+        store
+            .execution(t.executionId())
+            .orElseThrow(
+                () -> new UnknownContinuationException("Unknown or expired continuation token"));
+    // Used once means used: the mark goes on when the runner took the results (it takes one set of
+    // results per batch, so two concurrent uses of one token cannot both pass).
+    if (store.used(token)) {
+      throw new StaleContinuationException("This continuation token was used already");
+    }
+    if (requestId != null) {
+      store.putRequest(principal, requestId, t.executionId(), executionTtl());
+    }
+    RunnerClient runner = new RunnerClient(http, URI.create(e.runnerUrl()), e.runnerToken());
+    RunnerClient.Reply r;
+    try {
+      r =
+          runner.post(
+              "/ptc/continue",
+              Map.of("tool_results", results),
+              maxSegment.plus(MARGIN),
+              executions.maxRunnerReply());
+    } catch (SandboxException ex) {
+      throw new ExecutionUnavailableException(
+          ExecutionUnavailableException.Reason.SANDBOX_FAILED, ex.getMessage(), ex);
+    }
+    if (r.status() == 409 || r.status() == 400) {
+      throw new StaleContinuationException(
+          "These results do not answer the tool calls waiting for them");
+    }
+    if (r.status() == 200 && !store.consume(token, tokenTtl())) {
+      throw new StaleContinuationException("This continuation token was used already");
+    }
+    if (r.status() == 404 || r.status() == 401) {
+      throw new UnknownContinuationException("Unknown or expired continuation token");
+    }
+    if (r.status() != 200) {
+      throw new ExecutionUnavailableException(
+          ExecutionUnavailableException.Reason.SANDBOX_FAILED,
+          "runner answered " + r.status() + " to continue",
+          null);
+    }
+    return answer(
+        Json.read(r.body(), RunnerReply.class), t.executionId(), principal, e.sessionId());
+  }
+
+  /** Cancels the run a request of the principal belongs to; false when there is none. */
+  public boolean cancel(String principal, String requestId) {
+    Optional<String> id = store.request(principal, requestId);
+    Optional<ProgrammaticStore.Execution> e = id.flatMap(store::execution);
+    if (e.isEmpty() || !e.get().principal().equals(principal)) {
+      return false;
+    }
+    store.deleteExecution(id.get());
+    try {
+      new RunnerClient(http, URI.create(e.get().runnerUrl()), e.get().runnerToken())
+          .post("/ptc/cancel", Map.of(), Duration.ofSeconds(5), 4096);
+    } catch (SandboxException ex) {
+      // The sandbox is gone already: nothing left to cancel.
+      LOG.fine("cancel of " + id.get() + ": " + ex.getMessage());
+    }
+    return true;
+  }
+
+  private Reply answer(RunnerReply reply, String executionId, String principal, String sessionId)
+      throws InterruptedException {
+    if ("tool_call_required".equals(reply.status()) && reply.toolCalls() != null) {
+      String token = randomId(32);
+      store.putToken(token, new ProgrammaticStore.Token(executionId, principal), tokenTtl());
+      return new ToolCallsRequired(sessionId, token, reply.toolCalls());
+    }
+    Optional<String> body = store.awaitFinal(executionId, maxSegment.plus(Duration.ofMinutes(2)));
+    if (body.isEmpty()) {
+      throw new ExecutionUnavailableException(
+          ExecutionUnavailableException.Reason.SANDBOX_FAILED,
+          "the programmatic run ended but its result did not arrive",
+          null);
+    }
+    try {
+      Final f = Json.MAPPER.readValue(body.get(), Final.class);
+      return new Done(f.body(), f.language(), f.durationMs());
+    } catch (IOException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** The completed or error answer of a run, in the shape LibreChat's client reads. */
+  static Map<String, Object> finalBody(ExecResponse r, RunnerEnd end) {
+    String why = end == null ? null : end.end();
+    String error = null;
+    if ("timeout".equals(why) || "timeout".equals(r.status())) {
+      error = "Time limit exceeded";
+    } else if ("unregistered_tool".equals(why)) {
+      error = "Sandbox requested an unregistered tool: " + end.detail();
+    } else if ("cancelled".equals(why)) {
+      error = "Execution cancelled";
+    } else if ("idle_timeout".equals(why)) {
+      error = "Execution failed or timed out";
+    } else if (why != null && !why.isEmpty()) {
+      error = end.detail();
+    } else if (r.stderr() != null && r.stderr().contains("sandbox memory limit")) {
+      error = "Out of memory";
+    } else if (r.code() != 0) {
+      error = "Sandbox exited with code " + r.code();
+    }
+    Map<String, Object> body = new LinkedHashMap<>();
+    body.put("status", error == null ? "completed" : "error");
+    if (error != null) {
+      body.put("error", error);
+    }
+    body.put("session_id", r.sessionId());
+    body.put("stdout", r.stdout());
+    body.put("stderr", r.stderr());
+    body.put("files", r.files() == null ? List.of() : new ArrayList<>(r.files()));
+    if (r.deletedFiles() != null && !r.deletedFiles().isEmpty()) {
+      body.put("deleted_files", r.deletedFiles());
+    }
+    if (r.artifactDelivery() != null) {
+      body.put("artifact_delivery", r.artifactDelivery());
+    }
+    return body;
+  }
+
+  private static long millisSince(long nanos) {
+    return (System.nanoTime() - nanos) / 1_000_000;
+  }
+
+  private static String randomId(int bytes) {
+    byte[] b = new byte[bytes];
+    RANDOM.nextBytes(b);
+    return HexFormat.of().formatHex(b);
+  }
+}

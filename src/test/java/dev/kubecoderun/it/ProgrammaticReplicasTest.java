@@ -1,0 +1,95 @@
+package dev.kubecoderun.it;
+
+import static dev.kubecoderun.it.ProgrammaticToolCallingTest.continuation;
+import static dev.kubecoderun.it.ProgrammaticToolCallingTest.post;
+import static dev.kubecoderun.it.ProgrammaticToolCallingTest.python;
+import static dev.kubecoderun.it.ProgrammaticToolCallingTest.result;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.stores.RedisServer;
+import dev.kubecoderun.testing.Eventually;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Programmatic tool calling with Redis as the store, on two replicas that share it: a run started
+ * on one continues on the other (both reach the machine's jail server), its tokens are single-use
+ * on both, and a batch left unanswered past PTC_CONTINUATION_TIMEOUT_SECONDS ends the run.
+ */
+@Tag("integration")
+class ProgrammaticReplicasTest {
+  private static TestServer a;
+  private static TestServer b;
+
+  @BeforeAll
+  static void start() {
+    Map<String, String> env = new HashMap<>();
+    env.put("REDIS_URL", RedisServer.shared().url());
+    env.put("REDIS_KEY_PREFIX", "kcr-ptc-" + System.nanoTime() + ":");
+    env.put("POD_POOL_PY", "0");
+    env.put("RUNNER_PY_PRELOAD", "json");
+    env.put("PTC_CONTINUATION_TIMEOUT_SECONDS", "3");
+    a = TestServer.start(env, "0");
+    b = TestServer.start(env, "0");
+  }
+
+  @AfterAll
+  static void stop() {
+    a.app.close();
+    b.app.close();
+  }
+
+  @Test
+  void theWholeFlowOnRedis() {
+    ProgrammaticToolCallingTest.flow(a);
+  }
+
+  @Test
+  void aRunStartedOnOneReplicaContinuesOnTheOther() {
+    JsonNode r =
+        post(a, TestServer.KEY, null, python("x = await t(i=1)\nprint(x, await t(i=2))\n", "t"))
+            .json();
+    List<Map<String, Object>> first = List.of(result(r.at("/tool_calls/0"), "one"));
+    TestServer.Reply next = post(b, TestServer.KEY, null, continuation(r, first));
+    assertEquals(200, next.status(), next.body());
+    JsonNode second = next.json();
+    assertEquals("tool_call_required", second.get("status").asText(), next.body());
+    // The token B took is used for A too.
+    Errors.assertError(
+        post(a, TestServer.KEY, null, continuation(r, first)), 409, "resource_conflict");
+    TestServer.Reply end =
+        post(
+            a,
+            TestServer.KEY,
+            null,
+            continuation(second, List.of(result(second.at("/tool_calls/0"), "two"))));
+    assertEquals(200, end.status(), end.body());
+    assertEquals("completed", end.json().get("status").asText(), end.body());
+    assertEquals("one two\n", end.json().get("stdout").asText());
+  }
+
+  @Test
+  void aBatchLeftUnansweredEndsTheRunAndItsTokenIsGone() throws InterruptedException {
+    JsonNode r = post(a, TestServer.KEY, null, python("await t()\nprint('never')\n", "t")).json();
+    assertEquals("tool_call_required", r.get("status").asText(), r.toString());
+    // Results for another call are refused (409, the token stays good) until the run is gone (404).
+    Map<String, Object> wrong = new HashMap<>();
+    wrong.put("call_id", "call_999");
+    wrong.put("result", 1);
+    Eventually.await(
+        "the unanswered run is ended",
+        Duration.ofSeconds(30),
+        () -> post(b, TestServer.KEY, null, continuation(r, List.of(wrong))).status() == 404);
+    Errors.assertError(
+        post(a, TestServer.KEY, null, continuation(r, List.of(result(r.at("/tool_calls/0"), 1)))),
+        404,
+        "resource_not_found");
+  }
+}

@@ -1,0 +1,414 @@
+package dev.kubecoderun.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.common.Json;
+import dev.kubecoderun.testing.Eventually;
+import java.net.http.HttpRequest;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * POST /exec/programmatic and its cancel, as LibreChat's run_tools_with_code / run_tools_with_bash
+ * call them (reference section 6), on real sandboxes of the local backend.
+ */
+@Tag("integration")
+class ProgrammaticToolCallingTest {
+  TestServer server() {
+    return TestServer.get();
+  }
+
+  static Map<String, Object> tool(String name) {
+    Map<String, Object> t = new LinkedHashMap<>();
+    t.put("name", name);
+    t.put("description", "a tool");
+    t.put("parameters", Map.of("type", "object"));
+    t.put("allowed_callers", List.of("code_execution")); // registry keys the server ignores
+    t.put("toolType", "mcp");
+    return t;
+  }
+
+  static TestServer.Reply post(TestServer s, String key, String requestId, Object body) {
+    HttpRequest.Builder r =
+        HttpRequest.newBuilder(s.base.resolve("/v1/exec/programmatic"))
+            .header("X-API-Key", key)
+            .header("Content-Type", "application/json")
+            .header("User-Agent", "LibreChat/1.0")
+            .POST(HttpRequest.BodyPublishers.ofString(Json.writeString(body)));
+    if (requestId != null) {
+      r.header("X-LibreChat-Code-Request-ID", requestId);
+    }
+    return s.send(r);
+  }
+
+  static JsonNode start(TestServer s, Map<String, Object> body) {
+    TestServer.Reply r = post(s, TestServer.KEY, null, body);
+    assertEquals(200, r.status(), r.body());
+    return r.json();
+  }
+
+  static Map<String, Object> python(String code, String... tools) {
+    Map<String, Object> body = new HashMap<>();
+    body.put("code", code);
+    List<Object> ts = new ArrayList<>();
+    for (String t : tools) {
+      ts.add(tool(t));
+    }
+    body.put("tools", ts);
+    body.put("timeout", 15000);
+    return body;
+  }
+
+  static Map<String, Object> result(JsonNode call, Object value) {
+    Map<String, Object> r = new LinkedHashMap<>();
+    r.put("call_id", call.get("id").asText());
+    r.put("result", value);
+    r.put("is_error", false);
+    return r;
+  }
+
+  static Map<String, Object> continuation(JsonNode reply, List<Map<String, Object>> results) {
+    return Map.of(
+        "continuation_token", reply.get("continuation_token").asText(), "tool_results", results);
+  }
+
+  static JsonNode resume(TestServer s, JsonNode reply, List<Map<String, Object>> results) {
+    TestServer.Reply r = post(s, TestServer.KEY, null, continuation(reply, results));
+    assertEquals(200, r.status(), r.body());
+    return r.json();
+  }
+
+  static void assertToolCalls(JsonNode reply, String... names) {
+    assertEquals("tool_call_required", reply.get("status").asText(), reply.toString());
+    assertTrue(reply.get("continuation_token").asText().length() >= 32, reply.toString());
+    assertTrue(reply.get("session_id").isTextual(), reply.toString());
+    JsonNode calls = reply.get("tool_calls");
+    assertEquals(names.length, calls.size(), reply.toString());
+    for (int i = 0; i < names.length; i++) {
+      assertEquals(names[i], calls.get(i).get("name").asText(), reply.toString());
+    }
+  }
+
+  /**
+   * One call, then a gather of three, then a file: the flow every backend and store must pass. The
+   * same sandbox serves the whole run (a variable set before the first call is still there after).
+   */
+  static void flow(TestServer s) {
+    JsonNode r =
+        start(
+            s,
+            python(
+                """
+                import asyncio, os
+                pid = os.getpid()
+                n = await get_number(x=2)
+                print("n", n)
+                a, b, c = await asyncio.gather(my_tool(i=1), _2fast(i=2), class_tool(i=3))
+                print("gather", a, b["k"], c)
+                open("result.txt", "w").write("%s %s" % (n, pid == os.getpid()))
+                """,
+                "get_number", "my-tool", "2fast", "class"));
+    assertToolCalls(r, "get_number");
+    assertEquals(Map.of("x", 2), Json.MAPPER.convertValue(r.at("/tool_calls/0/input"), Map.class));
+    assertEquals("call_001", r.at("/tool_calls/0/id").asText());
+    String session = r.get("session_id").asText();
+
+    r = resume(s, r, List.of(result(r.at("/tool_calls/0"), 42)));
+    assertToolCalls(r, "my-tool", "2fast", "class");
+    assertEquals(session, r.get("session_id").asText());
+    JsonNode calls = r.get("tool_calls");
+    r =
+        resume(
+            s,
+            r,
+            List.of(
+                result(calls.get(2), "C"),
+                result(calls.get(0), List.of(1)),
+                result(calls.get(1), Map.of("k", "v"))));
+    assertEquals("completed", r.get("status").asText(), r.toString());
+    assertEquals("n 42\ngather [1] v C\n", r.get("stdout").asText());
+    assertEquals(session, r.get("session_id").asText());
+    JsonNode files = r.get("files");
+    assertEquals(1, files.size(), r.toString());
+    assertEquals("result.txt", files.get(0).get("name").asText());
+    TestServer.Reply download =
+        s.get("/download/" + session + "/" + files.get(0).get("id").asText());
+    assertEquals(200, download.status());
+    assertEquals("42 True", download.body());
+  }
+
+  @Test
+  void oneCallAGatherOfThreeAndTheGeneratedFiles() {
+    flow(server());
+  }
+
+  @Test
+  void bashCallsToolsWithTheClientsPrefix() {
+    bashFlow(server(), false);
+  }
+
+  /**
+   * Bash with LibreChat's prefix: key=value and JSON-object arguments, string and JSON results, a
+   * failed tool. {@code noPython}: the sandbox has no Python (the bash image), and the code says
+   * so.
+   */
+  static void bashFlow(TestServer s, boolean noPython) {
+    Map<String, Object> body = new HashMap<>();
+    body.put("lang", "bash");
+    String check = noPython ? "command -v python3 python || echo no python\n" : "";
+    body.put(
+        "code",
+        ": &\nwait \"$!\"\n"
+            + check
+            + "v=$(web_search q=cats n=3)\necho \"got $v\"\ndone_tool '{\"why\": \"end\"}'\n"
+            + "web_search q=dogs || echo \"failed $?\"\n");
+    body.put("tools", List.of(tool("web.search"), tool("done")));
+    JsonNode r = start(s, body);
+    assertToolCalls(r, "web.search");
+    assertEquals("cats", r.at("/tool_calls/0/input/q").asText());
+    assertEquals(3, r.at("/tool_calls/0/input/n").asInt(), r.toString());
+    r = resume(s, r, List.of(result(r.at("/tool_calls/0"), "meow")));
+    assertToolCalls(r, "done");
+    assertEquals("end", r.at("/tool_calls/0/input/why").asText(), r.toString());
+    r = resume(s, r, List.of(result(r.at("/tool_calls/0"), Map.of("ok", true))));
+    assertToolCalls(r, "web.search");
+    Map<String, Object> failed = new LinkedHashMap<>();
+    failed.put("call_id", r.at("/tool_calls/0/id").asText());
+    failed.put("result", null);
+    failed.put("is_error", true);
+    failed.put("error_message", "rate limited");
+    r = resume(s, r, List.of(failed));
+    assertEquals("completed", r.get("status").asText(), r.toString());
+    assertEquals(
+        (noPython ? "no python\n" : "") + "got meow\n{\"ok\": true}\nfailed 1\n",
+        r.get("stdout").asText(),
+        r.toString());
+    assertTrue(r.get("stderr").asText().contains("web.search: rate limited"), r.toString());
+  }
+
+  @Test
+  void aFailedToolRaisesInTheCode() {
+    JsonNode r =
+        start(
+            server(),
+            python(
+                """
+                try:
+                    await lookup(q="x")
+                except ToolCallError as e:
+                    print("caught", e)
+                """,
+                "lookup"));
+    Map<String, Object> failed = new LinkedHashMap<>();
+    failed.put("call_id", r.at("/tool_calls/0/id").asText());
+    failed.put("result", null);
+    failed.put("is_error", true);
+    failed.put("error_message", "service down");
+    r = resume(server(), r, List.of(failed));
+    assertEquals("completed", r.get("status").asText(), r.toString());
+    assertEquals("caught service down\n", r.get("stdout").asText());
+  }
+
+  @Test
+  void anUnregisteredToolEndsTheRun() {
+    JsonNode r = start(server(), python("await _kcr_ptc.call('rm_rf', {})\n", "ok"));
+    assertEquals("error", r.get("status").asText(), r.toString());
+    assertEquals("Sandbox requested an unregistered tool: rm_rf", r.get("error").asText());
+  }
+
+  @Test
+  void anUncaughtErrorIsAnErrorWithTheTraceback() {
+    JsonNode r = start(server(), python("x = await t()\n1/0\n", "t"));
+    r = resume(server(), r, List.of(result(r.at("/tool_calls/0"), 1)));
+    assertEquals("error", r.get("status").asText(), r.toString());
+    assertEquals("Sandbox exited with code 1", r.get("error").asText());
+    assertTrue(r.get("stderr").asText().contains("ZeroDivisionError"), r.toString());
+  }
+
+  @Test
+  void aTokenIsSingleUseAndAStaleBatchIsAConflict() {
+    TestServer s = server();
+    JsonNode first = start(s, python("await t(i=1)\nawait t(i=2)\nprint('end')\n", "t"));
+    // Results that are not the batch's: 409, and the token stays good.
+    Map<String, Object> wrong = new LinkedHashMap<>();
+    wrong.put("call_id", "call_999");
+    wrong.put("result", 1);
+    Errors.assertError(
+        post(s, TestServer.KEY, null, continuation(first, List.of(wrong))),
+        409,
+        "resource_conflict");
+    JsonNode second = resume(s, first, List.of(result(first.at("/tool_calls/0"), 1)));
+    assertNotEquals(
+        first.get("continuation_token").asText(), second.get("continuation_token").asText());
+    // The first token again, even with the second batch's call ids: 409.
+    Errors.assertError(
+        post(
+            s,
+            TestServer.KEY,
+            null,
+            continuation(first, List.of(result(second.at("/tool_calls/0"), 2)))),
+        409,
+        "resource_conflict");
+    JsonNode end = resume(s, second, List.of(result(second.at("/tool_calls/0"), 2)));
+    assertEquals("end\n", end.get("stdout").asText(), end.toString());
+    Errors.assertError(
+        post(
+            s,
+            TestServer.KEY,
+            null,
+            continuation(second, List.of(result(second.at("/tool_calls/0"), 2)))),
+        409,
+        "resource_conflict");
+  }
+
+  @Test
+  void anUnknownTokenOrAnotherKeysTokenIsNotFound() {
+    TestServer s = server();
+    Errors.assertError(
+        post(
+            s,
+            TestServer.KEY,
+            null,
+            Map.of("continuation_token", "ab".repeat(32), "tool_results", List.of())),
+        404,
+        "resource_not_found");
+    Errors.assertError(
+        post(s, TestServer.KEY, null, Map.of("continuation_token", "x", "tool_results", List.of())),
+        404,
+        "resource_not_found");
+    String other =
+        AdminApiTest.adminJson(s, "POST", "/api/v1/admin/keys", "{\"name\":\"ptc other\"}")
+            .json()
+            .get("api_key")
+            .asText();
+    JsonNode r = start(s, python("print(await t())\n", "t"));
+    List<Map<String, Object>> results = List.of(result(r.at("/tool_calls/0"), "mine"));
+    Errors.assertError(post(s, other, null, continuation(r, results)), 404, "resource_not_found");
+    JsonNode end = resume(s, r, results);
+    assertEquals("mine\n", end.get("stdout").asText(), end.toString());
+  }
+
+  @Test
+  void cancelKillsTheRunAndItsTokenIsGone() throws InterruptedException {
+    TestServer s = server();
+    String other =
+        AdminApiTest.adminJson(s, "POST", "/api/v1/admin/keys", "{\"name\":\"ptc cancel\"}")
+            .json()
+            .get("api_key")
+            .asText();
+    // A run waiting for results, cancelled by its initial request's id: its token is gone.
+    String firstId = "req-a-" + System.nanoTime();
+    JsonNode r = post(s, TestServer.KEY, firstId, python("await t()\n", "t")).json();
+    assertToolCalls(r, "t");
+    assertEquals(404, cancel(s, other, firstId), "another key cannot cancel it");
+    assertEquals(200, cancel(s, TestServer.KEY, firstId));
+    Errors.assertError(
+        post(s, TestServer.KEY, null, continuation(r, List.of(result(r.at("/tool_calls/0"), 1)))),
+        404,
+        "resource_not_found");
+
+    // A continuation in flight (the code sleeps), cancelled by its own request id.
+    String requestId = "req-b-" + System.nanoTime();
+    JsonNode running =
+        start(s, python("import time\nawait t()\ntime.sleep(60)\nprint('never')\n", "t"));
+    CompletableFuture<TestServer.Reply> pending =
+        CompletableFuture.supplyAsync(
+            () ->
+                post(
+                    s,
+                    TestServer.KEY,
+                    requestId,
+                    continuation(running, List.of(result(running.at("/tool_calls/0"), 1)))));
+    Eventually.await(
+        "the continuation's request id cancels its run",
+        Duration.ofSeconds(30),
+        () -> cancel(s, TestServer.KEY, requestId) == 200);
+    TestServer.Reply ended = pending.join();
+    assertEquals(200, ended.status(), ended.body());
+    assertEquals("error", ended.json().get("status").asText(), ended.body());
+    assertEquals("Execution cancelled", ended.json().get("error").asText());
+    assertTrue(!ended.json().get("stdout").asText().contains("never"));
+  }
+
+  private static int cancel(TestServer s, String key, String requestId) {
+    return s.send(
+            HttpRequest.newBuilder(s.base.resolve("/v1/exec/programmatic/cancel"))
+                .header("X-API-Key", key)
+                .header("Content-Type", "application/json")
+                .POST(
+                    HttpRequest.BodyPublishers.ofString(
+                        Json.writeString(Map.of("request_id", requestId)))))
+        .status();
+  }
+
+  @Test
+  void theTimeoutLimitsEachStretchOfTheRun() {
+    Map<String, Object> body =
+        python("import time\nawait t()\ntime.sleep(0.5)\nawait t()\ntime.sleep(30)\n", "t");
+    body.put("timeout", 1500);
+    JsonNode r = start(server(), body);
+    // Each stretch gets the whole timeout: 0.5 s after the first call is fine.
+    r = resume(server(), r, List.of(result(r.at("/tool_calls/0"), 1)));
+    assertToolCalls(r, "t");
+    r = resume(server(), r, List.of(result(r.at("/tool_calls/0"), 1)));
+    assertEquals("error", r.get("status").asText(), r.toString());
+    assertEquals("Time limit exceeded", r.get("error").asText());
+  }
+
+  @Test
+  void atMostTwentyRoundTrips() {
+    JsonNode r = start(server(), python("for i in range(25):\n    await t(i=i)\n", "t"));
+    for (int i = 0; i < 20; i++) {
+      assertToolCalls(r, "t");
+      assertEquals(i, r.at("/tool_calls/0/input/i").asInt());
+      r = resume(server(), r, List.of(result(r.at("/tool_calls/0"), i)));
+    }
+    assertEquals("error", r.get("status").asText(), r.toString());
+    assertTrue(r.get("error").asText().contains("more than 20"), r.toString());
+  }
+
+  @Test
+  void aRunCountsAsOneExecutionInUsage() {
+    TestServer s = server();
+    JsonNode created =
+        AdminApiTest.adminJson(s, "POST", "/api/v1/admin/keys", "{\"name\":\"ptc usage\"}").json();
+    String key = created.get("api_key").asText();
+    String hash = created.at("/record/key_hash").asText();
+    JsonNode r = post(s, key, null, python("print(await t())\nprint(await t())\n", "t")).json();
+    r = post(s, key, null, continuation(r, List.of(result(r.at("/tool_calls/0"), 1)))).json();
+    r = post(s, key, null, continuation(r, List.of(result(r.at("/tool_calls/0"), 2)))).json();
+    assertEquals("1\n2\n", r.get("stdout").asText(), r.toString());
+    JsonNode usage = s.send(AdminApiTest.admin(s, "/api/v1/admin/keys/" + hash + "/usage")).json();
+    assertEquals(1, usage.at("/totals/executions").asInt(), usage.toString());
+  }
+
+  @Test
+  void badRequests() {
+    TestServer s = server();
+    Errors.assertError(post(s, TestServer.KEY, null, Map.of("code", "")), 400, "validation");
+    Errors.assertError(
+        post(s, TestServer.KEY, null, Map.of("code", "print(1)", "lang", "js")), 422, "validation");
+    Errors.assertError(
+        post(
+            s,
+            TestServer.KEY,
+            null,
+            Map.of("code", "print(1)", "tools", List.of(tool("a-b"), tool("a b")))),
+        400,
+        "validation");
+    // Tool-free code runs to the end at once.
+    JsonNode r = start(s, python("print(await __import__('asyncio').sleep(0, 'x'))\n"));
+    assertEquals("completed", r.get("status").asText(), r.toString());
+    assertEquals("x\n", r.get("stdout").asText());
+  }
+}
