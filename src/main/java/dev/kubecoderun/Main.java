@@ -3,6 +3,7 @@ package dev.kubecoderun;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.config.ConfigException;
 import dev.kubecoderun.metrics.JsonLogFormatter;
+import dev.kubecoderun.metrics.StopLastLogManager;
 import java.util.concurrent.CountDownLatch;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -12,6 +13,11 @@ import java.util.logging.Logger;
  * fails ends with one line on stderr saying why (the stack trace only at LOG_LEVEL=DEBUG).
  */
 public final class Main {
+  static {
+    // Before any logger exists: the stop's own log lines must outlive the JVM's logging hook.
+    // System.setProperty("java.util.logging.manager", StopLastLogManager.class.getName());
+  }
+
   private static final Logger LOG = Logger.getLogger(Main.class.getName());
 
   private Main() {}
@@ -47,6 +53,7 @@ public final class Main {
             new Thread(
                 () -> {
                   app.close();
+                  StopLastLogManager.closeHandlers();
                   stopped.countDown();
                 },
                 "shutdown"));

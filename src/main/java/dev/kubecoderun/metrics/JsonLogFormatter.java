@@ -27,7 +27,7 @@ public final class JsonLogFormatter extends Formatter {
   }
 
   public static void install(Config.Logging logging) {
-    LogManager.getLogManager().reset();
+    StopLastLogManager.reset(LogManager.getLogManager());
     Level level = logging.level();
     // The service's own loggers at LOG_LEVEL; libraries no chattier than INFO (DEBUG would
     // otherwise print every CA certificate the JDK loads), and Helidon no chattier than WARNING.
