@@ -19,7 +19,8 @@ import (
 //	/proc, /sys/fs/cgroup, /dev/null
 //	/.kcr/skeleton       the root of every sandbox: a read-only tmpfs with the system's /usr (and /bin,
 //	                     /lib, ... as on the host), a few /etc files, the toolchains outside /usr, /dev
-//	                     nodes and empty mount points (/mnt/data, /tmp, /proc, /dev/shm, /dev/pts)
+//	                     nodes, empty mount points (/mnt/data, /tmp, /proc, /dev/shm, /dev/pts) and
+//	                     the runner binary at /.kcr/runner (bash PTC stubs run it)
 //	/.kcr/newroot        an empty directory where holders and templates assemble their root
 //	/.kcr/sb/<id>        one tmpfs per sandbox (size- and inode-bounded): data/ (its /mnt/data) and
 //	                     tmp/ (its /tmp)
@@ -116,11 +117,34 @@ func buildSkeleton(dir string, roBinds []string) error {
 		}
 		done = append(done, b)
 	}
+	if err := bindRunner(dir); err != nil {
+		return err
+	}
 	// The skeleton's own tmpfs becomes read-only for good (the superblock, not only this mount).
 	if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_RDONLY|syscall.MS_NOSUID|syscall.MS_NODEV, ""); err != nil {
 		return fmt.Errorf("making the skeleton read-only: %v", err)
 	}
 	return nil
+}
+
+// bindRunner binds the runner binary read-only at jailRunnerPath: bash PTC stubs run it (ptc-call),
+// wherever the binary is on the host.
+func bindRunner(dir string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dst := filepath.Join(dir, jailRunnerPath)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(dst, nil, 0o755); err != nil {
+		return err
+	}
+	if err := syscall.Mount(self, dst, "", syscall.MS_BIND, ""); err != nil {
+		return fmt.Errorf("binding the runner binary: %v", err)
+	}
+	return makeReadOnly(dst)
 }
 
 func insideAny(p string, dirs []string) bool {

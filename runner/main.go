@@ -50,7 +50,8 @@ func main() {
 
 // dispatchSubcommand runs the subcommands of the runner binary: "__child LIMITS -- CMD..." (a child
 // re-executed to set rlimits before exec), and jail mode's "jail" (the jail server), "__jail" (the same
-// in its own mount namespace), "__holder" and "__template". It reports whether args named one.
+// in its own mount namespace), "__holder" and "__template", and "ptc-call" (bash PTC stubs call a
+// tool with it). It reports whether args named one.
 func dispatchSubcommand(args []string) bool {
 	if len(args) < 2 {
 		return false
@@ -58,6 +59,8 @@ func dispatchSubcommand(args []string) bool {
 	switch args[1] {
 	case childCommand:
 		childMain(args[2:])
+	case ptcCallCommand:
+		ptcCallMain(args[2:])
 	case "jail":
 		jailMain(args[2:])
 	case jailServeCommand:

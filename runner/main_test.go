@@ -35,6 +35,13 @@ func TestMain(m *testing.M) {
 	}
 	os.Chmod(base, 0o755) // children run as other uids and must reach their dirs
 	testBase = base
+	// Children (other uids) run the runner binary (bash PTC stubs): the test binary's go-build
+	// directory is the runner's own, so they get a copy in the test base.
+	if self, err := os.Executable(); err == nil {
+		if b, err := os.ReadFile(self); err == nil && os.WriteFile(filepath.Join(base, "runner"), b, 0o755) == nil {
+			executable = func() (string, error) { return filepath.Join(base, "runner"), nil }
+		}
+	}
 	code := m.Run()
 	for _, f := range afterTests {
 		f()

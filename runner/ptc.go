@@ -622,10 +622,13 @@ func (s *Server) ptcProgram(lang, code string, idents map[string]string) (string
 	sort.Strings(keys)
 	var b strings.Builder
 	if lang == "bash" {
-		call := s.child(dirShims, "ptccall.py")
-		py := s.cfg.Tools["PYTHON"]
+		// The runner binary itself calls the tool (ptccall.go): images without Python have it too.
+		runner := s.self
+		if s.jail != nil {
+			runner = jailRunnerPath
+		}
 		for _, id := range keys {
-			fmt.Fprintf(&b, "%s() { %s -I -S %s %s %s \"$@\"; }; ", id, shQuote(py), shQuote(call), shQuote(sock), shQuote(idents[id]))
+			fmt.Fprintf(&b, "%s() { %s %s %s %s \"$@\"; }; ", id, shQuote(runner), ptcCallCommand, shQuote(sock), shQuote(idents[id]))
 		}
 		b.WriteString("\n")
 		b.WriteString(code)

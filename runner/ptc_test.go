@@ -347,3 +347,55 @@ func TestPTCKilledRunLeavesNoConnectionBehind(t *testing.T) {
 		t.Fatalf("connections still served after the run: %d", run.conns)
 	}
 }
+
+func TestPTCCallInput(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, `{}`},
+		{[]string{`{"q": "dogs", "n": [1, 2]}`}, `{"q":"dogs","n":[1,2]}`},
+		{[]string{` {"a":1}`}, `{"a":1}`},
+		{[]string{"q=cats", "n=3"}, `{"q":"cats","n":3}`},
+		{[]string{"a=x", "b=true", "c={\"d\": null}", "e=", "f=a=b", "g=[1", "a=2"}, `{"a":2,"b":true,"c":{"d":null},"e":"","f":"a=b","g":"[1"}`},
+		{[]string{"s=\"quoted\"", "u=ünï"}, `{"s":"quoted","u":"ünï"}`},
+	} {
+		got, err := ptcCallInput(c.args)
+		if err != nil || string(got) != c.want {
+			t.Errorf("ptcCallInput(%q) = %s, %v; want %s", c.args, got, err, c.want)
+		}
+	}
+	for _, bad := range [][]string{{"novalue"}, {"a=1", "b"}, {`{"a":`}, {"{x}"}} {
+		if got, err := ptcCallInput(bad); err == nil {
+			t.Errorf("ptcCallInput(%q) = %s, want an error", bad, got)
+		}
+	}
+}
+
+func TestPyJSON(t *testing.T) {
+	for raw, want := range map[string]string{
+		`{"dog":"woof","n":[1,2]}`: `{"dog": "woof", "n": [1, 2]}`,
+		`{"a:b":"x, \"y\":z\\"}`:   `{"a:b": "x, \"y\":z\\"}`,
+		`42`:                       `42`,
+		`null`:                     `null`,
+	} {
+		if got := string(pyJSON([]byte(raw))); got != want {
+			t.Errorf("pyJSON(%s) = %s, want %s", raw, got, want)
+		}
+	}
+}
+
+// The stub as user code may run it: bad arguments and a socket that is not there fail cleanly.
+func TestPTCCallFailures(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := callTool([]string{"/nonexistent/ptc.sock", "t"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "t: tool call failed") {
+		t.Errorf("no socket: %d %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := callTool([]string{"/nonexistent/ptc.sock", "t", "oops"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "key=value") {
+		t.Errorf("bad argument: %d %q", code, errb.String())
+	}
+	if code := callTool(nil, &out, &errb); code != 2 || out.Len() != 0 {
+		t.Errorf("no arguments: %d", code)
+	}
+}

@@ -16,7 +16,7 @@ import (
 	"syscall"
 )
 
-//go:embed shims/pyrun.py shims/noderun.js shims/tscrun.js shims/zygote.py shims/nodezygote.js shims/ptc.py shims/ptccall.py
+//go:embed shims/pyrun.py shims/noderun.js shims/tscrun.js shims/zygote.py shims/nodezygote.js shims/ptc.py
 var shimFiles embed.FS
 
 // Scratch sub-directories. Only the runner writes shims/; children may write the others.
@@ -30,10 +30,13 @@ const (
 	dirShims   = "shims"   // pyrun.py, noderun.js, tscrun.js
 )
 
+// executable is the runner binary's path (the tests point it at a copy children can reach).
+var executable = os.Executable
+
 // Server is one runner: its configuration, the sandbox directories and the warm interpreters.
 type Server struct {
 	cfg    *Config
-	self   string         // the runner binary, re-executed as __child
+	self   string         // the runner binary, re-executed as __child and run by bash PTC stubs (ptc-call)
 	prefix []string       // __child re-exec prefix + wrap, prepended to every child command
 	env    []string       // environment of every child
 	cg     sandboxCgroups // pids and memory cgroups of the children, where the runner could make them
@@ -68,7 +71,7 @@ func newServer(cfg *Config) (*Server, error) {
 // newServerIn prepares a server; with a jail sandbox, its children run in that sandbox (whose cgroups
 // the jail made) instead of as __child re-execs.
 func newServerIn(cfg *Config, jail *jailSandbox) (*Server, error) {
-	self, err := os.Executable()
+	self, err := executable()
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +114,7 @@ func newServerIn(cfg *Config, jail *jailSandbox) (*Server, error) {
 			return nil, err
 		}
 	}
-	for _, name := range []string{"pyrun.py", "noderun.js", "tscrun.js", "ptccall.py"} {
+	for _, name := range []string{"pyrun.py", "noderun.js", "tscrun.js"} {
 		b, _ := shimFiles.ReadFile("shims/" + name)
 		if err := s.writeScratch(path.Join(dirShims, name), b); err != nil {
 			return nil, err

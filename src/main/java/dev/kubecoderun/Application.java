@@ -180,6 +180,8 @@ public final class Application implements AutoCloseable {
             .build();
     SandboxFactory factory =
         factoryOverride != null ? factoryOverride : sandboxFactory(config, http, checks);
+    KubernetesSandboxFactory kubernetes =
+        factory instanceof KubernetesSandboxFactory k ? k : null; // its check once we listen
     LanguageCatalog languages = languageCatalog(config);
     pool =
         new SandboxPool(
@@ -280,6 +282,10 @@ public final class Application implements AutoCloseable {
     }
     LOG.info(
         "KubeCodeRun " + VERSION + " listening on " + config.server().host() + ":" + server.port());
+    if (kubernetes != null) {
+      // The probe pod tries to reach this API: only now is there something to reach.
+      kubernetes.startIsolationCheck();
+    }
   }
 
   /** API keys and/or LibreChat's JWTs (CODEAPI_AUTH_PROVIDER), then per-principal rate limits. */

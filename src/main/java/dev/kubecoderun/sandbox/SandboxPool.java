@@ -37,6 +37,8 @@ public final class SandboxPool implements AutoCloseable {
   private final Duration poolWait;
   private final Semaphore starts;
   private final ExecutorService background = Executors.newVirtualThreadPerTaskExecutor();
+  // Destroys apart from the starts: a stop interrupts the starts, never a delete half-sent.
+  private final ExecutorService destroys = Executors.newVirtualThreadPerTaskExecutor();
   private final Map<Language, LinkedBlockingQueue<Sandbox>> ready = new EnumMap<>(Language.class);
   private final Map<Language, AtomicInteger> starting = new EnumMap<>(Language.class);
   private final Map<Language, AtomicInteger> inUse = new EnumMap<>(Language.class);
@@ -195,11 +197,20 @@ public final class SandboxPool implements AutoCloseable {
     if (demand != null) {
       demand.returned(sandbox.language());
     }
-    if (closed) {
-      destroy(sandbox);
-      return;
+    destroyLater(sandbox);
+  }
+
+  /** Destroys in the background; once the pool is closing, right here. */
+  private void destroyLater(Sandbox sandbox) {
+    if (!closed) {
+      try {
+        destroys.submit(() -> destroy(sandbox));
+        return;
+      } catch (java.util.concurrent.RejectedExecutionException e) {
+        // closed meanwhile
+      }
     }
-    background.submit(() -> destroy(sandbox));
+    destroy(sandbox);
   }
 
   /**
@@ -216,7 +227,7 @@ public final class SandboxPool implements AutoCloseable {
       if (extra == null) {
         break;
       }
-      background.submit(() -> destroy(extra));
+      destroyLater(extra);
     }
     int missing = target - ready.get(language).size() - starting.get(language).get();
     for (int i = 0; i < missing; i++) {
@@ -354,10 +365,12 @@ public final class SandboxPool implements AutoCloseable {
   @Override
   public void close() {
     closed = true;
-    // Interrupts sandboxes still starting (they kill their process) and lets destroys finish.
+    // Interrupts sandboxes still starting (they delete what they made) and lets destroys finish.
     background.shutdownNow();
+    destroys.shutdown();
     try {
       background.awaitTermination(30, TimeUnit.SECONDS);
+      destroys.awaitTermination(30, TimeUnit.SECONDS);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }

@@ -5,6 +5,7 @@ import static dev.kubecoderun.it.ProgrammaticToolCallingTest.post;
 import static dev.kubecoderun.it.ProgrammaticToolCallingTest.python;
 import static dev.kubecoderun.it.ProgrammaticToolCallingTest.result;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.util.List;
@@ -17,6 +18,13 @@ class KubernetesProgrammaticToolCallingTest {
   @Test
   void oneCallAGatherOfThreeAndTheGeneratedFiles() {
     ProgrammaticToolCallingTest.flow(TestServer.kubernetes());
+  }
+
+  @Test
+  void bashRunsInTheBashImageWithoutPython() {
+    TestServer s = TestServer.kubernetes();
+    assertTrue(s.canRun("bash"), "the bash image is not unpacked (scripts/test builds it)");
+    ProgrammaticToolCallingTest.bashFlow(s, true);
   }
 
   @Test

@@ -154,18 +154,46 @@ class ProgrammaticToolCallingTest {
 
   @Test
   void bashCallsToolsWithTheClientsPrefix() {
+    bashFlow(server(), false);
+  }
+
+  /**
+   * Bash with LibreChat's prefix: key=value and JSON-object arguments, string and JSON results, a
+   * failed tool. {@code noPython}: the sandbox has no Python (the bash image), and the code says
+   * so.
+   */
+  static void bashFlow(TestServer s, boolean noPython) {
     Map<String, Object> body = new HashMap<>();
     body.put("lang", "bash");
-    body.put("code", ": &\nwait \"$!\"\nv=$(web_search q=cats)\necho \"got $v\"\ndone_tool\n");
+    String check = noPython ? "command -v python3 python || echo no python\n" : "";
+    body.put(
+        "code",
+        ": &\nwait \"$!\"\n"
+            + check
+            + "v=$(web_search q=cats n=3)\necho \"got $v\"\ndone_tool '{\"why\": \"end\"}'\n"
+            + "web_search q=dogs || echo \"failed $?\"\n");
     body.put("tools", List.of(tool("web.search"), tool("done")));
-    JsonNode r = start(server(), body);
+    JsonNode r = start(s, body);
     assertToolCalls(r, "web.search");
     assertEquals("cats", r.at("/tool_calls/0/input/q").asText());
-    r = resume(server(), r, List.of(result(r.at("/tool_calls/0"), "meow")));
+    assertEquals(3, r.at("/tool_calls/0/input/n").asInt(), r.toString());
+    r = resume(s, r, List.of(result(r.at("/tool_calls/0"), "meow")));
     assertToolCalls(r, "done");
-    r = resume(server(), r, List.of(result(r.at("/tool_calls/0"), Map.of("ok", true))));
+    assertEquals("end", r.at("/tool_calls/0/input/why").asText(), r.toString());
+    r = resume(s, r, List.of(result(r.at("/tool_calls/0"), Map.of("ok", true))));
+    assertToolCalls(r, "web.search");
+    Map<String, Object> failed = new LinkedHashMap<>();
+    failed.put("call_id", r.at("/tool_calls/0/id").asText());
+    failed.put("result", null);
+    failed.put("is_error", true);
+    failed.put("error_message", "rate limited");
+    r = resume(s, r, List.of(failed));
     assertEquals("completed", r.get("status").asText(), r.toString());
-    assertEquals("got meow\n{\"ok\": true}\n", r.get("stdout").asText());
+    assertEquals(
+        (noPython ? "no python\n" : "") + "got meow\n{\"ok\": true}\nfailed 1\n",
+        r.get("stdout").asText(),
+        r.toString());
+    assertTrue(r.get("stderr").asText().contains("web.search: rate limited"), r.toString());
   }
 
   @Test

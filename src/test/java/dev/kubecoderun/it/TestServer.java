@@ -143,8 +143,8 @@ final class TestServer {
 
   /**
    * Whether this server can run {@code lang}: always on the local backend; on Kubernetes when the
-   * language's image is built and unpacked (scripts/test builds python, node and c-cpp; all of them
-   * with KCR_ALL_IMAGES=1).
+   * language's image is built and unpacked (scripts/test builds python, node, c-cpp and bash; all
+   * of them with KCR_ALL_IMAGES=1).
    */
   boolean canRun(String lang) {
     if (images == null) {

@@ -21,6 +21,8 @@ class SandboxPoolTest {
     final boolean warm;
     final AtomicBoolean alive = new AtomicBoolean(true);
     final AtomicBoolean closed = new AtomicBoolean();
+    final AtomicBoolean closeInterrupted = new AtomicBoolean();
+    volatile long closeMillis; // how long a destroy takes (a delete call, say)
     final List<Runnable> exitCallbacks = new CopyOnWriteArrayList<>();
 
     void die() {
@@ -45,6 +47,15 @@ class SandboxPoolTest {
 
     @Override
     public void close() {
+      if (closeMillis > 0) {
+        try {
+          Thread.sleep(closeMillis);
+        } catch (InterruptedException e) {
+          closeInterrupted.set(true); // a real delete would have been aborted
+          Thread.currentThread().interrupt();
+          return;
+        }
+      }
       closed.set(true);
     }
   }
@@ -54,6 +65,7 @@ class SandboxPoolTest {
     final AtomicInteger counter = new AtomicInteger();
     volatile boolean failing;
     volatile long startMillis; // how long a start takes
+    volatile long closeMillis; // how long a destroy takes
 
     @Override
     public Sandbox create(Language language, boolean warm) throws SandboxException {
@@ -69,6 +81,7 @@ class SandboxPoolTest {
         }
       }
       FakeSandbox s = new FakeSandbox("s" + counter.incrementAndGet(), language, warm);
+      s.closeMillis = closeMillis;
       created.add(s);
       return s;
     }
@@ -215,5 +228,22 @@ class SandboxPoolTest {
     pool.close();
     assertTrue(factory.created.stream().allMatch(s -> s.closed.get()));
     assertThrows(SandboxException.class, () -> pool.acquire(Language.PY));
+  }
+
+  /**
+   * A used sandbox given back just before the stop (a session's kept pod, say): its destroy
+   * finishes before close returns, not interrupted (an interrupted delete call leaves the pod).
+   */
+  @Test
+  void closingLetsTheDestroyOfAReleasedSandboxFinish() throws Exception {
+    FakeFactory factory = new FakeFactory();
+    factory.closeMillis = 300;
+    SandboxPool pool = new SandboxPool(factory, l -> 0, 2, Duration.ofSeconds(1));
+    pool.start();
+    FakeSandbox used = (FakeSandbox) pool.acquire(Language.PY);
+    pool.release(used);
+    pool.close();
+    assertFalse(used.closeInterrupted.get(), "its destroy was interrupted");
+    assertTrue(used.closed.get(), "destroyed before close returned");
   }
 }

@@ -172,7 +172,9 @@ final class IsolationProbe {
               + (mode == Config.UserNamespaces.ON
                   ? "; K8S_USER_NAMESPACES=on keeps asking for it"
                   : "; sandbox pods run as a distinct uid each instead"));
-      if (first.error() != null && mode == Config.UserNamespaces.AUTO) {
+      if (first.error() != null
+          && mode == Config.UserNamespaces.AUTO
+          && !Thread.currentThread().isInterrupted()) { // not when the API is stopping
         seen = attempt(false); // the egress check still needs a pod that runs
       }
     }
@@ -252,7 +254,7 @@ final class IsolationProbe {
     } catch (SandboxException | IOException | RuntimeException e) {
       return new Attempt(null, e.getMessage(), dropped);
     } finally {
-      objects.deletePod(name);
+      objects.deletePod(name); // also when interrupted: the API stopping
       untrack.accept(name);
       isolation.release(identity);
     }

@@ -43,12 +43,15 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   private final PodWatcher watcher;
   private final Semaphore pods;
   private final Semaphore jobs;
-  // Sandboxes created and not yet closed, by name, with their role: deleted at shutdown.
+  // Sandbox objects created and not yet deleted, by name: true for a bare pod (pool or probe),
+  // false for a Job. Deleted at shutdown, each as what it is.
   private final Map<String, Boolean> live = new ConcurrentHashMap<>();
   private final Thread straySweeper;
   private final SandboxIsolation isolation;
   // Sandboxes in their own namespace: this API pod's Lease there (else null: owner references).
   private final OwnerLeases leases;
+  private final IsolationProbe probe;
+  private volatile Thread probing; // the isolation check while it runs
 
   public KubernetesSandboxFactory(Config.Kubernetes k8s, RunnerSettings settings, WebClient http) {
     this.k8s = k8s;
@@ -72,7 +75,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
           new PodWatcher(KubeClients.watch(k8s.kubeconfig()), k8s.namespace(), specs.selector());
       watcher.start(settings.startTimeout());
       straySweeper = Thread.ofVirtual().name("kcr-stray-sweeper").start(this::sweepStrays);
-      IsolationProbe probe =
+      probe =
           new IsolationProbe(
               isolation,
               objects,
@@ -81,9 +84,8 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
               http,
               settings.startTimeout(),
               hostPort(requests.getBasePath()),
-              name -> live.put(name, false),
+              name -> live.put(name, true), // a bare pod: a stop deletes it as one
               live::remove);
-      Thread.ofVirtual().name("kcr-isolation-probe").start(probe::run);
     } catch (IOException e) {
       throw new ConfigException(
           (k8s.kubeconfig() == null
@@ -112,6 +114,15 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   @Override
   public String name() {
     return "kubernetes";
+  }
+
+  /**
+   * Starts the isolation check (its probe pod tries to reach this API, among others): call it once
+   * the API listens, or a sandbox would find it "refused" whatever the NetworkPolicy. Until the
+   * check decides, sandbox creations wait for it.
+   */
+  public void startIsolationCheck() {
+    probing = Thread.ofVirtual().name("kcr-isolation-probe").start(probe::run);
   }
 
   /** The objects the health check pings. */
@@ -328,6 +339,17 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   @Override
   public void close() {
     straySweeper.interrupt();
+    // A check still running is stopped first: its pod, maybe created after the snapshot below, is
+    // deleted as the check ends.
+    Thread check = probing;
+    if (check != null) {
+      check.interrupt();
+      try {
+        check.join(Duration.ofSeconds(10));
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
     List<Map.Entry<String, Boolean>> left = List.copyOf(live.entrySet());
     try (var pool = Executors.newVirtualThreadPerTaskExecutor()) {
       for (Map.Entry<String, Boolean> e : left) {

@@ -42,8 +42,13 @@ final class SandboxObjects {
     batch.createNamespacedJob(namespace, job).execute();
   }
 
-  /** Deletes a pod; already gone is fine. Never throws: a leftover is swept or collected later. */
+  /**
+   * Deletes a pod; already gone is fine. Never throws: a leftover is swept or collected later. A
+   * caller interrupted (a start given up at shutdown) still deletes: the interrupt would abort the
+   * call before it is sent, and the pod would stay.
+   */
   void deletePod(String name) {
+    boolean interrupted = Thread.interrupted();
     try {
       core.deleteNamespacedPod(name, namespace).execute();
     } catch (ApiException e) {
@@ -52,11 +57,19 @@ final class SandboxObjects {
       }
     } catch (RuntimeException e) {
       LOG.warning("cannot delete pod " + name + ": " + e);
+    } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
     }
   }
 
-  /** Deletes a Job and, in the background, its pod (the garbage collector follows the owner). */
+  /**
+   * Deletes a Job and, in the background, its pod (the garbage collector follows the owner). Like
+   * {@link #deletePod}, also when the caller is interrupted.
+   */
   void deleteJob(String name) {
+    boolean interrupted = Thread.interrupted();
     try {
       batch.deleteNamespacedJob(name, namespace).propagationPolicy("Background").execute();
     } catch (ApiException e) {
@@ -65,6 +78,10 @@ final class SandboxObjects {
       }
     } catch (RuntimeException e) {
       LOG.warning("cannot delete job " + name + ": " + e);
+    } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
     }
   }
 
