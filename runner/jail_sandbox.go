@@ -211,18 +211,21 @@ func (sb *jailSandbox) takeAhead(lang string) *proc {
 	return p
 }
 
+// Compiled on first use: every holder and template is this binary too, and pays the package's init.
 var (
-	pyImport     = regexp.MustCompile(`(?m)^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import|import[ \t]+([^#\n;]+))`)
-	pyDynamicImp = regexp.MustCompile(`__import__|importlib|import_module|exec\(|eval\(`)
+	pyImport = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?m)^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import|import[ \t]+([^#\n;]+))`)
+	})
+	pyDynamicImp = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`__import__|importlib|import_module|exec\(|eval\(`) })
 )
 
 // onlyImports reports whether every module Python code imports (statically; any dynamic import or
 // exec says no) is in allowed.
 func onlyImports(code string, allowed map[string]bool) bool {
-	if pyDynamicImp.MatchString(code) {
+	if pyDynamicImp().MatchString(code) {
 		return false
 	}
-	for _, m := range pyImport.FindAllStringSubmatch(code, -1) {
+	for _, m := range pyImport().FindAllStringSubmatch(code, -1) {
 		names := []string{m[1]}
 		if m[1] == "" {
 			names = strings.Split(m[2], ",")

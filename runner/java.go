@@ -3,19 +3,23 @@ package main
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
+// Compiled on first use (see pyImport).
 var (
-	javaNoise = regexp.MustCompile(`(?s)/\*.*?\*/|//[^\n]*|"""(?:\\.|[^\\])*?"""|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'`)
-	javaToken = regexp.MustCompile(`[A-Za-z_$][A-Za-z0-9_$]*|[{}()]`)
+	javaNoise = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?s)/\*.*?\*/|//[^\n]*|"""(?:\\.|[^\\])*?"""|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'`)
+	})
+	javaToken = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[A-Za-z_$][A-Za-z0-9_$]*|[{}()]`) })
 )
 
 // javaMainClass finds the top-level class that declares main, so the source file can be named after
 // it and the source launcher runs it. A public class with main wins over others. Without any (e.g. a
 // JDK 25 compact source file, "void main() {...}"), "Main".
 func javaMainClass(src string) string {
-	src = javaNoise.ReplaceAllString(src, " ")
-	toks := javaToken.FindAllString(src, -1)
+	src = javaNoise().ReplaceAllString(src, " ")
+	toks := javaToken().FindAllString(src, -1)
 	depth := 0
 	current, currentPublic := "", false
 	found := ""

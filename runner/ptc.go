@@ -97,7 +97,7 @@ type ptcRun struct {
 	detail   string
 }
 
-var ptcNameRE = regexp.MustCompile(`^[^\x00-\x1f]{1,256}$`)
+var ptcNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[^\x00-\x1f]{1,256}$`) })
 
 // handlePTCExecute starts a programmatic run (busy held by the caller) and answers its first batch, or
 // its end. It returns true when the run took over busy (it unlocks it when it ends).
@@ -114,7 +114,7 @@ func (s *Server) handlePTCExecute(w http.ResponseWriter, req *execRequest, lang 
 	names := map[string]bool{}
 	idents := map[string]string{}
 	for _, n := range p.Tools {
-		if !ptcNameRE.MatchString(n) {
+		if !ptcNameRE().MatchString(n) {
 			writeError(w, http.StatusBadRequest, "invalid tool name %q", n)
 			return false
 		}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"log"
+	"os"
 	"strings"
 	"sync"
 )
@@ -185,6 +187,11 @@ func (r *run) shim(lang string, job shimJob) stepResult {
 	stdout := sh.out
 	d.startReader(readerFunc(func(b []byte) (int, error) {
 		if cold {
+			// Once the run has ended the pipe has a read deadline, which fails a read at once when
+			// this goroutine comes late, the marker still unread: the drain tries again then.
+			if _, err := sh.out.Peek(len(readyMarker)); errors.Is(err, os.ErrDeadlineExceeded) {
+				return 0, err
+			}
 			sh.waitReady()
 			cold = false
 		}

@@ -9,9 +9,14 @@ import http from 'k6/http';
 import { check } from 'k6';
 
 const SCENARIOS = {
-  py_print: { lang: 'py', code: 'print(1)', files: 0 },
-  js_print: { lang: 'js', code: 'console.log(1)', files: 0 },
-  c_print: { lang: 'c', code: '#include <stdio.h>\nint main(void) { puts("1"); return 0; }\n', files: 0 },
+  py_print: { lang: 'py', code: 'print(1)', files: 0, stdout: '1\n' },
+  js_print: { lang: 'js', code: 'console.log(1)', files: 0, stdout: '1\n' },
+  c_print: {
+    lang: 'c',
+    code: '#include <stdio.h>\nint main(void) { puts("1"); return 0; }\n',
+    files: 0,
+    stdout: '1\n',
+  },
   py_pandas_png: {
     lang: 'py',
     code:
@@ -66,5 +71,7 @@ export default function () {
     'status 200': (r) => r.status === 200,
     'code ran ok': (r) => r.status === 200 && r.json('status') === 'ok',
     'files returned': (r) => r.status === 200 && (r.json('files') || []).length === scenario.files,
+    'stdout as expected': (r) =>
+      scenario.stdout === undefined || (r.status === 200 && r.json('stdout') === scenario.stdout),
   });
 }

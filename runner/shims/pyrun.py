@@ -183,6 +183,7 @@ def run(job):
         pass
     if job.get("state_out"):
         capture_state(main.__dict__, job["state_out"], errors)
+    if job.get("state_out") and errors:  # no file: no errors
         import json
 
         with open(job["state_errors"], "w") as f:
