@@ -70,7 +70,7 @@ sys.exit(0 if p["ready"] >= 3 and p["target"] == 3 else 1)' 2>/dev/null; then re
 }
 
 stop_api() {
-  kill "$api_pid" 2>/dev/null; wait "$api_pid" 2>/dev/null; api_pid=""
+  kill "$api_pid" 2>/dev/null; wait "$api_pid" 2>/dev/null || true; api_pid=""
 }
 
 run() { # setup name mode n duration
