@@ -310,3 +310,35 @@ func TestFilesInAnUnlistedFolderAreNotDeleted(t *testing.T) {
 		t.Errorf("deleted: %v", deleted)
 	}
 }
+
+// Only regular files are returned; a symlink, a named pipe or a socket the code leaves is named,
+// with what it is, instead of being dropped silently. The regular files of the run still come back.
+func TestEntriesThatAreNotFilesAreNamed(t *testing.T) {
+	t.Parallel()
+	tr := newRunner(t, runnerOpts{})
+	res := tr.run("py", "import os, socket\n"+
+		"open('real.txt', 'w').write('x')\n"+
+		"os.symlink('real.txt', 'link.txt')\n"+
+		"os.symlink('/etc', 'etc-link')\n"+
+		"os.mkfifo('pipe')\n"+
+		"s = socket.socket(socket.AF_UNIX)\ns.bind('sock')\n")
+	if res.ExitCode != 0 {
+		t.Fatalf("%s", res)
+	}
+	if len(res.Files) != 1 || res.Files[0].Path != "real.txt" {
+		t.Errorf("files: %+v", res.Files)
+	}
+	kinds := map[string]string{}
+	for _, u := range res.Unlisted {
+		kinds[u.Path] = u.Kind
+		if u.Ref != escapePath(u.Path) || !strings.HasPrefix(u.Error, "not a regular file: a ") {
+			t.Errorf("unlisted: %+v", u)
+		}
+	}
+	want := map[string]string{"link.txt": "symlink", "etc-link": "symlink", "pipe": "named pipe", "sock": "socket"}
+	for p, k := range want {
+		if kinds[p] != k {
+			t.Errorf("%s: kind %q, want %q (all: %+v)", p, kinds[p], k, res.Unlisted)
+		}
+	}
+}

@@ -28,7 +28,10 @@ type unlistedPath struct {
 	Path  string `json:"path"`
 	Ref   string `json:"ref"`
 	Error string `json:"error"`
-	raw   string // the relative path itself
+	// Kind is set for an entry that is not a file or folder (symlink, named pipe, socket, device):
+	// only regular files are returned, and the API names the others instead of dropping them.
+	Kind string `json:"kind,omitempty"`
+	raw  string // the relative path itself
 }
 
 const maxUnlisted = 100
@@ -47,6 +50,12 @@ func snapshot(dir string) (map[string]fileStat, []unlistedPath) {
 			return nil
 		}
 		if !d.Type().IsRegular() {
+			if kind := specialKind(d.Type()); kind != "" && len(unlisted) < maxUnlisted {
+				if rel, rerr := filepath.Rel(dir, p); rerr == nil {
+					rel = filepath.ToSlash(rel)
+					unlisted = append(unlisted, unlistedPath{Path: displayPath(rel), Ref: escapePath(rel), Error: "not a regular file: a " + kind, Kind: kind, raw: rel})
+				}
+			}
 			return nil
 		}
 		info, err := d.Info()
@@ -61,6 +70,24 @@ func snapshot(dir string) (map[string]fileStat, []unlistedPath) {
 		return nil
 	})
 	return out, unlisted
+}
+
+// specialKind names an entry that is neither a regular file nor a folder ("" for those two).
+func specialKind(t fs.FileMode) string {
+	switch {
+	case t.IsRegular(), t.IsDir():
+		return ""
+	case t&fs.ModeSymlink != 0:
+		return "symlink"
+	case t&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case t&fs.ModeSocket != 0:
+		return "socket"
+	case t&fs.ModeDevice != 0:
+		return "device"
+	default:
+		return "special file"
+	}
 }
 
 // diffSnapshots lists files created or modified (size or mtime changed) and files deleted, sorted.

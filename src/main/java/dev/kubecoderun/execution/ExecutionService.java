@@ -342,6 +342,12 @@ public final class ExecutionService {
     }
     for (RunnerResult.Unlisted u : result.unlistedPaths()) {
       String name = OutputName.of(u.path());
+      if (u.kind() != null && !u.kind().isEmpty()) {
+        String why = "a " + u.kind() + ", not a regular file: only regular files are returned";
+        notes.add("'" + name + "' not kept: " + why);
+        skipped.add(new ExecResponse.SkippedFile(name, "not_a_file", null, why));
+        continue;
+      }
       String why = "the runner could not look into it: " + u.error();
       notes.add("files under '" + name + "' not kept: " + why);
       skipped.add(new ExecResponse.SkippedFile(name, "unreadable", null, why));

@@ -20,8 +20,11 @@ public record RunnerResult(
     List<Unlisted> unlisted,
     List<String> deleted) {
 
-  /** A folder (or entry) under the workdir the runner could not look into, and why. */
-  public record Unlisted(String path, String ref, String error) {}
+  /**
+   * What the runner could not list: a folder it could not look into, or (with {@code kind}) an
+   * entry that is not a regular file (symlink, named pipe, socket, device).
+   */
+  public record Unlisted(String path, String ref, String error, String kind) {}
 
   public List<Unlisted> unlistedPaths() {
     return unlisted == null ? List.of() : unlisted;

@@ -237,6 +237,39 @@ class GeneratedFilesTest {
     assertTrue(run.path("stderr").asText().contains("not kept: the runner could not look into it"));
   }
 
+  /** Symlinks (never followed), named pipes and sockets are named, not returned, not dropped. */
+  @Test
+  void entriesThatAreNotRegularFilesAreNamed() {
+    String code =
+        """
+        import os, socket
+        open('real.txt', 'w').write('r')
+        os.symlink('/etc/passwd', 'passwd link')
+        os.mkfifo('pipe')
+        socket.socket(socket.AF_UNIX).bind('sock')
+        """;
+    JsonNode run = server.exec("py", code).json();
+    assertEquals(List.of("real.txt"), names(run.path("files")), run.toString());
+    Map<String, String> reasons = new java.util.TreeMap<>();
+    run.path("skipped_files")
+        .forEach(
+            f ->
+                reasons.put(
+                    f.path("name").asText(),
+                    f.path("reason").asText() + ": " + f.path("message").asText()));
+    String tail = ", not a regular file: only regular files are returned";
+    assertEquals(
+        Map.of(
+            "passwd link", "not_a_file: a symlink" + tail,
+            "pipe", "not_a_file: a named pipe" + tail,
+            "sock", "not_a_file: a socket" + tail),
+        reasons,
+        run.toString());
+    assertEquals("partial", run.path("artifact_delivery").path("status").asText());
+    assertTrue(
+        run.path("stderr").asText().contains("'passwd link' not kept: a symlink"), run.toString());
+  }
+
   private static List<String> names(JsonNode files) {
     List<String> out = new java.util.ArrayList<>();
     files.forEach(f -> out.add(f.path("name").asText()));
