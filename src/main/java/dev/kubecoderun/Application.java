@@ -60,6 +60,7 @@ import dev.kubecoderun.state.RedisStateStore;
 import dev.kubecoderun.state.StateArchive;
 import dev.kubecoderun.state.StateArchiver;
 import dev.kubecoderun.state.StateStore;
+import dev.kubecoderun.state.StateWrites;
 import io.helidon.health.HealthCheck;
 import io.helidon.webclient.api.WebClient;
 import io.helidon.webserver.WebServer;
@@ -245,6 +246,7 @@ public final class Application implements AutoCloseable {
             files,
             sessions,
             states,
+            new StateWrites(states, sessionLocks, config.sessions().queueTimeout()),
             clock,
             config,
             VERSION,

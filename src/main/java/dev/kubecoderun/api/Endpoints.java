@@ -12,6 +12,7 @@ import dev.kubecoderun.sandbox.ExecutionSlots;
 import dev.kubecoderun.sandbox.SandboxPool;
 import dev.kubecoderun.session.SessionResolver;
 import dev.kubecoderun.state.StateStore;
+import dev.kubecoderun.state.StateWrites;
 import io.helidon.health.HealthCheck;
 import io.helidon.webserver.http.HttpService;
 import java.time.Clock;
@@ -34,6 +35,7 @@ public final class Endpoints {
       FileService files,
       SessionResolver sessions,
       StateStore states,
+      StateWrites stateWrites,
       Clock clock,
       Config config,
       String version,
@@ -67,6 +69,7 @@ public final class Endpoints {
             files, sessions, clock, config.server().downloadSendTimeout(), ops.metrics()),
         new StateEndpoint(
             states,
+            stateWrites,
             sessions,
             config.state().maxBytes(),
             config.redis().enabled() ? "redis" : "local"),

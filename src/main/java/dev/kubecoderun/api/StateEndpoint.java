@@ -3,6 +3,7 @@ package dev.kubecoderun.api;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.session.SessionResolver;
 import dev.kubecoderun.state.StateStore;
+import dev.kubecoderun.state.StateWrites;
 import dev.kubecoderun.state.StoredState;
 import io.helidon.common.media.type.MediaTypes;
 import io.helidon.http.HeaderNames;
@@ -21,17 +22,25 @@ import java.util.Optional;
 /**
  * GET/POST/DELETE /state/{sid} (raw state bytes with an ETag) and /state/{sid}/info. A session's
  * state is its owner's: to another principal there is none (404, {@code exists: false}, a DELETE
- * that deletes nothing), and a POST to their session is a 404 as for any session of theirs.
+ * that deletes nothing), and a POST to their session is a 404 as for any session of theirs. A POST
+ * or DELETE waits for a run of the session in progress (StateWrites).
  */
 final class StateEndpoint implements HttpService {
   private final StateStore states;
+  private final StateWrites writes;
   private final SessionResolver sessions;
   private final long maxBytes;
   private final String source;
 
   /** {@code source} names where state lives, as /info reports it: "redis" or "local". */
-  StateEndpoint(StateStore states, SessionResolver sessions, long maxBytes, String source) {
+  StateEndpoint(
+      StateStore states,
+      StateWrites writes,
+      SessionResolver sessions,
+      long maxBytes,
+      String source) {
     this.states = states;
+    this.writes = writes;
     this.sessions = sessions;
     this.maxBytes = maxBytes;
     this.source = source;
@@ -66,7 +75,8 @@ final class StateEndpoint implements HttpService {
     res.send(s.bytes());
   }
 
-  private void upload(ServerRequest req, ServerResponse res) throws IOException {
+  private void upload(ServerRequest req, ServerResponse res)
+      throws IOException, InterruptedException {
     String sid = FilesEndpoint.id(req, "session_id");
     byte[] bytes;
     try (InputStream in = req.content().inputStream()) {
@@ -83,16 +93,16 @@ final class StateEndpoint implements HttpService {
     }
     // A new session id becomes the principal's; another's is a 404 like any session of theirs.
     sessions.createOwned(Principals.of(req), sid);
-    states.saveUpload(sid, bytes);
+    writes.upload(sid, bytes);
     res.status(201);
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(Map.of("message", "state_uploaded", "size", bytes.length)));
   }
 
-  private void delete(ServerRequest req, ServerResponse res) {
+  private void delete(ServerRequest req, ServerResponse res) throws InterruptedException {
     String sid = FilesEndpoint.id(req, "session_id");
     if (sessions.owns(Principals.of(req), sid)) {
-      states.delete(sid);
+      writes.delete(sid);
     }
     res.status(204).send();
   }

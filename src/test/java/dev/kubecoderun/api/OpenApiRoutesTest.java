@@ -26,6 +26,7 @@ class OpenApiRoutesTest {
               null,
               null,
               null,
+              null,
               Config.from(Map.of("AUTH_ENABLED", "false")),
               "test",
               () -> true,

@@ -20,6 +20,7 @@ class RoutesTest {
               null,
               null,
               null,
+              null,
               Config.from(Map.of("AUTH_ENABLED", "false")),
               "test",
               () -> true,

@@ -95,6 +95,37 @@ class ConcurrentRunsTest {
     assertEquals("1\n", ok(run(server, sid, "print(n)")).path("stdout").asText());
   }
 
+  /**
+   * A state uploaded while a run of the session is in progress waits for the run, so the run's end
+   * does not silently undo it: the next run sees the uploaded state.
+   */
+  @Test
+  void aStateUploadedDuringARunTakesItsTurnAfterIt() throws Exception {
+    TestServer server = TestServer.withRealStores();
+    String other = server.exec("py", "x = 42").json().path("session_id").asText();
+    byte[] uploaded = server.get("/state/" + other).raw().body();
+    String sid = server.exec("py", "n = 0").json().path("session_id").asText();
+    CompletableFuture<TestServer.Reply> running =
+        CompletableFuture.supplyAsync(
+            () -> run(server, sid, "import time\ntime.sleep(3)\nn = 1"), clients);
+    try (Jedis redis = new Jedis(URI.create(RedisServer.shared().url()))) {
+      Instant deadline = Instant.now().plusSeconds(30);
+      while (!redis.exists("kcr-e2e:session_lock:" + sid)) {
+        assertTrue(Instant.now().isBefore(deadline), "the run never took the session");
+        Thread.sleep(10);
+      }
+    }
+    TestServer.Reply posted =
+        server.send(
+            server
+                .request("/state/" + sid)
+                .header("Content-Type", "application/octet-stream")
+                .POST(java.net.http.HttpRequest.BodyPublishers.ofByteArray(uploaded)));
+    assertEquals(201, posted.status(), posted.body());
+    ok(running.join());
+    assertEquals("42\n", ok(run(server, sid, "print(x)")).path("stdout").asText());
+  }
+
   private static TestServer.Reply run(TestServer server, String sid, String code) {
     return server.exec(Map.of("lang", "py", "code", code, "session_id", sid));
   }
