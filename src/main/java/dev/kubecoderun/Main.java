@@ -5,6 +5,7 @@ import dev.kubecoderun.config.ConfigException;
 import dev.kubecoderun.metrics.JsonLogFormatter;
 import dev.kubecoderun.metrics.StopLastLogManager;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -15,7 +16,7 @@ import java.util.logging.Logger;
 public final class Main {
   static {
     // Before any logger exists: the stop's own log lines must outlive the JVM's logging hook.
-    // System.setProperty("java.util.logging.manager", StopLastLogManager.class.getName());
+    System.setProperty("java.util.logging.manager", StopLastLogManager.class.getName());
   }
 
   private static final Logger LOG = Logger.getLogger(Main.class.getName());
@@ -32,31 +33,45 @@ public final class Main {
       return;
     }
     JsonLogFormatter.install(config.logging());
-    Application app;
-    try {
-      app = Application.start(config);
-    } catch (ConfigException e) {
-      // A setting that only fails when used (a TLS file, a CA bundle): the message names it.
-      LOG.log(Level.FINE, "configuration error", e);
-      System.err.println("configuration error: " + e.getMessage());
-      System.exit(2);
-      return;
-    } catch (RuntimeException e) {
-      LOG.log(Level.FINE, "cannot start", e);
-      System.err.println("cannot start: " + (e.getMessage() != null ? e.getMessage() : e));
-      System.exit(1);
-      return;
-    }
+    // The hook is in place before the start: a SIGTERM that comes while (or just after) the API
+    // starts waits for the start to end, then stops the API cleanly.
+    AtomicReference<Application> running = new AtomicReference<>();
+    CountDownLatch startEnded = new CountDownLatch(1);
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime()
         .addShutdownHook(
             new Thread(
                 () -> {
-                  app.close();
+                  try {
+                    startEnded.await();
+                  } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                  }
+                  Application app = running.get();
+                  if (app != null) {
+                    app.close();
+                  }
                   StopLastLogManager.closeHandlers();
                   stopped.countDown();
                 },
                 "shutdown"));
+    try {
+      running.set(Application.start(config));
+    } catch (ConfigException e) {
+      // A setting that only fails when used (a TLS file, a CA bundle): the message names it.
+      LOG.log(Level.FINE, "configuration error", e);
+      System.err.println("configuration error: " + e.getMessage());
+      startEnded.countDown(); // before exit: the hook waits for it
+      System.exit(2);
+      return;
+    } catch (RuntimeException e) {
+      LOG.log(Level.FINE, "cannot start", e);
+      System.err.println("cannot start: " + (e.getMessage() != null ? e.getMessage() : e));
+      startEnded.countDown();
+      System.exit(1);
+      return;
+    }
+    startEnded.countDown();
     stopped.await();
   }
 }
