@@ -26,7 +26,7 @@ public final class StateWrites {
    * @throws dev.kubecoderun.session.SessionBusyException a run held the session for the whole wait
    */
   public void upload(String sessionId, byte[] bytes) throws InterruptedException {
-    SessionLocks.Lease held = () -> {};
+    SessionLocks.Lease held = locks.acquire(sessionId, wait);
     try {
       states.saveUpload(sessionId, bytes);
     } finally {
