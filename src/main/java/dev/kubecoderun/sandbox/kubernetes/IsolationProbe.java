@@ -193,17 +193,22 @@ final class IsolationProbe {
               : "not visible inside the pod (its cgroup says \""
                   + pids
                   + "\"): make sure the kubelet's podPidsLimit is set (docs/kubernetes.md)");
-      List<String> reached = new ArrayList<>();
+      // In the order of the targets (this API first), whatever order the pod answered in.
       Map<String, String> egress = new LinkedHashMap<>();
-      s.path("connect")
-          .properties()
-          .forEach(
-              e -> {
-                egress.put(e.getKey(), e.getValue().asText());
-                if (e.getValue().asText().equals("connected")) {
-                  reached.add(e.getKey());
-                }
-              });
+      JsonNode connect = s.path("connect");
+      for (String target : targets) {
+        if (connect.has(target)) {
+          egress.put(target, connect.get(target).asText());
+        }
+      }
+      connect.properties().forEach(e -> egress.putIfAbsent(e.getKey(), e.getValue().asText()));
+      List<String> reached = new ArrayList<>();
+      egress.forEach(
+          (target, result) -> {
+            if (result.equals("connected")) {
+              reached.add(target);
+            }
+          });
       findings.put("egress", egress);
       if (reached.isEmpty()) {
         findings.put(
