@@ -1,6 +1,7 @@
 package dev.kubecoderun.bench;
 
 import dev.kubecoderun.api.ExecParsing;
+import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.execution.ExecResponse;
 import dev.kubecoderun.language.Language;
@@ -57,6 +58,7 @@ public class StepsBenchmark {
   private SandboxPool pool;
   private SessionResolver sessions;
   private FileService files;
+  private static final Principal OWNER = Principal.apiKey("jmh-key");
   private Session session;
   private Path data;
   private final RunnerRequest run = new RunnerRequest("py", "print(1)", 30000, List.of(), null, true);
@@ -87,8 +89,10 @@ public class StepsBenchmark {
     data = Files.createTempDirectory("kcr-jmh-steps-");
     Clock clock = Clock.systemUTC();
     sessions = new SessionResolver(new LocalSessionStore(data), clock, Duration.ZERO);
-    files = new FileService(new LocalFileMetadataStore(data), new LocalObjectStore(data), clock);
-    session = sessions.resolve(null, List.of(), null, null);
+    files =
+        new FileService(
+            new LocalFileMetadataStore(data), new LocalObjectStore(data), clock, sessions::owns);
+    session = sessions.resolve(OWNER, null, List.of(), null, null);
   }
 
   @TearDown(Level.Trial)
@@ -120,13 +124,13 @@ public class StepsBenchmark {
   /** A new session (a request without session_id), written through to disk. */
   @Benchmark
   public Session newSession() {
-    return sessions.resolve(null, List.of(), null, null);
+    return sessions.resolve(OWNER, null, List.of(), null, null);
   }
 
   /** One output file (20 kB) into the file store: bytes, then metadata. */
   @Benchmark
   public Object storeOutput() throws IOException {
-    return files.storeOutput(session.id(), "plot.png", new ByteArrayInputStream(PNG), 1 << 20);
+    return files.storeOutput(OWNER, session.id(), "plot.png", new ByteArrayInputStream(PNG), 1 << 20);
   }
 
   /** The /exec answer as JSON. */
