@@ -834,3 +834,71 @@ func TestJailRefusesWhatItCannotJailWithOneLine(t *testing.T) {
 		t.Fatalf("a jail started as nobody: %v, %q", err, out.String())
 	}
 }
+
+func TestJailTemplateThatDiesEndsItsRunsAndIsStartedAgain(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("the jail tests run as root, like the local backend")
+	}
+	// A jail of its own: the test kills its exec template.
+	j, err := startJail(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(j.stop)
+	exec := func() map[string]any { return j.health(t)["templates"].(map[string]any)["exec"].(map[string]any) }
+	first := exec()
+	b := j.create(t, "bash", false)
+	done := make(chan result, 1)
+	go func() { done <- b.run("bash", "echo started; sleep 60") }()
+	if !eventually(20*time.Second, func() bool { return len(processesOf(b.uid)) >= 2 }) {
+		t.Fatal("the run did not start")
+	}
+	syscall.Kill(int(first["pid"].(float64)), syscall.SIGKILL)
+	select {
+	case res := <-done:
+		// Its child had the template's death as its parent-death signal.
+		if res.Stdout != "started\n" || res.ExitCode != 137 || res.Signal == nil || *res.Signal != "SIGKILL" {
+			t.Errorf("a run whose template died: %s", res)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a run whose template died did not end")
+	}
+	if !eventually(20*time.Second, func() bool { return len(processesOf(b.uid)) == 0 }) {
+		t.Errorf("processes left: %v", processesOf(b.uid))
+	}
+	if !eventually(30*time.Second, func() bool { e := exec(); return e["starts"] == 2.0 && e["ready"] == true }) {
+		t.Fatalf("the exec template was not started again: %v", exec())
+	}
+	if res := b.run("bash", "echo again"); res.Stdout != "again\n" || res.ExitCode != 0 {
+		t.Errorf("a run after the template was started again: %s", res)
+	}
+}
+
+func TestJailRefusesASandboxWhenItsUIDsAreAllInUse(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("the jail tests run as root, like the local backend")
+	}
+	// Two uids for sandboxes (the first of the range is the jail's unprivileged root).
+	j, err := startJail(t, "--uid-count", "3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(j.stop)
+	a, b := j.create(t, "bash", false), j.create(t, "bash", false)
+	body := strings.NewReader(`{"language":"bash"}`)
+	status, out := j.request("POST", "/sandboxes", jailAdmin, body)
+	if status != http.StatusServiceUnavailable || !strings.Contains(string(out), "all 2 sandbox uids are in use") {
+		t.Fatalf("a third sandbox: %d %s", status, out)
+	}
+	// A destroyed sandbox gives its uid back.
+	a.destroy()
+	c := j.create(t, "bash", false)
+	if c.uid != a.uid || c.uid == b.uid {
+		t.Errorf("uids: destroyed %d, live %d, new %d", a.uid, b.uid, c.uid)
+	}
+	if res := c.run("bash", "id -u"); res.Stdout != "65532\n" {
+		t.Errorf("a run in the new sandbox: %s", res)
+	}
+}
