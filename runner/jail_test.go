@@ -237,16 +237,7 @@ func (b *jailBox) destroy() {
 
 func (b *jailBox) execute(req map[string]any) result {
 	b.t.Helper()
-	body, _ := json.Marshal(req)
-	status, out := b.j.request("POST", "/execute", b.token, bytes.NewReader(body))
-	if status != http.StatusOK {
-		b.t.Fatalf("execute: %d %s", status, out)
-	}
-	var res result
-	if err := json.Unmarshal(out, &res); err != nil {
-		b.t.Fatalf("execute: bad JSON %q: %v", out, err)
-	}
-	return res
+	return executeVia(b.t, func(body io.Reader) (int, []byte) { return b.j.request("POST", "/execute", b.token, body) }, req)
 }
 
 func (b *jailBox) run(lang, code string) result {

@@ -190,14 +190,20 @@ func (r result) String() string {
 // execute runs code and fails the test unless the runner answers 200.
 func (tr *testRunner) execute(req map[string]any) result {
 	tr.t.Helper()
+	return executeVia(tr.t, func(body io.Reader) (int, []byte) { return tr.request("POST", "/execute", body) }, req)
+}
+
+// executeVia sends req to /execute with post and fails the test unless the answer is a 200 result.
+func executeVia(t testing.TB, post func(body io.Reader) (int, []byte), req map[string]any) result {
+	t.Helper()
 	body, _ := json.Marshal(req)
-	status, out := tr.request("POST", "/execute", bytes.NewReader(body))
+	status, out := post(bytes.NewReader(body))
 	if status != http.StatusOK {
-		tr.t.Fatalf("execute: status %d: %s", status, out)
+		t.Fatalf("execute: status %d: %s", status, out)
 	}
 	var res result
 	if err := json.Unmarshal(out, &res); err != nil {
-		tr.t.Fatalf("execute: bad JSON %q: %v", out, err)
+		t.Fatalf("execute: bad JSON %q: %v", out, err)
 	}
 	return res
 }
