@@ -19,13 +19,25 @@ SHIM_PID = os.getpid()
 _close, _write, _exit, _kill, _getpid = os.close, os.write, os._exit, os.kill, os.getpid
 
 
-def preload(names):
-    # Pre-imports must not print anything into a later run's output.
+def quietly(fn):
+    """Calls fn with stdout and stderr sent to /dev/null: warm-up must not print into a later run's output."""
     saved = os.dup(1), os.dup(2)
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)
     os.dup2(null, 2)
     try:
+        fn()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (null,) + saved:
+            os.close(fd)
+
+
+def preload(names):
+    def imports():
         for name in names + ["cloudpickle", "lz4.frame"]:
             try:
                 if name == "matplotlib":
@@ -37,13 +49,8 @@ def preload(names):
                     __import__(name)
             except Exception:
                 pass
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (null,) + saved:
-            os.close(fd)
+
+    quietly(imports)
 
 
 def read_job():

@@ -218,12 +218,9 @@ def warm_up():
     names = [n for n in (sys.argv[2] if len(sys.argv) > 2 else "").split(",") if n]
     if names:
         pyrun.preload(names)
-    saved = os.dup(1), os.dup(2)
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 1)
-    os.dup2(null, 2)
-    try:
-        if "matplotlib" in names:
+
+    def first_plot():
+        try:
             import io
 
             import matplotlib.pyplot as plt
@@ -240,15 +237,11 @@ def warm_up():
                 pd.DataFrame({"x": [1, 2], "y": [3, 4]}).plot(x="x", y="y")
                 plt.savefig(io.BytesIO(), format="png")
                 plt.close("all")
-    except Exception:
-        pass
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (null,) + saved:
-            os.close(fd)
+        except Exception:
+            pass
+
+    if "matplotlib" in names:
+        pyrun.quietly(first_plot)
     compile("x = 1\n", "<warm-up>", "exec")
     import gc
 
