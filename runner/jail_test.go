@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -891,5 +892,38 @@ func TestJailRefusesASandboxWhenItsUIDsAreAllInUse(t *testing.T) {
 	}
 	if res := c.run("bash", "id -u"); res.Stdout != "65532\n" {
 		t.Errorf("a run in the new sandbox: %s", res)
+	}
+}
+
+func TestJailResetOfOneSandboxLeavesTheOthersAlone(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("the jail tests run as root, like the local backend")
+	}
+	// A jail of its own: a wrong reset kills sandboxes' holders and templates of the jail.
+	j, err := startJail(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(j.stop)
+	a, b := j.create(t, "py", false), j.create(t, "py", false)
+	a.py("open('/mnt/data/a.txt', 'w').write('a')")
+	b.py("open('/mnt/data/b.txt', 'w').write('b')")
+	inner := innerJailPid(j)
+	before := childrenOf(inner) // its templates and the sandboxes' holders
+	if status, out := j.request("POST", "/reset", a.token, nil); status != http.StatusNoContent {
+		t.Fatalf("reset: %d %s", status, out)
+	}
+	if got := a.py("import os; print(os.listdir('/mnt/data'))"); got != "[]\n" {
+		t.Errorf("the reset sandbox's /mnt/data: %q", got)
+	}
+	if got := b.py("print(open('/mnt/data/b.txt').read())"); got != "b\n" {
+		t.Errorf("the other sandbox after a reset: %q", got)
+	}
+	after := childrenOf(inner)
+	for _, pid := range before {
+		if !slices.Contains(after, pid) {
+			t.Errorf("a process of the jail (pid %d) died in a sandbox's reset: %v, then %v", pid, before, after)
+		}
 	}
 }

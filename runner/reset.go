@@ -27,8 +27,9 @@ func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
 		slot.stop()
 	}
 	// Whatever a run started was killed when it ended; a process left now would be the runner's own
-	// bug, but one more sweep costs nothing.
-	sweep()
+	// bug, but one more sweep costs nothing. In jail mode, of this sandbox only: the jail server's
+	// other children are the templates and the other sandboxes' holders.
+	s.killLeftovers()
 	if err := emptyRoot(s.root); err != nil {
 		writeError(w, http.StatusInternalServerError, "cannot empty the workdir: %v", unwrapPathError(err))
 		return
