@@ -927,3 +927,24 @@ func TestJailResetOfOneSandboxLeavesTheOthersAlone(t *testing.T) {
 		}
 	}
 }
+
+func TestJailSandboxesGetTheMatplotlibFontList(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	seed := readFontLists(runnerDefaults(t).MplCacheSeed)
+	if len(seed) == 0 {
+		t.Skip("no matplotlib font list seed on this host")
+	}
+	var want []string
+	for name, b := range seed {
+		want = append(want, fmt.Sprintf("%s %d", name, len(b)))
+	}
+	sort.Strings(want)
+	b := j.create(t, "py", false)
+	// A cold Python (or one a program starts) finds the list in its own, writable MPLCONFIGDIR.
+	got := b.py("import os\nd = os.environ['MPLCONFIGDIR']\n" +
+		"print(os.access(d, os.W_OK))\nfor n in sorted(os.listdir(d)): print(n, os.path.getsize(os.path.join(d, n)))")
+	if got != "True\n"+strings.Join(want, "\n")+"\n" {
+		t.Errorf("the sandbox's MPLCONFIGDIR: %q, want the seed's %v", got, want)
+	}
+}
