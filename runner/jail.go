@@ -181,14 +181,15 @@ func jailPrerequisites(cfg *jailConfig) error {
 
 // jail is the running jail server.
 type jail struct {
-	cfg      *jailConfig
-	cg       *jailCgroupRoot
-	rust     func() (rustc, edition string)
-	filter   []byte
-	py, exec *template
-	py0      *template // a bare Python (no RUNNER_PY_PRELOAD) for code that imports only the stdlib
-	js       *template // nil without the Node template's addon: js runs start a Node each
-	env      []string  // the environment of templates and children
+	cfg       *jailConfig
+	cg        *jailCgroupRoot
+	rust      func() (rustc, edition string)
+	filter    []byte
+	py, exec  *template
+	py0       *template         // a bare Python (no RUNNER_PY_PRELOAD) for code that imports only the stdlib
+	js        *template         // nil without the Node template's addon: js runs start a Node each
+	env       []string          // the environment of templates and children
+	fontLists map[string][]byte // RUNNER_MPL_CACHE_SEED's font lists, seeded into every sandbox
 
 	mu       sync.Mutex
 	byToken  map[[32]byte]*jailSandbox
@@ -272,6 +273,7 @@ func newJail(cfg *jailConfig) (*jail, error) {
 	// Rust is detected once, with the host's view, for every sandbox.
 	rustc, edition := (&Server{cfg: cfg.Child}).detectRust()
 	j.rust = func() (string, string) { return rustc, edition }
+	j.fontLists = readFontLists(cfg.Child.MplCacheSeed)
 	if err := buildJailRoot(cfg.Base, append(cfg.ROBinds, cfg.Child.GoCacheSeed, cfg.Child.MplCacheSeed)); err != nil {
 		return nil, err
 	}

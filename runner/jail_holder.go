@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -229,19 +228,11 @@ func setupTemplate(spec templateSpec) error {
 		os.MkdirAll(in(path.Join("tmp", d)), 0o755)
 	}
 	// The font list matplotlib would otherwise build at import (the children's MPLCONFIGDIR path).
-	if ents, err := os.ReadDir(spec.MplSeed); err == nil {
+	if lists := readFontLists(spec.MplSeed); len(lists) > 0 {
 		dst := in("tmp/" + dirHome + "/.config/matplotlib")
 		os.MkdirAll(dst, 0o755)
-		for _, e := range ents {
-			if e.Type().IsRegular() && strings.HasPrefix(e.Name(), "fontlist") {
-				if src, err := os.Open(filepath.Join(spec.MplSeed, e.Name())); err == nil {
-					if out, err := os.Create(filepath.Join(dst, e.Name())); err == nil {
-						io.Copy(out, src)
-						out.Close()
-					}
-					src.Close()
-				}
-			}
+		for name, b := range lists {
+			os.WriteFile(filepath.Join(dst, name), b, 0o644)
 		}
 	}
 	return enterRoot(spec.NewRoot)

@@ -50,6 +50,7 @@ type Server struct {
 	goCache       sync.Once
 	goCacheSeeded atomic.Bool                    // seedGoCache has finished (copied, or found no seed)
 	rust          func() (rustc, edition string) // detected on first use
+	fontLists     map[string][]byte              // RUNNER_MPL_CACHE_SEED's font lists, seeded at start and reset
 
 	stdout, stderr capture // reused by every run (runs are serialised by busy)
 	warmRuns       atomic.Int64
@@ -119,6 +120,11 @@ func newServerIn(cfg *Config, jail *jailSandbox) (*Server, error) {
 		if err := s.writeScratch(path.Join(dirShims, name), b); err != nil {
 			return nil, err
 		}
+	}
+	if jail != nil {
+		s.fontLists = jail.j.fontLists // read once by the jail for all its sandboxes
+	} else {
+		s.fontLists = readFontLists(cfg.MplCacheSeed)
 	}
 	s.seedMatplotlibCache()
 	s.env = buildEnv(cfg)
@@ -246,13 +252,29 @@ func (s *Server) freshDir(d string) error {
 	return nil
 }
 
-// seedMatplotlibCache copies a prebuilt matplotlib font list into the children's MPLCONFIGDIR, so the
-// warm Python does not rebuild it at import (about 0.2 s of CPU per sandbox). Best effort: without a
-// seed matplotlib builds the list itself.
-func (s *Server) seedMatplotlibCache() {
-	seed := s.cfg.MplCacheSeed
+// readFontLists reads the prebuilt matplotlib font lists (fontlist-*.json) of seed: name -> content.
+// Without a seed there are none, and matplotlib builds the list itself.
+func readFontLists(seed string) map[string][]byte {
 	entries, err := os.ReadDir(seed)
 	if err != nil {
+		return nil
+	}
+	lists := map[string][]byte{}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), "fontlist") {
+			continue
+		}
+		if b, err := os.ReadFile(path.Join(seed, e.Name())); err == nil {
+			lists[e.Name()] = b
+		}
+	}
+	return lists
+}
+
+// seedMatplotlibCache writes the prebuilt matplotlib font lists into the children's MPLCONFIGDIR, so
+// a Python does not rebuild it at import (about 0.2 s of CPU per sandbox). Best effort.
+func (s *Server) seedMatplotlibCache() {
+	if len(s.fontLists) == 0 {
 		return
 	}
 	dir := path.Join(dirHome, ".config", "matplotlib")
@@ -264,16 +286,12 @@ func (s *Server) seedMatplotlibCache() {
 		s.scratchRoot.Lchown(path.Join(dirHome, ".config"), s.cfg.ChildUID, s.cfg.ChildGID)
 		s.scratchRoot.Lchown(dir, s.cfg.ChildUID, s.cfg.ChildGID)
 	}
-	for _, e := range entries {
-		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), "fontlist") {
-			continue
-		}
-		b, err := os.ReadFile(path.Join(seed, e.Name()))
-		if err != nil || s.writeScratch(path.Join(dir, e.Name()), b) != nil {
+	for name, b := range s.fontLists {
+		if s.writeScratch(path.Join(dir, name), b) != nil {
 			continue
 		}
 		if chown {
-			s.scratchRoot.Lchown(path.Join(dir, e.Name()), s.cfg.ChildUID, s.cfg.ChildGID)
+			s.scratchRoot.Lchown(path.Join(dir, name), s.cfg.ChildUID, s.cfg.ChildGID)
 		}
 	}
 }
