@@ -948,3 +948,38 @@ func TestJailSandboxesGetTheMatplotlibFontList(t *testing.T) {
 		t.Errorf("the sandbox's MPLCONFIGDIR: %q, want the seed's %v", got, want)
 	}
 }
+
+func TestJailConfigRefusesBadSettingsWithTheirName(t *testing.T) {
+	env := map[string]string{"RUNNER_ADMIN_TOKEN": "x", "RUNNER_TOOL_PYTHON": "/usr/bin/python3"}
+	for _, c := range []struct {
+		args    []string
+		noAdmin bool
+		want    string
+	}{
+		{args: []string{"--base", "/x"}, noAdmin: true, want: "RUNNER_ADMIN_TOKEN is required"},
+		{args: nil, want: "--base must be an absolute directory"},
+		{args: []string{"--base", "rel"}, want: "--base must be an absolute directory"},
+		{args: []string{"--base", "/x", "--uid-count", "1"}, want: "--uid-base and --uid-count must give a range of at least 2 uids above 0"},
+		{args: []string{"--base", "/x", "--uid-base", "0"}, want: "--uid-base and --uid-count must give a range of at least 2 uids above 0"},
+		{args: []string{"--base", "/x", "--uid-base", "2147483000", "--uid-count", "4096"}, want: "--uid-base and --uid-count must give a range of at least 2 uids above 0"},
+		{args: []string{"--base", "/x", "--disk-size", "1000"}, want: "--disk-size and --shm-size must be at least 1 MiB, --disk-inodes at least 64"},
+		{args: []string{"--base", "/x", "--disk-inodes", "63"}, want: "--disk-size and --shm-size must be at least 1 MiB, --disk-inodes at least 64"},
+		{args: []string{"--base", "/x", "--shm-size", "1000"}, want: "--disk-size and --shm-size must be at least 1 MiB, --disk-inodes at least 64"},
+		{args: []string{"--base", "/x", "--max-cpu", "-1"}, want: "--max-cpu must be a number of CPUs, 0 for no limit"},
+		{args: []string{"--base", "/x", "extra"}, want: `unexpected argument "extra"`},
+	} {
+		e := map[string]string{}
+		for k, v := range env {
+			if k != "RUNNER_ADMIN_TOKEN" || !c.noAdmin {
+				e[k] = v
+			}
+		}
+		if _, err := parseJailConfig(c.args, envOf(e)); err == nil || err.Error() != c.want {
+			t.Errorf("%v: %v, want %q", c.args, err, c.want)
+		}
+	}
+	cfg, err := parseJailConfig([]string{"--base", "/x", "--max-cpu", "1.5", "--uid-base", "2000", "--uid-count", "2"}, envOf(env))
+	if err != nil || cfg.CPUMillis != 1500 || cfg.UIDBase != 2000 || cfg.UIDCount != 2 || cfg.AdminToken != "x" {
+		t.Errorf("a good configuration: %+v, %v", cfg, err)
+	}
+}
