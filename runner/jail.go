@@ -58,12 +58,6 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func parseJailConfig(args []string, lookup func(string) (string, bool)) (*jailConfig, error) {
-	env := func(name, def string) string {
-		if v, ok := lookup(name); ok && v != "" {
-			return v
-		}
-		return def
-	}
 	fs := flag.NewFlagSet("runner jail", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	// Each sandbox has its own token; the runner settings need one to validate.
@@ -74,7 +68,7 @@ func parseJailConfig(args []string, lookup func(string) (string, bool)) (*jailCo
 		return lookup(name)
 	})
 	c := &jailConfig{}
-	fs.StringVar(&c.Base, "base", env("RUNNER_JAIL_BASE", ""), "")
+	fs.StringVar(&c.Base, "base", "", "")
 	fs.Var((*listFlag)(&c.ROBinds), "ro-bind", "")
 	uidBase := fs.Int("uid-base", 1500000, "")
 	uidCount := fs.Int("uid-count", 4096, "")
