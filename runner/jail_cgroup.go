@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -116,7 +117,7 @@ func (r *jailCgroupRoot) newSandboxCG(id string, maxProcs, maxMemory uint64, cpu
 			continue
 		}
 		dir := filepath.Join(parent, id)
-		if !containsString(cg.dirs, dir) {
+		if !slices.Contains(cg.dirs, dir) {
 			if err := os.Mkdir(dir, 0o755); err != nil {
 				cg.remove()
 				return nil, err
@@ -195,7 +196,7 @@ func (cg *sandboxCG) killAll(keep []int) error {
 	for pause := 50 * time.Microsecond; ; pause = min(2*pause, 10*time.Millisecond) {
 		left := 0
 		for _, pid := range cgroupPids(cg.pids) {
-			if !containsInt(keep, pid) {
+			if !slices.Contains(keep, pid) {
 				syscall.Kill(pid, syscall.SIGKILL)
 				left++
 			}
@@ -222,7 +223,7 @@ func (cg *sandboxCG) signalAll(keep []int) {
 	for round := 0; round < 1000; round++ {
 		fresh := 0
 		for _, pid := range cgroupPids(cg.pids) {
-			if !signalled[pid] && !containsInt(keep, pid) {
+			if !signalled[pid] && !slices.Contains(keep, pid) {
 				syscall.Kill(pid, syscall.SIGKILL)
 				signalled[pid] = true
 				fresh++
@@ -272,22 +273,4 @@ func (cg *sandboxCG) pidsLimitHits() uint64 {
 		}
 	}
 	return 0
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-func containsInt(list []int, n int) bool {
-	for _, v := range list {
-		if v == n {
-			return true
-		}
-	}
-	return false
 }
