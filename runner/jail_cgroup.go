@@ -89,7 +89,7 @@ func removeStaleJailCgroups(parent string) {
 		for _, s := range subs {
 			if s.IsDir() {
 				cg := &sandboxCG{dirs: []string{filepath.Join(dir, s.Name())}, pids: filepath.Join(dir, s.Name())}
-				cg.killAll(nil)
+				cg.killAll()
 				removeCgroupDir(cg.pids)
 			}
 		}
@@ -182,30 +182,26 @@ func cgroupPids(dir string) []int {
 	return out
 }
 
-// killAll kills every process of the sandbox but those in keep, and waits until they are gone: a
-// killed process cannot fork, and pids.max bounds what a fork bomb can start in between, so a few
-// rounds do it.
-func (cg *sandboxCG) killAll(keep []int) error {
+// killAll kills every process of the sandbox and waits until they are gone: a killed process cannot
+// fork, and pids.max bounds what a fork bomb can start in between, so a few rounds do it.
+func (cg *sandboxCG) killAll() error {
 	if cg.pids == "" {
 		return nil
 	}
-	if len(keep) == 0 && cg.pidsV2 {
+	if cg.pidsV2 {
 		writeCgroupFile(cg.pids, "cgroup.kill", "1") // Linux 5.14+; the loop below covers older ones
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for pause := 50 * time.Microsecond; ; pause = min(2*pause, 10*time.Millisecond) {
-		left := 0
-		for _, pid := range cgroupPids(cg.pids) {
-			if !slices.Contains(keep, pid) {
-				syscall.Kill(pid, syscall.SIGKILL)
-				left++
-			}
+		left := cgroupPids(cg.pids)
+		for _, pid := range left {
+			syscall.Kill(pid, syscall.SIGKILL)
 		}
-		if left == 0 {
+		if len(left) == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d processes of cgroup %s survived SIGKILL", left, cg.pids)
+			return fmt.Errorf("%d processes of cgroup %s survived SIGKILL", len(left), cg.pids)
 		}
 		time.Sleep(pause)
 	}

@@ -72,7 +72,7 @@ func (j *jail) create(lang string, warm, singleUse bool) (*jailSandbox, error) {
 		sb.holder.Wait()
 		close(sb.gone)
 		// Whatever the sandbox ran died with its pid namespace; a run in progress ends now.
-		sb.cg.killAll(nil)
+		sb.cg.killAll()
 	}()
 	cfg := *c
 	cfg.Token, cfg.SingleUse = sb.token, singleUse
@@ -111,7 +111,7 @@ func (j *jail) destroy(sb *jailSandbox) {
 	sb.closed = true
 	sb.mu.Unlock()
 	if sb.cg != nil {
-		sb.cg.killAll(nil)
+		sb.cg.killAll()
 	}
 	if sb.srv != nil {
 		sb.srv.busy.Lock() // a run in progress has ended (killed) and answered
@@ -124,7 +124,7 @@ func (j *jail) destroy(sb *jailSandbox) {
 // teardown releases what create acquired, in reverse.
 func (sb *jailSandbox) teardown() {
 	if sb.cg != nil {
-		if err := sb.cg.killAll(nil); err != nil {
+		if err := sb.cg.killAll(); err != nil {
 			log.Printf("runner jail: sandbox %s: %v", sb.id, err)
 		}
 	}
