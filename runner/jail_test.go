@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -34,6 +35,10 @@ const (
 	jailUIDCount = 512
 )
 
+// jailSeq numbers the test jails: each gets uids of its own, so a test that looks for the processes
+// of a sandbox's uid never finds another jail's.
+var jailSeq atomic.Int64
+
 // testJail is a running jail server.
 type testJail struct {
 	t       testing.TB
@@ -42,6 +47,7 @@ type testJail struct {
 	exited  chan struct{} // closed once the jail server has exited
 	log     *syncBuffer
 	private string // a host tree bound read-only into sandboxes, with a root-only file
+	uidBase int    // its --uid-base: its sandboxes have uids above, up to uidBase+jailUIDCount-1
 }
 
 type syncBuffer struct {
@@ -116,13 +122,14 @@ func startJailVia(t testing.TB, wrapper []string, extra ...string) (*testJail, e
 	os.WriteFile(filepath.Join(private, "secret.key"), []byte("host secret\n"), 0o600)
 	self, _ := os.Executable()
 	port := freePort()
+	uidBase := jailUIDBase + int(jailSeq.Add(1)-1)*jailUIDCount
 	args := append([]string{"jail", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--base", filepath.Join(dir, "sandboxes"),
 		"--ro-bind", private, "--ro-bind", "/opt/kubecoderun",
 		"--max-memory", strconv.Itoa(jailMemory), "--disk-size", strconv.Itoa(jailDisk),
 		"--disk-inodes", strconv.Itoa(jailInodes), "--shm-size", strconv.Itoa(jailShm),
 		"--max-procs", strconv.Itoa(jailProcs), "--max-timeout-ms", "60000",
-		"--uid-base", strconv.Itoa(jailUIDBase), "--uid-count", strconv.Itoa(jailUIDCount)}, extra...)
-	j := &testJail{t: t, url: "http://127.0.0.1:" + strconv.Itoa(port), log: &syncBuffer{}, private: private}
+		"--uid-base", strconv.Itoa(uidBase), "--uid-count", strconv.Itoa(jailUIDCount)}, extra...)
+	j := &testJail{t: t, url: "http://127.0.0.1:" + strconv.Itoa(port), log: &syncBuffer{}, private: private, uidBase: uidBase}
 	j.cmd = exec.Command(self, args...)
 	if wrapper != nil {
 		j.cmd = exec.Command(wrapper[0], append(append(wrapper[1:], self), args...)...)
@@ -260,8 +267,8 @@ func TestJailRunsOnItsOwnUnprivilegedHostUID(t *testing.T) {
 	t.Parallel()
 	j := sharedJail(t)
 	a, b := j.create(t, "py", false), j.create(t, "py", false)
-	if a.uid == b.uid || a.uid <= jailUIDBase || a.uid >= jailUIDBase+jailUIDCount || a.uid == os.Getuid() {
-		t.Fatalf("sandbox uids %d and %d: want two distinct uids in (%d, %d)", a.uid, b.uid, jailUIDBase, jailUIDBase+jailUIDCount)
+	if a.uid == b.uid || a.uid <= j.uidBase || a.uid >= j.uidBase+jailUIDCount || a.uid == os.Getuid() {
+		t.Fatalf("sandbox uids %d and %d: want two distinct uids in (%d, %d)", a.uid, b.uid, j.uidBase, j.uidBase+jailUIDCount)
 	}
 	// While a run sleeps, its processes on the host are the sandbox's uid, never root.
 	done := make(chan result, 1)
