@@ -374,16 +374,10 @@ func (j *jail) probe() error {
 	p.closePipes()
 	text := string(out)
 	if !strings.HasPrefix(text, "65532\n") || !strings.Contains(text, "Seccomp:\t2") || !strings.Contains(text, "NoNewPrivs:\t1") {
-		return fmt.Errorf("a probe run did not get its jail: %s", strings.TrimSpace(firstLine(text)))
+		first, _, _ := strings.Cut(text, "\n")
+		return fmt.Errorf("a probe run did not get its jail: %s", strings.TrimSpace(first))
 	}
 	return nil
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
 }
 
 // closeAll destroys every sandbox (at shutdown), in parallel.

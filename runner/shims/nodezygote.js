@@ -1,8 +1,9 @@
 'use strict';
-// KubeCodeRun Node template ("zygote"), the JavaScript half of nodezygote.c. The jail server starts it
-// as `node --single-threaded --enable-source-maps /tmp/shims/nodezygote.js` in a mount namespace that
-// looks like a sandbox, with the children's environment and nothing secret. It loads what runs need,
-// then serve() forks one child per job; only children come back from it, each already in its jail.
+// KubeCodeRun Node template ("zygote"), the JavaScript half of nodezygote.cc. The jail server starts it
+// as `node --single-threaded --no-wasm-async-compilation --enable-source-maps /tmp/shims/nodezygote.js`
+// in a mount namespace that looks like a sandbox, with the children's environment and nothing secret.
+// It loads what runs need, then serve() forks one child per job; only children come back from it, each
+// already in its jail.
 // A child then runs its job like `node code.js args` would: process.argv, require.main, stack traces,
 // uncaught exceptions, process.exit and the event loop are Node's own.
 const fs = require('fs');
