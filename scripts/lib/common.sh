@@ -110,3 +110,13 @@ jar_class_path() {
     | sed -n 's/^Class-Path: //p' | tr ' ' '\n' | sed '/^$/d'
   rm -rf "$tmp"
 }
+
+# build_jmh: installs the API jar (built by scripts/build) into the local Maven repository and builds
+# the JMH module of bench/jmh against it, with its class path in bench/jmh/target/cp.txt. scripts/test
+# runs it too, so the benchmarks keep compiling as the API changes.
+build_jmh() {
+  select_jdk
+  mvn_run -q install -DskipTests -Dspotless.check.skip=true
+  (cd "$KCR_ROOT/bench/jmh" && JAVA_HOME="$JAVA_HOME" mvn -B -q package \
+    && JAVA_HOME="$JAVA_HOME" mvn -B -q dependency:build-classpath -Dmdep.outputFile=target/cp.txt)
+}

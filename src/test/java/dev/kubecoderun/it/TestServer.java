@@ -21,7 +21,7 @@ import java.util.Map;
 
 /**
  * One real API server for the whole integration suite (starting sandboxes costs CPU on a 2-core
- * machine): the real local backend, real runners, real bubblewrap, stores on a temporary disk.
+ * machine): the real local backend, real runners in real jails, stores on a temporary disk.
  */
 final class TestServer {
   static final String KEY = "integration-test-key-0123456789";

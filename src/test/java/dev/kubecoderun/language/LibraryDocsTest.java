@@ -57,7 +57,7 @@ class LibraryDocsTest {
         b.append("| ")
             .append(lib.name())
             .append(" | ")
-            .append(lib.version() != null ? lib.version() : "Debian 12's")
+            .append(lib.version() != null ? lib.version() : "Debian's")
             .append(" | ")
             .append(lib.use().stream().map(u -> usedAs(l, u)).collect(Collectors.joining(", ")))
             .append(" |\n");
