@@ -387,9 +387,8 @@ final class AdminUsageEndpoint implements HttpService {
   /** Executions by weekday (Monday first) and hour of day, UTC; hour and day widen to a week. */
   private void heatmap(ServerRequest req, ServerResponse res) {
     master.require(req);
-    String period = req.query().first("period").orElse("week");
-    Window w = pythonWindow(req, period.equals("hour") || period.equals("day") ? "week" : period);
-    if (period.equals("hour") || period.equals("day")) {
+    Window w = pythonWindow(req, "week");
+    if (w.period().equals("hour") || w.period().equals("day")) {
       w = new Window(w.end().minus(Duration.ofDays(7)), w.end(), "week");
     }
     UsageReport r = hourly(w, subjectParam(req), null);
