@@ -516,7 +516,7 @@ final class AdminUsageEndpoint implements HttpService {
     return out;
   }
 
-  /** Every key by its short hash: a read of every managed key, so only when there is a name to show. */
+  /** Every key by its short hash (a read of every managed key: only when a name is shown). */
   private Map<String, KeyAdmin.Key> keysByShortHash() {
     Map<String, KeyAdmin.Key> out = new HashMap<>();
     for (KeyAdmin.Key k : keys.list()) {
