@@ -258,6 +258,10 @@ class AdminApiTest {
         adminJson(server, "PATCH", "/api/v1/admin/keys/" + envHash, "{\"name\":\" \"}"),
         422,
         "validation");
+    Errors.assertError(
+        adminJson(server, "PATCH", "/api/v1/admin/keys/" + envHash, "{\"name\":\"\"}"),
+        422,
+        "validation");
     assertEquals(200, useKey(TestServer.KEY), "a refused change changed nothing");
     for (String path :
         List.of(
