@@ -2,7 +2,6 @@ package dev.kubecoderun.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.admin.Usage;
-import dev.kubecoderun.admin.UsageEvent;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.execution.ExecCommand;
 import dev.kubecoderun.execution.ProgrammaticService;
@@ -40,8 +39,7 @@ final class ProgrammaticEndpoint implements HttpService {
   private final ProgrammaticService programmatic;
   private final long maxJsonBytes;
   private final int maxFiles;
-  private final Metrics metrics;
-  private final Usage usage;
+  private final ExecutionRecorder recorder;
 
   ProgrammaticEndpoint(
       ProgrammaticService programmatic,
@@ -52,8 +50,7 @@ final class ProgrammaticEndpoint implements HttpService {
     this.programmatic = programmatic;
     this.maxJsonBytes = maxJsonBytes;
     this.maxFiles = maxFiles;
-    this.metrics = metrics;
-    this.usage = usage;
+    this.recorder = new ExecutionRecorder(metrics, usage);
   }
 
   @Override
@@ -100,13 +97,7 @@ final class ProgrammaticEndpoint implements HttpService {
           reply = programmatic.start(start);
         } catch (RuntimeException e) {
           // A run that could not start counts as a failed execution, as for /exec.
-          ApiError shown = DomainErrors.shown(e);
-          record(
-              req,
-              start.command().language().code(),
-              shown.status() == 409 ? "busy" : "failed",
-              0,
-              shown);
+          recorder.failed(req, start.command().language().code(), 0, e);
           throw e;
         }
       }
@@ -126,29 +117,8 @@ final class ProgrammaticEndpoint implements HttpService {
             case "Time limit exceeded" -> "timeout";
             default -> "error";
           };
-      record(req, d.language(), outcome, d.durationMs(), null);
+      recorder.ended(req, d.language(), outcome, d.durationMs() * 1_000_000);
     }
-  }
-
-  /** The run's outcome and time, in the metrics and usage of executions (as /exec's). */
-  private void record(ServerRequest req, String lang, String outcome, long millis, ApiError error) {
-    metrics.execution(lang, outcome, millis * 1_000_000);
-    String message =
-        switch (outcome) {
-          case "ok", "error" -> null;
-          case "timeout" -> "timed out";
-          default -> error.getMessage();
-        };
-    usage.record(
-        new UsageEvent(
-            usage.now(),
-            ExecEndpoint.usageSubject(Principals.of(req)),
-            lang,
-            outcome.equals("busy") ? "failed" : outcome,
-            millis,
-            error == null ? 200 : error.status(),
-            message == null ? null : message.substring(0, Math.min(300, message.length())),
-            RequestId.of(req).value()));
   }
 
   private void cancel(ServerRequest req, ServerResponse res) {
