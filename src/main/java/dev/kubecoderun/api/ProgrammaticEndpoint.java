@@ -76,6 +76,10 @@ final class ProgrammaticEndpoint implements HttpService {
     return id;
   }
 
+  /**
+   * A run counts as one execution, recorded once: when a request answers its end, or when it could
+   * not start (as /exec's, with the status the client is shown).
+   */
   private void exec(ServerRequest req, ServerResponse res) throws InterruptedException {
     JsonNode body = JsonBody.read(req, maxJsonBytes).tree();
     if (!body.isObject()) {
@@ -84,29 +88,27 @@ final class ProgrammaticEndpoint implements HttpService {
     String principal = principal(req);
     String requestId = requestId(req);
     ProgrammaticService.Reply reply;
-    try {
-      if (body.has("continuation_token")) {
-        String token = Fields.requiredString(body, "continuation_token");
-        if (!TOKEN_FORMAT.matcher(token).matches()) {
-          throw ApiError.notFound("Unknown or expired continuation token");
-        }
-        reply = programmatic.resume(principal, requestId, token, results(body));
-      } else {
-        ProgrammaticService.Start start = start(req, body, principal, requestId);
-        try {
-          reply = programmatic.start(start);
-        } catch (RuntimeException e) {
-          // A run that could not start counts as a failed execution, as for /exec.
-          recorder.failed(req, start.command().language().code(), 0, e);
-          throw e;
-        }
+    if (body.has("continuation_token")) {
+      String token = Fields.requiredString(body, "continuation_token");
+      if (!TOKEN_FORMAT.matcher(token).matches()) {
+        throw ApiError.notFound("Unknown or expired continuation token");
       }
-    } catch (ProgrammaticService.UnknownContinuationException e) {
-      throw ApiError.notFound(e.getMessage());
-    } catch (ProgrammaticService.StaleContinuationException e) {
-      throw new ApiError(409, e.getMessage());
-    } catch (ProgrammaticService.RefusedProgramException e) {
-      throw ApiError.badRequest(e.getMessage(), "tools", "invalid_tools");
+      List<Object> results = results(body);
+      try {
+        reply = programmatic.resume(principal, requestId, token, results);
+      } catch (RuntimeException e) {
+        throw shown(e);
+      }
+    } else {
+      ProgrammaticService.Start start = start(req, body, principal, requestId);
+      long began = System.nanoTime();
+      try {
+        reply = programmatic.start(start);
+      } catch (RuntimeException e) {
+        RuntimeException shown = shown(e);
+        recorder.failed(req, start.command().language().code(), System.nanoTime() - began, shown);
+        throw shown;
+      }
     }
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(shape(reply)));
@@ -119,6 +121,17 @@ final class ProgrammaticEndpoint implements HttpService {
           };
       recorder.ended(req, d.language(), outcome, d.durationMs() * 1_000_000);
     }
+  }
+
+  /** The answer to a programmatic run's own failures; the others are the domain's. */
+  private static RuntimeException shown(RuntimeException e) {
+    return switch (e) {
+      case ProgrammaticService.UnknownContinuationException u -> ApiError.notFound(u.getMessage());
+      case ProgrammaticService.StaleContinuationException s -> new ApiError(409, s.getMessage());
+      case ProgrammaticService.RefusedProgramException r ->
+          ApiError.badRequest(r.getMessage(), "tools", "invalid_tools");
+      default -> e;
+    };
   }
 
   private void cancel(ServerRequest req, ServerResponse res) {

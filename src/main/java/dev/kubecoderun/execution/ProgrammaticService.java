@@ -181,12 +181,13 @@ public final class ProgrammaticService {
                 }
               });
       Map<String, Object> body = finalBody(response, end[0]);
-      store.putFinal(
-          executionId, Json.writeString(new Final(language, millisSince(began), body)), FINAL_TTL);
+      // The tokens go before the answer, so whoever reads the answer finds them gone.
       String why = end[0] == null ? null : end[0].end();
       if ("cancelled".equals(why) || "idle_timeout".equals(why)) {
         store.deleteExecution(executionId);
       }
+      store.putFinal(
+          executionId, Json.writeString(new Final(language, millisSince(began), body)), FINAL_TTL);
       first.complete(new First(new RunnerReply("ended", null), response.sessionId()));
     } catch (Throwable e) {
       if (!first.completeExceptionally(
@@ -199,11 +200,11 @@ public final class ProgrammaticService {
         body.put("stdout", "");
         body.put("stderr", "");
         try {
+          store.deleteExecution(executionId);
           store.putFinal(
               executionId,
               Json.writeString(new Final(language, millisSince(began), body)),
               FINAL_TTL);
-          store.deleteExecution(executionId);
         } catch (RuntimeException ignored) {
           // the store is down: the continuation answers 503 after its wait
         }
