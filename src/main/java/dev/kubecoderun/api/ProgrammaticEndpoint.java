@@ -100,7 +100,7 @@ final class ProgrammaticEndpoint implements HttpService {
         throw shown(e);
       }
     } else {
-      ProgrammaticService.Start start = start(req, body, principal, requestId);
+      ProgrammaticService.Start start = start(req, body, requestId);
       long began = System.nanoTime();
       try {
         reply = programmatic.start(start);
@@ -161,8 +161,7 @@ final class ProgrammaticEndpoint implements HttpService {
     };
   }
 
-  private ProgrammaticService.Start start(
-      ServerRequest req, JsonNode body, String principal, String requestId) {
+  private ProgrammaticService.Start start(ServerRequest req, JsonNode body, String requestId) {
     String lang = Fields.optionalString(body, "lang");
     Language language =
         lang == null || lang.equals("py") || lang.equals("python")
@@ -200,8 +199,7 @@ final class ProgrammaticEndpoint implements HttpService {
             null,
             null,
             ExecEndpoint.files(body, maxFiles));
-    return new ProgrammaticService.Start(
-        principal, requestId, cmd, tools(body), Duration.ofMillis(ms));
+    return new ProgrammaticService.Start(requestId, cmd, tools(body), Duration.ofMillis(ms));
   }
 
   /** The registered names of {@code tools[]} (registry objects; other keys are ignored). */

@@ -86,11 +86,12 @@ public final class ProgrammaticService {
 
   /** A new programmatic run, validated. */
   public record Start(
-      String principal,
-      String requestId,
-      ExecCommand command,
-      List<String> tools,
-      Duration segmentTimeout) {}
+      String requestId, ExecCommand command, List<String> tools, Duration segmentTimeout) {
+    /** Whose the run and its tokens are: the command's principal. */
+    String principal() {
+      return command.principal().user();
+    }
+  }
 
   /** The runner's answer to a start or a continue: a batch, or the end. */
   private record RunnerReply(String status, @JsonProperty("tool_calls") List<Call> toolCalls) {}
