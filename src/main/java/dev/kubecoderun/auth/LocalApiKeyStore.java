@@ -13,7 +13,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.logging.Logger;
 
 /**
  * Managed keys of the embedded mode: in memory, each record written through to its own JSON file
@@ -21,8 +20,6 @@ import java.util.logging.Logger;
  * rate-limit counters are short-lived and stay in memory.
  */
 public final class LocalApiKeyStore implements ApiKeyStore {
-  private static final Logger LOG = Logger.getLogger(LocalApiKeyStore.class.getName());
-
   private record Expiring(long count, Instant expiresAt) {}
 
   private final Clock clock;
@@ -119,23 +116,8 @@ public final class LocalApiKeyStore implements ApiKeyStore {
   }
 
   private void load() {
-    if (!Files.isDirectory(dir)) {
-      return;
-    }
-    try (var files = Files.list(dir)) {
-      files
-          .filter(p -> p.getFileName().toString().endsWith(".json"))
-          .forEach(
-              p -> {
-                try {
-                  ApiKeyRecord r = Json.read(Files.readAllBytes(p), ApiKeyRecord.class);
-                  records.put(r.keyHash(), r);
-                } catch (IOException | RuntimeException e) {
-                  LOG.warning("skipping unreadable API key file " + p + ": " + e.getMessage());
-                }
-              });
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
+    for (ApiKeyRecord r : LocalDisk.readAll(dir, 1, ApiKeyRecord.class, "API key file")) {
+      records.put(r.keyHash(), r);
     }
   }
 }

@@ -1,5 +1,6 @@
 package dev.kubecoderun.files;
 
+import dev.kubecoderun.common.Json;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -8,14 +9,44 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.UUID;
+import java.util.logging.Logger;
 
 /**
  * Writes for the embedded stores: always to a temporary file first, then an atomic rename, so a
  * crash or a rejected upload never leaves a half-written file behind.
  */
 public final class LocalDisk {
+  private static final Logger LOG = Logger.getLogger(LocalDisk.class.getName());
+
   private LocalDisk() {}
+
+  /**
+   * Every {@code *.json} file in {@code dir} (and its sub-folders, {@code depth} levels down) read
+   * as a {@code type}: what an embedded store wrote through, loaded at its start. A file that
+   * cannot be read is skipped with a warning naming {@code what} it holds; no directory, no
+   * records.
+   */
+  public static <T> List<T> readAll(Path dir, int depth, Class<T> type, String what) {
+    List<T> out = new ArrayList<>();
+    if (!Files.isDirectory(dir)) {
+      return out;
+    }
+    try (var paths = Files.walk(dir, depth)) {
+      for (Path p : paths.filter(p -> p.getFileName().toString().endsWith(".json")).toList()) {
+        try {
+          out.add(Json.read(Files.readAllBytes(p), type));
+        } catch (IOException | RuntimeException e) {
+          LOG.warning("skipping unreadable " + what + " " + p + ": " + e.getMessage());
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return out;
+  }
 
   public static void write(Path target, byte[] bytes) {
     try {

@@ -10,12 +10,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.logging.Logger;
 
 /** File metadata in memory, written through to JSON files so it survives a restart. */
 public final class LocalFileMetadataStore implements FileMetadataStore {
-  private static final Logger LOG = Logger.getLogger(LocalFileMetadataStore.class.getName());
-
   private final Path dir;
   private final Map<String, Map<String, StoredFile>> bySession = new ConcurrentHashMap<>();
 
@@ -63,25 +60,8 @@ public final class LocalFileMetadataStore implements FileMetadataStore {
   }
 
   private void load() {
-    if (!Files.isDirectory(dir)) {
-      return;
-    }
-    try (var paths = Files.walk(dir, 2)) {
-      paths
-          .filter(p -> p.getFileName().toString().endsWith(".json"))
-          .forEach(
-              p -> {
-                try {
-                  StoredFile f = Json.read(Files.readAllBytes(p), StoredFile.class);
-                  bySession
-                      .computeIfAbsent(f.sessionId(), k -> new ConcurrentHashMap<>())
-                      .put(f.id(), f);
-                } catch (IOException | RuntimeException e) {
-                  LOG.warning("skipping unreadable file metadata " + p + ": " + e.getMessage());
-                }
-              });
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
+    for (StoredFile f : LocalDisk.readAll(dir, 2, StoredFile.class, "file metadata")) {
+      bySession.computeIfAbsent(f.sessionId(), k -> new ConcurrentHashMap<>()).put(f.id(), f);
     }
   }
 }

@@ -12,12 +12,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.logging.Logger;
 
 /** Sessions in memory, written through to one JSON file each so they survive a restart. */
 public final class LocalSessionStore implements SessionStore {
-  private static final Logger LOG = Logger.getLogger(LocalSessionStore.class.getName());
-
   private final Path dir;
   private final Map<String, Session> sessions = new ConcurrentHashMap<>();
   private final Map<String, Claim> entityClaims = new ConcurrentHashMap<>();
@@ -123,23 +120,8 @@ public final class LocalSessionStore implements SessionStore {
   }
 
   private void load() {
-    if (!Files.isDirectory(dir)) {
-      return;
-    }
-    try (var files = Files.list(dir)) {
-      files
-          .filter(p -> p.getFileName().toString().endsWith(".json"))
-          .forEach(
-              p -> {
-                try {
-                  Session s = Json.read(Files.readAllBytes(p), Session.class);
-                  sessions.put(s.id(), s);
-                } catch (IOException | RuntimeException e) {
-                  LOG.warning("skipping unreadable session file " + p + ": " + e.getMessage());
-                }
-              });
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
+    for (Session s : LocalDisk.readAll(dir, 1, Session.class, "session file")) {
+      sessions.put(s.id(), s);
     }
   }
 }
