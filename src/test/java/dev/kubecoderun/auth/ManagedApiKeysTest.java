@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -13,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class ManagedApiKeysTest {
   private static final String ENV_KEY = "env-key-0123456789abcdef";
@@ -95,6 +98,33 @@ class ManagedApiKeysTest {
         RateLimiter.Within.class,
         limiter.consume(Principal.apiKey(ENV_KEY), limits),
         "counted per principal");
+  }
+
+  @Test
+  void embeddedManagedKeysSurviveARestartAndAnUnreadableFileIsSkipped(@TempDir Path dataDir)
+      throws IOException {
+    LocalApiKeyStore first = new LocalApiKeyStore(Clock.systemUTC(), dataDir);
+    String hash = ManagedApiKeys.sha256Hex(MANAGED);
+    first.save(
+        new ApiKeyRecord(
+            hash, "sk-managed", "kept", Instant.now(), true, Map.of(RateWindow.HOUR, 9L), 0, null));
+    assertInstanceOf(ApiKeyValidator.Accepted.class, keys(first, true).check(MANAGED));
+    Path dir = dataDir.resolve("meta/api-keys");
+    Files.writeString(dir.resolve("f".repeat(64) + ".json"), "{not json");
+    Files.writeString(dir.resolve("notes.txt"), "not a record");
+
+    LocalApiKeyStore second = new LocalApiKeyStore(Clock.systemUTC(), dataDir);
+    assertEquals(List.of(hash), second.list().stream().map(ApiKeyRecord::keyHash).toList());
+    ApiKeyRecord kept = second.find(hash).orElseThrow();
+    assertEquals("kept", kept.name());
+    assertEquals(Map.of(RateWindow.HOUR, 9L), kept.limits());
+    assertEquals(1, kept.usageCount(), "the usage written through");
+    assertEquals(
+        Map.of(RateWindow.HOUR, 9L),
+        assertInstanceOf(ApiKeyValidator.Accepted.class, keys(second, true).check(MANAGED))
+            .limits());
+    second.delete(hash);
+    assertEquals(List.of(), new LocalApiKeyStore(Clock.systemUTC(), dataDir).list(), "deleted");
   }
 
   @Test
