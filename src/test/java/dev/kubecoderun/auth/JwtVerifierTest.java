@@ -16,6 +16,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Base64;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
@@ -248,6 +249,76 @@ class JwtVerifierTest {
         () -> dirVerifier.verify(next.token("t", "u")) instanceof JwtVerifier.Valid);
     assertInstanceOf(
         JwtVerifier.Valid.class, dirVerifier.verify(ED.token("t", "u")), "the old key too");
+  }
+
+  @Test
+  void aKeyFileThatBreaksKeepsTheKeysThatWorked() throws Exception {
+    Path file = dir.resolve("jwks.json");
+    Files.writeString(file, ED.jwks());
+    // Reloaded before every check: each verify below reads the file as it is then.
+    JwtVerifier v =
+        verifier(
+            JwtKeys.load(new JwtKeys.Sources(null, null, null, null, file, null, Duration.ZERO)));
+    String token = ED.token("t", "u");
+    assertInstanceOf(JwtVerifier.Valid.class, v.verify(token));
+    Files.writeString(file, "{\"keys\": [");
+    assertInstanceOf(JwtVerifier.Valid.class, v.verify(token), "not JSON: the previous keys");
+    Files.writeString(file, "{\"keys\": []}");
+    assertInstanceOf(JwtVerifier.Valid.class, v.verify(token), "no key: the previous keys");
+    Files.delete(file);
+    assertInstanceOf(JwtVerifier.Valid.class, v.verify(token), "gone: the previous keys");
+    // The file is really read again: once it names other keys only, the old kid is unknown.
+    Files.writeString(file, RSA.jwks());
+    assertEquals("unknown_kid", reason(v, token));
+    assertInstanceOf(JwtVerifier.Valid.class, v.verify(RSA.token("t", "u")));
+
+    Path keysDir = Files.createDirectory(dir.resolve("keys"));
+    Path pem = keysDir.resolve(LibreChatTokens.KID + ".pem");
+    Files.writeString(pem, ED.publicPem());
+    JwtVerifier fromDir =
+        verifier(
+            JwtKeys.load(
+                new JwtKeys.Sources(null, null, null, null, null, keysDir, Duration.ZERO)));
+    Files.writeString(pem, "-----BEGIN PUBLIC KEY-----\nnot base64!\n-----END PUBLIC KEY-----");
+    assertInstanceOf(
+        JwtVerifier.Valid.class, fromDir.verify(token), "a bad PEM: the previous keys");
+  }
+
+  @Test
+  void aJwksFileOrKeyDirectoryThatCannotBeUsedFailsTheStartNamingTheSetting() throws Exception {
+    Path missing = dir.resolve("missing.json");
+    Path notJwks = Files.writeString(dir.resolve("bad.json"), "{\"keys\": 5}");
+    Path emptyJwks = Files.writeString(dir.resolve("empty.json"), "{\"keys\": []}");
+    Map<Path, String> files =
+        Map.of(
+            missing, "CODEAPI_JWT_JWKS_FILE",
+            notJwks, "CODEAPI_JWT_JWKS_FILE",
+            emptyJwks, "no JWT verification key");
+    files.forEach(
+        (f, expected) -> {
+          IllegalArgumentException e =
+              assertThrows(
+                  IllegalArgumentException.class,
+                  () ->
+                      JwtKeys.load(
+                          new JwtKeys.Sources(
+                              null, null, null, null, f, null, Duration.ofSeconds(30))));
+          assertTrue(e.getMessage().contains(expected), f + ": " + e.getMessage());
+        });
+    Path privateKey = Files.createDirectory(dir.resolve("private"));
+    Files.writeString(
+        privateKey.resolve("k.pem"),
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----");
+    for (Path d : List.of(missing, notJwks, privateKey)) {
+      IllegalArgumentException e =
+          assertThrows(
+              IllegalArgumentException.class,
+              () ->
+                  JwtKeys.load(
+                      new JwtKeys.Sources(
+                          null, null, null, null, null, d, Duration.ofSeconds(30))));
+      assertTrue(e.getMessage().contains("CODEAPI_JWT_PUBLIC_KEYS_DIR"), d + ": " + e.getMessage());
+    }
   }
 
   @Test
