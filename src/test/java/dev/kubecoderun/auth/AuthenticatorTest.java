@@ -17,7 +17,11 @@ class AuthenticatorTest {
   private static final LibreChatTokens TOKENS = LibreChatTokens.ed25519(LibreChatTokens.KID);
 
   private static Authenticator authenticator(Authenticator.Mode mode) {
-    LocalApiKeyStore store = new LocalApiKeyStore(Clock.systemUTC());
+    return authenticator(mode, new LocalApiKeyStore(Clock.systemUTC()), Map.of());
+  }
+
+  private static Authenticator authenticator(
+      Authenticator.Mode mode, ApiKeyStore store, Map<RateWindow, Long> jwtLimits) {
     JwtVerifier jwts =
         new JwtVerifier(
             new JwtVerifier.Settings(
@@ -37,7 +41,7 @@ class AuthenticatorTest {
         new ManagedApiKeys(new EnvApiKeys(List.of(KEY)), store, true, Clock.systemUTC()),
         jwts,
         new RateLimiter(store, Clock.systemUTC()),
-        Map.of());
+        jwtLimits);
   }
 
   private static String denied(Authenticator a, String credential, Authenticator.From from) {
@@ -89,5 +93,34 @@ class AuthenticatorTest {
     assertEquals(Principal.ofKeyHash(ManagedApiKeys.sha256Hex(KEY)), p, "a managed key's id");
     Principal odd = Principal.jwt("a/b:c", "d/e");
     assertEquals("jwt:a%2Fb%3Ac/d%2Fe", odd.user(), "no tenant can pose as another's user");
+  }
+
+  @Test
+  void whileTheKeyStoreIsDownOnlyWhatNeedsItGets503() {
+    Authenticator a =
+        authenticator(
+            Authenticator.Mode.BOTH, new DownApiKeyStore(), Map.of(RateWindow.MINUTE, 60L));
+    String jwt = TOKENS.token("acme", "u1");
+    assertEquals(
+        "rate limit store unavailable; retry shortly",
+        assertInstanceOf(
+                Authenticator.Unavailable.class, a.authenticate(jwt, Authenticator.From.BEARER))
+            .message(),
+        "a rate-limited JWT user is counted in the store");
+    assertInstanceOf(
+        Authenticator.Unavailable.class,
+        a.authenticate("sk-managed-0123456789abcdef", Authenticator.From.KEY_HEADER),
+        "a managed key is looked up in the store");
+    assertEquals(Principal.apiKey(KEY), allowed(a, KEY, Authenticator.From.KEY_HEADER));
+    Authenticator unlimited =
+        authenticator(Authenticator.Mode.BOTH, new DownApiKeyStore(), Map.of());
+    assertEquals(Principal.jwt("acme", "u1"), allowed(unlimited, jwt, Authenticator.From.BEARER));
+    assertEquals(
+        "bad_signature",
+        denied(
+            unlimited,
+            LibreChatTokens.ed25519(LibreChatTokens.KID).token("acme", "u1"),
+            Authenticator.From.BEARER),
+        "a bad token is refused before any store is asked");
   }
 }

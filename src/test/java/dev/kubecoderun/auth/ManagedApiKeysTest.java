@@ -4,16 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
-import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -129,53 +126,7 @@ class ManagedApiKeysTest {
 
   @Test
   void whenTheStoreIsDownEnvKeysStillWorkAndManagedKeysGet503() {
-    ApiKeyStore down =
-        new ApiKeyStore() {
-          private UncheckedIOException fail() {
-            return new UncheckedIOException(new IOException("Redis unavailable"));
-          }
-
-          @Override
-          public Optional<ApiKeyRecord> find(String keyHash) {
-            throw fail();
-          }
-
-          @Override
-          public void save(ApiKeyRecord record) {
-            throw fail();
-          }
-
-          @Override
-          public List<ApiKeyRecord> list() {
-            throw fail();
-          }
-
-          @Override
-          public boolean delete(String keyHash) {
-            throw fail();
-          }
-
-          @Override
-          public void invalidate(String shortHash) {
-            throw fail();
-          }
-
-          @Override
-          public long increment(String shortHash, String counter, Duration ttl) {
-            throw fail();
-          }
-
-          @Override
-          public void decrement(String shortHash, String counter) {
-            throw fail();
-          }
-
-          @Override
-          public void recordUsage(String keyHash, Instant now) {
-            throw fail();
-          }
-        };
-    ManagedApiKeys keys = keys(down, true);
+    ManagedApiKeys keys = keys(new DownApiKeyStore(), true);
     assertInstanceOf(ApiKeyValidator.Accepted.class, keys.check(ENV_KEY));
     assertInstanceOf(ApiKeyValidator.Unavailable.class, keys.check(MANAGED));
   }
