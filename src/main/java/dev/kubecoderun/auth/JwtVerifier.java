@@ -4,7 +4,9 @@ import java.security.Key;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import org.jose4j.jwa.AlgorithmConstraints;
 import org.jose4j.jwt.JwtClaims;
 import org.jose4j.jwt.MalformedClaimException;
@@ -24,6 +26,11 @@ import org.jose4j.lang.UnresolvableKeyException;
  * LibreChat reuses a token for up to 30 s. The principal is {@code tenant_id} + {@code sub}; a
  * token without {@code tenant_id} belongs to the single tenant, unless strict tenancy requires one.
  * The reasons given back name what failed, never a key.
+ *
+ * <p>A valid token is remembered until it expires: LibreChat sends the same token for up to 30 s,
+ * and its signature check (Ed25519 in the JDK) is the dearest step of a request's authentication. A
+ * remembered token is accepted only while the key that verified it is still the one its kid names,
+ * so a key removed from the configured ones refuses its tokens from the next key re-read.
  */
 public final class JwtVerifier {
   /** What a token must satisfy. */
@@ -45,14 +52,27 @@ public final class JwtVerifier {
   /** Not valid; {@code reason} is a short code (expired, bad_signature, ...). */
   public record Invalid(String reason, String message) implements Result {}
 
+  /** How many valid tokens are remembered at most; LibreChat mints one per user per 30 s. */
+  static final int MAX_REMEMBERED = 10_000;
+
+  /** A valid token's principal, its {@code exp}, and the key (of {@code kid}) that verified it. */
+  private record Verified(Principal principal, long exp, String kid, Key key) {}
+
   private final Settings settings;
   private final JwtKeys keys;
   private final Clock clock;
+  private final int maxRemembered;
+  private final Map<String, Verified> remembered = new ConcurrentHashMap<>();
 
   public JwtVerifier(Settings settings, JwtKeys keys, Clock clock) {
+    this(settings, keys, clock, MAX_REMEMBERED);
+  }
+
+  JwtVerifier(Settings settings, JwtKeys keys, Clock clock, int maxRemembered) {
     this.settings = settings;
     this.keys = keys;
     this.clock = clock;
+    this.maxRemembered = maxRemembered;
   }
 
   /** True when {@code token} looks like a compact JWS (three segments, a JSON header). */
@@ -62,9 +82,43 @@ public final class JwtVerifier {
 
   public Result verify(String token) {
     long skew = settings.clockSkew().toSeconds();
+    long now = clock.millis() / 1000;
+    Verified known = remembered.get(token);
+    if (known != null) {
+      // Expired as jose4j counts it; a key re-read may have dropped or replaced the token's key.
+      if (now - skew < known.exp() && known.key().equals(keys.find(known.kid()))) {
+        return new Valid(known.principal());
+      }
+      remembered.remove(token);
+    }
+    return check(token, now, skew);
+  }
+
+  /**
+   * Keeps a valid token; when {@link #maxRemembered} are kept, the expired ones go first, and if
+   * none has expired this one is not kept (it is verified again next time).
+   */
+  private void remember(String token, Verified verified, long expiredBefore) {
+    if (remembered.size() >= maxRemembered) {
+      remembered.values().removeIf(v -> v.exp() <= expiredBefore);
+      if (remembered.size() >= maxRemembered) {
+        return;
+      }
+    }
+    remembered.put(token, verified);
+  }
+
+  /** How many tokens are remembered now (tests). */
+  int rememberedCount() {
+    return remembered.size();
+  }
+
+  /** The full check of a token that is not remembered. */
+  private Result check(String token, long now, long skew) {
+    Key[] usedKey = new Key[1];
     JwtConsumer consumer =
         new JwtConsumerBuilder()
-            .setEvaluationTime(NumericDate.fromMilliseconds(clock.millis()))
+            .setEvaluationTime(NumericDate.fromSeconds(now))
             .setAllowedClockSkewInSeconds((int) skew)
             .setRequireExpirationTime()
             .setRequireIssuedAt()
@@ -74,17 +128,19 @@ public final class JwtVerifier {
             .setJwsAlgorithmConstraints(
                 AlgorithmConstraints.ConstraintType.PERMIT,
                 settings.allowedAlgorithms().toArray(String[]::new))
-            .setVerificationKeyResolver((jws, nested) -> key(jws.getKeyIdHeaderValue()))
+            .setVerificationKeyResolver(
+                (jws, nested) -> usedKey[0] = key(jws.getKeyIdHeaderValue()))
             .build();
     JwtClaims claims;
+    String kid;
     try {
       JwtContext context = consumer.process(token);
       claims = context.getJwtClaims();
+      kid = context.getJoseObjects().getFirst().getKeyIdHeaderValue();
     } catch (InvalidJwtException e) {
       return invalid(e);
     }
     try {
-      long now = clock.millis() / 1000;
       long iat = claims.getIssuedAt().getValue();
       long exp = claims.getExpirationTime().getValue();
       if (iat > now + skew) {
@@ -114,7 +170,9 @@ public final class JwtVerifier {
       } else {
         return new Invalid("malformed_claims", "tenant_id must be a non-empty string");
       }
-      return new Valid(Principal.jwt(tenant, sub));
+      Principal principal = Principal.jwt(tenant, sub);
+      remember(token, new Verified(principal, exp, kid, usedKey[0]), now - skew);
+      return new Valid(principal);
     } catch (MalformedClaimException e) {
       return new Invalid("malformed_claims", "a registered claim has the wrong type");
     }

@@ -106,6 +106,68 @@ class JwtVerifierTest {
     assertEquals("malformed_claims", reason(v, ED.token(claims("exp", null), now, 300)));
   }
 
+  /** A clock the test moves. */
+  private static final class TestClock extends Clock {
+    private volatile Instant now;
+
+    TestClock(Instant now) {
+      this.now = now;
+    }
+
+    void set(Instant t) {
+      now = t;
+    }
+
+    @Override
+    public Instant instant() {
+      return now;
+    }
+
+    @Override
+    public java.time.ZoneId getZone() {
+      return java.time.ZoneOffset.UTC;
+    }
+
+    @Override
+    public Clock withZone(java.time.ZoneId zone) {
+      return this;
+    }
+  }
+
+  @Test
+  void aRememberedTokenStillExpiresWithThirtySecondsOfSkew() {
+    Instant issued = Instant.now().minusSeconds(600);
+    TestClock clock = new TestClock(issued);
+    JwtVerifier v = new JwtVerifier(SETTINGS, jwks(ED), clock);
+    String token = ED.token(claims(), issued, 60);
+    assertInstanceOf(JwtVerifier.Valid.class, v.verify(token));
+    assertInstanceOf(JwtVerifier.Valid.class, v.verify(token), "again: remembered");
+    assertEquals(1, v.rememberedCount());
+    clock.set(issued.plusSeconds(60 + 29));
+    assertInstanceOf(JwtVerifier.Valid.class, v.verify(token), "expired, within the skew");
+    clock.set(issued.plusSeconds(60 + 30));
+    assertEquals("expired", reason(v, token));
+    assertEquals(0, v.rememberedCount(), "forgotten once expired");
+  }
+
+  @Test
+  void atMostSoManyTokensAreRememberedTheExpiredOnesGoFirst() {
+    Instant issued = Instant.now().minusSeconds(600);
+    TestClock clock = new TestClock(issued);
+    JwtVerifier v = new JwtVerifier(SETTINGS, jwks(ED), clock, 2);
+    for (int i = 0; i < 3; i++) {
+      assertInstanceOf(
+          JwtVerifier.Valid.class, v.verify(ED.token(claims("sub", "u" + i), issued, 60)));
+    }
+    assertEquals(2, v.rememberedCount());
+    clock.set(issued.plusSeconds(100));
+    String later = ED.token(claims("sub", "late"), issued.plusSeconds(100), 60);
+    assertInstanceOf(JwtVerifier.Valid.class, v.verify(later));
+    assertEquals(1, v.rememberedCount(), "the expired two made room");
+    JwtVerifier.Valid again = assertInstanceOf(JwtVerifier.Valid.class, v.verify(later));
+    assertEquals(Principal.jwt("legacy", "late"), again.principal());
+  }
+
   @Test
   void issuerAudienceAndClaimsMustMatch() {
     JwtVerifier v = verifier(jwks(ED));
@@ -269,8 +331,13 @@ class JwtVerifierTest {
     assertInstanceOf(JwtVerifier.Valid.class, v.verify(token), "gone: the previous keys");
     // The file is really read again: once it names other keys only, the old kid is unknown.
     Files.writeString(file, RSA.jwks());
-    assertEquals("unknown_kid", reason(v, token));
+    assertEquals("unknown_kid", reason(v, token), "a removed key refuses its remembered tokens");
     assertInstanceOf(JwtVerifier.Valid.class, v.verify(RSA.token("t", "u")));
+    // Another key under the same kid: the tokens of the old one are refused, remembered or not.
+    Files.writeString(file, ED.jwks());
+    assertInstanceOf(JwtVerifier.Valid.class, v.verify(token));
+    Files.writeString(file, LibreChatTokens.ed25519(LibreChatTokens.KID).jwks());
+    assertEquals("bad_signature", reason(v, token));
 
     Path keysDir = Files.createDirectory(dir.resolve("keys"));
     Path pem = keysDir.resolve(LibreChatTokens.KID + ".pem");
