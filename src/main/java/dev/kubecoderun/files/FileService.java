@@ -116,9 +116,7 @@ public final class FileService {
     // A file without an owner is the session's owner's: ask once for all of them.
     boolean ownsSession =
         all.stream().anyMatch(StoredFile::isLegacy) && sessions.owns(principal, sessionId);
-    return all.stream()
-        .filter(f -> f.isLegacy() ? ownsSession : readableOwned(principal, f))
-        .toList();
+    return all.stream().filter(f -> f.isLegacy() ? ownsSession : readable(principal, f)).toList();
   }
 
   /**
@@ -152,18 +150,19 @@ public final class FileService {
     if (file.isEmpty()) {
       return false;
     }
-    StoredFile f = file.get();
-    boolean owns =
-        f.isLegacy() ? sessions.owns(principal, sessionId) : principal.user().equals(f.owner());
-    return owns && deleteAnyOwner(sessionId, fileId);
+    return owns(principal, file.get()) && deleteAnyOwner(sessionId, fileId);
   }
 
+  /** Its owner's, or (without an owner) its session's owner's. */
+  private boolean owns(Principal principal, StoredFile f) {
+    return f.isLegacy()
+        ? sessions.owns(principal, f.sessionId())
+        : principal.user().equals(f.owner());
+  }
+
+  /** The owner's, and a shared file's tenant's (a file without an owner is never shared). */
   private boolean readable(Principal principal, StoredFile f) {
-    return f.isLegacy() ? sessions.owns(principal, f.sessionId()) : readableOwned(principal, f);
-  }
-
-  private static boolean readableOwned(Principal principal, StoredFile f) {
-    return principal.user().equals(f.owner()) || f.sharedWith(principal.tenant());
+    return owns(principal, f) || f.sharedWith(principal.tenant());
   }
 
   /** Any file, whoever owns it: for the housekeeping, never for a request. */
