@@ -4,6 +4,7 @@ import dev.kubecoderun.auth.Principal;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
 
@@ -40,7 +41,8 @@ public final class SessionResolver {
     if (requestedId != null) {
       return createOwned(principal, requestedId, entityId, userId, now);
     }
-    for (String sid : fileSessionIds) {
+    // Many references may share a session: each is looked up (a store round trip) once.
+    for (String sid : new LinkedHashSet<>(fileSessionIds)) {
       Optional<Session> s = findOwned(principal, sid);
       if (s.isPresent()) {
         store.touch(sid, now);
