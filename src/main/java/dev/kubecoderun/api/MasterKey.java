@@ -1,5 +1,6 @@
 package dev.kubecoderun.api;
 
+import io.helidon.http.HeaderName;
 import io.helidon.http.HeaderNames;
 import io.helidon.webserver.http.ServerRequest;
 import java.nio.charset.StandardCharsets;
@@ -12,6 +13,8 @@ import java.security.NoSuchAlgorithmException;
  * these routes (the API-key filter lets them through to this check), and this key is no API key.
  */
 final class MasterKey {
+  private static final HeaderName X_API_KEY = HeaderNames.create("X-API-Key");
+
   /** Paths that do their own authentication (this key), or need none (the API description). */
   static boolean ownsAuth(String path) {
     return path.equals("/metrics")
@@ -54,13 +57,14 @@ final class MasterKey {
     return digest != null && sent != null && MessageDigest.isEqual(digest, sha256(sent));
   }
 
+  /** The key sent, as the API-key filter finds one (the scheme's name in any case, RFC 9110). */
   private static String sent(ServerRequest req) {
-    String key = req.headers().first(HeaderNames.create("X-API-Key")).orElse(null);
+    String key = req.headers().first(X_API_KEY).orElse(null);
     if (key != null && !key.isEmpty()) {
       return key;
     }
     String auth = req.headers().first(HeaderNames.AUTHORIZATION).orElse(null);
-    if (auth != null && auth.startsWith("Bearer ") && auth.length() > 7) {
+    if (auth != null && auth.regionMatches(true, 0, "Bearer ", 0, 7) && auth.length() > 7) {
       return auth.substring(7).trim();
     }
     return null;

@@ -65,6 +65,14 @@ class AdminApiTest {
                 HttpRequest.newBuilder(server.base.resolve("/api/v1/admin/pools"))
                     .header("Authorization", "Bearer " + TestServer.MASTER))
             .status());
+    assertEquals(
+        200,
+        server
+            .send(
+                HttpRequest.newBuilder(server.base.resolve("/api/v1/admin/pools"))
+                    .header("Authorization", "bearer " + TestServer.MASTER))
+            .status(),
+        "the scheme's name in any case, as for API keys");
     assertEquals(401, useKey(TestServer.MASTER), "the master key is no API key");
     assertEquals(
         401,
