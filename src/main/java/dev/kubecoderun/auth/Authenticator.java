@@ -97,10 +97,6 @@ public final class Authenticator {
     this.jwtLimits = Map.copyOf(jwtLimits);
   }
 
-  public Mode mode() {
-    return mode;
-  }
-
   /** {@code credential} null: the request carried none. */
   public Outcome authenticate(String credential, From from) {
     if (credential == null || credential.isEmpty()) {

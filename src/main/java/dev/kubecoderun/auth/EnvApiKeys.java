@@ -4,24 +4,16 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.List;
-import java.util.Map;
 
 /**
  * The keys from API_KEY / API_KEYS. Keys are compared as SHA-256 digests with a constant-time
  * check, so neither a key's content nor its length leaks through timing.
  */
-public final class EnvApiKeys implements ApiKeyValidator {
+public final class EnvApiKeys {
   private final List<byte[]> digests;
 
   public EnvApiKeys(List<String> keys) {
     this.digests = keys.stream().map(EnvApiKeys::sha256).toList();
-  }
-
-  @Override
-  public Decision check(String key) {
-    return isValid(key)
-        ? new Accepted(ManagedApiKeys.sha256Hex(key), Map.of())
-        : new Rejected("Invalid API key");
   }
 
   public boolean isValid(String key) {
