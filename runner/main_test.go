@@ -26,6 +26,10 @@ func TestMain(m *testing.M) {
 	if dispatchSubcommand(os.Args) {
 		return
 	}
+	if dir := os.Getenv(freshScratchHelper); dir != "" {
+		freshScratchMain(dir)
+		return
+	}
 	if os.Getenv("RUNNER_TEST_LOG") == "" {
 		log.SetOutput(io.Discard)
 	}

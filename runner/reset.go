@@ -50,23 +50,29 @@ func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// emptyRoot removes everything under root. User code (the runner's uid on Kubernetes) may have
-// taken permissions away from what it made: the owner gives them back (never following a
-// symlink: the Root stays inside), then removes.
+// emptyRoot removes everything under root.
 func emptyRoot(root *os.Root) error {
 	names, err := readNames(root, ".")
 	if err != nil {
 		return err
 	}
 	for _, n := range names {
-		if err := root.RemoveAll(n); err != nil {
-			restorePermissions(root, n)
-			if err := root.RemoveAll(n); err != nil {
-				return err
-			}
+		if err := removeAll(root, n); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// removeAll removes name under root. User code (the runner's uid on Kubernetes) may have taken
+// permissions away from what it made: the owner gives them back (never following a symlink: the
+// Root stays inside), then removes again.
+func removeAll(root *os.Root, name string) error {
+	if err := root.RemoveAll(name); err == nil {
+		return nil
+	}
+	restorePermissions(root, name)
+	return root.RemoveAll(name)
 }
 
 func readNames(root *os.Root, dir string) ([]string, error) {

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -52,5 +56,61 @@ func TestResetIsRefusedBySingleUseRunners(t *testing.T) {
 	}
 	if status, _ := tr.requestWithToken("POST", "/reset", nil, "wrong"); status != http.StatusUnauthorized {
 		t.Fatalf("without the token: %d", status)
+	}
+}
+
+// freshScratchHelper names the scratch dir the test binary, run as another user, makes anew.
+const freshScratchHelper = "KCR_TEST_FRESH_SCRATCH"
+
+// freshScratchMain is the test binary as a runner without root (as on Kubernetes, where user code
+// runs as the runner's own uid): it makes the per-run scratch dirs of dir anew, as POST /reset does.
+func freshScratchMain(dir string) {
+	root, err := os.OpenRoot(dir)
+	if err == nil {
+		s := &Server{cfg: &Config{ChildUID: -1}, scratchRoot: root}
+		for _, d := range []string{dirCode, dirBuild, dirState, dirHome, dirTmp} {
+			if err = s.freshDir(d); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// User code that took the permissions away from a directory it made in TMPDIR (its own uid on
+// Kubernetes: root's override does not apply) does not keep a reset from making the scratch anew.
+func TestResetMakesScratchAnewWhatUserCodeLockedAsTheRunnersOwnUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the runner's code as another user")
+	}
+	dir := filepath.Join(testBase, fmt.Sprintf("locked-scratch-%d", nextDir.Add(1)))
+	locked := filepath.Join(dir, dirTmp, "locked", "in")
+	if err := os.MkdirAll(locked, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(locked, "f"), []byte("x"), 0o644)
+	filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, 65534, 65534) })
+	os.Chmod(filepath.Join(dir, dirTmp, "locked"), 0)
+	self, _ := os.Executable()
+	bin, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(testBase, fmt.Sprintf("runner-copy-%d", nextDir.Add(1)))
+	if err := os.WriteFile(copyPath, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(copyPath)
+	cmd.Env = append(os.Environ(), freshScratchHelper+"="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the scratch not made anew: %v %s", err, out)
+	}
+	if entries, err := os.ReadDir(filepath.Join(dir, dirTmp)); err != nil || len(entries) != 0 {
+		t.Fatalf("TMPDIR after: %v %v", entries, err)
 	}
 }

@@ -240,7 +240,7 @@ func (s *Server) child(elem ...string) string {
 // freshDir replaces a scratch sub-directory with an empty one, owned by the child uid unless it is
 // shims/. Nothing is followed: a symlink put in its place is removed, not its target.
 func (s *Server) freshDir(d string) error {
-	if err := s.scratchRoot.RemoveAll(d); err != nil {
+	if err := removeAll(s.scratchRoot, d); err != nil {
 		return err
 	}
 	if err := s.scratchRoot.Mkdir(d, 0o755); err != nil {
@@ -303,21 +303,7 @@ func (s *Server) clearDir(d string) error {
 		return err
 	}
 	defer dir.Close()
-	f, err := dir.Open(".")
-	if err != nil {
-		return err
-	}
-	names, err := f.Readdirnames(-1)
-	f.Close()
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		if err := dir.RemoveAll(n); err != nil {
-			return err
-		}
-	}
-	return nil
+	return emptyRoot(dir)
 }
 
 // writeScratch creates a new file in the scratch dir (readable by children, owned by the runner).

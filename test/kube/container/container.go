@@ -381,3 +381,39 @@ func lookPath(cmd string, env []string) (string, error) {
 	}
 	return "", fmt.Errorf("%s: not found on PATH %s", cmd, path)
 }
+
+// Image is an unpacked image: scripts/build-images --rootfs DIR/<name>/{rootfs,config.json,.image-id}.
+type Image struct {
+	Rootfs string
+	ID     string // the image id, "" when unknown
+	Config ImageConfig
+}
+
+// ImageConfig is the part of an image's configuration (OCI or Docker: the same field names) a
+// container runs with.
+type ImageConfig struct {
+	Env        []string
+	Entrypoint []string
+	Cmd        []string
+	User       string
+	WorkingDir string
+	Labels     map[string]string
+}
+
+// ReadImage reads the unpacked image in dir; nil (and no error) when dir has no rootfs.
+func ReadImage(dir string) (*Image, error) {
+	if fi, err := os.Stat(filepath.Join(dir, "rootfs")); err != nil || !fi.IsDir() {
+		return nil, nil
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	img := &Image{Rootfs: filepath.Join(dir, "rootfs")}
+	if err := json.Unmarshal(b, &img.Config); err != nil {
+		return nil, fmt.Errorf("config.json: %w", err)
+	}
+	id, _ := os.ReadFile(filepath.Join(dir, ".image-id"))
+	img.ID = strings.TrimSpace(string(id))
+	return img, nil
+}

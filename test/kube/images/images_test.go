@@ -71,18 +71,9 @@ var roundTrip = map[string]string{
 	"bash": "s=$(cat /mnt/data/in.txt)\necho \"$s\"\nprintf '%s!' \"$s\" > /mnt/data/out.txt",
 }
 
-type imageConfig struct {
-	Env        []string
-	Entrypoint []string
-	Cmd        []string
-	User       string
-	WorkingDir string
-	Labels     map[string]string
-}
-
 type unpacked struct {
 	name, dir string
-	config    imageConfig
+	config    container.ImageConfig
 }
 
 func images(t *testing.T) []unpacked {
@@ -100,18 +91,14 @@ func images(t *testing.T) []unpacked {
 		if strings.HasSuffix(e.Name(), ".tmp") { // being unpacked
 			continue
 		}
-		if fi, err := os.Stat(filepath.Join(d, "rootfs")); err != nil || !fi.IsDir() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(d, "config.json"))
+		img, err := container.ReadImage(d)
 		if err != nil {
-			t.Fatal(err)
-		}
-		u := unpacked{name: e.Name(), dir: d}
-		if err := json.Unmarshal(b, &u.config); err != nil {
 			t.Fatalf("%s: %v", d, err)
 		}
-		out = append(out, u)
+		if img == nil {
+			continue
+		}
+		out = append(out, unpacked{name: e.Name(), dir: d, config: img.Config})
 	}
 	if len(out) == 0 {
 		t.Fatalf("no unpacked image in %s", dir)

@@ -39,7 +39,7 @@ func (k *Kubelet) command(ctx context.Context, p *pod, listen string) (*exec.Cmd
 	}
 	env := &envList{}
 	if img != nil {
-		for _, e := range img.config.Env {
+		for _, e := range img.Config.Env {
 			if name, v, ok := strings.Cut(e, "="); ok {
 				env.set(name, v)
 			}

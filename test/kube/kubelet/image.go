@@ -1,7 +1,6 @@
 package kubelet
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,22 +14,8 @@ import (
 	"kubecoderun/test/kube/container"
 )
 
-// imageConfig is the part of an image's configuration (OCI or Docker: the same field names) a pod
-// runs with.
-type imageConfig struct {
-	Env        []string
-	Entrypoint []string
-	Cmd        []string
-	User       string
-	WorkingDir string
-}
-
-// image is an unpacked image: scripts/build-images --rootfs DIR/<name>/{rootfs,config.json,.image-id}.
-type image struct {
-	rootfs string
-	id     string
-	config imageConfig
-}
+// image is an unpacked image (container.ReadImage).
+type image = container.Image
 
 // unpackedImage returns the unpacked image of a pod's image name, or nil when there is none: the image
 // without @digest and :tag, every '/' made '_' (as for image commands), under the image-rootfs dir.
@@ -42,20 +27,10 @@ func (k *Kubelet) unpackedImage(name string) (*image, error) {
 	if n == "" {
 		return nil, nil
 	}
-	dir := filepath.Join(k.cfg.ImageRootfs, n)
-	if fi, err := os.Stat(filepath.Join(dir, "rootfs")); err != nil || !fi.IsDir() {
-		return nil, nil
-	}
-	img := &image{rootfs: filepath.Join(dir, "rootfs")}
-	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	img, err := container.ReadImage(filepath.Join(k.cfg.ImageRootfs, n))
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", name, err)
 	}
-	if err := json.Unmarshal(b, &img.config); err != nil {
-		return nil, fmt.Errorf("image %s: config.json: %w", name, err)
-	}
-	id, _ := os.ReadFile(filepath.Join(dir, ".image-id"))
-	img.id = strings.TrimSpace(string(id))
 	return img, nil
 }
 
@@ -73,7 +48,7 @@ func (k *Kubelet) containerCommand(p *pod, img *image, env *envList, listen stri
 		return nil, nil, err
 	}
 	if uid < 0 || gid < 0 {
-		iu, ig, err := imageUser(img.config.User)
+		iu, ig, err := imageUser(img.Config.User)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -88,8 +63,8 @@ func (k *Kubelet) containerCommand(p *pod, img *image, env *envList, listen stri
 		return nil, nil, fmt.Errorf("container has runAsNonRoot and the image runs as root")
 	}
 
-	args := append([]string{}, img.config.Entrypoint...)
-	cmdArgs := img.config.Cmd
+	args := append([]string{}, img.Config.Entrypoint...)
+	cmdArgs := img.Config.Cmd
 	if len(c.Command) > 0 {
 		args, cmdArgs = append([]string{}, c.Command...), nil
 	}
@@ -114,7 +89,7 @@ func (k *Kubelet) containerCommand(p *pod, img *image, env *envList, listen stri
 
 	dir := c.WorkingDir
 	if dir == "" {
-		dir = img.config.WorkingDir
+		dir = img.Config.WorkingDir
 	}
 	var groups []int
 	if sc := p.spec.Spec.SecurityContext; sc != nil {
@@ -126,7 +101,7 @@ func (k *Kubelet) containerCommand(p *pod, img *image, env *envList, listen stri
 		}
 	}
 	spec := container.Spec{
-		Rootfs: img.rootfs, Root: filepath.Join(p.dir, "root"), Layer: filepath.Join(p.dir, "layer"),
+		Rootfs: img.Rootfs, Root: filepath.Join(p.dir, "root"), Layer: filepath.Join(p.dir, "layer"),
 		Args: args, Env: env.list(), Dir: dir, UID: uid, GID: gid, Groups: groups,
 		Hostname: hostname, Mounts: mounts,
 	}

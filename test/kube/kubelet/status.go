@@ -99,8 +99,8 @@ func containerStatus(p *pod, ready bool, state corev1.ContainerState) corev1.Con
 	started := state.Running != nil
 	// The id of the unpacked image it runs in; a host process has none: its image name then.
 	imageID := c.Image
-	if p.image != nil && p.image.id != "" {
-		imageID = "sha256:" + strings.TrimPrefix(p.image.id, "sha256:")
+	if p.image != nil && p.image.ID != "" {
+		imageID = "sha256:" + strings.TrimPrefix(p.image.ID, "sha256:")
 	}
 	return corev1.ContainerStatus{
 		Name:        c.Name,

@@ -44,6 +44,21 @@ final class KubernetesConfig {
               + instanceId
               + "\" is not a valid label value");
     }
+    int maxPods = env.integer("K8S_MAX_PODS", 50, 1, 10_000);
+    int maxJobs = env.integer("K8S_MAX_JOBS", 20, 1, 10_000);
+    Config.Isolation isolation = isolation(env);
+    // Every live sandbox without a user namespace takes a uid of its own (SandboxIsolation waits
+    // for a free one, forever when there is none): the pods, the Jobs and the start-up check's pod.
+    long uids = isolation.uidMax() - isolation.uidMin() + 1;
+    if (isolation.userNamespaces() != Config.UserNamespaces.ON && uids < maxPods + maxJobs + 1L) {
+      throw new ConfigException(
+          "K8S_SANDBOX_UIDS has "
+              + uids
+              + " uids, fewer than the sandboxes that may live at once (K8S_MAX_PODS + K8S_MAX_JOBS"
+              + " + 1 = "
+              + (maxPods + maxJobs + 1)
+              + ")");
+    }
     String seccomp = env.string("K8S_SECCOMP_PROFILE_TYPE", "RuntimeDefault");
     if (!seccomp.equals("RuntimeDefault") && !seccomp.equals("Unconfined")) {
       throw new ConfigException(
@@ -70,10 +85,10 @@ final class KubernetesConfig {
         env.seconds("K8S_POD_ACTIVE_DEADLINE_SECONDS", 3600, 60, 7 * 86400),
         env.seconds("K8S_JOB_DEADLINE_SECONDS", 300, 10, 86400),
         env.seconds("K8S_JOB_TTL_SECONDS", 60, 0, 86400),
-        env.integer("K8S_MAX_PODS", 50, 1, 10_000),
-        env.integer("K8S_MAX_JOBS", 20, 1, 10_000),
+        maxPods,
+        maxJobs,
         json(env, "K8S_POD_ENV", "{}", new TypeReference<Map<String, String>>() {}),
-        isolation(env),
+        isolation,
         env.string("POD_NAMESPACE", null),
         env.seconds("K8S_OWNER_LEASE_SECONDS", 60, 5, 3600),
         podReuse(env),

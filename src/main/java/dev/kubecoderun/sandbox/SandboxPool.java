@@ -155,21 +155,30 @@ public final class SandboxPool implements AutoCloseable {
       }
     }
     misses.incrementAndGet();
+    Sandbox s = create(language, false);
+    metrics.sandboxWait(language.code(), "new", System.nanoTime() - asked);
+    inUse.get(language).incrementAndGet();
+    if (demand != null) {
+      refill(language); // this use may be what gives the language a pool
+    }
+    return s;
+  }
+
+  /** A new sandbox from the factory; how long it took goes to the metrics and the demand. */
+  private Sandbox create(Language language, boolean warm) throws SandboxException {
+    String kind = warm ? "warm" : "on_demand";
     long began = System.nanoTime();
     Sandbox s;
     try {
-      s = factory.create(language, false);
+      s = factory.create(language, warm);
     } catch (SandboxException | RuntimeException e) {
-      metrics.sandboxStart(language.code(), "on_demand", false, System.nanoTime() - began);
+      metrics.sandboxStart(language.code(), kind, false, System.nanoTime() - began);
       throw e;
     }
-    long now = System.nanoTime();
-    metrics.sandboxStart(language.code(), "on_demand", true, now - began);
-    metrics.sandboxWait(language.code(), "new", now - asked);
-    inUse.get(language).incrementAndGet();
+    long took = System.nanoTime() - began;
+    metrics.sandboxStart(language.code(), kind, true, took);
     if (demand != null) {
-      demand.refilled(language, Duration.ofNanos(now - began));
-      refill(language); // this use may be what gives the language a pool
+      demand.refilled(language, Duration.ofNanos(took));
     }
     return s;
   }
@@ -245,18 +254,7 @@ public final class SandboxPool implements AutoCloseable {
         if (closed) {
           return;
         }
-        long began = System.nanoTime();
-        Sandbox s;
-        try {
-          s = factory.create(language, true);
-        } catch (SandboxException | RuntimeException e) {
-          metrics.sandboxStart(language.code(), "warm", false, System.nanoTime() - began);
-          throw e;
-        }
-        metrics.sandboxStart(language.code(), "warm", true, System.nanoTime() - began);
-        if (demand != null) {
-          demand.refilled(language, Duration.ofNanos(System.nanoTime() - began));
-        }
+        Sandbox s = create(language, true);
         // No longer "starting" before it is visible as ready: a request that wakes up on the
         // add must see the pool one short, or it would not start the replacement.
         starting.get(language).decrementAndGet();

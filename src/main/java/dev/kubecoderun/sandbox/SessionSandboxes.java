@@ -84,6 +84,10 @@ public final class SessionSandboxes implements AutoCloseable {
       ok = k.reset().get(30, TimeUnit.SECONDS);
     } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
       ok = false;
+    } catch (InterruptedException e) {
+      // Out of the kept ones already: given back, or its pod would live on unused.
+      release(k.sandbox());
+      throw e;
     }
     if (!ok || !k.sandbox().isAlive()) {
       release(k.sandbox());

@@ -171,6 +171,8 @@ class ChartTest {
     JOBS.put("type-metrics", new String[] {NS, "metrics: {public: \"yes\"}"});
     JOBS.put("type-monitor", new String[] {NS, "metrics: {serviceMonitor: {enabled: 1}}"});
     JOBS.put("type-user-ns", new String[] {NS, "sandbox: {userNamespaces: maybe}"});
+    // More pods than the API accepts (K8S_MAX_PODS, 1-10000): refused here, not by a crash loop.
+    JOBS.put("type-max-pods", new String[] {NS, "sandbox: {maxPods: 10001}"});
     JOBS.put("unknown-value", new String[] {NS, "replicaCont: 2"});
     JOBS.put("unknown-nested", new String[] {NS, "redis: {enable: true}"});
     JOBS.put("short-master", new String[] {NS, "masterKey: {value: short}"});
@@ -952,6 +954,7 @@ class ChartTest {
             "type-metrics",
             "type-monitor",
             "type-user-ns",
+            "type-max-pods",
             "unknown-value",
             "unknown-nested",
             "type-alg",
@@ -965,6 +968,7 @@ class ChartTest {
     assertTrue(errors.get("type-replicas").contains("replicaCount"), errors::toString);
     assertTrue(errors.get("unknown-value").contains("replicaCont"), errors::toString);
     assertTrue(errors.get("type-rate-window").contains("per_week"), errors::toString);
+    assertTrue(errors.get("type-max-pods").contains("maxPods"), errors::toString);
   }
 
   /**

@@ -110,6 +110,24 @@ class KubernetesConfigTest {
     assertEquals("ns", k.namespace());
   }
 
+  /** Each live sandbox pod without a user namespace needs a uid of its own. */
+  @Test
+  void theUidRangeMustHoldEverySandboxThatMayLiveAtOnce() {
+    String hundred = "100000-100099";
+    assertEquals(100000, config("K8S_SANDBOX_UIDS", hundred).kubernetes().isolation().uidMin());
+    ConfigException e =
+        assertThrows(
+            ConfigException.class, () -> config("K8S_SANDBOX_UIDS", hundred, "K8S_MAX_PODS", "80"));
+    assertTrue(e.getMessage().contains("K8S_SANDBOX_UIDS has 100 uids"), e.getMessage());
+    assertTrue(e.getMessage().contains("= 101"), e.getMessage());
+    // Always user namespaces: the uids are not used.
+    assertEquals(
+        80,
+        config("K8S_SANDBOX_UIDS", hundred, "K8S_MAX_PODS", "80", "K8S_USER_NAMESPACES", "on")
+            .kubernetes()
+            .maxPods());
+  }
+
   @Test
   void badValuesNameTheVariable() {
     for (String[] bad :

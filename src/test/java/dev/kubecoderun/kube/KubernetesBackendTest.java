@@ -290,6 +290,52 @@ class KubernetesBackendTest {
     boolean get() throws ApiException, java.io.IOException, InterruptedException;
   }
 
+  /**
+   * Stops the API (SIGTERM), waits until its sandboxes are gone, and starts one with {@code env}.
+   */
+  private static void restartApi(Map<String, String> env) throws Exception {
+    api.close();
+    await("the previous API's sandboxes deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
+    api = ApiProcess.start(env);
+  }
+
+  /** Back to the API the other tests expect: a pool of one py and one js pod, both ready. */
+  private static void restoreDefaultApi() throws Exception {
+    restartApi(apiEnv(1, 1));
+    awaitPoolsFull("the pools full again");
+  }
+
+  private static void awaitPoolsFull(String what) throws InterruptedException {
+    await(what, 90, quietly(() -> readyPool("py").size() == 1 && readyPool("js").size() == 1));
+  }
+
+  private static void awaitReadyPyPod() throws InterruptedException {
+    await("a ready py pool pod", 90, quietly(() -> readyPool("py").size() == 1));
+  }
+
+  /** The value of an env var of a pod's container (it must be there). */
+  private static String envOf(V1Pod pod, String name) {
+    return pod.getSpec().getContainers().get(0).getEnv().stream()
+        .filter(e -> e.getName().equals(name))
+        .findFirst()
+        .orElseThrow()
+        .getValue();
+  }
+
+  /** sandbox_isolation in /health/detailed, once the start-up check has decided. */
+  private static JsonNode awaitIsolationChecked() throws InterruptedException {
+    JsonNode[] iso = new JsonNode[1];
+    await(
+        "the isolation check done",
+        90,
+        quietly(
+            () -> {
+              iso[0] = isolationReport();
+              return iso[0].path("details").has("checked_at");
+            }));
+    return iso[0];
+  }
+
   @Test
   @Order(1)
   void pythonAndNodeRunOnPoolPodsAndThePoolRefills() throws Exception {
@@ -537,15 +583,7 @@ class KubernetesBackendTest {
   /** Ready sandboxes of a language in the API's own pool, from /health/detailed. */
   private static int apiPoolReady(String lang) {
     try {
-      var r = api.get("/health/detailed");
-      return Json.tree(r.body().getBytes())
-          .path("services")
-          .path("sandbox")
-          .path("details")
-          .path("pools")
-          .path(lang)
-          .path("ready")
-          .asInt(-1);
+      return poolStats().path(lang).path("ready").asInt(-1);
     } catch (java.io.IOException e) {
       return -1;
     } catch (InterruptedException e) {
@@ -655,19 +693,9 @@ class KubernetesBackendTest {
             v ->
                 assertEquals(
                     "1Gi", v.getEmptyDir().getSizeLimit().toSuffixedString(), v.getName()));
-    String token =
-        c.getEnv().stream()
-            .filter(e -> e.getName().equals("RUNNER_TOKEN"))
-            .findFirst()
-            .orElseThrow()
-            .getValue();
+    String token = envOf(pod, "RUNNER_TOKEN");
     assertTrue(token.length() >= 32, "a random runner token");
-    String otherToken =
-        readyPool("js").get(0).getSpec().getContainers().get(0).getEnv().stream()
-            .filter(e -> e.getName().equals("RUNNER_TOKEN"))
-            .findFirst()
-            .orElseThrow()
-            .getValue();
+    String otherToken = envOf(readyPool("js").get(0), "RUNNER_TOKEN");
     assertFalse(token.equals(otherToken), "one token per pod");
   }
 
@@ -710,17 +738,9 @@ class KubernetesBackendTest {
   @Test
   @Order(6)
   void theStartUpCheckReportsWhatTheClusterGivesSandboxes() throws Exception {
-    JsonNode[] iso = new JsonNode[1];
-    await(
-        "the isolation check done",
-        90,
-        quietly(
-            () -> {
-              iso[0] = isolationReport();
-              return iso[0].path("details").has("checked_at");
-            }));
-    JsonNode d = iso[0].path("details");
-    assertEquals("unhealthy", iso[0].path("status").asText(), iso[0].toString());
+    JsonNode iso = awaitIsolationChecked();
+    JsonNode d = iso.path("details");
+    assertEquals("unhealthy", iso.path("status").asText(), iso.toString());
     assertTrue(d.path("user_namespaces").asText().startsWith("on: "), d.toString());
     assertTrue(
         d.path("sandbox_uids").asText().startsWith("65532, in a user namespace"), d.toString());
@@ -755,16 +775,11 @@ class KubernetesBackendTest {
   @Order(6)
   void aForkBombInOnePodDoesNotStopAnotherPodsForks() throws Exception {
     forkBombBesideAnotherPod();
-    api.close();
-    await("the previous API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
     Map<String, String> env = apiEnv(1, 1);
     env.put("K8S_USER_NAMESPACES", "off");
     env.put("K8S_SANDBOX_UIDS", "200000-299999");
-    api = ApiProcess.start(env);
-    await(
-        "the pools full",
-        90,
-        quietly(() -> readyPool("py").size() == 1 && readyPool("js").size() == 1));
+    restartApi(env);
+    awaitPoolsFull("the pools full");
     Set<Long> uids = new HashSet<>();
     for (V1Pod p : readyPool("py")) {
       assertNull(p.getSpec().getHostUsers());
@@ -776,26 +791,12 @@ class KubernetesBackendTest {
     }
     uids.add(readyPool("js").get(0).getSpec().getSecurityContext().getRunAsUser());
     assertEquals(2, uids.size(), "one uid per pod: " + uids);
-    JsonNode[] iso = new JsonNode[1];
-    await(
-        "the isolation check done",
-        90,
-        quietly(
-            () -> {
-              iso[0] = isolationReport();
-              return iso[0].path("details").has("checked_at");
-            }));
+    JsonNode iso = awaitIsolationChecked();
     assertTrue(
-        iso[0].path("details").path("sandbox_uids").asText().startsWith("a distinct uid per pod"),
-        iso[0].toString());
+        iso.path("details").path("sandbox_uids").asText().startsWith("a distinct uid per pod"),
+        iso.toString());
     forkBombBesideAnotherPod();
-    api.close();
-    await("this API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
-    api = ApiProcess.start(apiEnv(1, 1));
-    await(
-        "the pools full again",
-        90,
-        quietly(() -> readyPool("py").size() == 1 && readyPool("js").size() == 1));
+    restoreDefaultApi();
   }
 
   private static void forkBombBesideAnotherPod() throws Exception {
@@ -844,13 +845,11 @@ class KubernetesBackendTest {
   @Test
   @Order(6)
   void poolsFollowDemand() throws Exception {
-    api.close();
-    await("the previous API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
     Map<String, String> env = apiEnv(1, 0);
     env.put("POD_POOL_FOLLOW_DEMAND", "true");
     env.put("K8S_MAX_PODS", "6");
-    api = ApiProcess.start(env);
-    await("a ready py pool pod", 90, quietly(() -> readyPool("py").size() == 1));
+    restartApi(env);
+    awaitReadyPyPod();
     try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
       List<java.util.concurrent.Future<JsonNode>> three = new ArrayList<>();
       for (int i = 0; i < 3; i++) {
@@ -877,13 +876,7 @@ class KubernetesBackendTest {
                         .filter(p -> p.getMetadata().getDeletionTimestamp() == null)
                         .count()
                     <= 6));
-    api.close();
-    await("this API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
-    api = ApiProcess.start(apiEnv(1, 1));
-    await(
-        "the pools full again",
-        90,
-        quietly(() -> readyPool("py").size() == 1 && readyPool("js").size() == 1));
+    restoreDefaultApi();
   }
 
   /**
@@ -894,19 +887,11 @@ class KubernetesBackendTest {
   @Test
   @Order(6)
   void withSessionReuseASessionsNextRunTakesItsOwnPodResetAndNoOtherSessionDoes() throws Exception {
-    api.close();
-    await("the previous API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
     Map<String, String> env = apiEnv(1, 0);
     env.put("K8S_POD_REUSE", "session");
-    api = ApiProcess.start(env);
-    await("a ready py pool pod", 90, quietly(() -> readyPool("py").size() == 1));
-    assertEquals(
-        "false",
-        readyPool("py").get(0).getSpec().getContainers().get(0).getEnv().stream()
-            .filter(e -> e.getName().equals("RUNNER_SINGLE_USE"))
-            .findFirst()
-            .orElseThrow()
-            .getValue());
+    restartApi(env);
+    awaitReadyPyPod();
+    assertEquals("false", envOf(readyPool("py").get(0), "RUNNER_SINGLE_USE"));
     String first =
         "import os\n"
             + "x = 41\n"
@@ -936,40 +921,32 @@ class KubernetesBackendTest {
     assertEquals("other\n", other.path("stdout").asText());
     assertEquals(1, sessionStats().path("reused").asInt(), "another session's run reused nothing");
     assertTrue(podsAfterFirst >= 2, "the kept pod and the pool's");
-    api.close();
-    await("this API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
-    api = ApiProcess.start(apiEnv(1, 1));
-    await(
-        "the pools full again",
-        90,
-        quietly(() -> readyPool("py").size() == 1 && readyPool("js").size() == 1));
+    restoreDefaultApi();
   }
 
   private static JsonNode sessionStats() throws java.io.IOException, InterruptedException {
-    return Json.tree(api.get("/health/detailed").body().getBytes())
-        .path("services")
-        .path("sandbox")
-        .path("details")
-        .path("session_sandboxes");
+    return sandboxDetails().path("session_sandboxes");
   }
 
   private static JsonNode poolStats() throws java.io.IOException, InterruptedException {
+    return sandboxDetails().path("pools");
+  }
+
+  /** The sandbox service's details in the API's /health/detailed. */
+  private static JsonNode sandboxDetails() throws java.io.IOException, InterruptedException {
     return Json.tree(api.get("/health/detailed").body().getBytes())
         .path("services")
         .path("sandbox")
-        .path("details")
-        .path("pools");
+        .path("details");
   }
 
   @Test
   @Order(7)
   void aRequestFindingThePoolEmptyRunsInAJob() throws Exception {
-    api.close();
-    await("the first API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
     Map<String, String> env = apiEnv(1, 0);
     env.put("POD_POOL_WAIT_SECONDS", "0"); // no waiting for the refill: an empty pool means a Job
-    api = ApiProcess.start(env);
-    await("a ready py pool pod", 90, quietly(() -> readyPool("py").size() == 1));
+    restartApi(env);
+    awaitReadyPyPod();
     jobsSeen.clear();
     Thread watcher = Thread.ofVirtual().start(KubernetesBackendTest::recordJobs);
     try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
@@ -990,11 +967,9 @@ class KubernetesBackendTest {
   @Test
   @Order(8)
   void thePodCapBoundsThePoolsAndRunsStillFlow() throws Exception {
-    api.close();
-    await("the previous API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
     Map<String, String> env = apiEnv(3, 0);
     env.put("K8S_MAX_PODS", "2");
-    api = ApiProcess.start(env);
+    restartApi(env);
     await("two py pool pods ready in the API", 90, () -> apiPoolReady("py") == 2);
     // The third pool pod waits for a slot; it must never exist alongside the two.
     for (int i = 0; i < 3; i++) {
@@ -1019,12 +994,10 @@ class KubernetesBackendTest {
   @Test
   @Order(9)
   void overTheJobCapARunWaitsABoundedTimeThen503() throws Exception {
-    api.close();
-    await("the previous API's pods deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
     Map<String, String> env = apiEnv(0, 0);
     env.put("K8S_MAX_JOBS", "1");
     env.put("SANDBOX_START_TIMEOUT_SECONDS", "5"); // also the longest wait for a free Job slot
-    api = ApiProcess.start(env);
+    restartApi(env);
     String sleepy =
         "#include <stdio.h>\n#include <unistd.h>\nint main(){sleep(12);puts(\"first\");return 0;}";
     try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
@@ -1046,13 +1019,7 @@ class KubernetesBackendTest {
         api.exec("c", "#include <stdio.h>\nint main(){printf(\"%d\\n\",0);return 0;}")
             .path("stdout")
             .asText());
-    api.close();
-    await("the Jobs deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
-    api = ApiProcess.start(apiEnv(1, 1));
-    await(
-        "the pools full again",
-        90,
-        quietly(() -> readyPool("py").size() == 1 && readyPool("js").size() == 1));
+    restoreDefaultApi();
   }
 
   @Test
@@ -1094,10 +1061,7 @@ class KubernetesBackendTest {
   @Order(12)
   void aKilledApiLeavesNothingBehindAfterItsRestart() throws Exception {
     api = ApiProcess.start(apiEnv(1, 1));
-    await(
-        "the pools full",
-        90,
-        quietly(() -> readyPool("py").size() == 1 && readyPool("js").size() == 1));
+    awaitPoolsFull("the pools full");
     api.kill();
     Thread.sleep(1000);
     List<V1Pod> orphans = sandboxPods("kubecoderun.io/role=pool");

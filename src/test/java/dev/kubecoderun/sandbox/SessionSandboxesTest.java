@@ -3,6 +3,7 @@ package dev.kubecoderun.sandbox;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.language.Language;
@@ -71,6 +72,35 @@ class SessionSandboxesTest {
       now.addAndGet(Duration.ofSeconds(61).toNanos());
       Eventually.await("d expired", Duration.ofSeconds(10), () -> d.closed.get());
       assertEquals(0, kept.stats().get("kept"));
+    }
+  }
+
+  @Test
+  void aTakeInterruptedWhileTheResetRunsGivesTheSandboxBack() throws Exception {
+    var resetting = new java.util.concurrent.CountDownLatch(1);
+    try (SessionSandboxes kept =
+        new SessionSandboxes(
+            pool,
+            Duration.ofSeconds(60),
+            100,
+            10,
+            now::get,
+            s -> {
+              resetting.countDown();
+              try {
+                Thread.sleep(60_000);
+              } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+              }
+            })) {
+      FakeSandbox s = (FakeSandbox) pool.acquire(Language.PY);
+      kept.keep("a/py", s);
+      resetting.await();
+      Thread.currentThread().interrupt();
+      assertThrows(InterruptedException.class, () -> kept.take("a/py"));
+      assertFalse(Thread.interrupted(), "get() clears the interrupt as it throws");
+      Eventually.await("given back", Duration.ofSeconds(5), () -> s.closed.get());
+      assertTrue(kept.take("a/py").isEmpty());
     }
   }
 

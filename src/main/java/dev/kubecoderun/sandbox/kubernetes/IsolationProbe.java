@@ -13,10 +13,8 @@ import io.kubernetes.client.openapi.models.V1Pod;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
-import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -35,7 +33,6 @@ import java.util.logging.Logger;
  */
 final class IsolationProbe {
   private static final Logger LOG = Logger.getLogger(IsolationProbe.class.getName());
-  private static final SecureRandom RANDOM = new SecureRandom();
 
   // User code: what it sees and what it can reach, as one JSON line.
   private static final String PROGRAM =
@@ -231,14 +228,13 @@ final class IsolationProbe {
 
   /** One probe pod: created, awaited, its program run, deleted. */
   private Attempt attempt(boolean userNamespace) {
-    String name = "kcr-probe-" + HexFormat.of().formatHex(randomBytes(5));
-    String token = HexFormat.of().formatHex(randomBytes(24));
-    SandboxIsolation.PodIdentity identity =
-        userNamespace ? isolation.next(true) : isolation.next(false);
+    String name = "kcr-probe-" + PodSpecs.randomHex(5);
+    String token = PodSpecs.randomHex(24);
+    SandboxIsolation.PodIdentity identity = isolation.next(userNamespace);
     boolean dropped = false;
     track.accept(name);
     try {
-      V1Pod created = objects.createPodReturning(specs.probePod(name, token, identity));
+      V1Pod created = objects.createPod(specs.probePod(name, token, identity));
       dropped = userNamespace && created.getSpec().getHostUsers() == null;
       PodWatcher.Ready ready = watcher.awaitReady(name, startTimeout);
       RunnerClient client =
@@ -263,11 +259,5 @@ final class IsolationProbe {
       untrack.accept(name);
       isolation.release(identity);
     }
-  }
-
-  private static byte[] randomBytes(int n) {
-    byte[] b = new byte[n];
-    RANDOM.nextBytes(b);
-    return b;
   }
 }

@@ -12,9 +12,7 @@ import io.helidon.webclient.api.WebClient;
 import io.kubernetes.client.openapi.ApiException;
 import java.io.IOException;
 import java.net.URI;
-import java.security.SecureRandom;
 import java.time.Duration;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -31,7 +29,6 @@ import java.util.logging.Logger;
  */
 public final class KubernetesSandboxFactory implements SandboxFactory {
   private static final Logger LOG = Logger.getLogger(KubernetesSandboxFactory.class.getName());
-  private static final SecureRandom RANDOM = new SecureRandom();
   // How often pods a failed delete left behind (API server briefly unreachable) are deleted again.
   private static final Duration STRAY_SWEEP_INTERVAL = Duration.ofSeconds(30);
 
@@ -43,8 +40,8 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   private final PodWatcher watcher;
   private final Semaphore pods;
   private final Semaphore jobs;
-  // Sandbox objects created and not yet deleted, by name: true for a bare pod (pool or probe),
-  // false for a Job. Deleted at shutdown, each as what it is.
+  // Sandbox objects created and not yet deleted, by name: true for a Job, false for a bare pod
+  // (pool or probe). Deleted at shutdown, each as what it is.
   private final Map<String, Boolean> live = new ConcurrentHashMap<>();
   private final Thread straySweeper;
   private final SandboxIsolation isolation;
@@ -84,7 +81,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
               http,
               settings.startTimeout(),
               hostPort(requests.getBasePath()),
-              name -> live.put(name, true), // a bare pod: a stop deletes it as one
+              name -> live.put(name, false), // a bare pod: a stop deletes it as one
               live::remove);
     } catch (IOException e) {
       throw new ConfigException(
@@ -180,17 +177,13 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
         (warm ? "kcr-" : "kcr-job-")
             + language.code().toLowerCase(Locale.ROOT)
             + "-"
-            + HexFormat.of().formatHex(randomBytes(5));
-    String token = HexFormat.of().formatHex(randomBytes(24));
+            + PodSpecs.randomHex(5);
+    String token = PodSpecs.randomHex(24);
     SandboxIsolation.PodIdentity identity = isolation.next();
     Runnable delete =
         () -> {
           try {
-            if (warm) {
-              objects.deletePod(name);
-            } else {
-              objects.deleteJob(name);
-            }
+            objects.delete(name, !warm);
           } finally {
             live.remove(name);
             isolation.release(identity);
@@ -199,7 +192,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
         };
     boolean created = false;
     try {
-      live.put(name, warm);
+      live.put(name, !warm);
       if (warm) {
         objects.createPod(specs.poolPod(name, language, token, identity));
       } else {
@@ -287,14 +280,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
         return;
       }
       Map<String, Boolean> strays = watcher.untracked(live.keySet());
-      strays.forEach(
-          (name, job) -> {
-            if (job) {
-              objects.deleteJob(name);
-            } else {
-              objects.deletePod(name);
-            }
-          });
+      strays.forEach(objects::delete);
       if (!strays.isEmpty()) {
         LOG.info("deleted " + strays.size() + " sandbox object(s) an earlier delete missed");
       }
@@ -353,25 +339,12 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
     List<Map.Entry<String, Boolean>> left = List.copyOf(live.entrySet());
     try (var pool = Executors.newVirtualThreadPerTaskExecutor()) {
       for (Map.Entry<String, Boolean> e : left) {
-        pool.submit(
-            () -> {
-              if (e.getValue()) {
-                objects.deletePod(e.getKey());
-              } else {
-                objects.deleteJob(e.getKey());
-              }
-            });
+        pool.submit(() -> objects.delete(e.getKey(), e.getValue()));
       }
     }
     watcher.close();
     if (leases != null) {
       leases.close();
     }
-  }
-
-  private static byte[] randomBytes(int n) {
-    byte[] b = new byte[n];
-    RANDOM.nextBytes(b);
-    return b;
   }
 }

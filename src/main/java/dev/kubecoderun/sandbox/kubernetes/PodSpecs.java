@@ -27,7 +27,9 @@ import io.kubernetes.client.openapi.models.V1SecurityContext;
 import io.kubernetes.client.openapi.models.V1Toleration;
 import io.kubernetes.client.openapi.models.V1Volume;
 import io.kubernetes.client.openapi.models.V1VolumeMount;
+import java.security.SecureRandom;
 import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -49,12 +51,21 @@ final class PodSpecs {
 
   private static final String SCRATCH_SIZE = "1Gi";
 
+  private static final SecureRandom RANDOM = new SecureRandom();
+
   private final Config.Kubernetes k8s;
   private final RunnerSettings runner;
 
   PodSpecs(Config.Kubernetes k8s, RunnerSettings runner) {
     this.k8s = k8s;
     this.runner = runner;
+  }
+
+  /** {@code bytes} random bytes in hex: a sandbox name's suffix, a runner token. */
+  static String randomHex(int bytes) {
+    byte[] b = new byte[bytes];
+    RANDOM.nextBytes(b);
+    return HexFormat.of().formatHex(b);
   }
 
   /** The label selector of every sandbox object this API instance owns. */
@@ -65,17 +76,12 @@ final class PodSpecs {
   /** A pool pod: warm interpreter, the long pool deadline. */
   V1Pod poolPod(
       String name, Language language, String token, SandboxIsolation.PodIdentity identity) {
-    return new V1Pod()
-        .apiVersion("v1")
-        .kind("Pod")
-        .metadata(
-            new V1ObjectMeta()
-                .name(name)
-                .labels(labels(name, language, "pool"))
-                .ownerReferences(ownerReferences()))
-        .spec(
-            podSpec(language, token, true, identity)
-                .activeDeadlineSeconds(k8s.podActiveDeadline().toSeconds()));
+    return pod(
+        name,
+        language,
+        "pool",
+        podSpec(language, token, true, identity)
+            .activeDeadlineSeconds(k8s.podActiveDeadline().toSeconds()));
   }
 
   /**
@@ -83,15 +89,24 @@ final class PodSpecs {
    * interpreter, gone after a few minutes at most.
    */
   V1Pod probePod(String name, String token, SandboxIsolation.PodIdentity identity) {
+    return pod(
+        name,
+        Language.PY,
+        "probe",
+        podSpec(Language.PY, token, false, identity).activeDeadlineSeconds(600L));
+  }
+
+  /** A bare sandbox pod (no Job): labelled for {@code role}, owned by the API pod. */
+  private V1Pod pod(String name, Language language, String role, V1PodSpec spec) {
     return new V1Pod()
         .apiVersion("v1")
         .kind("Pod")
         .metadata(
             new V1ObjectMeta()
                 .name(name)
-                .labels(labels(name, Language.PY, "probe"))
+                .labels(labels(name, language, role))
                 .ownerReferences(ownerReferences()))
-        .spec(podSpec(Language.PY, token, false, identity).activeDeadlineSeconds(600L));
+        .spec(spec);
   }
 
   /** A Job of one pod for one run: no retry, the Job deadline, collected after its TTL. */

@@ -191,16 +191,6 @@ final class PodWatcher implements AutoCloseable {
     }
   }
 
-  /** Sandbox names of the pods currently known (for the start-up sweep). */
-  List<String> sandboxNames() {
-    lock.lock();
-    try {
-      return List.copyOf(pods.keySet());
-    } finally {
-      lock.unlock();
-    }
-  }
-
   void update(V1Pod pod) {
     String sandbox = sandboxOf(pod);
     if (sandbox == null) {

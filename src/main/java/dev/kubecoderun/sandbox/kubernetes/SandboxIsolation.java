@@ -94,10 +94,6 @@ final class SandboxIsolation {
     decided.countDown();
   }
 
-  boolean userNamespaces() {
-    return userNamespaces;
-  }
-
   Map<String, Object> report() {
     return report;
   }

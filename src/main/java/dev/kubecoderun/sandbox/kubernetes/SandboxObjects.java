@@ -7,7 +7,6 @@ import io.kubernetes.client.openapi.apis.CoreV1Api;
 import io.kubernetes.client.openapi.models.V1Job;
 import io.kubernetes.client.openapi.models.V1Pod;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.logging.Logger;
 
@@ -29,12 +28,8 @@ final class SandboxObjects {
     return namespace;
   }
 
-  void createPod(V1Pod pod) throws ApiException {
-    core.createNamespacedPod(namespace, pod).execute();
-  }
-
   /** Creates a pod and returns it as the API server stored it (fields it does not know dropped). */
-  V1Pod createPodReturning(V1Pod pod) throws ApiException {
+  V1Pod createPod(V1Pod pod) throws ApiException {
     return core.createNamespacedPod(namespace, pod).execute();
   }
 
@@ -85,6 +80,15 @@ final class SandboxObjects {
     }
   }
 
+  /** Deletes a sandbox: a Job (with its pod) when {@code job}, else a bare pod. Never throws. */
+  void delete(String name, boolean job) {
+    if (job) {
+      deleteJob(name);
+    } else {
+      deletePod(name);
+    }
+  }
+
   /** The API server's answer, or why there was none (code 0: no connection). */
   static String reason(ApiException e) {
     return e.getCode() == 0
@@ -92,15 +96,10 @@ final class SandboxObjects {
         : e.getCode() + " " + e.getResponseBody();
   }
 
-  /** Names of the pods matching {@code selector} that no Job owns (Jobs delete their own). */
-  List<String> pods(String selector) throws ApiException {
-    return core.listNamespacedPod(namespace).labelSelector(selector).execute().getItems().stream()
-        .filter(p -> !"job".equals(p.getMetadata().getLabels().get(PodSpecs.ROLE)))
-        .map(p -> p.getMetadata().getName())
-        .toList();
-  }
-
-  /** Pods matching {@code selector} that no Job owns, by name, with their owner label. */
+  /**
+   * Pods matching {@code selector} that no Job owns (Jobs delete their own) and that are not being
+   * deleted already, by name, with their owner label.
+   */
   Map<String, String> podOwners(String selector) throws ApiException {
     Map<String, String> out = new HashMap<>();
     for (V1Pod p : core.listNamespacedPod(namespace).labelSelector(selector).execute().getItems()) {
@@ -122,12 +121,6 @@ final class SandboxObjects {
           j.getMetadata().getName(), j.getMetadata().getLabels().getOrDefault(PodSpecs.OWNER, ""));
     }
     return out;
-  }
-
-  List<String> jobs(String selector) throws ApiException {
-    return batch.listNamespacedJob(namespace).labelSelector(selector).execute().getItems().stream()
-        .map(j -> j.getMetadata().getName())
-        .toList();
   }
 
   /** A cheap authorised call: reachability and RBAC in one (for the health check). */
