@@ -73,6 +73,7 @@ class LimitsTest {
       assertTrue(answer.startsWith("HTTP/1.1 413 "), answer);
       JsonNode error = Json.tree(answer.substring(answer.indexOf("\r\n\r\n") + 4).getBytes());
       assertEquals("resource_exhausted", error.path("error_type").asText(), answer);
+      assertEquals("Request body too large", error.path("error").asText(), answer);
       assertTrue(error.path("request_id").isTextual(), answer);
     }
   }
