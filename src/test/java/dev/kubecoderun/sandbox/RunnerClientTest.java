@@ -38,6 +38,7 @@ class RunnerClientTest {
       Map.of(
           "cut-off", Map.entry(200, "{\"exit_code\":0,\"stdout\":\"1"),
           "not-an-object", Map.entry(200, "null"),
+          "no-path", Map.entry(200, "{\"exit_code\":0,\"files\":[{\"size\":1}]}"),
           "huge-error", Map.entry(500, HUGE),
           "huge-json-error", Map.entry(500, "{\"error\":\"" + HUGE + "\"}"));
 
@@ -141,7 +142,7 @@ class RunnerClientTest {
   /** A reply that is not a whole result is a sandbox failure (503), not a failure of the API. */
   @Test
   void aMalformedAnswerIsASandboxFailure() {
-    for (String code : List.of("cut-off", "not-an-object")) {
+    for (String code : List.of("cut-off", "not-an-object", "no-path")) {
       RunnerRequest req = new RunnerRequest("py", code, 1000, List.of(), null, false);
       assertThrows(SandboxException.class, () -> client.execute(req, Duration.ofSeconds(5)), code);
     }
