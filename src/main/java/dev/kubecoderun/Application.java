@@ -261,7 +261,7 @@ public final class Application implements AutoCloseable {
     pool.start();
     long largestBody =
         Math.max(
-            config.limits().maxJsonBodyBytes(),
+            Math.max(config.limits().maxJsonBodyBytes(), config.state().maxBytes()),
             config.limits().maxFileSizeBytes() * config.limits().maxFilesPerRequest() + (1 << 20));
     server =
         ApiServer.start(

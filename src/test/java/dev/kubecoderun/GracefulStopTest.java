@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -19,28 +18,22 @@ import org.junit.jupiter.api.Test;
 class GracefulStopTest {
   @Test
   void theStopsOwnLogLinesAreNotLost() throws Exception {
-    Path data = Files.createTempDirectory("kcr-stop-");
-    String java = ProcessHandle.current().info().command().orElse("java");
-    ProcessBuilder pb =
-        new ProcessBuilder(
-                java, "-cp", System.getProperty("java.class.path"), "dev.kubecoderun.Main")
-            .redirectOutput(ProcessBuilder.Redirect.DISCARD);
-    Map<String, String> e = pb.environment();
-    e.clear();
-    e.put("PATH", System.getenv().getOrDefault("PATH", "/usr/bin:/bin"));
-    e.put("API_KEY", "graceful-stop-test-key-0123");
-    e.put("API_HOST", "127.0.0.1");
-    e.put("API_PORT", "0");
-    e.put("DATA_DIR", data.toString());
-    e.put("POD_POOL_PY", "0");
-    e.put("POD_POOL_JS", "0");
     String runner = System.getenv("RUNNER_BIN");
-    e.put(
-        "RUNNER_BIN",
-        runner != null && !runner.isBlank()
-            ? runner
-            : Path.of("target/runner").toAbsolutePath().toString());
-    Process p = pb.start();
+    Process p =
+        MainProcess.builder(
+                "graceful-stop-test-key-0123",
+                Map.of(
+                    "API_PORT",
+                    "0",
+                    "POD_POOL_PY",
+                    "0",
+                    "POD_POOL_JS",
+                    "0",
+                    "RUNNER_BIN",
+                    runner != null && !runner.isBlank()
+                        ? runner
+                        : Path.of("target/runner").toAbsolutePath().toString()))
+            .start();
     List<String> lines = new ArrayList<>();
     try (BufferedReader err =
         new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8))) {

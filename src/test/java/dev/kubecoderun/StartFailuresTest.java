@@ -7,8 +7,6 @@ import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -19,20 +17,7 @@ class StartFailuresTest {
   private record Ended(int status, List<String> stderr) {}
 
   private static Ended start(Map<String, String> env) throws IOException, InterruptedException {
-    Path data = Files.createTempDirectory("kcr-start-");
-    String java = ProcessHandle.current().info().command().orElse("java");
-    ProcessBuilder pb =
-        new ProcessBuilder(
-                java, "-cp", System.getProperty("java.class.path"), "dev.kubecoderun.Main")
-            .redirectOutput(ProcessBuilder.Redirect.DISCARD);
-    Map<String, String> e = pb.environment();
-    e.clear();
-    e.put("PATH", System.getenv().getOrDefault("PATH", "/usr/bin:/bin"));
-    e.put("API_KEY", "start-failures-test-key-0123");
-    e.put("API_HOST", "127.0.0.1");
-    e.put("DATA_DIR", data.toString());
-    e.putAll(env);
-    Process p = pb.start();
+    Process p = MainProcess.builder("start-failures-test-key-0123", env).start();
     if (!p.waitFor(60, TimeUnit.SECONDS)) {
       p.destroyForcibly();
       throw new AssertionError("the API started with " + env);

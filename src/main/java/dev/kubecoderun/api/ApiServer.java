@@ -120,10 +120,14 @@ public final class ApiServer {
       io.helidon.http.ServerResponseHeaders headers,
       String message) {
     int code = status.code();
+    // Helidon reports a body over its ceiling as a BAD_REQUEST event with status 413, no message.
     String text =
         switch (type) {
           case PAYLOAD_TOO_LARGE -> "Request body too large";
-          case BAD_REQUEST -> "Bad request: " + message;
+          case BAD_REQUEST ->
+              code == 413
+                  ? "Request body too large"
+                  : message == null ? "Bad request" : "Bad request: " + message;
           default ->
               code == 503
                   ? "Too many requests in progress (MAX_CONCURRENT_REQUESTS); retry shortly"

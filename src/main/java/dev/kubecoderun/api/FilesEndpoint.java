@@ -76,7 +76,8 @@ final class FilesEndpoint implements HttpService {
     String sid = id(req, "session_id");
     String detail = req.query().first("detail").orElse("full");
     List<StoredFile> visible = files.list(Principals.of(req), sid);
-    boolean live = !visible.isEmpty() && sessions.find(sid).isPresent();
+    // Only the summary shows whether the session lives: the others do not read it.
+    boolean live = detail.equals("summary") && !visible.isEmpty() && sessions.find(sid).isPresent();
     Instant now = clock.instant();
     List<Map<String, Object>> out =
         visible.stream()

@@ -140,16 +140,6 @@ public final class ExecutionService {
       RunStep step)
       throws InterruptedException {
     boolean usesState = step == null && cmd.language().keepsState() && stateConfig.enabled();
-    String state = null;
-    if (usesState) {
-      state =
-          states
-              .load(session.id())
-              .map(s -> Base64.getEncoder().encodeToString(s.bytes()))
-              .orElse(null);
-    }
-
-    timer.mark("state_load");
     if (!slots.tryAcquire()) {
       throw new ExecutionUnavailableException(
           ExecutionUnavailableException.Reason.SLOTS_BUSY,
@@ -158,6 +148,11 @@ public final class ExecutionService {
     }
     timer.mark("slot");
     try {
+      // Loaded once a slot is held: a state (up to STATE_MAX_SIZE_MB) is in memory only for the
+      // runs in progress, not for every request waiting for a slot.
+      Optional<StoredState> loaded = usesState ? states.load(session.id()) : Optional.empty();
+      String state = loaded.map(s -> Base64.getEncoder().encodeToString(s.bytes())).orElse(null);
+      timer.mark("state_load");
       String sandboxKey = session.id() + "/" + cmd.language().code();
       Sandbox sandbox = acquireSandbox(cmd.language(), sandboxKey);
       timer.mark("sandbox");
@@ -187,7 +182,7 @@ public final class ExecutionService {
         Outputs outputs = storeOutputs(cmd, sandbox, session, result, inputs, notes);
         timer.mark("outputs");
         StoredStateInfo saved =
-            usesState ? saveState(session, result, notes) : StoredStateInfo.NONE;
+            usesState ? saveState(session, loaded, result, notes) : StoredStateInfo.NONE;
         timer.mark("state");
         ExecResponse response = respond(session, result, outputs, saved, notes);
         timer.log(cmd.language(), response.status(), session.id());
@@ -377,10 +372,15 @@ public final class ExecutionService {
     static final StoredStateInfo NONE = new StoredStateInfo(false, null, null);
   }
 
-  private StoredStateInfo saveState(Session session, RunnerResult result, List<String> notes) {
+  /**
+   * Saves the state the run captured; a failed run (unless STATE_CAPTURE_ON_ERROR) keeps {@code
+   * loaded}, the state it started from: the session was held since, so nothing else wrote it.
+   */
+  private StoredStateInfo saveState(
+      Session session, Optional<StoredState> loaded, RunnerResult result, List<String> notes) {
     boolean ok = result.exitCode() == 0 && !result.timedOut();
     if (!ok && !stateConfig.captureOnError()) {
-      return states.load(session.id()).map(ExecutionService::info).orElse(StoredStateInfo.NONE);
+      return loaded.map(ExecutionService::info).orElse(StoredStateInfo.NONE);
     }
     if (result.state() == null || result.state().isEmpty()) {
       states.delete(session.id());

@@ -108,12 +108,13 @@ public final class RunnerClient {
       }
       if (res.status() != Status.OK_200) {
         throw new SandboxException(
-            "runner answered "
-                + res.status().code()
-                + " to execute: "
-                + new String(body, StandardCharsets.UTF_8));
+            "runner answered " + res.status().code() + " to execute: " + errorText(body));
       }
-      return Json.read(body, RunnerResult.class);
+      RunnerResult result = Json.read(body, RunnerResult.class);
+      if (result == null) {
+        throw new SandboxException("the runner's answer to execute is empty (null)");
+      }
+      return result;
     } catch (RuntimeException e) {
       throw new SandboxException("runner execute failed: " + e.getMessage(), e);
     }
@@ -162,7 +163,7 @@ public final class RunnerClient {
             .request()) {
       if (res.status().code() != 204) {
         throw new SandboxException(
-            "runner answered " + res.status().code() + " to reset: " + res.as(String.class));
+            "runner answered " + res.status().code() + " to reset: " + errorText(res));
       }
     } catch (RuntimeException e) {
       throw new SandboxException("runner reset failed: " + e.getMessage(), e);
@@ -191,12 +192,7 @@ public final class RunnerClient {
                 })) {
       if (res.status().code() != 201 && res.status().code() != 200) {
         throw new SandboxException(
-            "runner refused file "
-                + path
-                + ": "
-                + res.status().code()
-                + " "
-                + res.as(String.class));
+            "runner refused file " + path + ": " + res.status().code() + " " + errorText(res));
       }
     } catch (RuntimeException e) {
       if (source.failure != null) {
@@ -282,15 +278,30 @@ public final class RunnerClient {
         UriInfo.builder(baseUri).path(UriPath.create("/files/" + encodedPath)).build());
   }
 
+  /** The most of a runner's error answer kept: it is shown to the user and logged. */
+  static final int MAX_ERROR_TEXT = 1024;
+
   /** The runner's {@code {"error": ...}}, bounded: a file error is shown to the user. */
   private static String errorText(HttpClientResponse res) {
     try (InputStream in = res.inputStream()) {
-      byte[] body = in.readNBytes(1024);
-      var error = Json.tree(body).path("error");
-      return error.isTextual() ? error.asText() : new String(body, StandardCharsets.UTF_8);
+      return errorText(in.readNBytes(MAX_ERROR_TEXT));
     } catch (IOException | RuntimeException e) {
       return "(no message)";
     }
+  }
+
+  /** The {@code error} of a JSON answer, else its first {@link #MAX_ERROR_TEXT} bytes as text. */
+  private static String errorText(byte[] body) {
+    try {
+      var error = Json.tree(body).path("error");
+      if (error.isTextual()) {
+        String text = error.asText();
+        return text.length() > MAX_ERROR_TEXT ? text.substring(0, MAX_ERROR_TEXT) : text;
+      }
+    } catch (IOException | RuntimeException e) {
+      // not JSON: shown as text
+    }
+    return new String(body, 0, Math.min(body.length, MAX_ERROR_TEXT), StandardCharsets.UTF_8);
   }
 
   private static boolean causedBy(Throwable e, Class<? extends Throwable> type) {

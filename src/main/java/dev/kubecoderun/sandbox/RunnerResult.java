@@ -21,6 +21,18 @@ public record RunnerResult(
     List<String> deleted) {
 
   /**
+   * A path the API goes on to sort, read and name in the answer is never missing: an answer without
+   * one is not the runner's and is refused as a whole (a sandbox failure).
+   */
+  public RunnerResult {
+    if (files != null && files.stream().anyMatch(f -> f == null || f.path() == null)
+        || unlisted != null && unlisted.stream().anyMatch(u -> u == null || u.path() == null)
+        || deleted != null && deleted.contains(null)) {
+      throw new IllegalArgumentException("a file entry without a path");
+    }
+  }
+
+  /**
    * What the runner could not list: a folder it could not look into, or (with {@code kind}) an
    * entry that is not a regular file (symlink, named pipe, socket, device).
    */

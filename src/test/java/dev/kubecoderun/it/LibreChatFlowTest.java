@@ -30,6 +30,11 @@ class LibreChatFlowTest {
     return Map.of("id", id, "storage_session_id", sid, "name", name, "kind", "user");
   }
 
+  /** A run with LibreChat's file references, as its answer. */
+  private JsonNode run(String lang, String code, Object... refs) {
+    return server.exec(Map.of("lang", lang, "code", code, "files", List.of(refs))).json();
+  }
+
   @Test
   void uploadExecDownloadAndReuseTheOutputInTheNextRun() {
     JsonNode up =
@@ -60,11 +65,7 @@ class LibreChatFlowTest {
             + "os.makedirs('reports', exist_ok=True)\n"
             + "open('reports/sum.txt', 'w').write(str(sum(int(r[0]) for r in rows[1:])))\n"
             + "print(len(rows) - 1)\n";
-    JsonNode run =
-        server
-            .exec(
-                Map.of("lang", "py", "code", code, "files", List.of(ref(fid, sid, "my_data.csv"))))
-            .json();
+    JsonNode run = run("py", code, ref(fid, sid, "my_data.csv"));
     assertEquals("2\n", run.path("stdout").asText(), run.toString());
     assertEquals(1, run.path("files").size(), "the unchanged input is not returned: " + run);
     JsonNode out = run.path("files").get(0);
@@ -81,18 +82,11 @@ class LibreChatFlowTest {
 
     // The next run gets the output back by (storage_session_id, id), in its sub-folder.
     JsonNode next =
-        server
-            .exec(
-                Map.of(
-                    "lang",
-                    "bash",
-                    "code",
-                    "cat reports/sum.txt; cat my_data.csv | wc -l",
-                    "files",
-                    List.of(
-                        ref(fid, sid, "my_data.csv"),
-                        ref(out.path("id").asText(), runSession, "reports/sum.txt"))))
-            .json();
+        run(
+            "bash",
+            "cat reports/sum.txt; cat my_data.csv | wc -l",
+            ref(fid, sid, "my_data.csv"),
+            ref(out.path("id").asText(), runSession, "reports/sum.txt"));
     assertEquals("43\n", next.path("stdout").asText(), next.toString());
   }
 
@@ -111,11 +105,7 @@ class LibreChatFlowTest {
             + "rows = list(csv.reader(open('/mnt/data/my_data.csv')))\n"
             + "with open('/mnt/data/out.csv', 'w') as f:\n"
             + "    f.write('total\\n' + str(sum(int(r[1]) for r in rows[1:])) + '\\n')\n";
-    JsonNode run =
-        server
-            .exec(
-                Map.of("lang", "py", "code", code, "files", List.of(ref(fid, sid, "my_data.csv"))))
-            .json();
+    JsonNode run = run("py", code, ref(fid, sid, "my_data.csv"));
     assertEquals("/mnt/data\n", run.path("stdout").asText(), run.toString());
     assertEquals(1, run.path("files").size(), run.toString());
     JsonNode out = run.path("files").get(0);
@@ -128,18 +118,12 @@ class LibreChatFlowTest {
     // The output, passed to the next call, is at /mnt/data again (Python: the one image every
     // Kubernetes run builds, whatever KCR_ALL_IMAGES says).
     JsonNode next =
-        server
-            .exec(
-                Map.of(
-                    "lang",
-                    "py",
-                    "code",
-                    "import os\n"
-                        + "print(open('/mnt/data/out.csv').read().splitlines()[-1])\n"
-                        + "print(*sorted(os.listdir('/mnt/data')))",
-                    "files",
-                    List.of(ref(out.path("id").asText(), runSession, "out.csv"))))
-            .json();
+        run(
+            "py",
+            "import os\n"
+                + "print(open('/mnt/data/out.csv').read().splitlines()[-1])\n"
+                + "print(*sorted(os.listdir('/mnt/data')))",
+            ref(out.path("id").asText(), runSession, "out.csv"));
     assertEquals("6\nout.csv\n", next.path("stdout").asText(), next.toString());
   }
 
@@ -148,17 +132,7 @@ class LibreChatFlowTest {
     JsonNode up = server.upload("notes.txt", "v1").json();
     String sid = up.path("session_id").asText();
     String fid = up.path("files").get(0).path("fileId").asText();
-    JsonNode run =
-        server
-            .exec(
-                Map.of(
-                    "lang",
-                    "py",
-                    "code",
-                    "open('notes.txt', 'a').write('+v2')",
-                    "files",
-                    List.of(ref(fid, sid, "notes.txt"))))
-            .json();
+    JsonNode run = run("py", "open('notes.txt', 'a').write('+v2')", ref(fid, sid, "notes.txt"));
     JsonNode file = run.path("files").get(0);
     assertEquals("notes.txt", file.path("name").asText(), run.toString());
     assertNotEquals(fid, file.path("id").asText());
@@ -175,17 +149,7 @@ class LibreChatFlowTest {
     JsonNode up = server.upload("tmp.txt", "x").json();
     String sid = up.path("session_id").asText();
     String fid = up.path("files").get(0).path("fileId").asText();
-    JsonNode run =
-        server
-            .exec(
-                Map.of(
-                    "lang",
-                    "bash",
-                    "code",
-                    "rm tmp.txt",
-                    "files",
-                    List.of(ref(fid, sid, "tmp.txt"))))
-            .json();
+    JsonNode run = run("bash", "rm tmp.txt", ref(fid, sid, "tmp.txt"));
     assertEquals(List.of("tmp.txt"), Json2.strings(run.path("deleted_files")), run.toString());
     assertEquals(0, run.path("files").size());
   }

@@ -25,6 +25,39 @@ class LimitsTest {
         "resource_exhausted");
   }
 
+  /**
+   * POST /state takes a body up to STATE_MAX_SIZE_MB, even when that is larger than any JSON body
+   * or upload allowed: the server's own ceiling on bodies counts it too.
+   */
+  @Test
+  void aStateUpToItsOwnLimitIsAcceptedWhenOtherBodiesMustBeSmaller() {
+    TestServer own =
+        TestServer.start(
+            java.util.Map.of(
+                "MAX_FILE_SIZE_MB", "1",
+                "MAX_FILES_PER_REQUEST", "1",
+                "MAX_REQUEST_BODY_MB", "1",
+                "STATE_MAX_SIZE_MB", "40",
+                "POD_POOL_PY", "0"),
+            "0");
+    try {
+      // Past 1 MiB of JSON, 1 MiB of upload and the 16 MiB drained beyond the larger of them.
+      byte[] state = new byte[30 << 20];
+      state[0] = 1;
+      TestServer.Reply up =
+          own.send(
+              own.request("/state/LargeStateSession0001")
+                  .header("Content-Type", "application/octet-stream")
+                  .POST(java.net.http.HttpRequest.BodyPublishers.ofByteArray(state)));
+      assertEquals(201, up.status(), up.body());
+      assertEquals(
+          state.length,
+          own.get("/state/LargeStateSession0001/info").json().path("size_bytes").asInt());
+    } finally {
+      own.app.close();
+    }
+  }
+
   @Test
   void aBodyDeclaredFarOverEveryLimitIsRefusedBeforeItIsSent() throws IOException {
     try (Socket socket = new Socket("127.0.0.1", server.base.getPort())) {
@@ -40,6 +73,7 @@ class LimitsTest {
       assertTrue(answer.startsWith("HTTP/1.1 413 "), answer);
       JsonNode error = Json.tree(answer.substring(answer.indexOf("\r\n\r\n") + 4).getBytes());
       assertEquals("resource_exhausted", error.path("error_type").asText(), answer);
+      assertEquals("Request body too large", error.path("error").asText(), answer);
       assertTrue(error.path("request_id").isTextual(), answer);
     }
   }

@@ -2,6 +2,7 @@ package dev.kubecoderun.it;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -108,6 +109,10 @@ class RealStoresTest {
     try {
       assertUnavailable(server.upload("/upload", "late.csv", CSV, Map.of("session_id", before[0])));
       assertUnavailable(server.get("/download/" + before[0] + "/" + before[1]));
+      // A run that gets as far as storing what it wrote (bash: no state to load from S3).
+      assertUnavailable(
+          server.exec(
+              Map.of("lang", "bash", "code", "echo x > late.txt", "session_id", before[0])));
       assertEquals(
           "unhealthy",
           server
@@ -123,10 +128,18 @@ class RealStoresTest {
     TestServer.Reply again = server.get("/download/" + before[0] + "/" + before[1]);
     assertEquals(200, again.status(), again.body());
     assertArrayEquals(CSV, again.raw().body());
-    // The upload refused during the fault left no file behind in its session.
+    // The upload and the run refused during the fault left no file behind in their session.
     JsonNode files = server.get("/files/" + before[0] + "?detail=simple").json();
     assertTrue(files.size() > 0, files.toString());
-    files.forEach(f -> assertTrue(!f.path("name").asText().equals("late.csv"), files.toString()));
+    files.forEach(
+        f ->
+            assertFalse(
+                List.of("late.csv", "late.txt").contains(f.path("name").asText()),
+                files.toString()));
+    // The failed run let go of its session: the next run of it does not wait for it.
+    JsonNode next =
+        server.exec(Map.of("lang", "bash", "code", "echo ok", "session_id", before[0])).json();
+    assertEquals("ok\n", next.path("stdout").asText(), next.toString());
     uploadRunDownload(server);
   }
 

@@ -42,6 +42,29 @@ class StateTest {
     assertEquals(sid, second.path("session_id").asText());
   }
 
+  /** A failed run keeps the state it started from, and its answer reports that state. */
+  @Test
+  void aFailedRunKeepsAndReportsThePreviousState() {
+    JsonNode first = server.exec("py", "x = 1").json();
+    String sid = first.path("session_id").asText();
+    String hash = first.path("state_hash").asText();
+    assertEquals(64, hash.length(), first.toString());
+
+    JsonNode failed =
+        server
+            .exec(Map.of("lang", "py", "code", "x = 2\nraise SystemExit(3)", "session_id", sid))
+            .json();
+    assertEquals("error", failed.path("status").asText(), failed.toString());
+    assertTrue(failed.path("has_state").asBoolean(), failed.toString());
+    assertEquals(hash, failed.path("state_hash").asText(), failed.toString());
+    assertEquals(
+        first.path("state_size").asInt(), failed.path("state_size").asInt(), failed.toString());
+
+    JsonNode after =
+        server.exec(Map.of("lang", "py", "code", "print(x)", "session_id", sid)).json();
+    assertEquals("1\n", after.path("stdout").asText(), after.toString());
+  }
+
   @Test
   void stateEndpointsDownloadWithEtagUploadInfoAndDelete() {
     String sid = server.exec("py", "y = 'kept'").json().path("session_id").asText();

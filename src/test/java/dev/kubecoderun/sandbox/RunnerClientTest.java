@@ -30,6 +30,18 @@ class RunnerClientTest {
   private RunnerClient client;
   private final List<String> requested = new java.util.concurrent.CopyOnWriteArrayList<>();
 
+  /** An error answer far longer than anything worth showing. */
+  private static final String HUGE = "x".repeat(200_000);
+
+  /** Answers of a runner that is broken, or not ours, by the code that asks for them. */
+  private static final Map<String, Map.Entry<Integer, String>> BROKEN =
+      Map.of(
+          "cut-off", Map.entry(200, "{\"exit_code\":0,\"stdout\":\"1"),
+          "not-an-object", Map.entry(200, "null"),
+          "no-path", Map.entry(200, "{\"exit_code\":0,\"files\":[{\"size\":1}]}"),
+          "huge-error", Map.entry(500, HUGE),
+          "huge-json-error", Map.entry(500, "{\"error\":\"" + HUGE + "\"}"));
+
   @BeforeEach
   void start() throws IOException {
     server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
@@ -40,6 +52,14 @@ class RunnerClientTest {
         ex -> {
           boolean authorized =
               "Bearer t0ken".equals(ex.getRequestHeaders().getFirst("Authorization"));
+          // A request whose code names a broken answer gets that answer.
+          String code = new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+          for (Map.Entry<String, Map.Entry<Integer, String>> broken : BROKEN.entrySet()) {
+            if (code.contains(broken.getKey())) {
+              reply(ex, broken.getValue().getKey(), broken.getValue().getValue());
+              return;
+            }
+          }
           reply(
               ex,
               authorized ? 200 : 401,
@@ -54,7 +74,9 @@ class RunnerClientTest {
           String raw = ex.getRequestURI().getRawPath();
           String header = ex.getRequestHeaders().getFirst("X-Kcr-Path");
           requested.add(ex.getRequestMethod() + " " + raw + (header == null ? "" : " " + header));
-          if (raw.endsWith("/missing")) {
+          if (header != null && header.contains("refused-huge")) {
+            reply(ex, 413, HUGE);
+          } else if (raw.endsWith("/missing")) {
             reply(ex, 404, "{\"error\":\"not found\"}");
           } else if (raw.endsWith("/broken")) {
             reply(ex, 500, "{\"error\":\"boom\"}");
@@ -69,6 +91,7 @@ class RunnerClientTest {
             reply(ex, ex.getRequestMethod().equals("PUT") ? 201 : 200, body.length + ":" + raw);
           }
         });
+    server.createContext("/reset", ex -> reply(ex, 500, HUGE));
     server.start();
     // A short read timeout, so the idle pause below outlives it.
     WebClient http = WebClient.builder().readTimeout(Duration.ofMillis(300)).build();
@@ -114,6 +137,36 @@ class RunnerClientTest {
     SandboxException e =
         assertThrows(SandboxException.class, () -> client.execute(req, Duration.ofSeconds(5), 50));
     assertTrue(e.getMessage().contains("larger than 50 bytes"), e.getMessage());
+  }
+
+  /** A reply that is not a whole result is a sandbox failure (503), not a failure of the API. */
+  @Test
+  void aMalformedAnswerIsASandboxFailure() {
+    for (String code : List.of("cut-off", "not-an-object", "no-path")) {
+      RunnerRequest req = new RunnerRequest("py", code, 1000, List.of(), null, false);
+      assertThrows(SandboxException.class, () -> client.execute(req, Duration.ofSeconds(5)), code);
+    }
+  }
+
+  /** An error answer is shown to the user and logged: only its first KiB is kept. */
+  @Test
+  void anErrorAnswerIsCutToItsFirstKib() {
+    for (String code : List.of("huge-error", "huge-json-error")) {
+      RunnerRequest req = new RunnerRequest("py", code, 1000, List.of(), null, false);
+      SandboxException e =
+          assertThrows(SandboxException.class, () -> client.execute(req, Duration.ofSeconds(5)));
+      assertTrue(e.getMessage().contains("answered 500 to execute: xxx"), e.getMessage());
+      assertTrue(e.getMessage().length() < 1100, code + ": " + e.getMessage().length());
+    }
+    SandboxException put =
+        assertThrows(
+            SandboxException.class,
+            () -> client.putFile("refused-huge.txt", new ByteArrayInputStream(new byte[10])));
+    assertTrue(put.getMessage().contains(": 413 xxx"), put.getMessage());
+    assertTrue(put.getMessage().length() < 1100, "put: " + put.getMessage().length());
+    SandboxException reset = assertThrows(SandboxException.class, client::reset);
+    assertTrue(reset.getMessage().contains("answered 500 to reset: xxx"), reset.getMessage());
+    assertTrue(reset.getMessage().length() < 1100, "reset: " + reset.getMessage().length());
   }
 
   @Test

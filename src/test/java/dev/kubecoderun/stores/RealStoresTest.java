@@ -152,6 +152,40 @@ class RealStoresTest {
       assertFalse(left, "released at the end of the run");
     }
 
+    /**
+     * A lease that expired while its run went on (Redis unreachable for a whole lease) and went to
+     * another run is never taken back: the first holder neither renews nor releases it.
+     */
+    @Test
+    void aLostLockIsNeitherRenewedNorReleasedByItsFormerHolder() throws Exception {
+      String sid = Ids.next();
+      String key = REDIS.key("session_lock:" + sid);
+      SessionLocks.Lease lost =
+          new RedisSessionLocks(REDIS, Duration.ofMillis(600)).acquire(sid, Duration.ZERO);
+      // What another run leaves after taking the expired lease: its own token, with a short life.
+      REDIS.run(
+          j ->
+              j.set(
+                  key,
+                  "token-of-another-run",
+                  redis.clients.jedis.params.SetParams.setParams().px(1500)));
+      // The former holder's renewals (every 200 ms) must not keep the other run's key alive.
+      long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+      while (REDIS.call(j -> j.exists(key)) && System.nanoTime() < deadline) {
+        Thread.sleep(50);
+      }
+      Boolean left = REDIS.call(j -> j.exists(key));
+      assertFalse(left, "the other run's lease expired on its own");
+      SessionLocks.Lease next = replica().acquire(sid, Duration.ZERO);
+      try {
+        lost.close(); // must not free the next run's lock
+        assertThrows(SessionBusyException.class, () -> replica().acquire(sid, Duration.ZERO));
+      } finally {
+        next.close();
+      }
+      replica().acquire(sid, Duration.ZERO).close();
+    }
+
     @Test
     void redisDownIsAnUnavailableStoreNotABusySession() {
       RedisConnection nowhere =
