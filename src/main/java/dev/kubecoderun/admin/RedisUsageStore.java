@@ -5,6 +5,7 @@ import dev.kubecoderun.redis.RedisConnection;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.format.DateTimeFormatter;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -12,6 +13,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.NavigableMap;
 import java.util.TreeMap;
+import redis.clients.jedis.AbstractPipeline;
+import redis.clients.jedis.Response;
 
 /**
  * Usage in Redis, shared by every replica: hash {@code {p}usage:hour:{yyyy-MM-dd-HH}} (expires
@@ -42,28 +45,36 @@ public final class RedisUsageStore implements UsageStore {
     this.retention = retention;
   }
 
+  /** One round trip: the hour's and the minute's counters and, for a failure, the list. */
   @Override
   public void record(UsageEvent e) {
-    add(
-        redis.key("usage:hour:" + HOUR.format(e.at())),
-        UsageCounts.fields(e.subject(), e),
-        retention.plusHours(1));
-    add(
-        redis.key("usage:minute:" + MINUTE.format(e.at())),
-        UsageCounts.fields("*", e),
-        MINUTES_KEPT.plusMinutes(1));
-    if (e.isFailure()) {
-      String json = Json.writeString(e);
-      redis.run(
-          j ->
-              j.eval(
-                  PUSH,
-                  List.of(redis.key("usage:failures")),
-                  List.of(json, Integer.toString(FAILURES_KEPT))));
-    }
+    String hour = redis.key("usage:hour:" + HOUR.format(e.at()));
+    List<String> hourArgs = args(UsageCounts.fields(e.subject(), e), retention.plusHours(1));
+    String minute = redis.key("usage:minute:" + MINUTE.format(e.at()));
+    List<String> minuteArgs = args(UsageCounts.fields("*", e), MINUTES_KEPT.plusMinutes(1));
+    String failure = e.isFailure() ? Json.writeString(e) : null;
+    redis.run(
+        j -> {
+          List<Response<Object>> replies = new ArrayList<>();
+          try (AbstractPipeline p = j.pipelined()) {
+            replies.add(p.eval(ADD, List.of(hour), hourArgs));
+            replies.add(p.eval(ADD, List.of(minute), minuteArgs));
+            if (failure != null) {
+              replies.add(
+                  p.eval(
+                      PUSH,
+                      List.of(redis.key("usage:failures")),
+                      List.of(failure, Integer.toString(FAILURES_KEPT))));
+            }
+            p.sync();
+          }
+          // A script's error is in its reply: get() throws it.
+          replies.forEach(Response::get);
+        });
   }
 
-  private void add(String key, Map<String, Long> fields, Duration ttl) {
+  /** The script's arguments: field, increment, ..., then the TTL in seconds. */
+  private static List<String> args(Map<String, Long> fields, Duration ttl) {
     List<String> args = new ArrayList<>();
     fields.forEach(
         (f, v) -> {
@@ -71,7 +82,7 @@ public final class RedisUsageStore implements UsageStore {
           args.add(Long.toString(v));
         });
     args.add(Long.toString(ttl.toSeconds()));
-    redis.run(j -> j.eval(ADD, List.of(key), args));
+    return args;
   }
 
   @Override
@@ -85,16 +96,28 @@ public final class RedisUsageStore implements UsageStore {
         "usage:minute:", MINUTE, from.truncatedTo(ChronoUnit.MINUTES), to, ChronoUnit.MINUTES);
   }
 
+  /** Every bucket of the window in one round trip (a month is 720 hours). */
   private NavigableMap<Instant, Map<String, Long>> read(
-      String prefix,
-      java.time.format.DateTimeFormatter format,
-      Instant from,
-      Instant to,
-      ChronoUnit step) {
-    NavigableMap<Instant, Map<String, Long>> out = new TreeMap<>();
+      String prefix, DateTimeFormatter format, Instant from, Instant to, ChronoUnit step) {
+    List<Instant> starts = new ArrayList<>();
     for (Instant t = from; t.isBefore(to); t = t.plus(1, step)) {
-      String key = redis.key(prefix + format.format(t));
-      Map<String, String> h = redis.call(j -> j.hgetAll(key));
+      starts.add(t);
+    }
+    List<Map<String, String>> hashes =
+        redis.call(
+            j -> {
+              List<Response<Map<String, String>>> replies = new ArrayList<>();
+              try (AbstractPipeline p = j.pipelined()) {
+                for (Instant t : starts) {
+                  replies.add(p.hgetAll(redis.key(prefix + format.format(t))));
+                }
+                p.sync();
+              }
+              return replies.stream().map(Response::get).toList();
+            });
+    NavigableMap<Instant, Map<String, Long>> out = new TreeMap<>();
+    for (int i = 0; i < starts.size(); i++) {
+      Map<String, String> h = hashes.get(i);
       if (!h.isEmpty()) {
         Map<String, Long> counters = new HashMap<>();
         h.forEach(
@@ -105,7 +128,7 @@ public final class RedisUsageStore implements UsageStore {
                 // not a counter of ours
               }
             });
-        out.put(t, counters);
+        out.put(starts.get(i), counters);
       }
     }
     return out;

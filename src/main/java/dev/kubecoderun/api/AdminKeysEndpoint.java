@@ -80,7 +80,9 @@ final class AdminKeysEndpoint implements HttpService {
     String hash = keyHash(req);
     JsonNode body = object(req);
     String name = Fields.optionalString(body, "name");
-    if (name != null && (name.isBlank() || name.length() > MAX_NAME)) {
+    // An empty name is refused like a blank one (optionalString reads "" as absent).
+    boolean emptyName = name == null && body.path("name").isTextual();
+    if (emptyName || name != null && (name.isBlank() || name.length() > MAX_NAME)) {
       throw ApiError.validation(
           "name", "name must be 1-" + MAX_NAME + " characters", "string_length");
     }

@@ -131,10 +131,7 @@ final class AdminUsageEndpoint implements HttpService {
   private void usageReport(ServerRequest req, ServerResponse res) {
     master.require(req);
     Window w = lastHours(req, 24, maxHours());
-    String subject =
-        req.query().first("api_key_hash").map(AdminUsageEndpoint::shortHash).orElse(null);
-    String language = languageParam(req);
-    UsageReport r = hourly(w, subject, language);
+    UsageReport r = hourly(w, subjectParam(req), languageParam(req));
     Map<String, Object> out = window(w);
     out.put("totals", r.total().toJson());
     out.put("by_language", byLanguage(r));
@@ -191,9 +188,10 @@ final class AdminUsageEndpoint implements HttpService {
   private void failures(ServerRequest req, ServerResponse res) {
     master.require(req);
     int limit = intParam(req, "limit", 50, 1, 200);
-    Map<String, KeyAdmin.Key> names = keysByShortHash();
+    List<UsageEvent> failures = usage.failures(limit);
+    Map<String, KeyAdmin.Key> names = failures.isEmpty() ? Map.of() : keysByShortHash();
     List<Map<String, Object>> list = new ArrayList<>();
-    for (UsageEvent e : usage.failures(limit)) {
+    for (UsageEvent e : failures) {
       Map<String, Object> f = new LinkedHashMap<>();
       f.put("timestamp", e.at().toString());
       f.put("api_key_hash", e.subject());
@@ -389,9 +387,8 @@ final class AdminUsageEndpoint implements HttpService {
   /** Executions by weekday (Monday first) and hour of day, UTC; hour and day widen to a week. */
   private void heatmap(ServerRequest req, ServerResponse res) {
     master.require(req);
-    String period = req.query().first("period").orElse("week");
-    Window w = pythonWindow(req, period.equals("hour") || period.equals("day") ? "week" : period);
-    if (period.equals("hour") || period.equals("day")) {
+    Window w = pythonWindow(req, "week");
+    if (w.period().equals("hour") || w.period().equals("day")) {
       w = new Window(w.end().minus(Duration.ofDays(7)), w.end(), "week");
     }
     UsageReport r = hourly(w, subjectParam(req), null);
@@ -423,7 +420,7 @@ final class AdminUsageEndpoint implements HttpService {
     master.require(req);
     Window w = pythonWindow(req, "day");
     UsageReport r = hourly(w, null, null);
-    Map<String, KeyAdmin.Key> names = keysByShortHash();
+    Map<String, KeyAdmin.Key> names = r.bySubject().isEmpty() ? Map.of() : keysByShortHash();
     List<Map<String, Object>> out = new ArrayList<>();
     r.bySubject()
         .forEach(
@@ -484,7 +481,7 @@ final class AdminUsageEndpoint implements HttpService {
   }
 
   private List<Map<String, Object>> byKey(UsageReport r) {
-    Map<String, KeyAdmin.Key> names = keysByShortHash();
+    Map<String, KeyAdmin.Key> names = r.bySubject().isEmpty() ? Map.of() : keysByShortHash();
     List<Map<String, Object>> out = new ArrayList<>();
     r.bySubject()
         .forEach(
@@ -519,6 +516,7 @@ final class AdminUsageEndpoint implements HttpService {
     return out;
   }
 
+  /** Every key by its short hash (a read of every managed key: only when a name is shown). */
   private Map<String, KeyAdmin.Key> keysByShortHash() {
     Map<String, KeyAdmin.Key> out = new HashMap<>();
     for (KeyAdmin.Key k : keys.list()) {

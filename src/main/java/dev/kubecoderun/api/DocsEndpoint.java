@@ -18,9 +18,10 @@ import java.util.Properties;
 
 /**
  * GET /openapi.json, the OpenAPI 3.1 description of the API (written by hand in
- * src/main/resources/openapi/openapi.yaml; OpenApiTest checks it against the routes the services
- * register and the answers the integration tests get), and GET /docs, Swagger UI on it (from the
- * swagger-ui webjar in the jar). No key: the description is public. Off with ENABLE_DOCS=false.
+ * src/main/resources/openapi/openapi.yaml; OpenApiRoutesTest checks it against the routes the
+ * services register, OpenApiContract every answer the integration tests get), and GET /docs,
+ * Swagger UI on it (from the swagger-ui webjar in the jar). No key: the description is public. Off
+ * with ENABLE_DOCS=false.
  */
 final class DocsEndpoint implements HttpService {
   private static final String WEBJAR = "META-INF/resources/webjars/swagger-ui/" + swaggerVersion();

@@ -2,7 +2,6 @@ package dev.kubecoderun.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.admin.Usage;
-import dev.kubecoderun.admin.UsageEvent;
 import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.execution.ExecCommand;
@@ -27,16 +26,14 @@ final class ExecEndpoint implements HttpService {
   private final ExecutionService executions;
   private final long maxJsonBytes;
   private final int maxFiles;
-  private final Metrics metrics;
-  private final Usage usage;
+  private final ExecutionRecorder recorder;
 
   ExecEndpoint(
       ExecutionService executions, long maxJsonBytes, int maxFiles, Metrics metrics, Usage usage) {
     this.executions = executions;
     this.maxJsonBytes = maxJsonBytes;
     this.maxFiles = maxFiles;
-    this.metrics = metrics;
-    this.usage = usage;
+    this.recorder = new ExecutionRecorder(metrics, usage);
   }
 
   @Override
@@ -55,47 +52,12 @@ final class ExecEndpoint implements HttpService {
     try {
       out = executions.execute(cmd);
     } catch (RuntimeException e) {
-      ApiError shown = DomainErrors.shown(e);
-      record(req, cmd, shown.status() == 409 ? "busy" : "failed", start, shown);
+      recorder.failed(req, cmd.language().code(), System.nanoTime() - start, e);
       throw e;
     }
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(out));
-    record(req, cmd, out.status(), start, null);
-  }
-
-  private void record(
-      ServerRequest req, ExecCommand cmd, String outcome, long start, ApiError error) {
-    long nanos = System.nanoTime() - start;
-    String lang = cmd.language().code();
-    metrics.execution(lang, outcome, nanos);
-    String subject = usageSubject(cmd.principal());
-    String message =
-        switch (outcome) {
-          case "ok", "error" -> null;
-          case "timeout" -> "timed out";
-          default -> error.getMessage();
-        };
-    usage.record(
-        new UsageEvent(
-            usage.now(),
-            subject,
-            lang,
-            outcome.equals("busy") ? "failed" : outcome,
-            nanos / 1_000_000,
-            error == null ? 200 : error.status(),
-            message == null ? null : message.substring(0, Math.min(300, message.length())),
-            RequestId.of(req).value()));
-  }
-
-  /**
-   * Who usage counts the run under: an API key's id (the first 16 hex digits of its SHA-256, as the
-   * admin API's per-key usage), a LibreChat user's {@link Principal#shortId}, or {@code anonymous}.
-   */
-  static String usageSubject(Principal principal) {
-    return principal.source() == Principal.Source.ANONYMOUS
-        ? UsageEvent.ANONYMOUS
-        : principal.shortId();
+    recorder.ended(req, cmd.language().code(), out.status(), System.nanoTime() - start);
   }
 
   static ExecCommand parse(Principal principal, JsonNode body, int maxFiles) {

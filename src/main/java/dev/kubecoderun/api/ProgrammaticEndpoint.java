@@ -2,7 +2,6 @@ package dev.kubecoderun.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.admin.Usage;
-import dev.kubecoderun.admin.UsageEvent;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.execution.ExecCommand;
 import dev.kubecoderun.execution.ProgrammaticService;
@@ -40,8 +39,7 @@ final class ProgrammaticEndpoint implements HttpService {
   private final ProgrammaticService programmatic;
   private final long maxJsonBytes;
   private final int maxFiles;
-  private final Metrics metrics;
-  private final Usage usage;
+  private final ExecutionRecorder recorder;
 
   ProgrammaticEndpoint(
       ProgrammaticService programmatic,
@@ -52,8 +50,7 @@ final class ProgrammaticEndpoint implements HttpService {
     this.programmatic = programmatic;
     this.maxJsonBytes = maxJsonBytes;
     this.maxFiles = maxFiles;
-    this.metrics = metrics;
-    this.usage = usage;
+    this.recorder = new ExecutionRecorder(metrics, usage);
   }
 
   @Override
@@ -79,6 +76,10 @@ final class ProgrammaticEndpoint implements HttpService {
     return id;
   }
 
+  /**
+   * A run counts as one execution, recorded once: when a request answers its end, or when it could
+   * not start (as /exec's, with the status the client is shown).
+   */
   private void exec(ServerRequest req, ServerResponse res) throws InterruptedException {
     JsonNode body = JsonBody.read(req, maxJsonBytes).tree();
     if (!body.isObject()) {
@@ -87,35 +88,27 @@ final class ProgrammaticEndpoint implements HttpService {
     String principal = principal(req);
     String requestId = requestId(req);
     ProgrammaticService.Reply reply;
-    try {
-      if (body.has("continuation_token")) {
-        String token = Fields.requiredString(body, "continuation_token");
-        if (!TOKEN_FORMAT.matcher(token).matches()) {
-          throw ApiError.notFound("Unknown or expired continuation token");
-        }
-        reply = programmatic.resume(principal, requestId, token, results(body));
-      } else {
-        ProgrammaticService.Start start = start(req, body, principal, requestId);
-        try {
-          reply = programmatic.start(start);
-        } catch (RuntimeException e) {
-          // A run that could not start counts as a failed execution, as for /exec.
-          ApiError shown = DomainErrors.shown(e);
-          record(
-              req,
-              start.command().language().code(),
-              shown.status() == 409 ? "busy" : "failed",
-              0,
-              shown);
-          throw e;
-        }
+    if (body.has("continuation_token")) {
+      String token = Fields.requiredString(body, "continuation_token");
+      if (!TOKEN_FORMAT.matcher(token).matches()) {
+        throw ApiError.notFound("Unknown or expired continuation token");
       }
-    } catch (ProgrammaticService.UnknownContinuationException e) {
-      throw ApiError.notFound(e.getMessage());
-    } catch (ProgrammaticService.StaleContinuationException e) {
-      throw new ApiError(409, e.getMessage());
-    } catch (ProgrammaticService.RefusedProgramException e) {
-      throw ApiError.badRequest(e.getMessage(), "tools", "invalid_tools");
+      List<Object> results = results(body);
+      try {
+        reply = programmatic.resume(principal, requestId, token, results);
+      } catch (RuntimeException e) {
+        throw shown(e);
+      }
+    } else {
+      ProgrammaticService.Start start = start(req, body, requestId);
+      long began = System.nanoTime();
+      try {
+        reply = programmatic.start(start);
+      } catch (RuntimeException e) {
+        RuntimeException shown = shown(e);
+        recorder.failed(req, start.command().language().code(), System.nanoTime() - began, shown);
+        throw shown;
+      }
     }
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(shape(reply)));
@@ -126,29 +119,19 @@ final class ProgrammaticEndpoint implements HttpService {
             case "Time limit exceeded" -> "timeout";
             default -> "error";
           };
-      record(req, d.language(), outcome, d.durationMs(), null);
+      recorder.ended(req, d.language(), outcome, d.durationMs() * 1_000_000);
     }
   }
 
-  /** The run's outcome and time, in the metrics and usage of executions (as /exec's). */
-  private void record(ServerRequest req, String lang, String outcome, long millis, ApiError error) {
-    metrics.execution(lang, outcome, millis * 1_000_000);
-    String message =
-        switch (outcome) {
-          case "ok", "error" -> null;
-          case "timeout" -> "timed out";
-          default -> error.getMessage();
-        };
-    usage.record(
-        new UsageEvent(
-            usage.now(),
-            ExecEndpoint.usageSubject(Principals.of(req)),
-            lang,
-            outcome.equals("busy") ? "failed" : outcome,
-            millis,
-            error == null ? 200 : error.status(),
-            message == null ? null : message.substring(0, Math.min(300, message.length())),
-            RequestId.of(req).value()));
+  /** The answer to a programmatic run's own failures; the others are the domain's. */
+  private static RuntimeException shown(RuntimeException e) {
+    return switch (e) {
+      case ProgrammaticService.UnknownContinuationException u -> ApiError.notFound(u.getMessage());
+      case ProgrammaticService.StaleContinuationException s -> new ApiError(409, s.getMessage());
+      case ProgrammaticService.RefusedProgramException r ->
+          ApiError.badRequest(r.getMessage(), "tools", "invalid_tools");
+      default -> e;
+    };
   }
 
   private void cancel(ServerRequest req, ServerResponse res) {
@@ -178,8 +161,7 @@ final class ProgrammaticEndpoint implements HttpService {
     };
   }
 
-  private ProgrammaticService.Start start(
-      ServerRequest req, JsonNode body, String principal, String requestId) {
+  private ProgrammaticService.Start start(ServerRequest req, JsonNode body, String requestId) {
     String lang = Fields.optionalString(body, "lang");
     Language language =
         lang == null || lang.equals("py") || lang.equals("python")
@@ -217,8 +199,7 @@ final class ProgrammaticEndpoint implements HttpService {
             null,
             null,
             ExecEndpoint.files(body, maxFiles));
-    return new ProgrammaticService.Start(
-        principal, requestId, cmd, tools(body), Duration.ofMillis(ms));
+    return new ProgrammaticService.Start(requestId, cmd, tools(body), Duration.ofMillis(ms));
   }
 
   /** The registered names of {@code tools[]} (registry objects; other keys are ignored). */

@@ -86,11 +86,12 @@ public final class ProgrammaticService {
 
   /** A new programmatic run, validated. */
   public record Start(
-      String principal,
-      String requestId,
-      ExecCommand command,
-      List<String> tools,
-      Duration segmentTimeout) {}
+      String requestId, ExecCommand command, List<String> tools, Duration segmentTimeout) {
+    /** Whose the run and its tokens are: the command's principal. */
+    String principal() {
+      return command.principal().user();
+    }
+  }
 
   /** The runner's answer to a start or a continue: a batch, or the end. */
   private record RunnerReply(String status, @JsonProperty("tool_calls") List<Call> toolCalls) {}
@@ -181,12 +182,13 @@ public final class ProgrammaticService {
                 }
               });
       Map<String, Object> body = finalBody(response, end[0]);
-      store.putFinal(
-          executionId, Json.writeString(new Final(language, millisSince(began), body)), FINAL_TTL);
+      // The tokens go before the answer, so whoever reads the answer finds them gone.
       String why = end[0] == null ? null : end[0].end();
       if ("cancelled".equals(why) || "idle_timeout".equals(why)) {
         store.deleteExecution(executionId);
       }
+      store.putFinal(
+          executionId, Json.writeString(new Final(language, millisSince(began), body)), FINAL_TTL);
       first.complete(new First(new RunnerReply("ended", null), response.sessionId()));
     } catch (Throwable e) {
       if (!first.completeExceptionally(
@@ -199,11 +201,11 @@ public final class ProgrammaticService {
         body.put("stdout", "");
         body.put("stderr", "");
         try {
+          store.deleteExecution(executionId);
           store.putFinal(
               executionId,
               Json.writeString(new Final(language, millisSince(began), body)),
               FINAL_TTL);
-          store.deleteExecution(executionId);
         } catch (RuntimeException ignored) {
           // the store is down: the continuation answers 503 after its wait
         }

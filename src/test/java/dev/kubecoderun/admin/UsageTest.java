@@ -11,11 +11,12 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class UsageTest {
-  private static final Instant T0 = Instant.parse("2026-03-02T10:15:00Z");
+  private static final Instant T0 = UsageStoreContract.T0;
 
   /** A clock the test moves. */
   private static final class MovingClock extends Clock {
@@ -38,8 +39,18 @@ class UsageTest {
   }
 
   private static UsageEvent event(Instant at, String key, String lang, String outcome, long ms) {
-    return new UsageEvent(
-        at, key, lang, outcome, ms, outcome.equals("failed") ? 503 : 200, null, "r");
+    return UsageStoreContract.event(at, key, lang, outcome, ms);
+  }
+
+  /** The store contract on the data directory. */
+  @Nested
+  class Local extends UsageStoreContract {
+    @TempDir Path dir;
+
+    @Override
+    UsageStore store(Duration retention, Clock clock) {
+      return new LocalUsageStore(dir, retention, clock);
+    }
   }
 
   @Test
@@ -53,33 +64,6 @@ class UsageTest {
     assertEquals(60_000L, Latency.percentile(counts, 0.99));
     assertNull(Latency.percentile(new long[Latency.BOUNDS_MS.length], 0.5));
     assertEquals(Latency.BOUNDS_MS.length - 1, Latency.bucket(Long.MAX_VALUE - 1));
-  }
-
-  @Test
-  void countsAddUpByKeyLanguageAndHourAndFiltersKeepOne(@TempDir Path dir) {
-    MovingClock clock = new MovingClock();
-    LocalUsageStore store = new LocalUsageStore(dir, Duration.ofDays(2), clock);
-    Usage usage = new Usage(store, clock, Duration.ofDays(2));
-    usage.record(event(T0, "aaaa", "py", "ok", 20));
-    usage.record(event(T0, "aaaa", "py", "error", 30));
-    usage.record(event(T0.plusSeconds(3600), "aaaa", "js", "timeout", 30_000));
-    usage.record(event(T0.plusSeconds(3600), "bbbb", "py", "failed", 5));
-    UsageReport all = usage.hourly(T0.minusSeconds(7200), T0.plusSeconds(7200), null, null);
-    assertEquals(4, all.total().executions());
-    assertEquals(1, all.total().successes());
-    assertEquals(25.0, all.total().successRate());
-    assertEquals(3, all.byLanguage().get("py").executions());
-    assertEquals(1, all.byLanguage().get("js").timeouts());
-    assertEquals(1, all.bySubject().get("bbbb").failed());
-    assertEquals(2, all.byBucket().size(), "two hours");
-    assertEquals(2, all.matrix().get("py").get("aaaa").executions());
-    UsageReport onlyA = usage.hourly(T0.minusSeconds(7200), T0.plusSeconds(7200), "aaaa", "py");
-    assertEquals(2, onlyA.total().executions());
-    assertEquals(1, onlyA.total().errors());
-    UsageReport live = usage.perMinute(T0, T0.plusSeconds(60), null);
-    assertEquals(2, live.total().executions());
-    assertEquals(3, usage.failures(10).size(), "error, timeout and failed; newest first");
-    assertEquals("failed", usage.failures(10).get(0).outcome());
   }
 
   @Test

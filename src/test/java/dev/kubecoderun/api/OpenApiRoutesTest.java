@@ -3,10 +3,7 @@ package dev.kubecoderun.api;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.kubecoderun.config.Config;
 import dev.kubecoderun.testing.OpenApiContract;
-import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import org.junit.jupiter.api.Test;
@@ -16,22 +13,7 @@ import org.junit.jupiter.api.Test;
  * the server registers them) against the document's operations, both ways.
  */
 class OpenApiRoutesTest {
-  private final Routes routes =
-      Routes.of(
-          Endpoints.all(
-              null,
-              null,
-              null,
-              null,
-              null,
-              null,
-              null,
-              null,
-              Config.from(Map.of("AUTH_ENABLED", "false")),
-              "test",
-              () -> true,
-              List.of(),
-              new Endpoints.Operations(null, null, null, null, null)));
+  private final Routes routes = RoutesTest.ofTheRealServices();
 
   @Test
   void everyRouteIsDocumentedAndEveryDocumentedRouteExists() {

@@ -9,23 +9,29 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class RoutesTest {
-  /** The real services, as the server gets them (their routing needs none of their parts). */
-  private final Routes routes =
-      Routes.of(
-          Endpoints.all(
-              null,
-              null,
-              null,
-              null,
-              null,
-              null,
-              null,
-              null,
-              Config.from(Map.of("AUTH_ENABLED", "false")),
-              "test",
-              () -> true,
-              List.of(),
-              new Endpoints.Operations(null, null, null, null, null)));
+  private final Routes routes = ofTheRealServices();
+
+  /**
+   * The routes of the real services, as the server gets them (their routing needs none of their
+   * parts).
+   */
+  static Routes ofTheRealServices() {
+    return Routes.of(
+        Endpoints.all(
+            null,
+            null,
+            null,
+            null,
+            null,
+            null,
+            null,
+            null,
+            Config.from(Map.of("AUTH_ENABLED", "false")),
+            "test",
+            () -> true,
+            List.of(),
+            new Endpoints.Operations(null, null, null, null, null)));
+  }
 
   @Test
   void aKnownPathWithAnotherMethodIs405WithAllow() {

@@ -199,6 +199,79 @@ class AdminApiTest {
         server.send(admin(server, "/api/v1/admin/metrics/summary?period=year")), 422, "validation");
   }
 
+  /** Each bad query parameter or body of the admin API: a 4xx naming the field it refused. */
+  @Test
+  void badQueriesAndBodiesNameTheFieldTheyRefuse() {
+    String longName = "n".repeat(201);
+    Map<String, String> queries = new java.util.LinkedHashMap<>();
+    queries.put("/api/v1/admin/usage?hours=abc", "hours");
+    queries.put("/api/v1/admin/usage?hours=100000", "hours");
+    queries.put("/api/v1/admin/usage?api_key_hash=xyz", "api_key_hash");
+    queries.put("/api/v1/admin/usage?language=cobol", "language");
+    queries.put("/api/v1/admin/usage/live?minutes=121", "minutes");
+    queries.put("/api/v1/admin/usage/live?language=cobol", "language");
+    queries.put("/api/v1/admin/failures?limit=0", "limit");
+    queries.put("/api/v1/admin/stats?hours=169", "hours");
+    queries.put("/api/v1/admin/metrics/languages?start_date=yesterday", "start_date");
+    queries.put(
+        "/api/v1/admin/metrics/time-series?start_date=2026-03-02T10:00:00Z"
+            + "&end_date=2026-03-01T10:00:00Z",
+        "start_date");
+    queries.put("/api/v1/admin/metrics/heatmap?period=year", "period");
+    queries.put("/api/v1/admin/metrics/api-keys?end_date=2026-13-01T00:00:00", "end_date");
+    queries.put("/api/v1/admin/metrics/top-languages?limit=21", "limit");
+    queries.put("/api/v1/admin/metrics/summary?api_key_hash=" + "A".repeat(16), "api_key_hash");
+    queries.forEach(
+        (path, field) ->
+            assertEquals(
+                field,
+                Errors.assertError(server.send(admin(server, path)), 422, "validation")
+                    .at("/details/0/field")
+                    .asText(),
+                path));
+
+    Map<String, String> bodies = new java.util.LinkedHashMap<>();
+    bodies.put("[]", "body");
+    bodies.put("{\"name\":\"   \"}", "name");
+    bodies.put("{\"name\":\"" + longName + "\"}", "name");
+    bodies.put("{\"name\":\"x\",\"rate_limits\":[1]}", "rate_limits");
+    bodies.put("{\"name\":\"x\",\"rate_limits\":{\"hourly\":1.5}}", "rate_limits.hourly");
+    bodies.put("{\"name\":\"x\",\"metadata\":[]}", "metadata");
+    bodies.forEach(
+        (json, field) ->
+            assertEquals(
+                field,
+                Errors.assertError(
+                        adminJson(server, "POST", "/api/v1/admin/keys", json), 422, "validation")
+                    .at("/details/0/field")
+                    .asText(),
+                json));
+    Errors.assertError(
+        adminJson(server, "POST", "/api/v1/admin/keys", "{\"name\":"), 400, "validation");
+
+    String envHash = ManagedApiKeys.sha256Hex(TestServer.KEY);
+    Errors.assertError(
+        adminJson(server, "PATCH", "/api/v1/admin/keys/" + envHash, "{\"enabled\":\"no\"}"),
+        422,
+        "validation");
+    Errors.assertError(
+        adminJson(server, "PATCH", "/api/v1/admin/keys/" + envHash, "{\"name\":\" \"}"),
+        422,
+        "validation");
+    Errors.assertError(
+        adminJson(server, "PATCH", "/api/v1/admin/keys/" + envHash, "{\"name\":\"\"}"),
+        422,
+        "validation");
+    assertEquals(200, useKey(TestServer.KEY), "a refused change changed nothing");
+    for (String path :
+        List.of(
+            "/api/v1/admin/keys/not-a-hash",
+            "/api/v1/admin/keys/" + "0".repeat(64) + "/usage",
+            "/api/v1/admin/keys/not-a-hash/usage")) {
+      Errors.assertError(server.send(admin(server, path)), 404, "resource_not_found");
+    }
+  }
+
   @Test
   void executionsShowUpInUsageByKeyAndLanguageWithFailures() {
     JsonNode created =

@@ -5,6 +5,7 @@ import static dev.kubecoderun.it.ProgrammaticToolCallingTest.post;
 import static dev.kubecoderun.it.ProgrammaticToolCallingTest.python;
 import static dev.kubecoderun.it.ProgrammaticToolCallingTest.result;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.stores.RedisServer;
@@ -28,16 +29,23 @@ class ProgrammaticReplicasTest {
   private static TestServer a;
   private static TestServer b;
 
-  @BeforeAll
-  static void start() {
+  private static final String PREFIX = "kcr-ptc-" + System.nanoTime() + ":";
+
+  /** A replica on the shared Redis, batches unanswered for {@code idleSeconds} ending their run. */
+  private static TestServer replica(int idleSeconds) {
     Map<String, String> env = new HashMap<>();
     env.put("REDIS_URL", RedisServer.shared().url());
-    env.put("REDIS_KEY_PREFIX", "kcr-ptc-" + System.nanoTime() + ":");
+    env.put("REDIS_KEY_PREFIX", PREFIX);
     env.put("POD_POOL_PY", "0");
     env.put("RUNNER_PY_PRELOAD", "json");
-    env.put("PTC_CONTINUATION_TIMEOUT_SECONDS", "3");
-    a = TestServer.start(env, "0");
-    b = TestServer.start(env, "0");
+    env.put("PTC_CONTINUATION_TIMEOUT_SECONDS", Integer.toString(idleSeconds));
+    return TestServer.start(env, "0");
+  }
+
+  @BeforeAll
+  static void start() {
+    a = replica(3);
+    b = replica(3);
   }
 
   @AfterAll
@@ -91,5 +99,34 @@ class ProgrammaticReplicasTest {
         post(a, TestServer.KEY, null, continuation(r, List.of(result(r.at("/tool_calls/0"), 1)))),
         404,
         "resource_not_found");
+  }
+
+  /**
+   * Redis stops while a batch is out: the continuation is a 503 with Retry-After that leaves the
+   * token good, and once Redis is back the same continuation carries the run on to its end.
+   */
+  @Test
+  void aContinuationWhileRedisIsDownIsA503AndTheRunGoesOnAfter() {
+    TestServer c = replica(120); // a batch outlasts the outage
+    try {
+      JsonNode r = post(c, TestServer.KEY, null, python("print(await t())\n", "t")).json();
+      assertEquals("tool_call_required", r.get("status").asText(), r.toString());
+      List<Map<String, Object>> results = List.of(result(r.at("/tool_calls/0"), "back"));
+      RedisServer redis = RedisServer.shared();
+      redis.stop();
+      try {
+        TestServer.Reply down = post(c, TestServer.KEY, null, continuation(r, results));
+        Errors.assertError(down, 503, "service_unavailable");
+        assertNotNull(down.header("Retry-After"), "a 503 says when to retry");
+      } finally {
+        redis.start();
+      }
+      TestServer.Reply end = post(c, TestServer.KEY, null, continuation(r, results));
+      assertEquals(200, end.status(), end.body());
+      assertEquals("completed", end.json().get("status").asText(), end.body());
+      assertEquals("back\n", end.json().get("stdout").asText(), end.body());
+    } finally {
+      c.app.close();
+    }
   }
 }

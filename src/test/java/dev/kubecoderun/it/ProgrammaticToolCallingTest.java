@@ -8,12 +8,15 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.testing.Eventually;
 import java.net.http.HttpRequest;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -340,6 +343,96 @@ class ProgrammaticToolCallingTest {
     assertTrue(!ended.json().get("stdout").asText().contains("never"));
   }
 
+  /**
+   * The sandbox dies (its PID 1 killed: an operator, the host's OOM killer) while a continuation
+   * waits for the next batch: that continuation answers the run's error, and the run's tokens are
+   * gone by then.
+   */
+  @Test
+  void aSandboxThatDiesDuringAContinuationEndsTheRunWithAnError() throws InterruptedException {
+    TestServer s = server();
+    String marker = "ptc-started-" + System.nanoTime();
+    JsonNode r =
+        start(
+            s,
+            python(
+                "import time\nawait t()\nopen('"
+                    + marker
+                    + "', 'w').close()\ntime.sleep(60)\nprint('never')\n",
+                "t"));
+    List<Map<String, Object>> results = List.of(result(r.at("/tool_calls/0"), 1));
+    CompletableFuture<TestServer.Reply> pending =
+        CompletableFuture.supplyAsync(
+            () -> post(s, TestServer.KEY, null, continuation(r, results)));
+    Eventually.await(
+        "the code running after its tool call",
+        Duration.ofSeconds(30),
+        () -> sandboxWith(marker).isPresent());
+    sandboxWith(marker).orElseThrow().destroyForcibly();
+    TestServer.Reply ended = pending.join();
+    assertEquals(200, ended.status(), ended.body());
+    assertEquals("error", ended.json().get("status").asText(), ended.body());
+    assertEquals("Execution failed or timed out", ended.json().get("error").asText());
+    assertTrue(!ended.json().get("stdout").asText().contains("never"), ended.body());
+    Errors.assertError(
+        post(s, TestServer.KEY, null, continuation(r, results)), 404, "resource_not_found");
+    // The next run gets a sandbox of its own.
+    JsonNode next = start(s, python("print(await t())\n", "t"));
+    assertToolCalls(next, "t");
+    JsonNode end = resume(s, next, List.of(result(next.at("/tool_calls/0"), "ok")));
+    assertEquals("ok\n", end.get("stdout").asText(), end.toString());
+  }
+
+  /** The holder (PID 1) of the jail sandbox whose /mnt/data has {@code file}, as root sees it. */
+  private static Optional<ProcessHandle> sandboxWith(String file) {
+    return ProcessHandle.allProcesses()
+        .filter(p -> p.info().commandLine().map(c -> c.contains("__holder")).orElse(false))
+        .filter(p -> Files.exists(Path.of("/proc/" + p.pid() + "/root/mnt/data/" + file)))
+        .findFirst();
+  }
+
+  /**
+   * A continuation that is not one is refused before its token is looked at: the token stays good.
+   */
+  @Test
+  void aMalformedContinuationIsRefusedAndItsTokenStaysGood() {
+    TestServer s = server();
+    JsonNode r = start(s, python("print(await t())\n", "t"));
+    String token = r.get("continuation_token").asText();
+    Map<String, Object> noCallId = new HashMap<>();
+    noCallId.put("result", 1);
+    List<Object> tooMany = new ArrayList<>();
+    for (int i = 0; i < 257; i++) {
+      tooMany.add(result(r.at("/tool_calls/0"), i));
+    }
+    for (Map<String, ?> bad :
+        List.of(
+            Map.of("continuation_token", token),
+            Map.of("continuation_token", token, "tool_results", "x"),
+            Map.of("continuation_token", token, "tool_results", List.of(1)),
+            Map.of("continuation_token", token, "tool_results", List.of(noCallId)),
+            Map.of("continuation_token", token, "tool_results", tooMany),
+            Map.of("continuation_token", 7, "tool_results", List.of()))) {
+      Errors.assertError(post(s, TestServer.KEY, null, bad), 422, "validation");
+    }
+    JsonNode end = resume(s, r, List.of(result(r.at("/tool_calls/0"), "fine")));
+    assertEquals("fine\n", end.get("stdout").asText(), end.toString());
+  }
+
+  @Test
+  void aMalformedCancelIsRefused() {
+    TestServer s = server();
+    for (Object body : List.of(Map.of(), Map.of("request_id", 7), Map.of("request_id", "a b"))) {
+      TestServer.Reply r =
+          s.send(
+              HttpRequest.newBuilder(s.base.resolve("/v1/exec/programmatic/cancel"))
+                  .header("X-API-Key", TestServer.KEY)
+                  .header("Content-Type", "application/json")
+                  .POST(HttpRequest.BodyPublishers.ofString(Json.writeString(body))));
+      Errors.assertError(r, 422, "validation");
+    }
+  }
+
   private static int cancel(TestServer s, String key, String requestId) {
     return s.send(
             HttpRequest.newBuilder(s.base.resolve("/v1/exec/programmatic/cancel"))
@@ -390,6 +483,35 @@ class ProgrammaticToolCallingTest {
     assertEquals("1\n2\n", r.get("stdout").asText(), r.toString());
     JsonNode usage = s.send(AdminApiTest.admin(s, "/api/v1/admin/keys/" + hash + "/usage")).json();
     assertEquals(1, usage.at("/totals/executions").asInt(), usage.toString());
+  }
+
+  /** A run that cannot start is a failed execution in usage, with the status the client got. */
+  @Test
+  void aRefusedRunIsAFailureWithItsStatusInUsage() {
+    TestServer s = server();
+    JsonNode created =
+        AdminApiTest.adminJson(s, "POST", "/api/v1/admin/keys", "{\"name\":\"ptc refused\"}")
+            .json();
+    String key = created.get("api_key").asText();
+    String hash = created.at("/record/key_hash").asText();
+    Errors.assertError(
+        post(s, key, null, Map.of("code", "print(1)", "tools", List.of(tool("a-b"), tool("a b")))),
+        400,
+        "validation");
+    JsonNode failures = s.send(AdminApiTest.admin(s, "/api/v1/admin/failures?limit=200")).json();
+    List<JsonNode> mine = new ArrayList<>();
+    failures
+        .get("failures")
+        .forEach(
+            f -> {
+              if (f.get("api_key_hash").asText().equals(hash.substring(0, 16))) {
+                mine.add(f);
+              }
+            });
+    assertEquals(1, mine.size(), failures.toString());
+    assertEquals("failed", mine.get(0).get("outcome").asText(), mine.toString());
+    assertEquals(400, mine.get(0).get("status").asInt(), mine.toString());
+    assertEquals("py", mine.get(0).get("language").asText(), mine.toString());
   }
 
   @Test

@@ -1,11 +1,13 @@
 package dev.kubecoderun.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.stores.RedisServer;
 import java.net.http.HttpRequest;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -15,7 +17,7 @@ import org.junit.jupiter.api.Test;
 /**
  * Two API replicas on one Redis: a key made on one works on the other, and disabling or revoking it
  * on one is refused by the other's very next request (no cache can keep it alive); usage recorded
- * by one is read on the other.
+ * by one is read on the other; while Redis is down the admin API answers 503, then recovers.
  */
 @Tag("integration")
 class TwoReplicasAdminTest {
@@ -86,5 +88,37 @@ class TwoReplicasAdminTest {
             .json()
             .get("usage_count")
             .asInt());
+  }
+
+  @Test
+  void whileRedisIsDownTheAdminApiAnswers503AndAfterItIsBackItAnswersAgain() {
+    RedisServer redis = RedisServer.shared();
+    redis.stop();
+    try {
+      for (String path :
+          List.of(
+              "/api/v1/admin/keys",
+              "/api/v1/admin/usage",
+              "/api/v1/admin/usage/live",
+              "/api/v1/admin/failures",
+              "/api/v1/admin/stats",
+              "/api/v1/admin/metrics/summary")) {
+        TestServer.Reply r = a.send(AdminApiTest.admin(a, path));
+        Errors.assertError(r, 503, "service_unavailable");
+        assertNotNull(r.header("Retry-After"), path + ": 503 carries Retry-After");
+      }
+      Errors.assertError(
+          a.send(HttpRequest.newBuilder(a.base.resolve("/api/v1/admin/usage"))),
+          401,
+          "authentication");
+      assertEquals(
+          200,
+          a.send(AdminApiTest.admin(a, "/api/v1/admin/pools")).status(),
+          "this replica's pools need no store");
+    } finally {
+      redis.start();
+    }
+    TestServer.Reply usage = a.send(AdminApiTest.admin(a, "/api/v1/admin/usage"));
+    assertEquals(200, usage.status(), "back without a restart: " + usage.body());
   }
 }

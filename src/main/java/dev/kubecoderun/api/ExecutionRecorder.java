@@ -1,0 +1,65 @@
+package dev.kubecoderun.api;
+
+import dev.kubecoderun.admin.Usage;
+import dev.kubecoderun.admin.UsageEvent;
+import dev.kubecoderun.auth.Principal;
+import dev.kubecoderun.metrics.Metrics;
+import io.helidon.webserver.http.ServerRequest;
+
+/**
+ * An execution's outcome and time, in the execution metrics and in usage: the one record of an
+ * /exec and of a programmatic run (one execution, however many requests it takes).
+ */
+final class ExecutionRecorder {
+  private final Metrics metrics;
+  private final Usage usage;
+
+  ExecutionRecorder(Metrics metrics, Usage usage) {
+    this.metrics = metrics;
+    this.usage = usage;
+  }
+
+  /** A run that ended: {@code outcome} is the code's, ok, error or timeout. */
+  void ended(ServerRequest req, String lang, String outcome, long nanos) {
+    record(req, lang, outcome, nanos, null);
+  }
+
+  /**
+   * A run that could not start or end ({@code e} on its way to the error handler): busy when the
+   * client is told 409, else failed, with the status and message the client is shown.
+   */
+  void failed(ServerRequest req, String lang, long nanos, RuntimeException e) {
+    ApiError shown = DomainErrors.shown(e);
+    record(req, lang, shown.status() == 409 ? "busy" : "failed", nanos, shown);
+  }
+
+  private void record(ServerRequest req, String lang, String outcome, long nanos, ApiError error) {
+    metrics.execution(lang, outcome, nanos);
+    String message =
+        switch (outcome) {
+          case "ok", "error" -> null;
+          case "timeout" -> "timed out";
+          default -> error.getMessage();
+        };
+    usage.record(
+        new UsageEvent(
+            usage.now(),
+            usageSubject(Principals.of(req)),
+            lang,
+            outcome.equals("busy") ? "failed" : outcome,
+            nanos / 1_000_000,
+            error == null ? 200 : error.status(),
+            message == null ? null : message.substring(0, Math.min(300, message.length())),
+            RequestId.of(req).value()));
+  }
+
+  /**
+   * Who usage counts the run under: an API key's id (the first 16 hex digits of its SHA-256, as the
+   * admin API's per-key usage), a LibreChat user's {@link Principal#shortId}, or {@code anonymous}.
+   */
+  static String usageSubject(Principal principal) {
+    return principal.source() == Principal.Source.ANONYMOUS
+        ? UsageEvent.ANONYMOUS
+        : principal.shortId();
+  }
+}
