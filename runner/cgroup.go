@@ -14,9 +14,8 @@ import (
 
 // The sandbox cgroups bound all children of one server together, whatever their uid:
 //
-//   - pids: pids.max = --max-procs. It matters when the runner is root and starts bubblewrap as root:
-//     the sandboxed processes are then host uid 0, which the kernel exempts from RLIMIT_NPROC, so
-//     without it a fork bomb would only be stopped by the timeout.
+//   - pids: pids.max = --max-procs. RLIMIT_NPROC counts the processes of a uid, which runners started
+//     with the same --child-uid share; this bounds one runner's children alone, whatever their uid.
 //   - memory (only with --max-memory): the memory of every child together, warm interpreters
 //     included. A child that goes over it is killed by the kernel's OOM killer, and the run's stderr
 //     says so.

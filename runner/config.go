@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,11 +21,10 @@ type Config struct {
 	Listen       string
 	Workdir      string // host path of the user's files
 	Scratch      string // host path of code files, build output, caches, HOME and TMPDIR
-	ChildWorkdir string // the workdir as children see it
-	ChildScratch string // the scratch dir as children see it
+	ChildWorkdir string // the workdir as children see it (a jail sandbox's /mnt/data), else Workdir
+	ChildScratch string // the scratch dir as children see it (a jail sandbox's /tmp), else Scratch
 	Warm         map[string]bool
 	SingleUse    bool // one execution per runner (pool sandboxes): no interpreter is re-warmed after it
-	Wrap         []string
 	MaxOutput    int
 	MaxTimeout   time.Duration
 	MaxProcs     uint64
@@ -55,7 +53,7 @@ var toolDefaults = map[string]string{
 }
 
 // parseConfig reads flags, falling back to RUNNER_* variables (from lookup, e.g. os.LookupEnv), then
-// to the defaults. An empty variable counts as unset, except for the lists RUNNER_WARM, RUNNER_WRAP and
+// to the defaults. An empty variable counts as unset, except for the lists RUNNER_WARM and
 // RUNNER_PY_PRELOAD, where empty means none.
 func parseConfig(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
@@ -92,10 +90,7 @@ func configFlags(fs *flag.FlagSet, lookup func(string) (string, bool)) func() (*
 	listen := fs.String("listen", env("RUNNER_LISTEN", "0.0.0.0:8080"), "")
 	workdir := fs.String("workdir", env("RUNNER_WORKDIR", "/mnt/data"), "")
 	scratch := fs.String("scratch", env("RUNNER_SCRATCH", "/tmp/kcr"), "")
-	childWorkdir := fs.String("child-workdir", env("RUNNER_CHILD_WORKDIR", ""), "")
-	childScratch := fs.String("child-scratch", env("RUNNER_CHILD_SCRATCH", ""), "")
 	warm := fs.String("warm", list("RUNNER_WARM", "py,js"), "")
-	wrap := fs.String("wrap", list("RUNNER_WRAP", ""), "")
 	maxOutput := fs.String("max-output", env("RUNNER_MAX_OUTPUT", "1048576"), "")
 	maxTimeout := fs.String("max-timeout-ms", env("RUNNER_MAX_TIMEOUT_MS", "300000"), "")
 	maxProcs := fs.String("max-procs", env("RUNNER_MAX_PROCS", "256"), "")
@@ -120,24 +115,13 @@ func configFlags(fs *flag.FlagSet, lookup func(string) (string, bool)) func() (*
 		if within(c.Scratch, c.Workdir) || within(c.Workdir, c.Scratch) {
 			return nil, errors.New("--scratch and --workdir must not contain each other")
 		}
-		c.ChildWorkdir, c.ChildScratch = *childWorkdir, *childScratch
-		if c.ChildWorkdir == "" {
-			c.ChildWorkdir = c.Workdir
-		}
-		if c.ChildScratch == "" {
-			c.ChildScratch = c.Scratch
-		}
+		c.ChildWorkdir, c.ChildScratch = c.Workdir, c.Scratch
 		for _, l := range strings.Split(*warm, ",") {
 			if l = strings.TrimSpace(l); l != "" {
 				if languages[l].warm == warmNone {
 					return nil, fmt.Errorf("--warm: %q cannot be prepared ahead (only %s)", l, strings.Join(warmable(), ", "))
 				}
 				c.Warm[l] = true
-			}
-		}
-		if *wrap != "" {
-			if err := json.Unmarshal([]byte(*wrap), &c.Wrap); err != nil {
-				return nil, fmt.Errorf("--wrap must be a JSON array of strings: %v", err)
 			}
 		}
 		ints := []struct {
@@ -162,10 +146,9 @@ func configFlags(fs *flag.FlagSet, lookup func(string) (string, bool)) func() (*
 		}
 		c.MaxTimeout = time.Duration(ms) * time.Millisecond
 		if *childUID == "" {
-			// Root ignores RLIMIT_NPROC and may do anything: without a wrap, children run as the sandbox
-			// user. A wrap (bubblewrap) sets the sandbox uid itself and may need root to reach its binds.
+			// Root ignores RLIMIT_NPROC and may do anything: its children run as the sandbox user.
 			*childUID = "-1"
-			if os.Geteuid() == 0 && len(c.Wrap) == 0 {
+			if os.Geteuid() == 0 {
 				*childUID = strconv.Itoa(sandboxUID)
 			}
 		}

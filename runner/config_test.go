@@ -18,14 +18,14 @@ func TestConfigDefaultsAndEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Listen != "0.0.0.0:8080" || c.Workdir != "/mnt/data" || c.Scratch != "/tmp/kcr" || c.ChildWorkdir != "/mnt/data" ||
-		c.ChildScratch != "/tmp/kcr" || !c.Warm["py"] || !c.Warm["js"] || c.Wrap != nil || c.MaxOutput != 1048576 ||
+		c.ChildScratch != "/tmp/kcr" || !c.Warm["py"] || !c.Warm["js"] || c.MaxOutput != 1048576 ||
 		c.MaxTimeout != 300*time.Second || c.MaxProcs != 256 || c.MaxOpenFiles != 1024 || c.MaxFileSize != 104857600 || c.MaxMemory != 0 ||
 		!reflect.DeepEqual(c.PyPreload, []string{"numpy", "pandas", "matplotlib"}) {
 		t.Errorf("defaults: %+v", c)
 	}
 	wantUID := -1
 	if os.Geteuid() == 0 {
-		wantUID = sandboxUID // root without a wrap: children drop to the sandbox user
+		wantUID = sandboxUID // root: children drop to the sandbox user
 	}
 	if c.ChildUID != wantUID || c.ChildGID != wantUID {
 		t.Errorf("child uid/gid %d/%d, want %d", c.ChildUID, c.ChildGID, wantUID)
@@ -33,7 +33,7 @@ func TestConfigDefaultsAndEnvironment(t *testing.T) {
 
 	c, err = parseConfig([]string{"--listen", "127.0.0.1:9", "--max-output", "5"}, envOf(map[string]string{
 		"RUNNER_TOKEN": "t", "RUNNER_LISTEN": "ignored:1", "RUNNER_WORKDIR": "/w", "RUNNER_SCRATCH": "/s",
-		"RUNNER_CHILD_WORKDIR": "/mnt/data", "RUNNER_WARM": "go", "RUNNER_WRAP": `["bwrap","--"]`,
+		"RUNNER_CHILD_UID": "70001", "RUNNER_WARM": "go",
 		"RUNNER_MAX_TIMEOUT_MS": "1500", "RUNNER_MAX_OUTPUT": "99", "RUNNER_PY_PRELOAD": "json, csv",
 		"RUNNER_TOOL_GCC": "/opt/gcc/bin/gcc", "RUNNER_MAX_MEMORY": "536870912",
 	}))
@@ -43,14 +43,14 @@ func TestConfigDefaultsAndEnvironment(t *testing.T) {
 	if c.Listen != "127.0.0.1:9" || c.MaxOutput != 5 {
 		t.Errorf("flags must win over the environment: %+v", c)
 	}
-	if c.Workdir != "/w" || c.Scratch != "/s" || c.ChildWorkdir != "/mnt/data" || c.ChildScratch != "/s" ||
-		!reflect.DeepEqual(c.Warm, map[string]bool{"go": true}) || !reflect.DeepEqual(c.Wrap, []string{"bwrap", "--"}) ||
+	if c.Workdir != "/w" || c.Scratch != "/s" || c.ChildWorkdir != "/w" || c.ChildScratch != "/s" ||
+		!reflect.DeepEqual(c.Warm, map[string]bool{"go": true}) ||
 		c.MaxTimeout != 1500*time.Millisecond || !reflect.DeepEqual(c.PyPreload, []string{"json", "csv"}) ||
 		c.Tools["GCC"] != "/opt/gcc/bin/gcc" || c.MaxMemory != 512<<20 {
 		t.Errorf("environment: %+v", c)
 	}
-	if c.ChildUID != -1 {
-		t.Errorf("with a wrap children keep the runner's uid unless --child-uid says otherwise, got %d", c.ChildUID)
+	if c.ChildUID != 70001 || c.ChildGID != 70001 {
+		t.Errorf("RUNNER_CHILD_UID sets the child uid and, without RUNNER_CHILD_GID, the gid: %d/%d", c.ChildUID, c.ChildGID)
 	}
 	// An explicitly empty --warm, RUNNER_WARM or RUNNER_PY_PRELOAD means none.
 	if c, _ := parseConfig([]string{"--warm", ""}, envOf(map[string]string{"RUNNER_TOKEN": "t"})); len(c.Warm) != 0 {
@@ -66,11 +66,12 @@ func TestConfigErrors(t *testing.T) {
 	cases := map[string][]string{
 		"RUNNER_TOKEN is required": nil,
 		"must not contain":         {"--workdir", "/a", "--scratch", "/a/b"},
-		"JSON array":               {"--wrap", "bwrap --"},
+		"--child-uid":              {"--child-uid", "-2"},
 		"--max-procs":              {"--max-procs", "0"},
 		"--max-memory":             {"--max-memory", "512M"},
 		"--max-timeout-ms":         {"--max-timeout-ms", "soon"},
 		"unexpected argument":      {"extra"},
+		"not defined: -wrap":       {"--wrap", `["bwrap","--"]`}, // the removed bubblewrap mode
 		`"ts" cannot be prepared ahead (only go, js, py)`: {"--warm", "py,ts"},
 	}
 	for want, args := range cases {

@@ -293,7 +293,7 @@ func (r *run) compiled(compiler ...string) stepResult {
 	return r.exec(append([]string{r.bin()}, r.args()...)...)
 }
 
-// prefixed returns a fresh copy of the child prefix (__child re-exec + wrap).
+// prefixed returns a fresh copy of the child prefix (the __child re-exec).
 func (s *Server) prefixed() []string {
 	return append(make([]string, 0, len(s.prefix)+16), s.prefix...)
 }

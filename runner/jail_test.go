@@ -470,6 +470,9 @@ func TestJailBombsEndWithAClearMessage(t *testing.T) {
 			if res.ExitCode == 0 || strings.Contains(res.Stdout, "survived") || !strings.Contains(res.Stderr, "[kubecoderun] "+c.notice) {
 				t.Fatalf("%s bomb: %s", c.name, res)
 			}
+			if c.name == "memory" && (res.ExitCode != 137 || res.Signal == nil || *res.Signal != "SIGKILL") {
+				t.Errorf("a run killed by the memory limit: want exit 137 and SIGKILL, got %s", res)
+			}
 			// The sandbox's next run is not blamed for the last one.
 			if res := b.run("bash", "echo fine"); res.Stdout != "fine\n" || strings.Contains(res.Stderr, "[kubecoderun]") {
 				t.Errorf("after the %s bomb: %s", c.name, res)

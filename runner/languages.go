@@ -13,7 +13,7 @@ import (
 )
 
 // language says how to run one language: the code file name and the steps. Compilers write only into
-// the build dir (explicit output flags, because under a wrap the cwd is always the workdir).
+// the build dir (explicit output flags, because the cwd is always the workdir).
 type language struct {
 	file  string   // code file name; Java's is the name of the class holding main
 	tools []string // Config.Tools entries it needs

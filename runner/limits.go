@@ -11,14 +11,13 @@ import (
 
 // Go cannot set rlimits for one child only, so every child is started as
 //
-//	runner __child [cgroup=DIR]... nproc=N nofile=N fsize=N core=0 [uid=U gid=G] -- [wrap...] cmd...
+//	runner __child [cgroup=DIR]... nproc=N nofile=N fsize=N core=0 [uid=U gid=G] -- cmd...
 //
 // which joins the runner's sandbox cgroups (one cgroup=DIR per directory: the pids cgroup, and the
 // memory cgroup with --max-memory, which is the same directory on cgroup v2), lowers its own rlimits,
 // drops to the sandbox uid when asked, and then execve's the command. The runner already made it a
-// session leader. It comes before the wrap prefix, so the runner binary need not
-// be visible inside the sandbox, and it runs as the runner's user, so the binary need not be readable by
-// the sandbox uid either.
+// session leader. It starts as the runner's user, so the binary need not be readable by the sandbox
+// uid. (Jail mode starts its children inside the sandbox's namespaces instead: see jail_sandbox.go.)
 const childCommand = "__child"
 
 const (

@@ -97,8 +97,8 @@ func (d *drainers) startReader(r io.Reader, f *os.File, c *capture) {
 }
 
 // finishWhenEmpty ends the drains once the pipes are empty instead of at EOF. For a step whose writer
-// closed its output before reporting its end: other holders of the pipe (bubblewrap) close it only when
-// the interpreter's exit is over, milliseconds later.
+// closed its output before reporting its end: other holders of the pipe (processes the code forked,
+// killed with it) close it only when their exit is over, milliseconds later with numpy mapped.
 func (d *drainers) finishWhenEmpty() {
 	d.finishing.Store(true)
 	for _, f := range d.files {

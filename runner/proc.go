@@ -30,7 +30,7 @@ type procOpts struct {
 	jobPipe     bool // jail mode: a job pipe left open for the caller to write (p.job)
 }
 
-// startProc starts argv (already prefixed with the __child re-exec and the wrap) in its own session.
+// startProc starts argv (already prefixed with the __child re-exec) in its own session.
 func (s *Server) startProc(argv []string, o procOpts) (*proc, error) {
 	p := &proc{done: make(chan struct{})}
 	var childEnds []*os.File
@@ -165,10 +165,6 @@ func (s *Server) wait(p *proc, deadline time.Time, status <-chan int) stepResult
 		res.signal = signalName(ws.Signal())
 	default:
 		res.exitCode = ws.ExitStatus()
-		// bubblewrap (and shells) report a child killed by signal N as exit code 128+N.
-		if len(s.cfg.Wrap) > 0 && res.exitCode > 128 && res.exitCode < 128+65 {
-			res.signal = signalName(syscall.Signal(res.exitCode - 128))
-		}
 	}
 	return res
 }

@@ -37,11 +37,11 @@ var executable = os.Executable
 type Server struct {
 	cfg    *Config
 	self   string         // the runner binary, re-executed as __child and run by bash PTC stubs (ptc-call)
-	prefix []string       // __child re-exec prefix + wrap, prepended to every child command
+	prefix []string       // __child re-exec prefix, prepended to every child command (classic mode)
 	env    []string       // environment of every child
 	cg     sandboxCgroups // pids and memory cgroups of the children, where the runner could make them
 	root   *os.Root       // the workdir; file endpoints never leave it
-	// The scratch dir. Children own most of it (and it is their /tmp under bubblewrap), so after start
+	// The scratch dir. Children own most of it (and it is their /tmp in a jail sandbox), so after start
 	// the runner touches it only through this Root: a planted symlink cannot redirect its writes.
 	scratchRoot *os.Root
 	busy        sync.Mutex
@@ -88,7 +88,7 @@ func newServerIn(cfg *Config, jail *jailSandbox) (*Server, error) {
 		if memErr != nil {
 			log.Printf("runner: no memory cgroup (%v); --max-memory %d is NOT enforced: the memory of children is unbounded", memErr, cfg.MaxMemory)
 		}
-		s.prefix = append(cfg.childPrefix(self, s.cg.dirs()), cfg.Wrap...)
+		s.prefix = cfg.childPrefix(self, s.cg.dirs())
 	}
 	if err := os.MkdirAll(cfg.Workdir, 0o755); err != nil {
 		return nil, err
@@ -99,7 +99,7 @@ func newServerIn(cfg *Config, jail *jailSandbox) (*Server, error) {
 	if s.root, err = os.OpenRoot(cfg.Workdir); err != nil {
 		return nil, err
 	}
-	// The scratch dir is sticky and world-writable like /tmp (it is /tmp inside bubblewrap). Directories
+	// The scratch dir is sticky and world-writable like /tmp (it is /tmp in a jail sandbox). Directories
 	// children write to belong to the child uid; shims/ stays the runner's, so children cannot swap it.
 	if err := os.MkdirAll(cfg.Scratch, 0o755); err != nil {
 		return nil, err
@@ -169,7 +169,7 @@ func (s *Server) Close() {
 }
 
 // startChild starts a child; argv is the command as children see it. In jail mode it starts inside the
-// sandbox's jail, else as a __child re-exec followed by the wrap.
+// sandbox's jail, else as a __child re-exec.
 func (s *Server) startChild(argv []string, o procOpts) (*proc, error) {
 	if s.jail != nil {
 		return s.jail.start(argv, o)

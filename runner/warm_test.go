@@ -140,6 +140,33 @@ func TestWarmInterpreterIsReplacedAfterUse(t *testing.T) {
 	}
 }
 
+// A single-use runner (a pool pod) serves one run: the warm Python's output arrives whole although
+// the drains end once the pipes are empty (the shim reports before its exit), and no interpreter is
+// warmed again afterwards.
+func TestSingleUseWarmPythonIsNotReplaced(t *testing.T) {
+	t.Parallel()
+	tr := newRunner(t, runnerOpts{args: []string{"--warm", "py", "--single-use"}})
+	tr.waitWarm("py")
+	res := tr.run("py", "import sys\nfor i in range(4000):\n    print('%05d' % i + 'x' * 44)\nsys.stderr.write('e' * 100000)\nprint('end')\n")
+	if res.ExitCode != 0 || len(res.Stdout) != 4000*50+4 || !strings.HasSuffix(res.Stdout, "03999"+strings.Repeat("x", 44)+"\nend\n") {
+		t.Fatalf("stdout of the warm run is incomplete: %d bytes, exit %d", len(res.Stdout), res.ExitCode)
+	}
+	if len(res.Stderr) != 100000 {
+		t.Fatalf("stderr of the warm run is incomplete: %d bytes", len(res.Stderr))
+	}
+	if tr.srv.warmRuns.Load() != 1 {
+		t.Fatalf("the warm interpreter was not used")
+	}
+	// Settled before the answer: the slot is stopped, so no refill can warm it later either.
+	w := tr.srv.warm["py"]
+	w.mu.Lock()
+	rewarmed, enabled := w.sh != nil, w.enabled
+	w.mu.Unlock()
+	if rewarmed || enabled {
+		t.Errorf("a single-use runner warmed another interpreter after its run (or can still: %v)", enabled)
+	}
+}
+
 func TestColdFallbackWhenTheWarmInterpreterDied(t *testing.T) {
 	t.Parallel()
 	tr := newRunner(t, runnerOpts{args: []string{"--warm", "py"}, env: map[string]string{"RUNNER_PY_PRELOAD": "json"}})
