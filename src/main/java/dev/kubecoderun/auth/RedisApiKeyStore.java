@@ -13,6 +13,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import redis.clients.jedis.AbstractPipeline;
+import redis.clients.jedis.Response;
 
 /**
  * Managed keys in Redis with the reference layout: hash {@code {p}api_keys:records:{sha256}}, set
@@ -52,7 +54,11 @@ public final class RedisApiKeyStore implements ApiKeyStore {
 
   @Override
   public Optional<ApiKeyRecord> find(String keyHash) {
-    Map<String, String> h = redis.call(j -> j.hgetAll(recordKey(keyHash)));
+    return record(keyHash, redis.call(j -> j.hgetAll(recordKey(keyHash))));
+  }
+
+  /** A record from its hash; empty when there is none (an empty hash is a missing key). */
+  private static Optional<ApiKeyRecord> record(String keyHash, Map<String, String> h) {
     if (h.isEmpty()) {
       return Optional.empty();
     }
@@ -93,11 +99,28 @@ public final class RedisApiKeyStore implements ApiKeyStore {
     }
   }
 
+  /**
+   * The index, then every record in one pipelined round trip (not one per key); an index entry
+   * whose record is gone (deleted meanwhile) is left out.
+   */
   @Override
   public List<ApiKeyRecord> list() {
+    List<String> hashes = List.copyOf(redis.call(j -> j.smembers(redis.key("api_keys:index"))));
+    List<Map<String, String>> records =
+        redis.call(
+            j -> {
+              List<Response<Map<String, String>>> replies = new ArrayList<>();
+              try (AbstractPipeline p = j.pipelined()) {
+                for (String hash : hashes) {
+                  replies.add(p.hgetAll(recordKey(hash)));
+                }
+                p.sync();
+              }
+              return replies.stream().map(Response::get).toList();
+            });
     List<ApiKeyRecord> out = new ArrayList<>();
-    for (String hash : redis.call(j -> j.smembers(redis.key("api_keys:index")))) {
-      find(hash).ifPresent(out::add);
+    for (int i = 0; i < hashes.size(); i++) {
+      record(hashes.get(i), records.get(i)).ifPresent(out::add);
     }
     return out;
   }

@@ -70,6 +70,26 @@ abstract class ApiKeyStoreContract {
   }
 
   @Test
+  void everyRecordIsListedOnceWithItsOwnFields() {
+    List<ApiKeyRecord> saved = new ArrayList<>();
+    for (int i = 0; i < 25; i++) {
+      ApiKeyRecord r = record(i % 2 == 0);
+      saved.add(r);
+      store().save(r);
+    }
+    store().recordUsage(saved.get(3).keyHash(), now.plusSeconds(5));
+    saved.set(3, store().find(saved.get(3).keyHash()).orElseThrow());
+    List<ApiKeyRecord> listed = store().list();
+    for (ApiKeyRecord r : saved) {
+      assertEquals(
+          List.of(r),
+          listed.stream().filter(x -> x.keyHash().equals(r.keyHash())).toList(),
+          "listed once, as found");
+    }
+    assertEquals(1, saved.get(3).usageCount());
+  }
+
+  @Test
   void usageIsCountedOnTheRecordAndNeverCreatesOne() {
     ApiKeyRecord r = record(true);
     store().save(r);

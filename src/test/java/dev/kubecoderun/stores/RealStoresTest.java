@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.auth.ApiKeyStore;
+import dev.kubecoderun.auth.ManagedApiKeys;
 import dev.kubecoderun.auth.RedisApiKeyStore;
 import dev.kubecoderun.files.FileMetadataStore;
 import dev.kubecoderun.files.ObjectStore;
@@ -102,6 +103,18 @@ class RealStoresTest {
       store.invalidate(shortHash);
       Boolean left = REDIS.call(j -> j.exists(key));
       assertFalse(left);
+    }
+
+    /** An index entry whose record is gone (deleted between the two) is not listed. */
+    @Test
+    void anIndexEntryWithoutItsRecordIsNotListed() {
+      String ghost = ManagedApiKeys.sha256Hex("sk-" + Ids.next());
+      REDIS.run(j -> j.sadd(REDIS.key("api_keys:index"), ghost));
+      try {
+        assertTrue(store.list().stream().noneMatch(r -> r.keyHash().equals(ghost)));
+      } finally {
+        REDIS.run(j -> j.srem(REDIS.key("api_keys:index"), ghost));
+      }
     }
   }
 
