@@ -254,7 +254,11 @@ public final class Application implements AutoCloseable {
             checks,
             new dev.kubecoderun.api.Endpoints.Operations(
                 metrics,
-                new Usage(usageStore, clock, config.operations().usageRetention()),
+                new Usage(
+                    usageStore,
+                    clock,
+                    config.operations().usageRetention(),
+                    metrics::usageRecordLost),
                 new KeyAdmin(keyStore, config.auth().apiKeys(), clock),
                 pool,
                 slots));

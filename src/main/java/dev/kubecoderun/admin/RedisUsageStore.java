@@ -45,7 +45,15 @@ public final class RedisUsageStore implements UsageStore {
     this.retention = retention;
   }
 
-  /** One round trip: the hour's and the minute's counters and, for a failure, the list. */
+  /**
+   * One round trip: the hour's and the minute's counters and, for a failure, the list. Sent at most
+   * once ({@link RedisConnection#runOnce}): when the connection fails after Redis applied the
+   * batch, a retry would count the execution twice, so the record fails and is lost instead ({@link
+   * Usage} logs and counts it). A retry made harmless would need a marker per execution beside each
+   * counter hash (in its cluster slot, for as long as a late retry may come), so a key per
+   * execution, to save the rare record lost with its connection. The commands a request makes
+   * before its record have already found the dead pooled connections a Redis restart leaves.
+   */
   @Override
   public void record(UsageEvent e) {
     String hour = redis.key("usage:hour:" + HOUR.format(e.at()));
@@ -53,7 +61,7 @@ public final class RedisUsageStore implements UsageStore {
     String minute = redis.key("usage:minute:" + MINUTE.format(e.at()));
     List<String> minuteArgs = args(UsageCounts.fields("*", e), MINUTES_KEPT.plusMinutes(1));
     String failure = e.isFailure() ? Json.writeString(e) : null;
-    redis.run(
+    redis.runOnce(
         j -> {
           List<Response<Object>> replies = new ArrayList<>();
           try (AbstractPipeline p = j.pipelined()) {

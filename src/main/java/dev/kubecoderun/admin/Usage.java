@@ -10,7 +10,7 @@ import java.util.logging.Logger;
 /**
  * Usage of the service: records each execution and answers the admin API's questions about a
  * window. Recording never fails a request: a store that cannot take it is logged (at most once a
- * minute) and the event is lost.
+ * minute), counted ({@code onLost}: the lost-records metric) and the event is lost.
  */
 public final class Usage {
   private static final Logger LOG = Logger.getLogger(Usage.class.getName());
@@ -18,12 +18,19 @@ public final class Usage {
   private final UsageStore store;
   private final Clock clock;
   private final Duration retention;
+  private final Runnable onLost;
   private final AtomicLong lastWarning = new AtomicLong();
 
   public Usage(UsageStore store, Clock clock, Duration retention) {
+    this(store, clock, retention, () -> {});
+  }
+
+  /** {@code onLost} runs once per event the store could not take. */
+  public Usage(UsageStore store, Clock clock, Duration retention, Runnable onLost) {
     this.store = store;
     this.clock = clock;
     this.retention = retention;
+    this.onLost = onLost;
   }
 
   public Instant now() {
@@ -38,6 +45,7 @@ public final class Usage {
     try {
       store.record(e);
     } catch (RuntimeException ex) {
+      onLost.run();
       long now = System.nanoTime();
       long last = lastWarning.get();
       if (now - last > Duration.ofMinutes(1).toNanos() && lastWarning.compareAndSet(last, now)) {

@@ -180,10 +180,13 @@ public final class RedisApiKeyStore implements ApiKeyStore {
     redis.run(j -> j.eval(DECREMENT, List.of(usageKey(shortHash, counter)), List.of()));
   }
 
-  /** Only on an existing record: a usage update never creates a partial record. */
+  /**
+   * Only on an existing record: a usage update never creates a partial record. Sent at most once:
+   * an increment applied before its connection failed must not be applied again.
+   */
   @Override
   public void recordUsage(String keyHash, Instant now) {
-    redis.run(
+    redis.runOnce(
         j ->
             j.eval(
                 """

@@ -193,6 +193,14 @@ public final class Metrics implements AutoCloseable {
         .increment();
   }
 
+  /** An execution that usage could not record (its store failed): missing from the figures. */
+  public void usageRecordLost() {
+    Counter.builder("kubecoderun.usage.records.lost")
+        .description("Executions missing from usage: their record failed")
+        .register(registry)
+        .increment();
+  }
+
   private static Duration[] durations(long... millis) {
     Duration[] out = new Duration[millis.length];
     for (int i = 0; i < millis.length; i++) {

@@ -67,6 +67,35 @@ public final class RedisConnection implements AutoCloseable {
     }
   }
 
+  /**
+   * Like {@link #call}, for a write that must not be applied twice (a counter's increment): a
+   * connection failure is not retried. The connection may have failed after Redis applied the
+   * command, its reply lost on the way back; nothing tells that apart from a command that never
+   * arrived, and a retry would apply it again. The write fails as unavailable instead, as a failure
+   * of {@link #call} does, after the idle connections are dropped: after a Redis restart they are
+   * all dead, and the next command gets a live one.
+   */
+  public <T> T callOnce(Function<UnifiedJedis, T> command) {
+    try {
+      return command.apply(jedis);
+    } catch (JedisException e) {
+      if (e instanceof JedisConnectionException) {
+        dropIdleConnections();
+      }
+      onFailure.run();
+      throw unavailable(e);
+    }
+  }
+
+  /** Like {@link #callOnce} for commands without a result. */
+  public void runOnce(java.util.function.Consumer<UnifiedJedis> command) {
+    callOnce(
+        j -> {
+          command.accept(j);
+          return null;
+        });
+  }
+
   /** Like {@link #call} for commands without a result. */
   public void run(java.util.function.Consumer<UnifiedJedis> command) {
     call(

@@ -1,11 +1,14 @@
 package dev.kubecoderun.admin;
 
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.redis.RedisClients;
 import dev.kubecoderun.redis.RedisConnection;
+import dev.kubecoderun.stores.LostReplyProxy;
 import dev.kubecoderun.stores.RedisServer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -17,6 +20,7 @@ import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -70,14 +74,48 @@ class RedisUsageStoreTest extends UsageStoreContract {
         new RedisUsageStore(connect("redis://127.0.0.1:" + closedPort()), Duration.ofDays(1));
     UsageEvent failed = event(T0, "aaaa", "py", "failed", 5);
     assertThrows(UncheckedIOException.class, () -> store.record(failed));
-    Usage usage = new Usage(store, clock, Duration.ofDays(1));
+    AtomicInteger lost = new AtomicInteger();
+    Usage usage = new Usage(store, clock, Duration.ofDays(1), lost::incrementAndGet);
     assertDoesNotThrow(() -> usage.record(failed), "the first, logged");
     assertDoesNotThrow(() -> usage.record(failed), "the next, within the minute: not logged");
+    assertEquals(2, lost.get(), "both counted as lost");
     // The admin API answers these with 503 (UncheckedIOException, as every store's outage).
     assertThrows(
         UncheckedIOException.class,
         () -> usage.hourly(T0.minus(Duration.ofDays(1)), T0, null, null));
     assertThrows(UncheckedIOException.class, () -> usage.perMinute(T0, T0.plusSeconds(60), null));
     assertThrows(UncheckedIOException.class, () -> usage.failures(10));
+  }
+
+  /**
+   * Redis applies a record's batch and the connection fails before its reply is read: the batch is
+   * not sent again (that would count the execution twice); the record fails, as when Redis cannot
+   * be reached, and the next one goes through on a new connection.
+   */
+  @Test
+  void aRecordWhoseReplyIsLostIsCountedOnceNotAgainOnARetry() {
+    try (LostReplyProxy proxy = LostReplyProxy.to(RedisServer.shared().port())) {
+      RedisUsageStore store = new RedisUsageStore(connect(proxy.url()), Duration.ofDays(1));
+      UsageEvent failed = event(T0, "aaaa", "py", "failed", 5);
+      store.record(event(T0, "aaaa", "py", "ok", 5)); // the connection is up
+      proxy.loseTheReplyTo("EVAL");
+      RuntimeException thrown = null;
+      try {
+        store.record(failed);
+      } catch (RuntimeException e) {
+        thrown = e;
+      }
+      assertEquals(1, proxy.lost(), "the reply to the batch was lost");
+      UsageReport hour = UsageReport.of(store.hours(T0, T0.plusSeconds(1)), null, null);
+      assertEquals(2, hour.total().executions(), "the ok and the failed one, once");
+      assertEquals(1, hour.total().failed());
+      assertEquals(
+          2, UsageReport.of(store.minutes(T0, T0.plusSeconds(1)), null, null).total().executions());
+      assertEquals(1, store.failures(10).size(), "the failure listed once");
+      assertTrue(thrown instanceof UncheckedIOException, "lost, as unreachable: " + thrown);
+      store.record(failed);
+      assertEquals(
+          3, UsageReport.of(store.hours(T0, T0.plusSeconds(1)), null, null).total().executions());
+    }
   }
 }

@@ -32,6 +32,7 @@ class MetricNamesTest {
       m.filesUploaded(1, 10);
       m.fileDownloaded(10);
       m.storeError("redis");
+      m.usageRecordLost();
       Set<String> out = new TreeSet<>();
       Matcher t = Pattern.compile("(?m)^# TYPE (\\S+) ").matcher(m.scrape());
       while (t.find()) {

@@ -1,15 +1,19 @@
 package dev.kubecoderun.stores;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kubecoderun.auth.ApiKeyRecord;
 import dev.kubecoderun.auth.ApiKeyStore;
 import dev.kubecoderun.auth.ManagedApiKeys;
 import dev.kubecoderun.auth.RedisApiKeyStore;
+import dev.kubecoderun.config.Config;
 import dev.kubecoderun.files.FileMetadataStore;
 import dev.kubecoderun.files.ObjectStore;
 import dev.kubecoderun.files.RedisFileMetadataStore;
+import dev.kubecoderun.redis.RedisClients;
 import dev.kubecoderun.redis.RedisConnection;
 import dev.kubecoderun.session.Ids;
 import dev.kubecoderun.session.RedisSessionLocks;
@@ -20,8 +24,12 @@ import dev.kubecoderun.session.SessionStore;
 import dev.kubecoderun.state.RedisStateStore;
 import dev.kubecoderun.state.StateArchive;
 import dev.kubecoderun.state.StateStore;
+import java.io.UncheckedIOException;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Tag;
@@ -103,6 +111,50 @@ class RealStoresTest {
       store.invalidate(shortHash);
       Boolean left = REDIS.call(j -> j.exists(key));
       assertFalse(left);
+    }
+
+    /**
+     * A key's usage count is a counter too: Redis applies the increment, its reply is lost, and the
+     * increment is not sent again (the request's use would count twice).
+     */
+    @Test
+    void aUsageWhoseReplyIsLostIsCountedOnce() {
+      String prefix = RealStores.uniquePrefix("lost-reply");
+      try (LostReplyProxy proxy = LostReplyProxy.to(RedisServer.shared().port());
+          RedisConnection viaProxy =
+              RedisClients.connect(
+                  Config.from(
+                          Map.of(
+                              "AUTH_ENABLED",
+                              "false",
+                              "REDIS_URL",
+                              proxy.url(),
+                              "REDIS_KEY_PREFIX",
+                              prefix,
+                              "REDIS_SOCKET_TIMEOUT",
+                              "2"))
+                      .redis())) {
+        ApiKeyStore keys = new RedisApiKeyStore(viaProxy);
+        ApiKeyRecord r =
+            new ApiKeyRecord(
+                ManagedApiKeys.sha256Hex("sk-" + Ids.next()),
+                "sk-abcdefgh",
+                "lost reply",
+                Instant.now().truncatedTo(ChronoUnit.SECONDS),
+                true,
+                Map.of(),
+                0,
+                null);
+        keys.save(r);
+        proxy.loseTheReplyTo("EVAL");
+        try {
+          keys.recordUsage(r.keyHash(), Instant.now());
+        } catch (UncheckedIOException expected) {
+          // lost, as when Redis cannot be reached
+        }
+        assertEquals(1, proxy.lost());
+        assertEquals(1, keys.find(r.keyHash()).orElseThrow().usageCount(), "counted once");
+      }
     }
 
     /** An index entry whose record is gone (deleted between the two) is not listed. */
