@@ -3,8 +3,10 @@ package dev.kubecoderun.api;
 import dev.kubecoderun.admin.Usage;
 import dev.kubecoderun.admin.UsageEvent;
 import dev.kubecoderun.auth.Principal;
+import dev.kubecoderun.execution.ProgrammaticService;
 import dev.kubecoderun.metrics.Metrics;
 import io.helidon.webserver.http.ServerRequest;
+import java.util.function.UnaryOperator;
 
 /**
  * An execution's outcome and time, in the execution metrics and in usage: the one record of an
@@ -21,7 +23,7 @@ final class ExecutionRecorder {
 
   /** A run that ended: {@code outcome} is the code's, ok, error or timeout. */
   void ended(ServerRequest req, String lang, String outcome, long nanos) {
-    record(req, lang, outcome, nanos, null);
+    record(usageSubject(Principals.of(req)), RequestId.of(req).value(), lang, outcome, nanos, null);
   }
 
   /**
@@ -29,11 +31,38 @@ final class ExecutionRecorder {
    * client is told 409, else failed, with the status and message the client is shown.
    */
   void failed(ServerRequest req, String lang, long nanos, RuntimeException e) {
-    ApiError shown = DomainErrors.shown(e);
-    record(req, lang, shown.status() == 409 ? "busy" : "failed", nanos, shown);
+    failed(usageSubject(Principals.of(req)), RequestId.of(req).value(), lang, nanos, e);
   }
 
-  private void record(ServerRequest req, String lang, String outcome, long nanos, ApiError error) {
+  /**
+   * The recorder of a programmatic run that {@code req} starts: its principal and request id are
+   * taken now, for an end that may come after the request (and with no request at all); {@code
+   * shown} maps a failure to what its client is shown.
+   */
+  ProgrammaticService.Recorder forRun(ServerRequest req, UnaryOperator<RuntimeException> shown) {
+    String subject = usageSubject(Principals.of(req));
+    String requestId = RequestId.of(req).value();
+    return new ProgrammaticService.Recorder() {
+      @Override
+      public void ended(String language, String outcome, long nanos) {
+        record(subject, requestId, language, outcome, nanos, null);
+      }
+
+      @Override
+      public void failed(String language, long nanos, RuntimeException e) {
+        ExecutionRecorder.this.failed(subject, requestId, language, nanos, shown.apply(e));
+      }
+    };
+  }
+
+  private void failed(
+      String subject, String requestId, String lang, long nanos, RuntimeException e) {
+    ApiError shown = DomainErrors.shown(e);
+    record(subject, requestId, lang, shown.status() == 409 ? "busy" : "failed", nanos, shown);
+  }
+
+  private void record(
+      String subject, String requestId, String lang, String outcome, long nanos, ApiError error) {
     metrics.execution(lang, outcome, nanos);
     String message =
         switch (outcome) {
@@ -44,13 +73,13 @@ final class ExecutionRecorder {
     usage.record(
         new UsageEvent(
             usage.now(),
-            usageSubject(Principals.of(req)),
+            subject,
             lang,
             outcome.equals("busy") ? "failed" : outcome,
             nanos / 1_000_000,
             error == null ? 200 : error.status(),
             message == null ? null : message.substring(0, Math.min(300, message.length())),
-            RequestId.of(req).value()));
+            requestId));
   }
 
   /**

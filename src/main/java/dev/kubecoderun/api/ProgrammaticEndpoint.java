@@ -77,8 +77,10 @@ final class ProgrammaticEndpoint implements HttpService {
   }
 
   /**
-   * A run counts as one execution, recorded once: when a request answers its end, or when it could
-   * not start (as /exec's, with the status the client is shown).
+   * A run counts as one execution, recorded once by the service (see {@link
+   * ProgrammaticService.Recorder}), under the principal and request id of its start: when it ends,
+   * whether or not a request sees the end, or when it could not start (as /exec's, with the status
+   * the client is shown).
    */
   private void exec(ServerRequest req, ServerResponse res) throws InterruptedException {
     JsonNode body = JsonBody.read(req, maxJsonBytes).tree();
@@ -101,26 +103,14 @@ final class ProgrammaticEndpoint implements HttpService {
       }
     } else {
       ProgrammaticService.Start start = start(req, body, requestId);
-      long began = System.nanoTime();
       try {
-        reply = programmatic.start(start);
+        reply = programmatic.start(start, recorder.forRun(req, ProgrammaticEndpoint::shown));
       } catch (RuntimeException e) {
-        RuntimeException shown = shown(e);
-        recorder.failed(req, start.command().language().code(), System.nanoTime() - began, shown);
-        throw shown;
+        throw shown(e);
       }
     }
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(shape(reply)));
-    if (reply instanceof ProgrammaticService.Done d) {
-      String outcome =
-          switch (String.valueOf(d.body().get("error"))) {
-            case "null" -> "ok";
-            case "Time limit exceeded" -> "timeout";
-            default -> "error";
-          };
-      recorder.ended(req, d.language(), outcome, d.durationMs() * 1_000_000);
-    }
   }
 
   /** The answer to a programmatic run's own failures; the others are the domain's. */

@@ -53,13 +53,14 @@ public final class ProgrammaticService {
   public record ToolCallsRequired(String sessionId, String token, List<Call> calls)
       implements Reply {}
 
-  /**
-   * The run ended: {@code body} is the completed or error answer; {@code language} and {@code
-   * durationMs} (start to end, tool calls included) are for usage and metrics.
-   */
-  public record Done(Map<String, Object> body, String language, long durationMs) implements Reply {}
+  /** The run ended: {@code body} is the completed or error answer. */
+  public record Done(Map<String, Object> body) implements Reply {}
 
-  /** What the owner stores for the replica that answers the end. */
+  /**
+   * What the owner stores for the replica that answers the end. {@code language} and {@code
+   * durationMs} are no longer read (the owner counts the run); replicas of earlier versions read
+   * them.
+   */
   private record Final(
       String language, @JsonProperty("duration_ms") long durationMs, Map<String, Object> body) {}
 
@@ -82,6 +83,19 @@ public final class ProgrammaticService {
     public RefusedProgramException(String message) {
       super(message);
     }
+  }
+
+  /**
+   * Where a run is counted (usage and the execution metrics): once per run given to {@link #start},
+   * however it ends, when it ends. Its owner does it, since no request of the client may see the
+   * end (a run cancelled, timed out waiting for results, or whose sandbox died while it waited).
+   */
+  public interface Recorder {
+    /** The run ended: ok, error (the code failed, or the run was cancelled) or timeout. */
+    void ended(String language, String outcome, long nanos);
+
+    /** The run could not start, or could not end: {@code e} is why. */
+    void failed(String language, long nanos, RuntimeException e);
   }
 
   /** A new programmatic run, validated. */
@@ -142,14 +156,25 @@ public final class ProgrammaticService {
     return idleTimeout.plus(maxSegment).multipliedBy(MAX_ROUND_TRIPS + 1).plus(FINAL_TTL);
   }
 
-  /** Starts a run: answers its first batch of tool calls, or its end. */
-  public Reply start(Start start) throws InterruptedException {
+  /**
+   * Starts a run: answers its first batch of tool calls, or its end. The run is counted once in
+   * {@code recorder}: here when it cannot be handed to its owner, else by the owner.
+   */
+  public Reply start(Start start, Recorder recorder) throws InterruptedException {
+    long began = System.nanoTime();
     String executionId = randomId(16);
     if (start.requestId() != null) {
-      store.putRequest(start.principal(), start.requestId(), executionId, executionTtl());
+      try {
+        store.putRequest(start.principal(), start.requestId(), executionId, executionTtl());
+      } catch (RuntimeException e) {
+        recorder.failed(start.command().language().code(), System.nanoTime() - began, e);
+        throw e;
+      }
     }
     CompletableFuture<First> first = new CompletableFuture<>();
-    Thread.ofVirtual().name("ptc-" + executionId).start(() -> own(start, executionId, first));
+    Thread.ofVirtual()
+        .name("ptc-" + executionId)
+        .start(() -> own(start, executionId, first, recorder, began));
     First f;
     try {
       f = first.get();
@@ -164,12 +189,19 @@ public final class ProgrammaticService {
 
   /**
    * The owner of a run: the /exec pipeline, whose run step starts the runner's programmatic run,
-   * hands its first answer to the starting request, and waits for the run's end.
+   * hands its first answer to the starting request, and waits for the run's end. It counts the run
+   * in {@code recorder}, once, however the run ends, before the end can be read: a client that sees
+   * the end finds the run counted.
    */
-  private void own(Start start, String executionId, CompletableFuture<First> first) {
+  private void own(
+      Start start,
+      String executionId,
+      CompletableFuture<First> first,
+      Recorder recorder,
+      long began) {
     RunnerEnd[] end = new RunnerEnd[1];
-    long began = System.nanoTime();
     String language = start.command().language().code();
+    boolean recorded = false;
     try {
       ExecResponse response =
           executions.execute(
@@ -182,8 +214,10 @@ public final class ProgrammaticService {
                 }
               });
       Map<String, Object> body = finalBody(response, end[0]);
-      // The tokens go before the answer, so whoever reads the answer finds them gone.
       String why = end[0] == null ? null : end[0].end();
+      recorded = true;
+      record(() -> recorder.ended(language, outcome(why, body), System.nanoTime() - began));
+      // The tokens go before the answer, so whoever reads the answer finds them gone.
       if ("cancelled".equals(why) || "idle_timeout".equals(why)) {
         store.deleteExecution(executionId);
       }
@@ -191,8 +225,11 @@ public final class ProgrammaticService {
           executionId, Json.writeString(new Final(language, millisSince(began), body)), FINAL_TTL);
       first.complete(new First(new RunnerReply("ended", null), response.sessionId()));
     } catch (Throwable e) {
-      if (!first.completeExceptionally(
-          e instanceof RuntimeException ? e : new IllegalStateException(e))) {
+      RuntimeException failure = e instanceof RuntimeException r ? r : new IllegalStateException(e);
+      if (!recorded) {
+        record(() -> recorder.failed(language, System.nanoTime() - began, failure));
+      }
+      if (!first.completeExceptionally(failure)) {
         // The client is in a continuation: it gets an error answer, the tokens become unknown.
         LOG.log(Level.WARNING, "programmatic run " + executionId + " failed", e);
         Map<String, Object> body = new LinkedHashMap<>();
@@ -214,6 +251,27 @@ public final class ProgrammaticService {
         Thread.currentThread().interrupt();
       }
     }
+  }
+
+  /** Counting a run never ends it otherwise: a recorder that fails is logged. */
+  private static void record(Runnable r) {
+    try {
+      r.run();
+    } catch (RuntimeException e) {
+      LOG.log(Level.WARNING, "programmatic run not recorded", e);
+    }
+  }
+
+  /**
+   * A run's outcome for usage and the metrics: ok; timeout when a stretch ran out of time or a
+   * batch waited for its results past PTC_CONTINUATION_TIMEOUT_SECONDS; else error.
+   */
+  static String outcome(String why, Map<String, Object> body) {
+    Object error = body.get("error");
+    if (error == null) {
+      return "ok";
+    }
+    return "Time limit exceeded".equals(error) || "idle_timeout".equals(why) ? "timeout" : "error";
   }
 
   private RunnerResult runOwned(
@@ -358,7 +416,7 @@ public final class ProgrammaticService {
     }
     try {
       Final f = Json.MAPPER.readValue(body.get(), Final.class);
-      return new Done(f.body(), f.language(), f.durationMs());
+      return new Done(f.body());
     } catch (IOException e) {
       throw new IllegalStateException(e);
     }

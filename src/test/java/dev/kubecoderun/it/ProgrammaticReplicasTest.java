@@ -14,6 +14,8 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -99,6 +101,49 @@ class ProgrammaticReplicasTest {
         post(a, TestServer.KEY, null, continuation(r, List.of(result(r.at("/tool_calls/0"), 1)))),
         404,
         "resource_not_found");
+  }
+
+  /**
+   * A run whose client never comes back counts once, as a timeout, in usage (on the shared Redis:
+   * either replica reads it) and in the execution metrics of the replica that ran it, when its
+   * unanswered batch ends it: no request of the client sees that end.
+   */
+  @Test
+  void aRunLeftWithoutItsResultsCountsOnceWhenItTimesOut() throws InterruptedException {
+    JsonNode created =
+        AdminApiTest.adminJson(a, "POST", "/api/v1/admin/keys", "{\"name\":\"ptc idle\"}").json();
+    String key = created.get("api_key").asText();
+    String hash = created.at("/record/key_hash").asText();
+    double before = timeouts(a);
+    JsonNode r = post(a, key, null, python("await t()\n", "t")).json();
+    assertEquals("tool_call_required", r.get("status").asText(), r.toString());
+    Eventually.await(
+        "the run that timed out in usage",
+        Duration.ofSeconds(30),
+        () -> ProgrammaticToolCallingTest.usageTotals(b, hash).get("executions").asInt() == 1);
+    JsonNode totals = ProgrammaticToolCallingTest.usageTotals(b, hash);
+    assertEquals(1, totals.get("timeout_count").asInt(), totals.toString());
+    assertEquals(before + 1, timeouts(a), "in the metrics of the replica that ran it");
+    Errors.assertError(
+        post(a, key, null, continuation(r, List.of(result(r.at("/tool_calls/0"), 1)))),
+        404,
+        "resource_not_found");
+    assertEquals(
+        1,
+        ProgrammaticToolCallingTest.usageTotals(a, hash).get("executions").asInt(),
+        "counted once");
+  }
+
+  /** The py executions that timed out, in {@code s}'s metrics. */
+  private static double timeouts(TestServer s) {
+    TestServer.Reply m = s.send(AdminApiTest.admin(s, "/metrics"));
+    assertEquals(200, m.status(), m.body());
+    Matcher found =
+        Pattern.compile(
+                "(?m)^kubecoderun_executions_seconds_count\\{language=\"py\",outcome=\"timeout\"\\}"
+                    + " ([0-9.eE+-]+)$")
+            .matcher(m.body());
+    return found.find() ? Double.parseDouble(found.group(1)) : 0;
   }
 
   /**

@@ -485,6 +485,55 @@ class ProgrammaticToolCallingTest {
     assertEquals(1, usage.at("/totals/executions").asInt(), usage.toString());
   }
 
+  /** The usage totals of a managed key (its key_hash). */
+  static JsonNode usageTotals(TestServer s, String hash) {
+    TestServer.Reply r = s.send(AdminApiTest.admin(s, "/api/v1/admin/keys/" + hash + "/usage"));
+    assertEquals(200, r.status(), r.body());
+    return r.json().get("totals");
+  }
+
+  /**
+   * A run that ends with no request of the client to see its end (cancelled while waiting for
+   * results; its sandbox dead while waiting) still counts once in usage, when it ends.
+   */
+  @Test
+  void aRunThatEndsWhileWaitingForTheClientCountsOnce() throws InterruptedException {
+    TestServer s = server();
+    JsonNode created =
+        AdminApiTest.adminJson(s, "POST", "/api/v1/admin/keys", "{\"name\":\"ptc ends\"}").json();
+    String key = created.get("api_key").asText();
+    String hash = created.at("/record/key_hash").asText();
+
+    String requestId = "req-c-" + System.nanoTime();
+    JsonNode cancelled = post(s, key, requestId, python("await t()\n", "t")).json();
+    assertToolCalls(cancelled, "t");
+    assertEquals(200, cancel(s, key, requestId));
+    Eventually.await(
+        "the cancelled run in usage",
+        Duration.ofSeconds(30),
+        () -> usageTotals(s, hash).get("executions").asInt() == 1);
+
+    String marker = "ptc-waiting-" + System.nanoTime();
+    JsonNode died =
+        post(s, key, null, python("open('" + marker + "', 'w').close()\nawait t()\n", "t")).json();
+    assertToolCalls(died, "t");
+    sandboxWith(marker).orElseThrow().destroyForcibly();
+    Eventually.await(
+        "the run whose sandbox died in usage",
+        Duration.ofSeconds(30),
+        () -> usageTotals(s, hash).get("executions").asInt() == 2);
+    for (JsonNode r : List.of(cancelled, died)) {
+      Errors.assertError(
+          post(s, key, null, continuation(r, List.of(result(r.at("/tool_calls/0"), 1)))),
+          404,
+          "resource_not_found");
+    }
+    JsonNode totals = usageTotals(s, hash);
+    assertEquals(2, totals.get("executions").asInt(), "each once: " + totals);
+    assertEquals(1, totals.get("failure_count").asInt(), "the dead sandbox: " + totals);
+    assertEquals(1, totals.get("error_count").asInt(), "the cancelled run: " + totals);
+  }
+
   /** A run that cannot start is a failed execution in usage, with the status the client got. */
   @Test
   void aRefusedRunIsAFailureWithItsStatusInUsage() {
