@@ -200,6 +200,7 @@ public final class ProgrammaticService {
       Recorder recorder,
       long began) {
     RunnerEnd[] end = new RunnerEnd[1];
+    String[] session = new String[1]; // for an answer of a run that failed
     String language = start.command().language().code();
     boolean recorded = false;
     try {
@@ -207,6 +208,7 @@ public final class ProgrammaticService {
           executions.execute(
               start.command(),
               (sandbox, request, sessionId) -> {
+                session[0] = sessionId;
                 try {
                   return runOwned(start, executionId, sandbox, request, sessionId, first, end);
                 } catch (IOException e) {
@@ -230,11 +232,13 @@ public final class ProgrammaticService {
         record(() -> recorder.failed(language, System.nanoTime() - began, failure));
       }
       if (!first.completeExceptionally(failure)) {
-        // The client is in a continuation: it gets an error answer, the tokens become unknown.
+        // The client is in a continuation: it gets an error answer (with the run's session, as
+        // every answer of the run), the tokens become unknown.
         LOG.log(Level.WARNING, "programmatic run " + executionId + " failed", e);
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("status", "error");
         body.put("error", "Execution failed or timed out");
+        body.put("session_id", session[0]);
         body.put("stdout", "");
         body.put("stderr", "");
         try {

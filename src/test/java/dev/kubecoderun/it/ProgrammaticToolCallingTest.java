@@ -373,6 +373,9 @@ class ProgrammaticToolCallingTest {
     assertEquals(200, ended.status(), ended.body());
     assertEquals("error", ended.json().get("status").asText(), ended.body());
     assertEquals("Execution failed or timed out", ended.json().get("error").asText());
+    // As every answer of the run: LibreChat's client reads the session of an error answer too.
+    assertEquals(
+        r.get("session_id").asText(), ended.json().path("session_id").asText(), ended.body());
     assertTrue(!ended.json().get("stdout").asText().contains("never"), ended.body());
     Errors.assertError(
         post(s, TestServer.KEY, null, continuation(r, results)), 404, "resource_not_found");
