@@ -51,7 +51,13 @@ public final class ManagedApiKeys implements ApiKeyValidator {
       if (!record.get().enabled()) {
         return new Rejected("API key is disabled");
       }
-      store.recordUsage(hash, clock.instant());
+      try {
+        store.recordUsage(hash, clock.instant());
+      } catch (UncheckedIOException e) {
+        // The key is good; only its use count is lost (the write is sent at most once: a reply
+        // lost after Redis applied it must not make a retry count the use twice).
+        LOG.warning("use of an API key not counted: " + e.getMessage());
+      }
       return new Accepted(hash, rateLimitEnabled ? record.get().limits() : Map.of());
     } catch (UncheckedIOException e) {
       LOG.warning("API key store unavailable: " + e.getMessage());

@@ -130,4 +130,56 @@ class ManagedApiKeysTest {
     assertInstanceOf(ApiKeyValidator.Accepted.class, keys.check(ENV_KEY));
     assertInstanceOf(ApiKeyValidator.Unavailable.class, keys.check(MANAGED));
   }
+
+  /**
+   * The key's record is read, its use count cannot be written (a lost reply: that write is sent
+   * once, never again): the key is good, the request goes on; only the count is lost.
+   */
+  @Test
+  void aUseCountThatCannotBeWrittenDoesNotRefuseAGoodKey() {
+    manage(MANAGED, true, Map.of());
+    ApiKeyStore countLost =
+        new ApiKeyStore() {
+          @Override
+          public java.util.Optional<ApiKeyRecord> find(String keyHash) {
+            return store.find(keyHash);
+          }
+
+          @Override
+          public void recordUsage(String keyHash, Instant now) {
+            throw new java.io.UncheckedIOException(new IOException("Redis unavailable"));
+          }
+
+          @Override
+          public void save(ApiKeyRecord record) {
+            store.save(record);
+          }
+
+          @Override
+          public List<ApiKeyRecord> list() {
+            return store.list();
+          }
+
+          @Override
+          public boolean delete(String keyHash) {
+            return store.delete(keyHash);
+          }
+
+          @Override
+          public void invalidate(String shortHash) {
+            store.invalidate(shortHash);
+          }
+
+          @Override
+          public long increment(String shortHash, String counter, java.time.Duration ttl) {
+            return store.increment(shortHash, counter, ttl);
+          }
+
+          @Override
+          public void decrement(String shortHash, String counter) {
+            store.decrement(shortHash, counter);
+          }
+        };
+    assertInstanceOf(ApiKeyValidator.Accepted.class, keys(countLost, true).check(MANAGED));
+  }
 }
