@@ -813,6 +813,31 @@ func TestJailStopsWhenWhatStartedItDies(t *testing.T) {
 	}
 }
 
+func TestJailSandboxesDieWithAKilledJailServer(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("the jail tests run as root, like the local backend")
+	}
+	// The jail server itself is killed outright: nothing stops its sandboxes but their parent-death
+	// signals (the holder's, and that of the process that made its namespaces).
+	j, err := startJail(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := j.create(t, "bash", false)
+	servers := childrenOf(j.cmd.Process.Pid)
+	if len(servers) != 1 {
+		t.Fatalf("the jail's children: %v", servers)
+	}
+	syscall.Kill(servers[0], syscall.SIGKILL)
+	if !eventually(15*time.Second, func() bool {
+		_, err := os.Stat("/proc/" + strconv.Itoa(b.pid))
+		return err != nil
+	}) {
+		t.Fatalf("the sandbox's holder (pid %d) outlived the jail server", b.pid)
+	}
+}
+
 func TestJailRefusesWhatItCannotJailWithOneLine(t *testing.T) {
 	t.Parallel()
 	if os.Geteuid() != 0 {
