@@ -421,6 +421,48 @@ print(subprocess.run(["true"]).returncode, os.waitstatus_to_exitcode(os.waitpid(
 	}
 }
 
+func TestJailRunsJoinEveryCgroupOfTheirSandboxAndDestroyRemovesThem(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	b := j.create(t, "bash", false)
+	done := make(chan result, 1)
+	go func() { done <- b.run("bash", "sleep 30") }()
+	if !eventually(20*time.Second, func() bool { return len(processesOf(b.uid)) > 0 }) {
+		t.Fatal("the run did not start")
+	}
+	// The shared jail limits CPU too (--max-cpu 1): pids, memory and cpu, each where this host has it.
+	dirs := map[string]string{}
+	want := "/" + jailCgroupPrefix + strconv.Itoa(innerJailPid(j)) + "/" + b.id
+	h := findCgroupHierarchies()
+	for _, pid := range processesOf(b.uid) {
+		cgroups, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+		for _, c := range []string{"pids", "memory", "cpu"} {
+			parent, v2 := h.parent(c)
+			if parent == "" {
+				continue
+			}
+			dirs[c] = filepath.Join(parent, want)
+			in := false
+			for _, line := range strings.Split(string(cgroups), "\n") {
+				f := strings.SplitN(line, ":", 3)
+				if len(f) == 3 && f[2] == want && (v2 && f[0] == "0" || !v2 && slices.Contains(strings.Split(f[1], ","), c)) {
+					in = true
+				}
+			}
+			if !in {
+				t.Errorf("process %d of the run is not in the sandbox's %s cgroup %s:\n%s", pid, c, want, cgroups)
+			}
+		}
+	}
+	b.destroy()
+	<-done
+	for c, d := range dirs {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("the %s cgroup %s outlived its sandbox", c, d)
+		}
+	}
+}
+
 func TestJailForkBombDoesNotStopAnotherRun(t *testing.T) {
 	t.Parallel()
 	j := sharedJail(t)
