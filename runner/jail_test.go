@@ -908,8 +908,9 @@ func TestJailTemplateThatDiesEndsItsRunsAndIsStartedAgain(t *testing.T) {
 	syscall.Kill(int(first["pid"].(float64)), syscall.SIGKILL)
 	select {
 	case res := <-done:
-		// Its child had the template's death as its parent-death signal.
-		if res.Stdout != "started\n" || res.ExitCode != 137 || res.Signal == nil || *res.Signal != "SIGKILL" {
+		// Its child had the template's death as its parent-death signal; the answer says it was not the code.
+		if res.Stdout != "started\n" || res.ExitCode != 137 || res.Signal == nil || *res.Signal != "SIGKILL" ||
+			res.Stderr != templateDiedNotice+"\n" {
 			t.Errorf("a run whose template died: %s", res)
 		}
 	case <-time.After(30 * time.Second):
