@@ -534,7 +534,7 @@ func (j *jail) handleCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	sb, err := j.create(req.Language, req.Warm, req.SingleUse)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "cannot create a sandbox: %v", err)
+		writeError(w, http.StatusServiceUnavailable, "%v", err) // the API says "the jail refused a sandbox: ..."
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"id": sb.id, "token": sb.token, "pid": sb.holder.pid, "uid": sb.uid})

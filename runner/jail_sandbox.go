@@ -24,7 +24,7 @@ type jailSandbox struct {
 	token   string
 	uid     int
 	dir     string // the tmpfs
-	cg      *sandboxCG
+	cg      *sandboxCgroups
 	holder  *holder
 	gone    chan struct{} // closed when the holder has exited: the sandbox is dead
 	srv     *Server
@@ -57,7 +57,7 @@ func (j *jail) create(lang string, warm, singleUse bool) (*jailSandbox, error) {
 		return nil, err
 	}
 	c := j.cfg.Child
-	if sb.cg, err = j.cg.newSandboxCG(sb.id, c.MaxProcs, c.MaxMemory, j.cfg.CPUMillis); err != nil {
+	if sb.cg, err = j.cg.newSandboxCgroups(sb.id, c.MaxProcs, c.MaxMemory, j.cfg.CPUMillis); err != nil {
 		return nil, fmt.Errorf("sandbox cgroups: %v", err)
 	}
 	spec := holderSpec{Skeleton: jailSkeleton, NewRoot: jailNewRoot, Data: filepath.Join(sb.dir, "data"),
