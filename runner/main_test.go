@@ -47,7 +47,11 @@ func TestMain(m *testing.M) {
 		}
 	}
 	// The jail's sandbox holder is C, built next to the runner as scripts/build does.
-	if out, err := exec.Command("gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-static", "-o", filepath.Join(base, "runner-holder"), "holder/holder.c").CombinedOutput(); err != nil {
+	cc := "musl-gcc"
+	if _, err := exec.LookPath(cc); err != nil {
+		cc = "gcc"
+	}
+	if out, err := exec.Command(cc, "-O2", "-Wall", "-Wextra", "-Werror", "-static", "-o", filepath.Join(base, "runner-holder"), "holder/holder.c").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building runner-holder: %v\n%s", err, out)
 	}
 	code := m.Run()
