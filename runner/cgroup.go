@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 )
 
 // The sandbox cgroups bound all children of one server together, whatever their uid:
@@ -28,42 +28,47 @@ const cgroupPrefix = "kcr-runner-"
 
 var cgroupSeq atomic.Int64
 
-// sandboxCgroups are the cgroups of one server's children.
+// sandboxCgroups are the cgroups of one sandbox's children: a classic runner's (setupCgroups) or a
+// jail sandbox's (newSandboxCgroups).
 type sandboxCgroups struct {
 	pids     string // dir with pids.max, or ""
+	pidsV2   bool   // pids is a cgroup v2 dir (cgroup.kill may exist there)
 	memory   string // dir with the memory limit, or ""; the same as pids when they share a hierarchy
 	memV2    bool   // memory is a cgroup v2 dir (memory.max, memory.events)
 	memLimit uint64
+	cpu      string // dir with the CPU quota (jail mode with --max-cpu), or ""
+	// Jail mode: cgroup.procs of each of dirs(), opened for the children to join (they write "0").
+	procs []*os.File
 }
 
 // dirs are the distinct directories a child joins.
 func (c *sandboxCgroups) dirs() []string {
 	var out []string
-	for _, d := range []string{c.pids, c.memory} {
-		if d != "" && (len(out) == 0 || out[0] != d) {
+	for _, d := range []string{c.pids, c.memory, c.cpu} {
+		if d != "" && !slices.Contains(out, d) {
 			out = append(out, d)
 		}
 	}
 	return out
 }
 
-// remove removes the cgroups; no child may be left but ones being killed.
+// remove closes the cgroup.procs files and removes the directories; no child may be left but ones
+// being killed.
 func (c *sandboxCgroups) remove() {
+	for _, f := range c.procs {
+		f.Close()
+	}
+	c.procs = nil
 	for _, d := range c.dirs() {
-		// rmdir fails while a killed process is still exiting.
-		for i := 0; i < 100; i++ {
-			if err := os.Remove(d); err == nil || os.IsNotExist(err) {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		removeCgroupDir(d)
 	}
 }
 
 // setupCgroups creates the cgroups of one server: pids always when it can, memory when maxMemory > 0.
 // An error says why one of them could not be made; the server goes on without it. A runner that is not
 // root makes none, and only a memory limit it was asked for is worth an error then.
-func setupCgroups(maxProcs, maxMemory uint64) (cg sandboxCgroups, pidsErr, memErr error) {
+func setupCgroups(maxProcs, maxMemory uint64) (cg *sandboxCgroups, pidsErr, memErr error) {
+	cg = &sandboxCgroups{}
 	if os.Geteuid() != 0 {
 		if maxMemory > 0 {
 			memErr = errors.New("the runner is not root")

@@ -189,6 +189,10 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 			resp.Stderr = withNotice(resp.Stderr, n)
 		}
 	}
+	if res.templateDied {
+		// Not the code's doing, nor a limit: say so rather than leave an unexplained SIGKILL.
+		resp.Stderr = withNotice(resp.Stderr, templateDiedNotice)
+	}
 	if s.stopping.Load() {
 		// SIGTERM (the pod deleted, the host stopping) killed the run: say so rather than leave an
 		// unexplained SIGKILL.
@@ -299,6 +303,12 @@ func (s *Server) prefixed() []string {
 }
 
 const stoppedNotice = "[kubecoderun] killed: the sandbox was stopped during the run"
+
+// templateDiedNotice ends the stderr of a run killed by the death of the jail template it was forked
+// from (its children die with it): a failure of the service, which a new run does not meet (the
+// template is started again).
+const templateDiedNotice = "[kubecoderun] killed: the process this run was forked from died during the run " +
+	"(a failure of the service, not of the code); running it again should work"
 
 // withNotice appends a notice line to stderr, on a line of its own.
 func withNotice(stderr, notice string) string {

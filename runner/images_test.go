@@ -620,6 +620,93 @@ func TestImageCheckCatchesBreakage(t *testing.T) {
 	}
 }
 
+// scripts/install.d/runner-mpl-cache.sh leaves exactly one font list in the seed, the one the Python it
+// builds with reads (named after matplotlib's font manager version): the runner copies every list of
+// the seed into every sandbox, so one of an older matplotlib must not stay.
+func TestMplCacheStepKeepsOnlyTheCurrentFontList(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	dir := t.TempDir()
+	seed, calls, version := filepath.Join(dir, "mpl-cache"), filepath.Join(dir, "calls"), filepath.Join(dir, "version")
+	// A stand-in for a venv's Python: what importing matplotlib.font_manager writes to MPLCONFIGDIR.
+	venv := func(name string) string {
+		bin := filepath.Join(dir, name, "bin")
+		os.MkdirAll(bin, 0o755)
+		py := filepath.Join(bin, "python3")
+		os.WriteFile(py, []byte("#!/bin/sh\necho run >> "+calls+"\nv=$(cat "+version+") || exit 1\n"+
+			"echo '{}' > \"$MPLCONFIGDIR/fontlist-v$v.json\"\n"), 0o755)
+		return py
+	}
+	run := func(python string) {
+		t.Helper()
+		cmd := exec.Command("bash", "-c", `source "$0/scripts/lib/common.sh" && source "$0/scripts/install.d/runner-mpl-cache.sh"`, repoRoot)
+		cmd.Env = append(os.Environ(), "KCR_TOOLS_DIR="+dir, "RUNNER_TOOL_PYTHON="+python)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("runner-mpl-cache.sh: %v\n%s", err, out)
+		}
+	}
+	lists := func() string {
+		var names []string
+		for name := range readFontLists(seed) {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		return strings.Join(names, " ")
+	}
+	builds := func() int {
+		b, _ := os.ReadFile(calls)
+		return strings.Count(string(b), "run")
+	}
+	stale := func() {
+		os.MkdirAll(seed, 0o755)
+		os.WriteFile(filepath.Join(seed, "fontlist-v330.json"), []byte("{}"), 0o644)
+	}
+
+	// The list of an older matplotlib is in the seed when the libraries change.
+	a := venv("venv-a")
+	os.WriteFile(version, []byte("3.11.0"), 0o644)
+	stale()
+	run(a)
+	if got := lists(); got != "fontlist-v3.11.0.json" || builds() != 1 {
+		t.Fatalf("after a build: lists %q, %d builds", got, builds())
+	}
+	run(a)
+	if got := lists(); got != "fontlist-v3.11.0.json" || builds() != 1 {
+		t.Fatalf("an up-to-date seed is left alone: lists %q, %d builds", got, builds())
+	}
+	// A seed an older version of this step left with two lists is built again.
+	stale()
+	run(a)
+	if got := lists(); got != "fontlist-v3.11.0.json" || builds() != 2 {
+		t.Fatalf("a seed with a stale list: lists %q, %d builds", got, builds())
+	}
+	os.WriteFile(version, []byte("3.12.0"), 0o644)
+	run(venv("venv-b"))
+	if got := lists(); got != "fontlist-v3.12.0.json" || builds() != 3 {
+		t.Fatalf("new libraries: lists %q, %d builds", got, builds())
+	}
+	// A build that fails leaves no list (matplotlib then builds its own), not an old one.
+	os.Remove(version)
+	run(venv("venv-c"))
+	if got := lists(); got != "" {
+		t.Fatalf("a failed build: lists %q", got)
+	}
+
+	// With the Python libraries' venv (scripts/install.d/libs-python.sh): the one list is the one its
+	// matplotlib reads.
+	python := "/opt/kubecoderun/venv/bin/python3"
+	want, err := exec.Command(python, "-c", "import matplotlib.font_manager as fm; print(f'fontlist-v{fm.FontManager.__version__}.json')").Output()
+	if err != nil {
+		t.Skipf("no matplotlib for %s: %v", python, err)
+	}
+	stale()
+	run(python)
+	if got := lists(); got != strings.TrimSpace(string(want)) {
+		t.Errorf("with %s: lists %q, want %s", python, got, want)
+	}
+}
+
 // scripts/build-images builds every image under the names the Kubernetes backend derives
 // (<registry>/<name>:<tag>), and says clearly when no container engine can be used.
 func TestBuildImagesScript(t *testing.T) {

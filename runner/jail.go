@@ -48,6 +48,7 @@ type jailConfig struct {
 	ShmSize      uint64 // bytes of a sandbox's /dev/shm
 	CPUMillis    int    // CPU limit per sandbox in thousandths of a CPU; 0 = none
 	StartTimeout time.Duration
+	Holder       string // the runner-holder binary (holder/holder.c)
 	AdminToken   string
 	Child        *Config // the runner settings each sandbox's server starts from (limits, tools, preload)
 }
@@ -77,6 +78,7 @@ func parseJailConfig(args []string, lookup func(string) (string, bool)) (*jailCo
 	shmSize := fs.Uint64("shm-size", 64<<20, "")
 	maxCPU := fs.Float64("max-cpu", 1, "")
 	startTimeout := fs.Duration("start-timeout", 30*time.Second, "")
+	fs.StringVar(&c.Holder, "holder", "", "")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -90,6 +92,15 @@ func parseJailConfig(args []string, lookup func(string) (string, bool)) (*jailCo
 	c.Child, c.UIDBase, c.UIDCount, c.StartTimeout = child, *uidBase, *uidCount, *startTimeout
 	c.DiskSize, c.DiskInodes, c.ShmSize, c.CPUMillis = *diskSize, *diskInodes, *shmSize, int(*maxCPU*1000)
 	c.AdminToken, _ = lookup("RUNNER_ADMIN_TOKEN")
+	if c.Holder == "" {
+		c.Holder, _ = lookup("RUNNER_HOLDER")
+	}
+	if c.Holder == "" {
+		// Built next to the runner (scripts/build).
+		if self, err := os.Executable(); err == nil {
+			c.Holder = filepath.Join(filepath.Dir(self), "runner-holder")
+		}
+	}
 	switch {
 	case c.AdminToken == "":
 		return nil, errors.New("RUNNER_ADMIN_TOKEN is required")
@@ -169,6 +180,9 @@ func jailPrerequisites(cfg *jailConfig) error {
 	}
 	if cfg.Child.Tools["PYTHON"] == "" {
 		return errors.New("python3 was not found (RUNNER_TOOL_PYTHON): the jail's templates are Python")
+	}
+	if st, err := os.Stat(cfg.Holder); err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+		return fmt.Errorf("the sandbox holder %s is missing or not executable (runner-holder, built next to the runner by scripts/build; RUNNER_HOLDER names another)", cfg.Holder)
 	}
 	return nil
 }
@@ -262,6 +276,12 @@ func newJail(cfg *jailConfig) (*jail, error) {
 		}
 	}
 	if err := buildSkeleton(in(jailSkeleton), cfg.ROBinds); err != nil {
+		return nil, err
+	}
+	// A copy in the jail's own root: the host path may not be in it, and the binary is small.
+	if b, err := os.ReadFile(cfg.Holder); err != nil {
+		return nil, err
+	} else if err := os.WriteFile(in(jailHolderExe), b, 0o755); err != nil {
 		return nil, err
 	}
 	// Rust is detected once, with the host's view, for every sandbox.
@@ -514,10 +534,10 @@ func (j *jail) handleCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	sb, err := j.create(req.Language, req.Warm, req.SingleUse)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "cannot create a sandbox: %v", err)
+		writeError(w, http.StatusServiceUnavailable, "%v", err) // the API says "the jail refused a sandbox: ..."
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"id": sb.id, "token": sb.token, "pid": sb.holder.Process.Pid, "uid": sb.uid})
+	writeJSON(w, http.StatusCreated, map[string]any{"id": sb.id, "token": sb.token, "pid": sb.holder.pid, "uid": sb.uid})
 }
 
 func (j *jail) handleDestroy(w http.ResponseWriter, r *http.Request) {

@@ -88,41 +88,29 @@ func removeStaleJailCgroups(parent string) {
 		subs, _ := os.ReadDir(dir)
 		for _, s := range subs {
 			if s.IsDir() {
-				cg := &sandboxCG{dirs: []string{filepath.Join(dir, s.Name())}, pids: filepath.Join(dir, s.Name())}
+				cg := &sandboxCgroups{pids: filepath.Join(dir, s.Name())}
 				cg.killAll()
-				removeCgroupDir(cg.pids)
+				cg.remove()
 			}
 		}
 		os.Remove(dir)
 	}
 }
 
-// sandboxCG are the cgroups of one sandbox.
-type sandboxCG struct {
-	dirs     []string   // distinct directories (one on cgroup v2)
-	pids     string     // the directory with pids.max and the pids of the sandbox's processes
-	pidsV2   bool       // cgroup.kill may exist there
-	memory   string     // the directory with the memory limit
-	memV2    bool       //
-	memLimit uint64     //
-	procs    []*os.File // cgroup.procs of each directory, opened for the children to join (they write "0")
-}
-
-// newSandboxCG makes the cgroups of one sandbox and sets its limits.
-func (r *jailCgroupRoot) newSandboxCG(id string, maxProcs, maxMemory uint64, cpuMillis int) (*sandboxCG, error) {
-	cg := &sandboxCG{memLimit: maxMemory}
+// newSandboxCgroups makes the cgroups of one sandbox and sets its limits.
+func (r *jailCgroupRoot) newSandboxCgroups(id string, maxProcs, maxMemory uint64, cpuMillis int) (*sandboxCgroups, error) {
+	cg := &sandboxCgroups{memLimit: maxMemory}
 	for _, c := range []string{"pids", "memory", "cpu"} {
 		parent, ok := r.parents[c]
 		if !ok {
 			continue
 		}
 		dir := filepath.Join(parent, id)
-		if !slices.Contains(cg.dirs, dir) {
+		if !slices.Contains(cg.dirs(), dir) {
 			if err := os.Mkdir(dir, 0o755); err != nil {
 				cg.remove()
 				return nil, err
 			}
-			cg.dirs = append(cg.dirs, dir)
 		}
 		var err error
 		switch c {
@@ -135,6 +123,7 @@ func (r *jailCgroupRoot) newSandboxCG(id string, maxProcs, maxMemory uint64, cpu
 				err = setMemoryLimit(dir, maxMemory, r.v2[c])
 			}
 		case "cpu":
+			cg.cpu = dir
 			err = setCPULimit(dir, cpuMillis, r.v2[c])
 		}
 		if err != nil {
@@ -142,7 +131,7 @@ func (r *jailCgroupRoot) newSandboxCG(id string, maxProcs, maxMemory uint64, cpu
 			return nil, fmt.Errorf("%s cgroup %s: %v", c, dir, err)
 		}
 	}
-	for _, d := range cg.dirs {
+	for _, d := range cg.dirs() {
 		f, err := os.OpenFile(filepath.Join(d, "cgroup.procs"), os.O_WRONLY, 0)
 		if err != nil {
 			cg.remove()
@@ -165,11 +154,6 @@ func setCPULimit(dir string, cpuMillis int, v2 bool) error {
 	return writeCgroupFile(dir, "cpu.cfs_quota_us", quota)
 }
 
-// sandboxCgroups is the view the runner's execute path uses (memory limit notice).
-func (cg *sandboxCG) sandboxCgroups() sandboxCgroups {
-	return sandboxCgroups{pids: cg.pids, memory: cg.memory, memV2: cg.memV2, memLimit: cg.memLimit}
-}
-
 // cgroupPids lists the processes in a cgroup directory.
 func cgroupPids(dir string) []int {
 	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
@@ -184,7 +168,7 @@ func cgroupPids(dir string) []int {
 
 // killAll kills every process of the sandbox and waits until they are gone: a killed process cannot
 // fork, and pids.max bounds what a fork bomb can start in between, so a few rounds do it.
-func (cg *sandboxCG) killAll() error {
+func (cg *sandboxCgroups) killAll() error {
 	if cg.pids == "" {
 		return nil
 	}
@@ -211,7 +195,7 @@ func (cg *sandboxCG) killAll() error {
 // to finish exiting (an interpreter with numpy mapped takes milliseconds to): rounds until one finds
 // no process it has not signalled yet. A process with a pending SIGKILL forks no more, so whatever it
 // started before shows up in the next round.
-func (cg *sandboxCG) signalAll(keep []int) {
+func (cg *sandboxCgroups) signalAll(keep []int) {
 	if cg.pids == "" {
 		return
 	}
@@ -231,17 +215,6 @@ func (cg *sandboxCG) signalAll(keep []int) {
 	}
 }
 
-// remove closes the cgroup.procs files and removes the directories (empty by then).
-func (cg *sandboxCG) remove() {
-	for _, f := range cg.procs {
-		f.Close()
-	}
-	cg.procs = nil
-	for _, d := range cg.dirs {
-		removeCgroupDir(d)
-	}
-}
-
 // removeCgroupDir removes a cgroup; rmdir fails while a killed process is still exiting, which
 // usually takes well under a millisecond: the pause starts short (a fixed 10 ms made a sandbox's
 // teardown take 10 ms in one case of ten), for up to 2 s in all.
@@ -257,7 +230,7 @@ func removeCgroupDir(dir string) {
 }
 
 // pidsLimitHits is how often the sandbox hit pids.max (pids.events "max"), for the notice.
-func (cg *sandboxCG) pidsLimitHits() uint64 {
+func (cg *sandboxCgroups) pidsLimitHits() uint64 {
 	b, err := os.ReadFile(filepath.Join(cg.pids, "pids.events"))
 	if err != nil {
 		return 0

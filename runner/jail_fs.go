@@ -322,23 +322,6 @@ func mountProc(dir string) error {
 	return nil
 }
 
-// readOnlyProcKnobs covers /proc's writable kernel knobs with read-only binds of themselves.
-func readOnlyProcKnobs(proc string) error {
-	for _, p := range []string{"sys", "sysrq-trigger", "irq", "bus", "fs", "acpi", "scsi"} {
-		dst := filepath.Join(proc, p)
-		if _, err := os.Lstat(dst); err != nil {
-			continue
-		}
-		if err := syscall.Mount(dst, dst, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
-			return fmt.Errorf("binding %s: %v", dst, err)
-		}
-		if err := syscall.Mount("", dst, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY|syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, ""); err != nil {
-			return fmt.Errorf("making %s read-only: %v", dst, err)
-		}
-	}
-	return nil
-}
-
 // statfsFull reports whether a filesystem has no free blocks or no free inodes left.
 func statfsFull(path string) (noSpace, noInodes bool) {
 	var st syscall.Statfs_t

@@ -3,180 +3,160 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
-	"unsafe"
 )
 
-// A sandbox's holder ("runner __holder SPEC") owns the sandbox's namespaces: the jail server starts it
-// in new user, mount, pid, network, ipc and uts namespaces, with uid/gid 0 inside mapped to the jail's
-// unprivileged root uid and 65532 inside mapped to the sandbox's own host uid (nothing else is mapped).
-// It assembles the sandbox's root from the skeleton (its /mnt/data and /tmp bound from the sandbox's
-// tmpfs, a bounded /dev/shm, its own /dev/pts and /proc), pivots into it, says "ok" on fd 3 and then
-// only reaps: it is PID 1 of the sandbox, so orphans of user code end up here. Runs are forked by a
-// template and enter these namespaces through the holder's pidfd; the holder itself runs no user code.
+// A sandbox's holder owns the sandbox's namespaces: new user, mount, pid, network, ipc and uts
+// namespaces, with uid/gid 0 inside mapped to the jail's unprivileged root uid and 65532 inside mapped
+// to the sandbox's own host uid (nothing else is mapped). It assembles the sandbox's root from the
+// skeleton (its /mnt/data and /tmp bound from the sandbox's tmpfs, a bounded /dev/shm, its own /dev/pts
+// and /proc), pivots into it, says "ok" and then only reaps: it is PID 1 of the sandbox, so orphans of
+// user code end up here. Runs are forked by a template and enter these namespaces through the holder's
+// pidfd; the holder itself runs no user code. It is a small C program (holder/holder.c, which says why),
+// started by the jail server as runner-holder.
 //
 // A template ("runner __template SPEC") is set up the same way but stays in the host's user and pid
 // namespaces (it must be able to enter the sandboxes'): a mount namespace with the skeleton, a private
 // /tmp and /mnt/data at the same paths as a sandbox's, then it execs the Python template (zygote.py).
-const (
-	holderCommand   = "__holder"
-	templateCommand = "__template"
-)
+const templateCommand = "__template"
+
+// jailHolderExe is where the jail server finds runner-holder in its own root (copied there at start).
+const jailHolderExe = jailPrivate + "/runner-holder"
 
 // holderSpec: paths are as the jail server sees them (under /.kcr of its own root).
 type holderSpec struct {
-	Skeleton  string `json:"skeleton"`
-	NewRoot   string `json:"newroot"`
-	Data      string `json:"data"` // the sandbox's /mnt/data on the host side
-	Tmp       string `json:"tmp"`  // its /tmp
-	ShmSize   uint64 `json:"shm_size"`
-	ShmInodes uint64 `json:"shm_inodes"`
+	Skeleton  string
+	NewRoot   string
+	Data      string // the sandbox's /mnt/data on the host side
+	Tmp       string // its /tmp
+	ShmSize   uint64
+	ShmInodes uint64
 }
 
-func holderMain(args []string) {
-	ready := os.NewFile(3, "ready")
-	var spec holderSpec
-	err := json.Unmarshal([]byte(args[0]), &spec)
-	if err == nil {
-		err = setupHolder(spec)
-	}
-	if err != nil {
-		fmt.Fprintf(ready, "error: %v\n", err)
-		os.Exit(1)
-	}
-	fmt.Fprintln(ready, "ok")
-	ready.Close()
-	// PID 1: reap whatever ends up here until the jail server kills us.
-	ch := make(chan os.Signal, 16)
-	signal.Notify(ch, syscall.SIGCHLD)
-	for range ch {
-		for {
-			var ws syscall.WaitStatus
-			if pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil); pid <= 0 || err != nil {
-				break
-			}
-		}
-	}
-}
+// pidfd_open(2) and pidfd_send_signal(2): the same numbers on amd64 and arm64.
+const (
+	sysPidfdOpen       = 434
+	sysPidfdSendSignal = 424
+)
 
-func setupHolder(spec holderSpec) error {
-	if err := assembleRoot(spec.Skeleton, spec.NewRoot); err != nil {
-		return err
-	}
-	in := func(p string) string { return filepath.Join(spec.NewRoot, p) }
-	for src, dst := range map[string]string{spec.Data: "mnt/data", spec.Tmp: "tmp"} {
-		// nosuid and nodev come (locked) from the sandbox's tmpfs.
-		if err := syscall.Mount(src, in(dst), "", syscall.MS_BIND, ""); err != nil {
-			return fmt.Errorf("binding %s: %v", dst, err)
-		}
-	}
-	shm := fmt.Sprintf("mode=1777,size=%d,nr_inodes=%d", spec.ShmSize, spec.ShmInodes)
-	if err := syscall.Mount("shm", in("dev/shm"), "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, shm); err != nil {
-		return fmt.Errorf("mounting /dev/shm: %v", err)
-	}
-	if err := syscall.Mount("devpts", in("dev/pts"), "devpts", syscall.MS_NOSUID|syscall.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
-		return fmt.Errorf("mounting /dev/pts: %v", err)
-	}
-	if err := mountProc(in("proc")); err != nil {
-		return err
-	}
-	// No user namespace below this one (seccomp denies creating one too): the limit of the sandbox's
-	// user namespace, which applies to everything inside it.
-	if err := os.WriteFile(in("proc/sys/user/max_user_namespaces"), []byte("0"), 0); err != nil {
-		return fmt.Errorf("setting max_user_namespaces: %v", err)
-	}
-	if err := readOnlyProcKnobs(in("proc")); err != nil {
-		return err
-	}
-	if err := syscall.Sethostname([]byte("sandbox")); err != nil {
-		return fmt.Errorf("sethostname: %v", err)
-	}
-	if err := loopbackUp(); err != nil {
-		return fmt.Errorf("bringing up the loopback interface: %v", err)
-	}
-	return enterRoot(spec.NewRoot)
-}
-
-// loopbackUp brings up lo in the sandbox's network namespace (a new one has it down): code may talk
-// to itself over 127.0.0.1, and to nothing else.
-func loopbackUp() error {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer syscall.Close(fd)
-	var req struct {
-		name  [16]byte
-		flags uint16
-		_     [22]byte
-	}
-	copy(req.name[:], "lo")
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.SIOCGIFFLAGS, uintptr(unsafe.Pointer(&req))); e != 0 {
-		return e
-	}
-	req.flags |= syscall.IFF_UP
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.SIOCSIFFLAGS, uintptr(unsafe.Pointer(&req))); e != 0 {
-		return e
-	}
-	return nil
+// holder is a started sandbox holder: cmd is the process that made its namespaces and waits for it
+// (it exits when the holder does); pid and pidfd are the holder's own, PID 1 of the sandbox.
+type holder struct {
+	cmd   *exec.Cmd
+	pid   int
+	pidfd int
 }
 
 // startHolder starts the holder of a sandbox whose runs are host uid uid, and waits for it to be ready.
-// It returns the process and its pidfd.
-func (j *jail) startHolder(spec holderSpec, uid int) (*exec.Cmd, int, error) {
-	b, _ := json.Marshal(spec)
+// runner-holder makes the user namespace itself, so it is started with a plain vfork (Go copies the
+// whole address space for a child it puts in a new user namespace); this side writes its uid and gid
+// maps, which only a process outside the namespace may.
+func (j *jail) startHolder(spec holderSpec, uid int) (*holder, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
-		return nil, -1, err
+		return nil, err
 	}
 	defer r.Close()
-	pidfd := -1
-	ids := []syscall.SysProcIDMap{{ContainerID: 0, HostID: j.cfg.UIDBase, Size: 1}, {ContainerID: sandboxUID, HostID: uid, Size: 1}}
-	cmd := &exec.Cmd{Path: selfExe, Args: []string{selfExe, holderCommand, string(b)}, Env: []string{}, Dir: "/",
-		ExtraFiles: []*os.File{w},
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWNET |
-				syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,
-			UidMappings: ids, GidMappings: ids,
-			// Root inside (the jail's unprivileged root uid outside), so it keeps its capabilities in its
-			// namespaces across the exec. setgroups stays denied in the sandbox's user namespace.
-			Credential: &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true},
-			Pdeathsig:  syscall.SIGKILL,
-			PidFD:      &pidfd,
-		}}
+	sp, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	syscall.SetNonblock(sp[0], true) // for deadlines
+	sync, theirs := os.NewFile(uintptr(sp[0]), "holder-sync"), os.NewFile(uintptr(sp[1]), "holder-sync")
+	defer sync.Close()
+	cmd := &exec.Cmd{Path: jailHolderExe, Env: []string{}, Dir: "/",
+		Args: []string{jailHolderExe, spec.Skeleton, spec.NewRoot, spec.Data, spec.Tmp,
+			strconv.FormatUint(spec.ShmSize, 10), strconv.FormatUint(spec.ShmInodes, 10)},
+		ExtraFiles:  []*os.File{w, theirs},
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}}
 	err = cmd.Start()
 	w.Close()
+	theirs.Close()
 	if err != nil {
-		return nil, -1, fmt.Errorf("starting the holder: %v", err)
+		return nil, fmt.Errorf("starting the holder: %v", err)
 	}
-	line := make(chan string, 1)
-	go func() {
-		s, _ := bufio.NewReader(r).ReadString('\n')
-		line <- strings.TrimSpace(s)
-	}()
-	var msg string
-	select {
-	case msg = <-line:
-	case <-time.After(j.cfg.StartTimeout):
-		msg = "error: not ready in time"
+	h := &holder{cmd: cmd, pidfd: -1}
+	deadline := time.Now().Add(j.cfg.StartTimeout)
+	r.SetDeadline(deadline)
+	sync.SetDeadline(deadline)
+	err = h.handshake(sync, uid, j.cfg.UIDBase)
+	if err != nil {
+		h.kill() // not left waiting for a step of ours that will not come
 	}
-	if msg != "ok" {
-		cmd.Process.Kill()
+	// The holder's own word: "ok", or what failed (it wins over a handshake broken by its exit).
+	line, _ := bufio.NewReader(r).ReadString('\n')
+	switch msg := strings.TrimSpace(line); {
+	case strings.HasPrefix(msg, "error: "):
+		err = errors.New(strings.TrimPrefix(msg, "error: "))
+	case err == nil && msg != "ok":
+		err = errors.New("not ready in time")
+	}
+	if err != nil {
+		h.kill()
 		cmd.Wait()
-		if pidfd >= 0 {
-			syscall.Close(pidfd)
+		if h.pidfd >= 0 {
+			syscall.Close(h.pidfd)
 		}
-		return nil, -1, fmt.Errorf("sandbox holder: %s", strings.TrimPrefix(msg, "error: "))
+		return nil, fmt.Errorf("sandbox holder: %v", err)
 	}
-	return cmd, pidfd, nil
+	return h, nil
+}
+
+// handshake does the jail server's part of runner-holder's start (holder/holder.c).
+func (h *holder) handshake(sync *os.File, uid, rootUID int) error {
+	b := make([]byte, 32)
+	if n, err := sync.Read(b[:1]); n != 1 || b[0] != 'u' {
+		return fmt.Errorf("no user namespace (%v)", err)
+	}
+	proc := "/proc/" + strconv.Itoa(h.cmd.Process.Pid) + "/"
+	ids := fmt.Sprintf("0 %d 1\n%d %d 1\n", rootUID, sandboxUID, uid)
+	for _, f := range []struct{ name, data string }{{"setgroups", "deny"}, {"uid_map", ids}, {"gid_map", ids}} {
+		if err := os.WriteFile(proc+f.name, []byte(f.data), 0); err != nil {
+			return fmt.Errorf("writing its %s: %v", f.name, err)
+		}
+	}
+	if _, err := sync.Write([]byte("m")); err != nil {
+		return err
+	}
+	n, err := io.ReadAtLeast(sync, b, 1)
+	for err == nil && b[n-1] != '\n' && n < len(b) {
+		var m int
+		m, err = sync.Read(b[n:])
+		n += m
+	}
+	pid, perr := strconv.Atoi(strings.TrimSpace(string(b[:n])))
+	if err != nil || perr != nil || pid <= 0 {
+		return fmt.Errorf("no holder pid (%v)", err)
+	}
+	// Its pid cannot be reused yet: runner-holder does not reap it before our "r".
+	fd, _, e := syscall.Syscall(sysPidfdOpen, uintptr(pid), 0, 0)
+	if e != 0 {
+		return fmt.Errorf("pidfd_open: %v", e)
+	}
+	h.pid, h.pidfd = pid, int(fd)
+	_, err = sync.Write([]byte("r"))
+	return err
+}
+
+// kill kills the holder, and with it its pid namespace; the process waiting for it reaps it and exits.
+// Before the holder's pidfd is ours, that process is killed instead (the holder dies with it).
+func (h *holder) kill() {
+	if h.pidfd >= 0 {
+		syscall.Syscall6(sysPidfdSendSignal, uintptr(h.pidfd), uintptr(syscall.SIGKILL), 0, 0, 0, 0)
+		return
+	}
+	h.cmd.Process.Kill()
 }
 
 type templateSpec struct {

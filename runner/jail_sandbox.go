@@ -6,7 +6,6 @@ import (
 	"log"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -25,10 +24,9 @@ type jailSandbox struct {
 	token   string
 	uid     int
 	dir     string // the tmpfs
-	cg      *sandboxCG
-	holder  *exec.Cmd
+	cg      *sandboxCgroups
+	holder  *holder
 	gone    chan struct{} // closed when the holder has exited: the sandbox is dead
-	pidfd   int
 	srv     *Server
 	handler http.Handler
 
@@ -47,7 +45,7 @@ func (j *jail) create(lang string, warm, singleUse bool) (*jailSandbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	sb := &jailSandbox{j: j, id: randomHex(12), token: randomHex(24), uid: uid, pidfd: -1}
+	sb := &jailSandbox{j: j, id: randomHex(12), token: randomHex(24), uid: uid}
 	sb.dir = filepath.Join(jailDisks, sb.id)
 	defer func() {
 		if err != nil {
@@ -59,17 +57,17 @@ func (j *jail) create(lang string, warm, singleUse bool) (*jailSandbox, error) {
 		return nil, err
 	}
 	c := j.cfg.Child
-	if sb.cg, err = j.cg.newSandboxCG(sb.id, c.MaxProcs, c.MaxMemory, j.cfg.CPUMillis); err != nil {
+	if sb.cg, err = j.cg.newSandboxCgroups(sb.id, c.MaxProcs, c.MaxMemory, j.cfg.CPUMillis); err != nil {
 		return nil, fmt.Errorf("sandbox cgroups: %v", err)
 	}
 	spec := holderSpec{Skeleton: jailSkeleton, NewRoot: jailNewRoot, Data: filepath.Join(sb.dir, "data"),
 		Tmp: filepath.Join(sb.dir, "tmp"), ShmSize: j.cfg.ShmSize, ShmInodes: 1024}
-	if sb.holder, sb.pidfd, err = j.startHolder(spec, uid); err != nil {
+	if sb.holder, err = j.startHolder(spec, uid); err != nil {
 		return nil, err
 	}
 	sb.gone = make(chan struct{})
 	go func() {
-		sb.holder.Wait()
+		sb.holder.cmd.Wait()
 		close(sb.gone)
 		// Whatever the sandbox ran died with its pid namespace; a run in progress ends now.
 		sb.cg.killAll()
@@ -129,11 +127,9 @@ func (sb *jailSandbox) teardown() {
 		}
 	}
 	if sb.holder != nil {
-		sb.holder.Process.Kill() // PID 1 of the sandbox: whatever was left in its pid namespace dies too
+		sb.holder.kill() // PID 1 of the sandbox: whatever was left in its pid namespace dies too
 		<-sb.gone
-	}
-	if sb.pidfd >= 0 {
-		syscall.Close(sb.pidfd)
+		syscall.Close(sb.holder.pidfd)
 	}
 	if sb.cg != nil {
 		sb.cg.remove()
@@ -281,7 +277,7 @@ func (sb *jailSandbox) spawn(t *template, o procOpts, job, input []byte) (*proc,
 		}
 	}
 	names := []string{"ns"}
-	fds := []int{sb.pidfd}
+	fds := []int{sb.holder.pidfd}
 	pipe := func(name string, childReads bool) (*os.File, error) {
 		r, w, err := os.Pipe()
 		if err != nil {
@@ -371,7 +367,7 @@ func (sb *jailSandbox) dead(grace time.Duration) bool {
 		fd      int32
 		events  int16
 		revents int16
-	}{{fd: int32(sb.pidfd), events: 0x1 /* POLLIN */}}
+	}{{fd: int32(sb.holder.pidfd), events: 0x1 /* POLLIN */}}
 	ts := syscall.NsecToTimespec(grace.Nanoseconds())
 	n, _, e := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
 	return e == 0 && n == 1
@@ -394,7 +390,7 @@ func (sb *jailSandbox) limitNotices(pidsBefore uint64, failed bool) []string {
 	} else if noInodes {
 		out = append(out, fmt.Sprintf("[kubecoderun] the sandbox file count limit (%d files) was reached", c.DiskInodes))
 	}
-	if noSpace, _ := statfsFull("/proc/" + strconv.Itoa(sb.holder.Process.Pid) + "/root/dev/shm"); noSpace {
+	if noSpace, _ := statfsFull("/proc/" + strconv.Itoa(sb.holder.pid) + "/root/dev/shm"); noSpace {
 		out = append(out, fmt.Sprintf("[kubecoderun] the sandbox /dev/shm limit (%s) was reached", humanBytes(c.ShmSize)))
 	}
 	return out

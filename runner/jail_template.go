@@ -126,7 +126,7 @@ func (t *template) serve() error {
 			job.started <- errors.New("the template stopped")
 			continue
 		}
-		job.p.ws = syscall.WaitStatus(syscall.SIGKILL)
+		job.p.ws, job.p.templateDied = syscall.WaitStatus(syscall.SIGKILL), true
 		close(job.p.done)
 	}
 	return errors.New(cmd.ProcessState.String())

@@ -421,6 +421,48 @@ print(subprocess.run(["true"]).returncode, os.waitstatus_to_exitcode(os.waitpid(
 	}
 }
 
+func TestJailRunsJoinEveryCgroupOfTheirSandboxAndDestroyRemovesThem(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	b := j.create(t, "bash", false)
+	done := make(chan result, 1)
+	go func() { done <- b.run("bash", "sleep 30") }()
+	if !eventually(20*time.Second, func() bool { return len(processesOf(b.uid)) > 0 }) {
+		t.Fatal("the run did not start")
+	}
+	// The shared jail limits CPU too (--max-cpu 1): pids, memory and cpu, each where this host has it.
+	dirs := map[string]string{}
+	want := "/" + jailCgroupPrefix + strconv.Itoa(innerJailPid(j)) + "/" + b.id
+	h := findCgroupHierarchies()
+	for _, pid := range processesOf(b.uid) {
+		cgroups, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+		for _, c := range []string{"pids", "memory", "cpu"} {
+			parent, v2 := h.parent(c)
+			if parent == "" {
+				continue
+			}
+			dirs[c] = filepath.Join(parent, want)
+			in := false
+			for _, line := range strings.Split(string(cgroups), "\n") {
+				f := strings.SplitN(line, ":", 3)
+				if len(f) == 3 && f[2] == want && (v2 && f[0] == "0" || !v2 && slices.Contains(strings.Split(f[1], ","), c)) {
+					in = true
+				}
+			}
+			if !in {
+				t.Errorf("process %d of the run is not in the sandbox's %s cgroup %s:\n%s", pid, c, want, cgroups)
+			}
+		}
+	}
+	b.destroy()
+	<-done
+	for c, d := range dirs {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("the %s cgroup %s outlived its sandbox", c, d)
+		}
+	}
+}
+
 func TestJailForkBombDoesNotStopAnotherRun(t *testing.T) {
 	t.Parallel()
 	j := sharedJail(t)
@@ -692,13 +734,17 @@ console.log(cp.spawnSync('unshare', ['-U', 'true']).status, process.argv.slice(1
 	if res.ExitCode != 1 || !strings.Contains(res.Stderr, "/tmp/code/code.js:2\n  throw new TypeError('bad type');\n  ^\n\nTypeError: bad type\n    at f (") {
 		t.Fatalf("an uncaught exception in a forked Node run: %s", res)
 	}
-	// Full garbage collections and wasm: V8 jobs that would wait for worker threads a fork lacks.
+	// Full garbage collections and wasm: V8 jobs that would wait for worker threads a fork lacks. The
+	// compiled module and the timer must both come; in which order is not Node's to promise: the
+	// compile resolves from a task the event loop runs after its timers, so a run off the CPU for 5 ms
+	// before its loop starts sees the timer first.
 	res = b.run("js", `let a = []; for (let i = 0; i < 2e6; i++) a.push({ i, s: 'x' + i }); a = null;
 const bufs = []; for (let i = 0; i < 100; i++) bufs.push(new ArrayBuffer(1 << 20)); bufs.length = 0;
-WebAssembly.compile(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])).then(() => console.log('wasm'));
-setTimeout(() => console.log('timer'), 5);
+const wasm = WebAssembly.compile(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+const timer = new Promise((resolve) => setTimeout(resolve, 5, 'timer'));
+Promise.all([wasm, timer]).then(([m, t]) => console.log(m instanceof WebAssembly.Module ? 'wasm' : m, t));
 `)
-	if res.ExitCode != 0 || res.Stdout != "wasm\ntimer\n" {
+	if res.ExitCode != 0 || res.Stdout != "wasm timer\n" {
 		t.Fatalf("garbage collection and wasm in a forked Node run: %s", res)
 	}
 	res = b.run("js", "process.on('exit', (c) => console.log('exiting', c));\nsetTimeout(() => process.exit(4), 5);\n")
@@ -813,6 +859,31 @@ func TestJailStopsWhenWhatStartedItDies(t *testing.T) {
 	}
 }
 
+func TestJailSandboxesDieWithAKilledJailServer(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("the jail tests run as root, like the local backend")
+	}
+	// The jail server itself is killed outright: nothing stops its sandboxes but their parent-death
+	// signals (the holder's, and that of the process that made its namespaces).
+	j, err := startJail(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := j.create(t, "bash", false)
+	servers := childrenOf(j.cmd.Process.Pid)
+	if len(servers) != 1 {
+		t.Fatalf("the jail's children: %v", servers)
+	}
+	syscall.Kill(servers[0], syscall.SIGKILL)
+	if !eventually(15*time.Second, func() bool {
+		_, err := os.Stat("/proc/" + strconv.Itoa(b.pid))
+		return err != nil
+	}) {
+		t.Fatalf("the sandbox's holder (pid %d) outlived the jail server", b.pid)
+	}
+}
+
 func TestJailRefusesWhatItCannotJailWithOneLine(t *testing.T) {
 	t.Parallel()
 	if os.Geteuid() != 0 {
@@ -862,8 +933,9 @@ func TestJailTemplateThatDiesEndsItsRunsAndIsStartedAgain(t *testing.T) {
 	syscall.Kill(int(first["pid"].(float64)), syscall.SIGKILL)
 	select {
 	case res := <-done:
-		// Its child had the template's death as its parent-death signal.
-		if res.Stdout != "started\n" || res.ExitCode != 137 || res.Signal == nil || *res.Signal != "SIGKILL" {
+		// Its child had the template's death as its parent-death signal; the answer says it was not the code.
+		if res.Stdout != "started\n" || res.ExitCode != 137 || res.Signal == nil || *res.Signal != "SIGKILL" ||
+			res.Stderr != templateDiedNotice+"\n" {
 			t.Errorf("a run whose template died: %s", res)
 		}
 	case <-time.After(30 * time.Second):

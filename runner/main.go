@@ -50,7 +50,7 @@ func main() {
 
 // dispatchSubcommand runs the subcommands of the runner binary: "__child LIMITS -- CMD..." (a child
 // re-executed to set rlimits before exec), and jail mode's "jail" (the jail server), "__jail" (the same
-// in its own mount namespace), "__holder" and "__template", and "ptc-call" (bash PTC stubs call a
+// in its own mount namespace) and "__template", and "ptc-call" (bash PTC stubs call a
 // tool with it). It reports whether args named one.
 func dispatchSubcommand(args []string) bool {
 	if len(args) < 2 {
@@ -65,8 +65,6 @@ func dispatchSubcommand(args []string) bool {
 		jailMain(args[2:])
 	case jailServeCommand:
 		jailServe(args[2:])
-	case holderCommand:
-		holderMain(args[2:])
 	case templateCommand:
 		templateMain(args[2:])
 	default:

@@ -46,6 +46,14 @@ func TestMain(m *testing.M) {
 			executable = func() (string, error) { return filepath.Join(base, "runner"), nil }
 		}
 	}
+	// The jail's sandbox holder is C, built next to the runner as scripts/build does.
+	cc := "musl-gcc"
+	if _, err := exec.LookPath(cc); err != nil {
+		cc = "gcc"
+	}
+	if out, err := exec.Command(cc, "-O2", "-Wall", "-Wextra", "-Werror", "-static", "-o", filepath.Join(base, "runner-holder"), "holder/holder.c").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building runner-holder: %v\n%s", err, out)
+	}
 	code := m.Run()
 	for _, f := range afterTests {
 		f()
@@ -67,7 +75,8 @@ const testToken = "test-token-0123456789"
 // them: the Python of the libraries' venv (numpy, pandas, cloudpickle...; else Debian's python3), the
 // TypeScript compiler of the tools dir's Node libraries, a JDK 22+ for the source launcher.
 func testEnv() map[string]string {
-	env := map[string]string{"RUNNER_TOKEN": testToken, "RUNNER_TOOL_PYTHON": "/usr/bin/python3"}
+	env := map[string]string{"RUNNER_TOKEN": testToken, "RUNNER_TOOL_PYTHON": "/usr/bin/python3",
+		"RUNNER_HOLDER": filepath.Join(testBase, "runner-holder")}
 	if py := "/opt/kubecoderun/venv/bin/python3"; fileExists(py) {
 		env["RUNNER_TOOL_PYTHON"] = py
 	}

@@ -47,7 +47,7 @@ func TestMemoryLimitKillsARunAndSaysSo(t *testing.T) {
 	t.Parallel()
 	needMemoryCgroup(t)
 	tr := newRunner(t, runnerOpts{args: []string{"--max-memory", strconv.Itoa(testMemoryLimit), "--warm", "py"}})
-	cg := &tr.srv.cg
+	cg := tr.srv.cg
 	if cg.memory == "" {
 		t.Fatal("no memory cgroup although the machine has a memory controller")
 	}
@@ -102,7 +102,7 @@ func TestMemoryLimitKillsARunAndSaysSo(t *testing.T) {
 func TestNoMemoryCgroupWithoutTheFlag(t *testing.T) {
 	t.Parallel()
 	tr := newRunner(t, runnerOpts{})
-	cg := &tr.srv.cg
+	cg := tr.srv.cg
 	if cg.memory != "" || cg.memLimit != 0 {
 		t.Fatalf("a memory cgroup without --max-memory: %+v", cg)
 	}
@@ -181,7 +181,7 @@ func TestMemoryCgroupIsRemoved(t *testing.T) {
 	if _, err := os.Stat(stale); err == nil {
 		t.Errorf("the stale cgroup %s of a dead runner was not removed", stale)
 	}
-	if cg.memory == "" || memoryLimitOf(t, &cg) != strconv.Itoa(100000000/4096*4096) {
+	if cg.memory == "" || memoryLimitOf(t, cg) != strconv.Itoa(100000000/4096*4096) {
 		t.Errorf("want a memory cgroup with the limit (rounded to pages): %+v", cg)
 	}
 	srv.Close()

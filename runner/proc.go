@@ -20,6 +20,8 @@ type proc struct {
 	stderr *os.File           // read end; nil when stderr goes to the stdout pipe
 	status *os.File           // read end of the status pipe (fd 3 of the child), or nil
 	job    *os.File           // write end of a job pipe still to be written (a child forked ahead), or nil
+	// Jail mode: the template it was forked from died, and took it along (set before done is closed).
+	templateDied bool
 }
 
 // procOpts says which pipes a child gets besides stdout.
@@ -127,6 +129,8 @@ type stepResult struct {
 	signal   string
 	timedOut bool
 	reported bool // the child reported its exit code on the status pipe (it had closed its output first)
+	// The step's process was killed by the death of the template it was forked from (jail mode).
+	templateDied bool
 }
 
 // wait waits for p until the deadline, then kills everything the step left behind (its process group,
@@ -158,6 +162,7 @@ func (s *Server) wait(p *proc, deadline time.Time, status <-chan int) stepResult
 		res.exitCode = 124
 		return res
 	}
+	res.templateDied = p.templateDied
 	ws := p.ws
 	switch {
 	case ws.Signaled():

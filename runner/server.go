@@ -36,11 +36,11 @@ var executable = os.Executable
 // Server is one runner: its configuration, the sandbox directories and the warm interpreters.
 type Server struct {
 	cfg    *Config
-	self   string         // the runner binary, re-executed as __child and run by bash PTC stubs (ptc-call)
-	prefix []string       // __child re-exec prefix, prepended to every child command (classic mode)
-	env    []string       // environment of every child
-	cg     sandboxCgroups // pids and memory cgroups of the children, where the runner could make them
-	root   *os.Root       // the workdir; file endpoints never leave it
+	self   string          // the runner binary, re-executed as __child and run by bash PTC stubs (ptc-call)
+	prefix []string        // __child re-exec prefix, prepended to every child command (classic mode)
+	env    []string        // environment of every child
+	cg     *sandboxCgroups // the children's cgroups: where the runner could make them, or its jail sandbox's
+	root   *os.Root        // the workdir; file endpoints never leave it
 	// The scratch dir. Children own most of it (and it is their /tmp in a jail sandbox), so after start
 	// the runner touches it only through this Root: a planted symlink cannot redirect its writes.
 	scratchRoot *os.Root
@@ -78,7 +78,7 @@ func newServerIn(cfg *Config, jail *jailSandbox) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, self: self, warm: map[string]*warmSlot{}, jail: jail}
 	if jail != nil {
-		s.cg = jail.cg.sandboxCgroups()
+		s.cg = jail.cg
 	} else {
 		var pidsErr, memErr error
 		s.cg, pidsErr, memErr = setupCgroups(cfg.MaxProcs, cfg.MaxMemory)

@@ -108,11 +108,7 @@ final class JailServer implements AutoCloseable {
             .submit(body)) {
       byte[] answer = res.entity().as(byte[].class);
       if (res.status() != Status.CREATED_201) {
-        throw new SandboxException(
-            "the jail refused a sandbox: "
-                + res.status().code()
-                + " "
-                + new String(answer, StandardCharsets.UTF_8));
+        throw new SandboxException("the jail refused a sandbox: " + refusalReason(res, answer));
       }
       var tree = Json.tree(answer);
       return new Created(
@@ -120,6 +116,20 @@ final class JailServer implements AutoCloseable {
     } catch (IOException | RuntimeException e) {
       throw new SandboxException("cannot create a sandbox: " + e.getMessage(), e);
     }
+  }
+
+  /** The jail's own reason for a refusal ({@code {"error"}}), else its status and what it said. */
+  private static String refusalReason(HttpClientResponse res, byte[] answer) {
+    try {
+      String error = Json.tree(answer).path("error").asText("");
+      if (!error.isBlank()) {
+        return error;
+      }
+    } catch (IOException | RuntimeException e) {
+      // not the jail's JSON: what it answered, below
+    }
+    String text = new String(answer, 0, Math.min(answer.length, 200), StandardCharsets.UTF_8);
+    return res.status().code() + " " + text.strip();
   }
 
   /** Destroys a sandbox of that jail instance (a dead instance took its sandboxes with it). */
