@@ -36,8 +36,20 @@ const (
 )
 
 // jailSeq numbers the test jails: each gets uids of its own, so a test that looks for the processes
-// of a sandbox's uid never finds another jail's.
-var jailSeq atomic.Int64
+// of a sandbox's uid never finds another jail's. A jail refuses a range that overlaps another running
+// jail's on the host, so test processes running at once (other checkouts' tests) start from ranges of
+// their own, by pid: 16 jails each, below the API tests' (src/test/.../it/SandboxUids.java) and the
+// Kubernetes sandboxes' (K8S_SANDBOX_UIDS) ranges. startJail moves on from a range taken all the same.
+var jailSeq = func() *atomic.Int64 {
+	var n atomic.Int64
+	n.Store(int64(os.Getpid()%32768) * 16)
+	return &n
+}()
+
+// nextJailUIDBase is the --uid-base of the next test jail.
+func nextJailUIDBase() int {
+	return jailUIDBase + int(jailSeq.Add(1)-1)*jailUIDCount
+}
 
 // testJail is a running jail server.
 type testJail struct {
@@ -107,9 +119,21 @@ func startJail(t testing.TB, extra ...string) (*testJail, error) {
 	return startJailVia(t, nil, extra...)
 }
 
-// startJailVia starts the jail server; with wrapper, as the child of that command (whose argv ends
-// with the jail's: "$0" "$@" in a shell).
+// startJailVia starts the jail server with uids of its own; with wrapper, as the child of that command
+// (whose argv ends with the jail's: "$0" "$@" in a shell).
 func startJailVia(t testing.TB, wrapper []string, extra ...string) (*testJail, error) {
+	for tries := 1; ; tries++ {
+		j, err := startJailAt(t, wrapper, nextJailUIDBase(), extra...)
+		// A range another test process's jail holds: the next one.
+		if err != nil && strings.Contains(err.Error(), "of another running jail") && tries < 16 {
+			continue
+		}
+		return j, err
+	}
+}
+
+// startJailAt starts the jail server with --uid-base uidBase.
+func startJailAt(t testing.TB, wrapper []string, uidBase int, extra ...string) (*testJail, error) {
 	dir := filepath.Join(testBase, fmt.Sprintf("jail%d", nextDir.Add(1)))
 	// Sandboxes have a /tmp of their own: a host tree to bind must live elsewhere.
 	private, err := os.MkdirTemp("/var/tmp", "kcr-jail-test-")
@@ -122,7 +146,6 @@ func startJailVia(t testing.TB, wrapper []string, extra ...string) (*testJail, e
 	os.WriteFile(filepath.Join(private, "secret.key"), []byte("host secret\n"), 0o600)
 	self, _ := os.Executable()
 	port := freePort()
-	uidBase := jailUIDBase + int(jailSeq.Add(1)-1)*jailUIDCount
 	args := append([]string{"jail", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--base", filepath.Join(dir, "sandboxes"),
 		"--ro-bind", private, "--ro-bind", "/opt/kubecoderun",
 		"--max-memory", strconv.Itoa(jailMemory), "--disk-size", strconv.Itoa(jailDisk),
