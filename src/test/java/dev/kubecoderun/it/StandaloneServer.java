@@ -26,6 +26,6 @@ final class StandaloneServer {
     env.put("POD_POOL_JS", "0");
     env.put("SHUTDOWN_GRACE_SECONDS", "20");
     env.putAll(overrides);
-    return Application.start(Config.from(env));
+    return SandboxUids.start(env, e -> Application.start(Config.from(e)));
   }
 }

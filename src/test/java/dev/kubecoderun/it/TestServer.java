@@ -190,10 +190,15 @@ final class TestServer {
         env.put("SHUTDOWN_GRACE_SECONDS", "5");
         env.putAll(extra);
         env.values().removeIf(v -> v == null);
-        Config config = Config.from(env);
-        Application app = Application.start(config);
-        Runtime.getRuntime().addShutdownHook(new Thread(app::close));
-        return new TestServer(app, config, data);
+        TestServer server =
+            SandboxUids.start(
+                env,
+                e -> {
+                  Config config = Config.from(e);
+                  return new TestServer(Application.start(config), config, data);
+                });
+        Runtime.getRuntime().addShutdownHook(new Thread(server.app::close));
+        return server;
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
