@@ -215,6 +215,14 @@ func jailServe(args []string) {
 	}
 	os.Unsetenv("RUNNER_ADMIN_TOKEN")
 	prctl(prSetDumpable, 0)
+	// The uid range is claimed here, while the host's /run is in view (newJail pivots into the jail's
+	// own root), by the process that owns the sandboxes (they die with it), for as long as it lives.
+	claim, err := claimUIDRange(uidClaimDir, cfg.UIDBase, cfg.UIDBase+cfg.UIDCount-1, cfg.StartTimeout)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "runner jail: cannot jail sandboxes here: %v\n", err)
+		os.Exit(2)
+	}
+	defer claim.Close() // keeps it open (and locked) until the jail server returns
 	j, err := newJail(cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "runner jail: cannot jail sandboxes here: %v\n", err)

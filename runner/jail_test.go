@@ -1003,6 +1003,153 @@ func TestJailRefusesASandboxWhenItsUIDsAreAllInUse(t *testing.T) {
 	}
 }
 
+func TestJailUIDRangeIsExclusivePerHost(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("the jail tests run as root, like the local backend")
+	}
+	// The first jail takes half of its test range; the other half stays free for this test's jails.
+	first, err := startJail(t, "--uid-count", "256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(first.stop)
+	base, inner := first.uidBase, innerJailPid(first)
+	// Only the jail server holds its claim open: a process of a sandbox that had it could unlock it.
+	first.create(t, "py", false)
+	claim := filepath.Join(uidClaimDir, fmt.Sprintf("%d-%d", base, base+255))
+	if holders := processesWithOpen(claim); !slices.Equal(holders, []int{inner}) {
+		t.Errorf("processes with %s open: %v, want the jail server's %d alone", claim, holders, inner)
+	}
+	// A second jail (another API) whose range overlaps the first's is refused, with one line.
+	overlapping := []string{"--uid-base", strconv.Itoa(base + 200), "--uid-count", "56"}
+	out, code := runJailToRefusal(t, overlapping...)
+	want := fmt.Sprintf("runner jail: cannot jail sandboxes here: the uid range %d-%d overlaps the range %d-%d of another running jail (pid %d); give each API on a host its own SANDBOX_UID_BASE\n",
+		base+200, base+255, base, base+255, inner)
+	if code != 2 || out != want {
+		t.Fatalf("a jail overlapping a running one: exit %d, %q\nwant %q", code, out, want)
+	}
+	// The range right after it is free.
+	next, err := startJailAt(t, nil, base+256, "--uid-count", "256")
+	if err != nil {
+		t.Fatalf("a jail with the range next to a running one's: %v", err)
+	}
+	t.Cleanup(next.stop)
+	// Once the first jail is killed outright, its range is free again.
+	syscall.Kill(inner, syscall.SIGKILL)
+	select {
+	case <-first.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the jail did not exit when its server was killed")
+	}
+	again, err := startJailAt(t, nil, base+200, "--uid-count", "56")
+	if err != nil {
+		t.Fatalf("a jail with the range of a killed one: %v", err)
+	}
+	again.stop()
+}
+
+func TestJailUIDClaims(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "jail-uids")
+	a, err := claimUIDRange(dir, 1000, 1999, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Locks belong to the open file: a second claim in this process sees the first as another jail's.
+	want := fmt.Sprintf("the uid range 1999-2999 overlaps the range 1000-1999 of another running jail (pid %d); give each API on a host its own SANDBOX_UID_BASE", os.Getpid())
+	if _, err := claimUIDRange(dir, 1999, 2999, time.Second); err == nil || err.Error() != want {
+		t.Fatalf("an overlapping claim: %v", err)
+	}
+	b, err := claimUIDRange(dir, 2000, 2999, time.Second)
+	if err != nil {
+		t.Fatalf("the next range: %v", err)
+	}
+	defer b.Close()
+	// A claim whose jail is gone (its file no longer locked) is removed by the next claim.
+	a.Close()
+	os.WriteFile(filepath.Join(dir, "10-20000"), []byte("10 20000 1\n"), 0o600)
+	c, err := claimUIDRange(dir, 1500, 1999, time.Second)
+	if err != nil {
+		t.Fatalf("a range of gone jails: %v", err)
+	}
+	defer c.Close()
+	names, _ := os.ReadDir(dir)
+	var left []string
+	for _, n := range names {
+		left = append(left, n.Name())
+	}
+	if strings.Join(left, " ") != "1500-1999 2000-2999 lock" {
+		t.Errorf("claims left: %v", left)
+	}
+	// A directory others can write to is refused: anyone could hold a claim there.
+	os.Chmod(dir, 0o777)
+	if _, err := claimUIDRange(dir, 5000, 5999, time.Second); err == nil || !strings.Contains(err.Error(), "must be a directory only root can write to") {
+		t.Errorf("a directory others can write to: %v", err)
+	}
+}
+
+// processesWithOpen lists the processes with path open.
+func processesWithOpen(path string) []int {
+	var pids []int
+	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	for _, fd := range fds {
+		if l, err := os.Readlink(fd); err == nil && l == path {
+			pid, _ := strconv.Atoi(strings.Split(fd, "/")[2])
+			if !slices.Contains(pids, pid) {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+// runJailToRefusal runs a jail that is expected to refuse to start: its output and exit code (-1 and
+// what it printed if it started after all).
+func runJailToRefusal(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	self, _ := os.Executable()
+	cmd := exec.Command(self, append([]string{"jail", "--listen", "127.0.0.1:" + strconv.Itoa(freePort()),
+		"--base", filepath.Join(testBase, fmt.Sprintf("jail%d", nextDir.Add(1)), "sandboxes"),
+		"--ro-bind", "/opt/kubecoderun"}, args...)...)
+	cmd.Env = append(os.Environ(), "RUNNER_ADMIN_TOKEN="+jailAdmin)
+	for k, v := range testEnv() {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := startTracked(cmd); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		waitTracked(cmd)
+		close(exited)
+	}()
+	started := false
+	eventually(120*time.Second, func() bool {
+		select {
+		case <-exited:
+			return true
+		default:
+			started = strings.Contains(out.String(), "runner jail: listening on")
+			return started
+		}
+	})
+	if started {
+		cmd.Process.Signal(syscall.SIGTERM)
+		<-exited
+		return out.String(), -1
+	}
+	select {
+	case <-exited:
+		return out.String(), cmd.ProcessState.ExitCode()
+	default:
+		cmd.Process.Kill()
+		<-exited
+		return out.String(), -1
+	}
+}
+
 func TestJailResetOfOneSandboxLeavesTheOthersAlone(t *testing.T) {
 	t.Parallel()
 	if os.Geteuid() != 0 {
