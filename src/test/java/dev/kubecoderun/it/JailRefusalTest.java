@@ -44,13 +44,12 @@ class JailRefusalTest {
 
   @Test
   void aSandboxTheJailRefusesIsA503SayingWhyAndThePoolGoesOn() throws Exception {
-    // The smallest uid range (16: the jail's own root uid and 15 for sandboxes), a range of its own
-    // (other servers on this host use the default one), all 15 held by the bash pool.
+    // The smallest uid range (16: the jail's own root uid and 15 for sandboxes), all 15 held by the
+    // bash pool.
     try (Application app =
         StandaloneServer.start(
             Files.createTempDirectory("kcr-jail-refusal-"),
             Map.of(
-                "SANDBOX_UID_BASE", "1960000",
                 "SANDBOX_UID_COUNT", "16",
                 "POD_POOL_BASH", "15",
                 "POD_POOL_PARALLEL_BATCH", "4"))) {

@@ -23,8 +23,9 @@ final class SandboxUids {
   private SandboxUids() {}
 
   /**
-   * {@code start(env)} with SANDBOX_UID_BASE and SANDBOX_UID_COUNT of a range of its own, unless
-   * {@code env} names them.
+   * {@code start(env)} with SANDBOX_UID_BASE and SANDBOX_UID_COUNT of a range of its own (of {@code
+   * env}'s SANDBOX_UID_COUNT, at most {@link #COUNT}, if it names one), unless {@code env} names
+   * SANDBOX_UID_BASE.
    */
   static <T> T start(Map<String, String> env, Function<Map<String, String>, T> start) {
     if (env.containsKey("SANDBOX_UID_BASE")) {
@@ -33,7 +34,7 @@ final class SandboxUids {
     for (int tries = 1; ; tries++) {
       Map<String, String> e = new HashMap<>(env);
       e.put("SANDBOX_UID_BASE", Integer.toString(FIRST + NEXT.getAndIncrement() * COUNT));
-      e.put("SANDBOX_UID_COUNT", Integer.toString(COUNT));
+      e.putIfAbsent("SANDBOX_UID_COUNT", Integer.toString(COUNT));
       try {
         return start.apply(e);
       } catch (IllegalStateException ex) {
