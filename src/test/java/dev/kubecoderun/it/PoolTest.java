@@ -45,9 +45,7 @@ class PoolTest {
 
   /** The holders of the jail's sandboxes: one per sandbox, pooled or in use. */
   private Set<Long> holders() {
-    return jailServer()
-        .descendants()
-        .filter(p -> p.info().commandLine().map(c -> c.contains("__holder")).orElse(false))
+    return SandboxHolders.among(jailServer().descendants())
         .map(ProcessHandle::pid)
         .collect(Collectors.toSet());
   }

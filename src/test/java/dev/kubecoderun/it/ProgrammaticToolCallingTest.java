@@ -388,8 +388,7 @@ class ProgrammaticToolCallingTest {
 
   /** The holder (PID 1) of the jail sandbox whose /mnt/data has {@code file}, as root sees it. */
   private static Optional<ProcessHandle> sandboxWith(String file) {
-    return ProcessHandle.allProcesses()
-        .filter(p -> p.info().commandLine().map(c -> c.contains("__holder")).orElse(false))
+    return SandboxHolders.among(ProcessHandle.allProcesses())
         .filter(p -> Files.exists(Path.of("/proc/" + p.pid() + "/root/mnt/data/" + file)))
         .findFirst();
   }

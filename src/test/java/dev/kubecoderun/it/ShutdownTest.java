@@ -51,8 +51,7 @@ class ShutdownTest {
                             .commandLine()
                             .map(c -> c.contains(sandboxes.toString()))
                             .orElse(false))
-                .flatMap(ProcessHandle::descendants)
-                .filter(p -> p.info().commandLine().map(c -> c.contains("__holder")).orElse(false))
+                .flatMap(p -> SandboxHolders.among(p.descendants()))
                 .anyMatch(
                     h -> Files.exists(Path.of("/proc/" + h.pid() + "/root/mnt/data/started"))));
 
