@@ -451,13 +451,17 @@ class KubernetesBackendTest {
       throws Exception {
     await("the API's py pool full", 90, () -> apiPoolReady("py") == 1);
     String pod = readyPool("py").get(0).getMetadata().getName();
+    String started = "started-" + System.nanoTime();
     try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
       var run =
           runs.submit(
               () ->
                   api.execResponse(
-                      "py", "import time\nprint('started', flush=True)\ntime.sleep(60)"));
-      Thread.sleep(2000); // the run has the pod now
+                      "py",
+                      "import time\nprint('started', flush=True)\n"
+                          + markIn(started)
+                          + "time.sleep(60)"));
+      await("the run's code running in the pod", 60, quietly(() -> markedInSomePod(started)));
       admin.deleteNamespacedPod(pod, sandboxNs).gracePeriodSeconds(0).execute();
       // The pod's runner gets SIGTERM: it kills the run and still answers, saying why.
       var r = run.get(30, TimeUnit.SECONDS);
@@ -580,10 +584,35 @@ class KubernetesBackendTest {
                     .getAsBoolean());
   }
 
+  /**
+   * A Python line that makes {@code name} in the run's temp dir (TMPDIR, /tmp/kcr/tmp in a pod),
+   * which {@link #markedInSomePod} sees: how a test knows how far a run's code has got.
+   */
+  private static String markIn(String name) {
+    return "open('/tmp/kcr/tmp/" + name + "', 'w').close()\n";
+  }
+
+  /**
+   * Whether the code of a run in some sandbox pod has made {@code name} with {@link #markIn}: the
+   * test kubelet keeps each pod's emptyDir volumes on this host, under {@code
+   * <state>/pods/<namespace>_<pod>_<uid>/volumes/}.
+   */
+  private static boolean markedInSomePod(String name) throws java.io.IOException {
+    try (var pods = Files.list(cluster.kubeconfig.getParent().resolve("pods"))) {
+      return pods.filter(d -> d.getFileName().toString().startsWith(sandboxNs + "_"))
+          .anyMatch(d -> Files.exists(d.resolve("volumes/tmp/kcr/tmp").resolve(name)));
+    }
+  }
+
   /** Ready sandboxes of a language in the API's own pool, from /health/detailed. */
   private static int apiPoolReady(String lang) {
+    return apiPool(lang, "ready");
+  }
+
+  /** One count ({@code ready}, {@code in_use}...) of a language's pool in /health/detailed. */
+  private static int apiPool(String lang, String count) {
     try {
-      return poolStats().path(lang).path("ready").asInt(-1);
+      return poolStats().path(lang).path(count).asInt(-1);
     } catch (java.io.IOException e) {
       return -1;
     } catch (InterruptedException e) {
@@ -800,9 +829,11 @@ class KubernetesBackendTest {
   }
 
   private static void forkBombBesideAnotherPod() throws Exception {
+    String full = "bomb-at-its-limit-" + System.nanoTime();
     String bomb =
         "import os, time\n"
             + "held = 0\n"
+            + "marked = False\n"
             + "end = time.time() + 10\n"
             + "while time.time() < end:\n"
             + "    try:\n"
@@ -811,6 +842,10 @@ class KubernetesBackendTest {
             + "            os._exit(0)\n"
             + "        held += 1\n"
             + "    except OSError:\n"
+            + "        if not marked:\n"
+            + "            "
+            + markIn(full)
+            + "            marked = True\n"
             + "        time.sleep(0.01)\n"
             + "print('held', held)\n";
     String other =
@@ -828,9 +863,9 @@ class KubernetesBackendTest {
             + "print('forked', ok)\n";
     try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
       var bombRun = runs.submit(() -> api.exec("py", bomb));
-      // The bomb reaches its limit (RLIMIT_NPROC, 256) within a second and holds it: then another
-      // pod (the refilled pool pod, or a Job) forks.
-      Thread.sleep(4000);
+      // The bomb reaches its limit (RLIMIT_NPROC, 256) within a second and holds it: once its first
+      // fork is refused, another pod (the refilled pool pod, or a Job) forks.
+      await("the fork bomb at its limit", 60, quietly(() -> markedInSomePod(full)));
       JsonNode r = api.exec("py", other);
       assertEquals("forked 60\n", r.path("stdout").asText(), r.toString());
       JsonNode b = bombRun.get();
