@@ -987,7 +987,7 @@ class KubernetesBackendTest {
     try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
       // Two runs at once: one takes the pool pod, the other finds the pool empty.
       var slow = runs.submit(() -> api.exec("py", "import time\ntime.sleep(3)\nprint('pooled')"));
-      Thread.sleep(500);
+      await("the first run holding the pool pod", 30, () -> apiPool("py", "in_use") == 1);
       var other = runs.submit(() -> api.exec("py", "print('second')"));
       String outputs = slow.get().path("stdout").asText() + other.get().path("stdout").asText();
       assertEquals("pooled\nsecond\n", outputs);
