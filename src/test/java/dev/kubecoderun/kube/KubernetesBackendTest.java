@@ -1103,9 +1103,15 @@ class KubernetesBackendTest {
     api = ApiProcess.start(apiEnv(1, 1));
     awaitPoolsFull("the pools full");
     api.kill();
-    Thread.sleep(1000);
+    // No wait for what does not happen: the API has exited (kill waits for it), so nothing of it
+    // can delete a pod now, and a deletion it asked for before would show (a pod gone, or one with
+    // a deletion timestamp).
+    assertFalse(api.process.isAlive(), "the API killed");
     List<V1Pod> orphans = sandboxPods("kubecoderun.io/role=pool");
     assertEquals(2, orphans.size(), "the killed API's pods are still there");
+    assertTrue(
+        orphans.stream().allMatch(p -> p.getMetadata().getDeletionTimestamp() == null),
+        "none of the killed API's pods is being deleted: " + names(orphans));
     api = ApiProcess.start(apiEnv(0, 0));
     await("the start-up sweep", 30, quietly(() -> sandboxPods("").isEmpty()));
     api.close();
