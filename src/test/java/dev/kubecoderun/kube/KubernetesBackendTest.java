@@ -451,13 +451,17 @@ class KubernetesBackendTest {
       throws Exception {
     await("the API's py pool full", 90, () -> apiPoolReady("py") == 1);
     String pod = readyPool("py").get(0).getMetadata().getName();
+    String started = "started-" + System.nanoTime();
     try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
       var run =
           runs.submit(
               () ->
                   api.execResponse(
-                      "py", "import time\nprint('started', flush=True)\ntime.sleep(60)"));
-      Thread.sleep(2000); // the run has the pod now
+                      "py",
+                      "import time\nprint('started', flush=True)\n"
+                          + markIn(started)
+                          + "time.sleep(60)"));
+      await("the run's code running in the pod", 60, quietly(() -> markedInSomePod(started)));
       admin.deleteNamespacedPod(pod, sandboxNs).gracePeriodSeconds(0).execute();
       // The pod's runner gets SIGTERM: it kills the run and still answers, saying why.
       var r = run.get(30, TimeUnit.SECONDS);
@@ -580,10 +584,35 @@ class KubernetesBackendTest {
                     .getAsBoolean());
   }
 
+  /**
+   * A Python line that makes {@code name} in the run's temp dir (TMPDIR, /tmp/kcr/tmp in a pod),
+   * which {@link #markedInSomePod} sees: how a test knows how far a run's code has got.
+   */
+  private static String markIn(String name) {
+    return "open('/tmp/kcr/tmp/" + name + "', 'w').close()\n";
+  }
+
+  /**
+   * Whether the code of a run in some sandbox pod has made {@code name} with {@link #markIn}: the
+   * test kubelet keeps each pod's emptyDir volumes on this host, under {@code
+   * <state>/pods/<namespace>_<pod>_<uid>/volumes/}.
+   */
+  private static boolean markedInSomePod(String name) throws java.io.IOException {
+    try (var pods = Files.list(cluster.kubeconfig.getParent().resolve("pods"))) {
+      return pods.filter(d -> d.getFileName().toString().startsWith(sandboxNs + "_"))
+          .anyMatch(d -> Files.exists(d.resolve("volumes/tmp/kcr/tmp").resolve(name)));
+    }
+  }
+
   /** Ready sandboxes of a language in the API's own pool, from /health/detailed. */
   private static int apiPoolReady(String lang) {
+    return apiPool(lang, "ready");
+  }
+
+  /** One count ({@code ready}, {@code in_use}...) of a language's pool in /health/detailed. */
+  private static int apiPool(String lang, String count) {
     try {
-      return poolStats().path(lang).path("ready").asInt(-1);
+      return poolStats().path(lang).path(count).asInt(-1);
     } catch (java.io.IOException e) {
       return -1;
     } catch (InterruptedException e) {
@@ -800,9 +829,11 @@ class KubernetesBackendTest {
   }
 
   private static void forkBombBesideAnotherPod() throws Exception {
+    String full = "bomb-at-its-limit-" + System.nanoTime();
     String bomb =
         "import os, time\n"
             + "held = 0\n"
+            + "marked = False\n"
             + "end = time.time() + 10\n"
             + "while time.time() < end:\n"
             + "    try:\n"
@@ -811,6 +842,10 @@ class KubernetesBackendTest {
             + "            os._exit(0)\n"
             + "        held += 1\n"
             + "    except OSError:\n"
+            + "        if not marked:\n"
+            + "            "
+            + markIn(full)
+            + "            marked = True\n"
             + "        time.sleep(0.01)\n"
             + "print('held', held)\n";
     String other =
@@ -828,9 +863,9 @@ class KubernetesBackendTest {
             + "print('forked', ok)\n";
     try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
       var bombRun = runs.submit(() -> api.exec("py", bomb));
-      // The bomb reaches its limit (RLIMIT_NPROC, 256) within a second and holds it: then another
-      // pod (the refilled pool pod, or a Job) forks.
-      Thread.sleep(4000);
+      // The bomb reaches its limit (RLIMIT_NPROC, 256) within a second and holds it: once its first
+      // fork is refused, another pod (the refilled pool pod, or a Job) forks.
+      await("the fork bomb at its limit", 60, quietly(() -> markedInSomePod(full)));
       JsonNode r = api.exec("py", other);
       assertEquals("forked 60\n", r.path("stdout").asText(), r.toString());
       JsonNode b = bombRun.get();
@@ -952,7 +987,7 @@ class KubernetesBackendTest {
     try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
       // Two runs at once: one takes the pool pod, the other finds the pool empty.
       var slow = runs.submit(() -> api.exec("py", "import time\ntime.sleep(3)\nprint('pooled')"));
-      Thread.sleep(500);
+      await("the first run holding the pool pod", 30, () -> apiPool("py", "in_use") == 1);
       var other = runs.submit(() -> api.exec("py", "print('second')"));
       String outputs = slow.get().path("stdout").asText() + other.get().path("stdout").asText();
       assertEquals("pooled\nsecond\n", outputs);
@@ -971,20 +1006,25 @@ class KubernetesBackendTest {
     env.put("K8S_MAX_PODS", "2");
     restartApi(env);
     await("two py pool pods ready in the API", 90, () -> apiPoolReady("py") == 2);
-    // The third pool pod waits for a slot; it must never exist alongside the two.
+    // The third pool pod waits for a slot; it must never exist alongside the two. Watched after
+    // each run until the pool is back at the cap: the used pod deleted, its replacement started
+    // and ready, the time when a third would show.
     for (int i = 0; i < 3; i++) {
       assertEquals("ran\n", api.exec("py", "print('ran')").path("stdout").asText());
-      long deadline = System.nanoTime() + 3_000_000_000L;
-      while (System.nanoTime() < deadline) {
-        List<V1Pod> live =
-            sandboxPods("kubecoderun.io/role=pool").stream()
-                .filter(p -> p.getMetadata().getDeletionTimestamp() == null)
-                .toList();
-        assertTrue(live.size() <= 2, "K8S_MAX_PODS=2 but live pool pods are " + names(live));
-        Thread.sleep(50);
-      }
+      await(
+          "the pool back at the cap, never over it",
+          60,
+          quietly(
+              () -> {
+                List<V1Pod> live =
+                    sandboxPods("kubecoderun.io/role=pool").stream()
+                        .filter(p -> p.getMetadata().getDeletionTimestamp() == null)
+                        .toList();
+                assertTrue(
+                    live.size() <= 2, "K8S_MAX_PODS=2 but live pool pods are " + names(live));
+                return apiPoolReady("py") == 2;
+              }));
     }
-    await("the pool back at the cap", 60, () -> apiPoolReady("py") == 2);
   }
 
   private static List<String> names(List<V1Pod> pods) {
@@ -1063,9 +1103,15 @@ class KubernetesBackendTest {
     api = ApiProcess.start(apiEnv(1, 1));
     awaitPoolsFull("the pools full");
     api.kill();
-    Thread.sleep(1000);
+    // No wait for what does not happen: the API has exited (kill waits for it), so nothing of it
+    // can delete a pod now, and a deletion it asked for before would show (a pod gone, or one with
+    // a deletion timestamp).
+    assertFalse(api.process.isAlive(), "the API killed");
     List<V1Pod> orphans = sandboxPods("kubecoderun.io/role=pool");
     assertEquals(2, orphans.size(), "the killed API's pods are still there");
+    assertTrue(
+        orphans.stream().allMatch(p -> p.getMetadata().getDeletionTimestamp() == null),
+        "none of the killed API's pods is being deleted: " + names(orphans));
     api = ApiProcess.start(apiEnv(0, 0));
     await("the start-up sweep", 30, quietly(() -> sandboxPods("").isEmpty()));
     api.close();

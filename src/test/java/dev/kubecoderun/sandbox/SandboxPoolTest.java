@@ -92,6 +92,14 @@ class SandboxPoolTest {
     }
   }
 
+  private static int starting(SandboxPool pool, Language language) {
+    return pool.states().stream()
+        .filter(p -> p.language().equals(language.code()))
+        .findFirst()
+        .orElseThrow()
+        .starting();
+  }
+
   private static void eventually(java.util.function.BooleanSupplier condition)
       throws InterruptedException {
     Eventually.await("the pool's condition", Duration.ofSeconds(5), condition);
@@ -124,8 +132,10 @@ class SandboxPoolTest {
       assertEquals(2, go.get("target"));
       Sandbox second = pool.acquire(Language.GO);
       assertTrue(((FakeSandbox) second).warm, "from the pool");
-      // 2 in use (peak 2 x 1.2 s = 3 wanted), the cap 3: room for 1 ready.
-      Thread.sleep(1500);
+      // 2 in use (peak 2 x 1.2 s = 3 wanted), the cap 3: room for 1 ready. The take started
+      // every refill it wanted before it returned (nothing else starts one for 10 s): once none is
+      // starting, all it started are counted.
+      eventually(() -> starting(pool, Language.GO) == 0 && pool.readyCount(Language.GO) > 0);
       assertEquals(1, pool.readyCount(Language.GO));
       assertEquals(3, factory.created.stream().filter(c -> !c.closed.get()).count());
       pool.release(first);

@@ -24,6 +24,7 @@ import dev.kubecoderun.session.SessionStore;
 import dev.kubecoderun.state.RedisStateStore;
 import dev.kubecoderun.state.StateArchive;
 import dev.kubecoderun.state.StateStore;
+import dev.kubecoderun.testing.Eventually;
 import java.io.UncheckedIOException;
 import java.time.Clock;
 import java.time.Duration;
@@ -205,10 +206,21 @@ class RealStoresTest {
     @Test
     void aRunLongerThanTheLeaseKeepsItsLock() throws Exception {
       String sid = Ids.next();
-      SessionLocks shortLease = new RedisSessionLocks(REDIS, Duration.ofMillis(600));
+      Duration lease = Duration.ofMillis(600);
+      SessionLocks shortLease = new RedisSessionLocks(REDIS, lease);
       String key = REDIS.key("session_lock:" + sid);
       SessionLocks.Lease held = shortLease.acquire(sid, Duration.ZERO);
-      Thread.sleep(2000); // the run goes on for more than three leases
+      String token = REDIS.call(j -> j.get(key));
+      long firstExpiry = REDIS.call(j -> j.pexpireTime(key));
+      // The run goes on until its renewals, seen in Redis, have pushed the lock's expiry more than
+      // three leases past the first one: without them it would have been lost three times over.
+      Eventually.await(
+          "renewals to keep the lock for more than three leases",
+          Duration.ofSeconds(30),
+          () -> {
+            assertEquals(token, REDIS.call(j -> j.get(key)), "the lock was lost during the run");
+            return REDIS.call(j -> j.pexpireTime(key)) > firstExpiry + 3 * lease.toMillis();
+          });
       assertThrows(SessionBusyException.class, () -> replica().acquire(sid, Duration.ZERO));
       Long ttl = REDIS.call(j -> j.pttl(key));
       assertTrue(ttl > 0 && ttl <= 600, "lease left: " + ttl);
