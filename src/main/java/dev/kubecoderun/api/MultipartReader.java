@@ -13,8 +13,8 @@ import java.util.Map;
  * 200 MiB upload never sits in the heap. Read (or skip) a part before asking for the next.
  *
  * <p>Why not Helidon's streaming multipart (helidon-http-media-multipart), tried in 2026-11: the
- * registry our builds reach had it only at 4.1.x, not at the BOM's 4.4.x; and with 4.1.3 on a
- * 4.4.0 server it fails our uploads. A part's file name (io.helidon.http.ContentDisposition 4.4.0)
+ * registry our builds reach had it only at 4.1.x, not at the BOM's 4.4.x; and with 4.1.3 on a 4.4.0
+ * server it fails our uploads. A part's file name (io.helidon.http.ContentDisposition 4.4.0)
  * ignores {@code filename*} (RFC 5987), URL-decodes the plain {@code filename} ("a+b.csv" comes out
  * "a b.csv", "100%.txt" throws) and stops at a quoted ';'. A body with a preamble (RFC 2046 allows
  * one) yields no part at all. A part's stream returns 0 from {@code read(byte[])} at each empty
