@@ -8,7 +8,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.language.Libraries;
 import dev.kubecoderun.language.LibraryCheck;
+import dev.kubecoderun.testing.Eventually;
 import java.net.http.HttpRequest;
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -65,9 +67,10 @@ class LibrariesInSandboxTest {
   /** The warm interpreter pre-imports numpy from the venv, not from anywhere else. */
   @Test
   void theWarmPythonImportsFromTheVenv() throws InterruptedException {
-    for (int i = 0; i < 600 && server.app.pool().readyCount(Language.PY) < 1; i++) {
-      Thread.sleep(50);
-    }
+    Eventually.await(
+        "a warm py sandbox",
+        Duration.ofSeconds(30),
+        () -> server.app.pool().readyCount(Language.PY) >= 1);
     JsonNode r =
         server
             .exec(
