@@ -106,6 +106,21 @@ func sharedJail(t *testing.T) *testJail {
 	return shared.j
 }
 
+// ownJail starts a jail server of the test's own (for a test that kills or fills it), stopped when the
+// test ends.
+func ownJail(t *testing.T, extra ...string) *testJail {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the jail tests run as root, like the local backend")
+	}
+	j, err := startJail(t, extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(j.stop)
+	return j
+}
+
 func freePort() int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -815,13 +830,7 @@ func TestJailLanguagesAndWarmNode(t *testing.T) {
 
 func TestJailStopEndsRunsAndCleansUp(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() != 0 {
-		t.Skip("the jail tests run as root, like the local backend")
-	}
-	j, err := startJail(t)
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := ownJail(t)
 	b := j.create(t, "bash", false)
 	done := make(chan result, 1)
 	go func() { done <- b.run("bash", "echo started; sleep 60") }()
@@ -884,15 +893,9 @@ func TestJailStopsWhenWhatStartedItDies(t *testing.T) {
 
 func TestJailSandboxesDieWithAKilledJailServer(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() != 0 {
-		t.Skip("the jail tests run as root, like the local backend")
-	}
 	// The jail server itself is killed outright: nothing stops its sandboxes but their parent-death
 	// signals (the holder's, and that of the process that made its namespaces).
-	j, err := startJail(t)
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := ownJail(t)
 	b := j.create(t, "bash", false)
 	servers := childrenOf(j.cmd.Process.Pid)
 	if len(servers) != 1 {
@@ -936,15 +939,8 @@ func TestJailRefusesWhatItCannotJailWithOneLine(t *testing.T) {
 
 func TestJailTemplateThatDiesEndsItsRunsAndIsStartedAgain(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() != 0 {
-		t.Skip("the jail tests run as root, like the local backend")
-	}
 	// A jail of its own: the test kills its exec template.
-	j, err := startJail(t)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(j.stop)
+	j := ownJail(t)
 	exec := func() map[string]any { return j.health(t)["templates"].(map[string]any)["exec"].(map[string]any) }
 	first := exec()
 	b := j.create(t, "bash", false)
@@ -977,15 +973,8 @@ func TestJailTemplateThatDiesEndsItsRunsAndIsStartedAgain(t *testing.T) {
 
 func TestJailRefusesASandboxWhenItsUIDsAreAllInUse(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() != 0 {
-		t.Skip("the jail tests run as root, like the local backend")
-	}
 	// Two uids for sandboxes (the first of the range is the jail's unprivileged root).
-	j, err := startJail(t, "--uid-count", "3")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(j.stop)
+	j := ownJail(t, "--uid-count", "3")
 	a, b := j.create(t, "bash", false), j.create(t, "bash", false)
 	body := strings.NewReader(`{"language":"bash"}`)
 	status, out := j.request("POST", "/sandboxes", jailAdmin, body)
@@ -1005,15 +994,8 @@ func TestJailRefusesASandboxWhenItsUIDsAreAllInUse(t *testing.T) {
 
 func TestJailUIDRangeIsExclusivePerHost(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() != 0 {
-		t.Skip("the jail tests run as root, like the local backend")
-	}
 	// The first jail takes half of its test range; the other half stays free for this test's jails.
-	first, err := startJail(t, "--uid-count", "256")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(first.stop)
+	first := ownJail(t, "--uid-count", "256")
 	base, inner := first.uidBase, innerJailPid(first)
 	// Only the jail server holds its claim open: a process of a sandbox that had it could unlock it.
 	first.create(t, "py", false)
@@ -1152,15 +1134,8 @@ func runJailToRefusal(t *testing.T, args ...string) (string, int) {
 
 func TestJailResetOfOneSandboxLeavesTheOthersAlone(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() != 0 {
-		t.Skip("the jail tests run as root, like the local backend")
-	}
 	// A jail of its own: a wrong reset kills sandboxes' holders and templates of the jail.
-	j, err := startJail(t)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(j.stop)
+	j := ownJail(t)
 	a, b := j.create(t, "py", false), j.create(t, "py", false)
 	a.py("open('/mnt/data/a.txt', 'w').write('a')")
 	b.py("open('/mnt/data/b.txt', 'w').write('b')")
