@@ -915,22 +915,12 @@ func TestJailRefusesWhatItCannotJailWithOneLine(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run the jail as another user")
 	}
-	// The test binary lives in a directory only root may enter: give nobody a copy it can run.
-	self, _ := os.Executable()
-	bin, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	copyPath := filepath.Join(testBase, fmt.Sprintf("runner-copy-%d", nextDir.Add(1)))
-	if err := os.WriteFile(copyPath, bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	var out bytes.Buffer
-	cmd := exec.Command(copyPath, "jail", "--listen", "127.0.0.1:"+strconv.Itoa(freePort()), "--base", filepath.Join(testBase, "refused"))
+	cmd := exec.Command(copyOfTestBinary(t), "jail", "--listen", "127.0.0.1:"+strconv.Itoa(freePort()), "--base", filepath.Join(testBase, "refused"))
 	cmd.Env = append(os.Environ(), "RUNNER_ADMIN_TOKEN="+jailAdmin)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	err = cmd.Run()
+	err := cmd.Run()
 	want := "runner jail: cannot jail sandboxes here: the runner is not root (it creates cgroups, mounts and namespaces for every sandbox)\n"
 	if err == nil || cmd.ProcessState.ExitCode() != 2 || out.String() != want {
 		t.Fatalf("a jail started as nobody: %v, %q", err, out.String())
