@@ -927,6 +927,25 @@ func TestJailRefusesWhatItCannotJailWithOneLine(t *testing.T) {
 	}
 }
 
+func TestJailRefusesAMissingOrNonExecutableHolder(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("the jail tests run as root, like the local backend")
+	}
+	notExecutable := filepath.Join(t.TempDir(), "runner-holder")
+	if err := os.WriteFile(notExecutable, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, holder := range []string{filepath.Join(t.TempDir(), "missing"), notExecutable, t.TempDir()} {
+		out, code := runJailToRefusal(t, "--holder", holder)
+		want := "runner jail: cannot jail sandboxes here: the sandbox holder " + holder +
+			" is missing or not executable (runner-holder, built next to the runner by scripts/build; RUNNER_HOLDER names another)\n"
+		if code != 2 || out != want {
+			t.Errorf("a jail with --holder %s: exit %d, %q", holder, code, out)
+		}
+	}
+}
+
 func TestJailTemplateThatDiesEndsItsRunsAndIsStartedAgain(t *testing.T) {
 	t.Parallel()
 	// A jail of its own: the test kills its exec template.
