@@ -1072,6 +1072,32 @@ func TestJailUIDClaims(t *testing.T) {
 	if strings.Join(left, " ") != "1500-1999 2000-2999 lock" {
 		t.Errorf("claims left: %v", left)
 	}
+	// A live claim that names no range is refused, not taken for free.
+	odd, err := os.OpenFile(filepath.Join(dir, "odd"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	odd.WriteString("not a range\n")
+	if err := syscall.Flock(int(odd.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := claimUIDRange(dir, 5000, 5999, time.Second); err == nil || err.Error() != filepath.Join(dir, "odd")+" is not a jail's uid range" {
+		t.Errorf("a live claim that names no range: %v", err)
+	}
+	odd.Close()
+	// Another jail looking at the claims for longer than the wait: refused, not waited for forever.
+	dirLock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dirLock.Close()
+	if err := syscall.Flock(int(dirLock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := claimUIDRange(dir, 5000, 5999, 50*time.Millisecond); err == nil || !strings.HasPrefix(err.Error(), "locking "+filepath.Join(dir, "lock")+": ") {
+		t.Errorf("a claim while another jail looks at the claims: %v", err)
+	}
+	dirLock.Close()
 	// A directory others can write to is refused: anyone could hold a claim there.
 	os.Chmod(dir, 0o777)
 	if _, err := claimUIDRange(dir, 5000, 5999, time.Second); err == nil || !strings.Contains(err.Error(), "must be a directory only root can write to") {
