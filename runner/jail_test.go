@@ -915,8 +915,10 @@ func TestJailRefusesWhatItCannotJailWithOneLine(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run the jail as another user")
 	}
+	// The test binary lives in a directory only root may enter: TestMain made a copy anyone may run.
+	self, _ := executable()
 	var out bytes.Buffer
-	cmd := exec.Command(copyOfTestBinary(t), "jail", "--listen", "127.0.0.1:"+strconv.Itoa(freePort()), "--base", filepath.Join(testBase, "refused"))
+	cmd := exec.Command(self, "jail", "--listen", "127.0.0.1:"+strconv.Itoa(freePort()), "--base", filepath.Join(testBase, "refused"))
 	cmd.Env = append(os.Environ(), "RUNNER_ADMIN_TOKEN="+jailAdmin)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}

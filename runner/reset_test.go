@@ -95,7 +95,9 @@ func TestResetMakesScratchAnewWhatUserCodeLockedAsTheRunnersOwnUser(t *testing.T
 	os.WriteFile(filepath.Join(locked, "f"), []byte("x"), 0o644)
 	filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, 65534, 65534) })
 	os.Chmod(filepath.Join(dir, dirTmp, "locked"), 0)
-	cmd := exec.Command(copyOfTestBinary(t))
+	// The test binary lives in a directory only root may enter: TestMain made a copy anyone may run.
+	self, _ := executable()
+	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(), freshScratchHelper+"="+dir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -104,20 +106,4 @@ func TestResetMakesScratchAnewWhatUserCodeLockedAsTheRunnersOwnUser(t *testing.T
 	if entries, err := os.ReadDir(filepath.Join(dir, dirTmp)); err != nil || len(entries) != 0 {
 		t.Fatalf("TMPDIR after: %v %v", entries, err)
 	}
-}
-
-// copyOfTestBinary is a copy of the test binary that any user may run: the binary itself lives in a
-// directory only root may enter.
-func copyOfTestBinary(t *testing.T) string {
-	t.Helper()
-	self, _ := os.Executable()
-	bin, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(testBase, fmt.Sprintf("runner-copy-%d", nextDir.Add(1)))
-	if err := os.WriteFile(path, bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
