@@ -2,6 +2,7 @@ package dev.kubecoderun.admin;
 
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.redis.RedisConnection;
+import dev.kubecoderun.redis.RedisHashes;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
@@ -111,18 +112,8 @@ public final class RedisUsageStore implements UsageStore {
     for (Instant t = from; t.isBefore(to); t = t.plus(1, step)) {
       starts.add(t);
     }
-    List<Map<String, String>> hashes =
-        redis.call(
-            j -> {
-              List<Response<Map<String, String>>> replies = new ArrayList<>();
-              try (AbstractPipeline p = j.pipelined()) {
-                for (Instant t : starts) {
-                  replies.add(p.hgetAll(redis.key(prefix + format.format(t))));
-                }
-                p.sync();
-              }
-              return replies.stream().map(Response::get).toList();
-            });
+    List<String> keys = starts.stream().map(t -> redis.key(prefix + format.format(t))).toList();
+    List<Map<String, String>> hashes = redis.call(j -> RedisHashes.getAll(j, keys));
     NavigableMap<Instant, Map<String, Long>> out = new TreeMap<>();
     for (int i = 0; i < starts.size(); i++) {
       Map<String, String> h = hashes.get(i);

@@ -3,6 +3,7 @@ package dev.kubecoderun.auth;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.redis.PyTime;
 import dev.kubecoderun.redis.RedisConnection;
+import dev.kubecoderun.redis.RedisHashes;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -13,8 +14,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import redis.clients.jedis.AbstractPipeline;
-import redis.clients.jedis.Response;
 
 /**
  * Managed keys in Redis with the reference layout: hash {@code {p}api_keys:records:{sha256}}, set
@@ -106,18 +105,8 @@ public final class RedisApiKeyStore implements ApiKeyStore {
   @Override
   public List<ApiKeyRecord> list() {
     List<String> hashes = List.copyOf(redis.call(j -> j.smembers(redis.key("api_keys:index"))));
-    List<Map<String, String>> records =
-        redis.call(
-            j -> {
-              List<Response<Map<String, String>>> replies = new ArrayList<>();
-              try (AbstractPipeline p = j.pipelined()) {
-                for (String hash : hashes) {
-                  replies.add(p.hgetAll(recordKey(hash)));
-                }
-                p.sync();
-              }
-              return replies.stream().map(Response::get).toList();
-            });
+    List<String> keys = hashes.stream().map(this::recordKey).toList();
+    List<Map<String, String>> records = redis.call(j -> RedisHashes.getAll(j, keys));
     List<ApiKeyRecord> out = new ArrayList<>();
     for (int i = 0; i < hashes.size(); i++) {
       record(hashes.get(i), records.get(i)).ifPresent(out::add);

@@ -11,8 +11,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import redis.clients.jedis.AbstractPipeline;
-import redis.clients.jedis.Response;
 
 /**
  * File metadata in Redis with the reference layout: hash {@code {p}files:{sid}:{fid}} and set
@@ -57,18 +55,8 @@ public final class RedisFileMetadataStore implements FileMetadataStore {
     if (ids.isEmpty()) {
       return List.of();
     }
-    List<Map<String, String>> hashes =
-        redis.call(
-            j -> {
-              List<Response<Map<String, String>>> replies = new ArrayList<>();
-              try (AbstractPipeline p = j.pipelined()) {
-                for (String id : ids) {
-                  replies.add(p.hgetAll(fileKey(sessionId, id)));
-                }
-                p.sync();
-              }
-              return replies.stream().map(Response::get).toList();
-            });
+    List<String> keys = ids.stream().map(id -> fileKey(sessionId, id)).toList();
+    List<Map<String, String>> hashes = redis.call(j -> RedisHashes.getAll(j, keys));
     List<StoredFile> files = new ArrayList<>();
     for (int i = 0; i < ids.size(); i++) {
       if (!hashes.get(i).isEmpty()) {

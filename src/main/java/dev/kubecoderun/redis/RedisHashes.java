@@ -4,6 +4,9 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import redis.clients.jedis.AbstractPipeline;
+import redis.clients.jedis.Response;
+import redis.clients.jedis.UnifiedJedis;
 
 /** Small helpers for hashes written and read through Lua scripts. */
 public final class RedisHashes {
@@ -42,5 +45,20 @@ public final class RedisHashes {
       }
     }
     return out;
+  }
+
+  /**
+   * HGETALL of every key in one pipelined round trip (not one per key), in the keys' order; a
+   * missing key's hash is empty. Inside {@link RedisConnection#call}: a read, safe to repeat.
+   */
+  public static List<Map<String, String>> getAll(UnifiedJedis j, List<String> keys) {
+    List<Response<Map<String, String>>> replies = new ArrayList<>(keys.size());
+    try (AbstractPipeline p = j.pipelined()) {
+      for (String key : keys) {
+        replies.add(p.hgetAll(key));
+      }
+      p.sync();
+    }
+    return replies.stream().map(Response::get).toList();
   }
 }
