@@ -60,8 +60,9 @@ final class ProgrammaticEndpoint implements HttpService {
   }
 
   /**
-   * Who a run and its tokens belong to, the one place that says it: the request's principal (an API
-   * key, a LibreChat user of a tenant, or the anonymous one when authentication is off).
+   * Who a run and its tokens belong to: the request's principal (an API key, a LibreChat user of a
+   * tenant, or the anonymous one when authentication is off). A start reads the same from its
+   * command's principal ({@code ProgrammaticService.Start#principal}).
    */
   static String principal(ServerRequest req) {
     return Principals.of(req).user();
