@@ -1,10 +1,10 @@
 package dev.kubecoderun.admin;
 
+import dev.kubecoderun.common.ThrottledWarning;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.logging.Logger;
 
 /**
@@ -19,7 +19,7 @@ public final class Usage {
   private final Clock clock;
   private final Duration retention;
   private final Runnable onLost;
-  private final AtomicLong lastWarning = new AtomicLong();
+  private final ThrottledWarning notRecorded = new ThrottledWarning(LOG, Duration.ofMinutes(1));
 
   public Usage(UsageStore store, Clock clock, Duration retention) {
     this(store, clock, retention, () -> {});
@@ -46,11 +46,7 @@ public final class Usage {
       store.record(e);
     } catch (RuntimeException ex) {
       onLost.run();
-      long now = System.nanoTime();
-      long last = lastWarning.get();
-      if (now - last > Duration.ofMinutes(1).toNanos() && lastWarning.compareAndSet(last, now)) {
-        LOG.warning("usage not recorded: " + ex.getMessage());
-      }
+      notRecorded.warn("usage not recorded: " + ex.getMessage());
     }
   }
 

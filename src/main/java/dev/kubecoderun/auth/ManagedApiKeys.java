@@ -1,10 +1,12 @@
 package dev.kubecoderun.auth;
 
+import dev.kubecoderun.common.ThrottledWarning;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.HexFormat;
 import java.util.Map;
 import java.util.Optional;
@@ -23,6 +25,9 @@ public final class ManagedApiKeys implements ApiKeyValidator {
   private final ApiKeyStore store;
   private final boolean rateLimitEnabled;
   private final Clock clock;
+  // Logged at most once a minute: while the store is down, every request would say it.
+  private final ThrottledWarning notCounted = new ThrottledWarning(LOG, Duration.ofMinutes(1));
+  private final ThrottledWarning storeDown = new ThrottledWarning(LOG, Duration.ofMinutes(1));
 
   public ManagedApiKeys(
       EnvApiKeys envKeys, ApiKeyStore store, boolean rateLimitEnabled, Clock clock) {
@@ -56,11 +61,11 @@ public final class ManagedApiKeys implements ApiKeyValidator {
       } catch (UncheckedIOException e) {
         // The key is good; only its use count is lost (the write is sent at most once: a reply
         // lost after Redis applied it must not make a retry count the use twice).
-        LOG.warning("use of an API key not counted: " + e.getMessage());
+        notCounted.warn("use of an API key not counted: " + e.getMessage());
       }
       return new Accepted(hash, rateLimitEnabled ? record.get().limits() : Map.of());
     } catch (UncheckedIOException e) {
-      LOG.warning("API key store unavailable: " + e.getMessage());
+      storeDown.warn("API key store unavailable: " + e.getMessage());
       return new Unavailable("API key store unavailable; retry shortly");
     }
   }
