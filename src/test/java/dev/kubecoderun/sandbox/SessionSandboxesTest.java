@@ -24,8 +24,11 @@ class SessionSandboxesTest {
   private final List<String> resets = new CopyOnWriteArrayList<>();
 
   private SessionSandboxes sessions(int maxRuns, int maxKept) {
-    return new SessionSandboxes(
-        pool, Duration.ofSeconds(60), maxRuns, maxKept, now::get, s -> resets.add(s.id()));
+    return sessions(maxRuns, maxKept, s -> resets.add(s.id()));
+  }
+
+  private SessionSandboxes sessions(int maxRuns, int maxKept, SessionSandboxes.Resetter reset) {
+    return new SessionSandboxes(pool, Duration.ofSeconds(60), maxRuns, maxKept, now::get, reset);
   }
 
   @Test
@@ -79,12 +82,9 @@ class SessionSandboxesTest {
   void aTakeInterruptedWhileTheResetRunsGivesTheSandboxBack() throws Exception {
     var resetting = new java.util.concurrent.CountDownLatch(1);
     try (SessionSandboxes kept =
-        new SessionSandboxes(
-            pool,
-            Duration.ofSeconds(60),
+        sessions(
             100,
             10,
-            now::get,
             s -> {
               resetting.countDown();
               try {
@@ -107,12 +107,9 @@ class SessionSandboxesTest {
   @Test
   void aSandboxWhoseResetFailsIsNotUsedAgain() throws Exception {
     try (SessionSandboxes kept =
-        new SessionSandboxes(
-            pool,
-            Duration.ofSeconds(60),
+        sessions(
             100,
             10,
-            now::get,
             s -> {
               throw new SandboxException("runner gone");
             })) {
