@@ -41,46 +41,33 @@ class AdminApiTest {
         .status();
   }
 
+  /** GET {@code path} with the one header {@code header: value}. */
+  private TestServer.Reply getWith(String path, String header, String value) {
+    return new TestServer.Caller(server, header, value).get(path);
+  }
+
   @Test
   void onlyTheMasterKeyOpensTheAdminApiAndItOpensNothingElse() {
     HttpRequest.Builder none = HttpRequest.newBuilder(server.base.resolve("/api/v1/admin/keys"));
     Errors.assertError(server.send(none), 401, "authentication");
     Errors.assertError(
-        server.send(
-            HttpRequest.newBuilder(server.base.resolve("/api/v1/admin/keys"))
-                .header("X-API-Key", TestServer.KEY)),
-        403,
-        "authorization");
+        getWith("/api/v1/admin/keys", "X-API-Key", TestServer.KEY), 403, "authorization");
     Errors.assertError(
-        server.send(
-            HttpRequest.newBuilder(server.base.resolve("/api/v1/admin/usage"))
-                .header("Authorization", "Bearer " + TestServer.KEY)),
+        getWith("/api/v1/admin/usage", "Authorization", "Bearer " + TestServer.KEY),
         403,
         "authorization");
     assertEquals(200, server.send(admin(server, "/api/v1/admin/keys")).status());
     assertEquals(
         200,
-        server
-            .send(
-                HttpRequest.newBuilder(server.base.resolve("/api/v1/admin/pools"))
-                    .header("Authorization", "Bearer " + TestServer.MASTER))
-            .status());
+        getWith("/api/v1/admin/pools", "Authorization", "Bearer " + TestServer.MASTER).status());
     assertEquals(
         200,
-        server
-            .send(
-                HttpRequest.newBuilder(server.base.resolve("/api/v1/admin/pools"))
-                    .header("Authorization", "bearer " + TestServer.MASTER))
-            .status(),
+        getWith("/api/v1/admin/pools", "Authorization", "bearer " + TestServer.MASTER).status(),
         "the scheme's name in any case, as for API keys");
     assertEquals(401, useKey(TestServer.MASTER), "the master key is no API key");
     assertEquals(
         401,
-        server
-            .send(
-                HttpRequest.newBuilder(server.base.resolve("/v1/languages"))
-                    .header("Authorization", "Bearer " + TestServer.MASTER))
-            .status(),
+        getWith("/v1/languages", "Authorization", "Bearer " + TestServer.MASTER).status(),
         "nor a bearer token");
   }
 
