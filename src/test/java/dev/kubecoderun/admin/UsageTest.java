@@ -4,39 +4,18 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kubecoderun.testing.MovingClock;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.ZoneOffset;
-import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class UsageTest {
   private static final Instant T0 = UsageStoreContract.T0;
-
-  /** A clock the test moves. */
-  private static final class MovingClock extends Clock {
-    final AtomicReference<Instant> now = new AtomicReference<>(T0);
-
-    @Override
-    public ZoneOffset getZone() {
-      return ZoneOffset.UTC;
-    }
-
-    @Override
-    public Clock withZone(java.time.ZoneId zone) {
-      return this;
-    }
-
-    @Override
-    public Instant instant() {
-      return now.get();
-    }
-  }
 
   private static UsageEvent event(Instant at, String key, String lang, String outcome, long ms) {
     return UsageStoreContract.event(at, key, lang, outcome, ms);
@@ -69,7 +48,7 @@ class UsageTest {
   @Test
   void theDataDirKeepsHoursAndFailuresAcrossARestartAndDropsWhatIsPastRetention(@TempDir Path dir)
       throws Exception {
-    MovingClock clock = new MovingClock();
+    MovingClock clock = new MovingClock(T0);
     LocalUsageStore store = new LocalUsageStore(dir, Duration.ofDays(1), clock);
     store.record(event(T0, "aaaa", "py", "error", 12));
     store.close();
@@ -82,7 +61,7 @@ class UsageTest {
         usage.hourly(T0.minusSeconds(3600), T0.plusSeconds(3600), null, null).total().executions());
     assertEquals(1, usage.failures(5).size());
 
-    clock.now.set(T0.plus(Duration.ofDays(2)));
+    clock.set(T0.plus(Duration.ofDays(2)));
     again.record(event(clock.instant(), "aaaa", "py", "ok", 1));
     again.close();
     assertTrue(

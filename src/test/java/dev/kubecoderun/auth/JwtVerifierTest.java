@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.testing.Eventually;
 import dev.kubecoderun.testing.LibreChatTokens;
+import dev.kubecoderun.testing.MovingClock;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -106,38 +107,10 @@ class JwtVerifierTest {
     assertEquals("malformed_claims", reason(v, ED.token(claims("exp", null), now, 300)));
   }
 
-  /** A clock the test moves. */
-  private static final class TestClock extends Clock {
-    private volatile Instant now;
-
-    TestClock(Instant now) {
-      this.now = now;
-    }
-
-    void set(Instant t) {
-      now = t;
-    }
-
-    @Override
-    public Instant instant() {
-      return now;
-    }
-
-    @Override
-    public java.time.ZoneId getZone() {
-      return java.time.ZoneOffset.UTC;
-    }
-
-    @Override
-    public Clock withZone(java.time.ZoneId zone) {
-      return this;
-    }
-  }
-
   @Test
   void aRememberedTokenStillExpiresWithThirtySecondsOfSkew() {
     Instant issued = Instant.now().minusSeconds(600);
-    TestClock clock = new TestClock(issued);
+    MovingClock clock = new MovingClock(issued);
     JwtVerifier v = new JwtVerifier(SETTINGS, jwks(ED), clock);
     String token = ED.token(claims(), issued, 60);
     assertInstanceOf(JwtVerifier.Valid.class, v.verify(token));
@@ -153,7 +126,7 @@ class JwtVerifierTest {
   @Test
   void atMostSoManyTokensAreRememberedTheExpiredOnesGoFirst() {
     Instant issued = Instant.now().minusSeconds(600);
-    TestClock clock = new TestClock(issued);
+    MovingClock clock = new MovingClock(issued);
     JwtVerifier v = new JwtVerifier(SETTINGS, jwks(ED), clock, 2);
     for (int i = 0; i < 3; i++) {
       assertInstanceOf(
