@@ -55,23 +55,27 @@ public final class Main {
                   stopped.countDown();
                 },
                 "shutdown"));
+    int exitCode = 0;
     try {
       running.set(Application.start(config));
     } catch (ConfigException e) {
       // A setting that only fails when used (a TLS file, a CA bundle): the message names it.
       LOG.log(Level.FINE, "configuration error", e);
       System.err.println("configuration error: " + e.getMessage());
-      startEnded.countDown(); // before exit: the hook waits for it
-      System.exit(2);
-      return;
+      exitCode = 2;
     } catch (RuntimeException e) {
       LOG.log(Level.FINE, "cannot start", e);
       System.err.println("cannot start: " + (e.getMessage() != null ? e.getMessage() : e));
+      exitCode = 1;
+    } finally {
+      // Whatever ended the start (an Error too): the hook waits for this, so the JVM's exit would
+      // hang without it.
       startEnded.countDown();
-      System.exit(1);
+    }
+    if (exitCode != 0) {
+      System.exit(exitCode);
       return;
     }
-    startEnded.countDown();
     stopped.await();
   }
 }
