@@ -116,8 +116,6 @@ public final class LocalApiKeyStore implements ApiKeyStore {
   }
 
   private void load() {
-    for (ApiKeyRecord r : LocalDisk.readAll(dir, 1, ApiKeyRecord.class, "API key file")) {
-      records.put(r.keyHash(), r);
-    }
+    LocalDisk.readAll(dir, 1, ApiKeyRecord.class, "API key file", r -> records.put(r.keyHash(), r));
   }
 }

@@ -9,9 +9,9 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.ArrayList;
-import java.util.List;
+import java.util.Objects;
 import java.util.UUID;
+import java.util.function.Consumer;
 import java.util.logging.Logger;
 
 /**
@@ -25,19 +25,20 @@ public final class LocalDisk {
 
   /**
    * Every {@code *.json} file in {@code dir} (and its sub-folders, {@code depth} levels down) read
-   * as a {@code type}: what an embedded store wrote through, loaded at its start. A file that
-   * cannot be read is skipped with a warning naming {@code what} it holds; no directory, no
+   * as a {@code type} and handed to {@code load}: what an embedded store wrote through, loaded at
+   * its start. A file that cannot be read, or whose record {@code load} cannot take (no JSON
+   * object, a missing id), is skipped with a warning naming {@code what} it holds; no directory, no
    * records.
    */
-  public static <T> List<T> readAll(Path dir, int depth, Class<T> type, String what) {
-    List<T> out = new ArrayList<>();
+  public static <T> void readAll(
+      Path dir, int depth, Class<T> type, String what, Consumer<? super T> load) {
     if (!Files.isDirectory(dir)) {
-      return out;
+      return;
     }
     try (var paths = Files.walk(dir, depth)) {
       for (Path p : paths.filter(p -> p.getFileName().toString().endsWith(".json")).toList()) {
         try {
-          out.add(Json.read(Files.readAllBytes(p), type));
+          load.accept(Objects.requireNonNull(Json.read(Files.readAllBytes(p), type), "null"));
         } catch (IOException | RuntimeException e) {
           LOG.warning("skipping unreadable " + what + " " + p + ": " + e.getMessage());
         }
@@ -45,7 +46,6 @@ public final class LocalDisk {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    return out;
   }
 
   public static void write(Path target, byte[] bytes) {

@@ -60,8 +60,14 @@ public final class LocalFileMetadataStore implements FileMetadataStore {
   }
 
   private void load() {
-    for (StoredFile f : LocalDisk.readAll(dir, 2, StoredFile.class, "file metadata")) {
-      bySession.computeIfAbsent(f.sessionId(), k -> new ConcurrentHashMap<>()).put(f.id(), f);
-    }
+    LocalDisk.readAll(
+        dir,
+        2,
+        StoredFile.class,
+        "file metadata",
+        f ->
+            bySession
+                .computeIfAbsent(f.sessionId(), k -> new ConcurrentHashMap<>())
+                .put(f.id(), f));
   }
 }

@@ -120,8 +120,6 @@ public final class LocalSessionStore implements SessionStore {
   }
 
   private void load() {
-    for (Session s : LocalDisk.readAll(dir, 1, Session.class, "session file")) {
-      sessions.put(s.id(), s);
-    }
+    LocalDisk.readAll(dir, 1, Session.class, "session file", s -> sessions.put(s.id(), s));
   }
 }

@@ -1,5 +1,8 @@
 package dev.kubecoderun.stores;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import dev.kubecoderun.auth.ApiKeyStore;
 import dev.kubecoderun.auth.LocalApiKeyStore;
 import dev.kubecoderun.files.FileMetadataStore;
@@ -8,19 +11,52 @@ import dev.kubecoderun.files.LocalObjectStore;
 import dev.kubecoderun.files.ObjectStore;
 import dev.kubecoderun.session.LocalSessionLocks;
 import dev.kubecoderun.session.LocalSessionStore;
+import dev.kubecoderun.session.Session;
 import dev.kubecoderun.session.SessionLocks;
 import dev.kubecoderun.session.SessionStore;
 import dev.kubecoderun.state.LocalStateStore;
 import dev.kubecoderun.state.StateStore;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
 import org.junit.jupiter.api.Nested;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The store contracts against the embedded stores (memory and local disk). */
 class LocalStoresTest {
   @TempDir static Path dataDir;
+
+  /**
+   * A file an embedded store cannot use (not JSON, JSON null, a record without its id) is skipped
+   * at the start; the store starts with the others.
+   */
+  @Test
+  void aStoreStartsWithTheFilesItCanReadAndSkipsTheOthers(@TempDir Path dir) throws Exception {
+    Instant now = Instant.now();
+    new LocalSessionStore(dir)
+        .createOrReuse(new Session("good", now, now, now.plusSeconds(3600), null, null), false);
+    Path sessions = dir.resolve("meta/sessions");
+    Files.writeString(sessions.resolve("garbage.json"), "{not json");
+    Files.writeString(sessions.resolve("null.json"), "null");
+    Files.writeString(sessions.resolve("no-id.json"), "{}");
+    LocalSessionStore again = new LocalSessionStore(dir);
+    assertTrue(again.find("good").isPresent());
+    assertEquals(List.of("good"), again.ids(SessionStore.IdPage.START, 10).ids());
+
+    Path keys = Files.createDirectories(dir.resolve("meta/api-keys"));
+    Files.writeString(keys.resolve("null.json"), "null");
+    Files.writeString(keys.resolve("no-hash.json"), "{}");
+    assertTrue(new LocalApiKeyStore(Clock.systemUTC(), dir).list().isEmpty());
+
+    Path files = Files.createDirectories(dir.resolve("meta/files/s1"));
+    Files.writeString(files.resolve("null.json"), "null");
+    Files.writeString(files.resolve("no-session.json"), "{}");
+    new LocalFileMetadataStore(dir);
+  }
 
   /** One process: every replica() is the same store. */
   @Nested
