@@ -3,6 +3,7 @@ package dev.kubecoderun.execution;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.common.Json;
+import dev.kubecoderun.common.RandomHex;
 import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.sandbox.RunnerRequest;
 import dev.kubecoderun.sandbox.RunnerResult;
@@ -12,10 +13,8 @@ import io.helidon.webclient.api.WebClient;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
-import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -35,7 +34,6 @@ import java.util.logging.Logger;
  */
 public final class ProgrammaticService {
   private static final Logger LOG = Logger.getLogger(ProgrammaticService.class.getName());
-  private static final SecureRandom RANDOM = new SecureRandom();
 
   /** LibreChat's client gives up after this many tool_call_required answers. */
   public static final int MAX_ROUND_TRIPS = 20;
@@ -162,7 +160,7 @@ public final class ProgrammaticService {
    */
   public Reply start(Start start, Recorder recorder) throws InterruptedException {
     long began = System.nanoTime();
-    String executionId = randomId(16);
+    String executionId = RandomHex.of(16);
     if (start.requestId() != null) {
       try {
         store.putRequest(start.principal(), start.requestId(), executionId, executionTtl());
@@ -407,7 +405,7 @@ public final class ProgrammaticService {
   private Reply answer(RunnerReply reply, String executionId, String principal, String sessionId)
       throws InterruptedException {
     if ("tool_call_required".equals(reply.status()) && reply.toolCalls() != null) {
-      String token = randomId(32);
+      String token = RandomHex.of(32);
       store.putToken(token, new ProgrammaticStore.Token(executionId, principal), tokenTtl());
       return new ToolCallsRequired(sessionId, token, reply.toolCalls());
     }
@@ -465,11 +463,5 @@ public final class ProgrammaticService {
 
   private static long millisSince(long nanos) {
     return (System.nanoTime() - nanos) / 1_000_000;
-  }
-
-  private static String randomId(int bytes) {
-    byte[] b = new byte[bytes];
-    RANDOM.nextBytes(b);
-    return HexFormat.of().formatHex(b);
   }
 }

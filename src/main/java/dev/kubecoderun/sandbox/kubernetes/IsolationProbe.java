@@ -2,6 +2,7 @@ package dev.kubecoderun.sandbox.kubernetes;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.common.Json;
+import dev.kubecoderun.common.RandomHex;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.sandbox.RunnerRequest;
@@ -228,8 +229,8 @@ final class IsolationProbe {
 
   /** One probe pod: created, awaited, its program run, deleted. */
   private Attempt attempt(boolean userNamespace) {
-    String name = "kcr-probe-" + PodSpecs.randomHex(5);
-    String token = PodSpecs.randomHex(24);
+    String name = "kcr-probe-" + RandomHex.of(5);
+    String token = RandomHex.of(24);
     SandboxIsolation.PodIdentity identity = isolation.next(userNamespace);
     boolean dropped = false;
     track.accept(name);

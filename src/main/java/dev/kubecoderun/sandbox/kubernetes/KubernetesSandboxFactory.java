@@ -1,5 +1,6 @@
 package dev.kubecoderun.sandbox.kubernetes;
 
+import dev.kubecoderun.common.RandomHex;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.config.ConfigException;
 import dev.kubecoderun.language.Language;
@@ -177,8 +178,8 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
         (warm ? "kcr-" : "kcr-job-")
             + language.code().toLowerCase(Locale.ROOT)
             + "-"
-            + PodSpecs.randomHex(5);
-    String token = PodSpecs.randomHex(24);
+            + RandomHex.of(5);
+    String token = RandomHex.of(24);
     SandboxIsolation.PodIdentity identity = isolation.next();
     Runnable delete =
         () -> {

@@ -27,9 +27,7 @@ import io.kubernetes.client.openapi.models.V1SecurityContext;
 import io.kubernetes.client.openapi.models.V1Toleration;
 import io.kubernetes.client.openapi.models.V1Volume;
 import io.kubernetes.client.openapi.models.V1VolumeMount;
-import java.security.SecureRandom;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -51,21 +49,12 @@ final class PodSpecs {
 
   private static final String SCRATCH_SIZE = "1Gi";
 
-  private static final SecureRandom RANDOM = new SecureRandom();
-
   private final Config.Kubernetes k8s;
   private final RunnerSettings runner;
 
   PodSpecs(Config.Kubernetes k8s, RunnerSettings runner) {
     this.k8s = k8s;
     this.runner = runner;
-  }
-
-  /** {@code bytes} random bytes in hex: a sandbox name's suffix, a runner token. */
-  static String randomHex(int bytes) {
-    byte[] b = new byte[bytes];
-    RANDOM.nextBytes(b);
-    return HexFormat.of().formatHex(b);
   }
 
   /** The label selector of every sandbox object this API instance owns. */

@@ -1,6 +1,7 @@
 package dev.kubecoderun.sandbox.local;
 
 import dev.kubecoderun.common.Json;
+import dev.kubecoderun.common.RandomHex;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.sandbox.RunnerSettings;
 import dev.kubecoderun.sandbox.SandboxException;
@@ -16,10 +17,8 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -34,7 +33,6 @@ import java.util.logging.Logger;
  */
 final class JailServer implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(JailServer.class.getName());
-  private static final SecureRandom RANDOM = new SecureRandom();
   private static final String REFUSAL = "runner jail: cannot jail sandboxes here: ";
 
   /** One run of the jail process. */
@@ -62,7 +60,7 @@ final class JailServer implements AutoCloseable {
     this.runner = runner;
     this.toolchains = toolchains;
     this.http = http;
-    this.adminAuthorization = "Bearer " + HexFormat.of().formatHex(randomBytes(24));
+    this.adminAuthorization = "Bearer " + RandomHex.of(24);
     this.log = settings.sandboxesDir().resolveSibling("jail.log");
     try {
       Files.createDirectories(settings.sandboxesDir());
@@ -319,12 +317,6 @@ final class JailServer implements AutoCloseable {
     try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
       return s.getLocalPort();
     }
-  }
-
-  private static byte[] randomBytes(int n) {
-    byte[] b = new byte[n];
-    RANDOM.nextBytes(b);
-    return b;
   }
 
   private static void add(List<String> cmd, String... args) {
