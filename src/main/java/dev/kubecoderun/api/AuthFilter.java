@@ -27,7 +27,6 @@ import java.util.Set;
  * X-RateLimit-* headers.
  */
 final class AuthFilter implements Filter {
-  private static final io.helidon.http.HeaderName X_API_KEY = HeaderNames.create("X-API-Key");
   private static final Set<String> OPEN_PATHS = Set.of("/health", "/ready");
 
   /**
@@ -85,18 +84,9 @@ final class AuthFilter implements Filter {
   }
 
   private Authenticator.Outcome authenticate(RoutingRequest req) {
-    String key = req.headers().first(X_API_KEY).orElse(null);
-    if (key != null && !key.isEmpty()) {
-      return authenticator.authenticate(key.trim(), Authenticator.From.KEY_HEADER);
-    }
-    String auth = req.headers().first(HeaderNames.AUTHORIZATION).orElse(null);
-    if (auth != null) {
-      if (auth.regionMatches(true, 0, "Bearer ", 0, 7)) {
-        return authenticator.authenticate(auth.substring(7).trim(), Authenticator.From.BEARER);
-      }
-      if (auth.regionMatches(true, 0, "ApiKey ", 0, 7)) {
-        return authenticator.authenticate(auth.substring(7).trim(), Authenticator.From.KEY_HEADER);
-      }
+    HeaderCredential sent = HeaderCredential.of(req.headers());
+    if (sent != null) {
+      return authenticator.authenticate(sent.value(), sent.from());
     }
     if (hasJsonBody(req)) {
       return authenticator.authenticate(bodyKey(req), Authenticator.From.BODY);

@@ -1,7 +1,5 @@
 package dev.kubecoderun.api;
 
-import io.helidon.http.HeaderName;
-import io.helidon.http.HeaderNames;
 import io.helidon.webserver.http.ServerRequest;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -9,12 +7,11 @@ import java.security.NoSuchAlgorithmException;
 
 /**
  * The operator's key (MASTER_API_KEY): the only key the admin API, the dashboard's data and
- * /metrics accept, in {@code X-API-Key} or {@code Authorization: Bearer}. API keys never reach
- * these routes (the API-key filter lets them through to this check), and this key is no API key.
+ * /metrics accept, in {@code X-API-Key} or {@code Authorization: Bearer} (or {@code ApiKey}). API
+ * keys never reach these routes (the API-key filter lets them through to this check), and this key
+ * is no API key.
  */
 final class MasterKey {
-  private static final HeaderName X_API_KEY = HeaderNames.create("X-API-Key");
-
   /** Paths that do their own authentication (this key), or need none (the API description). */
   static boolean ownsAuth(String path) {
     return path.equals("/metrics")
@@ -43,8 +40,8 @@ final class MasterKey {
     if (digest == null) {
       throw new ApiError(404, "The admin API is off: MASTER_API_KEY is not set");
     }
-    if (!matches(req)) {
-      String sent = sent(req);
+    String sent = sent(req);
+    if (!matches(sent)) {
       throw sent == null
           ? new ApiError(401, "Master API key required (X-API-Key or Authorization: Bearer)")
           : new ApiError(403, "Invalid Master API Key");
@@ -53,21 +50,17 @@ final class MasterKey {
 
   /** True when the request carries the master key (constant-time comparison of digests). */
   boolean matches(ServerRequest req) {
-    String sent = sent(req);
+    return matches(sent(req));
+  }
+
+  private boolean matches(String sent) {
     return digest != null && sent != null && MessageDigest.isEqual(digest, sha256(sent));
   }
 
-  /** The key sent, as the API-key filter finds one (the scheme's name in any case, RFC 9110). */
+  /** The key sent, found as the API-key filter finds one. */
   private static String sent(ServerRequest req) {
-    String key = req.headers().first(X_API_KEY).orElse(null);
-    if (key != null && !key.isEmpty()) {
-      return key;
-    }
-    String auth = req.headers().first(HeaderNames.AUTHORIZATION).orElse(null);
-    if (auth != null && auth.regionMatches(true, 0, "Bearer ", 0, 7) && auth.length() > 7) {
-      return auth.substring(7).trim();
-    }
-    return null;
+    HeaderCredential sent = HeaderCredential.of(req.headers());
+    return sent == null ? null : sent.value();
   }
 
   private static byte[] sha256(String s) {

@@ -64,6 +64,14 @@ class AdminApiTest {
         200,
         getWith("/api/v1/admin/pools", "Authorization", "bearer " + TestServer.MASTER).status(),
         "the scheme's name in any case, as for API keys");
+    assertEquals(
+        200,
+        getWith("/api/v1/admin/pools", "Authorization", "ApiKey " + TestServer.MASTER).status(),
+        "found in the headers the way an API key is");
+    assertEquals(
+        403,
+        getWith("/api/v1/admin/pools", "Authorization", "ApiKey " + TestServer.KEY).status(),
+        "an API key sent that way is still no master key");
     assertEquals(401, useKey(TestServer.MASTER), "the master key is no API key");
     assertEquals(
         401,
