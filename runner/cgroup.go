@@ -151,6 +151,7 @@ func writeCgroupFile(dir, name, val string) error {
 type cgroupHierarchies struct {
 	v1      map[string]string // controller -> mount point of the v1 hierarchy that has it
 	v2      string            // mount point of cgroup v2, or ""
+	v2Opts  []string          // its superblock options (mount flags of the whole host: nsdelegate, ...)
 	v2Ctrls map[string]bool   // controllers the v2 root delegates to its children (cgroup.subtree_control)
 }
 
@@ -194,7 +195,7 @@ func findCgroupHierarchies() cgroupHierarchies {
 			}
 		case "cgroup2":
 			if b, err := os.ReadFile(filepath.Join(mnt, "cgroup.subtree_control")); err == nil && h.v2 == "" {
-				h.v2 = mnt
+				h.v2, h.v2Opts = mnt, strings.Split(right[2], ",")
 				for _, c := range strings.Fields(string(b)) {
 					h.v2Ctrls[c] = true
 				}

@@ -49,6 +49,7 @@ type jailConfig struct {
 	CPUMillis    int    // CPU limit per sandbox in thousandths of a CPU; 0 = none
 	StartTimeout time.Duration
 	Holder       string // the runner-holder binary (holder/holder.c)
+	FavorDynmods bool   // turn on the host's cgroup favordynmods flag (jail_dynmods.go)
 	AdminToken   string
 	Child        *Config // the runner settings each sandbox's server starts from (limits, tools, preload)
 }
@@ -79,6 +80,7 @@ func parseJailConfig(args []string, lookup func(string) (string, bool)) (*jailCo
 	maxCPU := fs.Float64("max-cpu", 1, "")
 	startTimeout := fs.Duration("start-timeout", 30*time.Second, "")
 	fs.StringVar(&c.Holder, "holder", "", "")
+	fs.BoolVar(&c.FavorDynmods, "cgroup-favordynmods", false, "")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -298,6 +300,14 @@ func newJail(cfg *jailConfig) (*jail, error) {
 	j.fontLists = readFontLists(cfg.Child.MplCacheSeed)
 	if err := buildJailRoot(cfg.Base, append(cfg.ROBinds, cfg.Child.GoCacheSeed, cfg.Child.MplCacheSeed)); err != nil {
 		return nil, err
+	}
+	// In the host's view of /sys, before the jail's own root hides it.
+	if cfg.FavorDynmods {
+		if did, err := favorDynmods(); err != nil {
+			log.Printf("runner jail: cgroup favordynmods not turned on, moving runs into their cgroups may stall the host's forks: %v", err)
+		} else {
+			log.Printf("runner jail: %s", did)
+		}
 	}
 	if err := enterRoot(cfg.Base); err != nil {
 		return nil, err

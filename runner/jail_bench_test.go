@@ -27,7 +27,7 @@ func BenchmarkJailExecute(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("the jail runs as root")
 	}
-	j, err := startJail(b)
+	j, err := startJail(b, "--cgroup-favordynmods")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -106,7 +106,13 @@ public record Config(
    * and a host uid of its own from {@code uidBase + 1} to {@code uidBase + uidCount - 1}.
    */
   public record Jail(
-      long diskBytes, int diskInodes, long shmBytes, double cpuLimit, int uidBase, int uidCount) {}
+      long diskBytes,
+      int diskInodes,
+      long shmBytes,
+      double cpuLimit,
+      int uidBase,
+      int uidCount,
+      boolean cgroupFavorDynmods) {}
 
   /** The Kubernetes backend (SANDBOX_BACKEND=kubernetes); read even when unused, it is cheap. */
   public record Kubernetes(
@@ -380,7 +386,8 @@ public record Config(
                 env.integer("SANDBOX_SHM_SIZE_MB", 64, 1, 1_000_000) * 1024L * 1024L,
                 env.decimal("SANDBOX_CPU_LIMIT", 1.0, 0, 1024),
                 env.integer("SANDBOX_UID_BASE", 1_500_000, 1000, 2_000_000_000),
-                env.integer("SANDBOX_UID_COUNT", 4096, 16, 1_000_000)),
+                env.integer("SANDBOX_UID_COUNT", 4096, 16, 1_000_000),
+                env.bool("SANDBOX_CGROUP_FAVORDYNMODS", true)),
             // Pool sizes follow demand on Kubernetes (within K8S_MAX_PODS); the local backend's
             // sandboxes are cheap to start and share the API's machine.
             env.bool("POD_POOL_FOLLOW_DEMAND", backend.equals("kubernetes")));

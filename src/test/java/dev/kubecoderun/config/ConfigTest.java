@@ -145,7 +145,7 @@ class ConfigTest {
   @Test
   void theLocalJailHasDefaultsAndChecksItsSettings() {
     Config.Jail jail = Config.from(Map.of("API_KEY", KEY)).sandbox().jail();
-    assertEquals(new Config.Jail(1024L << 20, 16384, 64L << 20, 1.0, 1_500_000, 4096), jail);
+    assertEquals(new Config.Jail(1024L << 20, 16384, 64L << 20, 1.0, 1_500_000, 4096, true), jail);
     jail =
         Config.from(
                 Map.of(
@@ -155,10 +155,11 @@ class ConfigTest {
                     "SANDBOX_SHM_SIZE_MB", "8",
                     "SANDBOX_CPU_LIMIT", "0.5",
                     "SANDBOX_UID_BASE", "300000",
-                    "SANDBOX_UID_COUNT", "64"))
+                    "SANDBOX_UID_COUNT", "64",
+                    "SANDBOX_CGROUP_FAVORDYNMODS", "false"))
             .sandbox()
             .jail();
-    assertEquals(new Config.Jail(256L << 20, 1000, 8L << 20, 0.5, 300_000, 64), jail);
+    assertEquals(new Config.Jail(256L << 20, 1000, 8L << 20, 0.5, 300_000, 64, false), jail);
     ConfigException e =
         assertThrows(
             ConfigException.class,

@@ -233,6 +233,9 @@ final class JailServer implements AutoCloseable {
     add(cmd, "--max-cpu", Double.toString(settings.jail().cpuLimit()));
     add(cmd, "--uid-base", Integer.toString(settings.jail().uidBase()));
     add(cmd, "--uid-count", Integer.toString(settings.jail().uidCount()));
+    if (settings.jail().cgroupFavorDynmods()) {
+      cmd.add("--cgroup-favordynmods");
+    }
     add(cmd, "--start-timeout", runner.startTimeout().toSeconds() + "s");
     ProcessBuilder pb = new ProcessBuilder(cmd);
     Map<String, String> env = pb.environment();

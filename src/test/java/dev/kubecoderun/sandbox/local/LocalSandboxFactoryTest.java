@@ -37,7 +37,7 @@ class LocalSandboxFactoryTest {
             runner,
             dir.resolve("sandboxes"),
             0,
-            new Config.Jail(1 << 30, 16384, 64 << 20, 1, 1_500_000, 4096));
+            new Config.Jail(1 << 30, 16384, 64 << 20, 1, 1_500_000, 4096, true));
     RunnerSettings runnerSettings =
         new RunnerSettings(Duration.ofSeconds(5), 30_000, 1 << 20, 1 << 20, "");
     Toolchains toolchains = Toolchains.discover("/usr/bin:/bin", Map.of(), dir);
