@@ -283,7 +283,15 @@ func (r *run) collect(p *proc) stepResult {
 	var d drainers
 	d.start(p.stdout, &r.s.stdout)
 	d.start(p.stderr, &r.s.stderr)
-	res := r.s.wait(p, r.deadline, nil)
+	var status <-chan int
+	if p.status != nil { // a forked Node reports its exit code before it exits
+		status = readStatus(p.status)
+	}
+	res := r.s.wait(p, r.deadline, status)
+	if res.reported {
+		// It closed its stdout and stderr before reporting: all output is in the pipes.
+		d.finishWhenEmpty()
+	}
 	d.wait(p)
 	p.closePipes()
 	return res

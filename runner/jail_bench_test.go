@@ -21,6 +21,7 @@ import (
 //
 // It reports the request's latency (http-p50/p99), the run inside the runner (run-p50/p99, the
 // response's duration_ms), runs per second, and the cost of creating and destroying a sandbox.
+// JAIL_BENCH_LANG=js measures a js console.log(1) instead.
 //
 //	cd runner && go test -run '^$' -bench BenchmarkJailExecute -benchtime 300x
 func BenchmarkJailExecute(b *testing.B) {
@@ -71,7 +72,7 @@ func BenchmarkJailExecute(b *testing.B) {
 						}
 						box := p.take()
 						t0 := time.Now()
-						res := box.execute(map[string]any{"language": "py", "code": "print(1)", "timeout_ms": 10000, "capture_state": true})
+						res := box.execute(benchJob())
 						d := time.Since(t0)
 						go p.destroy(box)
 						if res.Stdout != "1\n" {
@@ -126,7 +127,7 @@ func newBenchPool(b testing.TB, j *testJail, size int) *benchPool {
 			defer p.wg.Done()
 			for {
 				t0 := time.Now()
-				body, _ := json.Marshal(map[string]any{"language": "py", "warm": true, "single_use": true})
+				body, _ := json.Marshal(map[string]any{"language": benchLang(), "warm": true, "single_use": true})
 				status, out := j.request("POST", "/sandboxes", jailAdmin, bytes.NewReader(body))
 				if status != http.StatusCreated {
 					select {
@@ -197,4 +198,18 @@ func (p *benchPool) close() {
 	for len(p.ready) > 0 {
 		(<-p.ready).destroy()
 	}
+}
+
+func benchLang() string {
+	if os.Getenv("JAIL_BENCH_LANG") == "js" {
+		return "js"
+	}
+	return "py"
+}
+
+func benchJob() map[string]any {
+	if benchLang() == "js" {
+		return map[string]any{"language": "js", "code": "console.log(1)", "timeout_ms": 10000}
+	}
+	return map[string]any{"language": "py", "code": "print(1)", "timeout_ms": 10000, "capture_state": true}
 }

@@ -178,7 +178,7 @@ func (sb *jailSandbox) forkAhead(lang string) {
 	case lang == "py" && sb.j.py0.ready.Load():
 		p, err = sb.spawn(sb.j.py0, procOpts{stdin: true, status: true}, nil, nil)
 	case lang == "js" && sb.j.js != nil && sb.j.js.ready.Load():
-		p, err = sb.spawn(sb.j.js, procOpts{jobPipe: true}, nil, nil)
+		p, err = sb.spawn(sb.j.js, procOpts{jobPipe: true, status: true}, nil, nil)
 	}
 	if err != nil {
 		log.Printf("runner jail: sandbox %s: forking ahead: %v", sb.id, err)
@@ -256,7 +256,7 @@ func (sb *jailSandbox) forkNode(code string, args []string) (*proc, error) {
 	if sb.j.js == nil || !sb.j.js.ready.Load() {
 		return nil, nil
 	}
-	return sb.spawn(sb.j.js, procOpts{}, job, nil)
+	return sb.spawn(sb.j.js, procOpts{status: true}, job, nil)
 }
 
 // spawn has template t fork a child into the sandbox with the pipes o asks for, a job pipe carrying

@@ -764,8 +764,10 @@ const kinds = fs.readdirSync('/proc/self/fd').map((fd) => { try { return fs.read
 console.log(kinds.filter((k) => /socket|pidfd|ns\/|:\[pid|^\/(?!dev\/null|proc\/)/.test(k)).join(' ') || 'none');
 const cp = require('child_process');
 console.log(cp.spawnSync('unshare', ['-U', 'true']).status, process.argv.slice(1).join(' '));
+// The runner's status pipe (fd 3): a program the code starts must not get it (it could end the run).
+console.log(cp.spawnSync('sh', ['-c', 'echo 0 >&3']).status === 0 ? 'fd 3 inherited' : 'fd 3 closed');
 `)
-	if res.ExitCode != 0 || res.Stdout != "65532 CapEff:\t0000000000000000 CapBnd:\t0000000000000000 NoNewPrivs:\t1 Seccomp:\t2\nnone\n1 /tmp/code/code.js\n" {
+	if res.ExitCode != 0 || res.Stdout != "65532 CapEff:\t0000000000000000 CapBnd:\t0000000000000000 NoNewPrivs:\t1 Seccomp:\t2\nnone\n1 /tmp/code/code.js\nfd 3 closed\n" {
 		t.Fatalf("a forked Node run: %s", res)
 	}
 	res = b.run("js", "function f() {\n  throw new TypeError('bad type');\n}\nf();\n")
