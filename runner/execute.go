@@ -283,13 +283,19 @@ func (r *run) collect(p *proc) stepResult {
 	var d drainers
 	d.start(p.stdout, &r.s.stdout)
 	d.start(p.stderr, &r.s.stderr)
+	return r.finish(p, &d)
+}
+
+// finish waits for p to end, or to report its exit code on its status pipe when it has one (a Python
+// shim, a forked Node: they close stdout and stderr first, so all output is in the pipes then), and
+// for d to have drained its output.
+func (r *run) finish(p *proc, d *drainers) stepResult {
 	var status <-chan int
-	if p.status != nil { // a forked Node reports its exit code before it exits
+	if p.status != nil {
 		status = readStatus(p.status)
 	}
 	res := r.s.wait(p, r.deadline, status)
 	if res.reported {
-		// It closed its stdout and stderr before reporting: all output is in the pipes.
 		d.finishWhenEmpty()
 	}
 	d.wait(p)

@@ -29,8 +29,7 @@ func favorDynmods() (string, error) {
 	if slices.Contains(h.v2Opts, "favordynmods") {
 		return "cgroup favordynmods was already on", nil
 	}
-	features, err := os.ReadFile("/sys/kernel/cgroup/features")
-	if err != nil || !slices.Contains(strings.Fields(string(features)), "favordynmods") {
+	if !kernelHasFavorDynmods() {
 		return "", fmt.Errorf("this kernel has no cgroup favordynmods (Linux 6.0 or later)")
 	}
 	if err := reconfigureCgroup2(h.v2, append(slices.Clone(h.v2Opts), "favordynmods")); err != nil {
@@ -41,6 +40,12 @@ func favorDynmods() (string, error) {
 		return "", fmt.Errorf("the kernel kept it off (not the host's cgroup namespace?)")
 	}
 	return "cgroup favordynmods turned on (" + h.v2 + "): moving a run into its cgroups no longer stalls the host's forks", nil
+}
+
+// kernelHasFavorDynmods reports whether the kernel knows the flag (the mount options it lists).
+func kernelHasFavorDynmods() bool {
+	features, err := os.ReadFile("/sys/kernel/cgroup/features")
+	return err == nil && slices.Contains(strings.Fields(string(features)), "favordynmods")
 }
 
 // reconfigureCgroup2 sets the flags of the cgroup2 mount at mnt to opts (its superblock options).

@@ -4,17 +4,17 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
 // Not parallel: it turns the host's flag off first, and a parallel test's jail could turn it on.
 func TestJailTurnsOnCgroupFavordynmodsKeepingTheOtherFlags(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("the jail runs as root")
+		t.Skip("the jail tests run as root, like the local backend")
 	}
 	h := findCgroupHierarchies()
-	features, _ := os.ReadFile("/sys/kernel/cgroup/features")
-	if h.v2 == "" || !slices.Contains(strings.Fields(string(features)), "favordynmods") {
+	if h.v2 == "" || !kernelHasFavorDynmods() {
 		t.Skip("no cgroup2 mount, or a kernel without favordynmods")
 	}
 	var others []string
@@ -30,11 +30,7 @@ func TestJailTurnsOnCgroupFavordynmodsKeepingTheOtherFlags(t *testing.T) {
 	if slices.Contains(findCgroupHierarchies().v2Opts, "favordynmods") {
 		t.Fatal("favordynmods could not be turned off for the test")
 	}
-	j, err := startJail(t, "--cgroup-favordynmods")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.stop()
+	j := ownJail(t, "--cgroup-favordynmods")
 	after := findCgroupHierarchies().v2Opts
 	if !slices.Contains(after, "favordynmods") {
 		t.Fatalf("cgroup2 options after the jail started: %v; its log:\n%s", after, j.log.String())
@@ -46,5 +42,28 @@ func TestJailTurnsOnCgroupFavordynmodsKeepingTheOtherFlags(t *testing.T) {
 	}
 	if !strings.Contains(j.log.String(), "favordynmods turned on") {
 		t.Errorf("the jail's log does not say it turned favordynmods on:\n%s", j.log.String())
+	}
+	// The next jail finds it on and leaves the mount alone.
+	if did, err := favorDynmods(); err != nil || did != "cgroup favordynmods was already on" {
+		t.Errorf("with the flag on: %q, %v", did, err)
+	}
+}
+
+// What the kernel refuses is an error naming the step and where (the jail logs it and goes on): a
+// directory that is no mount, a flag the mount's filesystem does not have (nothing is reconfigured).
+func TestReconfigureCgroup2RefusalsSayWhat(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("fspick needs root")
+	}
+	dir := t.TempDir()
+	if err := reconfigureCgroup2(dir, []string{"favordynmods"}); err == nil || !strings.HasPrefix(err.Error(), "fspick "+dir+": ") {
+		t.Errorf("a directory that is no mount: %v", err)
+	}
+	if err := syscall.Mount("kcr-test", dir, "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Unmount(dir, syscall.MNT_DETACH)
+	if err := reconfigureCgroup2(dir, []string{"favordynmods"}); err == nil || !strings.HasPrefix(err.Error(), "fsconfig favordynmods: ") {
+		t.Errorf("a flag tmpfs does not have: %v", err)
 	}
 }

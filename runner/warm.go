@@ -198,18 +198,7 @@ func (r *run) shim(lang string, job shimJob) stepResult {
 		return stdout.Read(b)
 	}), sh.p.stdout, &r.s.stdout)
 	d.start(sh.p.stderr, &r.s.stderr)
-	var status <-chan int
-	if sh.p.status != nil {
-		status = readStatus(sh.p.status)
-	}
-	res := r.s.wait(sh.p, r.deadline, status)
-	if res.reported {
-		// The shim flushed and closed its stdout and stderr before reporting: all output is in the pipes.
-		d.finishWhenEmpty()
-	}
-	d.wait(sh.p)
-	sh.p.closePipes()
-	return res
+	return r.finish(sh.p, &d)
 }
 
 // readerFunc adapts a function to io.Reader.
