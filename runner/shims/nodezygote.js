@@ -17,25 +17,31 @@ for (const m of ['buffer', 'events', 'stream', 'util', 'path', 'url', 'os', 'net
   'child_process', 'string_decoder', 'timers', 'assert', 'readline', 'zlib', 'http', 'https']) {
   require(m);
 }
-// What every run does next, done once here so that children inherit it compiled instead of parsing and
-// compiling it each (forked, that costs copy-on-write faults on top): resolve and load a CommonJS
-// module from a file, and format like console.log. Nothing touches stdio or leaves state behind.
+// What every run does first: compile a CommonJS module and format like console.log (into nothing:
+// nothing touches stdio or stays behind). Done here, children inherit it compiled instead of parsing
+// and compiling it each (forked, that costs copy-on-write faults on top).
+function warmUp() {
+  const Module = require('module');
+  new Module('/tmp/kcr-warm-up.js', null)._compile('module.exports = [1, "a", { b: 2 }];\n', '/tmp/kcr-warm-up.js');
+  const { Console } = require('console');
+  const { Writable } = require('stream');
+  new Console(new Writable({ write(chunk, encoding, done) { done(); } })).log('%s', 'warm-up', 1, { a: [1] });
+}
+// The template also resolves and reads a module from a file once, as a run's main module is.
 try {
   const Module = require('module');
   const file = require('path').join(require('os').tmpdir(), 'kcr-warm-up.js');
-  fs.writeFileSync(file, 'module.exports = [1, "a", { b: 2 }];\n');
+  fs.writeFileSync(file, 'module.exports = 1;\n');
   require(file);
   delete require.cache[require.resolve(file)];
   for (const key of Object.keys(Module._pathCache)) {
     if (key.includes('kcr-warm-up')) delete Module._pathCache[key];
   }
   fs.unlinkSync(file);
-  const { Console } = require('console');
-  const { Writable } = require('stream');
-  new Console(new Writable({ write(chunk, encoding, done) { done(); } })).log('%s', 'warm-up', 1, { a: [1] });
 } catch {
   // Only slower runs.
 }
+warmUp();
 // Children start with the young generation empty: what a run allocates then seldom fills it, and
 // V8's scavenge (a few ms in a fork, its pages copied on write) stays out of short runs.
 require('v8').setFlagsFromString('--expose-gc');
@@ -59,15 +65,11 @@ zygote.serve(spec.cap_last_cap, [r.nproc, r.nofile, r.fsize, r.core], filter);
     return (hi * 67108864 + lo) / 9007199254740992;
   };
 }
-// A child forked ahead (a pooled sandbox) waits for its job: meanwhile it does once more what a run
-// does first, so that the pages a run writes (the young generation, inline caches) are its own
-// copies before the job comes instead of copy-on-write faults during the run. Nothing of it stays.
+// A child forked ahead (a pooled sandbox) waits for its job: meanwhile it warms up once more, so that
+// the pages a run writes (the young generation, inline caches) are its own copies before the job
+// comes instead of copy-on-write faults during the run.
 if (!zygote.pending(4)) {
-  const Module = require('module');
-  new Module('/tmp/kcr-warm-up.js', null)._compile('module.exports = [1, "a", { b: 2 }];\n', '/tmp/kcr-warm-up.js');
-  const { Console } = require('console');
-  const { Writable } = require('stream');
-  new Console(new Writable({ write(chunk, encoding, done) { done(); } })).log('%s', 'warm-up', 1, { a: [1] });
+  warmUp();
 }
 // The job: {"argv": [code file, args...]} on fd 4.
 const chunks = [];
