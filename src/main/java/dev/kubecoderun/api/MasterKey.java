@@ -43,7 +43,8 @@ final class MasterKey {
     String sent = sent(req);
     if (!matches(sent)) {
       throw sent == null
-          ? new ApiError(401, "Master API key required (X-API-Key or Authorization: Bearer)")
+          ? new ApiError(
+              401, "Master API key required (X-API-Key, or Authorization: Bearer or ApiKey)")
           : new ApiError(403, "Invalid Master API Key");
     }
   }

@@ -8,7 +8,7 @@ import redis.clients.jedis.AbstractPipeline;
 import redis.clients.jedis.Response;
 import redis.clients.jedis.UnifiedJedis;
 
-/** Small helpers for hashes written and read through Lua scripts. */
+/** Small helpers for hashes: written and read through Lua scripts, or many read at once. */
 public final class RedisHashes {
   /**
    * Sets a whole hash and its TTL in one step (the hash never exists without its expiry). KEYS[1]
