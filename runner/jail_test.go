@@ -793,6 +793,11 @@ Promise.all([wasm, timer]).then(([m, t]) => console.log(m instanceof WebAssembly
 	if res.ExitCode != 0 || res.Stdout != "undefined function 0\n" {
 		t.Fatalf("the Node template's warm-up is visible to a run: %s", res)
 	}
+	// A run killed by a signal never writes its status pipe: its end is the wait status.
+	res = b.run("js", "console.log('before');\nprocess.kill(process.pid, 'SIGTERM');\nsetTimeout(() => {}, 10000);\n")
+	if res.ExitCode != 143 || res.Signal == nil || *res.Signal != "SIGTERM" || res.Stdout != "before\n" {
+		t.Fatalf("a forked Node run killed by a signal: %s", res)
+	}
 	res = b.run("js", "process.on('exit', (c) => console.log('exiting', c));\nsetTimeout(() => process.exit(4), 5);\n")
 	if res.ExitCode != 4 || res.Stdout != "exiting 4\n" {
 		t.Fatalf("process.exit in a forked Node run: %s", res)

@@ -401,6 +401,13 @@ static napi_value Exit(napi_env env, napi_callback_info info) {
   leave(code);
 }
 
+// pid(): this process's pid (a child's process.pid would otherwise be the template's, read at its start).
+static napi_value Pid(napi_env env, napi_callback_info info) {
+  napi_value result;
+  napi_create_int32(env, getpid(), &result);
+  return result;
+}
+
 // pending(fd): whether fd has something to read now (a child forked ahead has no job yet).
 static napi_value Pending(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -422,5 +429,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "exit", f);
   napi_create_function(env, "pending", NAPI_AUTO_LENGTH, Pending, NULL, &f);
   napi_set_named_property(env, exports, "pending", f);
+  napi_create_function(env, "pid", NAPI_AUTO_LENGTH, Pid, NULL, &f);
+  napi_set_named_property(env, exports, "pid", f);
   return exports;
 }

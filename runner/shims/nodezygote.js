@@ -50,6 +50,8 @@ const r = spec.rlimits;
 zygote.serve(spec.cap_last_cap, [r.nproc, r.nofile, r.fsize, r.core], filter);
 
 // --- From here on: a forked child, inside its jail. ---
+// Node read process.pid once, at the template's start: the child has its own.
+Object.defineProperty(process, 'pid', { value: zygote.pid(), writable: false, enumerable: true, configurable: true });
 // Math.random's state is the template's in every child: replace it with one drawn from the kernel.
 {
   const { randomFillSync } = require('crypto');
