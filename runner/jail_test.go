@@ -746,6 +746,59 @@ print(total)
 	}
 }
 
+// The template's savefig skips matplotlib's second draw when it would draw the same picture: what a
+// program sees on the canvas after savefig must be what python3 code.py shows (a fresh draw), whatever
+// the options, and the draw must really be skipped where it changes nothing.
+func TestJailSavefigLeavesTheCanvasAsWithoutTheTemplate(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	b := j.create(t, "py", true)
+	out := b.py(`import io, sys
+import numpy as np
+import matplotlib.pyplot as plt
+
+draws = 0
+def profile(frame, event, arg):
+    global draws
+    if event == "call" and frame.f_code.co_name == "draw" and frame.f_code.co_filename.endswith("/matplotlib/figure.py"):
+        draws += 1
+
+def case(name, target, **kwargs):
+    global draws
+    plt.close("all")
+    fig, ax = plt.subplots()
+    ax.plot([0, 1, 4], label="y")
+    ax.legend()
+    events = []
+    if name == "listener":
+        fig.canvas.mpl_connect("draw_event", lambda e: events.append(e))
+    if name == "animated":
+        ax.plot([1, 0], animated=True)
+    draws = 0
+    sys.setprofile(profile)
+    plt.savefig(target, **kwargs)
+    sys.setprofile(None)
+    seen, stale = np.asarray(fig.canvas.buffer_rgba()).copy(), fig.stale
+    fig.canvas.draw()
+    fresh = np.asarray(fig.canvas.buffer_rgba())
+    same = seen.shape == fresh.shape and bool((seen == fresh).all())
+    print(name, draws, same, stale, len(events))
+
+case("png", "a.png")
+case("stream", io.BytesIO(), format="png")
+case("transparent", "b.png", transparent=True)
+case("dpi", "c.png", dpi=50)
+case("svg", "d.svg")
+case("listener", "e.png")
+case("animated", "f.png")
+`)
+	want := "png 1 True False 0\nstream 1 True False 0\ntransparent 2 True False 0\ndpi 2 True False 0\n" +
+		"svg 2 True False 0\nlistener 2 True False 3\nanimated 2 True False 0\n"
+	if out != want {
+		t.Fatalf("draws, canvas as a fresh draw, stale, draw events:\n%s\nwant\n%s", out, want)
+	}
+}
+
 func TestJailNodeRunsAreForkedIntoTheSameJail(t *testing.T) {
 	t.Parallel()
 	j := sharedJail(t)
