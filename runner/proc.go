@@ -137,6 +137,9 @@ type stepResult struct {
 // and via sweep any descendant that escaped it) so that no background process keeps the pipes open.
 // A status (from the Python shim, which closed its stdout and stderr first) ends the step at once: the
 // exit of an interpreter with numpy and pandas loaded takes milliseconds and need not be waited for.
+// The status is the program's word, no more trusted than its exit code (the code runs in the process
+// that writes it, and could write one early): it ends the run as an exit would, and the kill below
+// ends whatever of the run was still going.
 func (s *Server) wait(p *proc, deadline time.Time, status <-chan int) stepResult {
 	var res stepResult
 	timer := time.NewTimer(time.Until(deadline))
@@ -190,6 +193,8 @@ func signalName(sig syscall.Signal) string {
 }
 
 // readStatus delivers the exit code the child writes to its status pipe as a decimal line, if it does.
+// Anything else (no line in the first 32 bytes, not a number, EOF) delivers nothing: the step then ends
+// with the process's exit status. It stops reading then; the writers never block on the pipe.
 func readStatus(f *os.File) <-chan int {
 	ch := make(chan int, 1)
 	go func() {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"os"
 	"testing"
+	"time"
 )
 
 // The status pipe (fd 3 of a Python shim and of a forked Node run) carries the run's exit code before
@@ -134,6 +135,13 @@ func TestJailNodeStatusPipeTakenOverByTheCode(t *testing.T) {
 	j := sharedJail(t)
 	if _, err := os.Stat(cmp.Or(os.Getenv("RUNNER_NODE_ZYGOTE"), defaultNodeZygote)); err != nil {
 		t.Skipf("no Node template addon (%v): scripts/install-prereqs builds it", err)
+	}
+	// Until the template is ready, js runs start a Node each (no status pipe; fd 3 is its event loop's).
+	if !eventually(60*time.Second, func() bool {
+		js, ok := j.health(t)["templates"].(map[string]any)["js"].(map[string]any)
+		return ok && js["ready"] == true
+	}) {
+		t.Fatalf("the Node template is not running: %v\n%s", j.health(t), j.log.String())
 	}
 	b := j.create(t, "js", true)
 	run := func(code string, timeoutMS int) result {

@@ -14,9 +14,11 @@ from importlib.machinery import SourceFileLoader
 
 READY = b"\x00kcr-ready\n"
 STATUS_FD = 3  # the runner reads the exit code here; not inherited by the program's children
+STATUS_PIPE = None  # (st_dev, st_ino) of the pipe on STATUS_FD when the shim took it, see take_status()
 SHIM_PID = os.getpid()
 # Bound now: user code may replace them in the os module.
 _close, _write, _exit, _kill, _getpid, _yield = os.close, os.write, os._exit, os.kill, os.getpid, os.sched_yield
+_fstat, _set_blocking = os.fstat, os.set_blocking
 
 
 def quietly(fn):
@@ -283,25 +285,45 @@ def run(job):
             _close(fd)
         except OSError:
             pass
-    try:
-        _write(STATUS_FD, b"%d\n" % code)
-    except OSError:
-        pass
-    # The runner was just woken, likely onto this CPU: let it answer before this process's exit
-    # (unmapping an interpreter with numpy mapped takes milliseconds) instead of after.
-    try:
-        _yield()
-    except OSError:
-        pass
+    if report_status(code):
+        # The runner was just woken, likely onto this CPU: let it answer before this process's exit
+        # (unmapping an interpreter with numpy mapped takes milliseconds) instead of after.
+        try:
+            _yield()
+        except OSError:
+            pass
     _exit(code)
+
+
+def take_status():
+    """Before any user code: keeps the status pipe from the program's children and records which pipe it is."""
+    global STATUS_PIPE
+    try:
+        os.set_inheritable(STATUS_FD, False)
+        st = os.fstat(STATUS_FD)
+        STATUS_PIPE = (st.st_dev, st.st_ino)
+    except OSError:
+        STATUS_PIPE = None
+
+
+def report_status(code):
+    """Writes the exit code to the status pipe if fd 3 is still that pipe: the code may have closed it and
+    opened a file of its own there, which must not get the line. Never blocks: the code may have filled
+    the pipe (the runner then goes by the exit status). Returns whether it was written."""
+    try:
+        st = _fstat(STATUS_FD)
+        if STATUS_PIPE is None or (st.st_dev, st.st_ino) != STATUS_PIPE:
+            return False
+        _set_blocking(STATUS_FD, False)
+        line = b"%d\n" % code
+        return _write(STATUS_FD, line) == len(line)
+    except OSError:
+        return False
 
 
 def main():
     shim = sys.modules["__main__"]  # keep the shim's globals alive once __main__ is replaced
-    try:
-        os.set_inheritable(STATUS_FD, False)
-    except OSError:
-        pass
+    take_status()
     names = [n for n in (sys.argv[1] if len(sys.argv) > 1 else "").split(",") if n]
     if names:
         preload(names)

@@ -169,7 +169,7 @@ def run_python():
     import pyrun
 
     pyrun.SHIM_PID = os.getpid()
-    os.set_inheritable(pyrun.STATUS_FD, False)  # the program's own children do not get the status pipe
+    pyrun.take_status()  # the program's own children do not get the status pipe
     # What a fork shares with its siblings. random reseeds itself after a fork (os.register_at_fork).
     np = sys.modules.get("numpy")
     if np is not None:
