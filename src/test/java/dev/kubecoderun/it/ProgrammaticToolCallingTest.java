@@ -435,7 +435,7 @@ class ProgrammaticToolCallingTest {
     }
   }
 
-  private static int cancel(TestServer s, String key, String requestId) {
+  static int cancel(TestServer s, String key, String requestId) {
     return s.send(
             HttpRequest.newBuilder(s.base.resolve("/v1/exec/programmatic/cancel"))
                 .header("X-API-Key", key)
