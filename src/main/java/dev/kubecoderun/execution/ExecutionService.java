@@ -127,7 +127,13 @@ public final class ExecutionService {
       timer.mark("session");
       return executeHeld(cmd, session, inputs, notes, timer, step);
     } finally {
+      // A programmatic run cancelled while it waits is interrupted: its session is freed all the
+      // same (in Redis, a call made while interrupted would fail).
+      boolean interrupted = Thread.interrupted();
       held.close();
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
     }
   }
 

@@ -9,6 +9,9 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class LocalProgrammaticStore implements ProgrammaticStore {
   private record Entry(Object value, long expiresAt) {}
 
+  private static final String WAITING = "waiting";
+  private static final String CANCELLED = "cancelled";
+
   private final Map<String, Entry> entries = new ConcurrentHashMap<>();
   private volatile long nextSweep;
 
@@ -91,6 +94,27 @@ public final class LocalProgrammaticStore implements ProgrammaticStore {
         wait(Math.max(1, Math.min(left / 1_000_000, 200)));
       }
     }
+  }
+
+  @Override
+  public void putWaiting(String executionId, Duration ttl) {
+    put("wait:" + executionId, WAITING, ttl);
+  }
+
+  @Override
+  public boolean cancelWaiting(String executionId) {
+    long now = System.nanoTime();
+    Entry cancelled =
+        entries.computeIfPresent(
+            "wait:" + executionId,
+            (k, e) -> now - e.expiresAt() > 0 ? null : new Entry(CANCELLED, e.expiresAt()));
+    return cancelled != null;
+  }
+
+  @Override
+  public boolean endWaiting(String executionId) {
+    Entry e = entries.remove("wait:" + executionId);
+    return e != null && System.nanoTime() - e.expiresAt() <= 0 && CANCELLED.equals(e.value());
   }
 
   @Override

@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -117,6 +118,53 @@ public final class ProgrammaticService {
 
   private record First(RunnerReply reply, String sessionId) {}
 
+  /**
+   * The owner thread of a run of this replica that a request id can cancel, until the run has its
+   * sandbox: a cancel interrupts it where it waits (session, slot, sandbox), and never after.
+   */
+  private static final class Owner {
+    final boolean cancellable;
+    private Thread thread;
+    private boolean cancelled;
+    private boolean handedOver;
+
+    Owner(boolean cancellable) {
+      this.cancellable = cancellable;
+    }
+
+    synchronized void started(Thread t) {
+      thread = t;
+      if (cancelled) {
+        t.interrupt();
+      }
+    }
+
+    synchronized void cancel() {
+      cancelled = true;
+      if (thread != null && !handedOver) {
+        thread.interrupt();
+      }
+    }
+
+    /** From here on no cancel interrupts the owner (the store tells it whether it was one). */
+    synchronized void handOver() {
+      handedOver = true;
+      Thread.interrupted();
+    }
+
+    synchronized boolean handedOver() {
+      return handedOver;
+    }
+  }
+
+  /** The run was cancelled before its code started. */
+  private static final class CancelledWaitingException extends RuntimeException {
+    CancelledWaitingException() {
+      super("cancelled before it started", null, false, false);
+    }
+  }
+
+  private final Map<String, Owner> waiting = new ConcurrentHashMap<>();
   private final ExecutionService executions;
   private final ProgrammaticStore store;
   private final WebClient http;
@@ -161,18 +209,22 @@ public final class ProgrammaticService {
   public Reply start(Start start, Recorder recorder) throws InterruptedException {
     long began = System.nanoTime();
     String executionId = RandomHex.of(16);
-    if (start.requestId() != null) {
+    Owner owner = new Owner(start.requestId() != null);
+    if (owner.cancellable) {
       try {
+        // Waiting before its request is known: a cancel finds the run at every stage.
+        store.putWaiting(executionId, executionTtl());
         store.putRequest(start.principal(), start.requestId(), executionId, executionTtl());
       } catch (RuntimeException e) {
         recorder.failed(start.command().language().code(), System.nanoTime() - began, e);
         throw e;
       }
+      waiting.put(executionId, owner);
     }
     CompletableFuture<First> first = new CompletableFuture<>();
     Thread.ofVirtual()
         .name("ptc-" + executionId)
-        .start(() -> own(start, executionId, first, recorder, began));
+        .start(() -> own(start, executionId, owner, first, recorder, began));
     First f;
     try {
       f = first.get();
@@ -194,9 +246,11 @@ public final class ProgrammaticService {
   private void own(
       Start start,
       String executionId,
+      Owner owner,
       CompletableFuture<First> first,
       Recorder recorder,
       long began) {
+    owner.started(Thread.currentThread());
     RunnerEnd[] end = new RunnerEnd[1];
     String[] session = new String[1]; // for an answer of a run that failed
     String language = start.command().language().code();
@@ -208,7 +262,8 @@ public final class ProgrammaticService {
               (sandbox, request, sessionId) -> {
                 session[0] = sessionId;
                 try {
-                  return runOwned(start, executionId, sandbox, request, sessionId, first, end);
+                  return runOwned(
+                      start, executionId, owner, sandbox, request, sessionId, first, end);
                 } catch (IOException e) {
                   throw new SandboxException("unreadable runner answer: " + e.getMessage(), e);
                 }
@@ -225,20 +280,33 @@ public final class ProgrammaticService {
           executionId, Json.writeString(new Final(language, millisSince(began), body)), FINAL_TTL);
       first.complete(new First(new RunnerReply("ended", null), response.sessionId()));
     } catch (Throwable e) {
+      // A cancel interrupts a waiting owner: the store is read and written all the same.
+      boolean interrupted = Thread.interrupted() || e instanceof InterruptedException;
+      if (!recorded && cancelledWaiting(executionId, owner, e)) {
+        // As a run cancelled while it runs: an error answer, counted as one, its tokens gone.
+        Map<String, Object> body = endBody("Execution cancelled", session[0], start);
+        record(() -> recorder.ended(language, outcome("cancelled", body), nanosSince(began)));
+        try {
+          store.deleteExecution(executionId);
+          store.putFinal(
+              executionId,
+              Json.writeString(new Final(language, millisSince(began), body)),
+              FINAL_TTL);
+          first.complete(new First(new RunnerReply("ended", null), session[0]));
+        } catch (RuntimeException stored) {
+          first.completeExceptionally(stored);
+        }
+        return;
+      }
       RuntimeException failure = e instanceof RuntimeException r ? r : new IllegalStateException(e);
       if (!recorded) {
-        record(() -> recorder.failed(language, System.nanoTime() - began, failure));
+        record(() -> recorder.failed(language, nanosSince(began), failure));
       }
       if (!first.completeExceptionally(failure)) {
         // The client is in a continuation: it gets an error answer (with the run's session, as
         // every answer of the run), the tokens become unknown.
         LOG.log(Level.WARNING, "programmatic run " + executionId + " failed", e);
-        Map<String, Object> body = new LinkedHashMap<>();
-        body.put("status", "error");
-        body.put("error", "Execution failed or timed out");
-        body.put("session_id", session[0]);
-        body.put("stdout", "");
-        body.put("stderr", "");
+        Map<String, Object> body = endBody("Execution failed or timed out", session[0], null);
         try {
           store.deleteExecution(executionId);
           store.putFinal(
@@ -249,10 +317,49 @@ public final class ProgrammaticService {
           // the store is down: the continuation answers 503 after its wait
         }
       }
-      if (e instanceof InterruptedException) {
+      if (interrupted) {
         Thread.currentThread().interrupt();
       }
+    } finally {
+      waiting.remove(executionId);
     }
+  }
+
+  /**
+   * Whether a run that ended with {@code e} was cancelled before it had its sandbox: its wait ends
+   * here when it did not reach the hand-over (where {@link #handOver} ends it).
+   */
+  private boolean cancelledWaiting(String executionId, Owner owner, Throwable e) {
+    if (e instanceof CancelledWaitingException) {
+      return true;
+    }
+    if (!owner.cancellable || owner.handedOver()) {
+      return false;
+    }
+    try {
+      return store.endWaiting(executionId);
+    } catch (RuntimeException stored) {
+      LOG.log(Level.WARNING, "programmatic run " + executionId + ": wait not ended", stored);
+      return false;
+    }
+  }
+
+  /** The answer of a run that ended before its runner could answer (no output, no files). */
+  private static Map<String, Object> endBody(String error, String sessionId, Start start) {
+    Map<String, Object> body = new LinkedHashMap<>();
+    body.put("status", "error");
+    body.put("error", error);
+    // A run cancelled before it reached its sandbox: the session it asked for, if it named one.
+    String session = sessionId == null && start != null ? start.command().sessionId() : sessionId;
+    if (session != null || start == null) {
+      body.put("session_id", session);
+    }
+    body.put("stdout", "");
+    body.put("stderr", "");
+    if (start != null) {
+      body.put("files", List.of());
+    }
+    return body;
   }
 
   /** Counting a run never ends it otherwise: a recorder that fails is logged. */
@@ -279,6 +386,7 @@ public final class ProgrammaticService {
   private RunnerResult runOwned(
       Start start,
       String executionId,
+      Owner owner,
       Sandbox sandbox,
       RunnerRequest request,
       String sessionId,
@@ -295,11 +403,7 @@ public final class ProgrammaticService {
     body.put("code", request.code());
     body.put("timeout_ms", start.segmentTimeout().toMillis());
     body.put("ptc", ptc);
-    store.putExecution(
-        executionId,
-        new ProgrammaticStore.Execution(
-            start.principal(), runner.base().toString(), runner.token(), sessionId),
-        executionTtl());
+    handOver(start, executionId, owner, runner, sessionId);
     RunnerClient.Reply r =
         runner.post(
             "/execute", body, start.segmentTimeout().plus(MARGIN), executions.maxRunnerReply());
@@ -314,7 +418,16 @@ public final class ProgrammaticService {
               + " to a programmatic run: "
               + new String(r.body(), 0, Math.min(r.body().length, 300), StandardCharsets.UTF_8));
     }
-    first.complete(new First(Json.read(r.body(), RunnerReply.class), sessionId));
+    RunnerReply reply = Json.read(r.body(), RunnerReply.class);
+    if (owner.cancellable
+        && "tool_call_required".equals(reply.status())
+        && store.execution(executionId).isEmpty()) {
+      // Cancelled while the runner started the run: the cancel may have reached the runner before
+      // the run did, so it goes again; the end (cancelled) is the answer.
+      cancelRunner(executionId, runner);
+    } else {
+      first.complete(new First(reply, sessionId));
+    }
     while (true) {
       RunnerClient.Reply w =
           runner.post("/ptc/wait", Map.of(), Duration.ofSeconds(60), executions.maxRunnerReply());
@@ -326,6 +439,24 @@ public final class ProgrammaticService {
       }
       end[0] = Json.read(w.body(), RunnerEnd.class);
       return Json.read(w.body(), RunnerResult.class);
+    }
+  }
+
+  /**
+   * The run has its sandbox: it is no longer waiting. Its runner is in the store before its wait
+   * ends, so a cancel that comes too late to mark the wait finds the runner; one that marked it
+   * ends the run here, before its code starts (the sandbox and slot then go back as after any run).
+   */
+  private void handOver(
+      Start start, String executionId, Owner owner, RunnerClient runner, String sessionId) {
+    owner.handOver();
+    store.putExecution(
+        executionId,
+        new ProgrammaticStore.Execution(
+            start.principal(), runner.base().toString(), runner.token(), sessionId),
+        executionTtl());
+    if (owner.cancellable && store.endWaiting(executionId)) {
+      throw new CancelledWaitingException();
     }
   }
 
@@ -384,22 +515,40 @@ public final class ProgrammaticService {
         Json.read(r.body(), RunnerReply.class), t.executionId(), principal, e.sessionId());
   }
 
-  /** Cancels the run a request of the principal belongs to; false when there is none. */
+  /**
+   * Cancels the run a request of the principal belongs to, at any stage; false when there is none.
+   * A run still waiting for its sandbox ends at once when this replica owns it (its owner is
+   * interrupted), else when its owner gets the sandbox, before its code starts.
+   */
   public boolean cancel(String principal, String requestId) {
     Optional<String> id = store.request(principal, requestId);
-    Optional<ProgrammaticStore.Execution> e = id.flatMap(store::execution);
+    if (id.isEmpty()) {
+      return false;
+    }
+    if (store.cancelWaiting(id.get())) {
+      Owner owner = waiting.get(id.get());
+      if (owner != null) {
+        owner.cancel();
+      }
+      return true;
+    }
+    Optional<ProgrammaticStore.Execution> e = store.execution(id.get());
     if (e.isEmpty() || !e.get().principal().equals(principal)) {
       return false;
     }
     store.deleteExecution(id.get());
+    cancelRunner(
+        id.get(), new RunnerClient(http, URI.create(e.get().runnerUrl()), e.get().runnerToken()));
+    return true;
+  }
+
+  private static void cancelRunner(String executionId, RunnerClient runner) {
     try {
-      new RunnerClient(http, URI.create(e.get().runnerUrl()), e.get().runnerToken())
-          .post("/ptc/cancel", Map.of(), Duration.ofSeconds(5), 4096);
+      runner.post("/ptc/cancel", Map.of(), Duration.ofSeconds(5), 4096);
     } catch (SandboxException ex) {
       // The sandbox is gone already: nothing left to cancel.
-      LOG.fine("cancel of " + id.get() + ": " + ex.getMessage());
+      LOG.fine("cancel of " + executionId + ": " + ex.getMessage());
     }
-    return true;
   }
 
   private Reply answer(RunnerReply reply, String executionId, String principal, String sessionId)
@@ -459,6 +608,10 @@ public final class ProgrammaticService {
       body.put("artifact_delivery", r.artifactDelivery());
     }
     return body;
+  }
+
+  private static long nanosSince(long nanos) {
+    return System.nanoTime() - nanos;
   }
 
   private static long millisSince(long nanos) {

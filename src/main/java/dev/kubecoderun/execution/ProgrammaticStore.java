@@ -41,6 +41,21 @@ public interface ProgrammaticStore {
   /** Waits up to {@code wait} for the run's final answer. */
   Optional<String> awaitFinal(String executionId, Duration wait) throws InterruptedException;
 
+  /**
+   * A run accepted but not yet handed its sandbox (waiting for the session, a slot, a sandbox):
+   * {@link #cancelWaiting} marks it cancelled, {@link #endWaiting} ends the wait.
+   */
+  void putWaiting(String executionId, Duration ttl);
+
+  /** Marks a waiting run cancelled: false when it is not waiting (handed over, ended, unknown). */
+  boolean cancelWaiting(String executionId);
+
+  /**
+   * Ends a run's wait, at once (a cancel after it finds the run's sandbox in {@link #execution}, or
+   * nothing): true when the run was cancelled while it waited.
+   */
+  boolean endWaiting(String executionId);
+
   /** Remembers which run a request (X-LibreChat-Code-Request-ID) of a principal belongs to. */
   void putRequest(String principal, String requestId, String executionId, Duration ttl);
 

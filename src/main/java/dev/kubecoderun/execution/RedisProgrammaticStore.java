@@ -3,16 +3,28 @@ package dev.kubecoderun.execution;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.redis.RedisConnection;
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
 import redis.clients.jedis.params.SetParams;
 
 /**
  * {@link ProgrammaticStore} in Redis, shared by every replica: keys {@code {p}ptc:exec:ID}, {@code
- * {p}ptc:token:TOKEN}, {@code {p}ptc:used:TOKEN} (SET NX: single use), {@code {p}ptc:final:ID} and
- * {@code {p}ptc:req:PRINCIPAL:REQUEST_ID}, all with an expiry.
+ * {p}ptc:token:TOKEN}, {@code {p}ptc:used:TOKEN} (SET NX: single use), {@code {p}ptc:final:ID},
+ * {@code {p}ptc:wait:ID} (a run waiting for its sandbox: a cancel marks it while it is there, the
+ * owner reads and deletes it at once) and {@code {p}ptc:req:PRINCIPAL:REQUEST_ID}, all with an
+ * expiry.
  */
 public final class RedisProgrammaticStore implements ProgrammaticStore {
   private static final Duration POLL = Duration.ofMillis(50);
+  private static final String CANCELLED = "cancelled";
+  // Only while the key is there (a run handed over has deleted it), keeping its expiry; SET XX
+  // KEEPTTL needs Redis 6.
+  private static final String CANCEL =
+      "local t = redis.call('PTTL', KEYS[1]); if t > 0 then"
+          + " redis.call('PSETEX', KEYS[1], t, ARGV[1]); return 1 end; return 0";
+  // GETDEL, also on Redis before 6.2.
+  private static final String GET_AND_DELETE =
+      "local v = redis.call('GET', KEYS[1]); redis.call('DEL', KEYS[1]); return v";
 
   private final RedisConnection redis;
 
@@ -88,6 +100,27 @@ public final class RedisProgrammaticStore implements ProgrammaticStore {
       }
       Thread.sleep(POLL);
     }
+  }
+
+  @Override
+  public void putWaiting(String executionId, Duration ttl) {
+    set("ptc:wait:" + executionId, "waiting", ttl);
+  }
+
+  @Override
+  public boolean cancelWaiting(String executionId) {
+    Object marked =
+        redis.call(
+            j -> j.eval(CANCEL, List.of(redis.key("ptc:wait:" + executionId)), List.of(CANCELLED)));
+    return Long.valueOf(1).equals(marked);
+  }
+
+  @Override
+  public boolean endWaiting(String executionId) {
+    Object v =
+        redis.call(
+            j -> j.eval(GET_AND_DELETE, List.of(redis.key("ptc:wait:" + executionId)), List.of()));
+    return CANCELLED.equals(v);
   }
 
   @Override
