@@ -5,6 +5,7 @@ import static dev.kubecoderun.it.ProgrammaticToolCallingTest.post;
 import static dev.kubecoderun.it.ProgrammaticToolCallingTest.python;
 import static dev.kubecoderun.it.ProgrammaticToolCallingTest.result;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -14,6 +15,8 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
@@ -101,6 +104,35 @@ class ProgrammaticReplicasTest {
         post(a, TestServer.KEY, null, continuation(r, List.of(result(r.at("/tool_calls/0"), 1)))),
         404,
         "resource_not_found");
+  }
+
+  /**
+   * A run waiting on A for its session (held by another run of it) is cancelled through B: it ends
+   * as cancelled when it gets its sandbox, before its code starts.
+   */
+  @Test
+  void aRunWaitingOnOneReplicaIsCancelledThroughTheOther() throws Exception {
+    JsonNode holder = post(a, TestServer.KEY, null, python("await t()\n", "t")).json();
+    assertEquals("tool_call_required", holder.get("status").asText(), holder.toString());
+    Map<String, Object> body = python("print('never')\nawait t()\n", "t");
+    body.put("session_id", holder.get("session_id").asText());
+    String id = "req-repl-" + System.nanoTime();
+    CompletableFuture<TestServer.Reply> waiting =
+        CompletableFuture.supplyAsync(() -> post(a, TestServer.KEY, id, body));
+    Eventually.await(
+        "the waiting run cancelled through the other replica",
+        Duration.ofSeconds(30),
+        () -> {
+          assertEquals(404, ProgrammaticToolCallingTest.cancel(b, TestServer.KEY2, id));
+          return ProgrammaticToolCallingTest.cancel(b, TestServer.KEY, id) == 200;
+        });
+    // The holder's unanswered batch ends it (PTC_CONTINUATION_TIMEOUT_SECONDS), freeing the
+    // session.
+    TestServer.Reply ended = waiting.get(60, TimeUnit.SECONDS);
+    assertEquals(200, ended.status(), ended.body());
+    assertEquals("Execution cancelled", ended.json().path("error").asText(), ended.body());
+    assertFalse(ended.json().get("stdout").asText().contains("never"), ended.body());
+    assertEquals(404, ProgrammaticToolCallingTest.cancel(b, TestServer.KEY, id), "ended");
   }
 
   /**

@@ -76,4 +76,36 @@ abstract class ProgrammaticStoreContract {
     assertEquals(Optional.of("exec1"), replica().request("key:one", "req-1"));
     assertEquals(Optional.empty(), replica().request("key:two", "req-1"));
   }
+
+  /**
+   * A wait is cancelled by any replica while it lasts; its end says whether it was, once; a wait
+   * ended (the run handed over) or never put cannot be cancelled.
+   */
+  @Test
+  void aWaitingRunIsCancelledOnlyWhileItWaits() throws Exception {
+    ProgrammaticStore owner = replica();
+    String cancelled = Ids.next();
+    owner.putWaiting(cancelled, LONG);
+    assertTrue(replica().cancelWaiting(cancelled));
+    assertTrue(replica().cancelWaiting(cancelled), "cancelled twice: still the same wait");
+    assertTrue(owner.endWaiting(cancelled), "the owner finds the cancel");
+    assertFalse(owner.endWaiting(cancelled), "once");
+    assertFalse(replica().cancelWaiting(cancelled), "ended: nothing to cancel");
+
+    String handedOver = Ids.next();
+    owner.putWaiting(handedOver, LONG);
+    assertFalse(owner.endWaiting(handedOver), "not cancelled");
+    assertFalse(replica().cancelWaiting(handedOver), "handed over: no longer waiting");
+    assertFalse(owner.endWaiting(handedOver));
+
+    assertFalse(replica().cancelWaiting(Ids.next()), "unknown");
+    String expiring = Ids.next();
+    owner.putWaiting(expiring, Duration.ofMillis(200));
+    long end = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+    while (replica().cancelWaiting(expiring) && System.nanoTime() < end) {
+      Thread.sleep(50);
+    }
+    assertFalse(replica().cancelWaiting(expiring), "expired: a cancel keeps the wait's expiry");
+    assertFalse(owner.endWaiting(expiring), "expired");
+  }
 }
