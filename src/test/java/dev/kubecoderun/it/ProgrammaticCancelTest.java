@@ -83,7 +83,7 @@ class ProgrammaticCancelTest {
    */
   @Test
   void aCancelAtAnyMomentOfTheStartLeavesNothingHeld() throws Exception {
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 20; i++) {
       String id = "req-race-" + i + "-" + System.nanoTime();
       CompletableFuture<TestServer.Reply> run =
           CompletableFuture.supplyAsync(
