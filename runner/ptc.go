@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"path"
@@ -37,6 +38,7 @@ type ptcRequest struct {
 	Tools         []string `json:"tools"`           // registered names, as the client knows them
 	MaxRounds     int      `json:"max_rounds"`      // batches handed out at most; the next one ends the run
 	IdleTimeoutMS int64    `json:"idle_timeout_ms"` // how long a batch waits for its results
+	RunID         string   `json:"run_id"`          // the API's id of the run, which a cancel may name
 }
 
 // ptcCall is one tool call of a batch, as the API sees it.
@@ -70,6 +72,7 @@ type batchMsg struct {
 
 type ptcRun struct {
 	s         *Server
+	id        string // ptcRequest.RunID
 	names     map[string]bool
 	segment   time.Duration
 	idle      time.Duration
@@ -125,7 +128,7 @@ func (s *Server) handlePTCExecute(w http.ResponseWriter, req *execRequest, lang 
 		}
 		idents[id], names[n] = n, true
 	}
-	run := &ptcRun{s: s, names: names, maxRounds: p.MaxRounds, batches: make(chan *batchMsg, ptcMaxConns),
+	run := &ptcRun{s: s, id: p.RunID, names: names, maxRounds: p.MaxRounds, batches: make(chan *batchMsg, ptcMaxConns),
 		events: make(chan ptcReply, 2), results: make(chan []ptcResult, 1), cancel: make(chan struct{}), abort: make(chan struct{}),
 		done: make(chan struct{})}
 	if run.maxRounds <= 0 {
@@ -149,6 +152,11 @@ func (s *Server) handlePTCExecute(w http.ResponseWriter, req *execRequest, lang 
 	}
 	s.ptcMu.Lock()
 	s.ptc = run
+	if p.RunID != "" && s.ptcCancelled == p.RunID {
+		// Cancelled before it got here: watch ends it at once, before its first batch.
+		run.cancelOne.Do(func() { close(run.cancel) })
+	}
+	s.ptcCancelled = ""
 	s.ptcMu.Unlock()
 	preq := *req
 	preq.Code = code
@@ -566,11 +574,25 @@ func (s *Server) handlePTCWait(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// handlePTCCancel: POST /ptc/cancel: kills the programmatic run (204 either way).
+// handlePTCCancel: POST /ptc/cancel {"run_id"?}: kills the programmatic run (204 either way). A cancel
+// naming a run that has not started here yet (its /execute still on its way) is kept for it, until the
+// next programmatic run starts.
 func (s *Server) handlePTCCancel(w http.ResponseWriter, r *http.Request) {
-	if run := s.currentPTC(); run != nil {
-		run.cancelOne.Do(func() { close(run.cancel) })
+	var body struct {
+		RunID string `json:"run_id"`
 	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&body); err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, "invalid cancel: %v", err)
+		return
+	}
+	s.ptcMu.Lock()
+	run := s.ptc
+	if run != nil && (body.RunID == "" || body.RunID == run.id) {
+		run.cancelOne.Do(func() { close(run.cancel) })
+	} else if body.RunID != "" {
+		s.ptcCancelled = body.RunID
+	}
+	s.ptcMu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -250,6 +250,27 @@ func ptcLimits(t *testing.T, target func(t *testing.T) ptcTarget) {
 			t.Fatalf("after cancel: %s", out)
 		}
 	})
+	t.Run("CancelBeforeTheRun", func(t *testing.T) {
+		// The API's cancel may overtake the /execute of the run it names: the run starts cancelled.
+		p := target(t)
+		p.post(t, "/ptc/cancel", map[string]any{"run_id": "run-1"}, http.StatusNoContent)
+		p.start(t, "py", "await t()\nprint('never')\n", []string{"t"}, map[string]any{"run_id": "run-1", "idle_timeout_ms": 3000})
+		if res := p.final(t); res.PTCEnd != "cancelled" || res.Stdout != "" {
+			t.Fatalf("%s", res)
+		}
+		// A cancel naming another run leaves this one be; the next run forgets it.
+		p.post(t, "/ptc/cancel", map[string]any{"run_id": "run-1"}, http.StatusNoContent)
+		r := p.start(t, "py", "print(await t())\n", []string{"t"}, map[string]any{"run_id": "run-2"})
+		p.post(t, "/ptc/cancel", map[string]any{"run_id": "run-1"}, http.StatusNoContent)
+		if r.Status != "tool_call_required" {
+			t.Fatalf("%+v %s", r, p.final(t))
+		}
+		p.cont(t, []ptcResult{ok(r.ToolCalls[0].ID, "mine")})
+		if res := p.final(t); res.PTCEnd != "" || res.Stdout != "mine\n" {
+			t.Fatalf("%s", res)
+		}
+		p.post(t, "/ptc/cancel", []int{1}, http.StatusBadRequest)
+	})
 	t.Run("HostileSocket", func(t *testing.T) {
 		// A line over the bound, garbage, and many connections: the runner closes them, the run goes on.
 		p := target(t)

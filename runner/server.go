@@ -58,6 +58,8 @@ type Server struct {
 
 	ptcMu sync.Mutex
 	ptc   *ptcRun // the programmatic run in progress or last ended, nil before any
+	// the run id of a cancel that came before its run (ptcRequest.RunID), "" when none
+	ptcCancelled string
 
 	// jail is the sandbox this server serves in jail mode (one jail server, many sandboxes): children
 	// start inside its namespaces through the templates. nil for a classic runner.
