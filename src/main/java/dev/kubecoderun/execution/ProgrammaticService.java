@@ -398,6 +398,7 @@ public final class ProgrammaticService {
     ptc.put("tools", start.tools());
     ptc.put("max_rounds", MAX_ROUND_TRIPS);
     ptc.put("idle_timeout_ms", idleTimeout.toMillis());
+    ptc.put("run_id", executionId); // a cancel that overtakes this request still finds the run
     Map<String, Object> body = new LinkedHashMap<>();
     body.put("language", request.language());
     body.put("code", request.code());
@@ -422,8 +423,8 @@ public final class ProgrammaticService {
     if (owner.cancellable
         && "tool_call_required".equals(reply.status())
         && store.execution(executionId).isEmpty()) {
-      // Cancelled while the runner started the run: the cancel may have reached the runner before
-      // the run did, so it goes again; the end (cancelled) is the answer.
+      // Cancelled while the runner started the run: a runner of an earlier version forgets a cancel
+      // that reached it before the run did, so it goes again; the end (cancelled) is the answer.
       cancelRunner(executionId, runner);
     } else {
       first.complete(new First(reply, sessionId));
@@ -544,7 +545,7 @@ public final class ProgrammaticService {
 
   private static void cancelRunner(String executionId, RunnerClient runner) {
     try {
-      runner.post("/ptc/cancel", Map.of(), Duration.ofSeconds(5), 4096);
+      runner.post("/ptc/cancel", Map.of("run_id", executionId), Duration.ofSeconds(5), 4096);
     } catch (SandboxException ex) {
       // The sandbox is gone already: nothing left to cancel.
       LOG.fine("cancel of " + executionId + ": " + ex.getMessage());
