@@ -211,15 +211,17 @@ public final class ProgrammaticService {
     String executionId = RandomHex.of(16);
     Owner owner = new Owner(start.requestId() != null);
     if (owner.cancellable) {
+      // Waiting (here and in the store) before its request is known: a cancel finds the run, and
+      // its owner, at every stage.
+      waiting.put(executionId, owner);
       try {
-        // Waiting before its request is known: a cancel finds the run at every stage.
         store.putWaiting(executionId, executionTtl());
         store.putRequest(start.principal(), start.requestId(), executionId, executionTtl());
       } catch (RuntimeException e) {
+        waiting.remove(executionId);
         recorder.failed(start.command().language().code(), System.nanoTime() - began, e);
         throw e;
       }
-      waiting.put(executionId, owner);
     }
     CompletableFuture<First> first = new CompletableFuture<>();
     Thread.ofVirtual()
