@@ -247,6 +247,17 @@ func (j *testJail) health(t testing.TB) map[string]any {
 	return h
 }
 
+// waitNodeTemplate waits until the jail's Node template is ready: until then js runs start a Node each.
+func (j *testJail) waitNodeTemplate(t testing.TB) {
+	t.Helper()
+	if !eventually(60*time.Second, func() bool {
+		js, ok := j.health(t)["templates"].(map[string]any)["js"].(map[string]any)
+		return ok && js["ready"] == true
+	}) {
+		t.Fatalf("the Node template is not running: %v\n%s", j.health(t), j.log.String())
+	}
+}
+
 // jailBox is one sandbox of a test jail.
 type jailBox struct {
 	j     *testJail
@@ -802,13 +813,10 @@ case("animated", "f.png")
 func TestJailNodeRunsAreForkedIntoTheSameJail(t *testing.T) {
 	t.Parallel()
 	j := sharedJail(t)
-	templates := j.health(t)["templates"].(map[string]any)
 	if _, err := os.Stat(defaultNodeZygote); err != nil {
 		t.Skipf("no Node template addon (%v): scripts/install-prereqs builds it", err)
 	}
-	if js, ok := templates["js"].(map[string]any); !ok || js["ready"] != true {
-		t.Fatalf("the Node template is not running: %v", templates)
-	}
+	j.waitNodeTemplate(t)
 	b := j.create(t, "js", true)
 	res := b.run("js", `const fs = require('fs');
 const st = fs.readFileSync('/proc/self/status', 'utf8');

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"os"
 	"testing"
-	"time"
 )
 
 // The status pipe (fd 3 of a Python shim and of a forked Node run) carries the run's exit code before
@@ -137,12 +136,7 @@ func TestJailNodeStatusPipeTakenOverByTheCode(t *testing.T) {
 		t.Skipf("no Node template addon (%v): scripts/install-prereqs builds it", err)
 	}
 	// Until the template is ready, js runs start a Node each (no status pipe; fd 3 is its event loop's).
-	if !eventually(60*time.Second, func() bool {
-		js, ok := j.health(t)["templates"].(map[string]any)["js"].(map[string]any)
-		return ok && js["ready"] == true
-	}) {
-		t.Fatalf("the Node template is not running: %v\n%s", j.health(t), j.log.String())
-	}
+	j.waitNodeTemplate(t)
 	b := j.create(t, "js", true)
 	run := func(code string, timeoutMS int) result {
 		return b.execute(map[string]any{"language": "js", "code": code, "timeout_ms": timeoutMS})
