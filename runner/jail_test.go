@@ -774,6 +774,8 @@ def profile(frame, event, arg):
     if event == "call" and frame.f_code.co_name == "draw" and frame.f_code.co_filename.endswith("/matplotlib/figure.py"):
         draws += 1
 
+fig_dpi = plt.rcParams["figure.dpi"]
+
 def case(name, target, **kwargs):
     global draws
     plt.close("all")
@@ -785,6 +787,8 @@ def case(name, target, **kwargs):
         fig.canvas.mpl_connect("draw_event", lambda e: events.append(e))
     if name == "animated":
         ax.plot([1, 0], animated=True)
+    if name.startswith("tight"):
+        plt.tight_layout()
     draws = 0
     sys.setprofile(profile)
     plt.savefig(target, **kwargs)
@@ -799,12 +803,17 @@ case("png", "a.png")
 case("stream", io.BytesIO(), format="png")
 case("transparent", "b.png", transparent=True)
 case("dpi", "c.png", dpi=50)
+case("dpi of the figure", "c.png", dpi=fig_dpi)
+case("tight layout", "g.png")
+case("tight bbox", "h.png", bbox_inches="tight")
+case("tight layout, dpi", "i.png", dpi=200)
 case("svg", "d.svg")
 case("listener", "e.png")
 case("animated", "f.png")
 `)
 	want := "png 1 True False 0\nstream 1 True False 0\ntransparent 2 True False 0\ndpi 2 True False 0\n" +
-		"svg 2 True False 0\nlistener 2 True False 3\nanimated 2 True False 0\n"
+		"dpi of the figure 1 True False 0\ntight layout 2 True False 0\ntight bbox 3 True False 0\n" +
+		"tight layout, dpi 3 True False 0\nsvg 2 True False 0\nlistener 2 True False 3\nanimated 2 True False 0\n"
 	if out != want {
 		t.Fatalf("draws, canvas as a fresh draw, stale, draw events:\n%s\nwant\n%s", out, want)
 	}

@@ -62,8 +62,9 @@ def skip_redundant_redraw():
 
     pyplot.savefig draws the figure again after saving it ("Need this if 'transparent=True', to reset
     colors"), and the Agg canvas draws at once: 35-45 ms of a typical plot-to-PNG run. When the save
-    drew on the canvas exactly what that draw would (the Agg canvas itself, PNG, no option or rc setting
-    that changes the drawing, no layout engine, no animated artist, no sub-figure) and nobody listens
+    drew on the canvas exactly what that draw would (the Agg canvas itself, PNG at the figure's dpi, no
+    other option or rc setting that changes the drawing, no layout engine but the placeholder
+    plt.tight_layout() leaves, no animated artist, no sub-figure) and nobody listens
     for draw events, the canvas already holds that drawing: only the figure's stale flag, which the
     draw would clear, is cleared. Any other call runs matplotlib's own savefig.
     """
@@ -73,6 +74,7 @@ def skip_redundant_redraw():
     import matplotlib.pyplot as plt
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.layout_engine import PlaceHolderLayoutEngine
 
     def drawing_methods():
         return FigureCanvasAgg.draw, FigureCanvasAgg.draw_idle, Figure.draw, Figure.savefig
@@ -83,23 +85,26 @@ def skip_redundant_redraw():
         rc = matplotlib.rcParams
         if (
             len(args) != 1
-            or set(kwargs) - {"format", "metadata", "pil_kwargs"}
+            or set(kwargs) - {"format", "metadata", "pil_kwargs", "dpi"}
             or type(fig) is not Figure
             or type(fig.canvas) is not FigureCanvasAgg
             or drawing_methods() != methods
             or "draw" in vars(fig.canvas)
             or "draw_idle" in vars(fig.canvas)
             or fig.canvas.callbacks.callbacks.get("draw_event")
-            or fig.get_layout_engine() is not None
+            # plt.tight_layout() leaves a placeholder, which lays nothing out
+            or type(fig.get_layout_engine()) not in (type(None), PlaceHolderLayoutEngine)
             or fig.subfigs
             or getattr(fig, "_original_dpi", fig.dpi) != fig.dpi
             or fig.canvas.device_pixel_ratio != 1
-            or rc["savefig.dpi"] != "figure"
             or rc["savefig.facecolor"] != "auto"
             or rc["savefig.edgecolor"] != "auto"
             or rc["savefig.transparent"]
             or rc["savefig.bbox"] is not None
         ):
+            return False
+        dpi = kwargs.get("dpi", rc["savefig.dpi"])
+        if not (type(dpi) is str and dpi == "figure") and (type(dpi) not in (int, float) or dpi != fig.dpi):
             return False
         fmt = kwargs.get("format")
         if fmt is None and isinstance(args[0], (str, os.PathLike)):
@@ -109,10 +114,16 @@ def skip_redundant_redraw():
         # Axes leave animated artists out of a draw, but not out of a save.
         return not any(a.get_animated() for ax in fig.axes for a in ax.get_children())
 
+    def redundant(fig, args, kwargs):
+        try:
+            return redraw_is_redundant(fig, args, kwargs)
+        except Exception:  # odd arguments: matplotlib's own savefig says what is wrong with them
+            return False
+
     @functools.wraps(original)
     def savefig(*args, **kwargs):
         fig = plt.gcf()
-        if not redraw_is_redundant(fig, args, kwargs):
+        if not redundant(fig, args, kwargs):
             return original(*args, **kwargs)
         result = fig.savefig(*args, **kwargs)
         fig.stale = False
