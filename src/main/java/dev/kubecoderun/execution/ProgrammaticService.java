@@ -289,11 +289,7 @@ public final class ProgrammaticService {
         Map<String, Object> body = endBody("Execution cancelled", session[0], start);
         record(() -> recorder.ended(language, outcome("cancelled", body), nanosSince(began)));
         try {
-          store.deleteExecution(executionId);
-          store.putFinal(
-              executionId,
-              Json.writeString(new Final(language, millisSince(began), body)),
-              FINAL_TTL);
+          endWithoutTokens(executionId, language, began, body);
           first.complete(new First(new RunnerReply("ended", null), session[0]));
         } catch (RuntimeException stored) {
           first.completeExceptionally(stored);
@@ -310,11 +306,7 @@ public final class ProgrammaticService {
         LOG.log(Level.WARNING, "programmatic run " + executionId + " failed", e);
         Map<String, Object> body = endBody("Execution failed or timed out", session[0], null);
         try {
-          store.deleteExecution(executionId);
-          store.putFinal(
-              executionId,
-              Json.writeString(new Final(language, millisSince(began), body)),
-              FINAL_TTL);
+          endWithoutTokens(executionId, language, began, body);
         } catch (RuntimeException ignored) {
           // the store is down: the continuation answers 503 after its wait
         }
@@ -344,6 +336,14 @@ public final class ProgrammaticService {
       LOG.log(Level.WARNING, "programmatic run " + executionId + ": wait not ended", stored);
       return false;
     }
+  }
+
+  /** Stores a run's last answer after its tokens are gone: whoever reads it finds them gone. */
+  private void endWithoutTokens(
+      String executionId, String language, long began, Map<String, Object> body) {
+    store.deleteExecution(executionId);
+    store.putFinal(
+        executionId, Json.writeString(new Final(language, millisSince(began), body)), FINAL_TTL);
   }
 
   /** The answer of a run that ended before its runner could answer (no output, no files). */
