@@ -34,6 +34,14 @@ class AdminApiTest {
             .method(method, HttpRequest.BodyPublishers.ofString(json)));
   }
 
+  /** A new managed API key named {@code name} (its secret), made through the admin API. */
+  static String newApiKey(TestServer s, String name) {
+    TestServer.Reply created =
+        adminJson(s, "POST", "/api/v1/admin/keys", "{\"name\":\"" + name + "\"}");
+    assertEquals(200, created.status(), created.body());
+    return created.json().get("api_key").asText();
+  }
+
   /** GET /languages with {@code key}: cheap, and authenticated like every API route. */
   private int useKey(String key) {
     return server

@@ -44,11 +44,7 @@ class ProgrammaticCancelTest {
 
   @Test
   void aRunWaitingForASlotIsCancelledAndReleasesWhatItHeld() throws Exception {
-    String other =
-        AdminApiTest.adminJson(s, "POST", "/api/v1/admin/keys", "{\"name\":\"ptc wait cancel\"}")
-            .json()
-            .get("api_key")
-            .asText();
+    String other = AdminApiTest.newApiKey(s, "ptc wait cancel");
     // The only slot is held by a run waiting for its tool's result.
     JsonNode holder = start(s, python("print(await t())\n", "t"));
     assertToolCalls(holder, "t");

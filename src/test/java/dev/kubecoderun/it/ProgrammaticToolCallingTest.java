@@ -289,11 +289,7 @@ class ProgrammaticToolCallingTest {
         post(s, TestServer.KEY, null, Map.of("continuation_token", "x", "tool_results", List.of())),
         404,
         "resource_not_found");
-    String other =
-        AdminApiTest.adminJson(s, "POST", "/api/v1/admin/keys", "{\"name\":\"ptc other\"}")
-            .json()
-            .get("api_key")
-            .asText();
+    String other = AdminApiTest.newApiKey(s, "ptc other");
     JsonNode r = start(s, python("print(await t())\n", "t"));
     List<Map<String, Object>> results = List.of(result(r.at("/tool_calls/0"), "mine"));
     Errors.assertError(post(s, other, null, continuation(r, results)), 404, "resource_not_found");
@@ -304,11 +300,7 @@ class ProgrammaticToolCallingTest {
   @Test
   void cancelKillsTheRunAndItsTokenIsGone() throws InterruptedException {
     TestServer s = server();
-    String other =
-        AdminApiTest.adminJson(s, "POST", "/api/v1/admin/keys", "{\"name\":\"ptc cancel\"}")
-            .json()
-            .get("api_key")
-            .asText();
+    String other = AdminApiTest.newApiKey(s, "ptc cancel");
     // A run waiting for results, cancelled by its initial request's id: its token is gone.
     String firstId = "req-a-" + System.nanoTime();
     JsonNode r = post(s, TestServer.KEY, firstId, python("await t()\n", "t")).json();
