@@ -20,21 +20,6 @@ print(fd)
 raise SystemExit(5)
 `
 
-// statusFullPipePy puts a pipe of its own on fd 3 and fills it: a blocking write there never ends.
-const statusFullPipePy = `import os, sys
-r, w = os.pipe()
-os.dup2(w, 3)
-os.set_blocking(3, False)
-try:
-    while True:
-        os.write(3, b"x" * 4096)
-except BlockingIOError:
-    pass
-os.set_blocking(3, True)
-print("full")
-sys.exit(6)
-`
-
 // statusFillPy fills the status pipe with no status line: the runner stops reading a pipe that does not
 // start with a status, and the shim's write must then not block on it.
 const statusFillPy = `import os
@@ -45,6 +30,14 @@ try:
 except BlockingIOError:
     pass
 os.set_blocking(3, True)
+`
+
+// statusFullPipePy puts a pipe of its own on fd 3 and fills it: a blocking write there never ends.
+const statusFullPipePy = `import os, sys
+r, w = os.pipe()
+os.dup2(w, 3)
+` + statusFillPy + `print("full")
+sys.exit(6)
 `
 
 const statusGarbagePy = statusFillPy + `print("garbage")
