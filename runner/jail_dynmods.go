@@ -75,10 +75,8 @@ func reconfigureCgroup2(mnt string, opts []string) error {
 	return nil
 }
 
-// The new mount API (Linux 5.2); the same syscall numbers on amd64 and arm64.
+// The new mount API (Linux 5.2); its syscall numbers are in unifiedSysNumbers.
 const (
-	sysFsconfig            = 431
-	sysFspick              = 433
 	fspickCloexec          = 0x1
 	fsconfigSetFlag        = 0
 	fsconfigSetString      = 1
@@ -90,8 +88,7 @@ func fspick(path string) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	atFDCWD := -100
-	fd, _, e := syscall.Syscall(sysFspick, uintptr(atFDCWD), uintptr(unsafe.Pointer(p)), fspickCloexec)
+	fd, _, e := syscall.Syscall(uintptr(unifiedSysNumbers["fspick"]), uintptr(0xffffff9c) /* AT_FDCWD */, uintptr(unsafe.Pointer(p)), fspickCloexec)
 	if e != 0 {
 		return -1, e
 	}
@@ -111,7 +108,7 @@ func fsconfig(fd, cmd int, key, value string) error {
 			return err
 		}
 	}
-	_, _, e := syscall.Syscall6(sysFsconfig, uintptr(fd), uintptr(cmd), uintptr(unsafe.Pointer(k)), uintptr(unsafe.Pointer(v)), 0, 0)
+	_, _, e := syscall.Syscall6(uintptr(unifiedSysNumbers["fsconfig"]), uintptr(fd), uintptr(cmd), uintptr(unsafe.Pointer(k)), uintptr(unsafe.Pointer(v)), 0, 0)
 	if e != 0 {
 		return e
 	}
