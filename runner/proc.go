@@ -204,7 +204,8 @@ func readStatus(f *os.File) <-chan int {
 			m, err := f.Read(b[n:])
 			n += m
 			if i := bytes.IndexByte(b[:n], '\n'); i >= 0 {
-				if code, err := strconv.Atoi(string(b[:i])); err == nil {
+				// An exit code is 0-255: anything else is not a status (the code wrote it), as garbage is not.
+				if code, err := strconv.Atoi(string(b[:i])); err == nil && code >= 0 && code <= 255 {
 					ch <- code
 				}
 				return

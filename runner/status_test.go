@@ -1,8 +1,6 @@
 package main
 
 import (
-	"cmp"
-	"os"
 	"testing"
 )
 
@@ -87,6 +85,11 @@ func checkStatusTakeover(t *testing.T, run func(lang, code string, timeoutMS int
 	if res.ExitCode != 7 || res.Stdout != "garbage\n" || res.TimedOut {
 		t.Errorf("a run that filled the status pipe with garbage: %s", res)
 	}
+	// No exit code is out of 0-255: such a line is not a status, the run's own exit code counts.
+	res = run("py", "import os\nos.write(3, b\"999\\n\")\nprint(\"out of range\")\nraise SystemExit(8)\n", 10000)
+	if res.ExitCode != 8 || res.Stdout != "out of range\n" || res.TimedOut {
+		t.Errorf("a run that wrote an exit code out of range to its status pipe: %s", res)
+	}
 	res = run("py", statusEarlyPy, 10000)
 	if res.ExitCode != 9 || res.Stdout != "before\n" || res.TimedOut {
 		t.Errorf("a run that reported a status and went on: %s", res)
@@ -125,9 +128,6 @@ func TestJailStatusPipeTakenOverByTheCode(t *testing.T) {
 func TestJailNodeStatusPipeTakenOverByTheCode(t *testing.T) {
 	t.Parallel()
 	j := sharedJail(t)
-	if _, err := os.Stat(cmp.Or(os.Getenv("RUNNER_NODE_ZYGOTE"), defaultNodeZygote)); err != nil {
-		t.Skipf("no Node template addon (%v): scripts/install-prereqs builds it", err)
-	}
 	// Until the template is ready, js runs start a Node each (no status pipe; fd 3 is its event loop's).
 	j.waitNodeTemplate(t)
 	b := j.create(t, "js", true)
@@ -149,7 +149,8 @@ console.log(fd);
 			t.Errorf("the Node child wrote into the code's own file on fd 3 (%s): %s", exit, got)
 		}
 	}
-	// Node writes fd 3 blocking: a program it starts fills the status pipe, as statusGarbagePy does.
+	// Node's own writes to fd 3 would block: a Python program it starts with fd 3 fills the status pipe,
+	// as statusGarbagePy does.
 	res := run("const fill = `"+statusFillPy+"`;\n"+
 		`require('child_process').spawnSync('python3', ['-c', fill], { stdio: ['ignore', 'inherit', 'inherit', 3] });
 console.log('garbage');
