@@ -8,6 +8,7 @@ asked, and leaves with os._exit (skipping the slow interpreter teardown).
 """
 import builtins
 import os
+import stat
 import sys
 import types
 from importlib.machinery import SourceFileLoader
@@ -312,7 +313,8 @@ def take_status():
     try:
         os.set_inheritable(STATUS_FD, False)
         st = os.fstat(STATUS_FD)
-        STATUS_PIPE = (st.st_dev, st.st_ino)
+        # Only a pipe, as the Node child checks: the runner gives one (or none).
+        STATUS_PIPE = (st.st_dev, st.st_ino) if stat.S_ISFIFO(st.st_mode) else None
     except OSError:
         STATUS_PIPE = None
 
