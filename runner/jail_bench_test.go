@@ -25,14 +25,7 @@ import (
 //
 //	cd runner && go test -run '^$' -bench BenchmarkJailExecute -benchtime 300x
 func BenchmarkJailExecute(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("the jail runs as root")
-	}
-	j, err := startJail(b, "--cgroup-favordynmods")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer j.stop()
+	j := ownJail(b, "--cgroup-favordynmods")
 	poolSize := 4
 	if n, err := strconv.Atoi(os.Getenv("POOL")); err == nil && n > 0 {
 		poolSize = n

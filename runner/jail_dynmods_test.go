@@ -27,6 +27,8 @@ func TestJailTurnsOnCgroupFavordynmodsKeepingTheOtherFlags(t *testing.T) {
 	if err := reconfigureCgroup2(h.v2, others); err != nil {
 		t.Fatal(err)
 	}
+	// The host's flags as they were, whatever the test's outcome.
+	t.Cleanup(func() { reconfigureCgroup2(h.v2, h.v2Opts) })
 	if slices.Contains(findCgroupHierarchies().v2Opts, "favordynmods") {
 		t.Fatal("favordynmods could not be turned off for the test")
 	}

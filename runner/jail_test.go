@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -108,7 +109,7 @@ func sharedJail(t *testing.T) *testJail {
 
 // ownJail starts a jail server of the test's own (for a test that kills or fills it), stopped when the
 // test ends.
-func ownJail(t *testing.T, extra ...string) *testJail {
+func ownJail(t testing.TB, extra ...string) *testJail {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the jail tests run as root, like the local backend")
@@ -248,8 +249,12 @@ func (j *testJail) health(t testing.TB) map[string]any {
 }
 
 // waitNodeTemplate waits until the jail's Node template is ready: until then js runs start a Node each.
+// Without the addon there is none: the test is skipped.
 func (j *testJail) waitNodeTemplate(t testing.TB) {
 	t.Helper()
+	if _, err := os.Stat(cmp.Or(os.Getenv("RUNNER_NODE_ZYGOTE"), defaultNodeZygote)); err != nil {
+		t.Skipf("no Node template addon (%v): scripts/install-prereqs builds it", err)
+	}
 	if !eventually(60*time.Second, func() bool {
 		js, ok := j.health(t)["templates"].(map[string]any)["js"].(map[string]any)
 		return ok && js["ready"] == true
@@ -789,9 +794,12 @@ def case(name, target, **kwargs):
         ax.plot([1, 0], animated=True)
     if name.startswith("tight"):
         plt.tight_layout()
+    if name == "subfigure":
+        fig.subfigures(1, 1).subplots().plot([2, 1])
     draws = 0
     sys.setprofile(profile)
-    plt.savefig(target, **kwargs)
+    with plt.rc_context({"savefig.facecolor": "red"} if name == "rc facecolor" else {}):
+        plt.savefig(target, **kwargs)
     sys.setprofile(None)
     seen, stale = np.asarray(fig.canvas.buffer_rgba()).copy(), fig.stale
     fig.canvas.draw()
@@ -807,13 +815,16 @@ case("dpi of the figure", "c.png", dpi=fig_dpi)
 case("tight layout", "g.png")
 case("tight bbox", "h.png", bbox_inches="tight")
 case("tight layout, dpi", "i.png", dpi=200)
+case("rc facecolor", "j.png")
+case("subfigure", "k.png")
 case("svg", "d.svg")
 case("listener", "e.png")
 case("animated", "f.png")
 `)
 	want := "png 1 True False 0\nstream 1 True False 0\ntransparent 2 True False 0\ndpi 2 True False 0\n" +
 		"dpi of the figure 1 True False 0\ntight layout 2 True False 0\ntight bbox 3 True False 0\n" +
-		"tight layout, dpi 3 True False 0\nsvg 2 True False 0\nlistener 2 True False 3\nanimated 2 True False 0\n"
+		"tight layout, dpi 3 True False 0\nrc facecolor 2 True False 0\nsubfigure 4 True False 0\n" +
+		"svg 2 True False 0\nlistener 2 True False 3\nanimated 2 True False 0\n"
 	if out != want {
 		t.Fatalf("draws, canvas as a fresh draw, stale, draw events:\n%s\nwant\n%s", out, want)
 	}
@@ -822,9 +833,6 @@ case("animated", "f.png")
 func TestJailNodeRunsAreForkedIntoTheSameJail(t *testing.T) {
 	t.Parallel()
 	j := sharedJail(t)
-	if _, err := os.Stat(defaultNodeZygote); err != nil {
-		t.Skipf("no Node template addon (%v): scripts/install-prereqs builds it", err)
-	}
 	j.waitNodeTemplate(t)
 	b := j.create(t, "js", true)
 	res := b.run("js", `const fs = require('fs');
