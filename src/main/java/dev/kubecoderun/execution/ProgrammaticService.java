@@ -152,8 +152,15 @@ public final class ProgrammaticService {
       Thread.interrupted();
     }
 
-    synchronized boolean handedOver() {
-      return handedOver;
+    /**
+     * The run ends: no cancel interrupts the owner from here on (a second cancel would otherwise
+     * break the store calls that end it). Returns whether the run had been handed over.
+     */
+    synchronized boolean finish() {
+      boolean was = handedOver;
+      handedOver = true;
+      Thread.interrupted();
+      return was;
     }
   }
 
@@ -284,7 +291,8 @@ public final class ProgrammaticService {
     } catch (Throwable e) {
       // A cancel interrupts a waiting owner: the store is read and written all the same.
       boolean interrupted = Thread.interrupted() || e instanceof InterruptedException;
-      if (!recorded && cancelledWaiting(executionId, owner, e)) {
+      boolean handedOver = owner.finish();
+      if (!recorded && cancelledWaiting(executionId, owner, handedOver, e)) {
         // As a run cancelled while it runs: an error answer, counted as one, its tokens gone.
         Map<String, Object> body = endBody("Execution cancelled", session[0], start);
         record(() -> recorder.ended(language, outcome("cancelled", body), nanosSince(began)));
@@ -323,11 +331,12 @@ public final class ProgrammaticService {
    * Whether a run that ended with {@code e} was cancelled before it had its sandbox: its wait ends
    * here when it did not reach the hand-over (where {@link #handOver} ends it).
    */
-  private boolean cancelledWaiting(String executionId, Owner owner, Throwable e) {
+  private boolean cancelledWaiting(
+      String executionId, Owner owner, boolean handedOver, Throwable e) {
     if (e instanceof CancelledWaitingException) {
       return true;
     }
-    if (!owner.cancellable || owner.handedOver()) {
+    if (!owner.cancellable || handedOver) {
       return false;
     }
     try {

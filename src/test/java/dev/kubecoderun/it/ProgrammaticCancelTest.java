@@ -60,6 +60,9 @@ class ProgrammaticCancelTest {
           assertEquals(404, cancel(s, other, id), "another key cannot cancel it");
           return cancel(s, TestServer.KEY, id) == 200;
         });
+    // Cancelled again while it ends: the first cancel's outcome stands.
+    int again = cancel(s, TestServer.KEY, id);
+    assertTrue(again == 200 || again == 404, "a second cancel: " + again);
     // It ends as a cancelled running run does, while the other run still holds the slot.
     TestServer.Reply ended = waiting.get(30, TimeUnit.SECONDS);
     assertEquals(200, ended.status(), ended.body());
