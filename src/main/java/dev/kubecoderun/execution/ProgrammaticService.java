@@ -457,7 +457,8 @@ public final class ProgrammaticService {
   /**
    * The run has its sandbox: it is no longer waiting. Its runner is in the store before its wait
    * ends, so a cancel that comes too late to mark the wait finds the runner; one that marked it
-   * ends the run here, before its code starts (the sandbox and slot then go back as after any run).
+   * ends the run here, before its code starts (its slot goes back; the sandbox is destroyed, not
+   * kept for the session).
    */
   private void handOver(
       Start start, String executionId, Owner owner, RunnerClient runner, String sessionId) {
