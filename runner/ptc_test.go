@@ -269,6 +269,15 @@ func ptcLimits(t *testing.T, target func(t *testing.T) ptcTarget) {
 		if res := p.final(t); res.PTCEnd != "" || res.Stdout != "mine\n" {
 			t.Fatalf("%s", res)
 		}
+		// A cancel naming the run in progress ends it.
+		r = p.start(t, "py", "await t()\nprint('never')\n", []string{"t"}, map[string]any{"run_id": "run-3"})
+		if r.Status != "tool_call_required" {
+			t.Fatalf("%+v %s", r, p.final(t))
+		}
+		p.post(t, "/ptc/cancel", map[string]any{"run_id": "run-3"}, http.StatusNoContent)
+		if res := p.final(t); res.PTCEnd != "cancelled" || res.Stdout != "" {
+			t.Fatalf("%s", res)
+		}
 		p.post(t, "/ptc/cancel", []int{1}, http.StatusBadRequest)
 	})
 	t.Run("HostileSocket", func(t *testing.T) {
