@@ -207,6 +207,8 @@ type jail struct {
 	uidsUsed map[int]bool
 	uidNext  int
 	stopping atomic.Bool
+	// The last Python run needed the preloaded template: pooled sandboxes fork their child ahead from it.
+	pyPreloadedAhead atomic.Bool
 }
 
 // jailServe is the jail server proper, in its own mount namespace.

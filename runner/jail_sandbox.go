@@ -32,11 +32,11 @@ type jailSandbox struct {
 
 	mu     sync.Mutex // guards closed against starts, and ahead
 	closed bool
-	// A child forked and jailed ahead for a pooled sandbox's run (from the bare Python template, or
-	// the Node one), waiting for its job: the run then pays neither the fork nor entering the jail,
-	// whose cgroup migration waits for an RCU grace period when the machine was idle (~10 ms here).
+	// A child forked and jailed ahead for a pooled sandbox's run (from a Python template, or the Node
+	// one), waiting for its job: the run then pays neither the fork nor entering the jail, whose cgroup
+	// migration waits for an RCU grace period when the machine was idle (~10 ms here).
 	ahead     *proc
-	aheadLang string
+	aheadFrom *template
 }
 
 // create makes a sandbox. warm: for js, a Node shim is started at once and waits for the run.
@@ -151,17 +151,22 @@ func (sb *jailSandbox) start(argv []string, o procOpts) (*proc, error) {
 //
 // Code that imports only the standard library (and restores no state) is forked from the bare
 // template: forking a 12 MB interpreter instead of a 100 MB one costs a fraction, and nothing it
-// imports was preloaded anyway. Everything else comes from the template with RUNNER_PY_PRELOAD.
+// imports was preloaded anyway. Everything else comes from the template with RUNNER_PY_PRELOAD. A
+// child forked ahead serves the run when it came from that template, or from the bare one for code
+// that needs only the stdlib.
 func (sb *jailSandbox) forkPython(o procOpts, job []byte, code string, state bool) (*proc, error) {
 	t := sb.j.py
-	if stdlib := sb.j.py0.stdlib.Load(); !state && sb.j.py0.ready.Load() && stdlib != nil && onlyImports(code, *stdlib) {
-		if p := sb.takeAhead("py"); p != nil {
-			p.stdin.Write(job) // it reads its job once it has all of it
-			p.stdin.Close()
-			p.stdin = nil
-			return p, nil
-		}
+	stdlib := sb.j.py0.stdlib.Load()
+	bare := !state && sb.j.py0.ready.Load() && stdlib != nil && onlyImports(code, *stdlib)
+	if bare {
 		t = sb.j.py0
+	}
+	sb.j.pyPreloadedAhead.Store(!bare)
+	if p := sb.takeAhead(t); p != nil {
+		p.stdin.Write(job) // it reads its job once it has all of it
+		p.stdin.Close()
+		p.stdin = nil
+		return p, nil
 	}
 	if !t.ready.Load() {
 		return nil, nil
@@ -169,32 +174,40 @@ func (sb *jailSandbox) forkPython(o procOpts, job []byte, code string, state boo
 	return sb.spawn(t, o, nil, job)
 }
 
-// forkAhead forks the child of a pooled sandbox's run ahead: Python from the bare template (code that
-// needs the preloaded modules forks from their template when it comes), Node from its template.
+// forkAhead forks the child of a pooled sandbox's run ahead: Node from its template, Python from the
+// template the last Python run needed (the bare one until a run needed the preloaded modules). A
+// guess only: a preloaded child serves any run, a bare one only code that needs just the stdlib, and
+// forking the preloaded template costs several times the bare one's CPU, so a server running mostly
+// print(1) should not fork it for every sandbox, nor one plotting fork a bare child in vain.
 func (sb *jailSandbox) forkAhead(lang string) {
-	var p *proc
-	var err error
+	var t *template
+	var o procOpts
 	switch {
+	case lang == "py" && sb.j.pyPreloadedAhead.Load() && sb.j.py.ready.Load():
+		t, o = sb.j.py, procOpts{stdin: true, status: true}
 	case lang == "py" && sb.j.py0.ready.Load():
-		p, err = sb.spawn(sb.j.py0, procOpts{stdin: true, status: true}, nil, nil)
+		t, o = sb.j.py0, procOpts{stdin: true, status: true}
 	case lang == "js" && sb.j.js != nil && sb.j.js.ready.Load():
-		p, err = sb.spawn(sb.j.js, procOpts{jobPipe: true, status: true}, nil, nil)
+		t, o = sb.j.js, procOpts{jobPipe: true, status: true}
+	default:
+		return
 	}
+	p, err := sb.spawn(t, o, nil, nil)
 	if err != nil {
 		log.Printf("runner jail: sandbox %s: forking ahead: %v", sb.id, err)
+		return
 	}
-	if p != nil {
-		sb.mu.Lock()
-		sb.ahead, sb.aheadLang = p, lang
-		sb.mu.Unlock()
-	}
+	sb.mu.Lock()
+	sb.ahead, sb.aheadFrom = p, t
+	sb.mu.Unlock()
 }
 
-// takeAhead hands out the child forked ahead for lang, if it is still alive.
-func (sb *jailSandbox) takeAhead(lang string) *proc {
+// takeAhead hands out the child forked ahead, if it is still alive and can serve a run that would fork
+// want: a child of the preloaded Python template also serves a run of the bare one.
+func (sb *jailSandbox) takeAhead(want *template) *proc {
 	sb.mu.Lock()
 	p := sb.ahead
-	if p == nil || sb.aheadLang != lang {
+	if p == nil || sb.aheadFrom != want && !(sb.aheadFrom == sb.j.py && want == sb.j.py0) {
 		sb.mu.Unlock()
 		return nil
 	}
@@ -244,7 +257,7 @@ func onlyImports(code string, allowed map[string]bool) bool {
 // when there is no Node template or it is not ready.
 func (sb *jailSandbox) forkNode(code string, args []string) (*proc, error) {
 	job, _ := json.Marshal(map[string]any{"argv": append([]string{code}, args...)})
-	if p := sb.takeAhead("js"); p != nil {
+	if p := sb.takeAhead(sb.j.js); p != nil {
 		w := p.job
 		p.job = nil
 		go func() { // a pipe holds 64 KiB: the arguments may be more

@@ -214,12 +214,12 @@ func (t *template) stop() {
 	}
 }
 
-// stats are the template's pid and resident memory, for /health.
+// stats are the template's pid, resident memory and forks so far, for /health.
 func (t *template) stats() map[string]any {
 	t.mu.Lock()
 	cmd := t.cmd
 	t.mu.Unlock()
-	out := map[string]any{"ready": t.ready.Load(), "starts": t.starts.Load()}
+	out := map[string]any{"ready": t.ready.Load(), "starts": t.starts.Load(), "forks": t.nextID.Load()}
 	if cmd != nil && cmd.Process != nil {
 		out["pid"] = cmd.Process.Pid
 		if b, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/status"); err == nil {

@@ -892,6 +892,64 @@ Promise.all([wasm, timer]).then(([m, t]) => console.log(m instanceof WebAssembly
 	}
 }
 
+// A pooled sandbox's child is forked ahead from the template the last Python run needed, and a child
+// of the preloaded template serves code that needs only the stdlib as well.
+func TestJailForksAheadFromTheTemplateTheLastPythonRunNeeded(t *testing.T) {
+	j := ownJail(t) // the choice is the jail server's: no other test's runs in between
+	forks := func() (py, py0 float64) {
+		ts := j.health(t)["templates"].(map[string]any)
+		return ts["py"].(map[string]any)["forks"].(float64), ts["py0"].(map[string]any)["forks"].(float64)
+	}
+	const needsPreload = "try:\n    import numpy\nexcept ImportError:\n    pass\nprint('ok')\n"
+	const stdlibOnly = "import json\nprint('ok')\n"
+	forksOfRun := func(b *jailBox, code string) [2]float64 {
+		t.Helper()
+		py, py0 := forks()
+		if out := b.py(code); out != "ok\n" {
+			t.Fatalf("stdout %q", out)
+		}
+		py2, py02 := forks()
+		return [2]float64{py2 - py, py02 - py0}
+	}
+	forksOfCreate := func() (*jailBox, [2]float64) {
+		py, py0 := forks()
+		b := j.create(t, "py", true)
+		py2, py02 := forks()
+		return b, [2]float64{py2 - py, py02 - py0}
+	}
+	if !eventually(60*time.Second, func() bool {
+		return j.health(t)["templates"].(map[string]any)["py0"].(map[string]any)["ready"] == true
+	}) {
+		t.Fatal("the bare template is not ready")
+	}
+
+	a, got := forksOfCreate()
+	if got != [2]float64{0, 1} {
+		t.Fatalf("a new jail forks ahead from the bare template: forks (py, py0) %v", got)
+	}
+	if got := forksOfRun(a, needsPreload); got != [2]float64{1, 0} {
+		t.Fatalf("code importing numpy forks the preloaded template at its run: forks %v", got)
+	}
+	b, got := forksOfCreate()
+	if got != [2]float64{1, 0} {
+		t.Fatalf("after it, a sandbox forks ahead from the preloaded template: forks %v", got)
+	}
+	c, _ := forksOfCreate()
+	if got := forksOfRun(b, needsPreload); got != [2]float64{0, 0} {
+		t.Fatalf("the preloaded child forked ahead serves code importing numpy: forks %v", got)
+	}
+	if got := forksOfRun(c, stdlibOnly); got != [2]float64{0, 0} {
+		t.Fatalf("and code needing only the stdlib: forks %v", got)
+	}
+	d, got := forksOfCreate()
+	if got != [2]float64{0, 1} {
+		t.Fatalf("after a stdlib-only run, sandboxes fork ahead from the bare template again: forks %v", got)
+	}
+	if got := forksOfRun(d, stdlibOnly); got != [2]float64{0, 0} {
+		t.Fatalf("whose child serves code needing only the stdlib: forks %v", got)
+	}
+}
+
 func TestJailLanguagesAndWarmNode(t *testing.T) {
 	t.Parallel()
 	j := sharedJail(t)
