@@ -29,6 +29,8 @@ type template struct {
 	starts  atomic.Int64 // how many times the template was started (1 + restarts)
 	stopped atomic.Bool
 	stdlib  atomic.Pointer[map[string]bool] // a Python template's standard library modules
+	// The pages a child forked ahead copies while it waits (zygote.py prefault), for /health.
+	prefaultPages atomic.Int64
 }
 
 type templateJob struct {
@@ -40,10 +42,12 @@ type templateJob struct {
 type templateMsg struct {
 	Ready  bool     `json:"ready"`
 	Stdlib []string `json:"stdlib"`
-	ID     uint64   `json:"id"`
-	Pid    int      `json:"pid"`
-	Error  string   `json:"error"`
-	Status *int     `json:"status"`
+	// The pages its children forked ahead copy while they wait (a Python template with matplotlib).
+	PrefaultPages int64  `json:"prefault_pages"`
+	ID            uint64 `json:"id"`
+	Pid           int    `json:"pid"`
+	Error         string `json:"error"`
+	Status        *int   `json:"status"`
 }
 
 func newTemplate(j *jail, mode string) *template {
@@ -141,6 +145,7 @@ func (t *template) handle(m templateMsg) {
 			}
 			t.stdlib.Store(&set)
 		}
+		t.prefaultPages.Store(m.PrefaultPages)
 		t.ready.Store(true)
 		return
 	}
@@ -219,7 +224,8 @@ func (t *template) stats() map[string]any {
 	t.mu.Lock()
 	cmd := t.cmd
 	t.mu.Unlock()
-	out := map[string]any{"ready": t.ready.Load(), "starts": t.starts.Load(), "forks": t.nextID.Load()}
+	out := map[string]any{"ready": t.ready.Load(), "starts": t.starts.Load(), "forks": t.nextID.Load(),
+		"prefault_pages": t.prefaultPages.Load()}
 	if cmd != nil && cmd.Process != nil {
 		out["pid"] = cmd.Process.Pid
 		if b, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/status"); err == nil {

@@ -950,6 +950,91 @@ func TestJailForksAheadFromTheTemplateTheLastPythonRunNeeded(t *testing.T) {
 	}
 }
 
+// A child forked ahead from the preloaded template copies, while it waits, the pages a plot would make
+// it copy; a child forked for a run that is already there does not.
+func TestJailChildForkedAheadCopiesThePlotPagesBeforeItsRun(t *testing.T) {
+	j := ownJail(t)
+	tpl := func() map[string]any { return j.health(t)["templates"].(map[string]any)["py"].(map[string]any) }
+	pages := tpl()["prefault_pages"].(float64)
+	if pages == 0 {
+		if _, err := os.Stat("/opt/kubecoderun/venv/bin/python3"); err == nil {
+			t.Fatalf("a template with matplotlib found no page to copy ahead: %v", tpl())
+		}
+		t.Skip("no matplotlib here (scripts/install-prereqs installs it)")
+	}
+	const plot = `import resource
+faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+before = faults()
+import matplotlib.pyplot as plt
+plt.plot([1, 2, 3], [4, 1, 9])
+plt.title("t")
+plt.savefig("p.png")
+print(before, faults() - before)
+`
+	faults := func(b *jailBox) (before, during int) {
+		t.Helper()
+		if _, err := fmt.Sscan(b.py(plot), &before, &during); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	// Forked at its run, with its job already there: it copies nothing ahead.
+	cold := j.create(t, "py", false)
+	coldBefore, coldDuring := faults(cold)
+	if coldBefore > int(pages)/4 {
+		t.Errorf("a child forked for its run took %d faults before its code (%v pages to copy ahead)", coldBefore, pages)
+	}
+	// The run above needed the preloaded template: a pooled sandbox now forks its child from it ahead.
+	warm := j.create(t, "py", true)
+	child := func() int {
+		for _, pid := range processesOfUID(warm.uid) {
+			if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); bytes.Contains(cmd, []byte("zygote.py")) {
+				return pid
+			}
+		}
+		return 0
+	}
+	copied := func() float64 { // its private dirty pages
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", child()))
+		var kb float64
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Private_Dirty:"); ok {
+				fmt.Sscan(v, &kb)
+			}
+		}
+		return kb / 4
+	}
+	if !eventually(30*time.Second, func() bool { return copied() >= pages*0.9 }) {
+		t.Fatalf("the child forked ahead copied %.0f pages, not the %.0f a plot copies", copied(), pages)
+	}
+	_, warmDuring := faults(warm)
+	t.Logf("page faults of a plot: %d forked ahead, %d forked for its run (%d before its code)", warmDuring, coldDuring, coldBefore)
+	if warmDuring*3 > coldDuring {
+		t.Errorf("a plot took %d faults in a child forked ahead, %d in one forked for its run", warmDuring, coldDuring)
+	}
+}
+
+// processesOfUID lists the processes whose real uid is uid.
+func processesOfUID(uid int) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Uid:"); ok {
+				if f := strings.Fields(v); len(f) > 0 && f[0] == strconv.Itoa(uid) {
+					pids = append(pids, pid)
+				}
+			}
+		}
+	}
+	return pids
+}
+
 func TestJailLanguagesAndWarmNode(t *testing.T) {
 	t.Parallel()
 	j := sharedJail(t)
