@@ -164,11 +164,18 @@ def child(names, fds):
             os.write(2, ("runner: cannot enter the jail: %s\n" % e).encode())
         finally:
             os._exit(127)
-    if MODE == "py":
-        run_python()
-    else:
-        run_exec()
-    os._exit(127)
+    try:
+        if MODE == "py":
+            run_python()  # pyrun.run ends the process itself
+        else:
+            run_exec()
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.flush()
+    finally:
+        os._exit(127)  # never back into the template's loop, whatever happened
 
 
 def run_python():
