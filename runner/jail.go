@@ -209,6 +209,7 @@ type jail struct {
 	stopping atomic.Bool
 	// The last Python run needed the preloaded template: pooled sandboxes fork their child ahead from it.
 	pyPreloadedAhead atomic.Bool
+	nice             int // the jail server's nice value, which its templates and their children start with
 }
 
 // jailServe is the jail server proper, in its own mount namespace.
@@ -275,6 +276,9 @@ func newJail(cfg *jailConfig) (*jail, error) {
 		uidsUsed: map[int]bool{}, uidNext: 1, env: buildEnv(&Config{ChildScratch: "/tmp", ChildWorkdir: "/mnt/data", Tools: cfg.Child.Tools})}
 	if err := os.MkdirAll(cfg.Base, 0o755); err != nil {
 		return nil, err
+	}
+	if prio, err := syscall.Getpriority(syscall.PRIO_PROCESS, 0); err == nil {
+		j.nice = 20 - prio // the raw system call answers 20 - nice
 	}
 	// Everything of the jail lives in a tmpfs of this mount namespace: invisible from the host, gone
 	// with the jail server.

@@ -197,6 +197,9 @@ func (sb *jailSandbox) forkAhead(lang string) {
 		log.Printf("runner jail: sandbox %s: forking ahead: %v", sb.id, err)
 		return
 	}
+	// What it does while it waits (entering the jail, copying pages ahead, Node's warm-up) must not
+	// slow the runs in progress: it waits at the lowest priority, until takeAhead hands it a run.
+	syscall.Setpriority(syscall.PRIO_PROCESS, p.pid, 19)
 	sb.mu.Lock()
 	sb.ahead, sb.aheadFrom = p, t
 	sb.mu.Unlock()
@@ -217,6 +220,7 @@ func (sb *jailSandbox) takeAhead(want *template) *proc {
 		p.closePipes()
 		return nil
 	}
+	syscall.Setpriority(syscall.PRIO_PROCESS, p.pid, sb.j.nice)
 	return p
 }
 

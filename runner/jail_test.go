@@ -969,12 +969,18 @@ import matplotlib.pyplot as plt
 plt.plot([1, 2, 3], [4, 1, 9])
 plt.title("t")
 plt.savefig("p.png")
-print(before, faults() - before)
+import os
+print(before, faults() - before, os.getpriority(os.PRIO_PROCESS, 0))
 `
+	prio, _ := syscall.Getpriority(syscall.PRIO_PROCESS, 0)
 	faults := func(b *jailBox) (before, during int) {
 		t.Helper()
-		if _, err := fmt.Sscan(b.py(plot), &before, &during); err != nil {
+		var nice int
+		if _, err := fmt.Sscan(b.py(plot), &before, &during, &nice); err != nil {
 			t.Fatal(err)
+		}
+		if nice != 20-prio { // the raw system call answers 20 - nice
+			t.Errorf("the run's nice value is %d, not the jail server's %d", nice, 20-prio)
 		}
 		return
 	}
