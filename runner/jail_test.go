@@ -993,7 +993,7 @@ print(before, faults() - before, os.getpriority(os.PRIO_PROCESS, 0))
 	// The run above needed the preloaded template: a pooled sandbox now forks its child from it ahead.
 	warm := j.create(t, "py", true)
 	child := func() int {
-		for _, pid := range processesOfUID(warm.uid) {
+		for _, pid := range processesOf(warm.uid) {
 			if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); bytes.Contains(cmd, []byte("zygote.py")) {
 				return pid
 			}
@@ -1018,27 +1018,6 @@ print(before, faults() - before, os.getpriority(os.PRIO_PROCESS, 0))
 	if warmDuring*3 > coldDuring {
 		t.Errorf("a plot took %d faults in a child forked ahead, %d in one forked for its run", warmDuring, coldDuring)
 	}
-}
-
-// processesOfUID lists the processes whose real uid is uid.
-func processesOfUID(uid int) []int {
-	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "Uid:"); ok {
-				if f := strings.Fields(v); len(f) > 0 && f[0] == strconv.Itoa(uid) {
-					pids = append(pids, pid)
-				}
-			}
-		}
-	}
-	return pids
 }
 
 func TestJailLanguagesAndWarmNode(t *testing.T) {
