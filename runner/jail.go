@@ -207,9 +207,9 @@ type jail struct {
 	uidsUsed map[int]bool
 	uidNext  int
 	stopping atomic.Bool
-	// The last Python run needed the preloaded template: pooled sandboxes fork their child ahead from it.
-	pyPreloadedAhead atomic.Bool
-	nice             int // the jail server's nice value, which its templates and their children start with
+	// Which of the last Python runs needed the preloaded template, a bit each (the newest lowest).
+	pyNeededPreload atomic.Uint32
+	nice            int // the jail server's nice value, which its templates and their children start with
 }
 
 // jailServe is the jail server proper, in its own mount namespace.

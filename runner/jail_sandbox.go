@@ -161,7 +161,7 @@ func (sb *jailSandbox) forkPython(o procOpts, job []byte, code string, state boo
 	if bare {
 		t = sb.j.py0
 	}
-	sb.j.pyPreloadedAhead.Store(!bare)
+	sb.j.notePythonRun(!bare)
 	if p := sb.takeAhead(t); p != nil {
 		p.stdin.Write(job) // it reads its job once it has all of it
 		p.stdin.Close()
@@ -175,15 +175,15 @@ func (sb *jailSandbox) forkPython(o procOpts, job []byte, code string, state boo
 }
 
 // forkAhead forks the child of a pooled sandbox's run ahead: Node from its template, Python from the
-// template the last Python run needed (the bare one until a run needed the preloaded modules). A
-// guess only: a preloaded child serves any run, a bare one only code that needs just the stdlib, and
-// forking the preloaded template costs several times the bare one's CPU, so a server running mostly
+// preloaded template when one of the last Python runs needed it, else from the bare one. A guess
+// only: a preloaded child serves any run, a bare one only code that needs just the stdlib, and
+// forking the preloaded template costs several times the bare one's CPU, so a server running only
 // print(1) should not fork it for every sandbox, nor one plotting fork a bare child in vain.
 func (sb *jailSandbox) forkAhead(lang string) {
 	var t *template
 	var o procOpts
 	switch {
-	case lang == "py" && sb.j.pyPreloadedAhead.Load() && sb.j.py.ready.Load():
+	case lang == "py" && sb.j.preloadAhead() && sb.j.py.ready.Load():
 		t, o = sb.j.py, procOpts{stdin: true, status: true}
 	case lang == "py" && sb.j.py0.ready.Load():
 		t, o = sb.j.py0, procOpts{stdin: true, status: true}
@@ -204,6 +204,29 @@ func (sb *jailSandbox) forkAhead(lang string) {
 	sb.ahead, sb.aheadFrom = p, t
 	sb.mu.Unlock()
 }
+
+// preloadWindow is how many of the last Python runs preloadAhead looks at. A wrong guess either way
+// is not equal: a preloaded child serving print(1) costs a few ms of CPU, a bare child forked for a
+// plot costs the plot its fork and its pages copied ahead (25-40 ms of its time): a workload that
+// mixes them gets preloaded children.
+const preloadWindow = 8
+
+// notePythonRun records whether a Python run needed the preloaded template.
+func (j *jail) notePythonRun(preloaded bool) {
+	for {
+		old := j.pyNeededPreload.Load()
+		next := old << 1 & (1<<preloadWindow - 1)
+		if preloaded {
+			next |= 1
+		}
+		if j.pyNeededPreload.CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
+
+// preloadAhead reports whether one of the last preloadWindow Python runs needed the preloaded template.
+func (j *jail) preloadAhead() bool { return j.pyNeededPreload.Load() != 0 }
 
 // takeAhead hands out the child forked ahead, if it is still alive and can serve a run that would fork
 // want: a child of the preloaded Python template also serves a run of the bare one.

@@ -892,9 +892,9 @@ Promise.all([wasm, timer]).then(([m, t]) => console.log(m instanceof WebAssembly
 	}
 }
 
-// A pooled sandbox's child is forked ahead from the template the last Python run needed, and a child
-// of the preloaded template serves code that needs only the stdlib as well.
-func TestJailForksAheadFromTheTemplateTheLastPythonRunNeeded(t *testing.T) {
+// A pooled sandbox's child is forked ahead from the preloaded template while one of the last Python
+// runs needed it, and a child of the preloaded template serves code that needs only the stdlib as well.
+func TestJailForksAheadFromTheTemplateRecentPythonRunsNeeded(t *testing.T) {
 	j := ownJail(t) // the choice is the jail server's: no other test's runs in between
 	forks := func() (py, py0 float64) {
 		ts := j.health(t)["templates"].(map[string]any)
@@ -942,10 +942,18 @@ func TestJailForksAheadFromTheTemplateTheLastPythonRunNeeded(t *testing.T) {
 		t.Fatalf("and code needing only the stdlib: forks %v", got)
 	}
 	d, got := forksOfCreate()
-	if got != [2]float64{0, 1} {
-		t.Fatalf("after a stdlib-only run, sandboxes fork ahead from the bare template again: forks %v", got)
+	if got != [2]float64{1, 0} {
+		t.Fatalf("one stdlib-only run after plots: sandboxes still fork ahead from the preloaded template: forks %v", got)
 	}
-	if got := forksOfRun(d, stdlibOnly); got != [2]float64{0, 0} {
+	forksOfRun(d, stdlibOnly)
+	for range preloadWindow - 2 { // stdlib-only runs, forked at their run
+		forksOfRun(j.create(t, "py", false), stdlibOnly)
+	}
+	e, got := forksOfCreate()
+	if got != [2]float64{0, 1} {
+		t.Fatalf("after %d stdlib-only runs, sandboxes fork ahead from the bare template again: forks %v", preloadWindow, got)
+	}
+	if got := forksOfRun(e, stdlibOnly); got != [2]float64{0, 0} {
 		t.Fatalf("whose child serves code needing only the stdlib: forks %v", got)
 	}
 }
