@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"slices"
 	"strings"
 	"syscall"
@@ -10,9 +9,7 @@ import (
 
 // Not parallel: it turns the host's flag off first, and a parallel test's jail could turn it on.
 func TestJailTurnsOnCgroupFavordynmodsKeepingTheOtherFlags(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the jail tests run as root, like the local backend")
-	}
+	needRoot(t, "the jail tests run as root, like the local backend")
 	h := findCgroupHierarchies()
 	if h.v2 == "" || !kernelHasFavorDynmods() {
 		t.Skip("no cgroup2 mount, or a kernel without favordynmods")
@@ -54,9 +51,7 @@ func TestJailTurnsOnCgroupFavordynmodsKeepingTheOtherFlags(t *testing.T) {
 // What the kernel refuses is an error naming the step and where (the jail logs it and goes on): a
 // directory that is no mount, a flag the mount's filesystem does not have (nothing is reconfigured).
 func TestReconfigureCgroup2RefusalsSayWhat(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("fspick needs root")
-	}
+	needRoot(t, "fspick needs root")
 	dir := t.TempDir()
 	if err := reconfigureCgroup2(dir, []string{"favordynmods"}); err == nil || !strings.HasPrefix(err.Error(), "fspick "+dir+": ") {
 		t.Errorf("a directory that is no mount: %v", err)

@@ -92,9 +92,7 @@ var shared struct {
 // CPU): small limits, so the bomb tests hit them fast.
 func sharedJail(t *testing.T) *testJail {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the jail tests run as root, like the local backend")
-	}
+	needRoot(t, "the jail tests run as root, like the local backend")
 	shared.once.Do(func() {
 		shared.j, shared.err = startJail(t)
 		if shared.err == nil {
@@ -111,9 +109,7 @@ func sharedJail(t *testing.T) *testJail {
 // test ends.
 func ownJail(t testing.TB, extra ...string) *testJail {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the jail tests run as root, like the local backend")
-	}
+	needRoot(t, "the jail tests run as root, like the local backend")
 	j, err := startJail(t, extra...)
 	if err != nil {
 		t.Fatal(err)
@@ -1095,9 +1091,7 @@ func innerJailPid(j *testJail) int {
 
 func TestJailStopsWhenWhatStartedItDies(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() != 0 {
-		t.Skip("the jail tests run as root, like the local backend")
-	}
+	needRoot(t, "the jail tests run as root, like the local backend")
 	// A shell starts the jail and is then killed outright, as an API killed by the OOM killer would be.
 	j, err := startJailVia(t, []string{"/bin/sh", "-c", `"$0" "$@" & wait`})
 	if err != nil {
@@ -1139,9 +1133,7 @@ func TestJailSandboxesDieWithAKilledJailServer(t *testing.T) {
 
 func TestJailRefusesWhatItCannotJailWithOneLine(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run the jail as another user")
-	}
+	needRoot(t, "needs root to run the jail as another user")
 	// The test binary lives in a directory only root may enter: TestMain made a copy anyone may run.
 	self, _ := executable()
 	var out bytes.Buffer
@@ -1158,9 +1150,7 @@ func TestJailRefusesWhatItCannotJailWithOneLine(t *testing.T) {
 
 func TestJailRefusesAMissingOrNonExecutableHolder(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() != 0 {
-		t.Skip("the jail tests run as root, like the local backend")
-	}
+	needRoot(t, "the jail tests run as root, like the local backend")
 	notExecutable := filepath.Join(t.TempDir(), "runner-holder")
 	if err := os.WriteFile(notExecutable, []byte("#!/bin/sh\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -259,6 +259,14 @@ func changedPaths(files []fileChange) []string {
 	return out
 }
 
+// needRoot skips the test unless it runs as root (as CI does), saying why it needs it.
+func needRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip(why)
+	}
+}
+
 // processesOf lists the pids of live (not zombie) processes owned by uid.
 func processesOf(uid int) []int {
 	var pids []int

@@ -13,9 +13,7 @@ const testMemoryLimit = 256 << 20
 // needMemoryCgroup skips a test that needs the runner to make a memory cgroup.
 func needMemoryCgroup(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("a memory cgroup needs root")
-	}
+	needRoot(t, "a memory cgroup needs root")
 	if memoryHierarchy() == "" {
 		t.Skip("no cgroup hierarchy with the memory controller (v1 memory, or v2 delegating memory)")
 	}

@@ -84,9 +84,7 @@ func freshScratchMain(dir string) {
 // User code that took the permissions away from a directory it made in TMPDIR (its own uid on
 // Kubernetes: root's override does not apply) does not keep a reset from making the scratch anew.
 func TestResetMakesScratchAnewWhatUserCodeLockedAsTheRunnersOwnUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run the runner's code as another user")
-	}
+	needRoot(t, "needs root to run the runner's code as another user")
 	dir := filepath.Join(testBase, fmt.Sprintf("locked-scratch-%d", nextDir.Add(1)))
 	locked := filepath.Join(dir, dirTmp, "locked", "in")
 	if err := os.MkdirAll(locked, 0o755); err != nil {
