@@ -20,9 +20,10 @@ for (const m of ['buffer', 'events', 'stream', 'util', 'path', 'url', 'os', 'net
 // What every run does first: compile a CommonJS module and format like console.log (into nothing:
 // nothing touches stdio or stays behind). Done here, children inherit it compiled instead of parsing
 // and compiling it each (forked, that costs copy-on-write faults on top).
+const WARM_UP_FILE = require('path').join(require('os').tmpdir(), 'kcr-warm-up.js');
 function warmUp() {
   const Module = require('module');
-  new Module('/tmp/kcr-warm-up.js', null)._compile('module.exports = [1, "a", { b: 2 }];\n', '/tmp/kcr-warm-up.js');
+  new Module(WARM_UP_FILE, null)._compile('module.exports = [1, "a", { b: 2 }];\n', WARM_UP_FILE);
   const { Console } = require('console');
   const { Writable } = require('stream');
   new Console(new Writable({ write(chunk, encoding, done) { done(); } })).log('%s', 'warm-up', 1, { a: [1] });
@@ -30,14 +31,13 @@ function warmUp() {
 // The template also resolves and reads a module from a file once, as a run's main module is.
 try {
   const Module = require('module');
-  const file = require('path').join(require('os').tmpdir(), 'kcr-warm-up.js');
-  fs.writeFileSync(file, 'module.exports = 1;\n');
-  require(file);
-  delete require.cache[require.resolve(file)];
+  fs.writeFileSync(WARM_UP_FILE, 'module.exports = 1;\n');
+  require(WARM_UP_FILE);
+  delete require.cache[require.resolve(WARM_UP_FILE)];
   for (const key of Object.keys(Module._pathCache)) {
     if (key.includes('kcr-warm-up')) delete Module._pathCache[key];
   }
-  fs.unlinkSync(file);
+  fs.unlinkSync(WARM_UP_FILE);
 } catch {
   // Only slower runs.
 }

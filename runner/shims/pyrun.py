@@ -300,10 +300,7 @@ def run(job):
     if report_status(code):
         # The runner was just woken, likely onto this CPU: let it answer before this process's exit
         # (unmapping an interpreter with numpy mapped takes milliseconds) instead of after.
-        try:
-            _yield()
-        except OSError:
-            pass
+        _yield()
     _exit(code)
 
 
