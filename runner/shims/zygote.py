@@ -35,7 +35,7 @@ Control protocol (SOCK_SEQPACKET on fd 3): the server sends {"id": N, "fds": [na
 SCM_RIGHTS; the template answers {"id": N, "pid": P} (or {"id": N, "error": "..."}), then
 {"id": N, "status": W} (the wait status) once the child is gone. It first sends {"ready": true} (a
 Python template adds "stdlib": the standard library's module names, so the server can tell code
-that needs only them).
+that needs only them, and "prefault_pages": how many pages its children forked ahead copy).
 """
 import ctypes
 import fcntl
@@ -46,6 +46,7 @@ import select
 import selectors
 import socket
 import sys
+import time
 
 MODE = sys.argv[1]
 SHIMS = os.path.dirname(os.path.abspath(__file__))
@@ -209,14 +210,14 @@ def prefault():
     ms of its run on this VM. MADV_POPULATE_WRITE takes them in batches ahead, off the run's time. It
     stops as soon as the job is there (a child forked for a run already has it: nothing is done), and
     the pages are the sandbox's own (its memory cgroup's), as they would be once the run wrote them. A
-    child forked ahead waits at nice 19 (the jail server sets it), so this never slows a run.
+    child forked ahead waits with the least CPU share (the jail server sets its cpu cgroup's weight).
     """
     if not PREFAULT:
         return
-    for i in range(0, len(PREFAULT), 32):
+    for i in range(0, len(PREFAULT), 16):  # at most 16 x 64 pages between two looks for the job
         if select.select([0], [], [], 0)[0]:
             return
-        for addr, length in PREFAULT[i : i + 32]:
+        for addr, length in PREFAULT[i : i + 16]:
             if libc.madvise(addr, length, MADV_POPULATE_WRITE) == -1 and ctypes.get_errno() == 22:
                 return  # EINVAL: a kernel before 5.14
 
@@ -226,7 +227,9 @@ def plot_pages(plot):
 
     A probe child runs it and reads /proc/self/pagemap: a page present and exclusively mapped is one the
     child copied (or took new). Only the template's private writable mappings at the fork count; runs
-    one page apart are joined (a madvise call costs more than copying a page).
+    one page apart are joined (a madvise call costs more than copying a page), then cut into pieces of
+    at most 64 pages (prefault looks for its job between pieces). Any failure, or a probe that takes
+    over 20 s, means no pages: runs are then only slower.
     """
     import pyrun
 
@@ -239,10 +242,16 @@ def plot_pages(plot):
                 start, end = (int(x, 16) for x in fields[0].split("-"))
                 maps.append((start, end))
     r, w = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        return []
     if pid == 0:
         try:
             os.close(r)
+            prctl(PR_SET_PDEATHSIG, 9)
             pyrun.quietly(plot)
             runs = []
             with open("/proc/self/pagemap", "rb") as pm:
@@ -256,14 +265,21 @@ def plot_pages(plot):
                                 runs[-1][1] = addr + 4096
                             else:
                                 runs.append([addr, addr + 4096])
-            data = json.dumps([[a, b - a] for a, b in runs]).encode()
+            pieces = [[a, min(64 * 4096, b - a)] for start, b in runs for a in range(start, b, 64 * 4096)]
+            data = json.dumps(pieces).encode()
             while data:
                 data = data[os.write(w, data) :]
         finally:
             os._exit(0)
     os.close(w)
     chunks = []
+    deadline = time.monotonic() + 20
     while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([r], [], [], left)[0]:
+            os.kill(pid, 9)  # a probe that hangs must not keep the template from serving
+            chunks = []
+            break
         b = os.read(r, 1 << 20)
         if not b:
             break
