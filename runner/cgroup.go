@@ -37,7 +37,6 @@ type sandboxCgroups struct {
 	memV2    bool   // memory is a cgroup v2 dir (memory.max, memory.events)
 	memLimit uint64
 	cpu      string // dir with the CPU quota (jail mode with --max-cpu), or ""
-	cpuV2    bool   // cpu is a cgroup v2 dir (cpu.weight, not cpu.shares)
 	// Jail mode: cgroup.procs of each of dirs(), opened for the children to join (they write "0").
 	procs []*os.File
 }

@@ -209,7 +209,6 @@ type jail struct {
 	stopping atomic.Bool
 	// Which of the last Python runs needed the preloaded template, a bit each (the newest lowest).
 	pyNeededPreload atomic.Uint32
-	nice            int // the jail server's nice value, which its templates and their children start with
 }
 
 // jailServe is the jail server proper, in its own mount namespace.
@@ -276,9 +275,6 @@ func newJail(cfg *jailConfig) (*jail, error) {
 		uidsUsed: map[int]bool{}, uidNext: 1, env: buildEnv(&Config{ChildScratch: "/tmp", ChildWorkdir: "/mnt/data", Tools: cfg.Child.Tools})}
 	if err := os.MkdirAll(cfg.Base, 0o755); err != nil {
 		return nil, err
-	}
-	if prio, err := syscall.Getpriority(syscall.PRIO_PROCESS, 0); err == nil {
-		j.nice = 20 - prio // the raw system call answers 20 - nice
 	}
 	// Everything of the jail lives in a tmpfs of this mount namespace: invisible from the host, gone
 	// with the jail server.

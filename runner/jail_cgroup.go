@@ -123,7 +123,7 @@ func (r *jailCgroupRoot) newSandboxCgroups(id string, maxProcs, maxMemory uint64
 				err = setMemoryLimit(dir, maxMemory, r.v2[c])
 			}
 		case "cpu":
-			cg.cpu, cg.cpuV2 = dir, r.v2[c]
+			cg.cpu = dir
 			err = setCPULimit(dir, cpuMillis, r.v2[c])
 		}
 		if err != nil {
@@ -143,26 +143,6 @@ func (r *jailCgroupRoot) newSandboxCgroups(id string, maxProcs, maxMemory uint64
 }
 
 // setCPULimit caps the cgroup at cpuMillis thousandths of a CPU (a CFS quota per 100 ms period).
-// Weights of a sandbox's cpu cgroup: while only a child forked ahead is in it, and with a run.
-var cpuWeights = map[bool]struct{ file, waiting, running string }{
-	false: {"cpu.shares", "2", "1024"}, true: {"cpu.weight", "1", "100"},
-}
-
-// setWaiting gives the sandbox's cpu cgroup the least CPU share (its child forked ahead waits: what it
-// does then must not slow runs in progress) or the default one (it has a run). False without a cpu
-// cgroup.
-func (c *sandboxCgroups) setWaiting(waiting bool) bool {
-	if c.cpu == "" {
-		return false
-	}
-	w := cpuWeights[c.cpuV2]
-	value := w.running
-	if waiting {
-		value = w.waiting
-	}
-	return writeCgroupFile(c.cpu, w.file, value) == nil
-}
-
 func setCPULimit(dir string, cpuMillis int, v2 bool) error {
 	quota := strconv.Itoa(cpuMillis * 100)
 	if v2 {

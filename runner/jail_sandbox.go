@@ -197,9 +197,6 @@ func (sb *jailSandbox) forkAhead(lang string) {
 		log.Printf("runner jail: sandbox %s: forking ahead: %v", sb.id, err)
 		return
 	}
-	// What it does while it waits (entering the jail, copying pages ahead, Node's warm-up) must not
-	// slow the runs in progress: it waits with the least CPU share, until takeAhead hands it a run.
-	sb.yieldCPU(p.pid, true)
 	sb.mu.Lock()
 	sb.ahead, sb.aheadFrom = p, t
 	sb.mu.Unlock()
@@ -243,23 +240,7 @@ func (sb *jailSandbox) takeAhead(want *template) *proc {
 		p.closePipes()
 		return nil
 	}
-	sb.yieldCPU(p.pid, false)
 	return p
-}
-
-// yieldCPU lowers the CPU share of a child waiting ahead, or gives it back. Its nice value alone would
-// not do: it weighs only against the tasks of its own cpu cgroup, where the child is alone, so the
-// sandbox's cgroup gets the least weight. Without a cpu cgroup the child is reniced, which weighs
-// against the processes of its own session's autogroup, where it is alone too when autogroups are on.
-func (sb *jailSandbox) yieldCPU(pid int, yield bool) {
-	if sb.cg.setWaiting(yield) {
-		return
-	}
-	nice := sb.j.nice
-	if yield {
-		nice = 19
-	}
-	syscall.Setpriority(syscall.PRIO_PROCESS, pid, nice)
 }
 
 // Compiled on first use: every holder and template is this binary too, and pays the package's init.

@@ -209,8 +209,7 @@ def prefault():
     After a fork every page the child writes is copied at a fault: about 4,000 for a pandas plot, 15-20
     ms of its run on this VM. MADV_POPULATE_WRITE takes them in batches ahead, off the run's time. It
     stops as soon as the job is there (a child forked for a run already has it: nothing is done), and
-    the pages are the sandbox's own (its memory cgroup's), as they would be once the run wrote them. A
-    child forked ahead waits with the least CPU share (the jail server sets its cpu cgroup's weight).
+    the pages are the sandbox's own (its memory cgroup's), as they would be once the run wrote them.
     """
     if not PREFAULT:
         return
