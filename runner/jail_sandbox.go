@@ -181,12 +181,12 @@ func (sb *jailSandbox) forkPython(o procOpts, job []byte, code string, state boo
 // print(1) should not fork it for every sandbox, nor one plotting fork a bare child in vain.
 func (sb *jailSandbox) forkAhead(lang string) {
 	var t *template
-	var o procOpts
+	o := procOpts{stdin: true, status: true} // a Python child reads its job on stdin
 	switch {
 	case lang == "py" && sb.j.preloadAhead() && sb.j.py.ready.Load():
-		t, o = sb.j.py, procOpts{stdin: true, status: true}
+		t = sb.j.py
 	case lang == "py" && sb.j.py0.ready.Load():
-		t, o = sb.j.py0, procOpts{stdin: true, status: true}
+		t = sb.j.py0
 	case lang == "js" && sb.j.js != nil && sb.j.js.ready.Load():
 		t, o = sb.j.js, procOpts{jobPipe: true, status: true}
 	default:
