@@ -50,7 +50,7 @@ public final class LocalDisk {
 
   public static void write(Path target, byte[] bytes) {
     try {
-      Files.createDirectories(target.getParent());
+      ensureParent(target);
       Path tmp = tempBeside(target);
       Files.write(tmp, bytes);
       moveIntoPlace(tmp, target);
@@ -64,7 +64,7 @@ public final class LocalDisk {
    * TooLargeException} and leaves nothing behind. Returns the size written.
    */
   public static long write(Path target, InputStream in, long maxBytes) throws IOException {
-    Files.createDirectories(target.getParent());
+    ensureParent(target);
     Path tmp = tempBeside(target);
     long total = 0;
     try (OutputStream out = Files.newOutputStream(tmp)) {
@@ -102,6 +102,18 @@ public final class LocalDisk {
               });
     } catch (IOException ignored) {
       // best effort
+    }
+  }
+
+  /**
+   * Creates the target's directory when it is missing. Asked first because createDirectories throws
+   * and catches two exceptions (their stack traces filled) when it exists, as it does for most
+   * writes.
+   */
+  private static void ensureParent(Path target) throws IOException {
+    Path parent = target.getParent();
+    if (!Files.isDirectory(parent)) {
+      Files.createDirectories(parent);
     }
   }
 

@@ -29,8 +29,13 @@ public final class LocalStateStore implements StateStore {
   @Override
   public Optional<StoredState> load(String sessionId) {
     Path dir = root.resolve(sessionId);
+    Path metaFile = dir.resolve("meta.json");
+    if (!Files.exists(metaFile)) {
+      return Optional
+          .empty(); // most runs: a new session (a file's absence costs no exception here)
+    }
     try {
-      Meta meta = Json.read(Files.readAllBytes(dir.resolve("meta.json")), Meta.class);
+      Meta meta = Json.read(Files.readAllBytes(metaFile), Meta.class);
       if (meta.expiresAt().isBefore(clock.instant())) {
         delete(sessionId);
         return Optional.empty();
