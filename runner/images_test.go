@@ -7,6 +7,7 @@ package main
 // unit` too; scripts/test also builds the images and runs them (test/kube/images, the Kubernetes tests).
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -642,7 +643,7 @@ func TestMplCacheStepKeepsOnlyTheCurrentFontList(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command("bash", "-c", `source "$0/scripts/lib/common.sh" && source "$0/scripts/install.d/runner-mpl-cache.sh"`, repoRoot)
 		cmd.Env = append(os.Environ(), "KCR_TOOLS_DIR="+dir, "RUNNER_TOOL_PYTHON="+python)
-		if out, err := cmd.CombinedOutput(); err != nil {
+		if out, err := combinedOutput(cmd); err != nil {
 			t.Fatalf("runner-mpl-cache.sh: %v\n%s", err, out)
 		}
 	}
@@ -696,14 +697,16 @@ func TestMplCacheStepKeepsOnlyTheCurrentFontList(t *testing.T) {
 	// With the Python libraries' venv (scripts/install.d/libs-python.sh): the one list is the one its
 	// matplotlib reads.
 	python := "/opt/kubecoderun/venv/bin/python3"
-	want, err := exec.Command(python, "-c", "import matplotlib.font_manager as fm; print(f'fontlist-v{fm.FontManager.__version__}.json')").Output()
-	if err != nil {
+	var want bytes.Buffer
+	probe := exec.Command(python, "-c", "import matplotlib.font_manager as fm; print(f'fontlist-v{fm.FontManager.__version__}.json')")
+	probe.Stdout = &want
+	if err := runTracked(probe); err != nil {
 		t.Skipf("no matplotlib for %s: %v", python, err)
 	}
 	stale()
 	run(python)
-	if got := lists(); got != strings.TrimSpace(string(want)) {
-		t.Errorf("with %s: lists %q, want %s", python, got, want)
+	if got := lists(); got != strings.TrimSpace(want.String()) {
+		t.Errorf("with %s: lists %q, want %s", python, got, want.String())
 	}
 }
 
@@ -730,7 +733,7 @@ func TestBuildImagesScript(t *testing.T) {
 		}
 		cmd := exec.Command("bash", append([]string{script}, args...)...)
 		cmd.Env = append(os.Environ(), env...)
-		out, err := cmd.CombinedOutput()
+		out, err := combinedOutput(cmd)
 		return string(out), err
 	}
 
@@ -771,7 +774,7 @@ func TestBuildImagesScript(t *testing.T) {
 	}
 	cmd := exec.Command(filepath.Join(bin, "bash"), script)
 	cmd.Env = []string{"PATH=" + bin}
-	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "no usable container engine") {
+	if out, err := combinedOutput(cmd); err == nil || !strings.Contains(string(out), "no usable container engine") {
 		t.Errorf("no engine: want a clear error, got %v: %s", err, out)
 	}
 }

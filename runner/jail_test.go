@@ -1135,7 +1135,7 @@ func TestJailRefusesWhatItCannotJailWithOneLine(t *testing.T) {
 	cmd.Env = append(os.Environ(), "RUNNER_ADMIN_TOKEN="+jailAdmin)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	err := cmd.Run()
+	err := runTracked(cmd)
 	want := "runner jail: cannot jail sandboxes here: the runner is not root (it creates cgroups, mounts and namespaces for every sandbox)\n"
 	if err == nil || cmd.ProcessState.ExitCode() != 2 || out.String() != want {
 		t.Fatalf("a jail started as nobody: %v, %q", err, out.String())

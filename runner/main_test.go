@@ -319,6 +319,24 @@ func processesWithArgs(args ...string) []int {
 
 // eventually is how every test waits: it retries cond until it holds, for up to d, never sleeping a fixed
 // time in the test itself. It reports whether cond came true.
+// combinedOutput is cmd.CombinedOutput for a child a test starts. Tests that start a Server in this
+// binary make it a subreaper (startReaper), which reaps every child it does not track as soon as it
+// exits: Cmd.Wait then fails with "no child processes". Tracked children are left to their Wait.
+func combinedOutput(cmd *exec.Cmd) ([]byte, error) {
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := runTracked(cmd)
+	return out.Bytes(), err
+}
+
+// runTracked is cmd.Run for a child a test starts (see combinedOutput).
+func runTracked(cmd *exec.Cmd) error {
+	if err := startTracked(cmd); err != nil {
+		return err
+	}
+	return waitTracked(cmd)
+}
+
 func eventually(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for {

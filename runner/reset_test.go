@@ -98,7 +98,7 @@ func TestResetMakesScratchAnewWhatUserCodeLockedAsTheRunnersOwnUser(t *testing.T
 	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(), freshScratchHelper+"="+dir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := combinedOutput(cmd); err != nil {
 		t.Fatalf("the scratch not made anew: %v %s", err, out)
 	}
 	if entries, err := os.ReadDir(filepath.Join(dir, dirTmp)); err != nil || len(entries) != 0 {

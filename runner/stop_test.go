@@ -27,7 +27,7 @@ func TestSigtermDuringARunAnswersItThenExits(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "runner")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := combinedOutput(exec.Command("go", "build", "-o", bin, ".")); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -40,7 +40,7 @@ func TestSigtermDuringARunAnswersItThenExits(t *testing.T) {
 	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "RUNNER_TOKEN=" + testToken}
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
+	if err := startTracked(cmd); err != nil {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
@@ -95,7 +95,7 @@ func TestSigtermDuringARunAnswersItThenExits(t *testing.T) {
 		t.Fatal("no answer 20 s after SIGTERM")
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() { exited <- waitTracked(cmd) }()
 	select {
 	case err := <-exited:
 		if err != nil {
