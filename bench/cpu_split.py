@@ -2,8 +2,8 @@
 
     python3 bench/cpu_split.py --server PID --out FILE.json -- k6 run ...
 
-On the 2-core bench machine every closed-loop scenario is bound by CPU, so a run's latency follows the
-CPU each request costs, and this says who spends it. Read from /proc, no profiler needed:
+On the 2-core bench machine the closed-loop print scenarios and every c=8 one keep both cores busy, so
+their latency follows the CPU each request costs, and this says who spends it. Read from /proc, no profiler needed:
 - api: the API's JVM (all its threads, JIT and GC included);
 - jail: the jail server (the runner processes the API started, the Go part of the local backend);
 - holders: each sandbox's holder process (counted by the jail server when it reaps it, at destroy);
@@ -12,8 +12,10 @@ CPU each request costs, and this says who spends it. Read from /proc, no profile
 - k6: the load generator (this command's children);
 - kernel: the rest of the machine's busy time, above all kernel threads tearing down sandboxes
   (network namespaces, cgroups, RCU) and anything else running on the machine.
-Processes that live across the boundary of the measurement (a sandbox created before, a template's
-child forked ahead) make the split approximate by a run or two; the total is exact.
+A holder or a run is counted when it is reaped, so the sandboxes alive at either end of the measurement
+(up to the pools' size) fall on the wrong side of it: the split is approximate by that many runs (the
+total is exact), which matters only for short scenarios. Paced ones also spread the idle machine's
+own activity over a few requests.
 """
 import argparse
 import json
@@ -33,18 +35,20 @@ def machine_busy_ms():
 
 
 def stat(pid):
-    """(ppid, own ms, reaped children's ms, cmdline) of a live process, or None once it is gone."""
+    """(ppid, own ms, reaped children's ms, comm, cmdline) of a process, or None once it is gone."""
     try:
         with open("/proc/%d/stat" % pid) as f:
-            rest = f.read().rsplit(")", 1)[1].split()
+            head, _, tail = f.read().rpartition(")")
         with open("/proc/%d/cmdline" % pid, "rb") as f:
             cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return None
-    # fields after the comm: state ppid ... utime(12) stime(13) cutime(14) cstime(15)
+    comm, rest = head.split("(", 1)[1], tail.split()
+    # after the comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+    # cutime cstime (rest[0] is the state; a zombie's cmdline is empty, its comm is not)
     own = (int(rest[11]) + int(rest[12])) * TICK_MS
     children = (int(rest[13]) + int(rest[14])) * TICK_MS
-    return int(rest[1]), own, children, cmd
+    return int(rest[1]), own, children, comm, cmd
 
 
 def snapshot(server):
@@ -57,12 +61,12 @@ def snapshot(server):
                 procs[int(name)] = s
     # runner jail (the API's child) -> the jail server proper (its child, in the jail's namespaces) ->
     # the holders and the templates -> the runs
-    outer = {p for p, (ppid, _, _, cmd) in procs.items() if ppid == server and " jail " in cmd + " "}
-    jail = outer | {p for p, (ppid, _, _, _) in procs.items() if ppid in outer}
+    outer = {p for p, (ppid, _, _, _, cmd) in procs.items() if ppid == server and " jail " in cmd + " "}
+    jail = outer | {p for p, (ppid, _, _, _, _) in procs.items() if ppid in outer}
     templates = {
-        p for p, (ppid, _, _, cmd) in procs.items() if ppid in jail - outer and "runner-holder" not in cmd
+        p for p, (ppid, _, _, comm, _) in procs.items() if ppid in jail - outer and comm != "runner-holder"
     }
-    groups = {"api": procs.get(server, (0, 0.0, 0.0, ""))[1], "jail": 0.0, "holders": 0.0, "templates": 0.0, "runs": 0.0}
+    groups = {"api": procs.get(server, (0, 0.0))[1], "jail": 0.0, "holders": 0.0, "templates": 0.0, "runs": 0.0}
     for p in jail:
         groups["jail"] += procs[p][1]
         groups["holders"] += procs[p][2]  # the holders it reaped (and a template that ended, rarely)

@@ -107,8 +107,7 @@ public final class LocalDisk {
 
   /**
    * Creates the target's directory when it is missing. Asked first because createDirectories throws
-   * and catches two exceptions (their stack traces filled) when it exists, as it does for most
-   * writes.
+   * and catches an exception (its stack trace filled) when it exists, as it does for most writes.
    */
   private static void ensureParent(Path target) throws IOException {
     Path parent = target.getParent();

@@ -30,9 +30,11 @@ public final class LocalStateStore implements StateStore {
   public Optional<StoredState> load(String sessionId) {
     Path dir = root.resolve(sessionId);
     Path metaFile = dir.resolve("meta.json");
+    // Most runs: a new session. Asked first because exists() costs no exception (notExists() and a
+    // read of a missing file throw one); a file the API cannot check reads as no state here, and
+    // its save below fails loudly.
     if (!Files.exists(metaFile)) {
-      return Optional
-          .empty(); // most runs: a new session (a file's absence costs no exception here)
+      return Optional.empty();
     }
     try {
       Meta meta = Json.read(Files.readAllBytes(metaFile), Meta.class);
