@@ -319,24 +319,6 @@ func processesWithArgs(args ...string) []int {
 
 // eventually is how every test waits: it retries cond until it holds, for up to d, never sleeping a fixed
 // time in the test itself. It reports whether cond came true.
-// combinedOutput is cmd.CombinedOutput for a child a test starts. Tests that start a Server in this
-// binary make it a subreaper (startReaper), which reaps every child it does not track as soon as it
-// exits: Cmd.Wait then fails with "no child processes". Tracked children are left to their Wait.
-func combinedOutput(cmd *exec.Cmd) ([]byte, error) {
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := runTracked(cmd)
-	return out.Bytes(), err
-}
-
-// runTracked is cmd.Run for a child a test starts (see combinedOutput).
-func runTracked(cmd *exec.Cmd) error {
-	if err := startTracked(cmd); err != nil {
-		return err
-	}
-	return waitTracked(cmd)
-}
-
 func eventually(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for {
@@ -356,16 +338,33 @@ func exists(path string) bool {
 	return err == nil
 }
 
+// combinedOutput is cmd.CombinedOutput for a child a test starts. Tests that start a Server in this
+// binary make it a subreaper (startReaper), which reaps every child it does not track as soon as it
+// exits: Cmd.Wait then fails with "no child processes". Tracked children are left to their Wait.
+func combinedOutput(cmd *exec.Cmd) ([]byte, error) {
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := runTracked(cmd)
+	return out.Bytes(), err
+}
+
+// runTracked is cmd.Run for a child a test starts (see combinedOutput).
+func runTracked(cmd *exec.Cmd) error {
+	if err := startTracked(cmd); err != nil {
+		return err
+	}
+	return waitTracked(cmd)
+}
+
 // runDirect runs a command outside the runner (for reference output), reaper-safe.
 func runDirect(t testing.TB, dir string, env []string, argv ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, env, &out, &errb
-	if err := startTracked(cmd); err != nil {
+	if err := runTracked(cmd); cmd.ProcessState == nil { // it did not start; an exit code is no failure here
 		t.Fatal(err)
 	}
-	waitTracked(cmd)
 	code = cmd.ProcessState.ExitCode()
 	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() {
 		code = 128 + int(ws.Signal()) // as the runner reports it
