@@ -45,6 +45,11 @@ abstract class StateStoreContract {
   }
 
   @Test
+  void aSessionThatNeverSavedStateLoadsNone() {
+    assertTrue(store(Duration.ofHours(2)).load(Ids.next()).isEmpty());
+  }
+
+  @Test
   void deletedStateIsGone() {
     StateStore store = store(Duration.ofHours(2));
     String sid = Ids.next();
