@@ -45,6 +45,9 @@ type execResponse struct {
 	PTCEnd    string `json:"ptc_end,omitempty"`
 	PTCDetail string `json:"ptc_detail,omitempty"`
 	PTCRounds int    `json:"ptc_rounds,omitempty"`
+	// A single-use jail sandbox whose run left no file to read ends itself once this answer is out:
+	// the API then has no destroy call to make.
+	SandboxEnded bool `json:"sandbox_ended,omitempty"`
 }
 
 const (
@@ -103,7 +106,12 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
+	resp.SandboxEnded = s.jail != nil && s.cfg.SingleUse && len(resp.Files) == 0
 	writeJSON(w, http.StatusOK, resp)
+	if resp.SandboxEnded {
+		// It waits for busy, held until this handler has returned.
+		go s.jail.j.destroy(s.jail)
+	}
 }
 
 // run is one execution in progress.

@@ -204,6 +204,7 @@ type jail struct {
 	mu       sync.Mutex
 	byToken  map[[32]byte]*jailSandbox
 	byID     map[string]*jailSandbox
+	live     map[*jailSandbox]bool // made and not yet torn down (a sandbox being destroyed is in live only)
 	uidsUsed map[int]bool
 	uidNext  int
 	stopping atomic.Bool
@@ -272,7 +273,7 @@ const (
 // with a probe sandbox, that a run really gets its jail.
 func newJail(cfg *jailConfig) (*jail, error) {
 	j := &jail{cfg: cfg, byToken: map[[32]byte]*jailSandbox{}, byID: map[string]*jailSandbox{},
-		uidsUsed: map[int]bool{}, uidNext: 1, env: buildEnv(&Config{ChildScratch: "/tmp", ChildWorkdir: "/mnt/data", Tools: cfg.Child.Tools})}
+		live: map[*jailSandbox]bool{}, uidsUsed: map[int]bool{}, uidNext: 1, env: buildEnv(&Config{ChildScratch: "/tmp", ChildWorkdir: "/mnt/data", Tools: cfg.Child.Tools})}
 	if err := os.MkdirAll(cfg.Base, 0o755); err != nil {
 		return nil, err
 	}
@@ -420,11 +421,11 @@ func (j *jail) probe() error {
 	return nil
 }
 
-// closeAll destroys every sandbox (at shutdown), in parallel.
+// closeAll destroys every sandbox (at shutdown), in parallel, and waits for the ones already ending.
 func (j *jail) closeAll() {
 	j.mu.Lock()
 	var all []*jailSandbox
-	for _, sb := range j.byID {
+	for sb := range j.live {
 		all = append(all, sb)
 	}
 	j.mu.Unlock()

@@ -32,6 +32,9 @@ type jailSandbox struct {
 
 	mu     sync.Mutex // guards closed against starts, and ahead
 	closed bool
+	// The jail's own end of a single-use sandbox, the API's DELETE and a shutdown can meet: the first
+	// destroys, the others wait until it is done.
+	destroyOnce sync.Once
 	// A child forked and jailed ahead for a pooled sandbox's run (from a Python template, or the Node
 	// one), waiting for its job: the run then pays neither the fork nor entering the jail, whose cgroup
 	// migration waits for an RCU grace period when the machine was idle (~10 ms here).
@@ -95,28 +98,35 @@ func (j *jail) create(lang string, warm, singleUse bool) (*jailSandbox, error) {
 	j.mu.Lock()
 	j.byID[sb.id] = sb
 	j.byToken[tokenKey("Bearer "+sb.token)] = sb
+	j.live[sb] = true
 	j.mu.Unlock()
 	return sb, nil
 }
 
-// destroy kills everything of the sandbox and removes it; a run in progress ends as killed.
+// destroy kills everything of the sandbox and removes it; a run in progress ends as killed. Every call
+// returns once that is done.
 func (j *jail) destroy(sb *jailSandbox) {
-	j.mu.Lock()
-	delete(j.byID, sb.id)
-	delete(j.byToken, tokenKey("Bearer "+sb.token))
-	j.mu.Unlock()
-	sb.mu.Lock()
-	sb.closed = true
-	sb.mu.Unlock()
-	if sb.cg != nil {
-		sb.cg.killAll()
-	}
-	if sb.srv != nil {
-		sb.srv.busy.Lock() // a run in progress has ended (killed) and answered
-		sb.srv.Close()
-		sb.srv.busy.Unlock()
-	}
-	sb.teardown()
+	sb.destroyOnce.Do(func() {
+		j.mu.Lock()
+		delete(j.byID, sb.id)
+		delete(j.byToken, tokenKey("Bearer "+sb.token))
+		j.mu.Unlock()
+		sb.mu.Lock()
+		sb.closed = true
+		sb.mu.Unlock()
+		if sb.cg != nil {
+			sb.cg.killAll()
+		}
+		if sb.srv != nil {
+			sb.srv.busy.Lock() // a run in progress has ended (killed) and answered
+			sb.srv.Close()
+			sb.srv.busy.Unlock()
+		}
+		sb.teardown()
+		j.mu.Lock()
+		delete(j.live, sb)
+		j.mu.Unlock()
+	})
 }
 
 // teardown releases what create acquired, in reverse.

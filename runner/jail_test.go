@@ -271,7 +271,18 @@ type jailBox struct {
 
 func (j *testJail) create(t testing.TB, lang string, warm bool) *jailBox {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"language": lang, "warm": warm})
+	return j.createFrom(t, map[string]any{"language": lang, "warm": warm})
+}
+
+// createSingleUse makes a sandbox as the API does: for one run.
+func (j *testJail) createSingleUse(t testing.TB, lang string) *jailBox {
+	t.Helper()
+	return j.createFrom(t, map[string]any{"language": lang, "single_use": true})
+}
+
+func (j *testJail) createFrom(t testing.TB, req map[string]any) *jailBox {
+	t.Helper()
+	body, _ := json.Marshal(req)
 	status, out := j.request("POST", "/sandboxes", jailAdmin, bytes.NewReader(body))
 	if status != http.StatusCreated {
 		t.Fatalf("create sandbox: %d %s\n%s", status, out, j.log.String())
@@ -637,6 +648,47 @@ func TestJailLeavesNoSurvivorAfterARun(t *testing.T) {
 	}
 	if !eventually(5*time.Second, func() bool { return len(processesOf(b.uid)) == 0 }) {
 		t.Fatalf("processes survived the timeout: %v", processesOf(b.uid))
+	}
+}
+
+func TestJailSingleUseSandboxEndsItselfAfterARunThatLeftNoFile(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	b := j.createSingleUse(t, "bash")
+	if res := b.run("bash", "sleep 1022 & echo hi"); res.Stdout != "hi\n" || !res.SandboxEnded {
+		t.Fatalf("a single-use sandbox whose run left no file did not say it ended: %s", res)
+	}
+	if !eventually(10*time.Second, func() bool {
+		return syscall.Kill(b.pid, 0) == syscall.ESRCH && len(processesOf(b.uid)) == 0
+	}) {
+		t.Fatalf("the sandbox outlived its answer: holder %d, processes %v", b.pid, processesOf(b.uid))
+	}
+	if status, out := j.request("POST", "/execute", b.token, strings.NewReader(`{"language":"bash","code":"echo"}`)); status != http.StatusUnauthorized {
+		t.Errorf("the ended sandbox's token still answers: %d %s", status, out)
+	}
+	// A destroy that comes anyway (the API lost the answer) finds nothing.
+	if status, out := j.request("DELETE", "/sandboxes/"+b.id, jailAdmin, nil); status != http.StatusNotFound {
+		t.Errorf("destroying the ended sandbox: %d %s", status, out)
+	}
+
+	// A run that left a file: the API reads it next, so its sandbox waits for the API's destroy.
+	f := j.createSingleUse(t, "bash")
+	if res := f.run("bash", "echo x > out.txt"); res.SandboxEnded || len(res.Files) != 1 {
+		t.Fatalf("a run that left a file: %s", res)
+	}
+	if status, out := j.request("GET", "/files/out.txt", f.token, nil); status != http.StatusOK || string(out) != "x\n" {
+		t.Fatalf("reading the file after the run: %d %q", status, out)
+	}
+	if status, out := j.request("DELETE", "/sandboxes/"+f.id, jailAdmin, nil); status != http.StatusNoContent {
+		t.Fatalf("destroying the sandbox that kept its file: %d %s", status, out)
+	}
+
+	// A sandbox that is not single-use (a session's) never ends itself.
+	k := j.create(t, "bash", false)
+	for i := 0; i < 2; i++ {
+		if res := k.run("bash", "echo again"); res.Stdout != "again\n" || res.SandboxEnded {
+			t.Fatalf("run %d in a reusable sandbox: %s", i, res)
+		}
 	}
 }
 

@@ -36,6 +36,7 @@ public final class RunnerClient {
   private final URI base;
   private final UriInfo baseUri;
   private final String authorization;
+  private volatile boolean sandboxEnded;
 
   public RunnerClient(WebClient http, URI base, String token) {
     this.http = http;
@@ -114,10 +115,22 @@ public final class RunnerClient {
       if (result == null) {
         throw new SandboxException("the runner's answer to execute is empty (null)");
       }
+      if (result.sandboxEnded()) {
+        sandboxEnded = true;
+      }
       return result;
     } catch (RuntimeException e) {
       throw new SandboxException("runner execute failed: " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * Whether the runner said, in an answer to execute, that its sandbox ended itself after that
+   * answer (a single-use local sandbox whose run left no file to read): there is nothing to
+   * destroy.
+   */
+  public boolean sandboxEnded() {
+    return sandboxEnded;
   }
 
   /** A runner's answer: its status and body. */

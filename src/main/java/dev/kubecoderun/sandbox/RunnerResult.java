@@ -18,7 +18,8 @@ public record RunnerResult(
     List<ChangedFile> files,
     @JsonProperty("files_omitted") int filesOmitted,
     List<Unlisted> unlisted,
-    List<String> deleted) {
+    List<String> deleted,
+    @JsonProperty("sandbox_ended") boolean sandboxEnded) {
 
   /**
    * A path the API goes on to sort, read and name in the answer is never missing: an answer without

@@ -43,7 +43,8 @@ class RunnerClientTest {
           "not-an-object", Map.entry(200, "null"),
           "no-path", Map.entry(200, "{\"exit_code\":0,\"files\":[{\"size\":1}]}"),
           "huge-error", Map.entry(500, HUGE),
-          "huge-json-error", Map.entry(500, "{\"error\":\"" + HUGE + "\"}"));
+          "huge-json-error", Map.entry(500, "{\"error\":\"" + HUGE + "\"}"),
+          "ends-its-sandbox", Map.entry(200, "{\"exit_code\":0,\"sandbox_ended\":true}"));
 
   @BeforeEach
   void start() throws IOException {
@@ -162,6 +163,21 @@ class RunnerClientTest {
             "GET /files/a.txt Connection: close",
             "POST /reset Connection: close"),
         connections);
+  }
+
+  /**
+   * A single-use local sandbox whose run left no file ends itself after its answer: the client
+   * keeps that word, so closing the sandbox makes no destroy call; an answer without it changes
+   * nothing.
+   */
+  @Test
+  void theRunnersWordThatItsSandboxEndedIsKept() throws Exception {
+    RunnerRequest plain = new RunnerRequest("py", "print(1)", 1000, List.of(), null, false);
+    assertFalse(client.execute(plain, Duration.ofSeconds(5)).sandboxEnded());
+    assertFalse(client.sandboxEnded());
+    RunnerRequest ends = new RunnerRequest("py", "ends-its-sandbox", 1000, List.of(), null, false);
+    assertTrue(client.execute(ends, Duration.ofSeconds(5)).sandboxEnded());
+    assertTrue(client.sandboxEnded());
   }
 
   @Test

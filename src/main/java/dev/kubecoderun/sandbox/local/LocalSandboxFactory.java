@@ -60,7 +60,10 @@ public final class LocalSandboxFactory implements SandboxFactory {
             client,
             s -> {
               live.remove(s);
-              jail.destroy(s.jail(), s.id());
+              // A run that left no file ended its single-use sandbox in the jail already.
+              if (!client.sandboxEnded()) {
+                jail.destroy(s.jail(), s.id());
+              }
             });
     live.add(sandbox);
     return sandbox;
