@@ -200,6 +200,7 @@ type jail struct {
 	js        *template         // nil without the Node template's addon: js runs start a Node each
 	env       []string          // the environment of templates and children
 	fontLists map[string][]byte // RUNNER_MPL_CACHE_SEED's font lists, seeded into every sandbox
+	netParent *os.File          // the network namespace sandboxes' are made from (jail_netparent.go); nil: the host's
 
 	mu       sync.Mutex
 	byToken  map[[32]byte]*jailSandbox
@@ -321,6 +322,9 @@ func newJail(cfg *jailConfig) (*jail, error) {
 	}
 	if j.cg, err = newJailCgroupRoot(cfg.CPUMillis > 0); err != nil {
 		return nil, err
+	}
+	if j.netParent, err = newNetParent(); err != nil {
+		log.Printf("runner jail: sandboxes share the host's TCP connection table (each run's end then walks it): %v", err)
 	}
 	j.exec = newTemplate(j, "exec")
 	j.py = newTemplate(j, "py")

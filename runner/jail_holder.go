@@ -75,10 +75,16 @@ func (j *jail) startHolder(spec holderSpec, uid int) (*holder, error) {
 	syscall.SetNonblock(sp[0], true) // for deadlines
 	sync, theirs := os.NewFile(uintptr(sp[0]), "holder-sync"), os.NewFile(uintptr(sp[1]), "holder-sync")
 	defer sync.Close()
+	netParent := "-"
+	files := []*os.File{w, theirs}
+	if j.netParent != nil {
+		netParent = "5"
+		files = append(files, j.netParent)
+	}
 	cmd := &exec.Cmd{Path: jailHolderExe, Env: []string{}, Dir: "/",
 		Args: []string{jailHolderExe, spec.Skeleton, spec.NewRoot, spec.Data, spec.Tmp,
-			strconv.FormatUint(spec.ShmSize, 10), strconv.FormatUint(spec.ShmInodes, 10)},
-		ExtraFiles:  []*os.File{w, theirs},
+			strconv.FormatUint(spec.ShmSize, 10), strconv.FormatUint(spec.ShmInodes, 10), netParent},
+		ExtraFiles:  files,
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}}
 	err = cmd.Start()
 	w.Close()

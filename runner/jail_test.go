@@ -591,6 +591,20 @@ func TestJailBombsEndWithAClearMessage(t *testing.T) {
 	})
 }
 
+func TestJailSandboxNetworksHaveConnectionTablesOfTheirOwn(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/proc/sys/net/ipv4/tcp_child_ehash_entries"); err != nil {
+		t.Skipf("a kernel before 6.1: sandboxes share the host's table (%v)", err)
+	}
+	j := sharedJail(t)
+	b := j.create(t, "bash", false)
+	// Negative: the namespace shares the host's table (whose size it shows).
+	res := b.run("bash", "cat /proc/sys/net/ipv4/tcp_ehash_entries; echo hi >/dev/tcp/127.0.0.1/9 || echo refused")
+	if res.Stdout != netParentBuckets+"\nrefused\n" {
+		t.Fatalf("the sandbox's TCP table (tcp_ehash_entries, then a refused connection):\n%s\n%s", res, j.log.String())
+	}
+}
+
 func TestJailRunsCannotSeeEachOther(t *testing.T) {
 	t.Parallel()
 	j := sharedJail(t)

@@ -7,7 +7,9 @@
 //    (unshare(2) refuses a multi-threaded caller), so the jail server starts this with a plain vfork;
 //  - a holder started as the Go runner paid its runtime and package start-up (~2 ms of CPU each).
 //
-//   runner-holder SKELETON NEWROOT DATA TMP SHM_BYTES SHM_INODES
+//   runner-holder SKELETON NEWROOT DATA TMP SHM_BYTES SHM_INODES NET_PARENT
+//   NET_PARENT: "5" when fd 5 is the network namespace to make the sandbox's from (runner/jail_netparent.go
+//   says why), "-" for the jail server's own
 //   fd 3: the ready pipe ("ok\n" or "error: ...\n", from the holder itself)
 //   fd 4: a socket to the jail server, for the steps only it can do:
 //         -> "u"          the user namespace exists: write its uid/gid maps
@@ -39,7 +41,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { READY_FD = 3, SYNC_FD = 4 };
+enum { READY_FD = 3, SYNC_FD = 4, NET_PARENT_FD = 5 };
 
 static void fail(const char *fmt, ...) {
   char msg[512];
@@ -146,8 +148,13 @@ static char expect(int fd) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 7) fail("usage: runner-holder SKELETON NEWROOT DATA TMP SHM_BYTES SHM_INODES");
+  if (argc != 8) fail("usage: runner-holder SKELETON NEWROOT DATA TMP SHM_BYTES SHM_INODES NET_PARENT");
   pid_t server = getppid();
+  // Entered while still host root: no user namespace of the sandbox could.
+  if (strcmp(argv[7], "-") != 0) {
+    if (setns(NET_PARENT_FD, CLONE_NEWNET) != 0) fail("entering the parent network namespace: %s", strerror(errno));
+    close(NET_PARENT_FD);
+  }
   if (unshare(CLONE_NEWUSER) != 0) fail("creating the user namespace: %s", strerror(errno));
   if (write(SYNC_FD, "u", 1) != 1 || expect(SYNC_FD) != 'm') fail("no uid map from the jail server");
   // Root of the new user namespace (the jail's root uid outside); setgroups stays denied in it.
