@@ -109,7 +109,7 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 	resp.SandboxEnded = s.jail != nil && s.cfg.SingleUse && len(resp.Files) == 0
 	writeJSON(w, http.StatusOK, resp)
 	if resp.SandboxEnded {
-		// It waits for busy, held until this handler has returned.
+		// In a goroutine: destroy waits for busy, which this handler holds until it has returned.
 		go s.jail.j.destroy(s.jail)
 	}
 }

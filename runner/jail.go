@@ -200,7 +200,7 @@ type jail struct {
 	js        *template         // nil without the Node template's addon: js runs start a Node each
 	env       []string          // the environment of templates and children
 	fontLists map[string][]byte // RUNNER_MPL_CACHE_SEED's font lists, seeded into every sandbox
-	netParent *os.File          // the network namespace sandboxes' are made from (jail_netparent.go); nil: the host's
+	netParent *os.File          // the network namespace each sandbox's own is made from (jail_netparent.go); nil: the host's
 
 	mu       sync.Mutex
 	byToken  map[[32]byte]*jailSandbox

@@ -78,7 +78,7 @@ func (j *jail) startHolder(spec holderSpec, uid int) (*holder, error) {
 	netParent := "-"
 	files := []*os.File{w, theirs}
 	if j.netParent != nil {
-		netParent = "5"
+		netParent = strconv.Itoa(3 + len(files)) // its fd in the holder
 		files = append(files, j.netParent)
 	}
 	cmd := &exec.Cmd{Path: jailHolderExe, Env: []string{}, Dir: "/",

@@ -17,7 +17,12 @@ import (
 // tcp_child_ehash_entries and udp_child_hash_entries are small, a sandbox's namespace gets small tables
 // of its own, and a sandbox's connections are not even in the host's table. Nothing runs in the parent:
 // a holder enters it (still host root) only to create the sandbox's namespace from there.
-const netParentBuckets = "128" // the least the kernel takes for either table
+//
+// The kernel sizes two limits of a namespace from its TCP table: at most half as many TIME_WAIT sockets
+// (tcp_max_tw_buckets: 512 here; past that a closed connection skips TIME_WAIT, harmless on a loopback
+// that is all a sandbox has) and a SYN backlog of at least 128. 1024 buckets keep the walk 256 times
+// shorter than the host's while leaving a run room for many short connections.
+const netParentBuckets = "1024"
 
 // newNetParent makes the parent namespace; nil (and why) when this kernel has no such settings or it
 // cannot be made: sandboxes then share the host's tables, as before Linux 6.1.

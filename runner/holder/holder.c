@@ -9,7 +9,7 @@
 //
 //   runner-holder SKELETON NEWROOT DATA TMP SHM_BYTES SHM_INODES NET_PARENT
 //   NET_PARENT: "5" when fd 5 is the network namespace to make the sandbox's from (runner/jail_netparent.go
-//   says why), "-" for the jail server's own
+//   says why), "-" for the jail server's own; nothing else is taken
 //   fd 3: the ready pipe ("ok\n" or "error: ...\n", from the holder itself)
 //   fd 4: a socket to the jail server, for the steps only it can do:
 //         -> "u"          the user namespace exists: write its uid/gid maps
@@ -151,9 +151,11 @@ int main(int argc, char **argv) {
   if (argc != 8) fail("usage: runner-holder SKELETON NEWROOT DATA TMP SHM_BYTES SHM_INODES NET_PARENT");
   pid_t server = getppid();
   // Entered while still host root: no user namespace of the sandbox could.
-  if (strcmp(argv[7], "-") != 0) {
+  if (strcmp(argv[7], "5") == 0) {
     if (setns(NET_PARENT_FD, CLONE_NEWNET) != 0) fail("entering the parent network namespace: %s", strerror(errno));
     close(NET_PARENT_FD);
+  } else if (strcmp(argv[7], "-") != 0) {
+    fail("NET_PARENT is \"5\" or \"-\", not \"%s\"", argv[7]);
   }
   if (unshare(CLONE_NEWUSER) != 0) fail("creating the user namespace: %s", strerror(errno));
   if (write(SYNC_FD, "u", 1) != 1 || expect(SYNC_FD) != 'm') fail("no uid map from the jail server");

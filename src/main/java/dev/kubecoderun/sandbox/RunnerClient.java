@@ -127,7 +127,8 @@ public final class RunnerClient {
   /**
    * Whether the runner said, in an answer to execute, that its sandbox ended itself after that
    * answer (a single-use local sandbox whose run left no file to read): there is nothing to
-   * destroy.
+   * destroy. Only the local backend acts on it: the jail server answers for its sandboxes, whereas
+   * a Kubernetes runner shares its pod with user code, so its word would not do to skip a delete.
    */
   public boolean sandboxEnded() {
     return sandboxEnded;
