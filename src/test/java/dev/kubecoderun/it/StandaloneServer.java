@@ -2,6 +2,7 @@ package dev.kubecoderun.it;
 
 import dev.kubecoderun.Application;
 import dev.kubecoderun.config.Config;
+import dev.kubecoderun.testing.SandboxUids;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;

@@ -5,6 +5,7 @@ import dev.kubecoderun.Application;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.testing.OpenApiContract;
+import dev.kubecoderun.testing.SandboxUids;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -1,4 +1,4 @@
-package dev.kubecoderun.it;
+package dev.kubecoderun.testing;
 
 import java.util.HashMap;
 import java.util.Map;
@@ -14,8 +14,8 @@ import java.util.function.Function;
  * below the Kubernetes sandboxes' (K8S_SANDBOX_UIDS); a server refused for a range another JVM's
  * jail holds is started with the next range.
  */
-final class SandboxUids {
-  static final int COUNT = 256;
+public final class SandboxUids {
+  public static final int COUNT = 256;
   private static final int FIRST = 300_000_000;
   private static final AtomicInteger NEXT =
       new AtomicInteger((int) (ProcessHandle.current().pid() % 32768) * 32);
@@ -27,7 +27,7 @@ final class SandboxUids {
    * env}'s SANDBOX_UID_COUNT, at most {@link #COUNT}, if it names one), unless {@code env} names
    * SANDBOX_UID_BASE.
    */
-  static <T> T start(Map<String, String> env, Function<Map<String, String>, T> start) {
+  public static <T> T start(Map<String, String> env, Function<Map<String, String>, T> start) {
     if (env.containsKey("SANDBOX_UID_BASE")) {
       return start.apply(env);
     }
