@@ -5,6 +5,7 @@ import dev.kubecoderun.Application;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.testing.OpenApiContract;
+import dev.kubecoderun.testing.RunnerBinary;
 import dev.kubecoderun.testing.SandboxUids;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -181,7 +182,7 @@ final class TestServer {
         env.put("API_HOST", "127.0.0.1");
         env.put("API_PORT", "0");
         env.put("DATA_DIR", data.toString());
-        env.put("RUNNER_BIN", runnerBinary());
+        env.put("RUNNER_BIN", RunnerBinary.path());
         env.putIfAbsent("POD_POOL_PY", "1");
         env.put("POD_POOL_JS", jsPool);
         env.put("MAX_EXECUTION_TIME", "20");
@@ -204,14 +205,6 @@ final class TestServer {
         throw new UncheckedIOException(e);
       }
     }
-  }
-
-  private static String runnerBinary() {
-    String fromEnv = System.getenv("RUNNER_BIN");
-    if (fromEnv != null && !fromEnv.isBlank()) {
-      return fromEnv;
-    }
-    return Path.of("target/runner").toAbsolutePath().toString();
   }
 
   /** A response with its body as text and, when it is JSON, as a tree. */

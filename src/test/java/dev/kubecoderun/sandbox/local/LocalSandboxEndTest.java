@@ -11,6 +11,7 @@ import dev.kubecoderun.sandbox.RunnerResult;
 import dev.kubecoderun.sandbox.RunnerSettings;
 import dev.kubecoderun.sandbox.Sandbox;
 import dev.kubecoderun.testing.Eventually;
+import dev.kubecoderun.testing.RunnerBinary;
 import dev.kubecoderun.testing.SandboxUids;
 import io.helidon.http.Method;
 import io.helidon.webclient.api.WebClient;
@@ -46,12 +47,7 @@ class LocalSandboxEndTest {
     env.put("API_KEY", "local-sandbox-end-test-key");
     env.put("DATA_DIR", dir.toString());
     env.put("PATH", System.getenv("PATH"));
-    String runner = System.getenv("RUNNER_BIN");
-    env.put(
-        "RUNNER_BIN",
-        runner != null && !runner.isBlank()
-            ? runner
-            : Path.of("target/runner").toAbsolutePath().toString());
+    env.put("RUNNER_BIN", RunnerBinary.path());
     WebClient http =
         WebClient.builder()
             .addService(
