@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -49,6 +50,7 @@ type jailConfig struct {
 	CPUMillis    int    // CPU limit per sandbox in thousandths of a CPU; 0 = none
 	StartTimeout time.Duration
 	Holder       string // the runner-holder binary (holder/holder.c)
+	ZygoteLib    string // the Python templates' jail entry (shims/zygote_jail.c), a shared library
 	FavorDynmods bool   // turn on the host's cgroup favordynmods flag (jail_dynmods.go)
 	AdminToken   string
 	Child        *Config // the runner settings each sandbox's server starts from (limits, tools, preload)
@@ -80,6 +82,7 @@ func parseJailConfig(args []string, lookup func(string) (string, bool)) (*jailCo
 	maxCPU := fs.Float64("max-cpu", 1, "")
 	startTimeout := fs.Duration("start-timeout", 30*time.Second, "")
 	fs.StringVar(&c.Holder, "holder", "", "")
+	fs.StringVar(&c.ZygoteLib, "zygote-lib", "", "")
 	fs.BoolVar(&c.FavorDynmods, "cgroup-favordynmods", false, "")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -97,11 +100,15 @@ func parseJailConfig(args []string, lookup func(string) (string, bool)) (*jailCo
 	if c.Holder == "" {
 		c.Holder, _ = lookup("RUNNER_HOLDER")
 	}
-	if c.Holder == "" {
-		// Built next to the runner (scripts/build).
-		if self, err := os.Executable(); err == nil {
-			c.Holder = filepath.Join(filepath.Dir(self), "runner-holder")
-		}
+	if c.ZygoteLib == "" {
+		c.ZygoteLib, _ = lookup("RUNNER_ZYGOTE_LIB")
+	}
+	// Both built next to the runner (scripts/build).
+	if self, err := os.Executable(); err == nil && c.Holder == "" {
+		c.Holder = filepath.Join(filepath.Dir(self), "runner-holder")
+	}
+	if self, err := os.Executable(); err == nil && c.ZygoteLib == "" {
+		c.ZygoteLib = filepath.Join(filepath.Dir(self), "runner-zygote.so")
 	}
 	switch {
 	case c.AdminToken == "":
@@ -186,6 +193,33 @@ func jailPrerequisites(cfg *jailConfig) error {
 	if st, err := os.Stat(cfg.Holder); err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
 		return fmt.Errorf("the sandbox holder %s is missing or not executable (runner-holder, built next to the runner by scripts/build; RUNNER_HOLDER names another)", cfg.Holder)
 	}
+	if err := checkZygoteLib(cfg.ZygoteLib); err != nil {
+		return fmt.Errorf("the templates' jail entry %s %v (runner-zygote.so, built next to the runner by scripts/build; RUNNER_ZYGOTE_LIB names another)", cfg.ZygoteLib, err)
+	}
+	return nil
+}
+
+// checkZygoteLib says what is wrong with the templates' jail entry, here rather than as every
+// template's failure to load it.
+func checkZygoteLib(path string) error {
+	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
+		return errors.New("is missing")
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		return errors.New("is not a shared library")
+	}
+	defer f.Close()
+	syms, _ := f.DynamicSymbols()
+	found := 0
+	for _, s := range syms {
+		if s.Name == "kcr_setup" || s.Name == "kcr_enter_jail" {
+			found++
+		}
+	}
+	if f.Type != elf.ET_DYN || found != 2 {
+		return errors.New("is not a shared library with kcr_setup and kcr_enter_jail")
+	}
 	return nil
 }
 
@@ -195,6 +229,7 @@ type jail struct {
 	cg        *jailCgroupRoot
 	rust      func() (rustc, edition string)
 	filter    []byte
+	zygoteLib []byte // shims/zygote_jail.so, copied to every Python template
 	py, exec  *template
 	py0       *template         // a bare Python (no RUNNER_PY_PRELOAD) for code that imports only the stdlib
 	js        *template         // nil without the Node template's addon: js runs start a Node each
@@ -298,6 +333,11 @@ func newJail(cfg *jailConfig) (*jail, error) {
 	} else if err := os.WriteFile(in(jailHolderExe), b, 0o755); err != nil {
 		return nil, err
 	}
+	if b, err := os.ReadFile(cfg.ZygoteLib); err != nil {
+		return nil, err
+	} else {
+		j.zygoteLib = b
+	}
 	// Rust is detected once, with the host's view, for every sandbox.
 	rustc, edition := (&Server{cfg: cfg.Child}).detectRust()
 	j.rust = func() (string, string) { return rustc, edition }
@@ -372,7 +412,7 @@ func (j *jail) templateSpec(mode string) (templateSpec, error) {
 		"rlimits": map[string]uint64{"nproc": 2 * c.MaxProcs, "nofile": c.MaxOpenFiles, "fsize": c.MaxFileSize, "core": 0},
 	})
 	files := map[string][]byte{"shims/pyrun.py": pyrun, "shims/zygote.py": zygote,
-		"shims/zygote.json": zspec, "shims/seccomp.bpf": j.filter}
+		"shims/zygote.json": zspec, "shims/seccomp.bpf": j.filter, "shims/zygote_jail.so": j.zygoteLib}
 	var argv []string
 	switch mode {
 	case "py":

@@ -1240,6 +1240,24 @@ func TestJailRefusesAMissingOrNonExecutableHolder(t *testing.T) {
 	}
 }
 
+func TestJailRefusesAMissingOrBrokenZygoteLib(t *testing.T) {
+	t.Parallel()
+	needRoot(t, "the jail tests run as root, like the local backend")
+	for lib, what := range map[string]string{
+		filepath.Join(t.TempDir(), "missing"):    "is missing",
+		t.TempDir():                              "is missing",
+		"/etc/hostname":                          "is not a shared library",
+		filepath.Join(testBase, "runner-holder"): "is not a shared library with kcr_setup and kcr_enter_jail",
+	} {
+		out, code := runJailToRefusal(t, "--zygote-lib", lib)
+		want := "runner jail: cannot jail sandboxes here: the templates' jail entry " + lib + " " + what +
+			" (runner-zygote.so, built next to the runner by scripts/build; RUNNER_ZYGOTE_LIB names another)\n"
+		if code != 2 || out != want {
+			t.Errorf("a jail with --zygote-lib %s: exit %d, %q", lib, code, out)
+		}
+	}
+}
+
 func TestJailTemplateThatDiesEndsItsRunsAndIsStartedAgain(t *testing.T) {
 	t.Parallel()
 	// A jail of its own: the test kills its exec template.

@@ -46,13 +46,17 @@ func TestMain(m *testing.M) {
 			executable = func() (string, error) { return filepath.Join(base, "runner"), nil }
 		}
 	}
-	// The jail's sandbox holder is C, built next to the runner as scripts/build does.
+	// The jail's sandbox holder and the Python templates' jail entry are C, built next to the runner as
+	// scripts/build does.
 	cc := "musl-gcc"
 	if _, err := exec.LookPath(cc); err != nil {
 		cc = "gcc"
 	}
 	if out, err := exec.Command(cc, "-O2", "-Wall", "-Wextra", "-Werror", "-static", "-o", filepath.Join(base, "runner-holder"), "holder/holder.c").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building runner-holder: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-o", filepath.Join(base, "runner-zygote.so"), "shims/zygote_jail.c").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building runner-zygote.so: %v\n%s", err, out)
 	}
 	code := m.Run()
 	for _, f := range afterTests {
@@ -76,7 +80,7 @@ const testToken = "test-token-0123456789"
 // TypeScript compiler of the tools dir's Node libraries, a JDK 22+ for the source launcher.
 func testEnv() map[string]string {
 	env := map[string]string{"RUNNER_TOKEN": testToken, "RUNNER_TOOL_PYTHON": "/usr/bin/python3",
-		"RUNNER_HOLDER": filepath.Join(testBase, "runner-holder")}
+		"RUNNER_HOLDER": filepath.Join(testBase, "runner-holder"), "RUNNER_ZYGOTE_LIB": filepath.Join(testBase, "runner-zygote.so")}
 	if py := "/opt/kubecoderun/venv/bin/python3"; fileExists(py) {
 		env["RUNNER_TOOL_PYTHON"] = py
 	}

@@ -25,7 +25,8 @@ the jail. Each child:
      then capset and the ambient set), sets no_new_privs and the parent-death signal, becomes a
      session leader, closes every other fd (the rlimits were set in step 2, while still root);
   4. checks all of that in /proc/self/status and stops (exit 127) if anything is off;
-  5. loads the seccomp filter the jail server generated (seccomp.bpf);
+  5. loads the seccomp filter the jail server generated (seccomp.bpf).
+  Steps 1-5 are one call of zygote_jail.c's kcr_enter_jail (it says why C);
   6. py: reseeds what a fork would share (random is reseeded by CPython itself; numpy's global
      generator, tempfile names), copies the pages a plot would write while no job is there yet
      (prefault), writes the ready marker and runs the job read from stdin;
@@ -55,35 +56,19 @@ with open(os.path.join(SHIMS, "zygote.json")) as f:
 with open(os.path.join(SHIMS, "seccomp.bpf"), "rb") as f:
     FILTER = f.read()
 
-CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x02000000, 0x04000000, 0x08000000
-CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_SECCOMP = 1, 4, 24, 22
-PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
-SECCOMP_MODE_FILTER = 2
-SYS_CLOSE_RANGE = 436
+CLONE_NEWPID = 0x20000000
+PR_SET_PDEATHSIG = 1
 MADV_POPULATE_WRITE = 23
-SANDBOX_ID = 65532
 READY = b"\x00kcr-ready\n"
-SLOTS = ["stdin", "stdout", "stderr", "status", "job"]  # fd 0..4 in the child
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-libc.syscall.restype = ctypes.c_long
 libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+JAIL = ctypes.CDLL(os.path.join(SHIMS, "zygote_jail.so"))
+JAIL.kcr_setup.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_longlong), ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+JAIL.kcr_enter_jail.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
 # The template's pages a plot makes a forked child copy, as [address, length] (see plot_pages).
 PREFAULT = []
-
-
-class CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-
-class SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
 
 
 def check(ret, what):
@@ -97,72 +82,17 @@ def prctl(option, arg2=0, arg3=0):
     check(libc.prctl(option, arg2, arg3, 0, 0), "prctl %d" % option)
 
 
-def enter_jail(names, fds):
-    """Steps 1-5 of the module docstring, in the forked child. Raises on any failure."""
-    # 1. Move every fd out of the way, then into its slot.
-    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in fds]
-    slots = {}
-    for name, fd in zip(names, high):
-        slots.setdefault(name, []).append(fd)
-    for i, name in enumerate(SLOTS):
-        if name in slots:
-            os.dup2(slots[name][0], i)
-        elif i <= 2:
-            null = os.open(os.devnull, os.O_RDWR)
-            os.dup2(null, i)
-            os.close(null)
-        else:
-            try:
-                os.close(i)
-            except OSError:
-                pass
-    # 2. Groups, rlimits (while still privileged: a hard limit may have to be raised), cgroups,
-    # namespaces.
-    os.setgroups([])
-    for name, value in SPEC["rlimits"].items():
-        resource.setrlimit(getattr(resource, "RLIMIT_" + name.upper()), (value, value))
-    for fd in slots.get("cg", []):
-        os.write(fd, b"0")
-    ns = slots["ns"][0]
-    check(libc.setns(ns, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "setns")
-    check(libc.unshare(CLONE_NEWCGROUP), "unshare cgroup")
-    os.chdir("/mnt/data")
-    # 3. Privileges and limits.
-    for cap in range(SPEC["cap_last_cap"] + 1):
-        prctl(PR_CAPBSET_DROP, cap)
-    os.setresgid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)
-    os.setresuid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)
-    hdr, data = CapHeader(0x20080522, 0), (CapData * 2)()
-    check(libc.capset(ctypes.byref(hdr), data), "capset")
-    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
-    prctl(PR_SET_NO_NEW_PRIVS, 1)
-    prctl(PR_SET_PDEATHSIG, 9)
-    prctl(PR_SET_DUMPABLE, 1)  # a process of its own, like any other: /proc/self belongs to it
-    os.setsid()
-    check(libc.syscall(SYS_CLOSE_RANGE, len(SLOTS), 0xFFFFFFFF, 0), "close_range")
-    # 4. Fail closed.
-    status = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            status[k] = v.split()
-    want = {"CapInh": "0" * 16, "CapPrm": "0" * 16, "CapEff": "0" * 16, "CapBnd": "0" * 16, "CapAmb": "0" * 16}
-    for k, v in want.items():
-        if status.get(k, [""])[0] != v:
-            raise OSError("jail check: %s is %s" % (k, status.get(k)))
-    if status.get("NoNewPrivs") != ["1"] or status.get("Uid", [""])[:3] != [str(SANDBOX_ID)] * 3:
-        raise OSError("jail check: NoNewPrivs %s, Uid %s" % (status.get("NoNewPrivs"), status.get("Uid")))
-    # 5. The seccomp filter, last: nothing above may need a denied syscall.
-    prog = SockFprog(len(FILTER) // 8, FILTER)
-    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog))
+def jail_args(names, fds):
+    """kcr_enter_jail's arguments for a child, made by the template before the fork: the child only
+    calls it (every object it made would be a page it copies)."""
+    return (len(fds), (ctypes.c_int * len(fds))(*fds), " ".join(names).encode(), ctypes.create_string_buffer(256), 256)
 
 
-def child(names, fds):
-    try:
-        enter_jail(names, fds)
-    except BaseException as e:
+def child(args):
+    """A forked child: steps 1-5 of the module docstring (zygote_jail.c), then the run."""
+    if JAIL.kcr_enter_jail(*args) != 0:
         try:
-            os.write(2, ("runner: cannot enter the jail: %s\n" % e).encode())
+            os.write(2, b"runner: cannot enter the jail: " + args[3].value + b"\n")
         finally:
             os._exit(127)
     try:
@@ -355,6 +285,12 @@ def warm_up():
 
 
 def main():
+    limits = []
+    for name, value in SPEC["rlimits"].items():
+        limits += [getattr(resource, "RLIMIT_" + name.upper()), value]
+    pairs = (ctypes.c_longlong * len(limits))(*limits)
+    if JAIL.kcr_setup(SPEC["cap_last_cap"], pairs, len(limits) // 2, FILTER, len(FILTER)) != 0:
+        raise SystemExit("runner: the jail's settings were refused (zygote_jail.c)")
     if MODE == "py":
         warm_up()
     ctl = socket.socket(fileno=3)
@@ -381,11 +317,12 @@ def main():
                 try:
                     if len(names) != len(fds):
                         raise OSError("got %d fds for %d names" % (len(fds), len(names)))
+                    args = jail_args(names, fds)
                     check(libc.setns(fds[names.index("ns")], CLONE_NEWPID), "setns pid")
                     try:
                         pid = os.fork()
                         if pid == 0:
-                            child(names, fds)
+                            child(args)
                     finally:
                         check(libc.setns(self_pidns, CLONE_NEWPID), "setns back")
                 except OSError as e:

@@ -89,10 +89,10 @@ versioned_install() {
 KCR_JAR="$KCR_ROOT/target/kubecoderun.jar"
 
 # True when target/ holds everything `java -jar $KCR_JAR` and the local backend need, built from
-# the current sources: the runner and its holder, the jar, and every library the jar's manifest names. Whichever
+# the current sources: the runner with its holder and jail entry, the jar, and every library the jar's manifest names. Whichever
 # command built them (scripts/build, scripts/test, mvn verify) does not matter.
 build_is_current() {
-  [ -x "$KCR_ROOT/target/runner" ] && [ -x "$KCR_ROOT/target/runner-holder" ] && [ -f "$KCR_JAR" ] || return 1
+  [ -x "$KCR_ROOT/target/runner" ] && [ -x "$KCR_ROOT/target/runner-holder" ] && [ -f "$KCR_ROOT/target/runner-zygote.so" ] && [ -f "$KCR_JAR" ] || return 1
   [ -z "$(find "$KCR_ROOT/runner" -newer "$KCR_ROOT/target/runner" -type f | head -n1)" ] || return 1
   # languages/: the library lists the jar carries (GET /languages).
   [ -z "$(find "$KCR_ROOT/src/main" "$KCR_ROOT/languages" "$KCR_ROOT/pom.xml" -newer "$KCR_JAR" -type f | head -n1)" ] || return 1
