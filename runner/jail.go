@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,11 +105,13 @@ func parseJailConfig(args []string, lookup func(string) (string, bool)) (*jailCo
 		c.ZygoteLib, _ = lookup("RUNNER_ZYGOTE_LIB")
 	}
 	// Both built next to the runner (scripts/build).
-	if self, err := os.Executable(); err == nil && c.Holder == "" {
-		c.Holder = filepath.Join(filepath.Dir(self), "runner-holder")
-	}
-	if self, err := os.Executable(); err == nil && c.ZygoteLib == "" {
-		c.ZygoteLib = filepath.Join(filepath.Dir(self), "runner-zygote.so")
+	if self, err := os.Executable(); err == nil {
+		if c.Holder == "" {
+			c.Holder = filepath.Join(filepath.Dir(self), "runner-holder")
+		}
+		if c.ZygoteLib == "" {
+			c.ZygoteLib = filepath.Join(filepath.Dir(self), "runner-zygote.so")
+		}
 	}
 	switch {
 	case c.AdminToken == "":
@@ -210,15 +213,19 @@ func checkZygoteLib(path string) error {
 		return errors.New("is not a shared library")
 	}
 	defer f.Close()
+	machine := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}[runtime.GOARCH]
+	if f.Type != elf.ET_DYN || f.Class != elf.ELFCLASS64 || f.Machine != machine {
+		return errors.New("is not a shared library for this machine")
+	}
 	syms, _ := f.DynamicSymbols()
-	found := 0
+	defined := map[string]bool{}
 	for _, s := range syms {
-		if s.Name == "kcr_setup" || s.Name == "kcr_enter_jail" {
-			found++
+		if s.Section != elf.SHN_UNDEF && elf.ST_TYPE(s.Info) == elf.STT_FUNC {
+			defined[s.Name] = true
 		}
 	}
-	if f.Type != elf.ET_DYN || found != 2 {
-		return errors.New("is not a shared library with kcr_setup and kcr_enter_jail")
+	if !defined["kcr_setup"] || !defined["kcr_enter_jail"] {
+		return errors.New("has no kcr_setup and kcr_enter_jail")
 	}
 	return nil
 }
@@ -229,7 +236,7 @@ type jail struct {
 	cg        *jailCgroupRoot
 	rust      func() (rustc, edition string)
 	filter    []byte
-	zygoteLib []byte // shims/zygote_jail.so, copied to every Python template
+	zygoteLib []byte // shims/zygote_jail.so, copied to the py, py0 and exec templates
 	py, exec  *template
 	py0       *template         // a bare Python (no RUNNER_PY_PRELOAD) for code that imports only the stdlib
 	js        *template         // nil without the Node template's addon: js runs start a Node each
@@ -333,10 +340,9 @@ func newJail(cfg *jailConfig) (*jail, error) {
 	} else if err := os.WriteFile(in(jailHolderExe), b, 0o755); err != nil {
 		return nil, err
 	}
-	if b, err := os.ReadFile(cfg.ZygoteLib); err != nil {
-		return nil, err
-	} else {
-		j.zygoteLib = b
+	var err error
+	if j.zygoteLib, err = os.ReadFile(cfg.ZygoteLib); err != nil {
+		return nil, fmt.Errorf("reading the templates' jail entry: %v", err)
 	}
 	// Rust is detected once, with the host's view, for every sandbox.
 	rustc, edition := (&Server{cfg: cfg.Child}).detectRust()
@@ -356,7 +362,6 @@ func newJail(cfg *jailConfig) (*jail, error) {
 	if err := enterRoot(cfg.Base); err != nil {
 		return nil, err
 	}
-	var err error
 	if j.filter, err = seccompFilter(); err != nil {
 		return nil, err
 	}
@@ -412,7 +417,10 @@ func (j *jail) templateSpec(mode string) (templateSpec, error) {
 		"rlimits": map[string]uint64{"nproc": 2 * c.MaxProcs, "nofile": c.MaxOpenFiles, "fsize": c.MaxFileSize, "core": 0},
 	})
 	files := map[string][]byte{"shims/pyrun.py": pyrun, "shims/zygote.py": zygote,
-		"shims/zygote.json": zspec, "shims/seccomp.bpf": j.filter, "shims/zygote_jail.so": j.zygoteLib}
+		"shims/zygote.json": zspec, "shims/seccomp.bpf": j.filter}
+	if mode != "js" {
+		files["shims/zygote_jail.so"] = j.zygoteLib
+	}
 	var argv []string
 	switch mode {
 	case "py":

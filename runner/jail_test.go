@@ -1247,8 +1247,12 @@ func TestJailRefusesAMissingOrBrokenZygoteLib(t *testing.T) {
 		filepath.Join(t.TempDir(), "missing"):    "is missing",
 		t.TempDir():                              "is missing",
 		"/etc/hostname":                          "is not a shared library",
-		filepath.Join(testBase, "runner-holder"): "is not a shared library with kcr_setup and kcr_enter_jail",
+		filepath.Join(testBase, "runner-holder"): "is not a shared library for this machine",
+		"/lib/x86_64-linux-gnu/libc.so.6":        "has no kcr_setup and kcr_enter_jail",
 	} {
+		if _, err := os.Stat(lib); err != nil {
+			continue // libc elsewhere (another architecture)
+		}
 		out, code := runJailToRefusal(t, "--zygote-lib", lib)
 		want := "runner jail: cannot jail sandboxes here: the templates' jail entry " + lib + " " + what +
 			" (runner-zygote.so, built next to the runner by scripts/build; RUNNER_ZYGOTE_LIB names another)\n"

@@ -55,8 +55,9 @@ func TestMain(m *testing.M) {
 	if out, err := exec.Command(cc, "-O2", "-Wall", "-Wextra", "-Werror", "-static", "-o", filepath.Join(base, "runner-holder"), "holder/holder.c").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building runner-holder: %v\n%s", err, out)
 	}
-	if out, err := exec.Command("gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-o", filepath.Join(base, "runner-zygote.so"), "shims/zygote_jail.c").CombinedOutput(); err != nil {
+	if out, err := exec.Command("gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-s", "-o", filepath.Join(base, "runner-zygote.so"), "shims/zygote_jail.c").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building runner-zygote.so: %v\n%s", err, out)
+		os.Exit(1) // every jail test would fail, less clearly
 	}
 	code := m.Run()
 	for _, f := range afterTests {

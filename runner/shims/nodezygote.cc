@@ -4,7 +4,7 @@
 // serve() is the template's loop, as in shims/zygote.py: it reads jobs from the jail server on fd 3
 // (SOCK_SEQPACKET: {"id":N,"fds":[names]} with the fds as SCM_RIGHTS), forks one child per job and
 // reports {"id":N,"pid":P} (or "error"), then {"id":N,"status":W}. It never returns in the template.
-// The child enters the sandbox's jail exactly as zygote.py's enter_jail() does (same steps, same
+// The child enters the sandbox's jail exactly as zygote_jail.c's kcr_enter_jail does (same steps, same
 // order, same checks) and then returns to JavaScript, which runs the code.
 //
 // Forking Node needs three things a plain fork() does not give:
@@ -152,7 +152,8 @@ static void close_template_fds(void) {
   for (int i = 0; i < n; i++) close(doomed[i]);
 }
 
-// enter_jail: zygote.py's enter_jail(), step for step.
+// enter_jail: zygote_jail.c's kcr_enter_jail, step for step (but the fds: this child keeps its event
+// loop's).
 static void enter_jail(char names[MAX_FDS][8], int *fds, int n) {
   int high[MAX_FDS];
   for (int i = 0; i < n; i++) {

@@ -25,12 +25,12 @@ the jail. Each child:
      then capset and the ambient set), sets no_new_privs and the parent-death signal, becomes a
      session leader, closes every other fd (the rlimits were set in step 2, while still root);
   4. checks all of that in /proc/self/status and stops (exit 127) if anything is off;
-  5. loads the seccomp filter the jail server generated (seccomp.bpf).
-  Steps 1-5 are one call of zygote_jail.c's kcr_enter_jail (it says why C);
+  5. loads the seccomp filter the jail server generated (seccomp.bpf);
   6. py: reseeds what a fork would share (random is reseeded by CPython itself; numpy's global
      generator, tempfile names), copies the pages a plot would write while no job is there yet
      (prefault), writes the ready marker and runs the job read from stdin;
      exec: reads {"argv", "env"} from the job pipe and execs.
+Steps 1-5 are one call of kcr_enter_jail in zygote_jail.so (zygote_jail.c says why C).
 
 Control protocol (SOCK_SEQPACKET on fd 3): the server sends {"id": N, "fds": [names]} with the fds as
 SCM_RIGHTS; the template answers {"id": N, "pid": P} (or {"id": N, "error": "..."}), then
@@ -39,7 +39,6 @@ Python template adds "stdlib": the standard library's module names, so the serve
 that needs only them, and "prefault_pages": how many pages its children forked ahead copy).
 """
 import ctypes
-import fcntl
 import json
 import os
 import resource
@@ -65,7 +64,8 @@ libc = ctypes.CDLL(None, use_errno=True)
 libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 JAIL = ctypes.CDLL(os.path.join(SHIMS, "zygote_jail.so"))
-JAIL.kcr_setup.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_longlong), ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+JAIL.kcr_setup.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_longlong), ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+                           ctypes.c_char_p, ctypes.c_int]
 JAIL.kcr_enter_jail.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
 # The template's pages a plot makes a forked child copy, as [address, length] (see plot_pages).
 PREFAULT = []
@@ -85,12 +85,20 @@ def prctl(option, arg2=0, arg3=0):
 def jail_args(names, fds):
     """kcr_enter_jail's arguments for a child, made by the template before the fork: the child only
     calls it (every object it made would be a page it copies)."""
-    return (len(fds), (ctypes.c_int * len(fds))(*fds), " ".join(names).encode(), ctypes.create_string_buffer(256), 256)
+    for name in names:
+        if not (name.isascii() and name.isalnum() and len(name) < 8):
+            raise OSError("bad fd name %r" % name)
+    err = ctypes.create_string_buffer(256)
+    return (len(fds), (ctypes.c_int * len(fds))(*fds), " ".join(names).encode(), err, len(err))
 
 
 def child(args):
-    """A forked child: steps 1-5 of the module docstring (zygote_jail.c), then the run."""
-    if JAIL.kcr_enter_jail(*args) != 0:
+    """A forked child: steps 1-5 of the module docstring (zygote_jail.c), then the run. Never returns."""
+    try:
+        jailed = JAIL.kcr_enter_jail(*args) == 0
+    except BaseException:
+        jailed = False
+    if not jailed:
         try:
             os.write(2, b"runner: cannot enter the jail: " + args[3].value + b"\n")
         finally:
@@ -289,8 +297,9 @@ def main():
     for name, value in SPEC["rlimits"].items():
         limits += [getattr(resource, "RLIMIT_" + name.upper()), value]
     pairs = (ctypes.c_longlong * len(limits))(*limits)
-    if JAIL.kcr_setup(SPEC["cap_last_cap"], pairs, len(limits) // 2, FILTER, len(FILTER)) != 0:
-        raise SystemExit("runner: the jail's settings were refused (zygote_jail.c)")
+    err = ctypes.create_string_buffer(256)
+    if JAIL.kcr_setup(SPEC["cap_last_cap"], pairs, len(limits) // 2, FILTER, len(FILTER), err, len(err)) != 0:
+        raise SystemExit("runner: zygote_jail.c refused the jail's settings: " + err.value.decode())
     if MODE == "py":
         warm_up()
     ctl = socket.socket(fileno=3)
@@ -322,7 +331,10 @@ def main():
                     try:
                         pid = os.fork()
                         if pid == 0:
-                            child(args)
+                            try:
+                                child(args)
+                            finally:
+                                os._exit(127)  # never back into this loop
                     finally:
                         check(libc.setns(self_pidns, CLONE_NEWPID), "setns back")
                 except OSError as e:

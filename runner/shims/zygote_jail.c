@@ -1,12 +1,13 @@
 // The native half of shims/zygote.py: a Python template's child enters its sandbox's jail with one call
-// of kcr_enter_jail (through ctypes), the same steps in the same order as nodezygote.cc's enter_jail.
+// of kcr_enter_jail (through ctypes). The steps and checks are nodezygote.cc's enter_jail, in the same
+// order; only the fds differ (a Node child keeps its event loop's, a Python child keeps none above 4).
 //
 // Written in C, not Python, because it runs in every Python run's child right after the fork: each
 // Python statement there touches objects of the template (reference counts) and so copies their pages
 // (a copy-on-write fault, about 2.5 us each on the bench VM), and the steps took about 200 such faults
 // and 1.5 ms of CPU per run in Python; here they are the system calls and little else.
 // Built by scripts/build next to the runner (target/runner-zygote.so); the jail server copies it to its
-// templates' shims (--zygote-lib, RUNNER_ZYGOTE_LIB) and refuses to start without it.
+// Python templates' shims (--zygote-lib, RUNNER_ZYGOTE_LIB) and refuses to start without it.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,7 @@
 #define MAX_LIMITS 8
 #define NSLOTS 5
 
+// Set once by kcr_setup; cap_last_cap stays -1 (every child refuses) until it succeeded.
 static int cap_last_cap = -1;
 static int nlimits;
 static int limit_ids[MAX_LIMITS];
@@ -36,20 +38,35 @@ static struct rlimit limits[MAX_LIMITS];
 static struct sock_fprog prog;
 
 // kcr_setup keeps, in the template (every child inherits them), what each child applies: the last
-// capability to drop, the rlimits as (resource, value) pairs and the seccomp filter. 0, or -1.
-int kcr_setup(int last_cap, const long long *pairs, int n, const unsigned char *filter, int filter_len) {
-  if (last_cap < 0 || n < 0 || n > MAX_LIMITS || filter_len <= 0 || filter_len % sizeof(struct sock_filter)) return -1;
-  cap_last_cap = last_cap;
+// capability to drop, the rlimits as (resource, value) pairs and the seccomp filter. 0, or -1 with
+// the reason in err when a value is out of range or it was already called.
+int kcr_setup(int last_cap, const long long *pairs, int n, const unsigned char *filter, int filter_len, char *err,
+              int errlen) {
+  const char *bad = NULL;
+  if (errlen <= 0) return -1;
+  if (cap_last_cap >= 0) bad = "already set up";
+  else if (last_cap < 0 || last_cap > 63) bad = "cap_last_cap out of range";
+  else if (n < 0 || n > MAX_LIMITS) bad = "too many rlimits";
+  else if (filter_len <= 0 || filter_len % (int)sizeof(struct sock_filter) ||
+           filter_len / (int)sizeof(struct sock_filter) > BPF_MAXINSNS)
+    bad = "the seccomp filter's size";
+  for (int i = 0; !bad && i < n; i++)
+    if (pairs[2 * i] < 0 || pairs[2 * i] >= RLIMIT_NLIMITS || pairs[2 * i + 1] < 0) bad = "an rlimit out of range";
+  struct sock_filter *copy = bad ? NULL : malloc(filter_len);
+  if (!bad && !copy) bad = "out of memory";
+  if (bad) {
+    snprintf(err, errlen, "%s", bad);
+    return -1;
+  }
   nlimits = n;
   for (int i = 0; i < n; i++) {
     limit_ids[i] = (int)pairs[2 * i];
     limits[i].rlim_cur = limits[i].rlim_max = (rlim_t)pairs[2 * i + 1];
   }
-  struct sock_filter *copy = malloc(filter_len);
-  if (!copy) return -1;
   memcpy(copy, filter, filter_len);
   prog.len = (unsigned short)(filter_len / sizeof(struct sock_filter));
   prog.filter = copy;
+  cap_last_cap = last_cap;
   return 0;
 }
 
@@ -65,6 +82,7 @@ int kcr_enter_jail(int n, const int *fds, const char *names, char *err, int errl
   static const char *slots[NSLOTS] = {"stdin", "stdout", "stderr", "status", "job"};
   char name[MAX_FDS][8];
   int high[MAX_FDS];
+  if (errlen <= 0) return -1;
   if (cap_last_cap < 0) {
     errno = EINVAL;
     return failed(err, errlen, "kcr_setup was not called");
@@ -73,18 +91,20 @@ int kcr_enter_jail(int n, const int *fds, const char *names, char *err, int errl
     errno = EINVAL;
     return failed(err, errlen, "too many fds");
   }
-  // 1. Every fd out of the way, then into its slot.
+  // The names, one per fd, each followed by one space but the last.
   const char *p = names;
   for (int i = 0; i < n; i++) {
-    while (*p == ' ') p++;
     size_t len = strcspn(p, " ");
-    if (len == 0 || len >= sizeof name[i]) {
+    if (len == 0 || len >= sizeof name[i] || (i < n - 1 ? p[len] != ' ' : p[len] != 0)) {
       errno = EINVAL;
       return failed(err, errlen, "fd names");
     }
     memcpy(name[i], p, len);
     name[i][len] = 0;
-    p += len;
+    p += len + (i < n - 1);
+  }
+  // 1. Every fd above the slots first: a job fd numbered 0-4 must not be overwritten by another's dup2.
+  for (int i = 0; i < n; i++) {
     high[i] = fcntl(fds[i], F_DUPFD, 100);
     if (high[i] < 0) return failed(err, errlen, "dup");
   }
@@ -97,7 +117,7 @@ int kcr_enter_jail(int n, const int *fds, const char *names, char *err, int errl
     } else if (s <= 2) {
       int null = open("/dev/null", O_RDWR);
       if (null < 0 || dup2(null, s) < 0) return failed(err, errlen, "/dev/null");
-      close(null);
+      if (null != s) close(null);
     } else {
       close(s);
     }
@@ -109,8 +129,15 @@ int kcr_enter_jail(int n, const int *fds, const char *names, char *err, int errl
     if (setrlimit(limit_ids[i], &limits[i])) return failed(err, errlen, "setrlimit");
   int ns = -1;
   for (int i = 0; i < n; i++) {
-    if (strcmp(name[i], "cg") == 0 && write(high[i], "0", 1) != 1) return failed(err, errlen, "joining a cgroup");
-    if (strcmp(name[i], "ns") == 0) ns = high[i];
+    if (strcmp(name[i], "cg") == 0) {
+      ssize_t w = write(high[i], "0", 1);
+      if (w != 1) {
+        if (w >= 0) errno = EIO;
+        return failed(err, errlen, "joining a cgroup");
+      }
+    }
+    // The first, as the template's setns into its pid namespace took.
+    if (strcmp(name[i], "ns") == 0 && ns < 0) ns = high[i];
   }
   if (ns < 0) {
     errno = EINVAL;
@@ -140,7 +167,10 @@ int kcr_enter_jail(int n, const int *fds, const char *names, char *err, int errl
   int sfd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
   ssize_t len = sfd >= 0 ? read(sfd, st, sizeof st - 1) : -1;
   if (sfd >= 0) close(sfd);
-  if (len <= 0) return failed(err, errlen, "reading /proc/self/status");
+  if (len <= 0) {
+    if (len == 0) errno = EIO;
+    return failed(err, errlen, "reading /proc/self/status");
+  }
   st[len] = 0;
   static const char *want[] = {"CapInh:\t0000000000000000", "CapPrm:\t0000000000000000",
                                "CapEff:\t0000000000000000", "CapBnd:\t0000000000000000",
