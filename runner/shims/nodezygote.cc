@@ -4,8 +4,8 @@
 // serve() is the template's loop, as in shims/zygote.py: it reads jobs from the jail server on fd 3
 // (SOCK_SEQPACKET: {"id":N,"fds":[names]} with the fds as SCM_RIGHTS), forks one child per job and
 // reports {"id":N,"pid":P} (or "error"), then {"id":N,"status":W}. It never returns in the template.
-// The child enters the sandbox's jail exactly as zygote_jail.c's kcr_enter_jail does (same steps, same
-// order, same checks) and then returns to JavaScript, which runs the code.
+// The child enters the sandbox's jail through zygote_jail.c (included below), as a Python child does,
+// and then returns to JavaScript, which runs the code.
 //
 // Forking Node needs three things a plain fork() does not give:
 //  - V8 marks its heap MADV_DONTFORK: the pages would be missing in the child. Every mapping is made
@@ -54,15 +54,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SANDBOX_ID 65532
-#define MAX_FDS 64
+// The jail entry, shared with the Python templates (kcr_setup, enter_jail_closing; MAX_FDS).
+#include "zygote_jail.c"
+
 #define CTL_FD 3
 
-static int cap_last_cap;
-static struct rlimit limits[4];
-static const int limit_ids[4] = {RLIMIT_NPROC, RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_CORE};
-static struct sock_filter *filter;
-static unsigned short filter_len;
 static int self_pidns = -1;
 // The child's status pipe (fd 3) as it was before the code ran: leave() writes only to that pipe.
 static dev_t status_dev;
@@ -152,82 +148,23 @@ static void close_template_fds(void) {
   for (int i = 0; i < n; i++) close(doomed[i]);
 }
 
-// enter_jail: zygote_jail.c's kcr_enter_jail, step for step (but the fds: this child keeps its event
-// loop's).
+// enter_jail: zygote_jail.c's steps, keeping the event loop's fds; then what a forked Node needs.
 static void enter_jail(char names[MAX_FDS][8], int *fds, int n) {
-  int high[MAX_FDS];
+  char joined[MAX_FDS * 8] = "", err[256];
   for (int i = 0; i < n; i++) {
-    high[i] = fcntl(fds[i], F_DUPFD, 100);
-    if (high[i] < 0) fail("dup");
+    if (i > 0) strcat(joined, " ");
+    strcat(joined, names[i]);
   }
-  const char *slots[5] = {"stdin", "stdout", "stderr", "status", "job"};
-  for (int s = 0; s < 5; s++) {
-    int found = -1;
-    for (int i = 0; i < n; i++)
-      if (strcmp(names[i], slots[s]) == 0) {
-        found = high[i];
-        break;
-      }
-    if (found >= 0) {
-      if (dup2(found, s) < 0) fail("dup2");
-    } else if (s <= 2) {
-      int null = open("/dev/null", O_RDWR);
-      if (null < 0 || dup2(null, s) < 0) fail("/dev/null");
-      close(null);
-    } else {
-      close(s);
-    }
+  if (enter_jail_closing(n, fds, joined, close_template_fds, err, sizeof err)) {
+    dprintf(2, "runner: cannot enter the jail: %s\n", err);
+    _exit(127);
   }
-  if (setgroups(0, NULL)) fail("setgroups");
-  for (int i = 0; i < 4; i++)
-    if (setrlimit(limit_ids[i], &limits[i])) fail("setrlimit");
-  int ns = -1;
-  for (int i = 0; i < n; i++) {
-    if (strcmp(names[i], "cg") == 0 && write(high[i], "0", 1) != 1) fail("joining a cgroup");
-    if (strcmp(names[i], "ns") == 0) ns = high[i];
-  }
-  if (ns < 0) fail("no namespace fd");
-  if (setns(ns, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)) fail("setns");
-  if (unshare(CLONE_NEWCGROUP)) fail("unshare cgroup");
-  if (chdir("/mnt/data")) fail("chdir");
-  for (int cap = 0; cap <= cap_last_cap; cap++)
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)) fail("dropping the bounding set");
-  if (setresgid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)) fail("setresgid");
-  if (setresuid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)) fail("setresuid");
-  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct data[2];
-  memset(data, 0, sizeof data);
-  if (syscall(SYS_capset, &hdr, data)) fail("capset");
-  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)) fail("clearing ambient capabilities");
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) fail("no_new_privs");
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)) fail("pdeathsig");
-  if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)) fail("dumpable");
-  if (setsid() < 0) fail("setsid");
-  for (int i = 0; i < n; i++) close(high[i]);
-  close_template_fds();
   // The status pipe (fd 3) is the runner's, not for the processes the code starts.
   fcntl(3, F_SETFD, FD_CLOEXEC);
   struct stat sst;
   have_status = fstat(3, &sst) == 0 && S_ISFIFO(sst.st_mode);
   status_dev = sst.st_dev;
   status_ino = sst.st_ino;
-  // Fail closed.
-  char st[4096];
-  int sfd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  ssize_t len = sfd >= 0 ? read(sfd, st, sizeof st - 1) : -1;
-  if (sfd >= 0) close(sfd);
-  if (len <= 0) fail("reading /proc/self/status");
-  st[len] = 0;
-  const char *want[] = {"CapInh:\t0000000000000000", "CapPrm:\t0000000000000000",
-                        "CapEff:\t0000000000000000", "CapBnd:\t0000000000000000",
-                        "CapAmb:\t0000000000000000", "NoNewPrivs:\t1", "Uid:\t65532\t65532\t65532"};
-  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-    if (!strstr(st, want[i])) {
-      errno = EPERM;
-      fail(want[i]);
-    }
-  struct sock_fprog prog = {filter_len, filter};
-  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0)) fail("seccomp");
   // After seccomp: libuv then finds io_uring denied and keeps to epoll and its thread pool.
   if (uv_loop_fork(uv_default_loop())) fail("uv_loop_fork");
 }
@@ -352,20 +289,26 @@ static napi_value Serve(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  napi_get_value_int32(env, argv[0], &cap_last_cap);
+  int32_t last_cap = -1;
+  napi_get_value_int32(env, argv[0], &last_cap);
+  static const int limit_ids[4] = {RLIMIT_NPROC, RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_CORE};
+  long long pairs[8];
   for (uint32_t i = 0; i < 4; i++) {
     napi_value v;
     double d;
     napi_get_element(env, argv[1], i, &v);
     napi_get_value_double(env, v, &d);
-    limits[i].rlim_cur = limits[i].rlim_max = (rlim_t)d;
+    pairs[2 * i] = limit_ids[i];
+    pairs[2 * i + 1] = (long long)d;
   }
   void *bytes;
   size_t blen;
   napi_get_buffer_info(env, argv[2], &bytes, &blen);
-  filter = static_cast<struct sock_filter *>(malloc(blen));
-  memcpy(filter, bytes, blen);
-  filter_len = blen / sizeof(struct sock_filter);
+  char err[256];
+  if (kcr_setup(last_cap, pairs, 4, static_cast<const unsigned char *>(bytes), (int)blen, err, sizeof err)) {
+    fprintf(stderr, "runner: the Node template's jail settings were refused: %s\n", err);
+    abort();
+  }
   self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
   if (self_pidns < 0) abort();
   // glibc's heap is trimmed once its free top exceeds 128 KiB and grown again with a 128 KiB pad: a

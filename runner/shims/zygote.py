@@ -331,10 +331,7 @@ def main():
                     try:
                         pid = os.fork()
                         if pid == 0:
-                            try:
-                                child(args)
-                            finally:
-                                os._exit(127)  # never back into this loop
+                            child(args)  # never returns
                     finally:
                         check(libc.setns(self_pidns, CLONE_NEWPID), "setns back")
                 except OSError as e:

@@ -1,6 +1,6 @@
-// The native half of shims/zygote.py: a Python template's child enters its sandbox's jail with one call
-// of kcr_enter_jail (through ctypes). The steps and checks are nodezygote.cc's enter_jail, in the same
-// order; only the fds differ (a Node child keeps its event loop's, a Python child keeps none above 4).
+// A template's child enters its sandbox's jail here: a Python one with one call of kcr_enter_jail
+// (shims/zygote.py, through ctypes), a Node one through enter_jail_closing (shims/nodezygote.cc
+// includes this file), which differs only in the fds the child keeps above 4 (its event loop's).
 //
 // Written in C, not Python, because it runs in every Python run's child right after the fork: each
 // Python statement there touches objects of the template (reference counts) and so copies their pages
@@ -8,7 +8,9 @@
 // and 1.5 ms of CPU per run in Python; here they are the system calls and little else.
 // Built by scripts/build next to the runner (target/runner-zygote.so); the jail server copies it to its
 // Python templates' shims (--zygote-lib, RUNNER_ZYGOTE_LIB) and refuses to start without it.
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -52,7 +54,7 @@ int kcr_setup(int last_cap, const long long *pairs, int n, const unsigned char *
     bad = "the seccomp filter's size";
   for (int i = 0; !bad && i < n; i++)
     if (pairs[2 * i] < 0 || pairs[2 * i] >= RLIMIT_NLIMITS || pairs[2 * i + 1] < 0) bad = "an rlimit out of range";
-  struct sock_filter *copy = bad ? NULL : malloc(filter_len);
+  struct sock_filter *copy = bad ? NULL : (struct sock_filter *)malloc(filter_len);
   if (!bad && !copy) bad = "out of memory";
   if (bad) {
     snprintf(err, errlen, "%s", bad);
@@ -75,10 +77,12 @@ static int failed(char *err, int errlen, const char *what) {
   return -1;
 }
 
-// kcr_enter_jail: zygote.py's steps 1-5 in a forked child. fds are the job's descriptors, names their
-// names separated by spaces ("ns stdin stdout stderr status cg cg cg"). 0 once jailed, else -1 with
-// what failed in err: the child must then exit, never run anything.
-int kcr_enter_jail(int n, const int *fds, const char *names, char *err, int errlen) {
+// enter_jail_closing: zygote.py's steps 1-5 in a forked child. fds are the job's descriptors, names
+// their names separated by spaces ("ns stdin stdout stderr status cg cg cg"). close_fds closes what the
+// child must not keep above fd 4; NULL closes all of it. 0 once jailed, else -1 with what failed in
+// err: the child must then exit, never run anything.
+static int enter_jail_closing(int n, const int *fds, const char *names, void (*close_fds)(void), char *err,
+                              int errlen) {
   static const char *slots[NSLOTS] = {"stdin", "stdout", "stderr", "status", "job"};
   char name[MAX_FDS][8];
   int high[MAX_FDS];
@@ -161,7 +165,9 @@ int kcr_enter_jail(int n, const int *fds, const char *names, char *err, int errl
   // A process of its own, like any other: /proc/self belongs to it.
   if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)) return failed(err, errlen, "dumpable");
   if (setsid() < 0) return failed(err, errlen, "setsid");
-  if (syscall(SYS_close_range, NSLOTS, ~0U, 0)) return failed(err, errlen, "close_range");
+  for (int i = 0; i < n; i++) close(high[i]);
+  if (close_fds) close_fds();
+  else if (syscall(SYS_close_range, NSLOTS, ~0U, 0)) return failed(err, errlen, "close_range");
   // 4. Fail closed.
   char st[4096];
   int sfd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
@@ -183,4 +189,9 @@ int kcr_enter_jail(int n, const int *fds, const char *names, char *err, int errl
   // 5. The seccomp filter, last: nothing above may need a denied syscall.
   if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0)) return failed(err, errlen, "seccomp");
   return 0;
+}
+
+// kcr_enter_jail: enter_jail_closing for a Python child, which keeps no fd above 4.
+int kcr_enter_jail(int n, const int *fds, const char *names, char *err, int errlen) {
+  return enter_jail_closing(n, fds, names, NULL, err, errlen);
 }

@@ -1,5 +1,6 @@
-# Sourced by scripts/install-prereqs. Builds the Node template's addon (runner/shims/nodezygote.cc, a
-# Node-API module: it works with any Node version), so the local backend forks js runs from a Node
+# Sourced by scripts/install-prereqs. Builds the Node template's addon (runner/shims/nodezygote.cc with
+# the jail entry it includes, runner/shims/zygote_jail.c; a Node-API module: it works with any Node
+# version), so the local backend forks js runs from a Node
 # template instead of starting a Node for each (runner: RUNNER_NODE_ZYGOTE). Without it, js runs still
 # work, each starting its own Node. Rebuilt when the source changes. Idempotent.
 runner_node_zygote() {
@@ -11,7 +12,8 @@ runner_node_zygote() {
     log "runner: no g++ or Node headers; the Node template is not built (every js run starts a Node)"
     return 0
   fi
-  local sum; sum="$(sha256sum "$src" | cut -c1-16)"
+  # It includes the jail entry it shares with the Python templates: a change of either rebuilds it.
+  local sum; sum="$(cat "$src" "$KCR_ROOT/runner/shims/zygote_jail.c" | sha256sum | cut -c1-16)"
   [ -f "$dir/kcr_zygote.node" ] && [ "$(cat "$dir/source.sha" 2>/dev/null)" = "$sum" ] && return 0
   log "runner: building the Node template's addon in $dir"
   mkdir -p "$dir"
