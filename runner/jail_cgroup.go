@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -20,10 +21,29 @@ import (
 const jailCgroupPrefix = "kcr-jail-"
 
 // jailCgroupRoot is where one jail server makes the cgroups of its sandboxes.
+//
+// A sandbox's cgroups are used again by a later sandbox once they are empty: making and removing three
+// cgroup v1 directories, with their limit files, cost ~0.3 ms of the jail server's CPU per sandbox and
+// as much again in the kernel's workers that free them (bench/RESULTS.md). Only cgroups that hold no
+// process and (almost) no memory are kept (reusable), and the limits are the same for every sandbox of
+// a jail server, so a reused cgroup is indistinguishable from a new one but for its cumulative
+// counters, which every reader takes as a difference (pids.events, the OOM kills).
 type jailCgroupRoot struct {
 	parents map[string]string // controller (pids, memory, cpu) -> the kcr-jail-<pid> directory
 	v2      map[string]bool   // controller -> its parent is a cgroup v2 directory
+
+	mu   sync.Mutex
+	free []*sandboxCgroups // empty cgroups set to limits, for the next sandboxes
+	seq  int               // names the cgroups made: s<seq>
 }
+
+// maxFreeCgroups bounds the cgroups kept for reuse: more than the sandboxes that end at once.
+const maxFreeCgroups = 64
+
+// maxReusedMemory is the most a memory cgroup may still be charged with to be reused: a run's page
+// cache (files it read) may stay charged after it ended, but not memory the next run could not
+// reclaim, such as a SysV shared memory segment whose IPC namespace the kernel frees later.
+const maxReusedMemory = 4 << 20
 
 // newJailCgroupRoot creates the kcr-jail-<pid> parents; cpu only when wanted. It fails naming the
 // controller it cannot use.
@@ -66,8 +86,15 @@ func newJailCgroupRoot(cpu bool) (*jailCgroupRoot, error) {
 	return r, nil
 }
 
-// remove removes the parents (their sandboxes' cgroups must be gone).
+// remove removes the cgroups kept for reuse and the parents (their sandboxes' cgroups must be gone).
 func (r *jailCgroupRoot) remove() {
+	r.mu.Lock()
+	free := r.free
+	r.free = nil
+	r.mu.Unlock()
+	for _, cg := range free {
+		cg.remove()
+	}
 	for _, d := range r.parents {
 		os.Remove(d)
 	}
@@ -97,9 +124,21 @@ func removeStaleJailCgroups(parent string) {
 	}
 }
 
-// newSandboxCgroups makes the cgroups of one sandbox and sets its limits.
-func (r *jailCgroupRoot) newSandboxCgroups(id string, maxProcs, maxMemory uint64, cpuMillis int) (*sandboxCgroups, error) {
-	cg := &sandboxCgroups{memLimit: maxMemory}
+// newSandboxCgroups gives the cgroups of one sandbox, set to its limits: empty ones a sandbox that
+// ended left (release), else new ones.
+func (r *jailCgroupRoot) newSandboxCgroups(maxProcs, maxMemory uint64, cpuMillis int) (*sandboxCgroups, error) {
+	r.mu.Lock()
+	for i := len(r.free) - 1; i >= 0; i-- {
+		if cg := r.free[i]; cg.limits == [3]uint64{maxProcs, maxMemory, uint64(cpuMillis)} {
+			r.free = slices.Delete(r.free, i, i+1)
+			r.mu.Unlock()
+			return cg, nil
+		}
+	}
+	r.seq++
+	id := "s" + strconv.Itoa(r.seq)
+	r.mu.Unlock()
+	cg := &sandboxCgroups{memLimit: maxMemory, limits: [3]uint64{maxProcs, maxMemory, uint64(cpuMillis)}}
 	for _, c := range []string{"pids", "memory", "cpu"} {
 		parent, ok := r.parents[c]
 		if !ok {
@@ -140,6 +179,57 @@ func (r *jailCgroupRoot) newSandboxCgroups(id string, maxProcs, maxMemory uint64
 		cg.procs = append(cg.procs, f)
 	}
 	return cg, nil
+}
+
+// release takes back the cgroups of a sandbox whose processes were all killed: kept for the next
+// sandbox when reusable, else removed.
+func (r *jailCgroupRoot) release(cg *sandboxCgroups) {
+	if cg.reusable() {
+		r.mu.Lock()
+		if len(r.free) < maxFreeCgroups {
+			r.free = append(r.free, cg)
+			cg = nil
+		}
+		r.mu.Unlock()
+	}
+	if cg != nil {
+		cg.remove()
+	}
+}
+
+// reusable reports whether the cgroups hold nothing of the sandbox that used them: no process (nor a
+// zombie: pids.current counts a process until it is reaped) and at most maxReusedMemory charged.
+func (cg *sandboxCgroups) reusable() bool {
+	if cg.pids == "" || len(cg.procs) == 0 {
+		return false
+	}
+	for _, d := range cg.dirs() {
+		if len(cgroupPids(d)) > 0 {
+			return false
+		}
+	}
+	if n, err := readCgroupUint(cg.pids, "pids.current"); err != nil || n != 0 {
+		return false
+	}
+	if cg.memory != "" {
+		name := "memory.usage_in_bytes"
+		if cg.memV2 {
+			name = "memory.current"
+		}
+		if n, err := readCgroupUint(cg.memory, name); err != nil || n > maxReusedMemory {
+			return false
+		}
+	}
+	return true
+}
+
+// readCgroupUint reads a cgroup file holding one number.
+func readCgroupUint(dir, name string) (uint64, error) {
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 }
 
 // setCPULimit caps the cgroup at cpuMillis thousandths of a CPU (a CFS quota per 100 ms period).

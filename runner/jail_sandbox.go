@@ -60,7 +60,7 @@ func (j *jail) create(lang string, warm, singleUse bool) (*jailSandbox, error) {
 		return nil, err
 	}
 	c := j.cfg.Child
-	if sb.cg, err = j.cg.newSandboxCgroups(sb.id, c.MaxProcs, c.MaxMemory, j.cfg.CPUMillis); err != nil {
+	if sb.cg, err = j.cg.newSandboxCgroups(c.MaxProcs, c.MaxMemory, j.cfg.CPUMillis); err != nil {
 		return nil, fmt.Errorf("sandbox cgroups: %v", err)
 	}
 	spec := holderSpec{Skeleton: jailSkeleton, NewRoot: jailNewRoot, Data: filepath.Join(sb.dir, "data"),
@@ -71,9 +71,10 @@ func (j *jail) create(lang string, warm, singleUse bool) (*jailSandbox, error) {
 	sb.gone = make(chan struct{})
 	go func() {
 		sb.holder.cmd.Wait()
-		close(sb.gone)
-		// Whatever the sandbox ran died with its pid namespace; a run in progress ends now.
+		// Whatever the sandbox ran died with its pid namespace; a run in progress ends now. Before
+		// gone: teardown hands the cgroups to another sandbox once gone is closed.
 		sb.cg.killAll()
+		close(sb.gone)
 	}()
 	cfg := *c
 	cfg.Token, cfg.SingleUse = sb.token, singleUse
@@ -141,11 +142,12 @@ func (sb *jailSandbox) teardown() {
 		<-sb.gone
 		syscall.Close(sb.holder.pidfd)
 	}
-	if sb.cg != nil {
-		sb.cg.remove()
-	}
+	// The disk first: its pages are charged to the memory cgroup, which goes back for reuse empty.
 	if sb.dir != "" {
 		unmountSandboxDisk(sb.dir)
+	}
+	if sb.cg != nil {
+		sb.j.cg.release(sb.cg)
 	}
 	sb.j.freeUID(sb.uid)
 }

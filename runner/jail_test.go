@@ -482,46 +482,64 @@ print(subprocess.run(["true"]).returncode, os.waitstatus_to_exitcode(os.waitpid(
 	}
 }
 
-func TestJailRunsJoinEveryCgroupOfTheirSandboxAndDestroyRemovesThem(t *testing.T) {
+// cgroupOf is the path of the process's cgroup with the controller ("" when it has none here).
+func cgroupOf(pid int, c string, h cgroupHierarchies) string {
+	_, v2 := h.parent(c)
+	cgroups, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	for _, line := range strings.Split(string(cgroups), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) == 3 && (v2 && f[0] == "0" || !v2 && slices.Contains(strings.Split(f[1], ","), c)) {
+			return f[2]
+		}
+	}
+	return ""
+}
+
+// Every process of a run is in its sandbox's cgroups, which no other live sandbox has; once the
+// sandbox is destroyed they hold nothing (they are removed, or kept empty for a later sandbox:
+// TestJailCgroupsAreReusedOnlyEmpty).
+func TestJailRunsJoinEveryCgroupOfTheirSandboxAndDestroyEmptiesThem(t *testing.T) {
 	t.Parallel()
 	j := sharedJail(t)
-	b := j.create(t, "bash", false)
-	done := make(chan result, 1)
-	go func() { done <- b.run("bash", "sleep 30") }()
-	if !eventually(20*time.Second, func() bool { return len(processesOf(b.uid)) > 0 }) {
-		t.Fatal("the run did not start")
+	b, other := j.create(t, "bash", false), j.create(t, "bash", false)
+	done, otherDone := make(chan result, 1), make(chan result, 1)
+	go func() { done <- b.run("bash", "sleep 30 & sleep 30") }()
+	go func() { otherDone <- other.run("bash", "sleep 30") }()
+	if !eventually(20*time.Second, func() bool { return len(processesOf(b.uid)) > 1 && len(processesOf(other.uid)) > 0 }) {
+		t.Fatal("the runs did not start")
 	}
 	// The shared jail limits CPU too (--max-cpu 1): pids, memory and cpu, each where this host has it.
-	dirs := map[string]string{}
-	want := "/" + jailCgroupPrefix + strconv.Itoa(innerJailPid(j)) + "/" + b.id
 	h := findCgroupHierarchies()
-	for _, pid := range processesOf(b.uid) {
-		cgroups, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
-		for _, c := range []string{"pids", "memory", "cpu"} {
-			parent, v2 := h.parent(c)
-			if parent == "" {
-				continue
-			}
-			dirs[c] = filepath.Join(parent, want)
-			in := false
-			for _, line := range strings.Split(string(cgroups), "\n") {
-				f := strings.SplitN(line, ":", 3)
-				if len(f) == 3 && f[2] == want && (v2 && f[0] == "0" || !v2 && slices.Contains(strings.Split(f[1], ","), c)) {
-					in = true
-				}
-			}
-			if !in {
-				t.Errorf("process %d of the run is not in the sandbox's %s cgroup %s:\n%s", pid, c, want, cgroups)
+	parent := "/" + jailCgroupPrefix + strconv.Itoa(innerJailPid(j)) + "/"
+	want := cgroupOf(processesOf(b.uid)[0], "pids", h)
+	if !strings.HasPrefix(want, parent) || strings.Count(want, "/") != 2 {
+		t.Fatalf("the run's pids cgroup is %q, want one below %s", want, parent)
+	}
+	if theirs := cgroupOf(processesOf(other.uid)[0], "pids", h); theirs == want {
+		t.Fatalf("two live sandboxes share the cgroup %s", want)
+	}
+	var dirs []string
+	for _, c := range []string{"pids", "memory", "cpu"} {
+		root, _ := h.parent(c)
+		if root == "" {
+			continue
+		}
+		dirs = append(dirs, filepath.Join(root, want))
+		for _, pid := range processesOf(b.uid) {
+			if got := cgroupOf(pid, c, h); got != want {
+				t.Errorf("process %d of the run is in the %s cgroup %q, not the sandbox's %s", pid, c, got, want)
 			}
 		}
 	}
 	b.destroy()
 	<-done
-	for c, d := range dirs {
-		if _, err := os.Stat(d); err == nil {
-			t.Errorf("the %s cgroup %s outlived its sandbox", c, d)
+	for _, d := range dirs {
+		if pids := cgroupPids(d); len(pids) > 0 {
+			t.Errorf("the cgroup %s still holds %v after its sandbox", d, pids)
 		}
 	}
+	other.destroy()
+	<-otherDone
 }
 
 func TestJailForkBombDoesNotStopAnotherRun(t *testing.T) {

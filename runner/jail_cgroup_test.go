@@ -1,0 +1,122 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+)
+
+// joinCgroups starts `sh -c script` inside the cgroups (it writes its own pid into each cgroup.procs
+// first) and returns it running.
+func joinCgroups(t *testing.T, cg *sandboxCgroups, script string) *exec.Cmd {
+	t.Helper()
+	join := ""
+	for _, d := range cg.dirs() {
+		join += "echo $$ > " + filepath.Join(d, "cgroup.procs") + " && "
+	}
+	cmd := exec.Command("sh", "-c", join+script)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
+// A sandbox's cgroups go to a later sandbox only once nothing of the first is left in them: no
+// process, no zombie, no memory the next run could not reclaim. Otherwise they are removed.
+func TestJailCgroupsAreReusedOnlyEmpty(t *testing.T) {
+	needMemoryCgroup(t)
+	r, err := newJailCgroupRoot(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.remove()
+	const procs, mem, cpu = 64, 128 << 20, 500
+
+	a, err := r.newSandboxCgroups(procs, mem, cpu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := memoryLimitOf(t, a); got != strconv.Itoa(mem) {
+		t.Fatalf("memory limit %s, want %d", got, mem)
+	}
+	b, err := r.newSandboxCgroups(procs, mem, cpu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.pids == a.pids || b.memory == a.memory || b.cpu == a.cpu {
+		t.Fatalf("two live sandboxes share cgroups: %v and %v", a.dirs(), b.dirs())
+	}
+
+	// A process, then its zombie, keep the cgroups from being reused.
+	sleeper := joinCgroups(t, a, "exec sleep 30")
+	if !eventually(5e9, func() bool { return len(cgroupPids(a.pids)) == 1 }) {
+		t.Fatal("the process did not join the cgroup")
+	}
+	if a.reusable() {
+		t.Fatal("cgroups holding a process are reusable")
+	}
+	sleeper.Process.Signal(syscall.SIGKILL)
+	if !eventually(5e9, func() bool { return len(cgroupPids(a.pids)) == 0 }) {
+		t.Fatal("the killed process stayed in the cgroup")
+	}
+	if a.reusable() {
+		t.Fatal("cgroups holding a zombie (not reaped: pids.current counts it) are reusable")
+	}
+	sleeper.Wait()
+	if !a.reusable() {
+		t.Fatal("empty cgroups are not reusable")
+	}
+	r.release(a)
+	c, err := r.newSandboxCgroups(procs, mem, cpu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c != a {
+		t.Fatalf("the empty cgroups %v were not reused: got %v", a.dirs(), c.dirs())
+	}
+	if got := memoryLimitOf(t, c); got != strconv.Itoa(mem) {
+		t.Fatalf("reused memory limit %s, want %d", got, mem)
+	}
+	if j := joinCgroups(t, c, "true"); j.Wait() != nil {
+		t.Fatal("a process cannot join reused cgroups")
+	}
+	// Other limits are never handed cgroups made for these.
+	d, err := r.newSandboxCgroups(procs+1, mem, cpu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.release(c)
+	e, err := r.newSandboxCgroups(procs+1, mem, cpu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e == c {
+		t.Fatal("cgroups made with other limits were handed out")
+	}
+	r.release(d)
+	r.release(e)
+
+	// Memory still charged when its processes are gone (a file on a tmpfs outlives them, as a SysV
+	// shared memory segment does its IPC namespace for a while) is not handed to the next sandbox.
+	disk := t.TempDir()
+	if err := syscall.Mount("tmpfs", disk, "tmpfs", 0, "size=64m"); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Unmount(disk, syscall.MNT_DETACH)
+	if err := joinCgroups(t, b, "head -c 16777216 /dev/zero > "+disk+"/f").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if b.reusable() {
+		t.Fatal("cgroups still charged with 16 MiB are reusable")
+	}
+	r.release(b)
+	for _, dir := range []string{b.pids, b.memory, b.cpu} {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("the charged cgroup %s was kept (%v)", dir, err)
+		}
+	}
+}
