@@ -98,6 +98,9 @@ func runTypeScript(r *run) stepResult {
 	tsc, src := []string{r.tool("TSC")}, r.src
 	if strings.HasSuffix(tsc[0], ".js") {
 		tsc, src = []string{r.tool("NODE"), r.s.child(dirShims, "tscrun.js"), r.s.child(dirCode), tsc[0]}, "code.ts"
+		if err := r.s.writeShims(); err != nil {
+			return r.fail("runner: writing the tsc shim: %v", err)
+		}
 	}
 	tsc = append(tsc, "--outDir", r.s.child(dirCode), "--module", "commonjs", "--target", "es2022",
 		"--lib", "es2022", "--sourceMap", "--esModuleInterop", "--skipLibCheck", "--pretty", "false")

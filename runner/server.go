@@ -50,7 +50,10 @@ type Server struct {
 	goCache       sync.Once
 	goCacheSeeded atomic.Bool                    // seedGoCache has finished (copied, or found no seed)
 	rust          func() (rustc, edition string) // detected on first use
-	fontLists     map[string][]byte              // RUNNER_MPL_CACHE_SEED's font lists, seeded at start and reset
+	// writeShims writes pyrun.py, noderun.js and tscrun.js into the scratch dir on first use: only a
+	// cold interpreter or tsc needs them, not a run forked from a template (most runs in a jail).
+	writeShims func() error
+	fontLists  map[string][]byte // RUNNER_MPL_CACHE_SEED's font lists, seeded at start and reset
 
 	stdout, stderr capture // reused by every run (runs are serialised by busy)
 	warmRuns       atomic.Int64
@@ -117,19 +120,23 @@ func newServerIn(cfg *Config, jail *jailSandbox) (*Server, error) {
 			return nil, err
 		}
 	}
-	for _, name := range []string{"pyrun.py", "noderun.js", "tscrun.js"} {
-		b, _ := shimFiles.ReadFile("shims/" + name)
-		if err := s.writeScratch(path.Join(dirShims, name), b); err != nil {
-			return nil, err
+	s.writeShims = sync.OnceValue(func() error {
+		for _, name := range []string{"pyrun.py", "noderun.js", "tscrun.js"} {
+			b, _ := shimFiles.ReadFile("shims/" + name)
+			if err := s.writeScratch(path.Join(dirShims, name), b); err != nil {
+				return err
+			}
 		}
-	}
+		return nil
+	})
 	if jail != nil {
 		s.fontLists = jail.j.fontLists // read once by the jail for all its sandboxes
+		s.env = jail.j.env             // the same for every sandbox: built once
 	} else {
 		s.fontLists = readFontLists(cfg.MplCacheSeed)
+		s.env = buildEnv(cfg)
 	}
 	s.seedMatplotlibCache()
-	s.env = buildEnv(cfg)
 	s.rust = sync.OnceValues(s.detectRust)
 	for lang := range cfg.Warm {
 		if languages[lang].warm == warmInterpreter {

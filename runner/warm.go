@@ -67,7 +67,9 @@ func (s *Server) startShim(lang string, warm bool, job []byte, r *run) (*shim, e
 		}
 	}
 	if p == nil && err == nil {
-		p, err = s.startChild(argv, o)
+		if err = s.writeShims(); err == nil {
+			p, err = s.startChild(argv, o)
+		}
 	}
 	if err != nil {
 		return nil, err
