@@ -69,6 +69,10 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 			s.busy.Unlock()
 		}
 	}()
+	if s.ended() {
+		writeError(w, http.StatusGone, "the sandbox has ended")
+		return
+	}
 	var req execRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes)).Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "malformed request: %v", err)

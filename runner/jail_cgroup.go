@@ -23,8 +23,8 @@ const jailCgroupPrefix = "kcr-jail-"
 // jailCgroupRoot is where one jail server makes the cgroups of its sandboxes.
 //
 // A sandbox's cgroups are used again by a later sandbox once they are empty: making and removing three
-// cgroup v1 directories, with their limit files, cost ~0.3 ms of the jail server's CPU per sandbox and
-// as much again in the kernel's workers that free them (bench/RESULTS.md). Only cgroups that hold no
+// cgroup v1 directories, with their limit files, cost ~0.5 ms of the jail server's CPU per sandbox, and
+// more in the kernel's workers that free them (perf at c=8, bench/RESULTS.md). Only cgroups that hold no
 // process and (almost) no memory are kept (reusable), and the limits are the same for every sandbox of
 // a jail server, so a reused cgroup is indistinguishable from a new one but for its cumulative
 // counters, which every reader takes as a difference (pids.events, the OOM kills).

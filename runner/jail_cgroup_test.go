@@ -1,10 +1,13 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -29,6 +32,9 @@ func joinCgroups(t *testing.T, cg *sandboxCgroups, script string) *exec.Cmd {
 // process, no zombie, no memory the next run could not reclaim. Otherwise they are removed.
 func TestJailCgroupsAreReusedOnlyEmpty(t *testing.T) {
 	needMemoryCgroup(t)
+	if dir, _ := findCgroupHierarchies().parent("cpu"); dir == "" {
+		t.Skip("no cgroup cpu controller here")
+	}
 	r, err := newJailCgroupRoot(true)
 	if err != nil {
 		t.Fatal(err)
@@ -117,6 +123,25 @@ func TestJailCgroupsAreReusedOnlyEmpty(t *testing.T) {
 	for _, dir := range []string{b.pids, b.memory, b.cpu} {
 		if _, err := os.Stat(dir); !os.IsNotExist(err) {
 			t.Errorf("the charged cgroup %s was kept (%v)", dir, err)
+		}
+	}
+}
+
+// A request routed to a sandbox just before it was destroyed gets its turn only after destroy gave
+// the sandbox's cgroups back, to be handed to another sandbox: it must not run, nor sweep "its"
+// cgroups' processes, which may be another sandbox's by then.
+func TestAnEndedSandboxRefusesExecuteAndReset(t *testing.T) {
+	s := &Server{cfg: &Config{}, jail: &jailSandbox{closed: true}, warm: map[string]*warmSlot{}}
+	for _, path := range []string{"/execute", "/reset"} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(`{"lang": "py", "code": "print(1)"}`))
+		if path == "/execute" {
+			s.handleExecute(w, r)
+		} else {
+			s.handleReset(w, r)
+		}
+		if w.Code != http.StatusGone || !strings.Contains(w.Body.String(), "the sandbox has ended") {
+			t.Errorf("%s on an ended sandbox: %d %s", path, w.Code, w.Body)
 		}
 	}
 }

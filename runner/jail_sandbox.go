@@ -104,6 +104,15 @@ func (j *jail) create(lang string, warm, singleUse bool) (*jailSandbox, error) {
 	return sb, nil
 }
 
+// isClosed reports whether the sandbox is being destroyed or is gone. Checked under the server's busy
+// lock, it stays false until that lock is given back: destroy waits for it before it releases the
+// cgroups, which another sandbox may then get.
+func (sb *jailSandbox) isClosed() bool {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return sb.closed
+}
+
 // destroy kills everything of the sandbox and removes it; a run in progress ends as killed. Every call
 // returns once that is done.
 func (j *jail) destroy(sb *jailSandbox) {

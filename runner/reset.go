@@ -23,6 +23,10 @@ func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.busy.Unlock()
+	if s.ended() {
+		writeError(w, http.StatusGone, "the sandbox has ended")
+		return
+	}
 	for _, slot := range s.warm {
 		slot.stop()
 	}

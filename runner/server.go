@@ -50,10 +50,12 @@ type Server struct {
 	goCache       sync.Once
 	goCacheSeeded atomic.Bool                    // seedGoCache has finished (copied, or found no seed)
 	rust          func() (rustc, edition string) // detected on first use
-	// writeShims writes pyrun.py, noderun.js and tscrun.js into the scratch dir on first use: only a
-	// cold interpreter or tsc needs them, not a run forked from a template (most runs in a jail).
-	writeShims func() error
-	fontLists  map[string][]byte // RUNNER_MPL_CACHE_SEED's font lists, seeded at start and reset
+	// The shims (pyrun.py, noderun.js, tscrun.js) are written into the scratch dir on first use
+	// (writeShims): only a cold interpreter or tsc needs them, not a run forked from a template (most
+	// runs in a jail).
+	shimsMu      sync.Mutex
+	shimsWritten bool
+	fontLists    map[string][]byte // RUNNER_MPL_CACHE_SEED's font lists, seeded at start and reset
 
 	stdout, stderr capture // reused by every run (runs are serialised by busy)
 	warmRuns       atomic.Int64
@@ -120,15 +122,6 @@ func newServerIn(cfg *Config, jail *jailSandbox) (*Server, error) {
 			return nil, err
 		}
 	}
-	s.writeShims = sync.OnceValue(func() error {
-		for _, name := range []string{"pyrun.py", "noderun.js", "tscrun.js"} {
-			b, _ := shimFiles.ReadFile("shims/" + name)
-			if err := s.writeScratch(path.Join(dirShims, name), b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 	if jail != nil {
 		s.fontLists = jail.j.fontLists // read once by the jail for all its sandboxes
 		s.env = jail.j.env             // the same for every sandbox: built once
@@ -202,6 +195,13 @@ func (s *Server) killLeftovers() {
 		return
 	}
 	sweep()
+}
+
+// ended reports whether this is a jail sandbox that has been destroyed. A request that was routed to
+// it just before must not touch its cgroups (another sandbox may have them now): checked once busy is
+// held.
+func (s *Server) ended() bool {
+	return s.jail != nil && s.jail.isClosed()
 }
 
 func (s *Server) handler() http.Handler {
@@ -326,6 +326,27 @@ func (s *Server) writeScratch(name string, data []byte) error {
 		err = cerr
 	}
 	return err
+}
+
+// writeShims writes the shims unless they are there. A write that failed (the sandbox's disk full)
+// leaves no partial file and is tried again by the next run that needs them.
+func (s *Server) writeShims() error {
+	s.shimsMu.Lock()
+	defer s.shimsMu.Unlock()
+	if s.shimsWritten {
+		return nil
+	}
+	for _, name := range []string{"pyrun.py", "noderun.js", "tscrun.js"} {
+		b, _ := shimFiles.ReadFile("shims/" + name)
+		p := path.Join(dirShims, name)
+		s.scratchRoot.Remove(p) // what a failed attempt wrote; shims/ is the runner's alone
+		if err := s.writeScratch(p, b); err != nil {
+			s.scratchRoot.Remove(p)
+			return err
+		}
+	}
+	s.shimsWritten = true
+	return nil
 }
 
 // readScratch reads at most max bytes of a regular file a child wrote; a FIFO cannot block the runner.
