@@ -32,9 +32,10 @@ type jailCgroupRoot struct {
 	parents map[string]string // controller (pids, memory, cpu) -> the kcr-jail-<pid> directory
 	v2      map[string]bool   // controller -> its parent is a cgroup v2 directory
 
-	mu   sync.Mutex
-	free []*sandboxCgroups // empty cgroups set to limits, for the next sandboxes
-	seq  int               // names the cgroups made: s<seq>
+	mu      sync.Mutex
+	free    []*sandboxCgroups // empty cgroups set to limits, for the next sandboxes
+	seq     int               // names the cgroups made: s<seq>
+	removed bool              // the jail is closing: what comes back is removed, not kept
 }
 
 // maxFreeCgroups bounds the cgroups kept for reuse: more than the sandboxes that end at once.
@@ -90,7 +91,7 @@ func newJailCgroupRoot(cpu bool) (*jailCgroupRoot, error) {
 func (r *jailCgroupRoot) remove() {
 	r.mu.Lock()
 	free := r.free
-	r.free = nil
+	r.free, r.removed = nil, true
 	r.mu.Unlock()
 	for _, cg := range free {
 		cg.remove()
@@ -186,7 +187,7 @@ func (r *jailCgroupRoot) newSandboxCgroups(maxProcs, maxMemory uint64, cpuMillis
 func (r *jailCgroupRoot) release(cg *sandboxCgroups) {
 	if cg.reusable() {
 		r.mu.Lock()
-		if len(r.free) < maxFreeCgroups {
+		if len(r.free) < maxFreeCgroups && !r.removed {
 			r.free = append(r.free, cg)
 			cg = nil
 		}
