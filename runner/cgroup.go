@@ -39,9 +39,6 @@ type sandboxCgroups struct {
 	cpu      string // dir with the CPU quota (jail mode with --max-cpu), or ""
 	// Jail mode: cgroup.procs of each of dirs(), opened for the children to join (they write "0").
 	procs []*os.File
-	// Jail mode: the limits the cgroups were made with (pids.max, memory, thousandths of a CPU): a
-	// reused cgroup must have the ones asked for.
-	limits [3]uint64
 }
 
 // dirs are the distinct directories a child joins.

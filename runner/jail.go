@@ -365,7 +365,7 @@ func newJail(cfg *jailConfig) (*jail, error) {
 	if j.filter, err = seccompFilter(); err != nil {
 		return nil, err
 	}
-	if j.cg, err = newJailCgroupRoot(cfg.CPUMillis > 0); err != nil {
+	if j.cg, err = newJailCgroupRoot(cgroupLimits{procs: cfg.Child.MaxProcs, memory: cfg.Child.MaxMemory, cpuMillis: cfg.CPUMillis}); err != nil {
 		return nil, err
 	}
 	if j.netParent, err = newNetParent(); err != nil {

@@ -25,12 +25,13 @@ const jailCgroupPrefix = "kcr-jail-"
 // A sandbox's cgroups are used again by a later sandbox once they are empty: making and removing three
 // cgroup v1 directories, with their limit files, cost ~0.5 ms of the jail server's CPU per sandbox, and
 // more in the kernel's workers that free them (perf at c=8, bench/RESULTS.md). Only cgroups that hold no
-// process and (almost) no memory are kept (reusable), and the limits are the same for every sandbox of
-// a jail server, so a reused cgroup is indistinguishable from a new one but for its cumulative
+// process and (almost) no memory are kept (reusable), and the limits are the jail server's, the same
+// for all its sandboxes, so a reused cgroup is indistinguishable from a new one but for its cumulative
 // counters, which every reader takes as a difference (pids.events, the OOM kills).
 type jailCgroupRoot struct {
 	parents map[string]string // controller (pids, memory, cpu) -> the kcr-jail-<pid> directory
 	v2      map[string]bool   // controller -> its parent is a cgroup v2 directory
+	limits  cgroupLimits      // of every sandbox
 
 	mu      sync.Mutex
 	free    []*sandboxCgroups // empty cgroups set to limits, for the next sandboxes
@@ -46,13 +47,20 @@ const maxFreeCgroups = 64
 // reclaim, such as a SysV shared memory segment whose IPC namespace the kernel frees later.
 const maxReusedMemory = 4 << 20
 
-// newJailCgroupRoot creates the kcr-jail-<pid> parents; cpu only when wanted. It fails naming the
-// controller it cannot use.
-func newJailCgroupRoot(cpu bool) (*jailCgroupRoot, error) {
+// cgroupLimits are what a jail server's sandboxes may use: processes (pids.max), memory in bytes
+// (0: no limit) and thousandths of a CPU (0: no cpu cgroup).
+type cgroupLimits struct {
+	procs, memory uint64
+	cpuMillis     int
+}
+
+// newJailCgroupRoot creates the kcr-jail-<pid> parents for sandboxes with these limits; cpu only with
+// a CPU limit. It fails naming the controller it cannot use.
+func newJailCgroupRoot(limits cgroupLimits) (*jailCgroupRoot, error) {
 	h := findCgroupHierarchies()
-	r := &jailCgroupRoot{parents: map[string]string{}, v2: map[string]bool{}}
+	r := &jailCgroupRoot{parents: map[string]string{}, v2: map[string]bool{}, limits: limits}
 	ctrls := []string{"pids", "memory"}
-	if cpu {
+	if limits.cpuMillis > 0 {
 		ctrls = append(ctrls, "cpu")
 	}
 	name := jailCgroupPrefix + strconv.Itoa(os.Getpid())
@@ -125,21 +133,21 @@ func removeStaleJailCgroups(parent string) {
 	}
 }
 
-// newSandboxCgroups gives the cgroups of one sandbox, set to its limits: empty ones a sandbox that
+// newSandboxCgroups gives the cgroups of one sandbox, set to the limits: empty ones a sandbox that
 // ended left (release), else new ones.
-func (r *jailCgroupRoot) newSandboxCgroups(maxProcs, maxMemory uint64, cpuMillis int) (*sandboxCgroups, error) {
+func (r *jailCgroupRoot) newSandboxCgroups() (*sandboxCgroups, error) {
 	r.mu.Lock()
-	for i := len(r.free) - 1; i >= 0; i-- {
-		if cg := r.free[i]; cg.limits == [3]uint64{maxProcs, maxMemory, uint64(cpuMillis)} {
-			r.free = slices.Delete(r.free, i, i+1)
-			r.mu.Unlock()
-			return cg, nil
-		}
+	if n := len(r.free); n > 0 {
+		cg := r.free[n-1]
+		r.free = r.free[:n-1]
+		r.mu.Unlock()
+		return cg, nil
 	}
 	r.seq++
 	id := "s" + strconv.Itoa(r.seq)
 	r.mu.Unlock()
-	cg := &sandboxCgroups{memLimit: maxMemory, limits: [3]uint64{maxProcs, maxMemory, uint64(cpuMillis)}}
+	maxProcs, maxMemory, cpuMillis := r.limits.procs, r.limits.memory, r.limits.cpuMillis
+	cg := &sandboxCgroups{memLimit: maxMemory}
 	for _, c := range []string{"pids", "memory", "cpu"} {
 		parent, ok := r.parents[c]
 		if !ok {

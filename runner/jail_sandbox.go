@@ -60,7 +60,7 @@ func (j *jail) create(lang string, warm, singleUse bool) (*jailSandbox, error) {
 		return nil, err
 	}
 	c := j.cfg.Child
-	if sb.cg, err = j.cg.newSandboxCgroups(c.MaxProcs, c.MaxMemory, j.cfg.CPUMillis); err != nil {
+	if sb.cg, err = j.cg.newSandboxCgroups(); err != nil {
 		return nil, fmt.Errorf("sandbox cgroups: %v", err)
 	}
 	spec := holderSpec{Skeleton: jailSkeleton, NewRoot: jailNewRoot, Data: filepath.Join(sb.dir, "data"),
