@@ -132,3 +132,43 @@ func TestAnEndedSandboxRefusesExecuteAndReset(t *testing.T) {
 	}
 }
 
+// At most maxFreeCgroups are kept for reuse, and none once the jail is closing: the others are removed.
+func TestJailCgroupsKeptForReuseAreBoundedAndRemovedAtTheEnd(t *testing.T) {
+	needMemoryCgroup(t)
+	r, err := newJailCgroupRoot(cgroupLimits{procs: 64, memory: 128 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.remove()
+	var all []*sandboxCgroups
+	for range maxFreeCgroups + 1 {
+		cg, err := r.newSandboxCgroups()
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, cg)
+	}
+	for _, cg := range all {
+		r.release(cg)
+	}
+	last := all[len(all)-1]
+	if len(r.free) != maxFreeCgroups {
+		t.Errorf("%d cgroups kept, want %d", len(r.free), maxFreeCgroups)
+	}
+	if _, err := os.Stat(last.pids); !os.IsNotExist(err) {
+		t.Errorf("the cgroup %s beyond the bound was kept (%v)", last.pids, err)
+	}
+	kept := all[0]
+	inUse, err := r.newSandboxCgroups() // a sandbox that ends after the jail began closing
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.remove()
+	if _, err := os.Stat(kept.pids); !os.IsNotExist(err) {
+		t.Errorf("a cgroup kept for reuse, %s, outlived the jail (%v)", kept.pids, err)
+	}
+	r.release(inUse)
+	if _, err := os.Stat(inUse.pids); !os.IsNotExist(err) || len(r.free) != 0 {
+		t.Errorf("a cgroup that came back after the close was kept (%v, %d kept)", err, len(r.free))
+	}
+}
