@@ -31,6 +31,8 @@ type template struct {
 	stdlib  atomic.Pointer[map[string]bool] // a Python template's standard library modules
 	// The pages a child forked ahead copies while it waits (zygote.py prefault), for /health.
 	prefaultPages atomic.Int64
+	// Its memory in 2 MiB pages once warm (zygote.py huge_pages), for /health.
+	hugeKB atomic.Int64
 }
 
 type templateJob struct {
@@ -44,6 +46,7 @@ type templateMsg struct {
 	Stdlib []string `json:"stdlib"`
 	// The pages its children forked ahead copy while they wait (a Python template with matplotlib).
 	PrefaultPages int64  `json:"prefault_pages"`
+	HugeKB        int64  `json:"huge_kb"`
 	ID            uint64 `json:"id"`
 	Pid           int    `json:"pid"`
 	Error         string `json:"error"`
@@ -146,6 +149,7 @@ func (t *template) handle(m templateMsg) {
 			t.stdlib.Store(&set)
 		}
 		t.prefaultPages.Store(m.PrefaultPages)
+		t.hugeKB.Store(m.HugeKB)
 		t.ready.Store(true)
 		return
 	}
@@ -225,7 +229,7 @@ func (t *template) stats() map[string]any {
 	cmd := t.cmd
 	t.mu.Unlock()
 	out := map[string]any{"ready": t.ready.Load(), "starts": t.starts.Load(), "forks": t.nextID.Load(),
-		"prefault_pages": t.prefaultPages.Load()}
+		"prefault_pages": t.prefaultPages.Load(), "huge_kb": t.hugeKB.Load()}
 	if cmd != nil && cmd.Process != nil {
 		out["pid"] = cmd.Process.Pid
 		if b, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/status"); err == nil {

@@ -1056,6 +1056,36 @@ func TestJailForksAheadFromTheTemplateRecentPythonRunsNeeded(t *testing.T) {
 	}
 }
 
+// The preloaded template's memory is in 2 MiB pages (zygote.py huge_pages): a fork copies a page table
+// entry per 2 MiB of it, not per 4 KiB.
+func TestJailPreloadedTemplateMemoryIsInHugePages(t *testing.T) {
+	if b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil || strings.Contains(string(b), "[never]") {
+		t.Skip("transparent huge pages are off on this host")
+	}
+	if _, err := os.Stat("/opt/kubecoderun/venv/bin/python3"); err != nil {
+		t.Skip("no preloaded packages here (scripts/install-prereqs installs them)")
+	}
+	j := ownJail(t)
+	tpl := j.health(t)["templates"].(map[string]any)["py"].(map[string]any)
+	reported := tpl["huge_kb"].(float64)
+	if reported < 8<<10 {
+		t.Fatalf("the template says %.0f KiB of its memory is in 2 MiB pages, want at least 8 MiB: %v", reported, tpl)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", int(tpl["pid"].(float64))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var huge int
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "AnonHugePages:"); ok {
+			huge, _ = strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+		}
+	}
+	if huge < 8<<10 {
+		t.Fatalf("the kernel sees %d KiB of the template in 2 MiB pages, want at least 8 MiB", huge)
+	}
+}
+
 // A child forked ahead from the preloaded template copies, while it waits, the pages a plot would make
 // it copy; a child forked for a run that is already there does not.
 func TestJailChildForkedAheadCopiesThePlotPagesBeforeItsRun(t *testing.T) {
