@@ -504,6 +504,9 @@ func (j *jail) close() {
 	if j.cg != nil {
 		j.cg.remove()
 	}
+	if j.netParent != nil {
+		j.netParent.Close() // the namespace lives as long as a holder or this fd holds it
+	}
 }
 
 // allocUID takes a free uid of the range, round robin so that a uid is reused as late as possible.
