@@ -3,6 +3,8 @@
 //   SCENARIO           py_print | js_print | c_print | py_pandas_png
 //   MODE               closed: VUS virtual users back to back for DURATION
 //                      paced:  RATE requests per second for DURATION (one at a time)
+//                      open:   RATE requests per second for DURATION, at most VUS in flight (an
+//                              arrival that finds all VUS busy is dropped, and the req/s shows it)
 //   SESSION            unset: every request a session of its own; "vu": each virtual user keeps one
 //                      session (session_id "<RUN>-<vu>"), like a conversation's runs
 import http from 'k6/http';
@@ -35,14 +37,14 @@ export const options = {
   summaryTrendStats: ['med', 'p(95)', 'p(99)', 'avg', 'max'],
   scenarios: {
     load:
-      mode === 'paced'
+      mode === 'paced' || mode === 'open'
         ? {
             executor: 'constant-arrival-rate',
             rate: Number(__ENV.RATE || 1),
             timeUnit: '1s',
             duration,
-            preAllocatedVUs: 1,
-            maxVUs: 1,
+            preAllocatedVUs: mode === 'open' ? Number(__ENV.VUS || 1) : 1,
+            maxVUs: mode === 'open' ? Number(__ENV.VUS || 1) : 1,
           }
         : { executor: 'constant-vus', vus: Number(__ENV.VUS || 1), duration },
   },
