@@ -30,10 +30,10 @@ public final class LocalStateStore implements StateStore {
   public Optional<StoredState> load(String sessionId) {
     Path dir = root.resolve(sessionId);
     Path metaFile = dir.resolve("meta.json");
-    // Most runs: a new session. Asked first because exists() costs no exception (notExists() and a
-    // read of a missing file throw one); a file the API cannot check reads as no state here, and
-    // its save below fails loudly.
-    if (!Files.exists(metaFile)) {
+    // Most runs: a new session. exists() first, as it costs no exception; a state it cannot check
+    // (a permission denied, a symbolic link loop) is not "no state": the read below says why,
+    // rather than the run going on without the session's variables.
+    if (!Files.exists(metaFile) && Files.notExists(metaFile)) {
       return Optional.empty();
     }
     try {

@@ -1,6 +1,7 @@
 package dev.kubecoderun.stores;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.auth.ApiKeyStore;
@@ -16,6 +17,7 @@ import dev.kubecoderun.session.SessionLocks;
 import dev.kubecoderun.session.SessionStore;
 import dev.kubecoderun.state.LocalStateStore;
 import dev.kubecoderun.state.StateStore;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -105,6 +107,20 @@ class LocalStoresTest {
     @Override
     StateStore store(Duration ttl) {
       return new LocalStateStore(dataDir, ttl, Clock.systemUTC());
+    }
+
+    /**
+     * A state the store cannot check is an error, not "no state": a run would otherwise go on
+     * without the session's variables. (As root no permission is denied: a symbolic link loop in
+     * place of the state fails the check the same way.)
+     */
+    @Test
+    void aStateItCannotCheckIsAnErrorNotNoState(@TempDir Path dir) throws Exception {
+      LocalStateStore states = new LocalStateStore(dir, Duration.ofHours(1), Clock.systemUTC());
+      Path session = Files.createDirectories(dir.resolve("states").resolve("sess-blocked"));
+      Files.createSymbolicLink(session.resolve("meta.json"), Path.of("meta.json"));
+      assertThrows(UncheckedIOException.class, () -> states.load("sess-blocked"));
+      assertTrue(states.load("sess-never-saved").isEmpty());
     }
   }
 
