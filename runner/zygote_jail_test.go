@@ -64,3 +64,46 @@ os.write(res, "\n".join(out).encode())
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// The templates' loop (kcr_serve, as zygote.py calls it) refuses a job it cannot serve before any fork,
+// with an error for its id, and ends once the jail server is gone.
+func TestZygoteLoopRefusesBadJobsBeforeForking(t *testing.T) {
+	t.Parallel()
+	script := `
+import ctypes, os, socket, sys
+lib = ctypes.CDLL(sys.argv[1])
+server, template = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+pid = os.fork()
+if pid == 0:
+    server.close()
+    os.dup2(template.fileno(), 3)
+    lib.kcr_serve()
+    os._exit(99)  # kcr_serve returned in the template: it must not
+template.close()
+r, w = os.pipe()
+for job, fds in [(b'{"id":1,"fds":["ns","stdin"]}', [r]), (b'{"id":2,"fds":["n/s"]}', [r]),
+                 (b'{"id":3,"fds":["stdinstdin"]}', [r]), (b'{"id":4,"fds":["stdin"]}', [r]),
+                 (b'{"id":5}', [r, w])]:
+    socket.send_fds(server, [job], fds)
+    print(server.recv(512).decode())
+server.close()
+_, status = os.waitpid(pid, 0)
+print("template exit", os.waitstatus_to_exitcode(status))
+`
+	py := testEnv()["RUNNER_TOOL_PYTHON"]
+	out, err := exec.Command(py, "-c", script, filepath.Join(testBase, "runner-zygote.so")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	want := strings.Join([]string{
+		`{"id":1,"error":"bad job: 1 fds for 2 names"}`,
+		`{"id":2,"error":"bad job: 1 fds for 0 names"}`,
+		`{"id":3,"error":"bad job: 1 fds for 0 names"}`,
+		`{"id":4,"error":"Invalid argument"}`,
+		`{"id":5,"error":"bad job: 2 fds for 0 names"}`,
+		"template exit 0",
+	}, "\n") + "\n"
+	if string(out) != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+}

@@ -1,11 +1,11 @@
 // KubeCodeRun Node template ("zygote"): the native half of shims/nodezygote.js, built at install time
 // (scripts/install.d/runner-node-zygote.sh) as a Node-API addon, so it fits every Node version.
 //
-// serve() is the template's loop, as in shims/zygote.py: it reads jobs from the jail server on fd 3
-// (SOCK_SEQPACKET: {"id":N,"fds":[names]} with the fds as SCM_RIGHTS), forks one child per job and
-// reports {"id":N,"pid":P} (or "error"), then {"id":N,"status":W}. It never returns in the template.
-// The child enters the sandbox's jail through zygote_jail.c (included below), as a Python child does,
-// and then returns to JavaScript, which runs the code.
+// serve() is the template's loop, the Python templates' too (zygote_jail.c, included below: serve): it
+// reads jobs from the jail server on fd 3 (SOCK_SEQPACKET: {"id":N,"fds":[names]} with the fds as
+// SCM_RIGHTS), forks one child per job and reports {"id":N,"pid":P} (or "error"), then
+// {"id":N,"status":W}. It never returns in the template. The child enters the sandbox's jail as a
+// Python child does, keeping its event loop's fds, and then returns to JavaScript, which runs the code.
 //
 // Forking Node needs three things a plain fork() does not give:
 //  - V8 marks its heap MADV_DONTFORK: the pages would be missing in the child. Every mapping is made
@@ -54,58 +54,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-// The jail entry, shared with the Python templates (kcr_setup, enter_jail_closing; MAX_FDS).
+// The loop and the jail entry, shared with the Python templates (kcr_setup, serve, enter_jail).
 #include "zygote_jail.c"
 
-#define CTL_FD 3
-
-static int self_pidns = -1;
 // The child's status pipe (fd 3) as it was before the code ran: leave() writes only to that pipe.
 static dev_t status_dev;
 static ino_t status_ino;
 static bool have_status;
-
-struct kid {
-  long id;
-  pid_t pid;
-  int pidfd;
-};
-static struct kid *kids;
-static int nkids, capkids;
-
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  if (n > 0) send(CTL_FD, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1, MSG_NOSIGNAL);
-}
-
-// The job header: {"id":N,"fds":["ns","stdin",...]}. The names are fixed words; no escaping.
-static int parse_header(const char *msg, long *id, char names[MAX_FDS][8], int *n) {
-  const char *p = strstr(msg, "\"id\":");
-  if (!p) return -1;
-  *id = strtol(p + 5, NULL, 10);
-  p = strstr(msg, "\"fds\":[");
-  if (!p) return -1;
-  p += 7;
-  *n = 0;
-  while (*p && *p != ']') {
-    if (*p == '"') {
-      const char *end = strchr(p + 1, '"');
-      if (!end || end - p - 1 >= 8 || *n >= MAX_FDS) return -1;
-      memcpy(names[*n], p + 1, end - p - 1);
-      names[*n][end - p - 1] = 0;
-      (*n)++;
-      p = end + 1;
-    } else {
-      p++;
-    }
-  }
-  return 0;
-}
 
 static void make_forkable(void) {
   FILE *f = fopen("/proc/self/maps", "re");
@@ -148,14 +103,10 @@ static void close_template_fds(void) {
   for (int i = 0; i < n; i++) close(doomed[i]);
 }
 
-// enter_jail: zygote_jail.c's steps, keeping the event loop's fds; then what a forked Node needs.
-static void enter_jail(char names[MAX_FDS][8], int *fds, int n) {
-  char joined[MAX_FDS * 8] = "", err[256];
-  for (int i = 0; i < n; i++) {
-    if (i > 0) strcat(joined, " ");
-    strcat(joined, names[i]);
-  }
-  if (enter_jail_closing(n, fds, joined, close_template_fds, err, sizeof err)) {
+// enter_node: zygote_jail.c's steps, keeping the event loop's fds; then what a forked Node needs.
+static void enter_node(int n, int *fds, char names[][8]) {
+  char err[256];
+  if (enter_jail(n, fds, names, close_template_fds, err, sizeof err)) {
     dprintf(2, "runner: cannot enter the jail: %s\n", err);
     _exit(127);
   }
@@ -167,15 +118,6 @@ static void enter_jail(char names[MAX_FDS][8], int *fds, int n) {
   status_ino = sst.st_ino;
   // After seccomp: libuv then finds io_uring denied and keeps to epoll and its thread pool.
   if (uv_loop_fork(uv_default_loop())) fail("uv_loop_fork");
-}
-
-static void add_kid(long id, pid_t pid, int pidfd) {
-  if (nkids == capkids) {
-    capkids = capkids ? 2 * capkids : 16;
-    kids = static_cast<struct kid *>(realloc(kids, capkids * sizeof *kids));
-    if (!kids) abort();
-  }
-  kids[nkids++] = kid{id, pid, pidfd};
 }
 
 // The child's platform: no worker threads. Both are virtual methods of v8::Platform; the slot of each
@@ -204,65 +146,6 @@ static void no_platform_workers(node::Environment *environment) {
   void **vtable = *reinterpret_cast<void ***>(platform);
   patch_slot(vtable, vtable_slot(&v8::Platform::NumberOfWorkerThreads), reinterpret_cast<void *>(&NoWorkerThreads));
   patch_slot(vtable, vtable_slot(&v8::Platform::CallOnWorkerThread), reinterpret_cast<void *>(&DropWorkerTask));
-}
-
-// handle_job forks a child for one job; returns 1 in the child (jailed), 0 in the template.
-static int handle_job(void) {
-  char msg[4096];
-  union {
-    char buf[CMSG_SPACE(MAX_FDS * sizeof(int))];
-    struct cmsghdr align;
-  } ctrl;
-  struct iovec iov = {msg, sizeof msg - 1};
-  struct msghdr mh = {};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = ctrl.buf;
-  mh.msg_controllen = sizeof ctrl.buf;
-  ssize_t len = recvmsg(CTL_FD, &mh, MSG_CMSG_CLOEXEC);
-  if (len == 0) _exit(0);  // the jail server is gone
-  if (len < 0) return 0;
-  msg[len] = 0;
-  int fds[MAX_FDS], nfds = 0;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      int k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (int i = 0; i < k && nfds < MAX_FDS; i++) fds[nfds++] = ((int *)CMSG_DATA(c))[i];
-    }
-  long id = 0;
-  char names[MAX_FDS][8];
-  int n = 0;
-  int ns = -1;
-  if (parse_header(msg, &id, names, &n) || n != nfds) {
-    say("{\"id\":%ld,\"error\":\"bad job: %d fds for %d names\"}", id, nfds, n);
-    for (int i = 0; i < nfds; i++) close(fds[i]);
-    return 0;
-  }
-  for (int i = 0; i < n; i++)
-    if (strcmp(names[i], "ns") == 0) ns = fds[i];
-  pid_t pid = -1;
-  int err = 0;
-  if (ns < 0 || setns(ns, CLONE_NEWPID)) {
-    err = errno;
-  } else {
-    make_forkable();
-    pid = fork();
-    if (pid == 0) {
-      enter_jail(names, fds, n);
-      return 1;
-    }
-    err = errno;
-    if (setns(self_pidns, CLONE_NEWPID)) abort();  // the template must stay in its own namespace
-  }
-  for (int i = 0; i < nfds; i++) close(fds[i]);
-  if (pid < 0) {
-    say("{\"id\":%ld,\"error\":\"%s\"}", id, strerror(err));
-    return 0;
-  }
-  int pidfd = syscall(SYS_pidfd_open, pid, 0);
-  add_kid(id, pid, pidfd);
-  say("{\"id\":%ld,\"pid\":%d}", id, pid);
-  return 0;
 }
 
 // leave ends a child. Node wrote stdout and stderr synchronously: with both closed, the exit code goes
@@ -309,8 +192,6 @@ static napi_value Serve(napi_env env, napi_callback_info info) {
     fprintf(stderr, "runner: the Node template's jail settings were refused: %s\n", err);
     abort();
   }
-  self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-  if (self_pidns < 0) abort();
   // glibc's heap is trimmed once its free top exceeds 128 KiB and grown again with a 128 KiB pad: a
   // child whose heap hovers there (as a run of Node forked from here does) shrinks and grows it a page
   // at a time, a brk call (and TLB flush) for every few frees. A started Node escapes it when its
@@ -319,35 +200,15 @@ static napi_value Serve(napi_env env, napi_callback_info info) {
   mallopt(M_TOP_PAD, 1 << 20);
   mallopt(M_TRIM_THRESHOLD, 8 << 20);
   say("{\"ready\":true}");
-  for (;;) {
-    struct pollfd pfds[1 + 1024];
-    int np = 0;
-    pfds[np++] = pollfd{CTL_FD, POLLIN, 0};
-    for (int i = 0; i < nkids && np < 1025; i++) pfds[np++] = pollfd{kids[i].pidfd, POLLIN, 0};
-    if (poll(pfds, np, -1) < 0) {
-      if (errno == EINTR) continue;
-      abort();
-    }
-    for (int i = np - 1; i >= 1; i--) {
-      if (!pfds[i].revents) continue;
-      struct kid k = kids[i - 1];
-      int status = 0;
-      waitpid(k.pid, &status, 0);
-      close(k.pidfd);
-      kids[i - 1] = kids[--nkids];
-      say("{\"id\":%ld,\"status\":%d}", k.id, status);
-    }
-    if (pfds[0].revents && handle_job()) {
-      // Leave through _exit once Node has done its part of process.exit or of an uncaught exception.
-      v8::Isolate *isolate = v8::Isolate::GetCurrent();
-      node::Environment *environment = node::GetCurrentEnvironment(isolate->GetCurrentContext());
-      no_platform_workers(environment);
-      node::SetProcessExitHandler(environment, [](node::Environment *, int code) { leave(code); });
-      napi_value undefined;
-      napi_get_undefined(env, &undefined);
-      return undefined;
-    }
-  }
+  serve(make_forkable, enter_node);  // returns in a forked child only
+  // Leave through _exit once Node has done its part of process.exit or of an uncaught exception.
+  v8::Isolate *isolate = v8::Isolate::GetCurrent();
+  node::Environment *environment = node::GetCurrentEnvironment(isolate->GetCurrentContext());
+  no_platform_workers(environment);
+  node::SetProcessExitHandler(environment, [](node::Environment *, int code) { leave(code); });
+  napi_value undefined;
+  napi_get_undefined(env, &undefined);
+  return undefined;
 }
 
 // exit(code): ends a child at once, skipping Node's teardown (see the top).

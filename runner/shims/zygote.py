@@ -30,7 +30,9 @@ the jail. Each child:
      generator, tempfile names), copies the pages a plot would write while no job is there yet
      (prefault), writes the ready marker and runs the job read from stdin;
      exec: reads {"argv", "env"} from the job pipe and execs.
-Steps 1-5 are one call of kcr_enter_jail in zygote_jail.so (zygote_jail.c says why C).
+The loop (a fork per job) and steps 1-5 are zygote_jail.so's kcr_serve (zygote_jail.c says why C): it
+returns in each child, jailed, where CPython's own after-fork steps run (PyOS_AfterFork_Child, as
+os.fork would: random reseeds itself, threading and the import lock are reset), then step 6.
 
 Control protocol (SOCK_SEQPACKET on fd 3): the server sends {"id": N, "fds": [names]} with the fds as
 SCM_RIGHTS; the template answers {"id": N, "pid": P} (or {"id": N, "error": "..."}), then
@@ -43,7 +45,6 @@ import json
 import os
 import resource
 import select
-import selectors
 import socket
 import sys
 import time
@@ -55,7 +56,6 @@ with open(os.path.join(SHIMS, "zygote.json")) as f:
 with open(os.path.join(SHIMS, "seccomp.bpf"), "rb") as f:
     FILTER = f.read()
 
-CLONE_NEWPID = 0x20000000
 PR_SET_PDEATHSIG = 1
 MADV_POPULATE_WRITE = 23
 MADV_COLLAPSE = 25
@@ -67,7 +67,9 @@ libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 JAIL = ctypes.CDLL(os.path.join(SHIMS, "zygote_jail.so"))
 JAIL.kcr_setup.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_longlong), ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
                            ctypes.c_char_p, ctypes.c_int]
-JAIL.kcr_enter_jail.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
+JAIL.kcr_serve.argtypes = []
+ctypes.pythonapi.PyOS_AfterFork_Child.argtypes = []
+ctypes.pythonapi.PyOS_AfterFork_Child.restype = None
 # The template's pages a plot makes a forked child copy, as [address, length] (see plot_pages).
 PREFAULT = []
 # The KiB of the template's memory in 2 MiB pages once warm (huge_pages), for the jail's /health.
@@ -85,27 +87,8 @@ def prctl(option, arg2=0, arg3=0):
     check(libc.prctl(option, arg2, arg3, 0, 0), "prctl %d" % option)
 
 
-def jail_args(names, fds):
-    """kcr_enter_jail's arguments for a child, made by the template before the fork: the child only
-    calls it (every object it made would be a page it copies)."""
-    for name in names:
-        if not (name.isascii() and name.isalnum() and len(name) < 8):
-            raise OSError("bad fd name %r" % name)
-    err = ctypes.create_string_buffer(256)
-    return (len(fds), (ctypes.c_int * len(fds))(*fds), " ".join(names).encode(), err, len(err))
-
-
-def child(args):
-    """A forked child: steps 1-5 of the module docstring (zygote_jail.c), then the run. Never returns."""
-    try:
-        jailed = JAIL.kcr_enter_jail(*args) == 0
-    except BaseException:
-        jailed = False
-    if not jailed:
-        try:
-            os.write(2, b"runner: cannot enter the jail: " + args[3].value + b"\n")
-        finally:
-            os._exit(127)
+def child():
+    """A forked child, jailed (kcr_serve): the run. Never returns."""
     try:
         if MODE == "py":
             run_python()  # pyrun.run ends the process itself
@@ -330,54 +313,17 @@ def main():
         raise SystemExit("runner: zygote_jail.c refused the jail's settings: " + err.value.decode())
     if MODE == "py":
         warm_up()
-    ctl = socket.socket(fileno=3)
-    self_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    sel = selectors.DefaultSelector()
-    sel.register(ctl, selectors.EVENT_READ, None)
-
-    def send(msg):
-        ctl.send(json.dumps(msg).encode())
-
     ready = {"ready": True}
     if MODE == "py":
         ready["stdlib"] = sorted(sys.stdlib_module_names)
         ready["prefault_pages"] = sum(length for _, length in PREFAULT) // 4096
         ready["huge_kb"] = HUGE_KB[0]
-    send(ready)
-    while True:
-        for key, _ in sel.select():
-            if key.data is None:
-                msg, fds, _, _ = socket.recv_fds(ctl, 65536, 64)
-                if not msg:
-                    return  # the jail server is gone
-                job = json.loads(msg)
-                names = job["fds"]
-                try:
-                    if len(names) != len(fds):
-                        raise OSError("got %d fds for %d names" % (len(fds), len(names)))
-                    args = jail_args(names, fds)
-                    check(libc.setns(fds[names.index("ns")], CLONE_NEWPID), "setns pid")
-                    try:
-                        pid = os.fork()
-                        if pid == 0:
-                            child(args)  # never returns
-                    finally:
-                        check(libc.setns(self_pidns, CLONE_NEWPID), "setns back")
-                except OSError as e:
-                    send({"id": job["id"], "error": str(e)})
-                    continue
-                finally:
-                    for fd in fds:
-                        os.close(fd)
-                pidfd = os.pidfd_open(pid)
-                sel.register(pidfd, selectors.EVENT_READ, (job["id"], pid))
-                send({"id": job["id"], "pid": pid})
-            else:
-                job_id, pid = key.data
-                _, status = os.waitpid(pid, 0)
-                sel.unregister(key.fileobj)
-                os.close(key.fileobj)
-                send({"id": job_id, "status": status})
+    ctl = socket.socket(fileno=3)
+    ctl.send(json.dumps(ready).encode())
+    ctl.detach()  # fd 3 is kcr_serve's from now on (and in a child, its status pipe)
+    JAIL.kcr_serve()  # returns only in a forked child, jailed
+    ctypes.pythonapi.PyOS_AfterFork_Child()
+    child()
 
 
 if __name__ == "__main__":

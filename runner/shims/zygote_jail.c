@@ -1,36 +1,45 @@
-// A template's child enters its sandbox's jail here: a Python one with one call of kcr_enter_jail
-// (shims/zygote.py, through ctypes), a Node one through enter_jail_closing (shims/nodezygote.cc
-// includes this file), which differs only in the fds the child keeps above 4 (its event loop's).
+// The templates' loop and their children's way into a sandbox's jail: serve() reads the jail server's
+// jobs, forks a child for each and reports on it; the child enters the sandbox's jail (enter_jail) and
+// serve() returns in it, to run the code. The Python templates call kcr_serve (shims/zygote.py, through
+// ctypes), the Node one serve() with its own steps around the fork (shims/nodezygote.cc includes this
+// file): it keeps its event loop's fds above 4 and must make V8's heap inheritable.
 //
-// Written in C, not Python, because it runs in every Python run's child right after the fork: each
-// Python statement there touches objects of the template (reference counts) and so copies their pages
-// (a copy-on-write fault, about 2.5 us each on the bench VM), and the steps took about 200 such faults
-// and 1.5 ms of CPU per run in Python; here they are the system calls and little else.
+// Written in C, not Python, because both run in a process whose pages a fork has just shared: each
+// Python statement touches objects (reference counts) and so copies their pages (a copy-on-write
+// fault, about 2.5 us each on the bench VM). In the child, the jail entry's steps took about 200 such
+// faults and 1.5 ms of CPU per run in Python; in the template, its loop wrote again after every fork
+// the pages the fork had just shared. Here they are the system calls and little else.
 // Built by scripts/build next to the runner (target/runner-zygote.so); the jail server copies it to its
 // Python templates' shims (--zygote-lib, RUNNER_ZYGOTE_LIB) and refuses to start without it.
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define SANDBOX_ID 65532
 #define MAX_FDS 64
 #define MAX_LIMITS 8
 #define NSLOTS 5
+#define CTL_FD 3
 
 // Set once by kcr_setup; cap_last_cap stays -1 (every child refuses) until it succeeded.
 static int cap_last_cap = -1;
@@ -77,14 +86,20 @@ static int failed(char *err, int errlen, const char *what) {
   return -1;
 }
 
-// enter_jail_closing: zygote.py's steps 1-5 in a forked child. fds are the job's descriptors, names
-// their names separated by spaces ("ns stdin stdout stderr status cg cg cg"). close_fds closes what the
-// child must not keep above fd 4; NULL closes all of it. 0 once jailed, else -1 with what failed in
-// err: the child must then exit, never run anything.
-static int enter_jail_closing(int n, const int *fds, const char *names, void (*close_fds)(void), char *err,
-                              int errlen) {
+// A job's fd names are short words: "ns", "stdin", "cg", ...
+static int valid_name(const char *name, size_t len) {
+  if (len == 0 || len >= 8) return 0;
+  for (size_t i = 0; i < len; i++)
+    if (!isalnum((unsigned char)name[i])) return 0;
+  return 1;
+}
+
+// enter_jail: zygote.py's steps 1-5 in a forked child. fds are the job's descriptors, name their names
+// ("ns", "stdin", "stdout", "stderr", "status", "job", "cg"). close_fds closes what the child must not
+// keep above fd 4; NULL closes all of it. 0 once jailed, else -1 with what failed in err: the child
+// must then exit, never run anything.
+static int enter_jail(int n, const int *fds, char name[][8], void (*close_fds)(void), char *err, int errlen) {
   static const char *slots[NSLOTS] = {"stdin", "stdout", "stderr", "status", "job"};
-  char name[MAX_FDS][8];
   int high[MAX_FDS];
   if (errlen <= 0) return -1;
   if (cap_last_cap < 0) {
@@ -95,18 +110,11 @@ static int enter_jail_closing(int n, const int *fds, const char *names, void (*c
     errno = EINVAL;
     return failed(err, errlen, "too many fds");
   }
-  // The names, one per fd, each followed by one space but the last.
-  const char *p = names;
-  for (int i = 0; i < n; i++) {
-    size_t len = strcspn(p, " ");
-    if (len == 0 || len >= sizeof name[i] || (i < n - 1 ? p[len] != ' ' : p[len] != 0)) {
+  for (int i = 0; i < n; i++)
+    if (!valid_name(name[i], strnlen(name[i], 8))) {
       errno = EINVAL;
       return failed(err, errlen, "fd names");
     }
-    memcpy(name[i], p, len);
-    name[i][len] = 0;
-    p += len + (i < n - 1);
-  }
   // 1. Every fd above the slots first: a job fd numbered 0-4 must not be overwritten by another's dup2.
   for (int i = 0; i < n; i++) {
     high[i] = fcntl(fds[i], F_DUPFD, 100);
@@ -191,7 +199,199 @@ static int enter_jail_closing(int n, const int *fds, const char *names, void (*c
   return 0;
 }
 
-// kcr_enter_jail: enter_jail_closing for a Python child, which keeps no fd above 4.
+// kcr_enter_jail: enter_jail for a child that keeps no fd above 4, its fds' names separated by spaces
+// ("ns stdin stdout stderr status cg cg cg"). Called by the tests as a Python child would (the jail's
+// refusals, zygote_jail_test.go).
 int kcr_enter_jail(int n, const int *fds, const char *names, char *err, int errlen) {
-  return enter_jail_closing(n, fds, names, NULL, err, errlen);
+  char name[MAX_FDS][8];
+  if (errlen <= 0) return -1;
+  if (n < 0 || n > MAX_FDS) {
+    errno = EINVAL;
+    return failed(err, errlen, "too many fds");
+  }
+  // One name per fd, each followed by one space but the last.
+  const char *p = names;
+  for (int i = 0; i < n; i++) {
+    size_t len = strcspn(p, " ");
+    if (!valid_name(p, len) || (i < n - 1 ? p[len] != ' ' : p[len] != 0)) {
+      errno = EINVAL;
+      return failed(err, errlen, "fd names");
+    }
+    memcpy(name[i], p, len);
+    name[i][len] = 0;
+    p += len + (i < n - 1);
+  }
+  return enter_jail(n, fds, name, NULL, err, errlen);
 }
+
+// The children alive, each with the job id the jail server gave it.
+struct kid {
+  long id;
+  pid_t pid;
+  int pidfd;
+};
+static struct kid *kids;
+static int nkids, capkids;
+static int self_pidns = -1;
+
+// say sends one control message to the jail server.
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (n > 0) send(CTL_FD, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1, MSG_NOSIGNAL);
+}
+
+// The job header: {"id":N,"fds":["ns","stdin",...]}, written by the jail server. The names are short
+// words (valid_name); no escaping.
+static int parse_header(const char *msg, long *id, char names[][8], int *n) {
+  const char *p = strstr(msg, "\"id\":");
+  if (!p) return -1;
+  *id = strtol(p + 5, NULL, 10);
+  p = strstr(msg, "\"fds\":[");
+  if (!p) return -1;
+  p += 7;
+  *n = 0;
+  while (*p && *p != ']') {
+    if (*p == '"') {
+      const char *end = strchr(p + 1, '"');
+      if (!end || !valid_name(p + 1, end - p - 1) || *n >= MAX_FDS) return -1;
+      memcpy(names[*n], p + 1, end - p - 1);
+      names[*n][end - p - 1] = 0;
+      (*n)++;
+      p = end + 1;
+    } else {
+      p++;
+    }
+  }
+  return 0;
+}
+
+static void add_kid(long id, pid_t pid, int pidfd) {
+  if (nkids == capkids) {
+    capkids = capkids ? 2 * capkids : 16;
+    kids = (struct kid *)realloc(kids, capkids * sizeof *kids);
+    if (!kids) abort();
+  }
+  kids[nkids].id = id;
+  kids[nkids].pid = pid;
+  kids[nkids].pidfd = pidfd;
+  nkids++;
+}
+
+// serve_job forks a child for one job, in the pid namespace of the job's "ns" fd (the sandbox's
+// holder): 1 in the child, which enter() has jailed (or ended), 0 in the template.
+static int serve_job(void (*before_fork)(void), void (*enter)(int n, int *fds, char names[][8])) {
+  char msg[4096];
+  union {
+    char buf[CMSG_SPACE(MAX_FDS * sizeof(int))];
+    struct cmsghdr align;
+  } ctrl;
+  struct iovec iov = {msg, sizeof msg - 1};
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = ctrl.buf;
+  mh.msg_controllen = sizeof ctrl.buf;
+  ssize_t len = recvmsg(CTL_FD, &mh, MSG_CMSG_CLOEXEC);
+  if (len == 0) _exit(0);  // the jail server is gone
+  if (len < 0) return 0;
+  msg[len] = 0;
+  int fds[MAX_FDS], nfds = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      int k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (int i = 0; i < k; i++) {
+        int fd = ((int *)CMSG_DATA(c))[i];
+        if (nfds < MAX_FDS) fds[nfds++] = fd;
+        else close(fd);
+      }
+    }
+  long id = 0;
+  char names[MAX_FDS][8];
+  int n = 0, ns = -1;
+  if (parse_header(msg, &id, names, &n) || n != nfds) {
+    say("{\"id\":%ld,\"error\":\"bad job: %d fds for %d names\"}", id, nfds, n);
+    for (int i = 0; i < nfds; i++) close(fds[i]);
+    return 0;
+  }
+  for (int i = 0; i < n && ns < 0; i++)  // the first, as enter_jail takes
+    if (strcmp(names[i], "ns") == 0) ns = fds[i];
+  pid_t pid = -1;
+  int err = 0;
+  if (ns < 0) {
+    err = EINVAL;
+  } else if (setns(ns, CLONE_NEWPID)) {
+    err = errno;
+  } else {
+    if (before_fork) before_fork();
+    pid = fork();
+    if (pid == 0) {
+      enter(n, fds, names);
+      return 1;
+    }
+    err = errno;
+    if (setns(self_pidns, CLONE_NEWPID)) abort();  // the template must stay in its own namespace
+  }
+  for (int i = 0; i < nfds; i++) close(fds[i]);
+  if (pid < 0) {
+    say("{\"id\":%ld,\"error\":\"%s\"}", id, strerror(err));
+    return 0;
+  }
+  int pidfd = syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) abort();  // the child could never be reaped, nor its end reported
+  add_kid(id, pid, pidfd);
+  say("{\"id\":%ld,\"pid\":%d}", id, pid);
+  return 0;
+}
+
+// serve is a template's loop: a child for each job, its wait status once it is gone. It returns 1 only
+// in a forked child, jailed by enter(); the template exits once the jail server is gone.
+static int serve(void (*before_fork)(void), void (*enter)(int n, int *fds, char names[][8])) {
+  if (self_pidns < 0) self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+  if (self_pidns < 0) abort();
+  for (;;) {
+    struct pollfd pfds[1 + 1024];
+    int np = 0;
+    pfds[np].fd = CTL_FD;
+    pfds[np].events = POLLIN;
+    pfds[np++].revents = 0;
+    for (int i = 0; i < nkids && np < 1025; i++) {
+      pfds[np].fd = kids[i].pidfd;
+      pfds[np].events = POLLIN;
+      pfds[np++].revents = 0;
+    }
+    if (poll(pfds, np, -1) < 0) {
+      if (errno == EINTR) continue;
+      abort();
+    }
+    for (int i = np - 1; i >= 1; i--) {
+      if (!pfds[i].revents) continue;
+      struct kid k = kids[i - 1];
+      int status = 0;
+      waitpid(k.pid, &status, 0);
+      close(k.pidfd);
+      kids[i - 1] = kids[--nkids];
+      say("{\"id\":%ld,\"status\":%d}", k.id, status);
+    }
+    if (pfds[0].revents && serve_job(before_fork, enter)) return 1;
+  }
+}
+
+// A Python child's way in: no fd above 4 kept; a child that cannot enter says why and ends.
+static void enter_python(int n, int *fds, char names[][8]) {
+  char err[256];
+  if (enter_jail(n, fds, names, NULL, err, sizeof err)) {
+    dprintf(2, "runner: cannot enter the jail: %s\n", err);
+    _exit(127);
+  }
+}
+
+// kcr_serve is the Python templates' loop (zygote.py, after kcr_setup and the ready message). It returns
+// only in a forked child, jailed; the child must then call PyOS_AfterFork_Child before any other
+// Python, as os.fork would have.
+int kcr_serve(void) { return serve(NULL, enter_python); }
