@@ -224,8 +224,8 @@ func checkZygoteLib(path string) error {
 			defined[s.Name] = true
 		}
 	}
-	if !defined["kcr_setup"] || !defined["kcr_enter_jail"] {
-		return errors.New("has no kcr_setup and kcr_enter_jail")
+	if !defined["kcr_setup"] || !defined["kcr_enter_jail"] || !defined["kcr_serve"] {
+		return errors.New("has no kcr_setup, kcr_enter_jail and kcr_serve (built from another version?)")
 	}
 	return nil
 }
@@ -243,6 +243,7 @@ type jail struct {
 	env       []string          // the environment of templates and children
 	fontLists map[string][]byte // RUNNER_MPL_CACHE_SEED's font lists, seeded into every sandbox
 	netParent *os.File          // the network namespace each sandbox's own is made from (jail_netparent.go); nil: the host's
+	hugePages bool              // the host leaves transparent huge pages on (the templates' zygote.json)
 
 	mu       sync.Mutex
 	byToken  map[[32]byte]*jailSandbox
@@ -352,6 +353,7 @@ func newJail(cfg *jailConfig) (*jail, error) {
 		return nil, err
 	}
 	// In the host's view of /sys, before the jail's own root hides it.
+	j.hugePages = hugePagesAllowed()
 	if cfg.FavorDynmods {
 		if did, err := favorDynmods(); err != nil {
 			log.Printf("runner jail: cgroup favordynmods not turned on, moving runs into their cgroups may stall the host's forks: %v", err)
@@ -415,6 +417,8 @@ func (j *jail) templateSpec(mode string) (templateSpec, error) {
 		// pids.max of the sandbox's cgroup is the process limit (and says when it refused a fork);
 		// RLIMIT_NPROC, per sandbox uid as well, is a backstop above it.
 		"rlimits": map[string]uint64{"nproc": 2 * c.MaxProcs, "nofile": c.MaxOpenFiles, "fsize": c.MaxFileSize, "core": 0},
+		// The host's choice, read at the start: the templates see no /sys.
+		"huge_pages": j.hugePages,
 	})
 	files := map[string][]byte{"shims/pyrun.py": pyrun, "shims/zygote.py": zygote,
 		"shims/zygote.json": zspec, "shims/seccomp.bpf": j.filter}
@@ -626,4 +630,11 @@ func (j *jail) handleDestroy(w http.ResponseWriter, r *http.Request) {
 	}
 	j.destroy(sb)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// hugePagesAllowed reports whether the host leaves transparent huge pages on ("always" or "madvise"):
+// a Python template then puts its memory in 2 MiB pages (zygote.py huge_pages).
+func hugePagesAllowed() bool {
+	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	return err == nil && !strings.Contains(string(b), "[never]")
 }

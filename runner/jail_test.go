@@ -1062,6 +1062,11 @@ func TestJailPreloadedTemplateMemoryIsInHugePages(t *testing.T) {
 	if b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil || strings.Contains(string(b), "[never]") {
 		t.Skip("transparent huge pages are off on this host")
 	}
+	var major, minor int
+	fmt.Sscanf(readFile(t, "/proc/sys/kernel/osrelease"), "%d.%d", &major, &minor)
+	if major < 6 || major == 6 && minor < 1 {
+		t.Skipf("MADV_COLLAPSE came with Linux 6.1, this is %d.%d", major, minor)
+	}
 	if _, err := os.Stat("/opt/kubecoderun/venv/bin/python3"); err != nil {
 		t.Skip("no preloaded packages here (scripts/install-prereqs installs them)")
 	}
@@ -1299,7 +1304,8 @@ func TestJailRefusesAMissingOrBrokenZygoteLib(t *testing.T) {
 		t.TempDir():                              "is missing",
 		"/etc/hostname":                          "is not a shared library",
 		filepath.Join(testBase, "runner-holder"): "is not a shared library for this machine",
-		"/lib/x86_64-linux-gnu/libc.so.6":        "has no kcr_setup and kcr_enter_jail",
+		"/lib/x86_64-linux-gnu/libc.so.6":        "has no kcr_setup, kcr_enter_jail and kcr_serve (built from another version?)",
+		olderZygoteLib(t):                        "has no kcr_setup, kcr_enter_jail and kcr_serve (built from another version?)",
 	} {
 		if _, err := os.Stat(lib); err != nil {
 			continue // libc elsewhere (another architecture)
@@ -1311,6 +1317,19 @@ func TestJailRefusesAMissingOrBrokenZygoteLib(t *testing.T) {
 			t.Errorf("a jail with --zygote-lib %s: exit %d, %q", lib, code, out)
 		}
 	}
+}
+
+// olderZygoteLib builds a library with the jail entry of an older runner-zygote.so (no kcr_serve).
+func olderZygoteLib(t *testing.T) string {
+	dir := t.TempDir()
+	src, lib := filepath.Join(dir, "old.c"), filepath.Join(dir, "old.so")
+	if err := os.WriteFile(src, []byte("int kcr_setup(void) { return 0; }\nint kcr_enter_jail(void) { return 0; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("gcc", "-shared", "-fPIC", "-o", lib, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v: %s", err, out)
+	}
+	return lib
 }
 
 func TestJailTemplateThatDiesEndsItsRunsAndIsStartedAgain(t *testing.T) {

@@ -66,26 +66,34 @@ os.write(res, "\n".join(out).encode())
 }
 
 // The templates' loop (kcr_serve, as zygote.py calls it) refuses a job it cannot serve before any fork,
-// with an error for its id, and ends once the jail server is gone.
+// with an error for its id, keeps none of its fds, and ends once the jail server is gone.
 func TestZygoteLoopRefusesBadJobsBeforeForking(t *testing.T) {
 	t.Parallel()
 	script := `
 import ctypes, os, socket, sys
-lib = ctypes.CDLL(sys.argv[1])
+lib = ctypes.PyDLL(sys.argv[1])
 server, template = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 pid = os.fork()
 if pid == 0:
     server.close()
     os.dup2(template.fileno(), 3)
-    lib.kcr_serve()
+    template.close()
+    os.write(3, b"ready")
+    print("without its after-fork step:", lib.kcr_serve(None), flush=True)
+    lib.kcr_serve(ctypes.cast(ctypes.pythonapi.PyOS_AfterFork_Child, ctypes.c_void_p))
     os._exit(99)  # kcr_serve returned in the template: it must not
 template.close()
+server.recv(512)
 r, w = os.pipe()
+fds_before = None
 for job, fds in [(b'{"id":1,"fds":["ns","stdin"]}', [r]), (b'{"id":2,"fds":["n/s"]}', [r]),
                  (b'{"id":3,"fds":["stdinstdin"]}', [r]), (b'{"id":4,"fds":["stdin"]}', [r]),
                  (b'{"id":5}', [r, w])]:
     socket.send_fds(server, [job], fds)
     print(server.recv(512).decode())
+    if fds_before is None:  # the loop has started (and opened what it keeps)
+        fds_before = len(os.listdir("/proc/%d/fd" % pid))
+print("fds kept:", len(os.listdir("/proc/%d/fd" % pid)) - fds_before)
 server.close()
 _, status = os.waitpid(pid, 0)
 print("template exit", os.waitstatus_to_exitcode(status))
@@ -96,11 +104,13 @@ print("template exit", os.waitstatus_to_exitcode(status))
 		t.Fatalf("%v: %s", err, out)
 	}
 	want := strings.Join([]string{
-		`{"id":1,"error":"bad job: 1 fds for 2 names"}`,
-		`{"id":2,"error":"bad job: 1 fds for 0 names"}`,
-		`{"id":3,"error":"bad job: 1 fds for 0 names"}`,
+		"without its after-fork step: -1",
+		`{"id":1,"error":"bad job: not one fd per name"}`,
+		`{"id":2,"error":"bad job: unreadable header or fd names"}`,
+		`{"id":3,"error":"bad job: unreadable header or fd names"}`,
 		`{"id":4,"error":"Invalid argument"}`,
-		`{"id":5,"error":"bad job: 2 fds for 0 names"}`,
+		`{"id":5,"error":"bad job: unreadable header or fd names"}`,
+		"fds kept: 0",
 		"template exit 0",
 	}, "\n") + "\n"
 	if string(out) != want {

@@ -31,14 +31,16 @@ the jail. Each child:
      (prefault), writes the ready marker and runs the job read from stdin;
      exec: reads {"argv", "env"} from the job pipe and execs.
 The loop (a fork per job) and steps 1-5 are zygote_jail.so's kcr_serve (zygote_jail.c says why C): it
-returns in each child, jailed, where CPython's own after-fork steps run (PyOS_AfterFork_Child, as
-os.fork would: random reseeds itself, threading and the import lock are reset), then step 6.
+forks with the GIL held, as os.fork does, and returns in each child, jailed, once CPython's own
+after-fork steps ran there (PyOS_AfterFork_Child: random reseeds itself, threading, the import lock
+and pending signals are reset); then step 6.
 
 Control protocol (SOCK_SEQPACKET on fd 3): the server sends {"id": N, "fds": [names]} with the fds as
 SCM_RIGHTS; the template answers {"id": N, "pid": P} (or {"id": N, "error": "..."}), then
 {"id": N, "status": W} (the wait status) once the child is gone. It first sends {"ready": true} (a
 Python template adds "stdlib": the standard library's module names, so the server can tell code
-that needs only them, and "prefault_pages": how many pages its children forked ahead copy).
+that needs only them, "prefault_pages": how many pages its children forked ahead copy, and "huge_kb":
+how much of its memory is in 2 MiB pages).
 """
 import ctypes
 import json
@@ -67,9 +69,9 @@ libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 JAIL = ctypes.CDLL(os.path.join(SHIMS, "zygote_jail.so"))
 JAIL.kcr_setup.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_longlong), ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
                            ctypes.c_char_p, ctypes.c_int]
-JAIL.kcr_serve.argtypes = []
-ctypes.pythonapi.PyOS_AfterFork_Child.argtypes = []
-ctypes.pythonapi.PyOS_AfterFork_Child.restype = None
+# The loop: through PyDLL, so the GIL stays held across its forks, as os.fork holds it.
+SERVE = ctypes.PyDLL(os.path.join(SHIMS, "zygote_jail.so")).kcr_serve
+SERVE.argtypes = [ctypes.c_void_p]
 # The template's pages a plot makes a forked child copy, as [address, length] (see plot_pages).
 PREFAULT = []
 # The KiB of the template's memory in 2 MiB pages once warm (huge_pages), for the jail's /health.
@@ -283,23 +285,32 @@ def huge_pages():
     """Puts the template's anonymous memory in 2 MiB pages, where it can: a fork then copies one page
     table entry for each, not 512, and a child's exit tears down as few; a child that writes into one
     splits only its own mapping of it and copies the 4 KiB it writes (the kernel's THP copy-on-write).
-    Best effort: a kernel without MADV_COLLAPSE (before 6.1) or with THP off leaves the pages as they are.
-    Returns the KiB now in 2 MiB pages.
+    Only mappings at least half present: a collapse fills a 2 MiB page's absent parts with zeros (a
+    thread's stack, mostly untouched, would grow to its full size). Best effort, and none when the host
+    turned transparent huge pages off ("never", which MADV_COLLAPSE itself would ignore: the jail server
+    reads it, zygote.json's huge_pages) or on a kernel without MADV_COLLAPSE (before 6.1). Returns the
+    KiB now in 2 MiB pages.
     """
     huge = 2 << 20
+    if not SPEC.get("huge_pages"):
+        return 0
     try:
-        with open("/proc/self/maps") as f:
+        spans, span = [], None
+        with open("/proc/self/smaps") as f:
             for line in f:
                 fields = line.split()
-                if fields[1] != "rw-p" or (len(fields) > 5 and fields[5] != "[heap]"):
-                    continue
-                start, end = (int(x, 16) for x in fields[0].split("-"))
-                start, end = -(-start // huge) * huge, end // huge * huge
-                if end > start:
-                    libc.madvise(start, end - start, MADV_COLLAPSE)
+                if not fields[0].endswith(":"):  # a mapping's first line: its range, permissions, name
+                    private_anon = fields[1] == "rw-p" and (len(fields) == 5 or fields[5] == "[heap]")
+                    span = [int(x, 16) for x in fields[0].split("-")] if private_anon else None
+                elif fields[0] == "Rss:" and span and int(fields[1]) * 1024 * 2 >= span[1] - span[0]:
+                    spans.append(span)
+        for start, end in spans:
+            start, end = -(-start // huge) * huge, end // huge * huge
+            if end > start:
+                libc.madvise(start, end - start, MADV_COLLAPSE)
         with open("/proc/self/smaps_rollup") as f:
             return sum(int(line.split()[1]) for line in f if line.startswith("AnonHugePages:"))
-    except OSError:
+    except (OSError, ValueError, IndexError):
         return 0
 
 
@@ -318,11 +329,17 @@ def main():
         ready["stdlib"] = sorted(sys.stdlib_module_names)
         ready["prefault_pages"] = sum(length for _, length in PREFAULT) // 4096
         ready["huge_kb"] = HUGE_KB[0]
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        # A fork keeps only the thread that forks: what the others held (locks, half-made objects) would
+        # stay held in every child.
+        raise SystemExit("runner: a preloaded module started a thread; the template cannot fork safely")
     ctl = socket.socket(fileno=3)
     ctl.send(json.dumps(ready).encode())
     ctl.detach()  # fd 3 is kcr_serve's from now on (and in a child, its status pipe)
-    JAIL.kcr_serve()  # returns only in a forked child, jailed
-    ctypes.pythonapi.PyOS_AfterFork_Child()
+    # Returns only in a forked child, jailed, once CPython's after-fork steps ran there.
+    if SERVE(ctypes.cast(ctypes.pythonapi.PyOS_AfterFork_Child, ctypes.c_void_p)) != 1:
+        raise SystemExit("runner: zygote_jail.c's loop refused to start")
     child()
 
 

@@ -14,7 +14,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -89,8 +88,10 @@ static int failed(char *err, int errlen, const char *what) {
 // A job's fd names are short words: "ns", "stdin", "cg", ...
 static int valid_name(const char *name, size_t len) {
   if (len == 0 || len >= 8) return 0;
-  for (size_t i = 0; i < len; i++)
-    if (!isalnum((unsigned char)name[i])) return 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = name[i];  // ASCII only, whatever the locale
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) return 0;
+  }
   return 1;
 }
 
@@ -116,10 +117,13 @@ static int enter_jail(int n, const int *fds, char name[][8], void (*close_fds)(v
       return failed(err, errlen, "fd names");
     }
   // 1. Every fd above the slots first: a job fd numbered 0-4 must not be overwritten by another's dup2.
+  // The received ones are then closed, so only the slots hold the job's fds (a Node child keeps the
+  // pipes above 4 that are its event loop's).
   for (int i = 0; i < n; i++) {
     high[i] = fcntl(fds[i], F_DUPFD, 100);
     if (high[i] < 0) return failed(err, errlen, "dup");
   }
+  for (int i = 0; i < n; i++) close(fds[i]);
   for (int s = 0; s < NSLOTS; s++) {
     int found = -1;
     for (int i = 0; i < n && found < 0; i++)
@@ -314,9 +318,12 @@ static int serve_job(void (*before_fork)(void), void (*enter)(int n, int *fds, c
   long id = 0;
   char names[MAX_FDS][8];
   int n = 0, ns = -1;
-  if (parse_header(msg, &id, names, &n) || n != nfds) {
-    say("{\"id\":%ld,\"error\":\"bad job: %d fds for %d names\"}", id, nfds, n);
-    for (int i = 0; i < nfds; i++) close(fds[i]);
+  const char *bad = parse_header(msg, &id, names, &n) ? "bad job: unreadable header or fd names"
+                    : n != nfds                       ? "bad job: not one fd per name"
+                                                      : NULL;
+  if (bad) {
+    for (int i = 0; i < nfds; i++) close(fds[i]);  // before the answer: the job is done with
+    say("{\"id\":%ld,\"error\":\"%s\"}", id, bad);
     return 0;
   }
   for (int i = 0; i < n && ns < 0; i++)  // the first, as enter_jail takes
@@ -331,6 +338,9 @@ static int serve_job(void (*before_fork)(void), void (*enter)(int n, int *fds, c
     if (before_fork) before_fork();
     pid = fork();
     if (pid == 0) {
+      // The other sandboxes' children are none of this one's business (their pidfds close in enter).
+      memset(kids, 0, capkids * sizeof *kids);
+      nkids = 0;
       enter(n, fds, names);
       return 1;
     }
@@ -343,7 +353,13 @@ static int serve_job(void (*before_fork)(void), void (*enter)(int n, int *fds, c
     return 0;
   }
   int pidfd = syscall(SYS_pidfd_open, pid, 0);
-  if (pidfd < 0) abort();  // the child could never be reaped, nor its end reported
+  if (pidfd < 0) {  // it could never be reaped here, nor its end reported: this job only fails
+    err = errno;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    say("{\"id\":%ld,\"error\":\"pidfd_open: %s\"}", id, strerror(err));
+    return 0;
+  }
   add_kid(id, pid, pidfd);
   say("{\"id\":%ld,\"pid\":%d}", id, pid);
   return 0;
@@ -352,15 +368,21 @@ static int serve_job(void (*before_fork)(void), void (*enter)(int n, int *fds, c
 // serve is a template's loop: a child for each job, its wait status once it is gone. It returns 1 only
 // in a forked child, jailed by enter(); the template exits once the jail server is gone.
 static int serve(void (*before_fork)(void), void (*enter)(int n, int *fds, char names[][8])) {
+  struct pollfd *pfds = NULL;
+  int cappfds = 0;
   if (self_pidns < 0) self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
   if (self_pidns < 0) abort();
   for (;;) {
-    struct pollfd pfds[1 + 1024];
+    if (cappfds < 1 + nkids) {
+      cappfds = 2 * (1 + nkids);
+      pfds = (struct pollfd *)realloc(pfds, cappfds * sizeof *pfds);
+      if (!pfds) abort();
+    }
     int np = 0;
     pfds[np].fd = CTL_FD;
     pfds[np].events = POLLIN;
     pfds[np++].revents = 0;
-    for (int i = 0; i < nkids && np < 1025; i++) {
+    for (int i = 0; i < nkids; i++) {
       pfds[np].fd = kids[i].pidfd;
       pfds[np].events = POLLIN;
       pfds[np++].revents = 0;
@@ -373,25 +395,39 @@ static int serve(void (*before_fork)(void), void (*enter)(int n, int *fds, char 
       if (!pfds[i].revents) continue;
       struct kid k = kids[i - 1];
       int status = 0;
-      waitpid(k.pid, &status, 0);
+      while (waitpid(k.pid, &status, 0) < 0 && errno == EINTR) {
+      }
       close(k.pidfd);
       kids[i - 1] = kids[--nkids];
       say("{\"id\":%ld,\"status\":%d}", k.id, status);
     }
-    if (pfds[0].revents && serve_job(before_fork, enter)) return 1;
+    if (pfds[0].revents && serve_job(before_fork, enter)) {
+      free(pfds);
+      return 1;
+    }
   }
 }
 
-// A Python child's way in: no fd above 4 kept; a child that cannot enter says why and ends.
+// CPython's after-fork steps for the child (PyOS_AfterFork_Child), given by kcr_serve's caller.
+static void (*python_after_fork)(void);
+
+// A Python child's way in: no fd above 4 kept; a child that cannot enter says why and ends. Then
+// CPython's own after-fork steps, before any Python runs in the child.
 static void enter_python(int n, int *fds, char names[][8]) {
   char err[256];
   if (enter_jail(n, fds, names, NULL, err, sizeof err)) {
     dprintf(2, "runner: cannot enter the jail: %s\n", err);
     _exit(127);
   }
+  python_after_fork();
 }
 
-// kcr_serve is the Python templates' loop (zygote.py, after kcr_setup and the ready message). It returns
-// only in a forked child, jailed; the child must then call PyOS_AfterFork_Child before any other
-// Python, as os.fork would have.
-int kcr_serve(void) { return serve(NULL, enter_python); }
+// kcr_serve is the Python templates' loop (zygote.py, after kcr_setup and the ready message), called
+// with the GIL held (ctypes.PyDLL), as os.fork forks: the template runs no Python thread but this
+// one. It returns only in a forked child, jailed, after after_fork (PyOS_AfterFork_Child: random
+// reseeds itself, threading, the import lock and pending signals are reset).
+int kcr_serve(void (*after_fork)(void)) {
+  if (!after_fork) return -1;
+  python_after_fork = after_fork;
+  return serve(NULL, enter_python);
+}
