@@ -1091,6 +1091,22 @@ func TestJailPreloadedTemplateMemoryIsInHugePages(t *testing.T) {
 	}
 }
 
+// The template's own after-fork steps run in the child before its jail, while the template's fds are
+// still open: matplotlib's hook closes its cached fonts' files, which after the jail entry would be
+// closed already (an error on the run's stderr) or be the job's own fds.
+func TestJailRunOfThePreloadedTemplateGetsNothingOfItsAfterForkSteps(t *testing.T) {
+	if _, err := os.Stat("/opt/kubecoderun/venv/bin/python3"); err != nil {
+		t.Skip("no matplotlib here (scripts/install-prereqs installs it)")
+	}
+	j := ownJail(t)
+	for _, warm := range []bool{false, true} { // forked at its run, and forked ahead
+		res := j.create(t, "py", warm).run("py", "import matplotlib.pyplot as plt\nprint(len(plt.get_fignums()))\n")
+		if res.ExitCode != 0 || res.Stdout != "0\n" || res.Stderr != "" {
+			t.Errorf("a run from the preloaded template (forked ahead: %v): %s", warm, res)
+		}
+	}
+}
+
 // A child forked ahead from the preloaded template copies, while it waits, the pages a plot would make
 // it copy; a child forked for a run that is already there does not.
 func TestJailChildForkedAheadCopiesThePlotPagesBeforeItsRun(t *testing.T) {

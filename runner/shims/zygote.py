@@ -31,9 +31,10 @@ the jail. Each child:
      (prefault), writes the ready marker and runs the job read from stdin;
      exec: reads {"argv", "env"} from the job pipe and execs.
 The loop (a fork per job) and steps 1-5 are zygote_jail.so's kcr_serve (zygote_jail.c says why C): it
-forks with the GIL held, as os.fork does, and returns in each child, jailed, once CPython's own
-after-fork steps ran there (PyOS_AfterFork_Child: random reseeds itself, threading, the import lock
-and pending signals are reset); then step 6.
+forks with the GIL held, as os.fork does, runs CPython's own after-fork steps in the child right away,
+as os.fork does (PyOS_AfterFork_Child: the modules' after-fork hooks, random reseeding itself among
+them; threading, the import lock and pending signals reset), and returns in each child once jailed;
+then step 6.
 
 Control protocol (SOCK_SEQPACKET on fd 3): the server sends {"id": N, "fds": [names]} with the fds as
 SCM_RIGHTS; the template answers {"id": N, "pid": P} (or {"id": N, "error": "..."}), then
@@ -337,7 +338,7 @@ def main():
     ctl = socket.socket(fileno=3)
     ctl.send(json.dumps(ready).encode())
     ctl.detach()  # fd 3 is kcr_serve's from now on (and in a child, its status pipe)
-    # Returns only in a forked child, jailed, once CPython's after-fork steps ran there.
+    # Returns only in a forked child, jailed, CPython's after-fork steps run.
     if SERVE(ctypes.cast(ctypes.pythonapi.PyOS_AfterFork_Child, ctypes.c_void_p)) != 1:
         raise SystemExit("runner: zygote_jail.c's loop refused to start")
     child()

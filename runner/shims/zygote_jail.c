@@ -411,21 +411,25 @@ static int serve(void (*before_fork)(void), void (*enter)(int n, int *fds, char 
 // CPython's after-fork steps for the child (PyOS_AfterFork_Child), given by kcr_serve's caller.
 static void (*python_after_fork)(void);
 
-// A Python child's way in: no fd above 4 kept; a child that cannot enter says why and ends. Then
-// CPython's own after-fork steps, before any Python runs in the child.
+// A Python child's way in. First CPython's own after-fork steps, before any Python runs in the child,
+// and while the template's fds are still open, as os.fork runs them: the hooks of the template's
+// modules may close files of theirs (matplotlib drops its cached fonts), and after the jail entry
+// their fd numbers are closed or the job's own. Then the jail: no fd above 4 kept; a child that
+// cannot enter says why and ends.
 static void enter_python(int n, int *fds, char names[][8]) {
   char err[256];
+  python_after_fork();
   if (enter_jail(n, fds, names, NULL, err, sizeof err)) {
     dprintf(2, "runner: cannot enter the jail: %s\n", err);
     _exit(127);
   }
-  python_after_fork();
 }
 
 // kcr_serve is the Python templates' loop (zygote.py, after kcr_setup and the ready message), called
 // with the GIL held (ctypes.PyDLL), as os.fork forks: the template runs no Python thread but this
-// one. It returns only in a forked child, jailed, after after_fork (PyOS_AfterFork_Child: random
-// reseeds itself, threading, the import lock and pending signals are reset).
+// one. It returns only in a forked child, jailed, whose after_fork (PyOS_AfterFork_Child: the
+// modules' after-fork hooks, random reseeding itself among them; threading, the import lock and
+// pending signals reset) ran right after the fork.
 int kcr_serve(void (*after_fork)(void)) {
   if (!after_fork) return -1;
   python_after_fork = after_fork;
