@@ -339,7 +339,7 @@ static int serve_job(void (*before_fork)(void), void (*enter)(int n, int *fds, c
     pid = fork();
     if (pid == 0) {
       // The other sandboxes' children are none of this one's business (their pidfds close in enter).
-      memset(kids, 0, capkids * sizeof *kids);
+      if (kids) memset(kids, 0, capkids * sizeof *kids);
       nkids = 0;
       enter(n, fds, names);
       return 1;
