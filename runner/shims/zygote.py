@@ -67,12 +67,11 @@ READY = b"\x00kcr-ready\n"
 libc = ctypes.CDLL(None, use_errno=True)
 libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-JAIL = ctypes.CDLL(os.path.join(SHIMS, "zygote_jail.so"))
+# PyDLL: the GIL stays held in its calls, so kcr_serve forks holding it, as os.fork does.
+JAIL = ctypes.PyDLL(os.path.join(SHIMS, "zygote_jail.so"))
 JAIL.kcr_setup.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_longlong), ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
                            ctypes.c_char_p, ctypes.c_int]
-# The loop: through PyDLL, so the GIL stays held across its forks, as os.fork holds it.
-SERVE = ctypes.PyDLL(os.path.join(SHIMS, "zygote_jail.so")).kcr_serve
-SERVE.argtypes = [ctypes.c_void_p]
+JAIL.kcr_serve.argtypes = [ctypes.c_void_p]
 # The template's pages a plot makes a forked child copy, as [address, length] (see plot_pages).
 PREFAULT = []
 # The KiB of the template's memory in 2 MiB pages once warm (huge_pages), for the jail's /health.
@@ -339,7 +338,7 @@ def main():
     ctl.send(json.dumps(ready).encode())
     ctl.detach()  # fd 3 is kcr_serve's from now on (and in a child, its status pipe)
     # Returns only in a forked child, jailed, CPython's after-fork steps run.
-    if SERVE(ctypes.cast(ctypes.pythonapi.PyOS_AfterFork_Child, ctypes.c_void_p)) != 1:
+    if JAIL.kcr_serve(ctypes.cast(ctypes.pythonapi.PyOS_AfterFork_Child, ctypes.c_void_p)) != 1:
         raise SystemExit("runner: zygote_jail.c's loop refused to start")
     child()
 

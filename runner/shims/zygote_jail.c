@@ -204,8 +204,8 @@ static int enter_jail(int n, const int *fds, char name[][8], void (*close_fds)(v
 }
 
 // kcr_enter_jail: enter_jail for a child that keeps no fd above 4, its fds' names separated by spaces
-// ("ns stdin stdout stderr status cg cg cg"). Called by the tests as a Python child would (the jail's
-// refusals, zygote_jail_test.go).
+// ("ns stdin stdout stderr status cg cg cg"). For the tests only (the jail's refusals,
+// zygote_jail_test.go): the templates' children enter through serve.
 int kcr_enter_jail(int n, const int *fds, const char *names, char *err, int errlen) {
   char name[MAX_FDS][8];
   if (errlen <= 0) return -1;
