@@ -1,29 +1,10 @@
 """CPU of one fork + exit of a bare and of a preloaded Python (the jail's two Python templates): the
 template's share (its page tables copied) and the child's (its copy torn down), per run. The preloaded
 one is measured twice: with its memory in 4 KiB pages, and in 2 MiB pages where it can be, as the
-jail's template puts it (runner/shims/zygote.py, huge_pages)."""
-import ctypes
+jail's template puts it (runner/shims/pyrun.py, huge_pages)."""
 import gc
 import os
 import sys
-
-
-def huge_pages():
-    """zygote.py's huge_pages: MADV_COLLAPSE over the private anonymous mappings. Returns MiB in them."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    huge = 2 << 20
-    with open("/proc/self/maps") as f:
-        for line in f:
-            fields = line.split()
-            if fields[1] != "rw-p" or (len(fields) > 5 and fields[5] != "[heap]"):
-                continue
-            start, end = (int(x, 16) for x in fields[0].split("-"))
-            start, end = -(-start // huge) * huge, end // huge * huge
-            if end > start:
-                libc.madvise(start, end - start, 25)  # MADV_COLLAPSE
-    with open("/proc/self/smaps_rollup") as f:
-        return sum(int(line.split()[1]) for line in f if line.startswith("AnonHugePages")) >> 10
 
 
 def measure(n=300):
@@ -63,7 +44,10 @@ if __name__ == "__main__":
         gc.freeze()
         kind = sys.argv[1]
         if kind == "preloaded-huge":
-            kind = "preloaded Python, %d MB of it in 2 MiB pages" % huge_pages()
+            sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runner", "shims"))
+            import pyrun
+
+            kind = "preloaded Python, %d MB of it in 2 MiB pages" % (pyrun.huge_pages() >> 10)
         else:
             kind += " Python"
         print("%s (%d MB resident): fork %.2f ms of CPU in the template, %.2f ms in the child" % ((kind,) + measure()))

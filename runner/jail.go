@@ -633,7 +633,7 @@ func (j *jail) handleDestroy(w http.ResponseWriter, r *http.Request) {
 }
 
 // hugePagesAllowed reports whether the host leaves transparent huge pages on ("always" or "madvise"):
-// a Python template then puts its memory in 2 MiB pages (zygote.py huge_pages).
+// a Python template then puts its memory in 2 MiB pages (pyrun.py huge_pages).
 func hugePagesAllowed() bool {
 	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
 	return err == nil && !strings.Contains(string(b), "[never]")

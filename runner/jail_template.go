@@ -31,7 +31,7 @@ type template struct {
 	stdlib  atomic.Pointer[map[string]bool] // a Python template's standard library modules
 	// The pages a child forked ahead copies while it waits (zygote.py prefault), for /health.
 	prefaultPages atomic.Int64
-	// Its memory in 2 MiB pages once warm (zygote.py huge_pages), for /health.
+	// Its memory in 2 MiB pages once warm (pyrun.py huge_pages), for /health.
 	hugeKB atomic.Int64
 }
 

@@ -1056,7 +1056,7 @@ func TestJailForksAheadFromTheTemplateRecentPythonRunsNeeded(t *testing.T) {
 	}
 }
 
-// The preloaded template's memory is in 2 MiB pages (zygote.py huge_pages): a fork copies a page table
+// The preloaded template's memory is in 2 MiB pages (pyrun.py huge_pages): a fork copies a page table
 // entry per 2 MiB of it, not per 4 KiB.
 func TestJailPreloadedTemplateMemoryIsInHugePages(t *testing.T) {
 	if b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil || strings.Contains(string(b), "[never]") {

@@ -61,7 +61,6 @@ with open(os.path.join(SHIMS, "seccomp.bpf"), "rb") as f:
 
 PR_SET_PDEATHSIG = 1
 MADV_POPULATE_WRITE = 23
-MADV_COLLAPSE = 25
 READY = b"\x00kcr-ready\n"
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -74,7 +73,7 @@ JAIL.kcr_setup.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_longlong), ctyp
 JAIL.kcr_serve.argtypes = [ctypes.c_void_p]
 # The template's pages a plot makes a forked child copy, as [address, length] (see plot_pages).
 PREFAULT = []
-# The KiB of the template's memory in 2 MiB pages once warm (huge_pages), for the jail's /health.
+# The KiB of the template's memory in 2 MiB pages once warm (pyrun.huge_pages), for the jail's /health.
 HUGE_KB = [0]
 
 
@@ -278,40 +277,7 @@ def warm_up():
     gc.freeze()  # children do not touch (and copy) the template's objects when they collect
     if "matplotlib" in names:
         PREFAULT[:] = plot_pages(first_plot)
-    HUGE_KB[0] = huge_pages()
-
-
-def huge_pages():
-    """Puts the template's anonymous memory in 2 MiB pages, where it can: a fork then copies one page
-    table entry for each, not 512, and a child's exit tears down as few; a child that writes into one
-    splits only its own mapping of it and copies the 4 KiB it writes (the kernel's THP copy-on-write).
-    Only mappings at least half present: a collapse fills a 2 MiB page's absent parts with zeros (a
-    thread's stack, mostly untouched, would grow to its full size). Best effort, and none when the host
-    turned transparent huge pages off ("never", which MADV_COLLAPSE itself would ignore: the jail server
-    reads it, zygote.json's huge_pages) or on a kernel without MADV_COLLAPSE (before 6.1). Returns the
-    KiB now in 2 MiB pages.
-    """
-    huge = 2 << 20
-    if not SPEC.get("huge_pages"):
-        return 0
-    try:
-        spans, span = [], None
-        with open("/proc/self/smaps") as f:
-            for line in f:
-                fields = line.split()
-                if not fields[0].endswith(":"):  # a mapping's first line: its range, permissions, name
-                    private_anon = fields[1] == "rw-p" and (len(fields) == 5 or fields[5] == "[heap]")
-                    span = [int(x, 16) for x in fields[0].split("-")] if private_anon else None
-                elif fields[0] == "Rss:" and span and int(fields[1]) * 1024 * 2 >= span[1] - span[0]:
-                    spans.append(span)
-        for start, end in spans:
-            start, end = -(-start // huge) * huge, end // huge * huge
-            if end > start:
-                libc.madvise(start, end - start, MADV_COLLAPSE)
-        with open("/proc/self/smaps_rollup") as f:
-            return sum(int(line.split()[1]) for line in f if line.startswith("AnonHugePages:"))
-    except (OSError, ValueError, IndexError):
-        return 0
+    HUGE_KB[0] = pyrun.huge_pages() if SPEC.get("huge_pages") else 0
 
 
 def main():
