@@ -328,8 +328,8 @@ func (s *Server) writeScratch(name string, data []byte) error {
 	return err
 }
 
-// writeShims writes the shims unless they are there. A write that failed (the sandbox's disk full)
-// leaves no partial file and is tried again by the next run that needs them.
+// writeShims writes the shims unless they are there. A write that failed (the sandbox's disk full) is
+// tried again by the next run that needs them, over what it left.
 func (s *Server) writeShims() error {
 	s.shimsMu.Lock()
 	defer s.shimsMu.Unlock()
@@ -339,9 +339,8 @@ func (s *Server) writeShims() error {
 	for _, name := range []string{"pyrun.py", "noderun.js", "tscrun.js"} {
 		b, _ := shimFiles.ReadFile("shims/" + name)
 		p := path.Join(dirShims, name)
-		s.scratchRoot.Remove(p) // what a failed attempt wrote; shims/ is the runner's alone
+		s.scratchRoot.Remove(p) // what a failed attempt left; shims/ is the runner's alone
 		if err := s.writeScratch(p, b); err != nil {
-			s.scratchRoot.Remove(p)
 			return err
 		}
 	}

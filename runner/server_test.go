@@ -7,7 +7,7 @@ import (
 )
 
 // The shims are written when a run first needs them; a failed write (a full sandbox disk) is tried
-// again by the next run, not remembered.
+// again by the next run, not remembered, over whatever it left.
 func TestShimsAreWrittenAgainAfterAFailedWrite(t *testing.T) {
 	dir := t.TempDir()
 	root, err := os.OpenRoot(dir)
@@ -20,6 +20,10 @@ func TestShimsAreWrittenAgainAfterAFailedWrite(t *testing.T) {
 		t.Fatal("the shims were written without their directory")
 	}
 	if err := os.Mkdir(filepath.Join(dir, dirShims), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// What a write cut short (a full disk) left: the next attempt writes over it.
+	if err := os.WriteFile(filepath.Join(dir, dirShims, "noderun.js"), []byte("// cut sh"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.writeShims(); err != nil {
