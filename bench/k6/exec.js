@@ -32,6 +32,7 @@ const SCENARIOS = {
 const scenario = SCENARIOS[__ENV.SCENARIO || 'py_print'];
 const mode = __ENV.MODE || 'closed';
 const duration = __ENV.DURATION || '30s';
+const vus = Number(__ENV.VUS || 1);
 
 export const options = {
   summaryTrendStats: ['med', 'p(95)', 'p(99)', 'avg', 'max'],
@@ -43,10 +44,10 @@ export const options = {
             rate: Number(__ENV.RATE || 1),
             timeUnit: '1s',
             duration,
-            preAllocatedVUs: mode === 'open' ? Number(__ENV.VUS || 1) : 1,
-            maxVUs: mode === 'open' ? Number(__ENV.VUS || 1) : 1,
+            preAllocatedVUs: mode === 'open' ? vus : 1,
+            maxVUs: mode === 'open' ? vus : 1,
           }
-        : { executor: 'constant-vus', vus: Number(__ENV.VUS || 1), duration },
+        : { executor: 'constant-vus', vus, duration },
   },
 };
 
