@@ -70,10 +70,9 @@ func (j *jail) create(lang string, warm, singleUse bool) (*jailSandbox, error) {
 	}
 	sb.gone = make(chan struct{})
 	go func() {
+		// Whatever the sandbox ran died with its pid namespace (every process of it is forked
+		// inside), and a run in progress with it: PID 1 exits only once the others have.
 		sb.holder.cmd.Wait()
-		// Whatever the sandbox ran died with its pid namespace; a run in progress ends now. Before
-		// gone: teardown hands the cgroups to another sandbox once gone is closed.
-		sb.cg.killAll()
 		close(sb.gone)
 	}()
 	cfg := *c
@@ -124,7 +123,11 @@ func (j *jail) destroy(sb *jailSandbox) {
 		sb.mu.Lock()
 		sb.closed = true
 		sb.mu.Unlock()
-		if sb.cg != nil {
+		// The holder is PID 1 of the sandbox: its death kills every process of the sandbox, a run in
+		// progress too, at once (no polling of the cgroup while a killed interpreter unmaps).
+		if sb.holder != nil {
+			sb.holder.kill()
+		} else if sb.cg != nil {
 			sb.cg.killAll()
 		}
 		if sb.srv != nil {
@@ -141,15 +144,17 @@ func (j *jail) destroy(sb *jailSandbox) {
 
 // teardown releases what create acquired, in reverse.
 func (sb *jailSandbox) teardown() {
-	if sb.cg != nil {
-		if err := sb.cg.killAll(); err != nil {
-			log.Printf("runner jail: sandbox %s: %v", sb.id, err)
-		}
-	}
 	if sb.holder != nil {
 		sb.holder.kill() // PID 1 of the sandbox: whatever was left in its pid namespace dies too
 		<-sb.gone
 		syscall.Close(sb.holder.pidfd)
+	}
+	// Then through the cgroups, which must be empty before another sandbox gets them: on the usual
+	// path one look finds them so.
+	if sb.cg != nil {
+		if err := sb.cg.killAll(); err != nil {
+			log.Printf("runner jail: sandbox %s: %v", sb.id, err)
+		}
 	}
 	// The disk first: its pages are charged to the memory cgroup, which goes back for reuse empty.
 	if sb.dir != "" {
@@ -413,8 +418,12 @@ func (sb *jailSandbox) spawn(t *template, o procOpts, job, input []byte) (*proc,
 // dead reports whether the sandbox's holder is gone (killed from outside): its runs cannot be trusted
 // to have run, and the sandbox cannot run anything any more. A run the holder's death killed is
 // reported (SIGKILL) a moment before the holder has finished exiting, so after a SIGKILL it waits up
-// to grace for the holder's pidfd to say so.
+// to grace for the holder's pidfd to say so. A sandbox being destroyed is not dead: destroy killed
+// the holder, and with it the run, which is reported as killed.
 func (sb *jailSandbox) dead(grace time.Duration) bool {
+	if sb.isClosed() {
+		return false
+	}
 	select {
 	case <-sb.gone:
 		return true
