@@ -444,7 +444,9 @@ func TestJailDeniedSyscallsAndSocketFamiliesFail(t *testing.T) {
 		}
 	}
 	for _, name := range seccompNoSys {
-		calls = append(calls, fmt.Sprintf("(%q, %d, %d)", name, mustSysNumber(name), syscall.ENOSYS))
+		if nr, ok := sysNumber(name); ok {
+			calls = append(calls, fmt.Sprintf("(%q, %d, %d)", name, nr, syscall.ENOSYS))
+		}
 	}
 	code := `import ctypes, os, socket, threading, subprocess
 libc = ctypes.CDLL(None, use_errno=True)

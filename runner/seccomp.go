@@ -17,6 +17,10 @@ import (
 //   - the mount family, chroot, pivot_root: EPERM;
 //   - keyctl, add_key, request_key, bpf, perf_event_open, userfaultfd: EPERM; io_uring: ENOSYS (libuv
 //     falls back to its thread pool);
+//   - native AIO (io_setup, io_submit, ...) and inotify: ENOSYS. Both are quotas of the whole host, or of
+//     host root, whom a sandbox's user namespace is charged to: io_setup(65536) takes all of the
+//     host's fs.aio-max-nr, 128 inotify instances all of root's. glibc's POSIX AIO uses threads, and
+//     what watches files (tail -f, watchdog) falls back to polling;
 //   - ptrace, process_vm_readv/writev, pidfd_getfd, kcmp: EPERM;
 //   - kernel modules, kexec, reboot, swap, accounting, quotas, open_by_handle_at, ioperm/iopl, ...: EPERM;
 //   - socket/socketpair: only AF_UNIX, AF_INET, AF_INET6, and AF_NETLINK with NETLINK_ROUTE (glibc and
@@ -63,7 +67,9 @@ var seccompDenied = []string{
 }
 
 // seccompNoSys fail with ENOSYS, so callers fall back to something else.
-var seccompNoSys = []string{"clone3", "io_uring_setup", "io_uring_enter", "io_uring_register"}
+var seccompNoSys = []string{"clone3", "io_uring_setup", "io_uring_enter", "io_uring_register",
+	"io_setup", "io_destroy", "io_submit", "io_cancel", "io_getevents", "io_pgetevents",
+	"inotify_init", "inotify_init1"}
 
 // unifiedSysNumbers are numbered the same on every architecture (the unified table, Linux 5.1+).
 var unifiedSysNumbers = map[string]uint32{
@@ -161,7 +167,9 @@ func seccompFilter() ([]byte, error) {
 		}
 	}
 	for _, name := range seccompNoSys {
-		p = append(p, jeq(mustSysNumber(name), "enosys", ""))
+		if nr, ok := sysNumber(name); ok {
+			p = append(p, jeq(nr, "enosys", ""))
+		}
 	}
 	p = append(p, ret(seccompRetAllow),
 		labeled("clone", ldAbs(seccompArg0)), jset(nsCloneFlags, "eperm", "allow"),

@@ -20,4 +20,6 @@ var sysNumbers = map[string]uint32{
 	"settimeofday": 164, "clock_settime": 227, "sethostname": 170, "setdomainname": 171,
 	"iopl": 172, "ioperm": 173, "modify_ldt": 154, "uselib": 134, "ustat": 136, "sysfs": 139, "_sysctl": 156,
 	"lookup_dcookie": 212, "nfsservctl": 180,
+	"io_setup": 206, "io_destroy": 207, "io_getevents": 208, "io_submit": 209, "io_cancel": 210,
+	"io_pgetevents": 333, "inotify_init": 253, "inotify_init1": 294,
 }

@@ -18,4 +18,6 @@ var sysNumbers = map[string]uint32{
 	"open_by_handle_at": 265, "name_to_handle_at": 264, "syslog": 116, "vhangup": 58, "fanotify_init": 262,
 	"settimeofday": 170, "clock_settime": 112, "sethostname": 161, "setdomainname": 162,
 	"lookup_dcookie": 18, "nfsservctl": 42,
+	"io_setup": 0, "io_destroy": 1, "io_submit": 2, "io_cancel": 3, "io_getevents": 4, "io_pgetevents": 292,
+	"inotify_init1": 26,
 }

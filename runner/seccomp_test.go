@@ -75,6 +75,10 @@ func TestSeccompFilterDecisions(t *testing.T) {
 		{"unshare time", sys("unshare"), []uint64{cloneNewTime}, eperm},
 		{"unshare flags in the high half only", sys("unshare"), []uint64{1 << 40}, seccompRetAllow},
 		{"io_uring_setup", sys("io_uring_setup"), nil, enosys},
+		// Go's own numbers: a check of the table's.
+		{"io_setup", uint32(syscall.SYS_IO_SETUP), nil, enosys},
+		{"io_submit", uint32(syscall.SYS_IO_SUBMIT), nil, enosys},
+		{"inotify_init1", uint32(syscall.SYS_INOTIFY_INIT1), nil, enosys},
 		{"socket unix", sys("socket"), []uint64{afUnix}, seccompRetAllow},
 		{"socket inet", sys("socket"), []uint64{afInet}, seccompRetAllow},
 		{"socket inet6", sys("socket"), []uint64{afInet6}, seccompRetAllow},
