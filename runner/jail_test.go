@@ -614,6 +614,24 @@ func TestJailBombsEndWithAClearMessage(t *testing.T) {
 	})
 }
 
+func TestJailPseudoTerminalsAreBoundedPerSandbox(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	b := j.create(t, "py", false)
+	out := b.py(`import os
+n = 0
+try:
+    while True:
+        os.openpty()
+        n += 1
+except OSError as e:
+    print(n, e.strerror)
+`)
+	if out != "32 No space left on device\n" {
+		t.Fatalf("pseudo-terminals one run could open: %q, want 32 then ENOSPC", out)
+	}
+}
+
 func TestJailSandboxNetworksHaveConnectionTablesOfTheirOwn(t *testing.T) {
 	t.Parallel()
 	if _, err := os.Stat("/proc/sys/net/ipv4/tcp_child_ehash_entries"); err != nil {

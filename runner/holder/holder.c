@@ -106,7 +106,9 @@ static void setup(char **argv) {
   in(p, sizeof p, newroot, "dev/shm");
   mnt("shm", p, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts, "mounting /dev/shm");
   in(p, sizeof p, newroot, "dev/pts");
-  mnt("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620", "mounting /dev/pts");
+  // max: every devpts instance but the host's draws on one pool (kernel.pty.max less its reserve, 3072
+  // by default), which one run could otherwise empty for every other sandbox and container.
+  mnt("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,max=32", "mounting /dev/pts");
   in(p, sizeof p, newroot, "proc");
   mnt("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "mounting proc");
   // No user namespace below this one (seccomp denies creating one too): the limit of the sandbox's
