@@ -2,9 +2,10 @@ package main
 
 import (
 	"io/fs"
-	"path/filepath"
+	"os"
 	"sort"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 )
 
@@ -37,36 +38,46 @@ type unlistedPath struct {
 const maxUnlisted = 100
 
 // snapshot lists the regular files under dir, recursively, by "/"-separated relative path, and
-// what it could not look into (at most maxUnlisted). Symlinks are not followed.
+// what it could not look into (at most maxUnlisted). Symlinks are not followed, and the walk stays
+// inside dir even while user code swaps a folder for a symlink under it (the runner is root in jail
+// mode, and dir's parent holds the other sandboxes' folders): it goes through an os.Root, which
+// refuses a path that leaves dir and stats each entry relative to its open folder.
 func snapshot(dir string) (map[string]fileStat, []unlistedPath) {
 	out := map[string]fileStat{}
 	var unlisted []unlistedPath
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if rel, rerr := filepath.Rel(dir, p); rerr == nil && rel != "." && len(unlisted) < maxUnlisted {
-				rel = filepath.ToSlash(rel)
-				unlisted = append(unlisted, unlistedPath{Path: displayPath(rel), Ref: escapePath(rel), Error: unwrapPathError(err).Error(), raw: rel})
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return out, nil
+	}
+	defer root.Close()
+	note := func(rel, msg, kind string) {
+		if len(unlisted) < maxUnlisted {
+			unlisted = append(unlisted, unlistedPath{Path: displayPath(rel), Ref: escapePath(rel), Error: msg, Kind: kind, raw: rel})
+		}
+	}
+	fs.WalkDir(root.FS(), ".", func(rel string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			if rel != "." {
+				note(rel, unwrapPathError(err).Error(), "")
+			}
+			return nil
+		case len(rel) >= syscall.PathMax:
+			// Walked through open folders, a path can grow past PATH_MAX: nothing could open it by name.
+			note(rel, syscall.ENAMETOOLONG.Error(), "")
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		case !d.Type().IsRegular():
+			if kind := specialKind(d.Type()); kind != "" {
+				note(rel, "not a regular file: a "+kind, kind)
 			}
 			return nil
 		}
-		if !d.Type().IsRegular() {
-			if kind := specialKind(d.Type()); kind != "" && len(unlisted) < maxUnlisted {
-				if rel, rerr := filepath.Rel(dir, p); rerr == nil {
-					rel = filepath.ToSlash(rel)
-					unlisted = append(unlisted, unlistedPath{Path: displayPath(rel), Ref: escapePath(rel), Error: "not a regular file: a " + kind, Kind: kind, raw: rel})
-				}
-			}
-			return nil
+		if info, err := d.Info(); err == nil {
+			out[rel] = fileStat{size: info.Size(), mtime: info.ModTime().UnixNano()}
 		}
-		info, err := d.Info()
-		if err != nil {
-			return nil
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return nil
-		}
-		out[filepath.ToSlash(rel)] = fileStat{size: info.Size(), mtime: info.ModTime().UnixNano()}
 		return nil
 	})
 	return out, unlisted
