@@ -174,8 +174,6 @@ static int enter_jail(int n, const int *fds, char name[][8], void (*close_fds)(v
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)) return failed(err, errlen, "clearing ambient capabilities");
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) return failed(err, errlen, "no_new_privs");
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)) return failed(err, errlen, "pdeathsig");
-  // A process of its own, like any other: /proc/self belongs to it.
-  if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)) return failed(err, errlen, "dumpable");
   if (setsid() < 0) return failed(err, errlen, "setsid");
   for (int i = 0; i < n; i++) close(high[i]);
   if (close_fds) close_fds();
@@ -198,8 +196,12 @@ static int enter_jail(int n, const int *fds, char name[][8], void (*close_fds)(v
       snprintf(err, errlen, "jail check: no \"%s\" in /proc/self/status", want[i]);
       return -1;
     }
-  // 5. The seccomp filter, last: nothing above may need a denied syscall.
+  // 5. The seccomp filter: nothing above may need a denied syscall.
   if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0)) return failed(err, errlen, "seccomp");
+  // A process of its own, like any other (/proc/self belongs to it), only now: until the template's
+  // fds are closed and the filter is on, another process of the sandbox's uid must not be able to
+  // open its /proc/<pid>/fd or write its memory.
+  if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)) return failed(err, errlen, "dumpable");
   return 0;
 }
 
