@@ -83,7 +83,8 @@ func (j *jail) startHolder(spec holderSpec, uid int) (*holder, error) {
 	}
 	cmd := &exec.Cmd{Path: jailHolderExe, Env: []string{}, Dir: "/",
 		Args: []string{jailHolderExe, spec.Skeleton, spec.NewRoot, spec.Data, spec.Tmp,
-			strconv.FormatUint(spec.ShmSize, 10), strconv.FormatUint(spec.ShmInodes, 10), netParent},
+			strconv.FormatUint(spec.ShmSize, 10), strconv.FormatUint(spec.ShmInodes, 10), netParent,
+			strconv.Itoa(uid)},
 		ExtraFiles:  files,
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}}
 	err = cmd.Start()

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // The jail tests start the real jail server (this test binary as "runner jail", the way the local
@@ -354,6 +355,11 @@ func TestJailRunsOnItsOwnUnprivilegedHostUID(t *testing.T) {
 				t.Errorf("process %d has capabilities: %s", pid, line)
 			}
 		}
+		// Its user namespace belongs to the sandbox's uid: the kernel charges the namespace's use of
+		// per-user quotas (pending signals, message queues...) to the owner, never to root.
+		if owner, err := userNamespaceOwner(pid); err != nil || owner != a.uid {
+			t.Errorf("process %d: its user namespace's owner is %d (%v), want the sandbox's uid %d", pid, owner, err, a.uid)
+		}
 	}
 	a.destroy()
 	<-done
@@ -482,6 +488,21 @@ print(subprocess.run(["true"]).returncode, os.waitstatus_to_exitcode(os.waitpid(
 	if out != want {
 		t.Fatalf("denied syscalls:\n%s\nwant:\n%s", out, want)
 	}
+}
+
+// userNamespaceOwner is the host uid that owns the user namespace of process pid (NS_GET_OWNER_UID).
+func userNamespaceOwner(pid int) (int, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/ns/user")
+	if err != nil {
+		return -1, err
+	}
+	defer f.Close()
+	var uid uint32
+	const nsGetOwnerUID = 0xb704 // _IO(0xb7, 0x4)
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), nsGetOwnerUID, uintptr(unsafe.Pointer(&uid))); e != 0 {
+		return -1, e
+	}
+	return int(uid), nil
 }
 
 // cgroupOf is the path of the process's cgroup with the controller ("" when it has none here).

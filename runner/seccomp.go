@@ -17,10 +17,10 @@ import (
 //   - the mount family, chroot, pivot_root: EPERM;
 //   - keyctl, add_key, request_key, bpf, perf_event_open, userfaultfd: EPERM; io_uring: ENOSYS (libuv
 //     falls back to its thread pool);
-//   - native AIO (io_setup, io_submit, ...) and inotify: ENOSYS. Both are quotas of the whole host, or of
-//     host root, whom a sandbox's user namespace is charged to: io_setup(65536) takes all of the
-//     host's fs.aio-max-nr, 128 inotify instances all of root's. glibc's POSIX AIO uses threads, and
-//     what watches files (tail -f, watchdog) falls back to polling;
+//   - native AIO (io_setup, io_submit, ...): ENOSYS. Its quota is the whole host's: io_setup(65536)
+//     takes all of fs.aio-max-nr. glibc's POSIX AIO uses threads;
+//   - inotify: ENOSYS. No run needs it, and what watches files (tail -f, watchdog) falls back to
+//     polling;
 //   - ptrace, process_vm_readv/writev, pidfd_getfd, kcmp: EPERM;
 //   - kernel modules, kexec, reboot, swap, accounting, quotas, open_by_handle_at, ioperm/iopl, ...: EPERM;
 //   - socket/socketpair: only AF_UNIX, AF_INET, AF_INET6, and AF_NETLINK with NETLINK_ROUTE (glibc and

@@ -7,9 +7,10 @@
 //    (unshare(2) refuses a multi-threaded caller), so the jail server starts this with a plain vfork;
 //  - a holder started as the Go runner paid its runtime and package start-up (~2 ms of CPU each).
 //
-//   runner-holder SKELETON NEWROOT DATA TMP SHM_BYTES SHM_INODES NET_PARENT
+//   runner-holder SKELETON NEWROOT DATA TMP SHM_BYTES SHM_INODES NET_PARENT OWNER
 //   NET_PARENT: "5" when fd 5 is the network namespace to make the sandbox's from (runner/jail_netparent.go
 //   says why), "-" for the jail server's own; nothing else is taken
+//   OWNER: the sandbox's host uid, owner of its user namespace
 //   fd 3: the ready pipe ("ok\n" or "error: ...\n", from the holder itself)
 //   fd 4: a socket to the jail server, for the steps only it can do:
 //         -> "u"          the user namespace exists: write its uid/gid maps
@@ -17,8 +18,8 @@
 //         -> "<pid>\n"    the holder's host pid (PID 1 of the new pid namespace)
 //         <- "r"          the jail server holds a pidfd of it (until then it cannot be reaped)
 //
-// This process (host root until the unshare) makes the user namespace, becomes its root (the jail's
-// unprivileged root uid outside), makes the mount, pid, network, ipc and uts namespaces and forks the
+// This process (host root, then with effective uid OWNER until the unshare) makes the user namespace,
+// becomes its root (the jail's unprivileged root uid outside), makes the mount, pid, network, ipc and uts namespaces and forks the
 // holder, PID 1 of the pid namespace, then waits for it and exits with it. The holder assembles the
 // sandbox's root exactly as the Go holder did before it, says "ok" and only reaps.
 #define _GNU_SOURCE
@@ -42,6 +43,12 @@
 #include <unistd.h>
 
 enum { READY_FD = 3, SYNC_FD = 4, NET_PARENT_FD = 5 };
+
+// linux/securebits.h, which musl does not ship.
+#define SECBIT_NO_SETUID_FIXUP (1 << 2)
+#ifndef PR_SET_SECUREBITS
+#define PR_SET_SECUREBITS 28
+#endif
 
 static void fail(const char *fmt, ...) {
   char msg[512];
@@ -150,7 +157,7 @@ static char expect(int fd) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 8) fail("usage: runner-holder SKELETON NEWROOT DATA TMP SHM_BYTES SHM_INODES NET_PARENT");
+  if (argc != 9) fail("usage: runner-holder SKELETON NEWROOT DATA TMP SHM_BYTES SHM_INODES NET_PARENT OWNER");
   pid_t server = getppid();
   // Entered while still host root: no user namespace of the sandbox could.
   if (strcmp(argv[7], "5") == 0) {
@@ -159,6 +166,20 @@ int main(int argc, char **argv) {
   } else if (strcmp(argv[7], "-") != 0) {
     fail("NET_PARENT is \"5\" or \"-\", not \"%s\"", argv[7]);
   }
+  // The user namespace belongs to the sandbox's own uid, not to root: the kernel charges what the
+  // namespace uses of per-user quotas (pending signals, POSIX message queues, inotify and fanotify,
+  // namespaces) to its owner, and root's are those of the host's own services. Made as that uid
+  // (effective only) with root's capabilities kept (SECBIT_NO_SETUID_FIXUP), which a host that
+  // restricts unprivileged user namespaces asks for.
+  char *end;
+  errno = 0;
+  unsigned long owner = strtoul(argv[8], &end, 10);
+  if (errno != 0 || *end != 0 || end == argv[8] || owner == 0 || owner > 0xfffffffeUL)
+    fail("OWNER is a host uid above 0, not \"%s\"", argv[8]);
+  if (prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP, 0, 0, 0) != 0)
+    fail("keeping the capabilities across the change of uid: %s", strerror(errno));
+  if (setresgid(-1, (gid_t)owner, -1) != 0 || setresuid(-1, (uid_t)owner, -1) != 0)
+    fail("becoming the sandbox's uid: %s", strerror(errno));
   if (unshare(CLONE_NEWUSER) != 0) fail("creating the user namespace: %s", strerror(errno));
   if (write(SYNC_FD, "u", 1) != 1 || expect(SYNC_FD) != 'm') fail("no uid map from the jail server");
   // Root of the new user namespace (the jail's root uid outside); setgroups stays denied in it.
