@@ -56,7 +56,41 @@ const (
 	// maxListedFiles bounds the answer of a run that created a huge number of files (the API keeps
 	// at most MAX_OUTPUT_FILES, at most 1000, and names the others): the rest are only counted.
 	maxListedFiles = 10000
+	// maxListedNameBytes bounds the names in that answer (path and ref together, as JSON), which the
+	// runner builds in its own memory, outside every sandbox's limit: a name may be 4 KiB, and a
+	// control byte in it is 6 bytes of JSON in path and 3 in ref.
+	maxListedNameBytes = 4 << 20
 )
+
+// listed keeps the first files of a listing within maxListedFiles and maxListedNameBytes, and counts
+// the others.
+func listed[F any](files []F, names func(F) int) ([]F, int) {
+	n, bytes := 0, 0
+	for n < len(files) && n < maxListedFiles {
+		if bytes += names(files[n]); bytes > maxListedNameBytes {
+			break
+		}
+		n++
+	}
+	return files[:n], len(files) - n
+}
+
+// nameBytes is what a listed name costs in a JSON answer: path as a JSON string (at most; a control
+// byte is escaped to 6 bytes) and ref, which is ASCII that needs no escape.
+func nameBytes(path, ref string) int {
+	n := len(ref)
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; {
+		case c < 0x20:
+			n += 6
+		case c == '"' || c == '\\':
+			n += 2
+		default:
+			n++
+		}
+	}
+	return n
+}
 
 func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 	if !s.busy.TryLock() {
@@ -213,10 +247,7 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 	after, unlisted := snapshot(s.cfg.Workdir)
 	resp.Files, resp.Deleted = diffSnapshots(before, after, unlisted)
 	resp.Unlisted = unlisted
-	if len(resp.Files) > maxListedFiles {
-		resp.FilesOmitted = len(resp.Files) - maxListedFiles
-		resp.Files = resp.Files[:maxListedFiles]
-	}
+	resp.Files, resp.FilesOmitted = listed(resp.Files, func(f fileChange) int { return nameBytes(f.Path, f.Ref) })
 	if req.Language == "py" && req.CaptureState {
 		resp.State, resp.StateErrors = s.readState()
 	}

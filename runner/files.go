@@ -31,7 +31,12 @@ func (s *Server) handleListFiles(w http.ResponseWriter, r *http.Request) {
 		files = append(files, listedFile{Path: displayPath(p), Ref: escapePath(p), Size: st.size, Mtime: float64(st.mtime) / 1e9})
 	}
 	sort.Slice(files, func(i, j int) bool { return byPath(files[i].Path, files[i].Ref, files[j].Path, files[j].Ref) })
-	writeJSON(w, http.StatusOK, map[string]any{"files": files})
+	files, omitted := listed(files, func(f listedFile) int { return nameBytes(f.Path, f.Ref) })
+	reply := map[string]any{"files": files}
+	if omitted > 0 {
+		reply["files_omitted"] = omitted
+	}
+	writeJSON(w, http.StatusOK, reply)
 }
 
 func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {

@@ -249,6 +249,41 @@ func TestAHugeNumberOfFilesIsCounted(t *testing.T) {
 	}
 }
 
+// Names are bounded too: the runner builds the answer in its own memory, where a name of control
+// bytes costs 9 times its length (escaped in path and in ref).
+func TestLongNamesAreCountedPastTheirBound(t *testing.T) {
+	t.Parallel()
+	tr := newRunner(t, runnerOpts{})
+	// 2,000 files in a folder whose name is 2,250 control bytes: about 22 KB of names each (JSON path
+	// and ref), 44 MB in all, over the bound.
+	res := tr.run("py", `import os
+d = '\x01' * 250
+for i in range(8):
+    d = os.path.join(d, '\x01' * 250)
+os.makedirs(d)
+for i in range(2000):
+    open(os.path.join(d, '%04d' % i + '\x01' * 200), 'w').close()
+`)
+	if res.ExitCode != 0 {
+		t.Fatalf("%s", res)
+	}
+	names := 0
+	for _, f := range res.Files {
+		names += nameBytes(f.Path, f.Ref)
+	}
+	if len(res.Files) == 0 || res.FilesOmitted == 0 || len(res.Files)+res.FilesOmitted != 2000 || names > maxListedNameBytes {
+		t.Fatalf("listed %d files (%d bytes of names), %d omitted", len(res.Files), names, res.FilesOmitted)
+	}
+	_, list := tr.request("GET", "/files", nil)
+	var got struct {
+		Files   []listedFile `json:"files"`
+		Omitted int          `json:"files_omitted"`
+	}
+	if err := json.Unmarshal(list, &got); err != nil || len(got.Files) != len(res.Files) || got.Omitted != res.FilesOmitted {
+		t.Fatalf("GET /files: %d listed, %d omitted (%v), want %d and %d", len(got.Files), got.Omitted, err, len(res.Files), res.FilesOmitted)
+	}
+}
+
 func TestPutWithThePathInAHeader(t *testing.T) {
 	t.Parallel()
 	tr := newRunner(t, runnerOpts{})
