@@ -82,6 +82,13 @@ func newJailCgroupRoot(limits cgroupLimits) (*jailCgroupRoot, error) {
 			return nil, fmt.Errorf("cannot create the %s cgroup %s: %v", c, r.parents[c], err)
 		}
 	}
+	if limits.memory > 0 {
+		swaps, _ := os.ReadFile("/proc/swaps")
+		if err := swapBounded(swaps, r.parents["memory"], r.v2["memory"]); err != nil {
+			r.remove()
+			return nil, err
+		}
+	}
 	if len(v2ctrls) > 0 {
 		dir := r.parents["pids"]
 		if !r.v2["pids"] {
@@ -93,6 +100,26 @@ func newJailCgroupRoot(limits cgroupLimits) (*jailCgroupRoot, error) {
 		}
 	}
 	return r, nil
+}
+
+// swapBounded fails when swap is on (procSwaps, the text of /proc/swaps, lists a device) and the
+// memory cgroup memDir cannot bound a sandbox's use of it (swap accounting off): a sandbox's memory
+// limit would then not hold, and the jail does not run weaker than it says.
+func swapBounded(procSwaps []byte, memDir string, v2 bool) error {
+	lines := strings.Split(strings.TrimSpace(string(procSwaps)), "\n")
+	if len(lines) < 2 { // the header only
+		return nil
+	}
+	name := "memory.memsw.limit_in_bytes"
+	if v2 {
+		name = "memory.swap.max"
+	}
+	if _, err := os.Stat(filepath.Join(memDir, name)); err != nil {
+		return fmt.Errorf("swap is on and the memory cgroup cannot bound it (no %s: swap accounting is off): "+
+			"sandboxes could use swap past their memory limit; turn swap accounting on (kernel parameter "+
+			"swapaccount=1 on older kernels) or swap off", name)
+	}
+	return nil
 }
 
 // remove removes the cgroups kept for reuse and the parents (their sandboxes' cgroups must be gone).

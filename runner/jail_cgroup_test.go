@@ -172,3 +172,25 @@ func TestJailCgroupsKeptForReuseAreBoundedAndRemovedAtTheEnd(t *testing.T) {
 		t.Errorf("a cgroup that came back after the close was kept (%v, %d kept)", err, len(r.free))
 	}
 }
+
+// With swap on, a memory limit holds only if the memory cgroup bounds swap too: the jail refuses to
+// start otherwise, naming what is missing.
+func TestJailRefusesSwapItCannotBound(t *testing.T) {
+	header := "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
+	swapOn := []byte(header + "/swapfile                               file\t\t1048572\t\t0\t\t-2\n")
+	for _, v2 := range []bool{false, true} {
+		dir := t.TempDir()
+		if err := swapBounded([]byte(header), dir, v2); err != nil {
+			t.Errorf("v2 %v, no swap: %v", v2, err)
+		}
+		err := swapBounded(swapOn, dir, v2)
+		want := map[bool]string{false: "memory.memsw.limit_in_bytes", true: "memory.swap.max"}[v2]
+		if err == nil || !strings.Contains(err.Error(), "swap is on") || !strings.Contains(err.Error(), want) {
+			t.Errorf("v2 %v, swap on, no %s: %v", v2, want, err)
+		}
+		os.WriteFile(filepath.Join(dir, want), []byte("max\n"), 0o644)
+		if err := swapBounded(swapOn, dir, v2); err != nil {
+			t.Errorf("v2 %v, swap on and bounded: %v", v2, err)
+		}
+	}
+}
