@@ -212,16 +212,21 @@ func (tr *testRunner) execute(req map[string]any) result {
 }
 
 // executeVia sends req to /execute with post and fails the test unless the answer is a 200 result.
+// executeVia posts an execution. A failed request is an error of the test, not a fatal one: tests
+// call this from goroutines too, where t.Fatalf would end the goroutine without its result and leave
+// the test waiting for it until the whole suite times out. The result then says what failed.
 func executeVia(t testing.TB, post func(body io.Reader) (int, []byte), req map[string]any) result {
 	t.Helper()
 	body, _ := json.Marshal(req)
 	status, out := post(bytes.NewReader(body))
-	if status != http.StatusOK {
-		t.Fatalf("execute: status %d: %s", status, out)
-	}
 	var res result
+	if status != http.StatusOK {
+		t.Errorf("execute: status %d: %s", status, out)
+		return result{ExitCode: -1, Stderr: fmt.Sprintf("execute: status %d: %s", status, out)}
+	}
 	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("execute: bad JSON %q: %v", out, err)
+		t.Errorf("execute: bad JSON %q: %v", out, err)
+		return result{ExitCode: -1, Stderr: fmt.Sprintf("execute: bad JSON %q", out)}
 	}
 	return res
 }
