@@ -46,10 +46,16 @@ func drainPipe(r io.Reader, f *os.File, c *capture, finishing *atomic.Bool) {
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
 	for {
-		n, err := r.Read(*bp)
-		c.write((*bp)[:n])
-		if err == nil {
-			continue
+		var err error
+		if c.truncated && f != nil && r == io.Reader(f) {
+			err = discard(f)
+		} else {
+			var n int
+			n, err = r.Read(*bp)
+			c.write((*bp)[:n])
+			if err == nil {
+				continue
+			}
 		}
 		if f != nil && finishing.Load() && errors.Is(err, os.ErrDeadlineExceeded) && pipeBuffered(f) > 0 {
 			f.SetReadDeadline(time.Now().Add(time.Millisecond))
@@ -58,6 +64,55 @@ func drainPipe(r io.Reader, f *os.File, c *capture, finishing *atomic.Bool) {
 		return
 	}
 }
+
+var devNull = sync.OnceValues(func() (*os.File, error) { return os.OpenFile(os.DevNull, os.O_WRONLY, 0) })
+
+// discardRate bounds how fast a stream is drained once its capture is full. Draining costs the runner
+// (root, outside every sandbox's CPU limit) about what writing cost the flooding code, ~0.2 ms of CPU
+// per MiB here, mostly freeing the pipe's pages (bench: BenchmarkDrainAFloodPastTheCap): unbounded, a
+// sandbox held to one CPU had another one's worth spent on its behalf. At this rate a flood costs the
+// runner a few percent of a CPU, and the flooding code waits on its full pipe instead.
+const discardRate = 128 << 20 // bytes per second
+
+// discard empties pipe f into /dev/null until EOF (io.EOF) or f's read deadline, once its capture is
+// full, at discardRate at most: in splices of up to a MiB (a pipe that large), each followed by a pause
+// in proportion.
+func discard(f *os.File) error {
+	null, err := devNull()
+	if err != nil {
+		return err
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	rc.Control(func(fd uintptr) { syscall.Syscall(syscall.SYS_FCNTL, fd, fSetPipeSize, 1<<20) })
+	for {
+		var n int64
+		var serr error
+		if err := rc.Read(func(fd uintptr) bool {
+			n, serr = syscall.Splice(int(fd), nil, int(null.Fd()), nil, 1<<20, spliceFMove|spliceFNonblock)
+			return serr != syscall.EAGAIN
+		}); err != nil {
+			return err // the deadline, or f closed
+		}
+		switch {
+		case serr == syscall.EINTR:
+		case serr != nil:
+			return serr
+		case n == 0:
+			return io.EOF
+		default:
+			time.Sleep(time.Duration(n) * time.Second / discardRate)
+		}
+	}
+}
+
+const (
+	spliceFMove     = 0x1
+	spliceFNonblock = 0x2
+	fSetPipeSize    = 1031 // F_SETPIPE_SZ
+)
 
 // pipeBuffered is how many bytes wait in a pipe (FIONREAD), without disturbing f's deadlines.
 func pipeBuffered(f *os.File) int {
