@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 import org.jose4j.jwa.AlgorithmConstraints;
 import org.jose4j.jwt.JwtClaims;
 import org.jose4j.jwt.MalformedClaimException;
@@ -63,6 +64,10 @@ public final class JwtVerifier {
   private final Clock clock;
   private final int maxRemembered;
   private final Map<String, Verified> remembered = new ConcurrentHashMap<>();
+  // The earliest exp of a remembered token, or earlier (a race may leave it low, which only costs a
+  // scan): while it is still ahead, no remembered token has expired and a full map is not scanned.
+  private final AtomicLong earliestExp = new AtomicLong(Long.MAX_VALUE);
+  private final AtomicLong scans = new AtomicLong();
 
   public JwtVerifier(Settings settings, JwtKeys keys, Clock clock) {
     this(settings, keys, clock, MAX_REMEMBERED);
@@ -96,16 +101,30 @@ public final class JwtVerifier {
 
   /**
    * Keeps a valid token; when {@link #maxRemembered} are kept, the expired ones go first, and if
-   * none has expired this one is not kept (it is verified again next time).
+   * none has expired this one is not kept (it is verified again next time). A full map is scanned
+   * only once one of its tokens may have expired: a scan per new token of a full map of live ones
+   * cost every request {@link #MAX_REMEMBERED} steps.
    */
   private void remember(String token, Verified verified, long expiredBefore) {
     if (remembered.size() >= maxRemembered) {
+      if (earliestExp.get() > expiredBefore) {
+        return;
+      }
+      scans.incrementAndGet();
       remembered.values().removeIf(v -> v.exp() <= expiredBefore);
+      earliestExp.set(
+          remembered.values().stream().mapToLong(Verified::exp).min().orElse(Long.MAX_VALUE));
       if (remembered.size() >= maxRemembered) {
         return;
       }
     }
     remembered.put(token, verified);
+    earliestExp.accumulateAndGet(verified.exp(), Math::min);
+  }
+
+  /** How often a full map was scanned for expired tokens (tests). */
+  long scans() {
+    return scans.get();
   }
 
   /** How many tokens are remembered now (tests). */

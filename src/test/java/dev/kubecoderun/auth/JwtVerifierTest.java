@@ -142,6 +142,24 @@ class JwtVerifierTest {
   }
 
   @Test
+  void aFullMemoryOfLiveTokensIsNotScannedForEveryNewToken() {
+    Instant issued = Instant.now().minusSeconds(600);
+    MovingClock clock = new MovingClock(issued);
+    JwtVerifier v = new JwtVerifier(SETTINGS, jwks(ED), clock, 2);
+    for (int i = 0; i < 7; i++) {
+      assertInstanceOf(
+          JwtVerifier.Valid.class, v.verify(ED.token(claims("sub", "u" + i), issued, 60)));
+    }
+    assertEquals(2, v.rememberedCount());
+    assertEquals(0, v.scans(), "none of the two remembered had expired: nothing to look for");
+    clock.set(issued.plusSeconds(100));
+    String later = ED.token(claims("sub", "late"), issued.plusSeconds(100), 60);
+    assertInstanceOf(JwtVerifier.Valid.class, v.verify(later));
+    assertEquals(1, v.scans(), "once they may have expired, one scan makes room");
+    assertEquals(1, v.rememberedCount());
+  }
+
+  @Test
   void issuerAudienceAndClaimsMustMatch() {
     JwtVerifier v = verifier(jwks(ED));
     Instant now = Instant.now();
