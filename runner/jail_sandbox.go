@@ -123,13 +123,10 @@ func (j *jail) destroy(sb *jailSandbox) {
 		sb.mu.Lock()
 		sb.closed = true
 		sb.mu.Unlock()
-		// The holder is PID 1 of the sandbox: its death kills every process of the sandbox, a run in
-		// progress too, at once (no polling of the cgroup while a killed interpreter unmaps).
-		if sb.holder != nil {
-			sb.holder.kill()
-		} else if sb.cg != nil {
-			sb.cg.killAll()
-		}
+		// The holder is PID 1 of the sandbox (every sandbox destroy sees has one): its death kills
+		// every process of the sandbox, a run in progress too, at once (no polling of the cgroup while
+		// a killed interpreter unmaps).
+		sb.holder.kill()
 		if sb.srv != nil {
 			sb.srv.busy.Lock() // a run in progress has ended (killed) and answered
 			sb.srv.Close()

@@ -19,9 +19,10 @@
 //         <- "r"          the jail server holds a pidfd of it (until then it cannot be reaped)
 //
 // This process (host root, then with effective uid OWNER until the unshare) makes the user namespace,
-// becomes its root (the jail's unprivileged root uid outside), makes the mount, pid, network, ipc and uts namespaces and forks the
-// holder, PID 1 of the pid namespace, then waits for it and exits with it. The holder assembles the
-// sandbox's root exactly as the Go holder did before it, says "ok" and only reaps.
+// becomes its root (the jail's unprivileged root uid outside), makes the mount, pid, network, ipc and
+// uts namespaces and forks the holder, PID 1 of the pid namespace, then waits for it and exits with
+// it. The holder assembles the sandbox's root exactly as the Go holder did before it, says "ok" and
+// only reaps.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
