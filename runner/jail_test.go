@@ -1336,6 +1336,35 @@ func TestJailRefusesWhatItCannotJailWithOneLine(t *testing.T) {
 	}
 }
 
+// runner-holder takes the owner of the user namespace from the jail server; anything but a host uid
+// above 0 is refused, on its ready pipe, before it changes uid or makes a namespace.
+func TestHolderRefusesAnOwnerThatIsNotAnUnprivilegedUID(t *testing.T) {
+	t.Parallel()
+	for _, owner := range []string{"", "0", "-1", "12x", "4294967295", "99999999999"} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ours, theirs := os.NewFile(uintptr(sp[0]), "sync"), os.NewFile(uintptr(sp[1]), "sync")
+		cmd := exec.Command(filepath.Join(testBase, "runner-holder"), "/none", "/none", "/none", "/none", "1", "1", "-", owner)
+		cmd.ExtraFiles = []*os.File{w, theirs}
+		out, err := cmd.Output()
+		w.Close()
+		theirs.Close()
+		ready, _ := io.ReadAll(r)
+		r.Close()
+		ours.Close()
+		want := "error: OWNER is a host uid above 0, not \"" + owner + "\"\n"
+		if err == nil || string(ready) != want {
+			t.Errorf("owner %q: exit %v, ready pipe %q (stdout %q), want %q", owner, err, ready, out, want)
+		}
+	}
+}
+
 func TestJailRefusesAMissingOrNonExecutableHolder(t *testing.T) {
 	t.Parallel()
 	needRoot(t, "the jail tests run as root, like the local backend")
