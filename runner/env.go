@@ -35,6 +35,9 @@ func buildEnv(c *Config) []string {
 		"GOCACHE=" + path.Join(c.ChildScratch, dirGoCache),
 		"GOPATH=" + path.Join(home, "go"),
 		"GOTMPDIR=" + tmp,
+		// Node: libuv without io_uring. The jail's seccomp filter denies it, and a ring's memory is
+		// shared by a fork: a child of the Node template must not hold one (shims/nodezygote.cc).
+		"UV_USE_IO_URING=0",
 	}
 	if np := nodePath(c); np != "" {
 		env = append(env, "NODE_PATH="+np)

@@ -969,6 +969,46 @@ case("animated", "f.png")
 	}
 }
 
+// A forked Node run shares no descriptor with its template. The template's other event loops (its
+// threads') read their signal pipes as messages holding a handle's address and call through it: a run
+// that wrote 16 bytes to one crashed the template, which runs outside any jail, and with it every js
+// run in flight.
+func TestJailNodeRunsShareNoDescriptorWithTheTemplate(t *testing.T) {
+	j := ownJail(t) // a failure crashes its Node template
+	j.waitNodeTemplate(t)
+	jsTemplate := func() map[string]any {
+		return j.health(t)["templates"].(map[string]any)["js"].(map[string]any)
+	}
+	before := jsTemplate()
+	// Every descriptor above the run's own (0-4) gets a forged message; the pipes are listed.
+	hostile := `const fs = require('fs');
+const pipes = [];
+for (const fd of fs.readdirSync('/proc/self/fd').map(Number).filter((fd) => fd > 4)) {
+  let kind; try { kind = fs.readlinkSync('/proc/self/fd/' + fd); } catch { continue; }
+  if (kind.startsWith('pipe:')) pipes.push(kind);
+  try { fs.writeSync(fd, Buffer.alloc(16, 0x41)); } catch {}
+}
+console.log(pipes.sort().join(' '));
+`
+	first := j.create(t, "js", true).run("js", hostile)
+	second := j.create(t, "js", true).run("js", hostile)
+	if first.ExitCode != 0 || second.ExitCode != 0 || first.Stdout == "" {
+		t.Fatalf("the runs writing to every descriptor they hold:\n%s\n%s", first, second)
+	}
+	for _, pipe := range strings.Fields(first.Stdout) {
+		if strings.Contains(second.Stdout, pipe) {
+			t.Errorf("two sandboxes' runs hold the same %s: %q and %q", pipe, first.Stdout, second.Stdout)
+		}
+	}
+	// The template's threads had the time of a sandbox's creation and a run to read what was written.
+	res := j.create(t, "js", true).run("js", "console.log(1)")
+	after := jsTemplate()
+	if res.ExitCode != 0 || res.Stdout != "1\n" || after["starts"] != before["starts"] || after["pid"] != before["pid"] {
+		t.Fatalf("the Node template after runs wrote to what they hold: %v, then %v; a run: %s\n%s",
+			before, after, res, j.log.String())
+	}
+}
+
 func TestJailNodeRunsAreForkedIntoTheSameJail(t *testing.T) {
 	t.Parallel()
 	j := sharedJail(t)

@@ -44,6 +44,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -59,7 +61,33 @@ static dev_t status_dev;
 static ino_t status_ino;
 static bool have_status;
 
+// The inodes of the template's pipes at the last fork (-1 entries: more than it holds), so the child
+// tells them from pipes made after the fork (libuv's signal lock, which its fork handler re-creates).
+static ino_t template_pipes[256];
+static int ntemplate_pipes;
+
+static void note_template_pipes(void) {
+  ntemplate_pipes = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) {
+    ntemplate_pipes = -1;
+    return;
+  }
+  struct dirent *e;
+  struct stat st;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.' || fstat(atoi(e->d_name), &st) || !S_ISFIFO(st.st_mode)) continue;
+    if (ntemplate_pipes == (int)(sizeof template_pipes / sizeof template_pipes[0])) {
+      ntemplate_pipes = -1;
+      break;
+    }
+    template_pipes[ntemplate_pipes++] = st.st_ino;
+  }
+  closedir(d);
+}
+
 static void make_forkable(void) {
+  note_template_pipes();
   FILE *f = fopen("/proc/self/maps", "re");
   if (!f) return;
   char line[512];
@@ -75,29 +103,90 @@ static void fail(const char *what) {
   _exit(127);
 }
 
-// close_template_fds closes every descriptor above the slots that belongs to the template or reaches
-// outside the sandbox (sockets, pidfds, namespaces, files, directories); it keeps the child's own
-// event loop plumbing (pipes, eventfd, epoll, io_uring), which uv_loop_fork re-creates.
+// default_loop_fd reports whether fd is one of the default event loop's own, which uv_loop_fork closes
+// and re-creates in the child (closed here, its number could be reused before uv_loop_fork closes it).
+static bool default_loop_fd(int fd) {
+  uv_loop_t *l = uv_default_loop();
+  return fd == l->backend_fd || fd == l->async_io_watcher.fd || fd == l->async_wfd || fd == l->signal_pipefd[0] ||
+         fd == l->signal_pipefd[1];
+}
+
+enum fd_kind { OTHER, PIPE, EVENTFD, EPOLL };
+
+// own_copy puts at fd a new pipe end, eventfd or epoll of the child's own, with fd's status flags.
+static void own_copy(int fd, enum fd_kind kind) {
+  int fresh, spare = -1, p[2];
+  int flags = fcntl(fd, F_GETFL);
+  if (kind == PIPE) {
+    if (pipe2(p, O_CLOEXEC)) fail("pipe2");
+    bool reads = (flags & O_ACCMODE) == O_RDONLY;
+    fresh = reads ? p[0] : p[1];
+    spare = reads ? p[1] : p[0];
+  } else if (kind == EVENTFD) {
+    fresh = eventfd(0, EFD_CLOEXEC);
+  } else {
+    fresh = epoll_create1(EPOLL_CLOEXEC);
+  }
+  if (fresh < 0 || flags < 0 || dup3(fresh, fd, O_CLOEXEC) < 0 || fcntl(fd, F_SETFL, flags) < 0) fail("a descriptor of its own");
+  close(fresh);
+  if (spare >= 0) close(spare);
+}
+
+// shared_pipe reports whether the pipe at fd is one the template had at the fork.
+static bool shared_pipe(int fd) {
+  if (ntemplate_pipes < 0) {
+    errno = EMFILE;
+    fail("listing the template's pipes");
+  }
+  struct stat st;
+  if (fstat(fd, &st)) fail("fstat");
+  for (int i = 0; i < ntemplate_pipes; i++)
+    if (template_pipes[i] == st.st_ino) return true;
+  return false;
+}
+
+// close_template_fds leaves the child nothing of the template's above the slots but the default event
+// loop's own descriptors (uv_loop_fork re-creates them). The other event loops' pipes, eventfds and
+// epolls belong to the template's threads (the child has none), which read their signal pipes as
+// messages holding a handle's address and call through it: a child holding them could make the
+// template, outside any jail, call what it chose. Each becomes one of the child's own, of the same
+// kind, so Node in the child that still posts to such a loop writes to a descriptor nobody reads
+// instead of failing (or writing into a file that reused the number). Pipes made after the fork (the
+// signal lock libuv's fork handler re-creates) are the child's own and stay. Everything else (sockets,
+// pidfds, namespaces, files, directories) is closed. No io_uring: libuv's is off in the template
+// (UV_USE_IO_URING=0), and a ring's memory is shared with the template: a child holding one fails.
 static void close_template_fds(void) {
   DIR *d = opendir("/proc/self/fd");
   if (!d) fail("listing /proc/self/fd");
   int dfd = dirfd(d);
   struct dirent *e;
-  int doomed[1024], n = 0;
-  while ((e = readdir(d)) && n < 1024) {
+  int fds[1024], n = 0;
+  enum fd_kind kinds[1024];
+  while ((e = readdir(d))) {
     int fd = atoi(e->d_name);
-    if (e->d_name[0] == '.' || fd <= 4 || fd == dfd) continue;
+    if (e->d_name[0] == '.' || fd <= 4 || fd == dfd || default_loop_fd(fd)) continue;
+    if (n == 1024) fail("more than 1024 descriptors in the template");
     char path[64], target[256];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     ssize_t len = readlink(path, target, sizeof target - 1);
     target[len > 0 ? len : 0] = 0;
-    if (strncmp(target, "pipe:", 5) == 0 || strcmp(target, "anon_inode:[eventfd]") == 0 ||
-        strcmp(target, "anon_inode:[eventpoll]") == 0 || strcmp(target, "anon_inode:[io_uring]") == 0)
-      continue;
-    doomed[n++] = fd;
+    if (strcmp(target, "anon_inode:[io_uring]") == 0) {
+      errno = EPERM;
+      fail("an io_uring of the template");
+    }
+    if (strncmp(target, "pipe:", 5) == 0 && !shared_pipe(fd)) continue;  // the child's own
+    fds[n] = fd;
+    kinds[n++] = strncmp(target, "pipe:", 5) == 0                ? PIPE
+                 : strcmp(target, "anon_inode:[eventfd]") == 0   ? EVENTFD
+                 : strcmp(target, "anon_inode:[eventpoll]") == 0 ? EPOLL
+                                                                 : OTHER;
   }
   closedir(d);
-  for (int i = 0; i < n; i++) close(doomed[i]);
+  // The copies first: a new descriptor's number is free, never one of those listed.
+  for (int i = 0; i < n; i++)
+    if (kinds[i] != OTHER) own_copy(fds[i], kinds[i]);
+  for (int i = 0; i < n; i++)
+    if (kinds[i] == OTHER) close(fds[i]);
 }
 
 // enter_node: zygote_jail.c's steps, keeping the event loop's fds; then what a forked Node needs.
@@ -121,6 +210,7 @@ static void enter_node(int n, int *fds, char names[][8]) {
 // in the vtable comes from its pointer to member (Itanium C++ ABI: 1 + the byte offset).
 static int NoWorkerThreads(v8::Platform *) { return 0; }
 static void DropWorkerTask(v8::Platform *, std::unique_ptr<v8::Task> task) { task.reset(); }
+static void DropDelayedWorkerTask(v8::Platform *, std::unique_ptr<v8::Task> task, double) { task.reset(); }
 
 template <typename Member>
 static size_t vtable_slot(Member member) {
@@ -143,6 +233,8 @@ static void no_platform_workers(node::Environment *environment) {
   void **vtable = *reinterpret_cast<void ***>(platform);
   patch_slot(vtable, vtable_slot(&v8::Platform::NumberOfWorkerThreads), reinterpret_cast<void *>(&NoWorkerThreads));
   patch_slot(vtable, vtable_slot(&v8::Platform::CallOnWorkerThread), reinterpret_cast<void *>(&DropWorkerTask));
+  patch_slot(vtable, vtable_slot(&v8::Platform::CallDelayedOnWorkerThread),
+             reinterpret_cast<void *>(&DropDelayedWorkerTask));
 }
 
 // leave ends a child. Node wrote stdout and stderr synchronously: with both closed, the exit code goes
