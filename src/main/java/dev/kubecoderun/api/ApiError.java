@@ -38,6 +38,11 @@ public final class ApiError extends RuntimeException {
         422, "validation", "Request validation failed", List.of(new Detail(field, message, code)));
   }
 
+  public static ApiError invalidEntityId() {
+    return validation(
+        "entity_id", "entity_id must be 1-40 characters of [A-Za-z0-9_-]", "invalid_entity_id");
+  }
+
   public static ApiError notFound(String message) {
     return new ApiError(404, message);
   }

@@ -17,11 +17,9 @@ import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.regex.Pattern;
 
 /** POST /exec: validates the request, runs it, answers 200 for every outcome of the code. */
 final class ExecEndpoint implements HttpService {
-  private static final Pattern ENTITY_ID = Pattern.compile("[A-Za-z0-9_-]{1,40}");
 
   private final ExecutionService executions;
   private final long maxJsonBytes;
@@ -87,9 +85,8 @@ final class ExecEndpoint implements HttpService {
       throw ApiError.validation("session_id", "Invalid session id", "invalid_id");
     }
     String entityId = Fields.optionalString(body, "entity_id");
-    if (entityId != null && !ENTITY_ID.matcher(entityId).matches()) {
-      throw ApiError.validation(
-          "entity_id", "entity_id must be 1-40 characters of [A-Za-z0-9_-]", "invalid_entity_id");
+    if (entityId != null && !Ids.isValidEntity(entityId)) {
+      throw ApiError.invalidEntityId();
     }
     String userId = Fields.optionalString(body, "user_id");
     return new ExecCommand(

@@ -4,6 +4,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
@@ -286,16 +287,26 @@ final class MultipartReader {
     return out;
   }
 
-  /** RFC 5987 {@code UTF-8''percent-encoded}. */
+  /**
+   * RFC 5987 {@code UTF-8''percent-encoded}: a bad escape, or a character that is not printable
+   * ASCII, makes the part malformed.
+   */
   private static String decodeExtended(String v) {
     int q = v.indexOf("''");
     String enc = q >= 0 ? v.substring(q + 2) : v;
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     for (int i = 0; i < enc.length(); i++) {
       char c = enc.charAt(i);
-      if (c == '%' && i + 2 < enc.length()) {
-        out.write(Integer.parseInt(enc.substring(i + 1, i + 3), 16));
+      if (c == '%') {
+        if (i + 2 >= enc.length()
+            || !HexFormat.isHexDigit(enc.charAt(i + 1))
+            || !HexFormat.isHexDigit(enc.charAt(i + 2))) {
+          throw malformed("bad percent-encoding in filename*");
+        }
+        out.write(HexFormat.fromHexDigits(enc, i + 1, i + 3));
         i += 2;
+      } else if (c < 0x20 || c > 0x7e) {
+        throw malformed("filename* must be percent-encoded ASCII");
       } else {
         out.write(c);
       }

@@ -162,6 +162,9 @@ final class UploadEndpoint implements HttpService {
       throw ApiError.validation("session_id", "Invalid session id", "invalid_id");
     }
     String entity = fields.get("entity_id");
+    if (entity != null && !Ids.isValidEntity(entity)) {
+      throw ApiError.invalidEntityId();
+    }
     String user = req.headers().first(HeaderNames.create("User-Id")).orElse(null);
     return sessions.resolve(principal, sid, List.of(), entity, user);
   }

@@ -12,6 +12,7 @@ public final class Ids {
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
   private static final String ALPHABET = ALNUM + "_-";
   private static final Pattern VALID = Pattern.compile("[A-Za-z0-9_-]{1,64}");
+  private static final Pattern ENTITY = Pattern.compile("[A-Za-z0-9_-]{1,40}");
   private static final SecureRandom RANDOM = new SecureRandom();
 
   private Ids() {}
@@ -29,5 +30,13 @@ public final class Ids {
   /** Ids from clients: the same alphabet, so they are safe in storage keys and paths. */
   public static boolean isValid(String id) {
     return id != null && VALID.matcher(id).matches();
+  }
+
+  /**
+   * Entity ids (an agent's or assistant's) from clients: they are parts of storage keys, where a
+   * {@code :} could name another principal's keys.
+   */
+  public static boolean isValidEntity(String id) {
+    return id != null && ENTITY.matcher(id).matches();
   }
 }

@@ -10,6 +10,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
@@ -106,5 +107,23 @@ class MultipartReaderTest {
     MultipartReader r =
         new MultipartReader(new ByteArrayInputStream(b.getBytes(StandardCharsets.UTF_8)), B);
     assertEquals("résumé.txt", r.next().filename());
+  }
+
+  @Test
+  void malformedExtendedFilenamesAreBadRequests() {
+    for (String name : List.of("%zz.txt", "a%4", "a%", "résumé.txt", "a%4g")) {
+      String b =
+          "--"
+              + B
+              + "\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''"
+              + name
+              + "\r\n\r\nx\r\n--"
+              + B
+              + "--";
+      MultipartReader r =
+          new MultipartReader(new ByteArrayInputStream(b.getBytes(StandardCharsets.UTF_8)), B);
+      ApiError e = assertThrows(ApiError.class, r::next, name);
+      assertEquals(400, e.status(), name);
+    }
   }
 }

@@ -3,6 +3,7 @@ package dev.kubecoderun.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.common.Json;
 import java.net.http.HttpRequest;
 import java.util.List;
 import java.util.Map;
@@ -84,6 +85,26 @@ class ErrorsTest {
         422,
         "validation");
     Errors.assertError(server.postJson("/upload", "{}"), 415, "validation");
+  }
+
+  @Test
+  void anEntityIdThatIsNotAnIdIs422OnUploadAsOnExec() {
+    for (String entity : List.of("E:owner", "a b", "x".repeat(41))) {
+      JsonNode e =
+          Errors.assertError(
+              server.upload("/upload", "a.txt", new byte[] {1}, Map.of("entity_id", entity)),
+              422,
+              "validation");
+      assertEquals("invalid_entity_id", e.path("details").get(0).path("code").asText());
+      e =
+          Errors.assertError(
+              server.postJson(
+                  "/exec",
+                  Json.writeString(Map.of("lang", "py", "code", "print(1)", "entity_id", entity))),
+              422,
+              "validation");
+      assertEquals("invalid_entity_id", e.path("details").get(0).path("code").asText());
+    }
   }
 
   @Test
