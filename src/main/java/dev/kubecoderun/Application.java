@@ -269,7 +269,10 @@ public final class Application implements AutoCloseable {
             config.limits().maxFileSizeBytes() * config.limits().maxFilesPerRequest() + (1 << 20));
     server =
         ApiServer.start(
-            config.server(), largestBody, new ApiServer.Endpoints(endpoints, auth, metrics));
+            config.server(),
+            largestBody,
+            config.limits().requestMemoryBytes(),
+            new ApiServer.Endpoints(endpoints, auth, metrics));
     if (!server.isRunning()) {
       // Bound a moment ago by requireFreePort, taken since: stop what started, say why.
       pool.close();

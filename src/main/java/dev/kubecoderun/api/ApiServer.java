@@ -30,11 +30,16 @@ public final class ApiServer {
   /** Authentication as configured. */
   public record AuthSettings(Authenticator authenticator, long maxJsonBytes) {}
 
+  /**
+   * @param memoryBudgetBytes what all requests together may hold buffered at once (MemoryBudget)
+   */
   public static WebServer start(
-      Config.Server settings, long largestBodyBytes, Endpoints endpoints) {
+      Config.Server settings, long largestBodyBytes, long memoryBudgetBytes, Endpoints endpoints) {
     Routes routes = Routes.of(endpoints.services());
+    MemoryBudget memory = new MemoryBudget(memoryBudgetBytes);
+    endpoints.metrics().requestMemory(memory::held, memory.capacity(), memory::waiting);
     HttpRouting.Builder routing =
-        HttpRouting.builder().addFilter(new RequestFilter(endpoints.metrics(), routes));
+        HttpRouting.builder().addFilter(new RequestFilter(endpoints.metrics(), routes, memory));
     if (endpoints.auth() != null) {
       routing.addFilter(
           new AuthFilter(endpoints.auth().authenticator(), endpoints.auth().maxJsonBytes()));

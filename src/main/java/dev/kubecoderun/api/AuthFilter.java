@@ -100,6 +100,8 @@ final class AuthFilter implements Filter {
    */
   private String bodyKey(RoutingRequest req) {
     int max = (int) Math.min(maxJsonBytes, MAX_UNAUTHENTICATED_BODY);
+    MemoryBudget.Held held = MemoryBudget.of(req);
+    long reserved = held.reserve(max + 1L);
     byte[] bytes;
     try {
       InputStream in = req.content().inputStream();
@@ -118,7 +120,8 @@ final class AuthFilter implements Filter {
               new ApiError.Detail(
                   "credentials", "no credentials in the headers", "missing_credentials")));
     }
-    req.context().register(new JsonBody(bytes));
+    held.giveBack(reserved - bytes.length);
+    req.context().register(new JsonBody(bytes, held));
     return BodyCredential.find(bytes);
   }
 

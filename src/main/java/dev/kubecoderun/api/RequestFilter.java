@@ -13,24 +13,28 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * First on every request: gives it a request id (response header and log context), adds the
- * security headers, and writes one access log line when it is done.
+ * First on every request: gives it a request id (response header and log context) and its holding
+ * of the memory budget, adds the security headers, and writes one access log line when it is done.
  */
 final class RequestFilter implements Filter {
   private static final Logger ACCESS = Logger.getLogger("dev.kubecoderun.access");
 
   private final Metrics metrics;
   private final Routes routes;
+  private final MemoryBudget memory;
 
-  RequestFilter(Metrics metrics, Routes routes) {
+  RequestFilter(Metrics metrics, Routes routes, MemoryBudget memory) {
     this.metrics = metrics;
     this.routes = routes;
+    this.memory = memory;
   }
 
   @Override
   public void filter(FilterChain chain, RoutingRequest req, RoutingResponse res) {
     String id = Ids.next();
     req.context().register(new RequestId(id));
+    MemoryBudget.Held held = memory.hold();
+    req.context().register(held);
     LogContext.set(id);
     long start = System.nanoTime();
     res.header("X-Request-ID", id);
@@ -41,6 +45,7 @@ final class RequestFilter implements Filter {
     try {
       chain.proceed();
     } finally {
+      held.releaseAll(); // the answer has been sent: what was buffered for it is garbage
       long nanos = System.nanoTime() - start;
       Map<String, Object> fields = new LinkedHashMap<>();
       fields.put("method", req.prologue().method().text());

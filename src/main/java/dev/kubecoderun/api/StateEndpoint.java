@@ -46,9 +46,20 @@ final class StateEndpoint implements HttpService {
     this.source = source;
   }
 
-  /** The state of the principal's session; empty for any other. */
+  /**
+   * The state of the principal's session; empty for any other. Its size is known only once loaded
+   * (with Redis, as base64 beside the bytes): a load holds up to twice the largest state, or half
+   * the budget, so loads of large states go two at a time, and keeps the bytes it got.
+   */
   private Optional<StoredState> load(ServerRequest req, String sid) {
-    return sessions.owns(Principals.of(req), sid) ? states.load(sid) : Optional.empty();
+    if (!sessions.owns(Principals.of(req), sid)) {
+      return Optional.empty();
+    }
+    MemoryBudget.Held held = MemoryBudget.of(req);
+    long loading = held.reserve(Math.min(2 * maxBytes, held.budget().capacity() / 2));
+    Optional<StoredState> s = states.load(sid);
+    held.giveBack(loading - s.map(x -> (long) x.bytes().length).orElse(0L));
+    return s;
   }
 
   @Override
@@ -78,10 +89,14 @@ final class StateEndpoint implements HttpService {
   private void upload(ServerRequest req, ServerResponse res)
       throws IOException, InterruptedException {
     String sid = FilesEndpoint.id(req, "session_id");
+    MemoryBudget.Held held = MemoryBudget.of(req);
+    long expected =
+        held.reserve(Math.min(req.headers().contentLength().orElse(maxBytes), maxBytes + 1));
     byte[] bytes;
     try (InputStream in = req.content().inputStream()) {
       bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBytes + 1));
     }
+    held.giveBack(expected - bytes.length);
     if (bytes.length > maxBytes) {
       throw new ApiError(413, "State exceeds the " + maxBytes + " byte limit");
     }

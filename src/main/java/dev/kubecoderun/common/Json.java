@@ -35,6 +35,20 @@ public final class Json {
     }
   }
 
+  /**
+   * The tokens of a JSON text, counted without building anything, up to {@code max + 1} (it stops
+   * there); malformed JSON throws.
+   */
+  public static long tokens(byte[] bytes, long max) throws IOException {
+    long n = 0;
+    try (com.fasterxml.jackson.core.JsonParser p = MAPPER.getFactory().createParser(bytes)) {
+      while (n <= max && p.nextToken() != null) {
+        n++;
+      }
+    }
+    return n;
+  }
+
   public static JsonNode tree(byte[] bytes) throws IOException {
     return MAPPER.readTree(bytes);
   }

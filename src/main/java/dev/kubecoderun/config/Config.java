@@ -77,7 +77,8 @@ public record Config(
       int maxConcurrentExecutions,
       Duration queueTimeout,
       int maxExecFiles,
-      int maxFormFields) {}
+      int maxFormFields,
+      long requestMemoryBytes) {}
 
   public record Sandbox(
       String backend,
@@ -322,7 +323,8 @@ public record Config(
             env.integer("MAX_CONCURRENT_EXECUTIONS", 8, 1, 10_000),
             env.seconds("EXECUTION_QUEUE_TIMEOUT_SECONDS", 30, 0, 3600),
             env.integer("MAX_EXEC_FILES", 100, 1, 10_000),
-            env.integer("MAX_FORM_FIELDS", 32, 1, 1000));
+            env.integer("MAX_FORM_FIELDS", 32, 1, 1000),
+            requestMemory(env.integer("REQUEST_MEMORY_BUDGET_MB", 0, 0, 1_000_000)));
 
     Map<Language, Integer> pools = new EnumMap<>(Language.class);
     for (Language lang : Language.values()) {
@@ -434,6 +436,11 @@ public record Config(
         logging,
         KubernetesConfig.read(env),
         operations(env, keys));
+  }
+
+  /** REQUEST_MEMORY_BUDGET_MB, or with 0 a quarter of the JVM's largest heap. */
+  private static long requestMemory(int mb) {
+    return mb > 0 ? mb * 1024L * 1024L : Runtime.getRuntime().maxMemory() / 4;
   }
 
   private static Operations operations(Env env, List<String> apiKeys) {

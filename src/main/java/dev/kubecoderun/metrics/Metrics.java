@@ -155,6 +155,19 @@ public final class Metrics implements AutoCloseable {
         .register(registry);
   }
 
+  /** Gauges of the memory budget of buffered requests (REQUEST_MEMORY_BUDGET_MB). */
+  public void requestMemory(Supplier<Number> held, long capacity, Supplier<Number> waiting) {
+    Gauge.builder("kubecoderun.request.memory.held.bytes", held)
+        .description("Bytes reserved by requests for their buffered bodies and states")
+        .register(registry);
+    Gauge.builder("kubecoderun.request.memory.capacity.bytes", () -> capacity)
+        .description("The budget of buffered request data (REQUEST_MEMORY_BUDGET_MB)")
+        .register(registry);
+    Gauge.builder("kubecoderun.request.memory.waiting", waiting)
+        .description("Requests waiting for room in that budget")
+        .register(registry);
+  }
+
   private void gauge(String name, String help, String language, Supplier<Number> value) {
     Gauge.builder(name, value).description(help).tag("language", language).register(registry);
   }

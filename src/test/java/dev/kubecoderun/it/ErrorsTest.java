@@ -37,6 +37,15 @@ class ErrorsTest {
   }
 
   @Test
+  void aBodyOfMoreJsonValuesThanATreeMayHoldIs413() {
+    String pad = "0,".repeat(500_000);
+    Errors.assertError(
+        server.postJson("/exec", "{\"lang\":\"py\",\"code\":\"print(1)\",\"pad\":[" + pad + "0]}"),
+        413,
+        "resource_exhausted");
+  }
+
+  @Test
   void unknownLanguageAndEmptyCodeAre400() {
     JsonNode e = Errors.assertError(server.exec("cobol", "DISPLAY 'X'"), 400, "validation");
     assertEquals("unsupported_language", e.path("details").get(0).path("code").asText());

@@ -1,0 +1,48 @@
+package dev.kubecoderun.api;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+class MemoryBudgetTest {
+  private static final long MIB = 1 << 20;
+
+  @Test
+  void aRequestPastWhatOthersHoldWaitsThenGetsA503() {
+    MemoryBudget budget = new MemoryBudget(4 * MIB, Duration.ofMillis(50));
+    MemoryBudget.Held first = budget.hold();
+    assertEquals(3 * MIB, first.reserve(3 * MIB));
+    ApiError e = assertThrows(ApiError.class, () -> budget.hold().reserve(2 * MIB));
+    assertEquals(503, e.status());
+    assertEquals(MIB, budget.available(), "a refused reservation holds nothing");
+  }
+
+  @Test
+  void aWaitingRequestGoesOnOnceAnotherIsAnswered() throws Exception {
+    MemoryBudget budget = new MemoryBudget(4 * MIB, Duration.ofSeconds(30));
+    MemoryBudget.Held first = budget.hold();
+    first.reserve(4 * MIB);
+    MemoryBudget.Held second = budget.hold();
+    CompletableFuture<Long> waiting = CompletableFuture.supplyAsync(() -> second.reserve(MIB));
+    first.releaseAll();
+    assertEquals(MIB, waiting.get(30, TimeUnit.SECONDS));
+    second.releaseAll();
+    assertEquals(4 * MIB, budget.available());
+  }
+
+  @Test
+  void aRequestAloneMayHoldTheWholeBudgetNeverMore() {
+    MemoryBudget budget = new MemoryBudget(4 * MIB, Duration.ofMillis(50));
+    MemoryBudget.Held held = budget.hold();
+    assertEquals(4 * MIB, held.reserve(10 * MIB));
+    assertEquals(0, held.reserve(MIB), "nothing more, and no wait for itself");
+    held.giveBack(3 * MIB);
+    assertEquals(3 * MIB, budget.available());
+    held.releaseAll();
+    assertEquals(4 * MIB, budget.available());
+  }
+}

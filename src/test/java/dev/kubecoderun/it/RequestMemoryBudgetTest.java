@@ -1,0 +1,125 @@
+package dev.kubecoderun.it;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kubecoderun.session.Ids;
+import dev.kubecoderun.testing.Eventually;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A server whose requests may hold 4 MiB of buffered data at once (REQUEST_MEMORY_BUDGET_MB=4): a
+ * state upload that would go past it waits for room, and nothing is lost.
+ */
+@Tag("integration")
+class RequestMemoryBudgetTest {
+  private static final int MIB = 1 << 20;
+  private static TestServer server;
+
+  @BeforeAll
+  static void start() {
+    server = TestServer.start(Map.of("REQUEST_MEMORY_BUDGET_MB", "4", "POD_POOL_PY", "0"), "0");
+  }
+
+  @AfterAll
+  static void stop() {
+    server.app.close();
+  }
+
+  /** A gauge of GET /metrics (the master key's). */
+  private static double gauge(String name) {
+    TestServer.Reply r =
+        server.send(
+            HttpRequest.newBuilder(server.base.resolve("/metrics"))
+                .header("X-API-Key", TestServer.MASTER)
+                .GET());
+    Matcher m = Pattern.compile("(?m)^" + name + " (\\S+)$").matcher(r.body());
+    assertTrue(m.find(), name + " in " + r.body());
+    return Double.parseDouble(m.group(1));
+  }
+
+  private static byte[] state(int size) {
+    byte[] b = new byte[size];
+    new Random(size).nextBytes(b);
+    b[0] = 2; // the version byte
+    return b;
+  }
+
+  @Test
+  void anUploadPastTheBudgetWaitsForRoomAndBothAreStoredWhole() throws Exception {
+    String first = Ids.next();
+    String second = Ids.next();
+    byte[] bytes = state(3 * MIB);
+    try (Socket s = new Socket()) {
+      s.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
+      s.setSoTimeout(60_000);
+      OutputStream out = s.getOutputStream();
+      out.write(
+          ("POST /v1/state/"
+                  + first
+                  + " HTTP/1.1\r\nHost: localhost\r\nX-API-Key: "
+                  + TestServer.KEY
+                  + "\r\nContent-Type: application/octet-stream\r\nContent-Length: "
+                  + bytes.length
+                  + "\r\nConnection: close\r\n\r\n")
+              .getBytes(StandardCharsets.US_ASCII));
+      out.write(bytes, 0, 1024);
+      out.flush();
+      Eventually.await(
+          "the stalled upload to hold its 3 MiB",
+          Duration.ofSeconds(30),
+          () -> gauge("kubecoderun_request_memory_held_bytes") >= 3 * MIB);
+      CompletableFuture<TestServer.Reply> waiting =
+          CompletableFuture.supplyAsync(
+              () ->
+                  server.send(
+                      server
+                          .request("/v1/state/" + second)
+                          .header("Content-Type", "application/octet-stream")
+                          .POST(HttpRequest.BodyPublishers.ofByteArray(bytes))));
+      Eventually.await(
+          "the second upload to wait for room",
+          Duration.ofSeconds(30),
+          () -> gauge("kubecoderun_request_memory_waiting") == 1);
+      out.write(bytes, 1024, bytes.length - 1024);
+      out.flush();
+      InputStream in = s.getInputStream();
+      StringBuilder status = new StringBuilder();
+      for (int c = in.read(); c != -1 && c != '\n'; c = in.read()) {
+        status.append((char) c);
+      }
+      assertTrue(status.toString().startsWith("HTTP/1.1 201"), status.toString());
+      assertEquals(201, waiting.get(60, TimeUnit.SECONDS).status());
+    }
+    for (String sid : new String[] {first, second}) {
+      HttpResponse<byte[]> got =
+          server.http.send(
+              server.request("/v1/state/" + sid).GET().build(),
+              HttpResponse.BodyHandlers.ofByteArray());
+      assertEquals(200, got.statusCode());
+      assertArrayEquals(bytes, got.body(), sid);
+    }
+    Eventually.await(
+        "every reservation to be given back",
+        Duration.ofSeconds(30),
+        () -> gauge("kubecoderun_request_memory_held_bytes") == 0);
+  }
+}
