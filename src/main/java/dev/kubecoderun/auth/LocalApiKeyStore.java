@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Managed keys of the embedded mode: in memory, each record written through to its own JSON file
@@ -26,6 +27,10 @@ public final class LocalApiKeyStore implements ApiKeyStore {
   private final Path dir;
   private final Map<String, ApiKeyRecord> records = new ConcurrentHashMap<>();
   private final Map<String, Expiring> counters = new ConcurrentHashMap<>();
+  // A counter's key names its window ("second:...:05"), so an expired one never comes back to be
+  // replaced: every SWEEP_EVERY increments, the expired ones go.
+  private static final int SWEEP_EVERY = 1024;
+  private final AtomicLong increments = new AtomicLong();
 
   /** Records in memory only (tests). */
   public LocalApiKeyStore(Clock clock) {
@@ -76,6 +81,9 @@ public final class LocalApiKeyStore implements ApiKeyStore {
   @Override
   public long increment(String shortHash, String counter, Duration ttl) {
     Instant now = clock.instant();
+    if (increments.incrementAndGet() % SWEEP_EVERY == 0) {
+      counters.values().removeIf(e -> !e.expiresAt().isAfter(now));
+    }
     return counters
         .compute(
             shortHash + ":" + counter,
@@ -84,6 +92,11 @@ public final class LocalApiKeyStore implements ApiKeyStore {
                     ? new Expiring(1, now.plus(ttl))
                     : new Expiring(old.count() + 1, old.expiresAt()))
         .count();
+  }
+
+  /** Counters held, expired ones not yet swept included (for tests). */
+  int counters() {
+    return counters.size();
   }
 
   @Override

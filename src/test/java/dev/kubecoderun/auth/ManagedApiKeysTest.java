@@ -2,11 +2,13 @@ package dev.kubecoderun.auth;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.List;
@@ -181,5 +183,34 @@ class ManagedApiKeysTest {
           }
         };
     assertInstanceOf(ApiKeyValidator.Accepted.class, keys(countLost, true).check(MANAGED));
+  }
+
+  @Test
+  void expiredRateCountersAreForgotten() {
+    Instant[] now = {Instant.parse("2030-01-01T10:00:00Z")};
+    Clock ticking =
+        new Clock() {
+          @Override
+          public Instant instant() {
+            return now[0];
+          }
+
+          @Override
+          public ZoneOffset getZone() {
+            return ZoneOffset.UTC;
+          }
+
+          @Override
+          public Clock withZone(java.time.ZoneId zone) {
+            return this;
+          }
+        };
+    LocalApiKeyStore counting = new LocalApiKeyStore(ticking);
+    // A key limited per second for three hours: one counter per window, each named by its second.
+    for (int second = 0; second < 3 * 3600; second++) {
+      counting.increment("abc", "second:" + second, Duration.ofSeconds(1));
+      now[0] = now[0].plusSeconds(1);
+    }
+    assertTrue(counting.counters() <= 1024, counting.counters() + " counters held");
   }
 }
