@@ -4,12 +4,15 @@ import dev.kubecoderun.execution.ExecutionUnavailableException;
 import dev.kubecoderun.session.SessionBusyException;
 import dev.kubecoderun.session.SessionNotFoundException;
 import java.io.UncheckedIOException;
+import java.util.logging.Logger;
 
 /**
  * The HTTP answer to each failure the domain raises: the domain says what went wrong, this says
  * which status, message and Retry-After the client sees.
  */
 final class DomainErrors {
+  private static final Logger LOG = Logger.getLogger(DomainErrors.class.getName());
+
   private DomainErrors() {}
 
   static ApiError of(ExecutionUnavailableException e) {
@@ -42,8 +45,14 @@ final class DomainErrors {
     };
   }
 
-  /** A store (Redis, S3, the local disk) that failed or cannot be reached. */
+  /**
+   * A store (Redis, S3, the local disk) that failed or cannot be reached. What failed (a host and
+   * port, an object key, a path) is the operator's, in the log under the request's id, not the
+   * client's.
+   */
   static ApiError of(UncheckedIOException e) {
-    return ApiError.unavailable("Storage failure: " + e.getMessage(), 2);
+    LOG.warning("storage failure: " + e.getMessage());
+    return ApiError.unavailable(
+        "Storage failure: a store the service uses failed; retry shortly", 2);
   }
 }

@@ -33,13 +33,13 @@ class DomainErrorsTest {
   }
 
   @Test
-  void aStoreThatFailsIsAStorageFailureNotASandboxFailure() {
+  void aStoreThatFailsIsAStorageFailureNotASandboxFailureAndNamesNoneOfItsInsides() {
     ApiError e =
         DomainErrors.of(
             new UncheckedIOException(
-                "stored content of 'a.csv' is missing", new IOException("missing")));
+                "Redis unavailable: redis.internal:6379", new IOException("refused")));
     assertEquals(503, e.status());
-    assertEquals("Storage failure: stored content of 'a.csv' is missing", e.getMessage());
+    assertEquals("Storage failure: a store the service uses failed; retry shortly", e.getMessage());
     assertEquals("2", e.headers().get("Retry-After"));
   }
 }
