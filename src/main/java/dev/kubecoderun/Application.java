@@ -47,6 +47,7 @@ import dev.kubecoderun.sandbox.kubernetes.KubernetesSandboxFactory;
 import dev.kubecoderun.sandbox.local.InstalledVersions;
 import dev.kubecoderun.sandbox.local.LocalSandboxFactory;
 import dev.kubecoderun.sandbox.local.Toolchains;
+import dev.kubecoderun.session.ExpiredSessions;
 import dev.kubecoderun.session.LocalSessionLocks;
 import dev.kubecoderun.session.LocalSessionStore;
 import dev.kubecoderun.session.RedisSessionLocks;
@@ -155,11 +156,20 @@ public final class Application implements AutoCloseable {
       sessionLocks = new LocalSessionLocks();
       states = new LocalStateStore(config.dataDir(), config.state().ttl(), clock);
     }
-    SessionResolver sessions = new SessionResolver(sessionStore, clock, sessionTtl);
+    // Emptying a session deletes files whoever owns them: this view of the files asks no owner.
+    ExpiredSessions expired =
+        new ExpiredSessions(
+            sessionStore,
+            new FileService(metadata, objects, clock, (p, sid) -> false),
+            states,
+            sessionLocks);
+    SessionResolver sessions =
+        new SessionResolver(
+            sessionStore, clock, sessionTtl, expired, config.sessions().queueTimeout());
     FileService files = new FileService(metadata, objects, clock, sessions::owns);
 
     housekeeping = new Housekeeping();
-    SessionCleaner cleaner = new SessionCleaner(sessionStore, files);
+    SessionCleaner cleaner = new SessionCleaner(sessionStore, expired);
     housekeeping.every("session clean-up", config.sessions().cleanupInterval(), cleaner::runOnce);
     if (config.sessions().orphanSweep()) {
       OrphanSweeper sweeper = new OrphanSweeper(objects, metadata, clock);

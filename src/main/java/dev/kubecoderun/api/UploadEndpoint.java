@@ -61,7 +61,8 @@ final class UploadEndpoint implements HttpService {
     rules.post("/upload/batch", (req, res) -> upload(req, res, true));
   }
 
-  private void upload(ServerRequest req, ServerResponse res, boolean batch) throws IOException {
+  private void upload(ServerRequest req, ServerResponse res, boolean batch)
+      throws IOException, InterruptedException {
     String boundary =
         MultipartReader.boundaryOf(req.headers().first(HeaderNames.CONTENT_TYPE).orElse(null));
     if (boundary == null) {
@@ -156,7 +157,8 @@ final class UploadEndpoint implements HttpService {
   }
 
   /** The principal's session named by the form, else its entity's, else a new one. */
-  private Session session(Principal principal, Map<String, String> fields, ServerRequest req) {
+  private Session session(Principal principal, Map<String, String> fields, ServerRequest req)
+      throws InterruptedException {
     String sid = fields.get("session_id");
     if (sid != null && !Ids.isValid(sid)) {
       throw ApiError.validation("session_id", "Invalid session id", "invalid_id");

@@ -33,14 +33,20 @@ public final class LocalSessionStore implements SessionStore {
         sessions.compute(
             candidate.id(),
             (id, old) -> {
-              if (old == null || old.isExpired(now)) {
+              if (old == null) {
                 return candidate;
+              }
+              if (old.isExpired(now)) {
+                return old; // emptied before its id is used again: see ExpiredSessions
               }
               Session touched = old.touched(now);
               return claimLegacy && old.isLegacy() && candidate.owner() != null
                   ? touched.ownedBy(candidate.owner(), candidate.tenant())
                   : touched;
             });
+    if (s.isExpired(now)) {
+      throw new SessionExpiredException(s.id());
+    }
     LocalDisk.write(dir.resolve(s.id() + ".json"), Json.write(s));
     return s;
   }
@@ -104,11 +110,39 @@ public final class LocalSessionStore implements SessionStore {
   @Override
   public void delete(String id) {
     sessions.remove(id);
+    deleteFile(id);
+  }
+
+  private void deleteFile(String id) {
     try {
       Files.deleteIfExists(dir.resolve(id + ".json"));
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+  }
+
+  @Override
+  public boolean hasExpired(String id) {
+    Session s = sessions.get(id);
+    return s != null && s.isExpired(Instant.now());
+  }
+
+  @Override
+  public boolean deleteIfExpired(String id) {
+    Instant now = Instant.now();
+    boolean[] deleted = {false};
+    // The file goes in the same atomic step: a session re-created right after keeps its own file.
+    sessions.computeIfPresent(
+        id,
+        (k, old) -> {
+          if (!old.isExpired(now)) {
+            return old;
+          }
+          deleteFile(id);
+          deleted[0] = true;
+          return null;
+        });
+    return deleted[0];
   }
 
   @Override

@@ -26,13 +26,16 @@ import redis.clients.jedis.resps.ScanResult;
  * {p}entity_sessions:{entity}:{owner hash}} of an owner's sessions of an entity (the reference's
  * set keeps the ownerless ones), and {@code {p}entity_claim:{entity}[:{owner hash}]} (30 s): the id
  * concurrent first requests share. Each atomic step touches one key only, so the same code works on
- * Redis Cluster.
+ * Redis Cluster. An id stays in the index until its session is emptied ({@link ExpiredSessions}):
+ * after Redis expired the hash, that is what keeps the id from being created anew before then.
  */
 public final class RedisSessionStore implements SessionStore {
   /**
    * KEYS[1] the session hash; ARGV[1] TTL seconds, ARGV[2] now, ARGV[3] and ARGV[4] the owner and
-   * tenant that take over a live session without an owner ('' = none), then the new hash's fields.
-   * A live session is reused (ISO times in one format compare as strings), anything else replaced.
+   * tenant that take over a live session without an owner ('' = none), ARGV[5] '1' to create the
+   * session when there is no hash, then the new hash's fields. A live session is reused (ISO times
+   * in one format compare as strings); an expired one is left for the clean-up to empty (0); no
+   * hash: created, or (ARGV[5] '0') 1.
    */
   private static final String CREATE_OR_REUSE =
       """
@@ -45,8 +48,9 @@ public final class RedisSessionStore implements SessionStore {
         end
         return redis.call('HGETALL', KEYS[1])
       end
-      redis.call('DEL', KEYS[1])
-      redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+      if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+      if ARGV[5] ~= '1' then return 1 end
+      redis.call('HSET', KEYS[1], unpack(ARGV, 6))
       if tonumber(ARGV[1]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
       return redis.call('HGETALL', KEYS[1])
       """;
@@ -63,6 +67,17 @@ public final class RedisSessionStore implements SessionStore {
         redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'tenant', ARGV[3])
       end
       return redis.call('HGETALL', KEYS[1])
+      """;
+
+  /** KEYS[1] the session hash; ARGV[1] now. Deletes it unless it is live. */
+  private static final String DELETE_IF_EXPIRED =
+      """
+      local expires = redis.call('HGET', KEYS[1], 'expires_at')
+      if redis.call('HGET', KEYS[1], 'status') == 'active' and (not expires or expires > ARGV[1]) then
+        return 0
+      end
+      redis.call('DEL', KEYS[1])
+      return 1
       """;
 
   /** Never creates a partial hash for a session that is gone. */
@@ -95,14 +110,26 @@ public final class RedisSessionStore implements SessionStore {
     boolean claims = claimLegacy && candidate.owner() != null;
     args.add(claims ? candidate.owner() : "");
     args.add(claims ? candidate.tenant() : "");
+    args.add("0");
     toHash(candidate)
         .forEach(
             (field, value) -> {
               args.add(field);
               args.add(value);
             });
-    Object reply =
-        redis.call(j -> j.eval(CREATE_OR_REUSE, List.of(sessionKey(candidate.id())), args));
+    List<String> key = List.of(sessionKey(candidate.id()));
+    Object reply = redis.call(j -> j.eval(CREATE_OR_REUSE, key, args));
+    if (Long.valueOf(1).equals(reply)) {
+      // No hash: a new id, or one whose hash Redis expired. The index keeps such an id until it
+      // is emptied, so it is created only if not indexed. Indexed: looked at again, as a replica
+      // creating it at once indexes it after writing its hash.
+      boolean indexed = redis.call(j -> j.sismember(redis.key("sessions:index"), candidate.id()));
+      args.set(4, indexed ? "0" : "1");
+      reply = redis.call(j -> j.eval(CREATE_OR_REUSE, key, args));
+    }
+    if (reply instanceof Long) {
+      throw new SessionExpiredException(candidate.id());
+    }
     Session stored = fromHash(RedisHashes.fromFlatList(reply));
     // The index entries are idempotent and written after the hash: the clean-up and the orphan
     // sweep collect whatever a failure between the two leaves behind.
@@ -223,11 +250,16 @@ public final class RedisSessionStore implements SessionStore {
   @Override
   public void delete(String id) {
     Map<String, String> hash = redis.call(j -> j.hgetAll(sessionKey(id)));
+    redis.run(j -> j.del(sessionKey(id)));
+    forget(id, hash);
+  }
+
+  /** Removes the id from the index and from the entity sets its hash names. */
+  private void forget(String id, Map<String, String> hash) {
     String entity = hash.isEmpty() ? null : entityOf(hash.get("metadata"));
     String owner = hash.isEmpty() ? null : emptyToNull(hash.get("owner"));
     redis.run(
         j -> {
-          j.del(sessionKey(id));
           j.srem(redis.key("sessions:index"), id);
           if (entity != null) {
             j.srem(entityKey(null, entity), id);
@@ -236,6 +268,37 @@ public final class RedisSessionStore implements SessionStore {
             }
           }
         });
+  }
+
+  /** An expired hash, or none while the index still has the id (Redis expired the hash). */
+  @Override
+  public boolean hasExpired(String id) {
+    Map<String, String> hash = redis.call(j -> j.hgetAll(sessionKey(id)));
+    if (hash.isEmpty()) {
+      return redis.call(j -> j.sismember(redis.key("sessions:index"), id));
+    }
+    return !"active".equals(hash.get("status")) || fromHash(hash).isExpired(clock.instant());
+  }
+
+  /**
+   * The hash goes in one atomic step with the check; the index entry after it, as the index is what
+   * keeps an id whose hash is gone from being created anew before it is emptied.
+   */
+  @Override
+  public boolean deleteIfExpired(String id) {
+    Map<String, String> hash = redis.call(j -> j.hgetAll(sessionKey(id)));
+    Object deleted =
+        redis.call(
+            j ->
+                j.eval(
+                    DELETE_IF_EXPIRED,
+                    List.of(sessionKey(id)),
+                    List.of(PyTime.format(clock.instant()))));
+    if (!Long.valueOf(1).equals(deleted)) {
+      return false;
+    }
+    forget(id, hash);
+    return true;
   }
 
   private String sessionKey(String id) {

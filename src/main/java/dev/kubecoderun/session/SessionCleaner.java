@@ -1,42 +1,46 @@
 package dev.kubecoderun.session;
 
-import dev.kubecoderun.files.FileService;
 import java.io.IOException;
+import java.time.Duration;
 import java.util.logging.Logger;
 
 /**
- * Deletes the files of sessions that expired or vanished (Redis expired the hash), then forgets
- * them. Each cycle looks at one page of session ids and goes on from there next time, so a cycle
- * costs the same however many sessions there are.
+ * Empties sessions that expired or vanished (Redis expired the hash): their state, their files,
+ * then their record ({@link ExpiredSessions}). Each cycle looks at one page of session ids and goes
+ * on from there next time, so a cycle costs the same however many sessions there are.
  */
 public final class SessionCleaner {
   private static final Logger LOG = Logger.getLogger(SessionCleaner.class.getName());
   static final int SESSIONS_PER_CYCLE = 500;
-  static final int OBJECTS_PER_SESSION = 1000;
 
   private final SessionStore sessions;
-  private final FileService files;
+  private final ExpiredSessions expired;
   private String cursor = SessionStore.IdPage.START;
 
-  public SessionCleaner(SessionStore sessions, FileService files) {
+  public SessionCleaner(SessionStore sessions, ExpiredSessions expired) {
     this.sessions = sessions;
-    this.files = files;
+    this.expired = expired;
   }
 
   /** One cycle; returns how many sessions it removed. */
-  public synchronized int runOnce() throws IOException {
+  public synchronized int runOnce() throws IOException, InterruptedException {
     SessionStore.IdPage page = sessions.ids(cursor, SESSIONS_PER_CYCLE);
     int removed = 0;
     for (String id : page.ids()) {
-      if (sessions.find(id).isEmpty()) {
-        files.deleteSession(id, OBJECTS_PER_SESSION);
-        sessions.delete(id);
-        removed++;
+      if (sessions.find(id).isPresent()) {
+        continue; // live: not worth its lock
+      }
+      try {
+        if (expired.empty(id, Duration.ZERO)) {
+          removed++;
+        }
+      } catch (SessionBusyException e) {
+        // A run of it is still going: emptied in a later cycle.
       }
     }
     cursor = page.next();
     if (removed > 0) {
-      LOG.info("cleaned up " + removed + " expired session(s) and their files");
+      LOG.info("cleaned up " + removed + " expired session(s) with their files and state");
     }
     return removed;
   }

@@ -1,6 +1,8 @@
 package dev.kubecoderun.session;
 
 import dev.kubecoderun.auth.Principal;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -20,23 +22,34 @@ public final class SessionResolver {
   private final SessionStore store;
   private final Clock clock;
   private final Duration ttl;
+  private final ExpiredSessions expired;
+  private final Duration wait;
 
-  /** {@code ttl} ZERO: sessions never expire. */
-  public SessionResolver(SessionStore store, Clock clock, Duration ttl) {
+  /**
+   * {@code ttl} ZERO: sessions never expire. {@code wait}: how long an expired session named again
+   * waits for a run of it to end before it is emptied (SESSION_QUEUE_TIMEOUT_SECONDS).
+   */
+  public SessionResolver(
+      SessionStore store, Clock clock, Duration ttl, ExpiredSessions expired, Duration wait) {
     this.store = store;
     this.clock = clock;
     this.ttl = ttl;
+    this.expired = expired;
+    this.wait = wait;
   }
 
   /**
    * @throws SessionNotFoundException {@code requestedId} is another principal's session
+   * @throws SessionBusyException {@code requestedId} expired and a run of it held it for the whole
+   *     wait, so it could not be emptied
    */
   public Session resolve(
       Principal principal,
       String requestedId,
       List<String> fileSessionIds,
       String entityId,
-      String userId) {
+      String userId)
+      throws InterruptedException {
     Instant now = clock.instant();
     if (requestedId != null) {
       return createOwned(principal, requestedId, entityId, userId, now);
@@ -95,18 +108,30 @@ public final class SessionResolver {
 
   /**
    * Creates the session for the principal, or reuses it when it is already theirs (atomically:
-   * replicas may race).
+   * replicas may race). An expired session is no one's: whoever names its id next gets it, emptied
+   * first (no files, no state), so nothing of the former owner's carries over.
    *
    * @throws SessionNotFoundException it exists and is another principal's
+   * @throws SessionBusyException it expired and a run of it held it for the whole wait
    */
   public Session createOwned(
-      Principal principal, String id, String entityId, String userId, Instant now) {
+      Principal principal, String id, String entityId, String userId, Instant now)
+      throws InterruptedException {
     Instant expiresAt = ttl.isZero() ? null : now.plus(ttl);
-    Session s =
-        store.createOrReuse(
-            new Session(
-                id, now, now, expiresAt, entityId, userId, principal.user(), principal.tenant()),
-            principal.mayClaimLegacy());
+    Session candidate =
+        new Session(
+            id, now, now, expiresAt, entityId, userId, principal.user(), principal.tenant());
+    Session s;
+    try {
+      s = store.createOrReuse(candidate, principal.mayClaimLegacy());
+    } catch (SessionExpiredException e) {
+      try {
+        expired.empty(id, wait);
+      } catch (IOException io) {
+        throw new UncheckedIOException(io);
+      }
+      s = store.createOrReuse(candidate, principal.mayClaimLegacy());
+    }
     if (!principal.user().equals(s.owner())) {
       throw new SessionNotFoundException(id);
     }
@@ -114,7 +139,7 @@ public final class SessionResolver {
   }
 
   /** {@link #createOwned} at the current time. */
-  public Session createOwned(Principal principal, String id) {
+  public Session createOwned(Principal principal, String id) throws InterruptedException {
     return createOwned(principal, id, null, null, clock.instant());
   }
 }

@@ -13,6 +13,10 @@ public interface SessionStore {
    * The session with {@code candidate}'s id, touched at {@code candidate.lastActivity()}, if it
    * exists; else {@code candidate}, now stored. Atomic: two replicas creating the same id at once
    * both get the one session that won.
+   *
+   * @throws SessionExpiredException the id is a session that expired and was not emptied yet
+   *     ({@link #hasExpired}): it is never replaced before {@link ExpiredSessions#empty} removed
+   *     its state and files
    */
   default Session createOrReuse(Session candidate) {
     return createOrReuse(candidate, false);
@@ -68,6 +72,18 @@ public interface SessionStore {
 
   /** Forgets the session (not its files, not its state). */
   void delete(String id);
+
+  /**
+   * Whether {@code id} is a session that expired (or that Redis expired) and is not forgotten yet:
+   * such a session blocks {@link #createOrReuse} until {@link #deleteIfExpired}.
+   */
+  boolean hasExpired(String id);
+
+  /**
+   * Forgets the session only while it is expired (compare-and-delete): never a live one. Returns
+   * whether it did.
+   */
+  boolean deleteIfExpired(String id);
 
   /** A page of session ids and where the next one starts. */
   record IdPage(List<String> ids, String next) {

@@ -9,10 +9,13 @@ import dev.kubecoderun.files.LocalFileMetadataStore;
 import dev.kubecoderun.files.LocalObjectStore;
 import dev.kubecoderun.files.OrphanSweeper;
 import dev.kubecoderun.files.StoredFile;
+import dev.kubecoderun.session.ExpiredSessions;
 import dev.kubecoderun.session.Ids;
+import dev.kubecoderun.session.LocalSessionLocks;
 import dev.kubecoderun.session.LocalSessionStore;
 import dev.kubecoderun.session.Session;
 import dev.kubecoderun.session.SessionCleaner;
+import dev.kubecoderun.state.LocalStateStore;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -41,7 +44,7 @@ class HousekeepingTest {
   }
 
   @Test
-  void anExpiredSessionLosesItsFilesAndALiveOneKeepsThem() throws IOException {
+  void anExpiredSessionLosesItsFilesAndALiveOneKeepsThem() throws Exception {
     LocalSessionStore sessions = new LocalSessionStore(dataDir);
     LocalObjectStore objects = new LocalObjectStore(dataDir);
     FileService files =
@@ -56,7 +59,13 @@ class HousekeepingTest {
     StoredFile gone = upload(files, expired.id(), "old.txt");
     StoredFile kept = upload(files, live.id(), "new.txt");
 
-    assertEquals(1, new SessionCleaner(sessions, files).runOnce());
+    ExpiredSessions expiredSessions =
+        new ExpiredSessions(
+            sessions,
+            files,
+            new LocalStateStore(dataDir, Duration.ofHours(1), Clock.systemUTC()),
+            new LocalSessionLocks());
+    assertEquals(1, new SessionCleaner(sessions, expiredSessions).runOnce());
 
     assertTrue(files.findAnyOwner(expired.id(), gone.id()).isEmpty());
     assertTrue(objects.open(gone.objectKey()).isEmpty(), "the object went with its metadata");

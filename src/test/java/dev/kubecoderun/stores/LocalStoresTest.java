@@ -83,6 +83,41 @@ class LocalStoresTest {
   }
 
   @Nested
+  class Expiry extends SessionExpiryContract {
+    private final SessionStore sessions = new LocalSessionStore(dataDir);
+    private final FileMetadataStore metadata = new LocalFileMetadataStore(dataDir);
+    private final ObjectStore objects = new LocalObjectStore(dataDir);
+    private final StateStore states =
+        new LocalStateStore(dataDir, Duration.ofHours(1), Clock.systemUTC());
+    private final SessionLocks locks = new LocalSessionLocks();
+
+    @Override
+    SessionStore sessions() {
+      return sessions;
+    }
+
+    @Override
+    FileMetadataStore metadata() {
+      return metadata;
+    }
+
+    @Override
+    ObjectStore objects() {
+      return objects;
+    }
+
+    @Override
+    StateStore states() {
+      return states;
+    }
+
+    @Override
+    SessionLocks locks() {
+      return locks;
+    }
+  }
+
+  @Nested
   class FileMetadata extends FileMetadataStoreContract {
     private final FileMetadataStore store = new LocalFileMetadataStore(dataDir);
 

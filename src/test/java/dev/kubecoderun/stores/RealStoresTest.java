@@ -61,6 +61,56 @@ class RealStoresTest {
   }
 
   @Nested
+  class Expiry extends SessionExpiryContract {
+    private final SessionStore sessions = new RedisSessionStore(REDIS, Clock.systemUTC());
+    private final FileMetadataStore metadata = new RedisFileMetadataStore(REDIS, Duration.ZERO);
+    private final RedisStateStore states =
+        new RedisStateStore(REDIS, Duration.ofHours(1), Clock.systemUTC(), new StateArchive(S3));
+    private final SessionLocks locks = new RedisSessionLocks(REDIS);
+
+    @Override
+    SessionStore sessions() {
+      return sessions;
+    }
+
+    @Override
+    FileMetadataStore metadata() {
+      return metadata;
+    }
+
+    @Override
+    ObjectStore objects() {
+      return S3;
+    }
+
+    @Override
+    StateStore states() {
+      return states;
+    }
+
+    @Override
+    SessionLocks locks() {
+      return locks;
+    }
+
+    @Override
+    void archive(String sid) {
+      assertTrue(states.archive(sid));
+    }
+
+    /** Redis drops the hash itself at expiry: the id stays taken until the clean-up emptied it. */
+    @Test
+    void aSessionWhoseHashRedisExpiredStartsEmptyWhenNamedAgain() throws Exception {
+      String sid = expiredSessionWithStateAndFile();
+      REDIS.run(j -> j.del(REDIS.key("sessions:" + sid)));
+
+      resolver().createOwned(OTHER, sid);
+
+      assertEmpty(sid);
+    }
+  }
+
+  @Nested
   class FileMetadata extends FileMetadataStoreContract {
     private final FileMetadataStore store = new RedisFileMetadataStore(REDIS, Duration.ZERO);
 

@@ -2,10 +2,12 @@ package dev.kubecoderun.stores;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.session.Ids;
 import dev.kubecoderun.session.Session;
+import dev.kubecoderun.session.SessionExpiredException;
 import dev.kubecoderun.session.SessionStore;
 import java.time.Duration;
 import java.time.Instant;
@@ -163,17 +165,25 @@ abstract class SessionStoreContract {
     }
   }
 
+  /** Not before the expired one is forgotten (by then emptied: see ExpiredSessions). */
   @Test
-  void expiredSessionsAreNotFoundAndMayBeCreatedAnew() {
+  void expiredSessionsAreNotFoundAndMayBeCreatedAnewOnceForgotten() {
     Instant past = now.minus(Duration.ofHours(2));
     Session expired =
         new Session(Ids.next(), past, past, past.plusSeconds(3600), "agent-x", "user-1");
     store().createOrReuse(expired);
     assertTrue(store().find(expired.id()).isEmpty());
     assertTrue(store().findByEntity("agent-x").isEmpty());
-    Session renewed =
-        store().createOrReuse(new Session(expired.id(), now, now, null, "agent-x", "u"));
+    assertTrue(store().hasExpired(expired.id()));
+    Session renewal = new Session(expired.id(), now, now, null, "agent-x", "u");
+    assertThrows(SessionExpiredException.class, () -> store().createOrReuse(renewal));
+    assertTrue(store().deleteIfExpired(expired.id()));
+    Session renewed = store().createOrReuse(renewal);
     assertEquals(now, renewed.createdAt());
+    assertFalse(store().hasExpired(expired.id()));
+    assertFalse(store().deleteIfExpired(expired.id()), "never a live session");
+    assertEquals(now, store().find(expired.id()).orElseThrow().createdAt());
+    assertFalse(store().hasExpired(Ids.next()), "an unknown id has nothing to empty");
   }
 
   @Test
