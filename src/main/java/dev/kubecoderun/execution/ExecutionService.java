@@ -17,6 +17,7 @@ import dev.kubecoderun.sandbox.SessionSandboxes;
 import dev.kubecoderun.session.Session;
 import dev.kubecoderun.session.SessionBusyException;
 import dev.kubecoderun.session.SessionLocks;
+import dev.kubecoderun.session.SessionNotFoundException;
 import dev.kubecoderun.session.SessionResolver;
 import dev.kubecoderun.state.StateHash;
 import dev.kubecoderun.state.StateStore;
@@ -125,6 +126,11 @@ public final class ExecutionService {
     SessionLocks.Lease held = locks.acquire(session.id(), sessionWait);
     try {
       timer.mark("session");
+      // The wait for the lock may have outlasted the session: expired, emptied and made anew,
+      // perhaps by another principal. The run must not land in that one.
+      if (!sessions.isStill(session)) {
+        throw new SessionNotFoundException(session.id());
+      }
       return executeHeld(cmd, session, inputs, notes, timer, step);
     } finally {
       // A programmatic run cancelled while it waits is interrupted: its session is freed all the

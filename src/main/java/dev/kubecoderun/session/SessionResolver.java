@@ -8,6 +8,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 
 /**
@@ -136,6 +137,21 @@ public final class SessionResolver {
       throw new SessionNotFoundException(id);
     }
     return s;
+  }
+
+  /**
+   * Whether {@code s}, resolved a moment ago, is still the session of its id: not expired, emptied
+   * and made anew (by another principal, say) since. Sessions that never expire always are.
+   */
+  public boolean isStill(Session s) {
+    if (ttl.isZero()) {
+      return true;
+    }
+    return store
+        .find(s.id())
+        .filter(now -> now.createdAt().equals(s.createdAt()))
+        .filter(now -> Objects.equals(now.owner(), s.owner()))
+        .isPresent();
   }
 
   /** {@link #createOwned} at the current time. */

@@ -108,6 +108,22 @@ abstract class SessionExpiryContract {
     assertEmpty(sid);
   }
 
+  /**
+   * A run resolved its session, then waited for the session's lock while the session expired and
+   * another principal made it anew: that is no longer its session.
+   */
+  @Test
+  void aSessionResolvedBeforeItExpiredIsNotTheOneMadeAnewUnderItsId() throws Exception {
+    String sid = Ids.next();
+    Session resolved = resolver().createOwned(OWNER, sid);
+    clock.set(now);
+
+    Session taken = resolver().createOwned(OTHER, sid);
+
+    assertFalse(resolver().isStill(resolved), "the owner's session is gone");
+    assertTrue(resolver().isStill(taken), "the live one is still itself");
+  }
+
   @Test
   void anExpiredSessionNamedByItsOwnerAgainStartsEmptyToo() throws Exception {
     String sid = expiredSessionWithStateAndFile();
