@@ -127,7 +127,9 @@ final class UploadEndpoint implements HttpService {
       }
       complete = true;
     } finally {
-      if (!complete && !batch) {
+      // An answer that is an error names no file: none stays stored (a batch's per-file errors
+      // come with a complete answer).
+      if (!complete) {
         rollback(stored);
       }
     }

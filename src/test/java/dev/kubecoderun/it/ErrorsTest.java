@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.common.Json;
+import dev.kubecoderun.session.Ids;
 import java.net.http.HttpRequest;
 import java.util.List;
 import java.util.Map;
@@ -79,6 +80,31 @@ class ErrorsTest {
                 .header("Content-Type", "multipart/form-data; boundary=B")
                 .POST(HttpRequest.BodyPublishers.ofString(body.toString())));
     Errors.assertError(r, 413, "resource_exhausted");
+  }
+
+  @Test
+  void aBatchRefusedPartWayStoresNone() {
+    String sid = Ids.next();
+    StringBuilder body =
+        new StringBuilder("--B\r\nContent-Disposition: form-data; name=\"session_id\"\r\n\r\n")
+            .append(sid)
+            .append("\r\n");
+    for (int i = 0; i < 6; i++) {
+      body.append("--B\r\nContent-Disposition: form-data; name=\"files\"; filename=\"f")
+          .append(i)
+          .append(".txt\"\r\n\r\nx\r\n");
+    }
+    body.append("--B--\r\n");
+    TestServer.Reply r =
+        server.send(
+            server
+                .request("/upload/batch")
+                .header("Content-Type", "multipart/form-data; boundary=B")
+                .POST(HttpRequest.BodyPublishers.ofString(body.toString())));
+    Errors.assertError(r, 413, "resource_exhausted");
+    TestServer.Reply listed = server.get("/files/" + sid);
+    assertEquals(200, listed.status(), listed.body());
+    assertEquals(0, listed.json().size(), "the five stored before the sixth were taken back");
   }
 
   @Test
