@@ -29,6 +29,7 @@ class MetricNamesTest {
       m.sandboxStart("py", "warm", true, 1_000);
       m.pool("py", () -> 1, () -> 1, () -> 0, () -> 0);
       m.slots(() -> 0, 4);
+      m.requestMemory(() -> 0, 1 << 20, () -> 0);
       m.filesUploaded(1, 10);
       m.fileDownloaded(10);
       m.storeError("redis");
