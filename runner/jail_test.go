@@ -806,6 +806,37 @@ print(random.random(), numpy.random.rand(), uuid.uuid4(), secrets.token_hex(8), 
 	}
 }
 
+// A fork shares a MAP_SHARED mapping with the template and every other child: a writable one would be
+// a channel between sandboxes, and into the template's memory.
+func TestJailTemplatesHoldNoWritableSharedMemory(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	j.waitNodeTemplate(t)
+	ready := func() bool {
+		for _, tpl := range j.health(t)["templates"].(map[string]any) {
+			if tpl.(map[string]any)["ready"] != true {
+				return false
+			}
+		}
+		return true
+	}
+	if !eventually(60*time.Second, ready) {
+		t.Fatalf("the templates are not all running: %v", j.health(t))
+	}
+	for name, tpl := range j.health(t)["templates"].(map[string]any) {
+		pid := int(tpl.(map[string]any)["pid"].(float64))
+		maps, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/maps")
+		if err != nil {
+			t.Fatalf("the %s template (pid %d): %v", name, pid, err)
+		}
+		for _, line := range strings.Split(string(maps), "\n") {
+			if f := strings.Fields(line); len(f) > 1 && f[1][1] == 'w' && f[1][3] == 's' {
+				t.Errorf("the %s template has a writable shared mapping: %s", name, line)
+			}
+		}
+	}
+}
+
 func TestJailTemplatesAndHoldersHoldNoSecret(t *testing.T) {
 	t.Parallel()
 	j := sharedJail(t)
