@@ -106,6 +106,15 @@ public final class ExecutionService {
   }
 
   /**
+   * What a sandbox kept for a session's next run (K8S_POD_REUSE=session) is kept under: the
+   * session's incarnation, not its id alone. An expired session made anew under its id (by another
+   * principal, say) never gets a pod its former incarnation's code ran in.
+   */
+  static String sandboxKey(Session session, Language language) {
+    return session.id() + "/" + session.createdAt().toEpochMilli() + "/" + language.code();
+  }
+
+  /**
    * Runs of one session go one at a time (see {@link SessionLocks}): a run waits up to
    * SESSION_QUEUE_TIMEOUT_SECONDS for the one before it, else {@link SessionBusyException}.
    */
@@ -165,7 +174,7 @@ public final class ExecutionService {
       Optional<StoredState> loaded = usesState ? states.load(session.id()) : Optional.empty();
       String state = loaded.map(s -> Base64.getEncoder().encodeToString(s.bytes())).orElse(null);
       timer.mark("state_load");
-      String sandboxKey = session.id() + "/" + cmd.language().code();
+      String sandboxKey = sandboxKey(session, cmd.language());
       Sandbox sandbox = acquireSandbox(cmd.language(), sandboxKey);
       timer.mark("sandbox");
       boolean reusable = false;
