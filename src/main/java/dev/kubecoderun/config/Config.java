@@ -162,14 +162,17 @@ public record Config(
    * false when the start-up check finds it works, else a distinct uid per pod), ON, OFF (distinct
    * uids only). {@code uidMin}..{@code uidMax}: the distinct uids. {@code apiAddress}: host:port of
    * this API as a sandbox would reach it, or null when unknown; {@code egressTargets}: further
-   * addresses a sandbox must not reach.
+   * addresses a sandbox must not reach. {@code allowUnenforcedNetworkPolicy}
+   * (K8S_ALLOW_UNENFORCED_NETWORK_POLICY): make sandboxes even when the check found one could reach
+   * what the NetworkPolicy should keep it from.
    */
   public record Isolation(
       UserNamespaces userNamespaces,
       long uidMin,
       long uidMax,
       String apiAddress,
-      List<String> egressTargets) {}
+      List<String> egressTargets,
+      boolean allowUnenforcedNetworkPolicy) {}
 
   /**
    * K8S_POD_REUSE: NONE, a sandbox pod serves one run; SESSION, it serves the runs of one session

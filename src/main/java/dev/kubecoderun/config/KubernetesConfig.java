@@ -155,7 +155,13 @@ final class KubernetesConfig {
             "K8S_EGRESS_CHECK_ADDRESSES: \"" + t + "\" is not host:port (IPv6 as [addr]:port)");
       }
     }
-    return new Config.Isolation(userNamespaces, min, max, api, targets);
+    return new Config.Isolation(
+        userNamespaces,
+        min,
+        max,
+        api,
+        targets,
+        env.bool("K8S_ALLOW_UNENFORCED_NETWORK_POLICY", false));
   }
 
   /** POD_NAMESPACE (downward API), else the service account's namespace, else "default". */

@@ -483,6 +483,7 @@ class ChartTest {
     assertEquals("auto", cm.get("K8S_USER_NAMESPACES"));
     assertEquals("1000000000-1999999999", cm.get("K8S_SANDBOX_UIDS"));
     assertEquals("1.1.1.1:443,169.254.169.254:80", cm.get("K8S_EGRESS_CHECK_ADDRESSES"));
+    assertEquals("false", cm.get("K8S_ALLOW_UNENFORCED_NETWORK_POLICY"));
     JsonNode api = one("defaults", "Deployment", FULLNAME).at("/spec/template/spec/containers/0");
     assertEquals("status.podIP", env(api, "POD_IP").at("/valueFrom/fieldRef/fieldPath").asText());
     assertTrue(

@@ -29,6 +29,7 @@ import io.kubernetes.client.openapi.models.V1RoleBinding;
 import io.kubernetes.client.openapi.models.V1ServiceAccount;
 import io.kubernetes.client.openapi.models.V1TokenRequestSpec;
 import io.kubernetes.client.util.Config;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -237,6 +238,9 @@ class KubernetesBackendTest {
         "K8S_POD_TOLERATIONS",
         "[{\"key\":\"sandbox\",\"operator\":\"Exists\",\"effect\":\"NoSchedule\"}]");
     env.put("K8S_IMAGE_PULL_SECRETS", "regcred");
+    // The test cluster has no CNI, so nothing enforces NetworkPolicy (the start-up check says so):
+    // sandboxes are made all the same only because of this (sandboxesAreRefusedWhere...).
+    env.put("K8S_ALLOW_UNENFORCED_NETWORK_POLICY", "true");
     return env;
   }
 
@@ -786,6 +790,30 @@ class KubernetesBackendTest {
         "the probe pod deleted",
         30,
         quietly(() -> sandboxPods("kubecoderun.io/role=probe").isEmpty()));
+  }
+
+  /**
+   * Where the start-up check finds that a sandbox reaches what the NetworkPolicy should keep it
+   * from, no sandbox is made unless the operator allowed it: a run gets a 503 that says why.
+   */
+  @Test
+  @Order(6)
+  void sandboxesAreRefusedWhereTheNetworkPolicyIsNotEnforced() throws Exception {
+    Map<String, String> env = apiEnv(0, 0);
+    env.remove("K8S_ALLOW_UNENFORCED_NETWORK_POLICY");
+    restartApi(env);
+    JsonNode iso = awaitIsolationChecked();
+    assertTrue(
+        iso.path("details").path("network_policy").asText().startsWith("NOT enforced"),
+        iso.toString());
+    HttpResponse<String> r = api.execResponse("py", "print(1)");
+    assertEquals(503, r.statusCode(), r.body());
+    assertTrue(
+        r.body().contains("the NetworkPolicy not enforced")
+            && r.body().contains("K8S_ALLOW_UNENFORCED_NETWORK_POLICY=true"),
+        r.body());
+    assertTrue(sandboxPods("kubecoderun.io/role in (pool,job)").isEmpty(), "no sandbox pod made");
+    restoreDefaultApi();
   }
 
   private static JsonNode isolationReport() throws java.io.IOException, InterruptedException {

@@ -177,6 +177,7 @@ final class IsolationProbe {
       }
     }
     boolean good = seen.error() == null && (userns || mode != Config.UserNamespaces.ON);
+    String reachedTargets = null;
     if (seen.error() != null) {
       findings.put(
           "network_policy", "not checked: the probe pod did not run (" + seen.error() + ")");
@@ -208,6 +209,7 @@ final class IsolationProbe {
             }
           });
       findings.put("egress", egress);
+      reachedTargets = reached.isEmpty() ? null : String.join(", ", reached);
       if (reached.isEmpty()) {
         findings.put(
             "network_policy",
@@ -223,7 +225,7 @@ final class IsolationProbe {
                 + " (no CNI enforcing NetworkPolicy, or the chart's policies are off)");
       }
     }
-    isolation.decide(userns, findings, good);
+    isolation.decide(userns, findings, good, reachedTargets);
     LOG.info("sandbox isolation: " + isolation.report());
   }
 

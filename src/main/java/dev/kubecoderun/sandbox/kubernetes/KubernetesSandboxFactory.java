@@ -162,6 +162,10 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
     try {
       // Only at start: the check decides between user namespaces and distinct uids.
       isolation.awaitDecision(settings.startTimeout());
+      String refused = isolation.refusal();
+      if (refused != null) {
+        throw new SandboxException(refused);
+      }
       if (!cap.tryAcquire(settings.startTimeout().toNanos(), TimeUnit.NANOSECONDS)) {
         throw new SandboxException(
             "too many sandbox "

@@ -31,6 +31,7 @@ final class SandboxIsolation {
   private volatile boolean userNamespaces;
   private volatile Map<String, Object> report;
   private volatile boolean healthy = true;
+  private volatile String networkReached; // null: nothing a sandbox must not reach was reached
 
   SandboxIsolation(Config.Isolation config) {
     this.config = config;
@@ -79,8 +80,13 @@ final class SandboxIsolation {
     }
   }
 
-  /** Records the check's findings and the decision it leads to. */
-  void decide(boolean useUserNamespaces, Map<String, Object> findings, boolean allGood) {
+  /**
+   * Records the check's findings and the decision it leads to. {@code reached}: what a sandbox
+   * reached that it must not (null: nothing).
+   */
+  void decide(
+      boolean useUserNamespaces, Map<String, Object> findings, boolean allGood, String reached) {
+    networkReached = reached;
     userNamespaces = useUserNamespaces || config.userNamespaces() == Config.UserNamespaces.ON;
     Map<String, Object> r = new LinkedHashMap<>(findings);
     r.put(
@@ -96,6 +102,23 @@ final class SandboxIsolation {
 
   Map<String, Object> report() {
     return report;
+  }
+
+  /**
+   * Why no sandbox may be made, or null. Sandboxes that can reach this API, the Kubernetes API or
+   * the cloud's metadata run weaker than the product says: refused, unless the operator said
+   * otherwise (K8S_ALLOW_UNENFORCED_NETWORK_POLICY=true).
+   */
+  String refusal() {
+    String reached = networkReached;
+    if (reached == null || config.allowUnenforcedNetworkPolicy()) {
+      return null;
+    }
+    return "sandboxes are refused: the start-up check found the NetworkPolicy not enforced (a"
+        + " sandbox reached "
+        + reached
+        + "); use a CNI that enforces NetworkPolicy with the chart's policies on, or set"
+        + " K8S_ALLOW_UNENFORCED_NETWORK_POLICY=true to run sandboxes anyway";
   }
 
   /** False when the check found a sandbox can reach what it must not, or could not run. */
