@@ -1,5 +1,6 @@
 package dev.kubecoderun.api;
 
+import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.session.SessionResolver;
 import dev.kubecoderun.state.StateStore;
@@ -107,8 +108,9 @@ final class StateEndpoint implements HttpService {
       throw ApiError.badRequest("Unknown state version: " + bytes[0], "body", "invalid_state");
     }
     // A new session id becomes the principal's; another's is a 404 like any session of theirs.
-    sessions.createOwned(Principals.of(req), sid);
-    writes.upload(sid, bytes);
+    Principal principal = Principals.of(req);
+    sessions.createOwned(principal, sid);
+    writes.upload(sid, bytes, () -> sessions.owns(principal, sid));
     res.status(201);
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(Map.of("message", "state_uploaded", "size", bytes.length)));
@@ -116,8 +118,9 @@ final class StateEndpoint implements HttpService {
 
   private void delete(ServerRequest req, ServerResponse res) throws InterruptedException {
     String sid = FilesEndpoint.id(req, "session_id");
-    if (sessions.owns(Principals.of(req), sid)) {
-      writes.delete(sid);
+    Principal principal = Principals.of(req);
+    if (sessions.owns(principal, sid)) {
+      writes.delete(sid, () -> sessions.owns(principal, sid));
     }
     res.status(204).send();
   }

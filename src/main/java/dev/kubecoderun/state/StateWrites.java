@@ -1,7 +1,9 @@
 package dev.kubecoderun.state;
 
 import dev.kubecoderun.session.SessionLocks;
+import dev.kubecoderun.session.SessionNotFoundException;
 import java.time.Duration;
+import java.util.function.BooleanSupplier;
 
 /**
  * A session's state written from outside a run (POST and DELETE /state) takes its turn with the
@@ -12,6 +14,17 @@ public final class StateWrites {
   private final StateStore states;
   private final SessionLocks locks;
   private final Duration wait;
+
+  /**
+   * The wait for the lock may outlast the session (SESSION_TTL_HOURS): expired, emptied and made
+   * anew by another principal. {@code stillTheirs}, asked once the lock is held, says whether the
+   * session is still the writer's; if not, nothing is written.
+   */
+  private static void requireStill(String sessionId, BooleanSupplier stillTheirs) {
+    if (!stillTheirs.getAsBoolean()) {
+      throw new SessionNotFoundException(sessionId);
+    }
+  }
 
   /** {@code wait}: SESSION_QUEUE_TIMEOUT_SECONDS, as for a run. */
   public StateWrites(StateStore states, SessionLocks locks, Duration wait) {
@@ -24,21 +37,29 @@ public final class StateWrites {
    * Stores an uploaded state once no run of the session is in progress.
    *
    * @throws dev.kubecoderun.session.SessionBusyException a run held the session for the whole wait
+   * @throws SessionNotFoundException the session is no longer the writer's (requireStill)
    */
-  public void upload(String sessionId, byte[] bytes) throws InterruptedException {
+  public void upload(String sessionId, byte[] bytes, BooleanSupplier stillTheirs)
+      throws InterruptedException {
     SessionLocks.Lease held = locks.acquire(sessionId, wait);
     try {
+      requireStill(sessionId, stillTheirs);
       states.saveUpload(sessionId, bytes);
     } finally {
       held.close();
     }
   }
 
-  /** Deletes the state once no run of the session is in progress. */
-  public void delete(String sessionId) throws InterruptedException {
+  /**
+   * Deletes the state once no run of the session is in progress, if the session is still the
+   * deleter's then (a delete of another's state deletes nothing).
+   */
+  public void delete(String sessionId, BooleanSupplier stillTheirs) throws InterruptedException {
     SessionLocks.Lease held = locks.acquire(sessionId, wait);
     try {
-      states.delete(sessionId);
+      if (stillTheirs.getAsBoolean()) {
+        states.delete(sessionId);
+      }
     } finally {
       held.close();
     }
