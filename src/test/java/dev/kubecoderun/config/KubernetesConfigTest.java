@@ -135,6 +135,7 @@ class KubernetesConfigTest {
             new String[] {"K8S_POD_TOLERATIONS", "{}"},
             new String[] {"K8S_POD_NODE_SELECTOR", "nope"},
             new String[] {"K8S_SECCOMP_PROFILE_TYPE", "Localhost"},
+            new String[] {"K8S_SECCOMP_PROFILE_TYPE", "Unconfined"},
             new String[] {"K8S_MAX_PODS", "0"},
             new String[] {"K8S_USER_NAMESPACES", "maybe"},
             new String[] {"K8S_SANDBOX_UIDS", "5000"},
