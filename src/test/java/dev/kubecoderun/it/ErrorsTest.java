@@ -64,44 +64,41 @@ class ErrorsTest {
     Errors.assertError(r, 413, "resource_exhausted");
   }
 
-  @Test
-  void tooManyFilesIs413() {
+  /** {@code count} one-byte file parts named {@code field}, then the end of the body. */
+  private static String fileParts(String field, int count) {
     StringBuilder body = new StringBuilder();
-    for (int i = 0; i < 6; i++) {
-      body.append("--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f")
+    for (int i = 0; i < count; i++) {
+      body.append("--B\r\nContent-Disposition: form-data; name=\"")
+          .append(field)
+          .append("\"; filename=\"f")
           .append(i)
           .append(".txt\"\r\n\r\nx\r\n");
     }
-    body.append("--B--\r\n");
-    TestServer.Reply r =
-        server.send(
-            server
-                .request("/upload")
-                .header("Content-Type", "multipart/form-data; boundary=B")
-                .POST(HttpRequest.BodyPublishers.ofString(body.toString())));
-    Errors.assertError(r, 413, "resource_exhausted");
+    return body.append("--B--\r\n").toString();
+  }
+
+  private TestServer.Reply postMultipart(String path, String body) {
+    return server.send(
+        server
+            .request(path)
+            .header("Content-Type", "multipart/form-data; boundary=B")
+            .POST(HttpRequest.BodyPublishers.ofString(body)));
+  }
+
+  @Test
+  void tooManyFilesIs413() {
+    Errors.assertError(postMultipart("/upload", fileParts("file", 6)), 413, "resource_exhausted");
   }
 
   @Test
   void aBatchRefusedPartWayStoresNone() {
     String sid = Ids.next();
-    StringBuilder body =
-        new StringBuilder("--B\r\nContent-Disposition: form-data; name=\"session_id\"\r\n\r\n")
-            .append(sid)
-            .append("\r\n");
-    for (int i = 0; i < 6; i++) {
-      body.append("--B\r\nContent-Disposition: form-data; name=\"files\"; filename=\"f")
-          .append(i)
-          .append(".txt\"\r\n\r\nx\r\n");
-    }
-    body.append("--B--\r\n");
-    TestServer.Reply r =
-        server.send(
-            server
-                .request("/upload/batch")
-                .header("Content-Type", "multipart/form-data; boundary=B")
-                .POST(HttpRequest.BodyPublishers.ofString(body.toString())));
-    Errors.assertError(r, 413, "resource_exhausted");
+    String body =
+        "--B\r\nContent-Disposition: form-data; name=\"session_id\"\r\n\r\n"
+            + sid
+            + "\r\n"
+            + fileParts("files", 6);
+    Errors.assertError(postMultipart("/upload/batch", body), 413, "resource_exhausted");
     TestServer.Reply listed = server.get("/files/" + sid);
     assertEquals(200, listed.status(), listed.body());
     assertEquals(0, listed.json().size(), "the five stored before the sixth were taken back");
@@ -110,13 +107,9 @@ class ErrorsTest {
   @Test
   void uploadWithoutAFileOrNotMultipart() {
     Errors.assertError(
-        server.send(
-            server
-                .request("/upload")
-                .header("Content-Type", "multipart/form-data; boundary=B")
-                .POST(
-                    HttpRequest.BodyPublishers.ofString(
-                        "--B\r\nContent-Disposition: form-data; name=\"entity_id\"\r\n\r\nx\r\n--B--\r\n"))),
+        postMultipart(
+            "/upload",
+            "--B\r\nContent-Disposition: form-data; name=\"entity_id\"\r\n\r\nx\r\n--B--\r\n"),
         422,
         "validation");
     Errors.assertError(server.postJson("/upload", "{}"), 415, "validation");
