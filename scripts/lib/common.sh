@@ -117,6 +117,8 @@ jar_class_path() {
 build_jmh() {
   select_jdk
   mvn_run -q install -DskipTests -Dspotless.check.skip=true
-  (cd "$KCR_ROOT/bench/jmh" && JAVA_HOME="$JAVA_HOME" mvn -B -q package \
+  # clean: the compiler plugin keeps classes whose sources did not change even when the API they
+  # call did, which once hid a broken benchmark from every run but a fresh checkout's.
+  (cd "$KCR_ROOT/bench/jmh" && JAVA_HOME="$JAVA_HOME" mvn -B -q clean package \
     && JAVA_HOME="$JAVA_HOME" mvn -B -q dependency:build-classpath -Dmdep.outputFile=target/cp.txt)
 }

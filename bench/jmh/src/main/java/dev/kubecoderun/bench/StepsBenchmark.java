@@ -14,9 +14,12 @@ import dev.kubecoderun.sandbox.RunnerResult;
 import dev.kubecoderun.sandbox.Sandbox;
 import dev.kubecoderun.sandbox.SandboxException;
 import dev.kubecoderun.sandbox.SandboxPool;
+import dev.kubecoderun.session.ExpiredSessions;
+import dev.kubecoderun.session.LocalSessionLocks;
 import dev.kubecoderun.session.LocalSessionStore;
 import dev.kubecoderun.session.Session;
 import dev.kubecoderun.session.SessionResolver;
+import dev.kubecoderun.state.LocalStateStore;
 import io.helidon.webclient.api.WebClient;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -80,7 +83,7 @@ public class StepsBenchmark {
           null);
 
   @Setup(Level.Trial)
-  public void start() throws IOException {
+  public void start() throws IOException, InterruptedException {
     runner = new StubRunner();
     WebClient http = WebClient.builder().socketOptions(o -> o.tcpNoDelay(true)).build();
     client = new RunnerClient(http, runner.base(), "stub-token");
@@ -88,10 +91,18 @@ public class StepsBenchmark {
     pool.start();
     data = Files.createTempDirectory("kcr-jmh-steps-");
     Clock clock = Clock.systemUTC();
-    sessions = new SessionResolver(new LocalSessionStore(data), clock, Duration.ZERO);
-    files =
-        new FileService(
-            new LocalFileMetadataStore(data), new LocalObjectStore(data), clock, sessions::owns);
+    LocalSessionStore sessionStore = new LocalSessionStore(data);
+    LocalFileMetadataStore metadata = new LocalFileMetadataStore(data);
+    LocalObjectStore objects = new LocalObjectStore(data);
+    ExpiredSessions expired =
+        new ExpiredSessions(
+            sessionStore,
+            new FileService(metadata, objects, clock, (p, sid) -> false),
+            new LocalStateStore(data, Duration.ofHours(1), clock),
+            new LocalSessionLocks());
+    sessions =
+        new SessionResolver(sessionStore, clock, Duration.ZERO, expired, Duration.ofSeconds(1));
+    files = new FileService(metadata, objects, clock, sessions::owns);
     session = sessions.resolve(OWNER, null, List.of(), null, null);
   }
 
@@ -123,7 +134,7 @@ public class StepsBenchmark {
 
   /** A new session (a request without session_id), written through to disk. */
   @Benchmark
-  public Session newSession() {
+  public Session newSession() throws InterruptedException {
     return sessions.resolve(OWNER, null, List.of(), null, null);
   }
 
