@@ -14,7 +14,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.NavigableMap;
 import java.util.TreeMap;
-import redis.clients.jedis.AbstractPipeline;
 import redis.clients.jedis.Response;
 
 /**
@@ -47,13 +46,12 @@ public final class RedisUsageStore implements UsageStore {
   }
 
   /**
-   * One round trip: the hour's and the minute's counters and, for a failure, the list. Sent at most
-   * once ({@link RedisConnection#runOnce}): when the connection fails after Redis applied the
+   * One batch: the hour's and the minute's counters and, for a failure, the list. Sent at most once
+   * ({@link RedisConnection#pipelinedOnce}): when the connection fails after Redis applied the
    * batch, a retry would count the execution twice, so the record fails and is lost instead ({@link
    * Usage} logs and counts it). A retry made harmless would need a marker per execution beside each
    * counter hash (in its cluster slot, for as long as a late retry may come), so a key per
-   * execution, to save the rare record lost with its connection. The commands a request makes
-   * before its record have already found the dead pooled connections a Redis restart leaves.
+   * execution, to save the rare record lost with its connection.
    */
   @Override
   public void record(UsageEvent e) {
@@ -62,21 +60,19 @@ public final class RedisUsageStore implements UsageStore {
     String minute = redis.key("usage:minute:" + MINUTE.format(e.at()));
     List<String> minuteArgs = args(UsageCounts.fields("*", e), MINUTES_KEPT.plusMinutes(1));
     String failure = e.isFailure() ? Json.writeString(e) : null;
-    redis.runOnce(
-        j -> {
+    redis.pipelinedOnce(
+        p -> {
           List<Response<Object>> replies = new ArrayList<>();
-          try (AbstractPipeline p = j.pipelined()) {
-            replies.add(p.eval(ADD, List.of(hour), hourArgs));
-            replies.add(p.eval(ADD, List.of(minute), minuteArgs));
-            if (failure != null) {
-              replies.add(
-                  p.eval(
-                      PUSH,
-                      List.of(redis.key("usage:failures")),
-                      List.of(failure, Integer.toString(FAILURES_KEPT))));
-            }
-            p.sync();
+          replies.add(p.eval(ADD, List.of(hour), hourArgs));
+          replies.add(p.eval(ADD, List.of(minute), minuteArgs));
+          if (failure != null) {
+            replies.add(
+                p.eval(
+                    PUSH,
+                    List.of(redis.key("usage:failures")),
+                    List.of(failure, Integer.toString(FAILURES_KEPT))));
           }
+          p.sync();
           // A script's error is in its reply: get() throws it.
           replies.forEach(Response::get);
         });

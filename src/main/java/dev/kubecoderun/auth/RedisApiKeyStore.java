@@ -14,6 +14,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import redis.clients.jedis.Response;
 
 /**
  * Managed keys in Redis with the reference layout: hash {@code {p}api_keys:records:{sha256}}, set
@@ -175,18 +176,22 @@ public final class RedisApiKeyStore implements ApiKeyStore {
    */
   @Override
   public void recordUsage(String keyHash, Instant now) {
-    redis.runOnce(
-        j ->
-            j.eval(
-                """
-                if redis.call('EXISTS', KEYS[1]) == 1 then
-                  redis.call('HINCRBY', KEYS[1], 'usage_count', 1)
-                  redis.call('HSET', KEYS[1], 'last_used_at', ARGV[1])
-                end
-                return 1
-                """,
-                List.of(recordKey(keyHash)),
-                List.of(PyTime.format(now))));
+    redis.pipelinedOnce(
+        p -> {
+          Response<Object> reply =
+              p.eval(
+                  """
+                  if redis.call('EXISTS', KEYS[1]) == 1 then
+                    redis.call('HINCRBY', KEYS[1], 'usage_count', 1)
+                    redis.call('HSET', KEYS[1], 'last_used_at', ARGV[1])
+                  end
+                  return 1
+                  """,
+                  List.of(recordKey(keyHash)),
+                  List.of(PyTime.format(now)));
+          p.sync();
+          reply.get();
+        });
   }
 
   private String recordKey(String keyHash) {

@@ -2,10 +2,14 @@ package dev.kubecoderun.redis;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.logging.Logger;
+import redis.clients.jedis.AbstractPipeline;
+import redis.clients.jedis.Protocol;
 import redis.clients.jedis.RedisClient;
 import redis.clients.jedis.RedisSentinelClient;
+import redis.clients.jedis.Response;
 import redis.clients.jedis.UnifiedJedis;
 import redis.clients.jedis.exceptions.JedisConnectionException;
 import redis.clients.jedis.exceptions.JedisDataException;
@@ -68,16 +72,24 @@ public final class RedisConnection implements AutoCloseable {
   }
 
   /**
-   * Like {@link #call}, for a write that must not be applied twice (a counter's increment): a
-   * connection failure is not retried. The connection may have failed after Redis applied the
-   * command, its reply lost on the way back; nothing tells that apart from a command that never
-   * arrived, and a retry would apply it again. The write fails as unavailable instead, as a failure
-   * of {@link #call} does, after the idle connections are dropped: after a Redis restart they are
-   * all dead, and the next command gets a live one.
+   * Like {@link #call}, for a batch of writes that must not be applied twice (a counter's
+   * increment), sent on one connection: {@code batch} appends its commands to the pipeline, syncs
+   * it and reads its replies.
+   *
+   * <p>A connection failure during the batch is not retried: the connection may have failed after
+   * Redis applied it, its reply lost on the way back, and nothing tells that apart from a batch
+   * that never arrived. The batch fails as unavailable instead, as a failure of {@link #call} does.
+   *
+   * <p>So that this stays the rare case, the batch goes on a connection that has just answered a
+   * PING. After a Redis restart every idle pooled connection is dead; a dead one fails the PING,
+   * which applies nothing, and the batch goes on a new connection. Without the PING, whether a
+   * write is lost after a restart would depend on whether earlier commands happened to find the
+   * dead connections first.
    */
-  public <T> T callOnce(Function<UnifiedJedis, T> command) {
-    try {
-      return command.apply(jedis);
+  public void pipelinedOnce(Consumer<AbstractPipeline> batch) {
+    AbstractPipeline p = livePipeline();
+    try (p) {
+      batch.accept(p);
     } catch (JedisException e) {
       if (e instanceof JedisConnectionException) {
         dropIdleConnections();
@@ -87,17 +99,35 @@ public final class RedisConnection implements AutoCloseable {
     }
   }
 
-  /** Like {@link #callOnce} for commands without a result. */
-  public void runOnce(java.util.function.Consumer<UnifiedJedis> command) {
-    callOnce(
+  /**
+   * A pipeline whose connection answered a PING, after the idle ones are dropped if one did not.
+   */
+  private AbstractPipeline livePipeline() {
+    return call(
         j -> {
-          command.accept(j);
-          return null;
+          AbstractPipeline p = j.pipelined();
+          try {
+            Response<Object> pong = p.sendCommand(Protocol.Command.PING, new String[0]);
+            p.sync();
+            pong.get();
+            return p;
+          } catch (RuntimeException e) {
+            closeQuietly(p);
+            throw e;
+          }
         });
   }
 
+  private static void closeQuietly(AbstractPipeline p) {
+    try {
+      p.close();
+    } catch (RuntimeException e) {
+      LOG.fine(() -> "closing a failed pipeline: " + e);
+    }
+  }
+
   /** Like {@link #call} for commands without a result. */
-  public void run(java.util.function.Consumer<UnifiedJedis> command) {
+  public void run(Consumer<UnifiedJedis> command) {
     call(
         j -> {
           command.accept(j);

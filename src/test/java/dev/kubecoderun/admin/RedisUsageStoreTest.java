@@ -118,4 +118,20 @@ class RedisUsageStoreTest extends UsageStoreContract {
           3, UsageReport.of(store.hours(T0, T0.plusSeconds(1)), null, null).total().executions());
     }
   }
+
+  /**
+   * After a Redis restart every idle pooled connection is dead. A record that is the first command
+   * on one is not lost to it: the dead connection is found before the batch is sent.
+   */
+  @Test
+  void aRecordThatIsTheFirstCommandAfterARedisRestartIsNotLost() {
+    RedisUsageStore store =
+        new RedisUsageStore(connect(RedisServer.shared().url()), Duration.ofDays(1));
+    store.record(event(T0, "aaaa", "py", "ok", 5)); // leaves an idle pooled connection
+    RedisServer.shared().stop();
+    RedisServer.shared().start();
+    store.record(event(T0, "aaaa", "py", "ok", 5));
+    assertEquals(
+        2, UsageReport.of(store.hours(T0, T0.plusSeconds(1)), null, null).total().executions());
+  }
 }

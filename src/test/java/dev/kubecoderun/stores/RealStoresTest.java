@@ -208,6 +208,30 @@ class RealStoresTest {
       }
     }
 
+    /**
+     * A usage count that is the first command after a Redis restart is not lost to a dead
+     * connection.
+     */
+    @Test
+    void aUsageThatIsTheFirstCommandAfterARedisRestartIsCounted() {
+      ApiKeyStore keys = new RedisApiKeyStore(REDIS);
+      ApiKeyRecord r =
+          new ApiKeyRecord(
+              ManagedApiKeys.sha256Hex("sk-" + Ids.next()),
+              "sk-abcdefgh",
+              "restart",
+              Instant.now().truncatedTo(ChronoUnit.SECONDS),
+              true,
+              Map.of(),
+              0,
+              null);
+      keys.save(r);
+      RedisServer.shared().stop();
+      RedisServer.shared().start();
+      keys.recordUsage(r.keyHash(), Instant.now());
+      assertEquals(1, keys.find(r.keyHash()).orElseThrow().usageCount());
+    }
+
     /** An index entry whose record is gone (deleted between the two) is not listed. */
     @Test
     void anIndexEntryWithoutItsRecordIsNotListed() {
