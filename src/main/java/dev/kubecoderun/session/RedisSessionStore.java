@@ -15,6 +15,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import redis.clients.jedis.AbstractPipeline;
+import redis.clients.jedis.Response;
 import redis.clients.jedis.params.ScanParams;
 import redis.clients.jedis.resps.ScanResult;
 
@@ -118,13 +120,24 @@ public final class RedisSessionStore implements SessionStore {
               args.add(value);
             });
     List<String> key = List.of(sessionKey(candidate.id()));
-    Object reply = redis.call(j -> j.eval(CREATE_OR_REUSE, key, args));
+    // One round trip: the attempt, and beside it whether the index has the id, needed when there
+    // is no hash (a new id, or one whose hash Redis expired: the index keeps such an id until it
+    // is emptied, so it is created only if not indexed).
+    Object[] first =
+        redis.call(
+            j -> {
+              try (AbstractPipeline p = j.pipelined()) {
+                Response<Boolean> indexed =
+                    p.sismember(redis.key("sessions:index"), candidate.id());
+                Response<Object> attempt = p.eval(CREATE_OR_REUSE, key, args);
+                p.sync();
+                return new Object[] {indexed.get(), attempt.get()};
+              }
+            });
+    Object reply = first[1];
     if (Long.valueOf(1).equals(reply)) {
-      // No hash: a new id, or one whose hash Redis expired. The index keeps such an id until it
-      // is emptied, so it is created only if not indexed. Indexed: looked at again, as a replica
-      // creating it at once indexes it after writing its hash.
-      boolean indexed = redis.call(j -> j.sismember(redis.key("sessions:index"), candidate.id()));
-      args.set(4, indexed ? "0" : "1");
+      // Indexed: looked at again, as a replica creating it at once indexes it after its hash.
+      args.set(4, Boolean.TRUE.equals(first[0]) ? "0" : "1");
       reply = redis.call(j -> j.eval(CREATE_OR_REUSE, key, args));
     }
     if (reply instanceof Long) {
