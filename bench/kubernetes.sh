@@ -60,7 +60,7 @@ start_api() { # setup
 # faded: the target is back to 3), so each scenario starts alike.
 wait_pools() {
   for _ in $(seq 1 1500); do
-    if curl -sf "$base/health/detailed" -H "X-API-Key: $key" 2>/dev/null | python3 -c '
+    if curl -sf "$base/health/detailed?use_cache=false" -H "X-API-Key: $key" 2>/dev/null | python3 -c '
 import json,sys
 p=json.load(sys.stdin)["services"]["sandbox"]["details"]["pools"]["py"]
 sys.exit(0 if p["ready"] >= 3 and p["target"] == 3 else 1)' 2>/dev/null; then return 0; fi

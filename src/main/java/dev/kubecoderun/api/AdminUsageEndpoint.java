@@ -240,7 +240,7 @@ final class AdminUsageEndpoint implements HttpService {
     r.byLanguage().forEach((lang, c) -> byLang.put(lang, languageMetrics(lang, c)));
     out.put("by_language", byLang);
     out.put("pool_stats", poolStats());
-    Map<String, Object> health = HealthEndpoint.report(checks);
+    Map<String, Object> health = HealthReports.run(checks);
     out.put("health", Map.of("status", health.get("status"), "services", health.get("services")));
     out.put("period_hours", w.hours());
     out.put("timestamp", usage.now().toString());

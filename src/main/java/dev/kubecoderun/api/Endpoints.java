@@ -44,7 +44,8 @@ public final class Endpoints {
       Operations ops) {
     MasterKey master = new MasterKey(config.operations().masterKey());
     return List.of(
-        new HealthEndpoint(version, ready, checks),
+        new HealthEndpoint(
+            version, ready, new HealthReports(checks, config.operations().healthCacheMaxAge())),
         new ExecEndpoint(
             executions,
             config.limits().maxJsonBodyBytes(),

@@ -277,7 +277,8 @@ public record Config(
       boolean metricsPublic,
       Duration usageRetention,
       boolean docsEnabled,
-      boolean dashboardEnabled) {
+      boolean dashboardEnabled,
+      Duration healthCacheMaxAge) {
 
     public boolean adminEnabled() {
       return masterKey != null;
@@ -463,7 +464,8 @@ public record Config(
         env.bool("METRICS_PUBLIC", false),
         Duration.ofDays(env.integer("USAGE_RETENTION_DAYS", 30, 1, 400)),
         env.bool("ENABLE_DOCS", true),
-        env.bool("ADMIN_DASHBOARD_ENABLED", true));
+        env.bool("ADMIN_DASHBOARD_ENABLED", true),
+        env.seconds("HEALTH_CACHE_SECONDS", 30, 0, 3600));
   }
 
   /**

@@ -62,7 +62,8 @@ class CapacityAndRestartTest {
 
   private void awaitRunning(Application app, int n) throws Exception {
     HttpRequest health =
-        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + app.port() + "/health/detailed"))
+        HttpRequest.newBuilder(
+                URI.create("http://127.0.0.1:" + app.port() + "/health/detailed?use_cache=false"))
             .header("X-API-Key", TestServer.KEY)
             .build();
     Eventually.await(

@@ -17,6 +17,14 @@ class ErrorsTest {
   private final TestServer server = TestServer.get();
 
   @Test
+  void aHealthReportAskedWithAUseCacheThatIsNotABooleanIs422() {
+    JsonNode e =
+        Errors.assertError(server.get("/health/detailed?use_cache=maybe"), 422, "validation");
+    assertEquals("use_cache", e.path("details").path(0).path("field").asText(), e.toString());
+    assertEquals(200, server.get("/health/detailed?use_cache=0").status());
+  }
+
+  @Test
   void malformedJsonIs400() {
     Errors.assertError(server.postJson("/exec", "{not json"), 400, "validation");
     Errors.assertError(server.postJson("/exec", ""), 400, "validation");

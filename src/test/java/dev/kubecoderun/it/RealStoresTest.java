@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.stores.RedisServer;
 import dev.kubecoderun.stores.S3Server;
 import java.nio.charset.StandardCharsets;
+import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.MethodOrderer;
@@ -88,8 +89,16 @@ class RealStoresTest {
     try {
       assertUnavailable(server.exec("py", "print(1)"));
       assertUnavailable(server.upload("/upload", "late.csv", CSV, Map.of()));
-      JsonNode health = server.get("/health/detailed").json();
+      JsonNode cached = server.get("/health/detailed").json();
+      assertEquals(
+          "healthy",
+          cached.path("services").path("redis").path("status").asText(),
+          "the report of test 1, reused: " + cached);
+      JsonNode health = server.get("/health/detailed?use_cache=false").json();
       assertEquals("unhealthy", health.path("services").path("redis").path("status").asText());
+      assertTrue(
+          Instant.parse(health.path("timestamp").asText())
+              .isAfter(Instant.parse(cached.path("timestamp").asText())));
     } finally {
       redis.start();
     }
@@ -116,7 +125,7 @@ class RealStoresTest {
       assertEquals(
           "unhealthy",
           server
-              .get("/health/detailed")
+              .get("/health/detailed?use_cache=false")
               .json()
               .path("services")
               .path("s3")

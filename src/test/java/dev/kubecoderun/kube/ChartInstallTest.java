@@ -289,7 +289,7 @@ class ChartInstallTest {
             .path("stdout")
             .asText());
     // The production stores from the chart's values answer.
-    JsonNode health = get(base, "/health/detailed");
+    JsonNode health = get(base, "/health/detailed?use_cache=false");
     for (String service : List.of("redis", "s3", "kubernetes")) {
       assertEquals(
           "healthy",
@@ -399,7 +399,7 @@ class ChartInstallTest {
 
   private static int poolReady(String base, String lang) {
     try {
-      return get(base, "/health/detailed")
+      return get(base, "/health/detailed?use_cache=false")
           .path("services")
           .path("sandbox")
           .path("details")

@@ -757,7 +757,7 @@ class KubernetesBackendTest {
     assertEquals(
         List.of("kcr-owner-" + OWNER),
         leases.stream().map(l -> l.getMetadata().getName()).toList());
-    var r = api.get("/health/detailed");
+    var r = api.get("/health/detailed?use_cache=false");
     JsonNode k8s = Json.tree(r.body().getBytes()).path("services").path("kubernetes");
     assertEquals("healthy", k8s.path("status").asText(), r.body());
     assertEquals(sandboxNs, k8s.path("details").path("namespace").asText(), r.body());
@@ -817,7 +817,7 @@ class KubernetesBackendTest {
   }
 
   private static JsonNode isolationReport() throws java.io.IOException, InterruptedException {
-    return Json.tree(api.get("/health/detailed").body().getBytes())
+    return Json.tree(api.get("/health/detailed?use_cache=false").body().getBytes())
         .path("services")
         .path("sandbox_isolation");
   }
@@ -997,7 +997,7 @@ class KubernetesBackendTest {
 
   /** The sandbox service's details in the API's /health/detailed. */
   private static JsonNode sandboxDetails() throws java.io.IOException, InterruptedException {
-    return Json.tree(api.get("/health/detailed").body().getBytes())
+    return Json.tree(api.get("/health/detailed?use_cache=false").body().getBytes())
         .path("services")
         .path("sandbox")
         .path("details");
