@@ -149,7 +149,7 @@ public final class Application implements AutoCloseable {
     } else {
       redis = null;
       metadata = new LocalFileMetadataStore(config.dataDir());
-      sessionStore = new LocalSessionStore(config.dataDir());
+      sessionStore = new LocalSessionStore(config.dataDir(), clock);
       keyStore = new LocalApiKeyStore(clock, config.dataDir());
       usageStore =
           new LocalUsageStore(config.dataDir(), config.operations().usageRetention(), clock);

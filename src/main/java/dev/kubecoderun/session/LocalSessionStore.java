@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Instant;
 import java.util.Comparator;
 import java.util.List;
@@ -17,12 +18,22 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class LocalSessionStore implements SessionStore {
   private final Path dir;
   private final Map<String, Session> sessions = new ConcurrentHashMap<>();
+  private final Clock clock;
   private final Map<String, Claim> entityClaims = new ConcurrentHashMap<>();
 
   private record Claim(String sessionId, long untilNanos) {}
 
   public LocalSessionStore(Path dataDir) {
+    this(dataDir, Clock.systemUTC());
+  }
+
+  /**
+   * {@code clock}: the service's, which also dates the sessions it creates; whether a session has
+   * expired must be read on the same clock, or a session expired for the one is live for the other.
+   */
+  public LocalSessionStore(Path dataDir, Clock clock) {
     this.dir = dataDir.resolve("meta/sessions");
+    this.clock = clock;
     load();
   }
 
@@ -53,12 +64,12 @@ public final class LocalSessionStore implements SessionStore {
 
   @Override
   public Optional<Session> find(String id) {
-    return Optional.ofNullable(sessions.get(id)).filter(s -> !s.isExpired(Instant.now()));
+    return Optional.ofNullable(sessions.get(id)).filter(s -> !s.isExpired(clock.instant()));
   }
 
   @Override
   public Optional<Session> claim(String id, String owner, String tenant) {
-    Instant now = Instant.now();
+    Instant now = clock.instant();
     Session s =
         sessions.computeIfPresent(
             id,
@@ -72,7 +83,7 @@ public final class LocalSessionStore implements SessionStore {
 
   @Override
   public Optional<Session> findByEntity(String owner, String entityId) {
-    Instant now = Instant.now();
+    Instant now = clock.instant();
     return sessions.values().stream()
         .filter(s -> entityId.equals(s.entityId()) && !s.isExpired(now))
         .filter(s -> java.util.Objects.equals(owner, s.owner()))
@@ -124,12 +135,12 @@ public final class LocalSessionStore implements SessionStore {
   @Override
   public boolean hasExpired(String id) {
     Session s = sessions.get(id);
-    return s != null && s.isExpired(Instant.now());
+    return s != null && s.isExpired(clock.instant());
   }
 
   @Override
   public boolean deleteIfExpired(String id) {
-    Instant now = Instant.now();
+    Instant now = clock.instant();
     boolean[] deleted = {false};
     // The file goes in the same atomic step: a session re-created right after keeps its own file.
     sessions.computeIfPresent(

@@ -84,7 +84,7 @@ class LocalStoresTest {
 
   @Nested
   class Expiry extends SessionExpiryContract {
-    private final SessionStore sessions = new LocalSessionStore(dataDir);
+    private final SessionStore sessions = new LocalSessionStore(dataDir, clock);
     private final FileMetadataStore metadata = new LocalFileMetadataStore(dataDir);
     private final ObjectStore objects = new LocalObjectStore(dataDir);
     private final StateStore states =

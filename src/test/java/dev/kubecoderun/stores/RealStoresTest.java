@@ -62,7 +62,7 @@ class RealStoresTest {
 
   @Nested
   class Expiry extends SessionExpiryContract {
-    private final SessionStore sessions = new RedisSessionStore(REDIS, Clock.systemUTC());
+    private final SessionStore sessions = new RedisSessionStore(REDIS, clock);
     private final FileMetadataStore metadata = new RedisFileMetadataStore(REDIS, Duration.ZERO);
     private final RedisStateStore states =
         new RedisStateStore(REDIS, Duration.ofHours(1), Clock.systemUTC(), new StateArchive(S3));

@@ -109,6 +109,25 @@ abstract class SessionExpiryContract {
   }
 
   /**
+   * Whether a session expired is read on the service's clock, the one that dates its sessions, not
+   * on the machine's: a session expired for the one is never live for the other, so its id is
+   * emptied and used again, not refused.
+   */
+  @Test
+  void aSessionExpiredOnTheServicesClockIsEmptiedAndMadeAnew() throws Exception {
+    String sid = Ids.next();
+    clock.set(now);
+    resolver().createOwned(OWNER, sid);
+    states().save(sid, STATE);
+    clock.set(now.plus(Duration.ofDays(1)));
+
+    Session again = resolver().createOwned(OWNER, sid);
+
+    assertEquals(now.plus(Duration.ofDays(1)), again.createdAt());
+    assertTrue(states().load(sid).isEmpty(), "no state of the expired session");
+  }
+
+  /**
    * A run resolved its session, then waited for the session's lock while the session expired and
    * another principal made it anew: that is no longer its session.
    */
