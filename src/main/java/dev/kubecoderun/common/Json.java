@@ -1,5 +1,6 @@
 package dev.kubecoderun.common;
 
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -41,7 +42,7 @@ public final class Json {
    */
   public static long tokens(byte[] bytes, long max) throws IOException {
     long n = 0;
-    try (com.fasterxml.jackson.core.JsonParser p = MAPPER.getFactory().createParser(bytes)) {
+    try (JsonParser p = MAPPER.getFactory().createParser(bytes)) {
       while (n <= max && p.nextToken() != null) {
         n++;
       }
