@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,6 +36,7 @@ type Config struct {
 	ChildUID     int    // -1: children keep the runner's uid
 	ChildGID     int
 	Token        string
+	TokenSHA256  [32]byte // RUNNER_TOKEN_SHA256, in place of Token: the token's hash (see auth)
 	PyPreload    []string
 	GoCacheSeed  string
 	MplCacheSeed string            // prebuilt matplotlib font list copied into MPLCONFIGDIR
@@ -102,8 +105,14 @@ func configFlags(fs *flag.FlagSet, lookup func(string) (string, bool)) func() (*
 	singleUse := fs.Bool("single-use", env("RUNNER_SINGLE_USE", "") == "true", "")
 	return func() (*Config, error) {
 		c := &Config{Listen: *listen, Token: getenv("RUNNER_TOKEN"), Warm: map[string]bool{}, Tools: map[string]string{}, SingleUse: *singleUse}
-		if c.Token == "" {
-			return nil, errors.New("RUNNER_TOKEN is required")
+		if h := getenv("RUNNER_TOKEN_SHA256"); h != "" {
+			sum, err := hex.DecodeString(h)
+			if err != nil || len(sum) != sha256.Size || c.Token != "" {
+				return nil, errors.New("RUNNER_TOKEN_SHA256 must be 64 hex digits, and RUNNER_TOKEN unset")
+			}
+			c.TokenSHA256 = [32]byte(sum)
+		} else if c.Token == "" {
+			return nil, errors.New("RUNNER_TOKEN (or RUNNER_TOKEN_SHA256) is required")
 		}
 		var err error
 		if c.Workdir, err = filepath.Abs(*workdir); err != nil {

@@ -62,21 +62,36 @@ func TestConfigDefaultsAndEnvironment(t *testing.T) {
 	}
 }
 
+func TestConfigTokenHash(t *testing.T) {
+	hash := strings.Repeat("ab", 32)
+	for env, wantErr := range map[[2]string]bool{
+		{"", hash}:                    false,
+		{"t", hash}:                   true, // one or the other
+		{"", hash[:62]}:               true,
+		{"", strings.Repeat("x", 64)}: true,
+	} {
+		_, err := parseConfig(nil, envOf(map[string]string{"RUNNER_TOKEN": env[0], "RUNNER_TOKEN_SHA256": env[1]}))
+		if (err != nil) != wantErr {
+			t.Errorf("RUNNER_TOKEN=%q RUNNER_TOKEN_SHA256=%q: error %v, want one: %v", env[0], env[1], err, wantErr)
+		}
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	cases := map[string][]string{
-		"RUNNER_TOKEN is required": nil,
-		"must not contain":         {"--workdir", "/a", "--scratch", "/a/b"},
-		"--child-uid":              {"--child-uid", "-2"},
-		"--max-procs":              {"--max-procs", "0"},
-		"--max-memory":             {"--max-memory", "512M"},
-		"--max-timeout-ms":         {"--max-timeout-ms", "soon"},
-		"unexpected argument":      {"extra"},
-		"not defined: -wrap":       {"--wrap", `["bwrap","--"]`}, // the removed bubblewrap mode
+		"RUNNER_TOKEN (or RUNNER_TOKEN_SHA256) is required": nil,
+		"must not contain":    {"--workdir", "/a", "--scratch", "/a/b"},
+		"--child-uid":         {"--child-uid", "-2"},
+		"--max-procs":         {"--max-procs", "0"},
+		"--max-memory":        {"--max-memory", "512M"},
+		"--max-timeout-ms":    {"--max-timeout-ms", "soon"},
+		"unexpected argument": {"extra"},
+		"not defined: -wrap":  {"--wrap", `["bwrap","--"]`}, // the removed bubblewrap mode
 		`"ts" cannot be prepared ahead (only go, js, py)`: {"--warm", "py,ts"},
 	}
 	for want, args := range cases {
 		env := map[string]string{"RUNNER_TOKEN": "t"}
-		if want == "RUNNER_TOKEN is required" {
+		if want == "RUNNER_TOKEN (or RUNNER_TOKEN_SHA256) is required" {
 			env = nil
 		}
 		if _, err := parseConfig(args, envOf(env)); err == nil || !strings.Contains(err.Error(), want) {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -114,6 +116,23 @@ func TestFileUploadLimit(t *testing.T) {
 	}
 	if status, _ := tr.request("PUT", "/files/big", strings.NewReader("0123456789A")); status != http.StatusRequestEntityTooLarge {
 		t.Errorf("11 bytes: %d, want 413", status)
+	}
+}
+
+// A runner given only the token's SHA-256 (as a Kubernetes pod spec carries it) takes the token,
+// and not the hash itself.
+func TestAuthenticationByTheTokensHash(t *testing.T) {
+	t.Parallel()
+	sum := sha256.Sum256([]byte(testToken))
+	hash := hex.EncodeToString(sum[:])
+	tr := newRunner(t, runnerOpts{env: map[string]string{"RUNNER_TOKEN": "", "RUNNER_TOKEN_SHA256": hash}})
+	if status, body := tr.requestWithToken("GET", "/files", nil, testToken); status != http.StatusOK {
+		t.Errorf("the token: %d %s, want 200", status, body)
+	}
+	for _, token := range []string{hash, testToken + "x", ""} {
+		if status, _ := tr.requestWithToken("GET", "/files", nil, token); status != http.StatusUnauthorized {
+			t.Errorf("token %q: %d, want 401", token, status)
+		}
 	}
 }
 

@@ -726,10 +726,13 @@ class KubernetesBackendTest {
             v ->
                 assertEquals(
                     "1Gi", v.getEmptyDir().getSizeLimit().toSuffixedString(), v.getName()));
-    String token = envOf(pod, "RUNNER_TOKEN");
-    assertTrue(token.length() >= 32, "a random runner token");
-    String otherToken = envOf(readyPool("js").get(0), "RUNNER_TOKEN");
-    assertFalse(token.equals(otherToken), "one token per pod");
+    // The runner token's hash only: the pod spec does not hold the token itself.
+    assertTrue(
+        c.getEnv().stream().noneMatch(e -> e.getName().equals("RUNNER_TOKEN")), "no RUNNER_TOKEN");
+    String hash = envOf(pod, "RUNNER_TOKEN_SHA256");
+    assertTrue(hash.matches("[0-9a-f]{64}"), "the hash of a runner token: " + hash);
+    String otherHash = envOf(readyPool("js").get(0), "RUNNER_TOKEN_SHA256");
+    assertFalse(hash.equals(otherHash), "one token per pod");
   }
 
   @Test

@@ -27,7 +27,11 @@ import io.kubernetes.client.openapi.models.V1SecurityContext;
 import io.kubernetes.client.openapi.models.V1Toleration;
 import io.kubernetes.client.openapi.models.V1Volume;
 import io.kubernetes.client.openapi.models.V1VolumeMount;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -159,7 +163,9 @@ final class PodSpecs {
     List<V1EnvVar> env = new ArrayList<>();
     // Extra variables first: the runner's own settings below must win over them.
     k8s.podEnv().forEach((k, v) -> env.add(new V1EnvVar().name(k).value(v)));
-    env.add(new V1EnvVar().name("RUNNER_TOKEN").value(token));
+    // Only the token's hash: whoever reads the pod spec (an audit log, kubectl describe, anyone who
+    // may get pods in the namespace) cannot authenticate with it.
+    env.add(new V1EnvVar().name("RUNNER_TOKEN_SHA256").value(sha256Hex(token)));
     env.add(
         new V1EnvVar().name("RUNNER_WARM").value(warm && language.warm() ? language.code() : ""));
     // A sandbox pod serves one execution (its runner must not warm a second interpreter), or with
@@ -277,5 +283,15 @@ final class PodSpecs {
       out.tolerationSeconds(n.longValue());
     }
     return out;
+  }
+
+  static String sha256Hex(String token) {
+    try {
+      return HexFormat.of()
+          .formatHex(
+              MessageDigest.getInstance("SHA-256").digest(token.getBytes(StandardCharsets.UTF_8)));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("every JVM has SHA-256", e);
+    }
   }
 }
