@@ -133,6 +133,9 @@ MINIO_SECRET_KEY: {{ .Values.minio.secretKey | b64enc | quote }}
 {{- if not (has .Values.sandbox.podReuse (list "none" "session")) -}}
 {{- fail (printf "sandbox.podReuse must be none or session, not %v" .Values.sandbox.podReuse) -}}
 {{- end -}}
+{{- if not (has .Values.sandbox.apiAntiAffinity (list "preferred" "required" "off")) -}}
+{{- fail (printf "sandbox.apiAntiAffinity must be preferred, required or off, not %v" .Values.sandbox.apiAntiAffinity) -}}
+{{- end -}}
 {{- if not (has .Values.sandbox.userNamespaces (list "auto" "on" "off")) -}}
 {{- fail (printf "sandbox.userNamespaces must be auto, on or off, not %v" .Values.sandbox.userNamespaces) -}}
 {{- end -}}

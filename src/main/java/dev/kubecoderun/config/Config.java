@@ -164,7 +164,10 @@ public record Config(
    * this API as a sandbox would reach it, or null when unknown; {@code egressTargets}: further
    * addresses a sandbox must not reach. {@code allowUnenforcedNetworkPolicy}
    * (K8S_ALLOW_UNENFORCED_NETWORK_POLICY): make sandboxes even when the check found one could reach
-   * what the NetworkPolicy should keep it from.
+   * what the NetworkPolicy should keep it from. {@code apiAntiAffinity}
+   * (K8S_SANDBOX_API_ANTI_AFFINITY): how sandbox pods keep off the nodes of the API pods labelled
+   * {@code apiPodLabels} (K8S_API_POD_LABELS; empty: no anti-affinity, the API cannot name its
+   * pods). {@code apiNode}: the node this API pod runs on (NODE_NAME), or null when unknown.
    */
   public record Isolation(
       UserNamespaces userNamespaces,
@@ -172,7 +175,20 @@ public record Config(
       long uidMax,
       String apiAddress,
       List<String> egressTargets,
-      boolean allowUnenforcedNetworkPolicy) {}
+      boolean allowUnenforcedNetworkPolicy,
+      ApiAntiAffinity apiAntiAffinity,
+      Map<String, String> apiPodLabels,
+      String apiNode) {}
+
+  /**
+   * K8S_SANDBOX_API_ANTI_AFFINITY: PREFERRED, the scheduler puts sandbox pods on a node without an
+   * API pod when it can; REQUIRED, only there (a sandbox pod stays Pending otherwise); OFF, none.
+   */
+  public enum ApiAntiAffinity {
+    PREFERRED,
+    REQUIRED,
+    OFF
+  }
 
   /**
    * K8S_POD_REUSE: NONE, a sandbox pod serves one run; SESSION, it serves the runs of one session

@@ -160,13 +160,38 @@ final class KubernetesConfig {
             "K8S_EGRESS_CHECK_ADDRESSES: \"" + t + "\" is not host:port (IPv6 as [addr]:port)");
       }
     }
+    String anti = env.string("K8S_SANDBOX_API_ANTI_AFFINITY", "preferred");
+    Config.ApiAntiAffinity antiAffinity;
+    try {
+      antiAffinity = Config.ApiAntiAffinity.valueOf(anti.toUpperCase(Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(
+          "K8S_SANDBOX_API_ANTI_AFFINITY=" + anti + " must be preferred, required or off");
+    }
     return new Config.Isolation(
         userNamespaces,
         min,
         max,
         api,
         targets,
-        env.bool("K8S_ALLOW_UNENFORCED_NETWORK_POLICY", false));
+        env.bool("K8S_ALLOW_UNENFORCED_NETWORK_POLICY", false),
+        antiAffinity,
+        apiPodLabels(env),
+        env.string("NODE_NAME", null));
+  }
+
+  /** K8S_API_POD_LABELS: a label selector of the API pods, so every value must be a label value. */
+  private static Map<String, String> apiPodLabels(Env env) {
+    Map<String, String> labels =
+        json(env, "K8S_API_POD_LABELS", "{}", new TypeReference<Map<String, String>>() {});
+    for (var e : labels.entrySet()) {
+      String v = e.getValue();
+      if (v == null || !(v.isEmpty() || LABEL_VALUE.matcher(v).matches())) {
+        throw new ConfigException(
+            "K8S_API_POD_LABELS: the value of " + e.getKey() + " is not a valid label value");
+      }
+    }
+    return Map.copyOf(labels);
   }
 
   /** POD_NAMESPACE (downward API), else the service account's namespace, else "default". */

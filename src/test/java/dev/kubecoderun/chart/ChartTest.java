@@ -17,6 +17,7 @@ import dev.kubecoderun.Application;
 import dev.kubecoderun.auth.Authenticator;
 import dev.kubecoderun.auth.JwtKeys;
 import dev.kubecoderun.auth.RateWindow;
+import dev.kubecoderun.common.Json;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.language.Language;
 import java.io.IOException;
@@ -122,6 +123,7 @@ class ChartTest {
             runtimeClassName: gvisor
             podNodeSelector: {pool: sandbox}
             podTolerations: [{key: sandbox, operator: Exists, effect: NoSchedule}]
+            apiAntiAffinity: required
           networkPolicy:
             apiNamespace: api-ns
             sandboxEgress: [{to: [{ipBlock: {cidr: 10.1.0.0/16}}], ports: [{protocol: TCP, port: 443}]}]
@@ -171,6 +173,7 @@ class ChartTest {
     JOBS.put("type-metrics", new String[] {NS, "metrics: {public: \"yes\"}"});
     JOBS.put("type-monitor", new String[] {NS, "metrics: {serviceMonitor: {enabled: 1}}"});
     JOBS.put("type-user-ns", new String[] {NS, "sandbox: {userNamespaces: maybe}"});
+    JOBS.put("type-anti-affinity", new String[] {NS, "sandbox: {apiAntiAffinity: always}"});
     // More pods than the API accepts (K8S_MAX_PODS, 1-10000): refused here, not by a crash loop.
     JOBS.put("type-max-pods", new String[] {NS, "sandbox: {maxPods: 10001}"});
     JOBS.put("unknown-value", new String[] {NS, "replicaCont: 2"});
@@ -478,7 +481,7 @@ class ChartTest {
 
   /** The isolation settings and the pod's address reach the API (the start-up check uses them). */
   @Test
-  void isolationSettingsReachTheApi() {
+  void isolationSettingsReachTheApi() throws IOException {
     Map<String, String> cm = configMap("defaults");
     assertEquals("auto", cm.get("K8S_USER_NAMESPACES"));
     assertEquals("1000000000-1999999999", cm.get("K8S_SANDBOX_UIDS"));
@@ -486,6 +489,19 @@ class ChartTest {
     assertEquals("false", cm.get("K8S_ALLOW_UNENFORCED_NETWORK_POLICY"));
     JsonNode api = one("defaults", "Deployment", FULLNAME).at("/spec/template/spec/containers/0");
     assertEquals("status.podIP", env(api, "POD_IP").at("/valueFrom/fieldRef/fieldPath").asText());
+    // Sandbox pods keep off the API pods' nodes: the API learns its pods' labels and its node.
+    assertEquals("preferred", cm.get("K8S_SANDBOX_API_ANTI_AFFINITY"));
+    assertEquals("required", configMap("production").get("K8S_SANDBOX_API_ANTI_AFFINITY"));
+    JsonNode deployment = one("defaults", "Deployment", FULLNAME);
+    assertEquals(
+        deployment.at("/spec/selector/matchLabels"),
+        Json.tree(cm.get("K8S_API_POD_LABELS").getBytes(StandardCharsets.UTF_8)),
+        "the labels every API pod of the release has");
+    assertEquals(
+        "api",
+        deployment.at("/spec/template/metadata/labels/app.kubernetes.io~1component").asText());
+    assertEquals(
+        "spec.nodeName", env(api, "NODE_NAME").at("/valueFrom/fieldRef/fieldPath").asText());
     assertTrue(
         errors.get("bad-user-namespaces").contains("'/sandbox/userNamespaces'"), errors::toString);
   }
@@ -955,6 +971,7 @@ class ChartTest {
             "type-metrics",
             "type-monitor",
             "type-user-ns",
+            "type-anti-affinity",
             "type-max-pods",
             "unknown-value",
             "unknown-nested",
@@ -970,6 +987,7 @@ class ChartTest {
     assertTrue(errors.get("unknown-value").contains("replicaCont"), errors::toString);
     assertTrue(errors.get("type-rate-window").contains("per_week"), errors::toString);
     assertTrue(errors.get("type-max-pods").contains("maxPods"), errors::toString);
+    assertTrue(errors.get("type-anti-affinity").contains("apiAntiAffinity"), errors::toString);
   }
 
   /**

@@ -1,6 +1,7 @@
 package dev.kubecoderun.config;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -49,6 +50,26 @@ class KubernetesConfigTest {
     assertEquals(null, iso.apiAddress(), "listening on every address: unknown");
     assertEquals(60, k.ownerLease().toSeconds());
     assertTrue(!k.sandboxesElsewhere(), "in the API pod's namespace");
+    assertEquals(Config.ApiAntiAffinity.PREFERRED, iso.apiAntiAffinity());
+    assertEquals(Map.of(), iso.apiPodLabels(), "unknown: the chart passes them");
+    assertNull(iso.apiNode(), "NODE_NAME unset");
+  }
+
+  @Test
+  void nodeSeparationSettings() {
+    Config.Isolation iso =
+        config(
+                "K8S_SANDBOX_API_ANTI_AFFINITY", "Required",
+                "K8S_API_POD_LABELS", "{\"app\":\"kcr\",\"tier\":\"\"}",
+                "NODE_NAME", "node-a")
+            .kubernetes()
+            .isolation();
+    assertEquals(Config.ApiAntiAffinity.REQUIRED, iso.apiAntiAffinity());
+    assertEquals(Map.of("app", "kcr", "tier", ""), iso.apiPodLabels());
+    assertEquals("node-a", iso.apiNode());
+    assertEquals(
+        Config.ApiAntiAffinity.OFF,
+        config("K8S_SANDBOX_API_ANTI_AFFINITY", "off").kubernetes().isolation().apiAntiAffinity());
   }
 
   @Test
@@ -138,6 +159,9 @@ class KubernetesConfigTest {
             new String[] {"K8S_SECCOMP_PROFILE_TYPE", "Unconfined"},
             new String[] {"K8S_MAX_PODS", "0"},
             new String[] {"K8S_USER_NAMESPACES", "maybe"},
+            new String[] {"K8S_SANDBOX_API_ANTI_AFFINITY", "always"},
+            new String[] {"K8S_API_POD_LABELS", "[\"app\"]"},
+            new String[] {"K8S_API_POD_LABELS", "{\"app\":\"not a label value\"}"},
             new String[] {"K8S_SANDBOX_UIDS", "5000"},
             new String[] {"K8S_SANDBOX_UIDS", "0-100000"},
             new String[] {"K8S_SANDBOX_UIDS", "100000-100010"},

@@ -279,6 +279,37 @@ class ChartInstallTest {
             .listNamespacedLease(sandboxNs()).execute().getItems().stream()
                 .map(l -> l.getMetadata().getName())
                 .toList());
+    // Kept off the API pods' nodes where the scheduler can: the term selects this API pod by the
+    // labels the chart passed (K8S_API_POD_LABELS), in its namespace.
+    Map<String, String> apiLabels = api.getMetadata().getLabels();
+    for (V1Pod sandbox : sandboxPods()) {
+      var term =
+          sandbox
+              .getSpec()
+              .getAffinity()
+              .getPodAntiAffinity()
+              .getPreferredDuringSchedulingIgnoredDuringExecution()
+              .get(0)
+              .getPodAffinityTerm();
+      assertEquals(List.of(ns), term.getNamespaces());
+      var selector = term.getLabelSelector().getMatchLabels();
+      assertTrue(
+          !selector.isEmpty() && apiLabels.entrySet().containsAll(selector.entrySet()),
+          selector + " selects the API pod " + apiLabels);
+    }
+    // The chart gives the API its node (NODE_NAME): the start-up check saw its pod land there (one
+    // node, no scheduler).
+    String separation =
+        get(base, "/health/detailed")
+            .path("services")
+            .path("sandbox_isolation")
+            .path("details")
+            .path("node_separation")
+            .asText();
+    assertTrue(
+        separation.startsWith(
+            "SHARED: the probe pod ran on node " + api.getSpec().getNodeName() + ", this API"),
+        separation);
     JsonNode py = exec(base, "py", "x = 6 * 7\nprint(x)");
     assertEquals("42\n", py.path("stdout").asText(), py.toString());
     assertEquals("42\n", exec(base, "js", "console.log(6 * 7)").path("stdout").asText());

@@ -59,6 +59,8 @@ import org.junit.jupiter.api.TestMethodOrder;
 class KubernetesBackendTest {
   private static final String OWNER = "kcr-api";
   private static final String SELECTOR = "app.kubernetes.io/managed-by=kubecoderun";
+  private static final String API_POD_LABELS =
+      "{\"app.kubernetes.io/instance\":\"kcr\",\"app.kubernetes.io/component\":\"api\"}";
 
   private static TestCluster cluster;
   private static CoreV1Api admin;
@@ -238,6 +240,10 @@ class KubernetesBackendTest {
         "K8S_POD_TOLERATIONS",
         "[{\"key\":\"sandbox\",\"operator\":\"Exists\",\"effect\":\"NoSchedule\"}]");
     env.put("K8S_IMAGE_PULL_SECRETS", "regcred");
+    // As the chart sets them: the API pods' labels (sandbox pods' anti-affinity) and the API pod's
+    // node, which is the test kubelet's, where every pod runs.
+    env.put("K8S_API_POD_LABELS", API_POD_LABELS);
+    env.put("NODE_NAME", cluster.node);
     // The test cluster has no CNI, so nothing enforces NetworkPolicy (the start-up check says so):
     // sandboxes are made all the same only because of this (sandboxesAreRefusedWhere...).
     env.put("K8S_ALLOW_UNENFORCED_NETWORK_POLICY", "true");
@@ -690,6 +696,17 @@ class KubernetesBackendTest {
     assertEquals(Map.of("kubernetes.io/os", "linux"), spec.getNodeSelector());
     assertEquals("sandbox", spec.getTolerations().get(0).getKey());
     assertEquals("regcred", spec.getImagePullSecrets().get(0).getName());
+    // Kept off the API pods' nodes where the scheduler can: the API server takes the term that
+    // names the API pods' namespace from the sandboxes' own.
+    var anti = spec.getAffinity().getPodAntiAffinity();
+    assertTrue(anti.getRequiredDuringSchedulingIgnoredDuringExecution().isEmpty(), anti.toString());
+    var preferred = anti.getPreferredDuringSchedulingIgnoredDuringExecution().get(0);
+    assertEquals(100, preferred.getWeight());
+    assertEquals("kubernetes.io/hostname", preferred.getPodAffinityTerm().getTopologyKey());
+    assertEquals(List.of(ns), preferred.getPodAffinityTerm().getNamespaces());
+    assertEquals(
+        Map.of("app.kubernetes.io/instance", "kcr", "app.kubernetes.io/component", "api"),
+        preferred.getPodAffinityTerm().getLabelSelector().getMatchLabels());
     // Its own user namespace (the start-up check found the test kubelet provides them).
     assertEquals(Boolean.FALSE, spec.getHostUsers());
     var psc = spec.getSecurityContext();
@@ -781,6 +798,19 @@ class KubernetesBackendTest {
     assertTrue(
         d.path("sandbox_uids").asText().startsWith("65532, in a user namespace"), d.toString());
     assertTrue(d.path("pods_pids_limit").asText().startsWith("1024 "), d.toString());
+    // One node: the probe pod ran where the API pod (NODE_NAME) does, reported, not unhealthy
+    // (the NetworkPolicy makes this report unhealthy).
+    assertTrue(
+        d.path("node_separation")
+            .asText()
+            .startsWith(
+                "SHARED: the probe pod ran on node "
+                    + cluster.node
+                    + ", this API pod's, where a sandbox escaping"),
+        d.toString());
+    assertTrue(
+        d.path("node_separation").asText().contains("preferred anti-affinity to the API pods"),
+        d.toString());
     String apiAddress = api.base.getHost() + ":" + api.base.getPort();
     assertEquals("connected", d.path("egress").path(apiAddress).asText(), d.toString());
     assertTrue(

@@ -22,6 +22,10 @@ public final class TestCluster {
   public final Path kubeconfig;
   final String server;
   final Path caFile;
+
+  /** The test kubelet's node, where every pod runs (no scheduler: the kubelet binds them). */
+  final String node;
+
   public final ApiClient admin;
   private final Path ownState;
 
@@ -31,6 +35,7 @@ public final class TestCluster {
     Map<String, String> env = readEnv(kubeconfig.getParent().resolve("env"));
     this.server = env.get("KCR_KUBE_SERVER");
     this.caFile = Path.of(env.get("KCR_KUBE_CA_FILE"));
+    this.node = env.get("KCR_KUBE_NODE");
     this.admin = Config.fromConfig(kubeconfig.toString());
   }
 

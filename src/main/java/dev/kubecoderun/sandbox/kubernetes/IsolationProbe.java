@@ -18,6 +18,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.function.Consumer;
 import java.util.logging.Logger;
@@ -134,8 +135,8 @@ final class IsolationProbe {
     this.targets = List.copyOf(t);
   }
 
-  /** What one probe pod found, or why it found nothing. */
-  private record Attempt(JsonNode seen, String error, boolean fieldDropped) {}
+  /** What one probe pod found (and the node it ran on), or why it found nothing. */
+  private record Attempt(JsonNode seen, String node, String error, boolean fieldDropped) {}
 
   /** Runs the check and gives its decision and findings to the isolation. Never throws. */
   void run() {
@@ -225,8 +226,55 @@ final class IsolationProbe {
                 + " (no CNI enforcing NetworkPolicy, or the chart's policies are off)");
       }
     }
+    findings.put(
+        "node_separation",
+        nodeSeparation(
+            seen.error() == null ? seen.node() : null,
+            isolation.config(),
+            specs.apiAntiAffinity() != null));
     isolation.decide(userns, findings, good, reachedTargets);
     LOG.info("sandbox isolation: " + isolation.report());
+  }
+
+  /**
+   * Whether the probe pod ({@code probeNode}: where it ran, null when it did not run), placed like
+   * any sandbox, landed on this API pod's node, where a sandbox escaping to the node would find the
+   * API's credentials. Reported, never unhealthy: a one-node cluster has no choice. {@code
+   * antiAffinity}: whether sandbox pods carry an anti-affinity to the API pods (PodSpecs).
+   */
+  static String nodeSeparation(String probeNode, Config.Isolation config, boolean antiAffinity) {
+    String placement =
+        antiAffinity
+            ? config.apiAntiAffinity().name().toLowerCase(Locale.ROOT)
+                + " anti-affinity to the API pods"
+            : "no anti-affinity to the API pods"
+                + (config.apiAntiAffinity() == Config.ApiAntiAffinity.OFF
+                    ? " (K8S_SANDBOX_API_ANTI_AFFINITY=off)"
+                    : " (K8S_API_POD_LABELS unset)");
+    if (probeNode == null) {
+      return "not checked: the probe pod did not run; " + placement;
+    }
+    if (config.apiNode() == null) {
+      return "unknown: the probe pod ran on node "
+          + probeNode
+          + ", this API pod's node is not known (NODE_NAME unset); "
+          + placement;
+    }
+    if (probeNode.equals(config.apiNode())) {
+      LOG.warning("a sandbox pod ran on this API pod's node " + probeNode + ": " + placement);
+      return "SHARED: the probe pod ran on node "
+          + probeNode
+          + ", this API pod's, where a sandbox escaping to the node would find the API's"
+          + " credentials; "
+          + placement
+          + " (give sandboxes nodes of their own: docs/kubernetes.md, \"Nodes\")";
+    }
+    return "apart: the probe pod ran on node "
+        + probeNode
+        + ", this API pod on "
+        + config.apiNode()
+        + "; "
+        + placement;
   }
 
   /** One probe pod: created, awaited, its program run, deleted. */
@@ -249,14 +297,17 @@ final class IsolationProbe {
               new RunnerRequest("py", code, 30_000, List.of(), null, false),
               Duration.ofSeconds(40));
       if (r.exitCode() != 0) {
-        return new Attempt(null, "the probe program failed: " + r.stderr(), dropped);
+        return new Attempt(null, null, "the probe program failed: " + r.stderr(), dropped);
       }
       return new Attempt(
-          Json.tree(r.stdout().trim().getBytes(StandardCharsets.UTF_8)), null, dropped);
+          Json.tree(r.stdout().trim().getBytes(StandardCharsets.UTF_8)),
+          ready.node(),
+          null,
+          dropped);
     } catch (ApiException e) {
-      return new Attempt(null, "cannot create it: " + SandboxObjects.reason(e), dropped);
+      return new Attempt(null, null, "cannot create it: " + SandboxObjects.reason(e), dropped);
     } catch (SandboxException | IOException | RuntimeException e) {
-      return new Attempt(null, e.getMessage(), dropped);
+      return new Attempt(null, null, e.getMessage(), dropped);
     } finally {
       objects.deletePod(name); // also when interrupted: the API stopping
       untrack.accept(name);

@@ -5,6 +5,7 @@ import dev.kubecoderun.language.Language;
 import dev.kubecoderun.sandbox.RunnerSettings;
 import io.kubernetes.client.custom.IntOrString;
 import io.kubernetes.client.custom.Quantity;
+import io.kubernetes.client.openapi.models.V1Affinity;
 import io.kubernetes.client.openapi.models.V1Capabilities;
 import io.kubernetes.client.openapi.models.V1Container;
 import io.kubernetes.client.openapi.models.V1ContainerPort;
@@ -13,10 +14,13 @@ import io.kubernetes.client.openapi.models.V1EnvVar;
 import io.kubernetes.client.openapi.models.V1HTTPGetAction;
 import io.kubernetes.client.openapi.models.V1Job;
 import io.kubernetes.client.openapi.models.V1JobSpec;
+import io.kubernetes.client.openapi.models.V1LabelSelector;
 import io.kubernetes.client.openapi.models.V1LocalObjectReference;
 import io.kubernetes.client.openapi.models.V1ObjectMeta;
 import io.kubernetes.client.openapi.models.V1OwnerReference;
 import io.kubernetes.client.openapi.models.V1Pod;
+import io.kubernetes.client.openapi.models.V1PodAffinityTerm;
+import io.kubernetes.client.openapi.models.V1PodAntiAffinity;
 import io.kubernetes.client.openapi.models.V1PodSecurityContext;
 import io.kubernetes.client.openapi.models.V1PodSpec;
 import io.kubernetes.client.openapi.models.V1PodTemplateSpec;
@@ -27,6 +31,7 @@ import io.kubernetes.client.openapi.models.V1SecurityContext;
 import io.kubernetes.client.openapi.models.V1Toleration;
 import io.kubernetes.client.openapi.models.V1Volume;
 import io.kubernetes.client.openapi.models.V1VolumeMount;
+import io.kubernetes.client.openapi.models.V1WeightedPodAffinityTerm;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -35,6 +40,7 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 
 /** Builds the hardened sandbox pod (decisions §2) and the Job that wraps one for a single run. */
 final class PodSpecs {
@@ -52,6 +58,9 @@ final class PodSpecs {
   static final long SANDBOX_UID = 65532;
 
   private static final String SCRATCH_SIZE = "1Gi";
+
+  /** One node: what the anti-affinity to the API pods keeps sandboxes apart from. */
+  static final String NODE_TOPOLOGY = "kubernetes.io/hostname";
 
   private final Config.Kubernetes k8s;
   private final RunnerSettings runner;
@@ -251,6 +260,7 @@ final class PodSpecs {
     if (!k8s.runtimeClassName().isEmpty()) {
       spec.runtimeClassName(k8s.runtimeClassName());
     }
+    spec.affinity(apiAntiAffinity());
     if (!k8s.nodeSelector().isEmpty()) {
       spec.nodeSelector(k8s.nodeSelector());
     }
@@ -262,6 +272,37 @@ final class PodSpecs {
           k8s.imagePullSecrets().stream().map(n -> new V1LocalObjectReference().name(n)).toList());
     }
     return spec;
+  }
+
+  /**
+   * Keeps sandbox pods off the nodes of the API pods (K8S_SANDBOX_API_ANTI_AFFINITY), which hold
+   * what a sandbox escaping to its node must not find: the API's service account token, keys and
+   * store credentials. The API pods are those labelled K8S_API_POD_LABELS in the API pod's
+   * namespace (POD_NAMESPACE; unknown: the sandboxes' own). Null (none) when off or without those
+   * labels: an empty selector would keep sandboxes off every node with any pod of that namespace.
+   */
+  V1Affinity apiAntiAffinity() {
+    Config.Isolation isolation = k8s.isolation();
+    if (isolation.apiAntiAffinity() == Config.ApiAntiAffinity.OFF
+        || isolation.apiPodLabels().isEmpty()) {
+      return null;
+    }
+    V1PodAffinityTerm term =
+        new V1PodAffinityTerm()
+            .topologyKey(NODE_TOPOLOGY)
+            .labelSelector(
+                new V1LabelSelector().matchLabels(new TreeMap<>(isolation.apiPodLabels())));
+    if (k8s.ownerNamespace() != null) {
+      term.namespaces(List.of(k8s.ownerNamespace()));
+    }
+    V1PodAntiAffinity anti = new V1PodAntiAffinity();
+    if (isolation.apiAntiAffinity() == Config.ApiAntiAffinity.REQUIRED) {
+      anti.requiredDuringSchedulingIgnoredDuringExecution(List.of(term));
+    } else {
+      anti.preferredDuringSchedulingIgnoredDuringExecution(
+          List.of(new V1WeightedPodAffinityTerm().weight(100).podAffinityTerm(term)));
+    }
+    return new V1Affinity().podAntiAffinity(anti);
   }
 
   /** A toleration from its JSON form (camelCase keys, as in a manifest). */

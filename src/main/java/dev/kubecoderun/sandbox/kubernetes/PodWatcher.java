@@ -34,7 +34,7 @@ final class PodWatcher implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(PodWatcher.class.getName());
 
   /** What a waiter learns: a ready pod's address, or why it will never be ready. */
-  record Ready(String podName, String ip) {}
+  record Ready(String podName, String ip, String node) {}
 
   private final SharedInformerFactory factory;
   private final SharedIndexInformer<V1Pod> informer;
@@ -120,7 +120,10 @@ final class PodWatcher implements AutoCloseable {
                 "sandbox pod " + describe(pod) + " died before it was ready");
           }
           if (ready(pod)) {
-            return new Ready(pod.getMetadata().getName(), pod.getStatus().getPodIP());
+            return new Ready(
+                pod.getMetadata().getName(),
+                pod.getStatus().getPodIP(),
+                pod.getSpec() == null ? null : pod.getSpec().getNodeName());
           }
         }
         long left = deadline - System.nanoTime();
