@@ -58,7 +58,8 @@ final class StateEndpoint implements HttpService {
     }
     MemoryBudget.Held held = MemoryBudget.of(req);
     long loading = held.reserve(Math.min(2 * maxBytes, held.budget().capacity() / 2));
-    Optional<StoredState> s = states.load(sid);
+    // Without the session's lock: peek, so an archived state is not written back over a newer one.
+    Optional<StoredState> s = states.peek(sid);
     held.giveBack(loading - s.map(x -> (long) x.bytes().length).orElse(0L));
     return s;
   }

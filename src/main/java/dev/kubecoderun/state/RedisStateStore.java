@@ -47,6 +47,16 @@ public final class RedisStateStore implements StateStore {
 
   @Override
   public Optional<StoredState> load(String sessionId) {
+    return read(sessionId, true);
+  }
+
+  @Override
+  public Optional<StoredState> peek(String sessionId) {
+    return read(sessionId, false);
+  }
+
+  /** {@code restore}: an archived state is written back into Redis. */
+  private Optional<StoredState> read(String sessionId, boolean restore) {
     List<Object> r =
         redis.call(
             j -> {
@@ -64,7 +74,7 @@ public final class RedisStateStore implements StateStore {
             });
     Instant now = clock.instant();
     if (r.get(0) == null) {
-      return restore(sessionId, now);
+      return fromArchive(sessionId, now, restore);
     }
     byte[] bytes = Base64.getDecoder().decode((String) r.get(0));
     long pttl = (Long) r.get(2);
@@ -77,7 +87,7 @@ public final class RedisStateStore implements StateStore {
             pttl > 0 ? now.plusMillis(pttl) : now.plus(ttl)));
   }
 
-  private Optional<StoredState> restore(String sessionId, Instant now) {
+  private Optional<StoredState> fromArchive(String sessionId, Instant now, boolean restore) {
     if (archive == null) {
       return Optional.empty();
     }
@@ -86,7 +96,9 @@ public final class RedisStateStore implements StateStore {
       return Optional.empty();
     }
     byte[] bytes = archived.get();
-    write(sessionId, bytes, false);
+    if (restore) {
+      write(sessionId, bytes, false);
+    }
     return Optional.of(new StoredState(bytes, StateHash.of(bytes), now, now.plus(ttl)));
   }
 

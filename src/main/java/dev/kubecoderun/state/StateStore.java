@@ -4,7 +4,20 @@ import java.util.Optional;
 
 /** Where Python state lives: local disk (embedded) or Redis + S3 archive (production). */
 public interface StateStore {
+  /**
+   * The session's state; one only archived is brought back where states are kept (Redis). For the
+   * session's runs, which hold its lock.
+   */
   Optional<StoredState> load(String sessionId);
+
+  /**
+   * As {@link #load}, but where the state is kept stays as it is: for readers without the session's
+   * lock (GET /state). Bringing back archived bytes read just before a run saved newer ones would
+   * put the older state over them (or back after a delete).
+   */
+  default Optional<StoredState> peek(String sessionId) {
+    return load(sessionId);
+  }
 
   /** State captured by a run. */
   void save(String sessionId, byte[] bytes);

@@ -1,5 +1,6 @@
 package dev.kubecoderun.stores;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -30,6 +31,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
+import java.util.Base64;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Nested;
@@ -142,6 +144,34 @@ class RealStoresTest {
     @Override
     StateStore store(Duration ttl) {
       return new RedisStateStore(REDIS, ttl, Clock.systemUTC(), new StateArchive(S3));
+    }
+
+    /**
+     * GET /state peeks without the session's lock: an archived state it reads is not written back
+     * into Redis, where it could land over the newer state a run saved meanwhile. A run's load
+     * (under the lock) brings it back.
+     */
+    @Test
+    void aPeekAtAnArchivedStateLeavesRedisAsItIsAndALoadBringsItBack() {
+      StateStore states = store(Duration.ofHours(1));
+      String sid = Ids.next();
+      byte[] archived = {1, 2, 3};
+      new StateArchive(S3).put(sid, Base64.getEncoder().encodeToString(archived));
+      String key = REDIS.key("session:state:" + sid);
+
+      assertArrayEquals(archived, states.peek(sid).orElseThrow().bytes());
+      boolean written = REDIS.call(j -> j.exists(key));
+      assertFalse(written, "peek wrote nothing back");
+
+      byte[] newer = {4, 5};
+      states.save(sid, newer);
+      assertArrayEquals(newer, states.peek(sid).orElseThrow().bytes());
+
+      states.delete(sid);
+      new StateArchive(S3).put(sid, Base64.getEncoder().encodeToString(archived));
+      assertArrayEquals(archived, states.load(sid).orElseThrow().bytes());
+      boolean restored = REDIS.call(j -> j.exists(key));
+      assertTrue(restored, "the load restored it");
     }
   }
 
