@@ -42,7 +42,10 @@ public final class ApiServer {
         HttpRouting.builder().addFilter(new RequestFilter(endpoints.metrics(), routes, memory));
     if (endpoints.auth() != null) {
       routing.addFilter(
-          new AuthFilter(endpoints.auth().authenticator(), endpoints.auth().maxJsonBytes()));
+          new AuthFilter(
+              endpoints.auth().authenticator(),
+              endpoints.auth().maxJsonBytes(),
+              settings.maxConcurrentRequests()));
     } else {
       routing.addFilter(Principals.anonymous());
     }

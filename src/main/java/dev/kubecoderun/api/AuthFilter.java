@@ -17,6 +17,7 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
+import java.util.concurrent.Semaphore;
 
 /**
  * Authentication on every route but health/readiness, CORS preflights and the routes of the master
@@ -37,10 +38,16 @@ final class AuthFilter implements Filter {
 
   private final Authenticator authenticator;
   private final long maxJsonBytes;
+  // Requests reading their body for a key before anyone is authenticated. A client that trickles
+  // such a body holds a request slot (MAX_CONCURRENT_REQUESTS) for as long as it likes: these few
+  // slots are all clients without a credential can hold at once; past them, 503 at once.
+  private final Semaphore bodyScans;
 
-  AuthFilter(Authenticator authenticator, long maxJsonBytes) {
+  /** {@code maxConcurrentRequests}: an eighth of it (at least 2) may scan a body at once. */
+  AuthFilter(Authenticator authenticator, long maxJsonBytes, int maxConcurrentRequests) {
     this.authenticator = authenticator;
     this.maxJsonBytes = maxJsonBytes;
+    this.bodyScans = new Semaphore(Math.max(2, maxConcurrentRequests / 8));
   }
 
   @Override
@@ -88,8 +95,19 @@ final class AuthFilter implements Filter {
     if (sent != null) {
       return authenticator.authenticate(sent.value(), sent.from());
     }
-    if (hasJsonBody(req)) {
-      return authenticator.authenticate(bodyKey(req), Authenticator.From.BODY);
+    // A body may only carry an API key: where keys are refused, it is not read for one.
+    if (authenticator.acceptsKeys() && hasJsonBody(req)) {
+      if (!bodyScans.tryAcquire()) {
+        throw ApiError.unavailable(
+            "Too many requests without a credential header are being read at once; send the key"
+                + " in X-API-Key or Authorization",
+            1);
+      }
+      try {
+        return authenticator.authenticate(bodyKey(req), Authenticator.From.BODY);
+      } finally {
+        bodyScans.release();
+      }
     }
     return authenticator.authenticate(null, null);
   }

@@ -40,7 +40,7 @@ public final class Authenticator {
       return null;
     }
 
-    boolean acceptsKeys() {
+    public boolean acceptsKeys() {
       return this != LIBRECHAT_JWT;
     }
 
@@ -95,6 +95,11 @@ public final class Authenticator {
     this.jwts = jwts;
     this.limiter = limiter;
     this.jwtLimits = Map.copyOf(jwtLimits);
+  }
+
+  /** Whether an API key (the only credential a JSON body may carry) can be accepted at all. */
+  public boolean acceptsKeys() {
+    return mode.acceptsKeys();
   }
 
   /** {@code credential} null: the request carried none. */

@@ -243,6 +243,53 @@ class HostileClientsTest {
     }
   }
 
+  /**
+   * Clients without a credential header that trickle a JSON body (where a key might be) hold at
+   * most an eighth of MAX_CONCURRENT_REQUESTS: the ones past it get 503 at once, and a client with
+   * a key is served meanwhile. Each stalled body asks for 100 Continue, sent once its scan reads
+   * the body, so the scans in progress are known before the next one comes.
+   */
+  @Test
+  void unauthenticatedJsonBodiesThatStallHoldOnlyAFewRequestSlots() throws Exception {
+    TestServer own =
+        TestServer.start(Map.of("MAX_CONCURRENT_REQUESTS", "16", "POD_POOL_PY", "0"), "0");
+    List<Socket> stalled = new ArrayList<>();
+    try {
+      int port = own.app.port();
+      List<String> answers = new ArrayList<>();
+      for (int i = 0; i < 16; i++) {
+        Socket s = new Socket();
+        stalled.add(s);
+        s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+        s.setSoTimeout(10_000);
+        s.getOutputStream()
+            .write(
+                ("POST /v1/exec HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        + "Content-Length: 100000\r\nExpect: 100-continue\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+        String status = statusLine(s);
+        answers.add(status);
+        if ("HTTP/1.1 100 Continue".equals(status)) {
+          s.getOutputStream()
+              .write("{\"lang\":\"py\",\"code\":\"".getBytes(StandardCharsets.US_ASCII));
+          s.getOutputStream().flush();
+        }
+      }
+      assertEquals(
+          2, answers.stream().filter("HTTP/1.1 100 Continue"::equals).count(), answers.toString());
+      assertEquals(
+          14,
+          answers.stream().filter("HTTP/1.1 503 Service Unavailable"::equals).count(),
+          answers.toString());
+      assertEquals("HTTP/1.1 200 OK", probe(port), "a client with a key, meanwhile");
+    } finally {
+      for (Socket s : stalled) {
+        s.close();
+      }
+      own.app.close();
+    }
+  }
+
   @Test
   void idleAndHalfSentConnectionsBeyondMaxConnectionsAreClosedAndDoNotStarveOthers()
       throws Exception {
