@@ -1,4 +1,4 @@
-package dev.kubecoderun.api;
+package dev.kubecoderun.memory;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -12,17 +12,16 @@ class MemoryBudgetTest {
   private static final long MIB = 1 << 20;
 
   @Test
-  void aRequestPastWhatOthersHoldWaitsThenGetsA503() {
+  void aHolderPastWhatOthersHoldWaitsThenIsRefused() {
     MemoryBudget budget = new MemoryBudget(4 * MIB, Duration.ofMillis(50));
     MemoryBudget.Held first = budget.hold();
     assertEquals(3 * MIB, first.reserve(3 * MIB));
-    ApiError e = assertThrows(ApiError.class, () -> budget.hold().reserve(2 * MIB));
-    assertEquals(503, e.status());
+    assertThrows(MemoryBudgetExhaustedException.class, () -> budget.hold().reserve(2 * MIB));
     assertEquals(MIB, budget.available(), "a refused reservation holds nothing");
   }
 
   @Test
-  void aWaitingRequestGoesOnOnceAnotherIsAnswered() throws Exception {
+  void aWaitingHolderGoesOnOnceAnotherIsDone() throws Exception {
     MemoryBudget budget = new MemoryBudget(4 * MIB, Duration.ofSeconds(30));
     MemoryBudget.Held first = budget.hold();
     first.reserve(4 * MIB);
@@ -35,14 +34,28 @@ class MemoryBudgetTest {
   }
 
   @Test
-  void aRequestAloneMayHoldTheWholeBudgetNeverMore() {
+  void aHolderAloneMayHoldTheWholeBudgetNeverMore() {
     MemoryBudget budget = new MemoryBudget(4 * MIB, Duration.ofMillis(50));
     MemoryBudget.Held held = budget.hold();
     assertEquals(4 * MIB, held.reserve(10 * MIB));
     assertEquals(0, held.reserve(MIB), "nothing more, and no wait for itself");
     held.giveBack(3 * MIB);
     assertEquals(3 * MIB, budget.available());
+    assertEquals(MIB, held.held());
     held.releaseAll();
     assertEquals(4 * MIB, budget.available());
+    assertEquals(0, budget.held());
+  }
+
+  @Test
+  void reservationsAreWholeKibibytesRoundedUpAndGivenBackRoundedDown() {
+    MemoryBudget budget = new MemoryBudget(4 * MIB, Duration.ofMillis(50));
+    MemoryBudget.Held held = budget.hold();
+    assertEquals(1024, held.reserve(1));
+    assertEquals(0, held.reserve(0));
+    held.giveBack(1023);
+    assertEquals(1024, budget.held(), "less than a KiB given back gives back nothing");
+    held.giveBack(1024);
+    assertEquals(0, budget.held());
   }
 }
