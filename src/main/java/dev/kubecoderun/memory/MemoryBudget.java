@@ -61,7 +61,9 @@ public final class MemoryBudget {
     /**
      * Reserves {@code bytes} more, waiting for others to give back; {@link
      * MemoryBudgetExhaustedException} past the wait. A holder alone may hold the whole budget,
-     * never more, so none waits forever: it returns what it reserved.
+     * never more, so none waits forever: it returns what it reserved. A holder that holds some
+     * already (a run reading its answer) takes room there is at once, ahead of those waiting to
+     * start: were it to queue behind one that waits for what it holds, both would wait in vain.
      */
     @Override
     public synchronized long reserve(long bytes) {
@@ -69,9 +71,10 @@ public final class MemoryBudget {
       if (want <= 0) {
         return 0;
       }
-      boolean got;
+      // The untimed tryAcquire takes free permits even of a fair semaphore with threads queued.
+      boolean got = heldKib > 0 && kib.tryAcquire((int) want);
       try {
-        got = kib.tryAcquire((int) want, wait.toNanos(), TimeUnit.NANOSECONDS);
+        got = got || kib.tryAcquire((int) want, wait.toNanos(), TimeUnit.NANOSECONDS);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         got = false;
@@ -83,13 +86,18 @@ public final class MemoryBudget {
       return want << 10;
     }
 
-    /** Gives back {@code bytes} of what this holder holds (reserved, then not needed). */
-    public synchronized void giveBack(long bytes) {
+    /**
+     * Gives back {@code bytes} of what this holder holds (reserved, then not needed), in whole KiB;
+     * returns what it gave back.
+     */
+    @Override
+    public synchronized long giveBack(long bytes) {
       long back = Math.min(bytes >> 10, heldKib);
       if (back > 0) {
         kib.release((int) back);
         heldKib -= back;
       }
+      return back << 10;
     }
 
     /** Gives back everything: the holder is done. */

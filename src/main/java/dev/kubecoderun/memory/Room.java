@@ -15,4 +15,46 @@ public interface Room {
    * room came in time: nothing more may be read.
    */
   long reserve(long bytes);
+
+  /**
+   * Gives back {@code bytes} of what was reserved and turned out not to be needed; returns what was
+   * given back (a budget counts whole KiB).
+   */
+  default long giveBack(long bytes) {
+    return 0;
+  }
+
+  /** Room asked of another, counted: what one call took, to give back at once when it is done. */
+  final class Counted implements Room {
+    private final Room of;
+    private long reserved;
+
+    public Counted(Room of) {
+      this.of = of;
+    }
+
+    @Override
+    public synchronized long reserve(long bytes) {
+      long got = of.reserve(bytes);
+      reserved += got;
+      return got;
+    }
+
+    @Override
+    public synchronized long giveBack(long bytes) {
+      long back = of.giveBack(Math.min(bytes, reserved));
+      reserved -= back;
+      return back;
+    }
+
+    /** What this one holds now. */
+    public synchronized long reserved() {
+      return reserved;
+    }
+
+    /** Gives back all this one took. */
+    public void giveBackAll() {
+      giveBack(Long.MAX_VALUE);
+    }
+  }
 }

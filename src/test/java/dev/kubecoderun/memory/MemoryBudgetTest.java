@@ -58,4 +58,21 @@ class MemoryBudgetTest {
     held.giveBack(1024);
     assertEquals(0, budget.held());
   }
+
+  @Test
+  void aHolderThatHoldsSomeGoesAheadOfOneWaitingToStartWhenThereIsRoom() throws Exception {
+    MemoryBudget budget = new MemoryBudget(4 * MIB, Duration.ofSeconds(30));
+    MemoryBudget.Held running = budget.hold();
+    running.reserve(3 * MIB);
+    MemoryBudget.Held starting = budget.hold();
+    CompletableFuture<Long> waiting =
+        CompletableFuture.supplyAsync(() -> starting.reserve(2 * MIB));
+    dev.kubecoderun.testing.Eventually.await(
+        "the second to wait", Duration.ofSeconds(10), () -> budget.waiting() == 1);
+    assertEquals(512 * 1024, running.reserve(512 * 1024), "room there is, taken at once");
+    running.releaseAll();
+    assertEquals(2 * MIB, waiting.get(30, TimeUnit.SECONDS));
+    starting.releaseAll();
+    assertEquals(0, budget.held());
+  }
 }
