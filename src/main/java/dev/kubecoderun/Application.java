@@ -235,7 +235,8 @@ public final class Application implements AutoCloseable {
             config.state(),
             sessionLocks,
             config.sessions().queueTimeout(),
-            sessionSandboxes);
+            sessionSandboxes,
+            memory);
 
     ApiServer.AuthSettings auth = null;
     if (config.auth().enabled()) {
