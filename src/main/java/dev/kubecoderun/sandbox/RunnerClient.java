@@ -130,10 +130,7 @@ public final class RunnerClient {
       }
       if (res.status() != Status.OK_200) {
         throw new SandboxException(
-            "runner answered "
-                + res.status().code()
-                + " to execute: "
-                + errorText(body.prefix(16 * MAX_ERROR_TEXT)));
+            "runner answered " + res.status().code() + " to execute: " + errorText(body));
       }
       RunnerResult result = Json.read(body.stream(), RunnerResult.class);
       if (result == null) {
@@ -336,6 +333,20 @@ public final class RunnerClient {
     } catch (IOException | RuntimeException e) {
       return "(no message)";
     }
+  }
+
+  /** {@link #errorText(byte[])} of an answer read in pieces. */
+  private static String errorText(PaidRead body) {
+    try {
+      var error = Json.MAPPER.readTree(body.stream()).path("error");
+      if (error.isTextual()) {
+        String text = error.asText();
+        return text.length() > MAX_ERROR_TEXT ? text.substring(0, MAX_ERROR_TEXT) : text;
+      }
+    } catch (IOException | RuntimeException e) {
+      // not JSON: shown as text
+    }
+    return new String(body.prefix(MAX_ERROR_TEXT), StandardCharsets.UTF_8);
   }
 
   /** The {@code error} of a JSON answer, else its first {@link #MAX_ERROR_TEXT} bytes as text. */
