@@ -8,7 +8,6 @@ import dev.kubecoderun.execution.ExecCommand;
 import dev.kubecoderun.execution.ExecResponse;
 import dev.kubecoderun.execution.ExecutionService;
 import dev.kubecoderun.language.Language;
-import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.metrics.Metrics;
 import dev.kubecoderun.session.Ids;
 import io.helidon.common.media.type.MediaTypes;
@@ -41,18 +40,6 @@ final class ExecEndpoint implements HttpService {
   }
 
   /**
-   * The most bytes {@code out} is as JSON: a character of the outputs is at most 6 bytes (a control
-   * character, escaped), a file entry (a path of up to 4 KiB, escaped) at most 8 KiB beside them.
-   */
-  static long answerBytes(ExecResponse out) {
-    long entries =
-        out.files().size()
-            + (out.deletedFiles() == null ? 0 : out.deletedFiles().size())
-            + (out.skippedFiles() == null ? 0 : out.skippedFiles().size());
-    return 6L * (out.stdout().length() + out.stderr().length()) + 8192 * entries + 4096;
-  }
-
-  /**
    * A request that passes validation is an execution: its outcome and time go to the metrics and to
    * usage, after the answer is sent (a failure is recorded on its way to the error handler).
    */
@@ -66,14 +53,9 @@ final class ExecEndpoint implements HttpService {
       recorder.failed(req, cmd.language().code(), System.nanoTime() - start, e);
       throw e;
     }
-    // The run gave back what it held; its answer's bytes are held until sent (a character of the
-    // output is at most 6 bytes of JSON), then given back down to what they are.
-    MemoryBudget.Held held = RequestMemory.of(req);
-    long reserved = held.reserve(answerBytes(out));
-    byte[] answer = Json.write(out);
-    held.giveBack(reserved - answer.length);
+    // The run left what its answer costs held with the request, until RequestFilter gives it back.
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
-    res.send(answer);
+    res.send(Json.write(out));
     recorder.ended(req, cmd.language().code(), out.status(), System.nanoTime() - start);
   }
 

@@ -125,8 +125,9 @@ public final class ExecutionService {
   /**
    * {@link #execute(ExecCommand, RunStep)} drawing on {@code memory}, the caller's holding of the
    * memory budget (the HTTP request's: a request and its run are one holder, which may hold the
-   * whole budget but never waits for itself); null, a holding of the run's own. Either way, what
-   * the run reserved is given back when it is over.
+   * whole budget but never waits for itself); null, a holding of the run's own. What the run
+   * reserved is given back when it is over, but for what its answer needs until sent (up to what it
+   * held), which stays with the caller's holding.
    */
   public ExecResponse execute(ExecCommand cmd, RunStep step, MemoryBudget.Held memory)
       throws InterruptedException {
@@ -179,6 +180,7 @@ public final class ExecutionService {
     // given back when the run is over, however it ends.
     MemoryBudget.Held holder = given != null ? given : memory.hold();
     Room.Counted held = new Room.Counted(holder);
+    long answer = 0; // of what the run holds, what its answer needs until the caller sends it
     try {
       // Loaded once a slot is held: a state (up to STATE_MAX_SIZE_MB) is in memory only for the
       // runs in progress, not for every request waiting for a slot.
@@ -218,6 +220,7 @@ public final class ExecutionService {
             usesState ? saveState(session, loaded, result, notes) : StoredStateInfo.NONE;
         timer.mark("state");
         ExecResponse response = respond(session, result, outputs, saved, notes);
+        answer = given != null ? answerBytes(response) : 0;
         timer.log(cmd.language(), response.status(), session.id());
         return response;
       } catch (SandboxException e) {
@@ -234,12 +237,26 @@ public final class ExecutionService {
         }
       }
     } finally {
-      held.giveBackAll();
+      held.giveBack(Math.max(0, held.reserved() - answer));
       if (given == null) {
         holder.releaseAll();
       }
       slots.release();
     }
+  }
+
+  /**
+   * The most {@code r} costs until it is sent: its outputs as strings (2 bytes a character) and as
+   * JSON (6 bytes a control character, escaped), 8 KiB a file entry, 4 KiB besides. Kept, of what
+   * the run held, with the caller's holding, which gives it back once the answer is sent: asking
+   * for it then could refuse a run whose outputs and state are already stored.
+   */
+  static long answerBytes(ExecResponse r) {
+    long entries =
+        r.files().size()
+            + (r.deletedFiles() == null ? 0 : r.deletedFiles().size())
+            + (r.skippedFiles() == null ? 0 : r.skippedFiles().size());
+    return 8L * (r.stdout().length() + r.stderr().length()) + 8192 * entries + 4096;
   }
 
   /**
