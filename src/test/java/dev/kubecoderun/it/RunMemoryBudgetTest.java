@@ -104,7 +104,8 @@ class RunMemoryBudgetTest {
     String first = session(BIG_STATE);
     String second = session(BIG_STATE);
     assertEquals(0, held(), "a run over holds nothing");
-    CompletableFuture<TestServer.Reply> running = holding(first, 8);
+    // 5 s: time to see the second run wait, well within its 10 s wait for room.
+    CompletableFuture<TestServer.Reply> running = holding(first, 5);
     CompletableFuture<TestServer.Reply> waiting =
         CompletableFuture.supplyAsync(() -> run(second, "print(len(x))"));
     Eventually.await(
@@ -126,6 +127,7 @@ class RunMemoryBudgetTest {
   void aRunWhoseAnswerFindsNoRoomFailsWithA503AndItsSessionKeepsItsState() throws Exception {
     String big = session(BIG_STATE);
     String small = session("y = 1");
+    // 25 s: past the refused run's 10 s wait, with room to spare on a busy machine.
     CompletableFuture<TestServer.Reply> running = holding(big, 25);
     // 3 MiB of output: its answer costs 12 MiB, past the ~4 MiB left, for the 10 s wait.
     TestServer.Reply refused = run(small, "y = 2\nprint('a' * (3 << 20))");
