@@ -176,8 +176,8 @@ public final class ExecutionService {
           null);
     }
     timer.mark("slot");
-    // What this run buffers (its state, the runner's answer), paid for as it arrives; all of it
-    // given back when the run is over, however it ends.
+    // What this run buffers (its state, the runner's answer), paid for as it arrives; given back
+    // when the run is over, however it ends, but for what an answer needs until it is sent.
     MemoryBudget.Held holder = given != null ? given : memory.hold();
     Room.Counted held = new Room.Counted(holder);
     long answer = 0; // of what the run holds, what its answer needs until the caller sends it
