@@ -33,6 +33,7 @@ import dev.kubecoderun.files.S3ObjectStore;
 import dev.kubecoderun.files.StorageHealthCheck;
 import dev.kubecoderun.language.LanguageCatalog;
 import dev.kubecoderun.language.Libraries;
+import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.metrics.Metrics;
 import dev.kubecoderun.redis.RedisClients;
 import dev.kubecoderun.redis.RedisConnection;
@@ -220,6 +221,9 @@ public final class Application implements AutoCloseable {
                 Math.max(1, config.kubernetes().maxPods() / 2))
             : null;
     checks.add(new SandboxHealthCheck(pool, slots, sessionSandboxes));
+    // One budget of what requests and runs buffer, all together (REQUEST_MEMORY_BUDGET_MB).
+    MemoryBudget memory = new MemoryBudget(config.limits().requestMemoryBytes());
+    metrics.requestMemory(memory::held, memory.capacity(), memory::waiting);
     ExecutionService executions =
         new ExecutionService(
             sessions,
@@ -231,7 +235,8 @@ public final class Application implements AutoCloseable {
             config.state(),
             sessionLocks,
             config.sessions().queueTimeout(),
-            sessionSandboxes);
+            sessionSandboxes,
+            memory);
 
     ApiServer.AuthSettings auth = null;
     if (config.auth().enabled()) {
@@ -281,7 +286,7 @@ public final class Application implements AutoCloseable {
         ApiServer.start(
             config.server(),
             largestBody,
-            config.limits().requestMemoryBytes(),
+            memory,
             new ApiServer.Endpoints(endpoints, auth, metrics));
     if (!server.isRunning()) {
       // Bound a moment ago by requireFreePort, taken since: stop what started, say why.

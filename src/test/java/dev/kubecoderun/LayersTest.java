@@ -64,5 +64,6 @@ class LayersTest {
   void theSharedPackagesDependOnNothingOfTheProject() throws IOException {
     assertEquals(List.of(), violations("language ", ""));
     assertEquals(List.of(), violations("common ", ""));
+    assertEquals(List.of(), violations("memory ", ""));
   }
 }

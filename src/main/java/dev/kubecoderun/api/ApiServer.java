@@ -3,6 +3,8 @@ package dev.kubecoderun.api;
 import dev.kubecoderun.auth.Authenticator;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.execution.ExecutionUnavailableException;
+import dev.kubecoderun.memory.MemoryBudget;
+import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import dev.kubecoderun.metrics.Metrics;
 import dev.kubecoderun.session.Ids;
 import dev.kubecoderun.session.SessionBusyException;
@@ -31,13 +33,12 @@ public final class ApiServer {
   public record AuthSettings(Authenticator authenticator, long maxJsonBytes) {}
 
   /**
-   * @param memoryBudgetBytes what all requests together may hold buffered at once (MemoryBudget)
+   * @param memory what all requests and runs together may hold buffered at once, shared with the
+   *     execution service
    */
   public static WebServer start(
-      Config.Server settings, long largestBodyBytes, long memoryBudgetBytes, Endpoints endpoints) {
+      Config.Server settings, long largestBodyBytes, MemoryBudget memory, Endpoints endpoints) {
     Routes routes = Routes.of(endpoints.services());
-    MemoryBudget memory = new MemoryBudget(memoryBudgetBytes);
-    endpoints.metrics().requestMemory(memory::held, memory.capacity(), memory::waiting);
     HttpRouting.Builder routing =
         HttpRouting.builder().addFilter(new RequestFilter(endpoints.metrics(), routes, memory));
     if (endpoints.auth() != null) {
@@ -69,6 +70,9 @@ public final class ApiServer {
         (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
     routing.error(
         ExecutionUnavailableException.class,
+        (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
+    routing.error(
+        MemoryBudgetExhaustedException.class,
         (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
     routing.error(
         UncheckedIOException.class,

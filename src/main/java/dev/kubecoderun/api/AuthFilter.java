@@ -3,6 +3,8 @@ package dev.kubecoderun.api;
 import dev.kubecoderun.auth.Authenticator;
 import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.auth.RateLimiter;
+import dev.kubecoderun.memory.MemoryBudget;
+import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import io.helidon.http.HeaderNames;
 import io.helidon.http.Method;
 import io.helidon.webserver.http.Filter;
@@ -86,6 +88,9 @@ final class AuthFilter implements Filter {
     } catch (ApiError e) {
       ErrorResponses.send(req, res, e);
       return;
+    } catch (MemoryBudgetExhaustedException e) {
+      ErrorResponses.send(req, res, DomainErrors.of(e));
+      return;
     }
     chain.proceed();
   }
@@ -118,7 +123,7 @@ final class AuthFilter implements Filter {
    */
   private String bodyKey(RoutingRequest req) {
     int max = (int) Math.min(maxJsonBytes, MAX_UNAUTHENTICATED_BODY);
-    MemoryBudget.Held held = MemoryBudget.of(req);
+    MemoryBudget.Held held = RequestMemory.of(req);
     long reserved = held.reserve(max + 1L);
     byte[] bytes;
     try {

@@ -1,6 +1,7 @@
 package dev.kubecoderun.api;
 
 import dev.kubecoderun.execution.ExecutionUnavailableException;
+import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import dev.kubecoderun.session.SessionBusyException;
 import dev.kubecoderun.session.SessionNotFoundException;
 import java.io.UncheckedIOException;
@@ -23,6 +24,11 @@ final class DomainErrors {
     };
   }
 
+  /** What requests and runs buffer took the whole memory budget for the whole wait. */
+  static ApiError of(MemoryBudgetExhaustedException e) {
+    return ApiError.unavailable(e.getMessage(), 1);
+  }
+
   /** A run of the session is still going after the whole wait: it may take a while more. */
   static ApiError of(SessionBusyException e) {
     return new ApiError(409, e.getMessage()).header("Retry-After", "5");
@@ -39,6 +45,7 @@ final class DomainErrors {
       case ApiError a -> a;
       case ExecutionUnavailableException u -> of(u);
       case SessionBusyException b -> of(b);
+      case MemoryBudgetExhaustedException m -> of(m);
       case SessionNotFoundException n -> of(n);
       case UncheckedIOException io -> of(io);
       default -> new ApiError(500, "An unexpected error occurred");

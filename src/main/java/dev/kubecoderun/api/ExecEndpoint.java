@@ -48,11 +48,12 @@ final class ExecEndpoint implements HttpService {
     long start = System.nanoTime();
     ExecResponse out;
     try {
-      out = executions.execute(cmd);
+      out = executions.execute(cmd, null, RequestMemory.of(req));
     } catch (RuntimeException e) {
       recorder.failed(req, cmd.language().code(), System.nanoTime() - start, e);
       throw e;
     }
+    // The run left what its answer costs held with the request, until RequestFilter gives it back.
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(out));
     recorder.ended(req, cmd.language().code(), out.status(), System.nanoTime() - start);

@@ -2,6 +2,7 @@ package dev.kubecoderun.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.common.Json;
+import dev.kubecoderun.memory.MemoryBudget;
 import io.helidon.webserver.http.ServerRequest;
 import java.io.IOException;
 import java.io.InputStream;
@@ -27,7 +28,7 @@ record JsonBody(byte[] bytes, MemoryBudget.Held held) {
     if (cached.isPresent()) {
       return cached.get();
     }
-    MemoryBudget.Held held = MemoryBudget.of(req);
+    MemoryBudget.Held held = RequestMemory.of(req);
     long expected =
         held.reserve(Math.min(req.headers().contentLength().orElse(maxBytes), maxBytes + 1));
     byte[] bytes;

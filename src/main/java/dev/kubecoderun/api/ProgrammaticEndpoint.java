@@ -98,7 +98,7 @@ final class ProgrammaticEndpoint implements HttpService {
       }
       List<Object> results = results(body);
       try {
-        reply = programmatic.resume(principal, requestId, token, results);
+        reply = programmatic.resume(principal, requestId, token, results, RequestMemory.of(req));
       } catch (RuntimeException e) {
         throw shown(e);
       }

@@ -1,5 +1,6 @@
 package dev.kubecoderun.api;
 
+import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.metrics.LogContext;
 import dev.kubecoderun.metrics.Metrics;
 import dev.kubecoderun.session.Ids;

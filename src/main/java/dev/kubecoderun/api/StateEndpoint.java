@@ -2,6 +2,7 @@ package dev.kubecoderun.api;
 
 import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.common.Json;
+import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.session.SessionResolver;
 import dev.kubecoderun.state.StateStore;
 import dev.kubecoderun.state.StateWrites;
@@ -56,7 +57,7 @@ final class StateEndpoint implements HttpService {
     if (!sessions.owns(Principals.of(req), sid)) {
       return Optional.empty();
     }
-    MemoryBudget.Held held = MemoryBudget.of(req);
+    MemoryBudget.Held held = RequestMemory.of(req);
     long loading = held.reserve(Math.min(2 * maxBytes, held.budget().capacity() / 2));
     // Without the session's lock: peek, so an archived state is not written back over a newer one.
     Optional<StoredState> s = states.peek(sid);
@@ -91,7 +92,7 @@ final class StateEndpoint implements HttpService {
   private void upload(ServerRequest req, ServerResponse res)
       throws IOException, InterruptedException {
     String sid = FilesEndpoint.id(req, "session_id");
-    MemoryBudget.Held held = MemoryBudget.of(req);
+    MemoryBudget.Held held = RequestMemory.of(req);
     long expected =
         held.reserve(Math.min(req.headers().contentLength().orElse(maxBytes), maxBytes + 1));
     byte[] bytes;

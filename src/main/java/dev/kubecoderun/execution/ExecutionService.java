@@ -6,6 +6,8 @@ import dev.kubecoderun.files.OutputName;
 import dev.kubecoderun.files.StoredFile;
 import dev.kubecoderun.files.TooLargeException;
 import dev.kubecoderun.language.Language;
+import dev.kubecoderun.memory.MemoryBudget;
+import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.sandbox.ExecutionSlots;
 import dev.kubecoderun.sandbox.RunnerFileException;
 import dev.kubecoderun.sandbox.RunnerRequest;
@@ -54,23 +56,13 @@ public final class ExecutionService {
   private final SessionLocks locks;
   private final Duration sessionWait;
   private final SessionSandboxes sessionSandboxes;
-
-  public ExecutionService(
-      SessionResolver sessions,
-      FileService files,
-      StateStore states,
-      SandboxPool pool,
-      ExecutionSlots slots,
-      Config.Limits limits,
-      Config.State stateConfig,
-      SessionLocks locks,
-      Duration sessionWait) {
-    this(sessions, files, states, pool, slots, limits, stateConfig, locks, sessionWait, null);
-  }
+  private final MemoryBudget memory;
 
   /**
    * @param sessionSandboxes when not null, a sandbox serves the runs of one session (reset between
    *     them) instead of one run (K8S_POD_REUSE=session)
+   * @param memory the budget of what requests and runs buffer, all together: a run holds its share
+   *     of it from its slot to its end (the state it loads and sends, the runner's answer)
    */
   public ExecutionService(
       SessionResolver sessions,
@@ -82,7 +74,8 @@ public final class ExecutionService {
       Config.State stateConfig,
       SessionLocks locks,
       Duration sessionWait,
-      SessionSandboxes sessionSandboxes) {
+      SessionSandboxes sessionSandboxes,
+      MemoryBudget memory) {
     this.sessionSandboxes = sessionSandboxes;
     this.sessions = sessions;
     this.files = files;
@@ -93,6 +86,7 @@ public final class ExecutionService {
     this.stateConfig = stateConfig;
     this.locks = locks;
     this.sessionWait = sessionWait;
+    this.memory = memory;
   }
 
   /**
@@ -101,7 +95,8 @@ public final class ExecutionService {
    */
   @FunctionalInterface
   public interface RunStep {
-    RunnerResult run(Sandbox sandbox, RunnerRequest request, String sessionId)
+    /** {@code room}: the run's share of the memory budget, for what the step buffers. */
+    RunnerResult run(Sandbox sandbox, RunnerRequest request, String sessionId, Room room)
         throws SandboxException, InterruptedException;
   }
 
@@ -119,11 +114,23 @@ public final class ExecutionService {
    * SESSION_QUEUE_TIMEOUT_SECONDS for the one before it, else {@link SessionBusyException}.
    */
   public ExecResponse execute(ExecCommand cmd) throws InterruptedException {
-    return execute(cmd, null);
+    return execute(cmd, null, null);
   }
 
   /** {@link #execute(ExecCommand)} with the run step {@code step} (null: the usual one). */
   public ExecResponse execute(ExecCommand cmd, RunStep step) throws InterruptedException {
+    return execute(cmd, step, null);
+  }
+
+  /**
+   * {@link #execute(ExecCommand, RunStep)} drawing on {@code memory}, the caller's holding of the
+   * memory budget (the HTTP request's: a request and its run are one holder, which may hold the
+   * whole budget but never waits for itself); null, a holding of the run's own. What the run
+   * reserved is given back when it is over, but for what its answer needs until sent (up to what it
+   * held), which stays with the caller's holding.
+   */
+  public ExecResponse execute(ExecCommand cmd, RunStep step, MemoryBudget.Held memory)
+      throws InterruptedException {
     PhaseTimer timer = new PhaseTimer();
     List<String> fileSessions = cmd.files().stream().map(ExecCommand.FileRef::sessionId).toList();
     Session session =
@@ -140,7 +147,7 @@ public final class ExecutionService {
       if (!sessions.isStill(session)) {
         throw new SessionNotFoundException(session.id());
       }
-      return executeHeld(cmd, session, inputs, notes, timer, step);
+      return executeHeld(cmd, session, inputs, notes, timer, step, memory);
     } finally {
       // A programmatic run cancelled while it waits is interrupted: its session is freed all the
       // same (in Redis, a call made while interrupted would fail).
@@ -158,7 +165,8 @@ public final class ExecutionService {
       Map<String, StoredFile> inputs,
       List<String> notes,
       PhaseTimer timer,
-      RunStep step)
+      RunStep step,
+      MemoryBudget.Held given)
       throws InterruptedException {
     boolean usesState = step == null && cmd.language().keepsState() && stateConfig.enabled();
     if (!slots.tryAcquire()) {
@@ -168,10 +176,15 @@ public final class ExecutionService {
           null);
     }
     timer.mark("slot");
+    // What this run buffers (its state, the runner's answer), paid for as it arrives; given back
+    // when the run is over, however it ends, but for what an answer needs until it is sent.
+    MemoryBudget.Held holder = given != null ? given : memory.hold();
+    Room.Counted held = new Room.Counted(holder);
+    long answer = 0; // of what the run holds, what its answer needs until the caller sends it
     try {
       // Loaded once a slot is held: a state (up to STATE_MAX_SIZE_MB) is in memory only for the
       // runs in progress, not for every request waiting for a slot.
-      Optional<StoredState> loaded = usesState ? states.load(session.id()) : Optional.empty();
+      Optional<StoredState> loaded = usesState ? loadState(session.id(), held) : Optional.empty();
       String state = loaded.map(s -> Base64.getEncoder().encodeToString(s.bytes())).orElse(null);
       timer.mark("state_load");
       String sandboxKey = sandboxKey(session, cmd.language());
@@ -193,10 +206,11 @@ public final class ExecutionService {
                 usesState);
         RunnerResult result =
             step != null
-                ? step.run(sandbox, request, session.id())
+                ? step.run(sandbox, request, session.id(), held)
                 : sandbox
                     .runner()
-                    .execute(request, limits.maxExecutionTime().plusSeconds(15), maxRunnerReply());
+                    .execute(
+                        request, limits.maxExecutionTime().plusSeconds(15), maxRunnerReply(), held);
         timer.mark("run");
         // A run that ended on its own leaves a sandbox its session may use again.
         reusable = !result.timedOut();
@@ -206,6 +220,7 @@ public final class ExecutionService {
             usesState ? saveState(session, loaded, result, notes) : StoredStateInfo.NONE;
         timer.mark("state");
         ExecResponse response = respond(session, result, outputs, saved, notes);
+        answer = given != null ? answerBytes(response) : 0;
         timer.log(cmd.language(), response.status(), session.id());
         return response;
       } catch (SandboxException e) {
@@ -222,8 +237,50 @@ public final class ExecutionService {
         }
       }
     } finally {
+      held.giveBack(Math.max(0, held.reserved() - answer));
+      if (given == null) {
+        holder.releaseAll();
+      }
       slots.release();
     }
+  }
+
+  /**
+   * The most {@code r} costs until it is sent: its outputs as strings (2 bytes a character) and as
+   * JSON (6 bytes a control character, escaped), 8 KiB a file entry, 4 KiB besides. Kept, of what
+   * the run held, with the caller's holding, which gives it back once the answer is sent: asking
+   * for it then could refuse a run whose outputs and state are already stored.
+   */
+  static long answerBytes(ExecResponse r) {
+    long entries =
+        r.files().size()
+            + (r.deletedFiles() == null ? 0 : r.deletedFiles().size())
+            + (r.skippedFiles() == null ? 0 : r.skippedFiles().size());
+    return 8L * (r.stdout().length() + r.stderr().length()) + 8192 * entries + 4096;
+  }
+
+  /**
+   * What a loaded state costs a run for each of its bytes until the run is over: the bytes, their
+   * base64 (4/3), and the JSON request that carries it to the runner (4/3, twice while it grows).
+   */
+  static final int STATE_COST = 5;
+
+  /**
+   * The session's state, paid for before it costs memory: the store asks for what loading it
+   * buffers once it knows its size (nothing when there is none); then the run holds {@link
+   * #STATE_COST} times its size, before it is encoded.
+   */
+  private Optional<StoredState> loadState(String sessionId, Room.Counted held) {
+    long before = held.reserved();
+    Optional<StoredState> s = states.load(sessionId, held);
+    long loading = held.reserved() - before;
+    long keep = s.map(x -> (long) x.bytes().length * STATE_COST).orElse(0L);
+    if (keep > loading) {
+      held.reserve(keep - loading);
+    } else {
+      held.giveBack(loading - keep);
+    }
+    return s;
   }
 
   /**

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.common.RandomHex;
+import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.sandbox.RunnerRequest;
 import dev.kubecoderun.sandbox.RunnerResult;
@@ -268,11 +269,11 @@ public final class ProgrammaticService {
       ExecResponse response =
           executions.execute(
               start.command(),
-              (sandbox, request, sessionId) -> {
+              (sandbox, request, sessionId, room) -> {
                 session[0] = sessionId;
                 try {
                   return runOwned(
-                      start, executionId, owner, sandbox, request, sessionId, first, end);
+                      start, executionId, owner, sandbox, request, sessionId, first, end, room);
                 } catch (IOException e) {
                   throw new SandboxException("unreadable runner answer: " + e.getMessage(), e);
                 }
@@ -402,7 +403,8 @@ public final class ProgrammaticService {
       RunnerRequest request,
       String sessionId,
       CompletableFuture<First> first,
-      RunnerEnd[] end)
+      RunnerEnd[] end,
+      Room room)
       throws SandboxException, InterruptedException, IOException {
     RunnerClient runner = sandbox.runner();
     Map<String, Object> ptc = new LinkedHashMap<>();
@@ -416,9 +418,15 @@ public final class ProgrammaticService {
     body.put("timeout_ms", start.segmentTimeout().toMillis());
     body.put("ptc", ptc);
     handOver(start, executionId, owner, runner, sessionId);
+    // The first answer goes to the request that started the run: paid for until it is handed over.
+    Room.Counted firstRoom = new Room.Counted(room);
     RunnerClient.Reply r =
         runner.post(
-            "/execute", body, start.segmentTimeout().plus(MARGIN), executions.maxRunnerReply());
+            "/execute",
+            body,
+            start.segmentTimeout().plus(MARGIN),
+            executions.maxRunnerReply(),
+            firstRoom);
     if (r.status() == 400) {
       JsonNode error = Json.MAPPER.readTree(r.body()).path("error");
       throw new RefusedProgramException(error.asText("invalid programmatic request"));
@@ -440,10 +448,15 @@ public final class ProgrammaticService {
     } else {
       first.complete(new First(reply, sessionId));
     }
+    firstRoom.giveBackAll();
     while (true) {
+      // Only the end is kept (the run's result); an answer "not yet" is given back.
+      Room.Counted waitRoom = new Room.Counted(room);
       RunnerClient.Reply w =
-          runner.post("/ptc/wait", Map.of(), Duration.ofSeconds(60), executions.maxRunnerReply());
+          runner.post(
+              "/ptc/wait", Map.of(), Duration.ofSeconds(60), executions.maxRunnerReply(), waitRoom);
       if (w.status() == 202) {
+        waitRoom.giveBackAll();
         continue;
       }
       if (w.status() != 200) {
@@ -473,8 +486,12 @@ public final class ProgrammaticService {
     }
   }
 
-  /** Sends a batch's results; answers the next batch, or the end. */
-  public Reply resume(String principal, String requestId, String token, List<Object> results)
+  /**
+   * Sends a batch's results; answers the next batch, or the end. {@code room} is asked for the
+   * runner's answer as it is read (the continuing request's share of the memory budget).
+   */
+  public Reply resume(
+      String principal, String requestId, String token, List<Object> results, Room room)
       throws InterruptedException {
     ProgrammaticStore.Token t =
         store
@@ -503,7 +520,8 @@ public final class ProgrammaticService {
               "/ptc/continue",
               Map.of("tool_results", results),
               maxSegment.plus(MARGIN),
-              executions.maxRunnerReply());
+              executions.maxRunnerReply(),
+              room);
     } catch (SandboxException ex) {
       throw new ExecutionUnavailableException(
           ExecutionUnavailableException.Reason.SANDBOX_FAILED, ex.getMessage(), ex);

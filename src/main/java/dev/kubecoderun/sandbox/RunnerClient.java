@@ -1,6 +1,9 @@
 package dev.kubecoderun.sandbox;
 
 import dev.kubecoderun.common.Json;
+import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
+import dev.kubecoderun.memory.PaidRead;
+import dev.kubecoderun.memory.Room;
 import io.helidon.common.media.type.MediaTypes;
 import io.helidon.common.uri.UriInfo;
 import io.helidon.common.uri.UriPath;
@@ -84,11 +87,29 @@ public final class RunnerClient {
   }
 
   /**
+   * What each byte of a runner's answer to execute may cost until its run is over: the byte itself,
+   * the strings parsed from it (JSON escapes only shrink text, and a character is at most 2 bytes
+   * in a Java string, so at most 2 bytes), and what the run makes of them after (the decoded state,
+   * 3/4 of its base64; the outputs cleaned for the answer, at most as large as what they came from,
+   * by then the answer's bytes are garbage).
+   */
+  public static final int REPLY_COST = 4;
+
+  /** {@link #execute(RunnerRequest, Duration, int, Room)} bounded by no budget. */
+  public RunnerResult execute(RunnerRequest request, Duration timeout, int maxReplyBytes)
+      throws SandboxException {
+    return execute(request, timeout, maxReplyBytes, Room.NONE);
+  }
+
+  /**
    * Runs the request. At most {@code maxReplyBytes} of the runner's answer are read: the runner
    * bounds its output, state and file list, so a longer answer means a runner that is not ours (on
-   * Kubernetes it shares its pod with user code) and is refused without holding it.
+   * Kubernetes it shares its pod with user code) and is refused without holding it. The answer is
+   * read in pieces, {@code room} asked for {@link #REPLY_COST} times each before it is read (user
+   * code decides how long the answer is): a {@link MemoryBudgetExhaustedException} from it ends the
+   * call, the rest unread.
    */
-  public RunnerResult execute(RunnerRequest request, Duration timeout, int maxReplyBytes)
+  public RunnerResult execute(RunnerRequest request, Duration timeout, int maxReplyBytes, Room room)
       throws SandboxException {
     try (HttpClientResponse res =
         http.post(base.resolve("/execute").toString())
@@ -97,13 +118,13 @@ public final class RunnerClient {
             .contentType(MediaTypes.APPLICATION_JSON)
             .readTimeout(timeout)
             .submit(Json.write(request))) {
-      byte[] body;
+      PaidRead body;
       try (InputStream in = res.inputStream()) {
-        body = in.readNBytes(maxReplyBytes + 1);
+        body = PaidRead.of(in, maxReplyBytes, room, REPLY_COST);
       } catch (IOException e) {
         throw new SandboxException("runner execute failed: " + e.getMessage(), e);
       }
-      if (body.length > maxReplyBytes) {
+      if (body.length() > maxReplyBytes) {
         throw new SandboxException(
             "the runner's answer is larger than " + maxReplyBytes + " bytes; refused");
       }
@@ -111,7 +132,7 @@ public final class RunnerClient {
         throw new SandboxException(
             "runner answered " + res.status().code() + " to execute: " + errorText(body));
       }
-      RunnerResult result = Json.read(body, RunnerResult.class);
+      RunnerResult result = Json.read(body.stream(), RunnerResult.class);
       if (result == null) {
         throw new SandboxException("the runner's answer to execute is empty (null)");
       }
@@ -119,6 +140,8 @@ public final class RunnerClient {
         sandboxEnded = true;
       }
       return result;
+    } catch (MemoryBudgetExhaustedException e) {
+      throw e;
     } catch (RuntimeException e) {
       throw new SandboxException("runner execute failed: " + e.getMessage(), e);
     }
@@ -137,13 +160,19 @@ public final class RunnerClient {
   /** A runner's answer: its status and body. */
   public record Reply(int status, byte[] body) {}
 
+  /** {@link #post(String, Object, Duration, int, Room)} bounded by no budget. */
+  public Reply post(String path, Object body, Duration readTimeout, int maxReplyBytes)
+      throws SandboxException {
+    return post(path, body, readTimeout, maxReplyBytes, Room.NONE);
+  }
+
   /**
    * POSTs JSON to one of the runner's programmatic endpoints ({@code /execute} with {@code ptc},
    * {@code /ptc/continue}, {@code /ptc/wait}, {@code /ptc/cancel}); the caller reads the status. An
-   * answer over {@code maxReplyBytes} is refused (see {@link #execute(RunnerRequest, Duration,
-   * int)}).
+   * answer over {@code maxReplyBytes} is refused, and {@code room} is asked for each piece of it
+   * before it is read (see {@link #execute(RunnerRequest, Duration, int, Room)}).
    */
-  public Reply post(String path, Object body, Duration readTimeout, int maxReplyBytes)
+  public Reply post(String path, Object body, Duration readTimeout, int maxReplyBytes, Room room)
       throws SandboxException {
     try (HttpClientResponse res =
         http.post(base.resolve(path).toString())
@@ -153,12 +182,14 @@ public final class RunnerClient {
             .readTimeout(readTimeout)
             .submit(Json.write(body))) {
       try (InputStream in = res.inputStream()) {
-        byte[] bytes = in.readNBytes(maxReplyBytes + 1);
-        if (bytes.length > maxReplyBytes) {
+        PaidRead paid = PaidRead.of(in, maxReplyBytes, room, REPLY_COST);
+        if (paid.length() > maxReplyBytes) {
           throw new SandboxException("runner answer to " + path + " is too large");
         }
-        return new Reply(res.status().code(), bytes);
+        return new Reply(res.status().code(), paid.stream().readAllBytes());
       }
+    } catch (MemoryBudgetExhaustedException e) {
+      throw e;
     } catch (RuntimeException | IOException e) {
       throw new SandboxException("runner " + path + " failed: " + e.getMessage(), e);
     }
@@ -302,6 +333,20 @@ public final class RunnerClient {
     } catch (IOException | RuntimeException e) {
       return "(no message)";
     }
+  }
+
+  /** {@link #errorText(byte[])} of an answer read in pieces. */
+  private static String errorText(PaidRead body) {
+    try {
+      var error = Json.MAPPER.readTree(body.stream()).path("error");
+      if (error.isTextual()) {
+        String text = error.asText();
+        return text.length() > MAX_ERROR_TEXT ? text.substring(0, MAX_ERROR_TEXT) : text;
+      }
+    } catch (IOException | RuntimeException e) {
+      // not JSON: shown as text
+    }
+    return new String(body.prefix(MAX_ERROR_TEXT), StandardCharsets.UTF_8);
   }
 
   /** The {@code error} of a JSON answer, else its first {@link #MAX_ERROR_TEXT} bytes as text. */

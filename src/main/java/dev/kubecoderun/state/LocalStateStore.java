@@ -2,6 +2,7 @@ package dev.kubecoderun.state;
 
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.files.LocalDisk;
+import dev.kubecoderun.memory.Room;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -27,7 +28,7 @@ public final class LocalStateStore implements StateStore {
   }
 
   @Override
-  public Optional<StoredState> load(String sessionId) {
+  public Optional<StoredState> load(String sessionId, Room room) {
     Path dir = root.resolve(sessionId);
     Path metaFile = dir.resolve("meta.json");
     // Most runs: a new session. exists() first, as it costs no exception; a state it cannot check
@@ -42,7 +43,9 @@ public final class LocalStateStore implements StateStore {
         delete(sessionId);
         return Optional.empty();
       }
-      byte[] bytes = Files.readAllBytes(dir.resolve("state.dat"));
+      Path data = dir.resolve("state.dat");
+      room.reserve(Files.size(data));
+      byte[] bytes = Files.readAllBytes(data);
       return Optional.of(new StoredState(bytes, meta.hash(), meta.createdAt(), meta.expiresAt()));
     } catch (NoSuchFileException e) {
       return Optional.empty();

@@ -1,6 +1,7 @@
 package dev.kubecoderun.state;
 
 import dev.kubecoderun.common.Json;
+import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.redis.PyTime;
 import dev.kubecoderun.redis.RedisConnection;
 import java.io.IOException;
@@ -45,38 +46,54 @@ public final class RedisStateStore implements StateStore {
     this.archive = archive;
   }
 
+  /**
+   * What each byte of a state's base64 in Redis costs while it is loaded: the reply's bytes, the
+   * string made of them, and the decoded state (3/4).
+   */
+  static final int LOAD_COST = 3;
+
+  /**
+   * Its size first (with its meta and expiry), then, room made for it, its base64: a second round
+   * trip for a session that has a state, none for one that has not.
+   */
   @Override
-  public Optional<StoredState> load(String sessionId) {
-    return read(sessionId, true);
+  public Optional<StoredState> load(String sessionId, Room room) {
+    return read(sessionId, room, true);
   }
 
   @Override
   public Optional<StoredState> peek(String sessionId) {
-    return read(sessionId, false);
+    return read(sessionId, Room.NONE, false);
   }
 
   /** {@code restore}: an archived state is written back into Redis. */
-  private Optional<StoredState> read(String sessionId, boolean restore) {
+  private Optional<StoredState> read(String sessionId, Room room, boolean restore) {
     List<Object> r =
         redis.call(
             j -> {
               try (AbstractPipeline p = j.pipelined()) {
-                Response<String> state = p.get(key("", sessionId));
+                Response<Long> size = p.strlen(key("", sessionId));
                 Response<String> meta = p.get(key("meta:", sessionId));
                 Response<Long> pttl = p.pttl(key("", sessionId));
                 p.sync();
                 List<Object> out = new ArrayList<>();
-                out.add(state.get());
+                out.add(size.get());
                 out.add(meta.get());
                 out.add(pttl.get());
                 return out;
               }
             });
     Instant now = clock.instant();
-    if (r.get(0) == null) {
-      return fromArchive(sessionId, now, restore);
+    long size = (Long) r.get(0);
+    String base64 = null;
+    if (size > 0) {
+      room.reserve(size * LOAD_COST);
+      base64 = redis.call(j -> j.get(key("", sessionId)));
     }
-    byte[] bytes = Base64.getDecoder().decode((String) r.get(0));
+    if (base64 == null) {
+      return fromArchive(sessionId, now, room, restore);
+    }
+    byte[] bytes = Base64.getDecoder().decode(base64);
     long pttl = (Long) r.get(2);
     Instant created = createdAt((String) r.get(1));
     return Optional.of(
@@ -87,11 +104,12 @@ public final class RedisStateStore implements StateStore {
             pttl > 0 ? now.plusMillis(pttl) : now.plus(ttl)));
   }
 
-  private Optional<StoredState> fromArchive(String sessionId, Instant now, boolean restore) {
+  private Optional<StoredState> fromArchive(
+      String sessionId, Instant now, Room room, boolean restore) {
     if (archive == null) {
       return Optional.empty();
     }
-    Optional<byte[]> archived = archive.read(sessionId);
+    Optional<byte[]> archived = archive.read(sessionId, room);
     if (archived.isEmpty()) {
       return Optional.empty();
     }

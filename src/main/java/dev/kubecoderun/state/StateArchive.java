@@ -1,6 +1,8 @@
 package dev.kubecoderun.state;
 
 import dev.kubecoderun.files.ObjectStore;
+import dev.kubecoderun.memory.PaidRead;
+import dev.kubecoderun.memory.Room;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -39,15 +41,30 @@ public final class StateArchive {
     }
   }
 
+  /**
+   * What each byte of an archive costs while it is restored: its piece, the text made of them, the
+   * string, the decoded state (3/4), and its base64 and bytes again as Redis gets it back.
+   */
+  static final int RESTORE_COST = 6;
+
   /** The archived raw state bytes, if there is an archive. */
   public Optional<byte[]> read(String sessionId) {
+    return read(sessionId, Room.NONE);
+  }
+
+  /**
+   * {@link #read(String)}, {@code room} asked for {@link #RESTORE_COST} times each piece of the
+   * archive before it is read.
+   */
+  public Optional<byte[]> read(String sessionId, Room room) {
     try {
       Optional<InputStream> in = objects.open(key(sessionId));
       if (in.isEmpty()) {
         return Optional.empty();
       }
       try (InputStream stream = in.get()) {
-        String text = new String(stream.readAllBytes(), StandardCharsets.UTF_8).trim();
+        PaidRead paid = PaidRead.of(stream, Integer.MAX_VALUE - 16, room, RESTORE_COST);
+        String text = new String(paid.stream().readAllBytes(), StandardCharsets.UTF_8).trim();
         return Optional.of(Base64.getDecoder().decode(text));
       }
     } catch (IOException e) {

@@ -1,14 +1,23 @@
 package dev.kubecoderun.state;
 
+import dev.kubecoderun.memory.Room;
 import java.util.Optional;
 
 /** Where Python state lives: local disk (embedded) or Redis + S3 archive (production). */
 public interface StateStore {
+  /** {@link #load(String, Room)} bounded by no budget. */
+  default Optional<StoredState> load(String sessionId) {
+    return load(sessionId, Room.NONE);
+  }
+
   /**
    * The session's state; one only archived is brought back where states are kept (Redis). For the
-   * session's runs, which hold its lock.
+   * session's runs, which hold its lock. {@code room} is asked for what loading it buffers once its
+   * size is known, before its bytes are read (a {@link
+   * dev.kubecoderun.memory.MemoryBudgetExhaustedException} from it ends the load); a missing state
+   * costs nothing.
    */
-  Optional<StoredState> load(String sessionId);
+  Optional<StoredState> load(String sessionId, Room room);
 
   /**
    * As {@link #load}, but where the state is kept stays as it is: for readers without the session's

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.kubecoderun.execution.ExecutionUnavailableException;
 import dev.kubecoderun.execution.ExecutionUnavailableException.Reason;
+import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import org.junit.jupiter.api.Test;
@@ -41,5 +42,13 @@ class DomainErrorsTest {
     assertEquals(503, e.status());
     assertEquals("Storage failure: a store the service uses failed; retry shortly", e.getMessage());
     assertEquals("2", e.headers().get("Retry-After"));
+  }
+
+  @Test
+  void aMemoryBudgetTakenForTheWholeWaitIsA503WithRetryAfter() {
+    ApiError e = DomainErrors.shown(new MemoryBudgetExhaustedException());
+    assertEquals(503, e.status());
+    assertEquals("service_unavailable", e.errorType());
+    assertEquals("1", e.headers().get("Retry-After"));
   }
 }

@@ -9,6 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.sun.net.httpserver.Filter;
 import com.sun.net.httpserver.HttpHandler;
 import com.sun.net.httpserver.HttpServer;
+import dev.kubecoderun.memory.MemoryBudget;
+import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import io.helidon.webclient.api.WebClient;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -36,6 +38,9 @@ class RunnerClientTest {
   /** An error answer far longer than anything worth showing. */
   private static final String HUGE = "x".repeat(200_000);
 
+  /** An output of 1 MiB. */
+  private static final String BIG = "y".repeat(1 << 20);
+
   /** Answers of a runner that is broken, or not ours, by the code that asks for them. */
   private static final Map<String, Map.Entry<Integer, String>> BROKEN =
       Map.of(
@@ -44,7 +49,8 @@ class RunnerClientTest {
           "no-path", Map.entry(200, "{\"exit_code\":0,\"files\":[{\"size\":1}]}"),
           "huge-error", Map.entry(500, HUGE),
           "huge-json-error", Map.entry(500, "{\"error\":\"" + HUGE + "\"}"),
-          "ends-its-sandbox", Map.entry(200, "{\"exit_code\":0,\"sandbox_ended\":true}"));
+          "ends-its-sandbox", Map.entry(200, "{\"exit_code\":0,\"sandbox_ended\":true}"),
+          "big-output", Map.entry(200, "{\"exit_code\":0,\"stdout\":\"" + BIG + "\"}"));
 
   @BeforeEach
   void start() throws IOException {
@@ -178,6 +184,32 @@ class RunnerClientTest {
     RunnerRequest ends = new RunnerRequest("py", "ends-its-sandbox", 1000, List.of(), null, false);
     assertTrue(client.execute(ends, Duration.ofSeconds(5)).sandboxEnded());
     assertTrue(client.sandboxEnded());
+  }
+
+  @Test
+  void anAnswerIsPaidForAsItIsReadAndASmallOneCostsAFewKib() throws Exception {
+    MemoryBudget budget = new MemoryBudget(64 << 20, Duration.ofMillis(50));
+    MemoryBudget.Held held = budget.hold();
+    RunnerRequest plain = new RunnerRequest("py", "print(1)", 1000, List.of(), null, false);
+    assertEquals("1\n", client.execute(plain, Duration.ofSeconds(5), 1 << 24, held).stdout());
+    assertTrue(held.held() <= 4096, "held " + held.held());
+    held.releaseAll();
+    RunnerRequest big = new RunnerRequest("py", "big-output", 1000, List.of(), null, false);
+    assertEquals(BIG, client.execute(big, Duration.ofSeconds(5), 1 << 24, held).stdout());
+    long cost = (long) RunnerClient.REPLY_COST * BIG.length();
+    assertTrue(held.held() >= cost && held.held() < cost + (64 << 10), "held " + held.held());
+  }
+
+  /** No room for the answer: the budget's failure, not the sandbox's (the API's 503 says so). */
+  @Test
+  void anAnswerThatFindsNoRoomEndsTheCallWithTheBudgetsFailure() {
+    MemoryBudget budget = new MemoryBudget(4 << 20, Duration.ofMillis(50));
+    budget.hold().reserve(3 << 20);
+    RunnerRequest big = new RunnerRequest("py", "big-output", 1000, List.of(), null, false);
+    MemoryBudget.Held held = budget.hold();
+    assertThrows(
+        MemoryBudgetExhaustedException.class,
+        () -> client.execute(big, Duration.ofSeconds(5), 1 << 24, held));
   }
 
   @Test

@@ -2,8 +2,11 @@ package dev.kubecoderun.stores;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
+import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.session.Ids;
 import dev.kubecoderun.state.StateHash;
 import dev.kubecoderun.state.StateStore;
@@ -42,6 +45,36 @@ abstract class StateStoreContract {
     store.saveUpload(sid, newer);
     assertArrayEquals(newer, store.load(sid).orElseThrow().bytes());
     assertEquals(StateHash.of(newer), store.load(sid).orElseThrow().hash());
+  }
+
+  /**
+   * A load asks for room for what it buffers once it knows the size, before the bytes are read; a
+   * missing state asks for none; no room ends the load, the state stays.
+   */
+  @Test
+  void aLoadAsksForRoomForTheStateBeforeReadingItAndNoRoomLeavesItStored() {
+    StateStore store = store(Duration.ofHours(2));
+    String sid = Ids.next();
+    byte[] big = new byte[300_000];
+    new java.util.Random(3).nextBytes(big);
+    big[0] = 2;
+    store.save(sid, big);
+    long[] asked = {0};
+    Room counting =
+        bytes -> {
+          asked[0] += bytes;
+          return bytes;
+        };
+    assertTrue(store.load(Ids.next(), counting).isEmpty());
+    assertEquals(0, asked[0], "no state, no room asked");
+    assertArrayEquals(big, store.load(sid, counting).orElseThrow().bytes());
+    assertTrue(asked[0] >= big.length, "asked " + asked[0]);
+    Room none =
+        bytes -> {
+          throw new MemoryBudgetExhaustedException();
+        };
+    assertThrows(MemoryBudgetExhaustedException.class, () -> store.load(sid, none));
+    assertArrayEquals(big, store.load(sid).orElseThrow().bytes());
   }
 
   @Test

@@ -1,0 +1,60 @@
+package dev.kubecoderun.memory;
+
+/**
+ * Room asked for before bytes are read into memory: what a component that buffers (a runner's
+ * answer, a stored state) is handed by its caller, without knowing whose budget it draws on.
+ */
+@FunctionalInterface
+public interface Room {
+  /** Room asked of no one: nothing bounds it. */
+  Room NONE = bytes -> 0;
+
+  /**
+   * Makes room for {@code bytes} more, waiting for it if need be; returns what was reserved (less
+   * when the holder has all it may have). Throws {@link MemoryBudgetExhaustedException} when no
+   * room came in time: nothing more may be read.
+   */
+  long reserve(long bytes);
+
+  /**
+   * Gives back {@code bytes} of what was reserved and turned out not to be needed; returns what was
+   * given back (a budget counts whole KiB).
+   */
+  default long giveBack(long bytes) {
+    return 0;
+  }
+
+  /** Room asked of another, counted: what one call took, to give back at once when it is done. */
+  final class Counted implements Room {
+    private final Room of;
+    private long reserved;
+
+    public Counted(Room of) {
+      this.of = of;
+    }
+
+    @Override
+    public synchronized long reserve(long bytes) {
+      long got = of.reserve(bytes);
+      reserved += got;
+      return got;
+    }
+
+    @Override
+    public synchronized long giveBack(long bytes) {
+      long back = of.giveBack(Math.min(bytes, reserved));
+      reserved -= back;
+      return back;
+    }
+
+    /** What this one holds now. */
+    public synchronized long reserved() {
+      return reserved;
+    }
+
+    /** Gives back all this one took. */
+    public void giveBackAll() {
+      giveBack(Long.MAX_VALUE);
+    }
+  }
+}

@@ -1,0 +1,149 @@
+package dev.kubecoderun.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.testing.Eventually;
+import java.net.http.HttpRequest;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Runs draw on the memory budget too (REQUEST_MEMORY_BUDGET_MB=24): a run holds what its state and
+ * its runner's answer cost while it runs, gives it all back when it is over, and a run that would
+ * go past the budget waits for room, or fails with a 503 that loses nothing.
+ */
+@Tag("integration")
+class RunMemoryBudgetTest {
+  private static final long MIB = 1 << 20;
+
+  /** A Python state of a little over 4 MiB (random bytes: nothing shrinks them). */
+  private static final String BIG_STATE = "import os\nx = os.urandom(4 << 20)\ndel os";
+
+  private static TestServer server;
+
+  @BeforeAll
+  static void start() {
+    server =
+        TestServer.start(
+            Map.of(
+                "REQUEST_MEMORY_BUDGET_MB",
+                "24",
+                "POD_POOL_PY",
+                "2",
+                "MAX_OUTPUT_SIZE",
+                Long.toString(4 * MIB)),
+            "0");
+  }
+
+  @AfterAll
+  static void stop() {
+    server.app.close();
+  }
+
+  /** A gauge of GET /metrics (the master key's). */
+  private static double gauge(String name) {
+    TestServer.Reply r =
+        server.send(
+            HttpRequest.newBuilder(server.base.resolve("/metrics"))
+                .header("X-API-Key", TestServer.MASTER)
+                .GET());
+    Matcher m = Pattern.compile("(?m)^" + name + " (\\S+)$").matcher(r.body());
+    assertTrue(m.find(), name + " in " + r.body());
+    return Double.parseDouble(m.group(1));
+  }
+
+  private static double held() {
+    return gauge("kubecoderun_request_memory_held_bytes");
+  }
+
+  private static TestServer.Reply run(String sid, String code) {
+    return server.exec(
+        sid == null
+            ? Map.of("lang", "py", "code", code)
+            : Map.of("lang", "py", "code", code, "session_id", sid));
+  }
+
+  /** A new session whose state {@code code} made. */
+  private static String session(String code) {
+    TestServer.Reply r = run(null, code);
+    assertEquals(200, r.status(), r.body());
+    JsonNode json = r.json();
+    assertEquals("ok", json.path("status").asText(), r.body());
+    return json.path("session_id").asText();
+  }
+
+  /**
+   * A run of {@code sid} that holds its 4 MiB state's cost (5 times it) for as long as its code
+   * runs: {@code seconds}, long enough for the test to act while it does (the test waits for
+   * conditions, never for this time). It drops the state at its end, so its answer is small.
+   */
+  private static CompletableFuture<TestServer.Reply> holding(String sid, int seconds)
+      throws InterruptedException {
+    CompletableFuture<TestServer.Reply> run =
+        CompletableFuture.supplyAsync(
+            () -> run(sid, "import time\ntime.sleep(" + seconds + ")\ndel x\nprint('held')"));
+    Eventually.await(
+        "the run to hold its loaded state", Duration.ofSeconds(60), () -> held() >= 20 * MIB);
+    return run;
+  }
+
+  @Test
+  void aRunHoldsItsStateWhileItRunsAndARunThatNeedsMoreWaitsForItThenGetsItsStateWhole()
+      throws Exception {
+    String first = session(BIG_STATE);
+    String second = session(BIG_STATE);
+    assertEquals(0, held(), "a run over holds nothing");
+    // 5 s: time to see the second run wait, well within its 10 s wait for room.
+    CompletableFuture<TestServer.Reply> running = holding(first, 5);
+    CompletableFuture<TestServer.Reply> waiting =
+        CompletableFuture.supplyAsync(() -> run(second, "print(len(x))"));
+    Eventually.await(
+        "the second run to wait for room",
+        Duration.ofSeconds(30),
+        () -> gauge("kubecoderun_request_memory_waiting") == 1);
+    assertFalse(waiting.isDone());
+    TestServer.Reply r = running.get(60, TimeUnit.SECONDS);
+    assertEquals(200, r.status(), r.body());
+    assertEquals("held\n", r.json().path("stdout").asText());
+    TestServer.Reply w = waiting.get(60, TimeUnit.SECONDS);
+    assertEquals(200, w.status(), w.body());
+    assertEquals(Integer.toString(4 << 20) + "\n", w.json().path("stdout").asText(), w.body());
+    Eventually.await(
+        "every reservation to be given back", Duration.ofSeconds(30), () -> held() == 0);
+  }
+
+  @Test
+  void aRunWhoseAnswerFindsNoRoomFailsWithA503AndItsSessionKeepsItsState() throws Exception {
+    String big = session(BIG_STATE);
+    String small = session("y = 1");
+    // 25 s: past the refused run's 10 s wait, with room to spare on a busy machine.
+    CompletableFuture<TestServer.Reply> running = holding(big, 25);
+    // 3 MiB of output: its answer costs 12 MiB, past the ~4 MiB left, for the 10 s wait.
+    TestServer.Reply refused = run(small, "y = 2\nprint('a' * (3 << 20))");
+    assertFalse(running.isDone(), "refused while the other run held the budget");
+    assertEquals(503, refused.status(), refused.body());
+    assertEquals("1", refused.header("Retry-After"));
+    assertEquals("service_unavailable", refused.json().path("error_type").asText());
+    Eventually.await(
+        "the refused run's slot to be free",
+        Duration.ofSeconds(30),
+        () -> gauge("kubecoderun_execution_slots_in_use") == 1);
+    assertEquals(200, running.get(60, TimeUnit.SECONDS).status());
+    TestServer.Reply after = run(small, "print(y)");
+    assertEquals(200, after.status(), after.body());
+    assertEquals("1\n", after.json().path("stdout").asText(), "the session's state as it was");
+    Eventually.await(
+        "every reservation to be given back", Duration.ofSeconds(30), () -> held() == 0);
+  }
+}
