@@ -515,8 +515,11 @@ func (s *Server) currentPTC() *ptcRun {
 	return s.ptc
 }
 
-// handlePTCContinue: POST /ptc/continue {"tool_results": [...]}: the results of the batch out; answers
-// the next batch or the end. 409 when no batch waits or the results are not exactly its calls.
+// handlePTCContinue: POST /ptc/continue {"run_id"?, "tool_results": [...]}: the results of the batch out;
+// answers the next batch or the end. 404 when run_id names another run than this sandbox's current one
+// (a token of an earlier run of a kept sandbox), 410 when the run has ended (on its own, with a batch
+// still out: the API then answers with the run's end), 409 when no batch waits or the results are not
+// exactly its calls.
 func (s *Server) handlePTCContinue(w http.ResponseWriter, r *http.Request) {
 	run := s.currentPTC()
 	if run == nil {
@@ -524,15 +527,20 @@ func (s *Server) handlePTCContinue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body struct {
+		RunID       string      `json:"run_id"`
 		ToolResults []ptcResult `json:"tool_results"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, ptcMaxResults)).Decode(&body); err != nil {
 		writeError(w, http.StatusBadRequest, "malformed request: %v", err)
 		return
 	}
+	if body.RunID != "" && body.RunID != run.id {
+		writeError(w, http.StatusNotFound, "no programmatic run %q", body.RunID)
+		return
+	}
 	select {
 	case <-run.done:
-		writeError(w, http.StatusConflict, "the run has ended")
+		writeError(w, http.StatusGone, "the run has ended")
 		return
 	default:
 	}

@@ -165,8 +165,10 @@ open("out.txt", "w").write("done")
 	if got := changedPaths(res.Files); len(got) != 1 || got[0] != "created out.txt" {
 		t.Fatalf("files: %v", got)
 	}
-	// After the end, results are refused.
-	p.post(t, "/ptc/continue", map[string]any{"tool_results": results}, http.StatusConflict)
+	// After the end, results are refused: 410, the run has ended.
+	p.post(t, "/ptc/continue", map[string]any{"tool_results": results}, http.StatusGone)
+	// Results for another run (a token of an earlier run of a kept sandbox): no such run.
+	p.post(t, "/ptc/continue", map[string]any{"run_id": "another-run", "tool_results": results}, http.StatusNotFound)
 }
 
 func ptcBash(t *testing.T, p ptcTarget) {
@@ -235,7 +237,22 @@ func ptcLimits(t *testing.T, target func(t *testing.T) ptcTarget) {
 		if r.Status != "tool_call_required" || res.PTCEnd != "idle_timeout" || res.Stdout != "" {
 			t.Fatalf("%+v %s", r, res)
 		}
-		p.post(t, "/ptc/continue", map[string]any{"tool_results": []ptcResult{ok(r.ToolCalls[0].ID, 1)}}, http.StatusConflict)
+		// Results after the idle timeout ended the run: refused, the run has ended.
+		p.post(t, "/ptc/continue", map[string]any{"tool_results": []ptcResult{ok(r.ToolCalls[0].ID, 1)}}, http.StatusGone)
+	})
+	t.Run("EndsWithABatchOut", func(t *testing.T) {
+		// The code ends while a call it sent to the background is out (its sleep only gives the call time
+		// to get out first): the run's end is its own, and the batch's results then get 410, which the
+		// API answers with that end.
+		p := target(t)
+		r := p.start(t, "bash", "t &\nsleep 1\necho main done\n", []string{"t"}, map[string]any{"run_id": "run-b"})
+		if r.Status != "tool_call_required" {
+			t.Fatalf("%+v %s", r, p.final(t))
+		}
+		if res := p.final(t); res.ExitCode != 0 || res.Stdout != "main done\n" || res.PTCEnd != "" {
+			t.Fatalf("%s", res)
+		}
+		p.post(t, "/ptc/continue", map[string]any{"run_id": "run-b", "tool_results": []ptcResult{ok(r.ToolCalls[0].ID, 1)}}, http.StatusGone)
 	})
 	t.Run("Cancel", func(t *testing.T) {
 		p := target(t)

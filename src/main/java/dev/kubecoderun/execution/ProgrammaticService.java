@@ -42,6 +42,8 @@ public final class ProgrammaticService {
 
   private static final Duration FINAL_TTL = Duration.ofMinutes(10);
   private static final Duration MARGIN = Duration.ofSeconds(30);
+  // How long a continuation that finds its run ended waits for the end its owner is storing.
+  private static final Duration ENDED_WAIT = Duration.ofSeconds(5);
 
   /** A tool call of a batch: its id, the tool's registered name, its input. */
   public record Call(String id, String name, JsonNode input) {}
@@ -518,13 +520,27 @@ public final class ProgrammaticService {
       r =
           runner.post(
               "/ptc/continue",
-              Map.of("tool_results", results),
+              // run_id: a token of an earlier run of a kept sandbox does not reach this one.
+              Map.of("run_id", t.executionId(), "tool_results", results),
               maxSegment.plus(MARGIN),
               executions.maxRunnerReply(),
               room);
     } catch (SandboxException ex) {
       throw new ExecutionUnavailableException(
           ExecutionUnavailableException.Reason.SANDBOX_FAILED, ex.getMessage(), ex);
+    }
+    if (r.status() == 410 || r.status() == 404 || r.status() == 401) {
+      // The run ended while this batch was out (on its own, or its sandbox died; the runner says
+      // so,
+      // or is gone with its sandbox): its end is the answer, once. Its owner stores the end just
+      // after the sandbox goes.
+      Optional<String> end = store.awaitFinal(t.executionId(), ENDED_WAIT);
+      if (end.isPresent()) {
+        if (!store.consume(token, tokenTtl())) {
+          throw new StaleContinuationException("This continuation token was used already");
+        }
+        return done(end.get());
+      }
     }
     if (r.status() == 409 || r.status() == 400) {
       throw new StaleContinuationException(
@@ -596,8 +612,12 @@ public final class ProgrammaticService {
           "the programmatic run ended but its result did not arrive",
           null);
     }
+    return done(body.get());
+  }
+
+  private static Done done(String finalJson) {
     try {
-      Final f = Json.MAPPER.readValue(body.get(), Final.class);
+      Final f = Json.MAPPER.readValue(finalJson, Final.class);
       return new Done(f.body());
     } catch (IOException e) {
       throw new IllegalStateException(e);

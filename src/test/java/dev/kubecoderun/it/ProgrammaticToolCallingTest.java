@@ -528,6 +528,36 @@ class ProgrammaticToolCallingTest {
     assertEquals(1, totals.get("error_count").asInt(), "the cancelled run: " + totals);
   }
 
+  /**
+   * The code ends on its own while a call it sent to the background is out (its sleep only gives
+   * the call time to get out first): continuing that batch answers with the run's end, once; the
+   * token is then used.
+   */
+  @Test
+  void aRunThatEndsWithABatchOutAnswersItsEndToTheContinuation() throws InterruptedException {
+    TestServer s = server();
+    JsonNode created =
+        AdminApiTest.adminJson(s, "POST", "/api/v1/admin/keys", "{\"name\":\"ptc out\"}").json();
+    String key = created.get("api_key").asText();
+    String hash = created.at("/record/key_hash").asText();
+    Map<String, Object> body = python("t &\nsleep 1\necho main done\n", "t");
+    body.put("lang", "bash");
+    JsonNode first = post(s, key, null, body).json();
+    assertToolCalls(first, "t");
+    Eventually.await(
+        "the run's end in usage",
+        Duration.ofSeconds(30),
+        () -> usageTotals(s, hash).get("executions").asInt() == 1);
+
+    Map<String, Object> results =
+        continuation(first, List.of(result(first.at("/tool_calls/0"), 1)));
+    TestServer.Reply end = post(s, key, null, results);
+    assertEquals(200, end.status(), end.body());
+    assertEquals("completed", end.json().get("status").asText(), end.body());
+    assertEquals("main done\n", end.json().get("stdout").asText(), end.body());
+    Errors.assertError(post(s, key, null, results), 409, "resource_conflict");
+  }
+
   /** A run that cannot start is a failed execution in usage, with the status the client got. */
   @Test
   void aRefusedRunIsAFailureWithItsStatusInUsage() {
