@@ -68,7 +68,7 @@ public final class JwtKeys {
    * @throws IllegalArgumentException naming the setting that holds no usable key
    */
   public static JwtKeys load(Sources sources) {
-    return new JwtKeys(sources, read(sources));
+    return new JwtKeys(sources, read(sources, null));
   }
 
   /** The key for a token's kid (null: the token has none), or null when no key fits. */
@@ -96,7 +96,7 @@ public final class JwtKeys {
         return loaded;
       }
       try {
-        loaded = read(sources);
+        loaded = read(sources, l);
       } catch (IllegalArgumentException e) {
         LOG.warning("JWT keys not reloaded, keeping the previous ones: " + e.getMessage());
         loaded = new Loaded(l.named(), l.unnamed(), System.nanoTime() + sources.reload().toNanos());
@@ -105,7 +105,8 @@ public final class JwtKeys {
     }
   }
 
-  private static Loaded read(Sources s) {
+  /** {@code previous}: the keys loaded before (a reload), null at the start. */
+  private static Loaded read(Sources s, Loaded previous) {
     Map<String, PublicKey> named = new HashMap<>();
     List<PublicKey> unnamed = new java.util.ArrayList<>();
     if (s.jwksJson() != null) {
@@ -116,7 +117,7 @@ public final class JwtKeys {
           named, unnamed, readFile(s.jwksFile(), "CODEAPI_JWT_JWKS_FILE"), "CODEAPI_JWT_JWKS_FILE");
     }
     if (s.keysDir() != null) {
-      addDir(named, s.keysDir());
+      addDir(named, s.keysDir(), previous);
     }
     String pem = s.pem();
     String setting = "CODEAPI_JWT_PUBLIC_KEY";
@@ -167,8 +168,12 @@ public final class JwtKeys {
     }
   }
 
-  /** Each regular file is one key, named by the file name without its extension. */
-  private static void addDir(Map<String, PublicKey> named, Path dir) {
+  /**
+   * Each regular file is one key, named by the file name without its extension. On a reload, a file
+   * that cannot be used keeps its kid's previous key (and is logged) while the others are read as
+   * they are: a key whose file was removed is gone even when another file breaks at the same time.
+   */
+  private static void addDir(Map<String, PublicKey> named, Path dir, Loaded previous) {
     if (!Files.isDirectory(dir)) {
       throw new IllegalArgumentException(
           "CODEAPI_JWT_PUBLIC_KEYS_DIR=" + dir + " is not a directory");
@@ -180,10 +185,23 @@ public final class JwtKeys {
           continue; // Kubernetes Secret mounts add ..data links and dot-directories
         }
         String kid = name.contains(".") ? name.substring(0, name.lastIndexOf('.')) : name;
-        named.put(
-            kid,
-            parseKey(
-                readFile(f, "CODEAPI_JWT_PUBLIC_KEYS_DIR"), "CODEAPI_JWT_PUBLIC_KEYS_DIR " + name));
+        try {
+          named.put(
+              kid,
+              parseKey(
+                  readFile(f, "CODEAPI_JWT_PUBLIC_KEYS_DIR"),
+                  "CODEAPI_JWT_PUBLIC_KEYS_DIR " + name));
+        } catch (IllegalArgumentException e) {
+          if (previous == null) {
+            throw e;
+          }
+          PublicKey kept = previous.named().get(kid);
+          LOG.warning(
+              e.getMessage() + (kept != null ? ": its previous key kept" : ": no key for " + kid));
+          if (kept != null) {
+            named.put(kid, kept);
+          }
+        }
       }
     } catch (IOException e) {
       throw new IllegalArgumentException("CODEAPI_JWT_PUBLIC_KEYS_DIR=" + dir + " cannot be read");

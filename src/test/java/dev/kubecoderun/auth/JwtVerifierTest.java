@@ -326,6 +326,30 @@ class JwtVerifierTest {
         JwtVerifier.Valid.class, fromDir.verify(token), "a bad PEM: the previous keys");
   }
 
+  /**
+   * A key removed from the directory is gone at the next reload even when another file breaks at
+   * the same time: the broken file does not bring back the keys as they were.
+   */
+  @Test
+  void aKeyRemovedWhileAnotherFileBreaksIsGone() throws Exception {
+    Path keysDir = Files.createDirectory(dir.resolve("rotating"));
+    LibreChatTokens other = LibreChatTokens.ed25519("other-2026");
+    Files.writeString(keysDir.resolve(LibreChatTokens.KID + ".pem"), ED.publicPem());
+    Files.writeString(keysDir.resolve("other-2026.pem"), other.publicPem());
+    JwtVerifier v =
+        verifier(
+            JwtKeys.load(
+                new JwtKeys.Sources(null, null, null, null, null, keysDir, Duration.ZERO)));
+    String revoked = ED.token("t", "u");
+    assertInstanceOf(JwtVerifier.Valid.class, v.verify(revoked));
+
+    Files.delete(keysDir.resolve(LibreChatTokens.KID + ".pem"));
+    Files.writeString(keysDir.resolve("new.pem"), "not a key");
+
+    assertEquals("unknown_kid", reason(v, revoked), "the removed key, remembered token or not");
+    assertInstanceOf(JwtVerifier.Valid.class, v.verify(other.token("t", "u")), "the other key");
+  }
+
   @Test
   void aJwksFileOrKeyDirectoryThatCannotBeUsedFailsTheStartNamingTheSetting() throws Exception {
     Path missing = dir.resolve("missing.json");
