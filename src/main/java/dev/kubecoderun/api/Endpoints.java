@@ -45,7 +45,10 @@ public final class Endpoints {
     MasterKey master = new MasterKey(config.operations().masterKey());
     return List.of(
         new HealthEndpoint(
-            version, ready, new HealthReports(checks, config.operations().healthCacheMaxAge())),
+            version,
+            ready,
+            new HealthReports(checks, config.operations().healthCacheMaxAge()),
+            !master.enabled()),
         new ExecEndpoint(
             executions,
             config.limits().maxJsonBodyBytes(),

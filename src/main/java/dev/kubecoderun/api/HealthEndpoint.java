@@ -6,6 +6,7 @@ import io.helidon.webserver.http.HttpRules;
 import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
+import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.function.BooleanSupplier;
@@ -15,11 +16,19 @@ final class HealthEndpoint implements HttpService {
   private final String version;
   private final BooleanSupplier ready;
   private final HealthReports reports;
+  private final boolean detailsForEveryKey;
 
-  HealthEndpoint(String version, BooleanSupplier ready, HealthReports reports) {
+  /**
+   * {@code detailsForEveryKey}: every caller sees each service's details; otherwise (a master key
+   * is set) only its status, and the operator reads the details in the admin API's stats. Details
+   * name internal hosts, store errors and which addresses a sandbox reached.
+   */
+  HealthEndpoint(
+      String version, BooleanSupplier ready, HealthReports reports, boolean detailsForEveryKey) {
     this.version = version;
     this.ready = ready;
     this.reports = reports;
+    this.detailsForEveryKey = detailsForEveryKey;
   }
 
   @Override
@@ -52,9 +61,28 @@ final class HealthEndpoint implements HttpService {
               throw ApiError.validation("use_cache", "use_cache must be true or false", "bool");
         };
     Map<String, Object> body = reports.report(useCache);
+    if (!detailsForEveryKey) {
+      body = withoutDetails(body);
+    }
     // 200 either way: every non-2xx of the API carries the error shape, and this is a report.
     res.header("X-Health-Status", (String) body.get("status"));
     send(res, 200, body);
+  }
+
+  /** The report with each service's name, status and response time only. */
+  @SuppressWarnings("unchecked")
+  static Map<String, Object> withoutDetails(Map<String, Object> report) {
+    Map<String, Object> services = new LinkedHashMap<>();
+    ((Map<String, Object>) report.get("services"))
+        .forEach(
+            (name, service) -> {
+              Map<String, Object> s = new LinkedHashMap<>((Map<String, Object>) service);
+              s.remove("details");
+              services.put(name, s);
+            });
+    Map<String, Object> out = new LinkedHashMap<>(report);
+    out.put("services", services);
+    return out;
   }
 
   private static void send(ServerResponse res, int status, Object body) {

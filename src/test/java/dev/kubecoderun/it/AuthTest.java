@@ -143,8 +143,25 @@ class AuthTest {
         "authentication");
     var detailed = server.get("/health/detailed").json();
     assertEquals("healthy", detailed.path("status").asText(), detailed.toString());
+    // With a master key set, an API key sees each service's status, not its details (internal
+    // hosts, store errors, what a sandbox reached): those are the operator's, in the admin stats.
+    assertEquals(
+        "healthy",
+        detailed.path("services").path("sandbox").path("status").asText(),
+        detailed.toString());
+    assertTrue(
+        detailed.path("services").path("sandbox").path("details").isMissingNode(),
+        detailed.toString());
+    var stats = server.send(AdminApiTest.admin(server, "/api/v1/admin/stats")).json();
     assertEquals(
         "local",
-        detailed.path("services").path("sandbox").path("details").path("backend").asText());
+        stats
+            .path("health")
+            .path("services")
+            .path("sandbox")
+            .path("details")
+            .path("backend")
+            .asText(),
+        stats.toString());
   }
 }
