@@ -46,7 +46,8 @@ public final class ApiServer {
           new AuthFilter(
               endpoints.auth().authenticator(),
               endpoints.auth().maxJsonBytes(),
-              settings.maxConcurrentRequests()));
+              settings.maxConcurrentRequests(),
+              settings.idleConnectionTimeout()));
     } else {
       routing.addFilter(Principals.anonymous());
     }

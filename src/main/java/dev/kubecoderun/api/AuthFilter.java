@@ -45,11 +45,22 @@ final class AuthFilter implements Filter {
   // slots are all clients without a credential can hold at once; past them, 503 at once.
   private final Semaphore bodyScans;
 
-  /** {@code maxConcurrentRequests}: an eighth of it (at least 2) may scan a body at once. */
-  AuthFilter(Authenticator authenticator, long maxJsonBytes, int maxConcurrentRequests) {
+  // How long such a body may take to arrive, whole (IDLE_CONNECTION_TIMEOUT_SECONDS).
+  private final Duration bodyDeadline;
+
+  /**
+   * {@code maxConcurrentRequests}: an eighth of it (at least 2) may scan a body at once; {@code
+   * bodyDeadline}: for the whole of what one scan reads.
+   */
+  AuthFilter(
+      Authenticator authenticator,
+      long maxJsonBytes,
+      int maxConcurrentRequests,
+      Duration bodyDeadline) {
     this.authenticator = authenticator;
     this.maxJsonBytes = maxJsonBytes;
     this.bodyScans = new Semaphore(Math.max(2, maxConcurrentRequests / 8));
+    this.bodyDeadline = bodyDeadline;
   }
 
   @Override
@@ -126,11 +137,20 @@ final class AuthFilter implements Filter {
     MemoryBudget.Held held = RequestMemory.of(req);
     long reserved = held.reserve(max + 1L);
     byte[] bytes;
-    try {
-      InputStream in = req.content().inputStream();
-      bytes = in.readNBytes(max + 1);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
+    try (ReadDeadline deadline = new ReadDeadline(bodyDeadline)) {
+      try {
+        InputStream in = req.content().inputStream();
+        bytes = in.readNBytes(max + 1);
+      } catch (IOException | RuntimeException e) {
+        if (deadline.passed()) {
+          throw new ApiError(
+              408,
+              "The request body did not arrive within "
+                  + bodyDeadline.toSeconds()
+                  + " s; send the key in X-API-Key or Authorization");
+        }
+        throw e instanceof IOException io ? new UncheckedIOException(io) : (RuntimeException) e;
+      }
     }
     if (bytes.length > max) {
       throw new ApiError(

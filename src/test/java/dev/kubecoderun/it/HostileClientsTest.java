@@ -290,6 +290,48 @@ class HostileClientsTest {
     }
   }
 
+  /**
+   * A client without a credential header that sends its JSON body a byte every half second, never
+   * idle long enough for the idle timeout, still has the whole body within
+   * IDLE_CONNECTION_TIMEOUT_SECONDS (2 s here): past it the server ends the request.
+   */
+  @Test
+  void anUnauthenticatedJsonBodyTrickledByteByByteIsCutOffAtTheIdleTimeout() throws Exception {
+    try (Socket s = connect()) {
+      s.getOutputStream()
+          .write(
+              ("POST /v1/exec HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      + "Content-Length: 100000\r\nExpect: 100-continue\r\n\r\n")
+                  .getBytes(StandardCharsets.US_ASCII));
+      assertEquals("HTTP/1.1 100 Continue", statusLine(s));
+      long start = System.nanoTime();
+      Thread trickle =
+          Thread.ofVirtual()
+              .start(
+                  () -> {
+                    try {
+                      for (int i = 0; i < 60; i++) {
+                        s.getOutputStream().write(i == 0 ? '{' : ' ');
+                        s.getOutputStream().flush();
+                        Thread.sleep(500); // the client's pace, under the idle timeout
+                      }
+                    } catch (IOException | InterruptedException e) {
+                      // cut off by the server
+                    }
+                  });
+      s.setSoTimeout(20_000);
+      // The request ends: its answer, or the connection closed.
+      InputStream in = s.getInputStream();
+      while (in.read() != -1) {
+        // the 408 answer, if it got out before the close
+      }
+      double seconds = (System.nanoTime() - start) / 1e9;
+      trickle.interrupt();
+      assertTrue(seconds < 10, "cut off after " + seconds + " s, the trickle would go on for 30");
+    }
+    assertOthersAreAnswered();
+  }
+
   @Test
   void idleAndHalfSentConnectionsBeyondMaxConnectionsAreClosedAndDoNotStarveOthers()
       throws Exception {
