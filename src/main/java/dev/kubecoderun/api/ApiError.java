@@ -97,7 +97,7 @@ public final class ApiError extends RuntimeException {
       case 429 -> "rate_limited";
       case 502 -> "external_service";
       case 503 -> "service_unavailable";
-      case 504 -> "timeout";
+      case 408, 504 -> "timeout";
       default -> "internal_server";
     };
   }
