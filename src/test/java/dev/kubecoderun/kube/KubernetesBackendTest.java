@@ -1180,14 +1180,45 @@ class KubernetesBackendTest {
 
   /**
    * An API pod gone for good (killed, not restarted): another API pod deletes its sandboxes once
-   * its owner Lease has expired (twice K8S_OWNER_LEASE_SECONDS, 5 s here), and the Lease too.
+   * its owner Lease has expired (twice K8S_OWNER_LEASE_SECONDS, 5 s here), and the Lease too. Not a
+   * sandbox with an owner reference: an API in the sandboxes' namespace owns its sandboxes itself
+   * and keeps no Lease, and they are the garbage collector's.
    */
   @Test
   @Order(13)
   void anotherApiPodDeletesTheSandboxesOfOneWhoseLeaseExpired() throws Exception {
     api = ApiProcess.start(apiEnv(1, 0));
     await("a py pool pod", 90, quietly(() -> readyPool("py").size() == 1));
+    V1Pod model = readyPool("py").get(0);
     api.kill();
+    // The sandbox of an API that owns it by reference (here a ConfigMap stands for that API pod).
+    var owner =
+        admin
+            .createNamespacedConfigMap(
+                sandboxNs,
+                new io.kubernetes.client.openapi.models.V1ConfigMap()
+                    .metadata(new V1ObjectMeta().name("kcr-api-in-namespace")))
+            .execute();
+    Map<String, String> labels = new HashMap<>(model.getMetadata().getLabels());
+    labels.put("kubecoderun.io/owner", "api-in-namespace");
+    labels.put("kubecoderun.io/sandbox", "kcr-owned-by-reference");
+    admin
+        .createNamespacedPod(
+            sandboxNs,
+            new V1Pod()
+                .metadata(
+                    new V1ObjectMeta()
+                        .name("kcr-owned-by-reference")
+                        .labels(labels)
+                        .ownerReferences(
+                            List.of(
+                                new io.kubernetes.client.openapi.models.V1OwnerReference()
+                                    .apiVersion("v1")
+                                    .kind("ConfigMap")
+                                    .name(owner.getMetadata().getName())
+                                    .uid(owner.getMetadata().getUid()))))
+                .spec(model.getSpec().nodeName(null)))
+        .execute();
     Map<String, String> env = apiEnv(0, 0);
     env.put("POD_NAME", "kcr-api-2"); // another API pod
     env.remove("POD_UID");
@@ -1202,6 +1233,10 @@ class KubernetesBackendTest {
                         .listNamespacedLease(sandboxNs).execute().getItems().stream()
                             .noneMatch(
                                 l -> l.getMetadata().getName().equals("kcr-owner-" + OWNER))));
+    V1Pod kept = admin.readNamespacedPod("kcr-owned-by-reference", sandboxNs).execute();
+    assertNull(kept.getMetadata().getDeletionTimestamp(), "the sandbox owned by reference is kept");
+    admin.deleteNamespacedConfigMap(owner.getMetadata().getName(), sandboxNs).execute();
+    admin.deleteNamespacedPod("kcr-owned-by-reference", sandboxNs).execute();
     api.close();
   }
 

@@ -297,20 +297,21 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
 
   /**
    * Deletes the sandboxes of API pods whose owner Lease has expired: gone without a clean stop, and
-   * not restarted (a restart of the same pod sweeps its own at start).
+   * not restarted (a restart of the same pod sweeps its own at start). Not those with an owner
+   * reference: an API in the sandboxes' namespace owns them itself and keeps no Lease.
    */
   private void sweepDeadOwners() {
     try {
       var owners = leases.liveOwners();
       String all = PodSpecs.MANAGED_BY + "=kubecoderun";
       int n = 0;
-      for (var e : objects.podOwners(all).entrySet()) {
+      for (var e : objects.podOwners(all, true).entrySet()) {
         if (!owners.contains(e.getValue())) {
           objects.deletePod(e.getKey());
           n++;
         }
       }
-      for (var e : objects.jobOwners(all).entrySet()) {
+      for (var e : objects.jobOwners(all, true).entrySet()) {
         if (!owners.contains(e.getValue())) {
           objects.deleteJob(e.getKey());
           n++;

@@ -5,6 +5,7 @@ import io.kubernetes.client.openapi.ApiException;
 import io.kubernetes.client.openapi.apis.BatchV1Api;
 import io.kubernetes.client.openapi.apis.CoreV1Api;
 import io.kubernetes.client.openapi.models.V1Job;
+import io.kubernetes.client.openapi.models.V1ObjectMeta;
 import io.kubernetes.client.openapi.models.V1Pod;
 import java.util.HashMap;
 import java.util.Map;
@@ -101,24 +102,46 @@ final class SandboxObjects {
    * deleted already, by name, with their owner label.
    */
   Map<String, String> podOwners(String selector) throws ApiException {
+    return podOwners(selector, false);
+  }
+
+  /**
+   * As {@link #podOwners(String)}; {@code leasedOnly}: only pods without an owner reference. A pod
+   * with one (an API pod in its own namespace owns its sandboxes) is the garbage collector's, and
+   * its API keeps no Lease: it must not be taken for the sandbox of a gone API pod.
+   */
+  Map<String, String> podOwners(String selector, boolean leasedOnly) throws ApiException {
     Map<String, String> out = new HashMap<>();
     for (V1Pod p : core.listNamespacedPod(namespace).labelSelector(selector).execute().getItems()) {
       Map<String, String> labels = p.getMetadata().getLabels();
       if (!"job".equals(labels.get(PodSpecs.ROLE))
-          && p.getMetadata().getDeletionTimestamp() == null) {
+          && p.getMetadata().getDeletionTimestamp() == null
+          && !(leasedOnly && hasOwner(p.getMetadata()))) {
         out.put(p.getMetadata().getName(), labels.getOrDefault(PodSpecs.OWNER, ""));
       }
     }
     return out;
   }
 
+  private static boolean hasOwner(V1ObjectMeta meta) {
+    return meta.getOwnerReferences() != null && !meta.getOwnerReferences().isEmpty();
+  }
+
   /** Jobs matching {@code selector} by name, with their owner label. */
   Map<String, String> jobOwners(String selector) throws ApiException {
+    return jobOwners(selector, false);
+  }
+
+  /** As {@link #podOwners(String, boolean)}, for Jobs. */
+  Map<String, String> jobOwners(String selector, boolean leasedOnly) throws ApiException {
     Map<String, String> out = new HashMap<>();
     for (V1Job j :
         batch.listNamespacedJob(namespace).labelSelector(selector).execute().getItems()) {
-      out.put(
-          j.getMetadata().getName(), j.getMetadata().getLabels().getOrDefault(PodSpecs.OWNER, ""));
+      if (!(leasedOnly && hasOwner(j.getMetadata()))) {
+        out.put(
+            j.getMetadata().getName(),
+            j.getMetadata().getLabels().getOrDefault(PodSpecs.OWNER, ""));
+      }
     }
     return out;
   }
