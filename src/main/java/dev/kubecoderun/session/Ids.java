@@ -27,10 +27,17 @@ public final class Ids {
     return new String(id);
   }
 
-  /** Ids from clients: the same alphabet, so they are safe in storage keys and paths. */
+  /**
+   * Ids from clients: the same alphabet, so they are safe in storage keys and paths. Not {@link
+   * #RESERVED}: the reference's Redis layout keeps the set of all sessions at {@code
+   * sessions:index}, beside each session's {@code sessions:<id>}.
+   */
   public static boolean isValid(String id) {
-    return id != null && VALID.matcher(id).matches();
+    return id != null && VALID.matcher(id).matches() && !RESERVED.equals(id);
   }
+
+  /** The one id of the alphabet no client may name (never made: ours have 21 characters). */
+  public static final String RESERVED = "index";
 
   /**
    * Entity ids (an agent's or assistant's) from clients: they are parts of storage keys, where a

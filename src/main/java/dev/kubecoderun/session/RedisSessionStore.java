@@ -315,6 +315,11 @@ public final class RedisSessionStore implements SessionStore {
   }
 
   private String sessionKey(String id) {
+    // sessions:index is the index itself: a session hash there would break every session's
+    // lookup (a wrong-type error) until removed by hand.
+    if (Ids.RESERVED.equals(id)) {
+      throw new IllegalArgumentException("not a session id: " + id);
+    }
     return redis.key("sessions:" + id);
   }
 

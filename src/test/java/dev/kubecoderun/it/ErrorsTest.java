@@ -143,6 +143,39 @@ class ErrorsTest {
     }
   }
 
+  /**
+   * "index" fits the id alphabet but names the Redis set of all sessions (sessions:index): a
+   * session made there would break every session's lookup. Refused wherever a session id comes in.
+   */
+  @Test
+  void theSessionIdIndexIsRefusedEverywhere() {
+    String exec = Json.writeString(Map.of("lang", "py", "code", "print(1)", "session_id", "index"));
+    List<TestServer.Reply> replies =
+        List.of(
+            server.postJson("/exec", exec),
+            server.postJson("/exec/programmatic", exec),
+            server.upload("/upload", "a.txt", new byte[] {1}, Map.of("session_id", "index")),
+            server.get("/files/index"),
+            server.get("/download/index/" + Ids.next()),
+            server.get("/state/index"),
+            server.get("/state/index/info"));
+    for (TestServer.Reply r : replies) {
+      JsonNode e = Errors.assertError(r, 422, "validation");
+      assertEquals("invalid_id", e.path("details").get(0).path("code").asText(), e.toString());
+    }
+    String ref =
+        Json.writeString(
+            Map.of(
+                "lang",
+                "py",
+                "code",
+                "print(1)",
+                "files",
+                List.of(Map.of("id", Ids.next(), "session_id", "index", "name", "a.txt"))));
+    JsonNode e = Errors.assertError(server.postJson("/exec", ref), 422, "validation");
+    assertEquals("invalid_id", e.path("details").get(0).path("code").asText(), e.toString());
+  }
+
   @Test
   void traversalNamesNeverLeaveTheSandbox() {
     JsonNode up = server.upload("../../etc/passwd", "not really").json();
