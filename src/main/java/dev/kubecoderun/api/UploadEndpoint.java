@@ -107,7 +107,8 @@ final class UploadEndpoint implements HttpService {
                   p.filename(),
                   p.contentType(),
                   p.body(),
-                  maxFileBytes);
+                  maxFileBytes,
+                  RequestMemory.of(req));
           stored.add(f);
           results.add(result("success", f, p.filename(), null));
         } catch (TooLargeException e) {

@@ -7,6 +7,7 @@ import dev.kubecoderun.files.StoredFile;
 import dev.kubecoderun.files.TooLargeException;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.memory.MemoryBudget;
+import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.sandbox.ExecutionSlots;
 import dev.kubecoderun.sandbox.RunnerFileException;
@@ -214,7 +215,7 @@ public final class ExecutionService {
         timer.mark("run");
         // A run that ended on its own leaves a sandbox its session may use again.
         reusable = !result.timedOut();
-        Outputs outputs = storeOutputs(cmd, sandbox, session, result, inputs, notes);
+        Outputs outputs = storeOutputs(cmd, sandbox, session, result, inputs, notes, held);
         timer.mark("outputs");
         StoredStateInfo saved =
             usesState ? saveState(session, loaded, result, notes) : StoredStateInfo.NONE;
@@ -363,7 +364,8 @@ public final class ExecutionService {
       Session session,
       RunnerResult result,
       Map<String, StoredFile> inputs,
-      List<String> notes)
+      List<String> notes,
+      Room held)
       throws SandboxException {
     List<ExecResponse.OutputFile> out = new ArrayList<>();
     List<ExecResponse.SkippedFile> skipped = new ArrayList<>();
@@ -394,9 +396,15 @@ public final class ExecutionService {
                 .runner()
                 .readFile(
                     f.encodedPath(),
-                    in -> files.storeOutput(cmd.principal(), session.id(), name, in, limit));
+                    in -> files.storeOutput(cmd.principal(), session.id(), name, in, limit, held));
       } catch (TooLargeException e) {
         skipped.add(tooLarge(name, null, notes));
+        continue;
+      } catch (MemoryBudgetExhaustedException e) {
+        // The run is over and its answer stands: one file short of room is skipped, not the run.
+        String why = "the server had no memory to spare for it: run again to get it";
+        notes.add("generated file '" + name + "' not kept: " + why);
+        skipped.add(new ExecResponse.SkippedFile(name, "server_busy", f.size(), why));
         continue;
       } catch (RunnerFileException e) {
         notes.add(

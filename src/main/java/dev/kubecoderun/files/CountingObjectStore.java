@@ -1,5 +1,6 @@
 package dev.kubecoderun.files;
 
+import dev.kubecoderun.memory.Room;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -34,9 +35,9 @@ public final class CountingObjectStore implements ObjectStore {
   }
 
   @Override
-  public long put(String key, InputStream in, long maxBytes, String contentType)
+  public long put(String key, InputStream in, long maxBytes, String contentType, Room room)
       throws IOException {
-    return counted(() -> store.put(key, in, maxBytes, contentType));
+    return counted(() -> store.put(key, in, maxBytes, contentType, room));
   }
 
   @Override

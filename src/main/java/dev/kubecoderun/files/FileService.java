@@ -1,6 +1,7 @@
 package dev.kubecoderun.files;
 
 import dev.kubecoderun.auth.Principal;
+import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.session.Ids;
 import java.io.IOException;
 import java.io.InputStream;
@@ -31,7 +32,10 @@ public final class FileService {
     this.sessions = sessions;
   }
 
-  /** Stores an upload of {@code owner} under its sanitized name. */
+  /**
+   * Stores an upload of {@code owner} under its sanitized name; {@code room}: see {@link
+   * ObjectStore#put(String, InputStream, long, String, Room)}.
+   */
   public StoredFile upload(
       Principal owner,
       StoredFile.Sharing sharing,
@@ -39,7 +43,8 @@ public final class FileService {
       String rawName,
       String contentType,
       InputStream in,
-      long maxBytes)
+      long maxBytes,
+      Room room)
       throws IOException {
     return store(
         owner,
@@ -49,12 +54,13 @@ public final class FileService {
         contentType == null ? "application/octet-stream" : contentType,
         in,
         maxBytes,
-        StoredFile.Kind.UPLOAD);
+        StoredFile.Kind.UPLOAD,
+        room);
   }
 
   /** Stores a file a run of {@code owner} created or modified, under its path in /mnt/data. */
   public StoredFile storeOutput(
-      Principal owner, String sessionId, String name, InputStream in, long maxBytes)
+      Principal owner, String sessionId, String name, InputStream in, long maxBytes, Room room)
       throws IOException {
     return store(
         owner,
@@ -64,7 +70,8 @@ public final class FileService {
         "application/octet-stream",
         in,
         maxBytes,
-        StoredFile.Kind.OUTPUT);
+        StoredFile.Kind.OUTPUT,
+        room);
   }
 
   private StoredFile store(
@@ -75,11 +82,12 @@ public final class FileService {
       String contentType,
       InputStream in,
       long maxBytes,
-      StoredFile.Kind kind)
+      StoredFile.Kind kind,
+      Room room)
       throws IOException {
     String id = Ids.next();
     String key = StoredFile.objectKey(sessionId, kind, id);
-    long size = objects.put(key, in, maxBytes, contentType);
+    long size = objects.put(key, in, maxBytes, contentType, room);
     StoredFile file =
         new StoredFile(
             sessionId,

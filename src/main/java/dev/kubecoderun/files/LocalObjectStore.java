@@ -1,5 +1,6 @@
 package dev.kubecoderun.files;
 
+import dev.kubecoderun.memory.Room;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -23,8 +24,9 @@ public final class LocalObjectStore implements ObjectStore {
   }
 
   @Override
-  public long put(String key, InputStream in, long maxBytes, String contentType)
+  public long put(String key, InputStream in, long maxBytes, String contentType, Room room)
       throws IOException {
+    // Written as it arrives, a buffer at a time: nothing to ask room for.
     return LocalDisk.write(pathOf(key), in, maxBytes);
   }
 

@@ -1,5 +1,6 @@
 package dev.kubecoderun.files;
 
+import dev.kubecoderun.memory.Room;
 import java.io.IOException;
 import java.io.InputStream;
 import java.time.Instant;
@@ -18,9 +19,18 @@ public interface ObjectStore {
 
   /**
    * Streams {@code in} to {@code key}. Throws {@link TooLargeException} past {@code maxBytes},
-   * leaving nothing stored. Returns the size.
+   * leaving nothing stored. Returns the size. {@code room} is asked for what the store keeps of the
+   * stream in memory before it sends it (an S3 part), and given it all back before this returns;
+   * {@link dev.kubecoderun.memory.MemoryBudgetExhaustedException} when none came, nothing stored.
    */
-  long put(String key, InputStream in, long maxBytes, String contentType) throws IOException;
+  long put(String key, InputStream in, long maxBytes, String contentType, Room room)
+      throws IOException;
+
+  /** As {@link #put(String, InputStream, long, String, Room)}, on no budget (the caller's own). */
+  default long put(String key, InputStream in, long maxBytes, String contentType)
+      throws IOException {
+    return put(key, in, maxBytes, contentType, Room.NONE);
+  }
 
   /** The object's bytes, or empty if it does not exist. The caller closes the stream. */
   Optional<InputStream> open(String key) throws IOException;

@@ -2,6 +2,8 @@ package dev.kubecoderun.files;
 
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.config.ConfigException;
+import dev.kubecoderun.memory.PaidStream;
+import dev.kubecoderun.memory.Room;
 import io.minio.BucketExistsArgs;
 import io.minio.GetObjectArgs;
 import io.minio.ListObjectsArgs;
@@ -78,22 +80,29 @@ public final class S3ObjectStore implements ObjectStore {
   }
 
   @Override
-  public long put(String key, InputStream in, long maxBytes, String contentType)
+  public long put(String key, InputStream in, long maxBytes, String contentType, Room room)
       throws IOException {
     ensureBucket();
     LimitedStream limited = new LimitedStream(in, maxBytes);
+    // minio keeps a part in memory before it sends it: paid for as it fills, up to a part.
+    PaidStream paid = new PaidStream(limited, room, PART_SIZE);
     try {
       client.putObject(
-          PutObjectArgs.builder().bucket(bucket).object(key).stream(limited, -1, PART_SIZE)
+          PutObjectArgs.builder().bucket(bucket).object(key).stream(paid, -1, PART_SIZE)
               .contentType(contentType == null ? "application/octet-stream" : contentType)
               .build());
     } catch (Exception e) {
-      // A failure of the caller's stream is the caller's (too large, client gone); minio aborts
-      // the multipart upload, so nothing is stored.
+      // A failure of the caller's stream is the caller's (too large, client gone, no room); minio
+      // aborts the multipart upload, so nothing is stored.
+      if (paid.failure() != null) {
+        throw paid.failure();
+      }
       if (limited.failure != null) {
         throw limited.failure;
       }
       throw unavailable("upload of " + key, e);
+    } finally {
+      paid.giveBackAll();
     }
     return limited.count;
   }

@@ -75,4 +75,33 @@ class MemoryBudgetTest {
     starting.releaseAll();
     assertEquals(0, budget.held());
   }
+
+  @Test
+  void aWaitingHolderInterruptedIsRefusedAtOnceHoldsNothingAndStaysInterrupted() throws Exception {
+    MemoryBudget budget = new MemoryBudget(4 * MIB, Duration.ofMinutes(5));
+    MemoryBudget.Held first = budget.hold();
+    first.reserve(4 * MIB);
+    CompletableFuture<String> outcome = new CompletableFuture<>();
+    Thread waiter =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    budget.hold().reserve(MIB);
+                    outcome.complete("reserved");
+                  } catch (MemoryBudgetExhaustedException e) {
+                    outcome.complete(
+                        Thread.currentThread().isInterrupted()
+                            ? "refused, interrupted"
+                            : "refused");
+                  }
+                });
+    dev.kubecoderun.testing.Eventually.await(
+        "the holder to wait", Duration.ofSeconds(10), () -> budget.waiting() == 1);
+    waiter.interrupt();
+    assertEquals("refused, interrupted", outcome.get(30, TimeUnit.SECONDS));
+    assertEquals(0, budget.waiting());
+    first.releaseAll();
+    assertEquals(4 * MIB, budget.available(), "the interrupted holder took nothing");
+  }
 }

@@ -40,7 +40,8 @@ class HousekeepingTest {
         name,
         "text/plain",
         new ByteArrayInputStream(new byte[] {1, 2}),
-        10);
+        10,
+        dev.kubecoderun.memory.Room.NONE);
   }
 
   @Test

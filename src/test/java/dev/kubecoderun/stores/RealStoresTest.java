@@ -14,11 +14,14 @@ import dev.kubecoderun.config.Config;
 import dev.kubecoderun.files.FileMetadataStore;
 import dev.kubecoderun.files.ObjectStore;
 import dev.kubecoderun.files.RedisFileMetadataStore;
+import dev.kubecoderun.memory.MemoryBudget;
+import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import dev.kubecoderun.redis.RedisClients;
 import dev.kubecoderun.redis.RedisConnection;
 import dev.kubecoderun.session.Ids;
 import dev.kubecoderun.session.RedisSessionLocks;
 import dev.kubecoderun.session.RedisSessionStore;
+import dev.kubecoderun.session.Session;
 import dev.kubecoderun.session.SessionBusyException;
 import dev.kubecoderun.session.SessionLocks;
 import dev.kubecoderun.session.SessionStore;
@@ -26,6 +29,10 @@ import dev.kubecoderun.state.RedisStateStore;
 import dev.kubecoderun.state.StateArchive;
 import dev.kubecoderun.state.StateStore;
 import dev.kubecoderun.testing.Eventually;
+import java.io.ByteArrayInputStream;
+import java.io.FilterInputStream;
+import java.io.IOException;
+import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.time.Clock;
 import java.time.Duration;
@@ -50,6 +57,24 @@ class RealStoresTest {
   @AfterAll
   static void close() {
     REDIS.close();
+  }
+
+  /**
+   * The index of all sessions is at sessions:index, beside each session's sessions:<id>: a session
+   * named "index" is refused before it is written, and the index goes on working. On a prefix of
+   * its own, so the index does not exist yet (where a session hash would take its place).
+   */
+  @Test
+  void aSessionCannotBeMadeWhereTheIndexIs() {
+    try (RedisConnection redis = RealStores.redis(RealStores.uniquePrefix("index"))) {
+      SessionStore store = new RedisSessionStore(redis, Clock.systemUTC());
+      Instant now = Instant.now().truncatedTo(ChronoUnit.MILLIS);
+      assertThrows(
+          IllegalArgumentException.class,
+          () -> store.createOrReuse(new Session("index", now, now, null, null, "user-1")));
+      Session s = store.createOrReuse(new Session(Ids.next(), now, now, null, null, "user-1"));
+      assertTrue(store.find(s.id()).isPresent());
+    }
   }
 
   @Nested
@@ -127,6 +152,49 @@ class RealStoresTest {
     @Override
     ObjectStore store() {
       return S3;
+    }
+
+    /**
+     * minio keeps a part (8 MiB) in memory before it sends it: an upload asks the budget for it as
+     * it fills, never for more, and gives it all back once stored.
+     */
+    @Test
+    void anUploadHoldsAPartOfTheBudgetWhileItIsSentAndNothingAfter() throws Exception {
+      MemoryBudget budget = new MemoryBudget(64L << 20, Duration.ofSeconds(1));
+      MemoryBudget.Held held = budget.hold();
+      long[] most = {0};
+      InputStream source =
+          new FilterInputStream(new ByteArrayInputStream(new byte[20 << 20])) {
+            @Override
+            public int read(byte[] b, int off, int len) throws IOException {
+              most[0] = Math.max(most[0], held.held());
+              return super.read(b, off, len);
+            }
+          };
+      String key = "budget/" + Ids.next();
+      assertEquals(20 << 20, S3.put(key, source, 32L << 20, null, held));
+      assertTrue(most[0] >= 8L << 20, "a part was paid for: " + most[0]);
+      assertTrue(most[0] <= 8L << 20, "never more than a part: " + most[0]);
+      assertEquals(0, budget.held(), "all given back");
+      S3.delete(key);
+    }
+
+    @Test
+    void anUploadWithNoRoomIsRefusedAndStoresNothing() throws Exception {
+      MemoryBudget budget = new MemoryBudget(4L << 20, Duration.ofMillis(100));
+      budget.hold().reserve(4L << 20);
+      String key = "budget/" + Ids.next();
+      assertThrows(
+          MemoryBudgetExhaustedException.class,
+          () ->
+              S3.put(
+                  key,
+                  new ByteArrayInputStream(new byte[1 << 20]),
+                  32L << 20,
+                  null,
+                  budget.hold()));
+      assertTrue(S3.open(key).isEmpty(), "nothing stored");
+      assertEquals(4L << 20, budget.held(), "the refused upload holds nothing");
     }
   }
 

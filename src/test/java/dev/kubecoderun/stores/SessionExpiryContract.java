@@ -75,7 +75,8 @@ abstract class SessionExpiryContract {
             name,
             "text/plain",
             new ByteArrayInputStream(new byte[] {1, 2}),
-            10);
+            10,
+            dev.kubecoderun.memory.Room.NONE);
   }
 
   /** A session of OWNER, with state and a file, that expired two hours ago. */

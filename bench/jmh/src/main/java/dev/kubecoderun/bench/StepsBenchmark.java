@@ -14,6 +14,7 @@ import dev.kubecoderun.sandbox.RunnerResult;
 import dev.kubecoderun.sandbox.Sandbox;
 import dev.kubecoderun.sandbox.SandboxException;
 import dev.kubecoderun.sandbox.SandboxPool;
+import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.session.ExpiredSessions;
 import dev.kubecoderun.session.LocalSessionLocks;
 import dev.kubecoderun.session.LocalSessionStore;
@@ -141,7 +142,8 @@ public class StepsBenchmark {
   /** One output file (20 kB) into the file store: bytes, then metadata. */
   @Benchmark
   public Object storeOutput() throws IOException {
-    return files.storeOutput(OWNER, session.id(), "plot.png", new ByteArrayInputStream(PNG), 1 << 20);
+    return files.storeOutput(
+        OWNER, session.id(), "plot.png", new ByteArrayInputStream(PNG), 1 << 20, Room.NONE);
   }
 
   /** The /exec answer as JSON. */

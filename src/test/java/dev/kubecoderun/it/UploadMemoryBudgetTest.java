@@ -1,0 +1,163 @@
+package dev.kubecoderun.it;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.common.Json;
+import dev.kubecoderun.testing.Eventually;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Uploads to S3 on a server whose requests may hold 12 MiB at once (REQUEST_MEMORY_BUDGET_MB=12):
+ * each keeps a part (8 MiB) in memory before it sends it, paid for from the budget, so a second
+ * upload waits while a stalled one holds its part, and both are stored whole.
+ */
+@Tag("integration")
+class UploadMemoryBudgetTest {
+  private static final int MIB = 1 << 20;
+  private static TestServer server;
+
+  @BeforeAll
+  static void start() {
+    Map<String, String> env = TestServer.realStoresEnv("kcr-upbudget:", "kcr-upbudget");
+    env.put("REQUEST_MEMORY_BUDGET_MB", "12");
+    env.put("MAX_FILE_SIZE_MB", "32");
+    env.put("POD_POOL_PY", "0");
+    server = TestServer.start(new HashMap<>(env), "0");
+  }
+
+  @AfterAll
+  static void stop() {
+    server.app.close();
+  }
+
+  private static double gauge(String name) {
+    TestServer.Reply r =
+        server.send(
+            HttpRequest.newBuilder(server.base.resolve("/metrics"))
+                .header("X-API-Key", TestServer.MASTER)
+                .GET());
+    Matcher m = Pattern.compile("(?m)^" + name + " (\\S+)$").matcher(r.body());
+    assertTrue(m.find(), name + " in " + r.body());
+    return Double.parseDouble(m.group(1));
+  }
+
+  private static byte[] content(int size, int seed) {
+    byte[] b = new byte[size];
+    new Random(seed).nextBytes(b);
+    return b;
+  }
+
+  private static byte[] download(JsonNode upload) throws Exception {
+    String sid = upload.path("session_id").asText();
+    String fid = upload.path("files").get(0).path("fileId").asText();
+    HttpResponse<byte[]> got =
+        server.http.send(
+            server.request("/v1/download/" + sid + "/" + fid).GET().build(),
+            HttpResponse.BodyHandlers.ofByteArray());
+    assertEquals(200, got.statusCode());
+    return got.body();
+  }
+
+  /** Status line, headers and the body of one HTTP/1.1 answer (by length, or one chunk). */
+  private static String readReply(InputStream in) throws java.io.IOException {
+    StringBuilder head = new StringBuilder();
+    while (!head.toString().endsWith("\r\n\r\n")) {
+      int c = in.read();
+      if (c < 0) {
+        return head.toString();
+      }
+      head.append((char) c);
+    }
+    Matcher length = Pattern.compile("(?im)^content-length: *(\\d+)").matcher(head);
+    int n;
+    if (length.find()) {
+      n = Integer.parseInt(length.group(1));
+    } else {
+      StringBuilder size = new StringBuilder();
+      for (int c = in.read(); c != '\n'; c = in.read()) {
+        size.append((char) c);
+      }
+      n = Integer.parseInt(size.toString().trim(), 16);
+    }
+    return head + new String(in.readNBytes(n), StandardCharsets.UTF_8);
+  }
+
+  @Test
+  void aSecondUploadWaitsWhileAStalledOneHoldsItsPartAndBothAreStoredWhole() throws Exception {
+    byte[] first = content(10 * MIB, 1);
+    byte[] second = content(10 * MIB, 2);
+    String boundary = "kcrBudgetBoundary";
+    byte[] head =
+        ("--"
+                + boundary
+                + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"first.bin\""
+                + "\r\nContent-Type: application/octet-stream\r\n\r\n")
+            .getBytes(StandardCharsets.US_ASCII);
+    byte[] tail = ("\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII);
+    try (Socket s = new Socket()) {
+      s.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
+      s.setSoTimeout(60_000);
+      OutputStream out = s.getOutputStream();
+      out.write(
+          ("POST /v1/upload HTTP/1.1\r\nHost: localhost\r\nX-API-Key: "
+                  + TestServer.KEY
+                  + "\r\nContent-Type: multipart/form-data; boundary="
+                  + boundary
+                  + "\r\nContent-Length: "
+                  + (head.length + first.length + tail.length)
+                  + "\r\nConnection: close\r\n\r\n")
+              .getBytes(StandardCharsets.US_ASCII));
+      out.write(head);
+      out.write(first, 0, 9 * MIB);
+      out.flush();
+      Eventually.await(
+          "the stalled upload to hold its part",
+          Duration.ofSeconds(30),
+          () -> gauge("kubecoderun_request_memory_held_bytes") >= 8 * MIB);
+      CompletableFuture<TestServer.Reply> waiting =
+          CompletableFuture.supplyAsync(
+              () -> server.upload("/v1/upload", "second.bin", second, Map.of()));
+      Eventually.await(
+          "the second upload to wait for room",
+          Duration.ofSeconds(30),
+          () -> gauge("kubecoderun_request_memory_waiting") == 1);
+      out.write(first, 9 * MIB, first.length - 9 * MIB);
+      out.write(tail);
+      out.flush();
+      String reply = readReply(s.getInputStream());
+      assertTrue(reply.startsWith("HTTP/1.1 200"), reply);
+      TestServer.Reply other = waiting.get(60, TimeUnit.SECONDS);
+      assertEquals(200, other.status(), other.body());
+      JsonNode firstUpload =
+          Json.tree(
+              reply.substring(reply.indexOf("\r\n\r\n") + 4).getBytes(StandardCharsets.UTF_8));
+      assertArrayEquals(first, download(firstUpload));
+      assertArrayEquals(second, download(other.json()));
+    }
+    Eventually.await(
+        "every reservation to be given back",
+        Duration.ofSeconds(30),
+        () -> gauge("kubecoderun_request_memory_held_bytes") == 0);
+  }
+}
