@@ -159,7 +159,12 @@ final class UploadEndpoint implements HttpService {
     metrics.filesUploaded(stored.size(), stored.stream().mapToLong(StoredFile::size).sum());
   }
 
-  /** The principal's session named by the form, else its entity's, else a new one. */
+  /**
+   * The principal's session named by the form, else its entity's, else a new one. Another's named
+   * is not found: an upload names its session to put the files there, for the runs of that session
+   * to find, and files put elsewhere would be missing where the client looks for them (LibreChat
+   * names none: it reads {@code storage_session_id} from the answer).
+   */
   private Session session(Principal principal, Map<String, String> fields, ServerRequest req)
       throws InterruptedException {
     String sid = fields.get("session_id");
@@ -171,7 +176,8 @@ final class UploadEndpoint implements HttpService {
       throw ApiError.invalidEntityId();
     }
     String user = req.headers().first(HeaderNames.create("User-Id")).orElse(null);
-    return sessions.resolve(principal, sid, List.of(), entity, user);
+    return sessions.resolve(
+        principal, sid, List.of(), entity, user, SessionResolver.Another.NOT_FOUND);
   }
 
   /**

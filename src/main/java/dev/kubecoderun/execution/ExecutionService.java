@@ -136,7 +136,12 @@ public final class ExecutionService {
     List<String> fileSessions = cmd.files().stream().map(ExecCommand.FileRef::sessionId).toList();
     Session session =
         sessions.resolve(
-            cmd.principal(), cmd.sessionId(), fileSessions, cmd.entityId(), cmd.userId());
+            cmd.principal(),
+            cmd.sessionId(),
+            fileSessions,
+            cmd.entityId(),
+            cmd.userId(),
+            SessionResolver.Another.FALL_BACK);
     List<String> notes = new ArrayList<>();
     Map<String, StoredFile> inputs = resolveInputs(cmd.principal(), cmd.files(), notes);
     timer.mark("prepare");

@@ -16,10 +16,24 @@ import java.util.Optional;
  * first referenced file that is the principal's, else the principal's session of the entity, else a
  * new one. A well-formed session id that does not exist yet is adopted rather than replaced, so
  * state uploaded to it is found. A session belongs to the principal that created it; another
- * principal is told it does not exist. A session written before owners were recorded is taken over
- * by the first API key that uses it (see docs/auth.md, "Migration").
+ * principal never uses it: a run that names it goes on in a session of its own ({@link
+ * Another#FALL_BACK}), anything else is told it does not exist. A session written before owners
+ * were recorded is taken over by the first API key that uses it (see docs/auth.md, "Migration").
  */
 public final class SessionResolver {
+  /** What a request gets that names another principal's session. */
+  public enum Another {
+    /**
+     * Resolved as if it named none (a referenced file's session of the principal's, its entity's, a
+     * new one): a run. LibreChat seeds a run with the storage session of the files it references,
+     * which is another user's for a skill or agent file shared by the tenant; the client adopts the
+     * session the answer names.
+     */
+    FALL_BACK,
+    /** {@link SessionNotFoundException}, as for an id nobody uses: an upload into it. */
+    NOT_FOUND
+  }
+
   private final SessionStore store;
   private final Clock clock;
   private final Duration ttl;
@@ -40,7 +54,9 @@ public final class SessionResolver {
   }
 
   /**
-   * @throws SessionNotFoundException {@code requestedId} is another principal's session
+   * @param another what {@code requestedId} being another principal's session gives
+   * @throws SessionNotFoundException {@code requestedId} is another principal's session, with
+   *     {@link Another#NOT_FOUND}
    * @throws SessionBusyException {@code requestedId} expired and a run of it held it for the whole
    *     wait, so it could not be emptied
    */
@@ -49,11 +65,19 @@ public final class SessionResolver {
       String requestedId,
       List<String> fileSessionIds,
       String entityId,
-      String userId)
+      String userId,
+      Another another)
       throws InterruptedException {
     Instant now = clock.instant();
     if (requestedId != null) {
-      return createOwned(principal, requestedId, entityId, userId, now);
+      try {
+        return createOwned(principal, requestedId, entityId, userId, now);
+      } catch (SessionNotFoundException e) {
+        if (another == Another.NOT_FOUND) {
+          throw e;
+        }
+        // As if it named none: nothing of the other's session (its state, its files) is used.
+      }
     }
     // Many references may share a session: each is looked up (a store round trip) once.
     for (String sid : new LinkedHashSet<>(fileSessionIds)) {

@@ -2,6 +2,8 @@ package dev.kubecoderun.stores;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.auth.Principal;
@@ -14,6 +16,7 @@ import dev.kubecoderun.session.Ids;
 import dev.kubecoderun.session.Session;
 import dev.kubecoderun.session.SessionCleaner;
 import dev.kubecoderun.session.SessionLocks;
+import dev.kubecoderun.session.SessionNotFoundException;
 import dev.kubecoderun.session.SessionResolver;
 import dev.kubecoderun.session.SessionStore;
 import dev.kubecoderun.state.StateStore;
@@ -25,6 +28,7 @@ import java.lang.reflect.Proxy;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -106,6 +110,54 @@ abstract class SessionExpiryContract {
 
     assertEquals(OTHER.user(), taken.owner());
     assertEquals(now, taken.createdAt());
+    assertEmpty(sid);
+  }
+
+  /**
+   * A run that names another principal's live session goes on as if it named none (here: in the
+   * session of its first referenced file that is its own), and the other's session is left as it
+   * was; an upload naming it is told it does not exist.
+   */
+  @Test
+  void aLiveSessionNamedByAnotherPrincipalIsNeverUsedByIt() throws Exception {
+    clock.set(now);
+    String sid = Ids.next();
+    resolver().createOwned(OWNER, sid);
+    states().save(sid, STATE);
+    upload(OWNER, sid, "secret.txt");
+    String mine = resolver().createOwned(OTHER, Ids.next()).id();
+
+    Session run =
+        resolver()
+            .resolve(OTHER, sid, List.of(sid, mine), null, null, SessionResolver.Another.FALL_BACK);
+    Session fresh =
+        resolver().resolve(OTHER, sid, List.of(), null, null, SessionResolver.Another.FALL_BACK);
+
+    assertEquals(mine, run.id(), "the first referenced session that is its own");
+    assertNotEquals(sid, fresh.id(), "else a new one");
+    assertEquals(OTHER.user(), fresh.owner());
+    assertThrows(
+        SessionNotFoundException.class,
+        () ->
+            resolver()
+                .resolve(OTHER, sid, List.of(), null, null, SessionResolver.Another.NOT_FOUND));
+    Session owners = sessions().find(sid).orElseThrow();
+    assertEquals(OWNER.user(), owners.owner(), "still the owner's");
+    assertEquals(now, owners.createdAt(), "not made anew");
+    assertTrue(states().load(sid).isPresent(), "with its state");
+    assertEquals(1, files().listAnyOwner(sid).size(), "and its file");
+  }
+
+  /** A run naming an expired session of another principal's takes it over, emptied. */
+  @Test
+  void anExpiredSessionNamedForARunByAnotherPrincipalIsTakenOverEmpty() throws Exception {
+    String sid = expiredSessionWithStateAndFile();
+
+    Session taken =
+        resolver().resolve(OTHER, sid, List.of(), null, null, SessionResolver.Another.FALL_BACK);
+
+    assertEquals(sid, taken.id());
+    assertEquals(OTHER.user(), taken.owner());
     assertEmpty(sid);
   }
 
