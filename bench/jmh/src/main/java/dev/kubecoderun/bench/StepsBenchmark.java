@@ -104,7 +104,8 @@ public class StepsBenchmark {
     sessions =
         new SessionResolver(sessionStore, clock, Duration.ZERO, expired, Duration.ofSeconds(1));
     files = new FileService(metadata, objects, clock, sessions::owns);
-    session = sessions.resolve(OWNER, null, List.of(), null, null);
+    session = sessions.resolve(
+        OWNER, null, List.of(), null, null, SessionResolver.Another.FALL_BACK);
   }
 
   @TearDown(Level.Trial)
@@ -136,7 +137,8 @@ public class StepsBenchmark {
   /** A new session (a request without session_id), written through to disk. */
   @Benchmark
   public Session newSession() throws InterruptedException {
-    return sessions.resolve(OWNER, null, List.of(), null, null);
+    return sessions.resolve(
+        OWNER, null, List.of(), null, null, SessionResolver.Another.FALL_BACK);
   }
 
   /** One output file (20 kB) into the file store: bytes, then metadata. */
