@@ -1217,7 +1217,7 @@ class KubernetesBackendTest {
                                     .kind("ConfigMap")
                                     .name(owner.getMetadata().getName())
                                     .uid(owner.getMetadata().getUid()))))
-                .spec(model.getSpec().nodeName(null)))
+                .spec(model.getSpec().nodeName(null).overhead(null)))
         .execute();
     Map<String, String> env = apiEnv(0, 0);
     env.put("POD_NAME", "kcr-api-2"); // another API pod
