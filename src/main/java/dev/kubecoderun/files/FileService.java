@@ -33,7 +33,8 @@ public final class FileService {
   }
 
   /**
-   * Stores an upload of {@code owner} under its sanitized name; {@code room}: see {@link
+   * Stores an upload of {@code owner} under {@link FilenameSanitizer#uploadName its name}: a clean
+   * relative path as sent, else the sanitized last component; {@code room}: see {@link
    * ObjectStore#put(String, InputStream, long, String, Room)}.
    */
   public StoredFile upload(
@@ -50,7 +51,7 @@ public final class FileService {
         owner,
         sharing,
         sessionId,
-        FilenameSanitizer.sanitize(rawName),
+        FilenameSanitizer.uploadName(rawName),
         contentType == null ? "application/octet-stream" : contentType,
         in,
         maxBytes,
