@@ -65,13 +65,19 @@ class SkillFilesTest {
   }
 
   private JsonNode uploadSkill() {
+    return uploadSkill(true);
+  }
+
+  private JsonNode uploadSkill(boolean readOnly) {
     Map<String, String> files = new LinkedHashMap<>();
     files.put(SKILL_MD, "# My Skill\n");
     files.put(SCRIPT, "print('scripts')\n");
     files.put(LIB, "print('lib')\n");
     return upload(
         "/v1/upload/batch",
-        Map.of("kind", "skill", "id", "skill-1", "version", "1", "read_only", "true"),
+        readOnly
+            ? Map.of("kind", "skill", "id", "skill-1", "version", "1", "read_only", "true")
+            : Map.of("kind", "skill", "id", "skill-1", "version", "1"),
         files);
   }
 
@@ -143,7 +149,7 @@ class SkillFilesTest {
 
   @Test
   void aPathNameIsTheSameInListingsLivenessDownloadAndModifiedFrom() {
-    JsonNode up = uploadSkill();
+    JsonNode up = uploadSkill(false);
     String sid = up.path("storage_session_id").asText();
     String fid = up.path("files").get(1).path("fileId").asText();
 
@@ -201,5 +207,44 @@ class SkillFilesTest {
     assertEquals("a_b.txt", single.path("files").get(0).path("filename").asText());
     JsonNode kept = upload("/v1/upload", Map.of(), Map.of("dir/a b.txt", "1"));
     assertEquals("dir/a b.txt", kept.path("files").get(0).path("filename").asText());
+  }
+
+  private JsonNode bash(String code, Object... refs) {
+    return server.exec(Map.of("lang", "bash", "code", code, "files", List.of(refs))).json();
+  }
+
+  @Test
+  void aReadOnlyInputChangedOrDeletedByARunIsNeitherReturnedNorReportedDeleted() {
+    JsonNode up = uploadSkill(true);
+    String sid = up.path("storage_session_id").asText();
+    String fid = up.path("files").get(1).path("fileId").asText();
+    Object script = ref(fid, sid, SCRIPT);
+
+    JsonNode changed = bash("echo changed >> \"" + SCRIPT + "\"; echo new > out.txt", script);
+    assertEquals(1, changed.path("files").size(), changed.toString());
+    assertEquals("out.txt", changed.path("files").get(0).path("name").asText());
+    assertTrue(
+        changed.path("stderr").asText().contains("read-only input '" + SCRIPT + "'"),
+        changed.toString());
+
+    JsonNode deleted = bash("rm \"" + SCRIPT + "\"", script);
+    assertEquals(0, deleted.path("files").size(), deleted.toString());
+    assertEquals(0, deleted.path("deleted_files").size(), deleted.toString());
+
+    // The next run gets the input as it was uploaded.
+    JsonNode again = bash("cat \"" + SCRIPT + "\"", script);
+    assertEquals("print('scripts')\n", again.path("stdout").asText(), again.toString());
+  }
+
+  @Test
+  void anInputNotReadOnlyChangedOrDeletedByARunIsReturnedOrReportedDeleted() {
+    JsonNode up = uploadSkill(false);
+    String sid = up.path("storage_session_id").asText();
+    String fid = up.path("files").get(1).path("fileId").asText();
+    Object script = ref(fid, sid, SCRIPT);
+    JsonNode changed = bash("echo changed >> \"" + SCRIPT + "\"", script);
+    assertEquals(SCRIPT, changed.path("files").get(0).path("name").asText(), changed.toString());
+    JsonNode deleted = bash("rm \"" + SCRIPT + "\"", script);
+    assertEquals(SCRIPT, deleted.path("deleted_files").get(0).asText(), deleted.toString());
   }
 }
