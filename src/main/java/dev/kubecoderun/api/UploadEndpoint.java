@@ -108,7 +108,8 @@ final class UploadEndpoint implements HttpService {
                   p.contentType(),
                   p.body(),
                   maxFileBytes,
-                  RequestMemory.of(req));
+                  RequestMemory.of(req),
+                  readOnly(fields));
           stored.add(f);
           results.add(result("success", f, p.filename(), null));
         } catch (TooLargeException e) {
@@ -194,6 +195,15 @@ final class UploadEndpoint implements HttpService {
       throw ApiError.validation("kind", "kind must be user, agent or skill", "invalid_kind");
     }
     return s;
+  }
+
+  /**
+   * LibreChat's {@code read_only=true} (a skill's files): a run that changes such a file does not
+   * return it (see ExecutionService). Anything but {@code true} or {@code 1} is false.
+   */
+  private static boolean readOnly(Map<String, String> fields) {
+    String v = fields.get("read_only");
+    return v != null && (v.trim().equalsIgnoreCase("true") || v.trim().equals("1"));
   }
 
   private static Map<String, Object> result(

@@ -356,6 +356,7 @@ public final class ExecutionService {
   private record Outputs(
       List<ExecResponse.OutputFile> stored,
       List<ExecResponse.SkippedFile> skipped,
+      List<String> deleted,
       ExecResponse.ArtifactDelivery delivery) {}
 
   /**
@@ -381,6 +382,12 @@ public final class ExecutionService {
     long limit = limits.maxFileSizeBytes();
     for (RunnerResult.ChangedFile f : changed) {
       String name = OutputName.of(f.path());
+      if (readOnly(inputs, f.path())) {
+        // Sealed (an upload with read_only=true): the client keeps its own reference to the input,
+        // which the next run places again as it was.
+        notes.add("read-only input '" + name + "' was changed by the run: the change is not kept");
+        continue;
+      }
       if (out.size() >= limits.maxOutputFiles()) {
         skipped.add(
             new ExecResponse.SkippedFile(
@@ -447,8 +454,28 @@ public final class ExecutionService {
               + limits.maxOutputFiles()
               + " per run");
     }
+    List<String> deleted = new ArrayList<>();
+    for (String path : result.deletedFiles()) {
+      if (readOnly(inputs, path)) {
+        notes.add(
+            "read-only input '"
+                + OutputName.of(path)
+                + "' was deleted by the run: it is not reported deleted");
+      } else {
+        deleted.add(OutputName.of(path));
+      }
+    }
     return new Outputs(
-        out, skipped, ExecResponse.ArtifactDelivery.of(out.size(), skipped.size() + omitted));
+        out,
+        skipped,
+        deleted,
+        ExecResponse.ArtifactDelivery.of(out.size(), skipped.size() + omitted));
+  }
+
+  /** True when the run was given a read-only input at {@code path}. */
+  private static boolean readOnly(Map<String, StoredFile> inputs, String path) {
+    StoredFile input = inputs.get(path);
+    return input != null && input.readOnly();
   }
 
   private ExecResponse.SkippedFile tooLarge(String name, Long size, List<String> notes) {
@@ -514,7 +541,7 @@ public final class ExecutionService {
         OutputText.clean(r.stdout(), r.stdoutTruncated(), limits.maxOutputBytes(), true),
         stderr.toString(),
         outputs.stored(),
-        r.deletedFiles().stream().map(OutputName::of).toList(),
+        outputs.deleted(),
         status,
         r.exitCode(),
         r.signal(),

@@ -33,7 +33,8 @@ public final class FileService {
   }
 
   /**
-   * Stores an upload of {@code owner} under its sanitized name; {@code room}: see {@link
+   * Stores an upload of {@code owner} under {@link FilenameSanitizer#uploadName its name}: a clean
+   * relative path as sent, else the sanitized last component; {@code room}: see {@link
    * ObjectStore#put(String, InputStream, long, String, Room)}.
    */
   public StoredFile upload(
@@ -46,16 +47,35 @@ public final class FileService {
       long maxBytes,
       Room room)
       throws IOException {
+    return upload(owner, sharing, sessionId, rawName, contentType, in, maxBytes, room, false);
+  }
+
+  /**
+   * {@link #upload(Principal, StoredFile.Sharing, String, String, String, InputStream, long, Room)}
+   * of a file that is read-only when {@code readOnly}: a run that changes it does not return it.
+   */
+  public StoredFile upload(
+      Principal owner,
+      StoredFile.Sharing sharing,
+      String sessionId,
+      String rawName,
+      String contentType,
+      InputStream in,
+      long maxBytes,
+      Room room,
+      boolean readOnly)
+      throws IOException {
     return store(
         owner,
         sharing,
         sessionId,
-        FilenameSanitizer.sanitize(rawName),
+        FilenameSanitizer.uploadName(rawName),
         contentType == null ? "application/octet-stream" : contentType,
         in,
         maxBytes,
         StoredFile.Kind.UPLOAD,
-        room);
+        room,
+        readOnly);
   }
 
   /** Stores a file a run of {@code owner} created or modified, under its path in /mnt/data. */
@@ -71,7 +91,8 @@ public final class FileService {
         in,
         maxBytes,
         StoredFile.Kind.OUTPUT,
-        room);
+        room,
+        false);
   }
 
   private StoredFile store(
@@ -83,7 +104,8 @@ public final class FileService {
       InputStream in,
       long maxBytes,
       StoredFile.Kind kind,
-      Room room)
+      Room room,
+      boolean readOnly)
       throws IOException {
     String id = Ids.next();
     String key = StoredFile.objectKey(sessionId, kind, id);
@@ -100,7 +122,8 @@ public final class FileService {
             kind,
             owner.user(),
             owner.tenant(),
-            sharing);
+            sharing,
+            readOnly);
     try {
       metadata.save(file);
     } catch (RuntimeException e) {

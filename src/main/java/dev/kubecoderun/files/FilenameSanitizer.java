@@ -14,6 +14,21 @@ public final class FilenameSanitizer {
 
   private FilenameSanitizer() {}
 
+  /**
+   * The name an uploaded file is stored, returned and placed in /mnt/data under: a name with a
+   * {@code /} that is a clean relative path ({@link RelativePaths#isClean}) as sent, so LibreChat's
+   * skill files ({@code skills/<skill name>/scripts/run.py}) land at their path and keep the name
+   * the client looks them up by; any other name (no {@code /}, or one that could leave /mnt/data or
+   * is not clean: {@code ../../etc/passwd}, {@code /etc/a.txt}, {@code a//b.txt}) {@link #sanitize
+   * sanitized}, its last component only.
+   */
+  public static String uploadName(String name) {
+    if (name != null && name.indexOf('/') >= 0 && RelativePaths.isClean(name)) {
+      return name;
+    }
+    return sanitize(name);
+  }
+
   public static String sanitize(String name) {
     if (name == null || name.isEmpty()) {
       return "_";

@@ -101,6 +101,9 @@ public final class RedisFileMetadataStore implements FileMetadataStore {
       h.put("tenant", f.tenant());
       h.put("kind", f.sharing().code());
     }
+    if (f.readOnly()) {
+      h.put("read_only", "1");
+    }
     return h;
   }
 
@@ -130,7 +133,8 @@ public final class RedisFileMetadataStore implements FileMetadataStore {
         h.get("owner") == null || h.get("owner").isEmpty()
             ? null
             : java.util.Objects.requireNonNullElse(
-                StoredFile.Sharing.parse(h.get("kind")), StoredFile.Sharing.USER));
+                StoredFile.Sharing.parse(h.get("kind")), StoredFile.Sharing.USER),
+        "1".equals(h.get("read_only")));
   }
 
   private static String emptyToNull(String s) {

@@ -8,7 +8,8 @@ import java.util.Locale;
  * allowed); {@code objectKey} locates its bytes in the object store and never contains the name.
  * {@code owner} and {@code tenant} are the principal that stored it and {@code sharing} who else
  * may read it; all three are null on a file written before owners were recorded, which belongs to
- * its session's owner.
+ * its session's owner. {@code readOnly}: an upload sent with {@code read_only=true} (LibreChat's
+ * skill files), whose changes by a run are not kept.
  */
 public record StoredFile(
     String sessionId,
@@ -21,7 +22,36 @@ public record StoredFile(
     Kind kind,
     String owner,
     String tenant,
-    Sharing sharing) {
+    Sharing sharing,
+    boolean readOnly) {
+
+  /** A file that is not read-only. */
+  public StoredFile(
+      String sessionId,
+      String id,
+      String name,
+      String contentType,
+      String objectKey,
+      long size,
+      Instant createdAt,
+      Kind kind,
+      String owner,
+      String tenant,
+      Sharing sharing) {
+    this(
+        sessionId,
+        id,
+        name,
+        contentType,
+        objectKey,
+        size,
+        createdAt,
+        kind,
+        owner,
+        tenant,
+        sharing,
+        false);
+  }
 
   /** A file without an owner (as the Python version and earlier releases wrote them). */
   public StoredFile(

@@ -81,6 +81,32 @@ abstract class FileMetadataStoreContract {
   }
 
   @Test
+  void aReadOnlyFileStaysReadOnly() {
+    String id = Ids.next();
+    StoredFile f =
+        new StoredFile(
+            session,
+            id,
+            "skills/My Skill/scripts/run.py",
+            "text/plain",
+            StoredFile.objectKey(session, StoredFile.Kind.UPLOAD, id),
+            3,
+            now,
+            StoredFile.Kind.UPLOAD,
+            "jwt:acme/u1",
+            "jwt:acme",
+            StoredFile.Sharing.SKILL,
+            true);
+    store().save(f);
+    StoredFile found = store().find(session, id).orElseThrow();
+    assertEquals(f, found);
+    assertTrue(found.readOnly());
+    StoredFile plain = file("plain.csv", StoredFile.Kind.UPLOAD, now);
+    store().save(plain);
+    assertFalse(store().find(session, plain.id()).orElseThrow().readOnly());
+  }
+
+  @Test
   void deleteRemovesTheFileOnceAndReportsIt() {
     StoredFile f = file("gone.txt", StoredFile.Kind.OUTPUT, now);
     store().save(f);
