@@ -76,6 +76,8 @@ final class UploadEndpoint implements HttpService {
     Session session = null;
     int failed = 0;
     boolean complete = false;
+    // A part is never longer than the body: the store buffers (and reserves) no more than that.
+    long partBound = Math.min(req.headers().contentLength().orElse(maxFileBytes), maxFileBytes);
     try (InputStream body = req.content().inputStream()) {
       MultipartReader parts = new MultipartReader(body, boundary);
       for (MultipartReader.Part p = parts.next(); p != null; p = parts.next()) {
@@ -107,7 +109,7 @@ final class UploadEndpoint implements HttpService {
                   p.filename(),
                   p.contentType(),
                   p.body(),
-                  maxFileBytes,
+                  partBound,
                   RequestMemory.of(req),
                   readOnly(fields));
           stored.add(f);

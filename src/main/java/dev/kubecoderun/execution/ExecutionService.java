@@ -380,6 +380,7 @@ public final class ExecutionService {
             .sorted(Comparator.comparing(RunnerResult.ChangedFile::path))
             .toList();
     long limit = limits.maxFileSizeBytes();
+    boolean noRoom = false; // once refused, the others are not tried: each would wait in vain
     for (RunnerResult.ChangedFile f : changed) {
       String name = OutputName.of(f.path());
       if (readOnly(inputs, f.path())) {
@@ -401,6 +402,10 @@ public final class ExecutionService {
         skipped.add(tooLarge(name, f.size(), notes));
         continue;
       }
+      if (noRoom) {
+        skipped.add(serverBusy(name, f.size(), NOT_TRIED, notes));
+        continue;
+      }
       StoredFile stored;
       try {
         stored =
@@ -413,10 +418,9 @@ public final class ExecutionService {
         skipped.add(tooLarge(name, null, notes));
         continue;
       } catch (MemoryBudgetExhaustedException e) {
-        // The run is over and its answer stands: one file short of room is skipped, not the run.
-        String why = "the server had no memory to spare for it: run again to get it";
-        notes.add("generated file '" + name + "' not kept: " + why);
-        skipped.add(new ExecResponse.SkippedFile(name, "server_busy", f.size(), why));
+        // The run is over and its answer stands: files short of room are skipped, not the run.
+        skipped.add(serverBusy(name, f.size(), NO_ROOM, notes));
+        noRoom = true;
         continue;
       } catch (RunnerFileException e) {
         notes.add(
@@ -476,6 +480,16 @@ public final class ExecutionService {
   private static boolean readOnly(Map<String, StoredFile> inputs, String path) {
     StoredFile input = inputs.get(path);
     return input != null && input.readOnly();
+  }
+
+  static final String NO_ROOM = "the server had no memory to spare for it: run again to get it";
+  static final String NOT_TRIED =
+      "not tried: the server had no memory to spare for an earlier file of this run: run again";
+
+  private static ExecResponse.SkippedFile serverBusy(
+      String name, Long size, String why, List<String> notes) {
+    notes.add("generated file '" + name + "' not kept: " + why);
+    return new ExecResponse.SkippedFile(name, "server_busy", size, why);
   }
 
   private ExecResponse.SkippedFile tooLarge(String name, Long size, List<String> notes) {

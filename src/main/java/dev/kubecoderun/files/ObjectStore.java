@@ -19,9 +19,11 @@ public interface ObjectStore {
 
   /**
    * Streams {@code in} to {@code key}. Throws {@link TooLargeException} past {@code maxBytes},
-   * leaving nothing stored. Returns the size. {@code room} is asked for what the store keeps of the
-   * stream in memory before it sends it (an S3 part), and given it all back before this returns;
-   * {@link dev.kubecoderun.memory.MemoryBudgetExhaustedException} when none came, nothing stored.
+   * leaving nothing stored. Returns the size. {@code room} is asked, before anything is read, for
+   * what the store may keep of the stream in memory before it sends it (an S3 part, less for a
+   * smaller {@code maxBytes}: a caller that knows a tighter bound passes it), and given it all back
+   * before this returns; {@link dev.kubecoderun.memory.MemoryBudgetExhaustedException} when none
+   * came: nothing read, nothing stored.
    */
   long put(String key, InputStream in, long maxBytes, String contentType, Room room)
       throws IOException;

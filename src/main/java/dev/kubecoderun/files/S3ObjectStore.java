@@ -2,7 +2,6 @@ package dev.kubecoderun.files;
 
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.config.ConfigException;
-import dev.kubecoderun.memory.PaidStream;
 import dev.kubecoderun.memory.Room;
 import io.minio.BucketExistsArgs;
 import io.minio.GetObjectArgs;
@@ -36,6 +35,20 @@ import okhttp3.OkHttpClient;
 public final class S3ObjectStore implements ObjectStore {
   /** Multipart part size: the heap one upload needs (S3's minimum part is 5 MiB). */
   static final long PART_SIZE = 8L * 1024 * 1024;
+
+  /**
+   * What minio holds of a stream at most: its part buffer is a ByteArrayOutputStream, which holds
+   * the old array and the new one, twice as large, while it grows to a part.
+   */
+  static final long PART_MEMORY = PART_SIZE * 3 / 2;
+
+  /**
+   * The memory a put of at most {@code maxBytes} reserves: a part, or for a smaller stream three
+   * times its most (the buffer grows by doubling, the last copy holds both) and a little.
+   */
+  static long bufferBytes(long maxBytes) {
+    return Math.min(PART_MEMORY, 3 * Math.max(0, maxBytes) + 64 * 1024);
+  }
 
   private static final Set<String> MISSING = Set.of("NoSuchKey", "NoSuchBucket", "NoSuchObject");
   private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(10);
@@ -83,26 +96,25 @@ public final class S3ObjectStore implements ObjectStore {
   public long put(String key, InputStream in, long maxBytes, String contentType, Room room)
       throws IOException {
     ensureBucket();
+    // Reserved here, before minio reads: minio reads the stream on a shared pool, where a wait for
+    // room would hold a worker that the upload being waited for may need to finish.
+    Room.Counted held = new Room.Counted(room);
+    held.reserve(bufferBytes(maxBytes));
     LimitedStream limited = new LimitedStream(in, maxBytes);
-    // minio keeps a part in memory before it sends it: paid for as it fills, up to a part.
-    PaidStream paid = new PaidStream(limited, room, PART_SIZE);
     try {
       client.putObject(
-          PutObjectArgs.builder().bucket(bucket).object(key).stream(paid, -1, PART_SIZE)
+          PutObjectArgs.builder().bucket(bucket).object(key).stream(limited, -1, PART_SIZE)
               .contentType(contentType == null ? "application/octet-stream" : contentType)
               .build());
     } catch (Exception e) {
-      // A failure of the caller's stream is the caller's (too large, client gone, no room); minio
-      // aborts the multipart upload, so nothing is stored.
-      if (paid.failure() != null) {
-        throw paid.failure();
-      }
+      // A failure of the caller's stream is the caller's (too large, client gone); minio aborts
+      // the multipart upload, so nothing is stored.
       if (limited.failure != null) {
         throw limited.failure;
       }
       throw unavailable("upload of " + key, e);
     } finally {
-      paid.giveBackAll();
+      held.giveBackAll();
     }
     return limited.count;
   }
@@ -241,6 +253,11 @@ public final class S3ObjectStore implements ObjectStore {
       } catch (IOException e) {
         failure = e;
         throw e;
+      } catch (RuntimeException e) {
+        // The server's own stream of a client that went away (Helidon's InsufficientData...):
+        // the caller's failure, not the store's (it would count as a store error).
+        failure = new IOException("the upload's stream failed: " + e, e);
+        throw failure;
       }
     }
   }

@@ -28,9 +28,11 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
- * Uploads to S3 on a server whose requests may hold 12 MiB at once (REQUEST_MEMORY_BUDGET_MB=12):
- * each keeps a part (8 MiB) in memory before it sends it, paid for from the budget, so a second
- * upload waits while a stalled one holds its part, and both are stored whole.
+ * Files sent to S3 on a server whose requests may hold 16 MiB at once
+ * (REQUEST_MEMORY_BUDGET_MB=16): minio keeps up to a part in memory before it sends it (12 MiB
+ * while its buffer grows), reserved from the budget before it reads, so a second upload waits while
+ * a stalled one holds its part, and both are stored whole; a run's generated files short of room
+ * are skipped, not the run.
  */
 @Tag("integration")
 class UploadMemoryBudgetTest {
@@ -40,10 +42,19 @@ class UploadMemoryBudgetTest {
   @BeforeAll
   static void start() {
     Map<String, String> env = TestServer.realStoresEnv("kcr-upbudget:", "kcr-upbudget");
-    env.put("REQUEST_MEMORY_BUDGET_MB", "12");
+    env.put("REQUEST_MEMORY_BUDGET_MB", "16");
     env.put("MAX_FILE_SIZE_MB", "32");
     env.put("POD_POOL_PY", "0");
     server = TestServer.start(new HashMap<>(env), "0");
+  }
+
+  /** Each test starts with nothing held (an earlier test's upload given back). */
+  @org.junit.jupiter.api.BeforeEach
+  void nothingHeld() throws InterruptedException {
+    Eventually.await(
+        "nothing held",
+        Duration.ofSeconds(30),
+        () -> gauge("kubecoderun_request_memory_held_bytes") == 0);
   }
 
   @AfterAll
@@ -103,38 +114,50 @@ class UploadMemoryBudgetTest {
     return head + new String(in.readNBytes(n), StandardCharsets.UTF_8);
   }
 
+  private static final String BOUNDARY = "kcrBudgetBoundary";
+  private static final byte[] TAIL =
+      ("\r\n--" + BOUNDARY + "--\r\n").getBytes(StandardCharsets.US_ASCII);
+
+  /**
+   * An upload of {@code content} sent but for its last MiB and the multipart end, once it holds its
+   * part of the budget.
+   */
+  private static Socket stalledUpload(byte[] content) throws Exception {
+    byte[] head =
+        ("--"
+                + BOUNDARY
+                + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"first.bin\""
+                + "\r\nContent-Type: application/octet-stream\r\n\r\n")
+            .getBytes(StandardCharsets.US_ASCII);
+    Socket s = new Socket();
+    s.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
+    s.setSoTimeout(60_000);
+    OutputStream out = s.getOutputStream();
+    out.write(
+        ("POST /v1/upload HTTP/1.1\r\nHost: localhost\r\nX-API-Key: "
+                + TestServer.KEY
+                + "\r\nContent-Type: multipart/form-data; boundary="
+                + BOUNDARY
+                + "\r\nContent-Length: "
+                + (head.length + content.length + TAIL.length)
+                + "\r\nConnection: close\r\n\r\n")
+            .getBytes(StandardCharsets.US_ASCII));
+    out.write(head);
+    out.write(content, 0, content.length - MIB);
+    out.flush();
+    Eventually.await(
+        "the stalled upload to hold its part",
+        Duration.ofSeconds(30),
+        () -> gauge("kubecoderun_request_memory_held_bytes") >= 12 * MIB);
+    return s;
+  }
+
   @Test
   void aSecondUploadWaitsWhileAStalledOneHoldsItsPartAndBothAreStoredWhole() throws Exception {
     byte[] first = content(10 * MIB, 1);
     byte[] second = content(10 * MIB, 2);
-    String boundary = "kcrBudgetBoundary";
-    byte[] head =
-        ("--"
-                + boundary
-                + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"first.bin\""
-                + "\r\nContent-Type: application/octet-stream\r\n\r\n")
-            .getBytes(StandardCharsets.US_ASCII);
-    byte[] tail = ("\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII);
-    try (Socket s = new Socket()) {
-      s.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
-      s.setSoTimeout(60_000);
+    try (Socket s = stalledUpload(first)) {
       OutputStream out = s.getOutputStream();
-      out.write(
-          ("POST /v1/upload HTTP/1.1\r\nHost: localhost\r\nX-API-Key: "
-                  + TestServer.KEY
-                  + "\r\nContent-Type: multipart/form-data; boundary="
-                  + boundary
-                  + "\r\nContent-Length: "
-                  + (head.length + first.length + tail.length)
-                  + "\r\nConnection: close\r\n\r\n")
-              .getBytes(StandardCharsets.US_ASCII));
-      out.write(head);
-      out.write(first, 0, 9 * MIB);
-      out.flush();
-      Eventually.await(
-          "the stalled upload to hold its part",
-          Duration.ofSeconds(30),
-          () -> gauge("kubecoderun_request_memory_held_bytes") >= 8 * MIB);
       CompletableFuture<TestServer.Reply> waiting =
           CompletableFuture.supplyAsync(
               () -> server.upload("/v1/upload", "second.bin", second, Map.of()));
@@ -142,8 +165,8 @@ class UploadMemoryBudgetTest {
           "the second upload to wait for room",
           Duration.ofSeconds(30),
           () -> gauge("kubecoderun_request_memory_waiting") == 1);
-      out.write(first, 9 * MIB, first.length - 9 * MIB);
-      out.write(tail);
+      out.write(first, first.length - MIB, MIB);
+      out.write(TAIL);
       out.flush();
       String reply = readReply(s.getInputStream());
       assertTrue(reply.startsWith("HTTP/1.1 200"), reply);
@@ -159,5 +182,37 @@ class UploadMemoryBudgetTest {
         "every reservation to be given back",
         Duration.ofSeconds(30),
         () -> gauge("kubecoderun_request_memory_held_bytes") == 0);
+  }
+
+  @Test
+  void aRunsGeneratedFilesShortOfRoomAreSkippedAndItsAnswerStands() throws Exception {
+    byte[] held = content(10 * MIB, 3);
+    try (Socket s = stalledUpload(held)) {
+      TestServer.Reply r =
+          server.exec(
+              Map.of(
+                  "lang",
+                  "py",
+                  "code",
+                  "for n in 'abc':\n    open(n + '.txt', 'w').write(n)\nprint('done')"));
+      assertEquals(200, r.status(), r.body());
+      JsonNode answer = r.json();
+      assertEquals("done\n", answer.path("stdout").asText(), r.body());
+      assertEquals(0, answer.path("files").size(), r.body());
+      JsonNode skipped = answer.path("skipped_files");
+      assertEquals(3, skipped.size(), r.body());
+      for (int i = 0; i < 3; i++) {
+        assertEquals("server_busy", skipped.get(i).path("reason").asText(), r.body());
+      }
+      assertTrue(skipped.get(0).path("message").asText().startsWith("the server had no memory"));
+      // Once refused, the others are not tried: each would have waited in vain.
+      assertTrue(skipped.get(1).path("message").asText().startsWith("not tried"), r.body());
+      assertTrue(skipped.get(2).path("message").asText().startsWith("not tried"), r.body());
+      // The upload that held the room goes on undisturbed.
+      s.getOutputStream().write(held, held.length - MIB, MIB);
+      s.getOutputStream().write(TAIL);
+      String reply = readReply(s.getInputStream());
+      assertTrue(reply.startsWith("HTTP/1.1 200"), reply);
+    }
   }
 }
