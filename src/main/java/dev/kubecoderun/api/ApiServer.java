@@ -2,6 +2,7 @@ package dev.kubecoderun.api;
 
 import dev.kubecoderun.auth.Authenticator;
 import dev.kubecoderun.config.Config;
+import dev.kubecoderun.execution.ConflictingInputsException;
 import dev.kubecoderun.execution.ExecutionUnavailableException;
 import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
@@ -71,6 +72,9 @@ public final class ApiServer {
         (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
     routing.error(
         ExecutionUnavailableException.class,
+        (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
+    routing.error(
+        ConflictingInputsException.class,
         (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
     routing.error(
         MemoryBudgetExhaustedException.class,

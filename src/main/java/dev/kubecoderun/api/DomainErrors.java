@@ -1,5 +1,6 @@
 package dev.kubecoderun.api;
 
+import dev.kubecoderun.execution.ConflictingInputsException;
 import dev.kubecoderun.execution.ExecutionUnavailableException;
 import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import dev.kubecoderun.session.SessionBusyException;
@@ -24,6 +25,11 @@ final class DomainErrors {
     };
   }
 
+  /** Two input files of which one would be a folder of the other: the request's fault. */
+  static ApiError of(ConflictingInputsException e) {
+    return ApiError.badRequest(e.getMessage(), "files", "conflicting_file_names");
+  }
+
   /** What requests and runs buffer took the whole memory budget for the whole wait. */
   static ApiError of(MemoryBudgetExhaustedException e) {
     return ApiError.unavailable(e.getMessage(), 1);
@@ -44,6 +50,7 @@ final class DomainErrors {
     return switch (e) {
       case ApiError a -> a;
       case ExecutionUnavailableException u -> of(u);
+      case ConflictingInputsException c -> of(c);
       case SessionBusyException b -> of(b);
       case MemoryBudgetExhaustedException m -> of(m);
       case SessionNotFoundException n -> of(n);

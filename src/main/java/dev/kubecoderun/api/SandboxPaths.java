@@ -1,6 +1,7 @@
 package dev.kubecoderun.api;
 
 import dev.kubecoderun.files.RelativePaths;
+import java.nio.charset.StandardCharsets;
 
 /** Names of files inside /mnt/data: relative, sub-folders allowed, never outside. */
 final class SandboxPaths {
@@ -8,12 +9,25 @@ final class SandboxPaths {
 
   /**
    * Returns the normalised relative path ({@link RelativePaths#normalize}), or a 400 naming the
-   * field.
+   * field; also for a folder or file name longer than the file system holds ({@link
+   * RelativePaths#MAX_SEGMENT_BYTES}), which the sandbox would refuse only once the run began.
    */
   static String checkRelative(String name, String field) {
     String n = RelativePaths.normalize(name);
     if (n == null) {
       throw bad(name, field);
+    }
+    for (String segment : n.split("/")) {
+      if (segment.getBytes(StandardCharsets.UTF_8).length > RelativePaths.MAX_SEGMENT_BYTES) {
+        throw ApiError.badRequest(
+            "File name '"
+                + n
+                + "' has a folder or file name over "
+                + RelativePaths.MAX_SEGMENT_BYTES
+                + " bytes",
+            field,
+            "invalid_path");
+      }
     }
     return n;
   }

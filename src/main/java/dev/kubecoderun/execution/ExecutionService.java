@@ -133,6 +133,9 @@ public final class ExecutionService {
   public ExecResponse execute(ExecCommand cmd, RunStep step, MemoryBudget.Held memory)
       throws InterruptedException {
     PhaseTimer timer = new PhaseTimer();
+    List<String> notes = new ArrayList<>();
+    // Resolved, and their names checked, before a session is made for a request that is refused.
+    Map<String, StoredFile> inputs = resolveInputs(cmd.principal(), cmd.files(), notes);
     List<String> fileSessions = cmd.files().stream().map(ExecCommand.FileRef::sessionId).toList();
     Session session =
         sessions.resolve(
@@ -142,8 +145,6 @@ public final class ExecutionService {
             cmd.entityId(),
             cmd.userId(),
             SessionResolver.Another.FALL_BACK);
-    List<String> notes = new ArrayList<>();
-    Map<String, StoredFile> inputs = resolveInputs(cmd.principal(), cmd.files(), notes);
     timer.mark("prepare");
     SessionLocks.Lease held = locks.acquire(session.id(), sessionWait);
     try {
@@ -334,7 +335,23 @@ public final class ExecutionService {
       inputs.remove(ref.name() != null ? ref.name() : f.get().name());
       inputs.put(ref.name() != null ? ref.name() : f.get().name(), f.get());
     }
+    checkNoneInside(inputs.keySet());
     return inputs;
+  }
+
+  /**
+   * Refuses names of which one is a folder of another ({@code a} and {@code a/b}): the runner could
+   * place only one of them, and its refusal would end the run as a sandbox failure.
+   */
+  static void checkNoneInside(java.util.Set<String> names) {
+    for (String name : names) {
+      for (int i = name.indexOf('/'); i > 0; i = name.indexOf('/', i + 1)) {
+        String folder = name.substring(0, i);
+        if (names.contains(folder)) {
+          throw new ConflictingInputsException(folder, name);
+        }
+      }
+    }
   }
 
   /** A store that fails (reading the input, or missing its bytes) is a storage failure. */

@@ -50,6 +50,9 @@ public final class LocalSessionStore implements SessionStore {
               if (old.isExpired(now)) {
                 return old; // emptied before its id is used again: see ExpiredSessions
               }
+              if (!old.isLegacy() && !old.owner().equals(candidate.owner())) {
+                return old; // another's: left as it is (its caller is told it does not exist)
+              }
               Session touched = old.touched(now);
               return claimLegacy && old.isLegacy() && candidate.owner() != null
                   ? touched.ownedBy(candidate.owner(), candidate.tenant())
@@ -58,7 +61,9 @@ public final class LocalSessionStore implements SessionStore {
     if (s.isExpired(now)) {
       throw new SessionExpiredException(s.id());
     }
-    LocalDisk.write(dir.resolve(s.id() + ".json"), Json.write(s));
+    if (s.isLegacy() || s.owner().equals(candidate.owner())) {
+      LocalDisk.write(dir.resolve(s.id() + ".json"), Json.write(s));
+    }
     return s;
   }
 

@@ -35,16 +35,19 @@ public final class RedisSessionStore implements SessionStore {
   /**
    * KEYS[1] the session hash; ARGV[1] TTL seconds, ARGV[2] now, ARGV[3] and ARGV[4] the owner and
    * tenant that take over a live session without an owner ('' = none), ARGV[5] '1' to create the
-   * session when there is no hash, then the new hash's fields. A live session is reused (ISO times
-   * in one format compare as strings); an expired one is left for the clean-up to empty (0); no
-   * hash: created, or (ARGV[5] '0') 1.
+   * session when there is no hash, ARGV[6] the caller's owner ('' = none), then the new hash's
+   * fields. A live session is reused (ISO times in one format compare as strings), touched unless
+   * it is another owner's (returned as it is: the caller is told it does not exist); an expired one
+   * is left for the clean-up to empty (0); no hash: created, or (ARGV[5] '0') 1.
    */
   private static final String CREATE_OR_REUSE =
       """
       local expires = redis.call('HGET', KEYS[1], 'expires_at')
       if redis.call('HGET', KEYS[1], 'status') == 'active' and (not expires or expires > ARGV[2]) then
-        redis.call('HSET', KEYS[1], 'last_activity', ARGV[2])
         local owner = redis.call('HGET', KEYS[1], 'owner')
+        if not owner or owner == '' or owner == ARGV[6] then
+          redis.call('HSET', KEYS[1], 'last_activity', ARGV[2])
+        end
         if ARGV[3] ~= '' and (not owner or owner == '') then
           redis.call('HSET', KEYS[1], 'owner', ARGV[3], 'tenant', ARGV[4])
         end
@@ -52,7 +55,7 @@ public final class RedisSessionStore implements SessionStore {
       end
       if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
       if ARGV[5] ~= '1' then return 1 end
-      redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+      redis.call('HSET', KEYS[1], unpack(ARGV, 7))
       if tonumber(ARGV[1]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
       return redis.call('HGETALL', KEYS[1])
       """;
@@ -113,6 +116,7 @@ public final class RedisSessionStore implements SessionStore {
     args.add(claims ? candidate.owner() : "");
     args.add(claims ? candidate.tenant() : "");
     args.add("0");
+    args.add(candidate.owner() != null ? candidate.owner() : "");
     toHash(candidate)
         .forEach(
             (field, value) -> {
@@ -144,6 +148,9 @@ public final class RedisSessionStore implements SessionStore {
       throw new SessionExpiredException(candidate.id());
     }
     Session stored = fromHash(RedisHashes.fromFlatList(reply));
+    if (stored.owner() != null && !stored.owner().equals(candidate.owner())) {
+      return stored; // another's: nothing of it is written
+    }
     // The index entries are idempotent and written after the hash: the clean-up and the orphan
     // sweep collect whatever a failure between the two leaves behind.
     redis.run(

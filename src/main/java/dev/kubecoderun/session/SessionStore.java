@@ -11,8 +11,9 @@ import java.util.Optional;
 public interface SessionStore {
   /**
    * The session with {@code candidate}'s id, touched at {@code candidate.lastActivity()}, if it
-   * exists; else {@code candidate}, now stored. Atomic: two replicas creating the same id at once
-   * both get the one session that won.
+   * exists (another owner's is returned untouched: nothing of it is written); else {@code
+   * candidate}, now stored. Atomic: two replicas creating the same id at once both get the one
+   * session that won.
    *
    * @throws SessionExpiredException the id is a session that expired and was not emptied yet
    *     ({@link #hasExpired}): it is never replaced before {@link ExpiredSessions#empty} removed

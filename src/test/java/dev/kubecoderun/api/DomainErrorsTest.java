@@ -2,6 +2,7 @@ package dev.kubecoderun.api;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.kubecoderun.execution.ConflictingInputsException;
 import dev.kubecoderun.execution.ExecutionUnavailableException;
 import dev.kubecoderun.execution.ExecutionUnavailableException.Reason;
 import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
@@ -42,6 +43,19 @@ class DomainErrorsTest {
     assertEquals(503, e.status());
     assertEquals("Storage failure: a store the service uses failed; retry shortly", e.getMessage());
     assertEquals("2", e.headers().get("Retry-After"));
+  }
+
+  @Test
+  void inputsOfWhichOneIsAFolderOfAnotherAreTheRequestsFault() {
+    ApiError e = DomainErrors.shown(new ConflictingInputsException("a", "a/b"));
+    assertEquals(400, e.status());
+    assertEquals("validation", e.errorType());
+    assertEquals(null, e.headers().get("Retry-After"));
+    assertEquals("files", e.details().get(0).field());
+    assertEquals("conflicting_file_names", e.details().get(0).code());
+    assertEquals(
+        "Input files 'a' and 'a/b' conflict: 'a' cannot be both a file and the folder holding 'a/b'",
+        e.getMessage());
   }
 
   @Test

@@ -15,6 +15,17 @@ class SandboxPathsTest {
     assertEquals("a.csv", SandboxPaths.checkRelative("/mnt/data/a.csv", "f"));
   }
 
+  @Test
+  void refusesAFolderOrFileNameOverWhatTheFileSystemHolds() {
+    assertEquals("d/" + "é".repeat(127), SandboxPaths.checkRelative("d/" + "é".repeat(127), "f"));
+    for (String name :
+        new String[] {"x".repeat(256), "é".repeat(128) + "/a", "a/" + "b".repeat(300)}) {
+      ApiError e = assertThrows(ApiError.class, () -> SandboxPaths.checkRelative(name, "f"));
+      assertEquals(400, e.status());
+      assertEquals("invalid_path", e.details().get(0).code());
+    }
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"../../etc/passwd", "/etc/passwd", "a/../../b", "..", ".", "", "a\\b"})
   void refusesNamesThatLeaveTheWorkdir(String name) {

@@ -197,6 +197,46 @@ class ErrorsTest {
     Errors.assertError(server.get("/download/..%2F..%2Fetc/passwd"), 404, "resource_not_found");
   }
 
+  /**
+   * A name the sandbox's file system cannot hold (a folder or file name over 255 bytes) is the
+   * request's fault, found before anything is placed: never a sandbox failure (503).
+   */
+  @Test
+  void aFileNameTooLongForTheFileSystemIs400() {
+    JsonNode up = server.upload("long.txt", "1").json();
+    String sid = up.path("session_id").asText();
+    String fid = up.path("files").get(0).path("fileId").asText();
+    for (String name : List.of("a".repeat(256), "dir/" + "é".repeat(128) + "/x.txt")) {
+      JsonNode e =
+          Errors.assertError(
+              server.exec(
+                  Map.of(
+                      "lang",
+                      "bash",
+                      "code",
+                      "ls",
+                      "files",
+                      List.of(Map.of("id", fid, "session_id", sid, "name", name)))),
+              400,
+              "validation");
+      assertEquals("invalid_path", e.path("details").get(0).path("code").asText(), e.toString());
+      assertEquals("files[0].name", e.path("details").get(0).path("field").asText(), e.toString());
+    }
+    // 255 bytes is a name it holds.
+    JsonNode run =
+        server
+            .exec(
+                Map.of(
+                    "lang",
+                    "bash",
+                    "code",
+                    "ls",
+                    "files",
+                    List.of(Map.of("id", fid, "session_id", sid, "name", "b".repeat(255)))))
+            .json();
+    assertEquals("b".repeat(255), run.path("stdout").asText().strip(), run.toString());
+  }
+
   @Test
   void unknownSessionsAndFilesAre404() {
     Errors.assertError(

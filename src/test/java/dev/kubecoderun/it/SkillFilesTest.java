@@ -209,6 +209,54 @@ class SkillFilesTest {
     assertEquals("dir/a b.txt", kept.path("files").get(0).path("filename").asText());
   }
 
+  /**
+   * Inputs of one run of which one would be the folder of another ({@code a} and {@code a/b}),
+   * whether by the references' names or by the stored names: refused before anything is placed, as
+   * the request's fault (400), never as a sandbox failure (503).
+   */
+  @Test
+  void inputsOfWhichOneIsAFolderOfAnotherAreRefused() {
+    Map<String, String> files = new LinkedHashMap<>();
+    files.put("clash", "file");
+    files.put("clash/inner.txt", "nested");
+    JsonNode up = upload("/v1/upload/batch", Map.of(), files);
+    String sid = up.path("storage_session_id").asText();
+    String file = up.path("files").get(0).path("fileId").asText();
+    String nested = up.path("files").get(1).path("fileId").asText();
+    assertEquals("clash", up.path("files").get(0).path("filename").asText(), up.toString());
+    assertEquals(
+        "clash/inner.txt", up.path("files").get(1).path("filename").asText(), up.toString());
+
+    List<List<Object>> runs =
+        List.of(
+            // By their stored names, in both orders.
+            List.of(ref(file, sid, null), ref(nested, sid, null)),
+            List.of(ref(nested, sid, null), ref(file, sid, null)),
+            // By the names the references give, in both orders, deeper too.
+            List.of(ref(file, sid, "a"), ref(nested, sid, "a/b")),
+            List.of(ref(nested, sid, "a/b/c"), ref(file, sid, "a")));
+    for (List<Object> refs : runs) {
+      TestServer.Reply r = server.exec(Map.of("lang", "bash", "code", "ls -R", "files", refs));
+      JsonNode e = Errors.assertError(r, 400, "validation");
+      assertEquals(
+          "conflicting_file_names", e.path("details").get(0).path("code").asText(), r.body());
+      assertEquals("files", e.path("details").get(0).path("field").asText(), r.body());
+      assertTrue(
+          e.path("error").asText().contains("'clash'") || e.path("error").asText().contains("'a'"),
+          r.body());
+    }
+
+    // Names that only share a beginning are no folder of one another; the last of one name wins.
+    JsonNode run =
+        bash(
+            "cat a; echo; cat ab; echo; cat a.b/c",
+            ref(nested, sid, "a"),
+            ref(file, sid, "a"),
+            ref(nested, sid, "ab"),
+            ref(nested, sid, "a.b/c"));
+    assertEquals("file\nnested\nnested", run.path("stdout").asText().strip(), run.toString());
+  }
+
   private JsonNode bash(String code, Object... refs) {
     return server.exec(Map.of("lang", "bash", "code", code, "files", List.of(refs))).json();
   }

@@ -126,6 +126,7 @@ abstract class SessionExpiryContract {
     states().save(sid, STATE);
     upload(OWNER, sid, "secret.txt");
     String mine = resolver().createOwned(OTHER, Ids.next()).id();
+    clock.set(now.plusSeconds(60));
 
     Session run =
         resolver()
@@ -144,6 +145,8 @@ abstract class SessionExpiryContract {
     Session owners = sessions().find(sid).orElseThrow();
     assertEquals(OWNER.user(), owners.owner(), "still the owner's");
     assertEquals(now, owners.createdAt(), "not made anew");
+    // Not touched either: the owner's entity lookups pick its most recently active session.
+    assertEquals(now, owners.lastActivity(), "not touched by the other's requests");
     assertTrue(states().load(sid).isPresent(), "with its state");
     assertEquals(1, files().listAnyOwner(sid).size(), "and its file");
   }
