@@ -64,7 +64,7 @@ public final class S3ObjectStore implements ObjectStore {
    * little (the first buffer).
    */
   static long bufferBytes(long maxBytes) {
-    return Math.min(PART_MEMORY, 3 * Math.max(0, maxBytes) + FIRST_BUFFER);
+    return Math.min(PART_MEMORY, 3 * Math.clamp(maxBytes, 0, PART_MEMORY) + FIRST_BUFFER);
   }
 
   private static final Set<String> MISSING = Set.of("NoSuchKey", "NoSuchBucket", "NoSuchObject");
@@ -139,7 +139,10 @@ public final class S3ObjectStore implements ObjectStore {
               "Content-Type", contentType == null ? "application/octet-stream" : contentType);
       // The caller's stream is read here only, on the caller's thread: a failure of it (too
       // large, client gone) is an IOException, the store's an UncheckedIOException.
-      PartBuffer buffer = new PartBuffer((int) Math.min(FIRST_BUFFER, Math.max(0, maxBytes) + 1));
+      // Under a smaller limit, a first buffer one byte past it: a stream of exactly maxBytes sees
+      // its end without the buffer growing.
+      PartBuffer buffer =
+          new PartBuffer(maxBytes < FIRST_BUFFER ? (int) Math.max(0, maxBytes) + 1 : FIRST_BUFFER);
       buffer.fill(limited);
       int next = buffer.full() ? limited.read() : -1;
       if (next < 0) {
