@@ -164,9 +164,9 @@ class RealStoresTest {
     }
 
     /**
-     * minio keeps up to a part (8 MiB, 12 MiB while its buffer grows) in memory before it sends it:
-     * an upload reserves that before minio reads a byte (never waiting on minio's own threads),
-     * less for a smaller stream, and gives it all back once stored.
+     * An upload keeps up to a part (8 MiB, 12 MiB while its buffer grows) in memory before minio
+     * sends it: it reserves that before it reads a byte (on the caller's thread), less for a
+     * smaller stream, and gives it all back once stored.
      */
     @Test
     void anUploadHoldsWhatMinioMayBufferFromBeforeItsFirstByteAndNothingAfter() throws Exception {
