@@ -258,6 +258,31 @@ class RealStoresTest {
       S3.delete(exact);
     }
 
+    /** The content type is stored, by one PUT as by a multipart upload. */
+    @Test
+    void theContentTypeIsStoredWithOnePutAndWithParts() throws Exception {
+      io.minio.MinioAsyncClient raw =
+          io.minio.MinioAsyncClient.builder()
+              .endpoint(S3Server.shared().endpoint())
+              .credentials(S3Server.ACCESS_KEY, S3Server.SECRET_KEY)
+              .build();
+      try {
+        for (int size : new int[] {10, PART + 10}) {
+          String key = "parts/" + Ids.next();
+          S3.put(key, new ByteArrayInputStream(new byte[size]), 2L * PART, "text/csv");
+          var stat =
+              raw.statObject(
+                      io.minio.StatObjectArgs.builder().bucket("kcr-contract").object(key).build())
+                  .get(30, TimeUnit.SECONDS);
+          assertEquals("text/csv", stat.contentType(), "of " + size + " bytes");
+          assertEquals(size, stat.size());
+          S3.delete(key);
+        }
+      } finally {
+        raw.close();
+      }
+    }
+
     /** Past the limit in the second part: the multipart upload is aborted, nothing is left. */
     @Test
     void tooLargeInTheSecondPartAbortsTheUploadAndStoresNothing() throws Exception {
