@@ -29,10 +29,10 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Files sent to S3 on a server whose requests may hold 16 MiB at once
- * (REQUEST_MEMORY_BUDGET_MB=16): minio keeps up to a part in memory before it sends it (12 MiB
- * while its buffer grows), reserved from the budget before it reads, so a second upload waits while
- * a stalled one holds its part, and both are stored whole; a run's generated files short of room
- * are skipped, not the run.
+ * (REQUEST_MEMORY_BUDGET_MB=16): an upload keeps up to a part in memory before minio sends it (12
+ * MiB while its buffer grows), reserved from the budget before it reads, so a second upload waits
+ * while a stalled one holds its part, and both are stored whole; a run's generated files short of
+ * room are skipped, not the run.
  */
 @Tag("integration")
 class UploadMemoryBudgetTest {

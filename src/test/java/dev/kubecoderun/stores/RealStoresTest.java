@@ -38,8 +38,17 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
 import java.util.Base64;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Tag;
@@ -155,9 +164,9 @@ class RealStoresTest {
     }
 
     /**
-     * minio keeps up to a part (8 MiB, 12 MiB while its buffer grows) in memory before it sends it:
-     * an upload reserves that before minio reads a byte (never waiting on minio's own threads),
-     * less for a smaller stream, and gives it all back once stored.
+     * An upload keeps up to a part (8 MiB, 12 MiB while its buffer grows) in memory before minio
+     * sends it: it reserves that before it reads a byte (on the caller's thread), less for a
+     * smaller stream, and gives it all back once stored.
      */
     @Test
     void anUploadHoldsWhatMinioMayBufferFromBeforeItsFirstByteAndNothingAfter() throws Exception {
@@ -222,6 +231,162 @@ class RealStoresTest {
       assertThrows(Exception.class, () -> S3.open(key).orElseThrow());
     }
 
+    /** minio's part size (S3ObjectStore.PART_SIZE): a stream that ends within it is one PUT. */
+    static final int PART = 8 << 20;
+
+    /**
+     * Sizes either side of one PUT and a multipart upload come back byte for byte, read from a
+     * stream that gives odd-sized chunks.
+     */
+    @Test
+    void objectsAroundAPartComeBackByteForByte() throws Exception {
+      for (int size : new int[] {0, 1, PART - 1, PART, PART + 1, PART * 5 / 2}) {
+        byte[] content = new byte[size];
+        new java.util.Random(size).nextBytes(content);
+        String key = "parts/" + Ids.next();
+        assertEquals(size, S3.put(key, new Chunked(content, 100_003), 3L * PART, null), "" + size);
+        assertArrayEquals(content, readAll(S3.open(key).orElseThrow()), "content of " + size);
+        S3.delete(key);
+      }
+      String empty = "parts/" + Ids.next();
+      assertEquals(0, S3.put(empty, new ByteArrayInputStream(new byte[0]), 0, null));
+      assertArrayEquals(new byte[0], readAll(S3.open(empty).orElseThrow()));
+      S3.delete(empty);
+      String exact = "parts/" + Ids.next();
+      assertEquals(PART, S3.put(exact, new ByteArrayInputStream(new byte[PART]), PART, null));
+      assertEquals(PART, S3.list(exact, null, 10).get(0).size(), "a limit of exactly a part");
+      S3.delete(exact);
+    }
+
+    /** The content type is stored, by one PUT as by a multipart upload. */
+    @Test
+    void theContentTypeIsStoredWithOnePutAndWithParts() throws Exception {
+      io.minio.MinioAsyncClient raw =
+          io.minio.MinioAsyncClient.builder()
+              .endpoint(S3Server.shared().endpoint())
+              .credentials(S3Server.ACCESS_KEY, S3Server.SECRET_KEY)
+              .build();
+      try {
+        for (int size : new int[] {10, PART + 10}) {
+          String key = "parts/" + Ids.next();
+          S3.put(key, new ByteArrayInputStream(new byte[size]), 2L * PART, "text/csv");
+          var stat =
+              raw.statObject(
+                      io.minio.StatObjectArgs.builder().bucket("kcr-contract").object(key).build())
+                  .get(30, TimeUnit.SECONDS);
+          assertEquals("text/csv", stat.contentType(), "of " + size + " bytes");
+          assertEquals(size, stat.size());
+          S3.delete(key);
+        }
+      } finally {
+        raw.close();
+      }
+    }
+
+    /** Past the limit in the second part: the multipart upload is aborted, nothing is left. */
+    @Test
+    void tooLargeInTheSecondPartAbortsTheUploadAndStoresNothing() throws Exception {
+      String key = "parts/" + Ids.next();
+      assertThrows(
+          dev.kubecoderun.files.TooLargeException.class,
+          () -> S3.put(key, new Chunked(new byte[PART + 2000], 65536), PART + 1000L, "text/plain"));
+      assertTrue(S3.open(key).isEmpty(), "nothing stored");
+      assertTrue(S3.list(key, null, 10).isEmpty(), "nothing listed");
+      // S3Proxy lists no unfinished multipart uploads: its files show them (a begun one does).
+      io.minio.MinioAsyncClient raw =
+          io.minio.MinioAsyncClient.builder()
+              .endpoint(S3Server.shared().endpoint())
+              .credentials(S3Server.ACCESS_KEY, S3Server.SECRET_KEY)
+              .build();
+      try {
+        String begun = "parts/" + Ids.next();
+        String id =
+            raw.createMultipartUploadAsync("kcr-contract", null, begun, null, null)
+                .get(30, TimeUnit.SECONDS)
+                .result()
+                .uploadId();
+        assertFalse(serverFilesOf(begun).isEmpty(), "a begun upload has files");
+        raw.abortMultipartUploadAsync("kcr-contract", null, begun, id, null, null)
+            .get(30, TimeUnit.SECONDS);
+        assertEquals(List.of(), serverFilesOf(begun), "an aborted one has none");
+      } finally {
+        raw.close();
+      }
+      assertEquals(List.of(), serverFilesOf(key), "nothing of the refused upload left");
+    }
+
+    /** The server's files whose path names {@code key}'s last segment (a unique id). */
+    private static List<String> serverFilesOf(String key) throws IOException {
+      String id = key.substring(key.lastIndexOf('/') + 1);
+      try (var files = java.nio.file.Files.walk(S3Server.shared().bucketDir("kcr-contract"))) {
+        return files.map(Object::toString).filter(f -> f.contains(id)).toList();
+      }
+    }
+
+    /**
+     * Uploads whose clients send a few bytes and then nothing, as many as minio's shared pool has
+     * threads and one more, hold up no other upload: the stream of each is read on its caller's
+     * thread only. Then they go on, and are stored whole.
+     */
+    @Test
+    void stalledUploadsHoldUpNoOtherUpload() throws Exception {
+      int pool = ForkJoinPool.getCommonPoolParallelism();
+      int stalled = Math.max(2, pool + 1);
+      CountDownLatch release = new CountDownLatch(1);
+      AtomicInteger waiting = new AtomicInteger();
+      ExecutorService threads = Executors.newCachedThreadPool();
+      try {
+        List<String> keys = new ArrayList<>();
+        List<Future<Long>> puts = new ArrayList<>();
+        byte[] content = new byte[3000];
+        new java.util.Random(7).nextBytes(content);
+        for (int i = 0; i < stalled; i++) {
+          String key = "stalled/" + Ids.next();
+          keys.add(key);
+          InputStream source =
+              new Chunked(content, 10) {
+                @Override
+                public int read(byte[] b, int off, int len) throws IOException {
+                  if (position() == 10) {
+                    waiting.incrementAndGet();
+                    try {
+                      if (!release.await(2, TimeUnit.MINUTES)) {
+                        throw new IOException("never released");
+                      }
+                    } catch (InterruptedException e) {
+                      throw new java.io.InterruptedIOException();
+                    }
+                  }
+                  return super.read(b, off, len);
+                }
+              };
+          puts.add(threads.submit(() -> S3.put(key, source, 1 << 20, null)));
+        }
+        // Every thread that reads a stalled stream is waiting (on the old code, all of minio's).
+        Eventually.await(
+            "the stalled uploads to wait for their clients",
+            Duration.ofSeconds(30),
+            () -> waiting.get() >= Math.min(stalled, pool));
+        String other = "stalled/" + Ids.next();
+        Future<Long> small =
+            threads.submit(
+                () -> S3.put(other, new ByteArrayInputStream(new byte[] {1, 2, 3}), 10, null));
+        assertEquals(3, small.get(30, TimeUnit.SECONDS), "another upload, not held up");
+        assertArrayEquals(new byte[] {1, 2, 3}, readAll(S3.open(other).orElseThrow()));
+        S3.delete(other);
+
+        release.countDown();
+        for (int i = 0; i < stalled; i++) {
+          assertEquals(content.length, puts.get(i).get(30, TimeUnit.SECONDS));
+          assertArrayEquals(content, readAll(S3.open(keys.get(i)).orElseThrow()));
+          S3.delete(keys.get(i));
+        }
+      } finally {
+        release.countDown();
+        threads.shutdown();
+      }
+    }
+
     @Test
     void anUploadWithNoRoomIsRefusedAndStoresNothing() throws Exception {
       MemoryBudget budget = new MemoryBudget(4L << 20, Duration.ofMillis(100));
@@ -238,6 +403,45 @@ class RealStoresTest {
                   budget.hold()));
       assertTrue(S3.open(key).isEmpty(), "nothing stored");
       assertEquals(4L << 20, budget.held(), "the refused upload holds nothing");
+    }
+  }
+
+  private static byte[] readAll(InputStream in) throws IOException {
+    try (in) {
+      return in.readAllBytes();
+    }
+  }
+
+  /** Gives {@code content} in chunks of at most {@code chunk} bytes. */
+  static class Chunked extends InputStream {
+    private final byte[] content;
+    private final int chunk;
+    private int position;
+
+    Chunked(byte[] content, int chunk) {
+      this.content = content;
+      this.chunk = chunk;
+    }
+
+    int position() {
+      return position;
+    }
+
+    @Override
+    public int read() throws IOException {
+      byte[] one = new byte[1];
+      return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      if (position == content.length) {
+        return -1;
+      }
+      int n = Math.min(Math.min(len, chunk), content.length - position);
+      System.arraycopy(content, position, b, off, n);
+      position += n;
+      return n;
     }
   }
 

@@ -40,6 +40,11 @@ public final class S3Server {
     return shared;
   }
 
+  /** Where the server keeps a bucket's objects (and the parts of its unfinished uploads). */
+  public Path bucketDir(String bucket) {
+    return dir.resolve("data").resolve(bucket);
+  }
+
   public String endpoint() {
     return "http://127.0.0.1:" + port;
   }
