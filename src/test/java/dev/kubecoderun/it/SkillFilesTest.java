@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.common.Json;
 import java.io.ByteArrayOutputStream;
 import java.net.http.HttpRequest;
 import java.nio.charset.StandardCharsets;
@@ -245,6 +246,24 @@ class SkillFilesTest {
           e.path("error").asText().contains("'clash'") || e.path("error").asText().contains("'a'"),
           r.body());
     }
+
+    // A programmatic run is refused the same way, before it starts.
+    TestServer.Reply ptc =
+        server.postJson(
+            "/v1/exec/programmatic",
+            Json.writeString(
+                Map.of(
+                    "lang",
+                    "py",
+                    "code",
+                    "print(1)",
+                    "tools",
+                    List.of(),
+                    "files",
+                    List.of(ref(file, sid, null), ref(nested, sid, null)))));
+    JsonNode refused = Errors.assertError(ptc, 400, "validation");
+    assertEquals(
+        "conflicting_file_names", refused.path("details").get(0).path("code").asText(), ptc.body());
 
     // Names that only share a beginning are no folder of one another; the last of one name wins.
     JsonNode run =
