@@ -434,10 +434,11 @@ public final class S3ObjectStore implements ObjectStore {
           }
         }
         return n;
-      } catch (RuntimeException e) {
-        // The server's own stream of a client that went away (Helidon's InsufficientData...):
-        // the caller's failure, not the store's (it would count as a store error).
-        throw new IOException("the upload's stream failed: " + e, e);
+      } catch (UncheckedIOException e) {
+        // The caller's stream, not the store: an UncheckedIOException would count as a store
+        // error. Its other failures (a client gone: Helidon's InsufficientData..., a malformed
+        // multipart body: an ApiError) go up as they are, for the API's handlers of each.
+        throw e.getCause();
       }
     }
   }

@@ -152,6 +152,26 @@ class RealStoresTest {
     uploadRunDownload(server);
   }
 
+  /**
+   * A multipart body that ends inside its file part: the upload's stream fails while the S3 store
+   * reads it, and the client gets the 400 of a malformed body (not a 500, not a store outage).
+   */
+  @Test
+  @Order(5)
+  void anUploadWhoseBodyEndsInsideItsFileIsA400() {
+    String body =
+        "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.txt\"\r\n\r\n"
+            + "x".repeat(100_000);
+    TestServer.Reply r =
+        server.send(
+            server
+                .request("/v1/upload")
+                .header("Content-Type", "multipart/form-data; boundary=B")
+                .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body)));
+    JsonNode e = Errors.assertError(r, 400, "validation");
+    assertEquals("invalid_multipart", e.path("details").get(0).path("code").asText(), r.body());
+  }
+
   private static void assertUnavailable(TestServer.Reply r) {
     Errors.assertError(r, 503, "service_unavailable");
     assertNotNull(r.header("Retry-After"), "503 carries Retry-After");
