@@ -35,24 +35,8 @@ public final class FileService {
   /**
    * Stores an upload of {@code owner} under {@link FilenameSanitizer#uploadName its name}: a clean
    * relative path as sent, else the sanitized last component; {@code room}: see {@link
-   * ObjectStore#put(String, InputStream, long, String, Room)}.
-   */
-  public StoredFile upload(
-      Principal owner,
-      StoredFile.Sharing sharing,
-      String sessionId,
-      String rawName,
-      String contentType,
-      InputStream in,
-      long maxBytes,
-      Room room)
-      throws IOException {
-    return upload(owner, sharing, sessionId, rawName, contentType, in, maxBytes, room, false);
-  }
-
-  /**
-   * {@link #upload(Principal, StoredFile.Sharing, String, String, String, InputStream, long, Room)}
-   * of a file that is read-only when {@code readOnly}: a run that changes it does not return it.
+   * ObjectStore#put(String, InputStream, long, String, Room)}; {@code readOnly}: a run that changes
+   * the file does not return it.
    */
   public StoredFile upload(
       Principal owner,

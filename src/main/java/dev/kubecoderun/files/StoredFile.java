@@ -25,34 +25,6 @@ public record StoredFile(
     Sharing sharing,
     boolean readOnly) {
 
-  /** A file that is not read-only. */
-  public StoredFile(
-      String sessionId,
-      String id,
-      String name,
-      String contentType,
-      String objectKey,
-      long size,
-      Instant createdAt,
-      Kind kind,
-      String owner,
-      String tenant,
-      Sharing sharing) {
-    this(
-        sessionId,
-        id,
-        name,
-        contentType,
-        objectKey,
-        size,
-        createdAt,
-        kind,
-        owner,
-        tenant,
-        sharing,
-        false);
-  }
-
   /** A file without an owner (as the Python version and earlier releases wrote them). */
   public StoredFile(
       String sessionId,
@@ -63,7 +35,19 @@ public record StoredFile(
       long size,
       Instant createdAt,
       Kind kind) {
-    this(sessionId, id, name, contentType, objectKey, size, createdAt, kind, null, null, null);
+    this(
+        sessionId,
+        id,
+        name,
+        contentType,
+        objectKey,
+        size,
+        createdAt,
+        kind,
+        null,
+        null,
+        null,
+        false);
   }
 
   /** Where a file came from. */

@@ -25,6 +25,24 @@ abstract class FileMetadataStoreContract {
         session, id, name, "text/csv", StoredFile.objectKey(session, kind, id), 42, at, kind);
   }
 
+  /** A skill file of user u1 of tenant acme. */
+  private StoredFile skillFile(String name, boolean readOnly) {
+    String id = Ids.next();
+    return new StoredFile(
+        session,
+        id,
+        name,
+        "text/plain",
+        StoredFile.objectKey(session, StoredFile.Kind.UPLOAD, id),
+        3,
+        now,
+        StoredFile.Kind.UPLOAD,
+        "jwt:acme/u1",
+        "jwt:acme",
+        StoredFile.Sharing.SKILL,
+        readOnly);
+  }
+
   @Test
   void aSavedFileIsFoundWithEveryField() {
     StoredFile f = file("data/input file.csv", StoredFile.Kind.UPLOAD, now);
@@ -57,20 +75,8 @@ abstract class FileMetadataStoreContract {
 
   @Test
   void anOwnedFileKeepsItsOwnerTenantAndKind() {
-    String id = Ids.next();
-    StoredFile f =
-        new StoredFile(
-            session,
-            id,
-            "skill.md",
-            "text/markdown",
-            StoredFile.objectKey(session, StoredFile.Kind.UPLOAD, id),
-            3,
-            now,
-            StoredFile.Kind.UPLOAD,
-            "jwt:acme/u1",
-            "jwt:acme",
-            StoredFile.Sharing.SKILL);
+    StoredFile f = skillFile("skill.md", false);
+    String id = f.id();
     store().save(f);
     StoredFile found = store().find(session, id).orElseThrow();
     assertEquals(f, found);
@@ -82,21 +88,8 @@ abstract class FileMetadataStoreContract {
 
   @Test
   void aReadOnlyFileStaysReadOnly() {
-    String id = Ids.next();
-    StoredFile f =
-        new StoredFile(
-            session,
-            id,
-            "skills/My Skill/scripts/run.py",
-            "text/plain",
-            StoredFile.objectKey(session, StoredFile.Kind.UPLOAD, id),
-            3,
-            now,
-            StoredFile.Kind.UPLOAD,
-            "jwt:acme/u1",
-            "jwt:acme",
-            StoredFile.Sharing.SKILL,
-            true);
+    StoredFile f = skillFile("skills/My Skill/scripts/run.py", true);
+    String id = f.id();
     store().save(f);
     StoredFile found = store().find(session, id).orElseThrow();
     assertEquals(f, found);

@@ -41,7 +41,8 @@ class HousekeepingTest {
         "text/plain",
         new ByteArrayInputStream(new byte[] {1, 2}),
         10,
-        dev.kubecoderun.memory.Room.NONE);
+        dev.kubecoderun.memory.Room.NONE,
+        false);
   }
 
   @Test

@@ -80,7 +80,8 @@ abstract class SessionExpiryContract {
             "text/plain",
             new ByteArrayInputStream(new byte[] {1, 2}),
             10,
-            dev.kubecoderun.memory.Room.NONE);
+            dev.kubecoderun.memory.Room.NONE,
+            false);
   }
 
   /** A session of OWNER, with state and a file, that expired two hours ago. */
