@@ -18,8 +18,6 @@ import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -42,18 +40,6 @@ class RequestMemoryBudgetTest {
   @AfterAll
   static void stop() {
     server.app.close();
-  }
-
-  /** A gauge of GET /metrics (the master key's). */
-  private static double gauge(String name) {
-    TestServer.Reply r =
-        server.send(
-            HttpRequest.newBuilder(server.base.resolve("/metrics"))
-                .header("X-API-Key", TestServer.MASTER)
-                .GET());
-    Matcher m = Pattern.compile("(?m)^" + name + " (\\S+)$").matcher(r.body());
-    assertTrue(m.find(), name + " in " + r.body());
-    return Double.parseDouble(m.group(1));
   }
 
   private static byte[] state(int size) {
@@ -86,7 +72,7 @@ class RequestMemoryBudgetTest {
       Eventually.await(
           "the stalled upload to hold its 3 MiB",
           Duration.ofSeconds(30),
-          () -> gauge("kubecoderun_request_memory_held_bytes") >= 3 * MIB);
+          () -> server.gauge("kubecoderun_request_memory_held_bytes") >= 3 * MIB);
       CompletableFuture<TestServer.Reply> waiting =
           CompletableFuture.supplyAsync(
               () ->
@@ -98,7 +84,7 @@ class RequestMemoryBudgetTest {
       Eventually.await(
           "the second upload to wait for room",
           Duration.ofSeconds(30),
-          () -> gauge("kubecoderun_request_memory_waiting") == 1);
+          () -> server.gauge("kubecoderun_request_memory_waiting") == 1);
       out.write(bytes, 1024, bytes.length - 1024);
       out.flush();
       InputStream in = s.getInputStream();
@@ -120,6 +106,6 @@ class RequestMemoryBudgetTest {
     Eventually.await(
         "every reservation to be given back",
         Duration.ofSeconds(30),
-        () -> gauge("kubecoderun_request_memory_held_bytes") == 0);
+        () -> server.gauge("kubecoderun_request_memory_held_bytes") == 0);
   }
 }

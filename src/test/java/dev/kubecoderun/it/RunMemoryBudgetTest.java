@@ -2,17 +2,13 @@ package dev.kubecoderun.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.testing.Eventually;
-import java.net.http.HttpRequest;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -51,20 +47,8 @@ class RunMemoryBudgetTest {
     server.app.close();
   }
 
-  /** A gauge of GET /metrics (the master key's). */
-  private static double gauge(String name) {
-    TestServer.Reply r =
-        server.send(
-            HttpRequest.newBuilder(server.base.resolve("/metrics"))
-                .header("X-API-Key", TestServer.MASTER)
-                .GET());
-    Matcher m = Pattern.compile("(?m)^" + name + " (\\S+)$").matcher(r.body());
-    assertTrue(m.find(), name + " in " + r.body());
-    return Double.parseDouble(m.group(1));
-  }
-
   private static double held() {
-    return gauge("kubecoderun_request_memory_held_bytes");
+    return server.gauge("kubecoderun_request_memory_held_bytes");
   }
 
   private static TestServer.Reply run(String sid, String code) {
@@ -111,7 +95,7 @@ class RunMemoryBudgetTest {
     Eventually.await(
         "the second run to wait for room",
         Duration.ofSeconds(30),
-        () -> gauge("kubecoderun_request_memory_waiting") == 1);
+        () -> server.gauge("kubecoderun_request_memory_waiting") == 1);
     assertFalse(waiting.isDone());
     TestServer.Reply r = running.get(60, TimeUnit.SECONDS);
     assertEquals(200, r.status(), r.body());
@@ -138,7 +122,7 @@ class RunMemoryBudgetTest {
     Eventually.await(
         "the refused run's slot to be free",
         Duration.ofSeconds(30),
-        () -> gauge("kubecoderun_execution_slots_in_use") == 1);
+        () -> server.gauge("kubecoderun_execution_slots_in_use") == 1);
     assertEquals(200, running.get(60, TimeUnit.SECONDS).status());
     TestServer.Reply after = run(small, "print(y)");
     assertEquals(200, after.status(), after.body());

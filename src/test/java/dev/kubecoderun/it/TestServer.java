@@ -225,6 +225,18 @@ final class TestServer {
     }
   }
 
+  /** A gauge (or any unlabelled sample) of GET /metrics, read with the master key. */
+  double gauge(String name) {
+    Reply r =
+        send(HttpRequest.newBuilder(base.resolve("/metrics")).header("X-API-Key", MASTER).GET());
+    java.util.regex.Matcher m =
+        java.util.regex.Pattern.compile("(?m)^" + name + " (\\S+)$").matcher(r.body());
+    if (!m.find()) {
+      throw new AssertionError(name + " not in /metrics: " + r.body());
+    }
+    return Double.parseDouble(m.group(1));
+  }
+
   /**
    * Sends the request; every answer is checked against GET /openapi.json's description of its route
    * and status (OpenApiContract), so each integration test also tests the document.

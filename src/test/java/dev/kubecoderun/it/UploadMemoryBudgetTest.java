@@ -11,7 +11,6 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -54,23 +53,12 @@ class UploadMemoryBudgetTest {
     Eventually.await(
         "nothing held",
         Duration.ofSeconds(30),
-        () -> gauge("kubecoderun_request_memory_held_bytes") == 0);
+        () -> server.gauge("kubecoderun_request_memory_held_bytes") == 0);
   }
 
   @AfterAll
   static void stop() {
     server.app.close();
-  }
-
-  private static double gauge(String name) {
-    TestServer.Reply r =
-        server.send(
-            HttpRequest.newBuilder(server.base.resolve("/metrics"))
-                .header("X-API-Key", TestServer.MASTER)
-                .GET());
-    Matcher m = Pattern.compile("(?m)^" + name + " (\\S+)$").matcher(r.body());
-    assertTrue(m.find(), name + " in " + r.body());
-    return Double.parseDouble(m.group(1));
   }
 
   private static byte[] content(int size, int seed) {
@@ -148,7 +136,7 @@ class UploadMemoryBudgetTest {
     Eventually.await(
         "the stalled upload to hold its part",
         Duration.ofSeconds(30),
-        () -> gauge("kubecoderun_request_memory_held_bytes") >= 12 * MIB);
+        () -> server.gauge("kubecoderun_request_memory_held_bytes") >= 12 * MIB);
     return s;
   }
 
@@ -164,7 +152,7 @@ class UploadMemoryBudgetTest {
       Eventually.await(
           "the second upload to wait for room",
           Duration.ofSeconds(30),
-          () -> gauge("kubecoderun_request_memory_waiting") == 1);
+          () -> server.gauge("kubecoderun_request_memory_waiting") == 1);
       out.write(first, first.length - MIB, MIB);
       out.write(TAIL);
       out.flush();
@@ -181,7 +169,7 @@ class UploadMemoryBudgetTest {
     Eventually.await(
         "every reservation to be given back",
         Duration.ofSeconds(30),
-        () -> gauge("kubecoderun_request_memory_held_bytes") == 0);
+        () -> server.gauge("kubecoderun_request_memory_held_bytes") == 0);
   }
 
   @Test
