@@ -135,16 +135,9 @@ class SkillFilesTest {
     String sid = up.path("storage_session_id").asText();
     String fid = up.path("files").get(1).path("fileId").asText();
     JsonNode run =
-        server
-            .exec(
-                Map.of(
-                    "lang",
-                    "bash",
-                    "code",
-                    "cat \"" + SCRIPT + "\"; ls run.py 2>/dev/null || echo flat-absent",
-                    "files",
-                    List.of(ref(fid, sid, null))))
-            .json();
+        bash(
+            "cat \"" + SCRIPT + "\"; ls run.py 2>/dev/null || echo flat-absent",
+            ref(fid, sid, null));
     assertEquals("print('scripts')\nflat-absent\n", run.path("stdout").asText(), run.toString());
   }
 

@@ -63,6 +63,19 @@ class RealStoresTest {
   static final RedisConnection REDIS = RealStores.redis(RealStores.uniquePrefix("contract"));
   static final ObjectStore S3 = RealStores.s3("kcr-contract");
 
+  /** A new enabled managed key without limits, never used. */
+  static ApiKeyRecord newKey(String name) {
+    return new ApiKeyRecord(
+        ManagedApiKeys.sha256Hex("sk-" + Ids.next()),
+        "sk-abcdefgh",
+        name,
+        Instant.now().truncatedTo(ChronoUnit.SECONDS),
+        true,
+        Map.of(),
+        0,
+        null);
+  }
+
   @AfterAll
   static void close() {
     REDIS.close();
@@ -548,16 +561,7 @@ class RealStoresTest {
                               "2"))
                       .redis())) {
         ApiKeyStore keys = new RedisApiKeyStore(viaProxy);
-        ApiKeyRecord r =
-            new ApiKeyRecord(
-                ManagedApiKeys.sha256Hex("sk-" + Ids.next()),
-                "sk-abcdefgh",
-                "lost reply",
-                Instant.now().truncatedTo(ChronoUnit.SECONDS),
-                true,
-                Map.of(),
-                0,
-                null);
+        ApiKeyRecord r = newKey("lost reply");
         keys.save(r);
         proxy.loseTheReplyTo("EVAL");
         try {
@@ -577,16 +581,7 @@ class RealStoresTest {
     @Test
     void aUsageThatIsTheFirstCommandAfterARedisRestartIsCounted() {
       ApiKeyStore keys = new RedisApiKeyStore(REDIS);
-      ApiKeyRecord r =
-          new ApiKeyRecord(
-              ManagedApiKeys.sha256Hex("sk-" + Ids.next()),
-              "sk-abcdefgh",
-              "restart",
-              Instant.now().truncatedTo(ChronoUnit.SECONDS),
-              true,
-              Map.of(),
-              0,
-              null);
+      ApiKeyRecord r = newKey("restart");
       keys.save(r);
       RedisServer.shared().stop();
       RedisServer.shared().start();
