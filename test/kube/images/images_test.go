@@ -1,7 +1,7 @@
 // Package images smoke-tests the built sandbox images: each unpacked image (scripts/build-images
 // --rootfs, the dir named by KCR_IMAGE_ROOTFS) is started as the Kubernetes backend's pod spec would
 // start it (package container: the image's entrypoint, user and environment, a read-only root, the
-// work dir and /tmp as volumes, RUNNER_TOKEN and the runner settings the API passes), one "pod" per
+// work dir and /tmp as volumes, RUNNER_TOKEN_SHA256 and the runner settings the API passes), one "pod" per
 // run as on Kubernetes, and its runner runs each language of the image: hello world, a file round trip
 // through /mnt/data, the library check of KCR_LIBRARY_CHECKS/<lang> when there is one, and for Python
 // the state round trip and the warm preload. Start-up times go to the log (and to KCR_IMAGE_REPORT).
@@ -9,7 +9,9 @@ package images
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -135,7 +137,7 @@ func startPod(t *testing.T, img unpacked, warm string) *pod {
 	}
 	port := freePort(t)
 	env := append(slices.Clone(img.config.Env),
-		"HOSTNAME=sandbox", "RUNNER_TOKEN="+token, "RUNNER_WARM="+warm, "RUNNER_SINGLE_USE=true",
+		"HOSTNAME=sandbox", "RUNNER_TOKEN_SHA256="+tokenSHA256(token), "RUNNER_WARM="+warm, "RUNNER_SINGLE_USE=true",
 		"RUNNER_WORKDIR=/mnt/data", "RUNNER_SCRATCH=/tmp/kcr")
 	args := append(slices.Clone(img.config.Entrypoint), img.config.Cmd...)
 	args = append(args, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
@@ -372,4 +374,10 @@ func pythonChecks(t *testing.T, img unpacked) {
 	if r.ExitCode != 0 || r.Stdout != "42 3\n" {
 		t.Errorf("state restore: exit %d, stdout %q, stderr %s", r.ExitCode, r.Stdout, r.Stderr)
 	}
+}
+
+// tokenSHA256 is what the API puts in a sandbox pod's env in place of its token.
+func tokenSHA256(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }

@@ -11,7 +11,6 @@ import dev.kubecoderun.admin.UsageReport;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.sandbox.ExecutionSlots;
 import dev.kubecoderun.sandbox.SandboxPool;
-import io.helidon.health.HealthCheck;
 import io.helidon.webserver.http.HttpRules;
 import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
@@ -47,7 +46,7 @@ final class AdminUsageEndpoint implements HttpService {
   private final KeyAdmin keys;
   private final SandboxPool pool;
   private final ExecutionSlots slots;
-  private final List<HealthCheck> checks;
+  private final HealthReports health;
 
   AdminUsageEndpoint(
       MasterKey master,
@@ -55,13 +54,13 @@ final class AdminUsageEndpoint implements HttpService {
       KeyAdmin keys,
       SandboxPool pool,
       ExecutionSlots slots,
-      List<HealthCheck> checks) {
+      HealthReports health) {
     this.master = master;
     this.usage = usage;
     this.keys = keys;
     this.pool = pool;
     this.slots = slots;
-    this.checks = checks;
+    this.health = health;
   }
 
   @Override
@@ -240,8 +239,8 @@ final class AdminUsageEndpoint implements HttpService {
     r.byLanguage().forEach((lang, c) -> byLang.put(lang, languageMetrics(lang, c)));
     out.put("by_language", byLang);
     out.put("pool_stats", poolStats());
-    Map<String, Object> health = HealthReports.run(checks);
-    out.put("health", Map.of("status", health.get("status"), "services", health.get("services")));
+    Map<String, Object> report = health.report(true);
+    out.put("health", Map.of("status", report.get("status"), "services", report.get("services")));
     out.put("period_hours", w.hours());
     out.put("timestamp", usage.now().toString());
     send(res, out);

@@ -43,12 +43,10 @@ public final class Endpoints {
       List<HealthCheck> checks,
       Operations ops) {
     MasterKey master = new MasterKey(config.operations().masterKey());
+    // One cache for /health/detailed and the admin stats: the dashboard polls the latter.
+    HealthReports health = new HealthReports(checks, config.operations().healthCacheMaxAge());
     return List.of(
-        new HealthEndpoint(
-            version,
-            ready,
-            new HealthReports(checks, config.operations().healthCacheMaxAge()),
-            !master.enabled()),
+        new HealthEndpoint(version, ready, health, !master.enabled()),
         new ExecEndpoint(
             executions,
             config.limits().maxJsonBodyBytes(),
@@ -78,7 +76,7 @@ public final class Endpoints {
             config.state().maxBytes(),
             config.redis().enabled() ? "redis" : "local"),
         new AdminKeysEndpoint(master, ops.keys()),
-        new AdminUsageEndpoint(master, ops.usage(), ops.keys(), ops.pool(), ops.slots(), checks),
+        new AdminUsageEndpoint(master, ops.usage(), ops.keys(), ops.pool(), ops.slots(), health),
         new MetricsEndpoint(ops.metrics(), master, config.operations().metricsPublic()),
         new DashboardEndpoint(master, config.operations().dashboardEnabled()),
         new DocsEndpoint(config.operations().docsEnabled(), version));

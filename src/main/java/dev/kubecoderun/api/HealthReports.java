@@ -63,7 +63,7 @@ final class HealthReports {
   }
 
   /** Runs every check: {status, timestamp, services: {name: {...}}, summary}. */
-  static Map<String, Object> run(List<HealthCheck> checks) {
+  private static Map<String, Object> run(List<HealthCheck> checks) {
     Map<String, Object> services = new LinkedHashMap<>();
     Instant at = Instant.now();
     int healthy = 0;

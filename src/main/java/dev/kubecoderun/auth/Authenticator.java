@@ -40,7 +40,7 @@ public final class Authenticator {
       return null;
     }
 
-    public boolean acceptsKeys() {
+    boolean acceptsKeys() {
       return this != LIBRECHAT_JWT;
     }
 

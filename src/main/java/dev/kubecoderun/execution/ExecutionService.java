@@ -111,20 +111,9 @@ public final class ExecutionService {
   }
 
   /**
-   * Runs of one session go one at a time (see {@link SessionLocks}): a run waits up to
-   * SESSION_QUEUE_TIMEOUT_SECONDS for the one before it, else {@link SessionBusyException}.
-   */
-  public ExecResponse execute(ExecCommand cmd) throws InterruptedException {
-    return execute(cmd, null, null);
-  }
-
-  /** {@link #execute(ExecCommand)} with the run step {@code step} (null: the usual one). */
-  public ExecResponse execute(ExecCommand cmd, RunStep step) throws InterruptedException {
-    return execute(cmd, step, null);
-  }
-
-  /**
-   * {@link #execute(ExecCommand, RunStep)} drawing on {@code memory}, the caller's holding of the
+   * Runs {@code cmd}. Runs of one session go one at a time (see {@link SessionLocks}): a run waits
+   * up to SESSION_QUEUE_TIMEOUT_SECONDS for the one before it, else {@link SessionBusyException}.
+   * {@code step}: the run step (null: the usual one). {@code memory}: the caller's holding of the
    * memory budget (the HTTP request's: a request and its run are one holder, which may hold the
    * whole budget but never waits for itself); null, a holding of the run's own. What the run
    * reserved is given back when it is over, but for what its answer needs until sent (up to what it

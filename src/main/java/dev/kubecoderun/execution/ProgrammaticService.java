@@ -279,7 +279,8 @@ public final class ProgrammaticService {
                 } catch (IOException e) {
                   throw new SandboxException("unreadable runner answer: " + e.getMessage(), e);
                 }
-              });
+              },
+              null);
       Map<String, Object> body = finalBody(response, end[0]);
       String why = end[0] == null ? null : end[0].end();
       recorded = true;

@@ -45,7 +45,7 @@ import okhttp3.OkHttpClient;
  * the HTTP response. The bucket is created on first use.
  */
 public final class S3ObjectStore implements ObjectStore {
-  /** Multipart part size: the heap one upload needs (S3's minimum part is 5 MiB). */
+  /** Multipart part size (S3's minimum part is 5 MiB); a stream that fits in one is one PUT. */
   static final long PART_SIZE = 8L * 1024 * 1024;
 
   /** What an upload's buffer starts at; it grows by doubling up to a part. */

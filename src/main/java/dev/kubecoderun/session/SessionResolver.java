@@ -79,8 +79,11 @@ public final class SessionResolver {
         // As if it named none: nothing of the other's session (its state, its files) is used.
       }
     }
-    // Many references may share a session: each is looked up (a store round trip) once.
-    for (String sid : new LinkedHashSet<>(fileSessionIds)) {
+    // Many references may share a session: each is looked up (a store round trip) once; the one
+    // named, just found to be another's, not again.
+    LinkedHashSet<String> referenced = new LinkedHashSet<>(fileSessionIds);
+    referenced.remove(requestedId);
+    for (String sid : referenced) {
       Optional<Session> s = findOwned(principal, sid);
       if (s.isPresent()) {
         store.touch(sid, now);

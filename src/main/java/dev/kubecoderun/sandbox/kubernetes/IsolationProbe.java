@@ -228,10 +228,7 @@ final class IsolationProbe {
     }
     findings.put(
         "node_separation",
-        nodeSeparation(
-            seen.error() == null ? seen.node() : null,
-            isolation.config(),
-            specs.apiAntiAffinity() != null));
+        nodeSeparation(seen.node(), isolation.config(), specs.apiAntiAffinity() != null));
     isolation.decide(userns, findings, good, reachedTargets);
     LOG.info("sandbox isolation: " + isolation.report());
   }
