@@ -490,8 +490,16 @@ public final class ProgrammaticService {
   }
 
   /**
-   * Sends a batch's results; answers the next batch, or the end. {@code room} is asked for the
-   * runner's answer as it is read (the continuing request's share of the memory budget).
+   * The most a runner's answer to /ptc/continue may be: a batch of calls, which the code sends as
+   * one line of at most 1 MiB (the runner's bound, docs/runner-protocol.md), or the end.
+   */
+  static final int MAX_CONTINUE_REPLY = (1 << 20) + (64 << 10);
+
+  /**
+   * Sends a batch's results; answers the next batch, or the end. {@code room} (the continuing
+   * request's share of the memory budget) is asked for the runner's answer before the results go
+   * out: once the runner took them, an answer left unread would lose the batch and make a retry
+   * stale, so a refusal must come while the token is still good.
    */
   public Reply resume(
       String principal, String requestId, String token, List<Object> results, Room room)
@@ -516,6 +524,7 @@ public final class ProgrammaticService {
       store.putRequest(principal, requestId, t.executionId(), executionTtl());
     }
     RunnerClient runner = new RunnerClient(http, URI.create(e.runnerUrl()), e.runnerToken());
+    room.reserve((long) MAX_CONTINUE_REPLY * RunnerClient.REPLY_COST);
     RunnerClient.Reply r;
     try {
       r =
@@ -524,8 +533,7 @@ public final class ProgrammaticService {
               // run_id: a token of an earlier run of a kept sandbox does not reach this one.
               Map.of("run_id", t.executionId(), "tool_results", results),
               maxSegment.plus(MARGIN),
-              executions.maxRunnerReply(),
-              room);
+              MAX_CONTINUE_REPLY);
     } catch (SandboxException ex) {
       throw new ExecutionUnavailableException(
           ExecutionUnavailableException.Reason.SANDBOX_FAILED, ex.getMessage(), ex);

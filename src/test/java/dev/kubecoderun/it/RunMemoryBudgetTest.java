@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.testing.Eventually;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -127,6 +128,40 @@ class RunMemoryBudgetTest {
     TestServer.Reply after = run(small, "print(y)");
     assertEquals(200, after.status(), after.body());
     assertEquals("1\n", after.json().path("stdout").asText(), "the session's state as it was");
+    Eventually.await(
+        "every reservation to be given back", Duration.ofSeconds(30), () -> held() == 0);
+  }
+
+  /**
+   * A continuation asks for room for the runner's answer before it sends its results: refused, it
+   * is a 503 whose token stays good (the runner never saw the results), and the same continuation
+   * goes through once there is room.
+   */
+  @Test
+  void aContinuationShortOfRoomIsRefusedBeforeItsResultsGoAndItsTokenStaysGood() throws Exception {
+    JsonNode batch =
+        ProgrammaticToolCallingTest.start(
+            server,
+            ProgrammaticToolCallingTest.python(
+                "n = await get_number(x=2)\nprint(n)", "get_number"));
+    ProgrammaticToolCallingTest.assertToolCalls(batch, "get_number");
+    Object continuation =
+        ProgrammaticToolCallingTest.continuation(
+            batch, List.of(ProgrammaticToolCallingTest.result(batch.at("/tool_calls/0"), 42)));
+    String big = session(BIG_STATE);
+    // 25 s: past the refused continuation's 10 s wait, with room to spare on a busy machine.
+    CompletableFuture<TestServer.Reply> running = holding(big, 25);
+    TestServer.Reply refused =
+        ProgrammaticToolCallingTest.post(server, TestServer.KEY, null, continuation);
+    assertFalse(running.isDone(), "refused while the other run held the budget");
+    assertEquals(503, refused.status(), refused.body());
+    assertEquals("1", refused.header("Retry-After"));
+    assertEquals(200, running.get(60, TimeUnit.SECONDS).status());
+    TestServer.Reply done =
+        ProgrammaticToolCallingTest.post(server, TestServer.KEY, null, continuation);
+    assertEquals(200, done.status(), done.body());
+    assertEquals("completed", done.json().path("status").asText(), done.body());
+    assertEquals("42\n", done.json().path("stdout").asText(), done.body());
     Eventually.await(
         "every reservation to be given back", Duration.ofSeconds(30), () -> held() == 0);
   }
