@@ -3,6 +3,7 @@ package dev.kubecoderun.api;
 import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.memory.MemoryBudget;
+import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.session.SessionResolver;
 import dev.kubecoderun.state.StateStore;
 import dev.kubecoderun.state.StateWrites;
@@ -49,19 +50,23 @@ final class StateEndpoint implements HttpService {
   }
 
   /**
-   * The state of the principal's session; empty for any other. Its size is known only once loaded
-   * (with Redis, as base64 beside the bytes): a load holds up to twice the largest state, or half
-   * the budget, so loads of large states go two at a time, and keeps the bytes it got.
+   * The state of the principal's session; empty for any other. The store asks the request's holding
+   * for what loading it buffers once it knows its size, before it reads it; the request then keeps
+   * what the bytes cost until it has sent them.
    */
   private Optional<StoredState> load(ServerRequest req, String sid) {
     if (!sessions.owns(Principals.of(req), sid)) {
       return Optional.empty();
     }
-    MemoryBudget.Held held = RequestMemory.of(req);
-    long loading = held.reserve(Math.min(2 * maxBytes, held.budget().capacity() / 2));
+    Room.Counted loading = new Room.Counted(RequestMemory.of(req));
     // Without the session's lock: peek, so an archived state is not written back over a newer one.
-    Optional<StoredState> s = states.peek(sid);
-    held.giveBack(loading - s.map(x -> (long) x.bytes().length).orElse(0L));
+    Optional<StoredState> s = states.peek(sid, loading);
+    long keep = s.map(x -> (long) x.bytes().length).orElse(0L);
+    if (keep > loading.reserved()) {
+      loading.reserve(keep - loading.reserved());
+    } else {
+      loading.giveBack(loading.reserved() - keep);
+    }
     return s;
   }
 

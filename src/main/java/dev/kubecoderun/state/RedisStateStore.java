@@ -62,8 +62,8 @@ public final class RedisStateStore implements StateStore {
   }
 
   @Override
-  public Optional<StoredState> peek(String sessionId) {
-    return read(sessionId, Room.NONE, false);
+  public Optional<StoredState> peek(String sessionId, Room room) {
+    return read(sessionId, room, false);
   }
 
   /** {@code restore}: an archived state is written back into Redis. */

@@ -24,8 +24,8 @@ public interface StateStore {
    * lock (GET /state). Bringing back archived bytes read just before a run saved newer ones would
    * put the older state over them (or back after a delete).
    */
-  default Optional<StoredState> peek(String sessionId) {
-    return load(sessionId);
+  default Optional<StoredState> peek(String sessionId, Room room) {
+    return load(sessionId, room);
   }
 
   /** State captured by a run. */

@@ -49,30 +49,85 @@ class RequestMemoryBudgetTest {
     return b;
   }
 
+  /**
+   * A state upload of {@code bytes} to {@code sid} sent but for all its first KiB, once it holds
+   * its room (the upload reserves its length before it reads).
+   */
+  private static Socket stalledUpload(String sid, byte[] bytes) throws Exception {
+    Socket s = new Socket();
+    s.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
+    s.setSoTimeout(60_000);
+    OutputStream out = s.getOutputStream();
+    out.write(
+        ("POST /v1/state/"
+                + sid
+                + " HTTP/1.1\r\nHost: localhost\r\nX-API-Key: "
+                + TestServer.KEY
+                + "\r\nContent-Type: application/octet-stream\r\nContent-Length: "
+                + bytes.length
+                + "\r\nConnection: close\r\n\r\n")
+            .getBytes(StandardCharsets.US_ASCII));
+    out.write(bytes, 0, 1024);
+    out.flush();
+    Eventually.await(
+        "the stalled upload to hold its room",
+        Duration.ofSeconds(30),
+        () -> server.gauge("kubecoderun_request_memory_held_bytes") >= bytes.length);
+    return s;
+  }
+
+  /** Sends the rest of a stalled upload; its status line. */
+  private static String finish(Socket s, byte[] bytes) throws Exception {
+    s.getOutputStream().write(bytes, 1024, bytes.length - 1024);
+    s.getOutputStream().flush();
+    InputStream in = s.getInputStream();
+    StringBuilder status = new StringBuilder();
+    for (int c = in.read(); c != -1 && c != '\n'; c = in.read()) {
+      status.append((char) c);
+    }
+    return status.toString();
+  }
+
+  /**
+   * A state read asks for what it holds once its size is known: a small one is served at once while
+   * a large upload holds most of the budget.
+   */
+  @Test
+  void aSmallStateIsReadAtOnceWhileALargeUploadHoldsMostOfTheBudget() throws Exception {
+    String small = Ids.next();
+    byte[] tiny = state(2048);
+    assertEquals(
+        201,
+        server
+            .send(
+                server
+                    .request("/v1/state/" + small)
+                    .header("Content-Type", "application/octet-stream")
+                    .POST(HttpRequest.BodyPublishers.ofByteArray(tiny)))
+            .status());
+    byte[] large = state(3 * MIB + MIB / 2);
+    try (Socket s = stalledUpload(Ids.next(), large)) {
+      HttpResponse<byte[]> got =
+          server.http.send(
+              server.request("/v1/state/" + small).GET().build(),
+              HttpResponse.BodyHandlers.ofByteArray());
+      assertEquals(200, got.statusCode());
+      assertArrayEquals(tiny, got.body());
+      String status = finish(s, large);
+      assertTrue(status.startsWith("HTTP/1.1 201"), status);
+    }
+    Eventually.await(
+        "every reservation to be given back",
+        Duration.ofSeconds(30),
+        () -> server.gauge("kubecoderun_request_memory_held_bytes") == 0);
+  }
+
   @Test
   void anUploadPastTheBudgetWaitsForRoomAndBothAreStoredWhole() throws Exception {
     String first = Ids.next();
     String second = Ids.next();
     byte[] bytes = state(3 * MIB);
-    try (Socket s = new Socket()) {
-      s.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
-      s.setSoTimeout(60_000);
-      OutputStream out = s.getOutputStream();
-      out.write(
-          ("POST /v1/state/"
-                  + first
-                  + " HTTP/1.1\r\nHost: localhost\r\nX-API-Key: "
-                  + TestServer.KEY
-                  + "\r\nContent-Type: application/octet-stream\r\nContent-Length: "
-                  + bytes.length
-                  + "\r\nConnection: close\r\n\r\n")
-              .getBytes(StandardCharsets.US_ASCII));
-      out.write(bytes, 0, 1024);
-      out.flush();
-      Eventually.await(
-          "the stalled upload to hold its 3 MiB",
-          Duration.ofSeconds(30),
-          () -> server.gauge("kubecoderun_request_memory_held_bytes") >= 3 * MIB);
+    try (Socket s = stalledUpload(first, bytes)) {
       CompletableFuture<TestServer.Reply> waiting =
           CompletableFuture.supplyAsync(
               () ->
@@ -85,14 +140,8 @@ class RequestMemoryBudgetTest {
           "the second upload to wait for room",
           Duration.ofSeconds(30),
           () -> server.gauge("kubecoderun_request_memory_waiting") == 1);
-      out.write(bytes, 1024, bytes.length - 1024);
-      out.flush();
-      InputStream in = s.getInputStream();
-      StringBuilder status = new StringBuilder();
-      for (int c = in.read(); c != -1 && c != '\n'; c = in.read()) {
-        status.append((char) c);
-      }
-      assertTrue(status.toString().startsWith("HTTP/1.1 201"), status.toString());
+      String status = finish(s, bytes);
+      assertTrue(status.startsWith("HTTP/1.1 201"), status);
       assertEquals(201, waiting.get(60, TimeUnit.SECONDS).status());
     }
     for (String sid : new String[] {first, second}) {

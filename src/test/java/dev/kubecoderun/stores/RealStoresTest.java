@@ -16,6 +16,7 @@ import dev.kubecoderun.files.ObjectStore;
 import dev.kubecoderun.files.RedisFileMetadataStore;
 import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
+import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.redis.RedisClients;
 import dev.kubecoderun.redis.RedisConnection;
 import dev.kubecoderun.session.Ids;
@@ -504,13 +505,13 @@ class RealStoresTest {
       new StateArchive(S3).put(sid, Base64.getEncoder().encodeToString(archived));
       String key = REDIS.key("session:state:" + sid);
 
-      assertArrayEquals(archived, states.peek(sid).orElseThrow().bytes());
+      assertArrayEquals(archived, states.peek(sid, Room.NONE).orElseThrow().bytes());
       boolean written = REDIS.call(j -> j.exists(key));
       assertFalse(written, "peek wrote nothing back");
 
       byte[] newer = {4, 5};
       states.save(sid, newer);
-      assertArrayEquals(newer, states.peek(sid).orElseThrow().bytes());
+      assertArrayEquals(newer, states.peek(sid, Room.NONE).orElseThrow().bytes());
 
       states.delete(sid);
       new StateArchive(S3).put(sid, Base64.getEncoder().encodeToString(archived));
