@@ -152,14 +152,21 @@ public final class RedisSessionStore implements SessionStore {
       return stored; // another's: nothing of it is written
     }
     // The index entries are idempotent and written after the hash: the clean-up and the orphan
-    // sweep collect whatever a failure between the two leaves behind.
-    redis.run(
-        j -> {
-          j.sadd(redis.key("sessions:index"), stored.id());
-          if (stored.entityId() != null) {
-            j.sadd(entityKey(stored.owner(), stored.entityId()), stored.id());
-          }
-        });
+    // sweep collect whatever a failure between the two leaves behind. The index entry only where
+    // the attempt's round trip found none (a reused session is indexed already); the entity's
+    // always (a claimed session moves to its new owner's entity set).
+    boolean indexed = Boolean.TRUE.equals(first[0]);
+    if (!indexed || stored.entityId() != null) {
+      redis.run(
+          j -> {
+            if (!indexed) {
+              j.sadd(redis.key("sessions:index"), stored.id());
+            }
+            if (stored.entityId() != null) {
+              j.sadd(entityKey(stored.owner(), stored.entityId()), stored.id());
+            }
+          });
+    }
     return stored;
   }
 
