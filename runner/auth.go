@@ -8,13 +8,10 @@ import (
 )
 
 // auth requires "Authorization: Bearer <token>". The token's SHA-256 is compared, in constant time,
-// with RUNNER_TOKEN's or with RUNNER_TOKEN_SHA256: a Kubernetes pod spec carries only the hash, so
-// whoever reads the spec (an audit log, kubectl describe) cannot use it.
+// with the configured one (RUNNER_TOKEN's, or RUNNER_TOKEN_SHA256): a Kubernetes pod spec carries
+// only the hash, so whoever reads the spec (an audit log, kubectl describe) cannot use it.
 func (s *Server) auth(next http.Handler) http.Handler {
 	want := s.cfg.TokenSHA256
-	if s.cfg.Token != "" {
-		want = sha256.Sum256([]byte(s.cfg.Token))
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		got := sha256.Sum256([]byte(token))

@@ -35,8 +35,7 @@ type Config struct {
 	MaxMemory    uint64 // bytes, all children together (a memory cgroup); 0 = no limit
 	ChildUID     int    // -1: children keep the runner's uid
 	ChildGID     int
-	Token        string
-	TokenSHA256  [32]byte // RUNNER_TOKEN_SHA256, in place of Token: the token's hash (see auth)
+	TokenSHA256  [32]byte // the token's hash: of RUNNER_TOKEN, or RUNNER_TOKEN_SHA256 as given (see auth)
 	PyPreload    []string
 	GoCacheSeed  string
 	MplCacheSeed string            // prebuilt matplotlib font list copied into MPLCONFIGDIR
@@ -104,15 +103,18 @@ func configFlags(fs *flag.FlagSet, lookup func(string) (string, bool)) func() (*
 	childGID := fs.String("child-gid", env("RUNNER_CHILD_GID", ""), "")
 	singleUse := fs.Bool("single-use", env("RUNNER_SINGLE_USE", "") == "true", "")
 	return func() (*Config, error) {
-		c := &Config{Listen: *listen, Token: getenv("RUNNER_TOKEN"), Warm: map[string]bool{}, Tools: map[string]string{}, SingleUse: *singleUse}
+		c := &Config{Listen: *listen, Warm: map[string]bool{}, Tools: map[string]string{}, SingleUse: *singleUse}
+		token := getenv("RUNNER_TOKEN")
 		if h := getenv("RUNNER_TOKEN_SHA256"); h != "" {
 			sum, err := hex.DecodeString(h)
-			if err != nil || len(sum) != sha256.Size || c.Token != "" {
+			if err != nil || len(sum) != sha256.Size || token != "" {
 				return nil, errors.New("RUNNER_TOKEN_SHA256 must be 64 hex digits, and RUNNER_TOKEN unset")
 			}
 			c.TokenSHA256 = [32]byte(sum)
-		} else if c.Token == "" {
+		} else if token == "" {
 			return nil, errors.New("RUNNER_TOKEN (or RUNNER_TOKEN_SHA256) is required")
+		} else {
+			c.TokenSHA256 = sha256.Sum256([]byte(token))
 		}
 		var err error
 		if c.Workdir, err = filepath.Abs(*workdir); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"log"
@@ -76,7 +77,7 @@ func (j *jail) create(lang string, warm, singleUse bool) (*jailSandbox, error) {
 		close(sb.gone)
 	}()
 	cfg := *c
-	cfg.Token, cfg.SingleUse = sb.token, singleUse
+	cfg.TokenSHA256, cfg.SingleUse = sha256.Sum256([]byte(sb.token)), singleUse
 	cfg.Workdir, cfg.Scratch = filepath.Join(sb.dir, "data"), filepath.Join(sb.dir, "tmp")
 	cfg.ChildWorkdir, cfg.ChildScratch = "/mnt/data", "/tmp"
 	cfg.ChildUID, cfg.ChildGID = uid, uid
