@@ -79,6 +79,27 @@ final class Env {
     };
   }
 
+  /** One of {@code type}'s values, named in any case; else the error lists them all. */
+  <E extends Enum<E>> E choice(String name, E dflt, Class<E> type) {
+    String v = string(name, dflt.name());
+    try {
+      return Enum.valueOf(type, v.trim().toUpperCase(Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      List<String> names =
+          java.util.Arrays.stream(type.getEnumConstants())
+              .map(c -> c.name().toLowerCase(Locale.ROOT))
+              .toList();
+      throw new ConfigException(
+          name
+              + "="
+              + v
+              + " must be "
+              + String.join(", ", names.subList(0, names.size() - 1))
+              + " or "
+              + names.getLast());
+    }
+  }
+
   Duration seconds(String name, int dflt, int min, int max) {
     return Duration.ofSeconds(integer(name, dflt, min, max));
   }

@@ -96,18 +96,9 @@ final class KubernetesConfig {
         isolation,
         env.string("POD_NAMESPACE", null),
         env.seconds("K8S_OWNER_LEASE_SECONDS", 60, 5, 3600),
-        podReuse(env),
+        env.choice("K8S_POD_REUSE", Config.PodReuse.NONE, Config.PodReuse.class),
         env.seconds("K8S_SESSION_POD_IDLE_SECONDS", 120, 5, 3600),
         env.integer("K8S_SESSION_POD_MAX_RUNS", 100, 1, 100_000));
-  }
-
-  private static Config.PodReuse podReuse(Env env) {
-    String v = env.string("K8S_POD_REUSE", "none");
-    try {
-      return Config.PodReuse.valueOf(v.toUpperCase(Locale.ROOT));
-    } catch (IllegalArgumentException e) {
-      throw new ConfigException("K8S_POD_REUSE=" + v + " must be none or session");
-    }
   }
 
   // Distinct uids: far above the ids of a node's own users and of the kubelet's user-namespace
@@ -116,14 +107,8 @@ final class KubernetesConfig {
   private static final long DEFAULT_UID_MAX = 1_999_999_999L;
 
   private static Config.Isolation isolation(Env env) {
-    String mode = env.string("K8S_USER_NAMESPACES", "auto").toUpperCase(Locale.ROOT);
-    Config.UserNamespaces userNamespaces;
-    try {
-      userNamespaces = Config.UserNamespaces.valueOf(mode);
-    } catch (IllegalArgumentException e) {
-      throw new ConfigException(
-          "K8S_USER_NAMESPACES=" + mode.toLowerCase(Locale.ROOT) + " must be auto, on or off");
-    }
+    Config.UserNamespaces userNamespaces =
+        env.choice("K8S_USER_NAMESPACES", Config.UserNamespaces.AUTO, Config.UserNamespaces.class);
     String range = env.string("K8S_SANDBOX_UIDS", DEFAULT_UID_MIN + "-" + DEFAULT_UID_MAX);
     long min;
     long max;
@@ -160,14 +145,11 @@ final class KubernetesConfig {
             "K8S_EGRESS_CHECK_ADDRESSES: \"" + t + "\" is not host:port (IPv6 as [addr]:port)");
       }
     }
-    String anti = env.string("K8S_SANDBOX_API_ANTI_AFFINITY", "preferred");
-    Config.ApiAntiAffinity antiAffinity;
-    try {
-      antiAffinity = Config.ApiAntiAffinity.valueOf(anti.toUpperCase(Locale.ROOT));
-    } catch (IllegalArgumentException e) {
-      throw new ConfigException(
-          "K8S_SANDBOX_API_ANTI_AFFINITY=" + anti + " must be preferred, required or off");
-    }
+    Config.ApiAntiAffinity antiAffinity =
+        env.choice(
+            "K8S_SANDBOX_API_ANTI_AFFINITY",
+            Config.ApiAntiAffinity.PREFERRED,
+            Config.ApiAntiAffinity.class);
     return new Config.Isolation(
         userNamespaces,
         min,

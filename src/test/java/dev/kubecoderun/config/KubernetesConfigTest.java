@@ -160,6 +160,7 @@ class KubernetesConfigTest {
             new String[] {"K8S_MAX_PODS", "0"},
             new String[] {"K8S_USER_NAMESPACES", "maybe"},
             new String[] {"K8S_SANDBOX_API_ANTI_AFFINITY", "always"},
+            new String[] {"K8S_POD_REUSE", "always"},
             new String[] {"K8S_API_POD_LABELS", "[\"app\"]"},
             new String[] {"K8S_API_POD_LABELS", "{\"app\":\"not a label value\"}"},
             new String[] {"K8S_SANDBOX_UIDS", "5000"},
@@ -172,5 +173,18 @@ class KubernetesConfigTest {
       ConfigException e = assertThrows(ConfigException.class, () -> config(bad));
       assertTrue(e.getMessage().contains(bad[0]), e.getMessage());
     }
+  }
+
+  @Test
+  void aChoiceTakesAnyCaseAndARefusalListsTheChoices() {
+    assertEquals(
+        Config.PodReuse.SESSION, config("K8S_POD_REUSE", "Session").kubernetes().podReuse());
+    assertEquals(
+        "K8S_POD_REUSE=always must be none or session",
+        assertThrows(ConfigException.class, () -> config("K8S_POD_REUSE", "always")).getMessage());
+    assertEquals(
+        "K8S_USER_NAMESPACES=maybe must be auto, on or off",
+        assertThrows(ConfigException.class, () -> config("K8S_USER_NAMESPACES", "maybe"))
+            .getMessage());
   }
 }
