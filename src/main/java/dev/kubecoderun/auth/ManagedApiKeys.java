@@ -1,13 +1,10 @@
 package dev.kubecoderun.auth;
 
+import dev.kubecoderun.common.Sha256;
 import dev.kubecoderun.common.ThrottledWarning;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.HexFormat;
 import java.util.Map;
 import java.util.Optional;
 import java.util.logging.Logger;
@@ -71,12 +68,6 @@ public final class ManagedApiKeys implements ApiKeyValidator {
   }
 
   public static String sha256Hex(String key) {
-    try {
-      return HexFormat.of()
-          .formatHex(
-              MessageDigest.getInstance("SHA-256").digest(key.getBytes(StandardCharsets.UTF_8)));
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
+    return Sha256.hex(key);
   }
 }

@@ -1,5 +1,6 @@
 package dev.kubecoderun.sandbox.kubernetes;
 
+import dev.kubecoderun.common.Sha256;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.sandbox.RunnerSettings;
@@ -32,11 +33,7 @@ import io.kubernetes.client.openapi.models.V1Toleration;
 import io.kubernetes.client.openapi.models.V1Volume;
 import io.kubernetes.client.openapi.models.V1VolumeMount;
 import io.kubernetes.client.openapi.models.V1WeightedPodAffinityTerm;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -174,7 +171,7 @@ final class PodSpecs {
     k8s.podEnv().forEach((k, v) -> env.add(new V1EnvVar().name(k).value(v)));
     // Only the token's hash: whoever reads the pod spec (an audit log, kubectl describe, anyone who
     // may get pods in the namespace) cannot authenticate with it.
-    env.add(new V1EnvVar().name("RUNNER_TOKEN_SHA256").value(sha256Hex(token)));
+    env.add(new V1EnvVar().name("RUNNER_TOKEN_SHA256").value(Sha256.hex(token)));
     env.add(
         new V1EnvVar().name("RUNNER_WARM").value(warm && language.warm() ? language.code() : ""));
     // A sandbox pod serves one execution (its runner must not warm a second interpreter), or with
@@ -324,15 +321,5 @@ final class PodSpecs {
       out.tolerationSeconds(n.longValue());
     }
     return out;
-  }
-
-  static String sha256Hex(String token) {
-    try {
-      return HexFormat.of()
-          .formatHex(
-              MessageDigest.getInstance("SHA-256").digest(token.getBytes(StandardCharsets.UTF_8)));
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException("every JVM has SHA-256", e);
-    }
   }
 }
