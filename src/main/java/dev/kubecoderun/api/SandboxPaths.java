@@ -1,7 +1,6 @@
 package dev.kubecoderun.api;
 
 import dev.kubecoderun.files.RelativePaths;
-import java.nio.charset.StandardCharsets;
 
 /** Names of files inside /mnt/data: relative, sub-folders allowed, never outside. */
 final class SandboxPaths {
@@ -17,17 +16,15 @@ final class SandboxPaths {
     if (n == null) {
       throw bad(name, field);
     }
-    for (String segment : n.split("/")) {
-      if (segment.getBytes(StandardCharsets.UTF_8).length > RelativePaths.MAX_SEGMENT_BYTES) {
-        throw ApiError.badRequest(
-            "File name '"
-                + n
-                + "' has a folder or file name over "
-                + RelativePaths.MAX_SEGMENT_BYTES
-                + " bytes",
-            field,
-            "invalid_path");
-      }
+    if (!RelativePaths.segmentsFit(n)) {
+      throw ApiError.badRequest(
+          "File name '"
+              + n
+              + "' has a folder or file name over "
+              + RelativePaths.MAX_SEGMENT_BYTES
+              + " bytes",
+          field,
+          "invalid_path");
     }
     return n;
   }

@@ -60,11 +60,12 @@ public final class RelativePaths {
     if (name.getBytes(StandardCharsets.UTF_8).length > MAX_PATH_BYTES) {
       return false;
     }
-    String[] segments = name.split("/", -1);
-    if (segments.length > MAX_DEPTH) {
-      return false;
-    }
-    for (String s : segments) {
+    return name.split("/", -1).length <= MAX_DEPTH && segmentsFit(name);
+  }
+
+  /** True when no folder or file name of {@code path} is over {@link #MAX_SEGMENT_BYTES}. */
+  public static boolean segmentsFit(String path) {
+    for (String s : path.split("/", -1)) {
       if (s.getBytes(StandardCharsets.UTF_8).length > MAX_SEGMENT_BYTES) {
         return false;
       }

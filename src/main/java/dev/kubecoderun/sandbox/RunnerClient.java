@@ -12,6 +12,7 @@ import io.helidon.http.Status;
 import io.helidon.webclient.api.ClientUri;
 import io.helidon.webclient.api.HttpClientResponse;
 import io.helidon.webclient.api.WebClient;
+import java.io.ByteArrayInputStream;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -19,6 +20,7 @@ import java.io.UncheckedIOException;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Arrays;
 
 /**
  * HTTP client of one sandbox's runner (docs/runner-protocol.md). Plain blocking calls.
@@ -335,24 +337,23 @@ public final class RunnerClient {
     }
   }
 
-  /** {@link #errorText(byte[])} of an answer read in pieces. */
+  /** {@link #errorText(InputStream, byte[])} of an answer read in pieces. */
   private static String errorText(PaidRead body) {
-    try {
-      var error = Json.MAPPER.readTree(body.stream()).path("error");
-      if (error.isTextual()) {
-        String text = error.asText();
-        return text.length() > MAX_ERROR_TEXT ? text.substring(0, MAX_ERROR_TEXT) : text;
-      }
-    } catch (IOException | RuntimeException e) {
-      // not JSON: shown as text
-    }
-    return new String(body.prefix(MAX_ERROR_TEXT), StandardCharsets.UTF_8);
+    return errorText(body.stream(), body.prefix(MAX_ERROR_TEXT));
   }
 
-  /** The {@code error} of a JSON answer, else its first {@link #MAX_ERROR_TEXT} bytes as text. */
   private static String errorText(byte[] body) {
+    return errorText(
+        new ByteArrayInputStream(body), Arrays.copyOf(body, Math.min(body.length, MAX_ERROR_TEXT)));
+  }
+
+  /**
+   * The {@code error} of the JSON answer {@code json}, at most {@link #MAX_ERROR_TEXT} characters,
+   * else its first bytes, {@code prefix}, as text.
+   */
+  private static String errorText(InputStream json, byte[] prefix) {
     try {
-      var error = Json.tree(body).path("error");
+      var error = Json.MAPPER.readTree(json).path("error");
       if (error.isTextual()) {
         String text = error.asText();
         return text.length() > MAX_ERROR_TEXT ? text.substring(0, MAX_ERROR_TEXT) : text;
@@ -360,7 +361,7 @@ public final class RunnerClient {
     } catch (IOException | RuntimeException e) {
       // not JSON: shown as text
     }
-    return new String(body, 0, Math.min(body.length, MAX_ERROR_TEXT), StandardCharsets.UTF_8);
+    return new String(prefix, StandardCharsets.UTF_8);
   }
 
   private static boolean causedBy(Throwable e, Class<? extends Throwable> type) {
