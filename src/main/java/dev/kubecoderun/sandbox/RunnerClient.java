@@ -84,8 +84,9 @@ public final class RunnerClient {
   /** The reply bound of {@link #execute(RunnerRequest, Duration)}. */
   public static final int DEFAULT_MAX_REPLY_BYTES = 256 << 20;
 
+  /** {@link #execute(RunnerRequest, Duration, int, Room)} of at most 256 MiB, on no budget. */
   public RunnerResult execute(RunnerRequest request, Duration timeout) throws SandboxException {
-    return execute(request, timeout, DEFAULT_MAX_REPLY_BYTES);
+    return execute(request, timeout, DEFAULT_MAX_REPLY_BYTES, Room.NONE);
   }
 
   /**
@@ -96,12 +97,6 @@ public final class RunnerClient {
    * by then the answer's bytes are garbage).
    */
   public static final int REPLY_COST = 4;
-
-  /** {@link #execute(RunnerRequest, Duration, int, Room)} bounded by no budget. */
-  public RunnerResult execute(RunnerRequest request, Duration timeout, int maxReplyBytes)
-      throws SandboxException {
-    return execute(request, timeout, maxReplyBytes, Room.NONE);
-  }
 
   /**
    * Runs the request. At most {@code maxReplyBytes} of the runner's answer are read: the runner

@@ -47,14 +47,9 @@ public final class StateArchive {
    */
   static final int RESTORE_COST = 6;
 
-  /** The archived raw state bytes, if there is an archive. */
-  public Optional<byte[]> read(String sessionId) {
-    return read(sessionId, Room.NONE);
-  }
-
   /**
-   * {@link #read(String)}, {@code room} asked for {@link #RESTORE_COST} times each piece of the
-   * archive before it is read.
+   * The archived raw state bytes, if there is an archive; {@code room} asked for {@link
+   * #RESTORE_COST} times each piece of the archive before it is read.
    */
   public Optional<byte[]> read(String sessionId, Room room) {
     try {

@@ -11,6 +11,7 @@ import com.sun.net.httpserver.HttpHandler;
 import com.sun.net.httpserver.HttpServer;
 import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
+import dev.kubecoderun.memory.Room;
 import io.helidon.webclient.api.WebClient;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -216,9 +217,11 @@ class RunnerClientTest {
   void aRunnerAnswerOverTheBoundIsRefusedWithoutReadingItAll() throws Exception {
     RunnerRequest req = new RunnerRequest("py", "print(1)", 1000, List.of(), null, false);
     // The stand-in's answer is about 120 bytes: within 1000, not within 50.
-    assertEquals("1\n", client.execute(req, Duration.ofSeconds(5), 1000).stdout());
+    assertEquals("1\n", client.execute(req, Duration.ofSeconds(5), 1000, Room.NONE).stdout());
     SandboxException e =
-        assertThrows(SandboxException.class, () -> client.execute(req, Duration.ofSeconds(5), 50));
+        assertThrows(
+            SandboxException.class,
+            () -> client.execute(req, Duration.ofSeconds(5), 50, Room.NONE));
     assertTrue(e.getMessage().contains("larger than 50 bytes"), e.getMessage());
   }
 

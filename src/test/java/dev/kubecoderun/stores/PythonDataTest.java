@@ -11,6 +11,7 @@ import dev.kubecoderun.auth.RedisApiKeyStore;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.files.RedisFileMetadataStore;
 import dev.kubecoderun.files.StoredFile;
+import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.redis.RedisConnection;
 import dev.kubecoderun.session.RedisSessionStore;
 import dev.kubecoderun.session.Session;
@@ -138,7 +139,7 @@ class PythonDataTest {
 
     assertTrue(archiver.runOnce() >= 1);
     assertEquals(0, archiver.runOnce(), "an unchanged state is not archived twice");
-    assertArrayEquals(state, archive.read("ArchivedSession000001").orElseThrow());
+    assertArrayEquals(state, archive.read("ArchivedSession000001", Room.NONE).orElseThrow());
 
     REDIS.run(j -> j.del(PREFIX + "session:state:ArchivedSession000001"));
     long[] asked = {0};
@@ -159,7 +160,8 @@ class PythonDataTest {
 
     states.delete("ArchivedSession000001");
     assertTrue(
-        archive.read("ArchivedSession000001").isEmpty(), "deleting state deletes its archive");
+        archive.read("ArchivedSession000001", Room.NONE).isEmpty(),
+        "deleting state deletes its archive");
     assertTrue(states.load("ArchivedSession000001").isEmpty());
   }
 }
