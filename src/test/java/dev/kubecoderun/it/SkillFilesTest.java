@@ -307,4 +307,17 @@ class SkillFilesTest {
     JsonNode deleted = bash("rm \"" + SCRIPT + "\"", script);
     assertEquals(SCRIPT, deleted.path("deleted_files").get(0).asText(), deleted.toString());
   }
+
+  /** {@code read_only=1} seals an upload as {@code read_only=true} does. */
+  @Test
+  void readOnlyOneSealsAnUploadToo() {
+    JsonNode up = upload("/v1/upload", Map.of("read_only", "1"), Map.of("sealed.txt", "x\n"));
+    String sid = up.path("storage_session_id").asText();
+    String fid = up.path("files").get(0).path("fileId").asText();
+    JsonNode changed = bash("echo y >> sealed.txt", ref(fid, sid, "sealed.txt"));
+    assertEquals(0, changed.path("files").size(), changed.toString());
+    assertTrue(
+        changed.path("stderr").asText().contains("read-only input 'sealed.txt'"),
+        changed.toString());
+  }
 }
