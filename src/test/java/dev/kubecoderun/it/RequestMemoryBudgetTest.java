@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kubecoderun.common.Json;
 import dev.kubecoderun.session.Ids;
 import dev.kubecoderun.testing.Eventually;
 import java.io.InputStream;
@@ -156,5 +157,34 @@ class RequestMemoryBudgetTest {
         "every reservation to be given back",
         Duration.ofSeconds(30),
         () -> server.gauge("kubecoderun_request_memory_held_bytes") == 0);
+  }
+
+  /**
+   * A key sent in a JSON body is looked for in up to 1 MiB of it, reserved before it is read: with
+   * no room for that, the request is a 503 (the one error shape, Retry-After), and goes through
+   * once there is room.
+   */
+  @Test
+  void aBodyKeyReadShortOfRoomIsA503ThenGoesThrough() throws Exception {
+    String body =
+        Json.writeString(Map.of("lang", "py", "code", "print(1)", "api_key", TestServer.KEY));
+    java.util.function.Supplier<TestServer.Reply> send =
+        () ->
+            server.send(
+                HttpRequest.newBuilder(server.base.resolve("/v1/exec"))
+                    .header("Content-Type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofString(body)));
+    byte[] large = state(3 * MIB + MIB / 2);
+    try (Socket s = stalledUpload(Ids.next(), large)) {
+      TestServer.Reply refused = send.get();
+      assertEquals(503, refused.status(), refused.body());
+      assertEquals("service_unavailable", refused.json().path("error_type").asText());
+      assertTrue(refused.header("Retry-After") != null, refused.body());
+      String status = finish(s, large);
+      assertTrue(status.startsWith("HTTP/1.1 201"), status);
+    }
+    TestServer.Reply ok = send.get();
+    assertEquals(200, ok.status(), ok.body());
+    assertEquals("1\n", ok.json().path("stdout").asText(), ok.body());
   }
 }
