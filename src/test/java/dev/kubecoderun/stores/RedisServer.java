@@ -1,5 +1,6 @@
 package dev.kubecoderun.stores;
 
+import dev.kubecoderun.testing.Eventually;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -91,6 +92,26 @@ public final class RedisServer {
           "cannot start redis-server (scripts/install-prereqs installs it): " + e.getMessage(), e);
     }
     FreePort.awaitListening(port, Duration.ofSeconds(10), process);
+    // Listening is not serving: a restarted server answers LOADING until its dataset is read back.
+    try {
+      Eventually.await(
+          "redis-server on " + port + " to have loaded its data",
+          Duration.ofSeconds(30),
+          () -> {
+            try (redis.clients.jedis.Jedis j = new redis.clients.jedis.Jedis("127.0.0.1", port)) {
+              j.ping();
+              return true;
+            } catch (redis.clients.jedis.exceptions.JedisDataException e) {
+              // NOAUTH (a server with a password) is serving; LOADING is not.
+              return !String.valueOf(e.getMessage()).startsWith("LOADING");
+            } catch (redis.clients.jedis.exceptions.JedisException e) {
+              return false;
+            }
+          });
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
   }
 
   /** SHUTDOWN SAVE: the data is on disk for the next start. */
