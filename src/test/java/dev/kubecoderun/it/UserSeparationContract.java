@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.common.Json;
 import dev.kubecoderun.session.Ids;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
@@ -132,6 +133,23 @@ abstract class UserSeparationContract {
     body.put("session_id", bsid);
     body.put("code", "print('again')");
     assertEquals(bsid, key().exec(body).json().path("session_id").asText(), "his own is his");
+
+    // run_tools_with_code resolves its session the same way.
+    Map<String, Object> start = new LinkedHashMap<>();
+    start.put("code", "print(globals().get('secret'), open('agent.txt').read())");
+    start.put("tools", List.of());
+    start.put("user_id", bob);
+    start.put("session_id", asid);
+    start.put("files", List.of(agentFile));
+    TestServer.Reply ptc = key().postJson("/v1/exec/programmatic", Json.writeString(start));
+    assertEquals(200, ptc.status(), ptc.body());
+    JsonNode done = ptc.json();
+    assertEquals("completed", done.path("status").asText(), done.toString());
+    assertEquals("None agent-data\n", done.path("stdout").asText(), done.toString());
+    assertNotEquals(asid, done.path("session_id").asText(), done.toString());
+    start.put("session_id", bsid);
+    JsonNode his = key().postJson("/v1/exec/programmatic", Json.writeString(start)).json();
+    assertEquals(bsid, his.path("session_id").asText(), "his user_id read: his own session");
   }
 
   @Test
