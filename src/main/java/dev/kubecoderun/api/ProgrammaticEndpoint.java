@@ -188,7 +188,8 @@ final class ProgrammaticEndpoint implements HttpService {
             null,
             sessionId,
             null,
-            null,
+            // LibreChat sends none today; a host that does keeps its users' sessions apart.
+            Fields.optionalString(body, "user_id"),
             ExecEndpoint.files(body, maxFiles));
     return new ProgrammaticService.Start(requestId, cmd, tools(body), Duration.ofMillis(ms));
   }

@@ -8,9 +8,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Instant;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -19,7 +21,9 @@ public final class LocalSessionStore implements SessionStore {
   private final Path dir;
   private final Map<String, Session> sessions = new ConcurrentHashMap<>();
   private final Clock clock;
-  private final Map<String, Claim> entityClaims = new ConcurrentHashMap<>();
+
+  /** Keyed by (owner, user id, entity): each may be null but the entity, and may hold any text. */
+  private final Map<List<String>, Claim> entityClaims = new ConcurrentHashMap<>();
 
   private record Claim(String sessionId, long untilNanos) {}
 
@@ -87,22 +91,22 @@ public final class LocalSessionStore implements SessionStore {
   }
 
   @Override
-  public Optional<Session> findByEntity(String owner, String entityId) {
+  public Optional<Session> findByEntity(String owner, String userId, String entityId) {
     Instant now = clock.instant();
     return sessions.values().stream()
         .filter(s -> entityId.equals(s.entityId()) && !s.isExpired(now))
-        .filter(s -> java.util.Objects.equals(owner, s.owner()))
+        .filter(s -> Objects.equals(owner, s.owner()) && Objects.equals(userId, s.userId()))
         .max(Comparator.comparing(Session::lastActivity));
   }
 
   @Override
-  public String claimEntity(String owner, String entityId, String candidateId) {
+  public String claimEntity(String owner, String userId, String entityId, String candidateId) {
     long now = System.nanoTime();
     // Claims are few and short-lived: drop the stale ones on the way.
     entityClaims.values().removeIf(c -> c.untilNanos() - now < 0);
     return entityClaims
         .compute(
-            (owner == null ? "" : owner) + "\n" + entityId,
+            Arrays.asList(owner, userId, entityId),
             (e, old) ->
                 old != null && old.untilNanos() - now > 0
                     ? old

@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import redis.clients.jedis.AbstractPipeline;
 import redis.clients.jedis.Response;
@@ -24,12 +25,15 @@ import redis.clients.jedis.resps.ScanResult;
  * Sessions in Redis with the reference layout: hash {@code {p}sessions:{id}} (EXPIRE = session TTL
  * when set), set {@code {p}sessions:index} of every id, set {@code {p}entity_sessions:{entity}};
  * and ours: the hash fields {@code owner} and {@code tenant} (the principal that created it; absent
- * on sessions written before owners were recorded), the set {@code
- * {p}entity_sessions:{entity}:{owner hash}} of an owner's sessions of an entity (the reference's
- * set keeps the ownerless ones), and {@code {p}entity_claim:{entity}[:{owner hash}]} (30 s): the id
- * concurrent first requests share. Each atomic step touches one key only, so the same code works on
- * Redis Cluster. An id stays in the index until its session is emptied ({@link ExpiredSessions}):
- * after Redis expired the hash, that is what keeps the id from being created anew before then.
+ * on sessions written before owners were recorded), the sets {@code
+ * {p}entity_sessions:{entity}:{owner hash}[:{user hash}]} of an owner's sessions of an entity made
+ * without a user id or for one LibreChat user id (the reference's set keeps the ownerless ones, of
+ * any user), and {@code {p}entity_claim:{entity}[:{owner hash}[:{user hash}]]} (30 s): the id
+ * concurrent first requests share. Keyed by user, an entity lookup is one set read however many
+ * users share the agent, and never lands on another user's session. Each atomic step touches one
+ * key only, so the same code works on Redis Cluster. An id stays in the index until its session is
+ * emptied ({@link ExpiredSessions}): after Redis expired the hash, that is what keeps the id from
+ * being created anew before then.
  */
 public final class RedisSessionStore implements SessionStore {
   /**
@@ -163,7 +167,7 @@ public final class RedisSessionStore implements SessionStore {
               j.sadd(redis.key("sessions:index"), stored.id());
             }
             if (stored.entityId() != null) {
-              j.sadd(entityKey(stored.owner(), stored.entityId()), stored.id());
+              j.sadd(entityKey(stored.owner(), stored.userId(), stored.entityId()), stored.id());
             }
           });
     }
@@ -186,7 +190,7 @@ public final class RedisSessionStore implements SessionStore {
     Session s = fromHash(hash);
     if (s.entityId() != null && owner.equals(s.owner())) {
       // Found by its owner's entity lookups from now on.
-      redis.run(j -> j.sadd(entityKey(owner, s.entityId()), id));
+      redis.run(j -> j.sadd(entityKey(owner, s.userId(), s.entityId()), id));
     }
     return Optional.of(s);
   }
@@ -199,35 +203,47 @@ public final class RedisSessionStore implements SessionStore {
       """;
 
   @Override
-  public String claimEntity(String owner, String entityId, String candidateId) {
+  public String claimEntity(String owner, String userId, String entityId, String candidateId) {
     Object winner =
         redis.call(
             j ->
                 j.eval(
                     CLAIM_ENTITY,
-                    List.of(redis.key("entity_claim:" + entityId + ownerSuffix(owner))),
+                    List.of(redis.key("entity_claim:" + entityId + scope(owner, userId))),
                     List.of(candidateId, Long.toString(ENTITY_CLAIM.toSeconds()))));
     return winner == null ? candidateId : winner.toString();
   }
 
-  /** The reference's set for ownerless sessions; an owner's own set beside it. */
-  private String entityKey(String owner, String entityId) {
-    return redis.key("entity_sessions:" + entityId + ownerSuffix(owner));
+  /**
+   * The reference's set for ownerless sessions (of every user: the lookup picks the user's); an
+   * owner's own sets beside it, one per user id.
+   */
+  private String entityKey(String owner, String userId, String entityId) {
+    if (owner == null) {
+      return redis.key("entity_sessions:" + entityId);
+    }
+    return redis.key("entity_sessions:" + entityId + scope(owner, userId));
   }
 
   /**
-   * {@code :<24 hex of sha256(owner)>}, or nothing for no owner. Entity ids have no ':' (they are
-   * [A-Za-z0-9_-]), so an owner's key never collides with another entity's legacy key.
+   * {@code :<owner hash>[:<user hash>]} (hash: 24 hex of sha256; {@code -} for no owner), or
+   * nothing for neither. Entity ids have no ':' (they are [A-Za-z0-9_-]), so an owner's or a user's
+   * key never collides with another entity's or with the legacy key; user ids of any length and
+   * content make keys of one size.
    */
-  private static String ownerSuffix(String owner) {
-    if (owner == null) {
+  private static String scope(String owner, String userId) {
+    if (owner == null && userId == null) {
       return "";
     }
+    return ":" + (owner == null ? "-" : hash(owner)) + (userId == null ? "" : ":" + hash(userId));
+  }
+
+  private static String hash(String s) {
     try {
       byte[] d =
           java.security.MessageDigest.getInstance("SHA-256")
-              .digest(owner.getBytes(StandardCharsets.UTF_8));
-      return ":" + java.util.HexFormat.of().formatHex(d, 0, 12);
+              .digest(s.getBytes(StandardCharsets.UTF_8));
+      return java.util.HexFormat.of().formatHex(d, 0, 12);
     } catch (java.security.NoSuchAlgorithmException e) {
       throw new IllegalStateException(e);
     }
@@ -244,19 +260,26 @@ public final class RedisSessionStore implements SessionStore {
   }
 
   /**
-   * One of the owner's live sessions of the entity; members whose session is gone (or, in the
-   * ownerless set, that found an owner since) are dropped on the way.
+   * One of the owner's live sessions of the entity for the user; members whose session is gone (or,
+   * in the ownerless set, that found an owner since) are dropped on the way, and so are, in an
+   * owner's set, sessions of another user (written there before sets were kept per user: no lookup
+   * finds them there any more). The ownerless set holds every user's legacy sessions: another
+   * user's stay, and among many users' a user's own may be missed by the sample (then the user gets
+   * a new session, never another's).
    */
   @Override
-  public Optional<Session> findByEntity(String owner, String entityId) {
-    String setKey = entityKey(owner, entityId);
+  public Optional<Session> findByEntity(String owner, String userId, String entityId) {
+    String setKey = entityKey(owner, userId, entityId);
     List<String> ids = redis.call(j -> j.srandmember(setKey, 10));
     for (String id : ids) {
       Optional<Session> s = find(id);
-      if (s.isPresent() && java.util.Objects.equals(owner, s.get().owner())) {
+      boolean ownersMatch = s.isPresent() && Objects.equals(owner, s.get().owner());
+      if (ownersMatch && Objects.equals(userId, s.get().userId())) {
         return s;
       }
-      redis.run(j -> j.srem(setKey, id));
+      if (!ownersMatch || owner != null) {
+        redis.run(j -> j.srem(setKey, id));
+      }
     }
     return Optional.empty();
   }
@@ -285,13 +308,16 @@ public final class RedisSessionStore implements SessionStore {
   private void forget(String id, Map<String, String> hash) {
     String entity = hash.isEmpty() ? null : entityOf(hash.get("metadata"));
     String owner = hash.isEmpty() ? null : emptyToNull(hash.get("owner"));
+    String user = hash.isEmpty() ? null : text(metadata(hash.get("metadata")), "user_id");
     redis.run(
         j -> {
           j.srem(redis.key("sessions:index"), id);
           if (entity != null) {
-            j.srem(entityKey(null, entity), id);
+            j.srem(entityKey(null, null, entity), id);
             if (owner != null) {
-              j.srem(entityKey(owner, entity), id);
+              // Its user's set, and the one without a user where older releases put every user's.
+              j.srem(entityKey(owner, user, entity), id);
+              j.srem(entityKey(owner, null, entity), id);
             }
           }
         });

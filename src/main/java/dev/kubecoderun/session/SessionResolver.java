@@ -12,13 +12,22 @@ import java.util.Objects;
 import java.util.Optional;
 
 /**
- * Picks the session of a request, for its principal: the one named, else the storage session of the
- * first referenced file that is the principal's, else the principal's session of the entity, else a
- * new one. A well-formed session id that does not exist yet is adopted rather than replaced, so
- * state uploaded to it is found. A session belongs to the principal that created it; another
- * principal never uses it: a run that names it goes on in a session of its own ({@link
+ * Picks the session of a request, for its principal and its LibreChat user id: the one named, else
+ * the storage session of the first referenced file that is the principal's and was made for the
+ * same user id, else the principal's session of the entity made for that user id, else a new one
+ * (recording both). A well-formed session id that does not exist yet is adopted rather than
+ * replaced, so state uploaded to it is found. A session belongs to the principal that created it;
+ * another principal never uses it: a run that names it goes on in a session of its own ({@link
  * Another#FALL_BACK}), anything else is told it does not exist. A session written before owners
  * were recorded is taken over by the first API key that uses it (see docs/auth.md, "Migration").
+ *
+ * <p>With an API key (or without auth) every LibreChat user is one principal, told apart only by
+ * {@code user_id}; and LibreChat references the agent author's files (and may name their session)
+ * in every user's run. A session holds one user's Python state, outputs and run queue, so a run
+ * adopts it only when its recorded user id is the request's (null matches only null: without user
+ * ids nothing changes); a run naming another user's session falls back as for another principal's
+ * (see docs/architecture.md, "Session selection"). The files referenced are placed in the run
+ * whichever session it gets.
  */
 public final class SessionResolver {
   /** What a request gets that names another principal's session. */
@@ -68,10 +77,28 @@ public final class SessionResolver {
       String userId,
       Another another)
       throws InterruptedException {
+    // An empty user id is none: Redis keeps none for it, and it must match itself after a restore.
+    String user = userId == null || userId.isEmpty() ? null : userId;
+    return resolveFor(principal, requestedId, fileSessionIds, entityId, user, another);
+  }
+
+  private Session resolveFor(
+      Principal principal,
+      String requestedId,
+      List<String> fileSessionIds,
+      String entityId,
+      String userId,
+      Another another)
+      throws InterruptedException {
     Instant now = clock.instant();
     if (requestedId != null) {
       try {
-        return createOwned(principal, requestedId, entityId, userId, now);
+        Session named = createOwned(principal, requestedId, entityId, userId, now);
+        // An upload names a session to put files there for its runs: it goes there, as before.
+        // A run of another user's session would see and change that user's state.
+        if (another == Another.NOT_FOUND || sameUser(named, userId)) {
+          return named;
+        }
       } catch (SessionNotFoundException e) {
         if (another == Another.NOT_FOUND) {
           throw e;
@@ -84,18 +111,19 @@ public final class SessionResolver {
     LinkedHashSet<String> referenced = new LinkedHashSet<>(fileSessionIds);
     referenced.remove(requestedId);
     for (String sid : referenced) {
-      Optional<Session> s = findOwned(principal, sid);
+      // An agent's or skill's file, referenced by every user's run, is in its uploader's session.
+      Optional<Session> s = findOwned(principal, sid).filter(found -> sameUser(found, userId));
       if (s.isPresent()) {
         store.touch(sid, now);
         return s.get().touched(now);
       }
     }
     if (entityId != null) {
-      Optional<Session> s = store.findByEntity(principal.user(), entityId);
+      Optional<Session> s = store.findByEntity(principal.user(), userId, entityId);
       if (s.isEmpty() && principal.mayClaimLegacy()) {
         s =
             store
-                .findByEntity(null, entityId)
+                .findByEntity(null, userId, entityId)
                 .flatMap(legacy -> store.claim(legacy.id(), principal.user(), principal.tenant()))
                 .filter(claimed -> principal.user().equals(claimed.owner()));
       }
@@ -103,10 +131,15 @@ public final class SessionResolver {
         store.touch(s.get().id(), now);
         return s.get().touched(now);
       }
-      String id = store.claimEntity(principal.user(), entityId, Ids.next());
+      String id = store.claimEntity(principal.user(), userId, entityId, Ids.next());
       return createOwned(principal, id, entityId, userId, now);
     }
     return createOwned(principal, Ids.next(), entityId, userId, now);
+  }
+
+  /** Whether {@code s} was made for the LibreChat user {@code userId} (null: for none). */
+  private static boolean sameUser(Session s, String userId) {
+    return Objects.equals(s.userId(), userId);
   }
 
   /**

@@ -37,28 +37,22 @@ public interface SessionStore {
    */
   Optional<Session> claim(String id, String owner, String tenant);
 
-  /** A live session created for an entity by sessions without an owner (legacy), if any. */
-  default Optional<Session> findByEntity(String entityId) {
-    return findByEntity(null, entityId);
-  }
+  /**
+   * A live session {@code owner} created for an entity (a LibreChat agent or assistant) for the
+   * LibreChat user {@code userId}, if any; {@code owner} null: one of the legacy sessions of the
+   * entity, written without an owner. The session's recorded user must be {@code userId} exactly
+   * (null matches only null): with an API key every LibreChat user is one principal, told apart by
+   * {@code user_id} alone, and a session (its Python state, its outputs) is one user's.
+   */
+  Optional<Session> findByEntity(String owner, String userId, String entityId);
 
   /**
-   * A live session {@code owner} created for an entity (a LibreChat agent or assistant), if any;
-   * {@code owner} null: one of the legacy sessions of the entity, written without an owner.
+   * The id a new session of {@code owner} and {@code userId} for the entity gets: {@code
+   * candidateId}, unless a concurrent request (this replica or another) of the same owner and user
+   * claimed one for the entity within {@link #ENTITY_CLAIM}; then that one. So two first requests
+   * of one entity at once end in one session, not two.
    */
-  Optional<Session> findByEntity(String owner, String entityId);
-
-  default String claimEntity(String entityId, String candidateId) {
-    return claimEntity(null, entityId, candidateId);
-  }
-
-  /**
-   * The id a new session of {@code owner} for the entity gets: {@code candidateId}, unless a
-   * concurrent request (this replica or another) of the same owner claimed one for the entity
-   * within {@link #ENTITY_CLAIM}; then that one. So two first requests of one entity at once end in
-   * one session, not two.
-   */
-  String claimEntity(String owner, String entityId, String candidateId);
+  String claimEntity(String owner, String userId, String entityId, String candidateId);
 
   /** How long an entity's claim covers later first requests (then the session itself is found). */
   java.time.Duration ENTITY_CLAIM = java.time.Duration.ofSeconds(30);

@@ -89,7 +89,9 @@ class PythonDataTest {
         });
 
     Session s =
-        new RedisSessionStore(REDIS, Clock.systemUTC()).findByEntity("asst_1").orElseThrow();
+        new RedisSessionStore(REDIS, Clock.systemUTC())
+            .findByEntity(null, "u1", "asst_1")
+            .orElseThrow();
     assertEquals("PySession0000000000001", s.id());
     assertEquals("u1", s.userId());
     assertEquals(Instant.parse("2025-03-01T10:00:00.123456Z"), s.createdAt());

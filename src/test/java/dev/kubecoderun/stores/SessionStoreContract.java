@@ -50,7 +50,7 @@ abstract class SessionStoreContract {
     try {
       List<Future<String>> claims = new ArrayList<>();
       for (int i = 0; i < 16; i++) {
-        claims.add(pool.submit(() -> store().claimEntity(entity, Ids.next())));
+        claims.add(pool.submit(() -> store().claimEntity(null, null, entity, Ids.next())));
       }
       Set<String> ids = new HashSet<>();
       for (Future<String> c : claims) {
@@ -58,9 +58,13 @@ abstract class SessionStoreContract {
       }
       assertEquals(1, ids.size(), "one id for all: " + ids);
       String claimed = ids.iterator().next();
-      assertEquals(claimed, store().claimEntity(entity, Ids.next()), "a later first request too");
+      assertEquals(
+          claimed,
+          store().claimEntity(null, null, entity, Ids.next()),
+          "a later first request too");
       String other = Ids.next();
-      assertEquals(other, store().claimEntity("another-" + entity, other), "another entity");
+      assertEquals(
+          other, store().claimEntity(null, null, "another-" + entity, other), "another entity");
     } finally {
       pool.shutdown();
     }
@@ -118,20 +122,64 @@ abstract class SessionStoreContract {
     String entity = "agent-own-" + Ids.next().substring(0, 8).replace("-", "_");
     Session a = store().createOrReuse(owned(entity, "key:a"));
     Session b = store().createOrReuse(owned(entity, "jwt:t/b"));
-    assertEquals(a.id(), store().findByEntity("key:a", entity).orElseThrow().id());
-    assertEquals(b.id(), store().findByEntity("jwt:t/b", entity).orElseThrow().id());
-    assertTrue(store().findByEntity("key:c", entity).isEmpty());
-    assertTrue(store().findByEntity(null, entity).isEmpty(), "no session without owner");
+    assertEquals(a.id(), store().findByEntity("key:a", "user-1", entity).orElseThrow().id());
+    assertEquals(b.id(), store().findByEntity("jwt:t/b", "user-1", entity).orElseThrow().id());
+    assertTrue(store().findByEntity("key:c", "user-1", entity).isEmpty());
+    assertTrue(store().findByEntity(null, "user-1", entity).isEmpty(), "no session without owner");
     Session legacy = store().createOrReuse(fresh(entity));
-    assertEquals(legacy.id(), store().findByEntity(null, entity).orElseThrow().id());
+    assertEquals(legacy.id(), store().findByEntity(null, "user-1", entity).orElseThrow().id());
     store().claim(legacy.id(), "key:c", "tc");
-    assertTrue(store().findByEntity(null, entity).isEmpty(), "claimed: no longer ownerless");
-    assertEquals(legacy.id(), store().findByEntity("key:c", entity).orElseThrow().id());
+    assertTrue(
+        store().findByEntity(null, "user-1", entity).isEmpty(), "claimed: no longer ownerless");
+    assertEquals(legacy.id(), store().findByEntity("key:c", "user-1", entity).orElseThrow().id());
     String ida = Ids.next();
-    assertEquals(ida, store().claimEntity("key:a", entity, ida));
+    assertEquals(ida, store().claimEntity("key:a", null, entity, ida));
     String idb = Ids.next();
-    assertEquals(idb, store().claimEntity("key:b", entity, idb), "claims are per owner");
-    assertEquals(ida, store().claimEntity("key:a", entity, Ids.next()));
+    assertEquals(idb, store().claimEntity("key:b", null, entity, idb), "claims are per owner");
+    assertEquals(ida, store().claimEntity("key:a", null, entity, Ids.next()));
+  }
+
+  /**
+   * With an API key every LibreChat user is one principal: an entity's sessions are found per user
+   * id, null only by null, and first requests claim an id per user.
+   */
+  @Test
+  void entitySessionsAreFoundPerUserOfAnOwner() {
+    String entity = "agent-usr-" + Ids.next().substring(0, 8).replace("-", "_");
+    Session a = store().createOrReuse(ofUser(entity, "key:a", "alice"));
+    Session none = store().createOrReuse(ofUser(entity, "key:a", null));
+    assertEquals(a.id(), store().findByEntity("key:a", "alice", entity).orElseThrow().id());
+    assertEquals(none.id(), store().findByEntity("key:a", null, entity).orElseThrow().id());
+    assertTrue(store().findByEntity("key:a", "bob", entity).isEmpty(), "none of bob's");
+    Session b = store().createOrReuse(ofUser(entity, "key:a", "bob"));
+    for (int i = 0; i < 5; i++) {
+      assertEquals(b.id(), store().findByEntity("key:a", "bob", entity).orElseThrow().id());
+      assertEquals(a.id(), store().findByEntity("key:a", "alice", entity).orElseThrow().id());
+    }
+    Session legacyOfAlice = store().createOrReuse(ofUser(entity, null, "alice"));
+    assertEquals(
+        legacyOfAlice.id(), store().findByEntity(null, "alice", entity).orElseThrow().id());
+    assertTrue(store().findByEntity(null, "bob", entity).isEmpty(), "alice's legacy one is hers");
+    assertEquals(
+        legacyOfAlice.id(),
+        store().findByEntity(null, "alice", entity).orElseThrow().id(),
+        "and stays found after bob's look");
+
+    String ida = Ids.next();
+    assertEquals(ida, store().claimEntity("key:a", "alice", entity, ida));
+    String idb = Ids.next();
+    assertEquals(idb, store().claimEntity("key:a", "bob", entity, idb), "claims are per user");
+    String idn = Ids.next();
+    assertEquals(idn, store().claimEntity("key:a", null, entity, idn), "no user is one too");
+    assertEquals(ida, store().claimEntity("key:a", "alice", entity, Ids.next()));
+
+    store().delete(a.id());
+    assertTrue(store().findByEntity("key:a", "alice", entity).isEmpty(), "forgotten");
+  }
+
+  private Session ofUser(String entity, String owner, String user) {
+    return new Session(
+        Ids.next(), now, now, null, entity, user, owner, owner == null ? null : "t-" + owner);
   }
 
   @Test
@@ -173,7 +221,7 @@ abstract class SessionStoreContract {
         new Session(Ids.next(), past, past, past.plusSeconds(3600), "agent-x", "user-1");
     store().createOrReuse(expired);
     assertTrue(store().find(expired.id()).isEmpty());
-    assertTrue(store().findByEntity("agent-x").isEmpty());
+    assertTrue(store().findByEntity(null, "user-1", "agent-x").isEmpty());
     assertTrue(store().hasExpired(expired.id()));
     Session renewal = new Session(expired.id(), now, now, null, "agent-x", "u");
     assertThrows(SessionExpiredException.class, () -> store().createOrReuse(renewal));
@@ -189,11 +237,11 @@ abstract class SessionStoreContract {
   @Test
   void findByEntityReturnsALiveSessionOfThatEntity() {
     String entity = "agent-" + Ids.next();
-    assertTrue(store().findByEntity(entity).isEmpty());
+    assertTrue(store().findByEntity(null, "user-1", entity).isEmpty());
     Session s = store().createOrReuse(fresh(entity));
-    assertEquals(s.id(), store().findByEntity(entity).orElseThrow().id());
+    assertEquals(s.id(), store().findByEntity(null, "user-1", entity).orElseThrow().id());
     store().delete(s.id());
-    assertTrue(store().findByEntity(entity).isEmpty());
+    assertTrue(store().findByEntity(null, "user-1", entity).isEmpty());
   }
 
   @Test
