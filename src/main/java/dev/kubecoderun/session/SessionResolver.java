@@ -96,7 +96,7 @@ public final class SessionResolver {
         Session named = createOwned(principal, requestedId, entityId, userId, now);
         // An upload names a session to put files there for its runs: it goes there, as before.
         // A run of another user's session would see and change that user's state.
-        if (another == Another.NOT_FOUND || sameUser(named, userId)) {
+        if (another == Another.NOT_FOUND || sameUser(principal, named, userId)) {
           return named;
         }
       } catch (SessionNotFoundException e) {
@@ -112,7 +112,8 @@ public final class SessionResolver {
     referenced.remove(requestedId);
     for (String sid : referenced) {
       // An agent's or skill's file, referenced by every user's run, is in its uploader's session.
-      Optional<Session> s = findOwned(principal, sid).filter(found -> sameUser(found, userId));
+      Optional<Session> s =
+          findOwned(principal, sid).filter(found -> sameUser(principal, found, userId));
       if (s.isPresent()) {
         store.touch(sid, now);
         return s.get().touched(now);
@@ -137,9 +138,14 @@ public final class SessionResolver {
     return createOwned(principal, Ids.next(), entityId, userId, now);
   }
 
-  /** Whether {@code s} was made for the LibreChat user {@code userId} (null: for none). */
-  private static boolean sameUser(Session s, String userId) {
-    return Objects.equals(s.userId(), userId);
+  /**
+   * Whether {@code s} was made for the LibreChat user {@code userId} (null: for none). A JWT
+   * principal is one user already (its sessions are no other user's), and LibreChat's programmatic
+   * runs send no user id: checking it there would only cost them the session of the user's last
+   * run.
+   */
+  private static boolean sameUser(Principal principal, Session s, String userId) {
+    return principal.source() == Principal.Source.JWT || Objects.equals(s.userId(), userId);
   }
 
   /**

@@ -184,6 +184,34 @@ abstract class UserSeparationContract {
     assertNotEquals(sa, key().exec(body).json().path("session_id").asText(), "no user: not hers");
   }
 
+  /**
+   * A LibreChat JWT is one user already: its runs keep their session whatever user_id they send.
+   * LibreChat's programmatic calls send none, naming the session of the user's last run (made with
+   * one); they get that session, and their files land in it.
+   */
+  @Test
+  void aJwtUsersProgrammaticRunWithoutUserIdKeepsTheSessionOfTheirLastRun() {
+    String sub = "u-" + Ids.next();
+    TestServer.Caller user = server().asUser("acme-" + Ids.next(), sub);
+    Map<String, Object> body = new LinkedHashMap<>();
+    body.put("lang", "py");
+    body.put("code", "secret = 'mine-42'");
+    body.put("user_id", sub);
+    TestServer.Reply first = user.postJson("/v1/exec", Json.writeString(body));
+    assertEquals(200, first.status(), first.body());
+    String sid = first.json().path("session_id").asText();
+
+    Map<String, Object> start = new LinkedHashMap<>();
+    start.put("code", "open('out.txt', 'w').write('x')");
+    start.put("tools", List.of());
+    start.put("session_id", sid);
+    TestServer.Reply ptc = user.postJson("/v1/exec/programmatic", Json.writeString(start));
+    assertEquals(200, ptc.status(), ptc.body());
+    assertEquals(sid, ptc.json().path("session_id").asText(), ptc.body());
+    assertEquals("completed", ptc.json().path("status").asText(), ptc.body());
+    assertEquals("out.txt", user.get("/v1/files/" + sid).json().path(0).path("name").asText());
+  }
+
   /** No user id on the upload nor on the runs: a referenced file's and the entity's session. */
   @Test
   void withoutUserIdsSessionsAreSharedAsBefore() {
