@@ -150,12 +150,21 @@ final class ExecEndpoint implements HttpService {
         throw ApiError.validation(
             where + ".session_id", "session_id or storage_session_id is required", "missing");
       }
-      if (!Ids.isValid(id) || !Ids.isValid(session)) {
+      if (!Ids.isValid(session)) {
         throw ApiError.validation(where, "invalid file or session id", "invalid_id");
       }
       String name = Fields.optionalString(f, "name", where + ".name");
       if (name != null) {
         name = SandboxPaths.checkRelative(name, where + ".name");
+      }
+      if (!Ids.isValid(id)) {
+        // @librechat/agents 2.4.x/3.1.x build a reference from GET /files/{sid}?detail=full with
+        // id = the part of `name` after its first '/' up to a dot: "" for a plain name, a folder
+        // for a path ("skills/My Skill/SKILL.md" -> "My Skill"). Its `name` still names the file.
+        if (name == null) {
+          throw ApiError.validation(where, "invalid file or session id", "invalid_id");
+        }
+        id = null;
       }
       refs.add(new ExecCommand.FileRef(id, session, name));
     }

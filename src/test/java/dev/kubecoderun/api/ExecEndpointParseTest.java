@@ -52,6 +52,45 @@ class ExecEndpointParseTest {
   }
 
   @Test
+  void anOlderClientsReferenceWithoutAValidIdIsFoundByItsNameButNeedsAValidSession()
+      throws IOException {
+    ExecCommand c =
+        parse(
+            json(
+                "{\"lang\":\"py\",\"code\":\"x\",\"files\":["
+                    + "{\"session_id\":\""
+                    + SID
+                    + "\",\"id\":\"\",\"name\":\"my_data.csv\"},"
+                    + "{\"session_id\":\""
+                    + SID
+                    + "\",\"id\":\"My Skill\",\"name\":\"skills/My Skill/SKILL.md\"}]}"));
+    assertEquals(
+        List.of(
+            new ExecCommand.FileRef(null, SID, "my_data.csv"),
+            new ExecCommand.FileRef(null, SID, "skills/My Skill/SKILL.md")),
+        c.files());
+    ApiError noName =
+        assertThrows(
+            ApiError.class,
+            () ->
+                parse(
+                    json(
+                        "{\"lang\":\"py\",\"code\":\"x\",\"files\":[{\"session_id\":\""
+                            + SID
+                            + "\",\"id\":\"\"}]}")));
+    assertEquals("invalid_id", noName.details().get(0).code());
+    ApiError badSession =
+        assertThrows(
+            ApiError.class,
+            () ->
+                parse(
+                    json(
+                        "{\"lang\":\"py\",\"code\":\"x\",\"files\":[{\"session_id\":\"a b\","
+                            + "\"id\":\"\",\"name\":\"my_data.csv\"}]}")));
+    assertEquals("invalid_id", badSession.details().get(0).code());
+  }
+
+  @Test
   void passesStringArgsAndIgnoresOtherShapes() throws IOException {
     assertEquals(
         List.of("a", "b"),
