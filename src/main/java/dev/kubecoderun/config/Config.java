@@ -331,7 +331,7 @@ public record Config(
     boolean authEnabled = env.bool("AUTH_ENABLED", true);
     Auth auth = auth(env, authEnabled, keys);
 
-    int maxFileMb = env.integer("MAX_FILE_SIZE_MB", 100, 1, 100_000);
+    int maxFileMb = env.integer("MAX_FILE_SIZE_MB", 150, 1, 100_000);
     Limits limits =
         new Limits(
             env.seconds("MAX_EXECUTION_TIME", 30, 1, 600),

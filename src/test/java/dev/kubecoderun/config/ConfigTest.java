@@ -28,6 +28,14 @@ class ConfigTest {
   }
 
   @Test
+  void aFileAsLargeAsLibreChatLetsAUserUploadIsAcceptedByDefault() {
+    Config c = Config.from(Map.of("API_KEY", KEY));
+    assertEquals(150L * 1024 * 1024, c.limits().maxFileSizeBytes(), "LibreChat's 150 MiB");
+    assertTrue(c.sandbox().maxSandboxFileBytes() >= c.limits().maxFileSizeBytes());
+    assertTrue(c.sandbox().jail().diskBytes() >= c.limits().maxFileSizeBytes());
+  }
+
+  @Test
   void readsPoolSizesPerLanguage() {
     Config c = Config.from(Map.of("API_KEY", KEY, "POD_POOL_GO", "2", "POD_POOL_PY", "0"));
     assertEquals(2, c.sandbox().poolSize(Language.GO));
