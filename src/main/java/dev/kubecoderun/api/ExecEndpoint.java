@@ -16,7 +16,9 @@ import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /** POST /exec: validates the request, runs it, answers 200 for every outcome of the code. */
 final class ExecEndpoint implements HttpService {
@@ -117,8 +119,12 @@ final class ExecEndpoint implements HttpService {
   }
 
   /**
-   * The file references, at most {@code maxFiles} (MAX_EXEC_FILES): each one costs a copy into the
-   * sandbox, and the same big file could otherwise be referenced thousands of times.
+   * The file references, at most {@code maxFiles} (MAX_EXEC_FILES) places: each one costs a lookup
+   * and a copy into the sandbox. LibreChat sends every file it tracks on every call, and an older
+   * client appends a session's listing to the files it already names, so references to one place
+   * count once: the same {@code name}, or without a name the same file; the later one wins, as it
+   * would when the files are placed. What is kept never exceeds {@code maxFiles}: the request is
+   * refused as soon as one more place is named.
    */
   static List<ExecCommand.FileRef> files(JsonNode body, int maxFiles) {
     JsonNode files = body.get("files");
@@ -128,13 +134,7 @@ final class ExecEndpoint implements HttpService {
     if (!files.isArray()) {
       throw ApiError.validation("files", "files must be a list", "type_error");
     }
-    if (files.size() > maxFiles) {
-      throw ApiError.badRequest(
-          "Too many file references: " + files.size() + " (at most " + maxFiles + ")",
-          "files",
-          "too_many_files");
-    }
-    List<ExecCommand.FileRef> refs = new ArrayList<>();
+    Map<String, ExecCommand.FileRef> places = new LinkedHashMap<>();
     for (int i = 0; i < files.size(); i++) {
       JsonNode f = files.get(i);
       String where = "files[" + i + "]";
@@ -166,8 +166,16 @@ final class ExecEndpoint implements HttpService {
         }
         id = null;
       }
-      refs.add(new ExecCommand.FileRef(id, session, name));
+      String place = name != null ? "name:" + name : "file:" + session + "/" + id;
+      places.remove(place);
+      places.put(place, new ExecCommand.FileRef(id, session, name));
+      if (places.size() > maxFiles) {
+        throw ApiError.badRequest(
+            "Too many files: more than " + maxFiles + " different files referenced",
+            "files",
+            "too_many_files");
+      }
     }
-    return refs;
+    return List.copyOf(places.values());
   }
 }

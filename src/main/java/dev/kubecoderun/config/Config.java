@@ -342,7 +342,7 @@ public record Config(
             env.integer("MAX_REQUEST_BODY_MB", 10, 1, 1024) * 1024L * 1024L,
             env.integer("MAX_CONCURRENT_EXECUTIONS", 8, 1, 10_000),
             env.seconds("EXECUTION_QUEUE_TIMEOUT_SECONDS", 30, 0, 3600),
-            env.integer("MAX_EXEC_FILES", 100, 1, 10_000),
+            env.integer("MAX_EXEC_FILES", 500, 1, 10_000),
             env.integer("MAX_FORM_FIELDS", 32, 1, 1000),
             requestMemory(env.integer("REQUEST_MEMORY_BUDGET_MB", 0, 0, 1_000_000)));
 

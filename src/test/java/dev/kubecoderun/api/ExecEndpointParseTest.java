@@ -128,22 +128,50 @@ class ExecEndpointParseTest {
     assertEquals("empty_code", blank.details().get(0).code());
   }
 
+  private static String ref(String id, String name) {
+    return "{\"id\":\"" + id + "\",\"session_id\":\"" + SID + "\",\"name\":\"" + name + "\"}";
+  }
+
+  private static ExecCommand withFiles(String... refs) throws IOException {
+    return parse(
+        json("{\"lang\":\"py\",\"code\":\"x\",\"files\":[" + String.join(",", refs) + "]}"));
+  }
+
   @Test
-  void moreFileReferencesThanMaxExecFilesAre400() throws IOException {
-    String ref = "{\"id\":\"" + FID + "\",\"session_id\":\"" + SID + "\"}";
-    String three = ref + "," + ref + "," + ref;
+  void moreFilesThanMaxExecFilesAre400() throws IOException {
     assertEquals(
-        3,
-        parse(json("{\"lang\":\"py\",\"code\":\"x\",\"files\":[" + three + "]}")).files().size());
+        3, withFiles(ref("a", "a.csv"), ref("b", "b.csv"), ref("c", "c.csv")).files().size());
     ApiError e =
         assertThrows(
             ApiError.class,
             () ->
-                parse(
-                    json(
-                        "{\"lang\":\"py\",\"code\":\"x\",\"files\":[" + three + "," + ref + "]}")));
+                withFiles(
+                    ref("a", "a.csv"), ref("b", "b.csv"), ref("c", "c.csv"), ref("d", "d.csv")));
     assertEquals(400, e.status());
     assertEquals("too_many_files", e.details().get(0).code());
+  }
+
+  /**
+   * LibreChat sends every file it tracks on every call (an older client adds a session's listing to
+   * those): references to one place count once, and the later one is placed.
+   */
+  @Test
+  void referencesToOnePlaceCountOnceAndTheLaterWins() throws IOException {
+    String unnamed = "{\"id\":\"" + FID + "\",\"session_id\":\"" + SID + "\"}";
+    ExecCommand c =
+        withFiles(
+            ref("a1", "a.csv"),
+            unnamed,
+            ref("a2", "a.csv"),
+            unnamed,
+            ref("b1", "b.csv"),
+            ref("a3", "a.csv"));
+    assertEquals(
+        List.of(
+            new ExecCommand.FileRef(FID, SID, null),
+            new ExecCommand.FileRef("b1", SID, "b.csv"),
+            new ExecCommand.FileRef("a3", SID, "a.csv")),
+        c.files());
   }
 
   @Test

@@ -25,6 +25,7 @@ class ConfigTest {
     assertEquals(3, c.sandbox().poolSize(Language.PY));
     assertEquals(0, c.sandbox().poolSize(Language.GO));
     assertTrue(c.auth().enabled());
+    assertEquals(500, c.limits().maxExecFiles());
   }
 
   @Test
