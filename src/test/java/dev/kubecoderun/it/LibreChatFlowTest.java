@@ -144,6 +144,18 @@ class LibreChatFlowTest {
     assertEquals("v1", server.get("/download/" + sid + "/" + fid).body(), "the original is kept");
   }
 
+  /** A generated file is stored without a type: its download's type comes from its name. */
+  @Test
+  void aGeneratedJsonFileDownloadsAsJson() {
+    JsonNode run = run("bash", "echo '{\"a\": 1}' > result.json");
+    JsonNode file = run.path("files").get(0);
+    TestServer.Reply download =
+        server.get("/download/" + run.path("session_id").asText() + "/" + file.path("id").asText());
+    assertEquals(200, download.status());
+    assertEquals("application/json", download.header("Content-Type"));
+    assertEquals(1, download.json().path("a").asInt());
+  }
+
   @Test
   void aDeletedInputIsListedInDeletedFiles() {
     JsonNode up = server.upload("tmp.txt", "x").json();
