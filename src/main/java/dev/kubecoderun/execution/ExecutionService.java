@@ -328,6 +328,12 @@ public final class ExecutionService {
       inputs.put(ref.name() != null ? ref.name() : f.get().name(), f.get());
     }
     checkNoneInside(inputs.keySet());
+    // Their sizes are known: inputs that cannot fit on the sandbox's disk are refused now, not as
+    // a sandbox failure (503) once the disk is full, which every retry would meet again.
+    long bytes = inputs.values().stream().mapToLong(StoredFile::size).sum();
+    if (bytes > limits.maxExecInputBytes()) {
+      throw new InputsTooLargeException(inputs.size(), bytes, limits.maxExecInputBytes());
+    }
     return inputs;
   }
 
