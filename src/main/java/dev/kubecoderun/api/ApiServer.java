@@ -4,6 +4,7 @@ import dev.kubecoderun.auth.Authenticator;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.execution.ConflictingInputsException;
 import dev.kubecoderun.execution.ExecutionUnavailableException;
+import dev.kubecoderun.execution.InputsTooLargeException;
 import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import dev.kubecoderun.metrics.Metrics;
@@ -75,6 +76,9 @@ public final class ApiServer {
         (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
     routing.error(
         ConflictingInputsException.class,
+        (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
+    routing.error(
+        InputsTooLargeException.class,
         (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
     routing.error(
         MemoryBudgetExhaustedException.class,

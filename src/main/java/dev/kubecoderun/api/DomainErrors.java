@@ -2,6 +2,7 @@ package dev.kubecoderun.api;
 
 import dev.kubecoderun.execution.ConflictingInputsException;
 import dev.kubecoderun.execution.ExecutionUnavailableException;
+import dev.kubecoderun.execution.InputsTooLargeException;
 import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import dev.kubecoderun.session.SessionBusyException;
 import dev.kubecoderun.session.SessionNotFoundException;
@@ -30,6 +31,11 @@ final class DomainErrors {
     return ApiError.badRequest(e.getMessage(), "files", "conflicting_file_names");
   }
 
+  /** Input files that together cannot fit on the sandbox's disk: the request's fault. */
+  static ApiError of(InputsTooLargeException e) {
+    return ApiError.badRequest(e.getMessage(), "files", "inputs_too_large");
+  }
+
   /** What requests and runs buffer took the whole memory budget for the whole wait. */
   static ApiError of(MemoryBudgetExhaustedException e) {
     return ApiError.unavailable(e.getMessage(), 1);
@@ -51,6 +57,7 @@ final class DomainErrors {
       case ApiError a -> a;
       case ExecutionUnavailableException u -> of(u);
       case ConflictingInputsException c -> of(c);
+      case InputsTooLargeException t -> of(t);
       case SessionBusyException b -> of(b);
       case MemoryBudgetExhaustedException m -> of(m);
       case SessionNotFoundException n -> of(n);

@@ -16,7 +16,9 @@ import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /** POST /exec: validates the request, runs it, answers 200 for every outcome of the code. */
 final class ExecEndpoint implements HttpService {
@@ -117,8 +119,12 @@ final class ExecEndpoint implements HttpService {
   }
 
   /**
-   * The file references, at most {@code maxFiles} (MAX_EXEC_FILES): each one costs a copy into the
-   * sandbox, and the same big file could otherwise be referenced thousands of times.
+   * The file references, at most {@code maxFiles} (MAX_EXEC_FILES) places: each one costs a lookup
+   * and a copy into the sandbox. LibreChat sends every file it tracks on every call, and an older
+   * client appends a session's listing to the files it already names, so references to one place
+   * count once: the same {@code name}, or without a name the same file; the later one wins, as it
+   * would when the files are placed. What is kept never exceeds {@code maxFiles}: the request is
+   * refused as soon as one more place is named.
    */
   static List<ExecCommand.FileRef> files(JsonNode body, int maxFiles) {
     JsonNode files = body.get("files");
@@ -128,13 +134,7 @@ final class ExecEndpoint implements HttpService {
     if (!files.isArray()) {
       throw ApiError.validation("files", "files must be a list", "type_error");
     }
-    if (files.size() > maxFiles) {
-      throw ApiError.badRequest(
-          "Too many file references: " + files.size() + " (at most " + maxFiles + ")",
-          "files",
-          "too_many_files");
-    }
-    List<ExecCommand.FileRef> refs = new ArrayList<>();
+    Map<String, ExecCommand.FileRef> places = new LinkedHashMap<>();
     for (int i = 0; i < files.size(); i++) {
       JsonNode f = files.get(i);
       String where = "files[" + i + "]";
@@ -150,15 +150,32 @@ final class ExecEndpoint implements HttpService {
         throw ApiError.validation(
             where + ".session_id", "session_id or storage_session_id is required", "missing");
       }
-      if (!Ids.isValid(id) || !Ids.isValid(session)) {
+      if (!Ids.isValid(session)) {
         throw ApiError.validation(where, "invalid file or session id", "invalid_id");
       }
       String name = Fields.optionalString(f, "name", where + ".name");
       if (name != null) {
         name = SandboxPaths.checkRelative(name, where + ".name");
       }
-      refs.add(new ExecCommand.FileRef(id, session, name));
+      if (!Ids.isValid(id)) {
+        // @librechat/agents 2.4.x/3.1.x build a reference from GET /files/{sid}?detail=full with
+        // id = the part of `name` after its first '/' up to a dot: "" for a plain name, a folder
+        // for a path ("skills/My Skill/SKILL.md" -> "My Skill"). Its `name` still names the file.
+        if (name == null) {
+          throw ApiError.validation(where, "invalid file or session id", "invalid_id");
+        }
+        id = null;
+      }
+      String place = name != null ? "name:" + name : "file:" + session + "/" + id;
+      places.remove(place);
+      places.put(place, new ExecCommand.FileRef(id, session, name));
+      if (places.size() > maxFiles) {
+        throw ApiError.badRequest(
+            "Too many files: more than " + maxFiles + " different files referenced",
+            "files",
+            "too_many_files");
+      }
     }
-    return refs;
+    return List.copyOf(places.values());
   }
 }

@@ -78,7 +78,14 @@ public record Config(
       Duration queueTimeout,
       int maxExecFiles,
       int maxFormFields,
-      long requestMemoryBytes) {}
+      long requestMemoryBytes,
+      long maxExecInputBytes) {}
+
+  /**
+   * The size of a Kubernetes sandbox's /mnt/data (PodSpecs' emptyDir): what one run's input files
+   * can hold there at most.
+   */
+  public static final long KUBERNETES_DATA_DIR_BYTES = 1L << 30;
 
   public record Sandbox(
       String backend,
@@ -331,20 +338,7 @@ public record Config(
     boolean authEnabled = env.bool("AUTH_ENABLED", true);
     Auth auth = auth(env, authEnabled, keys);
 
-    int maxFileMb = env.integer("MAX_FILE_SIZE_MB", 100, 1, 100_000);
-    Limits limits =
-        new Limits(
-            env.seconds("MAX_EXECUTION_TIME", 30, 1, 600),
-            maxFileMb * 1024L * 1024L,
-            env.integer("MAX_FILES_PER_REQUEST", 50, 1, 10_000),
-            env.integer("MAX_OUTPUT_FILES", 20, 0, 1000),
-            env.integer("MAX_OUTPUT_SIZE", 1024 * 1024, 1024, 64 * 1024 * 1024),
-            env.integer("MAX_REQUEST_BODY_MB", 10, 1, 1024) * 1024L * 1024L,
-            env.integer("MAX_CONCURRENT_EXECUTIONS", 8, 1, 10_000),
-            env.seconds("EXECUTION_QUEUE_TIMEOUT_SECONDS", 30, 0, 3600),
-            env.integer("MAX_EXEC_FILES", 100, 1, 10_000),
-            env.integer("MAX_FORM_FIELDS", 32, 1, 1000),
-            requestMemory(env.integer("REQUEST_MEMORY_BUDGET_MB", 0, 0, 1_000_000)));
+    int maxFileMb = env.integer("MAX_FILE_SIZE_MB", 150, 1, 100_000);
 
     Map<Language, Integer> pools = new EnumMap<>(Language.class);
     for (Language lang : Language.values()) {
@@ -413,6 +407,22 @@ public record Config(
             // Pool sizes follow demand on Kubernetes (within K8S_MAX_PODS); the local backend's
             // sandboxes are cheap to start and share the API's machine.
             env.bool("POD_POOL_FOLLOW_DEMAND", backend.equals("kubernetes")));
+
+    Limits limits =
+        new Limits(
+            env.seconds("MAX_EXECUTION_TIME", 30, 1, 600),
+            maxFileMb * 1024L * 1024L,
+            env.integer("MAX_FILES_PER_REQUEST", 50, 1, 10_000),
+            env.integer("MAX_OUTPUT_FILES", 20, 0, 1000),
+            env.integer("MAX_OUTPUT_SIZE", 1024 * 1024, 1024, 64 * 1024 * 1024),
+            env.integer("MAX_REQUEST_BODY_MB", 10, 1, 1024) * 1024L * 1024L,
+            env.integer("MAX_CONCURRENT_EXECUTIONS", 8, 1, 10_000),
+            env.seconds("EXECUTION_QUEUE_TIMEOUT_SECONDS", 30, 0, 3600),
+            env.integer("MAX_EXEC_FILES", 500, 1, 10_000),
+            env.integer("MAX_FORM_FIELDS", 32, 1, 1000),
+            requestMemory(env.integer("REQUEST_MEMORY_BUDGET_MB", 0, 0, 1_000_000)),
+            // One run's inputs are placed on its sandbox's disk: more than it holds never runs.
+            backend.equals("kubernetes") ? KUBERNETES_DATA_DIR_BYTES : diskMb * 1024L * 1024L);
 
     State state =
         new State(

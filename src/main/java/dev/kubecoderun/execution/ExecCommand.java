@@ -15,6 +15,9 @@ public record ExecCommand(
     String userId,
     List<FileRef> files) {
 
-  /** An input file: stored as (sessionId, id), placed at /mnt/data/{name}. */
+  /**
+   * An input file: stored as (sessionId, id), placed at /mnt/data/{name}. {@code id} null: an older
+   * client's reference, found by {@code name} in its session.
+   */
   public record FileRef(String id, String sessionId, String name) {}
 }

@@ -32,6 +32,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -313,9 +314,11 @@ public final class ExecutionService {
       List<ExecCommand.FileRef> refs,
       List<String> notes) {
     Map<String, StoredFile> inputs = new LinkedHashMap<>();
+    Map<String, List<StoredFile>> listings = new HashMap<>();
     for (ExecCommand.FileRef ref : refs) {
       // Another principal's file is "not found", exactly as a file that does not exist.
-      Optional<StoredFile> f = files.resolve(principal, ref.sessionId(), ref.id(), ref.name());
+      Optional<StoredFile> f =
+          files.resolve(principal, ref.sessionId(), ref.id(), ref.name(), listings);
       String shown = ref.name() != null ? ref.name() : ref.id();
       if (f.isEmpty()) {
         notes.add("input file '" + shown + "' was not found and is not in /mnt/data");
@@ -325,6 +328,12 @@ public final class ExecutionService {
       inputs.put(ref.name() != null ? ref.name() : f.get().name(), f.get());
     }
     checkNoneInside(inputs.keySet());
+    // Their sizes are known: inputs that cannot fit on the sandbox's disk are refused now, not as
+    // a sandbox failure (503) once the disk is full, which every retry would meet again.
+    long bytes = inputs.values().stream().mapToLong(StoredFile::size).sum();
+    if (bytes > limits.maxExecInputBytes()) {
+      throw new InputsTooLargeException(inputs.size(), bytes, limits.maxExecInputBytes());
+    }
     return inputs;
   }
 

@@ -6,7 +6,9 @@ import dev.kubecoderun.session.Ids;
 import java.io.IOException;
 import java.io.InputStream;
 import java.time.Clock;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -140,13 +142,27 @@ public final class FileService {
    */
   public Optional<StoredFile> resolve(
       Principal principal, String sessionId, String fileId, String name) {
+    return resolve(principal, sessionId, fileId, name, new HashMap<>());
+  }
+
+  /**
+   * {@link #resolve(Principal, String, String, String)}, with {@code listings}: the sessions this
+   * principal's request has listed so far, filled as needed. An older client's references to one
+   * session are all found by name: the session is listed once for them, not once for each.
+   */
+  public Optional<StoredFile> resolve(
+      Principal principal,
+      String sessionId,
+      String fileId,
+      String name,
+      Map<String, List<StoredFile>> listings) {
     if (fileId != null) {
       Optional<StoredFile> byId = find(principal, sessionId, fileId);
       if (byId.isPresent()) {
         return byId;
       }
     }
-    List<StoredFile> files = list(principal, sessionId);
+    List<StoredFile> files = listings.computeIfAbsent(sessionId, s -> list(principal, s));
     for (int i = files.size() - 1; i >= 0; i--) {
       StoredFile f = files.get(i);
       if (f.name().equals(name) || f.name().equals(fileId) || f.id().equals(fileId)) {

@@ -52,6 +52,45 @@ class ExecEndpointParseTest {
   }
 
   @Test
+  void anOlderClientsReferenceWithoutAValidIdIsFoundByItsNameButNeedsAValidSession()
+      throws IOException {
+    ExecCommand c =
+        parse(
+            json(
+                "{\"lang\":\"py\",\"code\":\"x\",\"files\":["
+                    + "{\"session_id\":\""
+                    + SID
+                    + "\",\"id\":\"\",\"name\":\"my_data.csv\"},"
+                    + "{\"session_id\":\""
+                    + SID
+                    + "\",\"id\":\"My Skill\",\"name\":\"skills/My Skill/SKILL.md\"}]}"));
+    assertEquals(
+        List.of(
+            new ExecCommand.FileRef(null, SID, "my_data.csv"),
+            new ExecCommand.FileRef(null, SID, "skills/My Skill/SKILL.md")),
+        c.files());
+    ApiError noName =
+        assertThrows(
+            ApiError.class,
+            () ->
+                parse(
+                    json(
+                        "{\"lang\":\"py\",\"code\":\"x\",\"files\":[{\"session_id\":\""
+                            + SID
+                            + "\",\"id\":\"\"}]}")));
+    assertEquals("invalid_id", noName.details().get(0).code());
+    ApiError badSession =
+        assertThrows(
+            ApiError.class,
+            () ->
+                parse(
+                    json(
+                        "{\"lang\":\"py\",\"code\":\"x\",\"files\":[{\"session_id\":\"a b\","
+                            + "\"id\":\"\",\"name\":\"my_data.csv\"}]}")));
+    assertEquals("invalid_id", badSession.details().get(0).code());
+  }
+
+  @Test
   void passesStringArgsAndIgnoresOtherShapes() throws IOException {
     assertEquals(
         List.of("a", "b"),
@@ -89,22 +128,50 @@ class ExecEndpointParseTest {
     assertEquals("empty_code", blank.details().get(0).code());
   }
 
+  private static String ref(String id, String name) {
+    return "{\"id\":\"" + id + "\",\"session_id\":\"" + SID + "\",\"name\":\"" + name + "\"}";
+  }
+
+  private static ExecCommand withFiles(String... refs) throws IOException {
+    return parse(
+        json("{\"lang\":\"py\",\"code\":\"x\",\"files\":[" + String.join(",", refs) + "]}"));
+  }
+
   @Test
-  void moreFileReferencesThanMaxExecFilesAre400() throws IOException {
-    String ref = "{\"id\":\"" + FID + "\",\"session_id\":\"" + SID + "\"}";
-    String three = ref + "," + ref + "," + ref;
+  void moreFilesThanMaxExecFilesAre400() throws IOException {
     assertEquals(
-        3,
-        parse(json("{\"lang\":\"py\",\"code\":\"x\",\"files\":[" + three + "]}")).files().size());
+        3, withFiles(ref("a", "a.csv"), ref("b", "b.csv"), ref("c", "c.csv")).files().size());
     ApiError e =
         assertThrows(
             ApiError.class,
             () ->
-                parse(
-                    json(
-                        "{\"lang\":\"py\",\"code\":\"x\",\"files\":[" + three + "," + ref + "]}")));
+                withFiles(
+                    ref("a", "a.csv"), ref("b", "b.csv"), ref("c", "c.csv"), ref("d", "d.csv")));
     assertEquals(400, e.status());
     assertEquals("too_many_files", e.details().get(0).code());
+  }
+
+  /**
+   * LibreChat sends every file it tracks on every call (an older client adds a session's listing to
+   * those): references to one place count once, and the later one is placed.
+   */
+  @Test
+  void referencesToOnePlaceCountOnceAndTheLaterWins() throws IOException {
+    String unnamed = "{\"id\":\"" + FID + "\",\"session_id\":\"" + SID + "\"}";
+    ExecCommand c =
+        withFiles(
+            ref("a1", "a.csv"),
+            unnamed,
+            ref("a2", "a.csv"),
+            unnamed,
+            ref("b1", "b.csv"),
+            ref("a3", "a.csv"));
+    assertEquals(
+        List.of(
+            new ExecCommand.FileRef(FID, SID, null),
+            new ExecCommand.FileRef("b1", SID, "b.csv"),
+            new ExecCommand.FileRef("a3", SID, "a.csv")),
+        c.files());
   }
 
   @Test

@@ -25,6 +25,15 @@ class ConfigTest {
     assertEquals(3, c.sandbox().poolSize(Language.PY));
     assertEquals(0, c.sandbox().poolSize(Language.GO));
     assertTrue(c.auth().enabled());
+    assertEquals(500, c.limits().maxExecFiles());
+  }
+
+  @Test
+  void aFileAsLargeAsLibreChatLetsAUserUploadIsAcceptedByDefault() {
+    Config c = Config.from(Map.of("API_KEY", KEY));
+    assertEquals(150L * 1024 * 1024, c.limits().maxFileSizeBytes(), "LibreChat's 150 MiB");
+    assertTrue(c.sandbox().maxSandboxFileBytes() >= c.limits().maxFileSizeBytes());
+    assertTrue(c.sandbox().jail().diskBytes() >= c.limits().maxFileSizeBytes());
   }
 
   @Test

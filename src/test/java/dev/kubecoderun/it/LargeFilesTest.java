@@ -50,8 +50,8 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Large uploads and downloads on both stores (local disk; Redis + S3Proxy), through {@code /upload}
- * and through files a run writes to /mnt/data: whole files up to MAX_FILE_SIZE_MB (its default, 100
- * MiB: the default is what users get, and a 100 MiB file is one of the sizes to test anyway),
+ * and through files a run writes to /mnt/data: whole files up to MAX_FILE_SIZE_MB (100 MiB here,
+ * its default is 150: big enough that every buffer must stream, small enough for a 2-core machine),
  * concurrently, compared by SHA-256; Range and HEAD; a slow reader; clients that go away or stop
  * reading (the API must release the file or S3 stream); a store failing mid-download (the client
  * must see an error, never a body that looks whole). The data is generated while it is sent.

@@ -144,6 +144,18 @@ class LibreChatFlowTest {
     assertEquals("v1", server.get("/download/" + sid + "/" + fid).body(), "the original is kept");
   }
 
+  /** A generated file is stored without a type: its download's type comes from its name. */
+  @Test
+  void aGeneratedJsonFileDownloadsAsJson() {
+    JsonNode run = run("bash", "echo '{\"a\": 1}' > result.json");
+    JsonNode file = run.path("files").get(0);
+    TestServer.Reply download =
+        server.get("/download/" + run.path("session_id").asText() + "/" + file.path("id").asText());
+    assertEquals(200, download.status());
+    assertEquals("application/json", download.header("Content-Type"));
+    assertEquals(1, download.json().path("a").asInt());
+  }
+
   @Test
   void aDeletedInputIsListedInDeletedFiles() {
     JsonNode up = server.upload("tmp.txt", "x").json();
@@ -152,6 +164,69 @@ class LibreChatFlowTest {
     JsonNode run = run("bash", "rm tmp.txt", ref(fid, sid, "tmp.txt"));
     assertEquals(List.of("tmp.txt"), Json2.strings(run.path("deleted_files")), run.toString());
     assertEquals(0, run.path("files").size());
+  }
+
+  /**
+   * What @librechat/agents 2.4.x/3.1.x send (their CodeExecutor, given the model's session_id):
+   * {@code GET /files/{sid}?detail=full}, each entry turned into {@code {session_id, id, name}}
+   * with {@code id = nameParts.length > 1 ? nameParts[1].split('.')[0] : ''} and {@code name =
+   * metadata['original-filename']}, appended to files[] of an /exec without session_id.
+   */
+  private List<Map<String, Object>> olderClientRefs(String sid) {
+    List<Map<String, Object>> refs = new java.util.ArrayList<>();
+    for (JsonNode file : server.get("/files/" + sid + "?detail=full").json()) {
+      String[] nameParts = file.path("name").asText().split("/", -1);
+      String id = nameParts.length > 1 ? nameParts[1].split("\\.", -1)[0] : "";
+      refs.add(
+          Map.of(
+              "session_id",
+              sid,
+              "id",
+              id,
+              "name",
+              file.path("metadata").path("original-filename").asText()));
+    }
+    return refs;
+  }
+
+  @Test
+  void olderClientsReferencesBuiltFromTheFullListingPlaceTheFiles() {
+    JsonNode up = server.upload("my data.csv", "a,b\n1,2\n3,4\n").json();
+    String sid = up.path("session_id").asText();
+    List<Map<String, Object>> refs = olderClientRefs(sid);
+    assertEquals("", refs.get(0).get("id"), "a plain name gives the older client no id");
+
+    JsonNode first =
+        server
+            .exec(
+                Map.of(
+                    "lang",
+                    "bash",
+                    "code",
+                    "mkdir -p 'my folder' && wc -l < my_data.csv > 'my folder/line count.txt'",
+                    "files",
+                    refs))
+            .json();
+    assertEquals(1, first.path("files").size(), first.toString());
+    String runSession = first.path("session_id").asText();
+
+    // Its session's listing now holds the upload and the output at a path, whose id the client
+    // reads as "line count": both are found by name again.
+    List<Map<String, Object>> next = olderClientRefs(runSession);
+    assertTrue(
+        next.stream().anyMatch(r -> r.get("id").equals("line count")), "refs built: " + next);
+    JsonNode second =
+        server
+            .exec(
+                Map.of(
+                    "lang",
+                    "bash",
+                    "code",
+                    "cat 'my folder/line count.txt'; head -1 my_data.csv",
+                    "files",
+                    next))
+            .json();
+    assertEquals("3\na,b\n", second.path("stdout").asText(), second.toString());
   }
 
   @Test

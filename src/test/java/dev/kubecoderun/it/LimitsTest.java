@@ -58,6 +58,41 @@ class LimitsTest {
     }
   }
 
+  /**
+   * The input files of a run must fit on its sandbox's disk together (here 16 MiB): more is the
+   * request's fault, refused before any sandbox is taken, not a sandbox failure once it is full.
+   */
+  @Test
+  void inputsLargerThanTheSandboxsDiskTogetherAre400() {
+    TestServer own =
+        TestServer.start(java.util.Map.of("SANDBOX_DISK_LIMIT_MB", "16", "POD_POOL_PY", "0"), "0");
+    try {
+      JsonNode up = own.upload("big.bin", "x".repeat((2 << 20) - 4096)).json();
+      String sid = up.path("session_id").asText();
+      String fid = up.path("files").get(0).path("fileId").asText();
+      java.util.function.IntFunction<java.util.List<java.util.Map<String, Object>>> copies =
+          n ->
+              java.util.stream.IntStream.range(0, n)
+                  .mapToObj(
+                      i ->
+                          java.util.Map.<String, Object>of(
+                              "id", fid, "storage_session_id", sid, "name", "copy" + i + ".bin"))
+                  .toList();
+      JsonNode fits =
+          own.exec(java.util.Map.of("lang", "bash", "code", "ls | wc -l", "files", copies.apply(5)))
+              .json();
+      assertEquals("5\n", fits.path("stdout").asText(), fits.toString());
+      TestServer.Reply tooMuch =
+          own.exec(java.util.Map.of("lang", "bash", "code", "ls", "files", copies.apply(9)));
+      Errors.assertError(tooMuch, 400, "validation");
+      JsonNode error = tooMuch.json();
+      assertEquals("inputs_too_large", error.path("details").get(0).path("code").asText());
+      assertTrue(error.path("error").asText().contains("16 MiB"), error.toString());
+    } finally {
+      own.app.close();
+    }
+  }
+
   @Test
   void aBodyDeclaredFarOverEveryLimitIsRefusedBeforeItIsSent() throws IOException {
     try (Socket socket = new Socket("127.0.0.1", server.base.getPort())) {

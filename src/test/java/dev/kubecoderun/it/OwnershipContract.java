@@ -97,6 +97,18 @@ abstract class OwnershipContract {
             .json();
     assertEquals("False\n", stolen.path("stdout").asText(), stolen.toString());
     assertNotEquals(sid, stolen.path("session_id").asText());
+    // So is an older client's reference, found by name (its id is ""): only among the caller's.
+    JsonNode byName =
+        b.exec(
+                Map.of(
+                    "lang",
+                    "py",
+                    "code",
+                    "import os\nprint(os.path.exists('data.csv'))",
+                    "files",
+                    List.of(Map.of("id", "", "session_id", sid, "name", "data.csv"))))
+            .json();
+    assertEquals("False\n", byName.path("stdout").asText(), byName.toString());
 
     // Nothing of the owner's changed.
     assertEquals("n\n1\n2\n", a.get("/v1/download/" + sid + "/" + fid).body());
