@@ -44,6 +44,10 @@ public final class ProgrammaticService {
   private static final Duration MARGIN = Duration.ofSeconds(30);
   // How long a continuation that finds its run ended waits for the end its owner is storing.
   private static final Duration ENDED_WAIT = Duration.ofSeconds(5);
+  // The same, when its run's record is gone: a cancel deletes it before the run winds down (the
+  // code killed, its outputs stored), an idle timeout or a dead sandbox just before the end is
+  // stored.
+  private static final Duration GONE_WAIT = Duration.ofSeconds(30);
 
   /** A tool call of a batch: its id, the tool's registered name, its input. */
   public record Call(String id, String name, JsonNode input) {}
@@ -203,8 +207,13 @@ public final class ProgrammaticService {
     return maxSegment;
   }
 
+  /**
+   * A token is known as long as the end it may answer: its batch waits up to the idle timeout, the
+   * run's end is kept {@link #FINAL_TTL} after (a client whose tools outlast the timeout gets that
+   * end, not a 404).
+   */
   private Duration tokenTtl() {
-    return idleTimeout.plus(MARGIN);
+    return idleTimeout.plus(MARGIN).plus(FINAL_TTL);
   }
 
   /** The longest a run can last: every round trip waiting and running its longest. */
@@ -510,11 +519,11 @@ public final class ProgrammaticService {
             .filter(x -> x.principal().equals(principal))
             .orElseThrow(
                 () -> new UnknownContinuationException("Unknown or expired continuation token"));
-    ProgrammaticStore.Execution e =
-        store
-            .execution(t.executionId())
-            .orElseThrow(
-                () -> new UnknownContinuationException("Unknown or expired continuation token"));
+    Optional<ProgrammaticStore.Execution> found = store.execution(t.executionId());
+    if (found.isEmpty()) {
+      return endedWithout(token, t.executionId());
+    }
+    ProgrammaticStore.Execution e = found.get();
     // Used once means used: the mark goes on when the runner took the results (it takes one set of
     // results per batch, so two concurrent uses of one token cannot both pass).
     if (store.used(token)) {
@@ -569,6 +578,23 @@ public final class ProgrammaticService {
     }
     return answer(
         Json.read(r.body(), RunnerReply.class), t.executionId(), principal, e.sessionId());
+  }
+
+  /**
+   * A continuation of a run that ended without its results (its batch unanswered past
+   * PTC_CONTINUATION_TIMEOUT_SECONDS, cancelled, its sandbox dead): the owner deleted the run's
+   * record, then stores its end. A token not used yet gets that end, once: LibreChat's client shows
+   * a 404 as "retry", and the model would run the whole program, and its tools, again. A token used
+   * already, or whose run's end has expired, is unknown, as before.
+   */
+  private Reply endedWithout(String token, String executionId) throws InterruptedException {
+    if (!store.used(token)) {
+      Optional<String> end = store.awaitFinal(executionId, GONE_WAIT);
+      if (end.isPresent() && store.consume(token, tokenTtl())) {
+        return done(end.get());
+      }
+    }
+    throw new UnknownContinuationException("Unknown or expired continuation token");
   }
 
   /**
