@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import com.sun.net.httpserver.HttpServer;
+import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.memory.Room;
 import io.helidon.webclient.api.WebClient;
 import java.io.IOException;
@@ -13,6 +14,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -116,5 +118,56 @@ class ProgrammaticServiceTest {
     ProgrammaticService.Done end =
         assertInstanceOf(ProgrammaticService.Done.class, resume("alice"));
     assertEquals("Execution failed or timed out", end.body().get("error"));
+  }
+
+  /**
+   * The owner reads a run's first batch on the run's share of the memory budget and hands it to the
+   * request that started the run, which builds and sends its answer from it: the room stays held
+   * until that answer is sent (or could not be), not only until the hand-over.
+   */
+  @Test
+  void theFirstBatchStaysPaidForUntilTheStartHasSentItsAnswer() throws Exception {
+    MemoryBudget budget = new MemoryBudget(16 << 20);
+    MemoryBudget.Held run = budget.hold();
+    Room.Counted held = new Room.Counted(run);
+    ProgrammaticService.Answer calls =
+        f -> new ProgrammaticService.ToolCallsRequired(f.sessionId(), TOKEN, List.of());
+
+    CompletableFuture<ProgrammaticService.First> first = new CompletableFuture<>();
+    ProgrammaticService.handFirst(first, batch(held, 4 << 20));
+    assertEquals(4 << 20, budget.held(), "handed over, still paid for");
+    long[] whileSent = new long[1];
+    ProgrammaticService.sendFirst(first.get(), calls, reply -> whileSent[0] = budget.held());
+    assertEquals(4 << 20, whileSent[0], "paid for while its answer is sent");
+    assertEquals(0, budget.held(), "given back once sent");
+
+    // An answer that could not be sent gives it back all the same.
+    CompletableFuture<ProgrammaticService.First> failed = new CompletableFuture<>();
+    ProgrammaticService.handFirst(failed, batch(held, 1 << 20));
+    assertThrows(
+        IllegalStateException.class,
+        () ->
+            ProgrammaticService.sendFirst(
+                failed.get(),
+                calls,
+                reply -> {
+                  throw new IllegalStateException("the client is gone");
+                }));
+    assertEquals(0, budget.held());
+
+    // No request to take it: given back at once.
+    CompletableFuture<ProgrammaticService.First> taken = new CompletableFuture<>();
+    taken.cancel(false);
+    ProgrammaticService.handFirst(taken, batch(held, 1 << 20));
+    assertEquals(0, budget.held());
+    assertEquals(0, held.reserved());
+  }
+
+  /** A first batch whose reading took {@code bytes} of {@code run}'s room. */
+  private static ProgrammaticService.First batch(Room run, long bytes) {
+    Room.Counted room = new Room.Counted(run);
+    room.reserve(bytes);
+    return new ProgrammaticService.First(
+        new ProgrammaticService.RunnerReply("tool_call_required", List.of()), "s1", room);
   }
 }
