@@ -90,26 +90,32 @@ final class ProgrammaticEndpoint implements HttpService {
     }
     String principal = principal(req);
     String requestId = requestId(req);
-    ProgrammaticService.Reply reply;
     if (body.has("continuation_token")) {
       String token = Fields.requiredString(body, "continuation_token");
       if (!TOKEN_FORMAT.matcher(token).matches()) {
         throw ApiError.notFound("Unknown or expired continuation token");
       }
       List<Object> results = results(body);
+      ProgrammaticService.Reply reply;
       try {
         reply = programmatic.resume(principal, requestId, token, results, RequestMemory.of(req));
       } catch (RuntimeException e) {
         throw shown(e);
       }
+      send(res, reply);
     } else {
       ProgrammaticService.Start start = start(req, body, requestId);
       try {
-        reply = programmatic.start(start, recorder.forRun(req, ProgrammaticEndpoint::shown));
+        // Sent from within: the first batch is paid for until it is.
+        programmatic.start(
+            start, recorder.forRun(req, ProgrammaticEndpoint::shown), reply -> send(res, reply));
       } catch (RuntimeException e) {
         throw shown(e);
       }
     }
+  }
+
+  private static void send(ServerResponse res, ProgrammaticService.Reply reply) {
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(shape(reply)));
   }

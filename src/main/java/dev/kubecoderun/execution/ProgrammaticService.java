@@ -23,6 +23,7 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
+import java.util.function.Consumer;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -44,6 +45,10 @@ public final class ProgrammaticService {
   private static final Duration MARGIN = Duration.ofSeconds(30);
   // How long a continuation that finds its run ended waits for the end its owner is storing.
   private static final Duration ENDED_WAIT = Duration.ofSeconds(5);
+  // The same, when its run's record is gone: a cancel deletes it before the run winds down (the
+  // code killed, its outputs stored), an idle timeout or a dead sandbox just before the end is
+  // stored.
+  private static final Duration GONE_WAIT = Duration.ofSeconds(30);
 
   /** A tool call of a batch: its id, the tool's registered name, its input. */
   public record Call(String id, String name, JsonNode input) {}
@@ -110,7 +115,7 @@ public final class ProgrammaticService {
   }
 
   /** The runner's answer to a start or a continue: a batch, or the end. */
-  private record RunnerReply(String status, @JsonProperty("tool_calls") List<Call> toolCalls) {}
+  record RunnerReply(String status, @JsonProperty("tool_calls") List<Call> toolCalls) {}
 
   /** Why the runner ended a run (absent: it ended on its own). */
   private record RunnerEnd(
@@ -119,7 +124,22 @@ public final class ProgrammaticService {
       @JsonProperty("exit_code") int exitCode,
       @JsonProperty("timed_out") boolean timedOut) {}
 
-  private record First(RunnerReply reply, String sessionId) {}
+  /**
+   * The first answer, for the request that started the run. {@code room}: what reading it took of
+   * the run's share of the memory budget, held until that request has sent its answer (the parsed
+   * calls are in memory until then); null for an end, which the store holds.
+   */
+  record First(RunnerReply reply, String sessionId, Room.Counted room) {
+    First(RunnerReply reply, String sessionId) {
+      this(reply, sessionId, null);
+    }
+
+    void giveBackRoom() {
+      if (room != null) {
+        room.giveBackAll();
+      }
+    }
+  }
 
   /**
    * The owner thread of a run of this replica that a request id can cancel, until the run has its
@@ -203,8 +223,13 @@ public final class ProgrammaticService {
     return maxSegment;
   }
 
+  /**
+   * A token is known as long as the end it may answer: its batch waits up to the idle timeout, the
+   * run's end is kept {@link #FINAL_TTL} after (a client whose tools outlast the timeout gets that
+   * end, not a 404).
+   */
   private Duration tokenTtl() {
-    return idleTimeout.plus(MARGIN);
+    return idleTimeout.plus(MARGIN).plus(FINAL_TTL);
   }
 
   /** The longest a run can last: every round trip waiting and running its longest. */
@@ -213,10 +238,13 @@ public final class ProgrammaticService {
   }
 
   /**
-   * Starts a run: answers its first batch of tool calls, or its end. The run is counted once in
-   * {@code recorder}: here when it cannot be handed to its owner, else by the owner.
+   * Starts a run: hands its first batch of tool calls, or its end, to {@code send}, which answers
+   * the request; what reading the batch took of the memory budget stays held until it returns. The
+   * run is counted once in {@code recorder}: here when it cannot be handed to its owner, else by
+   * the owner.
    */
-  public Reply start(Start start, Recorder recorder) throws InterruptedException {
+  public void start(Start start, Recorder recorder, Consumer<Reply> send)
+      throws InterruptedException {
     long began = System.nanoTime();
     String executionId = RandomHex.of(16);
     Owner owner = new Owner(start.requestId() != null);
@@ -246,7 +274,36 @@ public final class ProgrammaticService {
       }
       throw new IllegalStateException(e.getCause());
     }
-    return answer(f.reply(), executionId, start.principal(), f.sessionId());
+    sendFirst(f, x -> answer(x.reply(), executionId, start.principal(), x.sessionId()), send);
+  }
+
+  /** Builds the answer of a start from its first answer. */
+  @FunctionalInterface
+  interface Answer {
+    Reply of(First first) throws InterruptedException;
+  }
+
+  /**
+   * The owner's side of the first answer: hands it to the request that started the run, with the
+   * room reading it took, which that request gives back once it has answered ({@link #sendFirst}).
+   * Were that request gone before it took it, the run gives back all it holds when it ends.
+   */
+  static void handFirst(CompletableFuture<First> first, First f) {
+    if (!first.complete(f)) {
+      f.giveBackRoom();
+    }
+  }
+
+  /**
+   * The starting request's side: the first answer (its parsed calls, then the answer built of them)
+   * is in memory until it is sent, so its room goes back only then, however that ends.
+   */
+  static void sendFirst(First f, Answer answer, Consumer<Reply> send) throws InterruptedException {
+    try {
+      send.accept(answer.of(f));
+    } finally {
+      f.giveBackRoom();
+    }
   }
 
   /**
@@ -447,11 +504,11 @@ public final class ProgrammaticService {
         && store.execution(executionId).isEmpty()) {
       // Cancelled while the runner started the run: a runner of an earlier version forgets a cancel
       // that reached it before the run did, so it goes again; the end (cancelled) is the answer.
+      firstRoom.giveBackAll();
       cancelRunner(executionId, runner);
     } else {
-      first.complete(new First(reply, sessionId));
+      handFirst(first, new First(reply, sessionId, firstRoom));
     }
-    firstRoom.giveBackAll();
     while (true) {
       // Only the end is kept (the run's result); an answer "not yet" is given back.
       Room.Counted waitRoom = new Room.Counted(room);
@@ -510,11 +567,11 @@ public final class ProgrammaticService {
             .filter(x -> x.principal().equals(principal))
             .orElseThrow(
                 () -> new UnknownContinuationException("Unknown or expired continuation token"));
-    ProgrammaticStore.Execution e =
-        store
-            .execution(t.executionId())
-            .orElseThrow(
-                () -> new UnknownContinuationException("Unknown or expired continuation token"));
+    Optional<ProgrammaticStore.Execution> found = store.execution(t.executionId());
+    if (found.isEmpty()) {
+      return endedWithout(token, t.executionId());
+    }
+    ProgrammaticStore.Execution e = found.get();
     // Used once means used: the mark goes on when the runner took the results (it takes one set of
     // results per batch, so two concurrent uses of one token cannot both pass).
     if (store.used(token)) {
@@ -569,6 +626,23 @@ public final class ProgrammaticService {
     }
     return answer(
         Json.read(r.body(), RunnerReply.class), t.executionId(), principal, e.sessionId());
+  }
+
+  /**
+   * A continuation of a run that ended without its results (its batch unanswered past
+   * PTC_CONTINUATION_TIMEOUT_SECONDS, cancelled, its sandbox dead): the owner deleted the run's
+   * record, then stores its end. A token not used yet gets that end, once: LibreChat's client shows
+   * a 404 as "retry", and the model would run the whole program, and its tools, again. A token used
+   * already, or whose run's end has expired, is unknown, as before.
+   */
+  private Reply endedWithout(String token, String executionId) throws InterruptedException {
+    if (!store.used(token)) {
+      Optional<String> end = store.awaitFinal(executionId, GONE_WAIT);
+      if (end.isPresent() && store.consume(token, tokenTtl())) {
+        return done(end.get());
+      }
+    }
+    throw new UnknownContinuationException("Unknown or expired continuation token");
   }
 
   /**

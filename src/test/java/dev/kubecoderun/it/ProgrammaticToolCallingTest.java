@@ -85,6 +85,24 @@ class ProgrammaticToolCallingTest {
         "continuation_token", reply.get("continuation_token").asText(), "tool_results", results);
   }
 
+  /**
+   * A continuation of {@code batch}, whose run ended without it (cancelled, timed out waiting for
+   * it, its sandbox dead), gets the run's end once ({@code error} saying why): on a 404 LibreChat's
+   * client would have its model run the whole program, and its tools, again. The token is gone
+   * after.
+   */
+  static void assertEndedOnce(TestServer s, String key, JsonNode batch, String error) {
+    Map<String, Object> late =
+        continuation(batch, List.of(result(batch.at("/tool_calls/0"), "late")));
+    TestServer.Reply end = post(s, key, null, late);
+    assertEquals(200, end.status(), end.body());
+    assertEquals("error", end.json().get("status").asText(), end.body());
+    assertEquals(error, end.json().get("error").asText(), end.body());
+    assertEquals(
+        batch.get("session_id").asText(), end.json().path("session_id").asText(), end.body());
+    Errors.assertError(post(s, key, null, late), 404, "resource_not_found");
+  }
+
   static JsonNode resume(TestServer s, JsonNode reply, List<Map<String, Object>> results) {
     TestServer.Reply r = post(s, TestServer.KEY, null, continuation(reply, results));
     assertEquals(200, r.status(), r.body());
@@ -298,19 +316,16 @@ class ProgrammaticToolCallingTest {
   }
 
   @Test
-  void cancelKillsTheRunAndItsTokenIsGone() throws InterruptedException {
+  void cancelKillsTheRunAndItsTokenAnswersItsEndOnce() throws InterruptedException {
     TestServer s = server();
     String other = AdminApiTest.newApiKey(s, "ptc cancel");
-    // A run waiting for results, cancelled by its initial request's id: its token is gone.
+    // A run waiting for results, cancelled by its initial request's id: its token answers the end.
     String firstId = "req-a-" + System.nanoTime();
     JsonNode r = post(s, TestServer.KEY, firstId, python("await t()\n", "t")).json();
     assertToolCalls(r, "t");
     assertEquals(404, cancel(s, other, firstId), "another key cannot cancel it");
     assertEquals(200, cancel(s, TestServer.KEY, firstId));
-    Errors.assertError(
-        post(s, TestServer.KEY, null, continuation(r, List.of(result(r.at("/tool_calls/0"), 1)))),
-        404,
-        "resource_not_found");
+    assertEndedOnce(s, TestServer.KEY, r, "Execution cancelled");
 
     // A continuation in flight (the code sleeps), cancelled by its own request id.
     String requestId = "req-b-" + System.nanoTime();
@@ -516,12 +531,8 @@ class ProgrammaticToolCallingTest {
         "the run whose sandbox died in usage",
         Duration.ofSeconds(30),
         () -> usageTotals(s, hash).get("executions").asInt() == 2);
-    for (JsonNode r : List.of(cancelled, died)) {
-      Errors.assertError(
-          post(s, key, null, continuation(r, List.of(result(r.at("/tool_calls/0"), 1)))),
-          404,
-          "resource_not_found");
-    }
+    assertEndedOnce(s, key, cancelled, "Execution cancelled");
+    assertEndedOnce(s, key, died, "Execution failed or timed out");
     JsonNode totals = usageTotals(s, hash);
     assertEquals(2, totals.get("executions").asInt(), "each once: " + totals);
     assertEquals(1, totals.get("failure_count").asInt(), "the dead sandbox: " + totals);

@@ -1,0 +1,173 @@
+package dev.kubecoderun.execution;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import com.sun.net.httpserver.HttpServer;
+import dev.kubecoderun.memory.MemoryBudget;
+import dev.kubecoderun.memory.Room;
+import io.helidon.webclient.api.WebClient;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The continuations of runs that ended without their results, against the in-memory store and, for
+ * the runner, a stand-in (a JDK HttpServer) whose run has ended: what the client is answered. And
+ * the memory budget's account of a run's first batch, from its owner to the request that starts the
+ * run.
+ */
+class ProgrammaticServiceTest {
+  private static final String TOKEN = "ab".repeat(32);
+  private static final String END =
+      "{\"language\":\"py\",\"duration_ms\":1,\"body\":{\"status\":\"error\","
+          + "\"error\":\"Execution failed or timed out\",\"session_id\":\"s1\",\"stdout\":\"\","
+          + "\"stderr\":\"\"}}";
+
+  private final LocalProgrammaticStore store = new LocalProgrammaticStore();
+  private final ProgrammaticService service =
+      new ProgrammaticService(
+          null, store, WebClient.builder().build(), Duration.ofSeconds(1), Duration.ofSeconds(5));
+  private HttpServer runner;
+
+  @BeforeEach
+  void startRunner() throws IOException {
+    // A runner whose run has ended: it no longer takes results.
+    runner = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+    runner.createContext(
+        "/ptc/continue",
+        ex -> {
+          ex.getRequestBody().readAllBytes();
+          ex.sendResponseHeaders(410, -1);
+          ex.close();
+        });
+    runner.start();
+  }
+
+  @AfterEach
+  void stopRunner() {
+    runner.stop(0);
+  }
+
+  private ProgrammaticService.Reply resume(String principal) throws InterruptedException {
+    return service.resume(principal, null, TOKEN, List.of(), Room.NONE);
+  }
+
+  /**
+   * The run ended while its batch was out (unanswered past PTC_CONTINUATION_TIMEOUT_SECONDS: its
+   * owner deleted its record, then stored its end): the late continuation gets that end, once, not
+   * a 404 that would have the client's model run the whole program, and its tools, again.
+   */
+  @Test
+  void aLateContinuationOfARunThatEndedWithoutItGetsItsEndOnce() throws InterruptedException {
+    store.putToken(TOKEN, new ProgrammaticStore.Token("e1", "alice"), Duration.ofMinutes(1));
+    store.putFinal("e1", END, Duration.ofMinutes(1));
+
+    assertThrows(ProgrammaticService.UnknownContinuationException.class, () -> resume("bob"));
+    ProgrammaticService.Done end =
+        assertInstanceOf(ProgrammaticService.Done.class, resume("alice"));
+    assertEquals("error", end.body().get("status"));
+    assertEquals("Execution failed or timed out", end.body().get("error"));
+    assertEquals("s1", end.body().get("session_id"));
+    // Single use: the second use is unknown, as any use of a token of an ended run was.
+    assertThrows(ProgrammaticService.UnknownContinuationException.class, () -> resume("alice"));
+  }
+
+  /** A token the runner took results for before the run ended is not answered the end again. */
+  @Test
+  void aTokenUsedBeforeItsRunEndedStaysUnknown() {
+    store.putToken(TOKEN, new ProgrammaticStore.Token("e1", "alice"), Duration.ofMinutes(1));
+    assertEquals(true, store.consume(TOKEN, Duration.ofMinutes(1)));
+    store.putFinal("e1", END, Duration.ofMinutes(1));
+    assertThrows(ProgrammaticService.UnknownContinuationException.class, () -> resume("alice"));
+  }
+
+  /** A token never issued is unknown, whatever the store holds of runs. */
+  @Test
+  void aTokenNeverIssuedIsUnknown() {
+    store.putFinal("e1", END, Duration.ofMinutes(1));
+    assertThrows(ProgrammaticService.UnknownContinuationException.class, () -> resume("alice"));
+  }
+
+  /**
+   * The runner says the run ended (410) but its end never reaches the store (its owner could not
+   * store it): the continuation is a 503, not an answer it cannot give, and the token stays good.
+   */
+  @Test
+  void aRunnerThatSaysTheRunEndedWithNoEndStoredIsUnavailable() throws InterruptedException {
+    store.putToken(TOKEN, new ProgrammaticStore.Token("e1", "alice"), Duration.ofMinutes(1));
+    store.putExecution(
+        "e1",
+        new ProgrammaticStore.Execution(
+            "alice", "http://127.0.0.1:" + runner.getAddress().getPort(), "t0ken", "s1"),
+        Duration.ofMinutes(1));
+    ExecutionUnavailableException e =
+        assertThrows(ExecutionUnavailableException.class, () -> resume("alice"));
+    assertEquals(ExecutionUnavailableException.Reason.SANDBOX_FAILED, e.reason());
+    assertFalse(store.used(TOKEN), "the token stays good");
+    // Its end once stored, the same continuation gets it.
+    store.putFinal("e1", END, Duration.ofMinutes(1));
+    ProgrammaticService.Done end =
+        assertInstanceOf(ProgrammaticService.Done.class, resume("alice"));
+    assertEquals("Execution failed or timed out", end.body().get("error"));
+  }
+
+  /**
+   * The owner reads a run's first batch on the run's share of the memory budget and hands it to the
+   * request that started the run, which builds and sends its answer from it: the room stays held
+   * until that answer is sent (or could not be), not only until the hand-over.
+   */
+  @Test
+  void theFirstBatchStaysPaidForUntilTheStartHasSentItsAnswer() throws Exception {
+    MemoryBudget budget = new MemoryBudget(16 << 20);
+    MemoryBudget.Held run = budget.hold();
+    Room.Counted held = new Room.Counted(run);
+    ProgrammaticService.Answer calls =
+        f -> new ProgrammaticService.ToolCallsRequired(f.sessionId(), TOKEN, List.of());
+
+    CompletableFuture<ProgrammaticService.First> first = new CompletableFuture<>();
+    ProgrammaticService.handFirst(first, batch(held, 4 << 20));
+    assertEquals(4 << 20, budget.held(), "handed over, still paid for");
+    long[] whileSent = new long[1];
+    ProgrammaticService.sendFirst(first.get(), calls, reply -> whileSent[0] = budget.held());
+    assertEquals(4 << 20, whileSent[0], "paid for while its answer is sent");
+    assertEquals(0, budget.held(), "given back once sent");
+
+    // An answer that could not be sent gives it back all the same.
+    CompletableFuture<ProgrammaticService.First> failed = new CompletableFuture<>();
+    ProgrammaticService.handFirst(failed, batch(held, 1 << 20));
+    assertThrows(
+        IllegalStateException.class,
+        () ->
+            ProgrammaticService.sendFirst(
+                failed.get(),
+                calls,
+                reply -> {
+                  throw new IllegalStateException("the client is gone");
+                }));
+    assertEquals(0, budget.held());
+
+    // No request to take it: given back at once.
+    CompletableFuture<ProgrammaticService.First> taken = new CompletableFuture<>();
+    taken.cancel(false);
+    ProgrammaticService.handFirst(taken, batch(held, 1 << 20));
+    assertEquals(0, budget.held());
+    assertEquals(0, held.reserved());
+  }
+
+  /** A first batch whose reading took {@code bytes} of {@code run}'s room. */
+  private static ProgrammaticService.First batch(Room run, long bytes) {
+    Room.Counted room = new Room.Counted(run);
+    room.reserve(bytes);
+    return new ProgrammaticService.First(
+        new ProgrammaticService.RunnerReply("tool_call_required", List.of()), "s1", room);
+  }
+}
