@@ -165,6 +165,9 @@ func startJailAt(t testing.TB, wrapper []string, uidBase int, extra ...string) (
 		"--disk-inodes", strconv.Itoa(jailInodes), "--shm-size", strconv.Itoa(jailShm),
 		"--max-procs", strconv.Itoa(jailProcs), "--max-timeout-ms", "60000",
 		"--uid-base", strconv.Itoa(uidBase), "--uid-count", strconv.Itoa(jailUIDCount)}, extra...)
+	if testNodeZygote != "" {
+		args = append(args, "--ro-bind", filepath.Dir(testNodeZygote))
+	}
 	j := &testJail{t: t, url: "http://127.0.0.1:" + strconv.Itoa(port), log: &syncBuffer{}, private: private, uidBase: uidBase}
 	j.cmd = exec.Command(self, args...)
 	if wrapper != nil {
@@ -249,7 +252,7 @@ func (j *testJail) health(t testing.TB) map[string]any {
 // Without the addon there is none: the test is skipped.
 func (j *testJail) waitNodeTemplate(t testing.TB) {
 	t.Helper()
-	if _, err := os.Stat(cmp.Or(os.Getenv("RUNNER_NODE_ZYGOTE"), defaultNodeZygote)); err != nil {
+	if _, err := os.Stat(cmp.Or(testEnv()["RUNNER_NODE_ZYGOTE"], defaultNodeZygote)); err != nil {
 		t.Skipf("no Node template addon (%v): scripts/install-prereqs builds it", err)
 	}
 	if !eventually(60*time.Second, func() bool {

@@ -251,6 +251,32 @@ static void say(const char *fmt, ...) {
   if (n > 0) send(CTL_FD, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1, MSG_NOSIGNAL);
 }
 
+// say_pid reports a forked child's pid with a duplicate of its pidfd (SCM_RIGHTS): the template reaps
+// the child, so the jail server must never signal it by number (a reaped pid may be a host process's
+// by then); it signals the pidfd, which cannot reach another process.
+static void say_pid(long id, pid_t pid, int pidfd) {
+  char buf[64];
+  int n = snprintf(buf, sizeof buf, "{\"id\":%ld,\"pid\":%d}", id, (int)pid);
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctrl;
+  memset(&ctrl, 0, sizeof ctrl);
+  struct iovec iov = {buf, (size_t)n};
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = ctrl.buf;
+  mh.msg_controllen = sizeof ctrl.buf;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
+  sendmsg(CTL_FD, &mh, MSG_NOSIGNAL);
+}
+
 // The job header: {"id":N,"fds":["ns","stdin",...]}, written by the jail server. The names are short
 // words (valid_name); no escaping.
 static int parse_header(const char *msg, long *id, char names[][8], int *n) {
@@ -363,7 +389,7 @@ static int serve_job(void (*before_fork)(void), void (*enter)(int n, int *fds, c
     return 0;
   }
   add_kid(id, pid, pidfd);
-  say("{\"id\":%ld,\"pid\":%d}", id, pid);
+  say_pid(id, pid, pidfd);
   return 0;
 }
 
