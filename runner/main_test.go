@@ -26,6 +26,17 @@ func TestMain(m *testing.M) {
 	if dispatchSubcommand(os.Args) {
 		return
 	}
+	if args := os.Getenv(runnerMainHelper); args != "" {
+		// The runner itself, with the arguments given as a JSON array (TestFatalSignals...).
+		var a []string
+		if err := json.Unmarshal([]byte(args), &a); err != nil {
+			panic(err)
+		}
+		os.Unsetenv(runnerMainHelper)
+		os.Args = append([]string{os.Args[0]}, a...)
+		main()
+		return
+	}
 	if dir := os.Getenv(freshScratchHelper); dir != "" {
 		freshScratchMain(dir)
 		return
