@@ -480,6 +480,30 @@ for fam, typ, proto in ((1, 1, 0), (2, 1, 0), (10, 2, 0), (16, 3, 0)):
     socket.socket(fam, typ, proto).close()
     ok.append(fam)
 print("allowed", ok)
+# AF_INET(6) protocols: the usual ones pass the filter (ICMP may still get EACCES: ping_group_range);
+# SCTP, L2TP, UDP-Lite, MPTCP, raw... do not, even those built into the kernel.
+refused = []
+for fam, typ, proto in ((2, 1, 132), (10, 5, 132), (2, 6, 33), (2, 2, 115), (2, 2, 136), (10, 2, 136), (2, 1, 262), (2, 3, 255)):
+    try:
+        socket.socket(fam, typ, proto).close()
+        refused.append("OPEN %d/%d" % (fam, proto))
+    except OSError as e:
+        refused.append(e.errno)
+print("protocols", sorted(set(refused), key=str))
+passed = []
+for fam, typ, proto in ((2, 1, 6), (2, 2, 17), (10, 1, 6), (10, 2, 17), (2, 2, 1), (10, 2, 58), (2, 1, 0)):
+    try:
+        socket.socket(fam, typ, proto).close()
+        passed.append("ok")
+    except OSError as e:
+        passed.append(e.errno)
+print("passed", sorted(set(x for x in passed if x != 13)))
+libc.personality.restype = ctypes.c_int
+pers = []
+for arg in (0xffffffff, 0, 0x0008, 0x0020000, 0x0020008, 0xffffffff, 0x0040000, 0x0400000, 0x0100000):
+    ctypes.set_errno(0)
+    pers.append((libc.personality(ctypes.c_ulong(arg)), ctypes.get_errno()))
+print("personality", pers)
 t = threading.Thread(target=lambda: None); t.start(); t.join()
 pid = os.fork()
 if pid == 0:
@@ -487,7 +511,10 @@ if pid == 0:
 print(subprocess.run(["true"]).returncode, os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 `
 	out := b.py(code)
-	want := fmt.Sprintf("syscalls []\nfamilies [%d]\nallowed [1, 2, 10, 16]\n0 3\n", syscall.EAFNOSUPPORT)
+	// personality: each call answers the persona before it; the values not allowed are refused.
+	want := fmt.Sprintf("syscalls []\nfamilies [%d]\nallowed [1, 2, 10, 16]\nprotocols [%d]\npassed ['ok']\n"+
+		"personality [(0, 0), (0, 0), (0, 0), (8, 0), (131072, 0), (131080, 0), (-1, %d), (-1, %d), (-1, %d)]\n0 3\n",
+		syscall.EAFNOSUPPORT, syscall.EPROTONOSUPPORT, syscall.EPERM, syscall.EPERM, syscall.EPERM)
 	if out != want {
 		t.Fatalf("denied syscalls:\n%s\nwant:\n%s", out, want)
 	}
