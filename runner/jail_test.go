@@ -421,6 +421,58 @@ print(attempt(lambda: open(%[1]q + "/new", "w")), attempt(lambda: open("/usr/evi
 	}
 }
 
+// What of /proc tells about the host's kernel and keys is masked as container runtimes mask it: the
+// files read empty, the directories are empty and read-only.
+func TestJailProcHidesTheHostsKeysTimersAndKernelMemory(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	b := j.create(t, "py", false)
+	files := []string{"keys", "key-users", "kcore", "timer_list", "sched_debug", "timer_stats", "latency_stats"}
+	dirs := []string{"acpi", "scsi", "asound"}
+	var want strings.Builder
+	for _, f := range files {
+		if exists("/proc/" + f) {
+			fmt.Fprintf(&want, "%s b''\n", f)
+		}
+	}
+	for _, d := range dirs {
+		if exists("/proc/" + d) {
+			fmt.Fprintf(&want, "%s [] OSError\n", d)
+		}
+	}
+	if want.Len() == 0 {
+		t.Skip("this kernel has none of them")
+	}
+	out := b.py(fmt.Sprintf(`import os
+for f in %s:
+    p = "/proc/" + f
+    if os.path.exists(p):
+        with open(p, "rb") as fh:
+            print(f, fh.read(4096))
+for d in %s:
+    p = "/proc/" + d
+    if os.path.exists(p):
+        try:
+            open(p + "/x", "w")
+            made = "WROTE"
+        except OSError as e:
+            made = "OSError"
+        print(d, os.listdir(p), made)
+`, pyList(files), pyList(dirs)))
+	if out != want.String() {
+		t.Fatalf("masked /proc entries:\n%s\nwant:\n%s", out, want.String())
+	}
+}
+
+// pyList writes strings as a Python list literal.
+func pyList(items []string) string {
+	quoted := make([]string, len(items))
+	for i, s := range items {
+		quoted[i] = strconv.Quote(s)
+	}
+	return "[" + strings.Join(quoted, ", ") + "]"
+}
+
 func TestJailNestedNamespacesFail(t *testing.T) {
 	t.Parallel()
 	j := sharedJail(t)
