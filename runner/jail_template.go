@@ -202,7 +202,7 @@ func (t *template) handle(m templateMsg, fds []int) {
 			job.p.mu.Unlock()
 		} else if !t.warnedNoPidfd.Swap(true) {
 			// Its child is then killed only through its sandbox's cgroup.
-			log.Printf("runner jail: the %s template sends no pidfd with its children: it was built from an older source, rebuild it (scripts/install-prereqs)", t.mode)
+			log.Printf("runner jail: the %s template sends no pidfd with its children: built from an older source: rebuild it (scripts/build makes runner-zygote.so, scripts/install-prereqs the Node addon)", t.mode)
 		}
 	}
 	t.mu.Unlock()

@@ -1873,3 +1873,29 @@ func TestJailConfigRefusesBadSettingsWithTheirName(t *testing.T) {
 		t.Errorf("a good configuration: %+v, %v", cfg, err)
 	}
 }
+
+// Every template sends a pidfd with each child it forks: the jail server kills a run's process only
+// through it (the template reaps the child, after which its pid may be a host process's). A run that
+// times out in a child of each template (exec, Python, Node) is killed through it, and the next run of
+// the sandbox works; no template is reported as sending no pidfd.
+func TestJailChildrenOfEveryTemplateAreKilledThroughTheirPidfd(t *testing.T) {
+	j := ownJail(t)
+	j.waitNodeTemplate(t)
+	for _, c := range []struct{ lang, code, next string }{
+		{"bash", "while :; do :; done", "echo next"},
+		{"py", "while True: pass", "print('next')"},
+		{"js", "for (;;) {}", "console.log('next')"},
+	} {
+		b := j.create(t, c.lang, false)
+		res := b.execute(map[string]any{"language": c.lang, "code": c.code, "timeout_ms": 500})
+		if !res.TimedOut || res.ExitCode != 124 {
+			t.Fatalf("%s: a run past its timeout: %s", c.lang, res)
+		}
+		if res := b.run(c.lang, c.next); res.ExitCode != 0 || res.Stdout != "next\n" {
+			t.Fatalf("%s: the run after a timeout: %s", c.lang, res)
+		}
+	}
+	if strings.Contains(j.log.String(), "sends no pidfd") {
+		t.Fatalf("a template sent a child's pid without its pidfd:\n%s", j.log.String())
+	}
+}
