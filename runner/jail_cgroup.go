@@ -303,10 +303,8 @@ func (cg *sandboxCgroups) killAll() error {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for pause := 50 * time.Microsecond; ; pause = min(2*pause, 10*time.Millisecond) {
+		killCgroupProcs(cg.pids, func(int) bool { return false })
 		left := cgroupPids(cg.pids)
-		for _, pid := range left {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
 		if len(left) == 0 {
 			return nil
 		}
@@ -327,18 +325,50 @@ func (cg *sandboxCgroups) signalAll(keep []int) {
 	}
 	signalled := map[int]bool{}
 	for round := 0; round < 1000; round++ {
-		fresh := 0
-		for _, pid := range cgroupPids(cg.pids) {
-			if !signalled[pid] && !slices.Contains(keep, pid) {
-				syscall.Kill(pid, syscall.SIGKILL)
-				signalled[pid] = true
-				fresh++
-			}
+		fresh := killCgroupProcs(cg.pids, func(pid int) bool { return signalled[pid] || slices.Contains(keep, pid) })
+		for _, pid := range fresh {
+			signalled[pid] = true
 		}
-		if fresh == 0 {
+		if len(fresh) == 0 {
 			return
 		}
 	}
+}
+
+// killCgroupProcs sends SIGKILL to the processes of cgroup dir that skip does not spare, and returns
+// the pids it signalled. Never by number: a pid read from cgroup.procs may have been reaped since
+// (by its parent in the sandbox), and the host may have given it to a process of its own. So each is
+// opened as a pidfd first, and signalled through it only if cgroup.procs, read again after that, still
+// lists its pid: the pidfd's process then held that pid in the cgroup at the second read, or had died
+// before it (and the signal reaches no one).
+func killCgroupProcs(dir string, skip func(pid int) bool) []int {
+	fds := map[int]int{}
+	defer func() {
+		for _, fd := range fds {
+			syscall.Close(fd)
+		}
+	}()
+	for _, pid := range cgroupPids(dir) {
+		if _, dup := fds[pid]; dup || skip(pid) {
+			continue
+		}
+		if fd, _, e := syscall.Syscall(sysPidfdOpen, uintptr(pid), 0, 0); e == 0 {
+			fds[pid] = int(fd)
+		}
+	}
+	if len(fds) == 0 {
+		return nil
+	}
+	var out []int
+	for _, pid := range cgroupPids(dir) {
+		if fd, ok := fds[pid]; ok {
+			syscall.Syscall6(sysPidfdSendSignal, uintptr(fd), uintptr(syscall.SIGKILL), 0, 0, 0, 0)
+			out = append(out, pid)
+			delete(fds, pid)
+			syscall.Close(fd)
+		}
+	}
+	return out
 }
 
 // removeCgroupDir removes a cgroup; rmdir fails while a killed process is still exiting, which

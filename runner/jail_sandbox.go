@@ -329,7 +329,7 @@ func (sb *jailSandbox) spawn(t *template, o procOpts, job, input []byte) (*proc,
 	if sb.closed {
 		return nil, fmt.Errorf("the sandbox is gone")
 	}
-	p := &proc{done: make(chan struct{})}
+	p := &proc{done: make(chan struct{}), pidfd: -1, jailed: true}
 	var ours, theirs []*os.File
 	closeAll := func(files []*os.File) {
 		for _, f := range files {
@@ -404,11 +404,6 @@ func (sb *jailSandbox) spawn(t *template, o procOpts, job, input []byte) (*proc,
 	}
 	for _, f := range later {
 		go f()
-	}
-	pid := p.pid
-	p.killFn = func() {
-		syscall.Kill(-pid, syscall.SIGKILL) // its process group (it made itself a session leader)
-		syscall.Kill(pid, syscall.SIGKILL)
 	}
 	return p, nil
 }

@@ -33,6 +33,8 @@ type template struct {
 	prefaultPages atomic.Int64
 	// Its memory in 2 MiB pages once warm (pyrun.py huge_pages), for /health.
 	hugeKB atomic.Int64
+	// It sent a child's pid without its pidfd once (logged once).
+	warnedNoPidfd atomic.Bool
 }
 
 type templateJob struct {
@@ -109,16 +111,38 @@ func (t *template) serve() error {
 	}()
 
 	buf := make([]byte, 64<<10)
+	oob := make([]byte, syscall.CmsgSpace(4*4))
+	rc, err := ours.SyscallConn()
+	if err != nil {
+		cmd.Process.Kill()
+		<-exited
+		return err
+	}
 	for {
-		n, err := ours.Read(buf)
-		if err != nil || n == 0 {
+		// A fork's message carries the child's pidfd (SCM_RIGHTS): the template reaps the child, so
+		// its pid is never safe to signal by number.
+		var n, oobn int
+		var rerr error
+		if err := rc.Read(func(fd uintptr) bool {
+			n, oobn, _, _, rerr = syscall.Recvmsg(int(fd), buf, oob, syscall.MSG_CMSG_CLOEXEC)
+			return rerr != syscall.EAGAIN
+		}); err != nil || rerr != nil || n == 0 {
 			break
+		}
+		var fds []int
+		if cmsgs, err := syscall.ParseSocketControlMessage(oob[:oobn]); err == nil {
+			for _, c := range cmsgs {
+				if r, err := syscall.ParseUnixRights(&c); err == nil {
+					fds = append(fds, r...)
+				}
+			}
 		}
 		var m templateMsg
 		if json.Unmarshal(buf[:n], &m) != nil {
+			closeFds(fds)
 			continue
 		}
-		t.handle(m)
+		t.handle(m, fds)
 	}
 	t.ready.Store(false)
 	cmd.Process.Kill()
@@ -134,13 +158,24 @@ func (t *template) serve() error {
 			continue
 		}
 		job.p.ws, job.p.templateDied = syscall.WaitStatus(syscall.SIGKILL), true
+		job.p.releasePidfd()
 		close(job.p.done)
 	}
 	return errors.New(cmd.ProcessState.String())
 }
 
-func (t *template) handle(m templateMsg) {
+// closeFds closes descriptors received with a message that has no use for them.
+func closeFds(fds []int) {
+	for _, fd := range fds {
+		syscall.Close(fd)
+	}
+}
+
+// handle acts on one message of the template; fds came with it (a fork's pidfd), and are closed
+// unless kept.
+func (t *template) handle(m templateMsg, fds []int) {
 	if m.Ready {
+		closeFds(fds)
 		if m.Stdlib != nil {
 			set := map[string]bool{}
 			for _, name := range m.Stdlib {
@@ -161,8 +196,17 @@ func (t *template) handle(m templateMsg) {
 	if job != nil && m.Pid > 0 {
 		job.forked = true
 		job.p.pid = m.Pid
+		if len(fds) == 1 {
+			job.p.mu.Lock()
+			job.p.pidfd, fds = fds[0], nil
+			job.p.mu.Unlock()
+		} else if !t.warnedNoPidfd.Swap(true) {
+			// Its child is then killed only through its sandbox's cgroup.
+			log.Printf("runner jail: the %s template sends no pidfd with its children: built from an older source: rebuild it (scripts/build makes runner-zygote.so, scripts/install-prereqs the Node addon)", t.mode)
+		}
 	}
 	t.mu.Unlock()
+	closeFds(fds)
 	switch {
 	case job == nil:
 	case m.Error != "":
@@ -171,6 +215,7 @@ func (t *template) handle(m templateMsg) {
 		job.started <- nil
 	case m.Status != nil:
 		job.p.ws = syscall.WaitStatus(*m.Status)
+		job.p.releasePidfd() // reaped: from now on kill is a no-op
 		close(job.p.done)
 	}
 }

@@ -165,6 +165,9 @@ func startJailAt(t testing.TB, wrapper []string, uidBase int, extra ...string) (
 		"--disk-inodes", strconv.Itoa(jailInodes), "--shm-size", strconv.Itoa(jailShm),
 		"--max-procs", strconv.Itoa(jailProcs), "--max-timeout-ms", "60000",
 		"--uid-base", strconv.Itoa(uidBase), "--uid-count", strconv.Itoa(jailUIDCount)}, extra...)
+	if testNodeZygote != "" {
+		args = append(args, "--ro-bind", filepath.Dir(testNodeZygote))
+	}
 	j := &testJail{t: t, url: "http://127.0.0.1:" + strconv.Itoa(port), log: &syncBuffer{}, private: private, uidBase: uidBase}
 	j.cmd = exec.Command(self, args...)
 	if wrapper != nil {
@@ -249,7 +252,7 @@ func (j *testJail) health(t testing.TB) map[string]any {
 // Without the addon there is none: the test is skipped.
 func (j *testJail) waitNodeTemplate(t testing.TB) {
 	t.Helper()
-	if _, err := os.Stat(cmp.Or(os.Getenv("RUNNER_NODE_ZYGOTE"), defaultNodeZygote)); err != nil {
+	if _, err := os.Stat(cmp.Or(testEnv()["RUNNER_NODE_ZYGOTE"], defaultNodeZygote)); err != nil {
 		t.Skipf("no Node template addon (%v): scripts/install-prereqs builds it", err)
 	}
 	if !eventually(60*time.Second, func() bool {
@@ -418,6 +421,58 @@ print(attempt(lambda: open(%[1]q + "/new", "w")), attempt(lambda: open("/usr/evi
 	}
 }
 
+// What of /proc tells about the host's kernel and keys is masked as container runtimes mask it: the
+// files read empty, the directories are empty and read-only.
+func TestJailProcHidesTheHostsKeysTimersAndKernelMemory(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	b := j.create(t, "py", false)
+	files := []string{"keys", "key-users", "kcore", "timer_list", "sched_debug", "timer_stats", "latency_stats"}
+	dirs := []string{"acpi", "scsi", "asound"}
+	var want strings.Builder
+	for _, f := range files {
+		if exists("/proc/" + f) {
+			fmt.Fprintf(&want, "%s b''\n", f)
+		}
+	}
+	for _, d := range dirs {
+		if exists("/proc/" + d) {
+			fmt.Fprintf(&want, "%s [] OSError\n", d)
+		}
+	}
+	if want.Len() == 0 {
+		t.Skip("this kernel has none of them")
+	}
+	out := b.py(fmt.Sprintf(`import os
+for f in %s:
+    p = "/proc/" + f
+    if os.path.exists(p):
+        with open(p, "rb") as fh:
+            print(f, fh.read(4096))
+for d in %s:
+    p = "/proc/" + d
+    if os.path.exists(p):
+        try:
+            open(p + "/x", "w")
+            made = "WROTE"
+        except OSError as e:
+            made = "OSError"
+        print(d, os.listdir(p), made)
+`, pyList(files), pyList(dirs)))
+	if out != want.String() {
+		t.Fatalf("masked /proc entries:\n%s\nwant:\n%s", out, want.String())
+	}
+}
+
+// pyList writes strings as a Python list literal.
+func pyList(items []string) string {
+	quoted := make([]string, len(items))
+	for i, s := range items {
+		quoted[i] = strconv.Quote(s)
+	}
+	return "[" + strings.Join(quoted, ", ") + "]"
+}
+
 func TestJailNestedNamespacesFail(t *testing.T) {
 	t.Parallel()
 	j := sharedJail(t)
@@ -477,6 +532,30 @@ for fam, typ, proto in ((1, 1, 0), (2, 1, 0), (10, 2, 0), (16, 3, 0)):
     socket.socket(fam, typ, proto).close()
     ok.append(fam)
 print("allowed", ok)
+# AF_INET(6) protocols: the usual ones pass the filter (ICMP may still get EACCES: ping_group_range);
+# SCTP, L2TP, UDP-Lite, MPTCP, raw... do not, even those built into the kernel.
+refused = []
+for fam, typ, proto in ((2, 1, 132), (10, 5, 132), (2, 6, 33), (2, 2, 115), (2, 2, 136), (10, 2, 136), (2, 1, 262), (2, 3, 255)):
+    try:
+        socket.socket(fam, typ, proto).close()
+        refused.append("OPEN %d/%d" % (fam, proto))
+    except OSError as e:
+        refused.append(e.errno)
+print("protocols", sorted(set(refused), key=str))
+passed = []
+for fam, typ, proto in ((2, 1, 6), (2, 2, 17), (10, 1, 6), (10, 2, 17), (2, 2, 1), (10, 2, 58), (2, 1, 0)):
+    try:
+        socket.socket(fam, typ, proto).close()
+        passed.append("ok")
+    except OSError as e:
+        passed.append(e.errno)
+print("passed", sorted(set(x for x in passed if x != 13)))
+libc.personality.restype = ctypes.c_int
+pers = []
+for arg in (0xffffffff, 0, 0x0008, 0x0020000, 0x0020008, 0xffffffff, 0x0040000, 0x0400000, 0x0100000):
+    ctypes.set_errno(0)
+    pers.append((libc.personality(ctypes.c_ulong(arg)), ctypes.get_errno()))
+print("personality", pers)
 t = threading.Thread(target=lambda: None); t.start(); t.join()
 pid = os.fork()
 if pid == 0:
@@ -484,7 +563,10 @@ if pid == 0:
 print(subprocess.run(["true"]).returncode, os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 `
 	out := b.py(code)
-	want := fmt.Sprintf("syscalls []\nfamilies [%d]\nallowed [1, 2, 10, 16]\n0 3\n", syscall.EAFNOSUPPORT)
+	// personality: each call answers the persona before it; the values not allowed are refused.
+	want := fmt.Sprintf("syscalls []\nfamilies [%d]\nallowed [1, 2, 10, 16]\nprotocols [%d]\npassed ['ok']\n"+
+		"personality [(0, 0), (0, 0), (0, 0), (8, 0), (131072, 0), (131080, 0), (-1, %d), (-1, %d), (-1, %d)]\n0 3\n",
+		syscall.EAFNOSUPPORT, syscall.EPROTONOSUPPORT, syscall.EPERM, syscall.EPERM, syscall.EPERM)
 	if out != want {
 		t.Fatalf("denied syscalls:\n%s\nwant:\n%s", out, want)
 	}
@@ -1789,5 +1871,31 @@ func TestJailConfigRefusesBadSettingsWithTheirName(t *testing.T) {
 	cfg, err := parseJailConfig([]string{"--base", "/x", "--max-cpu", "1.5", "--uid-base", "2000", "--uid-count", "2"}, envOf(env))
 	if err != nil || cfg.CPUMillis != 1500 || cfg.UIDBase != 2000 || cfg.UIDCount != 2 || cfg.AdminToken != "x" {
 		t.Errorf("a good configuration: %+v, %v", cfg, err)
+	}
+}
+
+// Every template sends a pidfd with each child it forks: the jail server kills a run's process only
+// through it (the template reaps the child, after which its pid may be a host process's). A run that
+// times out in a child of each template (exec, Python, Node) is killed through it, and the next run of
+// the sandbox works; no template is reported as sending no pidfd.
+func TestJailChildrenOfEveryTemplateAreKilledThroughTheirPidfd(t *testing.T) {
+	j := ownJail(t)
+	j.waitNodeTemplate(t)
+	for _, c := range []struct{ lang, code, next string }{
+		{"bash", "while :; do :; done", "echo next"},
+		{"py", "while True: pass", "print('next')"},
+		{"js", "for (;;) {}", "console.log('next')"},
+	} {
+		b := j.create(t, c.lang, false)
+		res := b.execute(map[string]any{"language": c.lang, "code": c.code, "timeout_ms": 500})
+		if !res.TimedOut || res.ExitCode != 124 {
+			t.Fatalf("%s: a run past its timeout: %s", c.lang, res)
+		}
+		if res := b.run(c.lang, c.next); res.ExitCode != 0 || res.Stdout != "next\n" {
+			t.Fatalf("%s: the run after a timeout: %s", c.lang, res)
+		}
+	}
+	if strings.Contains(j.log.String(), "sends no pidfd") {
+		t.Fatalf("a template sent a child's pid without its pidfd:\n%s", j.log.String())
 	}
 }

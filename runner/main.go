@@ -25,6 +25,7 @@ func main() {
 		log.Fatalf("runner: %v", err)
 	}
 	srv.startBackground()
+	ignoreFatalSignals()
 	hs := &http.Server{Addr: cfg.Listen, Handler: srv.handler(), ReadHeaderTimeout: 30 * time.Second}
 	// On SIGTERM/SIGINT kill every child, let a run in progress send its (killed) result, remove the
 	// cgroups and leave.
@@ -46,6 +47,25 @@ func main() {
 		log.Fatal(err)
 	}
 	<-stopped
+}
+
+// fatalSignals are the signals whose default handling by the Go runtime ends the process (a stack
+// dump for SIGQUIT; SIGSEGV, SIGBUS and SIGFPE only when sent by kill, a real fault still crashes).
+// The code of the sandbox may share the runner's uid (on Kubernetes it does, the runner being PID 1 of
+// the pod) and so may send them to it: they are caught and dropped. SIGTERM and SIGINT keep their
+// meaning, a graceful stop (the kubelet stops a pod with SIGTERM); code that sends them stops its own
+// sandbox, as exiting would end its run. The Go runtime gives children the default handling back.
+var fatalSignals = []os.Signal{syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGILL, syscall.SIGTRAP, syscall.SIGABRT,
+	syscall.SIGBUS, syscall.SIGFPE, syscall.SIGSEGV, syscall.SIGSTKFLT, syscall.SIGSYS}
+
+// ignoreFatalSignals drops fatalSignals for the rest of the process's life.
+func ignoreFatalSignals() {
+	ch := make(chan os.Signal, 16)
+	signal.Notify(ch, fatalSignals...)
+	go func() {
+		for range ch {
+		}
+	}()
 }
 
 // dispatchSubcommand runs the subcommands of the runner binary: "__child LIMITS -- CMD..." (a child

@@ -26,6 +26,17 @@ func TestMain(m *testing.M) {
 	if dispatchSubcommand(os.Args) {
 		return
 	}
+	if args := os.Getenv(runnerMainHelper); args != "" {
+		// The runner itself, with the arguments given as a JSON array (TestFatalSignals...).
+		var a []string
+		if err := json.Unmarshal([]byte(args), &a); err != nil {
+			panic(err)
+		}
+		os.Unsetenv(runnerMainHelper)
+		os.Args = append([]string{os.Args[0]}, a...)
+		main()
+		return
+	}
 	if dir := os.Getenv(freshScratchHelper); dir != "" {
 		freshScratchMain(dir)
 		return
@@ -59,6 +70,24 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building runner-zygote.so: %v\n%s", err, out)
 		os.Exit(1) // every jail test would fail, less clearly
 	}
+	// The Node template's addon includes the jail entry: built from this source too, not the one
+	// scripts/install-prereqs left in /opt (an older one's children would not match this runner).
+	// Outside /tmp, which the jail server does not bind: startJailAt binds its directory.
+	if _, err := exec.LookPath("g++"); err == nil && fileExists("/usr/include/node/node_api.h") {
+		dir, err := os.MkdirTemp("/var/tmp", "kcr-node-zygote-test-")
+		if err != nil {
+			panic(err)
+		}
+		os.Chmod(dir, 0o755)
+		afterTests = append(afterTests, func() { os.RemoveAll(dir) })
+		addon := filepath.Join(dir, "kcr_zygote.node")
+		if out, err := exec.Command("g++", "-std=c++17", "-O2", "-Wall", "-shared", "-fPIC", "-I/usr/include/node", "-o", addon, "shims/nodezygote.cc").CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building the Node template's addon: %v\n%s", err, out)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+		testNodeZygote = addon
+	}
 	code := m.Run()
 	for _, f := range afterTests {
 		f()
@@ -70,8 +99,10 @@ func TestMain(m *testing.M) {
 var (
 	afterTests []func() // clean-ups of what tests share (the shared jail server)
 	testBase   string
-	nextUID    atomic.Int64
-	nextDir    atomic.Int64
+	// The Node template's addon built for the tests, or "" (then the default one in /opt, if any).
+	testNodeZygote string
+	nextUID        atomic.Int64
+	nextDir        atomic.Int64
 )
 
 const testToken = "test-token-0123456789"
@@ -82,6 +113,9 @@ const testToken = "test-token-0123456789"
 func testEnv() map[string]string {
 	env := map[string]string{"RUNNER_TOKEN": testToken, "RUNNER_TOOL_PYTHON": "/usr/bin/python3",
 		"RUNNER_HOLDER": filepath.Join(testBase, "runner-holder"), "RUNNER_ZYGOTE_LIB": filepath.Join(testBase, "runner-zygote.so")}
+	if testNodeZygote != "" {
+		env["RUNNER_NODE_ZYGOTE"] = testNodeZygote
+	}
 	if py := "/opt/kubecoderun/venv/bin/python3"; fileExists(py) {
 		env["RUNNER_TOOL_PYTHON"] = py
 	}

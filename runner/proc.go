@@ -5,21 +5,34 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // proc is one started child (a compiler, a program or a shim) with its pipes.
 type proc struct {
-	pid    int
-	done   chan struct{}      // closed once the process has exited and been reaped
-	ws     syscall.WaitStatus // how it ended; valid once done is closed
-	killFn func()             // kills it and what it started; nil = its process group
-	stdin  *os.File           // write end, nil when stdin is /dev/null
-	stdout *os.File           // read end
-	stderr *os.File           // read end; nil when stderr goes to the stdout pipe
-	status *os.File           // read end of the status pipe (fd 3 of the child), or nil
-	job    *os.File           // write end of a job pipe still to be written (a child forked ahead), or nil
+	pid  int
+	done chan struct{}      // closed once the process has exited and been reaped
+	ws   syscall.WaitStatus // how it ended; valid once done is closed
+	// A pid is signalled only while it is known to be this process's, alive or a zombie not yet
+	// reaped: a reaped pid is free, and the next process the host starts may get it (and, a session
+	// leader, its number as process group). mu guards the two ways of knowing.
+	mu sync.Mutex
+	// A child of the runner (startProc): set before its reap, under mu; until then kill signals its
+	// process group by number.
+	reaped bool
+	// A jail child, reaped by its template: the pidfd the template sent with its pid (-1 once the
+	// template reported its end, or when there is none). kill signals through it, never by number.
+	pidfd int
+	// A jail child: never signalled by number (its template reaps it, unseen by the runner).
+	jailed bool
+	stdin  *os.File // write end, nil when stdin is /dev/null
+	stdout *os.File // read end
+	stderr *os.File // read end; nil when stderr goes to the stdout pipe
+	status *os.File // read end of the status pipe (fd 3 of the child), or nil
+	job    *os.File // write end of a job pipe still to be written (a child forked ahead), or nil
 	// Jail mode: the template it was forked from died, and took it along (set before done is closed).
 	templateDied bool
 }
@@ -34,7 +47,7 @@ type procOpts struct {
 
 // startProc starts argv (already prefixed with the __child re-exec) in its own session.
 func (s *Server) startProc(argv []string, o procOpts) (*proc, error) {
-	p := &proc{done: make(chan struct{})}
+	p := &proc{done: make(chan struct{}), pidfd: -1}
 	var childEnds []*os.File
 	closeAll := func() {
 		for _, f := range append(childEnds, p.stdin, p.stdout, p.stderr, p.status) {
@@ -87,6 +100,12 @@ func (s *Server) startProc(argv []string, o procOpts) (*proc, error) {
 	}
 	p.pid = cmd.Process.Pid
 	go func() {
+		// Wait for the exit without reaping (WNOWAIT), then mark it reaped under mu and only then reap:
+		// a kill holding mu meanwhile signals a zombie that still holds its pid and process group.
+		waitExited(p.pid)
+		p.mu.Lock()
+		p.reaped = true
+		p.mu.Unlock()
 		waitTracked(cmd)
 		p.ws = cmd.ProcessState.Sys().(syscall.WaitStatus)
 		close(p.done)
@@ -104,14 +123,45 @@ func (p *proc) exited() bool {
 	}
 }
 
-// kill kills the process and what it started: by default its whole process group (it is a session
-// leader, so pgid == pid).
+// waitExited blocks until child pid has exited, leaving it a zombie for the caller to reap.
+func waitExited(pid int) {
+	var info [128]byte // siginfo_t
+	for {
+		_, _, e := syscall.Syscall6(syscall.SYS_WAITID, 1 /* P_PID */, uintptr(pid), uintptr(unsafe.Pointer(&info[0])),
+			syscall.WEXITED|0x1000000 /* WNOWAIT */, 0, 0)
+		if e != syscall.EINTR {
+			return
+		}
+	}
+}
+
+// kill sends SIGKILL to the process and, for a child of the runner, its whole process group (it is a
+// session leader, so pgid == pid), but never once the process has been reaped: its pid may belong to
+// another process by then. It is then a no-op, as is a jail child's once its template reported its
+// end. A jail child is signalled alone: what it started is in its sandbox's cgroup, which
+// killLeftovers empties.
 func (p *proc) kill() {
-	if p.killFn != nil {
-		p.killFn()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pidfd >= 0 {
+		syscall.Syscall6(sysPidfdSendSignal, uintptr(p.pidfd), uintptr(syscall.SIGKILL), 0, 0, 0, 0)
+		return
+	}
+	if p.reaped || p.jailed {
 		return
 	}
 	syscall.Kill(-p.pid, syscall.SIGKILL)
+	syscall.Kill(p.pid, syscall.SIGKILL)
+}
+
+// releasePidfd closes a jail child's pidfd once its template has reported its end (it is reaped).
+func (p *proc) releasePidfd() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pidfd >= 0 {
+		syscall.Close(p.pidfd)
+		p.pidfd = -1
+	}
 }
 
 // closePipes closes the runner's ends of the pipes.
@@ -133,8 +183,9 @@ type stepResult struct {
 	templateDied bool
 }
 
-// wait waits for p until the deadline, then kills everything the step left behind (its process group,
-// and via sweep any descendant that escaped it) so that no background process keeps the pipes open.
+// wait waits for p until the deadline, then kills everything the step left behind (killLeftovers: every
+// descendant outside the warm interpreters, or in jail mode every process of the sandbox's cgroup but
+// those) so that no background process keeps the pipes open. p itself is killed only while it runs.
 // A status (from the Python shim, which closed its stdout and stderr first) ends the step at once: the
 // exit of an interpreter with numpy and pandas loaded takes milliseconds and need not be waited for.
 // The status is the program's word, no more trusted than its exit code (the code runs in the process
@@ -149,6 +200,7 @@ func (s *Server) wait(p *proc, deadline time.Time, status <-chan int) stepResult
 	case <-s.runAbort():
 		// A programmatic run ended by the runner (its limits, a cancel): killed like any SIGKILL.
 		p.kill()
+		s.killLeftovers() // a jail child without a pidfd (a template built from older source) too
 		<-p.done
 	case code := <-status:
 		p.kill()
@@ -157,9 +209,10 @@ func (s *Server) wait(p *proc, deadline time.Time, status <-chan int) stepResult
 	case <-timer.C:
 		res.timedOut = true
 		p.kill()
+		s.killLeftovers()
 		<-p.done
 	}
-	p.kill()
+	// Not p.kill() again: p has been reaped, its pid is free. What it left is killLeftovers' to kill.
 	s.killLeftovers()
 	if res.timedOut {
 		res.exitCode = 124

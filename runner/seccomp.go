@@ -25,7 +25,12 @@ import (
 //   - kernel modules, kexec, reboot, swap, accounting, quotas, open_by_handle_at, ioperm/iopl, ...: EPERM;
 //   - socket/socketpair: only AF_UNIX, AF_INET, AF_INET6, and AF_NETLINK with NETLINK_ROUTE (glibc and
 //     libuv list interfaces through it); any other family gets EAFNOSUPPORT (AF_ALG, AF_RXRPC, AF_VSOCK,
-//     AF_PACKET, AF_KEY, ...).
+//     AF_PACKET, AF_KEY, ...). AF_INET and AF_INET6 only with protocol 0, TCP, UDP, ICMP or ICMPv6;
+//     any other gets EPROTONOSUPPORT: SCTP, DCCP, L2TP, ... would have the kernel load their module,
+//     code that has been the way in of many kernel bugs;
+//   - personality: only the values Docker's default profile allows (0, PER_LINUX32, UNAME26, both,
+//     and 0xffffffff, which only asks the current one); anything else (ADDR_NO_RANDOMIZE,
+//     READ_IMPLIES_EXEC, ...) gets EPERM.
 
 const (
 	seccompRetKillProcess = 0x80000000
@@ -49,6 +54,10 @@ const (
 
 	afUnix, afInet, afInet6, afNetlink = 1, 2, 10, 16
 	netlinkRoute                       = 0
+
+	ipprotoIP, ipprotoICMP, ipprotoTCP, ipprotoUDP, ipprotoICMPv6 = 0, 1, 6, 17, 58
+
+	perLinux, perLinux32, perUname26, perQuery = 0x0000, 0x0008, 0x0020000, 0xffffffff
 )
 
 // seccompDenied fail with EPERM whatever their arguments, by name; those the architecture does not
@@ -160,7 +169,8 @@ func seccompFilter() ([]byte, error) {
 		jeq(mustSysNumber("clone"), "clone", ""),
 		jeq(mustSysNumber("unshare"), "unshare", ""),
 		jeq(mustSysNumber("socket"), "socket", ""),
-		jeq(mustSysNumber("socketpair"), "socket", ""))
+		jeq(mustSysNumber("socketpair"), "socket", ""),
+		jeq(mustSysNumber("personality"), "personality", ""))
 	for _, name := range seccompDenied {
 		if nr, ok := sysNumber(name); ok {
 			p = append(p, jeq(nr, "eperm", ""))
@@ -175,13 +185,22 @@ func seccompFilter() ([]byte, error) {
 		labeled("clone", ldAbs(seccompArg0)), jset(nsCloneFlags, "eperm", "allow"),
 		labeled("unshare", ldAbs(seccompArg0)), jset(nsCloneFlags|cloneNewTime, "eperm", "allow"),
 		labeled("socket", ldAbs(seccompArg0)),
-		jeq(afUnix, "allow", ""), jeq(afInet, "allow", ""), jeq(afInet6, "allow", ""),
+		jeq(afUnix, "allow", ""), jeq(afInet, "inet", ""), jeq(afInet6, "inet", ""),
 		jeq(afNetlink, "", "eafnosupport"),
 		ldAbs(seccompArg0+16), jeq(netlinkRoute, "allow", "eafnosupport"),
+		// The protocol is an int: its low 32 bits are all the kernel reads.
+		labeled("inet", ldAbs(seccompArg0+16)),
+		jeq(ipprotoIP, "allow", ""), jeq(ipprotoTCP, "allow", ""), jeq(ipprotoUDP, "allow", ""),
+		jeq(ipprotoICMP, "allow", ""), jeq(ipprotoICMPv6, "allow", "eprotonosupport"),
+		// An unsigned int too.
+		labeled("personality", ldAbs(seccompArg0)),
+		jeq(perLinux, "allow", ""), jeq(perLinux32, "allow", ""), jeq(perUname26, "allow", ""),
+		jeq(perUname26|perLinux32, "allow", ""), jeq(perQuery, "allow", "eperm"),
 		labeled("allow", ret(seccompRetAllow)),
 		labeled("eperm", ret(seccompRetErrno|uint32(syscall.EPERM))),
 		labeled("enosys", ret(seccompRetErrno|uint32(syscall.ENOSYS))),
 		labeled("eafnosupport", ret(seccompRetErrno|uint32(syscall.EAFNOSUPPORT))),
+		labeled("eprotonosupport", ret(seccompRetErrno|uint32(syscall.EPROTONOSUPPORT))),
 		labeled("kill", ret(seccompRetKillProcess)),
 	)
 	return bpfAssemble(p)

@@ -55,6 +55,7 @@ func TestSeccompFilterDecisions(t *testing.T) {
 	eperm := uint32(seccompRetErrno | uint32(syscall.EPERM))
 	enosys := uint32(seccompRetErrno | uint32(syscall.ENOSYS))
 	eafnosupport := uint32(seccompRetErrno | uint32(syscall.EAFNOSUPPORT))
+	eprotonosupport := uint32(seccompRetErrno | uint32(syscall.EPROTONOSUPPORT))
 	sys := mustSysNumber
 	cases := []struct {
 		name string
@@ -91,6 +92,30 @@ func TestSeccompFilterDecisions(t *testing.T) {
 		{"socket AF_PACKET", sys("socket"), []uint64{17}, eafnosupport},
 		{"socketpair AF_ALG", sys("socketpair"), []uint64{38}, eafnosupport},
 		{"socketpair unix", sys("socketpair"), []uint64{afUnix}, seccompRetAllow},
+		// AF_INET and AF_INET6: the usual protocols only; the others would load their kernel module.
+		{"socket inet tcp", sys("socket"), []uint64{afInet, 1, ipprotoTCP}, seccompRetAllow},
+		{"socket inet udp", sys("socket"), []uint64{afInet, 2, ipprotoUDP}, seccompRetAllow},
+		{"socket inet icmp", sys("socket"), []uint64{afInet, 2, ipprotoICMP}, seccompRetAllow},
+		{"socket inet6 tcp", sys("socket"), []uint64{afInet6, 1, ipprotoTCP}, seccompRetAllow},
+		{"socket inet6 icmpv6", sys("socket"), []uint64{afInet6, 2, ipprotoICMPv6}, seccompRetAllow},
+		{"socket inet protocol in the high half only", sys("socket"), []uint64{afInet, 1, 1 << 40}, seccompRetAllow},
+		{"socket inet sctp", sys("socket"), []uint64{afInet, 1, 132}, eprotonosupport},
+		{"socket inet6 sctp", sys("socket"), []uint64{afInet6, 5, 132}, eprotonosupport},
+		{"socket inet dccp", sys("socket"), []uint64{afInet, 6, 33}, eprotonosupport},
+		{"socket inet l2tp", sys("socket"), []uint64{afInet, 2, 115}, eprotonosupport},
+		{"socket inet udplite", sys("socket"), []uint64{afInet, 2, 136}, eprotonosupport},
+		{"socket inet mptcp", sys("socket"), []uint64{afInet, 1, 262}, eprotonosupport},
+		{"socket inet raw", sys("socket"), []uint64{afInet, 3, 255}, eprotonosupport},
+		{"socketpair inet sctp", sys("socketpair"), []uint64{afInet, 1, 132}, eprotonosupport},
+		// personality: asking, and the values Docker's default profile allows; no other.
+		{"personality query", sys("personality"), []uint64{perQuery}, seccompRetAllow},
+		{"personality linux", sys("personality"), []uint64{perLinux}, seccompRetAllow},
+		{"personality linux32", sys("personality"), []uint64{perLinux32}, seccompRetAllow},
+		{"personality uname26", sys("personality"), []uint64{perUname26}, seccompRetAllow},
+		{"personality uname26 linux32", sys("personality"), []uint64{perUname26 | perLinux32}, seccompRetAllow},
+		{"personality addr_no_randomize", sys("personality"), []uint64{0x0040000}, eperm},
+		{"personality read_implies_exec", sys("personality"), []uint64{0x0400000}, eperm},
+		{"personality mmap_page_zero", sys("personality"), []uint64{0x0100000}, eperm},
 	}
 	for _, name := range seccompDenied {
 		if nr, ok := sysNumber(name); ok {

@@ -305,13 +305,27 @@ func (s *Server) seedMatplotlibCache() {
 	}
 }
 
-// clearDir removes everything in a scratch sub-directory; it fails if the directory is not one.
+// clearDir removes everything in a scratch sub-directory; it fails if d is not a directory of its own
+// (the caller then makes it anew). OpenRoot alone would follow a symlink that stays inside the scratch
+// dir: code that replaced code/ with "code -> shims" would have the next run empty shims/ (the shims,
+// ptc.sock) and write its code file there. So d must be a directory itself (Lstat), and the one opened.
 func (s *Server) clearDir(d string) error {
+	fi, err := s.scratchRoot.Lstat(d)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("scratch %s is not a directory", d)
+	}
 	dir, err := s.scratchRoot.OpenRoot(d)
 	if err != nil {
 		return err
 	}
 	defer dir.Close()
+	// Swapped for a symlink between the two (no user code runs between runs; still): not it.
+	if opened, err := dir.Stat("."); err != nil || !os.SameFile(fi, opened) {
+		return fmt.Errorf("scratch %s was replaced", d)
+	}
 	return emptyRoot(dir)
 }
 

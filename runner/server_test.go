@@ -37,3 +37,33 @@ func TestShimsAreWrittenAgainAfterAFailedWrite(t *testing.T) {
 		}
 	}
 }
+
+// A sandbox that serves several runs (a session's, or after /reset): code may replace its scratch
+// code/ with a symlink to shims/. The next run must make code/ anew, not empty shims/ through the link
+// and write its code file there.
+func TestRunAfterCodeDirWasReplacedBySymlinkToShimsLeavesTheShims(t *testing.T) {
+	tr := newRunner(t, runnerOpts{})
+	if res := tr.run("py", "print('first')"); res.ExitCode != 0 {
+		t.Fatalf("first run: %v", res)
+	}
+	shim := filepath.Join(tr.scratch, dirShims, "pyrun.py")
+	if !exists(shim) {
+		t.Fatal("no shim after a Python run")
+	}
+	res := tr.run("bash", `cd "$HOME/.." && mv code old && ln -s shims code && ls -l code`)
+	if res.ExitCode != 0 {
+		t.Fatalf("planting the symlink: %v", res)
+	}
+	if res := tr.run("py", "print('second')"); res.ExitCode != 0 || res.Stdout != "second\n" {
+		t.Fatalf("the run after the symlink: %v", res)
+	}
+	if !exists(shim) {
+		t.Error("the run after the symlink emptied shims/")
+	}
+	if exists(filepath.Join(tr.scratch, dirShims, "code.py")) {
+		t.Error("the run after the symlink wrote its code file into shims/")
+	}
+	if fi, err := os.Lstat(filepath.Join(tr.scratch, dirCode)); err != nil || !fi.IsDir() {
+		t.Errorf("scratch code/ is not a directory of its own: %v %v", fi, err)
+	}
+}

@@ -105,3 +105,56 @@ func TestSigtermDuringARunAnswersItThenExits(t *testing.T) {
 		t.Fatal("runner still running 10 s after SIGTERM")
 	}
 }
+
+// runnerMainHelper makes the test binary run the runner's main with the arguments it holds (JSON).
+const runnerMainHelper = "KCR_TEST_RUNNER_MAIN"
+
+// On Kubernetes the code shares the runner's uid, and the runner is PID 1 of the pod: code may send
+// it any signal. Those the Go runtime would die of (SIGQUIT's stack dump, SIGHUP, a SIGSEGV sent by
+// kill...) leave it serving; SIGTERM still stops it gracefully.
+func TestFatalSignalsSentToTheRunnerLeaveItServing(t *testing.T) {
+	dir := filepath.Join(testBase, fmt.Sprintf("signals%d", nextDir.Add(1)))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	args, _ := json.Marshal([]string{"--listen", addr, "--workdir", filepath.Join(dir, "w"), "--scratch", filepath.Join(dir, "s"), "--warm", ""})
+	self, _ := os.Executable()
+	cmd := exec.Command(self)
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "RUNNER_TOKEN=" + testToken, runnerMainHelper + "=" + string(args)}
+	var logs syncBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := startTracked(cmd); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	exited := make(chan error, 1)
+	go func() { exited <- waitTracked(cmd) }()
+	healthy := func() bool {
+		r, err := http.Get("http://" + addr + "/health")
+		if err == nil {
+			r.Body.Close()
+		}
+		return err == nil && r.StatusCode == 200
+	}
+	if !eventually(30*time.Second, healthy) {
+		t.Fatalf("runner not up: %s", logs.String())
+	}
+	for _, sig := range fatalSignals {
+		cmd.Process.Signal(sig)
+		if !healthy() {
+			t.Fatalf("the runner stopped answering after %v: %s", sig, logs.String())
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil || strings.Contains(logs.String(), "goroutine ") {
+			t.Fatalf("the runner did not stop gracefully on SIGTERM after the others: %v\n%s", err, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("runner still running 20 s after SIGTERM")
+	}
+}

@@ -72,7 +72,7 @@ static void in(char *buf, size_t n, const char *root, const char *p) {
 
 // Covers /proc's writable kernel knobs with read-only binds of themselves.
 static void read_only_proc_knobs(const char *proc) {
-  static const char *knobs[] = {"sys", "sysrq-trigger", "irq", "bus", "fs", "acpi", "scsi"};
+  static const char *knobs[] = {"sys", "sysrq-trigger", "irq", "bus", "fs"};
   char p[4096];
   struct stat st;
   for (size_t i = 0; i < sizeof knobs / sizeof *knobs; i++) {
@@ -81,6 +81,30 @@ static void read_only_proc_knobs(const char *proc) {
     mnt(p, p, NULL, MS_BIND | MS_REC, NULL, "binding a /proc knob");
     mnt(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL,
         "making a /proc knob read-only");
+  }
+}
+
+// Masks what of /proc tells about the host's kernel and keys, as container runtimes do: a file
+// becomes /dev/null (it reads empty), a directory an empty read-only tmpfs. /proc/keys and key-users
+// list the keys (and their owners' quotas) a process may view; kcore is the kernel's memory;
+// timer_list, sched_debug, timer_stats and latency_stats show the host's timers and tasks, the
+// addresses of kernel objects among them. Those the kernel does not have are skipped.
+static void mask_proc(const char *proc, const char *null) {
+  static const char *files[] = {"keys", "key-users", "kcore", "timer_list", "sched_debug", "timer_stats",
+                                "latency_stats"};
+  static const char *dirs[] = {"acpi", "scsi", "asound"};
+  char p[4096];
+  struct stat st;
+  for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+    in(p, sizeof p, proc, files[i]);
+    if (lstat(p, &st) != 0) continue;
+    mnt(null, p, NULL, MS_BIND, NULL, "masking a /proc file");
+  }
+  for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+    in(p, sizeof p, proc, dirs[i]);
+    if (lstat(p, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    mnt("mask", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0555",
+        "masking a /proc directory");
   }
 }
 
@@ -125,8 +149,11 @@ static void setup(char **argv) {
   int fd = open(p, O_WRONLY | O_CLOEXEC);
   if (fd < 0 || write(fd, "0", 1) != 1) fail("setting max_user_namespaces: %s", strerror(errno));
   close(fd);
+  char null[4096];
+  in(null, sizeof null, newroot, "dev/null");
   in(p, sizeof p, newroot, "proc");
   read_only_proc_knobs(p);
+  mask_proc(p, null);
   if (sethostname("sandbox", 7) != 0) fail("sethostname: %s", strerror(errno));
   loopback_up();
   if (chdir(newroot) != 0) fail("chdir %s: %s", newroot, strerror(errno));

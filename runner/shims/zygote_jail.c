@@ -34,6 +34,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#ifndef KEYCTL_JOIN_SESSION_KEYRING
+#define KEYCTL_JOIN_SESSION_KEYRING 1
+#endif
 #define SANDBOX_ID 65532
 #define MAX_FDS 64
 #define MAX_LIMITS 8
@@ -167,6 +170,10 @@ static int enter_jail(int n, const int *fds, char name[][8], void (*close_fds)(v
     if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)) return failed(err, errlen, "dropping the bounding set");
   if (setresgid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)) return failed(err, errlen, "setresgid");
   if (setresuid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)) return failed(err, errlen, "setresuid");
+  // A session keyring of its own (the sandbox uid's, empty; the filter below denies keyctl): the one
+  // inherited is the jail server's, whose keys a possessor may view. A kernel without keys has none.
+  if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 && errno != ENOSYS)
+    return failed(err, errlen, "joining a session keyring");
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
   memset(data, 0, sizeof data);
@@ -249,6 +256,32 @@ static void say(const char *fmt, ...) {
   int n = vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
   if (n > 0) send(CTL_FD, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1, MSG_NOSIGNAL);
+}
+
+// say_pid reports a forked child's pid with a duplicate of its pidfd (SCM_RIGHTS): the template reaps
+// the child, so the jail server must never signal it by number (a reaped pid may be a host process's
+// by then); it signals the pidfd, which cannot reach another process.
+static void say_pid(long id, pid_t pid, int pidfd) {
+  char buf[64];
+  int n = snprintf(buf, sizeof buf, "{\"id\":%ld,\"pid\":%d}", id, (int)pid);
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctrl;
+  memset(&ctrl, 0, sizeof ctrl);
+  struct iovec iov = {buf, (size_t)n};
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = ctrl.buf;
+  mh.msg_controllen = sizeof ctrl.buf;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
+  sendmsg(CTL_FD, &mh, MSG_NOSIGNAL);
 }
 
 // The job header: {"id":N,"fds":["ns","stdin",...]}, written by the jail server. The names are short
@@ -363,7 +396,7 @@ static int serve_job(void (*before_fork)(void), void (*enter)(int n, int *fds, c
     return 0;
   }
   add_kid(id, pid, pidfd);
-  say("{\"id\":%ld,\"pid\":%d}", id, pid);
+  say_pid(id, pid, pidfd);
   return 0;
 }
 
