@@ -145,7 +145,8 @@ public final class Application implements AutoCloseable {
           new RedisStateStore(redis, config.state().ttl(), clock, stateArchive);
       states = redisStates;
       if (archive) {
-        archiver = new StateArchiver(redisStates, stateArchive, config.state(), clock);
+        archiver =
+            new StateArchiver(redisStates, sessionLocks, stateArchive, config.state(), clock);
       }
     } else {
       redis = null;

@@ -29,6 +29,21 @@ public final class LocalStateStore implements StateStore {
 
   @Override
   public Optional<StoredState> load(String sessionId, Room room) {
+    return read(sessionId, room, true);
+  }
+
+  /**
+   * As load, but an expired state is left where it is: GET /state reads without the session's lock,
+   * and a run may have saved a new state since the expired one was read, which a delete here would
+   * take with it.
+   */
+  @Override
+  public Optional<StoredState> peek(String sessionId, Room room) {
+    return read(sessionId, room, false);
+  }
+
+  /** {@code dropExpired}: an expired state is deleted (by its session's holder only). */
+  private Optional<StoredState> read(String sessionId, Room room, boolean dropExpired) {
     Path dir = root.resolve(sessionId);
     Path metaFile = dir.resolve("meta.json");
     // Most runs: a new session. exists() first, as it costs no exception; a state it cannot check
@@ -40,7 +55,9 @@ public final class LocalStateStore implements StateStore {
     try {
       Meta meta = Json.read(Files.readAllBytes(metaFile), Meta.class);
       if (meta.expiresAt().isBefore(clock.instant())) {
-        delete(sessionId);
+        if (dropExpired) {
+          delete(sessionId);
+        }
         return Optional.empty();
       }
       Path data = dir.resolve("state.dat");

@@ -1,12 +1,20 @@
 package dev.kubecoderun.state;
 
 import dev.kubecoderun.config.Config;
+import dev.kubecoderun.session.SessionBusyException;
+import dev.kubecoderun.session.SessionLocks;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.logging.Logger;
 
 /**
  * Moves idle Python state from Redis to the object store (the Redis copy is left to expire) and
  * deletes archives older than STATE_ARCHIVE_TTL_DAYS. Each cycle does a bounded amount of work.
+ *
+ * <p>A state is archived under its session's lock, the one its deletes take (DELETE /state, a run
+ * that ends with no state, the emptying of an expired session): a copy read before a delete and put
+ * after it would bring the deleted state back at the next load, for whoever has the session id
+ * then. A session held by another is skipped, not waited for: the next cycle takes it.
  */
 public final class StateArchiver {
   private static final Logger LOG = Logger.getLogger(StateArchiver.class.getName());
@@ -17,6 +25,7 @@ public final class StateArchiver {
   static final int EXPIRY_EVERY_CYCLES = 6;
 
   private final RedisStateStore states;
+  private final SessionLocks locks;
   private final StateArchive archive;
   private final Config.State config;
   private final Clock clock;
@@ -24,20 +33,35 @@ public final class StateArchiver {
   private String expiryCursor;
 
   public StateArchiver(
-      RedisStateStore states, StateArchive archive, Config.State config, Clock clock) {
+      RedisStateStore states,
+      SessionLocks locks,
+      StateArchive archive,
+      Config.State config,
+      Clock clock) {
     this.states = states;
+    this.locks = locks;
     this.archive = archive;
     this.config = config;
     this.clock = clock;
   }
 
   /** One cycle; returns how many states it archived. */
-  public synchronized int runOnce() {
+  public synchronized int runOnce() throws InterruptedException {
     int archived = 0;
     for (RedisStateStore.IdleState idle :
         states.idleStates(config.archiveAfter(), ARCHIVES_PER_CYCLE)) {
-      if (states.archive(idle.sessionId())) {
-        archived++;
+      SessionLocks.Lease held;
+      try {
+        held = locks.acquire(idle.sessionId(), Duration.ZERO);
+      } catch (SessionBusyException e) {
+        continue; // a run or a state write: it may change or delete the state; the next cycle
+      }
+      try {
+        if (states.archive(idle.sessionId())) {
+          archived++;
+        }
+      } finally {
+        held.close();
       }
     }
     if (cycles++ % EXPIRY_EVERY_CYCLES == 0) {

@@ -1,6 +1,8 @@
 package dev.kubecoderun.stores;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -10,6 +12,7 @@ import dev.kubecoderun.files.FileMetadataStore;
 import dev.kubecoderun.files.LocalFileMetadataStore;
 import dev.kubecoderun.files.LocalObjectStore;
 import dev.kubecoderun.files.ObjectStore;
+import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.session.LocalSessionLocks;
 import dev.kubecoderun.session.LocalSessionStore;
 import dev.kubecoderun.session.Session;
@@ -156,6 +159,50 @@ class LocalStoresTest {
       Files.createSymbolicLink(session.resolve("meta.json"), Path.of("meta.json"));
       assertThrows(UncheckedIOException.class, () -> states.load("sess-blocked"));
       assertTrue(states.load("sess-never-saved").isEmpty());
+    }
+
+    /**
+     * GET /state peeks without the session's lock: a run may save a new state between the peek's
+     * read of the old one, expired, and its answer. The peek says "no state" and leaves the disk as
+     * it is, the run's new state with it. (The clock the peek asks whether the old state expired is
+     * where the run's save comes in.)
+     */
+    @Test
+    void aPeekAtAnExpiredStateLeavesTheNewerOneARunSavedMeanwhile(@TempDir Path dir) {
+      Duration ttl = Duration.ofHours(1);
+      Instant[] now = {Instant.parse("2026-01-01T00:00:00Z")};
+      LocalStateStore[] states = new LocalStateStore[1];
+      byte[] newer = {2, 9, 9};
+      boolean[] runSavesAtNextTick = {false};
+      Clock clock =
+          new Clock() {
+            @Override
+            public Instant instant() {
+              if (runSavesAtNextTick[0]) {
+                runSavesAtNextTick[0] = false;
+                states[0].save("sess-peeked", newer);
+              }
+              return now[0];
+            }
+
+            @Override
+            public java.time.ZoneId getZone() {
+              return java.time.ZoneOffset.UTC;
+            }
+
+            @Override
+            public Clock withZone(java.time.ZoneId zone) {
+              return this;
+            }
+          };
+      states[0] = new LocalStateStore(dir, ttl, clock);
+      states[0].save("sess-peeked", STATE);
+      now[0] = now[0].plus(ttl).plusSeconds(1);
+
+      runSavesAtNextTick[0] = true;
+      assertTrue(states[0].peek("sess-peeked", Room.NONE).isEmpty(), "the state it read expired");
+      assertFalse(runSavesAtNextTick[0], "the run saved during the peek");
+      assertArrayEquals(newer, states[0].load("sess-peeked").orElseThrow().bytes());
     }
   }
 

@@ -9,21 +9,30 @@ import dev.kubecoderun.auth.ManagedApiKeys;
 import dev.kubecoderun.auth.RateWindow;
 import dev.kubecoderun.auth.RedisApiKeyStore;
 import dev.kubecoderun.config.Config;
+import dev.kubecoderun.files.ObjectStore;
 import dev.kubecoderun.files.RedisFileMetadataStore;
 import dev.kubecoderun.files.StoredFile;
 import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.redis.RedisConnection;
+import dev.kubecoderun.session.RedisSessionLocks;
 import dev.kubecoderun.session.RedisSessionStore;
 import dev.kubecoderun.session.Session;
+import dev.kubecoderun.session.SessionBusyException;
+import dev.kubecoderun.session.SessionLocks;
 import dev.kubecoderun.state.RedisStateStore;
 import dev.kubecoderun.state.StateArchive;
 import dev.kubecoderun.state.StateArchiver;
+import dev.kubecoderun.state.StateWrites;
+import java.io.IOException;
+import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Base64;
+import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -135,7 +144,8 @@ class PythonDataTest {
             Duration.ZERO,
             Duration.ofDays(7),
             Duration.ofMinutes(5));
-    StateArchiver archiver = new StateArchiver(states, archive, cfg, Clock.systemUTC());
+    StateArchiver archiver =
+        new StateArchiver(states, new RedisSessionLocks(REDIS), archive, cfg, Clock.systemUTC());
     byte[] state = "\u0002archived".getBytes(StandardCharsets.UTF_8);
     states.save("ArchivedSession000001", state);
 
@@ -165,5 +175,111 @@ class PythonDataTest {
         archive.read("ArchivedSession000001", Room.NONE).isEmpty(),
         "deleting state deletes its archive");
     assertTrue(states.load("ArchivedSession000001").isEmpty());
+  }
+
+  /** Archives anything idle for 0 s, i.e. everything, so a test need not wait. */
+  private static final Config.State ARCHIVE_AT_ONCE =
+      new Config.State(
+          true,
+          Duration.ofHours(2),
+          false,
+          1 << 20,
+          true,
+          Duration.ZERO,
+          Duration.ofDays(7),
+          Duration.ofMinutes(5));
+
+  /**
+   * The archiver has read a state and is about to copy it to S3 when DELETE /state comes for it (or
+   * the emptying of its expired session): the delete takes its turn after the copy, and deletes it
+   * too. Were it done between the read and the copy, the copy would put the deleted state back in
+   * S3, and the next load of the session would restore it from there.
+   */
+  @Test
+  @SuppressWarnings("try") // the leases are held, not used
+  void aStateDeletedWhileTheArchiverCopiesItStaysDeleted() throws Exception {
+    String sid = "RacedArchiveSession01";
+    RedisSessionLocks locks = new RedisSessionLocks(REDIS);
+    ObjectStore s3 = RealStores.s3("kcr-archive");
+    RedisStateStore[] states = new RedisStateStore[1];
+    boolean[] deletedDuringCopy = {false};
+    // The archive's store: the delete arrives as the copy starts, and takes the session's lock
+    // as StateWrites does (here without waiting, on the archiver's own thread).
+    ObjectStore racing =
+        new ObjectStore() {
+          @Override
+          public long put(String key, InputStream in, long maxBytes, String type, Room room)
+              throws IOException {
+            if (key.contains(sid) && !deletedDuringCopy[0]) {
+              try (SessionLocks.Lease held = locks.acquire(sid, Duration.ZERO)) {
+                states[0].delete(sid);
+                deletedDuringCopy[0] = true;
+              } catch (SessionBusyException busy) {
+                // the delete waits for the archiver: done below, once runOnce is over
+              } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+              }
+            }
+            return s3.put(key, in, maxBytes, type, room);
+          }
+
+          @Override
+          public Optional<InputStream> open(String key) throws IOException {
+            return s3.open(key);
+          }
+
+          @Override
+          public Optional<InputStream> open(String key, long offset, long length)
+              throws IOException {
+            return s3.open(key, offset, length);
+          }
+
+          @Override
+          public void delete(String key) throws IOException {
+            s3.delete(key);
+          }
+
+          @Override
+          public List<ObjectSummary> list(String prefix, String startAfter, int limit)
+              throws IOException {
+            return s3.list(prefix, startAfter, limit);
+          }
+        };
+    StateArchive archive = new StateArchive(racing);
+    states[0] = new RedisStateStore(REDIS, Duration.ofHours(2), Clock.systemUTC(), archive);
+    StateArchiver archiver =
+        new StateArchiver(states[0], locks, archive, ARCHIVE_AT_ONCE, Clock.systemUTC());
+    states[0].save(sid, "\u0002secret = 42".getBytes(StandardCharsets.UTF_8));
+
+    archiver.runOnce();
+    if (!deletedDuringCopy[0]) {
+      new StateWrites(states[0], locks, Duration.ofSeconds(5)).delete(sid, () -> true);
+    }
+
+    assertTrue(archive.read(sid, Room.NONE).isEmpty(), "no copy of the deleted state in S3");
+    assertTrue(states[0].load(sid).isEmpty(), "the deleted state does not come back");
+  }
+
+  /** A state whose session is held (a run, a state write) is left for a later cycle. */
+  @Test
+  @SuppressWarnings("try") // the lease is held, not used
+  void theArchiverLeavesAStateWhoseSessionIsHeld() throws Exception {
+    String sid = "HeldArchiveSession001";
+    RedisSessionLocks locks = new RedisSessionLocks(REDIS);
+    StateArchive archive = new StateArchive(RealStores.s3("kcr-archive"));
+    RedisStateStore states =
+        new RedisStateStore(REDIS, Duration.ofHours(2), Clock.systemUTC(), archive);
+    StateArchiver archiver =
+        new StateArchiver(states, locks, archive, ARCHIVE_AT_ONCE, Clock.systemUTC());
+    byte[] state = "\u0002held = 1".getBytes(StandardCharsets.UTF_8);
+    states.save(sid, state);
+
+    try (SessionLocks.Lease held = locks.acquire(sid, Duration.ZERO)) {
+      archiver.runOnce();
+      assertTrue(archive.read(sid, Room.NONE).isEmpty(), "not archived while the session is held");
+    }
+    archiver.runOnce();
+    assertArrayEquals(state, archive.read(sid, Room.NONE).orElseThrow(), "archived once free");
+    states.delete(sid);
   }
 }
