@@ -2,8 +2,13 @@ package main
 
 import (
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -108,5 +113,74 @@ func TestMatplotlibFontListIsSeededSoWarmPythonDoesNotRebuildIt(t *testing.T) {
 	r := tr.run("py", "import os\nprint(open(os.path.join(os.environ['MPLCONFIGDIR'], 'fontlist-v999.json')).read())")
 	if r.Stdout != "{\"seeded\":true}\n" {
 		t.Fatalf("seeded font list not visible to the child: %v", r)
+	}
+}
+
+// The answer with a state streams it from its file: its bytes are those writeJSON gives with the
+// state in memory, whatever the other fields hold (here stdout quoting the marker).
+func TestTheStreamedStateAnswerIsTheSameJSON(t *testing.T) {
+	for _, size := range []int{1, 2, 3, 1000, 100_000} {
+		state := make([]byte, size)
+		for i := range state {
+			state[i] = byte(i * 7)
+		}
+		f, err := os.Create(filepath.Join(t.TempDir(), "out.bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(state)
+		f.Seek(0, 0)
+		sig := "SIGKILL"
+		resp := &execResponse{ExitCode: 137, Signal: &sig, Stdout: `"state":"` + stateMarker + `" <&> ` + "\x01\xff",
+			Stderr: "e", DurationMS: 1.5, StateErrors: []string{"Cannot serialize 'f'"},
+			Files: []fileChange{{Path: "a.txt", Ref: "a.txt", Size: 1, Mtime: 2, Change: "created"}}, Deleted: []string{}}
+		streamed := httptest.NewRecorder()
+		resp.stateFile, resp.stateSize = f, int64(size)
+		writeAnswer(streamed, resp)
+		f.Close()
+		inMemory := httptest.NewRecorder()
+		resp.stateFile, resp.State = nil, base64.StdEncoding.EncodeToString(state)
+		writeJSON(inMemory, http.StatusOK, resp)
+		if streamed.Code != http.StatusOK || streamed.Body.String() != inMemory.Body.String() ||
+			streamed.Header().Get("Content-Type") != "application/json" {
+			t.Errorf("%d bytes of state: %d %q, want %q", size, streamed.Code, streamed.Body.String(), inMemory.Body.String())
+		}
+	}
+}
+
+// The state errors are read one at a time, within bounds: what user code writes there cannot cost the
+// runner more than a few times 64 KiB.
+func TestStateErrorsAreBounded(t *testing.T) {
+	list := func(items ...string) string {
+		b, _ := json.Marshal(items)
+		return string(b)
+	}
+	many := make([]string, 150)
+	for i := range many {
+		many[i] = fmt.Sprintf("Cannot serialize 'v%d' (generator): cannot pickle", i)
+	}
+	long := strings.Repeat("é", 1000)
+	cases := []struct {
+		name, file string
+		want       []string
+	}{
+		{"as the shim writes them", list("Cannot serialize 'f' (TextIOWrapper): x", "Cannot restore state: y"),
+			[]string{"Cannot serialize 'f' (TextIOWrapper): x", "Cannot restore state: y"}},
+		{"none", "[]", nil},
+		{"too many", list(many...), append(many[:100:100], "runner: more state errors not shown (at most 100)")},
+		{"one too long", list(long), []string{strings.Repeat("é", 512) + "..."}},
+		{"past 64 KiB", "[" + strings.Repeat(`"x",`, 20000) + `"x"]`,
+			append(slices.Repeat([]string{"x"}, 100), "runner: more state errors not shown (at most 100)")},
+		{"one string past 64 KiB", `["` + strings.Repeat("x", 70000) + `"]`,
+			[]string{"runner: more state errors not shown (only the first 64 KiB of them are read)"}},
+		{"not a list", `{"a":1}`, []string{"runner: unreadable state errors: not a JSON list"}},
+		{"not strings", `["a", 3]`, []string{"a", "runner: unreadable state errors: json: cannot unmarshal number into Go value of type string"}},
+		{"cut short", `["a", "b"`, []string{"a", "b", "runner: unreadable state errors: EOF"}},
+	}
+	for _, c := range cases {
+		got := decodeStateErrors(strings.NewReader(c.file), int64(len(c.file)))
+		if strings.Join(got, "|") != strings.Join(c.want, "|") || len(got) != len(c.want) {
+			t.Errorf("%s: got %.500q, want %.500q", c.name, got, c.want)
+		}
 	}
 }
