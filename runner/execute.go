@@ -15,6 +15,7 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 type execRequest struct {
@@ -312,44 +313,97 @@ func decodeStateErrors(r io.Reader, size int64) []string {
 	return errs
 }
 
-// stateMarker stands for the state in the answer writeAnswer encodes, where it then streams the
-// state. No field before "state" can hold `"state":"` + stateMarker + `"`: inside a JSON string
-// every quote is escaped.
-const stateMarker = "kcr-state-goes-here"
+// answerMarker stands for a streamed field in the answer writeAnswer encodes, where it then writes
+// the field. No field before can hold `"name":"` + answerMarker + `"`: inside a JSON string every
+// quote is escaped.
+const answerMarker = "kcr-streamed-field"
 
-// writeAnswer writes the 200 answer of /execute, the same bytes as writeJSON would with "state" set
-// to the base64 of the state file, but streams the state from its file into the response instead of
-// holding it in memory: 64 MiB of state would cost 85 MiB as base64, as much again in the JSON
-// buffer, in a process that in jail mode serves every sandbox.
+// writeAnswer writes the 200 answer of /execute: the same bytes as writeJSON, but the big fields are
+// written straight into the response instead of into one buffer of the whole answer. stdout and
+// stderr are encoded a piece at a time (as JSON, a byte can take 6), and the state is streamed from
+// its file as base64 (64 MiB of state would cost 85 MiB as base64, as much again in the buffer). In
+// jail mode one process serves every sandbox: what an answer holds is only its fields, its file list
+// (bounded by listBudget) and a few small buffers.
 func writeAnswer(w http.ResponseWriter, resp *execResponse) {
-	if resp.stateFile == nil {
-		writeJSON(w, http.StatusOK, resp)
-		return
+	type streamed struct {
+		name  string
+		field *string
+		write func(w io.Writer) error
+	}
+	stdout, stderr := resp.Stdout, resp.Stderr
+	fields := []streamed{
+		{"stdout", &resp.Stdout, func(w io.Writer) error { return writeJSONString(w, stdout) }},
+		{"stderr", &resp.Stderr, func(w io.Writer) error { return writeJSONString(w, stderr) }},
+	}
+	if resp.stateFile != nil {
+		fields = append(fields, streamed{"state", &resp.State, func(w io.Writer) error {
+			b64 := base64.NewEncoder(base64.StdEncoding, w)
+			if _, err := io.CopyN(b64, resp.stateFile, resp.stateSize); err != nil {
+				return err
+			}
+			return b64.Close()
+		}})
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	resp.State = stateMarker
+	for _, f := range fields {
+		*f.field = answerMarker
+	}
 	err := enc.Encode(resp)
-	resp.State = ""
-	head, tail, found := bytes.Cut(buf.Bytes(), []byte(`"state":"`+stateMarker+`"`))
-	if err != nil || !found {
+	resp.Stdout, resp.Stderr, resp.State = stdout, stderr, ""
+	if err != nil {
 		writeError(w, http.StatusInternalServerError, "encoding the answer: %v", err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	w.Write(head)
-	io.WriteString(w, `"state":"`)
-	b64 := base64.NewEncoder(base64.StdEncoding, w)
-	if _, err := io.CopyN(b64, resp.stateFile, resp.stateSize); err != nil || b64.Close() != nil {
-		// The file got shorter since it was opened (a process of the run outlived it?) or the client
-		// went away: the answer cannot be finished, and a broken connection tells the API so.
-		log.Printf("runner: writing the state into the answer: %v", err)
-		panic(http.ErrAbortHandler)
+	rest := buf.Bytes()
+	for _, f := range fields {
+		before, after, _ := bytes.Cut(rest, []byte(`"`+f.name+`":"`+answerMarker+`"`))
+		w.Write(before)
+		io.WriteString(w, `"`+f.name+`":"`)
+		if err := f.write(w); err != nil {
+			// The state file got shorter since it was opened (a process of the run outlived it?) or
+			// the client went away: the answer cannot be finished, and a broken connection says so.
+			log.Printf("runner: writing the answer's %s: %v", f.name, err)
+			panic(http.ErrAbortHandler)
+		}
+		io.WriteString(w, `"`)
+		rest = after
 	}
-	io.WriteString(w, `"`)
-	w.Write(tail)
+	w.Write(rest)
+}
+
+// writeJSONString writes s as the inside of a JSON string, as encoding/json (without HTML escaping)
+// writes it, a piece at a time: encoding/json encodes each character on its own, so pieces cut where
+// no character spans the cut encode to the same bytes as the whole.
+func writeJSONString(w io.Writer, s string) error {
+	const piece = 32 << 10
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	for len(s) > 0 {
+		n := min(piece, len(s))
+		// Cut before the start of a character among the last 4 bytes, if there is one: a valid
+		// character is at most 4 bytes, so none then spans the cut.
+		for i := n; n < len(s) && i > n-utf8.UTFMax; i-- {
+			if utf8.RuneStart(s[i]) {
+				n = i
+				break
+			}
+		}
+		buf.Reset()
+		if err := enc.Encode(s[:n]); err != nil {
+			return err
+		}
+		b := buf.Bytes()
+		if _, err := w.Write(b[1 : len(b)-2]); err != nil { // without the quotes and the newline
+			return err
+		}
+		s = s[n:]
+	}
+	return nil
 }
 
 // fail ends the run with a runner-side error reported like a failed program.

@@ -116,10 +116,15 @@ func TestMatplotlibFontListIsSeededSoWarmPythonDoesNotRebuildIt(t *testing.T) {
 	}
 }
 
-// The answer with a state streams it from its file: its bytes are those writeJSON gives with the
-// state in memory, whatever the other fields hold (here stdout quoting the marker).
-func TestTheStreamedStateAnswerIsTheSameJSON(t *testing.T) {
-	for _, size := range []int{1, 2, 3, 1000, 100_000} {
+// The answer streams stdout, stderr and the state (from its file): its bytes are those writeJSON
+// gives with all in memory, whatever the fields hold (here stdout quoting the marker, and every kind
+// of character cut anywhere between the pieces stdout is encoded in).
+func TestTheStreamedAnswerIsTheSameJSON(t *testing.T) {
+	var odd strings.Builder
+	for odd.Len() < 200_000 {
+		odd.WriteString("a\x01\n\t\"\\<>&é数😀\u2028\u2029\xff\xe6\x95\xf0\x9f\x98\x80\x80\x80\x80\x80\xc3")
+	}
+	for _, size := range []int{0, 1, 2, 3, 1000, 100_000} {
 		state := make([]byte, size)
 		for i := range state {
 			state[i] = byte(i * 7)
@@ -131,11 +136,13 @@ func TestTheStreamedStateAnswerIsTheSameJSON(t *testing.T) {
 		f.Write(state)
 		f.Seek(0, 0)
 		sig := "SIGKILL"
-		resp := &execResponse{ExitCode: 137, Signal: &sig, Stdout: `"state":"` + stateMarker + `" <&> ` + "\x01\xff",
-			Stderr: "e", DurationMS: 1.5, StateErrors: []string{"Cannot serialize 'f'"},
+		resp := &execResponse{ExitCode: 137, Signal: &sig, Stdout: `"stderr":"` + answerMarker + `" <&> ` + odd.String()[size%17:],
+			Stderr: odd.String()[size%5:] + `"state":"` + answerMarker + `"`, DurationMS: 1.5, StateErrors: []string{"Cannot serialize 'f'"},
 			Files: []fileChange{{Path: "a.txt", Ref: "a.txt", Size: 1, Mtime: 2, Change: "created"}}, Deleted: []string{}}
 		streamed := httptest.NewRecorder()
-		resp.stateFile, resp.stateSize = f, int64(size)
+		if size > 0 {
+			resp.stateFile, resp.stateSize = f, int64(size)
+		}
 		writeAnswer(streamed, resp)
 		f.Close()
 		inMemory := httptest.NewRecorder()
@@ -143,7 +150,12 @@ func TestTheStreamedStateAnswerIsTheSameJSON(t *testing.T) {
 		writeJSON(inMemory, http.StatusOK, resp)
 		if streamed.Code != http.StatusOK || streamed.Body.String() != inMemory.Body.String() ||
 			streamed.Header().Get("Content-Type") != "application/json" {
-			t.Errorf("%d bytes of state: %d %q, want %q", size, streamed.Code, streamed.Body.String(), inMemory.Body.String())
+			a, b := streamed.Body.String(), inMemory.Body.String()
+			i := 0
+			for i < min(len(a), len(b)) && a[i] == b[i] {
+				i++
+			}
+			t.Errorf("%d bytes of state: %d, %d bytes, want %d; from byte %d: %.200q, want %.200q", size, streamed.Code, len(a), len(b), i, a[i:], b[i:])
 		}
 	}
 }
@@ -181,6 +193,23 @@ func TestStateErrorsAreBounded(t *testing.T) {
 		got := decodeStateErrors(strings.NewReader(c.file), int64(len(c.file)))
 		if strings.Join(got, "|") != strings.Join(c.want, "|") || len(got) != len(c.want) {
 			t.Errorf("%s: got %.500q, want %.500q", c.name, got, c.want)
+		}
+	}
+}
+
+// stdout and stderr are encoded a piece at a time: wherever a piece ends (here at every offset of a
+// pattern of every kind of character, valid or not), the bytes are those of the whole.
+func TestAStringEncodedAPieceAtATimeIsEncodedAsAWhole(t *testing.T) {
+	pattern := "a\x01\n\t\"\\<>&é数😀\u2028\u2029\xff\xe6\x95\xf0\x9f\x98\x80\x80\x80\x80\x80\xc3\xed\xa0\x80"
+	long := strings.Repeat(pattern, 100_000/len(pattern)+1)
+	for off := 0; off < len(pattern); off++ {
+		s := long[off:]
+		var whole, pieces strings.Builder
+		enc := json.NewEncoder(&whole)
+		enc.SetEscapeHTML(false)
+		enc.Encode(s)
+		if err := writeJSONString(&pieces, s); err != nil || `"`+pieces.String()+`"`+"\n" != whole.String() {
+			t.Fatalf("from offset %d: the pieces differ from the whole (%v)", off, err)
 		}
 	}
 }
