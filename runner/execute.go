@@ -330,13 +330,15 @@ func writeAnswer(w http.ResponseWriter, resp *execResponse) {
 		field *string
 		write func(w io.Writer) error
 	}
-	stdout, stderr := resp.Stdout, resp.Stderr
+	// A copy with markers in place of the streamed fields (a PTC run's answer may be written by two
+	// requests at once: the answer itself is left as it is).
+	marked := *resp
 	fields := []streamed{
-		{"stdout", &resp.Stdout, func(w io.Writer) error { return writeJSONString(w, stdout) }},
-		{"stderr", &resp.Stderr, func(w io.Writer) error { return writeJSONString(w, stderr) }},
+		{"stdout", &marked.Stdout, func(w io.Writer) error { return writeJSONString(w, resp.Stdout) }},
+		{"stderr", &marked.Stderr, func(w io.Writer) error { return writeJSONString(w, resp.Stderr) }},
 	}
 	if resp.stateFile != nil {
-		fields = append(fields, streamed{"state", &resp.State, func(w io.Writer) error {
+		fields = append(fields, streamed{"state", &marked.State, func(w io.Writer) error {
 			b64 := base64.NewEncoder(base64.StdEncoding, w)
 			if _, err := io.CopyN(b64, resp.stateFile, resp.stateSize); err != nil {
 				return err
@@ -350,9 +352,7 @@ func writeAnswer(w http.ResponseWriter, resp *execResponse) {
 	for _, f := range fields {
 		*f.field = answerMarker
 	}
-	err := enc.Encode(resp)
-	resp.Stdout, resp.Stderr, resp.State = stdout, stderr, ""
-	if err != nil {
+	if err := enc.Encode(&marked); err != nil {
 		writeError(w, http.StatusInternalServerError, "encoding the answer: %v", err)
 		return
 	}
