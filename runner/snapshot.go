@@ -155,8 +155,8 @@ func (b *listBudget) admit(cost int) bool {
 	return true
 }
 
-// listedCost is what a listed name costs in a JSON answer: its path and its ref. It equals
-// nameBytes(displayPath(rel), escapePath(rel)) without building either string.
+// listedCost is what a listed name costs in a JSON answer: displayPath(rel) as a JSON string and
+// escapePath(rel), computed without building either (files_test.go checks it against them).
 func listedCost(rel string) int {
 	return displayCost(rel) + refCost(rel)
 }
