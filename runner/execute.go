@@ -364,10 +364,11 @@ func writeAnswer(w http.ResponseWriter, resp *execResponse) {
 		w.Write(before)
 		io.WriteString(w, `"`+f.name+`":"`)
 		if err := f.write(w); err != nil {
-			// The state file got shorter since it was opened (a process of the run outlived it?) or
-			// the client went away: the answer cannot be finished, and a broken connection says so.
+			// The client went away, or the state file got shorter since it was opened (a process of
+			// the run outlived it?): the answer stops here, cut short, which is not JSON (the API
+			// takes it for a failed sandbox).
 			log.Printf("runner: writing the answer's %s: %v", f.name, err)
-			panic(http.ErrAbortHandler)
+			return
 		}
 		io.WriteString(w, `"`)
 		rest = after

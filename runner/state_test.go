@@ -213,3 +213,22 @@ func TestAStringEncodedAPieceAtATimeIsEncodedAsAWhole(t *testing.T) {
 		}
 	}
 }
+
+// A state file that got shorter than it was when opened cuts the answer short: never valid JSON
+// with a wrong state in it.
+func TestAStateThatShrankCutsTheAnswerShort(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "out.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Write([]byte("0123456789"))
+	f.Seek(0, 0)
+	rec := httptest.NewRecorder()
+	writeAnswer(rec, &execResponse{Stdout: "out", Deleted: []string{}, stateFile: f, stateSize: 20})
+	var v map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); err == nil || !strings.Contains(rec.Body.String(), `"state":"MDEyMzQ1Njc4`) ||
+		strings.HasSuffix(rec.Body.String(), "}\n") {
+		t.Errorf("want the answer cut short in the state, got %q", rec.Body.String())
+	}
+}
