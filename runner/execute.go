@@ -1,14 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log"
+	"math"
 	"net/http"
+	"os"
 	"path"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 type execRequest struct {
@@ -48,6 +55,11 @@ type execResponse struct {
 	// A single-use jail sandbox whose run left no file to read ends itself once this answer is out:
 	// the API then has no destroy call to make.
 	SandboxEnded bool `json:"sandbox_ended,omitempty"`
+
+	// The captured Python state: its file, open, which writeAnswer streams into the answer as
+	// "state", and its size. The caller of execute closes it.
+	stateFile *os.File
+	stateSize int64
 }
 
 const (
@@ -61,36 +73,6 @@ const (
 	// control byte in it is 6 bytes of JSON in path and 3 in ref.
 	maxListedNameBytes = 4 << 20
 )
-
-// listed keeps the first files of a listing within maxListedFiles and maxListedNameBytes, and counts
-// the others.
-func listed[F any](files []F, names func(F) int) ([]F, int) {
-	n, bytes := 0, 0
-	for n < len(files) && n < maxListedFiles {
-		if bytes += names(files[n]); bytes > maxListedNameBytes {
-			break
-		}
-		n++
-	}
-	return files[:n], len(files) - n
-}
-
-// nameBytes is what a listed name costs in a JSON answer: path as a JSON string (at most; a control
-// byte is escaped to 6 bytes) and ref, which is ASCII that needs no escape.
-func nameBytes(path, ref string) int {
-	n := len(ref)
-	for i := 0; i < len(path); i++ {
-		switch c := path[i]; {
-		case c < 0x20:
-			n += 6
-		case c == '"' || c == '\\':
-			n += 2
-		default:
-			n++
-		}
-	}
-	return n
-}
 
 func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 	if !s.busy.TryLock() {
@@ -137,6 +119,9 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	resp, err := s.execute(&req, lang, state)
+	if resp != nil && resp.stateFile != nil {
+		defer resp.stateFile.Close()
+	}
 	if err == nil && s.jail != nil && s.jail.dead(killGrace(resp)) {
 		err = errors.New("the sandbox died during the run")
 	}
@@ -145,7 +130,7 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp.SandboxEnded = s.jail != nil && s.cfg.SingleUse && len(resp.Files) == 0
-	writeJSON(w, http.StatusOK, resp)
+	writeAnswer(w, resp)
 	if resp.SandboxEnded {
 		// In a goroutine: destroy waits for busy, which this handler holds until it has returned.
 		go s.jail.j.destroy(s.jail)
@@ -181,7 +166,7 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 	if req.Language == "py" && (state != nil || req.CaptureState) {
 		dirs = append(dirs, dirState)
 	}
-	before, _ := snapshot(s.cfg.Workdir)
+	before := snapshotWorkdir(s.cfg.Workdir)
 	if err := s.prepareRun(dirs, name, req.Code); err != nil {
 		return nil, err
 	}
@@ -244,12 +229,9 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 		// unexplained SIGKILL.
 		resp.Stderr = withNotice(resp.Stderr, stoppedNotice)
 	}
-	after, unlisted := snapshot(s.cfg.Workdir)
-	resp.Files, resp.Deleted = diffSnapshots(before, after, unlisted)
-	resp.Unlisted = unlisted
-	resp.Files, resp.FilesOmitted = listed(resp.Files, func(f fileChange) int { return nameBytes(f.Path, f.Ref) })
+	resp.Files, resp.FilesOmitted, resp.Deleted, resp.Unlisted = diffWorkdir(s.cfg.Workdir, before)
 	if req.Language == "py" && req.CaptureState {
-		resp.State, resp.StateErrors = s.readState()
+		resp.stateFile, resp.stateSize, resp.StateErrors = s.readState()
 	}
 	return resp, nil
 }
@@ -267,19 +249,162 @@ func (s *Server) prepareRun(dirs []string, name, code string) error {
 	return s.writeScratch(path.Join(dirCode, name), []byte(code))
 }
 
-// readState returns what the Python shim captured: base64 state (or "") and the errors.
-func (s *Server) readState() (string, []string) {
+// readState opens what the Python shim captured: the state file, nil when there is none or it is
+// empty, with its size (writeAnswer streams it into the answer), and the errors.
+func (s *Server) readState() (*os.File, int64, []string) {
 	var errs []string
-	if b, err := s.readScratch(path.Join(dirState, "errors.json"), maxStateBytes); err == nil {
-		if err := json.Unmarshal(b, &errs); err != nil {
-			errs = append(errs, "runner: unreadable state errors: "+err.Error())
+	if f, size, err := s.openScratch(path.Join(dirState, "errors.json"), math.MaxInt64); err == nil {
+		errs = decodeStateErrors(f, size)
+		f.Close()
+	}
+	f, size, err := s.openScratch(path.Join(dirState, "out.bin"), maxStateBytes)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, "runner: state not captured: "+unwrapPathError(err).Error())
 		}
+		return nil, 0, errs
 	}
-	b, err := s.readScratch(path.Join(dirState, "out.bin"), maxStateBytes)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		errs = append(errs, "runner: state not captured: "+unwrapPathError(err).Error())
+	if size == 0 {
+		f.Close()
+		return nil, 0, errs
 	}
-	return base64.StdEncoding.EncodeToString(b), errs
+	return f, size, errs
+}
+
+// The state errors the answer carries. User code can write the shim's errors.json as it likes (up
+// to its disk): decoded whole, 64 MiB of "" would be 21 million strings, gigabytes of the runner's
+// memory. The shim writes one error per variable it could not keep, each under 300 bytes or so.
+const (
+	maxStateErrors      = 100      // errors kept, then a note says there were more
+	maxStateErrorsBytes = 64 << 10 // of the file read; a note says when there was more
+	maxStateErrorBytes  = 1024     // of one error; the rest is cut, with "..."
+)
+
+// decodeStateErrors reads the shim's JSON list of strings, one at a time, from the first
+// maxStateErrorsBytes of r (size bytes in all), within the bounds above.
+func decodeStateErrors(r io.Reader, size int64) []string {
+	var errs []string
+	broken := func(err error) []string {
+		if size > maxStateErrorsBytes {
+			return append(errs, fmt.Sprintf("runner: more state errors not shown (only the first %d KiB of them are read)", maxStateErrorsBytes>>10))
+		}
+		return append(errs, "runner: unreadable state errors: "+err.Error())
+	}
+	dec := json.NewDecoder(io.LimitReader(r, maxStateErrorsBytes))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return broken(fmt.Errorf("not a JSON list"))
+	}
+	for dec.More() {
+		if len(errs) == maxStateErrors {
+			return append(errs, fmt.Sprintf("runner: more state errors not shown (at most %d)", maxStateErrors))
+		}
+		var e string
+		if err := dec.Decode(&e); err != nil {
+			return broken(err)
+		}
+		if len(e) > maxStateErrorBytes {
+			e = strings.ToValidUTF8(e[:maxStateErrorBytes], "") + "..."
+		}
+		errs = append(errs, e)
+	}
+	if _, err := dec.Token(); err != nil { // the closing ']'
+		return broken(err)
+	}
+	return errs
+}
+
+// answerMarker stands for a streamed field in the answer writeAnswer encodes, where it then writes
+// the field. No field before can hold `"name":"` + answerMarker + `"`: inside a JSON string every
+// quote is escaped.
+const answerMarker = "kcr-streamed-field"
+
+// writeAnswer writes the 200 answer of /execute: the same bytes as writeJSON, but the big fields are
+// written straight into the response instead of into one buffer of the whole answer. stdout and
+// stderr are encoded a piece at a time (as JSON, a byte can take 6), and the state is streamed from
+// its file as base64 (64 MiB of state would cost 85 MiB as base64, as much again in the buffer). In
+// jail mode one process serves every sandbox: what an answer holds is only its fields, its file list
+// (bounded by listBudget) and a few small buffers.
+func writeAnswer(w http.ResponseWriter, resp *execResponse) {
+	type streamed struct {
+		name  string
+		field *string
+		write func(w io.Writer) error
+	}
+	// A copy with markers in place of the streamed fields (a PTC run's answer may be written by two
+	// requests at once: the answer itself is left as it is).
+	marked := *resp
+	fields := []streamed{
+		{"stdout", &marked.Stdout, func(w io.Writer) error { return writeJSONString(w, resp.Stdout) }},
+		{"stderr", &marked.Stderr, func(w io.Writer) error { return writeJSONString(w, resp.Stderr) }},
+	}
+	if resp.stateFile != nil {
+		fields = append(fields, streamed{"state", &marked.State, func(w io.Writer) error {
+			b64 := base64.NewEncoder(base64.StdEncoding, w)
+			if _, err := io.CopyN(b64, resp.stateFile, resp.stateSize); err != nil {
+				return err
+			}
+			return b64.Close()
+		}})
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	for _, f := range fields {
+		*f.field = answerMarker
+	}
+	if err := enc.Encode(&marked); err != nil {
+		writeError(w, http.StatusInternalServerError, "encoding the answer: %v", err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	rest := buf.Bytes()
+	for _, f := range fields {
+		before, after, _ := bytes.Cut(rest, []byte(`"`+f.name+`":"`+answerMarker+`"`))
+		w.Write(before)
+		io.WriteString(w, `"`+f.name+`":"`)
+		if err := f.write(w); err != nil {
+			// The client went away, or the state file got shorter since it was opened (a process of
+			// the run outlived it?): the answer stops here, cut short, which is not JSON (the API
+			// takes it for a failed sandbox).
+			log.Printf("runner: writing the answer's %s: %v", f.name, err)
+			return
+		}
+		io.WriteString(w, `"`)
+		rest = after
+	}
+	w.Write(rest)
+}
+
+// writeJSONString writes s as the inside of a JSON string, as encoding/json (without HTML escaping)
+// writes it, a piece at a time: encoding/json encodes each character on its own, so pieces cut where
+// no character spans the cut encode to the same bytes as the whole.
+func writeJSONString(w io.Writer, s string) error {
+	const piece = 32 << 10
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	for len(s) > 0 {
+		n := min(piece, len(s))
+		// Cut before the start of a character among the last 4 bytes, if there is one: a valid
+		// character is at most 4 bytes, so none then spans the cut.
+		for i := n; n < len(s) && i > n-utf8.UTFMax; i-- {
+			if utf8.RuneStart(s[i]) {
+				n = i
+				break
+			}
+		}
+		buf.Reset()
+		if err := enc.Encode(s[:n]); err != nil {
+			return err
+		}
+		b := buf.Bytes()
+		if _, err := w.Write(b[1 : len(b)-2]); err != nil { // without the quotes and the newline
+			return err
+		}
+		s = s[n:]
+	}
+	return nil
 }
 
 // fail ends the run with a runner-side error reported like a failed program.

@@ -25,13 +25,16 @@ type listedFile struct {
 }
 
 func (s *Server) handleListFiles(w http.ResponseWriter, r *http.Request) {
-	snap, _ := snapshot(s.cfg.Workdir)
-	files := make([]listedFile, 0, len(snap))
-	for p, st := range snap {
-		files = append(files, listedFile{Path: displayPath(p), Ref: escapePath(p), Size: st.size, Mtime: float64(st.mtime) / 1e9})
-	}
+	files, omitted := []listedFile{}, 0
+	var budget listBudget
+	walkWorkdir(s.cfg.Workdir, func(rel string, st fileStat) {
+		if !budget.admit(listedCost(rel)) {
+			omitted++
+			return
+		}
+		files = append(files, listedFile{Path: displayPath(rel), Ref: escapePath(rel), Size: st.size, Mtime: float64(st.mtime) / 1e9})
+	})
 	sort.Slice(files, func(i, j int) bool { return byPath(files[i].Path, files[i].Ref, files[j].Path, files[j].Ref) })
-	files, omitted := listed(files, func(f listedFile) int { return nameBytes(f.Path, f.Ref) })
 	reply := map[string]any{"files": files}
 	if omitted > 0 {
 		reply["files_omitted"] = omitted

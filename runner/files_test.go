@@ -357,11 +357,58 @@ func TestAFolderTheRunnerCannotListIsReported(t *testing.T) {
 }
 
 func TestFilesInAnUnlistedFolderAreNotDeleted(t *testing.T) {
-	before := map[string]fileStat{"sec/x.txt": {1, 1}, "sec2.txt": {1, 1}, "gone.txt": {1, 1}}
-	after := map[string]fileStat{"sec2.txt": {1, 1}}
-	_, deleted := diffSnapshots(before, after, []unlistedPath{{raw: "sec"}})
+	// What the walk after the run left of the snapshot: sec2.txt was still there.
+	left := &workdirSnapshot{named: map[string]fileStat{"sec/x.txt": {1, 1}, "gone.txt": {1, 1}}}
+	deleted := deletedNames(left, []unlistedPath{{raw: "sec"}})
 	if strings.Join(deleted, ",") != "gone.txt" {
 		t.Errorf("deleted: %v", deleted)
+	}
+}
+
+// nameBytes is what a listed name costs in a JSON answer, from the strings themselves: path as a
+// JSON string (at most; a control byte is escaped to 6 bytes) and ref, ASCII that needs no escape.
+func nameBytes(path, ref string) int {
+	n := len(ref)
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; {
+		case c < 0x20:
+			n += 6
+		case c == '"' || c == '\\':
+			n += 2
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// The runner prices a name before it builds its path and ref: the price is what they cost.
+func TestANameIsPricedAsWhatItCostsInTheAnswer(t *testing.T) {
+	for _, name := range []string{"", "a.txt", "dir/sub/x y.csv", "\x01\x1f\"\\", "é数😀", "\xff\xfe", "a\xffé\xc3",
+		"\xef\xbf\xbd", "\xed\xa0\x80", "%~-._/", strings.Repeat("\x01", 300) + "/" + strings.Repeat("\xff", 255)} {
+		if got, want := listedCost(name), nameBytes(displayPath(name), escapePath(name)); got != want {
+			t.Errorf("%q: priced %d, costs %d", name, got, want)
+		}
+		if got, want := displayCost(name), nameBytes(displayPath(name), ""); got != want {
+			t.Errorf("%q: path priced %d, costs %d", name, got, want)
+		}
+	}
+}
+
+// A listing is the first names that fit in its budget, the others counted: ten thousand names at
+// most, and 4 MiB of them.
+func TestAListingStopsAtItsBudget(t *testing.T) {
+	var b listBudget
+	n := 0
+	for b.admit(1) {
+		n++
+	}
+	if n != maxListedFiles || b.admit(0) {
+		t.Errorf("%d names of 1 byte admitted, want %d and no more", n, maxListedFiles)
+	}
+	b = listBudget{}
+	if !b.admit(maxListedNameBytes-10) || b.admit(11) || b.admit(1) {
+		t.Errorf("past 4 MiB of names, or after a name that did not fit, nothing more is admitted")
 	}
 }
 

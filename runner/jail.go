@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +39,11 @@ import (
 // The admin token (RUNNER_ADMIN_TOKEN) guards POST /sandboxes and DELETE /sandboxes/{id}.
 
 const jailServeCommand = "__jail"
+
+// jailMemoryLimit is the jail server's soft memory limit (runtime/debug.SetMemoryLimit) unless
+// GOMEMLIMIT sets one: above what it holds with the API's default 8 runs answering at once, hostile
+// ones included (at most about 40 MiB each, docs/runner-protocol.md "Limits of an answer").
+const jailMemoryLimit = 512 << 20
 
 // jailConfig is what the jail server reads from its command line and environment.
 type jailConfig struct {
@@ -264,6 +270,12 @@ func jailServe(args []string) {
 	}
 	os.Unsetenv("RUNNER_ADMIN_TOKEN")
 	prctl(prSetDumpable, 0)
+	// What the jail server holds for an answer is bounded (writeAnswer, listBudget), but garbage
+	// could still double its heap while many sandboxes answer at once: past this soft limit the
+	// garbage collector runs more often instead (it refuses nothing). GOMEMLIMIT overrides it.
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(jailMemoryLimit)
+	}
 	// The uid range is claimed here, while the host's /run is in view (newJail pivots into the jail's
 	// own root), by the process that owns the sandboxes (they die with it), for as long as it lives.
 	claim, err := claimUIDRange(uidClaimDir, cfg.UIDBase, cfg.UIDBase+cfg.UIDCount-1, cfg.StartTimeout)

@@ -579,7 +579,7 @@ func (s *Server) handlePTCWait(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	writeAnswer(w, resp)
 }
 
 // handlePTCCancel: POST /ptc/cancel {"run_id"?}: kills the programmatic run (204 either way). A cancel

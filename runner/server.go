@@ -4,7 +4,6 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log"
 	"net/http"
 	"os"
@@ -362,24 +361,25 @@ func (s *Server) writeShims() error {
 	return nil
 }
 
-// readScratch reads at most max bytes of a regular file a child wrote; a FIFO cannot block the runner.
-func (s *Server) readScratch(name string, max int64) ([]byte, error) {
+// openScratch opens a regular file a child wrote, if it is at most max bytes, and returns its size;
+// a FIFO cannot block the runner.
+func (s *Server) openScratch(name string, max int64) (*os.File, int64, error) {
 	f, err := s.scratchRoot.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	defer f.Close()
 	st, err := f.Stat()
-	if err != nil {
-		return nil, err
+	switch {
+	case err != nil:
+	case !st.Mode().IsRegular():
+		err = fmt.Errorf("%s is not a regular file", name)
+	case st.Size() > max:
+		err = fmt.Errorf("%s is larger than %d bytes", name, max)
+	default:
+		return f, st.Size(), nil
 	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", name)
-	}
-	if st.Size() > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes", name, max)
-	}
-	return io.ReadAll(io.LimitReader(f, max))
+	f.Close()
+	return nil, 0, err
 }
 
 // chownTree gives dir and everything in it to the child uid, when children run as another user.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"hash/maphash"
 	"io/fs"
 	"os"
 	"sort"
@@ -37,17 +38,17 @@ type unlistedPath struct {
 
 const maxUnlisted = 100
 
-// snapshot lists the regular files under dir, recursively, by "/"-separated relative path, and
-// what it could not look into (at most maxUnlisted). Symlinks are not followed, and the walk stays
-// inside dir even while user code swaps a folder for a symlink under it (the runner is root in jail
-// mode, and dir's parent holds the other sandboxes' folders): it goes through an os.Root, which
-// refuses a path that leaves dir and stats each entry relative to its open folder.
-func snapshot(dir string) (map[string]fileStat, []unlistedPath) {
-	out := map[string]fileStat{}
+// walkWorkdir calls file for each regular file under dir, with its "/"-separated relative path, and
+// returns what it could not look into (at most maxUnlisted). Symlinks are not followed, and the walk
+// stays inside dir even while user code swaps a folder for a symlink under it (the runner is root in
+// jail mode, and dir's parent holds the other sandboxes' folders): it goes through an os.Root, which
+// refuses a path that leaves dir and stats each entry relative to its open folder. file must not keep
+// more of what it is given than its budget allows: a tree may hold many files with long names.
+func walkWorkdir(dir string, file func(rel string, st fileStat)) []unlistedPath {
 	var unlisted []unlistedPath
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return out, nil
+		return nil
 	}
 	defer root.Close()
 	note := func(rel, msg, kind string) {
@@ -76,11 +77,122 @@ func snapshot(dir string) (map[string]fileStat, []unlistedPath) {
 			return nil
 		}
 		if info, err := d.Info(); err == nil {
-			out[rel] = fileStat{size: info.Size(), mtime: info.ModTime().UnixNano()}
+			file(rel, fileStat{size: info.Size(), mtime: info.ModTime().UnixNano()})
 		}
 		return nil
 	})
-	return out, unlisted
+	return unlisted
+}
+
+// workdirSnapshot is the workdir before a run, to tell what the run changed. Its cost is bounded
+// whatever the tree holds: the first files (within the budget of a listing) are kept by name, the
+// others by a 128-bit hash of their name, so a tree of long names costs about 50 bytes a file past
+// the first 4 MiB of names. A file kept by hash is still told apart (unchanged, modified or created),
+// but if the run deletes it, it cannot be named: the answer's deleted list leaves it out.
+type workdirSnapshot struct {
+	named     map[string]fileStat
+	hashed    map[pathHash]fileStat
+	nameBytes int
+}
+
+type pathHash [2]uint64
+
+// pathSeeds key the hash with this process's random seeds: user code cannot make two names collide.
+var pathSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+func hashPath(p string) pathHash {
+	return pathHash{maphash.String(pathSeeds[0], p), maphash.String(pathSeeds[1], p)}
+}
+
+// snapshotWorkdir records the regular files under dir (see walkWorkdir).
+func snapshotWorkdir(dir string) *workdirSnapshot {
+	s := &workdirSnapshot{named: map[string]fileStat{}, hashed: map[pathHash]fileStat{}}
+	walkWorkdir(dir, func(rel string, st fileStat) {
+		if len(s.named) < maxListedFiles && s.nameBytes+len(rel) <= maxListedNameBytes {
+			s.named[rel] = st
+			s.nameBytes += len(rel)
+		} else {
+			s.hashed[hashPath(rel)] = st
+		}
+	})
+	return s
+}
+
+// take returns what the snapshot has of rel and forgets it: what is left at the end of a walk after
+// the run is what the run deleted.
+func (s *workdirSnapshot) take(rel string) (fileStat, bool) {
+	if st, ok := s.named[rel]; ok {
+		delete(s.named, rel)
+		return st, true
+	}
+	if len(s.hashed) == 0 {
+		return fileStat{}, false
+	}
+	h := hashPath(rel)
+	st, ok := s.hashed[h]
+	delete(s.hashed, h)
+	return st, ok
+}
+
+// listBudget is what a listing in an answer may hold: at most maxListedFiles names and
+// maxListedNameBytes of them as JSON. The runner builds the answer in its own memory, outside every
+// sandbox's limit (in jail mode one process serves all sandboxes), so a name is priced from its
+// bytes before any string is built for it. The listing is the first names that fit; once one does
+// not, no later one is taken (the rest are only counted), so the listing does not depend on which
+// later names happen to be short.
+type listBudget struct {
+	n, bytes int
+	full     bool
+}
+
+func (b *listBudget) admit(cost int) bool {
+	if b.full || b.n >= maxListedFiles || b.bytes+cost > maxListedNameBytes {
+		b.full = true
+		return false
+	}
+	b.n++
+	b.bytes += cost
+	return true
+}
+
+// listedCost is what a listed name costs in a JSON answer: displayPath(rel) as a JSON string and
+// escapePath(rel), computed without building either (files_test.go checks it against them).
+func listedCost(rel string) int {
+	return displayCost(rel) + refCost(rel)
+}
+
+// displayCost is the length of displayPath(p) as a JSON string, at most (a control byte is escaped
+// to 6 bytes, '"' and '\\' to 2, a byte that is not UTF-8 becomes U+FFFD, 3 bytes).
+func displayCost(p string) int {
+	n := 0
+	for i := 0; i < len(p); {
+		r, size := utf8.DecodeRuneInString(p[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			n += 3
+		case r < 0x20:
+			n += 6
+		case r == '"' || r == '\\':
+			n += 2
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
+}
+
+// refCost is the length of escapePath(p): 3 bytes for each byte it percent-encodes.
+func refCost(p string) int {
+	n := 0
+	for i := 0; i < len(p); i++ {
+		if unreserved(p[i]) {
+			n++
+		} else {
+			n += 3
+		}
+	}
+	return n
 }
 
 // specialKind names an entry that is neither a regular file nor a folder ("" for those two).
@@ -101,29 +213,53 @@ func specialKind(t fs.FileMode) string {
 	}
 }
 
-// diffSnapshots lists files created or modified (size or mtime changed) and files deleted, sorted.
-// A file under an unlisted folder is not known to be gone, so it is not reported deleted.
-func diffSnapshots(before, after map[string]fileStat, unlisted []unlistedPath) ([]fileChange, []string) {
-	files, deleted := []fileChange{}, []string{}
-	for p, a := range after {
-		b, existed := before[p]
+// diffWorkdir walks dir after a run and lists the files created or modified (size or mtime changed)
+// since before, and the files deleted, each sorted and within a listBudget: omitted counts the
+// created or modified files past it (a deleted file past it is left out). It returns what it could
+// not look into too; a file under an unlisted folder is not known to be gone, so it is not reported
+// deleted. It uses up before.
+func diffWorkdir(dir string, before *workdirSnapshot) (files []fileChange, omitted int, deleted []string, unlisted []unlistedPath) {
+	files = []fileChange{}
+	var budget listBudget
+	unlisted = walkWorkdir(dir, func(rel string, a fileStat) {
+		b, existed := before.take(rel)
 		change := "created"
 		if existed {
 			if a == b {
-				continue
+				return
 			}
 			change = "modified"
 		}
-		files = append(files, fileChange{Path: displayPath(p), Ref: escapePath(p), Size: a.size, Mtime: float64(a.mtime) / 1e9, Change: change})
-	}
-	for p := range before {
-		if _, ok := after[p]; !ok && !under(p, unlisted) {
-			deleted = append(deleted, displayPath(p))
+		if !budget.admit(listedCost(rel)) {
+			omitted++
+			return
+		}
+		files = append(files, fileChange{Path: displayPath(rel), Ref: escapePath(rel), Size: a.size, Mtime: float64(a.mtime) / 1e9, Change: change})
+	})
+	sort.Slice(files, func(i, j int) bool { return byPath(files[i].Path, files[i].Ref, files[j].Path, files[j].Ref) })
+	return files, omitted, deletedNames(before, unlisted), unlisted
+}
+
+// deletedNames lists, as text and sorted, the files a snapshot still has by name (after diffWorkdir
+// took those still there), within a listBudget (priced as the path alone).
+func deletedNames(left *workdirSnapshot, unlisted []unlistedPath) []string {
+	var gone []string
+	for p := range left.named {
+		if !under(p, unlisted) {
+			gone = append(gone, p)
 		}
 	}
-	sort.Slice(files, func(i, j int) bool { return byPath(files[i].Path, files[i].Ref, files[j].Path, files[j].Ref) })
+	sort.Strings(gone)
+	deleted := []string{}
+	var budget listBudget
+	for _, p := range gone {
+		if !budget.admit(displayCost(p)) {
+			break
+		}
+		deleted = append(deleted, displayPath(p))
+	}
 	sort.Strings(deleted)
-	return files, deleted
+	return deleted
 }
 
 func under(p string, unlisted []unlistedPath) bool {
@@ -170,8 +306,7 @@ func escapePath(p string) string {
 	var b strings.Builder
 	for i := 0; i < len(p); i++ {
 		c := p[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '/' {
+		if unreserved(c) {
 			b.WriteByte(c)
 		} else {
 			b.WriteByte('%')
@@ -180,4 +315,10 @@ func escapePath(p string) string {
 		}
 	}
 	return b.String()
+}
+
+// unreserved is a byte escapePath keeps as it is.
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~' || c == '/'
 }

@@ -2,8 +2,13 @@ package main
 
 import (
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -108,5 +113,122 @@ func TestMatplotlibFontListIsSeededSoWarmPythonDoesNotRebuildIt(t *testing.T) {
 	r := tr.run("py", "import os\nprint(open(os.path.join(os.environ['MPLCONFIGDIR'], 'fontlist-v999.json')).read())")
 	if r.Stdout != "{\"seeded\":true}\n" {
 		t.Fatalf("seeded font list not visible to the child: %v", r)
+	}
+}
+
+// The answer streams stdout, stderr and the state (from its file): its bytes are those writeJSON
+// gives with all in memory, whatever the fields hold (here stdout quoting the marker, and every kind
+// of character cut anywhere between the pieces stdout is encoded in).
+func TestTheStreamedAnswerIsTheSameJSON(t *testing.T) {
+	var odd strings.Builder
+	for odd.Len() < 200_000 {
+		odd.WriteString("a\x01\n\t\"\\<>&é数😀\u2028\u2029\xff\xe6\x95\xf0\x9f\x98\x80\x80\x80\x80\x80\xc3")
+	}
+	for _, size := range []int{0, 1, 2, 3, 1000, 100_000} {
+		state := make([]byte, size)
+		for i := range state {
+			state[i] = byte(i * 7)
+		}
+		f, err := os.Create(filepath.Join(t.TempDir(), "out.bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(state)
+		f.Seek(0, 0)
+		sig := "SIGKILL"
+		resp := &execResponse{ExitCode: 137, Signal: &sig, Stdout: `"stderr":"` + answerMarker + `" <&> ` + odd.String()[size%17:],
+			Stderr: odd.String()[size%5:] + `"state":"` + answerMarker + `"`, DurationMS: 1.5, StateErrors: []string{"Cannot serialize 'f'"},
+			Files: []fileChange{{Path: "a.txt", Ref: "a.txt", Size: 1, Mtime: 2, Change: "created"}}, Deleted: []string{}}
+		streamed := httptest.NewRecorder()
+		if size > 0 {
+			resp.stateFile, resp.stateSize = f, int64(size)
+		}
+		writeAnswer(streamed, resp)
+		f.Close()
+		inMemory := httptest.NewRecorder()
+		resp.stateFile, resp.State = nil, base64.StdEncoding.EncodeToString(state)
+		writeJSON(inMemory, http.StatusOK, resp)
+		if streamed.Code != http.StatusOK || streamed.Body.String() != inMemory.Body.String() ||
+			streamed.Header().Get("Content-Type") != "application/json" {
+			a, b := streamed.Body.String(), inMemory.Body.String()
+			i := 0
+			for i < min(len(a), len(b)) && a[i] == b[i] {
+				i++
+			}
+			t.Errorf("%d bytes of state: %d, %d bytes, want %d; from byte %d: %.200q, want %.200q", size, streamed.Code, len(a), len(b), i, a[i:], b[i:])
+		}
+	}
+}
+
+// The state errors are read one at a time, within bounds: what user code writes there cannot cost the
+// runner more than a few times 64 KiB.
+func TestStateErrorsAreBounded(t *testing.T) {
+	list := func(items ...string) string {
+		b, _ := json.Marshal(items)
+		return string(b)
+	}
+	many := make([]string, 150)
+	for i := range many {
+		many[i] = fmt.Sprintf("Cannot serialize 'v%d' (generator): cannot pickle", i)
+	}
+	long := strings.Repeat("é", 1000)
+	cases := []struct {
+		name, file string
+		want       []string
+	}{
+		{"as the shim writes them", list("Cannot serialize 'f' (TextIOWrapper): x", "Cannot restore state: y"),
+			[]string{"Cannot serialize 'f' (TextIOWrapper): x", "Cannot restore state: y"}},
+		{"none", "[]", nil},
+		{"too many", list(many...), append(many[:100:100], "runner: more state errors not shown (at most 100)")},
+		{"one too long", list(long), []string{strings.Repeat("é", 512) + "..."}},
+		{"past 64 KiB", "[" + strings.Repeat(`"x",`, 20000) + `"x"]`,
+			append(slices.Repeat([]string{"x"}, 100), "runner: more state errors not shown (at most 100)")},
+		{"one string past 64 KiB", `["` + strings.Repeat("x", 70000) + `"]`,
+			[]string{"runner: more state errors not shown (only the first 64 KiB of them are read)"}},
+		{"not a list", `{"a":1}`, []string{"runner: unreadable state errors: not a JSON list"}},
+		{"not strings", `["a", 3]`, []string{"a", "runner: unreadable state errors: json: cannot unmarshal number into Go value of type string"}},
+		{"cut short", `["a", "b"`, []string{"a", "b", "runner: unreadable state errors: EOF"}},
+	}
+	for _, c := range cases {
+		got := decodeStateErrors(strings.NewReader(c.file), int64(len(c.file)))
+		if strings.Join(got, "|") != strings.Join(c.want, "|") || len(got) != len(c.want) {
+			t.Errorf("%s: got %.500q, want %.500q", c.name, got, c.want)
+		}
+	}
+}
+
+// stdout and stderr are encoded a piece at a time: wherever a piece ends (here at every offset of a
+// pattern of every kind of character, valid or not), the bytes are those of the whole.
+func TestAStringEncodedAPieceAtATimeIsEncodedAsAWhole(t *testing.T) {
+	pattern := "a\x01\n\t\"\\<>&é数😀\u2028\u2029\xff\xe6\x95\xf0\x9f\x98\x80\x80\x80\x80\x80\xc3\xed\xa0\x80"
+	long := strings.Repeat(pattern, 100_000/len(pattern)+1)
+	for off := 0; off < len(pattern); off++ {
+		s := long[off:]
+		var whole, pieces strings.Builder
+		enc := json.NewEncoder(&whole)
+		enc.SetEscapeHTML(false)
+		enc.Encode(s)
+		if err := writeJSONString(&pieces, s); err != nil || `"`+pieces.String()+`"`+"\n" != whole.String() {
+			t.Fatalf("from offset %d: the pieces differ from the whole (%v)", off, err)
+		}
+	}
+}
+
+// A state file that got shorter than it was when opened cuts the answer short: never valid JSON
+// with a wrong state in it.
+func TestAStateThatShrankCutsTheAnswerShort(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "out.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Write([]byte("0123456789"))
+	f.Seek(0, 0)
+	rec := httptest.NewRecorder()
+	writeAnswer(rec, &execResponse{Stdout: "out", Deleted: []string{}, stateFile: f, stateSize: 20})
+	var v map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); err == nil || !strings.Contains(rec.Body.String(), `"state":"MDEyMzQ1Njc4`) ||
+		strings.HasSuffix(rec.Body.String(), "}\n") {
+		t.Errorf("want the answer cut short in the state, got %q", rec.Body.String())
 	}
 }
