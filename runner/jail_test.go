@@ -556,6 +556,22 @@ for arg in (0xffffffff, 0, 0x0008, 0x0020000, 0x0020008, 0xffffffff, 0x0040000, 
     ctypes.set_errno(0)
     pers.append((libc.personality(ctypes.c_ulong(arg)), ctypes.get_errno()))
 print("personality", pers)
+# Huge TLB pages: refused by the filter (EPERM), not by an empty pool (ENOMEM) or the kernel (EINVAL).
+huge = []
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+ctypes.set_errno(0)
+libc.mmap(None, 2 << 20, 3, 0x22 | 0x40000, -1, 0)
+huge.append(ctypes.get_errno())
+libc.shmget.restype = ctypes.c_int
+huge.append(ctypes.get_errno() if libc.shmget(0, 2 << 20, 0o1600 | 0x800) == -1 else "OPEN")
+try:
+    os.close(os.memfd_create("h", os.MFD_HUGETLB))
+    huge.append("OPEN")
+except OSError as e:
+    huge.append(e.errno)
+os.close(os.memfd_create("plain"))
+print("hugetlb", huge)
 t = threading.Thread(target=lambda: None); t.start(); t.join()
 pid = os.fork()
 if pid == 0:
@@ -565,8 +581,10 @@ print(subprocess.run(["true"]).returncode, os.waitstatus_to_exitcode(os.waitpid(
 	out := b.py(code)
 	// personality: each call answers the persona before it; the values not allowed are refused.
 	want := fmt.Sprintf("syscalls []\nfamilies [%d]\nallowed [1, 2, 10, 16]\nprotocols [%d]\npassed ['ok']\n"+
-		"personality [(0, 0), (0, 0), (0, 0), (8, 0), (131072, 0), (131080, 0), (-1, %d), (-1, %d), (-1, %d)]\n0 3\n",
-		syscall.EAFNOSUPPORT, syscall.EPROTONOSUPPORT, syscall.EPERM, syscall.EPERM, syscall.EPERM)
+		"personality [(0, 0), (0, 0), (0, 0), (8, 0), (131072, 0), (131080, 0), (-1, %d), (-1, %d), (-1, %d)]\n"+
+		"hugetlb [%d, %d, %d]\n0 3\n",
+		syscall.EAFNOSUPPORT, syscall.EPROTONOSUPPORT, syscall.EPERM, syscall.EPERM, syscall.EPERM,
+		syscall.EPERM, syscall.EPERM, syscall.EPERM)
 	if out != want {
 		t.Fatalf("denied syscalls:\n%s\nwant:\n%s", out, want)
 	}

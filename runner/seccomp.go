@@ -30,7 +30,11 @@ import (
 //     code that has been the way in of many kernel bugs;
 //   - personality: only the values Docker's default profile allows (0, PER_LINUX32, UNAME26, both,
 //     and 0xffffffff, which only asks the current one); anything else (ADDR_NO_RANDOMIZE,
-//     READ_IMPLIES_EXEC, ...) gets EPERM.
+//     READ_IMPLIES_EXEC, ...) gets EPERM;
+//   - huge TLB pages (mmap with MAP_HUGETLB, shmget with SHM_HUGETLB, memfd_create with MFD_HUGETLB):
+//     EPERM. They come from the host's reserved pool, which a sandbox's memory cgroup does not count
+//     (the jail sets no hugetlb limit): one run could take every page another service reserved.
+//     Runtimes that ask for them fall back to ordinary pages; transparent huge pages stay allowed.
 
 const (
 	seccompRetKillProcess = 0x80000000
@@ -58,6 +62,8 @@ const (
 	ipprotoIP, ipprotoICMP, ipprotoTCP, ipprotoUDP, ipprotoICMPv6 = 0, 1, 6, 17, 58
 
 	perLinux, perLinux32, perUname26, perQuery = 0x0000, 0x0008, 0x0020000, 0xffffffff
+
+	mapHugeTLB, shmHugeTLB, mfdHugeTLB = 0x40000, 0x800, 0x4
 )
 
 // seccompDenied fail with EPERM whatever their arguments, by name; those the architecture does not
@@ -170,7 +176,10 @@ func seccompFilter() ([]byte, error) {
 		jeq(mustSysNumber("unshare"), "unshare", ""),
 		jeq(mustSysNumber("socket"), "socket", ""),
 		jeq(mustSysNumber("socketpair"), "socket", ""),
-		jeq(mustSysNumber("personality"), "personality", ""))
+		jeq(mustSysNumber("personality"), "personality", ""),
+		jeq(mustSysNumber("mmap"), "mmap", ""),
+		jeq(mustSysNumber("shmget"), "shmget", ""),
+		jeq(mustSysNumber("memfd_create"), "memfd_create", ""))
 	for _, name := range seccompDenied {
 		if nr, ok := sysNumber(name); ok {
 			p = append(p, jeq(nr, "eperm", ""))
@@ -196,6 +205,10 @@ func seccompFilter() ([]byte, error) {
 		labeled("personality", ldAbs(seccompArg0)),
 		jeq(perLinux, "allow", ""), jeq(perLinux32, "allow", ""), jeq(perUname26, "allow", ""),
 		jeq(perUname26|perLinux32, "allow", ""), jeq(perQuery, "allow", "eperm"),
+		// Flags are ints: their low 32 bits are all the kernel reads.
+		labeled("mmap", ldAbs(seccompArg0+24)), jset(mapHugeTLB, "eperm", "allow"),
+		labeled("shmget", ldAbs(seccompArg0+16)), jset(shmHugeTLB, "eperm", "allow"),
+		labeled("memfd_create", ldAbs(seccompArg0+8)), jset(mfdHugeTLB, "eperm", "allow"),
 		labeled("allow", ret(seccompRetAllow)),
 		labeled("eperm", ret(seccompRetErrno|uint32(syscall.EPERM))),
 		labeled("enosys", ret(seccompRetErrno|uint32(syscall.ENOSYS))),

@@ -10,6 +10,7 @@ const (
 // sysNumbers are the x86_64 numbers of the syscalls the filter looks at (arch/x86/entry/syscalls).
 var sysNumbers = map[string]uint32{
 	"clone": 56, "unshare": 272, "personality": 135, "socket": 41, "socketpair": 53,
+	"mmap": 9, "shmget": 29, "memfd_create": 319,
 	"mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161, "setns": 308,
 	"keyctl": 250, "add_key": 248, "request_key": 249, "bpf": 321, "perf_event_open": 298, "userfaultfd": 323,
 	"ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "kcmp": 312,

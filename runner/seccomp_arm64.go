@@ -10,6 +10,7 @@ const (
 // include/uapi/asm-generic/unistd.h). Syscalls arm64 does not have are absent.
 var sysNumbers = map[string]uint32{
 	"clone": 220, "unshare": 97, "personality": 92, "socket": 198, "socketpair": 199,
+	"mmap": 222, "shmget": 194, "memfd_create": 279,
 	"mount": 40, "umount2": 39, "pivot_root": 41, "chroot": 51, "setns": 268,
 	"keyctl": 219, "add_key": 217, "request_key": 218, "bpf": 280, "perf_event_open": 241, "userfaultfd": 282,
 	"ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271, "kcmp": 272,

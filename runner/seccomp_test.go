@@ -116,6 +116,16 @@ func TestSeccompFilterDecisions(t *testing.T) {
 		{"personality addr_no_randomize", sys("personality"), []uint64{0x0040000}, eperm},
 		{"personality read_implies_exec", sys("personality"), []uint64{0x0400000}, eperm},
 		{"personality mmap_page_zero", sys("personality"), []uint64{0x0100000}, eperm},
+		// Huge TLB pages: the host's reserved pool, outside the sandbox's memory cgroup.
+		{"mmap (Go's number)", uint32(syscall.SYS_MMAP), []uint64{0, 2 << 20, 3, 0x22 | mapHugeTLB, ^uint64(0), 0}, eperm},
+		{"shmget (Go's number)", uint32(syscall.SYS_SHMGET), []uint64{0, 2 << 20, shmHugeTLB}, eperm},
+		{"mmap", sys("mmap"), []uint64{0, 4096, 3, 0x22, ^uint64(0), 0}, seccompRetAllow},
+		{"mmap hugetlb", sys("mmap"), []uint64{0, 2 << 20, 3, 0x22 | mapHugeTLB, ^uint64(0), 0}, eperm},
+		{"mmap hugetlb 1G", sys("mmap"), []uint64{0, 1 << 30, 3, 0x22 | mapHugeTLB | 30<<26, ^uint64(0), 0}, eperm},
+		{"shmget", sys("shmget"), []uint64{0, 4096, 0o1600}, seccompRetAllow},
+		{"shmget hugetlb", sys("shmget"), []uint64{0, 2 << 20, 0o1600 | shmHugeTLB}, eperm},
+		{"memfd_create", sys("memfd_create"), []uint64{0, 1}, seccompRetAllow},
+		{"memfd_create hugetlb", sys("memfd_create"), []uint64{0, 1 | mfdHugeTLB}, eperm},
 	}
 	for _, name := range seccompDenied {
 		if nr, ok := sysNumber(name); ok {
