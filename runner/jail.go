@@ -366,6 +366,11 @@ func newJail(cfg *jailConfig) (*jail, error) {
 	}
 	// In the host's view of /sys, before the jail's own root hides it.
 	j.hugePages = hugePagesAllowed()
+	if pattern, err := os.ReadFile("/proc/sys/kernel/core_pattern"); err == nil {
+		if w := corePatternWarning(string(pattern)); w != "" {
+			log.Printf("runner jail: %s", w)
+		}
+	}
 	if cfg.FavorDynmods {
 		if did, err := favorDynmods(); err != nil {
 			log.Printf("runner jail: cgroup favordynmods not turned on, moving runs into their cgroups may stall the host's forks: %v", err)
@@ -649,4 +654,19 @@ func (j *jail) handleDestroy(w http.ResponseWriter, r *http.Request) {
 func hugePagesAllowed() bool {
 	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
 	return err == nil && !strings.Contains(string(b), "[never]")
+}
+
+// corePatternWarning says what is wrong with the host's kernel.core_pattern for sandboxes, or "". A
+// crash of any sandboxed process (a program it exec'd is dumpable again) runs the host's core
+// handler; a pipe there (systemd-coredump, apport) is a root process per crash, outside every limit
+// of the sandbox, whatever its RLIMIT_CORE of 0 (the kernel ignores it for pipes). No namespace
+// changes core_pattern, so the operator must: docs/operations.md.
+func corePatternWarning(pattern string) string {
+	p := strings.TrimSpace(pattern)
+	if !strings.HasPrefix(p, "|") {
+		return ""
+	}
+	return fmt.Sprintf("kernel.core_pattern is a pipe (%q): every crash in a sandbox starts that handler as root "+
+		"on the host, outside the sandbox's limits; set it to a file name (sysctl kernel.core_pattern=core) "+
+		"on hosts that run the local backend", p)
 }

@@ -1917,3 +1917,20 @@ func TestJailChildrenOfEveryTemplateAreKilledThroughTheirPidfd(t *testing.T) {
 		t.Fatalf("a template sent a child's pid without its pidfd:\n%s", j.log.String())
 	}
 }
+
+func TestACorePatternThatIsAPipeIsWarnedAbout(t *testing.T) {
+	for pattern, warned := range map[string]bool{
+		"core\n": false,
+		"/var/crash/core.%p": false,
+		"|/usr/lib/systemd/systemd-coredump %P %u %g %s %t %c %h\n": true,
+		"  |/usr/share/apport/apport %p": true,
+	} {
+		w := corePatternWarning(pattern)
+		if (w != "") != warned {
+			t.Errorf("%q: warning %q, want one: %v", pattern, w, warned)
+		}
+		if warned && !strings.Contains(w, "kernel.core_pattern=core") {
+			t.Errorf("%q: the warning does not say what to set: %q", pattern, w)
+		}
+	}
+}
