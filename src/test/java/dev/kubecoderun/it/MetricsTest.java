@@ -39,13 +39,52 @@ class MetricsTest {
     return m.find() ? Double.parseDouble(m.group(1)) : -1;
   }
 
+  private TestServer.Reply withToken(String path, String token) {
+    return server.send(
+        HttpRequest.newBuilder(server.base.resolve(path))
+            .header("Authorization", "Bearer " + token));
+  }
+
   @Test
-  void onlyTheMasterKeyReadsTheMetrics() {
+  void theMetricsTokenOrTheMasterKeyReadsTheMetrics() {
     Errors.assertError(
         server.send(HttpRequest.newBuilder(server.base.resolve("/metrics"))),
         401,
         "authentication");
+    // API keys, whoever holds them: clients, not the operator's monitoring.
     Errors.assertError(server.get("/metrics"), 403, "authorization");
+    Errors.assertError(withToken("/metrics", TestServer.KEY2), 403, "authorization");
+    TestServer.Reply byToken = withToken("/metrics", TestServer.METRICS);
+    assertEquals(200, byToken.status(), byToken.body());
+    assertTrue(byToken.body().contains("http_server_requests_seconds_count"));
+    assertEquals(
+        200,
+        server
+            .send(
+                HttpRequest.newBuilder(server.base.resolve("/metrics"))
+                    .header("X-API-Key", TestServer.METRICS))
+            .status());
+    assertEquals(200, withToken("/metrics", TestServer.MASTER).status(), "the operator's curl");
+  }
+
+  /** What Prometheus holds opens nothing but the metrics: no admin route, no API route. */
+  @Test
+  void theMetricsTokenOpensNothingElse() {
+    for (String admin :
+        List.of("/api/v1/admin/keys", "/api/v1/admin/stats", "/v1/api/v1/admin/keys")) {
+      Errors.assertError(withToken(admin, TestServer.METRICS), 403, "authorization");
+    }
+    TestServer.Reply create =
+        server.send(
+            HttpRequest.newBuilder(server.base.resolve("/api/v1/admin/keys"))
+                .header("Authorization", "Bearer " + TestServer.METRICS)
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"name\":\"by the metrics token\"}")));
+    Errors.assertError(create, 403, "authorization");
+    for (String route : List.of("/languages", "/v1/languages", "/health/detailed")) {
+      int status = withToken(route, TestServer.METRICS).status();
+      assertTrue(status == 401 || status == 403, route + ": " + status);
+    }
   }
 
   @Test
