@@ -59,8 +59,22 @@ py js ts go java c cpp php rs r f90 d bash
 {{- end -}}
 {{- end -}}
 
-{{/* The API key: given, else the one already in the release's Secret (so an upgrade keeps it),
-     else a new random one. `lookup` finds nothing under `helm template`. */}}
+{{/* A value kept in the release's Secret under a key (args: list . "KEY"): the one already there (so
+     an upgrade keeps it), else a new random one of 40 characters. `lookup` finds nothing under
+     `helm template` (Argo CD included): there it is new on every render, so give such values
+     explicitly (a value or an existing Secret). */}}
+{{- define "kubecoderun.kept" -}}
+{{- $ctx := index . 0 -}}
+{{- $key := index . 1 -}}
+{{- $secret := lookup "v1" "Secret" $ctx.Release.Namespace (include "kubecoderun.fullname" $ctx) -}}
+{{- if and $secret $secret.data (hasKey $secret.data $key) -}}
+{{- index $secret.data $key | b64dec -}}
+{{- else -}}
+{{- randAlphaNum 40 -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The API key: given, else the one kept in the release's Secret, else a new random one. */}}
 {{- define "kubecoderun.apiKey" -}}
 {{- if .Values.apiKey.value -}}
 {{- if lt (len .Values.apiKey.value) 16 -}}
@@ -68,12 +82,46 @@ py js ts go java c cpp php rs r f90 d bash
 {{- end -}}
 {{- .Values.apiKey.value -}}
 {{- else -}}
-{{- $secret := lookup "v1" "Secret" .Release.Namespace (include "kubecoderun.fullname" .) -}}
-{{- if and $secret $secret.data (hasKey $secret.data "API_KEY") -}}
-{{- index $secret.data "API_KEY" | b64dec -}}
-{{- else -}}
-{{- randAlphaNum 40 -}}
+{{- include "kubecoderun.kept" (list . "API_KEY") -}}
 {{- end -}}
+{{- end -}}
+
+{{/* The metrics token (METRICS_TOKEN): given, else kept, else generated, like the API key. */}}
+{{- define "kubecoderun.metricsToken" -}}
+{{- .Values.metrics.token.value | default (include "kubecoderun.kept" (list . "METRICS_TOKEN")) -}}
+{{- end -}}
+
+{{/* The Secret and key holding METRICS_TOKEN: what the API reads and the monitors send. */}}
+{{- define "kubecoderun.metricsTokenSecret" -}}
+{{- .Values.metrics.token.existingSecret | default (include "kubecoderun.fullname" .) -}}
+{{- end -}}
+{{- define "kubecoderun.metricsTokenSecretKey" -}}
+{{- ternary .Values.metrics.token.existingSecretKey "METRICS_TOKEN" (not (empty .Values.metrics.token.existingSecret)) -}}
+{{- end -}}
+
+{{/* The secret values given in the chart's values: they reach the pods only through the Secret, so
+     the pod template carries a checksum of them (checksum/secret) to roll the pods when one changes.
+     That annotation is readable by whoever may read pods or Deployments (the `view` role, which may
+     not read Secrets), and a plain hash of the values would let them test guesses of a weak password
+     offline: it is salted with CHECKSUM_SALT, random, kept in the chart's Secret (`lookup`). Worked
+     out once per render (the Secret and the Deployment must use the same salt). With no secret value
+     in the values there is nothing to hide and no salt, so a render without `lookup` (helm
+     template) then gives the same annotation every time. */}}
+{{- define "kubecoderun.checksumSalt" -}}
+{{- if not (hasKey .Values "_checksumSalt") -}}
+{{- $_ := set .Values "_checksumSalt" (include "kubecoderun.kept" (list . "CHECKSUM_SALT")) -}}
+{{- end -}}
+{{- index .Values "_checksumSalt" -}}
+{{- end -}}
+{{- define "kubecoderun.secretValues" -}}
+{{- list .Values.apiKey.value .Values.redis.password .Values.minio.accessKey .Values.minio.secretKey .Values.masterKey.value .Values.metrics.token.value | toJson -}}
+{{- end -}}
+{{- define "kubecoderun.secretChecksum" -}}
+{{- $values := include "kubecoderun.secretValues" . -}}
+{{- if eq $values (list "" "" "" "" "" "" | toJson) -}}
+{{- $values | sha256sum -}}
+{{- else -}}
+{{- printf "%s\n%s" (include "kubecoderun.checksumSalt" .) $values | sha256sum -}}
 {{- end -}}
 {{- end -}}
 
@@ -92,6 +140,10 @@ MASTER_API_KEY: {{ .Values.masterKey.value | b64enc | quote }}
 MINIO_ACCESS_KEY: {{ .Values.minio.accessKey | b64enc | quote }}
 MINIO_SECRET_KEY: {{ .Values.minio.secretKey | b64enc | quote }}
 {{- end }}
+{{- if not .Values.metrics.token.existingSecret }}
+METRICS_TOKEN: {{ include "kubecoderun.metricsToken" . | b64enc | quote }}
+{{- end }}
+CHECKSUM_SALT: {{ include "kubecoderun.checksumSalt" . | b64enc | quote }}
 {{- end -}}
 
 {{/* Checks that fail the install with a message instead of deploying something that cannot work. */}}
@@ -102,8 +154,13 @@ MINIO_SECRET_KEY: {{ .Values.minio.secretKey | b64enc | quote }}
 {{- if and .Values.masterKey.value (lt (len .Values.masterKey.value) 32) -}}
 {{- fail "masterKey.value must be at least 32 characters" -}}
 {{- end -}}
-{{- if and (or .Values.metrics.serviceMonitor.enabled .Values.metrics.podMonitor.enabled) (not .Values.metrics.public) (not (include "kubecoderun.masterKeySet" .)) -}}
-{{- fail "metrics.serviceMonitor / metrics.podMonitor need masterKey (Prometheus sends it) or metrics.public: true" -}}
+{{- with .Values.metrics.token.value -}}
+{{- if lt (len .) 32 -}}
+{{- fail "metrics.token.value must be at least 32 characters" -}}
+{{- end -}}
+{{- if or (eq . $.Values.masterKey.value) (eq . $.Values.apiKey.value) -}}
+{{- fail "metrics.token.value must differ from masterKey.value and apiKey.value (it is what Prometheus holds)" -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.redis.enabled (not .Values.redis.url) -}}
 {{- fail "redis.enabled needs redis.url (redis://host:6379/0)" -}}

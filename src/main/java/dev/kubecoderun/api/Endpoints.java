@@ -77,7 +77,11 @@ public final class Endpoints {
             config.redis().enabled() ? "redis" : "local"),
         new AdminKeysEndpoint(master, ops.keys()),
         new AdminUsageEndpoint(master, ops.usage(), ops.keys(), ops.pool(), ops.slots(), health),
-        new MetricsEndpoint(ops.metrics(), master, config.operations().metricsPublic()),
+        new MetricsEndpoint(
+            ops.metrics(),
+            master,
+            new MasterKey(config.operations().metricsToken()),
+            config.operations().metricsPublic()),
         new DashboardEndpoint(master, config.operations().dashboardEnabled()),
         new DocsEndpoint(config.operations().docsEnabled(), version));
   }

@@ -9,7 +9,8 @@ import java.security.NoSuchAlgorithmException;
  * The operator's key (MASTER_API_KEY): the only key the admin API, the dashboard's data and
  * /metrics accept, in {@code X-API-Key} or {@code Authorization: Bearer} (or {@code ApiKey}). API
  * keys never reach these routes (the API-key filter lets them through to this check), and this key
- * is no API key.
+ * is no API key. The metrics token (METRICS_TOKEN) is checked by the same code: a key that opens
+ * GET /metrics and nothing else.
  */
 final class MasterKey {
   /** Paths that do their own authentication (this key), or need none (the API description). */

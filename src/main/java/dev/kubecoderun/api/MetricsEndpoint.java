@@ -9,19 +9,22 @@ import io.helidon.webserver.http.ServerResponse;
 import java.nio.charset.StandardCharsets;
 
 /**
- * GET /metrics in the Prometheus text format: open with METRICS_PUBLIC=true, else the master key
- * (Prometheus sends it as a bearer token).
+ * GET /metrics in the Prometheus text format: open with METRICS_PUBLIC=true, else the metrics token
+ * (METRICS_TOKEN: what Prometheus sends as a bearer token, good for nothing else) or the master key
+ * (an operator's curl).
  */
 final class MetricsEndpoint implements HttpService {
   private static final String CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
   private final Metrics metrics;
   private final MasterKey master;
+  private final MasterKey token;
   private final boolean open;
 
-  MetricsEndpoint(Metrics metrics, MasterKey master, boolean open) {
+  MetricsEndpoint(Metrics metrics, MasterKey master, MasterKey token, boolean open) {
     this.metrics = metrics;
     this.master = master;
+    this.token = token;
     this.open = open;
   }
 
@@ -31,12 +34,16 @@ final class MetricsEndpoint implements HttpService {
   }
 
   private void scrape(ServerRequest req, ServerResponse res) {
-    if (!open) {
-      if (!master.enabled()) {
+    if (!open && !token.matches(req) && !master.matches(req)) {
+      if (!token.enabled() && !master.enabled()) {
         throw new ApiError(
-            404, "GET /metrics is off: set MASTER_API_KEY (or METRICS_PUBLIC=true) to serve it");
+            404,
+            "GET /metrics is off: set METRICS_TOKEN or MASTER_API_KEY (or METRICS_PUBLIC=true)");
       }
-      master.require(req);
+      throw HeaderCredential.of(req.headers()) == null
+          ? new ApiError(
+              401, "Metrics token or master key required (Authorization: Bearer, or X-API-Key)")
+          : new ApiError(403, "Invalid metrics token");
     }
     res.header(HeaderNames.CONTENT_TYPE, CONTENT_TYPE);
     res.header(HeaderNames.CACHE_CONTROL, "no-store");

@@ -292,11 +292,14 @@ public record Config(
   /**
    * The operator's side: {@code masterKey} (MASTER_API_KEY, null = admin API and dashboard off)
    * guards the admin API, the dashboard and, unless {@code metricsPublic}, GET /metrics. {@code
-   * usageRetention}: how long per-hour usage is kept. {@code docsEnabled}: GET /openapi.json and
-   * the /docs page. {@code dashboardEnabled}: the /admin-dashboard page (with a master key).
+   * metricsToken} (METRICS_TOKEN, null = none) opens GET /metrics and nothing else: what Prometheus
+   * holds, so that reading its configuration gives no admin rights. {@code usageRetention}: how
+   * long per-hour usage is kept. {@code docsEnabled}: GET /openapi.json and the /docs page. {@code
+   * dashboardEnabled}: the /admin-dashboard page (with a master key).
    */
   public record Operations(
       String masterKey,
+      String metricsToken,
       boolean metricsPublic,
       Duration usageRetention,
       boolean docsEnabled,
@@ -485,8 +488,20 @@ public record Config(
             "MASTER_API_KEY must differ from every API key (API_KEY / API_KEYS)");
       }
     }
+    String metricsToken = env.string("METRICS_TOKEN", null);
+    if (metricsToken != null) {
+      if (metricsToken.length() < 32) {
+        throw new ConfigException("METRICS_TOKEN must be at least 32 characters");
+      }
+      // The same secret would give Prometheus the admin API, or a client the metrics.
+      if (metricsToken.equals(master) || apiKeys.contains(metricsToken)) {
+        throw new ConfigException(
+            "METRICS_TOKEN must differ from MASTER_API_KEY and from every API key");
+      }
+    }
     return new Operations(
         master,
+        metricsToken,
         env.bool("METRICS_PUBLIC", false),
         Duration.ofDays(env.integer("USAGE_RETENTION_DAYS", 30, 1, 400)),
         env.bool("ENABLE_DOCS", true),

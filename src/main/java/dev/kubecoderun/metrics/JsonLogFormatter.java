@@ -14,7 +14,11 @@ import java.util.logging.LogManager;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
 
-/** One JSON object per log line, carrying the request id of the request being served. */
+/**
+ * One JSON object per log line (LOG_FORMAT=json), or the same values separated by spaces (text),
+ * carrying the request id of the request being served. Either way one record is one line: what a
+ * client sent (a path, a header) cannot start a line of its own.
+ */
 public final class JsonLogFormatter extends Formatter {
   // Held here: java.util.logging keeps loggers weakly, and a collected one forgets its level.
   private static final Logger SERVICE = Logger.getLogger("dev.kubecoderun");
@@ -22,7 +26,7 @@ public final class JsonLogFormatter extends Formatter {
 
   private final boolean json;
 
-  private JsonLogFormatter(boolean json) {
+  JsonLogFormatter(boolean json) {
     this.json = json;
   }
 
@@ -68,7 +72,39 @@ public final class JsonLogFormatter extends Formatter {
     if (json) {
       return Json.writeString(line) + System.lineSeparator();
     }
-    return line.values().stream().map(String::valueOf).reduce((a, b) -> a + " " + b).orElse("")
-        + System.lineSeparator();
+    StringBuilder text = new StringBuilder();
+    for (Object value : line.values()) {
+      if (!text.isEmpty()) {
+        text.append(' ');
+      }
+      escape(String.valueOf(value), text);
+    }
+    return text.append(System.lineSeparator()).toString();
+  }
+
+  /**
+   * Appends {@code s} with its line breaks and other control characters as escapes (a newline as
+   * backslash-n, U+0085 as backslash-u0085): a decoded path with %0A would otherwise write a forged
+   * log line (JSON escapes them itself). C0 and C1 controls, DEL, and U+2028/2029 (line breaks to
+   * some readers); the backslash too, so that an escape in the log always means the character was
+   * there. A stack trace becomes one line, its lines separated by backslash-n.
+   */
+  static void escape(String s, StringBuilder out) {
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      switch (c) {
+        case '\\' -> out.append("\\\\");
+        case '\n' -> out.append("\\n");
+        case '\r' -> out.append("\\r");
+        case '\t' -> out.append("\\t");
+        default -> {
+          if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == '\u2028' || c == '\u2029') {
+            out.append(String.format("\\u%04x", (int) c));
+          } else {
+            out.append(c);
+          }
+        }
+      }
+    }
   }
 }

@@ -12,9 +12,11 @@ import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
 import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
 import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.core.instrument.binder.system.UptimeMetrics;
+import io.micrometer.core.instrument.config.MeterFilter;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Duration;
+import java.util.Set;
 import java.util.function.Supplier;
 
 /**
@@ -33,6 +35,21 @@ public final class Metrics implements AutoCloseable {
   private static final Duration[] WAIT_BUCKETS =
       durations(1, 5, 10, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 120_000);
 
+  /** The methods the request meter names; any other token a client sends is counted as OTHER. */
+  private static final Set<String> METHODS =
+      Set.of("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS");
+
+  /**
+   * The most values each label of the request meter may take: far above what the service produces
+   * (the methods above, its route templates, the status codes it answers with), so reaching one
+   * means a value escaped its mapping; the requests beyond are then not measured rather than each
+   * adding a series (heap, and every scrape) for as long as the process lives.
+   */
+  static final int MAX_METHODS = 10;
+
+  static final int MAX_ROUTES = 200;
+  static final int MAX_STATUSES = 100;
+
   private final PrometheusMeterRegistry registry;
   private final JvmGcMetrics gc;
 
@@ -43,6 +60,12 @@ public final class Metrics implements AutoCloseable {
 
   private Metrics(boolean jvm) {
     registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    // Before any meter is registered: a filter added later does not apply to earlier meters.
+    registry
+        .config()
+        .meterFilter(bounded("method", MAX_METHODS))
+        .meterFilter(bounded("route", MAX_ROUTES))
+        .meterFilter(bounded("status", MAX_STATUSES));
     if (!jvm) {
       gc = null;
       return;
@@ -72,11 +95,26 @@ public final class Metrics implements AutoCloseable {
     return registry;
   }
 
-  /** One HTTP request: {@code route} is the route template ("/files/{session_id}"). */
+  private static MeterFilter bounded(String tag, int max) {
+    return MeterFilter.maximumAllowableTags("http.server.requests", tag, max, MeterFilter.deny());
+  }
+
+  /**
+   * One HTTP request: {@code route} is the route template ("/files/{session_id}"). {@code method}
+   * is the request's, as the client sent it: any token is a valid method, so only the standard ones
+   * are labels of their own and every other is OTHER (else each invented method would add a series,
+   * without limit and without a key).
+   */
   public void request(String method, String route, int status, long nanos) {
     Timer.builder("http.server.requests")
         .description("HTTP requests by method, route template and status")
-        .tags("method", method, "route", route, "status", Integer.toString(status))
+        .tags(
+            "method",
+            METHODS.contains(method) ? method : "OTHER",
+            "route",
+            route,
+            "status",
+            Integer.toString(status))
         .register(registry)
         .record(Duration.ofNanos(nanos));
     if (status == 429) {

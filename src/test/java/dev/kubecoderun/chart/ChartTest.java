@@ -66,6 +66,9 @@ class ChartTest {
   static final String SANDBOX_NS = "kcr-sandboxes";
   static final String UPGRADE_NS = "upgraded";
   static final String KEPT_KEY = "key-of-an-earlier-install-0123456789";
+  static final String KEPT_TOKEN = "metrics-token-of-an-earlier-install-0123456789";
+  static final String KEPT_SALT = "salt-of-an-earlier-install-0123456789";
+  static final String MASTER = "master-key-of-the-chart-test-0123456789";
   static final Path CHART = Path.of("charts/kubecoderun");
   static final ObjectMapper YAML = new YAMLMapper();
 
@@ -100,6 +103,22 @@ class ChartTest {
     JOBS.put("defaults", new String[] {NS, "{}"});
     JOBS.put("defaults-again", new String[] {NS, "{}"});
     JOBS.put("upgrade", new String[] {UPGRADE_NS, "{}"});
+    JOBS.put(
+        "upgrade-secrets",
+        new String[] {
+          UPGRADE_NS,
+          "masterKey: {value: "
+              + MASTER
+              + "}\nredis: {enabled: true, url: 'redis://r:6379/0', password: pw}"
+        });
+    JOBS.put(
+        "upgrade-secrets-changed",
+        new String[] {
+          UPGRADE_NS,
+          "masterKey: {value: "
+              + MASTER
+              + "}\nredis: {enabled: true, url: 'redis://r:6379/0', password: pw2}"
+        });
     JOBS.put(
         "production",
         new String[] {
@@ -165,6 +184,13 @@ class ChartTest {
               + "metrics: {serviceMonitor: {enabled: true}}"
         });
     JOBS.put(
+        "metrics-token-secret",
+        new String[] {
+          NS,
+          "metrics: {token: {existingSecret: prom-scrape, existingSecretKey: TOKEN},"
+              + " podMonitor: {enabled: true}}"
+        });
+    JOBS.put(
         "metrics-public",
         new String[] {NS, "metrics: {public: true, podMonitor: {enabled: true}}"});
     // Wrong types and unknown values: refused by values.schema.json before anything renders.
@@ -179,7 +205,13 @@ class ChartTest {
     JOBS.put("unknown-value", new String[] {NS, "replicaCont: 2"});
     JOBS.put("unknown-nested", new String[] {NS, "redis: {enable: true}"});
     JOBS.put("short-master", new String[] {NS, "masterKey: {value: short}"});
-    JOBS.put("monitor-no-key", new String[] {NS, "metrics: {serviceMonitor: {enabled: true}}"});
+    JOBS.put("monitor-no-master", new String[] {NS, "metrics: {serviceMonitor: {enabled: true}}"});
+    JOBS.put("short-metrics-token", new String[] {NS, "metrics: {token: {value: short-token}}"});
+    JOBS.put(
+        "metrics-token-is-master",
+        new String[] {
+          NS, "masterKey: {value: " + MASTER + "}\nmetrics: {token: {value: " + MASTER + "}}"
+        });
     // LibreChat's JWTs: keys inline (a PEM and a JWKS given as YAML), bounds and limits.
     JOBS.put(
         "jwt",
@@ -354,8 +386,9 @@ class ChartTest {
             body =
                 """
                 {"apiVersion":"v1","kind":"Secret","metadata":{"name":"%s","namespace":"%s"},
-                "type":"Opaque","data":{"API_KEY":"%s"}}"""
-                    .formatted(FULLNAME, UPGRADE_NS, b64(KEPT_KEY));
+                "type":"Opaque","data":{"API_KEY":"%s","METRICS_TOKEN":"%s","CHECKSUM_SALT":"%s"}}"""
+                    .formatted(
+                        FULLNAME, UPGRADE_NS, b64(KEPT_KEY), b64(KEPT_TOKEN), b64(KEPT_SALT));
           } else {
             status = 404;
             body =
@@ -663,9 +696,11 @@ class ChartTest {
         cm.keySet().stream()
             .noneMatch(k -> k.matches(".*(PASSWORD|ACCESS_KEY|SECRET_KEY|API_KEY)")),
         cm::toString);
+    Map<String, String> given = new TreeMap<>(secret("production"));
+    given.keySet().removeAll(Set.of("METRICS_TOKEN", "CHECKSUM_SALT")); // generated, kept
     assertEquals(
         Map.of("REDIS_PASSWORD", "redis-pw", "MINIO_ACCESS_KEY", "ak", "MINIO_SECRET_KEY", "sk"),
-        secret("production"));
+        given);
     JsonNode api = one("production", "Deployment", FULLNAME).at("/spec/template/spec/containers/0");
     for (String name : List.of("REDIS_PASSWORD", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY")) {
       assertEquals(FULLNAME, env(api, name).at("/valueFrom/secretKeyRef/name").asText(), name);
@@ -820,7 +855,7 @@ class ChartTest {
     assertEquals("100", cm.get("MAX_CONCURRENT_REQUESTS"));
     assertEquals("30", cm.get("IDLE_CONNECTION_TIMEOUT_SECONDS"));
     assertEquals("acme", cm.get("CODEAPI_JWT_SINGLE_TENANT_ID"));
-    assertEquals(Set.of("API_KEY"), secret("jwt").keySet());
+    assertEquals(Set.of("API_KEY", "METRICS_TOKEN", "CHECKSUM_SALT"), secret("jwt").keySet());
     JsonNode spec = one("jwt", "Deployment", FULLNAME).at("/spec/template/spec");
     assertEquals(
         List.of("tmp", "data"),
@@ -896,7 +931,8 @@ class ChartTest {
     JsonNode api = one(id, "Deployment", FULLNAME).at("/spec/template/spec/containers/0");
     for (JsonNode e : api.path("env")) {
       String name = e.path("name").asText();
-      env.put(name, "set-by-kubernetes-" + name.toLowerCase(Locale.ROOT).replace('_', '-'));
+      String from = e.at("/valueFrom/secretKeyRef").isMissingNode() ? "" : "secret-";
+      env.put(name, "set-by-kubernetes-" + from + name.toLowerCase(Locale.ROOT).replace('_', '-'));
     }
     return env;
   }
@@ -921,7 +957,12 @@ class ChartTest {
         errors::toString);
     assertTrue(errors.get("bad-lang-limits").contains("unknown language python"), errors::toString);
     assertTrue(errors.get("short-master").contains("at least 32 characters"), errors::toString);
-    assertTrue(errors.get("monitor-no-key").contains("need masterKey"), errors::toString);
+    assertTrue(
+        errors.get("short-metrics-token").contains("metrics.token.value must be at least 32"),
+        errors::toString);
+    assertTrue(
+        errors.get("metrics-token-is-master").contains("must differ from masterKey.value"),
+        errors::toString);
     assertTrue(
         errors
             .get("jwt-no-key")
@@ -948,7 +989,8 @@ class ChartTest {
                 "pools-over-max",
                 "bad-lang-limits",
                 "short-master",
-                "monitor-no-key",
+                "short-metrics-token",
+                "metrics-token-is-master",
                 "bad-user-namespaces",
                 "jwt-no-key",
                 "both-no-key",
@@ -1073,9 +1115,11 @@ class ChartTest {
                     l.getValue().asText(),
                     service.at("/metadata/labels/" + l.getKey().replace("/", "~1")).asText(),
                     "the ServiceMonitor selects the API Service: " + l.getKey()));
+    assertEquals(
+        "METRICS_TOKEN", sm.at("/spec/endpoints/0/authorization/credentials/key").asText());
     JsonNode pm = one("operations", "PodMonitor", FULLNAME);
     assertEquals(
-        "MASTER_API_KEY",
+        "METRICS_TOKEN",
         pm.at("/spec/podMetricsEndpoints/0/authorization/credentials/key").asText());
 
     JsonNode dash = one("operations", "ConfigMap", FULLNAME + "-grafana-dashboard");
@@ -1103,11 +1147,6 @@ class ChartTest {
         "ops-keys", env(fromSecret, "MASTER_API_KEY").at("/valueFrom/secretKeyRef/name").asText());
     assertEquals(
         "MK", env(fromSecret, "MASTER_API_KEY").at("/valueFrom/secretKeyRef/key").asText());
-    assertEquals(
-        "MK",
-        one("master-secret", "ServiceMonitor", FULLNAME)
-            .at("/spec/endpoints/0/authorization/credentials/key")
-            .asText());
     assertFalse(secret("master-secret").containsKey("MASTER_API_KEY"));
 
     assertEquals("true", configMap("metrics-public").get("METRICS_PUBLIC"));
@@ -1119,6 +1158,144 @@ class ChartTest {
     assertTrue(
         rendered.get("defaults").stream()
             .noneMatch(d -> d.path("kind").asText().endsWith("Monitor")));
+  }
+
+  /**
+   * Prometheus gets the metrics token, never the master key: prometheus-operator copies the
+   * credential a monitor names into Prometheus's own configuration Secret, and whoever reads that
+   * must not get the admin API. The token is generated and kept like the API key, or taken from the
+   * operator's Secret, and it is what the API reads as METRICS_TOKEN.
+   */
+  @Test
+  void theMonitorsSendTheMetricsTokenNeverTheMasterKey() {
+    int monitors = 0;
+    for (var job : rendered.entrySet()) {
+      for (JsonNode doc : job.getValue()) {
+        String kind = doc.path("kind").asText();
+        JsonNode endpoint =
+            switch (kind) {
+              case "ServiceMonitor" -> doc.at("/spec/endpoints/0");
+              case "PodMonitor" -> doc.at("/spec/podMetricsEndpoints/0");
+              default -> null;
+            };
+        if (endpoint == null || job.getKey().equals("metrics-public")) {
+          continue;
+        }
+        monitors++;
+        JsonNode ref = endpoint.at("/authorization/credentials");
+        JsonNode api =
+            one(job.getKey(), "Deployment", FULLNAME).at("/spec/template/spec/containers/0");
+        JsonNode read = env(api, "METRICS_TOKEN").at("/valueFrom/secretKeyRef");
+        String where = job.getKey() + " " + kind;
+        assertEquals(read.path("name").asText(), ref.path("name").asText(), where);
+        assertEquals(read.path("key").asText(), ref.path("key").asText(), where);
+        JsonNode master = envOrNull(api, "MASTER_API_KEY");
+        if (master != null) {
+          JsonNode m = master.at("/valueFrom/secretKeyRef");
+          assertFalse(
+              m.path("name").asText().equals(ref.path("name").asText())
+                  && m.path("key").asText().equals(ref.path("key").asText()),
+              where + " sends the master key");
+        }
+        assertNotEquals("MASTER_API_KEY", ref.path("key").asText(), where);
+      }
+    }
+    assertTrue(monitors >= 4, "monitors checked: " + monitors);
+
+    // A monitor needs no master key any more: the chart's generated token.
+    JsonNode sm = one("monitor-no-master", "ServiceMonitor", FULLNAME);
+    assertEquals(FULLNAME, sm.at("/spec/endpoints/0/authorization/credentials/name").asText());
+    assertEquals(
+        "METRICS_TOKEN", sm.at("/spec/endpoints/0/authorization/credentials/key").asText());
+    String token = secret("monitor-no-master").get("METRICS_TOKEN");
+    assertTrue(token.matches("[A-Za-z0-9]{40}"), token);
+    assertNotEquals(token, secret("defaults").get("METRICS_TOKEN"), "new install, new token");
+    assertEquals(KEPT_TOKEN, secret("upgrade").get("METRICS_TOKEN"), "an upgrade keeps it");
+    assertNotEquals(MASTER, secret("operations").get("METRICS_TOKEN"));
+
+    // The operator's own Secret: the chart generates none.
+    assertFalse(secret("metrics-token-secret").containsKey("METRICS_TOKEN"));
+    JsonNode pm = one("metrics-token-secret", "PodMonitor", FULLNAME);
+    assertEquals(
+        "prom-scrape",
+        pm.at("/spec/podMetricsEndpoints/0/authorization/credentials/name").asText());
+    assertEquals(
+        "TOKEN", pm.at("/spec/podMetricsEndpoints/0/authorization/credentials/key").asText());
+  }
+
+  /**
+   * checksum/secret rolls the pods when a secret value in the values changes, yet reveals nothing
+   * of those values to whoever may read pods (not Secrets): it is salted with CHECKSUM_SALT,
+   * random, kept in the chart's Secret like the generated keys.
+   */
+  @Test
+  void theSecretChecksumIsSaltedWithASaltKeptInTheSecret() throws Exception {
+    // The same values give different checksums on two installs: no guess can be checked offline.
+    assertNotEquals(checksum("operations"), unsaltedChecksum("operations"));
+    String salt = secret("operations").get("CHECKSUM_SALT");
+    assertTrue(salt.matches("[A-Za-z0-9]{40}"), salt);
+    assertEquals(saltedChecksum("operations", salt), checksum("operations"));
+    assertNotEquals(salt, secret("production").get("CHECKSUM_SALT"));
+    assertEquals(
+        saltedChecksum("production", secret("production").get("CHECKSUM_SALT")),
+        checksum("production"));
+    // An upgrade keeps the salt: the same values, the same checksum, no needless roll ...
+    assertEquals(KEPT_SALT, secret("upgrade-secrets").get("CHECKSUM_SALT"));
+    assertEquals(saltedChecksum("upgrade-secrets", KEPT_SALT), checksum("upgrade-secrets"));
+    // ... and a changed value changes it.
+    assertNotEquals(checksum("upgrade-secrets"), checksum("upgrade-secrets-changed"));
+    // No secret value in the values: nothing to hide, nothing random (helm template gives the
+    // same annotation every time).
+    assertEquals(checksum("defaults"), checksum("defaults-again"));
+    assertEquals(unsaltedChecksum("defaults"), checksum("defaults"));
+  }
+
+  static String checksum(String id) {
+    return one(id, "Deployment", FULLNAME)
+        .at("/spec/template/metadata/annotations/checksum~1secret")
+        .asText();
+  }
+
+  /** The chart's secret values of a job, in the JSON the template hashes. */
+  static String secretValues(String id) {
+    JsonNode values;
+    try {
+      values = YAML.readTree(JOBS.get(id)[1]);
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+    List<String> given =
+        List.of(
+            values.at("/apiKey/value").asText(""),
+            values.at("/redis/password").asText(""),
+            values.at("/minio/accessKey").asText(""),
+            values.at("/minio/secretKey").asText(""),
+            values.at("/masterKey/value").asText(""),
+            values.at("/metrics/token/value").asText(""));
+    try {
+      return new ObjectMapper().writeValueAsString(given);
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  static String unsaltedChecksum(String id) {
+    return sha256(secretValues(id));
+  }
+
+  static String saltedChecksum(String id, String salt) {
+    return sha256(salt + "\n" + secretValues(id));
+  }
+
+  static String sha256(String s) {
+    try {
+      return java.util.HexFormat.of()
+          .formatHex(
+              java.security.MessageDigest.getInstance("SHA-256")
+                  .digest(s.getBytes(StandardCharsets.UTF_8)));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   /**

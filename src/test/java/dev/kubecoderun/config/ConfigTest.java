@@ -334,4 +334,22 @@ class ConfigTest {
     assertTrue(ops.docsEnabled());
     assertTrue(ops.dashboardEnabled());
   }
+
+  @Test
+  void theMetricsTokenIsLongAndNoOtherKey() {
+    java.util.HashMap<String, String> env = new java.util.HashMap<>();
+    env.put("API_KEY", "an-api-key-0123456789-0123456789-0123");
+    env.put("MASTER_API_KEY", "m".repeat(32));
+    assertNull(Config.from(env).operations().metricsToken());
+    env.put("METRICS_TOKEN", "t".repeat(31));
+    assertThrows(ConfigException.class, () -> Config.from(env));
+    env.put("METRICS_TOKEN", "m".repeat(32));
+    assertThrows(ConfigException.class, () -> Config.from(env), "the master key");
+    env.put("METRICS_TOKEN", "an-api-key-0123456789-0123456789-0123");
+    assertThrows(ConfigException.class, () -> Config.from(env), "an API key");
+    env.put("METRICS_TOKEN", "t".repeat(32));
+    assertEquals("t".repeat(32), Config.from(env).operations().metricsToken());
+    env.remove("MASTER_API_KEY");
+    assertEquals("t".repeat(32), Config.from(env).operations().metricsToken(), "no master key");
+  }
 }

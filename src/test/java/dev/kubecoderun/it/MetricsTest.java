@@ -3,7 +3,14 @@ package dev.kubecoderun.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kubecoderun.testing.Eventually;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.net.http.HttpRequest;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -32,13 +39,52 @@ class MetricsTest {
     return m.find() ? Double.parseDouble(m.group(1)) : -1;
   }
 
+  private TestServer.Reply withToken(String path, String token) {
+    return server.send(
+        HttpRequest.newBuilder(server.base.resolve(path))
+            .header("Authorization", "Bearer " + token));
+  }
+
   @Test
-  void onlyTheMasterKeyReadsTheMetrics() {
+  void theMetricsTokenOrTheMasterKeyReadsTheMetrics() {
     Errors.assertError(
         server.send(HttpRequest.newBuilder(server.base.resolve("/metrics"))),
         401,
         "authentication");
+    // API keys, whoever holds them: clients, not the operator's monitoring.
     Errors.assertError(server.get("/metrics"), 403, "authorization");
+    Errors.assertError(withToken("/metrics", TestServer.KEY2), 403, "authorization");
+    TestServer.Reply byToken = withToken("/metrics", TestServer.METRICS);
+    assertEquals(200, byToken.status(), byToken.body());
+    assertTrue(byToken.body().contains("http_server_requests_seconds_count"));
+    assertEquals(
+        200,
+        server
+            .send(
+                HttpRequest.newBuilder(server.base.resolve("/metrics"))
+                    .header("X-API-Key", TestServer.METRICS))
+            .status());
+    assertEquals(200, withToken("/metrics", TestServer.MASTER).status(), "the operator's curl");
+  }
+
+  /** What Prometheus holds opens nothing but the metrics: no admin route, no API route. */
+  @Test
+  void theMetricsTokenOpensNothingElse() {
+    for (String admin :
+        List.of("/api/v1/admin/keys", "/api/v1/admin/stats", "/v1/api/v1/admin/keys")) {
+      Errors.assertError(withToken(admin, TestServer.METRICS), 403, "authorization");
+    }
+    TestServer.Reply create =
+        server.send(
+            HttpRequest.newBuilder(server.base.resolve("/api/v1/admin/keys"))
+                .header("Authorization", "Bearer " + TestServer.METRICS)
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"name\":\"by the metrics token\"}")));
+    Errors.assertError(create, 403, "authorization");
+    for (String route : List.of("/languages", "/v1/languages", "/health/detailed")) {
+      int status = withToken(route, TestServer.METRICS).status();
+      assertTrue(status == 401 || status == 403, route + ": " + status);
+    }
   }
 
   @Test
@@ -117,6 +163,53 @@ class MetricsTest {
             "process_cpu_usage",
             "process_files_open_files")) {
       assertTrue(sample(text, jvm) >= 0, jvm);
+    }
+  }
+
+  /**
+   * Any token is a valid HTTP method: requests with invented ones, without a key, all land in one
+   * OTHER series instead of adding one each (without limit, to the heap and every scrape).
+   */
+  @Test
+  void inventedMethodsShareOneSeries() throws IOException, InterruptedException {
+    String tag = Long.toString(System.nanoTime(), 36).toUpperCase();
+    double before = otherCount(scrape());
+    for (int i = 0; i < 5; i++) {
+      String status = rawRequest("M" + tag + i + " /health HTTP/1.1\r\nHost: x\r\n\r\n");
+      assertTrue(status.startsWith("HTTP/1.1 "), status);
+    }
+    Eventually.await(
+        "five requests in the OTHER series",
+        Duration.ofSeconds(10),
+        () -> otherCount(scrape()) >= before + 5);
+    String text = scrape();
+    assertTrue(!text.contains("M" + tag), "no series named after an invented method");
+  }
+
+  /** All requests in OTHER series, whatever their route and status. */
+  private static double otherCount(String text) {
+    Matcher m =
+        Pattern.compile("(?m)^http_server_requests_seconds_count\\{method=\"OTHER\",[^}]*} (\\S+)$")
+            .matcher(text);
+    double sum = 0;
+    while (m.find()) {
+      sum += Double.parseDouble(m.group(1));
+    }
+    return sum;
+  }
+
+  /** Sends {@code request} as is and answers the status line. */
+  private String rawRequest(String request) throws IOException {
+    try (Socket s = new Socket()) {
+      s.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
+      s.setSoTimeout(10_000);
+      s.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
+      InputStream in = s.getInputStream();
+      StringBuilder line = new StringBuilder();
+      for (int c = in.read(); c != -1 && c != '\n'; c = in.read()) {
+        line.append((char) c);
+      }
+      return line.toString().strip();
     }
   }
 

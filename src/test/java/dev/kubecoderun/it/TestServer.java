@@ -38,6 +38,9 @@ final class TestServer {
   /** The master key of every test server (the admin API, the dashboard, /metrics). */
   static final String MASTER = "integration-master-key-0123456789abcdef";
 
+  /** The metrics token of every test server (GET /metrics only). */
+  static final String METRICS = "integration-metrics-token-0123456789abcdef";
+
   static final long MAX_FILE_BYTES = 2L * 1024 * 1024;
 
   private static TestServer instance;
@@ -179,6 +182,7 @@ final class TestServer {
         env.put("API_KEY", KEY);
         env.putIfAbsent("API_KEYS", KEY2);
         env.putIfAbsent("MASTER_API_KEY", MASTER);
+        env.putIfAbsent("METRICS_TOKEN", METRICS);
         // LibreChat's JWTs beside the keys (CODEAPI_AUTH_PROVIDER then defaults to "both").
         env.putIfAbsent("CODEAPI_JWT_JWKS_JSON", TOKENS.jwks());
         env.put("PATH", System.getenv("PATH")); // where the toolchains are found
