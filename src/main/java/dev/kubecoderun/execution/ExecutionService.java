@@ -404,6 +404,13 @@ public final class ExecutionService {
         notes.add("read-only input '" + name + "' was changed by the run: the change is not kept");
         continue;
       }
+      String unusable = OutputName.whyUnusable(name);
+      if (unusable != null) {
+        // Stored, it would be sent back with every later run of the conversation, each refused.
+        notes.add("generated file '" + name + "' not kept: " + unusable);
+        skipped.add(new ExecResponse.SkippedFile(name, "unusable_name", f.size(), unusable));
+        continue;
+      }
       if (out.size() >= limits.maxOutputFiles()) {
         skipped.add(
             new ExecResponse.SkippedFile(
