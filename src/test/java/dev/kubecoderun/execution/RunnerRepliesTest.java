@@ -27,11 +27,14 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * What /exec makes of a runner's answer that goes past what the runner's protocol promises: on
@@ -185,6 +188,43 @@ class RunnerRepliesTest {
         stderr.endsWith(
             "[kubecoderun] 200 more note(s) not shown (skipped_files names every file not kept)"),
         stderr);
+  }
+
+  /**
+   * The first answer of a programmatic run outside the protocol (not JSON, {@code null}, a batch
+   * calling a tool the run never registered) is a sandbox failure: not a store's failure (as an
+   * unreadable answer was told), not a 500, and the client is never asked to run that tool.
+   */
+  @ParameterizedTest
+  @ValueSource(
+      strings = {
+        "not JSON",
+        "null",
+        "{\"status\":\"tool_call_required\",\"round\":1,\"tool_calls\":"
+            + "[{\"id\":\"call_001\",\"name\":\"delete_account\",\"input\":{}}]}"
+      })
+  void aProgrammaticRunAnsweredOutsideTheProtocolIsASandboxFailure(String first) throws Exception {
+    answer = first;
+    HttpResponse<String> res =
+        client.send(
+            HttpRequest.newBuilder(
+                    URI.create("http://127.0.0.1:" + app.port() + "/v1/exec/programmatic"))
+                .header("X-API-Key", KEY)
+                .header("Content-Type", "application/json")
+                .POST(
+                    HttpRequest.BodyPublishers.ofString(
+                        Json.writeString(
+                            Map.of(
+                                "lang",
+                                "py",
+                                "code",
+                                "print(await get_number())",
+                                "tools",
+                                List.of(Map.of("name", "get_number"))))))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertEquals(503, res.statusCode(), res.body());
+    assertTrue(res.body().contains("Sandbox failure"), res.body());
   }
 
   /** A backend whose sandboxes are the stand-in runner. */
