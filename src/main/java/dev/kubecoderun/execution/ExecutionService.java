@@ -209,6 +209,7 @@ public final class ExecutionService {
                     .execute(
                         request, limits.maxExecutionTime().plusSeconds(15), maxRunnerReply(), held);
         timer.mark("run");
+        checkReply(result);
         // A run that ended on its own leaves a sandbox its session may use again.
         reusable = !result.timedOut();
         Outputs outputs = storeOutputs(cmd, sandbox, session, result, inputs, notes, held);
@@ -289,6 +290,32 @@ public final class ExecutionService {
     long state = (64L << 20) * 4 / 3;
     long files = 64L << 20;
     return (int) Math.min(Integer.MAX_VALUE - 8, outputs + state + files + (1 << 20));
+  }
+
+  /** The most files (and deleted names) an answer to execute lists (docs/runner-protocol.md). */
+  static final int MAX_LISTED = 10_000;
+
+  /** The most {@code unlisted} entries an answer to execute has (docs/runner-protocol.md). */
+  static final int MAX_UNLISTED = 100;
+
+  /**
+   * Refuses an answer to execute that lists more than the runner's protocol ever does: it is not
+   * our runner's (on Kubernetes user code shares the runner's uid and could stand in for it), and
+   * each entry would cost a file lookup, a skipped entry and a line of the answer.
+   */
+  static void checkReply(RunnerResult r) throws SandboxException {
+    if (r.changedFiles().size() > MAX_LISTED
+        || r.deletedFiles().size() > MAX_LISTED
+        || r.unlistedPaths().size() > MAX_UNLISTED) {
+      throw new SandboxException(
+          "the runner's answer lists more than its protocol allows ("
+              + r.changedFiles().size()
+              + " files, "
+              + r.deletedFiles().size()
+              + " deleted, "
+              + r.unlistedPaths().size()
+              + " unlisted); refused");
+    }
   }
 
   /** The session's own sandbox of that language when one is kept, else one of the pool. */
@@ -404,6 +431,13 @@ public final class ExecutionService {
         notes.add("read-only input '" + name + "' was changed by the run: the change is not kept");
         continue;
       }
+      String unusable = OutputName.whyUnusable(name);
+      if (unusable != null) {
+        // Stored, it would be sent back with every later run of the conversation, each refused.
+        notes.add("generated file '" + name + "' not kept: " + unusable);
+        skipped.add(new ExecResponse.SkippedFile(name, "unusable_name", f.size(), unusable));
+        continue;
+      }
       if (out.size() >= limits.maxOutputFiles()) {
         skipped.add(
             new ExecResponse.SkippedFile(
@@ -455,17 +489,20 @@ public final class ExecutionService {
     for (RunnerResult.Unlisted u : result.unlistedPaths()) {
       String name = OutputName.of(u.path());
       if (u.kind() != null && !u.kind().isEmpty()) {
-        String why = "a " + u.kind() + ", not a regular file: only regular files are returned";
+        String why =
+            "a " + shortened(u.kind()) + ", not a regular file: only regular files are returned";
         notes.add("'" + name + "' not kept: " + why);
         skipped.add(new ExecResponse.SkippedFile(name, "not_a_file", null, why));
         continue;
       }
-      String why = "the runner could not look into it: " + u.error();
+      String why = "the runner could not look into it: " + shortened(u.error());
       notes.add("files under '" + name + "' not kept: " + why);
       skipped.add(new ExecResponse.SkippedFile(name, "unreadable", null, why));
     }
-    int tooMany = (int) skipped.stream().filter(s -> s.reason().equals("too_many")).count();
-    int omitted = Math.max(0, result.filesOmitted());
+    long tooMany = skipped.stream().filter(s -> s.reason().equals("too_many")).count();
+    // Long: a count near Integer.MAX_VALUE, which only a runner that is not ours sends, must not
+    // wrap around.
+    long omitted = Math.max(0, result.filesOmitted());
     if (tooMany + omitted > 0) {
       notes.add(
           (tooMany + omitted)
@@ -488,7 +525,18 @@ public final class ExecutionService {
         out,
         skipped,
         deleted,
-        ExecResponse.ArtifactDelivery.of(out.size(), skipped.size() + omitted));
+        ExecResponse.ArtifactDelivery.of(
+            out.size(), (int) Math.min(skipped.size() + omitted, Integer.MAX_VALUE - out.size())));
+  }
+
+  /** The most of a runner's error text kept in an answer (as RunnerClient keeps of its errors). */
+  static final int MAX_RUNNER_TEXT = 1024;
+
+  private static String shortened(String text) {
+    if (text == null) {
+      return "";
+    }
+    return text.length() > MAX_RUNNER_TEXT ? text.substring(0, MAX_RUNNER_TEXT) + "..." : text;
   }
 
   /** True when the run was given a read-only input at {@code path}. */
@@ -524,7 +572,8 @@ public final class ExecutionService {
    * loaded}, the state it started from: the session was held since, so nothing else wrote it.
    */
   private StoredStateInfo saveState(
-      Session session, Optional<StoredState> loaded, RunnerResult result, List<String> notes) {
+      Session session, Optional<StoredState> loaded, RunnerResult result, List<String> notes)
+      throws SandboxException {
     boolean ok = result.exitCode() == 0 && !result.timedOut();
     if (!ok && !stateConfig.captureOnError()) {
       return loaded.map(ExecutionService::info).orElse(StoredStateInfo.NONE);
@@ -533,7 +582,13 @@ public final class ExecutionService {
       states.delete(session.id());
       return StoredStateInfo.NONE;
     }
-    byte[] bytes = Base64.getDecoder().decode(result.state());
+    byte[] bytes;
+    try {
+      bytes = Base64.getDecoder().decode(result.state());
+    } catch (IllegalArgumentException e) {
+      // The runner only sends base64: this answer is not our runner's.
+      throw new SandboxException("the runner's state is not base64: " + e.getMessage(), e);
+    }
     if (bytes.length > stateConfig.maxBytes()) {
       notes.add("Python state not saved: larger than " + stateConfig.maxBytes() + " bytes");
       return StoredStateInfo.NONE;
@@ -562,8 +617,17 @@ public final class ExecutionService {
     } else if (r.exitCode() != 0 && stderr.isEmpty()) {
       appendLine(stderr, "Code execution failed with exit code " + r.exitCode());
     }
-    for (String note : notes) {
+    // One line per file not kept, at most: a listing of thousands (too large, say) would bury
+    // the code's own stderr.
+    for (String note : notes.subList(0, Math.min(notes.size(), MAX_NOTES))) {
       appendLine(stderr, "[kubecoderun] " + note);
+    }
+    if (notes.size() > MAX_NOTES) {
+      appendLine(
+          stderr,
+          "[kubecoderun] "
+              + (notes.size() - MAX_NOTES)
+              + " more note(s) not shown (skipped_files names every file not kept)");
     }
     return new ExecResponse(
         session.id(),
@@ -581,6 +645,9 @@ public final class ExecutionService {
         outputs.skipped(),
         outputs.delivery());
   }
+
+  /** The most {@code [kubecoderun]} lines an answer's stderr gets. */
+  static final int MAX_NOTES = 100;
 
   private static void appendLine(StringBuilder sb, String line) {
     if (!sb.isEmpty() && sb.charAt(sb.length() - 1) != '\n') {

@@ -5,12 +5,23 @@ final class OutputText {
   private OutputText() {}
 
   /**
-   * Drops control characters other than tab, newline and carriage return (they break clients that
-   * render the text), notes truncation, and ends non-empty stdout with a newline as LibreChat
-   * expects.
+   * Cuts the text at {@code capBytes} characters, drops control characters other than tab, newline
+   * and carriage return (they break clients that render the text), notes truncation, and ends
+   * non-empty stdout with a newline as LibreChat expects.
    */
   static String clean(String raw, boolean truncated, int capBytes, boolean endWithNewline) {
     String s = raw == null ? "" : raw;
+    // The runner cuts its output at capBytes; one that sends more is not ours (on Kubernetes user
+    // code could stand in for it): cut here too. More characters than capBytes is more than
+    // capBytes of UTF-8 (a character is at least one byte), so the runner's own output never is.
+    if (s.length() > capBytes) {
+      int end =
+          capBytes > 0 && Character.isHighSurrogate(s.charAt(capBytes - 1))
+              ? capBytes - 1
+              : capBytes;
+      s = s.substring(0, end);
+      truncated = true;
+    }
     StringBuilder sb = new StringBuilder(s.length() + 64);
     for (int i = 0; i < s.length(); i++) {
       char c = s.charAt(i);

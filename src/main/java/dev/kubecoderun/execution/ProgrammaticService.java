@@ -498,7 +498,7 @@ public final class ProgrammaticService {
               + " to a programmatic run: "
               + new String(r.body(), 0, Math.min(r.body().length, 300), StandardCharsets.UTF_8));
     }
-    RunnerReply reply = Json.read(r.body(), RunnerReply.class);
+    RunnerReply reply = checked(parse(r.body(), RunnerReply.class, "/execute"), start.tools());
     if (owner.cancellable
         && "tool_call_required".equals(reply.status())
         && store.execution(executionId).isEmpty()) {
@@ -522,8 +522,8 @@ public final class ProgrammaticService {
       if (w.status() != 200) {
         throw new SandboxException("runner answered " + w.status() + " to wait");
       }
-      end[0] = Json.read(w.body(), RunnerEnd.class);
-      return Json.read(w.body(), RunnerResult.class);
+      end[0] = parse(w.body(), RunnerEnd.class, "/ptc/wait");
+      return parse(w.body(), RunnerResult.class, "/ptc/wait");
     }
   }
 
@@ -539,7 +539,7 @@ public final class ProgrammaticService {
     store.putExecution(
         executionId,
         new ProgrammaticStore.Execution(
-            start.principal(), runner.base().toString(), runner.token(), sessionId),
+            start.principal(), runner.base().toString(), runner.token(), sessionId, start.tools()),
         executionTtl());
     if (owner.cancellable && store.endWaiting(executionId)) {
       throw new CancelledWaitingException();
@@ -624,8 +624,75 @@ public final class ProgrammaticService {
           "runner answered " + r.status() + " to continue",
           null);
     }
-    return answer(
-        Json.read(r.body(), RunnerReply.class), t.executionId(), principal, e.sessionId());
+    RunnerReply reply;
+    try {
+      reply = checked(parse(r.body(), RunnerReply.class, "/ptc/continue"), e.tools());
+    } catch (SandboxException ex) {
+      // Not our runner's answer: the run cannot go on, and waiting for its idle timeout helps no
+      // one.
+      LOG.log(Level.WARNING, "programmatic run " + t.executionId() + ": " + ex.getMessage(), ex);
+      cancelRunner(t.executionId(), runner);
+      throw new ExecutionUnavailableException(
+          ExecutionUnavailableException.Reason.SANDBOX_FAILED, ex.getMessage(), ex);
+    }
+    return answer(reply, t.executionId(), principal, e.sessionId());
+  }
+
+  /** The most calls one batch holds (the runner's bound, docs/runner-protocol.md). */
+  static final int MAX_CALLS = 64;
+
+  /**
+   * A runner's JSON answer as {@code type}. One that is not JSON, not of that shape, or {@code
+   * null} is not our runner's (on Kubernetes user code shares its uid and could stand in for it): a
+   * sandbox failure, not a store's (as an UncheckedIOException would be told) nor a 500.
+   */
+  static <T> T parse(byte[] body, Class<T> type, String what) throws SandboxException {
+    T value;
+    try {
+      value = Json.MAPPER.readValue(body, type);
+    } catch (IOException | RuntimeException e) {
+      throw new SandboxException("unreadable runner answer to " + what + ": " + e.getMessage(), e);
+    }
+    if (value == null) {
+      throw new SandboxException("the runner's answer to " + what + " is empty (null)");
+    }
+    return value;
+  }
+
+  /**
+   * {@code reply}, when a batch in it is one the runner can send: 1 to {@link #MAX_CALLS} calls,
+   * each with an id and one of {@code tools}, the names the run registered (null: not known, a
+   * record of an earlier version). The client would otherwise be asked to run a tool the run never
+   * registered.
+   */
+  static RunnerReply checked(RunnerReply reply, List<String> tools) throws SandboxException {
+    if (!"tool_call_required".equals(reply.status())) {
+      return reply;
+    }
+    List<Call> calls = reply.toolCalls();
+    if (calls == null || calls.isEmpty() || calls.size() > MAX_CALLS) {
+      throw new SandboxException(
+          "the runner's batch has "
+              + (calls == null ? 0 : calls.size())
+              + " calls: 1 to "
+              + MAX_CALLS
+              + " expected");
+    }
+    for (Call c : calls) {
+      if (c == null || c.id() == null || c.name() == null) {
+        throw new SandboxException("the runner's batch has a call without an id or a name");
+      }
+      if (tools != null && !tools.contains(c.name())) {
+        throw new SandboxException(
+            "the runner's batch calls a tool the run did not register: " + shortened(c.name()));
+      }
+    }
+    return reply;
+  }
+
+  /** At most 256 characters of a name a runner sent (the runner's bound on a tool's name). */
+  private static String shortened(String name) {
+    return name.length() > 256 ? name.substring(0, 256) + "..." : name;
   }
 
   /**

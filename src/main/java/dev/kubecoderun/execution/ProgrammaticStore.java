@@ -1,6 +1,7 @@
 package dev.kubecoderun.execution;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -11,9 +12,16 @@ import java.util.Optional;
 public interface ProgrammaticStore {
   /**
    * A programmatic run in progress: whose it is and how to reach its runner (the runner's URL and
-   * bearer token: the store is trusted like the other stores, which hold session data).
+   * bearer token: the store is trusted like the other stores, which hold session data), and {@code
+   * tools}, the names the run registered, the only ones its runner's batches may name (null in a
+   * record an earlier version wrote: then not checked).
    */
-  record Execution(String principal, String runnerUrl, String runnerToken, String sessionId) {}
+  record Execution(
+      String principal,
+      String runnerUrl,
+      String runnerToken,
+      String sessionId,
+      List<String> tools) {}
 
   /** A continuation token: the run it continues, and who may use it. */
   record Token(String executionId, String principal) {}

@@ -8,7 +8,7 @@ package dev.kubecoderun.files;
  * name display as another (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F), and the backslash (an
  * /exec file name must not contain one). Bytes that are not UTF-8 already arrive as U+FFFD from the
  * runner. The result is a name /exec accepts back in {@code files[].name}, and it places the file
- * at that same path.
+ * at that same path, when it is {@link #whyUnusable usable}.
  */
 public final class OutputName {
   private OutputName() {}
@@ -27,6 +27,38 @@ public final class OutputName {
       }
     }
     return sb == null ? sandboxPath : sb.toString();
+  }
+
+  /**
+   * Why a name {@link #of} gave cannot be stored, else null: a stored name is sent back as an input
+   * name on every later run (LibreChat re-sends every file it tracks), so one that breaks the
+   * limits of input names ({@link RelativePaths#isClean}) would break every later run of the
+   * conversation: a 400 when sent with its name, a sandbox failure when the sandbox cannot place
+   * it. A name that is not UTF-8 grows as it becomes text (each invalid byte is U+FFFD, 3 bytes),
+   * so a name the file system held can be over the limits as text.
+   */
+  public static String whyUnusable(String name) {
+    if (RelativePaths.isClean(name)) {
+      return null;
+    }
+    if (!RelativePaths.segmentsFit(name)) {
+      return "its name has a folder or file name over "
+          + RelativePaths.MAX_SEGMENT_BYTES
+          + " bytes as text (a byte that is not UTF-8 is U+FFFD, 3 bytes): it could not be sent"
+          + " back as an input";
+    }
+    if (name.split("/", -1).length > RelativePaths.MAX_DEPTH) {
+      return "its path is more than "
+          + RelativePaths.MAX_DEPTH
+          + " levels deep: it could not be sent back as an input";
+    }
+    if (name.getBytes(java.nio.charset.StandardCharsets.UTF_8).length
+        > RelativePaths.MAX_PATH_BYTES) {
+      return "its path is over "
+          + RelativePaths.MAX_PATH_BYTES
+          + " bytes as text: it could not be sent back as an input";
+    }
+    return "its name is not a clean relative path: it could not be sent back as an input";
   }
 
   private static boolean replaced(char c) {

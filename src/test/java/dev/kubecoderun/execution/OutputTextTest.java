@@ -9,7 +9,7 @@ class OutputTextTest {
   void endsNonEmptyStdoutWithANewline() {
     assertEquals("1\n", OutputText.clean("1", false, 10, true));
     assertEquals("", OutputText.clean("", false, 10, true));
-    assertEquals("  indented\n", OutputText.clean("  indented\n", false, 10, true));
+    assertEquals("  indented\n", OutputText.clean("  indented\n", false, 100, true));
   }
 
   @Test

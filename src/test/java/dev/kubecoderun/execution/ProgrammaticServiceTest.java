@@ -18,6 +18,8 @@ import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The continuations of runs that ended without their results, against the in-memory store and, for
@@ -38,6 +40,9 @@ class ProgrammaticServiceTest {
           null, store, WebClient.builder().build(), Duration.ofSeconds(1), Duration.ofSeconds(5));
   private HttpServer runner;
 
+  /** The stand-in runner's answer (200) to /ptc/continue; null: 410, its run has ended. */
+  private volatile String continueAnswer;
+
   @BeforeEach
   void startRunner() throws IOException {
     // A runner whose run has ended: it no longer takes results.
@@ -46,7 +51,21 @@ class ProgrammaticServiceTest {
         "/ptc/continue",
         ex -> {
           ex.getRequestBody().readAllBytes();
-          ex.sendResponseHeaders(410, -1);
+          String answer = continueAnswer;
+          if (answer == null) {
+            ex.sendResponseHeaders(410, -1);
+          } else {
+            byte[] body = answer.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            ex.sendResponseHeaders(200, body.length);
+            ex.getResponseBody().write(body);
+          }
+          ex.close();
+        });
+    runner.createContext(
+        "/ptc/cancel",
+        ex -> {
+          ex.getRequestBody().readAllBytes();
+          ex.sendResponseHeaders(204, -1);
           ex.close();
         });
     runner.start();
@@ -107,7 +126,7 @@ class ProgrammaticServiceTest {
     store.putExecution(
         "e1",
         new ProgrammaticStore.Execution(
-            "alice", "http://127.0.0.1:" + runner.getAddress().getPort(), "t0ken", "s1"),
+            "alice", "http://127.0.0.1:" + runner.getAddress().getPort(), "t0ken", "s1", null),
         Duration.ofMinutes(1));
     ExecutionUnavailableException e =
         assertThrows(ExecutionUnavailableException.class, () -> resume("alice"));
@@ -118,6 +137,56 @@ class ProgrammaticServiceTest {
     ProgrammaticService.Done end =
         assertInstanceOf(ProgrammaticService.Done.class, resume("alice"));
     assertEquals("Execution failed or timed out", end.body().get("error"));
+  }
+
+  /** A run of the stand-in runner, registered with the one tool {@code get_number}. */
+  private void runOfOneTool() {
+    store.putToken(TOKEN, new ProgrammaticStore.Token("e1", "alice"), Duration.ofMinutes(1));
+    store.putExecution(
+        "e1",
+        new ProgrammaticStore.Execution(
+            "alice",
+            "http://127.0.0.1:" + runner.getAddress().getPort(),
+            "t0ken",
+            "s1",
+            List.of("get_number")),
+        Duration.ofMinutes(1));
+  }
+
+  /**
+   * A runner that answers a continuation outside its protocol (not JSON, {@code null}, a batch of
+   * no calls, a call of a tool the run never registered: on Kubernetes user code shares the
+   * runner's uid and could stand in for it) is a sandbox failure, a 503 that says so: not a store's
+   * failure, not a 500, and the client is never asked to run a tool it did not register.
+   */
+  @ParameterizedTest
+  @ValueSource(
+      strings = {
+        "not JSON",
+        "null",
+        "{\"status\":\"tool_call_required\",\"tool_calls\":[]}",
+        "{\"status\":\"tool_call_required\",\"tool_calls\":"
+            + "[{\"id\":\"call_002\",\"name\":\"delete_account\",\"input\":{}}]}"
+      })
+  void aContinuationAnsweredOutsideTheProtocolIsASandboxFailure(String answer) {
+    runOfOneTool();
+    continueAnswer = answer;
+    ExecutionUnavailableException e =
+        assertThrows(ExecutionUnavailableException.class, () -> resume("alice"));
+    assertEquals(ExecutionUnavailableException.Reason.SANDBOX_FAILED, e.reason());
+  }
+
+  /** A batch that calls a registered tool is the client's to run. */
+  @Test
+  void aContinuationAnsweredWithARegisteredToolIsANewBatch() throws InterruptedException {
+    runOfOneTool();
+    continueAnswer =
+        "{\"status\":\"tool_call_required\",\"tool_calls\":"
+            + "[{\"id\":\"call_002\",\"name\":\"get_number\",\"input\":{\"x\":2}}]}";
+    ProgrammaticService.ToolCallsRequired next =
+        assertInstanceOf(ProgrammaticService.ToolCallsRequired.class, resume("alice"));
+    assertEquals("get_number", next.calls().get(0).name());
+    assertEquals("s1", next.sessionId());
   }
 
   /**

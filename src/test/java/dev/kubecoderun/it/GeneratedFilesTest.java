@@ -29,7 +29,8 @@ class GeneratedFilesTest {
   /** {@code written}: the name's bytes as the code writes them; {@code returned}: the name back. */
   static Stream<Arguments> names() {
     String nested =
-        String.join("/", java.util.Collections.nCopies(8, "d".repeat(200))) + "/deep file.txt";
+        // 8 levels, 1 001 bytes: within an input name's limits (1 024 bytes, 32 levels).
+        String.join("/", java.util.Collections.nCopies(8, "d".repeat(123))) + "/deep file.txt";
     return Stream.of(
         same("a b.txt"),
         same("sales report.csv"),
@@ -210,6 +211,64 @@ class GeneratedFilesTest {
             "failed",
             1),
         deliveryOf(only));
+  }
+
+  /**
+   * A name the file system holds but that, as text, could not come back as an input name (255 bytes
+   * that are not UTF-8 are 765 bytes of U+FFFD; 33 levels; 1 259 bytes in all) is not stored:
+   * LibreChat would send it back with every later run, each refused. It is named; the normal file
+   * next to it comes back, and the next run given every returned file works.
+   */
+  @Test
+  void aFileWhoseNameCouldNotBeSentBackIsNamedNotStored() {
+    String code =
+        """
+        import os
+        open('normal.txt', 'w').write('n')
+        open(b'\\xff' * 255, 'w').write('x')
+        os.makedirs('/'.join(['d'] * 32))
+        open('/'.join(['d'] * 32) + '/deep.txt', 'w').write('x')
+        os.makedirs('/'.join(['l' * 250] * 5))
+        open('/'.join(['l' * 250] * 5) + '/long.txt', 'w').write('x')
+        """;
+    TestServer.Reply reply = server.exec("py", code);
+    assertEquals(200, reply.status(), reply.body());
+    JsonNode run = reply.json();
+    assertEquals(List.of("normal.txt"), names(run.path("files")), run.toString());
+    Map<String, String> reasons = new java.util.TreeMap<>();
+    run.path("skipped_files")
+        .forEach(f -> reasons.put(f.path("name").asText(), f.path("reason").asText()));
+    assertEquals(
+        Map.of(
+            "\ufffd".repeat(255),
+            "unusable_name",
+            String.join("/", java.util.Collections.nCopies(32, "d")) + "/deep.txt",
+            "unusable_name",
+            String.join("/", java.util.Collections.nCopies(5, "l".repeat(250))) + "/long.txt",
+            "unusable_name"),
+        reasons,
+        run.toString());
+    assertTrue(
+        run.path("stderr").asText().contains("[kubecoderun] generated file '\ufffd\ufffd"),
+        run.toString());
+    assertEquals("partial", run.path("artifact_delivery").path("status").asText());
+
+    // LibreChat's next call sends every file it was given back, with its name: the run works.
+    String session = run.path("session_id").asText();
+    List<Map<String, String>> refs = new java.util.ArrayList<>();
+    run.path("files")
+        .forEach(
+            f ->
+                refs.add(
+                    Map.of(
+                        "id", f.path("id").asText(),
+                        "storage_session_id", session,
+                        "name", f.path("name").asText())));
+    TestServer.Reply next =
+        server.exec(
+            Map.of("lang", "py", "code", "print(open('normal.txt').read())", "files", refs));
+    assertEquals(200, next.status(), next.body());
+    assertEquals("n\n", next.json().path("stdout").asText(), next.body());
   }
 
   /** Folders deeper than PATH_MAX cannot be listed: named, not silently missing. */

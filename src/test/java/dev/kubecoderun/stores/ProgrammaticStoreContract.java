@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.kubecoderun.execution.ProgrammaticStore;
 import dev.kubecoderun.session.Ids;
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -37,7 +38,8 @@ abstract class ProgrammaticStoreContract {
     ProgrammaticStore a = replica();
     String id = Ids.next();
     ProgrammaticStore.Execution e =
-        new ProgrammaticStore.Execution("jwt:t/u", "http://10.0.0.1:8080", "tok", "sid");
+        new ProgrammaticStore.Execution(
+            "jwt:t/u", "http://10.0.0.1:8080", "tok", "sid", List.of("t"));
     a.putExecution(id, e, LONG);
     assertEquals(Optional.of(e), replica().execution(id));
     replica().deleteExecution(id);

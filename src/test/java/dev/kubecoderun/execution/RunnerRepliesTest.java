@@ -1,0 +1,273 @@
+package dev.kubecoderun.execution;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.sun.net.httpserver.HttpServer;
+import dev.kubecoderun.Application;
+import dev.kubecoderun.common.Json;
+import dev.kubecoderun.config.Config;
+import dev.kubecoderun.language.Language;
+import dev.kubecoderun.sandbox.RunnerClient;
+import dev.kubecoderun.sandbox.Sandbox;
+import dev.kubecoderun.sandbox.SandboxFactory;
+import io.helidon.webclient.api.WebClient;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * What /exec makes of a runner's answer that goes past what the runner's protocol promises: on
+ * Kubernetes user code shares the runner's uid and could stand in for it. The API, with a stand-in
+ * runner (a JDK HttpServer answering a canned reply) as its sandbox backend: the answer is cut to
+ * the API's own bounds, or the run is a sandbox failure (503), never a 500.
+ */
+class RunnerRepliesTest {
+  private static final String KEY = "runner-replies-test-key-0123456789";
+  private static final int MAX_OUTPUT = 1024;
+
+  private HttpServer runner;
+  private volatile String answer;
+  private Application app;
+  private Path data;
+  private final HttpClient client = HttpClient.newHttpClient();
+
+  @BeforeEach
+  void start() throws IOException {
+    runner = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+    runner.createContext(
+        "/",
+        ex -> {
+          try (InputStream in = ex.getRequestBody()) {
+            in.transferTo(OutputStream.nullOutputStream());
+          }
+          String path = ex.getRequestURI().getPath();
+          byte[] body =
+              (path.equals("/execute") ? answer : "{\"status\":\"ok\"}")
+                  .getBytes(StandardCharsets.UTF_8);
+          ex.sendResponseHeaders(200, body.length);
+          try (OutputStream out = ex.getResponseBody()) {
+            out.write(body);
+          }
+        });
+    runner.start();
+    data = Files.createTempDirectory("runner-replies");
+    Map<String, String> env = new HashMap<>();
+    env.put("API_KEY", KEY);
+    env.put("API_HOST", "127.0.0.1");
+    env.put("API_PORT", "0");
+    env.put("DATA_DIR", data.toString());
+    env.put("POD_POOL_PY", "0");
+    env.put("POD_POOL_JS", "0");
+    env.put("MAX_OUTPUT_SIZE", Integer.toString(MAX_OUTPUT));
+    env.put("MAX_OUTPUT_FILES", "0");
+    app = Application.start(Config.from(env), factory());
+  }
+
+  @AfterEach
+  void stop() throws IOException {
+    app.close();
+    runner.stop(0);
+    try (Stream<Path> files = Files.walk(data)) {
+      files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    }
+  }
+
+  /** A runner's answer to execute with {@code fields} besides an exit code of 0. */
+  private static String reply(String fields) {
+    return "{\"exit_code\":0,\"stdout\":\"\",\"stderr\":\"\",\"duration_ms\":1,\"files\":[],"
+        + "\"deleted\":[]"
+        + (fields.isEmpty() ? "" : "," + fields)
+        + "}";
+  }
+
+  private HttpResponse<String> exec(String lang) throws IOException, InterruptedException {
+    return client.send(
+        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + app.port() + "/v1/exec"))
+            .header("X-API-Key", KEY)
+            .header("Content-Type", "application/json")
+            .POST(
+                HttpRequest.BodyPublishers.ofString(
+                    Json.writeString(Map.of("lang", lang, "code", "print(1)"))))
+            .build(),
+        HttpResponse.BodyHandlers.ofString());
+  }
+
+  @Test
+  void outputLongerThanTheLimitIsCutAndSaidSo() throws Exception {
+    answer = reply("\"stdout\":\"" + "x".repeat(100_000) + "\"");
+    HttpResponse<String> res = exec("py");
+    assertEquals(200, res.statusCode(), res.body());
+    String stdout = Json.MAPPER.readTree(res.body()).path("stdout").asText();
+    assertEquals(
+        "x".repeat(MAX_OUTPUT) + "\n[output truncated: more than " + MAX_OUTPUT + " bytes]\n",
+        stdout);
+  }
+
+  @Test
+  void moreUnlistedEntriesThanTheProtocolAllowsAreASandboxFailure() throws Exception {
+    StringBuilder unlisted = new StringBuilder();
+    for (int i = 0; i <= ExecutionService.MAX_UNLISTED; i++) {
+      unlisted.append(i == 0 ? "" : ",").append("{\"path\":\"p").append(i).append("\"");
+      unlisted.append(",\"kind\":\"symlink\"}");
+    }
+    answer = reply("\"unlisted\":[" + unlisted + "]");
+    HttpResponse<String> res = exec("py");
+    assertEquals(503, res.statusCode(), res.body());
+    assertTrue(res.body().contains("Sandbox failure"), res.body());
+  }
+
+  @Test
+  void aStateThatIsNotBase64IsASandboxFailure() throws Exception {
+    answer = reply("\"state\":\"not base64!\"");
+    HttpResponse<String> res = exec("py");
+    assertEquals(503, res.statusCode(), res.body());
+    assertTrue(res.body().contains("Sandbox failure"), res.body());
+  }
+
+  /** A count of files left out near Integer.MAX_VALUE neither wraps around nor fails the run. */
+  @Test
+  void aHugeCountOfFilesLeftOutDoesNotWrapAround() throws Exception {
+    answer =
+        reply(
+            "\"files\":[{\"path\":\"a.txt\",\"size\":1,\"mtime\":1,\"change\":\"created\"}],"
+                + "\"files_omitted\":"
+                + Integer.MAX_VALUE);
+    HttpResponse<String> res = exec("py");
+    assertEquals(200, res.statusCode(), res.body());
+    JsonNode run = Json.MAPPER.readTree(res.body());
+    JsonNode delivery = run.path("artifact_delivery");
+    assertEquals(Integer.MAX_VALUE, delivery.path("failed").asInt(), res.body());
+    assertEquals(Integer.MAX_VALUE, delivery.path("attempted").asInt(), res.body());
+    assertTrue(
+        run.path("stderr").asText().contains("2147483648 more generated file(s) not kept"),
+        res.body());
+  }
+
+  /**
+   * Every file not kept gets a line of stderr, up to a bound: past it a line counts the rest (a
+   * listing of thousands would bury the code's own stderr; skipped_files names each).
+   */
+  @Test
+  void notesOnFilesNotKeptAreBounded() throws Exception {
+    StringBuilder files = new StringBuilder();
+    for (int i = 0; i < 300; i++) {
+      // A file name over 255 bytes: not kept (unusable_name), with a note each.
+      files.append(i == 0 ? "" : ",").append("{\"path\":\"").append(i).append("x".repeat(256));
+      files.append("\",\"size\":1,\"mtime\":1,\"change\":\"created\"}");
+    }
+    answer = reply("\"files\":[" + files + "]");
+    HttpResponse<String> res = exec("py");
+    assertEquals(200, res.statusCode(), res.body());
+    JsonNode run = Json.MAPPER.readTree(res.body());
+    assertEquals(300, run.path("skipped_files").size());
+    String stderr = run.path("stderr").asText();
+    long lines = stderr.lines().filter(l -> l.startsWith("[kubecoderun]")).count();
+    assertEquals(ExecutionService.MAX_NOTES + 1, lines, stderr);
+    assertTrue(
+        stderr.endsWith(
+            "[kubecoderun] 200 more note(s) not shown (skipped_files names every file not kept)"),
+        stderr);
+  }
+
+  /**
+   * The first answer of a programmatic run outside the protocol (not JSON, {@code null}, a batch
+   * calling a tool the run never registered) is a sandbox failure: not a store's failure (as an
+   * unreadable answer was told), not a 500, and the client is never asked to run that tool.
+   */
+  @ParameterizedTest
+  @ValueSource(
+      strings = {
+        "not JSON",
+        "null",
+        "{\"status\":\"tool_call_required\",\"round\":1,\"tool_calls\":"
+            + "[{\"id\":\"call_001\",\"name\":\"delete_account\",\"input\":{}}]}"
+      })
+  void aProgrammaticRunAnsweredOutsideTheProtocolIsASandboxFailure(String first) throws Exception {
+    answer = first;
+    HttpResponse<String> res =
+        client.send(
+            HttpRequest.newBuilder(
+                    URI.create("http://127.0.0.1:" + app.port() + "/v1/exec/programmatic"))
+                .header("X-API-Key", KEY)
+                .header("Content-Type", "application/json")
+                .POST(
+                    HttpRequest.BodyPublishers.ofString(
+                        Json.writeString(
+                            Map.of(
+                                "lang",
+                                "py",
+                                "code",
+                                "print(await get_number())",
+                                "tools",
+                                List.of(Map.of("name", "get_number"))))))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertEquals(503, res.statusCode(), res.body());
+    assertTrue(res.body().contains("Sandbox failure"), res.body());
+  }
+
+  /** A backend whose sandboxes are the stand-in runner. */
+  private SandboxFactory factory() {
+    WebClient http = WebClient.builder().build();
+    URI base = URI.create("http://127.0.0.1:" + runner.getAddress().getPort());
+    return new SandboxFactory() {
+      @Override
+      public Sandbox create(Language language, boolean warm) {
+        RunnerClient client = new RunnerClient(http, base, "stand-in");
+        return new Sandbox() {
+          @Override
+          public String id() {
+            return "stand-in";
+          }
+
+          @Override
+          public Language language() {
+            return language;
+          }
+
+          @Override
+          public RunnerClient runner() {
+            return client;
+          }
+
+          @Override
+          public boolean isAlive() {
+            return true;
+          }
+
+          @Override
+          public void onExit(Runnable callback) {}
+
+          @Override
+          public void close() {}
+        };
+      }
+
+      @Override
+      public String name() {
+        return "stand-in";
+      }
+    };
+  }
+}
