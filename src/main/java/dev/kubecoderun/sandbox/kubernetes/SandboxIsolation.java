@@ -36,7 +36,6 @@ final class SandboxIsolation {
   // could not run proves nothing, and failing open there is what the check exists to prevent.
   private Network network = Network.UNKNOWN; // guarded by this
   private String networkReached; // what a sandbox reached; guarded by this
-  private String notChecked = "the check is running"; // why the network is still unknown
 
   /** What is known of the sandboxes' network. */
   enum Network {
@@ -113,11 +112,10 @@ final class SandboxIsolation {
         networkReached = reached;
       } else {
         Object why = findings.get("network_policy");
-        notChecked = why == null ? "the check could not run" : why.toString();
         if (network != Network.UNKNOWN) {
           r.put(
               "network_policy",
-              notChecked
+              (why == null ? "not checked" : why)
                   + "; the last check that ran found it "
                   + (network == Network.CLOSED
                       ? "enforced"
@@ -161,9 +159,8 @@ final class SandboxIsolation {
       case CLOSED -> null;
       case UNKNOWN ->
           "sandboxes wait for the start-up check to show that a sandbox cannot reach what the"
-              + " NetworkPolicy keeps it from ("
-              + notChecked
-              + "; it is retried); set K8S_ALLOW_UNENFORCED_NETWORK_POLICY=true to run sandboxes"
+              + " NetworkPolicy keeps it from (it has not run yet, or its probe pod could not"
+              + " run and it is retried: sandbox_isolation in /health/detailed says why); set K8S_ALLOW_UNENFORCED_NETWORK_POLICY=true to run sandboxes"
               + " unchecked";
       case REACHED ->
           "sandboxes are refused: the start-up check found the NetworkPolicy not enforced (a"

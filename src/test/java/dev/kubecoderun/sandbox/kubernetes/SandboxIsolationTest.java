@@ -51,8 +51,10 @@ class SandboxIsolationTest {
     iso.decide(false, NOT_RUN, false, false, null);
     String refused = iso.refusal();
     assertNotNull(refused, "nothing shown: still refused");
-    assertTrue(refused.contains("the probe pod did not run (exceeded quota)"), refused);
-    assertTrue(refused.contains("it is retried"), refused);
+    assertTrue(refused.contains("its probe pod could not run and it is retried"), refused);
+    assertTrue(
+        iso.report().get("network_policy").toString().contains("did not run (exceeded quota)"),
+        "why, for the operator: " + iso.report());
     assertFalse(iso.healthy());
   }
 
