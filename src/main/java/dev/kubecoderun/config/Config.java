@@ -171,7 +171,9 @@ public record Config(
    * this API as a sandbox would reach it, or null when unknown; {@code egressTargets}: further
    * addresses a sandbox must not reach. {@code allowUnenforcedNetworkPolicy}
    * (K8S_ALLOW_UNENFORCED_NETWORK_POLICY): make sandboxes even when the check found one could reach
-   * what the NetworkPolicy should keep it from. {@code apiAntiAffinity}
+   * what the NetworkPolicy should keep it from, or before any check has shown it cannot. {@code
+   * recheckInterval} (K8S_ISOLATION_RECHECK_SECONDS): how often the check runs again once it has
+   * run, so a policy removed later is noticed (zero: never). {@code apiAntiAffinity}
    * (K8S_SANDBOX_API_ANTI_AFFINITY): how sandbox pods keep off the nodes of the API pods labelled
    * {@code apiPodLabels} (K8S_API_POD_LABELS; empty: no anti-affinity, the API cannot name its
    * pods). {@code apiNode}: the node this API pod runs on (NODE_NAME), or null when unknown.
@@ -183,6 +185,7 @@ public record Config(
       String apiAddress,
       List<String> egressTargets,
       boolean allowUnenforcedNetworkPolicy,
+      Duration recheckInterval,
       ApiAntiAffinity apiAntiAffinity,
       Map<String, String> apiPodLabels,
       String apiNode) {}

@@ -157,6 +157,7 @@ final class KubernetesConfig {
         api,
         targets,
         env.bool("K8S_ALLOW_UNENFORCED_NETWORK_POLICY", false),
+        env.seconds("K8S_ISOLATION_RECHECK_SECONDS", 600, 0, 86_400),
         antiAffinity,
         apiPodLabels(env),
         env.string("NODE_NAME", null));

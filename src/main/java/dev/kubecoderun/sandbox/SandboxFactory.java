@@ -10,6 +10,15 @@ public interface SandboxFactory extends AutoCloseable {
    */
   Sandbox create(Language language, boolean warm) throws SandboxException;
 
+  /**
+   * Why no sandbox of this backend may be given to a run right now, or null. Asked each time one is
+   * handed out, a pool's warm one and a session's kept one too: a sandbox made earlier may have
+   * become one that must not run (Kubernetes: its NetworkPolicy not shown to be enforced).
+   */
+  default String refusal() {
+    return null;
+  }
+
   /** Short backend name for health and logs. */
   String name();
 

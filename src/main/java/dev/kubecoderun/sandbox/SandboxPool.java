@@ -131,6 +131,9 @@ public final class SandboxPool implements AutoCloseable {
 
   private Sandbox take(Language language) throws SandboxException, InterruptedException {
     long asked = System.nanoTime();
+    // Asked before a sandbox leaves the pool, so warm ones made while the backend was undecided
+    // stay there until it allows them.
+    refuseIfTheBackendDoes();
     if (targetSize.applyAsInt(language) > 0) {
       if (demand != null) {
         refill(language); // the target may have grown since the last take
@@ -145,6 +148,12 @@ public final class SandboxPool implements AutoCloseable {
         }
         refill(language);
         if (s.isAlive()) {
+          try {
+            refuseIfTheBackendDoes(); // again: the backend may have refused while this waited
+          } catch (SandboxException e) {
+            destroy(s);
+            throw e;
+          }
           hits.incrementAndGet();
           inUse.get(language).incrementAndGet();
           metrics.sandboxWait(language.code(), "pool", System.nanoTime() - asked);
@@ -162,6 +171,21 @@ public final class SandboxPool implements AutoCloseable {
       refill(language); // this use may be what gives the language a pool
     }
     return s;
+  }
+
+  /**
+   * Why the backend gives no sandbox to a run right now, or null: then no sandbox is handed out,
+   * neither from the pool nor kept by a session.
+   */
+  public String refusal() {
+    return factory.refusal();
+  }
+
+  private void refuseIfTheBackendDoes() throws SandboxException {
+    String refused = factory.refusal();
+    if (refused != null) {
+      throw new SandboxException(refused);
+    }
   }
 
   /** A new sandbox from the factory; how long it took goes to the metrics and the demand. */

@@ -89,7 +89,8 @@ public final class SessionSandboxes implements AutoCloseable {
       release(k.sandbox());
       throw e;
     }
-    if (!ok || !k.sandbox().isAlive()) {
+    // A backend that refuses sandboxes now (the pool then answers why) gets this one back too.
+    if (!ok || !k.sandbox().isAlive() || pool.refusal() != null) {
       release(k.sandbox());
       return Optional.empty();
     }

@@ -625,6 +625,26 @@ class ChartTest {
             .asText());
     assertEquals("10.1.0.0/16", prod.at("/egress/0/to/0/ipBlock/cidr").asText());
 
+    // In the sandboxes' own namespace, a pod without the sandbox label gets no traffic either:
+    // a default deny for the whole namespace (policies add up: sandboxes keep what theirs allows).
+    JsonNode deny = one("defaults", "NetworkPolicy", FULLNAME + "-sandbox-namespace-deny");
+    assertEquals(SANDBOX_NS, deny.at("/metadata/namespace").asText());
+    assertEquals("{}", deny.at("/spec/podSelector").toString(), "every pod of the namespace");
+    assertEquals("[\"Ingress\",\"Egress\"]", deny.at("/spec/policyTypes").toString());
+    assertTrue(
+        deny.at("/spec/ingress").isMissingNode() && deny.at("/spec/egress").isMissingNode(),
+        "nothing allowed");
+    assertEquals(
+        "sbx",
+        one("own-namespace", "NetworkPolicy", FULLNAME + "-sandbox-namespace-deny")
+            .at("/metadata/namespace")
+            .asText());
+    // Sandboxes in the release namespace: no deny for the API's own pods there.
+    assertTrue(
+        rendered.get("same-namespace").stream()
+            .noneMatch(
+                d -> d.at("/metadata/name").asText().equals(FULLNAME + "-sandbox-namespace-deny")));
+
     assertTrue(
         rendered.get("no-netpol").stream()
             .noneMatch(d -> d.path("kind").asText().equals("NetworkPolicy")));

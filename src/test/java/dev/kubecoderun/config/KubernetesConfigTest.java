@@ -53,6 +53,22 @@ class KubernetesConfigTest {
     assertEquals(Config.ApiAntiAffinity.PREFERRED, iso.apiAntiAffinity());
     assertEquals(Map.of(), iso.apiPodLabels(), "unknown: the chart passes them");
     assertNull(iso.apiNode(), "NODE_NAME unset");
+    assertTrue(!iso.allowUnenforcedNetworkPolicy(), "sandboxes only where shown isolated");
+    assertEquals(600, iso.recheckInterval().toSeconds(), "the isolation check every 10 min");
+  }
+
+  @Test
+  void theIsolationRecheckMayBeTurnedOffButNotBeNegative() {
+    assertEquals(
+        0,
+        config("SANDBOX_BACKEND", "kubernetes", "K8S_ISOLATION_RECHECK_SECONDS", "0")
+            .kubernetes()
+            .isolation()
+            .recheckInterval()
+            .toSeconds());
+    assertThrows(
+        ConfigException.class,
+        () -> config("SANDBOX_BACKEND", "kubernetes", "K8S_ISOLATION_RECHECK_SECONDS", "-1"));
   }
 
   @Test

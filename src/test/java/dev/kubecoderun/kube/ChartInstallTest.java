@@ -250,7 +250,12 @@ class ChartInstallTest {
     assertNotNull(rbac.readNamespacedRole(FULLNAME, sandboxNs()).execute());
     assertNotNull(rbac.readNamespacedRoleBinding(FULLNAME, sandboxNs()).execute());
     assertEquals(1, net.listNamespacedNetworkPolicy(ns).execute().getItems().size());
-    assertEquals(1, net.listNamespacedNetworkPolicy(sandboxNs()).execute().getItems().size());
+    // The sandboxes' policy and the default deny of their whole namespace.
+    assertEquals(
+        java.util.Set.of(FULLNAME + "-sandbox", FULLNAME + "-sandbox-namespace-deny"),
+        net.listNamespacedNetworkPolicy(sandboxNs()).execute().getItems().stream()
+            .map(p -> p.getMetadata().getName())
+            .collect(java.util.stream.Collectors.toSet()));
     assertEquals(
         "code.example.com",
         net.readNamespacedIngress(FULLNAME, ns).execute().getSpec().getRules().get(0).getHost());

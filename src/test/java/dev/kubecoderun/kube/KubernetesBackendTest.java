@@ -849,6 +849,98 @@ class KubernetesBackendTest {
     restoreDefaultApi();
   }
 
+  /**
+   * The start-up check fails closed. While its probe pod cannot run (here the test deletes each one
+   * as it appears, as a quota or an image that cannot be pulled would stop it), nothing has shown
+   * that sandboxes cannot reach what they must not: a run gets a 503 saying so, and the pool's warm
+   * pod, made meanwhile, is not handed out. The check is run again until a probe pod runs; that one
+   * finds the NetworkPolicy not enforced (no CNI here), and the pool's pod is deleted.
+   */
+  @Test
+  @Order(6)
+  void sandboxesWaitUntilTheStartUpCheckHasRunAndAreDeletedWhenItFindsTheNetworkOpen()
+      throws Exception {
+    Map<String, String> env = apiEnv(0, 1);
+    env.remove("K8S_ALLOW_UNENFORCED_NETWORK_POLICY");
+    java.util.concurrent.atomic.AtomicBoolean blocking =
+        new java.util.concurrent.atomic.AtomicBoolean(true);
+    Set<String> deletedProbes = ConcurrentHashMap.newKeySet();
+    Thread blocker =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  while (blocking.get()) {
+                    try {
+                      for (V1Pod p : sandboxPods("kubecoderun.io/role=probe")) {
+                        String name = p.getMetadata().getName();
+                        if (deletedProbes.add(name)) {
+                          admin.deleteNamespacedPod(name, sandboxNs).execute();
+                        }
+                      }
+                      Thread.sleep(20); // polls the pods: a probe pod lives seconds
+                    } catch (ApiException e) {
+                      // gone already, or the API server busy: the next round
+                    } catch (InterruptedException e) {
+                      return;
+                    }
+                  }
+                });
+    String warm;
+    try {
+      restartApi(env);
+      await(
+          "the check's probe pod did not run",
+          90,
+          quietly(
+              () ->
+                  isolationReport()
+                      .path("details")
+                      .path("network_policy")
+                      .asText()
+                      .startsWith("not checked: the probe pod did not run")));
+      await("a ready js pool pod", 90, quietly(() -> readyPool("js").size() == 1));
+      warm = readyPool("js").get(0).getMetadata().getName();
+      HttpResponse<String> r = api.execResponse("js", "console.log(1)");
+      assertEquals(503, r.statusCode(), r.body());
+      assertTrue(
+          r.body().contains("sandboxes wait for the start-up check to show that a sandbox cannot"),
+          r.body());
+      assertTrue(r.headers().firstValue("Retry-After").isPresent(), r.headers().toString());
+      assertEquals(
+          List.of(warm),
+          readyPool("js").stream().map(p -> p.getMetadata().getName()).toList(),
+          "the warm pod stays in the pool, not handed out");
+      assertTrue(sandboxPods("kubecoderun.io/role=job").isEmpty(), "no Job made for the run");
+      // Each check tries twice (with hostUsers: false, then without): a third pod is a retry.
+      await("the check run again", 60, () -> deletedProbes.size() >= 3);
+    } finally {
+      blocking.set(false);
+      blocker.join();
+    }
+    await(
+        "a check whose probe pod ran",
+        90,
+        quietly(
+            () ->
+                isolationReport()
+                    .path("details")
+                    .path("network_policy")
+                    .asText()
+                    .startsWith("NOT enforced")));
+    await(
+        "the pool's pod deleted",
+        30,
+        quietly(
+            () ->
+                sandboxPods("kubecoderun.io/role=pool").stream()
+                    .noneMatch(p -> p.getMetadata().getName().equals(warm))));
+    HttpResponse<String> r = api.execResponse("js", "console.log(1)");
+    assertEquals(503, r.statusCode(), r.body());
+    assertTrue(r.body().contains("the NetworkPolicy not enforced"), r.body());
+    assertTrue(readyPool("js").isEmpty(), "no pool pod made again");
+    restoreDefaultApi();
+  }
+
   private static JsonNode isolationReport() throws java.io.IOException, InterruptedException {
     return Json.tree(api.get("/health/detailed?use_cache=false").body().getBytes())
         .path("services")

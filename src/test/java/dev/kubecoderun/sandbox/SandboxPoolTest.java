@@ -66,6 +66,12 @@ class SandboxPoolTest {
     volatile boolean failing;
     volatile long startMillis; // how long a start takes
     volatile long closeMillis; // how long a destroy takes
+    volatile String refusal; // why no sandbox may be handed out now (null: they may)
+
+    @Override
+    public String refusal() {
+      return refusal;
+    }
 
     @Override
     public Sandbox create(Language language, boolean warm) throws SandboxException {
@@ -140,6 +146,30 @@ class SandboxPoolTest {
       assertEquals(3, factory.created.stream().filter(c -> !c.closed.get()).count());
       pool.release(first);
       pool.release(second);
+    }
+  }
+
+  /**
+   * A backend that refuses sandboxes for now (Kubernetes: its NetworkPolicy not shown enforced yet)
+   * may have its pool filled, but no run gets one of them, nor a new one, until it allows them.
+   */
+  @Test
+  void warmSandboxesMadeWhileTheBackendRefusesAreNotHandedOutUntilItAllows() throws Exception {
+    FakeFactory factory = new FakeFactory();
+    factory.refusal = "not checked yet";
+    try (SandboxPool pool =
+        new SandboxPool(factory, l -> l == Language.PY ? 2 : 0, 2, Duration.ofSeconds(1))) {
+      pool.start();
+      eventually(() -> pool.readyCount(Language.PY) == 2);
+      SandboxException e = assertThrows(SandboxException.class, () -> pool.acquire(Language.PY));
+      assertEquals("not checked yet", e.getMessage());
+      assertThrows(SandboxException.class, () -> pool.acquire(Language.GO), "none made for it");
+      assertEquals(2, pool.readyCount(Language.PY), "the warm ones stay in the pool");
+      assertEquals(2, factory.created.size(), "no sandbox made for the refused runs");
+      factory.refusal = null;
+      Sandbox taken = pool.acquire(Language.PY);
+      assertTrue(((FakeSandbox) taken).warm, "from the pool, once allowed");
+      pool.release(taken);
     }
   }
 

@@ -47,6 +47,18 @@ class SessionSandboxesTest {
     }
   }
 
+  /** A backend that refuses sandboxes now gets a kept one back instead of handing it out. */
+  @Test
+  void aKeptSandboxIsNotHandedOutWhileTheBackendRefuses() throws Exception {
+    try (SessionSandboxes kept = sessions(100, 10)) {
+      FakeSandbox s = (FakeSandbox) pool.acquire(Language.PY);
+      kept.keep("session-a/py", s);
+      factory.refusal = "the NetworkPolicy is not enforced";
+      assertTrue(kept.take("session-a/py").isEmpty(), "not handed out");
+      Eventually.await("destroyed", Duration.ofSeconds(5), () -> s.closed.get());
+    }
+  }
+
   @Test
   void aKeptSandboxGoesWhenIdleDeadOrUsedUpOrTheLeastRecentlyUsedOverTheCap() throws Exception {
     try (SessionSandboxes kept = sessions(2, 2)) {

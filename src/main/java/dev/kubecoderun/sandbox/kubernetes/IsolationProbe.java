@@ -138,8 +138,12 @@ final class IsolationProbe {
   /** What one probe pod found (and the node it ran on), or why it found nothing. */
   private record Attempt(JsonNode seen, String node, String error, boolean fieldDropped) {}
 
-  /** Runs the check and gives its decision and findings to the isolation. Never throws. */
-  void run() {
+  /**
+   * Runs the check and gives its decision and findings to the isolation. Never throws. True when
+   * the probe pod ran and tried the addresses (whatever it reached); false when the check must be
+   * run again to know anything of the network.
+   */
+  boolean run() {
     Config.UserNamespaces mode = isolation.config().userNamespaces();
     Map<String, Object> findings = new LinkedHashMap<>();
     Attempt first = attempt(mode != Config.UserNamespaces.OFF);
@@ -229,8 +233,10 @@ final class IsolationProbe {
     findings.put(
         "node_separation",
         nodeSeparation(seen.node(), isolation.config(), specs.apiAntiAffinity() != null));
-    isolation.decide(userns, findings, good, reachedTargets);
+    boolean networkChecked = seen.error() == null && !targets.isEmpty();
+    isolation.decide(userns, findings, good, networkChecked, reachedTargets);
     LOG.info("sandbox isolation: " + isolation.report());
+    return networkChecked;
   }
 
   /**

@@ -32,6 +32,10 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   private static final Logger LOG = Logger.getLogger(KubernetesSandboxFactory.class.getName());
   // How often pods a failed delete left behind (API server briefly unreachable) are deleted again.
   private static final Duration STRAY_SWEEP_INTERVAL = Duration.ofSeconds(30);
+  // A check whose probe pod did not run (quota, slow image pull, pod refused) is run again after
+  // this, doubling up to the cap: until one runs, no sandbox is handed to a run.
+  private static final Duration PROBE_RETRY_FIRST = Duration.ofSeconds(5);
+  private static final Duration PROBE_RETRY_MAX = Duration.ofMinutes(5);
 
   private final Config.Kubernetes k8s;
   private final RunnerSettings settings;
@@ -117,10 +121,67 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   /**
    * Starts the isolation check (its probe pod tries to reach this API, among others): call it once
    * the API listens, or a sandbox would find it "refused" whatever the NetworkPolicy. Until the
-   * check decides, sandbox creations wait for it.
+   * check decides, sandbox creations wait for it (at most the start timeout), and until it has
+   * shown the network closed, no sandbox is handed to a run ({@link #refusal}).
    */
   public void startIsolationCheck() {
-    probing = Thread.ofVirtual().name("kcr-isolation-probe").start(probe::run);
+    probing = Thread.ofVirtual().name("kcr-isolation-probe").start(this::checkIsolation);
+  }
+
+  /**
+   * The isolation check, run until the API stops: again after a back-off while its probe pod could
+   * not run, then every K8S_ISOLATION_RECHECK_SECONDS so a policy removed later is noticed. A check
+   * that finds the network open deletes every sandbox made so far: the pools' warm pods would
+   * otherwise wait there for a run.
+   */
+  private void checkIsolation() {
+    Duration retry = PROBE_RETRY_FIRST;
+    while (!Thread.currentThread().isInterrupted()) {
+      boolean ran = probe.run();
+      if (isolation.network() == SandboxIsolation.Network.REACHED
+          && !k8s.isolation().allowUnenforcedNetworkPolicy()) {
+        deleteAllSandboxes();
+      }
+      Duration next;
+      if (ran) {
+        retry = PROBE_RETRY_FIRST;
+        next = k8s.isolation().recheckInterval();
+        if (next.isZero()) {
+          return;
+        }
+      } else {
+        next = retry;
+        retry =
+            retry.multipliedBy(2).compareTo(PROBE_RETRY_MAX) > 0
+                ? PROBE_RETRY_MAX
+                : retry.multipliedBy(2);
+        LOG.warning("the sandbox isolation check could not run its probe pod; again in " + next);
+      }
+      try {
+        Thread.sleep(next);
+      } catch (InterruptedException e) {
+        return;
+      }
+    }
+  }
+
+  /**
+   * Deletes every sandbox pod and Job of this API, those in the pools and those in use: the check
+   * found they can reach what they must not. Their slots are freed when their owners close them.
+   */
+  private void deleteAllSandboxes() {
+    List<Map.Entry<String, Boolean>> all = List.copyOf(live.entrySet());
+    LOG.warning("the NetworkPolicy is not enforced: deleting " + all.size() + " sandbox object(s)");
+    try (var pool = Executors.newVirtualThreadPerTaskExecutor()) {
+      for (Map.Entry<String, Boolean> e : all) {
+        pool.submit(() -> objects.delete(e.getKey(), e.getValue()));
+      }
+    }
+  }
+
+  @Override
+  public String refusal() {
+    return isolation.refusal();
   }
 
   /** The objects the health check pings. */
@@ -162,8 +223,11 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
     try {
       // Only at start: the check decides between user namespaces and distinct uids.
       isolation.awaitDecision(settings.startTimeout());
+      // A Job runs at once: only where the check has shown the network closed. A pool pod waits
+      // for a run, so it may be made while the check is still undecided (the pool asks refusal()
+      // before handing it out), not where the check found the network open.
       String refused = isolation.refusal();
-      if (refused != null) {
+      if (refused != null && (!warm || isolation.refusedForGood(left(deadline)))) {
         throw new SandboxException(refused);
       }
       if (!cap.tryAcquire(settings.startTimeout().toNanos(), TimeUnit.NANOSECONDS)) {

@@ -31,7 +31,21 @@ final class SandboxIsolation {
   private volatile boolean userNamespaces;
   private volatile Map<String, Object> report;
   private volatile boolean healthy = true;
-  private volatile String networkReached; // null: nothing a sandbox must not reach was reached
+  // What the last check whose probe pod ran found of the network. Until one has shown it closed,
+  // no sandbox is handed to a run (unless K8S_ALLOW_UNENFORCED_NETWORK_POLICY=true): a check that
+  // could not run proves nothing, and failing open there is what the check exists to prevent.
+  private Network network = Network.UNKNOWN; // guarded by this
+  private String networkReached; // what a sandbox reached; guarded by this
+
+  /** What is known of the sandboxes' network. */
+  enum Network {
+    /** No check has run a probe pod yet. */
+    UNKNOWN,
+    /** A sandbox reached none of the addresses it must not. */
+    CLOSED,
+    /** A sandbox reached one of them: the NetworkPolicy is not enforced. */
+    REACHED
+  }
 
   SandboxIsolation(Config.Isolation config) {
     this.config = config;
@@ -81,14 +95,37 @@ final class SandboxIsolation {
   }
 
   /**
-   * Records the check's findings and the decision it leads to. {@code reached}: what a sandbox
-   * reached that it must not (null: nothing).
+   * Records the check's findings and the decision it leads to. {@code networkChecked}: whether the
+   * probe pod ran and tried the addresses; {@code reached}: then what it reached that it must not
+   * (null: nothing). A check that could not run keeps what the last one that ran found.
    */
   void decide(
-      boolean useUserNamespaces, Map<String, Object> findings, boolean allGood, String reached) {
-    networkReached = reached;
-    userNamespaces = useUserNamespaces || config.userNamespaces() == Config.UserNamespaces.ON;
+      boolean useUserNamespaces,
+      Map<String, Object> findings,
+      boolean allGood,
+      boolean networkChecked,
+      String reached) {
     Map<String, Object> r = new LinkedHashMap<>(findings);
+    synchronized (this) {
+      if (networkChecked) {
+        network = reached == null ? Network.CLOSED : Network.REACHED;
+        networkReached = reached;
+      } else {
+        Object why = findings.get("network_policy");
+        if (network != Network.UNKNOWN) {
+          r.put(
+              "network_policy",
+              (why == null ? "not checked" : why)
+                  + "; the last check that ran found it "
+                  + (network == Network.CLOSED
+                      ? "enforced"
+                      : "NOT enforced (" + networkReached + ")")
+                  + ", which still holds");
+        }
+      }
+      notifyAll();
+    }
+    userNamespaces = useUserNamespaces || config.userNamespaces() == Config.UserNamespaces.ON;
     r.put(
         "sandbox_uids",
         userNamespaces
@@ -104,21 +141,51 @@ final class SandboxIsolation {
     return report;
   }
 
+  synchronized Network network() {
+    return network;
+  }
+
   /**
-   * Why no sandbox may be made, or null. Sandboxes that can reach this API, the Kubernetes API or
-   * the cloud's metadata run weaker than the product says: refused, unless the operator said
-   * otherwise (K8S_ALLOW_UNENFORCED_NETWORK_POLICY=true).
+   * Why no sandbox may be given to a run now, or null. Sandboxes that can reach this API, the
+   * Kubernetes API or the cloud's metadata run weaker than the product says, and until a check has
+   * shown they cannot, nobody knows: refused either way, unless the operator said otherwise
+   * (K8S_ALLOW_UNENFORCED_NETWORK_POLICY=true).
    */
-  String refusal() {
-    String reached = networkReached;
-    if (reached == null || config.allowUnenforcedNetworkPolicy()) {
+  synchronized String refusal() {
+    if (config.allowUnenforcedNetworkPolicy()) {
       return null;
     }
-    return "sandboxes are refused: the start-up check found the NetworkPolicy not enforced (a"
-        + " sandbox reached "
-        + reached
-        + "); use a CNI that enforces NetworkPolicy with the chart's policies on, or set"
-        + " K8S_ALLOW_UNENFORCED_NETWORK_POLICY=true to run sandboxes anyway";
+    return switch (network) {
+      case CLOSED -> null;
+      case UNKNOWN ->
+          "sandboxes wait for the start-up check to show that a sandbox cannot reach what the"
+              + " NetworkPolicy keeps it from (it has not run yet, or its probe pod could not"
+              + " run and it is retried: sandbox_isolation in /health/detailed says why); set K8S_ALLOW_UNENFORCED_NETWORK_POLICY=true to run sandboxes"
+              + " unchecked";
+      case REACHED ->
+          "sandboxes are refused: the start-up check found the NetworkPolicy not enforced (a"
+              + " sandbox reached "
+              + networkReached
+              + "); use a CNI that enforces NetworkPolicy with the chart's policies on, or set"
+              + " K8S_ALLOW_UNENFORCED_NETWORK_POLICY=true to run sandboxes anyway";
+    };
+  }
+
+  /**
+   * Whether no sandbox may even be made: the last check found the NetworkPolicy not enforced (and
+   * the operator did not allow that). Waits at most {@code timeout} for a check to say otherwise,
+   * so a pool refilling meanwhile does not spin.
+   */
+  synchronized boolean refusedForGood(Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (network == Network.REACHED && !config.allowUnenforcedNetworkPolicy()) {
+      long left = deadline - System.nanoTime();
+      if (left <= 0) {
+        return true;
+      }
+      TimeUnit.NANOSECONDS.timedWait(this, left);
+    }
+    return false;
   }
 
   /** False when the check found a sandbox can reach what it must not, or could not run. */

@@ -17,6 +17,7 @@ class NodeSeparationTest {
         null,
         List.of(),
         false,
+        java.time.Duration.ofMinutes(10),
         anti,
         Map.of("app", "kcr-api"),
         apiNode);
