@@ -266,7 +266,7 @@ public final class Application implements AutoCloseable {
             clock,
             config,
             VERSION,
-            () -> !draining,
+            () -> draining ? "the service is shutting down" : pool.notReady(),
             checks,
             new dev.kubecoderun.api.Endpoints.Operations(
                 metrics,

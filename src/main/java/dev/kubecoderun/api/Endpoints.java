@@ -17,7 +17,7 @@ import io.helidon.health.HealthCheck;
 import io.helidon.webserver.http.HttpService;
 import java.time.Clock;
 import java.util.List;
-import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
 /** The API's HTTP services, built from the components the wiring class made. */
 public final class Endpoints {
@@ -39,14 +39,14 @@ public final class Endpoints {
       Clock clock,
       Config config,
       String version,
-      BooleanSupplier ready,
+      Supplier<String> notReady,
       List<HealthCheck> checks,
       Operations ops) {
     MasterKey master = new MasterKey(config.operations().masterKey());
     // One cache for /health/detailed and the admin stats: the dashboard polls the latter.
     HealthReports health = new HealthReports(checks, config.operations().healthCacheMaxAge());
     return List.of(
-        new HealthEndpoint(version, ready, health, !master.enabled()),
+        new HealthEndpoint(version, notReady, health, !master.enabled()),
         new ExecEndpoint(
             executions,
             config.limits().maxJsonBodyBytes(),

@@ -9,12 +9,15 @@ import io.helidon.webserver.http.ServerResponse;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
-import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
-/** /health (alive), /ready (serving, not draining) and /health/detailed (each dependency). */
+/**
+ * /health (alive), /ready (taking work: not draining, the backend ready) and /health/detailed (each
+ * dependency).
+ */
 final class HealthEndpoint implements HttpService {
   private final String version;
-  private final BooleanSupplier ready;
+  private final Supplier<String> notReady;
   private final HealthReports reports;
   private final boolean detailsForEveryKey;
 
@@ -24,9 +27,12 @@ final class HealthEndpoint implements HttpService {
    * name internal hosts, store errors and which addresses a sandbox reached.
    */
   HealthEndpoint(
-      String version, BooleanSupplier ready, HealthReports reports, boolean detailsForEveryKey) {
+      String version,
+      Supplier<String> notReady,
+      HealthReports reports,
+      boolean detailsForEveryKey) {
     this.version = version;
-    this.ready = ready;
+    this.notReady = notReady;
     this.reports = reports;
     this.detailsForEveryKey = detailsForEveryKey;
   }
@@ -44,8 +50,9 @@ final class HealthEndpoint implements HttpService {
   }
 
   private void ready(ServerRequest req, ServerResponse res) {
-    if (!ready.getAsBoolean()) {
-      throw ApiError.unavailable("Not ready: the service is shutting down", 5);
+    String why = notReady.get();
+    if (why != null) {
+      throw ApiError.unavailable("Not ready: " + why, 5);
     }
     send(res, 200, Map.of("status", "ready"));
   }

@@ -19,6 +19,14 @@ public interface SandboxFactory extends AutoCloseable {
     return null;
   }
 
+  /**
+   * Why this backend cannot take work yet, or null: /ready says so, and a load balancer sends the
+   * runs to replicas that can (Kubernetes: the isolation check has not shown the network closed).
+   */
+  default String notReady() {
+    return null;
+  }
+
   /** Short backend name for health and logs. */
   String name();
 

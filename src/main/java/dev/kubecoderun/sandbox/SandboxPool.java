@@ -181,6 +181,11 @@ public final class SandboxPool implements AutoCloseable {
     return factory.refusal();
   }
 
+  /** Why the backend cannot take work yet, or null ({@link SandboxFactory#notReady}). */
+  public String notReady() {
+    return factory.notReady();
+  }
+
   private void refuseIfTheBackendDoes() throws SandboxException {
     String refused = factory.refusal();
     if (refused != null) {

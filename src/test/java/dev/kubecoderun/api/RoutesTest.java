@@ -28,7 +28,7 @@ class RoutesTest {
             null,
             Config.from(Map.of("AUTH_ENABLED", "false")),
             "test",
-            () -> true,
+            () -> null,
             List.of(),
             new Endpoints.Operations(null, null, null, null, null)));
   }

@@ -33,7 +33,19 @@ final class ApiProcess {
     this.log = log;
   }
 
+  /** Starts the API and waits until it is ready (/ready answers 200). */
   static ApiProcess start(Map<String, String> env) throws IOException, InterruptedException {
+    return start(env, "/ready");
+  }
+
+  /** Starts the API and waits until it listens (/health), ready or not. */
+  static ApiProcess startListening(Map<String, String> env)
+      throws IOException, InterruptedException {
+    return start(env, "/health");
+  }
+
+  private static ApiProcess start(Map<String, String> env, String until)
+      throws IOException, InterruptedException {
     int port;
     try (ServerSocket s = new ServerSocket(0)) {
       port = s.getLocalPort();
@@ -57,18 +69,18 @@ final class ApiProcess {
     e.put("SHUTDOWN_GRACE_SECONDS", "5");
     e.putAll(env);
     ApiProcess api = new ApiProcess(pb.start(), URI.create("http://127.0.0.1:" + port), log);
-    api.awaitReady();
+    api.await(until);
     return api;
   }
 
-  private void awaitReady() throws InterruptedException, IOException {
+  private void await(String path) throws InterruptedException, IOException {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
     while (System.nanoTime() < deadline) {
       if (!process.isAlive()) {
         throw new AssertionError("API exited at start:\n" + Files.readString(log));
       }
       try {
-        if (get("/ready").statusCode() == 200) {
+        if (get(path).statusCode() == 200) {
           return;
         }
       } catch (IOException e) {
@@ -76,7 +88,7 @@ final class ApiProcess {
       }
       Thread.sleep(100);
     }
-    throw new AssertionError("API not ready in 90 s:\n" + Files.readString(log));
+    throw new AssertionError("API: no 200 from " + path + " in 90 s:\n" + Files.readString(log));
   }
 
   HttpResponse<String> get(String path) throws IOException, InterruptedException {

@@ -853,8 +853,10 @@ class KubernetesBackendTest {
    * The start-up check fails closed. While its probe pod cannot run (here the test deletes each one
    * as it appears, as a quota or an image that cannot be pulled would stop it), nothing has shown
    * that sandboxes cannot reach what they must not: a run gets a 503 saying so, and the pool's warm
-   * pod, made meanwhile, is not handed out. The check is run again until a probe pod runs; that one
-   * finds the NetworkPolicy not enforced (no CNI here), and the pool's pod is deleted.
+   * pod, made meanwhile, is not handed out, and /ready says the API is not ready (a load balancer
+   * sends runs to replicas whose check has run). The check is run again until a probe pod runs;
+   * that one finds the NetworkPolicy not enforced (no CNI here), and the pool's pod is deleted; the
+   * API is ready then, and its runs are told why they are refused.
    */
   @Test
   @Order(6)
@@ -887,7 +889,9 @@ class KubernetesBackendTest {
                 });
     String warm;
     try {
-      restartApi(env);
+      api.close();
+      await("the previous API's sandboxes deleted", 30, quietly(() -> sandboxPods("").isEmpty()));
+      api = ApiProcess.startListening(env);
       await(
           "the check's probe pod did not run",
           90,
@@ -906,6 +910,9 @@ class KubernetesBackendTest {
           r.body().contains("sandboxes wait for the start-up check to show that a sandbox cannot"),
           r.body());
       assertTrue(r.headers().firstValue("Retry-After").isPresent(), r.headers().toString());
+      HttpResponse<String> ready = api.get("/ready");
+      assertEquals(503, ready.statusCode(), ready.body());
+      assertTrue(ready.body().contains("waiting for the sandbox isolation check"), ready.body());
       assertEquals(
           List.of(warm),
           readyPool("js").stream().map(p -> p.getMetadata().getName()).toList(),
@@ -934,6 +941,7 @@ class KubernetesBackendTest {
             () ->
                 sandboxPods("kubecoderun.io/role=pool").stream()
                     .noneMatch(p -> p.getMetadata().getName().equals(warm))));
+    assertEquals(200, api.get("/ready").statusCode(), "ready: it says why it refuses");
     HttpResponse<String> r = api.execResponse("js", "console.log(1)");
     assertEquals(503, r.statusCode(), r.body());
     assertTrue(r.body().contains("the NetworkPolicy not enforced"), r.body());

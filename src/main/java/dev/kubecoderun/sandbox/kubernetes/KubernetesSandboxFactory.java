@@ -184,6 +184,11 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
     return isolation.refusal();
   }
 
+  @Override
+  public String notReady() {
+    return isolation.notReady();
+  }
+
   /** The objects the health check pings. */
   public KubernetesHealthCheck healthCheck() {
     return new KubernetesHealthCheck(objects, specs.selector(), watcher);

@@ -172,6 +172,18 @@ final class SandboxIsolation {
   }
 
   /**
+   * Why the API cannot take runs yet, or null: no check has shown the network closed so far (and
+   * the operator did not allow running unchecked). A check that found it open is not this: the API
+   * is ready and says why it refuses, where a replica that is not ready gets no traffic at all.
+   */
+  synchronized String notReady() {
+    if (config.allowUnenforcedNetworkPolicy() || network != Network.UNKNOWN) {
+      return null;
+    }
+    return "waiting for the sandbox isolation check (sandbox_isolation in /health/detailed)";
+  }
+
+  /**
    * Whether no sandbox may even be made: the last check found the NetworkPolicy not enforced (and
    * the operator did not allow that). Waits at most {@code timeout} for a check to say otherwise,
    * so a pool refilling meanwhile does not spin.

@@ -58,6 +58,26 @@ class SandboxIsolationTest {
     assertFalse(iso.healthy());
   }
 
+  /**
+   * Not ready until a check has decided: a replica whose check has not run gets no traffic. Once
+   * one has (either way) it is ready; one that found the network open says why it refuses runs.
+   */
+  @Test
+  void theApiIsNotReadyUntilACheckHasDecided() {
+    SandboxIsolation iso = isolation(false);
+    assertEquals(
+        "waiting for the sandbox isolation check (sandbox_isolation in /health/detailed)",
+        iso.notReady());
+    iso.decide(false, NOT_RUN, false, false, null);
+    assertNotNull(iso.notReady(), "a probe that did not run decides nothing");
+    iso.decide(false, Map.of(), false, true, "169.254.169.254:80");
+    assertNull(iso.notReady(), "decided: open");
+    SandboxIsolation closed = isolation(false);
+    closed.decide(false, Map.of("network_policy", "enforced"), true, true, null);
+    assertNull(closed.notReady(), "decided: closed");
+    assertNull(isolation(true).notReady(), "the operator runs sandboxes unchecked");
+  }
+
   @Test
   void sandboxesRunOnceACheckShowedTheNetworkClosed() {
     SandboxIsolation iso = isolation(false);
