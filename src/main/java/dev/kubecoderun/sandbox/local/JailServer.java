@@ -34,6 +34,9 @@ import java.util.logging.Logger;
 final class JailServer implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(JailServer.class.getName());
   private static final String REFUSAL = "runner jail: cannot jail sandboxes here: ";
+  // How long a live jail may take to answer its health check before it is taken for hung: it
+  // answers in a millisecond, also while it makes and runs sandboxes.
+  private static final Duration HUNG_AFTER = Duration.ofSeconds(5);
 
   /** One run of the jail process. */
   record Instance(Process process, URI base) {}
@@ -129,8 +132,47 @@ final class JailServer implements AutoCloseable {
       throw new SandboxException("cannot create a sandbox: " + e.getMessage(), e);
     } finally {
       if (!settled) {
-        destroy(jail, id);
+        abandon(jail, id);
       }
+    }
+  }
+
+  /**
+   * A create that failed once sent: the sandbox the jail may have made is deleted, unless the jail
+   * does not answer at all. A jail that is alive but hung (stopped, deadlocked) would otherwise
+   * fail every create, each after the whole read timeout, until someone restarts it: it is killed,
+   * and started again as after any death (its sandboxes die with it). Also when the caller was
+   * interrupted: the interrupt would abort the calls before they are sent.
+   */
+  private void abandon(Instance jail, String id) {
+    boolean interrupted = Thread.interrupted();
+    try {
+      if (answers(jail)) {
+        destroy(jail, id);
+      } else if (jail.process().isAlive()) {
+        LOG.warning(
+            "the sandbox jail does not answer within "
+                + HUNG_AFTER.toSeconds()
+                + " s; killing it to start it again");
+        jail.process().destroyForcibly();
+      }
+    } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  /** Whether the jail answers its health check in time (it answers at once unless it is hung). */
+  private boolean answers(Instance jail) {
+    try (HttpClientResponse res =
+        http.get(jail.base().resolve("/health").toString())
+            .keepAlive(false)
+            .readTimeout(HUNG_AFTER)
+            .request()) {
+      return res.status() == Status.OK_200;
+    } catch (RuntimeException e) {
+      return false;
     }
   }
 

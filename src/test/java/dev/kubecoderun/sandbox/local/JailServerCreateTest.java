@@ -27,7 +27,6 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -42,8 +41,8 @@ class JailServerCreateTest {
   private WebClient http;
   private JailServer jail;
 
-  @BeforeEach
-  void start() {
+  /** Starts the jail; {@code startTimeout} is also how long a create waits for its answer. */
+  private void start(Duration startTimeout) {
     Map<String, String> env = new HashMap<>();
     env.put("API_KEY", "jail-server-create-test-key");
     env.put("DATA_DIR", dir.toString());
@@ -72,7 +71,7 @@ class JailServerCreateTest {
               return new JailServer(
                   new LocalSandboxFactory.Settings(
                       c.sandbox().runnerBinary(), dir.resolve("sandboxes"), 0, c.sandbox().jail()),
-                  new RunnerSettings(Duration.ofSeconds(30), 20_000, 1 << 20, 1 << 20, ""),
+                  new RunnerSettings(startTimeout, 20_000, 1 << 20, 1 << 20, ""),
                   Toolchains.discover(
                       c.sandbox().path(), c.sandbox().toolOverrides(), c.sandbox().toolsDir()),
                   http);
@@ -99,6 +98,7 @@ class JailServerCreateTest {
 
   @Test
   void aCreateWhoseAnswerIsLostDeletesTheSandboxTheJailMade() throws Exception {
+    start(Duration.ofSeconds(30));
     assertEquals(0, liveSandboxes());
     for (int i = 0; i < 3; i++) {
       loseCreateAnswers = true;
@@ -112,6 +112,7 @@ class JailServerCreateTest {
 
   @Test
   void createsInterruptedAtAnyMomentLeaveNoSandbox() throws Exception {
+    start(Duration.ofSeconds(30));
     for (int i = 0; i < 40; i++) {
       AtomicReference<JailServer.Created> made = new AtomicReference<>();
       Thread caller =
@@ -137,5 +138,29 @@ class JailServerCreateTest {
         "every sandbox of an interrupted create gone",
         Duration.ofSeconds(20),
         () -> liveSandboxes() == 0);
+  }
+
+  @Test
+  void aJailThatStopsAnsweringIsStartedAgain() throws Exception {
+    start(Duration.ofSeconds(5));
+    JailServer.Instance hung = jail.instance();
+    // The jail server proper is the child of the process the API started (docs/runner-protocol.md):
+    // stopped, it still accepts connections but answers none.
+    long server = hung.process().children().findFirst().orElseThrow().pid();
+    new ProcessBuilder("kill", "-STOP", Long.toString(server)).inheritIO().start().waitFor();
+    assertThrows(SandboxException.class, () -> jail.create(Language.BASH, false));
+    Eventually.await(
+        "a new jail that makes sandboxes",
+        Duration.ofSeconds(90),
+        () -> {
+          try {
+            JailServer.Created created = jail.create(Language.BASH, false);
+            jail.destroy(created.instance(), created.id());
+            return created.instance() != hung;
+          } catch (SandboxException e) {
+            return false;
+          }
+        });
+    assertTrue(!hung.process().isAlive(), "the hung jail is gone");
   }
 }
