@@ -66,7 +66,7 @@ func (j *jail) create(id, lang string, warm, singleUse bool) (*jailSandbox, erro
 	}
 	j.creating[id] = false
 	j.mu.Unlock()
-	sb, err := j.make(id, lang, warm, singleUse)
+	sb, err := j.build(id, lang, warm, singleUse)
 	j.mu.Lock()
 	doomed := j.creating[id]
 	delete(j.creating, id)
@@ -85,8 +85,8 @@ func (j *jail) create(id, lang string, warm, singleUse bool) (*jailSandbox, erro
 	return sb, err
 }
 
-// make makes a sandbox for create. warm: for js, a Node shim is started at once and waits for the run.
-func (j *jail) make(id, lang string, warm, singleUse bool) (*jailSandbox, error) {
+// build makes a sandbox for create. warm: for js, a Node shim is started at once and waits for the run.
+func (j *jail) build(id, lang string, warm, singleUse bool) (*jailSandbox, error) {
 	uid, err := j.allocUID()
 	if err != nil {
 		return nil, err
