@@ -255,6 +255,7 @@ type jail struct {
 	byToken  map[[32]byte]*jailSandbox
 	byID     map[string]*jailSandbox
 	live     map[*jailSandbox]bool // made and not yet torn down (a sandbox being destroyed is in live only)
+	creating map[string]bool       // ids of sandboxes being made: true once a DELETE asked for them
 	uidsUsed map[int]bool
 	uidNext  int
 	stopping atomic.Bool
@@ -329,7 +330,7 @@ const (
 // with a probe sandbox, that a run really gets its jail.
 func newJail(cfg *jailConfig) (*jail, error) {
 	j := &jail{cfg: cfg, byToken: map[[32]byte]*jailSandbox{}, byID: map[string]*jailSandbox{},
-		live: map[*jailSandbox]bool{}, uidsUsed: map[int]bool{}, uidNext: 1, env: buildEnv(&Config{ChildScratch: "/tmp", ChildWorkdir: "/mnt/data", Tools: cfg.Child.Tools})}
+		live: map[*jailSandbox]bool{}, creating: map[string]bool{}, uidsUsed: map[int]bool{}, uidNext: 1, env: buildEnv(&Config{ChildScratch: "/tmp", ChildWorkdir: "/mnt/data", Tools: cfg.Child.Tools})}
 	if err := os.MkdirAll(cfg.Base, 0o755); err != nil {
 		return nil, err
 	}
@@ -474,7 +475,7 @@ func (j *jail) probe() error {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	sb, err := j.create("bash", false, true)
+	sb, err := j.create("", "bash", false, true)
 	if err != nil {
 		return err
 	}
@@ -613,11 +614,19 @@ func (j *jail) handleHealth(w http.ResponseWriter, r *http.Request) {
 
 func (j *jail) handleCreate(w http.ResponseWriter, r *http.Request) {
 	var req struct {
+		ID        string `json:"id"`
 		Language  string `json:"language"`
 		Warm      bool   `json:"warm"`
 		SingleUse bool   `json:"single_use"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil {
+	body := http.MaxBytesReader(w, r.Body, 1<<16)
+	if err := json.NewDecoder(body).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed request: %v", err)
+		return
+	}
+	// Read to its end: only then does the server watch the connection, and end r.Context() when the
+	// API goes away (below).
+	if _, err := io.Copy(io.Discard, body); err != nil {
 		writeError(w, http.StatusBadRequest, "malformed request: %v", err)
 		return
 	}
@@ -625,27 +634,60 @@ func (j *jail) handleCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "unknown language %q", req.Language)
 		return
 	}
+	if req.ID != "" && !sandboxID.MatchString(req.ID) {
+		writeError(w, http.StatusBadRequest, "id must be 16 to 64 lower-case hex digits")
+		return
+	}
 	if j.stopping.Load() {
 		writeError(w, http.StatusServiceUnavailable, "the jail is stopping")
 		return
 	}
-	sb, err := j.create(req.Language, req.Warm, req.SingleUse)
-	if err != nil {
+	sb, err := j.create(req.ID, req.Language, req.Warm, req.SingleUse)
+	if errors.Is(err, errSandboxIDTaken) {
+		writeError(w, http.StatusConflict, "%v", err)
+		return
+	} else if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "%v", err) // the API says "the jail refused a sandbox: ..."
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"id": sb.id, "token": sb.token, "pid": sb.holder.pid, "uid": sb.uid})
+	// A sandbox whose answer does not reach the API would live for good (nothing else knows its token
+	// and the API never DELETEs it), holding a uid of the range: destroyed when the API went away
+	// before its answer (it gave up: interrupted, timed out) or the answer could not be sent.
+	if r.Context().Err() != nil {
+		log.Printf("runner jail: sandbox %s destroyed: the API went away before it was made", sb.id)
+		j.destroy(sb)
+		writeError(w, http.StatusServiceUnavailable, "the API went away before the sandbox was made: it is destroyed")
+		return
+	}
+	answer, _ := json.Marshal(map[string]any{"id": sb.id, "token": sb.token, "pid": sb.holder.pid, "uid": sb.uid})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	_, err = w.Write(append(answer, '\n'))
+	if err == nil {
+		err = http.NewResponseController(w).Flush()
+	}
+	if err != nil {
+		log.Printf("runner jail: sandbox %s destroyed: its answer could not be sent: %v", sb.id, err)
+		j.destroy(sb)
+	}
 }
 
 func (j *jail) handleDestroy(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
 	j.mu.Lock()
-	sb := j.byID[r.PathValue("id")]
+	sb := j.byID[id]
+	_, making := j.creating[id]
+	if sb == nil && making {
+		j.creating[id] = true // create destroys it once made
+	}
 	j.mu.Unlock()
-	if sb == nil {
+	if sb == nil && !making {
 		writeError(w, http.StatusNotFound, "no such sandbox")
 		return
 	}
-	j.destroy(sb)
+	if sb != nil {
+		j.destroy(sb)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

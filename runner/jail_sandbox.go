@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
@@ -43,13 +44,54 @@ type jailSandbox struct {
 	aheadFrom *template
 }
 
-// create makes a sandbox. warm: for js, a Node shim is started at once and waits for the run.
-func (j *jail) create(lang string, warm, singleUse bool) (*jailSandbox, error) {
+// sandboxID is what the API may name a sandbox (POST /sandboxes "id"): lower-case hex, so it is safe
+// in a path (the sandbox's tmpfs is named after it).
+var sandboxID = regexp.MustCompile(`^[0-9a-f]{16,64}$`)
+
+// errSandboxIDTaken: the id the API named is another live sandbox's (or one being made).
+var errSandboxIDTaken = errors.New("a sandbox with this id exists already")
+
+// create makes a sandbox named id ("": a random id of its own). Until it is made, the id is reserved:
+// a DELETE of it in the meantime (the API gave up on the create) has the sandbox destroyed as soon as
+// it is made, and create then fails.
+func (j *jail) create(id, lang string, warm, singleUse bool) (*jailSandbox, error) {
+	if id == "" {
+		id = randomHex(12)
+	}
+	j.mu.Lock()
+	_, making := j.creating[id]
+	if making || j.byID[id] != nil {
+		j.mu.Unlock()
+		return nil, errSandboxIDTaken
+	}
+	j.creating[id] = false
+	j.mu.Unlock()
+	sb, err := j.build(id, lang, warm, singleUse)
+	j.mu.Lock()
+	doomed := j.creating[id]
+	delete(j.creating, id)
+	if err == nil {
+		j.live[sb] = true
+		if !doomed {
+			j.byID[sb.id] = sb
+			j.byToken[tokenKey("Bearer "+sb.token)] = sb
+		}
+	}
+	j.mu.Unlock()
+	if err == nil && doomed {
+		j.destroy(sb)
+		return nil, fmt.Errorf("sandbox %s was deleted while it was being made", id)
+	}
+	return sb, err
+}
+
+// build makes a sandbox for create. warm: for js, a Node shim is started at once and waits for the run.
+func (j *jail) build(id, lang string, warm, singleUse bool) (*jailSandbox, error) {
 	uid, err := j.allocUID()
 	if err != nil {
 		return nil, err
 	}
-	sb := &jailSandbox{j: j, id: randomHex(12), token: randomHex(24), uid: uid}
+	sb := &jailSandbox{j: j, id: id, token: randomHex(24), uid: uid}
 	sb.dir = filepath.Join(jailDisks, sb.id)
 	defer func() {
 		if err != nil {
@@ -96,11 +138,6 @@ func (j *jail) create(lang string, warm, singleUse bool) (*jailSandbox, error) {
 	if warm {
 		sb.forkAhead(lang)
 	}
-	j.mu.Lock()
-	j.byID[sb.id] = sb
-	j.byToken[tokenKey("Bearer "+sb.token)] = sb
-	j.live[sb] = true
-	j.mu.Unlock()
 	return sb, nil
 }
 

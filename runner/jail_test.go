@@ -1920,10 +1920,10 @@ func TestJailChildrenOfEveryTemplateAreKilledThroughTheirPidfd(t *testing.T) {
 
 func TestACorePatternThatIsAPipeIsWarnedAbout(t *testing.T) {
 	for pattern, warned := range map[string]bool{
-		"core\n": false,
+		"core\n":             false,
 		"/var/crash/core.%p": false,
 		"|/usr/lib/systemd/systemd-coredump %P %u %g %s %t %c %h\n": true,
-		"  |/usr/share/apport/apport %p": true,
+		"  |/usr/share/apport/apport %p":                            true,
 	} {
 		w := corePatternWarning(pattern)
 		if (w != "") != warned {

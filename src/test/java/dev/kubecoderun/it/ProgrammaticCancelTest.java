@@ -12,6 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.language.Language;
 import dev.kubecoderun.testing.Eventually;
 import java.time.Duration;
 import java.util.List;
@@ -104,6 +105,55 @@ class ProgrammaticCancelTest {
       }
       awaitNothingHeld();
     }
+  }
+
+  /**
+   * Bash runs (bash has no pool: each run makes its sandbox) cancelled as they start: a cancel that
+   * interrupts the run's owner while the jail makes its sandbox leaves no sandbox in the jail,
+   * where nothing would ever end it and it would hold one of the jail's uids for good.
+   */
+  @Test
+  void bashRunsCancelledWhileTheirSandboxIsMadeLeaveNoSandboxInTheJail() throws Exception {
+    for (int i = 0; i < 30; i++) {
+      String id = "req-bash-" + i + "-" + System.nanoTime();
+      Map<String, Object> body = python("sleep 2\necho never\n", "t");
+      body.put("lang", "bash");
+      CompletableFuture<TestServer.Reply> run =
+          CompletableFuture.supplyAsync(() -> post(s, TestServer.KEY, id, body));
+      long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+      while (cancel(s, TestServer.KEY, id) != 200) {
+        assertTrue(System.nanoTime() < deadline, "the run was never cancelled");
+      }
+      TestServer.Reply r = run.get(60, TimeUnit.SECONDS);
+      assertEquals(200, r.status(), r.body());
+      assertFalse(r.json().path("stdout").asText().contains("never"), r.body());
+    }
+    awaitNothingHeld();
+    Eventually.await(
+        "the jail's sandboxes to be the pool's warm ones",
+        Duration.ofSeconds(30),
+        () -> jailSandboxes() == s.app.pool().readyCount(Language.PY),
+        () ->
+            jailSandboxes()
+                + " sandboxes in the jail, "
+                + s.app.pool().readyCount(Language.PY)
+                + " warm");
+  }
+
+  /** The sandboxes of the server's jail: their holders, one each. */
+  private static long jailSandboxes() {
+    String dir = s.dataDir.resolve("sandboxes").toString();
+    ProcessHandle jail =
+        ProcessHandle.allProcesses()
+            .filter(
+                p ->
+                    p.info()
+                        .commandLine()
+                        .map(c -> c.contains(" jail ") && c.contains(dir) && !c.contains("__"))
+                        .orElse(false))
+            .findFirst()
+            .orElseThrow();
+    return SandboxHolders.among(jail.descendants()).count();
   }
 
   /** No slot and no sandbox in use: nothing of a cancelled run goes on. */

@@ -34,6 +34,9 @@ import java.util.logging.Logger;
 final class JailServer implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(JailServer.class.getName());
   private static final String REFUSAL = "runner jail: cannot jail sandboxes here: ";
+  // How long a live jail may take to answer its health check before it is taken for hung: it
+  // answers in a millisecond, also while it makes and runs sandboxes.
+  private static final Duration HUNG_AFTER = Duration.ofSeconds(5);
 
   /** One run of the jail process. */
   record Instance(Process process, URI base) {}
@@ -92,11 +95,19 @@ final class JailServer implements AutoCloseable {
     }
   }
 
-  /** Creates a sandbox; {@code warm} starts a js sandbox's Node ahead (Python runs are forked). */
+  /**
+   * Creates a sandbox; {@code warm} starts a js sandbox's Node ahead (Python runs are forked). The
+   * API names it: a create that fails once sent (the caller interrupted, a read timeout, an answer
+   * it cannot read) deletes that id, for the jail may have made the sandbox all the same, and
+   * nothing else would ever end it (it would hold one of the jail's uids for good).
+   */
   Created create(Language language, boolean warm) throws SandboxException {
     Instance jail = instance();
+    String id = RandomHex.of(12);
     String body =
-        Json.writeString(Map.of("language", language.code(), "warm", warm, "single_use", true));
+        Json.writeString(
+            Map.of("id", id, "language", language.code(), "warm", warm, "single_use", true));
+    boolean settled = false; // made and known, or refused by the jail: no sandbox left to delete
     try (HttpClientResponse res =
         http.post(jail.base().resolve("/sandboxes").toString())
             .keepAlive(false)
@@ -106,13 +117,62 @@ final class JailServer implements AutoCloseable {
             .submit(body)) {
       byte[] answer = res.entity().as(byte[].class);
       if (res.status() != Status.CREATED_201) {
+        settled = true;
         throw new SandboxException("the jail refused a sandbox: " + refusalReason(res, answer));
       }
       var tree = Json.tree(answer);
-      return new Created(
-          jail, tree.path("id").asText(), tree.path("token").asText(), tree.path("pid").asLong());
+      String token = tree.path("token").asText("");
+      if (token.isBlank()) {
+        throw new IOException("the jail's answer has no token");
+      }
+      Created created = new Created(jail, id, token, tree.path("pid").asLong());
+      settled = true;
+      return created;
     } catch (IOException | RuntimeException e) {
       throw new SandboxException("cannot create a sandbox: " + e.getMessage(), e);
+    } finally {
+      if (!settled) {
+        abandon(jail, id);
+      }
+    }
+  }
+
+  /**
+   * A create that failed once sent: the sandbox the jail may have made is deleted, unless the jail
+   * does not answer at all. A jail that is alive but hung (stopped, deadlocked) would otherwise
+   * fail every create, each after the whole read timeout, until someone restarts it: it is killed,
+   * and started again as after any death (its sandboxes die with it). Also when the caller was
+   * interrupted: the interrupt would abort the calls before they are sent.
+   */
+  private void abandon(Instance jail, String id) {
+    boolean interrupted = Thread.interrupted();
+    try {
+      if (answers(jail)) {
+        destroy(jail, id);
+      } else if (jail.process().isAlive()) {
+        LOG.warning(
+            "the sandbox jail does not answer within "
+                + HUNG_AFTER.toSeconds()
+                + " s; killing it to start it again");
+        jail.process().destroyForcibly();
+      }
+    } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  /** Whether the jail answers its health check in time (it answers at once unless it is hung). */
+  private boolean answers(Instance jail) {
+    try (HttpClientResponse res =
+        http.get(jail.base().resolve("/health").toString())
+            .keepAlive(false)
+            .readTimeout(HUNG_AFTER)
+            .request()) {
+      return res.status() == Status.OK_200;
+    } catch (RuntimeException e) {
+      return false;
     }
   }
 
@@ -130,11 +190,16 @@ final class JailServer implements AutoCloseable {
     return res.status().code() + " " + text.strip();
   }
 
-  /** Destroys a sandbox of that jail instance (a dead instance took its sandboxes with it). */
+  /**
+   * Destroys a sandbox of that jail instance (a dead instance took its sandboxes with it). Never
+   * throws. A caller interrupted (a cancelled run, a start given up at shutdown) still deletes: the
+   * interrupt would abort the call before it is sent, and the sandbox would stay.
+   */
   void destroy(Instance jail, String id) {
     if (!jail.process().isAlive()) {
       return;
     }
+    boolean interrupted = Thread.interrupted();
     try (HttpClientResponse res =
         http.delete(jail.base().resolve("/sandboxes/" + id).toString())
             .keepAlive(false)
@@ -147,6 +212,10 @@ final class JailServer implements AutoCloseable {
     } catch (RuntimeException e) {
       if (jail.process().isAlive()) {
         LOG.warning("cannot destroy sandbox " + id + ": " + e.getMessage());
+      }
+    } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt();
       }
     }
   }
