@@ -79,7 +79,8 @@ public record Config(
       int maxExecFiles,
       int maxFormFields,
       long requestMemoryBytes,
-      long maxExecInputBytes) {}
+      long maxExecInputBytes,
+      Duration sandboxTransferTimeout) {}
 
   /**
    * The size of a Kubernetes sandbox's /mnt/data (PodSpecs' emptyDir): what one run's input files
@@ -422,7 +423,8 @@ public record Config(
             env.integer("MAX_FORM_FIELDS", 32, 1, 1000),
             requestMemory(env.integer("REQUEST_MEMORY_BUDGET_MB", 0, 0, 1_000_000)),
             // One run's inputs are placed on its sandbox's disk: more than it holds never runs.
-            backend.equals("kubernetes") ? KUBERNETES_DATA_DIR_BYTES : diskMb * 1024L * 1024L);
+            backend.equals("kubernetes") ? KUBERNETES_DATA_DIR_BYTES : diskMb * 1024L * 1024L,
+            env.seconds("SANDBOX_TRANSFER_TIMEOUT_SECONDS", 600, 1, 3600));
 
     State state =
         new State(
