@@ -532,15 +532,16 @@ public final class ProgrammaticService {
       // Only the end is kept (the run's result); an answer "not yet" is given back.
       long left = runEnd - System.nanoTime();
       if (left <= 0) {
-        throw new SandboxException(
-            "the sandbox's runner did not end the programmatic run within "
-                + runBudget().toSeconds()
-                + " s: the sandbox is given up");
+        throw overBudget(null);
       }
       Duration round = Duration.ofNanos(Math.min(left, WAIT_ROUND.toNanos()));
       Room.Counted waitRoom = new Room.Counted(room);
-      RunnerClient.Reply w =
-          runner.post("/ptc/wait", Map.of(), round, executions.maxRunnerReply(), waitRoom);
+      RunnerClient.Reply w;
+      try {
+        w = runner.post("/ptc/wait", Map.of(), round, executions.maxRunnerReply(), waitRoom);
+      } catch (SandboxException e) {
+        throw runEnd - System.nanoTime() <= 0 ? overBudget(e) : e;
+      }
       if (w.status() == 202) {
         waitRoom.giveBackAll();
         continue;
@@ -551,6 +552,15 @@ public final class ProgrammaticService {
       end[0] = Json.read(w.body(), RunnerEnd.class);
       return Json.read(w.body(), RunnerResult.class);
     }
+  }
+
+  /** A run whose runner did not end it within {@link #runBudget}. */
+  private SandboxException overBudget(Throwable cause) {
+    return new SandboxException(
+        "the sandbox's runner did not end the programmatic run within "
+            + runBudget().toSeconds()
+            + " s: the sandbox is given up",
+        cause);
   }
 
   /**
