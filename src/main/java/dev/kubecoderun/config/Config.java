@@ -83,6 +83,13 @@ public record Config(
       Duration sandboxTransferTimeout) {}
 
   /**
+   * What a run needs of a Kubernetes sandbox pod beyond MAX_EXECUTION_TIME before the pod's
+   * activeDeadlineSeconds: the 15 s the API waits past it for the runner's answer, and a minute for
+   * the run's files. A pod with less left is not handed out (PodLifetime).
+   */
+  public static final Duration KUBERNETES_RUN_MARGIN = Duration.ofSeconds(75);
+
+  /**
    * The size of a Kubernetes sandbox's /mnt/data (PodSpecs' emptyDir): what one run's input files
    * can hold there at most.
    */
@@ -455,6 +462,21 @@ public record Config(
       throw new ConfigException("LOG_FORMAT=" + format + " must be json or text");
     }
     Logging logging = new Logging(logLevel(env.string("LOG_LEVEL", "INFO")), format.equals("json"));
+    Kubernetes kubernetes = KubernetesConfig.read(env);
+    // A pool pod with less of its deadline left than a run needs is replaced unused: one that
+    // never had much more would be started and replaced over and over, serving few runs.
+    Duration run = limits.maxExecutionTime().plus(KUBERNETES_RUN_MARGIN);
+    if (backend.equals("kubernetes")
+        && kubernetes.podActiveDeadline().compareTo(run.multipliedBy(2)) < 0) {
+      throw new ConfigException(
+          "K8S_POD_ACTIVE_DEADLINE_SECONDS="
+              + kubernetes.podActiveDeadline().toSeconds()
+              + " must be at least twice what a run needs of a pod (MAX_EXECUTION_TIME + "
+              + KUBERNETES_RUN_MARGIN.toSeconds()
+              + " s = "
+              + run.toSeconds()
+              + " s): a pod with less left is not handed out");
+    }
     return new Config(
         server,
         auth,
@@ -466,7 +488,7 @@ public record Config(
         s3(env),
         dataDir,
         logging,
-        KubernetesConfig.read(env),
+        kubernetes,
         operations(env, keys));
   }
 

@@ -1,5 +1,6 @@
 package dev.kubecoderun.sandbox.kubernetes;
 
+import dev.kubecoderun.config.Config;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -14,16 +15,10 @@ import java.time.Instant;
  * @param needed what a run needs of it: the longest run, and its files
  */
 record PodLifetime(Clock clock, Instant diesAt, Duration needed) {
-  /**
-   * What a run needs of a pod beyond MAX_EXECUTION_TIME: the 15 s the API waits past it for the
-   * runner's answer, and a minute for the run's files.
-   */
-  static final Duration RUN_MARGIN = Duration.ofSeconds(75);
-
   /** The lifetime of a pod whose creation is asked for now, to die {@code deadline} later. */
   static PodLifetime startingNow(Clock clock, Duration deadline, Duration maxExecutionTime) {
     return new PodLifetime(
-        clock, clock.instant().plus(deadline), maxExecutionTime.plus(RUN_MARGIN));
+        clock, clock.instant().plus(deadline), maxExecutionTime.plus(Config.KUBERNETES_RUN_MARGIN));
   }
 
   /** Whether the pod lives long enough for one more run started now. */
