@@ -61,13 +61,19 @@ public final class RunnerClient {
     return authorization.substring("Bearer ".length());
   }
 
-  /** True when GET /health answers 200; with {@code needWarm} also when the warm one is up. */
+  /**
+   * True when GET /health answers 200 within 2 s (the whole answer); with {@code needWarm} also
+   * when the warm one is up.
+   */
   public boolean healthy(String warmLanguage) {
-    try (HttpClientResponse res =
-        http.get(base.resolve("/health").toString())
-            .keepAlive(false)
-            .readTimeout(Duration.ofSeconds(2))
-            .request()) {
+    Duration limit = Duration.ofSeconds(2);
+    CallDeadline deadline = new CallDeadline(limit);
+    try (deadline;
+        HttpClientResponse res =
+            http.get(base.resolve("/health").toString())
+                .keepAlive(false)
+                .readTimeout(limit)
+                .request()) {
       if (res.status() != Status.OK_200) {
         return false;
       }

@@ -51,6 +51,7 @@ class RunnerDeadlineTest {
     handlers = Executors.newCachedThreadPool();
     server.setExecutor(handlers);
     server.createContext("/execute", RunnerDeadlineTest::trickle);
+    server.createContext("/health", RunnerDeadlineTest::trickle);
     server.createContext("/ptc/wait", RunnerDeadlineTest::trickle);
     server.createContext("/files/", RunnerDeadlineTest::trickle);
     server.createContext(
@@ -207,5 +208,15 @@ class RunnerDeadlineTest {
         };
     Ended ended = failureOf(() -> client.putFile("in.txt", endless, DEADLINE));
     ended.byTheDeadline("taking the input file in.txt");
+  }
+
+  /** A health check trickled is not healthy, by its 2 s. */
+  @Test
+  void aTrickledHealthCheckIsUnhealthyWithinItsTwoSeconds() throws Exception {
+    boolean[] healthy = {true};
+    Ended ended = failureOf(() -> healthy[0] = client.healthy("py"));
+    assertFalse(healthy[0]);
+    assertTrue(ended.took().compareTo(Duration.ofSeconds(10)) < 0, "took " + ended.took());
+    assertFalse(ended.leftInterrupted());
   }
 }
