@@ -69,11 +69,20 @@ final class CallDeadline implements AutoCloseable {
    * @throws PassedException the deadline passed meanwhile
    */
   synchronized void onRunner() throws PassedException {
+    backOnRunner();
+    if (passed) {
+      throw new PassedException();
+    }
+  }
+
+  /**
+   * The caller is back on the runner's connection, to close it: with the deadline passed, what it
+   * does there fails at once (it is interrupted), but what it did meanwhile stands.
+   */
+  synchronized void backOnRunner() {
     onRunner = true;
     if (passed) {
-      // What else the call does on the runner's connection (closing it) fails at once too.
       interrupt();
-      throw new PassedException();
     }
   }
 

@@ -361,12 +361,15 @@ public final class RunnerClient {
       }
       try {
         // What the reader does with the bytes (the file store) is not waiting on the runner.
+        // A file read whole and stored is kept, even if storing it outlasted the deadline.
         deadline.offRunner();
+        T read;
         try {
-          return reader.read(new RunnerStream(res.inputStream(), deadline));
+          read = reader.read(new RunnerStream(res.inputStream(), deadline));
         } finally {
-          deadline.onRunner();
+          deadline.backOnRunner();
         }
+        return read;
       } catch (IOException | RuntimeException e) {
         if (causedBy(e, RunnerStream.Broken.class)) {
           throw new RunnerFileException("reading it broke off: " + e.getMessage());

@@ -1,5 +1,6 @@
 package dev.kubecoderun.sandbox;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -54,6 +55,13 @@ class RunnerDeadlineTest {
     server.createContext("/health", RunnerDeadlineTest::trickle);
     server.createContext("/ptc/wait", RunnerDeadlineTest::trickle);
     server.createContext("/files/", RunnerDeadlineTest::trickle);
+    server.createContext(
+        "/files/kept.txt",
+        ex -> {
+          ex.sendResponseHeaders(200, 3);
+          ex.getResponseBody().write("abc".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+          ex.close();
+        });
     server.createContext(
         "/files",
         ex -> {
@@ -217,6 +225,33 @@ class RunnerDeadlineTest {
     Ended ended = failureOf(() -> healthy[0] = client.healthy("py"));
     assertFalse(healthy[0]);
     assertTrue(ended.took().compareTo(Duration.ofSeconds(10)) < 0, "took " + ended.took());
+    assertFalse(ended.leftInterrupted());
+  }
+
+  /**
+   * A file read whole is kept though its store outlasted the deadline: only the waits on the runner
+   * count, and what was stored stands.
+   */
+  @Test
+  void aFileReadWholeIsKeptThoughItsStoreOutlastsTheDeadline() throws Exception {
+    String[] got = {null};
+    Ended ended =
+        failureOf(
+            () ->
+                got[0] =
+                    client.readFile(
+                        "kept.txt",
+                        DEADLINE,
+                        in -> {
+                          String text = new String(in.readAllBytes(), "UTF-8");
+                          long until = System.nanoTime() + DEADLINE.multipliedBy(2).toNanos();
+                          while (System.nanoTime() < until) {
+                            Thread.onSpinWait(); // a slow store, off the runner's connection
+                          }
+                          return text;
+                        }));
+    assertEquals(null, ended.failure());
+    assertEquals("abc", got[0]);
     assertFalse(ended.leftInterrupted());
   }
 }
