@@ -79,7 +79,15 @@ public record Config(
       int maxExecFiles,
       int maxFormFields,
       long requestMemoryBytes,
-      long maxExecInputBytes) {}
+      long maxExecInputBytes,
+      Duration sandboxTransferTimeout) {}
+
+  /**
+   * What a run needs of a Kubernetes sandbox pod beyond MAX_EXECUTION_TIME before the pod's
+   * activeDeadlineSeconds: the 15 s the API waits past it for the runner's answer, and a minute for
+   * the run's files. A pod with less left is not handed out (PodLifetime).
+   */
+  public static final Duration KUBERNETES_RUN_MARGIN = Duration.ofSeconds(75);
 
   /**
    * The size of a Kubernetes sandbox's /mnt/data (PodSpecs' emptyDir): what one run's input files
@@ -428,7 +436,8 @@ public record Config(
             env.integer("MAX_FORM_FIELDS", 32, 1, 1000),
             requestMemory(env.integer("REQUEST_MEMORY_BUDGET_MB", 0, 0, 1_000_000)),
             // One run's inputs are placed on its sandbox's disk: more than it holds never runs.
-            backend.equals("kubernetes") ? KUBERNETES_DATA_DIR_BYTES : diskMb * 1024L * 1024L);
+            backend.equals("kubernetes") ? KUBERNETES_DATA_DIR_BYTES : diskMb * 1024L * 1024L,
+            env.seconds("SANDBOX_TRANSFER_TIMEOUT_SECONDS", 600, 1, 3600));
 
     State state =
         new State(
@@ -459,6 +468,21 @@ public record Config(
       throw new ConfigException("LOG_FORMAT=" + format + " must be json or text");
     }
     Logging logging = new Logging(logLevel(env.string("LOG_LEVEL", "INFO")), format.equals("json"));
+    Kubernetes kubernetes = KubernetesConfig.read(env);
+    // A pool pod with less of its deadline left than a run needs is replaced unused: one that
+    // never had much more would be started and replaced over and over, serving few runs.
+    Duration run = limits.maxExecutionTime().plus(KUBERNETES_RUN_MARGIN);
+    if (backend.equals("kubernetes")
+        && kubernetes.podActiveDeadline().compareTo(run.multipliedBy(2)) < 0) {
+      throw new ConfigException(
+          "K8S_POD_ACTIVE_DEADLINE_SECONDS="
+              + kubernetes.podActiveDeadline().toSeconds()
+              + " must be at least twice what a run needs of a pod (MAX_EXECUTION_TIME + "
+              + KUBERNETES_RUN_MARGIN.toSeconds()
+              + " s = "
+              + run.toSeconds()
+              + " s): a pod with less left is not handed out");
+    }
     return new Config(
         server,
         auth,
@@ -470,7 +494,7 @@ public record Config(
         s3(env),
         dataDir,
         logging,
-        KubernetesConfig.read(env),
+        kubernetes,
         operations(env, keys));
   }
 

@@ -189,8 +189,9 @@ public final class ExecutionService {
       timer.mark("sandbox");
       boolean reusable = false;
       try {
+        long inputsEnd = System.nanoTime() + limits.sandboxTransferTimeout().toNanos();
         for (Map.Entry<String, StoredFile> in : inputs.entrySet()) {
-          putInput(sandbox, in.getKey(), in.getValue());
+          putInput(sandbox, in.getKey(), in.getValue(), left(inputsEnd, "taking the input files"));
         }
         timer.mark("inputs");
         RunnerRequest request =
@@ -380,14 +381,15 @@ public final class ExecutionService {
   }
 
   /** A store that fails (reading the input, or missing its bytes) is a storage failure. */
-  private void putInput(Sandbox sandbox, String name, StoredFile file) throws SandboxException {
+  private void putInput(Sandbox sandbox, String name, StoredFile file, Duration limit)
+      throws SandboxException {
     try {
       Optional<InputStream> in = files.open(file);
       if (in.isEmpty()) {
         throw new IOException("stored content of '" + name + "' is missing");
       }
       try (InputStream stream = in.get()) {
-        sandbox.runner().putFile(name, stream);
+        sandbox.runner().putFile(name, stream, limit);
       }
     } catch (IOException e) {
       throw new UncheckedIOException(e.getMessage(), e);
@@ -423,6 +425,7 @@ public final class ExecutionService {
             .toList();
     long limit = limits.maxFileSizeBytes();
     boolean noRoom = false; // once refused, the others are not tried: each would wait in vain
+    long end = System.nanoTime() + limits.sandboxTransferTimeout().toNanos();
     for (RunnerResult.ChangedFile f : changed) {
       String name = OutputName.of(f.path());
       if (readOnly(inputs, f.path())) {
@@ -462,6 +465,7 @@ public final class ExecutionService {
                 .runner()
                 .readFile(
                     f.encodedPath(),
+                    left(end, "sending the generated files"),
                     in -> files.storeOutput(cmd.principal(), session.id(), name, in, limit, held));
       } catch (TooLargeException e) {
         skipped.add(tooLarge(name, null, notes));
@@ -537,6 +541,25 @@ public final class ExecutionService {
       return "";
     }
     return text.length() > MAX_RUNNER_TEXT ? text.substring(0, MAX_RUNNER_TEXT) + "..." : text;
+  }
+
+  /**
+   * What is left of a phase that must end at {@code end} (System.nanoTime) for its next call to the
+   * runner: SANDBOX_TRANSFER_TIMEOUT_SECONDS bounds all the files of a phase together, so a runner
+   * that trickles them (on Kubernetes it shares its pod with user code) cannot hold the run's slot,
+   * session and sandbox for long.
+   */
+  private Duration left(long end, String what) throws SandboxException {
+    long left = end - System.nanoTime();
+    if (left <= 0) {
+      throw new SandboxException(
+          "the sandbox's runner did not finish "
+              + what
+              + " within "
+              + limits.sandboxTransferTimeout().toSeconds()
+              + " s: the sandbox is given up");
+    }
+    return Duration.ofNanos(left);
   }
 
   /** True when the run was given a read-only input at {@code path}. */

@@ -234,8 +234,26 @@ public final class ProgrammaticService {
 
   /** The longest a run can last: every round trip waiting and running its longest. */
   private Duration executionTtl() {
-    return idleTimeout.plus(maxSegment).multipliedBy(MAX_ROUND_TRIPS + 1).plus(FINAL_TTL);
+    return runBudget().plus(FINAL_TTL);
   }
+
+  /**
+   * The longest the runner may take to end a run: each of its segments running its longest, each
+   * batch waiting its longest for results (the runner ends the run past either, and past {@link
+   * #MAX_ROUND_TRIPS} batches), and a segment and a few seconds more for the runner's own delays. A
+   * runner that has not ended it by then is not ours (on Kubernetes user code shares its pod), and
+   * the run is ended as a sandbox failure.
+   */
+  Duration runBudget() {
+    return idleTimeout
+        .plus(maxSegment)
+        .multipliedBy(MAX_ROUND_TRIPS + 1)
+        .plus(maxSegment)
+        .plus(Duration.ofSeconds(5));
+  }
+
+  /** How long one /ptc/wait may take: the runner answers 202 ("not yet") well within it. */
+  private static final Duration WAIT_ROUND = Duration.ofSeconds(60);
 
   /**
    * Starts a run: hands its first batch of tool calls, or its end, to {@code send}, which answers
@@ -478,6 +496,7 @@ public final class ProgrammaticService {
     body.put("timeout_ms", start.segmentTimeout().toMillis());
     body.put("ptc", ptc);
     handOver(start, executionId, owner, runner, sessionId);
+    long runEnd = System.nanoTime() + runBudget().toNanos();
     // The first answer goes to the request that started the run: paid for until it is handed over.
     Room.Counted firstRoom = new Room.Counted(room);
     RunnerClient.Reply r =
@@ -511,10 +530,18 @@ public final class ProgrammaticService {
     }
     while (true) {
       // Only the end is kept (the run's result); an answer "not yet" is given back.
+      long left = runEnd - System.nanoTime();
+      if (left <= 0) {
+        throw overBudget(null);
+      }
+      Duration round = Duration.ofNanos(Math.min(left, WAIT_ROUND.toNanos()));
       Room.Counted waitRoom = new Room.Counted(room);
-      RunnerClient.Reply w =
-          runner.post(
-              "/ptc/wait", Map.of(), Duration.ofSeconds(60), executions.maxRunnerReply(), waitRoom);
+      RunnerClient.Reply w;
+      try {
+        w = runner.post("/ptc/wait", Map.of(), round, executions.maxRunnerReply(), waitRoom);
+      } catch (SandboxException e) {
+        throw runEnd - System.nanoTime() <= 0 ? overBudget(e) : e;
+      }
       if (w.status() == 202) {
         waitRoom.giveBackAll();
         continue;
@@ -525,6 +552,15 @@ public final class ProgrammaticService {
       end[0] = parse(w.body(), RunnerEnd.class, "/ptc/wait");
       return parse(w.body(), RunnerResult.class, "/ptc/wait");
     }
+  }
+
+  /** A run whose runner did not end it within {@link #runBudget}. */
+  private SandboxException overBudget(Throwable cause) {
+    return new SandboxException(
+        "the sandbox's runner did not end the programmatic run within "
+            + runBudget().toSeconds()
+            + " s: the sandbox is given up",
+        cause);
   }
 
   /**

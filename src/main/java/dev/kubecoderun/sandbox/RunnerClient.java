@@ -61,13 +61,19 @@ public final class RunnerClient {
     return authorization.substring("Bearer ".length());
   }
 
-  /** True when GET /health answers 200; with {@code needWarm} also when the warm one is up. */
+  /**
+   * True when GET /health answers 200 within 2 s (the whole answer); with {@code needWarm} also
+   * when the warm one is up.
+   */
   public boolean healthy(String warmLanguage) {
-    try (HttpClientResponse res =
-        http.get(base.resolve("/health").toString())
-            .keepAlive(false)
-            .readTimeout(Duration.ofSeconds(2))
-            .request()) {
+    Duration limit = Duration.ofSeconds(2);
+    CallDeadline deadline = new CallDeadline(limit);
+    try (deadline;
+        HttpClientResponse res =
+            http.get(base.resolve("/health").toString())
+                .keepAlive(false)
+                .readTimeout(limit)
+                .request()) {
       if (res.status() != Status.OK_200) {
         return false;
       }
@@ -99,22 +105,25 @@ public final class RunnerClient {
   public static final int REPLY_COST = 4;
 
   /**
-   * Runs the request. At most {@code maxReplyBytes} of the runner's answer are read: the runner
-   * bounds its output, state and file list, so a longer answer means a runner that is not ours (on
-   * Kubernetes it shares its pod with user code) and is refused without holding it. The answer is
-   * read in pieces, {@code room} asked for {@link #REPLY_COST} times each before it is read (user
-   * code decides how long the answer is): a {@link MemoryBudgetExhaustedException} from it ends the
-   * call, the rest unread.
+   * Runs the request. {@code timeout} bounds the whole call, not only each read: past it the call
+   * ends ({@link CallDeadline}) with a SandboxException. At most {@code maxReplyBytes} of the
+   * runner's answer are read: the runner bounds its output, state and file list, so a longer answer
+   * means a runner that is not ours (on Kubernetes it shares its pod with user code) and is refused
+   * without holding it. The answer is read in pieces, {@code room} asked for {@link #REPLY_COST}
+   * times each before it is read (user code decides how long the answer is): a {@link
+   * MemoryBudgetExhaustedException} from it ends the call, the rest unread.
    */
   public RunnerResult execute(RunnerRequest request, Duration timeout, int maxReplyBytes, Room room)
       throws SandboxException {
-    try (HttpClientResponse res =
-        http.post(base.resolve("/execute").toString())
-            .keepAlive(false)
-            .header(HeaderNames.AUTHORIZATION, authorization)
-            .contentType(MediaTypes.APPLICATION_JSON)
-            .readTimeout(timeout)
-            .submit(Json.write(request))) {
+    CallDeadline deadline = new CallDeadline(timeout);
+    try (deadline;
+        HttpClientResponse res =
+            http.post(base.resolve("/execute").toString())
+                .keepAlive(false)
+                .header(HeaderNames.AUTHORIZATION, authorization)
+                .contentType(MediaTypes.APPLICATION_JSON)
+                .readTimeout(timeout)
+                .submit(Json.write(request))) {
       PaidRead body;
       try (InputStream in = res.inputStream()) {
         body = PaidRead.of(in, maxReplyBytes, room, REPLY_COST);
@@ -138,8 +147,17 @@ public final class RunnerClient {
       }
       return result;
     } catch (MemoryBudgetExhaustedException e) {
+      if (deadline.passed()) {
+        throw deadline.exceeded("the run", e);
+      }
       throw e;
-    } catch (RuntimeException e) {
+    } catch (SandboxException | RuntimeException e) {
+      if (deadline.passed()) {
+        throw deadline.exceeded("the run", e);
+      }
+      if (e instanceof SandboxException s) {
+        throw s;
+      }
       throw new SandboxException("runner execute failed: " + e.getMessage(), e);
     }
   }
@@ -165,19 +183,22 @@ public final class RunnerClient {
 
   /**
    * POSTs JSON to one of the runner's programmatic endpoints ({@code /execute} with {@code ptc},
-   * {@code /ptc/continue}, {@code /ptc/wait}, {@code /ptc/cancel}); the caller reads the status. An
-   * answer over {@code maxReplyBytes} is refused, and {@code room} is asked for each piece of it
-   * before it is read (see {@link #execute(RunnerRequest, Duration, int, Room)}).
+   * {@code /ptc/continue}, {@code /ptc/wait}, {@code /ptc/cancel}); the caller reads the status.
+   * {@code readTimeout} bounds the whole call, as {@link #execute}'s timeout does. An answer over
+   * {@code maxReplyBytes} is refused, and {@code room} is asked for each piece of it before it is
+   * read (see {@link #execute(RunnerRequest, Duration, int, Room)}).
    */
   public Reply post(String path, Object body, Duration readTimeout, int maxReplyBytes, Room room)
       throws SandboxException {
-    try (HttpClientResponse res =
-        http.post(base.resolve(path).toString())
-            .keepAlive(false)
-            .header(HeaderNames.AUTHORIZATION, authorization)
-            .contentType(MediaTypes.APPLICATION_JSON)
-            .readTimeout(readTimeout)
-            .submit(Json.write(body))) {
+    CallDeadline deadline = new CallDeadline(readTimeout);
+    try (deadline;
+        HttpClientResponse res =
+            http.post(base.resolve(path).toString())
+                .keepAlive(false)
+                .header(HeaderNames.AUTHORIZATION, authorization)
+                .contentType(MediaTypes.APPLICATION_JSON)
+                .readTimeout(readTimeout)
+                .submit(Json.write(body))) {
       try (InputStream in = res.inputStream()) {
         PaidRead paid = PaidRead.of(in, maxReplyBytes, room, REPLY_COST);
         if (paid.length() > maxReplyBytes) {
@@ -186,8 +207,14 @@ public final class RunnerClient {
         return new Reply(res.status().code(), paid.stream().readAllBytes());
       }
     } catch (MemoryBudgetExhaustedException e) {
+      if (deadline.passed()) {
+        throw deadline.exceeded(path, e);
+      }
       throw e;
     } catch (RuntimeException | IOException e) {
+      if (deadline.passed()) {
+        throw deadline.exceeded(path, e);
+      }
       throw new SandboxException("runner " + path + " failed: " + e.getMessage(), e);
     }
   }
@@ -197,17 +224,23 @@ public final class RunnerClient {
    * /reset: workdir and per-run scratch emptied, warm interpreters started again after the wipe).
    */
   public void reset() throws SandboxException {
-    try (HttpClientResponse res =
-        http.post(base.resolve("/reset").toString())
-            .keepAlive(false)
-            .header(HeaderNames.AUTHORIZATION, authorization)
-            .readTimeout(Duration.ofSeconds(30))
-            .request()) {
+    Duration limit = Duration.ofSeconds(30);
+    CallDeadline deadline = new CallDeadline(limit);
+    try (deadline;
+        HttpClientResponse res =
+            http.post(base.resolve("/reset").toString())
+                .keepAlive(false)
+                .header(HeaderNames.AUTHORIZATION, authorization)
+                .readTimeout(limit)
+                .request()) {
       if (res.status().code() != 204) {
         throw new SandboxException(
             "runner answered " + res.status().code() + " to reset: " + errorText(res));
       }
     } catch (RuntimeException e) {
+      if (deadline.passed()) {
+        throw deadline.exceeded("a reset", e);
+      }
       throw new SandboxException("runner reset failed: " + e.getMessage(), e);
     }
   }
@@ -217,21 +250,26 @@ public final class RunnerClient {
    * URL: Helidon 4.4's streamed request loses a request line longer than about 1 KiB (its growing
    * buffer forgets what {@code write(BufferData)} put in it when it grows again), which a long or
    * deeply nested non-ASCII name reaches once encoded. An IOException is {@code content}'s own (its
-   * store failed); the runner failing is a SandboxException.
+   * store failed); the runner failing, or not taking it all within {@code limit}, is a
+   * SandboxException.
    */
-  public void putFile(String path, InputStream content) throws SandboxException, IOException {
-    SourceStream source = new SourceStream(content);
-    try (HttpClientResponse res =
-        http.put(base.resolve("/files").toString())
-            .header(PATH_HEADER, PathEncoding.encodePath(path))
-            .keepAlive(false)
-            .header(HeaderNames.AUTHORIZATION, authorization)
-            .contentType(MediaTypes.APPLICATION_OCTET_STREAM)
-            .outputStream(
-                out -> {
-                  source.transferTo(out);
-                  out.close();
-                })) {
+  public void putFile(String path, InputStream content, Duration limit)
+      throws SandboxException, IOException {
+    CallDeadline deadline = new CallDeadline(limit);
+    SourceStream source = new SourceStream(content, deadline);
+    try (deadline;
+        HttpClientResponse res =
+            http.put(base.resolve("/files").toString())
+                .header(PATH_HEADER, PathEncoding.encodePath(path))
+                .keepAlive(false)
+                .header(HeaderNames.AUTHORIZATION, authorization)
+                .contentType(MediaTypes.APPLICATION_OCTET_STREAM)
+                .readTimeout(limit)
+                .outputStream(
+                    out -> {
+                      source.transferTo(out);
+                      out.close();
+                    })) {
       if (res.status().code() != 201 && res.status().code() != 200) {
         throw new SandboxException(
             "runner refused file " + path + ": " + res.status().code() + " " + errorText(res));
@@ -240,43 +278,67 @@ public final class RunnerClient {
       if (source.failure != null) {
         throw source.failure;
       }
+      if (deadline.passed()) {
+        throw deadline.exceeded("taking the input file " + path, e);
+      }
       throw new SandboxException("runner put file failed: " + e.getMessage(), e);
     }
   }
 
   /** Remembers a failure of the stream being sent, to tell it apart from the runner's. */
   private static final class SourceStream extends FilterInputStream {
+    private final CallDeadline deadline;
     IOException failure;
 
-    SourceStream(InputStream in) {
+    SourceStream(InputStream in, CallDeadline deadline) {
       super(in);
+      this.deadline = deadline;
     }
 
+    /** Reads from the file store, where the runner's deadline interrupts nothing. */
     @Override
     public int read(byte[] b, int off, int len) throws IOException {
+      deadline.offRunner();
       try {
         return super.read(b, off, len);
       } catch (IOException e) {
         failure = e;
         throw e;
+      } finally {
+        deadline.onRunner();
       }
     }
   }
 
   /**
    * Streams the workdir file whose encoded path is {@code ref} (the runner's {@code ref} of a
-   * listed file, or {@link PathEncoding#encodePath}) to {@code reader}.
+   * listed file, or {@link PathEncoding#encodePath}) to {@code reader}. {@code limit} bounds the
+   * whole call, but for what {@code reader} does between its reads (the file store's time).
    *
    * @throws RunnerFileException the runner answered but cannot serve this file (gone, not a regular
    *     file, not readable, a bad ref), or its content broke off while being read
-   * @throws SandboxException the runner could not be reached
+   * @throws SandboxException the runner could not be reached, or did not send the file within
+   *     {@code limit}
    * @throws IOException from {@code reader}, other than reading the runner's answer
    */
-  public <T> T readFile(String ref, FileReader<T> reader)
+  public <T> T readFile(String ref, Duration limit, FileReader<T> reader)
       throws RunnerFileException, SandboxException, IOException {
     if (!PathEncoding.isEncodedPath(ref)) {
       throw new RunnerFileException("not a valid encoded path");
     }
+    CallDeadline deadline = new CallDeadline(limit);
+    try (deadline) {
+      return readFile(ref, limit, reader, deadline);
+    } catch (RunnerFileException | SandboxException | IOException | RuntimeException e) {
+      if (deadline.passed()) {
+        throw deadline.exceeded("sending a file", e);
+      }
+      throw e;
+    }
+  }
+
+  private <T> T readFile(String ref, Duration limit, FileReader<T> reader, CallDeadline deadline)
+      throws RunnerFileException, SandboxException, IOException {
     HttpClientResponse res;
     try {
       res =
@@ -284,6 +346,7 @@ public final class RunnerClient {
               .uri(fileUri(ref))
               .keepAlive(false)
               .header(HeaderNames.AUTHORIZATION, authorization)
+              .readTimeout(limit)
               .request();
     } catch (RuntimeException e) {
       throw new SandboxException("runner read file failed: " + e.getMessage(), e);
@@ -296,8 +359,17 @@ public final class RunnerClient {
       if (status != 200) {
         throw new SandboxException("runner answered " + status + " to a file read");
       }
-      try (RunnerStream in = new RunnerStream(res.inputStream())) {
-        return reader.read(in);
+      try {
+        // What the reader does with the bytes (the file store) is not waiting on the runner.
+        // A file read whole and stored is kept, even if storing it outlasted the deadline.
+        deadline.offRunner();
+        T read;
+        try {
+          read = reader.read(new RunnerStream(res.inputStream(), deadline));
+        } finally {
+          deadline.backOnRunner();
+        }
+        return read;
       } catch (IOException | RuntimeException e) {
         if (causedBy(e, RunnerStream.Broken.class)) {
           throw new RunnerFileException("reading it broke off: " + e.getMessage());

@@ -16,34 +16,47 @@ final class RunnerStream extends FilterInputStream {
     }
   }
 
-  RunnerStream(InputStream in) {
+  private final CallDeadline deadline;
+
+  /** {@code deadline}: each read waits on the runner, within it. */
+  RunnerStream(InputStream in, CallDeadline deadline) {
     super(in);
+    this.deadline = deadline;
   }
 
   @Override
   public int read() throws IOException {
+    deadline.onRunner();
     try {
       return super.read();
     } catch (IOException | RuntimeException e) {
       throw new Broken(e);
+    } finally {
+      deadline.offRunner();
     }
   }
 
   @Override
   public int read(byte[] b, int off, int len) throws IOException {
+    deadline.onRunner();
     try {
       return super.read(b, off, len);
     } catch (IOException | RuntimeException e) {
       throw new Broken(e);
+    } finally {
+      deadline.offRunner();
     }
   }
 
   @Override
   public long skip(long n) throws IOException {
+    deadline.onRunner();
     try {
       return super.skip(n);
     } catch (IOException | RuntimeException e) {
       throw new Broken(e);
+    } finally {
+      deadline.offRunner();
     }
   }
 }

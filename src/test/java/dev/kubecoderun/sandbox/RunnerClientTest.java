@@ -39,6 +39,9 @@ class RunnerClientTest {
   /** An error answer far longer than anything worth showing. */
   private static final String HUGE = "x".repeat(200_000);
 
+  /** The deadline of a call that should end well within it. */
+  private static final Duration LIMIT = Duration.ofSeconds(30);
+
   /** An output of 1 MiB. */
   private static final String BIG = "y".repeat(1 << 20);
 
@@ -158,8 +161,8 @@ class RunnerClientTest {
         List.of(new RunnerResult.ChangedFile("a b/c.txt", null, 3, 1, "created")),
         r.changedFiles());
     client.post("/execute", Map.of("ptc", true), Duration.ofSeconds(5), 1000);
-    client.putFile("a.txt", new ByteArrayInputStream(new byte[] {1}));
-    client.readFile("a.txt", InputStream::readAllBytes);
+    client.putFile("a.txt", new ByteArrayInputStream(new byte[] {1}), LIMIT);
+    client.readFile("a.txt", LIMIT, InputStream::readAllBytes);
     assertThrows(SandboxException.class, client::reset);
     assertEquals(
         List.of(
@@ -247,7 +250,8 @@ class RunnerClientTest {
     SandboxException put =
         assertThrows(
             SandboxException.class,
-            () -> client.putFile("refused-huge.txt", new ByteArrayInputStream(new byte[10])));
+            () ->
+                client.putFile("refused-huge.txt", new ByteArrayInputStream(new byte[10]), LIMIT));
     assertTrue(put.getMessage().contains(": 413 xxx"), put.getMessage());
     assertTrue(put.getMessage().length() < 1100, "put: " + put.getMessage().length());
     SandboxException reset = assertThrows(SandboxException.class, client::reset);
@@ -257,7 +261,7 @@ class RunnerClientTest {
 
   @Test
   void aFileWhoseStoreFailsMidStreamIsAnIoFailureNotASandboxFailure() throws Exception {
-    client.putFile("ok.txt", new java.io.ByteArrayInputStream(new byte[100_000]));
+    client.putFile("ok.txt", new java.io.ByteArrayInputStream(new byte[100_000]), LIMIT);
     java.io.InputStream failing =
         new java.io.InputStream() {
           private int left = 70_000;
@@ -280,7 +284,7 @@ class RunnerClientTest {
         };
     IOException e =
         org.junit.jupiter.api.Assertions.assertThrows(
-            IOException.class, () -> client.putFile("a.txt", failing));
+            IOException.class, () -> client.putFile("a.txt", failing, LIMIT));
     assertEquals("S3 connection reset", e.getMessage());
   }
 
@@ -319,8 +323,8 @@ class RunnerClientTest {
     for (var e : names.entrySet()) {
       String ref = PathEncoding.encodePath(e.getKey());
       assertEquals(e.getValue(), ref);
-      client.putFile(e.getKey(), new ByteArrayInputStream(new byte[] {1, 2}));
-      String got = client.readFile(ref, in -> new String(in.readAllBytes(), UTF_8));
+      client.putFile(e.getKey(), new ByteArrayInputStream(new byte[] {1, 2}), LIMIT);
+      String got = client.readFile(ref, LIMIT, in -> new String(in.readAllBytes(), UTF_8));
       assertEquals("0:/files/" + e.getValue(), got);
     }
     List<String> expected = new ArrayList<>();
@@ -332,7 +336,7 @@ class RunnerClientTest {
     // A ref of bytes that are not UTF-8 (only the runner can name such a file) goes out as it is.
     assertEquals(
         "0:/files/bad%FF.txt",
-        client.readFile("bad%FF.txt", in -> new String(in.readAllBytes(), UTF_8)));
+        client.readFile("bad%FF.txt", LIMIT, in -> new String(in.readAllBytes(), UTF_8)));
   }
 
   /** Helidon 4.4 garbles the request line of a streamed request over about 1 KiB: not ours. */
@@ -340,25 +344,27 @@ class RunnerClientTest {
   void aLongNameIsUploadedIntact() throws Exception {
     String name =
         String.join("/", java.util.Collections.nCopies(8, "\u6570".repeat(60))) + "/x.txt";
-    client.putFile(name, new ByteArrayInputStream(new byte[] {1}));
+    client.putFile(name, new ByteArrayInputStream(new byte[] {1}), LIMIT);
     assertEquals(List.of("PUT /files " + PathEncoding.encodePath(name)), requested);
     String ref = PathEncoding.encodePath(name);
     assertEquals(
-        "0:/files/" + ref, client.readFile(ref, in -> new String(in.readAllBytes(), UTF_8)));
+        "0:/files/" + ref, client.readFile(ref, LIMIT, in -> new String(in.readAllBytes(), UTF_8)));
   }
 
   @Test
   void aFileTheRunnerCannotGiveIsAFileErrorNotASandboxFailure() throws Exception {
     RunnerFileException missing =
-        assertThrows(RunnerFileException.class, () -> client.readFile("missing", in -> null));
+        assertThrows(
+            RunnerFileException.class, () -> client.readFile("missing", LIMIT, in -> null));
     assertEquals("not found", missing.getMessage());
     for (String bad : List.of("a b", "a%2", "a%zz", "x\r\nHost: evil", "")) {
-      assertThrows(RunnerFileException.class, () -> client.readFile(bad, in -> null), bad);
+      assertThrows(RunnerFileException.class, () -> client.readFile(bad, LIMIT, in -> null), bad);
     }
-    assertThrows(SandboxException.class, () -> client.readFile("broken", in -> null));
+    assertThrows(SandboxException.class, () -> client.readFile("broken", LIMIT, in -> null));
     RunnerFileException cut =
         assertThrows(
-            RunnerFileException.class, () -> client.readFile("short", InputStream::readAllBytes));
+            RunnerFileException.class,
+            () -> client.readFile("short", LIMIT, InputStream::readAllBytes));
     assertTrue(cut.getMessage().startsWith("reading it broke off"), cut.getMessage());
     // An IOException of the reader itself (the file store) is not the runner's.
     IOException store =
@@ -367,6 +373,7 @@ class RunnerClientTest {
             () ->
                 client.readFile(
                     "fine",
+                    LIMIT,
                     in -> {
                       throw new IOException("disk full");
                     }));

@@ -13,6 +13,7 @@ import io.helidon.webclient.api.WebClient;
 import io.kubernetes.client.openapi.ApiException;
 import java.io.IOException;
 import java.net.URI;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
@@ -54,6 +55,9 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   private final OwnerLeases leases;
   private final IsolationProbe probe;
   private volatile Thread probing; // the isolation check while it runs
+
+  /** What a pod's age is read on (its activeDeadlineSeconds, see {@link PodLifetime}). */
+  private final Clock clock = Clock.systemUTC();
 
   public KubernetesSandboxFactory(Config.Kubernetes k8s, RunnerSettings settings, WebClient http) {
     this.k8s = k8s;
@@ -265,6 +269,12 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
           }
         };
     boolean created = false;
+    // Asked for before the pod exists: its deadline, counted from its start, ends no earlier.
+    PodLifetime lifetime =
+        PodLifetime.startingNow(
+            clock,
+            warm ? k8s.podActiveDeadline() : k8s.jobDeadline(),
+            Duration.ofMillis(settings.maxTimeoutMs()));
     try {
       live.put(name, !warm);
       if (warm) {
@@ -280,7 +290,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
       if (warm && language.warm()) {
         awaitWarm(client, language.code(), name, deadline, () -> watcher.alive(name));
       }
-      return new KubernetesSandbox(name, language, client, watcher, delete);
+      return new KubernetesSandbox(name, language, client, watcher, delete, lifetime);
     } catch (ApiException e) {
       delete.run();
       throw new SandboxException(

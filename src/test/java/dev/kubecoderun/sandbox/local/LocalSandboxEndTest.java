@@ -101,6 +101,7 @@ class LocalSandboxEndTest {
         kept.runner()
             .readFile(
                 withFile.changedFiles().get(0).encodedPath(),
+                java.time.Duration.ofSeconds(30),
                 in -> new String(in.readAllBytes(), StandardCharsets.UTF_8)));
     assertTrue(kept.isAlive());
     kept.close();

@@ -1,0 +1,119 @@
+package dev.kubecoderun.sandbox;
+
+import java.time.Duration;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * An absolute deadline on one call to a runner. A read timeout bounds each wait for a byte, not the
+ * whole answer: on Kubernetes user code shares its pod with the runner and may answer in its place,
+ * a byte every few seconds, and hold the run's slot, session, memory and pod for as long as the pod
+ * lives. Helidon's client has no timeout for a whole exchange, so past the deadline the calling
+ * thread is interrupted while it waits on the runner's connection: a virtual thread (every caller:
+ * a request's, a programmatic run's owner, the pool's) interrupted while blocked on a socket has
+ * that socket closed, and the call ends at once. Outside those waits (a file's bytes going on to
+ * the file store) nothing is interrupted, so no other connection is broken: the next wait on the
+ * runner fails at once instead ({@link #onRunner}).
+ */
+final class CallDeadline implements AutoCloseable {
+  private static final ScheduledExecutorService TIMER =
+      Executors.newSingleThreadScheduledExecutor(
+          r -> {
+            Thread t = new Thread(r, "runner-deadlines");
+            t.setDaemon(true);
+            return t;
+          });
+
+  /** The deadline had passed when the caller went back to waiting on the runner. */
+  static final class PassedException extends java.io.IOException {
+    PassedException() {
+      super("deadline passed");
+    }
+  }
+
+  private final Thread caller = Thread.currentThread();
+  private final Duration limit;
+  private final ScheduledFuture<?> timer;
+  private boolean onRunner = true; // guarded by this
+  private boolean passed; // guarded by this
+  private boolean interrupted; // guarded by this: the caller has an interrupt of ours
+
+  /** Starts the deadline of a call of the current thread, which waits on the runner from now. */
+  CallDeadline(Duration limit) {
+    this.limit = limit;
+    this.timer = TIMER.schedule(this::pass, limit.toNanos(), TimeUnit.NANOSECONDS);
+  }
+
+  private synchronized void pass() {
+    passed = true;
+    if (onRunner) {
+      interrupt();
+    }
+  }
+
+  private void interrupt() {
+    interrupted = true;
+    caller.interrupt();
+  }
+
+  /** Whether the deadline passed: whatever the call failed with, that is why. */
+  synchronized boolean passed() {
+    return passed;
+  }
+
+  /**
+   * The caller waits on the runner again (reads the next piece of a file).
+   *
+   * @throws PassedException the deadline passed meanwhile
+   */
+  synchronized void onRunner() throws PassedException {
+    backOnRunner();
+    if (passed) {
+      throw new PassedException();
+    }
+  }
+
+  /**
+   * The caller is back on the runner's connection, to close it: with the deadline passed, what it
+   * does there fails at once (it is interrupted), but what it did meanwhile stands.
+   */
+  synchronized void backOnRunner() {
+    onRunner = true;
+    if (passed) {
+      interrupt();
+    }
+  }
+
+  /** The caller does something else: no interrupt of ours may reach it there. */
+  synchronized void offRunner() {
+    onRunner = false;
+    clearInterrupt();
+  }
+
+  /** The 503 of a call cut short by the deadline ({@code what}: which call). */
+  SandboxException exceeded(String what, Throwable cause) {
+    return new SandboxException(
+        "the sandbox's runner did not finish "
+            + what
+            + " within "
+            + (limit.toSeconds() > 0 ? limit.toSeconds() + " s" : limit.toMillis() + " ms")
+            + ": the sandbox is given up",
+        cause);
+  }
+
+  /** Ends the deadline; an interrupt it made is not left on the thread. */
+  @Override
+  public void close() {
+    timer.cancel(false);
+    offRunner();
+  }
+
+  private void clearInterrupt() {
+    if (interrupted) {
+      Thread.interrupted();
+      interrupted = false;
+    }
+  }
+}
