@@ -22,7 +22,8 @@ func joinCgroups(t *testing.T, cg *sandboxCgroups, script string) *exec.Cmd {
 	}
 	cmd := exec.Command("sh", "-c", join+script)
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	// Tracked: a parallel test's runner sweeps every untracked child of this process.
+	if err := startTracked(cmd); err != nil {
 		t.Fatal(err)
 	}
 	return cmd
@@ -72,7 +73,7 @@ func TestJailCgroupsAreReusedOnlyEmpty(t *testing.T) {
 	if a.reusable() {
 		t.Fatal("cgroups holding a zombie (not reaped: pids.current counts it) are reusable")
 	}
-	sleeper.Wait()
+	waitTracked(sleeper)
 	if !a.reusable() {
 		t.Fatal("empty cgroups are not reusable")
 	}
@@ -87,7 +88,7 @@ func TestJailCgroupsAreReusedOnlyEmpty(t *testing.T) {
 	if got := memoryLimitOf(t, c); got != strconv.Itoa(mem) {
 		t.Fatalf("reused memory limit %s, want %d", got, mem)
 	}
-	if j := joinCgroups(t, c, "true"); j.Wait() != nil {
+	if j := joinCgroups(t, c, "true"); waitTracked(j) != nil {
 		t.Fatal("a process cannot join reused cgroups")
 	}
 	r.release(c)
@@ -99,7 +100,7 @@ func TestJailCgroupsAreReusedOnlyEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer syscall.Unmount(disk, syscall.MNT_DETACH)
-	if err := joinCgroups(t, b, "head -c 16777216 /dev/zero > "+disk+"/f").Wait(); err != nil {
+	if err := waitTracked(joinCgroups(t, b, "head -c 16777216 /dev/zero > "+disk+"/f")); err != nil {
 		t.Fatal(err)
 	}
 	if b.reusable() {

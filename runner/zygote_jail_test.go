@@ -44,7 +44,7 @@ os.write(res, "\n".join(out).encode())
 `
 	py := testEnv()["RUNNER_TOOL_PYTHON"]
 	results := filepath.Join(t.TempDir(), "results")
-	if out, err := exec.Command(py, "-c", script, filepath.Join(testBase, "runner-zygote.so"), results).CombinedOutput(); err != nil {
+	if out, err := combinedOutput(exec.Command(py, "-c", script, filepath.Join(testBase, "runner-zygote.so"), results)); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	got := strings.Split(readFile(t, results), "\n")
@@ -99,7 +99,8 @@ _, status = os.waitpid(pid, 0)
 print("template exit", os.waitstatus_to_exitcode(status))
 `
 	py := testEnv()["RUNNER_TOOL_PYTHON"]
-	out, err := exec.Command(py, "-c", script, filepath.Join(testBase, "runner-zygote.so")).CombinedOutput()
+	// Tracked: a parallel test's runner sweeps every untracked child of this process.
+	out, err := combinedOutput(exec.Command(py, "-c", script, filepath.Join(testBase, "runner-zygote.so")))
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
