@@ -1,9 +1,9 @@
 package dev.kubecoderun.api;
 
+import dev.kubecoderun.common.DeadlineTimers;
 import java.time.Duration;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -14,13 +14,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * socket closed, and its read fails.
  */
 final class ReadDeadline implements AutoCloseable {
-  private static final ScheduledExecutorService TIMER =
-      Executors.newSingleThreadScheduledExecutor(
-          r -> {
-            Thread t = new Thread(r, "read-deadlines");
-            t.setDaemon(true);
-            return t;
-          });
+  private static final ScheduledThreadPoolExecutor TIMER = DeadlineTimers.create("read-deadlines");
 
   private final Thread reader = Thread.currentThread();
   private final ReentrantLock lock = new ReentrantLock();

@@ -1,9 +1,9 @@
 package dev.kubecoderun.sandbox;
 
+import dev.kubecoderun.common.DeadlineTimers;
 import java.time.Duration;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -18,13 +18,8 @@ import java.util.concurrent.TimeUnit;
  * runner fails at once instead ({@link #onRunner}).
  */
 final class CallDeadline implements AutoCloseable {
-  private static final ScheduledExecutorService TIMER =
-      Executors.newSingleThreadScheduledExecutor(
-          r -> {
-            Thread t = new Thread(r, "runner-deadlines");
-            t.setDaemon(true);
-            return t;
-          });
+  private static final ScheduledThreadPoolExecutor TIMER =
+      DeadlineTimers.create("runner-deadlines");
 
   /** The deadline had passed when the caller went back to waiting on the runner. */
   static final class PassedException extends java.io.IOException {
@@ -108,6 +103,11 @@ final class CallDeadline implements AutoCloseable {
   public void close() {
     timer.cancel(false);
     offRunner();
+  }
+
+  /** Deadlines not yet passed nor ended (for tests). */
+  static int pending() {
+    return TIMER.getQueue().size();
   }
 
   private void clearInterrupt() {
