@@ -120,7 +120,10 @@ class RunnerRepliesTest {
     assertEquals(200, res.statusCode(), res.body());
     String stdout = Json.MAPPER.readTree(res.body()).path("stdout").asText();
     assertEquals(
-        "x".repeat(MAX_OUTPUT) + "\n[output truncated: more than " + MAX_OUTPUT + " bytes]\n",
+        "x".repeat(MAX_OUTPUT + OutputText.NOTICE_ROOM)
+            + "\n[output truncated: more than "
+            + MAX_OUTPUT
+            + " bytes]\n",
         stdout);
   }
 
