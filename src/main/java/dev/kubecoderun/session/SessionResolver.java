@@ -95,8 +95,10 @@ public final class SessionResolver {
       try {
         Session named = createOwned(principal, requestedId, entityId, userId, now);
         // An upload names a session to put files there for its runs: it goes there, as before.
-        // A run of another user's session would see and change that user's state.
-        if (another == Another.NOT_FOUND || sameUser(principal, named, userId)) {
+        // A run of another user's session would see and change that user's state. A run naming
+        // no user (LibreChat's programmatic calls and read_file: the session of the user's last
+        // run) cannot be told from its user's own: it keeps the session it named.
+        if (another == Another.NOT_FOUND || userId == null || sameUser(principal, named, userId)) {
           return named;
         }
       } catch (SessionNotFoundException e) {

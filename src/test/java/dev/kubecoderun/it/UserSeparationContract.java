@@ -212,6 +212,25 @@ abstract class UserSeparationContract {
     assertEquals("out.txt", user.get("/v1/files/" + sid).json().path(0).path("name").asText());
   }
 
+  /**
+   * LibreChat's programmatic calls send no user_id; with an API key they name the session of the
+   * user's last run, made with one: they keep it, and their files land in it.
+   */
+  @Test
+  void aProgrammaticRunWithoutUserIdKeepsTheSessionItNames() {
+    String bob = "bob-" + Ids.next();
+    JsonNode last = run(bob, "mine = 'bob-7'", List.of());
+    String sid = last.path("session_id").asText();
+    Map<String, Object> start = new LinkedHashMap<>();
+    start.put("code", "open('out.txt', 'w').write('x')");
+    start.put("tools", List.of());
+    start.put("session_id", sid);
+    TestServer.Reply ptc = key().postJson("/v1/exec/programmatic", Json.writeString(start));
+    assertEquals(200, ptc.status(), ptc.body());
+    assertEquals(sid, ptc.json().path("session_id").asText(), ptc.body());
+    assertEquals("out.txt", key().get("/v1/files/" + sid).json().path(0).path("name").asText());
+  }
+
   /** No user id on the upload nor on the runs: a referenced file's and the entity's session. */
   @Test
   void withoutUserIdsSessionsAreSharedAsBefore() {
