@@ -26,8 +26,8 @@ final class RunnerStream extends FilterInputStream {
 
   @Override
   public int read() throws IOException {
-    deadline.onRunner();
     try {
+      deadline.onRunner(); // inside: a deadline passed meanwhile leaves no interrupt behind
       return super.read();
     } catch (IOException | RuntimeException e) {
       throw new Broken(e);
@@ -38,8 +38,8 @@ final class RunnerStream extends FilterInputStream {
 
   @Override
   public int read(byte[] b, int off, int len) throws IOException {
-    deadline.onRunner();
     try {
+      deadline.onRunner(); // inside: a deadline passed meanwhile leaves no interrupt behind
       return super.read(b, off, len);
     } catch (IOException | RuntimeException e) {
       throw new Broken(e);
@@ -50,8 +50,8 @@ final class RunnerStream extends FilterInputStream {
 
   @Override
   public long skip(long n) throws IOException {
-    deadline.onRunner();
     try {
+      deadline.onRunner(); // inside: a deadline passed meanwhile leaves no interrupt behind
       return super.skip(n);
     } catch (IOException | RuntimeException e) {
       throw new Broken(e);

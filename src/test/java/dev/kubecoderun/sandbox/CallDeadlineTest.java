@@ -2,7 +2,11 @@ package dev.kubecoderun.sandbox;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
@@ -18,5 +22,23 @@ class CallDeadlineTest {
     }
     assertEquals(before, CallDeadline.pending(), "ten thousand ended calls still queued");
     assertFalse(Thread.currentThread().isInterrupted());
+  }
+
+  /**
+   * A read of a runner's stream once the deadline passed (the caller was elsewhere) fails, cleanly.
+   */
+  @Test
+  void aReadAfterTheDeadlinePassedFailsAndLeavesNoInterrupt() {
+    try (CallDeadline d = new CallDeadline(Duration.ofMillis(1))) {
+      d.offRunner(); // storing a file's bytes, say
+      long giveUp = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+      while (!d.passed() && System.nanoTime() < giveUp) {
+        Thread.onSpinWait();
+      }
+      assertTrue(d.passed());
+      RunnerStream in = new RunnerStream(new ByteArrayInputStream(new byte[10]), d);
+      assertThrows(IOException.class, in::read);
+      assertFalse(Thread.interrupted(), "the deadline's interrupt left on the thread");
+    }
   }
 }
