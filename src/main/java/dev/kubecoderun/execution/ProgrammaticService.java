@@ -162,7 +162,15 @@ public final class ProgrammaticService {
       }
     }
 
+    /**
+     * Interrupts the owner once, however many cancels come (the wait record answers each of them
+     * until the hand-over): a second interrupt would break the clean-up the first one started (a
+     * sandbox create abandoned and deleted, the session's lock freed).
+     */
     synchronized void cancel() {
+      if (cancelled) {
+        return;
+      }
       cancelled = true;
       if (thread != null && !handedOver) {
         thread.interrupt();
