@@ -162,7 +162,15 @@ public final class ProgrammaticService {
       }
     }
 
+    /**
+     * Interrupts the owner once, however many cancels come (the wait record answers each of them
+     * until the hand-over): a second interrupt would break the clean-up the first one started (a
+     * sandbox create abandoned and deleted, the session's lock freed).
+     */
     synchronized void cancel() {
+      if (cancelled) {
+        return;
+      }
       cancelled = true;
       if (thread != null && !handedOver) {
         thread.interrupt();
@@ -648,9 +656,6 @@ public final class ProgrammaticService {
       throw new StaleContinuationException(
           "These results do not answer the tool calls waiting for them");
     }
-    if (r.status() == 200 && !store.consume(token, tokenTtl())) {
-      throw new StaleContinuationException("This continuation token was used already");
-    }
     if (r.status() == 404 || r.status() == 401) {
       throw new UnknownContinuationException("Unknown or expired continuation token");
     }
@@ -665,11 +670,18 @@ public final class ProgrammaticService {
       reply = checked(parse(r.body(), RunnerReply.class, "/ptc/continue"), e.tools());
     } catch (SandboxException ex) {
       // Not our runner's answer: the run cannot go on, and waiting for its idle timeout helps no
-      // one.
+      // one. The token stays unused: the client's retry gets the run's end (cancelled), not a
+      // 404, which LibreChat's client takes for "run it all again".
       LOG.log(Level.WARNING, "programmatic run " + t.executionId() + ": " + ex.getMessage(), ex);
       cancelRunner(t.executionId(), runner);
       throw new ExecutionUnavailableException(
           ExecutionUnavailableException.Reason.SANDBOX_FAILED, ex.getMessage(), ex);
+    }
+    // Used once the runner took the results and answered within its protocol. Single use holds:
+    // of two uses at once, the runner answers one 200 and the other 409, and of two 200s (one
+    // after the other, the first failing its checks) only one consumes the token.
+    if (!store.consume(token, tokenTtl())) {
+      throw new StaleContinuationException("This continuation token was used already");
     }
     return answer(reply, t.executionId(), principal, e.sessionId());
   }
@@ -696,14 +708,21 @@ public final class ProgrammaticService {
   }
 
   /**
-   * {@code reply}, when a batch in it is one the runner can send: 1 to {@link #MAX_CALLS} calls,
-   * each with an id and one of {@code tools}, the names the run registered (null: not known, a
-   * record of an earlier version). The client would otherwise be asked to run a tool the run never
-   * registered.
+   * {@code reply}, when it is one the runner can send: the end ({@code ended}), or a batch ({@code
+   * tool_call_required}) of 1 to {@link #MAX_CALLS} calls, each with an id and one of {@code
+   * tools}, the names the run registered (null: not known, a record of an earlier version). The
+   * client would otherwise be asked to run a tool the run never registered.
    */
   static RunnerReply checked(RunnerReply reply, List<String> tools) throws SandboxException {
-    if (!"tool_call_required".equals(reply.status())) {
+    if ("ended".equals(reply.status())) {
       return reply;
+    }
+    if (!"tool_call_required".equals(reply.status())) {
+      // The protocol has these two: any other would be taken for an end that never comes.
+      throw new SandboxException(
+          "the runner's answer has status "
+              + (reply.status() == null ? "null" : shortened(reply.status()))
+              + ": tool_call_required or ended expected");
     }
     List<Call> calls = reply.toolCalls();
     if (calls == null || calls.isEmpty() || calls.size() > MAX_CALLS) {

@@ -30,7 +30,10 @@ final class CallDeadline implements AutoCloseable {
 
   private final Thread caller = Thread.currentThread();
   private final Duration limit;
-  private final ScheduledFuture<?> timer;
+  private ScheduledFuture<?> timer; // guarded by this; null while the clock is stopped
+  private long left; // guarded by this: nanoseconds left, as of countingSince
+  private long countingSince; // guarded by this
+  private long runs; // guarded by this: how often the clock was started
   private boolean onRunner = true; // guarded by this
   private boolean passed; // guarded by this
   private boolean interrupted; // guarded by this: the caller has an interrupt of ours
@@ -38,10 +41,26 @@ final class CallDeadline implements AutoCloseable {
   /** Starts the deadline of a call of the current thread, which waits on the runner from now. */
   CallDeadline(Duration limit) {
     this.limit = limit;
-    this.timer = TIMER.schedule(this::pass, limit.toNanos(), TimeUnit.NANOSECONDS);
+    synchronized (this) {
+      left = limit.toNanos();
+      startClock();
+    }
   }
 
-  private synchronized void pass() {
+  private void startClock() {
+    countingSince = System.nanoTime();
+    long run = ++runs;
+    timer = TIMER.schedule(() -> pass(run), left, TimeUnit.NANOSECONDS);
+  }
+
+  /**
+   * The timer of the {@code run}th start of the clock fired: the deadline passed, unless the clock
+   * was stopped since (it then counts what is left when it starts again).
+   */
+  private synchronized void pass(long run) {
+    if (run != runs || timer == null) {
+      return;
+    }
     passed = true;
     if (onRunner) {
       interrupt();
@@ -87,6 +106,33 @@ final class CallDeadline implements AutoCloseable {
     clearInterrupt();
   }
 
+  /**
+   * The caller waits for what no runner decides (room in the memory budget, which the replica's
+   * other requests hold): the clock stops, and no interrupt of ours reaches it there. Runner time
+   * is what the deadline bounds: a run that ends near its limit on a busy replica is not cut while
+   * it waits for memory to read its answer into.
+   */
+  synchronized void stopClock() {
+    offRunner();
+    if (timer != null) {
+      timer.cancel(false);
+      timer = null;
+      left -= System.nanoTime() - countingSince;
+    }
+  }
+
+  /** The caller waits on the runner again: the clock goes on with the time left. */
+  synchronized void startClockAgain() {
+    if (timer == null && !passed) {
+      if (left > 0) {
+        startClock();
+      } else {
+        passed = true;
+      }
+    }
+    backOnRunner();
+  }
+
   /** The 503 of a call cut short by the deadline ({@code what}: which call). */
   SandboxException exceeded(String what, Throwable cause) {
     return new SandboxException(
@@ -100,8 +146,10 @@ final class CallDeadline implements AutoCloseable {
 
   /** Ends the deadline; an interrupt it made is not left on the thread. */
   @Override
-  public void close() {
-    timer.cancel(false);
+  public synchronized void close() {
+    if (timer != null) {
+      timer.cancel(false);
+    }
     offRunner();
   }
 

@@ -111,7 +111,8 @@ public final class RunnerClient {
    * means a runner that is not ours (on Kubernetes it shares its pod with user code) and is refused
    * without holding it. The answer is read in pieces, {@code room} asked for {@link #REPLY_COST}
    * times each before it is read (user code decides how long the answer is): a {@link
-   * MemoryBudgetExhaustedException} from it ends the call, the rest unread.
+   * MemoryBudgetExhaustedException} from it ends the call, the rest unread. Its waits for room do
+   * not count towards {@code timeout}.
    */
   public RunnerResult execute(RunnerRequest request, Duration timeout, int maxReplyBytes, Room room)
       throws SandboxException {
@@ -126,7 +127,7 @@ public final class RunnerClient {
                 .submit(Json.write(request))) {
       PaidRead body;
       try (InputStream in = res.inputStream()) {
-        body = PaidRead.of(in, maxReplyBytes, room, REPLY_COST);
+        body = PaidRead.of(in, maxReplyBytes, offTheClock(room, deadline), REPLY_COST);
       } catch (IOException e) {
         throw new SandboxException("runner execute failed: " + e.getMessage(), e);
       }
@@ -160,6 +161,32 @@ public final class RunnerClient {
       }
       throw new SandboxException("runner execute failed: " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * {@code room}, whose waits {@code deadline} does not count: waiting for memory the replica's
+   * other requests hold is not the runner's time (see {@link CallDeadline#stopClock}).
+   */
+  private static Room offTheClock(Room room, CallDeadline deadline) {
+    if (room == Room.NONE) {
+      return room;
+    }
+    return new Room() {
+      @Override
+      public long reserve(long bytes) {
+        deadline.stopClock();
+        try {
+          return room.reserve(bytes);
+        } finally {
+          deadline.startClockAgain();
+        }
+      }
+
+      @Override
+      public long giveBack(long bytes) {
+        return room.giveBack(bytes);
+      }
+    };
   }
 
   /**
@@ -200,7 +227,7 @@ public final class RunnerClient {
                 .readTimeout(readTimeout)
                 .submit(Json.write(body))) {
       try (InputStream in = res.inputStream()) {
-        PaidRead paid = PaidRead.of(in, maxReplyBytes, room, REPLY_COST);
+        PaidRead paid = PaidRead.of(in, maxReplyBytes, offTheClock(room, deadline), REPLY_COST);
         if (paid.length() > maxReplyBytes) {
           throw new SandboxException("runner answer to " + path + " is too large");
         }

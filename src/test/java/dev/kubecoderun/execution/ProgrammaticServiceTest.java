@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.sun.net.httpserver.HttpServer;
 import dev.kubecoderun.memory.MemoryBudget;
@@ -157,7 +158,10 @@ class ProgrammaticServiceTest {
    * A runner that answers a continuation outside its protocol (not JSON, {@code null}, a batch of
    * no calls, a call of a tool the run never registered: on Kubernetes user code shares the
    * runner's uid and could stand in for it) is a sandbox failure, a 503 that says so: not a store's
-   * failure, not a 500, and the client is never asked to run a tool it did not register.
+   * failure, not a 500, and the client is never asked to run a tool it did not register. A status
+   * the protocol does not have is one too (not taken for an end that never comes). The token stays
+   * good: the run is cancelled, and the client's retry gets its end, not a 404 that LibreChat's
+   * client takes for "run the whole program, and its tools, again".
    */
   @ParameterizedTest
   @ValueSource(
@@ -166,14 +170,30 @@ class ProgrammaticServiceTest {
         "null",
         "{\"status\":\"tool_call_required\",\"tool_calls\":[]}",
         "{\"status\":\"tool_call_required\",\"tool_calls\":"
-            + "[{\"id\":\"call_002\",\"name\":\"delete_account\",\"input\":{}}]}"
+            + "[{\"id\":\"call_002\",\"name\":\"delete_account\",\"input\":{}}]}",
+        "{\"status\":\"running\"}",
+        "{}"
       })
-  void aContinuationAnsweredOutsideTheProtocolIsASandboxFailure(String answer) {
+  void aContinuationAnsweredOutsideTheProtocolIsASandboxFailure(String answer)
+      throws InterruptedException {
     runOfOneTool();
     continueAnswer = answer;
+    long began = System.nanoTime();
     ExecutionUnavailableException e =
         assertThrows(ExecutionUnavailableException.class, () -> resume("alice"));
     assertEquals(ExecutionUnavailableException.Reason.SANDBOX_FAILED, e.reason());
+    assertTrue(
+        Duration.ofNanos(System.nanoTime() - began).compareTo(Duration.ofSeconds(5)) < 0,
+        "answered at once, not after waiting for an end");
+    assertFalse(store.used(TOKEN), "the token stays good");
+
+    // The cancelled run's owner deletes its record and stores its end: the retry gets that end.
+    store.deleteExecution("e1");
+    store.putFinal("e1", END, Duration.ofMinutes(1));
+    ProgrammaticService.Done end =
+        assertInstanceOf(ProgrammaticService.Done.class, resume("alice"));
+    assertEquals("Execution failed or timed out", end.body().get("error"));
+    assertThrows(ProgrammaticService.UnknownContinuationException.class, () -> resume("alice"));
   }
 
   /** A batch that calls a registered tool is the client's to run. */

@@ -315,6 +315,45 @@ class ProgrammaticToolCallingTest {
     assertEquals("mine\n", end.get("stdout").asText(), end.toString());
   }
 
+  /**
+   * A cancel sent again and again while its run waits for a sandbox (bash has no warm one: its
+   * owner makes one) ends that run only: another key's run, waiting for its tools, lives on (the
+   * jail that serves every sandbox was never taken for hung and killed).
+   */
+  @Test
+  void cancelsRepeatedWhileARunWaitsForItsSandboxEndOnlyThatRun() throws Exception {
+    TestServer s = server();
+    String other = AdminApiTest.newApiKey(s, "ptc cancels repeated");
+    TestServer.Reply waiting = post(s, other, null, python("print(await t())\n", "t"));
+    assertEquals(200, waiting.status(), waiting.body());
+    assertToolCalls(waiting.json(), "t");
+    Map<String, Object> bash = new HashMap<>();
+    bash.put("lang", "bash");
+    bash.put("code", "t\n");
+    bash.put("tools", List.of(tool("t")));
+    for (int i = 0; i < 10; i++) {
+      String requestId = "req-cancels-" + i + "-" + System.nanoTime();
+      CompletableFuture<TestServer.Reply> run =
+          CompletableFuture.supplyAsync(() -> post(s, TestServer.KEY, requestId, bash));
+      while (!run.isDone()) {
+        cancel(s, TestServer.KEY, requestId);
+      }
+      TestServer.Reply r = run.join();
+      assertEquals(200, r.status(), "run " + i + ": " + r.body());
+      if (r.json().has("continuation_token")) {
+        cancel(s, TestServer.KEY, requestId); // every cancel came before the run was known
+      }
+    }
+    TestServer.Reply end =
+        post(
+            s,
+            other,
+            null,
+            continuation(waiting.json(), List.of(result(waiting.json().at("/tool_calls/0"), 7))));
+    assertEquals(200, end.status(), end.body());
+    assertEquals("7\n", end.json().get("stdout").asText(), end.body());
+  }
+
   @Test
   void cancelKillsTheRunAndItsTokenAnswersItsEndOnce() throws InterruptedException {
     TestServer s = server();

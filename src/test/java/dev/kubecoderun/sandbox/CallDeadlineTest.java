@@ -41,4 +41,29 @@ class CallDeadlineTest {
       assertFalse(Thread.interrupted(), "the deadline's interrupt left on the thread");
     }
   }
+
+  /**
+   * A stopped clock (the caller waits for memory) neither passes nor interrupts; started again, it
+   * counts what was left.
+   */
+  @Test
+  void aStoppedClockDoesNotPassAndGoesOnWithWhatWasLeft() {
+    try (CallDeadline d = new CallDeadline(Duration.ofMillis(100))) {
+      d.stopClock();
+      long stopped = System.nanoTime() + Duration.ofMillis(300).toNanos();
+      while (System.nanoTime() < stopped) {
+        Thread.onSpinWait();
+      }
+      assertFalse(d.passed(), "passed while its clock was stopped");
+      assertFalse(Thread.currentThread().isInterrupted());
+      d.startClockAgain();
+      long giveUp = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+      while (!d.passed() && System.nanoTime() < giveUp) {
+        Thread.onSpinWait();
+      }
+      assertTrue(d.passed(), "never passed after its clock started again");
+      assertTrue(Thread.currentThread().isInterrupted(), "passed on the runner: interrupted");
+    }
+    assertFalse(Thread.interrupted(), "the deadline's interrupt left on the thread");
+  }
 }

@@ -41,6 +41,8 @@ class RunnerDeadlineTest {
   /** Far past the deadline: a call still going then was not cut by it. */
   private static final Duration GIVE_UP = Duration.ofSeconds(20);
 
+  private static final int LARGE = 256 << 10;
+
   private HttpServer server;
   private ExecutorService handlers;
   private RunnerClient client;
@@ -60,6 +62,17 @@ class RunnerDeadlineTest {
         ex -> {
           ex.sendResponseHeaders(200, 3);
           ex.getResponseBody().write("abc".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+          ex.close();
+        });
+    server.createContext(
+        "/ptc/large",
+        ex -> {
+          // A large answer, at once: only the caller's waits for memory can make it slow.
+          byte[] body = new byte[LARGE];
+          java.util.Arrays.fill(body, (byte) 'x');
+          ex.getRequestBody().readAllBytes();
+          ex.sendResponseHeaders(200, body.length);
+          ex.getResponseBody().write(body);
           ex.close();
         });
     server.createContext(
@@ -252,6 +265,65 @@ class RunnerDeadlineTest {
                         }));
     assertEquals(null, ended.failure());
     assertEquals("abc", got[0]);
+    assertFalse(ended.leftInterrupted());
+  }
+
+  /**
+   * Room in the memory budget that comes only after {@code wait}, at the {@code nth} ask (a busy
+   * replica whose other requests hold it), counting whether anything interrupted the wait.
+   */
+  private Room slowRoom(int nth, Duration wait) {
+    int[] asked = {0};
+    return bytes -> {
+      if (++asked[0] == nth) {
+        long until = System.nanoTime() + wait.toNanos();
+        while (System.nanoTime() < until) {
+          if (Thread.currentThread().isInterrupted()) {
+            storeInterrupted.set(true);
+          }
+          Thread.onSpinWait();
+        }
+      }
+      return bytes;
+    };
+  }
+
+  /**
+   * A runner that answers at once is not cut by its deadline while the caller waits for room to
+   * read its answer into: only the runner's time counts, and that wait is not interrupted.
+   */
+  @Test
+  void waitsForMemoryDoNotCountTowardsTheDeadline() throws Exception {
+    RunnerClient.Reply[] got = {null};
+    Ended ended =
+        failureOf(
+            () ->
+                got[0] =
+                    client.post(
+                        "/ptc/large",
+                        Map.of(),
+                        DEADLINE,
+                        1 << 20,
+                        slowRoom(2, DEADLINE.multipliedBy(2))));
+    assertEquals(null, ended.failure());
+    assertEquals(200, got[0].status());
+    assertEquals(LARGE, got[0].body().length);
+    assertFalse(storeInterrupted.get(), "the wait for memory was interrupted");
+    assertFalse(ended.leftInterrupted());
+  }
+
+  /** The clock goes on after a wait for memory: a trickled answer still ends at its deadline. */
+  @Test
+  void aTrickledAnswerStillEndsAtItsDeadlineAfterAWaitForMemory() throws Exception {
+    Duration wait = Duration.ofMillis(1500);
+    RunnerRequest request = new RunnerRequest("py", "print(1)", 1000, List.of(), null, false);
+    Ended ended = failureOf(() -> client.execute(request, DEADLINE, 1 << 20, slowRoom(1, wait)));
+    SandboxException e = assertInstanceOf(SandboxException.class, ended.failure());
+    assertTrue(e.getMessage().contains("did not finish the run within 1 s"), e.getMessage());
+    assertTrue(
+        ended.took().compareTo(wait.plus(DEADLINE)) >= 0,
+        "the deadline counted the wait for memory: " + ended.took());
+    assertFalse(storeInterrupted.get(), "the wait for memory was interrupted");
     assertFalse(ended.leftInterrupted());
   }
 }

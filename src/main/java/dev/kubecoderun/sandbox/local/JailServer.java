@@ -13,6 +13,7 @@ import io.helidon.webclient.api.WebClient;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
+import java.net.SocketTimeoutException;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -141,38 +142,71 @@ final class JailServer implements AutoCloseable {
    * A create that failed once sent: the sandbox the jail may have made is deleted, unless the jail
    * does not answer at all. A jail that is alive but hung (stopped, deadlocked) would otherwise
    * fail every create, each after the whole read timeout, until someone restarts it: it is killed,
-   * and started again as after any death (its sandboxes die with it). Also when the caller was
-   * interrupted: the interrupt would abort the calls before they are sent.
+   * and started again as after any death (its sandboxes die with it). Killing it ends every sandbox
+   * of every user on the host, so it takes two health checks that each waited {@link #HUNG_AFTER}
+   * in vain; a check that failed otherwise (refused, broken) proves no hang. Done apart from the
+   * caller ({@link #apart}): an interrupt of the caller (a cancelled run's owner) would break the
+   * checks, and a broken check must never be taken for a hung jail.
    */
   private void abandon(Instance jail, String id) {
-    boolean interrupted = Thread.interrupted();
+    apart(
+        () -> {
+          if (!silent(jail) || !silent(jail)) {
+            delete(jail, id);
+          } else if (jail.process().isAlive()) {
+            LOG.warning(
+                "the sandbox jail did not answer two health checks within "
+                    + HUNG_AFTER.toSeconds()
+                    + " s each; killing it to start it again");
+            jail.process().destroyForcibly();
+          }
+        });
+  }
+
+  /**
+   * Whether the jail's health check went unanswered for {@link #HUNG_AFTER} (a read or connect
+   * timeout): a live jail answers at once. Any other end (an answer, a refused or broken
+   * connection) is not silence.
+   */
+  private boolean silent(Instance jail) {
     try {
-      if (answers(jail)) {
-        destroy(jail, id);
-      } else if (jail.process().isAlive()) {
-        LOG.warning(
-            "the sandbox jail does not answer within "
-                + HUNG_AFTER.toSeconds()
-                + " s; killing it to start it again");
-        jail.process().destroyForcibly();
+      // An answer, whatever it says: the jail is not hung.
+      http.get(jail.base().resolve("/health").toString())
+          .keepAlive(false)
+          .readTimeout(HUNG_AFTER)
+          .request()
+          .close();
+      return false;
+    } catch (RuntimeException e) {
+      for (Throwable t = e; t != null; t = t.getCause()) {
+        if (t instanceof SocketTimeoutException) {
+          return true;
+        }
       }
-    } finally {
-      if (interrupted) {
-        Thread.currentThread().interrupt();
-      }
+      return false;
     }
   }
 
-  /** Whether the jail answers its health check in time (it answers at once unless it is hung). */
-  private boolean answers(Instance jail) {
-    try (HttpClientResponse res =
-        http.get(jail.base().resolve("/health").toString())
-            .keepAlive(false)
-            .readTimeout(HUNG_AFTER)
-            .request()) {
-      return res.status() == Status.OK_200;
-    } catch (RuntimeException e) {
-      return false;
+  /**
+   * Runs {@code cleanup} on a thread of its own and waits for its end through any interrupt of the
+   * caller, whose interrupt status is restored after. A caller interrupted (a cancelled run, a
+   * start given up at shutdown) would have the calls aborted before they are sent, or their
+   * connection closed mid-way, once or again and again (a cancel repeated): the sandbox would stay,
+   * or the jail be taken for hung.
+   */
+  static void apart(Runnable cleanup) {
+    Thread helper = Thread.ofVirtual().name("jail-cleanup").start(cleanup);
+    boolean interrupted = false;
+    while (true) {
+      try {
+        helper.join();
+        break;
+      } catch (InterruptedException e) {
+        interrupted = true;
+      }
+    }
+    if (interrupted) {
+      Thread.currentThread().interrupt();
     }
   }
 
@@ -192,14 +226,16 @@ final class JailServer implements AutoCloseable {
 
   /**
    * Destroys a sandbox of that jail instance (a dead instance took its sandboxes with it). Never
-   * throws. A caller interrupted (a cancelled run, a start given up at shutdown) still deletes: the
-   * interrupt would abort the call before it is sent, and the sandbox would stay.
+   * throws. A caller interrupted (a cancelled run, a start given up at shutdown), even again and
+   * again, still deletes ({@link #apart}).
    */
   void destroy(Instance jail, String id) {
-    if (!jail.process().isAlive()) {
-      return;
+    if (jail.process().isAlive()) {
+      apart(() -> delete(jail, id));
     }
-    boolean interrupted = Thread.interrupted();
+  }
+
+  private void delete(Instance jail, String id) {
     try (HttpClientResponse res =
         http.delete(jail.base().resolve("/sandboxes/" + id).toString())
             .keepAlive(false)
@@ -212,10 +248,6 @@ final class JailServer implements AutoCloseable {
     } catch (RuntimeException e) {
       if (jail.process().isAlive()) {
         LOG.warning("cannot destroy sandbox " + id + ": " + e.getMessage());
-      }
-    } finally {
-      if (interrupted) {
-        Thread.currentThread().interrupt();
       }
     }
   }

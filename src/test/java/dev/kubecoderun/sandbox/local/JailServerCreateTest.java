@@ -1,6 +1,7 @@
 package dev.kubecoderun.sandbox.local;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -138,6 +139,46 @@ class JailServerCreateTest {
         "every sandbox of an interrupted create gone",
         Duration.ofSeconds(20),
         () -> liveSandboxes() == 0);
+  }
+
+  /**
+   * A cancel repeated (a client that sends it again and again) interrupts the create's caller at
+   * any moment, also while it deletes what the jail may have made: the jail is never taken for hung
+   * and killed, which would end every sandbox of every user on the host.
+   */
+  @Test
+  void createsInterruptedAgainAndAgainNeverRestartTheJail() throws Exception {
+    start(Duration.ofSeconds(30));
+    JailServer.Instance before = jail.instance();
+    JailServer.Created another = jail.create(Language.BASH, false); // another user's sandbox
+    for (int i = 0; i < 30; i++) {
+      AtomicReference<JailServer.Created> made = new AtomicReference<>();
+      Thread caller =
+          Thread.ofVirtual()
+              .start(
+                  () -> {
+                    try {
+                      made.set(jail.create(Language.BASH, false));
+                    } catch (SandboxException e) {
+                      // given up
+                    }
+                  });
+      while (caller.isAlive()) {
+        LockSupport.parkNanos(ThreadLocalRandom.current().nextLong(500_000));
+        caller.interrupt();
+      }
+      JailServer.Created created = made.get();
+      if (created != null) {
+        jail.destroy(created.instance(), created.id());
+      }
+      assertTrue(before.process().isAlive(), "the jail was killed after " + (i + 1));
+      assertSame(before, jail.instance(), "the jail was started again after " + (i + 1));
+    }
+    assertTrue(
+        ProcessHandle.of(another.holderPid()).map(ProcessHandle::isAlive).orElse(false),
+        "another user's sandbox is still alive");
+    Eventually.await(
+        "only the other sandbox left", Duration.ofSeconds(20), () -> liveSandboxes() == 1);
   }
 
   @Test
