@@ -495,7 +495,8 @@ class KubernetesBackendTest {
   @Test
   @Order(2)
   void generatedFilesOfAnyNameComeBackFromAPodAndTheOnesThatCannotAreNamed() throws Exception {
-    String nested = String.join("/", java.util.Collections.nCopies(6, "\u6570".repeat(60)));
+    // Deep and long, yet a name that can be sent back as an input (at most 1024 bytes in all).
+    String nested = String.join("/", java.util.Collections.nCopies(5, "\u6570".repeat(60)));
     Map<String, String> names = new java.util.LinkedHashMap<>(); // written (UTF-8) -> returned
     for (String n :
         List.of(
