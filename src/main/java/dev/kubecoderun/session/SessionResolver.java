@@ -78,18 +78,9 @@ public final class SessionResolver {
       Another another)
       throws InterruptedException {
     // An empty user id is none: Redis keeps none for it, and it must match itself after a restore.
-    String user = userId == null || userId.isEmpty() ? null : userId;
-    return resolveFor(principal, requestedId, fileSessionIds, entityId, user, another);
-  }
-
-  private Session resolveFor(
-      Principal principal,
-      String requestedId,
-      List<String> fileSessionIds,
-      String entityId,
-      String userId,
-      Another another)
-      throws InterruptedException {
+    if (userId != null && userId.isEmpty()) {
+      userId = null;
+    }
     Instant now = clock.instant();
     if (requestedId != null) {
       try {
@@ -114,9 +105,8 @@ public final class SessionResolver {
     referenced.remove(requestedId);
     for (String sid : referenced) {
       // An agent's or skill's file, referenced by every user's run, is in its uploader's session.
-      Optional<Session> s =
-          findOwned(principal, sid).filter(found -> sameUser(principal, found, userId));
-      if (s.isPresent()) {
+      Optional<Session> s = findOwned(principal, sid);
+      if (s.isPresent() && sameUser(principal, s.get(), userId)) {
         store.touch(sid, now);
         return s.get().touched(now);
       }
