@@ -1,7 +1,9 @@
 package dev.kubecoderun.common;
 
+import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -11,8 +13,16 @@ import java.io.UncheckedIOException;
 
 /** The one JSON mapper of the service. */
 public final class Json {
+  // Jackson refuses strings over 20M characters by default, and a saved Python state (base64 in
+  // the runner's answer) of 15 MB is longer: every text given to this mapper is bounded in bytes
+  // before it is parsed (request bodies, runner answers, stored records), and no string can be
+  // longer than its text, so the byte bounds are the ones that count.
   public static final ObjectMapper MAPPER =
-      new ObjectMapper()
+      new ObjectMapper(
+              JsonFactory.builder()
+                  .streamReadConstraints(
+                      StreamReadConstraints.builder().maxStringLength(Integer.MAX_VALUE).build())
+                  .build())
           .registerModule(new com.fasterxml.jackson.datatype.jsr310.JavaTimeModule())
           .configure(
               com.fasterxml.jackson.databind.SerializationFeature.WRITE_DATES_AS_TIMESTAMPS, false)

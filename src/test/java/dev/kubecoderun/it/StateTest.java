@@ -42,6 +42,24 @@ class StateTest {
     assertEquals(sid, second.path("session_id").asText());
   }
 
+  /**
+   * A state of 16 MB (a loaded CSV, say) is within STATE_MAX_SIZE_MB: its run answers and the next
+   * run has it. Its base64 in the runner's answer is longer than a JSON parser's default string
+   * cap.
+   */
+  @Test
+  void aStateOfSixteenMegabytesIsKept() {
+    JsonNode first =
+        server.exec("py", "import os\nblob = os.urandom(16_000_000)\nprint('made')").json();
+    assertEquals("made\n", first.path("stdout").asText(), first.toString());
+    assertTrue(first.path("has_state").asBoolean(), first.toString());
+    String sid = first.path("session_id").asText();
+
+    JsonNode second =
+        server.exec(Map.of("lang", "py", "code", "print(len(blob))", "session_id", sid)).json();
+    assertEquals("16000000\n", second.path("stdout").asText(), second.toString());
+  }
+
   /** A failed run keeps the state it started from, and its answer reports that state. */
   @Test
   void aFailedRunKeepsAndReportsThePreviousState() {
