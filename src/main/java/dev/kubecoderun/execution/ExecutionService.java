@@ -601,6 +601,14 @@ public final class ExecutionService {
     if (!ok && !stateConfig.captureOnError()) {
       return loaded.map(ExecutionService::info).orElse(StoredStateInfo.NONE);
     }
+    // The model reading the answer would otherwise expect a variable the next run no longer has.
+    if (result.stateErrors() != null) {
+      for (String error : result.stateErrors()) {
+        if (error != null) {
+          notes.add("not kept for the next run: " + shorter(error, MAX_STATE_ERROR_CHARS));
+        }
+      }
+    }
     if (result.state() == null || result.state().isEmpty()) {
       states.delete(session.id());
       return StoredStateInfo.NONE;
@@ -617,9 +625,6 @@ public final class ExecutionService {
       return StoredStateInfo.NONE;
     }
     states.save(session.id(), bytes);
-    if (result.stateErrors() != null && !result.stateErrors().isEmpty()) {
-      LOG.fine("state errors in " + session.id() + ": " + result.stateErrors());
-    }
     return new StoredStateInfo(true, bytes.length, StateHash.of(bytes));
   }
 
@@ -671,6 +676,13 @@ public final class ExecutionService {
 
   /** The most {@code [kubecoderun]} lines an answer's stderr gets. */
   static final int MAX_NOTES = 100;
+
+  /** A state error is the runner's one-line "Cannot serialize 'x' (type): message". */
+  static final int MAX_STATE_ERROR_CHARS = 300;
+
+  private static String shorter(String text, int max) {
+    return text.length() <= max ? text : text.substring(0, max) + "...";
+  }
 
   private static void appendLine(StringBuilder sb, String line) {
     if (!sb.isEmpty() && sb.charAt(sb.length() - 1) != '\n') {

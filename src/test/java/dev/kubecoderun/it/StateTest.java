@@ -60,6 +60,23 @@ class StateTest {
     assertEquals("16000000\n", second.path("stdout").asText(), second.toString());
   }
 
+  /** A variable that cannot be saved is named in the run's stderr; the others are kept. */
+  @Test
+  void aVariableThatCannotBeKeptIsNamed() {
+    JsonNode first = server.exec("py", "fh = open('notes.txt', 'w')\nx = 7").json();
+    assertEquals("ok", first.path("status").asText(), first.toString());
+    String stderr = first.path("stderr").asText();
+    assertTrue(
+        stderr.contains("[kubecoderun] not kept for the next run: Cannot serialize 'fh'"), stderr);
+    String sid = first.path("session_id").asText();
+
+    JsonNode second =
+        server
+            .exec(Map.of("lang", "py", "code", "print(x, 'fh' in dir())", "session_id", sid))
+            .json();
+    assertEquals("7 False\n", second.path("stdout").asText(), second.toString());
+  }
+
   /** A failed run keeps the state it started from, and its answer reports that state. */
   @Test
   void aFailedRunKeepsAndReportsThePreviousState() {
