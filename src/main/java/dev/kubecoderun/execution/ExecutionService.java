@@ -605,7 +605,11 @@ public final class ExecutionService {
     if (result.stateErrors() != null) {
       for (String error : result.stateErrors()) {
         if (error != null) {
-          notes.add("not kept for the next run: " + shorter(error, MAX_STATE_ERROR_CHARS));
+          String shown = shorter(error, MAX_STATE_ERROR_CHARS);
+          notes.add(
+              error.startsWith("Cannot serialize")
+                  ? "not kept for the next run: " + shown
+                  : "Python state: " + shown);
         }
       }
     }
