@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Once a step's process has been reaped its pid is free, and the next process the host starts may get
@@ -53,4 +54,54 @@ func reusePid(t *testing.T, pid int) *exec.Cmd {
 	}
 	t.Skipf("pid %d was taken by another process each time", pid)
 	return nil
+}
+
+// sweep lists a leftover's tree from /proc, then kills it. A leftover's child that ends in between is
+// reaped by that leftover, not by the runner, so its pid is free at once: here it is really given to
+// another process (ns_last_pid), which the kill must spare, while the leftover itself still dies.
+func TestSweepSparesTheProcessThatGotTheLeftoverChildsPid(t *testing.T) {
+	needRoot(t, "ns_last_pid is root's")
+	// The leftover: a shell whose child (cat) ends when its stdin does. Tracked, so that the sweeps of
+	// parallel tests leave it alone; its tree is listed here as sweep lists an untracked one.
+	leftover := exec.Command("sh", "-c", "cat; exec sleep 60")
+	stdin, err := leftover.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := startTracked(leftover); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { leftover.Process.Kill() })
+	var child int
+	if !eventually(5*time.Second, func() bool {
+		kids := childrenOf(leftover.Process.Pid)
+		if len(kids) == 1 {
+			child = kids[0]
+		}
+		return child != 0
+	}) {
+		t.Fatal("the leftover's child did not start")
+	}
+	found := appendTree(nil, leftover.Process.Pid, os.Getpid())
+	if len(found) != 2 || found[1].pid != child {
+		t.Fatalf("want the leftover and its child %d listed, got %v", child, found)
+	}
+
+	stdin.Close()
+	if !eventually(5*time.Second, func() bool { return parentOf(child) == 0 }) {
+		t.Fatalf("the leftover's child %d was not reaped", child)
+	}
+	decoy := reusePid(t, child)
+	killFound(found)
+
+	waitTracked(leftover)
+	if sig := leftover.ProcessState.Sys().(syscall.WaitStatus).Signal(); sig != syscall.SIGKILL {
+		t.Errorf("the leftover ended with %v, want SIGKILL", leftover.ProcessState)
+	}
+	// A SIGKILL sent above is already the decoy's fate; a SIGTERM now decides it only if there was none.
+	decoy.Process.Signal(syscall.SIGTERM)
+	waitTracked(decoy)
+	if sig := decoy.ProcessState.Sys().(syscall.WaitStatus).Signal(); sig != syscall.SIGTERM {
+		t.Fatalf("the process that got the leftover child's pid %d died of %v: the sweep reached it", child, sig)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // The runner is a child subreaper (and PID 1 in a pod), so orphaned descendants of a run become its
@@ -76,29 +77,101 @@ func sweep() { killDescendants(false) }
 func killAll() { killDescendants(true) }
 
 func killDescendants(all bool) {
+	self := os.Getpid()
 	deadline := time.Now().Add(5 * time.Second)
 	for pause := 100 * time.Microsecond; ; pause = min(2*pause, 20*time.Millisecond) {
 		procs.Lock()
-		var victims []int
+		var found []descendant
 		kids := orphans()
 		if all {
-			kids = childrenOf(os.Getpid())
+			kids = childrenOf(self)
 		}
 		for _, c := range kids {
 			if all || !procs.tracked[c] {
-				victims = appendTree(victims, c)
+				found = appendTree(found, c, self)
 			}
 		}
-		for _, pid := range victims {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
+		killFound(found)
 		reapUntrackedLocked()
 		procs.Unlock()
-		if len(victims) == 0 || time.Now().After(deadline) {
+		if len(found) == 0 || time.Now().After(deadline) {
 			return
 		}
 		time.Sleep(pause)
 	}
+}
+
+// descendant is a process found in /proc, with the parent it was found under.
+type descendant struct{ pid, parent int }
+
+// killFound sends SIGKILL to the processes found (parents before their children). Never by number: a
+// pid read from /proc may have been reaped since (by a parent that is a leftover too, not the runner),
+// and the host may have given it to a process of its own. So each is opened as a pidfd first, and
+// signalled through it only if, read after that, the pid's parent still is the process it was found
+// under: the pidfd's process is then that parent's child. The parent's own identity holds the same way
+// (it was checked first, and its pidfd still says it has not exited); the runner's is never in doubt.
+// One whose check fails is left to the next round: if it was the process found, its parent's death
+// made it an orphan of the runner, found again there.
+func killFound(found []descendant) {
+	self := os.Getpid()
+	fds := map[int]int{}
+	defer func() {
+		for _, fd := range fds {
+			syscall.Close(fd)
+		}
+	}()
+	for _, d := range found {
+		if _, dup := fds[d.pid]; dup {
+			continue
+		}
+		fd, _, e := syscall.Syscall(sysPidfdOpen, uintptr(d.pid), 0, 0)
+		if e == syscall.ENOSYS {
+			// A kernel older than 5.3 has no pidfds: kill by number, as the best there is.
+			syscall.Kill(d.pid, syscall.SIGKILL)
+			continue
+		}
+		if e != 0 {
+			continue // gone
+		}
+		parentFd, parentChecked := fds[d.parent]
+		if parentOf(d.pid) != d.parent || (d.parent != self && (!parentChecked || exited(parentFd))) {
+			syscall.Close(int(fd))
+			continue
+		}
+		fds[d.pid] = int(fd)
+	}
+	for _, fd := range fds {
+		syscall.Syscall6(sysPidfdSendSignal, uintptr(fd), uintptr(syscall.SIGKILL), 0, 0, 0, 0)
+	}
+}
+
+// parentOf is pid's parent from /proc/PID/stat, 0 when pid is gone.
+func parentOf(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command name: state ppid ...
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		if f := strings.Fields(s[i+1:]); len(f) > 1 {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
+}
+
+// exited reports whether the process of pidfd fd has exited (its pidfd polls readable).
+func exited(fd int) bool {
+	fds := []struct {
+		fd      int32
+		events  int16
+		revents int16
+	}{{fd: int32(fd), events: 0x1 /* POLLIN */}}
+	var ts syscall.Timespec
+	n, _, e := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+	return e != 0 || n != 0
 }
 
 // orphans lists the children of the runner's main thread. Untracked children are always orphans
@@ -119,11 +192,11 @@ func orphans() []int {
 	return out
 }
 
-// appendTree appends pid and all its descendants.
-func appendTree(out []int, pid int) []int {
-	out = append(out, pid)
+// appendTree appends pid, found under parent, and all its descendants, each after its parent.
+func appendTree(out []descendant, pid, parent int) []descendant {
+	out = append(out, descendant{pid, parent})
 	for _, c := range childrenOf(pid) {
-		out = appendTree(out, c)
+		out = appendTree(out, c, pid)
 	}
 	return out
 }
@@ -163,17 +236,8 @@ func scanChildren(pid int) []int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// Fields after the parenthesised command name: state ppid ...
-		s := string(b)
-		if i := strings.LastIndexByte(s, ')'); i >= 0 {
-			f := strings.Fields(s[i+1:])
-			if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-				out = append(out, n)
-			}
+		if parentOf(n) == pid {
+			out = append(out, n)
 		}
 	}
 	return out

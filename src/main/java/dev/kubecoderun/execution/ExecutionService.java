@@ -1,5 +1,6 @@
 package dev.kubecoderun.execution;
 
+import dev.kubecoderun.common.Apart;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.files.OutputName;
@@ -146,13 +147,10 @@ public final class ExecutionService {
       }
       return executeHeld(cmd, session, inputs, notes, timer, step, memory);
     } finally {
-      // A programmatic run cancelled while it waits is interrupted: its session is freed all the
-      // same (in Redis, a call made while interrupted would fail).
-      boolean interrupted = Thread.interrupted();
-      held.close();
-      if (interrupted) {
-        Thread.currentThread().interrupt();
-      }
+      // A programmatic run cancelled before its hand-over is interrupted, at any moment (this very
+      // release too): its session is freed all the same, apart from the interrupt (in Redis, a
+      // call interrupted would fail, and the session stay locked until the lease ran out).
+      Apart.run("session-release", held::close);
     }
   }
 

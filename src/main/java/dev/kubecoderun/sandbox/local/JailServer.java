@@ -1,5 +1,6 @@
 package dev.kubecoderun.sandbox.local;
 
+import dev.kubecoderun.common.Apart;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.common.RandomHex;
 import dev.kubecoderun.language.Language;
@@ -145,11 +146,12 @@ final class JailServer implements AutoCloseable {
    * and started again as after any death (its sandboxes die with it). Killing it ends every sandbox
    * of every user on the host, so it takes two health checks that each waited {@link #HUNG_AFTER}
    * in vain; a check that failed otherwise (refused, broken) proves no hang. Done apart from the
-   * caller ({@link #apart}): an interrupt of the caller (a cancelled run's owner) would break the
+   * caller ({@link Apart}): an interrupt of the caller (a cancelled run's owner) would break the
    * checks, and a broken check must never be taken for a hung jail.
    */
   private void abandon(Instance jail, String id) {
-    apart(
+    Apart.run(
+        "jail-cleanup",
         () -> {
           if (!silent(jail) || !silent(jail)) {
             delete(jail, id);
@@ -187,29 +189,6 @@ final class JailServer implements AutoCloseable {
     }
   }
 
-  /**
-   * Runs {@code cleanup} on a thread of its own and waits for its end through any interrupt of the
-   * caller, whose interrupt status is restored after. A caller interrupted (a cancelled run, a
-   * start given up at shutdown) would have the calls aborted before they are sent, or their
-   * connection closed mid-way, once or again and again (a cancel repeated): the sandbox would stay,
-   * or the jail be taken for hung.
-   */
-  static void apart(Runnable cleanup) {
-    Thread helper = Thread.ofVirtual().name("jail-cleanup").start(cleanup);
-    boolean interrupted = false;
-    while (true) {
-      try {
-        helper.join();
-        break;
-      } catch (InterruptedException e) {
-        interrupted = true;
-      }
-    }
-    if (interrupted) {
-      Thread.currentThread().interrupt();
-    }
-  }
-
   /** The jail's own reason for a refusal ({@code {"error"}}), else its status and what it said. */
   private static String refusalReason(HttpClientResponse res, byte[] answer) {
     try {
@@ -227,11 +206,11 @@ final class JailServer implements AutoCloseable {
   /**
    * Destroys a sandbox of that jail instance (a dead instance took its sandboxes with it). Never
    * throws. A caller interrupted (a cancelled run, a start given up at shutdown), even again and
-   * again, still deletes ({@link #apart}).
+   * again, still deletes ({@link Apart}).
    */
   void destroy(Instance jail, String id) {
     if (jail.process().isAlive()) {
-      apart(() -> delete(jail, id));
+      Apart.run("jail-cleanup", () -> delete(jail, id));
     }
   }
 

@@ -1,0 +1,191 @@
+package dev.kubecoderun.execution;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kubecoderun.auth.Principal;
+import dev.kubecoderun.config.Config;
+import dev.kubecoderun.files.FileService;
+import dev.kubecoderun.files.LocalFileMetadataStore;
+import dev.kubecoderun.files.LocalObjectStore;
+import dev.kubecoderun.language.Language;
+import dev.kubecoderun.memory.MemoryBudget;
+import dev.kubecoderun.redis.RedisClients;
+import dev.kubecoderun.redis.RedisConnection;
+import dev.kubecoderun.sandbox.ExecutionSlots;
+import dev.kubecoderun.sandbox.SandboxException;
+import dev.kubecoderun.sandbox.SandboxFactory;
+import dev.kubecoderun.sandbox.SandboxPool;
+import dev.kubecoderun.session.ExpiredSessions;
+import dev.kubecoderun.session.Ids;
+import dev.kubecoderun.session.LocalSessionStore;
+import dev.kubecoderun.session.RedisSessionLocks;
+import dev.kubecoderun.session.SessionLocks;
+import dev.kubecoderun.session.SessionResolver;
+import dev.kubecoderun.state.LocalStateStore;
+import dev.kubecoderun.stores.RedisServer;
+import java.net.URI;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import redis.clients.jedis.Jedis;
+import redis.clients.jedis.args.ClientPauseMode;
+
+/**
+ * A run frees its session in Redis however it ends, even when a cancel of its programmatic run
+ * interrupts its thread just as it releases the session's lock: the lock must not stay held (the
+ * session blocked) until its lease runs out.
+ */
+@Tag("integration")
+class SessionReleaseTest {
+  private static final Principal ALICE = Principal.apiKey("alice-key-0123456789");
+
+  @TempDir Path dir;
+  private final RedisConnection redis =
+      RedisClients.connect(
+          Config.from(
+                  Map.of(
+                      "AUTH_ENABLED",
+                      "false",
+                      "REDIS_URL",
+                      RedisServer.shared().url(),
+                      "REDIS_KEY_PREFIX",
+                      "kcr-release-" + System.nanoTime() + ":",
+                      "REDIS_SOCKET_TIMEOUT",
+                      "2"))
+              .redis());
+  private SandboxPool pool;
+
+  @AfterEach
+  void close() {
+    if (pool != null) {
+      pool.close();
+    }
+    redis.close();
+  }
+
+  @Test
+  void aRunInterruptedAsItReleasesItsSessionStillFreesIt() throws Exception {
+    RedisSessionLocks redisLocks = new RedisSessionLocks(redis);
+    // The Redis locks, with a cancel's interrupt landing on the run's thread as it frees the
+    // session, while Redis takes a moment to answer (paused, as during a failover or a slow
+    // command): a call that has to wait for its reply would be broken by the interrupt.
+    SessionLocks cancelledAtRelease =
+        (sessionId, wait) -> {
+          SessionLocks.Lease lease = redisLocks.acquire(sessionId, wait);
+          Thread run = Thread.currentThread();
+          return () -> {
+            try (Jedis admin = new Jedis(URI.create(RedisServer.shared().url()))) {
+              admin.clientPause(300, ClientPauseMode.ALL);
+            }
+            run.interrupt(); // as a cancel interrupts the run's owner
+            lease.close();
+          };
+        };
+    // No slot is ever free: the run ends as soon as it holds its session.
+    ExecutionService executions = service(cancelledAtRelease, new ExecutionSlots(0, Duration.ZERO));
+    String sid = "S-" + Ids.next();
+
+    CompletableFuture<Boolean> interruptedAfter = new CompletableFuture<>();
+    Thread.ofVirtual()
+        .start(
+            () -> {
+              try {
+                executions.execute(
+                    new ExecCommand(
+                        ALICE, Language.BASH, "true", List.of(), sid, null, null, List.of()),
+                    null,
+                    null);
+                interruptedAfter.completeExceptionally(new AssertionError("the run got a slot"));
+              } catch (ExecutionUnavailableException e) {
+                interruptedAfter.complete(Thread.currentThread().isInterrupted());
+              } catch (Throwable e) {
+                interruptedAfter.completeExceptionally(e);
+              }
+            });
+
+    assertTrue(
+        interruptedAfter.get(30, TimeUnit.SECONDS),
+        "the cancel's interrupt is kept for the caller");
+    boolean locked = redis.call(j -> j.exists(redis.key("session_lock:" + sid)));
+    assertFalse(locked, "the session's lock is still held in Redis");
+    // Another replica takes the session at once.
+    new RedisSessionLocks(redis).acquire(sid, Duration.ZERO).close();
+  }
+
+  private ExecutionService service(SessionLocks locks, ExecutionSlots slots) {
+    SandboxFactory none =
+        new SandboxFactory() {
+          @Override
+          public dev.kubecoderun.sandbox.Sandbox create(Language language, boolean warm)
+              throws SandboxException {
+            throw new SandboxException("no sandbox in this test");
+          }
+
+          @Override
+          public String name() {
+            return "none";
+          }
+        };
+    pool = new SandboxPool(none, l -> 0, 1, Duration.ofSeconds(1));
+    Clock clock = Clock.systemUTC();
+    LocalSessionStore sessionStore = new LocalSessionStore(dir, clock);
+    LocalStateStore states = new LocalStateStore(dir, Duration.ofHours(1), clock);
+    LocalFileMetadataStore metadata = new LocalFileMetadataStore(dir);
+    LocalObjectStore objects = new LocalObjectStore(dir);
+    ExpiredSessions expired =
+        new ExpiredSessions(
+            sessionStore,
+            new FileService(metadata, objects, clock, (p, s) -> false),
+            states,
+            locks);
+    SessionResolver sessions =
+        new SessionResolver(sessionStore, clock, Duration.ZERO, expired, Duration.ofSeconds(5));
+    MemoryBudget memory = new MemoryBudget(64 << 20);
+    Config.Limits limits =
+        new Config.Limits(
+            Duration.ofSeconds(1),
+            1 << 20,
+            10,
+            20,
+            1 << 20,
+            1 << 20,
+            1,
+            Duration.ofSeconds(1),
+            100,
+            32,
+            memory.capacity(),
+            1 << 30,
+            Duration.ofSeconds(1));
+    Config.State state =
+        new Config.State(
+            false,
+            Duration.ofHours(1),
+            false,
+            1 << 20,
+            false,
+            Duration.ofHours(1),
+            Duration.ofDays(1),
+            Duration.ofHours(1));
+    return new ExecutionService(
+        sessions,
+        new FileService(metadata, objects, clock, sessions::owns),
+        states,
+        pool,
+        slots,
+        limits,
+        state,
+        locks,
+        Duration.ofSeconds(1),
+        null,
+        memory);
+  }
+}
