@@ -8,6 +8,7 @@ import dev.kubecoderun.admin.UsageStore;
 import dev.kubecoderun.api.ApiServer;
 import dev.kubecoderun.auth.ApiKeyStore;
 import dev.kubecoderun.auth.Authenticator;
+import dev.kubecoderun.auth.CredentialThrottle;
 import dev.kubecoderun.auth.EnvApiKeys;
 import dev.kubecoderun.auth.JwtKeys;
 import dev.kubecoderun.auth.JwtVerifier;
@@ -239,11 +240,17 @@ public final class Application implements AutoCloseable {
             sessionSandboxes,
             memory);
 
+    // One count per client address for every secret it tries: API keys, master key, metrics token.
+    Config.FailedCredentials failures = config.server().failedCredentials();
+    CredentialThrottle throttle =
+        new CredentialThrottle(failures.limit(), failures.window(), failures.maxAddresses(), clock);
     ApiServer.AuthSettings auth = null;
     if (config.auth().enabled()) {
       auth =
           new ApiServer.AuthSettings(
-              authenticator(config.auth(), keyStore, clock), config.limits().maxJsonBodyBytes());
+              authenticator(config.auth(), keyStore, clock),
+              throttle,
+              config.limits().maxJsonBodyBytes());
     } else {
       LOG.warning("AUTH_ENABLED=false: the API accepts requests WITHOUT an API key");
     }
@@ -277,7 +284,8 @@ public final class Application implements AutoCloseable {
                     metrics::usageRecordLost),
                 new KeyAdmin(keyStore, config.auth().apiKeys(), clock),
                 pool,
-                slots));
+                slots,
+                throttle));
     pool.start();
     long largestBody =
         Math.max(

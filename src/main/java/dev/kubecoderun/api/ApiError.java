@@ -51,6 +51,23 @@ public final class ApiError extends RuntimeException {
     return new ApiError(503, message).header("Retry-After", Integer.toString(retryAfterSeconds));
   }
 
+  /**
+   * 429 for a credential refused unchecked: its address failed too many checks within the window
+   * ({@code wait} left of it). The shape of a rate limit's 429 ({@code error: "rate_limited"},
+   * {@code retry_after_seconds}, Retry-After), which clients already wait on.
+   */
+  public static ApiError tooManyFailedCredentials(java.time.Duration wait) {
+    long seconds = Math.max(1, (wait.toMillis() + 999) / 1000);
+    String message = "Too many failed credentials from this address; retry in " + seconds + " s";
+    return new ApiError(
+            429,
+            "rate_limited",
+            "rate_limited",
+            List.of(new Detail("credentials", message, "too_many_failed_credentials")))
+        .extra("retry_after_seconds", seconds)
+        .header("Retry-After", Long.toString(seconds));
+  }
+
   public ApiError header(String name, String value) {
     headers.put(name, value);
     return this;

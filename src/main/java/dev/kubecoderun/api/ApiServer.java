@@ -1,6 +1,7 @@
 package dev.kubecoderun.api;
 
 import dev.kubecoderun.auth.Authenticator;
+import dev.kubecoderun.auth.CredentialThrottle;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.execution.ConflictingInputsException;
 import dev.kubecoderun.execution.ExecutionUnavailableException;
@@ -31,8 +32,12 @@ public final class ApiServer {
    */
   public record Endpoints(List<HttpService> services, AuthSettings auth, Metrics metrics) {}
 
-  /** Authentication as configured. */
-  public record AuthSettings(Authenticator authenticator, long maxJsonBytes) {}
+  /**
+   * Authentication as configured; {@code throttle} counts the failed API keys of each address
+   * (shared with the master key's routes).
+   */
+  public record AuthSettings(
+      Authenticator authenticator, CredentialThrottle throttle, long maxJsonBytes) {}
 
   /**
    * @param memory what all requests and runs together may hold buffered at once, shared with the
@@ -47,6 +52,8 @@ public final class ApiServer {
       routing.addFilter(
           new AuthFilter(
               endpoints.auth().authenticator(),
+              endpoints.auth().throttle(),
+              endpoints.metrics(),
               endpoints.auth().maxJsonBytes(),
               settings.maxConcurrentRequests(),
               settings.idleConnectionTimeout()));

@@ -1,19 +1,24 @@
 package dev.kubecoderun.api;
 
 import dev.kubecoderun.auth.Authenticator;
+import dev.kubecoderun.auth.CredentialThrottle;
 import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.auth.RateLimiter;
 import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
+import dev.kubecoderun.metrics.Metrics;
 import io.helidon.http.HeaderNames;
 import io.helidon.http.Method;
 import io.helidon.webserver.http.Filter;
 import io.helidon.webserver.http.FilterChain;
 import io.helidon.webserver.http.RoutingRequest;
 import io.helidon.webserver.http.RoutingResponse;
+import io.helidon.webserver.http.ServerRequest;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
@@ -27,7 +32,8 @@ import java.util.concurrent.Semaphore;
  * Authorization Bearer or ApiKey, or for a JSON body without either, a key field in the body), lets
  * the {@link Authenticator} name the {@link Principal}, and puts it in the request context for the
  * handlers. Every response to a principal with rate limits carries the RateLimit-* (draft 6) and
- * X-RateLimit-* headers.
+ * X-RateLimit-* headers. An API key goes through the {@link CredentialThrottle} of the client's
+ * address: one that failed too many is answered 429 without its key being looked up.
  */
 final class AuthFilter implements Filter {
   private static final Set<String> OPEN_PATHS = Set.of("/health", "/ready");
@@ -39,6 +45,8 @@ final class AuthFilter implements Filter {
   static final int MAX_UNAUTHENTICATED_BODY = 1 << 20;
 
   private final Authenticator authenticator;
+  private final CredentialThrottle throttle;
+  private final Metrics metrics;
   private final long maxJsonBytes;
   // Requests reading their body for a key before anyone is authenticated. A client that trickles
   // such a body holds a request slot (MAX_CONCURRENT_REQUESTS) for as long as it likes: these few
@@ -54,10 +62,14 @@ final class AuthFilter implements Filter {
    */
   AuthFilter(
       Authenticator authenticator,
+      CredentialThrottle throttle,
+      Metrics metrics,
       long maxJsonBytes,
       int maxConcurrentRequests,
       Duration bodyDeadline) {
     this.authenticator = authenticator;
+    this.throttle = throttle;
+    this.metrics = metrics;
     this.maxJsonBytes = maxJsonBytes;
     this.bodyScans = new Semaphore(Math.max(2, maxConcurrentRequests / 8));
     this.bodyDeadline = bodyDeadline;
@@ -109,7 +121,7 @@ final class AuthFilter implements Filter {
   private Authenticator.Outcome authenticate(RoutingRequest req) {
     HeaderCredential sent = HeaderCredential.of(req.headers());
     if (sent != null) {
-      return authenticator.authenticate(sent.value(), sent.from());
+      return check(req, sent.value(), sent.from());
     }
     // A body may only carry an API key: where keys are refused, it is not read for one.
     if (authenticator.acceptsKeys() && hasJsonBody(req)) {
@@ -120,12 +132,47 @@ final class AuthFilter implements Filter {
             1);
       }
       try {
-        return authenticator.authenticate(bodyKey(req), Authenticator.From.BODY);
+        return check(req, bodyKey(req), Authenticator.From.BODY);
       } finally {
         bodyScans.release();
       }
     }
     return authenticator.authenticate(null, null);
+  }
+
+  /**
+   * Authenticates a credential; an API key (what can be guessed, and costs a key-store read) only
+   * when its address may still try one, and its outcome is counted for the address.
+   */
+  private Authenticator.Outcome check(
+      RoutingRequest req, String credential, Authenticator.From from) {
+    if (credential == null
+        || credential.isEmpty()
+        || !authenticator.checksAsKey(credential, from)) {
+      return authenticator.authenticate(credential, from);
+    }
+    InetAddress address = clientAddress(req);
+    Duration wait = throttle.attempt(address, credential);
+    if (wait != null) {
+      metrics.credentialThrottled("api");
+      throw ApiError.tooManyFailedCredentials(wait);
+    }
+    Authenticator.Outcome outcome = authenticator.authenticate(credential, from);
+    switch (outcome) {
+      case Authenticator.Allowed a -> throttle.accepted(credential);
+      case Authenticator.Limited l -> throttle.accepted(credential);
+      case Authenticator.Denied d -> throttle.failed(address, credential);
+      case Authenticator.Unavailable u -> {} // nothing was decided about the key
+    }
+    return outcome;
+  }
+
+  /**
+   * The address the request came from, as the connection shows it (there is no trusted-proxy
+   * setting: behind a proxy, every client has the proxy's). Null when it is no IP address.
+   */
+  static InetAddress clientAddress(ServerRequest req) {
+    return req.remotePeer().address() instanceof InetSocketAddress a ? a.getAddress() : null;
   }
 
   /**

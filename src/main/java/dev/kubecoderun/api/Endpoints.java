@@ -2,6 +2,7 @@ package dev.kubecoderun.api;
 
 import dev.kubecoderun.admin.KeyAdmin;
 import dev.kubecoderun.admin.Usage;
+import dev.kubecoderun.auth.CredentialThrottle;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.execution.ExecutionService;
 import dev.kubecoderun.execution.ProgrammaticService;
@@ -23,9 +24,17 @@ import java.util.function.Supplier;
 public final class Endpoints {
   private Endpoints() {}
 
-  /** The operator's side: metrics, usage, key management and the live state it reports. */
+  /**
+   * The operator's side: metrics, usage, key management and the live state it reports; {@code
+   * throttle} counts wrong master keys and metrics tokens (the same as the API-key filter's).
+   */
   public record Operations(
-      Metrics metrics, Usage usage, KeyAdmin keys, SandboxPool pool, ExecutionSlots slots) {}
+      Metrics metrics,
+      Usage usage,
+      KeyAdmin keys,
+      SandboxPool pool,
+      ExecutionSlots slots,
+      CredentialThrottle throttle) {}
 
   /** The API's HTTP services; {@code programmatic} serves /exec/programmatic. */
   public static List<HttpService> all(
@@ -42,7 +51,8 @@ public final class Endpoints {
       Supplier<String> notReady,
       List<HealthCheck> checks,
       Operations ops) {
-    MasterKey master = new MasterKey(config.operations().masterKey());
+    MasterKey master =
+        new MasterKey(ops.throttle(), ops.metrics(), config.operations().masterKey());
     // One cache for /health/detailed and the admin stats: the dashboard polls the latter.
     HealthReports health = new HealthReports(checks, config.operations().healthCacheMaxAge());
     return List.of(
@@ -79,8 +89,11 @@ public final class Endpoints {
         new AdminUsageEndpoint(master, ops.usage(), ops.keys(), ops.pool(), ops.slots(), health),
         new MetricsEndpoint(
             ops.metrics(),
-            master,
-            new MasterKey(config.operations().metricsToken()),
+            new MasterKey(
+                ops.throttle(),
+                ops.metrics(),
+                config.operations().metricsToken(),
+                config.operations().masterKey()),
             config.operations().metricsPublic()),
         new DashboardEndpoint(master, config.operations().dashboardEnabled()),
         new DocsEndpoint(config.operations().docsEnabled(), version));

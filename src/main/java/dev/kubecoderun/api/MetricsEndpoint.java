@@ -17,14 +17,13 @@ final class MetricsEndpoint implements HttpService {
   private static final String CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
   private final Metrics metrics;
-  private final MasterKey master;
-  private final MasterKey token;
+  // The metrics token and the master key.
+  private final MasterKey keys;
   private final boolean open;
 
-  MetricsEndpoint(Metrics metrics, MasterKey master, MasterKey token, boolean open) {
+  MetricsEndpoint(Metrics metrics, MasterKey keys, boolean open) {
     this.metrics = metrics;
-    this.master = master;
-    this.token = token;
+    this.keys = keys;
     this.open = open;
   }
 
@@ -34,8 +33,8 @@ final class MetricsEndpoint implements HttpService {
   }
 
   private void scrape(ServerRequest req, ServerResponse res) {
-    if (!open && !token.matches(req) && !master.matches(req)) {
-      if (!token.enabled() && !master.enabled()) {
+    if (!open && !keys.matches(req)) {
+      if (!keys.enabled()) {
         throw new ApiError(
             404,
             "GET /metrics is off: set METRICS_TOKEN or MASTER_API_KEY (or METRICS_PUBLIC=true)");

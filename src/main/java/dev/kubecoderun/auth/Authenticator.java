@@ -102,6 +102,19 @@ public final class Authenticator {
     return mode.acceptsKeys();
   }
 
+  /**
+   * Whether {@link #authenticate} checks {@code credential} as an API key: a secret that can be
+   * guessed, and whose check may read the key store. A LibreChat token is signed (nothing to guess)
+   * and checked here alone; a key where keys are not accepted is refused unchecked.
+   */
+  public boolean checksAsKey(String credential, From from) {
+    return mode.acceptsKeys() && !isJwt(credential, from);
+  }
+
+  private boolean isJwt(String credential, From from) {
+    return from == From.BEARER && mode.acceptsJwts() && JwtVerifier.looksLikeJwt(credential);
+  }
+
   /** {@code credential} null: the request carried none. */
   public Outcome authenticate(String credential, From from) {
     if (credential == null || credential.isEmpty()) {
@@ -111,8 +124,7 @@ public final class Authenticator {
               ? "Missing bearer token"
               : mode == Mode.BOTH ? "Missing API key or bearer token" : "Missing API key");
     }
-    boolean jwt = from == From.BEARER && mode.acceptsJwts() && JwtVerifier.looksLikeJwt(credential);
-    if (jwt) {
+    if (isJwt(credential, from)) {
       return switch (jwts.verify(credential)) {
         case JwtVerifier.Valid v -> limit(v.principal(), jwtLimits);
         case JwtVerifier.Invalid i -> {

@@ -41,7 +41,16 @@ public record Config(
       Duration downloadSendTimeout,
       int maxConnections,
       int maxConcurrentRequests,
-      Duration idleConnectionTimeout) {}
+      Duration idleConnectionTimeout,
+      FailedCredentials failedCredentials) {}
+
+  /**
+   * The throttle of guessing (AUTH_FAILURE_*): after {@code limit} failed checks of API keys, the
+   * master key or the metrics token from one address within {@code window}, its further unknown
+   * credentials are refused unchecked until the window ends ({@code limit} 0: off). At most {@code
+   * maxAddresses} addresses are tracked.
+   */
+  public record FailedCredentials(int limit, Duration window, int maxAddresses) {}
 
   /**
    * {@code rateLimitEnabled}: per-key limits of managed keys (records in the key store) and {@code
@@ -336,7 +345,11 @@ public record Config(
             env.seconds("DOWNLOAD_SEND_TIMEOUT_SECONDS", 60, 1, 3600),
             env.integer("MAX_CONNECTIONS", 512, 8, 100_000),
             env.integer("MAX_CONCURRENT_REQUESTS", 256, 4, 100_000),
-            env.seconds("IDLE_CONNECTION_TIMEOUT_SECONDS", 60, 1, 3600));
+            env.seconds("IDLE_CONNECTION_TIMEOUT_SECONDS", 60, 1, 3600),
+            new FailedCredentials(
+                env.integer("AUTH_FAILURE_LIMIT", 20, 0, 1_000_000),
+                env.seconds("AUTH_FAILURE_WINDOW_SECONDS", 60, 1, 86_400),
+                env.integer("AUTH_FAILURE_MAX_ADDRESSES", 10_000, 100, 10_000_000)));
 
     List<String> keys = new java.util.ArrayList<>();
     String single = env.string("API_KEY", null);

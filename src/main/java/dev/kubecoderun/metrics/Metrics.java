@@ -126,6 +126,19 @@ public final class Metrics implements AutoCloseable {
   }
 
   /**
+   * A credential refused unchecked with 429: its address failed too many checks
+   * (AUTH_FAILURE_LIMIT). {@code scope}: {@code api} (API keys) or {@code operator} (the master key
+   * and the metrics token).
+   */
+  public void credentialThrottled(String scope) {
+    Counter.builder("kubecoderun.auth.throttled")
+        .description("Credentials refused unchecked: their address failed too many checks")
+        .tags("scope", scope)
+        .register(registry)
+        .increment();
+  }
+
+  /**
    * One /exec from request to answer; {@code outcome}: ok, error (the code failed), timeout, failed
    * (no answer from the code: 5xx), busy (409, the session was busy).
    */

@@ -183,6 +183,9 @@ final class TestServer {
         env.putIfAbsent("API_KEYS", KEY2);
         env.putIfAbsent("MASTER_API_KEY", MASTER);
         env.putIfAbsent("METRICS_TOKEN", METRICS);
+        // Every test client is 127.0.0.1 and many send wrong keys on purpose: the throttle of
+        // guessing would answer their later checks 429. AuthThrottleTest turns it on.
+        env.putIfAbsent("AUTH_FAILURE_LIMIT", "0");
         // LibreChat's JWTs beside the keys (CODEAPI_AUTH_PROVIDER then defaults to "both").
         env.putIfAbsent("CODEAPI_JWT_JWKS_JSON", TOKENS.jwks());
         env.put("PATH", System.getenv("PATH")); // where the toolchains are found
@@ -246,9 +249,14 @@ final class TestServer {
    * and status (OpenApiContract), so each integration test also tests the document.
    */
   Reply send(HttpRequest.Builder req) {
+    return send(http, req);
+  }
+
+  /** {@link #send(HttpRequest.Builder)} with another client (e.g. bound to another address). */
+  Reply send(HttpClient client, HttpRequest.Builder req) {
     try {
       HttpRequest built = req.timeout(Duration.ofSeconds(120)).build();
-      HttpResponse<byte[]> r = http.send(built, HttpResponse.BodyHandlers.ofByteArray());
+      HttpResponse<byte[]> r = client.send(built, HttpResponse.BodyHandlers.ofByteArray());
       Reply reply = new Reply(r.statusCode(), new String(r.body(), StandardCharsets.UTF_8), r);
       OpenApiContract.shared()
           .check(

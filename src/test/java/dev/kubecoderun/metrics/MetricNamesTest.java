@@ -34,6 +34,7 @@ class MetricNamesTest {
       m.fileDownloaded(10);
       m.storeError("redis");
       m.usageRecordLost();
+      m.credentialThrottled("api");
       Set<String> out = new TreeSet<>();
       Matcher t = Pattern.compile("(?m)^# TYPE (\\S+) ").matcher(m.scrape());
       while (t.find()) {

@@ -1,0 +1,164 @@
+package dev.kubecoderun.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.stores.RedisServer;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.UnknownHostException;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import redis.clients.jedis.Jedis;
+
+/**
+ * Guessing keys is capped per client address (AUTH_FAILURE_LIMIT): past the limit, an address's
+ * unknown credentials are answered 429 with Retry-After, unchecked (no key-store read), while keys
+ * accepted before, and other addresses, go on. The clients are bound to addresses of their own
+ * (127.0.0.x: all of 127/8 is the loopback).
+ */
+@Tag("integration")
+class AuthThrottleTest {
+  private static final int LIMIT = 5;
+  private static final long WINDOW_SECONDS = 3600; // never ends during the test
+
+  private static RedisServer redis;
+  private static TestServer server;
+
+  @BeforeAll
+  static void start() throws IOException {
+    int port;
+    try (ServerSocket s = new ServerSocket(0)) {
+      port = s.getLocalPort();
+    }
+    // A Redis of this test's own: every HGETALL it counts is this server's.
+    redis = RedisServer.start(port, List.of());
+    server =
+        TestServer.start(
+            Map.of(
+                "REDIS_URL", redis.url(),
+                "AUTH_FAILURE_LIMIT", Integer.toString(LIMIT),
+                "AUTH_FAILURE_WINDOW_SECONDS", Long.toString(WINDOW_SECONDS),
+                "POD_POOL_PY", "0"),
+            "0");
+  }
+
+  @AfterAll
+  static void stop() {
+    server.app.close();
+    redis.kill();
+  }
+
+  private static HttpClient from(String address) {
+    try {
+      return HttpClient.newBuilder()
+          .localAddress(InetAddress.getByName(address))
+          .connectTimeout(Duration.ofSeconds(5))
+          .build();
+    } catch (UnknownHostException e) {
+      throw new AssertionError(e);
+    }
+  }
+
+  private static TestServer.Reply get(HttpClient client, String path, String key) {
+    return server.send(
+        client, HttpRequest.newBuilder(server.base.resolve(path)).header("X-API-Key", key).GET());
+  }
+
+  /** How many HGETALLs the Redis has served: a managed key's lookup is one. */
+  private static long hgetalls() {
+    try (Jedis j = new Jedis("127.0.0.1", redis.port())) {
+      Matcher m = Pattern.compile("cmdstat_hgetall:calls=(\\d+)").matcher(j.info("commandstats"));
+      return m.find() ? Long.parseLong(m.group(1)) : 0;
+    }
+  }
+
+  private static double throttled(String scope) {
+    String text =
+        server
+            .send(
+                HttpRequest.newBuilder(server.base.resolve("/metrics"))
+                    .header("Authorization", "Bearer " + TestServer.METRICS)
+                    .GET())
+            .body();
+    Matcher m =
+        Pattern.compile("(?m)^kubecoderun_auth_throttled_total\\{scope=\"" + scope + "\"} (\\S+)$")
+            .matcher(text);
+    return m.find() ? Double.parseDouble(m.group(1)) : 0;
+  }
+
+  private static void assertThrottled(TestServer.Reply r) {
+    JsonNode e = Errors.assertError(r, 429, "rate_limited");
+    assertEquals("rate_limited", e.path("error").asText(), r.body());
+    assertEquals(
+        "too_many_failed_credentials", e.path("details").path(0).path("code").asText(), r.body());
+    long retry = e.path("retry_after_seconds").asLong();
+    assertTrue(retry >= 1 && retry <= WINDOW_SECONDS, r.body());
+    assertEquals(Long.toString(retry), r.header("Retry-After"));
+  }
+
+  @Test
+  void guessingApiKeysIsAnswered429AfterTheLimitWithoutLookingTheKeysUp() {
+    HttpClient guesser = from("127.0.0.2");
+    // The key of the LibreChat server behind the same address, used before the guessing began.
+    assertEquals(200, get(from("127.0.0.3"), "/v1/languages", TestServer.KEY).status());
+    double before = throttled("api");
+
+    long lookups = hgetalls();
+    for (int i = 0; i < LIMIT; i++) {
+      TestServer.Reply r = get(guesser, "/v1/languages", "sk-guess-number-" + i);
+      Errors.assertError(r, 401, "authentication");
+    }
+    assertTrue(hgetalls() - lookups >= LIMIT, "each guess was looked up in the key store");
+
+    lookups = hgetalls();
+    for (int i = LIMIT; i < LIMIT + 20; i++) {
+      assertThrottled(get(guesser, "/v1/languages", "sk-guess-number-" + i));
+    }
+    assertEquals(lookups, hgetalls(), "a refused guess costs no key-store read");
+    assertEquals(before + 20, throttled("api"));
+
+    // The key accepted before still works from there; a valid key from another address too.
+    assertEquals(200, get(guesser, "/v1/languages", TestServer.KEY).status());
+    assertEquals(200, get(from("127.0.0.4"), "/v1/languages", TestServer.KEY2).status());
+    // A key never seen before waits like a guess where guessing went on: it is one, unchecked.
+    assertThrottled(get(guesser, "/v1/languages", "sk-guess-number-last"));
+  }
+
+  @Test
+  void guessingTheMasterKeyIsCappedAndGoodRequestsBetweenGuessesDoNotResetTheCount() {
+    String admin = "/api/v1/admin/keys";
+    assertEquals(200, get(from("127.0.0.6"), admin, TestServer.MASTER).status(), "known");
+    double before = throttled("operator");
+
+    HttpClient guesser = from("127.0.0.5");
+    int wrong = 0;
+    TestServer.Reply last;
+    while (true) {
+      assertEquals(200, get(guesser, admin, TestServer.MASTER).status(), "the operator's key");
+      last = get(guesser, admin, "a-guess-of-the-master-key-" + wrong);
+      if (last.status() != 403) {
+        break;
+      }
+      wrong++;
+      assertTrue(wrong <= LIMIT, "more wrong keys checked than the limit");
+    }
+    assertEquals(LIMIT, wrong);
+    assertThrottled(last);
+    // /metrics counts with the same address: an unknown token waits too.
+    assertThrottled(get(guesser, "/metrics", "a-guess-of-the-metrics-token"));
+    assertEquals(200, get(guesser, admin, TestServer.MASTER).status(), "the operator goes on");
+    assertEquals(before + 2, throttled("operator"));
+  }
+}
