@@ -37,8 +37,9 @@ import org.openqa.selenium.support.ui.WebDriverWait;
 /**
  * The dashboard in a real browser: Debian's headless Chromium, driven through its chromedriver
  * (both installed by scripts/install-prereqs). Signs in with the master key, creates a key (shown
- * once, and it works), revokes it (and it stops working), and fails on any console error; a
- * sign-in or a change that fails says why. The screenshots are target/dashboard.png and target/api-docs.png.
+ * once, and it works), revokes it (and it stops working), and fails on any console error (a
+ * violation of the page's Content-Security-Policy among them); a sign-in or a change that fails
+ * says why. The screenshots are target/dashboard.png and target/api-docs.png.
  */
 @Tag("integration")
 class DashboardBrowserTest {
@@ -297,6 +298,35 @@ class DashboardBrowserTest {
         ((JavascriptExecutor) browser)
             .executeScript("return sessionStorage.getItem(arguments[0])", "kcr-master-key"));
     assertEquals(List.of(), uncaughtErrors(), "uncaught errors on the dashboard");
+  }
+
+  /**
+   * The dashboard, which holds the master key, has a policy of its own: nothing inline, nothing but
+   * its own files and the API; Swagger UI keeps the inline styles it needs. (The sign-in test above
+   * fails on any console error, a violation of this policy among them.)
+   */
+  @Test
+  void theDashboardHasAStricterContentSecurityPolicyThanTheApiReference() {
+    for (String path :
+        List.of(
+            "/admin-dashboard/",
+            "/admin-dashboard/dashboard.js",
+            "/admin-dashboard/dashboard.css")) {
+      TestServer.Reply page = server.send(HttpRequest.newBuilder(server.base.resolve(path)));
+      assertEquals(200, page.status(), path);
+      String csp = page.header("Content-Security-Policy");
+      assertTrue(csp.contains("default-src 'none'"), path + ": " + csp);
+      assertTrue(csp.contains("script-src 'self';"), path + ": " + csp);
+      assertTrue(csp.contains("style-src 'self';"), path + ": " + csp);
+      assertTrue(csp.contains("connect-src 'self'"), path + ": " + csp);
+      assertTrue(csp.contains("form-action 'none'"), path + ": " + csp);
+      assertTrue(!csp.contains("unsafe-inline") && !csp.contains("data:"), path + ": " + csp);
+    }
+    TestServer.Reply docs = server.send(HttpRequest.newBuilder(server.base.resolve("/docs/")));
+    assertEquals(200, docs.status());
+    assertTrue(
+        docs.header("Content-Security-Policy").contains("style-src 'self' 'unsafe-inline'"),
+        docs.header("Content-Security-Policy"));
   }
 
   private static void save(Path to) throws IOException {
