@@ -13,21 +13,51 @@ function key() {
   return sessionStorage.getItem(STORE);
 }
 
-/** One admin API call; a 401/403 sends the operator back to the sign-in form. */
+/**
+ * One admin API call. When the master key itself is refused, the operator goes back to the sign-in
+ * form; any other failure (a 403 for what may not be done, 429, 5xx, no answer) is thrown as an Error
+ * whose message the caller shows.
+ */
 async function api(path, options = {}) {
-  const res = await fetch(API + path, {
-    ...options,
-    headers: { "X-API-Key": key(), "Content-Type": "application/json", ...(options.headers || {}) },
-  });
+  let res;
+  try {
+    res = await fetch(API + path, {
+      ...options,
+      headers: { "X-API-Key": key(), "Content-Type": "application/json", ...(options.headers || {}) },
+    });
+  } catch (e) {
+    throw new Error(unreachable(e));
+  }
   const body = await res.json().catch(() => null);
-  if (res.status === 401 || res.status === 403) {
-    signOut("The master key was refused.");
+  if (keyRefused(res, body)) {
+    signOut("The master key was refused: " + answered(res, body));
     throw new Error("refused");
   }
   if (!res.ok) {
-    throw new Error((body && body.error) || res.status + " " + res.statusText);
+    throw new Error(answered(res, body));
   }
   return body;
+}
+
+/**
+ * Whether an answer refuses the master key itself: 401 (none sent), or 403 whose error names the
+ * master key ("Invalid Master API Key"). The admin API also answers 403 to a change it will not
+ * make (an environment key cannot be modified): that must not sign the operator out.
+ */
+function keyRefused(res, body) {
+  if (res.status === 401) return true;
+  return res.status === 403 && body !== null && /master api key/i.test(String(body.error));
+}
+
+/** "server answered 503: <the error body's message>" (the status text when the body has none). */
+function answered(res, body) {
+  const message = body && typeof body.error === "string" ? body.error : res.statusText;
+  return "server answered " + res.status + (message ? ": " + message : "");
+}
+
+/** A request that got no answer at all (the server is down, the network failed). */
+function unreachable(e) {
+  return "no answer from the server (" + e.message + ")";
 }
 
 function cell(row, text, cls) {
@@ -59,12 +89,34 @@ function when(iso) {
 async function signIn(event) {
   event.preventDefault();
   const entered = $("master-key").value.trim();
-  $("login-error").textContent = "";
+  const error = $("login-error");
+  error.textContent = "";
+  // The server accepts only printable ASCII master keys, and fetch cannot even put other
+  // characters in a header: such a key cannot be the master key.
+  if (!/^[\x20-\x7e]+$/.test(entered)) {
+    error.textContent = "That is not the master key: a master key is printable ASCII only.";
+    return;
+  }
   // Checked with a plain request first, so a wrong key shows a message, not a half-drawn page.
-  const res = await fetch(API + "/pools", { headers: { "X-API-Key": entered } });
+  let res;
+  let body;
+  try {
+    res = await fetch(API + "/pools", { headers: { "X-API-Key": entered } });
+    body = await res.json().catch(() => null);
+  } catch (e) {
+    error.textContent = "Cannot check the key: " + unreachable(e);
+    return;
+  }
+  if (res.status === 404) {
+    error.textContent = "The admin API is off (no MASTER_API_KEY).";
+    return;
+  }
+  if (res.status === 401 || res.status === 403) {
+    error.textContent = "That is not the master key.";
+    return;
+  }
   if (!res.ok) {
-    $("login-error").textContent =
-      res.status === 404 ? "The admin API is off (no MASTER_API_KEY)." : "That is not the master key.";
+    error.textContent = "Cannot check the key: " + answered(res, body);
     return;
   }
   sessionStorage.setItem(STORE, entered);

@@ -42,12 +42,12 @@ final class DashboardEndpoint implements HttpService {
 
   private void index(ServerRequest req, ServerResponse res) {
     requireOn();
-    StaticFiles.send(res, ROOT, "index.html");
+    StaticFiles.send(res, ROOT, "index.html", StaticFiles.DASHBOARD_CSP);
   }
 
   private void file(ServerRequest req, ServerResponse res) {
     requireOn();
-    StaticFiles.send(res, ROOT, req.path().pathParameters().get("file"));
+    StaticFiles.send(res, ROOT, req.path().pathParameters().get("file"), StaticFiles.DASHBOARD_CSP);
   }
 
   private void requireOn() {

@@ -71,14 +71,14 @@ final class DocsEndpoint implements HttpService {
 
   private void page(ServerRequest req, ServerResponse res) {
     requireOn();
-    StaticFiles.send(res, "docs", "index.html");
+    StaticFiles.send(res, "docs", "index.html", StaticFiles.DOCS_CSP);
   }
 
   /** Our start-up script, or a file of Swagger UI. */
   private void file(ServerRequest req, ServerResponse res) {
     requireOn();
     String name = req.path().pathParameters().get("file");
-    StaticFiles.send(res, name.equals("docs.js") ? "docs" : WEBJAR, name);
+    StaticFiles.send(res, name.equals("docs.js") ? "docs" : WEBJAR, name, StaticFiles.DOCS_CSP);
   }
 
   private void requireOn() {

@@ -25,17 +25,27 @@ final class StaticFiles {
           "json", "application/json");
 
   /**
-   * The pages' policy: nothing but this origin. Swagger UI's own stylesheet uses data: images, and
-   * it sets style attributes.
+   * Swagger UI's policy: nothing but this origin. Its own stylesheet uses data: images, and it sets
+   * style attributes (hence 'unsafe-inline' for styles).
    */
-  static final String CSP =
+  static final String DOCS_CSP =
       "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline';"
           + " object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
+  /**
+   * The dashboard's policy, stricter: it holds the master key, and needs only its own script,
+   * stylesheet and icon and the admin API (no inline style or script, no data: URL, no form sent
+   * anywhere). Its script may set element.style (the CSSOM is not an inline style), but never a
+   * style attribute.
+   */
+  static final String DASHBOARD_CSP =
+      "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
+          + " connect-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
+
   private StaticFiles() {}
 
-  /** Sends {@code root/name}, or 404 when there is no such file. */
-  static void send(ServerResponse res, String root, String name) {
+  /** Sends {@code root/name} under the policy {@code csp}, or 404 when there is no such file. */
+  static void send(ServerResponse res, String root, String name, String csp) {
     String ext = name.substring(name.lastIndexOf('.') + 1);
     if (!NAME.matcher(name).matches() || name.contains("..") || !TYPES.containsKey(ext)) {
       throw ApiError.notFound("Not found: " + name);
@@ -47,7 +57,7 @@ final class StaticFiles {
       byte[] bytes = in.readAllBytes();
       res.header(HeaderNames.CONTENT_TYPE, TYPES.get(ext));
       res.header(HeaderNames.CACHE_CONTROL, ext.equals("html") ? "no-cache" : "max-age=3600");
-      res.header("Content-Security-Policy", CSP);
+      res.header("Content-Security-Policy", csp);
       res.send(bytes);
     } catch (IOException e) {
       throw new UncheckedIOException(e);

@@ -523,6 +523,13 @@ public record Config(
         throw new ConfigException(
             "MASTER_API_KEY must be at least 32 characters (it opens the admin API)");
       }
+      // It travels in an HTTP header: browsers refuse to send other characters there (the
+      // dashboard could never sign in), and other clients would send bytes that never match.
+      if (!master.chars().allMatch(c -> c >= 0x20 && c <= 0x7e)) {
+        throw new ConfigException(
+            "MASTER_API_KEY must be printable ASCII only (letters, digits, punctuation, spaces):"
+                + " it is sent in an HTTP header");
+      }
       if (apiKeys.contains(master)) {
         throw new ConfigException(
             "MASTER_API_KEY must differ from every API key (API_KEY / API_KEYS)");

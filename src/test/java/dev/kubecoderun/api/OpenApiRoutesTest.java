@@ -28,6 +28,61 @@ class OpenApiRoutesTest {
     assertEquals(Set.of(), missing, "documented routes the server does not answer");
   }
 
+  /**
+   * ProfileFilter refuses a request that expects another profile on every route, before any
+   * handler: every operation lists that 409 (or a default error answer).
+   */
+  @Test
+  void everyOperationDocumentsTheProfileRefusal() {
+    Set<String> without = new TreeSet<>();
+    operations(
+        (route, op) -> {
+          JsonNode responses = op.get("responses");
+          if (!responses.has("409") && !responses.has("default")) {
+            without.add(route);
+          }
+        });
+    assertEquals(Set.of(), without, "operations without a 409 or a default answer");
+  }
+
+  /**
+   * The master key is read as every credential is (HeaderCredential): X-API-Key, Authorization
+   * Bearer or ApiKey. Every operation that takes it lists the three.
+   */
+  @Test
+  void everyOperationOfTheMasterKeyListsEachWayToSendIt() {
+    Set<String> incomplete = new TreeSet<>();
+    operations(
+        (route, op) -> {
+          Set<String> schemes = new TreeSet<>();
+          op.path("security").forEach(s -> s.fieldNames().forEachRemaining(schemes::add));
+          if (schemes.contains("MasterKey")
+              && !schemes.containsAll(Set.of("MasterBearer", "MasterApiKey"))) {
+            incomplete.add(route + " " + schemes);
+          }
+        });
+    assertEquals(Set.of(), incomplete, "master-key operations missing a way to send it");
+  }
+
+  /** Both uploads are one handler: they read the same headers and fields. */
+  @Test
+  void bothUploadsDeclareTheSameParameters() {
+    JsonNode paths = OpenApiContract.shared().document().get("paths");
+    assertEquals(
+        paths.at("/~1upload/post/parameters"), paths.at("/~1upload~1batch/post/parameters"));
+  }
+
+  private static void operations(java.util.function.BiConsumer<String, JsonNode> each) {
+    for (var path : OpenApiContract.shared().document().get("paths").properties()) {
+      for (var op : path.getValue().properties()) {
+        if (op.getValue().has("responses")) {
+          each.accept(
+              op.getKey().toUpperCase(java.util.Locale.ROOT) + " " + path.getKey(), op.getValue());
+        }
+      }
+    }
+  }
+
   @Test
   void theServedDocumentIsTheSourceWithTheRunningVersion() {
     JsonNode served = DocsEndpoint.document("9.9.9");

@@ -10,6 +10,7 @@ import dev.kubecoderun.auth.Authenticator;
 import dev.kubecoderun.auth.RateWindow;
 import dev.kubecoderun.language.Language;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.logging.Level;
@@ -334,6 +335,25 @@ class ConfigTest {
     assertEquals(java.time.Duration.ofDays(7), ops.usageRetention());
     assertTrue(ops.docsEnabled());
     assertTrue(ops.dashboardEnabled());
+  }
+
+  /** The master key goes in a header: a browser cannot send other characters there at all. */
+  @Test
+  void aMasterKeyOutsidePrintableAsciiIsRefusedAtStart() {
+    java.util.HashMap<String, String> env = new java.util.HashMap<>();
+    env.put("API_KEY", "an-api-key-0123456789");
+    for (String key :
+        List.of(
+            "clé-maître-" + "m".repeat(32),
+            "m".repeat(32) + "€",
+            "m".repeat(16) + "\t" + "m".repeat(16))) {
+      env.put("MASTER_API_KEY", key);
+      ConfigException e = assertThrows(ConfigException.class, () -> Config.from(env), key);
+      assertTrue(e.getMessage().contains("MASTER_API_KEY must be printable ASCII"), e.getMessage());
+    }
+    env.put("MASTER_API_KEY", "m".repeat(16) + " !~" + "m".repeat(16));
+    assertEquals(
+        "m".repeat(16) + " !~" + "m".repeat(16), Config.from(env).operations().masterKey());
   }
 
   @Test

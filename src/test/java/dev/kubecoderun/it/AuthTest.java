@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.net.http.HttpRequest;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -114,6 +115,34 @@ class AuthTest {
             409,
             "resource_conflict");
     assertEquals("stateful_workspace_unsupported", workspace.path("code").asText());
+  }
+
+  /**
+   * The profile refusal comes before any route's own handling: the open routes and the operator's
+   * refuse too, as the document says (every answer here is checked against it).
+   */
+  @Test
+  void theOpenAndOperatorRoutesRefuseAnotherProfileToo() {
+    for (String path :
+        List.of(
+            "/health",
+            "/v1/ready",
+            "/metrics",
+            "/admin-dashboard",
+            "/admin-dashboard/",
+            "/admin-dashboard/dashboard.js",
+            "/openapi.json",
+            "/docs",
+            "/docs/",
+            "/docs/docs.js")) {
+      TestServer.Reply r =
+          server.send(
+              HttpRequest.newBuilder(server.base.resolve(path))
+                  .header("X-CodeAPI-Expected-Profile", "stateful")
+                  .GET());
+      JsonNode e = Errors.assertError(r, 409, "resource_conflict");
+      assertEquals("execution_profile_mismatch", e.path("code").asText(), path);
+    }
   }
 
   @Test

@@ -163,7 +163,7 @@ class HostileClientsTest {
    * progress (its slot of MAX_CONCURRENT_REQUESTS taken) before this returns; then it sends a
    * little of the body and nothing more.
    */
-  private static Socket stalledUpload(int port, int which) throws IOException {
+  static Socket stalledUpload(int port, int which) throws IOException {
     Socket s = new Socket();
     s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
     s.setSoTimeout(10_000);

@@ -244,6 +244,8 @@ class LibreChatFlowTest {
     assertEquals("/list_me.txt", simple.path("path").asText());
     JsonNode normalized = server.get("/files/" + sid + "?detail=normalized").json().get(0);
     assertEquals("upload", normalized.path("kind").asText());
+    // An unknown detail is not refused: it lists as the default, full (as the document says).
+    assertEquals(full, server.get("/files/" + sid + "?detail=everything").json().get(0));
     assertEquals(0, server.get("/files/NoSuchSessionAtAll12").json().size());
 
     assertEquals(200, server.delete("/files/" + sid + "/" + fid).status());
