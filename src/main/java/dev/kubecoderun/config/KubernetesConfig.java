@@ -6,6 +6,7 @@ import dev.kubecoderun.language.Language;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
@@ -23,7 +24,10 @@ final class KubernetesConfig {
 
   private KubernetesConfig() {}
 
-  static Config.Kubernetes read(Env env) {
+  /**
+   * @param runNeed the longest one run may use its sandbox pod ({@link SandboxUse#ofARun})
+   */
+  static Config.Kubernetes read(Env env, Duration runNeed) {
     String registry = env.string("K8S_IMAGE_REGISTRY", "kubecoderun");
     String tag = env.string("K8S_IMAGE_TAG", "latest");
     String cpuLimit = env.string("K8S_CPU_LIMIT", "1");
@@ -69,6 +73,11 @@ final class KubernetesConfig {
               + " must be RuntimeDefault: sandbox pods never run without the runtime's seccomp"
               + " filter");
     }
+    // Unset, the pool pods' deadline follows what a run may use of a pod, so that no setting of the
+    // API's own (MAX_EXECUTION_TIME, the transfer and programmatic timeouts) has Kubernetes kill a
+    // run it allows: two runs (Config checks set ones against the same), less and a pod would be
+    // replaced before much use.
+    int podDeadline = (int) runNeed.multipliedBy(2).toSeconds();
     return new Config.Kubernetes(
         env.string("K8S_NAMESPACE", defaultNamespace(env)),
         env.string("KUBECONFIG", null),
@@ -87,9 +96,10 @@ final class KubernetesConfig {
         json(env, "K8S_POD_NODE_SELECTOR", "{}", new TypeReference<Map<String, String>>() {}),
         json(env, "K8S_POD_TOLERATIONS", "[]", new TypeReference<List<Map<String, Object>>>() {}),
         seccomp,
-        env.seconds("K8S_POD_ACTIVE_DEADLINE_SECONDS", 3600, 60, 7 * 86400),
+        env.seconds("K8S_POD_ACTIVE_DEADLINE_SECONDS", podDeadline, 60, 7 * 86400),
         env.seconds("K8S_JOB_DEADLINE_SECONDS", 300, 10, 86400),
         env.seconds("K8S_JOB_TTL_SECONDS", 60, 0, 86400),
+        runNeed,
         maxPods,
         maxJobs,
         json(env, "K8S_POD_ENV", "{}", new TypeReference<Map<String, String>>() {}),

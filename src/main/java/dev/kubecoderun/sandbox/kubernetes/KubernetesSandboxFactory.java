@@ -272,9 +272,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
     // Asked for before the pod exists: its deadline, counted from its start, ends no earlier.
     PodLifetime lifetime =
         PodLifetime.startingNow(
-            clock,
-            warm ? k8s.podActiveDeadline() : k8s.jobDeadline(),
-            Duration.ofMillis(settings.maxTimeoutMs()));
+            clock, warm ? k8s.podActiveDeadline() : k8s.jobDeadline(), k8s.runNeed());
     try {
       live.put(name, !warm);
       if (warm) {

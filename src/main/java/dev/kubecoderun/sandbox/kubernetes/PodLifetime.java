@@ -1,6 +1,5 @@
 package dev.kubecoderun.sandbox.kubernetes;
 
-import dev.kubecoderun.config.Config;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -12,13 +11,12 @@ import java.time.Instant;
  * (K8S_POD_REUSE=session), with less than that left would be killed mid-run: its run lost, a 503.
  *
  * @param diesAt the latest the pod can live
- * @param needed what a run needs of it: the longest run, and its files
+ * @param needed what a run may use of it (SandboxUse.ofARun)
  */
 record PodLifetime(Clock clock, Instant diesAt, Duration needed) {
   /** The lifetime of a pod whose creation is asked for now, to die {@code deadline} later. */
-  static PodLifetime startingNow(Clock clock, Duration deadline, Duration maxExecutionTime) {
-    return new PodLifetime(
-        clock, clock.instant().plus(deadline), maxExecutionTime.plus(Config.KUBERNETES_RUN_MARGIN));
+  static PodLifetime startingNow(Clock clock, Duration deadline, Duration needed) {
+    return new PodLifetime(clock, clock.instant().plus(deadline), needed);
   }
 
   /** Whether the pod lives long enough for one more run started now. */

@@ -3,6 +3,7 @@ package dev.kubecoderun.sandbox.kubernetes;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kubecoderun.config.Config;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.testing.MovingClock;
@@ -24,15 +25,14 @@ import org.junit.jupiter.api.Test;
 class PodLifetimeTest {
   private static final Instant CREATED = Instant.parse("2026-01-01T00:00:00Z");
   private static final Duration DEADLINE = Duration.ofSeconds(3600); // K8S_POD_ACTIVE_DEADLINE
-  private static final Duration MAX_EXECUTION_TIME = Duration.ofSeconds(30);
 
-  /** What a run needs: MAX_EXECUTION_TIME, the 15 s waited past it, a minute for its files. */
+  /** What a run may use of a pod (SandboxUse.ofARun), here a short one's. */
   private static final Duration NEEDED = Duration.ofSeconds(30 + 15 + 60);
 
   @Test
   void aPodIsGoodForARunUntilLessThanARunIsLeftOfItsDeadline() {
     MovingClock clock = new MovingClock(CREATED);
-    PodLifetime lifetime = PodLifetime.startingNow(clock, DEADLINE, MAX_EXECUTION_TIME);
+    PodLifetime lifetime = PodLifetime.startingNow(clock, DEADLINE, NEEDED);
 
     assertTrue(lifetime.enoughForARun(), "new");
     clock.set(CREATED.plus(DEADLINE).minus(NEEDED));
@@ -41,6 +41,33 @@ class PodLifetimeTest {
     assertFalse(lifetime.enoughForARun(), "a second short of a run");
     clock.set(CREATED.plus(DEADLINE).minusSeconds(10)); // the reviewer's warm pod at ~3590 s
     assertFalse(lifetime.enoughForARun(), "10 s left");
+  }
+
+  /**
+   * With the default settings a run may keep its pod for more than an hour (a programmatic run
+   * waiting for tool results, files taking their transfer timeouts): a pool pod with less left is
+   * not handed out, and the default deadline leaves a pod that long for runs.
+   */
+  @Test
+  void aPoolPodIsHandedOutOnlyWithWhatARunMayReallyUseOfItLeft() {
+    Config.Kubernetes k =
+        Config.from(
+                Map.of(
+                    "API_KEY", "k".repeat(20),
+                    "SANDBOX_BACKEND", "kubernetes",
+                    "POD_NAMESPACE", "sandboxes"))
+            .kubernetes();
+    MovingClock clock = new MovingClock(CREATED);
+    PodLifetime lifetime = PodLifetime.startingNow(clock, k.podActiveDeadline(), k.runNeed());
+    Duration programmaticRunAndTransfers = Duration.ofSeconds(3185 + 2 * 600);
+
+    clock.set(
+        CREATED.plus(k.podActiveDeadline()).minus(programmaticRunAndTransfers).minusSeconds(1));
+    assertFalse(lifetime.enoughForARun(), "room for the programmatic run, not for the margin");
+    clock.set(CREATED.plus(k.podActiveDeadline()).minus(k.runNeed()));
+    assertTrue(lifetime.enoughForARun(), "exactly a run left");
+    clock.set(CREATED.plus(Duration.ofHours(1)));
+    assertTrue(lifetime.enoughForARun(), "an hour old, as long again to go");
   }
 
   /** The sandbox's own answer, which the pool's take and the session's take and keep ask. */
@@ -66,7 +93,7 @@ class PodLifetimeTest {
               new RunnerClient(null, URI.create("http://127.0.0.1:1"), "t"),
               watcher,
               () -> {},
-              PodLifetime.startingNow(clock, DEADLINE, MAX_EXECUTION_TIME));
+              PodLifetime.startingNow(clock, DEADLINE, NEEDED));
 
       assertTrue(sandbox.isAlive());
       clock.set(CREATED.plus(DEADLINE).minusSeconds(10));
