@@ -49,12 +49,23 @@ class KubernetesDeadlinesTest {
   }
 
   @Test
-  void unsetThePoolPodsDeadlineFollowsWhatARunMayUseOfAPod() {
+  void unsetTheDeadlinesFollowWhatARunMayUseOfAPod() {
     Config.Kubernetes k = kubernetes().kubernetes();
     assertEquals(Duration.ofSeconds(2 * NEED), k.podActiveDeadline(), "a pool pod: two runs");
+    assertEquals(
+        Duration.ofSeconds(30 + NEED), k.jobDeadline(), "a Job: SANDBOX_START_TIMEOUT, one run");
 
     Config.Kubernetes longRuns = kubernetes("MAX_EXECUTION_TIME", "600").kubernetes();
     assertEquals(Duration.ofSeconds(2 * NEED_600), longRuns.podActiveDeadline());
+    assertEquals(Duration.ofSeconds(30 + NEED_600), longRuns.jobDeadline());
+  }
+
+  /** A session's Job pod serves further runs of the session, as long as a pool pod would. */
+  @Test
+  void unsetAJobWhosePodSessionsKeepLivesAsLongAsAPoolPodMore() {
+    Config.Kubernetes k =
+        kubernetes("K8S_POD_REUSE", "session", "SANDBOX_START_TIMEOUT_SECONDS", "60").kubernetes();
+    assertEquals(Duration.ofSeconds(60 + 2 * NEED), k.jobDeadline());
   }
 
   /** A pool pod must live well past what a run may use of it, else it is replaced before use. */
@@ -74,5 +85,28 @@ class KubernetesDeadlinesTest {
         kubernetes("K8S_POD_ACTIVE_DEADLINE_SECONDS", Long.toString(2 * NEED))
             .kubernetes()
             .podActiveDeadline());
+  }
+
+  /** A cold language's run, allowed ten minutes, must not be killed at the Job's five. */
+  @Test
+  void aJobDeadlineShorterThanAStartAndARunIsRefusedAtStart() {
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () -> kubernetes("MAX_EXECUTION_TIME", "600", "K8S_JOB_DEADLINE_SECONDS", "300"));
+    assertTrue(e.getMessage().contains("K8S_JOB_DEADLINE_SECONDS=300"), e.getMessage());
+    assertTrue(e.getMessage().contains("MAX_EXECUTION_TIME"), e.getMessage());
+    assertTrue(e.getMessage().contains("SANDBOX_START_TIMEOUT_SECONDS=30"), e.getMessage());
+    assertTrue(e.getMessage().contains("at least " + (30 + NEED_600)), e.getMessage());
+
+    assertThrows(
+        ConfigException.class,
+        () -> kubernetes("K8S_JOB_DEADLINE_SECONDS", Long.toString(30 + NEED - 1)),
+        "a second short");
+    assertEquals(
+        Duration.ofSeconds(30 + NEED),
+        kubernetes("K8S_JOB_DEADLINE_SECONDS", Long.toString(30 + NEED))
+            .kubernetes()
+            .jobDeadline());
   }
 }
