@@ -92,13 +92,6 @@ public record Config(
       Duration sandboxTransferTimeout) {}
 
   /**
-   * What a run needs of a Kubernetes sandbox pod beyond MAX_EXECUTION_TIME before the pod's
-   * activeDeadlineSeconds: the 15 s the API waits past it for the runner's answer, and a minute for
-   * the run's files. A pod with less left is not handed out (PodLifetime).
-   */
-  public static final Duration KUBERNETES_RUN_MARGIN = Duration.ofSeconds(75);
-
-  /**
    * The size of a Kubernetes sandbox's /mnt/data (PodSpecs' emptyDir): what one run's input files
    * can hold there at most.
    */
@@ -139,7 +132,11 @@ public record Config(
       int uidCount,
       boolean cgroupFavorDynmods) {}
 
-  /** The Kubernetes backend (SANDBOX_BACKEND=kubernetes); read even when unused, it is cheap. */
+  /**
+   * The Kubernetes backend (SANDBOX_BACKEND=kubernetes); read even when unused, it is cheap. {@code
+   * runNeed}: the longest one run may use its sandbox pod ({@link SandboxUse#ofARun}); a pod with
+   * less of its deadline left is not handed out (PodLifetime).
+   */
   public record Kubernetes(
       String namespace,
       String kubeconfig,
@@ -161,6 +158,7 @@ public record Config(
       Duration podActiveDeadline,
       Duration jobDeadline,
       Duration jobTtl,
+      Duration runNeed,
       int maxPods,
       int maxJobs,
       Map<String, String> podEnv,
@@ -481,20 +479,12 @@ public record Config(
       throw new ConfigException("LOG_FORMAT=" + format + " must be json or text");
     }
     Logging logging = new Logging(logLevel(env.string("LOG_LEVEL", "INFO")), format.equals("json"));
-    Kubernetes kubernetes = KubernetesConfig.read(env);
-    // A pool pod with less of its deadline left than a run needs is replaced unused: one that
-    // never had much more would be started and replaced over and over, serving few runs.
-    Duration run = limits.maxExecutionTime().plus(KUBERNETES_RUN_MARGIN);
-    if (backend.equals("kubernetes")
-        && kubernetes.podActiveDeadline().compareTo(run.multipliedBy(2)) < 0) {
-      throw new ConfigException(
-          "K8S_POD_ACTIVE_DEADLINE_SECONDS="
-              + kubernetes.podActiveDeadline().toSeconds()
-              + " must be at least twice what a run needs of a pod (MAX_EXECUTION_TIME + "
-              + KUBERNETES_RUN_MARGIN.toSeconds()
-              + " s = "
-              + run.toSeconds()
-              + " s): a pod with less left is not handed out");
+    // What a run may use of a sandbox pod: the Kubernetes deadlines left unset follow it, and set
+    // ones must leave room for it, or Kubernetes would kill runs these settings allow.
+    Duration need = SandboxUse.ofARun(limits, sessions);
+    Kubernetes kubernetes = KubernetesConfig.read(env, need, sandbox.startTimeout());
+    if (backend.equals("kubernetes")) {
+      checkDeadlines(kubernetes, sandbox.startTimeout());
     }
     return new Config(
         server,
@@ -509,6 +499,46 @@ public record Config(
         logging,
         kubernetes,
         operations(env, keys));
+  }
+
+  /**
+   * Refuses Kubernetes deadlines that would kill runs the API allows. A pool pod with less of its
+   * deadline left than a run needs is replaced unused: one that never had much more would be
+   * started and replaced over and over, serving few runs, so it must have twice that. A Job's
+   * deadline counts from before its pod starts, so it must hold the start and one whole run.
+   */
+  private static void checkDeadlines(Kubernetes k8s, Duration startTimeout) {
+    String need =
+        k8s.runNeed().toSeconds()
+            + " s: SANDBOX_TRANSFER_TIMEOUT_SECONDS for the inputs and again for the outputs, the"
+            + " longer of MAX_EXECUTION_TIME + 15 s and a programmatic run's budget"
+            + " ((PTC_CONTINUATION_TIMEOUT_SECONDS + MAX_EXECUTION_TIME) x 21 + MAX_EXECUTION_TIME"
+            + " + 5 s), and "
+            + SandboxUse.BETWEEN_CALLS.toSeconds()
+            + " s between the calls";
+    if (k8s.podActiveDeadline().compareTo(k8s.runNeed().multipliedBy(2)) < 0) {
+      throw new ConfigException(
+          "K8S_POD_ACTIVE_DEADLINE_SECONDS="
+              + k8s.podActiveDeadline().toSeconds()
+              + " must be at least twice what a run may use of a pod ("
+              + need
+              + "): a pod with less left is not handed out. Raise it to at least "
+              + k8s.runNeed().multipliedBy(2).toSeconds()
+              + ", or leave it unset to follow these settings");
+    }
+    Duration job = startTimeout.plus(k8s.runNeed());
+    if (k8s.jobDeadline().compareTo(job) < 0) {
+      throw new ConfigException(
+          "K8S_JOB_DEADLINE_SECONDS="
+              + k8s.jobDeadline().toSeconds()
+              + " is shorter than a Job's pod may need: SANDBOX_START_TIMEOUT_SECONDS="
+              + startTimeout.toSeconds()
+              + " to start, then one run ("
+              + need
+              + "); Kubernetes would kill such runs. Raise it to at least "
+              + job.toSeconds()
+              + ", or leave it unset to follow these settings");
+    }
   }
 
   /** REQUEST_MEMORY_BUDGET_MB, or with 0 a quarter of the JVM's largest heap. */

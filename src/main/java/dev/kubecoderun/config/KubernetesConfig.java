@@ -6,6 +6,7 @@ import dev.kubecoderun.language.Language;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
@@ -23,7 +24,11 @@ final class KubernetesConfig {
 
   private KubernetesConfig() {}
 
-  static Config.Kubernetes read(Env env) {
+  /**
+   * @param runNeed the longest one run may use its sandbox pod ({@link SandboxUse#ofARun})
+   * @param startTimeout how long a sandbox may take to start (SANDBOX_START_TIMEOUT_SECONDS)
+   */
+  static Config.Kubernetes read(Env env, Duration runNeed, Duration startTimeout) {
     String registry = env.string("K8S_IMAGE_REGISTRY", "kubecoderun");
     String tag = env.string("K8S_IMAGE_TAG", "latest");
     String cpuLimit = env.string("K8S_CPU_LIMIT", "1");
@@ -69,6 +74,20 @@ final class KubernetesConfig {
               + " must be RuntimeDefault: sandbox pods never run without the runtime's seccomp"
               + " filter");
     }
+    Config.PodReuse podReuse =
+        env.choice("K8S_POD_REUSE", Config.PodReuse.NONE, Config.PodReuse.class);
+    // Unset, the deadlines follow what a run may use of a pod, so that no setting of the API's own
+    // (MAX_EXECUTION_TIME, the transfer and programmatic timeouts) has Kubernetes kill a run it
+    // allows. A pool pod lives for two runs (Config checks set ones against the same): less and it
+    // would be replaced before much use. A Job's deadline counts from before its pod starts: the
+    // start, and the one run its pod serves, or with K8S_POD_REUSE=session as long as a pool pod
+    // for its session's further runs.
+    int podDeadline = (int) runNeed.multipliedBy(2).toSeconds();
+    int jobDeadline =
+        (int)
+            startTimeout
+                .plus(runNeed.multipliedBy(podReuse == Config.PodReuse.SESSION ? 2 : 1))
+                .toSeconds();
     return new Config.Kubernetes(
         env.string("K8S_NAMESPACE", defaultNamespace(env)),
         env.string("KUBECONFIG", null),
@@ -87,16 +106,17 @@ final class KubernetesConfig {
         json(env, "K8S_POD_NODE_SELECTOR", "{}", new TypeReference<Map<String, String>>() {}),
         json(env, "K8S_POD_TOLERATIONS", "[]", new TypeReference<List<Map<String, Object>>>() {}),
         seccomp,
-        env.seconds("K8S_POD_ACTIVE_DEADLINE_SECONDS", 3600, 60, 7 * 86400),
-        env.seconds("K8S_JOB_DEADLINE_SECONDS", 300, 10, 86400),
+        env.seconds("K8S_POD_ACTIVE_DEADLINE_SECONDS", podDeadline, 60, 7 * 86400),
+        env.seconds("K8S_JOB_DEADLINE_SECONDS", jobDeadline, 10, 7 * 86400),
         env.seconds("K8S_JOB_TTL_SECONDS", 60, 0, 86400),
+        runNeed,
         maxPods,
         maxJobs,
         json(env, "K8S_POD_ENV", "{}", new TypeReference<Map<String, String>>() {}),
         isolation,
         env.string("POD_NAMESPACE", null),
         env.seconds("K8S_OWNER_LEASE_SECONDS", 60, 5, 3600),
-        env.choice("K8S_POD_REUSE", Config.PodReuse.NONE, Config.PodReuse.class),
+        podReuse,
         env.seconds("K8S_SESSION_POD_IDLE_SECONDS", 120, 5, 3600),
         env.integer("K8S_SESSION_POD_MAX_RUNS", 100, 1, 100_000));
   }

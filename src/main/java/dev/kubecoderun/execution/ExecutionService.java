@@ -2,6 +2,7 @@ package dev.kubecoderun.execution;
 
 import dev.kubecoderun.common.Apart;
 import dev.kubecoderun.config.Config;
+import dev.kubecoderun.config.SandboxUse;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.files.OutputName;
 import dev.kubecoderun.files.StoredFile;
@@ -206,7 +207,10 @@ public final class ExecutionService {
                 : sandbox
                     .runner()
                     .execute(
-                        request, limits.maxExecutionTime().plusSeconds(15), maxRunnerReply(), held);
+                        request,
+                        SandboxUse.execute(limits.maxExecutionTime()),
+                        maxRunnerReply(),
+                        held);
         timer.mark("run");
         checkReply(result);
         // A run that ended on its own leaves a sandbox its session may use again.

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.common.RandomHex;
+import dev.kubecoderun.config.SandboxUse;
 import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.sandbox.RunnerRequest;
@@ -39,7 +40,7 @@ public final class ProgrammaticService {
   private static final Logger LOG = Logger.getLogger(ProgrammaticService.class.getName());
 
   /** LibreChat's client gives up after this many tool_call_required answers. */
-  public static final int MAX_ROUND_TRIPS = 20;
+  public static final int MAX_ROUND_TRIPS = SandboxUse.PROGRAMMATIC_ROUND_TRIPS;
 
   private static final Duration FINAL_TTL = Duration.ofMinutes(10);
   private static final Duration MARGIN = Duration.ofSeconds(30);
@@ -246,18 +247,11 @@ public final class ProgrammaticService {
   }
 
   /**
-   * The longest the runner may take to end a run: each of its segments running its longest, each
-   * batch waiting its longest for results (the runner ends the run past either, and past {@link
-   * #MAX_ROUND_TRIPS} batches), and a segment and a few seconds more for the runner's own delays. A
-   * runner that has not ended it by then is not ours (on Kubernetes user code shares its pod), and
-   * the run is ended as a sandbox failure.
+   * The longest the runner may take to end a run ({@link SandboxUse#programmatic}: the same the
+   * Kubernetes deadlines are checked against).
    */
   Duration runBudget() {
-    return idleTimeout
-        .plus(maxSegment)
-        .multipliedBy(MAX_ROUND_TRIPS + 1)
-        .plus(maxSegment)
-        .plus(Duration.ofSeconds(5));
+    return SandboxUse.programmatic(idleTimeout, maxSegment);
   }
 
   /** How long one /ptc/wait may take: the runner answers 202 ("not yet") well within it. */

@@ -9,7 +9,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.kubecoderun.auth.Authenticator;
 import dev.kubecoderun.auth.RateWindow;
 import dev.kubecoderun.language.Language;
-import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -372,39 +371,5 @@ class ConfigTest {
     assertEquals("t".repeat(32), Config.from(env).operations().metricsToken());
     env.remove("MASTER_API_KEY");
     assertEquals("t".repeat(32), Config.from(env).operations().metricsToken(), "no master key");
-  }
-
-  /** A pool pod must live well past what a run needs of it, else it is replaced before any use. */
-  @Test
-  void aPodDeadlineTooShortForRunsIsRefusedAtStart() {
-    ConfigException e =
-        assertThrows(
-            ConfigException.class,
-            () ->
-                Config.from(
-                    Map.of(
-                        "API_KEY",
-                        KEY,
-                        "SANDBOX_BACKEND",
-                        "kubernetes",
-                        "MAX_EXECUTION_TIME",
-                        "600",
-                        "K8S_POD_ACTIVE_DEADLINE_SECONDS",
-                        "1200")));
-    assertTrue(e.getMessage().contains("K8S_POD_ACTIVE_DEADLINE_SECONDS=1200"), e.getMessage());
-    assertEquals(
-        Duration.ofSeconds(1350),
-        Config.from(
-                Map.of(
-                    "API_KEY",
-                    KEY,
-                    "SANDBOX_BACKEND",
-                    "kubernetes",
-                    "MAX_EXECUTION_TIME",
-                    "600",
-                    "K8S_POD_ACTIVE_DEADLINE_SECONDS",
-                    "1350"))
-            .kubernetes()
-            .podActiveDeadline());
   }
 }

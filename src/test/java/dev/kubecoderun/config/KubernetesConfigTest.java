@@ -36,8 +36,7 @@ class KubernetesConfigTest {
     assertEquals("1", k.cpuLimits().get(Language.GO));
     assertEquals("512Mi", k.memoryLimits().get(Language.GO));
     assertEquals("RuntimeDefault", k.seccompProfileType());
-    assertEquals(3600, k.podActiveDeadline().toSeconds());
-    assertEquals(300, k.jobDeadline().toSeconds());
+    // The deadlines follow MAX_EXECUTION_TIME and the rest: KubernetesDeadlinesTest.
     assertEquals(60, k.jobTtl().toSeconds());
     assertEquals(50, k.maxPods());
     assertEquals(20, k.maxJobs());

@@ -1236,11 +1236,18 @@ class KubernetesBackendTest {
   @Order(11)
   void aJobLeftByAKilledApiEndsAtItsDeadlineAndIsCollectedAfterItsTtl() throws Exception {
     Map<String, String> env = apiEnv(0, 0);
-    env.put("K8S_JOB_DEADLINE_SECONDS", "10");
+    // The shortest Job deadline these settings allow, the one an unset K8S_JOB_DEADLINE_SECONDS
+    // takes (SandboxUse): the start, 20 s, then what a run may use of its pod, 110 s: its files,
+    // 1 s each way, a programmatic run's budget, (1 + 1) x 21 + 1 + 5 s, and 60 s between calls.
+    env.put("SANDBOX_START_TIMEOUT_SECONDS", "20");
+    env.put("MAX_EXECUTION_TIME", "1");
+    env.put("SANDBOX_TRANSFER_TIMEOUT_SECONDS", "1");
+    env.put("PTC_CONTINUATION_TIMEOUT_SECONDS", "1");
+    int jobDeadline = 20 + 110;
     env.put("K8S_JOB_TTL_SECONDS", "0");
     api = ApiProcess.start(env);
     try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
-      runs.submit(() -> api.execResponse("bash", "sleep 25; echo never"));
+      runs.submit(() -> api.execResponse("bash", "sleep 5; echo never"));
       await(
           "the run's Job",
           60,
@@ -1248,11 +1255,20 @@ class KubernetesBackendTest {
       await("the run's pod", 60, quietly(() -> !sandboxPods("kubecoderun.io/role=job").isEmpty()));
       api.kill(); // nothing deletes the Job now but Kubernetes itself
     }
+    assertEquals(
+        jobDeadline,
+        adminBatch
+            .listNamespacedJob(sandboxNs)
+            .execute()
+            .getItems()
+            .getFirst()
+            .getSpec()
+            .getActiveDeadlineSeconds());
     // The Job controller ends the Job at its deadline (its pod goes), the TTL controller deletes
     // it.
     await(
         "the Job and its pod gone",
-        60,
+        jobDeadline + 60,
         quietly(
             () ->
                 adminBatch.listNamespacedJob(sandboxNs).execute().getItems().isEmpty()

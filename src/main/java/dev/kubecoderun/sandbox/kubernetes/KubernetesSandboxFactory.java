@@ -13,7 +13,6 @@ import io.helidon.webclient.api.WebClient;
 import io.kubernetes.client.openapi.ApiException;
 import java.io.IOException;
 import java.net.URI;
-import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
@@ -22,6 +21,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
 import java.util.logging.Logger;
 
 /**
@@ -57,7 +57,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   private volatile Thread probing; // the isolation check while it runs
 
   /** What a pod's age is read on (its activeDeadlineSeconds, see {@link PodLifetime}). */
-  private final Clock clock = Clock.systemUTC();
+  private final LongSupplier nanoClock = System::nanoTime;
 
   public KubernetesSandboxFactory(Config.Kubernetes k8s, RunnerSettings settings, WebClient http) {
     this.k8s = k8s;
@@ -272,9 +272,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
     // Asked for before the pod exists: its deadline, counted from its start, ends no earlier.
     PodLifetime lifetime =
         PodLifetime.startingNow(
-            clock,
-            warm ? k8s.podActiveDeadline() : k8s.jobDeadline(),
-            Duration.ofMillis(settings.maxTimeoutMs()));
+            nanoClock, warm ? k8s.podActiveDeadline() : k8s.jobDeadline(), k8s.runNeed());
     try {
       live.put(name, !warm);
       if (warm) {

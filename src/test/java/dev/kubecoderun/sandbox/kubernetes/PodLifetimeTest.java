@@ -3,17 +3,17 @@ package dev.kubecoderun.sandbox.kubernetes;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kubecoderun.config.Config;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.sandbox.RunnerClient;
-import dev.kubecoderun.testing.MovingClock;
 import io.kubernetes.client.openapi.ApiClient;
 import io.kubernetes.client.openapi.models.V1ObjectMeta;
 import io.kubernetes.client.openapi.models.V1Pod;
 import io.kubernetes.client.openapi.models.V1PodStatus;
 import java.net.URI;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.Map;
+import java.util.function.LongSupplier;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -22,25 +22,81 @@ import org.junit.jupiter.api.Test;
  * being killed halfway by Kubernetes (a 503, its outputs and state lost).
  */
 class PodLifetimeTest {
-  private static final Instant CREATED = Instant.parse("2026-01-01T00:00:00Z");
   private static final Duration DEADLINE = Duration.ofSeconds(3600); // K8S_POD_ACTIVE_DEADLINE
-  private static final Duration MAX_EXECUTION_TIME = Duration.ofSeconds(30);
 
-  /** What a run needs: MAX_EXECUTION_TIME, the 15 s waited past it, a minute for its files. */
+  /** What a run may use of a pod (SandboxUse.ofARun), here a short one's. */
   private static final Duration NEEDED = Duration.ofSeconds(30 + 15 + 60);
+
+  /** This API's monotonic clock, in nanoseconds: any start, and it may wrap. */
+  private static final class NanoClock implements LongSupplier {
+    private final long start;
+    private volatile long now;
+
+    NanoClock(long start) {
+      this.start = start;
+      this.now = start;
+    }
+
+    /** The time since the pod's creation was asked for. */
+    void at(Duration sinceStart) {
+      now = start + sinceStart.toNanos();
+    }
+
+    @Override
+    public long getAsLong() {
+      return now;
+    }
+  }
 
   @Test
   void aPodIsGoodForARunUntilLessThanARunIsLeftOfItsDeadline() {
-    MovingClock clock = new MovingClock(CREATED);
-    PodLifetime lifetime = PodLifetime.startingNow(clock, DEADLINE, MAX_EXECUTION_TIME);
+    NanoClock clock = new NanoClock(123_456_789L);
+    PodLifetime lifetime = PodLifetime.startingNow(clock, DEADLINE, NEEDED);
 
     assertTrue(lifetime.enoughForARun(), "new");
-    clock.set(CREATED.plus(DEADLINE).minus(NEEDED));
+    clock.at(DEADLINE.minus(NEEDED));
     assertTrue(lifetime.enoughForARun(), "exactly a run left");
-    clock.set(CREATED.plus(DEADLINE).minus(NEEDED).plusSeconds(1));
+    clock.at(DEADLINE.minus(NEEDED).plusSeconds(1));
     assertFalse(lifetime.enoughForARun(), "a second short of a run");
-    clock.set(CREATED.plus(DEADLINE).minusSeconds(10)); // the reviewer's warm pod at ~3590 s
+    clock.at(DEADLINE.minusSeconds(10)); // the reviewer's warm pod at ~3590 s
     assertFalse(lifetime.enoughForARun(), "10 s left");
+  }
+
+  /** nanoTime may be anywhere, even about to wrap: only differences of it mean anything. */
+  @Test
+  void theAgeIsADifferenceOfTheMonotonicClockEvenWhereItWraps() {
+    NanoClock clock = new NanoClock(Long.MAX_VALUE - Duration.ofSeconds(60).toNanos());
+    PodLifetime lifetime = PodLifetime.startingNow(clock, DEADLINE, NEEDED);
+
+    assertTrue(lifetime.enoughForARun(), "new, its death past the wrap");
+    clock.at(DEADLINE.minus(NEEDED).plusSeconds(1));
+    assertFalse(lifetime.enoughForARun(), "a second short of a run, after the wrap");
+  }
+
+  /**
+   * With the default settings a run may keep its pod for more than an hour (a programmatic run
+   * waiting for tool results, files taking their transfer timeouts): a pool pod with less left is
+   * not handed out, and the default deadline leaves a pod that long for runs.
+   */
+  @Test
+  void aPoolPodIsHandedOutOnlyWithWhatARunMayReallyUseOfItLeft() {
+    Config.Kubernetes k =
+        Config.from(
+                Map.of(
+                    "API_KEY", "k".repeat(20),
+                    "SANDBOX_BACKEND", "kubernetes",
+                    "POD_NAMESPACE", "sandboxes"))
+            .kubernetes();
+    NanoClock clock = new NanoClock(0);
+    PodLifetime lifetime = PodLifetime.startingNow(clock, k.podActiveDeadline(), k.runNeed());
+    Duration programmaticRunAndTransfers = Duration.ofSeconds(3185 + 2 * 600);
+
+    clock.at(k.podActiveDeadline().minus(programmaticRunAndTransfers).minusSeconds(1));
+    assertFalse(lifetime.enoughForARun(), "room for the programmatic run, not for the margin");
+    clock.at(k.podActiveDeadline().minus(k.runNeed()));
+    assertTrue(lifetime.enoughForARun(), "exactly a run left");
+    clock.at(Duration.ofHours(1));
+    assertTrue(lifetime.enoughForARun(), "an hour old, as long again to go");
   }
 
   /** The sandbox's own answer, which the pool's take and the session's take and keep ask. */
@@ -58,7 +114,7 @@ class PodLifetimeTest {
                       .uid("uid-1")
                       .labels(Map.of(PodSpecs.SANDBOX, "kcr-py-1")))
               .status(new V1PodStatus().phase("Running")));
-      MovingClock clock = new MovingClock(CREATED);
+      NanoClock clock = new NanoClock(0);
       KubernetesSandbox sandbox =
           new KubernetesSandbox(
               "kcr-py-1",
@@ -66,10 +122,10 @@ class PodLifetimeTest {
               new RunnerClient(null, URI.create("http://127.0.0.1:1"), "t"),
               watcher,
               () -> {},
-              PodLifetime.startingNow(clock, DEADLINE, MAX_EXECUTION_TIME));
+              PodLifetime.startingNow(clock, DEADLINE, NEEDED));
 
       assertTrue(sandbox.isAlive());
-      clock.set(CREATED.plus(DEADLINE).minusSeconds(10));
+      clock.at(DEADLINE.minusSeconds(10));
       assertFalse(sandbox.isAlive(), "running, but Kubernetes kills it within the run");
     } finally {
       watcher.close();
