@@ -38,6 +38,17 @@ public final class RedisApiKeyStore implements ApiKeyStore {
       return 0
       """;
 
+  /**
+   * HSET of the changed fields (ARGV: field, value, ...) only while the record exists, in one step:
+   * a change racing a DELETE never recreates the key, and the usage fields are never touched.
+   */
+  private static final String UPDATE =
+      """
+      if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+      if #ARGV > 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end
+      return 1
+      """;
+
   private static final Map<RateWindow, String> LIMIT_FIELDS =
       Map.of(
           RateWindow.SECOND, "rate_limits_per_second",
@@ -146,6 +157,26 @@ public final class RedisApiKeyStore implements ApiKeyStore {
           j.hset(recordKey(r.keyHash()), h);
           j.sadd(redis.key("api_keys:index"), r.keyHash());
         });
+  }
+
+  /** Safe to repeat (see RedisConnection.call): it sets the same fields again. */
+  @Override
+  public boolean update(
+      String keyHash, String name, Boolean enabled, Map<RateWindow, Long> limits) {
+    List<String> fields = new ArrayList<>();
+    if (name != null) {
+      fields.addAll(List.of("name", name));
+    }
+    if (enabled != null) {
+      fields.addAll(List.of("enabled", enabled.toString()));
+    }
+    if (limits != null) {
+      LIMIT_FIELDS.forEach(
+          (w, field) ->
+              fields.addAll(List.of(field, limits.containsKey(w) ? limits.get(w).toString() : "")));
+    }
+    Object updated = redis.call(j -> j.eval(UPDATE, List.of(recordKey(keyHash)), fields));
+    return Long.valueOf(1).equals(updated);
   }
 
   @Override

@@ -590,6 +590,19 @@ class RealStoresTest {
       assertEquals(1, keys.find(r.keyHash()).orElseThrow().usageCount());
     }
 
+    /** A change of a revoked key leaves neither a partial record nor an index entry. */
+    @Test
+    void aChangeOfARevokedKeyWritesNothingToRedis() {
+      ApiKeyRecord r = newKey("revoked");
+      store.save(r);
+      store.delete(r.keyHash());
+      assertFalse(store.update(r.keyHash(), "renamed", true, Map.of()));
+      Boolean record = REDIS.call(j -> j.exists(REDIS.key("api_keys:records:" + r.keyHash())));
+      Boolean indexed = REDIS.call(j -> j.sismember(REDIS.key("api_keys:index"), r.keyHash()));
+      assertFalse(record);
+      assertFalse(indexed);
+    }
+
     /** An index entry whose record is gone (deleted between the two) is not listed. */
     @Test
     void anIndexEntryWithoutItsRecordIsNotListed() {
