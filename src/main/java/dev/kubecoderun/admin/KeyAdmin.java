@@ -86,11 +86,16 @@ public final class KeyAdmin {
     return new Created(key, r);
   }
 
-  /** Every key, newest first; env keys after the managed ones. */
+  /**
+   * Every key, newest first; env keys after the managed ones. A record without created_at (blank in
+   * a record another tool wrote) comes after the dated ones.
+   */
   public List<Key> list() {
     List<Key> out = new ArrayList<>();
     store.list().stream()
-        .sorted(Comparator.comparing(ApiKeyRecord::createdAt).reversed())
+        .sorted(
+            Comparator.comparing(
+                ApiKeyRecord::createdAt, Comparator.nullsLast(Comparator.reverseOrder())))
         .forEach(r -> out.add(new Key(r, "managed")));
     envKeys.forEach(r -> out.add(new Key(r, "environment")));
     return out;

@@ -1,6 +1,7 @@
 package dev.kubecoderun.auth;
 
 import dev.kubecoderun.common.Json;
+import dev.kubecoderun.common.ThrottledWarning;
 import dev.kubecoderun.redis.PyTime;
 import dev.kubecoderun.redis.RedisConnection;
 import dev.kubecoderun.redis.RedisHashes;
@@ -14,6 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.logging.Logger;
 import redis.clients.jedis.Response;
 
 /**
@@ -57,7 +59,11 @@ public final class RedisApiKeyStore implements ApiKeyStore {
           RateWindow.DAY, "rate_limits_daily",
           RateWindow.MONTH, "rate_limits_monthly");
 
+  private static final Logger LOG = Logger.getLogger(RedisApiKeyStore.class.getName());
+
   private final RedisConnection redis;
+  // A bad record is read on each request of its key: one line a minute is enough.
+  private final ThrottledWarning unreadable = new ThrottledWarning(LOG, Duration.ofMinutes(1));
 
   public RedisApiKeyStore(RedisConnection redis) {
     this.redis = redis;
@@ -68,30 +74,39 @@ public final class RedisApiKeyStore implements ApiKeyStore {
     return record(keyHash, redis.call(j -> j.hgetAll(recordKey(keyHash))));
   }
 
-  /** A record from its hash; empty when there is none (an empty hash is a missing key). */
-  private static Optional<ApiKeyRecord> record(String keyHash, Map<String, String> h) {
+  /**
+   * A record from its hash; empty when there is none (an empty hash is a missing key) or when it
+   * cannot be read (a malformed date or limit, written by hand or another tool): skipped with a
+   * warning, so one bad record neither fails the listing of every key nor opens its own key.
+   */
+  private Optional<ApiKeyRecord> record(String keyHash, Map<String, String> h) {
     if (h.isEmpty()) {
       return Optional.empty();
     }
-    Map<RateWindow, Long> limits = new EnumMap<>(RateWindow.class);
-    LIMIT_FIELDS.forEach(
-        (w, field) -> {
-          String v = h.get(field);
-          if (v != null && !v.isBlank() && !v.equals("None")) {
-            limits.put(w, Long.parseLong(v.trim()));
-          }
-        });
-    return Optional.of(
-        new ApiKeyRecord(
-            keyHash,
-            h.getOrDefault("key_prefix", ""),
-            h.getOrDefault("name", ""),
-            PyTime.parse(h.get("created_at")),
-            "true".equalsIgnoreCase(h.get("enabled")),
-            limits,
-            parseLong(h.get("usage_count")),
-            PyTime.parse(h.get("last_used_at")),
-            metadata(h.get("metadata"))));
+    try {
+      Map<RateWindow, Long> limits = new EnumMap<>(RateWindow.class);
+      LIMIT_FIELDS.forEach(
+          (w, field) -> {
+            String v = h.get(field);
+            if (v != null && !v.isBlank() && !v.equals("None")) {
+              limits.put(w, Long.parseLong(v.trim()));
+            }
+          });
+      return Optional.of(
+          new ApiKeyRecord(
+              keyHash,
+              h.getOrDefault("key_prefix", ""),
+              h.getOrDefault("name", ""),
+              PyTime.parse(h.get("created_at")),
+              "true".equalsIgnoreCase(h.get("enabled")),
+              limits,
+              parseLong(h.get("usage_count")),
+              PyTime.parse(h.get("last_used_at")),
+              metadata(h.get("metadata"))));
+    } catch (RuntimeException e) {
+      unreadable.warn("skipping unreadable API key record " + keyHash + ": " + e);
+      return Optional.empty();
+    }
   }
 
   /** The Python version's {@code metadata} field: a JSON object of strings. */
