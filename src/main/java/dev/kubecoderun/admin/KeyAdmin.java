@@ -17,7 +17,7 @@ import java.util.Optional;
 /**
  * The admin API's key management: managed keys are created (the secret is returned once, only its
  * SHA-256 is stored), listed, changed and revoked; the env keys (API_KEY, API_KEYS) are listed
- * read-only. A change is one write of the record, which every replica reads on the key's next
+ * read-only. A change is one atomic step of the store, which every replica reads on the key's next
  * request.
  */
 public final class KeyAdmin {
@@ -86,11 +86,16 @@ public final class KeyAdmin {
     return new Created(key, r);
   }
 
-  /** Every key, newest first; env keys after the managed ones. */
+  /**
+   * Every key, newest first; env keys after the managed ones. A record without created_at (blank in
+   * a record another tool wrote) comes after the dated ones.
+   */
   public List<Key> list() {
     List<Key> out = new ArrayList<>();
     store.list().stream()
-        .sorted(Comparator.comparing(ApiKeyRecord::createdAt).reversed())
+        .sorted(
+            Comparator.comparing(
+                ApiKeyRecord::createdAt, Comparator.nullsLast(Comparator.reverseOrder())))
         .forEach(r -> out.add(new Key(r, "managed")));
     envKeys.forEach(r -> out.add(new Key(r, "environment")));
     return out;
@@ -105,30 +110,21 @@ public final class KeyAdmin {
     return store.find(keyHash).map(r -> new Key(r, "managed"));
   }
 
-  /** Changes what is not null; {@code limits}, when given, replaces all windows. */
+  /**
+   * Changes what is not null; {@code limits}, when given, replaces all windows. One step of the
+   * store, not a read and a write back: a DELETE landing meanwhile is never undone (the change
+   * finds no record: NOT_FOUND), and uses counted meanwhile are kept.
+   */
   public Outcome update(
       String keyHash, String name, Boolean enabled, Map<RateWindow, Long> limits) {
-    Optional<Key> found = find(keyHash);
-    if (found.isEmpty()) {
-      return Outcome.NOT_FOUND;
-    }
-    if (!found.get().managed()) {
+    if (envKeys.stream().anyMatch(r -> r.keyHash().equals(keyHash))) {
       return Outcome.ENVIRONMENT;
     }
-    ApiKeyRecord r = found.get().record();
-    store.save(
-        new ApiKeyRecord(
-            r.keyHash(),
-            r.keyPrefix(),
-            name != null ? name : r.name(),
-            r.createdAt(),
-            enabled != null ? enabled : r.enabled(),
-            limits != null ? limits : r.limits(),
-            r.usageCount(),
-            r.lastUsedAt(),
-            r.metadata()));
+    if (!store.update(keyHash, name, enabled, limits)) {
+      return Outcome.NOT_FOUND;
+    }
     // The Python version's validation cache, for a Python replica sharing this Redis.
-    store.invalidate(r.shortHash());
+    store.invalidate(keyHash.substring(0, 16));
     return Outcome.DONE;
   }
 

@@ -10,8 +10,12 @@ import io.helidon.webserver.http.HttpRules;
 import io.helidon.webserver.http.HttpService;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.EnumMap;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.regex.Pattern;
 
@@ -27,6 +31,12 @@ final class AdminKeysEndpoint implements HttpService {
   private static final int MAX_NAME = 200;
   private static final int MAX_METADATA = 32;
   private static final int MAX_METADATA_TEXT = 512;
+  private static final List<String> CREATE_FIELDS = List.of("name", "rate_limits", "metadata");
+  private static final List<String> UPDATE_FIELDS = List.of("name", "enabled", "rate_limits");
+  private static final List<String> WINDOWS =
+      Arrays.stream(RateWindow.values()).map(RateWindow::label).toList();
+  // The body is bounded (MAX_BODY), but each unknown field costs a detail: the first few say it.
+  private static final int MAX_UNKNOWN_DETAILS = 10;
 
   private final MasterKey master;
   private final KeyAdmin keys;
@@ -54,6 +64,7 @@ final class AdminKeysEndpoint implements HttpService {
   private void create(ServerRequest req, ServerResponse res) {
     master.require(req);
     JsonNode body = object(req);
+    onlyKnown(body, CREATE_FIELDS, "");
     String name = Fields.requiredString(body, "name");
     if (name.isBlank() || name.length() > MAX_NAME) {
       throw ApiError.validation(
@@ -79,6 +90,7 @@ final class AdminKeysEndpoint implements HttpService {
     master.require(req);
     String hash = keyHash(req);
     JsonNode body = object(req);
+    onlyKnown(body, UPDATE_FIELDS, "");
     String name = Fields.optionalString(body, "name");
     // An empty name is refused like a blank one (optionalString reads "" as absent).
     boolean emptyName = name == null && body.path("name").isTextual();
@@ -96,6 +108,11 @@ final class AdminKeysEndpoint implements HttpService {
     }
     JsonNode l = body.get("rate_limits");
     Map<RateWindow, Long> limits = l == null || l.isNull() ? null : limits(l);
+    if (name == null && enabled == null && limits == null) {
+      // 200 for a change of nothing would hide a mistake (all fields null, or an empty body).
+      throw ApiError.validation(
+          "body", "Give at least one of name, enabled, rate_limits", "missing");
+    }
     outcome(keys.update(hash, name == null ? null : name.strip(), enabled, limits), "modified");
     send(res, true);
   }
@@ -140,7 +157,8 @@ final class AdminKeysEndpoint implements HttpService {
   }
 
   /**
-   * {@code {per_second?, per_minute?, hourly?, daily?, monthly?}}: a positive whole number or null.
+   * {@code {per_second?, per_minute?, hourly?, daily?, monthly?}}: a positive whole number or null;
+   * any other window is refused.
    */
   private static Map<RateWindow, Long> limits(JsonNode node) {
     if (node == null || node.isNull()) {
@@ -149,6 +167,8 @@ final class AdminKeysEndpoint implements HttpService {
     if (!node.isObject()) {
       throw ApiError.validation("rate_limits", "rate_limits must be an object", "type_error");
     }
+    // An unknown window ("per_hour") would otherwise leave the key unlimited in that window.
+    onlyKnown(node, WINDOWS, "rate_limits.");
     Map<RateWindow, Long> out = new EnumMap<>(RateWindow.class);
     for (RateWindow w : RateWindow.values()) {
       JsonNode v = node.get(w.label());
@@ -164,6 +184,28 @@ final class AdminKeysEndpoint implements HttpService {
       out.put(w, v.asLong());
     }
     return out;
+  }
+
+  /**
+   * Refuses the fields of {@code obj} not in {@code known} (their names prefixed with {@code
+   * prefix} in the details): a misspelt field ({@code {"enable": false}}) is an error, never
+   * silently nothing.
+   */
+  private static void onlyKnown(JsonNode obj, List<String> known, String prefix) {
+    List<ApiError.Detail> unknown = new ArrayList<>();
+    for (Iterator<String> it = obj.fieldNames(); it.hasNext(); ) {
+      String f = it.next();
+      if (!known.contains(f) && unknown.size() < MAX_UNKNOWN_DETAILS) {
+        unknown.add(
+            new ApiError.Detail(
+                prefix + f,
+                "Unknown field; expected one of " + String.join(", ", known),
+                "extra_forbidden"));
+      }
+    }
+    if (!unknown.isEmpty()) {
+      throw new ApiError(422, "validation", "Request validation failed", unknown);
+    }
   }
 
   private static Map<String, String> metadata(JsonNode body) {

@@ -3,14 +3,25 @@ package dev.kubecoderun.auth;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /** Managed API-key records and rate-limit counters. */
 public interface ApiKeyStore {
   Optional<ApiKeyRecord> find(String keyHash);
 
-  /** Creates or replaces a record (and lists it in the key index). */
+  /**
+   * Writes a whole record (and lists it in the key index): for a new key. A change of an existing
+   * one goes through {@link #update}, which cannot bring back a key deleted meanwhile.
+   */
   void save(ApiKeyRecord record);
+
+  /**
+   * Changes the given fields of a record (null: unchanged; {@code limits} replaces every window) in
+   * one step, and only if the record still exists; never its usage fields. False when there is no
+   * record: a change racing a delete never recreates the key, and uses counted meanwhile stay.
+   */
+  boolean update(String keyHash, String name, Boolean enabled, Map<RateWindow, Long> limits);
 
   /** Every managed record (the key index), in no particular order. */
   List<ApiKeyRecord> list();

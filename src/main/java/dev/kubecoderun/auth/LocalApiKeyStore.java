@@ -32,6 +32,9 @@ public final class LocalApiKeyStore implements ApiKeyStore {
   private static final int SWEEP_EVERY = 1024;
   private final AtomicLong increments = new AtomicLong();
 
+  /** Runs before each file write (tests: holds a write where a racing delete would slip in). */
+  volatile Runnable beforeWrite = () -> {};
+
   /** Records in memory only (tests). */
   public LocalApiKeyStore(Clock clock) {
     this.clock = clock;
@@ -52,8 +55,27 @@ public final class LocalApiKeyStore implements ApiKeyStore {
 
   @Override
   public void save(ApiKeyRecord record) {
-    records.put(record.keyHash(), record);
-    persist(record);
+    records.compute(record.keyHash(), (k, old) -> persisted(record));
+  }
+
+  @Override
+  public boolean update(
+      String keyHash, String name, Boolean enabled, Map<RateWindow, Long> limits) {
+    return records.computeIfPresent(
+            keyHash,
+            (k, r) ->
+                persisted(
+                    new ApiKeyRecord(
+                        r.keyHash(),
+                        r.keyPrefix(),
+                        name != null ? name : r.name(),
+                        r.createdAt(),
+                        enabled != null ? enabled : r.enabled(),
+                        limits != null ? limits : r.limits(),
+                        r.usageCount(),
+                        r.lastUsedAt(),
+                        r.metadata())))
+        != null;
   }
 
   @Override
@@ -63,15 +85,21 @@ public final class LocalApiKeyStore implements ApiKeyStore {
 
   @Override
   public boolean delete(String keyHash) {
-    boolean existed = records.remove(keyHash) != null;
-    if (dir != null) {
-      try {
-        Files.deleteIfExists(file(keyHash));
-      } catch (IOException e) {
-        throw new UncheckedIOException(e);
-      }
-    }
-    return existed;
+    boolean[] existed = {false};
+    records.compute(
+        keyHash,
+        (k, old) -> {
+          existed[0] = old != null;
+          if (dir != null) {
+            try {
+              Files.deleteIfExists(file(k));
+            } catch (IOException e) {
+              throw new UncheckedIOException(e);
+            }
+          }
+          return null;
+        });
+    return existed[0];
   }
 
   /** No Python replica shares an embedded store: nothing to forget. */
@@ -108,17 +136,22 @@ public final class LocalApiKeyStore implements ApiKeyStore {
 
   @Override
   public void recordUsage(String keyHash, Instant now) {
-    ApiKeyRecord r =
-        records.computeIfPresent(keyHash, (k, old) -> old.withUsage(old.usageCount() + 1, now));
-    if (r != null) {
-      persist(r);
-    }
+    records.computeIfPresent(
+        keyHash, (k, old) -> persisted(old.withUsage(old.usageCount() + 1, now)));
   }
 
-  private void persist(ApiKeyRecord r) {
+  /**
+   * Writes {@code r}'s file and returns it; only ever called inside the map's step (compute) of its
+   * key, which a delete or another change of the same key waits for: a file is never written for a
+   * record already deleted (it would bring the key back at the next start), nor over a newer one. A
+   * write that fails leaves the map as it was.
+   */
+  private ApiKeyRecord persisted(ApiKeyRecord r) {
     if (dir != null) {
+      beforeWrite.run();
       LocalDisk.write(file(r.keyHash()), Json.write(r));
     }
+    return r;
   }
 
   private Path file(String keyHash) {

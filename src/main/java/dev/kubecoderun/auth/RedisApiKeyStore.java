@@ -1,6 +1,7 @@
 package dev.kubecoderun.auth;
 
 import dev.kubecoderun.common.Json;
+import dev.kubecoderun.common.ThrottledWarning;
 import dev.kubecoderun.redis.PyTime;
 import dev.kubecoderun.redis.RedisConnection;
 import dev.kubecoderun.redis.RedisHashes;
@@ -14,6 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.logging.Logger;
 import redis.clients.jedis.Response;
 
 /**
@@ -38,6 +40,17 @@ public final class RedisApiKeyStore implements ApiKeyStore {
       return 0
       """;
 
+  /**
+   * HSET of the changed fields (ARGV: field, value, ...) only while the record exists, in one step:
+   * a change racing a DELETE never recreates the key, and the usage fields are never touched.
+   */
+  private static final String UPDATE =
+      """
+      if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+      if #ARGV > 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end
+      return 1
+      """;
+
   private static final Map<RateWindow, String> LIMIT_FIELDS =
       Map.of(
           RateWindow.SECOND, "rate_limits_per_second",
@@ -46,7 +59,11 @@ public final class RedisApiKeyStore implements ApiKeyStore {
           RateWindow.DAY, "rate_limits_daily",
           RateWindow.MONTH, "rate_limits_monthly");
 
+  private static final Logger LOG = Logger.getLogger(RedisApiKeyStore.class.getName());
+
   private final RedisConnection redis;
+  // A bad record is read on each request of its key: one line a minute is enough.
+  private final ThrottledWarning unreadable = new ThrottledWarning(LOG, Duration.ofMinutes(1));
 
   public RedisApiKeyStore(RedisConnection redis) {
     this.redis = redis;
@@ -57,30 +74,39 @@ public final class RedisApiKeyStore implements ApiKeyStore {
     return record(keyHash, redis.call(j -> j.hgetAll(recordKey(keyHash))));
   }
 
-  /** A record from its hash; empty when there is none (an empty hash is a missing key). */
-  private static Optional<ApiKeyRecord> record(String keyHash, Map<String, String> h) {
+  /**
+   * A record from its hash; empty when there is none (an empty hash is a missing key) or when it
+   * cannot be read (a malformed date or limit, written by hand or another tool): skipped with a
+   * warning, so one bad record neither fails the listing of every key nor opens its own key.
+   */
+  private Optional<ApiKeyRecord> record(String keyHash, Map<String, String> h) {
     if (h.isEmpty()) {
       return Optional.empty();
     }
-    Map<RateWindow, Long> limits = new EnumMap<>(RateWindow.class);
-    LIMIT_FIELDS.forEach(
-        (w, field) -> {
-          String v = h.get(field);
-          if (v != null && !v.isBlank() && !v.equals("None")) {
-            limits.put(w, Long.parseLong(v.trim()));
-          }
-        });
-    return Optional.of(
-        new ApiKeyRecord(
-            keyHash,
-            h.getOrDefault("key_prefix", ""),
-            h.getOrDefault("name", ""),
-            PyTime.parse(h.get("created_at")),
-            "true".equalsIgnoreCase(h.get("enabled")),
-            limits,
-            parseLong(h.get("usage_count")),
-            PyTime.parse(h.get("last_used_at")),
-            metadata(h.get("metadata"))));
+    try {
+      Map<RateWindow, Long> limits = new EnumMap<>(RateWindow.class);
+      LIMIT_FIELDS.forEach(
+          (w, field) -> {
+            String v = h.get(field);
+            if (v != null && !v.isBlank() && !v.equals("None")) {
+              limits.put(w, Long.parseLong(v.trim()));
+            }
+          });
+      return Optional.of(
+          new ApiKeyRecord(
+              keyHash,
+              h.getOrDefault("key_prefix", ""),
+              h.getOrDefault("name", ""),
+              PyTime.parse(h.get("created_at")),
+              "true".equalsIgnoreCase(h.get("enabled")),
+              limits,
+              parseLong(h.get("usage_count")),
+              PyTime.parse(h.get("last_used_at")),
+              metadata(h.get("metadata"))));
+    } catch (RuntimeException e) {
+      unreadable.warn("skipping unreadable API key record " + keyHash + ": " + e);
+      return Optional.empty();
+    }
   }
 
   /** The Python version's {@code metadata} field: a JSON object of strings. */
@@ -146,6 +172,26 @@ public final class RedisApiKeyStore implements ApiKeyStore {
           j.hset(recordKey(r.keyHash()), h);
           j.sadd(redis.key("api_keys:index"), r.keyHash());
         });
+  }
+
+  /** Safe to repeat (see RedisConnection.call): it sets the same fields again. */
+  @Override
+  public boolean update(
+      String keyHash, String name, Boolean enabled, Map<RateWindow, Long> limits) {
+    List<String> fields = new ArrayList<>();
+    if (name != null) {
+      fields.addAll(List.of("name", name));
+    }
+    if (enabled != null) {
+      fields.addAll(List.of("enabled", enabled.toString()));
+    }
+    if (limits != null) {
+      LIMIT_FIELDS.forEach(
+          (w, field) ->
+              fields.addAll(List.of(field, limits.containsKey(w) ? limits.get(w).toString() : "")));
+    }
+    Object updated = redis.call(j -> j.eval(UPDATE, List.of(recordKey(keyHash)), fields));
+    return Long.valueOf(1).equals(updated);
   }
 
   @Override

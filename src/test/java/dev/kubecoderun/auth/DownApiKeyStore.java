@@ -5,6 +5,7 @@ import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /** A key store that cannot be reached: every call fails as RedisConnection's do (unit tests). */
@@ -20,6 +21,12 @@ final class DownApiKeyStore implements ApiKeyStore {
 
   @Override
   public void save(ApiKeyRecord record) {
+    throw fail();
+  }
+
+  @Override
+  public boolean update(
+      String keyHash, String name, Boolean enabled, Map<RateWindow, Long> limits) {
     throw fail();
   }
 

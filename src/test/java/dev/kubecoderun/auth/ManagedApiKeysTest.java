@@ -158,6 +158,12 @@ class ManagedApiKeysTest {
           }
 
           @Override
+          public boolean update(
+              String keyHash, String name, Boolean enabled, Map<RateWindow, Long> limits) {
+            return store.update(keyHash, name, enabled, limits);
+          }
+
+          @Override
           public List<ApiKeyRecord> list() {
             return store.list();
           }

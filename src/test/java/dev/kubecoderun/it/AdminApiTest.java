@@ -210,6 +210,62 @@ class AdminApiTest {
         server.send(admin(server, "/api/v1/admin/metrics/summary?period=year")), 422, "validation");
   }
 
+  /**
+   * A field or rate-limit window the admin API does not know is refused (422 naming it), never
+   * ignored: a misspelt PATCH would answer 200 and change nothing, a misspelt window would leave
+   * the key unlimited. A PATCH naming nothing to change is refused too. Nothing is changed.
+   */
+  @Test
+  void unknownFieldsAndWindowsAndEmptyChangesAreRefusedNotIgnored() {
+    String name = "strict " + System.nanoTime();
+    Map<String, String> creates = new java.util.LinkedHashMap<>();
+    creates.put(
+        "{\"name\":\"" + name + "\",\"rate_limits\":{\"per_hour\":100}}", "rate_limits.per_hour");
+    creates.put("{\"name\":\"" + name + "\",\"enabled\":false}", "enabled");
+    creates.forEach(
+        (json, field) ->
+            assertEquals(
+                field,
+                Errors.assertError(
+                        adminJson(server, "POST", "/api/v1/admin/keys", json), 422, "validation")
+                    .at("/details/0/field")
+                    .asText(),
+                json));
+    assertFalse(
+        server.send(admin(server, "/api/v1/admin/keys")).body().contains(name), "none created");
+
+    JsonNode created =
+        adminJson(
+                server,
+                "POST",
+                "/api/v1/admin/keys",
+                "{\"name\":\"" + name + "\",\"rate_limits\":{\"per_minute\":5}}")
+            .json();
+    String hash = created.at("/record/key_hash").asText();
+    String path = "/api/v1/admin/keys/" + hash;
+    Map<String, String> patches = new java.util.LinkedHashMap<>();
+    patches.put("{\"enable\":false}", "enable");
+    patches.put("{\"rate_limits\":{\"per_hour\":100}}", "rate_limits.per_hour");
+    patches.put("{\"enabled\":false,\"metadata\":{\"a\":\"b\"}}", "metadata");
+    patches.put("{}", "body");
+    patches.put("{\"name\":null,\"enabled\":null,\"rate_limits\":null}", "body");
+    patches.forEach(
+        (json, field) ->
+            assertEquals(
+                field,
+                Errors.assertError(adminJson(server, "PATCH", path, json), 422, "validation")
+                    .at("/details/0/field")
+                    .asText(),
+                json));
+    JsonNode unchanged = server.send(admin(server, path)).json();
+    assertTrue(unchanged.get("enabled").asBoolean(), "still enabled");
+    assertEquals(5, unchanged.at("/rate_limits/per_minute").asInt(), "limits as they were");
+    assertEquals(
+        "true", adminJson(server, "PATCH", path, "{\"rate_limits\":{\"hourly\":100}}").body());
+    assertEquals(100, server.send(admin(server, path)).json().at("/rate_limits/hourly").asInt());
+    server.send(admin(server, path).DELETE());
+  }
+
   /** Each bad query parameter or body of the admin API: a 4xx naming the field it refused. */
   @Test
   void badQueriesAndBodiesNameTheFieldTheyRefuse() {

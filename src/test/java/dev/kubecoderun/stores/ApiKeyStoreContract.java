@@ -2,14 +2,19 @@ package dev.kubecoderun.stores;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kubecoderun.admin.KeyAdmin;
 import dev.kubecoderun.auth.ApiKeyRecord;
 import dev.kubecoderun.auth.ApiKeyStore;
 import dev.kubecoderun.auth.ManagedApiKeys;
 import dev.kubecoderun.auth.RateWindow;
 import dev.kubecoderun.session.Ids;
 import dev.kubecoderun.testing.Eventually;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
+import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
@@ -19,11 +24,42 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
 
-/** What every ApiKeyStore does; run against the in-memory store and against Redis. */
+/** What every ApiKeyStore does; run against the embedded stores and against Redis. */
 abstract class ApiKeyStoreContract {
   abstract ApiKeyStore store();
+
+  /** The same records as a new process would find them (the store on disk: read again). */
+  ApiKeyStore reopened() {
+    return store();
+  }
+
+  /**
+   * {@link #store()}, with {@code meanwhile} run once right after the first call made through it:
+   * what another request does while an admin change is under way. The store is real; only the order
+   * of the two is fixed.
+   */
+  private ApiKeyStore withMeanwhile(Runnable meanwhile) {
+    AtomicBoolean ran = new AtomicBoolean();
+    return (ApiKeyStore)
+        Proxy.newProxyInstance(
+            ApiKeyStore.class.getClassLoader(),
+            new Class<?>[] {ApiKeyStore.class},
+            (proxy, method, args) -> {
+              Object result;
+              try {
+                result = method.invoke(store(), args);
+              } catch (InvocationTargetException e) {
+                throw e.getCause();
+              }
+              if (!ran.getAndSet(true)) {
+                meanwhile.run();
+              }
+              return result;
+            });
+  }
 
   private final Instant now = Instant.now().truncatedTo(ChronoUnit.MICROS);
 
@@ -102,6 +138,84 @@ abstract class ApiKeyStoreContract {
     String ghost = ManagedApiKeys.sha256Hex("ghost");
     store().recordUsage(ghost, now);
     assertTrue(store().find(ghost).isEmpty());
+  }
+
+  /**
+   * A change names only what it changes: the other fields stay, the uses counted before it stay,
+   * and new limits replace every window.
+   */
+  @Test
+  void aChangeWritesOnlyTheFieldsItNames() {
+    ApiKeyRecord r = record(true);
+    store().save(r);
+    store().recordUsage(r.keyHash(), now.plusSeconds(1));
+    assertTrue(store().update(r.keyHash(), "renamed", null, null));
+    assertEquals(
+        new ApiKeyRecord(
+            r.keyHash(),
+            r.keyPrefix(),
+            "renamed",
+            r.createdAt(),
+            true,
+            r.limits(),
+            1,
+            now.plusSeconds(1),
+            r.metadata()),
+        reopened().find(r.keyHash()).orElseThrow());
+    assertTrue(store().update(r.keyHash(), null, false, Map.of(RateWindow.HOUR, 7L)));
+    ApiKeyRecord changed = reopened().find(r.keyHash()).orElseThrow();
+    assertEquals("renamed", changed.name());
+    assertFalse(changed.enabled());
+    assertEquals(Map.of(RateWindow.HOUR, 7L), changed.limits());
+    assertEquals(1, changed.usageCount());
+    assertTrue(store().update(r.keyHash(), null, null, Map.of()));
+    assertEquals(Map.of(), reopened().find(r.keyHash()).orElseThrow().limits(), "unlimited");
+  }
+
+  /** A change of a key revoked before it finds no record and writes none. */
+  @Test
+  void aChangeOfARevokedKeyCreatesNothing() {
+    ApiKeyRecord r = record(true);
+    store().save(r);
+    assertTrue(store().delete(r.keyHash()));
+    assertFalse(store().update(r.keyHash(), "renamed", true, Map.of()));
+    assertTrue(reopened().find(r.keyHash()).isEmpty());
+    assertTrue(reopened().list().stream().noneMatch(x -> x.keyHash().equals(r.keyHash())));
+  }
+
+  /**
+   * An admin PATCH and a DELETE (another replica's) of the same key at once: whatever their order
+   * at the store, the key stays revoked, also after a restart.
+   */
+  @Test
+  void aRevocationDuringAChangeIsNotUndone() {
+    ApiKeyRecord r = record(true);
+    store().save(r);
+    KeyAdmin admin =
+        new KeyAdmin(
+            withMeanwhile(() -> assertTrue(store().delete(r.keyHash()))),
+            List.of(),
+            Clock.systemUTC());
+    assertNotNull(admin.update(r.keyHash(), "renamed", true, Map.of()));
+    assertTrue(reopened().find(r.keyHash()).isEmpty(), "still revoked");
+    assertTrue(reopened().list().stream().noneMatch(x -> x.keyHash().equals(r.keyHash())));
+  }
+
+  /** A use of the key counted while an admin PATCH is under way is not written over. */
+  @Test
+  void aUseCountedDuringAChangeIsKept() {
+    ApiKeyRecord r = record(true);
+    store().save(r);
+    KeyAdmin admin =
+        new KeyAdmin(
+            withMeanwhile(() -> store().recordUsage(r.keyHash(), now.plusSeconds(1))),
+            List.of(),
+            Clock.systemUTC());
+    assertEquals(KeyAdmin.Outcome.DONE, admin.update(r.keyHash(), "renamed", null, null));
+    ApiKeyRecord changed = reopened().find(r.keyHash()).orElseThrow();
+    assertEquals("renamed", changed.name());
+    assertEquals(1, changed.usageCount());
+    assertEquals(now.plusSeconds(1), changed.lastUsedAt());
   }
 
   @Test

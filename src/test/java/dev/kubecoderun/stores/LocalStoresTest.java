@@ -216,6 +216,23 @@ class LocalStoresTest {
     }
   }
 
+  /** Written through to DATA_DIR/meta/api-keys: a new store reads the same keys back. */
+  @Nested
+  class ApiKeysOnDisk extends ApiKeyStoreContract {
+    private final Path dir = dataDir.resolve("api-keys-contract");
+    private final ApiKeyStore store = new LocalApiKeyStore(Clock.systemUTC(), dir);
+
+    @Override
+    ApiKeyStore store() {
+      return store;
+    }
+
+    @Override
+    ApiKeyStore reopened() {
+      return new LocalApiKeyStore(Clock.systemUTC(), dir);
+    }
+  }
+
   /** One process: every "replica" is the same in-process locks. */
   @Nested
   class Locks extends SessionLocksContract {

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kubecoderun.admin.KeyAdmin;
 import dev.kubecoderun.auth.ApiKeyRecord;
 import dev.kubecoderun.auth.ApiKeyStore;
 import dev.kubecoderun.auth.ManagedApiKeys;
@@ -588,6 +589,68 @@ class RealStoresTest {
       RedisServer.shared().start();
       keys.recordUsage(r.keyHash(), Instant.now());
       assertEquals(1, keys.find(r.keyHash()).orElseThrow().usageCount());
+    }
+
+    /** A change of a revoked key leaves neither a partial record nor an index entry. */
+    @Test
+    void aChangeOfARevokedKeyWritesNothingToRedis() {
+      ApiKeyRecord r = newKey("revoked");
+      store.save(r);
+      store.delete(r.keyHash());
+      assertFalse(store.update(r.keyHash(), "renamed", true, Map.of()));
+      Boolean record = REDIS.call(j -> j.exists(REDIS.key("api_keys:records:" + r.keyHash())));
+      Boolean indexed = REDIS.call(j -> j.sismember(REDIS.key("api_keys:index"), r.keyHash()));
+      assertFalse(record);
+      assertFalse(indexed);
+    }
+
+    /**
+     * Records written into Redis by another tool: one without created_at is listed after the dated
+     * ones; one with a malformed date or limit is skipped (listed nowhere, its key not accepted),
+     * and every other key is still listed.
+     */
+    @Test
+    void anUnreadableRecordIsSkippedAndAnUndatedOneListedLast() {
+      ApiKeyRecord good = newKey("good");
+      store.save(good);
+      String undated = ManagedApiKeys.sha256Hex("sk-" + Ids.next());
+      String badDate = ManagedApiKeys.sha256Hex("sk-" + Ids.next());
+      String badLimit = ManagedApiKeys.sha256Hex("sk-" + Ids.next());
+      Map<String, Map<String, String>> written =
+          Map.of(
+              undated,
+              Map.of("name", "undated", "created_at", "", "enabled", "true"),
+              badDate,
+              Map.of("name", "bad date", "created_at", "yesterday", "enabled", "true"),
+              badLimit,
+              Map.of(
+                  "name",
+                  "bad limit",
+                  "created_at",
+                  "2025-01-02T03:04:05.123456+00:00",
+                  "enabled",
+                  "true",
+                  "rate_limits_hourly",
+                  "lots"));
+      written.forEach(
+          (hash, fields) ->
+              REDIS.run(
+                  j -> {
+                    j.hset(REDIS.key("api_keys:records:" + hash), fields);
+                    j.sadd(REDIS.key("api_keys:index"), hash);
+                  }));
+      try {
+        List<String> listed =
+            new KeyAdmin(store, List.of(), Clock.systemUTC())
+                .list().stream().map(k -> k.record().keyHash()).toList();
+        assertTrue(listed.contains(good.keyHash()), "the good key is listed");
+        assertEquals(undated, listed.getLast(), "the undated key comes last");
+        assertFalse(listed.contains(badDate), "malformed created_at: skipped");
+        assertFalse(listed.contains(badLimit), "malformed limit: skipped");
+        assertTrue(store.find(badLimit).isEmpty(), "its key is not accepted");
+      } finally {
+        written.keySet().forEach(store::delete);
+      }
     }
 
     /** An index entry whose record is gone (deleted between the two) is not listed. */
