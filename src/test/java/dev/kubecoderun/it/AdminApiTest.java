@@ -361,8 +361,13 @@ class AdminApiTest {
     }
     assertEquals(List.of(200, 200, 200), statuses);
 
+    // A run's usage is recorded just after its answer.
     JsonNode usage =
-        server.send(admin(server, "/api/v1/admin/keys/" + hash + "/usage?hours=2")).json();
+        Poll.until(
+            () ->
+                server.send(admin(server, "/api/v1/admin/keys/" + hash + "/usage?hours=2")).json(),
+            u -> u.at("/totals/executions").asInt() >= 3,
+            java.time.Duration.ofSeconds(10));
     assertEquals(3, usage.at("/totals/executions").asInt(), usage.toString());
     assertEquals(1, usage.at("/totals/error_count").asInt(), usage.toString());
     assertEquals("bash", usage.at("/by_language/0/language").asText());

@@ -80,7 +80,12 @@ class TwoReplicasAdminTest {
                     HttpRequest.BodyPublishers.ofString(
                         "{\"lang\":\"bash\",\"code\":\"echo hi\"}")));
     assertEquals(200, run.status(), run.body());
-    JsonNode usage = a.send(AdminApiTest.admin(a, "/api/v1/admin/keys/" + hash + "/usage")).json();
+    // B records the run's usage just after its answer.
+    JsonNode usage =
+        Poll.until(
+            () -> a.send(AdminApiTest.admin(a, "/api/v1/admin/keys/" + hash + "/usage")).json(),
+            u -> u.at("/totals/executions").asInt() >= 1,
+            java.time.Duration.ofSeconds(10));
     assertEquals(1, usage.at("/totals/executions").asInt(), usage.toString());
     assertEquals(
         1,
