@@ -154,6 +154,9 @@ CHECKSUM_SALT: {{ include "kubecoderun.checksumSalt" . | b64enc | quote }}
 {{- if and .Values.masterKey.value (lt (len .Values.masterKey.value) 32) -}}
 {{- fail "masterKey.value must be at least 32 characters" -}}
 {{- end -}}
+{{- if and .Values.masterKey.value (not (regexMatch "^[ -~]+$" .Values.masterKey.value)) -}}
+{{- fail "masterKey.value must be printable ASCII (it is sent in an HTTP header)" -}}
+{{- end -}}
 {{- with .Values.metrics.token.value -}}
 {{- if lt (len .) 32 -}}
 {{- fail "metrics.token.value must be at least 32 characters" -}}

@@ -205,6 +205,11 @@ class ChartTest {
     JOBS.put("unknown-value", new String[] {NS, "replicaCont: 2"});
     JOBS.put("unknown-nested", new String[] {NS, "redis: {enable: true}"});
     JOBS.put("short-master", new String[] {NS, "masterKey: {value: short}"});
+    JOBS.put(
+        "non-ascii-master",
+        new String[] {
+          NS, "masterKey: {value: \"caf\u00e9-master-key-of-more-than-32-characters\"}"
+        });
     JOBS.put("monitor-no-master", new String[] {NS, "metrics: {serviceMonitor: {enabled: true}}"});
     JOBS.put("short-metrics-token", new String[] {NS, "metrics: {token: {value: short-token}}"});
     JOBS.put(
@@ -978,6 +983,9 @@ class ChartTest {
     assertTrue(errors.get("bad-lang-limits").contains("unknown language python"), errors::toString);
     assertTrue(errors.get("short-master").contains("at least 32 characters"), errors::toString);
     assertTrue(
+        errors.get("non-ascii-master").contains("masterKey.value must be printable ASCII"),
+        errors::toString);
+    assertTrue(
         errors.get("short-metrics-token").contains("metrics.token.value must be at least 32"),
         errors::toString);
     assertTrue(
@@ -1009,6 +1017,7 @@ class ChartTest {
                 "pools-over-max",
                 "bad-lang-limits",
                 "short-master",
+                "non-ascii-master",
                 "short-metrics-token",
                 "metrics-token-is-master",
                 "bad-user-namespaces",
