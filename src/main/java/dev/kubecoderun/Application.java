@@ -8,6 +8,7 @@ import dev.kubecoderun.admin.UsageStore;
 import dev.kubecoderun.api.ApiServer;
 import dev.kubecoderun.auth.ApiKeyStore;
 import dev.kubecoderun.auth.Authenticator;
+import dev.kubecoderun.auth.ClientAddress;
 import dev.kubecoderun.auth.CredentialThrottle;
 import dev.kubecoderun.auth.EnvApiKeys;
 import dev.kubecoderun.auth.JwtKeys;
@@ -241,15 +242,18 @@ public final class Application implements AutoCloseable {
             memory);
 
     // One count per client address for every secret it tries: API keys, master key, metrics token.
+    // The address is the connection's, or behind a trusted proxy (TRUSTED_PROXIES) the client's.
     Config.FailedCredentials failures = config.server().failedCredentials();
     CredentialThrottle throttle =
         new CredentialThrottle(failures.limit(), failures.window(), failures.maxAddresses(), clock);
+    ClientAddress clients = new ClientAddress(config.server().trustedProxies());
     ApiServer.AuthSettings auth = null;
     if (config.auth().enabled()) {
       auth =
           new ApiServer.AuthSettings(
               authenticator(config.auth(), keyStore, clock),
               throttle,
+              clients,
               config.limits().maxJsonBodyBytes());
     } else {
       LOG.warning("AUTH_ENABLED=false: the API accepts requests WITHOUT an API key");
@@ -285,7 +289,8 @@ public final class Application implements AutoCloseable {
                 new KeyAdmin(keyStore, config.auth().apiKeys(), clock),
                 pool,
                 slots,
-                throttle));
+                throttle,
+                clients));
     pool.start();
     long largestBody =
         Math.max(

@@ -1,6 +1,7 @@
 package dev.kubecoderun.api;
 
 import dev.kubecoderun.auth.Authenticator;
+import dev.kubecoderun.auth.ClientAddress;
 import dev.kubecoderun.auth.CredentialThrottle;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.execution.ConflictingInputsException;
@@ -33,11 +34,14 @@ public final class ApiServer {
   public record Endpoints(List<HttpService> services, AuthSettings auth, Metrics metrics) {}
 
   /**
-   * Authentication as configured; {@code throttle} counts the failed API keys of each address
-   * (shared with the master key's routes).
+   * Authentication as configured; {@code throttle} counts the failed API keys of each address as
+   * {@code clients} derives it (both shared with the master key's routes).
    */
   public record AuthSettings(
-      Authenticator authenticator, CredentialThrottle throttle, long maxJsonBytes) {}
+      Authenticator authenticator,
+      CredentialThrottle throttle,
+      ClientAddress clients,
+      long maxJsonBytes) {}
 
   /**
    * @param memory what all requests and runs together may hold buffered at once, shared with the
@@ -53,6 +57,7 @@ public final class ApiServer {
           new AuthFilter(
               endpoints.auth().authenticator(),
               endpoints.auth().throttle(),
+              endpoints.auth().clients(),
               endpoints.metrics(),
               endpoints.auth().maxJsonBytes(),
               settings.maxConcurrentRequests(),

@@ -1,6 +1,7 @@
 package dev.kubecoderun.api;
 
 import dev.kubecoderun.auth.Authenticator;
+import dev.kubecoderun.auth.ClientAddress;
 import dev.kubecoderun.auth.CredentialThrottle;
 import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.auth.RateLimiter;
@@ -33,7 +34,8 @@ import java.util.concurrent.Semaphore;
  * the {@link Authenticator} name the {@link Principal}, and puts it in the request context for the
  * handlers. Every response to a principal with rate limits carries the RateLimit-* (draft 6) and
  * X-RateLimit-* headers. An API key goes through the {@link CredentialThrottle} of the client's
- * address: one that failed too many is answered 429 without its key being looked up.
+ * address ({@link ClientAddress}): one that failed too many is answered 429 without its key being
+ * looked up.
  */
 final class AuthFilter implements Filter {
   private static final Set<String> OPEN_PATHS = Set.of("/health", "/ready");
@@ -46,6 +48,7 @@ final class AuthFilter implements Filter {
 
   private final Authenticator authenticator;
   private final CredentialThrottle throttle;
+  private final ClientAddress clients;
   private final Metrics metrics;
   private final long maxJsonBytes;
   // Requests reading their body for a key before anyone is authenticated. A client that trickles
@@ -63,12 +66,14 @@ final class AuthFilter implements Filter {
   AuthFilter(
       Authenticator authenticator,
       CredentialThrottle throttle,
+      ClientAddress clients,
       Metrics metrics,
       long maxJsonBytes,
       int maxConcurrentRequests,
       Duration bodyDeadline) {
     this.authenticator = authenticator;
     this.throttle = throttle;
+    this.clients = clients;
     this.metrics = metrics;
     this.maxJsonBytes = maxJsonBytes;
     this.bodyScans = new Semaphore(Math.max(2, maxConcurrentRequests / 8));
@@ -151,7 +156,7 @@ final class AuthFilter implements Filter {
         || !authenticator.checksAsKey(credential, from)) {
       return authenticator.authenticate(credential, from);
     }
-    InetAddress address = clientAddress(req);
+    InetAddress address = clientAddress(clients, req);
     Duration wait = throttle.attempt(address, credential);
     if (wait != null) {
       metrics.credentialThrottled("api");
@@ -168,11 +173,13 @@ final class AuthFilter implements Filter {
   }
 
   /**
-   * The address the request came from, as the connection shows it (there is no trusted-proxy
-   * setting: behind a proxy, every client has the proxy's). Null when it is no IP address.
+   * The address the request came from: the connection's, or behind a trusted proxy the client its
+   * X-Forwarded-For names. Null when the connection has no IP address.
    */
-  static InetAddress clientAddress(ServerRequest req) {
-    return req.remotePeer().address() instanceof InetSocketAddress a ? a.getAddress() : null;
+  static InetAddress clientAddress(ClientAddress clients, ServerRequest req) {
+    InetAddress connection =
+        req.remotePeer().address() instanceof InetSocketAddress a ? a.getAddress() : null;
+    return clients.of(connection, req.headers().all(HeaderNames.X_FORWARDED_FOR, List::of));
   }
 
   /**

@@ -2,6 +2,7 @@ package dev.kubecoderun.api;
 
 import dev.kubecoderun.admin.KeyAdmin;
 import dev.kubecoderun.admin.Usage;
+import dev.kubecoderun.auth.ClientAddress;
 import dev.kubecoderun.auth.CredentialThrottle;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.execution.ExecutionService;
@@ -26,7 +27,8 @@ public final class Endpoints {
 
   /**
    * The operator's side: metrics, usage, key management and the live state it reports; {@code
-   * throttle} counts wrong master keys and metrics tokens (the same as the API-key filter's).
+   * throttle} counts wrong master keys and metrics tokens (the same as the API-key filter's) per
+   * address as {@code clients} derives it.
    */
   public record Operations(
       Metrics metrics,
@@ -34,7 +36,8 @@ public final class Endpoints {
       KeyAdmin keys,
       SandboxPool pool,
       ExecutionSlots slots,
-      CredentialThrottle throttle) {}
+      CredentialThrottle throttle,
+      ClientAddress clients) {}
 
   /** The API's HTTP services; {@code programmatic} serves /exec/programmatic. */
   public static List<HttpService> all(
@@ -52,7 +55,8 @@ public final class Endpoints {
       List<HealthCheck> checks,
       Operations ops) {
     MasterKey master =
-        new MasterKey(ops.throttle(), ops.metrics(), config.operations().masterKey());
+        new MasterKey(
+            ops.throttle(), ops.clients(), ops.metrics(), config.operations().masterKey());
     // One cache for /health/detailed and the admin stats: the dashboard polls the latter.
     HealthReports health = new HealthReports(checks, config.operations().healthCacheMaxAge());
     return List.of(
@@ -91,6 +95,7 @@ public final class Endpoints {
             ops.metrics(),
             new MasterKey(
                 ops.throttle(),
+                ops.clients(),
                 ops.metrics(),
                 config.operations().metricsToken(),
                 config.operations().masterKey()),

@@ -1,5 +1,6 @@
 package dev.kubecoderun.api;
 
+import dev.kubecoderun.auth.ClientAddress;
 import dev.kubecoderun.auth.CredentialThrottle;
 import dev.kubecoderun.metrics.Metrics;
 import io.helidon.webserver.http.ServerRequest;
@@ -17,8 +18,9 @@ import java.util.Objects;
  * /metrics accept, in {@code X-API-Key} or {@code Authorization: Bearer} (or {@code ApiKey}). API
  * keys never reach these routes (the API-key filter lets them through to this check), and this key
  * is no API key. The metrics token (METRICS_TOKEN) is checked by the same code: /metrics takes
- * either. A wrong key counts against the client's address ({@link CredentialThrottle}, shared with
- * the API keys): once it failed too many, its unknown keys are answered 429 unchecked.
+ * either. A wrong key counts against the client's address ({@link ClientAddress}; {@link
+ * CredentialThrottle}, shared with the API keys): once it failed too many, its unknown keys are
+ * answered 429 unchecked.
  */
 final class MasterKey {
   /** Paths that do their own authentication (this key), or need none (the API description). */
@@ -35,12 +37,14 @@ final class MasterKey {
 
   private final List<byte[]> digests;
   private final CredentialThrottle throttle;
+  private final ClientAddress clients;
   private final Metrics metrics;
 
   /** The keys that open the routes; null ones are unset. None set: the routes are off. */
-  MasterKey(CredentialThrottle throttle, Metrics metrics, String... keys) {
+  MasterKey(CredentialThrottle throttle, ClientAddress clients, Metrics metrics, String... keys) {
     this.digests = Arrays.stream(keys).filter(Objects::nonNull).map(MasterKey::sha256).toList();
     this.throttle = throttle;
+    this.clients = clients;
     this.metrics = metrics;
   }
 
@@ -70,7 +74,7 @@ final class MasterKey {
     if (sent == null || !enabled()) {
       return false;
     }
-    InetAddress address = AuthFilter.clientAddress(req);
+    InetAddress address = AuthFilter.clientAddress(clients, req);
     Duration wait = throttle.attempt(address, sent);
     if (wait != null) {
       metrics.credentialThrottled("operator");

@@ -1,6 +1,7 @@
 package dev.kubecoderun.config;
 
 import dev.kubecoderun.auth.Authenticator;
+import dev.kubecoderun.auth.ClientAddress;
 import dev.kubecoderun.auth.JwtKeys;
 import dev.kubecoderun.auth.RateWindow;
 import dev.kubecoderun.language.Language;
@@ -33,6 +34,8 @@ public record Config(
   /**
    * {@code downloadSendTimeout}: a file download whose client accepts no bytes for this long is
    * aborted, so a client that stops reading cannot hold a file or S3 connection open forever.
+   * {@code trustedProxies} (TRUSTED_PROXIES): connections from these networks are proxies', whose
+   * X-Forwarded-For names the client ({@link ClientAddress}); empty, the connection is the client.
    */
   public record Server(
       String host,
@@ -42,7 +45,8 @@ public record Config(
       int maxConnections,
       int maxConcurrentRequests,
       Duration idleConnectionTimeout,
-      FailedCredentials failedCredentials) {}
+      FailedCredentials failedCredentials,
+      List<ClientAddress.Cidr> trustedProxies) {}
 
   /**
    * The throttle of guessing (AUTH_FAILURE_*): after {@code limit} failed checks of API keys, the
@@ -347,7 +351,8 @@ public record Config(
             new FailedCredentials(
                 env.integer("AUTH_FAILURE_LIMIT", 20, 0, 1_000_000),
                 env.seconds("AUTH_FAILURE_WINDOW_SECONDS", 60, 1, 86_400),
-                env.integer("AUTH_FAILURE_MAX_ADDRESSES", 10_000, 100, 10_000_000)));
+                env.integer("AUTH_FAILURE_MAX_ADDRESSES", 10_000, 100, 10_000_000)),
+            networks(env, "TRUSTED_PROXIES"));
 
     List<String> keys = new java.util.ArrayList<>();
     String single = env.string("API_KEY", null);
@@ -662,6 +667,19 @@ public record Config(
         provider,
         jwt,
         rateLimits(env, "JWT_RATE_LIMITS"));
+  }
+
+  /** A comma-separated list of networks (CIDRs) or addresses; a bad one names the variable. */
+  private static List<ClientAddress.Cidr> networks(Env env, String name) {
+    List<ClientAddress.Cidr> out = new java.util.ArrayList<>();
+    for (String part : env.list(name)) {
+      try {
+        out.add(ClientAddress.Cidr.parse(part));
+      } catch (IllegalArgumentException e) {
+        throw new ConfigException(name + ": " + e.getMessage());
+      }
+    }
+    return List.copyOf(out);
   }
 
   /** {@code per_minute=60,hourly=1000}: the window names of managed keys' limits. */

@@ -30,7 +30,7 @@ class RoutesTest {
             "test",
             () -> null,
             List.of(),
-            new Endpoints.Operations(null, null, null, null, null, null)));
+            new Endpoints.Operations(null, null, null, null, null, null, null)));
   }
 
   @Test

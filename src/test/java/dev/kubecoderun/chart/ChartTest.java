@@ -236,7 +236,11 @@ class ChartTest {
               jwks: {keys: [{kty: OKP, crv: Ed25519, x: "%s", kid: rotated}]}
               singleTenantId: acme
               rateLimits: {per_minute: 60, hourly: 1000}
-          server: {maxConnections: 2000, maxConcurrentRequests: 100, idleConnectionTimeoutSeconds: 30}
+          server:
+            maxConnections: 2000
+            maxConcurrentRequests: 100
+            idleConnectionTimeoutSeconds: 30
+            trustedProxies: [10.244.0.0/16, "fd00::/8"]
           """
               .formatted(PEM.indent(8).stripTrailing(), JWK_X)
         });
@@ -283,6 +287,8 @@ class ChartTest {
     JOBS.put("type-provider", new String[] {NS, "auth: {provider: none}"});
     JOBS.put("type-rate-window", new String[] {NS, "auth: {jwt: {rateLimits: {per_week: 5}}}"});
     JOBS.put("type-connections", new String[] {NS, "server: {maxConnections: 4}"});
+    JOBS.put(
+        "type-trusted-proxies", new String[] {NS, "server: {trustedProxies: [ingress-nginx]}"});
   }
 
   static HttpServer fakeApi;
@@ -824,6 +830,7 @@ class ChartTest {
     assertEquals(apiDefaults.maxConnections(), plain.server().maxConnections());
     assertEquals(apiDefaults.maxConcurrentRequests(), plain.server().maxConcurrentRequests());
     assertEquals(apiDefaults.idleConnectionTimeout(), plain.server().idleConnectionTimeout());
+    assertEquals(List.of(), plain.server().trustedProxies(), "X-Forwarded-For ignored");
 
     // LibreChat's JWTs with inline keys: the API reads both keys from what the ConfigMap holds.
     Config jwt = Config.from(apiEnv("jwt"));
@@ -838,6 +845,7 @@ class ChartTest {
     assertEquals(2000, jwt.server().maxConnections());
     assertEquals(100, jwt.server().maxConcurrentRequests());
     assertEquals(Duration.ofSeconds(30), jwt.server().idleConnectionTimeout());
+    assertEquals("[10.244.0.0/16, fd00::/8]", jwt.server().trustedProxies().toString());
     JwtKeys keys = JwtKeys.load(jwt.auth().jwt().keys());
     assertNotNull(keys.find("lc-codeapi-2026-05"), "the PEM key under its kid");
     assertNotNull(keys.find("rotated"), "the JWKS key");
@@ -879,6 +887,7 @@ class ChartTest {
     assertEquals("2000", cm.get("MAX_CONNECTIONS"));
     assertEquals("100", cm.get("MAX_CONCURRENT_REQUESTS"));
     assertEquals("30", cm.get("IDLE_CONNECTION_TIMEOUT_SECONDS"));
+    assertEquals("10.244.0.0/16,fd00::/8", cm.get("TRUSTED_PROXIES"));
     assertEquals("acme", cm.get("CODEAPI_JWT_SINGLE_TENANT_ID"));
     assertEquals(Set.of("API_KEY", "METRICS_TOKEN", "CHECKSUM_SALT"), secret("jwt").keySet());
     JsonNode spec = one("jwt", "Deployment", FULLNAME).at("/spec/template/spec");
@@ -895,6 +904,7 @@ class ChartTest {
     assertEquals("512", plain.get("MAX_CONNECTIONS"));
     assertEquals("256", plain.get("MAX_CONCURRENT_REQUESTS"));
     assertEquals("60", plain.get("IDLE_CONNECTION_TIMEOUT_SECONDS"));
+    assertFalse(plain.containsKey("TRUSTED_PROXIES"), "the API's default: no proxy trusted");
     assertEquals("true", plain.get("RATE_LIMIT_ENABLED"));
 
     Map<String, String> files = configMap("jwt-files");
@@ -1049,7 +1059,8 @@ class ChartTest {
             "type-alg",
             "type-provider",
             "type-rate-window",
-            "type-connections")) {
+            "type-connections",
+            "type-trusted-proxies")) {
       assertTrue(
           errors.get(id).contains("schema"),
           () -> id + " not refused by the schema: " + errors.get(id));
@@ -1059,6 +1070,7 @@ class ChartTest {
     assertTrue(errors.get("type-rate-window").contains("per_week"), errors::toString);
     assertTrue(errors.get("type-max-pods").contains("maxPods"), errors::toString);
     assertTrue(errors.get("type-anti-affinity").contains("apiAntiAffinity"), errors::toString);
+    assertTrue(errors.get("type-trusted-proxies").contains("trustedProxies"), errors::toString);
   }
 
   /**

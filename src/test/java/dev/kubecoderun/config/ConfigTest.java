@@ -210,6 +210,30 @@ class ConfigTest {
   }
 
   @Test
+  void trustedProxiesAreNetworksOfEitherFamilyAndNoneByDefault() {
+    assertEquals(List.of(), Config.from(Map.of("API_KEY", KEY)).server().trustedProxies());
+    assertEquals(
+        "[10.244.0.0/16, fd00::/8, 192.0.2.7]",
+        Config.from(Map.of("API_KEY", KEY, "TRUSTED_PROXIES", " 10.244.0.0/16, fd00::/8,192.0.2.7"))
+            .server()
+            .trustedProxies()
+            .toString());
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () -> Config.from(Map.of("API_KEY", KEY, "TRUSTED_PROXIES", "10.0.0.0/8,10.1.0.0/8")));
+    assertEquals(
+        "TRUSTED_PROXIES: 10.1.0.0/8 has bits set beyond its prefix; the network is 10.0.0.0/8",
+        e.getMessage());
+    assertTrue(
+        assertThrows(
+                ConfigException.class,
+                () -> Config.from(Map.of("API_KEY", KEY, "TRUSTED_PROXIES", "ingress-nginx")))
+            .getMessage()
+            .startsWith("TRUSTED_PROXIES: ingress-nginx is not"));
+  }
+
+  @Test
   void logLevelsTakeThePythonVersionsNames() {
     for (var e :
         Map.of(

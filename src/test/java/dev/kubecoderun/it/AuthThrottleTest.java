@@ -76,6 +76,16 @@ class AuthThrottleTest {
         client, HttpRequest.newBuilder(server.base.resolve(path)).header("X-API-Key", key).GET());
   }
 
+  private static TestServer.Reply get(
+      HttpClient client, String path, String key, String forwardedFor) {
+    return server.send(
+        client,
+        HttpRequest.newBuilder(server.base.resolve(path))
+            .header("X-API-Key", key)
+            .header("X-Forwarded-For", forwardedFor)
+            .GET());
+  }
+
   /** How many HGETALLs the Redis has served: a managed key's lookup is one. */
   private static long hgetalls() {
     try (Jedis j = new Jedis("127.0.0.1", redis.port())) {
@@ -134,6 +144,21 @@ class AuthThrottleTest {
     assertEquals(200, get(from("127.0.0.4"), "/v1/languages", TestServer.KEY2).status());
     // A key never seen before waits like a guess where guessing went on: it is one, unchecked.
     assertThrottled(get(guesser, "/v1/languages", "sk-guess-number-last"));
+  }
+
+  /**
+   * Without TRUSTED_PROXIES, X-Forwarded-For is the client's own word: a guesser naming a new
+   * address in each request is still counted by its connection.
+   */
+  @Test
+  void anXForwardedForHeaderDoesNotLetAClientEscapeItsCount() {
+    HttpClient guesser = from("127.0.0.7");
+    for (int i = 0; i < LIMIT; i++) {
+      TestServer.Reply r =
+          get(guesser, "/v1/languages", "sk-forwarded-guess-" + i, "203.0.113." + (i + 1));
+      Errors.assertError(r, 401, "authentication");
+    }
+    assertThrottled(get(guesser, "/v1/languages", "sk-forwarded-guess-last", "203.0.113.99"));
   }
 
   @Test

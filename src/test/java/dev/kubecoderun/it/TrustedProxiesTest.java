@@ -1,0 +1,113 @@
+package dev.kubecoderun.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Behind a trusted proxy (TRUSTED_PROXIES), failed credentials are counted per client as the
+ * proxy's X-Forwarded-For names it: a guesser behind the proxy does not make the keys of the
+ * proxy's other clients wait. The proxy is a client bound to 127.0.0.x (all of 127/8 is trusted
+ * here), sending the header a proxy would.
+ */
+@Tag("integration")
+class TrustedProxiesTest {
+  private static final int LIMIT = 3;
+  private static final long WINDOW_SECONDS = 3600; // never ends during the test
+
+  private static TestServer server;
+
+  @BeforeAll
+  static void start() {
+    server =
+        TestServer.start(
+            Map.of(
+                "TRUSTED_PROXIES",
+                "127.0.0.0/8",
+                "AUTH_FAILURE_LIMIT",
+                Integer.toString(LIMIT),
+                "AUTH_FAILURE_WINDOW_SECONDS",
+                Long.toString(WINDOW_SECONDS),
+                "POD_POOL_PY",
+                "0"),
+            "0");
+  }
+
+  @AfterAll
+  static void stop() {
+    server.app.close();
+  }
+
+  private static HttpClient from(String address) {
+    try {
+      return HttpClient.newBuilder()
+          .localAddress(InetAddress.getByName(address))
+          .connectTimeout(Duration.ofSeconds(5))
+          .build();
+    } catch (UnknownHostException e) {
+      throw new AssertionError(e);
+    }
+  }
+
+  /** A request the proxy passes on for {@code forwardedFor}, with {@code key}. */
+  private static TestServer.Reply get(
+      HttpClient proxy, String path, String key, String forwardedFor) {
+    return server.send(
+        proxy,
+        HttpRequest.newBuilder(server.base.resolve(path))
+            .header("X-API-Key", key)
+            .header("X-Forwarded-For", forwardedFor)
+            .GET());
+  }
+
+  private static void assertThrottled(TestServer.Reply r) {
+    JsonNode e = Errors.assertError(r, 429, "rate_limited");
+    assertEquals(
+        "too_many_failed_credentials", e.path("details").path(0).path("code").asText(), r.body());
+    long retry = e.path("retry_after_seconds").asLong();
+    assertTrue(retry >= 1 && retry <= WINDOW_SECONDS, r.body());
+  }
+
+  @Test
+  void aGuesserBehindTheProxyDelaysNoOtherClientsNewKey() {
+    HttpClient proxy = from("127.0.0.2");
+    for (int i = 0; i < LIMIT; i++) {
+      Errors.assertError(
+          get(proxy, "/v1/languages", "sk-guess-" + i, "203.0.113.7"), 401, "authentication");
+    }
+    assertThrottled(get(proxy, "/v1/languages", "sk-guess-last", "203.0.113.7"));
+    // Its own header in front of what the proxy appends names no one: still counted as itself.
+    assertThrottled(get(proxy, "/v1/languages", "sk-guess-spoofed", "198.51.100.1, 203.0.113.7"));
+
+    // Another client behind the same proxy: its key, first used now, is checked and accepted.
+    assertEquals(200, get(proxy, "/v1/languages", TestServer.KEY, "203.0.113.8").status());
+  }
+
+  @Test
+  void theMasterKeysRoutesCountPerClientBehindTheProxyToo() {
+    HttpClient proxy = from("127.0.0.3");
+    String admin = "/api/v1/admin/keys";
+    for (int i = 0; i < LIMIT; i++) {
+      Errors.assertError(
+          get(proxy, admin, "a-guess-of-the-master-key-" + i, "2001:db8:1::7"),
+          403,
+          "authorization");
+    }
+    // Another address of the same /64: the same client.
+    assertThrottled(get(proxy, admin, "a-guess-of-the-master-key-last", "[2001:db8:1::9]:4711"));
+
+    // The operator, behind the same proxy, first uses the master key now: it is checked.
+    assertEquals(200, get(proxy, admin, TestServer.MASTER, "2001:db8:2::1").status());
+  }
+}
