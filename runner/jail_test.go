@@ -1202,6 +1202,41 @@ Promise.all([wasm, timer]).then(([m, t]) => console.log(m instanceof WebAssembly
 	}
 }
 
+// A js run forked from the Node template imports the installed npm packages as an ES module and requires
+// them as CommonJS. It cannot change them, and what it puts in their place is gone for the next run.
+func TestJailNodeRunsImportInstalledPackages(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	j.waitNodeTemplate(t)
+	if _, err := os.Stat(filepath.Join(nodeModulesOf(testEnv()["RUNNER_TOOL_TSC"]), "lodash")); err != nil {
+		t.Skip("no npm libraries next to the TypeScript compiler (scripts/install-prereqs installs them)")
+	}
+	b := j.create(t, "js", true)
+	for _, c := range jsModuleCases {
+		if res := b.run("js", c.code); res.ExitCode != 0 || res.Stdout != c.want {
+			t.Errorf("%s: want %q, got %s", c.name, c.want, res)
+		}
+	}
+	res := b.run("js", `import fs from "node:fs";
+const nm = import.meta.dirname + "/node_modules";
+try {
+  fs.writeFileSync(nm + "/lodash/package.json", "{}");
+  console.log("changed the installed lodash");
+} catch (e) {
+  console.log(e.code);
+}
+fs.unlinkSync(nm);
+fs.mkdirSync(nm + "/lodash", { recursive: true });
+fs.writeFileSync(nm + "/lodash/index.js", "module.exports = { sum: () => 'planted' };");
+`)
+	if res.ExitCode != 0 || res.Stdout != "EROFS\n" {
+		t.Fatalf("a run writing into the installed packages, then planting its own: %s", res)
+	}
+	if res := b.run("js", jsModuleCases[0].code); res.ExitCode != 0 || res.Stdout != "3\n" {
+		t.Errorf("the run after one that planted a package: %s", res)
+	}
+}
+
 // A pooled sandbox's child is forked ahead from the preloaded template while one of the last Python
 // runs needed it, and a child of the preloaded template serves code that needs only the stdlib as well.
 func TestJailForksAheadFromTheTemplateRecentPythonRunsNeeded(t *testing.T) {
