@@ -1237,6 +1237,29 @@ fs.writeFileSync(nm + "/lodash/index.js", "module.exports = { sum: () => 'plante
 	}
 }
 
+// A js run forked from the Node template ends with the exit code `node code.js` would: process.exitCode
+// as the 'exit' listeners left it.
+func TestJailNodeRunsEndWithNodesExitCode(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	j.waitNodeTemplate(t)
+	b := j.create(t, "js", true)
+	for _, c := range []struct {
+		name, code string
+		want       int
+	}{
+		{"an 'exit' listener setting process.exitCode", "process.on('exit', () => { process.exitCode = 9; });\n", 9},
+		{"one changing the code of process.exit", "process.on('exit', () => { process.exitCode = 5; });\nprocess.exit(4);\n", 5},
+		{"process.exitCode set by the code", "process.exitCode = 6;\n", 6},
+		{"an ES module whose top-level await never settles", "await new Promise(() => {});\n", 13},
+		{"an ES module that ends", "await Promise.resolve();\n", 0},
+	} {
+		if res := b.run("js", c.code); res.ExitCode != c.want {
+			t.Errorf("%s: want exit %d, got %s", c.name, c.want, res)
+		}
+	}
+}
+
 // A pooled sandbox's child is forked ahead from the preloaded template while one of the last Python
 // runs needed it, and a child of the preloaded template serves code that needs only the stdlib as well.
 func TestJailForksAheadFromTheTemplateRecentPythonRunsNeeded(t *testing.T) {
