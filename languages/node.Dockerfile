@@ -33,7 +33,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs \
  && rm -rf /var/lib/apt/lists/*
 # The runner runs tsc.js with node (RUNNER_TOOL_TSC) and puts that node_modules on NODE_PATH for
-# require() and next to code.ts for tsc.
+# require() and next to code.js and code.ts for import and tsc.
 COPY --from=node-libs /opt/kubecoderun/ /opt/kubecoderun/
 ENV RUNNER_TOOL_NODE=/usr/bin/node \
     RUNNER_TOOL_TSC=/opt/kubecoderun/node/node_modules/typescript/lib/tsc.js \

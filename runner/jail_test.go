@@ -1202,6 +1202,64 @@ Promise.all([wasm, timer]).then(([m, t]) => console.log(m instanceof WebAssembly
 	}
 }
 
+// A js run forked from the Node template imports the installed npm packages as an ES module and requires
+// them as CommonJS. It cannot change them, and what it puts in their place is gone for the next run.
+func TestJailNodeRunsImportInstalledPackages(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	j.waitNodeTemplate(t)
+	if _, err := os.Stat(filepath.Join(nodeModulesOf(testEnv()["RUNNER_TOOL_TSC"]), "lodash")); err != nil {
+		t.Skip("no npm libraries next to the TypeScript compiler (scripts/install-prereqs installs them)")
+	}
+	b := j.create(t, "js", true)
+	for _, c := range jsModuleCases {
+		if res := b.run("js", c.code); res.ExitCode != 0 || res.Stdout != c.want {
+			t.Errorf("%s: want %q, got %s", c.name, c.want, res)
+		}
+	}
+	res := b.run("js", `import fs from "node:fs";
+const nm = import.meta.dirname + "/node_modules";
+try {
+  fs.writeFileSync(nm + "/lodash/package.json", "{}");
+  console.log("changed the installed lodash");
+} catch (e) {
+  console.log(e.code);
+}
+fs.unlinkSync(nm);
+fs.mkdirSync(nm + "/lodash", { recursive: true });
+fs.writeFileSync(nm + "/lodash/index.js", "module.exports = { sum: () => 'planted' };");
+`)
+	if res.ExitCode != 0 || res.Stdout != "EROFS\n" {
+		t.Fatalf("a run writing into the installed packages, then planting its own: %s", res)
+	}
+	if res := b.run("js", jsModuleCases[0].code); res.ExitCode != 0 || res.Stdout != "3\n" {
+		t.Errorf("the run after one that planted a package: %s", res)
+	}
+}
+
+// A js run forked from the Node template ends with the exit code `node code.js` would: process.exitCode
+// as the 'exit' listeners left it.
+func TestJailNodeRunsEndWithNodesExitCode(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	j.waitNodeTemplate(t)
+	b := j.create(t, "js", true)
+	for _, c := range []struct {
+		name, code string
+		want       int
+	}{
+		{"an 'exit' listener setting process.exitCode", "process.on('exit', () => { process.exitCode = 9; });\n", 9},
+		{"one changing the code of process.exit", "process.on('exit', () => { process.exitCode = 5; });\nprocess.exit(4);\n", 5},
+		{"process.exitCode set by the code", "process.exitCode = 6;\n", 6},
+		{"an ES module whose top-level await never settles", "await new Promise(() => {});\n", 13},
+		{"an ES module that ends", "await Promise.resolve();\n", 0},
+	} {
+		if res := b.run("js", c.code); res.ExitCode != c.want {
+			t.Errorf("%s: want exit %d, got %s", c.name, c.want, res)
+		}
+	}
+}
+
 // A pooled sandbox's child is forked ahead from the preloaded template while one of the last Python
 // runs needed it, and a child of the preloaded template serves code that needs only the stdlib as well.
 func TestJailForksAheadFromTheTemplateRecentPythonRunsNeeded(t *testing.T) {

@@ -45,7 +45,7 @@ func warmable() []string {
 
 var languages = map[string]language{
 	"py":   {file: "code.py", tools: []string{"PYTHON"}, run: runPython, warm: warmInterpreter},
-	"js":   {file: "code.js", tools: []string{"NODE"}, warm: warmInterpreter, run: func(r *run) stepResult { return r.node() }},
+	"js":   {file: "code.js", tools: []string{"NODE"}, warm: warmInterpreter, run: runJavaScript},
 	"ts":   {file: "code.ts", tools: []string{"NODE", "TSC"}, run: runTypeScript},
 	"go":   {file: "main.go", tools: []string{"GO"}, run: runGo, build: true, warm: warmBuildCache},
 	"java": {tools: []string{"JAVA"}, run: runJava},
@@ -104,21 +104,42 @@ func runTypeScript(r *run) stepResult {
 	}
 	tsc = append(tsc, "--outDir", r.s.child(dirCode), "--module", "commonjs", "--target", "es2022",
 		"--lib", "es2022", "--sourceMap", "--esModuleInterop", "--skipLibCheck", "--pretty", "false")
-	if nm := nodeModulesOf(r.tool("TSC")); nm != "" {
+	if nm := r.s.nodeModules; nm != "" {
 		if _, err := os.Stat(filepath.Join(nm, "@types", "node")); err == nil {
 			tsc = append(tsc, "--types", "node", "--typeRoots", filepath.Join(nm, "@types"))
 		}
-		// tsc finds the types of an imported package (its own or @types/NAME) only in node_modules
-		// folders above the importing file, never on NODE_PATH: a link next to code.ts lets
-		// `import _ from "lodash"` type-check against the installed libraries.
-		if err := r.s.scratchRoot.Symlink(nm, path.Join(dirCode, "node_modules")); err != nil {
-			return r.fail("runner: linking node_modules: %v", err)
-		}
+	}
+	// tsc finds the types of an imported package (its own or @types/NAME) the same way: the link lets
+	// `import _ from "lodash"` type-check against the installed libraries.
+	if err := r.linkNodeModules(); err != nil {
+		return r.fail("runner: linking node_modules: %v", err)
 	}
 	if res, ok := r.compile(append(tsc, src)...); !ok {
 		return res
 	}
 	return r.node()
+}
+
+// runJavaScript runs code.js as `node code.js` would: Node (20.19 and later) reads it as CommonJS,
+// or as an ES module when its syntax says so (import/export, top-level await).
+func runJavaScript(r *run) stepResult {
+	if err := r.linkNodeModules(); err != nil {
+		return r.fail("runner: linking node_modules: %v", err)
+	}
+	return r.node()
+}
+
+// linkNodeModules links the installed npm packages (the node_modules holding tsc) as code/node_modules.
+// NODE_PATH serves require() only: an ES module's `import _ from "lodash"` (and tsc) look for a
+// package in the node_modules folders above the importing file and nowhere else. One symlink per run
+// (code/ is emptied before each), made before the interpreter reads the code: nothing is started, and
+// no loader hook runs in every process. The target stays read-only to children (a read-only bind in a
+// jail, the image's read-only root in a pod); a run that replaces the link changes its own run only.
+func (r *run) linkNodeModules() error {
+	if r.s.nodeModules == "" {
+		return nil
+	}
+	return r.s.scratchRoot.Symlink(r.s.nodeModules, path.Join(dirCode, "node_modules"))
 }
 
 // node runs code/code.js: forked from the Node template in jail mode (when there is one), else through

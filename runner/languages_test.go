@@ -174,6 +174,35 @@ func TestTypeScriptImportsInstalledLibraries(t *testing.T) {
 	}
 }
 
+// js code uses the installed npm packages as an ES module would (import, which never looks at NODE_PATH)
+// and as CommonJS does (require); Node tells which from the code's syntax, as `node code.js` would.
+func TestJavaScriptImportsInstalledLibraries(t *testing.T) {
+	t.Parallel()
+	nm := nodeModulesOf(testEnv()["RUNNER_TOOL_TSC"])
+	if _, err := os.Stat(filepath.Join(nm, "lodash")); nm == "" || err != nil {
+		t.Skip("no npm libraries next to the TypeScript compiler (scripts/install-prereqs installs them)")
+	}
+	tr := newRunner(t, runnerOpts{args: []string{"--warm", "js"}})
+	for _, c := range jsModuleCases {
+		warm, cold, direct := tr.runBoth("js", c.code, nil, tr.srv.cfg.Tools["NODE"])
+		for kind, res := range map[string]result{"warm": warm, "cold": cold, "node code.js": direct} {
+			if res.ExitCode != 0 || res.Stdout != c.want {
+				t.Errorf("%s, %s: want %q, got %s", c.name, kind, c.want, res)
+			}
+		}
+	}
+}
+
+// jsModuleCases are js programs of both module kinds using installed packages, with their output.
+var jsModuleCases = []struct{ name, code, want string }{
+	{"an ES module importing a CommonJS package", "import _ from \"lodash\";\nconsole.log(_.sum([1, 2]));\n", "3\n"},
+	{"an ES module importing an ES module package by name", "import { addDays } from \"date-fns\";\nconsole.log(addDays(new Date(0), 1).getTime());\n", "86400000\n"},
+	{"an ES module with top-level await and node: built-ins",
+		"import fs from \"node:fs\";\nconst text = await fs.promises.readFile(new URL(import.meta.url), \"utf8\");\nconsole.log(text.startsWith(\"import\"), typeof (await import(\"lodash\")).default.chunk);\n",
+		"true function\n"},
+	{"CommonJS requiring a package", "const _ = require(\"lodash\");\nconsole.log(_.sum([1, 2]), require.main === module);\n", "3 true\n"},
+}
+
 // rustChildUID keeps children as root when the Rust toolchain is not reachable by other users (a
 // rustup toolchain under /root on this machine); the sandbox uid could not even stat rustc.
 func rustChildUID(t *testing.T) []string {

@@ -55,6 +55,7 @@ type Server struct {
 	shimsMu      sync.Mutex
 	shimsWritten bool
 	fontLists    map[string][]byte // RUNNER_MPL_CACHE_SEED's font lists, seeded at start and reset
+	nodeModules  string            // the node_modules holding tsc (the npm packages of js and ts), or ""
 
 	stdout, stderr capture // reused by every run (runs are serialised by busy)
 	warmRuns       atomic.Int64
@@ -128,6 +129,7 @@ func newServerIn(cfg *Config, jail *jailSandbox) (*Server, error) {
 		s.fontLists = readFontLists(cfg.MplCacheSeed)
 		s.env = buildEnv(cfg)
 	}
+	s.nodeModules = nodeModulesOf(cfg.Tools["TSC"])
 	s.seedMatplotlibCache()
 	s.rust = sync.OnceValues(s.detectRust)
 	for lang := range cfg.Warm {

@@ -94,7 +94,9 @@ const emit = process.emit;
 process.emit = function (event, ...args) {
   const result = emit.call(this, event, ...args);
   if (event === 'exit' && !crashing) {
-    zygote.exit(args[0] ?? process.exitCode ?? 0);
+    // Node's exit code is process.exitCode as the listeners left it: one may set it, and Node's own
+    // sets 13 for an ES module whose top-level await never settled.
+    zygote.exit(process.exitCode ?? args[0] ?? 0);
   }
   return result;
 };

@@ -1,8 +1,8 @@
 # Sourced by scripts/install-prereqs and by languages/node.Dockerfile. Installs the npm packages js and
 # ts user code can use, with the TypeScript compiler and the @types (languages/node/package-lock.json:
 # exact versions and integrity hashes), into $KCR_TOOLS_DIR/node/node_modules. The runner finds them
-# through RUNNER_TOOL_TSC (NODE_PATH for require, a node_modules link next to code.ts for tsc); sandboxes
-# see them read-only. Downloads are cached in $KCR_TOOLS_DIR/cache/npm. Idempotent: a re-run with the
+# through RUNNER_TOOL_TSC (NODE_PATH for require, a node_modules link next to code.js and code.ts for
+# import and tsc); sandboxes see them read-only. Downloads are cached in $KCR_TOOLS_DIR/cache/npm. Idempotent: a re-run with the
 # same lock file does nothing.
 libs_node_build() {
   cp "$KCR_ROOT/languages/node/package.json" "$KCR_ROOT/languages/node/package-lock.json" "$1/" &&

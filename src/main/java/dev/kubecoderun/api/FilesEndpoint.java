@@ -1,6 +1,7 @@
 package dev.kubecoderun.api;
 
 import dev.kubecoderun.common.Json;
+import dev.kubecoderun.files.ContentTypes;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.files.StoredFile;
 import dev.kubecoderun.metrics.Metrics;
@@ -122,8 +123,9 @@ final class FilesEndpoint implements HttpService {
         "lastModified",
         DateTimeFormatter.ISO_OFFSET_DATE_TIME.format(f.createdAt().atOffset(ZoneOffset.UTC)));
     m.put("etag", "\"" + f.id() + "\"");
-    m.put("metadata", Map.of("content-type", f.contentType(), "original-filename", f.name()));
-    m.put("contentType", f.contentType());
+    String type = ContentTypes.of(f);
+    m.put("metadata", Map.of("content-type", type, "original-filename", f.name()));
+    m.put("contentType", type);
     return m;
   }
 
@@ -133,7 +135,7 @@ final class FilesEndpoint implements HttpService {
     m.put("name", f.name());
     m.put("storage_session_id", f.sessionId());
     m.put("size", f.size());
-    m.put("content_type", f.contentType());
+    m.put("content_type", ContentTypes.of(f));
     m.put("created_at", MILLIS_Z.format(f.createdAt()));
     m.put("kind", f.kind() == StoredFile.Kind.UPLOAD ? "upload" : "output");
     return m;
@@ -157,7 +159,7 @@ final class FilesEndpoint implements HttpService {
     Runnable headers =
         () -> {
           cors(res);
-          res.header("Content-Type", ContentTypes.forDownload(f));
+          res.header("Content-Type", ContentTypes.of(f));
           res.header("Content-Disposition", ContentDisposition.attachment(f.name()));
           res.header("Cache-Control", "private, max-age=3600");
           res.header("Accept-Ranges", "bytes");
@@ -256,7 +258,7 @@ final class FilesEndpoint implements HttpService {
     m.put("storage_session_id", f.sessionId());
     m.put("name", f.name());
     m.put("size", f.size());
-    m.put("contentType", f.contentType());
+    m.put("contentType", ContentTypes.of(f));
     m.put("lastModified", MILLIS_Z.format(lastModified));
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(m));

@@ -56,7 +56,7 @@ public final class FileService {
         sharing,
         sessionId,
         FilenameSanitizer.uploadName(rawName),
-        contentType == null ? "application/octet-stream" : contentType,
+        contentType == null ? ContentTypes.UNKNOWN : contentType,
         in,
         maxBytes,
         StoredFile.Kind.UPLOAD,
@@ -64,7 +64,10 @@ public final class FileService {
         readOnly);
   }
 
-  /** Stores a file a run of {@code owner} created or modified, under its path in /mnt/data. */
+  /**
+   * Stores a file a run of {@code owner} created or modified, under its path in /mnt/data, typed
+   * from its name.
+   */
   public StoredFile storeOutput(
       Principal owner, String sessionId, String name, InputStream in, long maxBytes, Room room)
       throws IOException {
@@ -73,7 +76,7 @@ public final class FileService {
         StoredFile.Sharing.USER,
         sessionId,
         name,
-        "application/octet-stream",
+        ContentTypes.fromName(name),
         in,
         maxBytes,
         StoredFile.Kind.OUTPUT,

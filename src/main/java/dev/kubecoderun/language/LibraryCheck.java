@@ -67,24 +67,36 @@ public final class LibraryCheck {
         .formatted(json(modules), json(versions));
   }
 
+  /**
+   * Each package is required (CommonJS, found on NODE_PATH) and imported (ES modules, found only in
+   * a node_modules folder above the code): user code does either.
+   */
   private static String javascript(List<List<String>> versions) {
     return """
         const fs = require("fs");
         const path = require("path");
-        const failed = [];
-        for (const [name, want] of %s) {
-          try {
-            require(name);
-          } catch (e) {
-            failed.push(`require ${name}: ${String(e.message).split("\\n")[0]}`);
-            continue;
+        const firstLine = (e) => String(e.message).split("\\n")[0];
+        (async () => {
+          const failed = [];
+          for (const [name, want] of %s) {
+            try {
+              require(name);
+            } catch (e) {
+              failed.push(`require ${name}: ${firstLine(e)}`);
+              continue;
+            }
+            try {
+              await import(name);
+            } catch (e) {
+              failed.push(`import ${name}: ${firstLine(e)}`);
+            }
+            const file = (process.env.NODE_PATH || "").split(path.delimiter).filter(Boolean)
+              .map((d) => path.join(d, name, "package.json")).find((f) => fs.existsSync(f));
+            const got = file ? JSON.parse(fs.readFileSync(file, "utf8")).version : undefined;
+            if (got !== want) failed.push(`${name}: version ${got}, want ${want}`);
           }
-          const file = (process.env.NODE_PATH || "").split(path.delimiter).filter(Boolean)
-            .map((d) => path.join(d, name, "package.json")).find((f) => fs.existsSync(f));
-          const got = file ? JSON.parse(fs.readFileSync(file, "utf8")).version : undefined;
-          if (got !== want) failed.push(`${name}: version ${got}, want ${want}`);
-        }
-        console.log(failed.length ? failed.join("\\n") : "ok");
+          console.log(failed.length ? failed.join("\\n") : "ok");
+        })();
         """
         .formatted(json(versions));
   }

@@ -127,6 +127,49 @@ class GeneratedFilesTest {
     assertEquals(0, next.path("files").size(), "the unchanged input is not an output: " + next);
   }
 
+  /**
+   * A generated file's type comes from its name, and every listing says the type its download is
+   * served with.
+   */
+  @Test
+  void aGeneratedFileIsListedWithTheTypeItIsDownloadedAs() {
+    Map<String, String> want =
+        Map.of(
+            "summary.csv", "text/csv",
+            "notes.txt", "text/plain",
+            "blob", "application/octet-stream");
+    TestServer.Reply reply =
+        server.exec(
+            "py",
+            "open('summary.csv', 'w').write('a,b\\n1,2\\n')\n"
+                + "open('notes.txt', 'w').write('n')\n"
+                + "open('blob', 'wb').write(bytes(8))\n");
+    assertEquals(200, reply.status(), reply.body());
+    JsonNode run = reply.json();
+    assertEquals(want.size(), run.path("files").size(), run.toString());
+    String session = run.path("session_id").asText();
+    for (JsonNode f : run.path("files")) {
+      String type = want.get(f.path("name").asText());
+      String id = f.path("id").asText();
+      TestServer.Reply download = server.get("/v1/download/" + session + "/" + id);
+      assertEquals(200, download.status());
+      assertEquals(type, download.header("Content-Type"), f.path("name").asText());
+      JsonNode object = server.get("/v1/sessions/" + session + "/objects/" + id).json();
+      assertEquals(type, object.path("contentType").asText(), object.toString());
+    }
+    JsonNode full = server.get("/v1/files/" + session).json();
+    assertEquals(want.size(), full.size(), full.toString());
+    for (JsonNode f : full) {
+      String type = want.get(f.path("name").asText());
+      assertEquals(type, f.path("contentType").asText(), f.toString());
+      assertEquals(type, f.path("metadata").path("content-type").asText(), f.toString());
+    }
+    for (JsonNode f : server.get("/v1/files/" + session + "?detail=normalized").json()) {
+      assertEquals(
+          want.get(f.path("name").asText()), f.path("content_type").asText(), f.toString());
+    }
+  }
+
   @Test
   void manyFilesInNestedFoldersKeepTheFirstOnesAndNameTheRest() {
     // 30 files in 3 levels of folders with odd names; MAX_OUTPUT_FILES (20) are kept.

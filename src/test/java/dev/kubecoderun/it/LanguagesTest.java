@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -156,6 +157,30 @@ class LanguagesTest {
         server.get("/download/" + r.path("session_id").asText() + "/" + out.path("id").asText());
     assertEquals(200, file.status());
     assertEquals("42", file.body().trim());
+  }
+
+  /**
+   * js code in ES module syntax (import, top-level await, node: built-ins) uses the packages GET
+   * /languages lists, as CommonJS code does with require: Node finds an imported package only in a
+   * node_modules folder above the code, never on NODE_PATH.
+   */
+  @Test
+  void jsImportsTheListedPackagesAsAnEsModule() {
+    assumeImage("js");
+    JsonNode r =
+        ok(
+            server.exec(
+                "js",
+                """
+                import _ from "lodash";
+                import fs from "node:fs";
+                const { addDays } = await import("date-fns");
+                console.log(_.sum([1, 2]), addDays(new Date(0), 1).getTime(), typeof fs.readFileSync);
+                """));
+    assertEquals("3 86400000 function\n", r.path("stdout").asText(), r.toString());
+    assertEquals("ok", r.path("status").asText(), r.toString());
+    r = ok(server.exec("js", "const _ = require('lodash');\nconsole.log(_.sum([1, 2]));"));
+    assertEquals("3\n", r.path("stdout").asText(), "CommonJS still requires them: " + r);
   }
 
   private void assumeImage(String lang) {

@@ -70,7 +70,7 @@ class LibraryDocsTest {
   private static String usedAs(Language l, String name) {
     return switch (l) {
       case PY -> "`import " + name + "`";
-      case JS -> "`require(\"" + name + "\")`";
+      case JS -> "`require(\"" + name + "\")`, `import ... from \"" + name + "\"`";
       case R -> "`library(" + name + ")`";
       case CPP -> "`#include <" + name + ">`";
       default -> "`" + name + "`";
