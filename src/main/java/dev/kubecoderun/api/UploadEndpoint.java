@@ -129,6 +129,23 @@ final class UploadEndpoint implements HttpService {
           results.add(result("error", null, p.filename(), msg));
         }
       }
+      // Uploads take no session lock (a long one would hold up the session's runs), so the
+      // session may have expired while the files streamed, and been emptied (ExpiredSessions)
+      // before or after the bytes or records written here; even made anew. Files that outlived
+      // it, or records whose bytes it deleted, must not be answered: all are rolled back. Still
+      // live now means live all along (an expired session never comes back; made anew, it is
+      // another): nothing of this upload was emptied.
+      if (session != null && !sessions.isStill(session)) {
+        throw new ApiError(
+            409,
+            "resource_conflict",
+            "The session expired during the upload; nothing was stored: retry",
+            List.of(
+                new ApiError.Detail(
+                    "session_id",
+                    "session " + session.id() + " expired during the upload",
+                    "session_expired")));
+      }
       complete = true;
     } finally {
       // An answer that is an error names no file: none stays stored (a batch's per-file errors
