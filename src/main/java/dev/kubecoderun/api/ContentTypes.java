@@ -1,15 +1,20 @@
 package dev.kubecoderun.api;
 
+import dev.kubecoderun.files.MediaType;
 import dev.kubecoderun.files.StoredFile;
 import java.net.URLConnection;
 
-/** The Content-Type of a download: the stored one, else a guess from the extension. */
+/**
+ * The Content-Type of a download: the stored one, else a guess from the extension. A stored one
+ * that is no media type (kept by an earlier release, which stored what the client sent) is not
+ * sent: it is not a header value.
+ */
 final class ContentTypes {
   private ContentTypes() {}
 
   static String forDownload(StoredFile f) {
     String stored = f.contentType();
-    if (stored != null && !stored.isBlank() && !stored.equals("application/octet-stream")) {
+    if (MediaType.isValid(stored) && !stored.equals(MediaType.UNKNOWN)) {
       return stored;
     }
     String guess = URLConnection.guessContentTypeFromName(f.name());

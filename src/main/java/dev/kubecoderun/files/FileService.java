@@ -36,7 +36,8 @@ public final class FileService {
 
   /**
    * Stores an upload of {@code owner} under {@link FilenameSanitizer#uploadName its name}: a clean
-   * relative path as sent, else the sanitized last component; {@code room}: see {@link
+   * relative path as sent, else the sanitized last component; its {@code contentType} when it is a
+   * {@link MediaType media type}, else {@code application/octet-stream}; {@code room}: see {@link
    * ObjectStore#put(String, InputStream, long, String, Room)}; {@code readOnly}: a run that changes
    * the file does not return it.
    */
@@ -56,7 +57,7 @@ public final class FileService {
         sharing,
         sessionId,
         FilenameSanitizer.uploadName(rawName),
-        contentType == null ? "application/octet-stream" : contentType,
+        MediaType.orUnknown(contentType),
         in,
         maxBytes,
         StoredFile.Kind.UPLOAD,
@@ -73,7 +74,7 @@ public final class FileService {
         StoredFile.Sharing.USER,
         sessionId,
         name,
-        "application/octet-stream",
+        MediaType.UNKNOWN,
         in,
         maxBytes,
         StoredFile.Kind.OUTPUT,

@@ -1,5 +1,6 @@
 package dev.kubecoderun.it;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -17,6 +18,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.net.http.HttpRequest;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
@@ -36,7 +38,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 /**
  * Uploads on both kinds of stores (the embedded ones; Redis and S3Proxy), on a server whose clock
  * the test moves on (SESSION_TTL_HOURS=1): an upload whose session expires while it streams stores
- * nothing.
+ * nothing, and a part's Content-Type that could not be sent as a header is not kept.
  */
 @Tag("integration")
 class SessionUploadsTest {
@@ -196,5 +198,60 @@ class SessionUploadsTest {
         1,
         s.objects().list("sessions/" + sid + "/", null, 10).size(),
         "nor stored: the one object is the later upload's");
+  }
+
+  /** POST /upload of {@code content} as one part whose Content-Type header is {@code type}. */
+  private static TestServer.Reply upload(Server s, String filename, String type, byte[] content)
+      throws IOException {
+    ByteArrayOutputStream body = new ByteArrayOutputStream();
+    body.write(filePart("file", filename, type).getBytes(StandardCharsets.UTF_8));
+    body.write(content);
+    body.write(TAIL.getBytes(StandardCharsets.UTF_8));
+    return s.api()
+        .send(
+            s.api()
+                .request("/v1/upload")
+                .header("Content-Type", "multipart/form-data; boundary=" + BOUNDARY)
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray())));
+  }
+
+  /**
+   * A part's Content-Type with a byte that is not ASCII, or a CR inside, is no header value (S3's
+   * client refuses it): the file is stored as application/octet-stream, and downloads with the type
+   * its name suggests.
+   */
+  @ParameterizedTest
+  @EnumSource(Stores.class)
+  void aContentTypeThatCouldNotBeAHeaderIsStoredAsOctetStream(Stores kind) throws Exception {
+    Server s = server(kind);
+    byte[] content = "some text".getBytes(StandardCharsets.UTF_8);
+    for (String type : List.of("text/plain; x=é", "text/plain\rX-Injected: 1")) {
+      TestServer.Reply up = upload(s, "note.txt", type, content);
+      assertEquals(200, up.status(), type + ": " + up.body());
+      String sid = up.json().path("session_id").asText();
+      String fid = up.json().path("files").get(0).path("fileId").asText();
+      JsonNode listed = s.api().get("/v1/files/" + sid + "?detail=normalized").json().get(0);
+      assertEquals("application/octet-stream", listed.path("content_type").asText(), type);
+      TestServer.Reply down = s.api().get("/v1/download/" + sid + "/" + fid);
+      assertEquals(200, down.status(), type);
+      assertEquals("text/plain", down.header("Content-Type"), type);
+      assertArrayEquals(content, down.raw().body(), type);
+    }
+  }
+
+  /** A media type with parameters, quoted or not, is kept as sent. */
+  @ParameterizedTest
+  @EnumSource(Stores.class)
+  void aMediaTypeWithParametersIsKept(Stores kind) throws Exception {
+    Server s = server(kind);
+    String type = "text/csv; charset=\"utf-8\"; header=present";
+    TestServer.Reply up =
+        upload(s, "table.csv", type, "a,b\n1,2\n".getBytes(StandardCharsets.UTF_8));
+    assertEquals(200, up.status(), up.body());
+    String sid = up.json().path("session_id").asText();
+    String fid = up.json().path("files").get(0).path("fileId").asText();
+    JsonNode listed = s.api().get("/v1/files/" + sid + "?detail=normalized").json().get(0);
+    assertEquals(type, listed.path("content_type").asText());
+    assertEquals(type, s.api().get("/v1/download/" + sid + "/" + fid).header("Content-Type"));
   }
 }
