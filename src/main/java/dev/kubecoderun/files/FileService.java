@@ -138,6 +138,14 @@ public final class FileService {
   }
 
   /**
+   * How many files the session holds, whoever owns them (what MAX_SESSION_FILES bounds), without
+   * loading them.
+   */
+  public int count(String sessionId) {
+    return metadata.count(sessionId);
+  }
+
+  /**
    * A file reference from a client, when the principal may read it: by id in its session, else
    * (older clients) the newest readable file of that session whose name or id matches.
    */
