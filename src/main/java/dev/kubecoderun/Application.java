@@ -102,10 +102,10 @@ public final class Application implements AutoCloseable {
   /**
    * @param factoryOverride the sandbox backend to use instead of the one {@code config} names (the
    *     benchmarks plug in a stub runner), or null
+   * @param clock what sessions, files, states and keys are dated by (a test moves it on)
    */
-  private Application(Config config, SandboxFactory factoryOverride) {
+  private Application(Config config, SandboxFactory factoryOverride, Clock clock) {
     this.config = config;
-    Clock clock = Clock.systemUTC();
     requireWritable(config.dataDir());
     requireFreePort(config.server().host(), config.server().port());
     metrics = new Metrics();
@@ -452,12 +452,20 @@ public final class Application implements AutoCloseable {
   }
 
   public static Application start(Config config) {
-    return new Application(config, null);
+    return new Application(config, null, Clock.systemUTC());
   }
 
   /** The API with another sandbox backend (bench/jmh measures the API's own work with a stub). */
   public static Application start(Config config, SandboxFactory factory) {
-    return new Application(config, factory);
+    return new Application(config, factory, Clock.systemUTC());
+  }
+
+  /**
+   * The API on {@code clock} (a test's, to expire sessions at a moment of its choosing), with
+   * {@code factory} as its sandbox backend, or the one {@code config} names when null.
+   */
+  public static Application start(Config config, SandboxFactory factory, Clock clock) {
+    return new Application(config, factory, clock);
   }
 
   public int port() {

@@ -80,6 +80,7 @@ public final class Endpoints {
             config.limits().maxFileSizeBytes(),
             config.limits().maxFilesPerRequest(),
             config.limits().maxFormFields(),
+            config.limits().maxSessionFiles(),
             ops.metrics()),
         new FilesEndpoint(
             files, sessions, clock, config.server().downloadSendTimeout(), ops.metrics()),

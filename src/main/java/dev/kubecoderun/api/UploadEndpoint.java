@@ -38,6 +38,7 @@ final class UploadEndpoint implements HttpService {
   private final long maxFileBytes;
   private final int maxFiles;
   private final int maxFields;
+  private final int maxSessionFiles;
   private final Metrics metrics;
 
   UploadEndpoint(
@@ -46,6 +47,7 @@ final class UploadEndpoint implements HttpService {
       long maxFileBytes,
       int maxFiles,
       int maxFields,
+      int maxSessionFiles,
       Metrics metrics) {
     this.metrics = metrics;
     this.files = files;
@@ -53,6 +55,7 @@ final class UploadEndpoint implements HttpService {
     this.maxFileBytes = maxFileBytes;
     this.maxFiles = maxFiles;
     this.maxFields = maxFields;
+    this.maxSessionFiles = maxSessionFiles;
   }
 
   @Override
@@ -74,6 +77,7 @@ final class UploadEndpoint implements HttpService {
     List<StoredFile> stored = new ArrayList<>();
     List<Map<String, Object>> results = new ArrayList<>();
     Session session = null;
+    int inSession = 0; // the session's files before this upload
     int failed = 0;
     boolean complete = false;
     // A part is never longer than the body: the store buffers (and reserves) no more than that.
@@ -99,6 +103,28 @@ final class UploadEndpoint implements HttpService {
         }
         if (session == null) {
           session = session(principal, fields, req);
+          inSession = files.count(session.id());
+        }
+        // Counted once: uploads at once into one session may each store up to their own file
+        // limit past it, a bounded overshoot (a run's outputs are counted under the session lock).
+        if (inSession + stored.size() >= maxSessionFiles) {
+          String msg =
+              "Session "
+                  + session.id()
+                  + " holds the most files a session may ("
+                  + maxSessionFiles
+                  + "): delete some, or upload into a new session";
+          if (!batch) {
+            Bodies.drain(body);
+            throw new ApiError(
+                409,
+                "resource_conflict",
+                msg,
+                List.of(new ApiError.Detail("session_id", msg, "session_file_limit")));
+          }
+          failed++;
+          results.add(result("error", null, p.filename(), msg));
+          continue;
         }
         try {
           StoredFile f =
@@ -128,6 +154,23 @@ final class UploadEndpoint implements HttpService {
           failed++;
           results.add(result("error", null, p.filename(), msg));
         }
+      }
+      // Uploads take no session lock (a long one would hold up the session's runs), so the
+      // session may have expired while the files streamed, and been emptied (ExpiredSessions)
+      // before or after the bytes or records written here; even made anew. Files that outlived
+      // it, or records whose bytes it deleted, must not be answered: all are rolled back. Still
+      // live now means live all along (an expired session never comes back; made anew, it is
+      // another): nothing of this upload was emptied.
+      if (session != null && !sessions.isStill(session)) {
+        throw new ApiError(
+            409,
+            "resource_conflict",
+            "The session expired during the upload; nothing was stored: retry",
+            List.of(
+                new ApiError.Detail(
+                    "session_id",
+                    "session " + session.id() + " expired during the upload",
+                    "session_expired")));
       }
       complete = true;
     } finally {

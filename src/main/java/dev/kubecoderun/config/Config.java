@@ -85,6 +85,7 @@ public record Config(
       long maxFileSizeBytes,
       int maxFilesPerRequest,
       int maxOutputFiles,
+      int maxSessionFiles,
       int maxOutputBytes,
       long maxJsonBodyBytes,
       int maxConcurrentExecutions,
@@ -444,6 +445,10 @@ public record Config(
             maxFileMb * 1024L * 1024L,
             env.integer("MAX_FILES_PER_REQUEST", 50, 1, 10_000),
             env.integer("MAX_OUTPUT_FILES", 20, 0, 1000),
+            // Files accumulate in a session (each run's outputs, each modified file anew) and a
+            // listing loads them all: 250 runs of a conversation each keeping the most a run may
+            // (MAX_OUTPUT_FILES) fit, a loop of uploads into one session does not go on for ever.
+            env.integer("MAX_SESSION_FILES", 5000, 1, 100_000),
             env.integer("MAX_OUTPUT_SIZE", 1024 * 1024, 1024, 64 * 1024 * 1024),
             env.integer("MAX_REQUEST_BODY_MB", 10, 1, 1024) * 1024L * 1024L,
             env.integer("MAX_CONCURRENT_EXECUTIONS", 8, 1, 10_000),

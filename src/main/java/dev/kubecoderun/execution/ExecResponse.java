@@ -41,7 +41,9 @@ public record ExecResponse(
    * (over MAX_FILE_SIZE_MB), {@code too_many} (over MAX_OUTPUT_FILES), {@code unreadable} (the
    * runner could not read it; {@code message} says why), {@code not_a_file} (a symlink, named pipe,
    * socket or device: only regular files are returned), {@code server_busy} (no room in the memory
-   * budget to store it within the wait). Each is listed in the OpenAPI document's enum.
+   * budget to store it within the wait), {@code unusable_name} (a name that could not be sent back
+   * as an input), {@code session_full} (the session holds MAX_SESSION_FILES files). Each is listed
+   * in the OpenAPI document's enum.
    */
   @JsonInclude(JsonInclude.Include.NON_NULL)
   public record SkippedFile(String name, String reason, Long size, String message) {}

@@ -406,9 +406,10 @@ public final class ExecutionService {
       ExecResponse.ArtifactDelivery delivery) {}
 
   /**
-   * Stores each file the run created or modified, in path order, up to MAX_OUTPUT_FILES. A file
-   * that cannot be kept (too many, too large, unreadable) is skipped and named, never failing the
-   * others; only an unreachable runner or a failing file store ends the run with an error.
+   * Stores each file the run created or modified, in path order, up to MAX_OUTPUT_FILES and while
+   * the session holds fewer than MAX_SESSION_FILES. A file that cannot be kept (too many, too
+   * large, unreadable) is skipped and named, never failing the others; only an unreachable runner
+   * or a failing file store ends the run with an error.
    */
   private Outputs storeOutputs(
       ExecCommand cmd,
@@ -426,6 +427,10 @@ public final class ExecutionService {
             .sorted(Comparator.comparing(RunnerResult.ChangedFile::path))
             .toList();
     long limit = limits.maxFileSizeBytes();
+    // Counted under the session's lock, which every run of it holds: no other run adds to it
+    // meanwhile (an upload may: it takes no lock; a bounded overshoot).
+    int sessionRoom =
+        changed.isEmpty() ? 0 : Math.max(0, limits.maxSessionFiles() - files.count(session.id()));
     boolean noRoom = false; // once refused, the others are not tried: each would wait in vain
     long end = System.nanoTime() + limits.sandboxTransferTimeout().toNanos();
     for (RunnerResult.ChangedFile f : changed) {
@@ -450,6 +455,17 @@ public final class ExecutionService {
                 "too_many",
                 f.size(),
                 "at most " + limits.maxOutputFiles() + " files are kept per run"));
+        continue;
+      }
+      if (out.size() >= sessionRoom) {
+        skipped.add(
+            new ExecResponse.SkippedFile(
+                name,
+                "session_full",
+                f.size(),
+                "the session holds the most files a session may ("
+                    + limits.maxSessionFiles()
+                    + "): delete some of its files, or run in a new session"));
         continue;
       }
       if (f.size() > limit) {
@@ -504,6 +520,14 @@ public final class ExecutionService {
       String why = "the runner could not look into it: " + shortened(u.error());
       notes.add("files under '" + name + "' not kept: " + why);
       skipped.add(new ExecResponse.SkippedFile(name, "unreadable", null, why));
+    }
+    long full = skipped.stream().filter(s -> s.reason().equals("session_full")).count();
+    if (full > 0) {
+      notes.add(
+          full
+              + " generated file(s) not kept: the session holds the most files a session may ("
+              + limits.maxSessionFiles()
+              + "): delete some of its files, or run in a new session");
     }
     long tooMany = skipped.stream().filter(s -> s.reason().equals("too_many")).count();
     // Long: a count near Integer.MAX_VALUE, which only a runner that is not ours sends, must not

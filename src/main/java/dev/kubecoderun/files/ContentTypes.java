@@ -9,7 +9,7 @@ import java.util.Locale;
  */
 public final class ContentTypes {
   /** Bytes of no known type: what a name without a known extension gets. */
-  public static final String UNKNOWN = "application/octet-stream";
+  public static final String UNKNOWN = MediaType.UNKNOWN;
 
   private ContentTypes() {}
 
@@ -38,11 +38,12 @@ public final class ContentTypes {
   /**
    * The type of a stored file as the API shows it: the stored one (an upload's is the one its
    * client sent), unless that says nothing, none or UNKNOWN (every output stored before outputs
-   * were typed, an upload sent as bytes): then the name's.
+   * were typed, an upload sent as bytes), or is no media type (an earlier release stored what the
+   * client sent, and it is no header value): then the name's.
    */
   public static String of(StoredFile f) {
     String stored = f.contentType();
-    if (stored != null && !stored.isBlank() && !stored.equals(UNKNOWN)) {
+    if (MediaType.isValid(stored) && !stored.equals(UNKNOWN)) {
       return stored;
     }
     return fromName(f.name());

@@ -12,5 +12,13 @@ public interface FileMetadataStore {
   /** A session's files, oldest first. */
   List<StoredFile> list(String sessionId);
 
+  /**
+   * How many files the session has, without loading them (Redis counts its set). This default lists
+   * them: the embedded store holds them in memory already.
+   */
+  default int count(String sessionId) {
+    return list(sessionId).size();
+  }
+
   boolean delete(String sessionId, String fileId);
 }

@@ -36,7 +36,8 @@ public final class FileService {
 
   /**
    * Stores an upload of {@code owner} under {@link FilenameSanitizer#uploadName its name}: a clean
-   * relative path as sent, else the sanitized last component; {@code room}: see {@link
+   * relative path as sent, else the sanitized last component; its {@code contentType} when it is a
+   * {@link MediaType media type}, else {@code application/octet-stream}; {@code room}: see {@link
    * ObjectStore#put(String, InputStream, long, String, Room)}; {@code readOnly}: a run that changes
    * the file does not return it.
    */
@@ -56,7 +57,7 @@ public final class FileService {
         sharing,
         sessionId,
         FilenameSanitizer.uploadName(rawName),
-        contentType == null ? ContentTypes.UNKNOWN : contentType,
+        MediaType.orUnknown(contentType),
         in,
         maxBytes,
         StoredFile.Kind.UPLOAD,
@@ -137,6 +138,14 @@ public final class FileService {
     boolean ownsSession =
         all.stream().anyMatch(StoredFile::isLegacy) && sessions.owns(principal, sessionId);
     return all.stream().filter(f -> f.isLegacy() ? ownsSession : readable(principal, f)).toList();
+  }
+
+  /**
+   * How many files the session holds, whoever owns them (what MAX_SESSION_FILES bounds), without
+   * loading them.
+   */
+  public int count(String sessionId) {
+    return metadata.count(sessionId);
   }
 
   /**

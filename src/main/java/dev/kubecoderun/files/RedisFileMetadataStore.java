@@ -67,6 +67,16 @@ public final class RedisFileMetadataStore implements FileMetadataStore {
     return files;
   }
 
+  /**
+   * The ids in the session's set: each file's hash lives at least as long as its live session
+   * (written after the session was, with the session's TTL), and a deleted file leaves the set.
+   */
+  @Override
+  public int count(String sessionId) {
+    long n = redis.call(j -> j.scard(setKey(sessionId)));
+    return (int) Math.min(Integer.MAX_VALUE, n);
+  }
+
   @Override
   public boolean delete(String sessionId, String fileId) {
     return redis.call(

@@ -134,6 +134,7 @@ class RunnerDeadlinesTest {
             1 << 20,
             10,
             20,
+            5000,
             1 << 20,
             1 << 20,
             slots.capacity(),

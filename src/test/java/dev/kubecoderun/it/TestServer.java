@@ -172,6 +172,11 @@ final class TestServer {
    * a new temporary directory and one warm Python); close its {@link #app} after.
    */
   static TestServer start(Map<String, String> extra, String jsPool) {
+    return start(extra, jsPool, java.time.Clock.systemUTC());
+  }
+
+  /** {@link #start(Map, String)} on {@code clock}: sessions expire when the test moves it on. */
+  static TestServer start(Map<String, String> extra, String jsPool, java.time.Clock clock) {
     {
       try {
         Path data =
@@ -207,7 +212,7 @@ final class TestServer {
                 env,
                 e -> {
                   Config config = Config.from(e);
-                  return new TestServer(Application.start(config), config, data);
+                  return new TestServer(Application.start(config, null, clock), config, data);
                 });
         Runtime.getRuntime().addShutdownHook(new Thread(server.app::close));
         return server;

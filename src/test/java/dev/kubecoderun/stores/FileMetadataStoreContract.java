@@ -74,6 +74,19 @@ abstract class FileMetadataStoreContract {
   }
 
   @Test
+  void countGivesHowManyFilesASessionHoldsAndForgetsDeletedOnes() {
+    StoredFile a = file("a.csv", StoredFile.Kind.UPLOAD, now);
+    StoredFile b = file("b.png", StoredFile.Kind.OUTPUT, now.plusSeconds(1));
+    store().save(a);
+    store().save(b);
+    store().save(file("c.txt", StoredFile.Kind.OUTPUT, now.plusSeconds(2)));
+    store().delete(session, b.id());
+
+    assertEquals(2, store().count(session));
+    assertEquals(0, store().count(Ids.next()));
+  }
+
+  @Test
   void anOwnedFileKeepsItsOwnerTenantAndKind() {
     StoredFile f = skillFile("skill.md", false);
     String id = f.id();

@@ -1,0 +1,257 @@
+package dev.kubecoderun.it;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.common.Json;
+import dev.kubecoderun.files.LocalObjectStore;
+import dev.kubecoderun.files.ObjectStore;
+import dev.kubecoderun.files.S3ObjectStore;
+import dev.kubecoderun.testing.Eventually;
+import dev.kubecoderun.testing.MovingClock;
+import dev.kubecoderun.testing.OpenApiContract;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.http.HttpRequest;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * Uploads on both kinds of stores (the embedded ones; Redis and S3Proxy), on a server whose clock
+ * the test moves on (SESSION_TTL_HOURS=1): an upload whose session expires while it streams stores
+ * nothing, and a part's Content-Type that could not be sent as a header is not kept.
+ */
+@Tag("integration")
+class SessionUploadsTest {
+  enum Stores {
+    EMBEDDED,
+    REDIS_AND_S3
+  }
+
+  /** A server, its clock, and its object store seen from the test. */
+  private record Server(TestServer api, MovingClock clock, ObjectStore objects) {}
+
+  private static final Map<Stores, Server> SERVERS = new EnumMap<>(Stores.class);
+
+  private static synchronized Server server(Stores kind) {
+    return SERVERS.computeIfAbsent(
+        kind,
+        k -> {
+          Map<String, String> env =
+              k == Stores.REDIS_AND_S3
+                  ? TestServer.realStoresEnv(
+                      "kcr-uploads-" + Long.toString(System.nanoTime(), 36) + ":", "kcr-uploads")
+                  : new HashMap<>();
+          env.put("SESSION_TTL_HOURS", "1");
+          env.put("POD_POOL_PY", "0");
+          MovingClock clock = new MovingClock(Instant.now().truncatedTo(ChronoUnit.MILLIS));
+          TestServer api = TestServer.start(env, "0", clock);
+          ObjectStore objects =
+              k == Stores.REDIS_AND_S3
+                  ? S3ObjectStore.create(api.config.s3())
+                  : new LocalObjectStore(api.dataDir);
+          return new Server(api, clock, objects);
+        });
+  }
+
+  @AfterAll
+  static void stop() {
+    SERVERS.values().forEach(s -> s.api().app.close());
+  }
+
+  private static final String BOUNDARY = "kcrSessionUploadsBoundary";
+  private static final String TAIL = "\r\n--" + BOUNDARY + "--\r\n";
+
+  private static String field(String name, String value) {
+    return "--"
+        + BOUNDARY
+        + "\r\nContent-Disposition: form-data; name=\""
+        + name
+        + "\"\r\n\r\n"
+        + value
+        + "\r\n";
+  }
+
+  /** A file part's delimiter and headers; its content follows. */
+  private static String filePart(String name, String filename, String contentType) {
+    return "--"
+        + BOUNDARY
+        + "\r\nContent-Disposition: form-data; name=\""
+        + name
+        + "\"; filename=\""
+        + filename
+        + "\"\r\nContent-Type: "
+        + contentType
+        + "\r\n\r\n";
+  }
+
+  private static String newSessionId() {
+    return "s" + Long.toString(System.nanoTime(), 36);
+  }
+
+  private static List<String> names(Server s, String sid) {
+    TestServer.Reply r = s.api().get("/v1/files/" + sid + "?detail=simple");
+    assertEquals(200, r.status(), r.body());
+    List<String> out = new ArrayList<>();
+    r.json().forEach(f -> out.add(f.path("name").asText()));
+    return out;
+  }
+
+  /** Status line, headers and the body (by Content-Length) of one HTTP/1.1 answer. */
+  private static String readReply(InputStream in) throws IOException {
+    ByteArrayOutputStream head = new ByteArrayOutputStream();
+    while (!head.toString(StandardCharsets.ISO_8859_1).endsWith("\r\n\r\n")) {
+      int c = in.read();
+      if (c < 0) {
+        break;
+      }
+      head.write(c);
+    }
+    String h = head.toString(StandardCharsets.ISO_8859_1);
+    Matcher length = Pattern.compile("(?im)^content-length: *(\\d+)").matcher(h);
+    int n = length.find() ? Integer.parseInt(length.group(1)) : 0;
+    return h + new String(in.readNBytes(n), StandardCharsets.UTF_8);
+  }
+
+  /**
+   * An upload whose session expires while its files stream, and is emptied and made anew by the
+   * next request that names it, stores nothing: not a 200 naming a file the emptying deleted (its
+   * first), nor a file that outlived its session in the one made anew (its second, written after).
+   */
+  @ParameterizedTest
+  @EnumSource(Stores.class)
+  void anUploadWhoseSessionExpiresWhileItStreamsStoresNothing(Stores kind) throws Exception {
+    Server s = server(kind);
+    String sid = newSessionId();
+    byte[] body =
+        (field("session_id", sid)
+                + filePart("files", "first.txt", "text/plain")
+                + "first\r\n"
+                + filePart("files", "second.txt", "text/plain")
+                + "second"
+                + TAIL)
+            .getBytes(StandardCharsets.UTF_8);
+    int stallAt = body.length - TAIL.length();
+    try (Socket upload = new Socket()) {
+      upload.connect(new InetSocketAddress("127.0.0.1", s.api().app.port()), 5000);
+      upload.setSoTimeout(60_000);
+      OutputStream out = upload.getOutputStream();
+      out.write(
+          ("POST /v1/upload/batch HTTP/1.1\r\nHost: localhost\r\nX-API-Key: "
+                  + TestServer.KEY
+                  + "\r\nContent-Type: multipart/form-data; boundary="
+                  + BOUNDARY
+                  + "\r\nContent-Length: "
+                  + body.length
+                  + "\r\nConnection: close\r\n\r\n")
+              .getBytes(StandardCharsets.US_ASCII));
+      // All but the end of the second file: the server stores the first and waits in the second.
+      out.write(body, 0, stallAt);
+      out.flush();
+      Eventually.await(
+          "the upload's first file to be stored",
+          Duration.ofSeconds(30),
+          () -> names(s, sid).contains("first.txt"));
+
+      s.clock().set(s.clock().instant().plus(Duration.ofHours(2)));
+      TestServer.Reply later =
+          s.api()
+              .upload(
+                  "/v1/upload",
+                  "later.txt",
+                  "later".getBytes(StandardCharsets.UTF_8),
+                  Map.of("session_id", sid));
+      assertEquals(200, later.status(), later.body());
+      assertEquals(sid, later.json().path("session_id").asText());
+      assertEquals(List.of("later.txt"), names(s, sid), "the expired session was emptied");
+
+      out.write(body, stallAt, body.length - stallAt);
+      out.flush();
+      String reply = readReply(upload.getInputStream());
+      assertTrue(reply.startsWith("HTTP/1.1 409"), reply);
+      byte[] json = reply.substring(reply.indexOf("\r\n\r\n") + 4).getBytes(StandardCharsets.UTF_8);
+      OpenApiContract.shared().check("POST", "/v1/upload/batch", 409, "application/json", json);
+      JsonNode error = Json.tree(json);
+      assertEquals("session_expired", error.path("details").get(0).path("code").asText(), reply);
+    }
+    assertEquals(List.of("later.txt"), names(s, sid), "nothing of the expired upload is listed");
+    assertEquals(
+        1,
+        s.objects().list("sessions/" + sid + "/", null, 10).size(),
+        "nor stored: the one object is the later upload's");
+  }
+
+  /** POST /upload of {@code content} as one part whose Content-Type header is {@code type}. */
+  private static TestServer.Reply upload(Server s, String filename, String type, byte[] content)
+      throws IOException {
+    ByteArrayOutputStream body = new ByteArrayOutputStream();
+    body.write(filePart("file", filename, type).getBytes(StandardCharsets.UTF_8));
+    body.write(content);
+    body.write(TAIL.getBytes(StandardCharsets.UTF_8));
+    return s.api()
+        .send(
+            s.api()
+                .request("/v1/upload")
+                .header("Content-Type", "multipart/form-data; boundary=" + BOUNDARY)
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray())));
+  }
+
+  /**
+   * A part's Content-Type with a byte that is not ASCII, or a CR inside, is no header value (S3's
+   * client refuses it): the file is stored as application/octet-stream, and downloads with the type
+   * its name suggests.
+   */
+  @ParameterizedTest
+  @EnumSource(Stores.class)
+  void aContentTypeThatCouldNotBeAHeaderIsStoredAsOctetStream(Stores kind) throws Exception {
+    Server s = server(kind);
+    byte[] content = "some text".getBytes(StandardCharsets.UTF_8);
+    for (String type : List.of("text/plain; x=é", "text/plain\rX-Injected: 1")) {
+      TestServer.Reply up = upload(s, "note.txt", type, content);
+      assertEquals(200, up.status(), type + ": " + up.body());
+      String sid = up.json().path("session_id").asText();
+      String fid = up.json().path("files").get(0).path("fileId").asText();
+      JsonNode listed = s.api().get("/v1/files/" + sid + "?detail=normalized").json().get(0);
+      assertEquals("application/octet-stream", listed.path("content_type").asText(), type);
+      TestServer.Reply down = s.api().get("/v1/download/" + sid + "/" + fid);
+      assertEquals(200, down.status(), type);
+      assertEquals("text/plain", down.header("Content-Type"), type);
+      assertArrayEquals(content, down.raw().body(), type);
+    }
+  }
+
+  /** A media type with parameters, quoted or not, is kept as sent. */
+  @ParameterizedTest
+  @EnumSource(Stores.class)
+  void aMediaTypeWithParametersIsKept(Stores kind) throws Exception {
+    Server s = server(kind);
+    String type = "text/csv; charset=\"utf-8\"; header=present";
+    TestServer.Reply up =
+        upload(s, "table.csv", type, "a,b\n1,2\n".getBytes(StandardCharsets.UTF_8));
+    assertEquals(200, up.status(), up.body());
+    String sid = up.json().path("session_id").asText();
+    String fid = up.json().path("files").get(0).path("fileId").asText();
+    JsonNode listed = s.api().get("/v1/files/" + sid + "?detail=normalized").json().get(0);
+    assertEquals(type, listed.path("content_type").asText());
+    assertEquals(type, s.api().get("/v1/download/" + sid + "/" + fid).header("Content-Type"));
+  }
+}
