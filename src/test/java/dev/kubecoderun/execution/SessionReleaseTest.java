@@ -156,6 +156,7 @@ class SessionReleaseTest {
             1 << 20,
             10,
             20,
+            5000,
             1 << 20,
             1 << 20,
             1,
