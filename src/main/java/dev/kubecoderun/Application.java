@@ -26,6 +26,7 @@ import dev.kubecoderun.execution.RedisProgrammaticStore;
 import dev.kubecoderun.files.CountingObjectStore;
 import dev.kubecoderun.files.FileMetadataStore;
 import dev.kubecoderun.files.FileService;
+import dev.kubecoderun.files.LocalDisk;
 import dev.kubecoderun.files.LocalFileMetadataStore;
 import dev.kubecoderun.files.LocalObjectStore;
 import dev.kubecoderun.files.ObjectStore;
@@ -107,6 +108,8 @@ public final class Application implements AutoCloseable {
   private Application(Config config, SandboxFactory factoryOverride, Clock clock) {
     this.config = config;
     requireWritable(config.dataDir());
+    // What writes cut off by the last process's end left (the orphan sweep does it again later).
+    LocalDisk.deleteStaleTemporaries(config.dataDir(), clock.instant());
     requireFreePort(config.server().host(), config.server().port());
     metrics = new Metrics();
 
@@ -176,7 +179,7 @@ public final class Application implements AutoCloseable {
     SessionCleaner cleaner = new SessionCleaner(sessionStore, expired);
     housekeeping.every("session clean-up", config.sessions().cleanupInterval(), cleaner::runOnce);
     if (config.sessions().orphanSweep()) {
-      OrphanSweeper sweeper = new OrphanSweeper(objects, metadata, clock);
+      OrphanSweeper sweeper = new OrphanSweeper(objects, metadata, clock, config.dataDir());
       housekeeping.every("orphan sweep", config.sessions().cleanupInterval(), sweeper::runOnce);
     }
     if (archiver != null) {

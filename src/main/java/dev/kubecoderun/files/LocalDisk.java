@@ -5,21 +5,40 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.Objects;
 import java.util.UUID;
 import java.util.function.Consumer;
 import java.util.logging.Logger;
 
 /**
- * Writes for the embedded stores: always to a temporary file first, then an atomic rename, so a
- * crash or a rejected upload never leaves a half-written file behind.
+ * Writes for the embedded stores: always to a temporary file first, forced to disk, then an atomic
+ * rename, so a crash or a rejected upload never leaves a half-written file under a store's name.
+ * What a kill leaves of the temporary file is deleted at the next start or orphan sweep ({@link
+ * #deleteStaleTemporaries}).
  */
 public final class LocalDisk {
   private static final Logger LOG = Logger.getLogger(LocalDisk.class.getName());
+
+  /**
+   * How long a temporary file is left alone before it counts as left behind: the orphan sweep's
+   * grace, far longer than any write stalls between two buffers.
+   */
+  public static final Duration TEMPORARY_GRACE = Duration.ofHours(1);
 
   private LocalDisk() {}
 
@@ -50,9 +69,17 @@ public final class LocalDisk {
 
   public static void write(Path target, byte[] bytes) {
     try {
-      ensureParent(target);
       Path tmp = tempBeside(target);
-      Files.write(tmp, bytes);
+      try (FileChannel out = createTemp(tmp)) {
+        ByteBuffer buf = ByteBuffer.wrap(bytes);
+        while (buf.hasRemaining()) {
+          out.write(buf);
+        }
+        out.force(false);
+      } catch (IOException | RuntimeException e) {
+        Files.deleteIfExists(tmp);
+        throw e;
+      }
       moveIntoPlace(tmp, target);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
@@ -64,10 +91,10 @@ public final class LocalDisk {
    * TooLargeException} and leaves nothing behind. Returns the size written.
    */
   public static long write(Path target, InputStream in, long maxBytes) throws IOException {
-    ensureParent(target);
     Path tmp = tempBeside(target);
     long total = 0;
-    try (OutputStream out = Files.newOutputStream(tmp)) {
+    try (FileChannel channel = createTemp(tmp)) {
+      OutputStream out = Channels.newOutputStream(channel);
       byte[] buf = new byte[64 * 1024];
       int n;
       while ((n = in.read(buf)) != -1) {
@@ -77,12 +104,61 @@ public final class LocalDisk {
         }
         out.write(buf, 0, n);
       }
+      channel.force(false);
     } catch (IOException | RuntimeException e) {
       Files.deleteIfExists(tmp);
       throw e;
     }
     moveIntoPlace(tmp, target);
     return total;
+  }
+
+  /**
+   * Deletes the temporary files under {@code dir} that no write has touched for {@link
+   * #TEMPORARY_GRACE} before {@code now}: what writes cut off by a kill left behind. A write in
+   * progress touches its file with every buffer, so it is never one of them. Returns how many went.
+   */
+  public static int deleteStaleTemporaries(Path dir, Instant now) {
+    if (!Files.isDirectory(dir)) {
+      return 0;
+    }
+    FileTime cutoff = FileTime.from(now.minus(TEMPORARY_GRACE));
+    int[] deleted = {0};
+    try {
+      Files.walkFileTree(
+          dir,
+          new SimpleFileVisitor<>() {
+            @Override
+            public FileVisitResult visitFile(Path p, BasicFileAttributes attrs) throws IOException {
+              String name = p.getFileName().toString();
+              if (name.startsWith(".")
+                  && name.endsWith(".tmp")
+                  && attrs.isRegularFile()
+                  && attrs.lastModifiedTime().compareTo(cutoff) < 0
+                  && Files.deleteIfExists(p)) {
+                deleted[0]++;
+              }
+              return FileVisitResult.CONTINUE;
+            }
+
+            // A file or directory gone meanwhile (a write finished, a session deleted): skipped.
+            @Override
+            public FileVisitResult visitFileFailed(Path p, IOException e) {
+              return FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public FileVisitResult postVisitDirectory(Path d, IOException e) {
+              return FileVisitResult.CONTINUE;
+            }
+          });
+    } catch (IOException e) {
+      LOG.warning("cannot sweep temporary files under " + dir + ": " + e.getMessage());
+    }
+    if (deleted[0] > 0) {
+      LOG.info("deleted " + deleted[0] + " temporary file(s) left by interrupted writes");
+    }
+    return deleted[0];
   }
 
   public static void deleteTree(Path root) {
@@ -106,13 +182,25 @@ public final class LocalDisk {
   }
 
   /**
-   * Creates the target's directory when it is missing. Asked first because createDirectories throws
-   * and catches an exception (its stack trace filled) when it exists, as it does for most writes.
+   * Creates {@code tmp}, and its directory when that is missing (asked first because
+   * createDirectories throws and catches an exception, its stack trace filled, when it exists, as
+   * it does for most writes). A store deletes a directory its last file left: one deleted between
+   * its creation here and the file's is made again; once the file is in it, it is not empty and
+   * stays.
    */
-  private static void ensureParent(Path target) throws IOException {
-    Path parent = target.getParent();
-    if (!Files.isDirectory(parent)) {
-      Files.createDirectories(parent);
+  private static FileChannel createTemp(Path tmp) throws IOException {
+    Path parent = tmp.getParent();
+    for (int attempt = 1; ; attempt++) {
+      try {
+        if (!Files.isDirectory(parent)) {
+          Files.createDirectories(parent);
+        }
+        return FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+      } catch (NoSuchFileException e) {
+        if (attempt == 3) {
+          throw e;
+        }
+      }
     }
   }
 
@@ -120,11 +208,25 @@ public final class LocalDisk {
     return target.resolveSibling("." + target.getFileName() + "." + UUID.randomUUID() + ".tmp");
   }
 
+  /**
+   * The temporary file's bytes were forced to disk before this, so a crash after the rename never
+   * leaves a truncated file under the target's name. The directory is not forced after the rename:
+   * on a journaling file system (ext4, XFS) renames reach the journal in order, so a crash may lose
+   * the last ones but never keeps a later one (a file's metadata record) without an earlier one
+   * (its bytes); forcing it would cost every write, a run's session and state among them, one more
+   * disk flush.
+   */
   private static void moveIntoPlace(Path tmp, Path target) throws IOException {
     try {
-      Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    } catch (AtomicMoveNotSupportedException e) {
-      Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+      try {
+        Files.move(
+            tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      } catch (AtomicMoveNotSupportedException e) {
+        Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+      }
+    } catch (IOException | RuntimeException e) {
+      Files.deleteIfExists(tmp);
+      throw e;
     }
   }
 }

@@ -24,9 +24,14 @@ public final class LocalFileMetadataStore implements FileMetadataStore {
   @Override
   public void save(StoredFile file) {
     LocalDisk.write(pathOf(file.sessionId(), file.id()), Json.write(file));
-    bySession
-        .computeIfAbsent(file.sessionId(), k -> new ConcurrentHashMap<>())
-        .put(file.id(), file);
+    // In the session's atomic step: a delete that empties the session drops its map in its own.
+    bySession.compute(
+        file.sessionId(),
+        (k, files) -> {
+          Map<String, StoredFile> into = files == null ? new ConcurrentHashMap<>() : files;
+          into.put(file.id(), file);
+          return into;
+        });
   }
 
   @Override
@@ -52,7 +57,32 @@ public final class LocalFileMetadataStore implements FileMetadataStore {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+    dropIfEmpty(sessionId);
     return true;
+  }
+
+  /**
+   * A session's last file gone, its map and directory go too, or every session that ever had a file
+   * would hold them for good. The map only while it is still empty, in the atomic step a save puts
+   * into it in. The directory only if empty: a save's file in it keeps it, and a save that finds it
+   * gone between making it and writing into it makes it again (see LocalDisk).
+   */
+  private void dropIfEmpty(String sessionId) {
+    if (bySession.computeIfPresent(sessionId, (k, files) -> files.isEmpty() ? null : files)
+        != null) {
+      return;
+    }
+    try {
+      Files.deleteIfExists(dir.resolve(sessionId));
+    } catch (IOException e) {
+      // not empty (a file of the session is in it again); or it cannot go now, which costs the
+      // delete, done already, nothing
+    }
+  }
+
+  /** How many sessions' maps are held (for tests). */
+  int sessionsHeld() {
+    return bySession.size();
   }
 
   private Path pathOf(String sessionId, String fileId) {

@@ -6,14 +6,19 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
-import java.util.stream.Stream;
+import java.util.TreeMap;
 
 /** Objects as files under DATA_DIR/objects, keyed like the S3 layout. */
 public final class LocalObjectStore implements ObjectStore {
@@ -102,40 +107,89 @@ public final class LocalObjectStore implements ObjectStore {
     }
   }
 
+  /**
+   * Deletes the object, then its directories left empty ({@code sessions/<sid>/uploads/}, then
+   * {@code sessions/<sid>/}), or every session that ever had a file would keep them for good. One
+   * that is not empty stays (a file in it, or a put's temporary file: a put that finds its
+   * directory gone before that makes it again, see LocalDisk).
+   */
   @Override
   public void delete(String key) throws IOException {
-    Files.deleteIfExists(pathOf(key));
+    Path p = pathOf(key);
+    Files.deleteIfExists(p);
+    for (Path dir = p.getParent();
+        dir.startsWith(root) && !dir.equals(root);
+        dir = dir.getParent()) {
+      try {
+        Files.deleteIfExists(dir);
+      } catch (IOException e) {
+        return; // not empty; or it cannot go now, which costs the delete nothing
+      }
+    }
   }
 
-  /** Walks the directory under the prefix; temporary files of writes in progress are skipped. */
+  /**
+   * Walks the directories under the prefix in key order, each one's entries sorted as their keys
+   * sort (a directory's name with its "/"), and stops at {@code limit}: a page reads the entries of
+   * the directories on its way, never a subtree wholly before {@code startAfter} or after the page.
+   * Temporary files of writes in progress are skipped.
+   */
   @Override
   public List<ObjectSummary> list(String prefix, String startAfter, int limit) throws IOException {
     int slash = prefix.lastIndexOf('/');
-    Path dir = pathOf(slash < 0 ? "" : prefix.substring(0, slash));
-    if (!Files.isDirectory(dir)) {
-      return List.of();
-    }
+    String dirKey = slash < 0 ? "" : prefix.substring(0, slash + 1);
     List<ObjectSummary> out = new ArrayList<>();
-    try (Stream<Path> paths = Files.walk(dir)) {
-      List<String> keys =
-          paths
-              .filter(p -> Files.isRegularFile(p) && !p.getFileName().toString().startsWith("."))
-              .map(p -> root.relativize(p).toString().replace('\\', '/'))
-              .filter(
-                  k -> k.startsWith(prefix) && (startAfter == null || k.compareTo(startAfter) > 0))
-              .sorted()
-              .limit(limit)
-              .toList();
-      for (String k : keys) {
-        Path p = pathOf(k);
-        try {
-          out.add(new ObjectSummary(k, Files.size(p), Files.getLastModifiedTime(p).toInstant()));
-        } catch (NoSuchFileException e) {
-          // deleted meanwhile
-        }
-      }
+    if (limit > 0) {
+      walk(pathOf(dirKey), dirKey, prefix, startAfter, limit, out);
     }
     return out;
+  }
+
+  /** {@code dirKey}: the key prefix of what {@code dir} holds ("" or ending in "/"). */
+  private void walk(
+      Path dir, String dirKey, String prefix, String startAfter, int limit, List<ObjectSummary> out)
+      throws IOException {
+    TreeMap<String, BasicFileAttributes> entries = new TreeMap<>();
+    try (DirectoryStream<Path> children = Files.newDirectoryStream(dir)) {
+      for (Path child : children) {
+        String name = child.getFileName().toString();
+        if (name.startsWith(".")) {
+          continue;
+        }
+        BasicFileAttributes attrs;
+        try {
+          attrs = Files.readAttributes(child, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+        } catch (NoSuchFileException e) {
+          continue; // deleted meanwhile
+        }
+        String key = dirKey + name + (attrs.isDirectory() ? "/" : "");
+        boolean underPrefix =
+            key.startsWith(prefix) || (attrs.isDirectory() && prefix.startsWith(key));
+        // A directory holds only keys that start with its key: all before startAfter when its key
+        // is, unless startAfter is inside it.
+        boolean afterCursor =
+            startAfter == null
+                || key.compareTo(startAfter) > 0
+                || (attrs.isDirectory() && startAfter.startsWith(key));
+        if (underPrefix && afterCursor && (attrs.isDirectory() || attrs.isRegularFile())) {
+          entries.put(key, attrs);
+        }
+      }
+    } catch (NoSuchFileException | NotDirectoryException e) {
+      return; // no such directory (deleted meanwhile, or never made): nothing under it
+    }
+    for (Map.Entry<String, BasicFileAttributes> e : entries.entrySet()) {
+      if (out.size() >= limit) {
+        return;
+      }
+      String key = e.getKey();
+      BasicFileAttributes attrs = e.getValue();
+      if (attrs.isDirectory()) {
+        walk(pathOf(key), key, prefix, startAfter, limit, out);
+      } else {
+        out.add(new ObjectSummary(key, attrs.size(), attrs.lastModifiedTime().toInstant()));
+      }
+    }
   }
 
   private Path pathOf(String key) {

@@ -15,12 +15,19 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
 
-/** Sessions in memory, written through to one JSON file each so they survive a restart. */
+/**
+ * Sessions in memory, written through to one JSON file each so they survive a restart. A session's
+ * file is written (or deleted) inside the atomic step that changes it in memory: written after it,
+ * an older copy could reach the disk last (a touch's over a claim's: after a restart the session
+ * would be ownerless again, anyone's to claim).
+ */
 public final class LocalSessionStore implements SessionStore {
   private final Path dir;
   private final Map<String, Session> sessions = new ConcurrentHashMap<>();
   private final Clock clock;
+  private final Consumer<Session> beforeWrite;
 
   /** Keyed by (owner, user id, entity): each may be null but the entity, and may hold any text. */
   private final Map<List<String>, Claim> entityClaims = new ConcurrentHashMap<>();
@@ -36,8 +43,14 @@ public final class LocalSessionStore implements SessionStore {
    * expired must be read on the same clock, or a session expired for the one is live for the other.
    */
   public LocalSessionStore(Path dataDir, Clock clock) {
+    this(dataDir, clock, s -> {});
+  }
+
+  /** {@code beforeWrite}: told of each session about to be written (tests order steps by it). */
+  LocalSessionStore(Path dataDir, Clock clock, Consumer<Session> beforeWrite) {
     this.dir = dataDir.resolve("meta/sessions");
     this.clock = clock;
+    this.beforeWrite = beforeWrite;
     load();
   }
 
@@ -49,7 +62,7 @@ public final class LocalSessionStore implements SessionStore {
             candidate.id(),
             (id, old) -> {
               if (old == null) {
-                return candidate;
+                return write(candidate);
               }
               if (old.isExpired(now)) {
                 return old; // emptied before its id is used again: see ExpiredSessions
@@ -58,15 +71,13 @@ public final class LocalSessionStore implements SessionStore {
                 return old; // another's: left as it is (its caller is told it does not exist)
               }
               Session touched = old.touched(now);
-              return claimLegacy && old.isLegacy() && candidate.owner() != null
-                  ? touched.ownedBy(candidate.owner(), candidate.tenant())
-                  : touched;
+              return write(
+                  claimLegacy && old.isLegacy() && candidate.owner() != null
+                      ? touched.ownedBy(candidate.owner(), candidate.tenant())
+                      : touched);
             });
     if (s.isExpired(now)) {
       throw new SessionExpiredException(s.id());
-    }
-    if (s.isLegacy() || s.owner().equals(candidate.owner())) {
-      LocalDisk.write(dir.resolve(s.id() + ".json"), Json.write(s));
     }
     return s;
   }
@@ -82,11 +93,11 @@ public final class LocalSessionStore implements SessionStore {
     Session s =
         sessions.computeIfPresent(
             id,
-            (k, old) -> old.isLegacy() && !old.isExpired(now) ? old.ownedBy(owner, tenant) : old);
+            (k, old) ->
+                old.isLegacy() && !old.isExpired(now) ? write(old.ownedBy(owner, tenant)) : old);
     if (s == null || s.isExpired(now)) {
       return Optional.empty();
     }
-    LocalDisk.write(dir.resolve(s.id() + ".json"), Json.write(s));
     return Optional.of(s);
   }
 
@@ -129,8 +140,12 @@ public final class LocalSessionStore implements SessionStore {
 
   @Override
   public void delete(String id) {
-    sessions.remove(id);
-    deleteFile(id);
+    sessions.compute(
+        id,
+        (k, old) -> {
+          deleteFile(id);
+          return null;
+        });
   }
 
   private void deleteFile(String id) {
@@ -167,10 +182,14 @@ public final class LocalSessionStore implements SessionStore {
 
   @Override
   public void touch(String id, Instant now) {
-    Session s = sessions.computeIfPresent(id, (k, old) -> old.touched(now));
-    if (s != null) {
-      LocalDisk.write(dir.resolve(id + ".json"), Json.write(s));
-    }
+    sessions.computeIfPresent(id, (k, old) -> write(old.touched(now)));
+  }
+
+  /** Writes {@code s} to its file; only inside the atomic step that puts it in the map. */
+  private Session write(Session s) {
+    beforeWrite.accept(s);
+    LocalDisk.write(dir.resolve(s.id() + ".json"), Json.write(s));
+    return s;
   }
 
   private void load() {

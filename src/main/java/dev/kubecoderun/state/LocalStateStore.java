@@ -5,16 +5,25 @@ import dev.kubecoderun.files.LocalDisk;
 import dev.kubecoderun.memory.Room;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Arrays;
 import java.util.Optional;
 
-/** State as DATA_DIR/states/{sid}/state.dat plus a small JSON of its hash and expiry. */
+/**
+ * State as DATA_DIR/states/{sid}/state.dat plus a small JSON of its creation and expiry. The hash
+ * reported is computed from the bytes read, as the Redis store does: a save may replace state.dat
+ * between a reader's look at meta.json and at state.dat.
+ */
 public final class LocalStateStore implements StateStore {
+  /** {@code hash}: written for whoever looks at the files; a read computes it from the bytes. */
   private record Meta(String hash, Instant createdAt, Instant expiresAt) {}
 
   private final Path root;
@@ -60,10 +69,20 @@ public final class LocalStateStore implements StateStore {
         }
         return Optional.empty();
       }
-      Path data = dir.resolve("state.dat");
-      room.reserve(Files.size(data));
-      byte[] bytes = Files.readAllBytes(data);
-      return Optional.of(new StoredState(bytes, meta.hash(), meta.createdAt(), meta.expiresAt()));
+      // One open file for its size and its bytes: a save puts a new state.dat in place by a
+      // rename, so the one opened stays as it was, and what is read is what room was made for.
+      try (FileChannel data = FileChannel.open(dir.resolve("state.dat"), StandardOpenOption.READ)) {
+        long size = data.size();
+        room.reserve(size);
+        ByteBuffer buf = ByteBuffer.allocate(Math.toIntExact(size));
+        while (buf.hasRemaining() && data.read(buf) >= 0) {
+          // until it is full (a file never written in place does not end early)
+        }
+        byte[] bytes =
+            buf.hasRemaining() ? Arrays.copyOf(buf.array(), buf.position()) : buf.array();
+        return Optional.of(
+            new StoredState(bytes, StateHash.of(bytes), meta.createdAt(), meta.expiresAt()));
+      }
     } catch (NoSuchFileException e) {
       return Optional.empty();
     } catch (IOException e) {

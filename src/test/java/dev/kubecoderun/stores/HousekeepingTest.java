@@ -1,6 +1,7 @@
 package dev.kubecoderun.stores;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.auth.Principal;
@@ -18,11 +19,14 @@ import dev.kubecoderun.session.SessionCleaner;
 import dev.kubecoderun.state.LocalStateStore;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -92,5 +96,31 @@ class HousekeepingTest {
     assertEquals(1, new OrphanSweeper(objects, metadata, twoHoursLater).runOnce());
     assertTrue(objects.open(orphan).isEmpty());
     assertTrue(objects.open(referenced.objectKey()).isPresent());
+  }
+
+  /**
+   * A write cut off by a kill leaves its temporary file, which no listing shows: the sweep deletes
+   * those no write has touched for the grace period, wherever the embedded stores write, and leaves
+   * a write still going.
+   */
+  @Test
+  void theSweepDeletesTemporaryFilesLeftByInterruptedWritesOnly() throws IOException {
+    Path uploads = Files.createDirectories(dataDir.resolve("objects/sessions/s1/uploads"));
+    Path metadata = Files.createDirectories(dataDir.resolve("meta/files/s1"));
+    Path staleObject = Files.write(uploads.resolve(".f1.0b6e.tmp"), new byte[] {1, 2});
+    Path staleRecord = Files.write(metadata.resolve(".f1.json.0b6e.tmp"), new byte[] {'{'});
+    Path fresh = Files.write(uploads.resolve(".f2.77aa.tmp"), new byte[] {3});
+    FileTime twoHoursAgo = FileTime.from(Instant.now().minus(Duration.ofHours(2)));
+    for (Path p : List.of(staleObject, staleRecord)) {
+      Files.setLastModifiedTime(p, twoHoursAgo);
+    }
+
+    LocalObjectStore objects = new LocalObjectStore(dataDir);
+    LocalFileMetadataStore files = new LocalFileMetadataStore(dataDir);
+    new OrphanSweeper(objects, files, Clock.systemUTC(), dataDir).runOnce();
+
+    assertFalse(Files.exists(staleObject));
+    assertFalse(Files.exists(staleRecord));
+    assertTrue(Files.exists(fresh), "a write still going keeps its file");
   }
 }

@@ -19,7 +19,9 @@ import dev.kubecoderun.session.Session;
 import dev.kubecoderun.session.SessionLocks;
 import dev.kubecoderun.session.SessionStore;
 import dev.kubecoderun.state.LocalStateStore;
+import dev.kubecoderun.state.StateHash;
 import dev.kubecoderun.state.StateStore;
+import dev.kubecoderun.state.StoredState;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -159,6 +161,50 @@ class LocalStoresTest {
       Files.createSymbolicLink(session.resolve("meta.json"), Path.of("meta.json"));
       assertThrows(UncheckedIOException.class, () -> states.load("sess-blocked"));
       assertTrue(states.load("sess-never-saved").isEmpty());
+    }
+
+    /**
+     * GET /state reads without the session's lock while a run saves: state.dat is replaced first,
+     * then meta.json. A read that comes in between (meta.json of the old state, state.dat of the
+     * new) answers the bytes it read with their own hash, the ETag a later upload is checked
+     * against.
+     */
+    @Test
+    void aStateReadBetweenTheTwoFilesOfASaveHasTheHashOfItsBytes(@TempDir Path dir)
+        throws Exception {
+      LocalStateStore states = new LocalStateStore(dir, Duration.ofHours(1), Clock.systemUTC());
+      states.save("sess-mid-save", STATE);
+      byte[] newer = {2, 9, 9};
+      Files.write(dir.resolve("states/sess-mid-save/state.dat"), newer);
+
+      StoredState read = states.peek("sess-mid-save", Room.NONE).orElseThrow();
+      assertArrayEquals(newer, read.bytes());
+      assertEquals(StateHash.of(newer), read.hash());
+    }
+
+    /**
+     * A save that replaces the state while a read makes room for it: the read takes the bytes it
+     * made room for, not the larger new state, with their own hash.
+     */
+    @Test
+    void aStateSavedWhileAReadMakesRoomIsNotReadPastTheRoomMade(@TempDir Path dir) {
+      LocalStateStore states = new LocalStateStore(dir, Duration.ofHours(1), Clock.systemUTC());
+      states.save("sess-saved-meanwhile", STATE);
+      byte[] larger = new byte[10_000];
+      larger[0] = 2;
+      long[] reserved = {0};
+      Room savingMeanwhile =
+          bytes -> {
+            if (reserved[0] == 0) {
+              states.save("sess-saved-meanwhile", larger);
+            }
+            reserved[0] += bytes;
+            return bytes;
+          };
+
+      StoredState read = states.peek("sess-saved-meanwhile", savingMeanwhile).orElseThrow();
+      assertTrue(read.bytes().length <= reserved[0], read.bytes().length + " > " + reserved[0]);
+      assertEquals(StateHash.of(read.bytes()), read.hash());
     }
 
     /**

@@ -97,4 +97,45 @@ abstract class ObjectStoreContract {
         List.of(prefix + "uploads/b"), rest.stream().map(ObjectStore.ObjectSummary::key).toList());
     assertTrue(store().list("sessions/" + Ids.next() + "/", null, 10).isEmpty());
   }
+
+  /**
+   * Pages of any size, each continuing after the last key of the one before, join into the whole
+   * listing in key order; a cursor or a prefix that ends inside a name works as well. The names
+   * sort differently as names than as keys: "a/1" is before "a-b/1" ('-' is before '/'), "a.c" too.
+   */
+  @Test
+  void pagesOverATreeJoinIntoTheWholeListingInKeyOrder() throws IOException {
+    List<String> keys =
+        List.of("a-b/1", "a/1", "a/2/x", "a/2/y", "a.c", "a0", "ab", "b/c/d", "b/c0", "b0");
+    for (String k : keys) {
+      store().put(prefix + k, new ByteArrayInputStream(new byte[] {1}), 10, null);
+    }
+    List<String> sorted = keys.stream().map(k -> prefix + k).sorted().toList();
+    assertEquals(sorted, keysOf(store().list(prefix, null, 100)));
+    for (int size = 1; size <= 4; size++) {
+      List<String> joined = new java.util.ArrayList<>();
+      String after = null;
+      List<ObjectStore.ObjectSummary> page;
+      do {
+        page = store().list(prefix, after, size);
+        assertTrue(page.size() <= size);
+        joined.addAll(keysOf(page));
+        after = page.isEmpty() ? after : page.get(page.size() - 1).key();
+      } while (page.size() == size);
+      assertEquals(sorted, joined, "pages of " + size);
+    }
+    assertEquals(
+        sorted.stream().filter(k -> k.compareTo(prefix + "a/") > 0).toList(),
+        keysOf(store().list(prefix, prefix + "a/", 100)));
+    assertEquals(
+        sorted.stream().filter(k -> k.startsWith(prefix + "a")).toList(),
+        keysOf(store().list(prefix + "a", null, 100)));
+    assertEquals(
+        List.of(prefix + "b/c/d", prefix + "b/c0"),
+        keysOf(store().list(prefix + "b/c", null, 100)));
+  }
+
+  private static List<String> keysOf(List<ObjectStore.ObjectSummary> page) {
+    return page.stream().map(ObjectStore.ObjectSummary::key).toList();
+  }
 }

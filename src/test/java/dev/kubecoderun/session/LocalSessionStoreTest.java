@@ -1,0 +1,63 @@
+package dev.kubecoderun.session;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.kubecoderun.testing.Eventually;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class LocalSessionStoreTest {
+  @TempDir Path dataDir;
+
+  /**
+   * A touch of a session without an owner (written before owners were recorded) and a claim of it
+   * race: the claim comes in while the touch is about to write its copy. The session that reaches
+   * the disk is the claimed one, so after a restart it is still its claimer's, not anyone's to
+   * claim (with its files and state).
+   */
+  @Test
+  void aClaimThatRacesATouchIsWhatARestartFinds() throws Exception {
+    String id = Ids.next();
+    Instant now = Instant.now();
+    AtomicBoolean touching = new AtomicBoolean(false);
+    Thread[] claimer = new Thread[1];
+    LocalSessionStore[] store = new LocalSessionStore[1];
+    store[0] =
+        new LocalSessionStore(
+            dataDir,
+            Clock.systemUTC(),
+            s -> {
+              if (!touching.compareAndSet(true, false)) {
+                return;
+              }
+              // The touch is about to write its (ownerless) copy: the claim runs now, as far as
+              // it can get, until it ends or waits for the touch.
+              claimer[0] = Thread.ofPlatform().start(() -> store[0].claim(id, "key-a", "tenant-a"));
+              try {
+                Eventually.await(
+                    "the claim to end or wait",
+                    Duration.ofSeconds(10),
+                    () ->
+                        claimer[0].getState() == Thread.State.TERMINATED
+                            || claimer[0].getState() == Thread.State.BLOCKED
+                            || claimer[0].getState() == Thread.State.WAITING);
+              } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+              }
+            });
+    store[0].createOrReuse(new Session(id, now, now, null, null, null), false);
+
+    touching.set(true);
+    store[0].touch(id, now.plusSeconds(1));
+    claimer[0].join();
+
+    assertEquals("key-a", store[0].find(id).orElseThrow().owner());
+    LocalSessionStore restarted = new LocalSessionStore(dataDir);
+    assertEquals("key-a", restarted.find(id).orElseThrow().owner(), "after a restart");
+  }
+}
