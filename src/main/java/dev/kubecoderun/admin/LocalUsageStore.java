@@ -123,11 +123,11 @@ public final class LocalUsageStore implements UsageStore {
     for (Instant hour : toWrite) {
       Map<String, Long> bucket = hours.get(hour);
       if (bucket != null) {
-        LocalDisk.write(hourFile(hour), Json.write(new TreeMap<>(bucket)));
+        LocalDisk.write(hourFile(hour), Json.write(new TreeMap<>(bucket)), false);
       }
     }
     if (failuresNow != null) {
-      LocalDisk.write(dir.resolve("failures.json"), Json.write(failuresNow));
+      LocalDisk.write(dir.resolve("failures.json"), Json.write(failuresNow), false);
     }
     minutes.headMap(now.minus(MINUTES_KEPT)).clear();
     Instant oldest = now.minus(retention);

@@ -137,7 +137,7 @@ public final class LocalApiKeyStore implements ApiKeyStore {
   @Override
   public void recordUsage(String keyHash, Instant now) {
     records.computeIfPresent(
-        keyHash, (k, old) -> persisted(old.withUsage(old.usageCount() + 1, now)));
+        keyHash, (k, old) -> persisted(old.withUsage(old.usageCount() + 1, now), false));
   }
 
   /**
@@ -147,9 +147,14 @@ public final class LocalApiKeyStore implements ApiKeyStore {
    * write that fails leaves the map as it was.
    */
   private ApiKeyRecord persisted(ApiKeyRecord r) {
+    return persisted(r, true);
+  }
+
+  /** {@code force} false for a use: every request counts one, and a flush would hold them up. */
+  private ApiKeyRecord persisted(ApiKeyRecord r, boolean force) {
     if (dir != null) {
       beforeWrite.run();
-      LocalDisk.write(file(r.keyHash()), Json.write(r));
+      LocalDisk.write(file(r.keyHash()), Json.write(r), force);
     }
     return r;
   }

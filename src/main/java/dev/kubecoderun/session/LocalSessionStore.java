@@ -182,13 +182,20 @@ public final class LocalSessionStore implements SessionStore {
 
   @Override
   public void touch(String id, Instant now) {
-    sessions.computeIfPresent(id, (k, old) -> write(old.touched(now)));
+    sessions.computeIfPresent(id, (k, old) -> write(old.touched(now), false));
   }
 
   /** Writes {@code s} to its file; only inside the atomic step that puts it in the map. */
   private Session write(Session s) {
+    return write(s, true);
+  }
+
+  /**
+   * {@code force} false for a touch: every run makes one, and the last use is not worth a flush.
+   */
+  private Session write(Session s, boolean force) {
     beforeWrite.accept(s);
-    LocalDisk.write(dir.resolve(s.id() + ".json"), Json.write(s));
+    LocalDisk.write(dir.resolve(s.id() + ".json"), Json.write(s), force);
     return s;
   }
 

@@ -94,10 +94,13 @@ public final class LocalStateStore implements StateStore {
   public void save(String sessionId, byte[] bytes) {
     Path dir = root.resolve(sessionId);
     Instant now = clock.instant();
-    // Bytes first, then the meta that makes them visible.
+    // Bytes first (flushed), then the meta that makes them visible: a crash may lose the meta,
+    // and with it the state, but never leaves a meta beside truncated bytes.
     LocalDisk.write(dir.resolve("state.dat"), bytes);
     LocalDisk.write(
-        dir.resolve("meta.json"), Json.write(new Meta(StateHash.of(bytes), now, now.plus(ttl))));
+        dir.resolve("meta.json"),
+        Json.write(new Meta(StateHash.of(bytes), now, now.plus(ttl))),
+        false);
   }
 
   @Override
