@@ -40,6 +40,11 @@ public final class LocalFileMetadataStore implements FileMetadataStore {
   }
 
   @Override
+  public int count(String sessionId) {
+    return bySession.getOrDefault(sessionId, Map.of()).size();
+  }
+
+  @Override
   public List<StoredFile> list(String sessionId) {
     return bySession.getOrDefault(sessionId, Map.of()).values().stream()
         .sorted(Comparator.comparing(StoredFile::createdAt).thenComparing(StoredFile::id))
