@@ -247,8 +247,12 @@ public final class Application implements AutoCloseable {
     // One count per client address for every secret it tries: API keys, master key, metrics token.
     // The address is the connection's, or behind a trusted proxy (TRUSTED_PROXIES) the client's.
     Config.FailedCredentials failures = config.server().failedCredentials();
+    List<String> configured = new ArrayList<>(config.auth().apiKeys());
+    configured.add(config.operations().masterKey());
+    configured.add(config.operations().metricsToken());
     CredentialThrottle throttle =
-        new CredentialThrottle(failures.limit(), failures.window(), failures.maxAddresses(), clock);
+        new CredentialThrottle(
+            failures.limit(), failures.window(), failures.maxAddresses(), clock, configured);
     ClientAddress clients = new ClientAddress(config.server().trustedProxies());
     ApiServer.AuthSettings auth = null;
     if (config.auth().enabled()) {

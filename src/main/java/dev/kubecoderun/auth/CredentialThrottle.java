@@ -5,9 +5,14 @@ import java.net.InetAddress;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Collection;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.stream.Collectors;
 
 /**
  * Caps how many secrets (API keys, the master key, the metrics token) one client address can try.
@@ -44,14 +49,31 @@ public final class CredentialThrottle {
   private final Clock clock;
   private final Map<String, Failures> byAddress;
   private final Map<String, Boolean> accepted;
+  private final Set<String> configured;
 
   /** {@code limit} 0: nothing is counted, nothing refused. */
   public CredentialThrottle(int limit, Duration window, int maxAddresses, Clock clock) {
+    this(limit, window, maxAddresses, clock, List.of());
+  }
+
+  /**
+   * {@code configured}: the secrets of the configuration (API_KEY(S), the master key, the metrics
+   * token), good from the start and never forgotten: otherwise, after a restart, a guesser behind
+   * the same address (a NAT, a proxy without TRUSTED_PROXIES) would keep them refused unchecked,
+   * and never accepted, for as long as it kept guessing.
+   */
+  public CredentialThrottle(
+      int limit, Duration window, int maxAddresses, Clock clock, Collection<String> configured) {
     this.limit = limit;
     this.window = window;
     this.clock = clock;
     this.byAddress = lru(maxAddresses);
     this.accepted = lru(MAX_REMEMBERED);
+    this.configured =
+        configured.stream()
+            .filter(Objects::nonNull)
+            .map(Sha256::hex)
+            .collect(Collectors.toUnmodifiableSet());
   }
 
   /**
@@ -69,6 +91,9 @@ public final class CredentialThrottle {
     // Hashed outside the lock: a key from a JSON body may be long.
     String digest = Sha256.hex(credential);
     String key = addressKey(address);
+    if (configured.contains(digest)) {
+      return null;
+    }
     synchronized (this) {
       if (accepted.get(digest) != null) {
         return null;

@@ -118,6 +118,54 @@ class AuthThrottleTest {
     assertEquals(Long.toString(retry), r.header("Retry-After"));
   }
 
+  /**
+   * The configured secrets are good from the start: after a restart, guesses from the address of
+   * the LibreChat server, the operator and Prometheus (a NAT, a proxy) do not hold up their first
+   * requests, which would otherwise be refused unchecked for as long as the guessing went on.
+   */
+  @Test
+  void theConfiguredSecretsAreNeverHeldUpByGuessesEvenBeforeTheirFirstUse() {
+    TestServer fresh =
+        TestServer.start(
+            Map.of(
+                "AUTH_FAILURE_LIMIT",
+                Integer.toString(LIMIT),
+                "AUTH_FAILURE_WINDOW_SECONDS",
+                Long.toString(WINDOW_SECONDS),
+                "POD_POOL_PY",
+                "0"),
+            "0");
+    try {
+      HttpClient shared = from("127.0.0.9");
+      for (int i = 0; i < LIMIT; i++) {
+        assertEquals(
+            401,
+            fresh
+                .send(
+                    shared,
+                    HttpRequest.newBuilder(fresh.base.resolve("/v1/languages"))
+                        .header("X-API-Key", "guess-number-" + i + "-of-a-long-key")
+                        .GET())
+                .status());
+      }
+      for (String[] first :
+          List.of(
+              new String[] {"/v1/languages", TestServer.KEY},
+              new String[] {"/api/v1/admin/keys", TestServer.MASTER},
+              new String[] {"/metrics", TestServer.METRICS})) {
+        TestServer.Reply r =
+            fresh.send(
+                shared,
+                HttpRequest.newBuilder(fresh.base.resolve(first[0]))
+                    .header("Authorization", "Bearer " + first[1])
+                    .GET());
+        assertEquals(200, r.status(), first[0] + ": " + r.body());
+      }
+    } finally {
+      fresh.app.close();
+    }
+  }
+
   @Test
   void guessingApiKeysIsAnswered429AfterTheLimitWithoutLookingTheKeysUp() {
     HttpClient guesser = from("127.0.0.2");
