@@ -7,6 +7,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -28,6 +29,16 @@ public final class LocalSessionStore implements SessionStore {
   private final Map<String, Session> sessions = new ConcurrentHashMap<>();
   private final Clock clock;
   private final Consumer<Session> beforeWrite;
+
+  /**
+   * The last use each session's file holds. A run's touch is written only once the file's is a
+   * minute old, and then flushed: every write is then one a power cut cannot turn into an empty
+   * file (ext4 without auto_da_alloc, XFS), while a busy session costs no flush per request; a
+   * restart may date a session's last use up to a minute early.
+   */
+  private final Map<String, Instant> onDisk = new ConcurrentHashMap<>();
+
+  static final Duration TOUCH_WRITTEN_EVERY = Duration.ofMinutes(1);
 
   /** Keyed by (owner, user id, entity): each may be null but the entity, and may hold any text. */
   private final Map<List<String>, Claim> entityClaims = new ConcurrentHashMap<>();
@@ -62,7 +73,9 @@ public final class LocalSessionStore implements SessionStore {
             candidate.id(),
             (id, old) -> {
               if (old == null) {
-                return write(candidate);
+                // A new file: a power cut can lose only it, and it is worth no flush on every
+                // request that makes a session.
+                return write(candidate, false);
               }
               if (old.isExpired(now)) {
                 return old; // emptied before its id is used again: see ExpiredSessions
@@ -71,10 +84,9 @@ public final class LocalSessionStore implements SessionStore {
                 return old; // another's: left as it is (its caller is told it does not exist)
               }
               Session touched = old.touched(now);
-              return write(
-                  claimLegacy && old.isLegacy() && candidate.owner() != null
-                      ? touched.ownedBy(candidate.owner(), candidate.tenant())
-                      : touched);
+              return claimLegacy && old.isLegacy() && candidate.owner() != null
+                  ? write(touched.ownedBy(candidate.owner(), candidate.tenant()))
+                  : touched(touched);
             });
     if (s.isExpired(now)) {
       throw new SessionExpiredException(s.id());
@@ -149,6 +161,7 @@ public final class LocalSessionStore implements SessionStore {
   }
 
   private void deleteFile(String id) {
+    onDisk.remove(id);
     try {
       Files.deleteIfExists(dir.resolve(id + ".json"));
     } catch (IOException e) {
@@ -182,24 +195,39 @@ public final class LocalSessionStore implements SessionStore {
 
   @Override
   public void touch(String id, Instant now) {
-    sessions.computeIfPresent(id, (k, old) -> write(old.touched(now), false));
+    sessions.computeIfPresent(id, (k, old) -> touched(old.touched(now)));
   }
 
-  /** Writes {@code s} to its file; only inside the atomic step that puts it in the map. */
+  /** {@code s}, a touch, written only when its file's last use is a minute older (see onDisk). */
+  private Session touched(Session s) {
+    Instant written = onDisk.get(s.id());
+    if (written != null && s.lastActivity().isBefore(written.plus(TOUCH_WRITTEN_EVERY))) {
+      return s;
+    }
+    return write(s);
+  }
+
+  /** Writes {@code s} to its file, flushed; only inside the atomic step that puts it in the map. */
   private Session write(Session s) {
     return write(s, true);
   }
 
-  /**
-   * {@code force} false for a touch: every run makes one, and the last use is not worth a flush.
-   */
   private Session write(Session s, boolean force) {
     beforeWrite.accept(s);
     LocalDisk.write(dir.resolve(s.id() + ".json"), Json.write(s), force);
+    onDisk.put(s.id(), s.lastActivity());
     return s;
   }
 
   private void load() {
-    LocalDisk.readAll(dir, 1, Session.class, "session file", s -> sessions.put(s.id(), s));
+    LocalDisk.readAll(
+        dir,
+        1,
+        Session.class,
+        "session file",
+        s -> {
+          sessions.put(s.id(), s);
+          onDisk.put(s.id(), s.lastActivity());
+        });
   }
 }

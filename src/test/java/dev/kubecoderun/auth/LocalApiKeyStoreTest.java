@@ -18,6 +18,35 @@ class LocalApiKeyStoreTest {
   private final Instant now = Instant.now().truncatedTo(ChronoUnit.MICROS);
 
   /**
+   * A use rewrites only the key's usage file, not flushed; the record itself is written (flushed)
+   * by admin changes only. A power cut that empties the usage file costs a count, never the key.
+   */
+  @Test
+  void aUseLeavesTheKeysRecordAsItWasAndAnEmptiedUsageFileCostsOnlyTheCount(@TempDir Path dataDir)
+      throws Exception {
+    LocalApiKeyStore store = new LocalApiKeyStore(Clock.systemUTC(), dataDir);
+    String hash = ManagedApiKeys.sha256Hex("sk-used-then-power-cut");
+    store.save(new ApiKeyRecord(hash, "sk-used", "used", now, true, Map.of(), 0, null));
+    Path record = dataDir.resolve("meta/api-keys/" + hash + ".json");
+    byte[] written = java.nio.file.Files.readAllBytes(record);
+
+    store.recordUsage(hash, now.plusSeconds(1));
+    store.recordUsage(hash, now.plusSeconds(2));
+    org.junit.jupiter.api.Assertions.assertArrayEquals(
+        written, java.nio.file.Files.readAllBytes(record), "the record is not rewritten by a use");
+    ApiKeyRecord reloaded =
+        new LocalApiKeyStore(Clock.systemUTC(), dataDir).find(hash).orElseThrow();
+    org.junit.jupiter.api.Assertions.assertEquals(2, reloaded.usageCount());
+    org.junit.jupiter.api.Assertions.assertEquals(now.plusSeconds(2), reloaded.lastUsedAt());
+
+    java.nio.file.Files.write(dataDir.resolve("meta/api-key-usage/" + hash + ".json"), new byte[0]);
+    ApiKeyRecord afterCut =
+        new LocalApiKeyStore(Clock.systemUTC(), dataDir).find(hash).orElseThrow();
+    assertTrue(afterCut.enabled());
+    org.junit.jupiter.api.Assertions.assertEquals(0, afterCut.usageCount());
+  }
+
+  /**
    * A use of a key is being written to its file as the key is revoked: the revocation waits for
    * that write, so no file is left to bring the key back at the next start. The use's write is held
    * at the store's seam until the revocation has either finished (the race) or is waiting.

@@ -15,6 +15,29 @@ class LocalSessionStoreTest {
   @TempDir Path dataDir;
 
   /**
+   * A run's touch rewrites its session's file (flushed) only once the file's last use is a minute
+   * old: a busy session costs no flush per request, and a restart finds the last use to the minute.
+   */
+  @Test
+  void aTouchIsWrittenOnlyOnceTheFilesLastUseIsAMinuteOld() {
+    String id = Ids.next();
+    Instant now = Instant.parse("2026-12-01T09:00:00Z");
+    java.util.List<Instant> written = new java.util.ArrayList<>();
+    LocalSessionStore store =
+        new LocalSessionStore(dataDir, Clock.systemUTC(), s -> written.add(s.lastActivity()));
+    store.createOrReuse(new Session(id, now, now, null, null, null), false);
+    store.touch(id, now.plusSeconds(30));
+    store.createOrReuse(new Session(id, now, now.plusSeconds(59), null, null, null), false);
+    assertEquals(java.util.List.of(now), written, "within the minute: memory only");
+    assertEquals(now.plusSeconds(59), store.find(id).orElseThrow().lastActivity());
+
+    store.touch(id, now.plusSeconds(61));
+    assertEquals(java.util.List.of(now, now.plusSeconds(61)), written);
+    assertEquals(
+        now.plusSeconds(61), new LocalSessionStore(dataDir).find(id).orElseThrow().lastActivity());
+  }
+
+  /**
    * A touch of a session without an owner (written before owners were recorded) and a claim of it
    * race: the claim comes in while the touch is about to write its copy. The session that reaches
    * the disk is the claimed one, so after a restart it is still its claimer's, not anyone's to
@@ -53,7 +76,8 @@ class LocalSessionStoreTest {
     store[0].createOrReuse(new Session(id, now, now, null, null, null), false);
 
     touching.set(true);
-    store[0].touch(id, now.plusSeconds(1));
+    // Late enough for the touch to be written (a file's last use is rewritten once a minute).
+    store[0].touch(id, now.plus(LocalSessionStore.TOUCH_WRITTEN_EVERY).plusSeconds(1));
     claimer[0].join();
 
     assertEquals("key-a", store[0].find(id).orElseThrow().owner());
