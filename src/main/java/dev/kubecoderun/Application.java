@@ -260,6 +260,9 @@ public final class Application implements AutoCloseable {
             http,
             config.sessions().ptcContinuationTimeout(),
             config.limits().maxExecutionTime());
+    Usage usage =
+        new Usage(
+            usageStore, clock, config.operations().usageRetention(), metrics::usageRecordLost);
     var endpoints =
         dev.kubecoderun.api.Endpoints.all(
             executions,
@@ -277,12 +280,8 @@ public final class Application implements AutoCloseable {
             checks,
             new dev.kubecoderun.api.Endpoints.Operations(
                 metrics,
-                new Usage(
-                    usageStore,
-                    clock,
-                    config.operations().usageRetention(),
-                    metrics::usageRecordLost),
-                new KeyAdmin(keyStore, config.auth().apiKeys(), clock),
+                usage,
+                new KeyAdmin(keyStore, config.auth().apiKeys(), clock, usage),
                 pool,
                 slots,
                 throttle));
