@@ -98,7 +98,6 @@ public final class Application implements AutoCloseable {
   private final RedisConnection redis;
   private final Metrics metrics;
   private final UsageStore usageStore;
-  private volatile boolean draining;
 
   /**
    * @param factoryOverride the sandbox backend to use instead of the one {@code config} names (the
@@ -272,6 +271,9 @@ public final class Application implements AutoCloseable {
             http,
             config.sessions().ptcContinuationTimeout(),
             config.limits().maxExecutionTime());
+    Usage usage =
+        new Usage(
+            usageStore, clock, config.operations().usageRetention(), metrics::usageRecordLost);
     var endpoints =
         dev.kubecoderun.api.Endpoints.all(
             executions,
@@ -284,16 +286,13 @@ public final class Application implements AutoCloseable {
             clock,
             config,
             VERSION,
-            () -> draining ? "the service is shutting down" : pool.notReady(),
+            // Not ready from the moment the stop closes the slots: runs are refused from then on.
+            () -> slots.closed() ? "the service is shutting down" : pool.notReady(),
             checks,
             new dev.kubecoderun.api.Endpoints.Operations(
                 metrics,
-                new Usage(
-                    usageStore,
-                    clock,
-                    config.operations().usageRetention(),
-                    metrics::usageRecordLost),
-                new KeyAdmin(keyStore, config.auth().apiKeys(), clock),
+                usage,
+                new KeyAdmin(keyStore, config.auth().apiKeys(), clock, usage),
                 pool,
                 slots,
                 throttle,
@@ -483,11 +482,21 @@ public final class Application implements AutoCloseable {
     return pool;
   }
 
-  /** Graceful stop: refuse new work, let running executions finish, then destroy sandboxes. */
+  /**
+   * Graceful stop: refuse new work, let running executions finish, then destroy sandboxes. /ready
+   * answers 503 at once, so a load balancer stops sending runs here; a run that comes all the same
+   * (Kubernetes removes a stopping pod's endpoints a moment after the SIGTERM: the chart's preStop
+   * delay covers most of that moment) or that waits for a slot gets 503 with Retry-After at once,
+   * never a start the stop would kill. Requests other than runs are still served until the server
+   * stops: a programmatic run in progress needs its client's tool results.
+   */
   @Override
   public void close() {
-    draining = true;
+    // What fails from now on because the backend goes too (Ctrl-C signals the jail with the API's
+    // process group) is expected: the pool and its backend say so quietly.
+    pool.stopping();
     try {
+      // Closes the slots (/ready: 503; runs refused, those waiting for a slot too), then waits.
       if (!slots.drain(config.server().shutdownGrace())) {
         LOG.warning("executions still running after the shutdown grace period");
       }

@@ -41,11 +41,21 @@ public final class KeyAdmin {
   private final ApiKeyStore store;
   private final List<ApiKeyRecord> envKeys;
   private final Clock clock;
+  private final Usage usage; // null: env keys listed without their use
   private final SecureRandom random = new SecureRandom();
 
   public KeyAdmin(ApiKeyStore store, List<String> envKeys, Clock clock) {
+    this(store, envKeys, clock, null);
+  }
+
+  /**
+   * {@code usage}: where the use of env keys is read. The key store counts a managed key's use on
+   * its record; it keeps nothing of an env key, whose runs usage records all the same.
+   */
+  public KeyAdmin(ApiKeyStore store, List<String> envKeys, Clock clock, Usage usage) {
     this.store = store;
     this.clock = clock;
+    this.usage = usage;
     Instant started = clock.instant();
     List<ApiKeyRecord> env = new ArrayList<>();
     for (int i = 0; i < envKeys.size(); i++) {
@@ -64,6 +74,27 @@ public final class KeyAdmin {
               Map.of("type", "environment")));
     }
     this.envKeys = List.copyOf(env);
+  }
+
+  /**
+   * Env key records with their use as usage recorded it (its runs over USAGE_RETENTION_DAYS, the
+   * start of the hour of the last one), as /api/v1/admin/metrics/api-keys counts it too.
+   */
+  private List<ApiKeyRecord> withUse(List<ApiKeyRecord> env) {
+    if (usage == null || env.isEmpty()) {
+      return env;
+    }
+    Instant now = usage.now();
+    UsageReport r = usage.hourly(now.minus(usage.retention()), now, null, null);
+    return env.stream()
+        .map(
+            k -> {
+              UsageCounts c = r.bySubject().get(k.shortHash());
+              return c == null
+                  ? k
+                  : k.withUsage(c.executions(), r.lastBySubject().get(k.shortHash()));
+            })
+        .toList();
   }
 
   /** The Python version's key format: {@code sk-} + 24 random bytes in base64url (35 chars). */
@@ -97,15 +128,14 @@ public final class KeyAdmin {
             Comparator.comparing(
                 ApiKeyRecord::createdAt, Comparator.nullsLast(Comparator.reverseOrder())))
         .forEach(r -> out.add(new Key(r, "managed")));
-    envKeys.forEach(r -> out.add(new Key(r, "environment")));
+    withUse(envKeys).forEach(r -> out.add(new Key(r, "environment")));
     return out;
   }
 
   public Optional<Key> find(String keyHash) {
-    Optional<ApiKeyRecord> env =
-        envKeys.stream().filter(r -> r.keyHash().equals(keyHash)).findFirst();
-    if (env.isPresent()) {
-      return Optional.of(new Key(env.get(), "environment"));
+    List<ApiKeyRecord> env = envKeys.stream().filter(r -> r.keyHash().equals(keyHash)).toList();
+    if (!env.isEmpty()) {
+      return Optional.of(new Key(withUse(env).get(0), "environment"));
     }
     return store.find(keyHash).map(r -> new Key(r, "managed"));
   }

@@ -15,6 +15,7 @@ public final class UsageReport {
   private final Map<String, UsageCounts> bySubject = new TreeMap<>();
   private final Map<String, Map<String, UsageCounts>> matrix = new TreeMap<>();
   private final NavigableMap<Instant, UsageCounts> byBucket = new TreeMap<>();
+  private final Map<String, Instant> lastBySubject = new TreeMap<>();
 
   /**
    * Sums {@code buckets}; {@code subject} and {@code language}, when not null, keep only that key
@@ -39,6 +40,7 @@ public final class UsageReport {
                 bucket.add(parts[2], value);
                 r.byLanguage.computeIfAbsent(parts[1], l -> new UsageCounts()).add(parts[2], value);
                 r.bySubject.computeIfAbsent(parts[0], s -> new UsageCounts()).add(parts[2], value);
+                r.lastBySubject.merge(parts[0], at, (a, b) -> a.isAfter(b) ? a : b);
                 r.matrix
                     .computeIfAbsent(parts[1], l -> new TreeMap<>())
                     .computeIfAbsent(parts[0], s -> new UsageCounts())
@@ -61,6 +63,11 @@ public final class UsageReport {
   /** By key (its short hash), in hash order. */
   public Map<String, UsageCounts> bySubject() {
     return bySubject;
+  }
+
+  /** By key (its short hash): the start of the last bucket it ran in. */
+  public Map<String, Instant> lastBySubject() {
+    return lastBySubject;
   }
 
   /** Language, then key. */

@@ -104,10 +104,11 @@ public final class ApiError extends RuntimeException {
 
   static String typeFor(int status) {
     return switch (status) {
-      case 400, 415, 422 -> "validation";
+      // 405: the path exists, the request's method is what is wrong (Allow names the right ones).
+      case 400, 405, 415, 422 -> "validation";
       case 401 -> "authentication";
       case 403 -> "authorization";
-      case 404, 405 -> "resource_not_found";
+      case 404 -> "resource_not_found";
       case 409 -> "resource_conflict";
       case 413 -> "resource_exhausted";
       case 416 -> "validation";

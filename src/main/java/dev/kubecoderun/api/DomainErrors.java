@@ -20,7 +20,7 @@ final class DomainErrors {
 
   static ApiError of(ExecutionUnavailableException e) {
     return switch (e.reason()) {
-      case SLOTS_BUSY -> ApiError.unavailable(e.getMessage(), 2);
+      case SLOTS_BUSY, STOPPING -> ApiError.unavailable(e.getMessage(), 2);
       case NO_SANDBOX -> ApiError.unavailable("No sandbox available: " + e.getMessage(), 5);
       case SANDBOX_FAILED -> ApiError.unavailable("Sandbox failure: " + e.getMessage(), 2);
     };

@@ -4,6 +4,7 @@ import dev.kubecoderun.common.Json;
 import io.helidon.common.media.type.MediaTypes;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
+import java.math.BigDecimal;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.logging.Level;
@@ -36,8 +37,17 @@ public final class ErrorResponses {
     body.put("error_type", e.errorType());
     body.put("details", e.details());
     body.put("request_id", requestId);
-    body.put("timestamp", System.currentTimeMillis() / 1000.0);
+    body.put("timestamp", unixSeconds(System.currentTimeMillis()));
     e.extra().forEach(body::putIfAbsent);
     return Json.write(body);
+  }
+
+  /**
+   * Unix seconds with their milliseconds, written as a plain decimal ({@code 1796111608.962}): a
+   * double this large is written in scientific notation ({@code 1.796111608962E9}), valid JSON but
+   * not what clients of the Python version (a float written by json.dumps) read.
+   */
+  static BigDecimal unixSeconds(long epochMillis) {
+    return BigDecimal.valueOf(epochMillis, 3);
   }
 }

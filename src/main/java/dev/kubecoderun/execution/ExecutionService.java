@@ -124,6 +124,10 @@ public final class ExecutionService {
    */
   public ExecResponse execute(ExecCommand cmd, RunStep step, MemoryBudget.Held memory)
       throws InterruptedException {
+    // Refused before anything is resolved or made (a session, a lock): the slot would be refused.
+    if (slots.closed()) {
+      throw stopping();
+    }
     PhaseTimer timer = new PhaseTimer();
     List<String> notes = new ArrayList<>();
     // Resolved, and their names checked, before a session is made for a request that is refused.
@@ -166,6 +170,9 @@ public final class ExecutionService {
       throws InterruptedException {
     boolean usesState = step == null && cmd.language().keepsState() && stateConfig.enabled();
     if (!slots.tryAcquire()) {
+      if (slots.closed()) {
+        throw stopping();
+      }
       throw new ExecutionUnavailableException(
           ExecutionUnavailableException.Reason.SLOTS_BUSY,
           "All execution slots are busy; retry shortly",
@@ -244,6 +251,12 @@ public final class ExecutionService {
       }
       slots.release();
     }
+  }
+
+  /** A run refused because the service is stopping: the client retries, elsewhere or later. */
+  private static ExecutionUnavailableException stopping() {
+    return new ExecutionUnavailableException(
+        ExecutionUnavailableException.Reason.STOPPING, "The service is shutting down; retry", null);
   }
 
   /**

@@ -9,6 +9,11 @@ public final class ExecutionUnavailableException extends RuntimeException {
   public enum Reason {
     /** Every execution slot stayed taken for the whole queue wait. */
     SLOTS_BUSY,
+    /**
+     * The service is stopping: a run started now would have its sandbox destroyed under it. Another
+     * replica (or this one, restarted) takes it.
+     */
+    STOPPING,
     /** No sandbox could be had: none was warm and starting one failed. */
     NO_SANDBOX,
     /** The sandbox failed during the execution (its runner died, or refused a call). */

@@ -27,6 +27,12 @@ public interface SandboxFactory extends AutoCloseable {
     return null;
   }
 
+  /**
+   * The service is stopping ({@link #close} follows): a failure from now on that comes of the
+   * backend going too (the local jail got the same Ctrl-C as the API) is expected, logged at FINE.
+   */
+  default void stopping() {}
+
   /** Short backend name for health and logs. */
   String name();
 

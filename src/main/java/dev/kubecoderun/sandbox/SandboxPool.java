@@ -46,6 +46,7 @@ public final class SandboxPool implements AutoCloseable {
   private final AtomicLong hits = new AtomicLong();
   private final AtomicLong misses = new AtomicLong();
   private volatile boolean closed;
+  private volatile boolean stopping; // the service is stopping: no refill, start failures quiet
 
   public SandboxPool(
       SandboxFactory factory,
@@ -256,7 +257,7 @@ public final class SandboxPool implements AutoCloseable {
    * (demand faded) gives the extra back.
    */
   private void refill(Language language) {
-    if (closed) {
+    if (closed || stopping) {
       return;
     }
     int target = targetSize.applyAsInt(language);
@@ -302,7 +303,11 @@ public final class SandboxPool implements AutoCloseable {
       Thread.currentThread().interrupt();
     } catch (SandboxException | RuntimeException e) {
       failed = true;
-      LOG.log(Level.WARNING, "cannot start a " + language.code() + " sandbox: " + e.getMessage());
+      // Once the service stops, a start fails as expected: the close interrupts it ("Closed by
+      // interrupt"), or the jail is gone with the process group's signal.
+      LOG.log(
+          stopping || closed ? Level.FINE : Level.WARNING,
+          "cannot start a " + language.code() + " sandbox: " + e.getMessage());
     } finally {
       if (!counted) {
         starting.get(language).decrementAndGet();
@@ -322,7 +327,9 @@ public final class SandboxPool implements AutoCloseable {
 
   private void replaceDead(Language language, Sandbox s) {
     if (ready.get(language).remove(s)) {
-      LOG.warning("warm sandbox " + s.id() + " died; replacing it");
+      // While the service stops, warm sandboxes die with a jail that got its signal: expected.
+      LOG.log(
+          stopping ? Level.FINE : Level.WARNING, "warm sandbox " + s.id() + " died; replacing it");
       destroy(s);
       refill(language);
     }
@@ -389,8 +396,18 @@ public final class SandboxPool implements AutoCloseable {
     return ready.get(language).size();
   }
 
+  /**
+   * The service is stopping (the runs in progress may still take a sandbox): no sandbox is started
+   * ahead any more, and failures that come of the backend going too are logged quietly.
+   */
+  public void stopping() {
+    stopping = true;
+    factory.stopping();
+  }
+
   @Override
   public void close() {
+    stopping();
     closed = true;
     // Interrupts sandboxes still starting (they delete what they made) and lets destroys finish.
     background.shutdownNow();

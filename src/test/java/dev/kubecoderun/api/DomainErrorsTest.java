@@ -23,6 +23,12 @@ class DomainErrorsTest {
     assertEquals("All execution slots are busy; retry shortly", busy.getMessage());
     assertEquals("2", busy.headers().get("Retry-After"));
 
+    ApiError stopping = of(Reason.STOPPING, "The service is shutting down; retry");
+    assertEquals(503, stopping.status());
+    assertEquals("service_unavailable", stopping.errorType());
+    assertEquals("The service is shutting down; retry", stopping.getMessage());
+    assertEquals("2", stopping.headers().get("Retry-After"));
+
     ApiError none = of(Reason.NO_SANDBOX, "runner not ready within 30 s");
     assertEquals(503, none.status());
     assertEquals("No sandbox available: runner not ready within 30 s", none.getMessage());

@@ -83,6 +83,29 @@ class OpenApiRoutesTest {
     }
   }
 
+  /**
+   * An operation that asks for a credential (its own security, else the document's) may answer 401
+   * for a missing or wrong one: the document says so on each of them.
+   */
+  @Test
+  void everyOperationThatNeedsACredentialLists401() {
+    JsonNode doc = OpenApiContract.shared().document();
+    Set<String> without401 = new TreeSet<>();
+    for (var path : doc.get("paths").properties()) {
+      for (var op : path.getValue().properties()) {
+        if (!op.getValue().has("responses")) {
+          continue; // the path's shared parameters, not an operation
+        }
+        JsonNode security =
+            op.getValue().has("security") ? op.getValue().get("security") : doc.get("security");
+        if (!security.isEmpty() && !op.getValue().get("responses").has("401")) {
+          without401.add(op.getKey().toUpperCase(java.util.Locale.ROOT) + " " + path.getKey());
+        }
+      }
+    }
+    assertEquals(Set.of(), without401, "operations needing a credential that do not list 401");
+  }
+
   @Test
   void theServedDocumentIsTheSourceWithTheRunningVersion() {
     JsonNode served = DocsEndpoint.document("9.9.9");

@@ -37,6 +37,7 @@ class RoutesTest {
   void aKnownPathWithAnotherMethodIs405WithAllow() {
     ApiError e = routes.unmatched(Method.GET, "/v1/exec");
     assertEquals(405, e.status());
+    assertEquals("validation", e.errorType(), "the request's method is wrong, not the path");
     assertEquals("POST", e.headers().get("Allow"));
     ApiError download = routes.unmatched(Method.DELETE, "/download/s1/f1");
     assertEquals(405, download.status());

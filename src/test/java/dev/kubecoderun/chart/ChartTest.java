@@ -594,6 +594,23 @@ class ChartTest {
     assertEquals(FULLNAME, api.at("/envFrom/0/configMapRef/name").asText());
   }
 
+  /**
+   * A stopping pod leaves the Service's endpoints while Kubernetes signals it: a preStop sleep lets
+   * them go before the API refuses runs, and the grace period still covers the sleep and the
+   * executions' own grace (SHUTDOWN_GRACE_SECONDS). The API image has coreutils' sleep (Debian).
+   */
+  @Test
+  void theApiPodWaitsForItsEndpointsToGoBeforeItStops() {
+    JsonNode pod = one("defaults", "Deployment", FULLNAME).at("/spec/template/spec");
+    JsonNode api = pod.at("/containers/0");
+    assertEquals(
+        "[\"sleep\",\"5\"]", api.at("/lifecycle/preStop/exec/command").toString(), api.toString());
+    int grace = Integer.parseInt(configMap("defaults").get("SHUTDOWN_GRACE_SECONDS"));
+    assertTrue(
+        5 + grace < pod.path("terminationGracePeriodSeconds").asInt(),
+        "terminationGracePeriodSeconds covers the preStop sleep and SHUTDOWN_GRACE_SECONDS");
+  }
+
   @Test
   void networkPoliciesLetOnlyTheApiReachTheRunnerAndSandboxesReachNothing() throws IOException {
     JsonNode deployment = one("defaults", "Deployment", FULLNAME);

@@ -339,6 +339,51 @@ class AdminApiTest {
     }
   }
 
+  /** The listed record of the env key (API_KEY) of the test server. */
+  private JsonNode envKeyListed() {
+    String hash = ManagedApiKeys.sha256Hex(TestServer.KEY);
+    for (JsonNode k : server.send(admin(server, "/api/v1/admin/keys")).json()) {
+      if (k.path("key_hash").asText().equals(hash)) {
+        assertEquals("environment", k.path("source").asText());
+        return k;
+      }
+    }
+    throw new AssertionError("the env key is not listed");
+  }
+
+  /**
+   * The key store keeps no count of an env key's use (API_KEY, API_KEYS): the listing shows what
+   * usage recorded of it, the figures /metrics/api-keys shows, and when it last ran (to the hour).
+   */
+  @Test
+  void anEnvKeyIsListedWithTheRunsUsageRecordedOfIt() {
+    long before = envKeyListed().path("usage_count").asLong();
+    for (int i = 0; i < 2; i++) {
+      assertEquals(200, server.exec("bash", "echo " + i).status());
+    }
+    JsonNode env = envKeyListed();
+    assertEquals(before + 2, env.path("usage_count").asLong(), env.toString());
+    java.time.Instant last = java.time.Instant.parse(env.path("last_used_at").asText());
+    java.time.Instant now = java.time.Instant.now();
+    assertTrue(
+        !last.isAfter(now) && last.isAfter(now.minus(java.time.Duration.ofHours(1))),
+        env.toString());
+
+    String shortHash = env.path("key_hash").asText().substring(0, 16);
+    JsonNode byKey = server.send(admin(server, "/api/v1/admin/metrics/api-keys")).json();
+    boolean found = false;
+    for (JsonNode k : byKey) {
+      if (k.path("key_hash").asText().equals(shortHash)) {
+        found = true;
+        assertEquals(env.path("usage_count").asLong(), k.path("usage_count").asLong());
+      }
+    }
+    assertTrue(found, byKey.toString());
+    JsonNode shown =
+        server.send(admin(server, "/api/v1/admin/keys/" + env.path("key_hash").asText())).json();
+    assertEquals(env.path("usage_count"), shown.path("usage_count"), shown.toString());
+  }
+
   @Test
   void executionsShowUpInUsageByKeyAndLanguageWithFailures() {
     JsonNode created =

@@ -17,6 +17,8 @@ final class Errors {
     assertTrue(
         e.has("details") && (e.get("details").isNull() || e.get("details").isArray()), r.body());
     assertTrue(e.path("timestamp").isNumber(), r.body());
+    // Unix seconds with milliseconds, as a plain decimal: never 1.796111608962E9.
+    assertTrue(r.body().matches("(?s).*\"timestamp\":\\d{10}\\.\\d{3}[,}].*"), r.body());
     String id = e.path("request_id").asText();
     assertTrue(id.length() == 21, r.body());
     assertEquals(id, r.header("X-Request-ID"), "request id in body and header");

@@ -24,6 +24,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
@@ -55,6 +56,8 @@ final class JailServer implements AutoCloseable {
   private final Object lock = new Object();
   private Instance current; // guarded by lock; null while (re)starting
   private volatile boolean closed;
+  // The service is stopping: the jail may be going too (Ctrl-C signals the whole process group).
+  private volatile boolean stopping;
 
   JailServer(
       LocalSandboxFactory.Settings settings,
@@ -83,7 +86,8 @@ final class JailServer implements AutoCloseable {
     synchronized (lock) {
       while (current == null || !current.process().isAlive()) {
         long left = deadline - System.nanoTime();
-        if (closed || left <= 0) {
+        // Stopping, a dead jail is not started again (restartAfter): no use waiting for it.
+        if (closed || left <= 0 || stopping && current != null) {
           throw new SandboxException("the sandbox jail is not running");
         }
         try {
@@ -225,10 +229,19 @@ final class JailServer implements AutoCloseable {
         LOG.warning("the jail could not destroy sandbox " + id + ": " + res.status().code());
       }
     } catch (RuntimeException e) {
+      // A jail that no longer listens (refused) while the service stops got the stop's signal
+      // too: it ends every sandbox as it exits. Otherwise the sandbox may be left running.
       if (jail.process().isAlive()) {
-        LOG.warning("cannot destroy sandbox " + id + ": " + e.getMessage());
+        LOG.log(
+            stopping ? Level.FINE : Level.WARNING,
+            "cannot destroy sandbox " + id + ": " + e.getMessage());
       }
     }
+  }
+
+  /** The service is stopping: a jail that exits now is not started again, nor warned about. */
+  void stopping() {
+    stopping = true;
   }
 
   /** Stops the jail: it kills every sandbox and removes its cgroups, then exits. */
@@ -266,6 +279,12 @@ final class JailServer implements AutoCloseable {
   private void restartAfter(Instance dead) {
     synchronized (lock) {
       if (closed || current != dead) {
+        return;
+      }
+      if (stopping) {
+        // The signal that stops the service reached the jail too (Ctrl-C): it is done.
+        LOG.fine(
+            "the sandbox jail exited (" + dead.process().exitValue() + ") as the service stops");
         return;
       }
       current = null;

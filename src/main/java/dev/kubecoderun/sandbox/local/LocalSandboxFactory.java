@@ -69,6 +69,11 @@ public final class LocalSandboxFactory implements SandboxFactory {
     return sandbox;
   }
 
+  @Override
+  public void stopping() {
+    jail.stopping();
+  }
+
   /** Destroys every sandbox still alive (the pool hands back the ones it knows of first). */
   @Override
   public void close() {
