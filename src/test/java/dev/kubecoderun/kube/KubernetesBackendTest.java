@@ -692,7 +692,8 @@ class KubernetesBackendTest {
     assertEquals("sandbox", spec.getHostname());
     assertEquals(Boolean.FALSE, spec.getAutomountServiceAccountToken());
     assertEquals(Boolean.FALSE, spec.getEnableServiceLinks());
-    assertEquals(3600L, spec.getActiveDeadlineSeconds());
+    // Twice what a run may use of its pod with the default settings (docs/kubernetes.md).
+    assertEquals(8890L, spec.getActiveDeadlineSeconds());
     assertNull(spec.getRuntimeClassName());
     assertEquals(Map.of("kubernetes.io/os", "linux"), spec.getNodeSelector());
     assertEquals("sandbox", spec.getTolerations().get(0).getKey());
