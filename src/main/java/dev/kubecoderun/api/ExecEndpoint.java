@@ -73,11 +73,11 @@ final class ExecEndpoint implements HttpService {
                     new ApiError(
                         400,
                         "validation",
-                        "Unsupported programming language: " + lang,
+                        "Unsupported programming language: " + Echo.cut(lang),
                         List.of(
                             new ApiError.Detail(
                                 "lang",
-                                "Language '" + lang + "' is not supported",
+                                "Language '" + Echo.cut(lang) + "' is not supported",
                                 "unsupported_language"))));
     String code = Fields.requiredString(body, "code");
     if (code.isBlank()) {

@@ -1,6 +1,7 @@
 package dev.kubecoderun.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.common.Json;
@@ -235,6 +236,46 @@ class ErrorsTest {
                     List.of(Map.of("id", fid, "session_id", sid, "name", "b".repeat(255)))))
             .json();
     assertEquals("b".repeat(255), run.path("stdout").asText().strip(), run.toString());
+  }
+
+  /**
+   * An input's name has the limits of an uploaded path (1,024 bytes, 32 levels), on /exec and
+   * /exec/programmatic alike: refused before any file is looked up or session made. A name of
+   * thousands of one-letter folders once cost a string per folder per check, and a check of every
+   * folder against the other names, each as long as the name.
+   */
+  @Test
+  void aFileNameOverTheLimitsOfAnUploadedPathIs400() {
+    JsonNode up = server.upload("deep.txt", "1").json();
+    String sid = up.path("session_id").asText();
+    String fid = up.path("files").get(0).path("fileId").asText();
+    for (String name : List.of("ab/".repeat(700), "a/".repeat(2_000), "d/".repeat(32) + "f")) {
+      Map<String, Object> body =
+          Map.of(
+              "lang",
+              "py",
+              "code",
+              "print(1)",
+              "files",
+              List.of(Map.of("id", fid, "session_id", sid, "name", name)));
+      for (String path : List.of("/exec", "/exec/programmatic")) {
+        JsonNode e =
+            Errors.assertError(server.postJson(path, Json.writeString(body)), 400, "validation");
+        assertEquals("invalid_path", e.path("details").get(0).path("code").asText(), e.toString());
+        assertEquals("files[0].name", e.path("details").get(0).path("field").asText());
+      }
+    }
+  }
+
+  /** An error repeats at most the first hundred characters of what the client sent. */
+  @Test
+  void anErrorRepeatsOnlyTheBeginningOfAValue() {
+    String lang = "cobol".repeat(200_000);
+    TestServer.Reply r = server.exec(lang, "print(1)");
+    JsonNode e = Errors.assertError(r, 400, "validation");
+    assertEquals("unsupported_language", e.path("details").get(0).path("code").asText());
+    assertTrue(r.body().length() < 2048, () -> r.body().length() + " characters");
+    assertTrue(e.path("error").asText().contains("cobol".repeat(20) + "…"), e.toString());
   }
 
   @Test
