@@ -6,7 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.session.Ids;
+import java.io.IOException;
 import java.net.http.HttpRequest;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Tag;
@@ -141,6 +144,59 @@ class ErrorsTest {
               422,
               "validation");
       assertEquals("invalid_entity_id", e.path("details").get(0).path("code").asText());
+    }
+  }
+
+  /**
+   * A session keeps its LibreChat user's id as long as it lives: an id over 256 characters, or with
+   * a control character, is refused (422) before a session is made, in the body of /exec and
+   * /exec/programmatic and the User-Id header of an upload, and no session holds it.
+   */
+  @Test
+  void aUserIdOverTwoHundredFiftySixCharactersIs422AndStoresNothing() throws Exception {
+    // 256 characters is a user id, kept with its session.
+    String longest = "v".repeat(255) + "w";
+    JsonNode run = server.exec(Map.of("lang", "py", "code", "print(1)", "user_id", longest)).json();
+    assertEquals("1", run.path("stdout").asText().strip(), run.toString());
+    assertTrue(sessionFilesHolding(longest) > 0, "the session keeps its user's id");
+    String tooLong = "u".repeat(257) + "-refused-user-id";
+    for (String user : List.of(tooLong, "al\tice", "bob\nadmin")) {
+      String body = Json.writeString(Map.of("lang", "py", "code", "print(1)", "user_id", user));
+      for (String path : List.of("/exec", "/exec/programmatic")) {
+        JsonNode e = Errors.assertError(server.postJson(path, body), 422, "validation");
+        assertEquals("invalid_user_id", e.path("details").get(0).path("code").asText());
+        assertEquals("user_id", e.path("details").get(0).path("field").asText());
+      }
+    }
+    JsonNode e =
+        Errors.assertError(
+            server.send(
+                server.multipart(
+                    server.request("/v1/upload").header("User-Id", tooLong),
+                    "a.txt",
+                    new byte[] {1},
+                    Map.of())),
+            422,
+            "validation");
+    assertEquals("invalid_user_id", e.path("details").get(0).path("code").asText());
+    assertEquals("User-Id", e.path("details").get(0).path("field").asText());
+    assertEquals(0, sessionFilesHolding("u".repeat(257)));
+  }
+
+  /** How many of the local session store's files hold {@code text}. */
+  private long sessionFilesHolding(String text) throws IOException {
+    try (var files = Files.walk(server.dataDir.resolve("meta/sessions"))) {
+      long n = 0;
+      for (Path f : files.filter(Files::isRegularFile).toList()) {
+        try {
+          if (Files.readString(f).contains(text)) {
+            n++;
+          }
+        } catch (java.nio.file.NoSuchFileException gone) {
+          // Deleted as it expired, while listed: it holds nothing now.
+        }
+      }
+      return n;
     }
   }
 
