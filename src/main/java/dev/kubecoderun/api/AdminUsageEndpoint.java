@@ -546,7 +546,9 @@ final class AdminUsageEndpoint implements HttpService {
     }
     return Language.parse(l.get())
         .map(Language::code)
-        .orElseThrow(() -> ApiError.validation("language", "Unknown language: " + l.get(), "enum"));
+        .orElseThrow(
+            () ->
+                ApiError.validation("language", "Unknown language: " + Echo.cut(l.get()), "enum"));
   }
 
   private static int intParam(ServerRequest req, String name, int dflt, int min, int max) {

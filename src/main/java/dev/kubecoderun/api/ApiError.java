@@ -43,6 +43,16 @@ public final class ApiError extends RuntimeException {
         "entity_id", "entity_id must be 1-40 characters of [A-Za-z0-9_-]", "invalid_entity_id");
   }
 
+  /** {@code field}: where the user id came from (the {@code user_id} field, a header). */
+  public static ApiError invalidUserId(String field) {
+    return validation(
+        field,
+        "a user id must be 1-"
+            + dev.kubecoderun.session.Ids.MAX_USER_ID_CHARS
+            + " characters, none a control character",
+        "invalid_user_id");
+  }
+
   public static ApiError notFound(String message) {
     return new ApiError(404, message);
   }

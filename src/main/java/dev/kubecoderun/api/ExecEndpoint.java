@@ -73,11 +73,11 @@ final class ExecEndpoint implements HttpService {
                     new ApiError(
                         400,
                         "validation",
-                        "Unsupported programming language: " + lang,
+                        "Unsupported programming language: " + Echo.cut(lang),
                         List.of(
                             new ApiError.Detail(
                                 "lang",
-                                "Language '" + lang + "' is not supported",
+                                "Language '" + Echo.cut(lang) + "' is not supported",
                                 "unsupported_language"))));
     String code = Fields.requiredString(body, "code");
     if (code.isBlank()) {
@@ -91,7 +91,7 @@ final class ExecEndpoint implements HttpService {
     if (entityId != null && !Ids.isValidEntity(entityId)) {
       throw ApiError.invalidEntityId();
     }
-    String userId = Fields.optionalString(body, "user_id");
+    String userId = userId(body);
     return new ExecCommand(
         principal,
         language,
@@ -101,6 +101,18 @@ final class ExecEndpoint implements HttpService {
         entityId,
         userId,
         files(body, maxFiles));
+  }
+
+  /**
+   * The LibreChat user the run is for ({@code user_id}), if any: checked ({@link Ids#isValidUser}),
+   * as the session made for it keeps it as long as it lives.
+   */
+  static String userId(JsonNode body) {
+    String userId = Fields.optionalString(body, "user_id");
+    if (userId != null && !Ids.isValidUser(userId)) {
+      throw ApiError.invalidUserId("user_id");
+    }
+    return userId;
   }
 
   /** Program arguments when the client sends a list of strings; any other shape is ignored. */

@@ -35,7 +35,7 @@ final class ProfileFilter implements Filter {
               "This server serves the '"
                   + PROFILE
                   + "' execution profile, not '"
-                  + expected
+                  + Echo.cut(expected)
                   + "' (X-CodeAPI-Expected-Profile)");
     } else if (req.headers().contains(WORKSPACE)) {
       refused =

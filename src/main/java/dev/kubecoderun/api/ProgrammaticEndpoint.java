@@ -195,7 +195,7 @@ final class ProgrammaticEndpoint implements HttpService {
             sessionId,
             null,
             // LibreChat sends none today; a host that does keeps its users' sessions apart.
-            Fields.optionalString(body, "user_id"),
+            ExecEndpoint.userId(body),
             ExecEndpoint.files(body, maxFiles));
     return new ProgrammaticService.Start(requestId, cmd, tools(body), Duration.ofMillis(ms));
   }

@@ -1,25 +1,52 @@
 package dev.kubecoderun.api;
 
 import dev.kubecoderun.files.RelativePaths;
+import java.nio.charset.StandardCharsets;
 
 /** Names of files inside /mnt/data: relative, sub-folders allowed, never outside. */
 final class SandboxPaths {
+  /**
+   * The most characters of a name as sent: an uploaded path's most bytes ({@link
+   * RelativePaths#MAX_PATH_BYTES}, never fewer characters than bytes) after a leading /mnt/data/.
+   */
+  static final int MAX_SENT_CHARS =
+      RelativePaths.MAX_PATH_BYTES + RelativePaths.SANDBOX_PREFIX.length();
+
   private SandboxPaths() {}
 
   /**
    * Returns the normalised relative path ({@link RelativePaths#normalize}), or a 400 naming the
-   * field; also for a folder or file name longer than the file system holds ({@link
-   * RelativePaths#MAX_SEGMENT_BYTES}), which the sandbox would refuse only once the run began.
+   * field; also for a name over the limits of an uploaded path ({@link
+   * RelativePaths#MAX_PATH_BYTES} bytes, {@link RelativePaths#MAX_DEPTH} levels), and for a folder
+   * or file name longer than the file system holds ({@link RelativePaths#MAX_SEGMENT_BYTES}), which
+   * the sandbox would refuse only once the run began. A name of megabytes is refused by its length
+   * alone, before anything splits it: each split of a deep one made a string of every level.
    */
   static String checkRelative(String name, String field) {
+    if (name.length() > MAX_SENT_CHARS) {
+      throw tooLong(name, field);
+    }
     String n = RelativePaths.normalize(name);
     if (n == null) {
       throw bad(name, field);
     }
+    if (n.getBytes(StandardCharsets.UTF_8).length > RelativePaths.MAX_PATH_BYTES) {
+      throw tooLong(name, field);
+    }
+    if (RelativePaths.depth(n) > RelativePaths.MAX_DEPTH) {
+      throw ApiError.badRequest(
+          "File name '"
+              + Echo.cut(n)
+              + "' is more than "
+              + RelativePaths.MAX_DEPTH
+              + " levels deep",
+          field,
+          "invalid_path");
+    }
     if (!RelativePaths.segmentsFit(n)) {
       throw ApiError.badRequest(
           "File name '"
-              + n
+              + Echo.cut(n)
               + "' has a folder or file name over "
               + RelativePaths.MAX_SEGMENT_BYTES
               + " bytes",
@@ -29,8 +56,21 @@ final class SandboxPaths {
     return n;
   }
 
+  private static ApiError tooLong(String name, String field) {
+    return ApiError.badRequest(
+        "File name '"
+            + Echo.cut(name)
+            + "' is over "
+            + RelativePaths.MAX_PATH_BYTES
+            + " bytes (after a leading /mnt/data/)",
+        field,
+        "invalid_path");
+  }
+
   private static ApiError bad(String name, String field) {
     return ApiError.badRequest(
-        "File name '" + name + "' must be a relative path inside /mnt/data", field, "invalid_path");
+        "File name '" + Echo.cut(name) + "' must be a relative path inside /mnt/data",
+        field,
+        "invalid_path");
   }
 }

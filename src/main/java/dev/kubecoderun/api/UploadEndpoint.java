@@ -222,6 +222,9 @@ final class UploadEndpoint implements HttpService {
       throw ApiError.invalidEntityId();
     }
     String user = req.headers().first(HeaderNames.create("User-Id")).orElse(null);
+    if (user != null && !user.isEmpty() && !Ids.isValidUser(user)) {
+      throw ApiError.invalidUserId("User-Id");
+    }
     return sessions.resolve(
         principal, sid, List.of(), entity, user, SessionResolver.Another.NOT_FOUND);
   }

@@ -1,5 +1,6 @@
 package dev.kubecoderun.auth;
 
+import dev.kubecoderun.common.Sha256;
 import java.security.Key;
 import java.time.Clock;
 import java.time.Duration;
@@ -28,10 +29,11 @@ import org.jose4j.lang.UnresolvableKeyException;
  * token without {@code tenant_id} belongs to the single tenant, unless strict tenancy requires one.
  * The reasons given back name what failed, never a key.
  *
- * <p>A valid token is remembered until it expires: LibreChat sends the same token for up to 30 s,
- * and its signature check (Ed25519 in the JDK) is the dearest step of a request's authentication. A
- * remembered token is accepted only while the key that verified it is still the one its kid names,
- * so a key removed from the configured ones refuses its tokens from the next key re-read.
+ * <p>A valid token is remembered (by its SHA-256) until it expires: LibreChat sends the same token
+ * for up to 30 s, and its signature check (Ed25519 in the JDK) is the dearest step of a request's
+ * authentication. A remembered token is accepted only while the key that verified it is still the
+ * one its kid names, so a key removed from the configured ones refuses its tokens from the next key
+ * re-read.
  */
 public final class JwtVerifier {
   /** What a token must satisfy. */
@@ -88,15 +90,17 @@ public final class JwtVerifier {
   public Result verify(String token) {
     long skew = settings.clockSkew().toSeconds();
     long now = clock.millis() / 1000;
-    Verified known = remembered.get(token);
+    // Remembered by its digest: a token may be 16 KiB (the largest header), 10,000 of them 160 MiB.
+    String digest = Sha256.hex(token);
+    Verified known = remembered.get(digest);
     if (known != null) {
       // Expired as jose4j counts it; a key re-read may have dropped or replaced the token's key.
       if (now - skew < known.exp() && known.key().equals(keys.find(known.kid()))) {
         return new Valid(known.principal());
       }
-      remembered.remove(token);
+      remembered.remove(digest);
     }
-    return check(token, now, skew);
+    return check(token, digest, now, skew);
   }
 
   /**
@@ -105,7 +109,7 @@ public final class JwtVerifier {
    * only once one of its tokens may have expired: a scan per new token of a full map of live ones
    * cost every request {@link #MAX_REMEMBERED} steps.
    */
-  private void remember(String token, Verified verified, long expiredBefore) {
+  private void remember(String digest, Verified verified, long expiredBefore) {
     if (remembered.size() >= maxRemembered) {
       if (earliestExp.get() > expiredBefore) {
         return;
@@ -118,7 +122,7 @@ public final class JwtVerifier {
         return;
       }
     }
-    remembered.put(token, verified);
+    remembered.put(digest, verified);
     earliestExp.accumulateAndGet(verified.exp(), Math::min);
   }
 
@@ -127,13 +131,18 @@ public final class JwtVerifier {
     return scans.get();
   }
 
+  /** What the remembered tokens are kept under (tests). */
+  Set<String> rememberedKeys() {
+    return Set.copyOf(remembered.keySet());
+  }
+
   /** How many tokens are remembered now (tests). */
   int rememberedCount() {
     return remembered.size();
   }
 
-  /** The full check of a token that is not remembered. */
-  private Result check(String token, long now, long skew) {
+  /** The full check of a token that is not remembered ({@code digest}: its SHA-256). */
+  private Result check(String token, String digest, long now, long skew) {
     Key[] usedKey = new Key[1];
     JwtConsumer consumer =
         new JwtConsumerBuilder()
@@ -190,7 +199,7 @@ public final class JwtVerifier {
         return new Invalid("malformed_claims", "tenant_id must be a non-empty string");
       }
       Principal principal = Principal.jwt(tenant, sub);
-      remember(token, new Verified(principal, exp, kid, usedKey[0]), now - skew);
+      remember(digest, new Verified(principal, exp, kid, usedKey[0]), now - skew);
       return new Valid(principal);
     } catch (MalformedClaimException e) {
       return new Invalid("malformed_claims", "a registered claim has the wrong type");

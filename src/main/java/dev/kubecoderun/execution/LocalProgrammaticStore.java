@@ -126,4 +126,15 @@ public final class LocalProgrammaticStore implements ProgrammaticStore {
   public Optional<String> request(String principal, String requestId) {
     return get("req:" + principal + ":" + requestId, String.class);
   }
+
+  @Override
+  public void deleteRequest(String principal, String requestId, String executionId) {
+    entries.computeIfPresent(
+        "req:" + principal + ":" + requestId, (k, e) -> executionId.equals(e.value()) ? null : e);
+  }
+
+  /** How many records the store holds, expired ones not yet swept included (tests). */
+  int size() {
+    return entries.size();
+  }
 }

@@ -289,6 +289,11 @@ public final class ProgrammaticService {
     try {
       f = first.get();
     } catch (ExecutionException e) {
+      // The run did not start (busy, refused): there is nothing of it to cancel, and a request id
+      // kept for each refused start would pile up in the store for as long as a run may last.
+      if (owner.cancellable) {
+        forgetRequest(start.principal(), start.requestId(), executionId);
+      }
       if (e.getCause() instanceof RuntimeException r) {
         throw r;
       }
@@ -615,9 +620,40 @@ public final class ProgrammaticService {
     if (store.used(token)) {
       throw new StaleContinuationException("This continuation token was used already");
     }
-    if (requestId != null) {
-      store.putRequest(principal, requestId, t.executionId(), executionTtl());
+    if (requestId == null) {
+      return resumeRun(principal, token, results, room, t, e);
     }
+    // Recorded before the results go out, so a cancel by this request finds the run while they
+    // are out; forgotten when the runner refuses them or does not know the token: the run goes on
+    // untouched, and a token refused (wrong call ids) sent again and again, each time under a new
+    // request id, would otherwise leave a record per request for as long as a run may last.
+    store.putRequest(principal, requestId, t.executionId(), executionTtl());
+    try {
+      return resumeRun(principal, token, results, room, t, e);
+    } catch (StaleContinuationException | UnknownContinuationException refused) {
+      forgetRequest(principal, requestId, t.executionId());
+      throw refused;
+    }
+  }
+
+  /** Forgets a refused request's id; a store that fails only leaves it to expire. */
+  private void forgetRequest(String principal, String requestId, String executionId) {
+    try {
+      store.deleteRequest(principal, requestId, executionId);
+    } catch (RuntimeException ex) {
+      LOG.log(Level.FINE, "request id of " + executionId + " left to expire", ex);
+    }
+  }
+
+  /** {@link #resume} once the token is known, of a live run, and unused. */
+  private Reply resumeRun(
+      String principal,
+      String token,
+      List<Object> results,
+      Room room,
+      ProgrammaticStore.Token t,
+      ProgrammaticStore.Execution e)
+      throws InterruptedException {
     RunnerClient runner = new RunnerClient(http, URI.create(e.runnerUrl()), e.runnerToken());
     room.reserve((long) MAX_CONTINUE_REPLY * RunnerClient.REPLY_COST);
     RunnerClient.Reply r;

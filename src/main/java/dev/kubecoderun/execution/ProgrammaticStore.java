@@ -68,4 +68,10 @@ public interface ProgrammaticStore {
   void putRequest(String principal, String requestId, String executionId, Duration ttl);
 
   Optional<String> request(String principal, String requestId);
+
+  /**
+   * Forgets a request of the principal that was refused, while it still names {@code executionId}
+   * (a request id sent again for another run keeps that run's record).
+   */
+  void deleteRequest(String principal, String requestId, String executionId);
 }

@@ -26,6 +26,11 @@ public final class RedisProgrammaticStore implements ProgrammaticStore {
   private static final String GET_AND_DELETE =
       "local v = redis.call('GET', KEYS[1]); redis.call('DEL', KEYS[1]); return v";
 
+  // DEL only while the key holds ARGV[1].
+  private static final String DELETE_IF =
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end;"
+          + " return 0";
+
   private final RedisConnection redis;
 
   public RedisProgrammaticStore(RedisConnection redis) {
@@ -131,5 +136,15 @@ public final class RedisProgrammaticStore implements ProgrammaticStore {
   @Override
   public Optional<String> request(String principal, String requestId) {
     return get("ptc:req:" + principal + ":" + requestId);
+  }
+
+  @Override
+  public void deleteRequest(String principal, String requestId, String executionId) {
+    redis.call(
+        j ->
+            j.eval(
+                DELETE_IF,
+                List.of(redis.key("ptc:req:" + principal + ":" + requestId)),
+                List.of(executionId)));
   }
 }

@@ -47,7 +47,7 @@ public final class OutputName {
           + " bytes as text (a byte that is not UTF-8 is U+FFFD, 3 bytes): it could not be sent"
           + " back as an input";
     }
-    if (name.split("/", -1).length > RelativePaths.MAX_DEPTH) {
+    if (RelativePaths.depth(name) > RelativePaths.MAX_DEPTH) {
       return "its path is more than "
           + RelativePaths.MAX_DEPTH
           + " levels deep: it could not be sent back as an input";

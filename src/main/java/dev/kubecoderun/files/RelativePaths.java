@@ -16,6 +16,9 @@ public final class RelativePaths {
   /** An uploaded path's most segments, the file's own included. */
   public static final int MAX_DEPTH = 32;
 
+  /** What {@link #normalize} drops at the start of a name. */
+  public static final String SANDBOX_PREFIX = "/mnt/data/";
+
   private RelativePaths() {}
 
   /**
@@ -26,7 +29,7 @@ public final class RelativePaths {
     if (name == null) {
       return null;
     }
-    String n = name.startsWith("/mnt/data/") ? name.substring("/mnt/data/".length()) : name;
+    String n = name.startsWith(SANDBOX_PREFIX) ? name.substring(SANDBOX_PREFIX.length()) : name;
     if (n.isEmpty() || n.startsWith("/") || n.contains("\\") || n.indexOf('\0') >= 0) {
       return null;
     }
@@ -60,7 +63,16 @@ public final class RelativePaths {
     if (name.getBytes(StandardCharsets.UTF_8).length > MAX_PATH_BYTES) {
       return false;
     }
-    return name.split("/", -1).length <= MAX_DEPTH && segmentsFit(name);
+    return depth(name) <= MAX_DEPTH && segmentsFit(name);
+  }
+
+  /** How many segments {@code path} has (its separators and one), counted without splitting it. */
+  public static int depth(String path) {
+    int n = 1;
+    for (int i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) {
+      n++;
+    }
+    return n;
   }
 
   /** True when no folder or file name of {@code path} is over {@link #MAX_SEGMENT_BYTES}. */

@@ -39,6 +39,23 @@ public final class Ids {
   /** The one id of the alphabet no client may name (never made: ours have 21 characters). */
   public static final String RESERVED = "index";
 
+  /** The most characters of a LibreChat user id ({@link #isValidUser}). */
+  public static final int MAX_USER_ID_CHARS = 256;
+
+  /**
+   * LibreChat's user ids ({@code user_id}, the {@code User-Id} header of an upload): a MongoDB
+   * ObjectId (24 hex digits) in LibreChat, any other host's own ids elsewhere, so any text, but at
+   * most {@link #MAX_USER_ID_CHARS} characters and none a control character: a session keeps its
+   * user's id for as long as it lives (in Redis, in its metadata), and a log or the admin pages may
+   * show it.
+   */
+  public static boolean isValidUser(String id) {
+    if (id == null || id.isEmpty() || id.length() > MAX_USER_ID_CHARS) {
+      return false;
+    }
+    return id.chars().noneMatch(Character::isISOControl);
+  }
+
   /**
    * Entity ids (an agent's or assistant's) from clients: they are parts of storage keys, where a
    * {@code :} could name another principal's keys.

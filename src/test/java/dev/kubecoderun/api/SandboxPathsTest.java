@@ -2,6 +2,7 @@ package dev.kubecoderun.api;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -23,6 +24,35 @@ class SandboxPathsTest {
       ApiError e = assertThrows(ApiError.class, () -> SandboxPaths.checkRelative(name, "f"));
       assertEquals(400, e.status());
       assertEquals("invalid_path", e.details().get(0).code());
+    }
+  }
+
+  /**
+   * The limits of an uploaded path hold for a name sent to /exec too: 1,024 bytes after a leading
+   * /mnt/data/, 32 levels. A name of megabytes is refused as fast as a short one, and its error
+   * repeats only its beginning.
+   */
+  @Test
+  void refusesANameOverTheLimitsOfAnUploadedPath() {
+    String longest = ("x".repeat(200) + "/").repeat(4) + "c".repeat(220);
+    assertEquals(1024, longest.length());
+    assertEquals(longest, SandboxPaths.checkRelative(longest, "f"));
+    assertEquals(longest, SandboxPaths.checkRelative("/mnt/data/" + longest, "f"));
+    String deepest = "d/".repeat(31) + "f";
+    assertEquals(deepest, SandboxPaths.checkRelative(deepest, "f"));
+    for (String name :
+        new String[] {
+          longest + "c",
+          "ab/".repeat(700),
+          "a/".repeat(2_000),
+          "d/".repeat(32) + "f",
+          ("é".repeat(120) + "/").repeat(4) + "é".repeat(31),
+          "a/".repeat(512 * 1024)
+        }) {
+      ApiError e = assertThrows(ApiError.class, () -> SandboxPaths.checkRelative(name, "f"));
+      assertEquals(400, e.status());
+      assertEquals("invalid_path", e.details().get(0).code());
+      assertTrue(e.getMessage().length() < 300, e.getMessage());
     }
   }
 

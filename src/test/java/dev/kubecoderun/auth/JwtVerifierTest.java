@@ -85,6 +85,27 @@ class JwtVerifierTest {
         JwtVerifier.Valid.class, v.verify(token), "LibreChat reuses a token (same jti)");
   }
 
+  /**
+   * A remembered token is kept under its SHA-256 (64 hex digits), whatever its size: a valid token
+   * may carry up to a header's 16 KiB of claims, and 10,000 of them were kept whole.
+   */
+  @Test
+  void aTokenIsRememberedByItsDigestNotItself() {
+    JwtVerifier v = verifier(jwks(ED));
+    String token =
+        ED.token(
+            Map.of("tenant_id", "acme", "sub", "u1", "padding", "p".repeat(8_000)),
+            Instant.now(),
+            300);
+    assertInstanceOf(JwtVerifier.Valid.class, v.verify(token));
+    Set<String> keys = v.rememberedKeys();
+    assertEquals(1, keys.size());
+    String key = keys.iterator().next();
+    assertTrue(key.matches("[0-9a-f]{64}"), key.length() + " characters");
+    assertInstanceOf(JwtVerifier.Valid.class, v.verify(token), "found again by its digest");
+    assertEquals(keys, v.rememberedKeys());
+  }
+
   @Test
   void timesAreCheckedWithThirtySecondsOfSkew() {
     JwtVerifier v = verifier(jwks(ED));

@@ -1,5 +1,6 @@
 package dev.kubecoderun.execution;
 
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -44,6 +45,9 @@ class ProgrammaticServiceTest {
   /** The stand-in runner's answer (200) to /ptc/continue; null: 410, its run has ended. */
   private volatile String continueAnswer;
 
+  /** When set, the stand-in runner's status for /ptc/continue, without a body. */
+  private volatile int continueStatus;
+
   @BeforeEach
   void startRunner() throws IOException {
     // A runner whose run has ended: it no longer takes results.
@@ -53,7 +57,9 @@ class ProgrammaticServiceTest {
         ex -> {
           ex.getRequestBody().readAllBytes();
           String answer = continueAnswer;
-          if (answer == null) {
+          if (continueStatus != 0) {
+            ex.sendResponseHeaders(continueStatus, -1);
+          } else if (answer == null) {
             ex.sendResponseHeaders(410, -1);
           } else {
             byte[] body = answer.getBytes(java.nio.charset.StandardCharsets.UTF_8);
@@ -194,6 +200,35 @@ class ProgrammaticServiceTest {
         assertInstanceOf(ProgrammaticService.Done.class, resume("alice"));
     assertEquals("Execution failed or timed out", end.body().get("error"));
     assertThrows(ProgrammaticService.UnknownContinuationException.class, () -> resume("alice"));
+  }
+
+  /**
+   * Results the runner refuses (409: not the batch's call ids) leave the token good, so a client
+   * may send them again and again, each time under a new X-LibreChat-Code-Request-ID: the ids of
+   * refused requests are not kept, only while the results are out (a cancel finds the run then).
+   */
+  @Test
+  void theRequestIdsOfRefusedContinuationsAreNotKept() {
+    runOfOneTool();
+    continueStatus = 409;
+    int before = store.size();
+    for (int i = 0; i < 1_000; i++) {
+      String requestId = "req-" + i;
+      assertThrows(
+          ProgrammaticService.StaleContinuationException.class,
+          () -> service.resume("alice", requestId, TOKEN, List.of(), Room.NONE));
+    }
+    assertEquals(before, store.size());
+    assertFalse(store.used(TOKEN), "the token stays good");
+    // Accepted, a continuation's request id is kept: a cancel by it finds the run.
+    continueStatus = 0;
+    continueAnswer =
+        "{\"status\":\"tool_call_required\",\"tool_calls\":"
+            + "[{\"id\":\"call_002\",\"name\":\"get_number\",\"input\":{}}]}";
+    assertInstanceOf(
+        ProgrammaticService.ToolCallsRequired.class,
+        assertDoesNotThrow(() -> service.resume("alice", "req-ok", TOKEN, List.of(), Room.NONE)));
+    assertEquals(java.util.Optional.of("e1"), store.request("alice", "req-ok"));
   }
 
   /** A batch that calls a registered tool is the client's to run. */

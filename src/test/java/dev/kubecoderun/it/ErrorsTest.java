@@ -1,11 +1,15 @@
 package dev.kubecoderun.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.session.Ids;
+import java.io.IOException;
 import java.net.http.HttpRequest;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Tag;
@@ -144,6 +148,59 @@ class ErrorsTest {
   }
 
   /**
+   * A session keeps its LibreChat user's id as long as it lives: an id over 256 characters, or with
+   * a control character, is refused (422) before a session is made, in the body of /exec and
+   * /exec/programmatic and the User-Id header of an upload, and no session holds it.
+   */
+  @Test
+  void aUserIdOverTwoHundredFiftySixCharactersIs422AndStoresNothing() throws Exception {
+    // 256 characters is a user id, kept with its session.
+    String longest = "v".repeat(255) + "w";
+    JsonNode run = server.exec(Map.of("lang", "py", "code", "print(1)", "user_id", longest)).json();
+    assertEquals("1", run.path("stdout").asText().strip(), run.toString());
+    assertTrue(sessionFilesHolding(longest) > 0, "the session keeps its user's id");
+    String tooLong = "u".repeat(257) + "-refused-user-id";
+    for (String user : List.of(tooLong, "al\tice", "bob\nadmin")) {
+      String body = Json.writeString(Map.of("lang", "py", "code", "print(1)", "user_id", user));
+      for (String path : List.of("/exec", "/exec/programmatic")) {
+        JsonNode e = Errors.assertError(server.postJson(path, body), 422, "validation");
+        assertEquals("invalid_user_id", e.path("details").get(0).path("code").asText());
+        assertEquals("user_id", e.path("details").get(0).path("field").asText());
+      }
+    }
+    JsonNode e =
+        Errors.assertError(
+            server.send(
+                server.multipart(
+                    server.request("/v1/upload").header("User-Id", tooLong),
+                    "a.txt",
+                    new byte[] {1},
+                    Map.of())),
+            422,
+            "validation");
+    assertEquals("invalid_user_id", e.path("details").get(0).path("code").asText());
+    assertEquals("User-Id", e.path("details").get(0).path("field").asText());
+    assertEquals(0, sessionFilesHolding("u".repeat(257)));
+  }
+
+  /** How many of the local session store's files hold {@code text}. */
+  private long sessionFilesHolding(String text) throws IOException {
+    try (var files = Files.walk(server.dataDir.resolve("meta/sessions"))) {
+      long n = 0;
+      for (Path f : files.filter(Files::isRegularFile).toList()) {
+        try {
+          if (Files.readString(f).contains(text)) {
+            n++;
+          }
+        } catch (java.nio.file.NoSuchFileException gone) {
+          // Deleted as it expired, while listed: it holds nothing now.
+        }
+      }
+      return n;
+    }
+  }
+
+  /**
    * "index" fits the id alphabet but names the Redis set of all sessions (sessions:index): a
    * session made there would break every session's lookup. Refused wherever a session id comes in.
    */
@@ -235,6 +292,46 @@ class ErrorsTest {
                     List.of(Map.of("id", fid, "session_id", sid, "name", "b".repeat(255)))))
             .json();
     assertEquals("b".repeat(255), run.path("stdout").asText().strip(), run.toString());
+  }
+
+  /**
+   * An input's name has the limits of an uploaded path (1,024 bytes, 32 levels), on /exec and
+   * /exec/programmatic alike: refused before any file is looked up or session made. A name of
+   * thousands of one-letter folders once cost a string per folder per check, and a check of every
+   * folder against the other names, each as long as the name.
+   */
+  @Test
+  void aFileNameOverTheLimitsOfAnUploadedPathIs400() {
+    JsonNode up = server.upload("deep.txt", "1").json();
+    String sid = up.path("session_id").asText();
+    String fid = up.path("files").get(0).path("fileId").asText();
+    for (String name : List.of("ab/".repeat(700), "a/".repeat(2_000), "d/".repeat(32) + "f")) {
+      Map<String, Object> body =
+          Map.of(
+              "lang",
+              "py",
+              "code",
+              "print(1)",
+              "files",
+              List.of(Map.of("id", fid, "session_id", sid, "name", name)));
+      for (String path : List.of("/exec", "/exec/programmatic")) {
+        JsonNode e =
+            Errors.assertError(server.postJson(path, Json.writeString(body)), 400, "validation");
+        assertEquals("invalid_path", e.path("details").get(0).path("code").asText(), e.toString());
+        assertEquals("files[0].name", e.path("details").get(0).path("field").asText());
+      }
+    }
+  }
+
+  /** An error repeats at most the first hundred characters of what the client sent. */
+  @Test
+  void anErrorRepeatsOnlyTheBeginningOfAValue() {
+    String lang = "cobol".repeat(200_000);
+    TestServer.Reply r = server.exec(lang, "print(1)");
+    JsonNode e = Errors.assertError(r, 400, "validation");
+    assertEquals("unsupported_language", e.path("details").get(0).path("code").asText());
+    assertTrue(r.body().length() < 2048, () -> r.body().length() + " characters");
+    assertTrue(e.path("error").asText().contains("cobol".repeat(20) + "…"), e.toString());
   }
 
   @Test

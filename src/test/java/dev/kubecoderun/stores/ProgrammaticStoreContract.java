@@ -79,6 +79,19 @@ abstract class ProgrammaticStoreContract {
     assertEquals(Optional.empty(), replica().request("key:two", "req-1"));
   }
 
+  /** A refused request's id is forgotten, by any replica, only while it names the refused run. */
+  @Test
+  void aRequestIdIsForgottenOnlyForItsRun() {
+    ProgrammaticStore a = replica();
+    String requestId = Ids.next();
+    a.putRequest("key:one", requestId, "exec1", LONG);
+    replica().deleteRequest("key:one", requestId, "exec2");
+    replica().deleteRequest("key:two", requestId, "exec1");
+    assertEquals(Optional.of("exec1"), a.request("key:one", requestId));
+    replica().deleteRequest("key:one", requestId, "exec1");
+    assertEquals(Optional.empty(), a.request("key:one", requestId));
+  }
+
   /**
    * A wait is cancelled by any replica while it lasts; its end says whether it was, once; a wait
    * ended (the run handed over) or never put cannot be cancelled.
