@@ -12,6 +12,7 @@ import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.sandbox.ExecutionSlots;
+import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.sandbox.RunnerFileException;
 import dev.kubecoderun.sandbox.RunnerRequest;
 import dev.kubecoderun.sandbox.RunnerResult;
@@ -309,10 +310,10 @@ public final class ExecutionService {
   }
 
   /** The most files (and deleted names) an answer to execute lists (docs/runner-protocol.md). */
-  static final int MAX_LISTED = 10_000;
+  static final int MAX_LISTED = RunnerClient.MAX_LISTED;
 
   /** The most {@code unlisted} entries an answer to execute has (docs/runner-protocol.md). */
-  static final int MAX_UNLISTED = 100;
+  static final int MAX_UNLISTED = RunnerClient.MAX_UNLISTED;
 
   /**
    * Refuses an answer to execute that lists more than the runner's protocol ever does: it is not
