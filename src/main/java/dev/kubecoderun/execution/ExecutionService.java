@@ -92,6 +92,7 @@ public final class ExecutionService {
     this.locks = locks;
     this.sessionWait = sessionWait;
     this.memory = memory;
+    warnOfSmallBudget();
   }
 
   /**
@@ -299,14 +300,46 @@ public final class ExecutionService {
   }
 
   /**
-   * The most a runner's answer may be: stdout and stderr (each MAX_OUTPUT_SIZE, at worst 6 bytes of
-   * JSON per byte), the state (at most 64 MiB, base64) and the file list (at most 10 000 entries).
+   * The most a runner's answer may be: what the protocol allows ({@link #protocolReply}), or less
+   * when the memory budget cannot hold that at {@link RunnerClient#REPLY_COST} a byte: a run holds
+   * the budget at most whole, so a larger answer could never be read (the read stops where the
+   * budget ends, a 503).
    */
   int maxRunnerReply() {
+    return (int) Math.min(protocolReply(), memory.capacity() / RunnerClient.REPLY_COST);
+  }
+
+  /**
+   * The most a runner's answer may be by its protocol: stdout and stderr (each MAX_OUTPUT_SIZE, at
+   * worst 6 bytes of JSON per byte), the state (at most 64 MiB, base64) and the file list (at most
+   * 10 000 entries).
+   */
+  private long protocolReply() {
     long outputs = 12L * limits.maxOutputBytes();
     long state = (64L << 20) * 4 / 3;
     long files = 64L << 20;
-    return (int) Math.min(Integer.MAX_VALUE - 8, outputs + state + files + (1 << 20));
+    return Math.min(Integer.MAX_VALUE - 8, outputs + state + files + (1 << 20));
+  }
+
+  /**
+   * Tells the operator, once at start, that the memory budget holds less of a runner's answer than
+   * the runner may send: runs with that much output, state or files fail (503, SANDBOX_FAILED).
+   */
+  private void warnOfSmallBudget() {
+    if (maxRunnerReply() < protocolReply()) {
+      LOG.warning(
+          "the memory budget ("
+              + (memory.capacity() >> 20)
+              + " MiB, REQUEST_MEMORY_BUDGET_MB or a quarter of the heap) holds a runner's answer"
+              + " of at most "
+              + (maxRunnerReply() >> 20)
+              + " MiB, less than the "
+              + (protocolReply() >> 20)
+              + " MiB it may be (outputs of MAX_OUTPUT_SIZE, a 64 MiB state, the file list): a"
+              + " run whose answer comes near it fails with 503; a budget of "
+              + ((protocolReply() * RunnerClient.REPLY_COST) >> 20)
+              + " MiB lets every answer through");
+    }
   }
 
   /** The most files (and deleted names) an answer to execute lists (docs/runner-protocol.md). */

@@ -33,7 +33,8 @@ public final class PaidRead {
    * is asked for {@code costPerByte} times its size (the bytes and what they become); what the last
    * piece did not fill is given back.
    *
-   * @throws MemoryBudgetExhaustedException from {@code room}: the rest was not read
+   * @throws MemoryBudgetExhaustedException from {@code room}, or when it granted less than asked
+   *     (its holder holds a whole budget's worth already): the rest was not read
    */
   public static PaidRead of(InputStream in, long max, Room room, int costPerByte)
       throws IOException {
@@ -42,7 +43,13 @@ public final class PaidRead {
     int piece = FIRST_PIECE;
     while (length <= max) {
       int want = (int) Math.min(piece, max + 1 - length);
-      long paid = room.reserve((long) want * costPerByte);
+      long cost = (long) want * costPerByte;
+      long paid = room.reserve(cost);
+      if (paid < cost) {
+        // A holder may hold the whole budget, never more: this piece would be read unpaid for.
+        room.giveBack(paid);
+        throw new MemoryBudgetExhaustedException();
+      }
       byte[] b = new byte[want];
       int n = in.readNBytes(b, 0, want);
       length += n;

@@ -6,13 +6,13 @@ package dev.kubecoderun.memory;
  */
 @FunctionalInterface
 public interface Room {
-  /** Room asked of no one: nothing bounds it. */
-  Room NONE = bytes -> 0;
+  /** Room asked of no one: nothing bounds it, so all that is asked is granted. */
+  Room NONE = bytes -> bytes;
 
   /**
    * Makes room for {@code bytes} more, waiting for it if need be; returns what was reserved (less
-   * when the holder has all it may have). Throws {@link MemoryBudgetExhaustedException} when no
-   * room came in time: nothing more may be read.
+   * when the holder has all it may have: a caller that cannot do with less must not go on). Throws
+   * {@link MemoryBudgetExhaustedException} when no room came in time: nothing more may be read.
    */
   long reserve(long bytes);
 

@@ -151,6 +151,23 @@ class RunnerRepliesTest {
     assertTrue(res.body().contains("Sandbox failure"), res.body());
   }
 
+  /**
+   * An answer costing more than the whole memory budget (2 MiB at RunnerClient.REPLY_COST a byte,
+   * in a 4 MiB budget) is refused (503), not read on past the budget.
+   */
+  @Test
+  void anAnswerCostingMoreThanTheWholeBudgetIsRefused() throws Exception {
+    app.close();
+    Map<String, String> env = env();
+    env.put("REQUEST_MEMORY_BUDGET_MB", "4");
+    app = Application.start(Config.from(env), factory());
+    answer = reply("\"stdout\":\"" + "x".repeat(2 << 20) + "\"");
+    HttpResponse<String> res = exec("py");
+    assertEquals(503, res.statusCode(), res.body());
+    assertEquals(
+        "service_unavailable", Json.MAPPER.readTree(res.body()).path("error_type").asText());
+  }
+
   @Test
   void aStateThatIsNotBase64IsASandboxFailure() throws Exception {
     answer = reply("\"state\":\"not base64!\"");
