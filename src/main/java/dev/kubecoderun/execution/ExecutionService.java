@@ -609,7 +609,7 @@ public final class ExecutionService {
   /** The most of a runner's error text kept in an answer (as RunnerClient keeps of its errors). */
   static final int MAX_RUNNER_TEXT = 1024;
 
-  private static String shortened(String text) {
+  static String shortened(String text) {
     if (text == null) {
       return "";
     }

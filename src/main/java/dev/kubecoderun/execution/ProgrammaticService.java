@@ -851,13 +851,14 @@ public final class ProgrammaticService {
     if ("timeout".equals(why) || "timeout".equals(r.status())) {
       error = "Time limit exceeded";
     } else if ("unregistered_tool".equals(why)) {
-      error = "Sandbox requested an unregistered tool: " + end.detail();
+      error = "Sandbox requested an unregistered tool: " + ExecutionService.shortened(end.detail());
     } else if ("cancelled".equals(why)) {
       error = "Execution cancelled";
     } else if ("idle_timeout".equals(why)) {
       error = "Execution failed or timed out";
     } else if (why != null && !why.isEmpty()) {
-      error = end.detail();
+      // The runner's text, cut: the end is stored and read again by each continuation that asks.
+      error = end.detail() == null ? null : ExecutionService.shortened(end.detail());
     } else if (r.stderr() != null && r.stderr().contains("sandbox memory limit")) {
       error = "Out of memory";
     } else if (r.code() != 0) {

@@ -296,6 +296,21 @@ class RunnerRepliesTest {
     assertEquals("x".repeat(1024), message);
   }
 
+  /**
+   * Why the runner ended a programmatic run ({@code ptc_detail}) is the end's error, cut at 1 KiB:
+   * the end is stored and read again by each continuation that asks for it.
+   */
+  @Test
+  void theRunnersWordOnWhyARunEndedIsCutShort() throws Exception {
+    answer = "{\"status\":\"ended\"}";
+    waitAnswer = reply("\"ptc_end\":\"error\",\"ptc_detail\":\"" + "d".repeat(5 << 20) + "\"");
+    HttpResponse<String> res = programmatic();
+    assertEquals(200, res.statusCode(), start(res.body()));
+    JsonNode end = Json.MAPPER.readTree(res.body());
+    assertEquals("error", end.path("status").asText(), start(res.body()));
+    assertEquals("d".repeat(ExecutionService.MAX_RUNNER_TEXT) + "...", end.path("error").asText());
+  }
+
   /** The start of a long answer, for a failure's message. */
   private static String start(String body) {
     return body.length() > 2000 ? body.substring(0, 2000) + "..." : body;
