@@ -133,7 +133,7 @@ public final class ExecutionService {
     PhaseTimer timer = new PhaseTimer();
     List<String> notes = new ArrayList<>();
     // Resolved, and their names checked, before a session is made for a request that is refused.
-    Map<String, StoredFile> inputs = resolveInputs(cmd.principal(), cmd.files(), notes);
+    Map<String, StoredFile> inputs = resolveInputs(cmd.principal(), cmd.files(), notes, memory);
     List<String> fileSessions = cmd.files().stream().map(ExecCommand.FileRef::sessionId).toList();
     Session session =
         sessions.resolve(
@@ -389,13 +389,33 @@ public final class ExecutionService {
   private Map<String, StoredFile> resolveInputs(
       dev.kubecoderun.auth.Principal principal,
       List<ExecCommand.FileRef> refs,
-      List<String> notes) {
+      List<String> notes,
+      MemoryBudget.Held given) {
+    // The sessions listed to find files by name are in memory until all are found: paid for (up
+    // to MAX_EXEC_FILES sessions of MAX_SESSION_FILES files), given back once they are.
+    MemoryBudget.Held holder = given != null ? given : memory.hold();
+    Room.Counted listed = new Room.Counted(holder);
+    try {
+      return resolveInputs(principal, refs, notes, listed);
+    } finally {
+      listed.giveBackAll();
+      if (given == null) {
+        holder.releaseAll();
+      }
+    }
+  }
+
+  private Map<String, StoredFile> resolveInputs(
+      dev.kubecoderun.auth.Principal principal,
+      List<ExecCommand.FileRef> refs,
+      List<String> notes,
+      Room listed) {
     Map<String, StoredFile> inputs = new LinkedHashMap<>();
     Map<String, List<StoredFile>> listings = new HashMap<>();
     for (ExecCommand.FileRef ref : refs) {
       // Another principal's file is "not found", exactly as a file that does not exist.
       Optional<StoredFile> f =
-          files.resolve(principal, ref.sessionId(), ref.id(), ref.name(), listings);
+          files.resolve(principal, ref.sessionId(), ref.id(), ref.name(), listings, listed);
       String shown = ref.name() != null ? ref.name() : ref.id();
       if (f.isEmpty()) {
         notes.add("input file '" + shown + "' was not found and is not in /mnt/data");

@@ -43,13 +43,8 @@ public final class PaidRead {
     int piece = FIRST_PIECE;
     while (length <= max) {
       int want = (int) Math.min(piece, max + 1 - length);
-      long cost = (long) want * costPerByte;
-      long paid = room.reserve(cost);
-      if (paid < cost) {
-        // A holder may hold the whole budget, never more: this piece would be read unpaid for.
-        room.giveBack(paid);
-        throw new MemoryBudgetExhaustedException();
-      }
+      // A holder may hold the whole budget, never more: a piece past it is not read unpaid for.
+      long paid = room.reserveAll((long) want * costPerByte);
       byte[] b = new byte[want];
       int n = in.readNBytes(b, 0, want);
       length += n;

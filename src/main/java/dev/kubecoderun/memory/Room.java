@@ -17,6 +17,20 @@ public interface Room {
   long reserve(long bytes);
 
   /**
+   * {@link #reserve} of all {@code bytes} or none: what was granted short of them (the holder has
+   * all it may have) goes back, and {@link MemoryBudgetExhaustedException} says so. For what cannot
+   * do with less (a read, a listing loaded whole).
+   */
+  default long reserveAll(long bytes) {
+    long got = reserve(bytes);
+    if (got < bytes) {
+      giveBack(got);
+      throw new MemoryBudgetExhaustedException();
+    }
+    return got;
+  }
+
+  /**
    * Gives back {@code bytes} of what was reserved and turned out not to be needed; returns what was
    * given back (a budget counts whole KiB).
    */

@@ -113,13 +113,16 @@ class RunnerRepliesTest {
   }
 
   private HttpResponse<String> exec(String lang) throws IOException, InterruptedException {
+    return exec(Map.of("lang", lang, "code", "print(1)"));
+  }
+
+  private HttpResponse<String> exec(Map<String, Object> body)
+      throws IOException, InterruptedException {
     return client.send(
         HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + app.port() + "/v1/exec"))
             .header("X-API-Key", KEY)
             .header("Content-Type", "application/json")
-            .POST(
-                HttpRequest.BodyPublishers.ofString(
-                    Json.writeString(Map.of("lang", lang, "code", "print(1)"))))
+            .POST(HttpRequest.BodyPublishers.ofString(Json.writeString(body)))
             .build(),
         HttpResponse.BodyHandlers.ofString());
   }
@@ -166,6 +169,37 @@ class RunnerRepliesTest {
     assertEquals(503, res.statusCode(), res.body());
     assertEquals(
         "service_unavailable", Json.MAPPER.readTree(res.body()).path("error_type").asText());
+  }
+
+  /**
+   * An input found by name (an older client's reference, without an id) lists its whole session:
+   * paid for before it is listed, all of it, so a session of more files than the budget holds (130
+   * files at 8 KiB each, in a 1 MiB budget) is a 503, not a listing loaded unpaid.
+   */
+  @Test
+  void anInputFoundByNameInASessionLargerThanTheBudgetIsRefused() throws Exception {
+    app.close();
+    Map<String, String> env = env();
+    env.put("REQUEST_MEMORY_BUDGET_MB", "1");
+    env.put("MAX_OUTPUT_FILES", "200");
+    app = Application.start(Config.from(env), factory());
+    StringBuilder files = new StringBuilder();
+    for (int i = 0; i < 130; i++) {
+      files.append(i == 0 ? "" : ",").append("{\"path\":\"f").append(i).append(".txt\"");
+      files.append(",\"size\":15,\"mtime\":1,\"change\":\"created\"}");
+    }
+    answer = reply("\"files\":[" + files + "]");
+    HttpResponse<String> made = exec("py");
+    assertEquals(200, made.statusCode(), made.body());
+    JsonNode run = Json.MAPPER.readTree(made.body());
+    assertEquals(130, run.path("files").size(), made.body());
+    answer = reply("");
+    Map<String, Object> ref =
+        Map.of("id", "", "session_id", run.path("session_id").asText(), "name", "f0.txt");
+    HttpResponse<String> res =
+        exec(Map.of("lang", "py", "code", "print(1)", "files", List.of(ref)));
+    assertEquals(503, res.statusCode(), res.body());
+    assertEquals("1", res.headers().firstValue("Retry-After").orElse(null), res.body());
   }
 
   @Test
