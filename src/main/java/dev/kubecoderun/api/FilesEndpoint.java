@@ -42,7 +42,7 @@ final class FilesEndpoint implements HttpService {
    * What one listed file may hold until the answer is sent: its record as read (a name of up to
    * 1024 bytes, ids, type), the entry made of it and its JSON. Most hold far less.
    */
-  static final long LISTED_FILE_BYTES = 8 * 1024;
+  static final long LISTED_FILE_BYTES = FileService.LISTED_FILE_BYTES;
 
   private final FileService files;
   private final SessionResolver sessions;

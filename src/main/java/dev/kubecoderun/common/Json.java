@@ -51,11 +51,22 @@ public final class Json {
    * there); malformed JSON throws.
    */
   public static long tokens(byte[] bytes, long max) throws IOException {
-    long n = 0;
     try (JsonParser p = MAPPER.getFactory().createParser(bytes)) {
-      while (n <= max && p.nextToken() != null) {
-        n++;
-      }
+      return tokens(p, max);
+    }
+  }
+
+  /** {@link #tokens(byte[], long)} of a JSON text read from {@code in}. */
+  public static long tokens(InputStream in, long max) throws IOException {
+    try (JsonParser p = MAPPER.getFactory().createParser(in)) {
+      return tokens(p, max);
+    }
+  }
+
+  private static long tokens(JsonParser p, long max) throws IOException {
+    long n = 0;
+    while (n <= max && p.nextToken() != null) {
+      n++;
     }
     return n;
   }

@@ -12,6 +12,7 @@ import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.sandbox.ExecutionSlots;
+import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.sandbox.RunnerFileException;
 import dev.kubecoderun.sandbox.RunnerRequest;
 import dev.kubecoderun.sandbox.RunnerResult;
@@ -91,6 +92,7 @@ public final class ExecutionService {
     this.locks = locks;
     this.sessionWait = sessionWait;
     this.memory = memory;
+    warnOfSmallBudget();
   }
 
   /**
@@ -131,7 +133,7 @@ public final class ExecutionService {
     PhaseTimer timer = new PhaseTimer();
     List<String> notes = new ArrayList<>();
     // Resolved, and their names checked, before a session is made for a request that is refused.
-    Map<String, StoredFile> inputs = resolveInputs(cmd.principal(), cmd.files(), notes);
+    Map<String, StoredFile> inputs = resolveInputs(cmd.principal(), cmd.files(), notes, memory);
     List<String> fileSessions = cmd.files().stream().map(ExecCommand.FileRef::sessionId).toList();
     Session session =
         sessions.resolve(
@@ -298,21 +300,53 @@ public final class ExecutionService {
   }
 
   /**
-   * The most a runner's answer may be: stdout and stderr (each MAX_OUTPUT_SIZE, at worst 6 bytes of
-   * JSON per byte), the state (at most 64 MiB, base64) and the file list (at most 10 000 entries).
+   * The most a runner's answer may be: what the protocol allows ({@link #protocolReply}), or less
+   * when the memory budget cannot hold that at {@link RunnerClient#REPLY_COST} a byte: a run holds
+   * the budget at most whole, so a larger answer could never be read (the read stops where the
+   * budget ends, a 503).
    */
   int maxRunnerReply() {
+    return (int) Math.min(protocolReply(), memory.capacity() / RunnerClient.REPLY_COST);
+  }
+
+  /**
+   * The most a runner's answer may be by its protocol: stdout and stderr (each MAX_OUTPUT_SIZE, at
+   * worst 6 bytes of JSON per byte), the state (at most 64 MiB, base64) and the file list (at most
+   * 10 000 entries).
+   */
+  private long protocolReply() {
     long outputs = 12L * limits.maxOutputBytes();
     long state = (64L << 20) * 4 / 3;
     long files = 64L << 20;
-    return (int) Math.min(Integer.MAX_VALUE - 8, outputs + state + files + (1 << 20));
+    return Math.min(Integer.MAX_VALUE - 8, outputs + state + files + (1 << 20));
+  }
+
+  /**
+   * Tells the operator, once at start, that the memory budget holds less of a runner's answer than
+   * the runner may send: runs with that much output, state or files fail (503, SANDBOX_FAILED).
+   */
+  private void warnOfSmallBudget() {
+    if (maxRunnerReply() < protocolReply()) {
+      LOG.warning(
+          "the memory budget ("
+              + (memory.capacity() >> 20)
+              + " MiB, REQUEST_MEMORY_BUDGET_MB or a quarter of the heap) holds a runner's answer"
+              + " of at most "
+              + (maxRunnerReply() >> 20)
+              + " MiB, less than the "
+              + (protocolReply() >> 20)
+              + " MiB it may be (outputs of MAX_OUTPUT_SIZE, a 64 MiB state, the file list): a"
+              + " run whose answer comes near it fails with 503; a budget of "
+              + ((protocolReply() * RunnerClient.REPLY_COST) >> 20)
+              + " MiB lets every answer through");
+    }
   }
 
   /** The most files (and deleted names) an answer to execute lists (docs/runner-protocol.md). */
-  static final int MAX_LISTED = 10_000;
+  static final int MAX_LISTED = RunnerClient.MAX_LISTED;
 
   /** The most {@code unlisted} entries an answer to execute has (docs/runner-protocol.md). */
-  static final int MAX_UNLISTED = 100;
+  static final int MAX_UNLISTED = RunnerClient.MAX_UNLISTED;
 
   /**
    * Refuses an answer to execute that lists more than the runner's protocol ever does: it is not
@@ -355,13 +389,33 @@ public final class ExecutionService {
   private Map<String, StoredFile> resolveInputs(
       dev.kubecoderun.auth.Principal principal,
       List<ExecCommand.FileRef> refs,
-      List<String> notes) {
+      List<String> notes,
+      MemoryBudget.Held given) {
+    // The sessions listed to find files by name are in memory until all are found: paid for (up
+    // to MAX_EXEC_FILES sessions of MAX_SESSION_FILES files), given back once they are.
+    MemoryBudget.Held holder = given != null ? given : memory.hold();
+    Room.Counted listed = new Room.Counted(holder);
+    try {
+      return resolveInputs(principal, refs, notes, listed);
+    } finally {
+      listed.giveBackAll();
+      if (given == null) {
+        holder.releaseAll();
+      }
+    }
+  }
+
+  private Map<String, StoredFile> resolveInputs(
+      dev.kubecoderun.auth.Principal principal,
+      List<ExecCommand.FileRef> refs,
+      List<String> notes,
+      Room listed) {
     Map<String, StoredFile> inputs = new LinkedHashMap<>();
     Map<String, List<StoredFile>> listings = new HashMap<>();
     for (ExecCommand.FileRef ref : refs) {
       // Another principal's file is "not found", exactly as a file that does not exist.
       Optional<StoredFile> f =
-          files.resolve(principal, ref.sessionId(), ref.id(), ref.name(), listings);
+          files.resolve(principal, ref.sessionId(), ref.id(), ref.name(), listings, listed);
       String shown = ref.name() != null ? ref.name() : ref.id();
       if (f.isEmpty()) {
         notes.add("input file '" + shown + "' was not found and is not in /mnt/data");
@@ -577,7 +631,7 @@ public final class ExecutionService {
   /** The most of a runner's error text kept in an answer (as RunnerClient keeps of its errors). */
   static final int MAX_RUNNER_TEXT = 1024;
 
-  private static String shortened(String text) {
+  static String shortened(String text) {
     if (text == null) {
       return "";
     }

@@ -12,6 +12,7 @@ import dev.kubecoderun.sandbox.RunnerResult;
 import dev.kubecoderun.sandbox.Sandbox;
 import dev.kubecoderun.sandbox.SandboxException;
 import io.helidon.webclient.api.WebClient;
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
@@ -514,8 +515,9 @@ public final class ProgrammaticService {
             executions.maxRunnerReply(),
             firstRoom);
     if (r.status() == 400) {
-      JsonNode error = Json.MAPPER.readTree(r.body()).path("error");
-      throw new RefusedProgramException(error.asText("invalid programmatic request"));
+      // Its error only, read as a stream and cut at 1 KiB: it is the client's 400 message.
+      String error = RunnerClient.errorOf(new ByteArrayInputStream(r.body()));
+      throw new RefusedProgramException(error != null ? error : "invalid programmatic request");
     }
     if (r.status() != 200) {
       throw new SandboxException(
@@ -524,7 +526,8 @@ public final class ProgrammaticService {
               + " to a programmatic run: "
               + new String(r.body(), 0, Math.min(r.body().length, 300), StandardCharsets.UTF_8));
     }
-    RunnerReply reply = checked(parse(r.body(), RunnerReply.class, "/execute"), start.tools());
+    RunnerReply reply =
+        checked(parse(r.body(), RunnerReply.class, "/execute", MAX_BATCH_TOKENS), start.tools());
     if (owner.cancellable
         && "tool_call_required".equals(reply.status())
         && store.execution(executionId).isEmpty()) {
@@ -556,8 +559,8 @@ public final class ProgrammaticService {
       if (w.status() != 200) {
         throw new SandboxException("runner answered " + w.status() + " to wait");
       }
-      end[0] = parse(w.body(), RunnerEnd.class, "/ptc/wait");
-      return parse(w.body(), RunnerResult.class, "/ptc/wait");
+      end[0] = parse(w.body(), RunnerEnd.class, "/ptc/wait", RunnerClient.MAX_REPLY_TOKENS);
+      return parse(w.body(), RunnerResult.class, "/ptc/wait", RunnerClient.MAX_REPLY_TOKENS);
     }
   }
 
@@ -697,7 +700,8 @@ public final class ProgrammaticService {
     }
     RunnerReply reply;
     try {
-      reply = checked(parse(r.body(), RunnerReply.class, "/ptc/continue"), e.tools());
+      reply =
+          checked(parse(r.body(), RunnerReply.class, "/ptc/continue", MAX_BATCH_TOKENS), e.tools());
     } catch (SandboxException ex) {
       // Not our runner's answer: the run cannot go on, and waiting for its idle timeout helps no
       // one. The token stays unused: the client's retry gets the run's end (cancelled), not a
@@ -720,11 +724,28 @@ public final class ProgrammaticService {
   static final int MAX_CALLS = 64;
 
   /**
-   * A runner's JSON answer as {@code type}. One that is not JSON, not of that shape, or {@code
+   * What one call's input may hold on average over a batch: a tool's arguments are a few values,
+   * 4,096 lets through a list of a thousand small records (one call may use the whole batch's).
+   */
+  static final int INPUT_TOKENS = 4096;
+
+  /**
+   * The most JSON tokens a batch may hold: {@link #MAX_CALLS} calls of 7 tokens (an object of id,
+   * name and input) and an input of up to {@link #INPUT_TOKENS} each, and 64 for the rest (status,
+   * round, brackets): 262,656, a tree of at most ~26 MB (~100 bytes a token). The calls' inputs
+   * become trees before the calls are counted, so the bound comes first.
+   */
+  static final long MAX_BATCH_TOKENS = MAX_CALLS * (7L + INPUT_TOKENS) + 64;
+
+  /**
+   * A runner's JSON answer as {@code type}, of at most {@code maxTokens} tokens ({@link
+   * RunnerClient#checkTokens}). One that is not JSON, of more tokens, not of that shape, or {@code
    * null} is not our runner's (on Kubernetes user code shares its uid and could stand in for it): a
    * sandbox failure, not a store's (as an UncheckedIOException would be told) nor a 500.
    */
-  static <T> T parse(byte[] body, Class<T> type, String what) throws SandboxException {
+  static <T> T parse(byte[] body, Class<T> type, String what, long maxTokens)
+      throws SandboxException {
+    RunnerClient.checkTokens(new ByteArrayInputStream(body), maxTokens, what);
     T value;
     try {
       value = Json.MAPPER.readValue(body, type);
@@ -866,13 +887,14 @@ public final class ProgrammaticService {
     if ("timeout".equals(why) || "timeout".equals(r.status())) {
       error = "Time limit exceeded";
     } else if ("unregistered_tool".equals(why)) {
-      error = "Sandbox requested an unregistered tool: " + end.detail();
+      error = "Sandbox requested an unregistered tool: " + ExecutionService.shortened(end.detail());
     } else if ("cancelled".equals(why)) {
       error = "Execution cancelled";
     } else if ("idle_timeout".equals(why)) {
       error = "Execution failed or timed out";
     } else if (why != null && !why.isEmpty()) {
-      error = end.detail();
+      // The runner's text, cut: the end is stored and read again by each continuation that asks.
+      error = end.detail() == null ? null : ExecutionService.shortened(end.detail());
     } else if (r.stderr() != null && r.stderr().contains("sandbox memory limit")) {
       error = "Out of memory";
     } else if (r.code() != 0) {

@@ -154,27 +154,42 @@ public final class FileService {
    */
   public Optional<StoredFile> resolve(
       Principal principal, String sessionId, String fileId, String name) {
-    return resolve(principal, sessionId, fileId, name, new HashMap<>());
+    return resolve(principal, sessionId, fileId, name, new HashMap<>(), Room.NONE);
   }
+
+  /**
+   * What each file of a listing may cost while it is in memory (its metadata, its entry in an
+   * answer): a session holds up to MAX_SESSION_FILES, tens of MB when many.
+   */
+  public static final long LISTED_FILE_BYTES = 8 * 1024;
 
   /**
    * {@link #resolve(Principal, String, String, String)}, with {@code listings}: the sessions this
    * principal's request has listed so far, filled as needed. An older client's references to one
-   * session are all found by name: the session is listed once for them, not once for each.
+   * session are all found by name: the session is listed once for them, not once for each. {@code
+   * room} is asked for {@link #LISTED_FILE_BYTES} a file of a session before it is listed (a
+   * request may name hundreds of sessions), all of it or the listing fails ({@link
+   * Room#reserveAll}).
    */
   public Optional<StoredFile> resolve(
       Principal principal,
       String sessionId,
       String fileId,
       String name,
-      Map<String, List<StoredFile>> listings) {
+      Map<String, List<StoredFile>> listings,
+      Room room) {
     if (fileId != null) {
       Optional<StoredFile> byId = find(principal, sessionId, fileId);
       if (byId.isPresent()) {
         return byId;
       }
     }
-    List<StoredFile> files = listings.computeIfAbsent(sessionId, s -> list(principal, s));
+    List<StoredFile> files = listings.get(sessionId);
+    if (files == null) {
+      room.reserveAll(count(sessionId) * LISTED_FILE_BYTES);
+      files = list(principal, sessionId);
+      listings.put(sessionId, files);
+    }
     for (int i = files.size() - 1; i >= 0; i--) {
       StoredFile f = files.get(i);
       if (f.name().equals(name) || f.name().equals(fileId) || f.id().equals(fileId)) {

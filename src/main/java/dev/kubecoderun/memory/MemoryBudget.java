@@ -61,7 +61,9 @@ public final class MemoryBudget {
     /**
      * Reserves {@code bytes} more, waiting for others to give back; {@link
      * MemoryBudgetExhaustedException} past the wait. A holder alone may hold the whole budget,
-     * never more, so none waits forever: it returns what it reserved. A holder that holds some
+     * never more, so none waits forever: it returns what it reserved, less than asked past that (a
+     * bound asked for in full, which a request body need not reach; a read that cannot do with
+     * less, {@link PaidRead}, fails then rather than read on unpaid). A holder that holds some
      * already (a run reading its answer) takes room there is at once, ahead of those waiting to
      * start: were it to queue behind one that waits for what it holds, both would wait in vain.
      */

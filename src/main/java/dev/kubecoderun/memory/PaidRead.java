@@ -33,7 +33,8 @@ public final class PaidRead {
    * is asked for {@code costPerByte} times its size (the bytes and what they become); what the last
    * piece did not fill is given back.
    *
-   * @throws MemoryBudgetExhaustedException from {@code room}: the rest was not read
+   * @throws MemoryBudgetExhaustedException from {@code room}, or when it granted less than asked
+   *     (its holder holds a whole budget's worth already): the rest was not read
    */
   public static PaidRead of(InputStream in, long max, Room room, int costPerByte)
       throws IOException {
@@ -42,7 +43,8 @@ public final class PaidRead {
     int piece = FIRST_PIECE;
     while (length <= max) {
       int want = (int) Math.min(piece, max + 1 - length);
-      long paid = room.reserve((long) want * costPerByte);
+      // A holder may hold the whole budget, never more: a piece past it is not read unpaid for.
+      long paid = room.reserveAll((long) want * costPerByte);
       byte[] b = new byte[want];
       int n = in.readNBytes(b, 0, want);
       length += n;

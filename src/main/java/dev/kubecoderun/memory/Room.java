@@ -6,15 +6,29 @@ package dev.kubecoderun.memory;
  */
 @FunctionalInterface
 public interface Room {
-  /** Room asked of no one: nothing bounds it. */
-  Room NONE = bytes -> 0;
+  /** Room asked of no one: nothing bounds it, so all that is asked is granted. */
+  Room NONE = bytes -> bytes;
 
   /**
    * Makes room for {@code bytes} more, waiting for it if need be; returns what was reserved (less
-   * when the holder has all it may have). Throws {@link MemoryBudgetExhaustedException} when no
-   * room came in time: nothing more may be read.
+   * when the holder has all it may have: a caller that cannot do with less must not go on). Throws
+   * {@link MemoryBudgetExhaustedException} when no room came in time: nothing more may be read.
    */
   long reserve(long bytes);
+
+  /**
+   * {@link #reserve} of all {@code bytes} or none: what was granted short of them (the holder has
+   * all it may have) goes back, and {@link MemoryBudgetExhaustedException} says so. For what cannot
+   * do with less (a read, a listing loaded whole).
+   */
+  default long reserveAll(long bytes) {
+    long got = reserve(bytes);
+    if (got < bytes) {
+      giveBack(got);
+      throw new MemoryBudgetExhaustedException();
+    }
+    return got;
+  }
 
   /**
    * Gives back {@code bytes} of what was reserved and turned out not to be needed; returns what was

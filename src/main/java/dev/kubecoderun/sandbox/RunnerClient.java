@@ -1,5 +1,7 @@
 package dev.kubecoderun.sandbox;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import dev.kubecoderun.memory.PaidRead;
@@ -104,6 +106,42 @@ public final class RunnerClient {
    */
   public static final int REPLY_COST = 4;
 
+  /** The most files, and deleted names, an answer to execute lists (docs/runner-protocol.md). */
+  public static final int MAX_LISTED = 10_000;
+
+  /** The most {@code unlisted} entries an answer to execute has (docs/runner-protocol.md). */
+  public static final int MAX_UNLISTED = 100;
+
+  /**
+   * The most JSON tokens (values, field names, ends of objects and arrays) an answer to execute, or
+   * to /ptc/wait, may hold, from the protocol's caps: {@link #MAX_LISTED} files of 12 tokens each
+   * (an object of 5 fields), {@link #MAX_LISTED} deleted names of 1, {@link #MAX_UNLISTED} unlisted
+   * entries of 10 (4 fields), 101 state errors (100 and the runner's "more not shown"), and 256 for
+   * the 18 top-level fields and the brackets: 131,357.
+   */
+  public static final long MAX_REPLY_TOKENS =
+      12L * MAX_LISTED + MAX_LISTED + 10L * MAX_UNLISTED + 101 + 256;
+
+  /**
+   * Refuses a JSON answer of more than {@code max} tokens before anything is built of it: {@link
+   * #REPLY_COST} pays for an answer's bytes, not for the object each value becomes (a list entry, a
+   * tree node: tens of bytes even for a 2-byte {@code "a",} or {@code {},}), so {@code
+   * {"deleted":["a","a",...]}} would cost ~13 times its bytes, {@code [{},{},...]} as a tree ~25
+   * times. Counting builds nothing. Not JSON is refused too.
+   */
+  public static void checkTokens(InputStream json, long max, String what) throws SandboxException {
+    long tokens;
+    try {
+      tokens = Json.tokens(json, max);
+    } catch (IOException e) {
+      throw new SandboxException("unreadable runner answer to " + what + ": " + e.getMessage(), e);
+    }
+    if (tokens > max) {
+      throw new SandboxException(
+          "the runner's answer to " + what + " holds more than " + max + " JSON values; refused");
+    }
+  }
+
   /**
    * Runs the request. {@code timeout} bounds the whole call, not only each read: past it the call
    * ends ({@link CallDeadline}) with a SandboxException. At most {@code maxReplyBytes} of the
@@ -139,6 +177,7 @@ public final class RunnerClient {
         throw new SandboxException(
             "runner answered " + res.status().code() + " to execute: " + errorText(body));
       }
+      checkTokens(body.stream(), MAX_REPLY_TOKENS, "execute");
       RunnerResult result = Json.read(body.stream(), RunnerResult.class);
       if (result == null) {
         throw new SandboxException("the runner's answer to execute is empty (null)");
@@ -446,16 +485,33 @@ public final class RunnerClient {
    * else its first bytes, {@code prefix}, as text.
    */
   private static String errorText(InputStream json, byte[] prefix) {
-    try {
-      var error = Json.MAPPER.readTree(json).path("error");
-      if (error.isTextual()) {
-        String text = error.asText();
-        return text.length() > MAX_ERROR_TEXT ? text.substring(0, MAX_ERROR_TEXT) : text;
+    String error = errorOf(json);
+    return error != null ? error : new String(prefix, StandardCharsets.UTF_8);
+  }
+
+  /**
+   * The top-level {@code "error"} string of a runner's JSON answer {@code json}, at most {@link
+   * #MAX_ERROR_TEXT} characters; null when there is none (not JSON, not an object, no such string).
+   * Read as a stream, up to that field: whatever else the answer holds is skipped without being
+   * built (as a tree, {@code [{},{},...]} would cost ~25 times its bytes).
+   */
+  public static String errorOf(InputStream json) {
+    try (JsonParser p = Json.MAPPER.getFactory().createParser(json)) {
+      if (p.nextToken() != JsonToken.START_OBJECT) {
+        return null;
+      }
+      while (p.nextToken() == JsonToken.FIELD_NAME) {
+        String name = p.currentName();
+        if (p.nextToken() == JsonToken.VALUE_STRING && "error".equals(name)) {
+          String text = p.getText();
+          return text.length() > MAX_ERROR_TEXT ? text.substring(0, MAX_ERROR_TEXT) : text;
+        }
+        p.skipChildren();
       }
     } catch (IOException | RuntimeException e) {
-      // not JSON: shown as text
+      // not JSON: no error to read
     }
-    return new String(prefix, StandardCharsets.UTF_8);
+    return null;
   }
 
   private static boolean causedBy(Throwable e, Class<? extends Throwable> type) {

@@ -48,6 +48,8 @@ class RunnerRepliesTest {
 
   private HttpServer runner;
   private volatile String answer;
+  private volatile int status = 200; // of the answer to /execute
+  private volatile String waitAnswer = "{\"status\":\"ok\"}"; // to /ptc/wait
   private Application app;
   private Path data;
   private final HttpClient client = HttpClient.newHttpClient();
@@ -62,16 +64,25 @@ class RunnerRepliesTest {
             in.transferTo(OutputStream.nullOutputStream());
           }
           String path = ex.getRequestURI().getPath();
-          byte[] body =
-              (path.equals("/execute") ? answer : "{\"status\":\"ok\"}")
-                  .getBytes(StandardCharsets.UTF_8);
-          ex.sendResponseHeaders(200, body.length);
+          String text =
+              switch (path) {
+                case "/execute" -> answer;
+                case "/ptc/wait" -> waitAnswer;
+                default -> "{\"status\":\"ok\"}";
+              };
+          byte[] body = text.getBytes(StandardCharsets.UTF_8);
+          ex.sendResponseHeaders(path.equals("/execute") ? status : 200, body.length);
           try (OutputStream out = ex.getResponseBody()) {
             out.write(body);
           }
         });
     runner.start();
     data = Files.createTempDirectory("runner-replies");
+    app = Application.start(Config.from(env()), factory());
+  }
+
+  /** The API's settings: the stand-in runner's sandboxes, small outputs, no output files. */
+  private Map<String, String> env() {
     Map<String, String> env = new HashMap<>();
     env.put("API_KEY", KEY);
     env.put("API_HOST", "127.0.0.1");
@@ -81,7 +92,7 @@ class RunnerRepliesTest {
     env.put("POD_POOL_JS", "0");
     env.put("MAX_OUTPUT_SIZE", Integer.toString(MAX_OUTPUT));
     env.put("MAX_OUTPUT_FILES", "0");
-    app = Application.start(Config.from(env), factory());
+    return env;
   }
 
   @AfterEach
@@ -102,13 +113,16 @@ class RunnerRepliesTest {
   }
 
   private HttpResponse<String> exec(String lang) throws IOException, InterruptedException {
+    return exec(Map.of("lang", lang, "code", "print(1)"));
+  }
+
+  private HttpResponse<String> exec(Map<String, Object> body)
+      throws IOException, InterruptedException {
     return client.send(
         HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + app.port() + "/v1/exec"))
             .header("X-API-Key", KEY)
             .header("Content-Type", "application/json")
-            .POST(
-                HttpRequest.BodyPublishers.ofString(
-                    Json.writeString(Map.of("lang", lang, "code", "print(1)"))))
+            .POST(HttpRequest.BodyPublishers.ofString(Json.writeString(body)))
             .build(),
         HttpResponse.BodyHandlers.ofString());
   }
@@ -138,6 +152,54 @@ class RunnerRepliesTest {
     HttpResponse<String> res = exec("py");
     assertEquals(503, res.statusCode(), res.body());
     assertTrue(res.body().contains("Sandbox failure"), res.body());
+  }
+
+  /**
+   * An answer costing more than the whole memory budget (2 MiB at RunnerClient.REPLY_COST a byte,
+   * in a 4 MiB budget) is refused (503), not read on past the budget.
+   */
+  @Test
+  void anAnswerCostingMoreThanTheWholeBudgetIsRefused() throws Exception {
+    app.close();
+    Map<String, String> env = env();
+    env.put("REQUEST_MEMORY_BUDGET_MB", "4");
+    app = Application.start(Config.from(env), factory());
+    answer = reply("\"stdout\":\"" + "x".repeat(2 << 20) + "\"");
+    HttpResponse<String> res = exec("py");
+    assertEquals(503, res.statusCode(), res.body());
+    assertEquals(
+        "service_unavailable", Json.MAPPER.readTree(res.body()).path("error_type").asText());
+  }
+
+  /**
+   * An input found by name (an older client's reference, without an id) lists its whole session:
+   * paid for before it is listed, all of it, so a session of more files than the budget holds (130
+   * files at 8 KiB each, in a 1 MiB budget) is a 503, not a listing loaded unpaid.
+   */
+  @Test
+  void anInputFoundByNameInASessionLargerThanTheBudgetIsRefused() throws Exception {
+    app.close();
+    Map<String, String> env = env();
+    env.put("REQUEST_MEMORY_BUDGET_MB", "1");
+    env.put("MAX_OUTPUT_FILES", "200");
+    app = Application.start(Config.from(env), factory());
+    StringBuilder files = new StringBuilder();
+    for (int i = 0; i < 130; i++) {
+      files.append(i == 0 ? "" : ",").append("{\"path\":\"f").append(i).append(".txt\"");
+      files.append(",\"size\":15,\"mtime\":1,\"change\":\"created\"}");
+    }
+    answer = reply("\"files\":[" + files + "]");
+    HttpResponse<String> made = exec("py");
+    assertEquals(200, made.statusCode(), made.body());
+    JsonNode run = Json.MAPPER.readTree(made.body());
+    assertEquals(130, run.path("files").size(), made.body());
+    answer = reply("");
+    Map<String, Object> ref =
+        Map.of("id", "", "session_id", run.path("session_id").asText(), "name", "f0.txt");
+    HttpResponse<String> res =
+        exec(Map.of("lang", "py", "code", "print(1)", "files", List.of(ref)));
+    assertEquals(503, res.statusCode(), res.body());
+    assertEquals("1", res.headers().firstValue("Retry-After").orElse(null), res.body());
   }
 
   @Test
@@ -194,6 +256,101 @@ class RunnerRepliesTest {
   }
 
   /**
+   * An answer of more JSON values than the protocol's caps allow is refused before it is mapped:
+   * 200,000 deleted names ({@code "a",} is 4 bytes, ~13 times that as list entries) are never built
+   * into a list for the listing check to count afterwards.
+   */
+  @Test
+  void anAnswerOfMoreValuesThanTheProtocolAllowsIsRefusedBeforeItIsBuilt() throws Exception {
+    answer =
+        "{\"exit_code\":0,\"stdout\":\"\",\"stderr\":\"\",\"files\":[],\"deleted\":["
+            + "\"a\",".repeat(200_000)
+            + "\"a\"]}";
+    HttpResponse<String> res = exec("py");
+    assertEquals(503, res.statusCode(), res.body());
+    assertTrue(
+        res.body().contains("holds more than " + RunnerClient.MAX_REPLY_TOKENS + " JSON values"),
+        res.body());
+  }
+
+  /**
+   * A runner's error answer is read up to its {@code error} and no further: what follows (here
+   * {@code [{},{},...]}, ~25 times its bytes as a tree, cut short) is never parsed, let alone
+   * built.
+   */
+  @Test
+  void anErrorAnswerIsReadUpToItsErrorOnly() throws Exception {
+    status = 500;
+    answer = "{\"error\":\"boom\",\"rest\":[" + "{},".repeat(300_000);
+    HttpResponse<String> res = exec("py");
+    assertEquals(503, res.statusCode(), res.body());
+    assertTrue(res.body().contains("runner answered 500 to execute: boom"), res.body());
+  }
+
+  /** An error answer without an {@code error} (here {@code [{},{},...]}) is shown cut short. */
+  @Test
+  void anErrorAnswerWithoutAnErrorIsShownCutShort() throws Exception {
+    status = 500;
+    answer = "[" + "{},".repeat(300_000) + "{}]";
+    HttpResponse<String> res = exec("py");
+    assertEquals(503, res.statusCode(), res.body());
+    String message = Json.MAPPER.readTree(res.body()).path("error").asText();
+    assertTrue(message.contains("runner answered 500 to execute: [{},{},"), message);
+    assertTrue(message.length() < 2048, "a message of " + message.length() + " characters");
+  }
+
+  /**
+   * A batch whose calls' inputs hold more JSON values than a batch may is refused before the inputs
+   * become trees: the client is never asked to run it.
+   */
+  @Test
+  void aBatchOfMoreValuesThanABatchMayHoldIsASandboxFailure() throws Exception {
+    answer =
+        "{\"status\":\"tool_call_required\",\"round\":1,\"tool_calls\":[{\"id\":\"call_001\","
+            + "\"name\":\"get_number\",\"input\":["
+            + "0,".repeat(300_000)
+            + "0]}]}";
+    HttpResponse<String> res = programmatic();
+    assertEquals(503, res.statusCode(), res.body());
+    assertTrue(
+        res.body().contains("holds more than " + ProgrammaticService.MAX_BATCH_TOKENS), res.body());
+  }
+
+  /**
+   * A runner's refusal of a programmatic run (400) is the client's 400, with the runner's error cut
+   * at 1 KiB (it is the answer's message), read as a stream.
+   */
+  @Test
+  void aRefusalsErrorIsCutShort() throws Exception {
+    status = 400;
+    answer = "{\"error\":\"" + "x".repeat(5 << 20) + "\"}";
+    HttpResponse<String> res = programmatic();
+    assertEquals(400, res.statusCode(), start(res.body()));
+    String message = Json.MAPPER.readTree(res.body()).path("error").asText();
+    assertEquals("x".repeat(1024), message);
+  }
+
+  /**
+   * Why the runner ended a programmatic run ({@code ptc_detail}) is the end's error, cut at 1 KiB:
+   * the end is stored and read again by each continuation that asks for it.
+   */
+  @Test
+  void theRunnersWordOnWhyARunEndedIsCutShort() throws Exception {
+    answer = "{\"status\":\"ended\"}";
+    waitAnswer = reply("\"ptc_end\":\"error\",\"ptc_detail\":\"" + "d".repeat(5 << 20) + "\"");
+    HttpResponse<String> res = programmatic();
+    assertEquals(200, res.statusCode(), start(res.body()));
+    JsonNode end = Json.MAPPER.readTree(res.body());
+    assertEquals("error", end.path("status").asText(), start(res.body()));
+    assertEquals("d".repeat(ExecutionService.MAX_RUNNER_TEXT) + "...", end.path("error").asText());
+  }
+
+  /** The start of a long answer, for a failure's message. */
+  private static String start(String body) {
+    return body.length() > 2000 ? body.substring(0, 2000) + "..." : body;
+  }
+
+  /**
    * The first answer of a programmatic run outside the protocol (not JSON, {@code null}, a batch
    * calling a tool the run never registered) is a sandbox failure: not a store's failure (as an
    * unreadable answer was told), not a 500, and the client is never asked to run that tool.
@@ -208,26 +365,30 @@ class RunnerRepliesTest {
       })
   void aProgrammaticRunAnsweredOutsideTheProtocolIsASandboxFailure(String first) throws Exception {
     answer = first;
-    HttpResponse<String> res =
-        client.send(
-            HttpRequest.newBuilder(
-                    URI.create("http://127.0.0.1:" + app.port() + "/v1/exec/programmatic"))
-                .header("X-API-Key", KEY)
-                .header("Content-Type", "application/json")
-                .POST(
-                    HttpRequest.BodyPublishers.ofString(
-                        Json.writeString(
-                            Map.of(
-                                "lang",
-                                "py",
-                                "code",
-                                "print(await get_number())",
-                                "tools",
-                                List.of(Map.of("name", "get_number"))))))
-                .build(),
-            HttpResponse.BodyHandlers.ofString());
+    HttpResponse<String> res = programmatic();
     assertEquals(503, res.statusCode(), res.body());
     assertTrue(res.body().contains("Sandbox failure"), res.body());
+  }
+
+  /** Starts a programmatic run of a Python program that calls the tool get_number. */
+  private HttpResponse<String> programmatic() throws IOException, InterruptedException {
+    return client.send(
+        HttpRequest.newBuilder(
+                URI.create("http://127.0.0.1:" + app.port() + "/v1/exec/programmatic"))
+            .header("X-API-Key", KEY)
+            .header("Content-Type", "application/json")
+            .POST(
+                HttpRequest.BodyPublishers.ofString(
+                    Json.writeString(
+                        Map.of(
+                            "lang",
+                            "py",
+                            "code",
+                            "print(await get_number())",
+                            "tools",
+                            List.of(Map.of("name", "get_number"))))))
+            .build(),
+        HttpResponse.BodyHandlers.ofString());
   }
 
   /** A backend whose sandboxes are the stand-in runner. */

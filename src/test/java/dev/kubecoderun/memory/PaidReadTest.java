@@ -81,6 +81,20 @@ class PaidReadTest {
     assertEquals(0, budget.held());
   }
 
+  /**
+   * A holder may hold its budget whole, never more: a stream that would cost more is not read past
+   * what was paid for, and the read fails rather than going on unpaid.
+   */
+  @Test
+  void aStreamCostingMoreThanTheWholeBudgetIsNotReadPastIt() {
+    MemoryBudget budget = new MemoryBudget(MIB, Duration.ofMillis(50));
+    MemoryBudget.Held held = budget.hold();
+    Counting in = new Counting(bytes(2 * MIB));
+    assertThrows(MemoryBudgetExhaustedException.class, () -> PaidRead.of(in, 10 * MIB, held, 1));
+    assertTrue(in.consumed() <= held.held(), "read " + in.consumed() + " held " + held.held());
+    assertTrue(held.held() <= MIB, "held " + held.held());
+  }
+
   @Test
   void aCountedRoomGivesBackAllItTookAtOnce() throws IOException {
     MemoryBudget budget = new MemoryBudget(64 * MIB, Duration.ofMillis(50));
