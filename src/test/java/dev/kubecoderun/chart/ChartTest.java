@@ -571,7 +571,7 @@ class ChartTest {
     assertEquals("http", api.at("/livenessProbe/httpGet/port").asText());
     assertEquals("/ready", api.at("/readinessProbe/httpGet/path").asText());
     assertEquals("http", api.at("/readinessProbe/httpGet/port").asText());
-    assertEquals("1Gi", api.at("/resources/limits/memory").asText());
+    assertEquals("2Gi", api.at("/resources/limits/memory").asText());
     assertFalse(api.at("/resources/requests/cpu").isMissingNode());
 
     // The writable places of a read-only root: /tmp and DATA_DIR, both volumes.
