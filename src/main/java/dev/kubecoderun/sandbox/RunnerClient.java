@@ -82,12 +82,23 @@ public final class RunnerClient {
       if (warmLanguage == null) {
         return true;
       }
-      var body = Json.tree(res.entity().as(byte[].class));
-      return body.path("warm").path(warmLanguage).asBoolean(false);
+      // The runner's health answer is a few hundred bytes; one that is not (user code answering
+      // in the runner's place on Kubernetes) is no healthy runner, and is not read further.
+      byte[] bytes;
+      try (var in = res.inputStream()) {
+        bytes = in.readNBytes(MAX_HEALTH_BYTES + 1);
+      }
+      if (bytes.length > MAX_HEALTH_BYTES) {
+        return false;
+      }
+      return Json.tree(bytes).path("warm").path(warmLanguage).asBoolean(false);
     } catch (RuntimeException | IOException e) {
       return false;
     }
   }
+
+  /** The most of a /health answer read (the runner's is a few hundred bytes). */
+  static final int MAX_HEALTH_BYTES = 64 << 10;
 
   /** The reply bound of {@link #execute(RunnerRequest, Duration)}. */
   public static final int DEFAULT_MAX_REPLY_BYTES = 256 << 20;

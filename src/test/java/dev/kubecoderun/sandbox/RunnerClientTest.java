@@ -145,6 +145,25 @@ class RunnerClientTest {
   }
 
   /**
+   * A /health answer far longer than the runner's (user code in its place, on Kubernetes) is no
+   * healthy runner, and is not read whole.
+   */
+  @Test
+  void anOversizedHealthAnswerIsNotHealthy() {
+    server.removeContext("/health");
+    handle(
+        "/health",
+        ex ->
+            reply(
+                ex,
+                200,
+                "{\"warm\":{\"py\":true},\"pad\":\""
+                    + "a".repeat(RunnerClient.MAX_HEALTH_BYTES)
+                    + "\"}"));
+    assertFalse(client.healthy("py"));
+  }
+
+  /**
    * No runner call leaves its connection open for a later call to reuse: a connection that sat idle
    * in Helidon's cache longer than the read timeout could fail when reused
    * (helidon-io/helidon#10861). Seen on the wire, so the test does not have to sit idle itself.
