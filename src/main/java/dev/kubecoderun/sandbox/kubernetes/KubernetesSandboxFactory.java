@@ -19,6 +19,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
@@ -58,6 +59,9 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
 
   /** What a pod's age is read on (its activeDeadlineSeconds, see {@link PodLifetime}). */
   private final LongSupplier nanoClock = System::nanoTime;
+
+  /** When pool pods become too old for a run ({@link KubernetesSandbox#onExit}). */
+  private final ScheduledThreadPoolExecutor timers = timers();
 
   public KubernetesSandboxFactory(Config.Kubernetes k8s, RunnerSettings settings, WebClient http) {
     this.k8s = k8s;
@@ -288,7 +292,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
       if (warm && language.warm()) {
         awaitWarm(client, language.code(), name, deadline, () -> watcher.alive(name));
       }
-      return new KubernetesSandbox(name, language, client, watcher, delete, lifetime);
+      return new KubernetesSandbox(name, language, client, watcher, delete, lifetime, timers);
     } catch (ApiException e) {
       delete.run();
       throw new SandboxException(
@@ -340,6 +344,14 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
       }
       sleepMs = Math.min(sleepMs * 2, 200);
     }
+  }
+
+  /** One thread, on which a cancelled timer (its pod taken for a run) goes at once. */
+  static ScheduledThreadPoolExecutor timers() {
+    var timers =
+        new ScheduledThreadPoolExecutor(1, Thread.ofVirtual().name("kcr-pod-age").factory());
+    timers.setRemoveOnCancelPolicy(true);
+    return timers;
   }
 
   private static Duration left(long deadline) {
@@ -426,6 +438,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
       }
     }
     watcher.close();
+    timers.shutdownNow();
     if (leases != null) {
       leases.close();
     }
