@@ -1359,6 +1359,30 @@ class KubernetesBackendTest {
   }
 
   /**
+   * K8S_POD_REUSE=session with K8S_MAX_JOBS=2: two sessions' C runs leave their Jobs kept for the
+   * sessions' next runs, holding both slots; a third session's C run gets the slot of the least
+   * recently used one, rather than waiting for it to idle out (a 503 after the start timeout).
+   */
+  @Test
+  @Order(13)
+  void withSessionReuseJobsKeptIdleDoNotKeepANewRunFromTheJobCap() throws Exception {
+    Map<String, String> env = apiEnv(0, 0);
+    env.put("K8S_POD_REUSE", "session");
+    env.put("K8S_MAX_JOBS", "2");
+    env.put("K8S_SESSION_POD_IDLE_SECONDS", "3600");
+    restartApi(env);
+    String c = "#include <stdio.h>\nint main(){printf(\"%d\\n\", 6*7);return 0;}";
+    for (int i = 0; i < 2; i++) {
+      assertEquals("42\n", api.exec("c", c).path("stdout").asText());
+    }
+    await("both Jobs kept", 30, quietly(() -> sessionStats().path("kept").asInt() == 2));
+
+    JsonNode third = api.exec("c", c);
+    assertEquals("42\n", third.path("stdout").asText(), third.toString());
+    restoreDefaultApi();
+  }
+
+  /**
    * Sandboxes in the API pod's own namespace (sandbox.namespace.separate=false) have it as their
    * owner: when it is deleted, the garbage collector deletes them.
    */

@@ -9,6 +9,7 @@ import dev.kubecoderun.sandbox.RunnerSettings;
 import dev.kubecoderun.sandbox.Sandbox;
 import dev.kubecoderun.sandbox.SandboxException;
 import dev.kubecoderun.sandbox.SandboxFactory;
+import dev.kubecoderun.sandbox.SessionSandboxes;
 import io.helidon.webclient.api.WebClient;
 import io.kubernetes.client.openapi.ApiException;
 import java.io.IOException;
@@ -56,6 +57,8 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   private final OwnerLeases leases;
   private final IsolationProbe probe;
   private volatile Thread probing; // the isolation check while it runs
+  // K8S_POD_REUSE=session: the sandboxes kept for their sessions' next runs (else null).
+  private volatile SessionSandboxes kept;
 
   /** What a pod's age is read on (its activeDeadlineSeconds, see {@link PodLifetime}). */
   private final LongSupplier nanoClock = System::nanoTime;
@@ -197,6 +200,19 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
     return isolation.notReady();
   }
 
+  /**
+   * K8S_POD_REUSE=session: a Job that finds K8S_MAX_JOBS reached has {@code sessions} give back the
+   * least recently used Job it keeps idle, rather than waiting for it.
+   */
+  public void takeSlotsFromIdle(SessionSandboxes sessions) {
+    this.kept = sessions;
+  }
+
+  /** Whether a sandbox of this factory is a Job's (not yet deleted). */
+  private boolean isJob(Sandbox sandbox) {
+    return Boolean.TRUE.equals(live.get(sandbox.id()));
+  }
+
   /** The objects the health check pings. */
   public KubernetesHealthCheck healthCheck() {
     return new KubernetesHealthCheck(objects, specs.selector(), watcher);
@@ -243,7 +259,14 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
       if (refused != null && (!warm || isolation.refusedForGood(left(deadline)))) {
         throw new SandboxException(refused);
       }
-      if (!cap.tryAcquire(settings.startTimeout().toNanos(), TimeUnit.NANOSECONDS)) {
+      boolean slot = cap.tryAcquire();
+      SessionSandboxes idle = kept;
+      if (!slot && !warm && idle != null) {
+        // A Job kept idle for its session's next run holds a slot: a run must not wait for it (nor
+        // get a 503 when all are so held). The least recently used one goes; its slot comes here.
+        idle.giveBackOldest(this::isJob);
+      }
+      if (!slot && !cap.tryAcquire(settings.startTimeout().toNanos(), TimeUnit.NANOSECONDS)) {
         throw new SandboxException(
             "too many sandbox "
                 + (warm
