@@ -1383,6 +1383,40 @@ class KubernetesBackendTest {
   }
 
   /**
+   * A pool pod is replaced once less of its deadline is left than a run may use, with no request
+   * coming: here a run may use 110 s of a pod (1 s for the inputs and again for the outputs, a
+   * programmatic run's 48 s, 60 s between the calls), the pool pods' deadline is twice that, and
+   * the pool's pod changes before Kubernetes would kill it.
+   */
+  @Test
+  @Order(13)
+  void aPoolPodIsReplacedWhenTooOldForARunWithNoRequest() throws Exception {
+    Map<String, String> env = apiEnv(1, 0);
+    env.put("MAX_EXECUTION_TIME", "1");
+    env.put("PTC_CONTINUATION_TIMEOUT_SECONDS", "1");
+    env.put("SANDBOX_TRANSFER_TIMEOUT_SECONDS", "1");
+    restartApi(env);
+    awaitReadyPyPod();
+    V1Pod first = readyPool("py").get(0);
+    long deadline = first.getSpec().getActiveDeadlineSeconds();
+    assertEquals(220, deadline);
+    long age =
+        java.time.Duration.between(
+                first.getMetadata().getCreationTimestamp().toInstant(), java.time.Instant.now())
+            .toSeconds();
+    String name = first.getMetadata().getName();
+    await(
+        "the pool pod replaced ahead of its deadline, no request made",
+        (int) (deadline - age - 10),
+        quietly(
+            () -> {
+              List<V1Pod> pool = readyPool("py");
+              return pool.size() == 1 && !pool.get(0).getMetadata().getName().equals(name);
+            }));
+    restoreDefaultApi();
+  }
+
+  /**
    * Sandboxes in the API pod's own namespace (sandbox.namespace.separate=false) have it as their
    * owner: when it is deleted, the garbage collector deletes them.
    */
