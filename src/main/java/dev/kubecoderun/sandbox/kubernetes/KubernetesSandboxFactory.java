@@ -48,6 +48,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   private final PodWatcher watcher;
   private final Semaphore pods;
   private final Semaphore jobs;
+  private final HeldSlots slots; // a deleted sandbox's permit and identity, freed once it is gone
   // Sandbox objects created and not yet deleted, by name: true for a Job, false for a bare pod
   // (pool or probe). Deleted at shutdown, each as what it is.
   private final Map<String, Boolean> live = new ConcurrentHashMap<>();
@@ -77,6 +78,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
     try {
       var requests = KubeClients.requests(k8s.kubeconfig());
       objects = new SandboxObjects(requests, k8s.namespace());
+      slots = new HeldSlots(objects);
       if (k8s.sandboxesElsewhere() && k8s.ownerPodName() != null) {
         leases = new OwnerLeases(requests, k8s.namespace(), k8s.instanceId(), k8s.ownerLease());
         leases.start();
@@ -288,11 +290,15 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
     Runnable delete =
         () -> {
           try {
-            objects.delete(name, !warm);
+            slots.delete(
+                name,
+                !warm,
+                () -> {
+                  isolation.release(identity);
+                  cap.release();
+                });
           } finally {
             live.remove(name);
-            isolation.release(identity);
-            cap.release();
           }
         };
     boolean created = false;
@@ -383,7 +389,8 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
 
   /**
    * A sandbox is deleted once, when it is closed; when that delete fails (the API server was
-   * unreachable), its pod would stay until the API restarts. This deletes such strays again.
+   * unreachable), its pod would stay until the API restarts. This deletes such strays again, and
+   * frees the slots their failed delete still held ({@link HeldSlots}) once they are gone.
    */
   private void sweepStrays() {
     while (!Thread.currentThread().isInterrupted()) {
@@ -397,7 +404,13 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
         return;
       }
       Map<String, Boolean> strays = watcher.untracked(live.keySet());
-      strays.forEach(objects::delete);
+      strays.forEach(
+          (name, job) -> {
+            if (objects.delete(name, job)) {
+              slots.deletedAgain(name);
+            }
+          });
+      slots.freeGone(watcher::shows);
       if (!strays.isEmpty()) {
         LOG.info("deleted " + strays.size() + " sandbox object(s) an earlier delete missed");
       }
