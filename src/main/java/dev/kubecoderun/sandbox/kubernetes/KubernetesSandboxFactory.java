@@ -310,6 +310,9 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
       live.put(name, !warm);
       if (warm) {
         objects.createPod(specs.poolPod(name, language, token, identity));
+        // A Job's pod may rightly not come (quota, the Job controller slow): only a bare pod
+        // created and unseen says the watch has stalled.
+        watcher.expect(name, settings.startTimeout());
       } else {
         objects.createJob(specs.job(name, language, token, identity));
       }
