@@ -225,6 +225,9 @@ public final class Application implements AutoCloseable {
                 config.kubernetes().sessionPodMaxRuns(),
                 Math.max(1, config.kubernetes().maxPods() / 2))
             : null;
+    if (kubernetes != null && sessionSandboxes != null) {
+      kubernetes.takeSlotsFromIdle(sessionSandboxes); // kept Jobs must not hold K8S_MAX_JOBS
+    }
     checks.add(new SandboxHealthCheck(pool, slots, sessionSandboxes));
     // One budget of what requests and runs buffer, all together (REQUEST_MEMORY_BUDGET_MB).
     MemoryBudget memory = new MemoryBudget(config.limits().requestMemoryBytes());

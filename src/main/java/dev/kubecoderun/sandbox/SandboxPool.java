@@ -161,7 +161,7 @@ public final class SandboxPool implements AutoCloseable {
           return s;
         }
         LOG.warning("discarding dead sandbox " + s.id());
-        destroy(s);
+        destroyLater(s); // its delete is no part of this request's wait
       }
     }
     misses.incrementAndGet();

@@ -13,6 +13,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
+import java.util.function.Predicate;
 import java.util.logging.Logger;
 
 /**
@@ -140,6 +141,30 @@ public final class SessionSandboxes implements AutoCloseable {
       }
     }
     evicted.forEach(this::releaseKept);
+  }
+
+  /**
+   * Gives back the least recently used kept sandbox that {@code which} accepts, if there is one,
+   * and says whether it did: a backend whose cap is full asks for one (a Job kept for its session
+   * holds a slot of K8S_MAX_JOBS), so that an idle kept sandbox never makes a run wait for its
+   * slot.
+   */
+  public boolean giveBackOldest(Predicate<Sandbox> which) {
+    Kept oldest;
+    synchronized (this) {
+      String key =
+          kept.entrySet().stream()
+              .filter(e -> which.test(e.getValue().sandbox()))
+              .min(Comparator.comparingLong(e -> e.getValue().since()))
+              .map(Map.Entry::getKey)
+              .orElse(null);
+      if (key == null) {
+        return false;
+      }
+      oldest = kept.remove(key);
+    }
+    releaseKept(oldest.sandbox());
+    return true;
   }
 
   /** Gives back a sandbox that was kept (parked, so first counted in use again). */

@@ -1359,6 +1359,64 @@ class KubernetesBackendTest {
   }
 
   /**
+   * K8S_POD_REUSE=session with K8S_MAX_JOBS=2: two sessions' C runs leave their Jobs kept for the
+   * sessions' next runs, holding both slots; a third session's C run gets the slot of the least
+   * recently used one, rather than waiting for it to idle out (a 503 after the start timeout).
+   */
+  @Test
+  @Order(13)
+  void withSessionReuseJobsKeptIdleDoNotKeepANewRunFromTheJobCap() throws Exception {
+    Map<String, String> env = apiEnv(0, 0);
+    env.put("K8S_POD_REUSE", "session");
+    env.put("K8S_MAX_JOBS", "2");
+    env.put("K8S_SESSION_POD_IDLE_SECONDS", "3600");
+    restartApi(env);
+    String c = "#include <stdio.h>\nint main(){printf(\"%d\\n\", 6*7);return 0;}";
+    for (int i = 0; i < 2; i++) {
+      assertEquals("42\n", api.exec("c", c).path("stdout").asText());
+    }
+    await("both Jobs kept", 30, quietly(() -> sessionStats().path("kept").asInt() == 2));
+
+    JsonNode third = api.exec("c", c);
+    assertEquals("42\n", third.path("stdout").asText(), third.toString());
+    restoreDefaultApi();
+  }
+
+  /**
+   * A pool pod is replaced once less of its deadline is left than a run may use, with no request
+   * coming: here a run may use 110 s of a pod (1 s for the inputs and again for the outputs, a
+   * programmatic run's 48 s, 60 s between the calls), the pool pods' deadline is twice that, and
+   * the pool's pod changes before Kubernetes would kill it.
+   */
+  @Test
+  @Order(13)
+  void aPoolPodIsReplacedWhenTooOldForARunWithNoRequest() throws Exception {
+    Map<String, String> env = apiEnv(1, 0);
+    env.put("MAX_EXECUTION_TIME", "1");
+    env.put("PTC_CONTINUATION_TIMEOUT_SECONDS", "1");
+    env.put("SANDBOX_TRANSFER_TIMEOUT_SECONDS", "1");
+    restartApi(env);
+    awaitReadyPyPod();
+    V1Pod first = readyPool("py").get(0);
+    long deadline = first.getSpec().getActiveDeadlineSeconds();
+    assertEquals(220, deadline);
+    long age =
+        java.time.Duration.between(
+                first.getMetadata().getCreationTimestamp().toInstant(), java.time.Instant.now())
+            .toSeconds();
+    String name = first.getMetadata().getName();
+    await(
+        "the pool pod replaced ahead of its deadline, no request made",
+        (int) (deadline - age - 10),
+        quietly(
+            () -> {
+              List<V1Pod> pool = readyPool("py");
+              return pool.size() == 1 && !pool.get(0).getMetadata().getName().equals(name);
+            }));
+    restoreDefaultApi();
+  }
+
+  /**
    * Sandboxes in the API pod's own namespace (sandbox.namespace.separate=false) have it as their
    * owner: when it is deleted, the garbage collector deletes them.
    */

@@ -90,6 +90,34 @@ class SessionSandboxesTest {
     }
   }
 
+  /**
+   * A backend whose cap is full (K8S_MAX_JOBS, every slot held by a Job kept idle for its session)
+   * gets the least recently used kept sandbox of the kind it needs given back, so the run waiting
+   * for a slot need not wait for the idle one to expire; the others stay kept.
+   */
+  @Test
+  void theLeastRecentlyUsedKeptSandboxOfAKindIsGivenBackWhenTheBackendAsks() throws Exception {
+    try (SessionSandboxes kept = sessions(100, 10)) {
+      FakeSandbox c1 = (FakeSandbox) pool.acquire(Language.C);
+      FakeSandbox py = (FakeSandbox) pool.acquire(Language.PY);
+      FakeSandbox c2 = (FakeSandbox) pool.acquire(Language.C);
+      kept.keep("a/c", c1);
+      now.addAndGet(1_000_000);
+      kept.keep("b/py", py);
+      now.addAndGet(1_000_000);
+      kept.keep("c/c", c2);
+
+      assertTrue(kept.giveBackOldest(s -> s.language() == Language.C));
+      Eventually.await("the oldest c one destroyed", Duration.ofSeconds(5), () -> c1.closed.get());
+      assertTrue(kept.take("a/c").isEmpty(), "no longer kept");
+      assertFalse(c2.closed.get() || py.closed.get(), "the others stay");
+
+      assertTrue(kept.giveBackOldest(s -> s.language() == Language.C));
+      assertFalse(kept.giveBackOldest(s -> s.language() == Language.C), "none of that kind left");
+      assertSame(py, kept.take("b/py").orElseThrow());
+    }
+  }
+
   @Test
   void aTakeInterruptedWhileTheResetRunsGivesTheSandboxBack() throws Exception {
     var resetting = new java.util.concurrent.CountDownLatch(1);

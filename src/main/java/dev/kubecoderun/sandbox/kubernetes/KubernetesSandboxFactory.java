@@ -9,6 +9,7 @@ import dev.kubecoderun.sandbox.RunnerSettings;
 import dev.kubecoderun.sandbox.Sandbox;
 import dev.kubecoderun.sandbox.SandboxException;
 import dev.kubecoderun.sandbox.SandboxFactory;
+import dev.kubecoderun.sandbox.SessionSandboxes;
 import io.helidon.webclient.api.WebClient;
 import io.kubernetes.client.openapi.ApiException;
 import java.io.IOException;
@@ -19,6 +20,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
@@ -46,6 +48,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   private final PodWatcher watcher;
   private final Semaphore pods;
   private final Semaphore jobs;
+  private final HeldSlots slots; // a deleted sandbox's permit and identity, freed once it is gone
   // Sandbox objects created and not yet deleted, by name: true for a Job, false for a bare pod
   // (pool or probe). Deleted at shutdown, each as what it is.
   private final Map<String, Boolean> live = new ConcurrentHashMap<>();
@@ -55,9 +58,14 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   private final OwnerLeases leases;
   private final IsolationProbe probe;
   private volatile Thread probing; // the isolation check while it runs
+  // K8S_POD_REUSE=session: the sandboxes kept for their sessions' next runs (else null).
+  private volatile SessionSandboxes kept;
 
   /** What a pod's age is read on (its activeDeadlineSeconds, see {@link PodLifetime}). */
   private final LongSupplier nanoClock = System::nanoTime;
+
+  /** When pool pods become too old for a run ({@link KubernetesSandbox#onExit}). */
+  private final ScheduledThreadPoolExecutor timers = timers();
 
   public KubernetesSandboxFactory(Config.Kubernetes k8s, RunnerSettings settings, WebClient http) {
     this.k8s = k8s;
@@ -70,6 +78,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
     try {
       var requests = KubeClients.requests(k8s.kubeconfig());
       objects = new SandboxObjects(requests, k8s.namespace());
+      slots = new HeldSlots(objects);
       if (k8s.sandboxesElsewhere() && k8s.ownerPodName() != null) {
         leases = new OwnerLeases(requests, k8s.namespace(), k8s.instanceId(), k8s.ownerLease());
         leases.start();
@@ -193,6 +202,19 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
     return isolation.notReady();
   }
 
+  /**
+   * K8S_POD_REUSE=session: a Job that finds K8S_MAX_JOBS reached has {@code sessions} give back the
+   * least recently used Job it keeps idle, rather than waiting for it.
+   */
+  public void takeSlotsFromIdle(SessionSandboxes sessions) {
+    this.kept = sessions;
+  }
+
+  /** Whether a sandbox of this factory is a Job's (not yet deleted). */
+  private boolean isJob(Sandbox sandbox) {
+    return Boolean.TRUE.equals(live.get(sandbox.id()));
+  }
+
   /** The objects the health check pings. */
   public KubernetesHealthCheck healthCheck() {
     return new KubernetesHealthCheck(objects, specs.selector(), watcher);
@@ -239,7 +261,14 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
       if (refused != null && (!warm || isolation.refusedForGood(left(deadline)))) {
         throw new SandboxException(refused);
       }
-      if (!cap.tryAcquire(settings.startTimeout().toNanos(), TimeUnit.NANOSECONDS)) {
+      boolean slot = cap.tryAcquire();
+      SessionSandboxes idle = kept;
+      if (!slot && !warm && idle != null) {
+        // A Job kept idle for its session's next run holds a slot: a run must not wait for it (nor
+        // get a 503 when all are so held). The least recently used one goes; its slot comes here.
+        idle.giveBackOldest(this::isJob);
+      }
+      if (!slot && !cap.tryAcquire(settings.startTimeout().toNanos(), TimeUnit.NANOSECONDS)) {
         throw new SandboxException(
             "too many sandbox "
                 + (warm
@@ -261,11 +290,15 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
     Runnable delete =
         () -> {
           try {
-            objects.delete(name, !warm);
+            slots.delete(
+                name,
+                !warm,
+                () -> {
+                  isolation.release(identity);
+                  cap.release();
+                });
           } finally {
             live.remove(name);
-            isolation.release(identity);
-            cap.release();
           }
         };
     boolean created = false;
@@ -277,6 +310,9 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
       live.put(name, !warm);
       if (warm) {
         objects.createPod(specs.poolPod(name, language, token, identity));
+        // A Job's pod may rightly not come (quota, the Job controller slow): only a bare pod
+        // created and unseen says the watch has stalled.
+        watcher.expect(name, settings.startTimeout());
       } else {
         objects.createJob(specs.job(name, language, token, identity));
       }
@@ -288,7 +324,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
       if (warm && language.warm()) {
         awaitWarm(client, language.code(), name, deadline, () -> watcher.alive(name));
       }
-      return new KubernetesSandbox(name, language, client, watcher, delete, lifetime);
+      return new KubernetesSandbox(name, language, client, watcher, delete, lifetime, timers);
     } catch (ApiException e) {
       delete.run();
       throw new SandboxException(
@@ -342,13 +378,22 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
     }
   }
 
+  /** One thread, on which a cancelled timer (its pod taken for a run) goes at once. */
+  static ScheduledThreadPoolExecutor timers() {
+    var timers =
+        new ScheduledThreadPoolExecutor(1, Thread.ofVirtual().name("kcr-pod-age").factory());
+    timers.setRemoveOnCancelPolicy(true);
+    return timers;
+  }
+
   private static Duration left(long deadline) {
     return Duration.ofNanos(Math.max(0, deadline - System.nanoTime()));
   }
 
   /**
    * A sandbox is deleted once, when it is closed; when that delete fails (the API server was
-   * unreachable), its pod would stay until the API restarts. This deletes such strays again.
+   * unreachable), its pod would stay until the API restarts. This deletes such strays again, and
+   * frees the slots their failed delete still held ({@link HeldSlots}) once they are gone.
    */
   private void sweepStrays() {
     while (!Thread.currentThread().isInterrupted()) {
@@ -362,7 +407,13 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
         return;
       }
       Map<String, Boolean> strays = watcher.untracked(live.keySet());
-      strays.forEach(objects::delete);
+      strays.forEach(
+          (name, job) -> {
+            if (objects.delete(name, job)) {
+              slots.deletedAgain(name);
+            }
+          });
+      slots.freeGone(watcher::shows);
       if (!strays.isEmpty()) {
         LOG.info("deleted " + strays.size() + " sandbox object(s) an earlier delete missed");
       }
@@ -426,6 +477,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
       }
     }
     watcher.close();
+    timers.shutdownNow();
     if (leases != null) {
       leases.close();
     }

@@ -29,4 +29,9 @@ record PodLifetime(LongSupplier nanoClock, long diesAt, Duration needed) {
     // A difference: nanoTime values are compared only so, never directly (they may wrap).
     return diesAt - nanoClock.getAsLong() >= needed.toNanos();
   }
+
+  /** How long until the pod no longer lives long enough for a run (zero once it does not). */
+  Duration untilTooOldForARun() {
+    return Duration.ofNanos(Math.max(0, diesAt - needed.toNanos() - nanoClock.getAsLong()));
+  }
 }

@@ -36,6 +36,9 @@ final class PodWatcher implements AutoCloseable {
   /** What a waiter learns: a ready pod's address, or why it will never be ready. */
   record Ready(String podName, String ip, String node) {}
 
+  /** How long a pod created and never shown keeps the watch marked stalled. */
+  static final Duration STALL_MEMORY = Duration.ofMinutes(10);
+
   private final SharedInformerFactory factory;
   private final SharedIndexInformer<V1Pod> informer;
   private final ReentrantLock lock = new ReentrantLock();
@@ -52,6 +55,9 @@ final class PodWatcher implements AutoCloseable {
         }
       };
   private final Map<String, List<Runnable>> onGone = new HashMap<>();
+  // Pods this API created and the watch has not shown yet, with when it should have by (nanoTime).
+  // One still unseen then says the watch has stalled, which hasSynced() does not: it stays true.
+  private final Map<String, Long> expected = new HashMap<>();
   private final ExecutorService callbacks = Executors.newVirtualThreadPerTaskExecutor();
 
   PodWatcher(ApiClient watchClient, String namespace, String selector) {
@@ -156,6 +162,52 @@ final class PodWatcher implements AutoCloseable {
     }
   }
 
+  /**
+   * A pod this API has just created: the watch should show it within {@code within} (the start
+   * timeout), or it has stalled ({@link #stalled}).
+   */
+  void expect(String sandbox, Duration within) {
+    lock.lock();
+    try {
+      if (!pods.containsKey(sandbox) && !gone.containsKey(sandbox)) {
+        expected.put(sandbox, System.nanoTime() + within.toNanos());
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * A pod created that the watch has not shown in its time (null: none): the watch has stalled.
+   * Such a pod is forgotten after {@link #STALL_MEMORY} past its time, so one created and deleted
+   * between two of the informer's lists (never shown, rightly) cannot mark the watch stalled for
+   * good; a watch that stays stalled keeps missing the pods created meanwhile.
+   */
+  String stalled() {
+    long now = System.nanoTime();
+    lock.lock();
+    try {
+      expected.values().removeIf(by -> now - by > STALL_MEMORY.toNanos());
+      return expected.entrySet().stream()
+          .filter(e -> now - e.getValue() > 0)
+          .map(Map.Entry::getKey)
+          .findFirst()
+          .orElse(null);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Whether the watch has a pod of the sandbox, in whatever state. */
+  boolean shows(String sandbox) {
+    lock.lock();
+    try {
+      return pods.containsKey(sandbox);
+    } finally {
+      lock.unlock();
+    }
+  }
+
   /** Runs {@code callback} once the sandbox's pod dies or goes (at once if it already has). */
   void onGone(String sandbox, Runnable callback) {
     lock.lock();
@@ -204,6 +256,7 @@ final class PodWatcher implements AutoCloseable {
     try {
       pods.put(sandbox, pod);
       gone.remove(sandbox);
+      expected.remove(sandbox);
       if (dead(pod)) {
         fire = onGone.remove(sandbox);
       }
@@ -228,6 +281,7 @@ final class PodWatcher implements AutoCloseable {
         pods.remove(sandbox);
         gone.put(sandbox, true);
       }
+      expected.remove(sandbox);
       fire = onGone.remove(sandbox);
       changed.signalAll();
     } finally {

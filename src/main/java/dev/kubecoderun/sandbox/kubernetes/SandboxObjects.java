@@ -42,17 +42,24 @@ final class SandboxObjects {
    * Deletes a pod; already gone is fine. Never throws: a leftover is swept or collected later. A
    * caller interrupted (a start given up at shutdown) still deletes: the interrupt would abort the
    * call before it is sent, and the pod would stay.
+   *
+   * @return whether the pod is gone or going (the API server accepted the delete, or had no such
+   *     pod); false when the delete failed and the pod may still run
    */
-  void deletePod(String name) {
+  boolean deletePod(String name) {
     boolean interrupted = Thread.interrupted();
     try {
       core.deleteNamespacedPod(name, namespace).execute();
+      return true;
     } catch (ApiException e) {
-      if (e.getCode() != 404) {
-        LOG.warning("cannot delete pod " + name + ": " + reason(e));
+      if (e.getCode() == 404) {
+        return true;
       }
+      LOG.warning("cannot delete pod " + name + ": " + reason(e));
+      return false;
     } catch (RuntimeException e) {
       LOG.warning("cannot delete pod " + name + ": " + e);
+      return false;
     } finally {
       if (interrupted) {
         Thread.currentThread().interrupt();
@@ -62,18 +69,22 @@ final class SandboxObjects {
 
   /**
    * Deletes a Job and, in the background, its pod (the garbage collector follows the owner). Like
-   * {@link #deletePod}, also when the caller is interrupted.
+   * {@link #deletePod}, also when the caller is interrupted, and with the same answer.
    */
-  void deleteJob(String name) {
+  boolean deleteJob(String name) {
     boolean interrupted = Thread.interrupted();
     try {
       batch.deleteNamespacedJob(name, namespace).propagationPolicy("Background").execute();
+      return true;
     } catch (ApiException e) {
-      if (e.getCode() != 404) {
-        LOG.warning("cannot delete job " + name + ": " + reason(e));
+      if (e.getCode() == 404) {
+        return true;
       }
+      LOG.warning("cannot delete job " + name + ": " + reason(e));
+      return false;
     } catch (RuntimeException e) {
       LOG.warning("cannot delete job " + name + ": " + e);
+      return false;
     } finally {
       if (interrupted) {
         Thread.currentThread().interrupt();
@@ -81,13 +92,12 @@ final class SandboxObjects {
     }
   }
 
-  /** Deletes a sandbox: a Job (with its pod) when {@code job}, else a bare pod. Never throws. */
-  void delete(String name, boolean job) {
-    if (job) {
-      deleteJob(name);
-    } else {
-      deletePod(name);
-    }
+  /**
+   * Deletes a sandbox: a Job (with its pod) when {@code job}, else a bare pod. Never throws; says
+   * whether it is gone or going, as {@link #deletePod}.
+   */
+  boolean delete(String name, boolean job) {
+    return job ? deleteJob(name) : deletePod(name);
   }
 
   /** The API server's answer, or why there was none (code 0: no connection). */

@@ -1,11 +1,13 @@
 package dev.kubecoderun.sandbox.kubernetes;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.sandbox.RunnerClient;
+import dev.kubecoderun.testing.Eventually;
 import io.kubernetes.client.openapi.ApiClient;
 import io.kubernetes.client.openapi.models.V1ObjectMeta;
 import io.kubernetes.client.openapi.models.V1Pod;
@@ -13,6 +15,8 @@ import io.kubernetes.client.openapi.models.V1PodStatus;
 import java.net.URI;
 import java.time.Duration;
 import java.util.Map;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.LongSupplier;
 import org.junit.jupiter.api.Test;
 
@@ -122,7 +126,8 @@ class PodLifetimeTest {
               new RunnerClient(null, URI.create("http://127.0.0.1:1"), "t"),
               watcher,
               () -> {},
-              PodLifetime.startingNow(clock, DEADLINE, NEEDED));
+              PodLifetime.startingNow(clock, DEADLINE, NEEDED),
+              KubernetesSandboxFactory.timers());
 
       assertTrue(sandbox.isAlive());
       clock.at(DEADLINE.minusSeconds(10));
@@ -130,5 +135,72 @@ class PodLifetimeTest {
     } finally {
       watcher.close();
     }
+  }
+
+  /**
+   * A pool pod that has come to the end of its useful life is reported gone then, with no request
+   * asking: the pool replaces it ahead of time rather than counting it ready while it can serve no
+   * run, and a request finding only such pods waits for a new one.
+   */
+  @Test
+  void aPodIsReportedGoneAsSoonAsItIsTooOldForARunWithNoRequestAsking() throws Exception {
+    PodWatcher watcher = watcherWithARunningPod("kcr-py-2");
+    ScheduledThreadPoolExecutor timers = KubernetesSandboxFactory.timers();
+    try {
+      NanoClock clock = new NanoClock(0);
+      KubernetesSandbox sandbox = sandbox("kcr-py-2", watcher, clock, timers);
+      clock.at(DEADLINE.minus(NEEDED).minusSeconds(2)); // two seconds of its useful life left
+      AtomicInteger reported = new AtomicInteger();
+
+      sandbox.onExit(reported::incrementAndGet);
+      assertEquals(0, reported.get(), "still good for a run");
+      Eventually.await("reported gone", Duration.ofSeconds(10), () -> reported.get() == 1);
+      clock.at(DEADLINE.minus(NEEDED).plusSeconds(1));
+      assertFalse(sandbox.isAlive(), "and no longer alive for a run");
+    } finally {
+      timers.shutdownNow();
+      watcher.close();
+    }
+  }
+
+  /** A pod taken for a run holds no timer for the rest of its deadline (an hour or more). */
+  @Test
+  void aPodClosedBeforeItsTimeLeavesNoTimerBehind() {
+    PodWatcher watcher = watcherWithARunningPod("kcr-py-3");
+    ScheduledThreadPoolExecutor timers = KubernetesSandboxFactory.timers();
+    try {
+      KubernetesSandbox sandbox = sandbox("kcr-py-3", watcher, new NanoClock(0), timers);
+      sandbox.onExit(() -> {});
+      assertEquals(1, timers.getQueue().size());
+      sandbox.close();
+      assertEquals(0, timers.getQueue().size());
+    } finally {
+      timers.shutdownNow();
+      watcher.close();
+    }
+  }
+
+  private static PodWatcher watcherWithARunningPod(String name) {
+    ApiClient never = new ApiClient(); // never called: the informer is not started
+    never.setReadTimeout(0);
+    PodWatcher watcher = new PodWatcher(never, "ns", "sel");
+    watcher.update(
+        new V1Pod()
+            .metadata(
+                new V1ObjectMeta().name(name).uid(name).labels(Map.of(PodSpecs.SANDBOX, name)))
+            .status(new V1PodStatus().phase("Running")));
+    return watcher;
+  }
+
+  private static KubernetesSandbox sandbox(
+      String name, PodWatcher watcher, NanoClock clock, ScheduledThreadPoolExecutor timers) {
+    return new KubernetesSandbox(
+        name,
+        Language.PY,
+        new RunnerClient(null, URI.create("http://127.0.0.1:1"), "t"),
+        watcher,
+        () -> {},
+        PodLifetime.startingNow(clock, DEADLINE, NEEDED),
+        timers);
   }
 }

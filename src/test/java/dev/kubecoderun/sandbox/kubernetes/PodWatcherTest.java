@@ -2,11 +2,13 @@ package dev.kubecoderun.sandbox.kubernetes;
 
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.sandbox.SandboxException;
+import dev.kubecoderun.testing.Eventually;
 import io.kubernetes.client.openapi.ApiClient;
 import io.kubernetes.client.openapi.models.V1ObjectMeta;
 import io.kubernetes.client.openapi.models.V1Pod;
@@ -85,6 +87,30 @@ class PodWatcherTest {
           assertThrows(
               SandboxException.class, () -> watcher.awaitReady("c", Duration.ofMinutes(5)));
       assertTrue(e.getMessage().contains("deleted before it was ready"), e.getMessage());
+    } finally {
+      watcher.close();
+    }
+  }
+
+  /**
+   * A watch on a connection dropped without a reset stays "synced" while it shows nothing new: a
+   * pod this API created and the watch has not shown in its time says so (the health check fails).
+   */
+  @Test
+  void aCreatedPodTheWatchDoesNotShowInTimeMarksItStalled() throws Exception {
+    ApiClient never = new ApiClient();
+    never.setReadTimeout(0);
+    PodWatcher watcher = new PodWatcher(never, "ns", "sel");
+    try {
+      watcher.expect("kcr-py-slow", Duration.ofHours(1));
+      assertNull(watcher.stalled(), "still in its time");
+
+      watcher.expect("kcr-py-unseen", Duration.ZERO);
+      Eventually.await(
+          "stalled", Duration.ofSeconds(5), () -> "kcr-py-unseen".equals(watcher.stalled()));
+
+      watcher.update(pod("kcr-py-unseen", "Pending")); // the watch shows it after all
+      assertNull(watcher.stalled());
     } finally {
       watcher.close();
     }
