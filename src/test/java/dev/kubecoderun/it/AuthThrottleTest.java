@@ -3,15 +3,11 @@ package dev.kubecoderun.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.stores.RedisServer;
 import java.io.IOException;
-import java.net.InetAddress;
 import java.net.ServerSocket;
-import java.net.UnknownHostException;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
-import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
@@ -60,17 +56,6 @@ class AuthThrottleTest {
     redis.kill();
   }
 
-  private static HttpClient from(String address) {
-    try {
-      return HttpClient.newBuilder()
-          .localAddress(InetAddress.getByName(address))
-          .connectTimeout(Duration.ofSeconds(5))
-          .build();
-    } catch (UnknownHostException e) {
-      throw new AssertionError(e);
-    }
-  }
-
   private static TestServer.Reply get(HttpClient client, String path, String key) {
     return server.send(
         client, HttpRequest.newBuilder(server.base.resolve(path)).header("X-API-Key", key).GET());
@@ -108,16 +93,6 @@ class AuthThrottleTest {
     return m.find() ? Double.parseDouble(m.group(1)) : 0;
   }
 
-  private static void assertThrottled(TestServer.Reply r) {
-    JsonNode e = Errors.assertError(r, 429, "rate_limited");
-    assertEquals("rate_limited", e.path("error").asText(), r.body());
-    assertEquals(
-        "too_many_failed_credentials", e.path("details").path(0).path("code").asText(), r.body());
-    long retry = e.path("retry_after_seconds").asLong();
-    assertTrue(retry >= 1 && retry <= WINDOW_SECONDS, r.body());
-    assertEquals(Long.toString(retry), r.header("Retry-After"));
-  }
-
   /**
    * The configured secrets are good from the start: after a restart, guesses from the address of
    * the LibreChat server, the operator and Prometheus (a NAT, a proxy) do not hold up their first
@@ -136,7 +111,7 @@ class AuthThrottleTest {
                 "0"),
             "0");
     try {
-      HttpClient shared = from("127.0.0.9");
+      HttpClient shared = TestServer.clientFrom("127.0.0.9");
       for (int i = 0; i < LIMIT; i++) {
         assertEquals(
             401,
@@ -168,9 +143,10 @@ class AuthThrottleTest {
 
   @Test
   void guessingApiKeysIsAnswered429AfterTheLimitWithoutLookingTheKeysUp() {
-    HttpClient guesser = from("127.0.0.2");
+    HttpClient guesser = TestServer.clientFrom("127.0.0.2");
     // The key of the LibreChat server behind the same address, used before the guessing began.
-    assertEquals(200, get(from("127.0.0.3"), "/v1/languages", TestServer.KEY).status());
+    assertEquals(
+        200, get(TestServer.clientFrom("127.0.0.3"), "/v1/languages", TestServer.KEY).status());
     double before = throttled("api");
 
     long lookups = hgetalls();
@@ -182,16 +158,17 @@ class AuthThrottleTest {
 
     lookups = hgetalls();
     for (int i = LIMIT; i < LIMIT + 20; i++) {
-      assertThrottled(get(guesser, "/v1/languages", "sk-guess-number-" + i));
+      Errors.assertThrottled(get(guesser, "/v1/languages", "sk-guess-number-" + i), WINDOW_SECONDS);
     }
     assertEquals(lookups, hgetalls(), "a refused guess costs no key-store read");
     assertEquals(before + 20, throttled("api"));
 
     // The key accepted before still works from there; a valid key from another address too.
     assertEquals(200, get(guesser, "/v1/languages", TestServer.KEY).status());
-    assertEquals(200, get(from("127.0.0.4"), "/v1/languages", TestServer.KEY2).status());
+    assertEquals(
+        200, get(TestServer.clientFrom("127.0.0.4"), "/v1/languages", TestServer.KEY2).status());
     // A key never seen before waits like a guess where guessing went on: it is one, unchecked.
-    assertThrottled(get(guesser, "/v1/languages", "sk-guess-number-last"));
+    Errors.assertThrottled(get(guesser, "/v1/languages", "sk-guess-number-last"), WINDOW_SECONDS);
   }
 
   /**
@@ -200,22 +177,24 @@ class AuthThrottleTest {
    */
   @Test
   void anXForwardedForHeaderDoesNotLetAClientEscapeItsCount() {
-    HttpClient guesser = from("127.0.0.7");
+    HttpClient guesser = TestServer.clientFrom("127.0.0.7");
     for (int i = 0; i < LIMIT; i++) {
       TestServer.Reply r =
           get(guesser, "/v1/languages", "sk-forwarded-guess-" + i, "203.0.113." + (i + 1));
       Errors.assertError(r, 401, "authentication");
     }
-    assertThrottled(get(guesser, "/v1/languages", "sk-forwarded-guess-last", "203.0.113.99"));
+    Errors.assertThrottled(
+        get(guesser, "/v1/languages", "sk-forwarded-guess-last", "203.0.113.99"), WINDOW_SECONDS);
   }
 
   @Test
   void guessingTheMasterKeyIsCappedAndGoodRequestsBetweenGuessesDoNotResetTheCount() {
     String admin = "/api/v1/admin/keys";
-    assertEquals(200, get(from("127.0.0.6"), admin, TestServer.MASTER).status(), "known");
+    assertEquals(
+        200, get(TestServer.clientFrom("127.0.0.6"), admin, TestServer.MASTER).status(), "known");
     double before = throttled("operator");
 
-    HttpClient guesser = from("127.0.0.5");
+    HttpClient guesser = TestServer.clientFrom("127.0.0.5");
     int wrong = 0;
     TestServer.Reply last;
     while (true) {
@@ -228,9 +207,10 @@ class AuthThrottleTest {
       assertTrue(wrong <= LIMIT, "more wrong keys checked than the limit");
     }
     assertEquals(LIMIT, wrong);
-    assertThrottled(last);
+    Errors.assertThrottled(last, WINDOW_SECONDS);
     // /metrics counts with the same address: an unknown token waits too.
-    assertThrottled(get(guesser, "/metrics", "a-guess-of-the-metrics-token"));
+    Errors.assertThrottled(
+        get(guesser, "/metrics", "a-guess-of-the-metrics-token"), WINDOW_SECONDS);
     assertEquals(200, get(guesser, admin, TestServer.MASTER).status(), "the operator goes on");
     assertEquals(before + 2, throttled("operator"));
   }

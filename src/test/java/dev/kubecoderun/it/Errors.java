@@ -24,4 +24,18 @@ final class Errors {
     assertEquals(id, r.header("X-Request-ID"), "request id in body and header");
     return e;
   }
+
+  /**
+   * A 429 of failed credentials (AUTH_FAILURE_LIMIT): the rate-limit shape, its code, and a
+   * Retry-After of at most {@code windowSeconds} in body and header alike.
+   */
+  static void assertThrottled(TestServer.Reply r, long windowSeconds) {
+    JsonNode e = assertError(r, 429, "rate_limited");
+    assertEquals("rate_limited", e.path("error").asText(), r.body());
+    assertEquals(
+        "too_many_failed_credentials", e.path("details").path(0).path("code").asText(), r.body());
+    long retry = e.path("retry_after_seconds").asLong();
+    assertTrue(retry >= 1 && retry <= windowSeconds, r.body());
+    assertEquals(Long.toString(retry), r.header("Retry-After"));
+  }
 }

@@ -167,6 +167,18 @@ final class TestServer {
     return Files.isDirectory(images.resolve(name).resolve("rootfs"));
   }
 
+  /** A client whose connections come from {@code address} (all of 127/8 is the loopback). */
+  static HttpClient clientFrom(String address) {
+    try {
+      return HttpClient.newBuilder()
+          .localAddress(java.net.InetAddress.getByName(address))
+          .connectTimeout(Duration.ofSeconds(5))
+          .build();
+    } catch (java.net.UnknownHostException e) {
+      throw new AssertionError(e);
+    }
+  }
+
   /**
    * A server of the caller's, with {@code extra} settings (DATA_DIR and POD_POOL_PY among them, or
    * a new temporary directory and one warm Python); close its {@link #app} after.

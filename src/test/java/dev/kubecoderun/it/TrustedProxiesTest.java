@@ -1,14 +1,9 @@
 package dev.kubecoderun.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
-import java.time.Duration;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -49,17 +44,6 @@ class TrustedProxiesTest {
     server.app.close();
   }
 
-  private static HttpClient from(String address) {
-    try {
-      return HttpClient.newBuilder()
-          .localAddress(InetAddress.getByName(address))
-          .connectTimeout(Duration.ofSeconds(5))
-          .build();
-    } catch (UnknownHostException e) {
-      throw new AssertionError(e);
-    }
-  }
-
   /** A request the proxy passes on for {@code forwardedFor}, with {@code key}. */
   private static TestServer.Reply get(
       HttpClient proxy, String path, String key, String forwardedFor) {
@@ -71,24 +55,19 @@ class TrustedProxiesTest {
             .GET());
   }
 
-  private static void assertThrottled(TestServer.Reply r) {
-    JsonNode e = Errors.assertError(r, 429, "rate_limited");
-    assertEquals(
-        "too_many_failed_credentials", e.path("details").path(0).path("code").asText(), r.body());
-    long retry = e.path("retry_after_seconds").asLong();
-    assertTrue(retry >= 1 && retry <= WINDOW_SECONDS, r.body());
-  }
-
   @Test
   void aGuesserBehindTheProxyDelaysNoOtherClientsNewKey() {
-    HttpClient proxy = from("127.0.0.2");
+    HttpClient proxy = TestServer.clientFrom("127.0.0.2");
     for (int i = 0; i < LIMIT; i++) {
       Errors.assertError(
           get(proxy, "/v1/languages", "sk-guess-" + i, "203.0.113.7"), 401, "authentication");
     }
-    assertThrottled(get(proxy, "/v1/languages", "sk-guess-last", "203.0.113.7"));
+    Errors.assertThrottled(
+        get(proxy, "/v1/languages", "sk-guess-last", "203.0.113.7"), WINDOW_SECONDS);
     // Its own header in front of what the proxy appends names no one: still counted as itself.
-    assertThrottled(get(proxy, "/v1/languages", "sk-guess-spoofed", "198.51.100.1, 203.0.113.7"));
+    Errors.assertThrottled(
+        get(proxy, "/v1/languages", "sk-guess-spoofed", "198.51.100.1, 203.0.113.7"),
+        WINDOW_SECONDS);
 
     // Another client behind the same proxy: its key, first used now, is checked and accepted.
     assertEquals(200, get(proxy, "/v1/languages", TestServer.KEY, "203.0.113.8").status());
@@ -96,7 +75,7 @@ class TrustedProxiesTest {
 
   @Test
   void theMasterKeysRoutesCountPerClientBehindTheProxyToo() {
-    HttpClient proxy = from("127.0.0.3");
+    HttpClient proxy = TestServer.clientFrom("127.0.0.3");
     String admin = "/api/v1/admin/keys";
     for (int i = 0; i < LIMIT; i++) {
       Errors.assertError(
@@ -105,7 +84,9 @@ class TrustedProxiesTest {
           "authorization");
     }
     // Another address of the same /64: the same client.
-    assertThrottled(get(proxy, admin, "a-guess-of-the-master-key-last", "[2001:db8:1::9]:4711"));
+    Errors.assertThrottled(
+        get(proxy, admin, "a-guess-of-the-master-key-last", "[2001:db8:1::9]:4711"),
+        WINDOW_SECONDS);
 
     // The operator, behind the same proxy, first uses the master key now: it is checked.
     assertEquals(200, get(proxy, admin, TestServer.MASTER, "2001:db8:2::1").status());
