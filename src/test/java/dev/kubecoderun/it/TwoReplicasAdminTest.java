@@ -66,7 +66,7 @@ class TwoReplicasAdminTest {
   }
 
   @Test
-  void usageRecordedOnOneReplicaIsReadOnTheOther() {
+  void usageRecordedOnOneReplicaIsReadOnTheOther() throws InterruptedException {
     JsonNode created =
         AdminApiTest.adminJson(a, "POST", "/api/v1/admin/keys", "{\"name\":\"runs on B\"}").json();
     String secret = created.get("api_key").asText();
@@ -81,11 +81,16 @@ class TwoReplicasAdminTest {
                         "{\"lang\":\"bash\",\"code\":\"echo hi\"}")));
     assertEquals(200, run.status(), run.body());
     // B records the run's usage just after its answer.
-    JsonNode usage =
-        Poll.until(
-            () -> a.send(AdminApiTest.admin(a, "/api/v1/admin/keys/" + hash + "/usage")).json(),
-            u -> u.at("/totals/executions").asInt() >= 1,
-            java.time.Duration.ofSeconds(10));
+    dev.kubecoderun.testing.Eventually.await(
+        "the run's usage recorded",
+        java.time.Duration.ofSeconds(10),
+        () ->
+            a.send(AdminApiTest.admin(a, "/api/v1/admin/keys/" + hash + "/usage"))
+                    .json()
+                    .at("/totals/executions")
+                    .asInt()
+                >= 1);
+    JsonNode usage = a.send(AdminApiTest.admin(a, "/api/v1/admin/keys/" + hash + "/usage")).json();
     assertEquals(1, usage.at("/totals/executions").asInt(), usage.toString());
     assertEquals(
         1,
