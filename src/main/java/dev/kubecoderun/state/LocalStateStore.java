@@ -23,8 +23,11 @@ import java.util.Optional;
  * between a reader's look at meta.json and at state.dat.
  */
 public final class LocalStateStore implements StateStore {
-  /** {@code hash}: written for whoever looks at the files; a read computes it from the bytes. */
-  private record Meta(String hash, Instant createdAt, Instant expiresAt) {}
+  /**
+   * No hash: a read computes it from the bytes it read. (A meta.json written with one still loads:
+   * the mapper ignores properties it does not know.)
+   */
+  private record Meta(Instant createdAt, Instant expiresAt) {}
 
   private final Path root;
   private final Duration ttl;
@@ -97,10 +100,7 @@ public final class LocalStateStore implements StateStore {
     // Bytes first (flushed), then the meta that makes them visible: a crash may lose the meta,
     // and with it the state, but never leaves a meta beside truncated bytes.
     LocalDisk.write(dir.resolve("state.dat"), bytes);
-    LocalDisk.write(
-        dir.resolve("meta.json"),
-        Json.write(new Meta(StateHash.of(bytes), now, now.plus(ttl))),
-        false);
+    LocalDisk.write(dir.resolve("meta.json"), Json.write(new Meta(now, now.plus(ttl))), false);
   }
 
   @Override
