@@ -74,9 +74,10 @@ public final class LocalDisk {
 
   /**
    * {@code bytes} as {@code target}; {@code force} false skips the flush before the rename, for a
-   * record rewritten on every request (a session's last use, a key's usage count): the rename still
-   * replaces it whole, a crash may cost its newest copy, and a flush would cost each request
-   * milliseconds (5-6 ms on the development VM) inside the store's step for that record.
+   * record written on many requests whose newest copy a crash may cost (a new session's first file,
+   * a key's usage count, usage figures, a state's meta): the rename still replaces it whole, and a
+   * flush would cost each such request milliseconds (5-6 ms on the development VM) inside the
+   * store's step for that record.
    */
   public static void write(Path target, byte[] bytes, boolean force) {
     try {
