@@ -5,7 +5,7 @@ import dev.kubecoderun.files.LocalDisk;
 import dev.kubecoderun.memory.Room;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -14,7 +14,6 @@ import java.nio.file.StandardOpenOption;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.Arrays;
 import java.util.Optional;
 
 /**
@@ -77,12 +76,8 @@ public final class LocalStateStore implements StateStore {
       try (FileChannel data = FileChannel.open(dir.resolve("state.dat"), StandardOpenOption.READ)) {
         long size = data.size();
         room.reserve(size);
-        ByteBuffer buf = ByteBuffer.allocate(Math.toIntExact(size));
-        while (buf.hasRemaining() && data.read(buf) >= 0) {
-          // until it is full (a file never written in place does not end early)
-        }
-        byte[] bytes =
-            buf.hasRemaining() ? Arrays.copyOf(buf.array(), buf.position()) : buf.array();
+        // At most the size room was made for (a file never written in place does not end early).
+        byte[] bytes = Channels.newInputStream(data).readNBytes(Math.toIntExact(size));
         return Optional.of(
             new StoredState(bytes, StateHash.of(bytes), meta.createdAt(), meta.expiresAt()));
       }
