@@ -518,14 +518,7 @@ public record Config(
    * deadline counts from before its pod starts, so it must hold the start and one whole run.
    */
   private static void checkDeadlines(Kubernetes k8s, Duration startTimeout) {
-    String need =
-        k8s.runNeed().toSeconds()
-            + " s: SANDBOX_TRANSFER_TIMEOUT_SECONDS for the inputs and again for the outputs, the"
-            + " longer of MAX_EXECUTION_TIME + 15 s and a programmatic run's budget"
-            + " ((PTC_CONTINUATION_TIMEOUT_SECONDS + MAX_EXECUTION_TIME) x 21 + MAX_EXECUTION_TIME"
-            + " + 5 s), and "
-            + SandboxUse.BETWEEN_CALLS.toSeconds()
-            + " s between the calls";
+    String need = k8s.runNeed().toSeconds() + " s: " + SandboxUse.explained();
     if (k8s.podActiveDeadline().compareTo(k8s.runNeed().multipliedBy(2)) < 0) {
       throw new ConfigException(
           "K8S_POD_ACTIVE_DEADLINE_SECONDS="
