@@ -5,8 +5,8 @@ import java.time.Duration;
 /**
  * How long one run may use its sandbox, from the settings that bound each of the API's waits on the
  * runner (docs/architecture.md, "Deadlines on the runner"). The waits are bounded by these same
- * durations, so what the Kubernetes deadlines are checked against at start (Config) and what a pod
- * must have left to be handed out (PodLifetime) is what a run may really take.
+ * durations, so what the Kubernetes deadlines are checked against at start (KubernetesConfig) and
+ * what a pod must have left to be handed out (PodLifetime) is what a run may really take.
  */
 public final class SandboxUse {
   /**
