@@ -2,10 +2,11 @@ package dev.kubecoderun;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kubecoderun.testing.RunnerBinary;
 import java.io.BufferedReader;
+import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -16,36 +17,52 @@ import org.junit.jupiter.api.Test;
 /** A SIGTERM stops the API cleanly, and what the stop logs reaches the log. */
 @Tag("integration")
 class GracefulStopTest {
+  /** The API as a process of its own, with warm pools of {@code py} and {@code js} sandboxes. */
+  private static ProcessBuilder api(int py, int js) throws IOException {
+    return MainProcess.builder(
+        "graceful-stop-test-key-0123",
+        Map.of(
+            "API_PORT",
+            "0",
+            "POD_POOL_PY",
+            Integer.toString(py),
+            "POD_POOL_JS",
+            Integer.toString(js),
+            "RUNNER_BIN",
+            RunnerBinary.path()));
+  }
+
+  private static BufferedReader stderr(Process p) {
+    return new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8));
+  }
+
+  /**
+   * Reads the API's log into {@code lines} until it listens; one that ends first fails the test.
+   */
+  private static void awaitListening(BufferedReader err, List<String> lines) throws IOException {
+    String line;
+    while ((line = err.readLine()) != null && !line.contains(" listening on ")) {
+      lines.add(line);
+    }
+    assertTrue(line != null, "the API did not start: " + String.join("\n", lines));
+  }
+
+  /** Reads the rest of the API's log into {@code lines}, until it ends with the process. */
+  private static void readToTheEnd(BufferedReader err, List<String> lines) throws IOException {
+    String line;
+    while ((line = err.readLine()) != null) {
+      lines.add(line);
+    }
+  }
+
   @Test
   void theStopsOwnLogLinesAreNotLost() throws Exception {
-    String runner = System.getenv("RUNNER_BIN");
-    Process p =
-        MainProcess.builder(
-                "graceful-stop-test-key-0123",
-                Map.of(
-                    "API_PORT",
-                    "0",
-                    "POD_POOL_PY",
-                    "0",
-                    "POD_POOL_JS",
-                    "0",
-                    "RUNNER_BIN",
-                    runner != null && !runner.isBlank()
-                        ? runner
-                        : Path.of("target/runner").toAbsolutePath().toString()))
-            .start();
+    Process p = api(0, 0).start();
     List<String> lines = new ArrayList<>();
-    try (BufferedReader err =
-        new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8))) {
-      String line;
-      while ((line = err.readLine()) != null && !line.contains(" listening on ")) {
-        lines.add(line);
-      }
-      assertTrue(line != null, "the API did not start: " + String.join("\n", lines));
+    try (BufferedReader err = stderr(p)) {
+      awaitListening(err, lines);
       p.toHandle().destroy(); // SIGTERM, leaving our end of its stderr open
-      while ((line = err.readLine()) != null) {
-        lines.add(line);
-      }
+      readToTheEnd(err, lines);
     } finally {
       if (!p.waitFor(60, TimeUnit.SECONDS)) {
         p.destroyForcibly();
@@ -65,32 +82,13 @@ class GracefulStopTest {
    */
   @Test
   void aCtrlCToTheWholeProcessGroupStopsWithoutWarningsOfTheJailGone() throws Exception {
-    String runner = System.getenv("RUNNER_BIN");
-    ProcessBuilder pb =
-        MainProcess.builder(
-            "graceful-stop-test-key-0123",
-            Map.of(
-                "API_PORT",
-                "0",
-                "POD_POOL_PY",
-                "3",
-                "POD_POOL_JS",
-                "1",
-                "RUNNER_BIN",
-                runner != null && !runner.isBlank()
-                    ? runner
-                    : Path.of("target/runner").toAbsolutePath().toString()));
+    ProcessBuilder pb = api(3, 1);
     // A process group of its own (setsid execs the JVM: same pid), as a shell gives a command.
     pb.command().add(0, "setsid");
     Process p = pb.start();
     List<String> lines = new ArrayList<>();
-    try (BufferedReader err =
-        new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8))) {
-      String line;
-      while ((line = err.readLine()) != null && !line.contains(" listening on ")) {
-        lines.add(line);
-      }
-      assertTrue(line != null, "the API did not start: " + String.join("\n", lines));
+    try (BufferedReader err = stderr(p)) {
+      awaitListening(err, lines);
       // The warm sandboxes up: two holder processes each.
       dev.kubecoderun.testing.Eventually.await(
           "the warm sandboxes",
@@ -119,9 +117,7 @@ class GracefulStopTest {
                   p.destroyForcibly();
                 }
               });
-      while ((line = err.readLine()) != null) {
-        lines.add(line);
-      }
+      readToTheEnd(err, lines);
     } finally {
       if (!p.waitFor(60, TimeUnit.SECONDS)) {
         p.destroyForcibly();

@@ -492,10 +492,8 @@ public record Config(
     // What a run may use of a sandbox pod: the Kubernetes deadlines left unset follow it, and set
     // ones must leave room for it, or Kubernetes would kill runs these settings allow.
     Duration need = SandboxUse.ofARun(limits, sessions);
-    Kubernetes kubernetes = KubernetesConfig.read(env, need, sandbox.startTimeout());
-    if (backend.equals("kubernetes")) {
-      checkDeadlines(kubernetes, sandbox.startTimeout());
-    }
+    Kubernetes kubernetes =
+        KubernetesConfig.read(env, need, sandbox.startTimeout(), backend.equals("kubernetes"));
     return new Config(
         server,
         auth,
@@ -509,46 +507,6 @@ public record Config(
         logging,
         kubernetes,
         operations(env, keys));
-  }
-
-  /**
-   * Refuses Kubernetes deadlines that would kill runs the API allows. A pool pod with less of its
-   * deadline left than a run needs is replaced unused: one that never had much more would be
-   * started and replaced over and over, serving few runs, so it must have twice that. A Job's
-   * deadline counts from before its pod starts, so it must hold the start and one whole run.
-   */
-  private static void checkDeadlines(Kubernetes k8s, Duration startTimeout) {
-    String need =
-        k8s.runNeed().toSeconds()
-            + " s: SANDBOX_TRANSFER_TIMEOUT_SECONDS for the inputs and again for the outputs, the"
-            + " longer of MAX_EXECUTION_TIME + 15 s and a programmatic run's budget"
-            + " ((PTC_CONTINUATION_TIMEOUT_SECONDS + MAX_EXECUTION_TIME) x 21 + MAX_EXECUTION_TIME"
-            + " + 5 s), and "
-            + SandboxUse.BETWEEN_CALLS.toSeconds()
-            + " s between the calls";
-    if (k8s.podActiveDeadline().compareTo(k8s.runNeed().multipliedBy(2)) < 0) {
-      throw new ConfigException(
-          "K8S_POD_ACTIVE_DEADLINE_SECONDS="
-              + k8s.podActiveDeadline().toSeconds()
-              + " must be at least twice what a run may use of a pod ("
-              + need
-              + "): a pod with less left is not handed out. Raise it to at least "
-              + k8s.runNeed().multipliedBy(2).toSeconds()
-              + ", or leave it unset to follow these settings");
-    }
-    Duration job = startTimeout.plus(k8s.runNeed());
-    if (k8s.jobDeadline().compareTo(job) < 0) {
-      throw new ConfigException(
-          "K8S_JOB_DEADLINE_SECONDS="
-              + k8s.jobDeadline().toSeconds()
-              + " is shorter than a Job's pod may need: SANDBOX_START_TIMEOUT_SECONDS="
-              + startTimeout.toSeconds()
-              + " to start, then one run ("
-              + need
-              + "); Kubernetes would kill such runs. Raise it to at least "
-              + job.toSeconds()
-              + ", or leave it unset to follow these settings");
-    }
   }
 
   /** REQUEST_MEMORY_BUDGET_MB, or with 0 a quarter of the JVM's largest heap. */

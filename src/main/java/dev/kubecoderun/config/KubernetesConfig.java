@@ -27,8 +27,9 @@ final class KubernetesConfig {
   /**
    * @param runNeed the longest one run may use its sandbox pod ({@link SandboxUse#ofARun})
    * @param startTimeout how long a sandbox may take to start (SANDBOX_START_TIMEOUT_SECONDS)
+   * @param used the backend is Kubernetes: deadlines set too short for a run are refused
    */
-  static Config.Kubernetes read(Env env, Duration runNeed, Duration startTimeout) {
+  static Config.Kubernetes read(Env env, Duration runNeed, Duration startTimeout, boolean used) {
     String registry = env.string("K8S_IMAGE_REGISTRY", "kubecoderun");
     String tag = env.string("K8S_IMAGE_TAG", "latest");
     String cpuLimit = env.string("K8S_CPU_LIMIT", "1");
@@ -78,16 +79,22 @@ final class KubernetesConfig {
         env.choice("K8S_POD_REUSE", Config.PodReuse.NONE, Config.PodReuse.class);
     // Unset, the deadlines follow what a run may use of a pod, so that no setting of the API's own
     // (MAX_EXECUTION_TIME, the transfer and programmatic timeouts) has Kubernetes kill a run it
-    // allows. A pool pod lives for two runs (Config checks set ones against the same): less and it
+    // allows. A pool pod lives for two runs (set ones are checked against the same): less and it
     // would be replaced before much use. A Job's deadline counts from before its pod starts: the
     // start, and the one run its pod serves, or with K8S_POD_REUSE=session as long as a pool pod
     // for its session's further runs.
-    int podDeadline = (int) runNeed.multipliedBy(2).toSeconds();
-    int jobDeadline =
+    int podDefault = (int) runNeed.multipliedBy(2).toSeconds();
+    int jobDefault =
         (int)
             startTimeout
                 .plus(runNeed.multipliedBy(podReuse == Config.PodReuse.SESSION ? 2 : 1))
                 .toSeconds();
+    Duration podDeadline =
+        env.seconds("K8S_POD_ACTIVE_DEADLINE_SECONDS", podDefault, 60, 7 * 86400);
+    Duration jobDeadline = env.seconds("K8S_JOB_DEADLINE_SECONDS", jobDefault, 10, 7 * 86400);
+    if (used) {
+      checkDeadlines(podDeadline, jobDeadline, runNeed, startTimeout);
+    }
     return new Config.Kubernetes(
         env.string("K8S_NAMESPACE", defaultNamespace(env)),
         env.string("KUBECONFIG", null),
@@ -106,8 +113,8 @@ final class KubernetesConfig {
         json(env, "K8S_POD_NODE_SELECTOR", "{}", new TypeReference<Map<String, String>>() {}),
         json(env, "K8S_POD_TOLERATIONS", "[]", new TypeReference<List<Map<String, Object>>>() {}),
         seccomp,
-        env.seconds("K8S_POD_ACTIVE_DEADLINE_SECONDS", podDeadline, 60, 7 * 86400),
-        env.seconds("K8S_JOB_DEADLINE_SECONDS", jobDeadline, 10, 7 * 86400),
+        podDeadline,
+        jobDeadline,
         env.seconds("K8S_JOB_TTL_SECONDS", 60, 0, 86400),
         runNeed,
         maxPods,
@@ -119,6 +126,40 @@ final class KubernetesConfig {
         podReuse,
         env.seconds("K8S_SESSION_POD_IDLE_SECONDS", 120, 5, 3600),
         env.integer("K8S_SESSION_POD_MAX_RUNS", 100, 1, 100_000));
+  }
+
+  /**
+   * Refuses Kubernetes deadlines that would kill runs the API allows. A pool pod with less of its
+   * deadline left than a run needs is replaced unused: one that never had much more would be
+   * started and replaced over and over, serving few runs, so it must have twice that. A Job's
+   * deadline counts from before its pod starts, so it must hold the start and one whole run.
+   */
+  private static void checkDeadlines(
+      Duration podDeadline, Duration jobDeadline, Duration runNeed, Duration startTimeout) {
+    String need = runNeed.toSeconds() + " s: " + SandboxUse.explained();
+    if (podDeadline.compareTo(runNeed.multipliedBy(2)) < 0) {
+      throw new ConfigException(
+          "K8S_POD_ACTIVE_DEADLINE_SECONDS="
+              + podDeadline.toSeconds()
+              + " must be at least twice what a run may use of a pod ("
+              + need
+              + "): a pod with less left is not handed out. Raise it to at least "
+              + runNeed.multipliedBy(2).toSeconds()
+              + ", or leave it unset to follow these settings");
+    }
+    Duration job = startTimeout.plus(runNeed);
+    if (jobDeadline.compareTo(job) < 0) {
+      throw new ConfigException(
+          "K8S_JOB_DEADLINE_SECONDS="
+              + jobDeadline.toSeconds()
+              + " is shorter than a Job's pod may need: SANDBOX_START_TIMEOUT_SECONDS="
+              + startTimeout.toSeconds()
+              + " to start, then one run ("
+              + need
+              + "); Kubernetes would kill such runs. Raise it to at least "
+              + job.toSeconds()
+              + ", or leave it unset to follow these settings");
+    }
   }
 
   // Distinct uids: far above the ids of a node's own users and of the kubelet's user-namespace

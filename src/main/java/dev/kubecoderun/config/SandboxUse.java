@@ -5,8 +5,8 @@ import java.time.Duration;
 /**
  * How long one run may use its sandbox, from the settings that bound each of the API's waits on the
  * runner (docs/architecture.md, "Deadlines on the runner"). The waits are bounded by these same
- * durations, so what the Kubernetes deadlines are checked against at start (Config) and what a pod
- * must have left to be handed out (PodLifetime) is what a run may really take.
+ * durations, so what the Kubernetes deadlines are checked against at start (KubernetesConfig) and
+ * what a pod must have left to be handed out (PodLifetime) is what a run may really take.
  */
 public final class SandboxUse {
   /**
@@ -24,7 +24,10 @@ public final class SandboxUse {
    * past it. Also room for the node's clock, which counts the pod's activeDeadlineSeconds, running
    * ahead of the API's (PodLifetime counts on this API's monotonic clock).
    */
-  static final Duration BETWEEN_CALLS = Duration.ofSeconds(60);
+  private static final Duration BETWEEN_CALLS = Duration.ofSeconds(60);
+
+  /** Past a programmatic run's segments and waits: the runner's own delays. */
+  private static final Duration RUNNER_DELAYS = Duration.ofSeconds(5);
 
   private SandboxUse() {}
 
@@ -46,7 +49,7 @@ public final class SandboxUse {
         .plus(maxSegment)
         .multipliedBy(PROGRAMMATIC_ROUND_TRIPS + 1)
         .plus(maxSegment)
-        .plus(Duration.ofSeconds(5));
+        .plus(RUNNER_DELAYS);
   }
 
   /**
@@ -65,6 +68,24 @@ public final class SandboxUse {
         .plus(code)
         .plus(limits.sandboxTransferTimeout())
         .plus(BETWEEN_CALLS);
+  }
+
+  /**
+   * {@link #ofARun} in words, from the same constants, for the start-up message that refuses a
+   * deadline shorter than it.
+   */
+  static String explained() {
+    return "SANDBOX_TRANSFER_TIMEOUT_SECONDS for the inputs and again for the outputs, the longer of"
+        + " MAX_EXECUTION_TIME + "
+        + ANSWER_GRACE.toSeconds()
+        + " s and a programmatic run's budget ((PTC_CONTINUATION_TIMEOUT_SECONDS +"
+        + " MAX_EXECUTION_TIME) x "
+        + (PROGRAMMATIC_ROUND_TRIPS + 1)
+        + " + MAX_EXECUTION_TIME + "
+        + RUNNER_DELAYS.toSeconds()
+        + " s), and "
+        + BETWEEN_CALLS.toSeconds()
+        + " s between the calls";
   }
 
   private static Duration max(Duration a, Duration b) {

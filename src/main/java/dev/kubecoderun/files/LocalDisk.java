@@ -74,9 +74,10 @@ public final class LocalDisk {
 
   /**
    * {@code bytes} as {@code target}; {@code force} false skips the flush before the rename, for a
-   * record rewritten on every request (a session's last use, a key's usage count): the rename still
-   * replaces it whole, a crash may cost its newest copy, and a flush would cost each request
-   * milliseconds (5-6 ms on the development VM) inside the store's step for that record.
+   * record written on many requests whose newest copy a crash may cost (a new session's first file,
+   * a key's usage count, usage figures, a state's meta): the rename still replaces it whole, and a
+   * flush would cost each such request milliseconds (5-6 ms on the development VM) inside the
+   * store's step for that record.
    */
   public static void write(Path target, byte[] bytes, boolean force) {
     try {
@@ -197,9 +198,9 @@ public final class LocalDisk {
   /**
    * Creates {@code tmp}, and its directory when that is missing (asked first because
    * createDirectories throws and catches an exception, its stack trace filled, when it exists, as
-   * it does for most writes). A store deletes a directory its last file left: one deleted between
-   * its creation here and the file's is made again; once the file is in it, it is not empty and
-   * stays.
+   * it does for most writes). A store deletes a directory its last file left (deleteEmptyDirs): one
+   * deleted between its creation here and the file's is made again; once the file is in it, it is
+   * not empty and stays.
    */
   private static FileChannel createTemp(Path tmp) throws IOException {
     Path parent = tmp.getParent();
@@ -213,6 +214,23 @@ public final class LocalDisk {
         if (attempt == 3) {
           throw e;
         }
+      }
+    }
+  }
+
+  /**
+   * Deletes {@code from} and then each directory above it, up to {@code stopAt} (which stays), as
+   * long as they are empty: what a file's removal emptied, which would otherwise be kept for good.
+   * One that is not empty stays, and those above it too (a file in it, or a write's temporary file:
+   * a write that finds its directory gone before that makes it again, see createTemp); one that
+   * cannot go now costs the caller, whose delete is done, nothing.
+   */
+  public static void deleteEmptyDirs(Path from, Path stopAt) {
+    for (Path dir = from; dir.startsWith(stopAt) && !dir.equals(stopAt); dir = dir.getParent()) {
+      try {
+        Files.deleteIfExists(dir);
+      } catch (IOException e) {
+        return;
       }
     }
   }

@@ -69,20 +69,15 @@ public final class LocalFileMetadataStore implements FileMetadataStore {
   /**
    * A session's last file gone, its map and directory go too, or every session that ever had a file
    * would hold them for good. The map only while it is still empty, in the atomic step a save puts
-   * into it in. The directory only if empty: a save's file in it keeps it, and a save that finds it
-   * gone between making it and writing into it makes it again (see LocalDisk).
+   * into it in. The directory only if empty: a save's file in it keeps it (see
+   * LocalDisk.deleteEmptyDirs).
    */
   private void dropIfEmpty(String sessionId) {
     if (bySession.computeIfPresent(sessionId, (k, files) -> files.isEmpty() ? null : files)
         != null) {
       return;
     }
-    try {
-      Files.deleteIfExists(dir.resolve(sessionId));
-    } catch (IOException e) {
-      // not empty (a file of the session is in it again); or it cannot go now, which costs the
-      // delete, done already, nothing
-    }
+    LocalDisk.deleteEmptyDirs(dir.resolve(sessionId), dir);
   }
 
   /** How many sessions' maps are held (for tests). */

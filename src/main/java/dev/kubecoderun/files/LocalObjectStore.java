@@ -109,23 +109,13 @@ public final class LocalObjectStore implements ObjectStore {
 
   /**
    * Deletes the object, then its directories left empty ({@code sessions/<sid>/uploads/}, then
-   * {@code sessions/<sid>/}), or every session that ever had a file would keep them for good. One
-   * that is not empty stays (a file in it, or a put's temporary file: a put that finds its
-   * directory gone before that makes it again, see LocalDisk).
+   * {@code sessions/<sid>/}), or every session that ever had a file would keep them for good.
    */
   @Override
   public void delete(String key) throws IOException {
     Path p = pathOf(key);
     Files.deleteIfExists(p);
-    for (Path dir = p.getParent();
-        dir.startsWith(root) && !dir.equals(root);
-        dir = dir.getParent()) {
-      try {
-        Files.deleteIfExists(dir);
-      } catch (IOException e) {
-        return; // not empty; or it cannot go now, which costs the delete nothing
-      }
-    }
+    LocalDisk.deleteEmptyDirs(p.getParent(), root);
   }
 
   /**

@@ -117,9 +117,13 @@ public final class Metrics implements AutoCloseable {
             Integer.toString(status))
         .register(registry)
         .record(Duration.ofNanos(nanos));
+    // Every 429, whichever refused it: a rate limit, or a credential throttled (counted by scope
+    // in kubecoderun.auth.throttled too).
     if (status == 429) {
       Counter.builder("kubecoderun.rate.limit.refusals")
-          .description("Requests refused with 429 by a rate limit")
+          .description(
+              "Requests answered 429: refused by a rate limit, or a credential refused unchecked"
+                  + " (kubecoderun_auth_throttled_total)")
           .register(registry)
           .increment();
     }

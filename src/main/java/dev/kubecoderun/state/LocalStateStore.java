@@ -5,7 +5,7 @@ import dev.kubecoderun.files.LocalDisk;
 import dev.kubecoderun.memory.Room;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -14,7 +14,6 @@ import java.nio.file.StandardOpenOption;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.Arrays;
 import java.util.Optional;
 
 /**
@@ -23,8 +22,11 @@ import java.util.Optional;
  * between a reader's look at meta.json and at state.dat.
  */
 public final class LocalStateStore implements StateStore {
-  /** {@code hash}: written for whoever looks at the files; a read computes it from the bytes. */
-  private record Meta(String hash, Instant createdAt, Instant expiresAt) {}
+  /**
+   * No hash: a read computes it from the bytes it read. (A meta.json written with one still loads:
+   * the mapper ignores properties it does not know.)
+   */
+  private record Meta(Instant createdAt, Instant expiresAt) {}
 
   private final Path root;
   private final Duration ttl;
@@ -74,12 +76,8 @@ public final class LocalStateStore implements StateStore {
       try (FileChannel data = FileChannel.open(dir.resolve("state.dat"), StandardOpenOption.READ)) {
         long size = data.size();
         room.reserve(size);
-        ByteBuffer buf = ByteBuffer.allocate(Math.toIntExact(size));
-        while (buf.hasRemaining() && data.read(buf) >= 0) {
-          // until it is full (a file never written in place does not end early)
-        }
-        byte[] bytes =
-            buf.hasRemaining() ? Arrays.copyOf(buf.array(), buf.position()) : buf.array();
+        // At most the size room was made for (a file never written in place does not end early).
+        byte[] bytes = Channels.newInputStream(data).readNBytes(Math.toIntExact(size));
         return Optional.of(
             new StoredState(bytes, StateHash.of(bytes), meta.createdAt(), meta.expiresAt()));
       }
@@ -97,10 +95,7 @@ public final class LocalStateStore implements StateStore {
     // Bytes first (flushed), then the meta that makes them visible: a crash may lose the meta,
     // and with it the state, but never leaves a meta beside truncated bytes.
     LocalDisk.write(dir.resolve("state.dat"), bytes);
-    LocalDisk.write(
-        dir.resolve("meta.json"),
-        Json.write(new Meta(StateHash.of(bytes), now, now.plus(ttl))),
-        false);
+    LocalDisk.write(dir.resolve("meta.json"), Json.write(new Meta(now, now.plus(ttl))), false);
   }
 
   @Override

@@ -1,5 +1,6 @@
 package dev.kubecoderun.config;
 
+import static dev.kubecoderun.config.TestEnv.config;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -16,11 +17,9 @@ import java.util.logging.Level;
 import org.junit.jupiter.api.Test;
 
 class ConfigTest {
-  private static final String KEY = "k".repeat(20);
-
   @Test
   void defaultsAreUsableWithJustAKey() {
-    Config c = Config.from(Map.of("API_KEY", KEY));
+    Config c = config();
     assertEquals(8000, c.server().port());
     assertEquals(30, c.limits().maxExecutionTime().toSeconds());
     assertEquals(3, c.sandbox().poolSize(Language.PY));
@@ -31,7 +30,7 @@ class ConfigTest {
 
   @Test
   void aFileAsLargeAsLibreChatLetsAUserUploadIsAcceptedByDefault() {
-    Config c = Config.from(Map.of("API_KEY", KEY));
+    Config c = config();
     assertEquals(150L * 1024 * 1024, c.limits().maxFileSizeBytes(), "LibreChat's 150 MiB");
     assertTrue(c.sandbox().maxSandboxFileBytes() >= c.limits().maxFileSizeBytes());
     assertTrue(c.sandbox().jail().diskBytes() >= c.limits().maxFileSizeBytes());
@@ -39,7 +38,7 @@ class ConfigTest {
 
   @Test
   void readsPoolSizesPerLanguage() {
-    Config c = Config.from(Map.of("API_KEY", KEY, "POD_POOL_GO", "2", "POD_POOL_PY", "0"));
+    Config c = config("POD_POOL_GO", "2", "POD_POOL_PY", "0");
     assertEquals(2, c.sandbox().poolSize(Language.GO));
     assertEquals(0, c.sandbox().poolSize(Language.PY));
   }
@@ -53,7 +52,7 @@ class ConfigTest {
 
   @Test
   void theAuthProviderFollowsWhatIsConfiguredUnlessNamed() {
-    Config keysOnly = Config.from(Map.of("API_KEY", KEY));
+    Config keysOnly = config();
     assertEquals(Authenticator.Mode.LEGACY_API_KEY, keysOnly.auth().provider());
     assertNull(keysOnly.auth().jwt());
     Config withJwt = Config.from(Map.of("CODEAPI_JWT_PUBLIC_KEY", "pem"));
@@ -87,9 +86,7 @@ class ConfigTest {
   @Test
   void badAuthSettingsNameTheVariable() {
     assertTrue(
-        assertThrows(
-                ConfigException.class,
-                () -> Config.from(Map.of("API_KEY", KEY, "CODEAPI_AUTH_PROVIDER", "none")))
+        assertThrows(ConfigException.class, () -> config("CODEAPI_AUTH_PROVIDER", "none"))
             .getMessage()
             .contains("AUTH_ENABLED=false"));
     assertTrue(
@@ -108,9 +105,7 @@ class ConfigTest {
             .getMessage()
             .contains("HS256"));
     assertTrue(
-        assertThrows(
-                ConfigException.class,
-                () -> Config.from(Map.of("API_KEY", KEY, "JWT_RATE_LIMITS", "per_week=5")))
+        assertThrows(ConfigException.class, () -> config("JWT_RATE_LIMITS", "per_week=5"))
             .getMessage()
             .contains("JWT_RATE_LIMITS"));
     assertThrows(
@@ -125,76 +120,55 @@ class ConfigTest {
     ConfigException e =
         assertThrows(
             ConfigException.class,
-            () ->
-                Config.from(
-                    Map.of(
-                        "API_KEY",
-                        KEY,
-                        "MAX_FILE_SIZE_MB",
-                        "200",
-                        "SANDBOX_MAX_FILE_SIZE_MB",
-                        "100")));
+            () -> config("MAX_FILE_SIZE_MB", "200", "SANDBOX_MAX_FILE_SIZE_MB", "100"));
     assertTrue(e.getMessage().contains("SANDBOX_MAX_FILE_SIZE_MB"));
   }
 
   @Test
   void theSandboxMemoryLimitIsOneGibibyteNoneOrRoomyEnoughForAWarmPython() {
-    assertEquals(1024L << 20, Config.from(Map.of("API_KEY", KEY)).sandbox().memoryLimitBytes());
-    assertEquals(
-        0,
-        Config.from(Map.of("API_KEY", KEY, "SANDBOX_MEMORY_LIMIT_MB", "0"))
-            .sandbox()
-            .memoryLimitBytes());
+    assertEquals(1024L << 20, config().sandbox().memoryLimitBytes());
+    assertEquals(0, config("SANDBOX_MEMORY_LIMIT_MB", "0").sandbox().memoryLimitBytes());
     ConfigException e =
-        assertThrows(
-            ConfigException.class,
-            () -> Config.from(Map.of("API_KEY", KEY, "SANDBOX_MEMORY_LIMIT_MB", "100")));
+        assertThrows(ConfigException.class, () -> config("SANDBOX_MEMORY_LIMIT_MB", "100"));
     assertTrue(e.getMessage().contains("SANDBOX_MEMORY_LIMIT_MB=100"), e.getMessage());
   }
 
   @Test
   void theLocalJailHasDefaultsAndChecksItsSettings() {
-    Config.Jail jail = Config.from(Map.of("API_KEY", KEY)).sandbox().jail();
+    Config.Jail jail = config().sandbox().jail();
     assertEquals(new Config.Jail(1024L << 20, 16384, 64L << 20, 1.0, 1_500_000, 4096, true), jail);
     jail =
-        Config.from(
-                Map.of(
-                    "API_KEY", KEY,
-                    "SANDBOX_DISK_LIMIT_MB", "256",
-                    "SANDBOX_DISK_INODES", "1000",
-                    "SANDBOX_SHM_SIZE_MB", "8",
-                    "SANDBOX_CPU_LIMIT", "0.5",
-                    "SANDBOX_UID_BASE", "300000",
-                    "SANDBOX_UID_COUNT", "64",
-                    "SANDBOX_CGROUP_FAVORDYNMODS", "false"))
+        config(
+                "SANDBOX_DISK_LIMIT_MB",
+                "256",
+                "SANDBOX_DISK_INODES",
+                "1000",
+                "SANDBOX_SHM_SIZE_MB",
+                "8",
+                "SANDBOX_CPU_LIMIT",
+                "0.5",
+                "SANDBOX_UID_BASE",
+                "300000",
+                "SANDBOX_UID_COUNT",
+                "64",
+                "SANDBOX_CGROUP_FAVORDYNMODS",
+                "false")
             .sandbox()
             .jail();
     assertEquals(new Config.Jail(256L << 20, 1000, 8L << 20, 0.5, 300_000, 64, false), jail);
     ConfigException e =
         assertThrows(
             ConfigException.class,
-            () ->
-                Config.from(
-                    Map.of(
-                        "API_KEY",
-                        KEY,
-                        "MAX_FILE_SIZE_MB",
-                        "200",
-                        "SANDBOX_DISK_LIMIT_MB",
-                        "100")));
+            () -> config("MAX_FILE_SIZE_MB", "200", "SANDBOX_DISK_LIMIT_MB", "100"));
     assertTrue(e.getMessage().contains("SANDBOX_DISK_LIMIT_MB=100"), e.getMessage());
-    e =
-        assertThrows(
-            ConfigException.class,
-            () -> Config.from(Map.of("API_KEY", KEY, "SANDBOX_CPU_LIMIT", "lots")));
+    e = assertThrows(ConfigException.class, () -> config("SANDBOX_CPU_LIMIT", "lots"));
     assertTrue(e.getMessage().contains("SANDBOX_CPU_LIMIT"), e.getMessage());
   }
 
   @Test
   void badValuesNameTheVariable() {
     assertTrue(
-        assertThrows(
-                ConfigException.class, () -> Config.from(Map.of("API_KEY", KEY, "API_PORT", "x")))
+        assertThrows(ConfigException.class, () -> config("API_PORT", "x"))
             .getMessage()
             .contains("API_PORT"));
     assertTrue(
@@ -202,33 +176,28 @@ class ConfigTest {
             .getMessage()
             .contains("16"));
     assertTrue(
-        assertThrows(
-                ConfigException.class,
-                () -> Config.from(Map.of("API_KEY", KEY, "MAX_EXECUTION_TIME", "0")))
+        assertThrows(ConfigException.class, () -> config("MAX_EXECUTION_TIME", "0"))
             .getMessage()
             .contains("MAX_EXECUTION_TIME"));
   }
 
   @Test
   void trustedProxiesAreNetworksOfEitherFamilyAndNoneByDefault() {
-    assertEquals(List.of(), Config.from(Map.of("API_KEY", KEY)).server().trustedProxies());
+    assertEquals(List.of(), config().server().trustedProxies());
     assertEquals(
         "[10.244.0.0/16, fd00::/8, 192.0.2.7]",
-        Config.from(Map.of("API_KEY", KEY, "TRUSTED_PROXIES", " 10.244.0.0/16, fd00::/8,192.0.2.7"))
+        config("TRUSTED_PROXIES", " 10.244.0.0/16, fd00::/8,192.0.2.7")
             .server()
             .trustedProxies()
             .toString());
     ConfigException e =
         assertThrows(
-            ConfigException.class,
-            () -> Config.from(Map.of("API_KEY", KEY, "TRUSTED_PROXIES", "10.0.0.0/8,10.1.0.0/8")));
+            ConfigException.class, () -> config("TRUSTED_PROXIES", "10.0.0.0/8,10.1.0.0/8"));
     assertEquals(
         "TRUSTED_PROXIES: 10.1.0.0/8 has bits set beyond its prefix; the network is 10.0.0.0/8",
         e.getMessage());
     assertTrue(
-        assertThrows(
-                ConfigException.class,
-                () -> Config.from(Map.of("API_KEY", KEY, "TRUSTED_PROXIES", "ingress-nginx")))
+        assertThrows(ConfigException.class, () -> config("TRUSTED_PROXIES", "ingress-nginx"))
             .getMessage()
             .startsWith("TRUSTED_PROXIES: ingress-nginx is not"));
   }
@@ -245,20 +214,15 @@ class ConfigTest {
                 "CRITICAL", Level.SEVERE,
                 "FINER", Level.FINER)
             .entrySet()) {
-      assertEquals(
-          e.getValue(),
-          Config.from(Map.of("API_KEY", KEY, "LOG_LEVEL", e.getKey())).logging().level(),
-          e.getKey());
+      assertEquals(e.getValue(), config("LOG_LEVEL", e.getKey()).logging().level(), e.getKey());
     }
-    ConfigException bad =
-        assertThrows(
-            ConfigException.class, () -> Config.from(Map.of("API_KEY", KEY, "LOG_LEVEL", "LOUD")));
+    ConfigException bad = assertThrows(ConfigException.class, () -> config("LOG_LEVEL", "LOUD"));
     assertTrue(bad.getMessage().startsWith("LOG_LEVEL=LOUD"), bad.getMessage());
   }
 
   @Test
   void withoutRedisAndS3SettingsTheEmbeddedStoresAreUsed() {
-    Config c = Config.from(Map.of("API_KEY", KEY));
+    Config c = config();
     assertFalse(c.redis().enabled());
     assertFalse(c.s3().enabled());
     assertEquals(java.time.Duration.ZERO, c.sessions().ttl());
@@ -267,27 +231,23 @@ class ConfigTest {
 
   @Test
   void aRunWaitsForItsSessionTwiceTheLongestRunByDefault() {
-    assertEquals(
-        java.time.Duration.ofSeconds(60),
-        Config.from(Map.of("API_KEY", KEY)).sessions().queueTimeout());
+    assertEquals(java.time.Duration.ofSeconds(60), config().sessions().queueTimeout());
     assertEquals(
         java.time.Duration.ofSeconds(240),
-        Config.from(Map.of("API_KEY", KEY, "MAX_EXECUTION_TIME", "120")).sessions().queueTimeout());
+        config("MAX_EXECUTION_TIME", "120").sessions().queueTimeout());
     assertEquals(
         java.time.Duration.ZERO,
-        Config.from(Map.of("API_KEY", KEY, "SESSION_QUEUE_TIMEOUT_SECONDS", "0"))
-            .sessions()
-            .queueTimeout());
+        config("SESSION_QUEUE_TIMEOUT_SECONDS", "0").sessions().queueTimeout());
   }
 
   @Test
   void redisUrlGivesHostPortDatabaseCredentialsAndTls() {
     Config.Redis r =
-        Config.from(
-                Map.of(
-                    "API_KEY", KEY,
-                    "REDIS_URL", "rediss://app:p%40ss+word@redis.example:6380/3",
-                    "REDIS_KEY_PREFIX", "kcr:"))
+        config(
+                "REDIS_URL",
+                "rediss://app:p%40ss+word@redis.example:6380/3",
+                "REDIS_KEY_PREFIX",
+                "kcr:")
             .redis();
     assertTrue(r.enabled());
     assertEquals("redis.example", r.host());
@@ -302,18 +262,11 @@ class ConfigTest {
   @Test
   void sentinelAndClusterModesNeedTheirNodes() {
     assertTrue(
-        assertThrows(
-                ConfigException.class,
-                () -> Config.from(Map.of("API_KEY", KEY, "REDIS_MODE", "sentinel")))
+        assertThrows(ConfigException.class, () -> config("REDIS_MODE", "sentinel"))
             .getMessage()
             .contains("REDIS_SENTINEL_NODES"));
     Config.Redis r =
-        Config.from(
-                Map.of(
-                    "API_KEY", KEY,
-                    "REDIS_MODE", "cluster",
-                    "REDIS_CLUSTER_NODES", "a:7000, b:7001"))
-            .redis();
+        config("REDIS_MODE", "cluster", "REDIS_CLUSTER_NODES", "a:7000, b:7001").redis();
     assertEquals(Config.RedisMode.CLUSTER, r.mode());
     assertEquals(java.util.List.of("a:7000", "b:7001"), r.clusterNodes());
   }
@@ -321,18 +274,11 @@ class ConfigTest {
   @Test
   void s3NeedsKeysUnlessIamAndGetsASchemeFromMinioSecure() {
     assertTrue(
-        assertThrows(
-                ConfigException.class,
-                () -> Config.from(Map.of("API_KEY", KEY, "MINIO_ENDPOINT", "minio:9000")))
+        assertThrows(ConfigException.class, () -> config("MINIO_ENDPOINT", "minio:9000"))
             .getMessage()
             .contains("MINIO_ACCESS_KEY"));
     Config.S3 s3 =
-        Config.from(
-                Map.of(
-                    "API_KEY", KEY,
-                    "MINIO_ENDPOINT", "s3.example:443",
-                    "MINIO_SECURE", "true",
-                    "MINIO_USE_IAM", "true"))
+        config("MINIO_ENDPOINT", "s3.example:443", "MINIO_SECURE", "true", "MINIO_USE_IAM", "true")
             .s3();
     assertEquals("https://s3.example:443", s3.endpoint());
     assertTrue(s3.useIam());

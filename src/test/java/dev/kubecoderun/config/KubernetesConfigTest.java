@@ -1,26 +1,17 @@
 package dev.kubecoderun.config;
 
+import static dev.kubecoderun.config.TestEnv.config;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.language.Language;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class KubernetesConfigTest {
-  private static Config config(String... kv) {
-    Map<String, String> env = new HashMap<>();
-    env.put("API_KEY", "k".repeat(20));
-    for (int i = 0; i < kv.length; i += 2) {
-      env.put(kv[i], kv[i + 1]);
-    }
-    return Config.from(env);
-  }
-
   @Test
   void defaults() {
     Config c = config("SANDBOX_BACKEND", "kubernetes", "POD_NAMESPACE", "sandboxes");

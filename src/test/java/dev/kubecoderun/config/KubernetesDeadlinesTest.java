@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
-import java.util.HashMap;
-import java.util.Map;
+import java.util.Arrays;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -25,15 +25,13 @@ class KubernetesDeadlinesTest {
   /** The same with MAX_EXECUTION_TIME=600: (120 + 600) x 21 + 600 + 5 for a programmatic run. */
   private static final long NEED_600 = 600 + 15725 + 600 + 60;
 
+  /** The Kubernetes backend's configuration with {@code kv} (names and values) set too. */
   private static Config kubernetes(String... kv) {
-    Map<String, String> env = new HashMap<>();
-    env.put("API_KEY", "k".repeat(20));
-    env.put("SANDBOX_BACKEND", "kubernetes");
-    env.put("POD_NAMESPACE", "sandboxes");
-    for (int i = 0; i < kv.length; i += 2) {
-      env.put(kv[i], kv[i + 1]);
-    }
-    return Config.from(env);
+    return TestEnv.config(
+        Stream.concat(
+                Stream.of("SANDBOX_BACKEND", "kubernetes", "POD_NAMESPACE", "sandboxes"),
+                Arrays.stream(kv))
+            .toArray(String[]::new));
   }
 
   @Test

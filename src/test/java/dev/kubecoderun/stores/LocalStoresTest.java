@@ -164,6 +164,34 @@ class LocalStoresTest {
     }
 
     /**
+     * meta.json once carried the state's hash too: a state saved by a release that wrote it still
+     * loads, with the hash of its bytes and the times it was saved with.
+     */
+    @Test
+    void aStateSavedWithAHashInItsMetaStillLoads(@TempDir Path dir) throws Exception {
+      LocalStateStore states = new LocalStateStore(dir, Duration.ofHours(1), Clock.systemUTC());
+      Path session = Files.createDirectories(dir.resolve("states").resolve("sess-older-release"));
+      Files.write(session.resolve("state.dat"), STATE);
+      Instant createdAt = Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
+      Instant expiresAt = createdAt.plus(Duration.ofHours(1));
+      Files.writeString(
+          session.resolve("meta.json"),
+          "{\"hash\":\""
+              + StateHash.of(STATE)
+              + "\",\"createdAt\":\""
+              + createdAt
+              + "\",\"expiresAt\":\""
+              + expiresAt
+              + "\"}");
+
+      StoredState read = states.load("sess-older-release").orElseThrow();
+      assertArrayEquals(STATE, read.bytes());
+      assertEquals(StateHash.of(STATE), read.hash());
+      assertEquals(createdAt, read.createdAt());
+      assertEquals(expiresAt, read.expiresAt());
+    }
+
+    /**
      * GET /state reads without the session's lock while a run saves: state.dat is replaced first,
      * then meta.json. A read that comes in between (meta.json of the old state, state.dat of the
      * new) answers the bytes it read with their own hash, the ETag a later upload is checked
