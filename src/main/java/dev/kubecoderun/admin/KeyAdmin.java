@@ -175,7 +175,7 @@ public final class KeyAdmin {
       return Outcome.NOT_FOUND;
     }
     // The Python version's validation cache, for a Python replica sharing this Redis.
-    store.invalidate(keyHash.substring(0, 16));
+    store.invalidate(ApiKeyRecord.shortHash(keyHash));
     return Outcome.DONE;
   }
 
