@@ -78,14 +78,15 @@ public final class KeyAdmin {
 
   /**
    * Env key records with their use as usage recorded it (its runs over USAGE_RETENTION_DAYS, the
-   * start of the hour of the last one), as /api/v1/admin/metrics/api-keys counts it too.
+   * start of the hour of the last one), as /api/v1/admin/metrics/api-keys counts it too. A read of
+   * every hour bucket kept: only for the admin API's keys list and a key shown.
    */
   private List<ApiKeyRecord> withUse(List<ApiKeyRecord> env) {
     if (usage == null || env.isEmpty()) {
       return env;
     }
     Instant now = usage.now();
-    UsageReport r = usage.hourly(now.minus(usage.retention()), now, null, null);
+    UsageReport r = usage.hourlyWithLastRuns(now.minus(usage.retention()), now);
     return env.stream()
         .map(
             k -> {
@@ -119,23 +120,43 @@ public final class KeyAdmin {
 
   /**
    * Every key, newest first; env keys after the managed ones. A record without created_at (blank in
-   * a record another tool wrote) comes after the dated ones.
+   * a record another tool wrote) comes after the dated ones. An env key's use is not read (it is
+   * 0): for the keys' names, prefixes and sources.
    */
   public List<Key> list() {
+    return list(envKeys);
+  }
+
+  /** {@link #list()}, each env key with its use as usage recorded it (the admin keys list). */
+  public List<Key> listWithUse() {
+    return list(withUse(envKeys));
+  }
+
+  private List<Key> list(List<ApiKeyRecord> env) {
     List<Key> out = new ArrayList<>();
     store.list().stream()
         .sorted(
             Comparator.comparing(
                 ApiKeyRecord::createdAt, Comparator.nullsLast(Comparator.reverseOrder())))
         .forEach(r -> out.add(new Key(r, "managed")));
-    withUse(envKeys).forEach(r -> out.add(new Key(r, "environment")));
+    env.forEach(r -> out.add(new Key(r, "environment")));
     return out;
   }
 
+  /** The key with that hash; an env key without its use read (it is 0), as in {@link #list()}. */
   public Optional<Key> find(String keyHash) {
+    return find(keyHash, false);
+  }
+
+  /** {@link #find}, an env key with its use as usage recorded it (the admin API's key shown). */
+  public Optional<Key> findWithUse(String keyHash) {
+    return find(keyHash, true);
+  }
+
+  private Optional<Key> find(String keyHash, boolean envUse) {
     List<ApiKeyRecord> env = envKeys.stream().filter(r -> r.keyHash().equals(keyHash)).toList();
     if (!env.isEmpty()) {
-      return Optional.of(new Key(withUse(env).get(0), "environment"));
+      return Optional.of(new Key((envUse ? withUse(env) : env).get(0), "environment"));
     }
     return store.find(keyHash).map(r -> new Key(r, "managed"));
   }
@@ -154,7 +175,7 @@ public final class KeyAdmin {
       return Outcome.NOT_FOUND;
     }
     // The Python version's validation cache, for a Python replica sharing this Redis.
-    store.invalidate(keyHash.substring(0, 16));
+    store.invalidate(ApiKeyRecord.shortHash(keyHash));
     return Outcome.DONE;
   }
 

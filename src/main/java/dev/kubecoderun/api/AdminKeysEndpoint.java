@@ -58,7 +58,7 @@ final class AdminKeysEndpoint implements HttpService {
 
   private void list(ServerRequest req, ServerResponse res) {
     master.require(req);
-    send(res, keys.list().stream().map(AdminKeysEndpoint::view).toList());
+    send(res, keys.listWithUse().stream().map(AdminKeysEndpoint::view).toList());
   }
 
   private void create(ServerRequest req, ServerResponse res) {
@@ -83,7 +83,7 @@ final class AdminKeysEndpoint implements HttpService {
 
   private void show(ServerRequest req, ServerResponse res) {
     master.require(req);
-    send(res, view(keys.find(keyHash(req)).orElseThrow(AdminKeysEndpoint::notFound)));
+    send(res, view(keys.findWithUse(keyHash(req)).orElseThrow(AdminKeysEndpoint::notFound)));
   }
 
   private void update(ServerRequest req, ServerResponse res) {

@@ -38,6 +38,11 @@ public record ApiKeyRecord(
 
   /** The first 16 hex digits of the hash: the id of the key's counters and usage. */
   public String shortHash() {
+    return shortHash(keyHash);
+  }
+
+  /** {@link #shortHash()} of the key with that hash, for where only the hash is at hand. */
+  public static String shortHash(String keyHash) {
     return keyHash.substring(0, 16);
   }
 

@@ -148,7 +148,7 @@ public final class RedisApiKeyStore implements ApiKeyStore {
     redis.run(
         j -> {
           j.srem(redis.key("api_keys:index"), keyHash);
-          j.del(cacheKey(keyHash.substring(0, 16)));
+          j.del(cacheKey(ApiKeyRecord.shortHash(keyHash)));
         });
     return deleted > 0;
   }

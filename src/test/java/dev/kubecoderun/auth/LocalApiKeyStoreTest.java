@@ -47,16 +47,17 @@ class LocalApiKeyStoreTest {
   }
 
   /**
-   * A use of a key is being written to its file as the key is revoked: the revocation waits for
-   * that write, so no file is left to bring the key back at the next start. The use's write is held
-   * at the store's seam until the revocation has either finished (the race) or is waiting.
+   * An admin change of a key is writing the key's record file as the key is revoked: the revocation
+   * waits for that write, so no file is left to bring the key back at the next start. The change's
+   * write is held at the store's seam until the revocation has either finished (the race) or is
+   * waiting. (A use writes only the usage file, which a start ignores for a key without a record.)
    */
   @Test
-  void aUseWrittenAsTheKeyIsRevokedLeavesNoFileToBringItBack(@TempDir Path dataDir)
+  void aChangeWrittenAsTheKeyIsRevokedLeavesNoFileToBringItBack(@TempDir Path dataDir)
       throws Exception {
     LocalApiKeyStore store = new LocalApiKeyStore(Clock.systemUTC(), dataDir);
-    String hash = ManagedApiKeys.sha256Hex("sk-revoked-while-used");
-    store.save(new ApiKeyRecord(hash, "sk-revoked", "used", now, true, Map.of(), 0, null));
+    String hash = ManagedApiKeys.sha256Hex("sk-revoked-while-changed");
+    store.save(new ApiKeyRecord(hash, "sk-revoked", "changed", now, true, Map.of(), 0, null));
     CountDownLatch writing = new CountDownLatch(1);
     CountDownLatch write = new CountDownLatch(1);
     store.beforeWrite =
@@ -68,17 +69,17 @@ class LocalApiKeyStoreTest {
             throw new IllegalStateException(e);
           }
         };
-    Thread use = Thread.ofPlatform().start(() -> store.recordUsage(hash, now.plusSeconds(1)));
+    Thread change = Thread.ofPlatform().start(() -> store.update(hash, "renamed", null, null));
     writing.await();
     Thread revoke = Thread.ofPlatform().start(() -> store.delete(hash));
     Eventually.await(
-        "the revocation to wait for the use's write, or to be done",
+        "the revocation to wait for the change's write, or to be done",
         Duration.ofSeconds(10),
         () ->
             revoke.getState() == Thread.State.BLOCKED
                 || revoke.getState() == Thread.State.TERMINATED);
     write.countDown();
-    use.join();
+    change.join();
     revoke.join();
     assertTrue(store.find(hash).isEmpty());
     assertTrue(

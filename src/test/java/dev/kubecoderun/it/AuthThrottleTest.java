@@ -144,9 +144,12 @@ class AuthThrottleTest {
   @Test
   void guessingApiKeysIsAnswered429AfterTheLimitWithoutLookingTheKeysUp() {
     HttpClient guesser = TestServer.clientFrom("127.0.0.2");
-    // The key of the LibreChat server behind the same address, used before the guessing began.
+    // Managed keys, not the configured secrets (which are never held up): the key of the LibreChat
+    // server behind the same address, used before the guessing began, and one not used yet.
+    String usedBefore = AdminApiTest.newApiKey(server, "used before the guessing");
+    String notUsedYet = AdminApiTest.newApiKey(server, "first used from another address");
     assertEquals(
-        200, get(TestServer.clientFrom("127.0.0.3"), "/v1/languages", TestServer.KEY).status());
+        200, get(TestServer.clientFrom("127.0.0.3"), "/v1/languages", usedBefore).status());
     double before = throttled("api");
 
     long lookups = hgetalls();
@@ -163,10 +166,11 @@ class AuthThrottleTest {
     assertEquals(lookups, hgetalls(), "a refused guess costs no key-store read");
     assertEquals(before + 20, throttled("api"));
 
-    // The key accepted before still works from there; a valid key from another address too.
-    assertEquals(200, get(guesser, "/v1/languages", TestServer.KEY).status());
+    // The key accepted before still works from there; a key first used now from another address
+    // is checked there, under that address's own count.
+    assertEquals(200, get(guesser, "/v1/languages", usedBefore).status());
     assertEquals(
-        200, get(TestServer.clientFrom("127.0.0.4"), "/v1/languages", TestServer.KEY2).status());
+        200, get(TestServer.clientFrom("127.0.0.4"), "/v1/languages", notUsedYet).status());
     // A key never seen before waits like a guess where guessing went on: it is one, unchecked.
     Errors.assertThrottled(get(guesser, "/v1/languages", "sk-guess-number-last"), WINDOW_SECONDS);
   }
@@ -192,6 +196,10 @@ class AuthThrottleTest {
     String admin = "/api/v1/admin/keys";
     assertEquals(
         200, get(TestServer.clientFrom("127.0.0.6"), admin, TestServer.MASTER).status(), "known");
+    // A managed key accepted before (the master key is a configured secret, never held up).
+    String usedBefore = AdminApiTest.newApiKey(server, "used before the master key guessing");
+    assertEquals(
+        200, get(TestServer.clientFrom("127.0.0.6"), "/v1/languages", usedBefore).status());
     double before = throttled("operator");
 
     HttpClient guesser = TestServer.clientFrom("127.0.0.5");
@@ -199,6 +207,7 @@ class AuthThrottleTest {
     TestServer.Reply last;
     while (true) {
       assertEquals(200, get(guesser, admin, TestServer.MASTER).status(), "the operator's key");
+      assertEquals(200, get(guesser, "/v1/languages", usedBefore).status(), "a managed key");
       last = get(guesser, admin, "a-guess-of-the-master-key-" + wrong);
       if (last.status() != 403) {
         break;
@@ -212,6 +221,8 @@ class AuthThrottleTest {
     Errors.assertThrottled(
         get(guesser, "/metrics", "a-guess-of-the-metrics-token"), WINDOW_SECONDS);
     assertEquals(200, get(guesser, admin, TestServer.MASTER).status(), "the operator goes on");
+    assertEquals(
+        200, get(guesser, "/v1/languages", usedBefore).status(), "the key accepted before too");
     assertEquals(before + 2, throttled("operator"));
   }
 }

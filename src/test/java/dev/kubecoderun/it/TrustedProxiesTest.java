@@ -69,8 +69,15 @@ class TrustedProxiesTest {
         get(proxy, "/v1/languages", "sk-guess-spoofed", "198.51.100.1, 203.0.113.7"),
         WINDOW_SECONDS);
 
-    // Another client behind the same proxy: its key, first used now, is checked and accepted.
-    assertEquals(200, get(proxy, "/v1/languages", TestServer.KEY, "203.0.113.8").status());
+    // Another client behind the same proxy is counted as itself: a managed key it first uses now
+    // (not one of the configured secrets, which are never held up) is checked and accepted, and a
+    // wrong one is checked too (401, not 429).
+    String newKey = AdminApiTest.newApiKey(server, "behind the proxy");
+    assertEquals(200, get(proxy, "/v1/languages", newKey, "203.0.113.8").status());
+    Errors.assertError(
+        get(proxy, "/v1/languages", "sk-not-a-key-of-anyone", "203.0.113.8"),
+        401,
+        "authentication");
   }
 
   @Test
@@ -88,7 +95,13 @@ class TrustedProxiesTest {
         get(proxy, admin, "a-guess-of-the-master-key-last", "[2001:db8:1::9]:4711"),
         WINDOW_SECONDS);
 
-    // The operator, behind the same proxy, first uses the master key now: it is checked.
+    // Another client (another /64) behind the same proxy is counted as itself: its wrong key is
+    // checked (403, not 429). The operator's master key is one of the configured secrets, never
+    // held up: it works from there too.
+    Errors.assertError(
+        get(proxy, admin, "a-wrong-master-key-of-another-client", "2001:db8:2::1"),
+        403,
+        "authorization");
     assertEquals(200, get(proxy, admin, TestServer.MASTER, "2001:db8:2::1").status());
   }
 }

@@ -39,7 +39,10 @@ abstract class ApiKeyStoreContract {
   /**
    * {@link #store()}, with {@code meanwhile} run once right after the first call made through it:
    * what another request does while an admin change is under way. The store is real; only the order
-   * of the two is fixed.
+   * of the two is fixed. A change that read the record first and wrote it back (a find, then a
+   * save) would have the other request land between the two; one made in a single step of the store
+   * has it land after, and the step's own atomicity is the store's (LocalApiKeyStoreTest, Redis's
+   * script).
    */
   private ApiKeyStore withMeanwhile(Runnable meanwhile) {
     AtomicBoolean ran = new AtomicBoolean();
@@ -184,8 +187,9 @@ abstract class ApiKeyStoreContract {
   }
 
   /**
-   * An admin PATCH and a DELETE (another replica's) of the same key at once: whatever their order
-   * at the store, the key stays revoked, also after a restart.
+   * An admin PATCH and a DELETE (another replica's) of the same key at once: the DELETE lands after
+   * the PATCH's first call to the store, and the key stays revoked, also after a restart (a PATCH
+   * that wrote back what it had read would bring it back).
    */
   @Test
   void aRevocationDuringAChangeIsNotUndone() {
@@ -201,7 +205,10 @@ abstract class ApiKeyStoreContract {
     assertTrue(reopened().list().stream().noneMatch(x -> x.keyHash().equals(r.keyHash())));
   }
 
-  /** A use of the key counted while an admin PATCH is under way is not written over. */
+  /**
+   * A use of the key counted while an admin PATCH is under way (after its first call to the store)
+   * is not written over, as a PATCH that wrote back the record it had read would.
+   */
   @Test
   void aUseCountedDuringAChangeIsKept() {
     ApiKeyRecord r = record(true);
