@@ -128,8 +128,22 @@ public final class FileService {
     return metadata.find(sessionId, fileId).filter(f -> readable(principal, f));
   }
 
-  /** The session's files the principal may read, oldest first. */
-  public List<StoredFile> list(Principal principal, String sessionId) {
+  /**
+   * What each file of a listing may cost while it is in memory (its record as read, with a name of
+   * up to 1024 bytes, the entry made of it and its JSON; most take far less): a session holds up to
+   * MAX_SESSION_FILES, tens of MB when many.
+   */
+  public static final long LISTED_FILE_BYTES = 8 * 1024;
+
+  /**
+   * The session's files the principal may read, oldest first, paid for before they are read: {@code
+   * room} is asked for {@link #LISTED_FILE_BYTES} a file of the session, whoever owns them, all of
+   * it or none ({@link Room#reserveAll}: {@link
+   * dev.kubecoderun.memory.MemoryBudgetExhaustedException} past what the holder may have). What was
+   * reserved stays reserved: the caller holds the listing until it is done with it.
+   */
+  public List<StoredFile> list(Principal principal, String sessionId, Room room) {
+    room.reserveAll(count(sessionId) * LISTED_FILE_BYTES);
     List<StoredFile> all = metadata.list(sessionId);
     if (all.isEmpty()) {
       return all;
@@ -158,18 +172,11 @@ public final class FileService {
   }
 
   /**
-   * What each file of a listing may cost while it is in memory (its metadata, its entry in an
-   * answer): a session holds up to MAX_SESSION_FILES, tens of MB when many.
-   */
-  public static final long LISTED_FILE_BYTES = 8 * 1024;
-
-  /**
    * {@link #resolve(Principal, String, String, String)}, with {@code listings}: the sessions this
    * principal's request has listed so far, filled as needed. An older client's references to one
-   * session are all found by name: the session is listed once for them, not once for each. {@code
-   * room} is asked for {@link #LISTED_FILE_BYTES} a file of a session before it is listed (a
-   * request may name hundreds of sessions), all of it or the listing fails ({@link
-   * Room#reserveAll}).
+   * session are all found by name: the session is listed once for them, not once for each, paid for
+   * from {@code room} as {@link #list(Principal, String, Room)} says (a request may name hundreds
+   * of sessions).
    */
   public Optional<StoredFile> resolve(
       Principal principal,
@@ -186,8 +193,7 @@ public final class FileService {
     }
     List<StoredFile> files = listings.get(sessionId);
     if (files == null) {
-      room.reserveAll(count(sessionId) * LISTED_FILE_BYTES);
-      files = list(principal, sessionId);
+      files = list(principal, sessionId, room);
       listings.put(sessionId, files);
     }
     for (int i = files.size() - 1; i >= 0; i--) {
