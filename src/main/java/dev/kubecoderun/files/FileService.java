@@ -6,7 +6,6 @@ import dev.kubecoderun.session.Ids;
 import java.io.IOException;
 import java.io.InputStream;
 import java.time.Clock;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -164,19 +163,11 @@ public final class FileService {
 
   /**
    * A file reference from a client, when the principal may read it: by id in its session, else
-   * (older clients) the newest readable file of that session whose name or id matches.
-   */
-  public Optional<StoredFile> resolve(
-      Principal principal, String sessionId, String fileId, String name) {
-    return resolve(principal, sessionId, fileId, name, new HashMap<>(), Room.NONE);
-  }
-
-  /**
-   * {@link #resolve(Principal, String, String, String)}, with {@code listings}: the sessions this
-   * principal's request has listed so far, filled as needed. An older client's references to one
-   * session are all found by name: the session is listed once for them, not once for each, paid for
-   * from {@code room} as {@link #list(Principal, String, Room)} says (a request may name hundreds
-   * of sessions).
+   * (older clients) the newest readable file of that session whose name or id matches. {@code
+   * listings}: the sessions this principal's request has listed so far, filled as needed. An older
+   * client's references to one session are all found by name: the session is listed once for them,
+   * not once for each, paid for from {@code room} as {@link #list(Principal, String, Room)} says (a
+   * request may name hundreds of sessions).
    */
   public Optional<StoredFile> resolve(
       Principal principal,
