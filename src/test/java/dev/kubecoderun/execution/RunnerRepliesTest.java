@@ -373,6 +373,23 @@ class RunnerRepliesTest {
     assertEquals("d".repeat(ExecutionService.MAX_RUNNER_TEXT) + "...", end.path("error").asText());
   }
 
+  /**
+   * The end of a programmatic run (the answer to /ptc/wait, read both as how the run ended and as
+   * its result) of more JSON values than the protocol allows is refused, as an /execute answer is:
+   * the run failed, whatever the answer says.
+   */
+  @Test
+  void anEndOfMoreValuesThanTheProtocolAllowsIsRefused() throws Exception {
+    answer = "{\"status\":\"ended\"}";
+    String values = "\"a\",".repeat((int) RunnerClient.MAX_REPLY_TOKENS);
+    waitAnswer = reply("\"ptc_end\":\"completed\",\"state_errors\":[" + values + "\"a\"]");
+    HttpResponse<String> res = programmatic();
+    assertEquals(200, res.statusCode(), start(res.body()));
+    JsonNode end = Json.MAPPER.readTree(res.body());
+    assertEquals("error", end.path("status").asText(), start(res.body()));
+    assertEquals("Execution failed or timed out", end.path("error").asText(), start(res.body()));
+  }
+
   /** The start of a long answer, for a failure's message. */
   private static String start(String body) {
     return body.length() > 2000 ? body.substring(0, 2000) + "..." : body;
