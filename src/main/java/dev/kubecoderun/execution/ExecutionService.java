@@ -628,14 +628,9 @@ public final class ExecutionService {
             out.size(), (int) Math.min(skipped.size() + omitted, Integer.MAX_VALUE - out.size())));
   }
 
-  /** The most of a runner's error text kept in an answer (as RunnerClient keeps of its errors). */
-  static final int MAX_RUNNER_TEXT = 1024;
-
+  /** A runner's text for an answer: at most {@link RunnerClient#MAX_RUNNER_TEXT} characters. */
   static String shortened(String text) {
-    if (text == null) {
-      return "";
-    }
-    return text.length() > MAX_RUNNER_TEXT ? text.substring(0, MAX_RUNNER_TEXT) + "..." : text;
+    return text == null ? "" : shorter(text, RunnerClient.MAX_RUNNER_TEXT);
   }
 
   /**
@@ -779,7 +774,8 @@ public final class ExecutionService {
   /** A state error is the runner's one-line "Cannot serialize 'x' (type): message". */
   static final int MAX_STATE_ERROR_CHARS = 300;
 
-  private static String shorter(String text, int max) {
+  /** {@code text}, cut at {@code max} characters, with "..." when it was. */
+  static String shorter(String text, int max) {
     return text.length() <= max ? text : text.substring(0, max) + "...";
   }
 

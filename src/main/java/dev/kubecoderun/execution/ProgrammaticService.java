@@ -806,7 +806,7 @@ public final class ProgrammaticService {
 
   /** At most 256 characters of a name a runner sent (the runner's bound on a tool's name). */
   private static String shortened(String name) {
-    return name.length() > 256 ? name.substring(0, 256) + "..." : name;
+    return ExecutionService.shorter(name, 256);
   }
 
   /**

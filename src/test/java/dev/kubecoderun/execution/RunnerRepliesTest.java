@@ -370,7 +370,7 @@ class RunnerRepliesTest {
     assertEquals(200, res.statusCode(), start(res.body()));
     JsonNode end = Json.MAPPER.readTree(res.body());
     assertEquals("error", end.path("status").asText(), start(res.body()));
-    assertEquals("d".repeat(ExecutionService.MAX_RUNNER_TEXT) + "...", end.path("error").asText());
+    assertEquals("d".repeat(RunnerClient.MAX_RUNNER_TEXT) + "...", end.path("error").asText());
   }
 
   /**
