@@ -342,21 +342,15 @@ public final class ExecutionService {
     }
   }
 
-  /** The most files (and deleted names) an answer to execute lists (docs/runner-protocol.md). */
-  static final int MAX_LISTED = RunnerClient.MAX_LISTED;
-
-  /** The most {@code unlisted} entries an answer to execute has (docs/runner-protocol.md). */
-  static final int MAX_UNLISTED = RunnerClient.MAX_UNLISTED;
-
   /**
    * Refuses an answer to execute that lists more than the runner's protocol ever does: it is not
    * our runner's (on Kubernetes user code shares the runner's uid and could stand in for it), and
    * each entry would cost a file lookup, a skipped entry and a line of the answer.
    */
   static void checkReply(RunnerResult r) throws SandboxException {
-    if (r.changedFiles().size() > MAX_LISTED
-        || r.deletedFiles().size() > MAX_LISTED
-        || r.unlistedPaths().size() > MAX_UNLISTED) {
+    if (r.changedFiles().size() > RunnerClient.MAX_LISTED
+        || r.deletedFiles().size() > RunnerClient.MAX_LISTED
+        || r.unlistedPaths().size() > RunnerClient.MAX_UNLISTED) {
       throw new SandboxException(
           "the runner's answer lists more than its protocol allows ("
               + r.changedFiles().size()

@@ -144,7 +144,7 @@ class RunnerRepliesTest {
   @Test
   void moreUnlistedEntriesThanTheProtocolAllowsAreASandboxFailure() throws Exception {
     StringBuilder unlisted = new StringBuilder();
-    for (int i = 0; i <= ExecutionService.MAX_UNLISTED; i++) {
+    for (int i = 0; i <= RunnerClient.MAX_UNLISTED; i++) {
       unlisted.append(i == 0 ? "" : ",").append("{\"path\":\"p").append(i).append("\"");
       unlisted.append(",\"kind\":\"symlink\"}");
     }
