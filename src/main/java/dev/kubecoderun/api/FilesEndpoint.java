@@ -38,12 +38,6 @@ final class FilesEndpoint implements HttpService {
   private static final DateTimeFormatter HTTP_DATE =
       DateTimeFormatter.RFC_1123_DATE_TIME.withZone(ZoneOffset.UTC);
 
-  /**
-   * What one listed file may hold until the answer is sent: its record as read (a name of up to
-   * 1024 bytes, ids, type), the entry made of it and its JSON. Most hold far less.
-   */
-  static final long LISTED_FILE_BYTES = FileService.LISTED_FILE_BYTES;
-
   private final FileService files;
   private final SessionResolver sessions;
   private final Clock clock;
@@ -82,9 +76,8 @@ final class FilesEndpoint implements HttpService {
   private void list(ServerRequest req, ServerResponse res) {
     String sid = id(req, "session_id");
     String detail = req.query().first("detail").orElse("full");
-    // At most MAX_SESSION_FILES files, still tens of MB when many: reserved before they are read.
-    RequestMemory.of(req).reserve(files.count(sid) * LISTED_FILE_BYTES);
-    List<StoredFile> visible = files.list(Principals.of(req), sid);
+    // At most MAX_SESSION_FILES files, still tens of MB when many: paid for before they are read.
+    List<StoredFile> visible = files.list(Principals.of(req), sid, RequestMemory.of(req));
     // Only the summary shows whether the session lives: the others do not read it.
     boolean live = detail.equals("summary") && !visible.isEmpty() && sessions.find(sid).isPresent();
     Instant now = clock.instant();

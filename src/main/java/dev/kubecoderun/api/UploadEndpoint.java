@@ -221,8 +221,10 @@ final class UploadEndpoint implements HttpService {
     if (entity != null && !Ids.isValidEntity(entity)) {
       throw ApiError.invalidEntityId();
     }
-    String user = req.headers().first(HeaderNames.create("User-Id")).orElse(null);
-    if (user != null && !user.isEmpty() && !Ids.isValidUser(user)) {
+    // Empty is none, as for an optional field of a JSON body (Fields.optionalString): user_id.
+    String user =
+        req.headers().first(HeaderNames.create("User-Id")).filter(u -> !u.isEmpty()).orElse(null);
+    if (user != null && !Ids.isValidUser(user)) {
       throw ApiError.invalidUserId("User-Id");
     }
     return sessions.resolve(

@@ -342,21 +342,15 @@ public final class ExecutionService {
     }
   }
 
-  /** The most files (and deleted names) an answer to execute lists (docs/runner-protocol.md). */
-  static final int MAX_LISTED = RunnerClient.MAX_LISTED;
-
-  /** The most {@code unlisted} entries an answer to execute has (docs/runner-protocol.md). */
-  static final int MAX_UNLISTED = RunnerClient.MAX_UNLISTED;
-
   /**
    * Refuses an answer to execute that lists more than the runner's protocol ever does: it is not
    * our runner's (on Kubernetes user code shares the runner's uid and could stand in for it), and
    * each entry would cost a file lookup, a skipped entry and a line of the answer.
    */
   static void checkReply(RunnerResult r) throws SandboxException {
-    if (r.changedFiles().size() > MAX_LISTED
-        || r.deletedFiles().size() > MAX_LISTED
-        || r.unlistedPaths().size() > MAX_UNLISTED) {
+    if (r.changedFiles().size() > RunnerClient.MAX_LISTED
+        || r.deletedFiles().size() > RunnerClient.MAX_LISTED
+        || r.unlistedPaths().size() > RunnerClient.MAX_UNLISTED) {
       throw new SandboxException(
           "the runner's answer lists more than its protocol allows ("
               + r.changedFiles().size()
@@ -628,14 +622,9 @@ public final class ExecutionService {
             out.size(), (int) Math.min(skipped.size() + omitted, Integer.MAX_VALUE - out.size())));
   }
 
-  /** The most of a runner's error text kept in an answer (as RunnerClient keeps of its errors). */
-  static final int MAX_RUNNER_TEXT = 1024;
-
+  /** A runner's text for an answer: at most {@link RunnerClient#MAX_RUNNER_TEXT} characters. */
   static String shortened(String text) {
-    if (text == null) {
-      return "";
-    }
-    return text.length() > MAX_RUNNER_TEXT ? text.substring(0, MAX_RUNNER_TEXT) + "..." : text;
+    return text == null ? "" : shorter(text, RunnerClient.MAX_RUNNER_TEXT);
   }
 
   /**
@@ -779,7 +768,8 @@ public final class ExecutionService {
   /** A state error is the runner's one-line "Cannot serialize 'x' (type): message". */
   static final int MAX_STATE_ERROR_CHARS = 300;
 
-  private static String shorter(String text, int max) {
+  /** {@code text}, cut at {@code max} characters, with "..." when it was. */
+  static String shorter(String text, int max) {
     return text.length() <= max ? text : text.substring(0, max) + "...";
   }
 

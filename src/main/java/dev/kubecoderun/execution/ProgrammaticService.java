@@ -559,8 +559,11 @@ public final class ProgrammaticService {
       if (w.status() != 200) {
         throw new SandboxException("runner answered " + w.status() + " to wait");
       }
-      end[0] = parse(w.body(), RunnerEnd.class, "/ptc/wait", RunnerClient.MAX_REPLY_TOKENS);
-      return parse(w.body(), RunnerResult.class, "/ptc/wait", RunnerClient.MAX_REPLY_TOKENS);
+      // One answer read as two records (how the run ended, its result): counted once.
+      RunnerClient.checkTokens(
+          new ByteArrayInputStream(w.body()), RunnerClient.MAX_REPLY_TOKENS, "/ptc/wait");
+      end[0] = counted(w.body(), RunnerEnd.class, "/ptc/wait");
+      return counted(w.body(), RunnerResult.class, "/ptc/wait");
     }
   }
 
@@ -746,6 +749,11 @@ public final class ProgrammaticService {
   static <T> T parse(byte[] body, Class<T> type, String what, long maxTokens)
       throws SandboxException {
     RunnerClient.checkTokens(new ByteArrayInputStream(body), maxTokens, what);
+    return counted(body, type, what);
+  }
+
+  /** {@link #parse} of an answer whose tokens were counted already. */
+  private static <T> T counted(byte[] body, Class<T> type, String what) throws SandboxException {
     T value;
     try {
       value = Json.MAPPER.readValue(body, type);
@@ -798,7 +806,7 @@ public final class ProgrammaticService {
 
   /** At most 256 characters of a name a runner sent (the runner's bound on a tool's name). */
   private static String shortened(String name) {
-    return name.length() > 256 ? name.substring(0, 256) + "..." : name;
+    return ExecutionService.shorter(name, 256);
   }
 
   /**

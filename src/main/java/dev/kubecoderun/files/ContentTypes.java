@@ -8,13 +8,11 @@ import java.util.Locale;
  * when it is stored, and the listings and the download all show {@link #of}, so they never differ.
  */
 public final class ContentTypes {
-  /** Bytes of no known type: what a name without a known extension gets. */
-  public static final String UNKNOWN = MediaType.UNKNOWN;
-
   private ContentTypes() {}
 
   /**
-   * The type the name's extension stands for ({@code summary.csv}: {@code text/csv}), else UNKNOWN.
+   * The type the name's extension stands for ({@code summary.csv}: {@code text/csv}), else {@link
+   * MediaType#UNKNOWN}.
    */
   public static String fromName(String name) {
     String guess = URLConnection.guessContentTypeFromName(name);
@@ -32,18 +30,18 @@ public final class ContentTypes {
     } else if (lower.endsWith(".md")) {
       return "text/markdown";
     }
-    return UNKNOWN;
+    return MediaType.UNKNOWN;
   }
 
   /**
    * The type of a stored file as the API shows it: the stored one (an upload's is the one its
-   * client sent), unless that says nothing, none or UNKNOWN (every output stored before outputs
-   * were typed, an upload sent as bytes), or is no media type (an earlier release stored what the
-   * client sent, and it is no header value): then the name's.
+   * client sent), unless that says nothing, none or {@link MediaType#UNKNOWN} (every output stored
+   * before outputs were typed, an upload sent as bytes), or is no media type (an earlier release
+   * stored what the client sent, and it is no header value): then the name's.
    */
   public static String of(StoredFile f) {
     String stored = f.contentType();
-    if (MediaType.isValid(stored) && !stored.equals(UNKNOWN)) {
+    if (MediaType.isValid(stored) && !stored.equals(MediaType.UNKNOWN)) {
       return stored;
     }
     return fromName(f.name());

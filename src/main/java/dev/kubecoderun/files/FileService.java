@@ -6,7 +6,6 @@ import dev.kubecoderun.session.Ids;
 import java.io.IOException;
 import java.io.InputStream;
 import java.time.Clock;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -128,8 +127,22 @@ public final class FileService {
     return metadata.find(sessionId, fileId).filter(f -> readable(principal, f));
   }
 
-  /** The session's files the principal may read, oldest first. */
-  public List<StoredFile> list(Principal principal, String sessionId) {
+  /**
+   * What each file of a listing may cost while it is in memory (its record as read, with a name of
+   * up to 1024 bytes, the entry made of it and its JSON; most take far less): a session holds up to
+   * MAX_SESSION_FILES, tens of MB when many.
+   */
+  public static final long LISTED_FILE_BYTES = 8 * 1024;
+
+  /**
+   * The session's files the principal may read, oldest first, paid for before they are read: {@code
+   * room} is asked for {@link #LISTED_FILE_BYTES} a file of the session, whoever owns them, all of
+   * it or none ({@link Room#reserveAll}: {@link
+   * dev.kubecoderun.memory.MemoryBudgetExhaustedException} past what the holder may have). What was
+   * reserved stays reserved: the caller holds the listing until it is done with it.
+   */
+  public List<StoredFile> list(Principal principal, String sessionId, Room room) {
+    room.reserveAll(count(sessionId) * LISTED_FILE_BYTES);
     List<StoredFile> all = metadata.list(sessionId);
     if (all.isEmpty()) {
       return all;
@@ -150,26 +163,11 @@ public final class FileService {
 
   /**
    * A file reference from a client, when the principal may read it: by id in its session, else
-   * (older clients) the newest readable file of that session whose name or id matches.
-   */
-  public Optional<StoredFile> resolve(
-      Principal principal, String sessionId, String fileId, String name) {
-    return resolve(principal, sessionId, fileId, name, new HashMap<>(), Room.NONE);
-  }
-
-  /**
-   * What each file of a listing may cost while it is in memory (its metadata, its entry in an
-   * answer): a session holds up to MAX_SESSION_FILES, tens of MB when many.
-   */
-  public static final long LISTED_FILE_BYTES = 8 * 1024;
-
-  /**
-   * {@link #resolve(Principal, String, String, String)}, with {@code listings}: the sessions this
-   * principal's request has listed so far, filled as needed. An older client's references to one
-   * session are all found by name: the session is listed once for them, not once for each. {@code
-   * room} is asked for {@link #LISTED_FILE_BYTES} a file of a session before it is listed (a
-   * request may name hundreds of sessions), all of it or the listing fails ({@link
-   * Room#reserveAll}).
+   * (older clients) the newest readable file of that session whose name or id matches. {@code
+   * listings}: the sessions this principal's request has listed so far, filled as needed. An older
+   * client's references to one session are all found by name: the session is listed once for them,
+   * not once for each, paid for from {@code room} as {@link #list(Principal, String, Room)} says (a
+   * request may name hundreds of sessions).
    */
   public Optional<StoredFile> resolve(
       Principal principal,
@@ -186,8 +184,7 @@ public final class FileService {
     }
     List<StoredFile> files = listings.get(sessionId);
     if (files == null) {
-      room.reserveAll(count(sessionId) * LISTED_FILE_BYTES);
-      files = list(principal, sessionId);
+      files = list(principal, sessionId, room);
       listings.put(sessionId, files);
     }
     for (int i = files.size() - 1; i >= 0; i--) {

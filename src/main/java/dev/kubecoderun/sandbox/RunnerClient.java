@@ -469,13 +469,16 @@ public final class RunnerClient {
         UriInfo.builder(baseUri).path(UriPath.create("/files/" + encodedPath)).build());
   }
 
-  /** The most of a runner's error answer kept: it is shown to the user and logged. */
-  static final int MAX_ERROR_TEXT = 1024;
+  /**
+   * The most of a runner's text kept (its error answer, what it says of a file or of how a run
+   * ended): it is shown to the user and logged.
+   */
+  public static final int MAX_RUNNER_TEXT = 1024;
 
   /** The runner's {@code {"error": ...}}, bounded: a file error is shown to the user. */
   private static String errorText(HttpClientResponse res) {
     try (InputStream in = res.inputStream()) {
-      return errorText(in.readNBytes(MAX_ERROR_TEXT));
+      return errorText(in.readNBytes(MAX_RUNNER_TEXT));
     } catch (IOException | RuntimeException e) {
       return "(no message)";
     }
@@ -483,16 +486,17 @@ public final class RunnerClient {
 
   /** {@link #errorText(InputStream, byte[])} of an answer read in pieces. */
   private static String errorText(PaidRead body) {
-    return errorText(body.stream(), body.prefix(MAX_ERROR_TEXT));
+    return errorText(body.stream(), body.prefix(MAX_RUNNER_TEXT));
   }
 
   private static String errorText(byte[] body) {
     return errorText(
-        new ByteArrayInputStream(body), Arrays.copyOf(body, Math.min(body.length, MAX_ERROR_TEXT)));
+        new ByteArrayInputStream(body),
+        Arrays.copyOf(body, Math.min(body.length, MAX_RUNNER_TEXT)));
   }
 
   /**
-   * The {@code error} of the JSON answer {@code json}, at most {@link #MAX_ERROR_TEXT} characters,
+   * The {@code error} of the JSON answer {@code json}, at most {@link #MAX_RUNNER_TEXT} characters,
    * else its first bytes, {@code prefix}, as text.
    */
   private static String errorText(InputStream json, byte[] prefix) {
@@ -502,9 +506,9 @@ public final class RunnerClient {
 
   /**
    * The top-level {@code "error"} string of a runner's JSON answer {@code json}, at most {@link
-   * #MAX_ERROR_TEXT} characters; null when there is none (not JSON, not an object, no such string).
-   * Read as a stream, up to that field: whatever else the answer holds is skipped without being
-   * built (as a tree, {@code [{},{},...]} would cost ~25 times its bytes).
+   * #MAX_RUNNER_TEXT} characters; null when there is none (not JSON, not an object, no such
+   * string). Read as a stream, up to that field: whatever else the answer holds is skipped without
+   * being built (as a tree, {@code [{},{},...]} would cost ~25 times its bytes).
    */
   public static String errorOf(InputStream json) {
     try (JsonParser p = Json.MAPPER.getFactory().createParser(json)) {
@@ -515,7 +519,7 @@ public final class RunnerClient {
         String name = p.currentName();
         if (p.nextToken() == JsonToken.VALUE_STRING && "error".equals(name)) {
           String text = p.getText();
-          return text.length() > MAX_ERROR_TEXT ? text.substring(0, MAX_ERROR_TEXT) : text;
+          return text.length() > MAX_RUNNER_TEXT ? text.substring(0, MAX_RUNNER_TEXT) : text;
         }
         p.skipChildren();
       }

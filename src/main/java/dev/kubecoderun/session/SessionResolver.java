@@ -63,6 +63,9 @@ public final class SessionResolver {
   }
 
   /**
+   * @param userId the request's user id, null for none, never empty (the endpoints make an empty
+   *     one none): a store keeps none for an empty one, which would then not match itself after a
+   *     restore
    * @param another what {@code requestedId} being another principal's session gives
    * @throws SessionNotFoundException {@code requestedId} is another principal's session, with
    *     {@link Another#NOT_FOUND}
@@ -77,10 +80,6 @@ public final class SessionResolver {
       String userId,
       Another another)
       throws InterruptedException {
-    // An empty user id is none: Redis keeps none for it, and it must match itself after a restore.
-    if (userId != null && userId.isEmpty()) {
-      userId = null;
-    }
     Instant now = clock.instant();
     if (requestedId != null) {
       try {

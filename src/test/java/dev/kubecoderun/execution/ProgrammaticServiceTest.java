@@ -8,26 +8,36 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.sun.net.httpserver.HttpServer;
+import dev.kubecoderun.auth.Principal;
+import dev.kubecoderun.language.Language;
 import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.memory.Room;
+import dev.kubecoderun.sandbox.ExecutionSlots;
+import dev.kubecoderun.sandbox.Sandbox;
+import dev.kubecoderun.sandbox.SandboxException;
+import dev.kubecoderun.sandbox.SandboxFactory;
+import dev.kubecoderun.sandbox.SandboxPool;
+import dev.kubecoderun.session.LocalSessionLocks;
 import io.helidon.webclient.api.WebClient;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The continuations of runs that ended without their results, against the in-memory store and, for
- * the runner, a stand-in (a JDK HttpServer) whose run has ended: what the client is answered. And
- * the memory budget's account of a run's first batch, from its owner to the request that starts the
- * run.
+ * the runner, a stand-in (a JDK HttpServer) whose run has ended: what the client is answered. What
+ * a start the slots refuse leaves in the store. And the memory budget's account of a run's first
+ * batch, from its owner to the request that starts the run.
  */
 class ProgrammaticServiceTest {
   private static final String TOKEN = "ab".repeat(32);
@@ -229,6 +239,72 @@ class ProgrammaticServiceTest {
         ProgrammaticService.ToolCallsRequired.class,
         assertDoesNotThrow(() -> service.resume("alice", "req-ok", TOKEN, List.of(), Room.NONE)));
     assertEquals(java.util.Optional.of("e1"), store.request("alice", "req-ok"));
+  }
+
+  /**
+   * A start the slots refuse (busy: none is free) never ran: its request id is not kept either,
+   * each refused start under a new X-LibreChat-Code-Request-ID would pile up in the store.
+   */
+  @Test
+  void theRequestIdsOfRefusedStartsAreNotKept(@TempDir Path dir) {
+    SandboxFactory none =
+        new SandboxFactory() {
+          @Override
+          public Sandbox create(Language language, boolean warm) throws SandboxException {
+            throw new SandboxException("no sandbox in this test");
+          }
+
+          @Override
+          public String name() {
+            return "none";
+          }
+        };
+    try (SandboxPool pool = new SandboxPool(none, l -> 0, 1, Duration.ofSeconds(1))) {
+      ExecutionService executions =
+          LocalExecutions.service(
+              dir,
+              pool,
+              new ExecutionSlots(0, Duration.ZERO),
+              new LocalSessionLocks(),
+              new MemoryBudget(64 << 20));
+      ProgrammaticService starts =
+          new ProgrammaticService(
+              executions,
+              store,
+              WebClient.builder().build(),
+              Duration.ofSeconds(1),
+              Duration.ofSeconds(5));
+      ProgrammaticService.Recorder recorder =
+          new ProgrammaticService.Recorder() {
+            @Override
+            public void ended(String language, String outcome, long nanos) {}
+
+            @Override
+            public void failed(String language, long nanos, RuntimeException e) {}
+          };
+      int before = store.size();
+      for (int i = 0; i < 100; i++) {
+        ExecCommand command =
+            new ExecCommand(
+                Principal.apiKey("alice-key-0123456789"),
+                Language.PY,
+                "print(1)",
+                List.of(),
+                null,
+                null,
+                null,
+                List.of());
+        ProgrammaticService.Start start =
+            new ProgrammaticService.Start(
+                "req-" + i, command, List.of("get_number"), Duration.ofSeconds(5));
+        ExecutionUnavailableException e =
+            assertThrows(
+                ExecutionUnavailableException.class,
+                () -> starts.start(start, recorder, reply -> {}));
+        assertEquals(ExecutionUnavailableException.Reason.SLOTS_BUSY, e.reason());
+      }
+      assertEquals(before, store.size());
+    }
   }
 
   /** A batch that calls a registered tool is the client's to run. */

@@ -8,10 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import dev.kubecoderun.auth.Principal;
-import dev.kubecoderun.config.Config;
-import dev.kubecoderun.files.FileService;
-import dev.kubecoderun.files.LocalFileMetadataStore;
-import dev.kubecoderun.files.LocalObjectStore;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.sandbox.AbstractSandbox;
@@ -20,11 +16,7 @@ import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.sandbox.Sandbox;
 import dev.kubecoderun.sandbox.SandboxFactory;
 import dev.kubecoderun.sandbox.SandboxPool;
-import dev.kubecoderun.session.ExpiredSessions;
 import dev.kubecoderun.session.LocalSessionLocks;
-import dev.kubecoderun.session.LocalSessionStore;
-import dev.kubecoderun.session.SessionResolver;
-import dev.kubecoderun.state.LocalStateStore;
 import dev.kubecoderun.testing.Eventually;
 import io.helidon.webclient.api.WebClient;
 import java.io.IOException;
@@ -34,7 +26,6 @@ import java.net.InetSocketAddress;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -56,7 +47,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Kubernetes could.
  */
 class RunnerDeadlinesTest {
-  private static final Duration TRANSFER = Duration.ofSeconds(1);
+  private static final Duration TRANSFER = LocalExecutions.TRANSFER;
   private static final String SESSION = "S-deadline-1";
   private static final Principal ALICE = Principal.apiKey("alice-key-0123456789");
 
@@ -115,58 +106,7 @@ class RunnerDeadlinesTest {
           }
         };
     pool = new SandboxPool(factory, l -> 0, 1, Duration.ofSeconds(1));
-    Clock clock = Clock.systemUTC();
-    LocalSessionStore sessionStore = new LocalSessionStore(dir, clock);
-    LocalStateStore states = new LocalStateStore(dir, Duration.ofHours(1), clock);
-    LocalFileMetadataStore metadata = new LocalFileMetadataStore(dir);
-    LocalObjectStore objects = new LocalObjectStore(dir);
-    ExpiredSessions expired =
-        new ExpiredSessions(
-            sessionStore,
-            new FileService(metadata, objects, clock, (p, s) -> false),
-            states,
-            locks);
-    SessionResolver sessions =
-        new SessionResolver(sessionStore, clock, Duration.ZERO, expired, Duration.ofSeconds(5));
-    Config.Limits limits =
-        new Config.Limits(
-            Duration.ofSeconds(1),
-            1 << 20,
-            10,
-            20,
-            5000,
-            1 << 20,
-            1 << 20,
-            slots.capacity(),
-            Duration.ofSeconds(1),
-            100,
-            32,
-            memory.capacity(),
-            1 << 30,
-            TRANSFER);
-    Config.State state =
-        new Config.State(
-            false,
-            Duration.ofHours(1),
-            false,
-            1 << 20,
-            false,
-            Duration.ofHours(1),
-            Duration.ofDays(1),
-            Duration.ofHours(1));
-    executions =
-        new ExecutionService(
-            sessions,
-            new FileService(metadata, objects, clock, sessions::owns),
-            states,
-            pool,
-            slots,
-            limits,
-            state,
-            locks,
-            Duration.ofSeconds(1),
-            null,
-            memory);
+    executions = LocalExecutions.service(dir, pool, slots, locks, memory);
   }
 
   @AfterEach

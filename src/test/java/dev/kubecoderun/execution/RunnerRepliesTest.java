@@ -144,7 +144,7 @@ class RunnerRepliesTest {
   @Test
   void moreUnlistedEntriesThanTheProtocolAllowsAreASandboxFailure() throws Exception {
     StringBuilder unlisted = new StringBuilder();
-    for (int i = 0; i <= ExecutionService.MAX_UNLISTED; i++) {
+    for (int i = 0; i <= RunnerClient.MAX_UNLISTED; i++) {
       unlisted.append(i == 0 ? "" : ",").append("{\"path\":\"p").append(i).append("\"");
       unlisted.append(",\"kind\":\"symlink\"}");
     }
@@ -172,12 +172,10 @@ class RunnerRepliesTest {
   }
 
   /**
-   * An input found by name (an older client's reference, without an id) lists its whole session:
-   * paid for before it is listed, all of it, so a session of more files than the budget holds (130
-   * files at 8 KiB each, in a 1 MiB budget) is a 503, not a listing loaded unpaid.
+   * A session of 130 files, 8 KiB each to list (FileService.LISTED_FILE_BYTES), made by a run with
+   * a memory budget of 1 MiB: more than the budget holds.
    */
-  @Test
-  void anInputFoundByNameInASessionLargerThanTheBudgetIsRefused() throws Exception {
+  private String sessionLargerThanTheBudget() throws Exception {
     app.close();
     Map<String, String> env = env();
     env.put("REQUEST_MEMORY_BUDGET_MB", "1");
@@ -194,12 +192,42 @@ class RunnerRepliesTest {
     JsonNode run = Json.MAPPER.readTree(made.body());
     assertEquals(130, run.path("files").size(), made.body());
     answer = reply("");
-    Map<String, Object> ref =
-        Map.of("id", "", "session_id", run.path("session_id").asText(), "name", "f0.txt");
+    return run.path("session_id").asText();
+  }
+
+  /**
+   * An input found by name (an older client's reference, without an id) lists its whole session:
+   * paid for before it is listed, all of it, so a session of more files than the budget holds is a
+   * 503, not a listing loaded unpaid.
+   */
+  @Test
+  void anInputFoundByNameInASessionLargerThanTheBudgetIsRefused() throws Exception {
+    String sid = sessionLargerThanTheBudget();
+    Map<String, Object> ref = Map.of("id", "", "session_id", sid, "name", "f0.txt");
     HttpResponse<String> res =
         exec(Map.of("lang", "py", "code", "print(1)", "files", List.of(ref)));
     assertEquals(503, res.statusCode(), res.body());
     assertEquals("1", res.headers().firstValue("Retry-After").orElse(null), res.body());
+  }
+
+  /**
+   * GET /files of that session is refused the same way (503), not listed holding the whole budget
+   * and more than it paid for.
+   */
+  @Test
+  void aListingOfASessionLargerThanTheBudgetIsRefused() throws Exception {
+    String sid = sessionLargerThanTheBudget();
+    HttpResponse<String> res =
+        client.send(
+            HttpRequest.newBuilder(
+                    URI.create("http://127.0.0.1:" + app.port() + "/v1/files/" + sid))
+                .header("X-API-Key", KEY)
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertEquals(503, res.statusCode(), res.body());
+    assertEquals("1", res.headers().firstValue("Retry-After").orElse(null), res.body());
+    assertEquals(
+        "service_unavailable", Json.MAPPER.readTree(res.body()).path("error_type").asText());
   }
 
   @Test
@@ -342,7 +370,24 @@ class RunnerRepliesTest {
     assertEquals(200, res.statusCode(), start(res.body()));
     JsonNode end = Json.MAPPER.readTree(res.body());
     assertEquals("error", end.path("status").asText(), start(res.body()));
-    assertEquals("d".repeat(ExecutionService.MAX_RUNNER_TEXT) + "...", end.path("error").asText());
+    assertEquals("d".repeat(RunnerClient.MAX_RUNNER_TEXT) + "...", end.path("error").asText());
+  }
+
+  /**
+   * The end of a programmatic run (the answer to /ptc/wait, read both as how the run ended and as
+   * its result) of more JSON values than the protocol allows is refused, as an /execute answer is:
+   * the run failed, whatever the answer says.
+   */
+  @Test
+  void anEndOfMoreValuesThanTheProtocolAllowsIsRefused() throws Exception {
+    answer = "{\"status\":\"ended\"}";
+    String values = "\"a\",".repeat((int) RunnerClient.MAX_REPLY_TOKENS);
+    waitAnswer = reply("\"ptc_end\":\"completed\",\"state_errors\":[" + values + "\"a\"]");
+    HttpResponse<String> res = programmatic();
+    assertEquals(200, res.statusCode(), start(res.body()));
+    JsonNode end = Json.MAPPER.readTree(res.body());
+    assertEquals("error", end.path("status").asText(), start(res.body()));
+    assertEquals("Execution failed or timed out", end.path("error").asText(), start(res.body()));
   }
 
   /** The start of a long answer, for a failure's message. */

@@ -5,9 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.config.Config;
-import dev.kubecoderun.files.FileService;
-import dev.kubecoderun.files.LocalFileMetadataStore;
-import dev.kubecoderun.files.LocalObjectStore;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.redis.RedisClients;
@@ -16,17 +13,12 @@ import dev.kubecoderun.sandbox.ExecutionSlots;
 import dev.kubecoderun.sandbox.SandboxException;
 import dev.kubecoderun.sandbox.SandboxFactory;
 import dev.kubecoderun.sandbox.SandboxPool;
-import dev.kubecoderun.session.ExpiredSessions;
 import dev.kubecoderun.session.Ids;
-import dev.kubecoderun.session.LocalSessionStore;
 import dev.kubecoderun.session.RedisSessionLocks;
 import dev.kubecoderun.session.SessionLocks;
-import dev.kubecoderun.session.SessionResolver;
-import dev.kubecoderun.state.LocalStateStore;
 import dev.kubecoderun.stores.RedisServer;
 import java.net.URI;
 import java.nio.file.Path;
-import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -136,57 +128,6 @@ class SessionReleaseTest {
           }
         };
     pool = new SandboxPool(none, l -> 0, 1, Duration.ofSeconds(1));
-    Clock clock = Clock.systemUTC();
-    LocalSessionStore sessionStore = new LocalSessionStore(dir, clock);
-    LocalStateStore states = new LocalStateStore(dir, Duration.ofHours(1), clock);
-    LocalFileMetadataStore metadata = new LocalFileMetadataStore(dir);
-    LocalObjectStore objects = new LocalObjectStore(dir);
-    ExpiredSessions expired =
-        new ExpiredSessions(
-            sessionStore,
-            new FileService(metadata, objects, clock, (p, s) -> false),
-            states,
-            locks);
-    SessionResolver sessions =
-        new SessionResolver(sessionStore, clock, Duration.ZERO, expired, Duration.ofSeconds(5));
-    MemoryBudget memory = new MemoryBudget(64 << 20);
-    Config.Limits limits =
-        new Config.Limits(
-            Duration.ofSeconds(1),
-            1 << 20,
-            10,
-            20,
-            5000,
-            1 << 20,
-            1 << 20,
-            1,
-            Duration.ofSeconds(1),
-            100,
-            32,
-            memory.capacity(),
-            1 << 30,
-            Duration.ofSeconds(1));
-    Config.State state =
-        new Config.State(
-            false,
-            Duration.ofHours(1),
-            false,
-            1 << 20,
-            false,
-            Duration.ofHours(1),
-            Duration.ofDays(1),
-            Duration.ofHours(1));
-    return new ExecutionService(
-        sessions,
-        new FileService(metadata, objects, clock, sessions::owns),
-        states,
-        pool,
-        slots,
-        limits,
-        state,
-        locks,
-        Duration.ofSeconds(1),
-        null,
-        memory);
+    return LocalExecutions.service(dir, pool, slots, locks, new MemoryBudget(64 << 20));
   }
 }

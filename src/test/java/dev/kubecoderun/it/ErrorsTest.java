@@ -183,6 +183,38 @@ class ErrorsTest {
     assertEquals(0, sessionFilesHolding("u".repeat(257)));
   }
 
+  /**
+   * An empty user id is none, as an absent one is, wherever it comes from: the body of /exec and
+   * /exec/programmatic and the User-Id header of an upload all go on, and the session made keeps no
+   * user id.
+   */
+  @Test
+  void anEmptyUserIdIsNone() throws Exception {
+    String body = Json.writeString(Map.of("lang", "py", "code", "print(1)", "user_id", ""));
+    for (String path : List.of("/exec", "/exec/programmatic")) {
+      TestServer.Reply r = server.postJson(path, body);
+      assertEquals(200, r.status(), path + ": " + r.body());
+      assertNoUserId(r.json().path("session_id").asText(), path + ": " + r.body());
+    }
+    TestServer.Reply r =
+        server.send(
+            server.multipart(
+                server.request("/v1/upload").header("User-Id", ""),
+                "a.txt",
+                new byte[] {1},
+                Map.of()));
+    assertEquals(200, r.status(), r.body());
+    assertNoUserId(r.json().path("storage_session_id").asText(), r.body());
+  }
+
+  /** The local session store's record of {@code sid} exists and keeps no user id. */
+  private void assertNoUserId(String sid, String why) throws IOException {
+    JsonNode stored =
+        Json.MAPPER.readTree(server.dataDir.resolve("meta/sessions/" + sid + ".json").toFile());
+    assertTrue(stored.has("id"), why);
+    assertTrue(stored.path("userId").isNull() || stored.path("userId").isMissingNode(), why);
+  }
+
   /** How many of the local session store's files hold {@code text}. */
   private long sessionFilesHolding(String text) throws IOException {
     try (var files = Files.walk(server.dataDir.resolve("meta/sessions"))) {

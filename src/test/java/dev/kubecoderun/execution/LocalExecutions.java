@@ -1,0 +1,84 @@
+package dev.kubecoderun.execution;
+
+import dev.kubecoderun.config.Config;
+import dev.kubecoderun.files.FileService;
+import dev.kubecoderun.files.LocalFileMetadataStore;
+import dev.kubecoderun.files.LocalObjectStore;
+import dev.kubecoderun.memory.MemoryBudget;
+import dev.kubecoderun.sandbox.ExecutionSlots;
+import dev.kubecoderun.sandbox.SandboxPool;
+import dev.kubecoderun.session.ExpiredSessions;
+import dev.kubecoderun.session.LocalSessionStore;
+import dev.kubecoderun.session.SessionLocks;
+import dev.kubecoderun.session.SessionResolver;
+import dev.kubecoderun.state.LocalStateStore;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+
+/**
+ * An ExecutionService as the tests of runs build it, without the Application: the local stores
+ * under {@code dir}, the test's sandboxes, slots, session locks and memory budget, small limits (1
+ * s runs and transfers, 1 MiB outputs and files), no Python state.
+ */
+final class LocalExecutions {
+  /** SANDBOX_TRANSFER_TIMEOUT_SECONDS of these services. */
+  static final Duration TRANSFER = Duration.ofSeconds(1);
+
+  private LocalExecutions() {}
+
+  static ExecutionService service(
+      Path dir, SandboxPool pool, ExecutionSlots slots, SessionLocks locks, MemoryBudget memory) {
+    Clock clock = Clock.systemUTC();
+    LocalSessionStore sessionStore = new LocalSessionStore(dir, clock);
+    LocalStateStore states = new LocalStateStore(dir, Duration.ofHours(1), clock);
+    LocalFileMetadataStore metadata = new LocalFileMetadataStore(dir);
+    LocalObjectStore objects = new LocalObjectStore(dir);
+    ExpiredSessions expired =
+        new ExpiredSessions(
+            sessionStore,
+            new FileService(metadata, objects, clock, (p, s) -> false),
+            states,
+            locks);
+    SessionResolver sessions =
+        new SessionResolver(sessionStore, clock, Duration.ZERO, expired, Duration.ofSeconds(5));
+    Config.Limits limits =
+        new Config.Limits(
+            Duration.ofSeconds(1),
+            1 << 20,
+            10,
+            20,
+            5000,
+            1 << 20,
+            1 << 20,
+            Math.max(1, slots.capacity()),
+            Duration.ofSeconds(1),
+            100,
+            32,
+            memory.capacity(),
+            1 << 30,
+            TRANSFER);
+    Config.State state =
+        new Config.State(
+            false,
+            Duration.ofHours(1),
+            false,
+            1 << 20,
+            false,
+            Duration.ofHours(1),
+            Duration.ofDays(1),
+            Duration.ofHours(1));
+    return new ExecutionService(
+        sessions,
+        new FileService(metadata, objects, clock, sessions::owns),
+        states,
+        pool,
+        slots,
+        limits,
+        state,
+        locks,
+        Duration.ofSeconds(1),
+        null,
+        memory);
+  }
+}
