@@ -154,9 +154,11 @@ class PodLifetimeTest {
 
       sandbox.onExit(reported::incrementAndGet);
       assertEquals(0, reported.get(), "still good for a run");
+      assertFalse(sandbox.retired());
       Eventually.await("reported gone", Duration.ofSeconds(10), () -> reported.get() == 1);
       clock.at(DEADLINE.minus(NEEDED).plusSeconds(1));
       assertFalse(sandbox.isAlive(), "and no longer alive for a run");
+      assertTrue(sandbox.retired(), "retired, not dead: the pool says so without a warning");
     } finally {
       timers.shutdownNow();
       watcher.close();
