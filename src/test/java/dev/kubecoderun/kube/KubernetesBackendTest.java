@@ -1233,18 +1233,27 @@ class KubernetesBackendTest {
     await("no sandbox pods after SIGTERM", 30, quietly(() -> sandboxPods("").isEmpty()));
   }
 
+  /**
+   * Sets the settings of the shortest run (MAX_EXECUTION_TIME, SANDBOX_TRANSFER_TIMEOUT_SECONDS and
+   * PTC_CONTINUATION_TIMEOUT_SECONDS of 1 s) and returns what such a run may use of its pod
+   * (SandboxUse), in seconds: its files, 1 s each way, a programmatic run's budget, (1 + 1) x 21 +
+   * 1 + 5 s, and 60 s between the calls: 110 s.
+   */
+  private static int shortestRunUse(Map<String, String> env) {
+    env.put("MAX_EXECUTION_TIME", "1");
+    env.put("SANDBOX_TRANSFER_TIMEOUT_SECONDS", "1");
+    env.put("PTC_CONTINUATION_TIMEOUT_SECONDS", "1");
+    return 110;
+  }
+
   @Test
   @Order(11)
   void aJobLeftByAKilledApiEndsAtItsDeadlineAndIsCollectedAfterItsTtl() throws Exception {
     Map<String, String> env = apiEnv(0, 0);
     // The shortest Job deadline these settings allow, the one an unset K8S_JOB_DEADLINE_SECONDS
-    // takes (SandboxUse): the start, 20 s, then what a run may use of its pod, 110 s: its files,
-    // 1 s each way, a programmatic run's budget, (1 + 1) x 21 + 1 + 5 s, and 60 s between calls.
+    // takes (SandboxUse): the start, then what a run may use of its pod.
     env.put("SANDBOX_START_TIMEOUT_SECONDS", "20");
-    env.put("MAX_EXECUTION_TIME", "1");
-    env.put("SANDBOX_TRANSFER_TIMEOUT_SECONDS", "1");
-    env.put("PTC_CONTINUATION_TIMEOUT_SECONDS", "1");
-    int jobDeadline = 20 + 110;
+    int jobDeadline = 20 + shortestRunUse(env);
     env.put("K8S_JOB_TTL_SECONDS", "0");
     api = ApiProcess.start(env);
     try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
@@ -1385,22 +1394,19 @@ class KubernetesBackendTest {
 
   /**
    * A pool pod is replaced once less of its deadline is left than a run may use, with no request
-   * coming: here a run may use 110 s of a pod (1 s for the inputs and again for the outputs, a
-   * programmatic run's 48 s, 60 s between the calls), the pool pods' deadline is twice that, and
-   * the pool's pod changes before Kubernetes would kill it.
+   * coming: here with the shortest run ({@link #shortestRunUse}), the pool pods' deadline is twice
+   * what it uses, and the pool's pod changes before Kubernetes would kill it.
    */
   @Test
   @Order(13)
   void aPoolPodIsReplacedWhenTooOldForARunWithNoRequest() throws Exception {
     Map<String, String> env = apiEnv(1, 0);
-    env.put("MAX_EXECUTION_TIME", "1");
-    env.put("PTC_CONTINUATION_TIMEOUT_SECONDS", "1");
-    env.put("SANDBOX_TRANSFER_TIMEOUT_SECONDS", "1");
+    int runUse = shortestRunUse(env);
     restartApi(env);
     awaitReadyPyPod();
     V1Pod first = readyPool("py").get(0);
     long deadline = first.getSpec().getActiveDeadlineSeconds();
-    assertEquals(220, deadline);
+    assertEquals(2 * runUse, deadline);
     long age =
         java.time.Duration.between(
                 first.getMetadata().getCreationTimestamp().toInstant(), java.time.Instant.now())
