@@ -8,10 +8,6 @@ import dev.kubecoderun.config.Config;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.testing.Eventually;
-import io.kubernetes.client.openapi.ApiClient;
-import io.kubernetes.client.openapi.models.V1ObjectMeta;
-import io.kubernetes.client.openapi.models.V1Pod;
-import io.kubernetes.client.openapi.models.V1PodStatus;
 import java.net.URI;
 import java.time.Duration;
 import java.util.Map;
@@ -106,33 +102,17 @@ class PodLifetimeTest {
   /** The sandbox's own answer, which the pool's take and the session's take and keep ask. */
   @Test
   void aRunningPodNearItsDeadlineIsNotAliveForTheNextRun() {
-    ApiClient never = new ApiClient(); // never called: the informer is not started
-    never.setReadTimeout(0);
-    PodWatcher watcher = new PodWatcher(never, "ns", "sel");
+    PodWatcher watcher = watcherWithARunningPod("kcr-py-1");
+    ScheduledThreadPoolExecutor timers = KubernetesSandboxFactory.timers();
     try {
-      watcher.update(
-          new V1Pod()
-              .metadata(
-                  new V1ObjectMeta()
-                      .name("kcr-py-1")
-                      .uid("uid-1")
-                      .labels(Map.of(PodSpecs.SANDBOX, "kcr-py-1")))
-              .status(new V1PodStatus().phase("Running")));
       NanoClock clock = new NanoClock(0);
-      KubernetesSandbox sandbox =
-          new KubernetesSandbox(
-              "kcr-py-1",
-              Language.PY,
-              new RunnerClient(null, URI.create("http://127.0.0.1:1"), "t"),
-              watcher,
-              () -> {},
-              PodLifetime.startingNow(clock, DEADLINE, NEEDED),
-              KubernetesSandboxFactory.timers());
+      KubernetesSandbox sandbox = sandbox("kcr-py-1", watcher, clock, timers);
 
       assertTrue(sandbox.isAlive());
       clock.at(DEADLINE.minusSeconds(10));
       assertFalse(sandbox.isAlive(), "running, but Kubernetes kills it within the run");
     } finally {
+      timers.shutdownNow();
       watcher.close();
     }
   }
@@ -183,14 +163,8 @@ class PodLifetimeTest {
   }
 
   private static PodWatcher watcherWithARunningPod(String name) {
-    ApiClient never = new ApiClient(); // never called: the informer is not started
-    never.setReadTimeout(0);
-    PodWatcher watcher = new PodWatcher(never, "ns", "sel");
-    watcher.update(
-        new V1Pod()
-            .metadata(
-                new V1ObjectMeta().name(name).uid(name).labels(Map.of(PodSpecs.SANDBOX, name)))
-            .status(new V1PodStatus().phase("Running")));
+    PodWatcher watcher = PodWatcherTest.unstartedWatcher();
+    watcher.update(PodWatcherTest.pod(name, "Running"));
     return watcher;
   }
 
