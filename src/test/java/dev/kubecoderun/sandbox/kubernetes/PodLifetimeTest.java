@@ -4,13 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kubecoderun.config.Config;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.testing.Eventually;
 import java.net.URI;
 import java.time.Duration;
-import java.util.Map;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.LongSupplier;
@@ -71,32 +69,6 @@ class PodLifetimeTest {
     assertTrue(lifetime.enoughForARun(), "new, its death past the wrap");
     clock.at(DEADLINE.minus(NEEDED).plusSeconds(1));
     assertFalse(lifetime.enoughForARun(), "a second short of a run, after the wrap");
-  }
-
-  /**
-   * With the default settings a run may keep its pod for more than an hour (a programmatic run
-   * waiting for tool results, files taking their transfer timeouts): a pool pod with less left is
-   * not handed out, and the default deadline leaves a pod that long for runs.
-   */
-  @Test
-  void aPoolPodIsHandedOutOnlyWithWhatARunMayReallyUseOfItLeft() {
-    Config.Kubernetes k =
-        Config.from(
-                Map.of(
-                    "API_KEY", "k".repeat(20),
-                    "SANDBOX_BACKEND", "kubernetes",
-                    "POD_NAMESPACE", "sandboxes"))
-            .kubernetes();
-    NanoClock clock = new NanoClock(0);
-    PodLifetime lifetime = PodLifetime.startingNow(clock, k.podActiveDeadline(), k.runNeed());
-    Duration programmaticRunAndTransfers = Duration.ofSeconds(3185 + 2 * 600);
-
-    clock.at(k.podActiveDeadline().minus(programmaticRunAndTransfers).minusSeconds(1));
-    assertFalse(lifetime.enoughForARun(), "room for the programmatic run, not for the margin");
-    clock.at(k.podActiveDeadline().minus(k.runNeed()));
-    assertTrue(lifetime.enoughForARun(), "exactly a run left");
-    clock.at(Duration.ofHours(1));
-    assertTrue(lifetime.enoughForARun(), "an hour old, as long again to go");
   }
 
   /** The sandbox's own answer, which the pool's take and the session's take and keep ask. */
