@@ -72,6 +72,7 @@ class KubernetesBackendTest {
   private static String ownerUid;
   private static Path saKubeconfig;
   private static ApiProcess api;
+  private static String apiServiceAccount; // the chart's, in ns
   // Every Job name the API created, seen by a watch of the test's own.
   private static final Set<String> jobsSeen = ConcurrentHashMap.newKeySet();
 
@@ -106,7 +107,6 @@ class KubernetesBackendTest {
    * exactly the permissions and the admission an operator installs.
    */
   private static Path serviceAccountKubeconfig() throws Exception {
-    String serviceAccount = null;
     List<Object> docs = renderChartRbac();
     for (Object doc : docs) {
       if (doc instanceof V1Namespace namespace) {
@@ -121,7 +121,7 @@ class KubernetesBackendTest {
       var rbac = new RbacAuthorizationV1Api(cluster.admin);
       if (doc instanceof V1ServiceAccount sa) {
         admin.createNamespacedServiceAccount(ns, sa).execute();
-        serviceAccount = sa.getMetadata().getName();
+        apiServiceAccount = sa.getMetadata().getName();
       } else if (doc instanceof V1Role role) {
         assertEquals(sandboxNs, role.getMetadata().getNamespace(), "the Role is the sandboxes'");
         rbac.createNamespacedRole(sandboxNs, role).execute();
@@ -130,11 +130,11 @@ class KubernetesBackendTest {
         rbac.createNamespacedRoleBinding(sandboxNs, binding).execute();
       }
     }
-    assertNotNull(serviceAccount, "the chart renders a ServiceAccount");
+    assertNotNull(apiServiceAccount, "the chart renders a ServiceAccount");
     String token =
         admin
             .createNamespacedServiceAccountToken(
-                serviceAccount,
+                apiServiceAccount,
                 ns,
                 new AuthenticationV1TokenRequest()
                     .spec(new V1TokenRequestSpec().expirationSeconds(3600L)))
@@ -204,6 +204,9 @@ class KubernetesBackendTest {
                     .spec(
                         new V1PodSpec()
                             .overhead(null)
+                            // As the chart's API pod; and the namespace's "default" account may
+                            // not be made yet by the controller-manager (the pod would be refused).
+                            .serviceAccountName(apiServiceAccount)
                             .restartPolicy("Never")
                             .containers(
                                 List.of(
