@@ -60,6 +60,11 @@ class SandboxPoolTest {
     @Override
     public void onExit(Runnable callback) {
       exitCallbacks.add(callback);
+      // As the real ones: a sandbox already dead calls back at once (the pool registers its
+      // callback just after it shows the sandbox as ready, so a test may kill it in between).
+      if (!alive.get()) {
+        callback.run();
+      }
     }
 
     @Override
