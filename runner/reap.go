@@ -162,16 +162,24 @@ func parentOf(pid int) int {
 	return 0
 }
 
-// exited reports whether the process of pidfd fd has exited (its pidfd polls readable).
+// exited reports whether the process of pidfd fd has exited (its pidfd polls readable). A pidfd
+// that cannot be polled counts as exited: the process is not known to be there.
 func exited(fd int) bool {
+	readable, e := pidfdReadable(fd, 0)
+	return e != 0 || readable
+}
+
+// pidfdReadable polls pidfd fd for up to wait (zero: not at all): readable once its process has
+// exited. The errno is the poll's own, for each caller to judge.
+func pidfdReadable(fd int, wait time.Duration) (bool, syscall.Errno) {
 	fds := []struct {
 		fd      int32
 		events  int16
 		revents int16
 	}{{fd: int32(fd), events: 0x1 /* POLLIN */}}
-	var ts syscall.Timespec
+	ts := syscall.NsecToTimespec(wait.Nanoseconds())
 	n, _, e := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
-	return e != 0 || n != 0
+	return n == 1, e
 }
 
 // orphans lists the children of the runner's main thread. Untracked children are always orphans

@@ -327,9 +327,15 @@ public final class SandboxPool implements AutoCloseable {
 
   private void replaceDead(Language language, Sandbox s) {
     if (ready.get(language).remove(s)) {
-      // While the service stops, warm sandboxes die with a jail that got its signal: expected.
+      // While the service stops, warm sandboxes die with a jail that got its signal: expected. So
+      // does a pod retired, too old for a run (every hour or so per pod): no warning either.
+      boolean retired = s.retired();
       LOG.log(
-          stopping ? Level.FINE : Level.WARNING, "warm sandbox " + s.id() + " died; replacing it");
+          stopping ? Level.FINE : retired ? Level.INFO : Level.WARNING,
+          "warm sandbox "
+              + s.id()
+              + (retired ? " is too old for a run" : " died")
+              + "; replacing it");
       destroy(s);
       refill(language);
     }

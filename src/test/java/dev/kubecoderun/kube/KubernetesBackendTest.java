@@ -72,6 +72,7 @@ class KubernetesBackendTest {
   private static String ownerUid;
   private static Path saKubeconfig;
   private static ApiProcess api;
+  private static String apiServiceAccount; // the chart's, in ns
   // Every Job name the API created, seen by a watch of the test's own.
   private static final Set<String> jobsSeen = ConcurrentHashMap.newKeySet();
 
@@ -106,7 +107,6 @@ class KubernetesBackendTest {
    * exactly the permissions and the admission an operator installs.
    */
   private static Path serviceAccountKubeconfig() throws Exception {
-    String serviceAccount = null;
     List<Object> docs = renderChartRbac();
     for (Object doc : docs) {
       if (doc instanceof V1Namespace namespace) {
@@ -121,7 +121,7 @@ class KubernetesBackendTest {
       var rbac = new RbacAuthorizationV1Api(cluster.admin);
       if (doc instanceof V1ServiceAccount sa) {
         admin.createNamespacedServiceAccount(ns, sa).execute();
-        serviceAccount = sa.getMetadata().getName();
+        apiServiceAccount = sa.getMetadata().getName();
       } else if (doc instanceof V1Role role) {
         assertEquals(sandboxNs, role.getMetadata().getNamespace(), "the Role is the sandboxes'");
         rbac.createNamespacedRole(sandboxNs, role).execute();
@@ -130,11 +130,11 @@ class KubernetesBackendTest {
         rbac.createNamespacedRoleBinding(sandboxNs, binding).execute();
       }
     }
-    assertNotNull(serviceAccount, "the chart renders a ServiceAccount");
+    assertNotNull(apiServiceAccount, "the chart renders a ServiceAccount");
     String token =
         admin
             .createNamespacedServiceAccountToken(
-                serviceAccount,
+                apiServiceAccount,
                 ns,
                 new AuthenticationV1TokenRequest()
                     .spec(new V1TokenRequestSpec().expirationSeconds(3600L)))
@@ -204,6 +204,9 @@ class KubernetesBackendTest {
                     .spec(
                         new V1PodSpec()
                             .overhead(null)
+                            // As the chart's API pod; and the namespace's "default" account may
+                            // not be made yet by the controller-manager (the pod would be refused).
+                            .serviceAccountName(apiServiceAccount)
                             .restartPolicy("Never")
                             .containers(
                                 List.of(
@@ -1233,18 +1236,27 @@ class KubernetesBackendTest {
     await("no sandbox pods after SIGTERM", 30, quietly(() -> sandboxPods("").isEmpty()));
   }
 
+  /**
+   * Sets the settings of the shortest run (MAX_EXECUTION_TIME, SANDBOX_TRANSFER_TIMEOUT_SECONDS and
+   * PTC_CONTINUATION_TIMEOUT_SECONDS of 1 s) and returns what such a run may use of its pod
+   * (SandboxUse), in seconds: its files, 1 s each way, a programmatic run's budget, (1 + 1) x 21 +
+   * 1 + 5 s, and 60 s between the calls: 110 s.
+   */
+  private static int shortestRunUse(Map<String, String> env) {
+    env.put("MAX_EXECUTION_TIME", "1");
+    env.put("SANDBOX_TRANSFER_TIMEOUT_SECONDS", "1");
+    env.put("PTC_CONTINUATION_TIMEOUT_SECONDS", "1");
+    return 110;
+  }
+
   @Test
   @Order(11)
   void aJobLeftByAKilledApiEndsAtItsDeadlineAndIsCollectedAfterItsTtl() throws Exception {
     Map<String, String> env = apiEnv(0, 0);
     // The shortest Job deadline these settings allow, the one an unset K8S_JOB_DEADLINE_SECONDS
-    // takes (SandboxUse): the start, 20 s, then what a run may use of its pod, 110 s: its files,
-    // 1 s each way, a programmatic run's budget, (1 + 1) x 21 + 1 + 5 s, and 60 s between calls.
+    // takes (SandboxUse): the start, then what a run may use of its pod.
     env.put("SANDBOX_START_TIMEOUT_SECONDS", "20");
-    env.put("MAX_EXECUTION_TIME", "1");
-    env.put("SANDBOX_TRANSFER_TIMEOUT_SECONDS", "1");
-    env.put("PTC_CONTINUATION_TIMEOUT_SECONDS", "1");
-    int jobDeadline = 20 + 110;
+    int jobDeadline = 20 + shortestRunUse(env);
     env.put("K8S_JOB_TTL_SECONDS", "0");
     api = ApiProcess.start(env);
     try (var runs = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
@@ -1385,22 +1397,19 @@ class KubernetesBackendTest {
 
   /**
    * A pool pod is replaced once less of its deadline is left than a run may use, with no request
-   * coming: here a run may use 110 s of a pod (1 s for the inputs and again for the outputs, a
-   * programmatic run's 48 s, 60 s between the calls), the pool pods' deadline is twice that, and
-   * the pool's pod changes before Kubernetes would kill it.
+   * coming: here with the shortest run ({@link #shortestRunUse}), the pool pods' deadline is twice
+   * what it uses, and the pool's pod changes before Kubernetes would kill it.
    */
   @Test
   @Order(13)
   void aPoolPodIsReplacedWhenTooOldForARunWithNoRequest() throws Exception {
     Map<String, String> env = apiEnv(1, 0);
-    env.put("MAX_EXECUTION_TIME", "1");
-    env.put("PTC_CONTINUATION_TIMEOUT_SECONDS", "1");
-    env.put("SANDBOX_TRANSFER_TIMEOUT_SECONDS", "1");
+    int runUse = shortestRunUse(env);
     restartApi(env);
     awaitReadyPyPod();
     V1Pod first = readyPool("py").get(0);
     long deadline = first.getSpec().getActiveDeadlineSeconds();
-    assertEquals(220, deadline);
+    assertEquals(2 * runUse, deadline);
     long age =
         java.time.Duration.between(
                 first.getMetadata().getCreationTimestamp().toInstant(), java.time.Instant.now())

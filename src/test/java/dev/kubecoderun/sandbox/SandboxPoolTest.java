@@ -13,6 +13,10 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
 import org.junit.jupiter.api.Test;
 
 /** The pool's logic with a fake factory (no processes): refill, dead sandboxes, cold starts. */
@@ -25,9 +29,22 @@ class SandboxPoolTest {
     volatile long closeMillis; // how long a destroy takes (a delete call, say)
     final List<Runnable> exitCallbacks = new CopyOnWriteArrayList<>();
 
+    final AtomicBoolean retired = new AtomicBoolean();
+
     void die() {
       alive.set(false);
       exitCallbacks.forEach(Runnable::run);
+    }
+
+    /** Too old for a run (a Kubernetes pod near its deadline): no longer alive for one. */
+    void retire() {
+      retired.set(true);
+      die();
+    }
+
+    @Override
+    public boolean retired() {
+      return retired.get();
     }
 
     FakeSandbox(String id, Language language, boolean warm) {
@@ -43,6 +60,11 @@ class SandboxPoolTest {
     @Override
     public void onExit(Runnable callback) {
       exitCallbacks.add(callback);
+      // As the real ones: a sandbox already dead calls back at once (the pool registers its
+      // callback just after it shows the sandbox as ready, so a test may kill it in between).
+      if (!alive.get()) {
+        callback.run();
+      }
     }
 
     @Override
@@ -232,6 +254,51 @@ class SandboxPoolTest {
       eventually(() -> factory.created.size() == 2 && pool.readyCount(Language.PY) == 1);
       assertTrue(first.closed.get());
       assertTrue(pool.acquire(Language.PY).isAlive());
+    }
+  }
+
+  /** A retired sandbox is replaced as a dead one is, but its expected end is no warning. */
+  @Test
+  void aRetiredSandboxIsReplacedWithoutAWarningADeadOneWithOne() throws Exception {
+    Logger log = Logger.getLogger(SandboxPool.class.getName());
+    List<LogRecord> records = new CopyOnWriteArrayList<>();
+    Handler handler =
+        new Handler() {
+          @Override
+          public void publish(LogRecord r) {
+            records.add(r);
+          }
+
+          @Override
+          public void flush() {}
+
+          @Override
+          public void close() {}
+        };
+    log.addHandler(handler);
+    FakeFactory factory = new FakeFactory();
+    try (SandboxPool pool =
+        new SandboxPool(factory, l -> l == Language.PY ? 1 : 0, 1, Duration.ofSeconds(1))) {
+      pool.start();
+      eventually(() -> pool.readyCount(Language.PY) == 1);
+      FakeSandbox first = factory.created.get(0);
+      first.retire();
+      eventually(() -> factory.created.size() == 2 && pool.readyCount(Language.PY) == 1);
+      assertTrue(first.closed.get());
+      FakeSandbox second = factory.created.get(1);
+      second.die();
+      eventually(() -> factory.created.size() == 3 && pool.readyCount(Language.PY) == 1);
+
+      assertEquals(
+          List.of(
+              Level.INFO + " warm sandbox " + first.id() + " is too old for a run; replacing it",
+              Level.WARNING + " warm sandbox " + second.id() + " died; replacing it"),
+          records.stream()
+              .filter(r -> r.getMessage().startsWith("warm sandbox"))
+              .map(r -> r.getLevel() + " " + r.getMessage())
+              .toList());
+    } finally {
+      log.removeHandler(handler);
     }
   }
 

@@ -47,6 +47,12 @@ final class KubernetesSandbox extends AbstractSandbox {
     return !closed.get() && lifetime.enoughForARun() && watcher.alive(id());
   }
 
+  /** Too near its deadline for a run: what {@link #onExit} says ahead of the pod's death. */
+  @Override
+  public boolean retired() {
+    return !lifetime.enoughForARun();
+  }
+
   /**
    * Runs {@code callback} once, when the pod dies or when it no longer has a run's time left,
    * whichever comes first. The second is said as it happens, not when someone asks {@link

@@ -18,6 +18,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
@@ -392,8 +393,9 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
 
   /**
    * A sandbox is deleted once, when it is closed; when that delete fails (the API server was
-   * unreachable), its pod would stay until the API restarts. This deletes such strays again, and
-   * frees the slots their failed delete still held ({@link HeldSlots}) once they are gone.
+   * unreachable), its pod would stay until the API restarts. This retries such deletes ({@link
+   * HeldSlots}, which frees their slots once one takes), and deletes the pods the watch shows that
+   * no live sandbox tracks.
    */
   private void sweepStrays() {
     while (!Thread.currentThread().isInterrupted()) {
@@ -406,14 +408,11 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
       } catch (InterruptedException e) {
         return;
       }
+      // Whether or not the watch shows their pod: a Job's may not have come yet.
+      Set<String> retried = slots.deleteAgain();
       Map<String, Boolean> strays = watcher.untracked(live.keySet());
-      strays.forEach(
-          (name, job) -> {
-            if (objects.delete(name, job)) {
-              slots.deletedAgain(name);
-            }
-          });
-      slots.freeGone(watcher::shows);
+      strays.keySet().removeAll(retried);
+      strays.forEach(objects::delete);
       if (!strays.isEmpty()) {
         LOG.info("deleted " + strays.size() + " sandbox object(s) an earlier delete missed");
       }

@@ -198,16 +198,6 @@ final class PodWatcher implements AutoCloseable {
     }
   }
 
-  /** Whether the watch has a pod of the sandbox, in whatever state. */
-  boolean shows(String sandbox) {
-    lock.lock();
-    try {
-      return pods.containsKey(sandbox);
-    } finally {
-      lock.unlock();
-    }
-  }
-
   /** Runs {@code callback} once the sandbox's pod dies or goes (at once if it already has). */
   void onGone(String sandbox, Runnable callback) {
     lock.lock();

@@ -6,6 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import com.sun.net.httpserver.HttpServer;
 import io.kubernetes.client.openapi.ApiClient;
 import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -14,12 +17,13 @@ import org.junit.jupiter.api.Test;
 /**
  * A sandbox's slot (its cap permit, its pod identity) is freed only once its object is gone or
  * going, so that during an API server brownout the real pods stay within K8S_MAX_PODS and
- * K8S_MAX_JOBS; and it is never lost for good. The API server here is a stand-in that answers
- * deletes with the status the test sets.
+ * K8S_MAX_JOBS; and it is never lost for good: the stray sweep retries the delete until it takes.
+ * The API server here is a stand-in that answers deletes with the status the test sets.
  */
 class HeldSlotsTest {
   private HttpServer apiServer;
   private volatile int deleteStatus = 200;
+  private final List<String> deletes = new CopyOnWriteArrayList<>(); // "DELETE /api/v1/..."
   private final AtomicInteger freed = new AtomicInteger();
   private HeldSlots slots;
 
@@ -29,10 +33,16 @@ class HeldSlotsTest {
     apiServer.createContext(
         "/",
         exchange -> {
+          deletes.add(exchange.getRequestMethod() + " " + exchange.getRequestURI().getPath());
           int status = deleteStatus;
+          // As the API server: a pod's delete answers the pod (being deleted), a Job's a Status.
+          String deleted =
+              exchange.getRequestURI().getPath().contains("/pods/")
+                  ? "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{}}"
+                  : "{\"apiVersion\":\"v1\",\"kind\":\"Status\",\"status\":\"Success\"}";
           byte[] body =
               (status == 200
-                      ? "{\"apiVersion\":\"v1\",\"kind\":\"Status\",\"status\":\"Success\"}"
+                      ? deleted
                       : "{\"apiVersion\":\"v1\",\"kind\":\"Status\",\"status\":\"Failure\",\"code\":"
                           + status
                           + "}")
@@ -61,33 +71,56 @@ class HeldSlotsTest {
     deleteStatus = 404;
     slots.delete("kcr-job-c-2", true, freed::incrementAndGet);
     assertEquals(2, freed.get(), "already gone");
-    assertEquals(0, slots.held());
+    assertEquals(Set.of(), slots.deleteAgain(), "nothing left to retry");
   }
 
   @Test
-  void aFailedDeleteHoldsTheSlotUntilTheStraySweepsDeleteTakes() {
+  void aFailedDeleteHoldsTheSlotUntilARetriedDeleteTakes() {
     deleteStatus = 503; // the API server browning out: the pod stays
     slots.delete("kcr-py-1", false, freed::incrementAndGet);
     assertEquals(0, freed.get(), "the pod may still run: its slot is still held");
-    assertEquals(1, slots.held());
 
-    slots.freeGone(name -> true); // the watch still shows its pod
+    assertEquals(Set.of("kcr-py-1"), slots.deleteAgain()); // still browning out
     assertEquals(0, freed.get());
 
-    slots.deletedAgain("kcr-py-1"); // the stray sweep's delete took
-    slots.deletedAgain("kcr-py-1");
+    deleteStatus = 200;
+    assertEquals(Set.of("kcr-py-1"), slots.deleteAgain()); // the stray sweep's retry took
+    assertEquals(Set.of(), slots.deleteAgain());
     assertEquals(1, freed.get(), "freed once");
-    assertEquals(0, slots.held());
   }
 
   @Test
-  void aFailedDeletesSlotIsFreedOnceTheWatchNoLongerShowsThePod() {
+  void aFailedDeletesSlotIsFreedOnceARetryFindsTheObjectGone() {
     deleteStatus = 500;
     slots.delete("kcr-py-1", false, freed::incrementAndGet);
     assertEquals(0, freed.get());
 
-    slots.freeGone(name -> false); // deleted after all, or by someone else
-    slots.freeGone(name -> false);
+    deleteStatus = 404; // deleted after all, or by someone else
+    slots.deleteAgain();
+    slots.deleteAgain();
     assertEquals(1, freed.get(), "freed once");
+  }
+
+  /**
+   * A Job whose start timed out before its pod came, and whose delete failed: the watch shows no
+   * pod of it, yet the Job is there and its pod may still come. Its slot stays held until the Job's
+   * delete is retried and takes.
+   */
+  @Test
+  void aJobWhoseDeleteFailedWithNoPodShownKeepsItsSlotUntilARetriedDeleteTakes() {
+    deleteStatus = 503;
+    slots.delete("kcr-job-py-1", true, freed::incrementAndGet);
+    slots.deleteAgain();
+    assertEquals(0, freed.get(), "the Job is still there: its slot is still held");
+    assertEquals(
+        List.of(
+            "DELETE /apis/batch/v1/namespaces/sandboxes/jobs/kcr-job-py-1",
+            "DELETE /apis/batch/v1/namespaces/sandboxes/jobs/kcr-job-py-1"),
+        deletes,
+        "the retry deletes the Job itself, not a pod");
+
+    deleteStatus = 200;
+    slots.deleteAgain();
+    assertEquals(1, freed.get(), "freed once the Job's delete took");
   }
 }

@@ -4,17 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kubecoderun.config.Config;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.testing.Eventually;
-import io.kubernetes.client.openapi.ApiClient;
-import io.kubernetes.client.openapi.models.V1ObjectMeta;
-import io.kubernetes.client.openapi.models.V1Pod;
-import io.kubernetes.client.openapi.models.V1PodStatus;
 import java.net.URI;
 import java.time.Duration;
-import java.util.Map;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.LongSupplier;
@@ -77,62 +71,20 @@ class PodLifetimeTest {
     assertFalse(lifetime.enoughForARun(), "a second short of a run, after the wrap");
   }
 
-  /**
-   * With the default settings a run may keep its pod for more than an hour (a programmatic run
-   * waiting for tool results, files taking their transfer timeouts): a pool pod with less left is
-   * not handed out, and the default deadline leaves a pod that long for runs.
-   */
-  @Test
-  void aPoolPodIsHandedOutOnlyWithWhatARunMayReallyUseOfItLeft() {
-    Config.Kubernetes k =
-        Config.from(
-                Map.of(
-                    "API_KEY", "k".repeat(20),
-                    "SANDBOX_BACKEND", "kubernetes",
-                    "POD_NAMESPACE", "sandboxes"))
-            .kubernetes();
-    NanoClock clock = new NanoClock(0);
-    PodLifetime lifetime = PodLifetime.startingNow(clock, k.podActiveDeadline(), k.runNeed());
-    Duration programmaticRunAndTransfers = Duration.ofSeconds(3185 + 2 * 600);
-
-    clock.at(k.podActiveDeadline().minus(programmaticRunAndTransfers).minusSeconds(1));
-    assertFalse(lifetime.enoughForARun(), "room for the programmatic run, not for the margin");
-    clock.at(k.podActiveDeadline().minus(k.runNeed()));
-    assertTrue(lifetime.enoughForARun(), "exactly a run left");
-    clock.at(Duration.ofHours(1));
-    assertTrue(lifetime.enoughForARun(), "an hour old, as long again to go");
-  }
-
   /** The sandbox's own answer, which the pool's take and the session's take and keep ask. */
   @Test
   void aRunningPodNearItsDeadlineIsNotAliveForTheNextRun() {
-    ApiClient never = new ApiClient(); // never called: the informer is not started
-    never.setReadTimeout(0);
-    PodWatcher watcher = new PodWatcher(never, "ns", "sel");
+    PodWatcher watcher = watcherWithARunningPod("kcr-py-1");
+    ScheduledThreadPoolExecutor timers = KubernetesSandboxFactory.timers();
     try {
-      watcher.update(
-          new V1Pod()
-              .metadata(
-                  new V1ObjectMeta()
-                      .name("kcr-py-1")
-                      .uid("uid-1")
-                      .labels(Map.of(PodSpecs.SANDBOX, "kcr-py-1")))
-              .status(new V1PodStatus().phase("Running")));
       NanoClock clock = new NanoClock(0);
-      KubernetesSandbox sandbox =
-          new KubernetesSandbox(
-              "kcr-py-1",
-              Language.PY,
-              new RunnerClient(null, URI.create("http://127.0.0.1:1"), "t"),
-              watcher,
-              () -> {},
-              PodLifetime.startingNow(clock, DEADLINE, NEEDED),
-              KubernetesSandboxFactory.timers());
+      KubernetesSandbox sandbox = sandbox("kcr-py-1", watcher, clock, timers);
 
       assertTrue(sandbox.isAlive());
       clock.at(DEADLINE.minusSeconds(10));
       assertFalse(sandbox.isAlive(), "running, but Kubernetes kills it within the run");
     } finally {
+      timers.shutdownNow();
       watcher.close();
     }
   }
@@ -154,9 +106,11 @@ class PodLifetimeTest {
 
       sandbox.onExit(reported::incrementAndGet);
       assertEquals(0, reported.get(), "still good for a run");
+      assertFalse(sandbox.retired());
       Eventually.await("reported gone", Duration.ofSeconds(10), () -> reported.get() == 1);
       clock.at(DEADLINE.minus(NEEDED).plusSeconds(1));
       assertFalse(sandbox.isAlive(), "and no longer alive for a run");
+      assertTrue(sandbox.retired(), "retired, not dead: the pool says so without a warning");
     } finally {
       timers.shutdownNow();
       watcher.close();
@@ -181,14 +135,8 @@ class PodLifetimeTest {
   }
 
   private static PodWatcher watcherWithARunningPod(String name) {
-    ApiClient never = new ApiClient(); // never called: the informer is not started
-    never.setReadTimeout(0);
-    PodWatcher watcher = new PodWatcher(never, "ns", "sel");
-    watcher.update(
-        new V1Pod()
-            .metadata(
-                new V1ObjectMeta().name(name).uid(name).labels(Map.of(PodSpecs.SANDBOX, name)))
-            .status(new V1PodStatus().phase("Running")));
+    PodWatcher watcher = PodWatcherTest.unstartedWatcher();
+    watcher.update(PodWatcherTest.pod(name, "Running"));
     return watcher;
   }
 

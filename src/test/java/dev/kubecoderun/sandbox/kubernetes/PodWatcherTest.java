@@ -22,7 +22,15 @@ import org.junit.jupiter.api.Test;
 
 /** The informer's handlers, fed by hand (no API server): they record and enqueue, never block. */
 class PodWatcherTest {
-  private static V1Pod pod(String sandbox, String phase) {
+  /** A watch fed by hand, as here: its informer is not started, so its client is never called. */
+  static PodWatcher unstartedWatcher() {
+    ApiClient never = new ApiClient();
+    never.setReadTimeout(0);
+    return new PodWatcher(never, "ns", "sel");
+  }
+
+  /** The pod of a sandbox (a pool pod, or a Job's), in the phase given. */
+  static V1Pod pod(String sandbox, String phase) {
     return new V1Pod()
         .metadata(
             new V1ObjectMeta()
@@ -34,9 +42,7 @@ class PodWatcherTest {
 
   @Test
   void aPodGoneCallbackRunsOffTheInformerThreadWhichGoesOnAtOnce() throws Exception {
-    ApiClient never = new ApiClient(); // never called: the informer is not started
-    never.setReadTimeout(0);
-    PodWatcher watcher = new PodWatcher(never, "ns", "sel");
+    PodWatcher watcher = unstartedWatcher();
     try {
       watcher.update(pod("a", "Running"));
       watcher.update(pod("b", "Running"));
@@ -76,9 +82,7 @@ class PodWatcherTest {
 
   @Test
   void aPodThatCameAndWentBeforeItsWaiterLookedIsGivenUpAtOnce() throws Exception {
-    ApiClient never = new ApiClient();
-    never.setReadTimeout(0);
-    PodWatcher watcher = new PodWatcher(never, "ns", "sel");
+    PodWatcher watcher = unstartedWatcher();
     try {
       // Created and deleted (grace 0) before the creating thread waits for it.
       watcher.update(pod("c", "Pending"));
@@ -98,9 +102,7 @@ class PodWatcherTest {
    */
   @Test
   void aCreatedPodTheWatchDoesNotShowInTimeMarksItStalled() throws Exception {
-    ApiClient never = new ApiClient();
-    never.setReadTimeout(0);
-    PodWatcher watcher = new PodWatcher(never, "ns", "sel");
+    PodWatcher watcher = unstartedWatcher();
     try {
       watcher.expect("kcr-py-slow", Duration.ofHours(1));
       assertNull(watcher.stalled(), "still in its time");
