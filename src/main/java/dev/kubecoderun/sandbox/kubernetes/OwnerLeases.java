@@ -42,6 +42,27 @@ final class OwnerLeases implements AutoCloseable {
     this.name = "kcr-owner-" + instance;
   }
 
+  /**
+   * The shortest Lease an operator should give: a renewal is a request call, which may take up to
+   * 40 s against a busy API server (KubeClients: 10 s to connect, 30 s to read), and another API
+   * pod deletes this one's sandboxes, runs and all, once the Lease was not renewed for twice its
+   * duration.
+   */
+  static final Duration SAFE_DURATION = Duration.ofSeconds(30);
+
+  /** A warning for a Lease shorter than {@link #SAFE_DURATION}, or null. */
+  static String shortLeaseWarning(Duration duration) {
+    if (duration.compareTo(SAFE_DURATION) >= 0) {
+      return null;
+    }
+    return "K8S_OWNER_LEASE_SECONDS="
+        + duration.toSeconds()
+        + " is shorter than "
+        + SAFE_DURATION.toSeconds()
+        + " s: a renewal slowed by a busy API server (a call may take 40 s) can make another API"
+        + " pod take this one for gone and delete its sandboxes, running ones included";
+  }
+
   /** Takes (or takes over, after a restart of the same pod) this API pod's Lease and renews it. */
   void start() throws ApiException {
     V1Lease lease =
@@ -74,6 +95,10 @@ final class OwnerLeases implements AutoCloseable {
           .getMetadata()
           .resourceVersion(old == null ? null : old.getMetadata().getResourceVersion());
       mine = api.replaceNamespacedLease(name, namespace, lease).execute();
+    }
+    String warning = shortLeaseWarning(duration);
+    if (warning != null) {
+      LOG.warning(warning);
     }
     renewer = Thread.ofVirtual().name("kcr-owner-lease").start(this::renewLoop);
   }
