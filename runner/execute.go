@@ -25,6 +25,9 @@ type execRequest struct {
 	Args         []string `json:"args"`
 	State        string   `json:"state"`
 	CaptureState bool     `json:"capture_state"`
+	// MaxStateBytes is the largest state the caller keeps (0: maxStateBytes): a larger one is not
+	// sent, so its answer is not one the caller cannot read.
+	MaxStateBytes int64 `json:"max_state_bytes"`
 	// PTC makes it a programmatic run (ptc.go): the answer comes when the code first calls a tool.
 	PTC *ptcRequest `json:"ptc,omitempty"`
 
@@ -231,7 +234,7 @@ func (s *Server) execute(req *execRequest, lang language, state []byte) (*execRe
 	}
 	resp.Files, resp.FilesOmitted, resp.Deleted, resp.Unlisted = diffWorkdir(s.cfg.Workdir, before)
 	if req.Language == "py" && req.CaptureState {
-		resp.stateFile, resp.stateSize, resp.StateErrors = s.readState()
+		resp.stateFile, resp.stateSize, resp.StateErrors = s.readState(stateLimit(req.MaxStateBytes))
 	}
 	return resp, nil
 }
@@ -249,23 +252,42 @@ func (s *Server) prepareRun(dirs []string, name, code string) error {
 	return s.writeScratch(path.Join(dirCode, name), []byte(code))
 }
 
-// readState opens what the Python shim captured: the state file, nil when there is none or it is
-// empty, with its size (writeAnswer streams it into the answer), and the errors.
-func (s *Server) readState() (*os.File, int64, []string) {
+// stateLimit is the largest state an answer carries: what the caller keeps, at most maxStateBytes.
+func stateLimit(asked int64) int64 {
+	if asked <= 0 || asked > maxStateBytes {
+		return maxStateBytes
+	}
+	return asked
+}
+
+// stateTooLarge is the state error of a state over the limit; the API knows it by its start.
+func stateTooLarge(size, limit int64) string {
+	// Rounded up and down to a tenth: a state just over the limit never reads as its equal.
+	mib := func(n int64, round func(float64) float64) float64 { return round(float64(n)/(1<<20)*10) / 10 }
+	return fmt.Sprintf("the Python state (%.1f MiB) is larger than the %.1f MiB this deployment keeps", mib(size, math.Ceil), mib(limit, math.Floor))
+}
+
+// readState opens what the Python shim captured: the state file, nil when there is none, it is
+// empty or larger than limit (an error then says so), with its size (writeAnswer streams it into
+// the answer), and the errors.
+func (s *Server) readState(limit int64) (*os.File, int64, []string) {
 	var errs []string
 	if f, size, err := s.openScratch(path.Join(dirState, "errors.json"), math.MaxInt64); err == nil {
 		errs = decodeStateErrors(f, size)
 		f.Close()
 	}
-	f, size, err := s.openScratch(path.Join(dirState, "out.bin"), maxStateBytes)
+	f, size, err := s.openScratch(path.Join(dirState, "out.bin"), math.MaxInt64)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, "runner: state not captured: "+unwrapPathError(err).Error())
 		}
 		return nil, 0, errs
 	}
-	if size == 0 {
+	if size == 0 || size > limit {
 		f.Close()
+		if size > limit {
+			errs = append(errs, stateTooLarge(size, limit))
+		}
 		return nil, 0, errs
 	}
 	return f, size, errs

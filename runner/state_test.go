@@ -95,6 +95,35 @@ func TestPythonStateAfterExitAndErrors(t *testing.T) {
 	}
 }
 
+// The caller's max_state_bytes bounds the state an answer carries: a state of exactly that size is
+// sent, one a byte over is not, and a state error says why, with both sizes.
+func TestPythonStateOverTheCallersLimitIsNotSent(t *testing.T) {
+	t.Parallel()
+	tr := newRunner(t, runnerOpts{})
+	// 1 MiB of seeded random bytes: the same state, of the same size, every run.
+	code := "import random\nrandom.seed(1)\nx = random.randbytes(1 << 20)\nprint('made')"
+	run := func(limit int) result {
+		return tr.execute(map[string]any{"language": "py", "code": code, "capture_state": true, "timeout_ms": 30000, "max_state_bytes": limit})
+	}
+	whole := run(0) // 0: the runner's own bound, 64 MiB
+	raw, err := base64.StdEncoding.DecodeString(whole.State)
+	if err != nil || len(raw) < 1<<20 || len(whole.StateErrors) != 0 {
+		t.Fatalf("without a limit: want the whole state, got %d bytes (%v): %s", len(raw), err, whole)
+	}
+	if kept := run(len(raw)); kept.State != whole.State || len(kept.StateErrors) != 0 {
+		t.Errorf("a state as large as the limit must be sent: got %d bytes of base64, errors %q", len(kept.State), kept.StateErrors)
+	}
+	over := run(len(raw) - 1)
+	if over.State != "" || over.Stdout != "made\n" || over.ExitCode != 0 {
+		t.Errorf("a state a byte over the limit must not be sent, the run's answer must: %d bytes of base64, exit %d, stdout %q, stderr %q",
+			len(over.State), over.ExitCode, over.Stdout, over.Stderr)
+	}
+	want := "the Python state (1.1 MiB) is larger than the 1.0 MiB this deployment keeps"
+	if len(over.StateErrors) != 1 || over.StateErrors[0] != want {
+		t.Errorf("want the state error %q, got %q", want, over.StateErrors)
+	}
+}
+
 func TestPythonStateVersion1(t *testing.T) {
 	t.Parallel()
 	tr := newRunner(t, runnerOpts{})

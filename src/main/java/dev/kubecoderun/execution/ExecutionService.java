@@ -209,7 +209,8 @@ public final class ExecutionService {
                 limits.maxExecutionTime().toMillis(),
                 cmd.args(),
                 state,
-                usesState);
+                usesState,
+                usesState ? maxStateBytes() : null);
         RunnerResult result =
             step != null
                 ? step.run(sandbox, request, session.id(), held)
@@ -315,17 +316,62 @@ public final class ExecutionService {
    * 10 000 entries).
    */
   private long protocolReply() {
-    long outputs = 12L * limits.maxOutputBytes();
     long state = (64L << 20) * 4 / 3;
     long files = 64L << 20;
-    return Math.min(Integer.MAX_VALUE - 8, outputs + state + files + (1 << 20));
+    return Math.min(Integer.MAX_VALUE - 8, protocolOutputs() + state + files);
+  }
+
+  /**
+   * Of {@link #protocolReply}: stdout and stderr at their worst, and 1 MiB for the other fields.
+   */
+  private long protocolOutputs() {
+    return 12L * limits.maxOutputBytes() + (1 << 20);
+  }
+
+  /**
+   * The largest Python state a run keeps: STATE_MAX_SIZE_MB, or less when the memory budget cannot
+   * afford it. Sent to the runner as max_state_bytes (it then sends no larger state), and checked
+   * again on the answer (a runner of an older version ignores it). Why less: a state is only worth
+   * keeping if the session's next run can carry it on. That run holds it at {@link #STATE_COST} a
+   * byte while it runs and reads an answer that may carry it back, 4/3 of it as base64 at {@link
+   * RunnerClient#REPLY_COST} a byte, with outputs at their worst: about 10.3 times the state, on
+   * top of those outputs. A larger state would fail that run with a 503, its output lost, once the
+   * budget could not hold its answer; now the run is answered without it, with a note. The file
+   * list's share of {@link #protocolReply} (10 000 long names) is left out: a run near that bound
+   * may still fail, as {@link #warnOfSmallBudget} says. At least 1 byte: 0 would mean the runner's
+   * own bound.
+   */
+  long maxStateBytes() {
+    long afford =
+        (memory.capacity() - protocolOutputs() * RunnerClient.REPLY_COST)
+            * 3
+            / (3L * STATE_COST + 4L * RunnerClient.REPLY_COST);
+    return Math.max(1, Math.min(stateConfig.maxBytes(), afford));
   }
 
   /**
    * Tells the operator, once at start, that the memory budget holds less of a runner's answer than
-   * the runner may send: runs with that much output, state or files fail (503, SANDBOX_FAILED).
+   * the runner may send: runs with that much output or files fail (503, SANDBOX_FAILED); and that
+   * it keeps smaller Python states than STATE_MAX_SIZE_MB: larger ones are not kept (the run is
+   * answered, with a note).
    */
   private void warnOfSmallBudget() {
+    if (stateConfig.enabled() && maxStateBytes() < stateConfig.maxBytes()) {
+      LOG.warning(
+          "the memory budget ("
+              + (memory.capacity() >> 20)
+              + " MiB, REQUEST_MEMORY_BUDGET_MB or a quarter of the heap) keeps Python states of at"
+              + " most "
+              + megabytes(maxStateBytes(), false)
+              + " MiB, less than STATE_MAX_SIZE_MB ("
+              + (stateConfig.maxBytes() >> 20)
+              + " MiB): a run whose state is larger is answered without keeping it (a note says"
+              + " so), and its session's next run starts without variables; a budget of "
+              + (((stateConfig.maxBytes() * (3L * STATE_COST + 4L * RunnerClient.REPLY_COST)) / 3
+                      + protocolOutputs() * RunnerClient.REPLY_COST)
+                  >> 20)
+              + " MiB keeps them all");
+    }
     if (maxRunnerReply() < protocolReply()) {
       LOG.warning(
           "the memory budget ("
@@ -336,7 +382,7 @@ public final class ExecutionService {
               + " MiB, less than the "
               + (protocolReply() >> 20)
               + " MiB it may be (outputs of MAX_OUTPUT_SIZE, a 64 MiB state, the file list): a"
-              + " run whose answer comes near it fails with 503; a budget of "
+              + " run whose outputs and files come near it fails with 503; a budget of "
               + ((protocolReply() * RunnerClient.REPLY_COST) >> 20)
               + " MiB lets every answer through");
     }
@@ -676,7 +722,11 @@ public final class ExecutionService {
 
   /**
    * Saves the state the run captured; a failed run (unless STATE_CAPTURE_ON_ERROR) keeps {@code
-   * loaded}, the state it started from: the session was held since, so nothing else wrote it.
+   * loaded}, the state it started from: the session was held since, so nothing else wrote it. A run
+   * that captured none, or one larger than {@link #maxStateBytes} (the runner keeps it back, with a
+   * state error), leaves the session without state: the answer says has_state false, and the next
+   * run starts without variables rather than with those of an older run, which the code of this one
+   * may have changed since.
    */
   private StoredStateInfo saveState(
       Session session, Optional<StoredState> loaded, RunnerResult result, List<String> notes)
@@ -693,7 +743,9 @@ public final class ExecutionService {
           notes.add(
               error.startsWith("Cannot serialize")
                   ? "not kept for the next run: " + shown
-                  : "Python state: " + shown);
+                  : error.startsWith(STATE_TOO_LARGE)
+                      ? "not kept for the next run: " + shown + NO_STATE_NOW
+                      : "Python state: " + shown);
         }
       }
     }
@@ -708,8 +760,18 @@ public final class ExecutionService {
       // The runner only sends base64: this answer is not our runner's.
       throw new SandboxException("the runner's state is not base64: " + e.getMessage(), e);
     }
-    if (bytes.length > stateConfig.maxBytes()) {
-      notes.add("Python state not saved: larger than " + stateConfig.maxBytes() + " bytes");
+    if (bytes.length > maxStateBytes()) {
+      // A runner that ignored max_state_bytes. As when the runner keeps it back: the session's
+      // previous state goes too (the answer says has_state false, so the next run must find none).
+      notes.add(
+          "not kept for the next run: "
+              + STATE_TOO_LARGE
+              + megabytes(bytes.length, true)
+              + " MiB) is larger than the "
+              + megabytes(maxStateBytes(), false)
+              + " MiB this deployment keeps"
+              + NO_STATE_NOW);
+      states.delete(session.id());
       return StoredStateInfo.NONE;
     }
     states.save(session.id(), bytes);
@@ -760,6 +822,25 @@ public final class ExecutionService {
         state.hash(),
         outputs.skipped(),
         outputs.delivery());
+  }
+
+  /**
+   * How the runner's state error for a state over max_state_bytes starts (docs/runner-protocol.md):
+   * "the Python state (X MiB) is larger than the Y MiB this deployment keeps".
+   */
+  static final String STATE_TOO_LARGE = "the Python state (";
+
+  /** What a state not kept for its size means for the next run: none is kept (see saveState). */
+  static final String NO_STATE_NOW = "; the next run starts without variables";
+
+  /**
+   * {@code bytes} in MiB, to a tenth, rounded up or down (as the runner does: a state just over the
+   * limit never reads as its equal).
+   */
+  private static String megabytes(long bytes, boolean up) {
+    double tenths = bytes * 10 / (double) (1 << 20);
+    return String.format(
+        java.util.Locale.ROOT, "%.1f", (up ? Math.ceil(tenths) : Math.floor(tenths)) / 10);
   }
 
   /** The most {@code [kubecoderun]} lines an answer's stderr gets. */

@@ -50,6 +50,7 @@ class RunnerRepliesTest {
   private volatile String answer;
   private volatile int status = 200; // of the answer to /execute
   private volatile String waitAnswer = "{\"status\":\"ok\"}"; // to /ptc/wait
+  private volatile String executed; // the last request to /execute
   private Application app;
   private Path data;
   private final HttpClient client = HttpClient.newHttpClient();
@@ -60,10 +61,13 @@ class RunnerRepliesTest {
     runner.createContext(
         "/",
         ex -> {
-          try (InputStream in = ex.getRequestBody()) {
-            in.transferTo(OutputStream.nullOutputStream());
-          }
           String path = ex.getRequestURI().getPath();
+          try (InputStream in = ex.getRequestBody()) {
+            String request = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            if (path.equals("/execute")) {
+              executed = request;
+            }
+          }
           String text =
               switch (path) {
                 case "/execute" -> answer;
@@ -228,6 +232,52 @@ class RunnerRepliesTest {
     assertEquals("1", res.headers().firstValue("Retry-After").orElse(null), res.body());
     assertEquals(
         "service_unavailable", Json.MAPPER.readTree(res.body()).path("error_type").asText());
+  }
+
+  /**
+   * A runner that ignores max_state_bytes (an older one) and sends a larger state: the run is
+   * answered, the state not kept and said so, and the session's previous state is gone too (the
+   * answer says has_state false). An 8 MiB budget keeps ~390 KiB (ExecutionService.maxStateBytes).
+   */
+  @Test
+  void aStateOverTheLimitAskedForIsNotKeptEvenFromARunnerThatSentIt() throws Exception {
+    app.close();
+    Map<String, String> env = env();
+    env.put("REQUEST_MEMORY_BUDGET_MB", "8");
+    app = Application.start(Config.from(env), factory());
+    answer = reply("\"state\":\"AgEC\"");
+    JsonNode first = Json.MAPPER.readTree(exec("py").body());
+    assertTrue(first.path("has_state").asBoolean(), first.toString());
+    long limit = Json.MAPPER.readTree(executed).path("max_state_bytes").asLong();
+    assertTrue(limit > 0 && limit < 512 << 10, executed);
+    String sid = first.path("session_id").asText();
+
+    byte[] large = new byte[512 << 10];
+    large[0] = 2;
+    answer =
+        reply(
+            "\"stdout\":\"made\\n\",\"state\":\""
+                + java.util.Base64.getEncoder().encodeToString(large)
+                + "\"");
+    HttpResponse<String> res = exec(Map.of("lang", "py", "code", "x = 1", "session_id", sid));
+    assertEquals(200, res.statusCode(), res.body());
+    JsonNode run = Json.MAPPER.readTree(res.body());
+    assertEquals("made\n", run.path("stdout").asText(), res.body());
+    assertEquals(false, run.path("has_state").asBoolean(), res.body());
+    assertTrue(
+        run.path("stderr")
+            .asText()
+            .contains(
+                "[kubecoderun] not kept for the next run: the Python state (0.5 MiB) is larger"
+                    + " than the 0.3 MiB this deployment keeps; the next run starts without"
+                    + " variables"),
+        res.body());
+
+    answer = reply("");
+    exec(Map.of("lang", "py", "code", "print(1)", "session_id", sid));
+    assertTrue(
+        Json.MAPPER.readTree(executed).path("state").isMissingNode(),
+        "the next run is sent no state: " + executed);
   }
 
   @Test

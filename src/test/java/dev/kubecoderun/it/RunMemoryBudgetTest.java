@@ -2,12 +2,15 @@ package dev.kubecoderun.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.testing.Eventually;
+import java.net.http.HttpRequest;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
@@ -18,7 +21,9 @@ import org.junit.jupiter.api.Test;
 /**
  * Runs draw on the memory budget too (REQUEST_MEMORY_BUDGET_MB=24): a run holds what its state and
  * its runner's answer cost while it runs, gives it all back when it is over, and a run that would
- * go past the budget waits for room, or fails with a 503 that loses nothing.
+ * go past the budget waits for room, or fails with a 503 that loses nothing. A state larger than
+ * the budget keeps (under 1 MiB here, ExecutionService.maxStateBytes) is not kept: its run is
+ * answered, with a note.
  */
 @Tag("integration")
 class RunMemoryBudgetTest {
@@ -27,11 +32,11 @@ class RunMemoryBudgetTest {
   /** A Python state of a little over 4 MiB (random bytes: nothing shrinks them). */
   private static final String BIG_STATE = "import os\nx = os.urandom(4 << 20)\ndel os";
 
-  /**
-   * A state of a little over 2 MiB: a run of it holds its state and the state in its answer (~22
-   * MiB, 5 and 5.3 times it) within the budget, which a run of a 4 MiB state (~43 MiB) never could.
-   */
+  /** A state of a little over 2 MiB: a run of it holds 10 MiB while it runs (5 times it). */
   private static final String HALF_STATE = "import os\nx = os.urandom(2 << 20)\ndel os";
+
+  /** The most of stdout, and of stderr, kept: small, so that this budget keeps some state. */
+  private static final int MAX_OUTPUT = 256 << 10;
 
   private static TestServer server;
 
@@ -45,7 +50,7 @@ class RunMemoryBudgetTest {
                 "POD_POOL_PY",
                 "2",
                 "MAX_OUTPUT_SIZE",
-                Long.toString(4 * MIB)),
+                Integer.toString(MAX_OUTPUT)),
             "0");
   }
 
@@ -75,6 +80,29 @@ class RunMemoryBudgetTest {
   }
 
   /**
+   * A new session holding the state {@code code} makes, larger than this server's runs keep: made
+   * on the shared server, whose budget keeps it, and uploaded here (an upload is bounded by
+   * STATE_MAX_SIZE_MB alone), where a run loads it and holds what it costs.
+   */
+  private static String uploaded(String code) {
+    TestServer maker = TestServer.get();
+    TestServer.Reply made = maker.exec("py", code);
+    assertEquals(200, made.status(), made.body());
+    assertTrue(made.json().path("has_state").asBoolean(), made.body());
+    TestServer.Reply state = maker.get("/state/" + made.json().path("session_id").asText());
+    assertEquals(200, state.status(), state.body());
+    String sid = "budget-" + UUID.randomUUID();
+    TestServer.Reply up =
+        server.send(
+            server
+                .request("/state/" + sid)
+                .header("Content-Type", "application/octet-stream")
+                .POST(HttpRequest.BodyPublishers.ofByteArray(state.raw().body())));
+    assertEquals(201, up.status(), up.body());
+    return sid;
+  }
+
+  /**
    * A run of {@code sid} that holds its 4 MiB state's cost (5 times it) for as long as its code
    * runs: {@code seconds}, long enough for the test to act while it does (the test waits for
    * conditions, never for this time). It drops the state at its end, so its answer is small.
@@ -92,8 +120,8 @@ class RunMemoryBudgetTest {
   @Test
   void aRunHoldsItsStateWhileItRunsAndARunThatNeedsMoreWaitsForItThenGetsItsStateWhole()
       throws Exception {
-    String first = session(BIG_STATE);
-    String second = session(HALF_STATE);
+    String first = uploaded(BIG_STATE);
+    String second = uploaded(HALF_STATE);
     assertEquals(0, held(), "a run over holds nothing");
     // 5 s: time to see the second run wait, well within its 10 s wait for room.
     CompletableFuture<TestServer.Reply> running = holding(first, 5);
@@ -116,12 +144,20 @@ class RunMemoryBudgetTest {
 
   @Test
   void aRunWhoseAnswerFindsNoRoomFailsWithA503AndItsSessionKeepsItsState() throws Exception {
-    String big = session(BIG_STATE);
+    String big = uploaded(BIG_STATE);
     String small = session("y = 1");
     // 25 s: past the refused run's 10 s wait, with room to spare on a busy machine.
     CompletableFuture<TestServer.Reply> running = holding(big, 25);
-    // 3 MiB of output: its answer costs 12 MiB, past the ~4 MiB left, for the 10 s wait.
-    TestServer.Reply refused = run(small, "y = 2\nprint('a' * (3 << 20))");
+    // stdout and stderr full of a control character, 6 bytes of JSON each: its answer costs 12
+    // MiB, past the ~4 MiB left, for the 10 s wait.
+    TestServer.Reply refused =
+        run(
+            small,
+            "import sys\ny = 2\nsys.stdout.write('\\x01' * "
+                + MAX_OUTPUT
+                + ")\nsys.stderr.write('\\x01' * "
+                + MAX_OUTPUT
+                + ")");
     assertFalse(running.isDone(), "refused while the other run held the budget");
     assertEquals(503, refused.status(), refused.body());
     assertEquals("1", refused.header("Retry-After"));
@@ -136,6 +172,32 @@ class RunMemoryBudgetTest {
     assertEquals("1\n", after.json().path("stdout").asText(), "the session's state as it was");
     Eventually.await(
         "every reservation to be given back", Duration.ofSeconds(30), () -> held() == 0);
+  }
+
+  /**
+   * A run whose state is larger than the budget keeps (6 MiB: an answer carrying it would cost 32
+   * MiB, more than the whole budget) is answered, its output whole, with a note that the state was
+   * not kept; the session's state is gone, the one from before that run too, so the next run starts
+   * without variables (as the note says) rather than with those of an older run.
+   */
+  @Test
+  void aStateLargerThanTheBudgetKeepsIsNotKeptAndItsRunIsAnswered() {
+    String sid = session("y = 1");
+    TestServer.Reply large = run(sid, "import os\nx = os.urandom(6 << 20)\ndel os\nprint('made')");
+    assertEquals(200, large.status(), large.body());
+    JsonNode json = large.json();
+    assertEquals("made\n", json.path("stdout").asText(), large.body());
+    assertFalse(json.path("has_state").asBoolean(), large.body());
+    String stderr = json.path("stderr").asText();
+    // 6.1: the state rounded up; 0.7: (24 MiB - 4 * 4 MiB for the outputs) * 3 / 31, rounded down.
+    assertTrue(
+        stderr.contains(
+            "[kubecoderun] not kept for the next run: the Python state (6.1 MiB) is larger than"
+                + " the 0.7 MiB this deployment keeps; the next run starts without variables"),
+        stderr);
+    TestServer.Reply next = run(sid, "print('x' in globals(), 'y' in globals())");
+    assertEquals(200, next.status(), next.body());
+    assertEquals("False False\n", next.json().path("stdout").asText(), next.body());
   }
 
   /**
@@ -154,7 +216,7 @@ class RunMemoryBudgetTest {
     Object continuation =
         ProgrammaticToolCallingTest.continuation(
             batch, List.of(ProgrammaticToolCallingTest.result(batch.at("/tool_calls/0"), 42)));
-    String big = session(BIG_STATE);
+    String big = uploaded(BIG_STATE);
     // 25 s: past the refused continuation's 10 s wait, with room to spare on a busy machine.
     CompletableFuture<TestServer.Reply> running = holding(big, 25);
     TestServer.Reply refused =
