@@ -25,10 +25,10 @@ import java.util.logging.Logger;
 /**
  * ONE informer (list + watch) on the backend's label selector: it keeps the latest state of every
  * sandbox pod, wakes the threads waiting for a pod to become ready and tells sandboxes when their
- * pod dies. Nothing polls the API server per pod. The informer's handlers only record the pod and
- * hand the "pod gone" callbacks to their own virtual threads: a callback may make blocking API
- * calls (deleting the pod, up to the client's timeout), which must not hold up every other pod's
- * events.
+ * pod dies or is no longer Ready. Nothing polls the API server per pod. The informer's handlers
+ * only record the pod and hand the "pod gone" callbacks to their own virtual threads: a callback
+ * may make blocking API calls (deleting the pod, up to the client's timeout), which must not hold
+ * up every other pod's events.
  */
 final class PodWatcher implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(PodWatcher.class.getName());
@@ -151,12 +151,31 @@ final class PodWatcher implements AutoCloseable {
     }
   }
 
-  /** True while the sandbox's pod exists and neither failed nor is being deleted. */
+  /**
+   * True while the sandbox's pod exists and neither failed nor is being deleted, Ready or not: what
+   * a pod still starting is asked ({@link #serving} would be false before it is first Ready).
+   */
   boolean alive(String sandbox) {
     lock.lock();
     try {
       V1Pod pod = pods.get(sandbox);
       return pod != null && !dead(pod);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * True while the sandbox's pod is alive and Ready: what a pod that has been Ready is asked before
+   * it is handed out or kept. One no longer Ready (its node NotReady, its runner not answering the
+   * readiness probe) keeps its phase Running, but a run on it would fail against a runner out of
+   * reach.
+   */
+  boolean serving(String sandbox) {
+    lock.lock();
+    try {
+      V1Pod pod = pods.get(sandbox);
+      return pod != null && !dead(pod) && ready(pod);
     } finally {
       lock.unlock();
     }
@@ -198,13 +217,17 @@ final class PodWatcher implements AutoCloseable {
     }
   }
 
-  /** Runs {@code callback} once the sandbox's pod dies or goes (at once if it already has). */
+  /**
+   * Runs {@code callback} once the sandbox's pod dies, goes, or is no longer Ready ({@link
+   * #serving} turns false; at once if it already is). For a pod that has been Ready: a sandbox asks
+   * it, made only once its pod was.
+   */
   void onGone(String sandbox, Runnable callback) {
     lock.lock();
     boolean now;
     try {
       V1Pod pod = pods.get(sandbox);
-      now = pod == null || dead(pod);
+      now = pod == null || dead(pod) || !ready(pod);
       if (!now) {
         onGone.computeIfAbsent(sandbox, k -> new ArrayList<>()).add(callback);
       }
@@ -242,17 +265,27 @@ final class PodWatcher implements AutoCloseable {
       return;
     }
     List<Runnable> fire = null;
+    V1Pod old;
     lock.lock();
     try {
-      pods.put(sandbox, pod);
+      old = pods.put(sandbox, pod);
       gone.remove(sandbox);
       expected.remove(sandbox);
-      if (dead(pod)) {
+      // Not Ready: only a pod that has been has callbacks (onGone), so one starting loses none.
+      if (dead(pod) || !ready(pod)) {
         fire = onGone.remove(sandbox);
       }
       changed.signalAll();
     } finally {
       lock.unlock();
+    }
+    if (old != null && ready(old) && !dead(pod) && !ready(pod)) {
+      LOG.warning(
+          "sandbox pod "
+              + pod.getMetadata().getName()
+              + " is no longer Ready: "
+              + notReadyWhy(pod)
+              + "; it is handed to no run");
     }
     run(fire);
   }
@@ -313,6 +346,26 @@ final class PodWatcher implements AutoCloseable {
     return conditions != null
         && conditions.stream()
             .anyMatch(c -> "Ready".equals(c.getType()) && "True".equals(c.getStatus()));
+  }
+
+  /** The Ready condition's reason and message, when Kubernetes gives them. */
+  private static String notReadyWhy(V1Pod pod) {
+    String node = pod.getSpec() == null ? null : pod.getSpec().getNodeName();
+    List<V1PodCondition> conditions =
+        pod.getStatus() == null ? null : pod.getStatus().getConditions();
+    V1PodCondition c =
+        conditions == null
+            ? null
+            : conditions.stream().filter(x -> "Ready".equals(x.getType())).findFirst().orElse(null);
+    if (c == null || (c.getReason() == null && c.getMessage() == null)) {
+      // The node controller marks a NotReady node's pods so, with no reason of its own.
+      return "its node " + node + " may be NotReady";
+    }
+    return (c.getReason() == null ? "" : c.getReason() + ": ")
+        + (c.getMessage() == null ? "" : c.getMessage())
+        + " (node "
+        + node
+        + ")";
   }
 
   static boolean dead(V1Pod pod) {
