@@ -6,6 +6,7 @@ import io.kubernetes.client.informer.SharedIndexInformer;
 import io.kubernetes.client.informer.SharedInformerFactory;
 import io.kubernetes.client.openapi.ApiClient;
 import io.kubernetes.client.openapi.apis.CoreV1Api;
+import io.kubernetes.client.openapi.models.V1ContainerStatus;
 import io.kubernetes.client.openapi.models.V1Pod;
 import io.kubernetes.client.openapi.models.V1PodCondition;
 import io.kubernetes.client.openapi.models.V1PodList;
@@ -110,7 +111,11 @@ final class PodWatcher implements AutoCloseable {
     return informer.hasSynced();
   }
 
-  /** Blocks until the sandbox's pod is Ready with an IP; fails fast when it fails or goes away. */
+  /**
+   * Blocks until the sandbox's pod is Ready with an IP; fails fast when it fails or goes away, or
+   * when a container of it waits for what no wait mends ({@link #cannotStart}): such a start would
+   * otherwise hold its slot (and its caller) for the whole timeout.
+   */
   Ready awaitReady(String sandbox, Duration timeout) throws SandboxException {
     long deadline = System.nanoTime() + timeout.toNanos();
     lock.lock();
@@ -124,6 +129,10 @@ final class PodWatcher implements AutoCloseable {
           if (dead(pod)) {
             throw new SandboxException(
                 "sandbox pod " + describe(pod) + " died before it was ready");
+          }
+          String stuck = cannotStart(pod);
+          if (stuck != null) {
+            throw new SandboxException("sandbox pod " + describe(pod) + " cannot start: " + stuck);
           }
           if (ready(pod)) {
             return new Ready(
@@ -346,6 +355,54 @@ final class PodWatcher implements AutoCloseable {
     return conditions != null
         && conditions.stream()
             .anyMatch(c -> "Ready".equals(c.getType()) && "True".equals(c.getStatus()));
+  }
+
+  // Waiting reasons of a container (the kubelet's) that no wait within a start timeout mends. Not
+  // ErrImagePull: one pull failed, maybe for a moment (a registry's 5xx or rate limit, the
+  // network), and the kubelet tries again. Once it reports ImagePullBackOff it waits 10 s, then
+  // doubling up to 5 min, before the next try: mostly longer than a start may wait, while a new
+  // pod pulls again at once (the back-off is the pod's) after the pool's own back-off.
+  private static final java.util.Set<String> CANNOT_START =
+      java.util.Set.of(
+          "ImagePullBackOff", // a pull failed; the next try is backed off
+          "ErrImageNeverPull", // imagePullPolicy Never, and the image is not on the node
+          "InvalidImageName", // the image reference does not parse
+          "CreateContainerConfigError"); // e.g. runAsNonRoot and an image that runs as root
+
+  /**
+   * Why a container of the pod cannot start (its name, image, waiting reason and message), or null
+   * while none is so stuck.
+   */
+  static String cannotStart(V1Pod pod) {
+    var status = pod.getStatus();
+    if (status == null) {
+      return null;
+    }
+    List<V1ContainerStatus> all = new ArrayList<>();
+    if (status.getInitContainerStatuses() != null) {
+      all.addAll(status.getInitContainerStatuses());
+    }
+    if (status.getContainerStatuses() != null) {
+      all.addAll(status.getContainerStatuses());
+    }
+    for (V1ContainerStatus c : all) {
+      var waiting = c.getState() == null ? null : c.getState().getWaiting();
+      if (waiting != null && CANNOT_START.contains(waiting.getReason())) {
+        return "container "
+            + c.getName()
+            + " (image "
+            + c.getImage()
+            + ") is waiting: "
+            + waiting.getReason()
+            + (waiting.getMessage() == null ? "" : ": " + clip(waiting.getMessage()));
+      }
+    }
+    return null;
+  }
+
+  /** A message of the kubelet's as a start failure quotes it (a pull error may run long). */
+  private static String clip(String message) {
+    return message.length() <= 300 ? message : message.substring(0, 300) + "...";
   }
 
   /** The Ready condition's reason and message, when Kubernetes gives them. */

@@ -13,6 +13,9 @@ import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.sandbox.SandboxException;
 import dev.kubecoderun.testing.Eventually;
 import io.kubernetes.client.openapi.ApiClient;
+import io.kubernetes.client.openapi.models.V1ContainerState;
+import io.kubernetes.client.openapi.models.V1ContainerStateWaiting;
+import io.kubernetes.client.openapi.models.V1ContainerStatus;
 import io.kubernetes.client.openapi.models.V1ObjectMeta;
 import io.kubernetes.client.openapi.models.V1Pod;
 import io.kubernetes.client.openapi.models.V1PodCondition;
@@ -72,6 +75,23 @@ class PodWatcherTest {
         .conditions(
             List.of(
                 new V1PodCondition().type("Ready").status(status).reason(reason).message(message)));
+    return pod;
+  }
+
+  /** A pod whose only container, runner, waits with the kubelet's reason given. */
+  static V1Pod waitingPod(String sandbox, String reason, String message) {
+    V1Pod pod = pod(sandbox, "Pending");
+    pod.getStatus()
+        .containerStatuses(
+            List.of(
+                new V1ContainerStatus()
+                    .name("runner")
+                    .image("registry.example/kcr-python:1.2")
+                    .ready(false)
+                    .state(
+                        new V1ContainerState()
+                            .waiting(
+                                new V1ContainerStateWaiting().reason(reason).message(message)))));
     return pod;
   }
 
@@ -220,6 +240,60 @@ class PodWatcherTest {
       watcher.update(readyPod("kcr-py-s"));
 
       assertEquals("10.0.0.7", waiting.get(30, TimeUnit.SECONDS).ip());
+    } finally {
+      watcher.close();
+    }
+  }
+
+  /**
+   * A container that waits for what no wait mends (an image that cannot be pulled or may not be, a
+   * container its configuration cannot make): the start fails at once, naming the container, its
+   * image and the kubelet's reason, rather than holding its start slot for the whole start timeout.
+   */
+  @Test
+  void aPodThatCanNeverStartFailsItsStartAtOnceSayingWhy() {
+    PodWatcher watcher = unstartedWatcher();
+    try {
+      for (String reason :
+          List.of(
+              "ImagePullBackOff",
+              "ErrImageNeverPull",
+              "InvalidImageName",
+              "CreateContainerConfigError")) {
+        String name = "kcr-py-" + reason.toLowerCase(java.util.Locale.ROOT);
+        watcher.update(waitingPod(name, reason, "the kubelet's words"));
+        SandboxException e =
+            assertTimeoutPreemptively(
+                Duration.ofSeconds(30),
+                () ->
+                    assertThrows(
+                        SandboxException.class,
+                        () -> watcher.awaitReady(name, Duration.ofMinutes(5))));
+        assertTrue(
+            e.getMessage().contains("container runner (image registry.example/kcr-python:1.2)")
+                && e.getMessage().contains(reason + ": the kubelet's words"),
+            e.getMessage());
+      }
+    } finally {
+      watcher.close();
+    }
+  }
+
+  /**
+   * A pull that failed once may be a moment's (a registry's 5xx or rate limit): the start waits on,
+   * as it does for a container still being made, until the kubelet backs off the pull.
+   */
+  @Test
+  void aPullFailedOnceOrAContainerBeingMadeIsWaitedFor() {
+    PodWatcher watcher = unstartedWatcher();
+    try {
+      for (String reason : List.of("ErrImagePull", "ContainerCreating")) {
+        String name = "kcr-py-" + reason.toLowerCase(java.util.Locale.ROOT);
+        watcher.update(waitingPod(name, reason, "429 Too Many Requests"));
+        SandboxException e =
+            assertThrows(SandboxException.class, () -> watcher.awaitReady(name, Duration.ZERO));
+        assertTrue(e.getMessage().contains("not ready within"), e.getMessage());
+      }
     } finally {
       watcher.close();
     }
