@@ -27,7 +27,12 @@ import java.util.logging.Logger;
  */
 public final class SandboxPool implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(SandboxPool.class.getName());
+  // After a failed start, a language's pool is refilled again after this, doubling with every
+  // start that fails in a row up to the cap: a start that fails at once (an image that cannot be
+  // pulled) would otherwise be tried again every few seconds for good, hold the parallel-start
+  // slots the other languages' pools wait for, and pull from the registry as often.
   private static final Duration RETRY_DELAY = Duration.ofSeconds(2);
+  private static final Duration RETRY_DELAY_MAX = Duration.ofMinutes(1);
 
   private static final Duration RESIZE_INTERVAL = Duration.ofSeconds(10);
 
@@ -42,6 +47,11 @@ public final class SandboxPool implements AutoCloseable {
   private final Map<Language, LinkedBlockingQueue<Sandbox>> ready = new EnumMap<>(Language.class);
   private final Map<Language, AtomicInteger> starting = new EnumMap<>(Language.class);
   private final Map<Language, AtomicInteger> inUse = new EnumMap<>(Language.class);
+  // Starts failed in a row, and (nanoTime) when the pool is refilled again after the last one.
+  private final Map<Language, AtomicInteger> failedInARow = new EnumMap<>(Language.class);
+  private final Map<Language, AtomicLong> retryAt = new EnumMap<>(Language.class);
+  private volatile Duration retryDelay = RETRY_DELAY;
+  private volatile Duration retryDelayMax = RETRY_DELAY_MAX;
   private final Metrics metrics;
   private final AtomicLong hits = new AtomicLong();
   private final AtomicLong misses = new AtomicLong();
@@ -77,6 +87,8 @@ public final class SandboxPool implements AutoCloseable {
       ready.put(l, new LinkedBlockingQueue<>());
       starting.put(l, new AtomicInteger());
       inUse.put(l, new AtomicInteger());
+      failedInARow.put(l, new AtomicInteger());
+      retryAt.put(l, new AtomicLong());
       metrics.pool(
           l.code(),
           () -> this.targetSize.applyAsInt(l),
@@ -268,6 +280,10 @@ public final class SandboxPool implements AutoCloseable {
       }
       destroyLater(extra);
     }
+    if (failedInARow.get(language).get() > 0
+        && retryAt.get(language).get() - System.nanoTime() > 0) {
+      return; // backing off: a request meanwhile gets a sandbox started on demand
+    }
     int missing = target - ready.get(language).size() - starting.get(language).get();
     for (int i = 0; i < missing; i++) {
       starting.get(language).incrementAndGet();
@@ -285,6 +301,7 @@ public final class SandboxPool implements AutoCloseable {
           return;
         }
         Sandbox s = create(language, true);
+        failedInARow.get(language).set(0);
         // No longer "starting" before it is visible as ready: a request that wakes up on the
         // add must see the pool one short, or it would not start the replacement.
         starting.get(language).decrementAndGet();
@@ -314,15 +331,32 @@ public final class SandboxPool implements AutoCloseable {
       }
     }
     if (failed && !closed) {
-      // Back off so a broken toolchain does not turn into a busy loop.
+      // Back off so a broken toolchain (or image) does not turn into a busy loop.
+      int n = failedInARow.get(language).incrementAndGet();
+      Duration delay = retryDelay.multipliedBy(1L << Math.min(n - 1, 20));
+      if (delay.compareTo(retryDelayMax) > 0) {
+        delay = retryDelayMax;
+      }
+      long at = System.nanoTime() + delay.toNanos();
+      retryAt.get(language).accumulateAndGet(at, (a, b) -> b - a > 0 ? b : a);
       try {
-        Thread.sleep(RETRY_DELAY);
+        // Until the latest retry time: a start failed meanwhile may have put it later.
+        long left;
+        while ((left = retryAt.get(language).get() - System.nanoTime()) > 0) {
+          TimeUnit.NANOSECONDS.sleep(left);
+        }
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         return;
       }
       refill(language);
     }
+  }
+
+  /** Tests: the first back-off after a failed start, and its cap. */
+  void retryDelays(Duration first, Duration max) {
+    this.retryDelay = first;
+    this.retryDelayMax = max;
   }
 
   private void replaceDead(Language language, Sandbox s) {

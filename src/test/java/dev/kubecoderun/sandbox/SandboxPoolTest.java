@@ -86,6 +86,7 @@ class SandboxPoolTest {
     final List<FakeSandbox> created = new CopyOnWriteArrayList<>();
     final AtomicInteger counter = new AtomicInteger();
     volatile boolean failing;
+    final List<Long> warmTries = new CopyOnWriteArrayList<>(); // when (nanoTime) a pool start began
     volatile long startMillis; // how long a start takes
     volatile long closeMillis; // how long a destroy takes
     volatile String refusal; // why no sandbox may be handed out now (null: they may)
@@ -97,6 +98,9 @@ class SandboxPoolTest {
 
     @Override
     public Sandbox create(Language language, boolean warm) throws SandboxException {
+      if (warm) {
+        warmTries.add(System.nanoTime());
+      }
       if (failing) {
         throw new SandboxException("broken toolchain");
       }
@@ -322,6 +326,32 @@ class SandboxPoolTest {
         new SandboxPool(factory, l -> l == Language.PY ? 1 : 0, 1, Duration.ofMillis(100))) {
       pool.start();
       assertThrows(SandboxException.class, () -> pool.acquire(Language.PY));
+    }
+  }
+
+  /**
+   * A language whose starts keep failing at once (an image that cannot be pulled fails its start in
+   * seconds) is tried ever more seldom, up to a cap, not every few seconds for good; once a start
+   * works again, the pool fills within that cap.
+   */
+  @Test
+  void aLanguageWhoseStartsKeepFailingIsTriedEverMoreSeldom() throws Exception {
+    FakeFactory factory = new FakeFactory();
+    factory.failing = true;
+    try (SandboxPool pool =
+        new SandboxPool(factory, l -> l == Language.PY ? 1 : 0, 2, Duration.ofMillis(100))) {
+      pool.retryDelays(Duration.ofMillis(50), Duration.ofMillis(800));
+      pool.start();
+      // Tried at 0, then 50, 100, 200, 400 and 800 ms after each failure.
+      Eventually.await("six tries", Duration.ofSeconds(10), () -> factory.warmTries.size() >= 6);
+      List<Long> tries = List.copyOf(factory.warmTries);
+      long lastGap = tries.get(5) - tries.get(4);
+      assertTrue(
+          lastGap >= Duration.ofMillis(700).toNanos(),
+          "the sixth try came " + Duration.ofNanos(lastGap).toMillis() + " ms after the fifth");
+
+      factory.failing = false;
+      Eventually.await("refilled", Duration.ofSeconds(5), () -> pool.readyCount(Language.PY) == 1);
     }
   }
 

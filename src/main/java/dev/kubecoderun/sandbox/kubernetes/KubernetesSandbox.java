@@ -39,12 +39,14 @@ final class KubernetesSandbox extends AbstractSandbox {
   }
 
   /**
-   * Alive, and with time left for a run: a pod that {@code activeDeadlineSeconds} would kill during
-   * a run started now counts as dead already, so the pool (or the session's keeping) replaces it.
+   * Alive, Ready, and with time left for a run: a pod that {@code activeDeadlineSeconds} would kill
+   * during a run started now counts as dead already, as does one no longer Ready (its node
+   * NotReady: a run would fail against a runner out of reach), so the pool (or the session's
+   * keeping) replaces it. Made only once its pod was Ready, so never asked of a pod still starting.
    */
   @Override
   public boolean isAlive() {
-    return !closed.get() && lifetime.enoughForARun() && watcher.alive(id());
+    return !closed.get() && lifetime.enoughForARun() && watcher.serving(id());
   }
 
   /** Too near its deadline for a run: what {@link #onExit} says ahead of the pod's death. */
@@ -54,10 +56,11 @@ final class KubernetesSandbox extends AbstractSandbox {
   }
 
   /**
-   * Runs {@code callback} once, when the pod dies or when it no longer has a run's time left,
-   * whichever comes first. The second is said as it happens, not when someone asks {@link
-   * #isAlive}: a pool replaces such a pod ahead of time instead of counting it ready while it can
-   * serve no run, until a request finds it and deletes it in its own path.
+   * Runs {@code callback} once, when the pod dies, is no longer Ready, or no longer has a run's
+   * time left, whichever comes first: when {@link #isAlive} turns false. The second is said as it
+   * happens, not when someone asks {@link #isAlive}: a pool replaces such a pod ahead of time
+   * instead of counting it ready while it can serve no run, until a request finds it and deletes it
+   * in its own path.
    */
   @Override
   public void onExit(Runnable callback) {

@@ -6,6 +6,7 @@ import io.kubernetes.client.informer.SharedIndexInformer;
 import io.kubernetes.client.informer.SharedInformerFactory;
 import io.kubernetes.client.openapi.ApiClient;
 import io.kubernetes.client.openapi.apis.CoreV1Api;
+import io.kubernetes.client.openapi.models.V1ContainerStatus;
 import io.kubernetes.client.openapi.models.V1Pod;
 import io.kubernetes.client.openapi.models.V1PodCondition;
 import io.kubernetes.client.openapi.models.V1PodList;
@@ -25,10 +26,10 @@ import java.util.logging.Logger;
 /**
  * ONE informer (list + watch) on the backend's label selector: it keeps the latest state of every
  * sandbox pod, wakes the threads waiting for a pod to become ready and tells sandboxes when their
- * pod dies. Nothing polls the API server per pod. The informer's handlers only record the pod and
- * hand the "pod gone" callbacks to their own virtual threads: a callback may make blocking API
- * calls (deleting the pod, up to the client's timeout), which must not hold up every other pod's
- * events.
+ * pod dies or is no longer Ready. Nothing polls the API server per pod. The informer's handlers
+ * only record the pod and hand the "pod gone" callbacks to their own virtual threads: a callback
+ * may make blocking API calls (deleting the pod, up to the client's timeout), which must not hold
+ * up every other pod's events.
  */
 final class PodWatcher implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(PodWatcher.class.getName());
@@ -110,7 +111,11 @@ final class PodWatcher implements AutoCloseable {
     return informer.hasSynced();
   }
 
-  /** Blocks until the sandbox's pod is Ready with an IP; fails fast when it fails or goes away. */
+  /**
+   * Blocks until the sandbox's pod is Ready with an IP; fails fast when it fails or goes away, or
+   * when a container of it waits for what no wait mends ({@link #cannotStart}): such a start would
+   * otherwise hold its slot (and its caller) for the whole timeout.
+   */
   Ready awaitReady(String sandbox, Duration timeout) throws SandboxException {
     long deadline = System.nanoTime() + timeout.toNanos();
     lock.lock();
@@ -124,6 +129,10 @@ final class PodWatcher implements AutoCloseable {
           if (dead(pod)) {
             throw new SandboxException(
                 "sandbox pod " + describe(pod) + " died before it was ready");
+          }
+          String stuck = cannotStart(pod);
+          if (stuck != null) {
+            throw new SandboxException("sandbox pod " + describe(pod) + " cannot start: " + stuck);
           }
           if (ready(pod)) {
             return new Ready(
@@ -151,12 +160,31 @@ final class PodWatcher implements AutoCloseable {
     }
   }
 
-  /** True while the sandbox's pod exists and neither failed nor is being deleted. */
+  /**
+   * True while the sandbox's pod exists and neither failed nor is being deleted, Ready or not: what
+   * a pod still starting is asked ({@link #serving} would be false before it is first Ready).
+   */
   boolean alive(String sandbox) {
     lock.lock();
     try {
       V1Pod pod = pods.get(sandbox);
       return pod != null && !dead(pod);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * True while the sandbox's pod is alive and Ready: what a pod that has been Ready is asked before
+   * it is handed out or kept. One no longer Ready (its node NotReady, its runner not answering the
+   * readiness probe) keeps its phase Running, but a run on it would fail against a runner out of
+   * reach.
+   */
+  boolean serving(String sandbox) {
+    lock.lock();
+    try {
+      V1Pod pod = pods.get(sandbox);
+      return pod != null && !dead(pod) && ready(pod);
     } finally {
       lock.unlock();
     }
@@ -198,13 +226,17 @@ final class PodWatcher implements AutoCloseable {
     }
   }
 
-  /** Runs {@code callback} once the sandbox's pod dies or goes (at once if it already has). */
+  /**
+   * Runs {@code callback} once the sandbox's pod dies, goes, or is no longer Ready ({@link
+   * #serving} turns false; at once if it already is). For a pod that has been Ready: a sandbox asks
+   * it, made only once its pod was.
+   */
   void onGone(String sandbox, Runnable callback) {
     lock.lock();
     boolean now;
     try {
       V1Pod pod = pods.get(sandbox);
-      now = pod == null || dead(pod);
+      now = pod == null || dead(pod) || !ready(pod);
       if (!now) {
         onGone.computeIfAbsent(sandbox, k -> new ArrayList<>()).add(callback);
       }
@@ -242,17 +274,27 @@ final class PodWatcher implements AutoCloseable {
       return;
     }
     List<Runnable> fire = null;
+    V1Pod old;
     lock.lock();
     try {
-      pods.put(sandbox, pod);
+      old = pods.put(sandbox, pod);
       gone.remove(sandbox);
       expected.remove(sandbox);
-      if (dead(pod)) {
+      // Not Ready: only a pod that has been has callbacks (onGone), so one starting loses none.
+      if (dead(pod) || !ready(pod)) {
         fire = onGone.remove(sandbox);
       }
       changed.signalAll();
     } finally {
       lock.unlock();
+    }
+    if (old != null && ready(old) && !dead(pod) && !ready(pod)) {
+      LOG.warning(
+          "sandbox pod "
+              + pod.getMetadata().getName()
+              + " is no longer Ready: "
+              + notReadyWhy(pod)
+              + "; it is handed to no run");
     }
     run(fire);
   }
@@ -313,6 +355,74 @@ final class PodWatcher implements AutoCloseable {
     return conditions != null
         && conditions.stream()
             .anyMatch(c -> "Ready".equals(c.getType()) && "True".equals(c.getStatus()));
+  }
+
+  // Waiting reasons of a container (the kubelet's) that no wait within a start timeout mends. Not
+  // ErrImagePull: one pull failed, maybe for a moment (a registry's 5xx or rate limit, the
+  // network), and the kubelet tries again. Once it reports ImagePullBackOff it waits 10 s, then
+  // doubling up to 5 min, before the next try: mostly longer than a start may wait, while a new
+  // pod pulls again at once (the back-off is the pod's) after the pool's own back-off.
+  private static final java.util.Set<String> CANNOT_START =
+      java.util.Set.of(
+          "ImagePullBackOff", // a pull failed; the next try is backed off
+          "ErrImageNeverPull", // imagePullPolicy Never, and the image is not on the node
+          "InvalidImageName", // the image reference does not parse
+          "CreateContainerConfigError"); // e.g. runAsNonRoot and an image that runs as root
+
+  /**
+   * Why a container of the pod cannot start (its name, image, waiting reason and message), or null
+   * while none is so stuck.
+   */
+  static String cannotStart(V1Pod pod) {
+    var status = pod.getStatus();
+    if (status == null) {
+      return null;
+    }
+    List<V1ContainerStatus> all = new ArrayList<>();
+    if (status.getInitContainerStatuses() != null) {
+      all.addAll(status.getInitContainerStatuses());
+    }
+    if (status.getContainerStatuses() != null) {
+      all.addAll(status.getContainerStatuses());
+    }
+    for (V1ContainerStatus c : all) {
+      var waiting = c.getState() == null ? null : c.getState().getWaiting();
+      if (waiting != null && CANNOT_START.contains(waiting.getReason())) {
+        return "container "
+            + c.getName()
+            + " (image "
+            + c.getImage()
+            + ") is waiting: "
+            + waiting.getReason()
+            + (waiting.getMessage() == null ? "" : ": " + clip(waiting.getMessage()));
+      }
+    }
+    return null;
+  }
+
+  /** A message of the kubelet's as a start failure quotes it (a pull error may run long). */
+  private static String clip(String message) {
+    return message.length() <= 300 ? message : message.substring(0, 300) + "...";
+  }
+
+  /** The Ready condition's reason and message, when Kubernetes gives them. */
+  private static String notReadyWhy(V1Pod pod) {
+    String node = pod.getSpec() == null ? null : pod.getSpec().getNodeName();
+    List<V1PodCondition> conditions =
+        pod.getStatus() == null ? null : pod.getStatus().getConditions();
+    V1PodCondition c =
+        conditions == null
+            ? null
+            : conditions.stream().filter(x -> "Ready".equals(x.getType())).findFirst().orElse(null);
+    if (c == null || (c.getReason() == null && c.getMessage() == null)) {
+      // The node controller marks a NotReady node's pods so, with no reason of its own.
+      return "its node " + node + " may be NotReady";
+    }
+    return (c.getReason() == null ? "" : c.getReason() + ": ")
+        + (c.getMessage() == null ? "" : c.getMessage())
+        + " (node "
+        + node
+        + ")";
   }
 
   static boolean dead(V1Pod pod) {

@@ -136,7 +136,7 @@ class PodLifetimeTest {
 
   private static PodWatcher watcherWithARunningPod(String name) {
     PodWatcher watcher = PodWatcherTest.unstartedWatcher();
-    watcher.update(PodWatcherTest.pod(name, "Running"));
+    watcher.update(PodWatcherTest.readyPod(name));
     return watcher;
   }
 
