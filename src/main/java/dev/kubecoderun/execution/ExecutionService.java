@@ -342,11 +342,48 @@ public final class ExecutionService {
    * own bound.
    */
   long maxStateBytes() {
-    long afford =
-        (memory.capacity() - protocolOutputs() * RunnerClient.REPLY_COST)
-            * 3
-            / (3L * STATE_COST + 4L * RunnerClient.REPLY_COST);
-    return Math.max(1, Math.min(stateConfig.maxBytes(), afford));
+    return maxStateBytes(memory.capacity(), protocolOutputs(), stateConfig.maxBytes());
+  }
+
+  /** {@link #maxStateBytes()} of a budget, the outputs' worst case and STATE_MAX_SIZE_MB. */
+  static long maxStateBytes(long budget, long outputs, long configured) {
+    long afford = (budget - outputs * RunnerClient.REPLY_COST) * 3 / STATE_COST_IN_THIRDS;
+    return Math.max(1, Math.min(configured, afford));
+  }
+
+  /** What a byte of kept state costs, in thirds of a byte: STATE_COST, and 4/3 at REPLY_COST. */
+  private static final long STATE_COST_IN_THIRDS = 3L * STATE_COST + 4L * RunnerClient.REPLY_COST;
+
+  /**
+   * The start-up warning when a budget keeps smaller states than STATE_MAX_SIZE_MB ({@code
+   * configured}), or null; with the budget that keeps them whole, rounded up (so that it does).
+   */
+  static String stateBudgetWarning(long budget, long outputs, long configured) {
+    long keeps = maxStateBytes(budget, outputs, configured);
+    if (keeps >= configured) {
+      return null;
+    }
+    long keepingAll = configured * STATE_COST_IN_THIRDS + 3 * outputs * RunnerClient.REPLY_COST;
+    return "the memory budget ("
+        + (budget >> 20)
+        + " MiB, REQUEST_MEMORY_BUDGET_MB or a quarter of the heap) keeps Python states of at most "
+        + megabytes(keeps, false)
+        + " MiB, less than STATE_MAX_SIZE_MB ("
+        + megabytes(configured, false)
+        + " MiB): "
+        + (keeps < 1 << 20
+            ? "variables are in effect NOT kept between runs (MAX_OUTPUT_SIZE's worst case takes"
+                + " most of the budget)"
+            : "a run whose state is larger is answered without keeping it (a note says so), and"
+                + " its session's next run starts without variables")
+        + "; a budget of "
+        + mebibytesUp((keepingAll + 2) / 3)
+        + " MiB keeps them all";
+  }
+
+  /** {@code bytes} in whole MiB, rounded up: a budget advised must be enough. */
+  private static long mebibytesUp(long bytes) {
+    return (bytes + (1 << 20) - 1) >> 20;
   }
 
   /**
@@ -356,21 +393,9 @@ public final class ExecutionService {
    * answered, with a note).
    */
   private void warnOfSmallBudget() {
-    if (stateConfig.enabled() && maxStateBytes() < stateConfig.maxBytes()) {
-      LOG.warning(
-          "the memory budget ("
-              + (memory.capacity() >> 20)
-              + " MiB, REQUEST_MEMORY_BUDGET_MB or a quarter of the heap) keeps Python states of at"
-              + " most "
-              + megabytes(maxStateBytes(), false)
-              + " MiB, less than STATE_MAX_SIZE_MB ("
-              + (stateConfig.maxBytes() >> 20)
-              + " MiB): a run whose state is larger is answered without keeping it (a note says"
-              + " so), and its session's next run starts without variables; a budget of "
-              + (((stateConfig.maxBytes() * (3L * STATE_COST + 4L * RunnerClient.REPLY_COST)) / 3
-                      + protocolOutputs() * RunnerClient.REPLY_COST)
-                  >> 20)
-              + " MiB keeps them all");
+    String state = stateBudgetWarning(memory.capacity(), protocolOutputs(), stateConfig.maxBytes());
+    if (stateConfig.enabled() && state != null) {
+      LOG.warning(state);
     }
     if (maxRunnerReply() < protocolReply()) {
       LOG.warning(
@@ -383,7 +408,7 @@ public final class ExecutionService {
               + (protocolReply() >> 20)
               + " MiB it may be (outputs of MAX_OUTPUT_SIZE, a 64 MiB state, the file list): a"
               + " run whose outputs and files come near it fails with 503; a budget of "
-              + ((protocolReply() * RunnerClient.REPLY_COST) >> 20)
+              + mebibytesUp(protocolReply() * RunnerClient.REPLY_COST)
               + " MiB lets every answer through");
     }
   }

@@ -47,9 +47,7 @@ public final class SandboxPool implements AutoCloseable {
   private final Map<Language, LinkedBlockingQueue<Sandbox>> ready = new EnumMap<>(Language.class);
   private final Map<Language, AtomicInteger> starting = new EnumMap<>(Language.class);
   private final Map<Language, AtomicInteger> inUse = new EnumMap<>(Language.class);
-  // Starts failed in a row, and (nanoTime) when the pool is refilled again after the last one.
-  private final Map<Language, AtomicInteger> failedInARow = new EnumMap<>(Language.class);
-  private final Map<Language, AtomicLong> retryAt = new EnumMap<>(Language.class);
+  private final Map<Language, Backoff> backoff = new EnumMap<>(Language.class);
   private volatile Duration retryDelay = RETRY_DELAY;
   private volatile Duration retryDelayMax = RETRY_DELAY_MAX;
   private final Metrics metrics;
@@ -87,8 +85,7 @@ public final class SandboxPool implements AutoCloseable {
       ready.put(l, new LinkedBlockingQueue<>());
       starting.put(l, new AtomicInteger());
       inUse.put(l, new AtomicInteger());
-      failedInARow.put(l, new AtomicInteger());
-      retryAt.put(l, new AtomicLong());
+      backoff.put(l, new Backoff());
       metrics.pool(
           l.code(),
           () -> this.targetSize.applyAsInt(l),
@@ -151,7 +148,9 @@ public final class SandboxPool implements AutoCloseable {
       if (demand != null) {
         refill(language); // the target may have grown since the last take
       }
-      long deadline = System.nanoTime() + poolWait.toNanos();
+      // Nothing to wait for while the pool backs off with no start under way: start one now.
+      boolean nothingComing = backoff.get(language).active() && starting.get(language).get() == 0;
+      long deadline = System.nanoTime() + (nothingComing ? 0 : poolWait.toNanos());
       LinkedBlockingQueue<Sandbox> queue = ready.get(language);
       while (true) {
         long left = deadline - System.nanoTime();
@@ -180,9 +179,9 @@ public final class SandboxPool implements AutoCloseable {
     Sandbox s = create(language, false);
     metrics.sandboxWait(language.code(), "new", System.nanoTime() - asked);
     inUse.get(language).incrementAndGet();
-    if (demand != null) {
-      refill(language); // this use may be what gives the language a pool
-    }
+    // This use may be what gives the language a pool; or its start ended a back-off, whose
+    // refill is not due yet.
+    refill(language);
     return s;
   }
 
@@ -219,6 +218,7 @@ public final class SandboxPool implements AutoCloseable {
     }
     long took = System.nanoTime() - began;
     metrics.sandboxStart(language.code(), kind, true, took);
+    backoff.get(language).succeeded(); // starts work again: the pool refills as usual
     if (demand != null) {
       demand.refilled(language, Duration.ofNanos(took));
     }
@@ -280,9 +280,8 @@ public final class SandboxPool implements AutoCloseable {
       }
       destroyLater(extra);
     }
-    if (failedInARow.get(language).get() > 0
-        && retryAt.get(language).get() - System.nanoTime() > 0) {
-      return; // backing off: a request meanwhile gets a sandbox started on demand
+    if (backoff.get(language).active()) {
+      return; // a request meanwhile gets a sandbox started on demand
     }
     int missing = target - ready.get(language).size() - starting.get(language).get();
     for (int i = 0; i < missing; i++) {
@@ -301,7 +300,6 @@ public final class SandboxPool implements AutoCloseable {
           return;
         }
         Sandbox s = create(language, true);
-        failedInARow.get(language).set(0);
         // No longer "starting" before it is visible as ready: a request that wakes up on the
         // add must see the pool one short, or it would not start the replacement.
         starting.get(language).decrementAndGet();
@@ -332,17 +330,11 @@ public final class SandboxPool implements AutoCloseable {
     }
     if (failed && !closed) {
       // Back off so a broken toolchain (or image) does not turn into a busy loop.
-      int n = failedInARow.get(language).incrementAndGet();
-      Duration delay = retryDelay.multipliedBy(1L << Math.min(n - 1, 20));
-      if (delay.compareTo(retryDelayMax) > 0) {
-        delay = retryDelayMax;
-      }
-      long at = System.nanoTime() + delay.toNanos();
-      retryAt.get(language).accumulateAndGet(at, (a, b) -> b - a > 0 ? b : a);
+      Backoff b = backoff.get(language);
+      b.failed(retryDelay, retryDelayMax);
       try {
-        // Until the latest retry time: a start failed meanwhile may have put it later.
         long left;
-        while ((left = retryAt.get(language).get() - System.nanoTime()) > 0) {
+        while ((left = b.left()) > 0) {
           TimeUnit.NANOSECONDS.sleep(left);
         }
       } catch (InterruptedException e) {
@@ -350,6 +342,40 @@ public final class SandboxPool implements AutoCloseable {
         return;
       }
       refill(language);
+    }
+  }
+
+  /**
+   * A language's refill back-off: after a failed start the pool is refilled again after the first
+   * delay, doubled for each round that failed again, up to the cap. One round counts once: the
+   * starts of a pool of five failing together are one failure, not five doublings. Any start that
+   * works (on demand too) ends it.
+   */
+  private static final class Backoff {
+    private int rounds;
+    private long until; // System.nanoTime()
+
+    synchronized void failed(Duration first, Duration max) {
+      long now = System.nanoTime();
+      if (rounds > 0 && until - now > 0) {
+        return; // a start of this same round: already counted
+      }
+      rounds++;
+      Duration delay = first.multipliedBy(1L << Math.min(rounds - 1, 20));
+      until = now + (delay.compareTo(max) > 0 ? max : delay).toNanos();
+    }
+
+    synchronized void succeeded() {
+      rounds = 0;
+    }
+
+    /** Nanoseconds until the pool is refilled again; 0 or less when not backing off. */
+    synchronized long left() {
+      return rounds == 0 ? 0 : until - System.nanoTime();
+    }
+
+    boolean active() {
+      return left() > 0;
     }
   }
 

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.language.Language;
@@ -352,6 +353,50 @@ class SandboxPoolTest {
 
       factory.failing = false;
       Eventually.await("refilled", Duration.ofSeconds(5), () -> pool.readyCount(Language.PY) == 1);
+    }
+  }
+
+  /**
+   * The starts of one round, failing together, are one failure: a pool of three is tried again
+   * after 200, 400, 800 ms (four rounds in 1.4 s), not after 800 ms and then 6.4 s (each failed
+   * start doubling the wait).
+   */
+  @Test
+  void theStartsOfOneRoundFailingTogetherBackOffOnce() throws Exception {
+    FakeFactory factory = new FakeFactory();
+    factory.failing = true;
+    try (SandboxPool pool =
+        new SandboxPool(factory, l -> l == Language.PY ? 3 : 0, 3, Duration.ofMillis(100))) {
+      pool.retryDelays(Duration.ofMillis(200), Duration.ofSeconds(30));
+      pool.start();
+      Eventually.await(
+          "four rounds of three tries",
+          Duration.ofSeconds(4),
+          () -> factory.warmTries.size() >= 12);
+    }
+  }
+
+  /**
+   * While a pool backs off with nothing starting, a request does not wait for it: it starts a
+   * sandbox on demand at once; and a start that works ends the back-off, so the pool fills again
+   * without waiting it out.
+   */
+  @Test
+  void aRequestDuringTheBackOffStartsOneAtOnceAndItsSuccessEndsTheBackOff() throws Exception {
+    FakeFactory factory = new FakeFactory();
+    factory.failing = true;
+    try (SandboxPool pool =
+        new SandboxPool(factory, l -> l == Language.PY ? 1 : 0, 1, Duration.ofSeconds(60))) {
+      pool.retryDelays(Duration.ofMinutes(5), Duration.ofMinutes(5));
+      pool.start();
+      eventually(() -> factory.warmTries.size() == 1 && starting(pool, Language.PY) == 0);
+
+      factory.failing = false;
+      Sandbox s =
+          assertTimeoutPreemptively(
+              Duration.ofSeconds(30), () -> pool.acquire(Language.PY), "not the 60 s pool wait");
+      assertFalse(((FakeSandbox) s).warm, "started on demand");
+      eventually(() -> pool.readyCount(Language.PY) == 1); // not after the 5 min back-off
     }
   }
 

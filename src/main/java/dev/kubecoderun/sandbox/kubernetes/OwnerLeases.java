@@ -43,12 +43,16 @@ final class OwnerLeases implements AutoCloseable {
   }
 
   /**
-   * The shortest Lease an operator should give: a renewal is a request call, which may take up to
-   * 40 s against a busy API server (KubeClients: 10 s to connect, 30 s to read), and another API
-   * pod deletes this one's sandboxes, runs and all, once the Lease was not renewed for twice its
-   * duration.
+   * The shortest Lease an operator should give. Another API pod deletes this one's sandboxes, runs
+   * and all, once the Lease was not renewed for twice its duration D; a renewal is tried D/3 after
+   * the last one and is a request call, which may take up to 40 s against a busy API server
+   * (KubeClients: 10 s to connect, 30 s to read) before it fails and is tried again {@link #RETRY}
+   * later: D/3 + 40 s + 1 s + the retry's own time must stay under 2 D.
    */
   static final Duration SAFE_DURATION = Duration.ofSeconds(30);
+
+  /** How soon a renewal that failed is tried again (at most a third of the Lease). */
+  static final Duration RETRY = Duration.ofSeconds(1);
 
   /** A warning for a Lease shorter than {@link #SAFE_DURATION}, or null. */
   static String shortLeaseWarning(Duration duration) {
@@ -104,30 +108,49 @@ final class OwnerLeases implements AutoCloseable {
   }
 
   private void renewLoop() {
+    Duration period = duration.dividedBy(3);
+    Duration wait = period;
     while (!Thread.currentThread().isInterrupted()) {
       try {
-        Thread.sleep(duration.dividedBy(3));
+        Thread.sleep(wait);
       } catch (InterruptedException e) {
         return;
       }
-      try {
-        V1Lease next = mine;
-        next.getSpec().renewTime(now());
-        mine = api.replaceNamespacedLease(name, namespace, next).execute();
-      } catch (ApiException | RuntimeException e) {
-        // The next renewal tries again; a Lease lost meanwhile is taken anew.
-        LOG.warning("cannot renew the owner lease " + name + ": " + e.getMessage());
-        try {
-          V1Lease current = find();
-          if (current == null) {
-            start0();
-          } else {
-            mine = current;
-          }
-        } catch (ApiException | RuntimeException again) {
-          // the API server is unreachable: retry at the next period
-        }
+      // A failed renewal is tried again soon, not a period later: the Lease must not lapse.
+      wait = renew() ? period : (RETRY.compareTo(period) < 0 ? RETRY : period);
+    }
+  }
+
+  /** Renews the Lease; false when it could not (then tried again soon). */
+  private boolean renew() {
+    try {
+      V1Lease next = mine;
+      next.getSpec().renewTime(now());
+      mine = api.replaceNamespacedLease(name, namespace, next).execute();
+      return true;
+    } catch (ApiException e) {
+      LOG.warning("cannot renew the owner lease " + name + ": " + e.getMessage());
+      if (e.getCode() == 404 || e.getCode() == 409) {
+        resync(); // lost, or changed meanwhile (a renewal that took after all): read it again
       }
+      return false;
+    } catch (RuntimeException e) {
+      LOG.warning("cannot renew the owner lease " + name + ": " + e);
+      return false;
+    }
+  }
+
+  /** Takes the Lease anew when it is gone, else its current version for the next renewal. */
+  private void resync() {
+    try {
+      V1Lease current = find();
+      if (current == null) {
+        start0();
+      } else {
+        mine = current;
+      }
+    } catch (ApiException | RuntimeException e) {
+      // the API server is unreachable: the next renewal tries again
     }
   }
 

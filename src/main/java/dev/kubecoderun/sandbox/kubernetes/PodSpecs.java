@@ -197,7 +197,11 @@ final class PodSpecs {
                     .httpGet(
                         new V1HTTPGetAction().path("/health").port(new IntOrString(RUNNER_PORT)))
                     .periodSeconds(1)
-                    .failureThreshold(3))
+                    // Ready at its first answer (a start waits for that); not Ready only after 10 s
+                    // without one: a run holding the pod's CPU may starve /health for a few
+                    // seconds, and a pod no longer Ready is handed to no run (PodWatcher.serving).
+                    .timeoutSeconds(2)
+                    .failureThreshold(10))
             .resources(
                 new V1ResourceRequirements()
                     .requests(

@@ -65,6 +65,17 @@ class PodSpecsTest {
     assertNull(term.getNamespaceSelector());
   }
 
+  /** A few seconds of a starved /health (a run holding the CPU) do not make a pod look gone. */
+  @Test
+  void aSandboxIsTakenForNotReadyOnlyAfterTenSecondsWithoutAnAnswer() {
+    for (V1PodSpec spec : allPods(specs())) {
+      var probe = spec.getContainers().get(0).getReadinessProbe();
+      assertEquals(1, probe.getPeriodSeconds());
+      assertEquals(10, probe.getFailureThreshold());
+      assertEquals(2, probe.getTimeoutSeconds());
+    }
+  }
+
   @Test
   void byDefaultSandboxesPreferNodesWithoutAnApiPod() {
     for (V1PodSpec spec : allPods(specs())) {
