@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 
 import dev.kubecoderun.stores.S3Server;
 import dev.kubecoderun.testing.Eventually;
+import dev.kubecoderun.testing.LogCapture;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
@@ -13,12 +14,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.BooleanSupplier;
-import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
@@ -38,22 +37,7 @@ import org.junit.jupiter.api.Test;
 class ResetUploadTest {
   private static final String BOUNDARY = "kcrResetBoundary";
   private static final String BUCKET = "kcr-reset";
-  private static final List<LogRecord> logged = new ArrayList<>();
-  private static final Handler LOGGED =
-      new Handler() {
-        @Override
-        public void publish(LogRecord r) {
-          synchronized (logged) {
-            logged.add(r);
-          }
-        }
-
-        @Override
-        public void flush() {}
-
-        @Override
-        public void close() {}
-      };
+  private static LogCapture logged; // everything, from the root logger
 
   private static TestServer embedded;
   private static TestServer real;
@@ -64,12 +48,12 @@ class ResetUploadTest {
     Map<String, String> env = TestServer.realStoresEnv("kcr-reset:", BUCKET);
     env.put("POD_POOL_PY", "0");
     real = TestServer.start(new HashMap<>(env), "0");
-    Logger.getLogger("").addHandler(LOGGED);
+    logged = LogCapture.of(Logger.getLogger(""));
   }
 
   @AfterAll
   static void stop() {
-    Logger.getLogger("").removeHandler(LOGGED);
+    logged.close();
     embedded.app.close();
     real.app.close();
   }
@@ -99,9 +83,7 @@ class ResetUploadTest {
    * it, then resets the connection (SO_LINGER 0, then close: an RST, not a FIN).
    */
   private static void resetMidUpload(TestServer server, BooleanSupplier storing) throws Exception {
-    synchronized (logged) {
-      logged.clear();
-    }
+    logged.clear();
     byte[] head =
         ("--"
                 + BOUNDARY
@@ -165,9 +147,10 @@ class ResetUploadTest {
 
   /** The messages of the records logged since the reset that {@code which} picks. */
   private static List<String> logged(java.util.function.Predicate<LogRecord> which) {
-    synchronized (logged) {
-      return logged.stream().filter(which).map(r -> r.getLevel() + " " + r.getMessage()).toList();
-    }
+    return logged.records().stream()
+        .filter(which)
+        .map(r -> r.getLevel() + " " + r.getMessage())
+        .toList();
   }
 
   private static void assertUploadsStillWork(TestServer server) {

@@ -9,15 +9,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.testing.Eventually;
+import dev.kubecoderun.testing.LogCapture;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.logging.Handler;
 import java.util.logging.Level;
-import java.util.logging.LogRecord;
-import java.util.logging.Logger;
 import org.junit.jupiter.api.Test;
 
 /** The pool's logic with a fake factory (no processes): refill, dead sandboxes, cold starts. */
@@ -265,25 +263,10 @@ class SandboxPoolTest {
   /** A retired sandbox is replaced as a dead one is, but its expected end is no warning. */
   @Test
   void aRetiredSandboxIsReplacedWithoutAWarningADeadOneWithOne() throws Exception {
-    Logger log = Logger.getLogger(SandboxPool.class.getName());
-    List<LogRecord> records = new CopyOnWriteArrayList<>();
-    Handler handler =
-        new Handler() {
-          @Override
-          public void publish(LogRecord r) {
-            records.add(r);
-          }
-
-          @Override
-          public void flush() {}
-
-          @Override
-          public void close() {}
-        };
-    log.addHandler(handler);
     FakeFactory factory = new FakeFactory();
-    try (SandboxPool pool =
-        new SandboxPool(factory, l -> l == Language.PY ? 1 : 0, 1, Duration.ofSeconds(1))) {
+    try (LogCapture log = LogCapture.of(SandboxPool.class);
+        SandboxPool pool =
+            new SandboxPool(factory, l -> l == Language.PY ? 1 : 0, 1, Duration.ofSeconds(1))) {
       pool.start();
       eventually(() -> pool.readyCount(Language.PY) == 1);
       FakeSandbox first = factory.created.get(0);
@@ -298,12 +281,10 @@ class SandboxPoolTest {
           List.of(
               Level.INFO + " warm sandbox " + first.id() + " is too old for a run; replacing it",
               Level.WARNING + " warm sandbox " + second.id() + " died; replacing it"),
-          records.stream()
+          log.records().stream()
               .filter(r -> r.getMessage().startsWith("warm sandbox"))
               .map(r -> r.getLevel() + " " + r.getMessage())
               .toList());
-    } finally {
-      log.removeHandler(handler);
     }
   }
 
