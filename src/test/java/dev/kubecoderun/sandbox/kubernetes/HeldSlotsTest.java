@@ -1,11 +1,7 @@
 package dev.kubecoderun.sandbox.kubernetes;
 
-import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import com.sun.net.httpserver.HttpServer;
-import io.kubernetes.client.openapi.ApiClient;
-import java.net.InetSocketAddress;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -21,7 +17,7 @@ import org.junit.jupiter.api.Test;
  * The API server here is a stand-in that answers deletes with the status the test sets.
  */
 class HeldSlotsTest {
-  private HttpServer apiServer;
+  private StandInApiServer apiServer;
   private volatile int deleteStatus = 200;
   private final List<String> deletes = new CopyOnWriteArrayList<>(); // "DELETE /api/v1/..."
   private final AtomicInteger freed = new AtomicInteger();
@@ -29,38 +25,26 @@ class HeldSlotsTest {
 
   @BeforeEach
   void startApiServer() throws Exception {
-    apiServer = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-    apiServer.createContext(
-        "/",
-        exchange -> {
-          deletes.add(exchange.getRequestMethod() + " " + exchange.getRequestURI().getPath());
-          int status = deleteStatus;
-          // As the API server: a pod's delete answers the pod (being deleted), a Job's a Status.
-          String deleted =
-              exchange.getRequestURI().getPath().contains("/pods/")
-                  ? "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{}}"
-                  : "{\"apiVersion\":\"v1\",\"kind\":\"Status\",\"status\":\"Success\"}";
-          byte[] body =
-              (status == 200
-                      ? deleted
-                      : "{\"apiVersion\":\"v1\",\"kind\":\"Status\",\"status\":\"Failure\",\"code\":"
-                          + status
-                          + "}")
-                  .getBytes(UTF_8);
-          exchange.getResponseHeaders().add("Content-Type", "application/json");
-          exchange.sendResponseHeaders(status, body.length);
-          exchange.getResponseBody().write(body);
-          exchange.close();
-        });
-    apiServer.start();
-    ApiClient client = new ApiClient();
-    client.setBasePath("http://127.0.0.1:" + apiServer.getAddress().getPort());
-    slots = new HeldSlots(new SandboxObjects(client, "sandboxes"));
+    apiServer =
+        StandInApiServer.start(
+            exchange -> {
+              deletes.add(exchange.getRequestMethod() + " " + exchange.getRequestURI().getPath());
+              int status = deleteStatus;
+              // As the API server: a pod's delete answers the pod (being deleted), a Job's a
+              // Status.
+              String deleted =
+                  exchange.getRequestURI().getPath().contains("/pods/")
+                      ? "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{}}"
+                      : "{\"apiVersion\":\"v1\",\"kind\":\"Status\",\"status\":\"Success\"}";
+              StandInApiServer.reply(
+                  exchange, status, status == 200 ? deleted : StandInApiServer.failure(status));
+            });
+    slots = new HeldSlots(new SandboxObjects(apiServer.client(), "sandboxes"));
   }
 
   @AfterEach
   void stopApiServer() {
-    apiServer.stop(0);
+    apiServer.close();
   }
 
   @Test

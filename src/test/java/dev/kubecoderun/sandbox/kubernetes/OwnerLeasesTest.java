@@ -5,10 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.sun.net.httpserver.HttpServer;
 import dev.kubecoderun.testing.Eventually;
-import io.kubernetes.client.openapi.ApiClient;
-import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -44,39 +41,29 @@ class OwnerLeasesTest {
   void aFailedRenewalIsTriedAgainSoonWithoutAListingFirst() throws Exception {
     List<String> calls = new CopyOnWriteArrayList<>(); // "PUT 1733050000000"
     AtomicInteger puts = new AtomicInteger();
-    HttpServer apiServer = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-    apiServer.createContext(
-        "/",
-        exchange -> {
-          String method = exchange.getRequestMethod();
-          calls.add(method + " " + System.nanoTime());
-          byte[] request = exchange.getRequestBody().readAllBytes();
-          int status = 200;
-          byte[] body = request; // a created or replaced Lease: as sent
-          if (method.equals("PUT") && puts.incrementAndGet() == 1) {
-            status = 503;
-            body =
-                "{\"apiVersion\":\"v1\",\"kind\":\"Status\",\"status\":\"Failure\",\"code\":503}"
-                    .getBytes(UTF_8);
-          } else if (method.equals("POST")) {
-            status = 201;
-          } else if (!method.equals("PUT")) {
-            body = "{\"apiVersion\":\"v1\",\"kind\":\"LeaseList\",\"items\":[]}".getBytes(UTF_8);
-          }
-          exchange.getResponseHeaders().add("Content-Type", "application/json");
-          exchange.sendResponseHeaders(status, body.length);
-          exchange.getResponseBody().write(body);
-          exchange.close();
-        });
-    apiServer.start();
-    ApiClient client = new ApiClient();
-    client.setBasePath("http://127.0.0.1:" + apiServer.getAddress().getPort());
-    try (OwnerLeases leases =
-        new OwnerLeases(client, "sandboxes", "api-1", Duration.ofSeconds(9))) {
+    try (StandInApiServer apiServer =
+            StandInApiServer.start(
+                exchange -> {
+                  String method = exchange.getRequestMethod();
+                  calls.add(method + " " + System.nanoTime());
+                  String request = new String(exchange.getRequestBody().readAllBytes(), UTF_8);
+                  if (method.equals("PUT") && puts.incrementAndGet() == 1) {
+                    StandInApiServer.reply(exchange, 503, StandInApiServer.failure(503));
+                  } else if (method.equals("POST")) {
+                    StandInApiServer.reply(exchange, 201, request); // created: as sent
+                  } else if (method.equals("PUT")) {
+                    StandInApiServer.reply(exchange, 200, request); // replaced: as sent
+                  } else {
+                    StandInApiServer.reply(
+                        exchange,
+                        200,
+                        "{\"apiVersion\":\"v1\",\"kind\":\"LeaseList\",\"items\":[]}");
+                  }
+                });
+        OwnerLeases leases =
+            new OwnerLeases(apiServer.client(), "sandboxes", "api-1", Duration.ofSeconds(9))) {
       leases.start();
       Eventually.await("a second renewal", Duration.ofSeconds(15), () -> puts.get() >= 2);
-    } finally {
-      apiServer.stop(0);
     }
     List<String> methods = calls.stream().map(c -> c.split(" ")[0]).toList();
     assertEquals(List.of("POST", "PUT", "PUT"), methods.subList(0, 3), calls.toString());
