@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -55,7 +56,7 @@ class HeldSlotsTest {
     deleteStatus = 404;
     slots.delete("kcr-job-c-2", true, freed::incrementAndGet);
     assertEquals(2, freed.get(), "already gone");
-    assertEquals(Set.of(), slots.deleteAgain(), "nothing left to retry");
+    assertEquals(Set.of(), deletedAgain(), "nothing left to retry");
   }
 
   @Test
@@ -64,12 +65,12 @@ class HeldSlotsTest {
     slots.delete("kcr-py-1", false, freed::incrementAndGet);
     assertEquals(0, freed.get(), "the pod may still run: its slot is still held");
 
-    assertEquals(Set.of("kcr-py-1"), slots.deleteAgain()); // still browning out
+    assertEquals(Set.of("kcr-py-1"), deletedAgain()); // still browning out
     assertEquals(0, freed.get());
 
     deleteStatus = 200;
-    assertEquals(Set.of("kcr-py-1"), slots.deleteAgain()); // the stray sweep's retry took
-    assertEquals(Set.of(), slots.deleteAgain());
+    assertEquals(Set.of("kcr-py-1"), deletedAgain()); // the stray sweep's retry took
+    assertEquals(Set.of(), deletedAgain());
     assertEquals(1, freed.get(), "freed once");
   }
 
@@ -106,5 +107,14 @@ class HeldSlotsTest {
     deleteStatus = 200;
     slots.deleteAgain();
     assertEquals(1, freed.get(), "freed once the Job's delete took");
+  }
+
+  /** Retries the failed deletes; says which sandboxes the API server got a delete for. */
+  private Set<String> deletedAgain() {
+    int before = deletes.size();
+    slots.deleteAgain();
+    return deletes.subList(before, deletes.size()).stream()
+        .map(d -> d.substring(d.lastIndexOf('/') + 1))
+        .collect(Collectors.toSet());
   }
 }
