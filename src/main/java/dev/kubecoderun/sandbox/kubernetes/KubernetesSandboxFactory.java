@@ -408,9 +408,15 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
       slots.deleteAgain();
       // Those whose delete failed are still in live: not deleted twice.
       Map<String, Boolean> strays = watcher.untracked(live.keySet());
-      strays.forEach(objects::delete);
-      if (!strays.isEmpty()) {
-        LOG.info("deleted " + strays.size() + " sandbox object(s) an earlier delete missed");
+      // Counted as they take: one that failed is not gone, and is tried again next time.
+      int deleted = 0;
+      for (var e : strays.entrySet()) {
+        if (objects.delete(e.getKey(), e.getValue())) {
+          deleted++;
+        }
+      }
+      if (deleted > 0) {
+        LOG.info("deleted " + deleted + " sandbox object(s) an earlier delete missed");
       }
       if (leases != null) {
         sweepDeadOwners();
@@ -429,14 +435,12 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
       String all = PodSpecs.MANAGED_BY + "=kubecoderun";
       int n = 0;
       for (var e : objects.podOwners(all, true).entrySet()) {
-        if (!owners.contains(e.getValue())) {
-          objects.deletePod(e.getKey());
+        if (!owners.contains(e.getValue()) && objects.deletePod(e.getKey())) {
           n++;
         }
       }
       for (var e : objects.jobOwners(all, true).entrySet()) {
-        if (!owners.contains(e.getValue())) {
-          objects.deleteJob(e.getKey());
+        if (!owners.contains(e.getValue()) && objects.deleteJob(e.getKey())) {
           n++;
         }
       }
