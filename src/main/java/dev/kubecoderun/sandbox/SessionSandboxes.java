@@ -132,12 +132,7 @@ public final class SessionSandboxes implements AutoCloseable {
         evicted.add(old.sandbox());
       }
       while (kept.size() > maxKept) {
-        String lru =
-            kept.entrySet().stream()
-                .min(Comparator.comparingLong(e -> e.getValue().since()))
-                .orElseThrow()
-                .getKey();
-        evicted.add(kept.remove(lru).sandbox());
+        evicted.add(kept.remove(leastRecentlyUsed(s -> true)).sandbox());
       }
     }
     evicted.forEach(this::releaseKept);
@@ -152,12 +147,7 @@ public final class SessionSandboxes implements AutoCloseable {
   public boolean giveBackOldest(Predicate<Sandbox> which) {
     Kept oldest;
     synchronized (this) {
-      String key =
-          kept.entrySet().stream()
-              .filter(e -> which.test(e.getValue().sandbox()))
-              .min(Comparator.comparingLong(e -> e.getValue().since()))
-              .map(Map.Entry::getKey)
-              .orElse(null);
+      String key = leastRecentlyUsed(which);
       if (key == null) {
         return false;
       }
@@ -165,6 +155,15 @@ public final class SessionSandboxes implements AutoCloseable {
     }
     releaseKept(oldest.sandbox());
     return true;
+  }
+
+  /** The key of the least recently used kept sandbox that {@code which} accepts, or null. */
+  private synchronized String leastRecentlyUsed(Predicate<Sandbox> which) {
+    return kept.entrySet().stream()
+        .filter(e -> which.test(e.getValue().sandbox()))
+        .min(Comparator.comparingLong(e -> e.getValue().since()))
+        .map(Map.Entry::getKey)
+        .orElse(null);
   }
 
   /** Gives back a sandbox that was kept (parked, so first counted in use again). */

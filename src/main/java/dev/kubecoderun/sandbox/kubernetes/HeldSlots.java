@@ -1,7 +1,6 @@
 package dev.kubecoderun.sandbox.kubernetes;
 
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -33,19 +32,15 @@ final class HeldSlots {
     }
   }
 
-  /**
-   * Retries the deletes that failed, freeing the slots of those that take now; says which sandboxes
-   * it tried, so that the stray sweep does not delete them twice.
-   */
-  Set<String> deleteAgain() {
-    Map<String, Held> held = Map.copyOf(unfreed);
-    held.forEach(
-        (name, h) -> {
-          if (objects.delete(name, h.job())) {
-            freed(name);
-          }
-        });
-    return held.keySet();
+  /** Retries the deletes that failed, freeing the slots of those that take now. */
+  void deleteAgain() {
+    Map.copyOf(unfreed)
+        .forEach(
+            (name, h) -> {
+              if (objects.delete(name, h.job())) {
+                freed(name);
+              }
+            });
   }
 
   private void freed(String name) {

@@ -18,7 +18,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
@@ -50,8 +49,9 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   private final Semaphore pods;
   private final Semaphore jobs;
   private final HeldSlots slots; // a deleted sandbox's permit and identity, freed once it is gone
-  // Sandbox objects created and not yet deleted, by name: true for a Job, false for a bare pod
-  // (pool or probe). Deleted at shutdown, each as what it is.
+  // Sandbox objects created and not known gone, by name: true for a Job, false for a bare pod
+  // (pool or probe). One whose delete failed stays until a retried delete takes (HeldSlots): the
+  // stray sweep leaves it to that retry, and shutdown deletes it again, each as what it is.
   private final Map<String, Boolean> live = new ConcurrentHashMap<>();
   private final Thread straySweeper;
   private final SandboxIsolation isolation;
@@ -289,19 +289,15 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
     String token = RandomHex.of(24);
     SandboxIsolation.PodIdentity identity = isolation.next();
     Runnable delete =
-        () -> {
-          try {
+        () ->
             slots.delete(
                 name,
                 !warm,
                 () -> {
+                  live.remove(name);
                   isolation.release(identity);
                   cap.release();
                 });
-          } finally {
-            live.remove(name);
-          }
-        };
     boolean created = false;
     // Asked for before the pod exists: its deadline, counted from its start, ends no earlier.
     PodLifetime lifetime =
@@ -409,12 +405,18 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
         return;
       }
       // Whether or not the watch shows their pod: a Job's may not have come yet.
-      Set<String> retried = slots.deleteAgain();
+      slots.deleteAgain();
+      // Those whose delete failed are still in live: not deleted twice.
       Map<String, Boolean> strays = watcher.untracked(live.keySet());
-      strays.keySet().removeAll(retried);
-      strays.forEach(objects::delete);
-      if (!strays.isEmpty()) {
-        LOG.info("deleted " + strays.size() + " sandbox object(s) an earlier delete missed");
+      // Counted as they take: one that failed is not gone, and is tried again next time.
+      int deleted = 0;
+      for (var e : strays.entrySet()) {
+        if (objects.delete(e.getKey(), e.getValue())) {
+          deleted++;
+        }
+      }
+      if (deleted > 0) {
+        LOG.info("deleted " + deleted + " sandbox object(s) an earlier delete missed");
       }
       if (leases != null) {
         sweepDeadOwners();
@@ -433,14 +435,12 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
       String all = PodSpecs.MANAGED_BY + "=kubecoderun";
       int n = 0;
       for (var e : objects.podOwners(all, true).entrySet()) {
-        if (!owners.contains(e.getValue())) {
-          objects.deletePod(e.getKey());
+        if (!owners.contains(e.getValue()) && objects.deletePod(e.getKey())) {
           n++;
         }
       }
       for (var e : objects.jobOwners(all, true).entrySet()) {
-        if (!owners.contains(e.getValue())) {
-          objects.deleteJob(e.getKey());
+        if (!owners.contains(e.getValue()) && objects.deleteJob(e.getKey())) {
           n++;
         }
       }
@@ -454,7 +454,10 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
     }
   }
 
-  /** Deletes every sandbox still alive, in parallel, then stops the watch. */
+  /**
+   * Deletes every sandbox object not known gone (those whose delete failed included), in parallel,
+   * then stops the watch.
+   */
   @Override
   public void close() {
     straySweeper.interrupt();

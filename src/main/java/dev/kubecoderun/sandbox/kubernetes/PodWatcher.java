@@ -351,10 +351,17 @@ final class PodWatcher implements AutoCloseable {
     if (!"Running".equals(pod.getStatus().getPhase())) {
       return false;
     }
-    List<V1PodCondition> conditions = pod.getStatus().getConditions();
-    return conditions != null
-        && conditions.stream()
-            .anyMatch(c -> "Ready".equals(c.getType()) && "True".equals(c.getStatus()));
+    V1PodCondition c = readyCondition(pod);
+    return c != null && "True".equals(c.getStatus());
+  }
+
+  /** The pod's Ready condition, or null when its status has none (yet). */
+  private static V1PodCondition readyCondition(V1Pod pod) {
+    List<V1PodCondition> conditions =
+        pod.getStatus() == null ? null : pod.getStatus().getConditions();
+    return conditions == null
+        ? null
+        : conditions.stream().filter(c -> "Ready".equals(c.getType())).findFirst().orElse(null);
   }
 
   // Waiting reasons of a container (the kubelet's) that no wait within a start timeout mends. Not
@@ -408,12 +415,7 @@ final class PodWatcher implements AutoCloseable {
   /** The Ready condition's reason and message, when Kubernetes gives them. */
   private static String notReadyWhy(V1Pod pod) {
     String node = pod.getSpec() == null ? null : pod.getSpec().getNodeName();
-    List<V1PodCondition> conditions =
-        pod.getStatus() == null ? null : pod.getStatus().getConditions();
-    V1PodCondition c =
-        conditions == null
-            ? null
-            : conditions.stream().filter(x -> "Ready".equals(x.getType())).findFirst().orElse(null);
+    V1PodCondition c = readyCondition(pod);
     if (c == null || (c.getReason() == null && c.getMessage() == null)) {
       // The node controller marks a NotReady node's pods so, with no reason of its own.
       return "its node " + node + " may be NotReady";

@@ -47,24 +47,7 @@ final class SandboxObjects {
    *     pod); false when the delete failed and the pod may still run
    */
   boolean deletePod(String name) {
-    boolean interrupted = Thread.interrupted();
-    try {
-      core.deleteNamespacedPod(name, namespace).execute();
-      return true;
-    } catch (ApiException e) {
-      if (e.getCode() == 404) {
-        return true;
-      }
-      LOG.warning("cannot delete pod " + name + ": " + reason(e));
-      return false;
-    } catch (RuntimeException e) {
-      LOG.warning("cannot delete pod " + name + ": " + e);
-      return false;
-    } finally {
-      if (interrupted) {
-        Thread.currentThread().interrupt();
-      }
-    }
+    return delete("pod", name, () -> core.deleteNamespacedPod(name, namespace).execute());
   }
 
   /**
@@ -72,18 +55,32 @@ final class SandboxObjects {
    * {@link #deletePod}, also when the caller is interrupted, and with the same answer.
    */
   boolean deleteJob(String name) {
+    return delete(
+        "job",
+        name,
+        () -> batch.deleteNamespacedJob(name, namespace).propagationPolicy("Background").execute());
+  }
+
+  /** A delete call to the API server. */
+  @FunctionalInterface
+  private interface Call {
+    void execute() throws ApiException;
+  }
+
+  /** Runs a delete as {@link #deletePod} says: interrupt set aside, 404 taken as done. */
+  private static boolean delete(String kind, String name, Call call) {
     boolean interrupted = Thread.interrupted();
     try {
-      batch.deleteNamespacedJob(name, namespace).propagationPolicy("Background").execute();
+      call.execute();
       return true;
     } catch (ApiException e) {
       if (e.getCode() == 404) {
         return true;
       }
-      LOG.warning("cannot delete job " + name + ": " + reason(e));
+      LOG.warning("cannot delete " + kind + " " + name + ": " + reason(e));
       return false;
     } catch (RuntimeException e) {
-      LOG.warning("cannot delete job " + name + ": " + e);
+      LOG.warning("cannot delete " + kind + " " + name + ": " + e);
       return false;
     } finally {
       if (interrupted) {

@@ -1,15 +1,12 @@
 package dev.kubecoderun.sandbox.kubernetes;
 
-import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import com.sun.net.httpserver.HttpServer;
-import io.kubernetes.client.openapi.ApiClient;
-import java.net.InetSocketAddress;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -21,7 +18,7 @@ import org.junit.jupiter.api.Test;
  * The API server here is a stand-in that answers deletes with the status the test sets.
  */
 class HeldSlotsTest {
-  private HttpServer apiServer;
+  private StandInApiServer apiServer;
   private volatile int deleteStatus = 200;
   private final List<String> deletes = new CopyOnWriteArrayList<>(); // "DELETE /api/v1/..."
   private final AtomicInteger freed = new AtomicInteger();
@@ -29,38 +26,26 @@ class HeldSlotsTest {
 
   @BeforeEach
   void startApiServer() throws Exception {
-    apiServer = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-    apiServer.createContext(
-        "/",
-        exchange -> {
-          deletes.add(exchange.getRequestMethod() + " " + exchange.getRequestURI().getPath());
-          int status = deleteStatus;
-          // As the API server: a pod's delete answers the pod (being deleted), a Job's a Status.
-          String deleted =
-              exchange.getRequestURI().getPath().contains("/pods/")
-                  ? "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{}}"
-                  : "{\"apiVersion\":\"v1\",\"kind\":\"Status\",\"status\":\"Success\"}";
-          byte[] body =
-              (status == 200
-                      ? deleted
-                      : "{\"apiVersion\":\"v1\",\"kind\":\"Status\",\"status\":\"Failure\",\"code\":"
-                          + status
-                          + "}")
-                  .getBytes(UTF_8);
-          exchange.getResponseHeaders().add("Content-Type", "application/json");
-          exchange.sendResponseHeaders(status, body.length);
-          exchange.getResponseBody().write(body);
-          exchange.close();
-        });
-    apiServer.start();
-    ApiClient client = new ApiClient();
-    client.setBasePath("http://127.0.0.1:" + apiServer.getAddress().getPort());
-    slots = new HeldSlots(new SandboxObjects(client, "sandboxes"));
+    apiServer =
+        StandInApiServer.start(
+            exchange -> {
+              deletes.add(exchange.getRequestMethod() + " " + exchange.getRequestURI().getPath());
+              int status = deleteStatus;
+              // As the API server: a pod's delete answers the pod (being deleted), a Job's a
+              // Status.
+              String deleted =
+                  exchange.getRequestURI().getPath().contains("/pods/")
+                      ? "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{}}"
+                      : "{\"apiVersion\":\"v1\",\"kind\":\"Status\",\"status\":\"Success\"}";
+              StandInApiServer.reply(
+                  exchange, status, status == 200 ? deleted : StandInApiServer.failure(status));
+            });
+    slots = new HeldSlots(new SandboxObjects(apiServer.client(), "sandboxes"));
   }
 
   @AfterEach
   void stopApiServer() {
-    apiServer.stop(0);
+    apiServer.close();
   }
 
   @Test
@@ -71,7 +56,7 @@ class HeldSlotsTest {
     deleteStatus = 404;
     slots.delete("kcr-job-c-2", true, freed::incrementAndGet);
     assertEquals(2, freed.get(), "already gone");
-    assertEquals(Set.of(), slots.deleteAgain(), "nothing left to retry");
+    assertEquals(Set.of(), deletedAgain(), "nothing left to retry");
   }
 
   @Test
@@ -80,12 +65,12 @@ class HeldSlotsTest {
     slots.delete("kcr-py-1", false, freed::incrementAndGet);
     assertEquals(0, freed.get(), "the pod may still run: its slot is still held");
 
-    assertEquals(Set.of("kcr-py-1"), slots.deleteAgain()); // still browning out
+    assertEquals(Set.of("kcr-py-1"), deletedAgain()); // still browning out
     assertEquals(0, freed.get());
 
     deleteStatus = 200;
-    assertEquals(Set.of("kcr-py-1"), slots.deleteAgain()); // the stray sweep's retry took
-    assertEquals(Set.of(), slots.deleteAgain());
+    assertEquals(Set.of("kcr-py-1"), deletedAgain()); // the stray sweep's retry took
+    assertEquals(Set.of(), deletedAgain());
     assertEquals(1, freed.get(), "freed once");
   }
 
@@ -122,5 +107,14 @@ class HeldSlotsTest {
     deleteStatus = 200;
     slots.deleteAgain();
     assertEquals(1, freed.get(), "freed once the Job's delete took");
+  }
+
+  /** Retries the failed deletes; says which sandboxes the API server got a delete for. */
+  private Set<String> deletedAgain() {
+    int before = deletes.size();
+    slots.deleteAgain();
+    return deletes.subList(before, deletes.size()).stream()
+        .map(d -> d.substring(d.lastIndexOf('/') + 1))
+        .collect(Collectors.toSet());
   }
 }

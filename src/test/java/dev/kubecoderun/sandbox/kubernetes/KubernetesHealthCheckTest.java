@@ -1,18 +1,13 @@
 package dev.kubecoderun.sandbox.kubernetes;
 
-import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
-import com.sun.net.httpserver.HttpServer;
 import dev.kubecoderun.testing.Eventually;
 import io.helidon.health.HealthCheckResponse;
 import io.kubernetes.client.openapi.ApiClient;
-import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -23,41 +18,34 @@ import org.junit.jupiter.api.Test;
  * answers. The API server here is a stand-in with no pods, whose watches stay open and quiet.
  */
 class KubernetesHealthCheckTest {
-  private HttpServer apiServer;
-  private ExecutorService handlers;
+  private StandInApiServer apiServer;
   private final CountDownLatch stopping = new CountDownLatch(1);
   private PodWatcher watcher;
   private KubernetesHealthCheck check;
 
   @BeforeEach
   void startApiServer() throws Exception {
-    apiServer = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-    handlers = Executors.newVirtualThreadPerTaskExecutor(); // a held watch must not block a list
-    apiServer.setExecutor(handlers);
-    apiServer.createContext(
-        "/api/v1/namespaces/sandboxes/pods",
-        exchange -> {
-          exchange.getResponseHeaders().add("Content-Type", "application/json");
-          String query = exchange.getRequestURI().getQuery();
-          if (query != null && query.contains("watch=true")) {
-            exchange.sendResponseHeaders(200, 0); // open, and no event ever comes
-            try {
-              stopping.await();
-            } catch (InterruptedException e) {
-              Thread.currentThread().interrupt();
-            }
-          } else {
-            byte[] body =
-                "{\"apiVersion\":\"v1\",\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[]}"
-                    .getBytes(UTF_8);
-            exchange.sendResponseHeaders(200, body.length);
-            exchange.getResponseBody().write(body);
-          }
-          exchange.close();
-        });
-    apiServer.start();
-    ApiClient client = new ApiClient();
-    client.setBasePath("http://127.0.0.1:" + apiServer.getAddress().getPort());
+    apiServer =
+        StandInApiServer.start(
+            exchange -> {
+              String query = exchange.getRequestURI().getQuery();
+              if (query != null && query.contains("watch=true")) {
+                exchange.getResponseHeaders().add("Content-Type", "application/json");
+                exchange.sendResponseHeaders(200, 0); // open, and no event ever comes
+                try {
+                  stopping.await();
+                } catch (InterruptedException e) {
+                  Thread.currentThread().interrupt();
+                }
+                exchange.close();
+              } else {
+                StandInApiServer.reply(
+                    exchange,
+                    200,
+                    "{\"apiVersion\":\"v1\",\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[]}");
+              }
+            });
+    ApiClient client = apiServer.client();
     client.setReadTimeout(0); // the watch's
     watcher = new PodWatcher(client, "sandboxes", "sel");
     check = new KubernetesHealthCheck(new SandboxObjects(client, "sandboxes"), "sel", watcher);
@@ -67,8 +55,7 @@ class KubernetesHealthCheckTest {
   void stopApiServer() {
     watcher.close();
     stopping.countDown();
-    apiServer.stop(0);
-    handlers.shutdownNow();
+    apiServer.close();
   }
 
   @Test

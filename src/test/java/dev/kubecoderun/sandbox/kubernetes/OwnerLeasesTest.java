@@ -5,10 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.sun.net.httpserver.HttpServer;
 import dev.kubecoderun.testing.Eventually;
-import io.kubernetes.client.openapi.ApiClient;
-import java.net.InetSocketAddress;
+import io.kubernetes.client.openapi.models.V1Lease;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -44,39 +42,29 @@ class OwnerLeasesTest {
   void aFailedRenewalIsTriedAgainSoonWithoutAListingFirst() throws Exception {
     List<String> calls = new CopyOnWriteArrayList<>(); // "PUT 1733050000000"
     AtomicInteger puts = new AtomicInteger();
-    HttpServer apiServer = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-    apiServer.createContext(
-        "/",
-        exchange -> {
-          String method = exchange.getRequestMethod();
-          calls.add(method + " " + System.nanoTime());
-          byte[] request = exchange.getRequestBody().readAllBytes();
-          int status = 200;
-          byte[] body = request; // a created or replaced Lease: as sent
-          if (method.equals("PUT") && puts.incrementAndGet() == 1) {
-            status = 503;
-            body =
-                "{\"apiVersion\":\"v1\",\"kind\":\"Status\",\"status\":\"Failure\",\"code\":503}"
-                    .getBytes(UTF_8);
-          } else if (method.equals("POST")) {
-            status = 201;
-          } else if (!method.equals("PUT")) {
-            body = "{\"apiVersion\":\"v1\",\"kind\":\"LeaseList\",\"items\":[]}".getBytes(UTF_8);
-          }
-          exchange.getResponseHeaders().add("Content-Type", "application/json");
-          exchange.sendResponseHeaders(status, body.length);
-          exchange.getResponseBody().write(body);
-          exchange.close();
-        });
-    apiServer.start();
-    ApiClient client = new ApiClient();
-    client.setBasePath("http://127.0.0.1:" + apiServer.getAddress().getPort());
-    try (OwnerLeases leases =
-        new OwnerLeases(client, "sandboxes", "api-1", Duration.ofSeconds(9))) {
+    try (StandInApiServer apiServer =
+            StandInApiServer.start(
+                exchange -> {
+                  String method = exchange.getRequestMethod();
+                  calls.add(method + " " + System.nanoTime());
+                  String request = new String(exchange.getRequestBody().readAllBytes(), UTF_8);
+                  if (method.equals("PUT") && puts.incrementAndGet() == 1) {
+                    StandInApiServer.reply(exchange, 503, StandInApiServer.failure(503));
+                  } else if (method.equals("POST")) {
+                    StandInApiServer.reply(exchange, 201, request); // created: as sent
+                  } else if (method.equals("PUT")) {
+                    StandInApiServer.reply(exchange, 200, request); // replaced: as sent
+                  } else {
+                    StandInApiServer.reply(
+                        exchange,
+                        200,
+                        "{\"apiVersion\":\"v1\",\"kind\":\"LeaseList\",\"items\":[]}");
+                  }
+                });
+        OwnerLeases leases =
+            new OwnerLeases(apiServer.client(), "sandboxes", "api-1", Duration.ofSeconds(9))) {
       leases.start();
       Eventually.await("a second renewal", Duration.ofSeconds(15), () -> puts.get() >= 2);
-    } finally {
-      apiServer.stop(0);
     }
     List<String> methods = calls.stream().map(c -> c.split(" ")[0]).toList();
     assertEquals(List.of("POST", "PUT", "PUT"), methods.subList(0, 3), calls.toString());
@@ -85,6 +73,90 @@ class OwnerLeasesTest {
         gap < Duration.ofMillis(2500).toNanos(),
         "the retry came " + Duration.ofNanos(gap).toMillis() + " ms after the failure");
   }
+
+  /**
+   * A renewal answered 409 (the Lease changed meanwhile: a renewal that took after all, its answer
+   * lost) lists the Leases, and the next renewal carries the listed version, not the stale one,
+   * which would be refused again and again until the Lease lapsed.
+   */
+  @Test
+  void aRenewalRefusedAsStaleIsRetriedWithTheListedVersion() throws Exception {
+    List<Call> calls = new CopyOnWriteArrayList<>();
+    AtomicInteger puts = new AtomicInteger();
+    String listed =
+        "{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"LeaseList\",\"items\":[{\"metadata\":"
+            + "{\"name\":\"kcr-owner-api-1\",\"resourceVersion\":\"42\"},\"spec\":"
+            + "{\"holderIdentity\":\"api-1\",\"leaseDurationSeconds\":3}}]}";
+    try (StandInApiServer apiServer =
+            StandInApiServer.start(
+                exchange -> {
+                  String method = exchange.getRequestMethod();
+                  String request = new String(exchange.getRequestBody().readAllBytes(), UTF_8);
+                  calls.add(new Call(method, request));
+                  if (method.equals("PUT") && puts.incrementAndGet() == 1) {
+                    StandInApiServer.reply(exchange, 409, StandInApiServer.failure(409));
+                  } else if (method.equals("GET")) {
+                    StandInApiServer.reply(exchange, 200, listed);
+                  } else {
+                    StandInApiServer.reply(exchange, method.equals("POST") ? 201 : 200, request);
+                  }
+                });
+        OwnerLeases leases =
+            new OwnerLeases(apiServer.client(), "sandboxes", "api-1", Duration.ofSeconds(3))) {
+      leases.start();
+      Eventually.await("a second renewal", Duration.ofSeconds(15), () -> puts.get() >= 2);
+      List<String> methods = calls.stream().map(Call::method).toList();
+      assertEquals(
+          List.of("POST", "PUT", "GET", "PUT"),
+          methods.stream().limit(4).toList(),
+          methods.toString());
+      V1Lease renewed = V1Lease.fromJson(calls.get(3).body());
+      assertEquals("42", renewed.getMetadata().getResourceVersion(), "the listed version");
+    }
+  }
+
+  /** A renewal answered 404 (the Lease was deleted, by another API pod's sweep) takes it anew. */
+  @Test
+  void aRenewalOfALeaseGoneTakesItAnew() throws Exception {
+    List<Call> calls = new CopyOnWriteArrayList<>();
+    AtomicInteger posts = new AtomicInteger();
+    try (StandInApiServer apiServer =
+            StandInApiServer.start(
+                exchange -> {
+                  String method = exchange.getRequestMethod();
+                  String request = new String(exchange.getRequestBody().readAllBytes(), UTF_8);
+                  calls.add(new Call(method, request));
+                  switch (method) {
+                    case "POST" -> {
+                      posts.incrementAndGet();
+                      StandInApiServer.reply(exchange, 201, request);
+                    }
+                    case "PUT" ->
+                        StandInApiServer.reply(exchange, 404, StandInApiServer.failure(404));
+                    default ->
+                        StandInApiServer.reply(
+                            exchange,
+                            200,
+                            "{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"LeaseList\",\"items\":[]}");
+                  }
+                });
+        OwnerLeases leases =
+            new OwnerLeases(apiServer.client(), "sandboxes", "api-1", Duration.ofSeconds(3))) {
+      leases.start();
+      Eventually.await("the Lease created again", Duration.ofSeconds(15), () -> posts.get() >= 2);
+      List<String> methods = calls.stream().map(Call::method).toList();
+      assertEquals(
+          List.of("POST", "PUT", "GET", "POST"),
+          methods.stream().limit(4).toList(),
+          methods.toString());
+      V1Lease created = V1Lease.fromJson(calls.get(3).body());
+      assertEquals("kcr-owner-api-1", created.getMetadata().getName());
+      assertEquals("api-1", created.getSpec().getHolderIdentity());
+    }
+  }
+
+  /** A call the stand-in API server took: its method and body. */
+  private record Call(String method, String body) {}
 
   private static long nanos(String call) {
     return Long.parseLong(call.split(" ")[1]);

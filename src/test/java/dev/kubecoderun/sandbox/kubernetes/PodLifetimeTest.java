@@ -4,12 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kubecoderun.language.Language;
-import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.testing.Eventually;
-import java.net.URI;
 import java.time.Duration;
-import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.LongSupplier;
 import org.junit.jupiter.api.Test;
@@ -74,18 +70,13 @@ class PodLifetimeTest {
   /** The sandbox's own answer, which the pool's take and the session's take and keep ask. */
   @Test
   void aRunningPodNearItsDeadlineIsNotAliveForTheNextRun() {
-    PodWatcher watcher = watcherWithARunningPod("kcr-py-1");
-    ScheduledThreadPoolExecutor timers = KubernetesSandboxFactory.timers();
-    try {
+    try (HandFedSandboxes sandboxes = new HandFedSandboxes()) {
       NanoClock clock = new NanoClock(0);
-      KubernetesSandbox sandbox = sandbox("kcr-py-1", watcher, clock, timers);
+      KubernetesSandbox sandbox = runningSandbox(sandboxes, "kcr-py-1", clock);
 
       assertTrue(sandbox.isAlive());
       clock.at(DEADLINE.minusSeconds(10));
       assertFalse(sandbox.isAlive(), "running, but Kubernetes kills it within the run");
-    } finally {
-      timers.shutdownNow();
-      watcher.close();
     }
   }
 
@@ -96,11 +87,9 @@ class PodLifetimeTest {
    */
   @Test
   void aPodIsReportedGoneAsSoonAsItIsTooOldForARunWithNoRequestAsking() throws Exception {
-    PodWatcher watcher = watcherWithARunningPod("kcr-py-2");
-    ScheduledThreadPoolExecutor timers = KubernetesSandboxFactory.timers();
-    try {
+    try (HandFedSandboxes sandboxes = new HandFedSandboxes()) {
       NanoClock clock = new NanoClock(0);
-      KubernetesSandbox sandbox = sandbox("kcr-py-2", watcher, clock, timers);
+      KubernetesSandbox sandbox = runningSandbox(sandboxes, "kcr-py-2", clock);
       clock.at(DEADLINE.minus(NEEDED).minusSeconds(2)); // two seconds of its useful life left
       AtomicInteger reported = new AtomicInteger();
 
@@ -111,44 +100,25 @@ class PodLifetimeTest {
       clock.at(DEADLINE.minus(NEEDED).plusSeconds(1));
       assertFalse(sandbox.isAlive(), "and no longer alive for a run");
       assertTrue(sandbox.retired(), "retired, not dead: the pool says so without a warning");
-    } finally {
-      timers.shutdownNow();
-      watcher.close();
     }
   }
 
   /** A pod taken for a run holds no timer for the rest of its deadline (an hour or more). */
   @Test
   void aPodClosedBeforeItsTimeLeavesNoTimerBehind() {
-    PodWatcher watcher = watcherWithARunningPod("kcr-py-3");
-    ScheduledThreadPoolExecutor timers = KubernetesSandboxFactory.timers();
-    try {
-      KubernetesSandbox sandbox = sandbox("kcr-py-3", watcher, new NanoClock(0), timers);
+    try (HandFedSandboxes sandboxes = new HandFedSandboxes()) {
+      KubernetesSandbox sandbox = runningSandbox(sandboxes, "kcr-py-3", new NanoClock(0));
       sandbox.onExit(() -> {});
-      assertEquals(1, timers.getQueue().size());
+      assertEquals(1, sandboxes.timers.getQueue().size());
       sandbox.close();
-      assertEquals(0, timers.getQueue().size());
-    } finally {
-      timers.shutdownNow();
-      watcher.close();
+      assertEquals(0, sandboxes.timers.getQueue().size());
     }
   }
 
-  private static PodWatcher watcherWithARunningPod(String name) {
-    PodWatcher watcher = PodWatcherTest.unstartedWatcher();
-    watcher.update(PodWatcherTest.readyPod(name));
-    return watcher;
-  }
-
-  private static KubernetesSandbox sandbox(
-      String name, PodWatcher watcher, NanoClock clock, ScheduledThreadPoolExecutor timers) {
-    return new KubernetesSandbox(
-        name,
-        Language.PY,
-        new RunnerClient(null, URI.create("http://127.0.0.1:1"), "t"),
-        watcher,
-        () -> {},
-        PodLifetime.startingNow(clock, DEADLINE, NEEDED),
-        timers);
+  /** A sandbox whose pod is Running and Ready, its age read on {@code clock}. */
+  private static KubernetesSandbox runningSandbox(
+      HandFedSandboxes sandboxes, String name, NanoClock clock) {
+    sandboxes.watcher.update(PodWatcherTest.readyPod(name));
+    return sandboxes.sandbox(name, PodLifetime.startingNow(clock, DEADLINE, NEEDED));
   }
 }

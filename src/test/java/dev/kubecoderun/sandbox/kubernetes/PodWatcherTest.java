@@ -8,8 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kubecoderun.language.Language;
-import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.sandbox.SandboxException;
 import dev.kubecoderun.testing.Eventually;
 import io.kubernetes.client.openapi.ApiClient;
@@ -21,14 +19,12 @@ import io.kubernetes.client.openapi.models.V1Pod;
 import io.kubernetes.client.openapi.models.V1PodCondition;
 import io.kubernetes.client.openapi.models.V1PodSpec;
 import io.kubernetes.client.openapi.models.V1PodStatus;
-import java.net.URI;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
@@ -180,35 +176,28 @@ class PodWatcherTest {
    */
   @Test
   void aPodNoLongerReadyIsHandedToNoRunAndReportedGoneAtOnce() throws Exception {
-    PodWatcher watcher = unstartedWatcher();
-    ScheduledThreadPoolExecutor timers = KubernetesSandboxFactory.timers();
-    try {
-      watcher.update(readyPod("kcr-py-n"));
-      KubernetesSandbox sandbox = sandbox("kcr-py-n", watcher, timers);
+    try (HandFedSandboxes sandboxes = new HandFedSandboxes()) {
+      sandboxes.watcher.update(readyPod("kcr-py-n"));
+      KubernetesSandbox sandbox = sandboxes.sandbox("kcr-py-n");
       AtomicInteger reported = new AtomicInteger();
       sandbox.onExit(reported::incrementAndGet);
       assertTrue(sandbox.isAlive());
       assertEquals(0, reported.get());
 
-      watcher.update(notReadyPod("kcr-py-n", null, null)); // the node controller's mark
+      sandboxes.watcher.update(notReadyPod("kcr-py-n", null, null)); // the node controller's mark
 
       assertFalse(sandbox.isAlive(), "Running, but not Ready: not for a run");
       Eventually.await("reported gone", Duration.ofSeconds(10), () -> reported.get() == 1);
-    } finally {
-      timers.shutdownNow();
-      watcher.close();
     }
   }
 
   /** Nor a pod whose runner stops answering its readiness probe, asked after the fact. */
   @Test
   void aPodWhoseRunnerIsNotReadyIsNotAliveAndIsReportedGoneWhenAsked() throws Exception {
-    PodWatcher watcher = unstartedWatcher();
-    ScheduledThreadPoolExecutor timers = KubernetesSandboxFactory.timers();
-    try {
-      watcher.update(readyPod("kcr-py-r"));
-      KubernetesSandbox sandbox = sandbox("kcr-py-r", watcher, timers);
-      watcher.update(
+    try (HandFedSandboxes sandboxes = new HandFedSandboxes()) {
+      sandboxes.watcher.update(readyPod("kcr-py-r"));
+      KubernetesSandbox sandbox = sandboxes.sandbox("kcr-py-r");
+      sandboxes.watcher.update(
           notReadyPod(
               "kcr-py-r", "ContainersNotReady", "containers with unready status: [runner]"));
 
@@ -216,9 +205,6 @@ class PodWatcherTest {
       AtomicInteger reported = new AtomicInteger();
       sandbox.onExit(reported::incrementAndGet); // registered after: reported at once
       Eventually.await("reported gone", Duration.ofSeconds(10), () -> reported.get() == 1);
-    } finally {
-      timers.shutdownNow();
-      watcher.close();
     }
   }
 
@@ -297,17 +283,5 @@ class PodWatcherTest {
     } finally {
       watcher.close();
     }
-  }
-
-  private static KubernetesSandbox sandbox(
-      String name, PodWatcher watcher, ScheduledThreadPoolExecutor timers) {
-    return new KubernetesSandbox(
-        name,
-        Language.PY,
-        new RunnerClient(null, URI.create("http://127.0.0.1:1"), "t"),
-        watcher,
-        () -> {},
-        PodLifetime.startingNow(System::nanoTime, Duration.ofHours(1), Duration.ofMinutes(2)),
-        timers);
   }
 }
