@@ -8,7 +8,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.auth.ManagedApiKeys;
 import dev.kubecoderun.auth.Principal;
+import dev.kubecoderun.testing.Eventually;
 import java.net.http.HttpRequest;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -400,18 +402,13 @@ class AdminApiTest {
     assertEquals(List.of(200, 200, 200), statuses);
 
     // A run's usage is recorded just after its answer.
-    dev.kubecoderun.testing.Eventually.await(
-        "the run's usage recorded",
-        java.time.Duration.ofSeconds(10),
-        () ->
-            server
-                    .send(admin(server, "/api/v1/admin/keys/" + hash + "/usage?hours=2"))
-                    .json()
-                    .at("/totals/executions")
-                    .asInt()
-                >= 3);
     JsonNode usage =
-        server.send(admin(server, "/api/v1/admin/keys/" + hash + "/usage?hours=2")).json();
+        Eventually.until(
+            "the runs' usage recorded",
+            Duration.ofSeconds(10),
+            () ->
+                server.send(admin(server, "/api/v1/admin/keys/" + hash + "/usage?hours=2")).json(),
+            u -> u.at("/totals/executions").asInt() >= 3);
     assertEquals(3, usage.at("/totals/executions").asInt(), usage.toString());
     assertEquals(1, usage.at("/totals/error_count").asInt(), usage.toString());
     assertEquals("bash", usage.at("/by_language/0/language").asText());
