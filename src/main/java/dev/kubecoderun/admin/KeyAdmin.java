@@ -86,7 +86,7 @@ public final class KeyAdmin {
       return env;
     }
     Instant now = usage.now();
-    UsageReport r = usage.hourlyWithLastRuns(now.minus(usage.retention()), now);
+    UsageReport r = usage.hourly(now.minus(usage.retention()), now, null, null);
     return env.stream()
         .map(
             k -> {

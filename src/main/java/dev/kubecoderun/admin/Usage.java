@@ -55,14 +55,6 @@ public final class Usage {
     return UsageReport.of(store.hours(from, to), subject, language);
   }
 
-  /**
-   * {@link #hourly} of all keys and languages, with {@link UsageReport#lastBySubject} (which no
-   * other report computes): the use of the env keys, which the key store does not count.
-   */
-  UsageReport hourlyWithLastRuns(Instant from, Instant to) {
-    return UsageReport.of(store.hours(from, to), null, null, true);
-  }
-
   /** Per-minute usage (all keys together) of the minutes that start in [from, to). */
   public UsageReport perMinute(Instant from, Instant to, String language) {
     return UsageReport.of(store.minutes(from, to), null, language);

@@ -23,15 +23,6 @@ public final class UsageReport {
    */
   static UsageReport of(
       NavigableMap<Instant, Map<String, Long>> buckets, String subject, String language) {
-    return of(buckets, subject, language, false);
-  }
-
-  /** {@link #of}; {@code lastRuns}: {@link #lastBySubject} computed too (otherwise empty). */
-  static UsageReport of(
-      NavigableMap<Instant, Map<String, Long>> buckets,
-      String subject,
-      String language,
-      boolean lastRuns) {
     UsageReport r = new UsageReport();
     buckets.forEach(
         (at, counters) -> {
@@ -49,9 +40,7 @@ public final class UsageReport {
                 bucket.add(parts[2], value);
                 r.byLanguage.computeIfAbsent(parts[1], l -> new UsageCounts()).add(parts[2], value);
                 r.bySubject.computeIfAbsent(parts[0], s -> new UsageCounts()).add(parts[2], value);
-                if (lastRuns) {
-                  r.lastBySubject.merge(parts[0], at, (a, b) -> a.isAfter(b) ? a : b);
-                }
+                r.lastBySubject.merge(parts[0], at, (a, b) -> a.isAfter(b) ? a : b);
                 r.matrix
                     .computeIfAbsent(parts[1], l -> new TreeMap<>())
                     .computeIfAbsent(parts[0], s -> new UsageCounts())
@@ -76,10 +65,7 @@ public final class UsageReport {
     return bySubject;
   }
 
-  /**
-   * By key (its short hash): the start of the last bucket it ran in. Empty unless asked for (only
-   * the env keys' use reads it).
-   */
+  /** By key (its short hash): the start of the last bucket it ran in. */
   public Map<String, Instant> lastBySubject() {
     return lastBySubject;
   }

@@ -8,6 +8,7 @@ import dev.kubecoderun.admin.Usage;
 import dev.kubecoderun.admin.UsageCounts;
 import dev.kubecoderun.admin.UsageEvent;
 import dev.kubecoderun.admin.UsageReport;
+import dev.kubecoderun.auth.ApiKeyRecord;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.sandbox.ExecutionSlots;
 import dev.kubecoderun.sandbox.SandboxPool;
@@ -536,7 +537,7 @@ final class AdminUsageEndpoint implements HttpService {
       throw ApiError.validation(
           "api_key_hash", "api_key_hash must be 16 or 64 hex digits", "string_pattern_mismatch");
     }
-    return h.substring(0, 16);
+    return ApiKeyRecord.shortHash(h);
   }
 
   private static String languageParam(ServerRequest req) {

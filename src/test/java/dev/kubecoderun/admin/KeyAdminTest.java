@@ -3,6 +3,7 @@ package dev.kubecoderun.admin;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
+import dev.kubecoderun.auth.ApiKeyRecord;
 import dev.kubecoderun.auth.LocalApiKeyStore;
 import dev.kubecoderun.auth.ManagedApiKeys;
 import java.nio.file.Path;
@@ -56,7 +57,7 @@ class KeyAdminTest {
         };
     String secret = "env-key-0123456789abcdef";
     String hash = ManagedApiKeys.sha256Hex(secret);
-    String shortHash = hash.substring(0, 16);
+    String shortHash = ApiKeyRecord.shortHash(hash);
     Usage usage = new Usage(counted, clock, Duration.ofDays(30));
     usage.record(UsageStoreContract.event(T0.minus(Duration.ofHours(5)), shortHash, "py", "ok", 9));
     usage.record(UsageStoreContract.event(T0.minusSeconds(60), shortHash, "js", "ok", 9));

@@ -5,7 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.stores.RedisServer;
+import dev.kubecoderun.testing.Eventually;
 import java.net.http.HttpRequest;
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -81,16 +83,12 @@ class TwoReplicasAdminTest {
                         "{\"lang\":\"bash\",\"code\":\"echo hi\"}")));
     assertEquals(200, run.status(), run.body());
     // B records the run's usage just after its answer.
-    dev.kubecoderun.testing.Eventually.await(
-        "the run's usage recorded",
-        java.time.Duration.ofSeconds(10),
-        () ->
-            a.send(AdminApiTest.admin(a, "/api/v1/admin/keys/" + hash + "/usage"))
-                    .json()
-                    .at("/totals/executions")
-                    .asInt()
-                >= 1);
-    JsonNode usage = a.send(AdminApiTest.admin(a, "/api/v1/admin/keys/" + hash + "/usage")).json();
+    JsonNode usage =
+        Eventually.until(
+            "the run's usage recorded",
+            Duration.ofSeconds(10),
+            () -> a.send(AdminApiTest.admin(a, "/api/v1/admin/keys/" + hash + "/usage")).json(),
+            u -> u.at("/totals/executions").asInt() >= 1);
     assertEquals(1, usage.at("/totals/executions").asInt(), usage.toString());
     assertEquals(
         1,

@@ -2,6 +2,7 @@ package dev.kubecoderun.testing;
 
 import java.time.Duration;
 import java.util.function.BooleanSupplier;
+import java.util.function.Predicate;
 import java.util.function.Supplier;
 
 /**
@@ -36,6 +37,33 @@ public final class Eventually {
                 + " s waiting for "
                 + what
                 + (more.isEmpty() ? "" : "\n" + more));
+      }
+      Thread.sleep(pollMs);
+      pollMs = Math.min(pollMs * 2, MAX_POLL_MS);
+    }
+  }
+
+  /**
+   * Reads until {@code done} accepts what was read, and returns that: a test asserts on the value
+   * it waited for instead of sending its request once more. The failure shows the last value read.
+   */
+  public static <T> T until(String what, Duration max, Supplier<T> read, Predicate<T> done)
+      throws InterruptedException {
+    long deadline = System.nanoTime() + max.toNanos();
+    long pollMs = FIRST_POLL_MS;
+    while (true) {
+      T value = read.get();
+      if (done.test(value)) {
+        return value;
+      }
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError(
+            "timed out after "
+                + max.toSeconds()
+                + " s waiting for "
+                + what
+                + "\nthe last value read: "
+                + value);
       }
       Thread.sleep(pollMs);
       pollMs = Math.min(pollMs * 2, MAX_POLL_MS);
