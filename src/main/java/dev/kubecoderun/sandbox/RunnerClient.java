@@ -233,6 +233,16 @@ public final class RunnerClient {
       }
 
       @Override
+      public long reserveAll(long bytes) {
+        deadline.stopClock();
+        try {
+          return room.reserveAll(bytes);
+        } finally {
+          deadline.startClockAgain();
+        }
+      }
+
+      @Override
       public long giveBack(long bytes) {
         return room.giveBack(bytes);
       }
