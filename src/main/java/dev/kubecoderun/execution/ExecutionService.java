@@ -293,7 +293,9 @@ public final class ExecutionService {
     long loading = held.reserved() - before;
     long keep = s.map(x -> (long) x.bytes().length * STATE_COST).orElse(0L);
     if (keep > loading) {
-      held.reserve(keep - loading);
+      // All or none: a run whose state costs more than the budget gives it fails (503) here,
+      // before it takes a sandbox, rather than carry the state unpaid for.
+      held.reserveAll(keep - loading);
     } else {
       held.giveBack(loading - keep);
     }

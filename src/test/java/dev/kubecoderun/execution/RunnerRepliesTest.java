@@ -1,6 +1,8 @@
 package dev.kubecoderun.execution;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -29,6 +31,7 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -51,6 +54,7 @@ class RunnerRepliesTest {
   private volatile int status = 200; // of the answer to /execute
   private volatile String waitAnswer = "{\"status\":\"ok\"}"; // to /ptc/wait
   private volatile String executed; // the last request to /execute
+  private final AtomicInteger sandboxes = new AtomicInteger(); // made by factory()
   private Application app;
   private Path data;
   private final HttpClient client = HttpClient.newHttpClient();
@@ -173,6 +177,47 @@ class RunnerRepliesTest {
     assertEquals(503, res.statusCode(), res.body());
     assertEquals(
         "service_unavailable", Json.MAPPER.readTree(res.body()).path("error_type").asText());
+  }
+
+  /**
+   * A stored state that costs a run more than the whole budget (1 MiB uploaded, at
+   * ExecutionService.STATE_COST a byte, in a 4 MiB budget) refuses the run at once (503) before it
+   * takes a sandbox: the state is never carried to the runner unpaid for, and the session keeps it.
+   */
+  @Test
+  void aStateCostingMoreThanTheWholeBudgetRefusesItsRunBeforeItTakesASandbox() throws Exception {
+    app.close();
+    Map<String, String> env = env();
+    env.put("REQUEST_MEMORY_BUDGET_MB", "4");
+    app = Application.start(Config.from(env), factory());
+    byte[] state = new byte[1 << 20];
+    state[0] = 2;
+    String sid = "larger-than-the-budget";
+    HttpResponse<byte[]> up =
+        client.send(
+            state(sid)
+                .header("Content-Type", "application/octet-stream")
+                .POST(HttpRequest.BodyPublishers.ofByteArray(state))
+                .build(),
+            HttpResponse.BodyHandlers.ofByteArray());
+    assertEquals(201, up.statusCode());
+    answer = reply("");
+    HttpResponse<String> res = exec(Map.of("lang", "py", "code", "print(1)", "session_id", sid));
+    assertEquals(503, res.statusCode(), res.body());
+    assertEquals("1", res.headers().firstValue("Retry-After").orElse(null), res.body());
+    assertEquals(
+        "service_unavailable", Json.MAPPER.readTree(res.body()).path("error_type").asText());
+    assertEquals(0, sandboxes.get(), "no sandbox taken");
+    assertNull(executed, "the runner was never asked to run it");
+    HttpResponse<byte[]> kept =
+        client.send(state(sid).GET().build(), HttpResponse.BodyHandlers.ofByteArray());
+    assertEquals(200, kept.statusCode());
+    assertArrayEquals(state, kept.body(), "the session's state as it was");
+  }
+
+  private HttpRequest.Builder state(String sid) {
+    return HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + app.port() + "/v1/state/" + sid))
+        .header("X-API-Key", KEY);
   }
 
   /**
@@ -493,6 +538,7 @@ class RunnerRepliesTest {
     return new SandboxFactory() {
       @Override
       public Sandbox create(Language language, boolean warm) {
+        sandboxes.incrementAndGet();
         RunnerClient client = new RunnerClient(http, base, "stand-in");
         return new Sandbox() {
           @Override
