@@ -766,13 +766,7 @@ public final class ExecutionService {
     if (result.stateErrors() != null) {
       for (String error : result.stateErrors()) {
         if (error != null) {
-          String shown = shorter(error, MAX_STATE_ERROR_CHARS);
-          notes.add(
-              error.startsWith("Cannot serialize")
-                  ? "not kept for the next run: " + shown
-                  : error.startsWith(STATE_TOO_LARGE)
-                      ? "not kept for the next run: " + shown + NO_STATE_NOW
-                      : "Python state: " + shown);
+          notes.add(stateNote(error));
         }
       }
     }
@@ -790,14 +784,7 @@ public final class ExecutionService {
     if (bytes.length > maxStateBytes()) {
       // A runner that ignored max_state_bytes. As when the runner keeps it back: the session's
       // previous state goes too (the answer says has_state false, so the next run must find none).
-      notes.add(
-          "not kept for the next run: "
-              + STATE_TOO_LARGE
-              + megabytes(bytes.length, true)
-              + " MiB) is larger than the "
-              + megabytes(maxStateBytes(), false)
-              + " MiB this deployment keeps"
-              + NO_STATE_NOW);
+      notes.add(stateNote(stateTooLarge(bytes.length, maxStateBytes())));
       states.delete(session.id());
       return StoredStateInfo.NONE;
     }
@@ -859,6 +846,31 @@ public final class ExecutionService {
 
   /** What a state not kept for its size means for the next run: none is kept (see saveState). */
   static final String NO_STATE_NOW = "; the next run starts without variables";
+
+  /**
+   * The state error of a state of {@code size} bytes over the {@code limit} a run keeps, worded as
+   * the runner words its own (its twin, runner/execute.go stateTooLarge; the API knows either by
+   * its start, {@link #STATE_TOO_LARGE}): for a runner that sent such a state anyway.
+   */
+  static String stateTooLarge(long size, long limit) {
+    return STATE_TOO_LARGE
+        + megabytes(size, true)
+        + " MiB) is larger than the "
+        + megabytes(limit, false)
+        + " MiB this deployment keeps";
+  }
+
+  /** The note for a state error, the runner's or {@link #stateTooLarge}'s: what it means. */
+  private static String stateNote(String error) {
+    String shown = shorter(error, MAX_STATE_ERROR_CHARS);
+    if (error.startsWith("Cannot serialize")) {
+      return "not kept for the next run: " + shown;
+    }
+    if (error.startsWith(STATE_TOO_LARGE)) {
+      return "not kept for the next run: " + shown + NO_STATE_NOW;
+    }
+    return "Python state: " + shown;
+  }
 
   /**
    * {@code bytes} in MiB, to a tenth, rounded up or down (as the runner does: a state just over the
