@@ -383,8 +383,11 @@ public final class ExecutionService {
         + " MiB keeps them all";
   }
 
-  /** {@code bytes} in whole MiB, rounded up: a budget advised must be enough. */
-  private static long mebibytesUp(long bytes) {
+  /**
+   * {@code bytes} in whole MiB, rounded up: a budget advised must be enough, and a size over a
+   * limit never reads as less than it (InputsTooLargeException).
+   */
+  static long mebibytesUp(long bytes) {
     return (bytes + (1 << 20) - 1) >> 20;
   }
 
