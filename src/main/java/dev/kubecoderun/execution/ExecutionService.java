@@ -314,11 +314,11 @@ public final class ExecutionService {
 
   /**
    * The most a runner's answer may be by its protocol: stdout and stderr (each MAX_OUTPUT_SIZE, at
-   * worst 6 bytes of JSON per byte), the state (at most 64 MiB, base64) and the file list (at most
-   * 10 000 entries).
+   * worst 6 bytes of JSON per byte), the state (at most {@link #RUNNER_MAX_STATE_BYTES}, base64)
+   * and the file list (at most 10 000 entries).
    */
   private long protocolReply() {
-    long state = (64L << 20) * 4 / 3;
+    long state = RUNNER_MAX_STATE_BYTES * 4 / 3;
     long files = 64L << 20;
     return Math.min(Integer.MAX_VALUE - 8, protocolOutputs() + state + files);
   }
@@ -331,17 +331,23 @@ public final class ExecutionService {
   }
 
   /**
-   * The largest Python state a run keeps: STATE_MAX_SIZE_MB, or less when the memory budget cannot
-   * afford it. Sent to the runner as max_state_bytes (it then sends no larger state), and checked
-   * again on the answer (a runner of an older version ignores it). Why less: a state is only worth
-   * keeping if the session's next run can carry it on. That run holds it at {@link #STATE_COST} a
-   * byte while it runs and reads an answer that may carry it back, 4/3 of it as base64 at {@link
-   * RunnerClient#REPLY_COST} a byte, with outputs at their worst: about 10.3 times the state, on
-   * top of those outputs. A larger state would fail that run with a 503, its output lost, once the
-   * budget could not hold its answer; now the run is answered without it, with a note. The file
-   * list's share of {@link #protocolReply} (10 000 long names) is left out: a run near that bound
-   * may still fail, as {@link #warnOfSmallBudget} says. At least 1 byte: 0 would mean the runner's
-   * own bound.
+   * The largest state the runner sends (runner/execute.go maxStateBytes): a larger one it keeps
+   * back, with a state error, whatever max_state_bytes asks.
+   */
+  static final long RUNNER_MAX_STATE_BYTES = 64L << 20;
+
+  /**
+   * The largest Python state a run keeps: STATE_MAX_SIZE_MB, at most {@link
+   * #RUNNER_MAX_STATE_BYTES}, or less when the memory budget cannot afford it. Sent to the runner
+   * as max_state_bytes (it then sends no larger state), and checked again on the answer (a runner
+   * of an older version ignores it). Why less: a state is only worth keeping if the session's next
+   * run can carry it on. That run holds it at {@link #STATE_COST} a byte while it runs and reads an
+   * answer that may carry it back, 4/3 of it as base64 at {@link RunnerClient#REPLY_COST} a byte,
+   * with outputs at their worst: about 10.3 times the state, on top of those outputs. A larger
+   * state would fail that run with a 503, its output lost, once the budget could not hold its
+   * answer; now the run is answered without it, with a note. The file list's share of {@link
+   * #protocolReply} (10 000 long names) is left out: a run near that bound may still fail, as
+   * {@link #warnOfSmallBudget} says. At least 1 byte: 0 would mean the runner's own bound.
    */
   long maxStateBytes() {
     return maxStateBytes(memory.capacity(), protocolOutputs(), stateConfig.maxBytes());
@@ -350,22 +356,35 @@ public final class ExecutionService {
   /** {@link #maxStateBytes()} of a budget, the outputs' worst case and STATE_MAX_SIZE_MB. */
   static long maxStateBytes(long budget, long outputs, long configured) {
     long afford = (budget - outputs * RunnerClient.REPLY_COST) * 3 / STATE_COST_IN_THIRDS;
-    return Math.max(1, Math.min(configured, afford));
+    return Math.max(1, Math.min(Math.min(configured, RUNNER_MAX_STATE_BYTES), afford));
   }
 
   /** What a byte of kept state costs, in thirds of a byte: STATE_COST, and 4/3 at REPLY_COST. */
   private static final long STATE_COST_IN_THIRDS = 3L * STATE_COST + 4L * RunnerClient.REPLY_COST;
 
   /**
-   * The start-up warning when a budget keeps smaller states than STATE_MAX_SIZE_MB ({@code
-   * configured}), or null; with the budget that keeps them whole, rounded up (so that it does).
+   * The start-up warning when runs keep smaller states than STATE_MAX_SIZE_MB ({@code configured}),
+   * or null: for the budget, with the budget that keeps them whole, rounded up (so that it does);
+   * or, when the budget affords them, for the runner's own bound, which no budget lifts.
    */
   static String stateBudgetWarning(long budget, long outputs, long configured) {
     long keeps = maxStateBytes(budget, outputs, configured);
     if (keeps >= configured) {
       return null;
     }
-    long keepingAll = configured * STATE_COST_IN_THIRDS + 3 * outputs * RunnerClient.REPLY_COST;
+    String larger =
+        "a run whose state is larger is answered without keeping it (a note says so), and its"
+            + " session's next run starts without variables";
+    long kept = Math.min(configured, RUNNER_MAX_STATE_BYTES); // the most any budget keeps
+    if (keeps >= kept) {
+      return "STATE_MAX_SIZE_MB ("
+          + megabytes(configured, false)
+          + " MiB) is more than the runner keeps ("
+          + megabytes(RUNNER_MAX_STATE_BYTES, false)
+          + " MiB): "
+          + larger;
+    }
+    long keepingAll = kept * STATE_COST_IN_THIRDS + 3 * outputs * RunnerClient.REPLY_COST;
     return "the memory budget ("
         + (budget >> 20)
         + " MiB, REQUEST_MEMORY_BUDGET_MB or a quarter of the heap) keeps Python states of at most "
@@ -376,11 +395,13 @@ public final class ExecutionService {
         + (keeps < 1 << 20
             ? "variables are in effect NOT kept between runs (MAX_OUTPUT_SIZE's worst case takes"
                 + " most of the budget)"
-            : "a run whose state is larger is answered without keeping it (a note says so), and"
-                + " its session's next run starts without variables")
+            : larger)
         + "; a budget of "
         + mebibytesUp((keepingAll + 2) / 3)
-        + " MiB keeps them all";
+        + " MiB keeps them all"
+        + (kept < configured
+            ? " up to the runner's " + megabytes(RUNNER_MAX_STATE_BYTES, false) + " MiB"
+            : "");
   }
 
   /**
@@ -394,8 +415,8 @@ public final class ExecutionService {
   /**
    * Tells the operator, once at start, that the memory budget holds less of a runner's answer than
    * the runner may send: runs with that much output or files fail (503, SANDBOX_FAILED); and that
-   * it keeps smaller Python states than STATE_MAX_SIZE_MB: larger ones are not kept (the run is
-   * answered, with a note).
+   * it, or the runner, keeps smaller Python states than STATE_MAX_SIZE_MB: larger ones are not kept
+   * (the run is answered, with a note).
    */
   private void warnOfSmallBudget() {
     String state = stateBudgetWarning(memory.capacity(), protocolOutputs(), stateConfig.maxBytes());
