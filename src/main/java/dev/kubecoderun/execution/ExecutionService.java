@@ -1,6 +1,7 @@
 package dev.kubecoderun.execution;
 
 import dev.kubecoderun.common.Apart;
+import dev.kubecoderun.common.Texts;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.config.SandboxUse;
 import dev.kubecoderun.files.FileService;
@@ -719,7 +720,10 @@ public final class ExecutionService {
             out.size(), (int) Math.min(skipped.size() + omitted, Integer.MAX_VALUE - out.size())));
   }
 
-  /** A runner's text for an answer: at most {@link RunnerClient#MAX_RUNNER_TEXT} characters. */
+  /**
+   * A runner's text for an answer: its first {@link RunnerClient#MAX_RUNNER_TEXT} characters, and
+   * "..." when it was longer.
+   */
   static String shortened(String text) {
     return text == null ? "" : shorter(text, RunnerClient.MAX_RUNNER_TEXT);
   }
@@ -912,9 +916,9 @@ public final class ExecutionService {
   /** A state error is the runner's one-line "Cannot serialize 'x' (type): message". */
   static final int MAX_STATE_ERROR_CHARS = 300;
 
-  /** {@code text}, cut at {@code max} characters, with "..." when it was. */
+  /** {@code text}, cut at {@code max} characters, with "..." when it was ({@link Texts#cut}). */
   static String shorter(String text, int max) {
-    return text.length() <= max ? text : text.substring(0, max) + "...";
+    return Texts.cut(text, max, "...");
   }
 
   private static void appendLine(StringBuilder sb, String line) {

@@ -469,6 +469,24 @@ class RunnerRepliesTest {
   }
 
   /**
+   * Cut short where a character outside the BMP (two chars) straddles the bound, the runner's word
+   * leaves it out whole: half of it would be a lone surrogate in the JSON answer.
+   */
+  @Test
+  void theRunnersWordCutShortHoldsNoHalfCharacter() throws Exception {
+    answer = "{\"status\":\"ended\"}";
+    String detail = "d".repeat(RunnerClient.MAX_RUNNER_TEXT - 1) + "\uD83D\uDE00d";
+    waitAnswer = reply("\"ptc_end\":\"error\",\"ptc_detail\":\"" + detail + "\"");
+    HttpResponse<String> res = programmatic();
+    assertEquals(200, res.statusCode(), start(res.body()));
+    JsonNode end = Json.MAPPER.readTree(res.body());
+    assertEquals(
+        "d".repeat(RunnerClient.MAX_RUNNER_TEXT - 1) + "...",
+        end.path("error").asText(),
+        start(res.body()));
+  }
+
+  /**
    * The end of a programmatic run (the answer to /ptc/wait, read both as how the run ended and as
    * its result) of more JSON values than the protocol allows is refused, as an /execute answer is:
    * the run failed, whatever the answer says.
