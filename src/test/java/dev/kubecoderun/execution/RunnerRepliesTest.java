@@ -103,6 +103,16 @@ class RunnerRepliesTest {
     return env;
   }
 
+  /** Starts the API again with {@code keyValues} (a name, its value, ...) on top of env(). */
+  private void restartWith(String... keyValues) {
+    app.close();
+    Map<String, String> env = env();
+    for (int i = 0; i < keyValues.length; i += 2) {
+      env.put(keyValues[i], keyValues[i + 1]);
+    }
+    app = Application.start(Config.from(env), factory());
+  }
+
   @AfterEach
   void stop() throws IOException {
     app.close();
@@ -168,10 +178,7 @@ class RunnerRepliesTest {
    */
   @Test
   void anAnswerCostingMoreThanTheWholeBudgetIsRefused() throws Exception {
-    app.close();
-    Map<String, String> env = env();
-    env.put("REQUEST_MEMORY_BUDGET_MB", "4");
-    app = Application.start(Config.from(env), factory());
+    restartWith("REQUEST_MEMORY_BUDGET_MB", "4");
     answer = reply("\"stdout\":\"" + "x".repeat(2 << 20) + "\"");
     HttpResponse<String> res = exec("py");
     assertEquals(503, res.statusCode(), res.body());
@@ -186,10 +193,7 @@ class RunnerRepliesTest {
    */
   @Test
   void aStateCostingMoreThanTheWholeBudgetRefusesItsRunBeforeItTakesASandbox() throws Exception {
-    app.close();
-    Map<String, String> env = env();
-    env.put("REQUEST_MEMORY_BUDGET_MB", "4");
-    app = Application.start(Config.from(env), factory());
+    restartWith("REQUEST_MEMORY_BUDGET_MB", "4");
     byte[] state = new byte[1 << 20];
     state[0] = 2;
     String sid = "larger-than-the-budget";
@@ -225,11 +229,7 @@ class RunnerRepliesTest {
    * a memory budget of 1 MiB: more than the budget holds.
    */
   private String sessionLargerThanTheBudget() throws Exception {
-    app.close();
-    Map<String, String> env = env();
-    env.put("REQUEST_MEMORY_BUDGET_MB", "1");
-    env.put("MAX_OUTPUT_FILES", "200");
-    app = Application.start(Config.from(env), factory());
+    restartWith("REQUEST_MEMORY_BUDGET_MB", "1", "MAX_OUTPUT_FILES", "200");
     StringBuilder files = new StringBuilder();
     for (int i = 0; i < 130; i++) {
       files.append(i == 0 ? "" : ",").append("{\"path\":\"f").append(i).append(".txt\"");
@@ -286,10 +286,7 @@ class RunnerRepliesTest {
    */
   @Test
   void aStateOverTheLimitAskedForIsNotKeptEvenFromARunnerThatSentIt() throws Exception {
-    app.close();
-    Map<String, String> env = env();
-    env.put("REQUEST_MEMORY_BUDGET_MB", "8");
-    app = Application.start(Config.from(env), factory());
+    restartWith("REQUEST_MEMORY_BUDGET_MB", "8");
     answer = reply("\"state\":\"AgEC\"");
     JsonNode first = Json.MAPPER.readTree(exec("py").body());
     assertTrue(first.path("has_state").asBoolean(), first.toString());
