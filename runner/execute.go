@@ -260,7 +260,8 @@ func stateLimit(asked int64) int64 {
 	return asked
 }
 
-// stateTooLarge is the state error of a state over the limit; the API knows it by its start.
+// stateTooLarge is the state error of a state over the limit; the API knows it by its start (its
+// Java twin, ExecutionService.stateTooLarge, words a state a runner sent past the limit anyway).
 func stateTooLarge(size, limit int64) string {
 	// Rounded up and down to a tenth: a state just over the limit never reads as its equal.
 	mib := func(n int64, round func(float64) float64) float64 { return round(float64(n)/(1<<20)*10) / 10 }

@@ -1,5 +1,7 @@
 package dev.kubecoderun.api;
 
+import dev.kubecoderun.common.Texts;
+
 /**
  * A client's value as an error message repeats it: cut to {@link #MAX_CHARS} characters. A request
  * body may hold megabytes in one field, and an error that repeated it whole would answer a bad
@@ -13,14 +15,6 @@ final class Echo {
 
   /** {@code value} itself when short; else its first {@link #MAX_CHARS} characters and "…". */
   static String cut(String value) {
-    if (value == null || value.length() <= MAX_CHARS) {
-      return value;
-    }
-    int end = MAX_CHARS;
-    // Never half of a character outside the BMP: the JSON answer would hold a lone surrogate.
-    if (Character.isHighSurrogate(value.charAt(end - 1))) {
-      end--;
-    }
-    return value.substring(0, end) + "…";
+    return Texts.cut(value, MAX_CHARS, "…");
   }
 }

@@ -63,7 +63,8 @@ final class StateEndpoint implements HttpService {
     Optional<StoredState> s = states.peek(sid, loading);
     long keep = s.map(x -> (long) x.bytes().length).orElse(0L);
     if (keep > loading.reserved()) {
-      loading.reserve(keep - loading.reserved());
+      // All or none: bytes the budget cannot hold are not sent on unpaid (a 503 instead).
+      loading.reserveAll(keep - loading.reserved());
     } else {
       loading.giveBack(loading.reserved() - keep);
     }

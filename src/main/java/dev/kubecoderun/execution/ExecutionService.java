@@ -1,6 +1,7 @@
 package dev.kubecoderun.execution;
 
 import dev.kubecoderun.common.Apart;
+import dev.kubecoderun.common.Texts;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.config.SandboxUse;
 import dev.kubecoderun.files.FileService;
@@ -293,7 +294,9 @@ public final class ExecutionService {
     long loading = held.reserved() - before;
     long keep = s.map(x -> (long) x.bytes().length * STATE_COST).orElse(0L);
     if (keep > loading) {
-      held.reserve(keep - loading);
+      // All or none: a run whose state costs more than the budget gives it fails (503) here,
+      // before it takes a sandbox, rather than carry the state unpaid for.
+      held.reserveAll(keep - loading);
     } else {
       held.giveBack(loading - keep);
     }
@@ -312,11 +315,11 @@ public final class ExecutionService {
 
   /**
    * The most a runner's answer may be by its protocol: stdout and stderr (each MAX_OUTPUT_SIZE, at
-   * worst 6 bytes of JSON per byte), the state (at most 64 MiB, base64) and the file list (at most
-   * 10 000 entries).
+   * worst 6 bytes of JSON per byte), the state (at most {@link #RUNNER_MAX_STATE_BYTES}, base64)
+   * and the file list (at most 10 000 entries).
    */
   private long protocolReply() {
-    long state = (64L << 20) * 4 / 3;
+    long state = RUNNER_MAX_STATE_BYTES * 4 / 3;
     long files = 64L << 20;
     return Math.min(Integer.MAX_VALUE - 8, protocolOutputs() + state + files);
   }
@@ -329,17 +332,23 @@ public final class ExecutionService {
   }
 
   /**
-   * The largest Python state a run keeps: STATE_MAX_SIZE_MB, or less when the memory budget cannot
-   * afford it. Sent to the runner as max_state_bytes (it then sends no larger state), and checked
-   * again on the answer (a runner of an older version ignores it). Why less: a state is only worth
-   * keeping if the session's next run can carry it on. That run holds it at {@link #STATE_COST} a
-   * byte while it runs and reads an answer that may carry it back, 4/3 of it as base64 at {@link
-   * RunnerClient#REPLY_COST} a byte, with outputs at their worst: about 10.3 times the state, on
-   * top of those outputs. A larger state would fail that run with a 503, its output lost, once the
-   * budget could not hold its answer; now the run is answered without it, with a note. The file
-   * list's share of {@link #protocolReply} (10 000 long names) is left out: a run near that bound
-   * may still fail, as {@link #warnOfSmallBudget} says. At least 1 byte: 0 would mean the runner's
-   * own bound.
+   * The largest state the runner sends (runner/execute.go maxStateBytes): a larger one it keeps
+   * back, with a state error, whatever max_state_bytes asks.
+   */
+  static final long RUNNER_MAX_STATE_BYTES = 64L << 20;
+
+  /**
+   * The largest Python state a run keeps: STATE_MAX_SIZE_MB, at most {@link
+   * #RUNNER_MAX_STATE_BYTES}, or less when the memory budget cannot afford it. Sent to the runner
+   * as max_state_bytes (it then sends no larger state), and checked again on the answer (a runner
+   * of an older version ignores it). Why less: a state is only worth keeping if the session's next
+   * run can carry it on. That run holds it at {@link #STATE_COST} a byte while it runs and reads an
+   * answer that may carry it back, 4/3 of it as base64 at {@link RunnerClient#REPLY_COST} a byte,
+   * with outputs at their worst: about 10.3 times the state, on top of those outputs. A larger
+   * state would fail that run with a 503, its output lost, once the budget could not hold its
+   * answer; now the run is answered without it, with a note. The file list's share of {@link
+   * #protocolReply} (10 000 long names) is left out: a run near that bound may still fail, as
+   * {@link #warnOfSmallBudget} says. At least 1 byte: 0 would mean the runner's own bound.
    */
   long maxStateBytes() {
     return maxStateBytes(memory.capacity(), protocolOutputs(), stateConfig.maxBytes());
@@ -348,22 +357,35 @@ public final class ExecutionService {
   /** {@link #maxStateBytes()} of a budget, the outputs' worst case and STATE_MAX_SIZE_MB. */
   static long maxStateBytes(long budget, long outputs, long configured) {
     long afford = (budget - outputs * RunnerClient.REPLY_COST) * 3 / STATE_COST_IN_THIRDS;
-    return Math.max(1, Math.min(configured, afford));
+    return Math.max(1, Math.min(Math.min(configured, RUNNER_MAX_STATE_BYTES), afford));
   }
 
   /** What a byte of kept state costs, in thirds of a byte: STATE_COST, and 4/3 at REPLY_COST. */
   private static final long STATE_COST_IN_THIRDS = 3L * STATE_COST + 4L * RunnerClient.REPLY_COST;
 
   /**
-   * The start-up warning when a budget keeps smaller states than STATE_MAX_SIZE_MB ({@code
-   * configured}), or null; with the budget that keeps them whole, rounded up (so that it does).
+   * The start-up warning when runs keep smaller states than STATE_MAX_SIZE_MB ({@code configured}),
+   * or null: for the budget, with the budget that keeps them whole, rounded up (so that it does);
+   * or, when the budget affords them, for the runner's own bound, which no budget lifts.
    */
   static String stateBudgetWarning(long budget, long outputs, long configured) {
     long keeps = maxStateBytes(budget, outputs, configured);
     if (keeps >= configured) {
       return null;
     }
-    long keepingAll = configured * STATE_COST_IN_THIRDS + 3 * outputs * RunnerClient.REPLY_COST;
+    String larger =
+        "a run whose state is larger is answered without keeping it (a note says so), and its"
+            + " session's next run starts without variables";
+    long kept = Math.min(configured, RUNNER_MAX_STATE_BYTES); // the most any budget keeps
+    if (keeps >= kept) {
+      return "STATE_MAX_SIZE_MB ("
+          + megabytes(configured, false)
+          + " MiB) is more than the runner keeps ("
+          + megabytes(RUNNER_MAX_STATE_BYTES, false)
+          + " MiB): "
+          + larger;
+    }
+    long keepingAll = kept * STATE_COST_IN_THIRDS + 3 * outputs * RunnerClient.REPLY_COST;
     return "the memory budget ("
         + (budget >> 20)
         + " MiB, REQUEST_MEMORY_BUDGET_MB or a quarter of the heap) keeps Python states of at most "
@@ -374,23 +396,28 @@ public final class ExecutionService {
         + (keeps < 1 << 20
             ? "variables are in effect NOT kept between runs (MAX_OUTPUT_SIZE's worst case takes"
                 + " most of the budget)"
-            : "a run whose state is larger is answered without keeping it (a note says so), and"
-                + " its session's next run starts without variables")
+            : larger)
         + "; a budget of "
         + mebibytesUp((keepingAll + 2) / 3)
-        + " MiB keeps them all";
+        + " MiB keeps them all"
+        + (kept < configured
+            ? " up to the runner's " + megabytes(RUNNER_MAX_STATE_BYTES, false) + " MiB"
+            : "");
   }
 
-  /** {@code bytes} in whole MiB, rounded up: a budget advised must be enough. */
-  private static long mebibytesUp(long bytes) {
+  /**
+   * {@code bytes} in whole MiB, rounded up: a budget advised must be enough, and a size over a
+   * limit never reads as less than it (InputsTooLargeException).
+   */
+  static long mebibytesUp(long bytes) {
     return (bytes + (1 << 20) - 1) >> 20;
   }
 
   /**
    * Tells the operator, once at start, that the memory budget holds less of a runner's answer than
    * the runner may send: runs with that much output or files fail (503, SANDBOX_FAILED); and that
-   * it keeps smaller Python states than STATE_MAX_SIZE_MB: larger ones are not kept (the run is
-   * answered, with a note).
+   * it, or the runner, keeps smaller Python states than STATE_MAX_SIZE_MB: larger ones are not kept
+   * (the run is answered, with a note).
    */
   private void warnOfSmallBudget() {
     String state = stateBudgetWarning(memory.capacity(), protocolOutputs(), stateConfig.maxBytes());
@@ -693,7 +720,10 @@ public final class ExecutionService {
             out.size(), (int) Math.min(skipped.size() + omitted, Integer.MAX_VALUE - out.size())));
   }
 
-  /** A runner's text for an answer: at most {@link RunnerClient#MAX_RUNNER_TEXT} characters. */
+  /**
+   * A runner's text for an answer: its first {@link RunnerClient#MAX_RUNNER_TEXT} characters, and
+   * "..." when it was longer.
+   */
   static String shortened(String text) {
     return text == null ? "" : shorter(text, RunnerClient.MAX_RUNNER_TEXT);
   }
@@ -764,13 +794,7 @@ public final class ExecutionService {
     if (result.stateErrors() != null) {
       for (String error : result.stateErrors()) {
         if (error != null) {
-          String shown = shorter(error, MAX_STATE_ERROR_CHARS);
-          notes.add(
-              error.startsWith("Cannot serialize")
-                  ? "not kept for the next run: " + shown
-                  : error.startsWith(STATE_TOO_LARGE)
-                      ? "not kept for the next run: " + shown + NO_STATE_NOW
-                      : "Python state: " + shown);
+          notes.add(stateNote(error));
         }
       }
     }
@@ -788,14 +812,7 @@ public final class ExecutionService {
     if (bytes.length > maxStateBytes()) {
       // A runner that ignored max_state_bytes. As when the runner keeps it back: the session's
       // previous state goes too (the answer says has_state false, so the next run must find none).
-      notes.add(
-          "not kept for the next run: "
-              + STATE_TOO_LARGE
-              + megabytes(bytes.length, true)
-              + " MiB) is larger than the "
-              + megabytes(maxStateBytes(), false)
-              + " MiB this deployment keeps"
-              + NO_STATE_NOW);
+      notes.add(stateNote(stateTooLarge(bytes.length, maxStateBytes())));
       states.delete(session.id());
       return StoredStateInfo.NONE;
     }
@@ -859,6 +876,31 @@ public final class ExecutionService {
   static final String NO_STATE_NOW = "; the next run starts without variables";
 
   /**
+   * The state error of a state of {@code size} bytes over the {@code limit} a run keeps, worded as
+   * the runner words its own (its twin, runner/execute.go stateTooLarge; the API knows either by
+   * its start, {@link #STATE_TOO_LARGE}): for a runner that sent such a state anyway.
+   */
+  static String stateTooLarge(long size, long limit) {
+    return STATE_TOO_LARGE
+        + megabytes(size, true)
+        + " MiB) is larger than the "
+        + megabytes(limit, false)
+        + " MiB this deployment keeps";
+  }
+
+  /** The note for a state error, the runner's or {@link #stateTooLarge}'s: what it means. */
+  private static String stateNote(String error) {
+    String shown = shorter(error, MAX_STATE_ERROR_CHARS);
+    if (error.startsWith("Cannot serialize")) {
+      return "not kept for the next run: " + shown;
+    }
+    if (error.startsWith(STATE_TOO_LARGE)) {
+      return "not kept for the next run: " + shown + NO_STATE_NOW;
+    }
+    return "Python state: " + shown;
+  }
+
+  /**
    * {@code bytes} in MiB, to a tenth, rounded up or down (as the runner does: a state just over the
    * limit never reads as its equal).
    */
@@ -874,9 +916,9 @@ public final class ExecutionService {
   /** A state error is the runner's one-line "Cannot serialize 'x' (type): message". */
   static final int MAX_STATE_ERROR_CHARS = 300;
 
-  /** {@code text}, cut at {@code max} characters, with "..." when it was. */
+  /** {@code text}, cut at {@code max} characters, with "..." when it was ({@link Texts#cut}). */
   static String shorter(String text, int max) {
-    return text.length() <= max ? text : text.substring(0, max) + "...";
+    return Texts.cut(text, max, "...");
   }
 
   private static void appendLine(StringBuilder sb, String line) {

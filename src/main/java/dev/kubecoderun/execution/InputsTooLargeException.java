@@ -10,13 +10,9 @@ public final class InputsTooLargeException extends RuntimeException {
         "The "
             + files
             + " input files total "
-            + mib(bytes)
+            + ExecutionService.mebibytesUp(bytes)
             + " MiB, more than the sandbox's "
-            + mib(limit)
+            + ExecutionService.mebibytesUp(limit)
             + " MiB of disk: reference fewer or smaller files");
-  }
-
-  private static String mib(long bytes) {
-    return Long.toString((bytes + (1 << 20) - 1) >> 20);
   }
 }

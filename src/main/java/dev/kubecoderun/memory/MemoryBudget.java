@@ -89,6 +89,19 @@ public final class MemoryBudget {
     }
 
     /**
+     * {@link Room#reserveAll}, refused at once when {@code bytes} are more than this holder may
+     * ever hold (the budget less what it holds already): waiting could not change that, and a
+     * holder waiting at the head of the fair queue keeps every other request waiting behind it.
+     */
+    @Override
+    public synchronized long reserveAll(long bytes) {
+      if (Math.ceilDiv(bytes, 1024) > capacityKib - heldKib) {
+        throw new MemoryBudgetExhaustedException();
+      }
+      return reserve(bytes);
+    }
+
+    /**
      * Gives back {@code bytes} of what this holder holds (reserved, then not needed), in whole KiB;
      * returns what it gave back.
      */

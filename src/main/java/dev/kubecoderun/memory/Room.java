@@ -19,7 +19,8 @@ public interface Room {
   /**
    * {@link #reserve} of all {@code bytes} or none: what was granted short of them (the holder has
    * all it may have) goes back, and {@link MemoryBudgetExhaustedException} says so. For what cannot
-   * do with less (a read, a listing loaded whole).
+   * do with less (a read, a listing loaded whole). A budget's holding refuses at once what it can
+   * never grant, rather than wait for it; a room that hands on to another hands this on too.
    */
   default long reserveAll(long bytes) {
     long got = reserve(bytes);
@@ -50,6 +51,13 @@ public interface Room {
     @Override
     public synchronized long reserve(long bytes) {
       long got = of.reserve(bytes);
+      reserved += got;
+      return got;
+    }
+
+    @Override
+    public synchronized long reserveAll(long bytes) {
+      long got = of.reserveAll(bytes);
       reserved += got;
       return got;
     }

@@ -3,6 +3,7 @@ package dev.kubecoderun.sandbox;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import dev.kubecoderun.common.Json;
+import dev.kubecoderun.common.Texts;
 import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import dev.kubecoderun.memory.PaidRead;
 import dev.kubecoderun.memory.Room;
@@ -227,6 +228,16 @@ public final class RunnerClient {
         deadline.stopClock();
         try {
           return room.reserve(bytes);
+        } finally {
+          deadline.startClockAgain();
+        }
+      }
+
+      @Override
+      public long reserveAll(long bytes) {
+        deadline.stopClock();
+        try {
+          return room.reserveAll(bytes);
         } finally {
           deadline.startClockAgain();
         }
@@ -519,7 +530,8 @@ public final class RunnerClient {
         String name = p.currentName();
         if (p.nextToken() == JsonToken.VALUE_STRING && "error".equals(name)) {
           String text = p.getText();
-          return text.length() > MAX_RUNNER_TEXT ? text.substring(0, MAX_RUNNER_TEXT) : text;
+          // No marker: the caller's message is this text, as the runner put it, cut.
+          return Texts.cut(text, MAX_RUNNER_TEXT, "");
         }
         p.skipChildren();
       }

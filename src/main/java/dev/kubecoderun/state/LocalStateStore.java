@@ -72,10 +72,11 @@ public final class LocalStateStore implements StateStore {
         return Optional.empty();
       }
       // One open file for its size and its bytes: a save puts a new state.dat in place by a
-      // rename, so the one opened stays as it was, and what is read is what room was made for.
+      // rename, so the one opened stays as it was, and what is read is what room was made for:
+      // all of it, or the load fails (a state is read whole or not at all).
       try (FileChannel data = FileChannel.open(dir.resolve("state.dat"), StandardOpenOption.READ)) {
         long size = data.size();
-        room.reserve(size);
+        room.reserveAll(size);
         // At most the size room was made for (a file never written in place does not end early).
         byte[] bytes = Channels.newInputStream(data).readNBytes(Math.toIntExact(size));
         return Optional.of(

@@ -87,7 +87,8 @@ public final class RedisStateStore implements StateStore {
     long size = (Long) r.get(0);
     String base64 = null;
     if (size > 0) {
-      room.reserve(size * LOAD_COST);
+      // All of it or none: a state is read whole, never on unpaid.
+      room.reserveAll(size * LOAD_COST);
       base64 = redis.call(j -> j.get(key("", sessionId)));
     }
     if (base64 == null) {

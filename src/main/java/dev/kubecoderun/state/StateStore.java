@@ -13,7 +13,7 @@ public interface StateStore {
   /**
    * The session's state; one only archived is brought back where states are kept (Redis). For the
    * session's runs, which hold its lock. {@code room} is asked for what loading it buffers once its
-   * size is known, before its bytes are read (a {@link
+   * size is known, before its bytes are read, all of it ({@link Room#reserveAll}: a {@link
    * dev.kubecoderun.memory.MemoryBudgetExhaustedException} from it ends the load); a missing state
    * costs nothing.
    */

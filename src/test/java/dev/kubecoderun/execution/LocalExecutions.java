@@ -4,8 +4,12 @@ import dev.kubecoderun.config.Config;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.files.LocalFileMetadataStore;
 import dev.kubecoderun.files.LocalObjectStore;
+import dev.kubecoderun.language.Language;
 import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.sandbox.ExecutionSlots;
+import dev.kubecoderun.sandbox.Sandbox;
+import dev.kubecoderun.sandbox.SandboxException;
+import dev.kubecoderun.sandbox.SandboxFactory;
 import dev.kubecoderun.sandbox.SandboxPool;
 import dev.kubecoderun.session.ExpiredSessions;
 import dev.kubecoderun.session.LocalSessionStore;
@@ -26,6 +30,26 @@ final class LocalExecutions {
   static final Duration TRANSFER = Duration.ofSeconds(1);
 
   private LocalExecutions() {}
+
+  /**
+   * A pool of no sandbox: its factory fails every one ("no sandbox in this test"), for a test whose
+   * runs never get that far. The test closes it.
+   */
+  static SandboxPool noSandboxes() {
+    SandboxFactory none =
+        new SandboxFactory() {
+          @Override
+          public Sandbox create(Language language, boolean warm) throws SandboxException {
+            throw new SandboxException("no sandbox in this test");
+          }
+
+          @Override
+          public String name() {
+            return "none";
+          }
+        };
+    return new SandboxPool(none, l -> 0, 1, Duration.ofSeconds(1));
+  }
 
   static ExecutionService service(
       Path dir, SandboxPool pool, ExecutionSlots slots, SessionLocks locks, MemoryBudget memory) {

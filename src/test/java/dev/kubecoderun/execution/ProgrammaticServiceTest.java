@@ -13,9 +13,6 @@ import dev.kubecoderun.language.Language;
 import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.sandbox.ExecutionSlots;
-import dev.kubecoderun.sandbox.Sandbox;
-import dev.kubecoderun.sandbox.SandboxException;
-import dev.kubecoderun.sandbox.SandboxFactory;
 import dev.kubecoderun.sandbox.SandboxPool;
 import dev.kubecoderun.session.LocalSessionLocks;
 import io.helidon.webclient.api.WebClient;
@@ -247,19 +244,7 @@ class ProgrammaticServiceTest {
    */
   @Test
   void theRequestIdsOfRefusedStartsAreNotKept(@TempDir Path dir) {
-    SandboxFactory none =
-        new SandboxFactory() {
-          @Override
-          public Sandbox create(Language language, boolean warm) throws SandboxException {
-            throw new SandboxException("no sandbox in this test");
-          }
-
-          @Override
-          public String name() {
-            return "none";
-          }
-        };
-    try (SandboxPool pool = new SandboxPool(none, l -> 0, 1, Duration.ofSeconds(1))) {
+    try (SandboxPool pool = LocalExecutions.noSandboxes()) {
       ExecutionService executions =
           LocalExecutions.service(
               dir,

@@ -1,6 +1,8 @@
 package dev.kubecoderun.execution;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -29,6 +31,7 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -51,6 +54,7 @@ class RunnerRepliesTest {
   private volatile int status = 200; // of the answer to /execute
   private volatile String waitAnswer = "{\"status\":\"ok\"}"; // to /ptc/wait
   private volatile String executed; // the last request to /execute
+  private final AtomicInteger sandboxes = new AtomicInteger(); // made by factory()
   private Application app;
   private Path data;
   private final HttpClient client = HttpClient.newHttpClient();
@@ -97,6 +101,16 @@ class RunnerRepliesTest {
     env.put("MAX_OUTPUT_SIZE", Integer.toString(MAX_OUTPUT));
     env.put("MAX_OUTPUT_FILES", "0");
     return env;
+  }
+
+  /** Starts the API again with {@code keyValues} (a name, its value, ...) on top of env(). */
+  private void restartWith(String... keyValues) {
+    app.close();
+    Map<String, String> env = env();
+    for (int i = 0; i < keyValues.length; i += 2) {
+      env.put(keyValues[i], keyValues[i + 1]);
+    }
+    app = Application.start(Config.from(env), factory());
   }
 
   @AfterEach
@@ -164,10 +178,7 @@ class RunnerRepliesTest {
    */
   @Test
   void anAnswerCostingMoreThanTheWholeBudgetIsRefused() throws Exception {
-    app.close();
-    Map<String, String> env = env();
-    env.put("REQUEST_MEMORY_BUDGET_MB", "4");
-    app = Application.start(Config.from(env), factory());
+    restartWith("REQUEST_MEMORY_BUDGET_MB", "4");
     answer = reply("\"stdout\":\"" + "x".repeat(2 << 20) + "\"");
     HttpResponse<String> res = exec("py");
     assertEquals(503, res.statusCode(), res.body());
@@ -176,15 +187,49 @@ class RunnerRepliesTest {
   }
 
   /**
+   * A stored state that costs a run more than the whole budget (1 MiB uploaded, at
+   * ExecutionService.STATE_COST a byte, in a 4 MiB budget) refuses the run at once (503) before it
+   * takes a sandbox: the state is never carried to the runner unpaid for, and the session keeps it.
+   */
+  @Test
+  void aStateCostingMoreThanTheWholeBudgetRefusesItsRunBeforeItTakesASandbox() throws Exception {
+    restartWith("REQUEST_MEMORY_BUDGET_MB", "4");
+    byte[] state = new byte[1 << 20];
+    state[0] = 2;
+    String sid = "larger-than-the-budget";
+    HttpResponse<byte[]> up =
+        client.send(
+            state(sid)
+                .header("Content-Type", "application/octet-stream")
+                .POST(HttpRequest.BodyPublishers.ofByteArray(state))
+                .build(),
+            HttpResponse.BodyHandlers.ofByteArray());
+    assertEquals(201, up.statusCode());
+    answer = reply("");
+    HttpResponse<String> res = exec(Map.of("lang", "py", "code", "print(1)", "session_id", sid));
+    assertEquals(503, res.statusCode(), res.body());
+    assertEquals("1", res.headers().firstValue("Retry-After").orElse(null), res.body());
+    assertEquals(
+        "service_unavailable", Json.MAPPER.readTree(res.body()).path("error_type").asText());
+    assertEquals(0, sandboxes.get(), "no sandbox taken");
+    assertNull(executed, "the runner was never asked to run it");
+    HttpResponse<byte[]> kept =
+        client.send(state(sid).GET().build(), HttpResponse.BodyHandlers.ofByteArray());
+    assertEquals(200, kept.statusCode());
+    assertArrayEquals(state, kept.body(), "the session's state as it was");
+  }
+
+  private HttpRequest.Builder state(String sid) {
+    return HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + app.port() + "/v1/state/" + sid))
+        .header("X-API-Key", KEY);
+  }
+
+  /**
    * A session of 130 files, 8 KiB each to list (FileService.LISTED_FILE_BYTES), made by a run with
    * a memory budget of 1 MiB: more than the budget holds.
    */
   private String sessionLargerThanTheBudget() throws Exception {
-    app.close();
-    Map<String, String> env = env();
-    env.put("REQUEST_MEMORY_BUDGET_MB", "1");
-    env.put("MAX_OUTPUT_FILES", "200");
-    app = Application.start(Config.from(env), factory());
+    restartWith("REQUEST_MEMORY_BUDGET_MB", "1", "MAX_OUTPUT_FILES", "200");
     StringBuilder files = new StringBuilder();
     for (int i = 0; i < 130; i++) {
       files.append(i == 0 ? "" : ",").append("{\"path\":\"f").append(i).append(".txt\"");
@@ -241,10 +286,7 @@ class RunnerRepliesTest {
    */
   @Test
   void aStateOverTheLimitAskedForIsNotKeptEvenFromARunnerThatSentIt() throws Exception {
-    app.close();
-    Map<String, String> env = env();
-    env.put("REQUEST_MEMORY_BUDGET_MB", "8");
-    app = Application.start(Config.from(env), factory());
+    restartWith("REQUEST_MEMORY_BUDGET_MB", "8");
     answer = reply("\"state\":\"AgEC\"");
     JsonNode first = Json.MAPPER.readTree(exec("py").body());
     assertTrue(first.path("has_state").asBoolean(), first.toString());
@@ -424,6 +466,24 @@ class RunnerRepliesTest {
   }
 
   /**
+   * Cut short where a character outside the BMP (two chars) straddles the bound, the runner's word
+   * leaves it out whole: half of it would be a lone surrogate in the JSON answer.
+   */
+  @Test
+  void theRunnersWordCutShortHoldsNoHalfCharacter() throws Exception {
+    answer = "{\"status\":\"ended\"}";
+    String detail = "d".repeat(RunnerClient.MAX_RUNNER_TEXT - 1) + "\uD83D\uDE00d";
+    waitAnswer = reply("\"ptc_end\":\"error\",\"ptc_detail\":\"" + detail + "\"");
+    HttpResponse<String> res = programmatic();
+    assertEquals(200, res.statusCode(), start(res.body()));
+    JsonNode end = Json.MAPPER.readTree(res.body());
+    assertEquals(
+        "d".repeat(RunnerClient.MAX_RUNNER_TEXT - 1) + "...",
+        end.path("error").asText(),
+        start(res.body()));
+  }
+
+  /**
    * The end of a programmatic run (the answer to /ptc/wait, read both as how the run ended and as
    * its result) of more JSON values than the protocol allows is refused, as an /execute answer is:
    * the run failed, whatever the answer says.
@@ -493,6 +553,7 @@ class RunnerRepliesTest {
     return new SandboxFactory() {
       @Override
       public Sandbox create(Language language, boolean warm) {
+        sandboxes.incrementAndGet();
         RunnerClient client = new RunnerClient(http, base, "stand-in");
         return new Sandbox() {
           @Override

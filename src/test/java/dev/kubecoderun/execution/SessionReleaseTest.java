@@ -10,8 +10,6 @@ import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.redis.RedisClients;
 import dev.kubecoderun.redis.RedisConnection;
 import dev.kubecoderun.sandbox.ExecutionSlots;
-import dev.kubecoderun.sandbox.SandboxException;
-import dev.kubecoderun.sandbox.SandboxFactory;
 import dev.kubecoderun.sandbox.SandboxPool;
 import dev.kubecoderun.session.Ids;
 import dev.kubecoderun.session.RedisSessionLocks;
@@ -114,20 +112,7 @@ class SessionReleaseTest {
   }
 
   private ExecutionService service(SessionLocks locks, ExecutionSlots slots) {
-    SandboxFactory none =
-        new SandboxFactory() {
-          @Override
-          public dev.kubecoderun.sandbox.Sandbox create(Language language, boolean warm)
-              throws SandboxException {
-            throw new SandboxException("no sandbox in this test");
-          }
-
-          @Override
-          public String name() {
-            return "none";
-          }
-        };
-    pool = new SandboxPool(none, l -> 0, 1, Duration.ofSeconds(1));
+    pool = LocalExecutions.noSandboxes();
     return LocalExecutions.service(dir, pool, slots, locks, new MemoryBudget(64 << 20));
   }
 }

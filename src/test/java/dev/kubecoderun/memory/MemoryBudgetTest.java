@@ -47,6 +47,33 @@ class MemoryBudgetTest {
     assertEquals(0, budget.held());
   }
 
+  /**
+   * All or none of more than the budget less what the holder holds is refused at once, while
+   * another holds some: no wait (5 minutes here) could ever grant it, and a holder waiting at the
+   * head of the fair queue would keep every other request waiting behind it.
+   */
+  @Test
+  void allOrNoneOfMoreThanTheHolderMayEverHoldIsRefusedWithoutWaiting() throws Exception {
+    MemoryBudget budget = new MemoryBudget(4 * MIB, Duration.ofMinutes(5));
+    MemoryBudget.Held other = budget.hold();
+    other.reserve(MIB);
+    MemoryBudget.Held reading = budget.hold();
+    reading.reserve(MIB);
+    CompletableFuture<String> outcome =
+        CompletableFuture.supplyAsync(
+            () -> {
+              try {
+                return "reserved " + reading.reserveAll(3 * MIB + 1);
+              } catch (MemoryBudgetExhaustedException e) {
+                return "refused";
+              }
+            });
+    assertEquals("refused", outcome.get(30, TimeUnit.SECONDS));
+    assertEquals(0, budget.waiting());
+    assertEquals(MIB, reading.held(), "the refused reservation took nothing");
+    assertEquals(2 * MIB, budget.available());
+  }
+
   @Test
   void reservationsAreWholeKibibytesRoundedUpAndGivenBackRoundedDown() {
     MemoryBudget budget = new MemoryBudget(4 * MIB, Duration.ofMillis(50));
