@@ -661,7 +661,8 @@ public final class ProgrammaticService {
       ProgrammaticStore.Execution e)
       throws InterruptedException {
     RunnerClient runner = new RunnerClient(http, URI.create(e.runnerUrl()), e.runnerToken());
-    room.reserve((long) MAX_CONTINUE_REPLY * RunnerClient.REPLY_COST);
+    // All or none, before the results go out: the answer is read whole, never on unpaid room.
+    room.reserveAll((long) MAX_CONTINUE_REPLY * RunnerClient.REPLY_COST);
     RunnerClient.Reply r;
     try {
       r =

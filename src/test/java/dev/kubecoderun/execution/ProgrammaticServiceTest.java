@@ -11,6 +11,7 @@ import com.sun.net.httpserver.HttpServer;
 import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.memory.MemoryBudget;
+import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.sandbox.ExecutionSlots;
 import dev.kubecoderun.sandbox.SandboxPool;
@@ -52,6 +53,10 @@ class ProgrammaticServiceTest {
   /** The stand-in runner's answer (200) to /ptc/continue; null: 410, its run has ended. */
   private volatile String continueAnswer;
 
+  /** The /ptc/continue calls the stand-in runner got. */
+  private final java.util.concurrent.atomic.AtomicInteger continues =
+      new java.util.concurrent.atomic.AtomicInteger();
+
   /** When set, the stand-in runner's status for /ptc/continue, without a body. */
   private volatile int continueStatus;
 
@@ -63,6 +68,7 @@ class ProgrammaticServiceTest {
         "/ptc/continue",
         ex -> {
           ex.getRequestBody().readAllBytes();
+          continues.incrementAndGet();
           String answer = continueAnswer;
           if (continueStatus != 0) {
             ex.sendResponseHeaders(continueStatus, -1);
@@ -303,6 +309,25 @@ class ProgrammaticServiceTest {
         assertInstanceOf(ProgrammaticService.ToolCallsRequired.class, resume("alice"));
     assertEquals("get_number", next.calls().get(0).name());
     assertEquals("s1", next.sessionId());
+  }
+
+  /**
+   * A continuation whose answer the budget can never pay for in full (2 MiB, against 4.25 MiB for
+   * the largest answer /ptc/continue may send) is refused before its results reach the runner, not
+   * read on room it was not given; its token stays good.
+   */
+  @Test
+  void aContinuationTheBudgetCanNeverPayForIsRefusedBeforeTheRunnerGetsItsResults() {
+    runOfOneTool();
+    continueAnswer =
+        "{\"status\":\"tool_call_required\",\"tool_calls\":"
+            + "[{\"id\":\"call_002\",\"name\":\"get_number\",\"input\":{\"x\":2}}]}";
+    MemoryBudget.Held small = new MemoryBudget(2 << 20).hold();
+    assertThrows(
+        MemoryBudgetExhaustedException.class,
+        () -> service.resume("alice", null, TOKEN, List.of(), small));
+    assertEquals(0, continues.get(), "the runner never got the results");
+    assertFalse(store.used(TOKEN), "the token stays good");
   }
 
   /**
