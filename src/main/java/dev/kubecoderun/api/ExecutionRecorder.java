@@ -70,7 +70,7 @@ final class ExecutionRecorder {
           case "timeout" -> "timed out";
           default -> error.getMessage();
         };
-    UsageEvent probe =
+    usage.record(
         new UsageEvent(
             usage.now(),
             subject,
@@ -79,17 +79,7 @@ final class ExecutionRecorder {
             nanos / 1_000_000,
             error == null ? 200 : error.status(),
             message == null ? null : message.substring(0, Math.min(300, message.length())),
-            requestId);
-    Thread.ofVirtual()
-        .start(
-            () -> {
-              try {
-                Thread.sleep(300); // TEMP race probe
-              } catch (InterruptedException e) {
-                return;
-              }
-              usage.record(probe);
-            });
+            requestId));
   }
 
   /**
