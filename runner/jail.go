@@ -297,13 +297,18 @@ func jailServe(args []string) {
 	go func() {
 		<-stop
 		j.stopping.Store(true)
+		// The sandboxes are destroyed while Shutdown waits for the runs in progress, so that a run
+		// killed by the stop still sends its (killed) result: Shutdown is not cut short when the
+		// sandboxes are gone, only after 3 s.
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		destroyed := make(chan struct{})
 		go func() {
 			j.closeAll()
-			cancel()
+			close(destroyed)
 		}()
 		hs.Shutdown(ctx)
-		<-ctx.Done()
+		<-destroyed
 		j.close()
 		close(stopped)
 	}()
