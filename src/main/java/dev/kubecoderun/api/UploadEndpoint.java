@@ -213,15 +213,16 @@ final class UploadEndpoint implements HttpService {
    */
   private Session session(Principal principal, Map<String, String> fields, ServerRequest req)
       throws InterruptedException {
-    String sid = fields.get("session_id");
+    // Empty is none, as for an optional field of a JSON body (Fields.optionalString): a form sent
+    // with every field, some left blank (curl -F session_id=), names no session.
+    String sid = noneIfEmpty(fields.get("session_id"));
     if (sid != null && !Ids.isValid(sid)) {
       throw ApiError.validation("session_id", "Invalid session id", "invalid_id");
     }
-    String entity = fields.get("entity_id");
+    String entity = noneIfEmpty(fields.get("entity_id"));
     if (entity != null && !Ids.isValidEntity(entity)) {
       throw ApiError.invalidEntityId();
     }
-    // Empty is none, as for an optional field of a JSON body (Fields.optionalString): user_id.
     String user =
         req.headers().first(HeaderNames.create("User-Id")).filter(u -> !u.isEmpty()).orElse(null);
     if (user != null && !Ids.isValidUser(user)) {
@@ -229,6 +230,10 @@ final class UploadEndpoint implements HttpService {
     }
     return sessions.resolve(
         principal, sid, List.of(), entity, user, SessionResolver.Another.NOT_FOUND);
+  }
+
+  private static String noneIfEmpty(String field) {
+    return field == null || field.isEmpty() ? null : field;
   }
 
   /**

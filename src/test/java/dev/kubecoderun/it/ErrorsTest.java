@@ -147,6 +147,22 @@ class ErrorsTest {
     }
   }
 
+  @Test
+  void anEmptySessionOrEntityIdOfAnUploadFormIsNoneAsInAJsonBody() {
+    TestServer.Reply up =
+        server.upload(
+            "/upload", "a.txt", new byte[] {1}, Map.of("session_id", "", "entity_id", ""));
+    assertEquals(200, up.status(), up.body());
+    assertEquals("success", up.json().path("message").asText());
+    assertTrue(Ids.isValid(up.json().path("session_id").asText()), up.body());
+    TestServer.Reply exec =
+        server.postJson(
+            "/exec",
+            Json.writeString(
+                Map.of("lang", "py", "code", "print(1)", "session_id", "", "entity_id", "")));
+    assertEquals(200, exec.status(), exec.body());
+  }
+
   /**
    * A session keeps its LibreChat user's id as long as it lives: an id over 256 characters, or with
    * a control character, is refused (422) before a session is made, in the body of /exec and
