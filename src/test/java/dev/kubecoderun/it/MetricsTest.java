@@ -88,7 +88,7 @@ class MetricsTest {
   }
 
   @Test
-  void requestsExecutionsPoolsFilesAndTheJvmAreMeasured() {
+  void requestsExecutionsPoolsFilesAndTheJvmAreMeasured() throws InterruptedException {
     assertEquals(200, server.exec("py", "print(1)").status());
     assertEquals(200, server.exec("py", "raise SystemExit(2)").status());
     TestServer.Reply up = server.upload("m.txt", "hello metrics");
@@ -98,7 +98,17 @@ class MetricsTest {
     assertEquals(200, server.get("/download/" + sid + "/" + fid).status());
     assertEquals(404, server.get("/v1/no-such-route/" + sid).status());
 
-    String text = scrape();
+    // A request is counted just after its answer is sent: wait for the last one's.
+    String text =
+        Eventually.until(
+            "the 404 counted",
+            Duration.ofSeconds(10),
+            this::scrape,
+            t ->
+                sample(
+                        t,
+                        "http_server_requests_seconds_count\\{method=\"GET\",route=\"unmatched\",status=\"404\"\\}")
+                    >= 1);
     assertTrue(
         sample(
                 text,
