@@ -579,9 +579,10 @@ class ProgrammaticToolCallingTest {
   }
 
   /**
-   * The code ends on its own while a call it sent to the background is out (its sleep only gives
-   * the call time to get out first): continuing that batch answers with the run's end, once; the
-   * token is then used.
+   * The code ends on its own while a call it sent to the background is out: continuing that batch
+   * answers with the run's end, once; the token is then used. The code waits until the call's
+   * process has connected to the runner's socket (one more connected socket in the sandbox's own
+   * network namespace), then gives it a moment to send: a fixed sleep lost the race under load.
    */
   @Test
   void aRunThatEndsWithABatchOutAnswersItsEndToTheContinuation() throws InterruptedException {
@@ -590,7 +591,14 @@ class ProgrammaticToolCallingTest {
         AdminApiTest.adminJson(s, "POST", "/api/v1/admin/keys", "{\"name\":\"ptc out\"}").json();
     String key = created.get("api_key").asText();
     String hash = created.at("/record/key_hash").asText();
-    Map<String, Object> body = python("t &\nsleep 1\necho main done\n", "t");
+    Map<String, Object> body =
+        python(
+            "before=$(grep -c ' 03 ' /proc/net/unix)\n"
+                + "t &\n"
+                + "until [ \"$(grep -c ' 03 ' /proc/net/unix)\" -gt \"$before\" ]; do sleep 0.01; done\n"
+                + "sleep 0.5\n"
+                + "echo main done\n",
+            "t");
     body.put("lang", "bash");
     JsonNode first = post(s, key, null, body).json();
     assertToolCalls(first, "t");
