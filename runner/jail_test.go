@@ -1581,7 +1581,10 @@ func TestHolderRefusesAnOwnerThatIsNotAnUnprivilegedUID(t *testing.T) {
 		ours, theirs := os.NewFile(uintptr(sp[0]), "sync"), os.NewFile(uintptr(sp[1]), "sync")
 		cmd := exec.Command(filepath.Join(testBase, "runner-holder"), "/none", "/none", "/none", "/none", "1", "1", "-", owner)
 		cmd.ExtraFiles = []*os.File{w, theirs}
-		out, err := cmd.Output()
+		var stdout bytes.Buffer
+		cmd.Stdout = &stdout
+		err = runTracked(cmd)
+		out := stdout.Bytes()
 		w.Close()
 		theirs.Close()
 		ready, _ := io.ReadAll(r)
@@ -1641,7 +1644,7 @@ func olderZygoteLib(t *testing.T) string {
 	if err := os.WriteFile(src, []byte("int kcr_setup(void) { return 0; }\nint kcr_enter_jail(void) { return 0; }\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("gcc", "-shared", "-fPIC", "-o", lib, src).CombinedOutput(); err != nil {
+	if out, err := combinedOutput(exec.Command("gcc", "-shared", "-fPIC", "-o", lib, src)); err != nil {
 		t.Fatalf("gcc: %v: %s", err, out)
 	}
 	return lib
