@@ -60,6 +60,7 @@ import dev.kubecoderun.session.SessionCleaner;
 import dev.kubecoderun.session.SessionLocks;
 import dev.kubecoderun.session.SessionResolver;
 import dev.kubecoderun.session.SessionStore;
+import dev.kubecoderun.session.SessionsAndFiles;
 import dev.kubecoderun.state.LocalStateStore;
 import dev.kubecoderun.state.RedisStateStore;
 import dev.kubecoderun.state.StateArchive;
@@ -162,17 +163,19 @@ public final class Application implements AutoCloseable {
       sessionLocks = new LocalSessionLocks();
       states = new LocalStateStore(config.dataDir(), config.state().ttl(), clock);
     }
-    // Emptying a session deletes files whoever owns them: this view of the files asks no owner.
-    ExpiredSessions expired =
-        new ExpiredSessions(
+    SessionsAndFiles wired =
+        SessionsAndFiles.wire(
             sessionStore,
-            new FileService(metadata, objects, clock, (p, sid) -> false),
+            metadata,
+            objects,
             states,
-            sessionLocks);
-    SessionResolver sessions =
-        new SessionResolver(
-            sessionStore, clock, sessionTtl, expired, config.sessions().queueTimeout());
-    FileService files = new FileService(metadata, objects, clock, sessions::owns);
+            sessionLocks,
+            clock,
+            sessionTtl,
+            config.sessions().queueTimeout());
+    ExpiredSessions expired = wired.expired();
+    SessionResolver sessions = wired.sessions();
+    FileService files = wired.files();
 
     housekeeping = new Housekeeping();
     SessionCleaner cleaner = new SessionCleaner(sessionStore, expired);

@@ -1,7 +1,6 @@
 package dev.kubecoderun.execution;
 
 import dev.kubecoderun.config.Config;
-import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.files.LocalFileMetadataStore;
 import dev.kubecoderun.files.LocalObjectStore;
 import dev.kubecoderun.language.Language;
@@ -11,10 +10,9 @@ import dev.kubecoderun.sandbox.Sandbox;
 import dev.kubecoderun.sandbox.SandboxException;
 import dev.kubecoderun.sandbox.SandboxFactory;
 import dev.kubecoderun.sandbox.SandboxPool;
-import dev.kubecoderun.session.ExpiredSessions;
 import dev.kubecoderun.session.LocalSessionStore;
 import dev.kubecoderun.session.SessionLocks;
-import dev.kubecoderun.session.SessionResolver;
+import dev.kubecoderun.session.SessionsAndFiles;
 import dev.kubecoderun.state.LocalStateStore;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -58,14 +56,16 @@ final class LocalExecutions {
     LocalStateStore states = new LocalStateStore(dir, Duration.ofHours(1), clock);
     LocalFileMetadataStore metadata = new LocalFileMetadataStore(dir);
     LocalObjectStore objects = new LocalObjectStore(dir);
-    ExpiredSessions expired =
-        new ExpiredSessions(
+    SessionsAndFiles wired =
+        SessionsAndFiles.wire(
             sessionStore,
-            new FileService(metadata, objects, clock, (p, s) -> false),
+            metadata,
+            objects,
             states,
-            locks);
-    SessionResolver sessions =
-        new SessionResolver(sessionStore, clock, Duration.ZERO, expired, Duration.ofSeconds(5));
+            locks,
+            clock,
+            Duration.ZERO,
+            Duration.ofSeconds(5));
     Config.Limits limits =
         new Config.Limits(
             Duration.ofSeconds(1),
@@ -93,8 +93,8 @@ final class LocalExecutions {
             Duration.ofDays(1),
             Duration.ofHours(1));
     return new ExecutionService(
-        sessions,
-        new FileService(metadata, objects, clock, sessions::owns),
+        wired.sessions(),
+        wired.files(),
         states,
         pool,
         slots,

@@ -15,11 +15,11 @@ import dev.kubecoderun.sandbox.Sandbox;
 import dev.kubecoderun.sandbox.SandboxException;
 import dev.kubecoderun.sandbox.SandboxPool;
 import dev.kubecoderun.memory.Room;
-import dev.kubecoderun.session.ExpiredSessions;
 import dev.kubecoderun.session.LocalSessionLocks;
 import dev.kubecoderun.session.LocalSessionStore;
 import dev.kubecoderun.session.Session;
 import dev.kubecoderun.session.SessionResolver;
+import dev.kubecoderun.session.SessionsAndFiles;
 import dev.kubecoderun.state.LocalStateStore;
 import io.helidon.webclient.api.WebClient;
 import java.io.ByteArrayInputStream;
@@ -95,15 +95,18 @@ public class StepsBenchmark {
     LocalSessionStore sessionStore = new LocalSessionStore(data);
     LocalFileMetadataStore metadata = new LocalFileMetadataStore(data);
     LocalObjectStore objects = new LocalObjectStore(data);
-    ExpiredSessions expired =
-        new ExpiredSessions(
+    SessionsAndFiles wired =
+        SessionsAndFiles.wire(
             sessionStore,
-            new FileService(metadata, objects, clock, (p, sid) -> false),
+            metadata,
+            objects,
             new LocalStateStore(data, Duration.ofHours(1), clock),
-            new LocalSessionLocks());
-    sessions =
-        new SessionResolver(sessionStore, clock, Duration.ZERO, expired, Duration.ofSeconds(1));
-    files = new FileService(metadata, objects, clock, sessions::owns);
+            new LocalSessionLocks(),
+            clock,
+            Duration.ZERO,
+            Duration.ofSeconds(1));
+    sessions = wired.sessions();
+    files = wired.files();
     session = sessions.resolve(
         OWNER, null, List.of(), null, null, SessionResolver.Another.FALL_BACK);
   }
