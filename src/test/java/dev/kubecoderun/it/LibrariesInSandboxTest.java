@@ -14,6 +14,7 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -30,6 +31,9 @@ class LibrariesInSandboxTest {
   private static final Libraries LIBRARIES = Libraries.bundled();
   private static final String VENV = "/opt/kubecoderun/venv";
 
+  /** Five times the usual: before the test server's 20 s limit kills the run. */
+  private static final Duration SLOW = Duration.ofSeconds(15);
+
   private final TestServer server = TestServer.get();
 
   static Stream<Language> languagesWithLibraries() {
@@ -40,7 +44,27 @@ class LibrariesInSandboxTest {
   @MethodSource("languagesWithLibraries")
   void everyListedLibraryLoadsInASandbox(Language lang) {
     String program = LibraryCheck.program(lang, LIBRARIES.of(lang)).orElseThrow();
-    JsonNode r = server.exec(lang.code(), program).json();
+    // A js run here once timed out (20 s, nothing printed; 3 s as a rule) and could not be made to
+    // again: should a run take that long, what its processes were doing goes into the message.
+    AtomicReference<String> slow = new AtomicReference<>("");
+    Thread watch =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    Thread.sleep(SLOW.toMillis());
+                    slow.set(
+                        "\nsandbox processes after " + SLOW + ":\n" + SandboxProcesses.describe());
+                  } catch (InterruptedException e) {
+                    // The run ended in time.
+                  }
+                });
+    JsonNode r;
+    try {
+      r = server.exec(lang.code(), program).json();
+    } finally {
+      watch.interrupt();
+    }
     assertEquals(
         LibraryCheck.OK + "\n",
         r.path("stdout").asText(),
@@ -50,7 +74,8 @@ class LibrariesInSandboxTest {
                 + r.path("stdout").asText()
                 + r.path("stderr").asText()
                 + "\nprogram (a compile error names its line):\n"
-                + numbered(program));
+                + numbered(program)
+                + slow.get());
     assertEquals("ok", r.path("status").asText(), r::toString);
     assertEquals("", r.path("stderr").asText(), "no warnings either: users would see them");
   }
