@@ -105,25 +105,14 @@ final class UploadEndpoint implements HttpService {
           session = session(principal, fields, req);
           inSession = files.count(session.id());
         }
-        // Counted once: uploads at once into one session may each store up to their own file
-        // limit past it, a bounded overshoot (a run's outputs are counted under the session lock).
+        // Counted once here; checked again once this upload's files are stored (below).
         if (inSession + stored.size() >= maxSessionFiles) {
-          String msg =
-              "Session "
-                  + session.id()
-                  + " holds the most files a session may ("
-                  + maxSessionFiles
-                  + "): delete some, or upload into a new session";
           if (!batch) {
             Bodies.drain(body);
-            throw new ApiError(
-                409,
-                "resource_conflict",
-                msg,
-                List.of(new ApiError.Detail("session_id", msg, "session_file_limit")));
+            throw sessionFull(session);
           }
           failed++;
-          results.add(result("error", null, p.filename(), msg));
+          results.add(result("error", null, p.filename(), sessionFull(session).getMessage()));
           continue;
         }
         try {
@@ -171,6 +160,13 @@ final class UploadEndpoint implements HttpService {
                     "session_id",
                     "session " + session.id() + " expired during the upload",
                     "session_expired")));
+      }
+      // Uploads into one session at once (or a run's outputs stored meanwhile) each passed the
+      // count taken before their own files: counted again with them stored, a session found past
+      // MAX_SESSION_FILES takes this upload back. Of two at once, the later count sees both: the
+      // session never stays past it.
+      if (!stored.isEmpty() && files.count(session.id()) > maxSessionFiles) {
+        throw sessionFull(session);
       }
       complete = true;
     } finally {
@@ -273,6 +269,20 @@ final class UploadEndpoint implements HttpService {
       r.put("error", error);
     }
     return r;
+  }
+
+  private ApiError sessionFull(Session session) {
+    String msg =
+        "Session "
+            + session.id()
+            + " holds the most files a session may ("
+            + maxSessionFiles
+            + "): delete some, or upload into a new session";
+    return new ApiError(
+        409,
+        "resource_conflict",
+        msg,
+        List.of(new ApiError.Detail("session_id", msg, "session_file_limit")));
   }
 
   private void rollback(List<StoredFile> stored) {

@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.testing.Eventually;
+import java.io.IOException;
+import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -17,6 +19,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -120,6 +124,70 @@ class SessionFileCapTest {
     assertEquals(200, upload(sid, "d.txt").status());
     assertEquals(List.of("b.txt", "c.txt", "d.txt"), names(sid));
     assertEquals(200, upload(newSessionId(), "elsewhere.txt").status());
+  }
+
+  /**
+   * Each upload counts the session's files when its first file comes: two at once both find room.
+   * The one whose files, once stored, leave the session past its cap takes them back and says why.
+   */
+  @Test
+  void uploadsAtOnceNeverLeaveASessionPastItsCap() throws Exception {
+    String sid = newSessionId();
+    String head =
+        "--kcrSlow\r\nContent-Disposition: form-data; name=\"session_id\"\r\n\r\n"
+            + sid
+            + "\r\n--kcrSlow\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow1.txt\""
+            + "\r\nContent-Type: text/plain\r\n\r\nslow1\r\n--kcrSlow\r\n";
+    String tail =
+        "Content-Disposition: form-data; name=\"file\"; filename=\"slow2.txt\""
+            + "\r\nContent-Type: text/plain\r\n\r\nslow2\r\n--kcrSlow--\r\n";
+    byte[] body = (head + tail).getBytes(StandardCharsets.US_ASCII);
+    try (Socket slow = new Socket()) {
+      slow.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
+      slow.setSoTimeout(30_000);
+      OutputStream out = slow.getOutputStream();
+      out.write(
+          ("POST /v1/upload HTTP/1.1\r\nHost: localhost\r\nX-API-Key: "
+                  + TestServer.KEY
+                  + "\r\nContent-Type: multipart/form-data; boundary=kcrSlow\r\nContent-Length: "
+                  + body.length
+                  + "\r\nConnection: close\r\n\r\n"
+                  + head)
+              .getBytes(StandardCharsets.US_ASCII));
+      out.flush();
+      Eventually.await(
+          "the slow upload's first file stored",
+          Duration.ofSeconds(30),
+          () -> names(sid).equals(List.of("slow1.txt")));
+
+      // Another upload fills the session meanwhile (1 + 2 files = the cap)...
+      TestServer.Reply quick = batch(sid, "quick1.txt", "quick2.txt");
+      assertEquals(200, quick.status(), quick.body());
+      assertEquals(2, quick.json().path("succeeded").asInt(), quick.body());
+
+      // ...then the slow one's second file comes: room by the count it took first, none now.
+      out.write(tail.getBytes(StandardCharsets.US_ASCII));
+      out.flush();
+      String answer = answerOf(slow.getInputStream());
+      assertTrue(answer.startsWith("HTTP/1.1 409 "), answer);
+      assertTrue(answer.contains("session_file_limit"), answer);
+    }
+    assertEquals(List.of("quick1.txt", "quick2.txt"), names(sid).stream().sorted().toList());
+  }
+
+  /** An HTTP/1.1 answer's status line, headers and Content-Length body, read from {@code in}. */
+  private static String answerOf(InputStream in) throws IOException {
+    StringBuilder head = new StringBuilder();
+    while (!head.toString().endsWith("\r\n\r\n")) {
+      int c = in.read();
+      if (c < 0) {
+        return head.toString();
+      }
+      head.append((char) c);
+    }
+    Matcher length = Pattern.compile("(?i)content-length: *(\\d+)").matcher(head);
+    int n = length.find() ? Integer.parseInt(length.group(1)) : 0;
+    return head + new String(in.readNBytes(n), StandardCharsets.UTF_8);
   }
 
   @Test
