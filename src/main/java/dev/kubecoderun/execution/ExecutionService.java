@@ -582,6 +582,7 @@ public final class ExecutionService {
       Room held)
       throws SandboxException {
     List<ExecResponse.OutputFile> out = new ArrayList<>();
+    List<Long> outSizes = new ArrayList<>(); // of out's files, in order
     List<ExecResponse.SkippedFile> skipped = new ArrayList<>();
     List<RunnerResult.ChangedFile> changed =
         result.changedFiles().stream()
@@ -589,7 +590,7 @@ public final class ExecutionService {
             .toList();
     long limit = limits.maxFileSizeBytes();
     // Counted under the session's lock, which every run of it holds: no other run adds to it
-    // meanwhile (an upload may: it takes no lock; a bounded overshoot).
+    // meanwhile. An upload may (it takes no lock): counted again below.
     int sessionRoom =
         changed.isEmpty() ? 0 : Math.max(0, limits.maxSessionFiles() - files.count(session.id()));
     boolean noRoom = false; // once refused, the others are not tried: each would wait in vain
@@ -619,14 +620,7 @@ public final class ExecutionService {
         continue;
       }
       if (out.size() >= sessionRoom) {
-        skipped.add(
-            new ExecResponse.SkippedFile(
-                name,
-                "session_full",
-                f.size(),
-                "the session holds the most files a session may ("
-                    + limits.maxSessionFiles()
-                    + "): delete some of its files, or run in a new session"));
+        skipped.add(sessionFull(name, f.size()));
         continue;
       }
       if (f.size() > limit) {
@@ -668,6 +662,22 @@ public final class ExecutionService {
               ? new ExecResponse.ModifiedFrom(original.id(), original.sessionId())
               : null;
       out.add(new ExecResponse.OutputFile(stored.id(), stored.name(), session.id(), from));
+      outSizes.add(f.size());
+    }
+    // An upload that ended while these were stored found room by counts taken before them, as
+    // this run did before the upload's: counted again, the session's files past the limit are
+    // taken back from this run's, the last stored first (an upload does the same with its own).
+    if (!out.isEmpty()) {
+      int over = files.count(session.id()) - limits.maxSessionFiles();
+      for (int i = out.size() - 1; i >= 0 && over > 0; i--, over--) {
+        ExecResponse.OutputFile o = out.remove(i);
+        try {
+          files.deleteAnyOwner(session.id(), o.id());
+        } catch (IOException e) {
+          throw new UncheckedIOException(e.getMessage(), e);
+        }
+        skipped.add(sessionFull(o.name(), outSizes.remove(i)));
+      }
     }
     for (RunnerResult.Unlisted u : result.unlistedPaths()) {
       String name = OutputName.of(u.path());
@@ -761,6 +771,16 @@ public final class ExecutionService {
       String name, Long size, String why, List<String> notes) {
     notes.add("generated file '" + name + "' not kept: " + why);
     return new ExecResponse.SkippedFile(name, "server_busy", size, why);
+  }
+
+  private ExecResponse.SkippedFile sessionFull(String name, long size) {
+    return new ExecResponse.SkippedFile(
+        name,
+        "session_full",
+        size,
+        "the session holds the most files a session may ("
+            + limits.maxSessionFiles()
+            + "): delete some of its files, or run in a new session");
   }
 
   private ExecResponse.SkippedFile tooLarge(String name, Long size, List<String> notes) {

@@ -31,6 +31,7 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
@@ -54,6 +55,7 @@ class RunnerRepliesTest {
   private volatile int status = 200; // of the answer to /execute
   private volatile String waitAnswer = "{\"status\":\"ok\"}"; // to /ptc/wait
   private volatile String executed; // the last request to /execute
+  private volatile Runnable onFileRead = () -> {}; // before a file of the run is sent
   private final AtomicInteger sandboxes = new AtomicInteger(); // made by factory()
   private Application app;
   private Path data;
@@ -71,6 +73,9 @@ class RunnerRepliesTest {
             if (path.equals("/execute")) {
               executed = request;
             }
+          }
+          if (path.startsWith("/files/")) {
+            onFileRead.run();
           }
           String text =
               switch (path) {
@@ -157,6 +162,74 @@ class RunnerRepliesTest {
             + MAX_OUTPUT
             + " bytes]\n",
         stdout);
+  }
+
+  /**
+   * A run counts its session's files once, under the session's lock, before it stores what it made;
+   * uploads take no lock. One that ends while the run stores its files (here: while the first is
+   * sent) found room by its own counts: the run counts again and takes back what is past the cap.
+   */
+  @Test
+  void anUploadEndingWhileARunStoresItsFilesLeavesTheSessionWithinItsCap() throws Exception {
+    restartWith("MAX_SESSION_FILES", "3", "MAX_OUTPUT_FILES", "5");
+    String sid = "cap-" + System.nanoTime();
+    assertEquals(200, upload(sid, "before.txt").statusCode());
+    answer =
+        "{\"exit_code\":0,\"stdout\":\"\",\"stderr\":\"\",\"duration_ms\":1,\"deleted\":[],"
+            + "\"files\":[{\"path\":\"out1.txt\",\"size\":15,\"mtime\":1,\"change\":\"created\"},"
+            + "{\"path\":\"out2.txt\",\"size\":15,\"mtime\":1,\"change\":\"created\"}]}";
+    AtomicBoolean uploaded = new AtomicBoolean();
+    onFileRead =
+        () -> {
+          if (uploaded.compareAndSet(false, true)) {
+            try {
+              assertEquals(200, upload(sid, "meanwhile.txt").statusCode());
+            } catch (IOException | InterruptedException e) {
+              throw new IllegalStateException(e);
+            }
+          }
+        };
+
+    HttpResponse<String> res = exec(Map.of("lang", "py", "code", "print(1)", "session_id", sid));
+    assertEquals(200, res.statusCode(), res.body());
+    JsonNode run = Json.MAPPER.readTree(res.body());
+    assertTrue(uploaded.get(), "the upload ran while the run's first file was sent");
+    assertEquals(1, run.path("files").size(), res.body());
+    assertEquals("out1.txt", run.path("files").get(0).path("name").asText(), res.body());
+    assertEquals("out2.txt", run.path("skipped_files").get(0).path("name").asText(), res.body());
+    assertEquals("session_full", run.path("skipped_files").get(0).path("reason").asText());
+
+    HttpResponse<String> listing =
+        client.send(
+            HttpRequest.newBuilder(
+                    URI.create("http://127.0.0.1:" + app.port() + "/v1/files/" + sid))
+                .header("X-API-Key", KEY)
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    List<String> names = new java.util.ArrayList<>();
+    Json.MAPPER.readTree(listing.body()).forEach(f -> names.add(f.path("name").asText()));
+    assertEquals(
+        List.of("before.txt", "meanwhile.txt", "out1.txt"), names.stream().sorted().toList());
+  }
+
+  /** POST /v1/upload of one small file named {@code name} into session {@code sid}. */
+  private HttpResponse<String> upload(String sid, String name)
+      throws IOException, InterruptedException {
+    String body =
+        "--kcrB\r\nContent-Disposition: form-data; name=\"session_id\"\r\n\r\n"
+            + sid
+            + "\r\n--kcrB\r\nContent-Disposition: form-data; name=\"file\"; filename=\""
+            + name
+            + "\"\r\nContent-Type: text/plain\r\n\r\n"
+            + name
+            + "\r\n--kcrB--\r\n";
+    return client.send(
+        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + app.port() + "/v1/upload"))
+            .header("X-API-Key", KEY)
+            .header("Content-Type", "multipart/form-data; boundary=kcrB")
+            .POST(HttpRequest.BodyPublishers.ofString(body))
+            .build(),
+        HttpResponse.BodyHandlers.ofString());
   }
 
   @Test
