@@ -112,7 +112,7 @@ final class UploadEndpoint implements HttpService {
             throw sessionFull(session);
           }
           failed++;
-          results.add(result("error", null, p.filename(), sessionFull(session).getMessage()));
+          results.add(result("error", null, p.filename(), sessionFullMessage(session)));
           continue;
         }
         try {
@@ -271,13 +271,16 @@ final class UploadEndpoint implements HttpService {
     return r;
   }
 
+  private String sessionFullMessage(Session session) {
+    return "Session "
+        + session.id()
+        + " holds the most files a session may ("
+        + maxSessionFiles
+        + "): delete some, or upload into a new session";
+  }
+
   private ApiError sessionFull(Session session) {
-    String msg =
-        "Session "
-            + session.id()
-            + " holds the most files a session may ("
-            + maxSessionFiles
-            + "): delete some, or upload into a new session";
+    String msg = sessionFullMessage(session);
     return new ApiError(
         409,
         "resource_conflict",

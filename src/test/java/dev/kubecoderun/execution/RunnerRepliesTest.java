@@ -199,17 +199,20 @@ class RunnerRepliesTest {
     assertEquals("out2.txt", run.path("skipped_files").get(0).path("name").asText(), res.body());
     assertEquals("session_full", run.path("skipped_files").get(0).path("reason").asText());
 
-    HttpResponse<String> listing =
-        client.send(
-            HttpRequest.newBuilder(
-                    URI.create("http://127.0.0.1:" + app.port() + "/v1/files/" + sid))
-                .header("X-API-Key", KEY)
-                .build(),
-            HttpResponse.BodyHandlers.ofString());
+    HttpResponse<String> listing = listing(sid);
     List<String> names = new java.util.ArrayList<>();
     Json.MAPPER.readTree(listing.body()).forEach(f -> names.add(f.path("name").asText()));
     assertEquals(
         List.of("before.txt", "meanwhile.txt", "out1.txt"), names.stream().sorted().toList());
+  }
+
+  /** GET /v1/files/{sid}. */
+  private HttpResponse<String> listing(String sid) throws IOException, InterruptedException {
+    return client.send(
+        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + app.port() + "/v1/files/" + sid))
+            .header("X-API-Key", KEY)
+            .build(),
+        HttpResponse.BodyHandlers.ofString());
   }
 
   /** POST /v1/upload of one small file named {@code name} into session {@code sid}. */
@@ -339,13 +342,7 @@ class RunnerRepliesTest {
   @Test
   void aListingOfASessionLargerThanTheBudgetIsRefused() throws Exception {
     String sid = sessionLargerThanTheBudget();
-    HttpResponse<String> res =
-        client.send(
-            HttpRequest.newBuilder(
-                    URI.create("http://127.0.0.1:" + app.port() + "/v1/files/" + sid))
-                .header("X-API-Key", KEY)
-                .build(),
-            HttpResponse.BodyHandlers.ofString());
+    HttpResponse<String> res = listing(sid);
     assertEquals(503, res.statusCode(), res.body());
     assertEquals("1", res.headers().firstValue("Retry-After").orElse(null), res.body());
     assertEquals(

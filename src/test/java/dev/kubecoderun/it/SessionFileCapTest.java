@@ -5,8 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.testing.Eventually;
-import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -19,8 +17,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -168,26 +164,11 @@ class SessionFileCapTest {
       // ...then the slow one's second file comes: room by the count it took first, none now.
       out.write(tail.getBytes(StandardCharsets.US_ASCII));
       out.flush();
-      String answer = answerOf(slow.getInputStream());
+      String answer = RawHttp.readReply(slow.getInputStream());
       assertTrue(answer.startsWith("HTTP/1.1 409 "), answer);
       assertTrue(answer.contains("session_file_limit"), answer);
     }
     assertEquals(List.of("quick1.txt", "quick2.txt"), names(sid).stream().sorted().toList());
-  }
-
-  /** An HTTP/1.1 answer's status line, headers and Content-Length body, read from {@code in}. */
-  private static String answerOf(InputStream in) throws IOException {
-    StringBuilder head = new StringBuilder();
-    while (!head.toString().endsWith("\r\n\r\n")) {
-      int c = in.read();
-      if (c < 0) {
-        return head.toString();
-      }
-      head.append((char) c);
-    }
-    Matcher length = Pattern.compile("(?i)content-length: *(\\d+)").matcher(head);
-    int n = length.find() ? Integer.parseInt(length.group(1)) : 0;
-    return head + new String(in.readNBytes(n), StandardCharsets.UTF_8);
   }
 
   @Test

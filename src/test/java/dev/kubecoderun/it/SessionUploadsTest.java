@@ -14,7 +14,6 @@ import dev.kubecoderun.testing.MovingClock;
 import dev.kubecoderun.testing.OpenApiContract;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -28,8 +27,6 @@ import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -116,22 +113,6 @@ class SessionUploadsTest {
     return out;
   }
 
-  /** Status line, headers and the body (by Content-Length) of one HTTP/1.1 answer. */
-  private static String readReply(InputStream in) throws IOException {
-    ByteArrayOutputStream head = new ByteArrayOutputStream();
-    while (!head.toString(StandardCharsets.ISO_8859_1).endsWith("\r\n\r\n")) {
-      int c = in.read();
-      if (c < 0) {
-        break;
-      }
-      head.write(c);
-    }
-    String h = head.toString(StandardCharsets.ISO_8859_1);
-    Matcher length = Pattern.compile("(?im)^content-length: *(\\d+)").matcher(h);
-    int n = length.find() ? Integer.parseInt(length.group(1)) : 0;
-    return h + new String(in.readNBytes(n), StandardCharsets.UTF_8);
-  }
-
   /**
    * An upload whose session expires while its files stream, and is emptied and made anew by the
    * next request that names it, stores nothing: not a 200 naming a file the emptying deleted (its
@@ -186,7 +167,7 @@ class SessionUploadsTest {
 
       out.write(body, stallAt, body.length - stallAt);
       out.flush();
-      String reply = readReply(upload.getInputStream());
+      String reply = RawHttp.readReply(upload.getInputStream());
       assertTrue(reply.startsWith("HTTP/1.1 409"), reply);
       byte[] json = reply.substring(reply.indexOf("\r\n\r\n") + 4).getBytes(StandardCharsets.UTF_8);
       OpenApiContract.shared().check("POST", "/v1/upload/batch", 409, "application/json", json);

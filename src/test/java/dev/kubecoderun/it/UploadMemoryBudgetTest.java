@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.testing.Eventually;
-import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -19,8 +18,6 @@ import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -78,30 +75,6 @@ class UploadMemoryBudgetTest {
     return got.body();
   }
 
-  /** Status line, headers and the body of one HTTP/1.1 answer (by length, or one chunk). */
-  private static String readReply(InputStream in) throws java.io.IOException {
-    StringBuilder head = new StringBuilder();
-    while (!head.toString().endsWith("\r\n\r\n")) {
-      int c = in.read();
-      if (c < 0) {
-        return head.toString();
-      }
-      head.append((char) c);
-    }
-    Matcher length = Pattern.compile("(?im)^content-length: *(\\d+)").matcher(head);
-    int n;
-    if (length.find()) {
-      n = Integer.parseInt(length.group(1));
-    } else {
-      StringBuilder size = new StringBuilder();
-      for (int c = in.read(); c != '\n'; c = in.read()) {
-        size.append((char) c);
-      }
-      n = Integer.parseInt(size.toString().trim(), 16);
-    }
-    return head + new String(in.readNBytes(n), StandardCharsets.UTF_8);
-  }
-
   private static final String BOUNDARY = "kcrBudgetBoundary";
   private static final byte[] TAIL =
       ("\r\n--" + BOUNDARY + "--\r\n").getBytes(StandardCharsets.US_ASCII);
@@ -156,7 +129,7 @@ class UploadMemoryBudgetTest {
       out.write(first, first.length - MIB, MIB);
       out.write(TAIL);
       out.flush();
-      String reply = readReply(s.getInputStream());
+      String reply = RawHttp.readReply(s.getInputStream());
       assertTrue(reply.startsWith("HTTP/1.1 200"), reply);
       TestServer.Reply other = waiting.get(60, TimeUnit.SECONDS);
       assertEquals(200, other.status(), other.body());
@@ -199,7 +172,7 @@ class UploadMemoryBudgetTest {
       // The upload that held the room goes on undisturbed.
       s.getOutputStream().write(held, held.length - MIB, MIB);
       s.getOutputStream().write(TAIL);
-      String reply = readReply(s.getInputStream());
+      String reply = RawHttp.readReply(s.getInputStream());
       assertTrue(reply.startsWith("HTTP/1.1 200"), reply);
     }
   }
