@@ -735,6 +735,41 @@ func TestJailBombsEndWithAClearMessage(t *testing.T) {
 	})
 }
 
+// Data queued on loopback connections the code never reads sits in socket buffers: kernel memory,
+// which counts against the sandbox's memory limit like any other. Otherwise one run holds gigabytes
+// of the host's memory, and puts the host's TCP (one tcp_mem pool for every sandbox and the API)
+// under pressure.
+func TestJailSocketBuffersCountAgainstTheSandboxMemory(t *testing.T) {
+	t.Parallel()
+	j := sharedJail(t)
+	b := j.create(t, "py", false)
+	// Each connection queues what the kernel takes without blocking (MiB of buffers each), until twice
+	// the memory limit is queued or 400 connections are open.
+	res := b.run("py", fmt.Sprintf(`import socket
+srv = socket.create_server(("127.0.0.1", 0), backlog=512)
+conns, queued, chunk = [], 0, b"x" * 65536
+while queued < %d and len(conns) < 400:
+    c = socket.create_connection(srv.getsockname())
+    conns.append((c, srv.accept()[0]))
+    c.setblocking(False)
+    try:
+        while True:
+            queued += c.send(chunk)
+    except BlockingIOError:
+        pass
+    print(queued >> 20, flush=True)
+`, 2*jailMemory))
+	lines := strings.Fields(res.Stdout)
+	if len(lines) == 0 {
+		t.Fatalf("the run queued nothing: %s", res)
+	}
+	queued, _ := strconv.Atoi(lines[len(lines)-1])
+	// The limit, and a few KiB each connection may always queue.
+	if limit := jailMemory >> 20; queued > limit+limit/4 {
+		t.Fatalf("a run queued %d MiB in socket buffers, past its sandbox's memory limit (%d MiB)", queued, limit)
+	}
+}
+
 func TestJailPseudoTerminalsAreBoundedPerSandbox(t *testing.T) {
 	t.Parallel()
 	j := sharedJail(t)
