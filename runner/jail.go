@@ -147,6 +147,15 @@ func jailMain(args []string) {
 		fmt.Fprintf(os.Stderr, "runner jail: cannot jail sandboxes here: %v\n", err)
 		os.Exit(2)
 	}
+	// Nothing the jail starts needs real-time scheduling or a raised priority, and no run may inherit
+	// them from wherever the API runs (LimitRTPRIO= or LimitNICE= in a systemd unit, --ulimit rtprio in
+	// a container): a SCHED_FIFO busy loop escapes its sandbox's CPU quota and starves the host. Root
+	// keeps CAP_SYS_NICE; these limits bind the sandboxes' uids.
+	for _, r := range []int{rlimitNICE, rlimitRTPRIO} {
+		if err := syscall.Setrlimit(r, &syscall.Rlimit{}); err != nil {
+			log.Fatalf("runner jail: lowering the scheduling limits: %v", err)
+		}
+	}
 	cmd := &exec.Cmd{Path: selfExe, Args: append([]string{selfExe, jailServeCommand}, args...), Env: os.Environ(),
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		SysProcAttr: &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}}

@@ -21,7 +21,9 @@ import (
 const childCommand = "__child"
 
 const (
-	rlimitNPROC     = 0x6 // not exported by package syscall
+	rlimitNPROC     = 0x6 // not exported by package syscall, nor the two below
+	rlimitNICE      = 0xd
+	rlimitRTPRIO    = 0xe
 	prSetPdeathsig  = 1
 	prSetNoNewPrivs = 38
 	prSetDumpable   = 4
