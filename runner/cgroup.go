@@ -123,8 +123,15 @@ func makeCgroup(parent, name string, configure func(dir string) error) (string, 
 	return dir, nil
 }
 
+// sandboxSocketMemory bounds a sandbox's socket buffers on cgroup v1, below its memory limit: every
+// sandbox's buffers, and the API's, come from one pool of the host (tcp_mem: under pressure past ~1.1
+// GiB on a 24 GiB host), which a few runs holding their memory limit in unread data each would fill.
+// 64 MiB still lets a run stream through loopback connections at full speed (a few MiB each), and 8
+// runs at once hold at most 512 MiB of the pool. cgroup v2 has no limit of the kind (docs/operations.md).
+const sandboxSocketMemory = 64 << 20
+
 // setMemoryLimit bounds a memory cgroup to limit bytes, swap included where the kernel accounts it,
-// and its socket buffers.
+// and its socket buffers (on cgroup v1 to at most sandboxSocketMemory).
 func setMemoryLimit(dir string, limit uint64, v2 bool) error {
 	val := strconv.FormatUint(limit, 10)
 	if v2 {
@@ -147,7 +154,8 @@ func setMemoryLimit(dir string, limit uint64, v2 bool) error {
 	// never reads is the host's kernel memory, outside every limit: one run held 1.1 GiB in 300 of
 	// them, and the host's TCP (tcp_mem, shared by every sandbox and the API) went under pressure. The
 	// file is absent only where the kernel has no such accounting.
-	if err := writeCgroupFile(dir, "memory.kmem.tcp.limit_in_bytes", val); err != nil && !errors.Is(err, os.ErrNotExist) {
+	tcp := strconv.FormatUint(min(limit, sandboxSocketMemory), 10)
+	if err := writeCgroupFile(dir, "memory.kmem.tcp.limit_in_bytes", tcp); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("bounding its socket buffers: %v", err)
 	}
 	return nil
