@@ -4,6 +4,8 @@ import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.metrics.LogContext;
 import dev.kubecoderun.metrics.Metrics;
 import dev.kubecoderun.session.Ids;
+import io.helidon.http.HeaderValues;
+import io.helidon.webserver.CloseConnectionException;
 import io.helidon.webserver.http.Filter;
 import io.helidon.webserver.http.FilterChain;
 import io.helidon.webserver.http.RoutingRequest;
@@ -60,6 +62,15 @@ final class RequestFilter implements Filter {
           nanos);
       ACCESS.log(Level.INFO, "request", fields);
       LogContext.clear();
+    }
+    // An answer with "Connection: close" (the client asked for it, or the body's framing is lost)
+    // skips what is left of a body the handler did not read (a 404, a 405, a 401 answered before
+    // it), yet Helidon reads on from the connection: that rest would be taken for the client's next
+    // request, one no proxy in front has seen (its path rules, its X-Forwarded-For). So close.
+    if (res.isSent()
+        && (req.headers().containsToken(HeaderValues.CONNECTION_CLOSE)
+            || res.headers().containsToken(HeaderValues.CONNECTION_CLOSE))) {
+      throw new CloseConnectionException("the client asked to close the connection");
     }
   }
 

@@ -1,0 +1,124 @@
+package dev.kubecoderun.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.common.Json;
+import dev.kubecoderun.testing.LogCapture;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * How a request is framed on the wire, from a hostile client's side: a connection the client asked
+ * to close ends after its answer (the unread rest of its body is never taken for another request),
+ * a chunked body with a broken chunk size is the client's 400, not a 500 with a stack trace, and
+ * errors Helidon answers before routing have the error type of their status.
+ */
+@Tag("integration")
+class HttpFramingTest {
+  private static final Pattern STATUS_LINE = Pattern.compile("(?m)^HTTP/1\\.1 (\\d{3}) ");
+
+  private static TestServer server;
+  private static LogCapture logged; // everything, from the root logger
+
+  @BeforeAll
+  static void start() {
+    // The default idle timeout (60 s): a connection closed within seconds was closed by the answer.
+    server = TestServer.start(Map.of("POD_POOL_PY", "0"), "0");
+    logged = LogCapture.of(Logger.getLogger(""));
+  }
+
+  @AfterAll
+  static void stop() {
+    logged.close();
+    server.app.close();
+  }
+
+  /**
+   * Sends {@code request} on a new connection and reads until the server closes it; fails if it is
+   * still open after 10 s.
+   */
+  private static String untilClosed(String request) throws IOException {
+    try (Socket s = new Socket()) {
+      s.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
+      s.setSoTimeout(10_000);
+      s.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1));
+      s.getOutputStream().flush();
+      ByteArrayOutputStream got = new ByteArrayOutputStream();
+      InputStream in = s.getInputStream();
+      byte[] buf = new byte[8192];
+      try {
+        for (int n = in.read(buf); n != -1; n = in.read(buf)) {
+          got.write(buf, 0, n);
+        }
+      } catch (SocketTimeoutException e) {
+        throw new AssertionError("the connection is still open 10 s on; it got: " + got, e);
+      }
+      return got.toString(StandardCharsets.UTF_8);
+    }
+  }
+
+  private static List<String> statuses(String replies) {
+    return STATUS_LINE.matcher(replies).results().map(m -> m.group(1)).toList();
+  }
+
+  /** The JSON body of the one answer in {@code replies}. */
+  private static JsonNode body(String replies) throws IOException {
+    Matcher m = Pattern.compile("(?s)\r\n\r\n(\\{.*\\})$").matcher(replies);
+    assertTrue(m.find(), "a JSON body in: " + replies);
+    return Json.tree(m.group(1).getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static List<LogRecord> severe() {
+    return logged.records().stream()
+        .filter(r -> r.getLevel().intValue() >= Level.SEVERE.intValue())
+        .toList();
+  }
+
+  @Test
+  void aBodyLeftUnreadByAnAnswerToConnectionCloseIsNeverTakenForAnotherRequest() throws Exception {
+    // Answered without reading the body: a method the path does not take, a path no route has,
+    // a body that is not multipart, no credential. The body is itself a request.
+    String hidden =
+        "GET /v1/files/"
+            + dev.kubecoderun.session.Ids.next()
+            + " HTTP/1.1\r\nHost: x\r\nX-API-Key: "
+            + TestServer.KEY
+            + "\r\n\r\n";
+    for (String[] c :
+        List.of(
+            new String[] {"/v1/health", "X-API-Key: " + TestServer.KEY + "\r\n", "405"},
+            new String[] {"/v1/nowhere", "X-API-Key: " + TestServer.KEY + "\r\n", "404"},
+            new String[] {"/v1/upload", "X-API-Key: " + TestServer.KEY + "\r\n", "415"},
+            new String[] {"/v1/upload", "", "401"})) {
+      String replies =
+          untilClosed(
+              "POST "
+                  + c[0]
+                  + " HTTP/1.1\r\nHost: x\r\n"
+                  + c[1]
+                  + "Content-Type: text/plain\r\nConnection: close\r\nContent-Length: "
+                  + hidden.length()
+                  + "\r\n\r\n"
+                  + hidden);
+      assertEquals(List.of(c[2]), statuses(replies), c[0] + ": one answer, then the close");
+    }
+  }
+}
