@@ -32,7 +32,7 @@ record JsonBody(byte[] bytes, MemoryBudget.Held held) {
     long expected =
         held.reserve(Math.min(req.headers().contentLength().orElse(maxBytes), maxBytes + 1));
     byte[] bytes;
-    try (InputStream in = req.content().inputStream()) {
+    try (InputStream in = Bodies.open(req)) {
       bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBytes + 1));
       if (bytes.length > maxBytes) {
         Bodies.drain(in);

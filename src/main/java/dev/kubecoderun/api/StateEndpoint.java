@@ -102,7 +102,7 @@ final class StateEndpoint implements HttpService {
     long expected =
         held.reserve(Math.min(req.headers().contentLength().orElse(maxBytes), maxBytes + 1));
     byte[] bytes;
-    try (InputStream in = req.content().inputStream()) {
+    try (InputStream in = Bodies.open(req)) {
       bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBytes + 1));
     }
     held.giveBack(expected - bytes.length);

@@ -121,4 +121,34 @@ class HttpFramingTest {
       assertEquals(List.of(c[2]), statuses(replies), c[0] + ": one answer, then the close");
     }
   }
+
+  @Test
+  void aChunkSizeThatIsNotHexIsTheClients400WithoutAStackTrace() throws Exception {
+    logged.clear();
+    String[][] cases = {
+      {"/v1/exec", "X-API-Key: " + TestServer.KEY + "\r\nContent-Type: application/json\r\n"},
+      // No credential header: the body is read for a key first.
+      {"/v1/exec", "Content-Type: application/json\r\n"},
+      {"/v1/state/" + dev.kubecoderun.session.Ids.next(), "X-API-Key: " + TestServer.KEY + "\r\n"},
+      {
+        "/v1/upload",
+        "X-API-Key: " + TestServer.KEY + "\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+      },
+    };
+    for (String[] c : cases) {
+      // A first chunk, then a size that is no number, then nothing: the client waits.
+      String replies =
+          untilClosed(
+              "POST "
+                  + c[0]
+                  + " HTTP/1.1\r\nHost: x\r\n"
+                  + c[1]
+                  + "Transfer-Encoding: chunked\r\n\r\n3\r\n--b\r\nzz\r\n");
+      assertEquals(List.of("400"), statuses(replies), c[0] + ": " + replies);
+      JsonNode error = body(replies);
+      assertEquals("validation", error.path("error_type").asText());
+      assertEquals("invalid_chunked_body", error.path("details").path(0).path("code").asText());
+    }
+    assertEquals(List.of(), severe(), "nothing logged as a failure of the service");
+  }
 }
