@@ -158,9 +158,12 @@ public final class ApiServer {
         switch (type) {
           case PAYLOAD_TOO_LARGE -> "Request body too large";
           case BAD_REQUEST ->
-              code == 413
-                  ? "Request body too large"
-                  : message == null ? "Bad request" : "Bad request: " + message;
+              switch (code) {
+                case 413 -> "Request body too large";
+                case 414 -> "Request URI too long";
+                case 431 -> "Request header fields too large";
+                default -> message == null ? "Bad request" : "Bad request: " + message;
+              };
           default ->
               code == 503
                   ? "Too many requests in progress (MAX_CONCURRENT_REQUESTS); retry shortly"

@@ -151,4 +151,14 @@ class HttpFramingTest {
     }
     assertEquals(List.of(), severe(), "nothing logged as a failure of the service");
   }
+
+  @Test
+  void aRequestLineTooLongIs414OfTypeValidation() throws Exception {
+    String replies =
+        untilClosed("GET /v1/health?" + "a".repeat(10_000) + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    assertEquals(List.of("414"), statuses(replies));
+    JsonNode error = body(replies);
+    assertEquals("validation", error.path("error_type").asText());
+    assertEquals("Request URI too long", error.path("error").asText());
+  }
 }
