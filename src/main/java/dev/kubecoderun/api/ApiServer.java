@@ -51,7 +51,10 @@ public final class ApiServer {
       Config.Server settings, long largestBodyBytes, MemoryBudget memory, Endpoints endpoints) {
     Routes routes = Routes.of(endpoints.services());
     HttpRouting.Builder routing =
-        HttpRouting.builder().addFilter(new RequestFilter(endpoints.metrics(), routes, memory));
+        HttpRouting.builder()
+            .addFilter(
+                new RequestFilter(
+                    endpoints.metrics(), routes, memory, settings.idleConnectionTimeout()));
     if (endpoints.auth() != null) {
       routing.addFilter(
           new AuthFilter(

@@ -193,7 +193,7 @@ final class AuthFilter implements Filter {
     byte[] bytes;
     try (ReadDeadline deadline = new ReadDeadline(bodyDeadline)) {
       try {
-        InputStream in = Bodies.open(req);
+        InputStream in = Bodies.open(req, null); // the whole read has its deadline
         bytes = in.readNBytes(max + 1);
       } catch (IOException | RuntimeException e) {
         if (deadline.passed()) {

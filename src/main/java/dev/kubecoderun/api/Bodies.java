@@ -4,6 +4,7 @@ import io.helidon.webserver.http.ServerRequest;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.time.Duration;
 
 /** Reading request bodies, and dropping what is left of one a handler refuses part-way. */
 final class Bodies {
@@ -13,64 +14,117 @@ final class Bodies {
   private Bodies() {}
 
   /**
-   * The request's body. A chunked body whose chunk size is not a hexadecimal number is the client's
-   * {@code 400} ({@code invalid_chunked_body}), answered with {@code Connection: close}: Helidon
-   * reports it as a NumberFormatException, which would be a 500 with a stack trace in the log for
-   * any client to cause at will. The body is then read no further, not even by its close: past a
-   * broken chunk its framing is lost, and draining it would wait for bytes that never come.
+   * How long a read of a request body waits for its next bytes: IDLE_CONNECTION_TIMEOUT_SECONDS,
+   * registered on each request by {@link RequestFilter}. Helidon's idle timeout closes only
+   * connections between requests: one that sent its headers and then part of a body (a key holder
+   * stalling uploads, each holding a request slot and what its body reserved from the memory
+   * budget) would otherwise be kept for as long as the client keeps it.
+   */
+  record Idle(Duration timeout) {}
+
+  /**
+   * The request's body. A read that waits longer than {@link Idle} for bytes ends the request: the
+   * connection is closed (a {@code 408} no client reads). A chunked body whose chunk size is not a
+   * hexadecimal number is the client's {@code 400} ({@code invalid_chunked_body}), answered with
+   * {@code Connection: close}: Helidon reports it as a NumberFormatException, which would be a 500
+   * with a stack trace in the log for any client to cause at will. The body is then read no
+   * further, not even by its close: past a broken chunk its framing is lost, and draining it would
+   * wait for bytes that never come. Close the stream when done (it stops the idle watch).
    */
   static InputStream open(ServerRequest req) {
-    return new Framed(req.content().inputStream());
+    return open(req, req.context().get(Idle.class).map(Idle::timeout).orElse(null));
+  }
+
+  /** {@link #open(ServerRequest)}; {@code idle} null: no idle watch (a read with a deadline). */
+  static InputStream open(ServerRequest req, Duration idle) {
+    return new Framed(req.content().inputStream(), idle);
+  }
+
+  /** One read of the body, which may block. */
+  private interface Read<T> {
+    T run() throws IOException;
   }
 
   private static final class Framed extends FilterInputStream {
+    private final Duration idle;
+    // Made at the first read by the thread that reads the body (the request's own), which it
+    // interrupts when a read waits past the idle timeout; that closes the connection.
+    private SendWatchdog watch;
     private boolean broken;
 
-    Framed(InputStream in) {
+    Framed(InputStream in, Duration idle) {
       super(in);
+      this.idle = idle;
     }
 
     @Override
     public int read() throws IOException {
-      try {
-        return super.read();
-      } catch (NumberFormatException e) {
-        throw broken();
-      }
+      return watched(super::read);
     }
 
     @Override
     public int read(byte[] b, int off, int len) throws IOException {
-      try {
-        return super.read(b, off, len);
-      } catch (NumberFormatException e) {
-        throw broken();
-      }
+      return watched(() -> super.read(b, off, len));
     }
 
     @Override
     public long skip(long n) throws IOException {
+      return watched(() -> super.skip(n));
+    }
+
+    private <T> T watched(Read<T> read) throws IOException {
+      if (broken) {
+        throw new IOException("the request body cannot be read further");
+      }
+      if (idle != null && watch == null) {
+        watch = new SendWatchdog(idle);
+      }
+      if (watch != null) {
+        watch.writing(); // "blocked in I/O": the watchdog's name for it
+      }
       try {
-        return super.skip(n);
+        return read.run();
       } catch (NumberFormatException e) {
-        throw broken();
+        broken = true;
+        throw ApiError.badRequest(
+                "Malformed chunked request body: a chunk size is not a hexadecimal number",
+                "body",
+                "invalid_chunked_body")
+            .header("Connection", "close");
+      } catch (IOException | RuntimeException e) {
+        if (watch != null && watch.fired()) {
+          broken = true;
+          throw new ApiError(
+                  408,
+                  "No bytes of the request body arrived for "
+                      + idle.toSeconds()
+                      + " s (IDLE_CONNECTION_TIMEOUT_SECONDS)")
+              .header("Connection", "close");
+        }
+        throw e;
+      } finally {
+        if (watch != null) {
+          watch.written();
+        }
       }
     }
 
     @Override
     public void close() throws IOException {
-      if (!broken) {
-        super.close();
+      try {
+        if (!broken) {
+          // Helidon's close reads what is left of the body: watched like any read.
+          watched(
+              () -> {
+                super.close();
+                return null;
+              });
+        }
+      } finally {
+        if (watch != null) {
+          watch.close(); // clears an interrupt it made
+        }
       }
-    }
-
-    private ApiError broken() {
-      broken = true;
-      return ApiError.badRequest(
-              "Malformed chunked request body: a chunk size is not a hexadecimal number",
-              "body",
-              "invalid_chunked_body")
-          .header("Connection", "close");
     }
   }
 

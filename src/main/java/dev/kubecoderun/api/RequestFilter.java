@@ -25,11 +25,14 @@ final class RequestFilter implements Filter {
   private final Metrics metrics;
   private final Routes routes;
   private final MemoryBudget memory;
+  private final Bodies.Idle bodyIdle;
 
-  RequestFilter(Metrics metrics, Routes routes, MemoryBudget memory) {
+  /** {@code bodyIdle}: how long a read of a request body waits for bytes (the idle timeout). */
+  RequestFilter(Metrics metrics, Routes routes, MemoryBudget memory, java.time.Duration bodyIdle) {
     this.metrics = metrics;
     this.routes = routes;
     this.memory = memory;
+    this.bodyIdle = new Bodies.Idle(bodyIdle);
   }
 
   @Override
@@ -38,6 +41,7 @@ final class RequestFilter implements Filter {
     req.context().register(new RequestId(id));
     MemoryBudget.Held held = memory.hold();
     req.context().register(held);
+    req.context().register(bodyIdle);
     LogContext.set(id);
     long start = System.nanoTime();
     res.header("X-Request-ID", id);

@@ -56,8 +56,12 @@ class HttpFramingTest {
    * still open after 10 s.
    */
   private static String untilClosed(String request) throws IOException {
+    return untilClosed(server, request);
+  }
+
+  private static String untilClosed(TestServer on, String request) throws IOException {
     try (Socket s = new Socket()) {
-      s.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
+      s.connect(new InetSocketAddress("127.0.0.1", on.app.port()), 5000);
       s.setSoTimeout(10_000);
       s.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1));
       s.getOutputStream().flush();
@@ -160,5 +164,53 @@ class HttpFramingTest {
     JsonNode error = body(replies);
     assertEquals("validation", error.path("error_type").asText());
     assertEquals("Request URI too long", error.path("error").asText());
+  }
+
+  /**
+   * A client with a key that sends its headers and part of its body, then nothing: Helidon's idle
+   * timeout looks only at connections between requests, so each such request held its slot (and
+   * what its body reserved from the memory budget) for as long as the client kept the connection.
+   * Now the read of the body ends after IDLE_CONNECTION_TIMEOUT_SECONDS (2 s here) without bytes.
+   */
+  @Test
+  void aBodyThatStopsArrivingEndsItsRequestAtTheIdleTimeout() throws Exception {
+    TestServer own =
+        TestServer.start(Map.of("IDLE_CONNECTION_TIMEOUT_SECONDS", "2", "POD_POOL_PY", "0"), "0");
+    try {
+      logged.clear();
+      String key = "X-API-Key: " + TestServer.KEY + "\r\n";
+      String[] stalled = {
+        "POST /v1/exec HTTP/1.1\r\nHost: x\r\n"
+            + key
+            + "Content-Type: application/json\r\nContent-Length: 10000\r\n\r\n{\"lang\":",
+        "POST /v1/state/"
+            + dev.kubecoderun.session.Ids.next()
+            + " HTTP/1.1\r\nHost: x\r\n"
+            + key
+            + "Content-Length: 10000\r\n\r\n\u0002abc",
+        "POST /v1/upload HTTP/1.1\r\nHost: x\r\n"
+            + key
+            + "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 10000\r\n\r\n"
+            + "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nab",
+        "POST /v1/exec HTTP/1.1\r\nHost: x\r\n"
+            + key
+            + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n",
+      };
+      for (String request : stalled) {
+        long start = System.nanoTime();
+        untilClosed(own, request); // fails if still open 10 s on
+        double seconds = (System.nanoTime() - start) / 1e9;
+        assertTrue(seconds >= 1.5, "closed after " + seconds + " s, before the idle timeout");
+      }
+      assertEquals(List.of(), severe(), "nothing logged as a failure of the service");
+      TestServer.Reply served =
+          own.send(
+              own.request("/v1/files/" + dev.kubecoderun.session.Ids.next())
+                  .timeout(java.time.Duration.ofSeconds(10))
+                  .GET());
+      assertEquals(200, served.status(), "the server serves others after");
+    } finally {
+      own.app.close();
+    }
   }
 }
