@@ -58,7 +58,7 @@ record JsonBody(byte[] bytes, MemoryBudget.Held held) {
         throw new ApiError(413, "Request body holds more than " + MAX_TOKENS + " JSON values");
       }
       held.reserve(tokens * TREE_BYTES_PER_TOKEN);
-      return Json.tree(bytes);
+      return Json.document(bytes);
     } catch (IOException e) {
       throw ApiError.badRequest("Request body is not valid JSON", "body", "invalid_json");
     }
