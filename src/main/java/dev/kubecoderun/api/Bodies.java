@@ -1,5 +1,6 @@
 package dev.kubecoderun.api;
 
+import io.helidon.webserver.CloseConnectionException;
 import io.helidon.webserver.http.ServerRequest;
 import java.io.FilterInputStream;
 import java.io.IOException;
@@ -24,12 +25,12 @@ final class Bodies {
 
   /**
    * The request's body. A read that waits longer than {@link Idle} for bytes ends the request: the
-   * connection is closed (a {@code 408} no client reads). A chunked body whose chunk size is not a
-   * hexadecimal number is the client's {@code 400} ({@code invalid_chunked_body}), answered with
-   * {@code Connection: close}: Helidon reports it as a NumberFormatException, which would be a 500
-   * with a stack trace in the log for any client to cause at will. The body is then read no
-   * further, not even by its close: past a broken chunk its framing is lost, and draining it would
-   * wait for bytes that never come. Close the stream when done (it stops the idle watch).
+   * connection is closed without an answer (logged as a {@code 408}). A chunked body whose chunk
+   * size is not a hexadecimal number is the client's {@code 400} ({@code invalid_chunked_body}),
+   * answered with {@code Connection: close}: Helidon reports it as a NumberFormatException, which
+   * would be a 500 with a stack trace in the log for any client to cause at will. The body is then
+   * read no further, not even by its close: past a broken chunk its framing is lost, and draining
+   * it would wait for bytes that never come. Close the stream when done (it stops the idle watch).
    */
   static InputStream open(ServerRequest req) {
     return open(req, req.context().get(Idle.class).map(Idle::timeout).orElse(null));
@@ -93,13 +94,14 @@ final class Bodies {
             .header("Connection", "close");
       } catch (IOException | RuntimeException e) {
         if (watch != null && watch.fired()) {
+          // The socket is closed: no answer can go out, and an error answer tried would be
+          // logged by Helidon with a stack trace for every such client. It closes this quietly.
           broken = true;
-          throw new ApiError(
-                  408,
-                  "No bytes of the request body arrived for "
-                      + idle.toSeconds()
-                      + " s (IDLE_CONNECTION_TIMEOUT_SECONDS)")
-              .header("Connection", "close");
+          throw new CloseConnectionException(
+              "no bytes of the request body arrived for "
+                  + idle.toSeconds()
+                  + " s (IDLE_CONNECTION_TIMEOUT_SECONDS)",
+              e);
         }
         throw e;
       } finally {

@@ -51,6 +51,12 @@ final class RequestFilter implements Filter {
     res.header(ProfileFilter.EXECUTION_PROFILE, ProfileFilter.PROFILE);
     try {
       chain.proceed();
+    } catch (CloseConnectionException e) {
+      // A body that stopped arriving (Bodies): closed without an answer; logged as a timeout.
+      if (!res.isSent()) {
+        res.status(io.helidon.http.Status.REQUEST_TIMEOUT_408);
+      }
+      throw e;
     } finally {
       held.releaseAll(); // the answer has been sent: what was buffered for it is garbage
       long nanos = System.nanoTime() - start;
