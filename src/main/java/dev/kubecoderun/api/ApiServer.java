@@ -119,6 +119,14 @@ public final class ApiServer {
         .maxConcurrentRequests(settings.maxConcurrentRequests())
         .idleConnectionTimeout(settings.idleConnectionTimeout())
         .idleConnectionPeriod(idleCheckPeriod(settings.idleConnectionTimeout()))
+        // ... which looks only at connections waiting for a request line: the headers after one
+        // have as long, or the connection is closed. This HTTP/1.1 configuration (Helidon's
+        // defaults and the listener) replaces the one found as a service, not beside it.
+        .protocolsDiscoverServices(false)
+        .addProtocol(
+            io.helidon.webserver.http1.Http1Config.builder()
+                .addReceiveListener(new HeaderDeadline(settings.idleConnectionTimeout()))
+                .build())
         // Handlers refuse a body over its own limit and drain what is left (up to DRAIN_LIMIT), so
         // the
         // client reads a clean 413. Helidon's hard ceiling sits above that: a body it refuses is

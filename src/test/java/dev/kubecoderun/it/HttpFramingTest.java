@@ -213,4 +213,53 @@ class HttpFramingTest {
       own.app.close();
     }
   }
+
+  /**
+   * A client (no key needed) that sends a request line and then its headers a byte now and then:
+   * never idle, so Helidon's idle timeout, which looks only at connections waiting for a request
+   * line, never closed it. The headers now have IDLE_CONNECTION_TIMEOUT_SECONDS (2 s here).
+   */
+  @Test
+  void headersTrickledAfterTheRequestLineAreCutOffAtTheIdleTimeout() throws Exception {
+    TestServer own =
+        TestServer.start(Map.of("IDLE_CONNECTION_TIMEOUT_SECONDS", "2", "POD_POOL_PY", "0"), "0");
+    try (Socket s = new Socket()) {
+      logged.clear();
+      s.connect(new InetSocketAddress("127.0.0.1", own.app.port()), 5000);
+      s.getOutputStream()
+          .write(
+              "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: ".getBytes(StandardCharsets.US_ASCII));
+      long start = System.nanoTime();
+      Thread trickle =
+          Thread.ofVirtual()
+              .start(
+                  () -> {
+                    try {
+                      for (int i = 0; i < 100; i++) {
+                        s.getOutputStream().write('a');
+                        s.getOutputStream().flush();
+                        Thread.sleep(300); // under the idle timeout
+                      }
+                    } catch (IOException | InterruptedException e) {
+                      // cut off by the server
+                    }
+                  });
+      s.setSoTimeout(20_000);
+      InputStream in = s.getInputStream();
+      try {
+        while (in.read() != -1) {
+          // an answer, if one got out before the close
+        }
+      } catch (IOException e) {
+        // reset by the server: closed too
+      }
+      double seconds = (System.nanoTime() - start) / 1e9;
+      trickle.interrupt();
+      assertTrue(seconds < 10, "cut off after " + seconds + " s, the trickle would go on for 30");
+      assertEquals(List.of(), severe(), "nothing logged as a failure of the service");
+      assertEquals(200, own.get("/health").status(), "the server serves others after");
+    } finally {
+      own.app.close();
+    }
+  }
 }
