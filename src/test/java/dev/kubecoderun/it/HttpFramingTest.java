@@ -126,6 +126,53 @@ class HttpFramingTest {
     }
   }
 
+  /**
+   * A body announced with Expect: 100-continue and answered without being read (no 100 sent): a
+   * client or proxy that sends it anyway must not have it read as another request.
+   */
+  @Test
+  void aBodyAnnouncedWith100ContinueAndAnsweredUnreadIsNeverTakenForAnotherRequest()
+      throws Exception {
+    String hidden = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (String[] c :
+        List.of(
+            new String[] {"/v1/nowhere", "X-API-Key: " + TestServer.KEY + "\r\n", "404"},
+            new String[] {"/v1/upload", "X-API-Key: " + TestServer.KEY + "\r\n", "415"},
+            new String[] {"/v1/upload", "", "401"})) {
+      try (Socket s = new Socket()) {
+        s.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
+        s.setSoTimeout(10_000);
+        s.getOutputStream()
+            .write(
+                ("POST "
+                        + c[0]
+                        + " HTTP/1.1\r\nHost: x\r\n"
+                        + c[1]
+                        + "Content-Type: text/plain\r\nExpect: 100-continue\r\nContent-Length: "
+                        + hidden.length()
+                        + "\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+        InputStream in = s.getInputStream();
+        String first = RawHttp.readReply(in);
+        assertEquals(List.of(c[2]), statuses(first), c[0]);
+        try {
+          s.getOutputStream().write(hidden.getBytes(StandardCharsets.US_ASCII));
+        } catch (IOException e) {
+          // closed already: nothing more to send
+        }
+        ByteArrayOutputStream rest = new ByteArrayOutputStream();
+        try {
+          in.transferTo(rest);
+        } catch (SocketTimeoutException e) {
+          throw new AssertionError(c[0] + ": the connection is still open; it got: " + rest, e);
+        } catch (IOException e) {
+          // reset: closed
+        }
+        assertEquals(List.of(), statuses(rest.toString(StandardCharsets.UTF_8)), c[0]);
+      }
+    }
+  }
+
   @Test
   void aChunkSizeThatIsNotHexIsTheClients400WithoutAStackTrace() throws Exception {
     logged.clear();
