@@ -176,9 +176,15 @@ public final class ApiServer {
                 default -> message == null ? "Bad request" : "Bad request: " + message;
               };
           default ->
-              code == 503
-                  ? "Too many requests in progress (MAX_CONCURRENT_REQUESTS); retry shortly"
-                  : code >= 500 ? "An unexpected error occurred" : message;
+              switch (code) {
+                case 503 ->
+                    "Too many requests in progress (MAX_CONCURRENT_REQUESTS); retry shortly";
+                // Plain nginx talks HTTP/1.0 to its upstreams unless told otherwise.
+                case 505 ->
+                    "HTTP version not supported: this server speaks HTTP/1.1 (behind nginx, set"
+                        + " proxy_http_version 1.1)";
+                default -> code >= 500 ? "An unexpected error occurred" : message;
+              };
         };
     String id = Ids.next();
     if (code == 503) {

@@ -213,6 +213,16 @@ class HttpFramingTest {
     assertEquals("Request URI too long", error.path("error").asText());
   }
 
+  /** What plain nginx sends its upstreams unless told otherwise: the answer says what to change. */
+  @Test
+  void http10Is505OfTypeValidationNamingTheFix() throws Exception {
+    String replies = untilClosed("GET /v1/health HTTP/1.0\r\n\r\n");
+    assertEquals(List.of("505"), statuses(replies));
+    JsonNode error = body(replies);
+    assertEquals("validation", error.path("error_type").asText());
+    assertTrue(error.path("error").asText().contains("HTTP/1.1"), error.toString());
+  }
+
   /**
    * A client with a key that sends its headers and part of its body, then nothing: Helidon's idle
    * timeout looks only at connections between requests, so each such request held its slot (and
