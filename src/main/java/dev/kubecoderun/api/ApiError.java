@@ -115,7 +115,8 @@ public final class ApiError extends RuntimeException {
   static String typeFor(int status) {
     return switch (status) {
       // 405: the path exists, the request's method is what is wrong (Allow names the right ones).
-      case 400, 405, 415, 422 -> "validation";
+      // 505: the client's protocol (HTTP/1.0), not a failure of the server.
+      case 400, 405, 414, 415, 422, 431, 505 -> "validation";
       case 401 -> "authentication";
       case 403 -> "authorization";
       case 404 -> "resource_not_found";

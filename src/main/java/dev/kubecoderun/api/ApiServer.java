@@ -51,7 +51,10 @@ public final class ApiServer {
       Config.Server settings, long largestBodyBytes, MemoryBudget memory, Endpoints endpoints) {
     Routes routes = Routes.of(endpoints.services());
     HttpRouting.Builder routing =
-        HttpRouting.builder().addFilter(new RequestFilter(endpoints.metrics(), routes, memory));
+        HttpRouting.builder()
+            .addFilter(
+                new RequestFilter(
+                    endpoints.metrics(), routes, memory, settings.idleConnectionTimeout()));
     if (endpoints.auth() != null) {
       routing.addFilter(
           new AuthFilter(
@@ -116,6 +119,14 @@ public final class ApiServer {
         .maxConcurrentRequests(settings.maxConcurrentRequests())
         .idleConnectionTimeout(settings.idleConnectionTimeout())
         .idleConnectionPeriod(idleCheckPeriod(settings.idleConnectionTimeout()))
+        // ... which looks only at connections waiting for a request line: the headers after one
+        // have as long, or the connection is closed. This HTTP/1.1 configuration (Helidon's
+        // defaults and the listener) replaces the one found as a service, not beside it.
+        .protocolsDiscoverServices(false)
+        .addProtocol(
+            io.helidon.webserver.http1.Http1Config.builder()
+                .addReceiveListener(new HeaderDeadline(settings.idleConnectionTimeout()))
+                .build())
         // Handlers refuse a body over its own limit and drain what is left (up to DRAIN_LIMIT), so
         // the
         // client reads a clean 413. Helidon's hard ceiling sits above that: a body it refuses is
@@ -158,13 +169,22 @@ public final class ApiServer {
         switch (type) {
           case PAYLOAD_TOO_LARGE -> "Request body too large";
           case BAD_REQUEST ->
-              code == 413
-                  ? "Request body too large"
-                  : message == null ? "Bad request" : "Bad request: " + message;
+              switch (code) {
+                case 413 -> "Request body too large";
+                case 414 -> "Request URI too long";
+                case 431 -> "Request header fields too large";
+                default -> message == null ? "Bad request" : "Bad request: " + message;
+              };
           default ->
-              code == 503
-                  ? "Too many requests in progress (MAX_CONCURRENT_REQUESTS); retry shortly"
-                  : code >= 500 ? "An unexpected error occurred" : message;
+              switch (code) {
+                case 503 ->
+                    "Too many requests in progress (MAX_CONCURRENT_REQUESTS); retry shortly";
+                // Plain nginx talks HTTP/1.0 to its upstreams unless told otherwise.
+                case 505 ->
+                    "HTTP version not supported: this server speaks HTTP/1.1 (behind nginx, set"
+                        + " proxy_http_version 1.1)";
+                default -> code >= 500 ? "An unexpected error occurred" : message;
+              };
         };
     String id = Ids.next();
     if (code == 503) {

@@ -193,7 +193,7 @@ final class AuthFilter implements Filter {
     byte[] bytes;
     try (ReadDeadline deadline = new ReadDeadline(bodyDeadline)) {
       try {
-        InputStream in = req.content().inputStream();
+        InputStream in = Bodies.open(req, null); // the whole read has its deadline
         bytes = in.readNBytes(max + 1);
       } catch (IOException | RuntimeException e) {
         if (deadline.passed()) {

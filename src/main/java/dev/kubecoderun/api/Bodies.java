@@ -1,14 +1,134 @@
 package dev.kubecoderun.api;
 
+import io.helidon.webserver.CloseConnectionException;
+import io.helidon.webserver.http.ServerRequest;
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.time.Duration;
 
-/** Helpers for request bodies a handler refuses part-way. */
+/** Reading request bodies, and dropping what is left of one a handler refuses part-way. */
 final class Bodies {
   /** How much of a refused body is read and dropped before answering. */
   static final long DRAIN_LIMIT = 16L * 1024 * 1024;
 
   private Bodies() {}
+
+  /**
+   * How long a read of a request body waits for its next bytes: IDLE_CONNECTION_TIMEOUT_SECONDS,
+   * registered on each request by {@link RequestFilter}. Helidon's idle timeout closes only
+   * connections between requests: one that sent its headers and then part of a body (a key holder
+   * stalling uploads, each holding a request slot and what its body reserved from the memory
+   * budget) would otherwise be kept for as long as the client keeps it.
+   */
+  record Idle(Duration timeout) {}
+
+  /**
+   * The request's body. A read that waits longer than {@link Idle} for bytes ends the request: the
+   * connection is closed without an answer (logged as a {@code 408}). A chunked body whose chunk
+   * size is not a hexadecimal number is the client's {@code 400} ({@code invalid_chunked_body}),
+   * answered with {@code Connection: close}: Helidon reports it as a NumberFormatException, which
+   * would be a 500 with a stack trace in the log for any client to cause at will. The body is then
+   * read no further, not even by its close: past a broken chunk its framing is lost, and draining
+   * it would wait for bytes that never come. Close the stream when done (it stops the idle watch).
+   */
+  static InputStream open(ServerRequest req) {
+    return open(req, req.context().get(Idle.class).map(Idle::timeout).orElse(null));
+  }
+
+  /** {@link #open(ServerRequest)}; {@code idle} null: no idle watch (a read with a deadline). */
+  static InputStream open(ServerRequest req, Duration idle) {
+    return new Framed(req.content().inputStream(), idle);
+  }
+
+  /** One read of the body, which may block. */
+  private interface Read<T> {
+    T run() throws IOException;
+  }
+
+  private static final class Framed extends FilterInputStream {
+    private final Duration idle;
+    // Made at the first read by the thread that reads the body (the request's own), which it
+    // interrupts when a read waits past the idle timeout; that closes the connection.
+    private SendWatchdog watch;
+    private boolean broken;
+
+    Framed(InputStream in, Duration idle) {
+      super(in);
+      this.idle = idle;
+    }
+
+    @Override
+    public int read() throws IOException {
+      return watched(super::read);
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      return watched(() -> super.read(b, off, len));
+    }
+
+    @Override
+    public long skip(long n) throws IOException {
+      return watched(() -> super.skip(n));
+    }
+
+    private <T> T watched(Read<T> read) throws IOException {
+      if (broken) {
+        throw new IOException("the request body cannot be read further");
+      }
+      if (idle != null && watch == null) {
+        watch = new SendWatchdog(idle);
+      }
+      if (watch != null) {
+        watch.writing(); // "blocked in I/O": the watchdog's name for it
+      }
+      try {
+        return read.run();
+      } catch (NumberFormatException e) {
+        broken = true;
+        throw ApiError.badRequest(
+                "Malformed chunked request body: a chunk size is not a hexadecimal number",
+                "body",
+                "invalid_chunked_body")
+            .header("Connection", "close");
+      } catch (IOException | RuntimeException e) {
+        if (watch != null && watch.fired()) {
+          // The socket is closed: no answer can go out, and an error answer tried would be
+          // logged by Helidon with a stack trace for every such client. It closes this quietly.
+          broken = true;
+          throw new CloseConnectionException(
+              "no bytes of the request body arrived for "
+                  + idle.toSeconds()
+                  + " s (IDLE_CONNECTION_TIMEOUT_SECONDS)",
+              e);
+        }
+        throw e;
+      } finally {
+        if (watch != null) {
+          watch.written();
+        }
+      }
+    }
+
+    @Override
+    public void close() throws IOException {
+      try {
+        if (!broken) {
+          // Helidon's close reads what is left of the body: watched like any read.
+          watched(
+              () -> {
+                super.close();
+                return null;
+              });
+        }
+      } finally {
+        if (watch != null) {
+          watch.close(); // clears an interrupt it made
+        }
+      }
+    }
+  }
 
   /**
    * Reads and drops what is left of a refused body, up to a bound, so a client still sending it

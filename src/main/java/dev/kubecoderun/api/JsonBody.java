@@ -32,7 +32,7 @@ record JsonBody(byte[] bytes, MemoryBudget.Held held) {
     long expected =
         held.reserve(Math.min(req.headers().contentLength().orElse(maxBytes), maxBytes + 1));
     byte[] bytes;
-    try (InputStream in = req.content().inputStream()) {
+    try (InputStream in = Bodies.open(req)) {
       bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBytes + 1));
       if (bytes.length > maxBytes) {
         Bodies.drain(in);
@@ -58,7 +58,7 @@ record JsonBody(byte[] bytes, MemoryBudget.Held held) {
         throw new ApiError(413, "Request body holds more than " + MAX_TOKENS + " JSON values");
       }
       held.reserve(tokens * TREE_BYTES_PER_TOKEN);
-      return Json.tree(bytes);
+      return Json.document(bytes);
     } catch (IOException e) {
       throw ApiError.badRequest("Request body is not valid JSON", "body", "invalid_json");
     }

@@ -243,7 +243,13 @@ final class ProgrammaticEndpoint implements HttpService {
       Map<String, Object> one = new LinkedHashMap<>();
       one.put("call_id", Fields.requiredString(r, "call_id", where + ".call_id"));
       one.put("result", r.get("result"));
-      one.put("is_error", r.path("is_error").asBoolean(false));
+      // A boolean or nothing: asBoolean would read "yes" as false, a failed tool as a success.
+      JsonNode isError = r.get("is_error");
+      if (isError != null && !isError.isNull() && !isError.isBoolean()) {
+        throw ApiError.validation(
+            where + ".is_error", "Input should be a valid boolean", "bool_type");
+      }
+      one.put("is_error", isError != null && isError.asBoolean());
       JsonNode message = r.get("error_message");
       if (message != null && message.isTextual()) {
         one.put("error_message", message.asText());

@@ -4,6 +4,8 @@ import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.metrics.LogContext;
 import dev.kubecoderun.metrics.Metrics;
 import dev.kubecoderun.session.Ids;
+import io.helidon.http.HeaderValues;
+import io.helidon.webserver.CloseConnectionException;
 import io.helidon.webserver.http.Filter;
 import io.helidon.webserver.http.FilterChain;
 import io.helidon.webserver.http.RoutingRequest;
@@ -23,11 +25,14 @@ final class RequestFilter implements Filter {
   private final Metrics metrics;
   private final Routes routes;
   private final MemoryBudget memory;
+  private final Bodies.Idle bodyIdle;
 
-  RequestFilter(Metrics metrics, Routes routes, MemoryBudget memory) {
+  /** {@code bodyIdle}: how long a read of a request body waits for bytes (the idle timeout). */
+  RequestFilter(Metrics metrics, Routes routes, MemoryBudget memory, java.time.Duration bodyIdle) {
     this.metrics = metrics;
     this.routes = routes;
     this.memory = memory;
+    this.bodyIdle = new Bodies.Idle(bodyIdle);
   }
 
   @Override
@@ -36,6 +41,7 @@ final class RequestFilter implements Filter {
     req.context().register(new RequestId(id));
     MemoryBudget.Held held = memory.hold();
     req.context().register(held);
+    req.context().register(bodyIdle);
     LogContext.set(id);
     long start = System.nanoTime();
     res.header("X-Request-ID", id);
@@ -45,6 +51,12 @@ final class RequestFilter implements Filter {
     res.header(ProfileFilter.EXECUTION_PROFILE, ProfileFilter.PROFILE);
     try {
       chain.proceed();
+    } catch (CloseConnectionException e) {
+      // A body that stopped arriving (Bodies): closed without an answer; logged as a timeout.
+      if (!res.isSent()) {
+        res.status(io.helidon.http.Status.REQUEST_TIMEOUT_408);
+      }
+      throw e;
     } finally {
       held.releaseAll(); // the answer has been sent: what was buffered for it is garbage
       long nanos = System.nanoTime() - start;
@@ -60,6 +72,20 @@ final class RequestFilter implements Filter {
           nanos);
       ACCESS.log(Level.INFO, "request", fields);
       LogContext.clear();
+    }
+    // An answer with "Connection: close" (the client asked for it, or the body's framing is lost)
+    // skips what is left of a body the handler did not read (a 404, a 405, a 401 answered before
+    // it), yet Helidon reads on from the connection: that rest would be taken for the client's next
+    // request, one no proxy in front has seen (its path rules, its X-Forwarded-For). So close.
+    // Likewise a body announced with "Expect: 100-continue" and answered without being read: no
+    // 100 was sent, Helidon does not discard it, and a client or proxy that sends it anyway would
+    // have it read as the next request.
+    if (res.isSent()
+        && (req.headers().containsToken(HeaderValues.CONNECTION_CLOSE)
+            || res.headers().containsToken(HeaderValues.CONNECTION_CLOSE)
+            || (req.headers().containsToken(HeaderValues.EXPECT_100)
+                && !req.content().consumed()))) {
+      throw new CloseConnectionException("the connection cannot go on after this answer");
     }
   }
 

@@ -4,7 +4,8 @@ import java.time.Duration;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * Aborts a response whose client stops reading. A blocking socket write has no timeout of its own,
+ * Aborts a response whose client stops reading (and a read of a request body whose client stops
+ * sending, Bodies: "writing" is then the read). A blocking socket write has no timeout of its own,
  * so a client that keeps the connection open without reading would hold the handler, its file or S3
  * connection, forever. While the handler's thread is inside a write, a watcher checks it; past the
  * timeout it interrupts that (virtual) thread, which closes the socket channel it is blocked on and

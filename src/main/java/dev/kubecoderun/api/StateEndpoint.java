@@ -19,6 +19,7 @@ import java.io.InputStream;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -86,8 +87,7 @@ final class StateEndpoint implements HttpService {
         load(req, sid).orElseThrow(() -> ApiError.notFound("No state for session " + sid));
     String etag = "\"" + s.hash() + "\"";
     res.header("ETag", etag);
-    String ifNoneMatch = req.headers().first(HeaderNames.IF_NONE_MATCH).orElse(null);
-    if (ifNoneMatch != null && ifNoneMatch.replace("\"", "").trim().equals(s.hash())) {
+    if (noneMatch(req.headers().all(HeaderNames.IF_NONE_MATCH, List::of), s.hash())) {
       res.status(304).send();
       return;
     }
@@ -102,7 +102,7 @@ final class StateEndpoint implements HttpService {
     long expected =
         held.reserve(Math.min(req.headers().contentLength().orElse(maxBytes), maxBytes + 1));
     byte[] bytes;
-    try (InputStream in = req.content().inputStream()) {
+    try (InputStream in = Bodies.open(req)) {
       bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBytes + 1));
     }
     held.giveBack(expected - bytes.length);
@@ -146,6 +146,26 @@ final class StateEndpoint implements HttpService {
     m.put("source", s.isPresent() ? source : null);
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(m));
+  }
+
+  /**
+   * Whether If-None-Match names the state (RFC 9110 13.1.2): {@code *}, or a list of tags, weak
+   * ones compared weakly. A bare hash, quotes left off, matches too (the Python reference strips
+   * them).
+   */
+  static boolean noneMatch(List<String> headers, String hash) {
+    for (String header : headers) {
+      for (String tag : header.split(",")) {
+        String t = tag.strip();
+        if (t.startsWith("W/")) {
+          t = t.substring(2);
+        }
+        if (t.equals("*") || t.replace("\"", "").equals(hash)) {
+          return true;
+        }
+      }
+    }
+    return false;
   }
 
   private static String iso(java.time.Instant t) {

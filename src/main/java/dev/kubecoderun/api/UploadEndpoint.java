@@ -82,7 +82,7 @@ final class UploadEndpoint implements HttpService {
     boolean complete = false;
     // A part is never longer than the body: the store buffers (and reserves) no more than that.
     long partBound = Math.min(req.headers().contentLength().orElse(maxFileBytes), maxFileBytes);
-    try (InputStream body = req.content().inputStream()) {
+    try (InputStream body = Bodies.open(req)) {
       MultipartReader parts = new MultipartReader(body, boundary);
       for (MultipartReader.Part p = parts.next(); p != null; p = parts.next()) {
         if (p.filename() == null) {

@@ -75,6 +75,17 @@ public final class Json {
     return MAPPER.readTree(bytes);
   }
 
+  /**
+   * One JSON document: {@link #tree} that also refuses anything but whitespace after the value
+   * (readTree reads the first root value and stops, so {@code {...}{...}} would be its first half).
+   */
+  public static JsonNode document(byte[] bytes) throws IOException {
+    return MAPPER
+        .readerFor(JsonNode.class)
+        .with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+        .readValue(bytes);
+  }
+
   public static <T> T read(InputStream in, Class<T> type) {
     try {
       return MAPPER.readValue(in, type);

@@ -34,6 +34,24 @@ class ErrorsTest {
     Errors.assertError(server.postJson("/exec", ""), 400, "validation");
   }
 
+  /**
+   * A body of two JSON documents is malformed like one with text after its object: it was run as
+   * the first of them, the second dropped unseen (the parser reads one root value and stops).
+   */
+  @Test
+  void aBodyWithAnotherJsonValueAfterItsObjectIs400() {
+    for (String after : List.of("{}", "{\"lang\":\"js\"}", "[1]", "2", "null")) {
+      JsonNode e =
+          Errors.assertError(
+              server.postJson("/exec", "{\"lang\":\"py\",\"code\":\"print(1)\"}" + after),
+              400,
+              "validation");
+      assertEquals("invalid_json", e.path("details").path(0).path("code").asText(), after);
+    }
+    assertEquals(
+        200, server.postJson("/exec", "{\"lang\":\"py\",\"code\":\"print(1)\"}\n  ").status());
+  }
+
   @Test
   void wrongTypesAndMissingFieldsAre422NamingTheField() {
     JsonNode e =

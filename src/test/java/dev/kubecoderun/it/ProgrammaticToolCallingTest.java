@@ -453,6 +453,9 @@ class ProgrammaticToolCallingTest {
     for (int i = 0; i < 257; i++) {
       tooMany.add(result(r.at("/tool_calls/0"), i));
     }
+    // Not a boolean: a failed tool must not pass for a successful one (nor "false" for a failure).
+    Map<String, Object> isErrorText = new HashMap<>(result(r.at("/tool_calls/0"), 1));
+    isErrorText.put("is_error", "yes");
     for (Map<String, ?> bad :
         List.of(
             Map.of("continuation_token", token),
@@ -460,6 +463,7 @@ class ProgrammaticToolCallingTest {
             Map.of("continuation_token", token, "tool_results", List.of(1)),
             Map.of("continuation_token", token, "tool_results", List.of(noCallId)),
             Map.of("continuation_token", token, "tool_results", tooMany),
+            Map.of("continuation_token", token, "tool_results", List.of(isErrorText)),
             Map.of("continuation_token", 7, "tool_results", List.of()))) {
       Errors.assertError(post(s, TestServer.KEY, null, bad), 422, "validation");
     }

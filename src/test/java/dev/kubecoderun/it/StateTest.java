@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.net.http.HttpRequest;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -109,9 +110,22 @@ class StateTest {
     byte[] bytes = state.raw().body();
     assertEquals(2, bytes[0], "version byte 0x02: LZ4 frame of a cloudpickle dump");
     String etag = state.header("ETag");
+    // RFC 9110 13.1.2: a list, a weak tag (compared weakly), or "*" (a state exists) all match.
+    for (String ifNoneMatch :
+        List.of(etag, "W/" + etag, "\"0000\", " + etag, "\"0000\",W/" + etag, "*")) {
+      assertEquals(
+          304,
+          server
+              .send(server.request("/state/" + sid).header("If-None-Match", ifNoneMatch).GET())
+              .status(),
+          ifNoneMatch);
+    }
     assertEquals(
-        304,
-        server.send(server.request("/state/" + sid).header("If-None-Match", etag).GET()).status());
+        200,
+        server
+            .send(server.request("/state/" + sid).header("If-None-Match", "\"0000\"").GET())
+            .status(),
+        "another tag");
 
     JsonNode info = server.get("/state/" + sid + "/info").json();
     assertTrue(info.path("exists").asBoolean());

@@ -1,0 +1,322 @@
+package dev.kubecoderun.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.common.Json;
+import dev.kubecoderun.testing.LogCapture;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * How a request is framed on the wire, from a hostile client's side: a connection the client asked
+ * to close ends after its answer (the unread rest of its body is never taken for another request),
+ * a chunked body with a broken chunk size is the client's 400, not a 500 with a stack trace, and
+ * errors Helidon answers before routing have the error type of their status.
+ */
+@Tag("integration")
+class HttpFramingTest {
+  private static final Pattern STATUS_LINE = Pattern.compile("(?m)^HTTP/1\\.1 (\\d{3}) ");
+
+  private static TestServer server;
+  private static LogCapture logged; // everything, from the root logger
+
+  @BeforeAll
+  static void start() {
+    // The default idle timeout (60 s): a connection closed within seconds was closed by the answer.
+    server = TestServer.start(Map.of("POD_POOL_PY", "0"), "0");
+    logged = LogCapture.of(Logger.getLogger(""));
+  }
+
+  @AfterAll
+  static void stop() {
+    logged.close();
+    server.app.close();
+  }
+
+  /**
+   * Sends {@code request} on a new connection and reads until the server closes it; fails if it is
+   * still open after 10 s.
+   */
+  private static String untilClosed(String request) throws IOException {
+    return untilClosed(server, request);
+  }
+
+  private static String untilClosed(TestServer on, String request) throws IOException {
+    try (Socket s = new Socket()) {
+      s.connect(new InetSocketAddress("127.0.0.1", on.app.port()), 5000);
+      s.setSoTimeout(10_000);
+      s.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1));
+      s.getOutputStream().flush();
+      ByteArrayOutputStream got = new ByteArrayOutputStream();
+      InputStream in = s.getInputStream();
+      byte[] buf = new byte[8192];
+      try {
+        for (int n = in.read(buf); n != -1; n = in.read(buf)) {
+          got.write(buf, 0, n);
+        }
+      } catch (SocketTimeoutException e) {
+        throw new AssertionError("the connection is still open 10 s on; it got: " + got, e);
+      }
+      return got.toString(StandardCharsets.UTF_8);
+    }
+  }
+
+  private static List<String> statuses(String replies) {
+    return STATUS_LINE.matcher(replies).results().map(m -> m.group(1)).toList();
+  }
+
+  /** The JSON body of the one answer in {@code replies}. */
+  private static JsonNode body(String replies) throws IOException {
+    Matcher m = Pattern.compile("(?s)\r\n\r\n(\\{.*\\})$").matcher(replies);
+    assertTrue(m.find(), "a JSON body in: " + replies);
+    return Json.tree(m.group(1).getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static List<LogRecord> severe() {
+    return logged.records().stream()
+        .filter(r -> r.getLevel().intValue() >= Level.SEVERE.intValue())
+        .toList();
+  }
+
+  @Test
+  void aBodyLeftUnreadByAnAnswerToConnectionCloseIsNeverTakenForAnotherRequest() throws Exception {
+    // Answered without reading the body: a method the path does not take, a path no route has,
+    // a body that is not multipart, no credential. The body is itself a request.
+    String hidden =
+        "GET /v1/files/"
+            + dev.kubecoderun.session.Ids.next()
+            + " HTTP/1.1\r\nHost: x\r\nX-API-Key: "
+            + TestServer.KEY
+            + "\r\n\r\n";
+    for (String[] c :
+        List.of(
+            new String[] {"/v1/health", "X-API-Key: " + TestServer.KEY + "\r\n", "405"},
+            new String[] {"/v1/nowhere", "X-API-Key: " + TestServer.KEY + "\r\n", "404"},
+            new String[] {"/v1/upload", "X-API-Key: " + TestServer.KEY + "\r\n", "415"},
+            new String[] {"/v1/upload", "", "401"})) {
+      String replies =
+          untilClosed(
+              "POST "
+                  + c[0]
+                  + " HTTP/1.1\r\nHost: x\r\n"
+                  + c[1]
+                  + "Content-Type: text/plain\r\nConnection: close\r\nContent-Length: "
+                  + hidden.length()
+                  + "\r\n\r\n"
+                  + hidden);
+      assertEquals(List.of(c[2]), statuses(replies), c[0] + ": one answer, then the close");
+    }
+  }
+
+  /**
+   * A body announced with Expect: 100-continue and answered without being read (no 100 sent): a
+   * client or proxy that sends it anyway must not have it read as another request.
+   */
+  @Test
+  void aBodyAnnouncedWith100ContinueAndAnsweredUnreadIsNeverTakenForAnotherRequest()
+      throws Exception {
+    String hidden = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (String[] c :
+        List.of(
+            new String[] {"/v1/nowhere", "X-API-Key: " + TestServer.KEY + "\r\n", "404"},
+            new String[] {"/v1/upload", "X-API-Key: " + TestServer.KEY + "\r\n", "415"},
+            new String[] {"/v1/upload", "", "401"})) {
+      try (Socket s = new Socket()) {
+        s.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
+        s.setSoTimeout(10_000);
+        s.getOutputStream()
+            .write(
+                ("POST "
+                        + c[0]
+                        + " HTTP/1.1\r\nHost: x\r\n"
+                        + c[1]
+                        + "Content-Type: text/plain\r\nExpect: 100-continue\r\nContent-Length: "
+                        + hidden.length()
+                        + "\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+        InputStream in = s.getInputStream();
+        String first = RawHttp.readReply(in);
+        assertEquals(List.of(c[2]), statuses(first), c[0]);
+        try {
+          s.getOutputStream().write(hidden.getBytes(StandardCharsets.US_ASCII));
+        } catch (IOException e) {
+          // closed already: nothing more to send
+        }
+        ByteArrayOutputStream rest = new ByteArrayOutputStream();
+        try {
+          in.transferTo(rest);
+        } catch (SocketTimeoutException e) {
+          throw new AssertionError(c[0] + ": the connection is still open; it got: " + rest, e);
+        } catch (IOException e) {
+          // reset: closed
+        }
+        assertEquals(List.of(), statuses(rest.toString(StandardCharsets.UTF_8)), c[0]);
+      }
+    }
+  }
+
+  @Test
+  void aChunkSizeThatIsNotHexIsTheClients400WithoutAStackTrace() throws Exception {
+    logged.clear();
+    String[][] cases = {
+      {"/v1/exec", "X-API-Key: " + TestServer.KEY + "\r\nContent-Type: application/json\r\n"},
+      // No credential header: the body is read for a key first.
+      {"/v1/exec", "Content-Type: application/json\r\n"},
+      {"/v1/state/" + dev.kubecoderun.session.Ids.next(), "X-API-Key: " + TestServer.KEY + "\r\n"},
+      {
+        "/v1/upload",
+        "X-API-Key: " + TestServer.KEY + "\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+      },
+    };
+    for (String[] c : cases) {
+      // A first chunk, then a size that is no number, then nothing: the client waits.
+      String replies =
+          untilClosed(
+              "POST "
+                  + c[0]
+                  + " HTTP/1.1\r\nHost: x\r\n"
+                  + c[1]
+                  + "Transfer-Encoding: chunked\r\n\r\n3\r\n--b\r\nzz\r\n");
+      assertEquals(List.of("400"), statuses(replies), c[0] + ": " + replies);
+      JsonNode error = body(replies);
+      assertEquals("validation", error.path("error_type").asText());
+      assertEquals("invalid_chunked_body", error.path("details").path(0).path("code").asText());
+    }
+    assertEquals(List.of(), severe(), "nothing logged as a failure of the service");
+  }
+
+  @Test
+  void aRequestLineTooLongIs414OfTypeValidation() throws Exception {
+    String replies =
+        untilClosed("GET /v1/health?" + "a".repeat(10_000) + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    assertEquals(List.of("414"), statuses(replies));
+    JsonNode error = body(replies);
+    assertEquals("validation", error.path("error_type").asText());
+    assertEquals("Request URI too long", error.path("error").asText());
+  }
+
+  /** What plain nginx sends its upstreams unless told otherwise: the answer says what to change. */
+  @Test
+  void http10Is505OfTypeValidationNamingTheFix() throws Exception {
+    String replies = untilClosed("GET /v1/health HTTP/1.0\r\n\r\n");
+    assertEquals(List.of("505"), statuses(replies));
+    JsonNode error = body(replies);
+    assertEquals("validation", error.path("error_type").asText());
+    assertTrue(error.path("error").asText().contains("HTTP/1.1"), error.toString());
+  }
+
+  /**
+   * A client with a key that sends its headers and part of its body, then nothing: Helidon's idle
+   * timeout looks only at connections between requests, so each such request held its slot (and
+   * what its body reserved from the memory budget) for as long as the client kept the connection.
+   * Now the read of the body ends after IDLE_CONNECTION_TIMEOUT_SECONDS (2 s here) without bytes.
+   */
+  @Test
+  void aBodyThatStopsArrivingEndsItsRequestAtTheIdleTimeout() throws Exception {
+    TestServer own =
+        TestServer.start(Map.of("IDLE_CONNECTION_TIMEOUT_SECONDS", "2", "POD_POOL_PY", "0"), "0");
+    try {
+      logged.clear();
+      String key = "X-API-Key: " + TestServer.KEY + "\r\n";
+      String[] stalled = {
+        "POST /v1/exec HTTP/1.1\r\nHost: x\r\n"
+            + key
+            + "Content-Type: application/json\r\nContent-Length: 10000\r\n\r\n{\"lang\":",
+        "POST /v1/state/"
+            + dev.kubecoderun.session.Ids.next()
+            + " HTTP/1.1\r\nHost: x\r\n"
+            + key
+            + "Content-Length: 10000\r\n\r\n\u0002abc",
+        "POST /v1/upload HTTP/1.1\r\nHost: x\r\n"
+            + key
+            + "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 10000\r\n\r\n"
+            + "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nab",
+        "POST /v1/exec HTTP/1.1\r\nHost: x\r\n"
+            + key
+            + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n",
+      };
+      for (String request : stalled) {
+        long start = System.nanoTime();
+        untilClosed(own, request); // fails if still open 10 s on
+        double seconds = (System.nanoTime() - start) / 1e9;
+        assertTrue(seconds >= 1.5, "closed after " + seconds + " s, before the idle timeout");
+      }
+      assertEquals(List.of(), severe(), "nothing logged as a failure of the service");
+      TestServer.Reply served =
+          own.send(
+              own.request("/v1/files/" + dev.kubecoderun.session.Ids.next())
+                  .timeout(java.time.Duration.ofSeconds(10))
+                  .GET());
+      assertEquals(200, served.status(), "the server serves others after");
+    } finally {
+      own.app.close();
+    }
+  }
+
+  /**
+   * A client (no key needed) that sends a request line and then its headers a byte now and then:
+   * never idle, so Helidon's idle timeout, which looks only at connections waiting for a request
+   * line, never closed it. The headers now have IDLE_CONNECTION_TIMEOUT_SECONDS (2 s here).
+   */
+  @Test
+  void headersTrickledAfterTheRequestLineAreCutOffAtTheIdleTimeout() throws Exception {
+    TestServer own =
+        TestServer.start(Map.of("IDLE_CONNECTION_TIMEOUT_SECONDS", "2", "POD_POOL_PY", "0"), "0");
+    try (Socket s = new Socket()) {
+      logged.clear();
+      s.connect(new InetSocketAddress("127.0.0.1", own.app.port()), 5000);
+      s.getOutputStream()
+          .write(
+              "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: ".getBytes(StandardCharsets.US_ASCII));
+      long start = System.nanoTime();
+      Thread trickle =
+          Thread.ofVirtual()
+              .start(
+                  () -> {
+                    try {
+                      for (int i = 0; i < 100; i++) {
+                        s.getOutputStream().write('a');
+                        s.getOutputStream().flush();
+                        Thread.sleep(300); // under the idle timeout
+                      }
+                    } catch (IOException | InterruptedException e) {
+                      // cut off by the server
+                    }
+                  });
+      s.setSoTimeout(20_000);
+      InputStream in = s.getInputStream();
+      try {
+        while (in.read() != -1) {
+          // an answer, if one got out before the close
+        }
+      } catch (IOException e) {
+        // reset by the server: closed too
+      }
+      double seconds = (System.nanoTime() - start) / 1e9;
+      trickle.interrupt();
+      assertTrue(seconds < 10, "cut off after " + seconds + " s, the trickle would go on for 30");
+      assertEquals(List.of(), severe(), "nothing logged as a failure of the service");
+      assertEquals(200, own.get("/health").status(), "the server serves others after");
+    } finally {
+      own.app.close();
+    }
+  }
+}
