@@ -1,5 +1,6 @@
 package dev.kubecoderun.api;
 
+import io.helidon.common.buffers.DataReader;
 import io.helidon.webserver.CloseConnectionException;
 import io.helidon.webserver.http.ServerRequest;
 import java.io.FilterInputStream;
@@ -26,11 +27,12 @@ final class Bodies {
   /**
    * The request's body. A read that waits longer than {@link Idle} for bytes ends the request: the
    * connection is closed without an answer (logged as a {@code 408}). A chunked body whose chunk
-   * size is not a hexadecimal number is the client's {@code 400} ({@code invalid_chunked_body}),
-   * answered with {@code Connection: close}: Helidon reports it as a NumberFormatException, which
-   * would be a 500 with a stack trace in the log for any client to cause at will. The body is then
-   * read no further, not even by its close: past a broken chunk its framing is lost, and draining
-   * it would wait for bytes that never come. Close the stream when done (it stops the idle watch).
+   * size is not a hexadecimal number, or one of whose lines does not end in CRLF, is the client's
+   * {@code 400} ({@code invalid_chunked_body}), answered with {@code Connection: close}: Helidon
+   * reports them as a NumberFormatException and an IncorrectNewLineException, which would be a 500
+   * with a stack trace in the log for any client to cause at will. The body is then read no
+   * further, not even by its close: past a broken chunk its framing is lost, and draining it would
+   * wait for bytes that never come. Close the stream when done (it stops the idle watch).
    */
   static InputStream open(ServerRequest req) {
     return open(req, req.context().get(Idle.class).map(Idle::timeout).orElse(null));
@@ -85,10 +87,12 @@ final class Bodies {
       }
       try {
         return read.run();
-      } catch (NumberFormatException e) {
+      } catch (NumberFormatException | DataReader.IncorrectNewLineException e) {
         broken = true;
         throw ApiError.badRequest(
-                "Malformed chunked request body: a chunk size is not a hexadecimal number",
+                e instanceof NumberFormatException
+                    ? "Malformed chunked request body: a chunk size is not a hexadecimal number"
+                    : "Malformed chunked request body: a line does not end in CRLF",
                 "body",
                 "invalid_chunked_body")
             .header("Connection", "close");

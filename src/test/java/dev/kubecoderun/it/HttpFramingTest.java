@@ -28,8 +28,8 @@ import org.junit.jupiter.api.Test;
 /**
  * How a request is framed on the wire, from a hostile client's side: a connection the client asked
  * to close ends after its answer (the unread rest of its body is never taken for another request),
- * a chunked body with a broken chunk size is the client's 400, not a 500 with a stack trace, and
- * errors Helidon answers before routing have the error type of their status.
+ * a chunked body with a broken chunk (its size, its line ends) is the client's 400, not a 500 with
+ * a stack trace, and errors Helidon answers before routing have the error type of their status.
  */
 @Tag("integration")
 class HttpFramingTest {
@@ -174,7 +174,7 @@ class HttpFramingTest {
   }
 
   @Test
-  void aChunkSizeThatIsNotHexIsTheClients400WithoutAStackTrace() throws Exception {
+  void aBrokenChunkIsTheClients400WithoutAStackTrace() throws Exception {
     logged.clear();
     String[][] cases = {
       {"/v1/exec", "X-API-Key: " + TestServer.KEY + "\r\nContent-Type: application/json\r\n"},
@@ -186,19 +186,25 @@ class HttpFramingTest {
         "X-API-Key: " + TestServer.KEY + "\r\nContent-Type: multipart/form-data; boundary=b\r\n"
       },
     };
-    for (String[] c : cases) {
-      // A first chunk, then a size that is no number, then nothing: the client waits.
-      String replies =
-          untilClosed(
-              "POST "
-                  + c[0]
-                  + " HTTP/1.1\r\nHost: x\r\n"
-                  + c[1]
-                  + "Transfer-Encoding: chunked\r\n\r\n3\r\n--b\r\nzz\r\n");
-      assertEquals(List.of("400"), statuses(replies), c[0] + ": " + replies);
-      JsonNode error = body(replies);
-      assertEquals("validation", error.path("error_type").asText());
-      assertEquals("invalid_chunked_body", error.path("details").path(0).path("code").asText());
+    // A first chunk, then a size that is no number (then nothing: the client waits), or a last
+    // chunk whose lines end in a CR alone or an LF alone.
+    for (String broken : List.of("zz\r\n", "0\r\n\rX", "0\n\n")) {
+      for (String[] c : cases) {
+        String replies =
+            untilClosed(
+                "POST "
+                    + c[0]
+                    + " HTTP/1.1\r\nHost: x\r\n"
+                    + c[1]
+                    + "Transfer-Encoding: chunked\r\n\r\n3\r\n--b\r\n"
+                    + broken);
+        String what = c[0] + " " + broken.strip() + ": " + replies;
+        assertEquals(List.of("400"), statuses(replies), what);
+        JsonNode error = body(replies);
+        assertEquals("validation", error.path("error_type").asText(), what);
+        assertEquals(
+            "invalid_chunked_body", error.path("details").path(0).path("code").asText(), what);
+      }
     }
     assertEquals(List.of(), severe(), "nothing logged as a failure of the service");
   }
