@@ -226,12 +226,23 @@ public final class ExecutionService {
         checkReply(result);
         // A run that ended on its own leaves a sandbox its session may use again.
         reusable = !result.timedOut();
-        Outputs outputs = storeOutputs(cmd, sandbox, session, result, inputs, notes, held);
-        timer.mark("outputs");
-        StoredStateInfo saved =
-            usesState ? saveState(session, loaded, result, notes) : StoredStateInfo.NONE;
-        timer.mark("state");
-        ExecResponse response = respond(session, result, outputs, saved, notes);
+        // An answer that is an error names no file, so none of this run's stays stored: a store
+        // or the runner failing after some were kept (at a later file, or at the state) would
+        // leave files nobody was told of, in the listing and counted against MAX_SESSION_FILES,
+        // and the client's retry of the run would store them again.
+        List<StoredFile> kept = new ArrayList<>();
+        ExecResponse response;
+        try {
+          Outputs outputs = storeOutputs(cmd, sandbox, session, result, inputs, notes, held, kept);
+          timer.mark("outputs");
+          StoredStateInfo saved =
+              usesState ? saveState(session, loaded, result, notes) : StoredStateInfo.NONE;
+          timer.mark("state");
+          response = respond(session, result, outputs, saved, notes);
+        } catch (SandboxException | RuntimeException e) {
+          forget(kept);
+          throw e;
+        }
         answer = given != null ? answerBytes(response) : 0;
         timer.log(cmd.language(), response.status(), session.id());
         return response;
@@ -567,6 +578,21 @@ public final class ExecutionService {
       ExecResponse.ArtifactDelivery delivery) {}
 
   /**
+   * Deletes the files a run stored before it failed. Best effort: the store that failed may be the
+   * one they are in; what stays is an orphan the clean-up of the session (or the orphan sweep, for
+   * bytes) collects.
+   */
+  private void forget(List<StoredFile> kept) {
+    for (StoredFile f : kept) {
+      try {
+        files.deleteAnyOwner(f.sessionId(), f.id());
+      } catch (IOException | RuntimeException e) {
+        LOG.log(Level.WARNING, "cannot delete output " + f.id() + " of a failed run", e);
+      }
+    }
+  }
+
+  /**
    * Stores each file the run created or modified, in path order, up to MAX_OUTPUT_FILES and while
    * the session holds fewer than MAX_SESSION_FILES. A file that cannot be kept (too many, too
    * large, unreadable) is skipped and named, never failing the others; only an unreachable runner
@@ -579,7 +605,8 @@ public final class ExecutionService {
       RunnerResult result,
       Map<String, StoredFile> inputs,
       List<String> notes,
-      Room held)
+      Room held,
+      List<StoredFile> kept)
       throws SandboxException {
     List<ExecResponse.OutputFile> out = new ArrayList<>();
     List<Long> outSizes = new ArrayList<>(); // of out's files, in order
@@ -656,6 +683,7 @@ public final class ExecutionService {
       } catch (IOException e) {
         throw new UncheckedIOException(e.getMessage(), e);
       }
+      kept.add(stored);
       StoredFile original = inputs.get(f.path());
       ExecResponse.ModifiedFrom from =
           f.modified() && original != null
