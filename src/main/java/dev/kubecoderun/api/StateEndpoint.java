@@ -118,7 +118,13 @@ final class StateEndpoint implements HttpService {
     // A new session id becomes the principal's; another's is a 404 like any session of theirs.
     Principal principal = Principals.of(req);
     sessions.createOwned(principal, sid);
-    writes.upload(sid, bytes, () -> sessions.owns(principal, sid));
+    // What the store's write buffers beside the bytes: held only while it writes.
+    Room.Counted writing = new Room.Counted(held);
+    try {
+      writes.upload(sid, bytes, writing, () -> sessions.owns(principal, sid));
+    } finally {
+      writing.giveBackAll();
+    }
     res.status(201);
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(Map.of("message", "state_uploaded", "size", bytes.length)));

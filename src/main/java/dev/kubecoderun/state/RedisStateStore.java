@@ -126,8 +126,19 @@ public final class RedisStateStore implements StateStore {
     write(sessionId, bytes, false);
   }
 
+  /**
+   * What each byte of a state costs while it is written, beside the bytes themselves: its base64 as
+   * a string and again as the bytes sent (4/3 each), rounded up for the copy the encoder makes.
+   */
+  static final int SAVE_COST = 3;
+
+  /**
+   * Room for the write first: an upload holds its bytes, but a 50 MiB state would otherwise take
+   * another ~135 MiB of the heap, past REQUEST_MEMORY_BUDGET_MB.
+   */
   @Override
-  public void saveUpload(String sessionId, byte[] bytes) {
+  public void saveUpload(String sessionId, byte[] bytes, Room room) {
+    room.reserveAll((long) bytes.length * SAVE_COST);
     write(sessionId, bytes, true);
   }
 

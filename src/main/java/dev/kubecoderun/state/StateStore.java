@@ -31,8 +31,18 @@ public interface StateStore {
   /** State captured by a run. */
   void save(String sessionId, byte[] bytes);
 
-  /** State a client uploaded through POST /state (the Redis store marks it as such). */
+  /** {@link #saveUpload(String, byte[], Room)} bounded by no budget. */
   default void saveUpload(String sessionId, byte[] bytes) {
+    saveUpload(sessionId, bytes, Room.NONE);
+  }
+
+  /**
+   * State a client uploaded through POST /state (the Redis store marks it as such). {@code room} is
+   * asked, before anything is written, for what the write buffers beside {@code bytes} (all of it,
+   * {@link Room#reserveAll}: a {@link dev.kubecoderun.memory.MemoryBudgetExhaustedException} from
+   * it writes nothing); the caller gives it back once this returns.
+   */
+  default void saveUpload(String sessionId, byte[] bytes, Room room) {
     save(sessionId, bytes);
   }
 
