@@ -4,6 +4,7 @@ import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.memory.Room;
+import dev.kubecoderun.session.Session;
 import dev.kubecoderun.session.SessionResolver;
 import dev.kubecoderun.state.StateStore;
 import dev.kubecoderun.state.StateWrites;
@@ -55,12 +56,13 @@ final class StateEndpoint implements HttpService {
    * what the bytes cost until it has sent them.
    */
   private Optional<StoredState> load(ServerRequest req, String sid) {
-    if (!sessions.owns(Principals.of(req), sid)) {
+    Optional<Session> session = sessions.findOwned(Principals.of(req), sid);
+    if (session.isEmpty()) {
       return Optional.empty();
     }
     Room.Counted loading = new Room.Counted(RequestMemory.of(req));
     // Without the session's lock: peek, so an archived state is not written back over a newer one.
-    Optional<StoredState> s = states.peek(sid, loading);
+    Optional<StoredState> s = states.peek(sid, session.get().createdAt(), loading);
     long keep = s.map(x -> (long) x.bytes().length).orElse(0L);
     if (keep > loading.reserved()) {
       // All or none: bytes the budget cannot hold are not sent on unpaid (a 503 instead).

@@ -190,7 +190,7 @@ public final class ExecutionService {
     try {
       // Loaded once a slot is held: a state (up to STATE_MAX_SIZE_MB) is in memory only for the
       // runs in progress, not for every request waiting for a slot.
-      Optional<StoredState> loaded = usesState ? loadState(session.id(), held) : Optional.empty();
+      Optional<StoredState> loaded = usesState ? loadState(session, held) : Optional.empty();
       String state = loaded.map(s -> Base64.getEncoder().encodeToString(s.bytes())).orElse(null);
       timer.mark("state_load");
       String sandboxKey = sandboxKey(session, cmd.language());
@@ -299,9 +299,9 @@ public final class ExecutionService {
    * buffers once it knows its size (nothing when there is none); then the run holds {@link
    * #STATE_COST} times its size, before it is encoded.
    */
-  private Optional<StoredState> loadState(String sessionId, Room.Counted held) {
+  private Optional<StoredState> loadState(Session session, Room.Counted held) {
     long before = held.reserved();
-    Optional<StoredState> s = states.load(sessionId, held);
+    Optional<StoredState> s = states.load(session.id(), session.createdAt(), held);
     long loading = held.reserved() - before;
     long keep = s.map(x -> (long) x.bytes().length * STATE_COST).orElse(0L);
     if (keep > loading) {

@@ -57,17 +57,18 @@ public final class RedisStateStore implements StateStore {
    * trip for a session that has a state, none for one that has not.
    */
   @Override
-  public Optional<StoredState> load(String sessionId, Room room) {
-    return read(sessionId, room, true);
+  public Optional<StoredState> load(String sessionId, Instant sessionCreated, Room room) {
+    return read(sessionId, sessionCreated, room, true);
   }
 
   @Override
-  public Optional<StoredState> peek(String sessionId, Room room) {
-    return read(sessionId, room, false);
+  public Optional<StoredState> peek(String sessionId, Instant sessionCreated, Room room) {
+    return read(sessionId, sessionCreated, room, false);
   }
 
   /** {@code restore}: an archived state is written back into Redis. */
-  private Optional<StoredState> read(String sessionId, Room room, boolean restore) {
+  private Optional<StoredState> read(
+      String sessionId, Instant sessionCreated, Room room, boolean restore) {
     List<Object> r =
         redis.call(
             j -> {
@@ -92,7 +93,7 @@ public final class RedisStateStore implements StateStore {
       base64 = redis.call(j -> j.get(key("", sessionId)));
     }
     if (base64 == null) {
-      return fromArchive(sessionId, now, room, restore);
+      return fromArchive(sessionId, sessionCreated, now, room, restore);
     }
     byte[] bytes = Base64.getDecoder().decode(base64);
     long pttl = (Long) r.get(2);
@@ -106,11 +107,11 @@ public final class RedisStateStore implements StateStore {
   }
 
   private Optional<StoredState> fromArchive(
-      String sessionId, Instant now, Room room, boolean restore) {
+      String sessionId, Instant sessionCreated, Instant now, Room room, boolean restore) {
     if (archive == null) {
       return Optional.empty();
     }
-    Optional<byte[]> archived = archive.read(sessionId, room);
+    Optional<byte[]> archived = archive.read(sessionId, sessionCreated, room);
     if (archived.isEmpty()) {
       return Optional.empty();
     }
