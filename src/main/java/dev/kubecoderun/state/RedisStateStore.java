@@ -193,7 +193,7 @@ public final class RedisStateStore implements StateStore {
     List<IdleState> out = new ArrayList<>();
     redis.run(
         j -> {
-          ScanIteration scan = j.scanIteration(500, base + "*");
+          ScanIteration scan = j.scanIteration(500, globEscaped(base) + "*");
           while (!scan.isIterationCompleted() && out.size() < limit) {
             List<String> sids = new ArrayList<>();
             for (String key : scan.nextBatchList()) {
@@ -249,6 +249,22 @@ public final class RedisStateStore implements StateStore {
           }
         });
     return true;
+  }
+
+  /**
+   * {@code literal} as a SCAN pattern that matches only itself: REDIS_KEY_PREFIX may hold a glob
+   * character ({@code [} would match none of our keys, so nothing would ever be archived; {@code *}
+   * also another deployment's).
+   */
+  static String globEscaped(String literal) {
+    StringBuilder sb = new StringBuilder(literal.length());
+    for (char c : literal.toCharArray()) {
+      if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') {
+        sb.append('\\');
+      }
+      sb.append(c);
+    }
+    return sb.toString();
   }
 
   private String key(String kind, String sessionId) {
