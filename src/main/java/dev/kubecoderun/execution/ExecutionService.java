@@ -199,8 +199,19 @@ public final class ExecutionService {
       boolean reusable = false;
       try {
         long inputsEnd = System.nanoTime() + limits.sandboxTransferTimeout().toNanos();
-        for (Map.Entry<String, StoredFile> in : inputs.entrySet()) {
-          putInput(sandbox, in.getKey(), in.getValue(), left(inputsEnd, "taking the input files"));
+        for (var it = inputs.entrySet().iterator(); it.hasNext(); ) {
+          Map.Entry<String, StoredFile> in = it.next();
+          if (!putInput(
+              sandbox, in.getKey(), in.getValue(), left(inputsEnd, "taking the input files"))) {
+            // Its record outlived its bytes (lost from the object store, or the file deleted
+            // since it was looked up): as a file not found, not a 503 that every retry would meet
+            // again (LibreChat sends the same files with every run of a conversation).
+            notes.add(
+                "input file '"
+                    + in.getKey()
+                    + "' was not found and is not in /mnt/data: its stored content is gone");
+            it.remove();
+          }
         }
         timer.mark("inputs");
         RunnerRequest request =
@@ -554,17 +565,21 @@ public final class ExecutionService {
     }
   }
 
-  /** A store that fails (reading the input, or missing its bytes) is a storage failure. */
-  private void putInput(Sandbox sandbox, String name, StoredFile file, Duration limit)
+  /**
+   * Places the input; false when its bytes are gone from the store. A store that fails (reading the
+   * input) is a storage failure.
+   */
+  private boolean putInput(Sandbox sandbox, String name, StoredFile file, Duration limit)
       throws SandboxException {
     try {
       Optional<InputStream> in = files.open(file);
       if (in.isEmpty()) {
-        throw new IOException("stored content of '" + name + "' is missing");
+        return false;
       }
       try (InputStream stream = in.get()) {
         sandbox.runner().putFile(name, stream, limit);
       }
+      return true;
     } catch (IOException e) {
       throw new UncheckedIOException(e.getMessage(), e);
     }
