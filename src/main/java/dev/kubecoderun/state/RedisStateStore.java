@@ -227,14 +227,34 @@ public final class RedisStateStore implements StateStore {
     return out;
   }
 
+  /** {@link #archive(String, Room)} bounded by no budget (tests). */
+  public boolean archive(String sessionId) {
+    return archive(sessionId, Room.NONE);
+  }
+
+  /**
+   * What each byte of a state's base64 costs while it is archived: the reply's bytes, the string
+   * made of them, the decoded state (3/4, for its hash), the text sent to S3 and the part S3 sends
+   * it from.
+   */
+  static final int ARCHIVE_COST = 5;
+
   /**
    * Copies the state's current bytes into the archive and remembers which hash was archived (until
-   * the state itself expires), so an unchanged state is not uploaded again every cycle.
+   * the state itself expires), so an unchanged state is not uploaded again every cycle. {@code
+   * room} is asked for what that buffers once the state's size is known, before it is read, all of
+   * it ({@link Room#reserveAll}: a {@link dev.kubecoderun.memory.MemoryBudgetExhaustedException}
+   * from it archives nothing).
    */
-  public boolean archive(String sessionId) {
+  public boolean archive(String sessionId, Room room) {
     if (archive == null) {
       return false;
     }
+    long size = redis.call(j -> j.strlen(key("", sessionId)));
+    if (size == 0) {
+      return false;
+    }
+    room.reserveAll(size * ARCHIVE_COST);
     String base64 = redis.call(j -> j.get(key("", sessionId)));
     if (base64 == null) {
       return false;
