@@ -1,5 +1,6 @@
 package dev.kubecoderun.state;
 
+import dev.kubecoderun.common.ThrottledWarning;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
@@ -32,6 +33,7 @@ public final class StateArchiver {
   private final Config.State config;
   private final Clock clock;
   private final MemoryBudget memory;
+  private final ThrottledWarning noRoom = new ThrottledWarning(LOG, Duration.ofHours(1));
   private long cycles;
   private String expiryCursor;
 
@@ -70,7 +72,11 @@ public final class StateArchiver {
           archived++;
         }
       } catch (MemoryBudgetExhaustedException e) {
-        LOG.fine("no memory to spare for archiving a state: left for a later cycle");
+        // A state larger than the budget affords is never archived (nor could a run load it).
+        noRoom.warn(
+            "no room in REQUEST_MEMORY_BUDGET_MB to archive the Python state of session "
+                + idle.sessionId()
+                + ": left in Redis for a later cycle");
       } finally {
         buffered.releaseAll();
         held.close();
