@@ -133,6 +133,9 @@ public final class Application implements AutoCloseable {
     StateStore states;
     ApiKeyStore keyStore;
     SessionLocks sessionLocks;
+    // One budget of what requests and runs buffer, all together (REQUEST_MEMORY_BUDGET_MB); the
+    // state archival draws on it too.
+    MemoryBudget memory = new MemoryBudget(config.limits().requestMemoryBytes());
     StateArchiver archiver = null;
     if (config.redis().enabled()) {
       redis = RedisClients.connect(config.redis(), () -> metrics.storeError("redis"));
@@ -151,7 +154,8 @@ public final class Application implements AutoCloseable {
       states = redisStates;
       if (archive) {
         archiver =
-            new StateArchiver(redisStates, sessionLocks, stateArchive, config.state(), clock);
+            new StateArchiver(
+                redisStates, sessionLocks, stateArchive, config.state(), clock, memory);
       }
     } else {
       redis = null;
@@ -232,8 +236,6 @@ public final class Application implements AutoCloseable {
       kubernetes.takeSlotsFromIdle(sessionSandboxes); // kept Jobs must not hold K8S_MAX_JOBS
     }
     checks.add(new SandboxHealthCheck(pool, slots, sessionSandboxes));
-    // One budget of what requests and runs buffer, all together (REQUEST_MEMORY_BUDGET_MB).
-    MemoryBudget memory = new MemoryBudget(config.limits().requestMemoryBytes());
     metrics.requestMemory(memory::held, memory.capacity(), memory::waiting);
     ExecutionService executions =
         new ExecutionService(

@@ -4,6 +4,7 @@ import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.memory.Room;
+import dev.kubecoderun.session.Session;
 import dev.kubecoderun.session.SessionResolver;
 import dev.kubecoderun.state.StateStore;
 import dev.kubecoderun.state.StateWrites;
@@ -56,12 +57,13 @@ final class StateEndpoint implements HttpService {
    * what the bytes cost until it has sent them.
    */
   private Optional<StoredState> load(ServerRequest req, String sid) {
-    if (!sessions.owns(Principals.of(req), sid)) {
+    Optional<Session> session = sessions.findOwned(Principals.of(req), sid);
+    if (session.isEmpty()) {
       return Optional.empty();
     }
     Room.Counted loading = new Room.Counted(RequestMemory.of(req));
     // Without the session's lock: peek, so an archived state is not written back over a newer one.
-    Optional<StoredState> s = states.peek(sid, loading);
+    Optional<StoredState> s = states.peek(sid, session.get().createdAt(), loading);
     long keep = s.map(x -> (long) x.bytes().length).orElse(0L);
     if (keep > loading.reserved()) {
       // All or none: bytes the budget cannot hold are not sent on unpaid (a 503 instead).
@@ -118,7 +120,13 @@ final class StateEndpoint implements HttpService {
     // A new session id becomes the principal's; another's is a 404 like any session of theirs.
     Principal principal = Principals.of(req);
     sessions.createOwned(principal, sid);
-    writes.upload(sid, bytes, () -> sessions.owns(principal, sid));
+    // What the store's write buffers beside the bytes: held only while it writes.
+    Room.Counted writing = new Room.Counted(held);
+    try {
+      writes.upload(sid, bytes, writing, () -> sessions.owns(principal, sid));
+    } finally {
+      writing.giveBackAll();
+    }
     res.status(201);
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(Map.of("message", "state_uploaded", "size", bytes.length)));

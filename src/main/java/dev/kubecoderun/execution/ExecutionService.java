@@ -190,7 +190,7 @@ public final class ExecutionService {
     try {
       // Loaded once a slot is held: a state (up to STATE_MAX_SIZE_MB) is in memory only for the
       // runs in progress, not for every request waiting for a slot.
-      Optional<StoredState> loaded = usesState ? loadState(session.id(), held) : Optional.empty();
+      Optional<StoredState> loaded = usesState ? loadState(session, held) : Optional.empty();
       String state = loaded.map(s -> Base64.getEncoder().encodeToString(s.bytes())).orElse(null);
       timer.mark("state_load");
       String sandboxKey = sandboxKey(session, cmd.language());
@@ -199,8 +199,19 @@ public final class ExecutionService {
       boolean reusable = false;
       try {
         long inputsEnd = System.nanoTime() + limits.sandboxTransferTimeout().toNanos();
-        for (Map.Entry<String, StoredFile> in : inputs.entrySet()) {
-          putInput(sandbox, in.getKey(), in.getValue(), left(inputsEnd, "taking the input files"));
+        for (var it = inputs.entrySet().iterator(); it.hasNext(); ) {
+          Map.Entry<String, StoredFile> in = it.next();
+          if (!putInput(
+              sandbox, in.getKey(), in.getValue(), left(inputsEnd, "taking the input files"))) {
+            // Its record outlived its bytes (lost from the object store, or the file deleted
+            // since it was looked up): as a file not found, not a 503 that every retry would meet
+            // again (LibreChat sends the same files with every run of a conversation).
+            notes.add(
+                "input file '"
+                    + in.getKey()
+                    + "' was not found and is not in /mnt/data: its stored content is gone");
+            it.remove();
+          }
         }
         timer.mark("inputs");
         RunnerRequest request =
@@ -226,12 +237,23 @@ public final class ExecutionService {
         checkReply(result);
         // A run that ended on its own leaves a sandbox its session may use again.
         reusable = !result.timedOut();
-        Outputs outputs = storeOutputs(cmd, sandbox, session, result, inputs, notes, held);
-        timer.mark("outputs");
-        StoredStateInfo saved =
-            usesState ? saveState(session, loaded, result, notes) : StoredStateInfo.NONE;
-        timer.mark("state");
-        ExecResponse response = respond(session, result, outputs, saved, notes);
+        // An answer that is an error names no file, so none of this run's stays stored: a store
+        // or the runner failing after some were kept (at a later file, or at the state) would
+        // leave files nobody was told of, in the listing and counted against MAX_SESSION_FILES,
+        // and the client's retry of the run would store them again.
+        List<StoredFile> kept = new ArrayList<>();
+        ExecResponse response;
+        try {
+          Outputs outputs = storeOutputs(cmd, sandbox, session, result, inputs, notes, held, kept);
+          timer.mark("outputs");
+          StoredStateInfo saved =
+              usesState ? saveState(session, loaded, result, notes) : StoredStateInfo.NONE;
+          timer.mark("state");
+          response = respond(session, result, outputs, saved, notes);
+        } catch (SandboxException | RuntimeException e) {
+          forget(kept);
+          throw e;
+        }
         answer = given != null ? answerBytes(response) : 0;
         timer.log(cmd.language(), response.status(), session.id());
         return response;
@@ -288,9 +310,9 @@ public final class ExecutionService {
    * buffers once it knows its size (nothing when there is none); then the run holds {@link
    * #STATE_COST} times its size, before it is encoded.
    */
-  private Optional<StoredState> loadState(String sessionId, Room.Counted held) {
+  private Optional<StoredState> loadState(Session session, Room.Counted held) {
     long before = held.reserved();
-    Optional<StoredState> s = states.load(sessionId, held);
+    Optional<StoredState> s = states.load(session.id(), session.createdAt(), held);
     long loading = held.reserved() - before;
     long keep = s.map(x -> (long) x.bytes().length * STATE_COST).orElse(0L);
     if (keep > loading) {
@@ -543,17 +565,21 @@ public final class ExecutionService {
     }
   }
 
-  /** A store that fails (reading the input, or missing its bytes) is a storage failure. */
-  private void putInput(Sandbox sandbox, String name, StoredFile file, Duration limit)
+  /**
+   * Places the input; false when its bytes are gone from the store. A store that fails (reading the
+   * input) is a storage failure.
+   */
+  private boolean putInput(Sandbox sandbox, String name, StoredFile file, Duration limit)
       throws SandboxException {
     try {
       Optional<InputStream> in = files.open(file);
       if (in.isEmpty()) {
-        throw new IOException("stored content of '" + name + "' is missing");
+        return false;
       }
       try (InputStream stream = in.get()) {
         sandbox.runner().putFile(name, stream, limit);
       }
+      return true;
     } catch (IOException e) {
       throw new UncheckedIOException(e.getMessage(), e);
     }
@@ -565,6 +591,21 @@ public final class ExecutionService {
       List<ExecResponse.SkippedFile> skipped,
       List<String> deleted,
       ExecResponse.ArtifactDelivery delivery) {}
+
+  /**
+   * Deletes the files a run stored before it failed. Best effort: the store that failed may be the
+   * one they are in; what stays is an orphan the clean-up of the session (or the orphan sweep, for
+   * bytes) collects.
+   */
+  private void forget(List<StoredFile> kept) {
+    for (StoredFile f : kept) {
+      try {
+        files.deleteAnyOwner(f.sessionId(), f.id());
+      } catch (IOException | RuntimeException e) {
+        LOG.log(Level.WARNING, "cannot delete output " + f.id() + " of a failed run", e);
+      }
+    }
+  }
 
   /**
    * Stores each file the run created or modified, in path order, up to MAX_OUTPUT_FILES and while
@@ -579,7 +620,8 @@ public final class ExecutionService {
       RunnerResult result,
       Map<String, StoredFile> inputs,
       List<String> notes,
-      Room held)
+      Room held,
+      List<StoredFile> kept)
       throws SandboxException {
     List<ExecResponse.OutputFile> out = new ArrayList<>();
     List<Long> outSizes = new ArrayList<>(); // of out's files, in order
@@ -656,6 +698,7 @@ public final class ExecutionService {
       } catch (IOException e) {
         throw new UncheckedIOException(e.getMessage(), e);
       }
+      kept.add(stored);
       StoredFile original = inputs.get(f.path());
       ExecResponse.ModifiedFrom from =
           f.modified() && original != null

@@ -38,8 +38,9 @@ public final class LocalStateStore implements StateStore {
     this.clock = clock;
   }
 
+  /** No archive here: {@code sessionCreated} has nothing to tell apart. */
   @Override
-  public Optional<StoredState> load(String sessionId, Room room) {
+  public Optional<StoredState> load(String sessionId, Instant sessionCreated, Room room) {
     return read(sessionId, room, true);
   }
 
@@ -49,7 +50,7 @@ public final class LocalStateStore implements StateStore {
    * take with it.
    */
   @Override
-  public Optional<StoredState> peek(String sessionId, Room room) {
+  public Optional<StoredState> peek(String sessionId, Instant sessionCreated, Room room) {
     return read(sessionId, room, false);
   }
 

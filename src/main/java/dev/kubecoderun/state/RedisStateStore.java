@@ -57,17 +57,18 @@ public final class RedisStateStore implements StateStore {
    * trip for a session that has a state, none for one that has not.
    */
   @Override
-  public Optional<StoredState> load(String sessionId, Room room) {
-    return read(sessionId, room, true);
+  public Optional<StoredState> load(String sessionId, Instant sessionCreated, Room room) {
+    return read(sessionId, sessionCreated, room, true);
   }
 
   @Override
-  public Optional<StoredState> peek(String sessionId, Room room) {
-    return read(sessionId, room, false);
+  public Optional<StoredState> peek(String sessionId, Instant sessionCreated, Room room) {
+    return read(sessionId, sessionCreated, room, false);
   }
 
   /** {@code restore}: an archived state is written back into Redis. */
-  private Optional<StoredState> read(String sessionId, Room room, boolean restore) {
+  private Optional<StoredState> read(
+      String sessionId, Instant sessionCreated, Room room, boolean restore) {
     List<Object> r =
         redis.call(
             j -> {
@@ -92,7 +93,7 @@ public final class RedisStateStore implements StateStore {
       base64 = redis.call(j -> j.get(key("", sessionId)));
     }
     if (base64 == null) {
-      return fromArchive(sessionId, now, room, restore);
+      return fromArchive(sessionId, sessionCreated, now, room, restore);
     }
     byte[] bytes = Base64.getDecoder().decode(base64);
     long pttl = (Long) r.get(2);
@@ -106,11 +107,11 @@ public final class RedisStateStore implements StateStore {
   }
 
   private Optional<StoredState> fromArchive(
-      String sessionId, Instant now, Room room, boolean restore) {
+      String sessionId, Instant sessionCreated, Instant now, Room room, boolean restore) {
     if (archive == null) {
       return Optional.empty();
     }
-    Optional<byte[]> archived = archive.read(sessionId, room);
+    Optional<byte[]> archived = archive.read(sessionId, sessionCreated, room);
     if (archived.isEmpty()) {
       return Optional.empty();
     }
@@ -126,8 +127,19 @@ public final class RedisStateStore implements StateStore {
     write(sessionId, bytes, false);
   }
 
+  /**
+   * What each byte of a state costs while it is written, beside the bytes themselves: its base64 as
+   * a string and again as the bytes sent (4/3 each), rounded up for the copy the encoder makes.
+   */
+  static final int SAVE_COST = 3;
+
+  /**
+   * Room for the write first: an upload holds its bytes, but a 50 MiB state would otherwise take
+   * another ~135 MiB of the heap, past REQUEST_MEMORY_BUDGET_MB.
+   */
   @Override
-  public void saveUpload(String sessionId, byte[] bytes) {
+  public void saveUpload(String sessionId, byte[] bytes, Room room) {
+    room.reserveAll((long) bytes.length * SAVE_COST);
     write(sessionId, bytes, true);
   }
 
@@ -181,7 +193,7 @@ public final class RedisStateStore implements StateStore {
     List<IdleState> out = new ArrayList<>();
     redis.run(
         j -> {
-          ScanIteration scan = j.scanIteration(500, base + "*");
+          ScanIteration scan = j.scanIteration(500, globEscaped(base) + "*");
           while (!scan.isIterationCompleted() && out.size() < limit) {
             List<String> sids = new ArrayList<>();
             for (String key : scan.nextBatchList()) {
@@ -215,14 +227,34 @@ public final class RedisStateStore implements StateStore {
     return out;
   }
 
+  /** {@link #archive(String, Room)} bounded by no budget (tests). */
+  public boolean archive(String sessionId) {
+    return archive(sessionId, Room.NONE);
+  }
+
+  /**
+   * What each byte of a state's base64 costs while it is archived: the reply's bytes, the string
+   * made of them, the decoded state (3/4, for its hash), the text sent to S3 and the part S3 sends
+   * it from.
+   */
+  static final int ARCHIVE_COST = 5;
+
   /**
    * Copies the state's current bytes into the archive and remembers which hash was archived (until
-   * the state itself expires), so an unchanged state is not uploaded again every cycle.
+   * the state itself expires), so an unchanged state is not uploaded again every cycle. {@code
+   * room} is asked for what that buffers once the state's size is known, before it is read, all of
+   * it ({@link Room#reserveAll}: a {@link dev.kubecoderun.memory.MemoryBudgetExhaustedException}
+   * from it archives nothing).
    */
-  public boolean archive(String sessionId) {
+  public boolean archive(String sessionId, Room room) {
     if (archive == null) {
       return false;
     }
+    long size = redis.call(j -> j.strlen(key("", sessionId)));
+    if (size == 0) {
+      return false;
+    }
+    room.reserveAll(size * ARCHIVE_COST);
     String base64 = redis.call(j -> j.get(key("", sessionId)));
     if (base64 == null) {
       return false;
@@ -237,6 +269,22 @@ public final class RedisStateStore implements StateStore {
           }
         });
     return true;
+  }
+
+  /**
+   * {@code literal} as a SCAN pattern that matches only itself: REDIS_KEY_PREFIX may hold a glob
+   * character ({@code [} would match none of our keys, so nothing would ever be archived; {@code *}
+   * also another deployment's).
+   */
+  static String globEscaped(String literal) {
+    StringBuilder sb = new StringBuilder(literal.length());
+    for (char c : literal.toCharArray()) {
+      if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') {
+        sb.append('\\');
+      }
+      sb.append(c);
+    }
+    return sb.toString();
   }
 
   private String key(String kind, String sessionId) {

@@ -13,12 +13,14 @@ import java.time.Instant;
 import java.util.Base64;
 import java.util.List;
 import java.util.Optional;
+import java.util.logging.Logger;
 
 /**
  * Archived Python state in the object store, as the reference lays it out: {@code
  * states/{sid}/state.dat} holding the base64 text of the raw state bytes.
  */
 public final class StateArchive {
+  private static final Logger LOG = Logger.getLogger(StateArchive.class.getName());
   static final String PREFIX = "states/";
 
   private final ObjectStore objects;
@@ -52,7 +54,21 @@ public final class StateArchive {
    * #RESTORE_COST} times each piece of the archive before it is read.
    */
   public Optional<byte[]> read(String sessionId, Room room) {
+    return read(sessionId, null, room);
+  }
+
+  /**
+   * As {@link #read(String, Room)}, but an archive last written before {@code notBefore} (a
+   * session's creation; null: any) is not read: it is an earlier session's of the same id (see
+   * {@link StateStore#load(String, Instant, Room)}). A session's own archive is written at least
+   * STATE_ARCHIVE_AFTER_SECONDS (60 s or more) after its creation, so clocks a little apart do not
+   * turn it away.
+   */
+  public Optional<byte[]> read(String sessionId, Instant notBefore, Room room) {
     try {
+      if (notBefore != null && !writtenSince(sessionId, notBefore)) {
+        return Optional.empty();
+      }
       Optional<InputStream> in = objects.open(key(sessionId));
       if (in.isEmpty()) {
         return Optional.empty();
@@ -65,6 +81,28 @@ public final class StateArchive {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+  }
+
+  /**
+   * Whether the archive exists and was last written at or after {@code since}. S3 keeps an object's
+   * time in whole seconds: an archive written in the second its session was made in counts as
+   * before it, which a session's own never is (written a minute or more after).
+   */
+  private boolean writtenSince(String sessionId, Instant since) throws IOException {
+    String key = key(sessionId);
+    for (ObjectStore.ObjectSummary o : objects.list(key, null, 1)) {
+      if (o.key().equals(key)) {
+        if (o.lastModified().isBefore(since)) {
+          LOG.warning(
+              "the archived Python state of session "
+                  + sessionId
+                  + " is older than the session (Redis lost the session it was of): not restored");
+          return false;
+        }
+        return true;
+      }
+    }
+    return false;
   }
 
   public void delete(String sessionId) {

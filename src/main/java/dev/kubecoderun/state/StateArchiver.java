@@ -1,6 +1,9 @@
 package dev.kubecoderun.state;
 
+import dev.kubecoderun.common.ThrottledWarning;
 import dev.kubecoderun.config.Config;
+import dev.kubecoderun.memory.MemoryBudget;
+import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import dev.kubecoderun.session.SessionBusyException;
 import dev.kubecoderun.session.SessionLocks;
 import java.time.Clock;
@@ -29,6 +32,8 @@ public final class StateArchiver {
   private final StateArchive archive;
   private final Config.State config;
   private final Clock clock;
+  private final MemoryBudget memory;
+  private final ThrottledWarning noRoom = new ThrottledWarning(LOG, Duration.ofHours(1));
   private long cycles;
   private String expiryCursor;
 
@@ -37,7 +42,9 @@ public final class StateArchiver {
       SessionLocks locks,
       StateArchive archive,
       Config.State config,
-      Clock clock) {
+      Clock clock,
+      MemoryBudget memory) {
+    this.memory = memory;
     this.states = states;
     this.locks = locks;
     this.archive = archive;
@@ -56,11 +63,22 @@ public final class StateArchiver {
       } catch (SessionBusyException e) {
         continue; // a run or a state write: it may change or delete the state; the next cycle
       }
+      // What archiving a state buffers (~5 times its base64: a 50 MiB state ~330 MiB) comes out
+      // of the requests' budget, as the same state loaded by a run does: on a busy replica the
+      // state waits for a later cycle rather than take the heap from under them.
+      MemoryBudget.Held buffered = memory.hold();
       try {
-        if (states.archive(idle.sessionId())) {
+        if (states.archive(idle.sessionId(), buffered)) {
           archived++;
         }
+      } catch (MemoryBudgetExhaustedException e) {
+        // A state larger than the budget affords is never archived (nor could a run load it).
+        noRoom.warn(
+            "no room in REQUEST_MEMORY_BUDGET_MB to archive the Python state of session "
+                + idle.sessionId()
+                + ": left in Redis for a later cycle");
       } finally {
+        buffered.releaseAll();
         held.close();
       }
     }

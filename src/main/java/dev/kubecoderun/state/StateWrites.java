@@ -1,5 +1,6 @@
 package dev.kubecoderun.state;
 
+import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.session.SessionLocks;
 import dev.kubecoderun.session.SessionNotFoundException;
 import java.time.Duration;
@@ -34,17 +35,18 @@ public final class StateWrites {
   }
 
   /**
-   * Stores an uploaded state once no run of the session is in progress.
+   * Stores an uploaded state once no run of the session is in progress; {@code room}: see {@link
+   * StateStore#saveUpload(String, byte[], Room)}.
    *
    * @throws dev.kubecoderun.session.SessionBusyException a run held the session for the whole wait
    * @throws SessionNotFoundException the session is no longer the writer's (requireStill)
    */
-  public void upload(String sessionId, byte[] bytes, BooleanSupplier stillTheirs)
+  public void upload(String sessionId, byte[] bytes, Room room, BooleanSupplier stillTheirs)
       throws InterruptedException {
     SessionLocks.Lease held = locks.acquire(sessionId, wait);
     try {
       requireStill(sessionId, stillTheirs);
-      states.saveUpload(sessionId, bytes);
+      states.saveUpload(sessionId, bytes, room);
     } finally {
       held.close();
     }

@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import dev.kubecoderun.auth.Principal;
+import dev.kubecoderun.files.LocalFileMetadataStore;
+import dev.kubecoderun.files.LocalObjectStore;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.sandbox.AbstractSandbox;
@@ -184,6 +186,49 @@ class RunnerDeadlinesTest {
     assertTrue(e.getMessage().contains("did not finish sending a file within"), e.getMessage());
     assertTrue(took.compareTo(TRANSFER) >= 0, "ended before the deadline: " + took);
     assertTrue(took.compareTo(TRANSFER.multipliedBy(8)) < 0, "ended long after it: " + took);
+    assertAllReleased(SESSION);
+  }
+
+  /**
+   * A run whose first generated file is stored and whose second never finishes arriving: its answer
+   * is the 503 of a sandbox failure, so the first file must not stay stored either, neither in the
+   * session's listing (counted against MAX_SESSION_FILES, stored again by the client's retry) nor
+   * as bytes.
+   */
+  @Test
+  void aRunThatFailsAfterStoringAFileKeepsNoneOfItsFiles() throws Exception {
+    runner.createContext(
+        "/execute",
+        ex ->
+            answer(
+                ex,
+                200,
+                "{\"exit_code\":0,\"stdout\":\"\",\"stderr\":\"\",\"duration_ms\":1,"
+                    + "\"files\":[{\"path\":\"a.txt\",\"size\":2,\"mtime\":1,"
+                    + "\"change\":\"created\"},{\"path\":\"b.txt\",\"size\":3,"
+                    + "\"mtime\":1,\"change\":\"created\"}]}"));
+    runner.createContext(
+        "/files/",
+        ex -> {
+          if (ex.getRequestURI().getPath().endsWith("/a.txt")) {
+            answer(ex, 200, "a\n");
+          } else {
+            trickle(ex);
+          }
+        });
+
+    ExecutionUnavailableException e =
+        assertThrows(
+            ExecutionUnavailableException.class,
+            () -> onVirtualThread(() -> executions.execute(run(SESSION), null, null)));
+
+    assertEquals(ExecutionUnavailableException.Reason.SANDBOX_FAILED, e.reason());
+    // Read back from what the stores wrote to disk.
+    assertEquals(List.of(), new LocalFileMetadataStore(dir).list(SESSION), "files listed");
+    assertEquals(
+        List.of(),
+        new LocalObjectStore(dir).list("sessions/" + SESSION + "/", null, 10),
+        "objects stored");
     assertAllReleased(SESSION);
   }
 

@@ -172,6 +172,38 @@ class RealStoresTest {
     assertEquals("invalid_multipart", e.path("details").get(0).path("code").asText(), r.body());
   }
 
+  /**
+   * A file whose record outlived its bytes (lost from S3): a run naming it goes on without it and
+   * says so, as for a file not found, rather than a 503 that every retry would meet again
+   * (LibreChat sends the files it tracks with every run of the conversation).
+   */
+  @Test
+  @Order(6)
+  void aRunNamingAFileWhoseBytesAreGoneRunsWithoutItAndSaysSo() throws Exception {
+    JsonNode up = server.upload("/upload", "lost.csv", CSV, Map.of()).json();
+    String sid = up.path("session_id").asText();
+    String fid = up.path("files").path(0).path("fileId").asText();
+    Map<String, String> env =
+        new java.util.HashMap<>(TestServer.realStoresEnv("kcr-e2e:", "kcr-e2e"));
+    env.put("AUTH_ENABLED", "false");
+    dev.kubecoderun.files.S3ObjectStore.create(dev.kubecoderun.config.Config.from(env).s3())
+        .delete("sessions/" + sid + "/uploads/" + fid);
+
+    TestServer.Reply r =
+        server.exec(
+            Map.of(
+                "lang",
+                "py",
+                "code",
+                "import os\nprint(os.path.exists('lost.csv'))",
+                "files",
+                List.of(Map.of("id", fid, "session_id", sid, "name", "lost.csv"))));
+    assertEquals(200, r.status(), r.body());
+    assertEquals("False\n", r.json().path("stdout").asText(), r.body());
+    assertTrue(
+        r.json().path("stderr").asText().contains("input file 'lost.csv' was not found"), r.body());
+  }
+
   private static void assertUnavailable(TestServer.Reply r) {
     Errors.assertError(r, 503, "service_unavailable");
     assertNotNull(r.header("Retry-After"), "503 carries Retry-After");

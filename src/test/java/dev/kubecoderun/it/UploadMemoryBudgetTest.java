@@ -176,4 +176,43 @@ class UploadMemoryBudgetTest {
       assertTrue(reply.startsWith("HTTP/1.1 200"), reply);
     }
   }
+
+  /**
+   * A state sent to POST /state is written to Redis as base64, a string and again as the bytes
+   * sent, on top of the bytes the upload holds: room for that is asked for before the write. A
+   * state whose write the budget can never hold (6 MiB: 6 + 18 > 16 MiB) is a 503 that stores
+   * nothing, not a write past the budget; a smaller one is stored, and all of it is given back.
+   */
+  @Test
+  void aStateUploadIsWrittenToRedisOnlyWithRoomForItsBase64() throws Exception {
+    String sid = dev.kubecoderun.session.Ids.next();
+    byte[] large = content(6 * MIB, 4);
+    large[0] = 2; // the version byte
+    TestServer.Reply refused = postState(sid, large);
+    Errors.assertError(refused, 503, "service_unavailable");
+    assertTrue(refused.header("Retry-After") != null, refused.body());
+    assertEquals(
+        false, server.get("/v1/state/" + sid + "/info").json().path("exists").asBoolean(true));
+
+    byte[] small = content(2 * MIB, 5);
+    small[0] = 2;
+    assertEquals(201, postState(sid, small).status());
+    HttpResponse<byte[]> got =
+        server.http.send(
+            server.request("/v1/state/" + sid).GET().build(),
+            HttpResponse.BodyHandlers.ofByteArray());
+    assertArrayEquals(small, got.body());
+    Eventually.await(
+        "every reservation to be given back",
+        Duration.ofSeconds(30),
+        () -> server.gauge("kubecoderun_request_memory_held_bytes") == 0);
+  }
+
+  private static TestServer.Reply postState(String sid, byte[] state) {
+    return server.send(
+        server
+            .request("/v1/state/" + sid)
+            .header("Content-Type", "application/octet-stream")
+            .POST(java.net.http.HttpRequest.BodyPublishers.ofByteArray(state)));
+  }
 }

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.session.LocalSessionLocks;
 import dev.kubecoderun.session.SessionNotFoundException;
 import java.nio.file.Path;
@@ -29,10 +30,11 @@ class StateWritesTest {
   void anUploadToASessionNoLongerTheWritersWritesNothing() throws Exception {
     StateStore states = new LocalStateStore(data, Duration.ofHours(1), Clock.systemUTC());
     assertThrows(
-        SessionNotFoundException.class, () -> writes(states).upload("sess1", STATE, () -> false));
+        SessionNotFoundException.class,
+        () -> writes(states).upload("sess1", STATE, Room.NONE, () -> false));
     assertTrue(states.load("sess1").isEmpty());
 
-    writes(states).upload("sess1", STATE, () -> true);
+    writes(states).upload("sess1", STATE, Room.NONE, () -> true);
     assertArrayEquals(STATE, states.load("sess1").orElseThrow().bytes());
   }
 

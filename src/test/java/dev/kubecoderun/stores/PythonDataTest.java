@@ -12,6 +12,7 @@ import dev.kubecoderun.config.Config;
 import dev.kubecoderun.files.ObjectStore;
 import dev.kubecoderun.files.RedisFileMetadataStore;
 import dev.kubecoderun.files.StoredFile;
+import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.redis.RedisConnection;
 import dev.kubecoderun.session.RedisSessionLocks;
@@ -145,7 +146,13 @@ class PythonDataTest {
             Duration.ofDays(7),
             Duration.ofMinutes(5));
     StateArchiver archiver =
-        new StateArchiver(states, new RedisSessionLocks(REDIS), archive, cfg, Clock.systemUTC());
+        new StateArchiver(
+            states,
+            new RedisSessionLocks(REDIS),
+            archive,
+            cfg,
+            Clock.systemUTC(),
+            new MemoryBudget(64 << 20));
     byte[] state = "\u0002archived".getBytes(StandardCharsets.UTF_8);
     states.save("ArchivedSession000001", state);
 
@@ -248,7 +255,13 @@ class PythonDataTest {
     StateArchive archive = new StateArchive(racing);
     states[0] = new RedisStateStore(REDIS, Duration.ofHours(2), Clock.systemUTC(), archive);
     StateArchiver archiver =
-        new StateArchiver(states[0], locks, archive, ARCHIVE_AT_ONCE, Clock.systemUTC());
+        new StateArchiver(
+            states[0],
+            locks,
+            archive,
+            ARCHIVE_AT_ONCE,
+            Clock.systemUTC(),
+            new MemoryBudget(64 << 20));
     states[0].save(sid, "\u0002secret = 42".getBytes(StandardCharsets.UTF_8));
 
     archiver.runOnce();
@@ -270,7 +283,8 @@ class PythonDataTest {
     RedisStateStore states =
         new RedisStateStore(REDIS, Duration.ofHours(2), Clock.systemUTC(), archive);
     StateArchiver archiver =
-        new StateArchiver(states, locks, archive, ARCHIVE_AT_ONCE, Clock.systemUTC());
+        new StateArchiver(
+            states, locks, archive, ARCHIVE_AT_ONCE, Clock.systemUTC(), new MemoryBudget(64 << 20));
     byte[] state = "\u0002held = 1".getBytes(StandardCharsets.UTF_8);
     states.save(sid, state);
 
@@ -280,6 +294,47 @@ class PythonDataTest {
     }
     archiver.runOnce();
     assertArrayEquals(state, archive.read(sid, Room.NONE).orElseThrow(), "archived once free");
+    states.delete(sid);
+  }
+
+  /**
+   * Archiving a state buffers about 5 times its base64 (the reply, the string, the decoded bytes,
+   * the text and part sent to S3), reserved from the requests' memory budget before it is read: a
+   * state the budget cannot hold stays in Redis for a later cycle, and nothing stays held.
+   */
+  @Test
+  void theArchiverArchivesAStateOnlyWithRoomForWhatItBuffers() throws Exception {
+    String sid = "BudgetArchiveSession1";
+    StateArchive archive = new StateArchive(RealStores.s3("kcr-archive"));
+    RedisStateStore states =
+        new RedisStateStore(REDIS, Duration.ofHours(2), Clock.systemUTC(), archive);
+    byte[] state = new byte[300 * 1024];
+    state[0] = 2;
+    states.save(sid, state);
+
+    MemoryBudget small = new MemoryBudget(1 << 20);
+    new StateArchiver(
+            states,
+            new RedisSessionLocks(REDIS),
+            archive,
+            ARCHIVE_AT_ONCE,
+            Clock.systemUTC(),
+            small)
+        .runOnce();
+    assertTrue(archive.read(sid, Room.NONE).isEmpty(), "not archived without room for it");
+    assertEquals(0, small.held(), "held after the cycle");
+
+    MemoryBudget enough = new MemoryBudget(4 << 20);
+    new StateArchiver(
+            states,
+            new RedisSessionLocks(REDIS),
+            archive,
+            ARCHIVE_AT_ONCE,
+            Clock.systemUTC(),
+            enough)
+        .runOnce();
+    assertArrayEquals(state, archive.read(sid, Room.NONE).orElseThrow(), "archived with room");
+    assertEquals(0, enough.held(), "held after the cycle");
     states.delete(sid);
   }
 }

@@ -101,6 +101,29 @@ class RealStoresTest {
     }
   }
 
+  /**
+   * REDIS_KEY_PREFIX is any text: one with glob characters still finds its own idle states to
+   * archive (the SCAN pattern is the prefix taken literally), and only its own.
+   */
+  @Test
+  void idleStatesAreFoundUnderAPrefixWithGlobCharacters() {
+    String unique = RealStores.uniquePrefix("glob");
+    try (RedisConnection globbed = RealStores.redis(unique.replace("glob", "[g]*?\\"));
+        RedisConnection other = RealStores.redis(unique.replace("glob", "gX"))) {
+      RedisStateStore mine =
+          new RedisStateStore(globbed, Duration.ofHours(1), Clock.systemUTC(), null);
+      RedisStateStore theirs =
+          new RedisStateStore(other, Duration.ofHours(1), Clock.systemUTC(), null);
+      mine.save("MineSession", new byte[] {2, 1});
+      theirs.save("TheirSession", new byte[] {2, 2});
+      assertEquals(
+          List.of("MineSession"),
+          mine.idleStates(Duration.ZERO, 10).stream()
+              .map(RedisStateStore.IdleState::sessionId)
+              .toList());
+    }
+  }
+
   @Nested
   class Sessions extends SessionStoreContract {
     private final SessionStore store = new RedisSessionStore(REDIS, Clock.systemUTC());
