@@ -56,7 +56,12 @@ public final class MemoryBudget {
 
   /** What one holder (a request, a run) holds. */
   public final class Held implements Room {
+    private final boolean waits;
     private long heldKib;
+
+    private Held(boolean waits) {
+      this.waits = waits;
+    }
 
     /**
      * Reserves {@code bytes} more, waiting for others to give back; {@link
@@ -73,13 +78,20 @@ public final class MemoryBudget {
       if (want <= 0) {
         return 0;
       }
-      // The untimed tryAcquire takes free permits even of a fair semaphore with threads queued.
-      boolean got = heldKib > 0 && kib.tryAcquire((int) want);
-      try {
-        got = got || kib.tryAcquire((int) want, wait.toNanos(), TimeUnit.NANOSECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        got = false;
+      boolean got;
+      if (!waits) {
+        // Room free now, and no one waiting for it: a fair semaphore's untimed tryAcquire would
+        // take it ahead of them.
+        got = !kib.hasQueuedThreads() && kib.tryAcquire((int) want);
+      } else {
+        // The untimed tryAcquire takes free permits even of a fair semaphore with threads queued.
+        got = heldKib > 0 && kib.tryAcquire((int) want);
+        try {
+          got = got || kib.tryAcquire((int) want, wait.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          got = false;
+        }
       }
       if (!got) {
         throw new MemoryBudgetExhaustedException();
@@ -135,6 +147,15 @@ public final class MemoryBudget {
   }
 
   public Held hold() {
-    return new Held();
+    return new Held(true);
+  }
+
+  /**
+   * A holding for background work (the state archiver) that never waits for room, nor takes room
+   * someone waits for: {@link MemoryBudgetExhaustedException} instead. A large reservation waiting
+   * at the head of the fair queue would hold up every request behind it.
+   */
+  public Held holdIfFree() {
+    return new Held(false);
   }
 }

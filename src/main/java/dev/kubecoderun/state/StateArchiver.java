@@ -65,8 +65,9 @@ public final class StateArchiver {
       }
       // What archiving a state buffers (~5 times its base64: a 50 MiB state ~330 MiB) comes out
       // of the requests' budget, as the same state loaded by a run does: on a busy replica the
-      // state waits for a later cycle rather than take the heap from under them.
-      MemoryBudget.Held buffered = memory.hold();
+      // state waits for a later cycle rather than take the heap from under them, or hold up
+      // the requests waiting for room (and the session's runs, whose lock it holds).
+      MemoryBudget.Held buffered = memory.holdIfFree();
       try {
         if (states.archive(idle.sessionId(), buffered)) {
           archived++;

@@ -337,4 +337,37 @@ class PythonDataTest {
     assertEquals(0, enough.held(), "held after the cycle");
     states.delete(sid);
   }
+
+  @Test
+  void theArchiverNeverWaitsForRoomARequestHolds() throws Exception {
+    String sid = "BudgetArchiveSession2";
+    StateArchive archive = new StateArchive(RealStores.s3("kcr-archive"));
+    RedisStateStore states =
+        new RedisStateStore(REDIS, Duration.ofHours(2), Clock.systemUTC(), archive);
+    byte[] state = new byte[300 * 1024];
+    state[0] = 2;
+    states.save(sid, state);
+    // Room for the archive (~2 MiB), held by a request; a waiter would wait an hour for it, and
+    // hold up every request behind it in the fair queue.
+    MemoryBudget busy = new MemoryBudget(4 << 20, Duration.ofHours(1));
+    MemoryBudget.Held request = busy.hold();
+    request.reserve(3 << 20);
+    StateArchiver archiver =
+        new StateArchiver(
+            states,
+            new RedisSessionLocks(REDIS),
+            archive,
+            ARCHIVE_AT_ONCE,
+            Clock.systemUTC(),
+            busy);
+    int archived =
+        org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(
+            Duration.ofSeconds(60), archiver::runOnce, "the archiver waited for room");
+    assertEquals(0, archived);
+    assertTrue(archive.read(sid, Room.NONE).isEmpty(), "not archived without room for it now");
+    assertEquals(3 << 20, busy.held(), "only the request's holding");
+    request.releaseAll();
+    assertEquals(1, archiver.runOnce(), "archived once the room is free");
+    states.delete(sid);
+  }
 }
