@@ -146,6 +146,8 @@ final class Bodies {
       while (left > 0 && (n = in.read(buf, 0, (int) Math.min(buf.length, left))) != -1) {
         left -= n;
       }
+    } catch (CloseConnectionException | ApiError e) {
+      throw e; // the body stopped arriving, or its framing is lost: that is the answer now
     } catch (IOException | RuntimeException e) {
       // the client went away: nothing to answer
     }

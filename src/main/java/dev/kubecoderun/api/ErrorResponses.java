@@ -2,6 +2,7 @@ package dev.kubecoderun.api;
 
 import dev.kubecoderun.common.Json;
 import io.helidon.common.media.type.MediaTypes;
+import io.helidon.http.HeaderValues;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
 import java.math.BigDecimal;
@@ -21,6 +22,12 @@ public final class ErrorResponses {
       return;
     }
     e.headers().forEach(res::header);
+    // A body announced with "Expect: 100-continue" and left unread: no 100 went out, and the
+    // connection ends after this answer (RequestFilter); the client is told so, or it would send
+    // its next request on a connection about to close.
+    if (req.headers().containsToken(HeaderValues.EXPECT_100) && !req.content().consumed()) {
+      res.header("Connection", "close");
+    }
     res.status(e.status());
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(body(e, RequestId.of(req).value()));

@@ -10,6 +10,8 @@ import io.helidon.webserver.http.Filter;
 import io.helidon.webserver.http.FilterChain;
 import io.helidon.webserver.http.RoutingRequest;
 import io.helidon.webserver.http.RoutingResponse;
+import java.io.IOException;
+import java.io.InputStream;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.logging.Level;
@@ -86,6 +88,25 @@ final class RequestFilter implements Filter {
             || (req.headers().containsToken(HeaderValues.EXPECT_100)
                 && !req.content().consumed()))) {
       throw new CloseConnectionException("the connection cannot go on after this answer");
+    }
+    // A body the answer left unread (a 401, 404 or 405 answered before it; a 413 past DRAIN_LIMIT)
+    // Helidon reads to its end before the next request, with no limit of time while it holds the
+    // request's slot: a client (no key needed) trickling it would hold the slot for ever. It is
+    // read here instead, as any body is (Bodies), up to DRAIN_LIMIT and for at most the idle
+    // timeout in all; what is left then ends the connection.
+    if (res.isSent() && !req.content().consumed() && !drained(req)) {
+      throw new CloseConnectionException("the rest of the request body was not read");
+    }
+  }
+
+  /** Whether what is left of the request's body could be read to its end, within bounds. */
+  private boolean drained(RoutingRequest req) {
+    try (ReadDeadline deadline = new ReadDeadline(bodyIdle.timeout());
+        InputStream in = Bodies.open(req)) {
+      Bodies.drain(in);
+      return req.content().consumed() && !deadline.passed();
+    } catch (IOException | RuntimeException e) {
+      return false; // already opened by the handler, broken, stalled, or the deadline passed
     }
   }
 

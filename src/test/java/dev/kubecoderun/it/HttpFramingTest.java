@@ -155,6 +155,9 @@ class HttpFramingTest {
         InputStream in = s.getInputStream();
         String first = RawHttp.readReply(in);
         assertEquals(List.of(c[2]), statuses(first), c[0]);
+        assertTrue(
+            first.toLowerCase(java.util.Locale.ROOT).contains("\r\nconnection: close\r\n"),
+            c[0] + ": the client is told the connection ends: " + first);
         try {
           s.getOutputStream().write(hidden.getBytes(StandardCharsets.US_ASCII));
         } catch (IOException e) {
@@ -272,6 +275,73 @@ class HttpFramingTest {
                   .timeout(java.time.Duration.ofSeconds(10))
                   .GET());
       assertEquals(200, served.status(), "the server serves others after");
+    } finally {
+      own.app.close();
+    }
+  }
+
+  /**
+   * A body its answer left unread (no key: 401; a path no route has: 404; a method the path does
+   * not take: 405), then trickled a byte now and then: Helidon read it to its end before the next
+   * request, with no limit of time, holding the request's slot. Now the connection ends within the
+   * idle timeout (2 s here) of the answer.
+   */
+  @Test
+  void aBodyLeftUnreadByItsAnswerIsNotWaitedForPastTheIdleTimeout() throws Exception {
+    TestServer own =
+        TestServer.start(Map.of("IDLE_CONNECTION_TIMEOUT_SECONDS", "2", "POD_POOL_PY", "0"), "0");
+    try {
+      logged.clear();
+      String key = "X-API-Key: " + TestServer.KEY + "\r\n";
+      for (String[] c :
+          List.of(
+              new String[] {
+                "/v1/upload", "Content-Type: multipart/form-data; boundary=b\r\n", "401"
+              },
+              new String[] {"/v1/nowhere", key, "404"},
+              new String[] {"/v1/health", key, "405"})) {
+        try (Socket s = new Socket()) {
+          s.connect(new InetSocketAddress("127.0.0.1", own.app.port()), 5000);
+          s.getOutputStream()
+              .write(
+                  ("POST "
+                          + c[0]
+                          + " HTTP/1.1\r\nHost: x\r\n"
+                          + c[1]
+                          + "Content-Length: 100000\r\n\r\n--b")
+                      .getBytes(StandardCharsets.US_ASCII));
+          long start = System.nanoTime();
+          Thread trickle =
+              Thread.ofVirtual()
+                  .start(
+                      () -> {
+                        try {
+                          for (int i = 0; i < 100; i++) {
+                            s.getOutputStream().write('a');
+                            s.getOutputStream().flush();
+                            Thread.sleep(300); // under the idle timeout
+                          }
+                        } catch (IOException | InterruptedException e) {
+                          // cut off by the server
+                        }
+                      });
+          s.setSoTimeout(20_000);
+          ByteArrayOutputStream got = new ByteArrayOutputStream();
+          try {
+            s.getInputStream().transferTo(got);
+          } catch (IOException e) {
+            // reset by the server: closed too
+          }
+          double seconds = (System.nanoTime() - start) / 1e9;
+          trickle.interrupt();
+          String replies = got.toString(StandardCharsets.UTF_8);
+          assertEquals(List.of(c[2]), statuses(replies), c[0] + ": " + replies);
+          assertTrue(
+              seconds < 10, c[0] + ": closed after " + seconds + " s, the trickle goes on for 30");
+        }
+      }
+      assertEquals(List.of(), severe(), "nothing logged as a failure of the service");
+      assertEquals(200, own.get("/health").status(), "the server serves others after");
     } finally {
       own.app.close();
     }
