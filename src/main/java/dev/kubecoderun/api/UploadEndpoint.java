@@ -22,15 +22,12 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 
 /**
  * POST /upload and /upload/batch: multipart, streamed part by part into the file store. A failed
  * /upload stores nothing; /upload/batch reports each file on its own.
  */
 final class UploadEndpoint implements HttpService {
-  private static final Logger LOG = Logger.getLogger(UploadEndpoint.class.getName());
   private static final int MAX_FIELD_BYTES = 4096;
 
   private final FileService files;
@@ -173,7 +170,7 @@ final class UploadEndpoint implements HttpService {
       // An answer that is an error names no file: none stays stored (a batch's per-file errors
       // come with a complete answer).
       if (!complete) {
-        rollback(stored);
+        files.rollBack(stored);
       }
     }
     if (stored.isEmpty() && failed == 0) {
@@ -286,15 +283,5 @@ final class UploadEndpoint implements HttpService {
         "resource_conflict",
         msg,
         List.of(new ApiError.Detail("session_id", msg, "session_file_limit")));
-  }
-
-  private void rollback(List<StoredFile> stored) {
-    for (StoredFile f : stored) {
-      try {
-        files.deleteAnyOwner(f.sessionId(), f.id());
-      } catch (IOException | RuntimeException e) {
-        LOG.log(Level.WARNING, "cannot roll back upload " + f.id(), e);
-      }
-    }
   }
 }

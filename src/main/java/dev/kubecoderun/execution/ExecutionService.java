@@ -251,7 +251,7 @@ public final class ExecutionService {
           timer.mark("state");
           response = respond(session, result, outputs, saved, notes);
         } catch (SandboxException | RuntimeException e) {
-          forget(kept);
+          files.rollBack(kept);
           throw e;
         }
         answer = given != null ? answerBytes(response) : 0;
@@ -591,21 +591,6 @@ public final class ExecutionService {
       List<ExecResponse.SkippedFile> skipped,
       List<String> deleted,
       ExecResponse.ArtifactDelivery delivery) {}
-
-  /**
-   * Deletes the files a run stored before it failed. Best effort: the store that failed may be the
-   * one they are in; what stays is an orphan the clean-up of the session (or the orphan sweep, for
-   * bytes) collects.
-   */
-  private void forget(List<StoredFile> kept) {
-    for (StoredFile f : kept) {
-      try {
-        files.deleteAnyOwner(f.sessionId(), f.id());
-      } catch (IOException | RuntimeException e) {
-        LOG.log(Level.WARNING, "cannot delete output " + f.id() + " of a failed run", e);
-      }
-    }
-  }
 
   /**
    * Stores each file the run created or modified, in path order, up to MAX_OUTPUT_FILES and while

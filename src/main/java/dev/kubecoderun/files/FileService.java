@@ -9,6 +9,8 @@ import java.time.Clock;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * Stores, finds and deletes a session's files. Bytes go to the object store before the metadata
@@ -20,6 +22,8 @@ import java.util.Optional;
  * owners were recorded is its session's owner's. To anyone else a file does not exist.
  */
 public final class FileService {
+  private static final Logger LOG = Logger.getLogger(FileService.class.getName());
+
   private final FileMetadataStore metadata;
   private final ObjectStore objects;
   private final Clock clock;
@@ -261,7 +265,7 @@ public final class FileService {
 
   /**
    * Deletes metadata first: a failure after it leaves an orphan object, never a dangling name. Any
-   * file, whoever owns it: for the housekeeping and a failed upload's roll-back, never for a
+   * file, whoever owns it: for the housekeeping and roll-backs ({@link #rollBack}), never for a
    * request.
    */
   public boolean deleteAnyOwner(String sessionId, String fileId) throws IOException {
@@ -271,5 +275,22 @@ public final class FileService {
     }
     objects.delete(file.get().objectKey());
     return true;
+  }
+
+  /**
+   * Takes back files stored for an answer that is an error (an upload refused, a run failed after
+   * storing some outputs): that answer names none of them. Best effort, each failure logged: the
+   * store that failed may be the one they are in, and what stays is an orphan the emptying of the
+   * session (or the orphan sweep, for bytes) collects.
+   */
+  public void rollBack(List<StoredFile> stored) {
+    for (StoredFile f : stored) {
+      try {
+        deleteAnyOwner(f.sessionId(), f.id());
+      } catch (IOException | RuntimeException e) {
+        LOG.log(
+            Level.WARNING, "cannot roll back file " + f.id() + " of session " + f.sessionId(), e);
+      }
+    }
   }
 }
