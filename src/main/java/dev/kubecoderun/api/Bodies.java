@@ -1,6 +1,7 @@
 package dev.kubecoderun.api;
 
 import io.helidon.common.buffers.DataReader;
+import io.helidon.http.HeaderValues;
 import io.helidon.webserver.CloseConnectionException;
 import io.helidon.webserver.http.ServerRequest;
 import java.io.FilterInputStream;
@@ -41,6 +42,16 @@ final class Bodies {
   /** {@link #open(ServerRequest)}; {@code idle} null: no idle watch (a read with a deadline). */
   static InputStream open(ServerRequest req, Duration idle) {
     return new Framed(req.content().inputStream(), idle);
+  }
+
+  /**
+   * Whether the request announced its body with "Expect: 100-continue" and the handler left it
+   * unread: no 100 went out, Helidon does not discard such a body, and a client or proxy sending it
+   * anyway would have it read as the next request. The connection ends after the answer ({@link
+   * RequestFilter}), which says so ({@link ErrorResponses}).
+   */
+  static boolean expectedButUnread(ServerRequest req) {
+    return req.headers().containsToken(HeaderValues.EXPECT_100) && !req.content().consumed();
   }
 
   /** One read of the body, which may block. */

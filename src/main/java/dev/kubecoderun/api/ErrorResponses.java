@@ -2,7 +2,6 @@ package dev.kubecoderun.api;
 
 import dev.kubecoderun.common.Json;
 import io.helidon.common.media.type.MediaTypes;
-import io.helidon.http.HeaderValues;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
 import java.math.BigDecimal;
@@ -22,10 +21,9 @@ public final class ErrorResponses {
       return;
     }
     e.headers().forEach(res::header);
-    // A body announced with "Expect: 100-continue" and left unread: no 100 went out, and the
-    // connection ends after this answer (RequestFilter); the client is told so, or it would send
-    // its next request on a connection about to close.
-    if (req.headers().containsToken(HeaderValues.EXPECT_100) && !req.content().consumed()) {
+    // The connection ends after this answer: the client is told so, or it would send its next
+    // request on a connection about to close.
+    if (Bodies.expectedButUnread(req)) {
       res.header("Connection", "close");
     }
     res.status(e.status());

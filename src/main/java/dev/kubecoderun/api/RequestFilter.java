@@ -79,14 +79,11 @@ final class RequestFilter implements Filter {
     // skips what is left of a body the handler did not read (a 404, a 405, a 401 answered before
     // it), yet Helidon reads on from the connection: that rest would be taken for the client's next
     // request, one no proxy in front has seen (its path rules, its X-Forwarded-For). So close.
-    // Likewise a body announced with "Expect: 100-continue" and answered without being read: no
-    // 100 was sent, Helidon does not discard it, and a client or proxy that sends it anyway would
-    // have it read as the next request.
+    // Likewise a body announced with "Expect: 100-continue" and answered without being read.
     if (res.isSent()
         && (req.headers().containsToken(HeaderValues.CONNECTION_CLOSE)
             || res.headers().containsToken(HeaderValues.CONNECTION_CLOSE)
-            || (req.headers().containsToken(HeaderValues.EXPECT_100)
-                && !req.content().consumed()))) {
+            || Bodies.expectedButUnread(req))) {
       throw new CloseConnectionException("the connection cannot go on after this answer");
     }
     // A body the answer left unread (a 401, 404 or 405 answered before it; a 413 past DRAIN_LIMIT)
