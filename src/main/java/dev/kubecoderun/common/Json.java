@@ -7,6 +7,7 @@ import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -27,6 +28,10 @@ public final class Json {
           .configure(
               com.fasterxml.jackson.databind.SerializationFeature.WRITE_DATES_AS_TIMESTAMPS, false)
           .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+
+  // document()'s reader, made once: every JSON body is read through it.
+  private static final ObjectReader DOCUMENT =
+      MAPPER.readerFor(JsonNode.class).with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
   private Json() {}
 
@@ -80,10 +85,7 @@ public final class Json {
    * (readTree reads the first root value and stops, so {@code {...}{...}} would be its first half).
    */
   public static JsonNode document(byte[] bytes) throws IOException {
-    return MAPPER
-        .readerFor(JsonNode.class)
-        .with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
-        .readValue(bytes);
+    return DOCUMENT.readValue(bytes);
   }
 
   public static <T> T read(InputStream in, Class<T> type) {
