@@ -128,8 +128,8 @@ public final class ApiServer {
                 .addReceiveListener(new HeaderDeadline(settings.idleConnectionTimeout()))
                 .build())
         // Handlers refuse a body over its own limit and drain what is left (up to DRAIN_LIMIT), so
-        // the
-        // client reads a clean 413. Helidon's hard ceiling sits above that: a body it refuses is
+        // the client reads a clean 413. Helidon's hard ceiling sits above that: a body it refuses
+        // is
         // not drained, and a client still sending may see a reset connection instead of the answer.
         .maxPayloadSize(largestBodyBytes + Bodies.DRAIN_LIMIT)
         // Small responses must not wait for the client's delayed ACK (Nagle's algorithm).

@@ -44,12 +44,12 @@ public final class StateArchiver {
       Config.State config,
       Clock clock,
       MemoryBudget memory) {
-    this.memory = memory;
     this.states = states;
     this.locks = locks;
     this.archive = archive;
     this.config = config;
     this.clock = clock;
+    this.memory = memory;
   }
 
   /** One cycle; returns how many states it archived. */
@@ -73,7 +73,8 @@ public final class StateArchiver {
           archived++;
         }
       } catch (MemoryBudgetExhaustedException e) {
-        // A state larger than the budget affords is never archived (nor could a run load it).
+        // No room now (or ever: a state larger than the budget affords, which no run could
+        // load either): the state stays in Redis.
         noRoom.warn(
             "no room in REQUEST_MEMORY_BUDGET_MB to archive the Python state of session "
                 + idle.sessionId()
