@@ -79,6 +79,41 @@ class HttpFramingTest {
     }
   }
 
+  /** What a trickling client got, and how long the server took to close the connection. */
+  private record Trickled(String replies, double seconds) {}
+
+  /**
+   * Sends a byte every 300 ms (under a 2 s idle timeout, for 30 s) on {@code s} while reading what
+   * comes back until the server closes the connection (or 20 s pass).
+   */
+  private static Trickled trickleUntilClosed(Socket s) throws IOException {
+    long start = System.nanoTime();
+    Thread trickle =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    for (int i = 0; i < 100; i++) {
+                      s.getOutputStream().write('a');
+                      s.getOutputStream().flush();
+                      Thread.sleep(300); // under the idle timeout
+                    }
+                  } catch (IOException | InterruptedException e) {
+                    // cut off by the server
+                  }
+                });
+    s.setSoTimeout(20_000);
+    ByteArrayOutputStream got = new ByteArrayOutputStream();
+    try {
+      s.getInputStream().transferTo(got);
+    } catch (IOException e) {
+      // reset by the server (closed too), or still open 20 s on: the caller's time says which
+    }
+    double seconds = (System.nanoTime() - start) / 1e9;
+    trickle.interrupt();
+    return new Trickled(got.toString(StandardCharsets.UTF_8), seconds);
+  }
+
   private static List<String> statuses(String replies) {
     return STATUS_LINE.matcher(replies).results().map(m -> m.group(1)).toList();
   }
@@ -310,31 +345,9 @@ class HttpFramingTest {
                           + c[1]
                           + "Content-Length: 100000\r\n\r\n--b")
                       .getBytes(StandardCharsets.US_ASCII));
-          long start = System.nanoTime();
-          Thread trickle =
-              Thread.ofVirtual()
-                  .start(
-                      () -> {
-                        try {
-                          for (int i = 0; i < 100; i++) {
-                            s.getOutputStream().write('a');
-                            s.getOutputStream().flush();
-                            Thread.sleep(300); // under the idle timeout
-                          }
-                        } catch (IOException | InterruptedException e) {
-                          // cut off by the server
-                        }
-                      });
-          s.setSoTimeout(20_000);
-          ByteArrayOutputStream got = new ByteArrayOutputStream();
-          try {
-            s.getInputStream().transferTo(got);
-          } catch (IOException e) {
-            // reset by the server: closed too
-          }
-          double seconds = (System.nanoTime() - start) / 1e9;
-          trickle.interrupt();
-          String replies = got.toString(StandardCharsets.UTF_8);
+          Trickled t = trickleUntilClosed(s);
+          String replies = t.replies();
+          double seconds = t.seconds();
           assertEquals(List.of(c[2]), statuses(replies), c[0] + ": " + replies);
           assertTrue(
               seconds < 10, c[0] + ": closed after " + seconds + " s, the trickle goes on for 30");
@@ -362,32 +375,7 @@ class HttpFramingTest {
       s.getOutputStream()
           .write(
               "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: ".getBytes(StandardCharsets.US_ASCII));
-      long start = System.nanoTime();
-      Thread trickle =
-          Thread.ofVirtual()
-              .start(
-                  () -> {
-                    try {
-                      for (int i = 0; i < 100; i++) {
-                        s.getOutputStream().write('a');
-                        s.getOutputStream().flush();
-                        Thread.sleep(300); // under the idle timeout
-                      }
-                    } catch (IOException | InterruptedException e) {
-                      // cut off by the server
-                    }
-                  });
-      s.setSoTimeout(20_000);
-      InputStream in = s.getInputStream();
-      try {
-        while (in.read() != -1) {
-          // an answer, if one got out before the close
-        }
-      } catch (IOException e) {
-        // reset by the server: closed too
-      }
-      double seconds = (System.nanoTime() - start) / 1e9;
-      trickle.interrupt();
+      double seconds = trickleUntilClosed(s).seconds();
       assertTrue(seconds < 10, "cut off after " + seconds + " s, the trickle would go on for 30");
       assertEquals(List.of(), severe(), "nothing logged as a failure of the service");
       assertEquals(200, own.get("/health").status(), "the server serves others after");
