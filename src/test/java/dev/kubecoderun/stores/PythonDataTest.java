@@ -196,6 +196,25 @@ class PythonDataTest {
           Duration.ofDays(7),
           Duration.ofMinutes(5));
 
+  /** A store of states on the test Redis, archived to {@code archive}. */
+  private static RedisStateStore states(StateArchive archive) {
+    return new RedisStateStore(REDIS, Duration.ofHours(2), Clock.systemUTC(), archive);
+  }
+
+  /** An archiver of everything {@code states} holds, drawing on {@code memory}. */
+  private static StateArchiver archiver(
+      RedisStateStore states, SessionLocks locks, StateArchive archive, MemoryBudget memory) {
+    return new StateArchiver(states, locks, archive, ARCHIVE_AT_ONCE, Clock.systemUTC(), memory);
+  }
+
+  /** A 300 KiB state saved for {@code sid}: its archival buffers ~2 MiB. */
+  private static byte[] savedLargeState(RedisStateStore states, String sid) {
+    byte[] state = new byte[300 * 1024];
+    state[0] = 2;
+    states.save(sid, state);
+    return state;
+  }
+
   /**
    * The archiver has read a state and is about to copy it to S3 when DELETE /state comes for it (or
    * the emptying of its expired session): the delete takes its turn after the copy, and deletes it
@@ -280,11 +299,8 @@ class PythonDataTest {
     String sid = "HeldArchiveSession001";
     RedisSessionLocks locks = new RedisSessionLocks(REDIS);
     StateArchive archive = new StateArchive(RealStores.s3("kcr-archive"));
-    RedisStateStore states =
-        new RedisStateStore(REDIS, Duration.ofHours(2), Clock.systemUTC(), archive);
-    StateArchiver archiver =
-        new StateArchiver(
-            states, locks, archive, ARCHIVE_AT_ONCE, Clock.systemUTC(), new MemoryBudget(64 << 20));
+    RedisStateStore states = states(archive);
+    StateArchiver archiver = archiver(states, locks, archive, new MemoryBudget(64 << 20));
     byte[] state = "\u0002held = 1".getBytes(StandardCharsets.UTF_8);
     states.save(sid, state);
 
@@ -306,33 +322,17 @@ class PythonDataTest {
   void theArchiverArchivesAStateOnlyWithRoomForWhatItBuffers() throws Exception {
     String sid = "BudgetArchiveSession1";
     StateArchive archive = new StateArchive(RealStores.s3("kcr-archive"));
-    RedisStateStore states =
-        new RedisStateStore(REDIS, Duration.ofHours(2), Clock.systemUTC(), archive);
-    byte[] state = new byte[300 * 1024];
-    state[0] = 2;
-    states.save(sid, state);
+    RedisStateStore states = states(archive);
+    byte[] state = savedLargeState(states, sid);
+    RedisSessionLocks locks = new RedisSessionLocks(REDIS);
 
     MemoryBudget small = new MemoryBudget(1 << 20);
-    new StateArchiver(
-            states,
-            new RedisSessionLocks(REDIS),
-            archive,
-            ARCHIVE_AT_ONCE,
-            Clock.systemUTC(),
-            small)
-        .runOnce();
+    archiver(states, locks, archive, small).runOnce();
     assertTrue(archive.read(sid, Room.NONE).isEmpty(), "not archived without room for it");
     assertEquals(0, small.held(), "held after the cycle");
 
     MemoryBudget enough = new MemoryBudget(4 << 20);
-    new StateArchiver(
-            states,
-            new RedisSessionLocks(REDIS),
-            archive,
-            ARCHIVE_AT_ONCE,
-            Clock.systemUTC(),
-            enough)
-        .runOnce();
+    archiver(states, locks, archive, enough).runOnce();
     assertArrayEquals(state, archive.read(sid, Room.NONE).orElseThrow(), "archived with room");
     assertEquals(0, enough.held(), "held after the cycle");
     states.delete(sid);
@@ -342,24 +342,14 @@ class PythonDataTest {
   void theArchiverNeverWaitsForRoomARequestHolds() throws Exception {
     String sid = "BudgetArchiveSession2";
     StateArchive archive = new StateArchive(RealStores.s3("kcr-archive"));
-    RedisStateStore states =
-        new RedisStateStore(REDIS, Duration.ofHours(2), Clock.systemUTC(), archive);
-    byte[] state = new byte[300 * 1024];
-    state[0] = 2;
-    states.save(sid, state);
+    RedisStateStore states = states(archive);
+    savedLargeState(states, sid);
     // Room for the archive (~2 MiB), held by a request; a waiter would wait an hour for it, and
     // hold up every request behind it in the fair queue.
     MemoryBudget busy = new MemoryBudget(4 << 20, Duration.ofHours(1));
     MemoryBudget.Held request = busy.hold();
     request.reserve(3 << 20);
-    StateArchiver archiver =
-        new StateArchiver(
-            states,
-            new RedisSessionLocks(REDIS),
-            archive,
-            ARCHIVE_AT_ONCE,
-            Clock.systemUTC(),
-            busy);
+    StateArchiver archiver = archiver(states, new RedisSessionLocks(REDIS), archive, busy);
     int archived =
         org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(
             Duration.ofSeconds(60), archiver::runOnce, "the archiver waited for room");
