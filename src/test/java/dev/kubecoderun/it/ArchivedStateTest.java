@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.kubecoderun.config.Config;
 import dev.kubecoderun.files.S3ObjectStore;
 import dev.kubecoderun.session.Ids;
 import dev.kubecoderun.state.StateArchive;
@@ -13,7 +12,6 @@ import dev.kubecoderun.testing.Eventually;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Base64;
-import java.util.HashMap;
 import java.util.Map;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -28,11 +26,11 @@ import org.junit.jupiter.api.Test;
 class ArchivedStateTest {
   private final TestServer server = TestServer.withRealStores();
 
-  /** Writes {@code state} as the archive of {@code sid}, as the archiver does. */
-  private static void archive(String sid, byte[] state) {
-    Map<String, String> env = new HashMap<>(TestServer.realStoresEnv("kcr-e2e:", "kcr-e2e"));
-    env.put("AUTH_ENABLED", "false");
-    new StateArchive(S3ObjectStore.create(Config.from(env).s3()))
+  /**
+   * Writes {@code state} as the archive of {@code sid} in the server's S3, as the archiver does.
+   */
+  private void archive(String sid, byte[] state) {
+    new StateArchive(S3ObjectStore.create(server.config.s3()))
         .put(sid, Base64.getEncoder().encodeToString(state));
   }
 
@@ -76,10 +74,8 @@ class ArchivedStateTest {
         "the clock to be past the second the state was saved in",
         Duration.ofSeconds(5),
         () -> Instant.now().getEpochSecond() > saved.getEpochSecond());
-    Map<String, String> env = new HashMap<>(TestServer.realStoresEnv("kcr-e2e:", "kcr-e2e"));
-    env.put("AUTH_ENABLED", "false");
     try (dev.kubecoderun.redis.RedisConnection redis =
-        dev.kubecoderun.redis.RedisClients.connect(Config.from(env).redis())) {
+        dev.kubecoderun.redis.RedisClients.connect(server.config.redis())) {
       // Archived, then expired from Redis (the state's keys only: the session lives on).
       archive(sid, state);
       redis.run(j -> j.del(redis.key("session:state:" + sid)));

@@ -183,11 +183,10 @@ class RealStoresTest {
     JsonNode up = server.upload("/upload", "lost.csv", CSV, Map.of()).json();
     String sid = up.path("session_id").asText();
     String fid = up.path("files").path(0).path("fileId").asText();
-    Map<String, String> env =
-        new java.util.HashMap<>(TestServer.realStoresEnv("kcr-e2e:", "kcr-e2e"));
-    env.put("AUTH_ENABLED", "false");
-    dev.kubecoderun.files.S3ObjectStore.create(dev.kubecoderun.config.Config.from(env).s3())
-        .delete("sessions/" + sid + "/uploads/" + fid);
+    dev.kubecoderun.files.S3ObjectStore.create(server.config.s3())
+        .delete(
+            dev.kubecoderun.files.StoredFile.objectKey(
+                sid, dev.kubecoderun.files.StoredFile.Kind.UPLOAD, fid));
 
     TestServer.Reply r =
         server.exec(
