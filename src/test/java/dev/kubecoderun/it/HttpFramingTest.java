@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.common.Json;
+import dev.kubecoderun.testing.Eventually;
 import dev.kubecoderun.testing.LogCapture;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -13,6 +14,7 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.logging.Level;
@@ -313,6 +315,70 @@ class HttpFramingTest {
     } finally {
       own.app.close();
     }
+  }
+
+  /**
+   * A JSON body over its limit is refused once the rest of it is read and dropped; a client that
+   * stops sending that rest ends its request at the idle timeout (2 s here), quietly: the access
+   * log says 408, and no 413 is tried on the closed connection (which Helidon logs as a failure).
+   */
+  @Test
+  void aRefusedBodyThatStopsArrivingWhileItIsDroppedEndsQuietly() throws Exception {
+    TestServer own =
+        TestServer.start(
+            Map.of(
+                "IDLE_CONNECTION_TIMEOUT_SECONDS",
+                "2",
+                "MAX_REQUEST_BODY_MB",
+                "1",
+                "POD_POOL_PY",
+                "0"),
+            "0");
+    try (Socket s = new Socket()) {
+      logged.clear();
+      s.connect(new InetSocketAddress("127.0.0.1", own.app.port()), 5000);
+      s.getOutputStream()
+          .write(
+              ("POST /v1/exec HTTP/1.1\r\nHost: x\r\nX-API-Key: "
+                      + TestServer.KEY
+                      + "\r\nContent-Type: application/json\r\nContent-Length: "
+                      + (3 << 20)
+                      + "\r\n\r\n")
+                  .getBytes(StandardCharsets.US_ASCII));
+      s.getOutputStream().write(new byte[(1 << 20) + 4096]); // past the limit, then nothing
+      s.setSoTimeout(20_000);
+      ByteArrayOutputStream got = new ByteArrayOutputStream();
+      try {
+        s.getInputStream().transferTo(got);
+      } catch (IOException e) {
+        // reset by the server: closed too
+      }
+      assertEquals(List.of(), statuses(got.toString(StandardCharsets.UTF_8)), "no answer");
+      Eventually.await(
+          "the request's access log line",
+          Duration.ofSeconds(10),
+          () -> accessStatuses("/v1/exec").size() == 1);
+      assertEquals(List.of(408), accessStatuses("/v1/exec"));
+      assertEquals(
+          List.of(),
+          logged.records().stream()
+              .filter(r -> r.getLevel().intValue() >= Level.WARNING.intValue())
+              .map(r -> r.getLoggerName() + ": " + r.getMessage())
+              .toList(),
+          "nothing logged as a failure");
+    } finally {
+      own.app.close();
+    }
+  }
+
+  /** The statuses of the access log lines of requests to {@code path} captured so far. */
+  private static List<Integer> accessStatuses(String path) {
+    return logged.records().stream()
+        .filter(r -> r.getLoggerName().equals("dev.kubecoderun.access"))
+        .map(r -> (Map<?, ?>) r.getParameters()[0])
+        .filter(f -> path.equals(f.get("path")))
+        .map(f -> ((Number) f.get("status")).intValue())
+        .toList();
   }
 
   /**
