@@ -127,6 +127,17 @@ func childMain(args []string) {
 	fail("exec %s: %v", cmd[0], err)
 }
 
+// dropSchedulingLimits sets this process's RLIMIT_NICE and RLIMIT_RTPRIO to 0, hard limits too: no
+// real-time scheduling, no raised priority, for it and all it starts.
+func dropSchedulingLimits() error {
+	for _, r := range []int{rlimitNICE, rlimitRTPRIO} {
+		if err := syscall.Setrlimit(r, &syscall.Rlimit{}); err != nil {
+			return fmt.Errorf("lowering the scheduling limits: %v", err)
+		}
+	}
+	return nil
+}
+
 func prctl(option, arg uintptr) error {
 	if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, option, arg, 0); e != 0 {
 		return e

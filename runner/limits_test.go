@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -169,6 +171,56 @@ except PermissionError:
 `)
 	if want := "(0, 0) (0, 0)\nrefused\nrefused\n"; res.Stdout != want {
 		t.Fatalf("a run got %q, want %q (%s)", res.Stdout, want, res)
+	}
+}
+
+// The runner gives up the limits too: on Kubernetes the code shares its uid and may set the scheduling
+// of any process of that uid whose own RLIMIT_RTPRIO allows it, the runner's included; what the runner
+// starts next (a warm interpreter, the next run of a kept pod) would inherit SCHED_FIFO.
+func TestTheRunnerGivesUpRealTimeLimitsItWasGiven(t *testing.T) {
+	raise := `ulimit -r 99 && ulimit -e 40`
+	if err := exec.Command("sh", "-c", raise).Run(); err != nil {
+		t.Skipf("this host cannot give a process real-time limits (%v): nothing to take away", err)
+	}
+	dir := filepath.Join(testBase, fmt.Sprintf("rtprio%d", nextDir.Add(1)))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	args, _ := json.Marshal([]string{"--listen", addr, "--workdir", filepath.Join(dir, "w"), "--scratch", filepath.Join(dir, "s"), "--warm", ""})
+	self, _ := os.Executable()
+	cmd := exec.Command("/bin/sh", "-c", raise+` && exec "$0"`, self)
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "RUNNER_TOKEN=" + testToken, runnerMainHelper + "=" + string(args)}
+	var logs syncBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := startTracked(cmd); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		waitTracked(cmd)
+	}()
+	if !eventually(30*time.Second, func() bool {
+		r, err := http.Get("http://" + addr + "/health")
+		if err == nil {
+			r.Body.Close()
+		}
+		return err == nil && r.StatusCode == 200
+	}) {
+		t.Fatalf("runner not up: %s", logs.String())
+	}
+	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(limits), "\n") {
+		if strings.HasPrefix(line, "Max nice priority") || strings.HasPrefix(line, "Max realtime priority") {
+			if f := strings.Fields(line); f[3] != "0" || f[4] != "0" {
+				t.Errorf("the runner keeps %q", line)
+			}
+		}
 	}
 }
 
