@@ -617,11 +617,10 @@ public final class ExecutionService {
             .sorted(Comparator.comparing(RunnerResult.ChangedFile::path))
             .toList();
     long limit = limits.maxFileSizeBytes();
-    // All of them together were on the sandbox's disk, so a run that wrote its files keeps them all
-    // within it. Only files with holes (f.seek(150 << 20); f.write(b'x')) are larger than what they
-    // took of the disk: counted by their bytes, which are what is stored, they cannot make a run
-    // keep
-    // more than its disk holds. Counted as read, not as the runner lists them.
+    // The files were all on the sandbox's disk at once: written whole, they fit it together.
+    // Files with holes (f.seek(150 << 20); f.write(b'x')) are larger than what they took of it;
+    // counted by their bytes, which are what is stored, they keep no more than it holds either.
+    // Counted as read, not as the runner lists them.
     long runLeft = limits.sandboxDiskBytes();
     // Counted under the session's lock, which every run of it holds: no other run adds to it
     // meanwhile. An upload may (it takes no lock): counted again below.
@@ -836,7 +835,7 @@ public final class ExecutionService {
   private ExecResponse.SkippedFile totalTooLarge(String name, Long size, List<String> notes) {
     String why =
         "the run's generated files together would be over the "
-            + ExecutionService.mebibytesUp(limits.sandboxDiskBytes())
+            + mebibytesUp(limits.sandboxDiskBytes())
             + " MiB of its sandbox's disk";
     notes.add("generated file '" + name + "' not kept: " + why);
     return new ExecResponse.SkippedFile(name, "total_too_large", size, why);
