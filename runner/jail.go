@@ -151,10 +151,8 @@ func jailMain(args []string) {
 	// them from wherever the API runs (LimitRTPRIO= or LimitNICE= in a systemd unit, --ulimit rtprio in
 	// a container): a SCHED_FIFO busy loop escapes its sandbox's CPU quota and starves the host. Root
 	// keeps CAP_SYS_NICE; these limits bind the sandboxes' uids.
-	for _, r := range []int{rlimitNICE, rlimitRTPRIO} {
-		if err := syscall.Setrlimit(r, &syscall.Rlimit{}); err != nil {
-			log.Fatalf("runner jail: lowering the scheduling limits: %v", err)
-		}
+	if err := dropSchedulingLimits(); err != nil {
+		log.Fatalf("runner jail: %v", err)
 	}
 	cmd := &exec.Cmd{Path: selfExe, Args: append([]string{selfExe, jailServeCommand}, args...), Env: os.Environ(),
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,

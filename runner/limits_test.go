@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -127,6 +131,96 @@ func TestRlimitsOfChildren(t *testing.T) {
 		"files = []\ntry:\n    for i in range(100):\n        files.append(open('/dev/null'))\nexcept OSError as e:\n    print('open:', e.strerror)\n")
 	if res.Stdout != "write: File too large\nopen: Too many open files\n" {
 		t.Errorf("want the file size and open files limits to apply, got %s", res)
+	}
+}
+
+// A pod's runtime may let its processes take real-time scheduling or raise their priority (a raised
+// RLIMIT_RTPRIO or RLIMIT_NICE). The user's code must not inherit that: a SCHED_FIFO busy loop
+// escapes the container's CPU quota and starves the node. The jail's version of this test is
+// TestJailRunsGetNoRealTimeSchedulingOrRaisedPriority.
+func TestChildrenGetNoRealTimeSchedulingOrRaisedPriority(t *testing.T) {
+	t.Parallel()
+	tr := newRunner(t, runnerOpts{})
+	// Every child is asked for both, also where the runner has none to give (seen wherever the rest
+	// of this test cannot run).
+	for _, limit := range []string{"nice=0", "rtprio=0"} {
+		if !slices.Contains(tr.srv.prefix, limit) {
+			t.Errorf("the child prefix %q does not set %s", tr.srv.prefix, limit)
+		}
+	}
+	// Raising a hard limit needs CAP_SYS_RESOURCE, which some containers (this project's CI's among
+	// them) do not give even to root: there the host already keeps runs from both, and nothing is tested.
+	raise := `ulimit -r 99 && ulimit -e 40`
+	if err := exec.Command("sh", "-c", raise).Run(); err != nil {
+		t.Skipf("this host cannot give a process real-time limits (%v): nothing to take away", err)
+	}
+	// As a runner given them would start its children: each child starts with the raised limits.
+	tr.srv.prefix = append([]string{"/bin/sh", "-c", raise + ` && exec "$0" "$@"`}, tr.srv.prefix...)
+	res := tr.run("py", `import os, resource
+print(resource.getrlimit(resource.RLIMIT_RTPRIO), resource.getrlimit(resource.RLIMIT_NICE))
+try:
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    print("real-time")
+except PermissionError:
+    print("refused")
+try:
+    os.setpriority(os.PRIO_PROCESS, 0, -5)
+    print("raised")
+except PermissionError:
+    print("refused")
+`)
+	if want := "(0, 0) (0, 0)\nrefused\nrefused\n"; res.Stdout != want {
+		t.Fatalf("a run got %q, want %q (%s)", res.Stdout, want, res)
+	}
+}
+
+// The runner gives up the limits too: on Kubernetes the code shares its uid and may set the scheduling
+// of any process of that uid whose own RLIMIT_RTPRIO allows it, the runner's included; what the runner
+// starts next (a warm interpreter, the next run of a kept pod) would inherit SCHED_FIFO.
+func TestTheRunnerGivesUpRealTimeLimitsItWasGiven(t *testing.T) {
+	raise := `ulimit -r 99 && ulimit -e 40`
+	if err := exec.Command("sh", "-c", raise).Run(); err != nil {
+		t.Skipf("this host cannot give a process real-time limits (%v): nothing to take away", err)
+	}
+	dir := filepath.Join(testBase, fmt.Sprintf("rtprio%d", nextDir.Add(1)))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	args, _ := json.Marshal([]string{"--listen", addr, "--workdir", filepath.Join(dir, "w"), "--scratch", filepath.Join(dir, "s"), "--warm", ""})
+	self, _ := os.Executable()
+	cmd := exec.Command("/bin/sh", "-c", raise+` && exec "$0"`, self)
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "RUNNER_TOKEN=" + testToken, runnerMainHelper + "=" + string(args)}
+	var logs syncBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := startTracked(cmd); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		waitTracked(cmd)
+	}()
+	if !eventually(30*time.Second, func() bool {
+		r, err := http.Get("http://" + addr + "/health")
+		if err == nil {
+			r.Body.Close()
+		}
+		return err == nil && r.StatusCode == 200
+	}) {
+		t.Fatalf("runner not up: %s", logs.String())
+	}
+	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(limits), "\n") {
+		if strings.HasPrefix(line, "Max nice priority") || strings.HasPrefix(line, "Max realtime priority") {
+			if f := strings.Fields(line); f[3] != "0" || f[4] != "0" {
+				t.Errorf("the runner keeps %q", line)
+			}
+		}
 	}
 }
 

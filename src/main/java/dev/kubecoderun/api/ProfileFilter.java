@@ -12,9 +12,9 @@ import java.util.List;
  * LibreChat's assertions about the deployment it reached (librechat-client.md §2, §9). This server
  * is the {@code default} execution profile: it says so on every response ({@code
  * X-CodeAPI-Execution-Profile}), and refuses with 409 a request that expects another profile, or
- * that names a stateful workspace or a paired bridge worker, which it does not have. The body's
- * {@code error} and {@code code} carry the code LibreChat recognises, so the model is told the
- * environment does not support the call and not to retry.
+ * that names a stateful workspace or a paired bridge worker, which it does not have (an empty
+ * header names none). The body's {@code error} and {@code code} carry the code LibreChat
+ * recognises, so the model is told the environment does not support the call and not to retry.
  */
 final class ProfileFilter implements Filter {
   static final String PROFILE = "default";
@@ -37,12 +37,12 @@ final class ProfileFilter implements Filter {
                   + "' execution profile, not '"
                   + Echo.cut(expected)
                   + "' (X-CodeAPI-Expected-Profile)");
-    } else if (req.headers().contains(WORKSPACE)) {
+    } else if (names(req, WORKSPACE)) {
       refused =
           refusal(
               "stateful_workspace_unsupported",
               "Attached workspaces (X-LibreChat-Code-Workspace-ID) are not supported");
-    } else if (req.headers().contains(WORKER)) {
+    } else if (names(req, WORKER)) {
       refused =
           refusal(
               "bridge_worker_mismatch",
@@ -53,6 +53,16 @@ final class ProfileFilter implements Filter {
       return;
     }
     chain.proceed();
+  }
+
+  /**
+   * Whether the header names something: a value that is not blank. An empty one names nothing and
+   * is ignored, as an empty expected profile is (LibreChat sends these only with an id, {@code
+   * [A-Za-z0-9][A-Za-z0-9._:-]{0,127}}; a proxy or client that always sets them may leave them
+   * empty).
+   */
+  private static boolean names(RoutingRequest req, HeaderName header) {
+    return req.headers().all(header, List::of).stream().anyMatch(v -> !v.isBlank());
   }
 
   private static ApiError refusal(String code, String message) {

@@ -1,5 +1,6 @@
 package dev.kubecoderun.api;
 
+import dev.kubecoderun.files.OutputName;
 import dev.kubecoderun.files.RelativePaths;
 import java.nio.charset.StandardCharsets;
 
@@ -15,8 +16,11 @@ final class SandboxPaths {
   private SandboxPaths() {}
 
   /**
-   * Returns the normalised relative path ({@link RelativePaths#normalize}), or a 400 naming the
-   * field; also for a name over the limits of an uploaded path ({@link
+   * Returns the normalised relative path ({@link RelativePaths#normalize}) with the characters a
+   * client would show or send back wrongly (control characters, line separators, bidirectional
+   * controls) as {@code _}, as in a generated file's name ({@link OutputName#of}): the file is
+   * placed at the name a run would return for it, and a stored name never holds them. Or a 400
+   * naming the field; also for a name over the limits of an uploaded path ({@link
    * RelativePaths#MAX_PATH_BYTES} bytes, {@link RelativePaths#MAX_DEPTH} levels), and for a folder
    * or file name longer than the file system holds ({@link RelativePaths#MAX_SEGMENT_BYTES}), which
    * the sandbox would refuse only once the run began. A name of megabytes is refused by its length
@@ -30,6 +34,8 @@ final class SandboxPaths {
     if (n == null) {
       throw bad(name, field);
     }
+    // One character for one, never a '/' or '.': the checks below hold for the name as sent.
+    n = OutputName.of(n);
     if (n.getBytes(StandardCharsets.UTF_8).length > RelativePaths.MAX_PATH_BYTES) {
       throw tooLong(name, field);
     }

@@ -3,6 +3,7 @@ package dev.kubecoderun.api;
 import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.memory.MemoryBudget;
+import dev.kubecoderun.memory.PaidRead;
 import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.session.Session;
 import dev.kubecoderun.session.SessionResolver;
@@ -101,15 +102,9 @@ final class StateEndpoint implements HttpService {
       throws IOException, InterruptedException {
     String sid = FilesEndpoint.id(req, "session_id");
     MemoryBudget.Held held = RequestMemory.of(req);
-    long expected =
-        held.reserve(Math.min(req.headers().contentLength().orElse(maxBytes), maxBytes + 1));
     byte[] bytes;
     try (InputStream in = Bodies.open(req)) {
-      bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBytes + 1));
-    }
-    held.giveBack(expected - bytes.length);
-    if (bytes.length > maxBytes) {
-      throw new ApiError(413, "State exceeds the " + maxBytes + " byte limit");
+      bytes = read(in, req.headers().contentLength().orElse(-1), maxBytes, held);
     }
     if (bytes.length < 2) {
       throw ApiError.badRequest("State too short", "body", "invalid_state");
@@ -130,6 +125,53 @@ final class StateEndpoint implements HttpService {
     res.status(201);
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(Map.of("message", "state_uploaded", "size", bytes.length)));
+  }
+
+  /**
+   * A state's bytes, read into the one array they are stored as: of its announced length ({@code
+   * announced}; -1 when the body is chunked), reserved from {@code room} before it is read, which
+   * keeps it reserved. A chunked body is read in pieces, each paid for as it arrives, then copied
+   * into its array, paid for too: only it costs twice its size, for a moment. Over {@code maxBytes}
+   * it is a 413, nothing of it held: an announced one is read past the limit unkept (and the
+   * request's end drains the rest), as a JSON body is read before its 413.
+   */
+  static byte[] read(InputStream in, long announced, long maxBytes, Room room) throws IOException {
+    if (announced > maxBytes) {
+      byte[] scrap = new byte[64 * 1024];
+      for (long left = maxBytes + 1; left > 0; ) {
+        int n = in.read(scrap, 0, (int) Math.min(scrap.length, left));
+        if (n < 0) {
+          break;
+        }
+        left -= n;
+      }
+      throw tooLarge(maxBytes);
+    }
+    if (announced >= 0) {
+      room.reserveAll(announced);
+      byte[] bytes = new byte[(int) announced];
+      if (in.readNBytes(bytes, 0, bytes.length) < bytes.length) {
+        room.giveBack(announced);
+        throw ApiError.badRequest(
+            "The state ended before its Content-Length", "body", "invalid_state");
+      }
+      return bytes;
+    }
+    Room.Counted pieces = new Room.Counted(room);
+    try {
+      PaidRead body = PaidRead.of(in, maxBytes, pieces, 1);
+      if (body.length() > maxBytes) {
+        throw tooLarge(maxBytes);
+      }
+      room.reserveAll(body.length());
+      return body.prefix((int) body.length());
+    } finally {
+      pieces.giveBackAll();
+    }
+  }
+
+  private static ApiError tooLarge(long maxBytes) {
+    return new ApiError(413, "State exceeds the " + maxBytes + " byte limit");
   }
 
   private void delete(ServerRequest req, ServerResponse res) throws InterruptedException {

@@ -93,12 +93,12 @@ public record Config(
       int maxExecFiles,
       int maxFormFields,
       long requestMemoryBytes,
-      long maxExecInputBytes,
+      long sandboxDiskBytes,
       Duration sandboxTransferTimeout) {}
 
   /**
    * The size of a Kubernetes sandbox's /mnt/data (PodSpecs' emptyDir): what one run's input files
-   * can hold there at most.
+   * can hold there at most, and what its generated files may add up to.
    */
   public static final long KUBERNETES_DATA_DIR_BYTES = 1L << 30;
 
@@ -456,7 +456,8 @@ public record Config(
             env.integer("MAX_EXEC_FILES", 500, 1, 10_000),
             env.integer("MAX_FORM_FIELDS", 32, 1, 1000),
             requestMemory(env.integer("REQUEST_MEMORY_BUDGET_MB", 0, 0, 1_000_000)),
-            // One run's inputs are placed on its sandbox's disk: more than it holds never runs.
+            // One run's inputs are placed on its sandbox's disk: more than it holds never runs. Its
+            // generated files were written there too: together they are kept up to what it holds.
             backend.equals("kubernetes") ? KUBERNETES_DATA_DIR_BYTES : diskMb * 1024L * 1024L,
             env.seconds("SANDBOX_TRANSFER_TIMEOUT_SECONDS", 600, 1, 3600));
 

@@ -42,8 +42,9 @@ public record ExecResponse(
    * runner could not read it; {@code message} says why), {@code not_a_file} (a symlink, named pipe,
    * socket or device: only regular files are returned), {@code server_busy} (no room in the memory
    * budget to store it within the wait), {@code unusable_name} (a name that could not be sent back
-   * as an input), {@code session_full} (the session holds MAX_SESSION_FILES files). Each is listed
-   * in the OpenAPI document's enum.
+   * as an input), {@code session_full} (the session holds MAX_SESSION_FILES files), {@code
+   * total_too_large} (the run's files together past its sandbox's disk). Each is listed in the
+   * OpenAPI document's enum.
    */
   @JsonInclude(JsonInclude.Include.NON_NULL)
   public record SkippedFile(String name, String reason, Long size, String message) {}

@@ -542,8 +542,8 @@ public final class ExecutionService {
     // Their sizes are known: inputs that cannot fit on the sandbox's disk are refused now, not as
     // a sandbox failure (503) once the disk is full, which every retry would meet again.
     long bytes = inputs.values().stream().mapToLong(StoredFile::size).sum();
-    if (bytes > limits.maxExecInputBytes()) {
-      throw new InputsTooLargeException(inputs.size(), bytes, limits.maxExecInputBytes());
+    if (bytes > limits.sandboxDiskBytes()) {
+      throw new InputsTooLargeException(inputs.size(), bytes, limits.sandboxDiskBytes());
     }
     return inputs;
   }
@@ -593,10 +593,11 @@ public final class ExecutionService {
       ExecResponse.ArtifactDelivery delivery) {}
 
   /**
-   * Stores each file the run created or modified, in path order, up to MAX_OUTPUT_FILES and while
-   * the session holds fewer than MAX_SESSION_FILES. A file that cannot be kept (too many, too
-   * large, unreadable) is skipped and named, never failing the others; only an unreachable runner
-   * or a failing file store ends the run with an error.
+   * Stores each file the run created or modified, in path order, up to MAX_OUTPUT_FILES, while the
+   * session holds fewer than MAX_SESSION_FILES, and while they add up to no more than the sandbox's
+   * disk holds. A file that cannot be kept (too many, too large, unreadable) is skipped and named,
+   * never failing the others; only an unreachable runner or a failing file store ends the run with
+   * an error.
    */
   private Outputs storeOutputs(
       ExecCommand cmd,
@@ -616,6 +617,11 @@ public final class ExecutionService {
             .sorted(Comparator.comparing(RunnerResult.ChangedFile::path))
             .toList();
     long limit = limits.maxFileSizeBytes();
+    // The files were all on the sandbox's disk at once: written whole, they fit it together.
+    // Files with holes (f.seek(150 << 20); f.write(b'x')) are larger than what they took of it;
+    // counted by their bytes, which are what is stored, they keep no more than it holds either.
+    // Counted as read, not as the runner lists them.
+    long runLeft = limits.sandboxDiskBytes();
     // Counted under the session's lock, which every run of it holds: no other run adds to it
     // meanwhile. An upload may (it takes no lock): counted again below.
     int sessionRoom =
@@ -654,11 +660,16 @@ public final class ExecutionService {
         skipped.add(tooLarge(name, f.size(), notes));
         continue;
       }
+      if (f.size() > runLeft) {
+        skipped.add(totalTooLarge(name, f.size(), notes));
+        continue;
+      }
       if (noRoom) {
         skipped.add(serverBusy(name, f.size(), NOT_TRIED, notes));
         continue;
       }
       StoredFile stored;
+      long most = Math.min(limit, runLeft);
       try {
         stored =
             sandbox
@@ -666,9 +677,10 @@ public final class ExecutionService {
                 .readFile(
                     f.encodedPath(),
                     left(end, "sending the generated files"),
-                    in -> files.storeOutput(cmd.principal(), session.id(), name, in, limit, held));
+                    in -> files.storeOutput(cmd.principal(), session.id(), name, in, most, held));
       } catch (TooLargeException e) {
-        skipped.add(tooLarge(name, null, notes));
+        // Longer than listed: past whichever bound it was read against.
+        skipped.add(most < limit ? totalTooLarge(name, null, notes) : tooLarge(name, null, notes));
         continue;
       } catch (MemoryBudgetExhaustedException e) {
         // The run is over and its answer stands: files short of room are skipped, not the run.
@@ -684,6 +696,7 @@ public final class ExecutionService {
         throw new UncheckedIOException(e.getMessage(), e);
       }
       kept.add(stored);
+      runLeft -= stored.size();
       StoredFile original = inputs.get(f.path());
       ExecResponse.ModifiedFrom from =
           f.modified() && original != null
@@ -817,6 +830,15 @@ public final class ExecutionService {
         "generated file '" + name + "' not kept: larger than the file size limit (" + limit + ")");
     return new ExecResponse.SkippedFile(
         name, "too_large", size, "larger than the file size limit (" + limit + ")");
+  }
+
+  private ExecResponse.SkippedFile totalTooLarge(String name, Long size, List<String> notes) {
+    String why =
+        "the run's generated files together would be over the "
+            + mebibytesUp(limits.sandboxDiskBytes())
+            + " MiB of its sandbox's disk";
+    notes.add("generated file '" + name + "' not kept: " + why);
+    return new ExecResponse.SkippedFile(name, "total_too_large", size, why);
   }
 
   private record StoredStateInfo(boolean has, Integer size, String hash) {

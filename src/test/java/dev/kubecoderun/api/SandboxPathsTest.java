@@ -16,6 +16,22 @@ class SandboxPathsTest {
     assertEquals("a.csv", SandboxPaths.checkRelative("/mnt/data/a.csv", "f"));
   }
 
+  /**
+   * An /exec name is placed where a run would return the file: the characters a generated name
+   * replaces (a bidirectional override that makes "\u202etxt.exe" show as "exe.txt", control
+   * characters, line separators) are `_` in it as there, and as in an uploaded name.
+   */
+  @Test
+  void replacesTheCharactersAGeneratedNameReplaces() {
+    assertEquals("_txt.exe", SandboxPaths.checkRelative("\u202etxt.exe", "f"));
+    assertEquals(
+        "a_b/c_d_e_f_g.txt",
+        SandboxPaths.checkRelative("/mnt/data/a\u2066b/c\td\ne\u0085f\u2028g.txt", "f"));
+    assertEquals(
+        dev.kubecoderun.files.OutputName.of("x\u200ey\u202a.csv"),
+        SandboxPaths.checkRelative("x\u200ey\u202a.csv", "f"));
+  }
+
   @Test
   void refusesAFolderOrFileNameOverWhatTheFileSystemHolds() {
     assertEquals("d/" + "é".repeat(127), SandboxPaths.checkRelative("d/" + "é".repeat(127), "f"));

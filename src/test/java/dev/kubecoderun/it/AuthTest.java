@@ -118,6 +118,28 @@ class AuthTest {
   }
 
   /**
+   * An empty workspace or worker header names none, as an empty expected profile asserts none: the
+   * request is served. One with an id is refused.
+   */
+  @Test
+  void anEmptyWorkspaceOrWorkerHeaderIsIgnored() {
+    for (String header :
+        List.of(
+            "X-LibreChat-Code-Workspace-ID",
+            "X-LibreChat-Code-Worker-ID",
+            "X-CodeAPI-Expected-Profile")) {
+      TestServer.Reply empty =
+          server.send(
+              HttpRequest.newBuilder(server.base.resolve("/health")).header(header, "").GET());
+      assertEquals(200, empty.status(), header + ": " + empty.body());
+      TestServer.Reply named =
+          server.send(
+              HttpRequest.newBuilder(server.base.resolve("/health")).header(header, "ws-1").GET());
+      Errors.assertError(named, 409, "resource_conflict");
+    }
+  }
+
+  /**
    * The profile refusal comes before any route's own handling: the open routes and the operator's
    * refuse too, as the document says (every answer here is checked against it).
    */

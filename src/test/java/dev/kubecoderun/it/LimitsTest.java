@@ -64,9 +64,8 @@ class LimitsTest {
    */
   @Test
   void inputsLargerThanTheSandboxsDiskTogetherAre400() {
-    TestServer own =
-        TestServer.start(java.util.Map.of("SANDBOX_DISK_LIMIT_MB", "16", "POD_POOL_PY", "0"), "0");
-    try {
+    TestServer own = smallDisk();
+    {
       JsonNode up = own.upload("big.bin", "x".repeat((2 << 20) - 4096)).json();
       String sid = up.path("session_id").asText();
       String fid = up.path("files").get(0).path("fileId").asText();
@@ -88,8 +87,88 @@ class LimitsTest {
       JsonNode error = tooMuch.json();
       assertEquals("inputs_too_large", error.path("details").get(0).path("code").asText());
       assertTrue(error.path("error").asText().contains("16 MiB"), error.toString());
-    } finally {
-      own.app.close();
+    }
+  }
+
+  /**
+   * A file with holes is larger than what it took of the disk: the files a run returns may add up
+   * to no more than its sandbox's disk holds (here 16 MiB), else ten files of 2 MiB (the file size
+   * limit) that took nothing of it would keep 20 MiB. The first ones are kept up to it, the others
+   * named; a later file that still fits is kept; the session and its files are intact.
+   */
+  @Test
+  void theFilesOfARunAddUpToNoMoreThanItsSandboxsDisk() {
+    TestServer own = smallDisk();
+    long size = (2 << 20) - 4096; // 8 of them fit in 16 MiB, a 9th does not
+    String code =
+        "def holes(name):\n"
+            + "    with open(name, 'wb') as f:\n"
+            + "        f.seek("
+            + (size - 1)
+            + ")\n"
+            + "        f.write(b'x')\n"
+            + "for i in range(10):\n"
+            + "    holes(f'holes{i}.bin')\n"
+            + "open('z small.txt', 'w').write('small')\n";
+    JsonNode run = own.exec("py", code).json();
+    assertEquals("ok", run.path("status").asText(), run.toString());
+    java.util.List<String> kept = new java.util.ArrayList<>();
+    run.path("files").forEach(f -> kept.add(f.path("name").asText()));
+    java.util.List<String> want = new java.util.ArrayList<>();
+    for (int i = 0; i < 8; i++) {
+      want.add("holes" + i + ".bin");
+    }
+    want.add("z small.txt");
+    assertEquals(want, kept, run.toString());
+    JsonNode skipped = run.path("skipped_files");
+    assertEquals(2, skipped.size(), run.toString());
+    for (int i = 0; i < 2; i++) {
+      JsonNode s = skipped.get(i);
+      assertEquals("holes" + (8 + i) + ".bin", s.path("name").asText(), run.toString());
+      assertEquals("total_too_large", s.path("reason").asText(), run.toString());
+      assertEquals(size, s.path("size").asLong(), run.toString());
+      assertEquals(
+          "the run's generated files together would be over the 16 MiB of its sandbox's disk",
+          s.path("message").asText());
+    }
+    assertTrue(
+        run.path("stderr")
+            .asText()
+            .contains(
+                "[kubecoderun] generated file 'holes9.bin' not kept: the run's generated files"
+                    + " together would be over the 16 MiB of its sandbox's disk"),
+        run.toString());
+    assertEquals("partial", run.path("artifact_delivery").path("status").asText(), run.toString());
+    assertEquals(2, run.path("artifact_delivery").path("failed").asInt(), run.toString());
+
+    String sid = run.path("session_id").asText();
+    JsonNode listed = own.get("/v1/files/" + sid).json();
+    assertEquals(9, listed.size(), listed.toString());
+    JsonNode first = run.path("files").get(0);
+    TestServer.Reply download = own.get("/v1/download/" + sid + "/" + first.path("id").asText());
+    assertEquals(200, download.status());
+    assertEquals(size, download.raw().body().length);
+    JsonNode next =
+        own.exec(java.util.Map.of("lang", "py", "code", "print('next')", "session_id", sid)).json();
+    assertEquals("next\n", next.path("stdout").asText(), next.toString());
+  }
+
+  private static TestServer smallDisk;
+
+  /** A server whose sandboxes have 16 MiB of disk (SANDBOX_DISK_LIMIT_MB), started once. */
+  private static synchronized TestServer smallDisk() {
+    if (smallDisk == null) {
+      smallDisk =
+          TestServer.start(
+              java.util.Map.of("SANDBOX_DISK_LIMIT_MB", "16", "POD_POOL_PY", "0"), "0");
+    }
+    return smallDisk;
+  }
+
+  @org.junit.jupiter.api.AfterAll
+  static void stopSmallDisk() {
+    if (smallDisk != null) {
+      smallDisk.app.close();
     }
   }
 

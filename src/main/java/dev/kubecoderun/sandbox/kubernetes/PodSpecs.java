@@ -54,7 +54,10 @@ final class PodSpecs {
   /** The images' sandbox user, which pods run as inside their own user namespace. */
   static final long SANDBOX_UID = 65532;
 
-  /** Each of /mnt/data and /tmp; Config.KUBERNETES_DATA_DIR_BYTES bounds one run's inputs by it. */
+  /**
+   * Each of /mnt/data and /tmp; Config.KUBERNETES_DATA_DIR_BYTES bounds one run's inputs, and its
+   * outputs together, by it.
+   */
   private static final String SCRATCH_SIZE = "1Gi";
 
   /** One node: what the anti-affinity to the API pods keeps sandboxes apart from. */
