@@ -54,7 +54,11 @@ public final class ApiServer {
         HttpRouting.builder()
             .addFilter(
                 new RequestFilter(
-                    endpoints.metrics(), routes, memory, settings.idleConnectionTimeout()));
+                    endpoints.metrics(),
+                    routes,
+                    memory,
+                    new Bodies.Limits(
+                        settings.idleConnectionTimeout(), settings.requestBodyMinRate())));
     if (endpoints.auth() != null) {
       routing.addFilter(
           new AuthFilter(

@@ -8,6 +8,7 @@ import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.time.Duration;
+import java.util.List;
 
 /** Reading request bodies, and dropping what is left of one a handler refuses part-way. */
 final class Bodies {
@@ -17,31 +18,40 @@ final class Bodies {
   private Bodies() {}
 
   /**
-   * How long a read of a request body waits for its next bytes: IDLE_CONNECTION_TIMEOUT_SECONDS,
-   * registered on each request by {@link RequestFilter}. Helidon's idle timeout closes only
-   * connections between requests: one that sent its headers and then part of a body (a key holder
-   * stalling uploads, each holding a request slot and what its body reserved from the memory
-   * budget) would otherwise be kept for as long as the client keeps it.
+   * How long a request body may take, registered on each request by {@link RequestFilter}. {@code
+   * idle}: how long one read waits for the next bytes (IDLE_CONNECTION_TIMEOUT_SECONDS). Helidon's
+   * idle timeout closes only connections between requests: one that sent its headers and then part
+   * of a body (a key holder stalling uploads, each holding a request slot and what its body
+   * reserved from the memory budget) would otherwise be kept for as long as the client keeps it.
+   * {@code minRate} (REQUEST_BODY_MIN_KIB_PER_SECOND, in bytes a second): a byte sent just within
+   * every idle timeout keeps each read short, so the reads of one body may wait, in all, {@code
+   * idle} plus one second for every {@code minRate} bytes received. Only the time spent waiting for
+   * the client counts, not the server's own work between reads (writing a file to S3).
    */
-  record Idle(Duration timeout) {}
+  record Limits(Duration idle, long minRate) {}
 
   /**
-   * The request's body. A read that waits longer than {@link Idle} for bytes ends the request: the
-   * connection is closed without an answer (logged as a {@code 408}). A chunked body whose chunk
-   * size is not a hexadecimal number, or one of whose lines does not end in CRLF, is the client's
-   * {@code 400} ({@code invalid_chunked_body}), answered with {@code Connection: close}: Helidon
-   * reports them as a NumberFormatException and an IncorrectNewLineException, which would be a 500
-   * with a stack trace in the log for any client to cause at will. The body is then read no
-   * further, not even by its close: past a broken chunk its framing is lost, and draining it would
-   * wait for bytes that never come. Close the stream when done (it stops the idle watch).
+   * The request's body. A read that waits longer than the idle timeout of its {@link Limits} for
+   * bytes ends the request: the connection is closed without an answer (logged as a {@code 408}). A
+   * read that would begin after the body's reads have waited longer than its limits allow (the body
+   * arrives slower than their minimum rate) is the client's {@code 408} ({@code body_too_slow}),
+   * answered with {@code Connection: close}: what is left of the body is not read. A chunked body
+   * whose chunk size is not a hexadecimal number, or one of whose lines does not end in CRLF, is
+   * the client's {@code 400} ({@code invalid_chunked_body}), answered with {@code Connection:
+   * close}: Helidon reports them as a NumberFormatException and an IncorrectNewLineException, which
+   * would be a 500 with a stack trace in the log for any client to cause at will. The body is then
+   * read no further, not even by its close: past a broken chunk its framing is lost, and draining
+   * it would wait for bytes that never come. Close the stream when done (it stops the idle watch).
    */
   static InputStream open(ServerRequest req) {
-    return open(req, req.context().get(Idle.class).map(Idle::timeout).orElse(null));
+    return open(req, req.context().get(Limits.class).orElse(null));
   }
 
-  /** {@link #open(ServerRequest)}; {@code idle} null: no idle watch (a read with a deadline). */
-  static InputStream open(ServerRequest req, Duration idle) {
-    return new Framed(req.content().inputStream(), idle);
+  /**
+   * {@link #open(ServerRequest)}; {@code limits} null: none (a read with a deadline of its own).
+   */
+  static InputStream open(ServerRequest req, Limits limits) {
+    return new Framed(req.content().inputStream(), limits);
   }
 
   /**
@@ -61,29 +71,71 @@ final class Bodies {
 
   private static final class Framed extends FilterInputStream {
     private final Duration idle;
+    private final Limits limits;
     // Made at the first read by the thread that reads the body (the request's own), which it
     // interrupts when a read waits past the idle timeout; that closes the connection.
     private SendWatchdog watch;
     private boolean broken;
+    private long received; // bytes of the body read so far
+    private long waitedNanos; // time spent inside reads so far
 
-    Framed(InputStream in, Duration idle) {
+    Framed(InputStream in, Limits limits) {
       super(in);
-      this.idle = idle;
+      this.limits = limits;
+      this.idle = limits == null ? null : limits.idle();
     }
 
     @Override
     public int read() throws IOException {
-      return watched(super::read);
+      int b = paced(super::read);
+      received += b < 0 ? 0 : 1;
+      return b;
     }
 
     @Override
     public int read(byte[] b, int off, int len) throws IOException {
-      return watched(() -> super.read(b, off, len));
+      int n = paced(() -> super.read(b, off, len));
+      received += Math.max(0, n);
+      return n;
     }
 
     @Override
     public long skip(long n) throws IOException {
-      return watched(() -> super.skip(n));
+      long skipped = paced(() -> super.skip(n));
+      received += Math.max(0, skipped);
+      return skipped;
+    }
+
+    /** A read the body's minimum rate allows: what its reads have waited is within their due. */
+    private <T> T paced(Read<T> read) throws IOException {
+      if (limits != null && !broken) {
+        double due = limits.idle().toNanos() + received * 1e9 / limits.minRate();
+        if (waitedNanos > due) {
+          broken = true; // the rest is not read, not even by close: the connection ends
+          throw tooSlow();
+        }
+      }
+      long start = System.nanoTime();
+      try {
+        return watched(read);
+      } finally {
+        waitedNanos += System.nanoTime() - start;
+      }
+    }
+
+    private ApiError tooSlow() {
+      String message =
+          "The request body arrives too slowly: after the first "
+              + limits.idle().toSeconds()
+              + " s it must average at least "
+              + limits.minRate() / 1024
+              + " KiB/s (REQUEST_BODY_MIN_KIB_PER_SECOND)";
+      return new ApiError(
+              408,
+              "timeout",
+              message,
+              List.of(new ApiError.Detail("body", message, "body_too_slow")))
+          .header("Connection", "close");
     }
 
     private <T> T watched(Read<T> read) throws IOException {
@@ -130,7 +182,8 @@ final class Bodies {
     public void close() throws IOException {
       try {
         if (!broken) {
-          // Helidon's close reads what is left of the body: watched like any read.
+          // Helidon's close reads what is left of the body: watched like any read, not paced (the
+          // body may be whole, only its end unread; RequestFilter bounds what is left).
           watched(
               () -> {
                 super.close();

@@ -27,14 +27,14 @@ final class RequestFilter implements Filter {
   private final Metrics metrics;
   private final Routes routes;
   private final MemoryBudget memory;
-  private final Bodies.Idle bodyIdle;
+  private final Bodies.Limits bodyLimits;
 
-  /** {@code bodyIdle}: how long a read of a request body waits for bytes (the idle timeout). */
-  RequestFilter(Metrics metrics, Routes routes, MemoryBudget memory, java.time.Duration bodyIdle) {
+  /** {@code bodyLimits}: how long a request body may take (the idle timeout, a minimum rate). */
+  RequestFilter(Metrics metrics, Routes routes, MemoryBudget memory, Bodies.Limits bodyLimits) {
     this.metrics = metrics;
     this.routes = routes;
     this.memory = memory;
-    this.bodyIdle = new Bodies.Idle(bodyIdle);
+    this.bodyLimits = bodyLimits;
   }
 
   @Override
@@ -43,7 +43,7 @@ final class RequestFilter implements Filter {
     req.context().register(new RequestId(id));
     MemoryBudget.Held held = memory.hold();
     req.context().register(held);
-    req.context().register(bodyIdle);
+    req.context().register(bodyLimits);
     LogContext.set(id);
     long start = System.nanoTime();
     res.header("X-Request-ID", id);
@@ -55,6 +55,7 @@ final class RequestFilter implements Filter {
       chain.proceed();
     } catch (CloseConnectionException e) {
       // A body that stopped arriving (Bodies): closed without an answer; logged as a timeout.
+      // (One arriving too slowly is answered 408 while the connection can still carry it.)
       if (!res.isSent()) {
         res.status(io.helidon.http.Status.REQUEST_TIMEOUT_408);
       }
@@ -98,7 +99,7 @@ final class RequestFilter implements Filter {
 
   /** Whether what is left of the request's body could be read to its end, within bounds. */
   private boolean drained(RoutingRequest req) {
-    try (ReadDeadline deadline = new ReadDeadline(bodyIdle.timeout());
+    try (ReadDeadline deadline = new ReadDeadline(bodyLimits.idle());
         InputStream in = Bodies.open(req)) {
       Bodies.drain(in);
       return req.content().consumed() && !deadline.passed();

@@ -36,6 +36,8 @@ public record Config(
    * aborted, so a client that stops reading cannot hold a file or S3 connection open forever.
    * {@code trustedProxies} (TRUSTED_PROXIES): connections from these networks are proxies', whose
    * X-Forwarded-For names the client ({@link ClientAddress}); empty, the connection is the client.
+   * {@code requestBodyMinRate} (bytes a second): the rate a request body must average once the idle
+   * timeout has passed.
    */
   public record Server(
       String host,
@@ -45,6 +47,7 @@ public record Config(
       int maxConnections,
       int maxConcurrentRequests,
       Duration idleConnectionTimeout,
+      long requestBodyMinRate,
       FailedCredentials failedCredentials,
       List<ClientAddress.Cidr> trustedProxies) {}
 
@@ -349,6 +352,7 @@ public record Config(
             env.integer("MAX_CONNECTIONS", 512, 8, 100_000),
             env.integer("MAX_CONCURRENT_REQUESTS", 256, 4, 100_000),
             env.seconds("IDLE_CONNECTION_TIMEOUT_SECONDS", 60, 1, 3600),
+            1024L * env.integer("REQUEST_BODY_MIN_KIB_PER_SECOND", 16, 1, 1_048_576),
             new FailedCredentials(
                 env.integer("AUTH_FAILURE_LIMIT", 20, 0, 1_000_000),
                 env.seconds("AUTH_FAILURE_WINDOW_SECONDS", 60, 1, 86_400),

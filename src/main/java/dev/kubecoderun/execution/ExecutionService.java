@@ -154,6 +154,21 @@ public final class ExecutionService {
         throw new SessionNotFoundException(session.id());
       }
       return executeHeld(cmd, session, inputs, notes, timer, step, memory);
+    } catch (ExecutionUnavailableException e) {
+      if (e.reason() != ExecutionUnavailableException.Reason.SANDBOX_FAILED) {
+        // Refused before anything ran (no slot, no sandbox, stopping): a session made for this
+        // run goes with it, or each refused retry would leave an empty session until it expired.
+        Apart.run(
+            "session-rollback",
+            () -> {
+              try {
+                sessions.forgetIfCreated(session);
+              } catch (RuntimeException again) {
+                LOG.log(Level.WARNING, "a refused run's session stays: " + session.id(), again);
+              }
+            });
+      }
+      throw e;
     } finally {
       // A programmatic run cancelled before its hand-over is interrupted, at any moment (this very
       // release too): its session is freed all the same, apart from the interrupt (in Redis, a

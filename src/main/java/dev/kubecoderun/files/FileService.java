@@ -120,6 +120,13 @@ public final class FileService {
     try {
       metadata.save(file);
     } catch (RuntimeException e) {
+      // A record written before the failure (its set entry not) is found by its id: gone too,
+      // when the store lets it.
+      try {
+        metadata.delete(sessionId, id);
+      } catch (RuntimeException again) {
+        e.addSuppressed(again);
+      }
       objects.delete(key);
       throw e;
     }

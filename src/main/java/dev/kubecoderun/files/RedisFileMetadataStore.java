@@ -11,6 +11,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import redis.clients.jedis.AbstractPipeline;
+import redis.clients.jedis.Response;
 
 /**
  * File metadata in Redis with the reference layout: hash {@code {p}files:{sid}:{fid}} and set
@@ -28,18 +30,23 @@ public final class RedisFileMetadataStore implements FileMetadataStore {
     this.ttlSeconds = sessionTtl.toSeconds();
   }
 
-  /** The set entry first: list() skips an id whose hash is missing, never the other way round. */
+  /**
+   * The record first, then the set entry: a save cut between the two (Redis failing) leaves a
+   * record no listing or count sees, never an id in the set without its record, which would count
+   * toward MAX_SESSION_FILES without being listed. So an id in the set whose record is missing is
+   * never a save in progress: {@link #list} and {@link #count} drop it.
+   */
   @Override
   public void save(StoredFile file) {
     String setKey = setKey(file.sessionId());
     List<String> args = RedisHashes.args(ttlSeconds, toHash(file));
     redis.run(
         j -> {
+          j.eval(RedisHashes.REPLACE_WITH_TTL, List.of(fileKey(file.sessionId(), file.id())), args);
           j.sadd(setKey, file.id());
           if (ttlSeconds > 0) {
             j.expire(setKey, ttlSeconds);
           }
-          j.eval(RedisHashes.REPLACE_WITH_TTL, List.of(fileKey(file.sessionId(), file.id())), args);
         });
   }
 
@@ -58,23 +65,61 @@ public final class RedisFileMetadataStore implements FileMetadataStore {
     List<String> keys = ids.stream().map(id -> fileKey(sessionId, id)).toList();
     List<Map<String, String>> hashes = redis.call(j -> RedisHashes.getAll(j, keys));
     List<StoredFile> files = new ArrayList<>();
+    List<String> dangling = new ArrayList<>();
     for (int i = 0; i < ids.size(); i++) {
-      if (!hashes.get(i).isEmpty()) {
+      if (hashes.get(i).isEmpty()) {
+        dangling.add(ids.get(i));
+      } else {
         files.add(fromHash(hashes.get(i), sessionId, ids.get(i)));
       }
     }
+    drop(sessionId, dangling);
     files.sort(Comparator.comparing(StoredFile::createdAt).thenComparing(StoredFile::id));
     return files;
   }
 
   /**
-   * The ids in the session's set: each file's hash lives at least as long as its live session
-   * (written after the session was, with the session's TTL), and a deleted file leaves the set.
+   * The ids in the session's set that have their record, as {@link #list} finds them; the others
+   * are dropped from the set. One pipelined EXISTS per id (at most MAX_SESSION_FILES), no record
+   * read.
    */
   @Override
   public int count(String sessionId) {
-    long n = redis.call(j -> j.scard(setKey(sessionId)));
-    return (int) Math.min(Integer.MAX_VALUE, n);
+    List<String> ids = new ArrayList<>(redis.call(j -> j.smembers(setKey(sessionId))));
+    if (ids.isEmpty()) {
+      return 0;
+    }
+    List<Boolean> exist =
+        redis.call(
+            j -> {
+              List<Response<Boolean>> replies = new ArrayList<>(ids.size());
+              try (AbstractPipeline p = j.pipelined()) {
+                for (String id : ids) {
+                  replies.add(p.exists(fileKey(sessionId, id)));
+                }
+                p.sync();
+              }
+              return replies.stream().map(Response::get).toList();
+            });
+    List<String> dangling = new ArrayList<>();
+    for (int i = 0; i < ids.size(); i++) {
+      if (!exist.get(i)) {
+        dangling.add(ids.get(i));
+      }
+    }
+    drop(sessionId, dangling);
+    return ids.size() - dangling.size();
+  }
+
+  /**
+   * Removes ids whose record is gone from the session's set, so they are not counted again: a
+   * delete cut short between its two writes, a save of an earlier release (set entry first) cut
+   * short, a record Redis expired before its set.
+   */
+  private void drop(String sessionId, List<String> dangling) {
+    if (!dangling.isEmpty()) {
+      redis.run(j -> j.srem(setKey(sessionId), dangling.toArray(String[]::new)));
+    }
   }
 
   @Override

@@ -160,6 +160,24 @@ public final class LocalSessionStore implements SessionStore {
         });
   }
 
+  @Override
+  public boolean deleteIfUnused(Session created) {
+    boolean[] deleted = {false};
+    sessions.computeIfPresent(
+        created.id(),
+        (k, old) -> {
+          if (!old.createdAt().equals(created.createdAt())
+              || !old.lastActivity().equals(created.createdAt())
+              || !Objects.equals(old.owner(), created.owner())) {
+            return old;
+          }
+          deleteFile(k);
+          deleted[0] = true;
+          return null;
+        });
+    return deleted[0];
+  }
+
   private void deleteFile(String id) {
     onDisk.remove(id);
     try {

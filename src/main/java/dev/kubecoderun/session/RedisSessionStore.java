@@ -89,6 +89,21 @@ public final class RedisSessionStore implements SessionStore {
       return 1
       """;
 
+  /**
+   * KEYS[1] the session hash; ARGV[1] its creation time, ARGV[2] its owner ('' = none). Deletes it
+   * only while it is that session, never touched since its creation.
+   */
+  private static final String DELETE_IF_UNUSED =
+      """
+      if redis.call('HGET', KEYS[1], 'created_at') ~= ARGV[1]
+          or redis.call('HGET', KEYS[1], 'last_activity') ~= ARGV[1]
+          or (redis.call('HGET', KEYS[1], 'owner') or '') ~= ARGV[2] then
+        return 0
+      end
+      redis.call('DEL', KEYS[1])
+      return 1
+      """;
+
   /** Never creates a partial hash for a session that is gone. */
   private static final String TOUCH =
       """
@@ -302,6 +317,22 @@ public final class RedisSessionStore implements SessionStore {
     Map<String, String> hash = redis.call(j -> j.hgetAll(sessionKey(id)));
     redis.run(j -> j.del(sessionKey(id)));
     forget(id, hash);
+  }
+
+  /** The hash in one atomic step with the check, then the index and entity entries. */
+  @Override
+  public boolean deleteIfUnused(Session created) {
+    Map<String, String> hash = redis.call(j -> j.hgetAll(sessionKey(created.id())));
+    String time = PyTime.format(created.createdAt());
+    String owner = created.owner() == null ? "" : created.owner();
+    Object deleted =
+        redis.call(
+            j -> j.eval(DELETE_IF_UNUSED, List.of(sessionKey(created.id())), List.of(time, owner)));
+    if (!Long.valueOf(1).equals(deleted)) {
+      return false;
+    }
+    forget(created.id(), hash);
+    return true;
   }
 
   /** Removes the id from the index and from the entity sets its hash names. */

@@ -211,6 +211,17 @@ public final class SessionResolver {
         .isPresent();
   }
 
+  /**
+   * Forgets {@code s}, resolved a moment ago, if resolving it created it and nobody has used it
+   * since ({@link SessionStore#deleteIfUnused}): for a run refused before it ran, which leaves
+   * nothing behind. A session that existed before was touched when resolved, and stays.
+   */
+  public void forgetIfCreated(Session s) {
+    if (s.createdAt().equals(s.lastActivity())) {
+      store.deleteIfUnused(s);
+    }
+  }
+
   /** {@link #createOwned} at the current time. */
   public Session createOwned(Principal principal, String id) throws InterruptedException {
     return createOwned(principal, id, null, null, clock.instant());

@@ -69,6 +69,15 @@ public interface SessionStore {
   void delete(String id);
 
   /**
+   * Forgets {@code created}, a session just created, only while it is as it was created: the same
+   * session (its creation time and owner), never touched since (every request that resolves a
+   * session touches it, so none but its creator's has used it). Atomic with the check. Returns
+   * whether it did. What a run refused before it ran rolls back (one tenant's refused retries would
+   * otherwise fill the store with empty sessions until they expire).
+   */
+  boolean deleteIfUnused(Session created);
+
+  /**
    * Whether {@code id} is a session that expired (or that Redis expired) and is not forgotten yet:
    * such a session blocks {@link #createOrReuse} until {@link #deleteIfExpired}.
    */

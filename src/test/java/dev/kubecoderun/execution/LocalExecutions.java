@@ -12,6 +12,7 @@ import dev.kubecoderun.sandbox.SandboxFactory;
 import dev.kubecoderun.sandbox.SandboxPool;
 import dev.kubecoderun.session.LocalSessionStore;
 import dev.kubecoderun.session.SessionLocks;
+import dev.kubecoderun.session.SessionStore;
 import dev.kubecoderun.session.SessionsAndFiles;
 import dev.kubecoderun.state.LocalStateStore;
 import java.nio.file.Path;
@@ -51,8 +52,18 @@ final class LocalExecutions {
 
   static ExecutionService service(
       Path dir, SandboxPool pool, ExecutionSlots slots, SessionLocks locks, MemoryBudget memory) {
+    return service(dir, new LocalSessionStore(dir, Clock.systemUTC()), pool, slots, locks, memory);
+  }
+
+  /** As above, with the sessions in {@code sessionStore}. */
+  static ExecutionService service(
+      Path dir,
+      SessionStore sessionStore,
+      SandboxPool pool,
+      ExecutionSlots slots,
+      SessionLocks locks,
+      MemoryBudget memory) {
     Clock clock = Clock.systemUTC();
-    LocalSessionStore sessionStore = new LocalSessionStore(dir, clock);
     LocalStateStore states = new LocalStateStore(dir, Duration.ofHours(1), clock);
     LocalFileMetadataStore metadata = new LocalFileMetadataStore(dir);
     LocalObjectStore objects = new LocalObjectStore(dir);

@@ -427,6 +427,103 @@ class HttpFramingTest {
   }
 
   /**
+   * A client with a key that sends its body a byte every 300 ms: each read gets bytes within the
+   * idle timeout (2 s here), so that alone never ended it, and MAX_CONCURRENT_REQUESTS such clients
+   * held every request slot for as long as they liked. Past the idle timeout a body must average
+   * REQUEST_BODY_MIN_KIB_PER_SECOND (16 KiB/s): the next read is answered 408, and the connection
+   * ends.
+   */
+  @Test
+  void aBodyTrickledByAKeyHolderIsAnswered408OnceItFallsBelowTheMinimumRate() throws Exception {
+    TestServer own =
+        TestServer.start(Map.of("IDLE_CONNECTION_TIMEOUT_SECONDS", "2", "POD_POOL_PY", "0"), "0");
+    try {
+      logged.clear();
+      for (String[] c :
+          List.of(
+              new String[] {
+                "/v1/upload",
+                "multipart/form-data; boundary=b",
+                "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\n"
+              },
+              new String[] {"/v1/exec", "application/json", "{\"lang\":\"py\",\"code\":\"#"})) {
+        try (Socket s = new Socket()) {
+          s.connect(new InetSocketAddress("127.0.0.1", own.app.port()), 5000);
+          s.getOutputStream()
+              .write(
+                  ("POST "
+                          + c[0]
+                          + " HTTP/1.1\r\nHost: x\r\nX-API-Key: "
+                          + TestServer.KEY
+                          + "\r\nContent-Type: "
+                          + c[1]
+                          + "\r\nContent-Length: 100000\r\n\r\n"
+                          + c[2])
+                      .getBytes(StandardCharsets.US_ASCII));
+          Trickled t = trickleUntilClosed(s);
+          assertEquals(List.of("408"), statuses(t.replies()), c[0] + ": " + t.replies());
+          JsonNode error = body(t.replies());
+          assertEquals("timeout", error.path("error_type").asText(), c[0]);
+          assertEquals("body_too_slow", error.at("/details/0/code").asText(), c[0]);
+          assertTrue(
+              t.seconds() < 10, c[0] + ": closed after " + t.seconds() + " s, the trickle goes on");
+        }
+      }
+      assertEquals(List.of(), severe(), "nothing logged as a failure of the service");
+      assertEquals(200, own.get("/health").status(), "the server serves others after");
+    } finally {
+      own.app.close();
+    }
+  }
+
+  /**
+   * A slow but real upload (64 KiB/s for 3 s, past the 2 s idle timeout) is well above the minimum
+   * rate, and is stored.
+   */
+  @Test
+  void aSlowButSteadyUploadIsStored() throws Exception {
+    TestServer own =
+        TestServer.start(Map.of("IDLE_CONNECTION_TIMEOUT_SECONDS", "2", "POD_POOL_PY", "0"), "0");
+    try (Socket s = new Socket()) {
+      s.connect(new InetSocketAddress("127.0.0.1", own.app.port()), 5000);
+      s.setSoTimeout(20_000);
+      byte[] chunk = new byte[8192];
+      java.util.Arrays.fill(chunk, (byte) 'a');
+      int chunks = 24;
+      String head =
+          "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\n";
+      String tail = "\r\n--b--\r\n";
+      long length = head.length() + (long) chunks * chunk.length + tail.length();
+      var out = s.getOutputStream();
+      out.write(
+          ("POST /v1/upload HTTP/1.1\r\nHost: x\r\nX-API-Key: "
+                  + TestServer.KEY
+                  + "\r\nContent-Type: multipart/form-data; boundary=b\r\nConnection: close"
+                  + "\r\nContent-Length: "
+                  + length
+                  + "\r\n\r\n"
+                  + head)
+              .getBytes(StandardCharsets.US_ASCII));
+      long start = System.nanoTime();
+      for (int i = 0; i < chunks; i++) {
+        out.write(chunk);
+        out.flush();
+        Thread.sleep(125); // the client's pace: 64 KiB/s
+      }
+      out.write(tail.getBytes(StandardCharsets.US_ASCII));
+      out.flush();
+      ByteArrayOutputStream got = new ByteArrayOutputStream();
+      s.getInputStream().transferTo(got);
+      String replies = got.toString(StandardCharsets.UTF_8);
+      assertTrue((System.nanoTime() - start) / 1e9 > 2.5, "sent over longer than the idle timeout");
+      assertEquals(List.of("200"), statuses(replies), replies);
+      assertEquals("a.txt", body(replies).at("/files/0/filename").asText(), replies);
+    } finally {
+      own.app.close();
+    }
+  }
+
+  /**
    * A client (no key needed) that sends a request line and then its headers a byte now and then:
    * never idle, so Helidon's idle timeout, which looks only at connections waiting for a request
    * line, never closed it. The headers now have IDLE_CONNECTION_TIMEOUT_SECONDS (2 s here).

@@ -22,6 +22,7 @@ public final class LostReplyProxy implements AutoCloseable {
   private final int redisPort;
   private final AtomicReference<byte[]> armed = new AtomicReference<>();
   private final AtomicInteger lost = new AtomicInteger();
+  private volatile boolean downAfterLoss;
 
   private LostReplyProxy(int redisPort) throws IOException {
     this.redisPort = redisPort;
@@ -44,6 +45,16 @@ public final class LostReplyProxy implements AutoCloseable {
   /** The reply to the next {@code command} (its name, as sent: EVAL, HSET...) is lost. */
   public void loseTheReplyTo(String command) {
     armed.set(("\r\n" + command + "\r\n").getBytes(StandardCharsets.US_ASCII));
+  }
+
+  /**
+   * As {@link #loseTheReplyTo}, and then the proxy accepts no connection any more: Redis is down
+   * right after it applied {@code command}, so nothing the client sends after it (a retry included)
+   * arrives.
+   */
+  public void goDownAfter(String command) {
+    downAfterLoss = true;
+    loseTheReplyTo(command);
   }
 
   /** How many replies were lost so far. */
@@ -100,6 +111,9 @@ public final class LostReplyProxy implements AutoCloseable {
         synchronized (cut) {
           if (cut[0]) {
             lost.incrementAndGet();
+            if (downAfterLoss) {
+              close();
+            }
             return; // closes both: the client reads the end of the stream, not the reply
           }
         }

@@ -192,6 +192,88 @@ class RealStoresTest {
     FileMetadataStore store() {
       return store;
     }
+
+    /**
+     * Redis going down after the first or the second write of a save (its reply lost, the retry
+     * refused): the session's count and its listing agree either way. With the set entry written
+     * first, a save cut there left an id counted toward MAX_SESSION_FILES and never listed.
+     */
+    @Test
+    void aSaveCutShortByRedisGoingDownLeavesTheCountAndTheListingAgreeing() {
+      for (String write : List.of("SADD", "EVAL")) {
+        String prefix = RealStores.uniquePrefix("cut-save");
+        try (LostReplyProxy proxy = LostReplyProxy.to(RedisServer.shared().port());
+            RedisConnection viaProxy =
+                RedisClients.connect(
+                    Config.from(
+                            Map.of(
+                                "AUTH_ENABLED",
+                                "false",
+                                "REDIS_URL",
+                                proxy.url(),
+                                "REDIS_KEY_PREFIX",
+                                prefix,
+                                "REDIS_SOCKET_TIMEOUT",
+                                "2"))
+                        .redis());
+            RedisConnection direct = RealStores.redis(prefix)) {
+          String sid = Ids.next();
+          String id = Ids.next();
+          proxy.goDownAfter(write);
+          assertThrows(
+              UncheckedIOException.class,
+              () ->
+                  new RedisFileMetadataStore(viaProxy, Duration.ZERO)
+                      .save(
+                          new dev.kubecoderun.files.StoredFile(
+                              sid,
+                              id,
+                              "a.csv",
+                              "text/csv",
+                              dev.kubecoderun.files.StoredFile.objectKey(
+                                  sid, dev.kubecoderun.files.StoredFile.Kind.UPLOAD, id),
+                              3,
+                              Instant.now().truncatedTo(ChronoUnit.MICROS),
+                              dev.kubecoderun.files.StoredFile.Kind.UPLOAD)),
+              write);
+          assertEquals(1, proxy.lost(), write);
+          FileMetadataStore after = new RedisFileMetadataStore(direct, Duration.ZERO);
+          assertEquals(after.list(sid).size(), after.count(sid), "cut after " + write);
+        }
+      }
+    }
+
+    /**
+     * A file id in the session's set without its record (what a save cut between its two writes
+     * left when the set entry went first, or a delete cut between them) counted toward the
+     * session's MAX_SESSION_FILES but was never listed. The count and the listing now agree, and
+     * the dangling id leaves the set.
+     */
+    @Test
+    void aFileIdInTheSetWithoutItsRecordIsNeitherCountedNorListed() {
+      String sid = Ids.next();
+      String id = Ids.next();
+      store.save(
+          new dev.kubecoderun.files.StoredFile(
+              sid,
+              id,
+              "a.csv",
+              "text/csv",
+              dev.kubecoderun.files.StoredFile.objectKey(
+                  sid, dev.kubecoderun.files.StoredFile.Kind.UPLOAD, id),
+              3,
+              Instant.now().truncatedTo(ChronoUnit.MICROS),
+              dev.kubecoderun.files.StoredFile.Kind.UPLOAD));
+      String setKey = REDIS.key("session_files:" + sid);
+      String dangling = Ids.next();
+      REDIS.run(j -> j.sadd(setKey, dangling));
+
+      assertEquals(1, store.count(sid), "only the file with a record");
+      assertEquals(List.of(id), store.list(sid).stream().map(f -> f.id()).toList());
+      boolean left = REDIS.call(j -> j.sismember(setKey, dangling));
+      assertFalse(left, "dropped from the set");
+      assertEquals(1, store.count(sid));
+    }
   }
 
   @Nested

@@ -1,0 +1,125 @@
+package dev.kubecoderun.execution;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kubecoderun.auth.Principal;
+import dev.kubecoderun.config.Config;
+import dev.kubecoderun.language.Language;
+import dev.kubecoderun.memory.MemoryBudget;
+import dev.kubecoderun.redis.RedisClients;
+import dev.kubecoderun.redis.RedisConnection;
+import dev.kubecoderun.sandbox.ExecutionSlots;
+import dev.kubecoderun.sandbox.SandboxPool;
+import dev.kubecoderun.session.Ids;
+import dev.kubecoderun.session.LocalSessionLocks;
+import dev.kubecoderun.session.LocalSessionStore;
+import dev.kubecoderun.session.RedisSessionStore;
+import dev.kubecoderun.session.Session;
+import dev.kubecoderun.session.SessionStore;
+import dev.kubecoderun.stores.RedisServer;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A run refused before it ran (503: no execution slot, no sandbox) leaves no session behind: one
+ * tenant's refused retries, each with a new session id or entity, filled the store with empty
+ * sessions until they expired. A session that existed before the refused run stays.
+ */
+@Tag("integration")
+class RefusedRunsTest {
+  private static final Principal ALICE = Principal.apiKey("alice-key-0123456789");
+
+  private static ExecCommand run(String sessionId, String entityId) {
+    return new ExecCommand(
+        ALICE, Language.PY, "print(1)", List.of(), sessionId, entityId, "user-1", List.of());
+  }
+
+  /** Every session id in the store, live or expired. */
+  private static List<String> ids(SessionStore store) {
+    List<String> all = new ArrayList<>();
+    String cursor = SessionStore.IdPage.START;
+    do {
+      SessionStore.IdPage page = store.ids(cursor, 100);
+      all.addAll(page.ids());
+      cursor = page.next();
+    } while (!SessionStore.IdPage.START.equals(cursor));
+    return all;
+  }
+
+  private static void refusedRunsLeaveNoSession(Path dir, SessionStore store) throws Exception {
+    Instant then = Instant.now().minusSeconds(60);
+    Session existing = new Session(Ids.next(), then, then, null, null, "user-1");
+    existing = store.createOrReuse(existing.ownedBy(ALICE.user(), ALICE.tenant()));
+    for (boolean noSlot : List.of(true, false)) {
+      try (SandboxPool pool = LocalExecutions.noSandboxes()) {
+        ExecutionService executions =
+            LocalExecutions.service(
+                dir,
+                store,
+                pool,
+                new ExecutionSlots(noSlot ? 0 : 1, Duration.ZERO),
+                new LocalSessionLocks(),
+                new MemoryBudget(64 << 20));
+        for (ExecCommand cmd :
+            List.of(
+                run(null, null), // a new session of its own
+                run(Ids.next(), null), // a new session id the client chose
+                run(null, "agent-" + Ids.next()), // an entity's first session
+                run(existing.id(), null))) { // a session that exists
+          ExecutionUnavailableException e =
+              assertThrows(
+                  ExecutionUnavailableException.class, () -> executions.execute(cmd, null, null));
+          assertEquals(
+              noSlot
+                  ? ExecutionUnavailableException.Reason.SLOTS_BUSY
+                  : ExecutionUnavailableException.Reason.NO_SANDBOX,
+              e.reason());
+        }
+      }
+      assertEquals(List.of(existing.id()), ids(store), "only the session that existed before");
+      assertTrue(store.find(existing.id()).isPresent(), "the session that existed stays live");
+    }
+  }
+
+  @Test
+  void refusedRunsLeaveNoSessionInRedis(@TempDir Path dir) throws Exception {
+    String prefix = "kcr-test-refused-" + Long.toString(System.nanoTime(), 36) + ":";
+    try (RedisConnection redis =
+        RedisClients.connect(
+            Config.from(
+                    Map.of(
+                        "AUTH_ENABLED",
+                        "false",
+                        "REDIS_URL",
+                        RedisServer.shared().url(),
+                        "REDIS_KEY_PREFIX",
+                        prefix))
+                .redis())) {
+      SessionStore store = new RedisSessionStore(redis, Clock.systemUTC());
+      refusedRunsLeaveNoSession(dir, store);
+      // Nor an entry of an entity's sets (an entity's claim of an id ends on its own, in 30 s).
+      String existing = ids(store).get(0);
+      java.util.Set<String> keys = redis.call(j -> j.keys(prefix + "*"));
+      assertEquals(
+          java.util.Set.of(prefix + "sessions:" + existing, prefix + "sessions:index"),
+          keys.stream()
+              .filter(k -> !k.startsWith(prefix + "entity_claim:"))
+              .collect(java.util.stream.Collectors.toSet()));
+    }
+  }
+
+  @Test
+  void refusedRunsLeaveNoSessionInTheEmbeddedStore(@TempDir Path dir) throws Exception {
+    refusedRunsLeaveNoSession(dir, new LocalSessionStore(dir, Clock.systemUTC()));
+  }
+}
