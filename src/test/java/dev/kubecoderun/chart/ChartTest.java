@@ -161,6 +161,16 @@ class ChartTest {
     JOBS.put("pools-over-max", new String[] {NS, "sandbox: {podPool: {py: 8}, maxPods: 9}"});
     JOBS.put("bad-lang-limits", new String[] {NS, "sandbox: {langLimits: {python: {cpu: 1}}}"});
     JOBS.put("short-key", new String[] {NS, "apiKey: {value: short}"});
+    // Credentials through config would land in the ConfigMap, in clear for the `view` role.
+    JOBS.put("config-master-key", new String[] {NS, "config: {MASTER_API_KEY: " + MASTER + "}"});
+    JOBS.put("config-redis-password", new String[] {NS, "config: {REDIS_PASSWORD: pw}"});
+    JOBS.put("config-aws-secret", new String[] {NS, "config: {AWS_SECRET_ACCESS_KEY: s3cr3t}"});
+    JOBS.put(
+        "redis-url-password",
+        new String[] {NS, "redis: {enabled: true, url: 'redis://:pw@r:6379/0'}"});
+    JOBS.put(
+        "config-redis-url-password",
+        new String[] {NS, "config: {REDIS_URL: 'rediss://default:pw@r:6379'}"});
     JOBS.put("bad-minio", new String[] {NS, "minio: {enabled: true, endpoint: 'minio:9000'}"});
     JOBS.put(
         "operations",
@@ -1009,6 +1019,14 @@ class ChartTest {
         errors::toString);
     assertTrue(errors.get("bad-lang-limits").contains("unknown language python"), errors::toString);
     assertTrue(errors.get("short-master").contains("at least 32 characters"), errors::toString);
+    for (String id : List.of("config-master-key", "config-redis-password", "config-aws-secret")) {
+      assertTrue(
+          errors.get(id).contains("is a credential: the ConfigMap holds it in clear"),
+          () -> id + ": " + errors);
+    }
+    for (String id : List.of("redis-url-password", "config-redis-url-password")) {
+      assertTrue(errors.get(id).contains("carries a password"), () -> id + ": " + errors);
+    }
     assertTrue(
         errors.get("non-ascii-master").contains("masterKey.value must be printable ASCII"),
         errors::toString);
@@ -1044,6 +1062,11 @@ class ChartTest {
                 "pools-over-max",
                 "bad-lang-limits",
                 "short-master",
+                "config-master-key",
+                "config-redis-password",
+                "config-aws-secret",
+                "redis-url-password",
+                "config-redis-url-password",
                 "non-ascii-master",
                 "short-metrics-token",
                 "metrics-token-is-master",
