@@ -509,6 +509,37 @@ public record Config(
         operations(env, keys));
   }
 
+  /**
+   * host:port of every store server the API talks to: Redis (its host, cluster and sentinel nodes)
+   * and the S3 endpoint. What a sandbox must not reach: the Kubernetes backend's start-up check has
+   * one try them.
+   */
+  public List<String> storeAddresses() {
+    java.util.LinkedHashSet<String> out = new java.util.LinkedHashSet<>();
+    if (redis.enabled()) {
+      // The host serves in standalone mode only: the nodes name the servers of the others.
+      if (redis.mode() == RedisMode.STANDALONE && redis.host() != null) {
+        out.add(hostPort(redis.host(), redis.port()));
+      }
+      out.addAll(redis.clusterNodes());
+      out.addAll(redis.sentinelNodes());
+    }
+    if (s3.enabled()) {
+      java.net.URI u = java.net.URI.create(s3.endpoint());
+      if (u.getHost() != null) {
+        int port =
+            u.getPort() > 0 ? u.getPort() : "https".equalsIgnoreCase(u.getScheme()) ? 443 : 80;
+        out.add(hostPort(u.getHost(), port));
+      }
+    }
+    return List.copyOf(out);
+  }
+
+  /** host:port, an IPv6 address in brackets. */
+  private static String hostPort(String host, int port) {
+    return (host.contains(":") && !host.startsWith("[") ? "[" + host + "]" : host) + ":" + port;
+  }
+
   /** REQUEST_MEMORY_BUDGET_MB, or with 0 a quarter of the JVM's largest heap. */
   private static long requestMemory(int mb) {
     return mb > 0 ? mb * 1024L * 1024L : Runtime.getRuntime().maxMemory() / 4;
