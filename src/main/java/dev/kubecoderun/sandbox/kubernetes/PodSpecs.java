@@ -54,6 +54,14 @@ final class PodSpecs {
   /** The images' sandbox user, which pods run as inside their own user namespace. */
   static final long SANDBOX_UID = 65532;
 
+  /**
+   * The container's termination message file. The kubelet mounts it writable from the node's own
+   * disk, where no ephemeral-storage limit counts it (kubernetes/kubernetes#122224): the runner
+   * empties it after every step (RUNNER_TERMINATION_LOG), so what a run writes there (at most
+   * RLIMIT_FSIZE) does not outlive the run in a pod that serves more runs.
+   */
+  static final String TERMINATION_LOG = "/dev/termination-log";
+
   /** Each of /mnt/data and /tmp; Config.KUBERNETES_DATA_DIR_BYTES bounds one run's inputs by it. */
   private static final String SCRATCH_SIZE = "1Gi";
 
@@ -184,12 +192,14 @@ final class PodSpecs {
     runner.environment().forEach((k, v) -> env.add(new V1EnvVar().name(k).value(v)));
     env.add(new V1EnvVar().name("RUNNER_WORKDIR").value("/mnt/data"));
     env.add(new V1EnvVar().name("RUNNER_SCRATCH").value("/tmp/kcr"));
+    env.add(new V1EnvVar().name("RUNNER_TERMINATION_LOG").value(TERMINATION_LOG));
 
     V1Container container =
         new V1Container()
             .name("runner")
             .image(k8s.images().get(language))
             .imagePullPolicy(k8s.imagePullPolicy())
+            .terminationMessagePath(TERMINATION_LOG)
             .ports(List.of(new V1ContainerPort().name("http").containerPort(RUNNER_PORT)))
             .env(env)
             .readinessProbe(

@@ -65,6 +65,24 @@ class PodSpecsTest {
     assertNull(term.getNamespaceSelector());
   }
 
+  /**
+   * The termination message file is a writable file of the node's disk that no ephemeral-storage
+   * limit counts: the runner is told where it is, to empty it after every step.
+   */
+  @Test
+  void theRunnerEmptiesTheTerminationLogTheKubeletMountsWritable() {
+    for (V1PodSpec spec : allPods(specs())) {
+      var container = spec.getContainers().get(0);
+      var told =
+          container.getEnv().stream()
+              .filter(e -> e.getName().equals("RUNNER_TERMINATION_LOG"))
+              .map(e -> e.getValue())
+              .toList();
+      assertEquals(List.of("/dev/termination-log"), told);
+      assertEquals("/dev/termination-log", container.getTerminationMessagePath());
+    }
+  }
+
   /** A few seconds of a starved /health (a run holding the CPU) do not make a pod look gone. */
   @Test
   void aSandboxIsTakenForNotReadyOnlyAfterTenSecondsWithoutAnAnswer() {
