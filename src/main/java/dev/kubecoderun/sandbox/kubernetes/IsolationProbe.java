@@ -166,6 +166,13 @@ final class IsolationProbe {
     return out;
   }
 
+  /** The probe pod's program: it tries each target at its address (see {@link #addresses}). */
+  static String program(Map<String, String> tried) {
+    List<List<String>> pairs = new ArrayList<>();
+    tried.forEach((target, address) -> pairs.add(List.of(target, address)));
+    return PROGRAM.formatted(Json.writeString(pairs));
+  }
+
   /** The target's host resolved, or null when it does not resolve. */
   private static InetAddress resolve(String target) {
     String host = target.substring(0, target.lastIndexOf(':'));
@@ -366,9 +373,7 @@ final class IsolationProbe {
       RunnerClient client =
           new RunnerClient(
               http, URI.create("http://" + ready.ip() + ":" + PodSpecs.RUNNER_PORT), token);
-      List<List<String>> pairs = new ArrayList<>();
-      tried.forEach((target, address) -> pairs.add(List.of(target, address)));
-      String code = PROGRAM.formatted(Json.writeString(pairs));
+      String code = program(tried);
       RunnerResult r =
           client.execute(
               new RunnerRequest("py", code, 30_000, List.of(), null, false),

@@ -4,7 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.kubecoderun.common.Json;
 import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -48,6 +55,40 @@ class ProbeAddressesTest {
     assertEquals(
         List.of("10.0.3.7:8000", "localhost:6379", "10.96.12.4:9000"), List.copyOf(tried.keySet()));
     assertEquals(loopback(6379), tried.get("localhost:6379"));
+  }
+
+  /**
+   * The probe pod's program (run here by the host's Python, as a sandbox's would) connects to each
+   * address and reports it under its target's name, as /health/detailed shows it.
+   */
+  @Test
+  void theProbeProgramTriesEachAddressAndReportsItByTarget() throws Exception {
+    int closedPort;
+    try (ServerSocket gone = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      closedPort = gone.getLocalPort();
+    }
+    try (ServerSocket open = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      Map<String, String> tried = new LinkedHashMap<>();
+      tried.put("redis.kcr.svc:6379", loopback(open.getLocalPort()));
+      tried.put("localhost:" + closedPort, loopback(closedPort));
+      tried.put("nowhere.invalid:80", "nowhere.invalid:80");
+      Path code = Files.createTempFile("kcr-probe", ".py");
+      try {
+        Files.writeString(code, IsolationProbe.program(tried));
+        Process p =
+            new ProcessBuilder("python3", code.toString())
+                .redirectError(ProcessBuilder.Redirect.INHERIT)
+                .start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), out);
+        JsonNode connect = Json.tree(out.trim().getBytes(StandardCharsets.UTF_8)).path("connect");
+        assertEquals("connected", connect.path("redis.kcr.svc:6379").asText(), out);
+        assertEquals("refused", connect.path("localhost:" + closedPort).asText(), out);
+        assertTrue(connect.path("nowhere.invalid:80").asText().startsWith("error: "), out);
+      } finally {
+        Files.delete(code);
+      }
+    }
   }
 
   @Test
