@@ -305,7 +305,8 @@ final class IsolationProbe {
             "network_policy",
             "NOT enforced: a sandbox reached "
                 + String.join(", ", reached)
-                + " (no CNI enforcing NetworkPolicy, or the chart's policies are off)");
+                + " (no CNI enforcing NetworkPolicy, the chart's policies off, or a"
+                + " networkPolicy.sandboxEgress rule that opens it)");
       }
     }
     findings.put(
