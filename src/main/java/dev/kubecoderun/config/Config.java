@@ -172,7 +172,8 @@ public record Config(
       Duration ownerLease,
       PodReuse podReuse,
       Duration sessionPodIdle,
-      int sessionPodMaxRuns) {
+      int sessionPodMaxRuns,
+      ScratchMedium scratchMedium) {
 
     /**
      * True when the sandboxes live in another namespace than the API pod: they cannot have it as
@@ -218,6 +219,16 @@ public record Config(
     PREFERRED,
     REQUIRED,
     OFF
+  }
+
+  /**
+   * K8S_SCRATCH_MEDIUM: where a sandbox pod's /mnt/data and /tmp live. DISK, emptyDirs on the
+   * node's disk, whose size limits the kubelet enforces by eviction, after the fact; MEMORY, tmpfs
+   * emptyDirs, bounded at once (their size, their own inodes) and charged to the pod's memory.
+   */
+  public enum ScratchMedium {
+    DISK,
+    MEMORY
   }
 
   /**

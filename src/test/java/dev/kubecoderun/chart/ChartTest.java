@@ -143,6 +143,7 @@ class ChartTest {
             podNodeSelector: {pool: sandbox}
             podTolerations: [{key: sandbox, operator: Exists, effect: NoSchedule}]
             apiAntiAffinity: required
+            scratchMedium: memory
           networkPolicy:
             apiNamespace: api-ns
             sandboxEgress: [{to: [{ipBlock: {cidr: 10.1.0.0/16}}], ports: [{protocol: TCP, port: 443}]}]
@@ -546,6 +547,8 @@ class ChartTest {
     // Sandbox pods keep off the API pods' nodes: the API learns its pods' labels and its node.
     assertEquals("preferred", cm.get("K8S_SANDBOX_API_ANTI_AFFINITY"));
     assertEquals("required", configMap("production").get("K8S_SANDBOX_API_ANTI_AFFINITY"));
+    assertEquals("disk", cm.get("K8S_SCRATCH_MEDIUM"));
+    assertEquals("memory", configMap("production").get("K8S_SCRATCH_MEDIUM"));
     JsonNode deployment = one("defaults", "Deployment", FULLNAME);
     assertEquals(
         deployment.at("/spec/selector/matchLabels"),

@@ -259,16 +259,8 @@ final class PodSpecs {
                     .seccompProfile(new V1SeccompProfile().type(k8s.seccompProfileType())))
             .volumes(
                 List.of(
-                    new V1Volume()
-                        .name("data")
-                        .emptyDir(
-                            new V1EmptyDirVolumeSource()
-                                .sizeLimit(Quantity.fromString(SCRATCH_SIZE))),
-                    new V1Volume()
-                        .name("tmp")
-                        .emptyDir(
-                            new V1EmptyDirVolumeSource()
-                                .sizeLimit(Quantity.fromString(SCRATCH_SIZE)))));
+                    new V1Volume().name("data").emptyDir(scratch()),
+                    new V1Volume().name("tmp").emptyDir(scratch())));
     if (!k8s.runtimeClassName().isEmpty()) {
       spec.runtimeClassName(k8s.runtimeClassName());
     }
@@ -284,6 +276,18 @@ final class PodSpecs {
           k8s.imagePullSecrets().stream().map(n -> new V1LocalObjectReference().name(n)).toList());
     }
     return spec;
+  }
+
+  /**
+   * An emptyDir of {@link #SCRATCH_SIZE}. On the node's disk (the default), the kubelet measures it
+   * every few seconds and evicts a pod over its size: a run writing fast gets ahead of that, and
+   * its files use the node filesystem's inodes. In memory (K8S_SCRATCH_MEDIUM=memory), a tmpfs of
+   * that size with inodes of its own, refused past it at once, charged to the pod's memory limit.
+   */
+  private V1EmptyDirVolumeSource scratch() {
+    V1EmptyDirVolumeSource dir =
+        new V1EmptyDirVolumeSource().sizeLimit(Quantity.fromString(SCRATCH_SIZE));
+    return k8s.scratchMedium() == Config.ScratchMedium.MEMORY ? dir.medium("Memory") : dir;
   }
 
   /**

@@ -83,6 +83,28 @@ class PodSpecsTest {
     }
   }
 
+  /**
+   * The scratch volumes: on the node's disk by default; with K8S_SCRATCH_MEDIUM=memory a tmpfs of
+   * their size, which a run cannot write past (nor use the node's inodes), in every kind of pod.
+   */
+  @Test
+  void theScratchVolumesAreOnDiskOrInMemoryAsConfigured() {
+    for (V1PodSpec spec : allPods(specs())) {
+      for (var volume : spec.getVolumes()) {
+        assertNull(volume.getEmptyDir().getMedium(), volume.getName());
+        assertEquals("1Gi", volume.getEmptyDir().getSizeLimit().toSuffixedString());
+      }
+    }
+    for (V1PodSpec spec : allPods(specs("K8S_SCRATCH_MEDIUM", "memory"))) {
+      assertEquals(
+          List.of("data", "tmp"), spec.getVolumes().stream().map(v -> v.getName()).toList());
+      for (var volume : spec.getVolumes()) {
+        assertEquals("Memory", volume.getEmptyDir().getMedium(), volume.getName());
+        assertEquals("1Gi", volume.getEmptyDir().getSizeLimit().toSuffixedString());
+      }
+    }
+  }
+
   /** A few seconds of a starved /health (a run holding the CPU) do not make a pod look gone. */
   @Test
   void aSandboxIsTakenForNotReadyOnlyAfterTenSecondsWithoutAnAnswer() {
