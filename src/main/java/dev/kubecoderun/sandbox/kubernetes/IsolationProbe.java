@@ -3,6 +3,7 @@ package dev.kubecoderun.sandbox.kubernetes;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.common.RandomHex;
+import dev.kubecoderun.common.Texts;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.sandbox.RunnerRequest;
@@ -312,6 +313,7 @@ final class IsolationProbe {
     findings.put(
         "node_separation",
         nodeSeparation(seen.node(), isolation.config(), specs.apiAntiAffinity() != null));
+    findings.put("pod_security", podSecurity(objects, specs));
     boolean networkChecked = seen.error() == null && !tried.isEmpty();
     isolation.decide(userns, findings, good, networkChecked, reachedTargets);
     LOG.info("sandbox isolation: " + isolation.report());
@@ -357,6 +359,42 @@ final class IsolationProbe {
         + config.apiNode()
         + "; "
         + placement;
+  }
+
+  /**
+   * Whether the API server holds the sandboxes' namespace to the Pod Security Standard "restricted"
+   * (the chart labels the namespace it makes; with {@code sandbox.namespace.separate: false} or
+   * {@code create: false} the operator must, and a cluster without the PodSecurity admission plugin
+   * ignores the labels): a dry run of a pod that breaks it. Reported, never unhealthy: the API's
+   * own sandboxes are hardened either way; the label is what stops anyone else allowed to create
+   * pods there (this API's credentials, taken) from making a privileged one.
+   */
+  static String podSecurity(SandboxObjects objects, PodSpecs specs) {
+    String refused;
+    try {
+      refused = objects.refusalOf(specs.unhardenedPod("kcr-pss-check-" + RandomHex.of(5)));
+    } catch (ApiException e) {
+      return "not checked: " + SandboxObjects.reason(e);
+    } catch (RuntimeException e) {
+      return "not checked: " + e;
+    }
+    if (refused == null) {
+      LOG.warning(
+          "the API server accepts pods that break the Pod Security Standard restricted in "
+              + objects.namespace()
+              + ": label it pod-security.kubernetes.io/enforce=restricted");
+      return "NOT enforced: the API server accepts a pod that breaks the Pod Security Standard"
+          + " restricted in namespace "
+          + objects.namespace()
+          + " (a dry run): label it pod-security.kubernetes.io/enforce=restricted, and keep the"
+          + " PodSecurity admission plugin on (docs/kubernetes.md)";
+    }
+    return "enforced: a pod that breaks the Pod Security Standard restricted is refused in"
+        + " namespace "
+        + objects.namespace()
+        + " ("
+        + Texts.cut(refused, 300, "...")
+        + ")";
   }
 
   /** One probe pod: created, awaited, its program run, deleted. */

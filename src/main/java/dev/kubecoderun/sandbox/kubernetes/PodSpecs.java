@@ -104,6 +104,29 @@ final class PodSpecs {
         podSpec(Language.PY, token, false, identity).activeDeadlineSeconds(600L));
   }
 
+  /**
+   * A pod the Pod Security Standard "restricted" refuses (no securityContext at all: privilege
+   * escalation allowed, capabilities kept, no seccomp profile, root allowed), only ever sent as a
+   * dry run: whether the API server refuses it says whether the sandboxes' namespace is held to it.
+   */
+  V1Pod unhardenedPod(String name) {
+    return new V1Pod()
+        .apiVersion("v1")
+        .kind("Pod")
+        .metadata(new V1ObjectMeta().name(name).labels(labels(name, Language.PY, "pss-check")))
+        .spec(
+            new V1PodSpec()
+                .overhead(null)
+                .restartPolicy("Never")
+                .automountServiceAccountToken(false)
+                .containers(
+                    List.of(
+                        new V1Container()
+                            .name("runner")
+                            .image(k8s.images().get(Language.PY))
+                            .imagePullPolicy(k8s.imagePullPolicy()))));
+  }
+
   /** A bare sandbox pod (no Job): labelled for {@code role}, owned by the API pod. */
   private V1Pod pod(String name, Language language, String role, V1PodSpec spec) {
     return new V1Pod()
