@@ -389,11 +389,22 @@ final class IsolationProbe {
           + " (a dry run): label it pod-security.kubernetes.io/enforce=restricted, and keep the"
           + " PodSecurity admission plugin on (docs/kubernetes.md)";
     }
+    String why = Texts.cut(refused, 300, "...");
+    if (!refused.contains("PodSecurity")) {
+      // Another admission step (a policy engine, a webhook that cannot take dry runs): it may or
+      // may not hold the namespace to restricted.
+      return "refused, though not by Pod Security admission: a pod that breaks the Pod Security"
+          + " Standard restricted, as a dry run in namespace "
+          + objects.namespace()
+          + " ("
+          + why
+          + "); check that the namespace is held to restricted";
+    }
     return "enforced: a pod that breaks the Pod Security Standard restricted is refused in"
         + " namespace "
         + objects.namespace()
         + " ("
-        + Texts.cut(refused, 300, "...")
+        + why
         + ")";
   }
 

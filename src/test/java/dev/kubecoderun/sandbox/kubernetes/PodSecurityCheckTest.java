@@ -97,6 +97,20 @@ class PodSecurityCheckTest {
         finding);
   }
 
+  /** A refusal from elsewhere (here a webhook that takes no dry runs) is not taken for it. */
+  @Test
+  void aRefusalThatIsNotPodSecuritysIsReportedAsSuch() {
+    status = 400;
+    answer =
+        "{\"apiVersion\":\"v1\",\"kind\":\"Status\",\"status\":\"Failure\",\"code\":400,"
+            + "\"message\":\"admission webhook \\\"audit.example\\\" does not support dry run\"}";
+    String finding = IsolationProbe.podSecurity(objects, specs);
+    assertTrue(
+        finding.startsWith("refused, though not by Pod Security admission: ")
+            && finding.contains("does not support dry run"),
+        finding);
+  }
+
   @Test
   void noAnswerOnThePodIsNotChecked() {
     status = 503;
