@@ -42,6 +42,9 @@ type Config struct {
 	JavaAOTCache string            // JDK AOT cache for the source launcher, "" if none
 	NodeZygote   string            // the Node template's addon (jail mode), built by scripts/install.d
 	Tools        map[string]string // tool name (PYTHON, NODE, ...) -> absolute path, "" if not found
+	// The pod's termination message file (a Kubernetes sandbox's /dev/termination-log), emptied after
+	// every step: children can write it, and no ephemeral-storage limit counts it. "" = none.
+	TerminationLog string
 }
 
 // defaultNodeZygote is where scripts/install.d/runner-node-zygote.sh builds the Node template's addon.
@@ -179,6 +182,10 @@ func configFlags(fs *flag.FlagSet, lookup func(string) (string, bool)) func() (*
 		c.PyPreload = splitList(list("RUNNER_PY_PRELOAD", "numpy,pandas,matplotlib"))
 		c.GoCacheSeed = env("RUNNER_GO_CACHE_SEED", "/opt/kubecoderun/go-cache-seed")
 		c.MplCacheSeed = env("RUNNER_MPL_CACHE_SEED", "/opt/kubecoderun/mpl-cache")
+		c.TerminationLog = env("RUNNER_TERMINATION_LOG", "")
+		if c.TerminationLog != "" && !filepath.IsAbs(c.TerminationLog) {
+			return nil, fmt.Errorf("RUNNER_TERMINATION_LOG: want an absolute path, got %q", c.TerminationLog)
+		}
 		for name, def := range toolDefaults {
 			c.Tools[name] = resolveTool(env("RUNNER_TOOL_"+name, def))
 		}

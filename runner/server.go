@@ -3,7 +3,9 @@ package main
 import (
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log"
 	"net/http"
 	"os"
@@ -196,6 +198,20 @@ func (s *Server) killLeftovers() {
 		return
 	}
 	sweep()
+	s.emptyTerminationLog()
+}
+
+// emptyTerminationLog empties the pod's termination message file once nothing of the step runs. The
+// kubelet mounts it writable (mode 0666) from the node's own disk, outside the pod's ephemeral-storage
+// accounting (kubernetes/kubernetes#122224): up to RLIMIT_FSIZE written there would stay on the node
+// for as long as the pod lives (a session's pod: many runs), never counted, never evicted.
+func (s *Server) emptyTerminationLog() {
+	if s.cfg.TerminationLog == "" {
+		return
+	}
+	if err := os.Truncate(s.cfg.TerminationLog, 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		log.Printf("runner: cannot empty the termination log %s: %v", s.cfg.TerminationLog, err)
+	}
 }
 
 // ended reports whether this is a jail sandbox that has been destroyed. A request that was routed to

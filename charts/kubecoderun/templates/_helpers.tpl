@@ -176,6 +176,19 @@ CHECKSUM_SALT: {{ include "kubecoderun.checksumSalt" . | b64enc | quote }}
 {{- fail "minio.enabled needs minio.accessKey and minio.secretKey, minio.existingSecret, or minio.useIAM" -}}
 {{- end -}}
 {{- end -}}
+{{- /* The ConfigMap is readable by whoever may read ConfigMaps (the `view` role, which may not read
+     Secrets): a credential given through config (or a Redis URL carrying its password) would be
+     there in clear. They have values of their own, kept in a Secret, or extraEnv's secretKeyRef. */ -}}
+{{- range $k, $v := .Values.config -}}
+{{- if and $v (has $k (list "API_KEY" "API_KEYS" "MASTER_API_KEY" "METRICS_TOKEN" "REDIS_PASSWORD" "REDIS_SENTINEL_PASSWORD" "MINIO_ACCESS_KEY" "MINIO_SECRET_KEY" "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY" "AWS_SESSION_TOKEN")) -}}
+{{- fail (printf "config.%s is a credential: the ConfigMap holds it in clear for whoever may read ConfigMaps; use the chart's value for it (apiKey, masterKey, metrics.token, redis.password, minio.accessKey/secretKey, or their existingSecret) or extraEnv with a secretKeyRef" $k) -}}
+{{- end -}}
+{{- end -}}
+{{- range $url := list .Values.redis.url (index .Values.config "REDIS_URL" | default "" | toString) -}}
+{{- if regexMatch "^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@]*:[^/@]*@" $url -}}
+{{- fail "the Redis URL (redis.url, config.REDIS_URL) carries a password: it would be in the ConfigMap in clear; give the URL without it and the password as redis.password or redis.existingSecret" -}}
+{{- end -}}
+{{- end -}}
 {{- $langs := splitList " " (include "kubecoderun.languages" .) -}}
 {{- $pooled := 0 -}}
 {{- range $lang, $size := .Values.sandbox.podPool -}}

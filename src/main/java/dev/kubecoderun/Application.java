@@ -438,7 +438,7 @@ public final class Application implements AutoCloseable {
             config.sandbox().pythonPreload());
     if (config.sandbox().backend().equals("kubernetes")) {
       KubernetesSandboxFactory k8s =
-          new KubernetesSandboxFactory(config.kubernetes(), runner, http);
+          new KubernetesSandboxFactory(config.kubernetes(), runner, http, config.storeAddresses());
       checks.add(k8s.healthCheck());
       checks.add(k8s.isolationCheck());
       return k8s;

@@ -175,7 +175,8 @@ public record Config(
       Duration ownerLease,
       PodReuse podReuse,
       Duration sessionPodIdle,
-      int sessionPodMaxRuns) {
+      int sessionPodMaxRuns,
+      ScratchMedium scratchMedium) {
 
     /**
      * True when the sandboxes live in another namespace than the API pod: they cannot have it as
@@ -221,6 +222,16 @@ public record Config(
     PREFERRED,
     REQUIRED,
     OFF
+  }
+
+  /**
+   * K8S_SCRATCH_MEDIUM: where a sandbox pod's /mnt/data and /tmp live. DISK, emptyDirs on the
+   * node's disk, whose size limits the kubelet enforces by eviction, after the fact; MEMORY, tmpfs
+   * emptyDirs, bounded at once (their size, their own inodes) and charged to the pod's memory.
+   */
+  public enum ScratchMedium {
+    DISK,
+    MEMORY
   }
 
   /**
@@ -512,6 +523,37 @@ public record Config(
         logging,
         kubernetes,
         operations(env, keys));
+  }
+
+  /**
+   * host:port of every store server the API talks to: Redis (its host, cluster and sentinel nodes)
+   * and the S3 endpoint. What a sandbox must not reach: the Kubernetes backend's start-up check has
+   * one try them.
+   */
+  public List<String> storeAddresses() {
+    java.util.LinkedHashSet<String> out = new java.util.LinkedHashSet<>();
+    if (redis.enabled()) {
+      // The host serves in standalone mode only: the nodes name the servers of the others.
+      if (redis.mode() == RedisMode.STANDALONE && redis.host() != null) {
+        out.add(hostPort(redis.host(), redis.port()));
+      }
+      out.addAll(redis.clusterNodes());
+      out.addAll(redis.sentinelNodes());
+    }
+    if (s3.enabled()) {
+      java.net.URI u = java.net.URI.create(s3.endpoint());
+      if (u.getHost() != null) {
+        int port =
+            u.getPort() > 0 ? u.getPort() : "https".equalsIgnoreCase(u.getScheme()) ? 443 : 80;
+        out.add(hostPort(u.getHost(), port));
+      }
+    }
+    return List.copyOf(out);
+  }
+
+  /** host:port, an IPv6 address in brackets. */
+  private static String hostPort(String host, int port) {
+    return (host.contains(":") && !host.startsWith("[") ? "[" + host + "]" : host) + ":" + port;
   }
 
   /** REQUEST_MEMORY_BUDGET_MB, or with 0 a quarter of the JVM's largest heap. */

@@ -125,7 +125,8 @@ final class KubernetesConfig {
         env.seconds("K8S_OWNER_LEASE_SECONDS", 60, 5, 3600),
         podReuse,
         env.seconds("K8S_SESSION_POD_IDLE_SECONDS", 120, 5, 3600),
-        env.integer("K8S_SESSION_POD_MAX_RUNS", 100, 1, 100_000));
+        env.integer("K8S_SESSION_POD_MAX_RUNS", 100, 1, 100_000),
+        env.choice("K8S_SCRATCH_MEDIUM", Config.ScratchMedium.DISK, Config.ScratchMedium.class));
   }
 
   /**

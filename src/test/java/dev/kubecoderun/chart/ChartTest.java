@@ -143,6 +143,7 @@ class ChartTest {
             podNodeSelector: {pool: sandbox}
             podTolerations: [{key: sandbox, operator: Exists, effect: NoSchedule}]
             apiAntiAffinity: required
+            scratchMedium: memory
           networkPolicy:
             apiNamespace: api-ns
             sandboxEgress: [{to: [{ipBlock: {cidr: 10.1.0.0/16}}], ports: [{protocol: TCP, port: 443}]}]
@@ -161,6 +162,16 @@ class ChartTest {
     JOBS.put("pools-over-max", new String[] {NS, "sandbox: {podPool: {py: 8}, maxPods: 9}"});
     JOBS.put("bad-lang-limits", new String[] {NS, "sandbox: {langLimits: {python: {cpu: 1}}}"});
     JOBS.put("short-key", new String[] {NS, "apiKey: {value: short}"});
+    // Credentials through config would land in the ConfigMap, in clear for the `view` role.
+    JOBS.put("config-master-key", new String[] {NS, "config: {MASTER_API_KEY: " + MASTER + "}"});
+    JOBS.put("config-redis-password", new String[] {NS, "config: {REDIS_PASSWORD: pw}"});
+    JOBS.put("config-aws-secret", new String[] {NS, "config: {AWS_SECRET_ACCESS_KEY: s3cr3t}"});
+    JOBS.put(
+        "redis-url-password",
+        new String[] {NS, "redis: {enabled: true, url: 'redis://:pw@r:6379/0'}"});
+    JOBS.put(
+        "config-redis-url-password",
+        new String[] {NS, "config: {REDIS_URL: 'rediss://default:pw@r:6379'}"});
     JOBS.put("bad-minio", new String[] {NS, "minio: {enabled: true, endpoint: 'minio:9000'}"});
     JOBS.put(
         "operations",
@@ -536,6 +547,8 @@ class ChartTest {
     // Sandbox pods keep off the API pods' nodes: the API learns its pods' labels and its node.
     assertEquals("preferred", cm.get("K8S_SANDBOX_API_ANTI_AFFINITY"));
     assertEquals("required", configMap("production").get("K8S_SANDBOX_API_ANTI_AFFINITY"));
+    assertEquals("disk", cm.get("K8S_SCRATCH_MEDIUM"));
+    assertEquals("memory", configMap("production").get("K8S_SCRATCH_MEDIUM"));
     JsonNode deployment = one("defaults", "Deployment", FULLNAME);
     assertEquals(
         deployment.at("/spec/selector/matchLabels"),
@@ -1009,6 +1022,14 @@ class ChartTest {
         errors::toString);
     assertTrue(errors.get("bad-lang-limits").contains("unknown language python"), errors::toString);
     assertTrue(errors.get("short-master").contains("at least 32 characters"), errors::toString);
+    for (String id : List.of("config-master-key", "config-redis-password", "config-aws-secret")) {
+      assertTrue(
+          errors.get(id).contains("is a credential: the ConfigMap holds it in clear"),
+          () -> id + ": " + errors);
+    }
+    for (String id : List.of("redis-url-password", "config-redis-url-password")) {
+      assertTrue(errors.get(id).contains("carries a password"), () -> id + ": " + errors);
+    }
     assertTrue(
         errors.get("non-ascii-master").contains("masterKey.value must be printable ASCII"),
         errors::toString);
@@ -1044,6 +1065,11 @@ class ChartTest {
                 "pools-over-max",
                 "bad-lang-limits",
                 "short-master",
+                "config-master-key",
+                "config-redis-password",
+                "config-aws-secret",
+                "redis-url-password",
+                "config-redis-url-password",
                 "non-ascii-master",
                 "short-metrics-token",
                 "metrics-token-is-master",

@@ -285,6 +285,27 @@ class ConfigTest {
     assertEquals("kubecoderun-files", s3.bucket());
   }
 
+  /** What the Kubernetes backend's start-up check has a sandbox try besides its own targets. */
+  @Test
+  void theStoresAddressesAreEveryRedisServerAndTheS3Endpoint() {
+    assertEquals(
+        java.util.List.of("redis.kcr.svc:6380", "minio.kcr.svc:9000"),
+        config(
+                "REDIS_URL", "redis://redis.kcr.svc:6380/1",
+                "MINIO_ENDPOINT", "minio.kcr.svc:9000",
+                "MINIO_USE_IAM", "true")
+            .storeAddresses());
+    assertEquals(
+        java.util.List.of("a:7000", "b:7001", "s3.example:443"),
+        config(
+                "REDIS_MODE", "cluster",
+                "REDIS_CLUSTER_NODES", "a:7000,b:7001",
+                "MINIO_ENDPOINT", "https://s3.example",
+                "MINIO_USE_IAM", "true")
+            .storeAddresses());
+    assertEquals(java.util.List.of(), config().storeAddresses());
+  }
+
   @Test
   void theMasterKeyIsLongAndNoApiKey() {
     Map<String, String> base = Map.of("API_KEY", "an-api-key-0123456789");

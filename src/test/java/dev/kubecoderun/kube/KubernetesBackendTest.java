@@ -816,6 +816,11 @@ class KubernetesBackendTest {
     assertTrue(
         d.path("node_separation").asText().contains("preferred anti-affinity to the API pods"),
         d.toString());
+    // The sandboxes' namespace is labelled restricted, and the API server refuses (as a dry run)
+    // a pod that breaks it.
+    assertTrue(
+        d.path("pod_security").asText().startsWith("enforced: a pod that breaks"), d.toString());
+    assertTrue(d.path("pod_security").asText().contains("PodSecurity"), d.toString());
     String apiAddress = api.base.getHost() + ":" + api.base.getPort();
     assertEquals("connected", d.path("egress").path(apiAddress).asText(), d.toString());
     assertTrue(

@@ -3,6 +3,7 @@ package dev.kubecoderun.sandbox.kubernetes;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.common.RandomHex;
+import dev.kubecoderun.common.Texts;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.sandbox.RunnerClient;
 import dev.kubecoderun.sandbox.RunnerRequest;
@@ -12,7 +13,10 @@ import io.helidon.webclient.api.WebClient;
 import io.kubernetes.client.openapi.ApiException;
 import io.kubernetes.client.openapi.models.V1Pod;
 import java.io.IOException;
+import java.net.Inet6Address;
+import java.net.InetAddress;
 import java.net.URI;
+import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -27,11 +31,14 @@ import java.util.logging.Logger;
  * The start-up check of what the cluster really gives sandboxes: one probe pod, as hardened as the
  * others, runs a Python program as user code that reports what it sees (its uid map: is it in a
  * user namespace of its own; its cgroup's pids limit) and tries to connect to what no sandbox may
- * reach: this API, the Kubernetes API and the addresses of K8S_EGRESS_CHECK_ADDRESSES (a public one
- * and the cloud metadata endpoint by default). A connection that succeeds means the NetworkPolicy
- * is not enforced. With K8S_USER_NAMESPACES=auto the probe pod asks for {@code hostUsers: false};
- * when that does not work (the API server drops the field, the pod does not start, or it still runs
- * in the host's user namespace), sandboxes get a distinct uid each instead.
+ * reach: this API, the Kubernetes API, the addresses of K8S_EGRESS_CHECK_ADDRESSES (a public one
+ * and the cloud metadata endpoint by default) and the API's stores (Redis, S3) where they are on a
+ * private network. Names are resolved here: a sandbox has no DNS, and a name it cannot resolve
+ * would pass for an address it cannot reach. A connection that succeeds means the NetworkPolicy is
+ * not enforced (or lets sandboxes through to something they must not reach). With
+ * K8S_USER_NAMESPACES=auto the probe pod asks for {@code hostUsers: false}; when that does not work
+ * (the API server drops the field, the pod does not start, or it still runs in the host's user
+ * namespace), sandboxes get a distinct uid each instead.
  */
 final class IsolationProbe {
   private static final Logger LOG = Logger.getLogger(IsolationProbe.class.getName());
@@ -66,8 +73,8 @@ final class IsolationProbe {
           return None
       r["pids_max"] = pids_max()
       r["connect"] = {}
-      def attempt(target):
-          host, port = target.rsplit(":", 1)
+      def attempt(target, address):
+          host, port = address.rsplit(":", 1)
           host = host.strip("[]")
           s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
           s.settimeout(3)
@@ -83,7 +90,7 @@ final class IsolationProbe {
           finally:
               s.close()
           r["connect"][target] = res
-      threads = [threading.Thread(target=attempt, args=(t,)) for t in TARGETS]
+      threads = [threading.Thread(target=attempt, args=(t, a)) for t, a in TARGETS]
       for t in threads:
           t.start()
       for t in threads:
@@ -98,11 +105,14 @@ final class IsolationProbe {
   private final WebClient http;
   private final Duration startTimeout;
   private final List<String> targets;
+  private final List<String> stores;
   private final Consumer<String> track;
   private final Consumer<String> untrack;
 
   /**
    * @param kubernetesApi host:port of the Kubernetes API as the API reaches it
+   * @param stores host:port of the API's stores (Redis, S3): tried where they resolve to a private
+   *     address (a public one is the internet, which K8S_EGRESS_CHECK_ADDRESSES stands for)
    * @param track, untrack keep the probe pod out of the stray sweep while it lives
    */
   IsolationProbe(
@@ -113,6 +123,7 @@ final class IsolationProbe {
       WebClient http,
       Duration startTimeout,
       String kubernetesApi,
+      List<String> stores,
       Consumer<String> track,
       Consumer<String> untrack) {
     this.isolation = isolation;
@@ -133,10 +144,77 @@ final class IsolationProbe {
     }
     t.addAll(config.egressTargets());
     this.targets = List.copyOf(t);
+    this.stores = List.copyOf(stores);
+  }
+
+  /**
+   * What the probe pod tries, each target with the address it connects to: the fixed ones, then the
+   * stores that resolve to a private address (looked up at each check: a Service's address may
+   * change). A name that does not resolve here is passed as is.
+   */
+  static Map<String, String> addresses(List<String> targets, List<String> stores) {
+    Map<String, String> out = new LinkedHashMap<>();
+    for (String target : targets) {
+      InetAddress ip = resolve(target);
+      out.put(target, ip == null ? target : address(ip, port(target)));
+    }
+    for (String store : stores) {
+      InetAddress ip = resolve(store);
+      if (ip != null && isPrivate(ip)) {
+        out.putIfAbsent(store, address(ip, port(store)));
+      }
+    }
+    return out;
+  }
+
+  /** The probe pod's program: it tries each target at its address (see {@link #addresses}). */
+  static String program(Map<String, String> tried) {
+    List<List<String>> pairs = new ArrayList<>();
+    tried.forEach((target, address) -> pairs.add(List.of(target, address)));
+    return PROGRAM.formatted(Json.writeString(pairs));
+  }
+
+  /** The target's host resolved, or null when it does not resolve. */
+  private static InetAddress resolve(String target) {
+    String host = target.substring(0, target.lastIndexOf(':'));
+    if (host.startsWith("[") && host.endsWith("]")) {
+      host = host.substring(1, host.length() - 1);
+    }
+    try {
+      return InetAddress.getByName(host);
+    } catch (UnknownHostException | SecurityException e) {
+      return null;
+    }
+  }
+
+  private static String port(String target) {
+    return target.substring(target.lastIndexOf(':') + 1);
+  }
+
+  private static String address(InetAddress ip, String port) {
+    return (ip instanceof Inet6Address ? "[" + ip.getHostAddress() + "]" : ip.getHostAddress())
+        + ":"
+        + port;
+  }
+
+  /**
+   * Loopback, link-local (cloud metadata), RFC 1918, carrier-grade NAT (100.64.0.0/10, some
+   * clusters' pod or service ranges) or IPv6 unique local: an address of the cluster's own network
+   * rather than of the internet.
+   */
+  static boolean isPrivate(InetAddress ip) {
+    byte[] b = ip.getAddress();
+    return ip.isLoopbackAddress()
+        || ip.isLinkLocalAddress()
+        || ip.isSiteLocalAddress()
+        || ip.isAnyLocalAddress()
+        || (b.length == 4 && (b[0] & 0xff) == 100 && (b[1] & 0xc0) == 64)
+        || (b.length == 16 && (b[0] & 0xfe) == 0xfc);
   }
 
   /** What one probe pod found (and the node it ran on), or why it found nothing. */
-  private record Attempt(JsonNode seen, String node, String error, boolean fieldDropped) {}
+  private record Attempt(
+      JsonNode seen, String node, String error, boolean fieldDropped, Map<String, String> tried) {}
 
   /**
    * Runs the check and gives its decision and findings to the isolation. Never throws. True when
@@ -182,6 +260,7 @@ final class IsolationProbe {
       }
     }
     boolean good = seen.error() == null && (userns || mode != Config.UserNamespaces.ON);
+    List<String> tried = List.copyOf(seen.tried().keySet());
     String reachedTargets = null;
     if (seen.error() != null) {
       findings.put(
@@ -200,7 +279,7 @@ final class IsolationProbe {
       // In the order of the targets (this API first), whatever order the pod answered in.
       Map<String, String> egress = new LinkedHashMap<>();
       JsonNode connect = s.path("connect");
-      for (String target : targets) {
+      for (String target : tried) {
         if (connect.has(target)) {
           egress.put(target, connect.get(target).asText());
         }
@@ -218,22 +297,24 @@ final class IsolationProbe {
       if (reached.isEmpty()) {
         findings.put(
             "network_policy",
-            targets.isEmpty()
+            tried.isEmpty()
                 ? "not checked: no address to try"
-                : "enforced: a sandbox reached none of " + String.join(", ", targets));
+                : "enforced: a sandbox reached none of " + String.join(", ", tried));
       } else {
         good = false;
         findings.put(
             "network_policy",
             "NOT enforced: a sandbox reached "
                 + String.join(", ", reached)
-                + " (no CNI enforcing NetworkPolicy, or the chart's policies are off)");
+                + " (no CNI enforcing NetworkPolicy, the chart's policies off, or a"
+                + " networkPolicy.sandboxEgress rule that opens it)");
       }
     }
     findings.put(
         "node_separation",
         nodeSeparation(seen.node(), isolation.config(), specs.apiAntiAffinity() != null));
-    boolean networkChecked = seen.error() == null && !targets.isEmpty();
+    findings.put("pod_security", podSecurity(objects, specs));
+    boolean networkChecked = seen.error() == null && !tried.isEmpty();
     isolation.decide(userns, findings, good, networkChecked, reachedTargets);
     LOG.info("sandbox isolation: " + isolation.report());
     return networkChecked;
@@ -280,12 +361,60 @@ final class IsolationProbe {
         + placement;
   }
 
+  /**
+   * Whether the API server holds the sandboxes' namespace to the Pod Security Standard "restricted"
+   * (the chart labels the namespace it makes; with {@code sandbox.namespace.separate: false} or
+   * {@code create: false} the operator must, and a cluster without the PodSecurity admission plugin
+   * ignores the labels): a dry run of a pod that breaks it. Reported, never unhealthy: the API's
+   * own sandboxes are hardened either way; the label is what stops anyone else allowed to create
+   * pods there (this API's credentials, taken) from making a privileged one.
+   */
+  static String podSecurity(SandboxObjects objects, PodSpecs specs) {
+    String refused;
+    try {
+      refused = objects.refusalOf(specs.unhardenedPod("kcr-pss-check-" + RandomHex.of(5)));
+    } catch (ApiException e) {
+      return "not checked: " + SandboxObjects.reason(e);
+    } catch (RuntimeException e) {
+      return "not checked: " + e;
+    }
+    if (refused == null) {
+      LOG.warning(
+          "the API server accepts pods that break the Pod Security Standard restricted in "
+              + objects.namespace()
+              + ": label it pod-security.kubernetes.io/enforce=restricted");
+      return "NOT enforced: the API server accepts a pod that breaks the Pod Security Standard"
+          + " restricted in namespace "
+          + objects.namespace()
+          + " (a dry run): label it pod-security.kubernetes.io/enforce=restricted, and keep the"
+          + " PodSecurity admission plugin on (docs/kubernetes.md)";
+    }
+    String why = Texts.cut(refused, 300, "...");
+    if (!refused.contains("PodSecurity")) {
+      // Another admission step (a policy engine, a webhook that cannot take dry runs): it may or
+      // may not hold the namespace to restricted.
+      return "refused, though not by Pod Security admission: a pod that breaks the Pod Security"
+          + " Standard restricted, as a dry run in namespace "
+          + objects.namespace()
+          + " ("
+          + why
+          + "); check that the namespace is held to restricted";
+    }
+    return "enforced: a pod that breaks the Pod Security Standard restricted is refused in"
+        + " namespace "
+        + objects.namespace()
+        + " ("
+        + why
+        + ")";
+  }
+
   /** One probe pod: created, awaited, its program run, deleted. */
   private Attempt attempt(boolean userNamespace) {
     String name = "kcr-probe-" + RandomHex.of(5);
     String token = RandomHex.of(24);
     SandboxIsolation.PodIdentity identity = isolation.next(userNamespace);
     boolean dropped = false;
+    Map<String, String> tried = addresses(targets, stores);
     track.accept(name);
     try {
       V1Pod created = objects.createPod(specs.probePod(name, token, identity));
@@ -294,23 +423,25 @@ final class IsolationProbe {
       RunnerClient client =
           new RunnerClient(
               http, URI.create("http://" + ready.ip() + ":" + PodSpecs.RUNNER_PORT), token);
-      String code = PROGRAM.formatted(Json.writeString(targets));
+      String code = program(tried);
       RunnerResult r =
           client.execute(
               new RunnerRequest("py", code, 30_000, List.of(), null, false),
               Duration.ofSeconds(40));
       if (r.exitCode() != 0) {
-        return new Attempt(null, null, "the probe program failed: " + r.stderr(), dropped);
+        return new Attempt(null, null, "the probe program failed: " + r.stderr(), dropped, tried);
       }
       return new Attempt(
           Json.tree(r.stdout().trim().getBytes(StandardCharsets.UTF_8)),
           ready.node(),
           null,
-          dropped);
+          dropped,
+          tried);
     } catch (ApiException e) {
-      return new Attempt(null, null, "cannot create it: " + SandboxObjects.reason(e), dropped);
+      return new Attempt(
+          null, null, "cannot create it: " + SandboxObjects.reason(e), dropped, tried);
     } catch (SandboxException | IOException | RuntimeException e) {
-      return new Attempt(null, null, e.getMessage(), dropped);
+      return new Attempt(null, null, e.getMessage(), dropped, tried);
     } finally {
       objects.deletePod(name); // also when interrupted: the API stopping
       untrack.accept(name);

@@ -68,7 +68,12 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
   /** When pool pods become too old for a run ({@link KubernetesSandbox#onExit}). */
   private final ScheduledThreadPoolExecutor timers = timers();
 
-  public KubernetesSandboxFactory(Config.Kubernetes k8s, RunnerSettings settings, WebClient http) {
+  /**
+   * @param storeAddresses host:port of the API's stores (Redis, S3): the isolation check has a
+   *     sandbox try those on a private network too ({@link IsolationProbe})
+   */
+  public KubernetesSandboxFactory(
+      Config.Kubernetes k8s, RunnerSettings settings, WebClient http, List<String> storeAddresses) {
     this.k8s = k8s;
     this.settings = settings;
     this.http = http;
@@ -100,6 +105,7 @@ public final class KubernetesSandboxFactory implements SandboxFactory {
               http,
               settings.startTimeout(),
               hostPort(requests.getBasePath()),
+              storeAddresses,
               name -> live.put(name, false), // a bare pod: a stop deletes it as one
               live::remove);
     } catch (IOException e) {

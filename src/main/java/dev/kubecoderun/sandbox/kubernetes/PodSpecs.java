@@ -55,6 +55,14 @@ final class PodSpecs {
   static final long SANDBOX_UID = 65532;
 
   /**
+   * The container's termination message file. The kubelet mounts it writable from the node's own
+   * disk, where no ephemeral-storage limit counts it (kubernetes/kubernetes#122224): the runner
+   * empties it after every step (RUNNER_TERMINATION_LOG), so what a run writes there (at most
+   * RLIMIT_FSIZE) does not outlive the run in a pod that serves more runs.
+   */
+  static final String TERMINATION_LOG = "/dev/termination-log";
+
+  /**
    * Each of /mnt/data and /tmp; Config.KUBERNETES_DATA_DIR_BYTES bounds one run's inputs, and its
    * outputs together, by it.
    */
@@ -97,6 +105,29 @@ final class PodSpecs {
         Language.PY,
         "probe",
         podSpec(Language.PY, token, false, identity).activeDeadlineSeconds(600L));
+  }
+
+  /**
+   * A pod the Pod Security Standard "restricted" refuses (no securityContext at all: privilege
+   * escalation allowed, capabilities kept, no seccomp profile, root allowed), only ever sent as a
+   * dry run: whether the API server refuses it says whether the sandboxes' namespace is held to it.
+   */
+  V1Pod unhardenedPod(String name) {
+    return new V1Pod()
+        .apiVersion("v1")
+        .kind("Pod")
+        .metadata(new V1ObjectMeta().name(name).labels(labels(name, Language.PY, "pss-check")))
+        .spec(
+            new V1PodSpec()
+                .overhead(null)
+                .restartPolicy("Never")
+                .automountServiceAccountToken(false)
+                .containers(
+                    List.of(
+                        new V1Container()
+                            .name("runner")
+                            .image(k8s.images().get(Language.PY))
+                            .imagePullPolicy(k8s.imagePullPolicy()))));
   }
 
   /** A bare sandbox pod (no Job): labelled for {@code role}, owned by the API pod. */
@@ -187,12 +218,14 @@ final class PodSpecs {
     runner.environment().forEach((k, v) -> env.add(new V1EnvVar().name(k).value(v)));
     env.add(new V1EnvVar().name("RUNNER_WORKDIR").value("/mnt/data"));
     env.add(new V1EnvVar().name("RUNNER_SCRATCH").value("/tmp/kcr"));
+    env.add(new V1EnvVar().name("RUNNER_TERMINATION_LOG").value(TERMINATION_LOG));
 
     V1Container container =
         new V1Container()
             .name("runner")
             .image(k8s.images().get(language))
             .imagePullPolicy(k8s.imagePullPolicy())
+            .terminationMessagePath(TERMINATION_LOG)
             .ports(List.of(new V1ContainerPort().name("http").containerPort(RUNNER_PORT)))
             .env(env)
             .readinessProbe(
@@ -252,16 +285,8 @@ final class PodSpecs {
                     .seccompProfile(new V1SeccompProfile().type(k8s.seccompProfileType())))
             .volumes(
                 List.of(
-                    new V1Volume()
-                        .name("data")
-                        .emptyDir(
-                            new V1EmptyDirVolumeSource()
-                                .sizeLimit(Quantity.fromString(SCRATCH_SIZE))),
-                    new V1Volume()
-                        .name("tmp")
-                        .emptyDir(
-                            new V1EmptyDirVolumeSource()
-                                .sizeLimit(Quantity.fromString(SCRATCH_SIZE)))));
+                    new V1Volume().name("data").emptyDir(scratch()),
+                    new V1Volume().name("tmp").emptyDir(scratch())));
     if (!k8s.runtimeClassName().isEmpty()) {
       spec.runtimeClassName(k8s.runtimeClassName());
     }
@@ -277,6 +302,18 @@ final class PodSpecs {
           k8s.imagePullSecrets().stream().map(n -> new V1LocalObjectReference().name(n)).toList());
     }
     return spec;
+  }
+
+  /**
+   * An emptyDir of {@link #SCRATCH_SIZE}. On the node's disk (the default), the kubelet measures it
+   * every few seconds and evicts a pod over its size: a run writing fast gets ahead of that, and
+   * its files use the node filesystem's inodes. In memory (K8S_SCRATCH_MEDIUM=memory), a tmpfs of
+   * that size with inodes of its own, refused past it at once, charged to the pod's memory limit.
+   */
+  private V1EmptyDirVolumeSource scratch() {
+    V1EmptyDirVolumeSource dir =
+        new V1EmptyDirVolumeSource().sizeLimit(Quantity.fromString(SCRATCH_SIZE));
+    return k8s.scratchMedium() == Config.ScratchMedium.MEMORY ? dir.medium("Memory") : dir;
   }
 
   /**

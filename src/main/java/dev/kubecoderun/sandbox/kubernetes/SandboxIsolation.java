@@ -166,7 +166,8 @@ final class SandboxIsolation {
           "sandboxes are refused: the start-up check found the NetworkPolicy not enforced (a"
               + " sandbox reached "
               + networkReached
-              + "); use a CNI that enforces NetworkPolicy with the chart's policies on, or set"
+              + "); use a CNI that enforces NetworkPolicy with the chart's policies on and no"
+              + " networkPolicy.sandboxEgress rule that opens it, or set"
               + " K8S_ALLOW_UNENFORCED_NETWORK_POLICY=true to run sandboxes anyway";
     };
   }

@@ -1,5 +1,6 @@
 package dev.kubecoderun.sandbox.kubernetes;
 
+import dev.kubecoderun.common.Json;
 import io.kubernetes.client.openapi.ApiClient;
 import io.kubernetes.client.openapi.ApiException;
 import io.kubernetes.client.openapi.apis.BatchV1Api;
@@ -7,6 +8,7 @@ import io.kubernetes.client.openapi.apis.CoreV1Api;
 import io.kubernetes.client.openapi.models.V1Job;
 import io.kubernetes.client.openapi.models.V1ObjectMeta;
 import io.kubernetes.client.openapi.models.V1Pod;
+import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.logging.Logger;
@@ -32,6 +34,24 @@ final class SandboxObjects {
   /** Creates a pod and returns it as the API server stored it (fields it does not know dropped). */
   V1Pod createPod(V1Pod pod) throws ApiException {
     return core.createNamespacedPod(namespace, pod).execute();
+  }
+
+  /**
+   * Asks the API server to create {@code pod} without creating it (dryRun=All: admission runs,
+   * nothing is stored). Null when it would be created; the API server's refusal otherwise.
+   *
+   * @throws ApiException when there is no answer on the pod itself (unreachable, 5xx)
+   */
+  String refusalOf(V1Pod pod) throws ApiException {
+    try {
+      core.createNamespacedPod(namespace, pod).dryRun("All").execute();
+      return null;
+    } catch (ApiException e) {
+      if (e.getCode() >= 400 && e.getCode() < 500) {
+        return e.getCode() + " " + message(e.getResponseBody());
+      }
+      throw e;
+    }
   }
 
   void createJob(V1Job job) throws ApiException {
@@ -95,6 +115,19 @@ final class SandboxObjects {
    */
   boolean delete(String name, boolean job) {
     return job ? deleteJob(name) : deletePod(name);
+  }
+
+  /** The {@code message} of the API server's Status answer, else the answer itself. */
+  private static String message(String body) {
+    if (body == null) {
+      return "";
+    }
+    try {
+      String m = Json.tree(body.getBytes(StandardCharsets.UTF_8)).path("message").asText("");
+      return m.isEmpty() ? body : m;
+    } catch (java.io.IOException | RuntimeException e) {
+      return body;
+    }
   }
 
   /** The API server's answer, or why there was none (code 0: no connection). */

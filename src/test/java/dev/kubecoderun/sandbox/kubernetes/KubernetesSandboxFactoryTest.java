@@ -101,7 +101,8 @@ class KubernetesSandboxFactoryTest {
               .kubernetes();
       // A short start timeout: a creation waits that long for the isolation check, never run here.
       var settings = new RunnerSettings(Duration.ofSeconds(1), 30_000, 1 << 20, 1 << 20, "");
-      var factory = new KubernetesSandboxFactory(k8s, settings, WebClient.builder().build());
+      var factory =
+          new KubernetesSandboxFactory(k8s, settings, WebClient.builder().build(), List.of());
       try {
         String why =
             assertThrows(SandboxException.class, () -> factory.create(Language.PY, true))

@@ -65,6 +65,46 @@ class PodSpecsTest {
     assertNull(term.getNamespaceSelector());
   }
 
+  /**
+   * The termination message file is a writable file of the node's disk that no ephemeral-storage
+   * limit counts: the runner is told where it is, to empty it after every step.
+   */
+  @Test
+  void theRunnerEmptiesTheTerminationLogTheKubeletMountsWritable() {
+    for (V1PodSpec spec : allPods(specs())) {
+      var container = spec.getContainers().get(0);
+      var told =
+          container.getEnv().stream()
+              .filter(e -> e.getName().equals("RUNNER_TERMINATION_LOG"))
+              .map(e -> e.getValue())
+              .toList();
+      assertEquals(List.of("/dev/termination-log"), told);
+      assertEquals("/dev/termination-log", container.getTerminationMessagePath());
+    }
+  }
+
+  /**
+   * The scratch volumes: on the node's disk by default; with K8S_SCRATCH_MEDIUM=memory a tmpfs of
+   * their size, which a run cannot write past (nor use the node's inodes), in every kind of pod.
+   */
+  @Test
+  void theScratchVolumesAreOnDiskOrInMemoryAsConfigured() {
+    for (V1PodSpec spec : allPods(specs())) {
+      for (var volume : spec.getVolumes()) {
+        assertNull(volume.getEmptyDir().getMedium(), volume.getName());
+        assertEquals("1Gi", volume.getEmptyDir().getSizeLimit().toSuffixedString());
+      }
+    }
+    for (V1PodSpec spec : allPods(specs("K8S_SCRATCH_MEDIUM", "memory"))) {
+      assertEquals(
+          List.of("data", "tmp"), spec.getVolumes().stream().map(v -> v.getName()).toList());
+      for (var volume : spec.getVolumes()) {
+        assertEquals("Memory", volume.getEmptyDir().getMedium(), volume.getName());
+        assertEquals("1Gi", volume.getEmptyDir().getSizeLimit().toSuffixedString());
+      }
+    }
+  }
+
   /** A few seconds of a starved /health (a run holding the CPU) do not make a pod look gone. */
   @Test
   void aSandboxIsTakenForNotReadyOnlyAfterTenSecondsWithoutAnAnswer() {
