@@ -63,6 +63,7 @@ public final class ExecutionService {
   private final Duration sessionWait;
   private final SessionSandboxes sessionSandboxes;
   private final MemoryBudget memory;
+  private final PrincipalRuns runs;
 
   /**
    * @param sessionSandboxes when not null, a sandbox serves the runs of one session (reset between
@@ -93,6 +94,7 @@ public final class ExecutionService {
     this.locks = locks;
     this.sessionWait = sessionWait;
     this.memory = memory;
+    this.runs = new PrincipalRuns(limits.jwtMaxConcurrentExecutions());
     warnOfSmallBudget();
   }
 
@@ -131,6 +133,17 @@ public final class ExecutionService {
     if (slots.closed()) {
       throw stopping();
     }
+    // Counted from here to the end, a programmatic run's waits for its tools' results included.
+    PrincipalRuns.Place place = runs.enter(cmd.principal());
+    try {
+      return executeCounted(cmd, step, memory);
+    } finally {
+      place.close();
+    }
+  }
+
+  private ExecResponse executeCounted(ExecCommand cmd, RunStep step, MemoryBudget.Held memory)
+      throws InterruptedException {
     PhaseTimer timer = new PhaseTimer();
     List<String> notes = new ArrayList<>();
     // Resolved, and their names checked, before a session is made for a request that is refused.

@@ -76,6 +76,7 @@ final class LocalExecutions {
             1 << 20,
             1 << 20,
             Math.max(1, slots.capacity()),
+            Math.max(1, slots.capacity()),
             Duration.ofSeconds(1),
             100,
             32,
