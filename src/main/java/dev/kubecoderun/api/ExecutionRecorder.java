@@ -28,7 +28,7 @@ final class ExecutionRecorder {
 
   /**
    * A run that could not start or end ({@code e} on its way to the error handler): busy when the
-   * client is told 409, else failed, with the status and message the client is shown.
+   * client is told 409 or 429, else failed, with the status and message the client is shown.
    */
   void failed(ServerRequest req, String lang, long nanos, RuntimeException e) {
     failed(usageSubject(Principals.of(req)), RequestId.of(req).value(), lang, nanos, e);
