@@ -90,6 +90,7 @@ public record Config(
       long maxJsonBodyBytes,
       int maxConcurrentExecutions,
       int jwtMaxConcurrentExecutions,
+      int apiKeyMaxConcurrentExecutions,
       Duration queueTimeout,
       int maxExecFiles,
       int maxFormFields,
@@ -457,6 +458,8 @@ public record Config(
             // One LibreChat user never holds every slot (a paused programmatic run holds one).
             env.integer(
                 "JWT_MAX_CONCURRENT_EXECUTIONS", Math.max(1, maxExecutions / 4), 1, maxExecutions),
+            // Opt-in: a managed key is often a whole LibreChat. 0: none.
+            env.integer("API_KEY_MAX_CONCURRENT_EXECUTIONS", 0, 0, maxExecutions),
             env.seconds("EXECUTION_QUEUE_TIMEOUT_SECONDS", 30, 0, 3600),
             env.integer("MAX_EXEC_FILES", 500, 1, 10_000),
             env.integer("MAX_FORM_FIELDS", 32, 1, 1000),

@@ -70,6 +70,7 @@ public final class ExecutionService {
    *     them) instead of one run (K8S_POD_REUSE=session)
    * @param memory the budget of what requests and runs buffer, all together: a run holds its share
    *     of it from its slot to its end (the state it loads and sends, the runner's answer)
+   * @param runs the runs each principal has in progress, capped for some
    */
   public ExecutionService(
       SessionResolver sessions,
@@ -82,7 +83,8 @@ public final class ExecutionService {
       SessionLocks locks,
       Duration sessionWait,
       SessionSandboxes sessionSandboxes,
-      MemoryBudget memory) {
+      MemoryBudget memory,
+      PrincipalRuns runs) {
     this.sessionSandboxes = sessionSandboxes;
     this.sessions = sessions;
     this.files = files;
@@ -94,7 +96,7 @@ public final class ExecutionService {
     this.locks = locks;
     this.sessionWait = sessionWait;
     this.memory = memory;
-    this.runs = new PrincipalRuns(limits.jwtMaxConcurrentExecutions());
+    this.runs = runs;
     warnOfSmallBudget();
   }
 

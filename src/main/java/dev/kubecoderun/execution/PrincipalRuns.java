@@ -2,20 +2,22 @@ package dev.kubecoderun.execution;
 
 import dev.kubecoderun.auth.Principal;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * The runs each LibreChat user (a JWT principal) has in progress on this replica, from the moment
- * they ask for one (waiting for their session or a slot included) to their end, at most {@code max}
- * (JWT_MAX_CONCURRENT_EXECUTIONS). Without it one user could hold every execution slot: a
+ * The runs each principal has in progress on this replica, from the moment it asks for one (waiting
+ * for its session or a slot included) to the run's end, capped for a LibreChat user (a JWT
+ * principal: JWT_MAX_CONCURRENT_EXECUTIONS) and, when set, for a managed API key
+ * (API_KEY_MAX_CONCURRENT_EXECUTIONS). Without a cap one of them could hold every execution slot: a
  * programmatic run waiting for its tools' results holds its slot for up to
- * PTC_CONTINUATION_TIMEOUT_SECONDS at a time, and costs its client nothing while it waits. API keys
- * and the anonymous principal are not counted: each is a whole deployment (every user of a
- * LibreChat), as with rate limits, where env keys have none.
+ * PTC_CONTINUATION_TIMEOUT_SECONDS at a time, and costs its client nothing while it waits. The env
+ * keys (API_KEY, API_KEYS) and the anonymous principal are never capped: each is the operator's own
+ * deployment (every user of a LibreChat), as they have no rate limits either.
  */
 public final class PrincipalRuns {
-  /** A place taken; closed when the run ends. */
+  /** A place taken; closed (once) when the run ends. */
   public interface Place extends AutoCloseable {
     @Override
     void close();
@@ -23,20 +25,43 @@ public final class PrincipalRuns {
 
   private static final Place UNCOUNTED = () -> {};
 
-  private final int max;
+  private final int maxPerUser;
+  private final int maxPerManagedKey;
+  private final Set<String> envKeys;
   private final Map<String, Integer> running = new ConcurrentHashMap<>();
 
-  public PrincipalRuns(int max) {
-    this.max = max;
+  /**
+   * @param maxPerUser the runs of a LibreChat user (a JWT principal)
+   * @param maxPerManagedKey the runs of a managed API key; 0: not capped
+   * @param envKeys the principals ({@link Principal#user()}) of the env keys, never capped
+   */
+  public PrincipalRuns(int maxPerUser, int maxPerManagedKey, Set<String> envKeys) {
+    this.maxPerUser = maxPerUser;
+    this.maxPerManagedKey = maxPerManagedKey;
+    this.envKeys = Set.copyOf(envKeys);
+  }
+
+  /** Nothing capped (a unit test's service). */
+  public static PrincipalRuns uncapped() {
+    return new PrincipalRuns(0, 0, Set.of());
+  }
+
+  private int max(Principal p) {
+    return switch (p.source()) {
+      case JWT -> maxPerUser;
+      case API_KEY -> envKeys.contains(p.user()) ? 0 : maxPerManagedKey;
+      case ANONYMOUS -> 0;
+    };
   }
 
   /**
    * A place for a run of {@code principal}.
    *
-   * @throws TooManyRunsException when it has {@code max} runs in progress here already
+   * @throws TooManyRunsException when it has its most runs in progress here already
    */
   public Place enter(Principal principal) {
-    if (principal.source() != Principal.Source.JWT) {
+    int max = max(principal);
+    if (max <= 0) {
       return UNCOUNTED;
     }
     String user = principal.user();
@@ -52,7 +77,11 @@ public final class PrincipalRuns {
           return now + 1;
         });
     if (!taken[0]) {
-      throw new TooManyRunsException(max);
+      boolean jwt = principal.source() == Principal.Source.JWT;
+      throw new TooManyRunsException(
+          max,
+          jwt ? "this user" : "this API key",
+          jwt ? "JWT_MAX_CONCURRENT_EXECUTIONS" : "API_KEY_MAX_CONCURRENT_EXECUTIONS");
     }
     AtomicBoolean left = new AtomicBoolean();
     return () -> {
@@ -60,10 +89,5 @@ public final class PrincipalRuns {
         running.computeIfPresent(user, (k, n) -> n <= 1 ? null : n - 1);
       }
     };
-  }
-
-  /** The runs {@code principal} has in progress (tests). */
-  int of(Principal principal) {
-    return running.getOrDefault(principal.user(), 0);
   }
 }

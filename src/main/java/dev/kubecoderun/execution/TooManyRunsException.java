@@ -1,21 +1,18 @@
 package dev.kubecoderun.execution;
 
 /**
- * A LibreChat user asked for a run while it had as many in progress as it may ({@link
- * PrincipalRuns}).
+ * A principal asked for a run while it had as many in progress as it may ({@link PrincipalRuns}).
  */
 public final class TooManyRunsException extends RuntimeException {
-  private final int max;
-
-  public TooManyRunsException(int max) {
+  /** {@code who}: "this user"; {@code setting}: the cap's, JWT_MAX_CONCURRENT_EXECUTIONS. */
+  public TooManyRunsException(int max, String who, String setting) {
     super(
-        "Too many executions in progress for this user: at most "
+        "Too many executions in progress for "
+            + who
+            + ": at most "
             + max
-            + " at once (JWT_MAX_CONCURRENT_EXECUTIONS); retry when one has ended");
-    this.max = max;
-  }
-
-  public int max() {
-    return max;
+            + " at once ("
+            + setting
+            + "); retry when one has ended");
   }
 }

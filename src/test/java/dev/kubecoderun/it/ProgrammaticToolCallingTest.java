@@ -722,4 +722,42 @@ class ProgrammaticToolCallingTest {
       assertEquals(200, done.status(), done.body());
     }
   }
+
+  /**
+   * API_KEY_MAX_CONCURRENT_EXECUTIONS caps a managed key (a tenant of the admin API) the same way;
+   * the env keys, the operator's own deployment, are never capped.
+   */
+  @Test
+  void aManagedKeyIsCappedWhenSetTheEnvKeysNever() {
+    TestServer own = TestServer.start(Map.of("API_KEY_MAX_CONCURRENT_EXECUTIONS", "1"), "0");
+    try {
+      String tenant = AdminApiTest.newApiKey(own, "tenant");
+      String code = "n = await get_number()\nprint(n)";
+      TestServer.Reply paused = post(own, tenant, null, python(code, "get_number"));
+      assertEquals(200, paused.status(), paused.body());
+      TestServer.Reply refused = own.withKey(tenant).exec(Map.of("lang", "py", "code", "print(1)"));
+      JsonNode e = Errors.assertError(refused, 429, "rate_limited");
+      assertEquals(
+          "too_many_concurrent_executions", e.at("/details/0/code").asText(), refused.body());
+      assertTrue(
+          e.at("/details/0/message").asText().contains("API_KEY_MAX_CONCURRENT_EXECUTIONS"),
+          refused.body());
+
+      Map<JsonNode, String> waiting = new LinkedHashMap<>();
+      waiting.put(paused.json(), tenant);
+      for (int i = 0; i < 2; i++) {
+        TestServer.Reply r = post(own, TestServer.KEY, null, python(code, "get_number"));
+        assertEquals(200, r.status(), r.body());
+        waiting.put(r.json(), TestServer.KEY);
+      }
+      waiting.forEach(
+          (p, key) -> {
+            TestServer.Reply done =
+                post(own, key, null, continuation(p, List.of(result(p.at("/tool_calls/0"), 1))));
+            assertEquals("completed", done.json().path("status").asText(), done.body());
+          });
+    } finally {
+      own.app.close();
+    }
+  }
 }
