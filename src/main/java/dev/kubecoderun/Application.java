@@ -15,12 +15,14 @@ import dev.kubecoderun.auth.JwtKeys;
 import dev.kubecoderun.auth.JwtVerifier;
 import dev.kubecoderun.auth.LocalApiKeyStore;
 import dev.kubecoderun.auth.ManagedApiKeys;
+import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.auth.RateLimiter;
 import dev.kubecoderun.auth.RedisApiKeyStore;
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.config.ConfigException;
 import dev.kubecoderun.execution.ExecutionService;
 import dev.kubecoderun.execution.LocalProgrammaticStore;
+import dev.kubecoderun.execution.PrincipalRuns;
 import dev.kubecoderun.execution.ProgrammaticService;
 import dev.kubecoderun.execution.RedisProgrammaticStore;
 import dev.kubecoderun.files.CountingObjectStore;
@@ -249,7 +251,13 @@ public final class Application implements AutoCloseable {
             sessionLocks,
             config.sessions().queueTimeout(),
             sessionSandboxes,
-            memory);
+            memory,
+            new PrincipalRuns(
+                config.limits().jwtMaxConcurrentExecutions(),
+                config.limits().apiKeyMaxConcurrentExecutions(),
+                config.auth().apiKeys().stream()
+                    .map(k -> Principal.apiKey(k).user())
+                    .collect(java.util.stream.Collectors.toSet())));
 
     // One count per client address for every secret it tries: API keys, master key, metrics token.
     // The address is the connection's, or behind a trusted proxy (TRUSTED_PROXIES) the client's.

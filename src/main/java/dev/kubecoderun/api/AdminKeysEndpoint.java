@@ -76,9 +76,7 @@ final class AdminKeysEndpoint implements HttpService {
     Map<String, Object> out = new LinkedHashMap<>();
     out.put("api_key", created.apiKey());
     out.put("record", view(new KeyAdmin.Key(created.record(), "managed")));
-    // The secret is in this body: no cache may keep it.
-    res.header("Cache-Control", "no-store");
-    send(res, out);
+    send(res, out); // the secret is in this body: no-store, as every answer of the admin API
   }
 
   private void show(ServerRequest req, ServerResponse res) {
@@ -255,7 +253,13 @@ final class AdminKeysEndpoint implements HttpService {
     return out;
   }
 
+  /**
+   * An answer of the admin API: read with the master key in a header that is not Authorization
+   * (X-API-Key), which no cache takes for a credential, so every answer says no cache may keep it
+   * (a new key's secret, the keys and their use).
+   */
   static void send(ServerResponse res, Object body) {
+    res.header("Cache-Control", "no-store");
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(body));
   }

@@ -7,6 +7,7 @@ import dev.kubecoderun.config.Config;
 import dev.kubecoderun.execution.ConflictingInputsException;
 import dev.kubecoderun.execution.ExecutionUnavailableException;
 import dev.kubecoderun.execution.InputsTooLargeException;
+import dev.kubecoderun.execution.TooManyRunsException;
 import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import dev.kubecoderun.metrics.Metrics;
@@ -86,6 +87,9 @@ public final class ApiServer {
     routing.error(ApiError.class, ErrorResponses::send);
     routing.error(
         SessionBusyException.class,
+        (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
+    routing.error(
+        TooManyRunsException.class,
         (req, res, e) -> ErrorResponses.send(req, res, DomainErrors.of(e)));
     routing.error(
         SessionNotFoundException.class,

@@ -3,10 +3,12 @@ package dev.kubecoderun.api;
 import dev.kubecoderun.execution.ConflictingInputsException;
 import dev.kubecoderun.execution.ExecutionUnavailableException;
 import dev.kubecoderun.execution.InputsTooLargeException;
+import dev.kubecoderun.execution.TooManyRunsException;
 import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import dev.kubecoderun.session.SessionBusyException;
 import dev.kubecoderun.session.SessionNotFoundException;
 import java.io.UncheckedIOException;
+import java.util.List;
 import java.util.logging.Logger;
 
 /**
@@ -46,6 +48,20 @@ final class DomainErrors {
     return new ApiError(409, e.getMessage()).header("Retry-After", "5");
   }
 
+  /**
+   * A LibreChat user with as many runs in progress as it may have: a rate limit's answer (what
+   * LibreChat reads to tell the model when to retry).
+   */
+  static ApiError of(TooManyRunsException e) {
+    return new ApiError(
+            429,
+            "rate_limited",
+            "rate_limited",
+            List.of(new ApiError.Detail(null, e.getMessage(), "too_many_concurrent_executions")))
+        .extra("retry_after_seconds", 2)
+        .header("Retry-After", "2");
+  }
+
   /** Another principal's session: told apart from a missing one by nothing. */
   static ApiError of(SessionNotFoundException e) {
     return ApiError.notFound("Session not found");
@@ -59,6 +75,7 @@ final class DomainErrors {
       case ConflictingInputsException c -> of(c);
       case InputsTooLargeException t -> of(t);
       case SessionBusyException b -> of(b);
+      case TooManyRunsException t -> of(t);
       case MemoryBudgetExhaustedException m -> of(m);
       case SessionNotFoundException n -> of(n);
       case UncheckedIOException io -> of(io);

@@ -28,7 +28,7 @@ final class ExecutionRecorder {
 
   /**
    * A run that could not start or end ({@code e} on its way to the error handler): busy when the
-   * client is told 409, else failed, with the status and message the client is shown.
+   * client is told 409 or 429, else failed, with the status and message the client is shown.
    */
   void failed(ServerRequest req, String lang, long nanos, RuntimeException e) {
     failed(usageSubject(Principals.of(req)), RequestId.of(req).value(), lang, nanos, e);
@@ -58,7 +58,9 @@ final class ExecutionRecorder {
   private void failed(
       String subject, String requestId, String lang, long nanos, RuntimeException e) {
     ApiError shown = DomainErrors.shown(e);
-    record(subject, requestId, lang, shown.status() == 409 ? "busy" : "failed", nanos, shown);
+    // Refused before it ran: its session busy (409), or its user's runs at their cap (429).
+    boolean refused = shown.status() == 409 || shown.status() == 429;
+    record(subject, requestId, lang, refused ? "busy" : "failed", nanos, shown);
   }
 
   private void record(

@@ -92,6 +92,8 @@ public record Config(
       int maxOutputBytes,
       long maxJsonBodyBytes,
       int maxConcurrentExecutions,
+      int jwtMaxConcurrentExecutions,
+      int apiKeyMaxConcurrentExecutions,
       Duration queueTimeout,
       int maxExecFiles,
       int maxFormFields,
@@ -454,6 +456,7 @@ public record Config(
             // sandboxes are cheap to start and share the API's machine.
             env.bool("POD_POOL_FOLLOW_DEMAND", backend.equals("kubernetes")));
 
+    int maxExecutions = env.integer("MAX_CONCURRENT_EXECUTIONS", 8, 1, 10_000);
     Limits limits =
         new Limits(
             env.seconds("MAX_EXECUTION_TIME", 30, 1, 600),
@@ -466,7 +469,12 @@ public record Config(
             env.integer("MAX_SESSION_FILES", 5000, 1, 100_000),
             env.integer("MAX_OUTPUT_SIZE", 1024 * 1024, 1024, 64 * 1024 * 1024),
             env.integer("MAX_REQUEST_BODY_MB", 10, 1, 1024) * 1024L * 1024L,
-            env.integer("MAX_CONCURRENT_EXECUTIONS", 8, 1, 10_000),
+            maxExecutions,
+            // One LibreChat user never holds every slot (a paused programmatic run holds one).
+            env.integer(
+                "JWT_MAX_CONCURRENT_EXECUTIONS", Math.max(1, maxExecutions / 4), 1, maxExecutions),
+            // Opt-in: a managed key is often a whole LibreChat. 0: none.
+            env.integer("API_KEY_MAX_CONCURRENT_EXECUTIONS", 0, 0, maxExecutions),
             env.seconds("EXECUTION_QUEUE_TIMEOUT_SECONDS", 30, 0, 3600),
             env.integer("MAX_EXEC_FILES", 500, 1, 10_000),
             env.integer("MAX_FORM_FIELDS", 32, 1, 1000),

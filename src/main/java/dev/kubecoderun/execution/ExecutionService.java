@@ -63,12 +63,14 @@ public final class ExecutionService {
   private final Duration sessionWait;
   private final SessionSandboxes sessionSandboxes;
   private final MemoryBudget memory;
+  private final PrincipalRuns runs;
 
   /**
    * @param sessionSandboxes when not null, a sandbox serves the runs of one session (reset between
    *     them) instead of one run (K8S_POD_REUSE=session)
    * @param memory the budget of what requests and runs buffer, all together: a run holds its share
    *     of it from its slot to its end (the state it loads and sends, the runner's answer)
+   * @param runs the runs each principal has in progress, capped for some
    */
   public ExecutionService(
       SessionResolver sessions,
@@ -81,7 +83,8 @@ public final class ExecutionService {
       SessionLocks locks,
       Duration sessionWait,
       SessionSandboxes sessionSandboxes,
-      MemoryBudget memory) {
+      MemoryBudget memory,
+      PrincipalRuns runs) {
     this.sessionSandboxes = sessionSandboxes;
     this.sessions = sessions;
     this.files = files;
@@ -93,6 +96,7 @@ public final class ExecutionService {
     this.locks = locks;
     this.sessionWait = sessionWait;
     this.memory = memory;
+    this.runs = runs;
     warnOfSmallBudget();
   }
 
@@ -131,6 +135,17 @@ public final class ExecutionService {
     if (slots.closed()) {
       throw stopping();
     }
+    // Counted from here to the end, a programmatic run's waits for its tools' results included.
+    PrincipalRuns.Place place = runs.enter(cmd.principal());
+    try {
+      return executeCounted(cmd, step, memory);
+    } finally {
+      place.close();
+    }
+  }
+
+  private ExecResponse executeCounted(ExecCommand cmd, RunStep step, MemoryBudget.Held memory)
+      throws InterruptedException {
     PhaseTimer timer = new PhaseTimer();
     List<String> notes = new ArrayList<>();
     // Resolved, and their names checked, before a session is made for a request that is refused.

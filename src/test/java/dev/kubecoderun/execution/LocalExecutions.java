@@ -87,6 +87,8 @@ final class LocalExecutions {
             1 << 20,
             1 << 20,
             Math.max(1, slots.capacity()),
+            Math.max(1, slots.capacity()),
+            0,
             Duration.ofSeconds(1),
             100,
             32,
@@ -114,6 +116,7 @@ final class LocalExecutions {
         locks,
         Duration.ofSeconds(1),
         null,
-        memory);
+        memory,
+        PrincipalRuns.uncapped());
   }
 }

@@ -137,6 +137,9 @@ class AdminApiTest {
     assertEquals("managed", record.get("source").asText());
 
     TestServer.Reply list = server.send(admin(server, "/api/v1/admin/keys"));
+    assertEquals("no-store", list.header("Cache-Control"), "no answer of the admin API is kept");
+    assertEquals(
+        "no-store", server.send(admin(server, "/api/v1/admin/usage")).header("Cache-Control"));
     assertFalse(list.body().contains(secret), "the secret is never listed");
     assertTrue(list.body().contains(hash));
     assertTrue(list.body().contains("\"source\":\"environment\""), "env keys listed read-only");

@@ -329,6 +329,68 @@ class DashboardBrowserTest {
         docs.header("Content-Security-Policy"));
   }
 
+  /**
+   * What a tenant or the operator typed is shown as text, never as markup: a key's name, and a
+   * failure's message that repeats the file names a client sent (a LibreChat user's, say), are
+   * rendered literally, no element is made of them and no script of theirs runs. Signing out leaves
+   * the master key nowhere in the browser (it was only ever in this tab's sessionStorage).
+   */
+  @Test
+  void markupFromKeyNamesAndFailuresIsShownAsTextAndSignOutForgetsTheKey() {
+    String markup = "<img src=x onerror=\"window.pwned=1\">";
+    TestServer.Reply key =
+        AdminApiTest.adminJson(
+            server,
+            "POST",
+            "/api/v1/admin/keys",
+            dev.kubecoderun.common.Json.writeString(Map.of("name", "key " + markup)));
+    assertEquals(200, key.status(), key.body());
+    com.fasterxml.jackson.databind.JsonNode up = server.upload("a.txt", "a").json();
+    String sid = up.get("session_id").asText();
+    String fid = up.at("/files/0/fileId").asText();
+    TestServer.Reply refused =
+        server.exec(
+            Map.of(
+                "lang",
+                "bash",
+                "code",
+                "ls",
+                "files",
+                List.of(
+                    Map.of("id", fid, "session_id", sid, "name", markup),
+                    Map.of("id", fid, "session_id", sid, "name", markup + "/b"))));
+    assertEquals(400, refused.status(), refused.body());
+
+    openSignedOut(server);
+    signInWith(TestServer.MASTER);
+    waitUpTo(20).until(ExpectedConditions.visibilityOfElementLocated(By.id("main-view")));
+    waitUpTo(20)
+        .until(
+            ExpectedConditions.textToBePresentInElementLocated(
+                By.cssSelector("#keys tbody"), "key " + markup));
+    waitUpTo(20)
+        .until(
+            ExpectedConditions.textToBePresentInElementLocated(
+                By.cssSelector("#failures tbody"), "Input files '" + markup + "'"));
+    JavascriptExecutor js = (JavascriptExecutor) browser;
+    assertEquals(0L, js.executeScript("return document.querySelectorAll('main img').length"));
+    assertEquals(Boolean.TRUE, js.executeScript("return window.pwned === undefined"));
+
+    browser.findElement(By.id("logout")).click();
+    waitUpTo(20).until(ExpectedConditions.visibilityOfElementLocated(By.id("master-key")));
+    assertEquals(
+        "",
+        js.executeScript(
+            "return JSON.stringify(sessionStorage) + JSON.stringify(localStorage) === '{}{}'"
+                + " ? document.cookie : 'stored'"),
+        "no key kept after signing out");
+    assertEquals(List.of(), consoleErrors(), "console errors on the dashboard");
+    server.send(
+        AdminApiTest.admin(
+                server, "/api/v1/admin/keys/" + key.json().at("/record/key_hash").asText())
+            .DELETE());
+  }
+
   private static void save(Path to) throws IOException {
     File shot = ((ChromeDriver) browser).getScreenshotAs(OutputType.FILE);
     Files.createDirectories(to.getParent());

@@ -668,4 +668,96 @@ class ProgrammaticToolCallingTest {
     assertEquals("completed", r.get("status").asText(), r.toString());
     assertEquals("x\n", r.get("stdout").asText());
   }
+
+  /**
+   * A run waiting for its tools' results holds an execution slot, and costs its client nothing: a
+   * LibreChat user (a JWT) has at most JWT_MAX_CONCURRENT_EXECUTIONS runs at once, so one user
+   * never holds every slot of a replica. Past it: 429 at once; other users go on; an ended run
+   * frees its place.
+   */
+  @Test
+  void aLibreChatUserHoldsAtMostItsShareOfTheSlotsWithRunsWaitingForTools() {
+    TestServer s = server();
+    int max = s.config.limits().jwtMaxConcurrentExecutions();
+    assertTrue(max < s.config.limits().maxConcurrentExecutions(), "a share, not every slot");
+    TestServer.Caller user = s.asUser("acme", "ptc-hog-" + System.nanoTime());
+    String code = "n = await get_number()\nprint(n)";
+    List<JsonNode> paused = new ArrayList<>();
+    for (int i = 0; i < max; i++) {
+      TestServer.Reply r =
+          user.postJson("/v1/exec/programmatic", Json.writeString(python(code, "get_number")));
+      assertEquals(200, r.status(), r.body());
+      assertToolCalls(r.json(), "get_number");
+      paused.add(r.json());
+    }
+    TestServer.Reply refused =
+        user.postJson("/v1/exec/programmatic", Json.writeString(python(code, "get_number")));
+    JsonNode e = Errors.assertError(refused, 429, "rate_limited");
+    assertEquals(
+        "too_many_concurrent_executions", e.at("/details/0/code").asText(), refused.body());
+    assertEquals("2", refused.header("Retry-After"), refused.body());
+    assertEquals(
+        429, user.exec(Map.of("lang", "py", "code", "print(1)")).status(), "/exec counts too");
+
+    TestServer.Reply other =
+        s.asUser("acme", "ptc-other-" + System.nanoTime())
+            .exec(Map.of("lang", "py", "code", "print(1)"));
+    assertEquals(200, other.status(), other.body());
+
+    // An ended run gives its place back (its end is stored after the run left its place).
+    TestServer.Reply end =
+        user.postJson(
+            "/v1/exec/programmatic",
+            Json.writeString(
+                continuation(
+                    paused.get(0), List.of(result(paused.get(0).at("/tool_calls/0"), 7)))));
+    assertEquals("completed", end.json().get("status").asText(), end.body());
+    TestServer.Reply again = user.exec(Map.of("lang", "py", "code", "print(1)"));
+    assertEquals(200, again.status(), again.body());
+    for (JsonNode p : paused.subList(1, paused.size())) {
+      TestServer.Reply done =
+          user.postJson(
+              "/v1/exec/programmatic",
+              Json.writeString(continuation(p, List.of(result(p.at("/tool_calls/0"), 1)))));
+      assertEquals(200, done.status(), done.body());
+    }
+  }
+
+  /**
+   * API_KEY_MAX_CONCURRENT_EXECUTIONS caps a managed key (a tenant of the admin API) the same way;
+   * the env keys, the operator's own deployment, are never capped.
+   */
+  @Test
+  void aManagedKeyIsCappedWhenSetTheEnvKeysNever() {
+    TestServer own = TestServer.start(Map.of("API_KEY_MAX_CONCURRENT_EXECUTIONS", "1"), "0");
+    try {
+      String tenant = AdminApiTest.newApiKey(own, "tenant");
+      String code = "n = await get_number()\nprint(n)";
+      TestServer.Reply paused = post(own, tenant, null, python(code, "get_number"));
+      assertEquals(200, paused.status(), paused.body());
+      TestServer.Reply refused = own.withKey(tenant).exec(Map.of("lang", "py", "code", "print(1)"));
+      JsonNode e = Errors.assertError(refused, 429, "rate_limited");
+      assertEquals(
+          "too_many_concurrent_executions", e.at("/details/0/code").asText(), refused.body());
+      assertTrue(
+          e.at("/details/0/message").asText().contains("API_KEY_MAX_CONCURRENT_EXECUTIONS"),
+          refused.body());
+
+      Map<JsonNode, String> waiting = new LinkedHashMap<>();
+      waiting.put(paused.json(), tenant);
+      for (int i = 0; i < 2; i++) {
+        TestServer.Reply r = post(own, TestServer.KEY, null, python(code, "get_number"));
+        assertEquals(200, r.status(), r.body());
+        waiting.put(r.json(), TestServer.KEY);
+      }
+      waiting.forEach(
+          (p, key) -> {
+            TestServer.Reply done =
+                post(own, key, null, continuation(p, List.of(result(p.at("/tool_calls/0"), 1))));
+            assertEquals("completed", done.json().path("status").asText(), done.body());
+          });
+    } finally {
+      own.app.close();
+    }
+  }
 }
