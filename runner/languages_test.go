@@ -308,7 +308,9 @@ func TestAGoCacheReplacedByANamedPipeDoesNotHangTheNextGoRun(t *testing.T) {
 		t.Fatalf("planting the pipe: %s", res)
 	}
 	done := make(chan result, 1)
-	go func() { done <- tr.execute(map[string]any{"language": "go", "code": "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"built\") }\n", "timeout_ms": 60000}) }()
+	go func() {
+		done <- tr.execute(map[string]any{"language": "go", "code": "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"built\") }\n", "timeout_ms": 60000})
+	}()
 	select {
 	case res := <-done:
 		if res.ExitCode != 0 || res.Stdout != "built\n" {
