@@ -102,3 +102,49 @@ os._exit(0)
 		t.Errorf("the jail server's peak RSS grew by %d MiB for one hostile run, want at most 96 MiB", grew>>10)
 	}
 }
+
+// The tool calls of a programmatic run are read by the jail server too: 32 connections, each
+// sending most of a line of 1 MiB and holding it, cost it 57 MiB before the run's lines together
+// were bounded. Past the bound a connection gets an error and is closed.
+func TestJailToolCallConnectionsCostTheJailServerLittleMemory(t *testing.T) {
+	j := ownJail(t)
+	pid := jailServerPid(t, j)
+	b := j.createSingleUse(t, "py")
+	code := `import socket
+socks, refused = [], 0
+for i in range(32):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect('/tmp/shims/ptc.sock')
+    try:
+        s.sendall(b'{"calls":[{"name":"t","input":"' + b'a' * ((1 << 20) - 100))
+    except BrokenPipeError:
+        pass
+    socks.append(s)
+for s in socks:
+    s.settimeout(1)
+    try:
+        if s.recv(200).startswith(b'{"error":"the run\'s connections hold more than 4 MiB'):
+            refused += 1
+    except socket.timeout:
+        pass
+print("refused", refused)
+`
+	if err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/clear_refs", []byte("5"), 0); err != nil {
+		t.Fatalf("resetting the peak RSS of the jail server: %v", err)
+	}
+	before := kilobytes(t, pid, "VmHWM")
+	p := jailTarget(b)
+	if r := p.start(t, "py", code, []string{"t"}, nil); r.Status != "ended" {
+		t.Fatalf("the run asked for tools: %+v", r)
+	}
+	res := p.final(t)
+	grew := kilobytes(t, pid, "VmHWM") - before
+	refused, _ := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(res.Stdout), "refused "))
+	if res.ExitCode != 0 || refused < 28 {
+		t.Errorf("want at least 28 of 32 connections refused, got exit %d: %q %.1000q", res.ExitCode, res.Stdout, res.Stderr)
+	}
+	t.Logf("the jail server's peak RSS grew by %d MiB (from %d MiB)", grew>>10, before>>10)
+	if grew > 24<<10 {
+		t.Errorf("the jail server's peak RSS grew by %d MiB for one run's tool call connections, want at most 24 MiB", grew>>10)
+	}
+}

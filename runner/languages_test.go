@@ -297,3 +297,31 @@ func countFiles(dir string) int {
 	})
 	return n
 }
+
+// A run's code can replace the build cache folder (it is the children's; on Kubernetes they also
+// share the runner's uid): a named pipe there made the next Go run of a kept sandbox, which copies
+// the seed cache in on first use, hang the runner forever opening it.
+func TestAGoCacheReplacedByANamedPipeDoesNotHangTheNextGoRun(t *testing.T) {
+	t.Parallel()
+	tr := newRunner(t, runnerOpts{})
+	if res := tr.run("bash", `rm -rf "$GOCACHE" && mkfifo "$GOCACHE" && test -p "$GOCACHE"`); res.ExitCode != 0 {
+		t.Fatalf("planting the pipe: %s", res)
+	}
+	done := make(chan result, 1)
+	go func() {
+		done <- tr.execute(map[string]any{"language": "go", "code": "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"built\") }\n", "timeout_ms": 60000})
+	}()
+	select {
+	case res := <-done:
+		if res.ExitCode != 0 || res.Stdout != "built\n" {
+			t.Errorf("want the program's output, got %s", res)
+		}
+	case <-time.After(90 * time.Second):
+		// Let the runner go: a writer opens the pipe.
+		if f, err := os.OpenFile(filepath.Join(tr.scratch, dirGoCache), os.O_WRONLY, 0); err == nil {
+			f.Close()
+		}
+		<-done
+		t.Fatal("the Go run hung on the named pipe in place of its build cache")
+	}
+}

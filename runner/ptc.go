@@ -23,10 +23,15 @@ import (
 )
 
 const (
-	ptcSocket        = "ptc.sock"
-	ptcMaxLine       = 1 << 20  // one batch message from the code, and each connection's reply
-	ptcMaxCalls      = 64       // calls in one batch
-	ptcMaxConns      = 32       // connections open at once
+	ptcSocket   = "ptc.sock"
+	ptcMaxLine  = 1 << 20 // one batch message from the code, and each connection's reply
+	ptcMaxCalls = 64      // calls in one batch
+	ptcMaxConns = 32      // connections open at once
+	// ptcMaxHeld bounds the batch messages all connections of a run hold at once (being read, or
+	// read and waiting for their results): the runner reads them into its own memory, outside the
+	// sandbox's limit (in jail mode one process serves every sandbox), and 32 connections of a
+	// line of 1 MiB each cost it 57 MiB.
+	ptcMaxHeld       = 4 << 20
 	ptcMaxTools      = 256      // tools of one run
 	ptcMaxNameLen    = 256      // a tool's registered name
 	ptcMaxResults    = 32 << 20 // a continue request's body
@@ -89,6 +94,7 @@ type ptcRun struct {
 
 	mu       sync.Mutex
 	conns    int
+	held     int            // bytes of ptcMaxHeld the connections hold
 	waiting  bool           // a batch is out, its results not yet accepted
 	pending  []*batchMsg    // the batch that is out
 	ids      map[string]int // call id -> index in the batch
@@ -234,8 +240,26 @@ type wireCall struct {
 }
 
 func (run *ptcRun) serve(c net.Conn) {
+	held := 0 // of ptcMaxHeld, by this connection's line
+	hold := func(n int) bool {
+		run.mu.Lock()
+		defer run.mu.Unlock()
+		if run.held+n > ptcMaxHeld {
+			return false
+		}
+		run.held += n
+		held += n
+		return true
+	}
+	release := func() {
+		run.mu.Lock()
+		run.held -= held
+		run.mu.Unlock()
+		held = 0
+	}
 	defer func() {
 		c.Close()
+		release()
 		run.mu.Lock()
 		run.conns--
 		run.mu.Unlock()
@@ -251,7 +275,12 @@ func (run *ptcRun) serve(c net.Conn) {
 	}()
 	br := bufio.NewReaderSize(c, 64<<10)
 	for {
-		line, err := readLine(br, ptcMaxLine)
+		release() // the last batch has its results
+		line, err := readLine(br, ptcMaxLine, hold)
+		if errors.Is(err, errPTCHeld) {
+			fmt.Fprintf(c, "{\"error\":\"%v\"}\n", err)
+			return
+		}
 		if err != nil {
 			return
 		}
@@ -291,15 +320,20 @@ func (run *ptcRun) serve(c net.Conn) {
 	}
 }
 
-// readLine reads one line of at most max bytes.
-func readLine(br *bufio.Reader, max int) ([]byte, error) {
+var errPTCHeld = fmt.Errorf("the run's connections hold more than %d MiB of tool calls at once", ptcMaxHeld>>20)
+
+// readLine reads one line of at most max bytes, each byte held (hold) before it is read into it.
+func readLine(br *bufio.Reader, max int, hold func(n int) bool) ([]byte, error) {
 	var line []byte
 	for {
 		chunk, err := br.ReadSlice('\n')
-		line = append(line, chunk...)
-		if len(line) > max {
+		if len(line)+len(chunk) > max {
 			return nil, errors.New("line too long")
 		}
+		if !hold(len(chunk)) {
+			return nil, errPTCHeld
+		}
+		line = append(line, chunk...)
 		if err == nil {
 			return line, nil
 		}

@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"io/fs"
 	"os"
+	"path"
 	"sort"
 	"strings"
 	"syscall"
@@ -38,50 +39,85 @@ type unlistedPath struct {
 
 const maxUnlisted = 100
 
-// walkWorkdir calls file for each regular file under dir, with its "/"-separated relative path, and
+// walkWorkdir calls file for each regular file under dir, with its "/"-separated relative path, in
+// the order of fs.WalkDir (each folder's entries by name, a folder's content right after it), and
 // returns what it could not look into (at most maxUnlisted). Symlinks are not followed, and the walk
 // stays inside dir even while user code swaps a folder for a symlink under it (the runner is root in
-// jail mode, and dir's parent holds the other sandboxes' folders): it goes through an os.Root, which
-// refuses a path that leaves dir and stats each entry relative to its open folder. file must not keep
+// jail mode, and dir's parent holds the other sandboxes' folders): it goes through os.Roots, which
+// refuse a path that leaves them and stat each entry relative to its open folder. file must not keep
 // more of what it is given than its budget allows: a tree may hold many files with long names.
 func walkWorkdir(dir string, file func(rel string, st fileStat)) []unlistedPath {
-	var unlisted []unlistedPath
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil
 	}
 	defer root.Close()
-	note := func(rel, msg, kind string) {
-		if len(unlisted) < maxUnlisted {
-			unlisted = append(unlisted, unlistedPath{Path: displayPath(rel), Ref: escapePath(rel), Error: msg, Kind: kind, raw: rel})
+	w := &walker{file: file}
+	w.folder(root, ".", "", 0)
+	return w.unlisted
+}
+
+// walkHold is how many levels a folder is opened through, at most, from one the walk holds open. An
+// os.Root resolves a path one system call a level: opening each folder from the workdir, a run's
+// folders at the bottom of a chain 2,000 deep (PATH_MAX) cost the runner, outside the sandbox's
+// CPU limit, a second of CPU per thousand of them. Holding every level open instead would hold up
+// to 2,000 descriptors a walk.
+const walkHold = 32
+
+type walker struct {
+	file     func(rel string, st fileStat)
+	unlisted []unlistedPath
+}
+
+func (w *walker) note(rel, msg, kind string) {
+	if len(w.unlisted) < maxUnlisted {
+		w.unlisted = append(w.unlisted, unlistedPath{Path: displayPath(rel), Ref: escapePath(rel), Error: msg, Kind: kind, raw: rel})
+	}
+}
+
+// folder walks the folder at sub under held (which is at the workdir's rel, "" for the workdir
+// itself), depth levels under the workdir.
+func (w *walker) folder(held *os.Root, sub, rel string, depth int) {
+	if depth%walkHold == 0 && sub != "." {
+		r, err := held.OpenRoot(sub)
+		if err != nil {
+			w.note(rel, unwrapPathError(err).Error(), "")
+			return
+		}
+		defer r.Close()
+		held, sub = r, "."
+	}
+	f, err := held.Open(sub)
+	if err != nil {
+		if rel != "" {
+			w.note(rel, unwrapPathError(err).Error(), "")
+		}
+		return
+	}
+	entries, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil && rel != "" {
+		w.note(rel, unwrapPathError(err).Error(), "")
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	for _, e := range entries {
+		p := path.Join(rel, e.Name())
+		switch {
+		case len(p) >= syscall.PathMax:
+			// Walked through open folders, a path can grow past PATH_MAX: nothing could open it by name.
+			w.note(p, syscall.ENAMETOOLONG.Error(), "")
+		case e.IsDir():
+			w.folder(held, path.Join(sub, e.Name()), p, depth+1)
+		case !e.Type().IsRegular():
+			if kind := specialKind(e.Type()); kind != "" {
+				w.note(p, "not a regular file: a "+kind, kind)
+			}
+		default:
+			if info, err := e.Info(); err == nil {
+				w.file(p, fileStat{size: info.Size(), mtime: info.ModTime().UnixNano()})
+			}
 		}
 	}
-	fs.WalkDir(root.FS(), ".", func(rel string, d fs.DirEntry, err error) error {
-		switch {
-		case err != nil:
-			if rel != "." {
-				note(rel, unwrapPathError(err).Error(), "")
-			}
-			return nil
-		case len(rel) >= syscall.PathMax:
-			// Walked through open folders, a path can grow past PATH_MAX: nothing could open it by name.
-			note(rel, syscall.ENAMETOOLONG.Error(), "")
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		case !d.Type().IsRegular():
-			if kind := specialKind(d.Type()); kind != "" {
-				note(rel, "not a regular file: a "+kind, kind)
-			}
-			return nil
-		}
-		if info, err := d.Info(); err == nil {
-			file(rel, fileStat{size: info.Size(), mtime: info.ModTime().UnixNano()})
-		}
-		return nil
-	})
-	return unlisted
 }
 
 // workdirSnapshot is the workdir before a run, to tell what the run changed. Its cost is bounded
