@@ -470,9 +470,10 @@ public record Config(
             env.integer("MAX_OUTPUT_SIZE", 1024 * 1024, 1024, 64 * 1024 * 1024),
             env.integer("MAX_REQUEST_BODY_MB", 10, 1, 1024) * 1024L * 1024L,
             maxExecutions,
-            // One LibreChat user never holds every slot (a paused programmatic run holds one).
+            // One LibreChat user never holds every slot (a paused programmatic run holds one),
+            // and an agent's parallel calls (in sessions of their own) still fit.
             env.integer(
-                "JWT_MAX_CONCURRENT_EXECUTIONS", Math.max(1, maxExecutions / 4), 1, maxExecutions),
+                "JWT_MAX_CONCURRENT_EXECUTIONS", Math.max(1, maxExecutions / 2), 1, maxExecutions),
             // Opt-in: a managed key is often a whole LibreChat. 0: none.
             env.integer("API_KEY_MAX_CONCURRENT_EXECUTIONS", 0, 0, maxExecutions),
             env.seconds("EXECUTION_QUEUE_TIMEOUT_SECONDS", 30, 0, 3600),

@@ -135,17 +135,6 @@ public final class ExecutionService {
     if (slots.closed()) {
       throw stopping();
     }
-    // Counted from here to the end, a programmatic run's waits for its tools' results included.
-    PrincipalRuns.Place place = runs.enter(cmd.principal());
-    try {
-      return executeCounted(cmd, step, memory);
-    } finally {
-      place.close();
-    }
-  }
-
-  private ExecResponse executeCounted(ExecCommand cmd, RunStep step, MemoryBudget.Held memory)
-      throws InterruptedException {
     PhaseTimer timer = new PhaseTimer();
     List<String> notes = new ArrayList<>();
     // Resolved, and their names checked, before a session is made for a request that is refused.
@@ -171,18 +160,11 @@ public final class ExecutionService {
       return executeHeld(cmd, session, inputs, notes, timer, step, memory);
     } catch (ExecutionUnavailableException e) {
       if (e.reason() != ExecutionUnavailableException.Reason.SANDBOX_FAILED) {
-        // Refused before anything ran (no slot, no sandbox, stopping): a session made for this
-        // run goes with it, or each refused retry would leave an empty session until it expired.
-        Apart.run(
-            "session-rollback",
-            () -> {
-              try {
-                sessions.forgetIfCreated(session);
-              } catch (RuntimeException again) {
-                LOG.log(Level.WARNING, "a refused run's session stays: " + session.id(), again);
-              }
-            });
+        forgetRefused(session);
       }
+      throw e;
+    } catch (TooManyRunsException e) {
+      forgetRefused(session);
       throw e;
     } finally {
       // A programmatic run cancelled before its hand-over is interrupted, at any moment (this very
@@ -192,7 +174,51 @@ public final class ExecutionService {
     }
   }
 
+  /**
+   * Refused before anything ran (its user's runs at their cap, no slot, no sandbox, stopping): a
+   * session made for this run goes with it, or each refused retry would leave an empty session
+   * until it expired.
+   */
+  private void forgetRefused(Session session) {
+    Apart.run(
+        "session-rollback",
+        () -> {
+          try {
+            sessions.forgetIfCreated(session);
+          } catch (RuntimeException again) {
+            LOG.log(Level.WARNING, "a refused run's session stays: " + session.id(), again);
+          }
+        });
+  }
+
+  /**
+   * The run, its session held: its principal's place ({@link PrincipalRuns}) is taken here, right
+   * before the slot, and given back right after it, on every path (the run's end, a refusal, an
+   * exception, an interrupt; for a programmatic run, on its owner thread when the run ends:
+   * completed, cancelled, timed out waiting for its tools, answered from another replica). Not
+   * before the session's lock: runs queued behind it (an agent's parallel calls share one session)
+   * take no slot and would only wait, so they hold no place. A run waiting here for a slot does
+   * hold one: it takes a slot the moment one frees, and counting it is what keeps a principal from
+   * ever holding more slots than places.
+   */
   private ExecResponse executeHeld(
+      ExecCommand cmd,
+      Session session,
+      Map<String, StoredFile> inputs,
+      List<String> notes,
+      PhaseTimer timer,
+      RunStep step,
+      MemoryBudget.Held given)
+      throws InterruptedException {
+    PrincipalRuns.Place place = runs.enter(cmd.principal());
+    try {
+      return executeInPlace(cmd, session, inputs, notes, timer, step, given);
+    } finally {
+      place.close();
+    }
+  }
+
+  private ExecResponse executeInPlace(
       ExecCommand cmd,
       Session session,
       Map<String, StoredFile> inputs,

@@ -7,14 +7,16 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * The runs each principal has in progress on this replica, from the moment it asks for one (waiting
- * for its session or a slot included) to the run's end, capped for a LibreChat user (a JWT
+ * The runs each principal has in progress on this replica, from the moment the run holds its
+ * session (its wait for a slot included) to the run's end, capped for a LibreChat user (a JWT
  * principal: JWT_MAX_CONCURRENT_EXECUTIONS) and, when set, for a managed API key
- * (API_KEY_MAX_CONCURRENT_EXECUTIONS). Without a cap one of them could hold every execution slot: a
- * programmatic run waiting for its tools' results holds its slot for up to
- * PTC_CONTINUATION_TIMEOUT_SECONDS at a time, and costs its client nothing while it waits. The env
- * keys (API_KEY, API_KEYS) and the anonymous principal are never capped: each is the operator's own
- * deployment (every user of a LibreChat), as they have no rate limits either.
+ * (API_KEY_MAX_CONCURRENT_EXECUTIONS). Runs queued behind their session's lock are not counted:
+ * they hold no slot, and an agent's parallel calls, which share a session, must queue there rather
+ * than be refused. A principal so holds at most its cap of slots. Without a cap one of them could
+ * hold every execution slot: a programmatic run waiting for its tools' results holds its slot for
+ * up to PTC_CONTINUATION_TIMEOUT_SECONDS at a time, and costs its client nothing while it waits.
+ * The env keys (API_KEY, API_KEYS) and the anonymous principal are never capped: each is the
+ * operator's own deployment (every user of a LibreChat), as they have no rate limits either.
  */
 public final class PrincipalRuns {
   /** A place taken; closed (once) when the run ends. */

@@ -230,6 +230,15 @@ class ConfigTest {
   }
 
   @Test
+  void aLibreChatUserMayHoldHalfTheSlotsByDefault() {
+    assertEquals(4, config().limits().jwtMaxConcurrentExecutions());
+    assertEquals(
+        5, config("MAX_CONCURRENT_EXECUTIONS", "11").limits().jwtMaxConcurrentExecutions());
+    assertEquals(1, config("MAX_CONCURRENT_EXECUTIONS", "1").limits().jwtMaxConcurrentExecutions());
+    assertEquals(0, config().limits().apiKeyMaxConcurrentExecutions());
+  }
+
+  @Test
   void aRunWaitsForItsSessionTwiceTheLongestRunByDefault() {
     assertEquals(java.time.Duration.ofSeconds(60), config().sessions().queueTimeout());
     assertEquals(

@@ -63,6 +63,18 @@ final class LocalExecutions {
       ExecutionSlots slots,
       SessionLocks locks,
       MemoryBudget memory) {
+    return service(dir, sessionStore, pool, slots, locks, memory, PrincipalRuns.uncapped());
+  }
+
+  /** As above, with the principals' runs capped by {@code runs}. */
+  static ExecutionService service(
+      Path dir,
+      SessionStore sessionStore,
+      SandboxPool pool,
+      ExecutionSlots slots,
+      SessionLocks locks,
+      MemoryBudget memory,
+      PrincipalRuns runs) {
     Clock clock = Clock.systemUTC();
     LocalStateStore states = new LocalStateStore(dir, Duration.ofHours(1), clock);
     LocalFileMetadataStore metadata = new LocalFileMetadataStore(dir);
@@ -117,6 +129,6 @@ final class LocalExecutions {
         Duration.ofSeconds(1),
         null,
         memory,
-        PrincipalRuns.uncapped());
+        runs);
   }
 }

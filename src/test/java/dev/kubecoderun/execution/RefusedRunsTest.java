@@ -31,9 +31,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A run refused before it ran (503: no execution slot, no sandbox) leaves no session behind: one
- * tenant's refused retries, each with a new session id or entity, filled the store with empty
- * sessions until they expired. A session that existed before the refused run stays.
+ * A run refused before it ran (503: no execution slot, no sandbox; 429: its principal's runs at
+ * their cap) leaves no session behind: one tenant's refused retries, each with a new session id or
+ * entity, filled the store with empty sessions until they expired. A session that existed before
+ * the refused run stays.
  */
 @Tag("integration")
 class RefusedRunsTest {
@@ -89,6 +90,40 @@ class RefusedRunsTest {
       assertEquals(List.of(existing.id()), ids(store), "only the session that existed before");
       assertTrue(store.find(existing.id()).isPresent(), "the session that existed stays live");
     }
+  }
+
+  /**
+   * The cap of a principal's runs is met once the run holds its session, so a session may have been
+   * made for the run by then: it goes with the refusal.
+   */
+  @Test
+  void runsOverTheirPrincipalsCapLeaveNoSession(@TempDir Path dir) throws Exception {
+    SessionStore store = new LocalSessionStore(dir, Clock.systemUTC());
+    Instant then = Instant.now().minusSeconds(60);
+    Session existing = new Session(Ids.next(), then, then, null, null, "user-1");
+    existing = store.createOrReuse(existing.ownedBy(ALICE.user(), ALICE.tenant()));
+    PrincipalRuns runs = new PrincipalRuns(0, 1, java.util.Set.of()); // ALICE: a managed key
+    runs.enter(ALICE); // its one run, in progress
+    try (SandboxPool pool = LocalExecutions.noSandboxes()) {
+      ExecutionService executions =
+          LocalExecutions.service(
+              dir,
+              store,
+              pool,
+              new ExecutionSlots(1, Duration.ZERO),
+              new LocalSessionLocks(),
+              new MemoryBudget(64 << 20),
+              runs);
+      for (ExecCommand cmd :
+          List.of(
+              run(null, null),
+              run(Ids.next(), null),
+              run(null, "agent-" + Ids.next()),
+              run(existing.id(), null))) {
+        assertThrows(TooManyRunsException.class, () -> executions.execute(cmd, null, null));
+      }
+    }
+    assertEquals(List.of(existing.id()), ids(store), "only the session that existed before");
   }
 
   @Test

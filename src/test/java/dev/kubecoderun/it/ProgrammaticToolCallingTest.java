@@ -18,6 +18,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -720,6 +722,54 @@ class ProgrammaticToolCallingTest {
               "/v1/exec/programmatic",
               Json.writeString(continuation(p, List.of(result(p.at("/tool_calls/0"), 1)))));
       assertEquals(200, done.status(), done.body());
+    }
+  }
+
+  /**
+   * An agent turn's parallel code calls share one session: they queue on its lock, as they did
+   * before the cap, and hold no place while they wait (they hold no slot). Three at once, from a
+   * user whose paused runs leave it two places, all run, one after the other.
+   */
+  @Test
+  void parallelCallsInOneSessionQueueForItAndAreNotRefused() {
+    TestServer s = server();
+    int max = s.config.limits().jwtMaxConcurrentExecutions();
+    assertTrue(max >= 2, "room for a run and its session's queue");
+    TestServer.Caller user = s.asUser("acme", "ptc-parallel-" + System.nanoTime());
+    String code = "n = await get_number()\nprint(n)";
+    List<JsonNode> paused = new ArrayList<>();
+    try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
+      for (int i = 0; i < max - 2; i++) {
+        TestServer.Reply r =
+            user.postJson("/v1/exec/programmatic", Json.writeString(python(code, "get_number")));
+        assertEquals(200, r.status(), r.body());
+        paused.add(r.json());
+      }
+      TestServer.Reply first = user.exec(Map.of("lang", "py", "code", "n = 0"));
+      assertEquals(200, first.status(), first.body());
+      String sid = first.json().get("session_id").asText();
+      List<CompletableFuture<TestServer.Reply>> calls = new ArrayList<>();
+      for (int i = 1; i <= 3; i++) {
+        // Each runs a while, so the others arrive while it holds the session.
+        String run = "import time\ntime.sleep(0.5)\nn += 1\nprint(" + i + ")";
+        calls.add(
+            CompletableFuture.supplyAsync(
+                () -> user.exec(Map.of("lang", "py", "code", run, "session_id", sid)), clients));
+      }
+      for (CompletableFuture<TestServer.Reply> call : calls) {
+        TestServer.Reply r = call.join();
+        assertEquals(200, r.status(), r.body());
+        assertEquals(sid, r.json().get("session_id").asText(), r.body());
+      }
+      TestServer.Reply after =
+          user.exec(Map.of("lang", "py", "code", "print(n)", "session_id", sid));
+      assertEquals("3\n", after.json().get("stdout").asText(), after.body());
+    } finally {
+      for (JsonNode p : paused) {
+        user.postJson(
+            "/v1/exec/programmatic",
+            Json.writeString(continuation(p, List.of(result(p.at("/tool_calls/0"), 1)))));
+      }
     }
   }
 
