@@ -185,7 +185,9 @@ CHECKSUM_SALT: {{ include "kubecoderun.checksumSalt" . | b64enc | quote }}
 {{- end -}}
 {{- end -}}
 {{- range $url := list .Values.redis.url (index .Values.config "REDIS_URL" | default "" | toString) -}}
-{{- if regexMatch "^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@]*:[^/@]*@" $url -}}
+{{- /* user:password@, or password@ alone (the API reads a userinfo without ':' as the password);
+     user:@ names a user only. */ -}}
+{{- if regexMatch "^[a-zA-Z][a-zA-Z0-9+.-]*://([^/@:]+|[^/@]*:[^/@]+)@" $url -}}
 {{- fail "the Redis URL (redis.url, config.REDIS_URL) carries a password: it would be in the ConfigMap in clear; give the URL without it and the password as redis.password or redis.existingSecret" -}}
 {{- end -}}
 {{- end -}}

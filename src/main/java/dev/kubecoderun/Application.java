@@ -84,6 +84,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
 import java.util.logging.Logger;
+import java.util.stream.Collectors;
 
 /** The one wiring class: builds every component by hand, starts them, stops them in order. */
 public final class Application implements AutoCloseable {
@@ -257,7 +258,7 @@ public final class Application implements AutoCloseable {
                 config.limits().apiKeyMaxConcurrentExecutions(),
                 config.auth().apiKeys().stream()
                     .map(k -> Principal.apiKey(k).user())
-                    .collect(java.util.stream.Collectors.toSet())));
+                    .collect(Collectors.toSet())));
 
     // One count per client address for every secret it tries: API keys, master key, metrics token.
     // The address is the connection's, or behind a trusted proxy (TRUSTED_PROXIES) the client's.

@@ -172,6 +172,10 @@ class ChartTest {
     JOBS.put(
         "config-redis-url-password",
         new String[] {NS, "config: {REDIS_URL: 'rediss://default:pw@r:6379'}"});
+    // No colon: the API takes the whole userinfo for the password.
+    JOBS.put(
+        "redis-url-bare-password",
+        new String[] {NS, "redis: {enabled: true, url: 'redis://s3cretpw@r:6379/0'}"});
     JOBS.put("bad-minio", new String[] {NS, "minio: {enabled: true, endpoint: 'minio:9000'}"});
     JOBS.put(
         "operations",
@@ -1027,7 +1031,8 @@ class ChartTest {
           errors.get(id).contains("is a credential: the ConfigMap holds it in clear"),
           () -> id + ": " + errors);
     }
-    for (String id : List.of("redis-url-password", "config-redis-url-password")) {
+    for (String id :
+        List.of("redis-url-password", "config-redis-url-password", "redis-url-bare-password")) {
       assertTrue(errors.get(id).contains("carries a password"), () -> id + ": " + errors);
     }
     assertTrue(
@@ -1070,6 +1075,7 @@ class ChartTest {
                 "config-aws-secret",
                 "redis-url-password",
                 "config-redis-url-password",
+                "redis-url-bare-password",
                 "non-ascii-master",
                 "short-metrics-token",
                 "metrics-token-is-master",

@@ -8,6 +8,11 @@ import dev.kubecoderun.common.Json;
 import java.io.IOException;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.IntFunction;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -33,7 +38,7 @@ class LimitsTest {
   void aStateUpToItsOwnLimitIsAcceptedWhenOtherBodiesMustBeSmaller() {
     TestServer own =
         TestServer.start(
-            java.util.Map.of(
+            Map.of(
                 "MAX_FILE_SIZE_MB", "1",
                 "MAX_FILES_PER_REQUEST", "1",
                 "MAX_REQUEST_BODY_MB", "1",
@@ -65,29 +70,26 @@ class LimitsTest {
   @Test
   void inputsLargerThanTheSandboxsDiskTogetherAre400() {
     TestServer own = smallDisk();
-    {
-      JsonNode up = own.upload("big.bin", "x".repeat((2 << 20) - 4096)).json();
-      String sid = up.path("session_id").asText();
-      String fid = up.path("files").get(0).path("fileId").asText();
-      java.util.function.IntFunction<java.util.List<java.util.Map<String, Object>>> copies =
-          n ->
-              java.util.stream.IntStream.range(0, n)
-                  .mapToObj(
-                      i ->
-                          java.util.Map.<String, Object>of(
-                              "id", fid, "storage_session_id", sid, "name", "copy" + i + ".bin"))
-                  .toList();
-      JsonNode fits =
-          own.exec(java.util.Map.of("lang", "bash", "code", "ls | wc -l", "files", copies.apply(5)))
-              .json();
-      assertEquals("5\n", fits.path("stdout").asText(), fits.toString());
-      TestServer.Reply tooMuch =
-          own.exec(java.util.Map.of("lang", "bash", "code", "ls", "files", copies.apply(9)));
-      Errors.assertError(tooMuch, 400, "validation");
-      JsonNode error = tooMuch.json();
-      assertEquals("inputs_too_large", error.path("details").get(0).path("code").asText());
-      assertTrue(error.path("error").asText().contains("16 MiB"), error.toString());
-    }
+    JsonNode up = own.upload("big.bin", "x".repeat((2 << 20) - 4096)).json();
+    String sid = up.path("session_id").asText();
+    String fid = up.path("files").get(0).path("fileId").asText();
+    IntFunction<List<Map<String, Object>>> copies =
+        n ->
+            IntStream.range(0, n)
+                .mapToObj(
+                    i ->
+                        Map.<String, Object>of(
+                            "id", fid, "storage_session_id", sid, "name", "copy" + i + ".bin"))
+                .toList();
+    JsonNode fits =
+        own.exec(Map.of("lang", "bash", "code", "ls | wc -l", "files", copies.apply(5))).json();
+    assertEquals("5\n", fits.path("stdout").asText(), fits.toString());
+    TestServer.Reply tooMuch =
+        own.exec(Map.of("lang", "bash", "code", "ls", "files", copies.apply(9)));
+    Errors.assertError(tooMuch, 400, "validation");
+    JsonNode error = tooMuch.json();
+    assertEquals("inputs_too_large", error.path("details").get(0).path("code").asText());
+    assertTrue(error.path("error").asText().contains("16 MiB"), error.toString());
   }
 
   /**
@@ -112,9 +114,9 @@ class LimitsTest {
             + "open('z small.txt', 'w').write('small')\n";
     JsonNode run = own.exec("py", code).json();
     assertEquals("ok", run.path("status").asText(), run.toString());
-    java.util.List<String> kept = new java.util.ArrayList<>();
+    List<String> kept = new ArrayList<>();
     run.path("files").forEach(f -> kept.add(f.path("name").asText()));
-    java.util.List<String> want = new java.util.ArrayList<>();
+    List<String> want = new ArrayList<>();
     for (int i = 0; i < 8; i++) {
       want.add("holes" + i + ".bin");
     }
@@ -149,7 +151,7 @@ class LimitsTest {
     assertEquals(200, download.status());
     assertEquals(size, download.raw().body().length);
     JsonNode next =
-        own.exec(java.util.Map.of("lang", "py", "code", "print('next')", "session_id", sid)).json();
+        own.exec(Map.of("lang", "py", "code", "print('next')", "session_id", sid)).json();
     assertEquals("next\n", next.path("stdout").asText(), next.toString());
   }
 
@@ -158,9 +160,7 @@ class LimitsTest {
   /** A server whose sandboxes have 16 MiB of disk (SANDBOX_DISK_LIMIT_MB), started once. */
   private static synchronized TestServer smallDisk() {
     if (smallDisk == null) {
-      smallDisk =
-          TestServer.start(
-              java.util.Map.of("SANDBOX_DISK_LIMIT_MB", "16", "POD_POOL_PY", "0"), "0");
+      smallDisk = TestServer.start(Map.of("SANDBOX_DISK_LIMIT_MB", "16", "POD_POOL_PY", "0"), "0");
     }
     return smallDisk;
   }

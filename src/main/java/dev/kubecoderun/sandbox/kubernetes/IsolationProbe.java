@@ -390,7 +390,9 @@ final class IsolationProbe {
           + " PodSecurity admission plugin on (docs/kubernetes.md)";
     }
     String why = Texts.cut(refused, 300, "...");
-    if (!refused.contains("PodSecurity")) {
+    // The API server's own wording ("pods \"x\" is forbidden: violates PodSecurity ..."): a policy
+    // engine's message may name Pod Security without being its admission.
+    if (!refused.contains("violates PodSecurity")) {
       // Another admission step (a policy engine, a webhook that cannot take dry runs): it may or
       // may not hold the namespace to restricted.
       return "refused, though not by Pod Security admission: a pod that breaks the Pod Security"

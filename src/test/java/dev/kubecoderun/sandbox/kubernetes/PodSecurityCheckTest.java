@@ -111,6 +111,18 @@ class PodSecurityCheckTest {
         finding);
   }
 
+  /** A policy engine's refusal that only names Pod Security is not Pod Security admission's. */
+  @Test
+  void aWebhookMessageNamingPodSecurityIsNotTakenForIt() {
+    status = 403;
+    answer =
+        "{\"apiVersion\":\"v1\",\"kind\":\"Status\",\"status\":\"Failure\",\"code\":403,"
+            + "\"message\":\"admission webhook \\\"policy.example\\\" denied the request:"
+            + " PodSecurity labels are managed by the platform team\"}";
+    String finding = IsolationProbe.podSecurity(objects, specs);
+    assertTrue(finding.startsWith("refused, though not by Pod Security admission: "), finding);
+  }
+
   @Test
   void noAnswerOnThePodIsNotChecked() {
     status = 503;
