@@ -3,6 +3,7 @@ package dev.kubecoderun.api;
 import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.files.FileService;
+import dev.kubecoderun.files.SessionUsage;
 import dev.kubecoderun.files.StoredFile;
 import dev.kubecoderun.files.TooLargeException;
 import dev.kubecoderun.metrics.Metrics;
@@ -36,6 +37,7 @@ final class UploadEndpoint implements HttpService {
   private final int maxFiles;
   private final int maxFields;
   private final int maxSessionFiles;
+  private final long maxSessionBytes;
   private final Metrics metrics;
 
   UploadEndpoint(
@@ -45,6 +47,7 @@ final class UploadEndpoint implements HttpService {
       int maxFiles,
       int maxFields,
       int maxSessionFiles,
+      long maxSessionBytes,
       Metrics metrics) {
     this.metrics = metrics;
     this.files = files;
@@ -53,6 +56,7 @@ final class UploadEndpoint implements HttpService {
     this.maxFiles = maxFiles;
     this.maxFields = maxFields;
     this.maxSessionFiles = maxSessionFiles;
+    this.maxSessionBytes = maxSessionBytes;
   }
 
   @Override
@@ -75,6 +79,8 @@ final class UploadEndpoint implements HttpService {
     List<Map<String, Object>> results = new ArrayList<>();
     Session session = null;
     int inSession = 0; // the session's files before this upload
+    long sessionBytes = 0; // and their bytes
+    long storedBytes = 0; // of this upload's files stored
     int failed = 0;
     boolean complete = false;
     // A part is never longer than the body: the store buffers (and reserves) no more than that.
@@ -100,7 +106,9 @@ final class UploadEndpoint implements HttpService {
         }
         if (session == null) {
           session = session(principal, fields, req);
-          inSession = files.count(session.id());
+          SessionUsage before = files.usage(session.id());
+          inSession = before.files();
+          sessionBytes = before.bytes();
         }
         // Counted once here; checked again once this upload's files are stored (below).
         if (inSession + stored.size() >= maxSessionFiles) {
@@ -112,6 +120,8 @@ final class UploadEndpoint implements HttpService {
           results.add(result("error", null, p.filename(), sessionFullMessage(session)));
           continue;
         }
+        // Read no further than the session's room: a file past it is never stored whole.
+        long room = Math.max(0, maxSessionBytes - sessionBytes - storedBytes);
         try {
           StoredFile f =
               files.upload(
@@ -121,12 +131,23 @@ final class UploadEndpoint implements HttpService {
                   p.filename(),
                   p.contentType(),
                   p.body(),
-                  partBound,
+                  Math.min(partBound, room),
                   RequestMemory.of(req),
                   readOnly(fields));
           stored.add(f);
+          storedBytes += f.size();
           results.add(result("success", f, p.filename(), null));
         } catch (TooLargeException e) {
+          if (room < partBound) {
+            // Past the session's room, not (as far as it was read) past the file size limit.
+            if (!batch) {
+              Bodies.drain(body);
+              throw storageFull(session);
+            }
+            failed++;
+            results.add(result("error", null, p.filename(), storageFullMessage(session, p)));
+            continue;
+          }
           String msg =
               "File "
                   + p.filename()
@@ -162,8 +183,16 @@ final class UploadEndpoint implements HttpService {
       // count taken before their own files: counted again with them stored, a session found past
       // MAX_SESSION_FILES takes this upload back. Of two at once, the later count sees both: the
       // session never stays past it.
-      if (!stored.isEmpty() && files.count(session.id()) > maxSessionFiles) {
-        throw sessionFull(session);
+      // So with MAX_SESSION_STORAGE_MB: the bytes a session holds are its files' sizes as their
+      // records have them, measured anew, so nothing counted can drift from what is stored.
+      if (!stored.isEmpty()) {
+        SessionUsage after = files.usage(session.id());
+        if (after.files() > maxSessionFiles) {
+          throw sessionFull(session);
+        }
+        if (after.bytes() > maxSessionBytes) {
+          throw storageFull(session);
+        }
       }
       complete = true;
     } finally {
@@ -274,6 +303,33 @@ final class UploadEndpoint implements HttpService {
         + " holds the most files a session may ("
         + maxSessionFiles
         + "): delete some, or upload into a new session";
+  }
+
+  private String storageFullMessage(Session session, MultipartReader.Part p) {
+    return "File "
+        + p.filename()
+        + " does not fit in session "
+        + session.id()
+        + ", past the bytes of files a session may hold ("
+        + (maxSessionBytes >> 20)
+        + " MiB): delete some of its files, or upload into a new session";
+  }
+
+  private String storageFullMessage(Session session) {
+    return "Session "
+        + session.id()
+        + " would hold more bytes of files than a session may ("
+        + (maxSessionBytes >> 20)
+        + " MiB): delete some of its files, or upload into a new session";
+  }
+
+  private ApiError storageFull(Session session) {
+    String msg = storageFullMessage(session);
+    return new ApiError(
+        409,
+        "resource_conflict",
+        msg,
+        List.of(new ApiError.Detail("session_id", msg, "session_storage_limit")));
   }
 
   private ApiError sessionFull(Session session) {
