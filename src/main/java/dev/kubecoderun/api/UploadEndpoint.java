@@ -23,12 +23,15 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * POST /upload and /upload/batch: multipart, streamed part by part into the file store. A failed
  * /upload stores nothing; /upload/batch reports each file on its own.
  */
 final class UploadEndpoint implements HttpService {
+  private static final Logger LOG = Logger.getLogger(UploadEndpoint.class.getName());
   private static final int MAX_FIELD_BYTES = 4096;
 
   private final FileService files;
@@ -201,6 +204,9 @@ final class UploadEndpoint implements HttpService {
       if (!complete) {
         files.rollBack(stored);
       }
+      if (session != null && (!complete || stored.isEmpty())) {
+        forgetIfMadeForNothing(session);
+      }
     }
     if (stored.isEmpty() && failed == 0) {
       throw ApiError.validation("file", "Field required: a multipart part named 'file'", "missing");
@@ -225,6 +231,23 @@ final class UploadEndpoint implements HttpService {
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(out));
     metrics.filesUploaded(stored.size(), stored.stream().mapToLong(StoredFile::size).sum());
+  }
+
+  /**
+   * A session this upload made goes when the upload stored nothing (refused, or every file of a
+   * batch failed), as a refused run's does ({@link SessionResolver#forgetIfCreated}): else each
+   * failed upload into a new id or entity would leave an empty session until it expired. Not while
+   * it holds files (a roll-back that failed): the emptying of the expired session collects them.
+   * Best effort: what stays is an empty session, which expires.
+   */
+  private void forgetIfMadeForNothing(Session session) {
+    try {
+      if (session.createdAt().equals(session.lastActivity()) && files.count(session.id()) == 0) {
+        sessions.forgetIfCreated(session);
+      }
+    } catch (RuntimeException e) {
+      LOG.log(Level.WARNING, "a failed upload's session stays: " + session.id(), e);
+    }
   }
 
   /**

@@ -27,7 +27,8 @@ import org.junit.jupiter.params.provider.EnumSource;
 /**
  * A session stores at most MAX_SESSION_STORAGE_MB (1 MiB here) of files, uploaded and generated
  * together, on both kinds of stores: an upload past it stores nothing and says why, a run keeps its
- * generated files while they fit and names the others, a deleted file's bytes are free again.
+ * generated files while they fit and names the others, a deleted file's bytes are free again. And
+ * an upload that fails into a session it created leaves no session behind.
  */
 @Tag("integration")
 class SessionStorageQuotaTest {
@@ -247,5 +248,53 @@ class SessionStorageQuotaTest {
     assertEquals(1, run.path("artifact_delivery").path("failed").asInt(), r.body());
     assertTrue(run.path("stderr").asText().contains("'b.bin' not kept"), r.body());
     assertEquals(List.of("a.bin", "c.bin", "input.bin"), names(s, sid).stream().sorted().toList());
+  }
+
+  /**
+   * An upload refused into a session id it created (past the quota, with too many files, a body cut
+   * inside its file) leaves no session behind: the id is free, so another key may take it. A
+   * session that existed before stays.
+   */
+  @ParameterizedTest
+  @EnumSource(Stores.class)
+  void aFailedUploadLeavesNoSessionItCreated(Stores kind) {
+    TestServer s = server(kind);
+    String overQuota = newSessionId();
+    assertStorageLimit(upload(s, overQuota, "big.bin", 1100 * KIB));
+    String tooMany = newSessionId(); // MAX_FILES_PER_REQUEST is 5
+    Map<String, Integer> six = new java.util.LinkedHashMap<>();
+    for (String n : List.of("1", "2", "3", "4", "5", "6")) {
+      six.put(n + ".txt", 10);
+    }
+    TestServer.Reply refused = batch(s, tooMany, six);
+    assertEquals(413, refused.status(), refused.body());
+    String cut = newSessionId();
+    String body =
+        "--B\r\nContent-Disposition: form-data; name=\"session_id\"\r\n\r\n"
+            + cut
+            + "\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.txt\""
+            + "\r\n\r\n"
+            + "x".repeat(100_000);
+    TestServer.Reply r =
+        s.send(
+            s.request("/v1/upload")
+                .header("Content-Type", "multipart/form-data; boundary=B")
+                .POST(HttpRequest.BodyPublishers.ofString(body)));
+    assertEquals(400, r.status(), r.body());
+
+    for (String sid : List.of(overQuota, tooMany, cut)) {
+      TestServer.Reply other =
+          s.withKey(TestServer.KEY2).upload("mine.txt", bytes(3, 'm'), Map.of("session_id", sid));
+      assertEquals(200, other.status(), sid + " was kept: " + other.body());
+    }
+
+    String existing = newSessionId();
+    assertEquals(200, upload(s, existing, "a.bin", 10).status());
+    assertStorageLimit(upload(s, existing, "big.bin", 1100 * KIB));
+    TestServer.Reply other =
+        s.withKey(TestServer.KEY2)
+            .upload("mine.txt", bytes(3, 'm'), Map.of("session_id", existing));
+    assertEquals(404, other.status(), other.body());
+    assertEquals(List.of("a.bin"), names(s, existing));
   }
 }
