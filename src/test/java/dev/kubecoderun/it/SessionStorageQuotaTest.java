@@ -155,8 +155,11 @@ class SessionStorageQuotaTest {
     assertEquals(200, s.delete("/v1/files/" + sid + "/" + idOf(s, sid, "a.bin")).status());
     assertEquals(200, upload(s, sid, "b.bin", 600 * KIB).status());
     assertEquals(List.of("b.bin", "c.bin", "e.bin"), names(s, sid).stream().sorted().toList());
-    // Another session has its own.
-    assertEquals(200, upload(s, newSessionId(), "f.bin", 900 * KIB).status());
+    // Another session has its own, up to the last byte; then no byte more.
+    String full = newSessionId();
+    assertEquals(200, upload(s, full, "f.bin", 1024 * KIB).status());
+    assertStorageLimit(upload(s, full, "g.bin", 1));
+    assertEquals(List.of("f.bin"), names(s, full));
   }
 
   /**
