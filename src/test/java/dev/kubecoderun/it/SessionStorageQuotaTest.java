@@ -254,6 +254,41 @@ class SessionStorageQuotaTest {
   }
 
   /**
+   * A modified input is kept anew beside its original, which stays (an earlier answer names it):
+   * both take the session's bytes. The original's 600 KiB and its changed copy's do not fit in 1
+   * MiB: the copy is skipped, the original is as it was.
+   */
+  @ParameterizedTest
+  @EnumSource(Stores.class)
+  void aModifiedInputCountsBesideItsOriginalWhichStays(Stores kind) {
+    TestServer s = server(kind);
+    String sid = newSessionId();
+    assertEquals(200, upload(s, sid, "data.bin", 600 * KIB).status());
+    String id = idOf(s, sid, "data.bin");
+
+    TestServer.Reply r =
+        s.exec(
+            Map.of(
+                "lang",
+                "py",
+                "session_id",
+                sid,
+                "files",
+                List.of(Map.of("id", id, "session_id", sid, "name", "data.bin")),
+                "code",
+                "open('data.bin', 'ab').write(b'!')\nprint('changed')"));
+
+    assertEquals(200, r.status(), r.body());
+    assertEquals("changed\n", r.json().path("stdout").asText(), r.body());
+    assertEquals(0, r.json().path("files").size(), r.body());
+    JsonNode skipped = r.json().path("skipped_files").get(0);
+    assertEquals("data.bin", skipped.path("name").asText(), r.body());
+    assertEquals("session_storage_full", skipped.path("reason").asText(), r.body());
+    assertEquals(List.of("data.bin"), names(s, sid));
+    assertArrayEquals(bytes(600 * KIB, 'd'), s.get("/v1/download/" + sid + "/" + id).raw().body());
+  }
+
+  /**
    * An upload refused into a session id it created (past the quota, with too many files, a body cut
    * inside its file) leaves no session behind: the id is free, so another key may take it. A
    * session that existed before stays.
