@@ -81,6 +81,7 @@ public final class Endpoints {
             config.limits().maxFilesPerRequest(),
             config.limits().maxFormFields(),
             config.limits().maxSessionFiles(),
+            config.limits().maxSessionStorageBytes(),
             ops.metrics()),
         new FilesEndpoint(
             files, sessions, clock, config.server().downloadSendTimeout(), ops.metrics()),

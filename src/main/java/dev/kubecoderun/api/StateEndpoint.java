@@ -3,9 +3,11 @@ package dev.kubecoderun.api;
 import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.memory.MemoryBudget;
+import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import dev.kubecoderun.memory.PaidRead;
 import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.session.Session;
+import dev.kubecoderun.session.SessionBusyException;
 import dev.kubecoderun.session.SessionResolver;
 import dev.kubecoderun.state.StateStore;
 import dev.kubecoderun.state.StateWrites;
@@ -114,11 +116,20 @@ final class StateEndpoint implements HttpService {
     }
     // A new session id becomes the principal's; another's is a 404 like any session of theirs.
     Principal principal = Principals.of(req);
-    sessions.createOwned(principal, sid);
+    Session session = sessions.createOwned(principal, sid);
     // What the store's write buffers beside the bytes: held only while it writes.
     Room.Counted writing = new Room.Counted(held);
     try {
       writes.upload(sid, bytes, writing, () -> sessions.owns(principal, sid));
+    } catch (MemoryBudgetExhaustedException | SessionBusyException e) {
+      // Refused before anything was written: a session made for this upload goes with it, as a
+      // refused run's does, or each refused retry into a new id would keep an empty session.
+      try {
+        sessions.forgetIfCreated(session);
+      } catch (RuntimeException again) {
+        e.addSuppressed(again);
+      }
+      throw e;
     } finally {
       writing.giveBackAll();
     }

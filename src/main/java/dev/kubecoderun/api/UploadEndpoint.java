@@ -3,6 +3,7 @@ package dev.kubecoderun.api;
 import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.files.FileService;
+import dev.kubecoderun.files.SessionUsage;
 import dev.kubecoderun.files.StoredFile;
 import dev.kubecoderun.files.TooLargeException;
 import dev.kubecoderun.metrics.Metrics;
@@ -22,12 +23,15 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * POST /upload and /upload/batch: multipart, streamed part by part into the file store. A failed
  * /upload stores nothing; /upload/batch reports each file on its own.
  */
 final class UploadEndpoint implements HttpService {
+  private static final Logger LOG = Logger.getLogger(UploadEndpoint.class.getName());
   private static final int MAX_FIELD_BYTES = 4096;
 
   private final FileService files;
@@ -36,6 +40,7 @@ final class UploadEndpoint implements HttpService {
   private final int maxFiles;
   private final int maxFields;
   private final int maxSessionFiles;
+  private final long maxSessionBytes;
   private final Metrics metrics;
 
   UploadEndpoint(
@@ -45,6 +50,7 @@ final class UploadEndpoint implements HttpService {
       int maxFiles,
       int maxFields,
       int maxSessionFiles,
+      long maxSessionBytes,
       Metrics metrics) {
     this.metrics = metrics;
     this.files = files;
@@ -53,6 +59,7 @@ final class UploadEndpoint implements HttpService {
     this.maxFiles = maxFiles;
     this.maxFields = maxFields;
     this.maxSessionFiles = maxSessionFiles;
+    this.maxSessionBytes = maxSessionBytes;
   }
 
   @Override
@@ -75,6 +82,8 @@ final class UploadEndpoint implements HttpService {
     List<Map<String, Object>> results = new ArrayList<>();
     Session session = null;
     int inSession = 0; // the session's files before this upload
+    long sessionBytes = 0; // and their bytes
+    long storedBytes = 0; // of this upload's files stored
     int failed = 0;
     boolean complete = false;
     // A part is never longer than the body: the store buffers (and reserves) no more than that.
@@ -100,7 +109,9 @@ final class UploadEndpoint implements HttpService {
         }
         if (session == null) {
           session = session(principal, fields, req);
-          inSession = files.count(session.id());
+          SessionUsage before = files.usage(session.id());
+          inSession = before.files();
+          sessionBytes = before.bytes();
         }
         // Counted once here; checked again once this upload's files are stored (below).
         if (inSession + stored.size() >= maxSessionFiles) {
@@ -112,6 +123,8 @@ final class UploadEndpoint implements HttpService {
           results.add(result("error", null, p.filename(), sessionFullMessage(session)));
           continue;
         }
+        // Read no further than the session's room: a file past it is never stored whole.
+        long room = Math.max(0, maxSessionBytes - sessionBytes - storedBytes);
         try {
           StoredFile f =
               files.upload(
@@ -121,12 +134,23 @@ final class UploadEndpoint implements HttpService {
                   p.filename(),
                   p.contentType(),
                   p.body(),
-                  partBound,
+                  Math.min(partBound, room),
                   RequestMemory.of(req),
                   readOnly(fields));
           stored.add(f);
+          storedBytes += f.size();
           results.add(result("success", f, p.filename(), null));
         } catch (TooLargeException e) {
+          if (room < partBound) {
+            // Past the session's room, not (as far as it was read) past the file size limit.
+            if (!batch) {
+              Bodies.drain(body);
+              throw storageFull(session);
+            }
+            failed++;
+            results.add(result("error", null, p.filename(), storageFullMessage(session, p)));
+            continue;
+          }
           String msg =
               "File "
                   + p.filename()
@@ -162,8 +186,16 @@ final class UploadEndpoint implements HttpService {
       // count taken before their own files: counted again with them stored, a session found past
       // MAX_SESSION_FILES takes this upload back. Of two at once, the later count sees both: the
       // session never stays past it.
-      if (!stored.isEmpty() && files.count(session.id()) > maxSessionFiles) {
-        throw sessionFull(session);
+      // So with MAX_SESSION_STORAGE_MB: the bytes a session holds are its files' sizes as their
+      // records have them, measured anew, so nothing counted can drift from what is stored.
+      if (!stored.isEmpty()) {
+        SessionUsage after = files.usage(session.id());
+        if (after.files() > maxSessionFiles) {
+          throw sessionFull(session);
+        }
+        if (after.bytes() > maxSessionBytes) {
+          throw storageFull(session);
+        }
       }
       complete = true;
     } finally {
@@ -171,6 +203,9 @@ final class UploadEndpoint implements HttpService {
       // come with a complete answer).
       if (!complete) {
         files.rollBack(stored);
+      }
+      if (session != null && (!complete || stored.isEmpty())) {
+        forgetIfMadeForNothing(session);
       }
     }
     if (stored.isEmpty() && failed == 0) {
@@ -196,6 +231,23 @@ final class UploadEndpoint implements HttpService {
     res.headers().contentType(MediaTypes.APPLICATION_JSON);
     res.send(Json.write(out));
     metrics.filesUploaded(stored.size(), stored.stream().mapToLong(StoredFile::size).sum());
+  }
+
+  /**
+   * A session this upload made goes when the upload stored nothing (refused, or every file of a
+   * batch failed), as a refused run's does ({@link SessionResolver#forgetIfCreated}): else each
+   * failed upload into a new id or entity would leave an empty session until it expired. Not while
+   * it holds files (a roll-back that failed): the emptying of the expired session collects them.
+   * Best effort: what stays is an empty session, which expires.
+   */
+  private void forgetIfMadeForNothing(Session session) {
+    try {
+      if (session.createdAt().equals(session.lastActivity()) && files.count(session.id()) == 0) {
+        sessions.forgetIfCreated(session);
+      }
+    } catch (RuntimeException e) {
+      LOG.log(Level.WARNING, "a failed upload's session stays: " + session.id(), e);
+    }
   }
 
   /**
@@ -274,6 +326,33 @@ final class UploadEndpoint implements HttpService {
         + " holds the most files a session may ("
         + maxSessionFiles
         + "): delete some, or upload into a new session";
+  }
+
+  private String storageFullMessage(Session session, MultipartReader.Part p) {
+    return "File "
+        + p.filename()
+        + " does not fit in session "
+        + session.id()
+        + ", past the bytes of files a session may hold ("
+        + (maxSessionBytes >> 20)
+        + " MiB): delete some of its files, or upload into a new session";
+  }
+
+  private String storageFullMessage(Session session) {
+    return "Session "
+        + session.id()
+        + " would hold more bytes of files than a session may ("
+        + (maxSessionBytes >> 20)
+        + " MiB): delete some of its files, or upload into a new session";
+  }
+
+  private ApiError storageFull(Session session) {
+    String msg = storageFullMessage(session);
+    return new ApiError(
+        409,
+        "resource_conflict",
+        msg,
+        List.of(new ApiError.Detail("session_id", msg, "session_storage_limit")));
   }
 
   private ApiError sessionFull(Session session) {

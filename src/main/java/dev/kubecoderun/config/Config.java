@@ -89,6 +89,7 @@ public record Config(
       int maxFilesPerRequest,
       int maxOutputFiles,
       int maxSessionFiles,
+      long maxSessionStorageBytes,
       int maxOutputBytes,
       long maxJsonBodyBytes,
       int maxConcurrentExecutions,
@@ -467,6 +468,10 @@ public record Config(
             // listing loads them all: 250 runs of a conversation each keeping the most a run may
             // (MAX_OUTPUT_FILES) fit, a loop of uploads into one session does not go on for ever.
             env.integer("MAX_SESSION_FILES", 5000, 1, 100_000),
+            // The bytes of those files together: without it one session could hold
+            // MAX_SESSION_FILES files of MAX_FILE_SIZE_MB each (730 GiB by default) and fill the
+            // file store. 4 GiB is far more than a conversation's data and results take.
+            env.integer("MAX_SESSION_STORAGE_MB", 4096, 1, 100_000_000) * 1024L * 1024L,
             env.integer("MAX_OUTPUT_SIZE", 1024 * 1024, 1024, 64 * 1024 * 1024),
             env.integer("MAX_REQUEST_BODY_MB", 10, 1, 1024) * 1024L * 1024L,
             maxExecutions,

@@ -43,8 +43,9 @@ public record ExecResponse(
    * socket or device: only regular files are returned), {@code server_busy} (no room in the memory
    * budget to store it within the wait), {@code unusable_name} (a name that could not be sent back
    * as an input), {@code session_full} (the session holds MAX_SESSION_FILES files), {@code
-   * total_too_large} (the run's files together past its sandbox's disk). Each is listed in the
-   * OpenAPI document's enum.
+   * total_too_large} (the run's files together past its sandbox's disk), {@code
+   * session_storage_full} (the session's files together past MAX_SESSION_STORAGE_MB). Each is
+   * listed in the OpenAPI document's enum.
    */
   @JsonInclude(JsonInclude.Include.NON_NULL)
   public record SkippedFile(String name, String reason, Long size, String message) {}

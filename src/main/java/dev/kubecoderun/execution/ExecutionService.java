@@ -6,6 +6,7 @@ import dev.kubecoderun.config.Config;
 import dev.kubecoderun.config.SandboxUse;
 import dev.kubecoderun.files.FileService;
 import dev.kubecoderun.files.OutputName;
+import dev.kubecoderun.files.SessionUsage;
 import dev.kubecoderun.files.StoredFile;
 import dev.kubecoderun.files.TooLargeException;
 import dev.kubecoderun.language.Language;
@@ -666,7 +667,8 @@ public final class ExecutionService {
       List<StoredFile> kept)
       throws SandboxException {
     List<ExecResponse.OutputFile> out = new ArrayList<>();
-    List<Long> outSizes = new ArrayList<>(); // of out's files, in order
+    List<Long> outSizes = new ArrayList<>(); // of out's files as listed, in order
+    List<Long> outBytes = new ArrayList<>(); // of out's files as stored, in order
     List<ExecResponse.SkippedFile> skipped = new ArrayList<>();
     List<RunnerResult.ChangedFile> changed =
         result.changedFiles().stream()
@@ -679,9 +681,12 @@ public final class ExecutionService {
     // Counted as read, not as the runner lists them.
     long runLeft = limits.sandboxDiskBytes();
     // Counted under the session's lock, which every run of it holds: no other run adds to it
-    // meanwhile. An upload may (it takes no lock): counted again below.
-    int sessionRoom =
-        changed.isEmpty() ? 0 : Math.max(0, limits.maxSessionFiles() - files.count(session.id()));
+    // meanwhile. An upload may (it takes no lock): counted again below. The session's bytes are
+    // its files' sizes as their records have them (a modified input is kept anew beside its
+    // original, which stays: both count, until one is deleted).
+    SessionUsage usage = changed.isEmpty() ? SessionUsage.NONE : files.usage(session.id());
+    int sessionRoom = Math.max(0, limits.maxSessionFiles() - usage.files());
+    long bytesLeft = Math.max(0, limits.maxSessionStorageBytes() - usage.bytes());
     boolean noRoom = false; // once refused, the others are not tried: each would wait in vain
     long end = System.nanoTime() + limits.sandboxTransferTimeout().toNanos();
     for (RunnerResult.ChangedFile f : changed) {
@@ -720,12 +725,16 @@ public final class ExecutionService {
         skipped.add(totalTooLarge(name, f.size(), notes));
         continue;
       }
+      if (f.size() > bytesLeft) {
+        skipped.add(storageFull(name, f.size(), notes));
+        continue;
+      }
       if (noRoom) {
         skipped.add(serverBusy(name, f.size(), NOT_TRIED, notes));
         continue;
       }
       StoredFile stored;
-      long most = Math.min(limit, runLeft);
+      long most = Math.min(limit, Math.min(runLeft, bytesLeft));
       try {
         stored =
             sandbox
@@ -736,7 +745,12 @@ public final class ExecutionService {
                     in -> files.storeOutput(cmd.principal(), session.id(), name, in, most, held));
       } catch (TooLargeException e) {
         // Longer than listed: past whichever bound it was read against.
-        skipped.add(most < limit ? totalTooLarge(name, null, notes) : tooLarge(name, null, notes));
+        skipped.add(
+            most == limit
+                ? tooLarge(name, null, notes)
+                : most == runLeft
+                    ? totalTooLarge(name, null, notes)
+                    : storageFull(name, null, notes));
         continue;
       } catch (MemoryBudgetExhaustedException e) {
         // The run is over and its answer stands: files short of room are skipped, not the run.
@@ -753,6 +767,7 @@ public final class ExecutionService {
       }
       kept.add(stored);
       runLeft -= stored.size();
+      bytesLeft -= stored.size();
       StoredFile original = inputs.get(f.path());
       ExecResponse.ModifiedFrom from =
           f.modified() && original != null
@@ -760,20 +775,27 @@ public final class ExecutionService {
               : null;
       out.add(new ExecResponse.OutputFile(stored.id(), stored.name(), session.id(), from));
       outSizes.add(f.size());
+      outBytes.add(stored.size());
     }
     // An upload that ended while these were stored found room by counts taken before them, as
-    // this run did before the upload's: counted again, the session's files past the limit are
-    // taken back from this run's, the last stored first (an upload does the same with its own).
+    // this run did before the upload's: counted again, the session's files (or bytes) past the
+    // limit are taken back from this run's, the last stored first (an upload does the same with
+    // its own).
     if (!out.isEmpty()) {
-      int over = files.count(session.id()) - limits.maxSessionFiles();
-      for (int i = out.size() - 1; i >= 0 && over > 0; i--, over--) {
+      SessionUsage now = files.usage(session.id());
+      int over = now.files() - limits.maxSessionFiles();
+      long bytesOver = now.bytes() - limits.maxSessionStorageBytes();
+      for (int i = out.size() - 1; i >= 0 && (over > 0 || bytesOver > 0); i--) {
         ExecResponse.OutputFile o = out.remove(i);
         try {
           files.deleteAnyOwner(session.id(), o.id());
         } catch (IOException e) {
           throw new UncheckedIOException(e.getMessage(), e);
         }
-        skipped.add(sessionFull(o.name(), outSizes.remove(i)));
+        long size = outSizes.remove(i);
+        skipped.add(over > 0 ? sessionFull(o.name(), size) : storageFull(o.name(), size, notes));
+        over--;
+        bytesOver -= outBytes.remove(i);
       }
     }
     for (RunnerResult.Unlisted u : result.unlistedPaths()) {
@@ -878,6 +900,15 @@ public final class ExecutionService {
         "the session holds the most files a session may ("
             + limits.maxSessionFiles()
             + "): delete some of its files, or run in a new session");
+  }
+
+  private ExecResponse.SkippedFile storageFull(String name, Long size, List<String> notes) {
+    String why =
+        "kept, the session's files would take more than the "
+            + (limits.maxSessionStorageBytes() >> 20)
+            + " MiB a session may hold: delete some of its files, or run in a new session";
+    notes.add("generated file '" + name + "' not kept: " + why);
+    return new ExecResponse.SkippedFile(name, "session_storage_full", size, why);
   }
 
   private ExecResponse.SkippedFile tooLarge(String name, Long size, List<String> notes) {

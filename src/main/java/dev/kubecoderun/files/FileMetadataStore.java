@@ -20,5 +20,14 @@ public interface FileMetadataStore {
     return list(sessionId).size();
   }
 
+  /**
+   * How many files the session has and their sizes added up, as {@link #list} finds them, without
+   * loading them (Redis reads one field of each record). This default lists them.
+   */
+  default SessionUsage usage(String sessionId) {
+    List<StoredFile> files = list(sessionId);
+    return new SessionUsage(files.size(), files.stream().mapToLong(StoredFile::size).sum());
+  }
+
   boolean delete(String sessionId, String fileId);
 }

@@ -173,6 +173,14 @@ public final class FileService {
   }
 
   /**
+   * How many files the session holds and their bytes together, whoever owns them (what
+   * MAX_SESSION_FILES and MAX_SESSION_STORAGE_MB bound), without loading them.
+   */
+  public SessionUsage usage(String sessionId) {
+    return metadata.usage(sessionId);
+  }
+
+  /**
    * A file reference from a client, when the principal may read it: by id in its session, else
    * (older clients) the newest readable file of that session whose name or id matches. {@code
    * listings}: the sessions this principal's request has listed so far, filled as needed. An older

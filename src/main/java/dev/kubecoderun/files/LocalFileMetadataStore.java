@@ -45,6 +45,18 @@ public final class LocalFileMetadataStore implements FileMetadataStore {
   }
 
   @Override
+  public SessionUsage usage(String sessionId) {
+    java.util.Collection<StoredFile> files = bySession.getOrDefault(sessionId, Map.of()).values();
+    long bytes = 0;
+    int count = 0;
+    for (StoredFile f : files) {
+      bytes += f.size();
+      count++;
+    }
+    return new SessionUsage(count, bytes);
+  }
+
+  @Override
   public List<StoredFile> list(String sessionId) {
     return bySession.getOrDefault(sessionId, Map.of()).values().stream()
         .sorted(Comparator.comparing(StoredFile::createdAt).thenComparing(StoredFile::id))

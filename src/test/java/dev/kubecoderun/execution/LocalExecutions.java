@@ -96,6 +96,7 @@ final class LocalExecutions {
             10,
             20,
             5000,
+            4L << 30,
             1 << 20,
             1 << 20,
             Math.max(1, slots.capacity()),

@@ -35,7 +35,8 @@ import org.junit.jupiter.params.provider.EnumSource;
 /**
  * Uploads on both kinds of stores (the embedded ones; Redis and S3Proxy), on a server whose clock
  * the test moves on (SESSION_TTL_HOURS=1): an upload whose session expires while it streams stores
- * nothing, and a part's Content-Type that could not be sent as a header is not kept.
+ * nothing, a part's Content-Type that could not be sent as a header is not kept, and an expired
+ * session's files count against none of the bytes of the one made anew under its id.
  */
 @Tag("integration")
 class SessionUploadsTest {
@@ -59,6 +60,7 @@ class SessionUploadsTest {
                       "kcr-uploads-" + Long.toString(System.nanoTime(), 36) + ":", "kcr-uploads")
                   : new HashMap<>();
           env.put("SESSION_TTL_HOURS", "1");
+          env.put("MAX_SESSION_STORAGE_MB", "1");
           env.put("POD_POOL_PY", "0");
           MovingClock clock = new MovingClock(Instant.now().truncatedTo(ChronoUnit.MILLIS));
           TestServer api = TestServer.start(env, "0", clock);
@@ -111,6 +113,26 @@ class SessionUploadsTest {
     List<String> out = new ArrayList<>();
     r.json().forEach(f -> out.add(f.path("name").asText()));
     return out;
+  }
+
+  /**
+   * An expired session's files take none of the bytes of the session made anew under its id
+   * (MAX_SESSION_STORAGE_MB=1 here): what a session holds is read from its files' records, which
+   * the emptying deletes, not from a counter that could outlive them.
+   */
+  @ParameterizedTest
+  @EnumSource(Stores.class)
+  void anExpiredSessionsFilesLeaveNoBytesCounted(Stores kind) {
+    Server s = server(kind);
+    String sid = newSessionId();
+    byte[] big = new byte[700 * 1024];
+    assertEquals(
+        200, s.api().upload("/v1/upload", "old.bin", big, Map.of("session_id", sid)).status());
+
+    s.clock().set(s.clock().instant().plus(Duration.ofHours(2)));
+    TestServer.Reply anew = s.api().upload("/v1/upload", "new.bin", big, Map.of("session_id", sid));
+    assertEquals(200, anew.status(), anew.body());
+    assertEquals(List.of("new.bin"), names(s, sid));
   }
 
   /**

@@ -208,6 +208,25 @@ class UploadMemoryBudgetTest {
         () -> server.gauge("kubecoderun_request_memory_held_bytes") == 0);
   }
 
+  /**
+   * A state upload refused for room (503) into a session id it created leaves no session behind:
+   * each refused retry would otherwise keep an empty session until it expired. The id is free, so
+   * another key may take it.
+   */
+  @Test
+  void aStateUploadRefusedForRoomLeavesNoSessionBehind() {
+    String sid = dev.kubecoderun.session.Ids.next();
+    byte[] large = content(6 * MIB, 6);
+    large[0] = 2;
+    Errors.assertError(postState(sid, large), 503, "service_unavailable");
+
+    TestServer.Reply other =
+        server
+            .withKey(TestServer.KEY2)
+            .upload("mine.txt", new byte[] {'m'}, Map.of("session_id", sid));
+    assertEquals(200, other.status(), sid + " was kept: " + other.body());
+  }
+
   private static TestServer.Reply postState(String sid, byte[] state) {
     return server.send(
         server

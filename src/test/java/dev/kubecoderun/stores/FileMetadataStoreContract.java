@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.files.FileMetadataStore;
+import dev.kubecoderun.files.SessionUsage;
 import dev.kubecoderun.files.StoredFile;
 import dev.kubecoderun.session.Ids;
 import java.time.Instant;
@@ -84,6 +85,25 @@ abstract class FileMetadataStoreContract {
 
     assertEquals(2, store().count(session));
     assertEquals(0, store().count(Ids.next()));
+  }
+
+  /**
+   * What MAX_SESSION_STORAGE_MB bounds: a deleted file's bytes are free again, none go negative.
+   */
+  @Test
+  void usageAddsUpASessionsFilesAndForgetsDeletedOnes() {
+    StoredFile a = file("a.csv", StoredFile.Kind.UPLOAD, now);
+    StoredFile b = file("b.png", StoredFile.Kind.OUTPUT, now.plusSeconds(1));
+    store().save(a);
+    store().save(b);
+    assertEquals(new SessionUsage(2, 84), store().usage(session));
+
+    store().delete(session, b.id());
+    store().delete(session, b.id());
+    assertEquals(new SessionUsage(1, 42), store().usage(session));
+    store().delete(session, a.id());
+    assertEquals(new SessionUsage(0, 0), store().usage(session));
+    assertEquals(new SessionUsage(0, 0), store().usage(Ids.next()));
   }
 
   @Test

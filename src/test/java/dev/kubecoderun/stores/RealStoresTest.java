@@ -274,6 +274,34 @@ class RealStoresTest {
       assertFalse(left, "dropped from the set");
       assertEquals(1, store.count(sid));
     }
+
+    /**
+     * A record Redis expired before its set entry (or a delete cut short between its writes) leaves
+     * no phantom bytes: the session's usage is its records' sizes, not a counter beside them.
+     */
+    @Test
+    void aFileWhoseRecordIsGoneUsesNoneOfItsSessionsStorage() {
+      String sid = Ids.next();
+      List<String> ids = List.of(Ids.next(), Ids.next());
+      for (String id : ids) {
+        store.save(
+            new dev.kubecoderun.files.StoredFile(
+                sid,
+                id,
+                id + ".bin",
+                "application/octet-stream",
+                dev.kubecoderun.files.StoredFile.objectKey(
+                    sid, dev.kubecoderun.files.StoredFile.Kind.UPLOAD, id),
+                1000,
+                Instant.now().truncatedTo(ChronoUnit.MICROS),
+                dev.kubecoderun.files.StoredFile.Kind.UPLOAD));
+      }
+      REDIS.run(j -> j.del(REDIS.key("files:" + sid + ":" + ids.get(0))));
+
+      assertEquals(new dev.kubecoderun.files.SessionUsage(1, 1000), store.usage(sid));
+      boolean left = REDIS.call(j -> j.sismember(REDIS.key("session_files:" + sid), ids.get(0)));
+      assertFalse(left, "dropped from the set");
+    }
   }
 
   @Nested
