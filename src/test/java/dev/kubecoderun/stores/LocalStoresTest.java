@@ -62,7 +62,30 @@ class LocalStoresTest {
     Path files = Files.createDirectories(dir.resolve("meta/files/s1"));
     Files.writeString(files.resolve("null.json"), "null");
     Files.writeString(files.resolve("no-session.json"), "{}");
-    new LocalFileMetadataStore(dir);
+    Files.writeString(files.resolve("empty.json"), "");
+    // JSON, but without what a listing or a download reads: a 500 for the session's every listing.
+    Files.writeString(files.resolve("bare.json"), "{\"sessionId\":\"s1\",\"id\":\"bare\"}");
+    LocalFileMetadataStore metadata = new LocalFileMetadataStore(dir);
+    assertTrue(metadata.find("s1", "bare").isEmpty());
+    assertEquals(0, metadata.count("s1"));
+  }
+
+  /**
+   * A state whose meta is empty (what a power cut can leave of one written unflushed) or damaged is
+   * no state: the session's runs go on without it, not a 503 each for good; its holder's load
+   * deletes it.
+   */
+  @Test
+  void aStateWhoseMetaCannotBeReadIsNoState(@TempDir Path dir) throws Exception {
+    LocalStateStore states = new LocalStateStore(dir, Duration.ofHours(1), Clock.systemUTC());
+    for (String meta : List.of("", "{not json", "null", "{}")) {
+      states.save("s1", new byte[] {1, 2});
+      Files.writeString(dir.resolve("states/s1/meta.json"), meta);
+      assertTrue(states.peek("s1", Instant.EPOCH, Room.NONE).isEmpty(), meta);
+      assertTrue(Files.exists(dir.resolve("states/s1")), "a peek leaves it: " + meta);
+      assertTrue(states.load("s1").isEmpty(), meta);
+      assertFalse(Files.exists(dir.resolve("states/s1")), "a load deletes it: " + meta);
+    }
   }
 
   /** One process: every replica() is the same store. */
