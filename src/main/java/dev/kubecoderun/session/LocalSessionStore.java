@@ -244,6 +244,9 @@ public final class LocalSessionStore implements SessionStore {
         Session.class,
         "session file",
         s -> {
+          // Without its times a session fails every request that reads them: skipped (logged).
+          Objects.requireNonNull(s.createdAt(), "no creation time");
+          Objects.requireNonNull(s.lastActivity(), "no last activity");
           sessions.put(s.id(), s);
           onDisk.put(s.id(), s.lastActivity());
         });

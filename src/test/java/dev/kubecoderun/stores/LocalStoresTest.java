@@ -38,8 +38,9 @@ class LocalStoresTest {
   @TempDir static Path dataDir;
 
   /**
-   * A file an embedded store cannot use (not JSON, JSON null, a record without its id) is skipped
-   * at the start; the store starts with the others.
+   * A file an embedded store cannot use (empty or cut short, as a crash leaves one; not JSON; JSON
+   * null; a record without its id or the fields every request reads) is skipped at the start; the
+   * store starts with the others.
    */
   @Test
   void aStoreStartsWithTheFilesItCanReadAndSkipsTheOthers(@TempDir Path dir) throws Exception {
@@ -50,6 +51,9 @@ class LocalStoresTest {
     Files.writeString(sessions.resolve("garbage.json"), "{not json");
     Files.writeString(sessions.resolve("null.json"), "null");
     Files.writeString(sessions.resolve("no-id.json"), "{}");
+    Files.writeString(sessions.resolve("empty.json"), "");
+    Files.writeString(
+        sessions.resolve("bare.json"), "{\"id\":\"bare\",\"lastActivity\":\"" + now + "\"}");
     LocalSessionStore again = new LocalSessionStore(dir);
     assertTrue(again.find("good").isPresent());
     assertEquals(List.of("good"), again.ids(SessionStore.IdPage.START, 10).ids());
