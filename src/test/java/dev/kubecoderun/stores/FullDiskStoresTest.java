@@ -18,6 +18,7 @@ import dev.kubecoderun.memory.Room;
 import dev.kubecoderun.session.LocalSessionStore;
 import dev.kubecoderun.session.Session;
 import dev.kubecoderun.state.LocalStateStore;
+import dev.kubecoderun.testing.MovingClock;
 import dev.kubecoderun.testing.SmallDisk;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -153,6 +154,28 @@ class FullDiskStoresTest {
     assertTrue(new LocalSessionStore(data).find("old").isPresent());
     assertTrue(new LocalSessionStore(data).find("new").isPresent());
     assertEquals(2, new LocalApiKeyStore(Clock.systemUTC(), data).list().size());
+  }
+
+  /**
+   * A run in a live session that stores nothing does not fail on its touch, which only dates the
+   * session's last use: that is written at the next touch once there is room.
+   */
+  @Test
+  void aTouchTheDiskHasNoRoomForIsWrittenLater() {
+    Instant t0 = Instant.now();
+    MovingClock clock = new MovingClock(t0);
+    LocalSessionStore sessions = new LocalSessionStore(data, clock);
+    sessions.createOrReuse(session("s", t0), false);
+    disk.fill();
+
+    Instant later = t0.plus(Duration.ofMinutes(2));
+    clock.set(later);
+    assertEquals(later, sessions.createOrReuse(session("s", later), false).lastActivity());
+
+    disk.makeRoom();
+    Instant then = later.plusSeconds(1);
+    sessions.touch("s", then);
+    assertEquals(then, new LocalSessionStore(data, clock).find("s").orElseThrow().lastActivity());
   }
 
   private static StoredFile upload(FileService files, Principal owner, byte[] content)
