@@ -190,8 +190,16 @@ public final class LocalUsageStore implements UsageStore {
     }
   }
 
+  /**
+   * The last counts written; a disk that cannot take them (full) costs them, logged, not the rest
+   * of the stop.
+   */
   @Override
   public void close() {
-    flush();
+    try {
+      flush();
+    } catch (RuntimeException e) {
+      LOG.warning("usage of the last seconds not written: " + e.getMessage());
+    }
   }
 }
