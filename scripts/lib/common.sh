@@ -122,3 +122,18 @@ build_jmh() {
   (cd "$KCR_ROOT/bench/jmh" && JAVA_HOME="$JAVA_HOME" mvn -B -q clean package \
     && JAVA_HOME="$JAVA_HOME" mvn -B -q dependency:build-classpath -Dmdep.outputFile=target/cp.txt)
 }
+
+# api_key_file FILE: prints the API key kept in FILE, made first when FILE is missing or empty.
+# Written to a temporary file, flushed, then renamed: a full disk or a kill leaves no empty or
+# short key under FILE (a short one would be used as it is at every later start).
+api_key_file() {
+  local keyfile="$1" tmp="$1.tmp.$$"
+  if [ ! -s "$keyfile" ]; then
+    if ! (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$tmp" && sync "$tmp"); then
+      rm -f "$tmp"
+      die "cannot write the API key to $keyfile (disk full?); set API_KEY, or make room in $(dirname "$keyfile")"
+    fi
+    mv -f "$tmp" "$keyfile"
+  fi
+  cat "$keyfile"
+}

@@ -120,14 +120,23 @@ public final class LocalUsageStore implements UsageStore {
         failuresDirty = false;
       }
     }
-    for (Instant hour : toWrite) {
-      Map<String, Long> bucket = hours.get(hour);
-      if (bucket != null) {
-        LocalDisk.write(hourFile(hour), Json.write(new TreeMap<>(bucket)), false);
+    try {
+      for (Instant hour : toWrite) {
+        Map<String, Long> bucket = hours.get(hour);
+        if (bucket != null) {
+          LocalDisk.write(hourFile(hour), Json.write(new TreeMap<>(bucket)), false);
+        }
       }
-    }
-    if (failuresNow != null) {
-      LocalDisk.write(dir.resolve("failures.json"), Json.write(failuresNow), false);
+      if (failuresNow != null) {
+        LocalDisk.write(dir.resolve("failures.json"), Json.write(failuresNow), false);
+      }
+    } catch (RuntimeException e) {
+      // A full disk, say: written at the next flush (or at shutdown) once it has room again.
+      synchronized (this) {
+        dirty.addAll(toWrite);
+        failuresDirty |= failuresNow != null;
+      }
+      throw e;
     }
     minutes.headMap(now.minus(MINUTES_KEPT)).clear();
     Instant oldest = now.minus(retention);
@@ -170,15 +179,27 @@ public final class LocalUsageStore implements UsageStore {
     Path f = dir.resolve("failures.json");
     if (Files.exists(f)) {
       try {
-        failures.addAll(Json.MAPPER.readValue(f.toFile(), EVENTS));
-      } catch (IOException e) {
+        // Entries it cannot show (null, no time or outcome) are skipped, a file that is no list
+        // too (null: a NullPointerException): the store starts with what it can read.
+        Json.MAPPER.readValue(f.toFile(), EVENTS).stream()
+            .filter(e -> e != null && e.at() != null && e.outcome() != null)
+            .forEach(failures::addLast);
+      } catch (IOException | RuntimeException e) {
         LOG.warning("skipping unreadable usage file " + f + ": " + e.getMessage());
       }
     }
   }
 
+  /**
+   * The last counts written; a disk that cannot take them (full) costs them, logged, not the rest
+   * of the stop.
+   */
   @Override
   public void close() {
-    flush();
+    try {
+      flush();
+    } catch (RuntimeException e) {
+      LOG.warning("usage of the last seconds not written: " + e.getMessage());
+    }
   }
 }

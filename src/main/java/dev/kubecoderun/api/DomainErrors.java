@@ -4,6 +4,7 @@ import dev.kubecoderun.execution.ConflictingInputsException;
 import dev.kubecoderun.execution.ExecutionUnavailableException;
 import dev.kubecoderun.execution.InputsTooLargeException;
 import dev.kubecoderun.execution.TooManyRunsException;
+import dev.kubecoderun.files.LocalDisk;
 import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import dev.kubecoderun.session.SessionBusyException;
 import dev.kubecoderun.session.SessionNotFoundException;
@@ -90,7 +91,21 @@ final class DomainErrors {
    */
   static ApiError of(UncheckedIOException e) {
     LOG.warning("storage failure: " + e.getMessage());
+    if (LocalDisk.isFull(e)) {
+      // Room comes back only when files expire or the operator makes it: not within seconds.
+      return new ApiError(
+              503,
+              "service_unavailable",
+              "Storage full: the service has no room left to store this; retry later",
+              List.of(
+                  new ApiError.Detail(
+                      null, "no space left in the service's storage", "storage_full")))
+          .header("Retry-After", Integer.toString(STORAGE_FULL_RETRY_SECONDS));
+    }
     return ApiError.unavailable(
         "Storage failure: a store the service uses failed; retry shortly", 2);
   }
+
+  /** Retry-After of a storage-full 503. */
+  static final int STORAGE_FULL_RETRY_SECONDS = 30;
 }

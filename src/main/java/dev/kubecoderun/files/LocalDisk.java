@@ -3,10 +3,8 @@ package dev.kubecoderun.files;
 import dev.kubecoderun.common.Json;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileVisitResult;
@@ -102,13 +100,14 @@ public final class LocalDisk {
 
   /**
    * Streams {@code in} into {@code target}; more than {@code maxBytes} throws {@link
-   * TooLargeException} and leaves nothing behind. Returns the size written.
+   * TooLargeException} and leaves nothing behind. Returns the size written. As {@link ObjectStore}
+   * says: a failure to read {@code in} (the caller's stream) is an {@link IOException}, a failure
+   * to write the disk (full, read-only, gone) an {@link UncheckedIOException}, the store's failure.
    */
   public static long write(Path target, InputStream in, long maxBytes) throws IOException {
     Path tmp = tempBeside(target);
     long total = 0;
-    try (FileChannel channel = createTemp(tmp)) {
-      OutputStream out = Channels.newOutputStream(channel);
+    try (FileChannel channel = stored(() -> createTemp(tmp))) {
       byte[] buf = new byte[64 * 1024];
       int n;
       while ((n = in.read(buf)) != -1) {
@@ -116,15 +115,59 @@ public final class LocalDisk {
         if (total > maxBytes) {
           throw new TooLargeException(maxBytes);
         }
-        out.write(buf, 0, n);
+        ByteBuffer chunk = ByteBuffer.wrap(buf, 0, n);
+        stored(
+            () -> {
+              while (chunk.hasRemaining()) {
+                channel.write(chunk);
+              }
+              return null;
+            });
       }
-      channel.force(false);
+      stored(
+          () -> {
+            channel.force(false);
+            return null;
+          });
     } catch (IOException | RuntimeException e) {
       Files.deleteIfExists(tmp);
       throw e;
     }
-    moveIntoPlace(tmp, target);
+    stored(
+        () -> {
+          moveIntoPlace(tmp, target);
+          return null;
+        });
     return total;
+  }
+
+  private interface DiskStep<T> {
+    T run() throws IOException;
+  }
+
+  /** {@code step}'s result; its IOException, a failure of the disk, as an UncheckedIOException. */
+  private static <T> T stored(DiskStep<T> step) {
+    try {
+      return step.run();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Whether {@code e} (or what caused it) is a disk with no room left: no space (ENOSPC, also when
+   * it has no inode left) or the quota used up (EDQUOT). The JDK names both only in its message.
+   */
+  public static boolean isFull(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      String m = t.getMessage();
+      if (t instanceof IOException
+          && m != null
+          && (m.contains("No space left on device") || m.contains("Disk quota exceeded"))) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /**

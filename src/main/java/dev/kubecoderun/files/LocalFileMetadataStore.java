@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -107,9 +108,13 @@ public final class LocalFileMetadataStore implements FileMetadataStore {
         2,
         StoredFile.class,
         "file metadata",
-        f ->
-            bySession
-                .computeIfAbsent(f.sessionId(), k -> new ConcurrentHashMap<>())
-                .put(f.id(), f));
+        f -> {
+          // A record without what every listing and download reads is skipped (readAll logs it),
+          // not a 500 on every later request for its session.
+          Objects.requireNonNull(f.name(), "no name");
+          Objects.requireNonNull(f.objectKey(), "no object key");
+          Objects.requireNonNull(f.createdAt(), "no creation time");
+          bySession.computeIfAbsent(f.sessionId(), k -> new ConcurrentHashMap<>()).put(f.id(), f);
+        });
   }
 }

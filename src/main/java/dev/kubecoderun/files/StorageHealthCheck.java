@@ -39,9 +39,10 @@ public final class StorageHealthCheck implements HealthCheck {
       objects.delete(key);
       return HealthCheckResponse.builder().status(ok).detail("store", name).build();
     } catch (IOException | RuntimeException e) {
+      // A full disk said so: the operator's first question is whether room or the store is gone.
       return HealthCheckResponse.builder()
           .status(false)
-          .detail("error", String.valueOf(e.getMessage()))
+          .detail("error", (LocalDisk.isFull(e) ? "storage full: " : "") + e.getMessage())
           .build();
     }
   }

@@ -1,6 +1,7 @@
 package dev.kubecoderun.session;
 
 import dev.kubecoderun.common.Json;
+import dev.kubecoderun.common.ThrottledWarning;
 import dev.kubecoderun.files.LocalDisk;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -17,6 +18,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
+import java.util.logging.Logger;
 
 /**
  * Sessions in memory, written through to one JSON file each so they survive a restart. A session's
@@ -39,6 +41,10 @@ public final class LocalSessionStore implements SessionStore {
   private final Map<String, Instant> onDisk = new ConcurrentHashMap<>();
 
   static final Duration TOUCH_WRITTEN_EVERY = Duration.ofMinutes(1);
+
+  private static final ThrottledWarning touchNotWritten =
+      new ThrottledWarning(
+          Logger.getLogger(LocalSessionStore.class.getName()), Duration.ofMinutes(1));
 
   /** Keyed by (owner, user id, entity): each may be null but the entity, and may hold any text. */
   private final Map<List<String>, Claim> entityClaims = new ConcurrentHashMap<>();
@@ -216,13 +222,23 @@ public final class LocalSessionStore implements SessionStore {
     sessions.computeIfPresent(id, (k, old) -> touched(old.touched(now)));
   }
 
-  /** {@code s}, a touch, written only when its file's last use is a minute older (see onDisk). */
+  /**
+   * {@code s}, a touch, written only when its file's last use is a minute older (see onDisk). A
+   * write that fails (a full disk) is tried again at the next touch: a touch only dates the
+   * session's last use, which its expiry does not depend on, and a run that stores nothing must not
+   * fail on it.
+   */
   private Session touched(Session s) {
     Instant written = onDisk.get(s.id());
     if (written != null && s.lastActivity().isBefore(written.plus(TOUCH_WRITTEN_EVERY))) {
       return s;
     }
-    return write(s);
+    try {
+      return write(s);
+    } catch (UncheckedIOException e) {
+      touchNotWritten.warn("last use of session " + s.id() + " not written: " + e.getMessage());
+      return s;
+    }
   }
 
   /** Writes {@code s} to its file, flushed; only inside the atomic step that puts it in the map. */
@@ -244,6 +260,9 @@ public final class LocalSessionStore implements SessionStore {
         Session.class,
         "session file",
         s -> {
+          // Without its times a session fails every request that reads them: skipped (logged).
+          Objects.requireNonNull(s.createdAt(), "no creation time");
+          Objects.requireNonNull(s.lastActivity(), "no last activity");
           sessions.put(s.id(), s);
           onDisk.put(s.id(), s.lastActivity());
         });

@@ -15,6 +15,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Optional;
+import java.util.logging.Logger;
 
 /**
  * State as DATA_DIR/states/{sid}/state.dat plus a small JSON of its creation and expiry. The hash
@@ -22,6 +23,8 @@ import java.util.Optional;
  * between a reader's look at meta.json and at state.dat.
  */
 public final class LocalStateStore implements StateStore {
+  private static final Logger LOG = Logger.getLogger(LocalStateStore.class.getName());
+
   /**
    * No hash: a read computes it from the bytes it read. (A meta.json written with one still loads:
    * the mapper ignores properties it does not know.)
@@ -65,8 +68,10 @@ public final class LocalStateStore implements StateStore {
       return Optional.empty();
     }
     try {
-      Meta meta = Json.read(Files.readAllBytes(metaFile), Meta.class);
-      if (meta.expiresAt().isBefore(clock.instant())) {
+      // A meta it cannot read (what a power cut can leave of one written unflushed: an empty
+      // file) is no state, as an expired one: not a failure of every later run of the session.
+      Meta meta = readMeta(metaFile);
+      if (meta == null || meta.expiresAt().isBefore(clock.instant())) {
         if (dropExpired) {
           delete(sessionId);
         }
@@ -88,6 +93,21 @@ public final class LocalStateStore implements StateStore {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+  }
+
+  /** The meta, or null (logged) when the file holds none: empty, not JSON, a field missing. */
+  private static Meta readMeta(Path metaFile) throws IOException {
+    byte[] bytes = Files.readAllBytes(metaFile);
+    try {
+      Meta meta = Json.MAPPER.readValue(bytes, Meta.class);
+      if (meta != null && meta.createdAt() != null && meta.expiresAt() != null) {
+        return meta;
+      }
+    } catch (IOException e) {
+      // From bytes in memory: JSON it cannot take (logged below).
+    }
+    LOG.warning("ignoring unreadable state file " + metaFile + " (" + bytes.length + " bytes)");
+    return null;
   }
 
   @Override

@@ -2,14 +2,18 @@ package dev.kubecoderun.admin;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.testing.MovingClock;
+import dev.kubecoderun.testing.SmallDisk;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -72,5 +76,42 @@ class UsageTest {
         UsageReport.of(third.hours(T0.minusSeconds(3600), T0.plusSeconds(3600)), null, null)
             .total()
             .executions());
+  }
+
+  /** A failures file an earlier run left damaged is skipped: the store (and the service) starts. */
+  @Test
+  void aFailuresFileThatHoldsNoListIsSkippedAtTheStart(@TempDir Path dir) throws Exception {
+    Files.createDirectories(dir.resolve("usage"));
+    for (String text : List.of("", "[", "null", "[null]", "[{}]", "{}")) {
+      Files.writeString(dir.resolve("usage/failures.json"), text);
+      LocalUsageStore store = new LocalUsageStore(dir, Duration.ofDays(1), new MovingClock(T0));
+      assertEquals(List.of(), store.failures(5), text);
+    }
+  }
+
+  /**
+   * Counts that found the disk full are written once it has room again (at shutdown at the latest),
+   * not lost with the write that failed.
+   */
+  @Test
+  void countsTheDiskHadNoRoomForAreWrittenOnceItHasRoom() throws Exception {
+    try (SmallDisk disk = SmallDisk.mount(1)) {
+      MovingClock clock = new MovingClock(T0);
+      LocalUsageStore store = new LocalUsageStore(disk.root, Duration.ofDays(1), clock);
+      disk.fill();
+      assertThrows(
+          UncheckedIOException.class, () -> store.record(event(T0, "aaaa", "py", "error", 12)));
+      store.close(); // a stop on the full disk: logged, not thrown (the rest of the stop goes on)
+      disk.makeRoom();
+      store.close();
+
+      LocalUsageStore again = new LocalUsageStore(disk.root, Duration.ofDays(1), clock);
+      assertEquals(
+          1,
+          UsageReport.of(again.hours(T0.minusSeconds(3600), T0.plusSeconds(3600)), null, null)
+              .total()
+              .executions());
+      assertEquals(1, again.failures(5).size());
+    }
   }
 }

@@ -51,6 +51,26 @@ class DomainErrorsTest {
     assertEquals("2", e.headers().get("Retry-After"));
   }
 
+  /** No room on the disk (a write, a file created, a quota) says so: a 503 for later, no path. */
+  @Test
+  void aDiskWithNoRoomIsAStorageFull503() {
+    for (IOException cause :
+        new IOException[] {
+          new IOException("No space left on device"),
+          new java.nio.file.FileSystemException(
+              "/srv/data/meta/sessions/.x.json.1.tmp", null, "No space left on device"),
+          new IOException("Disk quota exceeded")
+        }) {
+      ApiError e = DomainErrors.of(new UncheckedIOException(cause.toString(), cause));
+      assertEquals(503, e.status());
+      assertEquals("service_unavailable", e.errorType());
+      assertEquals(
+          "Storage full: the service has no room left to store this; retry later", e.getMessage());
+      assertEquals("storage_full", e.details().get(0).code());
+      assertEquals("30", e.headers().get("Retry-After"));
+    }
+  }
+
   @Test
   void inputsOfWhichOneIsAFolderOfAnotherAreTheRequestsFault() {
     ApiError e = DomainErrors.shown(new ConflictingInputsException("a", "a/b"));

@@ -38,8 +38,9 @@ class LocalStoresTest {
   @TempDir static Path dataDir;
 
   /**
-   * A file an embedded store cannot use (not JSON, JSON null, a record without its id) is skipped
-   * at the start; the store starts with the others.
+   * A file an embedded store cannot use (empty or cut short, as a crash leaves one; not JSON; JSON
+   * null; a record without its id or the fields every request reads) is skipped at the start; the
+   * store starts with the others.
    */
   @Test
   void aStoreStartsWithTheFilesItCanReadAndSkipsTheOthers(@TempDir Path dir) throws Exception {
@@ -50,6 +51,9 @@ class LocalStoresTest {
     Files.writeString(sessions.resolve("garbage.json"), "{not json");
     Files.writeString(sessions.resolve("null.json"), "null");
     Files.writeString(sessions.resolve("no-id.json"), "{}");
+    Files.writeString(sessions.resolve("empty.json"), "");
+    Files.writeString(
+        sessions.resolve("bare.json"), "{\"id\":\"bare\",\"lastActivity\":\"" + now + "\"}");
     LocalSessionStore again = new LocalSessionStore(dir);
     assertTrue(again.find("good").isPresent());
     assertEquals(List.of("good"), again.ids(SessionStore.IdPage.START, 10).ids());
@@ -62,7 +66,30 @@ class LocalStoresTest {
     Path files = Files.createDirectories(dir.resolve("meta/files/s1"));
     Files.writeString(files.resolve("null.json"), "null");
     Files.writeString(files.resolve("no-session.json"), "{}");
-    new LocalFileMetadataStore(dir);
+    Files.writeString(files.resolve("empty.json"), "");
+    // JSON, but without what a listing or a download reads: a 500 for the session's every listing.
+    Files.writeString(files.resolve("bare.json"), "{\"sessionId\":\"s1\",\"id\":\"bare\"}");
+    LocalFileMetadataStore metadata = new LocalFileMetadataStore(dir);
+    assertTrue(metadata.find("s1", "bare").isEmpty());
+    assertEquals(0, metadata.count("s1"));
+  }
+
+  /**
+   * A state whose meta is empty (what a power cut can leave of one written unflushed) or damaged is
+   * no state: the session's runs go on without it, not a 503 each for good; its holder's load
+   * deletes it.
+   */
+  @Test
+  void aStateWhoseMetaCannotBeReadIsNoState(@TempDir Path dir) throws Exception {
+    LocalStateStore states = new LocalStateStore(dir, Duration.ofHours(1), Clock.systemUTC());
+    for (String meta : List.of("", "{not json", "null", "{}")) {
+      states.save("s1", new byte[] {1, 2});
+      Files.writeString(dir.resolve("states/s1/meta.json"), meta);
+      assertTrue(states.peek("s1", Instant.EPOCH, Room.NONE).isEmpty(), meta);
+      assertTrue(Files.exists(dir.resolve("states/s1")), "a peek leaves it: " + meta);
+      assertTrue(states.load("s1").isEmpty(), meta);
+      assertFalse(Files.exists(dir.resolve("states/s1")), "a load deletes it: " + meta);
+    }
   }
 
   /** One process: every replica() is the same store. */
