@@ -179,9 +179,17 @@ CHECKSUM_SALT: {{ include "kubecoderun.checksumSalt" . | b64enc | quote }}
 {{- /* The ConfigMap is readable by whoever may read ConfigMaps (the `view` role, which may not read
      Secrets): a credential given through config (or a Redis URL carrying its password) would be
      there in clear. They have values of their own, kept in a Secret, or extraEnv's secretKeyRef. */ -}}
+{{- $credentials := list "API_KEY" "API_KEYS" "MASTER_API_KEY" "METRICS_TOKEN" "REDIS_PASSWORD" "REDIS_SENTINEL_PASSWORD" "MINIO_ACCESS_KEY" "MINIO_SECRET_KEY" "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY" "AWS_SESSION_TOKEN" -}}
 {{- range $k, $v := .Values.config -}}
-{{- if and $v (has $k (list "API_KEY" "API_KEYS" "MASTER_API_KEY" "METRICS_TOKEN" "REDIS_PASSWORD" "REDIS_SENTINEL_PASSWORD" "MINIO_ACCESS_KEY" "MINIO_SECRET_KEY" "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY" "AWS_SESSION_TOKEN")) -}}
+{{- if and $v (has $k $credentials) -}}
 {{- fail (printf "config.%s is a credential: the ConfigMap holds it in clear for whoever may read ConfigMaps; use the chart's value for it (apiKey, masterKey, metrics.token, redis.password, minio.accessKey/secretKey, or their existingSecret) or extraEnv with a secretKeyRef" $k) -}}
+{{- end -}}
+{{- end -}}
+{{- /* The Deployment's spec is readable by the same `view` role: an extraEnv credential takes a
+     valueFrom (secretKeyRef), never a plain value. */ -}}
+{{- range .Values.extraEnv -}}
+{{- if and .value (has .name $credentials) -}}
+{{- fail (printf "extraEnv %s is a credential with a plain value: the Deployment holds it in clear for whoever may read Deployments; give it valueFrom.secretKeyRef" .name) -}}
 {{- end -}}
 {{- end -}}
 {{- range $url := list .Values.redis.url (index .Values.config "REDIS_URL" | default "" | toString) -}}

@@ -172,6 +172,9 @@ class ChartTest {
     JOBS.put(
         "config-redis-url-password",
         new String[] {NS, "config: {REDIS_URL: 'rediss://default:pw@r:6379'}"});
+    JOBS.put(
+        "extra-env-plain-credential",
+        new String[] {NS, "extraEnv: [{name: MASTER_API_KEY, value: " + MASTER + "}]"});
     // No colon: the API takes the whole userinfo for the password.
     JOBS.put(
         "redis-url-bare-password",
@@ -1031,6 +1034,11 @@ class ChartTest {
           errors.get(id).contains("is a credential: the ConfigMap holds it in clear"),
           () -> id + ": " + errors);
     }
+    assertTrue(
+        errors
+            .get("extra-env-plain-credential")
+            .contains("extraEnv MASTER_API_KEY is a credential with a plain value"),
+        errors::toString);
     for (String id :
         List.of("redis-url-password", "config-redis-url-password", "redis-url-bare-password")) {
       assertTrue(errors.get(id).contains("carries a password"), () -> id + ": " + errors);
@@ -1076,6 +1084,7 @@ class ChartTest {
                 "redis-url-password",
                 "config-redis-url-password",
                 "redis-url-bare-password",
+                "extra-env-plain-credential",
                 "non-ascii-master",
                 "short-metrics-token",
                 "metrics-token-is-master",
