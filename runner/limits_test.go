@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -182,36 +181,8 @@ func TestTheRunnerGivesUpRealTimeLimitsItWasGiven(t *testing.T) {
 	if err := exec.Command("sh", "-c", raise).Run(); err != nil {
 		t.Skipf("this host cannot give a process real-time limits (%v): nothing to take away", err)
 	}
-	dir := filepath.Join(testBase, fmt.Sprintf("rtprio%d", nextDir.Add(1)))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	args, _ := json.Marshal([]string{"--listen", addr, "--workdir", filepath.Join(dir, "w"), "--scratch", filepath.Join(dir, "s"), "--warm", ""})
-	self, _ := os.Executable()
-	cmd := exec.Command("/bin/sh", "-c", raise+` && exec "$0"`, self)
-	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "RUNNER_TOKEN=" + testToken, runnerMainHelper + "=" + string(args)}
-	var logs syncBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := startTracked(cmd); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		waitTracked(cmd)
-	}()
-	if !eventually(30*time.Second, func() bool {
-		r, err := http.Get("http://" + addr + "/health")
-		if err == nil {
-			r.Body.Close()
-		}
-		return err == nil && r.StatusCode == 200
-	}) {
-		t.Fatalf("runner not up: %s", logs.String())
-	}
-	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", cmd.Process.Pid))
+	p := startRunnerMain(t, []string{"/bin/sh", "-c", raise + ` && exec "$0" "$@"`})
+	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", p.cmd.Process.Pid))
 	if err != nil {
 		t.Fatal(err)
 	}
