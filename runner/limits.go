@@ -11,7 +11,7 @@ import (
 
 // Go cannot set rlimits for one child only, so every child is started as
 //
-//	runner __child [cgroup=DIR]... nproc=N nofile=N fsize=N core=0 [uid=U gid=G] -- cmd...
+//	runner __child [cgroup=DIR]... nproc=N nofile=N fsize=N core=0 nice=0 rtprio=0 [uid=U gid=G] -- cmd...
 //
 // which joins the runner's sandbox cgroups (one cgroup=DIR per directory: the pids cgroup, and the
 // memory cgroup with --max-memory, which is the same directory on cgroup v2), lowers its own rlimits,
@@ -35,6 +35,8 @@ var rlimitNames = map[string]int{
 	"nofile": syscall.RLIMIT_NOFILE,
 	"fsize":  syscall.RLIMIT_FSIZE,
 	"core":   syscall.RLIMIT_CORE,
+	"nice":   rlimitNICE,
+	"rtprio": rlimitRTPRIO,
 }
 
 // childPrefix is the re-exec prefix for a child: cgroups, limits, uid, then "--".
@@ -47,7 +49,11 @@ func (c *Config) childPrefix(self string, cgroups []string) []string {
 		"nproc="+strconv.FormatUint(c.MaxProcs, 10),
 		"nofile="+strconv.FormatUint(c.MaxOpenFiles, 10),
 		"fsize="+strconv.FormatUint(c.MaxFileSize, 10),
-		"core=0")
+		"core=0",
+		// No real-time scheduling and no raised priority, whatever the runner was given (a pod whose
+		// runtime raises RLIMIT_RTPRIO): a SCHED_FIFO busy loop escapes the container's CPU quota
+		// and starves the node. The jail lowers them for its sandboxes in jailMain.
+		"nice=0", "rtprio=0")
 	if c.ChildUID >= 0 {
 		args = append(args, "uid="+strconv.Itoa(c.ChildUID), "gid="+strconv.Itoa(c.ChildGID))
 	}
@@ -122,10 +128,7 @@ func childMain(args []string) {
 }
 
 // dropSchedulingLimits sets this process's RLIMIT_NICE and RLIMIT_RTPRIO to 0, hard limits too: no
-// real-time scheduling, no raised priority, for it and all it starts, whatever it was given (a pod
-// whose runtime raises RLIMIT_RTPRIO, a systemd unit's LimitRTPRIO=): a SCHED_FIFO busy loop escapes
-// its sandbox's CPU quota and starves the host. The runner (main) and the jail (jailMain) call it at
-// start, before they start anything: every child inherits the limits, none sets them again.
+// real-time scheduling, no raised priority, for it and all it starts.
 func dropSchedulingLimits() error {
 	for _, r := range []int{rlimitNICE, rlimitRTPRIO} {
 		if err := syscall.Setrlimit(r, &syscall.Rlimit{}); err != nil {

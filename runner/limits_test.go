@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,22 +133,35 @@ func TestRlimitsOfChildren(t *testing.T) {
 	}
 }
 
-// A runner may be given real-time limits (a pod whose runtime raises RLIMIT_RTPRIO or RLIMIT_NICE).
-// It gives them up at start, for itself and so for all it starts. The user's code must not take
-// real-time scheduling or a raised priority: a SCHED_FIFO busy loop escapes the container's CPU
-// quota and starves the node. Nor may it make the runner real-time: on Kubernetes the code shares
-// the runner's uid, and may set the scheduling of any process of that uid whose own RLIMIT_RTPRIO
-// allows it; what the runner starts next (a warm interpreter, the next run of a kept pod) would
-// inherit SCHED_FIFO. The jail's version of this test is
+// A pod's runtime may let its processes take real-time scheduling or raise their priority (a raised
+// RLIMIT_RTPRIO or RLIMIT_NICE). The user's code must not inherit that: a SCHED_FIFO busy loop
+// escapes the container's CPU quota and starves the node. The jail's version of this test is
 // TestJailRunsGetNoRealTimeSchedulingOrRaisedPriority.
-func TestARunnerGivenRealTimeLimitsGivesThemUpForItselfAndItsRuns(t *testing.T) {
-	needRealTimeLimits(t)
-	// A child uid of its own, as newRunner gives: parallel tests never share an RLIMIT_NPROC budget.
-	var args []string
-	if os.Geteuid() == 0 {
-		args = []string{"--child-uid", strconv.Itoa(70000 + int(nextUID.Add(1)))}
+func TestChildrenGetNoRealTimeSchedulingOrRaisedPriority(t *testing.T) {
+	t.Parallel()
+	tr := newRunner(t, runnerOpts{})
+	// Every child is asked for both, also where the runner has none to give (seen wherever the rest
+	// of this test cannot run).
+	for _, limit := range []string{"nice=0", "rtprio=0"} {
+		if !slices.Contains(tr.srv.prefix, limit) {
+			t.Errorf("the child prefix %q does not set %s", tr.srv.prefix, limit)
+		}
 	}
-	p := startRunnerMain(t, withRealTimeLimits(), args...)
+	needRealTimeLimits(t)
+	// As a runner given them would start its children: each child starts with the raised limits.
+	tr.srv.prefix = append(withRealTimeLimits(), tr.srv.prefix...)
+	res := tr.run("py", realTimeProbe)
+	if res.Stdout != noRealTime {
+		t.Fatalf("a run got %q, want %q (%s)", res.Stdout, noRealTime, res)
+	}
+}
+
+// The runner gives up the limits too: on Kubernetes the code shares its uid and may set the scheduling
+// of any process of that uid whose own RLIMIT_RTPRIO allows it, the runner's included; what the runner
+// starts next (a warm interpreter, the next run of a kept pod) would inherit SCHED_FIFO.
+func TestTheRunnerGivesUpRealTimeLimitsItWasGiven(t *testing.T) {
+	needRealTimeLimits(t)
+	p := startRunnerMain(t, withRealTimeLimits())
 	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", p.cmd.Process.Pid))
 	if err != nil {
 		t.Fatal(err)
@@ -158,9 +172,6 @@ func TestARunnerGivenRealTimeLimitsGivesThemUpForItselfAndItsRuns(t *testing.T) 
 				t.Errorf("the runner keeps %q", line)
 			}
 		}
-	}
-	if res := p.execute(t, map[string]any{"language": "py", "code": realTimeProbe, "timeout_ms": 60000}); res.Stdout != noRealTime {
-		t.Errorf("a run got %q, want %q (%s)", res.Stdout, noRealTime, res)
 	}
 }
 

@@ -20,10 +20,10 @@ func main() {
 	if err != nil {
 		log.Fatalf("runner: %v", err)
 	}
-	// Before any child starts: each inherits them. The runner's own matter too: on Kubernetes the code
-	// shares its uid, and may set the scheduling of any process of that uid whose own RLIMIT_RTPRIO
-	// allows it; the runner made SCHED_FIFO would hand that to what it starts next (a warm
-	// interpreter, the next run of a kept pod), beyond the reach of a child's limits.
+	// Each child lowers its scheduling limits (childPrefix), and so does the runner: on Kubernetes the
+	// code shares its uid, and may set the scheduling of any process of that uid whose own
+	// RLIMIT_RTPRIO allows it. The runner made SCHED_FIFO would hand that to what it starts next (a
+	// warm interpreter, the next run of a kept pod), beyond the reach of a child's limits.
 	if err := dropSchedulingLimits(); err != nil {
 		log.Fatalf("runner: %v", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -159,25 +158,6 @@ func (p *runnerProcess) healthy() bool {
 		r.Body.Close()
 	}
 	return err == nil && r.StatusCode == 200
-}
-
-func (p *runnerProcess) execute(t *testing.T, req map[string]any) result {
-	t.Helper()
-	return executeVia(t, func(body io.Reader) (int, []byte) {
-		r, err := http.NewRequest("POST", "http://"+p.addr+"/execute", body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Header.Set("Authorization", "Bearer "+testToken)
-		r.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(r)
-		if err != nil {
-			return 0, []byte(err.Error())
-		}
-		defer resp.Body.Close()
-		out, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, out
-	}, req)
 }
 
 // On Kubernetes the code shares the runner's uid, and the runner is PID 1 of the pod: code may send
