@@ -17,15 +17,14 @@ import (
 func (s *Server) seedGoCache() {
 	defer s.goCacheSeeded.Store(true)
 	start := time.Now()
-	// An earlier run of the sandbox may have replaced the folder (it is the children's): opening a
-	// named pipe there would wait for a writer forever. No user code runs while the seed is copied.
-	if fi, err := s.scratchRoot.Lstat(dirGoCache); err != nil || !fi.IsDir() {
-		if err := s.freshDir(dirGoCache); err != nil {
-			log.Printf("runner: go cache: %v", err)
-			return
+	// An earlier run of the sandbox may have replaced the folder (it is the children's), with a named
+	// pipe say: made anew. No user code runs while the seed is copied.
+	dst, err := s.openScratchDir(dirGoCache)
+	if err != nil {
+		if err = s.freshDir(dirGoCache); err == nil {
+			dst, err = s.openScratchDir(dirGoCache)
 		}
 	}
-	dst, err := s.scratchRoot.OpenRoot(dirGoCache)
 	if err != nil {
 		log.Printf("runner: go cache: %v", err)
 		return

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -148,29 +147,12 @@ func TestChildrenGetNoRealTimeSchedulingOrRaisedPriority(t *testing.T) {
 			t.Errorf("the child prefix %q does not set %s", tr.srv.prefix, limit)
 		}
 	}
-	// Raising a hard limit needs CAP_SYS_RESOURCE, which some containers (this project's CI's among
-	// them) do not give even to root: there the host already keeps runs from both, and nothing is tested.
-	raise := `ulimit -r 99 && ulimit -e 40`
-	if err := exec.Command("sh", "-c", raise).Run(); err != nil {
-		t.Skipf("this host cannot give a process real-time limits (%v): nothing to take away", err)
-	}
+	needRealTimeLimits(t)
 	// As a runner given them would start its children: each child starts with the raised limits.
-	tr.srv.prefix = append([]string{"/bin/sh", "-c", raise + ` && exec "$0" "$@"`}, tr.srv.prefix...)
-	res := tr.run("py", `import os, resource
-print(resource.getrlimit(resource.RLIMIT_RTPRIO), resource.getrlimit(resource.RLIMIT_NICE))
-try:
-    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-    print("real-time")
-except PermissionError:
-    print("refused")
-try:
-    os.setpriority(os.PRIO_PROCESS, 0, -5)
-    print("raised")
-except PermissionError:
-    print("refused")
-`)
-	if want := "(0, 0) (0, 0)\nrefused\nrefused\n"; res.Stdout != want {
-		t.Fatalf("a run got %q, want %q (%s)", res.Stdout, want, res)
+	tr.srv.prefix = append(withRealTimeLimits(), tr.srv.prefix...)
+	res := tr.run("py", realTimeProbe)
+	if res.Stdout != noRealTime {
+		t.Fatalf("a run got %q, want %q (%s)", res.Stdout, noRealTime, res)
 	}
 }
 
@@ -178,40 +160,9 @@ except PermissionError:
 // of any process of that uid whose own RLIMIT_RTPRIO allows it, the runner's included; what the runner
 // starts next (a warm interpreter, the next run of a kept pod) would inherit SCHED_FIFO.
 func TestTheRunnerGivesUpRealTimeLimitsItWasGiven(t *testing.T) {
-	raise := `ulimit -r 99 && ulimit -e 40`
-	if err := exec.Command("sh", "-c", raise).Run(); err != nil {
-		t.Skipf("this host cannot give a process real-time limits (%v): nothing to take away", err)
-	}
-	dir := filepath.Join(testBase, fmt.Sprintf("rtprio%d", nextDir.Add(1)))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	args, _ := json.Marshal([]string{"--listen", addr, "--workdir", filepath.Join(dir, "w"), "--scratch", filepath.Join(dir, "s"), "--warm", ""})
-	self, _ := os.Executable()
-	cmd := exec.Command("/bin/sh", "-c", raise+` && exec "$0"`, self)
-	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "RUNNER_TOKEN=" + testToken, runnerMainHelper + "=" + string(args)}
-	var logs syncBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := startTracked(cmd); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		waitTracked(cmd)
-	}()
-	if !eventually(30*time.Second, func() bool {
-		r, err := http.Get("http://" + addr + "/health")
-		if err == nil {
-			r.Body.Close()
-		}
-		return err == nil && r.StatusCode == 200
-	}) {
-		t.Fatalf("runner not up: %s", logs.String())
-	}
-	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", cmd.Process.Pid))
+	needRealTimeLimits(t)
+	p := startRunnerMain(t, withRealTimeLimits())
+	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", p.cmd.Process.Pid))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,6 +174,43 @@ func TestTheRunnerGivesUpRealTimeLimitsItWasGiven(t *testing.T) {
 		}
 	}
 }
+
+// raiseRealTimeLimits gives a shell real-time limits, as LimitRTPRIO= and LimitNICE= in a systemd
+// unit or --ulimit rtprio for a container would give a runner or the jail.
+const raiseRealTimeLimits = `ulimit -r 99 && ulimit -e 40`
+
+// withRealTimeLimits is a wrapper command that runs the command after it ("$0" "$@") with them.
+func withRealTimeLimits() []string {
+	return []string{"/bin/sh", "-c", raiseRealTimeLimits + ` && exec "$0" "$@"`}
+}
+
+// needRealTimeLimits skips t where no process can be given them: raising a hard limit needs
+// CAP_SYS_RESOURCE, which some containers (this project's CI's among them) do not give even to root.
+// There the host already keeps runs from both, and there is nothing to take away.
+func needRealTimeLimits(t *testing.T) {
+	t.Helper()
+	if err := exec.Command("sh", "-c", raiseRealTimeLimits).Run(); err != nil {
+		t.Skipf("this host cannot give a process real-time limits (%v): nothing to take away", err)
+	}
+}
+
+// realTimeProbe is Python that prints its RLIMIT_RTPRIO and RLIMIT_NICE, then whether it could take
+// real-time scheduling and raise its priority; noRealTime is what it prints in a run allowed neither.
+const realTimeProbe = `import os, resource
+print(resource.getrlimit(resource.RLIMIT_RTPRIO), resource.getrlimit(resource.RLIMIT_NICE))
+try:
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    print("real-time")
+except PermissionError:
+    print("refused")
+try:
+    os.setpriority(os.PRIO_PROCESS, 0, -5)
+    print("raised")
+except PermissionError:
+    print("refused")
+`
+
+const noRealTime = "(0, 0) (0, 0)\nrefused\nrefused\n"
 
 func TestForkBombIsContained(t *testing.T) {
 	t.Parallel()

@@ -373,7 +373,8 @@ func TestPTCWithADeepScratchDir(t *testing.T) {
 	}
 }
 
-// Connections blocked on a batch when the run is killed are let go: nothing of a run outlives it.
+// Connections blocked on a batch when the run is killed are let go, and the bytes of their lines
+// given back (ptcMaxHeld): nothing of a run outlives it.
 func TestPTCKilledRunLeavesNoConnectionBehind(t *testing.T) {
 	tr := newRunner(t, runnerOpts{})
 	p := classicTarget(tr)
@@ -389,9 +390,26 @@ func TestPTCKilledRunLeavesNoConnectionBehind(t *testing.T) {
 	if !eventually(5*time.Second, func() bool {
 		run.mu.Lock()
 		defer run.mu.Unlock()
-		return run.conns == 0
+		return run.conns == 0 && run.held == 0
 	}) {
-		t.Fatalf("connections still served after the run: %d", run.conns)
+		t.Fatalf("connections still served after the run: %d, holding %d bytes", run.conns, run.held)
+	}
+}
+
+// The run's connections hold at most ptcMaxHeld of lines at once, not over the run: a batch's bytes
+// are given back once its results are in. Six calls of 900 kB, one after the other on the shim's
+// one connection, 5.4 MB in all, each get their result.
+func TestPTCBatchesGiveBackWhatTheyHeldOnceAnswered(t *testing.T) {
+	p := classicTarget(newRunner(t, runnerOpts{}))
+	r := p.start(t, "py", "for i in range(6):\n    print(await t(a='x' * 900000))\n", []string{"t"}, nil)
+	for i := 0; i < 6; i++ {
+		if r.Status != "tool_call_required" || len(r.ToolCalls) != 1 {
+			t.Fatalf("call %d: %+v %s", i, r.Status, p.final(t))
+		}
+		r = p.cont(t, []ptcResult{ok(r.ToolCalls[0].ID, i)})
+	}
+	if res := p.final(t); r.Status != "ended" || res.ExitCode != 0 || res.Stdout != "0\n1\n2\n3\n4\n5\n" {
+		t.Fatalf("%s %.2000s", r.Status, res)
 	}
 }
 

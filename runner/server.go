@@ -323,27 +323,39 @@ func (s *Server) seedMatplotlibCache() {
 }
 
 // clearDir removes everything in a scratch sub-directory; it fails if d is not a directory of its own
-// (the caller then makes it anew). OpenRoot alone would follow a symlink that stays inside the scratch
-// dir: code that replaced code/ with "code -> shims" would have the next run empty shims/ (the shims,
-// ptc.sock) and write its code file there. So d must be a directory itself (Lstat), and the one opened.
+// (the caller then makes it anew).
 func (s *Server) clearDir(d string) error {
-	fi, err := s.scratchRoot.Lstat(d)
-	if err != nil {
-		return err
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("scratch %s is not a directory", d)
-	}
-	dir, err := s.scratchRoot.OpenRoot(d)
+	dir, err := s.openScratchDir(d)
 	if err != nil {
 		return err
 	}
 	defer dir.Close()
+	return emptyRoot(dir)
+}
+
+// openScratchDir opens a scratch sub-directory, which children may have replaced: it fails unless d is
+// a directory of its own. OpenRoot alone would follow a symlink that stays inside the scratch dir
+// (code that replaced code/ with "code -> shims" would have the next run empty shims/, the shims and
+// ptc.sock, and write its code file there), and would wait forever for a writer on a named pipe (it
+// opens without O_NONBLOCK). So d must be a directory itself (Lstat), and the one opened.
+func (s *Server) openScratchDir(d string) (*os.Root, error) {
+	fi, err := s.scratchRoot.Lstat(d)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("scratch %s is not a directory", d)
+	}
+	dir, err := s.scratchRoot.OpenRoot(d)
+	if err != nil {
+		return nil, err
+	}
 	// Swapped for a symlink between the two (no user code runs between runs; still): not it.
 	if opened, err := dir.Stat("."); err != nil || !os.SameFile(fi, opened) {
-		return fmt.Errorf("scratch %s was replaced", d)
+		dir.Close()
+		return nil, fmt.Errorf("scratch %s was replaced", d)
 	}
-	return emptyRoot(dir)
+	return dir, nil
 }
 
 // writeScratch creates a new file in the scratch dir (readable by children, owned by the runner).

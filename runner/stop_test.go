@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -109,50 +110,72 @@ func TestSigtermDuringARunAnswersItThenExits(t *testing.T) {
 // runnerMainHelper makes the test binary run the runner's main with the arguments it holds (JSON).
 const runnerMainHelper = "KCR_TEST_RUNNER_MAIN"
 
-// On Kubernetes the code shares the runner's uid, and the runner is PID 1 of the pod: code may send
-// it any signal. Those the Go runtime would die of (SIGQUIT's stack dump, SIGHUP, a SIGSEGV sent by
-// kill...) leave it serving; SIGTERM still stops it gracefully.
-func TestFatalSignalsSentToTheRunnerLeaveItServing(t *testing.T) {
-	dir := filepath.Join(testBase, fmt.Sprintf("signals%d", nextDir.Add(1)))
+// runnerProcess is the runner's main in a process of its own (the test binary, told by
+// runnerMainHelper), as a Kubernetes pod runs it.
+type runnerProcess struct {
+	addr   string
+	cmd    *exec.Cmd
+	logs   *syncBuffer
+	exited chan error // its exit
+}
+
+// startRunnerMain starts the runner's main with args after its own listen, workdir and scratch
+// flags; with wrapper, as the child of that command (whose argv ends with the runner's: "$0" "$@" in
+// a shell). It fails t unless the runner answers /health within 30 s, and kills it when t ends.
+func startRunnerMain(t *testing.T, wrapper []string, args ...string) *runnerProcess {
+	t.Helper()
+	dir := filepath.Join(testBase, fmt.Sprintf("main%d", nextDir.Add(1)))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
 	l.Close()
-	args, _ := json.Marshal([]string{"--listen", addr, "--workdir", filepath.Join(dir, "w"), "--scratch", filepath.Join(dir, "s"), "--warm", ""})
+	flags, _ := json.Marshal(append([]string{"--listen", addr, "--workdir", filepath.Join(dir, "w"), "--scratch", filepath.Join(dir, "s"), "--warm", ""}, args...))
 	self, _ := os.Executable()
-	cmd := exec.Command(self)
-	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "RUNNER_TOKEN=" + testToken, runnerMainHelper + "=" + string(args)}
-	var logs syncBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	argv := append(slices.Clone(wrapper), self)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", runnerMainHelper + "=" + string(flags)}
+	for k, v := range testEnv() {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	p := &runnerProcess{addr: addr, cmd: cmd, logs: &syncBuffer{}, exited: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := startTracked(cmd); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
-	exited := make(chan error, 1)
-	go func() { exited <- waitTracked(cmd) }()
-	healthy := func() bool {
-		r, err := http.Get("http://" + addr + "/health")
-		if err == nil {
-			r.Body.Close()
-		}
-		return err == nil && r.StatusCode == 200
+	go func() { p.exited <- waitTracked(cmd) }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	if !eventually(30*time.Second, p.healthy) {
+		t.Fatalf("runner not up: %s", p.logs.String())
 	}
-	if !eventually(30*time.Second, healthy) {
-		t.Fatalf("runner not up: %s", logs.String())
+	return p
+}
+
+func (p *runnerProcess) healthy() bool {
+	r, err := http.Get("http://" + p.addr + "/health")
+	if err == nil {
+		r.Body.Close()
 	}
+	return err == nil && r.StatusCode == 200
+}
+
+// On Kubernetes the code shares the runner's uid, and the runner is PID 1 of the pod: code may send
+// it any signal. Those the Go runtime would die of (SIGQUIT's stack dump, SIGHUP, a SIGSEGV sent by
+// kill...) leave it serving; SIGTERM still stops it gracefully.
+func TestFatalSignalsSentToTheRunnerLeaveItServing(t *testing.T) {
+	p := startRunnerMain(t, nil)
 	for _, sig := range fatalSignals {
-		cmd.Process.Signal(sig)
-		if !healthy() {
-			t.Fatalf("the runner stopped answering after %v: %s", sig, logs.String())
+		p.cmd.Process.Signal(sig)
+		if !p.healthy() {
+			t.Fatalf("the runner stopped answering after %v: %s", sig, p.logs.String())
 		}
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-exited:
-		if err != nil || strings.Contains(logs.String(), "goroutine ") {
-			t.Fatalf("the runner did not stop gracefully on SIGTERM after the others: %v\n%s", err, logs.String())
+	case err := <-p.exited:
+		if err != nil || strings.Contains(p.logs.String(), "goroutine ") {
+			t.Fatalf("the runner did not stop gracefully on SIGTERM after the others: %v\n%s", err, p.logs.String())
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("runner still running 20 s after SIGTERM")
