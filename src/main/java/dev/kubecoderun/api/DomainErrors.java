@@ -50,8 +50,8 @@ final class DomainErrors {
   }
 
   /**
-   * A LibreChat user with as many runs in progress as it may have: a rate limit's answer (what
-   * LibreChat reads to tell the model when to retry).
+   * A principal (a LibreChat user; a managed key, when capped) with as many runs in progress as it
+   * may have: a rate limit's answer (what LibreChat reads to tell the model when to retry).
    */
   static ApiError of(TooManyRunsException e) {
     return new ApiError(

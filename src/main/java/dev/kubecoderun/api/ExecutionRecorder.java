@@ -58,7 +58,7 @@ final class ExecutionRecorder {
   private void failed(
       String subject, String requestId, String lang, long nanos, RuntimeException e) {
     ApiError shown = DomainErrors.shown(e);
-    // Refused before it ran: its session busy (409), or its user's runs at their cap (429).
+    // Refused before it ran: its session busy (409), or its principal's runs at their cap (429).
     boolean refused = shown.status() == 409 || shown.status() == 429;
     record(subject, requestId, lang, refused ? "busy" : "failed", nanos, shown);
   }

@@ -158,7 +158,12 @@ public final class ExecutionService {
       if (!sessions.isStill(session)) {
         throw new SessionNotFoundException(session.id());
       }
-      return executeHeld(cmd, session, inputs, notes, timer, step, memory);
+      PrincipalRuns.Place place = runs.enter(cmd.principal());
+      try {
+        return executeHeld(cmd, session, inputs, notes, timer, step, memory);
+      } finally {
+        place.close();
+      }
     } catch (ExecutionUnavailableException e) {
       if (e.reason() != ExecutionUnavailableException.Reason.SANDBOX_FAILED) {
         forgetRefused(session);
@@ -193,33 +198,16 @@ public final class ExecutionService {
   }
 
   /**
-   * The run, its session held: its principal's place ({@link PrincipalRuns}) is taken here, right
-   * before the slot, and given back right after it, on every path (the run's end, a refusal, an
-   * exception, an interrupt; for a programmatic run, on its owner thread when the run ends:
-   * completed, cancelled, timed out waiting for its tools, answered from another replica). Not
-   * before the session's lock: runs queued behind it (an agent's parallel calls share one session)
-   * take no slot and would only wait, so they hold no place. A run waiting here for a slot does
-   * hold one: it takes a slot the moment one frees, and counting it is what keeps a principal from
-   * ever holding more slots than places.
+   * The run, its session held, in its principal's place ({@link PrincipalRuns}): the caller takes
+   * it right before the slot and gives it back right after it, on every path (the run's end, a
+   * refusal, an exception, an interrupt; for a programmatic run, on its owner thread when the run
+   * ends: completed, cancelled, timed out waiting for its tools, answered from another replica).
+   * Not before the session's lock: runs queued behind it (an agent's parallel calls share one
+   * session) take no slot and would only wait, so they hold no place. A run waiting here for a slot
+   * does hold one: it takes a slot the moment one frees, and counting it is what keeps a principal
+   * from ever holding more slots than places.
    */
   private ExecResponse executeHeld(
-      ExecCommand cmd,
-      Session session,
-      Map<String, StoredFile> inputs,
-      List<String> notes,
-      PhaseTimer timer,
-      RunStep step,
-      MemoryBudget.Held given)
-      throws InterruptedException {
-    PrincipalRuns.Place place = runs.enter(cmd.principal());
-    try {
-      return executeInPlace(cmd, session, inputs, notes, timer, step, given);
-    } finally {
-      place.close();
-    }
-  }
-
-  private ExecResponse executeInPlace(
       ExecCommand cmd,
       Session session,
       Map<String, StoredFile> inputs,

@@ -18,6 +18,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
+import java.util.function.Predicate;
 import java.util.logging.Logger;
 
 /**
@@ -168,13 +169,24 @@ public final class LocalSessionStore implements SessionStore {
 
   @Override
   public boolean deleteIfUnused(Session created) {
+    return deleteIf(
+        created.id(),
+        old ->
+            old.createdAt().equals(created.createdAt())
+                && old.lastActivity().equals(created.createdAt())
+                && Objects.equals(old.owner(), created.owner()));
+  }
+
+  /**
+   * Deletes the session {@code id} if {@code unwanted}, its file in the same atomic step: a session
+   * re-created right after keeps its own file.
+   */
+  private boolean deleteIf(String id, Predicate<Session> unwanted) {
     boolean[] deleted = {false};
     sessions.computeIfPresent(
-        created.id(),
+        id,
         (k, old) -> {
-          if (!old.createdAt().equals(created.createdAt())
-              || !old.lastActivity().equals(created.createdAt())
-              || !Objects.equals(old.owner(), created.owner())) {
+          if (!unwanted.test(old)) {
             return old;
           }
           deleteFile(k);
@@ -202,19 +214,7 @@ public final class LocalSessionStore implements SessionStore {
   @Override
   public boolean deleteIfExpired(String id) {
     Instant now = clock.instant();
-    boolean[] deleted = {false};
-    // The file goes in the same atomic step: a session re-created right after keeps its own file.
-    sessions.computeIfPresent(
-        id,
-        (k, old) -> {
-          if (!old.isExpired(now)) {
-            return old;
-          }
-          deleteFile(id);
-          deleted[0] = true;
-          return null;
-        });
-    return deleted[0];
+    return deleteIf(id, old -> old.isExpired(now));
   }
 
   @Override

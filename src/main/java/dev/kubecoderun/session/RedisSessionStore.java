@@ -319,10 +319,13 @@ public final class RedisSessionStore implements SessionStore {
     forget(id, hash);
   }
 
-  /** The hash in one atomic step with the check, then the index and entity entries. */
+  /**
+   * The hash in one atomic step with the check, then the index and entity entries: those {@code
+   * created} names, which are the hash's (it is deleted only as it was created; its metadata and
+   * owner never change but by a claim, which the check sees).
+   */
   @Override
   public boolean deleteIfUnused(Session created) {
-    Map<String, String> hash = redis.call(j -> j.hgetAll(sessionKey(created.id())));
     String time = PyTime.format(created.createdAt());
     String owner = created.owner() == null ? "" : created.owner();
     Object deleted =
@@ -331,15 +334,21 @@ public final class RedisSessionStore implements SessionStore {
     if (!Long.valueOf(1).equals(deleted)) {
       return false;
     }
-    forget(created.id(), hash);
+    forget(created.id(), created.entityId(), created.owner(), created.userId());
     return true;
   }
 
   /** Removes the id from the index and from the entity sets its hash names. */
   private void forget(String id, Map<String, String> hash) {
-    String entity = hash.isEmpty() ? null : entityOf(hash.get("metadata"));
-    String owner = hash.isEmpty() ? null : emptyToNull(hash.get("owner"));
-    String user = hash.isEmpty() ? null : text(metadata(hash.get("metadata")), "user_id");
+    forget(
+        id,
+        entityOf(hash.get("metadata")),
+        emptyToNull(hash.get("owner")),
+        text(metadata(hash.get("metadata")), "user_id"));
+  }
+
+  /** Removes the id from the index and from the entity sets of its entity, owner and user. */
+  private void forget(String id, String entity, String owner, String user) {
     redis.run(
         j -> {
           j.srem(redis.key("sessions:index"), id);

@@ -69,7 +69,8 @@ public interface SessionStore {
   void delete(String id);
 
   /**
-   * Forgets {@code created}, a session just created, only while it is as it was created: the same
+   * Forgets {@code created}, a session just created (as {@link #createOrReuse} returned it: its
+   * entity and user name the entries that go with it), only while it is as it was created: the same
    * session (its creation time and owner), never touched since (every request that resolves a
    * session touches it, so none but its creator's has used it). Atomic with the check. Returns
    * whether it did. What a run refused before it ran rolls back (one tenant's refused retries would

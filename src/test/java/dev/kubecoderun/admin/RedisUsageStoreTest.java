@@ -5,10 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kubecoderun.config.Config;
-import dev.kubecoderun.redis.RedisClients;
 import dev.kubecoderun.redis.RedisConnection;
 import dev.kubecoderun.stores.LostReplyProxy;
+import dev.kubecoderun.stores.RealStores;
 import dev.kubecoderun.stores.RedisServer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -19,7 +18,6 @@ import java.time.Duration;
 import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
@@ -31,19 +29,7 @@ class RedisUsageStoreTest extends UsageStoreContract {
   private final List<RedisConnection> opened = new ArrayList<>();
 
   private RedisConnection connect(String url) {
-    RedisConnection c =
-        RedisClients.connect(
-            Config.from(
-                    Map.of(
-                        "AUTH_ENABLED",
-                        "false",
-                        "REDIS_URL",
-                        url,
-                        "REDIS_KEY_PREFIX",
-                        "kcr-usage-" + System.nanoTime() + ":",
-                        "REDIS_SOCKET_TIMEOUT",
-                        "2"))
-                .redis());
+    RedisConnection c = RealStores.redisAt(url, RealStores.uniquePrefix("usage"));
     opened.add(c);
     return c;
   }

@@ -50,23 +50,20 @@ final class LocalExecutions {
     return new SandboxPool(none, l -> 0, 1, Duration.ofSeconds(1));
   }
 
+  /** Its sessions in a local store under {@code dir}, no principal's runs capped. */
   static ExecutionService service(
       Path dir, SandboxPool pool, ExecutionSlots slots, SessionLocks locks, MemoryBudget memory) {
-    return service(dir, new LocalSessionStore(dir, Clock.systemUTC()), pool, slots, locks, memory);
+    return service(
+        dir,
+        new LocalSessionStore(dir, Clock.systemUTC()),
+        pool,
+        slots,
+        locks,
+        memory,
+        PrincipalRuns.uncapped());
   }
 
-  /** As above, with the sessions in {@code sessionStore}. */
-  static ExecutionService service(
-      Path dir,
-      SessionStore sessionStore,
-      SandboxPool pool,
-      ExecutionSlots slots,
-      SessionLocks locks,
-      MemoryBudget memory) {
-    return service(dir, sessionStore, pool, slots, locks, memory, PrincipalRuns.uncapped());
-  }
-
-  /** As above, with the principals' runs capped by {@code runs}. */
+  /** With the sessions in {@code sessionStore}, the principals' runs capped by {@code runs}. */
   static ExecutionService service(
       Path dir,
       SessionStore sessionStore,

@@ -5,10 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.auth.Principal;
-import dev.kubecoderun.config.Config;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.memory.MemoryBudget;
-import dev.kubecoderun.redis.RedisClients;
 import dev.kubecoderun.redis.RedisConnection;
 import dev.kubecoderun.sandbox.ExecutionSlots;
 import dev.kubecoderun.sandbox.SandboxPool;
@@ -18,14 +16,16 @@ import dev.kubecoderun.session.LocalSessionStore;
 import dev.kubecoderun.session.RedisSessionStore;
 import dev.kubecoderun.session.Session;
 import dev.kubecoderun.session.SessionStore;
-import dev.kubecoderun.stores.RedisServer;
+import dev.kubecoderun.stores.RealStores;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
+import java.util.Set;
+import java.util.function.Consumer;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -57,36 +57,64 @@ class RefusedRunsTest {
     return all;
   }
 
-  private static void refusedRunsLeaveNoSession(Path dir, SessionStore store) throws Exception {
+  /** A session of ALICE's, made a minute ago: one a refused run does not take away. */
+  private static Session existing(SessionStore store) {
     Instant then = Instant.now().minusSeconds(60);
     Session existing = new Session(Ids.next(), then, then, null, null, "user-1");
-    existing = store.createOrReuse(existing.ownedBy(ALICE.user(), ALICE.tenant()));
-    for (boolean noSlot : List.of(true, false)) {
-      try (SandboxPool pool = LocalExecutions.noSandboxes()) {
-        ExecutionService executions =
-            LocalExecutions.service(
-                dir,
-                store,
-                pool,
-                new ExecutionSlots(noSlot ? 0 : 1, Duration.ZERO),
-                new LocalSessionLocks(),
-                new MemoryBudget(64 << 20));
-        for (ExecCommand cmd :
-            List.of(
-                run(null, null), // a new session of its own
-                run(Ids.next(), null), // a new session id the client chose
-                run(null, "agent-" + Ids.next()), // an entity's first session
-                run(existing.id(), null))) { // a session that exists
-          ExecutionUnavailableException e =
-              assertThrows(
-                  ExecutionUnavailableException.class, () -> executions.execute(cmd, null, null));
-          assertEquals(
-              noSlot
-                  ? ExecutionUnavailableException.Reason.SLOTS_BUSY
-                  : ExecutionUnavailableException.Reason.NO_SANDBOX,
-              e.reason());
-        }
+    return store.createOrReuse(existing.ownedBy(ALICE.user(), ALICE.tenant()));
+  }
+
+  /**
+   * A run in each kind of session (a new one of its own, a new id the client chose, an entity's
+   * first, {@code existing}), each refused with {@code refusal}, which {@code check} looks at: no
+   * sandbox to be had, {@code slots} execution slots, the principals' runs capped by {@code runs}.
+   */
+  private static <T extends RuntimeException> void refuseRuns(
+      Path dir,
+      SessionStore store,
+      Session existing,
+      int slots,
+      PrincipalRuns runs,
+      Class<T> refusal,
+      Consumer<T> check)
+      throws Exception {
+    try (SandboxPool pool = LocalExecutions.noSandboxes()) {
+      ExecutionService executions =
+          LocalExecutions.service(
+              dir,
+              store,
+              pool,
+              new ExecutionSlots(slots, Duration.ZERO),
+              new LocalSessionLocks(),
+              new MemoryBudget(64 << 20),
+              runs);
+      for (ExecCommand cmd :
+          List.of(
+              run(null, null), // a new session of its own
+              run(Ids.next(), null), // a new session id the client chose
+              run(null, "agent-" + Ids.next()), // an entity's first session
+              run(existing.id(), null))) { // a session that exists
+        check.accept(assertThrows(refusal, () -> executions.execute(cmd, null, null)));
       }
+    }
+  }
+
+  private static void refusedRunsLeaveNoSession(Path dir, SessionStore store) throws Exception {
+    Session existing = existing(store);
+    for (boolean noSlot : List.of(true, false)) {
+      refuseRuns(
+          dir,
+          store,
+          existing,
+          noSlot ? 0 : 1,
+          PrincipalRuns.uncapped(),
+          ExecutionUnavailableException.class,
+          e ->
+              assertEquals(
+                  noSlot
+                      ? ExecutionUnavailableException.Reason.SLOTS_BUSY
+                      : ExecutionUnavailableException.Reason.NO_SANDBOX,
+                  e.reason()));
       assertEquals(List.of(existing.id()), ids(store), "only the session that existed before");
       assertTrue(store.find(existing.id()).isPresent(), "the session that existed stays live");
     }
@@ -99,57 +127,27 @@ class RefusedRunsTest {
   @Test
   void runsOverTheirPrincipalsCapLeaveNoSession(@TempDir Path dir) throws Exception {
     SessionStore store = new LocalSessionStore(dir, Clock.systemUTC());
-    Instant then = Instant.now().minusSeconds(60);
-    Session existing = new Session(Ids.next(), then, then, null, null, "user-1");
-    existing = store.createOrReuse(existing.ownedBy(ALICE.user(), ALICE.tenant()));
-    PrincipalRuns runs = new PrincipalRuns(0, 1, java.util.Set.of()); // ALICE: a managed key
+    Session existing = existing(store);
+    PrincipalRuns runs = new PrincipalRuns(0, 1, Set.of()); // ALICE: a managed key
     runs.enter(ALICE); // its one run, in progress
-    try (SandboxPool pool = LocalExecutions.noSandboxes()) {
-      ExecutionService executions =
-          LocalExecutions.service(
-              dir,
-              store,
-              pool,
-              new ExecutionSlots(1, Duration.ZERO),
-              new LocalSessionLocks(),
-              new MemoryBudget(64 << 20),
-              runs);
-      for (ExecCommand cmd :
-          List.of(
-              run(null, null),
-              run(Ids.next(), null),
-              run(null, "agent-" + Ids.next()),
-              run(existing.id(), null))) {
-        assertThrows(TooManyRunsException.class, () -> executions.execute(cmd, null, null));
-      }
-    }
+    refuseRuns(dir, store, existing, 1, runs, TooManyRunsException.class, e -> {});
     assertEquals(List.of(existing.id()), ids(store), "only the session that existed before");
   }
 
   @Test
   void refusedRunsLeaveNoSessionInRedis(@TempDir Path dir) throws Exception {
-    String prefix = "kcr-test-refused-" + Long.toString(System.nanoTime(), 36) + ":";
-    try (RedisConnection redis =
-        RedisClients.connect(
-            Config.from(
-                    Map.of(
-                        "AUTH_ENABLED",
-                        "false",
-                        "REDIS_URL",
-                        RedisServer.shared().url(),
-                        "REDIS_KEY_PREFIX",
-                        prefix))
-                .redis())) {
+    String prefix = RealStores.uniquePrefix("refused");
+    try (RedisConnection redis = RealStores.redis(prefix)) {
       SessionStore store = new RedisSessionStore(redis, Clock.systemUTC());
       refusedRunsLeaveNoSession(dir, store);
       // Nor an entry of an entity's sets (an entity's claim of an id ends on its own, in 30 s).
       String existing = ids(store).get(0);
-      java.util.Set<String> keys = redis.call(j -> j.keys(prefix + "*"));
+      Set<String> keys = redis.call(j -> j.keys(prefix + "*"));
       assertEquals(
-          java.util.Set.of(prefix + "sessions:" + existing, prefix + "sessions:index"),
+          Set.of(prefix + "sessions:" + existing, prefix + "sessions:index"),
           keys.stream()
               .filter(k -> !k.startsWith(prefix + "entity_claim:"))
-              .collect(java.util.stream.Collectors.toSet()));
+              .collect(Collectors.toSet()));
     }
   }
 

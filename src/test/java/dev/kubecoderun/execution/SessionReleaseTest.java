@@ -4,22 +4,20 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.auth.Principal;
-import dev.kubecoderun.config.Config;
 import dev.kubecoderun.language.Language;
 import dev.kubecoderun.memory.MemoryBudget;
-import dev.kubecoderun.redis.RedisClients;
 import dev.kubecoderun.redis.RedisConnection;
 import dev.kubecoderun.sandbox.ExecutionSlots;
 import dev.kubecoderun.sandbox.SandboxPool;
 import dev.kubecoderun.session.Ids;
 import dev.kubecoderun.session.RedisSessionLocks;
 import dev.kubecoderun.session.SessionLocks;
+import dev.kubecoderun.stores.RealStores;
 import dev.kubecoderun.stores.RedisServer;
 import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -39,19 +37,7 @@ class SessionReleaseTest {
   private static final Principal ALICE = Principal.apiKey("alice-key-0123456789");
 
   @TempDir Path dir;
-  private final RedisConnection redis =
-      RedisClients.connect(
-          Config.from(
-                  Map.of(
-                      "AUTH_ENABLED",
-                      "false",
-                      "REDIS_URL",
-                      RedisServer.shared().url(),
-                      "REDIS_KEY_PREFIX",
-                      "kcr-release-" + System.nanoTime() + ":",
-                      "REDIS_SOCKET_TIMEOUT",
-                      "2"))
-              .redis());
+  private final RedisConnection redis = RealStores.redis(RealStores.uniquePrefix("release"));
   private SandboxPool pool;
 
   @AfterEach

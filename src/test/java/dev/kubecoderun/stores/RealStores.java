@@ -7,13 +7,36 @@ import dev.kubecoderun.redis.RedisConnection;
 import java.util.HashMap;
 import java.util.Map;
 
-/** Clients of the test servers, built through the service's own configuration code. */
-final class RealStores {
+/**
+ * Clients of the test servers, built through the service's own configuration code (the Redis ones
+ * for the tests of every package).
+ */
+public final class RealStores {
   private RealStores() {}
 
   /** A connection with a key prefix of its own, so test classes never see each other's keys. */
-  static RedisConnection redis(String prefix) {
-    return RedisClients.connect(config(prefix, "kcr-unused").redis());
+  public static RedisConnection redis(String prefix) {
+    return redisAt(RedisServer.shared().url(), prefix);
+  }
+
+  /**
+   * As {@link #redis}, to the Redis at {@code url}: a proxy's ({@link LostReplyProxy}), or one
+   * nothing listens on. Its socket timeout is 2 s, so a Redis that stops answering fails a test
+   * soon.
+   */
+  public static RedisConnection redisAt(String url, String prefix) {
+    return RedisClients.connect(
+        Config.from(
+                Map.of(
+                    "AUTH_ENABLED",
+                    "false",
+                    "REDIS_URL",
+                    url,
+                    "REDIS_KEY_PREFIX",
+                    prefix,
+                    "REDIS_SOCKET_TIMEOUT",
+                    "2"))
+            .redis());
   }
 
   /** A store on a bucket of its own. */
@@ -52,7 +75,8 @@ final class RealStores {
     return Config.from(env);
   }
 
-  static String uniquePrefix(String name) {
+  /** A key prefix no other test class (nor another run of this one) uses. */
+  public static String uniquePrefix(String name) {
     return "kcr-test-" + name + "-" + Long.toString(System.nanoTime(), 36) + ":";
   }
 }

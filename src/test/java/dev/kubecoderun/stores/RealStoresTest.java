@@ -203,19 +203,7 @@ class RealStoresTest {
       for (String write : List.of("SADD", "EVAL")) {
         String prefix = RealStores.uniquePrefix("cut-save");
         try (LostReplyProxy proxy = LostReplyProxy.to(RedisServer.shared().port());
-            RedisConnection viaProxy =
-                RedisClients.connect(
-                    Config.from(
-                            Map.of(
-                                "AUTH_ENABLED",
-                                "false",
-                                "REDIS_URL",
-                                proxy.url(),
-                                "REDIS_KEY_PREFIX",
-                                prefix,
-                                "REDIS_SOCKET_TIMEOUT",
-                                "2"))
-                        .redis());
+            RedisConnection viaProxy = RealStores.redisAt(proxy.url(), prefix);
             RedisConnection direct = RealStores.redis(prefix)) {
           String sid = Ids.next();
           String id = Ids.next();
