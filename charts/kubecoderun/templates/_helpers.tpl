@@ -192,11 +192,17 @@ CHECKSUM_SALT: {{ include "kubecoderun.checksumSalt" . | b64enc | quote }}
 {{- fail (printf "extraEnv %s is a credential with a plain value: the Deployment holds it in clear for whoever may read Deployments; give it valueFrom.secretKeyRef" .name) -}}
 {{- end -}}
 {{- end -}}
-{{- range $url := list .Values.redis.url (index .Values.config "REDIS_URL" | default "" | toString) -}}
+{{- $urls := list .Values.redis.url (index .Values.config "REDIS_URL" | default "" | toString) -}}
+{{- range .Values.extraEnv -}}
+{{- if and .value (eq .name "REDIS_URL") -}}
+{{- $urls = append $urls (toString .value) -}}
+{{- end -}}
+{{- end -}}
+{{- range $url := $urls -}}
 {{- /* user:password@, or password@ alone (the API reads a userinfo without ':' as the password);
      user:@ names a user only. */ -}}
 {{- if regexMatch "^[a-zA-Z][a-zA-Z0-9+.-]*://([^/@:]+|[^/@]*:[^/@]+)@" $url -}}
-{{- fail "the Redis URL (redis.url, config.REDIS_URL) carries a password: it would be in the ConfigMap in clear; give the URL without it and the password as redis.password or redis.existingSecret" -}}
+{{- fail "the Redis URL (redis.url, config.REDIS_URL or an extraEnv REDIS_URL value) carries a password: it would be in the ConfigMap or the Deployment in clear; give the URL without it and the password as redis.password or redis.existingSecret" -}}
 {{- end -}}
 {{- end -}}
 {{- $langs := splitList " " (include "kubecoderun.languages" .) -}}

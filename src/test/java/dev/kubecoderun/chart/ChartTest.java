@@ -175,6 +175,9 @@ class ChartTest {
     JOBS.put(
         "extra-env-plain-credential",
         new String[] {NS, "extraEnv: [{name: MASTER_API_KEY, value: " + MASTER + "}]"});
+    JOBS.put(
+        "extra-env-redis-url-password",
+        new String[] {NS, "extraEnv: [{name: REDIS_URL, value: 'redis://:pw@r:6379/0'}]"});
     // No colon: the API takes the whole userinfo for the password.
     JOBS.put(
         "redis-url-bare-password",
@@ -1040,7 +1043,11 @@ class ChartTest {
             .contains("extraEnv MASTER_API_KEY is a credential with a plain value"),
         errors::toString);
     for (String id :
-        List.of("redis-url-password", "config-redis-url-password", "redis-url-bare-password")) {
+        List.of(
+            "redis-url-password",
+            "config-redis-url-password",
+            "redis-url-bare-password",
+            "extra-env-redis-url-password")) {
       assertTrue(errors.get(id).contains("carries a password"), () -> id + ": " + errors);
     }
     assertTrue(
@@ -1084,6 +1091,7 @@ class ChartTest {
                 "redis-url-password",
                 "config-redis-url-password",
                 "redis-url-bare-password",
+                "extra-env-redis-url-password",
                 "extra-env-plain-credential",
                 "non-ascii-master",
                 "short-metrics-token",
