@@ -1108,6 +1108,33 @@ class ChartTest {
     assertEquals(expected, errors.keySet());
   }
 
+  /**
+   * The credentials the chart refuses in config (and with a plain extraEnv value) are listed once,
+   * in _helpers.tpl: docs/kubernetes.md names the same ones.
+   */
+  @Test
+  void theDocsNameTheCredentialsTheChartRefuses() throws IOException {
+    Matcher chart =
+        Pattern.compile("\\$credentials := list ([^}]*?) -}}")
+            .matcher(Files.readString(CHART.resolve("templates/_helpers.tpl")));
+    assertTrue(chart.find(), "the $credentials list in _helpers.tpl");
+    Matcher docs =
+        Pattern.compile("so the chart refuses (.*?) there, ")
+            .matcher(Files.readString(Path.of("docs/kubernetes.md")));
+    assertTrue(docs.find(), "the config.<VAR> row of docs/kubernetes.md");
+    assertEquals(names(chart.group(1), '"'), names(docs.group(1), '`'));
+  }
+
+  /** The words between {@code quote}s in {@code text}, in order. */
+  private static List<String> names(String text, char quote) {
+    List<String> out = new ArrayList<>();
+    Matcher m = Pattern.compile(quote + "([A-Z0-9_]+)" + quote).matcher(text);
+    while (m.find()) {
+      out.add(m.group(1));
+    }
+    return out;
+  }
+
   /** values.schema.json refuses a value of the wrong type, or one the chart does not have. */
   @Test
   void theSchemaRefusesWrongTypesAndUnknownValues() {
