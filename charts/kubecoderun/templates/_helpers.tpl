@@ -185,11 +185,16 @@ CHECKSUM_SALT: {{ include "kubecoderun.checksumSalt" . | b64enc | quote }}
 {{- fail (printf "config.%s is a credential: the ConfigMap holds it in clear for whoever may read ConfigMaps; use the chart's value for it (apiKey, masterKey, metrics.token, redis.password, minio.accessKey/secretKey, or their existingSecret) or extraEnv with a secretKeyRef" $k) -}}
 {{- end -}}
 {{- end -}}
-{{- /* The Deployment's spec is readable by the same `view` role: an extraEnv credential takes a
-     valueFrom (secretKeyRef), never a plain value. */ -}}
+{{- /* The Deployment's spec is readable by the same `view` role, and so is any ConfigMap: an
+     extraEnv credential takes valueFrom.secretKeyRef, never a plain value or a configMapKeyRef. */ -}}
 {{- range .Values.extraEnv -}}
-{{- if and .value (has .name $credentials) -}}
+{{- if has .name $credentials -}}
+{{- if .value -}}
 {{- fail (printf "extraEnv %s is a credential with a plain value: the Deployment holds it in clear for whoever may read Deployments; give it valueFrom.secretKeyRef" .name) -}}
+{{- end -}}
+{{- if dig "valueFrom" "configMapKeyRef" "" . -}}
+{{- fail (printf "extraEnv %s is a credential from a ConfigMap: it is there in clear for whoever may read ConfigMaps; give it valueFrom.secretKeyRef" .name) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- $urls := list .Values.redis.url (index .Values.config "REDIS_URL" | default "" | toString) -}}

@@ -175,6 +175,19 @@ class ChartTest {
     JOBS.put(
         "extra-env-plain-credential",
         new String[] {NS, "extraEnv: [{name: MASTER_API_KEY, value: " + MASTER + "}]"});
+    // The way a credential goes through extraEnv: from a Secret.
+    JOBS.put(
+        "extra-env-credential-from-secret",
+        new String[] {
+          NS, "extraEnv: [{name: API_KEYS, valueFrom: {secretKeyRef: {name: keys, key: API_KEYS}}}]"
+        });
+    // An operator's ConfigMap is as readable as the chart's.
+    JOBS.put(
+        "extra-env-credential-from-config-map",
+        new String[] {
+          NS,
+          "extraEnv: [{name: API_KEYS, valueFrom: {configMapKeyRef: {name: keys, key: API_KEYS}}}]"
+        });
     JOBS.put(
         "extra-env-redis-url-password",
         new String[] {NS, "extraEnv: [{name: REDIS_URL, value: 'redis://:pw@r:6379/0'}]"});
@@ -1042,6 +1055,11 @@ class ChartTest {
             .get("extra-env-plain-credential")
             .contains("extraEnv MASTER_API_KEY is a credential with a plain value"),
         errors::toString);
+    assertTrue(
+        errors
+            .get("extra-env-credential-from-config-map")
+            .contains("extraEnv API_KEYS is a credential from a ConfigMap"),
+        errors::toString);
     for (String id :
         List.of(
             "redis-url-password",
@@ -1092,6 +1110,7 @@ class ChartTest {
                 "config-redis-url-password",
                 "redis-url-bare-password",
                 "extra-env-redis-url-password",
+                "extra-env-credential-from-config-map",
                 "extra-env-plain-credential",
                 "non-ascii-master",
                 "short-metrics-token",
@@ -1123,6 +1142,21 @@ class ChartTest {
             .matcher(Files.readString(Path.of("docs/kubernetes.md")));
     assertTrue(docs.find(), "the config.<VAR> row of docs/kubernetes.md");
     assertEquals(names(chart.group(1), '"'), names(docs.group(1), '`'));
+  }
+
+  /** A credential through extraEnv from a Secret is what the refusals point to: it renders. */
+  @Test
+  void anExtraEnvCredentialFromASecretIsRendered() {
+    JsonNode env =
+        one("extra-env-credential-from-secret", "Deployment", FULLNAME)
+            .at("/spec/template/spec/containers/0/env");
+    List<String> fromSecret = new ArrayList<>();
+    for (JsonNode e : env) {
+      if (e.path("name").asText().equals("API_KEYS")) {
+        fromSecret.add(e.at("/valueFrom/secretKeyRef/name").asText());
+      }
+    }
+    assertEquals(List.of("keys"), fromSecret, env::toString);
   }
 
   /** The words between {@code quote}s in {@code text}, in order. */
