@@ -185,18 +185,29 @@ CHECKSUM_SALT: {{ include "kubecoderun.checksumSalt" . | b64enc | quote }}
 {{- fail (printf "config.%s is a credential: the ConfigMap holds it in clear for whoever may read ConfigMaps; use the chart's value for it (apiKey, masterKey, metrics.token, redis.password, minio.accessKey/secretKey, or their existingSecret) or extraEnv with a secretKeyRef" $k) -}}
 {{- end -}}
 {{- end -}}
-{{- /* The Deployment's spec is readable by the same `view` role: an extraEnv credential takes a
-     valueFrom (secretKeyRef), never a plain value. */ -}}
+{{- /* The Deployment's spec is readable by the same `view` role, and so is any ConfigMap: an
+     extraEnv credential takes valueFrom.secretKeyRef, never a plain value or a configMapKeyRef. */ -}}
 {{- range .Values.extraEnv -}}
-{{- if and .value (has .name $credentials) -}}
+{{- if has .name $credentials -}}
+{{- if .value -}}
 {{- fail (printf "extraEnv %s is a credential with a plain value: the Deployment holds it in clear for whoever may read Deployments; give it valueFrom.secretKeyRef" .name) -}}
 {{- end -}}
+{{- if dig "valueFrom" "configMapKeyRef" "" . -}}
+{{- fail (printf "extraEnv %s is a credential from a ConfigMap: it is there in clear for whoever may read ConfigMaps; give it valueFrom.secretKeyRef" .name) -}}
 {{- end -}}
-{{- range $url := list .Values.redis.url (index .Values.config "REDIS_URL" | default "" | toString) -}}
+{{- end -}}
+{{- end -}}
+{{- $urls := list .Values.redis.url (index .Values.config "REDIS_URL" | default "" | toString) -}}
+{{- range .Values.extraEnv -}}
+{{- if and .value (eq .name "REDIS_URL") -}}
+{{- $urls = append $urls (toString .value) -}}
+{{- end -}}
+{{- end -}}
+{{- range $url := $urls -}}
 {{- /* user:password@, or password@ alone (the API reads a userinfo without ':' as the password);
      user:@ names a user only. */ -}}
 {{- if regexMatch "^[a-zA-Z][a-zA-Z0-9+.-]*://([^/@:]+|[^/@]*:[^/@]+)@" $url -}}
-{{- fail "the Redis URL (redis.url, config.REDIS_URL) carries a password: it would be in the ConfigMap in clear; give the URL without it and the password as redis.password or redis.existingSecret" -}}
+{{- fail "the Redis URL (redis.url, config.REDIS_URL or an extraEnv REDIS_URL value) carries a password: it would be in the ConfigMap or the Deployment in clear; give the URL without it and the password as redis.password or redis.existingSecret" -}}
 {{- end -}}
 {{- end -}}
 {{- $langs := splitList " " (include "kubecoderun.languages" .) -}}

@@ -175,6 +175,22 @@ class ChartTest {
     JOBS.put(
         "extra-env-plain-credential",
         new String[] {NS, "extraEnv: [{name: MASTER_API_KEY, value: " + MASTER + "}]"});
+    // The way a credential goes through extraEnv: from a Secret.
+    JOBS.put(
+        "extra-env-credential-from-secret",
+        new String[] {
+          NS, "extraEnv: [{name: API_KEYS, valueFrom: {secretKeyRef: {name: keys, key: API_KEYS}}}]"
+        });
+    // An operator's ConfigMap is as readable as the chart's.
+    JOBS.put(
+        "extra-env-credential-from-config-map",
+        new String[] {
+          NS,
+          "extraEnv: [{name: API_KEYS, valueFrom: {configMapKeyRef: {name: keys, key: API_KEYS}}}]"
+        });
+    JOBS.put(
+        "extra-env-redis-url-password",
+        new String[] {NS, "extraEnv: [{name: REDIS_URL, value: 'redis://:pw@r:6379/0'}]"});
     // No colon: the API takes the whole userinfo for the password.
     JOBS.put(
         "redis-url-bare-password",
@@ -1039,8 +1055,17 @@ class ChartTest {
             .get("extra-env-plain-credential")
             .contains("extraEnv MASTER_API_KEY is a credential with a plain value"),
         errors::toString);
+    assertTrue(
+        errors
+            .get("extra-env-credential-from-config-map")
+            .contains("extraEnv API_KEYS is a credential from a ConfigMap"),
+        errors::toString);
     for (String id :
-        List.of("redis-url-password", "config-redis-url-password", "redis-url-bare-password")) {
+        List.of(
+            "redis-url-password",
+            "config-redis-url-password",
+            "redis-url-bare-password",
+            "extra-env-redis-url-password")) {
       assertTrue(errors.get(id).contains("carries a password"), () -> id + ": " + errors);
     }
     assertTrue(
@@ -1084,6 +1109,8 @@ class ChartTest {
                 "redis-url-password",
                 "config-redis-url-password",
                 "redis-url-bare-password",
+                "extra-env-redis-url-password",
+                "extra-env-credential-from-config-map",
                 "extra-env-plain-credential",
                 "non-ascii-master",
                 "short-metrics-token",
@@ -1098,6 +1125,48 @@ class ChartTest {
         .filter(id -> id.startsWith("type-") || id.startsWith("unknown-"))
         .forEach(expected::add);
     assertEquals(expected, errors.keySet());
+  }
+
+  /**
+   * The credentials the chart refuses in config (and with a plain extraEnv value) are listed once,
+   * in _helpers.tpl: docs/kubernetes.md names the same ones.
+   */
+  @Test
+  void theDocsNameTheCredentialsTheChartRefuses() throws IOException {
+    Matcher chart =
+        Pattern.compile("\\$credentials := list ([^}]*?) -}}")
+            .matcher(Files.readString(CHART.resolve("templates/_helpers.tpl")));
+    assertTrue(chart.find(), "the $credentials list in _helpers.tpl");
+    Matcher docs =
+        Pattern.compile("so the chart refuses (.*?) there, ")
+            .matcher(Files.readString(Path.of("docs/kubernetes.md")));
+    assertTrue(docs.find(), "the config.<VAR> row of docs/kubernetes.md");
+    assertEquals(names(chart.group(1), '"'), names(docs.group(1), '`'));
+  }
+
+  /** A credential through extraEnv from a Secret is what the refusals point to: it renders. */
+  @Test
+  void anExtraEnvCredentialFromASecretIsRendered() {
+    JsonNode env =
+        one("extra-env-credential-from-secret", "Deployment", FULLNAME)
+            .at("/spec/template/spec/containers/0/env");
+    List<String> fromSecret = new ArrayList<>();
+    for (JsonNode e : env) {
+      if (e.path("name").asText().equals("API_KEYS")) {
+        fromSecret.add(e.at("/valueFrom/secretKeyRef/name").asText());
+      }
+    }
+    assertEquals(List.of("keys"), fromSecret, env::toString);
+  }
+
+  /** The words between {@code quote}s in {@code text}, in order. */
+  private static List<String> names(String text, char quote) {
+    List<String> out = new ArrayList<>();
+    Matcher m = Pattern.compile(quote + "([A-Z0-9_]+)" + quote).matcher(text);
+    while (m.find()) {
+      out.add(m.group(1));
+    }
+    return out;
   }
 
   /** values.schema.json refuses a value of the wrong type, or one the chart does not have. */

@@ -3,7 +3,9 @@ package dev.kubecoderun.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.auth.ManagedApiKeys;
+import dev.kubecoderun.common.Json;
 import java.io.File;
 import java.io.IOException;
 import java.net.Socket;
@@ -133,6 +135,19 @@ class DashboardBrowserTest {
     browser.findElement(By.id("login")).click();
   }
 
+  /** Signs in with the master key on the dashboard opened signed out; waits for its main view. */
+  private void signInAsOperator() {
+    openSignedOut(server);
+    signInWith(TestServer.MASTER);
+    waitUpTo(20).until(ExpectedConditions.visibilityOfElementLocated(By.id("main-view")));
+  }
+
+  /** Waits until the element {@code css} selects shows {@code text}. */
+  private void waitForText(String css, String text) {
+    waitUpTo(20)
+        .until(ExpectedConditions.textToBePresentInElementLocated(By.cssSelector(css), text));
+  }
+
   private WebElement waitForSignInError(String text) {
     WebElement error = browser.findElement(By.id("login-error"));
     waitUpTo(20).until(ExpectedConditions.textToBePresentInElement(error, text));
@@ -145,25 +160,11 @@ class DashboardBrowserTest {
     assertEquals(200, server.exec("bash", "echo dashboard").status());
     assertEquals(200, server.exec("bash", "exit 4").status());
 
-    openSignedOut(server);
-    signInWith(TestServer.MASTER);
-    waitUpTo(20).until(ExpectedConditions.visibilityOfElementLocated(By.id("main-view")));
-    waitUpTo(20)
-        .until(
-            ExpectedConditions.textToBePresentInElementLocated(
-                By.cssSelector("#keys tbody"), "Environment Key"));
-    waitUpTo(20)
-        .until(
-            ExpectedConditions.textToBePresentInElementLocated(
-                By.cssSelector("#live-languages tbody"), "bash"));
-    waitUpTo(20)
-        .until(
-            ExpectedConditions.textToBePresentInElementLocated(
-                By.cssSelector("#pools tbody"), "py"));
-    waitUpTo(20)
-        .until(
-            ExpectedConditions.textToBePresentInElementLocated(
-                By.cssSelector("#failures tbody"), "error"));
+    signInAsOperator();
+    waitForText("#keys tbody", "Environment Key");
+    waitForText("#live-languages tbody", "bash");
+    waitForText("#pools tbody", "py");
+    waitForText("#failures tbody", "error");
 
     browser.findElement(By.id("key-name")).sendKeys("browser key");
     browser.findElement(By.id("key-limit")).sendKeys("30");
@@ -277,9 +278,7 @@ class DashboardBrowserTest {
    */
   @Test
   void aRefusedChangeIsShownWithoutSigningOut() {
-    openSignedOut(server);
-    signInWith(TestServer.MASTER);
-    waitUpTo(20).until(ExpectedConditions.visibilityOfElementLocated(By.id("main-view")));
+    signInAsOperator();
     By envKey = By.xpath("//table[@id='keys']//tr[td[normalize-space()='environment']]");
     String hash =
         waitUpTo(20)
@@ -343,9 +342,9 @@ class DashboardBrowserTest {
             server,
             "POST",
             "/api/v1/admin/keys",
-            dev.kubecoderun.common.Json.writeString(Map.of("name", "key " + markup)));
+            Json.writeString(Map.of("name", "key " + markup)));
     assertEquals(200, key.status(), key.body());
-    com.fasterxml.jackson.databind.JsonNode up = server.upload("a.txt", "a").json();
+    JsonNode up = server.upload("a.txt", "a").json();
     String sid = up.get("session_id").asText();
     String fid = up.at("/files/0/fileId").asText();
     TestServer.Reply refused =
@@ -361,17 +360,9 @@ class DashboardBrowserTest {
                     Map.of("id", fid, "session_id", sid, "name", markup + "/b"))));
     assertEquals(400, refused.status(), refused.body());
 
-    openSignedOut(server);
-    signInWith(TestServer.MASTER);
-    waitUpTo(20).until(ExpectedConditions.visibilityOfElementLocated(By.id("main-view")));
-    waitUpTo(20)
-        .until(
-            ExpectedConditions.textToBePresentInElementLocated(
-                By.cssSelector("#keys tbody"), "key " + markup));
-    waitUpTo(20)
-        .until(
-            ExpectedConditions.textToBePresentInElementLocated(
-                By.cssSelector("#failures tbody"), "Input files '" + markup + "'"));
+    signInAsOperator();
+    waitForText("#keys tbody", "key " + markup);
+    waitForText("#failures tbody", "Input files '" + markup + "'");
     JavascriptExecutor js = (JavascriptExecutor) browser;
     assertEquals(0L, js.executeScript("return document.querySelectorAll('main img').length"));
     assertEquals(Boolean.TRUE, js.executeScript("return window.pwned === undefined"));

@@ -149,8 +149,8 @@ final class IsolationProbe {
 
   /**
    * What the probe pod tries, each target with the address it connects to: the fixed ones, then the
-   * stores that resolve to a private address (looked up at each check: a Service's address may
-   * change). A name that does not resolve here is passed as is.
+   * stores that resolve to a private address (looked up once at each check, start and re-checks: a
+   * Service's address may change). A name that does not resolve here is passed as is.
    */
   static Map<String, String> addresses(List<String> targets, List<String> stores) {
     Map<String, String> out = new LinkedHashMap<>();
@@ -213,8 +213,7 @@ final class IsolationProbe {
   }
 
   /** What one probe pod found (and the node it ran on), or why it found nothing. */
-  private record Attempt(
-      JsonNode seen, String node, String error, boolean fieldDropped, Map<String, String> tried) {}
+  private record Attempt(JsonNode seen, String node, String error, boolean fieldDropped) {}
 
   /**
    * Runs the check and gives its decision and findings to the isolation. Never throws. True when
@@ -224,7 +223,8 @@ final class IsolationProbe {
   boolean run() {
     Config.UserNamespaces mode = isolation.config().userNamespaces();
     Map<String, Object> findings = new LinkedHashMap<>();
-    Attempt first = attempt(mode != Config.UserNamespaces.OFF);
+    Map<String, String> addresses = addresses(targets, stores);
+    Attempt first = attempt(mode != Config.UserNamespaces.OFF, addresses);
     boolean userns = false;
     Attempt seen = first;
     if (mode == Config.UserNamespaces.OFF) {
@@ -256,11 +256,11 @@ final class IsolationProbe {
       if (first.error() != null
           && mode == Config.UserNamespaces.AUTO
           && !Thread.currentThread().isInterrupted()) { // not when the API is stopping
-        seen = attempt(false); // the egress check still needs a pod that runs
+        seen = attempt(false, addresses); // the egress check still needs a pod that runs
       }
     }
     boolean good = seen.error() == null && (userns || mode != Config.UserNamespaces.ON);
-    List<String> tried = List.copyOf(seen.tried().keySet());
+    List<String> tried = List.copyOf(addresses.keySet());
     String reachedTargets = null;
     if (seen.error() != null) {
       findings.put(
@@ -410,13 +410,12 @@ final class IsolationProbe {
         + ")";
   }
 
-  /** One probe pod: created, awaited, its program run, deleted. */
-  private Attempt attempt(boolean userNamespace) {
+  /** One probe pod: created, awaited, its program run (trying {@code tried}), deleted. */
+  private Attempt attempt(boolean userNamespace, Map<String, String> tried) {
     String name = "kcr-probe-" + RandomHex.of(5);
     String token = RandomHex.of(24);
     SandboxIsolation.PodIdentity identity = isolation.next(userNamespace);
     boolean dropped = false;
-    Map<String, String> tried = addresses(targets, stores);
     track.accept(name);
     try {
       V1Pod created = objects.createPod(specs.probePod(name, token, identity));
@@ -431,19 +430,17 @@ final class IsolationProbe {
               new RunnerRequest("py", code, 30_000, List.of(), null, false),
               Duration.ofSeconds(40));
       if (r.exitCode() != 0) {
-        return new Attempt(null, null, "the probe program failed: " + r.stderr(), dropped, tried);
+        return new Attempt(null, null, "the probe program failed: " + r.stderr(), dropped);
       }
       return new Attempt(
           Json.tree(r.stdout().trim().getBytes(StandardCharsets.UTF_8)),
           ready.node(),
           null,
-          dropped,
-          tried);
+          dropped);
     } catch (ApiException e) {
-      return new Attempt(
-          null, null, "cannot create it: " + SandboxObjects.reason(e), dropped, tried);
+      return new Attempt(null, null, "cannot create it: " + SandboxObjects.reason(e), dropped);
     } catch (SandboxException | IOException | RuntimeException e) {
-      return new Attempt(null, null, e.getMessage(), dropped, tried);
+      return new Attempt(null, null, e.getMessage(), dropped);
     } finally {
       objects.deletePod(name); // also when interrupted: the API stopping
       untrack.accept(name);

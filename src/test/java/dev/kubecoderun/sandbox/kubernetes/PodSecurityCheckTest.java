@@ -65,9 +65,10 @@ class PodSecurityCheckTest {
   void aNamespaceThatRefusesAnUnhardenedPodIsReportedEnforced() {
     status = 403;
     answer =
-        "{\"apiVersion\":\"v1\",\"kind\":\"Status\",\"status\":\"Failure\",\"code\":403,"
-            + "\"message\":\"pods \\\"kcr-pss-check-1\\\" is forbidden: violates PodSecurity"
-            + " \\\"restricted:latest\\\": allowPrivilegeEscalation != false\"}";
+        StandInApiServer.failure(
+            403,
+            "pods \"kcr-pss-check-1\" is forbidden: violates PodSecurity \"restricted:latest\":"
+                + " allowPrivilegeEscalation != false");
     String finding = IsolationProbe.podSecurity(objects, specs);
     assertTrue(
         finding.startsWith(
@@ -102,8 +103,8 @@ class PodSecurityCheckTest {
   void aRefusalThatIsNotPodSecuritysIsReportedAsSuch() {
     status = 400;
     answer =
-        "{\"apiVersion\":\"v1\",\"kind\":\"Status\",\"status\":\"Failure\",\"code\":400,"
-            + "\"message\":\"admission webhook \\\"audit.example\\\" does not support dry run\"}";
+        StandInApiServer.failure(
+            400, "admission webhook \"audit.example\" does not support dry run");
     String finding = IsolationProbe.podSecurity(objects, specs);
     assertTrue(
         finding.startsWith("refused, though not by Pod Security admission: ")
@@ -116,9 +117,10 @@ class PodSecurityCheckTest {
   void aWebhookMessageNamingPodSecurityIsNotTakenForIt() {
     status = 403;
     answer =
-        "{\"apiVersion\":\"v1\",\"kind\":\"Status\",\"status\":\"Failure\",\"code\":403,"
-            + "\"message\":\"admission webhook \\\"policy.example\\\" denied the request:"
-            + " PodSecurity labels are managed by the platform team\"}";
+        StandInApiServer.failure(
+            403,
+            "admission webhook \"policy.example\" denied the request: PodSecurity labels are"
+                + " managed by the platform team");
     String finding = IsolationProbe.podSecurity(objects, specs);
     assertTrue(finding.startsWith("refused, though not by Pod Security admission: "), finding);
   }

@@ -5,9 +5,12 @@ import static java.nio.charset.StandardCharsets.UTF_8;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
 import com.sun.net.httpserver.HttpServer;
+import dev.kubecoderun.common.Json;
 import io.kubernetes.client.openapi.ApiClient;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 
@@ -49,9 +52,23 @@ final class StandInApiServer implements AutoCloseable {
 
   /** The API server's body for a call it failed with {@code code} (404, 409, 503...). */
   static String failure(int code) {
-    return "{\"apiVersion\":\"v1\",\"kind\":\"Status\",\"status\":\"Failure\",\"code\":"
-        + code
-        + "}";
+    return Json.writeString(status(code));
+  }
+
+  /** The same, with the API server's (or an admission step's) {@code message} saying why. */
+  static String failure(int code, String message) {
+    Map<String, Object> status = status(code);
+    status.put("message", message);
+    return Json.writeString(status);
+  }
+
+  private static Map<String, Object> status(int code) {
+    Map<String, Object> status = new LinkedHashMap<>();
+    status.put("apiVersion", "v1");
+    status.put("kind", "Status");
+    status.put("status", "Failure");
+    status.put("code", code);
+    return status;
   }
 
   @Override
