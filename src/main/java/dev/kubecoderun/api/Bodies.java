@@ -201,9 +201,14 @@ final class Bodies {
    * reads the error answer instead of a reset connection. Past the bound the connection is closed.
    */
   static void drain(InputStream in) {
+    drain(in, DRAIN_LIMIT);
+  }
+
+  /** {@link #drain(InputStream)} up to {@code limit} bytes. */
+  static void drain(InputStream in, long limit) {
     try {
       byte[] buf = new byte[64 * 1024];
-      long left = DRAIN_LIMIT;
+      long left = limit;
       int n;
       while (left > 0 && (n = in.read(buf, 0, (int) Math.min(buf.length, left))) != -1) {
         left -= n;
