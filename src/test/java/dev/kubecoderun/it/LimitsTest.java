@@ -32,7 +32,7 @@ class LimitsTest {
 
   /**
    * POST /state takes a body up to STATE_MAX_SIZE_MB, even when that is larger than any JSON body
-   * or upload allowed: the server's own ceiling on bodies counts it too.
+   * or upload allowed: the server's own ceiling on bodies counts it too. One over it is a 413.
    */
   @Test
   void aStateUpToItsOwnLimitIsAcceptedWhenOtherBodiesMustBeSmaller() {
@@ -58,6 +58,13 @@ class LimitsTest {
       assertEquals(
           state.length,
           own.get("/state/LargeStateSession0001/info").json().path("size_bytes").asInt());
+      TestServer.Reply over =
+          own.send(
+              own.request("/state/LargeStateSession0002")
+                  .header("Content-Type", "application/octet-stream")
+                  .POST(java.net.http.HttpRequest.BodyPublishers.ofByteArray(new byte[50 << 20])));
+      Errors.assertError(over, 413, "resource_exhausted");
+      assertTrue(over.body().contains("State exceeds"), over.body());
     } finally {
       own.app.close();
     }
