@@ -7,12 +7,14 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.common.Json;
 import java.io.IOException;
 import java.net.Socket;
+import java.net.http.HttpRequest;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.function.IntFunction;
 import java.util.stream.IntStream;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -53,7 +55,7 @@ class LimitsTest {
           own.send(
               own.request("/state/LargeStateSession0001")
                   .header("Content-Type", "application/octet-stream")
-                  .POST(java.net.http.HttpRequest.BodyPublishers.ofByteArray(state)));
+                  .POST(HttpRequest.BodyPublishers.ofByteArray(state)));
       assertEquals(201, up.status(), up.body());
       assertEquals(
           state.length,
@@ -62,7 +64,7 @@ class LimitsTest {
           own.send(
               own.request("/state/LargeStateSession0002")
                   .header("Content-Type", "application/octet-stream")
-                  .POST(java.net.http.HttpRequest.BodyPublishers.ofByteArray(new byte[50 << 20])));
+                  .POST(HttpRequest.BodyPublishers.ofByteArray(new byte[50 << 20])));
       Errors.assertError(over, 413, "resource_exhausted");
       assertTrue(over.body().contains("State exceeds"), over.body());
     } finally {
@@ -172,7 +174,7 @@ class LimitsTest {
     return smallDisk;
   }
 
-  @org.junit.jupiter.api.AfterAll
+  @AfterAll
   static void stopSmallDisk() {
     if (smallDisk != null) {
       smallDisk.app.close();
