@@ -70,8 +70,7 @@ final class Bodies {
   }
 
   private static final class Framed extends FilterInputStream {
-    private final Duration idle;
-    private final Limits limits;
+    private final Limits limits; // null: none
     // Made at the first read by the thread that reads the body (the request's own), which it
     // interrupts when a read waits past the idle timeout; that closes the connection.
     private SendWatchdog watch;
@@ -82,7 +81,6 @@ final class Bodies {
     Framed(InputStream in, Limits limits) {
       super(in);
       this.limits = limits;
-      this.idle = limits == null ? null : limits.idle();
     }
 
     @Override
@@ -142,8 +140,8 @@ final class Bodies {
       if (broken) {
         throw new IOException("the request body cannot be read further");
       }
-      if (idle != null && watch == null) {
-        watch = new SendWatchdog(idle);
+      if (limits != null && watch == null) {
+        watch = new SendWatchdog(limits.idle());
       }
       if (watch != null) {
         watch.writing(); // "blocked in I/O": the watchdog's name for it
@@ -166,7 +164,7 @@ final class Bodies {
           broken = true;
           throw new CloseConnectionException(
               "no bytes of the request body arrived for "
-                  + idle.toSeconds()
+                  + limits.idle().toSeconds()
                   + " s (IDLE_CONNECTION_TIMEOUT_SECONDS)",
               e);
         }
@@ -203,9 +201,14 @@ final class Bodies {
    * reads the error answer instead of a reset connection. Past the bound the connection is closed.
    */
   static void drain(InputStream in) {
+    drain(in, DRAIN_LIMIT);
+  }
+
+  /** {@link #drain(InputStream)} up to {@code limit} bytes. */
+  static void drain(InputStream in, long limit) {
     try {
       byte[] buf = new byte[64 * 1024];
-      long left = DRAIN_LIMIT;
+      long left = limit;
       int n;
       while (left > 0 && (n = in.read(buf, 0, (int) Math.min(buf.length, left))) != -1) {
         left -= n;

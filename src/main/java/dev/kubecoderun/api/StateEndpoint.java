@@ -148,14 +148,7 @@ final class StateEndpoint implements HttpService {
    */
   static byte[] read(InputStream in, long announced, long maxBytes, Room room) throws IOException {
     if (announced > maxBytes) {
-      byte[] scrap = new byte[64 * 1024];
-      for (long left = maxBytes + 1; left > 0; ) {
-        int n = in.read(scrap, 0, (int) Math.min(scrap.length, left));
-        if (n < 0) {
-          break;
-        }
-        left -= n;
-      }
+      Bodies.drain(in, maxBytes + 1);
       throw tooLarge(maxBytes);
     }
     if (announced >= 0) {

@@ -8,7 +8,6 @@ import dev.kubecoderun.testing.Eventually;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.http.HttpRequest;
 import java.nio.charset.StandardCharsets;
@@ -52,8 +51,7 @@ class HostileClientsTest {
   }
 
   private static Socket connect() throws IOException {
-    Socket s = new Socket();
-    s.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
+    Socket s = RawHttp.connect(server.app.port());
     s.setSoTimeout(30_000);
     return s;
   }
@@ -71,6 +69,13 @@ class HostileClientsTest {
       return null;
     }
   }
+
+  /** The head of an /exec with no credential header, whose body waits for 100 Continue. */
+  private static final String UNAUTHENTICATED_JSON_WITH_EXPECT =
+      RawHttp.post(
+          "/v1/exec",
+          "Content-Type: application/json\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n",
+          "");
 
   /** A request of another, well-behaved client: answered, and quickly. */
   private static void assertOthersAreAnswered() {
@@ -92,11 +97,13 @@ class HostileClientsTest {
                 () -> {
                   Socket s = connect();
                   try {
+                    RawHttp.write(
+                        s,
+                        RawHttp.post(
+                            "/v1/exec",
+                            "Content-Type: application/json\r\nContent-Length: 10000000\r\n",
+                            "["));
                     OutputStream out = s.getOutputStream();
-                    out.write(
-                        ("POST /v1/exec HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                                + "Content-Length: 10000000\r\n\r\n[")
-                            .getBytes(StandardCharsets.US_ASCII));
                     // Writes on its own: the server answers long before the 10 MB are sent.
                     Thread writer =
                         Thread.ofVirtual()
@@ -139,17 +146,11 @@ class HostileClientsTest {
    * it but leaves the connection open, helidon-io/helidon#12324.)
    */
   private static String probe(int port) throws IOException {
-    try (Socket s = new Socket()) {
-      s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+    try (Socket s = RawHttp.connect(port)) {
       s.setSoTimeout(10_000);
-      s.getOutputStream()
-          .write(
-              ("GET /v1/files/"
-                      + Ids.next()
-                      + " HTTP/1.1\r\nHost: x\r\nX-API-Key: "
-                      + TestServer.KEY
-                      + "\r\n\r\n")
-                  .getBytes(StandardCharsets.US_ASCII));
+      RawHttp.write(
+          s,
+          "GET /v1/files/" + Ids.next() + " HTTP/1.1\r\nHost: x\r\n" + RawHttp.KEY_HEADER + "\r\n");
       s.shutdownOutput();
       String status = statusLine(s);
       s.getInputStream().transferTo(OutputStream.nullOutputStream());
@@ -164,16 +165,16 @@ class HostileClientsTest {
    * little of the body and nothing more.
    */
   static Socket stalledUpload(int port, int which) throws IOException {
-    Socket s = new Socket();
-    s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+    Socket s = RawHttp.connect(port);
     s.setSoTimeout(10_000);
-    s.getOutputStream()
-        .write(
-            ("POST /v1/upload HTTP/1.1\r\nHost: x\r\nX-API-Key: "
-                    + TestServer.KEY
-                    + "\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-                    + "Content-Length: 1000000\r\nExpect: 100-continue\r\n\r\n")
-                .getBytes(StandardCharsets.US_ASCII));
+    RawHttp.write(
+        s,
+        RawHttp.post(
+            "/v1/upload",
+            RawHttp.KEY_HEADER
+                + "Content-Type: multipart/form-data; boundary=b\r\n"
+                + "Content-Length: 1000000\r\nExpect: 100-continue\r\n",
+            ""));
     String status = statusLine(s);
     if (!"HTTP/1.1 100 Continue".equals(status)) {
       s.close();
@@ -184,8 +185,7 @@ class HostileClientsTest {
               + status);
     }
     assertEquals("", statusLine(s), "the empty line that ends the 100 Continue");
-    s.getOutputStream().write("--b\r\n".getBytes(StandardCharsets.US_ASCII));
-    s.getOutputStream().flush();
+    RawHttp.write(s, "--b\r\n");
     return s;
   }
 
@@ -258,21 +258,14 @@ class HostileClientsTest {
       int port = own.app.port();
       List<String> answers = new ArrayList<>();
       for (int i = 0; i < 16; i++) {
-        Socket s = new Socket();
+        Socket s = RawHttp.connect(port);
         stalled.add(s);
-        s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
         s.setSoTimeout(10_000);
-        s.getOutputStream()
-            .write(
-                ("POST /v1/exec HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                        + "Content-Length: 100000\r\nExpect: 100-continue\r\n\r\n")
-                    .getBytes(StandardCharsets.US_ASCII));
+        RawHttp.write(s, UNAUTHENTICATED_JSON_WITH_EXPECT);
         String status = statusLine(s);
         answers.add(status);
         if ("HTTP/1.1 100 Continue".equals(status)) {
-          s.getOutputStream()
-              .write("{\"lang\":\"py\",\"code\":\"".getBytes(StandardCharsets.US_ASCII));
-          s.getOutputStream().flush();
+          RawHttp.write(s, "{\"lang\":\"py\",\"code\":\"");
         }
       }
       assertEquals(
@@ -298,11 +291,7 @@ class HostileClientsTest {
   @Test
   void anUnauthenticatedJsonBodyTrickledByteByByteIsCutOffAtTheIdleTimeout() throws Exception {
     try (Socket s = connect()) {
-      s.getOutputStream()
-          .write(
-              ("POST /v1/exec HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                      + "Content-Length: 100000\r\nExpect: 100-continue\r\n\r\n")
-                  .getBytes(StandardCharsets.US_ASCII));
+      RawHttp.write(s, UNAUTHENTICATED_JSON_WITH_EXPECT);
       assertEquals("HTTP/1.1 100 Continue", statusLine(s));
       long start = System.nanoTime();
       Thread trickle =
@@ -343,12 +332,12 @@ class HostileClientsTest {
         Socket s = connect();
         if (i % 2 == 0) {
           // Half a request line, then nothing.
-          s.getOutputStream().write("GET /v1/fi".getBytes(StandardCharsets.US_ASCII));
+          RawHttp.write(s, "GET /v1/fi");
         }
         idle.add(s);
       }
       assertOthersAreAnswered();
-      // Closed by the server within IDLE_CONNECTION_TIMEOUT_SECONDS (2 s, looked at every 0.5 s).
+      // Closed by the server within IDLE_CONNECTION_TIMEOUT_SECONDS (2 s, looked at every second).
       long start = System.nanoTime();
       for (Socket s : idle) {
         s.setSoTimeout(15_000);

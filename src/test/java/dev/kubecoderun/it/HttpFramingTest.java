@@ -10,7 +10,6 @@ import dev.kubecoderun.testing.LogCapture;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
@@ -63,11 +62,9 @@ class HttpFramingTest {
   }
 
   private static String untilClosed(TestServer on, String request) throws IOException {
-    try (Socket s = new Socket()) {
-      s.connect(new InetSocketAddress("127.0.0.1", on.app.port()), 5000);
+    try (Socket s = RawHttp.connect(on.app.port())) {
       s.setSoTimeout(10_000);
-      s.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1));
-      s.getOutputStream().flush();
+      RawHttp.write(s, request);
       ByteArrayOutputStream got = new ByteArrayOutputStream();
       InputStream in = s.getInputStream();
       byte[] buf = new byte[8192];
@@ -90,6 +87,11 @@ class HttpFramingTest {
    * comes back until the server closes the connection (or 20 s pass).
    */
   private static Trickled trickleUntilClosed(Socket s) throws IOException {
+    return trickleUntilClosed(s, "a");
+  }
+
+  /** {@link #trickleUntilClosed(Socket)}, sending {@code piece} each time (a chunk of a byte). */
+  private static Trickled trickleUntilClosed(Socket s, String piece) throws IOException {
     long start = System.nanoTime();
     Thread trickle =
         Thread.ofVirtual()
@@ -97,8 +99,7 @@ class HttpFramingTest {
                 () -> {
                   try {
                     for (int i = 0; i < 100; i++) {
-                      s.getOutputStream().write('a');
-                      s.getOutputStream().flush();
+                      RawHttp.write(s, piece);
                       Thread.sleep(300); // under the idle timeout
                     }
                   } catch (IOException | InterruptedException e) {
@@ -141,25 +142,24 @@ class HttpFramingTest {
     String hidden =
         "GET /v1/files/"
             + dev.kubecoderun.session.Ids.next()
-            + " HTTP/1.1\r\nHost: x\r\nX-API-Key: "
-            + TestServer.KEY
-            + "\r\n\r\n";
+            + " HTTP/1.1\r\nHost: x\r\n"
+            + RawHttp.KEY_HEADER
+            + "\r\n";
     for (String[] c :
         List.of(
-            new String[] {"/v1/health", "X-API-Key: " + TestServer.KEY + "\r\n", "405"},
-            new String[] {"/v1/nowhere", "X-API-Key: " + TestServer.KEY + "\r\n", "404"},
-            new String[] {"/v1/upload", "X-API-Key: " + TestServer.KEY + "\r\n", "415"},
+            new String[] {"/v1/health", RawHttp.KEY_HEADER, "405"},
+            new String[] {"/v1/nowhere", RawHttp.KEY_HEADER, "404"},
+            new String[] {"/v1/upload", RawHttp.KEY_HEADER, "415"},
             new String[] {"/v1/upload", "", "401"})) {
       String replies =
           untilClosed(
-              "POST "
-                  + c[0]
-                  + " HTTP/1.1\r\nHost: x\r\n"
-                  + c[1]
-                  + "Content-Type: text/plain\r\nConnection: close\r\nContent-Length: "
-                  + hidden.length()
-                  + "\r\n\r\n"
-                  + hidden);
+              RawHttp.post(
+                  c[0],
+                  c[1]
+                      + "Content-Type: text/plain\r\nConnection: close\r\nContent-Length: "
+                      + hidden.length()
+                      + "\r\n",
+                  hidden));
       assertEquals(List.of(c[2]), statuses(replies), c[0] + ": one answer, then the close");
     }
   }
@@ -174,22 +174,20 @@ class HttpFramingTest {
     String hidden = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
     for (String[] c :
         List.of(
-            new String[] {"/v1/nowhere", "X-API-Key: " + TestServer.KEY + "\r\n", "404"},
-            new String[] {"/v1/upload", "X-API-Key: " + TestServer.KEY + "\r\n", "415"},
+            new String[] {"/v1/nowhere", RawHttp.KEY_HEADER, "404"},
+            new String[] {"/v1/upload", RawHttp.KEY_HEADER, "415"},
             new String[] {"/v1/upload", "", "401"})) {
-      try (Socket s = new Socket()) {
-        s.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
+      try (Socket s = RawHttp.connect(server.app.port())) {
         s.setSoTimeout(10_000);
-        s.getOutputStream()
-            .write(
-                ("POST "
-                        + c[0]
-                        + " HTTP/1.1\r\nHost: x\r\n"
-                        + c[1]
-                        + "Content-Type: text/plain\r\nExpect: 100-continue\r\nContent-Length: "
-                        + hidden.length()
-                        + "\r\n\r\n")
-                    .getBytes(StandardCharsets.US_ASCII));
+        RawHttp.write(
+            s,
+            RawHttp.post(
+                c[0],
+                c[1]
+                    + "Content-Type: text/plain\r\nExpect: 100-continue\r\nContent-Length: "
+                    + hidden.length()
+                    + "\r\n",
+                ""));
         InputStream in = s.getInputStream();
         String first = RawHttp.readReply(in);
         assertEquals(List.of(c[2]), statuses(first), c[0]);
@@ -197,7 +195,7 @@ class HttpFramingTest {
             first.toLowerCase(java.util.Locale.ROOT).contains("\r\nconnection: close\r\n"),
             c[0] + ": the client is told the connection ends: " + first);
         try {
-          s.getOutputStream().write(hidden.getBytes(StandardCharsets.US_ASCII));
+          RawHttp.write(s, hidden);
         } catch (IOException e) {
           // closed already: nothing more to send
         }
@@ -218,14 +216,11 @@ class HttpFramingTest {
   void aBrokenChunkIsTheClients400WithoutAStackTrace() throws Exception {
     logged.clear();
     String[][] cases = {
-      {"/v1/exec", "X-API-Key: " + TestServer.KEY + "\r\nContent-Type: application/json\r\n"},
+      {"/v1/exec", RawHttp.KEY_HEADER + "Content-Type: application/json\r\n"},
       // No credential header: the body is read for a key first.
       {"/v1/exec", "Content-Type: application/json\r\n"},
-      {"/v1/state/" + dev.kubecoderun.session.Ids.next(), "X-API-Key: " + TestServer.KEY + "\r\n"},
-      {
-        "/v1/upload",
-        "X-API-Key: " + TestServer.KEY + "\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-      },
+      {"/v1/state/" + dev.kubecoderun.session.Ids.next(), RawHttp.KEY_HEADER},
+      {"/v1/upload", RawHttp.KEY_HEADER + "Content-Type: multipart/form-data; boundary=b\r\n"},
     };
     // A first chunk, then a size that is no number (then nothing: the client waits), or a last
     // chunk whose lines end in a CR alone or an LF alone.
@@ -233,12 +228,8 @@ class HttpFramingTest {
       for (String[] c : cases) {
         String replies =
             untilClosed(
-                "POST "
-                    + c[0]
-                    + " HTTP/1.1\r\nHost: x\r\n"
-                    + c[1]
-                    + "Transfer-Encoding: chunked\r\n\r\n3\r\n--b\r\n"
-                    + broken);
+                RawHttp.post(
+                    c[0], c[1] + "Transfer-Encoding: chunked\r\n", "3\r\n--b\r\n" + broken));
         String what = c[0] + " " + broken.strip() + ": " + replies;
         assertEquals(List.of("400"), statuses(replies), what);
         JsonNode error = body(replies);
@@ -282,23 +273,24 @@ class HttpFramingTest {
         TestServer.start(Map.of("IDLE_CONNECTION_TIMEOUT_SECONDS", "2", "POD_POOL_PY", "0"), "0");
     try {
       logged.clear();
-      String key = "X-API-Key: " + TestServer.KEY + "\r\n";
+      String key = RawHttp.KEY_HEADER;
       String[] stalled = {
-        "POST /v1/exec HTTP/1.1\r\nHost: x\r\n"
-            + key
-            + "Content-Type: application/json\r\nContent-Length: 10000\r\n\r\n{\"lang\":",
-        "POST /v1/state/"
-            + dev.kubecoderun.session.Ids.next()
-            + " HTTP/1.1\r\nHost: x\r\n"
-            + key
-            + "Content-Length: 10000\r\n\r\n\u0002abc",
-        "POST /v1/upload HTTP/1.1\r\nHost: x\r\n"
-            + key
-            + "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 10000\r\n\r\n"
-            + "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nab",
-        "POST /v1/exec HTTP/1.1\r\nHost: x\r\n"
-            + key
-            + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n",
+        RawHttp.post(
+            "/v1/exec",
+            key + "Content-Type: application/json\r\nContent-Length: 10000\r\n",
+            "{\"lang\":"),
+        RawHttp.post(
+            "/v1/state/" + dev.kubecoderun.session.Ids.next(),
+            key + "Content-Length: 10000\r\n",
+            "\u0002abc"),
+        RawHttp.post(
+            "/v1/upload",
+            key + "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 10000\r\n",
+            "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nab"),
+        RawHttp.post(
+            "/v1/exec",
+            key + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n",
+            "2\r\n{}\r\n"),
       };
       for (String request : stalled) {
         long start = System.nanoTime();
@@ -335,17 +327,17 @@ class HttpFramingTest {
                 "POD_POOL_PY",
                 "0"),
             "0");
-    try (Socket s = new Socket()) {
+    try (Socket s = RawHttp.connect(own.app.port())) {
       logged.clear();
-      s.connect(new InetSocketAddress("127.0.0.1", own.app.port()), 5000);
-      s.getOutputStream()
-          .write(
-              ("POST /v1/exec HTTP/1.1\r\nHost: x\r\nX-API-Key: "
-                      + TestServer.KEY
-                      + "\r\nContent-Type: application/json\r\nContent-Length: "
-                      + (3 << 20)
-                      + "\r\n\r\n")
-                  .getBytes(StandardCharsets.US_ASCII));
+      RawHttp.write(
+          s,
+          RawHttp.post(
+              "/v1/exec",
+              RawHttp.KEY_HEADER
+                  + "Content-Type: application/json\r\nContent-Length: "
+                  + (3 << 20)
+                  + "\r\n",
+              ""));
       s.getOutputStream().write(new byte[(1 << 20) + 4096]); // past the limit, then nothing
       s.setSoTimeout(20_000);
       ByteArrayOutputStream got = new ByteArrayOutputStream();
@@ -394,24 +386,15 @@ class HttpFramingTest {
         TestServer.start(Map.of("IDLE_CONNECTION_TIMEOUT_SECONDS", "2", "POD_POOL_PY", "0"), "0");
     try {
       logged.clear();
-      String key = "X-API-Key: " + TestServer.KEY + "\r\n";
       for (String[] c :
           List.of(
               new String[] {
                 "/v1/upload", "Content-Type: multipart/form-data; boundary=b\r\n", "401"
               },
-              new String[] {"/v1/nowhere", key, "404"},
-              new String[] {"/v1/health", key, "405"})) {
-        try (Socket s = new Socket()) {
-          s.connect(new InetSocketAddress("127.0.0.1", own.app.port()), 5000);
-          s.getOutputStream()
-              .write(
-                  ("POST "
-                          + c[0]
-                          + " HTTP/1.1\r\nHost: x\r\n"
-                          + c[1]
-                          + "Content-Length: 100000\r\n\r\n--b")
-                      .getBytes(StandardCharsets.US_ASCII));
+              new String[] {"/v1/nowhere", RawHttp.KEY_HEADER, "404"},
+              new String[] {"/v1/health", RawHttp.KEY_HEADER, "405"})) {
+        try (Socket s = RawHttp.connect(own.app.port())) {
+          RawHttp.write(s, RawHttp.post(c[0], c[1] + "Content-Length: 100000\r\n", "--b"));
           Trickled t = trickleUntilClosed(s);
           String replies = t.replies();
           double seconds = t.seconds();
@@ -432,7 +415,8 @@ class HttpFramingTest {
    * idle timeout (2 s here), so that alone never ended it, and MAX_CONCURRENT_REQUESTS such clients
    * held every request slot for as long as they liked. Past the idle timeout a body must average
    * REQUEST_BODY_MIN_KIB_PER_SECOND (16 KiB/s): the next read is answered 408, and the connection
-   * ends.
+   * ends. So for every endpoint that reads a body (an upload, JSON, a state), framed by its length
+   * or chunked.
    */
   @Test
   void aBodyTrickledByAKeyHolderIsAnswered408OnceItFallsBelowTheMinimumRate() throws Exception {
@@ -440,34 +424,36 @@ class HttpFramingTest {
         TestServer.start(Map.of("IDLE_CONNECTION_TIMEOUT_SECONDS", "2", "POD_POOL_PY", "0"), "0");
     try {
       logged.clear();
+      String length = "Content-Length: 100000\r\n";
       for (String[] c :
           List.of(
               new String[] {
                 "/v1/upload",
-                "multipart/form-data; boundary=b",
+                "Content-Type: multipart/form-data; boundary=b\r\n" + length,
                 "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\n"
               },
-              new String[] {"/v1/exec", "application/json", "{\"lang\":\"py\",\"code\":\"#"})) {
-        try (Socket s = new Socket()) {
-          s.connect(new InetSocketAddress("127.0.0.1", own.app.port()), 5000);
-          s.getOutputStream()
-              .write(
-                  ("POST "
-                          + c[0]
-                          + " HTTP/1.1\r\nHost: x\r\nX-API-Key: "
-                          + TestServer.KEY
-                          + "\r\nContent-Type: "
-                          + c[1]
-                          + "\r\nContent-Length: 100000\r\n\r\n"
-                          + c[2])
-                      .getBytes(StandardCharsets.US_ASCII));
-          Trickled t = trickleUntilClosed(s);
-          assertEquals(List.of("408"), statuses(t.replies()), c[0] + ": " + t.replies());
+              new String[] {
+                "/v1/exec",
+                "Content-Type: application/json\r\n" + length,
+                "{\"lang\":\"py\",\"code\":\"#"
+              },
+              // Trickled in chunks of a byte: Helidon hands a chunk over only once it is whole.
+              new String[] {
+                "/v1/exec",
+                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n",
+                "16\r\n{\"lang\":\"py\",\"code\":\"#\r\n"
+              },
+              new String[] {"/v1/state/" + dev.kubecoderun.session.Ids.next(), length, "\u0002"})) {
+        String what = c[0] + " " + c[1].replace("\r\n", " ");
+        try (Socket s = RawHttp.connect(own.app.port())) {
+          RawHttp.write(s, RawHttp.post(c[0], RawHttp.KEY_HEADER + c[1], c[2]));
+          Trickled t = trickleUntilClosed(s, c[1].contains("chunked") ? "1\r\na\r\n" : "a");
+          assertEquals(List.of("408"), statuses(t.replies()), what + ": " + t.replies());
           JsonNode error = body(t.replies());
-          assertEquals("timeout", error.path("error_type").asText(), c[0]);
-          assertEquals("body_too_slow", error.at("/details/0/code").asText(), c[0]);
+          assertEquals("timeout", error.path("error_type").asText(), what);
+          assertEquals("body_too_slow", error.at("/details/0/code").asText(), what);
           assertTrue(
-              t.seconds() < 10, c[0] + ": closed after " + t.seconds() + " s, the trickle goes on");
+              t.seconds() < 10, what + ": closed after " + t.seconds() + " s, the trickle goes on");
         }
       }
       assertEquals(List.of(), severe(), "nothing logged as a failure of the service");
@@ -485,8 +471,7 @@ class HttpFramingTest {
   void aSlowButSteadyUploadIsStored() throws Exception {
     TestServer own =
         TestServer.start(Map.of("IDLE_CONNECTION_TIMEOUT_SECONDS", "2", "POD_POOL_PY", "0"), "0");
-    try (Socket s = new Socket()) {
-      s.connect(new InetSocketAddress("127.0.0.1", own.app.port()), 5000);
+    try (Socket s = RawHttp.connect(own.app.port())) {
       s.setSoTimeout(20_000);
       byte[] chunk = new byte[8192];
       Arrays.fill(chunk, (byte) 'a');
@@ -495,16 +480,17 @@ class HttpFramingTest {
           "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\n";
       String tail = "\r\n--b--\r\n";
       long length = head.length() + (long) chunks * chunk.length + tail.length();
-      var out = s.getOutputStream();
-      out.write(
-          ("POST /v1/upload HTTP/1.1\r\nHost: x\r\nX-API-Key: "
-                  + TestServer.KEY
-                  + "\r\nContent-Type: multipart/form-data; boundary=b\r\nConnection: close"
-                  + "\r\nContent-Length: "
+      RawHttp.write(
+          s,
+          RawHttp.post(
+              "/v1/upload",
+              RawHttp.KEY_HEADER
+                  + "Content-Type: multipart/form-data; boundary=b\r\nConnection: close\r\n"
+                  + "Content-Length: "
                   + length
-                  + "\r\n\r\n"
-                  + head)
-              .getBytes(StandardCharsets.US_ASCII));
+                  + "\r\n",
+              head));
+      var out = s.getOutputStream();
       // 24 pieces 125 ms apart: the body takes 3 s, past the 2 s grace, at 64 KiB/s.
       for (int i = 0; i < chunks; i++) {
         out.write(chunk);
@@ -532,12 +518,9 @@ class HttpFramingTest {
   void headersTrickledAfterTheRequestLineAreCutOffAtTheIdleTimeout() throws Exception {
     TestServer own =
         TestServer.start(Map.of("IDLE_CONNECTION_TIMEOUT_SECONDS", "2", "POD_POOL_PY", "0"), "0");
-    try (Socket s = new Socket()) {
+    try (Socket s = RawHttp.connect(own.app.port())) {
       logged.clear();
-      s.connect(new InetSocketAddress("127.0.0.1", own.app.port()), 5000);
-      s.getOutputStream()
-          .write(
-              "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: ".getBytes(StandardCharsets.US_ASCII));
+      RawHttp.write(s, "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: ");
       double seconds = trickleUntilClosed(s).seconds();
       assertTrue(seconds < 10, "cut off after " + seconds + " s, the trickle would go on for 30");
       assertEquals(List.of(), severe(), "nothing logged as a failure of the service");

@@ -7,12 +7,14 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.common.Json;
 import java.io.IOException;
 import java.net.Socket;
+import java.net.http.HttpRequest;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.function.IntFunction;
 import java.util.stream.IntStream;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -32,7 +34,7 @@ class LimitsTest {
 
   /**
    * POST /state takes a body up to STATE_MAX_SIZE_MB, even when that is larger than any JSON body
-   * or upload allowed: the server's own ceiling on bodies counts it too.
+   * or upload allowed: the server's own ceiling on bodies counts it too. One over it is a 413.
    */
   @Test
   void aStateUpToItsOwnLimitIsAcceptedWhenOtherBodiesMustBeSmaller() {
@@ -53,11 +55,18 @@ class LimitsTest {
           own.send(
               own.request("/state/LargeStateSession0001")
                   .header("Content-Type", "application/octet-stream")
-                  .POST(java.net.http.HttpRequest.BodyPublishers.ofByteArray(state)));
+                  .POST(HttpRequest.BodyPublishers.ofByteArray(state)));
       assertEquals(201, up.status(), up.body());
       assertEquals(
           state.length,
           own.get("/state/LargeStateSession0001/info").json().path("size_bytes").asInt());
+      TestServer.Reply over =
+          own.send(
+              own.request("/state/LargeStateSession0002")
+                  .header("Content-Type", "application/octet-stream")
+                  .POST(HttpRequest.BodyPublishers.ofByteArray(new byte[50 << 20])));
+      Errors.assertError(over, 413, "resource_exhausted");
+      assertTrue(over.body().contains("State exceeds"), over.body());
     } finally {
       own.app.close();
     }
@@ -165,7 +174,7 @@ class LimitsTest {
     return smallDisk;
   }
 
-  @org.junit.jupiter.api.AfterAll
+  @AfterAll
   static void stopSmallDisk() {
     if (smallDisk != null) {
       smallDisk.app.close();

@@ -2,6 +2,8 @@ package dev.kubecoderun.it;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -10,7 +12,31 @@ import java.util.regex.Pattern;
 final class RawHttp {
   private static final Pattern LENGTH = Pattern.compile("(?im)^content-length: *(\\d+)");
 
+  /** The header line of the test servers' API key. */
+  static final String KEY_HEADER = "X-API-Key: " + TestServer.KEY + "\r\n";
+
   private RawHttp() {}
+
+  /** A new connection to the server on {@code port}; its reads wait until the caller says. */
+  static Socket connect(int port) throws IOException {
+    Socket s = new Socket();
+    s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+    return s;
+  }
+
+  /**
+   * A POST as a client writes it: its request line and Host, {@code headers} (each line ending in
+   * CRLF), the empty line, then {@code body}: all of it, or as much as the client sends at first.
+   */
+  static String post(String path, String headers, String body) {
+    return "POST " + path + " HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n" + body;
+  }
+
+  /** Writes {@code text} (a request, or part of one) on {@code s}, one byte a character. */
+  static void write(Socket s, String text) throws IOException {
+    s.getOutputStream().write(text.getBytes(StandardCharsets.ISO_8859_1));
+    s.getOutputStream().flush();
+  }
 
   /** Status line, headers and the body (by Content-Length, or its first chunk) of one answer. */
   static String readReply(InputStream in) throws IOException {
