@@ -74,21 +74,9 @@ abstract class FileMetadataStoreContract {
     assertEquals(List.of(), store().list(Ids.next()));
   }
 
-  @Test
-  void countGivesHowManyFilesASessionHoldsAndForgetsDeletedOnes() {
-    StoredFile a = file("a.csv", StoredFile.Kind.UPLOAD, now);
-    StoredFile b = file("b.png", StoredFile.Kind.OUTPUT, now.plusSeconds(1));
-    store().save(a);
-    store().save(b);
-    store().save(file("c.txt", StoredFile.Kind.OUTPUT, now.plusSeconds(2)));
-    store().delete(session, b.id());
-
-    assertEquals(2, store().count(session));
-    assertEquals(0, store().count(Ids.next()));
-  }
-
   /**
-   * What MAX_SESSION_STORAGE_MB bounds: a deleted file's bytes are free again, none go negative.
+   * What MAX_SESSION_FILES and MAX_SESSION_STORAGE_MB bound: a deleted file is neither counted nor
+   * its bytes, none go negative.
    */
   @Test
   void usageAddsUpASessionsFilesAndForgetsDeletedOnes() {

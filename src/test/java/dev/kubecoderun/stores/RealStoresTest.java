@@ -238,7 +238,7 @@ class RealStoresTest {
               write);
           assertEquals(1, proxy.lost(), write);
           FileMetadataStore after = new RedisFileMetadataStore(direct, Duration.ZERO);
-          assertEquals(after.list(sid).size(), after.count(sid), "cut after " + write);
+          assertEquals(after.list(sid).size(), after.usage(sid).files(), "cut after " + write);
         }
       }
     }
@@ -268,11 +268,11 @@ class RealStoresTest {
       String dangling = Ids.next();
       REDIS.run(j -> j.sadd(setKey, dangling));
 
-      assertEquals(1, store.count(sid), "only the file with a record");
+      assertEquals(1, store.usage(sid).files(), "only the file with a record");
       assertEquals(List.of(id), store.list(sid).stream().map(f -> f.id()).toList());
       boolean left = REDIS.call(j -> j.sismember(setKey, dangling));
       assertFalse(left, "dropped from the set");
-      assertEquals(1, store.count(sid));
+      assertEquals(1, store.usage(sid).files());
     }
 
     /**
