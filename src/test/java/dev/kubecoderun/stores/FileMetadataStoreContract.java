@@ -20,10 +20,15 @@ abstract class FileMetadataStoreContract {
   private final String session = Ids.next();
   private final Instant now = Instant.now().truncatedTo(ChronoUnit.MICROS);
 
-  private StoredFile file(String name, StoredFile.Kind kind, Instant at) {
+  /** A file of {@code size} bytes of session {@code sid}, named {@code name}, made {@code at}. */
+  static StoredFile file(String sid, String name, long size, StoredFile.Kind kind, Instant at) {
     String id = Ids.next();
     return new StoredFile(
-        session, id, name, "text/csv", StoredFile.objectKey(session, kind, id), 42, at, kind);
+        sid, id, name, "text/csv", StoredFile.objectKey(sid, kind, id), size, at, kind);
+  }
+
+  private StoredFile file(String name, StoredFile.Kind kind, Instant at) {
+    return file(session, name, 42, kind, at);
   }
 
   /** A skill file of user u1 of tenant acme. */
