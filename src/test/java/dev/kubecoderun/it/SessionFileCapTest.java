@@ -138,18 +138,9 @@ class SessionFileCapTest {
         "Content-Disposition: form-data; name=\"file\"; filename=\"slow2.txt\""
             + "\r\nContent-Type: text/plain\r\n\r\nslow2\r\n--kcrSlow--\r\n";
     byte[] body = (head + tail).getBytes(StandardCharsets.US_ASCII);
-    try (Socket slow = new Socket()) {
-      slow.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
-      slow.setSoTimeout(30_000);
+    try (Socket slow = RawHttp.startPost(server.app.port(), "/v1/upload", "kcrSlow", body.length)) {
       OutputStream out = slow.getOutputStream();
-      out.write(
-          ("POST /v1/upload HTTP/1.1\r\nHost: localhost\r\nX-API-Key: "
-                  + TestServer.KEY
-                  + "\r\nContent-Type: multipart/form-data; boundary=kcrSlow\r\nContent-Length: "
-                  + body.length
-                  + "\r\nConnection: close\r\n\r\n"
-                  + head)
-              .getBytes(StandardCharsets.US_ASCII));
+      out.write(head.getBytes(StandardCharsets.US_ASCII));
       out.flush();
       Eventually.await(
           "the slow upload's first file stored",

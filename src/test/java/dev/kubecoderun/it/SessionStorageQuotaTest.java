@@ -8,7 +8,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.testing.Eventually;
 import java.io.ByteArrayOutputStream;
 import java.io.OutputStream;
-import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.http.HttpRequest;
 import java.nio.charset.StandardCharsets;
@@ -184,18 +183,9 @@ class SessionStorageQuotaTest {
             + "t".repeat(100 * KIB)
             + "\r\n--kcrSlow--\r\n";
     byte[] body = (head + tail).getBytes(StandardCharsets.US_ASCII);
-    try (Socket slow = new Socket()) {
-      slow.connect(new InetSocketAddress("127.0.0.1", s.app.port()), 5000);
-      slow.setSoTimeout(30_000);
+    try (Socket slow = RawHttp.startPost(s.app.port(), "/v1/upload", "kcrSlow", body.length)) {
       OutputStream out = slow.getOutputStream();
-      out.write(
-          ("POST /v1/upload HTTP/1.1\r\nHost: localhost\r\nX-API-Key: "
-                  + TestServer.KEY
-                  + "\r\nContent-Type: multipart/form-data; boundary=kcrSlow\r\nContent-Length: "
-                  + body.length
-                  + "\r\nConnection: close\r\n\r\n"
-                  + head)
-              .getBytes(StandardCharsets.US_ASCII));
+      out.write(head.getBytes(StandardCharsets.US_ASCII));
       out.flush();
       Eventually.await(
           "the slow upload's first file stored",

@@ -15,7 +15,6 @@ import dev.kubecoderun.testing.OpenApiContract;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.http.HttpRequest;
 import java.nio.charset.StandardCharsets;
@@ -154,19 +153,9 @@ class SessionUploadsTest {
                 + TAIL)
             .getBytes(StandardCharsets.UTF_8);
     int stallAt = body.length - TAIL.length();
-    try (Socket upload = new Socket()) {
-      upload.connect(new InetSocketAddress("127.0.0.1", s.api().app.port()), 5000);
-      upload.setSoTimeout(60_000);
+    try (Socket upload =
+        RawHttp.startPost(s.api().app.port(), "/v1/upload/batch", BOUNDARY, body.length)) {
       OutputStream out = upload.getOutputStream();
-      out.write(
-          ("POST /v1/upload/batch HTTP/1.1\r\nHost: localhost\r\nX-API-Key: "
-                  + TestServer.KEY
-                  + "\r\nContent-Type: multipart/form-data; boundary="
-                  + BOUNDARY
-                  + "\r\nContent-Length: "
-                  + body.length
-                  + "\r\nConnection: close\r\n\r\n")
-              .getBytes(StandardCharsets.US_ASCII));
       // All but the end of the second file: the server stores the first and waits in the second.
       out.write(body, 0, stallAt);
       out.flush();
