@@ -15,7 +15,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
@@ -31,11 +30,6 @@ import org.junit.jupiter.params.provider.EnumSource;
  */
 @Tag("integration")
 class SessionStorageQuotaTest {
-  enum Stores {
-    EMBEDDED,
-    REDIS_AND_S3
-  }
-
   private static final int KIB = 1024;
   private static final Map<Stores, TestServer> SERVERS = new EnumMap<>(Stores.class);
 
@@ -43,11 +37,7 @@ class SessionStorageQuotaTest {
     return SERVERS.computeIfAbsent(
         kind,
         k -> {
-          Map<String, String> env =
-              k == Stores.REDIS_AND_S3
-                  ? TestServer.realStoresEnv(
-                      "kcr-quota-" + Long.toString(System.nanoTime(), 36) + ":", "kcr-quota")
-                  : new HashMap<>();
+          Map<String, String> env = k.env("kcr-quota");
           env.put("MAX_SESSION_STORAGE_MB", "1");
           env.put("POD_POOL_PY", "0");
           return TestServer.start(env, "0");

@@ -23,7 +23,6 @@ import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.EnumMap;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
@@ -39,11 +38,6 @@ import org.junit.jupiter.params.provider.EnumSource;
  */
 @Tag("integration")
 class SessionUploadsTest {
-  enum Stores {
-    EMBEDDED,
-    REDIS_AND_S3
-  }
-
   /** A server, its clock, and its object store seen from the test. */
   private record Server(TestServer api, MovingClock clock, ObjectStore objects) {}
 
@@ -53,11 +47,7 @@ class SessionUploadsTest {
     return SERVERS.computeIfAbsent(
         kind,
         k -> {
-          Map<String, String> env =
-              k == Stores.REDIS_AND_S3
-                  ? TestServer.realStoresEnv(
-                      "kcr-uploads-" + Long.toString(System.nanoTime(), 36) + ":", "kcr-uploads")
-                  : new HashMap<>();
+          Map<String, String> env = k.env("kcr-uploads");
           env.put("SESSION_TTL_HOURS", "1");
           env.put("MAX_SESSION_STORAGE_MB", "1");
           env.put("POD_POOL_PY", "0");
