@@ -64,6 +64,10 @@ class FullDataDirTest {
     disk.fill();
     assertStorageFull(createKey("during"));
     assertStorageFull(server.exec("py", "print(1)")); // a new session: its file
+    // A run in the session whose generated file finds no room (bash: no state to save either).
+    assertStorageFull(
+        server.exec(Map.of("lang", "bash", "code", "echo x > out.txt", "session_id", sid)));
+    assertEquals(List.of(firstId), fileIds(sid));
     TestServer.Reply health = server.get("/health/detailed?use_cache=false");
     assertEquals("unhealthy", health.json().at("/services/storage/status").asText(), health.body());
     TestServer.Reply stats =
