@@ -11,7 +11,6 @@ import java.net.Socket;
 import java.net.http.HttpRequest;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -53,14 +52,6 @@ class SessionFileCapTest {
   private static TestServer.Reply upload(String sid, String name) {
     return server.upload(
         "/v1/upload", name, name.getBytes(StandardCharsets.UTF_8), Map.of("session_id", sid));
-  }
-
-  private static List<String> names(String sid) {
-    TestServer.Reply r = server.get("/v1/files/" + sid + "?detail=simple");
-    assertEquals(200, r.status(), r.body());
-    List<String> out = new ArrayList<>();
-    r.json().forEach(f -> out.add(f.path("name").asText()));
-    return out;
   }
 
   /** POST /upload/batch of one part per name into {@code sid}. */
@@ -111,14 +102,14 @@ class SessionFileCapTest {
       assertEquals("error", f.path("status").asText(), both.body());
       assertTrue(f.path("error").asText().contains("holds the most files"), both.body());
     }
-    assertEquals(List.of("a.txt", "b.txt", "c.txt"), names(sid));
+    assertEquals(List.of("a.txt", "b.txt", "c.txt"), server.fileNames(sid));
 
     // Room again once a file is deleted; a new session has its own.
     String first =
         server.get("/v1/files/" + sid + "?detail=simple").json().get(0).path("id").asText();
     assertEquals(200, server.delete("/v1/files/" + sid + "/" + first).status());
     assertEquals(200, upload(sid, "d.txt").status());
-    assertEquals(List.of("b.txt", "c.txt", "d.txt"), names(sid));
+    assertEquals(List.of("b.txt", "c.txt", "d.txt"), server.fileNames(sid));
     assertEquals(200, upload(newSessionId(), "elsewhere.txt").status());
   }
 
@@ -145,7 +136,7 @@ class SessionFileCapTest {
       Eventually.await(
           "the slow upload's first file stored",
           Duration.ofSeconds(30),
-          () -> names(sid).equals(List.of("slow1.txt")));
+          () -> server.fileNames(sid).equals(List.of("slow1.txt")));
 
       // Another upload fills the session meanwhile (1 + 2 files = the cap)...
       TestServer.Reply quick = batch(sid, "quick1.txt", "quick2.txt");
@@ -159,7 +150,8 @@ class SessionFileCapTest {
       assertTrue(answer.startsWith("HTTP/1.1 409 "), answer);
       assertTrue(answer.contains("session_file_limit"), answer);
     }
-    assertEquals(List.of("quick1.txt", "quick2.txt"), names(sid).stream().sorted().toList());
+    assertEquals(
+        List.of("quick1.txt", "quick2.txt"), server.fileNames(sid).stream().sorted().toList());
   }
 
   @Test
@@ -194,7 +186,7 @@ class SessionFileCapTest {
     assertTrue(
         run.path("stderr").asText().contains("2 generated file(s) not kept: the session holds"),
         r.body());
-    assertEquals(List.of("input1.txt", "input2.txt", "a.txt"), names(sid));
+    assertEquals(List.of("input1.txt", "input2.txt", "a.txt"), server.fileNames(sid));
   }
 
   /**

@@ -63,14 +63,6 @@ class SessionStorageQuotaTest {
     return s.upload("/v1/upload", name, bytes(size, name.charAt(0)), Map.of("session_id", sid));
   }
 
-  private static List<String> names(TestServer s, String sid) {
-    TestServer.Reply r = s.get("/v1/files/" + sid + "?detail=simple");
-    assertEquals(200, r.status(), r.body());
-    List<String> out = new ArrayList<>();
-    r.json().forEach(f -> out.add(f.path("name").asText()));
-    return out;
-  }
-
   private static String idOf(TestServer s, String sid, String name) {
     for (JsonNode f : s.get("/v1/files/" + sid + "?detail=simple").json()) {
       if (f.path("name").asText().equals(name)) {
@@ -123,7 +115,7 @@ class SessionStorageQuotaTest {
     assertEquals(200, upload(s, sid, "a.bin", 600 * KIB).status());
 
     assertStorageLimit(upload(s, sid, "b.bin", 600 * KIB));
-    assertEquals(List.of("a.bin"), names(s, sid));
+    assertEquals(List.of("a.bin"), s.fileNames(sid));
     TestServer.Reply a = s.get("/v1/download/" + sid + "/" + idOf(s, sid, "a.bin"));
     assertArrayEquals(bytes(600 * KIB, 'a'), a.raw().body(), "what the session held is intact");
 
@@ -138,17 +130,17 @@ class SessionStorageQuotaTest {
     JsonNode d = partial.json().path("files").get(1);
     assertEquals("error", d.path("status").asText(), partial.body());
     assertTrue(d.path("error").asText().contains("(1 MiB)"), partial.body());
-    assertEquals(List.of("a.bin", "c.bin", "e.bin"), names(s, sid).stream().sorted().toList());
+    assertEquals(List.of("a.bin", "c.bin", "e.bin"), s.fileNames(sid).stream().sorted().toList());
 
     // Deleting frees the bytes: the refused file fits now.
     assertEquals(200, s.delete("/v1/files/" + sid + "/" + idOf(s, sid, "a.bin")).status());
     assertEquals(200, upload(s, sid, "b.bin", 600 * KIB).status());
-    assertEquals(List.of("b.bin", "c.bin", "e.bin"), names(s, sid).stream().sorted().toList());
+    assertEquals(List.of("b.bin", "c.bin", "e.bin"), s.fileNames(sid).stream().sorted().toList());
     // Another session has its own, up to the last byte; then no byte more.
     String full = newSessionId();
     assertEquals(200, upload(s, full, "f.bin", 1024 * KIB).status());
     assertStorageLimit(upload(s, full, "g.bin", 1));
-    assertEquals(List.of("f.bin"), names(s, full));
+    assertEquals(List.of("f.bin"), s.fileNames(full));
   }
 
   /**
@@ -180,7 +172,7 @@ class SessionStorageQuotaTest {
       Eventually.await(
           "the slow upload's first file stored",
           Duration.ofSeconds(30),
-          () -> names(s, sid).equals(List.of("slow1.bin")));
+          () -> s.fileNames(sid).equals(List.of("slow1.bin")));
 
       // Another upload fills the session meanwhile (400 + 600 KiB)...
       assertEquals(200, upload(s, sid, "quick.bin", 600 * KIB).status());
@@ -192,7 +184,7 @@ class SessionStorageQuotaTest {
       assertTrue(answer.startsWith("HTTP/1.1 409 "), answer);
       assertTrue(answer.contains("session_storage_limit"), answer);
     }
-    assertEquals(List.of("quick.bin"), names(s, sid));
+    assertEquals(List.of("quick.bin"), s.fileNames(sid));
   }
 
   /**
@@ -230,7 +222,8 @@ class SessionStorageQuotaTest {
     assertEquals("session_storage_full", skipped.get(0).path("reason").asText(), r.body());
     assertEquals(1, run.path("artifact_delivery").path("failed").asInt(), r.body());
     assertTrue(run.path("stderr").asText().contains("'b.bin' not kept"), r.body());
-    assertEquals(List.of("a.bin", "c.bin", "input.bin"), names(s, sid).stream().sorted().toList());
+    assertEquals(
+        List.of("a.bin", "c.bin", "input.bin"), s.fileNames(sid).stream().sorted().toList());
   }
 
   /**
@@ -264,7 +257,7 @@ class SessionStorageQuotaTest {
     JsonNode skipped = r.json().path("skipped_files").get(0);
     assertEquals("data.bin", skipped.path("name").asText(), r.body());
     assertEquals("session_storage_full", skipped.path("reason").asText(), r.body());
-    assertEquals(List.of("data.bin"), names(s, sid));
+    assertEquals(List.of("data.bin"), s.fileNames(sid));
     assertArrayEquals(bytes(600 * KIB, 'd'), s.get("/v1/download/" + sid + "/" + id).raw().body());
   }
 
@@ -313,6 +306,6 @@ class SessionStorageQuotaTest {
         s.withKey(TestServer.KEY2)
             .upload("mine.txt", bytes(3, 'm'), Map.of("session_id", existing));
     assertEquals(404, other.status(), other.body());
-    assertEquals(List.of("a.bin"), names(s, existing));
+    assertEquals(List.of("a.bin"), s.fileNames(existing));
   }
 }

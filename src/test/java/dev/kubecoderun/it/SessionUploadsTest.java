@@ -21,7 +21,6 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
-import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
@@ -96,14 +95,6 @@ class SessionUploadsTest {
     return "s" + Long.toString(System.nanoTime(), 36);
   }
 
-  private static List<String> names(Server s, String sid) {
-    TestServer.Reply r = s.api().get("/v1/files/" + sid + "?detail=simple");
-    assertEquals(200, r.status(), r.body());
-    List<String> out = new ArrayList<>();
-    r.json().forEach(f -> out.add(f.path("name").asText()));
-    return out;
-  }
-
   /**
    * An expired session's files take none of the bytes of the session made anew under its id
    * (MAX_SESSION_STORAGE_MB=1 here): what a session holds is read from its files' records, which
@@ -121,7 +112,7 @@ class SessionUploadsTest {
     s.clock().set(s.clock().instant().plus(Duration.ofHours(2)));
     TestServer.Reply anew = s.api().upload("/v1/upload", "new.bin", big, Map.of("session_id", sid));
     assertEquals(200, anew.status(), anew.body());
-    assertEquals(List.of("new.bin"), names(s, sid));
+    assertEquals(List.of("new.bin"), s.api().fileNames(sid));
   }
 
   /**
@@ -152,7 +143,7 @@ class SessionUploadsTest {
       Eventually.await(
           "the upload's first file to be stored",
           Duration.ofSeconds(30),
-          () -> names(s, sid).contains("first.txt"));
+          () -> s.api().fileNames(sid).contains("first.txt"));
 
       s.clock().set(s.clock().instant().plus(Duration.ofHours(2)));
       TestServer.Reply later =
@@ -164,7 +155,7 @@ class SessionUploadsTest {
                   Map.of("session_id", sid));
       assertEquals(200, later.status(), later.body());
       assertEquals(sid, later.json().path("session_id").asText());
-      assertEquals(List.of("later.txt"), names(s, sid), "the expired session was emptied");
+      assertEquals(List.of("later.txt"), s.api().fileNames(sid), "the expired session was emptied");
 
       out.write(body, stallAt, body.length - stallAt);
       out.flush();
@@ -175,7 +166,8 @@ class SessionUploadsTest {
       JsonNode error = Json.tree(json);
       assertEquals("session_expired", error.path("details").get(0).path("code").asText(), reply);
     }
-    assertEquals(List.of("later.txt"), names(s, sid), "nothing of the expired upload is listed");
+    assertEquals(
+        List.of("later.txt"), s.api().fileNames(sid), "nothing of the expired upload is listed");
     assertEquals(
         1,
         s.objects().list("sessions/" + sid + "/", null, 10).size(),

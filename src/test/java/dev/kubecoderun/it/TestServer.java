@@ -18,7 +18,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -363,6 +365,15 @@ final class TestServer {
 
   Reply exec(String lang, String code) {
     return exec(Map.of("lang", lang, "code", code));
+  }
+
+  /** The names of session {@code sid}'s files, oldest first, as the test key lists them. */
+  List<String> fileNames(String sid) {
+    Reply r = get("/v1/files/" + sid + "?detail=simple");
+    org.junit.jupiter.api.Assertions.assertEquals(200, r.status(), r.body());
+    List<String> names = new ArrayList<>();
+    r.json().forEach(f -> names.add(f.path("name").asText()));
+    return names;
   }
 
   /** POST /upload with one {@code file} part plus form fields. */
