@@ -8,10 +8,10 @@ import dev.kubecoderun.testing.Eventually;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
-import java.net.http.HttpRequest;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -54,30 +54,13 @@ class SessionFileCapTest {
         "/v1/upload", name, name.getBytes(StandardCharsets.UTF_8), Map.of("session_id", sid));
   }
 
-  /** POST /upload/batch of one part per name into {@code sid}. */
+  /** POST /upload/batch of one part per name into {@code sid}, each file holding its name. */
   private static TestServer.Reply batch(String sid, String... names) {
-    String boundary = "kcrCapBoundary";
-    StringBuilder body = new StringBuilder();
-    body.append("--")
-        .append(boundary)
-        .append("\r\nContent-Disposition: form-data; name=\"session_id\"\r\n\r\n")
-        .append(sid)
-        .append("\r\n");
+    Map<String, byte[]> files = new LinkedHashMap<>();
     for (String n : names) {
-      body.append("--")
-          .append(boundary)
-          .append("\r\nContent-Disposition: form-data; name=\"files\"; filename=\"")
-          .append(n)
-          .append("\"\r\nContent-Type: text/plain\r\n\r\n")
-          .append(n)
-          .append("\r\n");
+      files.put(n, n.getBytes(StandardCharsets.UTF_8));
     }
-    body.append("--").append(boundary).append("--\r\n");
-    return server.send(
-        server
-            .request("/v1/upload/batch")
-            .header("Content-Type", "multipart/form-data; boundary=" + boundary)
-            .POST(HttpRequest.BodyPublishers.ofString(body.toString())));
+    return server.uploadBatch(sid, files);
   }
 
   @Test

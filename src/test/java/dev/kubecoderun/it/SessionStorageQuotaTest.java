@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.testing.Eventually;
-import java.io.ByteArrayOutputStream;
 import java.io.OutputStream;
 import java.net.Socket;
 import java.net.http.HttpRequest;
@@ -15,6 +14,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
@@ -73,32 +73,10 @@ class SessionStorageQuotaTest {
   }
 
   /** POST /upload/batch of one part per name and size into {@code sid}. */
-  private static TestServer.Reply batch(TestServer s, String sid, Map<String, Integer> files) {
-    String boundary = "kcrQuotaBoundary";
-    ByteArrayOutputStream body = new ByteArrayOutputStream();
-    body.writeBytes(
-        ("--"
-                + boundary
-                + "\r\nContent-Disposition: form-data; name=\"session_id\"\r\n\r\n"
-                + sid
-                + "\r\n")
-            .getBytes(StandardCharsets.US_ASCII));
-    for (Map.Entry<String, Integer> f : files.entrySet()) {
-      body.writeBytes(
-          ("--"
-                  + boundary
-                  + "\r\nContent-Disposition: form-data; name=\"files\"; filename=\""
-                  + f.getKey()
-                  + "\"\r\nContent-Type: application/octet-stream\r\n\r\n")
-              .getBytes(StandardCharsets.US_ASCII));
-      body.writeBytes(bytes(f.getValue(), f.getKey().charAt(0)));
-      body.writeBytes("\r\n".getBytes(StandardCharsets.US_ASCII));
-    }
-    body.writeBytes(("--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII));
-    return s.send(
-        s.request("/v1/upload/batch")
-            .header("Content-Type", "multipart/form-data; boundary=" + boundary)
-            .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray())));
+  private static TestServer.Reply batch(TestServer s, String sid, Map<String, Integer> sizes) {
+    Map<String, byte[]> files = new LinkedHashMap<>();
+    sizes.forEach((name, size) -> files.put(name, bytes(size, name.charAt(0))));
+    return s.uploadBatch(sid, files);
   }
 
   private static void assertStorageLimit(TestServer.Reply r) {
@@ -120,7 +98,7 @@ class SessionStorageQuotaTest {
     assertArrayEquals(bytes(600 * KIB, 'a'), a.raw().body(), "what the session held is intact");
 
     // A batch keeps each file that fits and names each that does not.
-    Map<String, Integer> parts = new java.util.LinkedHashMap<>();
+    Map<String, Integer> parts = new LinkedHashMap<>();
     parts.put("c.bin", 300 * KIB); // 900 KiB
     parts.put("d.bin", 200 * KIB); // would be 1100 KiB
     parts.put("e.bin", 100 * KIB); // 1000 KiB
@@ -273,7 +251,7 @@ class SessionStorageQuotaTest {
     String overQuota = newSessionId();
     assertStorageLimit(upload(s, overQuota, "big.bin", 1100 * KIB));
     String tooMany = newSessionId(); // MAX_FILES_PER_REQUEST is 5
-    Map<String, Integer> six = new java.util.LinkedHashMap<>();
+    Map<String, Integer> six = new LinkedHashMap<>();
     for (String n : List.of("1", "2", "3", "4", "5", "6")) {
       six.put(n + ".txt", 10);
     }

@@ -413,6 +413,35 @@ final class TestServer {
         .POST(HttpRequest.BodyPublishers.ofByteArray(out.toByteArray()));
   }
 
+  /** POST /v1/upload/batch into session {@code sid}: a {@code files} part per entry, in order. */
+  Reply uploadBatch(String sid, Map<String, byte[]> files) {
+    String boundary = "kcrTestBoundary" + System.nanoTime();
+    ByteArrayOutputStream body = new ByteArrayOutputStream();
+    body.writeBytes(
+        ("--"
+                + boundary
+                + "\r\nContent-Disposition: form-data; name=\"session_id\"\r\n\r\n"
+                + sid
+                + "\r\n")
+            .getBytes(StandardCharsets.UTF_8));
+    for (var f : files.entrySet()) {
+      body.writeBytes(
+          ("--"
+                  + boundary
+                  + "\r\nContent-Disposition: form-data; name=\"files\"; filename=\""
+                  + f.getKey()
+                  + "\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+              .getBytes(StandardCharsets.UTF_8));
+      body.writeBytes(f.getValue());
+      body.writeBytes("\r\n".getBytes(StandardCharsets.UTF_8));
+    }
+    body.writeBytes(("--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
+    return send(
+        request("/v1/upload/batch")
+            .header("Content-Type", "multipart/form-data; boundary=" + boundary)
+            .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray())));
+  }
+
   Reply upload(String filename, String content) {
     return upload("/upload", filename, content.getBytes(StandardCharsets.UTF_8), Map.of());
   }
