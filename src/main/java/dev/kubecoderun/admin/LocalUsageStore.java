@@ -2,6 +2,7 @@ package dev.kubecoderun.admin;
 
 import com.fasterxml.jackson.core.type.TypeReference;
 import dev.kubecoderun.common.Json;
+import dev.kubecoderun.common.ThrottledWarning;
 import dev.kubecoderun.files.LocalDisk;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -46,6 +47,7 @@ public final class LocalUsageStore implements UsageStore {
   private final Set<Instant> dirty = new HashSet<>();
   private boolean failuresDirty;
   private Instant lastWrite = Instant.EPOCH;
+  private final ThrottledWarning notWritten = new ThrottledWarning(LOG, Duration.ofMinutes(1));
 
   public LocalUsageStore(Path dataDir, Duration retention, Clock clock) {
     this.dir = dataDir.resolve("usage");
@@ -75,7 +77,13 @@ public final class LocalUsageStore implements UsageStore {
       }
     }
     if (write) {
-      flush();
+      try {
+        flush();
+      } catch (RuntimeException ex) {
+        // A full disk, say: the event is counted in memory all the same and written at a later
+        // flush; not a lost record (the caller would count it lost).
+        notWritten.warn("usage counts not written yet, kept for a later write: " + ex.getMessage());
+      }
     }
   }
 

@@ -242,7 +242,8 @@ final class UploadEndpoint implements HttpService {
    */
   private void forgetIfMadeForNothing(Session session) {
     try {
-      if (session.createdAt().equals(session.lastActivity()) && files.count(session.id()) == 0) {
+      if (session.createdAt().equals(session.lastActivity())
+          && files.usage(session.id()).files() == 0) {
         sessions.forgetIfCreated(session);
       }
     } catch (RuntimeException e) {

@@ -656,7 +656,6 @@ public final class ExecutionService {
       throws SandboxException {
     List<ExecResponse.OutputFile> out = new ArrayList<>();
     List<Long> outSizes = new ArrayList<>(); // of out's files as listed, in order
-    List<Long> outBytes = new ArrayList<>(); // of out's files as stored, in order
     List<ExecResponse.SkippedFile> skipped = new ArrayList<>();
     List<RunnerResult.ChangedFile> changed =
         result.changedFiles().stream()
@@ -763,7 +762,6 @@ public final class ExecutionService {
               : null;
       out.add(new ExecResponse.OutputFile(stored.id(), stored.name(), session.id(), from));
       outSizes.add(f.size());
-      outBytes.add(stored.size());
     }
     // An upload that ended while these were stored found room by counts taken before them, as
     // this run did before the upload's: counted again, the session's files (or bytes) past the
@@ -783,7 +781,7 @@ public final class ExecutionService {
         long size = outSizes.remove(i);
         skipped.add(over > 0 ? sessionFull(o.name(), size) : storageFull(o.name(), size, notes));
         over--;
-        bytesOver -= outBytes.remove(i);
+        bytesOver -= kept.get(i).size(); // kept: out's files as stored, in order
       }
     }
     for (RunnerResult.Unlisted u : result.unlistedPaths()) {

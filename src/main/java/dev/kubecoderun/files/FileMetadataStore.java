@@ -13,21 +13,11 @@ public interface FileMetadataStore {
   List<StoredFile> list(String sessionId);
 
   /**
-   * How many files the session has, without loading them (Redis counts its set). This default lists
-   * them: the embedded store holds them in memory already.
-   */
-  default int count(String sessionId) {
-    return list(sessionId).size();
-  }
-
-  /**
    * How many files the session has and their sizes added up, as {@link #list} finds them, without
-   * loading them (Redis reads one field of each record). This default lists them.
+   * loading them (Redis reads two fields of each record): what MAX_SESSION_FILES and
+   * MAX_SESSION_STORAGE_MB bound, and what a listing pays for before it loads them.
    */
-  default SessionUsage usage(String sessionId) {
-    List<StoredFile> files = list(sessionId);
-    return new SessionUsage(files.size(), files.stream().mapToLong(StoredFile::size).sum());
-  }
+  SessionUsage usage(String sessionId);
 
   boolean delete(String sessionId, String fileId);
 }

@@ -153,7 +153,7 @@ public final class FileService {
    * reserved stays reserved: the caller holds the listing until it is done with it.
    */
   public List<StoredFile> list(Principal principal, String sessionId, Room room) {
-    room.reserveAll(count(sessionId) * LISTED_FILE_BYTES);
+    room.reserveAll(usage(sessionId).files() * LISTED_FILE_BYTES);
     List<StoredFile> all = metadata.list(sessionId);
     if (all.isEmpty()) {
       return all;
@@ -162,14 +162,6 @@ public final class FileService {
     boolean ownsSession =
         all.stream().anyMatch(StoredFile::isLegacy) && sessions.owns(principal, sessionId);
     return all.stream().filter(f -> f.isLegacy() ? ownsSession : readable(principal, f)).toList();
-  }
-
-  /**
-   * How many files the session holds, whoever owns them (what MAX_SESSION_FILES bounds), without
-   * loading them.
-   */
-  public int count(String sessionId) {
-    return metadata.count(sessionId);
   }
 
   /**

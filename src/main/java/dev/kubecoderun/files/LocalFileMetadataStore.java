@@ -41,18 +41,13 @@ public final class LocalFileMetadataStore implements FileMetadataStore {
   }
 
   @Override
-  public int count(String sessionId) {
-    return bySession.getOrDefault(sessionId, Map.of()).size();
-  }
-
-  @Override
   public SessionUsage usage(String sessionId) {
-    java.util.Collection<StoredFile> files = bySession.getOrDefault(sessionId, Map.of()).values();
-    long bytes = 0;
+    // One pass, so the count and the bytes are of the same files while saves and deletes go on.
     int count = 0;
-    for (StoredFile f : files) {
-      bytes += f.size();
+    long bytes = 0;
+    for (StoredFile f : bySession.getOrDefault(sessionId, Map.of()).values()) {
       count++;
+      bytes += f.size();
     }
     return new SessionUsage(count, bytes);
   }

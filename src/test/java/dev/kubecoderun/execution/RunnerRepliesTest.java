@@ -206,6 +206,51 @@ class RunnerRepliesTest {
         List.of("before.txt", "meanwhile.txt", "out1.txt"), names.stream().sorted().toList());
   }
 
+  /**
+   * As for the file count, so for the bytes (MAX_SESSION_STORAGE_MB): an upload that ends while the
+   * run stores its files found room by its own measure, and the run, measuring again, takes back
+   * its last files until the session is within its bytes again.
+   */
+  @Test
+  void anUploadEndingWhileARunStoresItsFilesLeavesTheSessionWithinItsBytes() throws Exception {
+    restartWith("MAX_SESSION_STORAGE_MB", "1", "MAX_OUTPUT_FILES", "5");
+    String sid = "bytes-" + System.nanoTime();
+    assertEquals(200, upload(sid, "before.txt").statusCode()); // 10 bytes
+    answer =
+        "{\"exit_code\":0,\"stdout\":\"\",\"stderr\":\"\",\"duration_ms\":1,\"deleted\":[],"
+            + "\"files\":[{\"path\":\"out1.txt\",\"size\":15,\"mtime\":1,\"change\":\"created\"},"
+            + "{\"path\":\"out2.txt\",\"size\":15,\"mtime\":1,\"change\":\"created\"}]}";
+    // What is left of the MiB but for out1.txt's 15 bytes: with both outputs, 15 bytes past it.
+    String meanwhile = "m".repeat((1 << 20) - 10 - 15);
+    AtomicBoolean uploaded = new AtomicBoolean();
+    onFileRead =
+        () -> {
+          if (uploaded.compareAndSet(false, true)) {
+            try {
+              assertEquals(200, upload(sid, "meanwhile.txt", meanwhile).statusCode());
+            } catch (IOException | InterruptedException e) {
+              throw new IllegalStateException(e);
+            }
+          }
+        };
+
+    HttpResponse<String> res = exec(Map.of("lang", "py", "code", "print(1)", "session_id", sid));
+    assertEquals(200, res.statusCode(), res.body());
+    JsonNode run = Json.MAPPER.readTree(res.body());
+    assertTrue(uploaded.get(), "the upload ran while the run's first file was sent");
+    assertEquals(1, run.path("files").size(), res.body());
+    assertEquals("out1.txt", run.path("files").get(0).path("name").asText(), res.body());
+    assertEquals(1, run.path("skipped_files").size(), res.body());
+    assertEquals("out2.txt", run.path("skipped_files").get(0).path("name").asText(), res.body());
+    assertEquals("session_storage_full", run.path("skipped_files").get(0).path("reason").asText());
+
+    HttpResponse<String> listing = listing(sid);
+    List<String> names = new java.util.ArrayList<>();
+    Json.MAPPER.readTree(listing.body()).forEach(f -> names.add(f.path("name").asText()));
+    assertEquals(
+        List.of("before.txt", "meanwhile.txt", "out1.txt"), names.stream().sorted().toList());
+  }
+
   /** GET /v1/files/{sid}. */
   private HttpResponse<String> listing(String sid) throws IOException, InterruptedException {
     return client.send(
@@ -218,13 +263,18 @@ class RunnerRepliesTest {
   /** POST /v1/upload of one small file named {@code name} into session {@code sid}. */
   private HttpResponse<String> upload(String sid, String name)
       throws IOException, InterruptedException {
+    return upload(sid, name, name);
+  }
+
+  private HttpResponse<String> upload(String sid, String name, String content)
+      throws IOException, InterruptedException {
     String body =
         "--kcrB\r\nContent-Disposition: form-data; name=\"session_id\"\r\n\r\n"
             + sid
             + "\r\n--kcrB\r\nContent-Disposition: form-data; name=\"file\"; filename=\""
             + name
             + "\"\r\nContent-Type: text/plain\r\n\r\n"
-            + name
+            + content
             + "\r\n--kcrB--\r\n";
     return client.send(
         HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + app.port() + "/v1/upload"))

@@ -3,7 +3,6 @@ package dev.kubecoderun.it;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import java.net.http.HttpRequest;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -37,7 +36,7 @@ class DamagedDataDirTest {
           200, before.exec(Map.of("lang", "py", "code", "x = 42", "session_id", sid)).status());
       damagedStateSid =
           before.exec(Map.of("lang", "py", "code", "y = 1")).json().get("session_id").asText();
-      key = createKey(before).json().get("api_key").asText();
+      key = AdminApiTest.newApiKey(before, "k");
     } finally {
       before.app.close();
     }
@@ -75,13 +74,5 @@ class DamagedDataDirTest {
     } finally {
       after.app.close();
     }
-  }
-
-  private static TestServer.Reply createKey(TestServer server) {
-    return server.send(
-        HttpRequest.newBuilder(server.base.resolve("/api/v1/admin/keys"))
-            .header("X-API-Key", TestServer.MASTER)
-            .header("Content-Type", "application/json")
-            .POST(HttpRequest.BodyPublishers.ofString("{\"name\":\"k\"}")));
   }
 }

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.testing.SmallDisk;
 import java.io.IOException;
-import java.net.http.HttpRequest;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -64,13 +63,13 @@ class FullDataDirTest {
     disk.fill();
     assertStorageFull(createKey("during"));
     assertStorageFull(server.exec("py", "print(1)")); // a new session: its file
+    // A run in the session whose generated file finds no room (bash: no state to save either).
+    assertStorageFull(
+        server.exec(Map.of("lang", "bash", "code", "echo x > out.txt", "session_id", sid)));
+    assertEquals(List.of(firstId), fileIds(sid));
     TestServer.Reply health = server.get("/health/detailed?use_cache=false");
     assertEquals("unhealthy", health.json().at("/services/storage/status").asText(), health.body());
-    TestServer.Reply stats =
-        server.send(
-            HttpRequest.newBuilder(server.base.resolve("/api/v1/admin/stats"))
-                .header("X-API-Key", TestServer.MASTER)
-                .GET());
+    TestServer.Reply stats = server.send(AdminApiTest.admin(server, "/api/v1/admin/stats"));
     assertTrue(stats.body().contains("storage full"), stats.body());
     // What was stored before is all there.
     assertArrayEquals(first, server.get("/download/" + sid + "/" + firstId).raw().body());
@@ -100,20 +99,15 @@ class FullDataDirTest {
   }
 
   private static TestServer.Reply createKey(String name) {
-    return server.send(
-        HttpRequest.newBuilder(server.base.resolve("/api/v1/admin/keys"))
-            .header("X-API-Key", TestServer.MASTER)
-            .header("Content-Type", "application/json")
-            .POST(HttpRequest.BodyPublishers.ofString("{\"name\":\"" + name + "\"}")));
+    return AdminApiTest.adminJson(
+        server, "POST", "/api/v1/admin/keys", "{\"name\":\"" + name + "\"}");
   }
 
   private static List<String> keyNames() {
-    TestServer.Reply r =
-        server.send(
-            HttpRequest.newBuilder(server.base.resolve("/api/v1/admin/keys"))
-                .header("X-API-Key", TestServer.MASTER)
-                .GET());
-    return r.json().findValuesAsText("name");
+    return server
+        .send(AdminApiTest.admin(server, "/api/v1/admin/keys"))
+        .json()
+        .findValuesAsText("name");
   }
 
   private static List<String> fileIds(String sid) {

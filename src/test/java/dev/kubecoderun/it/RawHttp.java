@@ -61,4 +61,34 @@ final class RawHttp {
     }
     return head + new String(in.readNBytes(n), StandardCharsets.UTF_8);
   }
+
+  /**
+   * A connection to the test server on {@code port} that has sent the head of a POST to {@code
+   * path}, with the test key, of a multipart body (its {@code boundary}) of {@code length} bytes,
+   * and none of the body: the test sends it, as slowly as it needs, then reads the answer ({@link
+   * #readReply}). Its reads time out after a minute.
+   */
+  static Socket startPost(int port, String path, String boundary, long length) throws IOException {
+    Socket s = new Socket();
+    try {
+      s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+      s.setSoTimeout(60_000);
+      s.getOutputStream()
+          .write(
+              ("POST "
+                      + path
+                      + " HTTP/1.1\r\nHost: localhost\r\nX-API-Key: "
+                      + TestServer.KEY
+                      + "\r\nContent-Type: multipart/form-data; boundary="
+                      + boundary
+                      + "\r\nContent-Length: "
+                      + length
+                      + "\r\nConnection: close\r\n\r\n")
+                  .getBytes(StandardCharsets.US_ASCII));
+      return s;
+    } catch (IOException | RuntimeException e) {
+      s.close();
+      throw e;
+    }
+  }
 }

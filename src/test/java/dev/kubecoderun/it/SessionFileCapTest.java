@@ -8,11 +8,10 @@ import dev.kubecoderun.testing.Eventually;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
-import java.net.http.HttpRequest;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -55,38 +54,13 @@ class SessionFileCapTest {
         "/v1/upload", name, name.getBytes(StandardCharsets.UTF_8), Map.of("session_id", sid));
   }
 
-  private static List<String> names(String sid) {
-    TestServer.Reply r = server.get("/v1/files/" + sid + "?detail=simple");
-    assertEquals(200, r.status(), r.body());
-    List<String> out = new ArrayList<>();
-    r.json().forEach(f -> out.add(f.path("name").asText()));
-    return out;
-  }
-
-  /** POST /upload/batch of one part per name into {@code sid}. */
+  /** POST /upload/batch of one part per name into {@code sid}, each file holding its name. */
   private static TestServer.Reply batch(String sid, String... names) {
-    String boundary = "kcrCapBoundary";
-    StringBuilder body = new StringBuilder();
-    body.append("--")
-        .append(boundary)
-        .append("\r\nContent-Disposition: form-data; name=\"session_id\"\r\n\r\n")
-        .append(sid)
-        .append("\r\n");
+    Map<String, byte[]> files = new LinkedHashMap<>();
     for (String n : names) {
-      body.append("--")
-          .append(boundary)
-          .append("\r\nContent-Disposition: form-data; name=\"files\"; filename=\"")
-          .append(n)
-          .append("\"\r\nContent-Type: text/plain\r\n\r\n")
-          .append(n)
-          .append("\r\n");
+      files.put(n, n.getBytes(StandardCharsets.UTF_8));
     }
-    body.append("--").append(boundary).append("--\r\n");
-    return server.send(
-        server
-            .request("/v1/upload/batch")
-            .header("Content-Type", "multipart/form-data; boundary=" + boundary)
-            .POST(HttpRequest.BodyPublishers.ofString(body.toString())));
+    return server.uploadBatch(sid, files);
   }
 
   @Test
@@ -111,14 +85,14 @@ class SessionFileCapTest {
       assertEquals("error", f.path("status").asText(), both.body());
       assertTrue(f.path("error").asText().contains("holds the most files"), both.body());
     }
-    assertEquals(List.of("a.txt", "b.txt", "c.txt"), names(sid));
+    assertEquals(List.of("a.txt", "b.txt", "c.txt"), server.fileNames(sid));
 
     // Room again once a file is deleted; a new session has its own.
     String first =
         server.get("/v1/files/" + sid + "?detail=simple").json().get(0).path("id").asText();
     assertEquals(200, server.delete("/v1/files/" + sid + "/" + first).status());
     assertEquals(200, upload(sid, "d.txt").status());
-    assertEquals(List.of("b.txt", "c.txt", "d.txt"), names(sid));
+    assertEquals(List.of("b.txt", "c.txt", "d.txt"), server.fileNames(sid));
     assertEquals(200, upload(newSessionId(), "elsewhere.txt").status());
   }
 
@@ -138,23 +112,14 @@ class SessionFileCapTest {
         "Content-Disposition: form-data; name=\"file\"; filename=\"slow2.txt\""
             + "\r\nContent-Type: text/plain\r\n\r\nslow2\r\n--kcrSlow--\r\n";
     byte[] body = (head + tail).getBytes(StandardCharsets.US_ASCII);
-    try (Socket slow = new Socket()) {
-      slow.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
-      slow.setSoTimeout(30_000);
+    try (Socket slow = RawHttp.startPost(server.app.port(), "/v1/upload", "kcrSlow", body.length)) {
       OutputStream out = slow.getOutputStream();
-      out.write(
-          ("POST /v1/upload HTTP/1.1\r\nHost: localhost\r\nX-API-Key: "
-                  + TestServer.KEY
-                  + "\r\nContent-Type: multipart/form-data; boundary=kcrSlow\r\nContent-Length: "
-                  + body.length
-                  + "\r\nConnection: close\r\n\r\n"
-                  + head)
-              .getBytes(StandardCharsets.US_ASCII));
+      out.write(head.getBytes(StandardCharsets.US_ASCII));
       out.flush();
       Eventually.await(
           "the slow upload's first file stored",
           Duration.ofSeconds(30),
-          () -> names(sid).equals(List.of("slow1.txt")));
+          () -> server.fileNames(sid).equals(List.of("slow1.txt")));
 
       // Another upload fills the session meanwhile (1 + 2 files = the cap)...
       TestServer.Reply quick = batch(sid, "quick1.txt", "quick2.txt");
@@ -168,7 +133,8 @@ class SessionFileCapTest {
       assertTrue(answer.startsWith("HTTP/1.1 409 "), answer);
       assertTrue(answer.contains("session_file_limit"), answer);
     }
-    assertEquals(List.of("quick1.txt", "quick2.txt"), names(sid).stream().sorted().toList());
+    assertEquals(
+        List.of("quick1.txt", "quick2.txt"), server.fileNames(sid).stream().sorted().toList());
   }
 
   @Test
@@ -203,7 +169,7 @@ class SessionFileCapTest {
     assertTrue(
         run.path("stderr").asText().contains("2 generated file(s) not kept: the session holds"),
         r.body());
-    assertEquals(List.of("input1.txt", "input2.txt", "a.txt"), names(sid));
+    assertEquals(List.of("input1.txt", "input2.txt", "a.txt"), server.fileNames(sid));
   }
 
   /**

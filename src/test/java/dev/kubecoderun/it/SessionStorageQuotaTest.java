@@ -6,9 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.testing.Eventually;
-import java.io.ByteArrayOutputStream;
 import java.io.OutputStream;
-import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.http.HttpRequest;
 import java.nio.charset.StandardCharsets;
@@ -16,7 +14,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
-import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
@@ -32,11 +30,6 @@ import org.junit.jupiter.params.provider.EnumSource;
  */
 @Tag("integration")
 class SessionStorageQuotaTest {
-  enum Stores {
-    EMBEDDED,
-    REDIS_AND_S3
-  }
-
   private static final int KIB = 1024;
   private static final Map<Stores, TestServer> SERVERS = new EnumMap<>(Stores.class);
 
@@ -44,11 +37,7 @@ class SessionStorageQuotaTest {
     return SERVERS.computeIfAbsent(
         kind,
         k -> {
-          Map<String, String> env =
-              k == Stores.REDIS_AND_S3
-                  ? TestServer.realStoresEnv(
-                      "kcr-quota-" + Long.toString(System.nanoTime(), 36) + ":", "kcr-quota")
-                  : new HashMap<>();
+          Map<String, String> env = k.env("kcr-quota");
           env.put("MAX_SESSION_STORAGE_MB", "1");
           env.put("POD_POOL_PY", "0");
           return TestServer.start(env, "0");
@@ -74,14 +63,6 @@ class SessionStorageQuotaTest {
     return s.upload("/v1/upload", name, bytes(size, name.charAt(0)), Map.of("session_id", sid));
   }
 
-  private static List<String> names(TestServer s, String sid) {
-    TestServer.Reply r = s.get("/v1/files/" + sid + "?detail=simple");
-    assertEquals(200, r.status(), r.body());
-    List<String> out = new ArrayList<>();
-    r.json().forEach(f -> out.add(f.path("name").asText()));
-    return out;
-  }
-
   private static String idOf(TestServer s, String sid, String name) {
     for (JsonNode f : s.get("/v1/files/" + sid + "?detail=simple").json()) {
       if (f.path("name").asText().equals(name)) {
@@ -92,32 +73,10 @@ class SessionStorageQuotaTest {
   }
 
   /** POST /upload/batch of one part per name and size into {@code sid}. */
-  private static TestServer.Reply batch(TestServer s, String sid, Map<String, Integer> files) {
-    String boundary = "kcrQuotaBoundary";
-    ByteArrayOutputStream body = new ByteArrayOutputStream();
-    body.writeBytes(
-        ("--"
-                + boundary
-                + "\r\nContent-Disposition: form-data; name=\"session_id\"\r\n\r\n"
-                + sid
-                + "\r\n")
-            .getBytes(StandardCharsets.US_ASCII));
-    for (Map.Entry<String, Integer> f : files.entrySet()) {
-      body.writeBytes(
-          ("--"
-                  + boundary
-                  + "\r\nContent-Disposition: form-data; name=\"files\"; filename=\""
-                  + f.getKey()
-                  + "\"\r\nContent-Type: application/octet-stream\r\n\r\n")
-              .getBytes(StandardCharsets.US_ASCII));
-      body.writeBytes(bytes(f.getValue(), f.getKey().charAt(0)));
-      body.writeBytes("\r\n".getBytes(StandardCharsets.US_ASCII));
-    }
-    body.writeBytes(("--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII));
-    return s.send(
-        s.request("/v1/upload/batch")
-            .header("Content-Type", "multipart/form-data; boundary=" + boundary)
-            .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray())));
+  private static TestServer.Reply batch(TestServer s, String sid, Map<String, Integer> sizes) {
+    Map<String, byte[]> files = new LinkedHashMap<>();
+    sizes.forEach((name, size) -> files.put(name, bytes(size, name.charAt(0))));
+    return s.uploadBatch(sid, files);
   }
 
   private static void assertStorageLimit(TestServer.Reply r) {
@@ -134,12 +93,12 @@ class SessionStorageQuotaTest {
     assertEquals(200, upload(s, sid, "a.bin", 600 * KIB).status());
 
     assertStorageLimit(upload(s, sid, "b.bin", 600 * KIB));
-    assertEquals(List.of("a.bin"), names(s, sid));
+    assertEquals(List.of("a.bin"), s.fileNames(sid));
     TestServer.Reply a = s.get("/v1/download/" + sid + "/" + idOf(s, sid, "a.bin"));
     assertArrayEquals(bytes(600 * KIB, 'a'), a.raw().body(), "what the session held is intact");
 
     // A batch keeps each file that fits and names each that does not.
-    Map<String, Integer> parts = new java.util.LinkedHashMap<>();
+    Map<String, Integer> parts = new LinkedHashMap<>();
     parts.put("c.bin", 300 * KIB); // 900 KiB
     parts.put("d.bin", 200 * KIB); // would be 1100 KiB
     parts.put("e.bin", 100 * KIB); // 1000 KiB
@@ -149,17 +108,17 @@ class SessionStorageQuotaTest {
     JsonNode d = partial.json().path("files").get(1);
     assertEquals("error", d.path("status").asText(), partial.body());
     assertTrue(d.path("error").asText().contains("(1 MiB)"), partial.body());
-    assertEquals(List.of("a.bin", "c.bin", "e.bin"), names(s, sid).stream().sorted().toList());
+    assertEquals(List.of("a.bin", "c.bin", "e.bin"), s.fileNames(sid).stream().sorted().toList());
 
     // Deleting frees the bytes: the refused file fits now.
     assertEquals(200, s.delete("/v1/files/" + sid + "/" + idOf(s, sid, "a.bin")).status());
     assertEquals(200, upload(s, sid, "b.bin", 600 * KIB).status());
-    assertEquals(List.of("b.bin", "c.bin", "e.bin"), names(s, sid).stream().sorted().toList());
+    assertEquals(List.of("b.bin", "c.bin", "e.bin"), s.fileNames(sid).stream().sorted().toList());
     // Another session has its own, up to the last byte; then no byte more.
     String full = newSessionId();
     assertEquals(200, upload(s, full, "f.bin", 1024 * KIB).status());
     assertStorageLimit(upload(s, full, "g.bin", 1));
-    assertEquals(List.of("f.bin"), names(s, full));
+    assertEquals(List.of("f.bin"), s.fileNames(full));
   }
 
   /**
@@ -184,23 +143,14 @@ class SessionStorageQuotaTest {
             + "t".repeat(100 * KIB)
             + "\r\n--kcrSlow--\r\n";
     byte[] body = (head + tail).getBytes(StandardCharsets.US_ASCII);
-    try (Socket slow = new Socket()) {
-      slow.connect(new InetSocketAddress("127.0.0.1", s.app.port()), 5000);
-      slow.setSoTimeout(30_000);
+    try (Socket slow = RawHttp.startPost(s.app.port(), "/v1/upload", "kcrSlow", body.length)) {
       OutputStream out = slow.getOutputStream();
-      out.write(
-          ("POST /v1/upload HTTP/1.1\r\nHost: localhost\r\nX-API-Key: "
-                  + TestServer.KEY
-                  + "\r\nContent-Type: multipart/form-data; boundary=kcrSlow\r\nContent-Length: "
-                  + body.length
-                  + "\r\nConnection: close\r\n\r\n"
-                  + head)
-              .getBytes(StandardCharsets.US_ASCII));
+      out.write(head.getBytes(StandardCharsets.US_ASCII));
       out.flush();
       Eventually.await(
           "the slow upload's first file stored",
           Duration.ofSeconds(30),
-          () -> names(s, sid).equals(List.of("slow1.bin")));
+          () -> s.fileNames(sid).equals(List.of("slow1.bin")));
 
       // Another upload fills the session meanwhile (400 + 600 KiB)...
       assertEquals(200, upload(s, sid, "quick.bin", 600 * KIB).status());
@@ -212,7 +162,7 @@ class SessionStorageQuotaTest {
       assertTrue(answer.startsWith("HTTP/1.1 409 "), answer);
       assertTrue(answer.contains("session_storage_limit"), answer);
     }
-    assertEquals(List.of("quick.bin"), names(s, sid));
+    assertEquals(List.of("quick.bin"), s.fileNames(sid));
   }
 
   /**
@@ -250,7 +200,8 @@ class SessionStorageQuotaTest {
     assertEquals("session_storage_full", skipped.get(0).path("reason").asText(), r.body());
     assertEquals(1, run.path("artifact_delivery").path("failed").asInt(), r.body());
     assertTrue(run.path("stderr").asText().contains("'b.bin' not kept"), r.body());
-    assertEquals(List.of("a.bin", "c.bin", "input.bin"), names(s, sid).stream().sorted().toList());
+    assertEquals(
+        List.of("a.bin", "c.bin", "input.bin"), s.fileNames(sid).stream().sorted().toList());
   }
 
   /**
@@ -284,7 +235,7 @@ class SessionStorageQuotaTest {
     JsonNode skipped = r.json().path("skipped_files").get(0);
     assertEquals("data.bin", skipped.path("name").asText(), r.body());
     assertEquals("session_storage_full", skipped.path("reason").asText(), r.body());
-    assertEquals(List.of("data.bin"), names(s, sid));
+    assertEquals(List.of("data.bin"), s.fileNames(sid));
     assertArrayEquals(bytes(600 * KIB, 'd'), s.get("/v1/download/" + sid + "/" + id).raw().body());
   }
 
@@ -300,7 +251,7 @@ class SessionStorageQuotaTest {
     String overQuota = newSessionId();
     assertStorageLimit(upload(s, overQuota, "big.bin", 1100 * KIB));
     String tooMany = newSessionId(); // MAX_FILES_PER_REQUEST is 5
-    Map<String, Integer> six = new java.util.LinkedHashMap<>();
+    Map<String, Integer> six = new LinkedHashMap<>();
     for (String n : List.of("1", "2", "3", "4", "5", "6")) {
       six.put(n + ".txt", 10);
     }
@@ -333,6 +284,6 @@ class SessionStorageQuotaTest {
         s.withKey(TestServer.KEY2)
             .upload("mine.txt", bytes(3, 'm'), Map.of("session_id", existing));
     assertEquals(404, other.status(), other.body());
-    assertEquals(List.of("a.bin"), names(s, existing));
+    assertEquals(List.of("a.bin"), s.fileNames(existing));
   }
 }

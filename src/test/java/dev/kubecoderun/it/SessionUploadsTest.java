@@ -15,16 +15,13 @@ import dev.kubecoderun.testing.OpenApiContract;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.http.HttpRequest;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
-import java.util.ArrayList;
 import java.util.EnumMap;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
@@ -40,11 +37,6 @@ import org.junit.jupiter.params.provider.EnumSource;
  */
 @Tag("integration")
 class SessionUploadsTest {
-  enum Stores {
-    EMBEDDED,
-    REDIS_AND_S3
-  }
-
   /** A server, its clock, and its object store seen from the test. */
   private record Server(TestServer api, MovingClock clock, ObjectStore objects) {}
 
@@ -54,11 +46,7 @@ class SessionUploadsTest {
     return SERVERS.computeIfAbsent(
         kind,
         k -> {
-          Map<String, String> env =
-              k == Stores.REDIS_AND_S3
-                  ? TestServer.realStoresEnv(
-                      "kcr-uploads-" + Long.toString(System.nanoTime(), 36) + ":", "kcr-uploads")
-                  : new HashMap<>();
+          Map<String, String> env = k.env("kcr-uploads");
           env.put("SESSION_TTL_HOURS", "1");
           env.put("MAX_SESSION_STORAGE_MB", "1");
           env.put("POD_POOL_PY", "0");
@@ -107,14 +95,6 @@ class SessionUploadsTest {
     return "s" + Long.toString(System.nanoTime(), 36);
   }
 
-  private static List<String> names(Server s, String sid) {
-    TestServer.Reply r = s.api().get("/v1/files/" + sid + "?detail=simple");
-    assertEquals(200, r.status(), r.body());
-    List<String> out = new ArrayList<>();
-    r.json().forEach(f -> out.add(f.path("name").asText()));
-    return out;
-  }
-
   /**
    * An expired session's files take none of the bytes of the session made anew under its id
    * (MAX_SESSION_STORAGE_MB=1 here): what a session holds is read from its files' records, which
@@ -132,7 +112,7 @@ class SessionUploadsTest {
     s.clock().set(s.clock().instant().plus(Duration.ofHours(2)));
     TestServer.Reply anew = s.api().upload("/v1/upload", "new.bin", big, Map.of("session_id", sid));
     assertEquals(200, anew.status(), anew.body());
-    assertEquals(List.of("new.bin"), names(s, sid));
+    assertEquals(List.of("new.bin"), s.api().fileNames(sid));
   }
 
   /**
@@ -154,26 +134,16 @@ class SessionUploadsTest {
                 + TAIL)
             .getBytes(StandardCharsets.UTF_8);
     int stallAt = body.length - TAIL.length();
-    try (Socket upload = new Socket()) {
-      upload.connect(new InetSocketAddress("127.0.0.1", s.api().app.port()), 5000);
-      upload.setSoTimeout(60_000);
+    try (Socket upload =
+        RawHttp.startPost(s.api().app.port(), "/v1/upload/batch", BOUNDARY, body.length)) {
       OutputStream out = upload.getOutputStream();
-      out.write(
-          ("POST /v1/upload/batch HTTP/1.1\r\nHost: localhost\r\nX-API-Key: "
-                  + TestServer.KEY
-                  + "\r\nContent-Type: multipart/form-data; boundary="
-                  + BOUNDARY
-                  + "\r\nContent-Length: "
-                  + body.length
-                  + "\r\nConnection: close\r\n\r\n")
-              .getBytes(StandardCharsets.US_ASCII));
       // All but the end of the second file: the server stores the first and waits in the second.
       out.write(body, 0, stallAt);
       out.flush();
       Eventually.await(
           "the upload's first file to be stored",
           Duration.ofSeconds(30),
-          () -> names(s, sid).contains("first.txt"));
+          () -> s.api().fileNames(sid).contains("first.txt"));
 
       s.clock().set(s.clock().instant().plus(Duration.ofHours(2)));
       TestServer.Reply later =
@@ -185,7 +155,7 @@ class SessionUploadsTest {
                   Map.of("session_id", sid));
       assertEquals(200, later.status(), later.body());
       assertEquals(sid, later.json().path("session_id").asText());
-      assertEquals(List.of("later.txt"), names(s, sid), "the expired session was emptied");
+      assertEquals(List.of("later.txt"), s.api().fileNames(sid), "the expired session was emptied");
 
       out.write(body, stallAt, body.length - stallAt);
       out.flush();
@@ -196,7 +166,8 @@ class SessionUploadsTest {
       JsonNode error = Json.tree(json);
       assertEquals("session_expired", error.path("details").get(0).path("code").asText(), reply);
     }
-    assertEquals(List.of("later.txt"), names(s, sid), "nothing of the expired upload is listed");
+    assertEquals(
+        List.of("later.txt"), s.api().fileNames(sid), "nothing of the expired upload is listed");
     assertEquals(
         1,
         s.objects().list("sessions/" + sid + "/", null, 10).size(),

@@ -18,7 +18,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -365,6 +367,15 @@ final class TestServer {
     return exec(Map.of("lang", lang, "code", code));
   }
 
+  /** The names of session {@code sid}'s files, oldest first, as the test key lists them. */
+  List<String> fileNames(String sid) {
+    Reply r = get("/v1/files/" + sid + "?detail=simple");
+    org.junit.jupiter.api.Assertions.assertEquals(200, r.status(), r.body());
+    List<String> names = new ArrayList<>();
+    r.json().forEach(f -> names.add(f.path("name").asText()));
+    return names;
+  }
+
   /** POST /upload with one {@code file} part plus form fields. */
   Reply upload(String path, String filename, byte[] content, Map<String, String> fields) {
     return send(multipart(request(path), filename, content, fields));
@@ -400,6 +411,35 @@ final class TestServer {
     }
     return req.header("Content-Type", "multipart/form-data; boundary=" + boundary)
         .POST(HttpRequest.BodyPublishers.ofByteArray(out.toByteArray()));
+  }
+
+  /** POST /v1/upload/batch into session {@code sid}: a {@code files} part per entry, in order. */
+  Reply uploadBatch(String sid, Map<String, byte[]> files) {
+    String boundary = "kcrTestBoundary" + System.nanoTime();
+    ByteArrayOutputStream body = new ByteArrayOutputStream();
+    body.writeBytes(
+        ("--"
+                + boundary
+                + "\r\nContent-Disposition: form-data; name=\"session_id\"\r\n\r\n"
+                + sid
+                + "\r\n")
+            .getBytes(StandardCharsets.UTF_8));
+    for (var f : files.entrySet()) {
+      body.writeBytes(
+          ("--"
+                  + boundary
+                  + "\r\nContent-Disposition: form-data; name=\"files\"; filename=\""
+                  + f.getKey()
+                  + "\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+              .getBytes(StandardCharsets.UTF_8));
+      body.writeBytes(f.getValue());
+      body.writeBytes("\r\n".getBytes(StandardCharsets.UTF_8));
+    }
+    body.writeBytes(("--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
+    return send(
+        request("/v1/upload/batch")
+            .header("Content-Type", "multipart/form-data; boundary=" + boundary)
+            .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray())));
   }
 
   Reply upload(String filename, String content) {

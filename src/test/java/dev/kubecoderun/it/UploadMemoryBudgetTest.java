@@ -8,7 +8,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.testing.Eventually;
 import java.io.OutputStream;
-import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -90,19 +89,10 @@ class UploadMemoryBudgetTest {
                 + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"first.bin\""
                 + "\r\nContent-Type: application/octet-stream\r\n\r\n")
             .getBytes(StandardCharsets.US_ASCII);
-    Socket s = new Socket();
-    s.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
-    s.setSoTimeout(60_000);
+    Socket s =
+        RawHttp.startPost(
+            server.app.port(), "/v1/upload", BOUNDARY, head.length + content.length + TAIL.length);
     OutputStream out = s.getOutputStream();
-    out.write(
-        ("POST /v1/upload HTTP/1.1\r\nHost: localhost\r\nX-API-Key: "
-                + TestServer.KEY
-                + "\r\nContent-Type: multipart/form-data; boundary="
-                + BOUNDARY
-                + "\r\nContent-Length: "
-                + (head.length + content.length + TAIL.length)
-                + "\r\nConnection: close\r\n\r\n")
-            .getBytes(StandardCharsets.US_ASCII));
     out.write(head);
     out.write(content, 0, content.length - MIB);
     out.flush();

@@ -71,7 +71,7 @@ class LocalStoresTest {
     Files.writeString(files.resolve("bare.json"), "{\"sessionId\":\"s1\",\"id\":\"bare\"}");
     LocalFileMetadataStore metadata = new LocalFileMetadataStore(dir);
     assertTrue(metadata.find("s1", "bare").isEmpty());
-    assertEquals(0, metadata.count("s1"));
+    assertEquals(0, metadata.usage("s1").files());
   }
 
   /**

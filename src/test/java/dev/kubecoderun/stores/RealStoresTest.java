@@ -15,6 +15,8 @@ import dev.kubecoderun.config.Config;
 import dev.kubecoderun.files.FileMetadataStore;
 import dev.kubecoderun.files.ObjectStore;
 import dev.kubecoderun.files.RedisFileMetadataStore;
+import dev.kubecoderun.files.SessionUsage;
+import dev.kubecoderun.files.StoredFile;
 import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
 import dev.kubecoderun.memory.Room;
@@ -193,6 +195,12 @@ class RealStoresTest {
       return store;
     }
 
+    /** An upload's record of {@code size} bytes in session {@code sid}, made now. */
+    private StoredFile upload(String sid, long size) {
+      return file(
+          sid, "a.csv", size, StoredFile.Kind.UPLOAD, Instant.now().truncatedTo(ChronoUnit.MICROS));
+    }
+
     /**
      * Redis going down after the first or the second write of a save (its reply lost, the retry
      * refused): the session's count and its listing agree either way. With the set entry written
@@ -206,27 +214,14 @@ class RealStoresTest {
             RedisConnection viaProxy = RealStores.redisAt(proxy.url(), prefix);
             RedisConnection direct = RealStores.redis(prefix)) {
           String sid = Ids.next();
-          String id = Ids.next();
           proxy.goDownAfter(write);
           assertThrows(
               UncheckedIOException.class,
-              () ->
-                  new RedisFileMetadataStore(viaProxy, Duration.ZERO)
-                      .save(
-                          new dev.kubecoderun.files.StoredFile(
-                              sid,
-                              id,
-                              "a.csv",
-                              "text/csv",
-                              dev.kubecoderun.files.StoredFile.objectKey(
-                                  sid, dev.kubecoderun.files.StoredFile.Kind.UPLOAD, id),
-                              3,
-                              Instant.now().truncatedTo(ChronoUnit.MICROS),
-                              dev.kubecoderun.files.StoredFile.Kind.UPLOAD)),
+              () -> new RedisFileMetadataStore(viaProxy, Duration.ZERO).save(upload(sid, 3)),
               write);
           assertEquals(1, proxy.lost(), write);
           FileMetadataStore after = new RedisFileMetadataStore(direct, Duration.ZERO);
-          assertEquals(after.list(sid).size(), after.count(sid), "cut after " + write);
+          assertEquals(after.list(sid).size(), after.usage(sid).files(), "cut after " + write);
         }
       }
     }
@@ -240,27 +235,17 @@ class RealStoresTest {
     @Test
     void aFileIdInTheSetWithoutItsRecordIsNeitherCountedNorListed() {
       String sid = Ids.next();
-      String id = Ids.next();
-      store.save(
-          new dev.kubecoderun.files.StoredFile(
-              sid,
-              id,
-              "a.csv",
-              "text/csv",
-              dev.kubecoderun.files.StoredFile.objectKey(
-                  sid, dev.kubecoderun.files.StoredFile.Kind.UPLOAD, id),
-              3,
-              Instant.now().truncatedTo(ChronoUnit.MICROS),
-              dev.kubecoderun.files.StoredFile.Kind.UPLOAD));
+      StoredFile file = upload(sid, 3);
+      store.save(file);
       String setKey = REDIS.key("session_files:" + sid);
       String dangling = Ids.next();
       REDIS.run(j -> j.sadd(setKey, dangling));
 
-      assertEquals(1, store.count(sid), "only the file with a record");
-      assertEquals(List.of(id), store.list(sid).stream().map(f -> f.id()).toList());
+      assertEquals(1, store.usage(sid).files(), "only the file with a record");
+      assertEquals(List.of(file.id()), store.list(sid).stream().map(f -> f.id()).toList());
       boolean left = REDIS.call(j -> j.sismember(setKey, dangling));
       assertFalse(left, "dropped from the set");
-      assertEquals(1, store.count(sid));
+      assertEquals(1, store.usage(sid).files());
     }
 
     /**
@@ -270,24 +255,13 @@ class RealStoresTest {
     @Test
     void aFileWhoseRecordIsGoneUsesNoneOfItsSessionsStorage() {
       String sid = Ids.next();
-      List<String> ids = List.of(Ids.next(), Ids.next());
-      for (String id : ids) {
-        store.save(
-            new dev.kubecoderun.files.StoredFile(
-                sid,
-                id,
-                id + ".bin",
-                "application/octet-stream",
-                dev.kubecoderun.files.StoredFile.objectKey(
-                    sid, dev.kubecoderun.files.StoredFile.Kind.UPLOAD, id),
-                1000,
-                Instant.now().truncatedTo(ChronoUnit.MICROS),
-                dev.kubecoderun.files.StoredFile.Kind.UPLOAD));
-      }
-      REDIS.run(j -> j.del(REDIS.key("files:" + sid + ":" + ids.get(0))));
+      StoredFile gone = upload(sid, 1000);
+      store.save(gone);
+      store.save(upload(sid, 1000));
+      REDIS.run(j -> j.del(REDIS.key("files:" + sid + ":" + gone.id())));
 
-      assertEquals(new dev.kubecoderun.files.SessionUsage(1, 1000), store.usage(sid));
-      boolean left = REDIS.call(j -> j.sismember(REDIS.key("session_files:" + sid), ids.get(0)));
+      assertEquals(new SessionUsage(1, 1000), store.usage(sid));
+      boolean left = REDIS.call(j -> j.sismember(REDIS.key("session_files:" + sid), gone.id()));
       assertFalse(left, "dropped from the set");
     }
   }
