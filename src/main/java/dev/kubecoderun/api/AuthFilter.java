@@ -128,8 +128,9 @@ final class AuthFilter implements Filter {
     if (sent != null) {
       return check(req, sent.value(), sent.from());
     }
-    // A body may only carry an API key: where keys are refused, it is not read for one.
-    if (authenticator.acceptsKeys() && hasJsonBody(req)) {
+    // A body may only carry an API key: where keys are refused, it is not read for one; nor is a
+    // chunked one, which Helidon would buffer a chunk at a time, whatever the chunk's size.
+    if (authenticator.acceptsKeys() && hasJsonBody(req) && !Bodies.chunked(req)) {
       if (!bodyScans.tryAcquire()) {
         throw ApiError.unavailable(
             "Too many requests without a credential header are being read at once; send the key"

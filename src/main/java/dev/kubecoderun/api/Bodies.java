@@ -1,6 +1,7 @@
 package dev.kubecoderun.api;
 
 import io.helidon.common.buffers.DataReader;
+import io.helidon.http.HeaderNames;
 import io.helidon.http.HeaderValues;
 import io.helidon.webserver.CloseConnectionException;
 import io.helidon.webserver.http.ServerRequest;
@@ -62,6 +63,16 @@ final class Bodies {
    */
   static boolean expectedButUnread(ServerRequest req) {
     return req.headers().containsToken(HeaderValues.EXPECT_100) && !req.content().consumed();
+  }
+
+  /**
+   * Whether the body comes in chunks. Helidon reads a whole chunk into memory before it gives any
+   * of it (its size is the client's word, up to 2 GiB, bounded only by the largest body allowed):
+   * such a body is read only for a client that has shown a credential, never on a path that needs
+   * none (the key scan of a body, the drain of a body an answer left unread).
+   */
+  static boolean chunked(ServerRequest req) {
+    return req.headers().contains(HeaderNames.TRANSFER_ENCODING);
   }
 
   /** One read of the body, which may block. */

@@ -97,8 +97,14 @@ final class RequestFilter implements Filter {
     }
   }
 
-  /** Whether what is left of the request's body could be read to its end, within bounds. */
+  /**
+   * Whether what is left of the request's body could be read to its end, within bounds. A chunked
+   * rest is not read: its next chunk, whatever size its client names, would be buffered whole.
+   */
   private boolean drained(RoutingRequest req) {
+    if (Bodies.chunked(req)) {
+      return false;
+    }
     try (ReadDeadline deadline = new ReadDeadline(bodyLimits.idle());
         InputStream in = Bodies.open(req)) {
       Bodies.drain(in);
