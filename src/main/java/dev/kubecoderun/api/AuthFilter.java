@@ -7,6 +7,7 @@ import dev.kubecoderun.auth.Principal;
 import dev.kubecoderun.auth.RateLimiter;
 import dev.kubecoderun.memory.MemoryBudget;
 import dev.kubecoderun.memory.MemoryBudgetExhaustedException;
+import dev.kubecoderun.memory.PaidRead;
 import dev.kubecoderun.metrics.Metrics;
 import io.helidon.http.HeaderNames;
 import io.helidon.http.Method;
@@ -219,7 +220,7 @@ final class AuthFilter implements Filter {
                   "credentials", "no credentials in the headers", "missing_credentials")));
     }
     held.giveBack(reserved - bytes.length);
-    req.context().register(new JsonBody(bytes, held));
+    req.context().register(new JsonBody(PaidRead.of(bytes), held));
     return BodyCredential.find(bytes);
   }
 

@@ -3,6 +3,8 @@ package dev.kubecoderun.api;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.common.Json;
 import dev.kubecoderun.memory.MemoryBudget;
+import dev.kubecoderun.memory.PaidRead;
+import dev.kubecoderun.memory.Room;
 import io.helidon.webserver.http.ServerRequest;
 import java.io.IOException;
 import java.io.InputStream;
@@ -11,9 +13,10 @@ import java.io.UncheckedIOException;
 /**
  * A JSON request body, read once with a size limit. The auth filter may read it first (for a key in
  * the body); the handler then gets the same bytes. The bytes, and the tree they are parsed into,
- * are held in the request's share of the memory budget.
+ * are held in the request's share of the memory budget: the bytes paid for as they arrive, not as
+ * their Content-Length announces, so a client that stalls mid-body holds only what it sent.
  */
-record JsonBody(byte[] bytes, MemoryBudget.Held held) {
+record JsonBody(PaidRead body, MemoryBudget.Held held) {
   /**
    * The most tokens (values, field names, ends of objects and arrays) a body may hold. A tree costs
    * up to ~100 bytes a token (an empty object is a node and a map): 10 MiB of {@code [{},{},...]}
@@ -29,36 +32,35 @@ record JsonBody(byte[] bytes, MemoryBudget.Held held) {
       return cached.get();
     }
     MemoryBudget.Held held = RequestMemory.of(req);
-    long expected =
-        held.reserve(Math.min(req.headers().contentLength().orElse(maxBytes), maxBytes + 1));
-    byte[] bytes;
+    Room.Counted paid = new Room.Counted(held);
+    PaidRead body;
     try (InputStream in = Bodies.open(req)) {
-      bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBytes + 1));
-      if (bytes.length > maxBytes) {
+      body = PaidRead.of(in, maxBytes, paid, 1);
+      if (body.length() > maxBytes) {
+        paid.giveBackAll();
         Bodies.drain(in);
         throw new ApiError(413, "Request body is larger than " + maxBytes + " bytes");
       }
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    held.giveBack(expected - bytes.length);
-    JsonBody body = new JsonBody(bytes, held);
-    req.context().register(body);
-    return body;
+    JsonBody json = new JsonBody(body, held);
+    req.context().register(json);
+    return json;
   }
 
   /** The parsed body; malformed JSON is a 400, one of more than MAX_TOKENS tokens a 413. */
   JsonNode tree() {
-    if (bytes.length == 0) {
+    if (body.length() == 0) {
       throw ApiError.badRequest("Request body is empty; expected JSON", "body", "empty_body");
     }
     try {
-      long tokens = Json.tokens(bytes, MAX_TOKENS);
+      long tokens = Json.tokens(body.stream(), MAX_TOKENS);
       if (tokens > MAX_TOKENS) {
         throw new ApiError(413, "Request body holds more than " + MAX_TOKENS + " JSON values");
       }
       held.reserve(tokens * TREE_BYTES_PER_TOKEN);
-      return Json.document(bytes);
+      return Json.document(body.stream());
     } catch (IOException e) {
       throw ApiError.badRequest("Request body is not valid JSON", "body", "invalid_json");
     }

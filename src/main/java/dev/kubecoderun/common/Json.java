@@ -88,6 +88,11 @@ public final class Json {
     return DOCUMENT.readValue(bytes);
   }
 
+  /** {@link #document(byte[])} of a JSON text read from {@code in}. */
+  public static JsonNode document(InputStream in) throws IOException {
+    return DOCUMENT.readValue(in);
+  }
+
   public static <T> T read(InputStream in, Class<T> type) {
     try {
       return MAPPER.readValue(in, type);

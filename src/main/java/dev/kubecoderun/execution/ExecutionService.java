@@ -169,7 +169,9 @@ public final class ExecutionService {
         forgetRefused(session);
       }
       throw e;
-    } catch (TooManyRunsException e) {
+    } catch (TooManyRunsException | MemoryBudgetExhaustedException e) {
+      // Short of memory: refused before it ran (its state), or its answer not read, its files and
+      // state then not kept (see executeHeld): either way the run changed nothing.
       forgetRefused(session);
       throw e;
     } finally {
@@ -181,9 +183,9 @@ public final class ExecutionService {
   }
 
   /**
-   * Refused before anything ran (its user's runs at their cap, no slot, no sandbox, stopping): a
-   * session made for this run goes with it, or each refused retry would leave an empty session
-   * until it expired.
+   * Refused before anything ran (its user's runs at their cap, no slot, no sandbox, stopping), or
+   * short of memory (nothing of the run kept): a session made for this run goes with it, or each
+   * refused retry would leave an empty session until it expired.
    */
   private void forgetRefused(Session session) {
     Apart.run(

@@ -61,6 +61,11 @@ public final class PaidRead {
     return new PaidRead(pieces, length);
   }
 
+  /** Bytes read and paid for already, whole: as if read by {@link #of}. */
+  public static PaidRead of(byte[] bytes) {
+    return new PaidRead(List.of(bytes), bytes.length);
+  }
+
   /** The bytes read. */
   public long length() {
     return length;

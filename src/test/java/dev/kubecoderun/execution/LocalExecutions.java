@@ -124,7 +124,8 @@ final class LocalExecutions {
         limits,
         state,
         locks,
-        Duration.ofSeconds(1),
+        // A run waits this long for its session's lock: a test holding one has time to act.
+        Duration.ofSeconds(10),
         null,
         memory,
         runs);

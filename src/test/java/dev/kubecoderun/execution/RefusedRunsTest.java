@@ -1,6 +1,7 @@
 package dev.kubecoderun.execution;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -15,8 +16,10 @@ import dev.kubecoderun.session.LocalSessionLocks;
 import dev.kubecoderun.session.LocalSessionStore;
 import dev.kubecoderun.session.RedisSessionStore;
 import dev.kubecoderun.session.Session;
+import dev.kubecoderun.session.SessionLocks;
 import dev.kubecoderun.session.SessionStore;
 import dev.kubecoderun.stores.RealStores;
+import dev.kubecoderun.testing.Eventually;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -24,6 +27,8 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Tag;
@@ -154,5 +159,47 @@ class RefusedRunsTest {
   @Test
   void refusedRunsLeaveNoSessionInTheEmbeddedStore(@TempDir Path dir) throws Exception {
     refusedRunsLeaveNoSession(dir, new LocalSessionStore(dir, Clock.systemUTC()));
+  }
+
+  /**
+   * A stop that begins while a run waits for its session's lock (the session already made for it):
+   * the run is refused once it holds the lock, as the service is stopping, and its session goes.
+   */
+  @Test
+  void aRunRefusedByAStopAfterItsSessionWasMadeLeavesNoSession(@TempDir Path dir) throws Exception {
+    SessionStore store = new LocalSessionStore(dir, Clock.systemUTC());
+    LocalSessionLocks locks = new LocalSessionLocks();
+    ExecutionSlots slots = new ExecutionSlots(1, Duration.ZERO);
+    String sid = Ids.next();
+    try (SandboxPool pool = LocalExecutions.noSandboxes()) {
+      ExecutionService executions =
+          LocalExecutions.service(
+              dir, store, pool, slots, locks, new MemoryBudget(64 << 20), PrincipalRuns.uncapped());
+      CompletableFuture<Throwable> refused;
+      SessionLocks.Lease held = locks.acquire(sid, Duration.ofSeconds(5));
+      try {
+        refused =
+            CompletableFuture.supplyAsync(
+                () -> {
+                  try {
+                    executions.execute(run(sid, null), null, null);
+                    return null;
+                  } catch (Throwable t) {
+                    return t;
+                  }
+                });
+        Eventually.await(
+            "the run's session to be made", Duration.ofSeconds(30), () -> !ids(store).isEmpty());
+        assertEquals(List.of(sid), ids(store), "the run's session, the id its client chose");
+        slots.drain(Duration.ZERO);
+      } finally {
+        held.close();
+      }
+      Throwable t = refused.get(30, TimeUnit.SECONDS);
+      assertEquals(
+          ExecutionUnavailableException.Reason.STOPPING,
+          assertInstanceOf(ExecutionUnavailableException.class, t).reason());
+    }
+    assertEquals(List.of(), ids(store), "the session made for the refused run is gone");
   }
 }

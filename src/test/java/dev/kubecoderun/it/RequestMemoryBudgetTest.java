@@ -187,4 +187,40 @@ class RequestMemoryBudgetTest {
     assertEquals(200, ok.status(), ok.body());
     assertEquals("1\n", ok.json().path("stdout").asText(), ok.body());
   }
+
+  /**
+   * A JSON body is paid for as it arrives, not as its Content-Length announces: a client that
+   * announces 3.5 MiB and stalls after its first KiB holds a few KiB of the 4 MiB budget, and
+   * another request's 1 MiB body is read and answered at once (here a 400 for its language), not
+   * refused for room after a 10 s wait.
+   */
+  @Test
+  void aStalledJsonBodyHoldsOnlyWhatItSent() throws Exception {
+    try (Socket s = new Socket()) {
+      s.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
+      OutputStream out = s.getOutputStream();
+      out.write(
+          ("POST /v1/exec HTTP/1.1\r\nHost: localhost\r\nX-API-Key: "
+                  + TestServer.KEY
+                  + "\r\nContent-Type: application/json\r\nContent-Length: "
+                  + (3 * MIB + MIB / 2)
+                  + "\r\nConnection: close\r\n\r\n{\"lang\":\"py\",\"code\":\""
+                  + "#".repeat(1024))
+              .getBytes(StandardCharsets.US_ASCII));
+      out.flush();
+      Eventually.await(
+          "the stalled body to be read",
+          Duration.ofSeconds(30),
+          () -> server.gauge("kubecoderun_request_memory_held_bytes") > 0);
+      double held = server.gauge("kubecoderun_request_memory_held_bytes");
+      assertTrue(
+          held < 64 << 10, "a stalled body holds what it sent, not all it announced: " + held);
+      TestServer.Reply other = server.exec(Map.of("lang", "cobol", "code", "#".repeat(MIB)));
+      assertEquals(400, other.status(), other.body());
+    }
+    Eventually.await(
+        "every reservation to be given back",
+        Duration.ofSeconds(30),
+        () -> server.gauge("kubecoderun_request_memory_held_bytes") == 0);
+  }
 }

@@ -50,7 +50,9 @@ class RunMemoryBudgetTest {
                 "POD_POOL_PY",
                 "2",
                 "MAX_OUTPUT_SIZE",
-                Integer.toString(MAX_OUTPUT)),
+                Integer.toString(MAX_OUTPUT),
+                "MAX_EXECUTION_TIME", // a run holding the budget outlasts two refused ones
+                "60"),
             "0");
   }
 
@@ -142,34 +144,59 @@ class RunMemoryBudgetTest {
         "every reservation to be given back", Duration.ofSeconds(30), () -> held() == 0);
   }
 
+  /**
+   * A run whose answer costs 12 MiB (stdout and stderr full of a control character, 6 bytes of JSON
+   * each), past the ~4 MiB a run holding BIG_STATE leaves, for the 10 s wait for room.
+   */
+  private static TestServer.Reply runWithALargeAnswer(String sid) {
+    return run(
+        sid,
+        "import sys\ny = 2\nsys.stdout.write('\\x01' * "
+            + MAX_OUTPUT
+            + ")\nsys.stderr.write('\\x01' * "
+            + MAX_OUTPUT
+            + ")");
+  }
+
+  private static void assertRefusedForRoom(TestServer.Reply refused) {
+    assertEquals(503, refused.status(), refused.body());
+    assertEquals("1", refused.header("Retry-After"));
+    assertEquals("service_unavailable", refused.json().path("error_type").asText());
+  }
+
+  /**
+   * Refused for room, a run changes nothing: a session's state stays as it was, and a session made
+   * for the run (an id its client chose) goes, as one refused for want of a slot does.
+   */
   @Test
   void aRunWhoseAnswerFindsNoRoomFailsWithA503AndItsSessionKeepsItsState() throws Exception {
     String big = uploaded(BIG_STATE);
     String small = session("y = 1");
-    // 25 s: past the refused run's 10 s wait, with room to spare on a busy machine.
-    CompletableFuture<TestServer.Reply> running = holding(big, 25);
-    // stdout and stderr full of a control character, 6 bytes of JSON each: its answer costs 12
-    // MiB, past the ~4 MiB left, for the 10 s wait.
-    TestServer.Reply refused =
-        run(
-            small,
-            "import sys\ny = 2\nsys.stdout.write('\\x01' * "
-                + MAX_OUTPUT
-                + ")\nsys.stderr.write('\\x01' * "
-                + MAX_OUTPUT
-                + ")");
+    String fresh = "budget-new-" + UUID.randomUUID();
+    // 30 s: past the refused runs' 10 s wait (side by side, one in a sandbox made for it), with
+    // room to spare on a busy machine.
+    CompletableFuture<TestServer.Reply> running = holding(big, 30);
+    CompletableFuture<TestServer.Reply> inANewSession =
+        CompletableFuture.supplyAsync(() -> runWithALargeAnswer(fresh));
+    TestServer.Reply refused = runWithALargeAnswer(small);
+    TestServer.Reply refusedInANewSession = inANewSession.get(60, TimeUnit.SECONDS);
     assertFalse(running.isDone(), "refused while the other run held the budget");
-    assertEquals(503, refused.status(), refused.body());
-    assertEquals("1", refused.header("Retry-After"));
-    assertEquals("service_unavailable", refused.json().path("error_type").asText());
+    assertRefusedForRoom(refused);
+    assertRefusedForRoom(refusedInANewSession);
     Eventually.await(
-        "the refused run's slot to be free",
+        "the refused runs' slots to be free",
         Duration.ofSeconds(30),
         () -> server.gauge("kubecoderun_execution_slots_in_use") == 1);
     assertEquals(200, running.get(60, TimeUnit.SECONDS).status());
     TestServer.Reply after = run(small, "print(y)");
     assertEquals(200, after.status(), after.body());
     assertEquals("1\n", after.json().path("stdout").asText(), "the session's state as it was");
+    // Another tenant may take the id only if no session of it is left.
+    TestServer.Reply other =
+        server
+            .withKey(TestServer.KEY2)
+            .upload("mine.txt", new byte[] {'m'}, Map.of("session_id", fresh));
+    assertEquals(200, other.status(), fresh + " was kept: " + other.body());
     Eventually.await(
         "every reservation to be given back", Duration.ofSeconds(30), () -> held() == 0);
   }
