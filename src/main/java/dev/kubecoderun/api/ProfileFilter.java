@@ -26,9 +26,15 @@ final class ProfileFilter implements Filter {
 
   @Override
   public void filter(FilterChain chain, RoutingRequest req, RoutingResponse res) {
-    String expected = req.headers().first(EXPECTED_PROFILE).map(String::trim).orElse(null);
+    // Every value: a request that expects another profile in any of them is not this server's.
+    String expected =
+        req.headers().all(EXPECTED_PROFILE, List::of).stream()
+            .map(String::trim)
+            .filter(v -> !v.isEmpty() && !v.equalsIgnoreCase(PROFILE))
+            .findFirst()
+            .orElse(null);
     ApiError refused = null;
-    if (expected != null && !expected.isEmpty() && !expected.equalsIgnoreCase(PROFILE)) {
+    if (expected != null) {
       refused =
           refusal(
               "execution_profile_mismatch",

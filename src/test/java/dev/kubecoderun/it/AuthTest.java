@@ -105,6 +105,17 @@ class AuthTest {
     assertEquals("execution_profile_mismatch", e.path("error").asText());
     assertEquals("execution_profile_mismatch", e.path("code").asText());
     assertEquals("default", other.header("X-CodeAPI-Execution-Profile"));
+    // A second header expecting another profile is not hidden by a first that expects this one.
+    TestServer.Reply twice =
+        exec(
+            bare()
+                .header("X-API-Key", TestServer.KEY)
+                .header("X-CodeAPI-Expected-Profile", "default")
+                .header("X-CodeAPI-Expected-Profile", "stateful"),
+            code);
+    assertEquals(
+        "execution_profile_mismatch",
+        Errors.assertError(twice, 409, "resource_conflict").path("code").asText());
     JsonNode workspace =
         Errors.assertError(
             exec(

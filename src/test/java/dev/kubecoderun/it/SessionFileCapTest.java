@@ -174,7 +174,8 @@ class SessionFileCapTest {
 
   /**
    * A listing reserves what it loads, 8 KiB a file, before it reads: with a stalled JSON body
-   * holding nearly the whole budget, the listing of a full session waits for room, then answers.
+   * holding nearly the whole budget (a body holds what it sent: all but its last byte here, and the
+   * piece it waits for), the listing of a full session waits for room, then answers.
    */
   @Test
   void aListingWaitsForRoomInTheMemoryBudget() throws Exception {
@@ -197,7 +198,8 @@ class SessionFileCapTest {
                   + TestServer.KEY
                   + "\r\nContent-Type: application/json\r\nContent-Length: "
                   + held
-                  + "\r\n\r\n{")
+                  + "\r\n\r\n{"
+                  + " ".repeat(held - 2))
               .getBytes(StandardCharsets.US_ASCII));
       out.flush();
       Eventually.await(
