@@ -52,16 +52,9 @@ public final class Json {
   }
 
   /**
-   * The tokens of a JSON text, counted without building anything, up to {@code max + 1} (it stops
-   * there); malformed JSON throws.
+   * The tokens of a JSON text read from {@code in}, counted without building anything, up to {@code
+   * max + 1} (it stops there); malformed JSON throws.
    */
-  public static long tokens(byte[] bytes, long max) throws IOException {
-    try (JsonParser p = MAPPER.getFactory().createParser(bytes)) {
-      return tokens(p, max);
-    }
-  }
-
-  /** {@link #tokens(byte[], long)} of a JSON text read from {@code in}. */
   public static long tokens(InputStream in, long max) throws IOException {
     try (JsonParser p = MAPPER.getFactory().createParser(in)) {
       return tokens(p, max);
@@ -84,11 +77,6 @@ public final class Json {
    * One JSON document: {@link #tree} that also refuses anything but whitespace after the value
    * (readTree reads the first root value and stops, so {@code {...}{...}} would be its first half).
    */
-  public static JsonNode document(byte[] bytes) throws IOException {
-    return DOCUMENT.readValue(bytes);
-  }
-
-  /** {@link #document(byte[])} of a JSON text read from {@code in}. */
   public static JsonNode document(InputStream in) throws IOException {
     return DOCUMENT.readValue(in);
   }
