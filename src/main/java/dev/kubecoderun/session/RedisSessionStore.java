@@ -340,11 +340,9 @@ public final class RedisSessionStore implements SessionStore {
 
   /** Removes the id from the index and from the entity sets its hash names. */
   private void forget(String id, Map<String, String> hash) {
+    JsonNode metadata = metadata(hash.get("metadata"));
     forget(
-        id,
-        entityOf(hash.get("metadata")),
-        emptyToNull(hash.get("owner")),
-        text(metadata(hash.get("metadata")), "user_id"));
+        id, text(metadata, "entity_id"), emptyToNull(hash.get("owner")), text(metadata, "user_id"));
   }
 
   /** Removes the id from the index and from the entity sets of its entity, owner and user. */
@@ -452,10 +450,6 @@ public final class RedisSessionStore implements SessionStore {
 
   private static String emptyToNull(String s) {
     return s == null || s.isEmpty() ? null : s;
-  }
-
-  private static String entityOf(String metadata) {
-    return text(metadata(metadata), "entity_id");
   }
 
   private static JsonNode metadata(String json) {
