@@ -196,18 +196,16 @@ class RequestMemoryBudgetTest {
    */
   @Test
   void aStalledJsonBodyHoldsOnlyWhatItSent() throws Exception {
-    try (Socket s = new Socket()) {
-      s.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
-      OutputStream out = s.getOutputStream();
-      out.write(
-          ("POST /v1/exec HTTP/1.1\r\nHost: localhost\r\nX-API-Key: "
-                  + TestServer.KEY
-                  + "\r\nContent-Type: application/json\r\nContent-Length: "
+    try (Socket s = RawHttp.connect(server.app.port())) {
+      RawHttp.write(
+          s,
+          RawHttp.post(
+              "/v1/exec",
+              RawHttp.KEY_HEADER
+                  + "Content-Type: application/json\r\nContent-Length: "
                   + (3 * MIB + MIB / 2)
-                  + "\r\nConnection: close\r\n\r\n{\"lang\":\"py\",\"code\":\""
-                  + "#".repeat(1024))
-              .getBytes(StandardCharsets.US_ASCII));
-      out.flush();
+                  + "\r\n",
+              "{\"lang\":\"py\",\"code\":\"" + "#".repeat(1024)));
       Eventually.await(
           "the stalled body to be read",
           Duration.ofSeconds(30),

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kubecoderun.testing.Eventually;
 import java.io.OutputStream;
-import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -190,18 +189,16 @@ class SessionFileCapTest {
     // 1 MiB less 8 KiB: the listing's 24 KiB do not fit beside it.
     int held = (1 << 20) - 8 * 1024;
     CompletableFuture<TestServer.Reply> listing;
-    try (Socket stalled = new Socket()) {
-      stalled.connect(new InetSocketAddress("127.0.0.1", server.app.port()), 5000);
-      OutputStream out = stalled.getOutputStream();
-      out.write(
-          ("POST /v1/exec HTTP/1.1\r\nHost: localhost\r\nX-API-Key: "
-                  + TestServer.KEY
-                  + "\r\nContent-Type: application/json\r\nContent-Length: "
+    try (Socket stalled = RawHttp.connect(server.app.port())) {
+      RawHttp.write(
+          stalled,
+          RawHttp.post(
+              "/v1/exec",
+              RawHttp.KEY_HEADER
+                  + "Content-Type: application/json\r\nContent-Length: "
                   + held
-                  + "\r\n\r\n{"
-                  + " ".repeat(held - 2))
-              .getBytes(StandardCharsets.US_ASCII));
-      out.flush();
+                  + "\r\n",
+              "{" + " ".repeat(held - 2)));
       Eventually.await(
           "the stalled body to hold its room",
           Duration.ofSeconds(30),
