@@ -164,70 +164,31 @@ class RunnerRepliesTest {
         stdout);
   }
 
-  /**
-   * A run counts its session's files once, under the session's lock, before it stores what it made;
-   * uploads take no lock. One that ends while the run stores its files (here: while the first is
-   * sent) found room by its own counts: the run counts again and takes back what is past the cap.
-   */
-  @Test
-  void anUploadEndingWhileARunStoresItsFilesLeavesTheSessionWithinItsCap() throws Exception {
-    restartWith("MAX_SESSION_FILES", "3", "MAX_OUTPUT_FILES", "5");
-    String sid = "cap-" + System.nanoTime();
-    assertEquals(200, upload(sid, "before.txt").statusCode());
-    answer =
-        "{\"exit_code\":0,\"stdout\":\"\",\"stderr\":\"\",\"duration_ms\":1,\"deleted\":[],"
-            + "\"files\":[{\"path\":\"out1.txt\",\"size\":15,\"mtime\":1,\"change\":\"created\"},"
-            + "{\"path\":\"out2.txt\",\"size\":15,\"mtime\":1,\"change\":\"created\"}]}";
-    AtomicBoolean uploaded = new AtomicBoolean();
-    onFileRead =
-        () -> {
-          if (uploaded.compareAndSet(false, true)) {
-            try {
-              assertEquals(200, upload(sid, "meanwhile.txt").statusCode());
-            } catch (IOException | InterruptedException e) {
-              throw new IllegalStateException(e);
-            }
-          }
-        };
+  /** The runner's answer to the runs below: two generated files, out1.txt and out2.txt. */
+  private static final String TWO_OUTPUTS =
+      "{\"exit_code\":0,\"stdout\":\"\",\"stderr\":\"\",\"duration_ms\":1,\"deleted\":[],"
+          + "\"files\":[{\"path\":\"out1.txt\",\"size\":15,\"mtime\":1,\"change\":\"created\"},"
+          + "{\"path\":\"out2.txt\",\"size\":15,\"mtime\":1,\"change\":\"created\"}]}";
 
-    HttpResponse<String> res = exec(Map.of("lang", "py", "code", "print(1)", "session_id", sid));
-    assertEquals(200, res.statusCode(), res.body());
-    JsonNode run = Json.MAPPER.readTree(res.body());
-    assertTrue(uploaded.get(), "the upload ran while the run's first file was sent");
-    assertEquals(1, run.path("files").size(), res.body());
-    assertEquals("out1.txt", run.path("files").get(0).path("name").asText(), res.body());
-    assertEquals("out2.txt", run.path("skipped_files").get(0).path("name").asText(), res.body());
-    assertEquals("session_full", run.path("skipped_files").get(0).path("reason").asText());
-
-    HttpResponse<String> listing = listing(sid);
-    List<String> names = new java.util.ArrayList<>();
-    Json.MAPPER.readTree(listing.body()).forEach(f -> names.add(f.path("name").asText()));
-    assertEquals(
-        List.of("before.txt", "meanwhile.txt", "out1.txt"), names.stream().sorted().toList());
+  /** An upload a test makes while a run's file is sent; it must succeed. */
+  private interface Upload {
+    HttpResponse<String> send() throws IOException, InterruptedException;
   }
 
   /**
-   * As for the file count, so for the bytes (MAX_SESSION_STORAGE_MB): an upload that ends while the
-   * run stores its files found room by its own measure, and the run, measuring again, takes back
-   * its last files until the session is within its bytes again.
+   * A run in {@code sid} (which holds before.txt) whose runner made TWO_OUTPUTS, with {@code
+   * meanwhile} (of meanwhile.txt) made while the run's first file is sent: the run keeps out1.txt,
+   * skips out2.txt for {@code reason}, and the session lists the three files kept.
    */
-  @Test
-  void anUploadEndingWhileARunStoresItsFilesLeavesTheSessionWithinItsBytes() throws Exception {
-    restartWith("MAX_SESSION_STORAGE_MB", "1", "MAX_OUTPUT_FILES", "5");
-    String sid = "bytes-" + System.nanoTime();
-    assertEquals(200, upload(sid, "before.txt").statusCode()); // 10 bytes
-    answer =
-        "{\"exit_code\":0,\"stdout\":\"\",\"stderr\":\"\",\"duration_ms\":1,\"deleted\":[],"
-            + "\"files\":[{\"path\":\"out1.txt\",\"size\":15,\"mtime\":1,\"change\":\"created\"},"
-            + "{\"path\":\"out2.txt\",\"size\":15,\"mtime\":1,\"change\":\"created\"}]}";
-    // What is left of the MiB but for out1.txt's 15 bytes: with both outputs, 15 bytes past it.
-    String meanwhile = "m".repeat((1 << 20) - 10 - 15);
+  private void assertTheRunTakesBackOut2(String sid, Upload meanwhile, String reason)
+      throws Exception {
+    answer = TWO_OUTPUTS;
     AtomicBoolean uploaded = new AtomicBoolean();
     onFileRead =
         () -> {
           if (uploaded.compareAndSet(false, true)) {
             try {
-              assertEquals(200, upload(sid, "meanwhile.txt", meanwhile).statusCode());
+              assertEquals(200, meanwhile.send().statusCode());
             } catch (IOException | InterruptedException e) {
               throw new IllegalStateException(e);
             }
@@ -242,13 +203,42 @@ class RunnerRepliesTest {
     assertEquals("out1.txt", run.path("files").get(0).path("name").asText(), res.body());
     assertEquals(1, run.path("skipped_files").size(), res.body());
     assertEquals("out2.txt", run.path("skipped_files").get(0).path("name").asText(), res.body());
-    assertEquals("session_storage_full", run.path("skipped_files").get(0).path("reason").asText());
+    assertEquals(reason, run.path("skipped_files").get(0).path("reason").asText());
 
     HttpResponse<String> listing = listing(sid);
     List<String> names = new java.util.ArrayList<>();
     Json.MAPPER.readTree(listing.body()).forEach(f -> names.add(f.path("name").asText()));
     assertEquals(
         List.of("before.txt", "meanwhile.txt", "out1.txt"), names.stream().sorted().toList());
+  }
+
+  /**
+   * A run counts its session's files once, under the session's lock, before it stores what it made;
+   * uploads take no lock. One that ends while the run stores its files (here: while the first is
+   * sent) found room by its own counts: the run counts again and takes back what is past the cap.
+   */
+  @Test
+  void anUploadEndingWhileARunStoresItsFilesLeavesTheSessionWithinItsCap() throws Exception {
+    restartWith("MAX_SESSION_FILES", "3", "MAX_OUTPUT_FILES", "5");
+    String sid = "cap-" + System.nanoTime();
+    assertEquals(200, upload(sid, "before.txt").statusCode());
+    assertTheRunTakesBackOut2(sid, () -> upload(sid, "meanwhile.txt"), "session_full");
+  }
+
+  /**
+   * As for the file count, so for the bytes (MAX_SESSION_STORAGE_MB): an upload that ends while the
+   * run stores its files found room by its own measure, and the run, measuring again, takes back
+   * its last files until the session is within its bytes again.
+   */
+  @Test
+  void anUploadEndingWhileARunStoresItsFilesLeavesTheSessionWithinItsBytes() throws Exception {
+    restartWith("MAX_SESSION_STORAGE_MB", "1", "MAX_OUTPUT_FILES", "5");
+    String sid = "bytes-" + System.nanoTime();
+    assertEquals(200, upload(sid, "before.txt").statusCode()); // 10 bytes
+    // What is left of the MiB but for out1.txt's 15 bytes: with both outputs, 15 bytes past it.
+    String meanwhile = "m".repeat((1 << 20) - 10 - 15);
+    assertTheRunTakesBackOut2(
+        sid, () -> upload(sid, "meanwhile.txt", meanwhile), "session_storage_full");
   }
 
   /** GET /v1/files/{sid}. */
