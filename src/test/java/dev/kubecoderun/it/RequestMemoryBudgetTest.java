@@ -189,6 +189,31 @@ class RequestMemoryBudgetTest {
   }
 
   /**
+   * A JSON body that finds no room as it arrives (a stalled state upload holds 3.5 of the 4 MiB,
+   * and this body is 1 MiB) is a 503 in the one error shape, with Retry-After, after its wait for
+   * room; with room again, the same request is read and answered.
+   */
+  @Test
+  void aJsonBodyShortOfRoomAsItArrivesIsA503ThenGoesThrough() throws Exception {
+    Map<String, Object> body = Map.of("lang", "cobol", "code", "#".repeat(MIB));
+    byte[] large = state(3 * MIB + MIB / 2);
+    try (Socket s = stalledUpload(Ids.next(), large)) {
+      TestServer.Reply refused = server.exec(body);
+      assertEquals(503, refused.status(), refused.body());
+      assertEquals("service_unavailable", refused.json().path("error_type").asText());
+      assertTrue(refused.header("Retry-After") != null, refused.body());
+      String status = finish(s, large);
+      assertTrue(status.startsWith("HTTP/1.1 201"), status);
+    }
+    TestServer.Reply read = server.exec(body);
+    assertEquals(400, read.status(), read.body()); // read whole, then refused for its language
+    Eventually.await(
+        "every reservation to be given back",
+        Duration.ofSeconds(30),
+        () -> server.gauge("kubecoderun_request_memory_held_bytes") == 0);
+  }
+
+  /**
    * A JSON body is paid for as it arrives, not as its Content-Length announces: a client that
    * announces 3.5 MiB and stalls after its first KiB holds a few KiB of the 4 MiB budget, and
    * another request's 1 MiB body is read and answered at once (here a 400 for its language), not
