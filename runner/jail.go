@@ -256,6 +256,7 @@ type jail struct {
 	env       []string          // the environment of templates and children
 	fontLists map[string][]byte // RUNNER_MPL_CACHE_SEED's font lists, seeded into every sandbox
 	netParent *os.File          // the network namespace each sandbox's own is made from (jail_netparent.go); nil: the host's
+	nets      *netnsPool        // sandboxes' network namespaces, reused when left as made (jail_netns.go); nil: each holder makes its own
 	hugePages bool              // the host leaves transparent huge pages on (the templates' zygote.json)
 
 	mu       sync.Mutex
@@ -403,6 +404,9 @@ func newJail(cfg *jailConfig) (*jail, error) {
 	if j.netParent, err = newNetParent(); err != nil {
 		log.Printf("runner jail: sandboxes share the host's TCP connection table (each run's end then walks it): %v", err)
 	}
+	if j.nets, err = newNetnsPool(j.netParent); err != nil {
+		log.Printf("runner jail: each sandbox makes a network namespace of its own (none is reused): %v", err)
+	}
 	j.exec = newTemplate(j, "exec")
 	j.py = newTemplate(j, "py")
 	j.py0 = newTemplate(j, "py0")
@@ -538,6 +542,9 @@ func (j *jail) close() {
 	if j.cg != nil {
 		j.cg.remove()
 	}
+	if j.nets != nil {
+		j.nets.close()
+	}
 	if j.netParent != nil {
 		j.netParent.Close() // the namespace lives as long as a holder or this fd holds it
 	}
@@ -613,6 +620,10 @@ func (j *jail) handleHealth(w http.ResponseWriter, r *http.Request) {
 	n := len(j.byID)
 	j.mu.Unlock()
 	templates := map[string]any{"py": j.py.stats(), "py0": j.py0.stats(), "exec": j.exec.stats()}
+	var netns map[string]int64
+	if j.nets != nil {
+		netns = j.nets.stats()
+	}
 	jsReady := j.exec.ready.Load()
 	if j.js != nil {
 		templates["js"] = j.js.stats()
@@ -621,7 +632,8 @@ func (j *jail) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok",
 		"warm":      map[string]bool{"py": j.py.ready.Load(), "js": jsReady},
 		"sandboxes": n,
-		"templates": templates})
+		"templates": templates,
+		"netns":     netns})
 }
 
 func (j *jail) handleCreate(w http.ResponseWriter, r *http.Request) {

@@ -41,6 +41,7 @@ type holderSpec struct {
 	Tmp       string // its /tmp
 	ShmSize   uint64
 	ShmInodes uint64
+	Net       *os.File // the sandbox's network namespace, made by the jail server; nil: the holder makes one
 }
 
 // pidfd_open(2) and pidfd_send_signal(2): the same numbers on amd64 and arm64.
@@ -75,15 +76,19 @@ func (j *jail) startHolder(spec holderSpec, uid int) (*holder, error) {
 	syscall.SetNonblock(sp[0], true) // for deadlines
 	sync, theirs := os.NewFile(uintptr(sp[0]), "holder-sync"), os.NewFile(uintptr(sp[1]), "holder-sync")
 	defer sync.Close()
-	netParent := "-"
+	net := "-"
 	files := []*os.File{w, theirs}
-	if j.netParent != nil {
-		netParent = strconv.Itoa(3 + len(files)) // its fd in the holder
+	switch {
+	case spec.Net != nil:
+		net = "=" + strconv.Itoa(3+len(files)) // its fd in the holder
+		files = append(files, spec.Net)
+	case j.netParent != nil:
+		net = strconv.Itoa(3 + len(files))
 		files = append(files, j.netParent)
 	}
 	cmd := &exec.Cmd{Path: jailHolderExe, Env: []string{}, Dir: "/",
 		Args: []string{jailHolderExe, spec.Skeleton, spec.NewRoot, spec.Data, spec.Tmp,
-			strconv.FormatUint(spec.ShmSize, 10), strconv.FormatUint(spec.ShmInodes, 10), netParent,
+			strconv.FormatUint(spec.ShmSize, 10), strconv.FormatUint(spec.ShmInodes, 10), net,
 			strconv.Itoa(uid)},
 		ExtraFiles:  files,
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}}

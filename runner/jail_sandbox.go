@@ -26,6 +26,7 @@ type jailSandbox struct {
 	uid     int
 	dir     string // the tmpfs
 	cg      *sandboxCgroups
+	net     *netns // its network namespace, from the jail's pool; nil: the holder made its own
 	holder  *holder
 	gone    chan struct{} // closed when the holder has exited: the sandbox is dead
 	srv     *Server
@@ -107,6 +108,12 @@ func (j *jail) build(id, lang string, warm, singleUse bool) (*jailSandbox, error
 	}
 	spec := holderSpec{Skeleton: jailSkeleton, NewRoot: jailNewRoot, Data: filepath.Join(sb.dir, "data"),
 		Tmp: filepath.Join(sb.dir, "tmp"), ShmSize: j.cfg.ShmSize, ShmInodes: 1024}
+	if j.nets != nil {
+		if sb.net, err = j.nets.take(); err != nil {
+			return nil, err
+		}
+		spec.Net = sb.net.f
+	}
 	if sb.holder, err = j.startHolder(spec, uid); err != nil {
 		return nil, err
 	}
@@ -189,6 +196,11 @@ func (sb *jailSandbox) teardown() {
 		if err := sb.cg.killAll(); err != nil {
 			log.Printf("runner jail: sandbox %s: %v", sb.id, err)
 		}
+	}
+	// No process is left in its network namespace now: the pool looks at what they left of it.
+	if sb.net != nil {
+		sb.j.nets.give(sb.net)
+		sb.net = nil
 	}
 	// The disk first: its pages are charged to the memory cgroup, which goes back for reuse empty.
 	if sb.dir != "" {

@@ -844,6 +844,85 @@ print(s.recv(4).decode())`)
 	}
 }
 
+// A sandbox's network namespace goes to a later sandbox only as it was made: one a run left a socket
+// or traffic or a lingering IPv6 flow label in is dropped, and the next sandbox gets a fresh one.
+func TestJailNetworkNamespaceGoesToALaterSandboxOnlyAsItWasMade(t *testing.T) {
+	t.Parallel()
+	j := ownJail(t)
+	// Its namespace, the IPv4 packets it ever sent, its TCP sockets and flow labels.
+	const look = `import os
+print(os.readlink("/proc/self/ns/net"))
+snmp = [l.split() for l in open("/proc/net/snmp") if l.startswith("Ip:")]
+print("OutRequests", snmp[1][snmp[0].index("OutRequests")])
+print("tcp", len(open("/proc/net/tcp").readlines()) - 1)
+print("flowlabels", len(open("/proc/net/ip6_flowlabel").readlines()) - 1)
+`
+	lines := func(b *jailBox, more string) []string {
+		return strings.Split(strings.TrimSpace(b.py(look+more)), "\n")
+	}
+	netns := func() map[string]any { return j.health(t)["netns"].(map[string]any) }
+	fresh := func(what string, l []string) {
+		t.Helper()
+		if l[1] != "OutRequests 0" || l[2] != "tcp 0" || l[3] != "flowlabels 0" {
+			t.Fatalf("%s: the namespace is not as new: %v", what, l)
+		}
+	}
+
+	a := j.create(t, "py", false)
+	first := lines(a, "print(1)\n")
+	fresh("a run that did not touch the network", first)
+	a.destroy()
+	b := j.create(t, "py", false)
+	again := lines(b, "")
+	if again[0] != first[0] {
+		t.Fatalf("a namespace left as made was not given to the next sandbox: %s then %s (%v)", first[0], again[0], netns())
+	}
+	fresh("the namespace given again", again)
+
+	// Loopback traffic, and a listener whose socket dies with the run.
+	lines(b, `import socket
+srv = socket.create_server(("127.0.0.1", 0))
+c = socket.create_connection(srv.getsockname())
+s, _ = srv.accept()
+c.sendall(b"ping")
+assert s.recv(4) == b"ping"
+`)
+	b.destroy()
+	if got := netns()["dropped"]; got != float64(1) {
+		t.Fatalf("a namespace a run sent packets in was kept: dropped %v (%v)", got, netns())
+	}
+	c := j.create(t, "py", false)
+	next := lines(c, "")
+	if next[0] == again[0] {
+		t.Fatalf("the namespace a run sent packets in went to the next sandbox: %s", next[0])
+	}
+	fresh("the namespace after one that was dropped", next)
+
+	// An IPv6 flow label lingers after its socket, with no packet sent: no one else may see it.
+	if _, err := os.Stat("/proc/net/ip6_flowlabel"); err != nil {
+		t.Skipf("no IPv6 flow labels in this kernel (%v)", err)
+	}
+	label := lines(c, `import socket, struct
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, 32, struct.pack("16sIBBHHHI", socket.inet_pton(socket.AF_INET6, "::1"), socket.htonl(0x12345), 0, 255, 1, 0, 60, 0))
+s.close()
+print("lingering", len(open("/proc/net/ip6_flowlabel").readlines()) - 1)
+`)
+	if label[len(label)-1] != "lingering 1" {
+		t.Fatalf("the run could not leave a flow label behind, so this checks nothing: %v", label)
+	}
+	c.destroy()
+	if got := netns()["dropped"]; got != float64(2) {
+		t.Fatalf("a namespace with a lingering flow label was kept: dropped %v (%v)", got, netns())
+	}
+	d := j.create(t, "py", false)
+	last := lines(d, "")
+	if last[0] == next[0] {
+		t.Fatalf("the namespace with a flow label went to the next sandbox: %s", last[0])
+	}
+	fresh("the namespace after the flow label's", last)
+}
+
 func TestJailRunsCannotSeeEachOther(t *testing.T) {
 	t.Parallel()
 	j := sharedJail(t)

@@ -7,9 +7,10 @@
 //    (unshare(2) refuses a multi-threaded caller), so the jail server starts this with a plain vfork;
 //  - a holder started as the Go runner paid its runtime and package start-up (~2 ms of CPU each).
 //
-//   runner-holder SKELETON NEWROOT DATA TMP SHM_BYTES SHM_INODES NET_PARENT OWNER
-//   NET_PARENT: "5" when fd 5 is the network namespace to make the sandbox's from (runner/jail_netparent.go
-//   says why), "-" for the jail server's own; nothing else is taken
+//   runner-holder SKELETON NEWROOT DATA TMP SHM_BYTES SHM_INODES NET OWNER
+//   NET: "=5" when fd 5 is the sandbox's own network namespace, made (lo up) by the jail server
+//   (runner/jail_netns.go); else a new one is made here, from fd 5 when "5" (runner/jail_netparent.go
+//   says why), from the jail server's own when "-"; nothing else is taken
 //   OWNER: the sandbox's host uid, owner of its user namespace
 //   fd 3: the ready pipe ("ok\n" or "error: ...\n", from the holder itself)
 //   fd 4: a socket to the jail server, for the steps only it can do:
@@ -19,8 +20,8 @@
 //         <- "r"          the jail server holds a pidfd of it (until then it cannot be reaped)
 //
 // This process (host root, then with effective uid OWNER until the unshare) makes the user namespace,
-// becomes its root (the jail's unprivileged root uid outside), makes the mount, pid, network, ipc and
-// uts namespaces and forks the holder, PID 1 of the pid namespace, then waits for it and exits with
+// becomes its root (the jail's unprivileged root uid outside), makes the mount, pid, ipc and uts
+// namespaces (and the network one, unless the jail server gave it one) and forks the holder, PID 1 of the pid namespace, then waits for it and exits with
 // it. The holder assembles the sandbox's root exactly as the Go holder did before it, says "ok" and
 // only reaps.
 #define _GNU_SOURCE
@@ -43,7 +44,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { READY_FD = 3, SYNC_FD = 4, NET_PARENT_FD = 5 };
+enum { READY_FD = 3, SYNC_FD = 4, NET_FD = 5 };
 
 // linux/securebits.h, which musl does not ship.
 #define SECBIT_NO_SETUID_FIXUP (1 << 2)
@@ -125,7 +126,7 @@ static void loopback_up(void) {
 // The sandbox's root: the skeleton (recursively) at newroot, its /mnt/data and /tmp bound from the
 // sandbox's tmpfs (nosuid and nodev come, locked, from there), a bounded /dev/shm, its own /dev/pts
 // and /proc, no user namespace below this one, then pivot into it.
-static void setup(char **argv) {
+static void setup(char **argv, int new_net) {
   const char *skeleton = argv[1], *newroot = argv[2], *data = argv[3], *tmp = argv[4];
   char p[4096], opts[128];
   mnt("", "/", NULL, MS_REC | MS_PRIVATE, NULL, "private mounts");
@@ -155,7 +156,7 @@ static void setup(char **argv) {
   read_only_proc_knobs(p);
   mask_proc(p, null);
   if (sethostname("sandbox", 7) != 0) fail("sethostname: %s", strerror(errno));
-  loopback_up();
+  if (new_net) loopback_up();
   if (chdir(newroot) != 0) fail("chdir %s: %s", newroot, strerror(errno));
   if (syscall(SYS_pivot_root, ".", ".") != 0) fail("pivot_root: %s", strerror(errno));
   if (umount2(".", MNT_DETACH) != 0) fail("detaching the old root: %s", strerror(errno));
@@ -185,14 +186,15 @@ static char expect(int fd) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 9) fail("usage: runner-holder SKELETON NEWROOT DATA TMP SHM_BYTES SHM_INODES NET_PARENT OWNER");
+  if (argc != 9) fail("usage: runner-holder SKELETON NEWROOT DATA TMP SHM_BYTES SHM_INODES NET OWNER");
   pid_t server = getppid();
   // Entered while still host root: no user namespace of the sandbox could.
-  if (strcmp(argv[7], "5") == 0) {
-    if (setns(NET_PARENT_FD, CLONE_NEWNET) != 0) fail("entering the parent network namespace: %s", strerror(errno));
-    close(NET_PARENT_FD);
+  int own_net = strcmp(argv[7], "=5") == 0;
+  if (own_net || strcmp(argv[7], "5") == 0) {
+    if (setns(NET_FD, CLONE_NEWNET) != 0) fail("entering the network namespace: %s", strerror(errno));
+    close(NET_FD);
   } else if (strcmp(argv[7], "-") != 0) {
-    fail("NET_PARENT is \"5\" or \"-\", not \"%s\"", argv[7]);
+    fail("NET is \"=5\", \"5\" or \"-\", not \"%s\"", argv[7]);
   }
   // The user namespace belongs to the sandbox's own uid, not to root: the kernel charges what the
   // namespace uses of per-user quotas (pending signals, POSIX message queues, inotify and fanotify,
@@ -216,7 +218,7 @@ int main(int argc, char **argv) {
   // the jail server did not die before that.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != server) _exit(1);
-  if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) != 0)
+  if (unshare(CLONE_NEWNS | CLONE_NEWPID | (own_net ? 0 : CLONE_NEWNET) | CLONE_NEWIPC | CLONE_NEWUTS) != 0)
     fail("creating the namespaces: %s", strerror(errno));
   // alive[1] stays open in this process only: the holder sees a hang-up on alive[0] once it is gone.
   int alive[2];
@@ -231,7 +233,7 @@ int main(int argc, char **argv) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     struct pollfd pfd = {.fd = alive[0], .events = POLLIN};
     if (poll(&pfd, 1, 0) != 0) _exit(1);
-    setup(argv);
+    setup(argv, !own_net);
     dprintf(READY_FD, "ok\n");
     close(READY_FD);
     reap_forever();
