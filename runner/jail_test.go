@@ -668,6 +668,39 @@ func TestJailRunsJoinEveryCgroupOfTheirSandboxAndDestroyEmptiesThem(t *testing.T
 	<-otherDone
 }
 
+// A jail asked for a CPU weight and no CPU limit still puts every run in a cpu cgroup below its
+// kcr-jail-<pid> parent, which carries the weight; the run's own cgroup has no quota.
+func TestJailRunsAreInItsWeightedCPUParent(t *testing.T) {
+	t.Parallel()
+	h := findCgroupHierarchies()
+	root, v2 := h.parent("cpu")
+	if root == "" {
+		t.Skip("no cgroup cpu controller here")
+	}
+	j := ownJail(t, "--max-cpu", "0", "--cpu-weight", "4.0")
+	b := j.create(t, "bash", false)
+	done := make(chan result, 1)
+	go func() { done <- b.run("bash", "sleep 30") }()
+	defer func() { b.destroy(); <-done }()
+	if !eventually(20*time.Second, func() bool { return len(processesOf(b.uid)) > 0 }) {
+		t.Fatal("the run did not start")
+	}
+	parent := "/" + jailCgroupPrefix + strconv.Itoa(innerJailPid(j))
+	got := cgroupOf(processesOf(b.uid)[0], "cpu", h)
+	if filepath.Dir(got) != parent {
+		t.Fatalf("the run's cpu cgroup is %q, want one below %s", got, parent)
+	}
+	weight, quota, want := "cpu.shares", "cpu.cfs_quota_us", []string{"4096", "-1"}
+	if v2 {
+		weight, quota, want = "cpu.weight", "cpu.max", []string{"400", "max 100000"}
+	}
+	for i, f := range []string{filepath.Join(root, parent, weight), filepath.Join(root, got, quota)} {
+		if b, err := os.ReadFile(f); err != nil || strings.TrimSpace(string(b)) != want[i] {
+			t.Errorf("%s: %q (%v), want %s", f, b, err, want[i])
+		}
+	}
+}
+
 func TestJailForkBombDoesNotStopAnotherRun(t *testing.T) {
 	t.Parallel()
 	j := sharedJail(t)
