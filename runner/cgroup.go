@@ -36,7 +36,7 @@ type sandboxCgroups struct {
 	memory   string // dir with the memory limit, or ""; the same as pids when they share a hierarchy
 	memV2    bool   // memory is a cgroup v2 dir (memory.max, memory.events)
 	memLimit uint64
-	cpu      string // dir with the CPU quota (jail mode with --max-cpu), or ""
+	cpu      string // dir in the cpu controller (jail mode with --max-cpu or --cpu-weight), or ""
 	// Jail mode: cgroup.procs of each of dirs(), opened for the children to join (they write "0").
 	procs []*os.File
 }

@@ -53,8 +53,9 @@ type jailConfig struct {
 	UIDCount     int
 	DiskSize     uint64 // bytes of a sandbox's tmpfs (its /mnt/data and /tmp together)
 	DiskInodes   uint64
-	ShmSize      uint64 // bytes of a sandbox's /dev/shm
-	CPUMillis    int    // CPU limit per sandbox in thousandths of a CPU; 0 = none
+	ShmSize      uint64  // bytes of a sandbox's /dev/shm
+	CPUMillis    int     // CPU limit per sandbox in thousandths of a CPU; 0 = none
+	CPUWeight    float64 // weight of all sandboxes together, a multiple of the kernel's default (jail_cgroup.go)
 	StartTimeout time.Duration
 	Holder       string // the runner-holder binary (holder/holder.c)
 	ZygoteLib    string // the Python templates' jail entry (shims/zygote_jail.c), a shared library
@@ -87,6 +88,7 @@ func parseJailConfig(args []string, lookup func(string) (string, bool)) (*jailCo
 	diskInodes := fs.Uint64("disk-inodes", 16384, "")
 	shmSize := fs.Uint64("shm-size", 64<<20, "")
 	maxCPU := fs.Float64("max-cpu", 1, "")
+	fs.Float64Var(&c.CPUWeight, "cpu-weight", 1, "")
 	startTimeout := fs.Duration("start-timeout", 30*time.Second, "")
 	fs.StringVar(&c.Holder, "holder", "", "")
 	fs.StringVar(&c.ZygoteLib, "zygote-lib", "", "")
@@ -132,6 +134,8 @@ func parseJailConfig(args []string, lookup func(string) (string, bool)) (*jailCo
 		return nil, errors.New("--disk-size and --shm-size must be at least 1 MiB, --disk-inodes at least 64")
 	case *maxCPU < 0:
 		return nil, errors.New("--max-cpu must be a number of CPUs, 0 for no limit")
+	case !(c.CPUWeight >= 0.01 && c.CPUWeight <= 100):
+		return nil, errors.New("--cpu-weight must be from 0.01 to 100 (1: the kernel's default)")
 	}
 	return c, nil
 }
@@ -182,6 +186,29 @@ func jailMain(args []string) {
 	os.Exit(cmd.ProcessState.ExitCode())
 }
 
+// cgroupLimits are the limits of every sandbox's cgroups.
+func (c *jailConfig) cgroupLimits() cgroupLimits {
+	return cgroupLimits{procs: c.Child.MaxProcs, memory: c.Child.MaxMemory, cpuMillis: c.CPUMillis, cpuWeight: c.CPUWeight}
+}
+
+// missingCgroupController names the first cgroup controller the limits need that h does not give.
+func missingCgroupController(h cgroupHierarchies, limits cgroupLimits) error {
+	ctrls := []string{"pids", "memory"}
+	if limits.usesCPU() {
+		ctrls = append(ctrls, "cpu")
+	}
+	for _, c := range ctrls {
+		if d, _ := h.parent(c); d == "" {
+			why := ""
+			if c == "cpu" {
+				why = "; it is needed for a CPU limit (--max-cpu, 0 = none) or a weight other than 1 (--cpu-weight)"
+			}
+			return fmt.Errorf("no usable cgroup %s controller (a cgroup v1 hierarchy with it, or the cgroup v2 root delegating it)%s", c, why)
+		}
+	}
+	return nil
+}
+
 // jailPrerequisites names the first thing a jail needs that this host does not give.
 func jailPrerequisites(cfg *jailConfig) error {
 	if os.Geteuid() != 0 {
@@ -193,15 +220,8 @@ func jailPrerequisites(cfg *jailConfig) error {
 	if b, err := os.ReadFile("/proc/self/status"); err != nil || !strings.Contains(string(b), "Seccomp:") {
 		return errors.New("the kernel has no seccomp support (CONFIG_SECCOMP)")
 	}
-	h := findCgroupHierarchies()
-	ctrls := []string{"pids", "memory"}
-	if cfg.CPUMillis > 0 {
-		ctrls = append(ctrls, "cpu")
-	}
-	for _, c := range ctrls {
-		if d, _ := h.parent(c); d == "" {
-			return fmt.Errorf("no usable cgroup %s controller (a cgroup v1 hierarchy with it, or the cgroup v2 root delegating it)", c)
-		}
+	if err := missingCgroupController(findCgroupHierarchies(), cfg.cgroupLimits()); err != nil {
+		return err
 	}
 	if cfg.Child.Tools["PYTHON"] == "" {
 		return errors.New("python3 was not found (RUNNER_TOOL_PYTHON): the jail's templates are Python")
@@ -398,7 +418,7 @@ func newJail(cfg *jailConfig) (*jail, error) {
 	if j.filter, err = seccompFilter(); err != nil {
 		return nil, err
 	}
-	if j.cg, err = newJailCgroupRoot(cgroupLimits{procs: cfg.Child.MaxProcs, memory: cfg.Child.MaxMemory, cpuMillis: cfg.CPUMillis}); err != nil {
+	if j.cg, err = newJailCgroupRoot(cfg.cgroupLimits()); err != nil {
 		return nil, err
 	}
 	if j.netParent, err = newNetParent(); err != nil {

@@ -114,6 +114,74 @@ func TestJailCgroupsAreReusedOnlyEmpty(t *testing.T) {
 	}
 }
 
+// The jail's cpu parent weighs all its sandboxes together as asked (--cpu-weight), a weight alone
+// being enough to make it; with weight 1 it keeps the kernel's default. A sandbox's cpu cgroup is
+// under it, without a quota when no CPU limit was asked.
+func TestJailCPUParentCarriesTheWeightAsked(t *testing.T) {
+	needRoot(t, "cgroups need root")
+	dir, v2 := findCgroupHierarchies().parent("cpu")
+	if dir == "" {
+		t.Skip("no cgroup cpu controller here")
+	}
+	file, noQuota := "cpu.shares", "-1"
+	if v2 {
+		file, noQuota = "cpu.weight", "max 100000"
+	}
+	read := func(dir, name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	for _, c := range []struct {
+		limits cgroupLimits
+		v1, v2 string // the parent's weight
+	}{
+		{cgroupLimits{procs: 64, cpuWeight: 4}, "4096", "400"},
+		{cgroupLimits{procs: 64, cpuWeight: 0.01}, "10", "1"},
+		{cgroupLimits{procs: 64, cpuWeight: 100}, "102400", "10000"},
+		{cgroupLimits{procs: 64, cpuWeight: 2.5, cpuMillis: 500}, "2560", "250"},
+		{cgroupLimits{procs: 64, cpuWeight: 1, cpuMillis: 500}, "1024", "100"},
+	} {
+		r, err := newJailCgroupRoot(c.limits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parent := r.parents["cpu"]
+		want := map[bool]string{false: c.v1, true: c.v2}[v2]
+		if parent == "" {
+			t.Errorf("weight %v: no cpu parent", c.limits.cpuWeight)
+		} else if got := read(parent, file); got != want {
+			t.Errorf("weight %v: %s %s, want %s", c.limits.cpuWeight, file, got, want)
+		}
+		cg, err := r.newSandboxCgroups()
+		if err != nil {
+			r.remove()
+			t.Fatal(err)
+		}
+		if filepath.Dir(cg.cpu) != parent {
+			t.Errorf("weight %v: the sandbox's cpu cgroup %q is not under the parent %s", c.limits.cpuWeight, cg.cpu, parent)
+		} else if c.limits.cpuMillis == 0 {
+			quota := map[bool]string{false: "cpu.cfs_quota_us", true: "cpu.max"}[v2]
+			if got := read(cg.cpu, quota); got != noQuota {
+				t.Errorf("weight %v, no CPU limit: %s %s, want %s", c.limits.cpuWeight, quota, got, noQuota)
+			}
+		}
+		cg.remove()
+		r.remove()
+	}
+	// Neither a CPU limit nor a weight: no cpu cgroup at all.
+	r, err := newJailCgroupRoot(cgroupLimits{procs: 64, cpuWeight: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.remove()
+	if d, ok := r.parents["cpu"]; ok {
+		t.Errorf("weight 1 and no CPU limit made the cpu parent %s", d)
+	}
+}
+
 // A request routed to a sandbox just before it was destroyed gets its turn only after destroy gave
 // the sandbox's cgroups back, to be handed to another sandbox: it must not run, nor sweep "its"
 // cgroups' processes, which may be another sandbox's by then.

@@ -668,6 +668,39 @@ func TestJailRunsJoinEveryCgroupOfTheirSandboxAndDestroyEmptiesThem(t *testing.T
 	<-otherDone
 }
 
+// A jail asked for a CPU weight and no CPU limit still puts every run in a cpu cgroup below its
+// kcr-jail-<pid> parent, which carries the weight; the run's own cgroup has no quota.
+func TestJailRunsAreInItsWeightedCPUParent(t *testing.T) {
+	t.Parallel()
+	h := findCgroupHierarchies()
+	root, v2 := h.parent("cpu")
+	if root == "" {
+		t.Skip("no cgroup cpu controller here")
+	}
+	j := ownJail(t, "--max-cpu", "0", "--cpu-weight", "4.0")
+	b := j.create(t, "bash", false)
+	done := make(chan result, 1)
+	go func() { done <- b.run("bash", "sleep 30") }()
+	defer func() { b.destroy(); <-done }()
+	if !eventually(20*time.Second, func() bool { return len(processesOf(b.uid)) > 0 }) {
+		t.Fatal("the run did not start")
+	}
+	parent := "/" + jailCgroupPrefix + strconv.Itoa(innerJailPid(j))
+	got := cgroupOf(processesOf(b.uid)[0], "cpu", h)
+	if filepath.Dir(got) != parent {
+		t.Fatalf("the run's cpu cgroup is %q, want one below %s", got, parent)
+	}
+	weight, quota, want := "cpu.shares", "cpu.cfs_quota_us", []string{"4096", "-1"}
+	if v2 {
+		weight, quota, want = "cpu.weight", "cpu.max", []string{"400", "max 100000"}
+	}
+	for i, f := range []string{filepath.Join(root, parent, weight), filepath.Join(root, got, quota)} {
+		if b, err := os.ReadFile(f); err != nil || strings.TrimSpace(string(b)) != want[i] {
+			t.Errorf("%s: %q (%v), want %s", f, b, err, want[i])
+		}
+	}
+}
+
 func TestJailForkBombDoesNotStopAnotherRun(t *testing.T) {
 	t.Parallel()
 	j := sharedJail(t)
@@ -2059,6 +2092,27 @@ func TestJailSandboxesGetTheMatplotlibFontList(t *testing.T) {
 	}
 }
 
+// A jail needs the cpu controller only for a CPU limit or a weight other than 1, and without it
+// refuses to start naming the controller and what asks for it.
+func TestJailNeedsTheCPUControllerOnlyForALimitOrAWeight(t *testing.T) {
+	noCPU := cgroupHierarchies{v1: map[string]string{"pids": "/p", "memory": "/m"}}
+	withCPU := cgroupHierarchies{v1: map[string]string{"pids": "/p", "memory": "/m", "cpu": "/c"}}
+	for _, l := range []cgroupLimits{{cpuWeight: 1}, {cpuWeight: 0}} {
+		if err := missingCgroupController(noCPU, l); err != nil {
+			t.Errorf("%+v: %v", l, err)
+		}
+	}
+	for _, l := range []cgroupLimits{{cpuWeight: 4}, {cpuWeight: 0.5}, {cpuWeight: 1, cpuMillis: 1000}} {
+		err := missingCgroupController(noCPU, l)
+		if err == nil || !strings.Contains(err.Error(), "no usable cgroup cpu controller") || !strings.Contains(err.Error(), "--cpu-weight") {
+			t.Errorf("%+v without the cpu controller: %v", l, err)
+		}
+		if err := missingCgroupController(withCPU, l); err != nil {
+			t.Errorf("%+v with the cpu controller: %v", l, err)
+		}
+	}
+}
+
 func TestJailConfigRefusesBadSettingsWithTheirName(t *testing.T) {
 	env := map[string]string{"RUNNER_ADMIN_TOKEN": "x", "RUNNER_TOOL_PYTHON": "/usr/bin/python3"}
 	for _, c := range []struct {
@@ -2076,6 +2130,9 @@ func TestJailConfigRefusesBadSettingsWithTheirName(t *testing.T) {
 		{args: []string{"--base", "/x", "--disk-inodes", "63"}, want: "--disk-size and --shm-size must be at least 1 MiB, --disk-inodes at least 64"},
 		{args: []string{"--base", "/x", "--shm-size", "1000"}, want: "--disk-size and --shm-size must be at least 1 MiB, --disk-inodes at least 64"},
 		{args: []string{"--base", "/x", "--max-cpu", "-1"}, want: "--max-cpu must be a number of CPUs, 0 for no limit"},
+		{args: []string{"--base", "/x", "--cpu-weight", "0"}, want: "--cpu-weight must be from 0.01 to 100 (1: the kernel's default)"},
+		{args: []string{"--base", "/x", "--cpu-weight", "101"}, want: "--cpu-weight must be from 0.01 to 100 (1: the kernel's default)"},
+		{args: []string{"--base", "/x", "--cpu-weight", "NaN"}, want: "--cpu-weight must be from 0.01 to 100 (1: the kernel's default)"},
 		{args: []string{"--base", "/x", "extra"}, want: `unexpected argument "extra"`},
 	} {
 		e := map[string]string{}
@@ -2088,8 +2145,8 @@ func TestJailConfigRefusesBadSettingsWithTheirName(t *testing.T) {
 			t.Errorf("%v: %v, want %q", c.args, err, c.want)
 		}
 	}
-	cfg, err := parseJailConfig([]string{"--base", "/x", "--max-cpu", "1.5", "--uid-base", "2000", "--uid-count", "2"}, envOf(env))
-	if err != nil || cfg.CPUMillis != 1500 || cfg.UIDBase != 2000 || cfg.UIDCount != 2 || cfg.AdminToken != "x" {
+	cfg, err := parseJailConfig([]string{"--base", "/x", "--max-cpu", "1.5", "--cpu-weight", "4", "--uid-base", "2000", "--uid-count", "2"}, envOf(env))
+	if err != nil || cfg.CPUMillis != 1500 || cfg.CPUWeight != 4 || cfg.UIDBase != 2000 || cfg.UIDCount != 2 || cfg.AdminToken != "x" {
 		t.Errorf("a good configuration: %+v, %v", cfg, err)
 	}
 }

@@ -132,13 +132,16 @@ public record Config(
   /**
    * The local backend's jail: per sandbox a tmpfs of {@code diskBytes} and {@code diskInodes} for
    * /mnt/data and /tmp together, a /dev/shm of {@code shmBytes}, {@code cpuLimit} CPUs (0 = none),
-   * and a host uid of its own from {@code uidBase + 1} to {@code uidBase + uidCount - 1}.
+   * and a host uid of its own from {@code uidBase + 1} to {@code uidBase + uidCount - 1}. All
+   * sandboxes together weigh {@code cpuWeight} times the kernel's default CPU weight against the
+   * host's other top-level cgroups and sessions (1 = the default).
    */
   public record Jail(
       long diskBytes,
       int diskInodes,
       long shmBytes,
       double cpuLimit,
+      double cpuWeight,
       int uidBase,
       int uidCount,
       boolean cgroupFavorDynmods) {}
@@ -450,6 +453,10 @@ public record Config(
                 env.integer("SANDBOX_DISK_INODES", 16384, 256, 100_000_000),
                 env.integer("SANDBOX_SHM_SIZE_MB", 64, 1, 1_000_000) * 1024L * 1024L,
                 env.decimal("SANDBOX_CPU_LIMIT", 1.0, 0, 1024),
+                // At the default weight all runs together get no more CPU than the API's own
+                // session: runs in progress then compete with new requests and new sandboxes, and
+                // their latency spreads (p99 at 8 clients on 2 cores: ~55 ms at 1, ~47 ms at 4).
+                env.decimal("SANDBOX_CPU_WEIGHT", 4.0, 0.01, 100),
                 env.integer("SANDBOX_UID_BASE", 1_500_000, 1000, 2_000_000_000),
                 env.integer("SANDBOX_UID_COUNT", 4096, 16, 1_000_000),
                 env.bool("SANDBOX_CGROUP_FAVORDYNMODS", true)),

@@ -136,7 +136,8 @@ class ConfigTest {
   @Test
   void theLocalJailHasDefaultsAndChecksItsSettings() {
     Config.Jail jail = config().sandbox().jail();
-    assertEquals(new Config.Jail(1024L << 20, 16384, 64L << 20, 1.0, 1_500_000, 4096, true), jail);
+    assertEquals(
+        new Config.Jail(1024L << 20, 16384, 64L << 20, 1.0, 4.0, 1_500_000, 4096, true), jail);
     jail =
         config(
                 "SANDBOX_DISK_LIMIT_MB",
@@ -147,6 +148,8 @@ class ConfigTest {
                 "8",
                 "SANDBOX_CPU_LIMIT",
                 "0.5",
+                "SANDBOX_CPU_WEIGHT",
+                "1",
                 "SANDBOX_UID_BASE",
                 "300000",
                 "SANDBOX_UID_COUNT",
@@ -155,7 +158,7 @@ class ConfigTest {
                 "false")
             .sandbox()
             .jail();
-    assertEquals(new Config.Jail(256L << 20, 1000, 8L << 20, 0.5, 300_000, 64, false), jail);
+    assertEquals(new Config.Jail(256L << 20, 1000, 8L << 20, 0.5, 1.0, 300_000, 64, false), jail);
     ConfigException e =
         assertThrows(
             ConfigException.class,
@@ -163,6 +166,24 @@ class ConfigTest {
     assertTrue(e.getMessage().contains("SANDBOX_DISK_LIMIT_MB=100"), e.getMessage());
     e = assertThrows(ConfigException.class, () -> config("SANDBOX_CPU_LIMIT", "lots"));
     assertTrue(e.getMessage().contains("SANDBOX_CPU_LIMIT"), e.getMessage());
+  }
+
+  @Test
+  void theSandboxesWeighFourTimesTheDefaultCpuWeightUnlessToldFromAHundredthToAHundred() {
+    assertEquals(4.0, config().sandbox().jail().cpuWeight());
+    assertEquals(0.01, config("SANDBOX_CPU_WEIGHT", "0.01").sandbox().jail().cpuWeight());
+    assertEquals(1.0, config("SANDBOX_CPU_WEIGHT", "1").sandbox().jail().cpuWeight());
+    assertEquals(2.5, config("SANDBOX_CPU_WEIGHT", " 2.5 ").sandbox().jail().cpuWeight());
+    assertEquals(100.0, config("SANDBOX_CPU_WEIGHT", "100").sandbox().jail().cpuWeight());
+    for (String bad : List.of("0", "0.009", "-1", "100.5", "NaN", "Infinity")) {
+      ConfigException e =
+          assertThrows(ConfigException.class, () -> config("SANDBOX_CPU_WEIGHT", bad), bad);
+      assertEquals(
+          "SANDBOX_CPU_WEIGHT=" + bad + " is out of range [0.01, 100.0]", e.getMessage(), bad);
+    }
+    ConfigException e =
+        assertThrows(ConfigException.class, () -> config("SANDBOX_CPU_WEIGHT", "heavy"));
+    assertEquals("SANDBOX_CPU_WEIGHT=heavy is not a number", e.getMessage());
   }
 
   @Test

@@ -330,6 +330,7 @@ final class JailServer implements AutoCloseable {
     add(cmd, "--disk-inodes", Integer.toString(settings.jail().diskInodes()));
     add(cmd, "--shm-size", Long.toString(settings.jail().shmBytes()));
     add(cmd, "--max-cpu", Double.toString(settings.jail().cpuLimit()));
+    add(cmd, "--cpu-weight", Double.toString(settings.jail().cpuWeight()));
     add(cmd, "--uid-base", Integer.toString(settings.jail().uidBase()));
     add(cmd, "--uid-count", Integer.toString(settings.jail().uidCount()));
     if (settings.jail().cgroupFavorDynmods()) {

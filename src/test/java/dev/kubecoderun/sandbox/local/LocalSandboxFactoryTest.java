@@ -2,6 +2,7 @@ package dev.kubecoderun.sandbox.local;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kubecoderun.config.Config;
 import dev.kubecoderun.sandbox.RunnerSettings;
@@ -16,7 +17,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The local backend refuses to start, with the jail's own one-line reason, where it cannot jail.
+ * The local backend refuses to start, with the jail's own one-line reason, where it cannot jail; it
+ * starts the jail with the sandboxes' limits.
  */
 class LocalSandboxFactoryTest {
   @TempDir Path dir;
@@ -37,7 +39,7 @@ class LocalSandboxFactoryTest {
             runner,
             dir.resolve("sandboxes"),
             0,
-            new Config.Jail(1 << 30, 16384, 64 << 20, 1, 1_500_000, 4096, true));
+            new Config.Jail(1 << 30, 16384, 64 << 20, 1, 4, 1_500_000, 4096, true));
     RunnerSettings runnerSettings =
         new RunnerSettings(Duration.ofSeconds(5), 30_000, 1 << 20, 1 << 20, "");
     Toolchains toolchains = Toolchains.discover("/usr/bin:/bin", Map.of(), dir);
@@ -51,5 +53,30 @@ class LocalSandboxFactoryTest {
         "local sandboxes: no jail on this host: no usable cgroup pids controller (a cgroup v1"
             + " hierarchy with it, or the cgroup v2 root delegating it)",
         e.getMessage());
+  }
+
+  @Test
+  void theJailIsToldTheSandboxesCpuLimitAndWeight() throws IOException {
+    // A stand-in for the runner that refuses, naming what it was started with.
+    Path runner = dir.resolve("runner");
+    Files.writeString(
+        runner, "#!/bin/sh\necho \"runner jail: cannot jail sandboxes here: $*\" >&2\nexit 2\n");
+    Files.setPosixFilePermissions(runner, PosixFilePermissions.fromString("rwxr-xr-x"));
+    LocalSandboxFactory.Settings settings =
+        new LocalSandboxFactory.Settings(
+            runner,
+            dir.resolve("sandboxes"),
+            0,
+            new Config.Jail(1 << 30, 16384, 64 << 20, 0.5, 2.5, 1_500_000, 4096, true));
+    RunnerSettings runnerSettings =
+        new RunnerSettings(Duration.ofSeconds(5), 30_000, 1 << 20, 1 << 20, "");
+    Toolchains toolchains = Toolchains.discover("/usr/bin:/bin", Map.of(), dir);
+    IllegalStateException e =
+        assertThrows(
+            IllegalStateException.class,
+            () ->
+                new LocalSandboxFactory(
+                    settings, runnerSettings, toolchains, WebClient.builder().build()));
+    assertTrue(e.getMessage().contains(" --max-cpu 0.5 --cpu-weight 2.5 "), e.getMessage());
   }
 }
