@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"syscall"
 )
 
@@ -169,32 +171,55 @@ func labeled(name string, in bpfInsn) bpfInsn {
 	return in
 }
 
+// sysRoute sends a syscall number to a label of the filter.
+type sysRoute struct {
+	nr    uint32
+	label string
+}
+
+// sysTree finds the syscall number among routes (sorted) by halving, and allows what none names. The
+// kernel runs a new filter once for every syscall number when it is installed (to cache the ones it
+// always allows), under a lock with interrupts off: a chain of ~80 comparisons cost every jailed child
+// ~0.1 ms of CPU there, a tree of ~7 levels a tenth of it.
+func sysTree(routes []sysRoute, name string) []bpfInsn {
+	if len(routes) <= 3 {
+		var p []bpfInsn
+		for _, r := range routes {
+			p = append(p, jeq(r.nr, r.label, ""))
+		}
+		return append(p, ret(seccompRetAllow))
+	}
+	mid := len(routes) / 2
+	right := sysTree(routes[mid:], name+"r")
+	right[0].label = name + "r"
+	return append(append([]bpfInsn{jge(routes[mid].nr, name+"r", "")}, sysTree(routes[:mid], name+"l")...), right...)
+}
+
 // seccompFilter builds the filter for the runner's own architecture.
 func seccompFilter() ([]byte, error) {
 	p := []bpfInsn{ldAbs(seccompArch), jeq(auditArch, "", "kill"), ldAbs(seccompNr)}
 	if x32SyscallBit != 0 {
 		p = append(p, jge(x32SyscallBit, "kill", ""))
 	}
-	p = append(p,
-		jeq(mustSysNumber("clone"), "clone", ""),
-		jeq(mustSysNumber("unshare"), "unshare", ""),
-		jeq(mustSysNumber("socket"), "socket", ""),
-		jeq(mustSysNumber("socketpair"), "socket", ""),
-		jeq(mustSysNumber("personality"), "personality", ""),
-		jeq(mustSysNumber("mmap"), "mmap", ""),
-		jeq(mustSysNumber("shmget"), "shmget", ""),
-		jeq(mustSysNumber("memfd_create"), "memfd_create", ""))
+	var routes []sysRoute
+	for name, label := range map[string]string{"clone": "clone", "unshare": "unshare", "socket": "socket",
+		"socketpair": "socket", "personality": "personality", "mmap": "mmap", "shmget": "shmget",
+		"memfd_create": "memfd_create"} {
+		routes = append(routes, sysRoute{mustSysNumber(name), label})
+	}
 	for _, name := range seccompDenied {
 		if nr, ok := sysNumber(name); ok {
-			p = append(p, jeq(nr, "eperm", ""))
+			routes = append(routes, sysRoute{nr, "eperm"})
 		}
 	}
 	for _, name := range seccompNoSys {
 		if nr, ok := sysNumber(name); ok {
-			p = append(p, jeq(nr, "enosys", ""))
+			routes = append(routes, sysRoute{nr, "enosys"})
 		}
 	}
-	p = append(p, ret(seccompRetAllow),
+	slices.SortFunc(routes, func(a, b sysRoute) int { return cmp.Compare(a.nr, b.nr) })
+	p = append(p, sysTree(routes, "t")...)
+	p = append(p,
 		labeled("clone", ldAbs(seccompArg0)), jset(nsCloneFlags, "eperm", "allow"),
 		labeled("unshare", ldAbs(seccompArg0)), jset(nsCloneFlags|cloneNewTime, "eperm", "allow"),
 		labeled("socket", ldAbs(seccompArg0)),
