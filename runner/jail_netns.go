@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log"
 	"os"
 	"runtime"
 	"strings"
@@ -28,16 +29,20 @@ import (
 // groups: only if all of them are exactly as they were when it was made is the namespace given to a
 // later sandbox, else it is closed (the kernel frees it). Still the same for every sandbox that gets
 // it: its inode number and cookie (an identity, no data; the host's namespace numbers say as much).
+//
+// Nothing on a sandbox's path waits for the pool's thread: a sandbox takes a namespace waiting (else
+// its holder makes one, as without the pool), the thread makes more ahead when few wait, and a
+// namespace given back is looked at later, by the thread.
 type netnsPool struct {
-	parent *os.File // what new namespaces are made from (jail_netparent.go); nil: the host's
-	ops    chan func()
-	opMu   sync.Mutex // one op at a time, none once closed
-	closed bool
-	mu     sync.Mutex // guards free
-	free   []*netns
-	// Counted for the jail's /health and tests: namespaces made, handed out again, and dropped
-	// because their sandbox left them changed.
-	made, reused, dropped atomic.Int64
+	parent  *os.File    // what new namespaces are made from (jail_netparent.go); nil: the host's
+	work    chan func() // for the pool's thread
+	mu      sync.Mutex  // guards the rest
+	free    []*netns    // taken from the end: given back ones first, made ones below
+	filling bool        // a fill is queued or running
+	closed  bool
+	// Counted for the jail's /health and tests: namespaces made, handed to sandboxes, kept after
+	// a sandbox left them as made, and dropped because one did not.
+	made, given, kept, dropped atomic.Int64
 }
 
 type netns struct {
@@ -45,14 +50,20 @@ type netns struct {
 	clean []byte // its state when made
 }
 
-// netnsKeep is how many clean namespaces wait for a sandbox at most (a few hundred KiB of kernel
-// memory each); more concurrent sandboxes make new ones.
-const netnsKeep = 64
+const (
+	// netnsKeep is how many namespaces wait for a sandbox at most (a few hundred KiB of kernel
+	// memory each); namespaces given back past it are closed.
+	netnsKeep = 64
+	// The thread makes namespaces ahead up to netnsAhead once fewer than half of it wait.
+	netnsAhead = 8
+	// netnsQueue bounds the work waiting for the thread; a namespace given back past it is closed.
+	netnsQueue = 256
+)
 
-// newNetnsPool starts the pool's thread; an error when this host cannot make a namespace this way
-// (sandboxes then make their own, as before).
+// newNetnsPool starts the pool's thread and makes its first namespaces; an error when this host cannot
+// make a namespace this way (sandboxes then make their own, as before).
 func newNetnsPool(parent *os.File) (*netnsPool, error) {
-	p := &netnsPool{parent: parent, ops: make(chan func())}
+	p := &netnsPool{parent: parent, work: make(chan func(), netnsQueue)}
 	started := make(chan error, 1)
 	go func() {
 		// Never unlocked: this thread moves between namespaces, and no other goroutine may run on it.
@@ -63,10 +74,12 @@ func newNetnsPool(parent *os.File) (*netnsPool, error) {
 			return
 		}
 		defer home.Close()
-		for op := range p.ops {
+		for op := range p.work {
 			op()
-			// Every op leaves the thread at home; if it could not, the thread is lost with this goroutine.
+			// Every op leaves the thread at home; if it could not, the thread is lost with this
+			// goroutine, and its queue fills: sandboxes then make their own namespaces.
 			if err := setns(home, syscall.CLONE_NEWNET); err != nil {
+				log.Printf("runner jail: the network namespace pool stops: %v", err)
 				return
 			}
 		}
@@ -74,66 +87,118 @@ func newNetnsPool(parent *os.File) (*netnsPool, error) {
 	if err := <-started; err != nil {
 		return nil, err
 	}
-	n, err := p.make()
-	if err != nil {
-		close(p.ops)
+	made := make(chan error, 1)
+	p.work <- func() {
+		n, err := p.make()
+		if err == nil {
+			p.put(n, false)
+		}
+		made <- err
+	}
+	if err := <-made; err != nil {
+		p.close()
 		return nil, err
 	}
-	p.put(n)
+	p.post(p.fill)
 	return p, nil
 }
 
-// do runs op on the pool's thread; false once the pool is closed.
-func (p *netnsPool) do(op func()) bool {
-	p.opMu.Lock()
-	defer p.opMu.Unlock()
+// post queues op for the thread without waiting; false when the queue is full or the pool closed.
+func (p *netnsPool) post(op func()) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.closed {
 		return false
 	}
-	done := make(chan struct{})
-	p.ops <- func() {
-		defer close(done)
-		op()
+	select {
+	case p.work <- op:
+		return true
+	default:
+		return false
 	}
-	<-done
-	return true
 }
 
-// take gives a namespace for a new sandbox, reused or made.
-func (p *netnsPool) take() (*netns, error) {
+// take gives a new sandbox a namespace that waits, or nil: its holder then makes one.
+func (p *netnsPool) take() *netns {
 	p.mu.Lock()
+	var n *netns
 	if k := len(p.free); k > 0 {
-		n := p.free[k-1]
+		n = p.free[k-1]
 		p.free = p.free[:k-1]
-		p.mu.Unlock()
-		p.reused.Add(1)
-		return n, nil
+	}
+	low := len(p.free) < netnsAhead/2 && !p.filling && !p.closed
+	if low {
+		p.filling = true
 	}
 	p.mu.Unlock()
-	return p.make()
+	if low && !p.post(p.fill) {
+		p.mu.Lock()
+		p.filling = false
+		p.mu.Unlock()
+	}
+	if n != nil {
+		p.given.Add(1)
+	}
+	return n
 }
 
-// give takes back the namespace of a sandbox whose processes are all gone: kept if it is as made.
+// give takes back the namespace of a sandbox whose processes are all gone: the thread keeps it if it
+// is as made.
 func (p *netnsPool) give(n *netns) {
+	if !p.post(func() { p.check(n) }) {
+		p.dropped.Add(1)
+		n.f.Close()
+	}
+}
+
+// check runs on the thread.
+func (p *netnsPool) check(n *netns) {
+	err := setns(n.f, syscall.CLONE_NEWNET)
 	var now []byte
-	err := errPoolClosed
-	p.do(func() {
-		if err = setns(n.f, syscall.CLONE_NEWNET); err == nil {
-			now, err = netnsState()
-		}
-	})
+	if err == nil {
+		now, err = netnsState()
+	}
 	if err != nil || !bytes.Equal(now, n.clean) {
 		p.dropped.Add(1)
 		n.f.Close()
 		return
 	}
-	p.put(n)
+	p.kept.Add(1)
+	p.put(n, true)
 }
 
-func (p *netnsPool) put(n *netns) {
+// fill runs on the thread: it makes namespaces until netnsAhead wait.
+func (p *netnsPool) fill() {
+	defer func() {
+		p.mu.Lock()
+		p.filling = false
+		p.mu.Unlock()
+	}()
+	for {
+		p.mu.Lock()
+		enough := len(p.free) >= netnsAhead || p.closed
+		p.mu.Unlock()
+		if enough {
+			return
+		}
+		n, err := p.make()
+		if err != nil {
+			log.Printf("runner jail: %v", err)
+			return
+		}
+		p.put(n, false)
+	}
+}
+
+// put adds a namespace to those waiting: one given back on top (the next taken), a new one below.
+func (p *netnsPool) put(n *netns, back bool) {
 	p.mu.Lock()
 	if len(p.free) < netnsKeep && !p.closed {
-		p.free = append(p.free, n)
+		if back {
+			p.free = append(p.free, n)
+		} else {
+			p.free = append([]*netns{n}, p.free...)
+		}
 		n = nil
 	}
 	p.mu.Unlock()
@@ -142,33 +207,31 @@ func (p *netnsPool) put(n *netns) {
 	}
 }
 
-// make makes a namespace from the parent (or the host's), with lo up, and notes its state.
+// make runs on the thread: a namespace from the parent (or the host's), with lo up, and its state.
 func (p *netnsPool) make() (*netns, error) {
-	var n *netns
-	err := errPoolClosed
-	p.do(func() {
+	n, err := func() (*netns, error) {
 		if p.parent != nil {
-			if err = setns(p.parent, syscall.CLONE_NEWNET); err != nil {
-				return
+			if err := setns(p.parent, syscall.CLONE_NEWNET); err != nil {
+				return nil, err
 			}
 		}
-		if err = syscall.Unshare(syscall.CLONE_NEWNET); err != nil {
-			return
+		if err := syscall.Unshare(syscall.CLONE_NEWNET); err != nil {
+			return nil, err
 		}
-		if err = loopbackUp(); err != nil {
-			return
+		if err := loopbackUp(); err != nil {
+			return nil, err
 		}
-		var f *os.File
-		if f, err = os.Open("/proc/thread-self/ns/net"); err != nil {
-			return
+		f, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			return nil, err
 		}
-		var clean []byte
-		if clean, err = netnsState(); err != nil {
+		clean, err := netnsState()
+		if err != nil {
 			f.Close()
-			return
+			return nil, err
 		}
-		n = &netns{f: f, clean: clean}
-	})
+		return &netns{f: f, clean: clean}, nil
+	}()
 	if err != nil {
 		return nil, fmt.Errorf("making a network namespace: %v", err)
 	}
@@ -176,27 +239,25 @@ func (p *netnsPool) make() (*netns, error) {
 	return n, nil
 }
 
-// close closes the namespaces waiting and stops the thread (no sandbox may be made after).
+// close closes the namespaces waiting and ends the thread once its queue is done (what it holds
+// then is closed); no sandbox may be made after.
 func (p *netnsPool) close() {
-	p.opMu.Lock()
 	p.mu.Lock()
 	p.closed = true
-	close(p.ops)
+	close(p.work)
 	for _, n := range p.free {
 		n.f.Close()
 	}
 	p.free = nil
 	p.mu.Unlock()
-	p.opMu.Unlock()
 }
-
-var errPoolClosed = errors.New("the jail is closing")
 
 func (p *netnsPool) stats() map[string]int64 {
 	p.mu.Lock()
 	free := len(p.free)
 	p.mu.Unlock()
-	return map[string]int64{"made": p.made.Load(), "reused": p.reused.Load(), "dropped": p.dropped.Load(), "free": int64(free)}
+	return map[string]int64{"made": p.made.Load(), "given": p.given.Load(), "kept": p.kept.Load(),
+		"dropped": p.dropped.Load(), "free": int64(free)}
 }
 
 func setns(f *os.File, nstype int) error {

@@ -109,10 +109,9 @@ func (j *jail) build(id, lang string, warm, singleUse bool) (*jailSandbox, error
 	spec := holderSpec{Skeleton: jailSkeleton, NewRoot: jailNewRoot, Data: filepath.Join(sb.dir, "data"),
 		Tmp: filepath.Join(sb.dir, "tmp"), ShmSize: j.cfg.ShmSize, ShmInodes: 1024}
 	if j.nets != nil {
-		if sb.net, err = j.nets.take(); err != nil {
-			return nil, err
+		if sb.net = j.nets.take(); sb.net != nil {
+			spec.Net = sb.net.f
 		}
-		spec.Net = sb.net.f
 	}
 	if sb.holder, err = j.startHolder(spec, uid); err != nil {
 		return nil, err
