@@ -26,29 +26,12 @@ class LocalSandboxFactoryTest {
   @Test
   void aJailThatRefusesStopsTheBackendWithItsReason() throws IOException {
     // A stand-in for the runner: what `runner jail` prints and does on a host without cgroups.
-    Path runner = dir.resolve("runner");
-    Files.writeString(
-        runner,
-        "#!/bin/sh\n"
-            + "echo 'runner jail: cannot jail sandboxes here: no usable cgroup pids controller"
-            + " (a cgroup v1 hierarchy with it, or the cgroup v2 root delegating it)' >&2\n"
-            + "exit 2\n");
-    Files.setPosixFilePermissions(runner, PosixFilePermissions.fromString("rwxr-xr-x"));
-    LocalSandboxFactory.Settings settings =
-        new LocalSandboxFactory.Settings(
-            runner,
-            dir.resolve("sandboxes"),
-            0,
-            new Config.Jail(1 << 30, 16384, 64 << 20, 1, 4, 1_500_000, 4096, true));
-    RunnerSettings runnerSettings =
-        new RunnerSettings(Duration.ofSeconds(5), 30_000, 1 << 20, 1 << 20, "");
-    Toolchains toolchains = Toolchains.discover("/usr/bin:/bin", Map.of(), dir);
     IllegalStateException e =
-        assertThrows(
-            IllegalStateException.class,
-            () ->
-                new LocalSandboxFactory(
-                    settings, runnerSettings, toolchains, WebClient.builder().build()));
+        startWithRunner(
+            "echo 'runner jail: cannot jail sandboxes here: no usable cgroup pids controller"
+                + " (a cgroup v1 hierarchy with it, or the cgroup v2 root delegating it)' >&2\n",
+            1,
+            4);
     assertEquals(
         "local sandboxes: no jail on this host: no usable cgroup pids controller (a cgroup v1"
             + " hierarchy with it, or the cgroup v2 root delegating it)",
@@ -58,25 +41,32 @@ class LocalSandboxFactoryTest {
   @Test
   void theJailIsToldTheSandboxesCpuLimitAndWeight() throws IOException {
     // A stand-in for the runner that refuses, naming what it was started with.
+    IllegalStateException e =
+        startWithRunner("echo \"runner jail: cannot jail sandboxes here: $*\" >&2\n", 0.5, 2.5);
+    assertTrue(e.getMessage().contains(" --max-cpu 0.5 --cpu-weight 2.5 "), e.getMessage());
+  }
+
+  /**
+   * Starts the backend with a stand-in runner (a shell script that ends with exit 2): its refusal.
+   */
+  private IllegalStateException startWithRunner(String script, double cpuLimit, double cpuWeight)
+      throws IOException {
     Path runner = dir.resolve("runner");
-    Files.writeString(
-        runner, "#!/bin/sh\necho \"runner jail: cannot jail sandboxes here: $*\" >&2\nexit 2\n");
+    Files.writeString(runner, "#!/bin/sh\n" + script + "exit 2\n");
     Files.setPosixFilePermissions(runner, PosixFilePermissions.fromString("rwxr-xr-x"));
     LocalSandboxFactory.Settings settings =
         new LocalSandboxFactory.Settings(
             runner,
             dir.resolve("sandboxes"),
             0,
-            new Config.Jail(1 << 30, 16384, 64 << 20, 0.5, 2.5, 1_500_000, 4096, true));
+            new Config.Jail(1 << 30, 16384, 64 << 20, cpuLimit, cpuWeight, 1_500_000, 4096, true));
     RunnerSettings runnerSettings =
         new RunnerSettings(Duration.ofSeconds(5), 30_000, 1 << 20, 1 << 20, "");
     Toolchains toolchains = Toolchains.discover("/usr/bin:/bin", Map.of(), dir);
-    IllegalStateException e =
-        assertThrows(
-            IllegalStateException.class,
-            () ->
-                new LocalSandboxFactory(
-                    settings, runnerSettings, toolchains, WebClient.builder().build()));
-    assertTrue(e.getMessage().contains(" --max-cpu 0.5 --cpu-weight 2.5 "), e.getMessage());
+    return assertThrows(
+        IllegalStateException.class,
+        () ->
+            new LocalSandboxFactory(
+                settings, runnerSettings, toolchains, WebClient.builder().build()));
   }
 }
