@@ -193,11 +193,7 @@ func (c *jailConfig) cgroupLimits() cgroupLimits {
 
 // missingCgroupController names the first cgroup controller the limits need that h does not give.
 func missingCgroupController(h cgroupHierarchies, limits cgroupLimits) error {
-	ctrls := []string{"pids", "memory"}
-	if limits.usesCPU() {
-		ctrls = append(ctrls, "cpu")
-	}
-	for _, c := range ctrls {
+	for _, c := range limits.controllers() {
 		if d, _ := h.parent(c); d == "" {
 			why := ""
 			if c == "cpu" {

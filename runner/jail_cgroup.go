@@ -64,9 +64,15 @@ type cgroupLimits struct {
 	cpuWeight     float64
 }
 
-// usesCPU reports whether the sandboxes need the cpu controller: for a quota or a weight.
-func (l cgroupLimits) usesCPU() bool {
-	return l.cpuMillis > 0 || (l.cpuWeight != 0 && l.cpuWeight != 1)
+// weighted reports whether the sandboxes' cpu parent gets a weight other than the kernel's default.
+func (l cgroupLimits) weighted() bool { return l.cpuWeight != 0 && l.cpuWeight != 1 }
+
+// controllers are the cgroup controllers the sandboxes need: cpu only for a quota or a weight.
+func (l cgroupLimits) controllers() []string {
+	if l.cpuMillis > 0 || l.weighted() {
+		return []string{"pids", "memory", "cpu"}
+	}
+	return []string{"pids", "memory"}
 }
 
 // newJailCgroupRoot creates the kcr-jail-<pid> parents for sandboxes with these limits; cpu only with
@@ -74,10 +80,7 @@ func (l cgroupLimits) usesCPU() bool {
 func newJailCgroupRoot(limits cgroupLimits) (*jailCgroupRoot, error) {
 	h := findCgroupHierarchies()
 	r := &jailCgroupRoot{parents: map[string]string{}, v2: map[string]bool{}, limits: limits}
-	ctrls := []string{"pids", "memory"}
-	if limits.usesCPU() {
-		ctrls = append(ctrls, "cpu")
-	}
+	ctrls := limits.controllers()
 	name := jailCgroupPrefix + strconv.Itoa(os.Getpid())
 	var v2ctrls []string
 	for _, c := range ctrls {
@@ -97,7 +100,7 @@ func newJailCgroupRoot(limits cgroupLimits) (*jailCgroupRoot, error) {
 			return nil, fmt.Errorf("cannot create the %s cgroup %s: %v", c, r.parents[c], err)
 		}
 	}
-	if limits.cpuWeight != 0 && limits.cpuWeight != 1 {
+	if limits.weighted() {
 		if err := setCPUWeight(r.parents["cpu"], limits.cpuWeight, r.v2["cpu"]); err != nil {
 			r.remove()
 			return nil, fmt.Errorf("cannot set the weight of the cpu cgroup %s: %v", r.parents["cpu"], err)
