@@ -99,7 +99,7 @@ func newNetnsPool(parent *os.File) (*netnsPool, error) {
 		p.close()
 		return nil, err
 	}
-	p.post(p.fill)
+	p.refill()
 	return p, nil
 }
 
@@ -126,20 +126,28 @@ func (p *netnsPool) take() *netns {
 		n = p.free[k-1]
 		p.free = p.free[:k-1]
 	}
-	low := len(p.free) < netnsAhead/2 && !p.filling && !p.closed
-	if low {
-		p.filling = true
-	}
+	low := len(p.free) < netnsAhead/2
 	p.mu.Unlock()
-	if low && !p.post(p.fill) {
-		p.mu.Lock()
-		p.filling = false
-		p.mu.Unlock()
+	if low {
+		p.refill()
 	}
 	if n != nil {
 		p.given.Add(1)
 	}
 	return n
+}
+
+// refill has the thread make namespaces ahead, unless it is already at it.
+func (p *netnsPool) refill() {
+	p.mu.Lock()
+	start := !p.filling && !p.closed
+	p.filling = true
+	p.mu.Unlock()
+	if start && !p.post(p.fill) {
+		p.mu.Lock()
+		p.filling = false
+		p.mu.Unlock()
+	}
 }
 
 // give takes back the namespace of a sandbox whose processes are all gone: the thread keeps it if it

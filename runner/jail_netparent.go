@@ -16,7 +16,8 @@ import (
 // millisecond of the kernel's netns clean-up for every run. Made from this parent, whose
 // tcp_child_ehash_entries and udp_child_hash_entries are small, a sandbox's namespace gets small tables
 // of its own, and a sandbox's connections are not even in the host's table. Nothing runs in the parent:
-// a holder enters it (still host root) only to create the sandbox's namespace from there.
+// the jail's namespace pool (jail_netns.go), or a holder when none waits (still host root), enters it
+// only to create a sandbox's namespace from there.
 //
 // The kernel sizes two limits of a namespace from its TCP table: at most half as many TIME_WAIT sockets
 // (tcp_max_tw_buckets: 512 here; past that a closed connection skips TIME_WAIT, harmless on a loopback
