@@ -1747,10 +1747,20 @@ func TestJailRefusesWhatItCannotJailWithOneLine(t *testing.T) {
 }
 
 // runner-holder takes the owner of the user namespace from the jail server; anything but a host uid
-// above 0 is refused, on its ready pipe, before it changes uid or makes a namespace.
+// above 0 is refused, on its ready pipe, before it changes uid or makes a namespace. So is a network
+// namespace argument other than "=5" (fd 5 is the sandbox's), "5" (fd 5 is the parent) or "-".
 func TestHolderRefusesAnOwnerThatIsNotAnUnprivilegedUID(t *testing.T) {
 	t.Parallel()
+	type refusal struct{ net, owner, want string }
+	var cases []refusal
 	for _, owner := range []string{"", "0", "-1", "12x", "4294967295", "99999999999"} {
+		cases = append(cases, refusal{"-", owner, "error: OWNER is a host uid above 0, not \"" + owner + "\"\n"})
+	}
+	for _, net := range []string{"", "=6", "6", "=", "=5x"} {
+		cases = append(cases, refusal{net, "1500001", "error: NET is \"=5\", \"5\" or \"-\", not \"" + net + "\"\n"})
+	}
+	for _, c := range cases {
+		owner := c.owner
 		r, w, err := os.Pipe()
 		if err != nil {
 			t.Fatal(err)
@@ -1760,7 +1770,7 @@ func TestHolderRefusesAnOwnerThatIsNotAnUnprivilegedUID(t *testing.T) {
 			t.Fatal(err)
 		}
 		ours, theirs := os.NewFile(uintptr(sp[0]), "sync"), os.NewFile(uintptr(sp[1]), "sync")
-		cmd := exec.Command(filepath.Join(testBase, "runner-holder"), "/none", "/none", "/none", "/none", "1", "1", "-", owner)
+		cmd := exec.Command(filepath.Join(testBase, "runner-holder"), "/none", "/none", "/none", "/none", "1", "1", c.net, owner)
 		cmd.ExtraFiles = []*os.File{w, theirs}
 		var stdout bytes.Buffer
 		cmd.Stdout = &stdout
@@ -1771,9 +1781,8 @@ func TestHolderRefusesAnOwnerThatIsNotAnUnprivilegedUID(t *testing.T) {
 		ready, _ := io.ReadAll(r)
 		r.Close()
 		ours.Close()
-		want := "error: OWNER is a host uid above 0, not \"" + owner + "\"\n"
-		if err == nil || string(ready) != want {
-			t.Errorf("owner %q: exit %v, ready pipe %q (stdout %q), want %q", owner, err, ready, out, want)
+		if err == nil || string(ready) != c.want {
+			t.Errorf("net %q, owner %q: exit %v, ready pipe %q (stdout %q), want %q", c.net, owner, err, ready, out, c.want)
 		}
 	}
 }
