@@ -22,8 +22,8 @@
 // This process (host root, then with effective uid OWNER until the unshare) makes the user namespace,
 // becomes its root (the jail's unprivileged root uid outside), makes the mount, pid, ipc and uts
 // namespaces (and the network one, unless the jail server gave it one) and forks the holder, PID 1
-// of the pid namespace, then waits for it and exits with it. The holder assembles the sandbox's root exactly as the Go holder did before it, says "ok" and
-// only reaps.
+// of the pid namespace, then waits for it and exits with it. The holder assembles the sandbox's root
+// exactly as the Go holder did before it, says "ok" and only reaps.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
